@@ -1,0 +1,214 @@
+/**
+ * The one place that reads the environment. Every variable is declared in SETTINGS (name, default, meaning),
+ * parsed once, and all invalid values are reported together. The README's configuration table is checked
+ * against SETTINGS by a test, so a variable cannot exist without documentation.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export const ROLES = ['gateway', 'writer', 'query'] as const;
+export type Role = (typeof ROLES)[number];
+
+type Env = Record<string, string | undefined>;
+
+interface Setting {
+  name: string;
+  default: string | undefined;
+  doc: string;
+}
+
+export const SETTINGS: readonly Setting[] = [
+  { name: 'NODE_ENV', default: 'development', doc: '`production` refuses the development JWT secret.' },
+  { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query` (the `--role` flag wins).' },
+  { name: 'HOST', default: '127.0.0.1', doc: 'HTTP listen address (`0.0.0.0` in containers).' },
+  { name: 'PORT', default: '8080', doc: 'HTTP listen port for the API, `/healthz`, `/readyz`.' },
+  { name: 'LOG_LEVEL', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
+  { name: 'DATABASE_URL', default: undefined, doc: 'PostgreSQL connection string. Unset: the local server on 127.0.0.1:5432, database `vigil` (created if absent).' },
+  { name: 'DATABASE_POOL_MAX', default: '10', doc: 'Maximum connections in the query pool.' },
+  { name: 'KAFKA_BROKERS', default: '127.0.0.1:9092', doc: 'Comma list of bootstrap brokers. Pointing elsewhere than 127.0.0.1:KAFKA_LOCAL_PORT means no local broker is started.' },
+  { name: 'KAFKA_CLIENT_ID', default: 'vigil', doc: 'Kafka client id prefix.' },
+  { name: 'KAFKA_TOPIC_EVENTS', default: 'monitoring.events.v1', doc: 'Events topic (key: source).' },
+  { name: 'KAFKA_TOPIC_METRICS', default: 'monitoring.metrics.v1', doc: 'Metrics topic (key: series fingerprint).' },
+  { name: 'KAFKA_TOPIC_DLQ', default: 'monitoring.dlq.v1', doc: 'Dead-letter topic.' },
+  { name: 'KAFKA_TOPIC_PARTITIONS', default: '6', doc: 'Partitions for topics vigil creates (bounds writer/alerter parallelism).' },
+  { name: 'KAFKA_REPLICATION_FACTOR', default: '1', doc: 'Replication factor for topics vigil creates.' },
+  { name: 'KAFKA_LOCAL_DIR', default: '.kafka', doc: 'Where the local broker keeps jars, data and `broker.log` (relative to the repository).' },
+  { name: 'KAFKA_LOCAL_PORT', default: '9092', doc: 'Port of the locally managed broker.' },
+  { name: 'KAFKA_LOCAL_CONTROLLER_PORT', default: '19093', doc: 'KRaft controller port of the local broker (not 9093, which Alertmanager uses).' },
+  { name: 'KAFKA_LOCAL_HEAP_MB', default: '1024', doc: 'Maximum heap of the local broker JVM.' },
+  { name: 'INGEST_PRODUCE_TIMEOUT_MS', default: '5000', doc: 'How long an ingest request waits for Kafka acks before answering 503 + Retry-After.' },
+  { name: 'WRITER_GROUP_ID', default: 'vigil-writer', doc: 'Consumer group of the writer.' },
+  { name: 'WRITER_BATCH_MAX_ROWS', default: '5000', doc: 'Rows per COPY batch at most.' },
+  { name: 'WRITER_BATCH_MAX_WAIT_MS', default: '200', doc: 'How long the writer waits for a batch to fill (Kafka fetch max wait).' },
+  { name: 'PARTITION_GRANULARITY', default: 'day', doc: 'Time partition size of events and metrics: `hour` or `day`.' },
+  { name: 'MONITORING_EVENT_RETENTION_DAYS', default: '30', doc: 'Events older than this are rejected at ingest and their partitions dropped.' },
+  { name: 'MONITORING_METRIC_RETENTION_DAYS', default: '90', doc: 'Metric samples older than this are rejected at ingest and their partitions dropped.' },
+  { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
+  { name: 'JWT_SECRET', default: undefined, doc: 'HS256 secret (at least 32 characters). Unset: a development secret, announced at startup and refused when NODE_ENV=production.' },
+  { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer written by `npm run token` and required on verification.' },
+];
+
+export const DEV_JWT_SECRET = 'vigil-development-secret-do-not-use-in-production';
+
+export interface KafkaLocalConfig {
+  managed: boolean;
+  dir: string;
+  port: number;
+  controllerPort: number;
+  heapMb: number;
+}
+
+export interface Config {
+  env: string;
+  roles: readonly Role[];
+  http: { host: string; port: number };
+  logLevel: string;
+  database: { url: string; poolMax: number; isDefault: boolean };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    topics: { events: string; metrics: string; dlq: string };
+    partitions: number;
+    replicationFactor: number;
+    local: KafkaLocalConfig;
+  };
+  ingest: { produceTimeoutMs: number; futureGraceSeconds: number };
+  writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number };
+  storage: { granularity: 'hour' | 'day'; eventRetentionDays: number; metricRetentionDays: number };
+  auth: { secret: string; isDevSecret: boolean; issuer: string };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Parses `env` (process.env in entry points, a plain object in tests); throws ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env, argv: readonly string[] = []): Config {
+  const problems: string[] = [];
+  const defaults = new Map(SETTINGS.map((s) => [s.name, s.default]));
+  const raw = (name: string): string | undefined => {
+    if (!defaults.has(name)) throw new Error(`config: ${name} is not declared in SETTINGS`);
+    const value = env[name];
+    return value === undefined || value === '' ? defaults.get(name) : value;
+  };
+  const str = (name: string): string => raw(name) ?? '';
+  const int = (name: string, min: number, max: number): number => {
+    const text = str(name);
+    const value = Number(text);
+    if (!/^-?\d+$/.test(text) || value < min || value > max) {
+      problems.push(`${name}=${JSON.stringify(text)} must be an integer from ${min} to ${max}`);
+      return min;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[]): T => {
+    const text = str(name);
+    if (!(allowed as readonly string[]).includes(text)) {
+      problems.push(`${name}=${JSON.stringify(text)} must be one of ${allowed.join(', ')}`);
+      return allowed[0];
+    }
+    return text as T;
+  };
+
+  const roles = parseRoles(roleArgument(argv) ?? str('VIGIL_ROLES'), problems);
+  const brokers = str('KAFKA_BROKERS').split(',').map((b) => b.trim()).filter(Boolean);
+  if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))) {
+    problems.push(`KAFKA_BROKERS=${JSON.stringify(str('KAFKA_BROKERS'))} must be a comma list of host:port`);
+  }
+  const localPort = int('KAFKA_LOCAL_PORT', 1, 65535);
+  const managed = brokers.length === 1 && isLocalBroker(brokers[0], localPort);
+
+  const databaseUrl = raw('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+
+  const nodeEnv = str('NODE_ENV');
+  const secret = raw('JWT_SECRET');
+  if (secret !== undefined && secret.length < 32) problems.push('JWT_SECRET must be at least 32 characters');
+  if (secret === undefined && nodeEnv === 'production') {
+    problems.push('JWT_SECRET is required when NODE_ENV=production (the development secret is public)');
+  }
+
+  const config: Config = {
+    env: nodeEnv,
+    roles,
+    http: { host: str('HOST'), port: int('PORT', 0, 65535) },
+    logLevel: oneOf('LOG_LEVEL', LOG_LEVELS),
+    database: {
+      url: databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/vigil',
+      poolMax: int('DATABASE_POOL_MAX', 1, 1000),
+      isDefault: databaseUrl === undefined,
+    },
+    kafka: {
+      brokers,
+      clientId: str('KAFKA_CLIENT_ID'),
+      topics: { events: str('KAFKA_TOPIC_EVENTS'), metrics: str('KAFKA_TOPIC_METRICS'), dlq: str('KAFKA_TOPIC_DLQ') },
+      partitions: int('KAFKA_TOPIC_PARTITIONS', 1, 10_000),
+      replicationFactor: int('KAFKA_REPLICATION_FACTOR', 1, 100),
+      local: {
+        managed,
+        dir: path.resolve(ROOT_DIR, str('KAFKA_LOCAL_DIR')),
+        port: localPort,
+        controllerPort: int('KAFKA_LOCAL_CONTROLLER_PORT', 1, 65535),
+        heapMb: int('KAFKA_LOCAL_HEAP_MB', 256, 65536),
+      },
+    },
+    ingest: {
+      produceTimeoutMs: int('INGEST_PRODUCE_TIMEOUT_MS', 100, 120_000),
+      futureGraceSeconds: int('INGEST_FUTURE_GRACE_SECONDS', 0, 7 * 86400),
+    },
+    writer: {
+      groupId: str('WRITER_GROUP_ID'),
+      batchMaxRows: int('WRITER_BATCH_MAX_ROWS', 1, 1_000_000),
+      batchMaxWaitMs: int('WRITER_BATCH_MAX_WAIT_MS', 1, 60_000),
+    },
+    storage: {
+      granularity: oneOf('PARTITION_GRANULARITY', ['day', 'hour'] as const),
+      eventRetentionDays: int('MONITORING_EVENT_RETENTION_DAYS', 1, 36_500),
+      metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
+    },
+    auth: { secret: secret ?? DEV_JWT_SECRET, isDevSecret: secret === undefined, issuer: str('JWT_ISSUER') },
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function roleArgument(argv: readonly string[]): string | undefined {
+  const index = argv.findIndex((a) => a === '--role' || a.startsWith('--role='));
+  if (index < 0) return undefined;
+  const arg = argv[index];
+  return arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[index + 1] ?? '';
+}
+
+function parseRoles(text: string, problems: string[]): Role[] {
+  if (text === 'all') return [...ROLES];
+  const names = text.split(',').map((r) => r.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(ROLES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    problems.push(`roles ${JSON.stringify(text)} must be "all" or a comma list of ${ROLES.join(', ')}`);
+    return [...ROLES];
+  }
+  return [...new Set(names as Role[])];
+}
+
+function isLocalBroker(broker: string, port: number): boolean {
+  const sep = broker.lastIndexOf(':');
+  return LOCAL_HOSTS.has(broker.slice(0, sep)) && Number(broker.slice(sep + 1)) === port;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
