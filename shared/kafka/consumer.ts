@@ -1,0 +1,120 @@
+/**
+ * A partition-batch consumer for processors that keep their own offsets (the writer stores them in PostgreSQL).
+ * Auto-commit is off: Kafka's committed offset advances only to what onBatch reports as durable, so it lags the
+ * processor's own store and serves for lag monitoring; the processor's store is the truth on (re)assignment.
+ */
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Logger } from 'pino';
+
+export interface ConsumedRecord {
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  /** Broker timestamp, epoch ms as string. */
+  timestamp: string;
+}
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  records: ConsumedRecord[];
+  highWatermark: string;
+}
+
+export interface BatchControl {
+  heartbeat(): Promise<void>;
+  /** Re-read the partition from `offset`; the rest of the current batch is discarded. */
+  seek(offset: string): void;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+export interface BatchConsumerOptions {
+  groupId: string;
+  topics: string[];
+  maxWaitMs: number;
+  maxBytesPerPartition: number;
+  /** Returns the next offset to read when the batch (or a prefix) is durable, or null when nothing is. */
+  onBatch(batch: PartitionBatch, control: BatchControl): Promise<string | null>;
+  /** Called when the group (re)assigns partitions, before any batch of the new generation. */
+  onAssignment?(assignment: Record<string, number[]>): void;
+}
+
+export class BatchConsumer {
+  private readonly consumer: Consumer;
+  private running = false;
+  private lastBatchAt = Date.now();
+
+  constructor(kafka: Kafka, private readonly opts: BatchConsumerOptions, private readonly logger: Logger) {
+    this.consumer = kafka.consumer({
+      groupId: opts.groupId,
+      maxWaitTimeInMs: opts.maxWaitMs,
+      maxBytesPerPartition: opts.maxBytesPerPartition,
+      maxBytes: opts.maxBytesPerPartition * 4,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.logger.info({ member_assignment: payload.memberAssignment }, 'consumer group joined');
+      opts.onAssignment?.(payload.memberAssignment);
+    });
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+    });
+  }
+
+  /** True while the fetch loop is alive; a consumer that has not fetched for long is reported by health checks. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  get millisSinceLastBatch(): number {
+    return Date.now() - this.lastBatchAt;
+  }
+
+  async start(): Promise<void> {
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+        this.lastBatchAt = Date.now();
+        if (batch.messages.length === 0) return;
+        const { topic, partition } = batch;
+        const next = await this.opts.onBatch(
+          { topic, partition, highWatermark: batch.highWatermark, records: batch.messages.map(toRecord) },
+          {
+            heartbeat,
+            isRunning,
+            isStale,
+            seek: (offset) => this.consumer.seek({ topic, partition, offset }),
+          },
+        );
+        if (next === null) return;
+        resolveOffset((BigInt(next) - 1n).toString());
+        await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer.disconnect();
+  }
+}
+
+function toRecord(message: KafkaMessage): ConsumedRecord {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    headers[name.toLowerCase()] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return { offset: message.offset, key: message.key, value: message.value, headers, timestamp: message.timestamp };
+}

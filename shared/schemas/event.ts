@@ -1,0 +1,115 @@
+/**
+ * An event as the seed defines it, validated the same way whether it came over HTTP or straight from Kafka.
+ * The validated form (EventRecord) keeps tags and payload as JSON text: that is what Avro carries and what COPY
+ * writes into jsonb, so the hot path never parses or re-serialises them.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import type { FieldError } from '../errors.ts';
+import { Checker, isPlainObject, describe, type TimeWindow } from './validate.ts';
+
+export const EVENT_TYPES = ['log', 'metric', 'trace', 'alert'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type Level = (typeof LEVELS)[number];
+
+export interface EventLimits {
+  sourceMaxLength: number;
+  messageMaxLength: number;
+  maxTags: number;
+  tagsMaxBytes: number;
+  payloadMaxBytes: number;
+}
+
+export const DEFAULT_EVENT_LIMITS: EventLimits = {
+  sourceMaxLength: 255,
+  messageMaxLength: 8192,
+  maxTags: 64,
+  tagsMaxBytes: 8192,
+  payloadMaxBytes: 16_384,
+};
+
+export interface EventRecord {
+  id: string;
+  event_type: EventType;
+  source: string;
+  message: string | null;
+  level: Level | null;
+  /** JSON object text. */
+  tags: string;
+  /** JSON object text. */
+  payload: string;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  created_by: string | null;
+}
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
+
+const EVENT_FIELDS = new Set(['id', 'event_type', 'source', 'message', 'level', 'tags', 'payload', 'timestamp']);
+
+export interface EventContext {
+  window: TimeWindow;
+  limits: EventLimits;
+  createdBy: string | null;
+  index?: number;
+}
+
+export function validateEvent(input: unknown, ctx: EventContext): Validated<EventRecord> {
+  const check = new Checker(ctx.index);
+  if (!isPlainObject(input)) {
+    check.fail('(body)', `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ${describe(input)}`);
+    return { ok: false, errors: check.errors };
+  }
+  const { limits } = ctx;
+  check.unknownKeys(input, EVENT_FIELDS);
+  const id = check.uuid('id', input.id);
+  const eventType = check.oneOf('event_type', input.event_type, EVENT_TYPES, true);
+  const source = check.string('source', input.source, { required: true, maxLength: limits.sourceMaxLength });
+  const message = check.string('message', input.message, { required: false, maxLength: limits.messageMaxLength });
+  const level = check.oneOf('level', input.level, LEVELS, false);
+  const tags = check.jsonObject('tags', input.tags, { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes });
+  const payload = check.jsonObject('payload', input.payload, { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes });
+  const timestamp = check.timestamp('timestamp', input.timestamp, ctx.window);
+  if (check.errors.length > 0) return { ok: false, errors: check.errors };
+  return {
+    ok: true,
+    value: {
+      id: id ?? uuidv7(),
+      event_type: eventType!,
+      source: source!,
+      message,
+      level,
+      tags: tags!,
+      payload: payload!,
+      timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
+      created_by: ctx.createdBy,
+    },
+  };
+}
+
+/** The API's JSON view of an event record. */
+export function eventToJson(record: EventRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    event_type: record.event_type,
+    source: record.source,
+    message: record.message,
+    level: record.level,
+    tags: JSON.parse(record.tags),
+    payload: JSON.parse(record.payload),
+    timestamp: new Date(record.timestamp).toISOString(),
+    created_by: record.created_by,
+  };
+}
+
+/**
+ * A client that supplies a UUIDv7 id but no timestamp gets the id's embedded time, so a retried request carries the
+ * same (timestamp, id) primary key and is stored once. Other ids fall back to the arrival time.
+ */
+function timestampFromId(id: string | null, window: TimeWindow): number | null {
+  if (id === null || id[14] !== '7') return null;
+  const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+  const inWindow = ms >= window.now - window.retentionDays * 86_400_000 && ms <= window.now + window.futureGraceSeconds * 1000;
+  return inWindow ? ms : null;
+}

@@ -1,0 +1,132 @@
+/**
+ * Building blocks shared by the event and metric validators. Each check appends one FieldError naming the field
+ * and the rule, so a client learns everything wrong with an item in one round trip.
+ */
+import type { FieldError } from '../errors.ts';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type JsonObject = { [key: string]: Json };
+
+export interface TimeWindow {
+  now: number;
+  retentionDays: number;
+  futureGraceSeconds: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+// ISO 8601 / RFC 3339 date-time with an explicit zone, e.g. 2024-01-01T00:00:00Z or 2024-01-01T00:00:00.123+02:00.
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export class Checker {
+  readonly errors: FieldError[] = [];
+
+  constructor(private readonly index?: number) {}
+
+  fail(field: string, message: string): void {
+    this.errors.push(this.index === undefined ? { field, message } : { index: this.index, field, message });
+  }
+
+  /** A required or optional string without NUL (PostgreSQL text cannot hold it) and within maxLength. */
+  string(field: string, value: unknown, opts: { required: boolean; maxLength: number }): string | null {
+    if (value === undefined || value === null) {
+      if (opts.required) this.fail(field, 'is required');
+      return null;
+    }
+    if (typeof value !== 'string') {
+      this.fail(field, `must be a string, got ${describe(value)}`);
+      return null;
+    }
+    if (opts.required && value.trim() === '') this.fail(field, 'must not be empty');
+    else if (value.length > opts.maxLength) this.fail(field, `must be at most ${opts.maxLength} characters, got ${value.length}`);
+    else if (value.includes('\u0000')) this.fail(field, 'must not contain the NUL character');
+    else return value;
+    return null;
+  }
+
+  oneOf<T extends string>(field: string, value: unknown, allowed: readonly T[], required: boolean): T | null {
+    if (value === undefined || value === null) {
+      if (required) this.fail(field, `is required (one of ${allowed.join(', ')})`);
+      return null;
+    }
+    if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+      this.fail(field, `must be one of ${allowed.join(', ')}, got ${describe(value)}`);
+      return null;
+    }
+    return value as T;
+  }
+
+  /** A JSON object with at most maxKeys top-level keys and at most maxBytes when serialised; returns the JSON text. */
+  jsonObject(field: string, value: unknown, opts: { maxKeys: number; maxBytes: number }): string | null {
+    if (value === undefined || value === null) return '{}';
+    if (!isPlainObject(value)) {
+      this.fail(field, `must be a JSON object, got ${describe(value)}`);
+      return null;
+    }
+    const keys = Object.keys(value).length;
+    if (keys > opts.maxKeys) {
+      this.fail(field, `must have at most ${opts.maxKeys} keys, got ${keys}`);
+      return null;
+    }
+    const text = JSON.stringify(value);
+    if (Buffer.byteLength(text) > opts.maxBytes) {
+      this.fail(field, `must be at most ${opts.maxBytes} bytes as JSON, got ${Buffer.byteLength(text)}`);
+      return null;
+    }
+    // jsonb rejects \u0000 anywhere, keys included.
+    if (text.includes('\\u0000')) {
+      this.fail(field, 'must not contain the NUL character');
+      return null;
+    }
+    return text;
+  }
+
+  uuid(field: string, value: unknown): string | null {
+    if (value === undefined || value === null) return null;
+    if (typeof value !== 'string' || !UUID.test(value)) {
+      this.fail(field, `must be a UUID (e.g. 0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d), got ${describe(value)}`);
+      return null;
+    }
+    return value.toLowerCase();
+  }
+
+  /** ISO 8601 with zone or epoch milliseconds, inside [now - retention, now + grace]. Returns epoch ms. */
+  timestamp(field: string, value: unknown, window: TimeWindow): number | null {
+    if (value === undefined || value === null) return null;
+    let ms: number;
+    if (typeof value === 'number' && Number.isFinite(value)) ms = Math.trunc(value);
+    else if (typeof value === 'string' && ISO_DATE_TIME.test(value)) ms = Date.parse(value);
+    else {
+      this.fail(field, `must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ${describe(value)}`);
+      return null;
+    }
+    if (Number.isNaN(ms)) {
+      this.fail(field, `is not a valid date: ${describe(value)}`);
+      return null;
+    }
+    const oldest = window.now - window.retentionDays * 86_400_000;
+    const newest = window.now + window.futureGraceSeconds * 1000;
+    if (ms < oldest || ms > newest) {
+      this.fail(field, `must be between ${new Date(oldest).toISOString()} and ${new Date(newest).toISOString()} (retention ${window.retentionDays} days, future grace ${window.futureGraceSeconds} s), got ${new Date(ms).toISOString()}`);
+      return null;
+    }
+    return ms;
+  }
+
+  unknownKeys(value: Record<string, unknown>, known: ReadonlySet<string>): void {
+    for (const key of Object.keys(value)) {
+      if (!known.has(key)) this.fail(key, `is not a known field (known: ${[...known].join(', ')})`);
+    }
+  }
+}
+
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'object') return 'an object';
+  return `${typeof value} ${String(value)}`;
+}
