@@ -1,0 +1,30 @@
+/**
+ * The access policy, in one table: every route vigil serves is listed with the lowest role that may call it
+ * (user < moderator < admin, from the seed's RBAC section) or `public`. Registering a route that is missing here
+ * fails at startup, so a route cannot be exposed without a decision, and the RBAC test enumerates this table.
+ */
+export const ROLES = ['user', 'moderator', 'admin'] as const;
+export type UserRole = (typeof ROLES)[number];
+export type Access = UserRole | 'public';
+
+export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
+  'GET /healthz': 'public',
+  'GET /readyz': 'public',
+  'GET /metrics': 'public',
+  'POST /api/v1/monitoring/events': 'user',
+  'GET /api/v1/monitoring/events': 'user',
+};
+
+const RANK: Record<UserRole, number> = { user: 1, moderator: 2, admin: 3 };
+
+export function isUserRole(value: unknown): value is UserRole {
+  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
+}
+
+export function allows(role: UserRole, required: UserRole): boolean {
+  return RANK[role] >= RANK[required];
+}
+
+export function routeKey(method: string, url: string): string {
+  return `${method.toUpperCase()} ${url}`;
+}

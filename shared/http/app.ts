@@ -1,0 +1,78 @@
+/**
+ * The HTTP application shared by every role: request ids, auth, error envelope, /healthz, /readyz, /metrics.
+ * Roles contribute their routes as plugins; buildApp() does not listen, so tests drive it with inject().
+ */
+import crypto from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { authPlugin } from '../auth/plugin.ts';
+import { installErrorHandling } from './error-handler.ts';
+
+export type ReadinessCheck = () => Promise<void>;
+
+export interface AppOptions {
+  logger: Logger;
+  auth: { secret: string; issuer: string };
+  registry: Registry;
+  routes: FastifyPluginAsync[];
+  readiness: Record<string, ReadinessCheck>;
+  bodyLimitBytes?: number;
+}
+
+const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: opts.logger as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimitBytes ?? 5 * 1024 * 1024,
+    // One log line per ingest request would cost more than the request; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    },
+    return503OnClosing: true,
+  });
+  installErrorHandling(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  await app.register(authPlugin, opts.auth);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const results = await Promise.all(
+      Object.entries(opts.readiness).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 2000);
+          return [name, 'ok'] as const;
+        } catch (error) {
+          return [name, (error as Error).message] as const;
+        }
+      }),
+    );
+    const ready = results.every(([, status]) => status === 'ok');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', opts.registry.contentType);
+    return opts.registry.metrics();
+  });
+
+  for (const routes of opts.routes) await app.register(routes);
+  return app;
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
