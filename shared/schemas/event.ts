@@ -107,7 +107,7 @@ export function eventToJson(record: EventRecord): Record<string, unknown> {
  * A client that supplies a UUIDv7 id but no timestamp gets the id's embedded time, so a retried request carries the
  * same (timestamp, id) primary key and is stored once. Other ids fall back to the arrival time.
  */
-function timestampFromId(id: string | null, window: TimeWindow): number | null {
+export function timestampFromId(id: string | null, window: TimeWindow): number | null {
   if (id === null || id[14] !== '7') return null;
   const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
   const inWindow = ms >= window.now - window.retentionDays * 86_400_000 && ms <= window.now + window.futureGraceSeconds * 1000;

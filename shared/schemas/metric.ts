@@ -1,0 +1,120 @@
+/**
+ * A metric sample as the seed defines it (name, metric_type, value, labels, optional timestamp), validated the same
+ * way for HTTP and direct Kafka input. Names and label names follow Prometheus' rules; a histogram or summary
+ * sample is one observation (the exposition aggregates observations into buckets/quantiles).
+ */
+import crypto from 'node:crypto';
+import { v7 as uuidv7 } from 'uuid';
+import { Checker, describe, isPlainObject, type TimeWindow } from './validate.ts';
+import { timestampFromId, type Validated } from './event.ts';
+
+export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary'] as const;
+export type MetricType = (typeof METRIC_TYPES)[number];
+
+export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+export const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+export interface MetricLimits {
+  nameMaxLength: number;
+  maxLabels: number;
+  labelValueMaxLength: number;
+}
+
+export const DEFAULT_METRIC_LIMITS: MetricLimits = { nameMaxLength: 200, maxLabels: 32, labelValueMaxLength: 1024 };
+
+export interface MetricRecord {
+  id: string;
+  name: string;
+  metric_type: MetricType;
+  value: number;
+  labels: Record<string, string>;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  created_by: string | null;
+}
+
+export interface MetricContext {
+  window: TimeWindow;
+  limits: MetricLimits;
+  createdBy: string | null;
+  index?: number;
+}
+
+const METRIC_FIELDS = new Set(['id', 'name', 'metric_type', 'value', 'labels', 'timestamp']);
+
+export function validateMetric(input: unknown, ctx: MetricContext): Validated<MetricRecord> {
+  const check = new Checker(ctx.index);
+  if (!isPlainObject(input)) {
+    check.fail('(body)', `must be a JSON object with name, metric_type, value and optional labels, timestamp, id; got ${describe(input)}`);
+    return { ok: false, errors: check.errors };
+  }
+  const { limits } = ctx;
+  check.unknownKeys(input, METRIC_FIELDS);
+  const id = check.uuid('id', input.id);
+  const name = check.string('name', input.name, { required: true, maxLength: limits.nameMaxLength });
+  if (name !== null && !METRIC_NAME.test(name)) check.fail('name', `must match the Prometheus metric name rule ${METRIC_NAME.source}`);
+  const metricType = check.oneOf('metric_type', input.metric_type, METRIC_TYPES, true);
+  let value: number | null = null;
+  if (typeof input.value !== 'number' || !Number.isFinite(input.value)) {
+    check.fail('value', `must be a finite number, got ${describe(input.value)}`);
+  } else {
+    value = input.value;
+    if (metricType === 'counter' && value < 0) check.fail('value', 'must not be negative for a counter');
+  }
+  const labels = checkLabels(check, input.labels, limits);
+  const timestamp = check.timestamp('timestamp', input.timestamp, ctx.window);
+  if (check.errors.length > 0) return { ok: false, errors: check.errors };
+  return {
+    ok: true,
+    value: {
+      id: id ?? uuidv7(),
+      name: name!,
+      metric_type: metricType!,
+      value: value!,
+      labels: labels!,
+      timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
+      created_by: ctx.createdBy,
+    },
+  };
+}
+
+function checkLabels(check: Checker, value: unknown, limits: MetricLimits): Record<string, string> | null {
+  if (value === undefined || value === null) return {};
+  if (!isPlainObject(value)) {
+    check.fail('labels', `must be an object of string values, got ${describe(value)}`);
+    return null;
+  }
+  const entries = Object.entries(value);
+  if (entries.length > limits.maxLabels) {
+    check.fail('labels', `must have at most ${limits.maxLabels} labels, got ${entries.length}`);
+    return null;
+  }
+  const labels: Record<string, string> = {};
+  for (const [key, v] of entries) {
+    const field = `labels.${key}`;
+    if (!LABEL_NAME.test(key) || key.startsWith('__')) check.fail(field, `label name must match ${LABEL_NAME.source} and not start with __`);
+    else if (typeof v !== 'string') check.fail(field, `must be a string, got ${describe(v)}`);
+    else if (v.length > limits.labelValueMaxLength) check.fail(field, `must be at most ${limits.labelValueMaxLength} characters`);
+    else if (v.includes('\u0000')) check.fail(field, 'must not contain the NUL character');
+    else labels[key] = v;
+  }
+  return labels;
+}
+
+/** The series identity: name plus sorted labels, hashed. Kafka key of metric records; alert state key. */
+export function seriesFingerprint(name: string, labels: Record<string, string>): string {
+  const canonical = [name, ...Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`)].join('\u0000');
+  return crypto.createHash('sha1').update(canonical).digest('hex').slice(0, 16);
+}
+
+export function metricToJson(record: MetricRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    name: record.name,
+    metric_type: record.metric_type,
+    value: record.value,
+    labels: record.labels,
+    timestamp: new Date(record.timestamp).toISOString(),
+    created_by: record.created_by,
+  };
+}
