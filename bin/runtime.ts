@@ -1,0 +1,77 @@
+/**
+ * Hosts the configured roles in one process: shared clients (Kafka, PostgreSQL pool, metrics registry), each
+ * role's routes on one HTTP app, and an orderly stop (stop accepting requests, drain producers and consumers,
+ * close the pool). bin/vigil.ts runs it; integration tests run it with their own configuration.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../shared/config.ts';
+import { createPool, type Pool } from '../shared/db/pool.ts';
+import { ensurePartitions, PARTITIONED_TABLES } from '../shared/db/partitions.ts';
+import { buildApp } from '../shared/http/app.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import type { Logger } from '../shared/logger.ts';
+import { createRegistry, type Registry } from '../shared/metrics.ts';
+import type { RoleHandle } from '../shared/role.ts';
+import { loadCodecs } from '../shared/schemas/avro.ts';
+import { startGateway } from '../services/gateway/index.ts';
+import { startQuery } from '../services/query/index.ts';
+import { startWriter } from '../services/writer/index.ts';
+
+export interface Runtime {
+  app: FastifyInstance;
+  pool: Pool;
+  registry: Registry;
+  roles: RoleHandle[];
+  stop(): Promise<void>;
+}
+
+const DAY_MS = 86_400_000;
+
+export async function startRuntime(config: Config, logger: Logger): Promise<Runtime> {
+  const registry = createRegistry(config.roles);
+  const kafka = createKafka(config.kafka, logger, config.roles.join('-'));
+  const pool = createPool(config.database.url, config.database.poolMax, `vigil-${config.roles.join('-')}`);
+  const codecs = loadCodecs();
+  const roles: RoleHandle[] = [];
+  try {
+    if (config.roles.includes('writer')) {
+      // Partitions for yesterday..tomorrow exist before the first batch; older or newer ones are made on demand.
+      const now = Date.now();
+      for (const table of PARTITIONED_TABLES) await ensurePartitions(pool, table, config.storage.granularity, now - DAY_MS, now + DAY_MS);
+      roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
+    }
+    if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs }));
+    if (config.roles.includes('query')) roles.push(await startQuery({ pool }));
+  } catch (error) {
+    await stopAll(roles, pool, logger);
+    throw error;
+  }
+  const app = await buildApp({
+    logger,
+    auth: config.auth,
+    registry,
+    routes: roles.flatMap((r) => r.routes),
+    readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
+  });
+  return {
+    app,
+    pool,
+    registry,
+    roles,
+    async stop() {
+      await app.close(); // stops accepting; waits for in-flight requests
+      await stopAll(roles, pool, logger);
+    },
+  };
+}
+
+async function stopAll(roles: RoleHandle[], pool: Pool, logger: Logger): Promise<void> {
+  for (const role of roles) {
+    try {
+      await role.stop();
+    } catch (error) {
+      logger.warn({ err: error, role: role.name }, 'role did not stop cleanly');
+    }
+  }
+  await pool.end();
+}

@@ -1,0 +1,81 @@
+/**
+ * `npm start` (all roles) or `npm start -- --role gateway|writer|query[,…]`: brings up the local stack when
+ * needed, runs the roles, prints where to send data, and drains on SIGINT/SIGTERM before exiting 0.
+ */
+import { ConfigError, loadConfig, type Config } from '../shared/config.ts';
+import { createLogger } from '../shared/logger.ts';
+import { ensureStack } from '../infra/stack.ts';
+import { startRuntime } from './runtime.ts';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env, process.argv.slice(2));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  if (config.auth.isDevSecret) {
+    logger.warn('JWT_SECRET is not set: using the PUBLIC DEVELOPMENT SECRET. Anyone can mint tokens. Set JWT_SECRET (>= 32 chars) outside development; NODE_ENV=production refuses to start without it.');
+  }
+  logger.info(`starting vigil (roles: ${config.roles.join(', ')})`);
+  await ensureStack(config, logger);
+  const runtime = await startRuntime(config, logger);
+  await runtime.app.listen({ host: config.http.host, port: config.http.port });
+  console.log(banner(config));
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      logger.warn(`${signal} again: exiting without draining`);
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(`${signal} received: draining in-flight work`);
+    await runtime.stop();
+    logger.info('stopped cleanly');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+function banner(config: Config): string {
+  const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
+  const base = `http://${host}:${config.http.port}`;
+  const sample = JSON.stringify({
+    event_type: 'log',
+    source: 'web-server',
+    message: 'Request processed successfully',
+    level: 'info',
+    tags: { service: 'api', environment: 'production' },
+    payload: { duration_ms: 245 },
+  });
+  return `
+vigil is running — roles: ${config.roles.join(', ')}
+  API        ${base}/api/v1/monitoring   (health ${base}/healthz, readiness ${base}/readyz, own metrics ${base}/metrics)
+  Kafka      ${config.kafka.brokers.join(',')}${config.kafka.local.managed ? `  (local broker, log ${config.kafka.local.dir}/broker.log)` : ''}
+  PostgreSQL ${config.database.url.replace(/:[^:@/]+@/, ':***@')}
+
+Get a token (roles: user, moderator, admin):
+  TOKEN=$(npm run --silent token -- --role user)
+
+Send an event:
+  curl -sS -X POST ${base}/api/v1/monitoring/events -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '${sample}'
+
+Read events back (stored within about a second):
+  curl -sS '${base}/api/v1/monitoring/events?source=web-server&limit=10' -H "Authorization: Bearer $TOKEN"
+
+Stop with Ctrl-C (in-flight work is drained first).
+`;
+}
+
+main().catch((error) => {
+  console.error(`vigil failed to start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+/**
+ * Consumer offsets kept in PostgreSQL (table consumer_offsets), the writer's source of truth on (re)assignment.
+ * Advancing is fenced: it succeeds only if the stored offset is still the one this writer read, so a zombie
+ * member that lost its partition in a rebalance cannot commit rows a new owner also commits.
+ */
+import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+
+export class OffsetFenceError extends Error {
+  constructor(topic: string, partition: number) {
+    super(`offset of ${topic}[${partition}] moved under us (another writer owns the partition now)`);
+    this.name = 'OffsetFenceError';
+  }
+}
+
+export class OffsetStore {
+  /** Next offset per "topic:partition" as last read or written by this member; cleared on rebalance. */
+  private readonly cache = new Map<string, bigint | null>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly group: string,
+  ) {}
+
+  forgetAll(): void {
+    this.cache.clear();
+  }
+
+  async get(topic: string, partition: number): Promise<bigint | null> {
+    const key = `${topic}:${partition}`;
+    if (this.cache.has(key)) return this.cache.get(key)!;
+    const { rows } = await this.pool.query<{ next_offset: string }>(
+      'SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3',
+      [this.group, topic, partition],
+    );
+    const next = rows.length === 0 ? null : BigInt(rows[0].next_offset);
+    this.cache.set(key, next);
+    return next;
+  }
+
+  /** Inside the caller's transaction: moves the offset from `expected` to `next` or throws OffsetFenceError. */
+  async advance(client: PoolClient, topic: string, partition: number, expected: bigint | null, next: bigint): Promise<void> {
+    const result =
+      expected === null
+        ? await client.query(
+            `INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING`,
+            [this.group, topic, partition, next.toString()],
+          )
+        : await client.query(
+            `UPDATE consumer_offsets SET next_offset = $4, updated_at = now()
+              WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5`,
+            [this.group, topic, partition, next.toString(), expected.toString()],
+          );
+    if (result.rowCount !== 1) {
+      this.cache.delete(`${topic}:${partition}`);
+      throw new OffsetFenceError(topic, partition);
+    }
+  }
+
+  /** After COMMIT: remember the new position. */
+  committed(topic: string, partition: number, next: bigint): void {
+    this.cache.set(`${topic}:${partition}`, next);
+  }
+}
