@@ -1,0 +1,64 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEV_JWT_SECRET, loadConfig, ROOT_DIR, SETTINGS } from './config.ts';
+
+describe('loadConfig', () => {
+  it('applies documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.roles).toEqual(['gateway', 'writer', 'query']);
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.database).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/vigil', poolMax: 10, isDefault: true });
+    expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(config.kafka.local).toEqual({ managed: true, dir: path.join(ROOT_DIR, '.kafka'), port: 9092, controllerPort: 19093, heapMb: 1024 });
+    expect(config.storage.eventRetentionDays).toBe(30);
+    expect(config.storage.metricRetentionDays).toBe(90);
+    expect(config.auth).toEqual({ secret: DEV_JWT_SECRET, isDevSecret: true, issuer: 'vigil' });
+    expect(Object.isFrozen(config.kafka.topics)).toBe(true);
+  });
+
+  it('reports every invalid value at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', KAFKA_BROKERS: 'nope', MONITORING_EVENT_RETENTION_DAYS: '0', DATABASE_URL: 'mysql://x' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'KAFKA_BROKERS="nope" must be a comma list of host:port',
+      'DATABASE_URL must start with postgres:// or postgresql://',
+      'PORT="eighty" must be an integer from 0 to 65535',
+      'LOG_LEVEL="loud" must be one of fatal, error, warn, info, debug, trace, silent',
+      'MONITORING_EVENT_RETENTION_DAYS="0" must be an integer from 1 to 36500',
+    ]);
+    expect((error as Error).message).toMatch(/^Invalid configuration \(5 problems\)/);
+  });
+
+  it('refuses the development JWT secret in production and short secrets anywhere', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required when NODE_ENV=production/);
+    expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/at least 32 characters/);
+    const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) });
+    expect(config.auth.isDevSecret).toBe(false);
+  });
+
+  it('starts no local broker when KAFKA_BROKERS points elsewhere', () => {
+    expect(loadConfig({ KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092' }).kafka.local.managed).toBe(false);
+    expect(loadConfig({ KAFKA_BROKERS: 'localhost:9092' }).kafka.local.managed).toBe(true);
+    expect(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9999' }).kafka.local.managed).toBe(false);
+    expect(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9999', KAFKA_LOCAL_PORT: '9999' }).kafka.local.managed).toBe(true);
+  });
+
+  it('takes roles from --role over VIGIL_ROLES and rejects unknown ones', () => {
+    expect(loadConfig({ VIGIL_ROLES: 'query' }, ['--role', 'gateway,writer']).roles).toEqual(['gateway', 'writer']);
+    expect(loadConfig({}, ['--role=query']).roles).toEqual(['query']);
+    expect(() => loadConfig({ VIGIL_ROLES: 'gateway,bogus' })).toThrow(/roles "gateway,bogus" must be "all" or a comma list/);
+  });
+
+  it('is documented: every setting appears in the README configuration table', () => {
+    const readme = fs.readFileSync(path.join(ROOT_DIR, 'README.md'), 'utf8');
+    const documented = new Set([...readme.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+    expect(SETTINGS.map((s) => s.name).filter((name) => !documented.has(name))).toEqual([]);
+    expect([...documented].filter((name) => !SETTINGS.some((s) => s.name === name))).toEqual([]);
+  });
+});
