@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export const ROLES = ['gateway', 'writer', 'query'] as const;
+export const ROLES = ['gateway', 'writer', 'query', 'maintenance'] as const;
 export type Role = (typeof ROLES)[number];
 
 type Env = Record<string, string | undefined>;
@@ -21,7 +21,7 @@ interface Setting {
 
 export const SETTINGS: readonly Setting[] = [
   { name: 'NODE_ENV', default: 'development', doc: '`production` refuses the development JWT secret.' },
-  { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query` (the `--role` flag wins).' },
+  { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance` (the `--role` flag wins).' },
   { name: 'HOST', default: '127.0.0.1', doc: 'HTTP listen address (`0.0.0.0` in containers).' },
   { name: 'PORT', default: '8080', doc: 'HTTP listen port for the API, `/healthz`, `/readyz`.' },
   { name: 'LOG_LEVEL', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
@@ -40,9 +40,13 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'KAFKA_LOCAL_HEAP_MB', default: '1024', doc: 'Maximum heap of the local broker JVM.' },
   { name: 'INGEST_PRODUCE_TIMEOUT_MS', default: '5000', doc: 'How long an ingest request waits for Kafka acks before answering 503 + Retry-After.' },
   { name: 'WRITER_GROUP_ID', default: 'vigil-writer', doc: 'Consumer group of the writer.' },
-  { name: 'WRITER_BATCH_MAX_ROWS', default: '5000', doc: 'Rows per COPY batch at most.' },
-  { name: 'WRITER_BATCH_MAX_WAIT_MS', default: '200', doc: 'How long the writer waits for a batch to fill (Kafka fetch max wait).' },
+  { name: 'WRITER_BATCH_MAX_ROWS', default: '5000', doc: 'Rows per COPY batch at most: a partition\'s records accumulate across fetches until this many are waiting (or the wait below passes).' },
+  { name: 'WRITER_BATCH_MAX_WAIT_MS', default: '200', doc: 'How long a partition\'s first waiting record waits for its batch to fill before the batch is written anyway (also the Kafka fetch max wait).' },
+  { name: 'WRITER_CONCURRENCY', default: '2', doc: 'Batches (COPY transactions, one per partition at a time) the writer runs in parallel; each holds one PostgreSQL connection.' },
+  { name: 'WRITER_SESSION_TIMEOUT_MS', default: '30000', doc: 'Kafka consumer-group session timeout of the writer: how long a crashed writer holds its partitions before others take them over.' },
   { name: 'PARTITION_GRANULARITY', default: 'day', doc: 'Time partition size of events and metrics: `hour` or `day`.' },
+  { name: 'PARTITION_CREATE_AHEAD_HOURS', default: '48', doc: 'How far ahead of now the maintenance role keeps partitions created (the writer still creates any missing one on demand).' },
+  { name: 'MAINTENANCE_INTERVAL_SECONDS', default: '300', doc: 'How often the maintenance role creates partitions ahead and drops those past retention (one active instance, by advisory lock).' },
   { name: 'MONITORING_EVENT_RETENTION_DAYS', default: '30', doc: 'Events older than this are rejected at ingest and their partitions dropped.' },
   { name: 'MONITORING_METRIC_RETENTION_DAYS', default: '90', doc: 'Metric samples older than this are rejected at ingest and their partitions dropped.' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
@@ -75,8 +79,9 @@ export interface Config {
     local: KafkaLocalConfig;
   };
   ingest: { produceTimeoutMs: number; futureGraceSeconds: number };
-  writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number };
-  storage: { granularity: 'hour' | 'day'; eventRetentionDays: number; metricRetentionDays: number };
+  writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number; concurrency: number; sessionTimeoutMs: number };
+  storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
+  maintenance: { intervalSeconds: number };
   auth: { secret: string; isDevSecret: boolean; issuer: string };
 }
 
@@ -170,12 +175,16 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       groupId: str('WRITER_GROUP_ID'),
       batchMaxRows: int('WRITER_BATCH_MAX_ROWS', 1, 1_000_000),
       batchMaxWaitMs: int('WRITER_BATCH_MAX_WAIT_MS', 1, 60_000),
+      concurrency: int('WRITER_CONCURRENCY', 1, 64),
+      sessionTimeoutMs: int('WRITER_SESSION_TIMEOUT_MS', 6000, 300_000),
     },
     storage: {
       granularity: oneOf('PARTITION_GRANULARITY', ['day', 'hour'] as const),
+      createAheadHours: int('PARTITION_CREATE_AHEAD_HOURS', 1, 24 * 366),
       eventRetentionDays: int('MONITORING_EVENT_RETENTION_DAYS', 1, 36_500),
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
     },
+    maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
     auth: { secret: secret ?? DEV_JWT_SECRET, isDevSecret: secret === undefined, issuer: str('JWT_ISSUER') },
   };
   if (problems.length > 0) throw new ConfigError(problems);
