@@ -1,14 +1,30 @@
 /**
- * Time partitions of events and metrics: named <table>_pYYYYMMDD (day) or <table>_pYYYYMMDDHH (hour), UTC.
- * They are created ahead of time for the whole accepted window and, as a safety net, on demand for any record
- * whose bucket has none (a COPY into a range without a partition would fail the whole batch).
+ * Time partitions of events, metrics and rollups: named <table>_pYYYYMMDD (day) or <table>_pYYYYMMDDHH (hour), UTC.
+ * Events and metrics use the configured granularity, rollups are always daily (a day of per-minute counters is
+ * small). Partitions are created ahead of time (the maintenance role, and the writer at start) and, as a safety
+ * net, on demand for any record whose bucket has none (a COPY into a range without a partition would fail the
+ * whole batch). Retention drops whole partitions (shared/db/retention.ts).
  */
 import type pg from 'pg';
 import { quoteIdent } from './pool.ts';
 
 export type Granularity = 'hour' | 'day';
-export const PARTITIONED_TABLES = ['events', 'metrics'] as const;
+export const PARTITIONED_TABLES = ['events', 'metrics', 'rollups'] as const;
 export type PartitionedTable = (typeof PARTITIONED_TABLES)[number];
+
+/** The partition size of `table` when events and metrics use `configured`. */
+export function granularityOf(table: PartitionedTable, configured: Granularity): Granularity {
+  return table === 'rollups' ? 'day' : configured;
+}
+
+/** Partitions of every partitioned table covering [fromMs, toMs]; returns the names it created. */
+export async function ensureAllPartitions(db: pg.Pool, configured: Granularity, fromMs: number, toMs: number): Promise<string[]> {
+  const created: string[] = [];
+  for (const table of PARTITIONED_TABLES) {
+    created.push(...(await ensurePartitions(db, table, granularityOf(table, configured), fromMs, toMs)));
+  }
+  return created;
+}
 
 const STEP: Record<Granularity, number> = { hour: 3_600_000, day: 86_400_000 };
 
@@ -118,13 +134,14 @@ export class PartitionCache {
   async ensureFor(table: PartitionedTable, timestamps: Iterable<number>): Promise<void> {
     const known = this.known.get(table) ?? new Set<number>();
     this.known.set(table, known);
+    const granularity = granularityOf(table, this.granularity);
     const wanted = new Set<number>();
     for (const ts of timestamps) {
-      const start = bucketStart(ts, this.granularity);
+      const start = bucketStart(ts, granularity);
       if (!known.has(start)) wanted.add(start);
     }
     if (wanted.size === 0) return;
-    await createPartitions(this.db, table, this.granularity, [...wanted]);
+    await createPartitions(this.db, table, granularity, [...wanted]);
     for (const start of wanted) known.add(start);
   }
 

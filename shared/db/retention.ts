@@ -1,0 +1,48 @@
+/**
+ * Retention by dropping whole time partitions, never by DELETE: a partition goes once its upper bound is older
+ * than the table's retention. DROP of a partition takes an ACCESS EXCLUSIVE lock on the parent for an instant; a
+ * short lock_timeout keeps a long-running query from making the writer queue behind the DROP (the partition is
+ * simply dropped on the next run instead).
+ */
+import type pg from 'pg';
+import { listPartitions, type PartitionedTable } from './partitions.ts';
+import { quoteIdent, sqlState } from './pool.ts';
+
+export interface RetentionResult {
+  dropped: string[];
+  /** Partitions past retention that could not be dropped this time (lock timeout); retried on the next run. */
+  deferred: string[];
+}
+
+const DAY_MS = 86_400_000;
+
+/** Drops the partitions of `table` whose whole range lies before now − retentionDays. */
+export async function dropExpiredPartitions(
+  db: pg.Pool,
+  table: PartitionedTable,
+  retentionDays: number,
+  now = Date.now(),
+  lockTimeoutMs = 2000,
+): Promise<RetentionResult> {
+  const cutoff = now - retentionDays * DAY_MS;
+  const expired = (await listPartitions(db, table)).filter((p) => p.toMs <= cutoff);
+  const result: RetentionResult = { dropped: [], deferred: [] };
+  if (expired.length === 0) return result;
+  const client = await db.connect();
+  try {
+    await client.query(`SET lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
+    for (const partition of expired) {
+      try {
+        await client.query(`DROP TABLE IF EXISTS ${quoteIdent(partition.name)}`);
+        result.dropped.push(partition.name);
+      } catch (error) {
+        if (sqlState(error) !== '55P03') throw error; // lock_not_available
+        result.deferred.push(partition.name);
+      }
+    }
+    await client.query('RESET lock_timeout');
+  } finally {
+    client.release();
+  }
+  return result;
+}
