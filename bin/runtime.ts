@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../shared/config.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { ensurePartitions, PARTITIONED_TABLES } from '../shared/db/partitions.ts';
+import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import { buildApp } from '../shared/http/app.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -37,7 +37,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     if (config.roles.includes('writer')) {
       // Partitions for yesterday..tomorrow exist before the first batch; older or newer ones are made on demand.
       const now = Date.now();
-      for (const table of PARTITIONED_TABLES) await ensurePartitions(pool, table, config.storage.granularity, now - DAY_MS, now + DAY_MS);
+      await ensureAllPartitions(pool, config.storage.granularity, now - DAY_MS, now + DAY_MS);
       roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
     }
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs }));

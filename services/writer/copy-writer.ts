@@ -2,10 +2,12 @@
  * COPY of a batch of preformatted rows inside the caller's transaction, with two fallbacks that keep the fast path
  * free of per-row work:
  *  - a unique violation (a client retried a record with the same id and timestamp) re-runs that chunk through a
- *    temporary staging table and INSERT … ON CONFLICT DO NOTHING, so the record is stored once;
+ *    temporary staging table and INSERT … ON CONFLICT DO NOTHING RETURNING the keys it stored, so the record is
+ *    stored once and the caller learns which rows were duplicates (they must not be counted in rollups again);
  *  - any other non-retriable error splits the chunk in halves under savepoints until the offending rows are
  *    isolated; those are returned (for the dead-letter queue) and every other row is stored.
- * Retriable errors (connection loss, shutdown) propagate: the caller rolls back and retries the whole batch.
+ * Retriable errors (connection loss, shutdown) and a missing time partition propagate: the caller rolls back,
+ * fixes what it can (creates the partition) and retries the whole batch.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +17,8 @@ import { isRetriablePgError, quoteIdent, sqlState, type PoolClient } from '../..
 export interface CopyRow<T> {
   text: string;
   item: T;
+  /** `<epoch ms>|<id>`: the primary key (timestamp, id) of the row. */
+  key: string;
 }
 
 export interface RejectedRow<T> {
@@ -22,9 +26,26 @@ export interface RejectedRow<T> {
   error: Error;
 }
 
+export interface CopyOutcome<T> {
+  rejected: RejectedRow<T>[];
+  /** Rows not stored because a row with the same key already existed (or came earlier in the batch). */
+  duplicates: CopyRow<T>[];
+}
+
 export interface CopyTarget {
   table: string;
   columns: string;
+}
+
+export class MissingPartitionError extends Error {
+  constructor(table: string, cause: Error) {
+    super(`a row of ${table} has no time partition: ${cause.message}`);
+    this.name = 'MissingPartitionError';
+  }
+}
+
+export function rowKey(timestampMs: number, id: string): string {
+  return `${timestampMs}|${id}`;
 }
 
 export async function copyText(client: PoolClient, table: string, columns: string, text: string): Promise<void> {
@@ -32,26 +53,35 @@ export async function copyText(client: PoolClient, table: string, columns: strin
   await pipeline(Readable.from([text]), stream);
 }
 
-export async function copyIsolating<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[]): Promise<RejectedRow<T>[]> {
-  if (rows.length === 0) return [];
+export async function copyIsolating<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[]): Promise<CopyOutcome<T>> {
+  const outcome: CopyOutcome<T> = { rejected: [], duplicates: [] };
+  await copyChunk(client, target, rows, outcome);
+  return outcome;
+}
+
+async function copyChunk<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[], outcome: CopyOutcome<T>): Promise<void> {
+  if (rows.length === 0) return;
   await client.query('SAVEPOINT vigil_copy');
   try {
     await copyText(client, target.table, target.columns, joinRows(rows));
     await client.query('RELEASE SAVEPOINT vigil_copy');
-    return [];
+    return;
   } catch (error) {
     if (isRetriablePgError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT vigil_copy');
-    if (sqlState(error) === '23505') return insertIgnoringDuplicates(client, target, rows);
-    if (rows.length === 1) return [{ row: rows[0], error: error as Error }];
+    if (isMissingPartition(error)) throw new MissingPartitionError(target.table, error as Error);
+    if (sqlState(error) === '23505') return insertIgnoringDuplicates(client, target, rows, outcome);
+    if (rows.length === 1) {
+      outcome.rejected.push({ row: rows[0], error: error as Error });
+      return;
+    }
     const middle = rows.length >> 1;
-    const left = await copyIsolating(client, target, rows.slice(0, middle));
-    const right = await copyIsolating(client, target, rows.slice(middle));
-    return [...left, ...right];
+    await copyChunk(client, target, rows.slice(0, middle), outcome);
+    await copyChunk(client, target, rows.slice(middle), outcome);
   }
 }
 
-async function insertIgnoringDuplicates<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[]): Promise<RejectedRow<T>[]> {
+async function insertIgnoringDuplicates<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[], outcome: CopyOutcome<T>): Promise<void> {
   const staging = quoteIdent(`vigil_staging_${target.table}`);
   await client.query(
     `CREATE TEMP TABLE IF NOT EXISTS ${staging} (LIKE ${quoteIdent(target.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
@@ -59,22 +89,38 @@ async function insertIgnoringDuplicates<T>(client: PoolClient, target: CopyTarge
   await client.query('SAVEPOINT vigil_staging');
   try {
     await copyText(client, `vigil_staging_${target.table}`, target.columns, joinRows(rows));
-    await client.query(
-      `INSERT INTO ${quoteIdent(target.table)} (${target.columns}) SELECT ${target.columns} FROM ${staging} ON CONFLICT DO NOTHING`,
+    const { rows: stored } = await client.query<{ id: string; ms: string }>(
+      `INSERT INTO ${quoteIdent(target.table)} (${target.columns}) SELECT ${target.columns} FROM ${staging}
+       ON CONFLICT DO NOTHING RETURNING id, (extract(epoch FROM "timestamp") * 1000)::bigint AS ms`,
     );
     await client.query(`TRUNCATE ${staging}`);
     await client.query('RELEASE SAVEPOINT vigil_staging');
-    return [];
+    const inserted = new Map<string, number>();
+    for (const r of stored) {
+      const key = rowKey(Number(r.ms), r.id);
+      inserted.set(key, (inserted.get(key) ?? 0) + 1);
+    }
+    for (const row of rows) {
+      const left = inserted.get(row.key) ?? 0;
+      if (left > 0) inserted.set(row.key, left - 1);
+      else outcome.duplicates.push(row);
+    }
   } catch (error) {
     if (isRetriablePgError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT vigil_staging');
-    if (rows.length === 1) return [{ row: rows[0], error: error as Error }];
+    if (isMissingPartition(error)) throw new MissingPartitionError(target.table, error as Error);
+    if (rows.length === 1) {
+      outcome.rejected.push({ row: rows[0], error: error as Error });
+      return;
+    }
     const middle = rows.length >> 1;
-    return [
-      ...(await insertIgnoringDuplicates(client, target, rows.slice(0, middle))),
-      ...(await insertIgnoringDuplicates(client, target, rows.slice(middle))),
-    ];
+    await insertIgnoringDuplicates(client, target, rows.slice(0, middle), outcome);
+    await insertIgnoringDuplicates(client, target, rows.slice(middle), outcome);
   }
+}
+
+function isMissingPartition(error: unknown): boolean {
+  return sqlState(error) === '23514' && /no partition of relation/.test((error as Error).message);
 }
 
 function joinRows<T>(rows: CopyRow<T>[]): string {

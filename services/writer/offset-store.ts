@@ -13,28 +13,18 @@ export class OffsetFenceError extends Error {
 }
 
 export class OffsetStore {
-  /** Next offset per "topic:partition" as last read or written by this member; cleared on rebalance. */
-  private readonly cache = new Map<string, bigint | null>();
-
   constructor(
     private readonly pool: Pool,
     private readonly group: string,
   ) {}
 
-  forgetAll(): void {
-    this.cache.clear();
-  }
-
+  /** The next offset to store for the partition, as PostgreSQL has it now (null: nothing stored yet). */
   async get(topic: string, partition: number): Promise<bigint | null> {
-    const key = `${topic}:${partition}`;
-    if (this.cache.has(key)) return this.cache.get(key)!;
     const { rows } = await this.pool.query<{ next_offset: string }>(
       'SELECT next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2 AND partition = $3',
       [this.group, topic, partition],
     );
-    const next = rows.length === 0 ? null : BigInt(rows[0].next_offset);
-    this.cache.set(key, next);
-    return next;
+    return rows.length === 0 ? null : BigInt(rows[0].next_offset);
   }
 
   /** Inside the caller's transaction: moves the offset from `expected` to `next` or throws OffsetFenceError. */
@@ -51,14 +41,6 @@ export class OffsetStore {
               WHERE consumer_group = $1 AND topic = $2 AND partition = $3 AND next_offset = $5`,
             [this.group, topic, partition, next.toString(), expected.toString()],
           );
-    if (result.rowCount !== 1) {
-      this.cache.delete(`${topic}:${partition}`);
-      throw new OffsetFenceError(topic, partition);
-    }
-  }
-
-  /** After COMMIT: remember the new position. */
-  committed(topic: string, partition: number, next: bigint): void {
-    this.cache.set(`${topic}:${partition}`, next);
+    if (result.rowCount !== 1) throw new OffsetFenceError(topic, partition);
   }
 }

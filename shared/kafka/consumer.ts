@@ -1,7 +1,10 @@
 /**
  * A partition-batch consumer for processors that keep their own offsets (the writer stores them in PostgreSQL).
- * Auto-commit is off: Kafka's committed offset advances only to what onBatch reports as durable, so it lags the
- * processor's own store and serves for lag monitoring; the processor's store is the truth on (re)assignment.
+ * Pipelined: when onBatch returns, the fetch position moves past the batch (unless onBatch seeked), so the next
+ * fetch runs while the processor is still writing what it took; the processor bounds what it holds by making
+ * onBatch wait. Auto-commit is off: Kafka's committed offset advances only through commit(), which the processor
+ * calls once a batch is durable, so it lags the processor's own store and serves for lag monitoring; the
+ * processor's store is the truth on (re)assignment, when the fetch position restarts from Kafka's committed offset.
  */
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -35,8 +38,10 @@ export interface BatchConsumerOptions {
   topics: string[];
   maxWaitMs: number;
   maxBytesPerPartition: number;
-  /** Returns the next offset to read when the batch (or a prefix) is durable, or null when nothing is. */
-  onBatch(batch: PartitionBatch, control: BatchControl): Promise<string | null>;
+  /** Group session timeout: how long a crashed member keeps its partitions. */
+  sessionTimeoutMs?: number;
+  /** Takes the batch; when it resolves without having seeked, the next fetch starts after the batch. */
+  onBatch(batch: PartitionBatch, control: BatchControl): Promise<void>;
   /** Called when the group (re)assigns partitions, before any batch of the new generation. */
   onAssignment?(assignment: Record<string, number[]>): void;
 }
@@ -45,6 +50,7 @@ export class BatchConsumer {
   private readonly consumer: Consumer;
   private running = false;
   private lastBatchAt = Date.now();
+  private inBatch = 0;
 
   constructor(kafka: Kafka, private readonly opts: BatchConsumerOptions, private readonly logger: Logger) {
     this.consumer = kafka.consumer({
@@ -52,8 +58,8 @@ export class BatchConsumer {
       maxWaitTimeInMs: opts.maxWaitMs,
       maxBytesPerPartition: opts.maxBytesPerPartition,
       maxBytes: opts.maxBytesPerPartition * 4,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: Math.min(3000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
@@ -83,24 +89,47 @@ export class BatchConsumer {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         this.lastBatchAt = Date.now();
         if (batch.messages.length === 0) return;
         const { topic, partition } = batch;
-        const next = await this.opts.onBatch(
-          { topic, partition, highWatermark: batch.highWatermark, records: batch.messages.map(toRecord) },
-          {
-            heartbeat,
-            isRunning,
-            isStale,
-            seek: (offset) => this.consumer.seek({ topic, partition, offset }),
-          },
-        );
-        if (next === null) return;
-        resolveOffset((BigInt(next) - 1n).toString());
-        await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+        this.inBatch++;
+        try {
+          await this.opts.onBatch(
+            { topic, partition, highWatermark: batch.highWatermark, records: batch.messages.map(toRecord) },
+            {
+              heartbeat,
+              isRunning,
+              isStale,
+              seek: (offset) => this.consumer.seek({ topic, partition, offset }),
+            },
+          );
+          if (!isStale()) resolveOffset(batch.messages[batch.messages.length - 1].offset);
+        } finally {
+          this.inBatch--;
+        }
       },
     });
+  }
+
+  /** Records `next` as the group's committed offset in Kafka (monitoring only; failures are ignored). */
+  async commit(topic: string, partition: number, next: string): Promise<void> {
+    try {
+      await this.consumer.commitOffsets([{ topic, partition, offset: next }]);
+    } catch (error) {
+      this.logger.debug({ err: error, topic, partition }, 'kafka offset commit skipped');
+    }
+  }
+
+  /** Re-reads the partition from `offset` (if it is still assigned to this member). */
+  seek(topic: string, partition: number, offset: string): void {
+    this.consumer.seek({ topic, partition, offset });
+  }
+
+  /** Stops fetching new batches and waits for the batch being handed to onBatch, if any. */
+  async pause(): Promise<void> {
+    this.consumer.pause(this.opts.topics.map((topic) => ({ topic })));
+    while (this.inBatch > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   async stop(): Promise<void> {

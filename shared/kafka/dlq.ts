@@ -1,30 +1,58 @@
 /**
  * The one place that writes dead letters. A DLQ record keeps the original key and value bytes and the original
  * headers, plus provenance headers:
- *   vigil-dlq-reason     short machine reason (decode_failed, unknown_schema, invalid, rejected_by_database)
+ *   vigil-dlq-reason     short machine reason (DLQ_REASONS below)
  *   vigil-dlq-detail     human-readable detail (validation errors, database message)
  *   vigil-dlq-topic / vigil-dlq-partition / vigil-dlq-offset   where the record came from
  *   vigil-dlq-at         ISO time it was dead-lettered
+ * Dead letters are produced (acks=all) BEFORE the processor commits its own transaction: if that transaction then
+ * fails and is retried, a letter may be written twice, never zero times. topic/partition/offset identify it.
  */
 import type { Kafka, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
+import { Counter, type Registry } from 'prom-client';
 import type { ConsumedRecord } from './consumer.ts';
 
 export const DLQ_HEADER_PREFIX = 'vigil-dlq-';
+
+export const DLQ_REASONS = {
+  empty_value: 'the record has no value',
+  decode_failed: 'neither valid Avro for the named schema nor JSON',
+  unknown_schema: 'the vigil-schema header names a schema this version does not know',
+  invalid: 'decoded, but fails the validation HTTP input passes',
+  rejected_by_database: 'valid, but PostgreSQL refused the row (the detail says why)',
+} as const;
+export type DeadLetterReason = keyof typeof DLQ_REASONS;
+
+const COUNTER_NAME = 'vigil_dlq_records_total';
 
 export interface DeadLetter {
   record: ConsumedRecord;
   topic: string;
   partition: number;
-  reason: string;
+  reason: DeadLetterReason;
   detail: string;
 }
 
 export class DeadLetterWriter {
   private readonly producer: Producer;
+  private readonly counter: Counter<'topic' | 'reason'>;
 
-  constructor(kafka: Kafka, private readonly dlqTopic: string) {
+  constructor(kafka: Kafka, private readonly dlqTopic: string, registry: Registry) {
     this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    this.counter =
+      (registry.getSingleMetric(COUNTER_NAME) as Counter<'topic' | 'reason'> | undefined) ??
+      new Counter({
+        name: COUNTER_NAME,
+        help: 'Records dead-lettered, by source topic and reason (counted once the processor committed)',
+        labelNames: ['topic', 'reason'],
+        registers: [registry],
+      });
+  }
+
+  /** Counts letters whose processing committed (call after the processor's own commit). */
+  counted(letters: readonly DeadLetter[]): void {
+    for (const letter of letters) this.counter.inc({ topic: letter.topic, reason: letter.reason });
   }
 
   connect(): Promise<void> {

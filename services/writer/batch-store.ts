@@ -1,0 +1,86 @@
+/**
+ * Stores one batch of one partition in ONE transaction: the rows (COPY), the dead letters acknowledged by Kafka,
+ * the rollup counters of the rows actually stored, and the partition's offset advanced from `expected` to `next`.
+ * All or nothing: a crash anywhere before COMMIT leaves PostgreSQL as it was, and the batch is read again.
+ * Order inside the transaction: the long COPY first, the shared rollup counters last, so that row locks other
+ * writers may wait for are held only for the instant before COMMIT.
+ */
+import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
+import type { DeadLetter, DeadLetterWriter } from '../../shared/kafka/dlq.ts';
+import { isRetriablePgError, type Pool } from '../../shared/db/pool.ts';
+import type { PartitionCache } from '../../shared/db/partitions.ts';
+import { copyIsolating, type CopyRow } from './copy-writer.ts';
+import type { OffsetStore } from './offset-store.ts';
+import { RollupBatch } from './rollups.ts';
+import type { Sink, SinkRow } from './sinks.ts';
+import type { WriterMetrics } from './writer-metrics.ts';
+
+/** A fetched record with its outcome: a row to store or the reason it goes to the dead-letter queue. */
+export interface Entry {
+  record: ConsumedRecord;
+  row: SinkRow | null;
+  reason?: DeadLetter['reason'];
+  detail?: string;
+}
+
+export interface StoreRequest {
+  sink: Sink;
+  partition: number;
+  entries: Entry[];
+  expected: bigint | null;
+  next: bigint;
+}
+
+export interface StoreResult {
+  stored: number;
+  duplicates: number;
+  dead: DeadLetter[];
+}
+
+export interface BatchStoreDeps {
+  pool: Pool;
+  partitions: PartitionCache;
+  offsets: OffsetStore;
+  dlq: DeadLetterWriter;
+  metrics: WriterMetrics;
+}
+
+export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
+  const { sink, partition, entries } = req;
+  const rows: CopyRow<Entry>[] = [];
+  const dead: DeadLetter[] = [];
+  for (const entry of entries) {
+    if (entry.row) rows.push({ text: entry.row.text, key: entry.row.key, item: entry });
+    else dead.push({ record: entry.record, topic: sink.topic, partition, reason: entry.reason!, detail: entry.detail! });
+  }
+  const timestamps = rows.map((r) => r.item.row!.timestamp);
+  await deps.partitions.ensureFor(sink.table, timestamps);
+  await deps.partitions.ensureFor('rollups', timestamps);
+
+  const client = await deps.pool.connect();
+  let broken: Error | undefined;
+  try {
+    const began = process.hrtime.bigint();
+    await client.query('BEGIN');
+    const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, rows);
+    deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    for (const { row, error } of outcome.rejected) {
+      dead.push({ record: row.item.record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message });
+    }
+    await deps.dlq.write(dead);
+    const notStored = new Set<Entry>([...outcome.rejected.map((r) => r.row.item), ...outcome.duplicates.map((r) => r.item)]);
+    const rollups = new RollupBatch();
+    for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row!.timestamp, item.row!.rollup);
+    await rollups.upsert(client);
+    await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
+    await client.query('COMMIT');
+    deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    return { stored: rows.length - notStored.size, duplicates: outcome.duplicates.length, dead };
+  } catch (error) {
+    if (isRetriablePgError(error)) broken = error as Error;
+    else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

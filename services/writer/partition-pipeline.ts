@@ -1,0 +1,249 @@
+/**
+ * The writer's state for one assigned topic-partition: records fetched and decoded wait in `pending` until
+ * WRITER_BATCH_MAX_ROWS of them are there or the oldest has waited WRITER_BATCH_MAX_WAIT_MS; then ONE batch is
+ * stored (services/writer/batch-store.ts) while the consumer already fetches and decodes the next records. At most
+ * one batch per partition is in flight, so offsets advance in partition order; batches of different partitions run
+ * in parallel up to WRITER_CONCURRENCY (the shared Limiter).
+ *
+ * Positions: `stored` is the next offset PostgreSQL has for the partition (the fence of the next batch);
+ * `position` is the next offset this pipeline expects from Kafka. Records below `position` (a re-fetch after a
+ * rebalance, Kafka's committed offset lagging PostgreSQL's) are skipped; a fetch starting above it means Kafka's
+ * committed offset is ahead of PostgreSQL, so the pipeline seeks back once (a second time it is a gap left by
+ * Kafka retention, logged and accepted).
+ *
+ * Failures: transient ones (PostgreSQL down or restarting, Kafka refusing dead letters) retry the same batch with
+ * capped exponential backoff, nothing advanced; pending records stay bounded because accept() waits while twice a
+ * batch is pending. A fence failure (another writer advanced the partition) drops everything held and seeks to
+ * the offset PostgreSQL has. abandon() (rebalance, shutdown deadline) drops what is held: it will be read again.
+ */
+import type { BatchControl, PartitionBatch } from '../../shared/kafka/consumer.ts';
+import type { Logger } from '../../shared/logger.ts';
+import { isRetriablePgError } from '../../shared/db/pool.ts';
+import type { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
+import { storeBatch, type BatchStoreDeps, type Entry } from './batch-store.ts';
+import { MissingPartitionError } from './copy-writer.ts';
+import type { Limiter } from './limiter.ts';
+import { OffsetFenceError } from './offset-store.ts';
+import type { Sink } from './sinks.ts';
+import type { WriterMetrics } from './writer-metrics.ts';
+
+export interface PipelineDeps extends BatchStoreDeps {
+  limiter: Limiter;
+  logger: Logger;
+  metrics: WriterMetrics;
+  dlq: DeadLetterWriter;
+  batchMaxRows: number;
+  batchMaxWaitMs: number;
+  /** Kafka side effects: re-read from an offset, record the stored offset for lag monitoring. */
+  seek(topic: string, partition: number, offset: string): void;
+  commit(topic: string, partition: number, next: string): Promise<void>;
+}
+
+const MAX_BACKOFF_MS = 5000;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface Waiting extends Entry {
+  arrivedAt: number;
+}
+
+export class PartitionPipeline {
+  private stored: bigint | null = null;
+  private position: bigint | null = null;
+  private pending: Waiting[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | null = null;
+  private abandoned = false;
+  private draining = false;
+  private highWatermark: bigint | null = null;
+  private readonly reseeked = new Set<bigint>();
+  private readonly ready: Promise<void>;
+  private progressed: () => void = () => {};
+  private progress = new Promise<void>((r) => (this.progressed = r));
+
+  constructor(
+    readonly sink: Sink,
+    readonly partition: number,
+    private readonly deps: PipelineDeps,
+    /** The previous pipeline of this partition (before a rebalance): its in-flight batch must settle first. */
+    previous: Promise<void>,
+  ) {
+    this.ready = previous.then(() => this.load());
+    this.ready.catch(() => {});
+  }
+
+  private get topic(): string {
+    return this.sink.topic;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Resolves once nothing is in flight (used before a new owner of the partition reads the stored offset). */
+  settled(): Promise<void> {
+    return (this.flushing ?? Promise.resolve()).catch(() => {});
+  }
+
+  private async load(): Promise<void> {
+    for (let attempt = 0; !this.abandoned; attempt++) {
+      try {
+        this.stored = await this.deps.offsets.get(this.topic, this.partition);
+        this.position = this.stored;
+        return;
+      } catch (error) {
+        await this.backoff(error, attempt);
+      }
+    }
+  }
+
+  /** Takes a fetched batch; waits while twice a batch of this partition is pending (bounded memory). */
+  async accept(batch: PartitionBatch, control: BatchControl): Promise<void> {
+    await this.ready;
+    // Stale: fetched before a seek of this partition took effect; the seek re-reads it.
+    if (this.abandoned || control.isStale()) return;
+    let records = batch.records;
+    this.highWatermark = BigInt(batch.highWatermark);
+    const first = BigInt(records[0].offset);
+    if (this.position !== null) {
+      if (first > this.position) {
+        if (!this.reseeked.has(this.position)) {
+          this.reseeked.add(this.position);
+          this.deps.logger.warn({ topic: this.topic, partition: this.partition, stored: this.position.toString(), fetched: first.toString() }, 'seeking back to the offset stored in PostgreSQL');
+          control.seek(this.position.toString());
+          return;
+        }
+        this.deps.logger.warn({ topic: this.topic, partition: this.partition, from: this.position.toString(), to: first.toString() }, 'records below the fetched offset no longer exist in Kafka (retention)');
+      }
+      const from = this.position;
+      records = records.filter((r) => BigInt(r.offset) >= from);
+      if (records.length === 0) return;
+    }
+    const now = Date.now();
+    for (const record of records) {
+      const result = this.sink.decode(record);
+      this.pending.push(
+        result.ok
+          ? { record, row: result.row, arrivedAt: now }
+          : { record, row: null, reason: result.reason, detail: result.detail, arrivedAt: now },
+      );
+    }
+    this.deps.metrics.pending.inc(records.length);
+    this.position = BigInt(records[records.length - 1].offset) + 1n;
+    this.updateLag();
+    this.schedule();
+    while (this.pending.length >= 2 * this.deps.batchMaxRows && !this.abandoned && !this.draining && control.isRunning()) {
+      await Promise.race([this.progress, sleep(1000)]);
+      await control.heartbeat();
+    }
+  }
+
+  /** Writes everything pending now, without waiting for the batch to fill; resolves when nothing is held. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    while (!this.abandoned && (this.pending.length > 0 || this.flushing)) {
+      if (!this.flushing) this.startFlush();
+      await this.flushing;
+    }
+  }
+
+  /** Drops what is held (it will be fetched again by whoever owns the partition next). */
+  abandon(): void {
+    this.abandoned = true;
+    clearTimeout(this.timer);
+    this.dropPending();
+    this.signal();
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.abandoned || this.pending.length === 0) return;
+    clearTimeout(this.timer);
+    const due = this.pending[0].arrivedAt + this.deps.batchMaxWaitMs - Date.now();
+    if (this.pending.length >= this.deps.batchMaxRows || due <= 0 || this.draining) this.startFlush();
+    else this.timer = setTimeout(() => this.schedule(), due);
+  }
+
+  private startFlush(): void {
+    clearTimeout(this.timer);
+    this.flushing = this.flush().finally(() => {
+      this.flushing = null;
+      this.signal();
+      this.schedule();
+    });
+  }
+
+  private signal(): void {
+    this.progressed();
+    this.progress = new Promise<void>((r) => (this.progressed = r));
+  }
+
+  private async flush(): Promise<void> {
+    await this.deps.limiter.acquire();
+    try {
+      if (this.abandoned || this.pending.length === 0) return;
+      const entries = this.pending.splice(0, this.deps.batchMaxRows);
+      this.deps.metrics.pending.dec(entries.length);
+      await this.store(entries);
+    } finally {
+      this.deps.limiter.release();
+    }
+  }
+
+  private async store(entries: Entry[]): Promise<void> {
+    const { metrics, logger } = this.deps;
+    const table = this.sink.table;
+    const next = BigInt(entries[entries.length - 1].record.offset) + 1n;
+    for (let attempt = 0; !this.abandoned; attempt++) {
+      try {
+        const result = await storeBatch(this.deps, { sink: this.sink, partition: this.partition, entries, expected: this.stored, next });
+        this.stored = next;
+        metrics.stored(table, result.stored);
+        metrics.duplicates.inc({ table }, result.duplicates);
+        metrics.batches.inc({ table });
+        metrics.batchRows.observe({ table }, entries.length);
+        this.deps.dlq.counted(result.dead);
+        this.updateLag();
+        await this.deps.commit(this.topic, this.partition, next.toString());
+        return;
+      } catch (error) {
+        if (error instanceof OffsetFenceError) return this.fenced(error);
+        if (error instanceof MissingPartitionError) {
+          // Someone dropped a partition this process believed existed: forget what we know and create it.
+          this.deps.partitions.forget(table);
+          this.deps.partitions.forget('rollups');
+          logger.warn({ err: error }, 'time partition missing; creating it and retrying the batch');
+        }
+        await this.backoff(error, attempt);
+      }
+    }
+  }
+
+  private async fenced(error: OffsetFenceError): Promise<void> {
+    this.deps.metrics.fenced.inc();
+    this.deps.logger.warn({ topic: this.topic, partition: this.partition }, error.message);
+    this.dropPending();
+    await this.load();
+    this.dropPending(); // anything accepted while loading lies beyond the stored offset: the seek re-reads it
+    if (this.stored !== null && !this.abandoned) this.deps.seek(this.topic, this.partition, this.stored.toString());
+  }
+
+  private dropPending(): void {
+    this.deps.metrics.pending.dec(this.pending.length);
+    this.pending = [];
+  }
+
+  private async backoff(error: unknown, attempt: number): Promise<void> {
+    if (this.abandoned) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    const kind = isRetriablePgError(error) ? 'database_unavailable' : error instanceof MissingPartitionError ? 'missing_partition' : 'other';
+    this.deps.metrics.retries.inc({ kind });
+    this.deps.logger.warn({ err: error, topic: this.topic, partition: this.partition, attempt, delay_ms: Math.round(delay) }, 'writer batch failed; retrying');
+    await sleep(delay);
+  }
+
+  private updateLag(): void {
+    if (this.highWatermark === null) return;
+    const stored = this.stored ?? 0n;
+    const lag = this.highWatermark > stored ? this.highWatermark - stored : 0n;
+    this.deps.metrics.lag.set({ topic: this.topic, partition: String(this.partition) }, Number(lag));
+  }
+}
