@@ -16,6 +16,7 @@ import { loadCodecs } from '../shared/schemas/avro.ts';
 import { startGateway } from '../services/gateway/index.ts';
 import { startQuery } from '../services/query/index.ts';
 import { startWriter } from '../services/writer/index.ts';
+import { startMaintenance } from '../services/maintenance/index.ts';
 
 export interface Runtime {
   app: FastifyInstance;
@@ -42,6 +43,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     }
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs }));
     if (config.roles.includes('query')) roles.push(await startQuery({ pool }));
+    if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
   } catch (error) {
     await stopAll(roles, pool, logger);
     throw error;

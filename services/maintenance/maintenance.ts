@@ -1,0 +1,55 @@
+/**
+ * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
+ * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
+ * after the longer of the two). Only the instance holding the advisory lock runs a pass, so any number of
+ * maintenance instances may be deployed and exactly one works at a time.
+ */
+import type { Config } from '../../shared/config.ts';
+import { ensureAllPartitions, type PartitionedTable } from '../../shared/db/partitions.ts';
+import type { Pool } from '../../shared/db/pool.ts';
+import { dropExpiredPartitions } from '../../shared/db/retention.ts';
+
+const LOCK_KEY = 0x76_69_6d_74; // 'vimt', distinct from the migration lock
+const HOUR_MS = 3_600_000;
+
+export interface MaintenanceReport {
+  /** False when another instance held the lock and this pass did nothing. */
+  ran: boolean;
+  created: string[];
+  dropped: string[];
+  deferred: string[];
+}
+
+export function retentionDaysOf(table: PartitionedTable, storage: Config['storage']): number {
+  if (table === 'events') return storage.eventRetentionDays;
+  if (table === 'metrics') return storage.metricRetentionDays;
+  return Math.max(storage.eventRetentionDays, storage.metricRetentionDays);
+}
+
+export async function runMaintenance(pool: Pool, storage: Config['storage'], now = Date.now()): Promise<MaintenanceReport> {
+  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [] };
+  const lock = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    const { rows } = await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LOCK_KEY]);
+    if (!rows[0].locked) return report;
+    report.ran = true;
+    try {
+      // From an hour back (a record just arrived for the current bucket) to the configured horizon.
+      report.created = await ensureAllPartitions(pool, storage.granularity, now - HOUR_MS, now + storage.createAheadHours * HOUR_MS);
+      for (const table of ['events', 'metrics', 'rollups'] as const) {
+        const result = await dropExpiredPartitions(pool, table, retentionDaysOf(table, storage), now);
+        report.dropped.push(...result.dropped);
+        report.deferred.push(...result.deferred);
+      }
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+    }
+    return report;
+  } catch (error) {
+    broken = error as Error;
+    throw error;
+  } finally {
+    lock.release(broken);
+  }
+}
