@@ -197,7 +197,7 @@ export class PartitionPipeline {
         const result = await storeBatch(this.deps, { sink: this.sink, partition: this.partition, entries, expected: this.stored, next });
         this.stored = next;
         metrics.stored(table, result.stored);
-        metrics.duplicates.inc({ table }, result.duplicates);
+        if (result.duplicates > 0) metrics.duplicates.inc({ table }, result.duplicates);
         metrics.batches.inc({ table });
         metrics.batchRows.observe({ table }, entries.length);
         this.deps.dlq.counted(result.dead);
