@@ -41,7 +41,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
       await ensureAllPartitions(pool, config.storage.granularity, now - DAY_MS, now + DAY_MS);
       roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
     }
-    if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs }));
+    if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
     if (config.roles.includes('query')) roles.push(await startQuery({ pool }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
   } catch (error) {

@@ -5,6 +5,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_EVENT_LIMITS, type EventLimits } from './schemas/event.ts';
+import { DEFAULT_METRIC_LIMITS, type MetricLimits } from './schemas/metric.ts';
 
 export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -39,6 +41,20 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'KAFKA_LOCAL_CONTROLLER_PORT', default: '19093', doc: 'KRaft controller port of the local broker (not 9093, which Alertmanager uses).' },
   { name: 'KAFKA_LOCAL_HEAP_MB', default: '1024', doc: 'Maximum heap of the local broker JVM.' },
   { name: 'INGEST_PRODUCE_TIMEOUT_MS', default: '5000', doc: 'How long an ingest request waits for Kafka acks before answering 503 + Retry-After.' },
+  { name: 'INGEST_BODY_LIMIT_BYTES', default: '5242880', doc: 'Largest ingest request body, measured after gzip decompression too (→ 413).' },
+  { name: 'INGEST_MAX_BATCH_ITEMS', default: '5000', doc: 'Most events or metric samples in one ingest request (→ 413).' },
+  { name: 'INGEST_SOURCE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.sourceMaxLength), doc: 'Longest event `source`, in characters.' },
+  { name: 'INGEST_MESSAGE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.messageMaxLength), doc: 'Longest event `message`, in characters.' },
+  { name: 'INGEST_MAX_TAGS', default: String(DEFAULT_EVENT_LIMITS.maxTags), doc: 'Most top-level keys in an event\'s `tags`.' },
+  { name: 'INGEST_TAGS_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.tagsMaxBytes), doc: 'Largest event `tags`, in bytes of JSON.' },
+  { name: 'INGEST_PAYLOAD_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.payloadMaxBytes), doc: 'Largest event `payload`, in bytes of JSON (the seed: don\'t store large payloads).' },
+  { name: 'INGEST_MAX_DEPTH', default: '32', doc: 'Deepest nesting of objects and arrays inside `tags` and `payload`.' },
+  { name: 'INGEST_METRIC_NAME_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.nameMaxLength), doc: 'Longest metric `name`, in characters.' },
+  { name: 'INGEST_MAX_LABELS', default: String(DEFAULT_METRIC_LIMITS.maxLabels), doc: 'Most labels on a metric sample.' },
+  { name: 'INGEST_LABEL_VALUE_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.labelValueMaxLength), doc: 'Longest metric label value, in characters.' },
+  { name: 'INGEST_MAX_INFLIGHT_REQUESTS', default: '1024', doc: 'Ingest requests a gateway works on at once; beyond it 429 + Retry-After.' },
+  { name: 'INGEST_MAX_INFLIGHT_BYTES', default: '67108864', doc: 'Request body bytes (decompressed) a gateway holds at once; beyond it 429 + Retry-After.' },
+  { name: 'INGEST_REDACT_KEYS', default: 'password,passwd,secret,token,api_key,authorization,cookie,credential,private_key,access_key,session_id', doc: 'Comma list of key fragments: a key at any depth of `tags`/`payload` whose lower-cased, punctuation-free form contains one is stored as `"[REDACTED]"`; `none` disables.' },
   { name: 'WRITER_GROUP_ID', default: 'vigil-writer', doc: 'Consumer group of the writer.' },
   { name: 'WRITER_BATCH_MAX_ROWS', default: '5000', doc: 'Rows per COPY batch at most: a partition\'s records accumulate across fetches until this many are waiting (or the wait below passes).' },
   { name: 'WRITER_BATCH_MAX_WAIT_MS', default: '200', doc: 'How long a partition\'s first waiting record waits for its batch to fill before the batch is written anyway (also the Kafka fetch max wait).' },
@@ -78,7 +94,18 @@ export interface Config {
     replicationFactor: number;
     local: KafkaLocalConfig;
   };
-  ingest: { produceTimeoutMs: number; futureGraceSeconds: number };
+  ingest: {
+    produceTimeoutMs: number;
+    futureGraceSeconds: number;
+    bodyLimitBytes: number;
+    maxBatchItems: number;
+    maxDepth: number;
+    maxInFlightRequests: number;
+    maxInFlightBytes: number;
+    redactKeys: readonly string[];
+    eventLimits: EventLimits;
+    metricLimits: MetricLimits;
+  };
   writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number; concurrency: number; sessionTimeoutMs: number };
   storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
   maintenance: { intervalSeconds: number };
@@ -170,6 +197,24 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     ingest: {
       produceTimeoutMs: int('INGEST_PRODUCE_TIMEOUT_MS', 100, 120_000),
       futureGraceSeconds: int('INGEST_FUTURE_GRACE_SECONDS', 0, 7 * 86400),
+      bodyLimitBytes: int('INGEST_BODY_LIMIT_BYTES', 1024, 256 * 1024 * 1024),
+      maxBatchItems: int('INGEST_MAX_BATCH_ITEMS', 1, 100_000),
+      maxDepth: int('INGEST_MAX_DEPTH', 1, 1000),
+      maxInFlightRequests: int('INGEST_MAX_INFLIGHT_REQUESTS', 1, 1_000_000),
+      maxInFlightBytes: int('INGEST_MAX_INFLIGHT_BYTES', 1024, 64 * 1024 * 1024 * 1024),
+      redactKeys: str('INGEST_REDACT_KEYS') === 'none' ? [] : str('INGEST_REDACT_KEYS').split(',').map((k) => k.trim()).filter(Boolean),
+      eventLimits: {
+        sourceMaxLength: int('INGEST_SOURCE_MAX_LENGTH', 1, 1_000_000),
+        messageMaxLength: int('INGEST_MESSAGE_MAX_LENGTH', 1, 100_000_000),
+        maxTags: int('INGEST_MAX_TAGS', 1, 100_000),
+        tagsMaxBytes: int('INGEST_TAGS_MAX_BYTES', 2, 100_000_000),
+        payloadMaxBytes: int('INGEST_PAYLOAD_MAX_BYTES', 2, 100_000_000),
+      },
+      metricLimits: {
+        nameMaxLength: int('INGEST_METRIC_NAME_MAX_LENGTH', 1, 100_000),
+        maxLabels: int('INGEST_MAX_LABELS', 0, 10_000),
+        labelValueMaxLength: int('INGEST_LABEL_VALUE_MAX_LENGTH', 1, 1_000_000),
+      },
     },
     writer: {
       groupId: str('WRITER_GROUP_ID'),

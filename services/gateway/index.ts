@@ -1,53 +1,79 @@
 /**
- * The ingest gateway: authenticates, validates, assigns ids, encodes Avro and produces with acks=all; it answers
- * 202 only after Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within the deadline.
+ * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip). It authenticates
+ * (the shared auth plugin), sheds load beyond its in-flight bounds (429), validates each item, assigns ids, encodes
+ * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
+ * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
  */
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../shared/config.ts';
+import { VigilError } from '../../shared/errors.ts';
 import type { Kafka } from '../../shared/kafka/client.ts';
 import { BatchingProducer } from '../../shared/kafka/producer.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
-import { HEADER_PRODUCER, HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
-import type { Codec } from '../../shared/schemas/avro.ts';
-import { DEFAULT_EVENT_LIMITS, eventToJson, validateEvent } from '../../shared/schemas/event.ts';
-import { isPlainObject } from '../../shared/schemas/validate.ts';
-import { validationError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
+import type { Codec } from '../../shared/schemas/avro.ts';
+import { decodeContent, JSON_TYPES, NDJSON_TYPES, parseBody, type ParsedBody } from './body.ts';
+import { ingest, type IngestDeps } from './ingest.ts';
+import { eventKind, metricKind, type ItemKind } from './kinds.ts';
+import { LoadShedder, type Ticket } from './load-shedder.ts';
+import { createGatewayMetrics, type Endpoint } from './metrics.ts';
 
 export interface GatewayDeps {
   config: Config;
   logger: Logger;
   kafka: Kafka;
   codecs: ReadonlyMap<string, Codec>;
+  registry: Registry;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    ingestTicket: Ticket | null;
+  }
+  interface FastifyContextConfig {
+    endpoint?: Endpoint;
+  }
 }
 
 export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   const { config } = deps;
-  const producer = new BatchingProducer(deps.kafka, { timeoutMs: config.ingest.produceTimeoutMs });
+  const limits = config.ingest;
+  const producer = new BatchingProducer(deps.kafka, { timeoutMs: limits.produceTimeoutMs, maxQueuedBytes: limits.maxInFlightBytes });
   await producer.connect();
-  const eventCodec = deps.codecs.get('Event')!;
-  const window = () => ({
-    now: Date.now(),
-    retentionDays: config.storage.eventRetentionDays,
-    futureGraceSeconds: config.ingest.futureGraceSeconds,
-  });
+  const metrics = createGatewayMetrics(deps.registry);
+  const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) => metrics.shed.inc({ reason }));
+  metrics.watch(shedder);
+  const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
   const routes: FastifyPluginAsync = async (app) => {
-    app.post('/api/v1/monitoring/events', async (request, reply) => {
-      const body = withRequestId(request.body, request.id);
-      const result = validateEvent(body, { window: window(), limits: DEFAULT_EVENT_LIMITS, createdBy: request.principal!.sub });
-      if (!result.ok) throw validationError(result.errors);
-      const event = result.value;
-      await producer.publish(config.kafka.topics.events, [
-        {
-          key: event.source,
-          value: eventCodec.encode(event),
-          headers: { [HEADER_SCHEMA]: eventCodec.schemaId, [HEADER_PRODUCER]: 'gateway' },
-        },
-      ]);
-      return reply.status(202).send({ success: true, data: eventToJson(event) });
+    app.decorateRequest('ingestTicket', null);
+    // Only this plugin's routes: JSON and NDJSON, any Content-Encoding handled by decodeContent.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], { parseAs: 'buffer', bodyLimit: limits.bodyLimitBytes }, async (request: FastifyRequest, raw: Buffer) => {
+      const bytes = await decodeContent(request.headers['content-encoding'], raw, limits.bodyLimitBytes);
+      if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes.length);
+      return parseBody(request.headers['content-type'], bytes);
     });
+
+    // After authentication (a root hook): unauthenticated clients never take capacity.
+    app.addHook('onRequest', async (request) => {
+      const declared = Number(request.headers['content-length']);
+      request.ingestTicket = shedder.admit(Number.isFinite(declared) && declared >= 0 ? declared : limits.bodyLimitBytes);
+    });
+    const release = async (request: FastifyRequest) => {
+      if (request.ingestTicket) shedder.release(request.ingestTicket);
+    };
+    app.addHook('onResponse', async (request, reply) => {
+      await release(request);
+      const endpoint = request.routeOptions.config.endpoint;
+      if (endpoint) metrics.requests.inc({ endpoint, status: String(reply.statusCode) });
+    });
+    app.addHook('onRequestAbort', release);
+
+    route(app, eventKind(config, deps.codecs.get('Event')!), ingestDeps);
+    route(app, metricKind(config, deps.codecs.get('Metric')!), ingestDeps);
   };
 
   return {
@@ -58,10 +84,11 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   };
 }
 
-/** Records the request id in tags.request_id when the event carries none (the seed's correlation strategy). */
-function withRequestId(body: unknown, requestId: string): unknown {
-  if (!isPlainObject(body)) return body;
-  const tags = body.tags ?? {};
-  if (!isPlainObject(tags) || 'request_id' in tags) return body;
-  return { ...body, tags: { ...tags, request_id: requestId } };
+function route<R>(app: FastifyInstance, kind: ItemKind<R>, deps: IngestDeps): void {
+  app.post(`/api/v1/monitoring/${kind.endpoint}`, { config: { endpoint: kind.endpoint } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    // No body at all (no Content-Type, nothing sent): the parsers never ran.
+    if (request.body === undefined || request.body === null) throw new VigilError('VIGIL_ERR_MALFORMED_BODY', `a body is required: one ${kind.noun}, a batch or NDJSON (Content-Type: application/json or application/x-ndjson)`);
+    const answer = await ingest(kind, { body: request.body as ParsedBody, requestId: request.id, createdBy: request.principal!.sub }, deps);
+    return reply.status(answer.status).send({ success: true, data: answer.data });
+  });
 }

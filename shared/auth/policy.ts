@@ -13,6 +13,7 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /metrics': 'public',
   'POST /api/v1/monitoring/events': 'user',
   'GET /api/v1/monitoring/events': 'user',
+  'POST /api/v1/monitoring/metrics': 'user',
 };
 
 const RANK: Record<UserRole, number> = { user: 1, moderator: 2, admin: 3 };

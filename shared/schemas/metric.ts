@@ -55,7 +55,9 @@ export function validateMetric(input: unknown, ctx: MetricContext): Validated<Me
   if (name !== null && !METRIC_NAME.test(name)) check.fail('name', `must match the Prometheus metric name rule ${METRIC_NAME.source}`);
   const metricType = check.oneOf('metric_type', input.metric_type, METRIC_TYPES, true);
   let value: number | null = null;
-  if (typeof input.value !== 'number' || !Number.isFinite(input.value)) {
+  if (input.value === undefined || input.value === null) {
+    check.fail('value', 'is required (a finite number)');
+  } else if (typeof input.value !== 'number' || !Number.isFinite(input.value)) {
     check.fail('value', `must be a finite number, got ${describe(input.value)}`);
   } else {
     value = input.value;

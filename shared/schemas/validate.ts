@@ -116,11 +116,22 @@ export class Checker {
     return ms;
   }
 
+  /** Names at most MAX_UNKNOWN_KEYS unknown keys, then one summary: a hostile item with 100k keys costs one error. */
   unknownKeys(value: Record<string, unknown>, known: ReadonlySet<string>): void {
-    for (const key of Object.keys(value)) {
-      if (!known.has(key)) this.fail(key, `is not a known field (known: ${[...known].join(', ')})`);
+    let unknown = 0;
+    for (const key in value) {
+      if (known.has(key)) continue;
+      if (++unknown <= MAX_UNKNOWN_KEYS) this.fail(describeKey(key), `is not a known field (known: ${[...known].join(', ')})`);
     }
+    if (unknown > MAX_UNKNOWN_KEYS) this.fail('(body)', `has ${unknown} unknown fields; the first ${MAX_UNKNOWN_KEYS} are listed`);
   }
+}
+
+const MAX_UNKNOWN_KEYS = 10;
+
+/** A client-chosen key echoed in an error, cut so that a 1 MB key does not come back in the response. */
+function describeKey(key: string): string {
+  return key.length > 60 ? `${key.slice(0, 60)}…` : key;
 }
 
 export function describe(value: unknown): string {

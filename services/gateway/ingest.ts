@@ -1,0 +1,103 @@
+/**
+ * One ingest request, from parsed body to answer. Response contract (202, after Kafka acknowledged with acks=all):
+ *   one object   → { "success": true, "data": <the stored item, with its id and timestamp> }  (invalid → 400)
+ *   a batch      → { "success": true, "data": { "accepted", "rejected", "ids": [id | null per item], "errors": [
+ *                    { "index", "field", "message" } ] } }   (every item invalid → 400 with the same errors)
+ * Valid items of a batch are published even when others are not (partial acceptance); nothing is published when
+ * Kafka does not acknowledge in time (503 + Retry-After from the producer).
+ */
+import { VigilError, validationError, type FieldError } from '../../shared/errors.ts';
+import type { BatchingProducer, OutgoingMessage } from '../../shared/kafka/producer.ts';
+import { HEADER_PRODUCER, HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
+import { isPlainObject } from '../../shared/schemas/validate.ts';
+import { MalformedLine, type ParsedBody } from './body.ts';
+import type { ItemKind } from './kinds.ts';
+import { rejectionReason, type GatewayMetrics } from './metrics.ts';
+
+/** A batch answer names at most this many errors (the counts are always exact): the answer stays small. */
+export const MAX_REPORTED_ERRORS = 1000;
+
+export interface IngestRequest {
+  body: ParsedBody;
+  requestId: string;
+  createdBy: string;
+}
+
+export interface IngestAnswer {
+  status: 202;
+  data: unknown;
+}
+
+export interface IngestDeps {
+  producer: BatchingProducer;
+  metrics: GatewayMetrics;
+  maxBatchItems: number;
+}
+
+export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: IngestDeps): Promise<IngestAnswer> {
+  const { items, batch } = itemsOf(kind, req.body, deps.maxBatchItems);
+  const headers = { [HEADER_SCHEMA]: kind.codec.schemaId, [HEADER_PRODUCER]: 'gateway' };
+  const now = Date.now();
+  const messages: OutgoingMessage[] = [];
+  const errors: FieldError[] = [];
+  const ids: (string | null)[] = new Array(items.length).fill(null);
+  let first: R | null = null;
+  let rejected = 0;
+
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    const ctx = { requestId: req.requestId, createdBy: req.createdBy, now, index: batch ? index : undefined };
+    const result = item instanceof MalformedLine ? { ok: false as const, errors: [{ index, field: '(line)', message: item.message }] } : kind.check(item, ctx);
+    if (!result.ok) {
+      rejected++;
+      deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: rejectionReason(result.errors[0]) });
+      for (const error of result.errors) if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
+      continue;
+    }
+    const record = result.value;
+    first ??= record;
+    ids[index] = (record as { id: string }).id;
+    messages.push({ key: kind.key(record), value: kind.codec.encode(record as object), headers });
+  }
+
+  if (messages.length === 0) {
+    if (!batch) throw validationError(errors);
+    throw validationError(errors, `all ${items.length} ${kind.noun}s were rejected; details lists each offending field by item index`);
+  }
+  const started = process.hrtime.bigint();
+  try {
+    await deps.producer.publish(kind.topic, messages);
+  } catch (error) {
+    deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, messages.length);
+    throw error;
+  }
+  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+  deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, messages.length);
+
+  if (!batch) return { status: 202, data: kind.toJson(first!) };
+  return { status: 202, data: { accepted: messages.length, rejected, ids, errors } };
+}
+
+/** One object, a JSON array, {"<batchKey>": [...]}, or NDJSON lines. */
+function itemsOf(kind: ItemKind<unknown>, body: ParsedBody, maxItems: number): { items: unknown[]; batch: boolean } {
+  let items: unknown[];
+  if (body.form === 'ndjson') items = body.items;
+  else if (Array.isArray(body.value)) items = body.value;
+  else if (isPlainObject(body.value) && Object.hasOwn(body.value, kind.batchKey)) {
+    const wrapper = body.value;
+    const extra = Object.keys(wrapper).filter((k) => k !== kind.batchKey);
+    if (extra.length > 0) {
+      throw validationError([{ field: extra[0].slice(0, 60), message: `is not allowed next to "${kind.batchKey}" (a batch object has only "${kind.batchKey}")` }]);
+    }
+    if (!Array.isArray(wrapper[kind.batchKey])) {
+      throw validationError([{ field: kind.batchKey, message: `must be an array of ${kind.noun}s` }]);
+    }
+    items = wrapper[kind.batchKey] as unknown[];
+  } else return { items: [body.value], batch: false };
+
+  if (items.length === 0) throw validationError([{ field: kind.batchKey, message: `must contain at least one ${kind.noun}` }]);
+  if (items.length > maxItems) {
+    throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the batch has ${items.length} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`);
+  }
+  return { items, batch: true };
+}

@@ -1,0 +1,93 @@
+/**
+ * What differs between the two ingest endpoints: how an item is enriched (request id, redaction), validated, keyed
+ * on Kafka and shown back. Kafka keys: events by source (per-source order), metric samples by series fingerprint
+ * (name + sorted labels: per-series locality for the alerter).
+ */
+import type { Config } from '../../shared/config.ts';
+import type { FieldError } from '../../shared/errors.ts';
+import type { Codec } from '../../shared/schemas/avro.ts';
+import { eventToJson, validateEvent, type EventRecord, type Validated } from '../../shared/schemas/event.ts';
+import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
+import { Redactor } from '../../shared/schemas/redact.ts';
+import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
+import type { Endpoint } from './metrics.ts';
+
+export interface ItemContext {
+  requestId: string;
+  createdBy: string;
+  now: number;
+  /** Set for items of a batch: errors then carry the item's index. */
+  index?: number;
+}
+
+export interface ItemKind<R> {
+  endpoint: Endpoint;
+  /** The key of the batch object: {"events": [...]} or {"metrics": [...]}. */
+  batchKey: string;
+  noun: string;
+  topic: string;
+  codec: Codec;
+  /** Enriches the (freshly parsed, caller-owned) item in place and validates it. */
+  check(item: unknown, ctx: ItemContext): Validated<R>;
+  key(record: R): string;
+  toJson(record: R): Record<string, unknown>;
+}
+
+export function eventKind(config: Config, codec: Codec): ItemKind<EventRecord> {
+  const { ingest, storage } = config;
+  const redactor = new Redactor(ingest.redactKeys, ingest.maxDepth);
+  const window = (now: number): TimeWindow => ({ now, retentionDays: storage.eventRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
+  return {
+    endpoint: 'events',
+    batchKey: 'events',
+    noun: 'event',
+    topic: config.kafka.topics.events,
+    codec,
+    check(item, ctx) {
+      const refused: FieldError[] = [];
+      if (isPlainObject(item)) {
+        addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
+        for (const field of ['tags', 'payload'] as const) {
+          if (!redactor.scrub(item[field])) {
+            refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
+            item[field] = undefined; // the validator must not serialise it; the error above stands
+          }
+        }
+      }
+      const result = validateEvent(item, { window: window(ctx.now), limits: ingest.eventLimits, createdBy: ctx.createdBy, index: ctx.index });
+      if (refused.length === 0) return result;
+      return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };
+    },
+    key: (record) => record.source,
+    toJson: eventToJson,
+  };
+}
+
+export function metricKind(config: Config, codec: Codec): ItemKind<MetricRecord> {
+  const { ingest, storage } = config;
+  const window = (now: number): TimeWindow => ({ now, retentionDays: storage.metricRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
+  return {
+    endpoint: 'metrics',
+    batchKey: 'metrics',
+    noun: 'metric sample',
+    topic: config.kafka.topics.metrics,
+    codec,
+    check: (item, ctx) => validateMetric(item, { window: window(ctx.now), limits: ingest.metricLimits, createdBy: ctx.createdBy, index: ctx.index }),
+    key: (record) => seriesFingerprint(record.name, record.labels),
+    toJson: metricToJson,
+  };
+}
+
+/**
+ * Records the request id in tags.request_id when the event carries none (the seed's correlation strategy), unless
+ * the event already has the most tags allowed: the client's own tags win over ours.
+ */
+function addRequestId(item: Record<string, unknown>, requestId: string, maxTags: number): void {
+  const tags = item.tags;
+  if (tags === undefined || tags === null) item.tags = { request_id: requestId };
+  else if (isPlainObject(tags) && !Object.hasOwn(tags, 'request_id') && Object.keys(tags).length < maxTags) tags.request_id = requestId;
+}
+
+function fieldError(ctx: ItemContext, field: string, message: string): FieldError {
+  return ctx.index === undefined ? { field, message } : { index: ctx.index, field, message };
+}
