@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_SENSITIVE_KEYS } from './redact.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from './schemas/event.ts';
 import { DEFAULT_METRIC_LIMITS, type MetricLimits } from './schemas/metric.ts';
 
@@ -48,13 +49,13 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'INGEST_MAX_TAGS', default: String(DEFAULT_EVENT_LIMITS.maxTags), doc: 'Most top-level keys in an event\'s `tags`.' },
   { name: 'INGEST_TAGS_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.tagsMaxBytes), doc: 'Largest event `tags`, in bytes of JSON.' },
   { name: 'INGEST_PAYLOAD_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.payloadMaxBytes), doc: 'Largest event `payload`, in bytes of JSON (the seed: don\'t store large payloads).' },
-  { name: 'INGEST_MAX_DEPTH', default: '32', doc: 'Deepest nesting of objects and arrays inside `tags` and `payload`.' },
+  { name: 'INGEST_MAX_DEPTH', default: '32', doc: 'Deepest nesting of objects and arrays inside `tags` and `payload` (at most 32: redaction walks that deep).' },
   { name: 'INGEST_METRIC_NAME_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.nameMaxLength), doc: 'Longest metric `name`, in characters.' },
   { name: 'INGEST_MAX_LABELS', default: String(DEFAULT_METRIC_LIMITS.maxLabels), doc: 'Most labels on a metric sample.' },
   { name: 'INGEST_LABEL_VALUE_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.labelValueMaxLength), doc: 'Longest metric label value, in characters.' },
   { name: 'INGEST_MAX_INFLIGHT_REQUESTS', default: '1024', doc: 'Ingest requests a gateway works on at once; beyond it 429 + Retry-After.' },
   { name: 'INGEST_MAX_INFLIGHT_BYTES', default: '67108864', doc: 'Request body bytes (decompressed) a gateway holds at once; beyond it 429 + Retry-After.' },
-  { name: 'INGEST_REDACT_KEYS', default: 'password,passwd,secret,token,api_key,authorization,cookie,credential,private_key,access_key,session_id', doc: 'Comma list of key fragments: a key at any depth of `tags`/`payload` whose lower-cased, punctuation-free form contains one is stored as `"[REDACTED]"`; `none` disables.' },
+  { name: 'INGEST_REDACT_KEYS', default: DEFAULT_SENSITIVE_KEYS.join(','), doc: 'Comma list of key fragments: a key at any depth of `tags`/`payload` whose lower-cased, punctuation-free form contains one is stored as `"[REDACTED]"`; `none` disables.' },
   { name: 'WRITER_GROUP_ID', default: 'vigil-writer', doc: 'Consumer group of the writer.' },
   { name: 'WRITER_BATCH_MAX_ROWS', default: '5000', doc: 'Rows per COPY batch at most: a partition\'s records accumulate across fetches until this many are waiting (or the wait below passes).' },
   { name: 'WRITER_BATCH_MAX_WAIT_MS', default: '200', doc: 'How long a partition\'s first waiting record waits for its batch to fill before the batch is written anyway (also the Kafka fetch max wait).' },
@@ -199,7 +200,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       futureGraceSeconds: int('INGEST_FUTURE_GRACE_SECONDS', 0, 7 * 86400),
       bodyLimitBytes: int('INGEST_BODY_LIMIT_BYTES', 1024, 256 * 1024 * 1024),
       maxBatchItems: int('INGEST_MAX_BATCH_ITEMS', 1, 100_000),
-      maxDepth: int('INGEST_MAX_DEPTH', 1, 1000),
+      maxDepth: int('INGEST_MAX_DEPTH', 1, 32),
       maxInFlightRequests: int('INGEST_MAX_INFLIGHT_REQUESTS', 1, 1_000_000),
       maxInFlightBytes: int('INGEST_MAX_INFLIGHT_BYTES', 1024, 64 * 1024 * 1024 * 1024),
       redactKeys: str('INGEST_REDACT_KEYS') === 'none' ? [] : str('INGEST_REDACT_KEYS').split(',').map((k) => k.trim()).filter(Boolean),

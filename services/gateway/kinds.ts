@@ -1,5 +1,6 @@
 /**
- * What differs between the two ingest endpoints: how an item is enriched (request id, redaction), validated, keyed
+ * What differs between the two ingest endpoints: how an item is enriched (request id, redaction of sensitive keys by
+ * shared/redact.ts, the same deny-list logic as the client SDK), validated, keyed
  * on Kafka and shown back. Kafka keys: events by source (per-source order), metric samples by series fingerprint
  * (name + sorted labels: per-series locality for the alerter).
  */
@@ -8,7 +9,7 @@ import type { FieldError } from '../../shared/errors.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { eventToJson, validateEvent, type EventRecord, type Validated } from '../../shared/schemas/event.ts';
 import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
-import { Redactor } from '../../shared/schemas/redact.ts';
+import { createRedactor } from '../../shared/redact.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { Endpoint } from './metrics.ts';
 
@@ -35,7 +36,7 @@ export interface ItemKind<R> {
 
 export function eventKind(config: Config, codec: Codec): ItemKind<EventRecord> {
   const { ingest, storage } = config;
-  const redactor = new Redactor(ingest.redactKeys, ingest.maxDepth);
+  const redact = createRedactor(ingest.redactKeys);
   const window = (now: number): TimeWindow => ({ now, retentionDays: storage.eventRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
   return {
     endpoint: 'events',
@@ -48,10 +49,10 @@ export function eventKind(config: Config, codec: Codec): ItemKind<EventRecord> {
       if (isPlainObject(item)) {
         addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
         for (const field of ['tags', 'payload'] as const) {
-          if (!redactor.scrub(item[field])) {
+          if (nestsDeeperThan(item[field], ingest.maxDepth)) {
             refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
             item[field] = undefined; // the validator must not serialise it; the error above stands
-          }
+          } else item[field] = redact(item[field]);
         }
       }
       const result = validateEvent(item, { window: window(ctx.now), limits: ingest.eventLimits, createdBy: ctx.createdBy, index: ctx.index });
@@ -86,6 +87,22 @@ function addRequestId(item: Record<string, unknown>, requestId: string, maxTags:
   const tags = item.tags;
   if (tags === undefined || tags === null) item.tags = { request_id: requestId };
   else if (isPlainObject(tags) && !Object.hasOwn(tags, 'request_id') && Object.keys(tags).length < maxTags) tags.request_id = requestId;
+}
+
+/**
+ * JSON.parse accepts 100k-deep arrays, but JSON.stringify (the validator measures tags and payload with it) and any
+ * recursive reader after it would overflow the stack: too-deep values are refused before anything else walks them.
+ * The value itself is level 1.
+ */
+export function nestsDeeperThan(value: unknown, maxDepth: number, depth = 1): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth > maxDepth) return true;
+  if (Array.isArray(value)) {
+    for (const inner of value) if (nestsDeeperThan(inner, maxDepth, depth + 1)) return true;
+    return false;
+  }
+  for (const key in value) if (nestsDeeperThan((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return true;
+  return false;
 }
 
 function fieldError(ctx: ItemContext, field: string, message: string): FieldError {
