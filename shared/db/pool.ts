@@ -21,6 +21,10 @@ export function createPool(url: string, max: number, applicationName: string): p
   });
   // An idle client losing its connection (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // Nor a checked-out client that loses it between two queries (e.g. while the writer awaits Kafka inside a
+  // transaction): pg emits 'error' on the client, which is fatal without a listener. The next query on it fails
+  // with a retriable error, and its holder releases it as broken.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 

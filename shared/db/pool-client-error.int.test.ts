@@ -1,0 +1,34 @@
+/**
+ * Regression: a checked-out pool client whose connection dies between two queries (PostgreSQL restarting while the
+ * writer awaited Kafka inside a transaction) emitted an unhandled 'error' and crashed the process. Now the next
+ * query fails with a retriable error instead.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool, isRetriablePgError, type Pool } from './pool.ts';
+import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+
+describe('a checked-out client losing its connection', () => {
+  let ctx: TestContext;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    pool = createPool(ctx.config.database.url, 2, 'vigil-test-victim');
+  });
+  afterAll(async () => {
+    await pool?.end();
+    await ctx?.cleanup();
+  });
+
+  it('does not crash the process; the next query fails as retriable', async () => {
+    const client = await pool.connect();
+    const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+    await ctx.db.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+    await new Promise((r) => setTimeout(r, 200)); // the 'error' event fires while nothing is running on the client
+    const error = await client.query('SELECT 1').catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(isRetriablePgError(error)).toBe(true);
+    client.release(error as Error);
+    expect((await pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+});
