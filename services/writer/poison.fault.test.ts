@@ -1,0 +1,63 @@
+/**
+ * A poison record among good ones in ONE partition: a JSON event PostgreSQL refuses (a lone UTF-16 surrogate in its
+ * tags passes JSON validation but not jsonb) and an undecodable one. The good records are stored, the poison ones
+ * land in the DLQ with their headers, and the partition keeps moving to its end offset.
+ */
+import { Partitioners } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { readTopic } from '../../test/helpers/topic-reader.ts';
+
+describe('poison records', () => {
+  let ctx: TestContext;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ WRITER_BATCH_MAX_ROWS: '100' });
+  });
+  afterAll(() => ctx?.cleanup());
+
+  it('stores the good records, dead-letters the poison ones and keeps the partition moving', async () => {
+    const topic = ctx.config.kafka.topics.events;
+    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const good = (i: number) => ({ key: 'one-source', value: JSON.stringify({ event_type: 'log', source: 'one-source', message: `good ${i}` }) });
+    const rejected = JSON.stringify({ event_type: 'log', source: 'one-source', message: 'poison', tags: { bad: '\ud800' } });
+    await producer.send({
+      topic,
+      messages: [
+        ...Array.from({ length: 250 }, (_, i) => good(i)),
+        { key: 'one-source', value: rejected, headers: { 'content-type': 'application/json', 'x-trace': 'p1' } },
+        ...Array.from({ length: 100 }, (_, i) => good(250 + i)),
+        { key: 'one-source', value: '{"event_type": "log", "source": ', headers: { 'content-type': 'application/json' } },
+      ],
+    });
+    const writer = await ctx.start('writer');
+    // Records after the poison ones, sent while the writer runs: the partition must keep moving.
+    await producer.send({ topic, messages: Array.from({ length: 150 }, (_, i) => good(350 + i)) });
+    await producer.disconnect();
+
+    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n >= 500);
+    const { rows: offsets } = await ctx.db.query<{ partition: number; next_offset: string }>('SELECT partition, next_offset FROM consumer_offsets WHERE topic = $1', [topic]);
+    await waitFor(
+      async () => (await ctx.db.query<{ n: string }>('SELECT next_offset AS n FROM consumer_offsets WHERE topic = $1', [topic])).rows[0]?.n,
+      (n) => n === '502',
+    );
+    expect(offsets.length).toBe(1);
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(500);
+    expect(await countRows(ctx.db, "SELECT count(DISTINCT message) AS n FROM events WHERE message LIKE 'good %'")).toBe(500);
+
+    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 2);
+    const byReason = Object.fromEntries(letters.map((l) => [l.headers['vigil-dlq-reason'], l]));
+    expect(Object.keys(byReason).sort()).toEqual(['decode_failed', 'rejected_by_database']);
+    const db = byReason.rejected_by_database;
+    expect(db.value!.toString()).toBe(rejected);
+    expect(db.key!.toString()).toBe('one-source');
+    expect(db.headers).toMatchObject({ 'x-trace': 'p1', 'content-type': 'application/json', 'vigil-dlq-topic': topic, 'vigil-dlq-partition': String(offsets[0].partition), 'vigil-dlq-offset': '250' });
+    expect(db.headers['vigil-dlq-detail']).toMatch(/surrogate|invalid input syntax for type json/i);
+    expect(byReason.decode_failed.headers).toMatchObject({ 'vigil-dlq-topic': topic, 'vigil-dlq-offset': '351' });
+    expect(byReason.decode_failed.headers['vigil-dlq-detail']).toMatch(/^malformed JSON/);
+
+    const dlq = await writer.registry.getSingleMetric('vigil_dlq_records_total')!.get();
+    expect(dlq.values.map((v) => [v.labels.reason, v.value]).sort()).toEqual([['decode_failed', 1], ['rejected_by_database', 1]]);
+  });
+});

@@ -1,0 +1,27 @@
+/** Runs vigil roles as separate OS processes (`node --import tsx bin/vigil.ts --role …`) for crash tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT_DIR } from '../../shared/config.ts';
+
+export interface VigilProcess {
+  child: ChildProcess;
+  /** Resolves with the exit signal or code once the process is gone. */
+  exited: Promise<string>;
+  output(): string;
+}
+
+export function spawnVigil(role: string, env: Record<string, string>): VigilProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role], {
+    cwd: ROOT_DIR,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
+  return { child, exited, output: () => output };
+}
