@@ -14,7 +14,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{shared,services,infra,bin}/**/*.test.ts'],
+          include: ['{shared,services,infra,bin,client,examples}/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/*.fault.test.ts', 'node_modules/**'],
         },
       },

@@ -1,0 +1,252 @@
+/**
+ * The vigil client: what an instrumented service holds. Events and metric samples are validated and serialised on
+ * the caller's turn, queued in memory (bounded), and delivered in batches by size and by interval to the gateway
+ * (HTTP + gzip) or straight to Kafka. No public method throws or waits on the network: problems are counted in
+ * stats() and reported to onError. close() (or the process's natural end) flushes what is queued.
+ */
+import { createRedactor } from '../shared/redact.ts';
+import type { MetricType } from '../shared/schemas/metric.ts';
+import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
+import { CounterAggregator } from './counters.ts';
+import { Encoder, type EventInput, type MetricInput } from './encode.ts';
+import { VigilClientError, throttledStderrReporter, type ErrorReporter } from './errors.ts';
+import { EventLogger, type Tags } from './event-logger.ts';
+import { HttpTransport, type TokenSource } from './http-transport.ts';
+import type { KafkaTransportOptions } from './kafka-transport.ts';
+import { DeliveryStream, type StreamStats } from './stream.ts';
+import type { SendOutcome, StreamKind, Transport } from './transport.ts';
+
+export interface ClientOptions {
+  /** The service's name, the events' `source` (the seed: `auth-service`, `payment-service`). */
+  source: string;
+  /** Deliver to a gateway over HTTP. */
+  gateway?: { url: string; token: TokenSource; timeoutMs?: number; compress?: boolean };
+  /** Deliver straight to Kafka (JSON records, per the README's Kafka contract). */
+  kafka?: KafkaTransportOptions;
+  /** Any other transport (tests, custom sinks). Exactly one of gateway, kafka, transport. */
+  transport?: Transport;
+  /** Items waiting per stream (events, metrics) at most; beyond, the oldest are evicted and counted. Default 10,000. */
+  maxQueueItems?: number;
+  /** Serialised bytes waiting per stream at most. Default 16 MiB. */
+  maxQueueBytes?: number;
+  /** Items per request at most. Default 500. */
+  maxBatchItems?: number;
+  /** Uncompressed bytes per request at most. Default 1 MiB. */
+  maxBatchBytes?: number;
+  /** How often queued items (and summed counters) are sent when no batch fills up. Default 1000 ms. */
+  flushIntervalMs?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** Keys whose values are replaced by "[REDACTED]" in tags, payload and labels; false to disable. Default: the gateway's list. */
+  redactKeys?: readonly string[] | false;
+  /** Labels added to every metric sample (the sample's own labels win). */
+  defaultLabels?: Record<string, string>;
+  /** Distinct counter series per flush interval at most. Default 10,000. */
+  maxCounterSeries?: number;
+  /** Told about every problem (invalid items, refusals, retries, drops). Default: a throttled line on stderr. */
+  onError?: ErrorReporter;
+  /** Flush when the process is about to exit naturally ('beforeExit'). Default true. */
+  flushOnExit?: boolean;
+}
+
+export interface ClientStats {
+  events: StreamStats;
+  metrics: StreamStats;
+}
+
+export interface MetricHelpers {
+  /** Adds `value` (default 1, not negative) to a counter; increments are summed per series per flush interval. */
+  counter(name: string, value?: number, labels?: Record<string, string>): void;
+  gauge(name: string, value: number, labels?: Record<string, string>): void;
+  /** One observation (the query service and the exposition build buckets and quantiles from observations). */
+  histogram(name: string, value: number, labels?: Record<string, string>): void;
+}
+
+const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
+
+export class VigilClient {
+  readonly source: string;
+  /** Events bound to the client's source and no request id. */
+  readonly log: EventLogger;
+  readonly metric: MetricHelpers;
+  private readonly streams: Record<StreamKind, DeliveryStream>;
+  private readonly transport: Transport;
+  private readonly encoder: Encoder;
+  private readonly counters: CounterAggregator;
+  private readonly defaultLabels: Record<string, string> | null;
+  private readonly report: ErrorReporter;
+  private readonly timer: NodeJS.Timeout;
+  private readonly onBeforeExit: (() => void) | null;
+  private closing: Promise<ClientStats> | null = null;
+
+  constructor(opts: ClientOptions) {
+    const transports = [opts.gateway, opts.kafka, opts.transport].filter((t) => t !== undefined).length;
+    if (transports !== 1) throw new TypeError('vigil client: give exactly one of `gateway`, `kafka` or `transport`');
+    if (typeof opts.source !== 'string' || opts.source.trim() === '') throw new TypeError('vigil client: `source` must be a non-empty string');
+    this.source = opts.source;
+    this.report = safeReporter(opts.onError ?? throttledStderrReporter());
+    this.transport = opts.transport ?? (opts.kafka ? lazyKafkaTransport(opts.kafka, opts.source) : httpTransport(opts.gateway!));
+    this.encoder = new Encoder(opts.redactKeys === false ? null : createRedactor(opts.redactKeys), opts.kafka !== undefined);
+    const streamOptions = {
+      maxQueueItems: opts.maxQueueItems ?? 10_000,
+      maxQueueBytes: opts.maxQueueBytes ?? 16 * 1024 * 1024,
+      maxBatchItems: opts.maxBatchItems ?? 500,
+      maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
+      backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
+    };
+    this.streams = {
+      events: new DeliveryStream('events', this.transport, streamOptions, this.report),
+      metrics: new DeliveryStream('metrics', this.transport, streamOptions, this.report),
+    };
+    this.counters = new CounterAggregator(opts.maxCounterSeries ?? 10_000);
+    this.defaultLabels = opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
+    this.log = new EventLogger(this, this.source);
+    this.metric = {
+      counter: (name, value = 1, labels = {}) => this.guard(() => this.count(name, value, labels)),
+      gauge: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'gauge', value, labels })),
+      histogram: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
+    };
+    this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? 1000);
+    this.timer.unref();
+    this.onBeforeExit = opts.flushOnExit === false ? null : () => void this.close();
+    if (this.onBeforeExit) process.once('beforeExit', this.onBeforeExit);
+  }
+
+  /** Queues one event (the seed's shape; event_type defaults to log, source to the client's). */
+  event(input: EventInput): void {
+    this.guard(() => {
+      if (this.closing) return this.streams.events.discard('VIGIL_CLIENT_DROPPED', 1, 'event after close()');
+      const encoded = this.encoder.event(input, this.source);
+      if (encoded.ok) this.streams.events.push(encoded.item);
+      else this.streams.events.discard('VIGIL_CLIENT_INVALID', 1, `invalid event, not sent: ${encoded.reason}`);
+    });
+  }
+
+  /** An EventLogger bound to a request id (and optionally fixed tags): the seed's EventLogger::new(request_id, source). */
+  eventLogger(opts: { requestId?: string | null; tags?: Tags } = {}): EventLogger {
+    return this.log.child(opts);
+  }
+
+  /** Sends everything queued now (counters included); resolves when the queues are empty. Never rejects. */
+  async flush(): Promise<void> {
+    try {
+      for (const sample of this.counters.drain()) this.sample(sample);
+      await Promise.all([this.streams.events.flush(), this.streams.metrics.flush()]);
+    } catch (error) {
+      this.internal(error);
+    }
+  }
+
+  /**
+   * Stops accepting, sends everything queued, retrying until timeoutMs (default 5 s) has passed; what is still
+   * undelivered then is dropped and counted. Resolves with the final stats; never rejects; idempotent.
+   */
+  close(opts: { timeoutMs?: number } = {}): Promise<ClientStats> {
+    this.closing ??= (async () => {
+      clearInterval(this.timer);
+      if (this.onBeforeExit) process.removeListener('beforeExit', this.onBeforeExit);
+      const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
+      // The sender's timers are unref'd; this one keeps the process alive until the flush is done.
+      const keepAlive = setTimeout(() => {}, Math.max(0, deadline - Date.now()) + 1000);
+      try {
+        for (const sample of this.counters.drain()) this.sample(sample);
+        await Promise.all([this.streams.events.drainUntil(deadline), this.streams.metrics.drainUntil(deadline)]);
+        await this.transport.close();
+      } catch (error) {
+        this.internal(error);
+      } finally {
+        clearTimeout(keepAlive);
+      }
+      return this.stats();
+    })();
+    return this.closing;
+  }
+
+  private tick(): void {
+    for (const sample of this.counters.drain()) this.sample(sample);
+    this.streams.events.requestFlush();
+    this.streams.metrics.requestFlush();
+  }
+
+  stats(): ClientStats {
+    return { events: this.streams.events.stats, metrics: this.streams.metrics.stats };
+  }
+
+  private count(name: string, value: number, labels: Record<string, string>): void {
+    const metrics = this.streams.metrics;
+    if (this.closing) return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'counter increment after close()');
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+      return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter ${name}: the increment must be a finite number ≥ 0, got ${String(value)}`);
+    }
+    const all = this.withDefaultLabels(labels);
+    const added = this.counters.add(name, value, all);
+    if (added === 'added') return;
+    if (added === 'full') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, `counter ${name}: more than ${this.counters.size} series in one interval (a label with unbounded values?)`);
+    // A new series: validate name and labels once, with the gateway's rules, before keeping it.
+    const probe = this.encoder.metric({ name, metric_type: 'counter', value, labels: all });
+    if (!probe.ok) return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter, not sent: ${probe.reason}`);
+    this.counters.accept(name, value, all);
+  }
+
+  private sample(input: MetricInput & { metric_type: MetricType }): void {
+    const metrics = this.streams.metrics;
+    if (this.closing && input.metric_type !== 'counter') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
+    const encoded = this.encoder.metric(input.metric_type === 'counter' ? input : { ...input, labels: this.withDefaultLabels(input.labels ?? {}) });
+    if (encoded.ok) metrics.push(encoded.item);
+    else metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${input.metric_type} ${input.name}, not sent: ${encoded.reason}`);
+  }
+
+  private withDefaultLabels(labels: Record<string, string>): Record<string, string> {
+    return this.defaultLabels === null ? labels : { ...this.defaultLabels, ...labels };
+  }
+
+  /** The never-throw boundary of every public entry point. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.internal(error);
+    }
+  }
+
+  private internal(error: unknown): void {
+    this.report(new VigilClientError('VIGIL_CLIENT_INTERNAL', `unexpected: ${error instanceof Error ? error.stack ?? error.message : String(error)}`, null, 0));
+  }
+}
+
+export function createClient(opts: ClientOptions): VigilClient {
+  return new VigilClient(opts);
+}
+
+function httpTransport(gateway: NonNullable<ClientOptions['gateway']>): Transport {
+  return new HttpTransport({ url: gateway.url, token: gateway.token, timeoutMs: gateway.timeoutMs ?? 10_000, compress: gateway.compress ?? true });
+}
+
+/** KafkaJS is loaded on first use, so that HTTP-only services never load it. */
+function lazyKafkaTransport(opts: KafkaTransportOptions, source: string): Transport {
+  let transport: Promise<Transport> | null = null;
+  const load = () => (transport ??= import('./kafka-transport.ts').then((m) => new m.KafkaTransport(opts, source)));
+  return {
+    async send(kind, items, deadline): Promise<SendOutcome> {
+      try {
+        return await (await load()).send(kind, items, deadline);
+      } catch (error) {
+        transport = null;
+        return { type: 'retry', retryAfterMs: null, reason: `loading the Kafka transport failed: ${(error as Error).message}` };
+      }
+    },
+    async close() {
+      if (transport) await (await transport).close();
+    },
+  };
+}
+
+/** A reporter that throws must not reach the caller either. */
+function safeReporter(report: ErrorReporter): ErrorReporter {
+  return (error) => {
+    try {
+      report(error);
+    } catch {
+      // The owner's callback failed; there is nobody left to tell.
+    }
+  };
+}

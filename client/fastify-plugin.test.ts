@@ -1,0 +1,177 @@
+/**
+ * The Fastify plugin through app.inject(), with an in-memory transport to see exactly what it emits.
+ */
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createClient, type VigilClient } from './client.ts';
+import { vigilFastify, type VigilPluginOptions } from './fastify-plugin.ts';
+import { genReqId } from './request-id.ts';
+import { MemoryTransport } from './testing/memory-transport.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+let apps: FastifyInstance[] = [];
+let clients: VigilClient[] = [];
+afterEach(async () => {
+  for (const app of apps) await app.close();
+  for (const client of clients) await client.close();
+  apps = [];
+  clients = [];
+});
+
+async function instrumented(opts: Partial<VigilPluginOptions> = {}, fastifyOpts: FastifyServerOptions = {}) {
+  const transport = new MemoryTransport();
+  const client: VigilClient = createClient({ source: 'orders-service', transport, flushIntervalMs: 60_000, onError: () => {} });
+  const app = Fastify(fastifyOpts);
+  await app.register(vigilFastify, { client, ...opts });
+  app.get('/orders/:id', async (request) => {
+    request.vigil.logger.info('order read', { order_id: (request.params as { id: string }).id });
+    return { id: (request.params as { id: string }).id, downstream: request.vigil.headers() };
+  });
+  app.get('/boom', async () => {
+    throw new TypeError('database exploded');
+  });
+  app.get('/admin', async (_request, reply) => reply.status(403).send({ error: 'forbidden' }));
+  app.get('/login', async (_request, reply) => reply.status(401).send({ error: 'unauthorized' }));
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/api/health', async () => ({ ok: true }));
+  app.get('/static/*', async () => 'body{}');
+  app.get('/internal', { config: { vigil: false } }, async () => 'quiet');
+  apps.push(app);
+  clients.push(client);
+  const drain = async () => {
+    await client.flush();
+    return { events: transport.events, metrics: transport.metrics.map(({ id: _id, timestamp: _ts, ...m }) => m) };
+  };
+  return { app, client, drain };
+}
+
+describe('request ids', () => {
+  it('keeps a valid incoming X-Request-Id, replaces a missing or invalid one, and echoes it', async () => {
+    const { app } = await instrumented();
+    const given = await app.inject({ url: '/orders/1', headers: { 'x-request-id': 'abc-123' } });
+    expect(given.headers['x-request-id']).toBe('abc-123');
+    expect(given.json().downstream).toEqual({ 'x-request-id': 'abc-123' });
+    const missing = await app.inject({ url: '/orders/1' });
+    expect(missing.headers['x-request-id']).toMatch(UUID);
+    const invalid = await app.inject({ url: '/orders/1', headers: { 'x-request-id': 'has spaces and ✓' } });
+    expect(invalid.headers['x-request-id']).toMatch(UUID);
+    expect(invalid.headers['x-request-id']).not.toBe(missing.headers['x-request-id']);
+  });
+
+  it('shares the id with Fastify request.id when the app uses genReqId', async () => {
+    const { app } = await instrumented({}, { genReqId });
+    app.get('/ids', async (request) => ({ fastify: request.id, vigil: request.vigil.requestId }));
+    const res = await app.inject({ url: '/ids' });
+    const { fastify, vigil } = res.json();
+    expect(vigil).toBe(fastify);
+    expect(res.headers['x-request-id']).toBe(fastify);
+  });
+});
+
+describe('metrics', () => {
+  it('records duration and count per method, route pattern and status', async () => {
+    const { app, drain } = await instrumented();
+    for (const id of ['1', '2', '3']) await app.inject({ url: `/orders/${id}` });
+    await app.inject({ url: '/boom' });
+    await app.inject({ url: '/no/such/path/42' });
+    const { metrics } = await drain();
+    const labels = (route: string, status: string) => ({ service: 'orders-service', method: 'GET', route, status });
+    const histograms = metrics.filter((m) => m.metric_type === 'histogram');
+    expect(histograms).toEqual([
+      ...['1', '2', '3'].map(() => ({ name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('/orders/:id', '200') })),
+      { name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('/boom', '500') },
+      { name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('unmatched', '404') },
+    ]);
+    for (const h of histograms) expect(h.value as number).toBeGreaterThanOrEqual(0);
+    expect(metrics.filter((m) => m.metric_type === 'counter')).toEqual([
+      { name: 'http_requests_total', metric_type: 'counter', value: 3, labels: labels('/orders/:id', '200') },
+      { name: 'http_requests_total', metric_type: 'counter', value: 1, labels: labels('/boom', '500') },
+      { name: 'http_requests_total', metric_type: 'counter', value: 1, labels: labels('unmatched', '404') },
+    ]);
+  });
+
+  it('skips health checks, static files and routes configured with vigil: false', async () => {
+    const { app, drain } = await instrumented();
+    for (const url of ['/healthz', '/api/health', '/static/app.js', '/static/logo.png', '/internal', '/favicon.ico']) {
+      const res = await app.inject({ url });
+      expect(res.headers['x-request-id'], url).toEqual(expect.any(String));
+    }
+    expect(await drain()).toEqual({ events: [], metrics: [] });
+  });
+
+  it('takes a custom skip function', async () => {
+    const { app, drain } = await instrumented({ skip: (request) => request.method === 'GET' && request.url.startsWith('/orders') });
+    await app.inject({ url: '/orders/1' });
+    await app.inject({ url: '/healthz' });
+    const { metrics } = await drain();
+    expect(metrics.map((m) => (m.labels as { route: string }).route)).toEqual(['/healthz', '/healthz']);
+  });
+});
+
+describe('events', () => {
+  it('logs 5xx as error events with the error, bound to the request id', async () => {
+    const { app, drain } = await instrumented({ userId: () => 'u-7' });
+    await app.inject({ url: '/boom?secret=x', headers: { 'x-request-id': 'req-boom' } });
+    const { events } = await drain();
+    expect(events).toEqual([
+      {
+        id: expect.any(String),
+        event_type: 'log',
+        source: 'orders-service',
+        message: 'GET /boom answered 500',
+        level: 'error',
+        tags: { request_id: 'req-boom', error_type: 'TypeError', method: 'GET', route: '/boom', path: '/boom', status: 500, duration_ms: expect.any(Number), user_id: 'u-7' },
+        payload: { error_message: 'database exploded', error_stack: expect.stringMatching(/^TypeError: database exploded\n/) },
+        timestamp: expect.any(Number),
+      },
+    ]);
+  });
+
+  it('logs failed authentication and permission denials as warn events, the IP only when asked', async () => {
+    const { app, drain } = await instrumented({ logClientIp: true });
+    await app.inject({ url: '/login', headers: { 'x-request-id': 'r-401' } });
+    await app.inject({ url: '/admin', headers: { 'x-request-id': 'r-403' } });
+    const { events } = await drain();
+    expect(events.map(({ message, level, tags }) => ({ message, level, tags }))).toEqual([
+      {
+        message: 'GET /login answered 401 (authentication failed)',
+        level: 'warn',
+        tags: { request_id: 'r-401', method: 'GET', route: '/login', path: '/login', status: 401, duration_ms: expect.any(Number), action: 'auth_failed', ip: '127.0.0.1' },
+      },
+      {
+        message: 'GET /admin answered 403 (permission denied)',
+        level: 'warn',
+        tags: { request_id: 'r-403', method: 'GET', route: '/admin', path: '/admin', status: 403, duration_ms: expect.any(Number), action: 'permission_denied', ip: '127.0.0.1' },
+      },
+    ]);
+  });
+
+  it('logs nothing for successful requests and 404s other than what handlers log', async () => {
+    const { app, drain } = await instrumented();
+    await app.inject({ url: '/orders/9', headers: { 'x-request-id': 'r-ok' } });
+    await app.inject({ url: '/nope' });
+    const { events } = await drain();
+    expect(events.map(({ message, tags }) => ({ message, tags }))).toEqual([{ message: 'order read', tags: { request_id: 'r-ok', order_id: '9' } }]);
+  });
+});
+
+describe('lifecycle', () => {
+  it('flushes the client when Fastify closes', async () => {
+    const transport = new MemoryTransport();
+    const client = createClient({ source: 's', transport, flushIntervalMs: 60_000 });
+    const app = Fastify();
+    await app.register(vigilFastify, { client });
+    app.get('/x', async () => 'x');
+    await app.inject({ url: '/x' });
+    expect(transport.metrics).toEqual([]);
+    await app.close();
+    expect(transport.metrics.map((m) => m.name)).toEqual(['http_request_duration_ms', 'http_requests_total']);
+    await client.close();
+  });
+
+  it('refuses to register without a client', async () => {
+    const app = Fastify();
+    await expect(app.register(vigilFastify, {} as VigilPluginOptions).ready()).rejects.toThrow(/client/);
+  });
+});
