@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { RollupBatch } from './rollups.ts';
+
+describe('RollupBatch', () => {
+  it('counts per minute and key, and lists the buckets it touches', () => {
+    const batch = new RollupBatch();
+    const minute = Date.UTC(2026, 10, 26, 16, 5);
+    batch.add(minute + 1000, { kind: 'event', eventType: 'log', source: 'api', level: 'info' });
+    batch.add(minute + 59_999, { kind: 'event', eventType: 'log', source: 'api', level: 'info' });
+    batch.add(minute + 60_000, { kind: 'event', eventType: 'log', source: 'api', level: 'info' });
+    batch.add(minute, { kind: 'metric', eventType: 'counter', source: 'http_requests_total', level: '' });
+    expect(batch.size).toBe(3);
+    expect(batch.buckets().sort()).toEqual([minute, minute + 60_000]);
+  });
+
+  it('upserts once, keys sorted, from unnest arrays', async () => {
+    const batch = new RollupBatch();
+    const minute = Date.UTC(2026, 10, 26, 16, 5);
+    batch.add(minute, { kind: 'metric', eventType: 'gauge', source: 'b', level: '' });
+    batch.add(minute, { kind: 'event', eventType: 'log', source: 'a', level: '' });
+    batch.add(minute, { kind: 'event', eventType: 'log', source: 'a', level: '' });
+    const calls: unknown[][] = [];
+    const client = { query: async (_sql: string, values: unknown[]) => void calls.push(values) };
+    await batch.upsert(client as never);
+    const iso = new Date(minute).toISOString();
+    expect(calls).toEqual([[[iso, iso], ['event', 'metric'], ['log', 'gauge'], ['a', 'b'], ['', ''], [2, 1]]]);
+    await new RollupBatch().upsert(client as never);
+    expect(calls.length).toBe(1);
+  });
+});
