@@ -17,7 +17,7 @@ describe('writer batching', () => {
 
   async function batches(runtime: Runtime): Promise<{ count: number; sum: number }> {
     const metric = await runtime.registry.getSingleMetric('vigil_writer_batch_rows')!.get();
-    const pick = (suffix: string) => metric.values.find((v) => v.metricName === `vigil_writer_batch_rows_${suffix}` && v.labels.table === 'events')?.value ?? 0;
+    const pick = (suffix: string) => metric.values.find((v) => (v as { metricName?: string }).metricName === `vigil_writer_batch_rows_${suffix}` && v.labels.table === 'events')?.value ?? 0;
     return { count: pick('count'), sum: pick('sum') };
   }
 

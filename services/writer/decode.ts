@@ -3,7 +3,8 @@
  * vigil-schema names the writer schema, current or any under schemas/history/) or JSON (header content-type:
  * application/json, or a value that starts with '{'), and pass exactly the validation HTTP input passes. The time
  * window is measured from the record's broker timestamp, so a record that waited in Kafka is judged as it was when
- * it was produced. created_by is the Avro field (the gateway writes the token subject there) or, for direct
+ * it was produced. Like the gateway, it refuses tags/payload nested deeper than INGEST_MAX_DEPTH, redacts the
+ * INGEST_REDACT_KEYS deny-list at any depth and applies the configured INGEST_* limits. created_by is the Avro field (the gateway writes the token subject there) or, for direct
  * producers, `kafka:<vigil-producer header>` (`kafka:direct` without the header).
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
@@ -14,6 +15,8 @@ import { validateEvent, type EventLimits, type EventRecord } from '../../shared/
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { FieldError } from '../../shared/errors.ts';
+import type { Redactor } from '../../shared/redact.ts';
+import { nestsDeeperThan } from '../../shared/schemas/depth.ts';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: DeadLetterReason; detail: string };
 
@@ -22,6 +25,8 @@ export interface DecodeContext {
   limits: EventLimits;
   retentionDays: number;
   futureGraceSeconds: number;
+  maxDepth: number;
+  redact: Redactor;
 }
 
 export interface MetricDecodeContext {
@@ -35,6 +40,10 @@ export function decodeEvent(record: ConsumedRecord, ctx: DecodeContext): Decoded
   const parsed = parseValue(record, ctx.codecs.get('Event')!, true);
   if (!parsed.ok) return parsed;
   const { created_by: createdBy, ...input } = parsed.value;
+  for (const field of ['tags', 'payload'] as const) {
+    if (nestsDeeperThan(input[field], ctx.maxDepth)) return invalid([{ field, message: `must not nest deeper than ${ctx.maxDepth} levels` }]);
+    input[field] = ctx.redact(input[field]);
+  }
   const result = validateEvent(input, { window: windowOf(record, ctx), limits: ctx.limits, createdBy: creatorOf(record, createdBy) });
   return result.ok ? result : invalid(result.errors);
 }

@@ -1,7 +1,7 @@
 /**
  * Kafka as an ingestion API: records published straight to the events and metrics topics, as JSON (with the
  * content-type header, or detected) and as Avro (current schema, and a v1 schema from before created_by was added),
- * are stored and queryable; invalid or undecodable ones land in the DLQ with their bytes, key and provenance
+ * are stored and queryable, with the gateway's redaction of sensitive keys; invalid or undecodable ones land in the DLQ with their bytes, key and provenance
  * headers and are counted by reason; rollups count exactly what was stored, a record published twice once.
  */
 import fs from 'node:fs';
@@ -70,7 +70,7 @@ describe('direct Kafka producers', () => {
       topic: events,
       messages: [
         { key: 'kcat-json', value: JSON.stringify(jsonEvent), headers: JSON_HEADERS },
-        { key: 'kcat-detected', value: JSON.stringify({ id: ids.detected, event_type: 'trace', source: 'kcat-detected', payload: { span: 'a' }, timestamp: t1.getTime() }) },
+        { key: 'kcat-detected', value: JSON.stringify({ id: ids.detected, event_type: 'trace', source: 'kcat-detected', tags: { password: 'hunter2' }, payload: { span: 'a', deep: { api_key: 'k' } }, timestamp: t1.getTime() }) },
         {
           key: 'avro-svc',
           value: eventCodec.encode({ id: ids.avro, event_type: 'alert', source: 'avro-svc', message: 'current schema', level: 'error', tags: '{}', payload: '{"n":1}', timestamp: t2.getTime(), created_by: 'svc-account' }),
@@ -120,7 +120,7 @@ describe('direct Kafka producers', () => {
     );
     expect(storedEvents).toEqual([
       { id: ids.json, timestamp: t1.toISOString(), event_type: 'log', source: 'kcat-json', level: 'warn', message: 'with header', tags: { env: 'prod' }, payload: {}, created_by: 'kafka:direct' },
-      { id: ids.detected, timestamp: t1.toISOString(), event_type: 'trace', source: 'kcat-detected', level: null, message: null, tags: {}, payload: { span: 'a' }, created_by: 'kafka:direct' },
+      { id: ids.detected, timestamp: t1.toISOString(), event_type: 'trace', source: 'kcat-detected', level: null, message: null, tags: { password: '[REDACTED]' }, payload: { span: 'a', deep: { api_key: '[REDACTED]' } }, created_by: 'kafka:direct' },
       { id: ids.avro, timestamp: t2.toISOString(), event_type: 'alert', source: 'avro-svc', level: 'error', message: 'current schema', tags: {}, payload: { n: 1 }, created_by: 'svc-account' },
       { id: ids.old, timestamp: t2.toISOString(), event_type: 'log', source: 'legacy', level: 'info', message: 'v1 schema', tags: { v: '1' }, payload: {}, created_by: 'kafka:legacy-app' },
     ]);

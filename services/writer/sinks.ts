@@ -6,8 +6,7 @@ import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterReason } from '../../shared/kafka/dlq.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
-import { DEFAULT_EVENT_LIMITS } from '../../shared/schemas/event.ts';
-import { DEFAULT_METRIC_LIMITS } from '../../shared/schemas/metric.ts';
+import { createRedactor } from '../../shared/redact.ts';
 import { EVENT_COLUMNS, METRIC_COLUMNS, formatEventRow, formatMetricRow } from './copy-format.ts';
 import { rowKey } from './copy-writer.ts';
 import { decodeEvent, decodeMetric } from './decode.ts';
@@ -32,9 +31,11 @@ export interface Sink {
 }
 
 export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>): Sink[] {
-  const { futureGraceSeconds } = config.ingest;
-  const eventContext = { codecs, limits: DEFAULT_EVENT_LIMITS, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds };
-  const metricContext = { codecs, limits: DEFAULT_METRIC_LIMITS, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
+  // Exactly the limits, depth bound and redaction the gateway applies to HTTP input (config.ingest).
+  const { futureGraceSeconds, maxDepth } = config.ingest;
+  const redact = createRedactor(config.ingest.redactKeys);
+  const eventContext = { codecs, limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact };
+  const metricContext = { codecs, limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
   return [
     {
       topic: config.kafka.topics.events,
