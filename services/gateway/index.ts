@@ -40,7 +40,9 @@ declare module 'fastify' {
 export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   const { config } = deps;
   const limits = config.ingest;
-  const producer = new BatchingProducer(deps.kafka, { timeoutMs: limits.produceTimeoutMs, maxQueuedBytes: limits.maxInFlightBytes });
+  // The shedder bounds what requests hold; the producer's own queue bound is a backstop above it (Avro records
+  // carry ids and created_by that the JSON bodies did not, so they can outweigh the bodies they came from).
+  const producer = new BatchingProducer(deps.kafka, { timeoutMs: limits.produceTimeoutMs, maxQueuedBytes: 2 * limits.maxInFlightBytes });
   await producer.connect();
   const metrics = createGatewayMetrics(deps.registry);
   const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) => metrics.shed.inc({ reason }));

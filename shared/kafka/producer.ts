@@ -1,8 +1,19 @@
 /**
  * A producer that coalesces concurrent publish() calls into few sendBatch() requests (KafkaJS sends one Produce
  * request per call; batching across HTTP requests is where the throughput is). Every publish resolves only after
- * the broker acknowledged its messages with acks=all, or rejects with a retriable VigilError when the deadline
+ * the broker acknowledged all its messages with acks=all, or rejects with a retriable VigilError when the deadline
  * passes or Kafka refuses: callers never acknowledge what Kafka has not durably accepted.
+ *
+ * Sends are cut at message granularity to at most maxBatchBytes (estimated record size) and maxBatchMessages:
+ *  - the broker refuses a partition's record batch above message.max.bytes (1 MiB by default), and KafkaJS makes one
+ *    record batch per partition per send, so a send under the limit can never be refused for size, however many
+ *    requests it carries or however large one request is (a 5 MB request becomes several sends);
+ *  - KafkaJS groups a send's messages per partition by copying the partition's array for every message (quadratic),
+ *    so thousands of messages in one send cost more CPU than the request saves.
+ * The parts of one publish are sent one after the other (per-key order within a request holds); a publish whose
+ * messages span several sends resolves when the last of them is acknowledged; when one of them
+ * fails, the publish rejects (messages of its other sends may already be stored: callers that retry with the same
+ * record ids are stored once).
  */
 import type { Kafka, Producer, Message, TopicMessages } from 'kafkajs';
 import { Partitioners, CompressionTypes } from 'kafkajs';
@@ -17,10 +28,21 @@ export interface OutgoingMessage {
 interface Pending {
   topic: string;
   messages: OutgoingMessage[];
+  sizes: number[];
   bytes: number;
+  /** Index of the first message not yet taken into a send. */
+  next: number;
+  /** Sends carrying some of this publish's messages that have not completed. */
+  sending: number;
   resolve: () => void;
   reject: (error: Error) => void;
   settled: boolean;
+}
+
+interface Slice {
+  pending: Pending;
+  from: number;
+  to: number;
 }
 
 export interface BatchingProducerOptions {
@@ -28,16 +50,16 @@ export interface BatchingProducerOptions {
   timeoutMs: number;
   /** Concurrent sendBatch() calls; pending messages wait for a free slot and ride together. */
   maxInFlightSends?: number;
-  /** Upper bound of one sendBatch() in bytes. */
+  /** Upper bound of one sendBatch() in estimated record bytes: keep it under the broker's message.max.bytes. */
   maxBatchBytes?: number;
-  /**
-   * Upper bound of one sendBatch() in messages. KafkaJS groups a send's messages per partition by copying the
-   * partition's array for every message (quadratic): 40k messages in one send cost seconds, 2k cost nothing.
-   */
+  /** Upper bound of one sendBatch() in messages. */
   maxBatchMessages?: number;
   /** Bytes waiting for a slot at most; beyond it publish() rejects at once. */
   maxQueuedBytes?: number;
 }
+
+// Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most ~25.
+const RECORD_OVERHEAD = 25;
 
 export class BatchingProducer {
   private readonly producer: Producer;
@@ -48,7 +70,7 @@ export class BatchingProducer {
   private readonly opts: Required<BatchingProducerOptions>;
 
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
-    this.opts = { maxInFlightSends: 2, maxBatchBytes: 8 * 1024 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, ...opts };
+    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, ...opts };
     this.producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -71,12 +93,14 @@ export class BatchingProducer {
   }
 
   publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    const bytes = messages.reduce((sum, m) => sum + m.value.length + (m.key?.length ?? 0), 0);
+    if (messages.length === 0) return Promise.resolve();
+    const sizes = messages.map(recordSize);
+    const bytes = sizes.reduce((sum, size) => sum + size, 0);
     if (this.queuedBytes + bytes > this.opts.maxQueuedBytes) {
       return Promise.reject(unavailable('the gateway has too much waiting for Kafka'));
     }
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { topic, messages, bytes, resolve, reject, settled: false };
+      const pending: Pending = { topic, messages, sizes, bytes, next: 0, sending: 0, resolve, reject, settled: false };
       const timer = setTimeout(() => {
         settle(pending, unavailable(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`));
       }, this.opts.timeoutMs);
@@ -96,50 +120,91 @@ export class BatchingProducer {
 
   private pump(): void {
     while (this.inFlight < this.opts.maxInFlightSends && this.queue.length > 0) {
-      const batch = this.takeBatch();
-      if (batch.length === 0) return;
+      const slices = this.takeSlices();
+      if (slices.length === 0) return;
       this.inFlight++;
-      this.send(batch).finally(() => {
+      this.send(slices).finally(() => {
         this.inFlight--;
         this.pump();
       });
     }
   }
 
-  private takeBatch(): Pending[] {
-    const batch: Pending[] = [];
+  /** The next send: whole publishes and parts of them, in arrival order, within the byte and message bounds. */
+  private takeSlices(): Slice[] {
+    const slices: Slice[] = [];
     let bytes = 0;
     let count = 0;
     while (this.queue.length > 0) {
-      const next = this.queue[0];
-      if (batch.length > 0 && (bytes + next.bytes > this.opts.maxBatchBytes || count + next.messages.length > this.opts.maxBatchMessages)) break;
-      this.queue.shift();
-      this.queuedBytes -= next.bytes;
-      // A request that already timed out was answered 503; do not publish what the client was told failed.
-      if (next.settled) continue;
-      batch.push(next);
-      bytes += next.bytes;
-      count += next.messages.length;
+      const pending = this.queue[0];
+      // A publish that already timed out was answered 503: do not send what the client was told failed.
+      if (pending.settled) {
+        this.dequeue(pending);
+        continue;
+      }
+      // The rest of a publish waits until its previous part is acknowledged: concurrent KafkaJS sends may reach
+      // the broker in either order, and one request's records must keep theirs.
+      if (pending.sending > 0) break;
+      const from = pending.next;
+      let to = from;
+      while (
+        to < pending.messages.length &&
+        count < this.opts.maxBatchMessages &&
+        (count === 0 || bytes + pending.sizes[to] <= this.opts.maxBatchBytes)
+      ) {
+        bytes += pending.sizes[to];
+        count++;
+        to++;
+      }
+      if (to > from) {
+        slices.push({ pending, from, to });
+        pending.next = to;
+        pending.sending++;
+      }
+      if (to < pending.messages.length) break; // the send is full; the rest of this publish rides the next one
+      this.dequeue(pending);
     }
-    return batch;
+    return slices;
   }
 
-  private async send(batch: Pending[]): Promise<void> {
+  private dequeue(pending: Pending): void {
+    this.queue.shift();
+    this.queuedBytes -= pending.bytes;
+  }
+
+  private async send(slices: Slice[]): Promise<void> {
     const byTopic = new Map<string, Message[]>();
-    for (const pending of batch) {
-      const list = byTopic.get(pending.topic) ?? [];
-      for (const m of pending.messages) list.push({ key: m.key, value: m.value, headers: m.headers });
-      byTopic.set(pending.topic, list);
+    for (const { pending, from, to } of slices) {
+      let list = byTopic.get(pending.topic);
+      if (list === undefined) byTopic.set(pending.topic, (list = []));
+      for (let i = from; i < to; i++) list.push(pending.messages[i]);
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    let failure: Error | undefined;
     try {
       await this.producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
-      for (const pending of batch) settle(pending);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      for (const pending of batch) settle(pending, unavailable(`Kafka refused the write: ${reason}`));
+      failure = unavailable(`Kafka refused the write: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    for (const { pending } of slices) {
+      pending.sending--;
+      if (failure) settle(pending, failure);
+      else if (pending.sending === 0 && pending.next === pending.messages.length) settle(pending);
     }
   }
+}
+
+// Callers share one headers object across a request's messages: measure it once.
+let lastHeaders: Record<string, string> | null = null;
+let lastHeadersSize = 0;
+
+function recordSize(message: OutgoingMessage): number {
+  if (message.headers !== lastHeaders) {
+    lastHeadersSize = 0;
+    for (const name in message.headers) lastHeadersSize += 10 + Buffer.byteLength(name) + Buffer.byteLength(message.headers[name]);
+    lastHeaders = message.headers;
+  }
+  return RECORD_OVERHEAD + lastHeadersSize + message.value.length + (message.key === null ? 0 : Buffer.byteLength(message.key));
 }
 
 function settle(pending: Pending, error?: Error): void {
@@ -150,5 +215,5 @@ function settle(pending: Pending, error?: Error): void {
 }
 
 function unavailable(message: string): VigilError {
-  return new VigilError('VIGIL_ERR_KAFKA_UNAVAILABLE', `${message}; nothing was accepted, retry later`, undefined, 2);
+  return new VigilError('VIGIL_ERR_KAFKA_UNAVAILABLE', `${message}; retry later (records that carry the same ids are stored once)`, undefined, 2);
 }
