@@ -192,6 +192,8 @@ describe('ingest gateway', () => {
       ['payload nested too deep', { payload: JSON.parse(`${'{"a":'.repeat(40)}1${'}'.repeat(40)}`) }, 'payload', 'must not nest deeper than 32 levels'],
       ['timestamp not a date', { timestamp: 'yesterday' }, 'timestamp', 'must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got "yesterday"'],
       ['timestamp without zone', { timestamp: '2024-01-01T00:00:00' }, 'timestamp', 'must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got "2024-01-01T00:00:00"'],
+      // Regression (found by fuzz.int.test.ts): a number beyond the Date range made toISOString throw → 500.
+      ['timestamp beyond the Date range', { timestamp: 1e308 }, 'timestamp', 'is not a valid date: number 1e+308'],
       ['timestamp older than retention', { timestamp: tooOld }, 'timestamp', window],
       ['timestamp too far in the future', { timestamp: tooNew }, 'timestamp', window],
       ['id not a UUID', { id: 'abc' }, 'id', 'must be a UUID (e.g. 0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d), got "abc"'],

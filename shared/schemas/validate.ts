@@ -103,7 +103,8 @@ export class Checker {
       this.fail(field, `must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ${describe(value)}`);
       return null;
     }
-    if (Number.isNaN(ms)) {
+    // Beyond ±8.64e15 ms a Date is invalid (toISOString throws): such a number is not a time at all.
+    if (Number.isNaN(ms) || Math.abs(ms) > MAX_DATE_MS) {
       this.fail(field, `is not a valid date: ${describe(value)}`);
       return null;
     }
@@ -128,6 +129,7 @@ export class Checker {
 }
 
 const MAX_UNKNOWN_KEYS = 10;
+const MAX_DATE_MS = 8.64e15;
 
 /** A client-chosen key echoed in an error, cut so that a 1 MB key does not come back in the response. */
 function describeKey(key: string): string {
