@@ -55,6 +55,8 @@ export class PartitionPipeline {
   private abandoned = false;
   private draining = false;
   private highWatermark: bigint | null = null;
+  private kafkaNext: bigint | null = null;
+  private kafkaCommitting = false;
   private readonly reseeked = new Set<bigint>();
   private readonly ready: Promise<void>;
   private progressed: () => void = () => {};
@@ -202,7 +204,7 @@ export class PartitionPipeline {
         metrics.batchRows.observe({ table }, entries.length);
         this.deps.dlq.counted(result.dead);
         this.updateLag();
-        await this.deps.commit(this.topic, this.partition, next.toString());
+        this.commitToKafka(next);
         return;
       } catch (error) {
         if (error instanceof OffsetFenceError) return this.fenced(error);
@@ -215,6 +217,24 @@ export class PartitionPipeline {
         await this.backoff(error, attempt);
       }
     }
+  }
+
+  /**
+   * Kafka's committed offset only serves lag monitoring (PostgreSQL's is the truth), so it is recorded in the
+   * background, at most one request in flight per partition and only the newest offset, never holding a COPY slot.
+   */
+  private commitToKafka(next: bigint): void {
+    this.kafkaNext = next;
+    if (this.kafkaCommitting) return;
+    this.kafkaCommitting = true;
+    void (async () => {
+      let sent: bigint | null = null;
+      while (this.kafkaNext !== sent && !this.abandoned) {
+        sent = this.kafkaNext;
+        await this.deps.commit(this.topic, this.partition, sent!.toString());
+      }
+      this.kafkaCommitting = false;
+    })();
   }
 
   private async fenced(error: OffsetFenceError): Promise<void> {
