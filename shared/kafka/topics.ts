@@ -21,18 +21,35 @@ export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promi
     const wanted = [config.topics.events, config.topics.metrics, config.topics.dlq];
     const missing = wanted.filter((t) => !existing.has(t));
     if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: config.partitions,
-          replicationFactor: config.replicationFactor,
-        })),
-      });
+      await retryWhileSettling(() =>
+        admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: config.partitions, replicationFactor: config.replicationFactor })),
+        }),
+      );
     }
+    // A KRaft broker can name a leader before it serves the partition (KAFKA-15780); a produce in that window fails
+    // on some partitions and KafkaJS re-sends the whole request, duplicating the rest. Wait until every partition
+    // answers a ListOffsets before anyone produces.
+    for (const topic of wanted) await retryWhileSettling(() => admin.fetchTopicOffsets(topic));
     return missing;
   } finally {
     await admin.disconnect();
+  }
+}
+
+const SETTLING = /does not host this topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;
+
+/** Retries a metadata-changing admin call while a new topic or a fresh broker is still settling (up to ~15 s). */
+async function retryWhileSettling<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const text = `${(error as Error).message} ${JSON.stringify((error as { errors?: unknown }).errors ?? '')}`;
+      if (attempt >= 30 || !SETTLING.test(text)) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 }
 
