@@ -17,6 +17,7 @@ import { startGateway } from '../services/gateway/index.ts';
 import { startQuery } from '../services/query/index.ts';
 import { startWriter } from '../services/writer/index.ts';
 import { startMaintenance } from '../services/maintenance/index.ts';
+import { startAlerter } from '../services/alerter/index.ts';
 
 export interface Runtime {
   app: FastifyInstance;
@@ -44,6 +45,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
     if (config.roles.includes('query')) roles.push(await startQuery({ pool }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
+    if (config.roles.includes('alerter')) roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
   } catch (error) {
     await stopAll(roles, pool, logger);
     throw error;

@@ -6,7 +6,7 @@ import { ConfigError, DEV_JWT_SECRET, loadConfig, ROOT_DIR, SETTINGS } from './c
 describe('loadConfig', () => {
   it('applies documented defaults', () => {
     const config = loadConfig({});
-    expect(config.roles).toEqual(['gateway', 'writer', 'query', 'maintenance']);
+    expect(config.roles).toEqual(['gateway', 'writer', 'query', 'maintenance', 'alerter']);
     expect(config.writer).toEqual({ groupId: 'vigil-writer', batchMaxRows: 5000, batchMaxWaitMs: 200, concurrency: 2, sessionTimeoutMs: 30_000 });
     expect(config.maintenance).toEqual({ intervalSeconds: 300 });
     expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });

@@ -11,7 +11,7 @@ import { DEFAULT_METRIC_LIMITS, type MetricLimits } from './schemas/metric.ts';
 
 export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-export const ROLES = ['gateway', 'writer', 'query', 'maintenance'] as const;
+export const ROLES = ['gateway', 'writer', 'query', 'maintenance', 'alerter'] as const;
 export type Role = (typeof ROLES)[number];
 
 type Env = Record<string, string | undefined>;
@@ -24,7 +24,7 @@ interface Setting {
 
 export const SETTINGS: readonly Setting[] = [
   { name: 'NODE_ENV', default: 'development', doc: '`production` refuses the development JWT secret.' },
-  { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance` (the `--role` flag wins).' },
+  { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance`, `alerter` (the `--role` flag wins).' },
   { name: 'HOST', default: '127.0.0.1', doc: 'HTTP listen address (`0.0.0.0` in containers).' },
   { name: 'PORT', default: '8080', doc: 'HTTP listen port for the API, `/healthz`, `/readyz`.' },
   { name: 'LOG_LEVEL', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
@@ -69,6 +69,15 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
   { name: 'JWT_SECRET', default: undefined, doc: 'HS256 secret (at least 32 characters). Unset: a development secret, announced at startup and refused when NODE_ENV=production.' },
   { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer written by `npm run token` and required on verification.' },
+  { name: 'ALERTER_GROUP_ID', default: 'vigil-alerter', doc: 'Consumer group of the alerter (its own, apart from the writer\'s): alerter instances split the partitions and the alert states that go with them.' },
+  { name: 'ALERTER_SESSION_TIMEOUT_MS', default: '30000', doc: 'Kafka consumer-group session timeout of the alerter: how long a crashed alerter holds its partitions (and their alerts) before another takes them over.' },
+  { name: 'ALERTER_TICK_MS', default: '1000', doc: 'How often the alerter evaluates every rule even without new data (so `for` elapses and stale series resolve) and picks up rule changes.' },
+  { name: 'ALERTER_LOOKBACK_SECONDS', default: '300', doc: 'How far back a plain selector (`cpu_usage > 80`) looks for the newest sample; a series silent for longer is stale and its alert resolves.' },
+  { name: 'ALERTER_MAX_RANGE_SECONDS', default: '3600', doc: 'Longest range a rule may use (`avg_over_time(x[1h])`): bounds the samples the alerter keeps and re-reads from Kafka after a restart.' },
+  { name: 'ALERTER_RESEND_SECONDS', default: '60', doc: 'While an alert fires it is re-sent to Alertmanager this often (its `endsAt` is 4 intervals ahead, as Prometheus does).' },
+  { name: 'ALERTER_ALERTMANAGER_URL', default: '', doc: 'Base URL of an Alertmanager (e.g. `http://127.0.0.1:9093`); alerts are posted to `/api/v2/alerts`. Empty: none.' },
+  { name: 'ALERTER_WEBHOOK_URL', default: '', doc: 'URL that receives a JSON POST for every alert that fires or resolves (retried with backoff). Empty: none.' },
+  { name: 'ALERTER_WEBHOOK_SECRET', default: '', doc: 'Key of the webhook\'s `X-Vigil-Signature: sha256=<hex HMAC of "<X-Vigil-Timestamp>.<body>">` header. Empty: unsigned.' },
 ];
 
 export const DEV_JWT_SECRET = 'vigil-development-secret-do-not-use-in-production';
@@ -110,6 +119,16 @@ export interface Config {
   writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number; concurrency: number; sessionTimeoutMs: number };
   storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
   maintenance: { intervalSeconds: number };
+  alerter: {
+    groupId: string;
+    sessionTimeoutMs: number;
+    tickMs: number;
+    lookbackMs: number;
+    maxRangeMs: number;
+    resendMs: number;
+    alertmanagerUrl: string | null;
+    webhook: { url: string; secret: string | null } | null;
+  };
   auth: { secret: string; isDevSecret: boolean; issuer: string };
 }
 
@@ -149,6 +168,16 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       return allowed[0];
     }
     return text as T;
+  };
+
+  const httpUrl = (name: string): string | null => {
+    const text = str(name);
+    if (text === '') return null;
+    if (!/^https?:\/\/[^\s]+$/.test(text)) {
+      problems.push(`${name}=${JSON.stringify(text)} must be an http:// or https:// URL (or empty)`);
+      return null;
+    }
+    return text.replace(/\/+$/, '');
   };
 
   const roles = parseRoles(roleArgument(argv) ?? str('VIGIL_ROLES'), problems);
@@ -231,6 +260,16 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
+    alerter: {
+      groupId: str('ALERTER_GROUP_ID'),
+      sessionTimeoutMs: int('ALERTER_SESSION_TIMEOUT_MS', 6000, 300_000),
+      tickMs: int('ALERTER_TICK_MS', 50, 600_000),
+      lookbackMs: int('ALERTER_LOOKBACK_SECONDS', 1, 86_400) * 1000,
+      maxRangeMs: int('ALERTER_MAX_RANGE_SECONDS', 1, 7 * 86_400) * 1000,
+      resendMs: int('ALERTER_RESEND_SECONDS', 1, 86_400) * 1000,
+      alertmanagerUrl: httpUrl('ALERTER_ALERTMANAGER_URL'),
+      webhook: httpUrl('ALERTER_WEBHOOK_URL') === null ? null : { url: httpUrl('ALERTER_WEBHOOK_URL')!, secret: str('ALERTER_WEBHOOK_SECRET') || null },
+    },
     auth: { secret: secret ?? DEV_JWT_SECRET, isDevSecret: secret === undefined, issuer: str('JWT_ISSUER') },
   };
   if (problems.length > 0) throw new ConfigError(problems);

@@ -14,6 +14,13 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'POST /api/v1/monitoring/events': 'user',
   'GET /api/v1/monitoring/events': 'user',
   'POST /api/v1/monitoring/metrics': 'user',
+  'POST /api/v1/monitoring/alerts': 'moderator',
+  'GET /api/v1/monitoring/alerts': 'user',
+  'GET /api/v1/monitoring/alerts/:id': 'user',
+  'PUT /api/v1/monitoring/alerts/:id': 'moderator',
+  'DELETE /api/v1/monitoring/alerts/:id': 'moderator',
+  'GET /api/v1/monitoring/alerts/:id/history': 'user',
+  'POST /api/v1/monitoring/alerts/preview': 'moderator',
 };
 
 const RANK: Record<UserRole, number> = { user: 1, moderator: 2, admin: 3 };

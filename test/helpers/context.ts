@@ -42,6 +42,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     KAFKA_TOPIC_DLQ: `test.${id}.dlq`,
     KAFKA_TOPIC_PARTITIONS: '3',
     WRITER_GROUP_ID: `test-${id}-writer`,
+    ALERTER_GROUP_ID: `test-${id}-alerter`,
     WRITER_BATCH_MAX_WAIT_MS: '50',
     DATABASE_POOL_MAX: '4',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',

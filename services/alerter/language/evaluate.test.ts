@@ -3,6 +3,7 @@
  * from T0, evaluation at T0 + 300 s unless a test says otherwise).
  */
 import { describe, expect, it } from 'vitest';
+import type { RangeCall } from './ast.ts';
 import { compare, evaluate, type Element } from './evaluate.ts';
 import { parseRule } from './parser.ts';
 import { WindowStore, type Origin } from './windows.ts';
@@ -171,5 +172,13 @@ describe('windows', () => {
     const series = [...w.series('m')][0];
     expect(series.points.times.map((t) => (t - T0) / 1000)).toEqual([10, 20, 30]);
     expect(series.points.values).toEqual([1, 22, 3]);
+  });
+
+  it('counts events of the same millisecond one by one', () => {
+    const w = new WindowStore();
+    const { expr } = parseRule('count_over_time(events{source="api"}[1m])', { maxRangeMs: 60_000 });
+    w.setSelectors([(expr as RangeCall).selector]);
+    for (let i = 0; i < 3; i++) w.addEvent({ event_type: 'log', source: 'api', level: null, tags: {}, timestamp: s(10) }, null);
+    expect(values(evaluate(expr, { now: s(30), lookbackMs: 1, data: w }))).toEqual([[{ event_type: 'log', source: 'api', level: '' }, 3]]);
   });
 });

@@ -4,7 +4,8 @@
  *   <fn>_over_time      over the samples with now - range < t <= now (none: no result for the series)
  *   rate / increase     counter increase over the window (a drop is a counter reset); rate divides it by the time
  *                       between the first and last sample of the window (at least two samples; no extrapolation)
- *   events functions    count_over_time = events in the window, rate = that count / range seconds
+ *   events functions    count_over_time = events in the window, rate = that count / range seconds (a stream keeps
+ *                       a count per millisecond, so events at the same instant are all counted)
  *   aggregations        group by the listed labels (none: one group), drop the others
  *   comparison          keeps the elements for which `value op threshold` holds, with their value
  * Each element keeps the origin (topic, partition) of its series, or null when an aggregation combined several.
@@ -82,7 +83,9 @@ function rangeCall(call: RangeCall, ctx: EvalContext): Element[] {
   const from = ctx.now - call.rangeMs;
   if (call.selector.source === 'events') {
     for (const stream of ctx.data.streams(call.selector)) {
-      const count = stream.points.upperBound(ctx.now) - stream.points.upperBound(from);
+      const { points } = stream;
+      let count = 0;
+      for (let i = points.upperBound(from), end = points.upperBound(ctx.now); i < end; i++) count += points.values[i];
       if (count === 0) continue;
       out.push({ labels: stream.labels, value: call.fn === 'rate' ? count / (call.rangeMs / 1000) : count, origin: stream.origin });
     }

@@ -28,14 +28,15 @@ export class Points {
     return this.times.length - this.head;
   }
 
-  add(t: number, v: number): void {
+  /** Adds a sample; a second sample at the same instant replaces the first (`accumulate`: adds to it). */
+  add(t: number, v: number, accumulate = false): void {
     const n = this.times.length;
     if (n === this.head || t > this.times[n - 1]) {
       this.times.push(t);
       this.values.push(v);
     } else {
       const i = this.upperBound(t);
-      if (i > this.head && this.times[i - 1] === t) this.values[i - 1] = v; // the same instant again: last write wins
+      if (i > this.head && this.times[i - 1] === t) this.values[i - 1] = accumulate ? this.values[i - 1] + v : v;
       else {
         this.times.splice(i, 0, t);
         this.values.splice(i, 0, v);
@@ -126,9 +127,9 @@ export class WindowStore {
     return series;
   }
 
-  /** Adds an event to the window of every selector it matches; returns the selector keys it touched. */
-  addEvent(event: EventInput, origin: Origin | null): string[] {
-    const touched: string[] = [];
+  /** Adds an event to the window of every selector it matches; returns the (selector key, stream) pairs it touched. */
+  addEvent(event: EventInput, origin: Origin | null): [string, EventStream][] {
+    const touched: [string, EventStream][] = [];
     for (const [key, window] of this.events) {
       if (!window.matchers.every((m) => matches(m, eventField(event, m.label)))) continue;
       const labels = { event_type: event.event_type, source: event.source, level: event.level ?? '' };
@@ -136,8 +137,8 @@ export class WindowStore {
       let stream = window.streams.get(streamKey);
       if (!stream) window.streams.set(streamKey, (stream = new EventStream(labels, streamKey, origin)));
       stream.origin = origin;
-      stream.points.add(event.timestamp, 1);
-      touched.push(key);
+      stream.points.add(event.timestamp, 1, true); // events in the same millisecond are counted, not merged
+      touched.push([key, stream]);
     }
     return touched;
   }

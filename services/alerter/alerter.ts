@@ -1,0 +1,230 @@
+/**
+ * One alerter instance: a member of the alerter consumer group over the metrics and events topics. It keeps the
+ * windows and the alert states of the partitions it owns (state per (rule, series) lives with the series'
+ * partition, so more instances split the work), evaluates the rules on arriving data and on a tick, stores every
+ * state change and transition in PostgreSQL before it commits, and hands transitions to the dispatcher.
+ *
+ * Taking over a partition (start, restart, rebalance): its pending and firing instances are read back from
+ * PostgreSQL (timers keep their activeAt), and its windows are rebuilt by re-reading the partition from the first
+ * offset within the longest rule range plus the lookback, up to the high watermark seen at assignment, without
+ * evaluating. Only then is the partition evaluated, once, as a whole: an alert that still holds stays firing
+ * without a new transition (no duplicate notification), one that stopped resolves, a pending one fires when its
+ * `for` has elapsed since its original activeAt.
+ */
+import type { Kafka } from '../../shared/kafka/client.ts';
+import type { BatchConsumer, BatchControl, PartitionBatch } from '../../shared/kafka/consumer.ts';
+import { offsetsSince } from '../../shared/kafka/offsets.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { DecodeContext } from './decode.ts';
+import { decodeEvent, decodeMetric } from './decode.ts';
+import { AlertEngine, emptyChanges, isEmpty, ruleInfo, type Changes } from './engine/engine.ts';
+import type { StateStore } from './engine/state-store.ts';
+import { compileQuery } from './language/compile.ts';
+import type { ParseOptions } from './language/parser.ts';
+import type { Origin } from './language/windows.ts';
+import type { AlerterMetrics } from './metrics.ts';
+import type { Dispatcher } from './notify/dispatcher.ts';
+import type { RuleStore } from './rules/rule-store.ts';
+import type { EngineRule } from './rules/rule.ts';
+import { Serial } from './serial.ts';
+
+export interface AlerterOptions {
+  kafka: Kafka;
+  topics: { metrics: string; events: string };
+  rules: RuleStore;
+  states: StateStore;
+  dispatcher: Dispatcher;
+  decode: DecodeContext;
+  parse: ParseOptions;
+  lookbackMs: number;
+  resendMs: number;
+  logger: Logger;
+  metrics: AlerterMetrics;
+  clock: () => number;
+}
+
+interface PartitionState {
+  origin: Origin;
+  /** Next offset to process; records below it were processed (or are older than any window). */
+  next: bigint;
+  /** High watermark at assignment: records below it only rebuild windows. */
+  replayUntil: bigint;
+  ready: boolean;
+  /** Until the first batch: if the fetch started past `next`, seek back. */
+  awaitingFirst: boolean;
+}
+
+const key = (o: Origin) => `${o.topic}:${o.partition}`;
+/** Saves that failed (PostgreSQL down) wait in order; beyond this many the alerter stops taking data. */
+const MAX_UNSAVED = 10_000;
+
+export class Alerter {
+  readonly engine: AlertEngine;
+  private readonly serial = new Serial();
+  private readonly partitions = new Map<string, PartitionState>();
+  private leader = false;
+  private ruleRevision = '';
+  private readonly unsaved: Changes[] = [];
+  private lastResend = 0;
+  consumer: BatchConsumer | null = null;
+
+  constructor(private readonly opts: AlerterOptions) {
+    this.engine = new AlertEngine({ lookbackMs: opts.lookbackMs, isReady: (origin) => this.isReady(origin) });
+  }
+
+  /** Loads the rules; call before the consumer joins the group. */
+  init(): Promise<void> {
+    return this.serial.run(() => this.refreshRules());
+  }
+
+  onAssignment(assignment: Record<string, number[]>): void {
+    this.serial.run(() => this.reassign(assignment)).catch((error) => this.opts.logger.error({ err: error }, 'alerter reassignment failed'));
+  }
+
+  onBatch(batch: PartitionBatch, control: BatchControl): Promise<void> {
+    return this.serial.run(() => this.process(batch, control));
+  }
+
+  tick(): Promise<void> {
+    return this.serial.run(async () => {
+      const started = process.hrtime.bigint();
+      await this.refreshRules();
+      const now = this.opts.clock();
+      const changes = this.engine.evaluateAll(now);
+      this.engine.prune(now);
+      await this.persist(changes);
+      if (now - this.lastResend >= this.opts.resendMs) {
+        this.lastResend = now;
+        const firing = [...this.engine.firing()].map(([rule, i]) => ({ rule: ruleInfo(rule), labels: i.labels, value: i.value, activeAt: i.activeAt, resolvedAt: null }));
+        void this.opts.dispatcher.resend(firing, now);
+        void this.opts.dispatcher.sweep().catch((error) => this.opts.logger.warn({ err: error }, 'outbox sweep failed'));
+      }
+      this.opts.metrics.evaluationSeconds.observe({ kind: 'tick' }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.opts.metrics.series.set(this.engine.windows.seriesCount);
+      let firing = 0;
+      for (const _ of this.engine.firing()) firing++;
+      this.opts.metrics.instances.set({ state: 'firing' }, firing);
+      this.opts.metrics.instances.set({ state: 'pending' }, this.engine.instanceCount - firing);
+    });
+  }
+
+  /** A rule changed through the API of this process: reload now rather than at the next tick. */
+  rulesChanged(): void {
+    this.ruleRevision = '';
+    this.serial.run(() => this.refreshRules()).catch((error) => this.opts.logger.warn({ err: error }, 'rule reload failed'));
+  }
+
+  /** Waits for the jobs under way. */
+  idle(): Promise<void> {
+    return this.serial.idle();
+  }
+
+  /** True when every partition this instance owns has rebuilt its windows. */
+  get caughtUp(): boolean {
+    return [...this.partitions.values()].every((p) => p.ready);
+  }
+
+  private isReady(origin: Origin | null): boolean {
+    if (origin === null) return this.leader && this.caughtUp;
+    return this.partitions.get(key(origin))?.ready ?? false;
+  }
+
+  private async refreshRules(): Promise<void> {
+    const revision = await this.opts.rules.revision();
+    if (revision === this.ruleRevision) return;
+    const compiled: EngineRule[] = [];
+    for (const definition of await this.opts.rules.all()) {
+      try {
+        compiled.push({ ...definition, ...compileQuery(definition, this.opts.parse) });
+      } catch (error) {
+        this.opts.logger.warn({ err: error, rule_id: definition.id }, 'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped');
+      }
+    }
+    await this.persist(this.engine.setRules(compiled, this.opts.clock()));
+    this.ruleRevision = revision;
+  }
+
+  private async reassign(assignment: Record<string, number[]>): Promise<void> {
+    const owned = new Map<string, Origin>();
+    for (const [topic, partitions] of Object.entries(assignment)) for (const partition of partitions) owned.set(key({ topic, partition }), { topic, partition });
+    for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
+    const wasLeader = this.leader;
+    this.leader = owned.has(key({ topic: this.opts.topics.metrics, partition: 0 }));
+    this.engine.dropWhere((origin) => (origin === null ? !this.leader : !owned.has(key(origin))));
+
+    const gained = [...owned.values()].filter((o) => !this.partitions.has(key(o)));
+    const loadAggregations = this.leader && !wasLeader;
+    if (gained.length === 0 && !loadAggregations) return;
+    this.engine.loadInstances(await this.opts.states.load(gained, loadAggregations));
+    const since = this.opts.clock() - this.engine.retentionMs;
+    for (const topic of new Set(gained.map((o) => o.topic))) {
+      const ranges = await offsetsSince(this.opts.kafka, topic, since);
+      for (const origin of gained.filter((o) => o.topic === topic)) {
+        const range = ranges.get(origin.partition) ?? { from: 0n, high: 0n };
+        this.partitions.set(key(origin), { origin, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true });
+        if (range.from < range.high) this.consumer?.seek(topic, origin.partition, range.from.toString());
+      }
+    }
+    this.opts.logger.info({ gained: gained.map(key), leader: this.leader }, 'alerter took over partitions');
+  }
+
+  private async process(batch: PartitionBatch, control: BatchControl): Promise<void> {
+    const state = this.partitions.get(key({ topic: batch.topic, partition: batch.partition }));
+    if (!state || control.isStale() || batch.records.length === 0) return;
+    const started = process.hrtime.bigint();
+    if (state.awaitingFirst) {
+      if (BigInt(batch.records[0].offset) > state.next) {
+        control.seek(state.next.toString());
+        return;
+      }
+      state.awaitingFirst = false;
+    }
+    const isMetrics = batch.topic === this.opts.topics.metrics;
+    for (const record of batch.records) {
+      const offset = BigInt(record.offset);
+      if (offset < state.next) continue;
+      const evaluate = offset >= state.replayUntil;
+      if (isMetrics) {
+        const sample = decodeMetric(record, this.opts.decode);
+        if (sample) this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate);
+      } else {
+        const event = decodeEvent(record, this.opts.decode);
+        if (event) this.engine.ingestEvent(event, state.origin, evaluate);
+      }
+      state.next = offset + 1n;
+    }
+    const now = this.opts.clock();
+    const changes = this.engine.evaluateTouched(now);
+    if (!state.ready && state.next >= state.replayUntil) {
+      state.ready = true;
+      this.engine.evaluateAll(now, changes);
+    }
+    await this.persist(changes);
+    // Back-pressure: while PostgreSQL refuses, stop taking data rather than piling up unsaved changes.
+    while (this.unsaved.length > MAX_UNSAVED && control.isRunning()) {
+      await new Promise((r) => setTimeout(r, 1000));
+      await control.heartbeat();
+      await this.persist(emptyChanges());
+    }
+    await this.consumer?.commit(batch.topic, batch.partition, state.next.toString());
+    this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  /** Saves changes in order; a failed save waits (with those after it) for the next batch or tick. */
+  private async persist(changes: Changes): Promise<void> {
+    if (!isEmpty(changes)) this.unsaved.push(changes);
+    while (this.unsaved.length > 0) {
+      const next = this.unsaved[0];
+      try {
+        const saved = await this.opts.states.save(next, (id) => this.engine.rule(id)?.name ?? next.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id);
+        this.unsaved.shift();
+        for (const t of next.transitions) this.opts.metrics.transitions.inc({ to: t.to });
+        this.opts.dispatcher.enqueue(saved);
+      } catch (error) {
+        this.opts.logger.warn({ err: error, waiting: this.unsaved.length }, 'alert states not saved; retrying with the next batch or tick');
+        return;
+      }
+    }
+  }
+}
+

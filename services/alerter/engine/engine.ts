@@ -1,0 +1,242 @@
+/**
+ * The evaluation core of one alerter instance, free of Kafka and PostgreSQL: rules, windows and the pending/firing
+ * instances of the partitions this instance owns. Data arrives through ingest*(); evaluateTouched() re-evaluates
+ * only what the arriving data can change (per-series rules for the touched series, aggregations that read a touched
+ * metric or event selector); evaluateAll() (the tick) evaluates everything, which is how `for` elapses and stale
+ * series resolve without new data. Both return the Changes to persist, in order.
+ *
+ * isReady(origin) keeps the engine from judging a partition whose windows are still being re-read after an
+ * assignment (origin null: aggregations, evaluated only by the owner of metrics partition 0 once all its
+ * partitions are ready).
+ */
+import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
+import { compare, evaluate, type DataView, type Element } from '../language/evaluate.ts';
+import { selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../language/windows.ts';
+import type { EngineRule } from '../rules/rule.ts';
+import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
+
+/** What one evaluation changed, in order: instance writes (the last per instance wins) and transitions. */
+export interface Changes {
+  ops: InstanceOp[];
+  transitions: Transition[];
+}
+
+export type InstanceOp = { kind: 'upsert'; instance: Instance } | { kind: 'delete'; ruleId: string; fingerprint: string };
+
+export interface EngineOptions {
+  lookbackMs: number;
+  isReady(origin: Origin | null): boolean;
+}
+
+export function emptyChanges(): Changes {
+  return { ops: [], transitions: [] };
+}
+
+export function isEmpty(changes: Changes): boolean {
+  return changes.ops.length === 0 && changes.transitions.length === 0;
+}
+
+/** The identity of an alert instance within its rule: its labels. */
+export function instanceFingerprint(labels: Labels): string {
+  return seriesFingerprint('', labels);
+}
+
+const NO_SERIES: MetricSeries[] = [];
+const NO_STREAMS: EventStream[] = [];
+
+export class AlertEngine {
+  readonly windows = new WindowStore();
+  private rules = new Map<string, EngineRule>();
+  private perSeries = new Map<string, EngineRule[]>();
+  private perStream = new Map<string, EngineRule[]>();
+  private aggregated: EngineRule[] = [];
+  private readonly instances = new Map<string, Map<string, Instance>>();
+  private touchedSeries = new Map<string, Map<string, MetricSeries>>();
+  private touchedStreams = new Map<string, Set<EventStream>>();
+  private retention = 0;
+
+  constructor(private readonly opts: EngineOptions) {}
+
+  /** How far back windows must reach for the current rules: the longest range plus the lookback. */
+  get retentionMs(): number {
+    return this.retention;
+  }
+
+  get ruleCount(): number {
+    return this.rules.size;
+  }
+
+  rule(id: string): EngineRule | undefined {
+    return this.rules.get(id);
+  }
+
+  /**
+   * Replaces the rule set. Instances of rules that are gone, disabled, or whose query or threshold changed are
+   * retired (firing → resolved, pending → inactive); instances of rules that only changed timing or labels stay.
+   */
+  setRules(rules: readonly EngineRule[], now: number): Changes {
+    const changes = emptyChanges();
+    const next = new Map(rules.filter((r) => r.enabled).map((r) => [r.id, r]));
+    for (const [id, old] of this.rules) {
+      const replacement = next.get(id);
+      if (replacement && replacement.query === old.query && replacement.comparison.threshold === old.comparison.threshold && replacement.comparison.op === old.comparison.op) continue;
+      for (const instance of this.instances.get(id)?.values() ?? []) {
+        changes.transitions.push({ ...retire(instance, now), rule: ruleInfo(old) });
+        changes.ops.push({ kind: 'delete', ruleId: id, fingerprint: instance.fingerprint });
+      }
+      this.instances.delete(id);
+    }
+    this.rules = next;
+    this.perSeries = new Map();
+    this.perStream = new Map();
+    this.aggregated = [];
+    let longest = 0;
+    for (const rule of next.values()) {
+      longest = Math.max(longest, rule.rangeMs);
+      if (rule.aggregated) this.aggregated.push(rule);
+      else if (rule.selector.source === 'metric') push(this.perSeries, rule.selector.name, rule);
+      else push(this.perStream, selectorKey(rule.selector), rule);
+    }
+    this.retention = longest + this.opts.lookbackMs;
+    this.windows.setSelectors([...next.values()].map((r) => r.selector));
+    return changes;
+  }
+
+  /** Adds a sample to the windows; with `evaluate`, the next evaluateTouched() looks at its series. */
+  ingestMetric(name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, fingerprint?: string): void {
+    const series = this.windows.addMetric(name, labels, t, v, origin, fingerprint);
+    if (!series || !evaluate) return;
+    let byName = this.touchedSeries.get(name);
+    if (!byName) this.touchedSeries.set(name, (byName = new Map()));
+    byName.set(series.fingerprint, series);
+  }
+
+  ingestEvent(event: EventInput, origin: Origin, evaluate: boolean): void {
+    const touched = this.windows.addEvent(event, origin);
+    if (!evaluate) return;
+    for (const [key, stream] of touched) {
+      let streams = this.touchedStreams.get(key);
+      if (!streams) this.touchedStreams.set(key, (streams = new Set()));
+      streams.add(stream);
+    }
+  }
+
+  evaluateTouched(now: number, changes = emptyChanges()): Changes {
+    const aggregatedDue = new Set<EngineRule>();
+    for (const [name, seriesMap] of this.touchedSeries) {
+      for (const rule of this.perSeries.get(name) ?? []) {
+        for (const series of seriesMap.values()) {
+          if (!this.opts.isReady(series.origin)) continue;
+          const view: DataView = { series: (n) => (n === name ? [series] : NO_SERIES), streams: () => NO_STREAMS };
+          this.observe(rule, series.labels, series.origin, this.valueOf(rule, now, view), now, changes);
+        }
+      }
+      for (const rule of this.aggregated) if (rule.selector.source === 'metric' && rule.selector.name === name) aggregatedDue.add(rule);
+    }
+    for (const [key, streams] of this.touchedStreams) {
+      for (const rule of this.perStream.get(key) ?? []) {
+        for (const stream of streams) {
+          if (!this.opts.isReady(stream.origin)) continue;
+          const view: DataView = { series: () => NO_SERIES, streams: () => [stream] };
+          this.observe(rule, stream.labels, stream.origin, this.valueOf(rule, now, view), now, changes);
+        }
+      }
+      for (const rule of this.aggregated) if (rule.selector.source === 'events' && selectorKey(rule.selector) === key) aggregatedDue.add(rule);
+    }
+    this.touchedSeries.clear();
+    this.touchedStreams.clear();
+    for (const rule of aggregatedDue) this.evaluateRule(rule, now, changes);
+    return changes;
+  }
+
+  evaluateAll(now: number, changes = emptyChanges()): Changes {
+    this.touchedSeries.clear();
+    this.touchedStreams.clear();
+    for (const rule of this.rules.values()) this.evaluateRule(rule, now, changes);
+    return changes;
+  }
+
+  /** Drops samples no rule can look at any more. */
+  prune(now: number): void {
+    this.windows.pruneThrough(now - this.retention);
+  }
+
+  /** Instances read back from PostgreSQL for partitions this instance just took over. */
+  loadInstances(instances: readonly Instance[]): void {
+    for (const instance of instances) {
+      if (!this.rules.has(instance.ruleId)) continue;
+      let byRule = this.instances.get(instance.ruleId);
+      if (!byRule) this.instances.set(instance.ruleId, (byRule = new Map()));
+      byRule.set(instance.fingerprint, instance);
+    }
+  }
+
+  /** Forgets the windows and instances of partitions this instance lost (their new owner reloads them). */
+  dropWhere(lost: (origin: Origin | null) => boolean): void {
+    this.windows.dropWhere(lost);
+    for (const byRule of this.instances.values()) for (const [fp, instance] of byRule) if (lost(instance.origin)) byRule.delete(fp);
+  }
+
+  /** Firing instances with their rules (Alertmanager re-sends). */
+  *firing(): Iterable<[EngineRule, Instance]> {
+    for (const [ruleId, byRule] of this.instances) {
+      const rule = this.rules.get(ruleId);
+      if (!rule) continue;
+      for (const instance of byRule.values()) if (instance.state === 'firing') yield [rule, instance];
+    }
+  }
+
+  get instanceCount(): number {
+    let n = 0;
+    for (const byRule of this.instances.values()) n += byRule.size;
+    return n;
+  }
+
+  private evaluateRule(rule: EngineRule, now: number, changes: Changes): void {
+    if (rule.aggregated && !this.opts.isReady(null)) return;
+    const elements = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.windows }), rule.comparison);
+    const seen = new Set<string>();
+    for (const element of elements) {
+      if (!this.opts.isReady(element.origin)) continue;
+      seen.add(this.observe(rule, element.labels, element.origin, element.value, now, changes));
+    }
+    for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
+      if (seen.has(instance.fingerprint) || !this.opts.isReady(instance.origin)) continue;
+      this.observe(rule, instance.labels, instance.origin, undefined, now, changes);
+    }
+  }
+
+  private valueOf(rule: EngineRule, now: number, data: DataView): number | undefined {
+    const elements: Element[] = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }), rule.comparison);
+    return elements[0]?.value;
+  }
+
+  /** Steps one instance; returns its fingerprint. */
+  private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes): string {
+    const fingerprint = instanceFingerprint(labels);
+    let byRule = this.instances.get(rule.id);
+    const prev = byRule?.get(fingerprint);
+    if (!prev && value === undefined) return fingerprint;
+    const result = step(prev, { ruleId: rule.id, fingerprint, labels, origin, value }, now, rule);
+    if (result.next) {
+      if (!byRule) this.instances.set(rule.id, (byRule = new Map()));
+      byRule.set(fingerprint, result.next);
+      if (result.dirty) changes.ops.push({ kind: 'upsert', instance: result.next });
+    } else if (prev) {
+      byRule!.delete(fingerprint);
+      changes.ops.push({ kind: 'delete', ruleId: rule.id, fingerprint });
+    }
+    if (result.transition) changes.transitions.push({ ...result.transition, rule: ruleInfo(rule) });
+    return fingerprint;
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+export function ruleInfo(rule: EngineRule): RuleInfo {
+  return { name: rule.name, severity: rule.severity, query: rule.query, description: rule.description, labels: rule.labels, annotations: rule.annotations };
+}

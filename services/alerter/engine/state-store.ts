@@ -1,0 +1,163 @@
+/**
+ * Alert states in PostgreSQL (migration 0003): alert_instances holds every pending or firing instance with its
+ * owner partition, alert_transitions every transition (the history, the incidents hand-off and the notification
+ * outbox). save() writes one evaluation's Changes in one transaction with set-based statements (unnest), and
+ * returns the transitions that need delivering (to firing or resolved) with their ids.
+ */
+import type { Pool } from '../../../shared/db/pool.ts';
+import type { Origin } from '../language/windows.ts';
+import type { Changes, InstanceOp } from './engine.ts';
+import type { Instance, Transition } from './state.ts';
+
+export interface SavedTransition extends Transition {
+  id: string;
+  ruleName: string;
+}
+
+interface InstanceRow {
+  rule_id: string;
+  fingerprint: string;
+  labels: Record<string, string>;
+  state: 'pending' | 'firing';
+  value: number;
+  active_at: Date;
+  fired_at: Date | null;
+  keep_firing_since: Date | null;
+  topic: string | null;
+  partition: number | null;
+}
+
+const ms = (d: Date | null) => (d === null ? null : d.getTime());
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+
+export class StateStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** Instances owned by the given partitions, plus the aggregations' (origin null) when `aggregations`. */
+  async load(partitions: readonly Origin[], aggregations: boolean): Promise<Instance[]> {
+    const { rows } = await this.pool.query<InstanceRow>(
+      `SELECT rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition
+         FROM alert_instances
+        WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))
+           OR ($3 AND topic IS NULL)`,
+      [partitions.map((p) => p.topic), partitions.map((p) => p.partition), aggregations],
+    );
+    return rows.map((r) => ({
+      ruleId: r.rule_id,
+      fingerprint: r.fingerprint,
+      labels: r.labels,
+      state: r.state,
+      value: r.value,
+      activeAt: r.active_at.getTime(),
+      firedAt: ms(r.fired_at),
+      keepFiringSince: ms(r.keep_firing_since),
+      origin: r.topic === null || r.partition === null ? null : { topic: r.topic, partition: r.partition },
+    }));
+  }
+
+  async save(changes: Changes, ruleNames: (ruleId: string) => string): Promise<SavedTransition[]> {
+    // The last change of an instance wins: one statement may not touch a row twice.
+    const last = new Map<string, InstanceOp>();
+    for (const op of changes.ops) last.set(op.kind === 'upsert' ? `${op.instance.ruleId}/${op.instance.fingerprint}` : `${op.ruleId}/${op.fingerprint}`, op);
+    const upserts: Instance[] = [];
+    const deletes: [string, string][] = [];
+    for (const op of last.values()) {
+      if (op.kind === 'upsert') upserts.push(op.instance);
+      else deletes.push([op.ruleId, op.fingerprint]);
+    }
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      if (deletes.length > 0) {
+        await client.query(
+          `DELETE FROM alert_instances a USING unnest($1::uuid[], $2::text[]) AS d(rule_id, fingerprint)
+            WHERE a.rule_id = d.rule_id AND a.fingerprint = d.fingerprint`,
+          [deletes.map((d) => d[0]), deletes.map((d) => d[1])],
+        );
+      }
+      if (upserts.length > 0) {
+        // Joined with alert_rules: an instance of a rule deleted meanwhile is not written (no FK failure).
+        await client.query(
+          `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition, updated_at)
+           SELECT u.rule_id, u.fingerprint, u.labels, u.state, u.value, u.active_at, u.fired_at, u.keep_firing_since, u.topic, u.partition, now()
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::float8[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[])
+                  AS u(rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition)
+             JOIN alert_rules r ON r.id = u.rule_id
+           ON CONFLICT (rule_id, fingerprint) DO UPDATE SET
+                  labels = EXCLUDED.labels, state = EXCLUDED.state, value = EXCLUDED.value, active_at = EXCLUDED.active_at,
+                  fired_at = EXCLUDED.fired_at, keep_firing_since = EXCLUDED.keep_firing_since, topic = EXCLUDED.topic,
+                  partition = EXCLUDED.partition, updated_at = now()`,
+          [
+            upserts.map((i) => i.ruleId),
+            upserts.map((i) => i.fingerprint),
+            upserts.map((i) => JSON.stringify(i.labels)),
+            upserts.map((i) => i.state),
+            upserts.map((i) => i.value),
+            upserts.map((i) => iso(i.activeAt)),
+            upserts.map((i) => iso(i.firedAt)),
+            upserts.map((i) => iso(i.keepFiringSince)),
+            upserts.map((i) => i.origin?.topic ?? null),
+            upserts.map((i) => i.origin?.partition ?? null),
+          ],
+        );
+      }
+      let saved: SavedTransition[] = [];
+      if (changes.transitions.length > 0) {
+        const t = changes.transitions;
+        const names = t.map((x) => ruleNames(x.ruleId));
+        // Transitions that notify nobody (to pending or inactive) are delivered by definition.
+        const { rows } = await client.query<{ id: string; ord: string }>(
+          `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, delivered_at)
+           SELECT rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at,
+                  CASE WHEN to_state IN ('firing', 'resolved') THEN NULL ELSE now() END
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], $9::timestamptz[])
+                  WITH ORDINALITY AS u(rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, ord)
+            ORDER BY ord
+           RETURNING id`,
+          [
+            t.map((x) => x.ruleId),
+            names,
+            t.map((x) => x.fingerprint),
+            t.map((x) => JSON.stringify(x.labels)),
+            t.map((x) => x.from),
+            t.map((x) => x.to),
+            t.map((x) => x.value),
+            t.map((x) => iso(x.activeAt)),
+            t.map((x) => iso(x.at)),
+          ],
+        );
+        saved = t.map((x, i) => ({ ...x, id: rows[i].id, ruleName: names[i] })).filter((x) => x.to === 'firing' || x.to === 'resolved');
+      }
+      await client.query('COMMIT');
+      return saved;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async markDelivered(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query('UPDATE alert_transitions SET delivered_at = now() WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL', [ids]);
+  }
+
+  /** Transitions a crash left undelivered, older than `minAgeMs` (younger ones may still be in another alerter's hands). */
+  async undelivered(minAgeMs: number, limit: number): Promise<SavedTransition[]> {
+    const { rows } = await this.pool.query<{
+      id: string; rule_id: string; rule_name: string; fingerprint: string; labels: Record<string, string>;
+      from_state: Transition['from']; to_state: Transition['to']; value: number | null; active_at: Date; at: Date;
+    }>(
+      `SELECT id, rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at
+         FROM alert_transitions
+        WHERE delivered_at IS NULL AND created_at < now() - make_interval(secs => $1::float8 / 1000)
+        ORDER BY id LIMIT $2`,
+      [minAgeMs, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id, ruleId: r.rule_id, ruleName: r.rule_name, fingerprint: r.fingerprint, labels: r.labels,
+      from: r.from_state, to: r.to_state, value: r.value, activeAt: r.active_at.getTime(), at: r.at.getTime(),
+    }));
+  }
+}

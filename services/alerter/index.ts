@@ -1,0 +1,138 @@
+/**
+ * The alerter role: the alerter consumer group (its own group id, ALERTER_GROUP_ID) over the metrics and events
+ * topics, a tick (ALERTER_TICK_MS), the notification dispatcher, and the alert rule REST routes
+ * (/api/v1/monitoring/alerts, served by every process that runs this role). stop() stops fetching, finishes the
+ * job under way, gives deliveries under way a few seconds, then leaves the group.
+ */
+import type { Config } from '../../shared/config.ts';
+import type { Pool } from '../../shared/db/pool.ts';
+import type { Kafka } from '../../shared/kafka/client.ts';
+import { BatchConsumer } from '../../shared/kafka/consumer.ts';
+import { BatchingProducer } from '../../shared/kafka/producer.ts';
+import { probeBrokers } from '../../shared/kafka/probe.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { Registry } from '../../shared/metrics.ts';
+import type { RoleHandle } from '../../shared/role.ts';
+import type { Codec } from '../../shared/schemas/avro.ts';
+import { Alerter } from './alerter.ts';
+import { StateStore } from './engine/state-store.ts';
+import { createAlerterMetrics } from './metrics.ts';
+import { AlertmanagerClient } from './notify/alertmanager.ts';
+import { Dispatcher } from './notify/dispatcher.ts';
+import type { RetryPolicy } from './notify/http.ts';
+import { WebhookClient } from './notify/webhook.ts';
+import { ruleRoutes } from './routes.ts';
+import { RuleStore } from './rules/rule-store.ts';
+import { ruleInfo } from './engine/engine.ts';
+
+export interface AlerterDeps {
+  config: Config;
+  logger: Logger;
+  kafka: Kafka;
+  pool: Pool;
+  codecs: ReadonlyMap<string, Codec>;
+  registry: Registry;
+  /** Injectable for tests; Date.now otherwise. */
+  clock?: () => number;
+  retry?: RetryPolicy;
+}
+
+const DRAIN_TIMEOUT_MS = 5000;
+
+export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { alerter: Alerter }> {
+  const { config, pool } = deps;
+  const settings = config.alerter;
+  const logger = deps.logger.child({ role: 'alerter' });
+  const metrics = createAlerterMetrics(deps.registry);
+  const parse = { maxRangeMs: settings.maxRangeMs };
+  const rules = new RuleStore(pool);
+  const states = new StateStore(pool);
+  const producer = new BatchingProducer(deps.kafka, { timeoutMs: config.ingest.produceTimeoutMs });
+  let alerter: Alerter | null = null;
+  const dispatcher = new Dispatcher({
+    store: states,
+    producer,
+    eventsTopic: config.kafka.topics.events,
+    eventCodec: deps.codecs.get('Event')!,
+    webhook: settings.webhook ? new WebhookClient(settings.webhook.url, settings.webhook.secret) : null,
+    alertmanager: settings.alertmanagerUrl ? new AlertmanagerClient(settings.alertmanagerUrl) : null,
+    resendMs: settings.resendMs,
+    logger,
+    metrics,
+    ruleInfo: (id) => {
+      const rule = alerter?.engine.rule(id);
+      return rule ? ruleInfo(rule) : undefined;
+    },
+    retry: deps.retry,
+  });
+  alerter = new Alerter({
+    kafka: deps.kafka,
+    topics: { metrics: config.kafka.topics.metrics, events: config.kafka.topics.events },
+    rules,
+    states,
+    dispatcher,
+    decode: {
+      metricCodec: deps.codecs.get('Metric')!,
+      eventCodec: deps.codecs.get('Event')!,
+      metricLimits: config.ingest.metricLimits,
+      eventLimits: config.ingest.eventLimits,
+      eventRetentionDays: config.storage.eventRetentionDays,
+      metricRetentionDays: config.storage.metricRetentionDays,
+      futureGraceSeconds: config.ingest.futureGraceSeconds,
+    },
+    parse,
+    lookbackMs: settings.lookbackMs,
+    resendMs: settings.resendMs,
+    logger,
+    metrics,
+    clock: deps.clock ?? Date.now,
+  });
+  const consumer = new BatchConsumer(
+    deps.kafka,
+    {
+      groupId: settings.groupId,
+      topics: [config.kafka.topics.metrics, config.kafka.topics.events],
+      maxWaitMs: 100,
+      maxBytesPerPartition: 1024 * 1024,
+      sessionTimeoutMs: settings.sessionTimeoutMs,
+      onBatch: (batch, control) => alerter!.onBatch(batch, control),
+      onAssignment: (assignment) => alerter!.onAssignment(assignment),
+    },
+    logger,
+  );
+  alerter.consumer = consumer;
+
+  await producer.connect();
+  await alerter.init();
+  await consumer.start();
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (ticking) return; // a slow tick is not stacked behind itself
+    ticking = true;
+    alerter!
+      .tick()
+      .catch((error) => logger.warn({ err: error }, 'alerter tick failed'))
+      .finally(() => (ticking = false));
+  }, settings.tickMs);
+
+  return {
+    name: 'alerter',
+    alerter,
+    routes: [ruleRoutes({ pool, parse, preview: { rules, lookbackMs: settings.lookbackMs }, onChange: () => alerter!.rulesChanged() })],
+    readiness: {
+      postgres: async () => void (await pool.query('SELECT 1')),
+      kafka: () => probeBrokers(config.kafka.brokers),
+      alerter: async () => {
+        if (!consumer.isRunning) throw new Error('the alerter consumer is not running');
+      },
+    },
+    async stop() {
+      clearInterval(timer);
+      await consumer.pause();
+      await alerter!.idle();
+      await dispatcher.close(DRAIN_TIMEOUT_MS);
+      await consumer.stop();
+      await producer.close();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * One JSON POST with a deadline, and the retry policy of notifications: network errors, timeouts, 408, 429 and 5xx
+ * are retried with exponential backoff and jitter; other answers are final.
+ */
+export class DeliveryError extends Error {
+  constructor(message: string, readonly retriable: boolean) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
+}
+
+export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new DeliveryError(`POST ${url} failed: ${(error as Error).message}`, true);
+  }
+  const text = await response.text().catch(() => '');
+  if (response.ok) return;
+  const retriable = response.status === 408 || response.status === 429 || response.status >= 500;
+  throw new DeliveryError(`POST ${url} answered ${response.status}: ${text.slice(0, 200)}`, retriable);
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, initialDelayMs: 500, maxDelayMs: 30_000 };
+
+/** Runs `attempt` until it succeeds, fails finally, or the attempts run out (then throws the last error). */
+export async function withRetries(attempt: () => Promise<void>, policy: RetryPolicy, stopped: () => boolean = () => false): Promise<void> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const retriable = !(error instanceof DeliveryError) || error.retriable;
+      if (!retriable || n >= policy.attempts || stopped()) throw error;
+      const delay = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (n - 1));
+      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+    }
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The alert rule API under /api/v1/monitoring/alerts (RBAC in shared/auth/policy.ts: moderator+ to write, any role
+ * to read). Reads come from PostgreSQL, so every process that serves them answers the same: a rule with its state
+ * (firing if any instance fires, else pending if any is pending, else inactive) and its active instances; the
+ * history is every transition with value and time, newest first.
+ */
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { databaseError, type Pool } from '../../shared/db/pool.ts';
+import { VigilError, validationError } from '../../shared/errors.ts';
+import { formatDuration } from './language/duration.ts';
+import type { ParseOptions } from './language/parser.ts';
+import { runPreview, type PreviewDeps } from './preview.ts';
+import { ruleFields } from './rules/rule-input.ts';
+import { DuplicateRuleNameError, RuleStore } from './rules/rule-store.ts';
+import type { RuleDefinition } from './rules/rule.ts';
+
+export interface RuleRoutesDeps {
+  pool: Pool;
+  parse: ParseOptions;
+  preview: Omit<PreviewDeps, 'pool' | 'parse'>;
+  /** Called after a rule changed, so the local alerter picks it up before its next revision check. */
+  onChange(): void;
+}
+
+const BASE = '/api/v1/monitoring/alerts';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_HISTORY = 1000;
+
+interface InstanceRow {
+  rule_id: string;
+  labels: Record<string, string>;
+  state: 'pending' | 'firing';
+  value: number;
+  active_at: Date;
+  fired_at: Date | null;
+}
+
+export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
+  const rules = new RuleStore(deps.pool);
+  const db = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof DuplicateRuleNameError) throw validationError([{ field: 'name', message: 'another alert rule already has this name' }]);
+      throw error instanceof VigilError ? error : databaseError(error);
+    }
+  };
+  const instancesOf = async (ids: string[]): Promise<Map<string, InstanceRow[]>> => {
+    const { rows } = await deps.pool.query<InstanceRow>(
+      `SELECT rule_id, labels, state, value, active_at, fired_at FROM alert_instances WHERE rule_id = ANY($1::uuid[]) ORDER BY active_at, fingerprint`,
+      [ids],
+    );
+    const byRule = new Map<string, InstanceRow[]>();
+    for (const row of rows) byRule.set(row.rule_id, [...(byRule.get(row.rule_id) ?? []), row]);
+    return byRule;
+  };
+  const existing = async (request: FastifyRequest): Promise<RuleDefinition> => {
+    const { id } = request.params as { id: string };
+    const rule = UUID.test(id) ? await rules.get(id) : null;
+    if (!rule) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no alert rule ${JSON.stringify(id.slice(0, 60))}`);
+    return rule;
+  };
+
+  return async (app) => {
+    app.post(BASE, async (request, reply) => {
+      const { fields } = ruleFields(request.body, null, deps.parse);
+      const rule = await db(() => rules.create(fields, request.principal!.sub));
+      deps.onChange();
+      return reply.status(201).send({ success: true, data: ruleToJson(rule, []) });
+    });
+
+    app.get(BASE, async () =>
+      db(async () => {
+        const all = await rules.all();
+        const instances = await instancesOf(all.map((r) => r.id));
+        return { success: true, data: all.map((r) => ruleToJson(r, instances.get(r.id) ?? [])) };
+      }),
+    );
+
+    app.get(`${BASE}/:id`, async (request) =>
+      db(async () => {
+        const rule = await existing(request);
+        return { success: true, data: ruleToJson(rule, (await instancesOf([rule.id])).get(rule.id) ?? []) };
+      }),
+    );
+
+    app.put(`${BASE}/:id`, async (request) => {
+      const base = await db(() => existing(request));
+      const { fields } = ruleFields(request.body, base, deps.parse);
+      const rule = await db(() => rules.update(base.id, fields));
+      if (!rule) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no alert rule ${base.id}`);
+      deps.onChange();
+      return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id]))).get(rule.id) ?? []) };
+    });
+
+    app.delete(`${BASE}/:id`, async (request) => {
+      const rule = await db(() => existing(request));
+      await db(() => rules.delete(rule.id));
+      deps.onChange();
+      return { success: true, data: { id: rule.id, deleted: true } };
+    });
+
+    app.get(`${BASE}/:id/history`, async (request) =>
+      db(async () => {
+        const rule = await existing(request);
+        const query = request.query as Record<string, unknown>;
+        const limit = query.limit === undefined ? 100 : Number(query.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw validationError([{ field: 'limit', message: `must be an integer from 1 to ${MAX_HISTORY}` }]);
+        const { rows } = await deps.pool.query<{ id: string; labels: Record<string, string>; from_state: string; to_state: string; value: number | null; active_at: Date; at: Date }>(
+          `SELECT id, labels, from_state, to_state, value, active_at, at FROM alert_transitions WHERE rule_id = $1 ORDER BY at DESC, id DESC LIMIT $2`,
+          [rule.id, limit],
+        );
+        return {
+          success: true,
+          data: rows.map((r) => ({ id: Number(r.id), labels: r.labels, from: r.from_state, to: r.to_state, value: r.value, active_at: r.active_at.toISOString(), at: r.at.toISOString() })),
+        };
+      }),
+    );
+
+    app.post(`${BASE}/preview`, async (request) => {
+      const result = await runPreview(request.body, { ...deps.preview, pool: deps.pool, parse: deps.parse, rules });
+      return { success: true, data: result };
+    });
+  };
+}
+
+export function ruleToJson(rule: RuleDefinition, instances: InstanceRow[]) {
+  const state = instances.some((i) => i.state === 'firing') ? 'firing' : instances.length > 0 ? 'pending' : 'inactive';
+  return {
+    id: rule.id,
+    name: rule.name,
+    description: rule.description,
+    query: rule.query,
+    threshold_value: rule.threshold_value,
+    for: formatDuration(rule.forMs),
+    keep_firing_for: formatDuration(rule.keepFiringForMs),
+    severity: rule.severity,
+    labels: rule.labels,
+    annotations: rule.annotations,
+    enabled: rule.enabled,
+    created_by: rule.createdBy,
+    created_at: rule.createdAt.toISOString(),
+    updated_at: rule.updatedAt.toISOString(),
+    state,
+    active_instances: instances.map((i) => ({
+      labels: i.labels,
+      state: i.state,
+      value: i.value,
+      active_at: i.active_at.toISOString(),
+      fired_at: i.fired_at?.toISOString() ?? null,
+    })),
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * The alert rule API and the seed's example end to end: a rule created over HTTP, metric samples posted to the
+ * gateway, through the real Kafka broker to the alerter (and the writer), pending → firing after `for`, the alert
+ * event stored in the events table, the signed webhook, then resolved when the value drops.
+ */
+import crypto from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../bin/runtime.ts';
+import { createTestContext, countRows, waitFor, type TestContext } from './helpers/context.ts';
+import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
+
+const BASE = '/api/v1/monitoring/alerts';
+
+describe('alert rules and the seed example end to end', () => {
+  let ctx: TestContext;
+  let api: Runtime;
+  let sink: HttpSink;
+  const secret = 'webhook-secret-for-tests';
+
+  beforeAll(async () => {
+    sink = await startHttpSink();
+    ctx = await createTestContext({ ALERTER_TICK_MS: '200', ALERTER_WEBHOOK_URL: sink.url, ALERTER_WEBHOOK_SECRET: secret });
+    api = await ctx.start('gateway,writer,alerter');
+  });
+  afterAll(async () => {
+    await ctx?.cleanup();
+    await sink?.close();
+  });
+
+  const call = (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, role: 'user' | 'moderator' | 'admin', payload?: unknown) =>
+    api.app.inject({ method, url, headers: { authorization: `Bearer ${ctx.token(role, `${role}-sub`)}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
+
+  const postCpu = async (value: number) => {
+    const res = await call('POST', '/api/v1/monitoring/metrics', 'user', { name: 'cpu_usage', metric_type: 'gauge', value, labels: { host: 'web-1' } });
+    expect(res.statusCode).toBe(202);
+  };
+
+  it('refuses invalid rules with 400 pointing at the position, and users with 403', async () => {
+    const bad = await call('POST', BASE, 'moderator', { name: 'x', query: 'cpu_usage >' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({
+      success: false,
+      error: {
+        code: 'VIGIL_ERR_VALIDATION',
+        message: 'query: unexpected end of query: expected a number after the comparison (at line 1, column 12)',
+        details: [{ field: 'query', message: 'unexpected end of query: expected a number after the comparison (at line 1, column 12)', position: 11, line: 1, column: 12, excerpt: 'cpu_usage >\n           ^' }],
+      },
+    });
+    const several = await call('POST', BASE, 'moderator', { query: 'rate(x[5m]) > 1', for: 'soon', severity: 'urgent', bogus: 1 });
+    expect(several.statusCode).toBe(400);
+    expect(several.json().error.details.map((d: { field: string }) => d.field)).toEqual(['bogus', 'name', 'for', 'severity']);
+    const mismatch = await call('POST', BASE, 'moderator', { name: 'x', query: 'cpu_usage > 80', threshold_value: 90 });
+    expect(mismatch.json().error.details).toEqual([{ field: 'threshold_value', message: "threshold_value 90 contradicts the query's own threshold 80: give one or make them equal" }]);
+    const forbidden = await call('POST', BASE, 'user', { name: 'x', query: 'cpu_usage > 80' });
+    expect(forbidden.statusCode).toBe(403);
+    expect(forbidden.json().error.code).toBe('VIGIL_ERR_FORBIDDEN');
+    const missing = await call('GET', `${BASE}/${crypto.randomUUID()}`, 'user');
+    expect(missing.statusCode).toBe(404);
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_rules')).toBe(0);
+  });
+
+  it('creates, updates, lists and deletes rules (moderator+ writes, any role reads)', async () => {
+    const created = await call('POST', BASE, 'moderator', { name: 'Disk', query: 'disk_free_bytes', threshold_value: 10, labels: { team: 'ops' } });
+    expect(created.statusCode).toBe(201);
+    const rule = created.json().data;
+    expect(rule).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      name: 'Disk',
+      description: null,
+      query: 'disk_free_bytes',
+      threshold_value: 10,
+      for: '0s',
+      keep_firing_for: '0s',
+      severity: 'medium',
+      labels: { team: 'ops' },
+      annotations: {},
+      enabled: true,
+      created_by: 'moderator-sub',
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+      state: 'inactive',
+      active_instances: [],
+    });
+    const duplicate = await call('POST', BASE, 'admin', { name: 'disk', query: 'x > 1' });
+    expect(duplicate.json().error.details).toEqual([{ field: 'name', message: 'another alert rule already has this name' }]);
+    const updated = await call('PUT', `${BASE}/${rule.id}`, 'moderator', { for: 90, severity: 'critical', query: 'disk_free_bytes < 10', threshold_value: null });
+    expect(updated.statusCode).toBe(200);
+    expect(updated.json().data).toMatchObject({ name: 'Disk', for: '1m30s', severity: 'critical', query: 'disk_free_bytes < 10', threshold_value: null, labels: { team: 'ops' } });
+    expect((await call('PUT', `${BASE}/${rule.id}`, 'user', { for: 1 })).statusCode).toBe(403);
+    const listed = await call('GET', BASE, 'user');
+    expect(listed.json().data.map((r: { id: string }) => r.id)).toEqual([rule.id]);
+    expect((await call('GET', `${BASE}/${rule.id}`, 'user')).json().data.severity).toBe('critical');
+    expect((await call('DELETE', `${BASE}/${rule.id}`, 'user')).statusCode).toBe(403);
+    const deleted = await call('DELETE', `${BASE}/${rule.id}`, 'moderator');
+    expect(deleted.json()).toEqual({ success: true, data: { id: rule.id, deleted: true } });
+    expect((await call('GET', `${BASE}/${rule.id}`, 'user')).statusCode).toBe(404);
+  });
+
+  it('seed example: cpu_usage above 80 for the `for` duration fires, below resolves; alert events and signed webhooks follow', async () => {
+    const created = await call('POST', BASE, 'moderator', {
+      name: 'High CPU Usage',
+      description: 'CPU usage above 80% for more than 5 minutes',
+      query: 'cpu_usage > 80',
+      threshold_value: 80.0,
+      for: '2s',
+      severity: 'high',
+    });
+    expect(created.statusCode).toBe(201);
+    const id = created.json().data.id;
+    const get = async () => (await call('GET', `${BASE}/${id}`, 'user')).json().data;
+
+    await postCpu(93);
+    const pending = await waitFor(get, (r) => r.state !== 'inactive');
+    expect(pending.state).toBe('pending');
+    expect(pending.active_instances).toEqual([{ labels: { host: 'web-1' }, state: 'pending', value: 93, active_at: expect.any(String), fired_at: null }]);
+    const pendingSince = Date.parse(pending.active_instances[0].active_at);
+
+    // Keep it above 80; it fires once `for` (2 s) has passed since it went pending, even between samples (tick).
+    await postCpu(95);
+    const firing = await waitFor(get, (r) => r.state === 'firing', 10_000);
+    const firedAt = Date.parse(firing.active_instances[0].fired_at);
+    expect(firedAt - pendingSince).toBeGreaterThanOrEqual(2000);
+    expect(firedAt - pendingSince).toBeLessThan(4000);
+
+    await postCpu(50);
+    await waitFor(get, (r) => r.state === 'inactive');
+    const history = (await call('GET', `${BASE}/${id}/history`, 'user')).json().data;
+    expect(history.map((h: { from: string; to: string; value: number }) => [h.from, h.to, h.value])).toEqual([
+      ['firing', 'resolved', 95],
+      ['pending', 'firing', 95],
+      ['inactive', 'pending', 93],
+    ]);
+
+    // The alert events reach the events table through Kafka and the writer.
+    const events = await waitFor(
+      async () => (await ctx.db.query(`SELECT source, level, message, tags, payload FROM events WHERE event_type = 'alert' ORDER BY "timestamp"`)).rows,
+      (rows) => rows.length === 2,
+    );
+    expect(events[0]).toMatchObject({
+      source: 'vigil-alerter',
+      level: 'error',
+      message: '[FIRING] High CPU Usage (value 95)',
+      tags: { host: 'web-1', alertname: 'High CPU Usage', rule_id: id, status: 'firing', severity: 'high' },
+      payload: { rule_id: id, from: 'pending', to: 'firing', value: 95, labels: { host: 'web-1' } },
+    });
+    expect(events[1]).toMatchObject({ level: 'info', message: '[RESOLVED] High CPU Usage (value 95)', tags: { status: 'resolved' } });
+
+    // Webhook: firing then resolved, each signed over "<timestamp>.<body>".
+    await waitFor(async () => sink.requests.length, (n) => n === 2);
+    for (const request of sink.requests) {
+      const expected = crypto.createHmac('sha256', secret).update(`${request.headers['x-vigil-timestamp']}.${request.body}`).digest('hex');
+      expect(request.headers['x-vigil-signature']).toBe(`sha256=${expected}`);
+    }
+    expect(sink.requests.map((r) => JSON.parse(r.body))).toEqual([
+      expect.objectContaining({ version: 1, status: 'firing', rule: { id, name: 'High CPU Usage', severity: 'high', query: 'cpu_usage > 80', description: 'CPU usage above 80% for more than 5 minutes' }, labels: { host: 'web-1' }, value: 95, from: 'pending' }),
+      expect.objectContaining({ status: 'resolved', labels: { host: 'web-1' }, value: 95, from: 'firing' }),
+    ]);
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE delivered_at IS NULL')).toBe(0);
+  });
+});
