@@ -119,6 +119,11 @@ export class Alerter {
     return this.serial.idle();
   }
 
+  /** Partitions (of both topics) this instance owns. */
+  get partitionCount(): number {
+    return this.partitions.size;
+  }
+
   /** True when every partition this instance owns has rebuilt its windows. */
   get caughtUp(): boolean {
     return [...this.partitions.values()].every((p) => p.ready);
