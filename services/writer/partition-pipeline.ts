@@ -117,7 +117,7 @@ export class PartitionPipeline {
         this.deps.logger.warn({ topic: this.topic, partition: this.partition, from: this.position.toString(), to: first.toString() }, 'records below the fetched offset no longer exist in Kafka (retention)');
       }
       const from = this.position;
-      records = records.filter((r) => BigInt(r.offset) >= from);
+      if (first < from) records = records.filter((r) => BigInt(r.offset) >= from); // offsets ascend: compare once
       if (records.length === 0) return;
     }
     const now = Date.now();
