@@ -43,7 +43,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
       roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
     }
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
-    if (config.roles.includes('query')) roles.push(await startQuery({ pool }));
+    if (config.roles.includes('query')) roles.push(await startQuery({ config, logger }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
     if (config.roles.includes('alerter')) roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
   } catch (error) {

@@ -66,6 +66,8 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'MAINTENANCE_INTERVAL_SECONDS', default: '300', doc: 'How often the maintenance role creates partitions ahead and drops those past retention (one active instance, by advisory lock).' },
   { name: 'MONITORING_EVENT_RETENTION_DAYS', default: '30', doc: 'Events older than this are rejected at ingest and their partitions dropped.' },
   { name: 'MONITORING_METRIC_RETENTION_DAYS', default: '90', doc: 'Metric samples older than this are rejected at ingest and their partitions dropped.' },
+  { name: 'QUERY_STATEMENT_TIMEOUT_MS', default: '10000', doc: 'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).' },
+  { name: 'QUERY_FOLD_INTERVAL_SECONDS', default: '15', doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
   { name: 'JWT_SECRET', default: undefined, doc: 'HS256 secret (at least 32 characters). Unset: a development secret, announced at startup and refused when NODE_ENV=production.' },
   { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer written by `npm run token` and required on verification.' },
@@ -117,6 +119,7 @@ export interface Config {
     metricLimits: MetricLimits;
   };
   writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number; concurrency: number; sessionTimeoutMs: number };
+  query: { statementTimeoutMs: number; foldIntervalSeconds: number };
   storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
   maintenance: { intervalSeconds: number };
   alerter: {
@@ -252,6 +255,10 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       batchMaxWaitMs: int('WRITER_BATCH_MAX_WAIT_MS', 1, 60_000),
       concurrency: int('WRITER_CONCURRENCY', 1, 64),
       sessionTimeoutMs: int('WRITER_SESSION_TIMEOUT_MS', 6000, 300_000),
+    },
+    query: {
+      statementTimeoutMs: int('QUERY_STATEMENT_TIMEOUT_MS', 100, 3_600_000),
+      foldIntervalSeconds: int('QUERY_FOLD_INTERVAL_SECONDS', 1, 3600),
     },
     storage: {
       granularity: oneOf('PARTITION_GRANULARITY', ['day', 'hour'] as const),

@@ -22,6 +22,7 @@ export const ERRORS = {
   VIGIL_ERR_KAFKA_UNAVAILABLE: { status: 503, retriable: true, title: 'Kafka did not acknowledge in time; nothing was accepted, retry after Retry-After.' },
   VIGIL_ERR_DATABASE_UNAVAILABLE: { status: 503, retriable: true, title: 'PostgreSQL is unreachable; retry after Retry-After.' },
   VIGIL_ERR_NOT_READY: { status: 503, retriable: true, title: 'A dependency of this process is not ready.' },
+  VIGIL_ERR_QUERY_TIMEOUT: { status: 504, retriable: false, title: 'The query ran longer than QUERY_STATEMENT_TIMEOUT_MS; narrow it.' },
   VIGIL_ERR_INTERNAL: { status: 500, retriable: false, title: 'A bug: please report it with the X-Request-Id.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -1,18 +1,29 @@
 /**
- * GET /api/v1/monitoring/events — the seed's filters, newest first. Every filter is a bound parameter; the
- * ORDER BY matches the (timestamp, id) primary key of each partition so the newest rows come straight off the index.
+ * GET /api/v1/monitoring/events — newest first, with the seed's filters plus tag filters (`tag.<key>=<value>`,
+ * AND-combined), a case-insensitive substring filter on the message, and keyset pagination (`cursor`).
+ *
+ * Plans (asserted by services/query/plans.int.test.ts): ORDER BY ("timestamp", id) DESC is the primary key of every
+ * partition, so the newest rows come straight off a backward index scan merged across partitions (Merge Append)
+ * and LIMIT stops it early; `source` uses the (source, timestamp) index instead; start_time/end_time and the
+ * cursor's timestamp prune partitions at plan time. Tags and message are filters on the rows those scans yield
+ * (no GIN/trigram index: STORAGE-NOTES.md prices the GIN at 1.6× ingest), so they are fast inside a time or source
+ * window and scan more the rarer they match.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
-import { databaseError } from '../../shared/db/pool.ts';
 import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
+import { decodeCursor, encodeCursor, filterFingerprint, microsToIso } from './cursor.ts';
+import { docsOnly, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
+import { containsPattern, run, Where } from './sql.ts';
 
-const PARAMS = ['event_type', 'source', 'level', 'start_time', 'end_time', 'limit', 'offset'] as const;
+const PARAMS = ['event_type', 'source', 'level', 'start_time', 'end_time', 'message_contains', 'limit', 'offset', 'cursor'] as const;
 export const MAX_LIMIT = 1000;
+/** OFFSET reads and discards every skipped row; deeper pages use the cursor. */
 export const MAX_OFFSET = 10_000;
+export const MAX_TAG_FILTERS = 16;
 
-interface EventRow {
+export interface EventRow {
   id: string;
   timestamp: Date;
   event_type: string;
@@ -25,47 +36,107 @@ interface EventRow {
   created_at: Date;
 }
 
+export const EVENT_COLUMNS = 'id, "timestamp", event_type, source, level, message, tags, payload, created_by, created_at';
+
+export interface EventFilters {
+  eventType?: string;
+  source?: string;
+  level?: string;
+  start?: Date;
+  end?: Date;
+  messageContains?: string;
+  tags: [string, string][];
+}
+
+/** The WHERE clause of a listing; exported for the plan tests, which EXPLAIN exactly what the route runs. */
+export function eventFilterSql(filters: EventFilters, where = new Where()): Where {
+  if (filters.eventType) where.add('event_type = ?', filters.eventType);
+  if (filters.source) where.add('source = ?', filters.source);
+  if (filters.level) where.add('level = ?', filters.level);
+  if (filters.start) where.add('"timestamp" >= ?', filters.start);
+  if (filters.end) where.add('"timestamp" <= ?', filters.end);
+  if (filters.messageContains) where.add('message ILIKE ?', containsPattern(filters.messageContains));
+  for (const [key, value] of filters.tags) where.add('tags ->> ?::text = ?::text', key, value);
+  return where;
+}
+
 export function eventRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
-    app.get('/api/v1/monitoring/events', async (request) => {
-      const params = new QueryParams(request.query as Record<string, unknown>, PARAMS);
-      const eventType = params.oneOf('event_type', EVENT_TYPES);
-      const source = params.string('source');
-      const level = params.oneOf('level', LEVELS);
-      const start = params.time('start_time');
-      const end = params.time('end_time');
-      const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
-      const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
-      if (start && end && end < start) params.fail('end_time', 'must not be before start_time');
-      params.done();
+    app.get(
+      '/api/v1/monitoring/events',
+      docsOnly({
+        summary: 'List events, newest first',
+        description:
+          'Filters combine with AND. `tag.<key>=<value>` matches the tag\'s text (`tag.status=500` matches 500 and "500"). ' +
+          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the seed and capped at 10000.',
+        tags: ['events'],
+        querystring: listQuerySchema('events'),
+        response: {
+          200: {
+            type: 'object',
+            required: ['success', 'data', 'next_cursor'],
+            properties: {
+              success: { const: true },
+              data: { type: 'array', items: eventSchema },
+              next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` with the same filters for the next page; null on the last page.' },
+            },
+          },
+          ...errorResponses(400, 401),
+        },
+      }),
+      async (request) => {
+        const params = new QueryParams(request.query as Record<string, unknown>, PARAMS, ['tag.']);
+        const filters: EventFilters = {
+          eventType: params.oneOf('event_type', EVENT_TYPES),
+          source: params.string('source'),
+          level: params.oneOf('level', LEVELS),
+          start: params.time('start_time'),
+          end: params.time('end_time'),
+          messageContains: params.string('message_contains', 1024),
+          tags: params.prefixed('tag.', { maxPairs: MAX_TAG_FILTERS, maxLength: 255 }),
+        };
+        const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
+        const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
+        if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
+        const fingerprint = filterFingerprint(filters);
+        const cursorText = params.string('cursor', 200);
+        let cursor;
+        if (cursorText !== undefined) {
+          const decoded = decodeCursor(cursorText, fingerprint);
+          if (decoded.ok) cursor = decoded.key;
+          else params.fail('cursor', decoded.message);
+          if (params.has('offset')) params.fail('offset', 'cannot be combined with cursor (the cursor already says where the page starts)');
+        }
+        params.done();
 
-      const where: string[] = [];
-      const values: unknown[] = [];
-      const add = (sql: string, value: unknown) => {
-        values.push(value);
-        where.push(sql.replace('?', `$${values.length}`));
-      };
-      if (eventType) add('event_type = ?', eventType);
-      if (source) add('source = ?', source);
-      if (level) add('level = ?', level);
-      if (start) add('"timestamp" >= ?', start);
-      if (end) add('"timestamp" <= ?', end);
-      values.push(limit, offset);
-      const sql = `SELECT id, "timestamp", event_type, source, level, message, tags, payload, created_by, created_at
-                     FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-                    ORDER BY "timestamp" DESC, id DESC
-                    LIMIT $${values.length - 1} OFFSET $${values.length}`;
-      try {
-        const { rows } = await pool.query<EventRow>(sql, values);
-        return { success: true, data: rows.map(toJson) };
-      } catch (error) {
-        throw databaseError(error);
-      }
-    });
+        const where = eventFilterSql(filters);
+        if (cursor) {
+          const at = microsToIso(cursor.micros);
+          // The plain comparison lets the planner prune partitions; the row comparison is the exact keyset bound.
+          where.add('"timestamp" <= ?', at).add('("timestamp", id) < (?::timestamptz, ?::uuid)', at, cursor.id);
+        }
+        const rows = await run<EventRow & { ts_us: string }>(
+          pool,
+          `SELECT ${EVENT_COLUMNS}, (extract(epoch FROM "timestamp") * 1000000)::int8 AS ts_us
+             FROM events ${where}
+            ORDER BY "timestamp" DESC, id DESC
+            LIMIT ${where.param(limit + 1)} OFFSET ${where.param(offset)}`,
+          where.values,
+        );
+        const more = rows.length > limit;
+        const page = more ? rows.slice(0, limit) : rows;
+        const last = page[page.length - 1];
+        return {
+          success: true,
+          data: page.map(eventToJson),
+          next_cursor: more ? encodeCursor({ micros: BigInt(last.ts_us), id: last.id }, fingerprint) : null,
+        };
+      },
+    );
   };
 }
 
-function toJson(row: EventRow) {
+export function eventToJson(row: EventRow) {
   return {
     id: row.id,
     event_type: row.event_type,

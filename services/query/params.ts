@@ -5,13 +5,26 @@
 import { validationError, type FieldError } from '../../shared/errors.ts';
 
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DURATION = /^(\d+)(ms|s|m|h|d)?$/;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 export class QueryParams {
   private readonly errors: FieldError[] = [];
 
-  constructor(private readonly query: Record<string, unknown>, known: readonly string[]) {
+  /**
+   * `known` names the accepted parameters; `prefixes` the families of dynamic ones (e.g. `tag.` for `tag.service`).
+   * Anything else is refused, so a typo (`sorce=api`) is a 400 instead of a silently unfiltered answer.
+   */
+  constructor(
+    private readonly query: Record<string, unknown>,
+    known: readonly string[],
+    prefixes: readonly string[] = [],
+  ) {
     for (const name of Object.keys(query)) {
-      if (!known.includes(name)) this.errors.push({ field: name, message: `is not a known parameter (known: ${known.join(', ')})` });
+      if (known.includes(name) || prefixes.some((p) => name.startsWith(p))) continue;
+      const families = prefixes.map((p) => `${p}<key>`);
+      this.errors.push({ field: name, message: `is not a known parameter (known: ${[...known, ...families].join(', ')})` });
     }
   }
 
@@ -25,10 +38,14 @@ export class QueryParams {
     return value;
   }
 
+  has(name: string): boolean {
+    return this.query[name] !== undefined;
+  }
+
   string(name: string, maxLength = 255): string | undefined {
     const value = this.single(name);
     if (value !== undefined && (value === '' || value.length > maxLength || value.includes('\u0000'))) {
-      this.errors.push({ field: name, message: `must be a non-empty string of at most ${maxLength} characters` });
+      this.errors.push({ field: name, message: `must be a non-empty string of at most ${maxLength} characters without NUL` });
       return undefined;
     }
     return value;
@@ -65,8 +82,54 @@ export class QueryParams {
     return new Date(ms);
   }
 
+  /** A duration such as `30s`, `5m`, `1h`, `1d`, `500ms` or plain seconds; returns milliseconds. */
+  duration(name: string, opts: { minMs: number; maxMs: number }): number | undefined {
+    const value = this.single(name);
+    if (value === undefined) return undefined;
+    const match = DURATION.exec(value);
+    const ms = match ? Number(match[1]) * DURATION_UNITS[match[2] ?? 's'] : NaN;
+    if (!(ms >= opts.minMs && ms <= opts.maxMs)) {
+      this.errors.push({
+        field: name,
+        message: `must be a duration like 30s, 5m, 1h or 1d (or seconds) from ${opts.minMs / 1000}s to ${opts.maxMs / 86_400_000}d, got ${JSON.stringify(value)}`,
+      });
+      return undefined;
+    }
+    return ms;
+  }
+
+  uuid(name: string): string | undefined {
+    const value = this.single(name);
+    if (value !== undefined && !UUID.test(value)) {
+      this.errors.push({ field: name, message: `must be a UUID, got ${JSON.stringify(value)}` });
+      return undefined;
+    }
+    return value?.toLowerCase();
+  }
+
+  /** Every `<prefix><key>=<value>` pair, sorted by key; keys and values are non-empty, NUL-free and bounded. */
+  prefixed(prefix: string, opts: { maxPairs: number; maxLength: number }): [string, string][] {
+    const pairs: [string, string][] = [];
+    for (const name of Object.keys(this.query).sort()) {
+      if (!name.startsWith(prefix)) continue;
+      const key = name.slice(prefix.length);
+      const value = this.string(name, opts.maxLength);
+      if (key === '' || key.length > opts.maxLength || key.includes('\u0000')) {
+        this.errors.push({ field: name, message: `must name a key after "${prefix}", e.g. ${prefix}service=api` });
+      } else if (value !== undefined) {
+        pairs.push([key, value]);
+      }
+    }
+    if (pairs.length > opts.maxPairs) this.errors.push({ field: `${prefix}*`, message: `at most ${opts.maxPairs} filters, got ${pairs.length}` });
+    return pairs;
+  }
+
   fail(field: string, message: string): void {
     this.errors.push({ field, message });
+  }
+
+  get failed(): boolean {
+    return this.errors.length > 0;
   }
 
   /** Throws the collected errors, if any. */

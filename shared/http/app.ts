@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { authPlugin } from '../auth/plugin.ts';
 import { installErrorHandling } from './error-handler.ts';
+import { openapiPlugin } from './openapi.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -40,6 +41,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   await app.register(authPlugin, opts.auth);
+  await app.register(openapiPlugin, { version: '0.1.0' });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

@@ -1,0 +1,47 @@
+/**
+ * Keyset cursors for newest-first listings. A page ends at the (timestamp, id) of its last row; the next page asks
+ * for rows strictly below that key, so rows arriving meanwhile never shift the pages (no gaps, no repeats), and
+ * the cost of a deep page is that of the first one (an index range scan from the key), unlike OFFSET.
+ *
+ * Wire form (opaque to clients): base64url("v1.<epoch microseconds>.<uuid>.<filter fingerprint>"). Microseconds
+ * because timestamptz keeps them; the fingerprint ties a cursor to the filters it was issued for.
+ */
+import crypto from 'node:crypto';
+import { UUID } from './params.ts';
+
+export interface CursorKey {
+  /** Epoch microseconds of the last row's timestamp. */
+  micros: bigint;
+  id: string;
+}
+
+const VERSION = 'v1';
+
+export function filterFingerprint(filters: unknown): string {
+  return crypto.createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
+}
+
+export function encodeCursor(key: CursorKey, fingerprint: string): string {
+  return Buffer.from(`${VERSION}.${key.micros}.${key.id}.${fingerprint}`).toString('base64url');
+}
+
+export type DecodedCursor = { ok: true; key: CursorKey } | { ok: false; message: string };
+
+export function decodeCursor(text: string, fingerprint: string): DecodedCursor {
+  const parts = /^[A-Za-z0-9_-]{1,200}$/.test(text) ? Buffer.from(text, 'base64url').toString('utf8').split('.') : [];
+  const [version, micros, id, issuedFor] = parts;
+  if (parts.length !== 4 || version !== VERSION || !/^\d{1,20}$/.test(micros) || !UUID.test(id)) {
+    return { ok: false, message: 'is not a cursor this API issued (pass next_cursor from a previous page unchanged)' };
+  }
+  if (issuedFor !== fingerprint) {
+    return { ok: false, message: 'was issued for other filters; repeat the filters of the first page with its next_cursor' };
+  }
+  return { ok: true, key: { micros: BigInt(micros), id: id.toLowerCase() } };
+}
+
+/** ISO 8601 with microseconds, exact (a JS Date would drop them). */
+export function microsToIso(micros: bigint): string {
+  const seconds = micros / 1_000_000n;
+  const fraction = (micros % 1_000_000n).toString().padStart(6, '0');
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
+}

@@ -1,0 +1,104 @@
+/**
+ * Downsampling of one metric: samples are grouped by label set and by step-aligned bucket (date_bin from the Unix
+ * epoch, so the same step always yields the same bucket edges), reduced by `agg`, and returned as one series per
+ * label set. Semantics, matching how samples are stored (shared/schemas/metric.ts):
+ *   - a counter sample is an increment (the seed posts `value: 1` per request), so `rate` = sum of the bucket's
+ *     increments ÷ step in seconds, and `sum` = the increase over the bucket;
+ *   - a histogram or summary sample is one observation, so p50/p95/p99 are exact percentiles of the bucket's
+ *     observations with linear interpolation (percentile_cont), not estimates from buckets;
+ *   - avg, min, max, sum and count apply to every type; buckets without samples are omitted.
+ * `limit`/`offset` page through series (ordered by their labels), never through points of a series.
+ */
+import type { MetricType } from '../../shared/schemas/metric.ts';
+import type { Where } from './sql.ts';
+
+export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'] as const;
+export type Aggregation = (typeof AGGREGATIONS)[number];
+
+/** Points per series at most (Prometheus' query_range limit): keeps answers and sorts bounded. */
+export const MAX_POINTS = 11_000;
+
+const APPLIES_TO: Partial<Record<Aggregation, readonly MetricType[]>> = {
+  rate: ['counter'],
+  p50: ['histogram', 'summary'],
+  p95: ['histogram', 'summary'],
+  p99: ['histogram', 'summary'],
+};
+
+export function appliesTo(agg: Aggregation, type: MetricType): boolean {
+  return APPLIES_TO[agg]?.includes(type) ?? true;
+}
+
+export function allowedTypes(agg: Aggregation): readonly MetricType[] | undefined {
+  return APPLIES_TO[agg];
+}
+
+function reduce(agg: Aggregation, where: Where, stepMs: number): string {
+  switch (agg) {
+    case 'avg':
+    case 'min':
+    case 'max':
+    case 'sum':
+      return `${agg}(value)`;
+    case 'count':
+      return 'count(*)::float8';
+    case 'rate':
+      return `sum(value) / ${where.param(stepMs / 1000)}::float8`;
+    case 'p50':
+    case 'p95':
+    case 'p99':
+      return `percentile_cont(${where.param(Number(agg.slice(1)) / 100)}::float8) WITHIN GROUP (ORDER BY value)`;
+  }
+}
+
+/**
+ * The statement for one page of series. `where` already holds the name, time and label filters; the statement
+ * ranks label sets so the page boundary falls between series.
+ */
+export function downsampleSql(where: Where, opts: { agg: Aggregation; stepMs: number; limit: number; offset: number }): string {
+  const value = reduce(opts.agg, where, opts.stepMs);
+  const step = where.param(`${opts.stepMs} milliseconds`);
+  const first = where.param(opts.offset);
+  const last = where.param(opts.offset + opts.limit);
+  return `SELECT labels, metric_type, bucket, value FROM (
+            SELECT labels, metric_type,
+                   date_bin(${step}::interval, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+                   ${value} AS value,
+                   dense_rank() OVER (ORDER BY labels, metric_type) AS series_no
+              FROM metrics ${where}
+             GROUP BY labels, metric_type, bucket
+          ) buckets
+          WHERE series_no > ${first} AND series_no <= ${last}
+          ORDER BY series_no, bucket`;
+}
+
+export interface BucketRow {
+  labels: Record<string, string>;
+  metric_type: MetricType;
+  bucket: Date;
+  value: number;
+}
+
+export interface Series {
+  name: string;
+  metric_type: MetricType;
+  labels: Record<string, string>;
+  points: { timestamp: string; value: number }[];
+}
+
+/** Rows arrive ordered by series then bucket; consecutive rows of one series become one entry. */
+export function toSeries(name: string, rows: BucketRow[]): Series[] {
+  const series: Series[] = [];
+  let current: Series | undefined;
+  let currentKey = '';
+  for (const row of rows) {
+    const key = `${row.metric_type}\u0000${JSON.stringify(row.labels)}`;
+    if (!current || key !== currentKey) {
+      current = { name, metric_type: row.metric_type, labels: row.labels, points: [] };
+      currentKey = key;
+      series.push(current);
+    }
+    current.points.push({ timestamp: row.bucket.toISOString(), value: row.value });
+  }
+  return series;
+}

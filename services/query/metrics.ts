@@ -1,0 +1,138 @@
+/**
+ * GET /api/v1/monitoring/metrics — stored samples, newest first, filtered by name, metric_type, time range and
+ * labels (`label.<key>=<value>`, AND-combined); with `step` (+ `agg`), one downsampled series per label set
+ * instead (downsample.ts). `name` uses the (name, timestamp) index and the time range prunes partitions.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Pool } from '../../shared/db/pool.ts';
+import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
+import { AGGREGATIONS, MAX_POINTS, allowedTypes, appliesTo, downsampleSql, toSeries, type BucketRow } from './downsample.ts';
+import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema } from './openapi-schemas.ts';
+import { QueryParams } from './params.ts';
+import { run, Where } from './sql.ts';
+
+const PARAMS = ['name', 'metric_type', 'start_time', 'end_time', 'limit', 'offset', 'step', 'agg'] as const;
+const MAX_LIMIT = 1000;
+const MAX_OFFSET = 10_000;
+const MAX_LABEL_FILTERS = 16;
+const DEFAULT_RANGE_MS = 3_600_000;
+
+interface MetricRow {
+  id: string;
+  timestamp: Date;
+  name: string;
+  metric_type: MetricType;
+  value: number;
+  labels: Record<string, string>;
+  created_by: string | null;
+  created_at: Date;
+}
+
+export interface MetricFilters {
+  name?: string;
+  metricType?: MetricType;
+  start?: Date;
+  end?: Date;
+  labels: [string, string][];
+}
+
+export function metricFilterSql(filters: MetricFilters, where = new Where()): Where {
+  if (filters.name) where.add('name = ?', filters.name);
+  if (filters.metricType) where.add('metric_type = ?', filters.metricType);
+  if (filters.start) where.add('"timestamp" >= ?', filters.start);
+  if (filters.end) where.add('"timestamp" <= ?', filters.end);
+  for (const [key, value] of filters.labels) where.add('labels ->> ?::text = ?::text', key, value);
+  return where;
+}
+
+export function metricRoutes(pool: Pool): FastifyPluginAsync {
+  return async (app) => {
+    app.get(
+      '/api/v1/monitoring/metrics',
+      docsOnly({
+        summary: 'Metric samples, or downsampled series with step + agg',
+        description:
+          'Without `step`: samples newest first (the seed\'s query). With `step`: `data` is one series per label set of `name`, ' +
+          'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
+        tags: ['metrics'],
+        querystring: listQuerySchema('metrics'),
+        response: {
+          200: {
+            type: 'object',
+            required: ['success', 'data'],
+            properties: {
+              success: { type: 'boolean', enum: [true] },
+              data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
+            },
+          },
+          ...errorResponses(400, 401),
+        },
+      }),
+      async (request) => {
+        const params = new QueryParams(request.query as Record<string, unknown>, PARAMS, ['label.']);
+        const filters: MetricFilters = {
+          name: params.string('name'),
+          metricType: params.oneOf('metric_type', METRIC_TYPES),
+          start: params.time('start_time'),
+          end: params.time('end_time'),
+          labels: params.prefixed('label.', { maxPairs: MAX_LABEL_FILTERS, maxLength: 1024 }),
+        };
+        const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
+        const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
+        const stepMs = params.duration('step', { minMs: 1000, maxMs: 366 * 86_400_000 });
+        const agg = params.oneOf('agg', AGGREGATIONS);
+        if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
+        if (agg !== undefined && !params.has('step')) params.fail('agg', 'needs step (the bucket width to aggregate over)');
+
+        if (!params.has('step')) {
+          params.done();
+          const where = metricFilterSql(filters);
+          const rows = await run<MetricRow>(
+            pool,
+            `SELECT id, "timestamp", name, metric_type, value, labels, created_by, created_at
+               FROM metrics ${where}
+              ORDER BY "timestamp" DESC, id DESC
+              LIMIT ${where.param(limit)} OFFSET ${where.param(offset)}`,
+            where.values,
+          );
+          return { success: true, data: rows.map(sampleToJson) };
+        }
+
+        if (!filters.name) params.fail('name', 'is required with step (series of one metric are downsampled together)');
+        const end = filters.end ?? new Date();
+        const start = filters.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
+        if (stepMs !== undefined && (end.getTime() - start.getTime()) / stepMs > MAX_POINTS) {
+          params.fail('step', `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`);
+        }
+        const aggregation = agg ?? 'avg';
+        const types = allowedTypes(aggregation);
+        if (types && filters.metricType && !types.includes(filters.metricType)) {
+          params.fail('agg', `${aggregation} applies to ${types.join(' and ')} metrics, not ${filters.metricType}`);
+        }
+        params.done();
+
+        const where = metricFilterSql({ ...filters, start, end });
+        const rows = await run<BucketRow>(pool, downsampleSql(where, { agg: aggregation, stepMs: stepMs!, limit, offset }), where.values);
+        const wrong = rows.find((row) => !appliesTo(aggregation, row.metric_type));
+        if (wrong) {
+          params.fail('agg', `${aggregation} applies to ${types!.join(' and ')} metrics; ${filters.name} is a ${wrong.metric_type}`);
+          params.done();
+        }
+        return { success: true, data: toSeries(filters.name!, rows) };
+      },
+    );
+  };
+}
+
+function sampleToJson(row: MetricRow) {
+  return {
+    id: row.id,
+    name: row.name,
+    metric_type: row.metric_type,
+    value: row.value,
+    labels: row.labels,
+    timestamp: row.timestamp.toISOString(),
+    created_by: row.created_by,
+    created_at: row.created_at.toISOString(),
+  };
+}

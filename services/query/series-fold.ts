@@ -1,0 +1,154 @@
+/**
+ * Keeps metric_series (infra/migrations/0004) — the running state of every series that the Prometheus exposition
+ * serves — by folding in, every QUERY_FOLD_INTERVAL_SECONDS, the samples *inserted* since the last fold. Nothing
+ * is added to the writer's transactions: a per-series upsert there costs about as much as the COPY of the sample
+ * itself (measured: bench/README.md), while one fold merges many batches' worth of samples per series.
+ *
+ * Exactness. A sample's created_at is DEFAULT now(), i.e. the start time of the transaction that inserted it, and
+ * pg_stat_activity.xact_start is that same value for transactions still running. The watermark W is taken BEFORE
+ * the fold reads anything: W = min(now, xact_start of every other running transaction in this database). Any row
+ * with created_at < W was written by a transaction that had already ended when W was taken, so the fold (which
+ * starts later) sees it if it committed; any row with created_at >= W is left to the next fold. The state and
+ * folded_before commit together, and a scrape reads both plus the samples with created_at >= folded_before in one
+ * statement (one snapshot), so every stored sample is counted exactly once, late timestamps included.
+ * If this database role cannot see other roles' sessions (no pg_read_all_stats), the fold refuses to advance.
+ *
+ * Several query replicas may run the loop; a session advisory lock lets one fold at a time.
+ */
+import type { Logger } from '../../shared/logger.ts';
+import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+import { Where } from './sql.ts';
+
+/** Histogram bucket bounds (`le`), wide enough for seconds and milliseconds. Changing them refolds from scratch. */
+export const BUCKET_BOUNDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
+] as const;
+
+const LOCK_KEY = 'vigil.metric_series_fold';
+
+/**
+ * Per-series aggregates of the samples matching `where` (the caller adds the created_at range):
+ * name, metric_type, labels, n, total, last_ts, last_value, buckets.
+ */
+export function seriesAggregateSql(where: Where): string {
+  const buckets = BUCKET_BOUNDS.map((b) => `count(*) FILTER (WHERE value <= ${where.param(b)}::float8)`).join(', ');
+  return `SELECT name, metric_type, labels, count(*)::int8 AS n, sum(value) AS total, max("timestamp") AS last_ts,
+                 (max(ARRAY[extract(epoch FROM "timestamp")::float8, value]))[2] AS last_value,
+                 CASE WHEN metric_type = 'histogram' THEN ARRAY[${buckets}]::int8[] END AS buckets
+            FROM metrics ${where}
+           GROUP BY name, metric_type, labels`;
+}
+
+/** The newest safe watermark, or null when other sessions' transactions cannot be seen. */
+export async function safeWatermark(client: PoolClient): Promise<Date | null> {
+  const { rows } = await client.query<{ watermark: Date | null; hidden: string }>(
+    `SELECT least(now(), min(xact_start)) AS watermark,
+            count(*) FILTER (WHERE state IS NULL AND backend_type = 'client backend') AS hidden
+       FROM pg_stat_activity
+      WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+  );
+  if (Number(rows[0].hidden) > 0) return null;
+  // now() of this autocommit statement when nothing else runs; the row is absent only if the view is empty.
+  return rows[0].watermark ?? new Date();
+}
+
+export interface FoldResult {
+  folded: boolean;
+  series?: number;
+  watermark?: Date;
+  reason?: string;
+}
+
+export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Promise<FoldResult> {
+  const client = await pool.connect();
+  let locked = false;
+  try {
+    const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_KEY]);
+    locked = lock.rows[0].locked;
+    if (!locked) return { folded: false, reason: 'another replica is folding' };
+    const watermark = await safeWatermark(client);
+    if (!watermark) return { folded: false, reason: 'cannot see other sessions in pg_stat_activity (grant pg_read_all_stats)' };
+
+    await client.query('BEGIN');
+    try {
+      await client.query('SET LOCAL statement_timeout = 0');
+      const state = await client.query<{ folded_before: Date | number; bucket_bounds: number[] }>(
+        'SELECT folded_before, bucket_bounds FROM metric_series_fold FOR UPDATE',
+      );
+      let from: Date | string = '-infinity';
+      const sameBounds = state.rows[0] && JSON.stringify(state.rows[0].bucket_bounds) === JSON.stringify(BUCKET_BOUNDS);
+      if (!state.rows[0]) {
+        await client.query("INSERT INTO metric_series_fold (folded_before, bucket_bounds) VALUES ('-infinity', $1)", [BUCKET_BOUNDS]);
+      } else if (!sameBounds) {
+        await client.query('TRUNCATE metric_series');
+        await client.query("UPDATE metric_series_fold SET folded_before = '-infinity', bucket_bounds = $1", [BUCKET_BOUNDS]);
+      } else if (state.rows[0].folded_before instanceof Date) {
+        from = state.rows[0].folded_before; // pg parses '-infinity' as a number: that case keeps '-infinity'
+      }
+      if (from instanceof Date && watermark <= from) {
+        await client.query('ROLLBACK');
+        return { folded: false, reason: 'nothing new' };
+      }
+      const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
+      const merged = await client.query(
+        `INSERT INTO metric_series AS s (name, metric_type, labels, sample_count, value_sum, last_timestamp, last_value, bucket_counts)
+         SELECT name, metric_type, labels, n, total, last_ts, last_value, buckets
+           FROM (${seriesAggregateSql(where)}) fresh
+          ORDER BY name, metric_type, labels
+         ON CONFLICT (name, metric_type, labels) DO UPDATE SET
+           sample_count   = s.sample_count + EXCLUDED.sample_count,
+           value_sum      = s.value_sum + EXCLUDED.value_sum,
+           last_value     = CASE WHEN EXCLUDED.last_timestamp >= s.last_timestamp THEN EXCLUDED.last_value ELSE s.last_value END,
+           last_timestamp = greatest(s.last_timestamp, EXCLUDED.last_timestamp),
+           bucket_counts  = vigil_add_counts(s.bucket_counts, EXCLUDED.bucket_counts)`,
+        where.values,
+      );
+      // A series whose newest sample is past retention has no samples left: it leaves the exposition.
+      await client.query(`DELETE FROM metric_series WHERE last_timestamp < now() - make_interval(days => $1)`, [opts.retentionDays]);
+      await client.query('UPDATE metric_series_fold SET folded_before = $1, folded_at = now()', [watermark]);
+      await client.query('COMMIT');
+      return { folded: true, series: merged.rowCount ?? 0, watermark };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  } finally {
+    if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_KEY]).catch(() => {});
+    client.release();
+  }
+}
+
+export interface FoldLoop {
+  /** Runs one fold now (tests, benchmarks) after any fold in progress. */
+  foldNow(): Promise<FoldResult>;
+  stop(): Promise<void>;
+}
+
+/** Folds every `intervalMs`; failures are logged and retried at the next tick. stop() waits for a running fold. */
+export function startFoldLoop(pool: Pool, logger: Logger, opts: { intervalMs: number; retentionDays: number }): FoldLoop {
+  let running: Promise<FoldResult> = Promise.resolve({ folded: false });
+  let stopped = false;
+  const fold = (): Promise<FoldResult> => {
+    running = running
+      .catch(() => ({ folded: false }))
+      .then(() => foldOnce(pool, opts))
+      .catch((error) => {
+        logger.warn({ err: error }, 'metric series fold failed; retrying at the next interval');
+        return { folded: false, reason: (error as Error).message };
+      });
+    return running;
+  };
+  const timer = setInterval(() => {
+    if (!stopped) void fold();
+  }, opts.intervalMs);
+  timer.unref();
+  void fold();
+  return {
+    foldNow: fold,
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running.catch(() => {});
+    },
+  };
+}

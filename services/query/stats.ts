@@ -1,0 +1,92 @@
+/**
+ * GET /api/v1/monitoring/stats (moderator+): exactly the seed's six figures. Event and metric counts come from the
+ * writer's per-minute rollups (infra/migrations/0002), which move in the same transaction as the rows, so they
+ * agree with what was stored and never need count(*) over the raw tables. "Last hour" is the current minute and
+ * the 59 before it (the rollups' resolution). Alert and incident counts: alert-counts.ts.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Pool } from '../../shared/db/pool.ts';
+import { activeAlertCount, openIncidentCount } from './alert-counts.ts';
+import { docsOnly, errorResponses } from './openapi-schemas.ts';
+import { run } from './sql.ts';
+
+export interface Stats {
+  total_events: number;
+  total_metrics: number;
+  active_alerts: number;
+  open_incidents: number;
+  events_last_hour: number;
+  metrics_last_hour: number;
+}
+
+const MINUTE_MS = 60_000;
+
+/** The first minute bucket of "the last hour" at `nowMs`. */
+export function lastHourStart(nowMs: number): Date {
+  return new Date(Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - 59 * MINUTE_MS);
+}
+
+export const ROLLUP_TOTALS_SQL = `
+  SELECT coalesce(sum(count) FILTER (WHERE kind = 'event'), 0)::int8 AS total_events,
+         coalesce(sum(count) FILTER (WHERE kind = 'metric'), 0)::int8 AS total_metrics,
+         coalesce(sum(count) FILTER (WHERE kind = 'event' AND bucket >= $1 AND bucket <= $2), 0)::int8 AS events_last_hour,
+         coalesce(sum(count) FILTER (WHERE kind = 'metric' AND bucket >= $1 AND bucket <= $2), 0)::int8 AS metrics_last_hour
+    FROM rollups`;
+
+export async function readStats(pool: Pool, nowMs = Date.now()): Promise<Stats> {
+  const [rollups, activeAlerts, openIncidents] = await Promise.all([
+    run<Record<'total_events' | 'total_metrics' | 'events_last_hour' | 'metrics_last_hour', string>>(pool, ROLLUP_TOTALS_SQL, [
+      lastHourStart(nowMs),
+      new Date(nowMs),
+    ]),
+    activeAlertCount(pool),
+    openIncidentCount(pool),
+  ]);
+  const row = rollups[0];
+  return {
+    total_events: Number(row.total_events),
+    total_metrics: Number(row.total_metrics),
+    active_alerts: activeAlerts,
+    open_incidents: openIncidents,
+    events_last_hour: Number(row.events_last_hour),
+    metrics_last_hour: Number(row.metrics_last_hour),
+  };
+}
+
+const count = { type: 'integer', minimum: 0 };
+
+export function statsRoutes(pool: Pool): FastifyPluginAsync {
+  return async (app) => {
+    app.get(
+      '/api/v1/monitoring/stats',
+      docsOnly({
+        summary: 'System statistics (moderator+)',
+        description: 'Counts from the per-minute rollups; `*_last_hour` covers the current minute and the 59 before it.',
+        tags: ['stats'],
+        response: {
+          200: {
+            type: 'object',
+            required: ['success', 'data'],
+            properties: {
+              success: { type: 'boolean', enum: [true] },
+              data: {
+                type: 'object',
+                required: ['total_events', 'total_metrics', 'active_alerts', 'open_incidents', 'events_last_hour', 'metrics_last_hour'],
+                properties: {
+                  total_events: count,
+                  total_metrics: count,
+                  active_alerts: count,
+                  open_incidents: count,
+                  events_last_hour: count,
+                  metrics_last_hour: count,
+                },
+              },
+            },
+          },
+          ...errorResponses(401, 403),
+        },
+      }),
+      async () => ({ success: true, data: await readStats(pool) }),
+    );
+  };
+}
