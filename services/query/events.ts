@@ -12,7 +12,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
-import { decodeCursor, encodeCursor, filterFingerprint, microsToIso } from './cursor.ts';
+import { decodeCursor, encodeCursor, filterFingerprint, microsToIso, type CursorKey } from './cursor.ts';
 import { docsOnly, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { containsPattern, run, Where } from './sql.ts';
@@ -60,6 +60,21 @@ export function eventFilterSql(filters: EventFilters, where = new Where()): Wher
   return where;
 }
 
+/** The statement of one page (rows below the cursor's key, if any); exported for the plan tests. */
+export function listEventsSql(filters: EventFilters, page: { cursor?: CursorKey; limit: number; offset: number }): { sql: string; values: unknown[] } {
+  const where = eventFilterSql(filters);
+  if (page.cursor) {
+    const at = microsToIso(page.cursor.micros);
+    // The plain comparison lets the planner prune partitions; the row comparison is the exact keyset bound.
+    where.add('"timestamp" <= ?', at).add('("timestamp", id) < (?::timestamptz, ?::uuid)', at, page.cursor.id);
+  }
+  const sql = `SELECT ${EVENT_COLUMNS}, (extract(epoch FROM "timestamp") * 1000000)::int8 AS ts_us
+                 FROM events ${where}
+                ORDER BY "timestamp" DESC, id DESC
+                LIMIT ${where.param(page.limit)} OFFSET ${where.param(page.offset)}`;
+  return { sql, values: where.values };
+}
+
 export function eventRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
     app.get(
@@ -100,7 +115,7 @@ export function eventRoutes(pool: Pool): FastifyPluginAsync {
         if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
         const fingerprint = filterFingerprint(filters);
         const cursorText = params.string('cursor', 200);
-        let cursor;
+        let cursor: CursorKey | undefined;
         if (cursorText !== undefined) {
           const decoded = decodeCursor(cursorText, fingerprint);
           if (decoded.ok) cursor = decoded.key;
@@ -109,20 +124,8 @@ export function eventRoutes(pool: Pool): FastifyPluginAsync {
         }
         params.done();
 
-        const where = eventFilterSql(filters);
-        if (cursor) {
-          const at = microsToIso(cursor.micros);
-          // The plain comparison lets the planner prune partitions; the row comparison is the exact keyset bound.
-          where.add('"timestamp" <= ?', at).add('("timestamp", id) < (?::timestamptz, ?::uuid)', at, cursor.id);
-        }
-        const rows = await run<EventRow & { ts_us: string }>(
-          pool,
-          `SELECT ${EVENT_COLUMNS}, (extract(epoch FROM "timestamp") * 1000000)::int8 AS ts_us
-             FROM events ${where}
-            ORDER BY "timestamp" DESC, id DESC
-            LIMIT ${where.param(limit + 1)} OFFSET ${where.param(offset)}`,
-          where.values,
-        );
+        const { sql, values } = listEventsSql(filters, { cursor, limit: limit + 1, offset });
+        const rows = await run<EventRow & { ts_us: string }>(pool, sql, values);
         const more = rows.length > limit;
         const page = more ? rows.slice(0, limit) : rows;
         const last = page[page.length - 1];

@@ -45,6 +45,16 @@ export function metricFilterSql(filters: MetricFilters, where = new Where()): Wh
   return where;
 }
 
+/** Raw samples, newest first; exported for the plan tests. */
+export function listSamplesSql(filters: MetricFilters, page: { limit: number; offset: number }): { sql: string; values: unknown[] } {
+  const where = metricFilterSql(filters);
+  const sql = `SELECT id, "timestamp", name, metric_type, value, labels, created_by, created_at
+                 FROM metrics ${where}
+                ORDER BY "timestamp" DESC, id DESC
+                LIMIT ${where.param(page.limit)} OFFSET ${where.param(page.offset)}`;
+  return { sql, values: where.values };
+}
+
 export function metricRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
     app.get(
@@ -86,15 +96,8 @@ export function metricRoutes(pool: Pool): FastifyPluginAsync {
 
         if (!params.has('step')) {
           params.done();
-          const where = metricFilterSql(filters);
-          const rows = await run<MetricRow>(
-            pool,
-            `SELECT id, "timestamp", name, metric_type, value, labels, created_by, created_at
-               FROM metrics ${where}
-              ORDER BY "timestamp" DESC, id DESC
-              LIMIT ${where.param(limit)} OFFSET ${where.param(offset)}`,
-            where.values,
-          );
+          const { sql, values } = listSamplesSql(filters, { limit, offset });
+          const rows = await run<MetricRow>(pool, sql, values);
           return { success: true, data: rows.map(sampleToJson) };
         }
 

@@ -1,0 +1,155 @@
+/**
+ * The plans of the query API's common statements, on three days of analysed data in daily partitions: EXPLAIN of
+ * exactly the SQL the routes run (same builders, same bound values) must prune partitions to the requested time
+ * range and read through the intended index, never a sequential scan of a raw table, and /stats must not touch
+ * the raw tables at all.
+ */
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureAllPartitions, partitionName } from '../../shared/db/partitions.ts';
+import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { downsampleSql } from './downsample.ts';
+import { findEventSql } from './event-by-id.ts';
+import { listEventsSql } from './events.ts';
+import { listSamplesSql, metricFilterSql } from './metrics.ts';
+import { seriesStateSql } from './prometheus.ts';
+import { ROLLUP_TOTALS_SQL } from './stats.ts';
+
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+interface PlanSummary {
+  relations: Set<string>;
+  indexes: Set<string>;
+  nodes: string[];
+  /** Relations holding data read by a sequential scan. */
+  seqScans: string[];
+}
+
+const DAY = 86_400_000;
+
+describe('query plans', () => {
+  let ctx: TestContext;
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  const start = today - 2 * DAY;
+  const part = (table: string, dayStart: number) => partitionName(table, dayStart, 'day');
+
+  const explain = async (sql: string, values: unknown[] = []): Promise<PlanSummary> => {
+    const { rows } = await ctx.db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, values);
+    const summary: PlanSummary = { relations: new Set(), indexes: new Set(), nodes: [], seqScans: [] };
+    const walk = (node: PlanNode) => {
+      summary.nodes.push(node['Node Type']);
+      if (node['Relation Name']) summary.relations.add(node['Relation Name']);
+      if (node['Index Name']) summary.indexes.add(node['Index Name']);
+      // A sequential scan of an empty partition (tomorrow's, created ahead) costs nothing and is what the planner picks.
+      const empty = node['Relation Name'] === part('events', today + DAY) || node['Relation Name'] === part('metrics', today + DAY);
+      if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] && !empty) summary.seqScans.push(node['Relation Name']);
+      node.Plans?.forEach(walk);
+    };
+    walk(rows[0]['QUERY PLAN'][0].Plan);
+    return summary;
+  };
+  const rawPartitions = (plan: PlanSummary, table: 'events' | 'metrics') => [...plan.relations].filter((r) => r.startsWith(`${table}_p`)).sort();
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    await ensureAllPartitions(ctx.db, 'day', start, today + DAY);
+    // 3 days: an event every 2 s from 50 sources, a sample every 1.7 s over 20 names.
+    await ctx.db.query(
+      `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload)
+       SELECT gen_random_uuid(), $1::timestamptz + i * interval '2 seconds', 'log', 'src-' || (i % 50), 'info',
+              'message ' || i, jsonb_build_object('service', 'svc-' || (i % 7)), '{}'
+         FROM generate_series(0, 3 * 43200 - 1) AS i`,
+      [new Date(start)],
+    );
+    await ctx.db.query(
+      `INSERT INTO metrics (id, "timestamp", name, metric_type, value, labels)
+       SELECT gen_random_uuid(), $1::timestamptz + i * interval '1.7 seconds', 'm' || (i % 20), 'gauge', i,
+              jsonb_build_object('host', 'h' || (i % 10))
+         FROM generate_series(0, 150000) AS i`,
+      [new Date(start)],
+    );
+    await ctx.db.query('ANALYZE events');
+    await ctx.db.query('ANALYZE metrics');
+  });
+  afterAll(() => ctx?.cleanup());
+
+  const dayTwo = { start: new Date(start + DAY + 3_600_000), end: new Date(start + DAY + 7_200_000) };
+
+  it('newest events: a backward primary-key scan merged across partitions, no sort, no seq scan', async () => {
+    const { sql, values } = listEventsSql({ tags: [] }, { limit: 101, offset: 0 });
+    const plan = await explain(sql, values);
+    // Range partitions are scanned newest-first one after the other (an ordered Append), so LIMIT stops early.
+    expect(plan.nodes.some((n) => n === 'Append' || n === 'Merge Append')).toBe(true);
+    expect(plan.nodes).not.toContain('Sort');
+    expect([...plan.indexes].every((i) => i.endsWith('_pkey'))).toBe(true);
+    expect(plan.seqScans).toEqual([]);
+  });
+
+  it('a time range prunes to its partition and reads the primary key', async () => {
+    const { sql, values } = listEventsSql({ tags: [['service', 'svc-3']], ...dayTwo }, { limit: 101, offset: 0 });
+    const plan = await explain(sql, values);
+    expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
+    expect([...plan.indexes]).toEqual([`${part('events', start + DAY)}_pkey`]);
+    expect(plan.seqScans).toEqual([]);
+  });
+
+  it('source + time range uses the (source, timestamp) index of the one partition', async () => {
+    const { sql, values } = listEventsSql({ source: 'src-7', tags: [], ...dayTwo }, { limit: 101, offset: 0 });
+    const plan = await explain(sql, values);
+    expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
+    expect([...plan.indexes]).toEqual([expect.stringMatching(/source_timestamp_idx$/)]);
+    expect(plan.seqScans).toEqual([]);
+  });
+
+  it('a cursor page prunes the partitions newer than the cursor', async () => {
+    const micros = BigInt(start + DAY + 60_000) * 1000n;
+    const { sql, values } = listEventsSql({ tags: [] }, { cursor: { micros, id: uuidv7() }, limit: 101, offset: 0 });
+    const plan = await explain(sql, values);
+    expect(rawPartitions(plan, 'events')).toEqual([part('events', start), part('events', start + DAY)].sort());
+    expect(plan.seqScans).toEqual([]);
+  });
+
+  it('an event by UUIDv7 id probes the id index of the partitions around its time only', async () => {
+    const id = uuidv7({ msecs: start + DAY + 12 * 3_600_000 });
+    const [bounded, unbounded] = findEventSql(id, 600_000);
+    const plan = await explain(bounded.sql, bounded.values);
+    expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
+    expect([...plan.indexes]).toEqual([expect.stringMatching(/_id_idx$/)]);
+    const fallback = await explain(unbounded.sql, unbounded.values);
+    expect(fallback.seqScans).toEqual([]);
+    expect([...fallback.indexes].every((i) => i.endsWith('_id_idx'))).toBe(true);
+  });
+
+  it('metric samples and downsampling by name + time range use the (name, timestamp) index of the pruned partition', async () => {
+    const filters = { name: 'm3', labels: [['host', 'h3']] as [string, string][], ...dayTwo };
+    const raw = listSamplesSql(filters, { limit: 100, offset: 0 });
+    const rawPlan = await explain(raw.sql, raw.values);
+    expect(rawPartitions(rawPlan, 'metrics')).toEqual([part('metrics', start + DAY)]);
+    expect([...rawPlan.indexes]).toEqual([expect.stringMatching(/name_timestamp_idx$/)]);
+
+    const where = metricFilterSql(filters);
+    const sql = downsampleSql(where, { agg: 'p95', stepMs: 60_000, limit: 100, offset: 0 });
+    const plan = await explain(sql, where.values);
+    expect(rawPartitions(plan, 'metrics')).toEqual([part('metrics', start + DAY)]);
+    expect([...plan.indexes]).toEqual([expect.stringMatching(/name_timestamp_idx$/)]);
+    expect(plan.seqScans).toEqual([]);
+  });
+
+  it('stats read the rollups only, never the raw tables', async () => {
+    const plan = await explain(ROLLUP_TOTALS_SQL, [new Date(), new Date()]);
+    expect([...plan.relations].every((r) => r.startsWith('rollups'))).toBe(true);
+  });
+
+  it('a scrape reads the series state and finds recently inserted samples through the BRIN index', async () => {
+    const { sql, values } = seriesStateSql();
+    const plan = await explain(sql, values);
+    expect(plan.relations).toContain('metric_series');
+    expect(plan.seqScans.filter((r) => r.startsWith('metrics_p'))).toEqual([]);
+    expect([...plan.indexes].filter((i) => i.startsWith('metrics_p')).every((i) => i.endsWith('created_at_idx'))).toBe(true);
+  });
+});
