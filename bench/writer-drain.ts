@@ -40,11 +40,17 @@ async function prefill(topic: string, count: number): Promise<void> {
   await producer.connect();
   const events = makeEvents(count, Date.now() - 600_000);
   for (let i = 0; i < events.length; i += 5000) {
-    await producer.send({
-      topic,
-      acks: -1,
-      messages: events.slice(i, i + 5000).map((e) => ({ key: e.source, value: codec.encode(e), headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' } })),
-    });
+    const messages = events.slice(i, i + 5000).map((e) => ({ key: e.source, value: codec.encode(e), headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' } }));
+    // Leadership of a fresh topic can still move on a busy broker: retry rather than lose the run.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await producer.send({ topic, acks: -1, messages });
+        break;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
   await producer.disconnect();
 }

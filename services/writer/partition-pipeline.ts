@@ -1,7 +1,9 @@
 /**
- * The writer's state for one assigned topic-partition: records fetched and decoded wait in `pending` until
- * WRITER_BATCH_MAX_ROWS of them are there or the oldest has waited WRITER_BATCH_MAX_WAIT_MS; then ONE batch is
- * stored (services/writer/batch-store.ts) while the consumer already fetches and decodes the next records. At most
+ * The writer's state for one assigned topic-partition: fetched records wait in `pending` until
+ * WRITER_BATCH_MAX_ROWS of them are there or the oldest has waited WRITER_BATCH_MAX_WAIT_MS; then ONE batch is taken,
+ * decoded into rows and stored (services/writer/batch-store.ts) while the consumer already fetches the next records
+ * and other partitions' batches decode. Records wait raw and are decoded only when their batch is taken: the
+ * decoded rows then live for one batch instead of surviving garbage collections while they wait. At most
  * one batch per partition is in flight, so offsets advance in partition order; batches of different partitions run
  * in parallel up to WRITER_CONCURRENCY (the shared Limiter).
  *
@@ -16,7 +18,7 @@
  * batch is pending. A fence failure (another writer advanced the partition) drops everything held and seeks to
  * the offset PostgreSQL has. abandon() (rebalance, shutdown deadline) drops what is held: it will be read again.
  */
-import type { BatchControl, PartitionBatch } from '../../shared/kafka/consumer.ts';
+import type { BatchControl, ConsumedRecord, PartitionBatch } from '../../shared/kafka/consumer.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { isRetriablePgError } from '../../shared/db/pool.ts';
 import type { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
@@ -42,14 +44,17 @@ export interface PipelineDeps extends BatchStoreDeps {
 const MAX_BACKOFF_MS = 5000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-interface Waiting extends Entry {
-  arrivedAt: number;
+/** `count` consecutive pending records that arrived at `at`. */
+interface Arrival {
+  count: number;
+  at: number;
 }
 
 export class PartitionPipeline {
   private stored: bigint | null = null;
   private position: bigint | null = null;
-  private pending: Waiting[] = [];
+  private pending: ConsumedRecord[] = [];
+  private arrivals: Arrival[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
   private abandoned = false;
@@ -120,15 +125,8 @@ export class PartitionPipeline {
       if (first < from) records = records.filter((r) => BigInt(r.offset) >= from); // offsets ascend: compare once
       if (records.length === 0) return;
     }
-    const now = Date.now();
-    for (const record of records) {
-      const result = this.sink.decode(record);
-      this.pending.push(
-        result.ok
-          ? { record, row: result.row, arrivedAt: now }
-          : { record, row: null, reason: result.reason, detail: result.detail, arrivedAt: now },
-      );
-    }
+    for (const record of records) this.pending.push(record);
+    this.arrivals.push({ count: records.length, at: Date.now() });
     this.deps.metrics.pending.inc(records.length);
     this.position = BigInt(records[records.length - 1].offset) + 1n;
     this.updateLag();
@@ -159,7 +157,7 @@ export class PartitionPipeline {
   private schedule(): void {
     if (this.flushing || this.abandoned || this.pending.length === 0) return;
     clearTimeout(this.timer);
-    const due = this.pending[0].arrivedAt + this.deps.batchMaxWaitMs - Date.now();
+    const due = this.arrivals[0].at + this.deps.batchMaxWaitMs - Date.now();
     if (this.pending.length >= this.deps.batchMaxRows || due <= 0 || this.draining) this.startFlush();
     else this.timer = setTimeout(() => this.schedule(), due);
   }
@@ -182,12 +180,24 @@ export class PartitionPipeline {
     await this.deps.limiter.acquire();
     try {
       if (this.abandoned || this.pending.length === 0) return;
-      const entries = this.pending.splice(0, this.deps.batchMaxRows);
-      this.deps.metrics.pending.dec(entries.length);
-      await this.store(entries);
+      const records = this.pending.splice(0, this.deps.batchMaxRows);
+      this.deps.metrics.pending.dec(records.length);
+      for (let taken = records.length; taken > 0; ) {
+        const first = this.arrivals[0];
+        const used = Math.min(first.count, taken);
+        first.count -= used;
+        taken -= used;
+        if (first.count === 0) this.arrivals.shift();
+      }
+      await this.store(records.map((record) => this.decode(record)));
     } finally {
       this.deps.limiter.release();
     }
+  }
+
+  private decode(record: ConsumedRecord): Entry {
+    const result = this.sink.decode(record);
+    return result.ok ? { record, row: result.row } : { record, row: null, reason: result.reason, detail: result.detail };
   }
 
   private async store(entries: Entry[]): Promise<void> {
@@ -249,6 +259,7 @@ export class PartitionPipeline {
   private dropPending(): void {
     this.deps.metrics.pending.dec(this.pending.length);
     this.pending = [];
+    this.arrivals = [];
   }
 
   private async backoff(error: unknown, attempt: number): Promise<void> {
