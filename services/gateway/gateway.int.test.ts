@@ -3,13 +3,14 @@
  * partial batches, gzip, NDJSON, limits (413), redaction, request ids, auth, Kafka keys/values and /metrics.
  * Records are read back from the test's own topics, so these tests need no writer.
  */
+import { PassThrough } from 'node:stream';
 import zlib from 'node:zlib';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
-import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { readTopic } from '../../test/helpers/read-topic.ts';
 
 const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -19,6 +20,7 @@ describe('ingest gateway', () => {
   let ctx: TestContext;
   let api: Runtime;
   let small: Runtime;
+  let tight: Runtime;
   let token: string;
   const sub = 'b3c2a1d0-0000-4000-8000-000000000001';
 
@@ -33,6 +35,7 @@ describe('ingest gateway', () => {
       INGEST_MAX_LABELS: '1',
       INGEST_REDACT_KEYS: 'pin',
     });
+    tight = await ctx.start('gateway', { INGEST_MAX_INFLIGHT_BYTES: '1024' });
     token = ctx.token('user', sub);
   });
   afterAll(() => ctx?.cleanup());
@@ -275,6 +278,29 @@ describe('ingest gateway', () => {
       ]);
       const labels = await post('metrics', metric({ labels: { a: '1', b: '2' } }), {}, small);
       expect(labels.json().error.details).toEqual([{ field: 'labels', message: 'must have at most 1 labels, got 2' }]);
+    });
+  });
+
+  describe('in-flight bounds', () => {
+    it('counts a chunked body as it arrives: a second one that does not fit is refused with 429, the first completes', async () => {
+      const url = '/api/v1/monitoring/events';
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+      const inflightBytes = async () => Number(/^vigil_gateway_inflight_bytes\{[^}]*\} (\d+)$/m.exec((await tight.app.inject({ method: 'GET', url: '/metrics' })).body)?.[1]);
+      const item = JSON.stringify(event({ message: 'x'.repeat(700) }));
+      const first = new PassThrough();
+      const firstAnswer = tight.app.inject({ method: 'POST', url, headers, payload: first });
+      first.write(`[${item},`);
+      await waitFor(inflightBytes, (n) => n >= item.length);
+      const second = new PassThrough();
+      const secondAnswer = tight.app.inject({ method: 'POST', url, headers, payload: second });
+      second.end(`[${item}]`);
+      const refused = await secondAnswer;
+      expect([refused.statusCode, refused.headers['retry-after'], refused.json().error.code]).toEqual([429, '1', 'VIGIL_ERR_RATE_LIMITED']);
+      first.end(`${item}]`);
+      const accepted = await firstAnswer;
+      expect(accepted.statusCode).toBe(202);
+      expect(accepted.json().data.accepted).toBe(2);
+      expect(await inflightBytes()).toBe(0);
     });
   });
 

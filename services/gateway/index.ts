@@ -4,6 +4,7 @@
  * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
  * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
  */
+import { Transform } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../shared/config.ts';
 import { VigilError } from '../../shared/errors.ts';
@@ -59,10 +60,27 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
       return parseBody(request.headers['content-type'], bytes);
     });
 
-    // After authentication (a root hook): unauthenticated clients never take capacity.
+    // After authentication (a root hook): unauthenticated clients never take capacity. A declared length is
+    // reserved before a byte is read; a chunked body is counted as it arrives (preParsing below).
     app.addHook('onRequest', async (request) => {
       const declared = Number(request.headers['content-length']);
-      request.ingestTicket = shedder.admit(Number.isFinite(declared) && declared >= 0 ? declared : limits.bodyLimitBytes);
+      request.ingestTicket = shedder.admit(Number.isFinite(declared) && declared >= 0 ? declared : 0);
+    });
+    app.addHook('preParsing', async (request, _reply, payload) => {
+      const ticket = request.ingestTicket;
+      if (ticket === null || request.headers['content-length'] !== undefined) return payload;
+      let received = 0;
+      return payload.pipe(new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          try {
+            shedder.resize(ticket, received);
+            callback(null, chunk);
+          } catch (error) {
+            callback(error as Error);
+          }
+        },
+      }));
     });
     const release = async (request: FastifyRequest) => {
       if (request.ingestTicket) shedder.release(request.ingestTicket);
