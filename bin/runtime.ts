@@ -18,6 +18,7 @@ import { startQuery } from '../services/query/index.ts';
 import { startWriter } from '../services/writer/index.ts';
 import { startMaintenance } from '../services/maintenance/index.ts';
 import { startAlerter } from '../services/alerter/index.ts';
+import { startIncidents } from '../services/incidents/index.ts';
 
 export interface Runtime {
   app: FastifyInstance;
@@ -46,6 +47,10 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     if (config.roles.includes('query')) roles.push(await startQuery({ config, logger }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
     if (config.roles.includes('alerter')) roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
+    // Incidents are no role of their own: routes with query, the worker with query or alerter (services/incidents/index.ts).
+    if (config.roles.includes('query') || config.roles.includes('alerter')) {
+      roles.push(await startIncidents({ config, logger, routes: config.roles.includes('query') }));
+    }
   } catch (error) {
     await stopAll(roles, pool, logger);
     throw error;

@@ -69,6 +69,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'QUERY_STATEMENT_TIMEOUT_MS', default: '10000', doc: 'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).' },
   { name: 'QUERY_FOLD_INTERVAL_SECONDS', default: '15', doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
+  { name: 'INCIDENTS_POLL_MS', default: '1000', doc: 'How often processes running the `query` or `alerter` role apply new alert transitions to incidents (open, attach, resolve) and run the analysis of newly opened incidents.' },
   { name: 'JWT_SECRET', default: undefined, doc: 'HS256 secret (at least 32 characters). Unset: a development secret, announced at startup and refused when NODE_ENV=production.' },
   { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer written by `npm run token` and required on verification.' },
   { name: 'ALERTER_GROUP_ID', default: 'vigil-alerter', doc: 'Consumer group of the alerter (its own, apart from the writer\'s): alerter instances split the partitions and the alert states that go with them.' },
@@ -122,6 +123,7 @@ export interface Config {
   query: { statementTimeoutMs: number; foldIntervalSeconds: number };
   storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
   maintenance: { intervalSeconds: number };
+  incidents: { pollMs: number };
   alerter: {
     groupId: string;
     sessionTimeoutMs: number;
@@ -267,6 +269,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
+    incidents: { pollMs: int('INCIDENTS_POLL_MS', 50, 600_000) },
     alerter: {
       groupId: str('ALERTER_GROUP_ID'),
       sessionTimeoutMs: int('ALERTER_SESSION_TIMEOUT_MS', 6000, 300_000),

@@ -16,6 +16,8 @@ export const ERRORS = {
   VIGIL_ERR_UNAUTHORIZED: { status: 401, retriable: false, title: 'Missing, expired or invalid bearer token.' },
   VIGIL_ERR_FORBIDDEN: { status: 403, retriable: false, title: 'The token is valid but its role is below what the route requires.' },
   VIGIL_ERR_NOT_FOUND: { status: 404, retriable: false, title: 'No such resource (or not visible to you).' },
+  VIGIL_ERR_INVALID_TRANSITION: { status: 409, retriable: false, title: 'The incident cannot move to that status from its current one; details.allowed lists where it can.' },
+  VIGIL_ERR_CONFLICT: { status: 409, retriable: false, title: 'The change conflicts with the state of another resource (e.g. reopening an incident whose alert series has another unresolved incident).' },
   VIGIL_ERR_PAYLOAD_TOO_LARGE: { status: 413, retriable: false, title: 'The request body exceeds the configured limit.' },
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, title: 'The Content-Type or Content-Encoding is not supported.' },
   VIGIL_ERR_RATE_LIMITED: { status: 429, retriable: true, title: 'Too much in flight; retry after the Retry-After delay.' },

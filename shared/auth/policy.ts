@@ -26,6 +26,13 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/monitoring/alerts/:id': 'moderator',
   'GET /api/v1/monitoring/alerts/:id/history': 'user',
   'POST /api/v1/monitoring/alerts/preview': 'moderator',
+  // Incidents: any role; who sees which incident is decided per incident (services/incidents/store.ts).
+  'POST /api/v1/monitoring/incidents': 'user',
+  'GET /api/v1/monitoring/incidents': 'user',
+  'GET /api/v1/monitoring/incidents/:id': 'user',
+  'PUT /api/v1/monitoring/incidents/:id': 'user',
+  'GET /api/v1/monitoring/incidents/:id/timeline': 'user',
+  'GET /api/v1/monitoring/incidents/:id/analysis': 'user',
 };
 
 const RANK: Record<UserRole, number> = { user: 1, moderator: 2, admin: 3 };

@@ -1,0 +1,49 @@
+/**
+ * The incidents module (issue 7). Not a role of its own: its routes are mounted by processes running the `query`
+ * role (the read-and-manage API, stateless replicas, its own pool with the query statement timeout), and its
+ * worker (alert transitions → incidents, automatic analyses) runs in processes running `query` or `alerter`.
+ * The worker only polls PostgreSQL and is safe to run in any number of processes (advisory lock for the
+ * transitions, SKIP LOCKED for analyses), so a deployment without one of the two roles still opens incidents
+ * and analyses them, and `all` needs nothing new. bin/runtime.ts hosts it.
+ */
+import type { Config } from '../../shared/config.ts';
+import { createPool } from '../../shared/db/pool.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { RoleHandle } from '../../shared/role.ts';
+import { incidentRoutes } from './routes.ts';
+import { IncidentWorker } from './worker.ts';
+
+export interface IncidentsDeps {
+  config: Config;
+  logger: Logger;
+  /** Mount the HTTP routes (processes running the query role). */
+  routes: boolean;
+}
+
+export interface IncidentsHandle extends RoleHandle {
+  worker: IncidentWorker;
+}
+
+export async function startIncidents({ config, logger, routes }: IncidentsDeps): Promise<IncidentsHandle> {
+  const pool = createPool(withStatementTimeout(config.database.url, config.query.statementTimeoutMs), Math.min(config.database.poolMax, 4), 'vigil-incidents');
+  const worker = new IncidentWorker(pool, logger.child({ module: 'incidents' }), config.incidents.pollMs);
+  worker.start();
+  return {
+    name: 'incidents',
+    worker,
+    routes: routes ? [incidentRoutes(pool)] : [],
+    readiness: {},
+    stop: async () => {
+      await worker.stop();
+      await pool.end();
+    },
+  };
+}
+
+/** Every session of the pool bounded by the query statement timeout; jit off as in the query role (short index scans). */
+function withStatementTimeout(databaseUrl: string, timeoutMs: number): string {
+  const url = new URL(databaseUrl);
+  const options = url.searchParams.get('options');
+  url.searchParams.set('options', `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`);
+  return url.toString();
+}

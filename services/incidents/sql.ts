@@ -1,0 +1,45 @@
+/**
+ * PostgreSQL plumbing of the incidents module: transactions, and pg failures turned into the domain errors of
+ * shared/errors.ts (retriable → 503; the statement timeout → 504 VIGIL_ERR_QUERY_TIMEOUT). Every value is bound.
+ */
+import { databaseError, sqlState, type Pool, type PoolClient } from '../../shared/db/pool.ts';
+import { VigilError } from '../../shared/errors.ts';
+
+export type Queryable = Pool | PoolClient;
+
+export function translate(error: unknown): Error {
+  if (error instanceof VigilError) return error;
+  if (sqlState(error) === '57014') {
+    return new VigilError('VIGIL_ERR_QUERY_TIMEOUT', 'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; try again with a smaller page');
+  }
+  return databaseError(error);
+}
+
+export async function rows<R extends object>(db: Queryable, sql: string, values: unknown[] = []): Promise<R[]> {
+  try {
+    return (await db.query<R>(sql, values)).rows;
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
+export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw translate(error);
+  }
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => (broken = true));
+    throw translate(error);
+  } finally {
+    client.release(broken);
+  }
+}

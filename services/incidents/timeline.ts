@@ -1,0 +1,149 @@
+/**
+ * GET /incidents/{id}/timeline: the incident's own changes, the transitions of the alert series attached to it,
+ * and the correlated events, merged in time order, from one hour before the incident started until it resolved
+ * (or now), paginated with limit/offset.
+ *
+ * Correlated events are warn-and-above events (and alert events) of
+ *   - the incident's declared sources, and the sources its alerts name (labels source, service, job);
+ *   - any source, when they carry all of the incident's declared tags (the sources that had such events in the
+ *     window are found in the per-minute rollups, so no scan runs over sources that had none);
+ *   - alert events of the alerter (other alerts that fired around the incident), except those of the attached
+ *     series, which appear as alert transitions instead.
+ * Cost: each source is read with one ordered range scan of the partial index events_notable_source_timestamp_idx
+ * (migration 0005) over the window's partitions, stopped after offset + limit + 1 rows, so a page costs
+ * O(sources × (offset + limit)) whatever the window's length or the volume of info-level traffic.
+ */
+import type { Pool } from '../../shared/db/pool.ts';
+import { rows, type Queryable } from './sql.ts';
+import type { IncidentRow } from './store.ts';
+
+/** The source of the alerter's alert events (services/alerter/notify/dispatcher.ts ALERT_SOURCE). */
+export const ALERTER_SOURCE = 'vigil-alerter';
+/** Alert labels whose values name event sources. */
+export const SOURCE_LABELS = ['source', 'service', 'job'] as const;
+export const HOUR_MS = 3_600_000;
+const MAX_SOURCES = 200;
+
+export interface Window {
+  from: Date;
+  to: Date;
+}
+
+export interface Scope {
+  /** Sources whose every notable event correlates. */
+  sources: string[];
+  /** Declared tags: events of any source carrying all of them correlate. */
+  tags: Record<string, string>;
+  /** rule_id/fingerprint of the attached series. */
+  series: { rule_id: string; fingerprint: string; labels: Record<string, string> }[];
+}
+
+export function timelineWindow(incident: Pick<IncidentRow, 'started_at' | 'resolved_at'>, nowMs = Date.now()): Window {
+  return { from: new Date(incident.started_at.getTime() - HOUR_MS), to: incident.resolved_at ?? new Date(nowMs) };
+}
+
+export async function loadScope(db: Queryable, incident: IncidentRow): Promise<Scope> {
+  const series = await rows<Scope['series'][number]>(db, 'SELECT rule_id, fingerprint, labels FROM incident_alerts WHERE incident_id = $1', [incident.id]);
+  const sources = new Set(incident.sources);
+  for (const s of series) for (const label of SOURCE_LABELS) if (s.labels[label]) sources.add(s.labels[label]);
+  sources.delete(ALERTER_SOURCE);
+  return { sources: [...sources].slice(0, MAX_SOURCES), tags: incident.tags, series };
+}
+
+/** Sources that had warn-and-above events during the window, from the rollups (for the declared tags). */
+async function sourcesWithNotableEvents(db: Queryable, w: Window): Promise<string[]> {
+  const found = await rows<{ source: string }>(
+    db,
+    `SELECT DISTINCT source FROM rollups
+      WHERE kind = 'event' AND bucket >= date_trunc('minute', $1::timestamptz) AND bucket <= $2 AND level IN ('warn', 'error', 'fatal')
+      LIMIT ${MAX_SOURCES}`,
+    [w.from.toISOString(), w.to.toISOString()],
+  );
+  return found.map((r) => r.source);
+}
+
+export interface TimelineEntryJson {
+  timestamp: string;
+  kind: 'change' | 'alert' | 'event';
+  source: string;
+  message: string | null;
+  [field: string]: unknown;
+}
+
+export interface TimelinePage {
+  incident_id: string;
+  from: string;
+  to: string;
+  limit: number;
+  offset: number;
+  has_more: boolean;
+  entries: TimelineEntryJson[];
+}
+
+export const TIMELINE_SQL = `
+  WITH changes AS (
+    SELECT at AS ts, 0 AS rank, lpad(id::text, 20, '0') AS key,
+           jsonb_build_object('kind', 'change', 'type', kind, 'source', 'incident', 'actor', actor, 'message', message, 'details', details) AS entry
+      FROM incident_timeline WHERE incident_id = $1 ORDER BY at, id LIMIT $9
+  ), alerts AS (
+    SELECT t.at AS ts, 1 AS rank, lpad(t.id::text, 20, '0') AS key,
+           jsonb_build_object('kind', 'alert', 'source', '${ALERTER_SOURCE}', 'transition_id', t.id, 'rule_id', t.rule_id, 'rule_name', t.rule_name,
+                              'fingerprint', t.fingerprint, 'labels', t.labels, 'from', t.from_state, 'to', t.to_state, 'value', t.value,
+                              'message', format('alert %s %s → %s', t.rule_name, t.from_state, t.to_state)) AS entry
+      FROM incident_alerts a
+      CROSS JOIN LATERAL (
+        SELECT * FROM alert_transitions t
+         WHERE t.rule_id = a.rule_id AND t.at >= $2 AND t.at <= $3 AND t.fingerprint = a.fingerprint
+         ORDER BY t.at, t.id LIMIT $9) t
+     WHERE a.incident_id = $1
+  ), correlated AS (
+    SELECT e."timestamp" AS ts, 2 AS rank, e.id::text AS key,
+           jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source', e.source, 'level', e.level,
+                              'message', e.message, 'tags', e.tags, 'payload', e.payload) AS entry
+      FROM unnest($4::text[]) AS s(source)
+      CROSS JOIN LATERAL (
+        SELECT * FROM events e
+         WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3
+           AND (e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')
+           AND (s.source = ANY($5::text[]) OR e.event_type = 'alert' OR ($6::jsonb <> '{}' AND e.tags @> $6::jsonb))
+           AND NOT (e.event_type = 'alert' AND coalesce(e.tags->>'rule_id', '') || '/' || coalesce(e.payload->>'fingerprint', '') = ANY($7::text[]))
+         ORDER BY e."timestamp", e.id LIMIT $9) e
+  )
+  SELECT ts, entry FROM (SELECT * FROM changes UNION ALL SELECT * FROM alerts UNION ALL SELECT * FROM correlated) x
+   ORDER BY ts, rank, key LIMIT $8 OFFSET $10`;
+
+export async function timelineParams(db: Queryable, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()) {
+  const w = timelineWindow(incident, nowMs);
+  const scope = await loadScope(db, incident);
+  const hasTags = Object.keys(scope.tags).length > 0;
+  const read = new Set([...scope.sources, ALERTER_SOURCE, ...(hasTags ? await sourcesWithNotableEvents(db, w) : [])]);
+  return {
+    window: w,
+    values: [
+      incident.id,
+      w.from.toISOString(),
+      w.to.toISOString(),
+      [...read],
+      scope.sources,
+      JSON.stringify(scope.tags),
+      scope.series.map((s) => `${s.rule_id}/${s.fingerprint}`),
+      page.limit + 1,
+      page.offset + page.limit + 1,
+      page.offset,
+    ],
+  };
+}
+
+export async function readTimeline(pool: Pool, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()): Promise<TimelinePage> {
+  const { window, values } = await timelineParams(pool, incident, page, nowMs);
+  const found = await rows<{ ts: Date; entry: Omit<TimelineEntryJson, 'timestamp'> }>(pool, TIMELINE_SQL, values);
+  return {
+    incident_id: incident.id,
+    from: window.from.toISOString(),
+    to: window.to.toISOString(),
+    limit: page.limit,
+    offset: page.offset,
+    has_more: found.length > page.limit,
+    entries: found.slice(0, page.limit).map((r) => ({ timestamp: r.ts.toISOString(), ...r.entry }) as TimelineEntryJson),
+  };
+}
