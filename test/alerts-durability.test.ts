@@ -91,7 +91,7 @@ describe('alerter durability', () => {
     const ruleId = await createRule(a, { name: 'mem split', query: 'mem_usage > 90' });
     const b = await ctx.start('alerter');
     const [alerterA, alerterB] = [alerterOf(a), alerterOf(b)];
-    await waitFor(async () => [alerterA.partitionCount, alerterB.partitionCount, alerterA.caughtUp && alerterB.caughtUp], ([pa, pb, ok]) => pa + pb === 6 && pa > 0 && pb > 0 && ok === true, 30_000);
+    await waitFor(async () => [alerterA.partitionCount, alerterB.partitionCount, alerterA.caughtUp && alerterB.caughtUp] as const, ([pa, pb, ok]) => pa + pb === 6 && pa > 0 && pb > 0 && ok === true, 30_000);
 
     const hosts = Array.from({ length: 12 }, (_, i) => `h${i}`);
     for (const host of hosts) await post('mem_usage', host, 95);
