@@ -1,0 +1,118 @@
+/**
+ * Root-cause analysis on a seeded scenario whose answer is known: the database source starts failing 20 minutes
+ * before the incident, the API 12 minutes before, each failing request logged by both with one request id (the
+ * database first); a third source errs at its usual rate; a connection gauge leaves its baseline. The database
+ * must rank first, its host tag right below it, the shared request ids must be shown with the database as the
+ * first source, and the analysis must be stored and appear in the timeline.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../bin/runtime.ts';
+import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { insertSamples, type TestEvent, type TestSample } from '../../test/helpers/rows.ts';
+import { insertEventsWithRollups } from './test-rows.ts';
+
+const BASE = '/api/v1/monitoring/incidents';
+const MIN = 60_000;
+
+describe('incident analysis', () => {
+  let ctx: TestContext;
+  let api: Runtime;
+  let token: string;
+  const start = Math.floor((Date.now() - 10 * MIN) / MIN) * MIN;
+  const requestIds: string[] = [];
+  let incidentId: string;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = await ctx.start('query', { QUERY_FOLD_INTERVAL_SECONDS: '3600', INCIDENTS_POLL_MS: '600000' });
+    token = ctx.token('user', 'oncall');
+    const events: TestEvent[] = [];
+    const samples: TestSample[] = [];
+    for (let m = -150; m < 0; m++) {
+      const t = start + m * MIN;
+      for (const source of ['db', 'api', 'web']) {
+        for (let i = 0; i < 5; i++) events.push({ timestamp: t + i * 7000, source, level: 'info', message: `${source} ok`, tags: { env: 'prod' } });
+      }
+      if (m % 10 === 0) events.push({ timestamp: t + 3000, source: 'web', level: 'error', message: 'web: the usual flaky error', tags: { env: 'prod' } });
+      samples.push({ timestamp: t, name: 'db_connections_in_use', metric_type: 'gauge', value: m < -30 ? 20 + (m % 3) : 100, labels: { pool: 'main' } });
+      if (m >= -20) {
+        for (let i = 0; i < 3; i++) {
+          const rid = `req-${m}-${i}`;
+          requestIds.push(rid);
+          events.push({ timestamp: t + i * 10_000, source: 'db', level: 'error', message: 'connection pool exhausted', tags: { env: 'prod', db_host: 'pg-1', request_id: rid } });
+          if (m >= -12) events.push({ timestamp: t + i * 10_000 + 150, source: 'api', level: 'error', message: 'POST /checkout 500', tags: { env: 'prod', endpoint: '/checkout', request_id: rid } });
+        }
+      }
+    }
+    await insertEventsWithRollups(ctx.db, events);
+    await insertSamples(ctx.db, samples);
+    const created = await api.app.inject({
+      method: 'POST', url: BASE, headers: { authorization: `Bearer ${token}` },
+      payload: { title: 'Checkout failing', severity: 'critical', sources: ['api'], started_at: new Date(start).toISOString() },
+    });
+    incidentId = created.json().data.id;
+  });
+  afterAll(() => ctx?.cleanup());
+
+  const analysis = async (query = '') => {
+    const res = await api.app.inject({ method: 'GET', url: `${BASE}/${incidentId}/analysis${query}`, headers: { authorization: `Bearer ${token}` } });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json().data;
+  };
+
+  it('ranks the database first, its host tag next, the API after, and shows the request ids they share', async () => {
+    const result = await analysis();
+    const ranked = result.suspects.map((s: { kind: string; name: string }) => `${s.kind} ${s.name}`);
+    expect(ranked.slice(0, 2)).toEqual(['source db', 'tag db: db_host=pg-1']);
+    expect(ranked).toContain('source api');
+    expect(ranked).toContain('metric db_connections_in_use{pool="main"}');
+    expect(ranked.indexOf('source api')).toBeGreaterThan(1);
+    expect(ranked.some((r: string) => r.includes('web') || r.includes('env=prod'))).toBe(false);
+    const scores = result.suspects.map((s: { score: number }) => s.score);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+
+    const db = result.suspects[0];
+    expect(db.evidence).toMatchObject({
+      errors_before: 60,
+      events_before: 150 + 60,
+      errors_baseline: 0,
+      events_baseline: 600,
+      onset: new Date(start - 20 * MIN).toISOString(),
+      first_error: { source: 'db', level: 'error', message: 'connection pool exhausted', timestamp: new Date(start - 20 * MIN).toISOString() },
+      first_in_shared_requests: 20,
+    });
+    expect(db.evidence.shared_request_ids).toHaveLength(10);
+    const api = result.suspects.find((s: { name: string }) => s.name === 'api');
+    expect(api.evidence).toMatchObject({ onset: new Date(start - 12 * MIN).toISOString(), first_in_shared_requests: 0, errors_before: 36 });
+
+    // request ids crossing sources (36 failing requests reached the API; the 20 shown), the database first each time
+    expect(result.request_ids).toHaveLength(20);
+    for (const r of result.request_ids) {
+      expect(r).toMatchObject({ sources: ['api', 'db'], first_source: 'db', events: 2, errors: 2 });
+      expect(requestIds).toContain(r.request_id);
+    }
+    expect(result.first_errors.map((e: { source: string; timestamp: string }) => [e.source, e.timestamp])).toEqual([
+      ['db', new Date(start - 20 * MIN).toISOString()],
+      ['api', new Date(start - 12 * MIN + 150).toISOString()],
+    ]);
+    const metric = result.suspects.find((s: { kind: string }) => s.kind === 'metric');
+    expect(metric.evidence).toMatchObject({ metric: 'db_connections_in_use', labels: { pool: 'main' }, mean_before: 100 });
+  });
+
+  it('stores the analysis, answers it again without recomputing, and shows it in the timeline', async () => {
+    const first = await analysis();
+    const again = await analysis();
+    expect(again).toEqual(first);
+    const fresh = await analysis('?recompute=true');
+    expect(fresh.id).toBeGreaterThan(first.id);
+    expect(fresh.suspects).toEqual(first.suspects);
+    const timeline = await api.app.inject({ method: 'GET', url: `${BASE}/${incidentId}/timeline?limit=1000`, headers: { authorization: `Bearer ${token}` } });
+    const entries = timeline.json().data.entries.filter((e: { type?: string }) => e.type === 'analysis');
+    expect(entries.map((e: { message: string; actor: string }) => [e.actor, e.message])).toEqual([
+      ['oncall', `root-cause analysis: top suspect source db (score ${first.suspects[0].score})`],
+      ['oncall', `root-cause analysis: top suspect source db (score ${first.suspects[0].score})`],
+    ]);
+    const bad = await api.app.inject({ method: 'GET', url: `${BASE}/${incidentId}/analysis?recompute=yes&x=1`, headers: { authorization: `Bearer ${token}` } });
+    expect(bad.json().error.details.map((d: { field: string }) => d.field)).toEqual(['x', 'recompute']);
+  });
+});
