@@ -11,7 +11,7 @@
  */
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import { compare, evaluate, type DataView, type Element } from '../language/evaluate.ts';
-import { selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../language/windows.ts';
+import { matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../language/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
 
@@ -47,15 +47,28 @@ const NO_STREAMS: EventStream[] = [];
 export class AlertEngine {
   readonly windows = new WindowStore();
   private rules = new Map<string, EngineRule>();
-  private perSeries = new Map<string, EngineRule[]>();
+  /** Metric rules by the metric name they read. */
+  private byName = new Map<string, EngineRule[]>();
   private perStream = new Map<string, EngineRule[]>();
   private aggregated: EngineRule[] = [];
+  /**
+   * The match between series and metric rules, kept as series appear and go and rules change, so that neither a
+   * sample nor a tick ever tests a rule's matchers against series it cannot select.
+   */
+  private readonly seriesRules = new Map<MetricSeries, EngineRule[]>();
+  private readonly ruleSeries = new Map<string, Set<MetricSeries>>();
   private readonly instances = new Map<string, Map<string, Instance>>();
-  private touchedSeries = new Map<string, Map<string, MetricSeries>>();
-  private touchedStreams = new Map<string, Set<EventStream>>();
+  private readonly touchedSeries = new Set<MetricSeries>();
+  private readonly touchedStreams = new Map<string, Set<EventStream>>();
   private retention = 0;
 
-  constructor(private readonly opts: EngineOptions) {}
+  constructor(private readonly opts: EngineOptions) {
+    this.windows.onRemoveSeries = (series) => {
+      for (const rule of this.seriesRules.get(series) ?? []) this.ruleSeries.get(rule.id)?.delete(series);
+      this.seriesRules.delete(series);
+      this.touchedSeries.delete(series);
+    };
+  }
 
   /** How far back windows must reach for the current rules: the longest range plus the lookback. */
   get retentionMs(): number {
@@ -87,28 +100,41 @@ export class AlertEngine {
       this.instances.delete(id);
     }
     this.rules = next;
-    this.perSeries = new Map();
+    this.byName = new Map();
     this.perStream = new Map();
     this.aggregated = [];
     let longest = 0;
     for (const rule of next.values()) {
       longest = Math.max(longest, rule.rangeMs);
       if (rule.aggregated) this.aggregated.push(rule);
-      else if (rule.selector.source === 'metric') push(this.perSeries, rule.selector.name, rule);
-      else push(this.perStream, selectorKey(rule.selector), rule);
+      if (rule.selector.source === 'metric') push(this.byName, rule.selector.name, rule);
+      else if (!rule.aggregated) push(this.perStream, selectorKey(rule.selector), rule);
     }
     this.retention = longest + this.opts.lookbackMs;
     this.windows.setSelectors([...next.values()].map((r) => r.selector));
+    this.seriesRules.clear();
+    this.ruleSeries.clear();
+    for (const series of this.windows.allSeries()) this.index(series);
     return changes;
   }
 
+  private index(series: MetricSeries): EngineRule[] {
+    const rules = (this.byName.get(series.name) ?? []).filter((r) => r.selector.matchers.every((m) => matches(m, series.labels[m.label])));
+    this.seriesRules.set(series, rules);
+    for (const rule of rules) {
+      let set = this.ruleSeries.get(rule.id);
+      if (!set) this.ruleSeries.set(rule.id, (set = new Set()));
+      set.add(series);
+    }
+    return rules;
+  }
+
   /** Adds a sample to the windows; with `evaluate`, the next evaluateTouched() looks at its series. */
-  ingestMetric(name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, fingerprint?: string): void {
-    const series = this.windows.addMetric(name, labels, t, v, origin, fingerprint);
-    if (!series || !evaluate) return;
-    let byName = this.touchedSeries.get(name);
-    if (!byName) this.touchedSeries.set(name, (byName = new Map()));
-    byName.set(series.fingerprint, series);
+  ingestMetric(name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, key?: string): void {
+    const series = this.windows.addMetric(name, labels, t, v, origin, key);
+    if (!series) return;
+    const rules = this.seriesRules.get(series) ?? this.index(series);
+    if (evaluate && rules.length > 0) this.touchedSeries.add(series);
   }
 
   ingestEvent(event: EventInput, origin: Origin, evaluate: boolean): void {
@@ -123,15 +149,18 @@ export class AlertEngine {
 
   evaluateTouched(now: number, changes = emptyChanges()): Changes {
     const aggregatedDue = new Set<EngineRule>();
-    for (const [name, seriesMap] of this.touchedSeries) {
-      for (const rule of this.perSeries.get(name) ?? []) {
-        for (const series of seriesMap.values()) {
-          if (!this.opts.isReady(series.origin)) continue;
-          const view: DataView = { series: (n) => (n === name ? [series] : NO_SERIES), streams: () => NO_STREAMS };
-          this.observe(rule, series.labels, series.origin, this.valueOf(rule, now, view), now, changes);
+    for (const series of this.touchedSeries) {
+      if (!this.opts.isReady(series.origin)) continue;
+      let view: DataView | null = null;
+      for (const rule of this.seriesRules.get(series) ?? []) {
+        if (rule.aggregated) {
+          aggregatedDue.add(rule);
+          continue;
         }
+        view ??= { series: () => [series], streams: () => NO_STREAMS };
+        series.instanceFingerprint ??= instanceFingerprint(series.labels);
+        this.observe(rule, series.labels, series.origin, this.valueOf(rule, now, view), now, changes, series.instanceFingerprint);
       }
-      for (const rule of this.aggregated) if (rule.selector.source === 'metric' && rule.selector.name === name) aggregatedDue.add(rule);
     }
     for (const [key, streams] of this.touchedStreams) {
       for (const rule of this.perStream.get(key) ?? []) {
@@ -194,7 +223,8 @@ export class AlertEngine {
 
   private evaluateRule(rule: EngineRule, now: number, changes: Changes): void {
     if (rule.aggregated && !this.opts.isReady(null)) return;
-    const elements = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.windows }), rule.comparison);
+    const data: DataView = rule.selector.source === 'metric' ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS } : this.windows;
+    const elements = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }), rule.comparison);
     const seen = new Set<string>();
     for (const element of elements) {
       if (!this.opts.isReady(element.origin)) continue;
@@ -212,8 +242,7 @@ export class AlertEngine {
   }
 
   /** Steps one instance; returns its fingerprint. */
-  private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes): string {
-    const fingerprint = instanceFingerprint(labels);
+  private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes, fingerprint = instanceFingerprint(labels)): string {
     let byRule = this.instances.get(rule.id);
     const prev = byRule?.get(fingerprint);
     if (!prev && value === undefined) return fingerprint;

@@ -5,7 +5,6 @@
  * Each series and stream remembers the Kafka partition it came from (its owner), so a rebalance drops exactly
  * the windows of the partitions this instance lost.
  */
-import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import type { Matcher, Selector } from './ast.ts';
 
 export type Labels = Record<string, string>;
@@ -70,6 +69,8 @@ export class Points {
 
 export class MetricSeries {
   readonly points = new Points();
+  /** The fingerprint of alert instances that come from this series alone (set by the engine on first use). */
+  instanceFingerprint: string | null = null;
   constructor(
     readonly name: string,
     readonly labels: Labels,
@@ -101,6 +102,8 @@ interface EventWindow {
 }
 
 export class WindowStore {
+  /** Told about every metric series the store forgets (pruned empty, or its partition lost). */
+  onRemoveSeries: (series: MetricSeries) => void = () => {};
   private readonly metrics = new Map<string, Map<string, MetricSeries>>();
   private readonly events = new Map<string, EventWindow>();
   private wantedNames = new Set<string>();
@@ -108,18 +111,22 @@ export class WindowStore {
   /** Keeps windows only for what these selectors read; windows of selectors still wanted are kept as they are. */
   setSelectors(selectors: readonly Selector[]): void {
     this.wantedNames = new Set(selectors.filter((s) => s.source === 'metric').map((s) => s.name));
-    for (const name of this.metrics.keys()) if (!this.wantedNames.has(name)) this.metrics.delete(name);
+    for (const [name, byName] of this.metrics) {
+      if (this.wantedNames.has(name)) continue;
+      for (const series of byName.values()) this.onRemoveSeries(series);
+      this.metrics.delete(name);
+    }
     const wantedEvents = new Map(selectors.filter((s) => s.source === 'events').map((s) => [selectorKey(s), s]));
     for (const key of this.events.keys()) if (!wantedEvents.has(key)) this.events.delete(key);
     for (const [key, selector] of wantedEvents) if (!this.events.has(key)) this.events.set(key, { matchers: selector.matchers, streams: new Map() });
   }
 
-  /** Adds a sample; returns its series, or null when no rule reads the metric. */
-  addMetric(name: string, labels: Labels, t: number, v: number, origin: Origin | null, fingerprint?: string): MetricSeries | null {
+  /** Adds a sample; returns its series, or null when no rule reads the metric. `key` defaults to seriesKey(labels). */
+  addMetric(name: string, labels: Labels, t: number, v: number, origin: Origin | null, key?: string): MetricSeries | null {
     if (!this.wantedNames.has(name)) return null;
     let byName = this.metrics.get(name);
     if (!byName) this.metrics.set(name, (byName = new Map()));
-    const fp = fingerprint ?? seriesFingerprint(name, labels);
+    const fp = key ?? seriesKey(labels);
     let series = byName.get(fp);
     if (!series) byName.set(fp, (series = new MetricSeries(name, labels, fp, origin)));
     series.origin = origin;
@@ -143,6 +150,10 @@ export class WindowStore {
     return touched;
   }
 
+  *allSeries(): Iterable<MetricSeries> {
+    for (const byName of this.metrics.values()) yield* byName.values();
+  }
+
   series(name: string): Iterable<MetricSeries> {
     return this.metrics.get(name)?.values() ?? [];
   }
@@ -156,7 +167,10 @@ export class WindowStore {
     for (const byName of this.metrics.values()) {
       for (const [fp, series] of byName) {
         series.points.pruneThrough(t);
-        if (series.points.size === 0) byName.delete(fp);
+        if (series.points.size === 0) {
+          byName.delete(fp);
+          this.onRemoveSeries(series);
+        }
       }
     }
     for (const window of this.events.values()) {
@@ -169,7 +183,13 @@ export class WindowStore {
 
   /** Drops the windows whose origin `lost` says this instance no longer owns. */
   dropWhere(lost: (origin: Origin | null) => boolean): void {
-    for (const byName of this.metrics.values()) for (const [fp, s] of byName) if (lost(s.origin)) byName.delete(fp);
+    for (const byName of this.metrics.values()) {
+      for (const [fp, s] of byName) {
+        if (!lost(s.origin)) continue;
+        byName.delete(fp);
+        this.onRemoveSeries(s);
+      }
+    }
     for (const window of this.events.values()) for (const [key, s] of window.streams) if (lost(s.origin)) window.streams.delete(key);
   }
 
@@ -179,6 +199,19 @@ export class WindowStore {
     for (const window of this.events.values()) n += window.streams.size;
     return n;
   }
+}
+
+/**
+ * Identity of a series within its metric name: the sorted label pairs. Cheaper than a hash (a sample arrives for
+ * every series every scrape), and exact.
+ */
+export function seriesKey(labels: Labels): string {
+  const names = Object.keys(labels);
+  if (names.length === 1) return `${names[0]}\u0001${labels[names[0]]}`;
+  names.sort();
+  let key = '';
+  for (const name of names) key += `${name}\u0001${labels[name]}\u0002`;
+  return key;
 }
 
 /** Identity of an event selector: its matchers in a canonical order (rules with the same matchers share a window). */
