@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BEFORE_MS, errorZ, onset, rank, scoreSources, tagSuspects } from './score.ts';
+import { BEFORE_MS, errorZ, metricSuspects, onset, rank, scoreSources, tagSuspects } from './score.ts';
 import type { SourceCounts } from './queries.ts';
 
 const MIN = 60_000;
@@ -43,5 +43,16 @@ describe('suspect scores', () => {
     const suspects = tagSuspects([tag('db', 'host', 'pg-1', 40), tag('db', 'env', 'prod', 40), tag('api', 'env', 'prod', 40), tag('api', 'path', '/x', 4)], bySource);
     expect(suspects.map((s) => s.name)).toEqual(['db: host=pg-1']);
     expect(suspects[0].score).toBeCloseTo(bySource.get('db')!.score.score * 0.9);
+  });
+});
+
+describe('metric suspects', () => {
+  const series = (n: number, z: number) =>
+    Array.from({ length: n }, (_, i) => ({ name: 'm', labels: { i: String(i) }, mean_before: i === 0 ? 10 + z : 10, samples_before: 5, mean_baseline: 10, stddev_baseline: 1, samples_baseline: 50 }));
+
+  it('needs a larger deviation among many series than for one (chance alone moves some of 10,000)', () => {
+    expect(metricSuspects(series(1, 4)).map((s) => s.name)).toEqual(['m{i="0"}']);
+    expect(metricSuspects(series(10_000, 4))).toEqual([]);
+    expect(metricSuspects(series(10_000, 8)).map((s) => s.name)).toEqual(['m{i="0"}']);
   });
 });

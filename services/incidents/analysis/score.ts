@@ -6,7 +6,7 @@
  *   anomaly  how far its signal before the start stands from its own baseline, as z / (z + 3) (z = 3 → 0.5):
  *            sources: binomial z of the errors before the start against the baseline's error ratio (smoothed by
  *            one error in two events, so a clean baseline is not a division by zero); metrics: (mean before −
- *            baseline mean) / baseline deviation.
+ *            baseline mean) / baseline deviation, counted only beyond metricThreshold() (many series, some noise).
  *   lead     how early its trouble began within the 30 minutes before the start (1 = at the window's beginning):
  *            the cause usually starts first. Sources: the first minute whose errors exceed the baseline's rate by
  *            three deviations (the onset).
@@ -104,12 +104,21 @@ export function tagSuspects(tags: TagCount[], sources: Map<string, { score: Sour
   return suspects;
 }
 
+/**
+ * Among many series some leave their baseline by chance: the largest |z| of N noise series is about sqrt(2 ln N),
+ * so a series counts only beyond 3 deviations more than that (3 for one series, ~7.3 for 10,000).
+ */
+export function metricThreshold(seriesCount: number): number {
+  return 3 + Math.sqrt(2 * Math.log(Math.max(1, seriesCount)));
+}
+
 export function metricSuspects(series: MetricDeviation[]): Omit<Suspect, 'rank'>[] {
+  const threshold = metricThreshold(series.length);
   return series
     .map((m) => {
       const spread = Math.max(m.stddev_baseline, Math.abs(m.mean_baseline) * 0.01, 1e-9);
       const z = Math.abs(m.mean_before - m.mean_baseline) / spread;
-      const score = strength(z) * 0.6; // no onset is computed for metrics: a middling lead (0.4 + 0.4 × 0.5)
+      const score = z <= threshold ? 0 : strength(z) * 0.6; // no onset is computed for metrics: a middling lead (0.4 + 0.4 × 0.5)
       const labels = Object.entries(m.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',');
       return {
         kind: 'metric' as const,
@@ -121,7 +130,7 @@ export function metricSuspects(series: MetricDeviation[]): Omit<Suspect, 'rank'>
         },
       };
     })
-    .filter((s) => s.score > 0.3); // |z| > ~3
+    .filter((s) => s.score > 0);
 }
 
 /** Sorted by score (then name), numbered from 1, scores rounded, at most `max`. */
