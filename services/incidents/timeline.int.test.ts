@@ -2,7 +2,8 @@
  * GET /incidents/{id}/timeline on a seeded scenario: the incident's changes, its alert's transitions and the
  * correlated events (declared sources, declared tags on any source, other alerts' events; warn and above; one hour
  * before the start until resolution), in time order and in pages; and EXPLAIN shows the correlated events read
- * through the partial index of migration 0005, from the window's partitions only.
+ * through the covering partial index of migration 0006, from the window's partitions only, and only the page's
+ * rows by key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
@@ -37,7 +38,7 @@ describe('incident timeline', () => {
       { timestamp: at(-10), source: 'api', level: 'error', message: 'api 500', tags: { request_id: 'r1' } },
       { timestamp: at(-3), source: 'web', level: 'error', message: 'web: not in scope' },
       { timestamp: at(-1), source: 'vigil-alerter', event_type: 'alert', level: 'warn', message: '[FIRING] DB down', tags: { rule_id: 'other', alertname: 'DB down' }, payload: { fingerprint: 'x' } },
-      { timestamp: at(2), source: 'vigil-alerter', event_type: 'alert', level: 'error', message: '[FIRING] own alert: shown as a transition', tags: { rule_id: ruleId }, payload: { fingerprint: 'fp1' } },
+      { timestamp: at(2), source: 'vigil-alerter', event_type: 'alert', level: 'error', message: '[FIRING] own alert: shown as a transition', tags: { source: 'api', alertname: 'API errors', rule_id: ruleId, status: 'firing' }, payload: { fingerprint: 'fp1' } },
       { timestamp: at(5), source: 'api', level: 'fatal', message: 'api crashed' },
       { timestamp: at(20), source: 'api', level: 'error', message: 'after the resolution' },
     ]);
@@ -124,10 +125,16 @@ describe('incident timeline', () => {
     walk((rows[0]['QUERY PLAN'] as { Plan: PlanNode }[])[0].Plan);
     const eventScans = scans.map((n) => [n['Relation Name']!, `${n['Node Type']} ${n['Index Name']}`]);
     expect(eventScans.length).toBeGreaterThan(0);
-    for (const node of scans) {
+    // Candidates from the covering index; the page's rows from the table by key.
+    const candidates = scans.filter((n) => n['Index Name']?.includes('source_timestamp'));
+    const pageRows = scans.filter((n) => /_(pkey|id_idx)$/.test(n['Index Name'] ?? '')); // by (timestamp, id) or by id
+    expect(candidates.length, JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]))).toBeGreaterThan(0);
+    expect(pageRows.length, JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]))).toBeGreaterThan(0);
+    expect(candidates.length + pageRows.length, JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]))).toBe(scans.length);
+    for (const node of candidates) {
       expect(node['Node Type']).toMatch(/^Index (Only )?Scan$/);
       const { rows: [def] } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [node['Index Name']]);
-      expect(def.indexdef).toMatch(/\(source, "timestamp"\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/);
+      expect(def.indexdef).toMatch(/\(source, "timestamp"\) INCLUDE \(id, event_type, tags\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/);
     }
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
     const allowed = new Set([day(start - 60 * MIN), day(start + 10 * MIN)].map((d) => `events_p${d}`));

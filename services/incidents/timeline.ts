@@ -9,9 +9,13 @@
  *     window are found in the per-minute rollups, so no scan runs over sources that had none);
  *   - alert events of the alerter (other alerts that fired around the incident), except those of the attached
  *     series, which appear as alert transitions instead.
- * Cost: each source is read with one ordered range scan of the partial index events_notable_source_timestamp_idx
- * (migration 0005) over the window's partitions, stopped after offset + limit + 1 rows, so a page costs
- * O(sources × (offset + limit)) whatever the window's length or the volume of info-level traffic.
+ * Cost: each source's candidates (time, id) come from one ordered index-only range scan of the covering partial
+ * index events_notable_idx (migration 0006: warn+ and alert events; tags and event_type included, so the tag
+ * scope and the alert filter are checked in the index) over the window's partitions, stopped after
+ * offset + limit + 1 entries; the merged page is cut, and only its rows are read from the table. A page costs
+ * O(sources × (offset + limit)) index entries plus `limit` table rows, whatever the window's length or the volume
+ * of info-level traffic. (An alert event of another series of the same rule whose labels contain the attached
+ * series' labels is taken for the attached series: series of one rule normally share their label keys.)
  */
 import type { Pool } from '../../shared/db/pool.ts';
 import { rows, type Queryable } from './sql.ts';
@@ -96,21 +100,29 @@ export const TIMELINE_SQL = `
          WHERE t.rule_id = a.rule_id AND t.at >= $2 AND t.at <= $3 AND t.fingerprint = a.fingerprint
          ORDER BY t.at, t.id LIMIT $9) t
      WHERE a.incident_id = $1
-  ), correlated AS (
-    SELECT e."timestamp" AS ts, 2 AS rank, e.id::text AS key,
-           jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source', e.source, 'level', e.level,
-                              'message', e.message, 'tags', e.tags, 'payload', e.payload) AS entry
+  ), candidates AS (
+    SELECT c."timestamp" AS ts, 2 AS rank, c.id::text AS key, NULL::jsonb AS entry, c.id AS event_id
       FROM unnest($4::text[]) AS s(source)
       CROSS JOIN LATERAL (
-        SELECT * FROM events e
+        SELECT e."timestamp", e.id FROM events e
          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3
            AND (e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')
            AND (s.source = ANY($5::text[]) OR e.event_type = 'alert' OR ($6::jsonb <> '{}' AND e.tags @> $6::jsonb))
-           AND NOT (e.event_type = 'alert' AND coalesce(e.tags->>'rule_id', '') || '/' || coalesce(e.payload->>'fingerprint', '') = ANY($7::text[]))
-         ORDER BY e."timestamp", e.id LIMIT $9) e
+           AND NOT (e.event_type = 'alert' AND e.tags @> ANY($7::jsonb[]))
+         ORDER BY e."timestamp", e.id LIMIT $9) c
+  ), page AS (
+    SELECT * FROM (
+      SELECT ts, rank, key, entry, NULL::uuid AS event_id FROM changes
+      UNION ALL SELECT ts, rank, key, entry, NULL::uuid FROM alerts
+      UNION ALL SELECT * FROM candidates) x
+     ORDER BY ts, rank, key LIMIT $8 OFFSET $10
   )
-  SELECT ts, entry FROM (SELECT * FROM changes UNION ALL SELECT * FROM alerts UNION ALL SELECT * FROM correlated) x
-   ORDER BY ts, rank, key LIMIT $8 OFFSET $10`;
+  SELECT p.ts,
+         coalesce(p.entry, jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source', e.source, 'level', e.level,
+                                               'message', e.message, 'tags', e.tags, 'payload', e.payload)) AS entry
+    FROM page p
+    LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2 AND e."timestamp" <= $3) e ON true
+   ORDER BY p.ts, p.rank, p.key`;
 
 export async function timelineParams(db: Queryable, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()) {
   const w = timelineWindow(incident, nowMs);
@@ -126,7 +138,8 @@ export async function timelineParams(db: Queryable, incident: IncidentRow, page:
       [...read],
       scope.sources,
       JSON.stringify(scope.tags),
-      scope.series.map((s) => `${s.rule_id}/${s.fingerprint}`),
+      // The alerter's events of the attached series (tags = the series' labels + rule_id), shown as transitions instead.
+      scope.series.map((s) => JSON.stringify({ ...s.labels, rule_id: s.rule_id })),
       page.limit + 1,
       page.offset + page.limit + 1,
       page.offset,

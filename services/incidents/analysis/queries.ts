@@ -29,7 +29,7 @@ export interface SourceCounts {
 
 const iso = (d: Date) => d.toISOString();
 const ERROR_LEVELS = "('error', 'fatal')";
-/** Must appear verbatim in a query for PostgreSQL to use the partial index events_notable_source_timestamp_idx. */
+/** Must appear verbatim in a query for PostgreSQL to use the partial index events_notable_idx (migrations 0005, 0006). */
 const NOTABLE = "(e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')";
 const PER_SOURCE_CAP = 20_000;
 const HIGH_CARDINALITY_KEYS = ['request_id', 'trace_id', 'span_id', 'correlation_id', 'id'];

@@ -35,14 +35,10 @@ export function windowsFor(incident: Pick<IncidentRow, 'started_at'>, nowMs: num
 
 export async function analyse(db: Queryable, incident: IncidentRow, trigger: Analysis['trigger'], nowMs = Date.now()): Promise<Analysis> {
   const w = windowsFor(incident, nowMs);
-  const counts = (await sourceCounts(db, w)).sort((a, b) => b.errors_before - a.errors_before).slice(0, MAX_SOURCES);
-  const names = counts.map((c) => c.source);
-  const crossings = await requestIds(db, names, w);
-  const scores = scoreSources(counts, crossings, w.start.getTime());
+  // The metrics scan is independent of the events chain: on a pool they run side by side (on one client, in turn).
+  const [events, metrics] = await Promise.all([eventEvidence(db, w), metricDeviations(db, w)]);
+  const { counts, crossings, scores, first, tags } = events;
   const bySource = new Map(scores.map((s) => [s.source, { score: s, counts: counts.find((c) => c.source === s.source)! }]));
-  const first = await firstErrors(db, scores.map((s) => ({ source: s.source, from: new Date(s.onsetMs ?? w.beforeFrom.getTime()) })), w.start);
-  const tags = await errorTags(db, scores.map((s) => s.source), w);
-  const metrics = await metricDeviations(db, w);
   const crossingsBySource = (source: string) => crossings.filter((r) => r.sources.includes(source));
 
   const sourceSuspects = scores.map((s) => {
@@ -79,6 +75,17 @@ export async function analyse(db: Queryable, incident: IncidentRow, trigger: Ana
     first_errors: first,
     request_ids: crossings,
   };
+}
+
+async function eventEvidence(db: Queryable, w: Windows) {
+  const counts = (await sourceCounts(db, w)).sort((a, b) => b.errors_before - a.errors_before).slice(0, MAX_SOURCES);
+  const crossings = await requestIds(db, counts.map((c) => c.source), w);
+  const scores = scoreSources(counts, crossings, w.start.getTime());
+  const [first, tags] = await Promise.all([
+    firstErrors(db, scores.map((s) => ({ source: s.source, from: new Date(s.onsetMs ?? w.beforeFrom.getTime()) })), w.start),
+    errorTags(db, scores.map((s) => s.source), w),
+  ]);
+  return { counts, crossings, scores, first, tags };
 }
 
 export async function storeAnalysis(db: Queryable, analysis: Analysis, actor: string): Promise<Analysis> {
