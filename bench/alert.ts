@@ -214,7 +214,7 @@ async function drain(): Promise<void> {
 async function latency(): Promise<void> {
   const RATE = Number(process.env.BENCH_RATE ?? 2000);
   const PROBES = Number(process.env.BENCH_PROBES ?? 150);
-  const { config, db, producer, message, cleanup, queries } = await setup();
+  const { config, db, producer, message, cleanup, queries, runtime } = await setup();
   const random = rng(7);
   const levels = Array.from({ length: NAMES * PER_NAME }, () => 100 * random());
   let running = true;
@@ -254,11 +254,16 @@ async function latency(): Promise<void> {
     `SELECT labels->>'probe' AS probe, (extract(epoch FROM created_at) * 1000)::float8 AS created FROM alert_transitions WHERE to_state = 'firing' AND labels ? 'probe'`,
   );
   const latencies = rows.map((r) => r.created - sentAt.get(r.probe)!).sort((a, b) => a - b);
+  const transitions = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM alert_transitions')).rows[0].n);
   const loadSeconds = (PROBES * 200 + 8000) / 1000;
   console.log(JSON.stringify({
     scenario: 'latency', rules: queries.length, series: NAMES * PER_NAME, ingest_samples_per_second: Math.round(sent / loadSeconds), probes: PROBES, fired: latencies.length,
-    latency_ms: { p50: Math.round(percentile(latencies, 50)), p99: Math.round(percentile(latencies, 99)), max: Math.round(latencies[latencies.length - 1]) },
+    transitions_total: transitions, latency_ms: { p50: Math.round(percentile(latencies, 50)), p99: Math.round(percentile(latencies, 99)), max: Math.round(latencies[latencies.length - 1]) },
   }));
+  if (process.env.BENCH_DEBUG) {
+    const metrics = await runtime.registry.getMetricsAsJSON();
+    for (const m of metrics.filter((x) => x.name.startsWith('vigil_alerter'))) log(JSON.stringify(m.values.filter((v) => !String((v as { metricName?: string }).metricName).endsWith('_bucket') || v.labels.le === 0.1 || v.labels.le === 1)));
+  }
   await cleanup();
 }
 

@@ -17,7 +17,7 @@ import { offsetsSince } from '../../shared/kafka/offsets.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { DecodeContext } from './decode.ts';
 import { decodeEvent, decodeMetric } from './decode.ts';
-import { AlertEngine, emptyChanges, isEmpty, ruleInfo, type Changes } from './engine/engine.ts';
+import { AlertEngine, isEmpty, ruleInfo, type Changes } from './engine/engine.ts';
 import type { StateStore } from './engine/state-store.ts';
 import { compileQuery } from './language/compile.ts';
 import type { ParseOptions } from './language/parser.ts';
@@ -52,10 +52,11 @@ interface PartitionState {
   ready: boolean;
   /** Until the first batch: if the fetch started past `next`, seek back. */
   awaitingFirst: boolean;
+  committedAt: number;
 }
 
 const key = (o: Origin) => `${o.topic}:${o.partition}`;
-/** Saves that failed (PostgreSQL down) wait in order; beyond this many the alerter stops taking data. */
+/** Evaluations waiting to be saved; beyond this many the alerter stops taking data until the writer catches up. */
 const MAX_UNSAVED = 10_000;
 
 export class Alerter {
@@ -65,6 +66,8 @@ export class Alerter {
   private leader = false;
   private ruleRevision = '';
   private readonly unsaved: Changes[] = [];
+  private flushing: Promise<void> | null = null;
+  private stopping = false;
   private lastResend = 0;
   consumer: BatchConsumer | null = null;
 
@@ -92,7 +95,7 @@ export class Alerter {
       const now = this.opts.clock();
       const changes = this.engine.evaluateAll(now);
       this.engine.prune(now);
-      await this.persist(changes);
+      this.persist(changes);
       if (now - this.lastResend >= this.opts.resendMs) {
         this.lastResend = now;
         const firing = [...this.engine.firing()].map(([rule, i]) => ({ rule: ruleInfo(rule), labels: i.labels, value: i.value, activeAt: i.activeAt, resolvedAt: null }));
@@ -114,9 +117,15 @@ export class Alerter {
     this.serial.run(() => this.refreshRules()).catch((error) => this.opts.logger.warn({ err: error }, 'rule reload failed'));
   }
 
-  /** Waits for the jobs under way. */
-  idle(): Promise<void> {
-    return this.serial.idle();
+  /** Waits for the jobs under way and the saves they queued. */
+  async idle(): Promise<void> {
+    await this.serial.idle();
+    while (this.flushing) await this.flushing;
+  }
+
+  /** Stops retrying failed saves (the next owner recomputes what was not saved). */
+  stop(): void {
+    this.stopping = true;
   }
 
   /** Partitions (of both topics) this instance owns. */
@@ -145,7 +154,7 @@ export class Alerter {
         this.opts.logger.warn({ err: error, rule_id: definition.id }, 'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped');
       }
     }
-    await this.persist(this.engine.setRules(compiled, this.opts.clock()));
+    this.persist(this.engine.setRules(compiled, this.opts.clock()));
     this.ruleRevision = revision;
   }
 
@@ -166,7 +175,7 @@ export class Alerter {
       const ranges = await offsetsSince(this.opts.kafka, topic, since);
       for (const origin of gained.filter((o) => o.topic === topic)) {
         const range = ranges.get(origin.partition) ?? { from: 0n, high: 0n };
-        this.partitions.set(key(origin), { origin, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true });
+        this.partitions.set(key(origin), { origin, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0 });
         if (range.from < range.high) this.consumer?.seek(topic, origin.partition, range.from.toString());
       }
     }
@@ -204,30 +213,43 @@ export class Alerter {
       state.ready = true;
       this.engine.evaluateAll(now, changes);
     }
-    await this.persist(changes);
-    // Back-pressure: while PostgreSQL refuses, stop taking data rather than piling up unsaved changes.
-    while (this.unsaved.length > MAX_UNSAVED && control.isRunning()) {
-      await new Promise((r) => setTimeout(r, 1000));
+    this.persist(changes);
+    // Back-pressure: while PostgreSQL is slow or refuses, stop taking data rather than piling up unsaved changes.
+    while (this.unsaved.length > MAX_UNSAVED && this.flushing && control.isRunning()) {
+      await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 1000))]);
       await control.heartbeat();
-      await this.persist(emptyChanges());
     }
-    await this.consumer?.commit(batch.topic, batch.partition, state.next.toString());
+    // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second.
+    if (now - state.committedAt >= 1000) {
+      state.committedAt = now;
+      void this.consumer?.commit(batch.topic, batch.partition, state.next.toString());
+    }
     this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
-  /** Saves changes in order; a failed save waits (with those after it) for the next batch or tick. */
-  private async persist(changes: Changes): Promise<void> {
+  /**
+   * Queues changes for the state writer, which saves everything queued so far in one transaction while evaluation
+   * goes on (in order; a failed save is retried after a second). Notifications wait for the save. A crash loses
+   * at most the queued changes, which the next owner recomputes from PostgreSQL's states and the re-read windows.
+   */
+  private persist(changes: Changes): void {
     if (!isEmpty(changes)) this.unsaved.push(changes);
+    if (this.unsaved.length > 0) this.flushing ??= this.flush().finally(() => (this.flushing = null));
+  }
+
+  private async flush(): Promise<void> {
     while (this.unsaved.length > 0) {
-      const next = this.unsaved[0];
+      const queued = this.unsaved.splice(0, this.unsaved.length);
+      const merged: Changes = { ops: queued.flatMap((c) => c.ops), transitions: queued.flatMap((c) => c.transitions) };
       try {
-        const saved = await this.opts.states.save(next, (id) => this.engine.rule(id)?.name ?? next.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id);
-        this.unsaved.shift();
-        for (const t of next.transitions) this.opts.metrics.transitions.inc({ to: t.to });
+        const saved = await this.opts.states.save(merged, (id) => this.engine.rule(id)?.name ?? merged.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id);
+        for (const t of merged.transitions) this.opts.metrics.transitions.inc({ to: t.to });
         this.opts.dispatcher.enqueue(saved);
       } catch (error) {
-        this.opts.logger.warn({ err: error, waiting: this.unsaved.length }, 'alert states not saved; retrying with the next batch or tick');
-        return;
+        this.unsaved.unshift(...queued);
+        this.opts.logger.warn({ err: error, waiting: this.unsaved.length }, 'alert states not saved; retrying in a second');
+        if (this.stopping) return;
+        await new Promise((r) => setTimeout(r, 1000));
       }
     }
   }

@@ -129,7 +129,11 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     async stop() {
       clearInterval(timer);
       await consumer.pause();
-      await alerter!.idle();
+      const idle = alerter!.idle();
+      let drainTimer: NodeJS.Timeout | undefined;
+      await Promise.race([idle, new Promise((r) => (drainTimer = setTimeout(r, DRAIN_TIMEOUT_MS)))]);
+      clearTimeout(drainTimer);
+      alerter!.stop();
       await dispatcher.close(DRAIN_TIMEOUT_MS);
       await consumer.stop();
       await producer.close();

@@ -45,6 +45,9 @@ export class Dispatcher {
   private readonly chains = new Map<string, Promise<void>>();
   private pending = 0;
   private closed = false;
+  /** Delivered ids waiting to be marked in one UPDATE (a burst of alerts costs one statement, not one each). */
+  private delivered: { id: string; done: () => void; failed: (error: Error) => void }[] = [];
+  private marking: Promise<void> | null = null;
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -124,7 +127,29 @@ export class Dispatcher {
         this.deps.logger.warn({ err: error, channel, transition_id: t.id }, 'notification failed after retries');
       }
     }
-    await this.deps.store.markDelivered([t.id]);
+    await this.markDelivered(t.id);
+  }
+
+  private markDelivered(id: string): Promise<void> {
+    return new Promise<void>((done, failed) => {
+      this.delivered.push({ id, done, failed });
+      this.marking ??= this.flushMarks();
+    });
+  }
+
+  private async flushMarks(): Promise<void> {
+    while (this.delivered.length > 0) {
+      await new Promise((r) => setImmediate(r)); // let deliveries finishing in the same turn join
+      const batch = this.delivered;
+      this.delivered = [];
+      try {
+        await this.deps.store.markDelivered(batch.map((d) => d.id));
+        for (const d of batch) d.done();
+      } catch (error) {
+        for (const d of batch) d.failed(error as Error);
+      }
+    }
+    this.marking = null;
   }
 
   private alertEvent(t: SavedTransition, rule: RuleInfo) {
