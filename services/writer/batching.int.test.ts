@@ -39,5 +39,15 @@ describe('writer batching', () => {
     expect(latency).toBeLessThan(3000);
     expect(await batches(writer)).toEqual({ count: 5, sum: 3501 });
     await producer.disconnect();
+
+    // The rest of the writer's telemetry: COPY and transaction durations per batch, nothing pending, no lag.
+    const values = async (name: string) => (await writer.registry.getSingleMetric(name)!.get()).values;
+    const count = async (name: string) => (await values(name)).find((v) => (v as { metricName?: string }).metricName === `${name}_count`)?.value;
+    expect(await count('vigil_writer_copy_seconds')).toBe(5);
+    expect(await count('vigil_writer_transaction_seconds')).toBe(5);
+    expect((await values('vigil_writer_batches_total')).map((v) => [v.labels.table, v.value])).toEqual([['events', 5]]);
+    expect((await values('vigil_writer_pending_records'))[0].value).toBe(0);
+    expect((await values('vigil_writer_consumer_lag')).map((v) => [v.labels.topic, v.labels.partition, v.value])).toEqual([[ctx.config.kafka.topics.events, '0', 0]]);
+    expect((await values('vigil_writer_retries_total'))).toEqual([]);
   });
 });
