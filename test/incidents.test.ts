@@ -125,11 +125,28 @@ describe('incidents opened and resolved by alerts, through Kafka', () => {
     )).rejects.toThrow(/incidents_open_alert_series_idx/);
   });
 
+  it('analyses a manually opened incident once, automatically', async () => {
+    const created = await call('POST', '/api/v1/monitoring/incidents', ctx.token('user', 'dev'), { title: 'Slow checkout', severity: 'low' });
+    const id = created.json().data.id;
+    const analysed = await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM incident_timeline WHERE incident_id = $1 AND kind = 'analysis'", [id]),
+      (n) => n === 1,
+    );
+    expect(analysed).toBe(1);
+    await new Promise((r) => setTimeout(r, 600)); // three more polls: still once
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM incident_analyses WHERE incident_id = $1', [id])).toBe(1);
+    const analysis = (await call('GET', `/api/v1/monitoring/incidents/${id}/analysis`, ctx.token('user', 'dev'))).json().data;
+    expect(analysis).toMatchObject({ incident_id: id, trigger: 'open', suspects: expect.any(Array) });
+    expect((await call('PUT', `/api/v1/monitoring/incidents/${id}`, ctx.token('user', 'dev'), { status: 'closed' })).statusCode).toBe(409);
+    expect((await call('PUT', `/api/v1/monitoring/incidents/${id}`, ctx.token('user', 'dev'), { status: 'resolved' })).statusCode).toBe(200);
+  });
+
   it('opens a new incident when the series fires after its incident was resolved', async () => {
-    const [incident] = await incidents();
+    const incident = (await incidents()).find((i: { created_by: string }) => i.created_by === 'vigil-alerter');
     expect((await call('PUT', `/api/v1/monitoring/incidents/${incident.id}`, moderator(), { status: 'resolved', root_cause: 'consumer stuck' })).statusCode).toBe(200);
     await postQueueDepth(400);
-    const list = await waitFor(incidents, (l) => l.length === 2);
+    const list = (await waitFor(incidents, (l) => l.filter((i: { created_by: string }) => i.created_by === 'vigil-alerter').length === 2))
+      .filter((i: { created_by: string }) => i.created_by === 'vigil-alerter');
     expect(list.map((i: { status: string }) => i.status).sort()).toEqual(['open', 'resolved']);
     // Reopening the old one now would give the series two unresolved incidents: 409.
     const reopen = await call('PUT', `/api/v1/monitoring/incidents/${incident.id}`, moderator(), { status: 'investigating' });
