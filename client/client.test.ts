@@ -86,12 +86,14 @@ describe('delivery', () => {
 
   it('sends as soon as a batch is full, and the rest on the interval', async () => {
     const s = await sink();
-    const { vigil } = client(s.url, { maxBatchItems: 10, flushIntervalMs: 300 });
+    const { vigil } = client(s.url, { maxBatchItems: 10, flushIntervalMs: 1500 });
+    const started = Date.now();
     for (let i = 0; i < 25; i++) vigil.log.info(`m${i}`);
-    await sleep(150);
-    // Two full batches went at once; the last five wait for the interval.
-    expect(s.requests.map((r) => r.body!.events!.length)).toEqual([10, 10]);
-    await sleep(400);
+    // Two full batches go at once; the last five wait for the interval.
+    await waitUntil(() => s.requests.length === 2);
+    expect(s.requests[1].at - started).toBeLessThan(1000);
+    await waitUntil(() => s.requests.length === 3);
+    expect(s.requests[2].at - started).toBeGreaterThanOrEqual(1500);
     expect(s.requests.map((r) => r.body!.events!.length)).toEqual([10, 10, 5]);
     expect(s.received('events').map((e) => e.message)).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`));
   });

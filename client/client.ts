@@ -7,8 +7,8 @@
 import { createRedactor } from '../shared/redact.ts';
 import type { MetricType } from '../shared/schemas/metric.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
-import { CounterAggregator } from './counters.ts';
-import { Encoder, type EventInput, type MetricInput } from './encode.ts';
+import { counterKey, CounterAggregator } from './counters.ts';
+import { Encoder, type Encoded, type EventInput, type MetricInput } from './encode.ts';
 import { VigilClientError, throttledStderrReporter, type ErrorReporter } from './errors.ts';
 import { EventLogger, type Tags } from './event-logger.ts';
 import { HttpTransport, type TokenSource } from './http-transport.ts';
@@ -20,7 +20,16 @@ export interface ClientOptions {
   /** The service's name, the events' `source` (the seed: `auth-service`, `payment-service`). */
   source: string;
   /** Deliver to a gateway over HTTP. */
-  gateway?: { url: string; token: TokenSource; timeoutMs?: number; compress?: boolean };
+  gateway?: {
+    url: string;
+    token: TokenSource;
+    /** Per-request deadline. Default 10 s. */
+    timeoutMs?: number;
+    /** gzip request bodies. Default true. */
+    compress?: boolean;
+    /** Compress and send on a worker thread, off the service's event loop. Default true. */
+    offThread?: boolean;
+  };
   /** Deliver straight to Kafka (JSON records, per the README's Kafka contract). */
   kafka?: KafkaTransportOptions;
   /** Any other transport (tests, custom sinks). Exactly one of gateway, kafka, transport. */
@@ -29,7 +38,7 @@ export interface ClientOptions {
   maxQueueItems?: number;
   /** Serialised bytes waiting per stream at most. Default 16 MiB. */
   maxQueueBytes?: number;
-  /** Items per request at most. Default 500. */
+  /** Items per request at most. Default 1000. */
   maxBatchItems?: number;
   /** Uncompressed bytes per request at most. Default 1 MiB. */
   maxBatchBytes?: number;
@@ -59,6 +68,16 @@ export interface MetricHelpers {
   gauge(name: string, value: number, labels?: Record<string, string>): void;
   /** One observation (the query service and the exposition build buckets and quantiles from observations). */
   histogram(name: string, value: number, labels?: Record<string, string>): void;
+  /**
+   * A series bound once to its name, type and labels (validated now), for hot paths: record(value) then skips all
+   * label handling. Like prom-client's `histogram.labels(…)`.
+   */
+  series(type: MetricType, name: string, labels?: Record<string, string>): MetricSeries;
+}
+
+export interface MetricSeries {
+  /** A counter increment, a gauge value or a histogram observation. Never throws. */
+  record(value?: number): void;
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 5000;
@@ -89,7 +108,7 @@ export class VigilClient {
     const streamOptions = {
       maxQueueItems: opts.maxQueueItems ?? 10_000,
       maxQueueBytes: opts.maxQueueBytes ?? 16 * 1024 * 1024,
-      maxBatchItems: opts.maxBatchItems ?? 500,
+      maxBatchItems: opts.maxBatchItems ?? 1000,
       maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
       backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
     };
@@ -104,6 +123,7 @@ export class VigilClient {
       counter: (name, value = 1, labels = {}) => this.guard(() => this.count(name, value, labels)),
       gauge: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'gauge', value, labels })),
       histogram: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
+      series: (type, name, labels = {}) => this.bind(type, name, labels),
     };
     this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? 1000);
     this.timer.unref();
@@ -171,28 +191,54 @@ export class VigilClient {
     return { events: this.streams.events.stats, metrics: this.streams.metrics.stats };
   }
 
-  private count(name: string, value: number, labels: Record<string, string>): void {
+  private count(name: string, value: number, labels: Record<string, string>, bound?: { key: string; labels: Record<string, string> }): void {
     const metrics = this.streams.metrics;
     if (this.closing) return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'counter increment after close()');
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
       return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter ${name}: the increment must be a finite number ≥ 0, got ${String(value)}`);
     }
-    const all = this.withDefaultLabels(labels);
-    const added = this.counters.add(name, value, all);
+    const all = bound?.labels ?? this.withDefaultLabels(labels);
+    const key = bound?.key ?? counterKey(name, all);
+    const added = this.counters.add(key, value);
     if (added === 'added') return;
     if (added === 'full') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, `counter ${name}: more than ${this.counters.size} series in one interval (a label with unbounded values?)`);
-    // A new series: validate name and labels once, with the gateway's rules, before keeping it.
-    const probe = this.encoder.metric({ name, metric_type: 'counter', value, labels: all });
+    // A new series this interval: validate name and labels with the gateway's rules before keeping it.
+    const probe = this.encoder.prepare(name, 'counter', all);
     if (!probe.ok) return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter, not sent: ${probe.reason}`);
-    this.counters.accept(name, value, all);
+    this.counters.accept(key, name, all, value);
   }
 
   private sample(input: MetricInput & { metric_type: MetricType }): void {
     const metrics = this.streams.metrics;
     if (this.closing && input.metric_type !== 'counter') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
     const encoded = this.encoder.metric(input.metric_type === 'counter' ? input : { ...input, labels: this.withDefaultLabels(input.labels ?? {}) });
-    if (encoded.ok) metrics.push(encoded.item);
-    else metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${input.metric_type} ${input.name}, not sent: ${encoded.reason}`);
+    this.enqueueMetric(encoded, input.metric_type, input.name);
+  }
+
+  private enqueueMetric(encoded: Encoded, type: MetricType, name: string): void {
+    if (encoded.ok) this.streams.metrics.push(encoded.item);
+    else this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${type} ${name}, not sent: ${encoded.reason}`);
+  }
+
+  private bind(type: MetricType, name: string, labels: Record<string, string>): MetricSeries {
+    try {
+      const all = this.withDefaultLabels(labels);
+      if (type === 'counter') {
+        const bound = { key: counterKey(name, all), labels: { ...all } };
+        return { record: (value = 1) => this.guard(() => this.count(name, value, all, bound)) };
+      }
+      const prepared = this.encoder.prepare(name, type, all);
+      return {
+        record: (value) =>
+          this.guard(() => {
+            if (this.closing) return this.streams.metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
+            this.enqueueMetric(prepared.ok ? this.encoder.sample(prepared.series, value) : prepared, type, name);
+          }),
+      };
+    } catch (error) {
+      this.internal(error);
+      return { record: () => {} };
+    }
   }
 
   private withDefaultLabels(labels: Record<string, string>): Record<string, string> {
@@ -218,7 +264,13 @@ export function createClient(opts: ClientOptions): VigilClient {
 }
 
 function httpTransport(gateway: NonNullable<ClientOptions['gateway']>): Transport {
-  return new HttpTransport({ url: gateway.url, token: gateway.token, timeoutMs: gateway.timeoutMs ?? 10_000, compress: gateway.compress ?? true });
+  return new HttpTransport({
+    url: gateway.url,
+    token: gateway.token,
+    timeoutMs: gateway.timeoutMs ?? 10_000,
+    compress: gateway.compress ?? true,
+    offThread: gateway.offThread ?? true,
+  });
 }
 
 /** KafkaJS is loaded on first use, so that HTTP-only services never load it. */

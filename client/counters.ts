@@ -25,11 +25,10 @@ export class CounterAggregator {
   }
 
   /**
-   * Adds `value` to the series. 'new_series' means the caller must validate name and labels once (see
-   * client.ts) and call accept(); 'full' means the series bound was reached and the increment was not kept.
+   * Adds `value` to the series `key` (from counterKey). 'new_series' means the caller must validate name and labels
+   * (see client.ts) and call accept(); 'full' means the series bound was reached and the increment was not kept.
    */
-  add(name: string, value: number, labels: Record<string, string>): AddResult {
-    const key = seriesKey(name, labels);
+  add(key: string, value: number): AddResult {
     const existing = this.series.get(key);
     if (existing) {
       existing.value += value;
@@ -38,8 +37,8 @@ export class CounterAggregator {
     return this.series.size >= this.maxSeries ? 'full' : 'new_series';
   }
 
-  accept(name: string, value: number, labels: Record<string, string>): void {
-    this.series.set(seriesKey(name, labels), { name, labels: { ...labels }, value });
+  accept(key: string, name: string, labels: Record<string, string>, value: number): void {
+    this.series.set(key, { name, labels: { ...labels }, value });
   }
 
   /** Returns one counter sample per series with its summed increments, and starts a new interval. */
@@ -51,8 +50,9 @@ export class CounterAggregator {
   }
 }
 
-function seriesKey(name: string, labels: Record<string, string>): string {
+/** Labels in the caller's key order, unsorted (this runs per request): another key order is merely another entry. */
+export function counterKey(name: string, labels: Record<string, string>): string {
   let key = name;
-  for (const label of Object.keys(labels).sort()) key += `\u0000${label}\u0001${labels[label]}`;
+  for (const label in labels) key += `\u0000${label}\u0001${labels[label]}`;
   return key;
 }

@@ -8,7 +8,7 @@ import { vigilFastify, type VigilPluginOptions } from './fastify-plugin.ts';
 import { genReqId } from './request-id.ts';
 import { MemoryTransport } from './testing/memory-transport.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 let apps: FastifyInstance[] = [];
 let clients: VigilClient[] = [];

@@ -1,20 +1,22 @@
 /**
  * Fastify instrumentation, the seed's request-id middleware and track_endpoint_performance in one plugin:
  *   - every request gets an id: a valid incoming X-Request-Id, else Fastify's request.id when it is a UUID (see
- *     genReqId), else a new UUID; it is echoed in the response and available as request.vigil.requestId, with
+ *     genReqId), else a new UUIDv7; it is echoed in the response and available as request.vigil.requestId, with
  *     request.vigil.logger (an EventLogger bound to it) and request.vigil.headers() to pass it downstream;
  *   - each request is recorded as http_request_duration_ms (histogram, ms) and http_requests_total (counter),
  *     labelled service, method, route (the route pattern, never the raw path, so cardinality stays bounded), status;
  *   - 5xx answers are logged as error events, 401/403 as warn events (failed authentication, permission denied);
  *   - health checks and static files are not monitored (the seed's "what not to monitor"), nor routes declared with
  *     `config: { vigil: false }`.
- * Hooks are callback-style and do no I/O: the client queues and sends in the background.
+ * Register it before the routes it should measure (its onRoute hook sees only routes added after it). Hooks are
+ * callback-style and do no I/O: the client queues, and sends in the background.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onErrorHookHandler, onResponseHookHandler } from 'fastify';
 import fp from 'fastify-plugin';
-import type { VigilClient } from './client.ts';
+import type { MetricSeries, VigilClient } from './client.ts';
 import type { EventLogger, Tags } from './event-logger.ts';
-import { isUuid, isValidRequestId, newRequestId, REQUEST_ID_HEADER } from './request-id.ts';
+import { IdGenerator } from './ids.ts';
+import { isUuid, isValidRequestId, REQUEST_ID_HEADER } from './request-id.ts';
 
 export interface VigilRequest {
   readonly requestId: string;
@@ -78,7 +80,6 @@ class RequestContext implements VigilRequest {
 
   constructor(
     readonly requestId: string,
-    readonly skipped: boolean,
     private readonly client: VigilClient,
   ) {}
 
@@ -94,38 +95,71 @@ class RequestContext implements VigilRequest {
 async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Promise<void> {
   const { client } = opts;
   if (client === undefined || typeof client.metric?.histogram !== 'function') throw new TypeError('vigil plugin: `client` (a VigilClient) is required');
-  const skip = opts.skip ?? defaultSkip;
   const service = client.source;
+
+  /** Records one answered request of `route`; series are bound per (method, status), labels validated once. */
+  const recorder = (route: string) => {
+    const bound = new Map<string, { duration: MetricSeries; requests: MetricSeries }>();
+    return (request: FastifyRequest, reply: FastifyReply): void => {
+      const ctx = request.vigil as RequestContext | null;
+      if (ctx === null) return;
+      const status = reply.statusCode;
+      const key = request.method + status;
+      let series = bound.get(key);
+      if (series === undefined) {
+        const labels = { service, method: request.method, route, status: String(status) };
+        series = { duration: client.metric.series('histogram', DURATION_METRIC, labels), requests: client.metric.series('counter', REQUESTS_METRIC, labels) };
+        bound.set(key, series);
+      }
+      const duration = Math.round(reply.elapsedTime * 1000) / 1000;
+      series.duration.record(duration);
+      series.requests.record(1);
+      if (status >= 500 || status === 401 || status === 403) logFailure(request, ctx, route, status, duration, opts);
+    };
+  };
 
   app.decorateRequest('vigil', null as unknown as VigilRequest);
 
+  const recordUnmatched = recorder(UNMATCHED_ROUTE);
+  // Generated request ids are UUIDv7 (time-ordered), from the cheap generator the client uses for item ids.
+  const ids = new IdGenerator();
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const given = request.headers[REQUEST_ID_HEADER];
-    const id = isValidRequestId(given) ? given : isUuid(request.id) ? request.id : newRequestId();
+    const given = incomingRequestId(request.raw.rawHeaders);
+    const id = given !== null && isValidRequestId(given) ? given : isUuid(request.id) ? request.id : ids.next(Date.now());
     reply.header(REQUEST_ID_HEADER, id);
-    request.vigil = new RequestContext(id, request.routeOptions.config?.vigil === false || safeSkip(skip, request), client);
+    request.vigil = new RequestContext(id, client);
+    // No route matched: no route hook will run, so this request is measured when its response is finished.
+    if (request.is404 && !safeSkip(opts.skip ?? defaultSkip, request)) reply.raw.once('finish', () => recordUnmatched(request, reply));
     done();
   });
 
-  app.addHook('onError', (request: FastifyRequest, _reply: FastifyReply, error: Error, done: () => void) => {
-    if (request.vigil) (request.vigil as RequestContext).error = error;
-    done();
-  });
-
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const ctx = request.vigil as RequestContext | null;
-    if (ctx === null || ctx.skipped) return done();
-    const status = reply.statusCode;
-    const route = request.routeOptions.url ?? UNMATCHED_ROUTE;
-    const duration = Math.round(reply.elapsedTime * 1000) / 1000;
-    const labels = { service, method: request.method, route, status: String(status) };
-    client.metric.histogram(DURATION_METRIC, duration, labels);
-    client.metric.counter(REQUESTS_METRIC, 1, labels);
-    if (status >= 500 || status === 401 || status === 403) logFailure(request, ctx, route, status, duration, opts);
-    done();
+  // Per-route hooks, decided once when the route is registered: a skipped route (health check, static file,
+  // config.vigil false) gets no hook at all, and a measured one knows its route label without asking per request
+  // (request.routeOptions is a getter that builds an object each time).
+  app.addHook('onRoute', (route) => {
+    if (route.config?.vigil === false) return;
+    const url = route.url;
+    if (opts.skip === undefined && (isHealthCheck(url) || isStaticFile(url))) return;
+    // A wildcard or parametric route may serve health checks or files: its path decides, per request.
+    const skip = opts.skip ?? (/[*:]/.test(url) ? defaultSkip : null);
+    const record = recorder(url);
+    const onResponse: onResponseHookHandler = (request, reply, done) => {
+      if (skip === null || !safeSkip(skip, request)) record(request, reply);
+      done();
+    };
+    const onError: onErrorHookHandler = (request, _reply, error, done) => {
+      if (request.vigil) (request.vigil as RequestContext).error = error;
+      done();
+    };
+    route.onResponse = [...asArray(route.onResponse), onResponse];
+    route.onError = [...asArray(route.onError), onError];
   });
 
   if (opts.flushOnClose !== false) app.addHook('onClose', async () => client.flush());
+}
+
+function asArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
 function logFailure(request: FastifyRequest, ctx: RequestContext, route: string, status: number, duration: number, opts: VigilPluginOptions): void {
@@ -143,6 +177,18 @@ function logFailure(request: FastifyRequest, ctx: RequestContext, route: string,
   } catch {
     // userId() or request.ip threw: the request is already answered; monitoring must not make it worse.
   }
+}
+
+/**
+ * X-Request-Id from the raw header list: Node builds request.headers lazily, on first access, and an app that never
+ * reads its headers should not pay for that because of the plugin.
+ */
+function incomingRequestId(raw: string[]): string | null {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    if (name.length === REQUEST_ID_HEADER.length && name.toLowerCase() === REQUEST_ID_HEADER) return raw[i + 1];
+  }
+  return null;
 }
 
 function safeSkip(skip: (request: FastifyRequest) => boolean, request: FastifyRequest): boolean {

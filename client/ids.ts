@@ -1,0 +1,42 @@
+/**
+ * UUIDv7 ids for items, cheaply: an id is made per request of an instrumented service, so the generic generator
+ * (16 random bytes and a byte-by-byte format per id, ~1 µs) was a measurable share of the plugin's cost.
+ * Layout (RFC 9562 §5.7, with the §6.2 "fixed-length dedicated counter" method):
+ *   48-bit Unix ms | version 7 | 12-bit counter (random start each ms) | variant 10 | 62 random bits (new each ms)
+ * Within a generator (timestamp, counter) is unique and increasing; the random bits, drawn afresh every
+ * millisecond, keep ids of different processes apart. Past 4096 ids in one millisecond the clock is borrowed from
+ * the next millisecond, like the `uuid` package does.
+ */
+import crypto from 'node:crypto';
+
+export class IdGenerator {
+  private ms = -1;
+  private counter = 0;
+  private prefix = '';
+  private suffix = '';
+  // Random bytes are drawn 1 kB at a time: one system call per ~100 milliseconds instead of one per millisecond.
+  private readonly pool = Buffer.alloc(1000);
+  private poolOffset = this.pool.length;
+
+  /** A UUIDv7 for the time `now` (epoch ms). */
+  next(now: number): string {
+    if (now > this.ms) this.startMillisecond(now);
+    else if (++this.counter > 0xfff) this.startMillisecond(this.ms + 1);
+    return `${this.prefix}${(0x7000 | this.counter).toString(16)}${this.suffix}`;
+  }
+
+  private startMillisecond(ms: number): void {
+    if (this.poolOffset + 10 > this.pool.length) {
+      crypto.randomFillSync(this.pool);
+      this.poolOffset = 0;
+    }
+    const r = this.poolOffset;
+    this.poolOffset += 10;
+    this.ms = ms;
+    this.counter = this.pool.readUInt16BE(r) & 0x7ff; // leaves room to count up within the millisecond
+    const time = ms.toString(16).padStart(12, '0');
+    this.prefix = `${time.slice(0, 8)}-${time.slice(8, 12)}-`;
+    const variant = ((this.pool.readUInt16BE(r + 2) & 0x3fff) | 0x8000).toString(16);
+    this.suffix = `-${variant}-${this.pool.toString('hex', r + 4, r + 10)}`;
+  }
+}
