@@ -177,6 +177,14 @@ describe('incident API', () => {
     expect((await call('GET', `${BASE}/not-a-uuid`, as(alice))).statusCode).toBe(404);
   });
 
+  it('lists the incident routes in the OpenAPI document', async () => {
+    const doc = (await api.app.inject({ method: 'GET', url: '/docs/openapi.json' })).json();
+    expect(doc.paths['/api/v1/monitoring/incidents'].post.summary).toBe('Open an incident');
+    expect(doc.paths['/api/v1/monitoring/incidents/{id}'].put.summary).toBe('Update an incident');
+    expect(doc.paths['/api/v1/monitoring/incidents/{id}/timeline'].get.summary).toBe('Incident timeline');
+    expect(doc.paths['/api/v1/monitoring/incidents/{id}/analysis'].get.summary).toBe('Root-cause analysis');
+  });
+
   it('counts incidents neither resolved nor closed as open_incidents in /stats', async () => {
     const { rows } = await ctx.db.query<{ n: string }>("SELECT count(*) AS n FROM incidents WHERE status NOT IN ('resolved', 'closed')");
     const stats = (await call('GET', '/api/v1/monitoring/stats', as('m', 'moderator'))).json().data;

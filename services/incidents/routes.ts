@@ -2,7 +2,7 @@
  * The incident API under /api/v1/monitoring/incidents (seed shapes; access in shared/auth/policy.ts, visibility in
  * store.ts): create, list, read, update, timeline, analysis.
  */
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import type { Principal } from '../../shared/auth/plugin.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { validationError } from '../../shared/errors.ts';
@@ -18,6 +18,11 @@ type WithId = FastifyRequest<{ Params: { id: string }; Querystring: Record<strin
 
 const principal = (request: FastifyRequest): Principal => request.principal!;
 
+/** For the OpenAPI document only (no body or query schema: input.ts validates, naming every problem). */
+const docs = (summary: string, description: string): RouteShorthandOptions => ({
+  schema: { summary, description, tags: ['incidents'], security: [{ bearerAuth: [] }] },
+});
+
 function incidentId(request: WithId): string {
   const id = request.params.id;
   if (!UUID.test(id)) throw notFound(id);
@@ -26,38 +31,38 @@ function incidentId(request: WithId): string {
 
 export function incidentRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
-    app.post(BASE, async (request, reply) => {
+    app.post(BASE, docs('Open an incident', 'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token\'s sub. 201.'), async (request, reply) => {
       const input = parseNewIncident(request.body, Date.now());
       const row = await createIncident(pool, input, principal(request));
       return reply.status(201).send({ success: true, data: incidentToJson(row) });
     });
 
-    app.get(BASE, async (request) => {
+    app.get(BASE, docs('List incidents', 'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, end_time; limit, offset.'), async (request) => {
       const filters = parseListFilters(request.query as Record<string, unknown>);
       const page = await listIncidents(pool, filters, principal(request));
       return { success: true, data: page.rows.map(incidentToJson), limit: filters.limit, offset: filters.offset, has_more: page.more };
     });
 
-    app.get(`${BASE}/:id`, async (request: WithId) => {
+    app.get(`${BASE}/:id`, docs('One incident', '404 when missing or not visible to the caller.'), async (request: WithId) => {
       const row = await getVisible(pool, incidentId(request), principal(request));
       return { success: true, data: incidentToJson(row) };
     });
 
-    app.put(`${BASE}/:id`, async (request: WithId) => {
+    app.put(`${BASE}/:id`, docs('Update an incident', 'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, description, title, sources, tags.'), async (request: WithId) => {
       const id = incidentId(request);
       const patch = parsePatch(request.body);
       const row = await updateIncident(pool, id, patch, principal(request));
       return { success: true, data: incidentToJson(row) };
     });
 
-    app.get(`${BASE}/:id/timeline`, async (request: WithId) => {
+    app.get(`${BASE}/:id/timeline`, docs('Incident timeline', 'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; limit, offset.'), async (request: WithId) => {
       const id = incidentId(request);
       const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
       const row = await getVisible(pool, id, principal(request));
       return { success: true, data: await readTimeline(pool, row, page) };
     });
 
-    app.get(`${BASE}/:id/analysis`, async (request: WithId) => {
+    app.get(`${BASE}/:id/analysis`, docs('Root-cause analysis', 'Ranked suspects with evidence, first error events, request ids crossing sources; recompute=true computes anew.'), async (request: WithId) => {
       const id = incidentId(request);
       const query = request.query;
       const problems = Object.keys(query).filter((k) => k !== 'recompute').map((field) => ({ field, message: 'is not a known parameter (known: recompute)' }));
