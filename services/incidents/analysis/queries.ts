@@ -163,9 +163,11 @@ export interface MetricDeviation {
 
 /** Series with samples both before the start and in the baseline (at least 3 there, to have a deviation). */
 export async function metricDeviations(db: Queryable, w: Windows): Promise<MetricDeviation[]> {
-  const found = await rows<{ name: string; labels: Record<string, string>; mean_before: number; samples_before: string; mean_baseline: number; stddev_baseline: number | null; samples_baseline: string }>(
+  // Grouped by the labels' text, not the jsonb: jsonb's text form is canonical (sorted keys, no duplicates), so the
+  // groups are the same, and hashing text cost ~40% less time on 150,000 samples (bench/incident.ts).
+  const found = await rows<{ name: string; labels: string; mean_before: number; samples_before: string; mean_baseline: number; stddev_baseline: number | null; samples_baseline: string }>(
     db,
-    `SELECT name, labels,
+    `SELECT name, labels::text AS labels,
             avg(value) FILTER (WHERE "timestamp" >= $2) AS mean_before,
             count(*) FILTER (WHERE "timestamp" >= $2) AS samples_before,
             avg(value) FILTER (WHERE "timestamp" < $2) AS mean_baseline,
@@ -173,13 +175,13 @@ export async function metricDeviations(db: Queryable, w: Windows): Promise<Metri
             count(*) FILTER (WHERE "timestamp" < $2) AS samples_baseline
        FROM metrics
       WHERE "timestamp" >= $1 AND "timestamp" < $3
-      GROUP BY name, labels
+      GROUP BY name, labels::text
      HAVING count(*) FILTER (WHERE "timestamp" >= $2) > 0 AND count(*) FILTER (WHERE "timestamp" < $2) >= 3`,
     [iso(w.baselineFrom), iso(w.beforeFrom), iso(w.start)],
   );
   return found.map((r) => ({
     name: r.name,
-    labels: r.labels,
+    labels: JSON.parse(r.labels) as Record<string, string>,
     mean_before: Number(r.mean_before),
     samples_before: Number(r.samples_before),
     mean_baseline: Number(r.mean_baseline),
