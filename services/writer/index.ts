@@ -45,6 +45,8 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   /** In-flight batches of pipelines dropped at a rebalance; a new pipeline of the partition waits for them. */
   const settling = new Map<string, Promise<void>>();
   let consumer: BatchConsumer | undefined;
+  /** Set once stop() gave up on what is pending: late batches are left to the next owner. */
+  let closed = false;
 
   const pipelineDeps: PipelineDeps = {
     pool,
@@ -88,7 +90,9 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       maxWaitMs: config.writer.batchMaxWaitMs,
       maxBytesPerPartition: 4 * 1024 * 1024,
       sessionTimeoutMs: config.writer.sessionTimeoutMs,
-      onBatch: (batch: PartitionBatch, control: BatchControl) => pipelineFor(batch.topic, batch.partition).accept(batch, control),
+      onBatch: async (batch: PartitionBatch, control: BatchControl) => {
+        if (!closed) await pipelineFor(batch.topic, batch.partition).accept(batch, control);
+      },
       onAssignment,
     },
     logger,
@@ -107,15 +111,20 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       },
     },
     async stop() {
-      await consumer!.pause();
-      const drained = Promise.all([...pipelines.values()].map((p) => p.drain()));
+      // Stop fetching, write what is pending; past the deadline (PostgreSQL down), drop it: it is re-read later.
+      const drained = (async () => {
+        await consumer!.pause();
+        await Promise.all([...pipelines.values()].map((p) => p.drain()));
+      })();
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), DRAIN_TIMEOUT_MS)));
       if ((await Promise.race([drained, deadline])) === 'timeout') {
         logger.warn('pending records not written within the drain timeout; the next owner of their partitions re-reads them');
       }
       clearTimeout(timer);
+      closed = true;
       for (const pipeline of pipelines.values()) pipeline.abandon();
+      await drained;
       await Promise.all([...pipelines.values()].map((p) => p.settled()));
       await consumer!.stop();
       await dlq.disconnect();
