@@ -151,6 +151,7 @@ export class PartitionPipeline {
     this.abandoned = true;
     clearTimeout(this.timer);
     this.dropPending();
+    this.deps.metrics.lag.remove({ topic: this.topic, partition: String(this.partition) });
     this.signal();
   }
 
@@ -164,11 +165,13 @@ export class PartitionPipeline {
 
   private startFlush(): void {
     clearTimeout(this.timer);
-    this.flushing = this.flush().finally(() => {
-      this.flushing = null;
-      this.signal();
-      this.schedule();
-    });
+    this.flushing = this.flush()
+      .catch((error: unknown) => this.deps.logger.error({ err: error, topic: this.topic, partition: this.partition }, 'writer batch failed unexpectedly; re-reading the partition from its first record'))
+      .finally(() => {
+        this.flushing = null;
+        this.signal();
+        this.schedule();
+      });
   }
 
   private signal(): void {
@@ -189,14 +192,28 @@ export class PartitionPipeline {
         taken -= used;
         if (first.count === 0) this.arrivals.shift();
       }
-      await this.store(records.map((record) => this.decode(record)));
+      try {
+        await this.store(records.map((record) => this.decode(record)));
+      } catch (error) {
+        // Never let a later batch advance the offset past records that were not stored: re-read from this batch.
+        this.dropPending();
+        this.position = BigInt(records[0].offset);
+        this.deps.seek(this.topic, this.partition, records[0].offset);
+        throw error;
+      }
     } finally {
       this.deps.limiter.release();
     }
   }
 
   private decode(record: ConsumedRecord): Entry {
-    const result = this.sink.decode(record);
+    let result;
+    try {
+      result = this.sink.decode(record);
+    } catch (error) {
+      // A decoder bug must not stall the partition or lose the record: it goes to the DLQ with the reason.
+      return { record, row: null, reason: 'decode_failed', detail: `internal error while decoding: ${(error as Error).message}` };
+    }
     return result.ok ? { record, row: result.row } : { record, row: null, reason: result.reason, detail: result.detail };
   }
 
