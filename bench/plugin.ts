@@ -1,0 +1,129 @@
+/**
+ * Overhead of the vigil Fastify plugin: requests/s and latency of a hello-world route, bare and instrumented, side
+ * by side in one run. Each server runs in its own child process; rounds alternate (bare, plugin, bare, plugin, …)
+ * so that drift of a shared machine hits both alike, and the median round of each is reported. The instrumented
+ * server sends its metrics to a local sink in this process that only reads and answers 202, so the network and a
+ * gateway are not what is measured; the client's stats prove every sample was sent (nothing dropped).
+ *
+ *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--modes bare,plugin,plugin-identity]
+ *
+ * --modes bare,empty-hooks,plugin-no-recording,plugin-no-delivery,plugin breaks the cost down (bench/plugin-server.ts).
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import type { ClientStats } from '../client/index.ts';
+import { HttpSink } from '../client/testing/http-sink.ts';
+import { SERVER_MODES, type ServerMode } from './plugin-modes.ts';
+
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '50' },
+    modes: { type: 'string', default: 'bare,plugin,plugin-identity' },
+  },
+});
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+const connections = Number(values.connections);
+
+// autocannon ships no types (and @types/autocannon is not a dependency): the little used here, typed locally.
+type Autocannon = (opts: { url: string; connections: number; duration: number; pipelining: number }) => Promise<{
+  requests: { average: number; total: number };
+  latency: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+}>;
+const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
+
+type Mode = ServerMode;
+const MODES = values.modes.split(',') as Mode[];
+for (const mode of MODES) if (!SERVER_MODES.includes(mode)) throw new Error(`unknown mode ${mode}; modes: ${SERVER_MODES.join(', ')}`);
+if (MODES[0] !== 'bare') throw new Error('the first mode must be bare: the others are compared with it');
+interface Round {
+  rps: number;
+  p50: number;
+  p99: number;
+  requests: number;
+  /** Server process CPU per request, µs: robust to other load on a shared machine, unlike requests/s. */
+  cpuPerRequest: number;
+}
+
+const sink = await HttpSink.start({ parse: false, record: false });
+const servers = {} as Record<Mode, { child: ChildProcess; port: number }>;
+for (const mode of MODES) servers[mode] = await spawn(mode);
+const results = Object.fromEntries(MODES.map((m) => [m, [] as Round[]])) as Record<Mode, Round[]>;
+
+console.error(`warming up the servers (${Math.min(3, seconds)} s each)…`);
+for (const mode of MODES) await load(servers[mode], Math.min(3, seconds));
+for (let r = 1; r <= rounds; r++) {
+  for (const mode of MODES) {
+    const round = await load(servers[mode], seconds);
+    results[mode].push(round);
+    console.error(`round ${r} ${mode.padEnd(15)} ${round.rps.toFixed(0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, ${round.cpuPerRequest.toFixed(1)} µs CPU/request`);
+  }
+}
+const stats: ClientStats[] = [];
+for (const mode of MODES) {
+  const answer = await ask<{ stats: ClientStats | null }>(servers[mode].child, 'stats');
+  if (answer.stats) stats.push(answer.stats);
+}
+for (const { child } of Object.values(servers)) child.disconnect();
+await sink.close();
+
+const bare = median(results.bare, (r) => r.rps);
+const bareCpu = median(results.bare, (r) => r.cpuPerRequest).cpuPerRequest;
+const measured = MODES.filter((m) => m.startsWith('plugin')).reduce((sum, m) => sum + results[m].reduce((s, r) => s + r.requests, 0), 0);
+console.log(`\nFastify hello world, ${connections} connections, ${rounds} alternating rounds of ${seconds} s, median round:`);
+console.log(`| server | requests/s | vs bare | p50 latency | p99 latency | server CPU per request |`);
+console.log(`|---|---|---|---|---|---|`);
+const LABELS: Record<Mode, string> = {
+  bare: 'bare Fastify',
+  plugin: 'with vigilFastify (defaults: gzip, off-thread)',
+  'plugin-identity': 'with vigilFastify, compress: false',
+  'empty-hooks': 'two empty hooks',
+  'plugin-no-recording': 'vigilFastify recording nothing',
+  'plugin-no-delivery': 'vigilFastify, transport sending nothing',
+};
+for (const mode of MODES) {
+  const round = median(results[mode], (r) => r.rps);
+  const cpu = median(results[mode], (r) => r.cpuPerRequest).cpuPerRequest;
+  const vs = mode === 'bare' ? '—' : `${((round.rps / bare.rps - 1) * 100).toFixed(1)}%`;
+  const cpuVs = mode === 'bare' ? '' : ` (+${((cpu / bareCpu - 1) * 100).toFixed(0)}%)`;
+  console.log(`| ${LABELS[mode]} | ${round.rps.toFixed(0)} | ${vs} | ${round.p50} ms | ${round.p99} ms | ${cpu.toFixed(1)} µs${cpuVs} |`);
+}
+console.log(`\nall rounds, requests/s: ${MODES.map((m) => `${m} ${results[m].map((r) => r.rps.toFixed(0)).join(', ')}`).join('; ')}`);
+const sent = stats.reduce((sum, s) => sum + s.metrics.sent, 0);
+const dropped = stats.reduce((sum, s) => sum + s.metrics.dropped + s.metrics.rejected, 0);
+console.log(`clients: ${sent} metric samples sent, ${dropped} dropped or rejected (${measured} instrumented requests measured, plus warm-up)`);
+console.log(`machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, load average at the end ${os.loadavg()[0].toFixed(1)}`);
+
+async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(new URL('./plugin-server.ts', import.meta.url), [mode, sink.url], { execArgv: ['--import', 'tsx'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
+  });
+  return { child, port };
+}
+
+async function load(server: { child: ChildProcess; port: number }, duration: number): Promise<Round> {
+  const before = (await ask<{ cpu: number }>(server.child, 'cpu')).cpu;
+  const result = await autocannon({ url: `http://127.0.0.1:${server.port}/hello`, connections, duration, pipelining: 1 });
+  const after = (await ask<{ cpu: number }>(server.child, 'cpu')).cpu;
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  const requests = result.requests.total;
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests, cpuPerRequest: (after - before) / requests };
+}
+
+function ask<T>(child: ChildProcess, question: 'cpu' | 'stats'): Promise<T> {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m as T));
+    child.send(question);
+  });
+}
+
+function median(rounds: Round[], by: (r: Round) => number): Round {
+  return [...rounds].sort((a, b) => by(a) - by(b))[Math.floor(rounds.length / 2)];
+}
