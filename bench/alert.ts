@@ -198,11 +198,11 @@ async function drain(): Promise<void> {
     await producer.send({ topic: config.kafka.topics.metrics, acks: -1, messages: batch });
   }
   const produceSeconds = (Date.now() - producedAt) / 1000;
-  let first = 0;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     const done = await committed();
-    if (done > 0 && first === 0) first = Date.now();
     if (done >= N) break;
+    if (Date.now() > deadline) throw new Error(`the alerter committed ${done} of ${N} samples within 5 minutes`);
     await new Promise((r) => setTimeout(r, 50));
   }
   const seconds = (Date.now() - producedAt) / 1000;

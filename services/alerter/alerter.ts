@@ -53,6 +53,7 @@ interface PartitionState {
   /** Until the first batch: if the fetch started past `next`, seek back. */
   awaitingFirst: boolean;
   committedAt: number;
+  committed: bigint;
 }
 
 const key = (o: Origin) => `${o.topic}:${o.partition}`;
@@ -96,6 +97,7 @@ export class Alerter {
       const changes = this.engine.evaluateAll(now);
       this.engine.prune(now);
       this.persist(changes);
+      for (const state of this.partitions.values()) if (state.committed < state.next) this.commit(state, now);
       if (now - this.lastResend >= this.opts.resendMs) {
         this.lastResend = now;
         const firing = [...this.engine.firing()].map(([rule, i]) => ({ rule: ruleInfo(rule), labels: i.labels, value: i.value, activeAt: i.activeAt, resolvedAt: null }));
@@ -175,7 +177,7 @@ export class Alerter {
       const ranges = await offsetsSince(this.opts.kafka, topic, since);
       for (const origin of gained.filter((o) => o.topic === topic)) {
         const range = ranges.get(origin.partition) ?? { from: 0n, high: 0n };
-        this.partitions.set(key(origin), { origin, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0 });
+        this.partitions.set(key(origin), { origin, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from });
         if (range.from < range.high) this.consumer?.seek(topic, origin.partition, range.from.toString());
       }
     }
@@ -219,12 +221,16 @@ export class Alerter {
       await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 1000))]);
       await control.heartbeat();
     }
-    // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second.
-    if (now - state.committedAt >= 1000) {
-      state.committedAt = now;
-      void this.consumer?.commit(batch.topic, batch.partition, state.next.toString());
-    }
+    // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second
+    // here, and the tick commits whatever is left behind.
+    if (now - state.committedAt >= 1000) this.commit(state, now);
     this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private commit(state: PartitionState, now: number): void {
+    state.committedAt = now;
+    state.committed = state.next;
+    void this.consumer?.commit(state.origin.topic, state.origin.partition, state.next.toString());
   }
 
   /**
