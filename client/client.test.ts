@@ -2,6 +2,8 @@
  * The client against a local HTTP stand-in for the gateway: batching by size and interval, gzip, retries honouring
  * Retry-After, the bound, refusals, redaction, shutdown, and that nothing ever throws into the caller.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ClientOptions, type VigilClient } from './client.ts';
 import type { VigilClientError } from './errors.ts';
@@ -204,6 +206,14 @@ describe('failures', () => {
 });
 
 describe('close', () => {
+  it('flushes on beforeExit when a process simply ends without close()', async () => {
+    const s = await sink();
+    const fixture = new URL('./testing/exit-fixture.ts', import.meta.url).pathname;
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', fixture, s.url], { timeout: 20_000 });
+    expect(s.received('events').map((e) => [e.source, e.message])).toEqual([['short-lived-job', 'job finished']]);
+    expect(s.received('metrics').map((m) => [m.name, m.value])).toEqual([['jobs_total', 1]]);
+  });
+
   it('flushes what is queued, then drops and counts calls made after it', async () => {
     const s = await sink();
     const { vigil } = client(s.url);
