@@ -99,6 +99,18 @@ describe('client → real pipeline', () => {
     expect(await metricRows('payment_duration_ms')).toEqual([{ name: 'payment_duration_ms', metric_type: 'histogram', value: 182.5, labels: { provider: 'stripe' }, created_by: SUB }]);
     expect(await metricRows('payment_queue_depth')).toEqual([{ name: 'payment_queue_depth', metric_type: 'gauge', value: 3, labels: {}, created_by: SUB }]);
     expect(await metricRows('payments_total')).toEqual([{ name: 'payments_total', metric_type: 'counter', value: 2, labels: { currency: 'EUR' }, created_by: SUB }]);
+
+    // And through the query API.
+    const sample = { id: expect.any(String), timestamp: expect.any(String), created_by: SUB, created_at: expect.any(String) };
+    const getMetrics = async (query: string) => {
+      const res = await api.app.inject({ url: `/api/v1/monitoring/metrics?${query}`, headers: { authorization: `Bearer ${ctx.token('user')}` } });
+      expect(res.statusCode).toBe(200);
+      return res.json().data as Record<string, unknown>[];
+    };
+    expect(await getMetrics('name=payments_total')).toEqual([{ ...sample, name: 'payments_total', metric_type: 'counter', value: 2, labels: { currency: 'EUR' } }]);
+    expect(await getMetrics('name=payment_duration_ms&label.provider=stripe')).toEqual([
+      { ...sample, name: 'payment_duration_ms', metric_type: 'histogram', value: 182.5, labels: { provider: 'stripe' } },
+    ]);
   });
 
   it('stores events and metrics sent straight to Kafka as JSON records', async () => {
