@@ -146,13 +146,21 @@ export class VigilClient {
     return this.log.child(opts);
   }
 
-  /** Sends everything queued now (counters included); resolves when the queues are empty. Never rejects. */
-  async flush(): Promise<void> {
+  /**
+   * Sends everything queued now (counters included); resolves when it is delivered, or after timeoutMs if given
+   * (delivery goes on in the background: while the gateway is down, an unbounded flush waits for it). Never rejects.
+   */
+  async flush(opts: { timeoutMs?: number } = {}): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
       for (const sample of this.counters.drain()) this.sample(sample);
-      await Promise.all([this.streams.events.flush(), this.streams.metrics.flush()]);
+      const delivered = Promise.all([this.streams.events.flush(), this.streams.metrics.flush()]);
+      if (opts.timeoutMs === undefined) await delivered;
+      else await Promise.race([delivered, new Promise((resolve) => (timer = setTimeout(resolve, opts.timeoutMs)))]);
     } catch (error) {
       this.internal(error);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -170,6 +170,18 @@ describe('lifecycle', () => {
     await client.close();
   });
 
+  it('does not hold app.close() hostage to a gateway that is down', async () => {
+    const client = createClient({ source: 's', gateway: { url: 'http://127.0.0.1:9', token: 't' }, flushIntervalMs: 60_000, onError: () => {} });
+    const app = Fastify();
+    await app.register(vigilFastify, { client });
+    app.get('/x', async () => 'x');
+    await app.inject({ url: '/x' });
+    const started = Date.now();
+    await app.close();
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect((await client.close({ timeoutMs: 100 })).metrics).toMatchObject({ sent: 0, dropped: 2 });
+  });
+
   it('refuses to register without a client', async () => {
     const app = Fastify();
     await expect(app.register(vigilFastify, {} as VigilPluginOptions).ready()).rejects.toThrow(/client/);

@@ -44,7 +44,7 @@ export interface VigilPluginOptions {
   userId?: (request: FastifyRequest) => string | number | null | undefined;
   /** Adds tags.ip to failed-auth events. Off by default: an IP address is personal data in many jurisdictions. */
   logClientIp?: boolean;
-  /** Flush the client when the Fastify instance closes. Default true (the client's owner still calls close()). */
+  /** Flush the client (for up to 2 s) when the Fastify instance closes. Default true; the owner still calls close(). */
   flushOnClose?: boolean;
 }
 
@@ -53,6 +53,7 @@ export const REQUESTS_METRIC = 'http_requests_total';
 /** The route label of requests no route matched (404s): one series, whatever the path. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
+const FLUSH_ON_CLOSE_MS = 2000;
 const HEALTH_CHECK = /(?:^|\/)(?:health|healthz|healthcheck|livez|readyz|ping)\/?$/i;
 const STATIC_FILE = /\.(?:css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|woff2?|ttf|otf|eot|txt|html?|webmanifest)$/i;
 
@@ -155,7 +156,8 @@ async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Prom
     route.onError = [...asArray(route.onError), onError];
   });
 
-  if (opts.flushOnClose !== false) app.addHook('onClose', async () => client.flush());
+  // Bounded: app.close() must not hang on a gateway that is down (the client's owner still calls close()).
+  if (opts.flushOnClose !== false) app.addHook('onClose', async () => client.flush({ timeoutMs: FLUSH_ON_CLOSE_MS }));
 }
 
 function asArray<T>(value: T | T[] | undefined): T[] {
