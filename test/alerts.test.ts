@@ -157,4 +157,31 @@ describe('alert rules and the seed example end to end', () => {
     ]);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE delivered_at IS NULL')).toBe(0);
   });
+
+  it('resolves the firing alerts of a rule whose query changes or that is deleted, with notifications', async () => {
+    const created = await call('POST', BASE, 'moderator', { name: 'Load', query: 'load1 > 2' });
+    const id = created.json().data.id;
+    const post = (value: number) => call('POST', '/api/v1/monitoring/metrics', 'user', { name: 'load1', metric_type: 'gauge', value, labels: { host: 'web-9' } });
+    expect((await post(5)).statusCode).toBe(202);
+    await waitFor(async () => (await call('GET', `${BASE}/${id}`, 'user')).json().data.state, (s) => s === 'firing');
+    const before = sink.requests.length;
+
+    // A changed threshold is a new condition: the old alert resolves, the new one (still true) fires again.
+    expect((await call('PUT', `${BASE}/${id}`, 'moderator', { query: 'load1 > 3' })).statusCode).toBe(200);
+    await waitFor(async () => sink.requests.length, (n) => n === before + 2);
+    expect(sink.requests.slice(before).map((r) => JSON.parse(r.body).status)).toEqual(['resolved', 'firing']);
+
+    // A timing change keeps the alert as it is.
+    expect((await call('PUT', `${BASE}/${id}`, 'moderator', { for: '1m', severity: 'critical' })).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 600));
+    expect(sink.requests.length).toBe(before + 2);
+    expect((await call('GET', `${BASE}/${id}`, 'user')).json().data.state).toBe('firing');
+
+    expect((await call('DELETE', `${BASE}/${id}`, 'moderator')).statusCode).toBe(200);
+    await waitFor(async () => sink.requests.length, (n) => n === before + 3);
+    expect(JSON.parse(sink.requests[before + 2].body)).toMatchObject({ status: 'resolved', rule: { id, name: 'Load' }, labels: { host: 'web-9' } });
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_instances WHERE rule_id = $1', [id])).toBe(0);
+    const { rows } = await ctx.db.query('SELECT from_state, to_state FROM alert_transitions WHERE rule_id = $1 ORDER BY id', [id]);
+    expect(rows.map((r) => `${r.from_state}→${r.to_state}`)).toEqual(['inactive→firing', 'firing→resolved', 'inactive→firing', 'firing→resolved']);
+  });
 });
