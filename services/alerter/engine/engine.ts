@@ -232,7 +232,7 @@ export class AlertEngine {
     }
     for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
       if (seen.has(instance.fingerprint) || !this.opts.isReady(instance.origin)) continue;
-      this.observe(rule, instance.labels, instance.origin, undefined, now, changes);
+      this.observe(rule, instance.labels, instance.origin, undefined, now, changes, instance.fingerprint);
     }
   }
 

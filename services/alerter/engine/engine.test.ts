@@ -1,0 +1,93 @@
+/**
+ * The engine with a hand-driven clock: arrival-driven evaluation, the tick (for elapses, stale series resolve),
+ * partitions that are not ready yet, aggregations only on the leader, and rule changes.
+ */
+import { describe, expect, it } from 'vitest';
+import { compileQuery } from '../language/compile.ts';
+import type { Origin } from '../language/windows.ts';
+import type { EngineRule } from '../rules/rule.ts';
+import { AlertEngine } from './engine.ts';
+
+const P0: Origin = { topic: 'm', partition: 0 };
+const P1: Origin = { topic: 'm', partition: 1 };
+
+function rule(id: string, query: string, forMs = 0, keepFiringForMs = 0): EngineRule {
+  return {
+    id, name: id, description: null, query, threshold_value: null, forMs, keepFiringForMs, severity: 'medium', labels: {}, annotations: {},
+    enabled: true, createdBy: null, createdAt: new Date(0), updatedAt: new Date(0), revision: '1',
+    ...compileQuery({ query, threshold_value: null }, { maxRangeMs: 3_600_000 }),
+  };
+}
+
+function engine(ready: (o: Origin | null) => boolean = () => true) {
+  return new AlertEngine({ lookbackMs: 10_000, isReady: ready });
+}
+
+const summary = (changes: { transitions: { ruleId: string; labels: Record<string, string>; from: string; to: string; at: number }[] }) =>
+  changes.transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.from}→${t.to} @${t.at}`);
+
+describe('AlertEngine', () => {
+  it('evaluates arriving samples for their series only, and lets `for` elapse on the tick', () => {
+    const e = engine();
+    e.setRules([rule('cpu', 'cpu > 80', 3000)], 0);
+    e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
+    e.ingestMetric('cpu', { host: 'b' }, 1000, 10, P1, true);
+    expect(summary(e.evaluateTouched(1000))).toEqual(['cpu {"host":"a"} inactive→pending @1000']);
+    expect(summary(e.evaluateAll(3999))).toEqual([]);
+    expect(summary(e.evaluateAll(4000))).toEqual(['cpu {"host":"a"} pending→firing @4000']);
+    // No sample since 1000: stale after the 10 s lookback, resolved by the tick.
+    expect(summary(e.evaluateAll(10_999))).toEqual([]);
+    expect(summary(e.evaluateAll(11_000))).toEqual(['cpu {"host":"a"} firing→resolved @11000']);
+    expect(e.instanceCount).toBe(0);
+  });
+
+  it('does not judge partitions that are still re-reading their windows', () => {
+    let p1Ready = false;
+    const e = engine((o) => o === null || o.partition === 0 || p1Ready);
+    e.setRules([rule('cpu', 'cpu > 80')], 0);
+    e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
+    e.ingestMetric('cpu', { host: 'b' }, 1000, 95, P1, true);
+    expect(summary(e.evaluateTouched(1000))).toEqual(['cpu {"host":"a"} inactive→firing @1000']);
+    e.loadInstances([{ ruleId: 'cpu', fingerprint: 'x', labels: { host: 'gone' }, state: 'firing', value: 99, activeAt: 0, firedAt: 0, keepFiringSince: null, origin: P1 }]);
+    expect(summary(e.evaluateAll(2000))).toEqual([]); // P1 not ready: neither b fires nor the loaded instance resolves
+    p1Ready = true;
+    expect(summary(e.evaluateAll(2000)).sort()).toEqual(['cpu {"host":"b"} inactive→firing @2000', 'cpu {"host":"gone"} firing→resolved @2000']);
+  });
+
+  it('evaluates aggregations only when the leader is ready, and on arrival of any series they read', () => {
+    let leader = false;
+    const e = engine((o) => (o === null ? leader : true));
+    e.setRules([rule('sum', 'sum by (job) (req) > 10')], 0);
+    e.ingestMetric('req', { job: 'api', host: 'a' }, 1000, 6, P0, true);
+    e.ingestMetric('req', { job: 'api', host: 'b' }, 1000, 6, P1, true);
+    expect(summary(e.evaluateTouched(1000))).toEqual([]);
+    leader = true;
+    e.ingestMetric('req', { job: 'api', host: 'b' }, 1500, 7, P1, true);
+    const changes = e.evaluateTouched(1500);
+    expect(summary(changes)).toEqual(['sum {"job":"api"} inactive→firing @1500']);
+    expect(changes.ops).toEqual([{ kind: 'upsert', instance: expect.objectContaining({ value: 13, origin: null }) }]);
+  });
+
+  it('retires the instances of removed or changed rules and keeps those of rules whose timing changed', () => {
+    const e = engine();
+    e.setRules([rule('a', 'x > 1'), rule('b', 'x > 2'), rule('c', 'x > 3')], 0);
+    e.ingestMetric('x', {}, 1000, 5, P0, true);
+    expect(e.evaluateTouched(1000).transitions).toHaveLength(3);
+    const changes = e.setRules([rule('a', 'x > 1', 60_000), rule('b', 'x > 4')], 2000);
+    expect(summary(changes).sort()).toEqual(['b {} firing→resolved @2000', 'c {} firing→resolved @2000']);
+    expect(changes.transitions.map((t) => t.rule?.name).sort()).toEqual(['b', 'c']);
+    expect(e.instanceCount).toBe(1);
+  });
+
+  it('forgets the windows and instances of lost partitions', () => {
+    const e = engine();
+    e.setRules([rule('cpu', 'cpu > 80')], 0);
+    e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
+    e.ingestMetric('cpu', { host: 'b' }, 1000, 90, P1, true);
+    e.evaluateTouched(1000);
+    e.dropWhere((o) => o?.partition === 1);
+    expect(e.instanceCount).toBe(1);
+    expect(e.windows.seriesCount).toBe(1);
+    expect(summary(e.evaluateAll(2000))).toEqual([]); // b is not this engine's to resolve
+  });
+});
