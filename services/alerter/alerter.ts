@@ -45,6 +45,8 @@ export interface AlerterOptions {
 
 interface PartitionState {
   origin: Origin;
+  /** Owner generation claimed in alert_partition_owners: saves for this partition are fenced by it. */
+  generation: string;
   /** Next offset to process; records below it were processed (or are older than any window). */
   next: bigint;
   /** High watermark at assignment: records below it only rebuild windows. */
@@ -65,6 +67,7 @@ export class Alerter {
   private readonly serial = new Serial();
   private readonly partitions = new Map<string, PartitionState>();
   private leader = false;
+  private aggregationsGeneration: string | null = null;
   private ruleRevision = '';
   private readonly unsaved: Changes[] = [];
   private flushing: Promise<void> | null = null;
@@ -166,18 +169,22 @@ export class Alerter {
     for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
     const wasLeader = this.leader;
     this.leader = owned.has(key({ topic: this.opts.topics.metrics, partition: 0 }));
+    if (!this.leader) this.aggregationsGeneration = null;
     this.engine.dropWhere((origin) => (origin === null ? !this.leader : !owned.has(key(origin))));
 
     const gained = [...owned.values()].filter((o) => !this.partitions.has(key(o)));
     const loadAggregations = this.leader && !wasLeader;
     if (gained.length === 0 && !loadAggregations) return;
+    // Claim first: the claim waits for the previous owner's save under way and fences out its later ones.
+    const generations = await this.opts.states.claim(gained, loadAggregations);
+    if (loadAggregations) this.aggregationsGeneration = generations.get(':-1') ?? null;
     this.engine.loadInstances(await this.opts.states.load(gained, loadAggregations));
     const since = this.opts.clock() - this.engine.retentionMs;
     for (const topic of new Set(gained.map((o) => o.topic))) {
       const ranges = await offsetsSince(this.opts.kafka, topic, since);
       for (const origin of gained.filter((o) => o.topic === topic)) {
         const range = ranges.get(origin.partition) ?? { from: 0n, high: 0n };
-        this.partitions.set(key(origin), { origin, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from });
+        this.partitions.set(key(origin), { origin, generation: generations.get(key(origin))!, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from });
         if (range.from < range.high) this.consumer?.seek(topic, origin.partition, range.from.toString());
       }
     }
@@ -248,7 +255,11 @@ export class Alerter {
       const queued = this.unsaved.splice(0, this.unsaved.length);
       const merged: Changes = { ops: queued.flatMap((c) => c.ops), transitions: queued.flatMap((c) => c.transitions) };
       try {
-        const saved = await this.opts.states.save(merged, (id) => this.engine.rule(id)?.name ?? merged.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id);
+        const saved = await this.opts.states.save(
+          merged,
+          (id) => this.engine.rule(id)?.name ?? merged.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id,
+          (origin) => (origin === null ? this.aggregationsGeneration ?? undefined : this.partitions.get(key(origin))?.generation),
+        );
         for (const t of merged.transitions) this.opts.metrics.transitions.inc({ to: t.to });
         this.opts.dispatcher.enqueue(saved);
       } catch (error) {

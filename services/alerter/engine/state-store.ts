@@ -1,8 +1,9 @@
 /**
  * Alert states in PostgreSQL (migration 0003): alert_instances holds every pending or firing instance with its
  * owner partition, alert_transitions every transition (the history, the incidents hand-off and the notification
- * outbox). save() writes one evaluation's Changes in one transaction with set-based statements (unnest), and
- * returns the transitions that need delivering (to firing or resolved) with their ids.
+ * outbox). save() writes queued evaluations' Changes in one transaction with set-based statements (unnest), fenced
+ * by the owner generations of alert_partition_owners (claim()), and returns the transitions that need delivering
+ * (to firing or resolved) with their ids.
  */
 import type { Pool } from '../../../shared/db/pool.ts';
 import type { Origin } from '../language/windows.ts';
@@ -55,19 +56,62 @@ export class StateStore {
     }));
   }
 
-  async save(changes: Changes, ruleNames: (ruleId: string) => string): Promise<SavedTransition[]> {
-    // The last change of an instance wins: one statement may not touch a row twice.
-    const last = new Map<string, InstanceOp>();
-    for (const op of changes.ops) last.set(op.kind === 'upsert' ? `${op.instance.ruleId}/${op.instance.fingerprint}` : `${op.ruleId}/${op.fingerprint}`, op);
-    const upserts: Instance[] = [];
-    const deletes: [string, string][] = [];
-    for (const op of last.values()) {
-      if (op.kind === 'upsert') upserts.push(op.instance);
-      else deletes.push([op.ruleId, op.fingerprint]);
-    }
+  /**
+   * Claims partitions (and, with `aggregations`, the aggregations' pseudo-partition) for this member with new
+   * generations (alert_partition_owners, migration 0007). Call before load(): a claim waits for saves of the previous
+   * owner under way, and fences out those that come later.
+   */
+  async claim(partitions: readonly Origin[], aggregations: boolean): Promise<Map<string, string>> {
+    const owned = [...partitions.map((p) => [p.topic, p.partition] as const), ...(aggregations ? [AGGREGATIONS] : [])];
+    if (owned.length === 0) return new Map();
+    const { rows } = await this.pool.query<{ topic: string; partition: number; generation: string }>(
+      `INSERT INTO alert_partition_owners (topic, partition, generation)
+       SELECT topic, partition, nextval('alert_owner_generation_seq') FROM unnest($1::text[], $2::int[]) AS u(topic, partition)
+       ON CONFLICT (topic, partition) DO UPDATE SET generation = EXCLUDED.generation, claimed_at = now()
+       RETURNING topic, partition, generation`,
+      [owned.map((o) => o[0]), owned.map((o) => o[1])],
+    );
+    return new Map(rows.map((r) => [ownerKey(r.topic === AGGREGATIONS[0] && r.partition === AGGREGATIONS[1] ? null : { topic: r.topic, partition: r.partition }), r.generation]));
+  }
+
+  /**
+   * Saves one or more evaluations' changes. `generation(origin)` is the generation this member holds for the
+   * instance's owner partition (undefined: not owned any more); changes of partitions whose stored generation
+   * differs are dropped (their new owner recomputes them).
+   */
+  async save(changes: Changes, ruleNames: (ruleId: string) => string, generation: (origin: Origin | null) => string | undefined): Promise<SavedTransition[]> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
+      const origins = new Map<string, Origin | null>();
+      for (const op of changes.ops) if (op.kind === 'upsert') origins.set(ownerKey(op.instance.origin), op.instance.origin);
+      for (const t of changes.transitions) origins.set(ownerKey(t.origin), t.origin);
+      const pairs = [...origins.values()].map((o) => (o === null ? AGGREGATIONS : ([o.topic, o.partition] as const)));
+      const { rows: owners } = await client.query<{ topic: string; partition: number; generation: string }>(
+        `SELECT topic, partition, generation FROM alert_partition_owners
+          WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) FOR SHARE`,
+        [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      );
+      const stored = new Map(owners.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
+      const owns = (origin: Origin | null) => {
+        const expected = generation(origin);
+        return expected !== undefined && stored.get(ownerKey(origin)) === expected;
+      };
+      // The last change of an instance wins: one statement may not touch a row twice. A delete carries no origin:
+      // it belongs to the owner of the transition that ended the instance (or of the rule change that retired it).
+      const ended = new Set(changes.transitions.filter((t) => owns(t.origin)).map((t) => `${t.ruleId}/${t.fingerprint}`));
+      const last = new Map<string, InstanceOp>();
+      for (const op of changes.ops) {
+        const key = op.kind === 'upsert' ? `${op.instance.ruleId}/${op.instance.fingerprint}` : `${op.ruleId}/${op.fingerprint}`;
+        if (op.kind === 'upsert' ? owns(op.instance.origin) : ended.has(key)) last.set(key, op);
+      }
+      const upserts: Instance[] = [];
+      const deletes: [string, string][] = [];
+      for (const op of last.values()) {
+        if (op.kind === 'upsert') upserts.push(op.instance);
+        else deletes.push([op.ruleId, op.fingerprint]);
+      }
+      const transitions = changes.transitions.filter((t) => owns(t.origin));
       if (deletes.length > 0) {
         await client.query(
           `DELETE FROM alert_instances a USING unnest($1::uuid[], $2::text[]) AS d(rule_id, fingerprint)
@@ -102,8 +146,8 @@ export class StateStore {
         );
       }
       let saved: SavedTransition[] = [];
-      if (changes.transitions.length > 0) {
-        const t = changes.transitions;
+      if (transitions.length > 0) {
+        const t = transitions;
         const names = t.map((x) => ruleNames(x.ruleId));
         // Transitions that notify nobody (to pending or inactive) are delivered by definition.
         const { rows } = await client.query<{ id: string; ord: string }>(
@@ -157,7 +201,14 @@ export class StateStore {
     );
     return rows.map((r) => ({
       id: r.id, ruleId: r.rule_id, ruleName: r.rule_name, fingerprint: r.fingerprint, labels: r.labels,
-      from: r.from_state, to: r.to_state, value: r.value, activeAt: r.active_at.getTime(), at: r.at.getTime(),
+      from: r.from_state, to: r.to_state, value: r.value, activeAt: r.active_at.getTime(), at: r.at.getTime(), origin: null,
     }));
   }
+}
+
+/** The pseudo-partition that stands for the aggregations in alert_partition_owners. */
+const AGGREGATIONS = ['', -1] as const;
+
+function ownerKey(origin: Origin | null): string {
+  return origin === null ? `${AGGREGATIONS[0]}:${AGGREGATIONS[1]}` : `${origin.topic}:${origin.partition}`;
 }

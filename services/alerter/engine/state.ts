@@ -48,6 +48,8 @@ export interface Transition {
   value: number | null;
   activeAt: number;
   at: number;
+  /** The owner partition of the instance (null: an aggregation); saves are fenced by its owner generation. */
+  origin: Origin | null;
   /** Set by the engine; not stored (the history keeps the rule name). */
   rule?: RuleInfo;
 }
@@ -117,5 +119,5 @@ export function retire(prev: Instance, now: number): Transition {
 }
 
 function transition(instance: Instance, from: FromState, to: ToState, value: number | null, at: number): Transition {
-  return { ruleId: instance.ruleId, fingerprint: instance.fingerprint, labels: instance.labels, from, to, value, activeAt: instance.activeAt, at };
+  return { ruleId: instance.ruleId, fingerprint: instance.fingerprint, labels: instance.labels, from, to, value, activeAt: instance.activeAt, at, origin: instance.origin };
 }
