@@ -92,6 +92,9 @@ describe('alerter durability', () => {
     const b = await ctx.start('alerter');
     const [alerterA, alerterB] = [alerterOf(a), alerterOf(b)];
     await waitFor(async () => [alerterA.partitionCount, alerterB.partitionCount, alerterA.caughtUp && alerterB.caughtUp] as const, ([pa, pb, ok]) => pa + pb === 6 && pa > 0 && pb > 0 && ok === true, 30_000);
+    const complete = async (runtime: Runtime) => (await runtime.registry.getSingleMetric('vigil_alerter_aggregations_complete')!.get()).values[0]?.value;
+    // The members share the partitions: neither says its sums are complete.
+    expect([await complete(a), await complete(b)]).toEqual([0, 0]);
 
     const hosts = Array.from({ length: 12 }, (_, i) => `h${i}`);
     for (const host of hosts) await post('mem_usage', host, 95);
@@ -106,6 +109,7 @@ describe('alerter durability', () => {
     // B leaves: A takes over its partitions and their firing alerts, without new transitions.
     await b.stop();
     await waitFor(async () => alerterA.partitionCount === 6 && alerterA.caughtUp, (ok) => ok, 30_000);
+    expect(await complete(a)).toBe(1);
     await new Promise((r) => setTimeout(r, 1000));
     await alerterA.idle();
     expect(alerterA.engine.instanceCount).toBe(12);

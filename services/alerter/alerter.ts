@@ -68,6 +68,8 @@ export class Alerter {
   private readonly partitions = new Map<string, PartitionState>();
   private leader = false;
   private aggregationsGeneration: string | null = null;
+  /** Partitions per topic, as last seen at an assignment. */
+  private readonly partitionTotals = new Map<string, number>();
   private ruleRevision = '';
   private readonly unsaved: Changes[] = [];
   private flushing: Promise<void> | null = null;
@@ -174,7 +176,10 @@ export class Alerter {
 
     const gained = [...owned.values()].filter((o) => !this.partitions.has(key(o)));
     const loadAggregations = this.leader && !wasLeader;
-    if (gained.length === 0 && !loadAggregations) return;
+    if (gained.length === 0 && !loadAggregations) {
+      this.reportAggregations(owned);
+      return;
+    }
     // Claim first: the claim waits for the previous owner's save under way and fences out its later ones.
     const generations = await this.opts.states.claim(gained, loadAggregations);
     if (loadAggregations) this.aggregationsGeneration = generations.get(':-1') ?? null;
@@ -182,6 +187,7 @@ export class Alerter {
     const since = this.opts.clock() - this.engine.retentionMs;
     for (const topic of new Set(gained.map((o) => o.topic))) {
       const ranges = await offsetsSince(this.opts.kafka, topic, since);
+      this.partitionTotals.set(topic, ranges.size);
       for (const origin of gained.filter((o) => o.topic === topic)) {
         const range = ranges.get(origin.partition) ?? { from: 0n, high: 0n };
         this.partitions.set(key(origin), { origin, generation: generations.get(key(origin))!, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from });
@@ -189,6 +195,20 @@ export class Alerter {
       }
     }
     this.opts.logger.info({ gained: gained.map(key), leader: this.leader }, 'alerter took over partitions');
+    this.reportAggregations(owned);
+  }
+
+  /** Aggregations see only the series of this member's partitions: exact only when it owns them all. */
+  private reportAggregations(owned: Map<string, Origin>): void {
+    if (!this.leader) {
+      this.opts.metrics.aggregationsComplete.set(0);
+      return;
+    }
+    const complete = [...this.partitionTotals].every(([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total);
+    this.opts.metrics.aggregationsComplete.set(complete ? 1 : 0);
+    if (!complete && this.engine.hasAggregations) {
+      this.opts.logger.warn('several alerter members share the partitions: aggregating rules (sum by …) see only the series of this member (README "Alert rules")');
+    }
   }
 
   private async process(batch: PartitionBatch, control: BatchControl): Promise<void> {

@@ -10,6 +10,7 @@ export interface AlerterMetrics {
   evaluationSeconds: Histogram<'kind'>;
   instances: Gauge<'state'>;
   series: Gauge;
+  aggregationsComplete: Gauge;
 }
 
 export function createAlerterMetrics(registry: Registry): AlerterMetrics {
@@ -25,5 +26,10 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
     }),
     instances: new Gauge({ name: 'vigil_alerter_instances', help: 'Alert instances held by this alerter, by state', labelNames: ['state'], registers: [registry] }),
     series: new Gauge({ name: 'vigil_alerter_window_series', help: 'Metric series and event streams held in the evaluation windows', registers: [registry] }),
+    aggregationsComplete: new Gauge({
+      name: 'vigil_alerter_aggregations_complete',
+      help: '1 when this member evaluates the aggregating rules and owns every partition (their results are exact), else 0',
+      registers: [registry],
+    }),
   };
 }

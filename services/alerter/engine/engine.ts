@@ -75,6 +75,10 @@ export class AlertEngine {
     return this.retention;
   }
 
+  get hasAggregations(): boolean {
+    return this.aggregated.length > 0;
+  }
+
   get ruleCount(): number {
     return this.rules.size;
   }
