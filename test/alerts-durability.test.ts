@@ -89,6 +89,7 @@ describe('alerter durability', () => {
   it('splits alert states between two alerter instances and hands them over on a rebalance', async () => {
     const a = await ctx.start('alerter');
     const ruleId = await createRule(a, { name: 'mem split', query: 'mem_usage > 90' });
+    const sumId = await createRule(a, { name: 'mem sum', query: 'sum(mem_usage) > 1000' });
     const b = await ctx.start('alerter');
     const [alerterA, alerterB] = [alerterOf(a), alerterOf(b)];
     await waitFor(async () => [alerterA.partitionCount, alerterB.partitionCount, alerterA.caughtUp && alerterB.caughtUp] as const, ([pa, pb, ok]) => pa + pb === 6 && pa > 0 && pb > 0 && ok === true, 30_000);
@@ -99,9 +100,12 @@ describe('alerter durability', () => {
     const hosts = Array.from({ length: 12 }, (_, i) => `h${i}`);
     for (const host of hosts) await post('mem_usage', host, 95);
     await waitFor(() => instances(ruleId), (rows) => rows.length === 12 && rows.every((r) => r.state === 'firing'));
+    // The sum spans both members' partitions and is still exact: 12 × 95 = 1140, from partials of every partition.
+    const [sum] = await waitFor(() => instances(sumId), (rows) => rows.length === 1 && rows[0].state === 'firing');
+    expect((await ctx.db.query('SELECT value FROM alert_instances WHERE rule_id = $1', [sumId])).rows[0].value).toBe(1140);
     // Each instance is held by the alerter that owns its series' partition, and by no other.
     await Promise.all([alerterA.idle(), alerterB.idle()]);
-    expect(alerterA.engine.instanceCount + alerterB.engine.instanceCount).toBe(12);
+    expect(alerterA.engine.instanceCount + alerterB.engine.instanceCount).toBe(12 + 1); // + the sum, on one member
     expect(alerterA.engine.instanceCount).toBeGreaterThan(0);
     expect(alerterB.engine.instanceCount).toBeGreaterThan(0);
     expect(await transitions(ruleId)).toBe(12);
@@ -112,13 +116,17 @@ describe('alerter durability', () => {
     expect(await complete(a)).toBe(1);
     await new Promise((r) => setTimeout(r, 1000));
     await alerterA.idle();
-    expect(alerterA.engine.instanceCount).toBe(12);
+    expect(alerterA.engine.instanceCount).toBe(13);
     expect(await transitions(ruleId)).toBe(12);
+    expect((await instances(sumId))[0].fired_at).toEqual(sum.fired_at);
+    expect(await transitions(sumId)).toBe(1);
 
     for (const host of hosts) await post('mem_usage', host, 20);
     await waitFor(() => instances(ruleId), (rows) => rows.length === 0);
     expect(await countRows(ctx.db, `SELECT count(*) AS n FROM alert_transitions WHERE rule_id = $1 AND to_state = 'resolved'`, [ruleId])).toBe(12);
     expect(await transitions(ruleId)).toBe(24);
+    await waitFor(() => instances(sumId), (rows) => rows.length === 0);
+    expect(await transitions(sumId)).toBe(2);
     await a.stop();
   });
 });

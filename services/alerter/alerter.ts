@@ -38,6 +38,7 @@ export interface AlerterOptions {
   parse: ParseOptions;
   lookbackMs: number;
   resendMs: number;
+  tickMs: number;
   logger: Logger;
   metrics: AlerterMetrics;
   clock: () => number;
@@ -68,6 +69,7 @@ export class Alerter {
   private readonly partitions = new Map<string, PartitionState>();
   private leader = false;
   private aggregationsGeneration: string | null = null;
+  private ownsAll = true;
   /** Partitions per topic, as last seen at an assignment. */
   private readonly partitionTotals = new Map<string, number>();
   private ruleRevision = '';
@@ -99,6 +101,7 @@ export class Alerter {
       const started = process.hrtime.bigint();
       await this.refreshRules();
       const now = this.opts.clock();
+      await this.exchangePartials(now);
       const changes = this.engine.evaluateAll(now);
       this.engine.prune(now);
       this.persist(changes);
@@ -198,16 +201,28 @@ export class Alerter {
     this.reportAggregations(owned);
   }
 
-  /** Aggregations see only the series of this member's partitions: exact only when it owns them all. */
+  /** Whether this member owns every partition (then aggregations are computed from its own series alone). */
   private reportAggregations(owned: Map<string, Origin>): void {
-    if (!this.leader) {
-      this.opts.metrics.aggregationsComplete.set(0);
+    this.ownsAll = [...this.partitionTotals].every(([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total);
+    this.opts.metrics.aggregationsComplete.set(this.leader && this.ownsAll ? 1 : 0);
+  }
+
+  /**
+   * Several members share the partitions: each writes the partial aggregates of its partitions, and the member that
+   * evaluates aggregations combines everyone's fresh partials (a member that stopped writing drops out after a few
+   * ticks) — exact, one tick behind. Alone, the engine aggregates its own series, on arrival.
+   */
+  private async exchangePartials(now: number): Promise<void> {
+    if (this.ownsAll || !this.engine.hasAggregations) {
+      this.engine.setCombined(null);
       return;
     }
-    const complete = [...this.partitionTotals].every(([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total);
-    this.opts.metrics.aggregationsComplete.set(complete ? 1 : 0);
-    if (!complete && this.engine.hasAggregations) {
-      this.opts.logger.warn('several alerter members share the partitions: aggregating rules (sum by …) see only the series of this member (README "Alert rules")');
+    try {
+      const owned = [...this.partitions.values()].filter((p) => p.ready);
+      await this.opts.states.savePartials(this.engine.partials(now), owned.map((p) => p.origin), (o) => this.partitions.get(key(o))?.generation, now);
+      if (this.leader) this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
+    } catch (error) {
+      this.opts.logger.warn({ err: error }, 'partial aggregates not exchanged; aggregating rules wait for the next tick');
     }
   }
 

@@ -83,6 +83,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     parse,
     lookbackMs: settings.lookbackMs,
     resendMs: settings.resendMs,
+    tickMs: settings.tickMs,
     logger,
     metrics,
     clock: deps.clock ?? Date.now,

@@ -10,7 +10,8 @@
  * partitions are ready).
  */
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
-import { compare, evaluate, type DataView, type Element } from '../language/evaluate.ts';
+import type { Aggregate } from '../language/ast.ts';
+import { addTo, aggregateValue, compare, emptyFigures, evaluate, groupOf, type DataView, type Element, type GroupFigures } from '../language/evaluate.ts';
 import { matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../language/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
@@ -19,6 +20,15 @@ import { retire, step, type Instance, type RuleInfo, type Transition } from './s
 export interface Changes {
   ops: InstanceOp[];
   transitions: Transition[];
+}
+
+/** The figures of one group of a single-level aggregation over the series of one partition. */
+export interface PartialAggregate {
+  ruleId: string;
+  groupKey: string;
+  labels: Labels;
+  origin: Origin;
+  figures: GroupFigures;
 }
 
 export type InstanceOp = { kind: 'upsert'; instance: Instance } | { kind: 'delete'; ruleId: string; fingerprint: string };
@@ -61,6 +71,8 @@ export class AlertEngine {
   private readonly touchedSeries = new Set<MetricSeries>();
   private readonly touchedStreams = new Map<string, Set<EventStream>>();
   private retention = 0;
+  /** Results of single-level aggregations combined from every member's partials; null: computed from local series. */
+  private combined: Map<string, Element[]> | null = null;
 
   constructor(private readonly opts: EngineOptions) {
     this.windows.onRemoveSeries = (series) => {
@@ -73,6 +85,60 @@ export class AlertEngine {
   /** How far back windows must reach for the current rules: the longest range plus the lookback. */
   get retentionMs(): number {
     return this.retention;
+  }
+
+  /**
+   * Partial figures per (rule, group, partition) of the single-level aggregations (`sum by (job) (rate(x[5m]))`),
+   * over the series of this member's ready partitions.
+   */
+  partials(now: number): PartialAggregate[] {
+    const out: PartialAggregate[] = [];
+    for (const rule of this.aggregated) {
+      const agg = rule.expr as Aggregate;
+      if (agg.expr.kind === 'aggregate') continue;
+      const groups = new Map<string, PartialAggregate>();
+      for (const element of evaluate(agg.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.dataFor(rule) })) {
+        if (element.origin === null || !this.opts.isReady(element.origin)) continue;
+        const group = groupOf(agg.by, element.labels);
+        const key = `${element.origin.topic}:${element.origin.partition}\u0000${group.key}`;
+        let partial = groups.get(key);
+        if (!partial) groups.set(key, (partial = { ruleId: rule.id, groupKey: group.key, labels: group.labels, origin: element.origin, figures: emptyFigures() }));
+        addTo(partial.figures, element.value);
+      }
+      out.push(...groups.values());
+    }
+    return out;
+  }
+
+  /**
+   * Uses partials from every partition (all members) for the single-level aggregations from now on; null goes back
+   * to computing them from the local series (this member owns every partition).
+   */
+  setCombined(partials: readonly PartialAggregate[] | null): void {
+    if (partials === null) {
+      this.combined = null;
+      return;
+    }
+    const byRule = new Map<string, Map<string, { labels: Labels; figures: GroupFigures }>>();
+    for (const p of partials) {
+      let groups = byRule.get(p.ruleId);
+      if (!groups) byRule.set(p.ruleId, (groups = new Map()));
+      const group = groups.get(p.groupKey);
+      if (!group) groups.set(p.groupKey, { labels: p.labels, figures: { ...p.figures } });
+      else {
+        group.figures.sum += p.figures.sum;
+        group.figures.count += p.figures.count;
+        group.figures.min = Math.min(group.figures.min, p.figures.min);
+        group.figures.max = Math.max(group.figures.max, p.figures.max);
+      }
+    }
+    this.combined = new Map();
+    for (const rule of this.aggregated) {
+      const agg = rule.expr as Aggregate;
+      if (agg.expr.kind === 'aggregate') continue;
+      const groups = byRule.get(rule.id) ?? new Map();
+      this.combined.set(rule.id, [...groups.values()].map((g) => ({ labels: g.labels, value: aggregateValue(agg.op, g.figures), origin: null })));
+    }
   }
 
   get hasAggregations(): boolean {
@@ -178,7 +244,8 @@ export class AlertEngine {
     }
     this.touchedSeries.clear();
     this.touchedStreams.clear();
-    for (const rule of aggregatedDue) this.evaluateRule(rule, now, changes);
+    // Combined from partials, aggregations change on the tick (when the partials do), not per sample.
+    if (this.combined === null) for (const rule of aggregatedDue) this.evaluateRule(rule, now, changes);
     return changes;
   }
 
@@ -227,8 +294,8 @@ export class AlertEngine {
 
   private evaluateRule(rule: EngineRule, now: number, changes: Changes): void {
     if (rule.aggregated && !this.opts.isReady(null)) return;
-    const data: DataView = rule.selector.source === 'metric' ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS } : this.windows;
-    const elements = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }), rule.comparison);
+    const raw = (rule.aggregated && this.combined?.get(rule.id)) || evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.dataFor(rule) });
+    const elements = compare(raw, rule.comparison);
     const seen = new Set<string>();
     for (const element of elements) {
       if (!this.opts.isReady(element.origin)) continue;
@@ -238,6 +305,10 @@ export class AlertEngine {
       if (seen.has(instance.fingerprint) || !this.opts.isReady(instance.origin)) continue;
       this.observe(rule, instance.labels, instance.origin, undefined, now, changes, instance.fingerprint);
     }
+  }
+
+  private dataFor(rule: EngineRule): DataView {
+    return rule.selector.source === 'metric' ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS } : this.windows;
   }
 
   private valueOf(rule: EngineRule, now: number, data: DataView): number | undefined {

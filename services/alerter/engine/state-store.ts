@@ -7,7 +7,7 @@
  */
 import type { Pool } from '../../../shared/db/pool.ts';
 import type { Origin } from '../language/windows.ts';
-import type { Changes, InstanceOp } from './engine.ts';
+import type { Changes, InstanceOp, PartialAggregate } from './engine.ts';
 import type { Instance, Transition } from './state.ts';
 
 export interface SavedTransition extends Transition {
@@ -180,6 +180,52 @@ export class StateStore {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Replaces the partial aggregates of the partitions this member owns (fenced like save(); migration 0008) with
+   * `partials`.
+   */
+  async savePartials(partials: readonly PartialAggregate[], owned: readonly Origin[], generation: (origin: Origin) => string | undefined, at: number): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ topic: string; partition: number; generation: string }>(
+        `SELECT topic, partition, generation FROM alert_partition_owners
+          WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) FOR SHARE`,
+        [owned.map((o) => o.topic), owned.map((o) => o.partition)],
+      );
+      const mine = rows.filter((r) => generation({ topic: r.topic, partition: r.partition }) === r.generation);
+      const keys = new Set(mine.map((r) => `${r.topic}:${r.partition}`));
+      await client.query('DELETE FROM alert_partials WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))', [mine.map((r) => r.topic), mine.map((r) => r.partition)]);
+      const kept = partials.filter((p) => keys.has(`${p.origin.topic}:${p.origin.partition}`));
+      if (kept.length > 0) {
+        await client.query(
+          `INSERT INTO alert_partials (rule_id, topic, partition, group_key, labels, sum, count, min, max, at)
+           SELECT *, $10::timestamptz FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::float8[], $7::bigint[], $8::float8[], $9::float8[])`,
+          [
+            kept.map((p) => p.ruleId), kept.map((p) => p.origin.topic), kept.map((p) => p.origin.partition), kept.map((p) => p.groupKey),
+            kept.map((p) => JSON.stringify(p.labels)), kept.map((p) => p.figures.sum), kept.map((p) => p.figures.count),
+            kept.map((p) => p.figures.min), kept.map((p) => p.figures.max), new Date(at),
+          ],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Every member's partial aggregates written since `since`. */
+  async loadPartials(since: number): Promise<PartialAggregate[]> {
+    const { rows } = await this.pool.query<{ rule_id: string; topic: string; partition: number; group_key: string; labels: Record<string, string>; sum: number; count: string; min: number; max: number }>(
+      'SELECT rule_id, topic, partition, group_key, labels, sum, count, min, max FROM alert_partials WHERE at >= $1',
+      [new Date(since)],
+    );
+    return rows.map((r) => ({ ruleId: r.rule_id, groupKey: r.group_key, labels: r.labels, origin: { topic: r.topic, partition: r.partition }, figures: { sum: r.sum, count: Number(r.count), min: r.min, max: r.max } }));
   }
 
   async markDelivered(ids: readonly string[]): Promise<void> {

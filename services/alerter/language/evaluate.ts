@@ -10,7 +10,7 @@
  *   comparison          keeps the elements for which `value op threshold` holds, with their value
  * Each element keeps the origin (topic, partition) of its series, or null when an aggregation combined several.
  */
-import type { Aggregate, Comparison, RangeCall, Selector, ValueExpr } from './ast.ts';
+import type { Aggregate, AggregateOp, Comparison, RangeCall, Selector, ValueExpr } from './ast.ts';
 import { matches, type EventStream, type Labels, type MetricSeries, type Origin, type Points } from './windows.ts';
 
 export interface Element {
@@ -137,37 +137,54 @@ function overWindow(call: RangeCall, points: Points, lo: number, hi: number): nu
   }
 }
 
+/** The group of an element under `by` (null: everything in one group): its key and its kept labels. */
+export function groupOf(by: string[] | null, labels: Labels): { key: string; labels: Labels } {
+  const kept: Labels = {};
+  if (by) for (const name of by) if (labels[name] !== undefined && labels[name] !== '') kept[name] = labels[name];
+  return { key: by ? by.map((name) => kept[name] ?? '').join('\u0000') : '', labels: kept };
+}
+
+/** Running figures of a group; every aggregation operator is a function of them, so partial groups merge exactly. */
+export interface GroupFigures {
+  sum: number;
+  count: number;
+  min: number;
+  max: number;
+}
+
+export function addTo(figures: GroupFigures, value: number): void {
+  figures.sum += value;
+  figures.count++;
+  if (value < figures.min) figures.min = value;
+  if (value > figures.max) figures.max = value;
+}
+
+export function emptyFigures(): GroupFigures {
+  return { sum: 0, count: 0, min: Infinity, max: -Infinity };
+}
+
+export function aggregateValue(op: AggregateOp, f: GroupFigures): number {
+  switch (op) {
+    case 'sum':
+      return f.sum;
+    case 'avg':
+      return f.sum / f.count;
+    case 'max':
+      return f.max;
+    case 'min':
+      return f.min;
+    case 'count':
+      return f.count;
+  }
+}
+
 function aggregate(agg: Aggregate, input: Element[]): Element[] {
-  const groups = new Map<string, { labels: Labels; values: number[] }>();
+  const groups = new Map<string, { labels: Labels; figures: GroupFigures }>();
   for (const element of input) {
-    const labels: Labels = {};
-    if (agg.by) for (const name of agg.by) if (element.labels[name] !== undefined && element.labels[name] !== '') labels[name] = element.labels[name];
-    const key = agg.by ? agg.by.map((name) => labels[name] ?? '').join('\u0000') : '';
+    const { key, labels } = groupOf(agg.by, element.labels);
     let group = groups.get(key);
-    if (!group) groups.set(key, (group = { labels, values: [] }));
-    group.values.push(element.value);
+    if (!group) groups.set(key, (group = { labels, figures: emptyFigures() }));
+    addTo(group.figures, element.value);
   }
-  const out: Element[] = [];
-  for (const { labels, values } of groups.values()) {
-    let value: number;
-    switch (agg.op) {
-      case 'sum':
-        value = values.reduce((a, b) => a + b, 0);
-        break;
-      case 'avg':
-        value = values.reduce((a, b) => a + b, 0) / values.length;
-        break;
-      case 'max':
-        value = values.reduce((a, b) => (b > a ? b : a), -Infinity);
-        break;
-      case 'min':
-        value = values.reduce((a, b) => (b < a ? b : a), Infinity);
-        break;
-      case 'count':
-        value = values.length;
-        break;
-    }
-    out.push({ labels, value, origin: null });
-  }
-  return out;
+  return [...groups.values()].map(({ labels, figures }) => ({ labels, value: aggregateValue(agg.op, figures), origin: null }));
 }
