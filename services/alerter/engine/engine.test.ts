@@ -79,6 +79,26 @@ describe('AlertEngine', () => {
     expect(e.instanceCount).toBe(1);
   });
 
+  it('combines partial figures of every partition into exact aggregations', () => {
+    const rules = ['sum', 'avg', 'max', 'min', 'count'].map((op) => rule(op, `${op} by (job) (req) > -1`));
+    const [a, b, leader] = [engine(), engine(), engine()];
+    for (const e of [a, b, leader]) e.setRules(rules, 0);
+    // a holds partition 0 (1 and 5), b partition 1 (3 and, in another job, 100).
+    a.ingestMetric('req', { job: 'api', host: 'h1' }, 1000, 1, P0, false);
+    a.ingestMetric('req', { job: 'api', host: 'h2' }, 1000, 5, P0, false);
+    b.ingestMetric('req', { job: 'api', host: 'h3' }, 1000, 3, P1, false);
+    b.ingestMetric('req', { job: 'db', host: 'h4' }, 1000, 100, P1, false);
+    const partials = [...a.partials(1000), ...b.partials(1000)];
+    expect(partials.filter((p) => p.ruleId === 'sum').map((p) => [p.origin.partition, p.labels, p.figures])).toEqual([
+      [0, { job: 'api' }, { sum: 6, count: 2, min: 1, max: 5 }],
+      [1, { job: 'api' }, { sum: 3, count: 1, min: 3, max: 3 }],
+      [1, { job: 'db' }, { sum: 100, count: 1, min: 100, max: 100 }],
+    ]);
+    leader.setCombined(partials);
+    const values = leader.evaluateAll(2000).transitions.map((t) => `${t.ruleId} ${t.labels.job} ${t.value}`).sort();
+    expect(values).toEqual(['avg api 3', 'avg db 100', 'count api 3', 'count db 1', 'max api 5', 'max db 100', 'min api 1', 'min db 100', 'sum api 9', 'sum db 100']);
+  });
+
   it('forgets the windows and instances of lost partitions', () => {
     const e = engine();
     e.setRules([rule('cpu', 'cpu > 80')], 0);
