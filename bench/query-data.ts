@@ -1,7 +1,7 @@
 /**
  * The query benchmark's data set: 10,000,000 events and 10,000,000 metric samples (10,000 series) spread over the
  * 7 days before the load, generated deterministically (seeded PRNG) and streamed with COPY (pg-copy-streams) into a
- * dedicated database, then the per-minute rollups the writer would have kept (same table, same keys) are derived
+ * dedicated database, then the per-minute rollups and day totals the writer would have kept (same tables, same keys) are derived
  * from the loaded rows. A `bench_meta` row records what was loaded; a second run finds it and loads nothing.
  *
  *   node --import tsx bench/query-data.ts            # load into vigil_bench_query (idempotent)
@@ -222,7 +222,7 @@ export async function ensureBenchData(spec: BenchDataSpec, url = BENCH_DATABASE_
     const pool = new pg.Pool({ connectionString: url, max: 1 });
     for (const table of ['events', 'metrics', 'rollups'] as const) await ensurePartitions(pool, table, 'day', anchorMs - SPAN_MS - DAY_MS, anchorMs + DAY_MS);
     await pool.end();
-    await client.query('TRUNCATE events, metrics, rollups');
+    await client.query('TRUNCATE events, metrics, rollups, ingest_totals');
     const eventSeconds = await copyRows(client, 'events', 'id, "timestamp", event_type, source, level, message, tags, payload, created_by', eventRows(spec.events, anchorMs), 'events');
     log(`events: ${spec.events.toLocaleString('en')} rows in ${eventSeconds.toFixed(0)} s (${Math.round(spec.events / eventSeconds)} rows/s)`);
     const metricSeconds = await copyRows(client, 'metrics', 'id, "timestamp", name, metric_type, value, labels, created_by', metricRows(spec.metricSamples, anchorMs), 'metrics');
@@ -232,6 +232,9 @@ export async function ensureBenchData(spec: BenchDataSpec, url = BENCH_DATABASE_
       SELECT date_trunc('minute', "timestamp"), 'event', event_type, source, coalesce(level, ''), count(*) FROM events GROUP BY 1, 3, 4, 5`);
     await client.query(`INSERT INTO rollups (bucket, kind, event_type, source, level, count)
       SELECT date_trunc('minute', "timestamp"), 'metric', metric_type, name, '', count(*) FROM metrics GROUP BY 1, 3, 4`);
+    // And the day totals beside them, spread over 6 Kafka partitions as 6 writers' partitions would leave them.
+    await client.query(`INSERT INTO ingest_totals (day, kind, partition, count)
+      SELECT (bucket AT TIME ZONE 'UTC')::date, kind, abs(hashtext(source)) % 6, sum(count) FROM rollups GROUP BY 1, 2, 3`);
     log('rollups derived; analyzing');
     await client.query('VACUUM ANALYZE events');
     await client.query('VACUUM ANALYZE metrics');

@@ -38,6 +38,9 @@ describe('maintenance', () => {
     await seed('events', [-40, -31, -30, -1, 0]);
     await seed('metrics', [-100, -91, -90, -40, 0]);
     await seed('rollups', [-100, -91, -90, -40, 0]);
+    for (const offset of [-100, -91, -90, -40, 0]) {
+      await ctx.db.query(`INSERT INTO ingest_totals (day, kind, partition, count) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, 'event', 0, 1)`, [new Date(day(offset))]);
+    }
 
     // Another instance holds the lock: this one does nothing.
     const other = await ctx.db.connect();
@@ -64,6 +67,8 @@ describe('maintenance', () => {
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(3);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM metrics')).toBe(3);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM rollups')).toBe(3);
+    const { rows: totals } = await ctx.db.query(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM ingest_totals ORDER BY day`);
+    expect(totals.map((r) => r.day)).toEqual([-90, -40, 0].map((o) => new Date(day(o)).toISOString().slice(0, 10)));
 
     // A second pass finds nothing to do.
     expect(await runMaintenance(ctx.db, ctx.config.storage, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [] });

@@ -1,16 +1,17 @@
 /**
  * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
  * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
- * after the longer of the two). Only the instance holding the advisory lock runs a pass, so any number of
+ * and their day totals after the longer of the two). Only the instance holding the advisory lock runs a pass, so any number of
  * maintenance instances may be deployed and exactly one works at a time.
  */
 import type { Config } from '../../shared/config.ts';
-import { ensureAllPartitions, type PartitionedTable } from '../../shared/db/partitions.ts';
+import { ensureAllPartitions, listPartitions, type PartitionedTable } from '../../shared/db/partitions.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { dropExpiredPartitions } from '../../shared/db/retention.ts';
 
 const LOCK_KEY = 0x76_69_6d_74; // 'vimt', distinct from the migration lock
 const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 export interface MaintenanceReport {
   /** False when another instance held the lock and this pass did nothing. */
@@ -24,6 +25,18 @@ export function retentionDaysOf(table: PartitionedTable, storage: Config['storag
   if (table === 'events') return storage.eventRetentionDays;
   if (table === 'metrics') return storage.metricRetentionDays;
   return Math.max(storage.eventRetentionDays, storage.metricRetentionDays);
+}
+
+/**
+ * The day totals (ingest_totals) of the days whose rollups partition is gone, so that /stats' all-time totals and
+ * the rollups always cover the same days (a partition whose DROP was deferred keeps its day's totals too).
+ */
+async function dropExpiredTotals(pool: Pool, cutoffMs: number): Promise<void> {
+  const kept = (await listPartitions(pool, 'rollups')).map((p) => new Date(p.fromMs).toISOString().slice(0, 10));
+  await pool.query(
+    `DELETE FROM ingest_totals WHERE (day + 1)::timestamp AT TIME ZONE 'UTC' <= $1 AND NOT (day = ANY($2::date[]))`,
+    [new Date(cutoffMs), kept],
+  );
 }
 
 export async function runMaintenance(pool: Pool, storage: Config['storage'], now = Date.now()): Promise<MaintenanceReport> {
@@ -42,6 +55,7 @@ export async function runMaintenance(pool: Pool, storage: Config['storage'], now
         report.dropped.push(...result.dropped);
         report.deferred.push(...result.deferred);
       }
+      await dropExpiredTotals(pool, now - retentionDaysOf('rollups', storage) * DAY_MS);
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

@@ -147,6 +147,9 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
         (date_trunc('minute', now()) - interval '59 minutes', 'event', 'log', 'api', 'info', 5),
         (date_trunc('minute', now()) - interval '60 minutes', 'event', 'alert', 'api', 'error', 11),
         (date_trunc('minute', now()) - interval '2 days', 'metric', 'gauge', 'temp', '', 13)`);
+      // The all-time totals the writer keeps beside them, per day and Kafka partition (-1: derived by migration 0009).
+      await ctx.db.query(`INSERT INTO ingest_totals (day, kind, partition, count) VALUES
+        (current_date, 'event', 0, 12), (current_date - 1, 'event', -1, 11), (current_date - 2, 'metric', 3, 13)`);
       const rule = uuidv4();
       await ctx.db.query(`INSERT INTO alert_rules (id, name, query) VALUES ($1, 'cpu', 'cpu_usage > 80')`, [rule]);
       await ctx.db.query(
@@ -157,7 +160,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       parsed = new Map(parsePrometheusTextFormat(await scrape()).map((f) => [f.name, f]));
     });
 
-    it('GET /stats answers exactly the seed\'s six fields from the rollups and the alert states', async () => {
+    it('GET /stats answers exactly the seed\'s six fields from the day totals, the rollups and the alert states', async () => {
       expect(await get('/api/v1/monitoring/stats', 'moderator')).toMatchObject({
         status: 200,
         body: { success: true, data: { total_events: 23, total_metrics: 13, active_alerts: 2, open_incidents: 0, events_last_hour: 12, metrics_last_hour: 0 } },

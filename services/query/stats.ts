@@ -1,8 +1,9 @@
 /**
- * GET /api/v1/monitoring/stats (moderator+): exactly the seed's six figures. Event and metric counts come from the
- * writer's per-minute rollups (infra/migrations/0002), which move in the same transaction as the rows, so they
- * agree with what was stored and never need count(*) over the raw tables. "Last hour" is the current minute and
- * the 59 before it (the rollups' resolution). Alert and incident counts: alert-counts.ts.
+ * GET /api/v1/monitoring/stats (moderator+): exactly the seed's six figures. Event and metric counts come from
+ * counters the writer moves in the same transaction as the rows, so they agree with what was stored and never need
+ * count(*) over the raw tables: all-time totals from the per-day, per-partition totals (infra/migrations/0009, a
+ * few rows a day), "last hour" from the per-minute rollups (0002) of the current minute and the 59 before it (the
+ * rollups' resolution; an index range of the last hour's rows only). Alert and incident counts: alert-counts.ts.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
@@ -27,11 +28,12 @@ export function lastHourStart(nowMs: number): Date {
 }
 
 export const ROLLUP_TOTALS_SQL = `
-  SELECT coalesce(sum(count) FILTER (WHERE kind = 'event'), 0)::int8 AS total_events,
-         coalesce(sum(count) FILTER (WHERE kind = 'metric'), 0)::int8 AS total_metrics,
-         coalesce(sum(count) FILTER (WHERE kind = 'event' AND bucket >= $1 AND bucket <= $2), 0)::int8 AS events_last_hour,
-         coalesce(sum(count) FILTER (WHERE kind = 'metric' AND bucket >= $1 AND bucket <= $2), 0)::int8 AS metrics_last_hour
-    FROM rollups`;
+  SELECT (SELECT coalesce(sum(count), 0) FROM ingest_totals WHERE kind = 'event')::int8 AS total_events,
+         (SELECT coalesce(sum(count), 0) FROM ingest_totals WHERE kind = 'metric')::int8 AS total_metrics,
+         coalesce(sum(count) FILTER (WHERE kind = 'event'), 0)::int8 AS events_last_hour,
+         coalesce(sum(count) FILTER (WHERE kind = 'metric'), 0)::int8 AS metrics_last_hour
+    FROM rollups
+   WHERE bucket >= $1 AND bucket <= $2`;
 
 export async function readStats(pool: Pool, nowMs = Date.now()): Promise<Stats> {
   const [rollups, activeAlerts, openIncidents] = await Promise.all([
@@ -61,7 +63,7 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
       '/api/v1/monitoring/stats',
       docsOnly({
         summary: 'System statistics (moderator+)',
-        description: 'Counts from the per-minute rollups; `*_last_hour` covers the current minute and the 59 before it.',
+        description: 'Counts from the writer\'s counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.',
         tags: ['stats'],
         response: {
           200: {

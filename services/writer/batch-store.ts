@@ -69,7 +69,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     }
     await deps.dlq.write(dead);
     const notStored = new Set<Entry>([...outcome.rejected.map((r) => r.row.item), ...outcome.duplicates.map((r) => r.item)]);
-    const rollups = new RollupBatch();
+    const rollups = new RollupBatch(partition);
     for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row!.timestamp, item.row!.rollup);
     await rollups.upsert(client);
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);

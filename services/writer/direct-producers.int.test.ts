@@ -151,6 +151,10 @@ describe('direct Kafka producers', () => {
       { bucket: t1.toISOString(), kind: 'metric', event_type: 'gauge', source: 'queue_depth', level: '', count: 1 },
     ]);
 
+    // The all-time totals moved with them: the stored rows only, per kind (the dead letters below are not counted).
+    const { rows: totals } = await ctx.db.query(`SELECT kind, sum(count)::int AS count FROM ingest_totals GROUP BY kind ORDER BY kind`);
+    expect(totals).toEqual([{ kind: 'event', count: 4 }, { kind: 'metric', count: 4 }]);
+
     // Dead letters: original key and bytes, the original headers, reason and provenance.
     const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
     const summary = letters

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionString, startCluster, stopCluster, type ClusterOptions } from '../../infra/postgres/cluster.ts';
-import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { countRows, totalsAndOffsets, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
@@ -52,6 +52,8 @@ describe('PostgreSQL restarted mid-stream', () => {
     expect(await stored()).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(TOTAL);
+    const { totals, offsets } = await totalsAndOffsets(ctx.db, 'event', ctx.config.kafka.topics.events);
+    expect(totals).toEqual(offsets);
     expect(await countRows(ctx.db, 'SELECT sum(next_offset) AS n FROM consumer_offsets WHERE topic = $1', [ctx.config.kafka.topics.events])).toBe(TOTAL);
 
     const retries = await writer.registry.getSingleMetric('vigil_writer_retries_total')!.get();

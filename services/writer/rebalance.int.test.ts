@@ -4,7 +4,7 @@
  * former owner), and every record is still stored exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { countRows, totalsAndOffsets, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
@@ -37,6 +37,8 @@ describe('writer rebalance', () => {
     expect(await stored()).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(TOTAL);
+    const { totals, offsets } = await totalsAndOffsets(ctx.db, 'event', ctx.config.kafka.topics.events);
+    expect(totals).toEqual(offsets);
     expect(await countRows(ctx.db, 'SELECT sum(next_offset) AS n FROM consumer_offsets WHERE topic = $1', [ctx.config.kafka.topics.events])).toBe(TOTAL);
     // What the members report as stored adds up to exactly the total: no batch was committed twice.
     const shares = [await rowsOf(first), await rowsOf(second), await rowsOf(third)];

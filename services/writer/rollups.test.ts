@@ -3,7 +3,7 @@ import { RollupBatch } from './rollups.ts';
 
 describe('RollupBatch', () => {
   it('counts per minute and key, and lists the buckets it touches', () => {
-    const batch = new RollupBatch();
+    const batch = new RollupBatch(0);
     const minute = Date.UTC(2026, 10, 26, 16, 5);
     batch.add(minute + 1000, { kind: 'event', eventType: 'log', source: 'api', level: 'info' });
     batch.add(minute + 59_999, { kind: 'event', eventType: 'log', source: 'api', level: 'info' });
@@ -13,8 +13,8 @@ describe('RollupBatch', () => {
     expect(batch.buckets().sort()).toEqual([minute, minute + 60_000]);
   });
 
-  it('upserts once, keys sorted, from unnest arrays', async () => {
-    const batch = new RollupBatch();
+  it('upserts minutes and day totals in one statement, keys sorted, from unnest arrays', async () => {
+    const batch = new RollupBatch(4);
     const minute = Date.UTC(2026, 10, 26, 16, 5);
     batch.add(minute, { kind: 'metric', eventType: 'gauge', source: 'b', level: '' });
     batch.add(minute, { kind: 'event', eventType: 'log', source: 'a', level: '' });
@@ -23,8 +23,8 @@ describe('RollupBatch', () => {
     const client = { query: async (_sql: string, values: unknown[]) => void calls.push(values) };
     await batch.upsert(client as never);
     const iso = new Date(minute).toISOString();
-    expect(calls).toEqual([[[iso, iso], ['event', 'metric'], ['log', 'gauge'], ['a', 'b'], ['', ''], [2, 1]]]);
-    await new RollupBatch().upsert(client as never);
+    expect(calls).toEqual([[[iso, iso], ['event', 'metric'], ['log', 'gauge'], ['a', 'b'], ['', ''], [2, 1], ['2026-11-26', '2026-11-26'], ['event', 'metric'], [2, 1], 4]]);
+    await new RollupBatch(4).upsert(client as never);
     expect(calls.length).toBe(1);
   });
 });

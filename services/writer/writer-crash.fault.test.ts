@@ -4,7 +4,7 @@
  * writer assigns one), so a record stored twice would show up as an extra row, not be absorbed by the primary key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { countRows, totalsAndOffsets, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import { spawnVigil, type VigilProcess } from '../../test/helpers/process.ts';
 
@@ -48,6 +48,8 @@ describe('writer killed with SIGKILL mid-stream', () => {
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT id) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(TOTAL);
+    const { totals, offsets } = await totalsAndOffsets(ctx.db, 'event', ctx.config.kafka.topics.events);
+    expect(totals).toEqual(offsets);
     expect(await countRows(ctx.db, 'SELECT sum(next_offset) AS n FROM consumer_offsets WHERE topic = $1', [ctx.config.kafka.topics.events])).toBe(TOTAL);
 
     writer!.child.kill('SIGTERM');

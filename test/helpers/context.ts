@@ -103,3 +103,17 @@ export async function countRows(db: Pool, sql: string, values: unknown[] = []): 
   const { rows } = await db.query<{ n: string }>(sql, values);
   return Number(rows[0].n);
 }
+
+/**
+ * Per Kafka partition of `topic`: the rows the writer counted in ingest_totals and the offset it committed. With one
+ * item per record and no dead letters the two agree exactly, which proves the totals moved with the offsets.
+ */
+export async function totalsAndOffsets(db: Pool, kind: 'event' | 'metric', topic: string): Promise<{ totals: Record<number, number>; offsets: Record<number, number> }> {
+  const totals = await db.query<{ partition: number; n: string }>(
+    'SELECT partition, sum(count) AS n FROM ingest_totals WHERE kind = $1 GROUP BY partition',
+    [kind],
+  );
+  const offsets = await db.query<{ partition: number; n: string }>('SELECT partition, next_offset AS n FROM consumer_offsets WHERE topic = $1', [topic]);
+  const byPartition = (rows: { partition: number; n: string }[]) => Object.fromEntries(rows.map((r) => [r.partition, Number(r.n)]));
+  return { totals: byPartition(totals.rows), offsets: byPartition(offsets.rows) };
+}
