@@ -15,7 +15,7 @@ import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
 import { decodeCursor, encodeCursor, filterFingerprint, microsToIso, type CursorKey } from './cursor.ts';
 import { docsOnly, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
-import { containsPattern, run, Where } from './sql.ts';
+import { containsPattern, run, Where, type PlannerSettings } from './sql.ts';
 
 const PARAMS = ['event_type', 'source', 'level', 'start_time', 'end_time', 'message_contains', 'limit', 'offset', 'cursor'] as const;
 export const MAX_LIMIT = 1000;
@@ -59,6 +59,9 @@ export function eventFilterSql(filters: EventFilters, where = new Where()): Wher
   for (const [key, value] of filters.tags) where.add('tags ->> ?::text = ?::text', key, value);
   return where;
 }
+
+/** Newest-first pages walk an index in order instead of sorting the range: see PlannerSettings. */
+export const LISTING_SETTINGS: PlannerSettings = { enable_sort: 'off' };
 
 /** The statement of one page (rows below the cursor's key, if any); exported for the plan tests. */
 export function listEventsSql(filters: EventFilters, page: { cursor?: CursorKey; limit: number; offset: number }): { sql: string; values: unknown[] } {
@@ -125,7 +128,7 @@ export function eventRoutes(pool: Pool): FastifyPluginAsync {
         params.done();
 
         const { sql, values } = listEventsSql(filters, { cursor, limit: limit + 1, offset });
-        const rows = await run<EventRow & { ts_us: string }>(pool, sql, values);
+        const rows = await run<EventRow & { ts_us: string }>(pool, sql, values, LISTING_SETTINGS);
         const more = rows.length > limit;
         const page = more ? rows.slice(0, limit) : rows;
         const last = page[page.length - 1];

@@ -10,9 +10,10 @@ import { ensureAllPartitions, partitionName } from '../../shared/db/partitions.t
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { downsampleSql } from './downsample.ts';
 import { findEventSql } from './event-by-id.ts';
-import { listEventsSql } from './events.ts';
+import { LISTING_SETTINGS, listEventsSql } from './events.ts';
 import { listSamplesSql, metricFilterSql } from './metrics.ts';
 import { seriesStateSql } from './prometheus.ts';
+import type { PlannerSettings } from './sql.ts';
 import { lastHourStart, ROLLUP_TOTALS_SQL } from './stats.ts';
 
 interface PlanNode {
@@ -38,8 +39,18 @@ describe('query plans', () => {
   const start = today - 2 * DAY;
   const part = (table: string, dayStart: number) => partitionName(table, dayStart, 'day');
 
-  const explain = async (sql: string, values: unknown[] = []): Promise<PlanSummary> => {
-    const { rows } = await ctx.db.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, values);
+  /** EXPLAIN of `sql` as the route runs it: with its planner settings (SET LOCAL) when it has any. */
+  const explain = async (sql: string, values: unknown[] = [], settings: PlannerSettings = {}): Promise<PlanSummary> => {
+    const client = await ctx.db.connect();
+    let rows: { 'QUERY PLAN': [{ Plan: PlanNode }] }[];
+    try {
+      await client.query('BEGIN');
+      for (const [name, value] of Object.entries(settings)) await client.query(`SET LOCAL ${name} = ${value}`);
+      rows = (await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (FORMAT JSON) ${sql}`, values)).rows;
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
     const summary: PlanSummary = { relations: new Set(), indexes: new Set(), nodes: [], seqScans: [] };
     const walk = (node: PlanNode) => {
       summary.nodes.push(node['Node Type']);
@@ -82,7 +93,7 @@ describe('query plans', () => {
 
   it('newest events: a backward primary-key scan merged across partitions, no sort, no seq scan', async () => {
     const { sql, values } = listEventsSql({ tags: [] }, { limit: 101, offset: 0 });
-    const plan = await explain(sql, values);
+    const plan = await explain(sql, values, LISTING_SETTINGS);
     // Range partitions are scanned newest-first one after the other (an ordered Append), so LIMIT stops early.
     expect(plan.nodes.some((n) => n === 'Append' || n === 'Merge Append')).toBe(true);
     expect(plan.nodes).not.toContain('Sort');
@@ -92,15 +103,27 @@ describe('query plans', () => {
 
   it('a time range prunes to its partition and reads the primary key', async () => {
     const { sql, values } = listEventsSql({ tags: [['service', 'svc-3']], ...dayTwo }, { limit: 101, offset: 0 });
-    const plan = await explain(sql, values);
+    const plan = await explain(sql, values, LISTING_SETTINGS);
     expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
     expect([...plan.indexes]).toEqual([`${part('events', start + DAY)}_pkey`]);
     expect(plan.seqScans).toEqual([]);
   });
 
+  it('tag and message filters over a whole day walk the primary key newest first instead of sorting the day', async () => {
+    const filters = { tags: [['service', 'svc-3'], ['region', 'eu']] as [string, string][], messageContains: 'message 1', start: new Date(start + DAY), end: new Date(start + 2 * DAY - 1) };
+    const { sql, values } = listEventsSql(filters, { limit: 101, offset: 0 });
+    const plan = await explain(sql, values, LISTING_SETTINGS);
+    expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
+    expect([...plan.indexes]).toEqual([`${part('events', start + DAY)}_pkey`]);
+    expect(plan.nodes).not.toContain('Sort');
+    expect(plan.seqScans).toEqual([]);
+    // Without the setting the planner, guessing a few rows for two tags, sorts the whole day instead.
+    expect((await explain(sql, values)).nodes).toContain('Sort');
+  });
+
   it('source + time range uses the (source, timestamp) index of the one partition', async () => {
     const { sql, values } = listEventsSql({ source: 'src-7', tags: [], ...dayTwo }, { limit: 101, offset: 0 });
-    const plan = await explain(sql, values);
+    const plan = await explain(sql, values, LISTING_SETTINGS);
     expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
     expect([...plan.indexes]).toEqual([expect.stringMatching(/source_timestamp_idx$/)]);
     expect(plan.seqScans).toEqual([]);
@@ -109,7 +132,7 @@ describe('query plans', () => {
   it('a cursor page prunes the partitions newer than the cursor', async () => {
     const micros = BigInt(start + DAY + 60_000) * 1000n;
     const { sql, values } = listEventsSql({ tags: [] }, { cursor: { micros, id: uuidv7() }, limit: 101, offset: 0 });
-    const plan = await explain(sql, values);
+    const plan = await explain(sql, values, LISTING_SETTINGS);
     expect(rawPartitions(plan, 'events')).toEqual([part('events', start), part('events', start + DAY)].sort());
     expect(plan.seqScans).toEqual([]);
   });
