@@ -49,7 +49,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     if (config.roles.includes('alerter')) roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
     // Incidents are no role of their own: routes with query, the worker with query or alerter (services/incidents/index.ts).
     if (config.roles.includes('query') || config.roles.includes('alerter')) {
-      roles.push(await startIncidents({ config, logger, routes: config.roles.includes('query') }));
+      roles.push(await startIncidents({ config, logger, routes: config.roles.includes('query'), registry }));
     }
   } catch (error) {
     await stopAll(roles, pool, logger);

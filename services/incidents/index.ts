@@ -9,24 +9,26 @@
 import type { Config } from '../../shared/config.ts';
 import { createPool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
+import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import { incidentRoutes } from './routes.ts';
-import { IncidentWorker } from './worker.ts';
+import { createIncidentWorkerMetrics, IncidentWorker } from './worker.ts';
 
 export interface IncidentsDeps {
   config: Config;
   logger: Logger;
   /** Mount the HTTP routes (processes running the query role). */
   routes: boolean;
+  registry: Registry;
 }
 
 export interface IncidentsHandle extends RoleHandle {
   worker: IncidentWorker;
 }
 
-export async function startIncidents({ config, logger, routes }: IncidentsDeps): Promise<IncidentsHandle> {
+export async function startIncidents({ config, logger, routes, registry }: IncidentsDeps): Promise<IncidentsHandle> {
   const pool = createPool(withStatementTimeout(config.database.url, config.query.statementTimeoutMs), Math.min(config.database.poolMax, 4), 'vigil-incidents');
-  const worker = new IncidentWorker(pool, logger.child({ module: 'incidents' }), config.incidents.pollMs);
+  const worker = new IncidentWorker(pool, logger.child({ module: 'incidents' }), config.incidents.pollMs, createIncidentWorkerMetrics(registry));
   worker.start();
   return {
     name: 'incidents',
