@@ -32,7 +32,8 @@ const kafka = createKafka(config.kafka, createLogger('warn', 'bench-stages'), 'b
 await ensureTopics(kafka, config.kafka);
 const producer = new BatchingProducer(kafka, { timeoutMs: 30_000 });
 await producer.connect();
-const kind = eventKind(config, loadCodecs().get('Event')!);
+const codecs = loadCodecs();
+const kind = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
 const metrics = createGatewayMetrics(new Registry());
 const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => ({
   event_type: 'log',

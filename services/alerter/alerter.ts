@@ -16,7 +16,7 @@ import type { BatchConsumer, BatchControl, PartitionBatch } from '../../shared/k
 import { offsetsSince } from '../../shared/kafka/offsets.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { DecodeContext } from './decode.ts';
-import { decodeEvent, decodeMetric } from './decode.ts';
+import { decodeEvents, decodeMetrics } from './decode.ts';
 import { AlertEngine, isEmpty, ruleInfo, type Changes } from './engine/engine.ts';
 import type { StateStore } from './engine/state-store.ts';
 import { compileQuery } from './language/compile.ts';
@@ -243,11 +243,9 @@ export class Alerter {
       if (offset < state.next) continue;
       const evaluate = offset >= state.replayUntil;
       if (isMetrics) {
-        const sample = decodeMetric(record, this.opts.decode);
-        if (sample) this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate);
+        for (const sample of decodeMetrics(record, this.opts.decode)) this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate);
       } else {
-        const event = decodeEvent(record, this.opts.decode);
-        if (event) this.engine.ingestEvent(event, state.origin, evaluate);
+        for (const event of decodeEvents(record, this.opts.decode)) this.engine.ingestEvent(event, state.origin, evaluate);
       }
       state.next = offset + 1n;
     }

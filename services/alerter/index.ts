@@ -54,6 +54,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     producer,
     eventsTopic: config.kafka.topics.events,
     eventCodec: deps.codecs.get('Event')!,
+    eventBundleCodec: deps.codecs.get('EventBundle')!,
     webhook: settings.webhook ? new WebhookClient(settings.webhook.url, settings.webhook.secret) : null,
     alertmanager: settings.alertmanagerUrl ? new AlertmanagerClient(settings.alertmanagerUrl) : null,
     resendMs: settings.resendMs,
@@ -72,8 +73,8 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     states,
     dispatcher,
     decode: {
-      metricCodec: deps.codecs.get('Metric')!,
-      eventCodec: deps.codecs.get('Event')!,
+      metricCodecs: { item: deps.codecs.get('Metric')!, bundle: deps.codecs.get('MetricBundle')! },
+      eventCodecs: { item: deps.codecs.get('Event')!, bundle: deps.codecs.get('EventBundle')! },
       metricLimits: config.ingest.metricLimits,
       eventLimits: config.ingest.eventLimits,
       eventRetentionDays: config.storage.eventRetentionDays,

@@ -9,7 +9,10 @@ import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
+import { Partitioners } from 'kafkajs';
+import { keyPartition } from '../../shared/kafka/partitioner.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
+import { unbundle } from '../../test/helpers/bundles.ts';
 import { createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { readTopic } from '../../test/helpers/read-topic.ts';
 
@@ -305,7 +308,7 @@ describe('ingest gateway', () => {
   });
 
   describe('what reaches Kafka', () => {
-    it('keys events by source and metrics by series fingerprint, with Avro values, redacted secrets and the request id', async () => {
+    it('bundles events by source (record key = source) with Avro items, redacted secrets and the request id', async () => {
       // A UUIDv7 id and no timestamp: the event takes the id's own time, so a retry hits the same primary key.
       const idTime = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
       const id = uuidv7({ msecs: idTime });
@@ -328,38 +331,71 @@ describe('ingest gateway', () => {
         created_by: sub,
       };
       expect(posted.json()).toEqual({ success: true, data: stored });
-      // The client's own request_id tag wins over the header's.
-      const own = await post('events', [event({ source: 'kafka-check', tags: { request_id: 'mine' } })], { 'x-request-id': 'req-kafka-2' });
-      const ownId = own.json().data.ids[0];
+      // A batch of three: its two kafka-check events share one bundle, in request order; the client's own
+      // request_id tag wins over the header's.
+      const before = Date.now();
+      const batch = await post('events', [
+        event({ source: 'kafka-check', tags: { request_id: 'mine' } }),
+        event({ source: 'kafka-other', message: 'other' }),
+        event({ source: 'kafka-check', message: 'third' }),
+      ], { 'x-request-id': 'req-kafka-2' });
+      expect(batch.statusCode).toBe(202);
+      const [mineId, otherId, thirdId] = batch.json().data.ids;
+      const after = Date.now();
 
-      const labels = { method: 'GET', status: '200' };
-      const sample = await post('metrics', metric({ name: 'kafka_check_total', labels }));
-      expect(sample.statusCode).toBe(202);
+      const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.events)).filter((r) => r.key?.startsWith('kafka-'));
+      const bundle = codecs.get('EventBundle')!;
+      for (const record of records) expect(record.headers).toEqual({ 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' });
+      const travelled = unbundle(records, bundle);
+      // The batch's items carry the request's arrival time.
+      const batchTime = travelled.find((t) => t.item.id === mineId)!.item.timestamp as number;
+      expect(batchTime).toBeGreaterThanOrEqual(before);
+      expect(batchTime).toBeLessThanOrEqual(after);
+      // Events of one source share a partition (per-source order), the one KafkaJS's partitioner gives their key.
+      for (const t of travelled) expect(t.partition).toBe(keyPartition(t.key!, 3));
+      const item = (e: Record<string, unknown>) => ({ message: 'ok', event_type: 'log', level: 'info', payload: '{}', created_by: sub, ...e });
+      // unbundle() lists items in partition and offset order; a stable sort by key keeps that order per source.
+      expect(travelled.map(({ key, index, item: i }) => ({ key, index, item: i })).sort((a, b) => a.key!.localeCompare(b.key!))).toEqual([
+        { key: 'kafka-check', index: 0, item: { ...stored, tags: JSON.stringify(stored.tags), payload: JSON.stringify(stored.payload), timestamp: idTime } },
+        { key: 'kafka-check', index: 0, item: item({ id: mineId, source: 'kafka-check', tags: '{"request_id":"mine"}', timestamp: batchTime }) },
+        { key: 'kafka-check', index: 1, item: item({ id: thirdId, source: 'kafka-check', message: 'third', tags: '{"request_id":"req-kafka-2"}', timestamp: batchTime }) },
+        { key: 'kafka-other', index: 0, item: item({ id: otherId, source: 'kafka-other', message: 'other', tags: '{"request_id":"req-kafka-2"}', timestamp: batchTime }) },
+      ]);
+      expect(records).toHaveLength(3);
+    }, 60_000);
 
-      const events = await readTopic(ctx.kafka, ctx.config.kafka.topics.events);
-      const ours = events.filter((r) => r.key === 'kafka-check');
-      expect(ours).toHaveLength(2);
-      expect(new Set(ours.map((r) => r.partition)).size).toBe(1); // one key, one partition: per-source order
-      const codec = codecs.get('Event')!;
-      expect(ours[0].headers).toEqual({ 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' });
-      const decoded = ours.map((r) => codec.decode(r.value, r.headers['vigil-schema']) as Record<string, unknown>);
-      expect(decoded[0]).toEqual({ ...stored, tags: JSON.stringify(stored.tags), payload: JSON.stringify(stored.payload), timestamp: idTime });
-      expect(decoded[1]).toMatchObject({ id: ownId, tags: '{"request_id":"mine"}' });
+    it('bundles metric samples by the partition their series fingerprint maps to, with no key (alerter ownership)', async () => {
+      // 40 series, 3 samples each, over 6 concurrent requests: every sample must land in its series' partition.
+      const series = Array.from({ length: 40 }, (_, i) => ({ name: 'ownership_check', labels: { host: `h${i}`, zone: i % 2 ? 'a' : 'b' } }));
+      const requests = Array.from({ length: 6 }, (_, r) => series.slice((r % 2) * 20, (r % 2) * 20 + 20).map((s, i) => metric({ ...s, metric_type: 'gauge', value: r * 100 + i })));
+      const answers = await Promise.all(requests.map((samples) => post('metrics', samples)));
+      for (const answer of answers) expect(answer.json().data).toMatchObject({ accepted: 20, rejected: 0 });
 
-      const metrics = await readTopic(ctx.kafka, ctx.config.kafka.topics.metrics);
-      const fingerprint = seriesFingerprint('kafka_check_total', { status: '200', method: 'GET' });
-      const mine = metrics.filter((r) => r.key === fingerprint);
-      expect(mine).toHaveLength(1);
-      const metricCodec = codecs.get('Metric')!;
-      expect(metricCodec.decode(mine[0].value, mine[0].headers['vigil-schema'])).toEqual({
-        id: sample.json().data.id,
-        name: 'kafka_check_total',
-        metric_type: 'counter',
-        value: 1,
-        labels,
-        timestamp: Date.parse(sample.json().data.timestamp),
-        created_by: sub,
-      });
+      const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.metrics)).filter((r) => r.value.includes('ownership_check'));
+      const bundle = codecs.get('MetricBundle')!;
+      for (const record of records) {
+        expect(record.key).toBeNull();
+        expect(record.headers).toEqual({ 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' });
+      }
+      const travelled = unbundle(records, bundle);
+      expect(travelled).toHaveLength(120);
+      const ids = new Set(answers.flatMap((a) => a.json().data.ids));
+      for (const { partition, item } of travelled) {
+        expect(ids.has(item.id)).toBe(true);
+        expect(partition).toBe(keyPartition(seriesFingerprint(item.name as string, item.labels as Record<string, string>), 3));
+      }
+      expect(new Set(travelled.map((t) => t.partition)).size).toBe(3);
+      // Fewer records than requests × partitions: one bundle per partition per request at most.
+      expect(records.length).toBeLessThanOrEqual(18);
+
+      // keyPartition is where KafkaJS itself puts a record keyed by the fingerprint (checked on a spare topic).
+      const probe = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      await probe.connect();
+      const fingerprints = series.slice(0, 12).map((s) => seriesFingerprint(s.name, s.labels));
+      const acks = await probe.send({ topic: ctx.config.kafka.topics.dlq, acks: -1, messages: fingerprints.map((key) => ({ key, value: key })) }).finally(() => probe.disconnect());
+      const landed = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq);
+      expect(acks.length).toBeGreaterThan(0);
+      expect(Object.fromEntries(landed.map((r) => [r.key, r.partition]))).toEqual(Object.fromEntries(fingerprints.map((f) => [f, keyPartition(f, 3)])));
     }, 60_000);
 
     it('redacts the configured deny-list only, case-insensitively', async () => {

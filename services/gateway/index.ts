@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { Config } from '../../shared/config.ts';
 import { VigilError } from '../../shared/errors.ts';
 import type { Kafka } from '../../shared/kafka/client.ts';
+import { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
 import { BatchingProducer } from '../../shared/kafka/producer.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -92,8 +93,9 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     });
     app.addHook('onRequestAbort', release);
 
-    route(app, eventKind(config, deps.codecs.get('Event')!), ingestDeps);
-    route(app, metricKind(config, deps.codecs.get('Metric')!), ingestDeps);
+    const { codecs } = deps;
+    route(app, eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!), ingestDeps);
+    route(app, metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics)), ingestDeps);
   };
 
   return {

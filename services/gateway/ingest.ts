@@ -7,7 +7,7 @@
  * Kafka does not acknowledge in time (503 + Retry-After from the producer).
  */
 import { VigilError, validationError, type FieldError } from '../../shared/errors.ts';
-import type { BatchingProducer, OutgoingMessage } from '../../shared/kafka/producer.ts';
+import type { BatchingProducer, BundleItem } from '../../shared/kafka/producer.ts';
 import { HEADER_PRODUCER, HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import { isPlainObject } from '../../shared/schemas/validate.ts';
 import { MalformedLine, type ParsedBody } from './body.ts';
@@ -36,9 +36,10 @@ export interface IngestDeps {
 
 export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: IngestDeps): Promise<IngestAnswer> {
   const { items, batch } = itemsOf(kind, req.body, deps.maxBatchItems);
-  const headers = { [HEADER_SCHEMA]: kind.codec.schemaId, [HEADER_PRODUCER]: 'gateway' };
+  const headers = { [HEADER_SCHEMA]: kind.bundleCodec.schemaId, [HEADER_PRODUCER]: 'gateway' };
+  const into = await kind.router();
   const now = Date.now();
-  const messages: OutgoingMessage[] = [];
+  const accepted: BundleItem[] = [];
   const errors: FieldError[] = [];
   const ids: (string | null)[] = new Array(items.length).fill(null);
   let first: R | null = null;
@@ -57,29 +58,29 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
     const record = result.value;
     first ??= record;
     ids[index] = (record as { id: string }).id;
-    messages.push({ key: kind.key(record), value: kind.codec.encode(record as object), headers });
+    accepted.push({ into: into(record), value: kind.codec.encode(record as object) });
   }
 
-  if (messages.length === 0) {
+  if (accepted.length === 0) {
     if (!batch) throw validationError(errors);
     throw validationError(errors, `all ${items.length} ${kind.noun}s were rejected; details lists each offending field by item index`);
   }
   const started = process.hrtime.bigint();
   try {
-    await deps.producer.publish(kind.topic, messages);
+    await deps.producer.publish(kind.topic, headers, accepted);
   } catch (error) {
-    deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, messages.length);
+    deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, accepted.length);
     throw error;
   }
   deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
-  deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, messages.length);
+  deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, accepted.length);
 
   if (!batch) return { status: 202, data: kind.toJson(first!) };
-  return { status: 202, data: { accepted: messages.length, rejected, ids, errors } };
+  return { status: 202, data: { accepted: accepted.length, rejected, ids, errors } };
 }
 
 /** One object, a JSON array, {"<batchKey>": [...]}, or NDJSON lines. */
-function itemsOf(kind: ItemKind<unknown>, body: ParsedBody, maxItems: number): { items: unknown[]; batch: boolean } {
+function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: ParsedBody, maxItems: number): { items: unknown[]; batch: boolean } {
   let items: unknown[];
   if (body.form === 'ndjson') items = body.items;
   else if (Array.isArray(body.value)) items = body.value;

@@ -1,11 +1,13 @@
 /**
  * What differs between the two ingest endpoints: how an item is enriched (request id, redaction of sensitive keys by
- * shared/redact.ts, the same deny-list logic as the client SDK), validated, keyed
- * on Kafka and shown back. Kafka keys: events by source (per-source order), metric samples by series fingerprint
- * (name + sorted labels: per-series locality for the alerter).
+ * shared/redact.ts, the same deny-list logic as the client SDK), validated, bundled on Kafka and shown back.
+ * Bundles: events by source (the record key: per-source order), metric samples by the partition their series
+ * fingerprint (name + sorted labels) maps to under the default partitioner, sent with that explicit partition and
+ * no key, so every sample of a series lands where the alerter that owns the series reads it.
  */
 import type { Config } from '../../shared/config.ts';
 import type { FieldError } from '../../shared/errors.ts';
+import type { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { eventToJson, validateEvent, type EventRecord, type Validated } from '../../shared/schemas/event.ts';
 import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
@@ -27,14 +29,18 @@ export interface ItemKind<R> {
   batchKey: string;
   noun: string;
   topic: string;
+  /** Encodes one item. */
   codec: Codec;
+  /** Names the bundles' schema (header vigil-schema). */
+  bundleCodec: Codec;
   /** Enriches the (freshly parsed, caller-owned) item in place and validates it. */
   check(item: unknown, ctx: ItemContext): Validated<R>;
-  key(record: R): string;
+  /** The bundle an item goes into: a record key (string) or an explicit partition (number). */
+  router(): Promise<(record: R) => string | number>;
   toJson(record: R): Record<string, unknown>;
 }
 
-export function eventKind(config: Config, codec: Codec): ItemKind<EventRecord> {
+export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): ItemKind<EventRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
   const window = (now: number): TimeWindow => ({ now, retentionDays: storage.eventRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
@@ -44,6 +50,7 @@ export function eventKind(config: Config, codec: Codec): ItemKind<EventRecord> {
     noun: 'event',
     topic: config.kafka.topics.events,
     codec,
+    bundleCodec,
     check(item, ctx) {
       const refused: FieldError[] = [];
       if (isPlainObject(item)) {
@@ -59,12 +66,14 @@ export function eventKind(config: Config, codec: Codec): ItemKind<EventRecord> {
       if (refused.length === 0) return result;
       return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };
     },
-    key: (record) => record.source,
+    router: async () => bySource,
     toJson: eventToJson,
   };
 }
 
-export function metricKind(config: Config, codec: Codec): ItemKind<MetricRecord> {
+const bySource = (record: EventRecord) => record.source;
+
+export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, partitioner: TopicPartitioner): ItemKind<MetricRecord> {
   const { ingest, storage } = config;
   const window = (now: number): TimeWindow => ({ now, retentionDays: storage.metricRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
   return {
@@ -73,8 +82,12 @@ export function metricKind(config: Config, codec: Codec): ItemKind<MetricRecord>
     noun: 'metric sample',
     topic: config.kafka.topics.metrics,
     codec,
+    bundleCodec,
     check: (item, ctx) => validateMetric(item, { window: window(ctx.now), limits: ingest.metricLimits, createdBy: ctx.createdBy, index: ctx.index }),
-    key: (record) => seriesFingerprint(record.name, record.labels),
+    async router() {
+      const partitionOf = await partitioner.router();
+      return (record) => partitionOf(seriesFingerprint(record.name, record.labels));
+    },
     toJson: metricToJson,
   };
 }

@@ -12,15 +12,20 @@ import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { RollupBatch } from './rollups.ts';
-import type { Sink, SinkRow } from './sinks.ts';
+import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
 
-/** A fetched record with its outcome: a row to store or the reason it goes to the dead-letter queue. */
+/** A fetched record with its outcome: the rows of its items to store and the dead letters of the rest. */
 export interface Entry {
   record: ConsumedRecord;
-  row: SinkRow | null;
-  reason?: DeadLetter['reason'];
-  detail?: string;
+  rows: SinkRow[];
+  dead: SinkLetter[];
+}
+
+/** One row to store, with the record it came from. */
+interface Stored {
+  record: ConsumedRecord;
+  row: SinkRow;
 }
 
 export interface StoreRequest {
@@ -47,13 +52,13 @@ export interface BatchStoreDeps {
 
 export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
   const { sink, partition, entries } = req;
-  const rows: CopyRow<Entry>[] = [];
+  const rows: CopyRow<Stored>[] = [];
   const dead: DeadLetter[] = [];
-  for (const entry of entries) {
-    if (entry.row) rows.push({ text: entry.row.text, key: entry.row.key, item: entry });
-    else dead.push({ record: entry.record, topic: sink.topic, partition, reason: entry.reason!, detail: entry.detail! });
+  for (const { record, rows: items, dead: letters } of entries) {
+    for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
+    for (const { reason, detail, item } of letters) dead.push({ record, topic: sink.topic, partition, reason, detail, item });
   }
-  const timestamps = rows.map((r) => r.item.row!.timestamp);
+  const timestamps = rows.map((r) => r.item.row.timestamp);
   await deps.partitions.ensureFor(sink.table, timestamps);
   await deps.partitions.ensureFor('rollups', timestamps);
 
@@ -65,12 +70,13 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, rows);
     deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
     for (const { row, error } of outcome.rejected) {
-      dead.push({ record: row.item.record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message });
+      const { record, row: refused } = row.item;
+      dead.push({ record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message, item: sink.alone(refused, record) });
     }
     await deps.dlq.write(dead);
-    const notStored = new Set<Entry>([...outcome.rejected.map((r) => r.row.item), ...outcome.duplicates.map((r) => r.item)]);
+    const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...outcome.duplicates.map((r) => r.item)]);
     const rollups = new RollupBatch(partition);
-    for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row!.timestamp, item.row!.rollup);
+    for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
     await rollups.upsert(client);
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');

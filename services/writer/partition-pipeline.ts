@@ -1,6 +1,7 @@
 /**
- * The writer's state for one assigned topic-partition: fetched records wait in `pending` until
- * WRITER_BATCH_MAX_ROWS of them are there or the oldest has waited WRITER_BATCH_MAX_WAIT_MS; then ONE batch is taken,
+ * The writer's state for one assigned topic-partition: fetched records wait in `pending` until they carry
+ * WRITER_BATCH_MAX_ROWS items (a record carries one item or a bundle; its items are estimated without decoding it,
+ * shared/kafka/record-items.ts) or the oldest has waited WRITER_BATCH_MAX_WAIT_MS; then ONE batch is taken,
  * decoded into rows and stored (services/writer/batch-store.ts) while the consumer already fetches the next records
  * and other partitions' batches decode. Records wait raw and are decoded only when their batch is taken: the
  * decoded rows then live for one batch instead of surviving garbage collections while they wait. At most
@@ -54,6 +55,9 @@ export class PartitionPipeline {
   private stored: bigint | null = null;
   private position: bigint | null = null;
   private pending: ConsumedRecord[] = [];
+  /** Estimated items of each pending record, and their sum. */
+  private weights: number[] = [];
+  private pendingItems = 0;
   private arrivals: Arrival[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | null = null;
@@ -125,13 +129,18 @@ export class PartitionPipeline {
       if (first < from) records = records.filter((r) => BigInt(r.offset) >= from); // offsets ascend: compare once
       if (records.length === 0) return;
     }
-    for (const record of records) this.pending.push(record);
+    for (const record of records) {
+      const weight = this.sink.estimatedItems(record);
+      this.pending.push(record);
+      this.weights.push(weight);
+      this.pendingItems += weight;
+    }
     this.arrivals.push({ count: records.length, at: Date.now() });
     this.deps.metrics.pending.inc(records.length);
     this.position = BigInt(records[records.length - 1].offset) + 1n;
     this.updateLag();
     this.schedule();
-    while (this.pending.length >= 2 * this.deps.batchMaxRows && !this.abandoned && !this.draining && control.isRunning()) {
+    while (this.pendingItems >= 2 * this.deps.batchMaxRows && !this.abandoned && !this.draining && control.isRunning()) {
       await Promise.race([this.progress, sleep(1000)]);
       await control.heartbeat();
     }
@@ -159,7 +168,7 @@ export class PartitionPipeline {
     if (this.flushing || this.abandoned || this.pending.length === 0) return;
     clearTimeout(this.timer);
     const due = this.arrivals[0].at + this.deps.batchMaxWaitMs - Date.now();
-    if (this.pending.length >= this.deps.batchMaxRows || due <= 0 || this.draining) this.startFlush();
+    if (this.pendingItems >= this.deps.batchMaxRows || due <= 0 || this.draining) this.startFlush();
     else this.timer = setTimeout(() => this.schedule(), due);
   }
 
@@ -183,7 +192,10 @@ export class PartitionPipeline {
     await this.deps.limiter.acquire();
     try {
       if (this.abandoned || this.pending.length === 0) return;
-      const records = this.pending.splice(0, this.deps.batchMaxRows);
+      let count = 0;
+      for (let items = 0; count < this.pending.length && (count === 0 || items + this.weights[count] <= this.deps.batchMaxRows); count++) items += this.weights[count];
+      const records = this.pending.splice(0, count);
+      for (const weight of this.weights.splice(0, count)) this.pendingItems -= weight;
       this.deps.metrics.pending.dec(records.length);
       for (let taken = records.length; taken > 0; ) {
         const first = this.arrivals[0];
@@ -207,14 +219,13 @@ export class PartitionPipeline {
   }
 
   private decode(record: ConsumedRecord): Entry {
-    let result;
     try {
-      result = this.sink.decode(record);
+      const { rows, dead } = this.sink.decode(record);
+      return { record, rows, dead };
     } catch (error) {
       // A decoder bug must not stall the partition or lose the record: it goes to the DLQ with the reason.
-      return { record, row: null, reason: 'decode_failed', detail: `internal error while decoding: ${(error as Error).message}` };
+      return { record, rows: [], dead: [{ reason: 'decode_failed', detail: `internal error while decoding: ${(error as Error).message}`, item: null }] };
     }
-    return result.ok ? { record, row: result.row } : { record, row: null, reason: result.reason, detail: result.detail };
   }
 
   private async store(entries: Entry[]): Promise<void> {
@@ -228,7 +239,7 @@ export class PartitionPipeline {
         metrics.stored(table, result.stored);
         if (result.duplicates > 0) metrics.duplicates.inc({ table }, result.duplicates);
         metrics.batches.inc({ table });
-        metrics.batchRows.observe({ table }, entries.length);
+        metrics.batchRows.observe({ table }, entries.reduce((sum, entry) => sum + entry.rows.length + entry.dead.length, 0));
         this.deps.dlq.counted(result.dead);
         this.updateLag();
         this.commitToKafka(next);
@@ -276,6 +287,8 @@ export class PartitionPipeline {
   private dropPending(): void {
     this.deps.metrics.pending.dec(this.pending.length);
     this.pending = [];
+    this.weights = [];
+    this.pendingItems = 0;
     this.arrivals = [];
   }
 

@@ -1,15 +1,18 @@
 /**
- * A sink per topic: how a record of that topic becomes a row of its table. Everything else (batching, COPY,
- * rollups, offsets, dead letters, retries) is shared by all sinks.
+ * A sink per topic: how a record of that topic becomes rows of its table (one per item: a record carries one item
+ * or a bundle), and dead letters for what cannot be stored. Everything else (batching, COPY, rollups, offsets,
+ * dead letters, retries) is shared by all sinks.
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
-import type { DeadLetterReason } from '../../shared/kafka/dlq.ts';
+import type { DeadLetterItem, DeadLetterReason } from '../../shared/kafka/dlq.ts';
+import { estimatedItems, itemAlone, itemsOf, type ItemCodecs } from '../../shared/kafka/record-items.ts';
+import { HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { createRedactor } from '../../shared/redact.ts';
 import { EVENT_COLUMNS, METRIC_COLUMNS, formatEventRow, formatMetricRow } from './copy-format.ts';
 import { rowKey } from './copy-writer.ts';
-import { decodeEvent, decodeMetric } from './decode.ts';
+import { decodeEvent, decodeMetric, type Decoded } from './decode.ts';
 import type { RollupFields } from './rollups.ts';
 
 export interface SinkRow {
@@ -19,61 +22,88 @@ export interface SinkRow {
   key: string;
   timestamp: number;
   rollup: RollupFields;
+  /** Position of the item in its record's bundle; -1 when the record is one item. */
+  index: number;
+  /** The item as decoded, for a dead letter of it alone. */
+  item: unknown;
 }
 
-export type SinkResult = { ok: true; row: SinkRow } | { ok: false; reason: DeadLetterReason; detail: string };
+export interface SinkLetter {
+  reason: DeadLetterReason;
+  detail: string;
+  /** The item of a bundle that failed, on its own; null: the whole record goes to the DLQ. */
+  item: DeadLetterItem | null;
+}
+
+export interface SinkRecord {
+  rows: SinkRow[];
+  dead: SinkLetter[];
+}
 
 export interface Sink {
   topic: string;
   table: 'events' | 'metrics';
   columns: string;
-  decode(record: ConsumedRecord): SinkResult;
+  /** About how many rows a record will give, before decoding it (batches are sized in rows). */
+  estimatedItems(record: ConsumedRecord): number;
+  decode(record: ConsumedRecord): SinkRecord;
+  /** A stored row's item alone, as a dead letter (PostgreSQL refused it). */
+  alone(row: SinkRow, record: ConsumedRecord): DeadLetterItem | null;
 }
 
 export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>): Sink[] {
   // Exactly the limits, depth bound and redaction the gateway applies to HTTP input (config.ingest).
   const { futureGraceSeconds, maxDepth } = config.ingest;
   const redact = createRedactor(config.ingest.redactKeys);
-  const eventContext = { codecs, limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact };
-  const metricContext = { codecs, limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
+  const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact };
+  const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
   return [
-    {
-      topic: config.kafka.topics.events,
-      table: 'events',
-      columns: EVENT_COLUMNS,
-      decode(record) {
-        const decoded = decodeEvent(record, eventContext);
-        if (!decoded.ok) return decoded;
-        const e = decoded.value;
-        return {
-          ok: true,
-          row: {
-            text: formatEventRow(e),
-            key: rowKey(e.timestamp, e.id),
-            timestamp: e.timestamp,
-            rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
-          },
-        };
-      },
-    },
-    {
-      topic: config.kafka.topics.metrics,
-      table: 'metrics',
-      columns: METRIC_COLUMNS,
-      decode(record) {
-        const decoded = decodeMetric(record, metricContext);
-        if (!decoded.ok) return decoded;
-        const m = decoded.value;
-        return {
-          ok: true,
-          row: {
-            text: formatMetricRow(m),
-            key: rowKey(m.timestamp, m.id),
-            timestamp: m.timestamp,
-            rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
-          },
-        };
-      },
-    },
+    createSink(config.kafka.topics.events, 'events', EVENT_COLUMNS, { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! }, (item, encoding, record) => decodeEvent(item, encoding, record, eventContext), (e, index, item) => ({
+      text: formatEventRow(e),
+      key: rowKey(e.timestamp, e.id),
+      timestamp: e.timestamp,
+      rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
+      index,
+      item,
+    })),
+    createSink(config.kafka.topics.metrics, 'metrics', METRIC_COLUMNS, { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! }, (item, _encoding, record) => decodeMetric(item, record, metricContext), (m, index, item) => ({
+      text: formatMetricRow(m),
+      key: rowKey(m.timestamp, m.id),
+      timestamp: m.timestamp,
+      rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
+      index,
+      item,
+    })),
   ];
+}
+
+function createSink<T>(
+  topic: string,
+  table: Sink['table'],
+  columns: string,
+  codecs: ItemCodecs,
+  decodeItem: (item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord) => Decoded<T>,
+  toRow: (value: T, index: number, item: unknown) => SinkRow,
+): Sink {
+  const encodingOf = (record: ConsumedRecord) => (record.headers[HEADER_SCHEMA] === undefined ? 'json' : 'avro');
+  return {
+    topic,
+    table,
+    columns,
+    estimatedItems: (record) => estimatedItems(record, codecs.bundle),
+    decode(record) {
+      const unpacked = itemsOf(record, codecs);
+      if (!unpacked.ok) return { rows: [], dead: [{ reason: unpacked.reason, detail: unpacked.detail, item: null }] };
+      const { items, encoding, bundle } = unpacked;
+      const rows: SinkRow[] = [];
+      const dead: SinkLetter[] = [];
+      for (let index = 0; index < items.length; index++) {
+        const decoded = decodeItem(items[index], encoding, record);
+        if (decoded.ok) rows.push(toRow(decoded.value, bundle ? index : -1, items[index]));
+        else dead.push({ reason: decoded.reason, detail: decoded.detail, item: bundle ? { index, ...itemAlone(items[index], encoding, codecs.item) } : null });
+      }
+      return { rows, dead };
+    },
+    alone: (row, record) => (row.index < 0 ? null : { index: row.index, ...itemAlone(row.item, encodingOf(record), codecs.item) }),
+  };
 }

@@ -5,6 +5,11 @@
  *   vigil-dlq-detail     human-readable detail (validation errors, database message)
  *   vigil-dlq-topic / vigil-dlq-partition / vigil-dlq-offset   where the record came from
  *   vigil-dlq-at         ISO time it was dead-lettered
+ * A record that carries a bundle of items and could be decoded has its failing items dead-lettered one by one: the
+ * letter's value is the item alone (re-encoded with the item schema, or JSON), its headers the record's with the
+ * item's encoding header instead of the bundle's, plus
+ *   vigil-dlq-item       the item's position in the bundle (0-based)
+ * so a letter can be replayed by publishing its value and headers to the source topic.
  * Dead letters are produced (acks=all) BEFORE the processor commits its own transaction: if that transaction then
  * fails and is retried, a letter may be written twice, never zero times. topic/partition/offset identify it.
  */
@@ -26,12 +31,22 @@ export type DeadLetterReason = keyof typeof DLQ_REASONS;
 
 const COUNTER_NAME = 'vigil_dlq_records_total';
 
+/** One item of a bundle, on its own. */
+export interface DeadLetterItem {
+  index: number;
+  value: Buffer;
+  /** The item's encoding header (vigil-schema of the item schema, or content-type), replacing the record's. */
+  headers: Record<string, string>;
+}
+
 export interface DeadLetter {
   record: ConsumedRecord;
   topic: string;
   partition: number;
   reason: DeadLetterReason;
   detail: string;
+  /** Set when the letter is one item of the record's bundle, not the whole record. */
+  item?: DeadLetterItem | null;
 }
 
 export class DeadLetterWriter {
@@ -69,11 +84,13 @@ export class DeadLetterWriter {
     await this.producer.send({
       topic: this.dlqTopic,
       acks: -1,
-      messages: letters.map(({ record, topic, partition, reason, detail }) => ({
+      messages: letters.map(({ record, topic, partition, reason, detail, item }) => ({
         key: record.key,
-        value: record.value,
+        value: item ? item.value : record.value,
         headers: {
           ...record.headers,
+          ...item?.headers,
+          ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
           [`${DLQ_HEADER_PREFIX}reason`]: reason,
           [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, 4000),
           [`${DLQ_HEADER_PREFIX}topic`]: topic,

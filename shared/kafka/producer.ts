@@ -1,38 +1,52 @@
 /**
  * A producer that coalesces concurrent publish() calls into few sendBatch() requests (KafkaJS sends one Produce
- * request per call; batching across HTTP requests is where the throughput is). Every publish resolves only after
- * the broker acknowledged all its messages with acks=all, or rejects with a retriable VigilError when the deadline
- * passes or Kafka refuses: callers never acknowledge what Kafka has not durably accepted.
+ * request per call; batching across HTTP requests is where the throughput is) and packs their items into bundles:
+ * one Kafka record per group of items (schemas/*-bundle.avsc), where a group is a record key (events: the source)
+ * or an explicit partition (metric samples: the partition their series fingerprint maps to; the record has no key).
+ * Producing a record through KafkaJS costs ~15–19 µs of CPU whatever its size, so a record per item was three
+ * quarters of the gateway's work; a bundle spreads that over its items. Items of concurrent publishes that share a
+ * group ride in the same bundle.
  *
- * Sends are cut at message granularity to at most maxBatchBytes (estimated record size) and maxBatchMessages:
+ * Every publish resolves only after the broker acknowledged all its items with acks=all, or rejects with a
+ * retriable VigilError when the deadline passes or Kafka refuses: callers never acknowledge what Kafka has not
+ * durably accepted.
+ *
+ * Sends are cut at item granularity to at most maxBatchBytes (estimated record bytes, bundle framing and headers
+ * included) and a bundle to at most maxBundleBytes:
  *  - the broker refuses a partition's record batch above message.max.bytes (1 MiB by default), and KafkaJS makes one
  *    record batch per partition per send, so a send under the limit can never be refused for size, however many
  *    requests it carries or however large one request is (a 5 MB request becomes several sends);
+ *  - a bundle stays well under the limit too, so that a consumer's fetch and a dead letter of a whole bundle do;
  *  - KafkaJS groups a send's messages per partition by copying the partition's array for every message (quadratic),
- *    so thousands of messages in one send cost more CPU than the request saves.
- * The parts of one publish are sent one after the other (per-key order within a request holds); a publish whose
- * messages span several sends resolves when the last of them is acknowledged; when one of them
- * fails, the publish rejects (messages of its other sends may already be stored: callers that retry with the same
- * record ids are stored once).
+ *    so maxBatchMessages bounds the bundles of one send.
+ * The parts of one publish are sent one after the other (per-group order within a request holds: its items of one
+ * group keep their order inside a bundle, and bundles of one group keep theirs in the send); a publish whose items
+ * span several sends resolves when the last of them is acknowledged; when one of them fails, the publish rejects
+ * (items of its other sends may already be stored: callers that retry with the same item ids are stored once).
  */
 import type { Kafka, Producer, Message, TopicMessages } from 'kafkajs';
 import { Partitioners, CompressionTypes } from 'kafkajs';
 import { VigilError } from '../errors.ts';
+import { frameBundle } from '../schemas/avro.ts';
 
-export interface OutgoingMessage {
-  key: string | null;
+export interface BundleItem {
+  /** A string: the key of the bundle record that carries the item; a number: its explicit partition (no key). */
+  into: string | number;
+  /** The item's own Avro encoding (the bundle is the items' bytes framed as an Avro array). */
   value: Buffer;
-  headers: Record<string, string>;
 }
 
 interface Pending {
   topic: string;
-  messages: OutgoingMessage[];
-  sizes: number[];
+  /** Headers of the bundles: the bundle schema and the producer. Publishes share bundles only with equal headers. */
+  headers: Record<string, string>;
+  headersKey: string;
+  headersBytes: number;
+  items: BundleItem[];
   bytes: number;
-  /** Index of the first message not yet taken into a send. */
+  /** Index of the first item not yet taken into a send. */
   next: number;
-  /** Sends carrying some of this publish's messages that have not completed. */
+  /** Sends carrying some of this publish's items that have not completed. */
   sending: number;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -45,21 +59,32 @@ interface Slice {
   to: number;
 }
 
+interface Bundle {
+  topic: string;
+  into: string | number;
+  headers: Record<string, string>;
+  parts: Buffer[];
+  bytes: number;
+}
+
 export interface BatchingProducerOptions {
   /** How long publish() waits for acks before rejecting with VIGIL_ERR_KAFKA_UNAVAILABLE. */
   timeoutMs: number;
-  /** Concurrent sendBatch() calls; pending messages wait for a free slot and ride together. */
+  /** Concurrent sendBatch() calls; pending items wait for a free slot and ride together. */
   maxInFlightSends?: number;
   /** Upper bound of one sendBatch() in estimated record bytes: keep it under the broker's message.max.bytes. */
   maxBatchBytes?: number;
-  /** Upper bound of one sendBatch() in messages. */
+  /** Upper bound of one bundle's items in bytes. */
+  maxBundleBytes?: number;
+  /** Upper bound of one sendBatch() in records (bundles). */
   maxBatchMessages?: number;
   /** Bytes waiting for a slot at most; beyond it publish() rejects at once. */
   maxQueuedBytes?: number;
 }
 
-// Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most ~25.
-const RECORD_OVERHEAD = 25;
+// Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most
+// ~25 bytes; the bundle's array framing (item count, end marker) at most 6 more.
+const RECORD_OVERHEAD = 31;
 
 export class BatchingProducer {
   private readonly producer: Producer;
@@ -70,7 +95,7 @@ export class BatchingProducer {
   private readonly opts: Required<BatchingProducerOptions>;
 
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
-    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, ...opts };
+    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBundleBytes: 256 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, ...opts };
     this.producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -92,15 +117,18 @@ export class BatchingProducer {
     await this.producer.connect();
   }
 
-  publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    if (messages.length === 0) return Promise.resolve();
-    const sizes = messages.map(recordSize);
-    const bytes = sizes.reduce((sum, size) => sum + size, 0);
+  /** Publishes items in bundles with `headers` (which must name the bundle schema of the items' encoding). */
+  publish(topic: string, headers: Record<string, string>, items: BundleItem[]): Promise<void> {
+    if (items.length === 0) return Promise.resolve();
+    let bytes = 0;
+    for (const item of items) bytes += item.value.length;
     if (this.queuedBytes + bytes > this.opts.maxQueuedBytes) {
       return Promise.reject(unavailable('the gateway has too much waiting for Kafka'));
     }
+    let headersBytes = 0;
+    for (const name in headers) headersBytes += 10 + Buffer.byteLength(name) + Buffer.byteLength(headers[name]);
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { topic, messages, sizes, bytes, next: 0, sending: 0, resolve, reject, settled: false };
+      const pending: Pending = { topic, headers, headersKey: JSON.stringify(headers), headersBytes, items, bytes, next: 0, sending: 0, resolve, reject, settled: false };
       const timer = setTimeout(() => {
         settle(pending, unavailable(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`));
       }, this.opts.timeoutMs);
@@ -120,22 +148,30 @@ export class BatchingProducer {
 
   private pump(): void {
     while (this.inFlight < this.opts.maxInFlightSends && this.queue.length > 0) {
-      const slices = this.takeSlices();
+      const { slices, bundles } = this.takeSend();
       if (slices.length === 0) return;
       this.inFlight++;
-      this.send(slices).finally(() => {
+      this.send(slices, bundles).finally(() => {
         this.inFlight--;
         this.pump();
       });
     }
   }
 
-  /** The next send: whole publishes and parts of them, in arrival order, within the byte and message bounds. */
-  private takeSlices(): Slice[] {
+  /**
+   * The next send: whole publishes and parts of them, in arrival order, packed into bundles by (topic, headers,
+   * group), within the byte and record bounds. Bundles are listed in the order they were opened, so the bundles
+   * of one group (one partition) keep the items' order.
+   */
+  private takeSend(): { slices: Slice[]; bundles: Bundle[] } {
     const slices: Slice[] = [];
+    const bundles: Bundle[] = [];
+    // Open bundles by (topic, headers), then by group: Map keeps 3 (a partition) and '3' (a key) apart.
+    const open = new Map<string, Map<string | number, Bundle>>();
+    const { maxBatchBytes, maxBundleBytes, maxBatchMessages } = this.opts;
     let bytes = 0;
-    let count = 0;
-    while (this.queue.length > 0) {
+    let full = false;
+    while (this.queue.length > 0 && !full) {
       const pending = this.queue[0];
       // A publish that already timed out was answered 503: do not send what the client was told failed.
       if (pending.settled) {
@@ -145,26 +181,39 @@ export class BatchingProducer {
       // The rest of a publish waits until its previous part is acknowledged: concurrent KafkaJS sends may reach
       // the broker in either order, and one request's records must keep theirs.
       if (pending.sending > 0) break;
+      const stream = `${pending.topic}\u0000${pending.headersKey}`;
+      let groups = open.get(stream);
+      if (groups === undefined) open.set(stream, (groups = new Map()));
       const from = pending.next;
       let to = from;
-      while (
-        to < pending.messages.length &&
-        count < this.opts.maxBatchMessages &&
-        (count === 0 || bytes + pending.sizes[to] <= this.opts.maxBatchBytes)
-      ) {
-        bytes += pending.sizes[to];
-        count++;
-        to++;
+      for (; to < pending.items.length; to++) {
+        const item = pending.items[to];
+        let bundle = groups.get(item.into);
+        const size = item.value.length;
+        const fits = bundle !== undefined && bundle.bytes + size <= maxBundleBytes;
+        const cost = fits ? size : size + RECORD_OVERHEAD + pending.headersBytes + (typeof item.into === 'string' ? Buffer.byteLength(item.into) : 0);
+        if (bytes > 0 && (bytes + cost > maxBatchBytes || (!fits && bundles.length >= maxBatchMessages))) {
+          full = true;
+          break;
+        }
+        if (!fits) {
+          bundle = { topic: pending.topic, into: item.into, headers: pending.headers, parts: [], bytes: 0 };
+          groups.set(item.into, bundle);
+          bundles.push(bundle);
+        }
+        bundle!.parts.push(item.value);
+        bundle!.bytes += size;
+        bytes += cost;
       }
       if (to > from) {
         slices.push({ pending, from, to });
         pending.next = to;
         pending.sending++;
       }
-      if (to < pending.messages.length) break; // the send is full; the rest of this publish rides the next one
+      if (to < pending.items.length) break; // the send is full; the rest of this publish rides the next one
       this.dequeue(pending);
     }
-    return slices;
+    return { slices, bundles };
   }
 
   private dequeue(pending: Pending): void {
@@ -172,12 +221,13 @@ export class BatchingProducer {
     this.queuedBytes -= pending.bytes;
   }
 
-  private async send(slices: Slice[]): Promise<void> {
+  private async send(slices: Slice[], bundles: Bundle[]): Promise<void> {
     const byTopic = new Map<string, Message[]>();
-    for (const { pending, from, to } of slices) {
-      let list = byTopic.get(pending.topic);
-      if (list === undefined) byTopic.set(pending.topic, (list = []));
-      for (let i = from; i < to; i++) list.push(pending.messages[i]);
+    for (const bundle of bundles) {
+      let list = byTopic.get(bundle.topic);
+      if (list === undefined) byTopic.set(bundle.topic, (list = []));
+      const value = frameBundle(bundle.parts, bundle.bytes);
+      list.push(typeof bundle.into === 'string' ? { key: bundle.into, value, headers: bundle.headers } : { key: null, partition: bundle.into, value, headers: bundle.headers });
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     let failure: Error | undefined;
@@ -189,22 +239,9 @@ export class BatchingProducer {
     for (const { pending } of slices) {
       pending.sending--;
       if (failure) settle(pending, failure);
-      else if (pending.sending === 0 && pending.next === pending.messages.length) settle(pending);
+      else if (pending.sending === 0 && pending.next === pending.items.length) settle(pending);
     }
   }
-}
-
-// Callers share one headers object across a request's messages: measure it once.
-let lastHeaders: Record<string, string> | null = null;
-let lastHeadersSize = 0;
-
-function recordSize(message: OutgoingMessage): number {
-  if (message.headers !== lastHeaders) {
-    lastHeadersSize = 0;
-    for (const name in message.headers) lastHeadersSize += 10 + Buffer.byteLength(name) + Buffer.byteLength(message.headers[name]);
-    lastHeaders = message.headers;
-  }
-  return RECORD_OVERHEAD + lastHeadersSize + message.value.length + (message.key === null ? 0 : Buffer.byteLength(message.key));
 }
 
 function settle(pending: Pending, error?: Error): void {

@@ -1,13 +1,14 @@
 /**
  * Schema evolution: a record written with a schema under schemas/history/ (before created_by was added) is still
- * decoded by the current reader, the added field taking its default; a record naming an unknown schema fails loudly.
+ * decoded by the current reader, the added field taking its default — alone and inside a bundle; a record naming an
+ * unknown schema fails loudly. Bundles framed from items encoded one by one are the bundle schema's own encoding.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../config.ts';
-import { loadCodecs } from './avro.ts';
+import { announcedItems, frameBundle, loadCodecs } from './avro.ts';
 
 const codecs = loadCodecs();
 
@@ -44,5 +45,36 @@ describe('Avro codecs', () => {
   it('refuses a record naming a schema it does not know', () => {
     const codec = codecs.get('Metric')!;
     expect(() => codec.decode(Buffer.from([0]), 'vigil.monitoring.Metric@00000000000000000000000000000000')).toThrow(/^unknown schema vigil\.monitoring\.Metric@0{32}/);
+  });
+
+  it('frames items encoded one by one into exactly the bundle schema\'s encoding, and reads its announced count', () => {
+    const item = codecs.get('Event')!;
+    const bundle = codecs.get('EventBundle')!;
+    expect(bundle.schemaId).toMatch(/^vigil\.monitoring\.EventBundle@[0-9a-f]{32}$/);
+    expect(bundle.itemsField).toBe('events');
+    expect(item.itemsField).toBeNull();
+    for (const count of [1, 63, 64, 300]) {
+      const events = Array.from({ length: count }, (_, i) => ({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: 'api', message: `m${i}`, level: null, tags: '{}', payload: '{}', timestamp: 1_700_000_000_000 + i, created_by: null }));
+      const parts = events.map((e) => item.encode(e));
+      const framed = frameBundle(parts, parts.reduce((sum, p) => sum + p.length, 0));
+      expect(framed.equals(bundle.encode({ events }))).toBe(true);
+      expect(announcedItems(framed)).toBe(count);
+      expect((bundle.decode(framed, bundle.schemaId) as { events: object[] }).events.map((e) => ({ ...e }))).toEqual(events);
+    }
+    const metrics = codecs.get('MetricBundle')!;
+    expect(metrics.itemsField).toBe('metrics');
+    expect(metrics.knows(codecs.get('Metric')!.schemaId)).toBe(false);
+  });
+
+  it('reads a bundle of Events written before created_by was added (the bundle of a historic item version)', () => {
+    const v1 = historic('event-v1.avsc');
+    const bundleV1 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'event-bundle.avsc'), 'utf8')), { registry: { 'vigil.monitoring.Event': v1.type } });
+    const schemaId = `${bundleV1.name}@${bundleV1.fingerprint('md5').toString('hex')}`;
+    const bundle = codecs.get('EventBundle')!;
+    expect(schemaId).not.toBe(bundle.schemaId);
+    expect(bundle.knows(schemaId)).toBe(true);
+    const old = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e', event_type: 'trace', source: 'legacy', message: null, level: null, tags: '{}', payload: '{}', timestamp: 1_700_000_000_001 };
+    const decoded = bundle.decode(bundleV1.toBuffer({ events: [old, { ...old, source: 'again' }] }), schemaId) as { events: object[] };
+    expect(decoded.events.map((e) => ({ ...e }))).toEqual([{ ...old, created_by: null }, { ...old, source: 'again', created_by: null }]);
   });
 });

@@ -3,7 +3,7 @@
  * The validated form (EventRecord) keeps tags and payload as JSON text: that is what Avro carries and what COPY
  * writes into jsonb, so the hot path never parses or re-serialises them.
  */
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from './uuid7.ts';
 import type { FieldError } from '../errors.ts';
 import { Checker, isPlainObject, describe, type TimeWindow } from './validate.ts';
 
@@ -53,6 +53,36 @@ export interface EventContext {
   limits: EventLimits;
   createdBy: string | null;
   index?: number;
+  /** The JSON text input.tags / input.payload were parsed from, unchanged since: stored as is, not re-serialised. */
+  texts?: JsonTexts;
+}
+
+export type JsonTexts = { tags?: string; payload?: string };
+export const JSON_FIELDS = ['tags', 'payload'] as const;
+
+/**
+ * An event item decoded from Avro carries tags and payload as JSON object text: parses them in place into the
+ * objects the validator (and redaction) take, and returns the texts to hand back through EventContext.texts.
+ * Null when one of them is not JSON object text.
+ */
+export function parseEventTexts(input: Record<string, unknown>): JsonTexts | null {
+  const texts: JsonTexts = {};
+  for (const field of JSON_FIELDS) {
+    const text = input[field];
+    if (typeof text !== 'string') return null;
+    if (text === '{}') input[field] = {};
+    else {
+      try {
+        const value: unknown = JSON.parse(text);
+        if (!isPlainObject(value)) return null;
+        input[field] = value;
+      } catch {
+        return null;
+      }
+    }
+    texts[field] = text;
+  }
+  return texts;
 }
 
 export function validateEvent(input: unknown, ctx: EventContext): Validated<EventRecord> {
@@ -68,8 +98,8 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   const source = check.string('source', input.source, { required: true, maxLength: limits.sourceMaxLength });
   const message = check.string('message', input.message, { required: false, maxLength: limits.messageMaxLength });
   const level = check.oneOf('level', input.level, LEVELS, false);
-  const tags = check.jsonObject('tags', input.tags, { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes });
-  const payload = check.jsonObject('payload', input.payload, { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes });
+  const tags = check.jsonObject('tags', input.tags, { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes }, ctx.texts?.tags);
+  const payload = check.jsonObject('payload', input.payload, { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes }, ctx.texts?.payload);
   const timestamp = check.timestamp('timestamp', input.timestamp, ctx.window);
   if (check.errors.length > 0) return { ok: false, errors: check.errors };
   return {

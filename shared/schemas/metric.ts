@@ -4,7 +4,7 @@
  * sample is one observation (the exposition aggregates observations into buckets/quantiles).
  */
 import crypto from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
+import { uuidv7 } from './uuid7.ts';
 import { Checker, describe, isPlainObject, type TimeWindow } from './validate.ts';
 import { timestampFromId, type Validated } from './event.ts';
 

@@ -59,8 +59,12 @@ export class Checker {
     return value as T;
   }
 
-  /** A JSON object with at most maxKeys top-level keys and at most maxBytes when serialised; returns the JSON text. */
-  jsonObject(field: string, value: unknown, opts: { maxKeys: number; maxBytes: number }): string | null {
+  /**
+   * A JSON object with at most maxKeys top-level keys and at most maxBytes when serialised; returns the JSON text:
+   * `text` when given (the JSON text `value` was parsed from, unchanged since: a consumer of Avro events keeps it
+   * rather than serialising what it just parsed), else JSON.stringify(value).
+   */
+  jsonObject(field: string, value: unknown, opts: { maxKeys: number; maxBytes: number }, text?: string): string | null {
     if (value === undefined || value === null) return '{}';
     if (!isPlainObject(value)) {
       this.fail(field, `must be a JSON object, got ${describe(value)}`);
@@ -71,17 +75,18 @@ export class Checker {
       this.fail(field, `must have at most ${opts.maxKeys} keys, got ${keys}`);
       return null;
     }
-    const text = JSON.stringify(value);
-    if (Buffer.byteLength(text) > opts.maxBytes) {
-      this.fail(field, `must be at most ${opts.maxBytes} bytes as JSON, got ${Buffer.byteLength(text)}`);
+    const json = text ?? JSON.stringify(value);
+    // Length in UTF-16 units ≤ bytes in UTF-8: count bytes only when the text could be over.
+    if (json.length * 3 > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
+      this.fail(field, `must be at most ${opts.maxBytes} bytes as JSON, got ${Buffer.byteLength(json)}`);
       return null;
     }
     // jsonb rejects \u0000 anywhere, keys included.
-    if (text.includes('\\u0000')) {
+    if (json.includes('\\u0000')) {
       this.fail(field, 'must not contain the NUL character');
       return null;
     }
-    return text;
+    return json;
   }
 
   uuid(field: string, value: unknown): string | null {

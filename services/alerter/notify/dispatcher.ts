@@ -31,6 +31,8 @@ export interface DispatcherDeps {
   producer: BatchingProducer;
   eventsTopic: string;
   eventCodec: Codec;
+  /** Names the bundle the alert event travels in (the producer sends bundles; this one has one item). */
+  eventBundleCodec: Codec;
   webhook: WebhookClient | null;
   alertmanager: AlertmanagerClient | null;
   resendMs: number;
@@ -106,7 +108,8 @@ export class Dispatcher {
     const stopped = () => this.closed;
     const status = t.to === 'firing' ? 'firing' : 'resolved';
     // The alert event is the one delivery that must not be skipped: failure leaves the row in the outbox.
-    await withRetries(() => this.deps.producer.publish(this.deps.eventsTopic, [this.alertEvent(t, rule)]), policy, stopped);
+    const headers = { [HEADER_SCHEMA]: this.deps.eventBundleCodec.schemaId, [HEADER_PRODUCER]: 'alerter' };
+    await withRetries(() => this.deps.producer.publish(this.deps.eventsTopic, headers, [this.alertEvent(t, rule)]), policy, stopped);
     const channels: [string, () => Promise<void>][] = [];
     const webhook = this.deps.webhook;
     if (webhook) {
@@ -165,6 +168,6 @@ export class Dispatcher {
       timestamp: t.at,
       created_by: ALERT_SOURCE,
     };
-    return { key: ALERT_SOURCE, value: this.deps.eventCodec.encode(record), headers: { [HEADER_SCHEMA]: this.deps.eventCodec.schemaId, [HEADER_PRODUCER]: 'alerter' } };
+    return { into: ALERT_SOURCE, value: this.deps.eventCodec.encode(record) };
   }
 }
