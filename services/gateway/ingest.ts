@@ -58,7 +58,7 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
     const record = result.value;
     first ??= record;
     ids[index] = (record as { id: string }).id;
-    accepted.push({ into: into(record), value: kind.codec.encode(record as object) });
+    accepted.push({ into: into(record), value: kind.codec.encodeView(record as object) });
   }
 
   if (accepted.length === 0) {

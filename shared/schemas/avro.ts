@@ -26,6 +26,12 @@ export interface Codec {
   /** For a bundle codec: the name of its array field (`events`, `metrics`); null for an item codec. */
   readonly itemsField: string | null;
   encode(value: object): Buffer;
+  /**
+   * Like encode, but the bytes are a view into a shared 64 KiB slab (no allocation per value: encode's own buffer
+   * allocation was a tenth of the gateway's CPU). A view keeps its slab alive: for bytes that are copied on soon,
+   * as the producer's bundles copy their items.
+   */
+  encodeView(value: object): Buffer;
   /** Whether `schemaId` names this schema or one of its writer versions (history/). */
   knows(schemaId: string): boolean;
   /** Decodes with the writer schema named by schemaId; throws when the id is unknown or the bytes are invalid. */
@@ -74,6 +80,7 @@ function buildCodec(reader: avro.Type, writers: avro.Type[]): Codec {
     schemaId,
     itemsField,
     encode: (value) => reader.toBuffer(value),
+    encodeView: (value) => slab.encode(reader, value),
     knows: (id) => resolvers.has(id),
     decode(buffer, id) {
       const resolver = resolvers.get(id);
@@ -103,6 +110,30 @@ export function loadCodecs(dir = SCHEMA_DIR): ReadonlyMap<string, Codec> {
   for (const reader of readers) codecs.set(reader.name!.split('.').pop()!, buildCodec(reader, writers));
   return codecs;
 }
+
+const SLAB_BYTES = 64 * 1024;
+
+/** Hands out consecutive views of a buffer that is replaced, not reused, once full (old views stay valid). */
+class Slab {
+  private buffer = Buffer.allocUnsafe(SLAB_BYTES);
+  private at = 0;
+
+  encode(type: avro.Type, value: unknown): Buffer {
+    for (;;) {
+      const end = type.encode(value, this.buffer, this.at);
+      if (end >= 0) {
+        const view = this.buffer.subarray(this.at, end);
+        this.at = end;
+        return view;
+      }
+      // -end more bytes were needed: a fresh slab (bigger when one value needs it).
+      this.buffer = Buffer.allocUnsafe(Math.max(SLAB_BYTES, 2 * (this.buffer.length - this.at - end)));
+      this.at = 0;
+    }
+  }
+}
+
+const slab = new Slab();
 
 /** The bytes of a bundle of `count` items whose encodings are `parts` (`bytes` long together). */
 export function frameBundle(parts: readonly Buffer[], bytes: number): Buffer {
