@@ -8,9 +8,10 @@ import { createRedactor } from '../shared/redact.ts';
 import type { MetricType } from '../shared/schemas/metric.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { counterKey, CounterAggregator } from './counters.ts';
-import { Encoder, type Encoded, type EventInput, type MetricInput } from './encode.ts';
+import { Encoder, type Encoded, type EventInput, type MetricInput, type Prepared, type PreparedSeries } from './encode.ts';
 import { VigilClientError, throttledStderrReporter, type ErrorReporter } from './errors.ts';
 import { EventLogger, type Tags } from './event-logger.ts';
+import { AggregatedHistogram, DEFAULT_DURATION_BUCKETS_MS, invalidBounds, leLabel, type HistogramWire } from './histograms.ts';
 import { HttpTransport, type TokenSource } from './http-transport.ts';
 import type { KafkaTransportOptions } from './kafka-transport.ts';
 import { DeliveryStream, type StreamStats } from './stream.ts';
@@ -49,8 +50,10 @@ export interface ClientOptions {
   redactKeys?: readonly string[] | false;
   /** Labels added to every metric sample (the sample's own labels win). */
   defaultLabels?: Record<string, string>;
-  /** Distinct counter series per flush interval at most. Default 10,000. */
+  /** Distinct counter series per flush interval at most, and aggregated histogram series in all. Default 10,000. */
   maxCounterSeries?: number;
+  /** How often aggregated histograms (metric.aggregatedHistogram, the Fastify plugin's durations) are sent. Default 10,000 ms. */
+  histogramIntervalMs?: number;
   /** Told about every problem (invalid items, refusals, retries, drops). Default: a throttled line on stderr. */
   onError?: ErrorReporter;
   /** Flush when the process is about to exit naturally ('beforeExit'). Default true. */
@@ -73,6 +76,14 @@ export interface MetricHelpers {
    * label handling. Like prom-client's `histogram.labels(…)`.
    */
   series(type: MetricType, name: string, labels?: Record<string, string>): MetricSeries;
+  /**
+   * A histogram aggregated in the process (client/histograms.ts), like a Prometheus client library's: record(value)
+   * (finite, not negative) counts the observation into its bucket, and every histogramIntervalMs the increments go
+   * out as counters `<name>_bucket{le}`, `<name>_sum`, `<name>_count`. A few samples per interval whatever the rate,
+   * but no exact percentiles in vigil's query API (those need metric.histogram's one sample per observation).
+   * Calls with the same name, labels and buckets share one series. Default buckets: DEFAULT_DURATION_BUCKETS_MS.
+   */
+  aggregatedHistogram(name: string, labels?: Record<string, string>, buckets?: readonly number[]): MetricSeries;
 }
 
 export interface MetricSeries {
@@ -91,6 +102,10 @@ export class VigilClient {
   private readonly transport: Transport;
   private readonly encoder: Encoder;
   private readonly counters: CounterAggregator;
+  private readonly histograms = new Map<string, AggregatedHistogram>();
+  private readonly histogramIntervalMs: number;
+  private readonly maxSeries: number;
+  private histogramsDueAt: number;
   private readonly defaultLabels: Record<string, string> | null;
   private readonly report: ErrorReporter;
   private readonly timer: NodeJS.Timeout;
@@ -116,7 +131,10 @@ export class VigilClient {
       events: new DeliveryStream('events', this.transport, streamOptions, this.report),
       metrics: new DeliveryStream('metrics', this.transport, streamOptions, this.report),
     };
-    this.counters = new CounterAggregator(opts.maxCounterSeries ?? 10_000);
+    this.maxSeries = opts.maxCounterSeries ?? 10_000;
+    this.counters = new CounterAggregator(this.maxSeries);
+    this.histogramIntervalMs = opts.histogramIntervalMs ?? 10_000;
+    this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
     this.defaultLabels = opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
     this.log = new EventLogger(this, this.source);
     this.metric = {
@@ -124,6 +142,7 @@ export class VigilClient {
       gauge: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'gauge', value, labels })),
       histogram: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
       series: (type, name, labels = {}) => this.bind(type, name, labels),
+      aggregatedHistogram: (name, labels = {}, buckets = DEFAULT_DURATION_BUCKETS_MS) => this.aggregated(name, labels, buckets),
     };
     this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? 1000);
     this.timer.unref();
@@ -153,7 +172,7 @@ export class VigilClient {
   async flush(opts: { timeoutMs?: number } = {}): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      for (const sample of this.counters.drain()) this.sample(sample);
+      this.drainAggregates(true);
       const delivered = Promise.all([this.streams.events.flush(), this.streams.metrics.flush()]);
       if (opts.timeoutMs === undefined) await delivered;
       else await Promise.race([delivered, new Promise((resolve) => (timer = setTimeout(resolve, opts.timeoutMs)))]);
@@ -176,7 +195,7 @@ export class VigilClient {
       // The sender's timers are unref'd; this one keeps the process alive until the flush is done.
       const keepAlive = setTimeout(() => {}, Math.max(0, deadline - Date.now()) + 1000);
       try {
-        for (const sample of this.counters.drain()) this.sample(sample);
+        this.drainAggregates(true);
         await Promise.all([this.streams.events.drainUntil(deadline), this.streams.metrics.drainUntil(deadline)]);
         await this.transport.close();
       } catch (error) {
@@ -190,9 +209,18 @@ export class VigilClient {
   }
 
   private tick(): void {
-    for (const sample of this.counters.drain()) this.sample(sample);
+    this.drainAggregates(Date.now() >= this.histogramsDueAt);
     this.streams.events.requestFlush();
     this.streams.metrics.requestFlush();
+  }
+
+  /** Summed counters become samples; so do aggregated histograms when `histograms` (their interval is longer). */
+  private drainAggregates(histograms: boolean): void {
+    for (const sample of this.counters.drain()) this.sample(sample);
+    if (!histograms) return;
+    this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
+    const emit = (series: PreparedSeries, value: number) => this.enqueueMetric(this.encoder.sample(series, value), 'counter', 'histogram counter');
+    for (const histogram of this.histograms.values()) histogram.drain(emit);
   }
 
   stats(): ClientStats {
@@ -247,6 +275,57 @@ export class VigilClient {
       this.internal(error);
       return { record: () => {} };
     }
+  }
+
+  private aggregated(name: string, labels: Record<string, string>, buckets: readonly number[]): MetricSeries {
+    try {
+      const all = this.withDefaultLabels(labels);
+      const key = `${counterKey(name, all)}\u0002${buckets.join(',')}`;
+      let histogram = this.histograms.get(key);
+      if (histogram === undefined) {
+        const wire = this.histogramWire(name, all, buckets);
+        if (typeof wire === 'string') return this.refusing('VIGIL_CLIENT_INVALID', `invalid histogram ${name}, not sent: ${wire}`);
+        if (this.histograms.size >= this.maxSeries) {
+          return this.refusing('VIGIL_CLIENT_DROPPED', `histogram ${name}: more than ${this.maxSeries} aggregated series (a label with unbounded values?)`);
+        }
+        histogram = new AggregatedHistogram(buckets.slice(), wire);
+        this.histograms.set(key, histogram);
+      }
+      const series = histogram;
+      // No guard() closure per call: this runs per request of an instrumented service.
+      return {
+        record: (value) => {
+          try {
+            if (this.closing) this.streams.metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
+            else if (!series.observe(value as number)) this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid observation of ${name}: must be a finite number ≥ 0, got ${String(value)}`);
+          } catch (error) {
+            this.internal(error);
+          }
+        },
+      };
+    } catch (error) {
+      this.internal(error);
+      return { record: () => {} };
+    }
+  }
+
+  /** Validates the histogram's wire series (each bucket, _sum, _count) once; a string says why they are invalid. */
+  private histogramWire(name: string, labels: Record<string, string>, buckets: readonly number[]): HistogramWire | string {
+    const badBounds = invalidBounds(buckets);
+    if (badBounds !== null) return badBounds;
+    if ('le' in labels) return 'labels: le is reserved for the bucket bound';
+    const prepare = (suffix: string, extra: Record<string, string> = {}) => this.encoder.prepare(`${name}${suffix}`, 'counter', { ...labels, ...extra });
+    const prepared = [...buckets, Infinity].map((bound) => prepare('_bucket', { le: leLabel(bound) }));
+    const sum = prepare('_sum');
+    const count = prepare('_count');
+    for (const p of [...prepared, sum, count]) if (!p.ok) return p.reason;
+    const series = (p: Prepared) => (p as Extract<Prepared, { ok: true }>).series;
+    return { buckets: prepared.map(series), sum: series(sum), count: series(count) };
+  }
+
+  /** A series that records nothing and counts each attempt as `code`. */
+  private refusing(code: 'VIGIL_CLIENT_INVALID' | 'VIGIL_CLIENT_DROPPED', reason: string): MetricSeries {
+    return { record: () => this.guard(() => this.streams.metrics.discard(code, 1, reason)) };
   }
 
   private withDefaultLabels(labels: Record<string, string>): Record<string, string> {

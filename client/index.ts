@@ -18,6 +18,7 @@
  */
 export { createClient, VigilClient, type ClientOptions, type ClientStats, type MetricHelpers, type MetricSeries } from './client.ts';
 export { EventLogger, type Tags } from './event-logger.ts';
+export { DEFAULT_DURATION_BUCKETS_MS } from './histograms.ts';
 export type { EventInput, MetricInput } from './encode.ts';
 export { VigilClientError, type ClientErrorCode, type ErrorReporter } from './errors.ts';
 export type { StreamStats } from './stream.ts';
