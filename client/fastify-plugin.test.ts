@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type VigilClient } from './client.ts';
 import { vigilFastify, type VigilPluginOptions } from './fastify-plugin.ts';
+import { DEFAULT_DURATION_BUCKETS_MS } from './histograms.ts';
 import { genReqId } from './request-id.ts';
 import { MemoryTransport } from './testing/memory-transport.ts';
 
@@ -46,6 +47,29 @@ async function instrumented(opts: Partial<VigilPluginOptions> = {}, fastifyOpts:
   return { app, client, drain };
 }
 
+type Sample = Record<string, unknown> & { name: string; value: number; labels: Record<string, string> };
+
+/** The aggregated duration histograms in `metrics`, per label set (without le): buckets by le, sum and count. */
+function durationHistograms(metrics: Record<string, unknown>[]) {
+  const byLabels = new Map<string, { labels: Record<string, string>; buckets: Record<string, number>; sum: number; count: number }>();
+  for (const m of metrics as Sample[]) {
+    if (!m.name.startsWith('http_request_duration_ms_')) continue;
+    expect(m.metric_type).toBe('counter');
+    const { le, ...labels } = m.labels;
+    const key = JSON.stringify(labels);
+    const h = byLabels.get(key) ?? { labels, buckets: {}, sum: 0, count: 0 };
+    byLabels.set(key, h);
+    if (m.name === 'http_request_duration_ms_bucket') h.buckets[le] = (h.buckets[le] ?? 0) + m.value;
+    else if (m.name === 'http_request_duration_ms_sum') h.sum += m.value;
+    else if (m.name === 'http_request_duration_ms_count') h.count += m.value;
+    else throw new Error(`unexpected ${m.name}`);
+  }
+  return [...byLabels.values()];
+}
+
+const LE = [...DEFAULT_DURATION_BUCKETS_MS.map(String), '+Inf'];
+const LE_SORTED = [...LE].sort();
+
 describe('request ids', () => {
   it('keeps a valid incoming X-Request-Id, replaces a missing or invalid one, and echoes it', async () => {
     const { app } = await instrumented();
@@ -70,8 +94,57 @@ describe('request ids', () => {
 });
 
 describe('metrics', () => {
-  it('records duration and count per method, route pattern and status', async () => {
+  it('records duration (aggregated histogram) and count per method, route pattern and status', async () => {
     const { app, drain } = await instrumented();
+    for (const id of ['1', '2', '3']) await app.inject({ url: `/orders/${id}` });
+    await app.inject({ url: '/boom' });
+    await app.inject({ url: '/no/such/path/42' });
+    const { metrics } = await drain();
+    const labels = (route: string, status: string) => ({ service: 'orders-service', method: 'GET', route, status });
+    expect(metrics.filter((m) => m.name === 'http_requests_total')).toEqual([
+      { name: 'http_requests_total', metric_type: 'counter', value: 3, labels: labels('/orders/:id', '200') },
+      { name: 'http_requests_total', metric_type: 'counter', value: 1, labels: labels('/boom', '500') },
+      { name: 'http_requests_total', metric_type: 'counter', value: 1, labels: labels('unmatched', '404') },
+    ]);
+    const histograms = durationHistograms(metrics);
+    expect(histograms.map((h) => ({ labels: h.labels, count: h.count, le: Object.keys(h.buckets).sort() }))).toEqual([
+      { labels: labels('/orders/:id', '200'), count: 3, le: LE_SORTED },
+      { labels: labels('/boom', '500'), count: 1, le: LE_SORTED },
+      { labels: labels('unmatched', '404'), count: 1, le: LE_SORTED },
+    ]);
+    for (const h of histograms) {
+      const cumulative = LE.map((le) => h.buckets[le]);
+      expect(cumulative).toEqual([...cumulative].sort((a, b) => a - b)); // non-decreasing
+      expect(h.buckets['+Inf']).toBe(h.count);
+      expect(h.sum).toBeGreaterThanOrEqual(0);
+    }
+    expect(metrics.filter((m) => m.metric_type === 'histogram')).toEqual([]);
+  });
+
+  it('puts each duration in its bucket (a 30 ms handler: above 25 ms, at most 10 s)', async () => {
+    const { app, drain } = await instrumented();
+    app.get('/slow', async () => new Promise((resolve) => setTimeout(() => resolve('done'), 30)));
+    await app.inject({ url: '/slow' });
+    const [h] = durationHistograms((await drain()).metrics);
+    expect(h.buckets).toMatchObject({ '0.5': 0, '1': 0, '2.5': 0, '5': 0, '10': 0, '25': 0, '10000': 1, '+Inf': 1 });
+    expect(h.sum).toBeGreaterThanOrEqual(29); // timers may fire up to 1 ms early
+    expect(h.count).toBe(1);
+  });
+
+  it('takes its own bucket bounds, and refuses invalid ones at registration', async () => {
+    const { app, drain } = await instrumented({ durationBuckets: [1000, 60_000] });
+    await app.inject({ url: '/orders/1' });
+    const [h] = durationHistograms((await drain()).metrics);
+    expect(h.buckets).toEqual({ '1000': 1, '60000': 1, '+Inf': 1 });
+    const client = createClient({ source: 's', transport: new MemoryTransport(), onError: () => {} });
+    clients.push(client);
+    for (const durationBuckets of [[], [5, 1], [1, Infinity]]) {
+      await expect(Fastify().register(vigilFastify, { client, durationBuckets }).ready(), JSON.stringify(durationBuckets)).rejects.toThrow(/durationBuckets/);
+    }
+  });
+
+  it("sends one histogram observation per request with durations: 'observations'", async () => {
+    const { app, drain } = await instrumented({ durations: 'observations' });
     for (const id of ['1', '2', '3']) await app.inject({ url: `/orders/${id}` });
     await app.inject({ url: '/boom' });
     await app.inject({ url: '/no/such/path/42' });
@@ -105,7 +178,7 @@ describe('metrics', () => {
     await app.inject({ url: '/orders/1' });
     await app.inject({ url: '/healthz' });
     const { metrics } = await drain();
-    expect(metrics.map((m) => (m.labels as { route: string }).route)).toEqual(['/healthz', '/healthz']);
+    expect(new Set(metrics.map((m) => (m.labels as { route: string }).route))).toEqual(new Set(['/healthz']));
   });
 });
 
@@ -166,7 +239,9 @@ describe('lifecycle', () => {
     await app.inject({ url: '/x' });
     expect(transport.metrics).toEqual([]);
     await app.close();
-    expect(transport.metrics.map((m) => m.name)).toEqual(['http_request_duration_ms', 'http_requests_total']);
+    expect(new Set(transport.metrics.map((m) => m.name))).toEqual(
+      new Set(['http_requests_total', 'http_request_duration_ms_bucket', 'http_request_duration_ms_sum', 'http_request_duration_ms_count']),
+    );
     await client.close();
   });
 
@@ -179,7 +254,8 @@ describe('lifecycle', () => {
     const started = Date.now();
     await app.close();
     expect(Date.now() - started).toBeLessThan(4000);
-    expect((await client.close({ timeoutMs: 100 })).metrics).toMatchObject({ sent: 0, dropped: 2 });
+    // The request's samples: http_requests_total, and the histogram's 15 buckets, _sum and _count.
+    expect((await client.close({ timeoutMs: 100 })).metrics).toMatchObject({ sent: 0, dropped: 18 });
   });
 
   it('refuses to register without a client', async () => {

@@ -90,33 +90,46 @@ describe('example shop instrumented with vigil/client', () => {
       { source: 'orders-service', message: 'GET /admin/orders answered 401 (authentication failed)', level: 'warn', tags: { request_id: expect.stringMatching(/^[0-9a-f-]{36}$/), method: 'GET', route: '/admin/orders', path: '/admin/orders', status: 401, duration_ms: duration, action: 'auth_failed' } },
     ].sort(byRequest));
 
-    // 9 monitored requests (7 in orders, 2 in payments): 9 observations, counters summing to 9, 3 business samples.
+    // 9 monitored requests (7 in orders, 2 in payments): counters summing to 9, the duration histograms (aggregated
+    // in the services: _bucket{le}/_sum/_count counter increments) counting 9 observations, 3 business samples.
     const stored = () =>
       ctx.db
         .query<{ observations: number; requests: number; business: number }>(
-          `SELECT count(*) FILTER (WHERE name = 'http_request_duration_ms')::int AS observations,
+          `SELECT coalesce(sum(value) FILTER (WHERE name = 'http_request_duration_ms_count'), 0)::int AS observations,
                   coalesce(sum(value) FILTER (WHERE name = 'http_requests_total'), 0)::int AS requests,
                   count(*) FILTER (WHERE name NOT LIKE 'http_%')::int AS business
              FROM metrics`,
         )
         .then((r) => r.rows[0]);
     await waitFor(stored, (n) => n.observations === 9 && n.requests === 9 && n.business === 3);
-    const { rows } = await ctx.db.query<{ service: string; method: string; route: string; status: string; requests: number; observations: number }>(`
+    const { rows } = await ctx.db.query<{ service: string; method: string; route: string; status: string; requests: number; observations: number; all_buckets: number; buckets: number }>(`
       SELECT labels->>'service' AS service, labels->>'method' AS method, labels->>'route' AS route, labels->>'status' AS status,
              sum(value) FILTER (WHERE name = 'http_requests_total')::int AS requests,
-             count(*) FILTER (WHERE name = 'http_request_duration_ms')::int AS observations
-        FROM metrics WHERE name IN ('http_requests_total', 'http_request_duration_ms')
+             sum(value) FILTER (WHERE name = 'http_request_duration_ms_count')::int AS observations,
+             sum(value) FILTER (WHERE name = 'http_request_duration_ms_bucket' AND labels->>'le' = '+Inf')::int AS all_buckets,
+             count(DISTINCT labels->>'le')::int AS buckets
+        FROM metrics WHERE name IN ('http_requests_total', 'http_request_duration_ms_count', 'http_request_duration_ms_bucket')
        GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 2, 4`);
+    const row = (service: string, method: string, route: string, status: string, n: number) => ({ service, method, route, status, requests: n, observations: n, all_buckets: n, buckets: 15 });
     expect(rows).toEqual([
-      { service: 'orders-service', method: 'GET', route: '/admin/orders', status: '401', requests: 1, observations: 1 },
-      { service: 'orders-service', method: 'GET', route: '/admin/orders', status: '403', requests: 1, observations: 1 },
-      { service: 'orders-service', method: 'POST', route: '/orders', status: '201', requests: 1, observations: 1 },
-      { service: 'orders-service', method: 'POST', route: '/orders', status: '502', requests: 1, observations: 1 },
-      { service: 'orders-service', method: 'GET', route: '/orders/:id', status: '200', requests: 2, observations: 2 },
-      { service: 'orders-service', method: 'GET', route: '/orders/:id', status: '404', requests: 1, observations: 1 },
-      { service: 'payments-service', method: 'POST', route: '/payments', status: '201', requests: 1, observations: 1 },
-      { service: 'payments-service', method: 'POST', route: '/payments', status: '500', requests: 1, observations: 1 },
+      row('orders-service', 'GET', '/admin/orders', '401', 1),
+      row('orders-service', 'GET', '/admin/orders', '403', 1),
+      row('orders-service', 'POST', '/orders', '201', 1),
+      row('orders-service', 'POST', '/orders', '502', 1),
+      row('orders-service', 'GET', '/orders/:id', '200', 2),
+      row('orders-service', 'GET', '/orders/:id', '404', 1),
+      row('payments-service', 'POST', '/payments', '201', 1),
+      row('payments-service', 'POST', '/payments', '500', 1),
     ]);
+    // The Prometheus exposition serves them as a histogram's series (running totals, cumulative buckets).
+    const scrape = await vigil.app.inject({ url: '/api/v1/monitoring/metrics/prometheus', headers: { authorization: `Bearer ${ctx.token('user')}` } });
+    expect(scrape.statusCode).toBe(200);
+    const labels = 'method="GET",route="/orders/:id",service="orders-service",status="200"';
+    const lines = scrape.body.split('\n');
+    expect(lines).toContain(`http_request_duration_ms_count{${labels}} 2`);
+    expect(lines).toContain(`http_request_duration_ms_bucket{le="+Inf",${labels}} 2`);
+    expect(lines).toContain(`http_request_duration_ms_bucket{le="10000",${labels}} 2`);
+    expect(lines.find((l) => l.startsWith(`http_request_duration_ms_sum{${labels}} `))).toMatch(/ \d+(\.\d+)?(e-?\d+)?$/);
     const business = await ctx.db.query<{ name: string; metric_type: string; value: number; labels: object }>(
       "SELECT name, metric_type, value, labels FROM metrics WHERE name NOT LIKE 'http_%' ORDER BY name",
     );
