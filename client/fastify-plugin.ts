@@ -8,7 +8,8 @@
  *     By default the histogram is aggregated in the process and sent as Prometheus' _bucket{le}/_sum/_count
  *     counters every histogramIntervalMs (client/histograms.ts); durations: 'observations' sends one histogram
  *     sample per request instead (exact percentiles in vigil's query API, at ~3 µs more CPU per request). The
- *     duration runs from onRequest to onSend: the answer is ready, not yet written to the socket;
+ *     duration runs from onRequest to onSend: the answer is ready, not yet written to the socket (a hijacked reply,
+ *     which skips onSend, is not measured);
  *   - 5xx answers are logged as error events, 401/403 as warn events (failed authentication, permission denied);
  *   - health checks and static files are not monitored (the seed's "what not to monitor"), nor routes declared with
  *     `config: { vigil: false }`.
