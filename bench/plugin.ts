@@ -7,7 +7,8 @@
  *
  *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--modes bare,plugin,plugin-identity]
  *
- * --modes bare,empty-hooks,plugin-no-recording,plugin-no-delivery,plugin breaks the cost down (bench/plugin-server.ts).
+ * --modes bare,empty-hooks,plugin-no-recording,plugin-no-delivery,plugin breaks the cost down (bench/plugin-server.ts);
+ * plugin-observations and empty-hooks-on-response compare with what the plugin did before.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
@@ -82,7 +83,9 @@ const LABELS: Record<Mode, string> = {
   bare: 'bare Fastify',
   plugin: 'with vigilFastify (defaults: gzip, off-thread)',
   'plugin-identity': 'with vigilFastify, compress: false',
-  'empty-hooks': 'two empty hooks',
+  'plugin-observations': "with vigilFastify, durations: 'observations'",
+  'empty-hooks': 'empty onRequest + onSend hooks',
+  'empty-hooks-on-response': 'empty onRequest + onResponse hooks',
   'plugin-no-recording': 'vigilFastify recording nothing',
   'plugin-no-delivery': 'vigilFastify, transport sending nothing',
 };
