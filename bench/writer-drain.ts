@@ -9,14 +9,17 @@
  * Raw COPY: rows preformatted outside the timing (the writer's own formatter), 5,000 rows per COPY, one transaction
  * each, on 1 and on 2 connections. Writer: the real role (startRuntime), WRITER_BATCH_MAX_ROWS=5000,
  * WRITER_CONCURRENCY=2, reading Avro bundles of events per source (as the gateway writes them, through its own
- * BatchingProducer) from a 6-partition topic; the rate is counted from the first stored batch to the last (group
- * join excluded).
+ * BatchingProducer) from a 6-partition topic, and in alternation the same rows as one Avro record per event (the
+ * form before bundles); the rate is counted from the first stored batch to the last (group join excluded), the
+ * CPU per row is this process's (the writer role) over the same span.
  */
 import crypto from 'node:crypto';
 import pg from 'pg';
+import { Partitioners, type Kafka } from 'kafkajs';
 import { loadConfig } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
+import type { EventRecord } from '../shared/schemas/event.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
@@ -35,37 +38,55 @@ const codec = codecs.get('Event')!;
 const bundle = codecs.get('EventBundle')!;
 const baseEnv = { DATABASE_URL: url, KAFKA_TOPIC_PARTITIONS: '6', WRITER_BATCH_MAX_ROWS: '5000', WRITER_CONCURRENCY: '2', LOG_LEVEL: 'warn', PORT: '0', PARTITION_GRANULARITY: 'day' };
 
+type Form = 'bundles' | 'single';
+
 /**
  * Fills the topic as the gateway writes it: bundles per source through the gateway's own BatchingProducer, from
- * publishes of 1,000 events, 4 at a time (like bench/writer-e2e.ts's load of 1,000-event requests).
+ * publishes of 1,000 events, 4 at a time (like bench/writer-e2e.ts's load of 1,000-event requests); or, for
+ * contrast, one Avro Event record per event (the gateway's form before bundles, still valid for direct producers).
  */
-async function prefill(topic: string, count: number): Promise<void> {
+async function prefill(topic: string, count: number, form: Form): Promise<void> {
   const config = loadConfig({ ...baseEnv, KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`, KAFKA_TOPIC_DLQ: `${topic}.dlq` });
   const kafka = createKafka(config.kafka, logger, 'bench');
   await ensureTopics(kafka, config.kafka);
+  const events = makeEvents(count, Date.now() - 600_000);
+  if (form === 'single') return prefillSingle(kafka, topic, events);
   const producer = new BatchingProducer(kafka, { timeoutMs: 60_000 });
   await producer.connect();
   const headers = { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' };
-  const events = makeEvents(count, Date.now() - 600_000);
   for (let i = 0; i < events.length; i += 4000) {
     const publishes = [0, 1, 2, 3].map((j) => events.slice(i + j * 1000, i + (j + 1) * 1000)).filter((part) => part.length > 0);
-    // Leadership of a fresh topic can still move on a busy broker: retry rather than lose the run.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await Promise.all(publishes.map((part) => producer.publish(topic, headers, part.map((e) => ({ into: e.source, value: codec.encode(e) })))));
-        break;
-      } catch (error) {
-        if (attempt >= 20) throw error;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-    }
+    await retrying(() => Promise.all(publishes.map((part) => producer.publish(topic, headers, part.map((e) => ({ into: e.source, value: codec.encode(e) }))))));
   }
   await producer.close();
 }
 
-async function writerRound(): Promise<{ rate: number; cpu: number }> {
+async function prefillSingle(kafka: Kafka, topic: string, events: EventRecord[]): Promise<void> {
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  for (let i = 0; i < events.length; i += 5000) {
+    const messages = events.slice(i, i + 5000).map((e) => ({ key: e.source, value: codec.encode(e), headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' } }));
+    await retrying(() => producer.send({ topic, acks: -1, messages }));
+  }
+  await producer.disconnect();
+}
+
+/** Leadership of a fresh topic can still move on a busy broker: retry rather than lose the run. */
+async function retrying(work: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await work();
+      return;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function writerRound(form: Form): Promise<{ rate: number; cpu: number }> {
   const topic = `bench.${crypto.randomBytes(4).toString('hex')}.events`;
-  await prefill(topic, ROWS);
+  await prefill(topic, ROWS, form);
   const env = { ...baseEnv, KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`, KAFKA_TOPIC_DLQ: `${topic}.dlq`, WRITER_GROUP_ID: `bench-${topic}` };
   const config = loadConfig({ ...env, VIGIL_ROLES: 'writer' });
   const db = new pg.Client({ connectionString: url });
@@ -104,22 +125,29 @@ async function measure(label: string): Promise<string> {
   const raw2: number[] = [];
   const writer: number[] = [];
   const cpu: number[] = [];
+  const single: number[] = [];
+  const singleCpu: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     raw1.push(await rawRound(1));
     raw2.push(await rawRound(2));
-    const result = await writerRound();
-    writer.push(result.rate);
-    cpu.push(result.cpu);
-    log(`${label} round ${round + 1}: raw×1 ${fmt(raw1.at(-1)!)}, raw×2 ${fmt(raw2.at(-1)!)}, writer ${fmt(writer.at(-1)!)} (${cpu.at(-1)!.toFixed(1)} µs CPU per row)`);
+    const bundles = await writerRound('bundles');
+    writer.push(bundles.rate);
+    cpu.push(bundles.cpu);
+    const one = await writerRound('single');
+    single.push(one.rate);
+    singleCpu.push(one.cpu);
+    log(`${label} round ${round + 1}: raw×1 ${fmt(r(raw1))}, raw×2 ${fmt(r(raw2))}, writer ${fmt(bundles.rate)} (${bundles.cpu.toFixed(1)} µs CPU per row), one record per event ${fmt(one.rate)} (${one.cpu.toFixed(1)} µs)`);
   }
   const after = await tableSize(url, 'events');
   const [r1, r2, w] = [median(raw1), median(raw2), median(writer)];
-  return `| ${label} | ${describeSize(before)} → ${describeSize(after)} | ${fmt(r1)} | ${fmt(r2)} | ${fmt(w)} | ${Math.round((100 * w) / r1)}% | ${Math.round((100 * w) / r2)}% | ${median(cpu).toFixed(1)} µs |`;
+  return `| ${label} | ${describeSize(before)} → ${describeSize(after)} | ${fmt(r1)} | ${fmt(r2)} | ${fmt(w)} (${median(cpu).toFixed(1)} µs) | ${fmt(median(single))} (${median(singleCpu).toFixed(1)} µs) | ${Math.round((100 * w) / r1)}% | ${Math.round((100 * w) / r2)}% |`;
 }
+
+const r = (values: number[]) => values[values.length - 1];
 
 const lines = [
   `writer-drain: ${ROWS.toLocaleString('en-US')} rows per measurement, median of ${ROUNDS} rounds`,
-  '| table | events table size (before → after) | raw COPY, 1 conn | raw COPY, 2 conns | writer | writer / raw×1 | writer / raw×2 | writer CPU per row |',
+  '| table | events table size (before → after) | raw COPY, 1 conn | raw COPY, 2 conns | writer, bundles (CPU per row) | writer, one record per event (CPU per row) | writer (bundles) / raw×1 | writer (bundles) / raw×2 |',
   '|---|---|---|---|---|---|---|---|',
 ];
 lines.push(await measure('empty'));

@@ -4,12 +4,17 @@
  * event stored in the events table, the signed webhook, then resolved when the value drops.
  */
 import crypto from 'node:crypto';
+import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
+import { keyPartition } from '../shared/kafka/partitioner.ts';
+import { loadCodecs } from '../shared/schemas/avro.ts';
+import { seriesFingerprint } from '../shared/schemas/metric.ts';
 import { createTestContext, countRows, waitFor, type TestContext } from './helpers/context.ts';
 import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
 
 const BASE = '/api/v1/monitoring/alerts';
+const codecs = loadCodecs();
 
 describe('alert rules and the seed example end to end', () => {
   let ctx: TestContext;
@@ -156,6 +161,45 @@ describe('alert rules and the seed example end to end', () => {
       expect.objectContaining({ status: 'resolved', labels: { host: 'web-1' }, value: 95, from: 'firing' }),
     ]);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE delivered_at IS NULL')).toBe(0);
+  });
+
+  it('fires from bundles published straight to Kafka (a JSON array and an Avro MetricBundle), skipping their invalid items', async () => {
+    const notified = sink.requests.length;
+    const created = await call('POST', BASE, 'moderator', { name: 'Deep queue', query: 'queue_depth > 10' });
+    const id = created.json().data.id;
+    const series = (queue: string) => seriesFingerprint('queue_depth', { queue });
+    const sample = (queue: string, value: number) => ({ name: 'queue_depth', metric_type: 'gauge', value, labels: { queue } });
+    const bundle = codecs.get('MetricBundle')!;
+    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    try {
+      // Keyed by the series' fingerprint (or sent to the partition it maps to): the partition of the series' owner.
+      await producer.send({
+        topic: ctx.config.kafka.topics.metrics,
+        acks: -1,
+        messages: [
+          { key: series('a'), value: JSON.stringify([sample('a', 20), { ...sample('a', 99), name: '2 bad' }, sample('a', 30)]), headers: { 'content-type': 'application/json' } },
+          {
+            key: null,
+            partition: keyPartition(series('b'), 3),
+            value: bundle.encode({ metrics: [{ ...sample('b', 50), id: crypto.randomUUID(), timestamp: Date.now(), created_by: null }, { ...sample('b', 70), metric_type: 'nope', id: crypto.randomUUID(), timestamp: Date.now(), created_by: null }] }),
+            headers: { 'vigil-schema': bundle.schemaId },
+          },
+        ],
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    const rule = await waitFor(async () => (await call('GET', `${BASE}/${id}`, 'user')).json().data, (r) => r.active_instances.length === 2);
+    expect(rule.state).toBe('firing');
+    expect([...rule.active_instances].sort((x: { value: number }, y: { value: number }) => x.value - y.value)).toEqual([
+      { labels: { queue: 'a' }, state: 'firing', value: 30, active_at: expect.any(String), fired_at: expect.any(String) },
+      { labels: { queue: 'b' }, state: 'firing', value: 50, active_at: expect.any(String), fired_at: expect.any(String) },
+    ]);
+    // Deleting the rule resolves both: firing and resolved webhooks, then the next test starts clean.
+    expect((await call('DELETE', `${BASE}/${id}`, 'moderator')).statusCode).toBe(200);
+    await waitFor(async () => sink.requests.length - notified, (n) => n === 4);
+    expect(sink.requests.slice(notified).map((r) => JSON.parse(r.body).status).sort()).toEqual(['firing', 'firing', 'resolved', 'resolved']);
   });
 
   it('resolves the firing alerts of a rule whose query changes or that is deleted, with notifications', async () => {
