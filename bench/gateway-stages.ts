@@ -7,42 +7,28 @@
  *
  *   node --import tsx bench/gateway-stages.ts [--requests 2000]
  */
-import crypto from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../shared/config.ts';
-import { createKafka } from '../shared/kafka/client.ts';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
-import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 import { Registry } from '../shared/metrics.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { parseBody } from '../services/gateway/body.ts';
 import { ingest } from '../services/gateway/ingest.ts';
 import { eventKind } from '../services/gateway/kinds.ts';
 import { createGatewayMetrics } from '../services/gateway/metrics.ts';
+import { benchTopics, seedEvent } from './bench-topics.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' } } });
 const requests = Number(values.requests);
 const SIZE = 100;
 const CONCURRENCY = 16;
 
-const id = crypto.randomBytes(4).toString('hex');
-const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn', KAFKA_TOPIC_EVENTS: `bench.${id}.events`, KAFKA_TOPIC_METRICS: `bench.${id}.metrics`, KAFKA_TOPIC_DLQ: `bench.${id}.dlq` });
-const kafka = createKafka(config.kafka, createLogger('warn', 'bench-stages'), 'bench');
-await ensureTopics(kafka, config.kafka);
+const { config, kafka, cleanup } = await benchTopics('bench-stages');
 const producer = new BatchingProducer(kafka, { timeoutMs: 30_000 });
 await producer.connect();
 const codecs = loadCodecs();
 const kind = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
 const metrics = createGatewayMetrics(new Registry());
-const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => ({
-  event_type: 'log',
-  source: `web-server-${i % 10}`,
-  message: 'Request processed successfully',
-  level: 'info',
-  tags: { service: 'api', environment: 'production', request_id: `req-${i}` },
-  payload: { duration_ms: 245, path: '/api/users', status: 200 },
-}))));
+const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => seedEvent(i))));
 const discard = { publish: async () => {} } as unknown as BatchingProducer;
 
 const stages: Array<[string, () => Promise<unknown>]> = [
@@ -63,7 +49,7 @@ for (const [name, run] of stages) {
   previous = micros;
 }
 await producer.close();
-await deleteTopics(kafka, [config.kafka.topics.events, config.kafka.topics.metrics, config.kafka.topics.dlq]);
+await cleanup();
 
 console.log(`\nCPU per event, ${requests} requests of ${SIZE} events (${body.length} bytes), ${CONCURRENCY} in flight:\n`);
 console.log('| stage (cumulative) | CPU per event | of which this stage | events per CPU-second |');

@@ -13,6 +13,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
+import { seedEvent } from './bench-topics.ts';
 
 const { values } = parseArgs({
   options: {
@@ -100,14 +101,7 @@ console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.rou
 
 /** The seed's event shape, varied over 10 sources, as one object (size 1) or a JSON array. */
 function batchBody(size: number): string {
-  const events = Array.from({ length: size }, (_, i) => ({
-    event_type: 'log',
-    source: `web-server-${i % 10}`,
-    message: 'Request processed successfully',
-    level: 'info',
-    tags: { service: 'api', environment: 'production', request_id: `req-${i}` },
-    payload: { duration_ms: 245, path: '/api/users', status: 200 },
-  }));
+  const events = Array.from({ length: size }, (_, i) => seedEvent(i));
   return JSON.stringify(size === 1 ? events[0] : events);
 }
 

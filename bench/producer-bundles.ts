@@ -13,12 +13,9 @@
  */
 import crypto from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../shared/config.ts';
-import { createKafka } from '../shared/kafka/client.ts';
 import { BatchingProducer, type BundleItem } from '../shared/kafka/producer.ts';
-import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
+import { benchTopics, seedEvent } from './bench-topics.ts';
 
 const { values } = parseArgs({ options: { publishes: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } } });
 const publishes = Number(values.publishes);
@@ -26,24 +23,14 @@ const rounds = Number(values.rounds);
 const SIZE = 100;
 const CONCURRENCY = 16;
 
-const id = crypto.randomBytes(4).toString('hex');
-const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn', KAFKA_TOPIC_EVENTS: `bench.${id}.events`, KAFKA_TOPIC_METRICS: `bench.${id}.metrics`, KAFKA_TOPIC_DLQ: `bench.${id}.dlq` });
-const kafka = createKafka(config.kafka, createLogger('warn', 'bench-bundles'), 'bench');
-await ensureTopics(kafka, config.kafka);
+const { config, kafka, cleanup } = await benchTopics('bench-bundles');
 const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const headers = { 'vigil-schema': codecs.get('EventBundle')!.schemaId, 'vigil-producer': 'gateway' };
-const events = Array.from({ length: SIZE }, (_, i) => codec.encode({
-  id: crypto.randomUUID(),
-  event_type: 'log',
-  source: `web-server-${i % 10}`,
-  message: 'Request processed successfully',
-  level: 'info',
-  tags: JSON.stringify({ service: 'api', environment: 'production', request_id: `req-${i}` }),
-  payload: JSON.stringify({ duration_ms: 245, path: '/api/users', status: 200 }),
-  timestamp: Date.now(),
-  created_by: 'bench',
-}));
+const events = Array.from({ length: SIZE }, (_, i) => {
+  const event = seedEvent(i);
+  return codec.encode({ ...event, id: crypto.randomUUID(), tags: JSON.stringify(event.tags), payload: JSON.stringify(event.payload), timestamp: Date.now(), created_by: 'bench' });
+});
 const bundled: BundleItem[] = events.map((value, i) => ({ into: `web-server-${i % 10}`, value }));
 let unique = 0;
 
@@ -71,7 +58,7 @@ for (let round = 0; round < rounds; round++) {
     console.error(`round ${round + 1} ${name}: ${result.cpu.at(-1)!.toFixed(2)} µs CPU per event, ${Math.round(result.rate.at(-1)!)} events/s`);
   }
 }
-await deleteTopics(kafka, [config.kafka.topics.events, config.kafka.topics.metrics, config.kafka.topics.dlq]);
+await cleanup();
 
 console.log(`\n${publishes} publishes of ${SIZE} events (10 sources, ${events[0].length} bytes each as Avro), ${CONCURRENCY} in flight, median of ${rounds} rounds:\n`);
 console.log('| form | CPU per event (producer) | events/s (wall) |');
