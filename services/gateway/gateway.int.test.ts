@@ -441,6 +441,11 @@ describe('ingest gateway', () => {
       expect(value('vigil_gateway_requests_total', { endpoint: 'events', status: '400' })).toBeGreaterThan(5);
       expect(value('vigil_gateway_requests_total', { endpoint: 'metrics', status: '401' })).toBeGreaterThanOrEqual(2);
       expect(value('vigil_gateway_produce_seconds_count', { endpoint: 'metrics' })).toBeGreaterThan(3);
+      // Every accepted item travelled in exactly one acknowledged record, and records carried several.
+      for (const endpoint of ['events', 'metrics']) {
+        expect(value('vigil_gateway_record_items_sum', { endpoint })).toBe(value('vigil_gateway_items_total', { endpoint, outcome: 'accepted', reason: 'none' }));
+        expect(value('vigil_gateway_record_items_count', { endpoint })).toBeLessThan(value('vigil_gateway_record_items_sum', { endpoint })!);
+      }
       expect(value('vigil_gateway_inflight_requests')).toBe(0);
       expect(value('vigil_gateway_inflight_bytes')).toBe(0);
       expect(text).toContain('# TYPE vigil_gateway_shed_requests_total counter');

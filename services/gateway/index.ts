@@ -44,9 +44,10 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   const limits = config.ingest;
   // The shedder bounds what requests hold; the producer's own queue bound is a backstop above it (Avro records
   // carry ids and created_by that the JSON bodies did not, so they can outweigh the bodies they came from).
-  const producer = new BatchingProducer(deps.kafka, { timeoutMs: limits.produceTimeoutMs, maxQueuedBytes: 2 * limits.maxInFlightBytes });
-  await producer.connect();
   const metrics = createGatewayMetrics(deps.registry);
+  const onRecord = (topic: string, items: number) => metrics.recordItems.observe({ endpoint: topic === config.kafka.topics.events ? 'events' : 'metrics' }, items);
+  const producer = new BatchingProducer(deps.kafka, { timeoutMs: limits.produceTimeoutMs, maxQueuedBytes: 2 * limits.maxInFlightBytes, onRecord });
+  await producer.connect();
   const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) => metrics.shed.inc({ reason }));
   metrics.watch(shedder);
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };

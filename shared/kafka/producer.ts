@@ -80,6 +80,8 @@ export interface BatchingProducerOptions {
   maxBatchMessages?: number;
   /** Bytes waiting for a slot at most; beyond it publish() rejects at once. */
   maxQueuedBytes?: number;
+  /** Told the item count of every record (bundle) Kafka acknowledged: how well items are bundled. */
+  onRecord?: (topic: string, items: number) => void;
 }
 
 // Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most
@@ -95,7 +97,7 @@ export class BatchingProducer {
   private readonly opts: Required<BatchingProducerOptions>;
 
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
-    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBundleBytes: 256 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, ...opts };
+    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBundleBytes: 256 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, onRecord: () => {}, ...opts };
     this.producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -236,6 +238,7 @@ export class BatchingProducer {
     } catch (error) {
       failure = unavailable(`Kafka refused the write: ${error instanceof Error ? error.message : String(error)}`);
     }
+    if (!failure) for (const bundle of bundles) this.opts.onRecord(bundle.topic, bundle.parts.length);
     for (const { pending } of slices) {
       pending.sending--;
       if (failure) settle(pending, failure);
