@@ -5,7 +5,10 @@
  * server sends its metrics to a local sink in this process that only reads and answers 202, so the network and a
  * gateway are not what is measured; the client's stats prove every sample was sent (nothing dropped).
  *
- *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--modes bare,plugin,plugin-identity]
+ *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--rate 0] [--modes bare,plugin,plugin-identity]
+ *
+ * --rate N holds every server at N requests/s (below what each can serve) instead of saturating it: CPU per request
+ * then compares the same work at the same batching of reads and writes, which a busy shared machine disturbs less.
  *
  * --modes bare,empty-hooks,plugin-no-recording,plugin-no-delivery,plugin breaks the cost down (bench/plugin-server.ts);
  * plugin-observations and empty-hooks-on-response compare with what the plugin did before.
@@ -22,15 +25,18 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '50' },
+    rate: { type: 'string', default: '0' },
     modes: { type: 'string', default: 'bare,plugin,plugin-identity' },
   },
 });
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 const connections = Number(values.connections);
+/** Requests/s over all connections; 0: as fast as the server answers. */
+const rate = Number(values.rate);
 
 // autocannon ships no types (and @types/autocannon is not a dependency): the little used here, typed locally.
-type Autocannon = (opts: { url: string; connections: number; duration: number; pipelining: number }) => Promise<{
+type Autocannon = (opts: { url: string; connections: number; duration: number; pipelining: number; overallRate?: number }) => Promise<{
   requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
@@ -80,7 +86,7 @@ const measured = MODES.filter((m) => m.startsWith('plugin')).reduce((sum, m) => 
 // On a shared machine a round's requests/s mostly says what else ran during it. Two comparisons resist that: each
 // round against the bare round just before it (the median of those paired ratios), and best round against best
 // round (other load only ever slows a round down). CPU per request moves much less.
-console.log(`\nFastify hello world, ${connections} connections, ${rounds} alternating rounds of ${seconds} s:`);
+console.log(`\nFastify hello world, ${connections} connections${rate > 0 ? ` at ${rate} requests/s` : ''}, ${rounds} alternating rounds of ${seconds} s:`);
 console.log(`| server | requests/s: median round | best round | vs bare: paired rounds (median) | vs bare: best rounds | p50 / p99 latency (median round) | server CPU per request: median (lowest) |`);
 console.log(`|---|---|---|---|---|---|---|`);
 const LABELS: Record<Mode, string> = {
@@ -122,7 +128,7 @@ async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }>
 
 async function load(server: { child: ChildProcess; port: number }, duration: number): Promise<Round> {
   const before = (await ask<{ cpu: number }>(server.child, 'cpu')).cpu;
-  const result = await autocannon({ url: `http://127.0.0.1:${server.port}/hello`, connections, duration, pipelining: 1 });
+  const result = await autocannon({ url: `http://127.0.0.1:${server.port}/hello`, connections, duration, pipelining: 1, ...(rate > 0 ? { overallRate: rate } : {}) });
   const after = (await ask<{ cpu: number }>(server.child, 'cpu')).cpu;
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
   const requests = result.requests.total;
