@@ -428,6 +428,20 @@ describe('ingest gateway', () => {
       expect(failed.headers['x-request-id']).toBe('req-err-1');
     });
 
+    it('stamps a batch\'s items with the request id only when the client sent it (a generated one would correlate unrelated events)', async () => {
+      const batch = [event({ source: 'shipper-a' }), event({ source: 'shipper-b', tags: { env: 'prod' } })];
+      const generated = await post('events', batch);
+      expect(generated.statusCode).toBe(202);
+      expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      const given = await post('events', batch, { 'x-request-id': 'req-batch-1' });
+      expect(given.statusCode).toBe(202);
+      const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.events)).filter((r) => r.key?.startsWith('shipper-'));
+      const travelled = unbundle(records, codecs.get('EventBundle')!);
+      const tagsOf = (ids: string[]) => ids.map((id) => travelled.find((t) => t.item.id === id)?.item.tags);
+      expect(tagsOf(generated.json().data.ids)).toEqual(['{}', '{"env":"prod"}']);
+      expect(tagsOf(given.json().data.ids)).toEqual(['{"request_id":"req-batch-1"}', '{"env":"prod","request_id":"req-batch-1"}']);
+    });
+
     it('counts requests, items by outcome and reason, and produce latency on GET /metrics (no token)', async () => {
       await post('events', [event(), event({ level: 'loud' }), { nope: 1 }]);
       const res = await api.app.inject({ method: 'GET', url: '/metrics' });

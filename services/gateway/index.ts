@@ -111,7 +111,8 @@ function route<R>(app: FastifyInstance, kind: ItemKind<R>, deps: IngestDeps): vo
   app.post(`/api/v1/monitoring/${kind.endpoint}`, { config: { endpoint: kind.endpoint } }, async (request: FastifyRequest, reply: FastifyReply) => {
     // No body at all (no Content-Type, nothing sent): the parsers never ran.
     if (request.body === undefined || request.body === null) throw new VigilError('VIGIL_ERR_MALFORMED_BODY', `a body is required: one ${kind.noun}, a batch or NDJSON (Content-Type: application/json or application/x-ndjson)`);
-    const answer = await ingest(kind, { body: request.body as ParsedBody, requestId: request.id, createdBy: request.principal!.sub }, deps);
+    const requestIdGiven = request.headers['x-request-id'] === request.id;
+    const answer = await ingest(kind, { body: request.body as ParsedBody, requestId: request.id, requestIdGiven, createdBy: request.principal!.sub }, deps);
     return reply.status(answer.status).send({ success: true, data: answer.data });
   });
 }

@@ -20,6 +20,8 @@ export const MAX_REPORTED_ERRORS = 1000;
 export interface IngestRequest {
   body: ParsedBody;
   requestId: string;
+  /** The client sent the request id (X-Request-Id) rather than the gateway generating one. */
+  requestIdGiven: boolean;
   createdBy: string;
 }
 
@@ -39,6 +41,10 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
   const headers = { [HEADER_SCHEMA]: kind.bundleCodec.schemaId, [HEADER_PRODUCER]: 'gateway' };
   const into = await kind.router();
   const now = Date.now();
+  // A generated id names this HTTP request only: stamped on a batch's items it would make unrelated events (a log
+  // shipper's, of many sources) look like one request crossing sources to the incident analysis. So a batch's items
+  // get the id only when the client sent it; a single event always gets it.
+  const requestId = batch && !req.requestIdGiven ? undefined : req.requestId;
   const accepted: BundleItem[] = [];
   const errors: FieldError[] = [];
   const ids: (string | null)[] = new Array(items.length).fill(null);
@@ -47,7 +53,7 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
 
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
-    const ctx = { requestId: req.requestId, createdBy: req.createdBy, now, index: batch ? index : undefined };
+    const ctx = { requestId, createdBy: req.createdBy, now, index: batch ? index : undefined };
     const result = item instanceof MalformedLine ? { ok: false as const, errors: [{ index, field: '(line)', message: item.message }] } : kind.check(item, ctx);
     if (!result.ok) {
       rejected++;

@@ -16,7 +16,8 @@ import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts
 import type { Endpoint } from './metrics.ts';
 
 export interface ItemContext {
-  requestId: string;
+  /** Recorded in an event's tags.request_id when it has none; undefined: record nothing. */
+  requestId: string | undefined;
   createdBy: string;
   now: number;
   /** Set for items of a batch: errors then carry the item's index. */
@@ -54,7 +55,7 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
     check(item, ctx) {
       const refused: FieldError[] = [];
       if (isPlainObject(item)) {
-        addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
+        if (ctx.requestId !== undefined) addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
         for (const field of ['tags', 'payload'] as const) {
           if (nestsDeeperThan(item[field], ingest.maxDepth)) {
             refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
