@@ -89,7 +89,7 @@ describe('alerter durability', () => {
   it('splits alert states between two alerter instances and hands them over on a rebalance', async () => {
     const a = await ctx.start('alerter');
     const ruleId = await createRule(a, { name: 'mem split', query: 'mem_usage > 90' });
-    const sumId = await createRule(a, { name: 'mem sum', query: 'sum(mem_usage) > 1000' });
+    const sumId = await createRule(a, { name: 'mem sum', query: 'sum(mem_usage) > 1100' });
     const b = await ctx.start('alerter');
     const [alerterA, alerterB] = [alerterOf(a), alerterOf(b)];
     await waitFor(async () => [alerterA.partitionCount, alerterB.partitionCount, alerterA.caughtUp && alerterB.caughtUp] as const, ([pa, pb, ok]) => pa + pb === 6 && pa > 0 && pb > 0 && ok === true, 30_000);
@@ -100,7 +100,8 @@ describe('alerter durability', () => {
     const hosts = Array.from({ length: 12 }, (_, i) => `h${i}`);
     for (const host of hosts) await post('mem_usage', host, 95);
     await waitFor(() => instances(ruleId), (rows) => rows.length === 12 && rows.every((r) => r.state === 'firing'));
-    // The sum spans both members' partitions and is still exact: 12 × 95 = 1140, from partials of every partition.
+    // The sum spans both members' partitions and is still exact: it fires only once all 12 series are in it
+    // (11 × 95 = 1045 is below the threshold; 12 × 95 = 1140), from partials of every partition.
     const [sum] = await waitFor(() => instances(sumId), (rows) => rows.length === 1 && rows[0].state === 'firing');
     expect((await ctx.db.query('SELECT value FROM alert_instances WHERE rule_id = $1', [sumId])).rows[0].value).toBe(1140);
     // Each instance is held by the alerter that owns its series' partition, and by no other.
