@@ -9,7 +9,7 @@
  *     counters every histogramIntervalMs (client/histograms.ts); durations: 'observations' sends one histogram
  *     sample per request instead (exact percentiles in vigil's query API, at ~3 µs more CPU per request). The
  *     duration runs from onRequest to onSend: the answer is ready, not yet written to the socket (a hijacked reply,
- *     which skips onSend, is not measured);
+ *     which skips onSend, is not measured; a 404 that no route matched is timed to the end of its response);
  *   - 5xx answers are logged as error events, 401/403 as warn events (failed authentication, permission denied);
  *   - health checks and static files are not monitored (the seed's "what not to monitor"), nor routes declared with
  *     `config: { vigil: false }`.
