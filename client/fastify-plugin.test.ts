@@ -1,7 +1,7 @@
 /**
  * The Fastify plugin through app.inject(), with an in-memory transport to see exactly what it emits.
  */
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type onSendHookHandler } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type VigilClient } from './client.ts';
 import { vigilFastify, type VigilPluginOptions } from './fastify-plugin.ts';
@@ -141,6 +141,40 @@ describe('metrics', () => {
     for (const durationBuckets of [[], [5, 1], [1, Infinity]]) {
       await expect(Fastify().register(vigilFastify, { client, durationBuckets }).ready(), JSON.stringify(durationBuckets)).rejects.toThrow(/durationBuckets/);
     }
+  });
+
+  it('adds no onResponse hook, so Fastify does not time and watch every response for it (bench/README.md)', async () => {
+    const { app } = await instrumented();
+    app.get('/elapsed', async (_request, reply) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return { elapsed: reply.elapsedTime };
+    });
+    expect((await app.inject({ url: '/elapsed' })).json()).toEqual({ elapsed: 0 });
+  });
+
+  it('counts a request once when an onSend hook after its own fails and the error answer runs the hooks again', async () => {
+    const transport = new MemoryTransport();
+    const client = createClient({ source: 's', transport, flushIntervalMs: 60_000, onError: () => {} });
+    clients.push(client);
+    const app = Fastify();
+    apps.push(app);
+    await app.register(vigilFastify, { client });
+    // Another plugin's route hook, added after the vigil one: fails the first answer, so Fastify answers 500.
+    let failed = false;
+    const failOnce: onSendHookHandler = (_request, _reply, payload, done) => {
+      if (failed) return done(null, payload);
+      failed = true;
+      done(new Error('onSend failed'));
+    };
+    app.addHook('onRoute', (route) => {
+      route.onSend = [...(Array.isArray(route.onSend) ? route.onSend : route.onSend ? [route.onSend] : []), failOnce];
+    });
+    app.get('/flaky-send', async () => 'ok');
+    expect((await app.inject({ url: '/flaky-send' })).statusCode).toBe(500);
+    await client.flush();
+    expect(transport.metrics.filter((m) => m.name === 'http_requests_total').map(({ value, labels }) => ({ value, labels }))).toEqual([
+      { value: 1, labels: { service: 's', method: 'GET', route: '/flaky-send', status: '200' } },
+    ]);
   });
 
   it("sends one histogram observation per request with durations: 'observations'", async () => {

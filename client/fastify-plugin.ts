@@ -101,7 +101,10 @@ interface BoundSeries {
 
 class RequestContext implements VigilRequest {
   error: Error | null = null;
-  /** Set once measured: a hook that runs twice (an onSend retried after an error) must not count twice. */
+  /**
+   * Set once measured. An onSend hook after the plugin's that fails makes Fastify send the error answer through the
+   * onSend hooks again: the request is counted once, with the status it had when first measured.
+   */
   recorded = false;
   private eventLogger: EventLogger | null = null;
 
