@@ -6,6 +6,9 @@
  *     increments ÷ step in seconds, and `sum` = the increase over the bucket;
  *   - a histogram or summary sample is one observation, so p50/p95/p99 are exact percentiles of the bucket's
  *     observations with linear interpolation (percentile_cont), not estimates from buckets;
+ *   - a histogram kept as Prometheus bucket counters (`<name>_bucket{le}` increments, as the SDK's aggregated
+ *     histograms send them) has no observations: p50/p95/p99 of it are estimated from the buckets exactly as
+ *     Prometheus' histogram_quantile does (bucketQuantileSql, quantileFromBuckets);
  *   - avg, min, max, sum and count apply to every type; buckets without samples are omitted.
  * `limit`/`offset` page through series (ordered by their labels), never through points of a series.
  */
@@ -101,4 +104,93 @@ export function toSeries(name: string, rows: BucketRow[]): Series[] {
     current.points.push({ timestamp: row.bucket.toISOString(), value: row.value });
   }
   return series;
+}
+
+export const QUANTILES: readonly Aggregation[] = ['p50', 'p95', 'p99'];
+
+/** The bucket-counter family of a histogram: `x_bucket` for `x` (and itself for a name that already is one). */
+export function bucketFamily(name: string): string {
+  return name.endsWith('_bucket') ? name : `${name}_bucket`;
+}
+
+/**
+ * Per series (labels without `le`) and step bucket: the increments of each `le` bucket counter summed. `where`
+ * holds the bucket family's name, time and label filters. Pages by series like downsampleSql.
+ */
+export function bucketQuantileSql(where: Where, opts: { stepMs: number; limit: number; offset: number }): string {
+  where.add(`metric_type = 'counter'`).add(`labels ->> 'le' IS NOT NULL`);
+  const step = where.param(`${opts.stepMs} milliseconds`);
+  const first = where.param(opts.offset);
+  const last = where.param(opts.offset + opts.limit);
+  return `SELECT labels, bucket, le, value FROM (
+            SELECT labels - 'le' AS labels,
+                   date_bin(${step}::interval, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+                   labels ->> 'le' AS le,
+                   sum(value) AS value,
+                   dense_rank() OVER (ORDER BY labels - 'le') AS series_no
+              FROM metrics ${where}
+             GROUP BY labels - 'le', bucket, labels ->> 'le'
+          ) buckets
+          WHERE series_no > ${first} AND series_no <= ${last}
+          ORDER BY series_no, bucket`;
+}
+
+export interface LeRow {
+  labels: Record<string, string>;
+  bucket: Date;
+  le: string;
+  value: number;
+}
+
+/**
+ * Prometheus' histogram_quantile over cumulative buckets (upper bound → count of observations ≤ it): the rank
+ * q × total falls in the first bucket whose count reaches it, and is placed by linear interpolation between that
+ * bucket's bounds (the first bucket's lower bound is 0 when its upper bound is positive). A rank in the +Inf
+ * bucket answers the highest finite bound. Undefined without a +Inf bucket or observations.
+ */
+export function quantileFromBuckets(q: number, buckets: readonly { le: number; count: number }[]): number | undefined {
+  const sorted = [...buckets].sort((a, b) => a.le - b.le);
+  if (sorted.length < 2 || sorted[sorted.length - 1].le !== Infinity) return undefined;
+  // Counts of separately stored counters can disagree slightly (a sample of one bucket stored, another not yet):
+  // make them monotonic, as Prometheus does.
+  for (let i = 1; i < sorted.length; i++) if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
+  const total = sorted[sorted.length - 1].count;
+  if (!(total > 0)) return undefined;
+  const rank = q * total;
+  const i = sorted.findIndex((b) => b.count >= rank);
+  if (sorted[i].le === Infinity) return sorted[i - 1].le;
+  if (i === 0 && sorted[0].le <= 0) return sorted[0].le;
+  const lower = i === 0 ? 0 : sorted[i - 1].le;
+  const below = i === 0 ? 0 : sorted[i - 1].count;
+  const inBucket = sorted[i].count - below;
+  return inBucket === 0 ? sorted[i].le : lower + ((sorted[i].le - lower) * (rank - below)) / inBucket;
+}
+
+/** Rows ordered by series then bucket (bucketQuantileSql) → one histogram series per label set of `name`. */
+export function toQuantileSeries(name: string, agg: Aggregation, rows: LeRow[]): Series[] {
+  const q = Number(agg.slice(1)) / 100;
+  const series: Series[] = [];
+  let current: Series | undefined;
+  let currentKey = '';
+  let at = -1;
+  let buckets: { le: number; count: number }[] = [];
+  const flush = () => {
+    const value = current && at >= 0 ? quantileFromBuckets(q, buckets) : undefined;
+    if (current && value !== undefined) current.points.push({ timestamp: new Date(at).toISOString(), value });
+    buckets = [];
+  };
+  for (const row of rows) {
+    const key = JSON.stringify(row.labels);
+    if (!current || key !== currentKey || row.bucket.getTime() !== at) flush();
+    if (!current || key !== currentKey) {
+      current = { name, metric_type: 'histogram', labels: row.labels, points: [] };
+      currentKey = key;
+      series.push(current);
+    }
+    at = row.bucket.getTime();
+    const le = row.le === '+Inf' ? Infinity : Number(row.le);
+    if (!Number.isNaN(le)) buckets.push({ le, count: row.value });
+  }
+  flush();
+  return series.filter((s) => s.points.length > 0);
 }

@@ -11,6 +11,11 @@ import { createTestContext, type TestContext } from '../../test/helpers/context.
 import { insertSamples } from '../../test/helpers/rows.ts';
 import type { QueryHandle } from './index.ts';
 
+/** The counter increments one drain of an aggregated histogram sends: `lat_ms_bucket{le}` per bound. */
+function bucketSamples(timestamp: number, labels: Record<string, string>, counts: Record<string, number>) {
+  return Object.entries(counts).map(([le, value]) => ({ timestamp, name: 'lat_ms_bucket', metric_type: 'counter', value, labels: { ...labels, le } }));
+}
+
 describe('metrics queries, stats and the Prometheus exposition', () => {
   let ctx: TestContext;
   let api: Runtime;
@@ -47,6 +52,11 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       // histogram observations 1..10 in the first minute, 0.003 in the second
       ...Array.from({ length: 10 }, (_, i) => ({ timestamp: T + i * 1000, name: 'lat', metric_type: 'histogram', value: i + 1 })),
       { timestamp: T + 61_000, name: 'lat', metric_type: 'histogram', value: 0.003 },
+      // A histogram kept as bucket counters (the SDK's aggregated histograms): two drains of route /a in the first
+      // minute adding up to the cumulative counts le=10: 2, le=50: 6, le=100: 9, +Inf: 10; route /b in the second.
+      ...bucketSamples(T + 10_000, { route: '/a' }, { '10': 1, '50': 4, '100': 6, '+Inf': 7 }),
+      ...bucketSamples(T + 20_000, { route: '/a' }, { '10': 1, '50': 2, '100': 3, '+Inf': 3 }),
+      ...bucketSamples(T + 70_000, { route: '/b' }, { '10': 4, '50': 4, '100': 4, '+Inf': 4 }),
     ]);
   });
   afterAll(() => ctx?.cleanup());
@@ -80,6 +90,22 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     expect(await only('name=lat&step=1m&agg=p95')).toBeCloseTo(1 + 0.95 * 9, 10);
     expect(await only('name=lat&step=1m&agg=p99')).toBeCloseTo(1 + 0.99 * 9, 10);
     expect((await series('name=lat&step=1m&agg=p99'))[0].points[1]).toEqual({ timestamp: new Date(T + 60_000).toISOString(), value: 0.003 });
+  });
+
+  it('estimates p50/p95/p99 of a histogram kept as bucket counters like histogram_quantile, by either name', async () => {
+    const point = (offset: number, value: number) => ({ timestamp: new Date(T + offset).toISOString(), value });
+    // /a: rank 5 of 10 lies in (10, 50] with 2 below and 4 inside → 10 + 40 × 3/4 = 40; /b: rank 2 of 4 in [0, 10] → 5.
+    expect(await series('name=lat_ms&step=1m&agg=p50')).toEqual([
+      { name: 'lat_ms', metric_type: 'histogram', labels: { route: '/a' }, points: [point(0, 40)] },
+      { name: 'lat_ms', metric_type: 'histogram', labels: { route: '/b' }, points: [point(60_000, 5)] },
+    ]);
+    // Rank 9.5 of 10 falls in +Inf: the highest finite bound, as Prometheus answers.
+    expect(await series('name=lat_ms_bucket&step=2m&agg=p95&label.route=/a')).toEqual([
+      { name: 'lat_ms_bucket', metric_type: 'histogram', labels: { route: '/a' }, points: [point(0, 100)] },
+    ]);
+    expect((await series('name=lat_ms&step=1m&agg=p99&limit=1&offset=1')).map((s: { labels: unknown }) => s.labels)).toEqual([{ route: '/b' }]);
+    // A histogram with stored observations is answered from them, not from buckets.
+    expect((await series('name=lat&step=1m&agg=p50'))[0].points[0].value).toBeCloseTo(5.5, 10);
   });
 
   it('lists raw samples newest first with name, type, label and time filters, limit and offset', async () => {

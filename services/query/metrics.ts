@@ -6,7 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
-import { AGGREGATIONS, MAX_POINTS, allowedTypes, appliesTo, downsampleSql, toSeries, type BucketRow } from './downsample.ts';
+import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
 import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
@@ -114,8 +114,19 @@ export function metricRoutes(pool: Pool): FastifyPluginAsync {
         }
         params.done();
 
+        const page = { stepMs: stepMs!, limit, offset };
+        // Quantiles of a histogram kept as bucket counters (the SDK's aggregated histograms): asked by the family's
+        // name (x_bucket), or by the histogram's name when it has no stored observations in the range.
+        const fromBuckets = async () => {
+          const where = metricFilterSql({ ...filters, name: bucketFamily(filters.name!), metricType: undefined, start, end });
+          const leRows = await run<LeRow>(pool, bucketQuantileSql(where, page), where.values);
+          return { success: true, data: toQuantileSeries(filters.name!, aggregation, leRows) };
+        };
+        const quantile = QUANTILES.includes(aggregation) && filters.metricType !== 'summary';
+        if (quantile && filters.name!.endsWith('_bucket')) return fromBuckets();
         const where = metricFilterSql({ ...filters, start, end });
-        const rows = await run<BucketRow>(pool, downsampleSql(where, { agg: aggregation, stepMs: stepMs!, limit, offset }), where.values);
+        const rows = await run<BucketRow>(pool, downsampleSql(where, { agg: aggregation, ...page }), where.values);
+        if (rows.length === 0 && quantile) return fromBuckets();
         const wrong = rows.find((row) => !appliesTo(aggregation, row.metric_type));
         if (wrong) {
           params.fail('agg', `${aggregation} applies to ${types!.join(' and ')} metrics; ${filters.name} is a ${wrong.metric_type}`);
