@@ -59,17 +59,31 @@ function reduce(agg: Aggregation, where: Where, stepMs: number): string {
  * ranks label sets so the page boundary falls between series.
  */
 export function downsampleSql(where: Where, opts: { agg: Aggregation; stepMs: number; limit: number; offset: number }): string {
-  const value = reduce(opts.agg, where, opts.stepMs);
-  const step = where.param(`${opts.stepMs} milliseconds`);
-  const first = where.param(opts.offset);
-  const last = where.param(opts.offset + opts.limit);
-  return `SELECT labels, metric_type, bucket, value FROM (
-            SELECT labels, metric_type,
+  return seriesPageSql(where, opts, { series: [['labels', 'labels'], ['metric_type', 'metric_type']], perBucket: [], value: reduce(opts.agg, where, opts.stepMs) });
+}
+
+/**
+ * One page of series, each reduced per step-aligned bucket (date_bin from the Unix epoch, so the same step always
+ * yields the same edges): series ranked by their key expressions so the page boundary falls between series.
+ * `series` and `perBucket` are [expression, output name] pairs; rows come ordered by series, then bucket.
+ */
+function seriesPageSql(
+  where: Where,
+  page: { stepMs: number; limit: number; offset: number },
+  shape: { series: [string, string][]; perBucket: [string, string][]; value: string },
+): string {
+  const step = where.param(`${page.stepMs} milliseconds`);
+  const first = where.param(page.offset);
+  const last = where.param(page.offset + page.limit);
+  const named = ([expr, name]: [string, string]) => (expr === name ? expr : `${expr} AS ${name}`);
+  const seriesKey = shape.series.map(([expr]) => expr).join(', ');
+  return `SELECT ${[...shape.series.map(([, n]) => n), 'bucket', ...shape.perBucket.map(([, n]) => n), 'value'].join(', ')} FROM (
+            SELECT ${shape.series.map(named).join(', ')},
                    date_bin(${step}::interval, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
-                   ${value} AS value,
-                   dense_rank() OVER (ORDER BY labels, metric_type) AS series_no
+                   ${shape.perBucket.map((c) => `${named(c)}, `).join('')}${shape.value} AS value,
+                   dense_rank() OVER (ORDER BY ${seriesKey}) AS series_no
               FROM metrics ${where}
-             GROUP BY labels, metric_type, bucket
+             GROUP BY ${[seriesKey, 'bucket', ...shape.perBucket.map(([expr]) => expr)].join(', ')}
           ) buckets
           WHERE series_no > ${first} AND series_no <= ${last}
           ORDER BY series_no, bucket`;
@@ -117,22 +131,9 @@ export function bucketFamily(name: string): string {
  * Per series (labels without `le`) and step bucket: the increments of each `le` bucket counter summed. `where`
  * holds the bucket family's name, time and label filters. Pages by series like downsampleSql.
  */
-export function bucketQuantileSql(where: Where, opts: { stepMs: number; limit: number; offset: number }): string {
+export function bucketQuantileSql(where: Where, page: { stepMs: number; limit: number; offset: number }): string {
   where.add(`metric_type = 'counter'`).add(`labels ->> 'le' IS NOT NULL`);
-  const step = where.param(`${opts.stepMs} milliseconds`);
-  const first = where.param(opts.offset);
-  const last = where.param(opts.offset + opts.limit);
-  return `SELECT labels, bucket, le, value FROM (
-            SELECT labels - 'le' AS labels,
-                   date_bin(${step}::interval, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
-                   labels ->> 'le' AS le,
-                   sum(value) AS value,
-                   dense_rank() OVER (ORDER BY labels - 'le') AS series_no
-              FROM metrics ${where}
-             GROUP BY labels - 'le', bucket, labels ->> 'le'
-          ) buckets
-          WHERE series_no > ${first} AND series_no <= ${last}
-          ORDER BY series_no, bucket`;
+  return seriesPageSql(where, page, { series: [[`labels - 'le'`, 'labels']], perBucket: [[`labels ->> 'le'`, 'le']], value: 'sum(value)' });
 }
 
 export interface LeRow {
