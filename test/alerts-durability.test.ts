@@ -86,6 +86,40 @@ describe('alerter durability', () => {
     await alerter.stop();
   });
 
+  it('a new rule judges the data already in Kafka: the windows are re-read, without counting twice what was kept', async () => {
+    const alerter = await ctx.start('alerter');
+    const kept = await createRule(alerter, { name: 'refill kept', query: 'count_over_time(events{source="refill"}[2m]) > 5' });
+    await waitFor(async () => alerterOf(alerter).caughtUp && alerterOf(alerter).partitionCount === 6, (ok) => ok, 30_000);
+    const events = Array.from({ length: 6 }, (_, i) => ({ event_type: 'log', source: 'refill', level: 'error', message: `failure ${i}` }));
+    const posted = await gateway.app.inject({ method: 'POST', url: '/api/v1/monitoring/events', headers: { authorization: `Bearer ${ctx.token('user')}` }, payload: events });
+    expect(posted.json().data).toMatchObject({ accepted: 6, rejected: 0 });
+    for (const value of [70, 80, 90]) await post('refill_temp', 'a', value); // a metric no rule reads yet
+    // The kept selector's window has all six events once its rule fires with 6.
+    await waitFor(() => instances(kept), (rows) => rows[0]?.state === 'firing', 15_000);
+    const value = async (ruleId: string) => (await ctx.db.query('SELECT value FROM alert_instances WHERE rule_id = $1', [ruleId])).rows[0]?.value;
+    expect(await value(kept)).toBe(6);
+
+    // New rules over a new metric name and a new event selector: no sample or event arrives after them, so they
+    // can only fire from data read back from Kafka.
+    const avg = await createRule(alerter, { name: 'refill avg', query: 'avg_over_time(refill_temp[2m]) > 75' });
+    const errors = await createRule(alerter, { name: 'refill errors', query: 'count_over_time(events{source="refill", level="error"}[2m]) > 5' });
+    await waitFor(() => instances(avg), (rows) => rows[0]?.state === 'firing', 15_000);
+    await waitFor(() => instances(errors), (rows) => rows[0]?.state === 'firing', 15_000);
+    expect([await value(avg), await value(errors)]).toEqual([80, 6]);
+    // The re-read rebuilt the kept window rather than adding to it: a second rule over it counts 6, not 12, and
+    // the first one stayed firing without a new transition.
+    const again = await createRule(alerter, { name: 'refill again', query: 'count_over_time(events{source="refill"}[2m]) > 5' });
+    await waitFor(() => instances(again), (rows) => rows[0]?.state === 'firing', 15_000);
+    expect(await value(again)).toBe(6);
+    expect(await transitions(kept)).toBe(1);
+    expect((await instances(kept))[0].state).toBe('firing');
+    for (const id of [kept, avg, errors, again]) {
+      const res = await alerter.app.inject({ method: 'DELETE', url: `${BASE}/${id}`, headers: { authorization: `Bearer ${ctx.token('moderator')}` } });
+      expect(res.statusCode).toBe(200);
+    }
+    await alerter.stop();
+  });
+
   it('splits alert states between two alerter instances and hands them over on a rebalance', async () => {
     const a = await ctx.start('alerter');
     const ruleId = await createRule(a, { name: 'mem split', query: 'mem_usage > 90' });

@@ -164,8 +164,45 @@ export class Alerter {
         this.opts.logger.warn({ err: error, rule_id: definition.id }, 'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped');
       }
     }
-    this.persist(this.engine.setRules(compiled, this.opts.clock()));
+    const now = this.opts.clock();
+    const before = { ...this.engine.windows.kept(), retentionMs: this.engine.retentionMs };
+    this.persist(this.engine.setRules(compiled, now));
     this.ruleRevision = revision;
+    await this.refill(before, now);
+  }
+
+  /**
+   * After a rule change, the windows of the partitions this instance owns may lack data the new rules read: a metric
+   * name or event selector no rule kept before, or a longer range than any before. Prometheus would read its stored
+   * history; here those partitions are re-read from Kafka over the new retention (exactly as after an assignment:
+   * their windows dropped and rebuilt without evaluating, their alert instances kept, then judged once), so a new
+   * `avg_over_time(x[10m])` judges ten minutes of samples at once rather than what arrives after its creation.
+   */
+  private async refill(before: { names: Set<string>; eventKeys: Set<string>; retentionMs: number }, now: number): Promise<void> {
+    if (this.partitions.size === 0) return; // the first load: assignment will read the whole retention anyway
+    const after = this.engine.windows.kept();
+    const grew = this.engine.retentionMs > before.retentionMs;
+    const topics: string[] = [];
+    if ([...after.names].some((n) => !before.names.has(n)) || (grew && after.names.size > 0)) topics.push(this.opts.topics.metrics);
+    if ([...after.eventKeys].some((k) => !before.eventKeys.has(k)) || (grew && after.eventKeys.size > 0)) topics.push(this.opts.topics.events);
+    for (const topic of topics) {
+      const owned = [...this.partitions.values()].filter((s) => s.origin.topic === topic);
+      if (owned.length === 0) continue;
+      const ranges = await offsetsSince(this.opts.kafka, topic, now - this.engine.retentionMs);
+      const refilled: number[] = [];
+      for (const state of owned) {
+        const from = ranges.get(state.origin.partition)?.from ?? state.next;
+        if (from >= state.next) continue; // nothing older to read
+        this.engine.windows.dropWhere((o) => o !== null && o.topic === topic && o.partition === state.origin.partition);
+        state.replayUntil = state.next > state.replayUntil ? state.next : state.replayUntil;
+        state.next = from;
+        state.ready = false;
+        state.awaitingFirst = true;
+        this.consumer?.seek(topic, state.origin.partition, from.toString());
+        refilled.push(state.origin.partition);
+      }
+      if (refilled.length > 0) this.opts.logger.info({ topic, partitions: refilled }, 'rules need older data: re-reading these partitions to fill their windows');
+    }
   }
 
   private async reassign(assignment: Record<string, number[]>): Promise<void> {

@@ -121,6 +121,11 @@ export class WindowStore {
     for (const [key, selector] of wantedEvents) if (!this.events.has(key)) this.events.set(key, { matchers: selector.matchers, streams: new Map() });
   }
 
+  /** What the windows keep: metric names and event selector keys. */
+  kept(): { names: Set<string>; eventKeys: Set<string> } {
+    return { names: new Set(this.wantedNames), eventKeys: new Set(this.events.keys()) };
+  }
+
   /** Adds a sample; returns its series, or null when no rule reads the metric. `key` defaults to seriesKey(labels). */
   addMetric(name: string, labels: Labels, t: number, v: number, origin: Origin | null, key?: string): MetricSeries | null {
     if (!this.wantedNames.has(name)) return null;
