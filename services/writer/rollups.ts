@@ -24,50 +24,60 @@ const DAY_MS = 86_400_000;
 const SEP = '\u0000'; // validation refuses NUL in every field, so it cannot occur inside one
 
 export class RollupBatch {
-  private readonly counts = new Map<string, number>();
-  private readonly days = new Map<string, number>();
+  /** Stored rows per minute (epoch ms), then per (kind, event_type, source, level) joined by SEP. */
+  private readonly counts = new Map<number, Map<string, number>>();
+  private keys = 0;
+  /** Stored rows per (UTC day number × 2 + kind bit): numbers, formatted once per key in upsert(). */
+  private readonly days = new Map<number, number>();
 
   /** @param partition the Kafka partition whose batch this counts: the key of its rows in ingest_totals. */
   constructor(private readonly partition: number) {}
 
   add(timestampMs: number, fields: RollupFields): void {
     const minute = Math.floor(timestampMs / MINUTE_MS) * MINUTE_MS;
-    const key = `${minute}${SEP}${fields.kind}${SEP}${fields.eventType}${SEP}${fields.source}${SEP}${fields.level}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-    const day = `${new Date(Math.floor(timestampMs / DAY_MS) * DAY_MS).toISOString().slice(0, 10)}${SEP}${fields.kind}`;
+    let byKey = this.counts.get(minute);
+    if (byKey === undefined) this.counts.set(minute, (byKey = new Map()));
+    const key = `${fields.kind}${SEP}${fields.eventType}${SEP}${fields.source}${SEP}${fields.level}`;
+    const count = byKey.get(key);
+    if (count === undefined) this.keys++;
+    byKey.set(key, (count ?? 0) + 1);
+    const day = Math.floor(timestampMs / DAY_MS) * 2 + (fields.kind === 'event' ? 0 : 1);
     this.days.set(day, (this.days.get(day) ?? 0) + 1);
   }
 
   get size(): number {
-    return this.counts.size;
+    return this.keys;
   }
 
   /** Minute buckets touched (epoch ms), for creating rollup partitions before the upsert. */
   buckets(): number[] {
-    return [...new Set([...this.counts.keys()].map((k) => Number(k.slice(0, k.indexOf(SEP)))))];
+    return [...this.counts.keys()];
   }
 
   async upsert(client: PoolClient): Promise<void> {
-    if (this.counts.size === 0) return;
-    const keys = [...this.counts.keys()].sort();
+    if (this.keys === 0) return;
     const buckets: string[] = [];
     const kinds: string[] = [];
     const types: string[] = [];
     const sources: string[] = [];
     const levels: string[] = [];
     const counts: number[] = [];
-    for (const key of keys) {
-      const [minute, kind, eventType, source, level] = key.split(SEP);
-      buckets.push(new Date(Number(minute)).toISOString());
-      kinds.push(kind);
-      types.push(eventType);
-      sources.push(source);
-      levels.push(level);
-      counts.push(this.counts.get(key)!);
+    for (const minute of [...this.counts.keys()].sort((a, b) => a - b)) {
+      const byKey = this.counts.get(minute)!;
+      const bucket = new Date(minute).toISOString();
+      for (const key of [...byKey.keys()].sort()) {
+        const [kind, eventType, source, level] = key.split(SEP);
+        buckets.push(bucket);
+        kinds.push(kind);
+        types.push(eventType);
+        sources.push(source);
+        levels.push(level);
+        counts.push(byKey.get(key)!);
+      }
     }
-    const dayKeys = [...this.days.keys()].sort();
-    const days = dayKeys.map((k) => k.slice(0, k.indexOf(SEP)));
-    const dayKinds = dayKeys.map((k) => k.slice(k.indexOf(SEP) + 1));
+    const dayKeys = [...this.days.keys()].sort((a, b) => a - b);
+    const days = dayKeys.map((k) => new Date(Math.floor(k / 2) * DAY_MS).toISOString().slice(0, 10));
+    const dayKinds = dayKeys.map((k) => (k % 2 === 0 ? 'event' : 'metric'));
     const dayCounts = dayKeys.map((k) => this.days.get(k)!);
     await client.query(
       `WITH minutes AS (
