@@ -29,7 +29,29 @@ describe('alert state machine', () => {
 
   it('keeps activeAt and the latest value while pending and firing', () => {
     const { instance } = run([[0, 90], [5000, 93], [6000, 94]]);
-    expect(instance).toEqual({ ruleId: 'r', fingerprint: 'f', labels: { host: 'a' }, state: 'firing', value: 94, activeAt: 0, firedAt: 5000, keepFiringSince: null, origin: { topic: 't', partition: 1 } });
+    expect(instance).toEqual({ ruleId: 'r', fingerprint: 'f', labels: { host: 'a' }, state: 'firing', value: 94, activeAt: 0, firedAt: 5000, keepFiringSince: null, origin: { topic: 't', partition: 1 }, savedAt: 5000 });
+  });
+
+  it('saves a moving value at most every VALUE_SAVE_MS, and an unchanged one never', () => {
+    const t = { forMs: 0, keepFiringForMs: 0 };
+    let instance: Instance | undefined;
+    const dirty: [number, boolean, number | undefined][] = [];
+    for (const [now, value] of [[0, 90], [1000, 91], [9999, 92], [10_000, 93], [15_000, 93], [20_000, 93], [20_001, 94], [30_000, 95]] as const) {
+      const result = step(instance, obs(value), now, t);
+      instance = result.next;
+      dirty.push([now, result.dirty, instance?.savedAt]);
+    }
+    expect(dirty).toEqual([
+      [0, true, 0], // fired
+      [1000, false, 0],
+      [9999, false, 0],
+      [10_000, true, 10_000], // 93 saved: the saved 90 is 10 s old
+      [15_000, false, 10_000],
+      [20_000, false, 10_000], // unchanged value: nothing to save
+      [20_001, true, 20_001], // 94 saved: the saved 93 is 10.001 s old
+      [30_000, false, 20_001], // 95 waits: the saved 94 is 9.999 s old
+    ]);
+    expect(instance?.value).toBe(95);
   });
 
   it('pending → inactive when the condition stops before `for`', () => {

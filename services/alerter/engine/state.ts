@@ -7,8 +7,8 @@
  *       └───────────────────┘
  *
  * Only pending and firing instances exist (as Instance); inactive and resolved are their absence. Each change of
- * state is a Transition; `dirty` says the instance changed in a way worth persisting (state or keep-firing start),
- * not merely its value.
+ * state is a Transition; `dirty` says the instance changed in a way worth persisting: its state or keep-firing
+ * start, or its value when the saved one is older than VALUE_SAVE_MS.
  */
 import type { Labels, Origin } from '../language/windows.ts';
 
@@ -27,7 +27,15 @@ export interface Instance {
   keepFiringSince: number | null;
   /** The partition whose owner evaluates the instance; null for aggregations. */
   origin: Origin | null;
+  /** In memory only: when the instance's row was last saved (its value refreshes at most every VALUE_SAVE_MS). */
+  savedAt?: number;
 }
+
+/**
+ * A firing or pending instance whose value moves is saved again at most this often, so the API's active instances
+ * show a value at most this old without a write per evaluation.
+ */
+export const VALUE_SAVE_MS = 10_000;
 
 /** What notifications say about the rule, captured when the transition happened (the rule may change later). */
 export interface RuleInfo {
@@ -89,11 +97,12 @@ export function step(prev: Instance | undefined, obs: Observation, now: number, 
       firedAt: firing ? now : null,
       keepFiringSince: null,
       origin: obs.origin,
+      savedAt: now,
     };
     return { next, transition: transition(next, 'inactive', next.state, next.value, now), dirty: true };
   }
   if (active) {
-    const next: Instance = { ...prev, value: obs.value!, origin: obs.origin };
+    const next: Instance = { ...prev, value: obs.value!, origin: obs.origin, savedAt: now };
     if (prev.state === 'pending' && now - prev.activeAt >= timing.forMs) {
       next.state = 'firing';
       next.firedAt = now;
@@ -103,12 +112,15 @@ export function step(prev: Instance | undefined, obs: Observation, now: number, 
       next.keepFiringSince = null;
       return { next, transition: null, dirty: true };
     }
+    if (next.value !== prev.value && now - (prev.savedAt ?? -Infinity) >= VALUE_SAVE_MS) return { next, transition: null, dirty: true };
+    next.savedAt = prev.savedAt;
     return { next, transition: null, dirty: false };
   }
   if (prev.state === 'pending') return { next: undefined, transition: transition(prev, 'pending', 'inactive', prev.value, now), dirty: true };
   const since = prev.keepFiringSince ?? now;
   if (now - since < timing.keepFiringForMs) {
-    return { next: { ...prev, keepFiringSince: since }, transition: null, dirty: prev.keepFiringSince === null };
+    const dirty = prev.keepFiringSince === null;
+    return { next: { ...prev, keepFiringSince: since, savedAt: dirty ? now : prev.savedAt }, transition: null, dirty };
   }
   return { next: undefined, transition: transition(prev, 'firing', 'resolved', prev.value, now), dirty: true };
 }
