@@ -11,4 +11,4 @@ COPY schemas ./schemas
 COPY infra ./infra
 USER node
 EXPOSE 8080
-CMD ["node", "--import", "tsx", "bin/vigil.ts"]
+CMD ["node", "--max-semi-space-size=32", "--import", "tsx", "bin/vigil.ts"]

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
 import { seedEvent } from './bench-topics.ts';
+import { NODE_FLAGS } from '../bin/runtime.ts';
 
 const { values } = parseArgs({
   options: {
@@ -106,7 +107,8 @@ function batchBody(size: number): string {
 }
 
 async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(new URL('./gateway-server.ts', import.meta.url), [mode], { execArgv: ['--import', 'tsx'] });
+  // Both servers with vigil's Node flags, as `npm start` runs the gateway.
+  const child = fork(new URL('./gateway-server.ts', import.meta.url), [mode], { execArgv: [...NODE_FLAGS, '--import', 'tsx'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));

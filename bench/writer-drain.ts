@@ -24,13 +24,14 @@ import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { startRuntime } from '../bin/runtime.ts';
-import { copyChunks, describeSize, EVENT_COLUMNS, fillTo, fmt, freshDatabase, makeEvents, median, rawCopy, tableSize } from './writer-lib.ts';
+import { asDeployed, copyChunks, describeSize, EVENT_COLUMNS, fillTo, fmt, freshDatabase, makeEvents, median, rawCopy, tableSize } from './writer-lib.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const FILL_ROWS = Number(process.env.BENCH_FILL_ROWS ?? 5_000_000);
 const log = (line: string) => console.error(`[writer-drain] ${line}`);
 
+await asDeployed(); // the writer below runs in this process, with the flags `npm start` gives it
 const url = await freshDatabase('vigil_bench_writer');
 const logger = createLogger('warn');
 const codecs = loadCodecs();

@@ -7,6 +7,7 @@
  * message, tags {service, environment, request_id}, payload {duration_ms, status}; ids are UUIDv7, timestamps run
  * forward from `startMs` a few microseconds apart (rows arrive in time order, as they do in production).
  */
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -18,6 +19,7 @@ import { migrate } from '../shared/db/migrate.ts';
 import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
 import { EVENT_COLUMNS, formatEventRow } from '../services/writer/copy-format.ts';
+import { NODE_FLAGS } from '../bin/runtime.ts';
 
 export const SERVER_URL = process.env.BENCH_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DAY_MS = 86_400_000;
@@ -199,3 +201,14 @@ export function median(values: number[]): number {
 }
 
 export const fmt = (rate: number) => `${Math.round(rate).toLocaleString('en-US')} rows/s`;
+
+/**
+ * Re-runs this benchmark under vigil's Node flags (bin/runtime.ts NODE_FLAGS) when it was started without them, so
+ * a role hosted in-process runs as `npm start` runs it; resolves in the process that has them.
+ */
+export async function asDeployed(): Promise<void> {
+  if (NODE_FLAGS.every((flag) => process.execArgv.includes(flag))) return;
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const code = await new Promise<number>((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  process.exit(code);
+}

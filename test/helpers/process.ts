@@ -1,6 +1,7 @@
-/** Runs vigil roles as separate OS processes (`node --import tsx bin/vigil.ts --role …`) for crash tests. */
+/** Runs vigil roles as separate OS processes, as deployed (`node <NODE_FLAGS> --import tsx bin/vigil.ts --role …`). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { NODE_FLAGS } from '../../bin/runtime.ts';
 import { ROOT_DIR } from '../../shared/config.ts';
 
 export interface VigilProcess {
@@ -11,7 +12,7 @@ export interface VigilProcess {
 }
 
 export function spawnVigil(role: string, env: Record<string, string>): VigilProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role], {
     cwd: ROOT_DIR,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
