@@ -54,17 +54,20 @@ export class IncidentWorker {
 
   /** One round: drain the inbox, then the due analyses. Overlapping calls share the round under way. */
   poll(): Promise<void> {
-    const done = this.metrics.roundSeconds.startTimer();
-    this.running ??= this.round()
-      .catch((error) => {
-        this.metrics.roundFailures.inc();
-        this.logger.warn({ err: error }, 'incident worker round failed; retrying at the next poll');
-      })
-      .finally(() => {
-        done();
-        this.running = null;
-      });
+    this.running ??= this.timedRound().finally(() => (this.running = null));
     return this.running;
+  }
+
+  private async timedRound(): Promise<void> {
+    const done = this.metrics.roundSeconds.startTimer();
+    try {
+      await this.round();
+    } catch (error) {
+      this.metrics.roundFailures.inc();
+      this.logger.warn({ err: error }, 'incident worker round failed; retrying at the next poll');
+    } finally {
+      done();
+    }
   }
 
   async stop(): Promise<void> {
