@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
 import { seedEvent } from './bench-topics.ts';
-import { NODE_FLAGS } from '../bin/runtime.ts';
+import { NODE_FLAGS } from '../bin/node-flags.ts';
 
 const { values } = parseArgs({
   options: {

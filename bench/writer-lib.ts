@@ -19,7 +19,7 @@ import { migrate } from '../shared/db/migrate.ts';
 import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
 import { EVENT_COLUMNS, formatEventRow } from '../services/writer/copy-format.ts';
-import { NODE_FLAGS } from '../bin/runtime.ts';
+import { NODE_FLAGS } from '../bin/node-flags.ts';
 
 export const SERVER_URL = process.env.BENCH_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const DAY_MS = 86_400_000;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../shared/config.ts';
-import { NODE_FLAGS } from './runtime.ts';
+import { NODE_FLAGS } from './node-flags.ts';
 
 describe('Node flags', () => {
   it('npm start and the container run vigil with NODE_FLAGS', () => {

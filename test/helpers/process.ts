@@ -1,7 +1,7 @@
 /** Runs vigil roles as separate OS processes, as deployed (`node <NODE_FLAGS> --import tsx bin/vigil.ts --role …`). */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { NODE_FLAGS } from '../../bin/runtime.ts';
+import { NODE_FLAGS } from '../../bin/node-flags.ts';
 import { ROOT_DIR } from '../../shared/config.ts';
 
 export interface VigilProcess {
