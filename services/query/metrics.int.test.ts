@@ -128,6 +128,8 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       ['name=temp&step=1m&agg=rate', 'agg', /rate applies to counter metrics; temp is a gauge/],
       ['name=req_total&step=1m&agg=p95', 'agg', /p95 applies to histogram and summary metrics; req_total is a counter/],
       ['name=temp&step=1m&agg=median', 'agg', /must be one of avg, min, max, sum, count, rate, p50, p95, p99/],
+      ['name=lat_ms_bucket&step=1m&agg=p95&metric_type=counter', 'agg', /p95 applies to histogram and summary metrics, not counter/],
+      ['name=lat_ms_bucket&step=0s&agg=p95', 'step', /must be a duration/],
       ['step=1m', 'name', /is required with step/],
       ['name=temp&agg=avg', 'agg', /needs step/],
       ['name=temp&step=0s', 'step', /must be a duration/],
