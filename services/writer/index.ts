@@ -12,6 +12,7 @@ import { PartitionCache } from '../../shared/db/partitions.ts';
 import type { Kafka } from '../../shared/kafka/client.ts';
 import { BatchConsumer, type BatchControl, type PartitionBatch } from '../../shared/kafka/consumer.ts';
 import { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
+import { clusterIdOf } from '../../shared/kafka/offsets.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
@@ -97,6 +98,14 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     },
     logger,
   );
+  const clusterId = await clusterIdOf(deps.kafka);
+  const binding = await pipelineDeps.offsets.bindCluster(clusterId);
+  if (binding.outcome === 'changed') {
+    logger.warn(
+      { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
+      'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
+    );
+  }
   await dlq.connect();
   await consumer.start();
 

@@ -5,6 +5,10 @@
  */
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
 
+export type ClusterBinding =
+  | { outcome: 'same' }
+  | { outcome: 'changed'; previous: string; discarded: number };
+
 export class OffsetFenceError extends Error {
   constructor(topic: string, partition: number) {
     super(`offset of ${topic}[${partition}] moved under us (another writer owns the partition now)`);
@@ -17,6 +21,37 @@ export class OffsetStore {
     private readonly pool: Pool,
     private readonly group: string,
   ) {}
+
+  /**
+   * Ties the group's stored offsets to the Kafka cluster they were read from (migration 0010). The first time, the
+   * current cluster is recorded (offsets stored before the table existed are kept); when the cluster differs, the
+   * group's offsets are discarded, so the writer reads the new cluster's topics from the beginning instead of
+   * skipping the records below offsets that belonged to the old one. One transaction, the group's row locked:
+   * writers starting together agree.
+   */
+  async bindCluster(clusterId: string): Promise<ClusterBinding> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      await client.query('INSERT INTO consumer_offset_clusters (consumer_group, cluster_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [this.group, clusterId]);
+      const { rows } = await client.query<{ cluster_id: string }>('SELECT cluster_id FROM consumer_offset_clusters WHERE consumer_group = $1 FOR UPDATE', [this.group]);
+      const previous = rows[0].cluster_id;
+      let binding: ClusterBinding = { outcome: 'same' };
+      if (previous !== clusterId) {
+        const { rowCount } = await client.query('DELETE FROM consumer_offsets WHERE consumer_group = $1', [this.group]);
+        await client.query('UPDATE consumer_offset_clusters SET cluster_id = $2, bound_at = now() WHERE consumer_group = $1', [this.group, clusterId]);
+        binding = { outcome: 'changed', previous, discarded: rowCount ?? 0 };
+      }
+      await client.query('COMMIT');
+      return binding;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
 
   /** The next offset to store for the partition, as PostgreSQL has it now (null: nothing stored yet). */
   async get(topic: string, partition: number): Promise<bigint | null> {

@@ -1,6 +1,8 @@
 /**
  * The writer resumes from the offsets stored in PostgreSQL, not from Kafka's: after a restart with the group's
  * Kafka offsets rewound to the beginning, the new writer stores only the records it had not stored, exactly once.
+ * Offsets stored against another Kafka cluster (a new broker data directory) are discarded, not trusted: resuming
+ * from them would skip this cluster's records.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, countRows, waitFor, type TestContext } from '../../test/helpers/context.ts';
@@ -68,5 +70,58 @@ describe('writer offsets', () => {
     expect(rows).toEqual(expected);
     expect(expected.reduce((sum, p) => sum + Number(p.next_offset), 0)).toBe(50);
     await admin.disconnect();
+  });
+});
+
+describe('writer offsets from another Kafka cluster', () => {
+  let ctx: TestContext;
+  let api: Runtime;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = await ctx.start('gateway');
+  });
+  afterAll(() => ctx?.cleanup());
+
+  const post = async (messages: string[]) => {
+    const res = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/monitoring/events',
+      headers: { authorization: `Bearer ${ctx.token('user')}` },
+      payload: messages.map((message, i) => ({ event_type: 'log', source: `svc-${i}`, message })),
+    });
+    expect(res.json().data).toMatchObject({ accepted: messages.length, rejected: 0 });
+  };
+
+  it('discards offsets bound to another cluster and stores every record of this one; keeps them for the same cluster', async () => {
+    await post(['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6']);
+    // Offsets as another cluster's writer left them: each partition "stored" up to this topic's end.
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(ctx.config.kafka.topics.events);
+    const { clusterId } = await admin.describeCluster();
+    await admin.disconnect();
+    expect(ends.some((p) => Number(p.high) > 0)).toBe(true);
+    for (const p of ends) {
+      await ctx.db.query('INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset) VALUES ($1, $2, $3, $4)', [
+        ctx.config.writer.groupId, ctx.config.kafka.topics.events, p.partition, p.high,
+      ]);
+    }
+    await ctx.db.query(`INSERT INTO consumer_offset_clusters (consumer_group, cluster_id) VALUES ($1, 'another-cluster')`, [ctx.config.writer.groupId]);
+
+    const writer = await ctx.start('writer');
+    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n === 7);
+    const { rows } = await ctx.db.query('SELECT cluster_id FROM consumer_offset_clusters WHERE consumer_group = $1', [ctx.config.writer.groupId]);
+    expect(rows).toEqual([{ cluster_id: clusterId }]);
+    await writer.stop();
+
+    // Same cluster: the offsets hold across a restart, nothing is stored twice.
+    await post(['b0', 'b1', 'b2']);
+    const again = await ctx.start('writer');
+    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n >= 10);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(10);
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(10);
+    await again.stop();
   });
 });
