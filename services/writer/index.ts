@@ -75,12 +75,26 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   }
 
   /** A new generation: whatever this member held may now belong to another; re-read from PostgreSQL's offsets. */
-  function onAssignment(): void {
+  function onAssignment(assignment: Record<string, number[]>): void {
     for (const [key, pipeline] of pipelines) {
       pipeline.abandon();
       settling.set(key, pipeline.settled());
     }
     pipelines.clear();
+    seekToStored(assignment).catch((error) => logger.warn({ err: error }, 'could not seek to the stored offsets; each partition seeks back when its first records arrive'));
+  }
+
+  /**
+   * Every assigned partition from PostgreSQL's offset (the beginning when none is stored), whatever the group
+   * committed in Kafka: a partition whose Kafka offset is ahead (a new database, a restored backup) and that
+   * receives nothing new would otherwise never show the pipeline a record to seek back from.
+   */
+  async function seekToStored(assignment: Record<string, number[]>): Promise<void> {
+    for (const [topic, partitions] of Object.entries(assignment)) {
+      if (!sinks.has(topic)) continue;
+      const stored = await pipelineDeps.offsets.ofTopic(topic);
+      for (const partition of partitions) consumer?.seek(topic, partition, String(stored.get(partition) ?? 0n));
+    }
   }
 
   consumer = new BatchConsumer(

@@ -62,6 +62,15 @@ export class OffsetStore {
     return rows.length === 0 ? null : BigInt(rows[0].next_offset);
   }
 
+  /** The stored next offsets of the topic's partitions (partitions without one are absent). */
+  async ofTopic(topic: string): Promise<Map<number, bigint>> {
+    const { rows } = await this.pool.query<{ partition: number; next_offset: string }>(
+      'SELECT partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2',
+      [this.group, topic],
+    );
+    return new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
+  }
+
   /** Inside the caller's transaction: moves the offset from `expected` to `next` or throws OffsetFenceError. */
   async advance(client: PoolClient, topic: string, partition: number, expected: bigint | null, next: bigint): Promise<void> {
     const result =

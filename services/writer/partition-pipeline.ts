@@ -99,7 +99,9 @@ export class PartitionPipeline {
     for (let attempt = 0; !this.abandoned; attempt++) {
       try {
         this.stored = await this.deps.offsets.get(this.topic, this.partition);
-        this.position = this.stored;
+        // Nothing stored for the partition (a new database, or offsets discarded for another cluster): from the
+        // beginning of what Kafka holds, whatever the group committed in Kafka (PostgreSQL is the truth).
+        this.position = this.stored ?? 0n;
         return;
       } catch (error) {
         await this.backoff(error, attempt);
@@ -119,7 +121,7 @@ export class PartitionPipeline {
       if (first > this.position) {
         if (!this.reseeked.has(this.position)) {
           this.reseeked.add(this.position);
-          this.deps.logger.warn({ topic: this.topic, partition: this.partition, stored: this.position.toString(), fetched: first.toString() }, 'seeking back to the offset stored in PostgreSQL');
+          this.deps.logger.warn({ topic: this.topic, partition: this.partition, stored: this.position.toString(), fetched: first.toString() }, 'seeking back to the offset stored in PostgreSQL (the beginning when none is)');
           control.seek(this.position.toString());
           return;
         }

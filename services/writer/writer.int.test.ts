@@ -123,5 +123,14 @@ describe('writer offsets from another Kafka cluster', () => {
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(10);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(10);
     await again.stop();
+
+    // A new, empty database on the same cluster (the group's Kafka offsets are at the end): PostgreSQL is the truth,
+    // so everything Kafka still holds is stored again.
+    await ctx.db.query('TRUNCATE events, consumer_offsets, rollups, ingest_totals');
+    const fresh = await ctx.start('writer');
+    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n >= 10);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(10);
+    await fresh.stop();
   });
 });
