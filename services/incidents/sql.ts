@@ -2,7 +2,7 @@
  * PostgreSQL plumbing of the incidents module: transactions, and pg failures turned into the domain errors of
  * shared/errors.ts (retriable → 503; the statement timeout → 504 VIGIL_ERR_QUERY_TIMEOUT). Every value is bound.
  */
-import { databaseError, sqlState, type Pool, type PoolClient } from '../../shared/db/pool.ts';
+import { databaseError, inTransaction as transaction, sqlState, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 
 export type Queryable = Pool | PoolClient;
@@ -24,22 +24,9 @@ export async function rows<R extends object>(db: Queryable, sql: string, values:
 }
 
 export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
-  let client: PoolClient;
   try {
-    client = await pool.connect();
+    return await transaction(pool, work);
   } catch (error) {
     throw translate(error);
-  }
-  let broken = false;
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => (broken = true));
-    throw translate(error);
-  } finally {
-    client.release(broken);
   }
 }

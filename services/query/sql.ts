@@ -3,7 +3,7 @@
  * pg failures become the domain errors of shared/errors.ts: retriable → 503, the statement timeout → 503 naming it.
  */
 import type { Pool } from '../../shared/db/pool.ts';
-import { databaseError, sqlState } from '../../shared/db/pool.ts';
+import { databaseError, inTransaction, sqlState } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 
 /** Collects WHERE clauses with numbered placeholders: `where.add('source = ?', value)`. */
@@ -46,19 +46,8 @@ export type PlannerSettings = Partial<Record<'enable_sort', 'on' | 'off'>>;
 export async function run<R extends object>(pool: Pool, sql: string, values: unknown[] = [], settings?: PlannerSettings): Promise<R[]> {
   try {
     if (!settings) return (await pool.query<R>(sql, values)).rows;
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query(`BEGIN; ${Object.entries(settings).map(([name, value]) => `SET LOCAL ${name} = ${value}`).join('; ')}`);
-      const { rows } = await client.query<R>(sql, values);
-      await client.query('COMMIT');
-      return rows;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+    const begin = `BEGIN; ${Object.entries(settings).map(([name, value]) => `SET LOCAL ${name} = ${value}`).join('; ')}`;
+    return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, begin);
   } catch (error) {
     if (sqlState(error) === '57014') {
       throw new VigilError(

@@ -3,7 +3,7 @@
  * Advancing is fenced: it succeeds only if the stored offset is still the one this writer read, so a zombie
  * member that lost its partition in a rebalance cannot commit rows a new owner also commits.
  */
-import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+import { inTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 
 export type ClusterBinding =
   | { outcome: 'same' }
@@ -30,27 +30,15 @@ export class OffsetStore {
    * writers starting together agree.
    */
   async bindCluster(clusterId: string): Promise<ClusterBinding> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       await client.query('INSERT INTO consumer_offset_clusters (consumer_group, cluster_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [this.group, clusterId]);
       const { rows } = await client.query<{ cluster_id: string }>('SELECT cluster_id FROM consumer_offset_clusters WHERE consumer_group = $1 FOR UPDATE', [this.group]);
       const previous = rows[0].cluster_id;
-      let binding: ClusterBinding = { outcome: 'same' };
-      if (previous !== clusterId) {
-        const { rowCount } = await client.query('DELETE FROM consumer_offsets WHERE consumer_group = $1', [this.group]);
-        await client.query('UPDATE consumer_offset_clusters SET cluster_id = $2, bound_at = now() WHERE consumer_group = $1', [this.group, clusterId]);
-        binding = { outcome: 'changed', previous, discarded: rowCount ?? 0 };
-      }
-      await client.query('COMMIT');
-      return binding;
-    } catch (error) {
-      await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-      throw error;
-    } finally {
-      client.release(broken);
-    }
+      if (previous === clusterId) return { outcome: 'same' };
+      const { rowCount } = await client.query('DELETE FROM consumer_offsets WHERE consumer_group = $1', [this.group]);
+      await client.query('UPDATE consumer_offset_clusters SET cluster_id = $2, bound_at = now() WHERE consumer_group = $1', [this.group, clusterId]);
+      return { outcome: 'changed', previous, discarded: rowCount ?? 0 };
+    });
   }
 
   /** The next offset to store for the partition, as PostgreSQL has it now (null: nothing stored yet). */
