@@ -17,8 +17,9 @@
  * Failures: anything but a row's content (PostgreSQL down or restarting, read-only, a missing grant, a full disk,
  * Kafka refusing dead letters, a bug) pauses the partition: the same batch is retried with capped exponential
  * backoff, nothing is dead-lettered for it and nothing advances, and the cause shows on /readyz (writer-status.ts);
- * pending records stay bounded because accept() waits while twice a batch is pending. A fence failure (another writer advanced the partition) drops everything held and seeks to
- * the offset PostgreSQL has. abandon() (rebalance, shutdown deadline) drops what is held: it will be read again.
+ * pending records stay bounded because accept() waits while twice a batch is pending. A fence failure (another
+ * writer advanced the partition) drops everything held and seeks to the offset PostgreSQL has. abandon()
+ * (rebalance, shutdown deadline) drops what is held: it will be read again.
  */
 import type { BatchControl, ConsumedRecord, PartitionBatch } from '../../shared/kafka/consumer.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -245,8 +246,8 @@ export class PartitionPipeline {
     const lettersSent = new Set<string>(); // across attempts: a retry does not write them to the DLQ again
     for (let attempt = 0; !this.abandoned; attempt++) {
       try {
-        const request = { sink: this.sink, partition: this.partition, entries, expected: this.stored, next, lettersSent };
-        const result = await storeBatch(this.deps, request);
+        const { sink, partition, stored: expected } = this;
+        const result = await storeBatch(this.deps, { sink, partition, entries, expected, next, lettersSent });
         this.stored = next;
         this.deps.status.resume(this.key);
         metrics.stored(table, result.stored);
@@ -311,7 +312,10 @@ export class PartitionPipeline {
     const cause = pauseCauseOf(error);
     this.deps.status.pause(this.key, cause);
     this.deps.metrics.retries.inc({ kind: retryKind(cause) });
-    this.deps.logger.warn({ err: error, topic: this.topic, partition: this.partition, cause, attempt, delay_ms: Math.round(delay) }, 'writer batch failed; partition paused, retrying');
+    this.deps.logger.warn(
+      { err: error, topic: this.topic, partition: this.partition, cause, attempt, delay_ms: Math.round(delay) },
+      'writer batch failed; partition paused, retrying',
+    );
     await sleep(delay);
   }
 

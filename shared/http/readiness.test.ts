@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { buildApp } from './app.ts';
 import { FAILED_CHECK, NotReadyError } from './readiness.ts';
 
+const POSTGRES_DOWN = 'connect ECONNREFUSED db-primary.internal:5432 (PostgreSQL 16.4 on x86_64-pc-linux-gnu)';
+
 function capturedLogger() {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
@@ -21,7 +23,7 @@ function capturedLogger() {
 }
 
 describe('GET /readyz', () => {
-  it('says which check fails without host names, ports, versions or error texts, and logs the details once', async () => {
+  it('names the failing check without host names, ports, versions or error texts; logs the details once', async () => {
     const { logger, lines } = capturedLogger();
     let postgresDown = true;
     const app = await buildApp({
@@ -31,10 +33,11 @@ describe('GET /readyz', () => {
       routes: [],
       readiness: {
         postgres: async () => {
-          if (postgresDown) throw new Error('connect ECONNREFUSED db-primary.internal:5432 (PostgreSQL 16.4 on x86_64-pc-linux-gnu)');
+          if (postgresDown) throw new Error(POSTGRES_DOWN);
         },
         kafka: async () => {
-          throw new NotReadyError('no Kafka broker reachable', { cause: new Error('no answer from kafka-0.internal:9092') });
+          const cause = new Error('no answer from kafka-0.internal:9092');
+          throw new NotReadyError('no Kafka broker reachable', { cause });
         },
         migrations: async () => {},
       },
@@ -50,18 +53,21 @@ describe('GET /readyz', () => {
         status: 'not ready',
         checks: { postgres: FAILED_CHECK, kafka: 'no Kafka broker reachable', migrations: 'ok' },
       });
-      for (const secret of ['db-primary', 'internal', '5432', '9092', '16.4', 'ECONNREFUSED', 'x86_64']) expect(first.text).not.toContain(secret);
+      for (const secret of ['db-primary', 'internal', '5432', '9092', '16.4', 'ECONNREFUSED', 'x86_64']) {
+        expect(first.text).not.toContain(secret);
+      }
       await probe(); // the same failures again: not logged a second time
 
       const failures = lines.filter((l) => l.msg !== undefined && String(l.msg).startsWith('readiness check'));
       expect(failures.map((l) => [l.check, l.level, l.msg])).toEqual([
-        ['postgres', 40, 'readiness check postgres fails: connect ECONNREFUSED db-primary.internal:5432 (PostgreSQL 16.4 on x86_64-pc-linux-gnu)'],
+        ['postgres', 40, `readiness check postgres fails: ${POSTGRES_DOWN}`],
         ['kafka', 40, 'readiness check kafka fails: no Kafka broker reachable: no answer from kafka-0.internal:9092'],
       ]);
 
       postgresDown = false;
       const later = await probe();
-      expect(later.body).toEqual({ status: 'not ready', checks: { postgres: 'ok', kafka: 'no Kafka broker reachable', migrations: 'ok' } });
+      const checks = { postgres: 'ok', kafka: 'no Kafka broker reachable', migrations: 'ok' };
+      expect(later.body).toEqual({ status: 'not ready', checks });
       expect(lines.filter((l) => l.msg === 'readiness check passes again').map((l) => l.check)).toEqual(['postgres']);
     } finally {
       await app.close();

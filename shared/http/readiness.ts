@@ -26,7 +26,10 @@ export interface ReadinessReport {
   checks: Record<string, string>;
 }
 
-export function createReadiness(checks: Record<string, ReadinessCheck>, logger: Logger): () => Promise<ReadinessReport> {
+export function createReadiness(
+  checks: Record<string, ReadinessCheck>,
+  logger: Logger,
+): () => Promise<ReadinessReport> {
   /** The last logged failure of each check, so a failing check logs once, not once per probe. */
   const lastLogged = new Map<string, string>();
 
@@ -70,7 +73,9 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   try {
     return await Promise.race([
       promise,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new NotReadyError(`no answer within ${ms} ms`)), ms))),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new NotReadyError(`no answer within ${ms} ms`)), ms);
+      }),
     ]);
   } finally {
     clearTimeout(timer);
