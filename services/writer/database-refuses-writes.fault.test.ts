@@ -3,7 +3,8 @@
  * (default_transaction_read_only, as after a failover to a standby) or with INSERT on events revoked from the
  * writer's role while events arrive, the writer pauses — nothing in the DLQ, no offset moves, /readyz says why —
  * and once the database accepts writes again every acknowledged event is stored exactly once. A dead letter produced
- * before the failing statement of a batch is not produced again on each retry.
+ * before the failing statement of a batch is not produced again on each retry. A schema the code does not match (a
+ * bug, not the records' fault) pauses the same way.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +22,7 @@ const PER_PHASE = 600;
 const DAY_MS = 86_400_000;
 const READ_ONLY = 'PostgreSQL refuses writes: the database is read-only (a standby, or default_transaction_read_only)';
 const NO_GRANT = "PostgreSQL denies the writer's role a privilege it needs (a missing GRANT)";
+const UNEXPECTED = 'a batch failed with an unexpected error';
 
 describe('PostgreSQL refuses writes', () => {
   const cluster: ClusterOptions = {
@@ -199,5 +201,19 @@ describe('PostgreSQL refuses writes', () => {
     await expectPaused(ctx, writer, { ...revoked, offsets: middle }, { stored: 2 * PER_PHASE, dlq: 1 });
     await ctx.db.query(`GRANT INSERT ON rollups TO ${role}`);
     await expectResumed(ctx, writer, { stored: 3 * PER_PHASE, dlq: 1, offsets: 3 * PER_PHASE + 1 });
+  });
+
+  it('pauses when the schema does not match the code (a renamed column) instead of dead-lettering', async () => {
+    const ctx = await setUp('vigil_schema');
+    const writer = await ctx.start('writer');
+    await produce(ctx, 'before');
+    const before = await settled(ctx, { stored: PER_PHASE, dlq: 0, offsets: PER_PHASE });
+
+    await ctx.db.query('ALTER TABLE events RENAME COLUMN message TO message_renamed');
+    await produce(ctx, 'during');
+    const outage = { reason: UNEXPECTED, kind: 'other', offsets: before };
+    await expectPaused(ctx, writer, outage, { stored: PER_PHASE, dlq: 0 });
+    await ctx.db.query('ALTER TABLE events RENAME COLUMN message_renamed TO message');
+    await expectResumed(ctx, writer, { stored: 2 * PER_PHASE, dlq: 0, offsets: 2 * PER_PHASE });
   });
 });
