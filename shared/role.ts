@@ -3,7 +3,7 @@
  * and stop(), which drains in-flight work before it resolves.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { ReadinessCheck } from './http/app.ts';
+import type { ReadinessCheck } from './http/readiness.ts';
 
 export interface RoleHandle {
   name: string;

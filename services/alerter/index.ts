@@ -14,6 +14,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
+import { NotReadyError } from '../../shared/http/readiness.ts';
 import { Alerter } from './alerter.ts';
 import { StateStore } from './engine/state-store.ts';
 import { createAlerterMetrics } from './metrics.ts';
@@ -125,7 +126,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
       alerter: async () => {
-        if (!consumer.isRunning) throw new Error('the alerter consumer is not running');
+        if (!consumer.isRunning) throw new NotReadyError('the alerter consumer is not running');
       },
     },
     async stop() {

@@ -10,7 +10,7 @@
  *           alerts: [{ labels, active_at, fired_at, resolved_at }] }  (resolved_at null: still firing at end_time)
  */
 import type { Pool } from '../../shared/db/pool.ts';
-import { databaseError } from '../../shared/db/pool.ts';
+import { databaseError } from '../../shared/db/errors.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
 import { Checker, describe, isPlainObject } from '../../shared/schemas/validate.ts';
 import { AlertEngine } from './engine/engine.ts';

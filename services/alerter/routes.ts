@@ -5,7 +5,8 @@
  * history is every transition with value and time, newest first.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { databaseError, type Pool } from '../../shared/db/pool.ts';
+import { databaseError } from '../../shared/db/errors.ts';
+import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
 import { formatDuration } from './language/duration.ts';
 import type { ParseOptions } from './language/parser.ts';

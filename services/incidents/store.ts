@@ -9,6 +9,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../../shared/auth/plugin.ts';
 import { allows } from '../../shared/auth/policy.ts';
+import { isUniqueViolation } from '../../shared/db/errors.ts';
 import type { Pool, PoolClient } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 import type { IncidentPatch, ListFilters, NewIncident } from './input.ts';
@@ -198,7 +199,7 @@ export async function updateIncident(pool: Pool, id: string, patch: IncidentPatc
       return updated;
     });
   } catch (error) {
-    if ((error as { code?: string }).code === '23505') {
+    if (isUniqueViolation(error)) {
       throw new VigilError('VIGIL_ERR_CONFLICT', 'another unresolved incident already tracks this alert series; resolve or close it before reopening this one');
     }
     throw error;

@@ -8,6 +8,7 @@ import type { Pool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { Counter, Gauge, type Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
+import { NotReadyError } from '../../shared/http/readiness.ts';
 import { runMaintenance } from './maintenance.ts';
 
 export interface MaintenanceDeps {
@@ -66,7 +67,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
     routes: [],
     readiness: {
       maintenance: async () => {
-        if (lastError) throw new Error(`the last maintenance pass failed: ${lastError.message}`);
+        if (lastError) throw new NotReadyError('the last maintenance pass failed', { cause: lastError });
       },
     },
     async stop() {

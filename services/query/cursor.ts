@@ -16,6 +16,11 @@ export interface CursorKey {
 }
 
 const VERSION = 'v1';
+/**
+ * The last microsecond of year 9999: beyond it a JS Date cannot carry the key (RangeError) nor PostgreSQL read its
+ * ISO form (a 6-digit year). No stored row is older than 1970 or newer than that, so a key outside is crafted.
+ */
+export const MAX_CURSOR_MICROS = BigInt(Date.UTC(9999, 11, 31, 23, 59, 59, 999)) * 1000n + 999n;
 
 export function filterFingerprint(filters: unknown): string {
   return crypto.createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
@@ -30,7 +35,8 @@ export type DecodedCursor = { ok: true; key: CursorKey } | { ok: false; message:
 export function decodeCursor(text: string, fingerprint: string): DecodedCursor {
   const parts = /^[A-Za-z0-9_-]{1,200}$/.test(text) ? Buffer.from(text, 'base64url').toString('utf8').split('.') : [];
   const [version, micros, id, issuedFor] = parts;
-  if (parts.length !== 4 || version !== VERSION || !/^\d{1,20}$/.test(micros) || !UUID.test(id)) {
+  const inRange = /^\d{1,20}$/.test(micros ?? '') && BigInt(micros) <= MAX_CURSOR_MICROS;
+  if (parts.length !== 4 || version !== VERSION || !inRange || !UUID.test(id)) {
     return { ok: false, message: 'is not a cursor this API issued (pass next_cursor from a previous page unchanged)' };
   }
   if (issuedFor !== fingerprint) {

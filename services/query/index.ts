@@ -9,6 +9,7 @@ import { createPool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import { latestMigrationVersion } from '../../shared/db/migrate.ts';
+import { NotReadyError } from '../../shared/http/readiness.ts';
 import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metrics.ts';
@@ -46,7 +47,11 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       postgres: async () => void (await pool.query('SELECT 1')),
       migrations: async () => {
         const { rows } = await pool.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
-        if ((rows[0]?.version ?? 0) < latest) throw new Error(`database at migration ${rows[0]?.version ?? 0}, code expects ${latest}`);
+        const version = rows[0]?.version ?? 0;
+        if (version < latest) {
+          const cause = new Error(`database at migration ${version}, code expects ${latest}`);
+          throw new NotReadyError('migrations are pending: the database schema is older than this version', { cause });
+        }
       },
     },
     stop: async () => {

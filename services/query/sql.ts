@@ -2,8 +2,8 @@
  * The query routes' SQL plumbing: every value is a bound parameter (no string concatenation of input), and
  * pg failures become the domain errors of shared/errors.ts: retriable → 503, the statement timeout → 503 naming it.
  */
-import type { Pool } from '../../shared/db/pool.ts';
-import { databaseError, inTransaction, sqlState } from '../../shared/db/pool.ts';
+import { databaseError, isQueryCanceled } from '../../shared/db/errors.ts';
+import { inTransaction, type Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 
 /** Collects WHERE clauses with numbered placeholders: `where.add('source = ?', value)`. */
@@ -49,7 +49,7 @@ export async function run<R extends object>(pool: Pool, sql: string, values: unk
     const begin = `BEGIN; ${Object.entries(settings).map(([name, value]) => `SET LOCAL ${name} = ${value}`).join('; ')}`;
     return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, begin);
   } catch (error) {
-    if (sqlState(error) === '57014') {
+    if (isQueryCanceled(error)) {
       throw new VigilError(
         'VIGIL_ERR_QUERY_TIMEOUT',
         'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add filters (source, name)',

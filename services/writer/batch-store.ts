@@ -4,16 +4,21 @@
  * All or nothing: a crash anywhere before COMMIT leaves PostgreSQL as it was, and the batch is read again.
  * Order inside the transaction: the long COPY first, the shared rollup counters last, so that row locks other
  * writers may wait for are held only for the instant before COMMIT.
+ * Only a row's content dead-letters that row (copy-writer.ts); any other failure rolls back and is thrown, for the
+ * pipeline to retry the whole batch. Dead letters Kafka acknowledged in a failed attempt are not written again
+ * when the same batch is retried (`lettersSent`).
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetter, DeadLetterWriter } from '../../shared/kafka/dlq.ts';
-import { isRetriablePgError, type Pool } from '../../shared/db/pool.ts';
+import { isRetriablePgError } from '../../shared/db/errors.ts';
+import type { Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { RollupBatch } from './rollups.ts';
 import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
+import { DeadLetterUnavailableError } from './writer-status.ts';
 
 /** A fetched record with its outcome: the rows of its items to store and the dead letters of the rest. */
 export interface Entry {
@@ -34,6 +39,8 @@ export interface StoreRequest {
   entries: Entry[];
   expected: bigint | null;
   next: bigint;
+  /** Keys (letterKey) of this batch's dead letters already acknowledged by Kafka in an earlier attempt. */
+  lettersSent: Set<string>;
 }
 
 export interface StoreResult {
@@ -73,7 +80,9 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
       const { record, row: refused } = row.item;
       dead.push({ record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message, item: sink.alone(refused, record) });
     }
-    await deps.dlq.write(dead);
+    const unsent = dead.filter((letter) => !req.lettersSent.has(letterKey(letter)));
+    await deps.dlq.write(unsent).catch((error: unknown) => Promise.reject(new DeadLetterUnavailableError(error)));
+    for (const letter of unsent) req.lettersSent.add(letterKey(letter));
     const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...outcome.duplicates.map((r) => r.item)]);
     const rollups = new RollupBatch(partition);
     for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
@@ -89,4 +98,9 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   } finally {
     client.release(broken);
   }
+}
+
+/** A dead letter's identity within its batch: the record's offset, the item's index, the reason. */
+function letterKey(letter: DeadLetter): string {
+  return `${letter.record.offset}|${letter.item?.index ?? -1}|${letter.reason}`;
 }

@@ -4,15 +4,18 @@
  *  - a unique violation (a client retried a record with the same id and timestamp) re-runs that chunk through a
  *    temporary staging table and INSERT … ON CONFLICT DO NOTHING RETURNING the keys it stored, so the record is
  *    stored once and the caller learns which rows were duplicates (they must not be counted in rollups again);
- *  - any other non-retriable error splits the chunk in halves under savepoints until the offending rows are
- *    isolated; those are returned (for the dead-letter queue) and every other row is stored.
- * Retriable errors (connection loss, shutdown) and a missing time partition propagate: the caller rolls back,
- * fixes what it can (creates the partition) and retries the whole batch.
+ *  - any other error about a row's content (shared/db/errors.ts: a value its column refuses, a violated
+ *    constraint) splits the chunk in halves under savepoints until the offending rows are isolated; those are
+ *    returned (for the dead-letter queue) and every other row is stored.
+ * Everything else propagates, and the caller rolls back and retries the whole batch: a missing time partition (the
+ * caller creates it), and every condition of the server rather than of a row — connection lost, read-only
+ * database, a missing grant, a full disk — or a bug, none of which a row may be dead-lettered for.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { isRetriablePgError, quoteIdent, sqlState, type PoolClient } from '../../shared/db/pool.ts';
+import { isMissingPartition, isRecordError, isUniqueViolation } from '../../shared/db/errors.ts';
+import { quoteIdent, type PoolClient } from '../../shared/db/pool.ts';
 
 export interface CopyRow<T> {
   text: string;
@@ -67,10 +70,10 @@ async function copyChunk<T>(client: PoolClient, target: CopyTarget, rows: CopyRo
     await client.query('RELEASE SAVEPOINT vigil_copy');
     return;
   } catch (error) {
-    if (isRetriablePgError(error)) throw error;
+    if (!isRecordError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT vigil_copy');
     if (isMissingPartition(error)) throw new MissingPartitionError(target.table, error as Error);
-    if (sqlState(error) === '23505') return insertIgnoringDuplicates(client, target, rows, outcome);
+    if (isUniqueViolation(error)) return insertIgnoringDuplicates(client, target, rows, outcome);
     if (rows.length === 1) {
       outcome.rejected.push({ row: rows[0], error: error as Error });
       return;
@@ -106,7 +109,7 @@ async function insertIgnoringDuplicates<T>(client: PoolClient, target: CopyTarge
       else outcome.duplicates.push(row);
     }
   } catch (error) {
-    if (isRetriablePgError(error)) throw error;
+    if (!isRecordError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT vigil_staging');
     if (isMissingPartition(error)) throw new MissingPartitionError(target.table, error as Error);
     if (rows.length === 1) {
@@ -117,10 +120,6 @@ async function insertIgnoringDuplicates<T>(client: PoolClient, target: CopyTarge
     await insertIgnoringDuplicates(client, target, rows.slice(0, middle), outcome);
     await insertIgnoringDuplicates(client, target, rows.slice(middle), outcome);
   }
-}
-
-function isMissingPartition(error: unknown): boolean {
-  return sqlState(error) === '23514' && /no partition of relation/.test((error as Error).message);
 }
 
 function joinRows<T>(rows: CopyRow<T>[]): string {

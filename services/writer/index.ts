@@ -4,9 +4,12 @@
  * PostgreSQL). One sink per topic (sinks.ts) says how a record becomes a row; batching, COPY, rollups, offsets,
  * dead letters and retries are shared (partition-pipeline.ts, batch-store.ts). On (re)assignment the offsets in
  * PostgreSQL win over Kafka's. Undecodable, invalid or database-rejected records go to the DLQ before the
- * transaction commits, so none vanish. stop() stops fetching, writes what is pending, then leaves the group.
+ * transaction commits, so none vanish; a database that refuses every write (read-only, a missing grant, a full
+ * disk) pauses the partitions instead, and /readyz says why (writer-status.ts). stop() stops fetching, writes what
+ * is pending, then leaves the group.
  */
 import type { Config } from '../../shared/config.ts';
+import { NotReadyError } from '../../shared/http/readiness.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { PartitionCache } from '../../shared/db/partitions.ts';
 import type { Kafka } from '../../shared/kafka/client.ts';
@@ -23,6 +26,7 @@ import { OffsetStore } from './offset-store.ts';
 import { PartitionPipeline, type PipelineDeps } from './partition-pipeline.ts';
 import { createSinks } from './sinks.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
+import { WriterStatus } from './writer-status.ts';
 
 export interface WriterDeps {
   config: Config;
@@ -42,6 +46,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   const sinks = new Map(createSinks(config, deps.codecs).map((s) => [s.topic, s]));
   const dlq = new DeadLetterWriter(deps.kafka, config.kafka.topics.dlq, deps.registry);
   const metrics = createWriterMetrics(deps.registry);
+  const status = new WriterStatus();
   const pipelines = new Map<string, PartitionPipeline>();
   /** In-flight batches of pipelines dropped at a rebalance; a new pipeline of the partition waits for them. */
   const settling = new Map<string, Promise<void>>();
@@ -55,6 +60,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     offsets: new OffsetStore(pool, config.writer.groupId),
     dlq,
     metrics,
+    status,
     limiter: new Limiter(config.writer.concurrency),
     logger,
     batchMaxRows: config.writer.batchMaxRows,
@@ -130,7 +136,9 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
       writer: async () => {
-        if (!consumer?.isRunning) throw new Error('the writer consumer is not running');
+        if (!consumer?.isRunning) throw new NotReadyError('the writer consumer is not running');
+        const paused = status.describe();
+        if (paused) throw new NotReadyError(paused);
       },
     },
     async stop() {

@@ -14,14 +14,15 @@
  * committed offset is ahead of PostgreSQL, so the pipeline seeks back once (a second time it is a gap left by
  * Kafka retention, logged and accepted).
  *
- * Failures: transient ones (PostgreSQL down or restarting, Kafka refusing dead letters) retry the same batch with
- * capped exponential backoff, nothing advanced; pending records stay bounded because accept() waits while twice a
- * batch is pending. A fence failure (another writer advanced the partition) drops everything held and seeks to
- * the offset PostgreSQL has. abandon() (rebalance, shutdown deadline) drops what is held: it will be read again.
+ * Failures: anything but a row's content (PostgreSQL down or restarting, read-only, a missing grant, a full disk,
+ * Kafka refusing dead letters, a bug) pauses the partition: the same batch is retried with capped exponential
+ * backoff, nothing is dead-lettered for it and nothing advances, and the cause shows on /readyz (writer-status.ts);
+ * pending records stay bounded because accept() waits while twice a batch is pending. A fence failure (another
+ * writer advanced the partition) drops everything held and seeks to the offset PostgreSQL has. abandon()
+ * (rebalance, shutdown deadline) drops what is held: it will be read again.
  */
 import type { BatchControl, ConsumedRecord, PartitionBatch } from '../../shared/kafka/consumer.ts';
 import type { Logger } from '../../shared/logger.ts';
-import { isRetriablePgError } from '../../shared/db/pool.ts';
 import type { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { storeBatch, type BatchStoreDeps, type Entry } from './batch-store.ts';
 import { MissingPartitionError } from './copy-writer.ts';
@@ -29,12 +30,14 @@ import type { Limiter } from './limiter.ts';
 import { OffsetFenceError } from './offset-store.ts';
 import type { Sink } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
+import { pauseCauseOf, retryKind, type WriterStatus } from './writer-status.ts';
 
 export interface PipelineDeps extends BatchStoreDeps {
   limiter: Limiter;
   logger: Logger;
   metrics: WriterMetrics;
   dlq: DeadLetterWriter;
+  status: WriterStatus;
   batchMaxRows: number;
   batchMaxWaitMs: number;
   /** Kafka side effects: re-read from an offset, record the stored offset for lag monitoring. */
@@ -86,6 +89,10 @@ export class PartitionPipeline {
     return this.sink.topic;
   }
 
+  private get key(): string {
+    return `${this.sink.topic}:${this.partition}`;
+  }
+
   get pendingCount(): number {
     return this.pending.length;
   }
@@ -102,6 +109,7 @@ export class PartitionPipeline {
         // Nothing stored for the partition (a new database, or offsets discarded for another cluster): from the
         // beginning of what Kafka holds, whatever the group committed in Kafka (PostgreSQL is the truth).
         this.position = this.stored ?? 0n;
+        this.deps.status.resume(this.key);
         return;
       } catch (error) {
         await this.backoff(error, attempt);
@@ -162,6 +170,7 @@ export class PartitionPipeline {
     this.abandoned = true;
     clearTimeout(this.timer);
     this.dropPending();
+    this.deps.status.resume(this.key);
     this.deps.metrics.lag.remove({ topic: this.topic, partition: String(this.partition) });
     this.signal();
   }
@@ -234,10 +243,13 @@ export class PartitionPipeline {
     const { metrics, logger } = this.deps;
     const table = this.sink.table;
     const next = BigInt(entries[entries.length - 1].record.offset) + 1n;
+    const lettersSent = new Set<string>(); // across attempts: a retry does not write them to the DLQ again
     for (let attempt = 0; !this.abandoned; attempt++) {
       try {
-        const result = await storeBatch(this.deps, { sink: this.sink, partition: this.partition, entries, expected: this.stored, next });
+        const { sink, partition, stored: expected } = this;
+        const result = await storeBatch(this.deps, { sink, partition, entries, expected, next, lettersSent });
         this.stored = next;
+        this.deps.status.resume(this.key);
         metrics.stored(table, result.stored);
         if (result.duplicates > 0) metrics.duplicates.inc({ table }, result.duplicates);
         metrics.batches.inc({ table });
@@ -297,9 +309,13 @@ export class PartitionPipeline {
   private async backoff(error: unknown, attempt: number): Promise<void> {
     if (this.abandoned) return;
     const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    const kind = isRetriablePgError(error) ? 'database_unavailable' : error instanceof MissingPartitionError ? 'missing_partition' : 'other';
-    this.deps.metrics.retries.inc({ kind });
-    this.deps.logger.warn({ err: error, topic: this.topic, partition: this.partition, attempt, delay_ms: Math.round(delay) }, 'writer batch failed; retrying');
+    const cause = pauseCauseOf(error);
+    this.deps.status.pause(this.key, cause);
+    this.deps.metrics.retries.inc({ kind: retryKind(cause) });
+    this.deps.logger.warn(
+      { err: error, topic: this.topic, partition: this.partition, cause, attempt, delay_ms: Math.round(delay) },
+      'writer batch failed; partition paused, retrying',
+    );
     await sleep(delay);
   }
 

@@ -2,6 +2,7 @@
  * Creates the target database when it does not exist yet, connecting to the server's `postgres` database to do so.
  */
 import pg from 'pg';
+import { SQLSTATE, sqlState } from './errors.ts';
 import { quoteIdent } from './pool.ts';
 
 export async function ensureDatabase(url: string, log: (line: string) => void = () => {}): Promise<boolean> {
@@ -24,7 +25,7 @@ export async function ensureDatabase(url: string, log: (line: string) => void = 
       await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
     } catch (error) {
       // Another process created it between our check and our CREATE.
-      if ((error as { code?: string }).code !== '42P04') throw error;
+      if (sqlState(error) !== SQLSTATE.DUPLICATE_DATABASE) throw error;
     }
     return true;
   } finally {

@@ -6,6 +6,7 @@
  * whole batch). Retention drops whole partitions (shared/db/retention.ts).
  */
 import type pg from 'pg';
+import { SQLSTATE, sqlState } from './errors.ts';
 import { quoteIdent } from './pool.ts';
 
 export type Granularity = 'hour' | 'day';
@@ -80,7 +81,7 @@ export async function createPartitions(
         created.push(name);
       } catch (error) {
         // 42P17: a partition of another granularity already covers this range; it will receive the rows.
-        if ((error as { code?: string }).code !== '42P17') throw error;
+        if (sqlState(error) !== SQLSTATE.INVALID_OBJECT_DEFINITION) throw error;
         await client.query('ROLLBACK TO SAVEPOINT p');
       }
     }

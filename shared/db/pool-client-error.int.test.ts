@@ -4,7 +4,8 @@
  * query fails with a retriable error instead.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool, isRetriablePgError, type Pool } from './pool.ts';
+import { isRetriablePgError } from './errors.ts';
+import { createPool, type Pool } from './pool.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 
 describe('a checked-out client losing its connection', () => {

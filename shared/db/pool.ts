@@ -1,9 +1,8 @@
 /**
- * PostgreSQL pools and the translation of pg errors into retriable/non-retriable domain errors (STYLE 7):
- * connection loss, server restarts and resource exhaustion are worth retrying; data errors are not.
+ * PostgreSQL pools and transactions. What a pg error means (retry, dead-letter the record, or a bug) is decided in
+ * shared/db/errors.ts.
  */
 import pg from 'pg';
-import { VigilError } from '../errors.ts';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -26,33 +25,6 @@ export function createPool(url: string, max: number, applicationName: string): p
   // with a retriable error, and its holder releases it as broken.
   pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
-}
-
-const RETRIABLE_SQLSTATE_CLASSES = ['08', '53', '57', '40'];
-const RETRIABLE_NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** True when retrying the same statement later can succeed (connection, shutdown, resources, serialization). */
-export function isRetriablePgError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: string }).code;
-  if (typeof code === 'string') {
-    if (RETRIABLE_NODE_CODES.has(code)) return true;
-    if (code.length === 5 && RETRIABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return true;
-  }
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(error.message);
-}
-
-export function sqlState(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.length === 5 ? code : undefined;
-}
-
-/** Maps a pg failure in a request path to the error the client sees. */
-export function databaseError(error: unknown): Error {
-  if (isRetriablePgError(error)) {
-    return new VigilError('VIGIL_ERR_DATABASE_UNAVAILABLE', 'PostgreSQL is unavailable; retry later', undefined, 2);
-  }
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 export function quoteIdent(name: string): string {

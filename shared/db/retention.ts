@@ -6,7 +6,8 @@
  */
 import type pg from 'pg';
 import { listPartitions, type PartitionedTable } from './partitions.ts';
-import { quoteIdent, sqlState } from './pool.ts';
+import { isLockNotAvailable } from './errors.ts';
+import { quoteIdent } from './pool.ts';
 
 export interface RetentionResult {
   dropped: string[];
@@ -36,7 +37,7 @@ export async function dropExpiredPartitions(
         await client.query(`DROP TABLE IF EXISTS ${quoteIdent(partition.name)}`);
         result.dropped.push(partition.name);
       } catch (error) {
-        if (sqlState(error) !== '55P03') throw error; // lock_not_available
+        if (!isLockNotAvailable(error)) throw error;
         result.deferred.push(partition.name);
       }
     }

@@ -1,5 +1,6 @@
 /**
- * The HTTP application shared by every role: request ids, auth, error envelope, /healthz, /readyz, /metrics.
+ * The HTTP application shared by every role: request ids, auth, error envelope, /healthz, /readyz (public: the
+ * failing check and a fixed reason, details in the log, shared/http/readiness.ts), /metrics.
  * Roles contribute their routes as plugins; buildApp() does not listen, so tests drive it with inject().
  */
 import crypto from 'node:crypto';
@@ -9,8 +10,9 @@ import type { Registry } from 'prom-client';
 import { authPlugin } from '../auth/plugin.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
+import { createReadiness, type ReadinessCheck } from './readiness.ts';
 
-export type ReadinessCheck = () => Promise<void>;
+export type { ReadinessCheck } from './readiness.ts';
 
 export interface AppOptions {
   logger: Logger;
@@ -44,19 +46,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(openapiPlugin, { version: '0.1.0' });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  const readiness = createReadiness(opts.readiness, opts.logger);
   app.get('/readyz', async (_request, reply) => {
-    const results = await Promise.all(
-      Object.entries(opts.readiness).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), 2000);
-          return [name, 'ok'] as const;
-        } catch (error) {
-          return [name, (error as Error).message] as const;
-        }
-      }),
-    );
-    const ready = results.every(([, status]) => status === 'ok');
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(results) });
+    const { ready, checks } = await readiness();
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', opts.registry.contentType);
@@ -65,16 +58,4 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   for (const routes of opts.routes) await app.register(routes);
   return app;
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

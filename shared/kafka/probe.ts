@@ -3,6 +3,7 @@
  * and do not report a dead broker until they send, so readiness asks the network directly.
  */
 import net from 'node:net';
+import { NotReadyError } from '../http/readiness.ts';
 
 export function probeBrokers(brokers: readonly string[], timeoutMs = 1000): Promise<void> {
   const attempts = brokers.map(
@@ -17,6 +18,6 @@ export function probeBrokers(brokers: readonly string[], timeoutMs = 1000): Prom
       }),
   );
   return Promise.any(attempts).catch(() => {
-    throw new Error(`no Kafka broker reachable (${brokers.join(', ')})`);
+    throw new NotReadyError('no Kafka broker reachable', { cause: new Error(`no answer from ${brokers.join(', ')}`) });
   });
 }

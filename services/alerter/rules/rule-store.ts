@@ -3,6 +3,7 @@
  * moves (every insert and update takes a new revision from a sequence; a delete lowers the count).
  */
 import { v7 as uuidv7 } from 'uuid';
+import { isUniqueViolation } from '../../../shared/db/errors.ts';
 import type { Pool } from '../../../shared/db/pool.ts';
 import type { RuleDefinition, Severity } from './rule.ts';
 
@@ -94,7 +95,7 @@ export class RuleStore {
     try {
       return await write();
     } catch (error) {
-      if ((error as { code?: string }).code === '23505') throw new DuplicateRuleNameError();
+      if (isUniqueViolation(error)) throw new DuplicateRuleNameError();
       throw error;
     }
   }
