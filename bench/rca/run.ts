@@ -7,6 +7,7 @@
  *
  *   node --import tsx bench/rca/run.ts                 # 7 outages per family (42), fresh topics and database
  *   node --import tsx bench/rca/run.ts --per-family 3  # fewer
+ *   node --import tsx bench/rca/run.ts --first-seed 8  # other outages (seeds 8…14): a suite the method was not tuned on
  *   node --import tsx bench/rca/run.ts --keep          # keep the database (vigil_bench_rca) for --reuse
  *   node --import tsx bench/rca/run.ts --reuse         # analyse the kept database again (no ingest; the analysis
  *                                                      # code in-process, as the API runs it) — to tune the method
@@ -29,6 +30,8 @@ const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
 const option = (name: string, fallback: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const PER_FAMILY = option('--per-family', 7);
+const FIRST_SEED = option('--first-seed', 1);
+const DATABASE = FIRST_SEED === 1 ? 'vigil_bench_rca' : `vigil_bench_rca_${FIRST_SEED}`;
 const BATCH_ITEMS = 2000;
 const POSTS_IN_FLIGHT = 4;
 const HOUR_MS = 3_600_000;
@@ -128,9 +131,9 @@ function report(outcomes: Outcome[]): void {
 async function main(): Promise<void> {
   const base = loadConfig(process.env);
   const url = new URL(base.database.url);
-  url.pathname = '/vigil_bench_rca';
+  url.pathname = `/${DATABASE}`;
   const newestStart = Math.floor((Date.now() - HOUR_MS) / 60_000) * 60_000;
-  const scenarios = suite(PER_FAMILY, newestStart);
+  const scenarios = suite(PER_FAMILY, newestStart, FIRST_SEED);
   const outcomes: Outcome[] = [];
   const record = (s: Scenario, suspects: { kind: string; name: string; evidence: Record<string, unknown> }[], ms: number) =>
     outcomes.push({ scenario: s, verdict: judge(s, suspects), ms, top: suspects.slice(0, 3).map((x) => `${x.kind} ${x.name}`) });
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
   };
   const config = loadConfig(env);
   const logger = createLogger('warn', 'bench-rca');
-  await dropDatabase(config.database.url, 'vigil_bench_rca').catch(() => {});
+  await dropDatabase(config.database.url, DATABASE).catch(() => {});
   await ensureDatabase(config.database.url);
   await migrate(config.database.url);
   const kafka = createKafka(config.kafka, logger, 'bench-rca');
@@ -190,7 +193,7 @@ async function main(): Promise<void> {
   } finally {
     await runtime?.stop();
     await deleteTopics(kafka, [config.kafka.topics.events, config.kafka.topics.metrics, config.kafka.topics.dlq]).catch(() => {});
-    if (!flag('--keep')) await dropDatabase(config.database.url, 'vigil_bench_rca').catch(() => {});
+    if (!flag('--keep')) await dropDatabase(config.database.url, DATABASE).catch(() => {});
   }
 }
 

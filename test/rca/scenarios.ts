@@ -3,8 +3,8 @@
  * that eight services would send around an incident whose cause is known, in the shapes real outages take.
  *
  * Every scenario spans 2 h 40 min around its incident start T (the analysis reads the 2.5 h before T and request
- * ids up to 10 min after): each service logs ~30 events a minute (a parameter) on three hosts with a small baseline error ratio,
- * and reports a per-host latency gauge every minute. Then:
+ * ids up to 10 min after): each service logs ~30 events a minute (a parameter) on three hosts with a small
+ * baseline error ratio, and reports a per-host latency gauge every minute. Then:
  *   - the culprit starts failing at its onset t0 (6–20 min before T), its errors concentrated on one host (or one
  *     version, after a deploy); in half the outages (and in every metric-only one) its latency on that host rises
  *     a minute before;
@@ -224,10 +224,13 @@ export function generate(family: Family, seed: number, startMs: number, eventsPe
   };
 }
 
-/** `perFamily` scenarios of every family, the i-th overall starting `spacingMs` before the previous one. */
-export function suite(perFamily: number, newestStartMs: number, spacingMs = 3 * 3_600_000): Scenario[] {
+/**
+ * `perFamily` scenarios of every family (seeds firstSeed, firstSeed + 1, …), the i-th overall starting `spacingMs`
+ * before the previous one.
+ */
+export function suite(perFamily: number, newestStartMs: number, firstSeed = 1, spacingMs = 3 * 3_600_000): Scenario[] {
   const out: Scenario[] = [];
-  for (let seed = 1; seed <= perFamily; seed++) {
+  for (let seed = firstSeed; seed < firstSeed + perFamily; seed++) {
     for (const family of FAMILIES) out.push(generate(family, seed, newestStartMs - out.length * spacingMs));
   }
   return out;

@@ -16,6 +16,7 @@ import {
 
 const CROSS_AFTER_MS = 10 * 60_000;
 const MAX_SOURCES = 50;
+const MINUTE_MS = 60_000;
 const MAX_METRIC_CANDIDATES = 20;
 
 export interface Analysis {
@@ -46,8 +47,17 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
   const { counts, crossings, edges, tags } = events;
   const versions = newVersions(tags);
 
+  // A source's onset: the minute its errors rose (the change point), refined to its first error in that minute.
+  const minuteOnsets = new Map(counts.map((c) => [c.source, errorOnset(c, w.start.getTime())]));
+  const first = await firstErrors(
+    db,
+    counts.filter((c) => errorZ(c) > 0).map((c) => ({ source: c.source, from: new Date(minuteOnsets.get(c.source) ?? w.beforeFrom.getTime()) })),
+    w.start,
+  );
   const sourceCandidates: Candidate[] = counts.map((c) => {
-    const own = errorOnset(c, w.start.getTime());
+    const minute = minuteOnsets.get(c.source) ?? null;
+    const firstAt = first.find((e) => e.source === c.source)?.timestamp;
+    const own = minute !== null && firstAt !== undefined && Date.parse(firstAt) < minute + MINUTE_MS ? Date.parse(firstAt) : minute;
     const moved = metrics.filter((m) => m.source === c.source && m.onsetMs !== null && (own === null || m.onsetMs < own));
     const earliest = moved.sort((a, b) => a.onsetMs! - b.onsetMs!)[0];
     return {
@@ -68,11 +78,6 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
   }
   const ranked = rankCandidates([...sourceCandidates, ...metricCands], edges, incident.sources ?? []).filter((r) => r.score > 0);
 
-  const first = await firstErrors(
-    db,
-    ranked.filter((r) => r.candidate.kind === 'source').map((r) => ({ source: r.candidate.name, from: new Date(r.candidate.onsetMs ?? w.beforeFrom.getTime()) })),
-    w.start,
-  );
   const crossingsBySource = (source: string) => crossings.filter((r) => r.sources.includes(source));
   const bySource = new Map<string, SourceScore>();
   const suspects: Omit<Suspect, 'rank'>[] = ranked.map((r) => {

@@ -12,12 +12,13 @@
  *               − baseline mean) / baseline deviation, counted only beyond metricThreshold() (many series, noise).
  *   lead        how close its onset is to the earliest onset among the anomalous candidates, exp(−Δ / 2 min): the
  *               cause starts first. A source's onset is the change point of its errors per minute (errorOnset),
- *               or the onset of a metric series labelled with its name when that came earlier (a latency that
- *               rose before the errors); a metric's, its first sample outside its baseline band.
+ *               refined to its first error in that minute, or the onset of a metric series labelled with its
+ *               name when that came earlier (a latency that rose before the errors); a metric's, its first sample
+ *               outside its baseline band.
  *   downstream  the strongest evidence that another anomalous candidate failed before it and caused it: from
  *               request ids, the share of the failing requests two sources share in which the other logged first
  *               (the service graph of the failure: the origin is first on its requests and after nobody); without
- *               shared requests, 0.5 when the other's onset came a minute or more earlier.
+ *               shared requests, 0.5 when the other's onset came 30 s or more earlier.
  *   deploy      1 when the source was deployed shortly before its onset: an event tagged `deploy` in the 15
  *               minutes before, or a version-like tag value on its errors that its baseline never had.
  *
@@ -33,7 +34,7 @@ export const BASELINE_MS = 2 * 3_600_000;
 const MINUTE_MS = 60_000;
 const LEAD_SCALE_MS = 2 * MINUTE_MS;
 /** An onset this much earlier than another's makes the later one possibly its victim. */
-const ONSET_GAP_MS = MINUTE_MS;
+const ONSET_GAP_MS = 30_000;
 const ONSET_DOWNSTREAM = 0.5;
 /** Shared failing requests below this say nothing about who is upstream. */
 const MIN_SHARED_REQUESTS = 3;
@@ -205,7 +206,7 @@ function reasons(r: Ranked, earliest: number | null): string[] {
   if (r.after) {
     out.push(r.after.of !== undefined
       ? `logged after ${r.after.name} on ${r.after.requests} of ${r.after.of} failing requests they share`
-      : `its trouble began a minute or more after ${r.after.name}'s`);
+      : `its trouble began after ${r.after.name}'s`);
   }
   if (c.deploy) {
     out.push(c.deploy.at !== null ? `deployed ${c.deploy.version} at ${hhmm(c.deploy.at)}, shortly before its onset`
