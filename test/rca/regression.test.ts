@@ -63,6 +63,31 @@ describe('root-cause analysis on the outage suite', () => {
     },
   );
 
+  it('takes an alert that went pending on a source before its errors as the start of its trouble', async () => {
+    const start = Math.floor((Date.now() - 200 * HOUR_MS) / 60_000) * 60_000;
+    const events = [];
+    for (let m = -150; m < 0; m++) {
+      for (const source of ['orders', 'billing']) {
+        for (let i = 0; i < 10; i++) {
+          const failing = m >= -10 && i < (source === 'orders' ? 4 : 2);
+          events.push({ timestamp: start + m * 60_000 + i * 5000 + (source === 'orders' ? 0 : 2000), source, level: failing ? 'error' : 'info', message: 'x' });
+        }
+      }
+    }
+    await insertEventsWithRollups(ctx.db, events);
+    const activeAt = new Date(start - 14 * 60_000);
+    await ctx.db.query(
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
+       VALUES ($1, 'BillingLatency', 'f1', '{"source": "billing"}', 'inactive', 'pending', 2.5, $2, $2)`,
+      [crypto.randomUUID(), activeAt],
+    );
+    const { suspects } = await analyse(ctx.db, { id: crypto.randomUUID(), started_at: new Date(start), sources: [] } as unknown as IncidentRow, 'request');
+    expect(suspects.filter((x) => x.kind === 'source').map((x) => x.name)).toEqual(['billing', 'orders']);
+    expect(suspects[0].evidence).toMatchObject({ onset: activeAt.toISOString(), downstream: 0 });
+    expect(suspects[0].evidence.explanation).toContain('(alert BillingLatency moved first), the earliest of the suspects');
+    expect(suspects[1].evidence.explanation).toContain('its trouble began after billing\'s');
+  });
+
   it('generates the same outage from the same seed, and a different one from another', () => {
     const a = generate('deploy', 3, 1_800_000_000_000, 5);
     expect(generate('deploy', 3, 1_800_000_000_000, 5)).toEqual(a);

@@ -9,7 +9,8 @@
  *                    pair of who logged first and who after: the service graph of the failure;
  *   metricDeviations per metric series, mean before the start against the baseline's mean and deviation;
  *   metricOnsets     the first sample of given series before the start that left their baseline band;
- *   deployMarkers    the newest event tagged `deploy` of each given source shortly before a given time.
+ *   deployMarkers    the newest event tagged `deploy` of each given source shortly before a given time;
+ *   alertOnsets      when each alert series that went pending or firing in the window became active.
  */
 import { rows, type Queryable } from '../sql.ts';
 
@@ -207,6 +208,24 @@ export async function deployMarkers(
     [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / 1000],
   );
   return found.map((r) => ({ source: r.source, at: r.at.getTime(), version: r.version }));
+}
+
+export interface AlertOnset {
+  rule_name: string;
+  labels: Record<string, string>;
+  active_at: number;
+}
+
+/** Alert series that went pending or firing in [beforeFrom, start), with when they became active (at most 1000). */
+export async function alertOnsets(db: Queryable, w: Windows): Promise<AlertOnset[]> {
+  const found = await rows<{ rule_name: string; labels: Record<string, string>; active_at: Date }>(
+    db,
+    `SELECT rule_name, labels, min(active_at) AS active_at FROM alert_transitions
+      WHERE at >= $1 AND at < $2 AND to_state IN ('pending', 'firing') AND active_at >= $1
+      GROUP BY rule_name, labels ORDER BY min(active_at) LIMIT 1000`,
+    [iso(w.beforeFrom), iso(w.start)],
+  );
+  return found.map((r) => ({ rule_name: r.rule_name, labels: r.labels, active_at: r.active_at.getTime() }));
 }
 
 export interface MetricDeviation {

@@ -7,7 +7,7 @@ import type { Pool } from '../../../shared/db/pool.ts';
 import { inTransaction, rows, type Queryable } from '../sql.ts';
 import { addEntries, type IncidentRow } from '../store.ts';
 import {
-  deployMarkers, errorTags, firstErrors, metricDeviations, metricOnsets, requestEdges, requestIds, sourceCounts, type Windows,
+  alertOnsets, deployMarkers, errorTags, firstErrors, metricDeviations, metricOnsets, requestEdges, requestIds, sourceCounts, type Windows,
 } from './queries.ts';
 import {
   BASELINE_MS, BEFORE_MS, DEPLOY_LOOKBACK_MS, errorOnset, errorZ, linkedSource, metricCandidates, metricEvidence as metricEvidence_,
@@ -43,7 +43,7 @@ export function windowsFor(incident: Pick<IncidentRow, 'started_at'>, nowMs: num
 export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 'started_at' | 'sources'>, trigger: Analysis['trigger'], nowMs = Date.now()): Promise<Analysis> {
   const w = windowsFor(incident, nowMs);
   // The metrics scan is independent of the events chain: on a pool they run side by side (on one client, in turn).
-  const [events, metrics] = await Promise.all([eventEvidence(db, w), metricEvidence(db, w)]);
+  const [events, metrics, alerts] = await Promise.all([eventEvidence(db, w), metricEvidence(db, w), alertOnsets(db, w)]);
   const { counts, crossings, edges, tags } = events;
   const versions = newVersions(tags);
 
@@ -58,11 +58,15 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
     const minute = minuteOnsets.get(c.source) ?? null;
     const firstAt = first.find((e) => e.source === c.source)?.timestamp;
     const own = minute !== null && firstAt !== undefined && Date.parse(firstAt) < minute + MINUTE_MS ? Date.parse(firstAt) : minute;
-    const moved = metrics.filter((m) => m.source === c.source && m.onsetMs !== null && (own === null || m.onsetMs < own));
-    const earliest = moved.sort((a, b) => a.onsetMs! - b.onsetMs!)[0];
+    // Its trouble may show first in a metric labelled with it, or in an alert on it that went pending.
+    const signals = [
+      ...metrics.filter((m) => m.source === c.source && m.onsetMs !== null).map((m) => ({ at: m.onsetMs!, what: m.candidate.name })),
+      ...alerts.filter((a) => linkedSource(a.labels) === c.source).map((a) => ({ at: a.active_at, what: `alert ${a.rule_name}` })),
+    ];
+    const earliest = signals.filter((x) => own === null || x.at < own).sort((a, b) => a.at - b.at)[0];
     return {
       kind: 'source', name: c.source, source: c.source, z: errorZ(c),
-      onsetMs: earliest ? earliest.onsetMs : own, onsetFrom: earliest?.candidate.name,
+      onsetMs: earliest ? earliest.at : own, onsetFrom: earliest?.what,
       deploy: versions.has(c.source) ? { at: null, version: versions.get(c.source)! } : null,
     };
   });

@@ -12,9 +12,9 @@
  *               − baseline mean) / baseline deviation, counted only beyond metricThreshold() (many series, noise).
  *   lead        how close its onset is to the earliest onset among the anomalous candidates, exp(−Δ / 2 min): the
  *               cause starts first. A source's onset is the change point of its errors per minute (errorOnset),
- *               refined to its first error in that minute, or the onset of a metric series labelled with its
- *               name when that came earlier (a latency that rose before the errors); a metric's, its first sample
- *               outside its baseline band.
+ *               refined to its first error in that minute, or, when that came earlier, the onset of a metric
+ *               series labelled with its name (a latency that rose before the errors) or the time an alert
+ *               labelled with it became active; a metric's, its first sample outside its baseline band.
  *   downstream  the strongest evidence that another anomalous candidate failed before it and caused it: from
  *               request ids, the share of the failing requests two sources share in which the other logged first
  *               (the service graph of the failure: the origin is first on its requests and after nobody); without
