@@ -34,7 +34,7 @@ describe('incident analysis', () => {
         for (let i = 0; i < 5; i++) events.push({ timestamp: t + i * 7000, source, level: 'info', message: `${source} ok`, tags: { env: 'prod' } });
       }
       if (m % 10 === 0) events.push({ timestamp: t + 3000, source: 'web', level: 'error', message: 'web: the usual flaky error', tags: { env: 'prod' } });
-      samples.push({ timestamp: t, name: 'db_connections_in_use', metric_type: 'gauge', value: m < -30 ? 20 + (m % 3) : 100, labels: { pool: 'main' } });
+      samples.push({ timestamp: t, name: 'db_connections_in_use', metric_type: 'gauge', value: m < -22 ? 20 + (m % 3) : 100, labels: { pool: 'main', service: 'db' } });
       if (m >= -20) {
         for (let i = 0; i < 3; i++) {
           const rid = `req-${m}-${i}`;
@@ -60,13 +60,12 @@ describe('incident analysis', () => {
     return res.json().data;
   };
 
-  it('ranks the database first, its host tag next, the API after, and shows the request ids they share', async () => {
+  it('ranks the database first, its pool gauge and host tag next, the API after, and shows the request ids they share', async () => {
     const result = await analysis();
     const ranked = result.suspects.map((s: { kind: string; name: string }) => `${s.kind} ${s.name}`);
-    expect(ranked.slice(0, 2)).toEqual(['source db', 'tag db: db_host=pg-1']);
+    expect(ranked.slice(0, 3)).toEqual(['source db', 'metric db_connections_in_use{pool="main",service="db"}', 'tag db: db_host=pg-1']);
     expect(ranked).toContain('source api');
-    expect(ranked).toContain('metric db_connections_in_use{pool="main"}');
-    expect(ranked.indexOf('source api')).toBeGreaterThan(1);
+    expect(ranked.indexOf('source api')).toBeGreaterThan(2);
     expect(ranked.some((r: string) => r.includes('web') || r.includes('env=prod'))).toBe(false);
     const scores = result.suspects.map((s: { score: number }) => s.score);
     expect([...scores].sort((a, b) => b - a)).toEqual(scores);
@@ -77,13 +76,25 @@ describe('incident analysis', () => {
       events_before: 150 + 60,
       errors_baseline: 0,
       events_baseline: 600,
-      onset: new Date(start - 20 * MIN).toISOString(),
+      // its gauge moved two minutes before its errors: that is when its trouble began
+      onset: new Date(start - 22 * MIN).toISOString(),
       first_error: { source: 'db', level: 'error', message: 'connection pool exhausted', timestamp: new Date(start - 20 * MIN).toISOString() },
       first_in_shared_requests: 20,
+      first_in_failing_requests: 36,
+      shared_failing_requests: 36,
+      downstream: 0,
+      origin: 1,
     });
+    expect(db.evidence.explanation).toBe(
+      'error ratio 28.6% in the 30 minutes before the start against 0% in the 2 hours before (z 101.1); '
+      + `its trouble began at ${new Date(start - 22 * MIN).toISOString().slice(11, 16)} (db_connections_in_use{pool="main",service="db"} moved first), `
+      + 'the earliest of the suspects; logged first on 36 of 36 failing requests shared with api; '
+      + 'outside the incident\'s declared sources, but upstream of api',
+    );
     expect(db.evidence.shared_request_ids).toHaveLength(10);
     const api = result.suspects.find((s: { name: string }) => s.name === 'api');
-    expect(api.evidence).toMatchObject({ onset: new Date(start - 12 * MIN).toISOString(), first_in_shared_requests: 0, errors_before: 36 });
+    expect(api.evidence).toMatchObject({ onset: new Date(start - 12 * MIN).toISOString(), first_in_shared_requests: 0, errors_before: 36, downstream: 1, origin: 0 });
+    expect(api.evidence.explanation).toMatch(/; logged after db on 36 of 36 failing requests they share$/);
 
     // request ids crossing sources (36 failing requests reached the API; the 20 shown), the database first each time
     expect(result.request_ids).toHaveLength(20);
@@ -96,7 +107,7 @@ describe('incident analysis', () => {
       ['api', new Date(start - 12 * MIN + 150).toISOString()],
     ]);
     const metric = result.suspects.find((s: { kind: string }) => s.kind === 'metric');
-    expect(metric.evidence).toMatchObject({ metric: 'db_connections_in_use', labels: { pool: 'main' }, mean_before: 100 });
+    expect(metric.evidence).toMatchObject({ metric: 'db_connections_in_use', labels: { pool: 'main', service: 'db' }, source: 'db' });
   });
 
   it('stores the analysis, answers it again without recomputing, and shows it in the timeline', async () => {

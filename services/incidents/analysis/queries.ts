@@ -5,7 +5,12 @@
  *   firstErrors      the first error event of each given source since a time (partial index, LIMIT 1 per source);
  *   errorTags        tag values on the error events of the given sources (partial index, capped per source);
  *   requestIds       request ids (tags or payload `request_id`) on warn+ events of two or more sources;
- *   metricDeviations per metric series, mean before the start against the baseline's mean and deviation.
+ *   requestEdges     failing requests (error events of one request id) shared by two sources, counted per ordered
+ *                    pair of who logged first and who after: the service graph of the failure;
+ *   metricDeviations per metric series, mean before the start against the baseline's mean and deviation;
+ *   metricOnsets     the first sample of given series before the start that left their baseline band;
+ *   deployMarkers    the newest event tagged `deploy` of each given source shortly before a given time;
+ *   alertOnsets      when each alert series that went pending or firing in the window became active.
  */
 import { rows, type Queryable } from '../sql.ts';
 
@@ -151,6 +156,78 @@ export async function requestIds(db: Queryable, sources: string[], w: Windows, l
   return found.map((r) => ({ ...r, first_at: r.first_at.toISOString(), events: Number(r.events), errors: Number(r.errors) }));
 }
 
+export interface RequestEdge {
+  /** The source that logged the failing request first. */
+  upstream: string;
+  downstream: string;
+  requests: number;
+}
+
+/**
+ * Failing requests (error events carrying one request id, tag or payload `request_id`) that two or more of
+ * `sources` logged in [beforeFrom, crossTo], counted per ordered pair (first logged by `upstream`, then by
+ * `downstream`): over every such request, not a sample, so the counts say who fails first how often.
+ */
+export async function requestEdges(db: Queryable, sources: string[], w: Windows): Promise<RequestEdge[]> {
+  if (sources.length < 2) return [];
+  const found = await rows<{ upstream: string; downstream: string; requests: string }>(
+    db,
+    `WITH firsts AS (
+       SELECT x.rid, x.source, min(x.ts) AS ts
+         FROM (SELECT s.source, e."timestamp" AS ts, coalesce(e.tags->>'request_id', e.payload->>'request_id') AS rid
+                 FROM unnest($1::text[]) AS s(source)
+                 CROSS JOIN LATERAL (
+                   SELECT e.tags, e.payload, e."timestamp" FROM events e
+                    WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3 AND ${NOTABLE}
+                      AND e.level IN ${ERROR_LEVELS}
+                    ORDER BY e."timestamp" LIMIT ${PER_SOURCE_CAP}) e) x
+        WHERE x.rid IS NOT NULL
+        GROUP BY x.rid, x.source)
+     SELECT a.source AS upstream, b.source AS downstream, count(*) AS requests
+       FROM firsts a JOIN firsts b ON a.rid = b.rid AND (a.ts, a.source) < (b.ts, b.source)
+      GROUP BY 1, 2`,
+    [sources, iso(w.beforeFrom), iso(w.crossTo)],
+  );
+  return found.map((r) => ({ upstream: r.upstream, downstream: r.downstream, requests: Number(r.requests) }));
+}
+
+/** Epoch ms of the newest event tagged `deploy` (or `deployment`) of each source within `lookbackMs` before its time. */
+export async function deployMarkers(
+  db: Queryable, near: { source: string; at: Date }[], lookbackMs: number,
+): Promise<{ source: string; at: number; version: string }[]> {
+  if (near.length === 0) return [];
+  const found = await rows<{ source: string; at: Date; version: string }>(
+    db,
+    `SELECT s.source, e."timestamp" AS at, coalesce(e.tags->>'deploy', e.tags->>'deployment', '') AS version
+       FROM unnest($1::text[], $2::timestamptz[]) AS s(source, at)
+       CROSS JOIN LATERAL (
+         SELECT e."timestamp", e.tags FROM events e
+          WHERE e.source = s.source AND e."timestamp" >= s.at - make_interval(secs => $3) AND e."timestamp" <= s.at
+            AND (e.tags ? 'deploy' OR e.tags ? 'deployment')
+          ORDER BY e."timestamp" DESC LIMIT 1) e`,
+    [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / 1000],
+  );
+  return found.map((r) => ({ source: r.source, at: r.at.getTime(), version: r.version }));
+}
+
+export interface AlertOnset {
+  rule_name: string;
+  labels: Record<string, string>;
+  active_at: number;
+}
+
+/** Alert series that went pending or firing in [beforeFrom, start), with when they became active (at most 1000). */
+export async function alertOnsets(db: Queryable, w: Windows): Promise<AlertOnset[]> {
+  const found = await rows<{ rule_name: string; labels: Record<string, string>; active_at: Date }>(
+    db,
+    `SELECT rule_name, labels, min(active_at) AS active_at FROM alert_transitions
+      WHERE at >= $1 AND at < $2 AND to_state IN ('pending', 'firing') AND active_at >= $1
+      GROUP BY rule_name, labels ORDER BY min(active_at) LIMIT 1000`,
+    [iso(w.beforeFrom), iso(w.start)],
+  );
+  return found.map((r) => ({ rule_name: r.rule_name, labels: r.labels, active_at: r.active_at.getTime() }));
+}
+
 export interface MetricDeviation {
   name: string;
   labels: Record<string, string>;
@@ -188,4 +265,26 @@ export async function metricDeviations(db: Queryable, w: Windows): Promise<Metri
     stddev_baseline: Number(r.stddev_baseline ?? 0),
     samples_baseline: Number(r.samples_baseline),
   }));
+}
+
+/** For each series, the first sample in [beforeFrom, start) whose distance from `mean` exceeds `band` (epoch ms). */
+export async function metricOnsets(
+  db: Queryable, series: { name: string; labels: Record<string, string>; mean: number; band: number }[], w: Windows,
+): Promise<(number | null)[]> {
+  if (series.length === 0) return [];
+  const found = await rows<{ i: number; onset: Date }>(
+    db,
+    `SELECT s.i, m."timestamp" AS onset
+       FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::float8[]) WITH ORDINALITY AS s(name, labels, mean, band, i)
+       CROSS JOIN LATERAL (
+         SELECT m."timestamp" FROM metrics m
+          WHERE m.name = s.name AND m.labels = s.labels AND m."timestamp" >= $5 AND m."timestamp" < $6
+            AND abs(m.value - s.mean) > s.band
+          ORDER BY m."timestamp" LIMIT 1) m`,
+    [series.map((x) => x.name), series.map((x) => JSON.stringify(x.labels)), series.map((x) => x.mean), series.map((x) => x.band),
+      iso(w.beforeFrom), iso(w.start)],
+  );
+  const onsets: (number | null)[] = series.map(() => null);
+  for (const r of found) onsets[Number(r.i) - 1] = r.onset.getTime();
+  return onsets;
 }
