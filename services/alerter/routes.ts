@@ -7,6 +7,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { databaseError, type Pool } from '../../shared/db/pool.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
+import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { formatDuration } from './language/duration.ts';
 import type { ParseOptions } from './language/parser.ts';
 import { runPreview, type PreviewDeps } from './preview.ts';
@@ -20,6 +21,8 @@ export interface RuleRoutesDeps {
   preview: Omit<PreviewDeps, 'pool' | 'parse'>;
   /** Called after a rule changed, so the local alerter picks it up before its next revision check. */
   onChange(): void;
+  /** Backtests per subject per window (0: unlimited). */
+  limits: { windowMs: number; alertPreview: number };
 }
 
 const BASE = '/api/v1/monitoring/alerts';
@@ -117,7 +120,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       }),
     );
 
-    app.post(`${BASE}/preview`, async (request) => {
+    const previewLimit = subjectRateLimit({ max: deps.limits.alertPreview, windowMs: deps.limits.windowMs, what: 'alert backtests (preview)' });
+    app.post(`${BASE}/preview`, { config: previewLimit }, async (request) => {
       const result = await runPreview(request.body, { ...deps.preview, pool: deps.pool, parse: deps.parse, rules });
       return { success: true, data: result };
     });

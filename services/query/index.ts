@@ -38,7 +38,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     routes: [
       eventRoutes(pool),
       eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
-      metricRoutes(pool),
+      metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
       statsRoutes(pool),
     ],

@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
+import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
 import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
 import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema } from './openapi-schemas.ts';
@@ -55,29 +56,38 @@ export function listSamplesSql(filters: MetricFilters, page: { limit: number; of
   return { sql, values: where.values };
 }
 
-export function metricRoutes(pool: Pool): FastifyPluginAsync {
+export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep: number }): FastifyPluginAsync {
+  const stepLimit = subjectRateLimit({
+    max: limits.metricStep,
+    windowMs: limits.windowMs,
+    what: 'downsampled metric queries (with step)',
+    applies: (request) => (request.query as Record<string, unknown>).step !== undefined,
+  });
   return async (app) => {
     app.get(
       '/api/v1/monitoring/metrics',
-      docsOnly({
-        summary: 'Metric samples, or downsampled series with step + agg',
-        description:
-          'Without `step`: samples newest first (the seed\'s query). With `step`: `data` is one series per label set of `name`, ' +
-          'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
-        tags: ['metrics'],
-        querystring: listQuerySchema('metrics'),
-        response: {
-          200: {
-            type: 'object',
-            required: ['success', 'data'],
-            properties: {
-              success: { type: 'boolean', enum: [true] },
-              data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
+      {
+        config: stepLimit,
+        ...docsOnly({
+          summary: 'Metric samples, or downsampled series with step + agg',
+          description:
+            'Without `step`: samples newest first (the seed\'s query). With `step`: `data` is one series per label set of `name`, ' +
+            'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
+          tags: ['metrics'],
+          querystring: listQuerySchema('metrics'),
+          response: {
+            200: {
+              type: 'object',
+              required: ['success', 'data'],
+              properties: {
+                success: { type: 'boolean', enum: [true] },
+                data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
+              },
             },
+            ...errorResponses(400, 401),
           },
-          ...errorResponses(400, 401),
-        },
-      }),
+        }),
+      },
       async (request) => {
         const params = new QueryParams(request.query as Record<string, unknown>, PARAMS, ['label.']);
         const filters: MetricFilters = {

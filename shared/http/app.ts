@@ -9,6 +9,7 @@ import type { Registry } from 'prom-client';
 import { authPlugin } from '../auth/plugin.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
+import { rateLimitPlugin } from './rate-limit.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -41,6 +42,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   await app.register(authPlugin, opts.auth);
+  await app.register(rateLimitPlugin);
   await app.register(openapiPlugin, { version: '0.1.0' });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
