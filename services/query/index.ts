@@ -36,7 +36,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     name: 'query',
     fold,
     routes: [
-      eventRoutes(pool),
+      eventRoutes(pool, { messageSearchMaxHours: config.query.messageSearchMaxHours }),
       eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
       metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),

@@ -17,6 +17,11 @@ const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;
 const MAX_LABEL_FILTERS = 16;
 const DEFAULT_RANGE_MS = 3_600_000;
+/**
+ * Points in one downsampled answer at most (series on the page × points per series): the default page of 100
+ * series at the most points a series may have (MAX_POINTS); a larger page needs a larger step or shorter range.
+ */
+export const MAX_SERIES_POINTS = 100 * MAX_POINTS;
 
 interface MetricRow {
   id: string;
@@ -114,8 +119,16 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         if (!filters.name) params.fail('name', 'is required with step (series of one metric are downsampled together)');
         const end = filters.end ?? new Date();
         const start = filters.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
+        const points = stepMs === undefined ? 0 : Math.floor((end.getTime() - start.getTime()) / stepMs) + 1;
         if (stepMs !== undefined && (end.getTime() - start.getTime()) / stepMs > MAX_POINTS) {
           params.fail('step', `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`);
+        } else if (points * limit > MAX_SERIES_POINTS) {
+          params.fail(
+            'step',
+            `gives up to ${limit} series (limit) × ${points} points = ${points * limit} points, more than ${MAX_SERIES_POINTS}; ` +
+              `use a larger step, a shorter range, or a smaller limit (at most ${Math.floor(MAX_SERIES_POINTS / points)} series ` +
+              'at this step and range) and page through the series with offset',
+          );
         }
         const aggregation = agg ?? 'avg';
         const types = allowedTypes(aggregation);
