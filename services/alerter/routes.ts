@@ -69,6 +69,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const { fields } = ruleFields(request.body, null, deps.parse);
       const rule = await db(() => rules.create(fields, request.principal!.sub));
       deps.onChange();
+      request.audit('alert_rule.create', rule.id, { name: rule.name, query: rule.query });
       return reply.status(201).send({ success: true, data: ruleToJson(rule, []) });
     });
 
@@ -93,6 +94,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => rules.update(base.id, fields));
       if (!rule) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no alert rule ${base.id}`);
       deps.onChange();
+      request.audit('alert_rule.update', rule.id, { name: rule.name, changed: Object.keys(request.body as object).sort() });
       return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id]))).get(rule.id) ?? []) };
     });
 
@@ -100,6 +102,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => existing(request));
       await db(() => rules.delete(rule.id));
       deps.onChange();
+      request.audit('alert_rule.delete', rule.id, { name: rule.name });
       return { success: true, data: { id: rule.id, deleted: true } };
     });
 

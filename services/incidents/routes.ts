@@ -51,6 +51,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
     app.post(BASE, docs('Open an incident', 'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token\'s sub. 201.'), async (request, reply) => {
       const input = parseNewIncident(request.body, Date.now());
       const row = await createIncident(pool, input, principal(request));
+      request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
       return reply.status(201).send({ success: true, data: incidentToJson(row) });
     });
 
@@ -69,6 +70,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       const id = incidentId(request);
       const patch = parsePatch(request.body);
       const row = await updateIncident(pool, id, patch, principal(request));
+      request.audit('incident.update', id, { changed: Object.keys(patch).sort(), status: row.status });
       return { success: true, data: incidentToJson(row) };
     });
 

@@ -9,6 +9,7 @@ import { createPool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import { latestMigrationVersion } from '../../shared/db/migrate.ts';
+import { auditRoutes } from './audit.ts';
 import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metrics.ts';
@@ -41,6 +42,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
       statsRoutes(pool),
+      auditRoutes(pool),
     ],
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
