@@ -94,7 +94,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => rules.update(base.id, fields));
       if (!rule) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no alert rule ${base.id}`);
       deps.onChange();
-      request.audit('alert_rule.update', rule.id, { name: rule.name, changed: Object.keys(request.body as object).sort() });
+      const changed = Object.keys(request.body as object).sort();
+      request.audit('alert_rule.update', rule.id, { name: rule.name, changed });
       return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id]))).get(rule.id) ?? []) };
     });
 
@@ -123,7 +124,11 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       }),
     );
 
-    const previewLimit = subjectRateLimit({ max: deps.limits.alertPreview, windowMs: deps.limits.windowMs, what: 'alert backtests (preview)' });
+    const previewLimit = subjectRateLimit({
+      max: deps.limits.alertPreview,
+      windowMs: deps.limits.windowMs,
+      what: 'alert backtests (preview)',
+    });
     app.post(`${BASE}/preview`, { config: previewLimit }, async (request) => {
       const result = await runPreview(request.body, { ...deps.preview, pool: deps.pool, parse: deps.parse, rules });
       return { success: true, data: result };

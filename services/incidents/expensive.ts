@@ -30,8 +30,8 @@ export class ExpensiveWork {
     if (!(await this.limiter.tryAcquire())) {
       throw new VigilError(
         'VIGIL_ERR_RATE_LIMITED',
-        `${this.limiter.running} analyses or timeline pages are running and ${this.limiter.queued} waiting on this process; ` +
-          `retry after ${RETRY_AFTER_SECONDS} s`,
+        `${this.limiter.running} analyses or timeline pages are running and ${this.limiter.queued} waiting ` +
+          `on this process; retry after ${RETRY_AFTER_SECONDS} s`,
         undefined,
         RETRY_AFTER_SECONDS,
       );

@@ -35,7 +35,8 @@ export async function startIncidents({ config, logger, routes, registry }: Incid
   const expensivePool = createPool(url, expensiveConcurrency, 'vigil-incidents-expensive');
   const expensive = new ExpensiveWork(expensivePool, expensiveConcurrency, expensiveQueue);
   const metrics = createIncidentWorkerMetrics(registry);
-  const worker = new IncidentWorker({ pool, expensive }, logger.child({ module: 'incidents' }), config.incidents.pollMs, metrics);
+  const workerLogger = logger.child({ module: 'incidents' });
+  const worker = new IncidentWorker({ pool, expensive }, workerLogger, config.incidents.pollMs, metrics);
   worker.start();
   const limits = { windowMs: config.rateLimits.windowMs, recompute: config.rateLimits.recompute };
   return {

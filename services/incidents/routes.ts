@@ -81,8 +81,11 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       return { success: true, data: await expensive.forRequest((client) => readTimeline(client, row, page)) };
     });
 
-    const analysisDocs = 'Ranked suspects with evidence, first error events, request ids crossing sources; recompute=true computes anew (rate-limited per subject).';
-    app.get(`${BASE}/:id/analysis`, docs('Root-cause analysis', analysisDocs, { config: recomputeLimit }), async (request: WithId) => {
+    const analysisDocs =
+      'Ranked suspects with evidence, first error events, request ids crossing sources; ' +
+      'recompute=true computes anew (rate-limited per subject).';
+    const analysisOptions = docs('Root-cause analysis', analysisDocs, { config: recomputeLimit });
+    app.get(`${BASE}/:id/analysis`, analysisOptions, async (request: WithId) => {
       const id = incidentId(request);
       const query = request.query;
       const problems = Object.keys(query).filter((k) => k !== 'recompute').map((field) => ({ field, message: 'is not a known parameter (known: recompute)' }));
@@ -93,7 +96,8 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       const stored = recompute ? null : await latestAnalysis(pool, id);
       if (stored) return { success: true, data: stored };
       const sub = principal(request).sub;
-      return { success: true, data: await expensive.forRequest((client) => analyseAndStore(client, row, 'request', sub)) };
+      const analysis = await expensive.forRequest((client) => analyseAndStore(client, row, 'request', sub));
+      return { success: true, data: analysis };
     });
   };
 }

@@ -146,7 +146,12 @@ export async function timelineParams(db: Queryable, incident: IncidentRow, page:
   };
 }
 
-export async function readTimeline(pool: Queryable, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()): Promise<TimelinePage> {
+export async function readTimeline(
+  pool: Queryable,
+  incident: IncidentRow,
+  page: { limit: number; offset: number },
+  nowMs = Date.now(),
+): Promise<TimelinePage> {
   const { window, values } = await timelineParams(pool, incident, page, nowMs);
   const found = await rows<{ ts: Date; entry: Omit<TimelineEntryJson, 'timestamp'> }>(pool, TIMELINE_SQL, values);
   return {

@@ -57,7 +57,11 @@ export async function deleteExpiredAudit(pool: Pool, cutoffMs: number): Promise<
   }
 }
 
-export async function runMaintenance(pool: Pool, config: Pick<Config, 'storage' | 'audit'>, now = Date.now()): Promise<MaintenanceReport> {
+export async function runMaintenance(
+  pool: Pool,
+  config: Pick<Config, 'storage' | 'audit'>,
+  now = Date.now(),
+): Promise<MaintenanceReport> {
   const { storage } = config;
   const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 };
   const lock = await pool.connect();

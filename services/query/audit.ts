@@ -100,7 +100,8 @@ export function auditRoutes(pool: Pool): FastifyPluginAsync {
             ORDER BY at DESC, id DESC LIMIT ${where.param(limit + 1)} OFFSET ${where.param(offset)}`,
           where.values,
         );
-        return { success: true, data: rows.slice(0, limit).map(auditToJson), limit, offset, has_more: rows.length > limit };
+        const data = rows.slice(0, limit).map(auditToJson);
+        return { success: true, data, limit, offset, has_more: rows.length > limit };
       },
     );
   };

@@ -121,9 +121,17 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           // A substring has no index: it reads every message of the range that the other filters leave.
           const hours = opts.messageSearchMaxHours;
           if (!filters.start) {
-            params.fail('start_time', `is required with message_contains (it reads every message in the range): at most ${hours} h before end_time (default now)`);
+            params.fail(
+              'start_time',
+              `is required with message_contains (it reads every message in the range): at most ${hours} h before ` +
+                'end_time (default now)',
+            );
           } else if ((filters.end?.getTime() ?? Date.now()) - filters.start.getTime() > maxSearchMs) {
-            params.fail('start_time', `with message_contains the range may span at most ${hours} h (QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later or set end_time`);
+            params.fail(
+              'start_time',
+              `with message_contains the range may span at most ${hours} h (QUERY_MESSAGE_SEARCH_MAX_HOURS): ` +
+                'move start_time later or set end_time',
+            );
           }
         }
         const fingerprint = filterFingerprint(filters);

@@ -35,7 +35,8 @@ export const MAX_PENDING_ROWS = 10_000;
 export const MAX_AGGREGATES = 1_000;
 const MAX_TEXT_LENGTH = 512;
 
-const clip = (text: string | null) => (text === null || text.length <= MAX_TEXT_LENGTH ? text : `${text.slice(0, MAX_TEXT_LENGTH)}…`);
+const clip = (text: string | null) =>
+  text === null || text.length <= MAX_TEXT_LENGTH ? text : `${text.slice(0, MAX_TEXT_LENGTH)}…`;
 
 export class AuditLog {
   private pending: Row[] = [];
@@ -69,7 +70,15 @@ export class AuditLog {
       this.dropped.inc({ kind: 'action' });
       return;
     }
-    this.pending.push({ ...entry, actor: clip(entry.actor), target: clip(entry.target), at, lastAt: at, count: 1, refusal: false });
+    this.pending.push({
+      ...entry,
+      actor: clip(entry.actor),
+      target: clip(entry.target),
+      at,
+      lastAt: at,
+      count: 1,
+      refusal: false,
+    });
   }
 
   /** A refused request: counted into the row of its key until the next flush. */
@@ -80,7 +89,9 @@ export class AuditLog {
       const overflow = JSON.stringify([entry.action, '*']);
       row = this.aggregates.get(overflow);
       if (!row) {
-        row = { action: entry.action, actor: null, role: null, ip: '*', target: null, details: { aggregated: 'more distinct requesters than one row each' }, at, lastAt: at, count: 0, refusal: true };
+        const details = { aggregated: 'more distinct requesters than one row each' };
+        const folded = { action: entry.action, actor: null, role: null, ip: '*', target: null, details };
+        row = { ...folded, at, lastAt: at, count: 0, refusal: true };
         this.aggregates.set(overflow, row);
       }
     } else if (!row) {
@@ -112,8 +123,8 @@ export class AuditLog {
     try {
       await this.pool.query(
         `INSERT INTO audit_log (at, last_at, action, actor, role, ip, target, count, details)
-         SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::int[], $9::jsonb[])`,
+         SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::text[], $8::int[], $9::jsonb[])`,
         [
           rows.map((r) => r.at),
           rows.map((r) => r.lastAt),
@@ -127,7 +138,7 @@ export class AuditLog {
         ],
       );
     } catch (error) {
-      this.logger.warn({ err: error, rows: rows.length }, 'audit log flush failed; keeping the rows for the next flush');
+      this.logger.warn({ err: error, rows: rows.length }, 'audit log flush failed; rows kept for the next flush');
       const room = Math.max(0, MAX_PENDING_ROWS - this.pending.length);
       const kept = rows.slice(0, room);
       for (const row of rows.slice(room)) this.dropped.inc({ kind: row.refusal ? 'refusal' : 'action' });

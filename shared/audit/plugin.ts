@@ -32,7 +32,8 @@ const errorCodes = new WeakMap<FastifyRequest, string>();
 export const auditPlugin = fp(async (app: FastifyInstance, opts: { log: AuditLog | null }) => {
   const log = opts.log;
   app.decorateRequest('audit', function audit(this: FastifyRequest, action: AuditAction, target: string, details?: Record<string, unknown>) {
-    log?.record({ action, actor: this.principal?.sub ?? null, role: this.principal?.role ?? null, ip: this.ip, target, details });
+    const who = this.principal;
+    log?.record({ action, actor: who?.sub ?? null, role: who?.role ?? null, ip: this.ip, target, details });
   });
   if (!log) return;
 
@@ -48,7 +49,8 @@ export const auditPlugin = fp(async (app: FastifyInstance, opts: { log: AuditLog
       log.count({ action: 'auth.unauthorized', actor: null, role: null, ip: request.ip, target, details });
     } else {
       const who = request.principal;
-      log.count({ action: 'auth.forbidden', actor: who?.sub ?? null, role: who?.role ?? null, ip: request.ip, target, details });
+      const actor = who?.sub ?? null;
+      log.count({ action: 'auth.forbidden', actor, role: who?.role ?? null, ip: request.ip, target, details });
     }
   });
 });

@@ -64,7 +64,11 @@ export function quoteIdent(name: string): string {
  * keeps it): COMMIT when it resolves, ROLLBACK when it throws (the error is rethrown as is). A pool's client whose
  * ROLLBACK fails is discarded rather than returned to the pool.
  */
-export async function inTransaction<T>(db: pg.Pool | pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+export async function inTransaction<T>(
+  db: pg.Pool | pg.PoolClient,
+  work: (client: pg.PoolClient) => Promise<T>,
+  begin = 'BEGIN',
+): Promise<T> {
   const given = 'release' in db ? db : null;
   const client = given ?? (await (db as pg.Pool).connect());
   let broken: Error | undefined;

@@ -26,7 +26,8 @@ export const rateLimitPlugin = fp(async (app: FastifyInstance) => {
   await app.register(rateLimit, { global: false, hook: 'preHandler' });
 });
 
-const subjectKey = (request: FastifyRequest) => (request.principal ? `sub:${request.principal.sub}` : `ip:${request.ip}`);
+const subjectKey = (request: FastifyRequest) =>
+  request.principal ? `sub:${request.principal.sub}` : `ip:${request.ip}`;
 
 /** The route config that limits a route per subject (an empty config when `max` is 0). */
 export function subjectRateLimit(limit: SubjectLimit): FastifyContextConfig {
@@ -41,7 +42,8 @@ export function subjectRateLimit(limit: SubjectLimit): FastifyContextConfig {
       const retryAfterSeconds = Math.max(1, Math.ceil(context.ttl / 1000));
       return new VigilError(
         'VIGIL_ERR_SUBJECT_RATE_LIMITED',
-        `your token's subject made more than ${context.max} ${limit.what} in ${windowSeconds} s; retry after ${retryAfterSeconds} s`,
+        `your token's subject made more than ${context.max} ${limit.what} in ${windowSeconds} s; ` +
+          `retry after ${retryAfterSeconds} s`,
         { limit: context.max, window_seconds: windowSeconds, retry_after_seconds: retryAfterSeconds },
         retryAfterSeconds,
       );

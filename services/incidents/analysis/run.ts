@@ -105,7 +105,12 @@ export async function storeAnalysis(db: Queryable, analysis: Analysis, actor: st
 }
 
 /** On a pool (reads side by side) or on one connection (an expensive-work slot, expensive.ts: reads in turn). */
-export async function analyseAndStore(db: Queryable, incident: IncidentRow, trigger: Analysis['trigger'], actor: string): Promise<Analysis> {
+export async function analyseAndStore(
+  db: Queryable,
+  incident: IncidentRow,
+  trigger: Analysis['trigger'],
+  actor: string,
+): Promise<Analysis> {
   const analysis = await analyse(db, incident, trigger);
   return inTransaction(db, async (client) => {
     await client.query('UPDATE incidents SET analysis_due = false WHERE id = $1 AND analysis_due', [incident.id]);
