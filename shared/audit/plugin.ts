@@ -37,20 +37,24 @@ export const auditPlugin = fp(async (app: FastifyInstance, opts: { log: AuditLog
   });
   if (!log) return;
 
-  app.addHook('onError', async (request, _reply, error: FastifyError) => {
+  // Callback-style hooks: they run on every response, and skip the promise an async hook would cost each time.
+  app.addHook('onError', (request, _reply, error: FastifyError, done) => {
     if (typeof error.code === 'string') errorCodes.set(request, error.code);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    if (status !== 401 && status !== 403) return;
-    const target = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}`;
-    const details = { code: errorCodes.get(request) ?? null };
-    if (status === 401) {
-      log.count({ action: 'auth.unauthorized', actor: null, role: null, ip: request.ip, target, details });
-    } else {
-      const who = request.principal;
-      const actor = who?.sub ?? null;
-      log.count({ action: 'auth.forbidden', actor, role: who?.role ?? null, ip: request.ip, target, details });
+    if (status === 401 || status === 403) {
+      const target = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}`;
+      const details = { code: errorCodes.get(request) ?? null };
+      if (status === 401) {
+        log.count({ action: 'auth.unauthorized', actor: null, role: null, ip: request.ip, target, details });
+      } else {
+        const who = request.principal;
+        const actor = who?.sub ?? null;
+        log.count({ action: 'auth.forbidden', actor, role: who?.role ?? null, ip: request.ip, target, details });
+      }
     }
+    done();
   });
 });
