@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import type { PoolClient } from '../../shared/db/pool.ts';
 import { createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import type { IncidentsHandle } from './index.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
 
@@ -46,6 +47,8 @@ describe('incidents: expensive work is isolated', () => {
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE incident_analyses IN ACCESS EXCLUSIVE MODE');
     type Answer = { statusCode: number; body: string; headers: Record<string, unknown> };
+    const expensiveConnections = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vigil-incidents-expensive'`;
+    let workerRound: Promise<void> | undefined;
     const answered: Answer[] = [];
     let recomputes: Promise<Answer>[] = [];
     try {
@@ -80,6 +83,16 @@ describe('incidents: expensive work is isolated', () => {
       const stored = await call('POST', BASE, { title: 'one more', severity: 'low' });
       expect(stored.statusCode, stored.body).toBe(201);
       expect(Date.now() - started).toBeLessThan(4000);
+
+      // The worker's automatic analyses take the same slots: it waits its turn, neither opening a third expensive
+      // connection nor hanging on one of the API's (which an analysis stuck on the lock would show as a Lock wait).
+      const worker = (api.roles.find((r) => r.name === 'incidents') as IncidentsHandle).worker;
+      workerRound = worker.poll();
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await ctx.db.query(expensiveConnections)).rows[0].n).toBe(2);
+      const apiLockWaits = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'vigil-incidents' AND wait_event_type = 'Lock'`;
+      expect((await ctx.db.query(apiLockWaits)).rows[0].n).toBe(0);
+      expect((await call('GET', `${BASE}?limit=1`)).statusCode).toBe(200);
     } finally {
       await locker.query('COMMIT');
       locker.release();
@@ -89,5 +102,9 @@ describe('incidents: expensive work is isolated', () => {
     expect(all.map((res) => res.statusCode).sort()).toEqual([200, 200, 200, 200, 429, 429]);
     const { rows } = await ctx.db.query('SELECT count(*)::int AS n FROM incident_analyses WHERE trigger = $1', ['request']);
     expect(rows[0].n).toBe(4);
+    await workerRound;
+    const automatic = await ctx.db.query(`SELECT count(*)::int AS n FROM incident_analyses WHERE trigger = 'open'`);
+    expect(automatic.rows[0].n).toBeGreaterThan(0);
+    expect((await ctx.db.query(expensiveConnections)).rows[0].n).toBeLessThanOrEqual(2);
   });
 });
