@@ -4,6 +4,7 @@
  * close the pool). bin/vigil.ts runs it; integration tests run it with their own configuration.
  */
 import type { FastifyInstance } from 'fastify';
+import { AuditLog } from '../shared/audit/audit-log.ts';
 import type { Config } from '../shared/config.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
 import { ensureAllPartitions } from '../shared/db/partitions.ts';
@@ -25,6 +26,7 @@ export interface Runtime {
   pool: Pool;
   registry: Registry;
   roles: RoleHandle[];
+  audit: AuditLog;
   stop(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
   const kafka = createKafka(config.kafka, logger, config.roles.join('-'));
   const pool = createPool(config.database.url, config.database.poolMax, `vigil-${config.roles.join('-')}`);
   const codecs = loadCodecs();
+  const audit = new AuditLog(pool, logger.child({ module: 'audit' }), registry, config.audit.flushIntervalMs);
   const roles: RoleHandle[] = [];
   try {
     if (config.roles.includes('writer')) {
@@ -61,14 +64,18 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     registry,
     routes: roles.flatMap((r) => r.routes),
     readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
+    audit,
   });
+  audit.start();
   return {
     app,
     pool,
     registry,
     roles,
+    audit,
     async stop() {
       await app.close(); // stops accepting; waits for in-flight requests
+      await audit.stop(); // writes what the last requests recorded
       await stopAll(roles, pool, logger);
     },
   };

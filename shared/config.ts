@@ -70,6 +70,15 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'QUERY_FOLD_INTERVAL_SECONDS', default: '15', doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
   { name: 'INCIDENTS_POLL_MS', default: '1000', doc: 'How often processes running the `query` or `alerter` role apply new alert transitions to incidents (open, attach, resolve) and run the analysis of newly opened incidents.' },
+  { name: 'INCIDENTS_EXPENSIVE_CONCURRENCY', default: '2', doc: 'Root-cause analyses (automatic and `recompute=true`) and timeline pages a process runs at once, on PostgreSQL connections of their own (apart from the query API\'s), so they cannot starve it.' },
+  { name: 'INCIDENTS_EXPENSIVE_QUEUE', default: '16', doc: 'Analysis and timeline requests that may wait for one of those slots; beyond it 429 VIGIL_ERR_RATE_LIMITED + Retry-After.' },
+  { name: 'RATE_LIMIT_WINDOW_SECONDS', default: '60', doc: 'Window of the per-subject rate limits below (per process, keyed by the token\'s `sub`): beyond the limit 429 VIGIL_ERR_SUBJECT_RATE_LIMITED + Retry-After until the window ends.' },
+  { name: 'RATE_LIMIT_RECOMPUTE', default: '6', doc: '`GET …/incidents/{id}/analysis?recompute=true` per subject per window (0: unlimited).' },
+  { name: 'RATE_LIMIT_ALERT_PREVIEW', default: '10', doc: '`POST …/alerts/preview` (backtests) per subject per window (0: unlimited).' },
+  { name: 'RATE_LIMIT_METRIC_STEP', default: '120', doc: '`GET …/metrics` with `step` (downsampled series) per subject per window (0: unlimited).' },
+  { name: 'QUERY_MESSAGE_SEARCH_MAX_HOURS', default: '24', doc: 'Longest range (`start_time` to `end_time` or now) of an event listing with `message_contains`, which reads every message of the range; `start_time` is required with it.' },
+  { name: 'AUDIT_RETENTION_DAYS', default: '90', doc: 'Audit log rows older than this are deleted by the maintenance role.' },
+  { name: 'AUDIT_FLUSH_INTERVAL_MS', default: '1000', doc: 'How often a process writes its pending audit rows (one INSERT per flush; repeated 401/403 answers within it are one row with a count).' },
   { name: 'JWT_SECRET', default: undefined, doc: 'HS256 secret (at least 32 characters). Unset: a development secret, announced at startup and refused when NODE_ENV=production.' },
   { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer written by `npm run token` and required on verification.' },
   { name: 'ALERTER_GROUP_ID', default: 'vigil-alerter', doc: 'Consumer group of the alerter (its own, apart from the writer\'s): alerter instances split the partitions and the alert states that go with them.' },
@@ -120,10 +129,12 @@ export interface Config {
     metricLimits: MetricLimits;
   };
   writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number; concurrency: number; sessionTimeoutMs: number };
-  query: { statementTimeoutMs: number; foldIntervalSeconds: number };
+  query: { statementTimeoutMs: number; foldIntervalSeconds: number; messageSearchMaxHours: number };
+  rateLimits: { windowMs: number; recompute: number; alertPreview: number; metricStep: number };
+  audit: { retentionDays: number; flushIntervalMs: number };
   storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
   maintenance: { intervalSeconds: number };
-  incidents: { pollMs: number };
+  incidents: { pollMs: number; expensiveConcurrency: number; expensiveQueue: number };
   alerter: {
     groupId: string;
     sessionTimeoutMs: number;
@@ -261,6 +272,17 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     query: {
       statementTimeoutMs: int('QUERY_STATEMENT_TIMEOUT_MS', 100, 3_600_000),
       foldIntervalSeconds: int('QUERY_FOLD_INTERVAL_SECONDS', 1, 3600),
+      messageSearchMaxHours: int('QUERY_MESSAGE_SEARCH_MAX_HOURS', 1, 24 * 366),
+    },
+    rateLimits: {
+      windowMs: int('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400) * 1000,
+      recompute: int('RATE_LIMIT_RECOMPUTE', 0, 1_000_000),
+      alertPreview: int('RATE_LIMIT_ALERT_PREVIEW', 0, 1_000_000),
+      metricStep: int('RATE_LIMIT_METRIC_STEP', 0, 1_000_000),
+    },
+    audit: {
+      retentionDays: int('AUDIT_RETENTION_DAYS', 1, 36_500),
+      flushIntervalMs: int('AUDIT_FLUSH_INTERVAL_MS', 10, 60_000),
     },
     storage: {
       granularity: oneOf('PARTITION_GRANULARITY', ['day', 'hour'] as const),
@@ -269,7 +291,11 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
-    incidents: { pollMs: int('INCIDENTS_POLL_MS', 50, 600_000) },
+    incidents: {
+      pollMs: int('INCIDENTS_POLL_MS', 50, 600_000),
+      expensiveConcurrency: int('INCIDENTS_EXPENSIVE_CONCURRENCY', 1, 64),
+      expensiveQueue: int('INCIDENTS_EXPENSIVE_QUEUE', 0, 10_000),
+    },
     alerter: {
       groupId: str('ALERTER_GROUP_ID'),
       sessionTimeoutMs: int('ALERTER_SESSION_TIMEOUT_MS', 6000, 300_000),

@@ -21,6 +21,7 @@ export const ERRORS = {
   VIGIL_ERR_PAYLOAD_TOO_LARGE: { status: 413, retriable: false, title: 'The request body exceeds the configured limit.' },
   VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, retriable: false, title: 'The Content-Type or Content-Encoding is not supported.' },
   VIGIL_ERR_RATE_LIMITED: { status: 429, retriable: true, title: 'Too much in flight; retry after the Retry-After delay.' },
+  VIGIL_ERR_SUBJECT_RATE_LIMITED: { status: 429, retriable: true, title: 'Your token\'s subject made too many expensive requests of this kind in the window; retry after the Retry-After delay.' },
   VIGIL_ERR_KAFKA_UNAVAILABLE: { status: 503, retriable: true, title: 'Kafka did not acknowledge in time; nothing was accepted, retry after Retry-After.' },
   VIGIL_ERR_DATABASE_UNAVAILABLE: { status: 503, retriable: true, title: 'PostgreSQL is unreachable; retry after Retry-After.' },
   VIGIL_ERR_NOT_READY: { status: 503, retriable: true, title: 'A dependency of this process is not ready.' },

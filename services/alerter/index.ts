@@ -121,7 +121,15 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
   return {
     name: 'alerter',
     alerter,
-    routes: [ruleRoutes({ pool, parse, preview: { rules, lookbackMs: settings.lookbackMs }, onChange: () => alerter!.rulesChanged() })],
+    routes: [
+      ruleRoutes({
+        pool,
+        parse,
+        preview: { rules, lookbackMs: settings.lookbackMs },
+        onChange: () => alerter!.rulesChanged(),
+        limits: { windowMs: config.rateLimits.windowMs, alertPreview: config.rateLimits.alertPreview },
+      }),
+    ],
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),

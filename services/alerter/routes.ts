@@ -8,6 +8,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { databaseError } from '../../shared/db/errors.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
+import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { formatDuration } from './language/duration.ts';
 import type { ParseOptions } from './language/parser.ts';
 import { runPreview, type PreviewDeps } from './preview.ts';
@@ -21,6 +22,8 @@ export interface RuleRoutesDeps {
   preview: Omit<PreviewDeps, 'pool' | 'parse'>;
   /** Called after a rule changed, so the local alerter picks it up before its next revision check. */
   onChange(): void;
+  /** Backtests per subject per window (0: unlimited). */
+  limits: { windowMs: number; alertPreview: number };
 }
 
 const BASE = '/api/v1/monitoring/alerts';
@@ -67,6 +70,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const { fields } = ruleFields(request.body, null, deps.parse);
       const rule = await db(() => rules.create(fields, request.principal!.sub));
       deps.onChange();
+      request.audit('alert_rule.create', rule.id, { name: rule.name, query: rule.query });
       return reply.status(201).send({ success: true, data: ruleToJson(rule, []) });
     });
 
@@ -91,6 +95,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => rules.update(base.id, fields));
       if (!rule) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no alert rule ${base.id}`);
       deps.onChange();
+      const changed = Object.keys(request.body as object).sort();
+      request.audit('alert_rule.update', rule.id, { name: rule.name, changed });
       return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id]))).get(rule.id) ?? []) };
     });
 
@@ -98,6 +104,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => existing(request));
       await db(() => rules.delete(rule.id));
       deps.onChange();
+      request.audit('alert_rule.delete', rule.id, { name: rule.name });
       return { success: true, data: { id: rule.id, deleted: true } };
     });
 
@@ -118,7 +125,12 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       }),
     );
 
-    app.post(`${BASE}/preview`, async (request) => {
+    const previewLimit = subjectRateLimit({
+      max: deps.limits.alertPreview,
+      windowMs: deps.limits.windowMs,
+      what: 'alert backtests (preview)',
+    });
+    app.post(`${BASE}/preview`, { config: previewLimit }, async (request) => {
       const result = await runPreview(request.body, { ...deps.preview, pool: deps.pool, parse: deps.parse, rules });
       return { success: true, data: result };
     });

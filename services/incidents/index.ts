@@ -11,6 +11,7 @@ import { createPool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
+import { ExpensiveWork } from './expensive.ts';
 import { incidentRoutes } from './routes.ts';
 import { createIncidentWorkerMetrics, IncidentWorker } from './worker.ts';
 
@@ -27,17 +28,26 @@ export interface IncidentsHandle extends RoleHandle {
 }
 
 export async function startIncidents({ config, logger, routes, registry }: IncidentsDeps): Promise<IncidentsHandle> {
-  const pool = createPool(withStatementTimeout(config.database.url, config.query.statementTimeoutMs), Math.min(config.database.poolMax, 4), 'vigil-incidents');
-  const worker = new IncidentWorker(pool, logger.child({ module: 'incidents' }), config.incidents.pollMs, createIncidentWorkerMetrics(registry));
+  const url = withStatementTimeout(config.database.url, config.query.statementTimeoutMs);
+  const pool = createPool(url, Math.min(config.database.poolMax, 4), 'vigil-incidents');
+  // Analyses and timeline pages: their own connections, one per slot (expensive.ts).
+  const { expensiveConcurrency, expensiveQueue } = config.incidents;
+  const expensivePool = createPool(url, expensiveConcurrency, 'vigil-incidents-expensive');
+  const expensive = new ExpensiveWork(expensivePool, expensiveConcurrency, expensiveQueue);
+  const metrics = createIncidentWorkerMetrics(registry);
+  const workerLogger = logger.child({ module: 'incidents' });
+  const worker = new IncidentWorker({ pool, expensive }, workerLogger, config.incidents.pollMs, metrics);
   worker.start();
+  const limits = { windowMs: config.rateLimits.windowMs, recompute: config.rateLimits.recompute };
   return {
     name: 'incidents',
     worker,
-    routes: routes ? [incidentRoutes(pool)] : [],
+    routes: routes ? [incidentRoutes({ pool, expensive, limits })] : [],
     readiness: {},
     stop: async () => {
       await worker.stop();
       await pool.end();
+      await expensivePool.end();
     },
   };
 }

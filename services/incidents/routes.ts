@@ -6,7 +6,9 @@ import type { FastifyPluginAsync, FastifyRequest, RouteShorthandOptions } from '
 import type { Principal } from '../../shared/auth/plugin.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { validationError } from '../../shared/errors.ts';
+import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { analyseAndStore, latestAnalysis } from './analysis/run.ts';
+import type { ExpensiveWork } from './expensive.ts';
 import { parseListFilters, parseNewIncident, parsePage, parsePatch } from './input.ts';
 import { createIncident, getVisible, incidentToJson, listIncidents, notFound, updateIncident } from './store.ts';
 import { readTimeline } from './timeline.ts';
@@ -19,9 +21,18 @@ type WithId = FastifyRequest<{ Params: { id: string }; Querystring: Record<strin
 const principal = (request: FastifyRequest): Principal => request.principal!;
 
 /** For the OpenAPI document only (no body or query schema: input.ts validates, naming every problem). */
-const docs = (summary: string, description: string): RouteShorthandOptions => ({
+const docs = (summary: string, description: string, more: RouteShorthandOptions = {}): RouteShorthandOptions => ({
   schema: { summary, description, tags: ['incidents'], security: [{ bearerAuth: [] }] },
+  ...more,
 });
+
+export interface IncidentRoutesDeps {
+  /** Incident records: create, list, read, update, stored analyses. */
+  pool: Pool;
+  /** Analyses and timeline pages (expensive.ts). */
+  expensive: ExpensiveWork;
+  limits: { windowMs: number; recompute: number };
+}
 
 function incidentId(request: WithId): string {
   const id = request.params.id;
@@ -29,11 +40,18 @@ function incidentId(request: WithId): string {
   return id.toLowerCase();
 }
 
-export function incidentRoutes(pool: Pool): FastifyPluginAsync {
+export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps): FastifyPluginAsync {
+  const recomputeLimit = subjectRateLimit({
+    max: limits.recompute,
+    windowMs: limits.windowMs,
+    what: 'analysis recomputes (recompute=true)',
+    applies: (request) => (request.query as Record<string, unknown>).recompute === 'true',
+  });
   return async (app) => {
     app.post(BASE, docs('Open an incident', 'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token\'s sub. 201.'), async (request, reply) => {
       const input = parseNewIncident(request.body, Date.now());
       const row = await createIncident(pool, input, principal(request));
+      request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
       return reply.status(201).send({ success: true, data: incidentToJson(row) });
     });
 
@@ -52,6 +70,7 @@ export function incidentRoutes(pool: Pool): FastifyPluginAsync {
       const id = incidentId(request);
       const patch = parsePatch(request.body);
       const row = await updateIncident(pool, id, patch, principal(request));
+      request.audit('incident.update', id, { changed: Object.keys(patch).sort(), status: row.status });
       return { success: true, data: incidentToJson(row) };
     });
 
@@ -59,10 +78,14 @@ export function incidentRoutes(pool: Pool): FastifyPluginAsync {
       const id = incidentId(request);
       const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
       const row = await getVisible(pool, id, principal(request));
-      return { success: true, data: await readTimeline(pool, row, page) };
+      return { success: true, data: await expensive.forRequest((client) => readTimeline(client, row, page)) };
     });
 
-    app.get(`${BASE}/:id/analysis`, docs('Root-cause analysis', 'Ranked suspects with evidence, first error events, request ids crossing sources; recompute=true computes anew.'), async (request: WithId) => {
+    const analysisDocs =
+      'Ranked suspects with evidence, first error events, request ids crossing sources; ' +
+      'recompute=true computes anew (rate-limited per subject).';
+    const analysisOptions = docs('Root-cause analysis', analysisDocs, { config: recomputeLimit });
+    app.get(`${BASE}/:id/analysis`, analysisOptions, async (request: WithId) => {
       const id = incidentId(request);
       const query = request.query;
       const problems = Object.keys(query).filter((k) => k !== 'recompute').map((field) => ({ field, message: 'is not a known parameter (known: recompute)' }));
@@ -71,7 +94,10 @@ export function incidentRoutes(pool: Pool): FastifyPluginAsync {
       const recompute = query.recompute === 'true';
       const row = await getVisible(pool, id, principal(request));
       const stored = recompute ? null : await latestAnalysis(pool, id);
-      return { success: true, data: stored ?? (await analyseAndStore(pool, row, 'request', principal(request).sub)) };
+      if (stored) return { success: true, data: stored };
+      const sub = principal(request).sub;
+      const analysis = await expensive.forRequest((client) => analyseAndStore(client, row, 'request', sub));
+      return { success: true, data: analysis };
     });
   };
 }

@@ -24,9 +24,10 @@ export async function rows<R extends object>(db: Queryable, sql: string, values:
   }
 }
 
-export async function inTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/** One transaction on a client of `db`, or on `db` itself when it is a client already checked out. */
+export async function inTransaction<T>(db: Queryable, work: (client: PoolClient) => Promise<T>): Promise<T> {
   try {
-    return await transaction(pool, work);
+    return await transaction(db, work);
   } catch (error) {
     throw translate(error);
   }

@@ -17,7 +17,6 @@
  * of info-level traffic. (An alert event of another series of the same rule whose labels contain the attached
  * series' labels is taken for the attached series: series of one rule normally share their label keys.)
  */
-import type { Pool } from '../../shared/db/pool.ts';
 import { rows, type Queryable } from './sql.ts';
 import type { IncidentRow } from './store.ts';
 
@@ -147,7 +146,12 @@ export async function timelineParams(db: Queryable, incident: IncidentRow, page:
   };
 }
 
-export async function readTimeline(pool: Pool, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()): Promise<TimelinePage> {
+export async function readTimeline(
+  pool: Queryable,
+  incident: IncidentRow,
+  page: { limit: number; offset: number },
+  nowMs = Date.now(),
+): Promise<TimelinePage> {
   const { window, values } = await timelineParams(pool, incident, page, nowMs);
   const found = await rows<{ ts: Date; entry: Omit<TimelineEntryJson, 'timestamp'> }>(pool, TIMELINE_SQL, values);
   return {

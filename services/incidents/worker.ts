@@ -9,6 +9,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { Counter, Histogram, type Registry } from '../../shared/metrics.ts';
 import { analyse, storeAnalysis } from './analysis/run.ts';
 import { applyInbox, BATCH } from './automation.ts';
+import type { ExpensiveWork } from './expensive.ts';
 import { inTransaction } from './sql.ts';
 import { addEntries, COLUMNS, type IncidentRow } from './store.ts';
 
@@ -41,12 +42,19 @@ export class IncidentWorker {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
 
+  private readonly pool: Pool;
+  private readonly expensive: ExpensiveWork;
+
+  /** `pool` for the inbox and bookkeeping; analyses take a slot of `expensive` (shared with the API's analyses). */
   constructor(
-    private readonly pool: Pool,
+    db: { pool: Pool; expensive: ExpensiveWork },
     private readonly logger: Logger,
     private readonly pollMs: number,
     private readonly metrics: IncidentWorkerMetrics,
-  ) {}
+  ) {
+    this.pool = db.pool;
+    this.expensive = db.expensive;
+  }
 
   start(): void {
     this.timer = setInterval(() => void this.poll(), this.pollMs);
@@ -90,7 +98,7 @@ export class IncidentWorker {
   private async analyseOne(): Promise<boolean> {
     let claimed: string | undefined;
     try {
-      const analysed = await inTransaction(this.pool, async (client) => {
+      const analysed = await this.expensive.forWorker((client) => inTransaction(client, async () => {
         const { rows } = await client.query<IncidentRow>(
           `SELECT ${COLUMNS} FROM incidents WHERE analysis_due ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
         );
@@ -100,7 +108,7 @@ export class IncidentWorker {
         await storeAnalysis(client, analysis, ANALYST);
         await client.query('UPDATE incidents SET analysis_due = false WHERE id = $1', [rows[0].id]);
         return true;
-      });
+      }));
       if (analysed) this.metrics.analyses.inc({ outcome: 'stored' });
       return analysed;
     } catch (error) {

@@ -34,15 +34,16 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
 
   async function pass(): Promise<void> {
     try {
-      const report = await runMaintenance(pool, config.storage);
+      const report = await runMaintenance(pool, config);
       lastError = undefined;
       metrics.runs.inc({ outcome: report.ran ? 'ran' : 'skipped' });
       if (!report.ran) return;
       metrics.created.inc(report.created.length);
       metrics.dropped.inc(report.dropped.length);
       metrics.lastSuccess.set(Date.now() / 1000);
-      if (report.created.length + report.dropped.length + report.deferred.length > 0) {
-        logger.info({ created: report.created, dropped: report.dropped, deferred: report.deferred }, 'maintenance pass');
+      if (report.created.length + report.dropped.length + report.deferred.length + report.auditRowsDeleted > 0) {
+        const { created, dropped, deferred, auditRowsDeleted } = report;
+        logger.info({ created, dropped, deferred, audit_rows_deleted: auditRowsDeleted }, 'maintenance pass');
       }
     } catch (error) {
       lastError = error as Error;

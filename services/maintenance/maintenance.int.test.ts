@@ -17,7 +17,13 @@ describe('maintenance', () => {
   const day = (offset: number) => today + offset * DAY;
 
   beforeAll(async () => {
-    ctx = await createTestContext({ PARTITION_GRANULARITY: 'day', MONITORING_EVENT_RETENTION_DAYS: '30', MONITORING_METRIC_RETENTION_DAYS: '90', PARTITION_CREATE_AHEAD_HOURS: '48' });
+    ctx = await createTestContext({
+      PARTITION_GRANULARITY: 'day',
+      MONITORING_EVENT_RETENTION_DAYS: '30',
+      MONITORING_METRIC_RETENTION_DAYS: '90',
+      PARTITION_CREATE_AHEAD_HOURS: '48',
+      AUDIT_RETENTION_DAYS: '90',
+    });
   });
   afterAll(() => ctx?.cleanup());
 
@@ -45,12 +51,12 @@ describe('maintenance', () => {
     // Another instance holds the lock: this one does nothing.
     const other = await ctx.db.connect();
     await other.query('SELECT pg_advisory_lock($1)', [0x76_69_6d_74]);
-    const skipped = await runMaintenance(ctx.db, ctx.config.storage, now);
-    expect(skipped).toEqual({ ran: false, created: [], dropped: [], deferred: [] });
+    const skipped = await runMaintenance(ctx.db, ctx.config, now);
+    expect(skipped).toEqual({ ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 });
     await other.query('SELECT pg_advisory_unlock($1)', [0x76_69_6d_74]);
     other.release();
 
-    const report = await runMaintenance(ctx.db, ctx.config.storage, now);
+    const report = await runMaintenance(ctx.db, ctx.config, now);
     expect(report.ran).toBe(true);
     expect(report.deferred).toEqual([]);
     const p = (table: string, offset: number) => partitionName(table, day(offset), 'day');
@@ -71,7 +77,24 @@ describe('maintenance', () => {
     expect(totals.map((r) => r.day)).toEqual([-90, -40, 0].map((o) => new Date(day(o)).toISOString().slice(0, 10)));
 
     // A second pass finds nothing to do.
-    expect(await runMaintenance(ctx.db, ctx.config.storage, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [] });
+    expect(await runMaintenance(ctx.db, ctx.config, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 });
+  });
+
+  it('deletes audit log rows older than AUDIT_RETENTION_DAYS, keeps the others', async () => {
+    const insert = (ageDays: number, action: string) =>
+      ctx.db.query(
+        `INSERT INTO audit_log (at, last_at, action, actor, target) VALUES ($1, $1, $2, 'alice', 'x')`,
+        [new Date(now - ageDays * DAY), action],
+      );
+    await insert(200, 'incident.create');
+    await insert(91, 'incident.update');
+    await insert(89, 'alert_rule.create');
+    await insert(0, 'alert_rule.delete');
+    const report = await runMaintenance(ctx.db, ctx.config, now);
+    expect(report.auditRowsDeleted).toBe(2);
+    const { rows } = await ctx.db.query('SELECT action FROM audit_log ORDER BY at');
+    expect(rows.map((r) => r.action)).toEqual(['alert_rule.create', 'alert_rule.delete']);
+    expect((await runMaintenance(ctx.db, ctx.config, now)).auditRowsDeleted).toBe(0);
   });
 
   it('runs as a role at start and reports its passes', async () => {

@@ -1,7 +1,8 @@
 /**
  * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
  * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
- * and their day totals after the longer of the two). Only the instance holding the advisory lock runs a pass, so any number of
+ * and their day totals after the longer of the two), and audit log rows older than AUDIT_RETENTION_DAYS deleted
+ * (that table is small and not partitioned: bounded DELETEs by its `at` index). Only the instance holding the advisory lock runs a pass, so any number of
  * maintenance instances may be deployed and exactly one works at a time.
  */
 import type { Config } from '../../shared/config.ts';
@@ -12,6 +13,8 @@ import { dropExpiredPartitions } from '../../shared/db/retention.ts';
 const LOCK_KEY = 0x76_69_6d_74; // 'vimt', distinct from the migration lock
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
+/** Rows per audit DELETE statement: each is short, so it never holds locks or a long transaction. */
+const AUDIT_DELETE_BATCH_ROWS = 10_000;
 
 export interface MaintenanceReport {
   /** False when another instance held the lock and this pass did nothing. */
@@ -19,6 +22,8 @@ export interface MaintenanceReport {
   created: string[];
   dropped: string[];
   deferred: string[];
+  /** Audit log rows deleted past retention. */
+  auditRowsDeleted: number;
 }
 
 export function retentionDaysOf(table: PartitionedTable, storage: Config['storage']): number {
@@ -39,8 +44,26 @@ async function dropExpiredTotals(pool: Pool, cutoffMs: number): Promise<void> {
   );
 }
 
-export async function runMaintenance(pool: Pool, storage: Config['storage'], now = Date.now()): Promise<MaintenanceReport> {
-  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [] };
+/** Deletes audit_log rows older than the cutoff, in batches; returns how many. */
+export async function deleteExpiredAudit(pool: Pool, cutoffMs: number): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(
+      'DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < $1 ORDER BY at LIMIT $2)',
+      [new Date(cutoffMs), AUDIT_DELETE_BATCH_ROWS],
+    );
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < AUDIT_DELETE_BATCH_ROWS) return deleted;
+  }
+}
+
+export async function runMaintenance(
+  pool: Pool,
+  config: Pick<Config, 'storage' | 'audit'>,
+  now = Date.now(),
+): Promise<MaintenanceReport> {
+  const { storage } = config;
+  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 };
   const lock = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -56,6 +79,7 @@ export async function runMaintenance(pool: Pool, storage: Config['storage'], now
         report.deferred.push(...result.deferred);
       }
       await dropExpiredTotals(pool, now - retentionDaysOf('rollups', storage) * DAY_MS);
+      report.auditRowsDeleted = await deleteExpiredAudit(pool, now - config.audit.retentionDays * DAY_MS);
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

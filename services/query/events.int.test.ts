@@ -47,11 +47,12 @@ describe('GET /api/v1/monitoring/events', () => {
     expect(await idsOf('tag.status=500')).toEqual([ids.trace]); // a numeric tag matches its text
     expect(await idsOf(`tag.${encodeURIComponent('odd key')}=${encodeURIComponent('a"b')}`)).toEqual([ids.alert]);
     expect(await idsOf('tag.service=nope')).toEqual([]);
-    expect(await idsOf('message_contains=pool')).toEqual([ids.error]); // case-insensitive
-    expect(await idsOf('message_contains=100%25')).toEqual([ids.trace]); // % and _ are literal
-    expect(await idsOf('message_contains=%25')).toEqual([ids.trace]);
-    expect(await idsOf('message_contains=e_o')).toEqual([ids.trace]);
-    expect(await idsOf('message_contains=completed&tag.service=api&source=api&level=info&event_type=log')).toEqual([ids.info]);
+    const since = `start_time=${encodeURIComponent(new Date(T - 60_000).toISOString())}`;
+    expect(await idsOf(`message_contains=pool&${since}`)).toEqual([ids.error]); // case-insensitive
+    expect(await idsOf(`message_contains=100%25&${since}`)).toEqual([ids.trace]); // % and _ are literal
+    expect(await idsOf(`message_contains=%25&${since}`)).toEqual([ids.trace]);
+    expect(await idsOf(`message_contains=e_o&${since}`)).toEqual([ids.trace]);
+    expect(await idsOf(`message_contains=completed&tag.service=api&source=api&level=info&event_type=log&${since}`)).toEqual([ids.info]);
     expect(await idsOf('event_type=alert')).toEqual([ids.alert]);
     expect(await idsOf('source=db')).toEqual([ids.trace]);
     expect(await idsOf('level=error')).toEqual([ids.error]);
@@ -116,6 +117,29 @@ describe('GET /api/v1/monitoring/events', () => {
     await insertEvents(ctx.db, [{ timestamp: base + 120_000, source: 'pager' }]);
     const second = await idsOf('source=pager&limit=5&offset=5');
     expect(second.filter((id: string) => first.includes(id))).toHaveLength(1);
+  });
+
+  it('bounds message_contains in time: start_time is required and the range spans at most 24 h', async () => {
+    const at = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
+    expect(await get('message_contains=pool')).toEqual({
+      status: 400,
+      body: {
+        success: false,
+        error: {
+          code: 'VIGIL_ERR_VALIDATION',
+          message: 'start_time: is required with message_contains (it reads every message in the range): at most 24 h before end_time (default now)',
+          details: [{ field: 'start_time', message: 'is required with message_contains (it reads every message in the range): at most 24 h before end_time (default now)' }],
+        },
+      },
+    });
+    const tooLong = 'with message_contains the range may span at most 24 h (QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later or set end_time';
+    expect(await get(`message_contains=pool&start_time=${at(T - 25 * 3_600_000)}`)).toEqual({
+      status: 400,
+      body: { success: false, error: { code: 'VIGIL_ERR_VALIDATION', message: `start_time: ${tooLong}`, details: [{ field: 'start_time', message: tooLong }] } },
+    });
+    expect(await get(`message_contains=pool&start_time=${at(T - 30 * 3_600_000)}&end_time=${at(T - 5 * 3_600_000)}`)).toMatchObject({ status: 400 });
+    // Within 24 h, with an explicit end: answered.
+    expect(await idsOf(`message_contains=pool&start_time=${at(T - 20 * 3_600_000)}&end_time=${at(T + 3_600_000)}`)).toEqual([ids.error]);
   });
 
   it('refuses bad parameters with 400 naming each one', async () => {

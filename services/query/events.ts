@@ -78,7 +78,8 @@ export function listEventsSql(filters: EventFilters, page: { cursor?: CursorKey;
   return { sql, values: where.values };
 }
 
-export function eventRoutes(pool: Pool): FastifyPluginAsync {
+export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number }): FastifyPluginAsync {
+  const maxSearchMs = opts.messageSearchMaxHours * 3_600_000;
   return async (app) => {
     app.get(
       '/api/v1/monitoring/events',
@@ -116,6 +117,23 @@ export function eventRoutes(pool: Pool): FastifyPluginAsync {
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
         if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
+        if (filters.messageContains !== undefined) {
+          // A substring has no index: it reads every message of the range that the other filters leave.
+          const hours = opts.messageSearchMaxHours;
+          if (!filters.start) {
+            params.fail(
+              'start_time',
+              `is required with message_contains (it reads every message in the range): at most ${hours} h before ` +
+                'end_time (default now)',
+            );
+          } else if ((filters.end?.getTime() ?? Date.now()) - filters.start.getTime() > maxSearchMs) {
+            params.fail(
+              'start_time',
+              `with message_contains the range may span at most ${hours} h (QUERY_MESSAGE_SEARCH_MAX_HOURS): ` +
+                'move start_time later or set end_time',
+            );
+          }
+        }
         const fingerprint = filterFingerprint(filters);
         const cursorText = params.string('cursor', 200);
         let cursor: CursorKey | undefined;

@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import { latestMigrationVersion } from '../../shared/db/migrate.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
+import { auditRoutes } from './audit.ts';
 import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metrics.ts';
@@ -37,11 +38,12 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     name: 'query',
     fold,
     routes: [
-      eventRoutes(pool),
+      eventRoutes(pool, { messageSearchMaxHours: config.query.messageSearchMaxHours }),
       eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
-      metricRoutes(pool),
+      metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
       statsRoutes(pool),
+      auditRoutes(pool),
     ],
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),

@@ -123,6 +123,19 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     expect(await values(`name=temp&end_time=${new Date(T + 20_000).toISOString()}`)).toEqual([20, 10]);
   });
 
+  it('caps series × points of a downsampled answer, saying how to narrow it', async () => {
+    // Default range (the last hour) at 1 s: 3601 points per series, fine for the default page of 100 series.
+    expect((await get('/api/v1/monitoring/metrics?name=temp&step=1s')).status).toBe(200);
+    const message =
+      'gives up to 1000 series (limit) × 3601 points = 3601000 points, more than 1100000; use a larger step, a shorter range, ' +
+      'or a smaller limit (at most 305 series at this step and range) and page through the series with offset';
+    expect(await get('/api/v1/monitoring/metrics?name=temp&step=1s&limit=1000')).toMatchObject({
+      status: 400,
+      body: { success: false, error: { code: 'VIGIL_ERR_VALIDATION', message: `step: ${message}`, details: [{ field: 'step', message }] } },
+    });
+    expect((await get('/api/v1/monitoring/metrics?name=temp&step=1s&limit=305')).status).toBe(200);
+  });
+
   it('refuses bad parameters with 400 naming each one', async () => {
     const cases: [string, string, RegExp][] = [
       ['name=temp&step=1m&agg=rate', 'agg', /rate applies to counter metrics; temp is a gauge/],

@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
+import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
 import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
 import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema } from './openapi-schemas.ts';
@@ -16,6 +17,11 @@ const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;
 const MAX_LABEL_FILTERS = 16;
 const DEFAULT_RANGE_MS = 3_600_000;
+/**
+ * Points in one downsampled answer at most (series on the page × points per series): the default page of 100
+ * series at the most points a series may have (MAX_POINTS); a larger page needs a larger step or shorter range.
+ */
+export const MAX_SERIES_POINTS = 100 * MAX_POINTS;
 
 interface MetricRow {
   id: string;
@@ -55,29 +61,38 @@ export function listSamplesSql(filters: MetricFilters, page: { limit: number; of
   return { sql, values: where.values };
 }
 
-export function metricRoutes(pool: Pool): FastifyPluginAsync {
+export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep: number }): FastifyPluginAsync {
+  const stepLimit = subjectRateLimit({
+    max: limits.metricStep,
+    windowMs: limits.windowMs,
+    what: 'downsampled metric queries (with step)',
+    applies: (request) => (request.query as Record<string, unknown>).step !== undefined,
+  });
   return async (app) => {
     app.get(
       '/api/v1/monitoring/metrics',
-      docsOnly({
-        summary: 'Metric samples, or downsampled series with step + agg',
-        description:
-          'Without `step`: samples newest first (the seed\'s query). With `step`: `data` is one series per label set of `name`, ' +
-          'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
-        tags: ['metrics'],
-        querystring: listQuerySchema('metrics'),
-        response: {
-          200: {
-            type: 'object',
-            required: ['success', 'data'],
-            properties: {
-              success: { type: 'boolean', enum: [true] },
-              data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
+      {
+        config: stepLimit,
+        ...docsOnly({
+          summary: 'Metric samples, or downsampled series with step + agg',
+          description:
+            'Without `step`: samples newest first (the seed\'s query). With `step`: `data` is one series per label set of `name`, ' +
+            'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
+          tags: ['metrics'],
+          querystring: listQuerySchema('metrics'),
+          response: {
+            200: {
+              type: 'object',
+              required: ['success', 'data'],
+              properties: {
+                success: { type: 'boolean', enum: [true] },
+                data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
+              },
             },
+            ...errorResponses(400, 401),
           },
-          ...errorResponses(400, 401),
-        },
-      }),
+        }),
+      },
       async (request) => {
         const params = new QueryParams(request.query as Record<string, unknown>, PARAMS, ['label.']);
         const filters: MetricFilters = {
@@ -104,8 +119,16 @@ export function metricRoutes(pool: Pool): FastifyPluginAsync {
         if (!filters.name) params.fail('name', 'is required with step (series of one metric are downsampled together)');
         const end = filters.end ?? new Date();
         const start = filters.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
+        const points = stepMs === undefined ? 0 : Math.floor((end.getTime() - start.getTime()) / stepMs) + 1;
         if (stepMs !== undefined && (end.getTime() - start.getTime()) / stepMs > MAX_POINTS) {
           params.fail('step', `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`);
+        } else if (points * limit > MAX_SERIES_POINTS) {
+          params.fail(
+            'step',
+            `gives up to ${limit} series (limit) × ${points} points = ${points * limit} points, more than ${MAX_SERIES_POINTS}; ` +
+              `use a larger step, a shorter range, or a smaller limit (at most ${Math.floor(MAX_SERIES_POINTS / points)} series ` +
+              'at this step and range) and page through the series with offset',
+          );
         }
         const aggregation = agg ?? 'avg';
         const types = allowedTypes(aggregation);

@@ -21,7 +21,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
-import { Limiter } from './limiter.ts';
+import { Limiter } from '../../shared/limiter.ts';
 import { OffsetStore } from './offset-store.ts';
 import { PartitionPipeline, type PipelineDeps } from './partition-pipeline.ts';
 import { createSinks } from './sinks.ts';

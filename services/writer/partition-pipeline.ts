@@ -26,7 +26,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { storeBatch, type BatchStoreDeps, type Entry } from './batch-store.ts';
 import { MissingPartitionError } from './copy-writer.ts';
-import type { Limiter } from './limiter.ts';
+import type { Limiter } from '../../shared/limiter.ts';
 import { OffsetFenceError } from './offset-store.ts';
 import type { Sink } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';

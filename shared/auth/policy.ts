@@ -17,6 +17,7 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /api/v1/monitoring/metrics': 'user',
   'GET /api/v1/monitoring/metrics/prometheus': 'user',
   'GET /api/v1/monitoring/stats': 'moderator',
+  'GET /api/v1/monitoring/audit': 'admin',
   'GET /docs/openapi.json': 'public',
   'POST /api/v1/monitoring/metrics': 'user',
   'POST /api/v1/monitoring/alerts': 'moderator',

@@ -32,11 +32,17 @@ export function quoteIdent(name: string): string {
 }
 
 /**
- * Runs `work` in one transaction on a client of `pool`: COMMIT when it resolves, ROLLBACK when it throws (the error
- * is rethrown as is). A client whose ROLLBACK fails is discarded rather than returned to the pool.
+ * Runs `work` in one transaction on a client of `pool` (or on `client`, already checked out by the caller, who
+ * keeps it): COMMIT when it resolves, ROLLBACK when it throws (the error is rethrown as is). A pool's client whose
+ * ROLLBACK fails is discarded rather than returned to the pool.
  */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
-  const client = await pool.connect();
+export async function inTransaction<T>(
+  db: pg.Pool | pg.PoolClient,
+  work: (client: pg.PoolClient) => Promise<T>,
+  begin = 'BEGIN',
+): Promise<T> {
+  const given = 'release' in db ? db : null;
+  const client = given ?? (await (db as pg.Pool).connect());
   let broken: Error | undefined;
   try {
     await client.query(begin);
@@ -47,6 +53,6 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
     await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw error;
   } finally {
-    client.release(broken);
+    if (!given) client.release(broken);
   }
 }

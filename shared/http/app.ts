@@ -7,9 +7,12 @@ import crypto from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { auditPlugin } from '../audit/plugin.ts';
 import { authPlugin } from '../auth/plugin.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
+import { rateLimitPlugin } from './rate-limit.ts';
 import { createReadiness, type ReadinessCheck } from './readiness.ts';
 
 export type { ReadinessCheck } from './readiness.ts';
@@ -21,6 +24,8 @@ export interface AppOptions {
   routes: FastifyPluginAsync[];
   readiness: Record<string, ReadinessCheck>;
   bodyLimitBytes?: number;
+  /** Where sensitive actions and refused requests are recorded (none: request.audit() does nothing). */
+  audit?: AuditLog;
 }
 
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
@@ -42,7 +47,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
+  await app.register(auditPlugin, { log: opts.audit ?? null });
   await app.register(authPlugin, opts.auth);
+  await app.register(rateLimitPlugin);
   await app.register(openapiPlugin, { version: '0.1.0' });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -170,9 +170,15 @@ export async function storeAnalysis(db: Queryable, analysis: Analysis, actor: st
   return { id: Number(id), ...analysis };
 }
 
-export async function analyseAndStore(pool: Pool, incident: IncidentRow, trigger: Analysis['trigger'], actor: string): Promise<Analysis> {
-  const analysis = await analyse(pool, incident, trigger);
-  return inTransaction(pool, async (client) => {
+/** On a pool (reads side by side) or on one connection (an expensive-work slot, expensive.ts: reads in turn). */
+export async function analyseAndStore(
+  db: Queryable,
+  incident: IncidentRow,
+  trigger: Analysis['trigger'],
+  actor: string,
+): Promise<Analysis> {
+  const analysis = await analyse(db, incident, trigger);
+  return inTransaction(db, async (client) => {
     await client.query('UPDATE incidents SET analysis_due = false WHERE id = $1 AND analysis_due', [incident.id]);
     return storeAnalysis(client, analysis, actor);
   });
