@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { authPlugin } from '../auth/plugin.ts';
+import type { VerifierOptions } from '../auth/verify.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
 
@@ -14,7 +15,7 @@ export type ReadinessCheck = () => Promise<void>;
 
 export interface AppOptions {
   logger: Logger;
-  auth: { secret: string; issuer: string };
+  auth: VerifierOptions;
   registry: Registry;
   routes: FastifyPluginAsync[];
   readiness: Record<string, ReadinessCheck>;
