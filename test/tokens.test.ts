@@ -48,6 +48,7 @@ describe('bearer tokens: required claims, nbf, subjects', () => {
     ['exp not a number', (role) => valid(role, { exp: 'tomorrow' }), 'invalid_claim'],
     ['no iss', (role) => without(valid(role), 'iss'), 'missing_claim'],
     ['another iss', (role) => valid(role, { iss: 'someone-else' }), 'wrong_issuer'],
+    ['an iss that only starts like ours', (role) => valid(role, { iss: 'vigil-x' }), 'wrong_issuer'],
     ['nbf in the future', (role) => valid(role, { nbf: now() + TOLERANCE_SECONDS + 120 }), 'not_yet_valid'],
     ['no sub', (role) => without(valid(role), 'sub'), 'bad_subject'],
     ['empty sub', (role) => valid(role, { sub: '' }), 'bad_subject'],

@@ -28,9 +28,12 @@ export function isSystemActor(name: string | null | undefined): boolean {
   return typeof name === 'string' && SYSTEM_ACTORS.includes(name);
 }
 
+const SYSTEM_SOURCE_LENGTHS = new Set(SYSTEM_SOURCES.map((s) => s.length));
+
 /** True for a system source, in any letter case (`Vigil-Alerter` would read as the alerter in a timeline). */
 export function isSystemSource(source: string): boolean {
-  return SYSTEM_SOURCES.includes(source.toLowerCase());
+  // Ingest asks this of every event: compare lengths before lower-casing anything.
+  return SYSTEM_SOURCE_LENGTHS.has(source.length) && SYSTEM_SOURCES.includes(source.toLowerCase());
 }
 
 /** What a subject must look like, and what it must not be, as error messages say it. */
