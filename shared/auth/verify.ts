@@ -34,6 +34,7 @@ export type TokenFailure = (typeof TOKEN_FAILURES)[number];
 
 export const CLOCK_TOLERANCE_MS = 30_000;
 const REQUIRED_CLAIMS = ['exp', 'iss'];
+const ECHO_MAX_CHARS = 64;
 
 export interface Principal {
   sub: string;
@@ -84,7 +85,7 @@ export function createTokenVerifier(opts: VerifierOptions): (token: string) => P
     if (header.alg === 'HS256' && hmac) return hmac;
     const candidates = keys.filter((k) => k.alg === header.alg);
     if (candidates.length === 0) {
-      const alg = JSON.stringify(header.alg ?? null);
+      const alg = quoted(header.alg);
       const allowed = accepted.join(' or ');
       throw new TokenRejected('bad_algorithm', `tokens must be signed with ${allowed}; this one says ${alg}`);
     }
@@ -92,7 +93,7 @@ export function createTokenVerifier(opts: VerifierOptions): (token: string) => P
     if (byKid) return byKid.verify;
     const [only] = candidates;
     if (candidates.length === 1 && (only.kid === null || header.kid === undefined)) return only.verify;
-    throw new TokenRejected('unknown_key', `no verification key has kid ${JSON.stringify(header.kid ?? null)}`);
+    throw new TokenRejected('unknown_key', `no verification key has kid ${quoted(header.kid)}`);
   };
 
   return (token: string): Principal => {
@@ -121,6 +122,11 @@ export function createTokenVerifier(opts: VerifierOptions): (token: string) => P
     }
     return { sub: claims.sub as string, role: claims.role };
   };
+}
+
+/** A header value for a message, bounded: the header is the caller's. */
+function quoted(value: unknown): string {
+  return JSON.stringify(value ?? null).slice(0, ECHO_MAX_CHARS);
 }
 
 function translate(error: TokenError): TokenRejected {
