@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   if (config.auth.isDevSecret) {
-    logger.warn('JWT_SECRET is not set: using the PUBLIC DEVELOPMENT SECRET. Anyone can mint tokens. Set JWT_SECRET (>= 32 chars) outside development; NODE_ENV=production refuses to start without it.');
+    logger.warn(
+      'JWT_SECRET is unset or a published development secret: anyone can mint tokens. Outside development set your own '
+      + '(`openssl rand -base64 48`); any NODE_ENV other than development or test refuses to start without one.',
+    );
   }
   logger.info(`starting vigil (roles: ${config.roles.join(', ')})`);
   await ensureStack(config, logger);

@@ -1,7 +1,8 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEV_JWT_SECRET, loadConfig, ROOT_DIR, SETTINGS } from './config.ts';
+import { ConfigError, DEV_JWT_SECRET, KNOWN_DEV_SECRETS, loadConfig, ROOT_DIR, SETTINGS } from './config.ts';
 
 describe('loadConfig', () => {
   it('applies documented defaults', () => {
@@ -15,7 +16,7 @@ describe('loadConfig', () => {
     expect(config.kafka.local).toEqual({ managed: true, dir: path.join(ROOT_DIR, '.kafka'), port: 9092, controllerPort: 19093, heapMb: 1024 });
     expect(config.storage.eventRetentionDays).toBe(30);
     expect(config.storage.metricRetentionDays).toBe(90);
-    expect(config.auth).toEqual({ secret: DEV_JWT_SECRET, isDevSecret: true, issuer: 'vigil' });
+    expect(config.auth).toEqual({ secret: DEV_JWT_SECRET, isDevSecret: true, issuer: 'vigil', keys: [] });
     expect(Object.isFrozen(config.kafka.topics)).toBe(true);
   });
 
@@ -39,9 +40,49 @@ describe('loadConfig', () => {
 
   it('refuses the development JWT secret in production and short secrets anywhere', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required when NODE_ENV=production/);
-    expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/at least 32 characters/);
+    expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);
     const config = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's'.repeat(32) });
     expect(config.auth.isDevSecret).toBe(false);
+  });
+
+  it('outside development refuses a missing, published or short secret, saying how to make one', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (error) {
+        return (error as ConfigError).problems;
+      }
+    };
+    const make = 'make one with `openssl rand -base64 48` and pass it as JWT_SECRET';
+    // Any NODE_ENV but development and test is a deployment: `staging` is not let through for being unusual.
+    for (const nodeEnv of ['production', 'staging', 'prod']) {
+      expect(problems({ NODE_ENV: nodeEnv })).toEqual([
+        `JWT_SECRET is required when NODE_ENV=${nodeEnv} (only development and test may use the public development `
+          + `secret): ${make}, or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_FILE`,
+      ]);
+      for (const published of KNOWN_DEV_SECRETS) {
+        expect(problems({ NODE_ENV: nodeEnv, JWT_SECRET: published })).toEqual([
+          'JWT_SECRET is a development secret published with vigil (anyone can mint tokens with it) and '
+            + `NODE_ENV=${nodeEnv} is not development: ${make}`,
+        ]);
+      }
+    }
+    expect(KNOWN_DEV_SECRETS).toEqual([DEV_JWT_SECRET, 'change-me-change-me-change-me-change-me']);
+    // 31 bytes in 31 characters, and 30 bytes in 10 characters (bytes are what an HMAC key is made of).
+    expect(problems({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(31), PORT: 'none' })).toEqual([
+      `JWT_SECRET must be at least 32 bytes (it has 31): ${make}`,
+      'PORT="none" must be an integer from 0 to 65535',
+    ]);
+    const euros = '€'.repeat(10);
+    expect(problems({ JWT_SECRET: euros })).toEqual([`JWT_SECRET must be at least 32 bytes (it has 30): ${make}`]);
+    // Development and test may use the published ones (announced at startup).
+    expect(loadConfig({ NODE_ENV: 'test' }).auth).toMatchObject({ secret: DEV_JWT_SECRET, isDevSecret: true });
+    const published = KNOWN_DEV_SECRETS[1];
+    expect(loadConfig({ JWT_SECRET: published }).auth).toMatchObject({ secret: published, isDevSecret: true });
+    const secret = crypto.randomBytes(48).toString('base64');
+    const auth = loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).auth;
+    expect(auth).toEqual({ secret, isDevSecret: false, issuer: 'vigil', keys: [] });
   });
 
   it('starts no local broker when KAFKA_BROKERS points elsewhere', () => {

@@ -5,6 +5,8 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadVerificationKeys } from './auth/keys.ts';
+import type { VerificationKey } from './auth/verify.ts';
 import { DEFAULT_SENSITIVE_KEYS } from './redact.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from './schemas/event.ts';
 import { DEFAULT_METRIC_LIMITS, type MetricLimits } from './schemas/metric.ts';
@@ -23,7 +25,12 @@ interface Setting {
 }
 
 export const SETTINGS: readonly Setting[] = [
-  { name: 'NODE_ENV', default: 'development', doc: '`production` refuses the development JWT secret.' },
+  {
+    name: 'NODE_ENV',
+    default: 'development',
+    doc: '`development` and `test` may run with the public development JWT secret; any other value (`production`, '
+      + '`staging`…) is a deployment and refuses every secret published with vigil.',
+  },
   { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance`, `alerter` (the `--role` flag wins).' },
   { name: 'HOST', default: '127.0.0.1', doc: 'HTTP listen address (`0.0.0.0` in containers).' },
   { name: 'PORT', default: '8080', doc: 'HTTP listen port for the API, `/healthz`, `/readyz`.' },
@@ -79,8 +86,26 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'QUERY_MESSAGE_SEARCH_MAX_HOURS', default: '24', doc: 'Longest range (`start_time` to `end_time` or now) of an event listing with `message_contains`, which reads every message of the range; `start_time` is required with it.' },
   { name: 'AUDIT_RETENTION_DAYS', default: '90', doc: 'Audit log rows older than this are deleted by the maintenance role.' },
   { name: 'AUDIT_FLUSH_INTERVAL_MS', default: '1000', doc: 'How often a process writes its pending audit rows (one INSERT per flush; repeated 401/403 answers within it are one row with a count).' },
-  { name: 'JWT_SECRET', default: undefined, doc: 'HS256 secret (at least 32 characters). Unset: a development secret, announced at startup and refused when NODE_ENV=production.' },
-  { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer written by `npm run token` and required on verification.' },
+  {
+    name: 'JWT_SECRET',
+    default: undefined,
+    doc: 'HS256 secret, at least 32 bytes (make one with `openssl rand -base64 48`). Unset: the public development '
+      + 'secret when NODE_ENV is `development` or `test` (announced at startup), none when a public key is configured, '
+      + 'else startup fails.',
+  },
+  { name: 'JWT_ISSUER', default: 'vigil', doc: 'Issuer `npm run token` writes; every token must carry it (`iss`).' },
+  {
+    name: 'JWT_PUBLIC_KEY_FILE',
+    default: '',
+    doc: 'PEM public key or certificate (RSA ≥ 2048 bits → RS256, EC P-256 → ES256) that verifies tokens an identity '
+      + 'provider signs. Empty: none.',
+  },
+  {
+    name: 'JWT_JWKS_FILE',
+    default: '',
+    doc: 'JSON Web Key Set file (RSA ≥ 2048 bits and EC P-256 keys, each with a `kid`), as an identity provider '
+      + 'publishes it; a token\'s `kid` header picks the key. Empty: none.',
+  },
   { name: 'ALERTER_GROUP_ID', default: 'vigil-alerter', doc: 'Consumer group of the alerter (its own, apart from the writer\'s): alerter instances split the partitions and the alert states that go with them.' },
   { name: 'ALERTER_SESSION_TIMEOUT_MS', default: '30000', doc: 'Kafka consumer-group session timeout of the alerter: how long a crashed alerter holds its partitions (and their alerts) before another takes them over.' },
   { name: 'ALERTER_TICK_MS', default: '1000', doc: 'How often the alerter evaluates every rule even without new data (so `for` elapses and stale series resolve) and picks up rule changes.' },
@@ -93,6 +118,12 @@ export const SETTINGS: readonly Setting[] = [
 ];
 
 export const DEV_JWT_SECRET = 'vigil-development-secret-do-not-use-in-production';
+/** Secrets published with vigil (the development one, compose's old default): anyone can sign tokens with them. */
+export const KNOWN_DEV_SECRETS: readonly string[] = [DEV_JWT_SECRET, 'change-me-change-me-change-me-change-me'];
+/** NODE_ENV values that may run with a published secret; every other value is a deployment. */
+export const DEVELOPMENT_ENVS: readonly string[] = ['development', 'test'];
+const JWT_SECRET_MIN_BYTES = 32;
+const MAKE_A_SECRET = 'make one with `openssl rand -base64 48` and pass it as JWT_SECRET';
 
 export interface KafkaLocalConfig {
   managed: boolean;
@@ -145,7 +176,7 @@ export interface Config {
     alertmanagerUrl: string | null;
     webhook: { url: string; secret: string | null } | null;
   };
-  auth: { secret: string; isDevSecret: boolean; issuer: string };
+  auth: { secret: string | null; isDevSecret: boolean; issuer: string; keys: readonly VerificationKey[] };
 }
 
 export class ConfigError extends Error {
@@ -210,10 +241,23 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
   }
 
   const nodeEnv = str('NODE_ENV');
+  const development = DEVELOPMENT_ENVS.includes(nodeEnv);
   const secret = raw('JWT_SECRET');
-  if (secret !== undefined && secret.length < 32) problems.push('JWT_SECRET must be at least 32 characters');
-  if (secret === undefined && nodeEnv === 'production') {
-    problems.push('JWT_SECRET is required when NODE_ENV=production (the development secret is public)');
+  const keys = loadVerificationKeys(str('JWT_PUBLIC_KEY_FILE'), str('JWT_JWKS_FILE'), problems);
+  if (secret !== undefined && Buffer.byteLength(secret) < JWT_SECRET_MIN_BYTES) {
+    const bytes = Buffer.byteLength(secret);
+    problems.push(`JWT_SECRET must be at least ${JWT_SECRET_MIN_BYTES} bytes (it has ${bytes}): ${MAKE_A_SECRET}`);
+  } else if (secret !== undefined && !development && KNOWN_DEV_SECRETS.includes(secret)) {
+    problems.push(
+      'JWT_SECRET is a development secret published with vigil (anyone can mint tokens with it) and '
+        + `NODE_ENV=${nodeEnv} is not development: ${MAKE_A_SECRET}`,
+    );
+  }
+  if (secret === undefined && keys.length === 0 && !development) {
+    problems.push(
+      `JWT_SECRET is required when NODE_ENV=${nodeEnv} (only ${DEVELOPMENT_ENVS.join(' and ')} may use the public `
+        + `development secret): ${MAKE_A_SECRET}, or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_FILE`,
+    );
   }
 
   const config: Config = {
@@ -306,7 +350,12 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       alertmanagerUrl: httpUrl('ALERTER_ALERTMANAGER_URL'),
       webhook: httpUrl('ALERTER_WEBHOOK_URL') === null ? null : { url: httpUrl('ALERTER_WEBHOOK_URL')!, secret: str('ALERTER_WEBHOOK_SECRET') || null },
     },
-    auth: { secret: secret ?? DEV_JWT_SECRET, isDevSecret: secret === undefined, issuer: str('JWT_ISSUER') },
+    auth: {
+      secret: secret ?? (keys.length > 0 ? null : DEV_JWT_SECRET),
+      isDevSecret: secret === undefined ? keys.length === 0 : KNOWN_DEV_SECRETS.includes(secret),
+      issuer: str('JWT_ISSUER'),
+      keys,
+    },
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);

@@ -47,7 +47,9 @@ describe('query service over the real pipeline', () => {
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(41);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM metrics')).toBe(12);
 
-    const scrape = async () => parsePrometheusTextFormat((await get('/api/v1/monitoring/metrics/prometheus')).body);
+    // A moderator's scrape: the monitoring_* series are the /stats figures (moderator+).
+    const scrape = async () =>
+      parsePrometheusTextFormat((await get('/api/v1/monitoring/metrics/prometheus', moderator)).body);
     const families = new Map((await scrape()).map((f) => [f.name, f]));
     expect(families.get('monitoring_total_events')?.metrics[0].value).toBe('41');
     expect(families.get('jobs_total')?.metrics).toEqual([{ labels: { queue: 'q1' }, value: '55' }]);

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import { createSigner } from 'fast-jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
-import { ROLES, ROUTE_POLICY, allows } from '../shared/auth/policy.ts';
+import { AGGREGATE_FIGURES_ROLE, ROLES, ROUTE_POLICY, allows } from '../shared/auth/policy.ts';
 import { createTestContext, type TestContext } from './helpers/context.ts';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -21,7 +21,8 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
   beforeAll(async () => {
     ctx = await createTestContext();
     api = await ctx.start('all', { QUERY_FOLD_INTERVAL_SECONDS: '3600' });
-    const { secret, issuer } = ctx.config.auth;
+    const { issuer } = ctx.config.auth;
+    const secret = ctx.config.auth.secret!;
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: 'someone', role: 'admin', iss: issuer };
     badTokens = {
@@ -63,6 +64,27 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
       expect(ROUTE_POLICY[route], route).toBe('user');
     }
     expect(ROUTE_POLICY['GET /docs/openapi.json']).toBe('public');
+  });
+
+  it('serves the six /stats figures to the roles /stats serves, in the Prometheus exposition too', async () => {
+    const AGGREGATES = ['monitoring_total_events', 'monitoring_total_metrics', 'monitoring_active_alerts',
+      'monitoring_open_incidents', 'monitoring_events_last_hour', 'monitoring_metrics_last_hour'];
+    expect(ROUTE_POLICY['GET /api/v1/monitoring/stats']).toBe(AGGREGATE_FIGURES_ROLE);
+    for (const role of ROLES) {
+      const stats = await call('GET /api/v1/monitoring/stats', ctx.token(role));
+      const scrape = await call('GET /api/v1/monitoring/metrics/prometheus', ctx.token(role));
+      expect(scrape.statusCode, scrape.body).toBe(200);
+      const families = [...scrape.body.matchAll(/^# TYPE (monitoring_\S+) /gm)].map((m) => m[1]);
+      if (allows(role, AGGREGATE_FIGURES_ROLE)) {
+        expect(stats.statusCode, role).toBe(200);
+        expect(Object.keys(stats.json().data).map((k) => `monitoring_${k}`).sort()).toEqual([...AGGREGATES].sort());
+        expect(families, role).toEqual(AGGREGATES);
+      } else {
+        expect(stats.statusCode, role).toBe(403);
+        expect(families, role).toEqual([]);
+        expect(scrape.body, role).not.toContain('monitoring_');
+      }
+    }
   });
 
   for (const [key, access] of Object.entries(ROUTE_POLICY)) {

@@ -5,7 +5,7 @@
  * it), because alerting must not stall on bad input.
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
-import { itemsOf, type ItemCodecs } from '../../shared/kafka/record-items.ts';
+import { creatorOf, itemsOf, type ItemCodecs } from '../../shared/kafka/record-items.ts';
 import { parseEventTexts, validateEvent, type EventLimits } from '../../shared/schemas/event.ts';
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
@@ -34,10 +34,12 @@ export function decodeMetrics(record: ConsumedRecord, ctx: DecodeContext): Metri
 export function decodeEvents(record: ConsumedRecord, ctx: DecodeContext): EventInput[] {
   const events: EventInput[] = [];
   const window = windowOf(record, ctx.eventRetentionDays, ctx);
-  for (const { input, avro } of inputsOf(record, ctx.eventCodecs)) {
+  for (const { input, avro, createdBy } of inputsOf(record, ctx.eventCodecs)) {
     const texts = avro ? parseEventTexts(input) : {};
-    if (texts === null) continue;
-    const result = validateEvent(input, { window, limits: ctx.eventLimits, createdBy: null, texts });
+    // Attributed as the writer attributes it, so an event that claims the alerter's source is skipped here too.
+    const creator = creatorOf(record, avro ? 'avro' : 'json', createdBy);
+    if (texts === null || !creator.ok) continue;
+    const result = validateEvent(input, { window, limits: ctx.eventLimits, createdBy: creator.value, texts });
     if (!result.ok) continue;
     const { event_type, source, level, timestamp } = result.value;
     events.push({ event_type, source, level, tags: isPlainObject(input.tags) ? input.tags : {}, timestamp });
@@ -49,13 +51,14 @@ function windowOf(record: ConsumedRecord, retentionDays: number, ctx: DecodeCont
   return { now: Number(record.timestamp), retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
 }
 
-/** The record's items as validator input (a copy without created_by, which the alerter does not use). */
-function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs): Generator<{ input: Record<string, unknown>; avro: boolean }> {
+/** The record's items as validator input (a copy without created_by, which is returned beside it). */
+function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs):
+  Generator<{ input: Record<string, unknown>; avro: boolean; createdBy: unknown }> {
   const unpacked = itemsOf(record, codecs);
   if (!unpacked.ok) return;
   for (const item of unpacked.items) {
     if (!isPlainObject(item)) continue;
-    const { created_by: _, ...input } = item;
-    yield { input, avro: unpacked.encoding === 'avro' };
+    const { created_by: createdBy, ...input } = item;
+    yield { input, avro: unpacked.encoding === 'avro', createdBy };
   }
 }

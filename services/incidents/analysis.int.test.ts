@@ -126,4 +126,23 @@ describe('incident analysis', () => {
     const bad = await api.app.inject({ method: 'GET', url: `${BASE}/${incidentId}/analysis?recompute=yes&x=1`, headers: { authorization: `Bearer ${token}` } });
     expect(bad.json().error.details.map((d: { field: string }) => d.field)).toEqual(['x', 'recompute']);
   });
+
+  it('never takes the alerter\'s source for a suspect, whatever was stored under it', async () => {
+    // Stored before the source was reserved: a burst of errors that claims to come from the alerter.
+    const forged: TestEvent[] = [];
+    for (let m = -25; m < 0; m++) {
+      for (let i = 0; i < 4; i++) {
+        forged.push({
+          timestamp: start + m * MIN + i * 5000, source: 'vigil-alerter', level: 'error', created_by: 'mallory',
+          message: 'forged', tags: { injected: 'yes', request_id: requestIds[(m + 25) * 3 % requestIds.length] },
+        });
+      }
+    }
+    await insertEventsWithRollups(ctx.db, forged);
+    const result = await analysis('?recompute=true');
+    const named = JSON.stringify([result.suspects, result.first_errors, result.request_ids]);
+    expect(named).not.toContain('vigil-alerter');
+    expect(named).not.toContain('injected');
+    expect(result.suspects[0]).toMatchObject({ kind: 'source', name: 'db' });
+  });
 });

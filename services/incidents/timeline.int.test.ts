@@ -23,6 +23,7 @@ describe('incident timeline', () => {
   const at = (offsetMin: number) => new Date(start + offsetMin * MIN).toISOString();
   let incident: { id: string };
   const ruleId = '0190a5b2-1111-7000-8000-000000000001';
+  const alerter = { source: 'vigil-alerter', event_type: 'alert', created_by: 'vigil-alerter' };
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -37,8 +38,12 @@ describe('incident timeline', () => {
       { timestamp: at(-15), source: 'db', level: 'error', message: 'pg-2: other host', tags: { db_host: 'pg-2' } },
       { timestamp: at(-10), source: 'api', level: 'error', message: 'api 500', tags: { request_id: 'r1' } },
       { timestamp: at(-3), source: 'web', level: 'error', message: 'web: not in scope' },
-      { timestamp: at(-1), source: 'vigil-alerter', event_type: 'alert', level: 'warn', message: '[FIRING] DB down', tags: { rule_id: 'other', alertname: 'DB down' }, payload: { fingerprint: 'x' } },
-      { timestamp: at(2), source: 'vigil-alerter', event_type: 'alert', level: 'error', message: '[FIRING] own alert: shown as a transition', tags: { source: 'api', alertname: 'API errors', rule_id: ruleId, status: 'firing' }, payload: { fingerprint: 'fp1' } },
+      { timestamp: at(-1), ...alerter, level: 'warn', message: '[FIRING] DB down', tags: { rule_id: 'other', alertname: 'DB down' }, payload: { fingerprint: 'x' } },
+      { timestamp: at(2), ...alerter, level: 'error', message: '[FIRING] own alert: shown as a transition', tags: { source: 'api', alertname: 'API errors', rule_id: ruleId, status: 'firing' }, payload: { fingerprint: 'fp1' } },
+      // Stored before sources and creators were reserved: events that claim to be the alerter's and are not.
+      { timestamp: at(-2), ...alerter, created_by: 'mallory', level: 'error', message: '[FIRING] forged: not the alerter\'s', tags: { db_host: 'pg-1' } },
+      { timestamp: at(3), source: 'vigil-alerter', event_type: 'log', level: 'error', message: 'forged log of the alerter\'s source', tags: { db_host: 'pg-1' } },
+      { timestamp: at(4), source: 'api', event_type: 'alert', level: 'info', message: 'an alert event a user posted for api', tags: { rule_id: ruleId, source: 'api' } },
       { timestamp: at(5), source: 'api', level: 'fatal', message: 'api crashed' },
       { timestamp: at(20), source: 'api', level: 'error', message: 'after the resolution' },
     ]);
@@ -72,22 +77,25 @@ describe('incident timeline', () => {
   it('merges changes, alert transitions and correlated events in time order, from 1 h before the start until resolution', async () => {
     const data = await timeline();
     expect(data).toMatchObject({ incident_id: incident.id, from: at(-60), to: at(10), limit: 100, offset: 0, has_more: false });
-    expect(data.entries.map((e: { timestamp: string; kind: string; source: string; message: string }) => [e.timestamp, e.kind, e.source, e.message])).toEqual([
-      [at(-50), 'event', 'api', 'api slow'],
-      [at(-20), 'event', 'db', 'pg-1 connection refused'],
-      [at(-10), 'event', 'api', 'api 500'],
-      [at(-1), 'event', 'vigil-alerter', '[FIRING] DB down'],
-      [at(1), 'alert', 'vigil-alerter', 'alert API errors inactive → pending'],
-      [at(2), 'alert', 'vigil-alerter', 'alert API errors pending → firing'],
-      [at(5), 'event', 'api', 'api crashed'],
+    type Entry = { timestamp: string; kind: string; source: string; message: string; created_by: string };
+    expect(data.entries.map((e: Entry) => [e.timestamp, e.kind, e.source, e.message, e.created_by])).toEqual([
+      [at(-50), 'event', 'api', 'api slow', 'test'],
+      [at(-20), 'event', 'db', 'pg-1 connection refused', 'test'],
+      [at(-10), 'event', 'api', 'api 500', 'test'],
+      [at(-1), 'event', 'vigil-alerter', '[FIRING] DB down', 'vigil-alerter'],
+      [at(1), 'alert', 'vigil-alerter', 'alert API errors inactive → pending', 'vigil-alerter'],
+      [at(2), 'alert', 'vigil-alerter', 'alert API errors pending → firing', 'vigil-alerter'],
+      // an alert event of a declared source is an event of that source, not a transition of the attached series
+      [at(4), 'event', 'api', 'an alert event a user posted for api', 'test'],
+      [at(5), 'event', 'api', 'api crashed', 'test'],
       // own changes are all shown, at the time they were made (this incident was declared after the fact)
-      [expect.any(String), 'change', 'incident', 'incident opened (high): Checkout failing'],
+      [expect.any(String), 'change', 'incident', 'incident opened (high): Checkout failing', 'alice'],
     ]);
     const times = data.entries.map((e: { timestamp: string }) => Date.parse(e.timestamp));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
     expect(data.entries[2]).toMatchObject({ kind: 'event', level: 'error', event_type: 'log', tags: { request_id: 'r1' }, id: expect.any(String) });
     expect(data.entries[5]).toMatchObject({ kind: 'alert', rule_id: ruleId, fingerprint: 'fp1', from: 'pending', to: 'firing', value: 6, labels: { source: 'api' } });
-    expect(data.entries[7]).toMatchObject({ kind: 'change', type: 'created', actor: 'alice' });
+    expect(data.entries[8]).toMatchObject({ kind: 'change', type: 'created', actor: 'alice' });
   });
 
   it('pages with limit and offset without gaps or repeats', async () => {
@@ -128,9 +136,18 @@ describe('incident timeline', () => {
     // Candidates from the covering index; the page's rows from the table by key.
     const candidates = scans.filter((n) => n['Index Name']?.includes('source_timestamp'));
     const pageRows = scans.filter((n) => /_(pkey|id_idx)$/.test(n['Index Name'] ?? '')); // by (timestamp, id) or by id
-    expect(candidates.length, JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]))).toBeGreaterThan(0);
-    expect(pageRows.length, JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]))).toBeGreaterThan(0);
-    expect(candidates.length + pageRows.length, JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]))).toBe(scans.length);
+    // The alerter's own alert events from the partial index of migration 0017, without visiting the table.
+    const systemAlerts = scans.filter((n) => n['Index Name']?.endsWith('_timestamp_id_tags_idx'));
+    const seen = JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]));
+    expect(candidates.length, seen).toBeGreaterThan(0);
+    expect(pageRows.length, seen).toBeGreaterThan(0);
+    expect(systemAlerts.length, seen).toBeGreaterThan(0);
+    expect(candidates.length + pageRows.length + systemAlerts.length, seen).toBe(scans.length);
+    for (const node of systemAlerts) {
+      expect(node['Node Type']).toBe('Index Only Scan');
+      const { rows: [def] } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [node['Index Name']]);
+      expect(def.indexdef).toMatch(/\("timestamp", id\) INCLUDE \(tags\) WHERE \(\(source = 'vigil-alerter'::text\) AND \(event_type = 'alert'::text\) AND \(created_by = 'vigil-alerter'::text\)\)$/);
+    }
     for (const node of candidates) {
       expect(node['Node Type']).toMatch(/^Index (Only )?Scan$/);
       const { rows: [def] } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [node['Index Name']]);

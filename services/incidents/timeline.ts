@@ -7,21 +7,29 @@
  *   - the incident's declared sources, and the sources its alerts name (labels source, service, job);
  *   - any source, when they carry all of the incident's declared tags (the sources that had such events in the
  *     window are found in the per-minute rollups, so no scan runs over sources that had none);
- *   - alert events of the alerter (other alerts that fired around the incident), except those of the attached
- *     series, which appear as alert transitions instead.
+ *   - the alerter's alert events (other alerts that fired around the incident), except those of the attached
+ *     series, which appear as alert transitions instead. Only events the alerter itself stored are taken for its
+ *     own: source vigil-alerter AND created_by vigil-alerter (the gateway and the writer refuse that source and
+ *     that creator from anyone else; an older row that claims them is not shown). The system's sources are never
+ *     read as an ordinary source.
+ * Every entry names who made it in `created_by`: a change's actor, the alerter for transitions, an event's
+ * created_by.
  * Cost: each source's candidates (time, id) come from one ordered index-only range scan of the covering partial
  * index events_notable_idx (migration 0006: warn+ and alert events; tags and event_type included, so the tag
- * scope and the alert filter are checked in the index) over the window's partitions, stopped after
- * offset + limit + 1 entries; the merged page is cut, and only its rows are read from the table. A page costs
+ * scope is checked in the index) over the window's partitions, stopped after offset + limit + 1 entries; the
+ * alerter's events likewise from events_system_alerts_idx (migration 0017: only the alerter's own alert events,
+ * tags included); the merged page is cut, and only its rows are read from the table. A page costs
  * O(sources × (offset + limit)) index entries plus `limit` table rows, whatever the window's length or the volume
  * of info-level traffic. (An alert event of another series of the same rule whose labels contain the attached
  * series' labels is taken for the attached series: series of one rule normally share their label keys.)
  */
+import { ALERTER_ACTOR, isSystemSource } from '../../shared/auth/identity.ts';
+import type { Pool } from '../../shared/db/pool.ts';
 import { rows, type Queryable } from './sql.ts';
 import type { IncidentRow } from './store.ts';
 
-/** The source of the alerter's alert events (services/alerter/notify/dispatcher.ts ALERT_SOURCE). */
-export const ALERTER_SOURCE = 'vigil-alerter';
+/** The source and the creator of the alerter's alert events (services/alerter/notify/dispatcher.ts ALERT_SOURCE). */
+export const ALERTER_SOURCE = ALERTER_ACTOR;
 /** Alert labels whose values name event sources. */
 export const SOURCE_LABELS = ['source', 'service', 'job'] as const;
 export const HOUR_MS = 3_600_000;
@@ -49,8 +57,8 @@ export async function loadScope(db: Queryable, incident: IncidentRow): Promise<S
   const series = await rows<Scope['series'][number]>(db, 'SELECT rule_id, fingerprint, labels FROM incident_alerts WHERE incident_id = $1', [incident.id]);
   const sources = new Set(incident.sources);
   for (const s of series) for (const label of SOURCE_LABELS) if (s.labels[label]) sources.add(s.labels[label]);
-  sources.delete(ALERTER_SOURCE);
-  return { sources: [...sources].slice(0, MAX_SOURCES), tags: incident.tags, series };
+  const ordinary = [...sources].filter((s) => !isSystemSource(s));
+  return { sources: ordinary.slice(0, MAX_SOURCES), tags: incident.tags, series };
 }
 
 /** Sources that had warn-and-above events during the window, from the rollups (for the declared tags). */
@@ -70,6 +78,8 @@ export interface TimelineEntryJson {
   kind: 'change' | 'alert' | 'event';
   source: string;
   message: string | null;
+  /** Who made the entry: the change's actor, vigil-alerter for transitions, the event's created_by. */
+  created_by: string | null;
   [field: string]: unknown;
 }
 
@@ -86,13 +96,15 @@ export interface TimelinePage {
 export const TIMELINE_SQL = `
   WITH changes AS (
     SELECT at AS ts, 0 AS rank, lpad(id::text, 20, '0') AS key,
-           jsonb_build_object('kind', 'change', 'type', kind, 'source', 'incident', 'actor', actor, 'message', message, 'details', details) AS entry
+           jsonb_build_object('kind', 'change', 'type', kind, 'source', 'incident', 'actor', actor, 'message', message,
+                              'details', details, 'created_by', actor) AS entry
       FROM incident_timeline WHERE incident_id = $1 ORDER BY at, id LIMIT $9
   ), alerts AS (
     SELECT t.at AS ts, 1 AS rank, lpad(t.id::text, 20, '0') AS key,
            jsonb_build_object('kind', 'alert', 'source', '${ALERTER_SOURCE}', 'transition_id', t.id, 'rule_id', t.rule_id, 'rule_name', t.rule_name,
                               'fingerprint', t.fingerprint, 'labels', t.labels, 'from', t.from_state, 'to', t.to_state, 'value', t.value,
-                              'message', format('alert %s %s → %s', t.rule_name, t.from_state, t.to_state)) AS entry
+                              'message', format('alert %s %s → %s', t.rule_name, t.from_state, t.to_state),
+                              'created_by', '${ALERTER_ACTOR}') AS entry
       FROM incident_alerts a
       CROSS JOIN LATERAL (
         SELECT * FROM alert_transitions t
@@ -106,19 +118,27 @@ export const TIMELINE_SQL = `
         SELECT e."timestamp", e.id FROM events e
          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3
            AND (e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')
-           AND (s.source = ANY($5::text[]) OR e.event_type = 'alert' OR ($6::jsonb <> '{}' AND e.tags @> $6::jsonb))
-           AND NOT (e.event_type = 'alert' AND e.tags @> ANY($7::jsonb[]))
+           AND (s.source = ANY($5::text[]) OR ($6::jsonb <> '{}' AND e.tags @> $6::jsonb))
          ORDER BY e."timestamp", e.id LIMIT $9) c
+  ), system_alerts AS (
+    SELECT e."timestamp" AS ts, 2 AS rank, e.id::text AS key, NULL::jsonb AS entry, e.id AS event_id
+      FROM events e
+     WHERE e.source = '${ALERTER_ACTOR}' AND e.event_type = 'alert' AND e.created_by = '${ALERTER_ACTOR}'
+       AND e."timestamp" >= $2 AND e."timestamp" <= $3
+       AND NOT (e.tags @> ANY($7::jsonb[]))
+     ORDER BY e."timestamp", e.id LIMIT $9
   ), page AS (
     SELECT * FROM (
       SELECT ts, rank, key, entry, NULL::uuid AS event_id FROM changes
       UNION ALL SELECT ts, rank, key, entry, NULL::uuid FROM alerts
-      UNION ALL SELECT * FROM candidates) x
+      UNION ALL SELECT * FROM candidates
+      UNION ALL SELECT * FROM system_alerts) x
      ORDER BY ts, rank, key LIMIT $8 OFFSET $10
   )
   SELECT p.ts,
          coalesce(p.entry, jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source', e.source, 'level', e.level,
-                                               'message', e.message, 'tags', e.tags, 'payload', e.payload)) AS entry
+                                               'message', e.message, 'tags', e.tags, 'payload', e.payload,
+                                               'created_by', e.created_by)) AS entry
     FROM page p
     LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2 AND e."timestamp" <= $3) e ON true
    ORDER BY p.ts, p.rank, p.key`;
@@ -127,7 +147,8 @@ export async function timelineParams(db: Queryable, incident: IncidentRow, page:
   const w = timelineWindow(incident, nowMs);
   const scope = await loadScope(db, incident);
   const hasTags = Object.keys(scope.tags).length > 0;
-  const read = new Set([...scope.sources, ALERTER_SOURCE, ...(hasTags ? await sourcesWithNotableEvents(db, w) : [])]);
+  const tagged = hasTags ? (await sourcesWithNotableEvents(db, w)).filter((s) => !isSystemSource(s)) : [];
+  const read = new Set([...scope.sources, ...tagged]);
   return {
     window: w,
     values: [

@@ -7,6 +7,7 @@
 import type { Pool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { Counter, Histogram, type Registry } from '../../shared/metrics.ts';
+import { ANALYST_ACTOR } from '../../shared/auth/identity.ts';
 import { analyse, storeAnalysis } from './analysis/run.ts';
 import { applyInbox, BATCH } from './automation.ts';
 import type { ExpensiveWork } from './expensive.ts';
@@ -14,7 +15,7 @@ import { inTransaction } from './sql.ts';
 import { addEntries, COLUMNS, type IncidentRow } from './store.ts';
 
 const ANALYSES_PER_POLL = 5;
-const ANALYST = 'vigil';
+const ANALYST = ANALYST_ACTOR;
 
 /** The worker's Prometheus metrics (labels bounded: outcome only). */
 export interface IncidentWorkerMetrics {

@@ -163,7 +163,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
   describe('GET /stats and GET /metrics/prometheus', () => {
     let parsed: Map<string, ParsedFamily>;
     const scrape = async () => {
-      const { status, body, headers } = await get('/api/v1/monitoring/metrics/prometheus');
+      const { status, body, headers } = await get('/api/v1/monitoring/metrics/prometheus', 'moderator');
       expect(status).toBe(200);
       expect(headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
       return body as string;

@@ -46,7 +46,7 @@ describe.skipIf(!installed)('Prometheus scrapes the exposition', () => {
   beforeAll(async () => {
     ctx = await createTestContext();
     api = await ctx.start('query', { QUERY_FOLD_INTERVAL_SECONDS: '3600' });
-    token = ctx.token('user', 'prometheus');
+    token = ctx.token('moderator', 'prometheus'); // the monitoring_* series need moderator (like /stats)
     const now = Date.now();
     await insertSamples(ctx.db, [
       { timestamp: now - 120_000, name: 'http_requests_total', metric_type: 'counter', value: 1, labels: { method: 'GET', path: '/a "quoted"\\path' } },

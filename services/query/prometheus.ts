@@ -2,7 +2,8 @@
  * GET /api/v1/monitoring/metrics/prometheus — text exposition 0.0.4 (exposition.ts) of:
  *  - the seed's series, from the same figures as /stats: monitoring_total_events (counter, the seed's name and
  *    type), monitoring_total_metrics, monitoring_active_alerts, monitoring_open_incidents,
- *    monitoring_events_last_hour, monitoring_metrics_last_hour (gauges);
+ *    monitoring_events_last_hour, monitoring_metrics_last_hour (gauges) — only for tokens that may read /stats
+ *    (AGGREGATE_FIGURES_ROLE, shared/auth/policy.ts): a user's scrape leaves them out rather than failing;
  *  - every stored metric series: counters as running totals (samples are increments), gauges as the value of the
  *    newest sample, histograms as cumulative `_bucket{le}` over series-fold.ts' BUCKET_BOUNDS plus `_sum` and
  *    `_count`, summaries as quantiles 0.5/0.9/0.99 of the observations of the last 10 minutes (NaN when none,
@@ -11,6 +12,7 @@
  * scrape reads O(series) rows however many samples are stored (series-fold.ts explains why that is exact).
  */
 import type { FastifyPluginAsync } from 'fastify';
+import { AGGREGATE_FIGURES_ROLE, allows } from '../../shared/auth/policy.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import type { MetricType } from '../../shared/schemas/metric.ts';
 import { Exposition, sortedLabels, formatValue } from './exposition.ts';
@@ -133,15 +135,15 @@ function storedFamilies(out: Exposition, rows: SeriesRow[], quantiles: Map<strin
   }
 }
 
-export async function renderPrometheus(pool: Pool, nowMs = Date.now()): Promise<string> {
+export async function renderPrometheus(pool: Pool, nowMs = Date.now(), aggregates = true): Promise<string> {
   const state = seriesStateSql();
   const [stats, rows, quantiles] = await Promise.all([
-    readStats(pool, nowMs),
+    aggregates ? readStats(pool, nowMs) : null,
     run<SeriesRow>(pool, state.sql, state.values),
     summaryQuantiles(pool, nowMs),
   ]);
   const out = new Exposition();
-  seedFamilies(out, stats);
+  if (stats !== null) seedFamilies(out, stats);
   storedFamilies(out, rows, quantiles);
   return out.toString();
 }
@@ -153,13 +155,15 @@ export function prometheusRoutes(pool: Pool): FastifyPluginAsync {
       docsOnly({
         summary: 'Prometheus text exposition (0.0.4) of the statistics and every stored series',
         description:
-          'Scrape with `authorization: { credentials: <token> }` in the scrape config (infra/prometheus/prometheus.yml).',
+          'Scrape with `authorization: { credentials: <token> }` in the scrape config '
+          + '(infra/prometheus/prometheus.yml). The monitoring_* series (the /stats figures) only for '
+          + `${AGGREGATE_FIGURES_ROLE} tokens and above.`,
         tags: ['metrics'],
         produces: [CONTENT_TYPE],
         response: { 200: { description: 'Exposition text', type: 'string' }, ...errorResponses(401) },
       }),
-      async (_request, reply) => {
-        const text = await renderPrometheus(pool);
+      async (request, reply) => {
+        const text = await renderPrometheus(pool, Date.now(), allows(request.principal!.role, AGGREGATE_FIGURES_ROLE));
         return reply.header('content-type', CONTENT_TYPE).send(text);
       },
     );

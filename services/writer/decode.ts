@@ -5,15 +5,17 @@
  * passes. The time window is measured from the record's broker timestamp, so a record that waited in Kafka is
  * judged as it was when it was produced. Like the gateway, it refuses tags/payload nested deeper than
  * INGEST_MAX_DEPTH, redacts the INGEST_REDACT_KEYS deny-list at any depth and applies the configured INGEST_*
- * limits. created_by is the Avro field (the gateway writes the token subject there) or, for direct producers,
- * `kafka:<vigil-producer header>` (`kafka:direct` without the header).
+ * limits. created_by is the item's field (the gateway writes the token subject there) or, for direct producers,
+ * `kafka:<vigil-producer header>` (`kafka:direct` without the header); a system actor there, or a system source
+ * (vigil-alerter), is accepted only on the alerter's own records (shared/kafka/record-items.ts creatorOf).
  *
  * Avro events carry tags and payload as JSON text; what redaction leaves unchanged is stored as that text rather
  * than parsed and serialised again (the text is parsed once, to validate and redact it).
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterReason } from '../../shared/kafka/dlq.ts';
-import { HEADER_PRODUCER } from '../../shared/kafka/topics.ts';
+import { creatorOf } from '../../shared/kafka/record-items.ts';
+import { HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import { JSON_FIELDS, parseEventTexts, validateEvent, type EventLimits, type EventRecord } from '../../shared/schemas/event.ts';
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
@@ -52,7 +54,9 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
       texts[field] = undefined;
     }
   }
-  return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy), texts }));
+  const creator = creatorOf(record, encoding, createdBy);
+  if (!creator.ok) return invalid([creator.error]);
+  return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts }));
 }
 
 /** One metric item of `record` → a validated sample. */
@@ -60,15 +64,13 @@ export function decodeMetric(item: unknown, record: ConsumedRecord, ctx: MetricD
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
   const { created_by: createdBy, ...input } = item;
-  return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy) }));
+  const creator = creatorOf(record, record.headers[HEADER_SCHEMA] === undefined ? 'json' : 'avro', createdBy);
+  if (!creator.ok) return invalid([creator.error]);
+  return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creator.value }));
 }
 
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {
   return { now: Number(record.timestamp), retentionDays: ctx.retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
-}
-
-function creatorOf(record: ConsumedRecord, createdBy: unknown): string {
-  return typeof createdBy === 'string' ? createdBy : `kafka:${record.headers[HEADER_PRODUCER] ?? 'direct'}`;
 }
 
 function invalidOf<T>(result: { ok: true; value: T } | { ok: false; errors: FieldError[] }): Decoded<T> {

@@ -1,31 +1,37 @@
 /**
- * Authentication and authorisation for every route: verifies the bearer token (HS256 only, so `alg: none` and
- * tokens signed with another algorithm are refused), then checks the route's entry in ROUTE_POLICY.
+ * Authentication and authorisation for every route: verifies the bearer token (shared/auth/verify.ts: algorithm,
+ * signature, exp, iss, nbf, sub, role), then checks the route's entry in ROUTE_POLICY. A refused token answers 401
+ * VIGIL_ERR_UNAUTHORIZED with `details.reason` (a TokenFailure) and leaves the same reason on
+ * request.authFailure, so a hook (onResponse, onError) can record failed authentications without parsing messages.
  */
 import fp from 'fastify-plugin';
-import jwt from '@fastify/jwt';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VigilError } from '../errors.ts';
-import { ROUTE_POLICY, allows, isUserRole, routeKey, type UserRole } from './policy.ts';
+import { ROUTE_POLICY, allows, routeKey } from './policy.ts';
+import { createTokenVerifier, TokenRejected, type Principal, type TokenFailure } from './verify.ts';
+import type { VerifierOptions } from './verify.ts';
 
-export interface Principal {
-  sub: string;
-  role: UserRole;
+export type { Principal } from './verify.ts';
+
+export interface AuthFailure {
+  reason: TokenFailure;
+  message: string;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
+    authFailure: AuthFailure | null;
   }
 }
 
-export const authPlugin = fp(async (app: FastifyInstance, opts: { secret: string; issuer: string }) => {
-  await app.register(jwt, {
-    secret: opts.secret,
-    sign: { algorithm: 'HS256', iss: opts.issuer },
-    verify: { algorithms: ['HS256'], allowedIss: opts.issuer },
-  });
+const BEARER = /^Bearer +(\S+)$/i;
+const BEARER_HELP = 'Authorization: Bearer <token>; get one with `npm run --silent token -- --role user`';
+
+export const authPlugin = fp(async (app: FastifyInstance, opts: VerifierOptions) => {
+  const verify = createTokenVerifier(opts);
   app.decorateRequest('principal', null);
+  app.decorateRequest('authFailure', null);
 
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -37,27 +43,33 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { secret: string
     }
   });
 
+  const refuse = (request: FastifyRequest, reason: TokenFailure, message: string): never => {
+    request.authFailure = { reason, message };
+    throw new VigilError('VIGIL_ERR_UNAUTHORIZED', message, { reason });
+  };
+
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const url = request.routeOptions.url;
     if (url === undefined) return; // 404s are answered by the not-found handler
     const method = request.method === 'HEAD' ? 'GET' : request.method;
     const access = ROUTE_POLICY[routeKey(method, url)];
     if (access === 'public') return;
-    if (!request.headers.authorization) {
-      throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'a bearer token is required (Authorization: Bearer <token>; get one with `npm run --silent token -- --role user`)');
-    }
-    let claims: { sub?: unknown; role?: unknown };
+    const header = request.headers.authorization;
+    if (!header) refuse(request, 'missing_token', `a bearer token is required (${BEARER_HELP})`);
+    const token = BEARER.exec(header!)?.[1];
+    if (token === undefined) refuse(request, 'malformed_token', 'the Authorization header must be `Bearer <token>`');
+    let principal: Principal;
     try {
-      claims = await request.jwtVerify<{ sub?: unknown; role?: unknown }>();
+      principal = verify(token!);
     } catch (error) {
-      throw new VigilError('VIGIL_ERR_UNAUTHORIZED', `invalid bearer token: ${(error as Error).message}`);
+      if (!(error instanceof TokenRejected)) throw error;
+      return refuse(request, error.reason, `invalid bearer token: ${error.message}`);
     }
-    if (typeof claims.sub !== 'string' || claims.sub === '' || !isUserRole(claims.role)) {
-      throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'the token must carry a non-empty `sub` and a `role` of user, moderator or admin');
-    }
-    request.principal = { sub: claims.sub, role: claims.role };
-    if (access === undefined || !allows(claims.role, access)) {
-      throw new VigilError('VIGIL_ERR_FORBIDDEN', `this route requires the ${access ?? 'admin'} role; your token has ${claims.role}`);
+    request.principal = principal;
+    if (access === undefined || !allows(principal.role, access)) {
+      const required = access ?? 'admin';
+      const message = `this route requires the ${required} role; your token has ${principal.role}`;
+      throw new VigilError('VIGIL_ERR_FORBIDDEN', message);
     }
   });
 });

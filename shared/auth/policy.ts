@@ -7,6 +7,14 @@ export const ROLES = ['user', 'moderator', 'admin'] as const;
 export type UserRole = (typeof ROLES)[number];
 export type Access = UserRole | 'public';
 
+/**
+ * Who may read the six system-wide figures of /stats (events and metric samples stored and in the last hour, active
+ * alerts, open incidents), wherever they are served: /stats, and the `monitoring_*` series of the Prometheus
+ * exposition, which omits them for lower roles (its stored series stay readable to users, like GET /metrics).
+ * They count every user's data, incidents a user may not see included, so they follow the seed's /stats level.
+ */
+export const AGGREGATE_FIGURES_ROLE: UserRole = 'moderator';
+
 export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /healthz': 'public',
   'GET /readyz': 'public',
@@ -15,8 +23,9 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /api/v1/monitoring/events': 'user',
   'GET /api/v1/monitoring/events/:id': 'user',
   'GET /api/v1/monitoring/metrics': 'user',
+  // Users get the stored series; the monitoring_* series only from AGGREGATE_FIGURES_ROLE up (prometheus.ts).
   'GET /api/v1/monitoring/metrics/prometheus': 'user',
-  'GET /api/v1/monitoring/stats': 'moderator',
+  'GET /api/v1/monitoring/stats': AGGREGATE_FIGURES_ROLE,
   'GET /api/v1/monitoring/audit': 'admin',
   'GET /docs/openapi.json': 'public',
   'POST /api/v1/monitoring/metrics': 'user',

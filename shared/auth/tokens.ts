@@ -10,7 +10,8 @@ export interface TokenRequest {
   ttlSeconds: number;
 }
 
-export function signToken(auth: { secret: string; issuer: string }, request: TokenRequest): string {
+export function signToken(auth: { secret: string | null; issuer: string }, request: TokenRequest): string {
+  if (auth.secret === null) throw new Error('JWT_SECRET is unset (tokens are verified with public keys only)');
   const sign = createSigner({ key: auth.secret, algorithm: 'HS256', expiresIn: request.ttlSeconds * 1000, iss: auth.issuer });
   return sign({ sub: request.sub, role: request.role });
 }

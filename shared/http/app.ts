@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { auditPlugin } from '../audit/plugin.ts';
 import { authPlugin } from '../auth/plugin.ts';
+import type { VerifierOptions } from '../auth/verify.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
 import { rateLimitPlugin } from './rate-limit.ts';
@@ -19,7 +20,7 @@ export type { ReadinessCheck } from './readiness.ts';
 
 export interface AppOptions {
   logger: Logger;
-  auth: { secret: string; issuer: string };
+  auth: VerifierOptions;
   registry: Registry;
   routes: FastifyPluginAsync[];
   readiness: Record<string, ReadinessCheck>;

@@ -13,7 +13,9 @@ import { announcedItems } from '../schemas/avro.ts';
 import { isPlainObject } from '../schemas/validate.ts';
 import type { ConsumedRecord } from './consumer.ts';
 import type { DeadLetterReason } from './dlq.ts';
-import { HEADER_CONTENT_TYPE, HEADER_SCHEMA } from './topics.ts';
+import { DIRECT_PRODUCER_PREFIX, isSystemActor } from '../auth/identity.ts';
+import type { FieldError } from '../errors.ts';
+import { HEADER_CONTENT_TYPE, HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER } from './topics.ts';
 
 export interface ItemCodecs {
   item: Codec;
@@ -90,6 +92,23 @@ export function itemAlone(item: unknown, encoding: 'avro' | 'json', codec: Codec
     }
   }
   return { value: Buffer.from(JSON.stringify(item) ?? 'null'), headers: { [HEADER_CONTENT_TYPE]: JSON_TYPE } };
+}
+
+/**
+ * Who an item is attributed to (created_by): its own created_by field (the gateway writes the token subject there),
+ * else the direct producer, `kafka:<vigil-producer header>` (`kafka:direct` without the header). A system actor is
+ * accepted only on the alerter's own Avro records; anywhere else the item is refused (and dead-lettered), so a
+ * producer cannot write events that incident timelines would take for the alerter's.
+ */
+export function creatorOf(record: ConsumedRecord, encoding: 'avro' | 'json', createdBy: unknown):
+  { ok: true; value: string } | { ok: false; error: FieldError } {
+  const producer = record.headers[HEADER_PRODUCER];
+  if (typeof createdBy !== 'string') return { ok: true, value: `${DIRECT_PRODUCER_PREFIX}${producer ?? 'direct'}` };
+  if (isSystemActor(createdBy) && !(encoding === 'avro' && producer === PRODUCER_ALERTER)) {
+    const message = `${JSON.stringify(createdBy)} is reserved for vigil itself`;
+    return { ok: false, error: { field: 'created_by', message } };
+  }
+  return { ok: true, value: createdBy };
 }
 
 function emptyBundle(): RecordItems {

@@ -12,6 +12,8 @@ import type { Config } from '../config.ts';
 export const HEADER_SCHEMA = 'vigil-schema';
 export const HEADER_CONTENT_TYPE = 'content-type';
 export const HEADER_PRODUCER = 'vigil-producer';
+/** vigil-producer of the alerter's alert events (Avro): the only records whose created_by may name a system actor. */
+export const PRODUCER_ALERTER = 'alerter';
 
 export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promise<string[]> {
   const admin = kafka.admin();

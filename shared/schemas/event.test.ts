@@ -86,3 +86,21 @@ describe('validateEvent', () => {
     });
   });
 });
+
+describe('the alerter\'s source', () => {
+  const alert = { event_type: 'alert', source: 'vigil-alerter', message: '[FIRING] x' };
+  it('is refused to anyone but the alerter, in any letter case, naming the field', () => {
+    for (const source of ['vigil-alerter', 'Vigil-ALERTER']) {
+      const result = validateEvent({ ...alert, source }, ctx);
+      expect(result).toEqual({
+        ok: false,
+        errors: [{ field: 'source', message: `"${source}" is reserved for vigil's own alert events; name your service instead` }],
+      });
+    }
+    expect(validateEvent({ ...alert, source: 'vigil-alerter-like' }, ctx).ok).toBe(true);
+  });
+  it('is accepted from the alerter', () => {
+    const result = validateEvent(alert, { ...ctx, createdBy: 'vigil-alerter' });
+    expect(result).toMatchObject({ ok: true, value: { source: 'vigil-alerter', created_by: 'vigil-alerter' } });
+  });
+});

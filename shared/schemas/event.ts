@@ -3,6 +3,7 @@
  * The validated form (EventRecord) keeps tags and payload as JSON text: that is what Avro carries and what COPY
  * writes into jsonb, so the hot path never parses or re-serialises them.
  */
+import { ALERTER_ACTOR, isSystemSource } from '../auth/identity.ts';
 import { uuidv7 } from './uuid7.ts';
 import type { FieldError } from '../errors.ts';
 import { Checker, isPlainObject, describe, type TimeWindow } from './validate.ts';
@@ -43,6 +44,8 @@ export interface EventRecord {
   timestamp: number;
   created_by: string | null;
 }
+
+const SYSTEM_SOURCE_RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
@@ -96,6 +99,10 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   const id = check.uuid('id', input.id);
   const eventType = check.oneOf('event_type', input.event_type, EVENT_TYPES, true);
   const source = check.string('source', input.source, { required: true, maxLength: limits.sourceMaxLength });
+  // The alerter's source: its alert events are trusted by incident timelines, so nobody else may write it.
+  if (source !== null && isSystemSource(source) && ctx.createdBy !== ALERTER_ACTOR) {
+    check.fail('source', `${JSON.stringify(source)} ${SYSTEM_SOURCE_RESERVED}`);
+  }
   const message = check.string('message', input.message, { required: false, maxLength: limits.messageMaxLength });
   const level = check.oneOf('level', input.level, LEVELS, false);
   const tags = check.jsonObject('tags', input.tags, { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes }, ctx.texts?.tags);

@@ -16,6 +16,8 @@ export interface TestEvent {
   message?: string | null;
   tags?: Record<string, unknown>;
   payload?: Record<string, unknown>;
+  /** Default `test`. */
+  created_by?: string;
 }
 
 export interface TestSample {
@@ -46,7 +48,7 @@ export async function insertEvents(db: Pool, events: TestEvent[]): Promise<(Test
     message: e.message === undefined ? 'hello' : e.message,
     tags: e.tags ?? {},
     payload: e.payload ?? {},
-    created_by: 'test',
+    created_by: e.created_by ?? 'test',
   }));
   await partitionsFor(db, rows.map((r) => r.timestamp));
   await db.query(

@@ -8,7 +8,8 @@
  */
 import { v5 as uuidv5 } from 'uuid';
 import type { BatchingProducer } from '../../../shared/kafka/producer.ts';
-import { HEADER_PRODUCER, HEADER_SCHEMA } from '../../../shared/kafka/topics.ts';
+import { ALERTER_ACTOR } from '../../../shared/auth/identity.ts';
+import { HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER } from '../../../shared/kafka/topics.ts';
 import type { Logger } from '../../../shared/logger.ts';
 import type { Codec } from '../../../shared/schemas/avro.ts';
 import type { EventRecord } from '../../../shared/schemas/event.ts';
@@ -24,7 +25,7 @@ const ALERT_EVENT_NAMESPACE = '4d0f3f5e-2b61-4a51-9a52-6c1f0f7a7c11';
 const MAX_PENDING = 10_000;
 /** Undelivered rows younger than this may still be in the hands of the alerter that wrote them. */
 const SWEEP_MIN_AGE_MS = 30_000;
-export const ALERT_SOURCE = 'vigil-alerter';
+export const ALERT_SOURCE = ALERTER_ACTOR;
 
 export interface DispatcherDeps {
   store: StateStore;
@@ -108,7 +109,7 @@ export class Dispatcher {
     const stopped = () => this.closed;
     const status = t.to === 'firing' ? 'firing' : 'resolved';
     // The alert event is the one delivery that must not be skipped: failure leaves the row in the outbox.
-    const headers = { [HEADER_SCHEMA]: this.deps.eventBundleCodec.schemaId, [HEADER_PRODUCER]: 'alerter' };
+    const headers = { [HEADER_SCHEMA]: this.deps.eventBundleCodec.schemaId, [HEADER_PRODUCER]: PRODUCER_ALERTER };
     await withRetries(() => this.deps.producer.publish(this.deps.eventsTopic, headers, [this.alertEvent(t, rule)]), policy, stopped);
     const channels: [string, () => Promise<void>][] = [];
     const webhook = this.deps.webhook;

@@ -2,6 +2,8 @@
  * The reads of a root-cause analysis, each bounded by time and by index:
  *   sourceCounts     per-source events and errors before the start and in the baseline, from the per-minute rollups
  *                    (never from the raw events), plus each source's per-minute errors before the start (onset);
+ *                    never the system's sources (the alerter's alert events are the symptom, not a cause, and
+ *                    rollups do not say who wrote a row, so anything else stored under those names is ignored);
  *   firstErrors      the first error event of each given source since a time (partial index, LIMIT 1 per source);
  *   errorTags        tag values on the error events of the given sources (partial index, capped per source);
  *   requestIds       request ids (tags or payload `request_id`) on warn+ events of two or more sources;
@@ -12,6 +14,7 @@
  *   deployMarkers    the newest event tagged `deploy` of each given source shortly before a given time;
  *   alertOnsets      when each alert series that went pending or firing in the window became active.
  */
+import { SYSTEM_SOURCES } from '../../../shared/auth/identity.ts';
 import { rows, type Queryable } from '../sql.ts';
 
 export interface Windows {
@@ -52,10 +55,10 @@ export async function sourceCounts(db: Queryable, w: Windows): Promise<SourceCou
                       WHERE r2.kind = 'event' AND r2.event_type <> 'alert' AND r2.source = r.source AND r2.bucket >= $2 AND r2.bucket < $3 AND r2.level IN ${ERROR_LEVELS}
                       GROUP BY r2.bucket) m) AS minutes
        FROM rollups r
-      WHERE kind = 'event' AND event_type <> 'alert' AND bucket >= $1 AND bucket < $3
+      WHERE kind = 'event' AND event_type <> 'alert' AND bucket >= $1 AND bucket < $3 AND source <> ALL($4::text[])
       GROUP BY source
      HAVING sum(count) FILTER (WHERE bucket >= $2 AND level IN ${ERROR_LEVELS}) > 0`,
-    [iso(w.baselineFrom), iso(w.beforeFrom), iso(w.start)],
+    [iso(w.baselineFrom), iso(w.beforeFrom), iso(w.start), SYSTEM_SOURCES],
   );
   return found.map((r) => ({
     source: r.source,

@@ -1,0 +1,119 @@
+/**
+ * The system's identity cannot be claimed by a producer: an event whose source is the alerter's (`vigil-alerter`,
+ * in any letter case) is refused over HTTP with a 400 naming `source` (any user could post `alert` events that every
+ * incident timeline showed as the alerter's and that fed the analysis), and straight into Kafka it is dead-lettered
+ * by the same validation, as is any item whose created_by names a system actor; the alerter's own records (Avro,
+ * vigil-producer: alerter, created_by vigil-alerter) are still stored.
+ */
+import crypto from 'node:crypto';
+import { Partitioners, type Producer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../bin/runtime.ts';
+import { loadCodecs } from '../shared/schemas/avro.ts';
+import { countRows, createTestContext, waitFor, type TestContext } from './helpers/context.ts';
+import { readTopic } from './helpers/topic-reader.ts';
+
+const EVENTS = '/api/v1/monitoring/events';
+const RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
+const codecs = loadCodecs();
+
+describe('the system\'s identity is reserved', () => {
+  let ctx: TestContext;
+  let api: Runtime;
+  let producer: Producer;
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    api = await ctx.start('gateway,writer');
+    producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+  });
+  afterAll(async () => {
+    await producer?.disconnect();
+    await ctx?.cleanup();
+  });
+
+  const post = (payload: unknown) => api.app.inject({
+    method: 'POST', url: EVENTS, headers: { authorization: `Bearer ${ctx.token('admin', 'mallory')}` },
+    payload: payload as object,
+  });
+  const forged = (source: string) =>
+    ({ event_type: 'alert', source, level: 'error', message: '[FIRING] Database down', tags: { rule_id: 'x' } });
+
+  it('answers 400 naming `source` to any role posting an event with the alerter\'s source', async () => {
+    for (const source of ['vigil-alerter', 'Vigil-Alerter', 'VIGIL-ALERTER']) {
+      const res = await post(forged(source));
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json()).toEqual({
+        success: false,
+        error: {
+          code: 'VIGIL_ERR_VALIDATION',
+          message: `source: ${JSON.stringify(source)} ${RESERVED}`,
+          details: [{ field: 'source', message: `${JSON.stringify(source)} ${RESERVED}` }],
+        },
+      });
+    }
+  });
+
+  it('refuses that item of a batch and accepts the others', async () => {
+    const res = await post([forged('vigil-alerter'), { ...forged('payments'), message: 'a real alert of payments' }]);
+    expect(res.statusCode, res.body).toBe(202);
+    const { data } = res.json();
+    expect(data).toEqual({
+      accepted: 1,
+      rejected: 1,
+      ids: [null, expect.stringMatching(/^[0-9a-f-]{36}$/)],
+      errors: [{ index: 0, field: 'source', message: `"vigil-alerter" ${RESERVED}` }],
+    });
+    const payments = "SELECT count(*) AS n FROM events WHERE source = 'payments'";
+    await waitFor(() => countRows(ctx.db, payments), (n) => n === 1);
+    expect(await countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE lower(source) = 'vigil-alerter'")).toBe(0);
+  });
+
+  it('dead-letters direct Kafka records that claim the alerter, and stores the alerter\'s own', async () => {
+    const topic = ctx.config.kafka.topics.events;
+    const event = codecs.get('Event')!;
+    const now = Date.now();
+    const item = (id: string, source: string, createdBy: string | null) => event.encode({
+      id, event_type: 'alert', source, message: 'm', level: 'warn', tags: '{}', payload: '{}', timestamp: now,
+      created_by: createdBy,
+    });
+    const record = (key: string, value: unknown, headers: Record<string, string>) =>
+      ({ key, value: Buffer.isBuffer(value) ? value : JSON.stringify(value), headers });
+    const own = crypto.randomUUID();
+    const json = { 'content-type': 'application/json' };
+    const avro = { 'vigil-schema': event.schemaId };
+    const fromAlerter = { 'vigil-producer': 'alerter' };
+    await producer.send({
+      topic,
+      messages: [
+        // JSON with the alerter's source, and JSON that names the alerter as its creator.
+        record('a', { event_type: 'alert', source: 'vigil-alerter', message: 'forged' }, json),
+        record('b', { event_type: 'log', source: 'billing', created_by: 'vigil-alerter' }, json),
+        // Avro as the gateway writes it, claiming the alerter as creator or as source; and a record that says
+        // `vigil-producer: alerter` but is JSON (the alerter writes Avro).
+        record('c', item(crypto.randomUUID(), 'billing', 'vigil-alerter'), { ...avro, 'vigil-producer': 'gateway' }),
+        record('d', { event_type: 'log', source: 'x', created_by: 'vigil-alerter' }, { ...json, ...fromAlerter }),
+        record('e', item(crypto.randomUUID(), 'vigil-alerter', 'mallory'), { ...avro, 'vigil-producer': 'gateway' }),
+        // The alerter's own record.
+        record('vigil-alerter', item(own, 'vigil-alerter', 'vigil-alerter'), { ...avro, ...fromAlerter }),
+      ],
+    });
+    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 5);
+    const summary = letters
+      .map((l) => [l.key?.toString(), l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])
+      .sort();
+    expect(summary).toEqual([
+      ['a', 'invalid', `source: "vigil-alerter" ${RESERVED}`],
+      ['b', 'invalid', 'created_by: "vigil-alerter" is reserved for vigil itself'],
+      ['c', 'invalid', 'created_by: "vigil-alerter" is reserved for vigil itself'],
+      ['d', 'invalid', 'created_by: "vigil-alerter" is reserved for vigil itself'],
+      ['e', 'invalid', `source: "vigil-alerter" ${RESERVED}`],
+    ]);
+    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events WHERE id = $1', [own]), (n) => n === 1);
+    const claimed = `SELECT id, source, created_by FROM events
+                      WHERE lower(source) = 'vigil-alerter' OR created_by = 'vigil-alerter'`;
+    const { rows } = await ctx.db.query(claimed);
+    expect(rows).toEqual([{ id: own, source: 'vigil-alerter', created_by: 'vigil-alerter' }]);
+  });
+});
