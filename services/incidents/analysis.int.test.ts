@@ -93,7 +93,7 @@ describe('incident analysis', () => {
     );
     expect(db.evidence.shared_request_ids).toHaveLength(10);
     const api = result.suspects.find((s: { name: string }) => s.name === 'api');
-    expect(api.evidence).toMatchObject({ onset: new Date(start - 12 * MIN).toISOString(), first_in_shared_requests: 0, errors_before: 36, downstream: 1, origin: 0 });
+    expect(api.evidence).toMatchObject({ onset: new Date(start - 12 * MIN + 150).toISOString(), first_in_shared_requests: 0, errors_before: 36, downstream: 1, origin: 0 });
     expect(api.evidence.explanation).toMatch(/; logged after db on 36 of 36 failing requests they share$/);
 
     // request ids crossing sources (36 failing requests reached the API; the 20 shown), the database first each time
