@@ -43,31 +43,36 @@ const PER_SOURCE_CAP = 20_000;
 const HIGH_CARDINALITY_KEYS = ['request_id', 'trace_id', 'span_id', 'correlation_id', 'id'];
 
 export async function sourceCounts(db: Queryable, w: Windows): Promise<SourceCounts[]> {
-  const found = await rows<{ source: string; events_before: string; errors_before: string; events_baseline: string; errors_baseline: string; minutes: [string, string][] | null }>(
+  // One pass over the window's rollups, per source and minute; the sums and the minutes before the start are
+  // folded here (a correlated subquery per source for its minutes cost as much again as the scan).
+  const found = await rows<{ source: string; bucket: Date; events: string; errors: string }>(
     db,
-    `SELECT source,
-            coalesce(sum(count) FILTER (WHERE bucket >= $2), 0) AS events_before,
-            coalesce(sum(count) FILTER (WHERE bucket >= $2 AND level IN ${ERROR_LEVELS}), 0) AS errors_before,
-            coalesce(sum(count) FILTER (WHERE bucket < $2), 0) AS events_baseline,
-            coalesce(sum(count) FILTER (WHERE bucket < $2 AND level IN ${ERROR_LEVELS}), 0) AS errors_baseline,
-            (SELECT json_agg(json_build_array((extract(epoch FROM m.bucket) * 1000)::int8::text, m.n::text) ORDER BY m.bucket)
-               FROM (SELECT r2.bucket, sum(r2.count) AS n FROM rollups r2
-                      WHERE r2.kind = 'event' AND r2.event_type <> 'alert' AND r2.source = r.source AND r2.bucket >= $2 AND r2.bucket < $3 AND r2.level IN ${ERROR_LEVELS}
-                      GROUP BY r2.bucket) m) AS minutes
-       FROM rollups r
-      WHERE kind = 'event' AND event_type <> 'alert' AND bucket >= $1 AND bucket < $3 AND source <> ALL($4::text[])
-      GROUP BY source
-     HAVING sum(count) FILTER (WHERE bucket >= $2 AND level IN ${ERROR_LEVELS}) > 0`,
-    [iso(w.baselineFrom), iso(w.beforeFrom), iso(w.start), SYSTEM_SOURCES],
+    `SELECT source, bucket, sum(count) AS events, coalesce(sum(count) FILTER (WHERE level IN ${ERROR_LEVELS}), 0) AS errors
+       FROM rollups
+      WHERE kind = 'event' AND event_type <> 'alert' AND bucket >= $1 AND bucket < $2 AND source <> ALL($3::text[])
+      GROUP BY source, bucket`,
+    [iso(w.baselineFrom), iso(w.start), SYSTEM_SOURCES],
   );
-  return found.map((r) => ({
-    source: r.source,
-    events_before: Number(r.events_before),
-    errors_before: Number(r.errors_before),
-    events_baseline: Number(r.events_baseline),
-    errors_baseline: Number(r.errors_baseline),
-    minutes: (r.minutes ?? []).map(([t, n]) => [Number(t), Number(n)] as [number, number]),
-  }));
+  const beforeFrom = w.beforeFrom.getTime();
+  const bySource = new Map<string, SourceCounts>();
+  for (const r of found) {
+    let c = bySource.get(r.source);
+    if (!c) bySource.set(r.source, (c = { source: r.source, events_before: 0, errors_before: 0, events_baseline: 0, errors_baseline: 0, minutes: [] }));
+    const events = Number(r.events);
+    const errors = Number(r.errors);
+    const t = r.bucket.getTime();
+    if (t >= beforeFrom) {
+      c.events_before += events;
+      c.errors_before += errors;
+      if (errors > 0) c.minutes.push([t, errors]);
+    } else {
+      c.events_baseline += events;
+      c.errors_baseline += errors;
+    }
+  }
+  const out = [...bySource.values()].filter((c) => c.errors_before > 0);
+  for (const c of out) c.minutes.sort((x, y) => x[0] - y[0]);
+  return out;
 }
 
 export interface EventRef {
