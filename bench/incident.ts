@@ -4,6 +4,8 @@
  * events, request ids in tags), in a database of its own. Targets: timeline p99 < 100 ms, analysis p99 < 1 s.
  *
  *   node --import tsx bench/incident.ts      # [--runs 40]
+ *   node --import tsx bench/incident.ts --baseline /path/to/older/checkout
+ *       # also times that checkout's analysis, alternating with this one's on the same incidents (side by side)
  *
  * The database (BENCH_INCIDENT_DATABASE_URL, default vigil_bench_incident) is made once: copied from the query
  * benchmark's database when that holds the data set (CREATE DATABASE … TEMPLATE, no reload), otherwise loaded with
@@ -105,6 +107,25 @@ rows.push(await measure('timeline, 1 source + tag scope (all 50 sources read), f
 const long = await incidents('bench: one day', { sources: ['api-gateway', 'payment-service', 'auth-service'], tags: {}, durationMs: DAY - HOUR });
 rows.push(await measure('timeline, 3 sources, 24 h window, first page', RUNS, (i) => readTimeline(pool, long[i], { limit: 100, offset: 0 })));
 rows.push(await measure('analysis (sources, tags, request ids, metrics)', RUNS, (i) => analyse(pool, twoSources[i], 'request', meta.anchorMs)));
+const baselineAt = process.argv.indexOf('--baseline');
+if (baselineAt > 0) {
+  // The other checkout's analysis, alternated with this one's on the same incidents: a ratio the machine's load
+  // affects alike, unlike figures from runs at different times.
+  const dir = process.argv[baselineAt + 1];
+  const other = (await import(`${dir}/services/incidents/analysis/run.ts`)) as { analyse: typeof analyse };
+  const mine: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    for (const [run, into] of (i % 2 === 0 ? [[analyse, mine], [other.analyse, theirs]] : [[other.analyse, theirs], [analyse, mine]]) as [typeof analyse, number[]][]) {
+      const started = process.hrtime.bigint();
+      await run(pool, twoSources[i], 'request', meta.anchorMs);
+      into.push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
+  }
+  const at = (xs: number[], p: number) => percentile([...xs].sort((a, b) => a - b), p).toFixed(1);
+  rows.push(`| analysis, this checkout, alternated with ${dir} | ${RUNS} | ${at(mine, 50)} ms | ${at(mine, 99)} ms | ${Math.max(...mine).toFixed(1)} ms |`);
+  rows.push(`| analysis, ${dir} | ${RUNS} | ${at(theirs, 50)} ms | ${at(theirs, 99)} ms | ${Math.max(...theirs).toFixed(1)} ms |`);
+}
 const sample = await analyse(pool, twoSources[0], 'request', meta.anchorMs);
 console.error(`[incident bench] sample analysis: ${sample.suspects.length} suspects, top ${JSON.stringify(sample.suspects.slice(0, 3).map((s) => [s.kind, s.name, s.score]))}, ${sample.request_ids.length} crossing request ids`);
 
