@@ -15,6 +15,7 @@ import { metricRoutes } from './metrics.ts';
 import { prometheusRoutes } from './prometheus.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';
 import { statsRoutes } from './stats.ts';
+import { traceRoutes } from './traces.ts';
 
 export interface QueryDeps {
   config: Config;
@@ -41,6 +42,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       metricRoutes(pool),
       prometheusRoutes(pool),
       statsRoutes(pool),
+      traceRoutes(pool),
     ],
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
