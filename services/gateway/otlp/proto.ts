@@ -50,6 +50,13 @@ function types(pkg: string, name: string, rejectedField: string): SignalTypes {
   };
 }
 
+/** The protobufjs types of a signal's request and response (tests and benches encode requests with them). */
+export function signalTypes(signal: Signal): { request: protobuf.Type; response: protobuf.Type } {
+  return { request: TYPES[signal].request, response: TYPES[signal].response };
+}
+
+export const STATUS_TYPE = STATUS;
+
 /** The encoding a Content-Type names, or null for any other type. */
 export function encodingOf(contentType: string | undefined): Encoding | null {
   if (contentType === undefined) return null;

@@ -116,7 +116,10 @@ const ZERO_BYTES = /^0*$/;
  * (the specification's invalid id); otherwise an Error naming the rule.
  */
 export function idToHex(value: Uint8Array | null | undefined, bytes: number, field: string): string | Error {
-  if (!value || value.length === 0) return '';
+  // protobufjs' default for an absent bytes field is an empty array.
+  if (value === null || value === undefined || (value as { length?: unknown }).length === 0) return '';
+  // OTLP JSON may put anything there, and protobufjs passes array-likes through.
+  if (!(value instanceof Uint8Array)) return new Error(`${field} must be ${bytes * 2} hex digits`);
   const hex = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   if (value.length !== bytes) return new Error(`${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${value.length}`);
   if (ZERO_BYTES.test(hex)) return new Error(`${field} must not be all zeros`);
