@@ -98,6 +98,10 @@ export function nanosBetween(start: Nanos, end: Nanos): number {
 function splitNanos(value: Nanos): [number, number] {
   if (value === null || value === undefined) return [0, 0];
   if (typeof value === 'object') return [value.high >>> 0, value.low >>> 0];
+  if (typeof value === 'string' && /^\d{1,20}$/.test(value)) {
+    const n = BigInt(value);
+    return [Number(n >> 32n), Number(n & 0xffffffffn)];
+  }
   const n = Number(value);
   const high = Math.floor(n / 4294967296);
   return [high, n - high * 4294967296];
