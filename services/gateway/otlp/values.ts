@@ -32,6 +32,8 @@ export type Nanos = Long | number | string | null | undefined;
  */
 export function anyValueToJson(value: AnyValue | null | undefined, maxDepth: number, depth = 1): Json {
   if (value === null || value === undefined || depth > maxDepth) return null;
+  // Most attributes are strings: skip protobufjs' oneof getter (it tests every member) for them.
+  if (Object.hasOwn(value, 'stringValue') && typeof value.stringValue === 'string') return value.stringValue;
   switch (value.value) {
     case 'stringValue':
       return value.stringValue ?? '';
@@ -113,8 +115,6 @@ export function nanosToString(value: Nanos): string {
   return typeof value === 'object' ? value.toUnsigned().toString() : String(value);
 }
 
-const ZERO_BYTES = /^0*$/;
-
 /**
  * An id (bytes) as lowercase hex: '' when absent or empty, else it must have `bytes` bytes and not be all zeros
  * (the specification's invalid id); otherwise an Error naming the rule.
@@ -124,8 +124,10 @@ export function idToHex(value: Uint8Array | null | undefined, bytes: number, fie
   if (value === null || value === undefined || (value as { length?: unknown }).length === 0) return '';
   // OTLP JSON may put anything there, and protobufjs passes array-likes through.
   if (!(value instanceof Uint8Array)) return new Error(`${field} must be ${bytes * 2} hex digits`);
-  const hex = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
   if (value.length !== bytes) return new Error(`${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${value.length}`);
-  if (ZERO_BYTES.test(hex)) return new Error(`${field} must not be all zeros`);
-  return hex;
+  let zero = true;
+  for (let i = 0; i < value.length && zero; i++) zero = value[i] === 0;
+  if (zero) return new Error(`${field} must not be all zeros`);
+  // protobufjs hands out Buffers (views of the request) in Node: no copy needed for those.
+  return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString('hex');
 }
