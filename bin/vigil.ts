@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { ensureStack } from '../infra/stack.ts';
 import { startRuntime } from './runtime.ts';
+import { closeOtlp, listenOtlp } from '../services/gateway/otlp/listener.ts';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
   await ensureStack(config, logger);
   const runtime = await startRuntime(config, logger);
   await runtime.app.listen({ host: config.http.host, port: config.http.port });
+  const otlp = config.http.otlpPort !== null && config.roles.includes('gateway') ? await listenOtlp(runtime.app, config.http.host, config.http.otlpPort) : null;
   console.log(banner(config));
 
   let stopping = false;
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info(`${signal} received: draining in-flight work`);
+    if (otlp) await closeOtlp(otlp);
     await runtime.stop();
     logger.info('stopped cleanly');
     process.exit(0);
@@ -58,6 +61,7 @@ function banner(config: Config): string {
   return `
 vigil is running — roles: ${config.roles.join(', ')}
   API        ${base}/api/v1/monitoring   (health ${base}/healthz, readiness ${base}/readyz, own metrics ${base}/metrics)
+  OTLP/HTTP  ${config.http.otlpPort === null ? base : `http://${host}:${config.http.otlpPort}`}/v1/{logs,metrics,traces}   (header Authorization: Bearer $TOKEN; docs/otlp.md)
   Kafka      ${config.kafka.brokers.join(',')}${config.kafka.local.managed ? `  (local broker, log ${config.kafka.local.dir}/broker.log)` : ''}
   PostgreSQL ${config.database.url.replace(/:[^:@/]+@/, ':***@')}
 

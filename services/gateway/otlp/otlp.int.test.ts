@@ -3,6 +3,7 @@
  * in the request's encoding, the mapping as it lands on Kafka (read back from the test's topics: no writer), and
  * fuzzed protobuf and JSON bodies that never get a 5xx.
  */
+import type { AddressInfo } from 'node:net';
 import zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +12,7 @@ import { loadCodecs } from '../../../shared/schemas/avro.ts';
 import { unbundle } from '../../../test/helpers/bundles.ts';
 import { createTestContext, type TestContext } from '../../../test/helpers/context.ts';
 import { readTopic } from '../../../test/helpers/read-topic.ts';
+import { closeOtlp, listenOtlp } from './listener.ts';
 import { signalTypes, STATUS_TYPE, type Signal } from './proto.ts';
 
 const codecs = loadCodecs();
@@ -197,6 +199,22 @@ describe('OTLP/HTTP edge', () => {
     const many = await postJson('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: [{}, {}, {}, {}] }] }] }, small);
     expect(many.statusCode).toBe(413);
     expect(many.json()).toEqual({ code: 8, message: 'VIGIL_ERR_PAYLOAD_TOO_LARGE: the request has more than 3 log records (INGEST_MAX_BATCH_ITEMS); export smaller batches' });
+  });
+
+  it('OTLP_HTTP_PORT: a second port serves the OTLP routes, with the same auth, and nothing else', async () => {
+    const server = await listenOtlp(api.app, '127.0.0.1', 0);
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const body = JSON.stringify({ resourceLogs: [{ resource, scopeLogs: [{ logRecords: [{ body: { stringValue: 'via 4318' } }] }] }] });
+      const ok = await fetch(`${base}/v1/logs`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+      expect([ok.status, await ok.text()]).toEqual([200, '{}']);
+      const anonymous = await fetch(`${base}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      expect(anonymous.status).toBe(401);
+      const api404 = await fetch(`${base}/api/v1/monitoring/events`, { headers: { authorization: `Bearer ${token}` } });
+      expect([api404.status, await api404.json()]).toEqual([404, { code: 5, message: 'only /v1/logs, /v1/metrics, /v1/traces are served on this port' }]);
+    } finally {
+      await closeOtlp(server);
+    }
   });
 
   describe('fuzz: mutated protobuf and JSON bodies never get a 5xx', () => {
