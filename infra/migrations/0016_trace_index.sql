@@ -3,8 +3,8 @@
 -- events_trace_id_idx finds every row of one trace: an expression index on tags->>'trace_id', partial so that only
 -- rows carrying a trace id pay for it at ingest (PostgreSQL proves `tags->>'trace_id' = $1` implies the predicate,
 -- so lookups use it). A lookup without a time range is one probe per partition. Priced against ingest in
--- bench/README.md: rows without a trace id cost only the predicate's evaluation; with one, about what one more
--- btree costs (STORAGE-NOTES: each btree is a few percent of the load rate) — far below a GIN on all tags (×1.6).
+-- bench/README.md (bench/trace-index-cost.ts): rows without a trace id cost only the predicates' evaluation, rows
+-- with one an entry in a btree — far below a GIN index on all tags, which costs ~1.6× the load rate.
 CREATE INDEX events_trace_id_idx ON events ((tags ->> 'trace_id'), "timestamp") WHERE (tags ->> 'trace_id') IS NOT NULL;
 
 -- events_trace_roots_idx lists recent traces: root spans (no parent) by time, newest first, without walking every
