@@ -149,6 +149,35 @@ describe('OTLP from the official SDKs, read back', () => {
     await Promise.all([tracer.shutdown(), payments.shutdown(), protoLogs.shutdown(), jsonLogs.shutdown()]);
   });
 
+  it('a span exported again (an SDK retrying after a 503) is stored once: its ids derive from trace and span ids', async () => {
+    const traceId = 'f'.repeat(31) + '1';
+    const span = (spanId: string) => ({
+      traceId,
+      spanId,
+      name: `op ${spanId}`,
+      startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+      endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n),
+      events: [{ name: 'retry me' }],
+    });
+    const first = span('00000000000000a1');
+    const send = async (spans: object[]) => {
+      const res = await api.app.inject({
+        method: 'POST',
+        url: '/v1/traces',
+        headers: { authorization: `Bearer ${user}`, 'content-type': 'application/json' },
+        payload: { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'retrying' } }] }, scopeSpans: [{ spans }] }] },
+      });
+      expect([res.statusCode, res.body]).toEqual([200, '{}']);
+    };
+    const rows = () => countRows(ctx.db, `SELECT count(*) AS n FROM events WHERE tags ->> 'trace_id' = $1`, [traceId]);
+    await send([first]);
+    await waitFor(rows, (n) => n === 2);
+    // The same span and event again, with a new span after them: once the new one is stored, the repeat was handled.
+    await send([first, span('00000000000000a2')]);
+    await waitFor(() => countRows(ctx.db, `SELECT count(*) AS n FROM events WHERE tags ->> 'span_id' = '00000000000000a2'`), (n) => n === 2);
+    expect(await rows()).toBe(4);
+  });
+
   async function exportMetrics(exporter: PushMetricExporter, record: (provider: MeterProvider) => void): Promise<void> {
     const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
     const provider = new MeterProvider({ resource: resource('checkout'), readers: [reader] });

@@ -14,6 +14,7 @@ import { createTestContext, type TestContext } from '../../../test/helpers/conte
 import { readTopic } from '../../../test/helpers/read-topic.ts';
 import { closeOtlp, listenOtlp } from './listener.ts';
 import { signalTypes, STATUS_TYPE, type Signal } from './proto.ts';
+import { spanItemId } from './traces.ts';
 
 const codecs = loadCodecs();
 const FUZZ_RUNS = Number(process.env.FUZZ_RUNS ?? 300);
@@ -114,6 +115,8 @@ describe('OTLP/HTTP edge', () => {
     });
     const items = unbundle(await readTopic(ctx.kafka, ctx.config.kafka.topics.events), codecs.get('EventBundle')!).filter((i) => i.key === 'json-svc');
     expect(items.map((i) => [i.item.event_type, i.item.message, i.item.level])).toEqual([['trace', 'GET /x', 'error'], ['log', 'exception', 'error']]);
+    expect(items.map((i) => i.item.id)).toEqual([spanItemId(TRACE, SPAN, 0), spanItemId(TRACE, SPAN, 1)]);
+    expect(spanItemId(TRACE, SPAN, 0)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(JSON.parse(items[0].item.tags as string)).toEqual({ trace_id: TRACE, span_id: SPAN });
     expect(JSON.parse(items[0].item.payload as string)).toEqual({
       kind: 'server',

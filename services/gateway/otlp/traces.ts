@@ -11,7 +11,9 @@
  * Each span event becomes a `log` event of the same source at its own time, linked to the span by the same
  * trace_id/span_id tags (an `exception` event at level error), so it shows among the trace's logs.
  * A span without a valid trace_id (16 bytes) or span_id (8 bytes), or with a malformed parent, is rejected.
+ * Ids are derived from trace_id and span_id (spanItemId), so a span exported twice is stored once.
  */
+import crypto from 'node:crypto';
 import { Conversion, type ConversionLimits } from './conversion.ts';
 import { resourceView } from './resource.ts';
 import { attributesToJson, idToHex, nanosBetween, nanosToMillis, nanosToString, type Json, type KeyValue, type Nanos } from './values.ts';
@@ -121,6 +123,7 @@ function addSpan(
 
   const start = nanosToMillis(span.startTimeUnixNano);
   const event: Record<string, unknown> = {
+    id: spanItemId(traceId, spanId, 0),
     event_type: 'trace',
     source,
     message: span.name ?? '',
@@ -131,12 +134,14 @@ function addSpan(
   if (start !== null) event.timestamp = start;
   out.add(unit, event);
 
+  let n = 0;
   for (const spanEvent of span.events ?? []) {
     const eventTags = attributesToJson(spanEvent.attributes, maxDepth, 1, { ...resourceTags });
     eventTags.trace_id = traceId;
     eventTags.span_id = spanId;
     const at = nanosToMillis(spanEvent.timeUnixNano) ?? start;
     const log: Record<string, unknown> = {
+      id: spanItemId(traceId, spanId, ++n),
       event_type: 'log',
       source,
       message: spanEvent.name ?? '',
@@ -148,4 +153,15 @@ function addSpan(
     out.add(unit, log);
   }
   return null;
+}
+
+/**
+ * A span's (n = 0) or its n-th event's id, derived from the trace and span ids (a UUID of version 8, from SHA-1):
+ * an SDK that retries an export after a 503 sends the same span with the same start, so it is stored once — the
+ * (timestamp, id) key de-duplicates it as it does a client's resent id.
+ */
+export function spanItemId(traceId: string, spanId: string, n: number): string {
+  const hash = crypto.createHash('sha1').update(`${traceId}${spanId}${n}`).digest('hex');
+  const variant = ((parseInt(hash[16], 16) & 0x3) | 0x8).toString(16);
+  return `${hash.slice(0, 8)}-${hash.slice(8, 12)}-8${hash.slice(13, 16)}-${variant}${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
 }
