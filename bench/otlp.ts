@@ -39,7 +39,14 @@ interface CannonResult {
   errors: number;
   timeouts: number;
 }
-type Autocannon = (opts: { url: string; method: 'POST'; headers: Record<string, string>; body: string | Buffer; connections: number; duration: number }) => Promise<CannonResult>;
+type Autocannon = (opts: {
+  url: string;
+  method: 'POST';
+  headers: Record<string, string>;
+  body: string | Buffer;
+  connections: number;
+  duration: number;
+}) => Promise<CannonResult>;
 const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
 
 type Form = 'vigil JSON' | 'OTLP proto' | 'OTLP JSON';
@@ -63,47 +70,66 @@ const byService = <T>(make: (service: number, i: number) => T): T[][] => {
 };
 
 const logs = {
-  json: JSON.stringify(Array.from({ length: items }, (_, i) => ({
-    event_type: 'log',
-    source: `web-server-${i % SERVICES}`,
-    message: 'Request processed successfully',
-    level: 'info',
-    tags: { service: 'api', environment: 'production', request_id: `req-${i}`, trace_id: traceId, span_id: spanId },
-    timestamp: nowMs,
-  }))),
+  json: JSON.stringify(
+    Array.from({ length: items }, (_, i) => ({
+      event_type: 'log',
+      source: `web-server-${i % SERVICES}`,
+      message: 'Request processed successfully',
+      level: 'info',
+      tags: { service: 'api', environment: 'production', request_id: `req-${i}`, trace_id: traceId, span_id: spanId },
+      timestamp: nowMs,
+    })),
+  ),
   otlp: {
     resourceLogs: byService((_s, i) => ({
       timeUnixNano: nowNs,
       severityNumber: 9,
       body: str('Request processed successfully'),
-      attributes: [{ key: 'service', value: str('api') }, { key: 'environment', value: str('production') }, { key: 'request_id', value: str(`req-${i}`) }],
+      attributes: [
+        { key: 'service', value: str('api') },
+        { key: 'environment', value: str('production') },
+        { key: 'request_id', value: str(`req-${i}`) },
+      ],
       traceId,
       spanId,
-    })).map((records, s) => ({ resource: { attributes: [{ key: 'service.name', value: str(`web-server-${s}`) }] }, scopeLogs: [{ logRecords: records }] })),
+    })).map((records, s) => ({
+      resource: { attributes: [{ key: 'service.name', value: str(`web-server-${s}`) }] },
+      scopeLogs: [{ logRecords: records }],
+    })),
   },
 };
 
 const metrics = {
-  json: JSON.stringify(Array.from({ length: items }, (_, i) => ({
-    name: 'http_server_active_requests',
-    metric_type: 'gauge',
-    value: i,
-    labels: { job: `web-server-${i % SERVICES}`, method: 'GET', route: `/api/r${i}` },
-    timestamp: nowMs,
-  }))),
+  json: JSON.stringify(
+    Array.from({ length: items }, (_, i) => ({
+      name: 'http_server_active_requests',
+      metric_type: 'gauge',
+      value: i,
+      labels: { job: `web-server-${i % SERVICES}`, method: 'GET', route: `/api/r${i}` },
+      timestamp: nowMs,
+    })),
+  ),
   otlp: {
-    resourceMetrics: byService((_s, i) => ({ timeUnixNano: nowNs, asDouble: i, attributes: [{ key: 'method', value: str('GET') }, { key: 'route', value: str(`/api/r${i}`) }] }))
-      .map((points, s) => ({
-        resource: { attributes: [{ key: 'service.name', value: str(`web-server-${s}`) }] },
-        scopeMetrics: [{ metrics: [{ name: 'http.server.active_requests', gauge: { dataPoints: points } }] }],
-      })),
+    resourceMetrics: byService((_s, i) => ({
+      timeUnixNano: nowNs,
+      asDouble: i,
+      attributes: [
+        { key: 'method', value: str('GET') },
+        { key: 'route', value: str(`/api/r${i}`) },
+      ],
+    })).map((points, s) => ({
+      resource: { attributes: [{ key: 'service.name', value: str(`web-server-${s}`) }] },
+      scopeMetrics: [{ metrics: [{ name: 'http.server.active_requests', gauge: { dataPoints: points } }] }],
+    })),
   },
 };
 
 function protobuf(signal: 'logs' | 'metrics', json: object): Buffer {
   const { request } = signalTypes(signal);
   // fromObject takes bytes as base64; OTLP JSON's hex ids are what the gateway converts, so convert them here.
-  const text = JSON.stringify(json, (key, value) => (key === 'traceId' || key === 'spanId' ? Buffer.from(value, 'hex').toString('base64') : value));
+  const text = JSON.stringify(json, (key, value) =>
+    key === 'traceId' || key === 'spanId' ? Buffer.from(value, 'hex').toString('base64') : value,
+  );
   return Buffer.from(request.encode(request.fromObject(JSON.parse(text))).finish());
 }
 
@@ -131,7 +157,10 @@ for (const signal of ['logs', 'metrics'] as const) {
     for (const form of FORMS) {
       const round = await load(bodies[signal][form], seconds);
       results[form].push(round);
-      console.error(`  round ${r} ${form.padEnd(10)} ${round.itemsPerSecond.toFixed(0)} items/s, p50 ${round.p50} ms, p99 ${round.p99} ms${round.failed ? `, ${round.failed} failed` : ''}`);
+      console.error(
+        `  round ${r} ${form.padEnd(10)} ${round.itemsPerSecond.toFixed(0)} items/s, ` +
+          `p50 ${round.p50} ms, p99 ${round.p99} ms${round.failed ? `, ${round.failed} failed` : ''}`,
+      );
     }
   }
   const base = median(results['vigil JSON']);
@@ -139,19 +168,30 @@ for (const signal of ['logs', 'metrics'] as const) {
     const m = median(results[form]);
     const share = form === 'vigil JSON' ? '' : `${((m.itemsPerSecond / base.itemsPerSecond) * 100).toFixed(0)}%`;
     const body = bodies[signal][form].body;
-    table.push(`| ${signal === 'logs' ? 'log records' : 'metric points'} | ${form} | ${Buffer.byteLength(body)} | ${fmt(m.itemsPerSecond)} | ${m.p50} ms | ${m.p99} ms | ${share} |`);
+    table.push(
+      `| ${signal === 'logs' ? 'log records' : 'metric points'} | ${form} | ${Buffer.byteLength(body)} | ` +
+        `${fmt(m.itemsPerSecond)} | ${m.p50} ms | ${m.p99} ms | ${share} |`,
+    );
   }
 }
 server.disconnect();
 
-console.log(`\n${items} items per request, ${CONNECTIONS} connections, ${rounds} alternating rounds of ${seconds} s, median round:\n`);
+console.log(
+  `\n${items} items per request, ${CONNECTIONS} connections, ` +
+    `${rounds} alternating rounds of ${seconds} s, median round:\n`,
+);
 console.log('| items | form | bytes per request | items/s | p50 latency | p99 latency | share of vigil JSON |');
 console.log('|---|---|---|---|---|---|---|');
 for (const line of table) console.log(line);
-console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kafka broker, load generator and gateway share it.`);
+console.log(
+  `\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
+    `Node ${process.version}; Kafka broker, load generator and gateway share it.`,
+);
 
 async function spawn(): Promise<ChildProcess & { port: number }> {
-  const child = fork(new URL('./gateway-server.ts', import.meta.url), ['gateway'], { execArgv: [...NODE_FLAGS, '--import', 'tsx'] });
+  const child = fork(new URL('./gateway-server.ts', import.meta.url), ['gateway'], {
+    execArgv: [...NODE_FLAGS, '--import', 'tsx'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
@@ -169,7 +209,12 @@ async function load(target: { path: string; type: string; body: string | Buffer 
     duration,
   });
   const ok = result['2xx'];
-  return { itemsPerSecond: (ok * items) / duration, p50: result.latency.p50, p99: result.latency.p99, failed: result.non2xx + result.errors + result.timeouts };
+  return {
+    itemsPerSecond: (ok * items) / duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    failed: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 function median(list: Round[]): Round {

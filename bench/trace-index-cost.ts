@@ -35,11 +35,20 @@ function* tracedRows(count: number, anchorMs: number): Generator<string> {
     }
     const spanId = i % 8 === 0 ? rootSpan : crypto.randomBytes(8).toString('hex');
     const isLog = i % 8 === 7;
-    const tags: Record<string, string> = { 'http.route': '/api/orders', 'deployment.environment': 'production', trace_id: traceId, span_id: spanId };
+    const tags: Record<string, string> = {
+      'http.route': '/api/orders',
+      'deployment.environment': 'production',
+      trace_id: traceId,
+      span_id: spanId,
+    };
     if (i % 8 !== 0 && !isLog) tags.parent_span_id = rootSpan;
-    const payload = isLog ? '{}' : `{"kind": "server", "duration_ms": ${(i % 977) / 3}, "status": {"code": "unset", "message": ""}}`;
+    const payload = isLog
+      ? '{}'
+      : `{"kind": "server", "duration_ms": ${(i % 977) / 3}, "status": {"code": "unset", "message": ""}}`;
     const id = crypto.randomUUID();
-    yield `${id}\t${new Date(ts).toISOString()}\t${isLog ? 'log' : 'trace'}\tsvc-${i % 10}\tinfo\t${isLog ? 'a log line' : 'GET /api/orders'}\t${JSON.stringify(tags)}\t${payload}\tbench\n`;
+    const columns = [id, new Date(ts).toISOString(), isLog ? 'log' : 'trace', `svc-${i % 10}`, 'info'];
+    columns.push(isLog ? 'a log line' : 'GET /api/orders', JSON.stringify(tags), payload, 'bench');
+    yield `${columns.join('\t')}\n`;
   }
 }
 
@@ -58,7 +67,10 @@ async function load(dropIndexes: boolean, rows: string[]): Promise<number> {
   for (let i = 0; i < rows.length; i += 5000) {
     await client.query('BEGIN');
     const columns = 'id, "timestamp", event_type, source, level, message, tags, payload, created_by';
-    await pipeline(Readable.from([rows.slice(i, i + 5000).join('')]), client.query(copyFrom(`COPY events (${columns}) FROM STDIN`)));
+    await pipeline(
+      Readable.from([rows.slice(i, i + 5000).join('')]),
+      client.query(copyFrom(`COPY events (${columns}) FROM STDIN`)),
+    );
     await client.query('COMMIT');
   }
   const seconds = (performance.now() - started) / 1000;
@@ -85,4 +97,5 @@ for (let round = 0; round < ROUNDS; round++) {
 await dropDatabase(url, DB).catch(() => {});
 console.log(`| load (${ROWS.toLocaleString('en')} rows, 5,000 per COPY transaction, best of ${ROUNDS}) | rows/s |`);
 console.log('|---|---|');
-for (const [label, rate] of Object.entries(best)) console.log(`| ${label} | ${Math.round(rate).toLocaleString('en')} |`);
+for (const [label, rate] of Object.entries(best))
+  console.log(`| ${label} | ${Math.round(rate).toLocaleString('en')} |`);

@@ -9,4 +9,5 @@ CREATE INDEX events_trace_id_idx ON events ((tags ->> 'trace_id'), "timestamp") 
 
 -- events_trace_roots_idx lists recent traces: root spans (no parent) by time, newest first, without walking every
 -- event of the range. Only root spans are in it: one entry per trace.
-CREATE INDEX events_trace_roots_idx ON events ("timestamp") WHERE event_type = 'trace' AND (tags ->> 'parent_span_id') IS NULL;
+CREATE INDEX events_trace_roots_idx ON events ("timestamp")
+    WHERE event_type = 'trace' AND (tags ->> 'parent_span_id') IS NULL;

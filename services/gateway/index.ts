@@ -63,7 +63,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
       if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes.length);
       return bytes;
     };
-    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], { parseAs: 'buffer', bodyLimit: limits.bodyLimitBytes }, async (request: FastifyRequest, raw: Buffer) =>
+    const asBuffer = { parseAs: 'buffer' as const, bodyLimit: limits.bodyLimitBytes };
+    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], asBuffer, async (request: FastifyRequest, raw: Buffer) =>
       parseBody(request.headers['content-type'], await decodeBody(request, raw)),
     );
 
@@ -101,7 +102,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
 
     const { codecs } = deps;
     const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
-    const metricSamples = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics));
+    const partitioner = new TopicPartitioner(deps.kafka, config.kafka.topics.metrics);
+    const metricSamples = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, partitioner);
     route(app, events, ingestDeps);
     route(app, metricSamples, ingestDeps);
     // OTLP/HTTP in a child context (its own body parsers and error answers), under the same hooks.

@@ -84,7 +84,9 @@ export async function publishRecords<R>(kind: ItemKind<R>, records: R[], deps: I
   const headers = { [HEADER_SCHEMA]: kind.bundleCodec.schemaId, [HEADER_PRODUCER]: 'gateway' };
   const into = await kind.router();
   const items: BundleItem[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) items[i] = { into: into(records[i]), value: kind.codec.encodeView(records[i] as object) };
+  for (let i = 0; i < records.length; i++) {
+    items[i] = { into: into(records[i]), value: kind.codec.encodeView(records[i] as object) };
+  }
   const started = process.hrtime.bigint();
   try {
     await deps.producer.publish(kind.topic, headers, items);

@@ -84,7 +84,10 @@ export function buildTrace(traceId: string, rows: Row[]): TraceView {
       continue;
     }
     const start = nanos(payload.start_time_unix_nano, row.timestamp.getTime());
-    const end = typeof payload.end_time_unix_nano === 'string' && payload.end_time_unix_nano !== '0' ? nanos(payload.end_time_unix_nano, 0) : null;
+    const end =
+      typeof payload.end_time_unix_nano === 'string' && payload.end_time_unix_nano !== '0'
+        ? nanos(payload.end_time_unix_nano, 0)
+        : null;
     const status = record(payload.status);
     const node: SpanNode = {
       span_id: spanId,
@@ -95,7 +98,10 @@ export function buildTrace(traceId: string, rows: Row[]): TraceView {
       start_time: isoFromNanos(start),
       end_time: end === null ? null : isoFromNanos(end),
       duration_ms: typeof payload.duration_ms === 'number' ? payload.duration_ms : null,
-      status: typeof status.code === 'string' ? { code: status.code, message: typeof status.message === 'string' ? status.message : '' } : null,
+      status:
+        typeof status.code === 'string'
+          ? { code: status.code, message: typeof status.message === 'string' ? status.message : '' }
+          : null,
       attributes: attributesOf(tags),
       events: [],
       children: [],

@@ -51,10 +51,12 @@ describe('trace statements', () => {
     await ctx.db.query(
       `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload)
        SELECT gen_random_uuid(), $1::timestamptz + t * interval '8 minutes' + s * interval '10 milliseconds',
-              CASE WHEN s = 4 THEN 'log' ELSE 'trace' END, 'svc-' || (t % 3), CASE WHEN t % 10 = 0 AND s = 2 THEN 'error' ELSE 'info' END,
+              CASE WHEN s = 4 THEN 'log' ELSE 'trace' END, 'svc-' || (t % 3),
+              CASE WHEN t % 10 = 0 AND s = 2 THEN 'error' ELSE 'info' END,
               'op ' || s,
               jsonb_build_object('trace_id', lpad(to_hex(t), 32, '0'), 'span_id', lpad(to_hex(t * 8 + s), 16, '0'))
-                || CASE WHEN s IN (1, 2, 3) THEN jsonb_build_object('parent_span_id', lpad(to_hex(t * 8), 16, '0')) ELSE '{}' END,
+                || CASE WHEN s IN (1, 2, 3) THEN jsonb_build_object('parent_span_id', lpad(to_hex(t * 8), 16, '0'))
+                        ELSE '{}' END,
               CASE WHEN s = 4 THEN '{}'::jsonb ELSE jsonb_build_object('duration_ms', 100 - s * 10 + t % 7) END
          FROM generate_series(1, 500) AS t, generate_series(0, 4) AS s`,
       [new Date(start)],
@@ -70,7 +72,9 @@ describe('trace statements', () => {
     const plan = await explain(sql, values);
     expect(plan.seqScans).toEqual([]);
     // PostgreSQL names a partition's copy of an expression index <partition>_expr_timestamp_idx.
-    expect(plan.indexes).toEqual([0, 1, 2].map((d) => `${partitionName('events', start + d * DAY, 'day')}_expr_timestamp_idx`));
+    expect(plan.indexes).toEqual(
+      [0, 1, 2].map((d) => `${partitionName('events', start + d * DAY, 'day')}_expr_timestamp_idx`),
+    );
     const { rows } = await ctx.db.query<{ message: string }>(sql, values);
     expect(rows.map((r) => r.message)).toEqual(['op 0', 'op 1', 'op 2', 'op 3', 'op 4']);
   });
@@ -81,7 +85,12 @@ describe('trace statements', () => {
     const { sql, values } = listTracesSql(filters);
     const plan = await explain(sql, values);
     expect(plan.seqScans).toEqual([]);
-    const { rows } = await ctx.db.query<{ trace_id: string; span_count: number; error_count: number; services: string[] }>(sql, values);
+    const { rows } = await ctx.db.query<{
+      trace_id: string;
+      span_count: number;
+      error_count: number;
+      services: string[];
+    }>(sql, values);
     // Roots of svc-1 (t % 3 = 1) with an error (t % 10 = 0) lasting ≥ 100 ms (t % 7 ≥ 0): t = 490, 460, 430, 400, 370.
     expect(rows.map((r) => [r.trace_id, r.span_count, r.error_count, r.services])).toEqual(
       [490, 460, 430, 400, 370].map((t) => [traceId(t), 4, 1, [`svc-${t % 3}`]]),

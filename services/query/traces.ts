@@ -43,7 +43,11 @@ export function traceRowsSql(traceId: string, range: { start?: Date; end?: Date 
   const where = new Where().add(`(tags ->> 'trace_id') = ?::text`, traceId);
   if (range.start) where.add('"timestamp" >= ?', range.start);
   if (range.end) where.add('"timestamp" <= ?', range.end);
-  return { sql: `SELECT ${EVENT_COLUMNS} FROM events ${where} ORDER BY "timestamp", id LIMIT ${where.param(MAX_TRACE_ROWS + 1)}`, values: where.values };
+  return {
+    sql: `SELECT ${EVENT_COLUMNS} FROM events ${where}
+           ORDER BY "timestamp", id LIMIT ${where.param(MAX_TRACE_ROWS + 1)}`,
+    values: where.values,
+  };
 }
 
 /** The statement of the trace listing; exported for the plan test. */
@@ -54,10 +58,13 @@ export function listTracesSql(filters: TraceListFilters): { sql: string; values:
     .add('r."timestamp" >= ?', filters.start)
     .add('r."timestamp" <= ?', filters.end);
   if (filters.service) where.add('r.source = ?', filters.service);
-  if (filters.minDurationMs !== undefined) where.add(`(r.payload ->> 'duration_ms')::float8 >= ?::float8`, filters.minDurationMs);
+  if (filters.minDurationMs !== undefined)
+    where.add(`(r.payload ->> 'duration_ms')::float8 >= ?::float8`, filters.minDurationMs);
   const sameTrace = `(e.tags ->> 'trace_id') = (r.tags ->> 'trace_id')
-                 AND e."timestamp" >= r."timestamp" - interval '${SPAN_WINDOW_BEFORE}' AND e."timestamp" <= r."timestamp" + interval '${SPAN_WINDOW_AFTER}'`;
-  if (filters.errorOnly) where.add(`EXISTS (SELECT 1 FROM events e WHERE ${sameTrace} AND e.level IN ('error', 'fatal'))`);
+                 AND e."timestamp" >= r."timestamp" - interval '${SPAN_WINDOW_BEFORE}'
+                 AND e."timestamp" <= r."timestamp" + interval '${SPAN_WINDOW_AFTER}'`;
+  if (filters.errorOnly)
+    where.add(`EXISTS (SELECT 1 FROM events e WHERE ${sameTrace} AND e.level IN ('error', 'fatal'))`);
   const sql = `SELECT r.tags ->> 'trace_id' AS trace_id, r.source, r.message, r.level, r."timestamp", r.payload,
                       s.span_count, s.error_count, s.services
                  FROM events r
@@ -65,7 +72,8 @@ export function listTracesSql(filters: TraceListFilters): { sql: string; values:
                    SELECT count(*) FILTER (WHERE e.event_type = 'trace')::int AS span_count,
                           count(*) FILTER (WHERE e.level IN ('error', 'fatal'))::int AS error_count,
                           array_agg(DISTINCT e.source ORDER BY e.source) AS services
-                     FROM (SELECT e.event_type, e.level, e.source FROM events e WHERE ${sameTrace} LIMIT ${MAX_TRACE_ROWS}) e
+                     FROM (SELECT e.event_type, e.level, e.source FROM events e
+                            WHERE ${sameTrace} LIMIT ${MAX_TRACE_ROWS}) e
                  ) s
                 ${where}
                 ORDER BY r."timestamp" DESC
@@ -110,16 +118,23 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         querystring: {
           type: 'object',
           properties: {
-            service: { type: 'string', description: 'The root span\'s service (event source).' },
+            service: { type: 'string', description: "The root span's service (event source)." },
             min_duration: { type: 'string', description: 'The root span lasted at least this long: 250ms, 2s, 1m.' },
-            error: { type: 'string', enum: ['true', 'false'], description: 'true: only traces with a span or log at level error or fatal.' },
+            error: {
+              type: 'string',
+              enum: ['true', 'false'],
+              description: 'true: only traces with a span or log at level error or fatal.',
+            },
             start_time: { type: 'string', format: 'date-time' },
             end_time: { type: 'string', format: 'date-time' },
             limit: { type: 'integer', minimum: 1, maximum: MAX_TRACES, default: 20 },
           },
         },
         response: {
-          200: { type: 'object', properties: { success: { type: 'boolean' }, data: { type: 'array', items: traceSummarySchema } } },
+          200: {
+            type: 'object',
+            properties: { success: { type: 'boolean' }, data: { type: 'array', items: traceSummarySchema } },
+          },
           ...errorResponses(400, 401),
         },
       }),
@@ -148,10 +163,17 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
       docsOnly({
         summary: 'One trace: its spans as a tree with durations, and its logs',
         tags: ['traces'],
-        params: { type: 'object', required: ['trace_id'], properties: { trace_id: { type: 'string', pattern: '^[0-9a-f]{32}$' } } },
+        params: {
+          type: 'object',
+          required: ['trace_id'],
+          properties: { trace_id: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+        },
         querystring: {
           type: 'object',
-          properties: { start_time: { type: 'string', format: 'date-time' }, end_time: { type: 'string', format: 'date-time' } },
+          properties: {
+            start_time: { type: 'string', format: 'date-time' },
+            end_time: { type: 'string', format: 'date-time' },
+          },
         },
         response: {
           200: { type: 'object', properties: { success: { type: 'boolean' }, data: { type: 'object' } } },
@@ -162,16 +184,21 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         const path = new QueryParams(request.params as Record<string, unknown>, ['trace_id']);
         const raw = path.string('trace_id', 64);
         const traceId = raw?.toLowerCase();
-        if (traceId !== undefined && !TRACE_ID.test(traceId)) path.fail('trace_id', 'must be 32 hex digits (a W3C / OTLP trace id)');
+        if (traceId !== undefined && !TRACE_ID.test(traceId))
+          path.fail('trace_id', 'must be 32 hex digits (a W3C / OTLP trace id)');
         path.done();
         const params = new QueryParams(request.query as Record<string, unknown>, ['start_time', 'end_time']);
         const range = { start: params.time('start_time'), end: params.time('end_time') };
         params.done();
         const { sql, values } = traceRowsSql(traceId!, range);
         const rows = await run<EventRow>(pool, sql, values);
-        if (rows.length === 0) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no stored span or log carries trace_id ${traceId}`);
+        if (rows.length === 0)
+          throw new VigilError('VIGIL_ERR_NOT_FOUND', `no stored span or log carries trace_id ${traceId}`);
         const truncated = rows.length > MAX_TRACE_ROWS;
-        return { success: true, data: { ...buildTrace(traceId!, truncated ? rows.slice(0, MAX_TRACE_ROWS) : rows), truncated } };
+        return {
+          success: true,
+          data: { ...buildTrace(traceId!, truncated ? rows.slice(0, MAX_TRACE_ROWS) : rows), truncated },
+        };
       },
     );
   };

@@ -38,7 +38,11 @@ export class Conversion {
   /** Starts the next unit; its index. */
   unit(resource: number, scope: number, index: number): number {
     if (this.units >= this.limits.maxUnits) {
-      throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the request has more than ${this.limits.maxUnits} ${this.noun} (INGEST_MAX_BATCH_ITEMS); export smaller batches`);
+      throw new VigilError(
+        'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+        `the request has more than ${this.limits.maxUnits} ${this.noun} (INGEST_MAX_BATCH_ITEMS); ` +
+          'export smaller batches',
+      );
     }
     this.paths.push(resource, scope, index);
     return this.units++;
@@ -46,7 +50,10 @@ export class Conversion {
 
   add(unit: number, item: Record<string, unknown>): void {
     if (this.items.length >= this.limits.maxItems) {
-      throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the request maps to more than ${this.limits.maxItems} vigil items; export smaller batches`);
+      throw new VigilError(
+        'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+        `the request maps to more than ${this.limits.maxItems} vigil items; export smaller batches`,
+      );
     }
     this.items.push(item);
     this.unitOf.push(unit);

@@ -17,7 +17,9 @@ export async function listenOtlp(app: FastifyInstance, host: string, port: numbe
       app.routing(request, response);
       return;
     }
-    response.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 5, message: `only ${[...OTLP_PATHS].join(', ')} are served on this port` }));
+    response
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ code: 5, message: `only ${[...OTLP_PATHS].join(', ')} are served on this port` }));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -12,7 +12,16 @@
  */
 import { Conversion, type ConversionLimits } from './conversion.ts';
 import { resourceView } from './resource.ts';
-import { anyValueToJson, attributesToJson, idToHex, nanosToMillis, type AnyValue, type Json, type KeyValue, type Nanos } from './values.ts';
+import {
+  anyValueToJson,
+  attributesToJson,
+  idToHex,
+  nanosToMillis,
+  type AnyValue,
+  type Json,
+  type KeyValue,
+  type Nanos,
+} from './values.ts';
 
 interface LogRecord {
   timeUnixNano?: Nanos;
@@ -27,10 +36,12 @@ interface LogRecord {
 }
 
 interface LogsRequest {
-  resourceLogs?: {
-    resource?: { attributes?: KeyValue[] | null } | null;
-    scopeLogs?: { scope?: { name?: string; version?: string } | null; logRecords?: LogRecord[] | null }[] | null;
-  }[] | null;
+  resourceLogs?:
+    | {
+        resource?: { attributes?: KeyValue[] | null } | null;
+        scopeLogs?: { scope?: { name?: string; version?: string } | null; logRecords?: LogRecord[] | null }[] | null;
+      }[]
+    | null;
 }
 
 const LEVEL_BY_SEVERITY = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -48,7 +59,8 @@ const LEVEL_BY_TEXT: Record<string, (typeof LEVEL_BY_SEVERITY)[number]> = {
 };
 
 export function levelOf(severityNumber: number | undefined, severityText: string | undefined): string | null {
-  if (severityNumber !== undefined && severityNumber >= 1 && severityNumber <= 24) return LEVEL_BY_SEVERITY[Math.floor((severityNumber - 1) / 4)];
+  if (severityNumber !== undefined && severityNumber >= 1 && severityNumber <= 24)
+    return LEVEL_BY_SEVERITY[Math.floor((severityNumber - 1) / 4)];
   if (severityText) return LEVEL_BY_TEXT[severityText.toLowerCase()] ?? null;
   return null;
 }
@@ -95,7 +107,8 @@ function logEvent(
   const body = record.body;
   if (body && body.value !== undefined) {
     const value = anyValueToJson(body, maxDepth);
-    if (body.value === 'kvlistValue' || body.value === 'arrayValue' || body.value === 'bytesValue') payload.body = value;
+    if (body.value === 'kvlistValue' || body.value === 'arrayValue' || body.value === 'bytesValue')
+      payload.body = value;
     else message = typeof value === 'string' ? value : JSON.stringify(value);
   }
   if (record.severityText) payload.severity_text = record.severityText;
@@ -103,7 +116,14 @@ function logEvent(
   if (scope?.name) payload.scope = scope.version ? { name: scope.name, version: scope.version } : { name: scope.name };
 
   const timestamp = nanosToMillis(record.timeUnixNano) ?? nanosToMillis(record.observedTimeUnixNano);
-  const event: Record<string, unknown> = { event_type: 'log', source, message, level: levelOf(record.severityNumber, record.severityText), tags, payload };
+  const event: Record<string, unknown> = {
+    event_type: 'log',
+    source,
+    message,
+    level: levelOf(record.severityNumber, record.severityText),
+    tags,
+    payload,
+  };
   if (timestamp !== null) event.timestamp = timestamp;
   return event;
 }

@@ -66,16 +66,21 @@ interface Metric {
 }
 
 interface MetricsRequest {
-  resourceMetrics?: {
-    resource?: { attributes?: KeyValue[] | null } | null;
-    scopeMetrics?: { scope?: { name?: string; version?: string } | null; metrics?: Metric[] | null }[] | null;
-  }[] | null;
+  resourceMetrics?:
+    | {
+        resource?: { attributes?: KeyValue[] | null } | null;
+        scopeMetrics?: { scope?: { name?: string; version?: string } | null; metrics?: Metric[] | null }[] | null;
+      }[]
+    | null;
 }
 
 type SampleType = 'counter' | 'gauge';
 
 /** Labels every point of a resource and scope carries. */
-function baseLabels(resource: { attributes?: KeyValue[] | null } | null | undefined, scope: { name?: string; version?: string } | null | undefined): Record<string, string> {
+function baseLabels(
+  resource: { attributes?: KeyValue[] | null } | null | undefined,
+  scope: { name?: string; version?: string } | null | undefined,
+): Record<string, string> {
   let name = '';
   let namespace = '';
   let instance = '';
@@ -108,11 +113,21 @@ export function metricsToSamples(request: unknown, limits: ConversionLimits): Co
 }
 
 /** Adds the points of one metric; returns the index the scope's next point gets. */
-function addMetric(out: Conversion, metric: Metric, base: Record<string, string>, r: number, s: number, index: number): number {
+function addMetric(
+  out: Conversion,
+  metric: Metric,
+  base: Record<string, string>,
+  r: number,
+  s: number,
+  index: number,
+): number {
   const name = metric.name ?? '';
   const unit = metric.unit ?? '';
   const depth = out.limits.maxDepth;
-  const labelsOf = (attributes: KeyValue[] | null | undefined) => ({ ...attributesToLabels(attributes, depth), ...base });
+  const labelsOf = (attributes: KeyValue[] | null | undefined) => ({
+    ...attributesToLabels(attributes, depth),
+    ...base,
+  });
   switch (metric.data) {
     case 'gauge':
       for (const point of metric.gauge?.dataPoints ?? []) {
@@ -126,10 +141,24 @@ function addMetric(out: Conversion, metric: Metric, base: Record<string, string>
       const monotonic = sum.isMonotonic === true;
       for (const point of sum.dataPoints ?? []) {
         const unitIndex = out.unit(r, s, index++);
-        if (temporality !== DELTA && temporality !== CUMULATIVE) out.reject(unitIndex, `${name}: aggregation_temporality must be DELTA (1) or CUMULATIVE (2)`);
-        else if (!monotonic && temporality === DELTA) out.reject(unitIndex, `${name}: a non-monotonic sum with DELTA temporality has no Prometheus representation; export it as CUMULATIVE`);
+        if (temporality !== DELTA && temporality !== CUMULATIVE)
+          out.reject(unitIndex, `${name}: aggregation_temporality must be DELTA (1) or CUMULATIVE (2)`);
+        else if (!monotonic && temporality === DELTA)
+          out.reject(
+            unitIndex,
+            `${name}: a non-monotonic sum with DELTA temporality has no Prometheus representation; ` +
+              'export it as CUMULATIVE',
+          );
         else if (!monotonic) addNumber(out, unitIndex, metricName(name, unit, 'other'), 'gauge', point, labelsOf);
-        else addNumber(out, unitIndex, metricName(name, unit, 'counter'), temporality === DELTA ? 'counter' : 'gauge', point, labelsOf);
+        else
+          addNumber(
+            out,
+            unitIndex,
+            metricName(name, unit, 'counter'),
+            temporality === DELTA ? 'counter' : 'gauge',
+            point,
+            labelsOf,
+          );
       }
       return index;
     }
@@ -139,19 +168,24 @@ function addMetric(out: Conversion, metric: Metric, base: Record<string, string>
       const family = metricName(name, unit, 'other');
       for (const point of histogram.dataPoints ?? []) {
         const unitIndex = out.unit(r, s, index++);
-        if (temporality !== DELTA && temporality !== CUMULATIVE) out.reject(unitIndex, `${name}: aggregation_temporality must be DELTA (1) or CUMULATIVE (2)`);
+        if (temporality !== DELTA && temporality !== CUMULATIVE)
+          out.reject(unitIndex, `${name}: aggregation_temporality must be DELTA (1) or CUMULATIVE (2)`);
         else addHistogram(out, unitIndex, family, temporality === DELTA ? 'counter' : 'gauge', point, labelsOf);
       }
       return index;
     }
     case 'summary': {
       const family = metricName(name, unit, 'other');
-      for (const point of metric.summary?.dataPoints ?? []) addSummary(out, out.unit(r, s, index++), family, point, labelsOf);
+      for (const point of metric.summary?.dataPoints ?? [])
+        addSummary(out, out.unit(r, s, index++), family, point, labelsOf);
       return index;
     }
     case 'exponentialHistogram':
       for (let i = 0; i < (metric.exponentialHistogram?.dataPoints ?? []).length; i++) {
-        out.reject(out.unit(r, s, index++), `${name}: exponential histograms are not supported; use explicit bucket histograms`);
+        out.reject(
+          out.unit(r, s, index++),
+          `${name}: exponential histograms are not supported; use explicit bucket histograms`,
+        );
       }
       return index;
     default:
@@ -161,7 +195,13 @@ function addMetric(out: Conversion, metric: Metric, base: Record<string, string>
 
 type LabelsOf = (attributes: KeyValue[] | null | undefined) => Record<string, string>;
 
-function sample(name: string, type: SampleType, value: number, labels: Record<string, string>, timestamp: number | null): Record<string, unknown> {
+function sample(
+  name: string,
+  type: SampleType,
+  value: number,
+  labels: Record<string, string>,
+  timestamp: number | null,
+): Record<string, unknown> {
   const item: Record<string, unknown> = { name, metric_type: type, value, labels };
   if (timestamp !== null) item.timestamp = timestamp;
   return item;
@@ -172,7 +212,14 @@ function toNumber(value: Long | number | undefined | null): number {
   return typeof value === 'number' ? value : value.toNumber();
 }
 
-function addNumber(out: Conversion, unit: number, name: string, type: SampleType, point: NumberPoint, labelsOf: LabelsOf): void {
+function addNumber(
+  out: Conversion,
+  unit: number,
+  name: string,
+  type: SampleType,
+  point: NumberPoint,
+  labelsOf: LabelsOf,
+): void {
   if (((point.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) return;
   let value: number;
   if (point.value === 'asDouble') value = point.asDouble ?? 0;
@@ -184,12 +231,23 @@ function addNumber(out: Conversion, unit: number, name: string, type: SampleType
   out.add(unit, sample(name, type, value, labelsOf(point.attributes), nanosToMillis(point.timeUnixNano)));
 }
 
-function addHistogram(out: Conversion, unit: number, family: string, type: SampleType, point: HistogramPoint, labelsOf: LabelsOf): void {
+function addHistogram(
+  out: Conversion,
+  unit: number,
+  family: string,
+  type: SampleType,
+  point: HistogramPoint,
+  labelsOf: LabelsOf,
+): void {
   if (((point.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) return;
   const bounds = point.explicitBounds ?? [];
   const counts = point.bucketCounts ?? [];
   if (counts.length !== 0 && counts.length !== bounds.length + 1) {
-    out.reject(unit, `${family}: a histogram point needs one more bucket_counts (${counts.length}) than explicit_bounds (${bounds.length})`);
+    out.reject(
+      unit,
+      `${family}: a histogram point needs one more bucket_counts (${counts.length}) ` +
+        `than explicit_bounds (${bounds.length})`,
+    );
     return;
   }
   const labels = labelsOf(point.attributes);
@@ -203,7 +261,8 @@ function addHistogram(out: Conversion, unit: number, family: string, type: Sampl
   }
   out.add(unit, sample(bucket, type, count, { ...labels, le: '+Inf' }, timestamp));
   out.add(unit, sample(`${family}_count`, type, count, labels, timestamp));
-  if (point.sum !== null && point.sum !== undefined) out.add(unit, sample(`${family}_sum`, type, point.sum, labels, timestamp));
+  if (point.sum !== null && point.sum !== undefined)
+    out.add(unit, sample(`${family}_sum`, type, point.sum, labels, timestamp));
 }
 
 function addSummary(out: Conversion, unit: number, family: string, point: SummaryPoint, labelsOf: LabelsOf): void {
@@ -211,7 +270,10 @@ function addSummary(out: Conversion, unit: number, family: string, point: Summar
   const labels = labelsOf(point.attributes);
   const timestamp = nanosToMillis(point.timeUnixNano);
   for (const q of point.quantileValues ?? []) {
-    out.add(unit, sample(family, 'gauge', q.value ?? 0, { ...labels, quantile: formatBound(q.quantile ?? 0) }, timestamp));
+    out.add(
+      unit,
+      sample(family, 'gauge', q.value ?? 0, { ...labels, quantile: formatBound(q.quantile ?? 0) }, timestamp),
+    );
   }
   out.add(unit, sample(`${family}_count`, 'gauge', toNumber(point.count), labels, timestamp));
   out.add(unit, sample(`${family}_sum`, 'gauge', point.sum ?? 0, labels, timestamp));

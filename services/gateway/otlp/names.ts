@@ -39,7 +39,15 @@ const UNITS: Record<string, string> = {
   '%': 'percent',
 };
 
-const PER_UNITS: Record<string, string> = { s: 'second', m: 'minute', h: 'hour', d: 'day', w: 'week', mo: 'month', y: 'year' };
+const PER_UNITS: Record<string, string> = {
+  s: 'second',
+  m: 'minute',
+  h: 'hour',
+  d: 'day',
+  w: 'week',
+  mo: 'month',
+  y: 'year',
+};
 
 export type NameKind = 'counter' | 'gauge' | 'other';
 
@@ -94,7 +102,11 @@ export function labelName(key: string): string {
 }
 
 /** Attributes as labels: sanitised names, values as strings, colliding names joined in original-key order. */
-export function attributesToLabels(attributes: KeyValue[] | null | undefined, maxDepth: number, into: Record<string, string> = {}): Record<string, string> {
+export function attributesToLabels(
+  attributes: KeyValue[] | null | undefined,
+  maxDepth: number,
+  into: Record<string, string> = {},
+): Record<string, string> {
   if (!attributes || attributes.length === 0) return into;
   let collided: Map<string, [string, string][]> | null = null;
   const seen = new Map<string, string>();
@@ -112,7 +124,11 @@ export function attributesToLabels(attributes: KeyValue[] | null | undefined, ma
     into[name] = value;
   }
   if (collided) {
-    for (const [name, list] of collided) into[name] = list.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map((e) => e[1]).join(';');
+    for (const [name, list] of collided)
+      into[name] = list
+        .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+        .map((e) => e[1])
+        .join(';');
   }
   return into;
 }

@@ -79,12 +79,15 @@ export function decodeRequest(signal: Signal, encoding: Encoding, bytes: Buffer)
     const text = bytes.toString('utf8');
     if (text.trim() === '') return type.fromObject({});
     const value: unknown = JSON.parse(text);
-    if (!isPlainObject(value)) throw new TypeError(`the body must be a JSON object (Export${signal}ServiceRequest)`);
+    if (!isPlainObject(value)) throw new TypeError(`the body must be a JSON object (${type.name})`);
     idsFromHex(signal, value);
     return type.fromObject(value);
   } catch (error) {
     const what = encoding === 'protobuf' ? 'protobuf' : 'OTLP JSON';
-    throw new VigilError('VIGIL_ERR_MALFORMED_BODY', `the body is not a valid ${what} ${type.name}: ${(error as Error).message}`);
+    throw new VigilError(
+      'VIGIL_ERR_MALFORMED_BODY',
+      `the body is not a valid ${what} ${type.name}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -95,7 +98,10 @@ export function encodeResponse(signal: Signal, encoding: Encoding, rejected: num
     if (rejected === 0 && message === '') return '{}';
     return JSON.stringify({ partialSuccess: { [rejectedField]: rejected, errorMessage: message } });
   }
-  const body = rejected === 0 && message === '' ? {} : { partialSuccess: partial.create({ [rejectedField]: rejected, errorMessage: message }) };
+  const body =
+    rejected === 0 && message === ''
+      ? {}
+      : { partialSuccess: partial.create({ [rejectedField]: rejected, errorMessage: message }) };
   return Buffer.from(response.encode(response.create(body)).finish());
 }
 
@@ -115,7 +121,8 @@ const INVALID_ID = Uint8Array.of(0);
  */
 function idsFromHex(signal: Signal, request: Record<string, unknown>): void {
   if (signal === 'metrics') return;
-  const [resourceKey, scopeKey, itemKey] = signal === 'logs' ? ['resourceLogs', 'scopeLogs', 'logRecords'] : ['resourceSpans', 'scopeSpans', 'spans'];
+  const [resourceKey, scopeKey, itemKey] =
+    signal === 'logs' ? ['resourceLogs', 'scopeLogs', 'logRecords'] : ['resourceSpans', 'scopeSpans', 'spans'];
   for (const resource of arrayAt(request, resourceKey)) {
     for (const scope of arrayAt(resource, scopeKey)) {
       for (const item of arrayAt(scope, itemKey)) {

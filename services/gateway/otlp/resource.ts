@@ -13,7 +13,10 @@ export interface ResourceView {
   tags: Readonly<Record<string, Json>>;
 }
 
-export function resourceView(resource: { attributes?: KeyValue[] | null } | null | undefined, maxDepth: number): ResourceView {
+export function resourceView(
+  resource: { attributes?: KeyValue[] | null } | null | undefined,
+  maxDepth: number,
+): ResourceView {
   let source = UNKNOWN_SERVICE;
   const tags: Record<string, Json> = {};
   for (const kv of resource?.attributes ?? []) {

@@ -19,7 +19,16 @@ import type { Endpoint } from '../metrics.ts';
 import type { Conversion, ConversionLimits } from './conversion.ts';
 import { logsToEvents } from './logs.ts';
 import { metricsToSamples } from './metrics.ts';
-import { decodeRequest, encodeResponse, encodeStatus, encodingOf, JSON_TYPE, PROTOBUF_TYPE, type Encoding, type Signal } from './proto.ts';
+import {
+  decodeRequest,
+  encodeResponse,
+  encodeStatus,
+  encodingOf,
+  JSON_TYPE,
+  PROTOBUF_TYPE,
+  type Encoding,
+  type Signal,
+} from './proto.ts';
 import { tracesToEvents } from './traces.ts';
 
 /** One vigil item per unit at most … a histogram point with many buckets is several: the item bound is wider. */
@@ -36,20 +45,37 @@ export interface OtlpDeps {
   decodeBody(request: FastifyRequest, raw: Buffer): Promise<Buffer>;
 }
 
-const SIGNALS: { signal: Signal; endpoint: Endpoint; convert: (request: unknown, limits: ConversionLimits) => Conversion }[] = [
+const SIGNALS: {
+  signal: Signal;
+  endpoint: Endpoint;
+  convert: (request: unknown, limits: ConversionLimits) => Conversion;
+}[] = [
   { signal: 'logs', endpoint: 'otlp_logs', convert: logsToEvents },
   { signal: 'traces', endpoint: 'otlp_traces', convert: tracesToEvents },
   { signal: 'metrics', endpoint: 'otlp_metrics', convert: metricsToSamples },
 ];
 
 /** gRPC status codes for google.rpc.Status, by HTTP status. */
-const GRPC_CODES: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 413: 8, 415: 3, 429: 8, 500: 13, 503: 14, 504: 4 };
+const GRPC_CODES: Record<number, number> = {
+  400: 3,
+  401: 16,
+  403: 7,
+  404: 5,
+  413: 8,
+  415: 3,
+  429: 8,
+  500: 13,
+  503: 14,
+  504: 4,
+};
 
 export function otlpRoutes(deps: OtlpDeps) {
   return async (app: FastifyInstance): Promise<void> => {
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser([PROTOBUF_TYPE, JSON_TYPE], { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes }, async (request: FastifyRequest, raw: Buffer) =>
-      deps.decodeBody(request, raw),
+    app.addContentTypeParser(
+      [PROTOBUF_TYPE, JSON_TYPE],
+      { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes },
+      async (request: FastifyRequest, raw: Buffer) => deps.decodeBody(request, raw),
     );
     app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       let known = toVigilError(error);
@@ -64,16 +90,28 @@ export function otlpRoutes(deps: OtlpDeps) {
       app.post(`/v1/${signal}`, { config: { endpoint } }, async (request, reply) => {
         const encoding = encodingOf(request.headers['content-type']);
         if (encoding === null) {
-          throw new VigilError('VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE', `send Content-Type ${PROTOBUF_TYPE} or ${JSON_TYPE} with an OTLP export request`);
+          throw new VigilError(
+            'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
+            `send Content-Type ${PROTOBUF_TYPE} or ${JSON_TYPE} with an OTLP export request`,
+          );
         }
         // An empty body is an empty export request (Fastify does not run parsers on it).
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const message = decodeRequest(signal, encoding, body);
-        const limits = { maxUnits: deps.maxBatchItems, maxItems: deps.maxBatchItems * ITEMS_PER_UNIT_BOUND, maxDepth: deps.maxDepth };
+        const limits = {
+          maxUnits: deps.maxBatchItems,
+          maxItems: deps.maxBatchItems * ITEMS_PER_UNIT_BOUND,
+          maxDepth: deps.maxDepth,
+        };
         const conversion = convert(message, limits);
         const kind = signal === 'metrics' ? deps.metrics : deps.events;
         const given = request.headers['x-request-id'] === request.id;
-        await acceptItems(kind, conversion, { requestId: given ? request.id : undefined, createdBy: request.principal!.sub }, deps.ingest);
+        await acceptItems(
+          kind,
+          conversion,
+          { requestId: given ? request.id : undefined, createdBy: request.principal!.sub },
+          deps.ingest,
+        );
         reply.status(200).header('content-type', encoding === 'json' ? JSON_TYPE : PROTOBUF_TYPE);
         return reply.send(encodeResponse(signal, encoding, conversion.rejected, conversion.summary()));
       });
@@ -85,7 +123,12 @@ export function otlpRoutes(deps: OtlpDeps) {
  * Validates every item with its kind's own check (enrichment, redaction, ids, limits), rejects the units that
  * have an invalid item, publishes the items of the others and waits for Kafka's acknowledgement.
  */
-async function acceptItems<R>(kind: ItemKind<R>, conversion: Conversion, req: { requestId: string | undefined; createdBy: string }, deps: IngestDeps): Promise<void> {
+async function acceptItems<R>(
+  kind: ItemKind<R>,
+  conversion: Conversion,
+  req: { requestId: string | undefined; createdBy: string },
+  deps: IngestDeps,
+): Promise<void> {
   const now = Date.now();
   const ctx = { requestId: req.requestId, createdBy: req.createdBy, now };
   const records: (R | null)[] = new Array(conversion.items.length);
@@ -104,15 +147,23 @@ async function acceptItems<R>(kind: ItemKind<R>, conversion: Conversion, req: { 
     if (record !== null && !conversion.isRejected(conversion.unitOf[i])) accepted.push(record);
   }
   const rejectedItems = conversion.items.length - accepted.length;
-  if (rejectedItems > 0) deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'otlp_invalid' }, rejectedItems);
-  if (mappingRejections > 0) deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'otlp_unsupported' }, mappingRejections);
+  if (rejectedItems > 0)
+    deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'otlp_invalid' }, rejectedItems);
+  if (mappingRejections > 0)
+    deps.metrics.items.inc(
+      { endpoint: kind.endpoint, outcome: 'rejected', reason: 'otlp_unsupported' },
+      mappingRejections,
+    );
   if (accepted.length > 0) await publishRecords(kind, accepted, deps);
 }
 
 const MAX_ERRORS_PER_ITEM = 3;
 
 function describeErrors(errors: FieldError[]): string {
-  const shown = errors.slice(0, MAX_ERRORS_PER_ITEM).map((e) => `${e.field} ${e.message}`).join(', ');
+  const shown = errors
+    .slice(0, MAX_ERRORS_PER_ITEM)
+    .map((e) => `${e.field} ${e.message}`)
+    .join(', ');
   return errors.length > MAX_ERRORS_PER_ITEM ? `${shown} (and ${errors.length - MAX_ERRORS_PER_ITEM} more)` : shown;
 }
 

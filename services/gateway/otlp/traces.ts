@@ -16,7 +16,16 @@
 import crypto from 'node:crypto';
 import { Conversion, type ConversionLimits } from './conversion.ts';
 import { resourceView } from './resource.ts';
-import { attributesToJson, idToHex, nanosBetween, nanosToMillis, nanosToString, type Json, type KeyValue, type Nanos } from './values.ts';
+import {
+  attributesToJson,
+  idToHex,
+  nanosBetween,
+  nanosToMillis,
+  nanosToString,
+  type Json,
+  type KeyValue,
+  type Nanos,
+} from './values.ts';
 
 const SPAN_KINDS = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 const STATUS_CODES = ['unset', 'ok', 'error'];
@@ -51,10 +60,12 @@ interface Span {
 }
 
 interface TracesRequest {
-  resourceSpans?: {
-    resource?: { attributes?: KeyValue[] | null } | null;
-    scopeSpans?: { scope?: { name?: string; version?: string } | null; spans?: Span[] | null }[] | null;
-  }[] | null;
+  resourceSpans?:
+    | {
+        resource?: { attributes?: KeyValue[] | null } | null;
+        scopeSpans?: { scope?: { name?: string; version?: string } | null; spans?: Span[] | null }[] | null;
+      }[]
+    | null;
 }
 
 export function tracesToEvents(request: unknown, limits: ConversionLimits): Conversion {
@@ -116,7 +127,11 @@ function addSpan(
       const linkSpan = idToHex(link.spanId, 8, 'links.span_id');
       if (linkTrace instanceof Error) return linkTrace;
       if (linkSpan instanceof Error) return linkSpan;
-      links.push({ trace_id: linkTrace, span_id: linkSpan, attributes: attributesToJson(link.attributes, maxDepth, 2) });
+      links.push({
+        trace_id: linkTrace,
+        span_id: linkSpan,
+        attributes: attributesToJson(link.attributes, maxDepth, 2),
+      });
     }
     payload.links = links;
   }
@@ -163,5 +178,6 @@ function addSpan(
 export function spanItemId(traceId: string, spanId: string, n: number): string {
   const hash = crypto.createHash('sha1').update(`${traceId}${spanId}${n}`).digest('hex');
   const variant = ((parseInt(hash[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hash.slice(0, 8)}-${hash.slice(8, 12)}-8${hash.slice(13, 16)}-${variant}${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
+  const at = (from: number, to: number) => hash.slice(from, to);
+  return `${at(0, 8)}-${at(8, 12)}-8${at(13, 16)}-${variant}${at(17, 20)}-${at(20, 32)}`;
 }

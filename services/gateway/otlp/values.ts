@@ -60,7 +60,12 @@ export function anyValueToJson(value: AnyValue | null | undefined, maxDepth: num
 }
 
 /** Attributes as a JSON object; a repeated key keeps its last value. */
-export function attributesToJson(attributes: KeyValue[] | null | undefined, maxDepth: number, depth = 1, into: Record<string, Json> = {}): Record<string, Json> {
+export function attributesToJson(
+  attributes: KeyValue[] | null | undefined,
+  maxDepth: number,
+  depth = 1,
+  into: Record<string, Json> = {},
+): Record<string, Json> {
   if (!attributes) return into;
   for (const kv of attributes) into[kv.key] = anyValueToJson(kv.value, maxDepth, depth + 1);
   return into;
@@ -84,9 +89,14 @@ function int64ToJson(value: Long | number | undefined): number | string {
 export function nanosToMillis(value: Nanos): number | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'number') return value === 0 ? null : Math.floor(value / 1e6);
-  if (typeof value === 'string') return value === '' || value === '0' ? null : Math.floor(Number(value) / 1e6);
+  if (typeof value === 'string') {
+    if (!/^\d{1,20}$/.test(value)) return Math.floor(Number(value) / 1e6);
+    return value === '0' ? null : Number(BigInt(value) / 1_000_000n);
+  }
   if (value.high === 0 && value.low === 0) return null;
-  return Math.floor((value.high >>> 0) * 4294.967296 + (value.low >>> 0) / 1e6);
+  // Exactly floor((high·2^32 + low) / 10^6), with 2^32 = 4294·10^6 + 967296: every term stays below 2^53.
+  const high = value.high >>> 0;
+  return high * 4294 + Math.floor((high * 967296 + (value.low >>> 0)) / 1e6);
 }
 
 /** end − start in nanoseconds (exact below 2^53 ns, i.e. 104 days); never negative. */
@@ -124,10 +134,13 @@ export function idToHex(value: Uint8Array | null | undefined, bytes: number, fie
   if (value === null || value === undefined || (value as { length?: unknown }).length === 0) return '';
   // OTLP JSON may put anything there, and protobufjs passes array-likes through.
   if (!(value instanceof Uint8Array)) return new Error(`${field} must be ${bytes * 2} hex digits`);
-  if (value.length !== bytes) return new Error(`${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${value.length}`);
+  if (value.length !== bytes)
+    return new Error(`${field} must be ${bytes} bytes (${bytes * 2} hex digits), got ${value.length}`);
   let zero = true;
   for (let i = 0; i < value.length && zero; i++) zero = value[i] === 0;
   if (zero) return new Error(`${field} must not be all zeros`);
   // protobufjs hands out Buffers (views of the request) in Node: no copy needed for those.
-  return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString('hex');
+  return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString(
+    'hex',
+  );
 }
