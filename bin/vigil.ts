@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
 import { ensureStack } from '../infra/stack.ts';
 import { startRuntime } from './runtime.ts';
+import { closeOtlp, listenOtlp } from '../services/gateway/otlp/listener.ts';
 
 async function main(): Promise<void> {
   let config: Config;
@@ -29,6 +30,9 @@ async function main(): Promise<void> {
   await ensureStack(config, logger);
   const runtime = await startRuntime(config, logger);
   await runtime.app.listen({ host: config.http.host, port: config.http.port });
+  const { host, otlpPort } = config.http;
+  const servesOtlp = otlpPort !== null && config.roles.includes('gateway');
+  const otlp = servesOtlp ? await listenOtlp(runtime.app, host, otlpPort) : null;
   console.log(banner(config));
 
   let stopping = false;
@@ -39,6 +43,7 @@ async function main(): Promise<void> {
     }
     stopping = true;
     logger.info(`${signal} received: draining in-flight work`);
+    if (otlp) await closeOtlp(otlp);
     await runtime.stop();
     logger.info('stopped cleanly');
     process.exit(0);
@@ -50,6 +55,7 @@ async function main(): Promise<void> {
 function banner(config: Config): string {
   const host = config.http.host === '0.0.0.0' ? '127.0.0.1' : config.http.host;
   const base = `http://${host}:${config.http.port}`;
+  const otlpBase = config.http.otlpPort === null ? base : `http://${host}:${config.http.otlpPort}`;
   const sample = JSON.stringify({
     event_type: 'log',
     source: 'web-server',
@@ -61,6 +67,7 @@ function banner(config: Config): string {
   return `
 vigil is running — roles: ${config.roles.join(', ')}
   API        ${base}/api/v1/monitoring   (health ${base}/healthz, readiness ${base}/readyz, own metrics ${base}/metrics)
+  OTLP/HTTP  ${otlpBase}/v1/{logs,metrics,traces}   (header Authorization: Bearer $TOKEN; docs/otlp.md)
   Kafka      ${config.kafka.brokers.join(',')}${config.kafka.local.managed ? `  (local broker, log ${config.kafka.local.dir}/broker.log)` : ''}
   PostgreSQL ${config.database.url.replace(/:[^:@/]+@/, ':***@')}
 

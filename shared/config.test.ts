@@ -10,7 +10,8 @@ describe('loadConfig', () => {
     expect(config.roles).toEqual(['gateway', 'writer', 'query', 'maintenance', 'alerter']);
     expect(config.writer).toEqual({ groupId: 'vigil-writer', batchMaxRows: 5000, batchMaxWaitMs: 200, concurrency: 2, sessionTimeoutMs: 30_000 });
     expect(config.maintenance).toEqual({ intervalSeconds: 300 });
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, otlpPort: null });
+    expect(loadConfig({ OTLP_HTTP_PORT: '4318' }).http.otlpPort).toBe(4318);
     expect(config.database).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/vigil', poolMax: 10, isDefault: true });
     expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
     expect(config.kafka.local).toEqual({ managed: true, dir: path.join(ROOT_DIR, '.kafka'), port: 9092, controllerPort: 19093, heapMb: 1024 });

@@ -34,6 +34,13 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'VIGIL_ROLES', default: 'all', doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance`, `alerter` (the `--role` flag wins).' },
   { name: 'HOST', default: '127.0.0.1', doc: 'HTTP listen address (`0.0.0.0` in containers).' },
   { name: 'PORT', default: '8080', doc: 'HTTP listen port for the API, `/healthz`, `/readyz`.' },
+  {
+    name: 'OTLP_HTTP_PORT',
+    default: undefined,
+    doc:
+      'A second listen port (on HOST) that serves only OTLP/HTTP `/v1/logs`, `/v1/metrics`, `/v1/traces`, e.g. 4318, ' +
+      'the OTLP default; processes with the gateway role. Unset: OTLP only on PORT.',
+  },
   { name: 'LOG_LEVEL', default: 'info', doc: 'pino level: fatal, error, warn, info, debug, trace, silent.' },
   { name: 'DATABASE_URL', default: undefined, doc: 'PostgreSQL connection string. Unset: the local server on 127.0.0.1:5432, database `vigil` (created if absent).' },
   { name: 'DATABASE_POOL_MAX', default: '10', doc: 'Maximum connections in the query pool.' },
@@ -136,7 +143,7 @@ export interface KafkaLocalConfig {
 export interface Config {
   env: string;
   roles: readonly Role[];
-  http: { host: string; port: number };
+  http: { host: string; port: number; otlpPort: number | null };
   logLevel: string;
   database: { url: string; poolMax: number; isDefault: boolean };
   kafka: {
@@ -263,7 +270,11 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
   const config: Config = {
     env: nodeEnv,
     roles,
-    http: { host: str('HOST'), port: int('PORT', 0, 65535) },
+    http: {
+      host: str('HOST'),
+      port: int('PORT', 0, 65535),
+      otlpPort: raw('OTLP_HTTP_PORT') === undefined ? null : int('OTLP_HTTP_PORT', 0, 65535),
+    },
     logLevel: oneOf('LOG_LEVEL', LOG_LEVELS),
     database: {
       url: databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/vigil',

@@ -1,5 +1,6 @@
 /**
- * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip). It authenticates
+ * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip), and OTLP/HTTP's
+ * POST /v1/logs, /v1/metrics, /v1/traces (otlp/, mapped onto the same items). It authenticates
  * (the shared auth plugin), sheds load beyond its in-flight bounds (429), validates each item, assigns ids, encodes
  * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
  * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
@@ -21,6 +22,7 @@ import { ingest, type IngestDeps } from './ingest.ts';
 import { eventKind, metricKind, type ItemKind } from './kinds.ts';
 import { LoadShedder, type Ticket } from './load-shedder.ts';
 import { createGatewayMetrics, type Endpoint } from './metrics.ts';
+import { otlpRoutes } from './otlp/routes.ts';
 
 export interface GatewayDeps {
   config: Config;
@@ -56,11 +58,15 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     app.decorateRequest('ingestTicket', null);
     // Only this plugin's routes: JSON and NDJSON, any Content-Encoding handled by decodeContent.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], { parseAs: 'buffer', bodyLimit: limits.bodyLimitBytes }, async (request: FastifyRequest, raw: Buffer) => {
+    const decodeBody = async (request: FastifyRequest, raw: Buffer): Promise<Buffer> => {
       const bytes = await decodeContent(request.headers['content-encoding'], raw, limits.bodyLimitBytes);
       if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes.length);
-      return parseBody(request.headers['content-type'], bytes);
-    });
+      return bytes;
+    };
+    const asBuffer = { parseAs: 'buffer' as const, bodyLimit: limits.bodyLimitBytes };
+    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], asBuffer, async (request: FastifyRequest, raw: Buffer) =>
+      parseBody(request.headers['content-type'], await decodeBody(request, raw)),
+    );
 
     // After authentication (a root hook): unauthenticated clients never take capacity. A declared length is
     // reserved before a byte is read; a chunked body is counted as it arrives (preParsing below).
@@ -95,8 +101,21 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     app.addHook('onRequestAbort', release);
 
     const { codecs } = deps;
-    route(app, eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!), ingestDeps);
-    route(app, metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics)), ingestDeps);
+    const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
+    const partitioner = new TopicPartitioner(deps.kafka, config.kafka.topics.metrics);
+    const metricSamples = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, partitioner);
+    route(app, events, ingestDeps);
+    route(app, metricSamples, ingestDeps);
+    // OTLP/HTTP in a child context (its own body parsers and error answers), under the same hooks.
+    await app.register(otlpRoutes({
+      ingest: ingestDeps,
+      events: events as ItemKind<unknown>,
+      metrics: metricSamples as ItemKind<unknown>,
+      maxBatchItems: limits.maxBatchItems,
+      maxDepth: limits.maxDepth,
+      bodyLimitBytes: limits.bodyLimitBytes,
+      decodeBody,
+    }));
   };
 
   return {

@@ -82,6 +82,16 @@ describe('gateway with Kafka stopped', () => {
       });
       expect(ms).toBeLessThan(ANSWER_BOUND_MS);
     }
+    // OTLP/HTTP: 503 with a Retry-After an SDK honours within its export timeout, a google.rpc.Status body.
+    const otlp = await api.app.inject({
+      method: 'POST',
+      url: '/v1/logs',
+      headers: { authorization: `Bearer ${ctx.token('user')}`, 'content-type': 'application/json' },
+      payload: { resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { stringValue: 'during' } }] }] }] },
+    });
+    expect(otlp.statusCode).toBe(503);
+    expect(otlp.headers['retry-after']).toBe('2');
+    expect(otlp.json()).toEqual({ code: 14, message: expect.stringMatching(/^VIGIL_ERR_KAFKA_UNAVAILABLE: Kafka /) });
     // Still bounded on a later request, once the client has noticed the broker is gone.
     const later = Date.now();
     expect((await post('later')).statusCode).toBe(503);

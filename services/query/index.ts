@@ -17,6 +17,7 @@ import { metricRoutes } from './metrics.ts';
 import { prometheusRoutes } from './prometheus.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';
 import { statsRoutes } from './stats.ts';
+import { traceRoutes } from './traces.ts';
 
 export interface QueryDeps {
   config: Config;
@@ -44,6 +45,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       prometheusRoutes(pool),
       statsRoutes(pool),
       auditRoutes(pool),
+      traceRoutes(pool),
     ],
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),

@@ -29,6 +29,12 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /api/v1/monitoring/audit': 'admin',
   'GET /docs/openapi.json': 'public',
   'POST /api/v1/monitoring/metrics': 'user',
+  // OTLP/HTTP ingest (SDKs send the bearer token as a configured header).
+  'POST /v1/logs': 'user',
+  'POST /v1/metrics': 'user',
+  'POST /v1/traces': 'user',
+  'GET /api/v1/monitoring/traces': 'user',
+  'GET /api/v1/monitoring/traces/:trace_id': 'user',
   'POST /api/v1/monitoring/alerts': 'moderator',
   'GET /api/v1/monitoring/alerts': 'user',
   'GET /api/v1/monitoring/alerts/:id': 'user',

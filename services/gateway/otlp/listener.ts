@@ -1,0 +1,36 @@
+/**
+ * The optional OTLP listener (OTLP_HTTP_PORT, e.g. 4318, the port OTLP/HTTP exporters default to): a second HTTP
+ * server in front of the same Fastify application that passes on only POST /v1/logs, /v1/metrics, /v1/traces — the
+ * same routes, hooks, authentication and limits as on the API port — and answers anything else 404 itself, so the
+ * API is not exposed on a port opened for telemetry.
+ */
+import http from 'node:http';
+import type { FastifyInstance } from 'fastify';
+
+const OTLP_PATHS = new Set(['/v1/logs', '/v1/metrics', '/v1/traces']);
+
+export async function listenOtlp(app: FastifyInstance, host: string, port: number): Promise<http.Server> {
+  await app.ready();
+  const server = http.createServer((request, response) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (OTLP_PATHS.has(path)) {
+      app.routing(request, response);
+      return;
+    }
+    response
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ code: 5, message: `only ${[...OTLP_PATHS].join(', ')} are served on this port` }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}
+
+/** Stops accepting and waits for the requests in flight (keep-alive connections closed once idle). */
+export async function closeOtlp(server: http.Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  await closed;
+}
