@@ -691,6 +691,18 @@ CREATE INDEX events_source_timestamp_idx ON ONLY public.events USING btree (sour
 CREATE INDEX events_system_alerts_idx ON ONLY public.events USING btree ("timestamp", id) INCLUDE (tags) WHERE ((source = 'vigil-alerter'::text) AND (event_type = 'alert'::text) AND (created_by = 'vigil-alerter'::text));
 
 --
+-- Name: events_trace_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_trace_id_idx ON ONLY public.events USING btree (((tags ->> 'trace_id'::text)), "timestamp") WHERE ((tags ->> 'trace_id'::text) IS NOT NULL);
+
+--
+-- Name: events_trace_roots_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX events_trace_roots_idx ON ONLY public.events USING btree ("timestamp") WHERE ((event_type = 'trace'::text) AND ((tags ->> 'parent_span_id'::text) IS NULL));
+
+--
 -- Name: incident_analyses_incident_idx; Type: INDEX; Schema: public; Owner: -
 --
 
