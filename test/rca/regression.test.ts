@@ -88,6 +88,40 @@ describe('root-cause analysis on the outage suite', () => {
     expect(suspects[1].evidence.explanation).toContain('its trouble began after billing\'s');
   });
 
+  it('names the service of the deepest failing span of failing traces, though its callers log more errors', async () => {
+    const start = Math.floor((Date.now() - 250 * HOUR_MS) / 60_000) * 60_000;
+    const events: Parameters<typeof insertEventsWithRollups>[1] = [];
+    for (let m = -150; m < 0; m++) {
+      for (const source of ['frontend', 'cart', 'pricing']) {
+        for (let i = 0; i < 10; i++) events.push({ timestamp: start + m * 60_000 + i * 5000, source, level: 'info', message: 'ok' });
+      }
+    }
+    // From 8 minutes before: each failing trace fails in pricing (the deepest span), then cart, then frontend;
+    // cart and frontend also log errors of their own (retries), so they are louder than pricing.
+    for (let n = 0; n < 40; n++) {
+      const t = start - 8 * 60_000 + n * 10_000;
+      const trace = `${n.toString(16).padStart(32, '0')}`;
+      const span = (source: string, id: string, parent: string | null, at: number) => events.push({
+        timestamp: at, event_type: 'trace', source, level: 'error', message: 'span',
+        tags: { trace_id: trace, span_id: id.padStart(16, '0'), ...(parent ? { parent_span_id: parent.padStart(16, '0') } : {}) },
+      });
+      span('frontend', `f${n}`, null, t);
+      span('cart', `c${n}`, `f${n}`, t + 5);
+      span('pricing', `p${n}`, `c${n}`, t + 10);
+      for (const source of ['frontend', 'cart']) events.push({ timestamp: t + 500, source, level: 'error', message: 'retry failed' });
+    }
+    await insertEventsWithRollups(ctx.db, events);
+    const { suspects } = await analyse(ctx.db, { id: crypto.randomUUID(), started_at: new Date(start), sources: [] } as unknown as IncidentRow, 'request');
+    const sources = suspects.filter((x) => x.kind === 'source');
+    expect(sources.map((x) => x.name)).toEqual(['pricing', expect.any(String), expect.any(String)]);
+    expect(sources[0].evidence).toMatchObject({ deepest_failing_spans: 40, downstream: 0, origin: 1, shared_failing_requests: 40 });
+    expect(sources[0].evidence.explanation).toContain('the deepest failing span in 40 of 40 failing traces');
+    const cart = sources.find((x) => x.name === 'cart')!;
+    expect(cart.evidence).toMatchObject({ downstream: 1, deepest_failing_spans: 0 });
+    expect(cart.evidence.explanation).toContain('logged after pricing on 40 of 40 failing requests they share');
+    expect(sources.find((x) => x.name === 'frontend')!.evidence).toMatchObject({ downstream: 1, origin: 0 });
+  });
+
   it('generates the same outage from the same seed, and a different one from another', () => {
     const a = generate('deploy', 3, 1_800_000_000_000, 5);
     expect(generate('deploy', 3, 1_800_000_000_000, 5)).toEqual(a);

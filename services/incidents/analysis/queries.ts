@@ -12,7 +12,8 @@
  *   metricDeviations per metric series, mean before the start against the baseline's mean and deviation;
  *   metricOnsets     the first sample of given series before the start that left their baseline band;
  *   deployMarkers    the newest event tagged `deploy` of each given source shortly before a given time;
- *   alertOnsets      when each alert series that went pending or firing in the window became active.
+ *   alertOnsets      when each alert series that went pending or firing in the window became active;
+ *   failingSpans     the failing spans (OTLP spans stored as `trace` events with level error) of given sources.
  */
 import { SYSTEM_SOURCES } from '../../../shared/auth/identity.ts';
 import { rows, type Queryable } from '../sql.ts';
@@ -216,6 +217,30 @@ export async function deployMarkers(
     [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / 1000],
   );
   return found.map((r) => ({ source: r.source, at: r.at.getTime(), version: r.version }));
+}
+
+export interface FailingSpan {
+  source: string;
+  trace_id: string;
+  span_id: string;
+  parent_span_id: string | null;
+}
+
+/** Failing spans of `sources` in [beforeFrom, crossTo] (the partial index's tags hold their ids), capped per source. */
+export async function failingSpans(db: Queryable, sources: string[], w: Windows): Promise<FailingSpan[]> {
+  if (sources.length === 0) return [];
+  return rows<FailingSpan>(
+    db,
+    `SELECT s.source, e.tags->>'trace_id' AS trace_id, e.tags->>'span_id' AS span_id, e.tags->>'parent_span_id' AS parent_span_id
+       FROM unnest($1::text[]) AS s(source)
+       CROSS JOIN LATERAL (
+         SELECT e.tags FROM events e
+          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3 AND ${NOTABLE}
+            AND e.level IN ${ERROR_LEVELS} AND e.event_type = 'trace'
+          ORDER BY e."timestamp" LIMIT ${PER_SOURCE_CAP}) e
+      WHERE e.tags->>'trace_id' IS NOT NULL AND e.tags->>'span_id' IS NOT NULL`,
+    [sources, iso(w.beforeFrom), iso(w.crossTo)],
+  );
 }
 
 export interface AlertOnset {

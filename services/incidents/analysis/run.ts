@@ -7,11 +7,11 @@ import type { Pool } from '../../../shared/db/pool.ts';
 import { inTransaction, rows, type Queryable } from '../sql.ts';
 import { addEntries, type IncidentRow } from '../store.ts';
 import {
-  alertOnsets, deployMarkers, errorTags, firstErrors, metricDeviations, metricOnsets, requestEdges, requestIds, sourceCounts, type Windows,
+  alertOnsets, deployMarkers, errorTags, failingSpans, firstErrors, metricDeviations, metricOnsets, requestEdges, requestIds, sourceCounts, type Windows,
 } from './queries.ts';
 import {
   BASELINE_MS, BEFORE_MS, DEPLOY_LOOKBACK_MS, errorOnset, errorZ, linkedSource, metricCandidates, metricEvidence as metricEvidence_,
-  newVersions, rank, rankCandidates, round, tagSuspects, type Candidate, type SourceScore, type Suspect,
+  mergeEdges, newVersions, rank, rankCandidates, spanEdges, round, tagSuspects, type Candidate, type SourceScore, type Suspect,
 } from './score.ts';
 
 const CROSS_AFTER_MS = 10 * 60_000;
@@ -44,7 +44,7 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
   const w = windowsFor(incident, nowMs);
   // The metrics scan is independent of the events chain: on a pool they run side by side (on one client, in turn).
   const [events, metrics, alerts] = await Promise.all([eventEvidence(db, w), metricEvidence(db, w), alertOnsets(db, w)]);
-  const { counts, crossings, edges, tags } = events;
+  const { counts, crossings, edges, traces, tags } = events;
   const versions = newVersions(tags);
 
   // A source's onset: the minute its errors rose (the change point), refined to its first error in that minute.
@@ -98,6 +98,8 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
     }
     const c = counts.find((x) => x.source === r.candidate.name)!;
     bySource.set(c.source, { source: c.source, counts: c, score: r.score });
+    const deepest = traces.deepest.get(c.source) ?? 0;
+    const spans = deepest > 0 ? [`the deepest failing span in ${deepest} of ${traces.traces} failing traces`] : [];
     const rates = `error ratio ${round(100 * c.errors_before / Math.max(1, c.events_before), 1)}% in the 30 minutes before the start `
       + `against ${round(100 * c.errors_baseline / Math.max(1, c.events_baseline), 1)}% in the 2 hours before (z ${round(r.candidate.z, 1)})`;
     return {
@@ -113,7 +115,8 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
         error_rate_baseline: round(c.errors_baseline / Math.max(1, c.events_baseline)),
         z: round(r.candidate.z, 2),
         ...common,
-        explanation: [rates, ...r.reasons].join('; '),
+        explanation: [rates, ...r.reasons, ...spans].join('; '),
+        deepest_failing_spans: deepest,
         first_error: first.find((e) => e.source === c.source) ?? null,
         shared_request_ids: crossingsBySource(c.source).map((x) => x.request_id).slice(0, 10),
         first_in_shared_requests: crossings.filter((x) => x.first_source === c.source).length,
@@ -139,12 +142,14 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
 async function eventEvidence(db: Queryable, w: Windows) {
   const counts = (await sourceCounts(db, w)).sort((a, b) => b.errors_before - a.errors_before).slice(0, MAX_SOURCES);
   const erring = counts.filter((c) => errorZ(c) > 0).map((c) => c.source);
-  const [crossings, edges, tags] = await Promise.all([
+  const [crossings, requests, spans, tags] = await Promise.all([
     requestIds(db, counts.map((c) => c.source), w),
     requestEdges(db, erring, w),
+    failingSpans(db, erring, w),
     errorTags(db, erring, w),
   ]);
-  return { counts, crossings, edges, tags };
+  const traces = spanEdges(spans);
+  return { counts, crossings, edges: mergeEdges(requests, traces.edges), traces, tags };
 }
 
 /** The metric series that left their baseline (the strongest MAX_METRIC_CANDIDATES), with their onsets and sources. */

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { errorOnset, errorZ, metricCandidates, newVersions, rank, rankCandidates, tagSuspects, type Candidate, type SourceScore } from './score.ts';
+import {
+  errorOnset, errorZ, mergeEdges, metricCandidates, newVersions, rank, rankCandidates, spanEdges, tagSuspects, type Candidate, type SourceScore,
+} from './score.ts';
 import type { SourceCounts } from './queries.ts';
 
 const MIN = 60_000;
@@ -98,6 +100,29 @@ describe('suspect scores', () => {
     expect(suspects[0].score).toBeCloseTo(0.8 * 0.9);
     expect(suspects[0].evidence.explanation).toBe('100% of db\'s errors in the 30 minutes before carry host=pg-1, which none of its errors before that did');
     expect(rank([...suspects, { kind: 'source', name: 'db', score: 0.8, evidence: {} }]).map((s) => [s.rank, s.name])).toEqual([[1, 'db'], [2, 'db: host=pg-1']]);
+  });
+});
+
+describe('failing traces', () => {
+  const span = (source: string, trace: string, id: string, parent: string | null) => ({ source, trace_id: trace, span_id: id, parent_span_id: parent });
+
+  it('counts each failing child → failing parent pair once per trace, and the deepest failing spans per source', () => {
+    const spans = [
+      // t1: web → api → db, all failing; db's span is the deepest
+      span('web', 't1', 'a', null), span('api', 't1', 'b', 'a'), span('db', 't1', 'c', 'b'),
+      // t2: api fails twice under web, no failing child below api
+      span('web', 't2', 'd', null), span('api', 't2', 'e', 'd'), span('api', 't2', 'f', 'd'),
+      // t3: one failing span whose parent did not fail (or was not received)
+      span('db', 't3', 'g', 'zz'),
+    ];
+    const { edges, deepest, traces } = spanEdges(spans);
+    expect(traces).toBe(3);
+    expect(edges.sort((x, y) => x.upstream.localeCompare(y.upstream))).toEqual([
+      { upstream: 'api', downstream: 'web', requests: 2 },
+      { upstream: 'db', downstream: 'api', requests: 1 },
+    ]);
+    expect(deepest).toEqual(new Map([['db', 2], ['api', 2]]));
+    expect(mergeEdges(edges, [edge('db', 'api', 4)]).find((e) => e.upstream === 'db')).toEqual(edge('db', 'api', 5));
   });
 });
 

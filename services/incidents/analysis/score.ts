@@ -17,7 +17,8 @@
  *               labelled with it became active; a metric's, its first sample outside its baseline band.
  *   downstream  the strongest evidence that another anomalous candidate failed before it and caused it: from
  *               request ids, the share of the failing requests two sources share in which the other logged first
- *               (the service graph of the failure: the origin is first on its requests and after nobody); without
+ *               (the service graph of the failure: the origin is first on its requests and after nobody), where
+ *               failing traces count too (a failing span's failing child is upstream of it: spanEdges); without
  *               shared requests, 0.5 when the other's onset came 30 s or more earlier.
  *   deploy      1 when the source was deployed shortly before its onset: an event tagged `deploy` in the 15
  *               minutes before, or a version-like tag value on its errors that its baseline never had.
@@ -27,7 +28,7 @@
  * a source ("its errors concentrate on db_host=pg-1"): the source's score × their share of its errors × 0.9, so
  * they rank right below it. Each suspect's evidence carries `explanation`, the reasons in words.
  */
-import type { MetricDeviation, RequestEdge, SourceCounts, TagCount } from './queries.ts';
+import type { FailingSpan, MetricDeviation, RequestEdge, SourceCounts, TagCount } from './queries.ts';
 
 export const BEFORE_MS = 30 * 60_000;
 export const BASELINE_MS = 2 * 3_600_000;
@@ -213,6 +214,48 @@ function reasons(r: Ranked, earliest: number | null): string[] {
       : `its errors carry ${c.deploy.version}, which its baseline never had (a deploy)`);
   }
   return out;
+}
+
+/**
+ * The service graph of failing traces: in each trace, a failing span whose child span failed too failed because
+ * of it, so each (failing child's source → failing parent's source) pair counts once per trace as an edge, like a
+ * failing request logged first by the child's source; the deepest failing spans (no failing child) are the
+ * traces' origins, counted per source.
+ */
+export function spanEdges(spans: FailingSpan[]): { edges: RequestEdge[]; deepest: Map<string, number>; traces: number } {
+  const byTrace = new Map<string, FailingSpan[]>();
+  for (const s of spans) byTrace.set(s.trace_id, [...(byTrace.get(s.trace_id) ?? []), s]);
+  const pairs = new Map<string, number>();
+  const deepest = new Map<string, number>();
+  for (const trace of byTrace.values()) {
+    const byId = new Map(trace.map((s) => [s.span_id, s]));
+    const failingParents = new Set(trace.map((s) => s.parent_span_id).filter((p): p is string => p !== null && byId.has(p)));
+    const seen = new Set<string>();
+    for (const child of trace) {
+      if (!failingParents.has(child.span_id)) deepest.set(child.source, (deepest.get(child.source) ?? 0) + 1);
+      const parent = child.parent_span_id === null ? undefined : byId.get(child.parent_span_id);
+      if (!parent || parent.source === child.source) continue;
+      const key = `${child.source}\u0000${parent.source}`;
+      if (!seen.has(key)) pairs.set(key, (pairs.get(key) ?? 0) + 1);
+      seen.add(key);
+    }
+  }
+  const edges = [...pairs].map(([key, requests]) => {
+    const [upstream, downstream] = key.split('\u0000');
+    return { upstream, downstream, requests };
+  });
+  return { edges, deepest, traces: byTrace.size };
+}
+
+/** Request edges and span edges of the same pair added up. */
+export function mergeEdges(...lists: RequestEdge[][]): RequestEdge[] {
+  const sum = new Map<string, RequestEdge>();
+  for (const e of lists.flat()) {
+    const key = `${e.upstream}\u0000${e.downstream}`;
+    const had = sum.get(key);
+    sum.set(key, { ...e, requests: (had?.requests ?? 0) + e.requests });
+  }
+  return [...sum.values()];
 }
 
 /** A metric series' source: the value of its first label among service, service_name, job, source, app. */
