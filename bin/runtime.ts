@@ -2,6 +2,12 @@
  * Hosts the configured roles in one process: shared clients (Kafka, PostgreSQL pool, metrics registry), each
  * role's routes on one HTTP app, and an orderly stop (stop accepting requests, drain producers and consumers,
  * close the pool). bin/vigil.ts runs it; integration tests run it with their own configuration.
+ *
+ * Order: the roles are built (the gateway's producer connected, rules loaded), then — with `listen` — the HTTP
+ * port is bound, and only then do the roles join their consumer groups (RoleHandle.start), in the background:
+ * a port already in use fails the start before any partition is taken from the members that serve, and ingest
+ * answers while the groups wait for a crashed member's session to expire. `started` settles once every role
+ * has joined; without `listen` (tests, benches) startRuntime waits for it.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../shared/config.ts';
@@ -22,6 +28,8 @@ import { startIncidents } from '../services/incidents/index.ts';
 
 export interface Runtime {
   app: FastifyInstance;
+  /** Settles once every role's start() did (rejects with the first failure). */
+  started: Promise<void>;
   pool: Pool;
   registry: Registry;
   roles: RoleHandle[];
@@ -30,7 +38,12 @@ export interface Runtime {
 
 const DAY_MS = 86_400_000;
 
-export async function startRuntime(config: Config, logger: Logger): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Bind the HTTP port before the roles join their consumer groups, and do not wait for the joins. */
+  listen?: { host: string; port: number };
+}
+
+export async function startRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const registry = createRegistry(config.roles);
   const kafka = createKafka(config.kafka, logger, config.roles.join('-'));
   const pool = createPool(config.database.url, config.database.poolMax, `vigil-${config.roles.join('-')}`);
@@ -55,23 +68,49 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     await stopAll(roles, pool, logger);
     throw error;
   }
-  const app = await buildApp({
-    logger,
-    auth: config.auth,
-    registry,
-    routes: roles.flatMap((r) => r.routes),
-    readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
-  });
+  let app: FastifyInstance | undefined;
+  try {
+    app = await buildApp({
+      logger,
+      auth: config.auth,
+      registry,
+      routes: roles.flatMap((r) => r.routes),
+      readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
+    });
+    if (options.listen) await app.listen(options.listen);
+  } catch (error) {
+    await app?.close();
+    await stopAll(roles, pool, logger);
+    throw error;
+  }
+  const started = startRoles(roles);
+  started.catch(() => {}); // the caller decides what a failed join means; never an unhandled rejection
+  if (!options.listen) {
+    try {
+      await started;
+    } catch (error) {
+      await app.close();
+      await stopAll(roles, pool, logger);
+      throw error;
+    }
+  }
+  const http = app;
   return {
     app,
+    started,
     pool,
     registry,
     roles,
     async stop() {
-      await app.close(); // stops accepting; waits for in-flight requests
+      await http.close(); // stops accepting; waits for in-flight requests
       await stopAll(roles, pool, logger);
     },
   };
+}
+
+/** Every role's start(), side by side: the writer's join need not wait for the alerter's. */
+async function startRoles(roles: readonly RoleHandle[]): Promise<void> {
+  await Promise.all(roles.map((role) => role.start?.()));
 }
 
 async function stopAll(roles: RoleHandle[], pool: Pool, logger: Logger): Promise<void> {

@@ -18,6 +18,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
+import { settleWithin } from '../../shared/wait.ts';
 import { Limiter } from './limiter.ts';
 import { OffsetStore } from './offset-store.ts';
 import { PartitionPipeline, type PipelineDeps } from './partition-pipeline.ts';
@@ -112,20 +113,25 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     },
     logger,
   );
-  const clusterId = await clusterIdOf(deps.kafka);
-  const binding = await pipelineDeps.offsets.bindCluster(clusterId);
-  if (binding.outcome === 'changed') {
-    logger.warn(
-      { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
-      'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
-    );
+  /** Joins the group once the host serves HTTP (RoleHandle.start); stop() waits for it, within its deadline. */
+  let starting: Promise<void> | null = null;
+  async function start(): Promise<void> {
+    const clusterId = await clusterIdOf(deps.kafka);
+    const binding = await pipelineDeps.offsets.bindCluster(clusterId);
+    if (binding.outcome === 'changed') {
+      logger.warn(
+        { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
+        'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
+      );
+    }
+    await dlq.connect();
+    await consumer!.start();
   }
-  await dlq.connect();
-  await consumer.start();
 
   return {
     name: 'writer',
     routes: [],
+    start: () => (starting ??= start()),
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
@@ -136,6 +142,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     async stop() {
       // Stop fetching, write what is pending; past the deadline (PostgreSQL down), drop it: it is re-read later.
       const drained = (async () => {
+        await settleWithin(starting, DRAIN_TIMEOUT_MS);
         await consumer!.pause();
         await Promise.all([...pipelines.values()].map((p) => p.drain()));
       })();

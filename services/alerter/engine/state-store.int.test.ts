@@ -31,11 +31,11 @@ describe('alert state fence', () => {
   it('drops the saves of a member whose partition was claimed by another', async () => {
     const a = new StateStore(ctx.db);
     const b = new StateStore(ctx.db);
-    const genA = (await a.claim([p0], false)).get('metrics:0')!;
+    const genA = (await a.claim([p0], false)).get('metrics:0')!.generation;
     await a.save(changes(instance('pending', 5), 'inactive', 1000), () => 'r', () => genA);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions')).toBe(1);
 
-    const genB = (await b.claim([p0], true)).get('metrics:0')!;
+    const genB = (await b.claim([p0], true)).get('metrics:0')!.generation;
     expect(BigInt(genB)).toBeGreaterThan(BigInt(genA));
     expect(await b.load([p0], true)).toEqual([instance('pending', 5)]);
     // A, late: its firing is fenced out; B's own is saved.
