@@ -26,3 +26,16 @@ export function spawnVigil(role: string, env: Record<string, string>): VigilProc
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
   return { child, exited, output: () => output };
 }
+
+/** A TCP port free on 127.0.0.1 at the time of the call (for a child process's PORT). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
