@@ -12,7 +12,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../shared/config.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import { buildApp } from '../shared/http/app.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -36,8 +35,6 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const DAY_MS = 86_400_000;
-
 export interface RuntimeOptions {
   /** Bind the HTTP port before the roles join their consumer groups, and do not wait for the joins. */
   listen?: { host: string; port: number };
@@ -50,12 +47,7 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
   const codecs = loadCodecs();
   const roles: RoleHandle[] = [];
   try {
-    if (config.roles.includes('writer')) {
-      // Partitions for yesterday..tomorrow exist before the first batch; older or newer ones are made on demand.
-      const now = Date.now();
-      await ensureAllPartitions(pool, config.storage.granularity, now - DAY_MS, now + DAY_MS);
-      roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
-    }
+    if (config.roles.includes('writer')) roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
     if (config.roles.includes('query')) roles.push(await startQuery({ config, logger }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));

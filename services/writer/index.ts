@@ -8,7 +8,7 @@
  */
 import type { Config } from '../../shared/config.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { PartitionCache } from '../../shared/db/partitions.ts';
+import { ensureAllPartitions, PartitionCache } from '../../shared/db/partitions.ts';
 import type { Kafka } from '../../shared/kafka/client.ts';
 import { BatchConsumer, type BatchControl, type PartitionBatch } from '../../shared/kafka/consumer.ts';
 import { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
@@ -36,6 +36,7 @@ export interface WriterDeps {
 
 /** How long stop() keeps writing what is pending (PostgreSQL may be down) before leaving it to the next owner. */
 const DRAIN_TIMEOUT_MS = 15_000;
+const DAY_MS = 86_400_000;
 
 export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   const { config, pool } = deps;
@@ -116,6 +117,9 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   /** Joins the group once the host serves HTTP (RoleHandle.start); stop() waits for it, within its deadline. */
   let starting: Promise<void> | null = null;
   async function start(): Promise<void> {
+    // Partitions for yesterday..tomorrow exist before the first batch; older or newer ones are made on demand.
+    const now = Date.now();
+    await ensureAllPartitions(pool, config.storage.granularity, now - DAY_MS, now + DAY_MS);
     const clusterId = await clusterIdOf(deps.kafka);
     const binding = await pipelineDeps.offsets.bindCluster(clusterId);
     if (binding.outcome === 'changed') {
