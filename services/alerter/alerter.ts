@@ -359,6 +359,7 @@ export class Alerter {
       return;
     }
     this.claimAttempt = 0;
+    this.lastOwnershipCheck = this.opts.clock(); // just claimed: the next self-check is due a full period later
     this.reportAggregations(new Map(assigned.map((o) => [key(o), o])));
     this.opts.logger.info({ claimed: assigned.map(key), leader: this.leader }, 'alerter claimed its partitions');
   }
