@@ -6,15 +6,18 @@
  * - first 202: the first POST /events accepted (polled every 50 ms; connection refused until the port is bound);
  * - stored again: the first event sent after the restart is in PostgreSQL (the writer has rejoined its group,
  *   which Kafka allows once the killed member's session expired: WRITER_SESSION_TIMEOUT_MS, 30 s by default);
- * - ready: GET /readyz answers 200 (every role joined its group; the alerter owns what it was assigned).
+ * - ready: GET /readyz answers 200 (every role joined its group; the alerter owns what it was assigned);
+ * - CPU to first 202: the CPU time (user + system, /proc/<pid>/stat) the new process had used when its first 202
+ *   arrived — start-up work, independent of how many other processes share the cores (wall times are not).
  *
  *   node --import tsx bench/restart.ts
- *   BENCH_ROUNDS=3 BENCH_SESSION_TIMEOUT_MS=10000 node --import tsx bench/restart.ts
+ *   BENCH_ROUNDS=3 BENCH_SESSION_TIMEOUT_MS=10000 BENCH_SCENARIOS=all node --import tsx bench/restart.ts
  *
  * Writer only: the event after the restart is produced straight into Kafka (JSON, as a direct producer would),
  * since that process has no gateway. Each scenario has its own database, topics and groups.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
@@ -31,13 +34,17 @@ import { freshDatabase } from './writer-lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const SESSION_TIMEOUT_MS = process.env.BENCH_SESSION_TIMEOUT_MS ?? '30000';
+const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'gateway,writer,all').split(',') as Scenario[];
 const POLL_MS = 50;
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
 const GIVE_UP_MS = 120_000;
 const log = (line: string) => console.error(`[restart] ${line}`);
 
 type Scenario = 'gateway' | 'writer' | 'all';
 interface Round {
   firstAcceptedMs: number | null;
+  cpuAtFirstAcceptedMs: number | null;
   storedAgainMs: number | null;
   readyMs: number;
 }
@@ -59,6 +66,16 @@ function start(role: Scenario, env: Record<string, string>): ChildProcess {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: 'ignore',
   });
+}
+
+/** CPU time (user + system) the process has used so far. */
+function cpuMs(child: ChildProcess): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return null;
+  }
 }
 
 async function kill(child: ChildProcess): Promise<void> {
@@ -136,13 +153,18 @@ async function scenario(role: Scenario): Promise<Round[]> {
       child = start(role, env);
       const after = `after restart ${round}`;
       let firstAcceptedMs: number | null = null;
-      if (hasGateway) firstAcceptedMs = await timeUntil(restartedAt, () => post(after));
-      else await produce(after);
+      let cpuAtFirstAcceptedMs: number | null = null;
+      if (hasGateway) {
+        firstAcceptedMs = await timeUntil(restartedAt, () => post(after));
+        cpuAtFirstAcceptedMs = cpuMs(child);
+      } else {
+        await produce(after);
+      }
       const storedAgainMs = hasWriter ? await timeUntil(restartedAt, () => stored(after)) : null;
       const readyMs = await timeUntil(restartedAt, ready);
       if (readyMs === null) throw new Error(`${role}: not ready again`);
-      rounds.push({ firstAcceptedMs, storedAgainMs, readyMs });
-      log(`${role} round ${round + 1}: first 202 ${firstAcceptedMs ?? '-'} ms, stored again ${storedAgainMs ?? '-'} ms, ready ${readyMs} ms`);
+      rounds.push({ firstAcceptedMs, cpuAtFirstAcceptedMs, storedAgainMs, readyMs });
+      log(`${role} round ${round + 1}: first 202 ${firstAcceptedMs ?? '-'} ms (CPU ${cpuAtFirstAcceptedMs ?? '-'} ms), stored again ${storedAgainMs ?? '-'} ms, ready ${readyMs} ms`);
     }
     await kill(child);
   } finally {
@@ -164,11 +186,13 @@ const show = (values: (number | null)[]) => {
 };
 
 const results: [Scenario, Round[]][] = [];
-for (const role of ['gateway', 'writer', 'all'] as const) results.push([role, await scenario(role)]);
-console.log(`\nrestart after SIGKILL, session timeout ${SESSION_TIMEOUT_MS} ms, ${ROUNDS} round(s), median (each round):\n`);
-console.log('| process | first 202 | stored again | /readyz 200 |');
-console.log('|---|---|---|---|');
+for (const role of SCENARIOS) results.push([role, await scenario(role)]);
+const loadAverage = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`\nrestart after SIGKILL, session timeout ${SESSION_TIMEOUT_MS} ms, ${ROUNDS} round(s), load average at the end ${loadAverage}; median (each round):\n`);
+console.log('| process | first 202 | CPU used by then | stored again | /readyz 200 |');
+console.log('|---|---|---|---|---|');
 for (const [role, rounds] of results) {
-  console.log(`| ${role === 'all' ? 'all-in-one' : `${role} only`} | ${show(rounds.map((r) => r.firstAcceptedMs))} | ${show(rounds.map((r) => r.storedAgainMs))} | ${show(rounds.map((r) => r.readyMs))} |`);
+  const cells = [rounds.map((r) => r.firstAcceptedMs), rounds.map((r) => r.cpuAtFirstAcceptedMs), rounds.map((r) => r.storedAgainMs), rounds.map((r) => r.readyMs)];
+  console.log(`| ${role === 'all' ? 'all-in-one' : `${role} only`} | ${cells.map(show).join(' | ')} |`);
 }
 process.exit(0);
