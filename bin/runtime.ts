@@ -47,7 +47,9 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
   const codecs = loadCodecs();
   const roles: RoleHandle[] = [];
   try {
-    if (config.roles.includes('writer')) roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
+    if (config.roles.includes('writer')) {
+      roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
+    }
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
     if (config.roles.includes('query')) roles.push(await startQuery({ config, logger }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));

@@ -52,7 +52,8 @@ describe('startup order', () => {
         headers: { authorization: `Bearer ${c.token('user')}`, 'content-type': 'application/json' },
         body: JSON.stringify({ event_type: 'log', source: `restart-${c.id}`, level: 'info', message }),
       });
-    const stored = (message: string) => countRows(c.db, 'SELECT count(*) AS n FROM events WHERE message = $1', [message]);
+    const stored = (message: string) =>
+      countRows(c.db, 'SELECT count(*) AS n FROM events WHERE message = $1', [message]);
 
     const first = spawn(env);
     await waitFor(() => status(`${base}/readyz`), (s) => s === 200, 60_000).catch(explain(first));
@@ -76,12 +77,21 @@ describe('startup order', () => {
   });
 
   it('a second process on a busy port fails fast, having joined no group and claimed nothing', async () => {
-    ctx = await createTestContext({ LOG_LEVEL: 'warn', ALERTER_SESSION_TIMEOUT_MS: '6000', WRITER_SESSION_TIMEOUT_MS: '6000' });
+    ctx = await createTestContext({
+      LOG_LEVEL: 'warn',
+      ALERTER_SESSION_TIMEOUT_MS: '6000',
+      WRITER_SESSION_TIMEOUT_MS: '6000',
+    });
+    const c = ctx;
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const first = spawn({ ...ctx.env, PORT: String(port) });
-    const generations = async () => (await ctx!.db.query<{ k: string; generation: string }>(`SELECT topic || ':' || partition AS k, generation FROM alert_partition_owners ORDER BY 1`)).rows;
-    await waitFor(async () => (await status(`${base}/readyz`)) === 200 && (await generations()).length === 7, (ok) => ok, 60_000).catch(explain(first));
+    const generations = async () => {
+      const sql = `SELECT topic || ':' || partition AS k, generation FROM alert_partition_owners ORDER BY 1`;
+      return (await c.db.query<{ k: string; generation: string }>(sql)).rows;
+    };
+    const claimedAll = async () => (await status(`${base}/readyz`)) === 200 && (await generations()).length === 7;
+    await waitFor(claimedAll, (ok) => ok, 60_000).catch(explain(first));
     const owned = await generations();
 
     const second = spawn({ ...ctx.env, PORT: String(port) });

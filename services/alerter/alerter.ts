@@ -162,7 +162,9 @@ export class Alerter {
       this.opts.metrics.unownedPartitions.set(this.unowned.length);
       if (now - this.lastOwnershipCheck >= OWNERSHIP_CHECK_MS) {
         this.lastOwnershipCheck = now;
-        void this.checkOwnership().catch((error) => this.opts.logger.warn({ err: error }, 'ownership self-check failed; trying again later'));
+        void this.checkOwnership().catch((error) => {
+          this.opts.logger.warn({ err: error }, 'ownership self-check failed; trying again later');
+        });
       }
     });
   }
@@ -335,13 +337,15 @@ export class Alerter {
           }
         }
         const aggregationClaim = claims.get(ownerKey(null));
-        const staleAggregations = aggregationClaim !== undefined && (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
+        const staleAggregations = aggregationClaim !== undefined
+          && (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
         if (aggregationClaim && !staleAggregations) {
           this.aggregationsGeneration = aggregationClaim.generation;
           this.aggregationsOwned = true;
         }
         // What this member computed for them before another member's claim is stale: never saved.
-        this.discardQueued((origin) => (origin === null ? staleAggregations : stale.some((o) => key(o) === key(origin))));
+        const staleKeys = new Set(stale.map(key));
+        this.discardQueued((origin) => (origin === null ? staleAggregations : staleKeys.has(key(origin))));
         return { claims, stale, staleAggregations };
       });
       if (stale.length > 0 || staleAggregations) await this.takeOver(stale, staleAggregations, claims);
@@ -353,7 +357,9 @@ export class Alerter {
         'could not claim the assigned alerter partitions; they are not evaluated until a claim succeeds',
       );
       this.claimTimer = setTimeout(() => {
-        this.serial.run(() => this.claimAssigned(epoch)).catch((e) => this.opts.logger.error({ err: e }, 'alerter claim failed'));
+        this.serial
+          .run(() => this.claimAssigned(epoch))
+          .catch((e) => this.opts.logger.error({ err: e }, 'alerter claim failed'));
       }, delay);
       this.claimTimer.unref();
       return;
@@ -365,7 +371,11 @@ export class Alerter {
   }
 
   /** Partitions gained, or claimed by another member since this one held them: reload their states, re-read. */
-  private async takeOver(stale: Origin[], aggregations: boolean, claims: Map<string, { generation: string }>): Promise<void> {
+  private async takeOver(
+    stale: Origin[],
+    aggregations: boolean,
+    claims: Map<string, { generation: string }>,
+  ): Promise<void> {
     const staleKeys = new Set(stale.map(key));
     for (const k of staleKeys) this.partitions.delete(k);
     this.engine.dropWhere((origin) => (origin === null ? aggregations : staleKeys.has(key(origin))));
@@ -405,12 +415,16 @@ export class Alerter {
       for (const op of c.ops) if (op.kind === 'upsert' && stale(op.instance.origin)) count(op.instance.origin);
       for (const t of c.transitions) if (stale(t.origin)) count(t.origin);
       this.unsaved[i] = {
-        ops: c.ops.filter((op) => (op.kind === 'upsert' ? !stale(op.instance.origin) : !ended.has(`${op.ruleId}/${op.fingerprint}`))),
+        ops: c.ops.filter((op) =>
+          op.kind === 'upsert' ? !stale(op.instance.origin) : !ended.has(`${op.ruleId}/${op.fingerprint}`),
+        ),
         transitions: c.transitions.filter((t) => !stale(t.origin)),
       };
     }
     for (const { origin, n } of dropped.values()) {
-      const held = origin === null ? this.aggregationsGeneration ?? undefined : this.partitions.get(key(origin))?.generation;
+      const held = origin === null
+        ? this.aggregationsGeneration ?? undefined
+        : this.partitions.get(key(origin))?.generation;
       this.countFenced(origin, n, held);
     }
   }
@@ -424,7 +438,8 @@ export class Alerter {
     this.fencedWarned.add(warned);
     this.opts.logger.warn(
       { partition, generation: held ?? null, dropped_changes: dropped },
-      'alert state changes fenced out: another alerter member claimed this partition after this one; they were not saved',
+      'alert state changes fenced out: another alerter member claimed this partition after this one; ' +
+        'they were not saved',
     );
   }
 
@@ -438,8 +453,14 @@ export class Alerter {
     if (state) state.owned = false;
     else this.aggregationsOwned = false;
     this.opts.logger.warn(
-      { partition: origin === null ? AGGREGATIONS_LABEL : key(origin), held_generation: state ? state.generation : this.aggregationsGeneration, stored_generation: stored ?? null, found_by: how },
-      'alerter lost ownership of a partition: it is no longer evaluated here; rejoining the group to claim what is assigned',
+      {
+        partition: origin === null ? AGGREGATIONS_LABEL : key(origin),
+        held_generation: state ? state.generation : this.aggregationsGeneration,
+        stored_generation: stored ?? null,
+        found_by: how,
+      },
+      'alerter lost ownership of a partition: it is no longer evaluated here; ' +
+        'rejoining the group to claim what is assigned',
     );
     this.scheduleRejoin();
   }
@@ -451,7 +472,9 @@ export class Alerter {
       this.rejoinTimer = null;
       // A join since then claimed anew; else the membership looks valid to Kafka while the claim says otherwise.
       if (this.stopping || this.epoch !== epoch || this.unowned.length === 0) return;
-      this.consumer?.rejoin().catch((error) => this.opts.logger.warn({ err: error }, 'could not rejoin the alerter group'));
+      this.consumer?.rejoin().catch((error) => {
+        this.opts.logger.warn({ err: error }, 'could not rejoin the alerter group');
+      });
     }, REJOIN_GRACE_MS);
     this.rejoinTimer.unref();
   }
@@ -474,7 +497,8 @@ export class Alerter {
     }
     try {
       const owned = [...this.partitions.values()].filter((p) => p.ready && p.owned);
-      await this.opts.states.savePartials(this.engine.partials(now), owned.map((p) => p.origin), (o) => this.generationOf(o), now);
+      const origins = owned.map((p) => p.origin);
+      await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
       if (this.leader) this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
     } catch (error) {
       this.opts.logger.warn({ err: error }, 'partial aggregates not exchanged; aggregating rules wait for the next tick');
@@ -547,7 +571,10 @@ export class Alerter {
       // Taken under the store lock: a claim in between has already removed what it made stale.
       const outcome = await this.storeLock.run(async () => {
         const queued = this.unsaved.splice(0, this.unsaved.length);
-        const merged: Changes = { ops: queued.flatMap((c) => c.ops), transitions: queued.flatMap((c) => c.transitions) };
+        const merged: Changes = {
+          ops: queued.flatMap((c) => c.ops),
+          transitions: queued.flatMap((c) => c.transitions),
+        };
         if (merged.ops.length === 0 && merged.transitions.length === 0) return 'saved';
         const fenced: { origin: Origin | null; dropped: number; held: string | undefined }[] = [];
         try {
@@ -558,7 +585,9 @@ export class Alerter {
             (origin, dropped) => fenced.push({ origin, dropped, held: this.generationOf(origin) }),
           );
           const lost = new Set(fenced.map((f) => ownerKey(f.origin)));
-          for (const t of merged.transitions) if (!lost.has(ownerKey(t.origin))) this.opts.metrics.transitions.inc({ to: t.to });
+          for (const t of merged.transitions) {
+            if (!lost.has(ownerKey(t.origin))) this.opts.metrics.transitions.inc({ to: t.to });
+          }
           this.opts.dispatcher.enqueue(saved);
           for (const f of fenced) {
             this.countFenced(f.origin, f.dropped, f.held);
@@ -567,7 +596,8 @@ export class Alerter {
           return 'saved';
         } catch (error) {
           this.unsaved.unshift(...queued);
-          this.opts.logger.warn({ err: error, waiting: this.unsaved.length }, 'alert states not saved; retrying in a second');
+          const waiting = this.unsaved.length;
+          this.opts.logger.warn({ err: error, waiting }, 'alert states not saved; retrying in a second');
           return 'failed';
         }
       });

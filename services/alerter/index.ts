@@ -134,7 +134,10 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
         if (!consumer.isRunning) throw new Error('the alerter consumer is not running');
         const unowned = alerter!.unowned;
         if (unowned.length > 0) {
-          throw new Error(`the alerter holds ${unowned.length} partition(s) it does not own (claim pending or lost to another member): ${unowned.join(', ')}`);
+          throw new Error(
+            `the alerter holds ${unowned.length} partition(s) it does not own ` +
+              `(claim pending or lost to another member): ${unowned.join(', ')}`,
+          );
         }
       },
     },

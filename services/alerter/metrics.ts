@@ -35,13 +35,17 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
     }),
     fencedChanges: new Counter({
       name: 'vigil_alerter_fenced_changes_total',
-      help: 'Alert state changes (instance upserts, transitions) not saved because another member had claimed their partition (`topic:partition`, or `aggregations`) after this one',
+      help:
+        'Alert state changes (instance upserts, transitions) not saved because another member had claimed their ' +
+        'partition (`topic:partition`, or `aggregations`) after this one',
       labelNames: ['partition'],
       registers: [registry],
     }),
     unownedPartitions: new Gauge({
       name: 'vigil_alerter_unowned_partitions',
-      help: 'Partitions assigned to this member that it does not own (claim pending or lost to another member): not evaluated',
+      help:
+        'Partitions assigned to this member that it does not own (claim pending or lost to another member): ' +
+        'not evaluated',
       registers: [registry],
     }),
   };

@@ -72,12 +72,25 @@ describe('alerter ownership under faults', () => {
   };
   const until = (what: string, m: Member[], probe: () => Promise<boolean>, timeoutMs = 60_000) =>
     waitFor(probe, (ok) => ok, timeoutMs).catch((error) => {
-      throw new Error(`${what}: ${(error as Error).message}\n${m.map((x) => x.proc.output()).join('\n-----\n')}`);
+      const outputs = m.map((x) => x.proc.output()).join('\n-----\n');
+      throw new Error(`${what}: ${(error as Error).message}\n${outputs}`);
     });
-  const ownerGenerations = async () =>
-    (await ctx!.db.query<{ k: string; generation: string }>(`SELECT topic || ':' || partition AS k, generation FROM alert_partition_owners ORDER BY 1`)).rows;
+  const ownerGenerations = async () => {
+    const sql = `SELECT topic || ':' || partition AS k, generation FROM alert_partition_owners ORDER BY 1`;
+    return (await ctx!.db.query<{ k: string; generation: string }>(sql)).rows;
+  };
+  const snapshot = async () => new Map((await ownerGenerations()).map((r) => [r.k, r.generation]));
   /** Topic partitions (both topics) and the aggregations' pseudo-partition. */
   const OWNER_ROWS = 2 * PARTITIONS + 1;
+  /** Every owner row has a generation other than in `before` (all claimed anew), and `ready` are ready. */
+  const allClaimedSince = (before: Map<string, string>, ready: Member[]) => async () => {
+    const rows = await ownerGenerations();
+    if (rows.length !== OWNER_ROWS || rows.some((r) => r.generation === before.get(r.k))) return false;
+    for (const m of ready) if ((await readyz(m)) !== 200) return false;
+    return true;
+  };
+  const startedAlone = (a: Member) =>
+    until('all-in-one ready', [a], async () => (await readyz(a)) === 200 && (await snapshot()).size === OWNER_ROWS);
 
   /** One host per metrics partition, so that every partition has an alert series to evaluate. */
   function hostsOnEveryPartition(metric: string): string[] {
@@ -90,67 +103,88 @@ describe('alerter ownership under faults', () => {
     return [...hosts.values()];
   }
 
+  interface RuleBody {
+    state: string;
+    active_instances: { state: string; labels: Record<string, string> }[];
+  }
+  interface Notification {
+    status: string;
+    rule: { id: string };
+    labels: Record<string, string>;
+  }
+
   /** The rule, the samples, then: firing in the API, incidents open, one notification per series — in budget. */
-  async function expectAlertsAfter(recoveredAt: number, api: Member, gateway: Member, observers: Member[]): Promise<void> {
+  async function expectAlertsAfter(recoveredAt: number, member: Member, observers: Member[]): Promise<void> {
     const c = ctx!;
     const metric = `fence_cpu_${c.id}`;
     const hosts = hostsOnEveryPartition(metric);
-    const auth = (role: 'user' | 'moderator') => ({ authorization: `Bearer ${c.token(role)}`, 'content-type': 'application/json' });
-    const created = await fetch(`${api.base}/api/v1/monitoring/alerts`, { method: 'POST', headers: auth('moderator'), body: JSON.stringify({ name: 'fence cpu', query: `${metric} > 80` }) });
+    const request = (method: string, url: string, role: 'user' | 'moderator', body?: unknown) =>
+      fetch(`${member.base}${url}`, {
+        method,
+        headers: { authorization: `Bearer ${c.token(role)}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const body = { name: 'fence cpu', query: `${metric} > 80` };
+    const created = await request('POST', '/api/v1/monitoring/alerts', 'moderator', body);
     expect(created.status).toBe(201);
     const ruleId = ((await created.json()) as { data: { id: string } }).data.id;
     const items = hosts.map((host) => ({ name: metric, metric_type: 'gauge', value: 95, labels: { host } }));
-    const posted = await fetch(`${gateway.base}/api/v1/monitoring/metrics`, { method: 'POST', headers: auth('user'), body: JSON.stringify(items) });
-    expect(posted.status).toBe(202);
+    expect((await request('POST', '/api/v1/monitoring/metrics', 'user', items)).status).toBe(202);
 
-    const rule = async () => ((await (await fetch(`${api.base}/api/v1/monitoring/alerts/${ruleId}`, { headers: auth('user') })).json()) as { data: { state: string; active_instances: { state: string; labels: Record<string, string> }[] } }).data;
-    const fired = (n: { body: string }) => (JSON.parse(n.body) as { status: string; rule: { id: string } }).rule.id === ruleId;
-    const incidents = () => countRows(c.db, `SELECT count(*) AS n FROM incidents WHERE alert_rule_id = $1 AND status = 'open'`, [ruleId]);
+    const rule = async () => {
+      const res = await request('GET', `/api/v1/monitoring/alerts/${ruleId}`, 'user');
+      return ((await res.json()) as { data: RuleBody }).data;
+    };
+    const notifications = () =>
+      sink!.requests.map((n) => JSON.parse(n.body) as Notification).filter((n) => n.rule.id === ruleId);
+    const incidents = () =>
+      countRows(c.db, `SELECT count(*) AS n FROM incidents WHERE alert_rule_id = $1 AND status = 'open'`, [ruleId]);
+    const deadline = RECOVERY_BUDGET_MS + 20_000;
     await until('alerts firing in the API', observers, async () => {
       const r = await rule();
-      return r.state === 'firing' && r.active_instances.length === hosts.length && r.active_instances.every((i) => i.state === 'firing');
-    }, RECOVERY_BUDGET_MS + 20_000);
-    await until('incidents open', observers, async () => (await incidents()) === hosts.length, RECOVERY_BUDGET_MS + 20_000);
-    await until('notifications sent', observers, async () => sink!.requests.filter(fired).length === hosts.length, RECOVERY_BUDGET_MS + 20_000);
+      const all = r.active_instances;
+      return r.state === 'firing' && all.length === hosts.length && all.every((i) => i.state === 'firing');
+    }, deadline);
+    await until('incidents open', observers, async () => (await incidents()) === hosts.length, deadline);
+    await until('notifications sent', observers, async () => notifications().length === hosts.length, deadline);
     const took = Date.now() - recoveredAt;
-    expect(took, `alerts visible, incidents open and notified ${took} ms after the recovery`).toBeLessThanOrEqual(RECOVERY_BUDGET_MS);
+    const said = `alerts visible, incidents open and notified ${took} ms after the recovery`;
+    expect(took, said).toBeLessThanOrEqual(RECOVERY_BUDGET_MS);
 
     const r = await rule();
     expect(r.active_instances.map((i) => i.labels.host).sort()).toEqual([...hosts].sort());
-    expect(await countRows(c.db, 'SELECT count(*) AS n FROM alert_transitions WHERE rule_id = $1', [ruleId])).toBe(hosts.length);
+    const sql = 'SELECT count(*) AS n FROM alert_transitions WHERE rule_id = $1';
+    expect(await countRows(c.db, sql, [ruleId])).toBe(hosts.length);
     await new Promise((resolve) => setTimeout(resolve, 1000)); // a duplicate notification would arrive by now
-    const sent = sink!.requests.filter(fired).map((n) => JSON.parse(n.body) as { status: string; labels: Record<string, string> });
-    expect(sent.map((n) => [n.status, n.labels.host]).sort()).toEqual(hosts.map((h) => ['firing', h]).sort());
+    const sent = notifications().map((n) => [n.status, n.labels.host]);
+    expect(sent.sort()).toEqual(hosts.map((h) => ['firing', h]).sort());
     expect(await incidents()).toBe(hosts.length);
     // Every member that runs the alerter owns what it holds again.
     for (const m of observers) expect(await readyz(m)).toBe(200);
   }
 
-  it('a member stalled past its session while another claimed everything claims again when it rejoins', async () => {
+  it('a member stalled past its session while another claimed everything claims again on rejoining', async () => {
     await setup();
     const a = await start('all');
-    await until('all-in-one ready', [a], async () => (await readyz(a)) === 200 && (await ownerGenerations()).length === OWNER_ROWS);
-    const before = new Map((await ownerGenerations()).map((r) => [r.k, r.generation]));
+    await startedAlone(a);
+    const before = await snapshot();
 
     a.proc.child.kill('SIGSTOP');
     const b = await start('alerter');
     // B owns everything once A's session expired: every generation is B's.
-    await until('second alerter claims every partition', [b], async () => {
-      const rows = await ownerGenerations();
-      return rows.length === OWNER_ROWS && rows.every((r) => r.generation !== before.get(r.k)) && (await readyz(b)) === 200;
-    });
+    await until('second alerter claims every partition', [b], allClaimedSince(before, [b]));
     b.proc.child.kill('SIGTERM');
     expect(await b.proc.exited).toBe('0');
 
     a.proc.child.kill('SIGCONT');
     const recoveredAt = Date.now();
-    await expectAlertsAfter(recoveredAt, a, a, [a]);
+    await expectAlertsAfter(recoveredAt, a, [a]);
   });
 
   it('a claim that fails on a dropped PostgreSQL connection at a rebalance is retried', async () => {
     const c = await setup();
     const a = await start('all');
-    await until('all-in-one ready', [a], async () => (await readyz(a)) === 200 && (await ownerGenerations()).length === OWNER_ROWS);
+    await startedAlone(a);
     // The next claim (whoever makes it) loses its connection in the middle: its backend terminates itself. A
     // sequence, not a table, counts the claims: it is not rolled back with the claim's transaction.
     await c.db.query(`CREATE SEQUENCE fault_claims`);
@@ -160,39 +194,38 @@ describe('alerter ownership under faults', () => {
         IF nextval('fault_claims') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
         RETURN NULL;
       END $$`);
-    await c.db.query(`CREATE TRIGGER drop_first_claim BEFORE INSERT ON alert_partition_owners FOR EACH STATEMENT EXECUTE FUNCTION drop_first_claim()`);
-    const claims = async () => Number((await c.db.query<{ n: string }>(`SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM fault_claims`)).rows[0].n);
+    await c.db.query(`CREATE TRIGGER drop_first_claim BEFORE INSERT ON alert_partition_owners
+                        FOR EACH STATEMENT EXECUTE FUNCTION drop_first_claim()`);
+    const claims = async () => {
+      const sql = `SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS n FROM fault_claims`;
+      return Number((await c.db.query<{ n: string }>(sql)).rows[0].n);
+    };
 
     const b = await start('alerter');
     await until('a claim failed', [a, b], async () => (await claims()) >= 1);
     const recoveredAt = Date.now();
     // Retried: more claims follow the one that failed, and both members end up owning theirs.
-    await until('both members own their partitions', [a, b], async () => (await claims()) >= 2 && (await readyz(a)) === 200 && (await readyz(b)) === 200, 30_000);
+    const bothOwn = async () => (await claims()) >= 2 && (await readyz(a)) === 200 && (await readyz(b)) === 200;
+    await until('both members own their partitions', [a, b], bothOwn, 30_000);
     expect(a.proc.output() + b.proc.output()).toContain('could not claim the assigned alerter partitions');
-    await expectAlertsAfter(recoveredAt, a, a, [a, b]);
+    await expectAlertsAfter(recoveredAt, a, [a, b]);
   });
 
   it('two alerters, one paused past the session timeout: after it resumes both own their share', async () => {
     await setup();
     const a = await start('all');
-    await until('all-in-one ready', [a], async () => (await readyz(a)) === 200 && (await ownerGenerations()).length === OWNER_ROWS);
-    const alone = new Map((await ownerGenerations()).map((r) => [r.k, r.generation]));
+    await startedAlone(a);
+    const alone = await snapshot();
     const b = await start('alerter');
     // Once B joined, both claimed what the new generation of the group gave them: every generation is new.
-    await until('the two alerters split the partitions', [a, b], async () => {
-      const rows = await ownerGenerations();
-      return rows.every((r) => r.generation !== alone.get(r.k)) && (await readyz(a)) === 200 && (await readyz(b)) === 200;
-    });
-    const held = new Map((await ownerGenerations()).map((r) => [r.k, r.generation]));
+    await until('the two alerters split the partitions', [a, b], allClaimedSince(alone, [a, b]));
+    const shared = await snapshot();
 
     b.proc.child.kill('SIGSTOP');
-    // A takes B's partitions once B's session expired: every generation is new.
-    await until('the running alerter claims the paused one\'s partitions', [a], async () => {
-      const rows = await ownerGenerations();
-      return rows.length === OWNER_ROWS && rows.every((r) => r.generation !== held.get(r.k)) && (await readyz(a)) === 200;
-    });
+    // A takes B's partitions once B's session expired, and claims its own again: every generation is new.
+    await until('the running alerter claims the paused one\'s partitions', [a], allClaimedSince(shared, [a]));
     b.proc.child.kill('SIGCONT');
     const recoveredAt = Date.now();
-    await expectAlertsAfter(recoveredAt, a, a, [a, b]);
+    await expectAlertsAfter(recoveredAt, a, [a, b]);
   });
 });

@@ -40,7 +40,10 @@ describe('alert state fence', () => {
     expect(await b.load([p0], true)).toEqual([instance('pending', 5)]);
     // A, late: its firing is fenced out, and reported as such; B's own is saved.
     const fenced: [unknown, number][] = [];
-    expect(await a.save(changes(instance('firing', 6), 'pending', 2000), () => 'r', () => genA, (o, n) => fenced.push([o, n]))).toEqual([]);
+    const late = await a.save(changes(instance('firing', 6), 'pending', 2000), () => 'r', () => genA, (o, n) => {
+      fenced.push([o, n]);
+    });
+    expect(late).toEqual([]);
     expect(fenced).toEqual([[p0, 2]]);
     const saved = await b.save(changes(instance('firing', 7), 'pending', 2000), () => 'r', () => genB);
     expect(saved.map((t) => [t.from, t.to, t.value])).toEqual([['pending', 'firing', 7]]);

@@ -83,7 +83,8 @@ export class StateStore {
       const previous = new Map(before.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
       const { rows } = await client.query<{ topic: string; partition: number; generation: string }>(
         `INSERT INTO alert_partition_owners (topic, partition, generation)
-         SELECT topic, partition, nextval('alert_owner_generation_seq') FROM unnest($1::text[], $2::int[]) AS u(topic, partition)
+         SELECT topic, partition, nextval('alert_owner_generation_seq')
+           FROM unnest($1::text[], $2::int[]) AS u(topic, partition)
          ON CONFLICT (topic, partition) DO UPDATE SET generation = EXCLUDED.generation, claimed_at = now()
          RETURNING topic, partition, generation`,
         [topics, numbers],
