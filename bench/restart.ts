@@ -64,7 +64,9 @@ async function freePort(): Promise<number> {
 function start(role: Scenario, env: Record<string, string>): ChildProcess {
   const args = [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role];
   // BENCH_NICE (e.g. -10, as root) shields the measured process from other work on a shared machine.
-  const [command, argv] = NICE === undefined ? [process.execPath, args] : ['nice', ['-n', NICE, process.execPath, ...args]];
+  const [command, argv] = NICE === undefined
+    ? [process.execPath, args]
+    : ['nice', ['-n', NICE, process.execPath, ...args]];
   return spawn(command, argv, {
     cwd: ROOT_DIR,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
