@@ -70,6 +70,7 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
       registry,
       routes: roles.flatMap((r) => r.routes),
       readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
+      readinessByRole: Object.fromEntries(roles.map((r) => [r.name, Object.keys(r.readiness)])),
     });
     if (options.listen) await app.listen(options.listen);
   } catch (error) {

@@ -131,7 +131,8 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
       alerter: async () => {
-        if (!consumer.isRunning) throw new Error('the alerter consumer is not running');
+        const why = consumer.notConsuming;
+        if (why) throw new Error(`alerter: ${why}`);
         const unowned = alerter!.unowned;
         if (unowned.length > 0) {
           throw new Error(

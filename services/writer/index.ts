@@ -140,7 +140,8 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
       writer: async () => {
-        if (!consumer?.isRunning) throw new Error('the writer consumer is not running');
+        const why = consumer?.notConsuming;
+        if (why) throw new Error(`writer: ${why}`);
       },
     },
     async stop() {

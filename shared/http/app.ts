@@ -18,6 +18,8 @@ export interface AppOptions {
   registry: Registry;
   routes: FastifyPluginAsync[];
   readiness: Record<string, ReadinessCheck>;
+  /** Names of the readiness checks of each role, for `/readyz?role=<role>`. */
+  readinessByRole?: Record<string, string[]>;
   bodyLimitBytes?: number;
 }
 
@@ -44,9 +46,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(openapiPlugin, { version: '0.1.0' });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_request, reply) => {
+  // `?role=gateway`: only that role's checks, so a load balancer in front of the gateways of all-in-one processes
+  // keeps sending ingest while their consumers are still joining their groups.
+  const roles = Object.keys(opts.readinessByRole ?? {});
+  const readyzSchema = roles.length === 0 ? {} : {
+    schema: { querystring: { type: 'object', properties: { role: { type: 'string', enum: roles } } } },
+  };
+  app.get<{ Querystring: { role?: string } }>('/readyz', readyzSchema, async (request, reply) => {
+    const only = request.query.role === undefined ? null : new Set(opts.readinessByRole?.[request.query.role] ?? []);
+    const checks = Object.entries(opts.readiness).filter(([name]) => only === null || only.has(name));
     const results = await Promise.all(
-      Object.entries(opts.readiness).map(async ([name, check]) => {
+      checks.map(async ([name, check]) => {
         try {
           await withTimeout(check(), 2000);
           return [name, 'ok'] as const;

@@ -54,6 +54,7 @@ export class BatchConsumer {
   private lastBatchAt = Date.now();
   private inBatch = 0;
   private stopped = false;
+  private joined = false;
   private rejoining: Promise<void> | null = null;
 
   constructor(kafka: Kafka, private readonly opts: BatchConsumerOptions, private readonly logger: Logger) {
@@ -68,6 +69,7 @@ export class BatchConsumer {
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
       this.logger.info({ member_assignment: payload.memberAssignment }, 'consumer group joined');
       opts.onAssignment?.(payload.memberAssignment);
     });
@@ -79,6 +81,16 @@ export class BatchConsumer {
   /** True while the fetch loop is alive; a consumer that has not fetched for long is reported by health checks. */
   get isRunning(): boolean {
     return this.running;
+  }
+
+  /**
+   * Why the consumer is not consuming, or null when it is: not started, or waiting to join its group (after a
+   * crash, Kafka lets a new member in once the crashed member's session has expired).
+   */
+  get notConsuming(): string | null {
+    if (!this.running) return 'the consumer is not running';
+    if (!this.joined) return 'joining the consumer group (after a crash: once the old member\'s session expires)';
+    return null;
   }
 
   get millisSinceLastBatch(): number {
@@ -101,6 +113,7 @@ export class BatchConsumer {
       try {
         if (this.stopped) return;
         this.logger.warn('leaving and rejoining the consumer group');
+        this.joined = false;
         await this.consumer.stop();
         if (this.stopped) return;
         await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true });
