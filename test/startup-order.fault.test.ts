@@ -11,6 +11,7 @@ import { createTestContext, countRows, waitFor, type TestContext } from './helpe
 import { freePort, spawnVigil, type VigilProcess } from './helpers/process.ts';
 
 const INGEST_BUDGET_MS = 5000;
+const START_NICE = -10;
 
 describe('startup order', () => {
   let ctx: TestContext | undefined;
@@ -24,8 +25,8 @@ describe('startup order', () => {
     await ctx?.cleanup();
   });
 
-  const spawn = (env: Record<string, string>) => {
-    const p = spawnVigil('all', env);
+  const spawn = (env: Record<string, string>, nice?: number) => {
+    const p = spawnVigil('all', env, { nice });
     procs.push(p);
     return p;
   };
@@ -64,7 +65,8 @@ describe('startup order', () => {
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
     const restartedAt = Date.now();
-    const second = spawn(env);
+    // Raised priority: the budget is the process's own start-up, not the other work on a shared machine.
+    const second = spawn(env, START_NICE);
     const accepted = await waitFor(() => post('after the restart'), (s) => s === 202, 30_000).catch(explain(second));
     const tookMs = Date.now() - restartedAt;
     expect(accepted).toBe(202);

@@ -11,8 +11,16 @@ export interface VigilProcess {
   output(): string;
 }
 
-export function spawnVigil(role: string, env: Record<string, string>): VigilProcess {
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role], {
+/**
+ * `nice`: run at this niceness (a negative one needs root, as in CI; otherwise it is ignored with a warning), for
+ * tests that time a process's start-up on a machine that other work shares.
+ */
+export function spawnVigil(role: string, env: Record<string, string>, options: { nice?: number } = {}): VigilProcess {
+  const args = [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role];
+  const [command, argv] = options.nice === undefined
+    ? [process.execPath, args]
+    : ['nice', ['-n', String(options.nice), process.execPath, ...args]];
+  const child = spawn(command, argv, {
     cwd: ROOT_DIR,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
