@@ -84,11 +84,11 @@ export class BatchConsumer {
   }
 
   /**
-   * Why the consumer is not consuming, or null when it is: not started, or waiting to join its group (after a
-   * crash, Kafka lets a new member in once the crashed member's session has expired).
+   * Why the consumer is not consuming, or null when it is: stopped, or not in its group yet (its role is starting,
+   * or waiting to join: after a crash, Kafka lets a new member in once the crashed member's session has expired).
    */
   get notConsuming(): string | null {
-    if (!this.running) return 'the consumer is not running';
+    if (this.stopped) return 'the consumer is stopped';
     if (!this.joined) return 'joining the consumer group (after a crash: once the old member\'s session expires)';
     return null;
   }
