@@ -2,12 +2,17 @@
  * Hosts the configured roles in one process: shared clients (Kafka, PostgreSQL pool, metrics registry), each
  * role's routes on one HTTP app, and an orderly stop (stop accepting requests, drain producers and consumers,
  * close the pool). bin/vigil.ts runs it; integration tests run it with their own configuration.
+ *
+ * Order: the roles are built (the gateway's producer connected, rules loaded), then — with `listen` — the HTTP
+ * port is bound, and only then do the roles join their consumer groups (RoleHandle.start), in the background:
+ * a port already in use fails the start before any partition is taken from the members that serve, and ingest
+ * answers while the groups wait for a crashed member's session to expire. `started` settles once every role
+ * has joined; without `listen` (tests, benches) startRuntime waits for it.
  */
 import type { FastifyInstance } from 'fastify';
 import { AuditLog } from '../shared/audit/audit-log.ts';
 import type { Config } from '../shared/config.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import { buildApp } from '../shared/http/app.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import type { Logger } from '../shared/logger.ts';
@@ -23,6 +28,8 @@ import { startIncidents } from '../services/incidents/index.ts';
 
 export interface Runtime {
   app: FastifyInstance;
+  /** Settles once every role's start() did (rejects with the first failure). */
+  started: Promise<void>;
   pool: Pool;
   registry: Registry;
   roles: RoleHandle[];
@@ -30,9 +37,12 @@ export interface Runtime {
   stop(): Promise<void>;
 }
 
-const DAY_MS = 86_400_000;
+export interface RuntimeOptions {
+  /** Bind the HTTP port before the roles join their consumer groups, and do not wait for the joins. */
+  listen?: { host: string; port: number };
+}
 
-export async function startRuntime(config: Config, logger: Logger): Promise<Runtime> {
+export async function startRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const registry = createRegistry(config.roles);
   const kafka = createKafka(config.kafka, logger, config.roles.join('-'));
   const pool = createPool(config.database.url, config.database.poolMax, `vigil-${config.roles.join('-')}`);
@@ -41,9 +51,6 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
   const roles: RoleHandle[] = [];
   try {
     if (config.roles.includes('writer')) {
-      // Partitions for yesterday..tomorrow exist before the first batch; older or newer ones are made on demand.
-      const now = Date.now();
-      await ensureAllPartitions(pool, config.storage.granularity, now - DAY_MS, now + DAY_MS);
       roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
     }
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
@@ -58,27 +65,54 @@ export async function startRuntime(config: Config, logger: Logger): Promise<Runt
     await stopAll(roles, pool, logger);
     throw error;
   }
-  const app = await buildApp({
-    logger,
-    auth: config.auth,
-    registry,
-    routes: roles.flatMap((r) => r.routes),
-    readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
-    audit,
-  });
-  audit.start();
+  let app: FastifyInstance | undefined;
+  try {
+    app = await buildApp({
+      logger,
+      auth: config.auth,
+      registry,
+      routes: roles.flatMap((r) => r.routes),
+      readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
+      readinessByRole: Object.fromEntries(roles.map((r) => [r.name, Object.keys(r.readiness)])),
+      audit,
+    });
+    audit.start();
+    if (options.listen) await app.listen(options.listen);
+  } catch (error) {
+    await app?.close();
+    await stopAll(roles, pool, logger);
+    throw error;
+  }
+  const started = startRoles(roles);
+  started.catch(() => {}); // the caller decides what a failed join means; never an unhandled rejection
+  if (!options.listen) {
+    try {
+      await started;
+    } catch (error) {
+      await app.close();
+      await stopAll(roles, pool, logger);
+      throw error;
+    }
+  }
+  const http = app;
   return {
     app,
+    started,
     pool,
     registry,
     roles,
     audit,
     async stop() {
-      await app.close(); // stops accepting; waits for in-flight requests
+      await http.close(); // stops accepting; waits for in-flight requests
       await audit.stop(); // writes what the last requests recorded
       await stopAll(roles, pool, logger);
     },
   };
+}
+
+/** Every role's start(), side by side: the writer's join need not wait for the alerter's. */
+async function startRoles(roles: readonly RoleHandle[]): Promise<void> {
+  await Promise.all(roles.map((role) => role.start?.()));
 }
 
 async function stopAll(roles: RoleHandle[], pool: Pool, logger: Logger): Promise<void> {

@@ -28,12 +28,21 @@ async function main(): Promise<void> {
   }
   logger.info(`starting vigil (roles: ${config.roles.join(', ')})`);
   await ensureStack(config, logger);
-  const runtime = await startRuntime(config, logger);
-  await runtime.app.listen({ host: config.http.host, port: config.http.port });
+  // The port is bound before any consumer group is joined (a busy port fails here, having taken nothing), and
+  // ingest answers while the groups are still being joined.
+  const runtime = await startRuntime(config, logger, { listen: { host: config.http.host, port: config.http.port } });
   const { host, otlpPort } = config.http;
   const servesOtlp = otlpPort !== null && config.roles.includes('gateway');
   const otlp = servesOtlp ? await listenOtlp(runtime.app, host, otlpPort) : null;
   console.log(banner(config));
+  runtime.started.then(
+    () => logger.info('every role has joined its consumer group'),
+    async (error: unknown) => {
+      console.error(`vigil failed to start: ${error instanceof Error ? error.message : String(error)}`);
+      await runtime.stop().catch(() => {});
+      process.exit(1);
+    },
+  );
 
   let stopping = false;
   const shutdown = async (signal: string) => {

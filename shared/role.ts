@@ -1,6 +1,6 @@
 /**
  * What a running role hands to the process that hosts it: HTTP routes to mount, readiness checks for /readyz,
- * and stop(), which drains in-flight work before it resolves.
+ * start(), and stop(), which drains in-flight work before it resolves (also while start() is still under way).
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ReadinessCheck } from './http/readiness.ts';
@@ -9,5 +9,11 @@ export interface RoleHandle {
   name: string;
   routes: FastifyPluginAsync[];
   readiness: Record<string, ReadinessCheck>;
+  /**
+   * Joins consumer groups (and claims what they assign). The host calls it only once its HTTP port is bound: a
+   * process that cannot serve must never take partitions from the members that can, and a join may wait for a
+   * crashed member's session to expire, which must not keep the HTTP side from answering meanwhile.
+   */
+  start?(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -175,5 +175,11 @@ describe('pipeline round trip', () => {
     const ready = await api.app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.json()).toEqual({ status: 'ready', checks: { kafka: 'ok', postgres: 'ok', migrations: 'ok' } });
     expect(ready.statusCode).toBe(200);
+    // One role's checks only (what a load balancer in front of gateways asks); a role not run here is a 400.
+    const gateway = await api.app.inject({ method: 'GET', url: '/readyz?role=gateway' });
+    expect([gateway.statusCode, gateway.json()]).toEqual([200, { status: 'ready', checks: { kafka: 'ok' } }]);
+    const unknown = await api.app.inject({ method: 'GET', url: '/readyz?role=alerter' });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().error.details).toEqual([{ field: 'role', message: expect.any(String) }]);
   });
 });

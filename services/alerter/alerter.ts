@@ -10,6 +10,15 @@
  * evaluating. Only then is the partition evaluated, once, as a whole: an alert that still holds stays firing
  * without a new transition (no duplicate notification), one that stopped resolves, a pending one fires when its
  * `for` has elapsed since its original activeAt.
+ *
+ * Ownership (the protocol in docs/architecture.md, "Ownership fence"): at EVERY join of the group — also when the
+ * assignment did not change, e.g. after a stall past the session timeout — the member claims all its partitions
+ * again (alert_partition_owners). A partition whose previous generation was this member's own keeps its windows
+ * and instances; one that another member claimed in between is reloaded and re-read like a gained one. Until a
+ * claim succeeds (it is retried with backoff) a partition is held but not owned: not evaluated, not saved, and
+ * /readyz says so. A save fenced out by another member's claim, or a periodic self-check that finds a stored
+ * generation other than the member's, means ownership was lost: the changes are counted and logged, the partition
+ * stops being evaluated, and unless the group is rejoined meanwhile the member leaves and rejoins it.
  */
 import type { Kafka } from '../../shared/kafka/client.ts';
 import type { BatchConsumer, BatchControl, PartitionBatch } from '../../shared/kafka/consumer.ts';
@@ -22,6 +31,8 @@ import type { StateStore } from './engine/state-store.ts';
 import { compileQuery } from './language/compile.ts';
 import type { ParseOptions } from './language/parser.ts';
 import type { Origin } from './language/windows.ts';
+import { ownerKey } from './engine/state-store.ts';
+import { backoffMs } from '../../shared/wait.ts';
 import type { AlerterMetrics } from './metrics.ts';
 import type { Dispatcher } from './notify/dispatcher.ts';
 import type { RuleStore } from './rules/rule-store.ts';
@@ -48,6 +59,11 @@ interface PartitionState {
   origin: Origin;
   /** Owner generation claimed in alert_partition_owners: saves for this partition are fenced by it. */
   generation: string;
+  /**
+   * False from a join of the group until its claim succeeds, and after the fence or the self-check found another
+   * member's generation: the partition is then neither evaluated nor saved.
+   */
+  owned: boolean;
   /** Next offset to process; records below it were processed (or are older than any window). */
   next: bigint;
   /** High watermark at assignment: records below it only rebuild windows. */
@@ -62,13 +78,38 @@ interface PartitionState {
 const key = (o: Origin) => `${o.topic}:${o.partition}`;
 /** Evaluations waiting to be saved; beyond this many the alerter stops taking data until the writer catches up. */
 const MAX_UNSAVED = 10_000;
+/** A failed claim is retried after about this long, doubling up to the maximum. */
+const CLAIM_RETRY_BASE_MS = 250;
+const CLAIM_RETRY_MAX_MS = 5000;
+/**
+ * Ownership lost without a join of the group: a stale member learns of its expiry at its next heartbeat (a few
+ * seconds) and rejoins by itself; a member whose membership is still valid leaves and rejoins after this long.
+ */
+const REJOIN_GRACE_MS = 5000;
+/** How often the member compares the generations it holds with alert_partition_owners. */
+export const OWNERSHIP_CHECK_MS = 10_000;
+/** Label of the aggregations' pseudo-partition in metrics and logs. */
+const AGGREGATIONS_LABEL = 'aggregations';
 
 export class Alerter {
   readonly engine: AlertEngine;
   private readonly serial = new Serial();
   private readonly partitions = new Map<string, PartitionState>();
   private leader = false;
+  /** The aggregations' generation this member claimed last (kept while not owned: a re-claim compares with it). */
   private aggregationsGeneration: string | null = null;
+  private aggregationsOwned = false;
+  /** Joins of the group seen (onAssignment): a claim retry or a rejoin scheduled for an older one is dropped. */
+  private epoch = 0;
+  private assigned: Origin[] = [];
+  private claimAttempt = 0;
+  private claimTimer: NodeJS.Timeout | null = null;
+  private rejoinTimer: NodeJS.Timeout | null = null;
+  private lastOwnershipCheck = 0;
+  /** (owner partition, generation) pairs already warned about: one warning each. */
+  private readonly fencedWarned = new Set<string>();
+  /** Saves, claims and the self-check never overlap, so a claim's generations apply to every later save. */
+  private readonly storeLock = new Serial();
   private ownsAll = true;
   /** Partitions per topic, as last seen at an assignment. */
   private readonly partitionTotals = new Map<string, number>();
@@ -118,6 +159,13 @@ export class Alerter {
       for (const _ of this.engine.firing()) firing++;
       this.opts.metrics.instances.set({ state: 'firing' }, firing);
       this.opts.metrics.instances.set({ state: 'pending' }, this.engine.instanceCount - firing);
+      this.opts.metrics.unownedPartitions.set(this.unowned.length);
+      if (now - this.lastOwnershipCheck >= OWNERSHIP_CHECK_MS) {
+        this.lastOwnershipCheck = now;
+        void this.checkOwnership().catch((error) => {
+          this.opts.logger.warn({ err: error }, 'ownership self-check failed; trying again later');
+        });
+      }
     });
   }
 
@@ -133,9 +181,44 @@ export class Alerter {
     while (this.flushing) await this.flushing;
   }
 
-  /** Stops retrying failed saves (the next owner recomputes what was not saved). */
+  /** Stops retrying failed saves and claims (the next owner recomputes what was not saved). */
   stop(): void {
     this.stopping = true;
+    if (this.claimTimer) clearTimeout(this.claimTimer);
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+  }
+
+  /** Assigned partitions (and the aggregations, when this member evaluates them) that it does not own now. */
+  get unowned(): string[] {
+    const missing = this.assigned.filter((o) => this.partitions.get(key(o))?.owned !== true).map(key);
+    if (this.leader && !this.aggregationsOwned) missing.push(AGGREGATIONS_LABEL);
+    return missing;
+  }
+
+  /** The generation this member holds and may save under, for an owner partition (null: the aggregations). */
+  generationOf(origin: Origin | null): string | undefined {
+    if (origin === null) return this.aggregationsOwned ? this.aggregationsGeneration ?? undefined : undefined;
+    const state = this.partitions.get(key(origin));
+    return state?.owned ? state.generation : undefined;
+  }
+
+  /**
+   * The self-check: the generations this member holds against alert_partition_owners. A mismatch (another member
+   * claimed, or the row was changed by hand) is lost ownership, repaired by a rejoin and the claim that follows it.
+   */
+  async checkOwnership(): Promise<void> {
+    await this.storeLock.run(async () => {
+      const owned = [...this.partitions.values()].filter((p) => p.owned);
+      const stored = await this.opts.states.owners(owned.map((p) => p.origin), this.aggregationsOwned);
+      for (const state of owned) {
+        const found = stored.get(key(state.origin));
+        if (state.owned && found !== state.generation) this.loseOwnership(state.origin, found, 'self-check');
+      }
+      if (this.aggregationsOwned && stored.get(ownerKey(null)) !== this.aggregationsGeneration) {
+        this.loseOwnership(null, stored.get(ownerKey(null)), 'self-check');
+      }
+    });
+    if (this.unowned.length > 0 && this.claimTimer === null) this.scheduleRejoin();
   }
 
   /** Partitions (of both topics) this instance owns. */
@@ -143,14 +226,15 @@ export class Alerter {
     return this.partitions.size;
   }
 
-  /** True when every partition this instance owns has rebuilt its windows. */
+  /** True when every partition this instance holds is owned and has rebuilt its windows. */
   get caughtUp(): boolean {
-    return [...this.partitions.values()].every((p) => p.ready);
+    return [...this.partitions.values()].every((p) => p.ready && p.owned);
   }
 
   private isReady(origin: Origin | null): boolean {
-    if (origin === null) return this.leader && this.caughtUp;
-    return this.partitions.get(key(origin))?.ready ?? false;
+    if (origin === null) return this.leader && this.aggregationsOwned && this.caughtUp;
+    const state = this.partitions.get(key(origin));
+    return state !== undefined && state.ready && state.owned;
   }
 
   private async refreshRules(): Promise<void> {
@@ -206,36 +290,193 @@ export class Alerter {
   }
 
   private async reassign(assignment: Record<string, number[]>): Promise<void> {
+    this.epoch++;
+    if (this.claimTimer) clearTimeout(this.claimTimer);
+    this.claimTimer = null;
+    this.claimAttempt = 0;
     const owned = new Map<string, Origin>();
     for (const [topic, partitions] of Object.entries(assignment)) for (const partition of partitions) owned.set(key({ topic, partition }), { topic, partition });
     for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
-    const wasLeader = this.leader;
     this.leader = owned.has(key({ topic: this.opts.topics.metrics, partition: 0 }));
     if (!this.leader) this.aggregationsGeneration = null;
     this.engine.dropWhere((origin) => (origin === null ? !this.leader : !owned.has(key(origin))));
+    this.assigned = [...owned.values()];
+    // A new generation of the group: any partition held before may have been claimed by another member meanwhile
+    // (this one stalled past its session), so all of them are claimed again before they are evaluated.
+    for (const state of this.partitions.values()) state.owned = false;
+    this.aggregationsOwned = false;
+    this.reportAggregations(owned);
+    await this.claimAssigned(this.epoch);
+  }
 
-    const gained = [...owned.values()].filter((o) => !this.partitions.has(key(o)));
-    const loadAggregations = this.leader && !wasLeader;
-    if (gained.length === 0 && !loadAggregations) {
-      this.reportAggregations(owned);
+  /**
+   * Claims every assigned partition (and the aggregations when leader). A partition whose replaced generation is
+   * the one this member held continues as it was (seeking back to the next record it has not processed); any
+   * other is loaded from PostgreSQL and re-read like a gained one. On failure nothing assigned is owned, and the
+   * claim is retried with backoff while the assignment stands.
+   */
+  private async claimAssigned(epoch: number): Promise<void> {
+    if (epoch !== this.epoch || this.stopping) return;
+    this.claimTimer = null;
+    const assigned = this.assigned;
+    const aggregations = this.leader;
+    try {
+      const { claims, stale, staleAggregations } = await this.storeLock.run(async () => {
+        const claims = await this.opts.states.claim(assigned, aggregations);
+        const stale: Origin[] = [];
+        for (const origin of assigned) {
+          const state = this.partitions.get(key(origin));
+          const claim = claims.get(key(origin))!;
+          if (state && claim.previous === state.generation) {
+            state.generation = claim.generation;
+            state.owned = true;
+            state.awaitingFirst = true;
+            this.consumer?.seek(origin.topic, origin.partition, state.next.toString());
+          } else {
+            stale.push(origin);
+          }
+        }
+        const aggregationClaim = claims.get(ownerKey(null));
+        const staleAggregations = aggregationClaim !== undefined
+          && (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
+        if (aggregationClaim && !staleAggregations) {
+          this.aggregationsGeneration = aggregationClaim.generation;
+          this.aggregationsOwned = true;
+        }
+        // What this member computed for them before another member's claim is stale: never saved.
+        const staleKeys = new Set(stale.map(key));
+        this.discardQueued((origin) => (origin === null ? staleAggregations : staleKeys.has(key(origin))));
+        return { claims, stale, staleAggregations };
+      });
+      if (stale.length > 0 || staleAggregations) await this.takeOver(stale, staleAggregations, claims);
+    } catch (error) {
+      if (epoch !== this.epoch || this.stopping) return;
+      const delay = Math.round(backoffMs(this.claimAttempt++, CLAIM_RETRY_BASE_MS, CLAIM_RETRY_MAX_MS));
+      this.opts.logger.warn(
+        { err: error, unowned: this.unowned, retry_in_ms: delay },
+        'could not claim the assigned alerter partitions; they are not evaluated until a claim succeeds',
+      );
+      this.claimTimer = setTimeout(() => {
+        this.serial
+          .run(() => this.claimAssigned(epoch))
+          .catch((e) => this.opts.logger.error({ err: e }, 'alerter claim failed'));
+      }, delay);
+      this.claimTimer.unref();
       return;
     }
-    // Claim first: the claim waits for the previous owner's save under way and fences out its later ones.
-    const generations = await this.opts.states.claim(gained, loadAggregations);
-    if (loadAggregations) this.aggregationsGeneration = generations.get(':-1') ?? null;
-    this.engine.loadInstances(await this.opts.states.load(gained, loadAggregations));
+    this.claimAttempt = 0;
+    this.lastOwnershipCheck = this.opts.clock(); // just claimed: the next self-check is due a full period later
+    this.reportAggregations(new Map(assigned.map((o) => [key(o), o])));
+    this.opts.logger.info({ claimed: assigned.map(key), leader: this.leader }, 'alerter claimed its partitions');
+  }
+
+  /** Partitions gained, or claimed by another member since this one held them: reload their states, re-read. */
+  private async takeOver(
+    stale: Origin[],
+    aggregations: boolean,
+    claims: Map<string, { generation: string }>,
+  ): Promise<void> {
+    const staleKeys = new Set(stale.map(key));
+    for (const k of staleKeys) this.partitions.delete(k);
+    this.engine.dropWhere((origin) => (origin === null ? aggregations : staleKeys.has(key(origin))));
+    this.engine.loadInstances(await this.opts.states.load(stale, aggregations));
     const since = this.opts.clock() - this.engine.retentionMs;
-    for (const topic of new Set(gained.map((o) => o.topic))) {
-      const ranges = await offsetsSince(this.opts.kafka, topic, since);
-      this.partitionTotals.set(topic, ranges.size);
-      for (const origin of gained.filter((o) => o.topic === topic)) {
-        const range = ranges.get(origin.partition) ?? { from: 0n, high: 0n };
-        this.partitions.set(key(origin), { origin, generation: generations.get(key(origin))!, next: range.from, replayUntil: range.high, ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from });
-        if (range.from < range.high) this.consumer?.seek(topic, origin.partition, range.from.toString());
-      }
+    const ranges = new Map<string, Map<number, { from: bigint; high: bigint }>>();
+    for (const topic of new Set(stale.map((o) => o.topic))) {
+      ranges.set(topic, await offsetsSince(this.opts.kafka, topic, since));
+      this.partitionTotals.set(topic, ranges.get(topic)!.size);
     }
-    this.opts.logger.info({ gained: gained.map(key), leader: this.leader }, 'alerter took over partitions');
-    this.reportAggregations(owned);
+    for (const origin of stale) {
+      const range = ranges.get(origin.topic)!.get(origin.partition) ?? { from: 0n, high: 0n };
+      this.partitions.set(key(origin), {
+        origin, generation: claims.get(key(origin))!.generation, owned: true, next: range.from, replayUntil: range.high,
+        ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from,
+      });
+      if (range.from < range.high) this.consumer?.seek(origin.topic, origin.partition, range.from.toString());
+    }
+    if (aggregations) {
+      this.aggregationsGeneration = claims.get(ownerKey(null))!.generation;
+      this.aggregationsOwned = true;
+    }
+    this.opts.logger.info({ reloaded: stale.map(key), aggregations }, 'alerter took over partitions');
+  }
+
+  /** Drops queued, unsaved changes of the owner partitions `stale` selects, counting them as fenced out. */
+  private discardQueued(stale: (origin: Origin | null) => boolean): void {
+    const dropped = new Map<string, { origin: Origin | null; n: number }>();
+    const count = (origin: Origin | null) => {
+      const entry = dropped.get(ownerKey(origin)) ?? { origin, n: 0 };
+      entry.n++;
+      dropped.set(ownerKey(origin), entry);
+    };
+    for (let i = 0; i < this.unsaved.length; i++) {
+      const c = this.unsaved[i];
+      const ended = new Set(c.transitions.filter((t) => stale(t.origin)).map((t) => `${t.ruleId}/${t.fingerprint}`));
+      for (const op of c.ops) if (op.kind === 'upsert' && stale(op.instance.origin)) count(op.instance.origin);
+      for (const t of c.transitions) if (stale(t.origin)) count(t.origin);
+      this.unsaved[i] = {
+        ops: c.ops.filter((op) =>
+          op.kind === 'upsert' ? !stale(op.instance.origin) : !ended.has(`${op.ruleId}/${op.fingerprint}`),
+        ),
+        transitions: c.transitions.filter((t) => !stale(t.origin)),
+      };
+    }
+    for (const { origin, n } of dropped.values()) {
+      const held = origin === null
+        ? this.aggregationsGeneration ?? undefined
+        : this.partitions.get(key(origin))?.generation;
+      this.countFenced(origin, n, held);
+    }
+  }
+
+  private countFenced(origin: Origin | null, dropped: number, held: string | undefined): void {
+    const partition = origin === null ? AGGREGATIONS_LABEL : key(origin);
+    this.opts.metrics.fencedChanges.inc({ partition }, dropped);
+    const warned = `${partition}@${held ?? '-'}`;
+    if (this.fencedWarned.has(warned)) return;
+    if (this.fencedWarned.size >= 1000) this.fencedWarned.clear();
+    this.fencedWarned.add(warned);
+    this.opts.logger.warn(
+      { partition, generation: held ?? null, dropped_changes: dropped },
+      'alert state changes fenced out: another alerter member claimed this partition after this one; ' +
+        'they were not saved',
+    );
+  }
+
+  /**
+   * Another member's generation is stored for a partition this member evaluates: stop evaluating it, and rejoin
+   * the group unless a join comes first (whose claim settles who owns what).
+   */
+  private loseOwnership(origin: Origin | null, stored: string | undefined, how: 'fence' | 'self-check'): void {
+    const state = origin === null ? null : this.partitions.get(key(origin));
+    if (origin === null ? !this.aggregationsOwned : !state?.owned) return;
+    if (state) state.owned = false;
+    else this.aggregationsOwned = false;
+    this.opts.logger.warn(
+      {
+        partition: origin === null ? AGGREGATIONS_LABEL : key(origin),
+        held_generation: state ? state.generation : this.aggregationsGeneration,
+        stored_generation: stored ?? null,
+        found_by: how,
+      },
+      'alerter lost ownership of a partition: it is no longer evaluated here; ' +
+        'rejoining the group to claim what is assigned',
+    );
+    this.scheduleRejoin();
+  }
+
+  private scheduleRejoin(): void {
+    if (this.rejoinTimer || this.stopping) return;
+    const epoch = this.epoch;
+    this.rejoinTimer = setTimeout(() => {
+      this.rejoinTimer = null;
+      // A join since then claimed anew; else the membership looks valid to Kafka while the claim says otherwise.
+      if (this.stopping || this.epoch !== epoch || this.unowned.length === 0) return;
+      this.consumer?.rejoin().catch((error) => {
+        this.opts.logger.warn({ err: error }, 'could not rejoin the alerter group');
+      });
+    }, REJOIN_GRACE_MS);
+    this.rejoinTimer.unref();
   }
 
   /** Whether this member owns every partition (then aggregations are computed from its own series alone). */
@@ -255,8 +496,9 @@ export class Alerter {
       return;
     }
     try {
-      const owned = [...this.partitions.values()].filter((p) => p.ready);
-      await this.opts.states.savePartials(this.engine.partials(now), owned.map((p) => p.origin), (o) => this.partitions.get(key(o))?.generation, now);
+      const owned = [...this.partitions.values()].filter((p) => p.ready && p.owned);
+      const origins = owned.map((p) => p.origin);
+      await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
       if (this.leader) this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
     } catch (error) {
       this.opts.logger.warn({ err: error }, 'partial aggregates not exchanged; aggregating rules wait for the next tick');
@@ -266,6 +508,10 @@ export class Alerter {
   private async process(batch: PartitionBatch, control: BatchControl): Promise<void> {
     const state = this.partitions.get(key({ topic: batch.topic, partition: batch.partition }));
     if (!state || control.isStale() || batch.records.length === 0) return;
+    if (!state.owned) {
+      state.awaitingFirst = true; // a claim is pending: once it succeeds the partition continues from state.next
+      return;
+    }
     const started = process.hrtime.bigint();
     if (state.awaitingFirst) {
       if (BigInt(batch.records[0].offset) > state.next) {
@@ -322,23 +568,43 @@ export class Alerter {
 
   private async flush(): Promise<void> {
     while (this.unsaved.length > 0) {
-      const queued = this.unsaved.splice(0, this.unsaved.length);
-      const merged: Changes = { ops: queued.flatMap((c) => c.ops), transitions: queued.flatMap((c) => c.transitions) };
-      try {
-        const saved = await this.opts.states.save(
-          merged,
-          (id) => this.engine.rule(id)?.name ?? merged.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id,
-          (origin) => (origin === null ? this.aggregationsGeneration ?? undefined : this.partitions.get(key(origin))?.generation),
-        );
-        for (const t of merged.transitions) this.opts.metrics.transitions.inc({ to: t.to });
-        this.opts.dispatcher.enqueue(saved);
-      } catch (error) {
-        this.unsaved.unshift(...queued);
-        this.opts.logger.warn({ err: error, waiting: this.unsaved.length }, 'alert states not saved; retrying in a second');
+      // Taken under the store lock: a claim in between has already removed what it made stale.
+      const outcome = await this.storeLock.run(async () => {
+        const queued = this.unsaved.splice(0, this.unsaved.length);
+        const merged: Changes = {
+          ops: queued.flatMap((c) => c.ops),
+          transitions: queued.flatMap((c) => c.transitions),
+        };
+        if (merged.ops.length === 0 && merged.transitions.length === 0) return 'saved';
+        const fenced: { origin: Origin | null; dropped: number; held: string | undefined }[] = [];
+        try {
+          const saved = await this.opts.states.save(
+            merged,
+            (id) => this.engine.rule(id)?.name ?? merged.transitions.find((t) => t.ruleId === id)?.rule?.name ?? id,
+            (origin) => this.generationOf(origin),
+            (origin, dropped) => fenced.push({ origin, dropped, held: this.generationOf(origin) }),
+          );
+          const lost = new Set(fenced.map((f) => ownerKey(f.origin)));
+          for (const t of merged.transitions) {
+            if (!lost.has(ownerKey(t.origin))) this.opts.metrics.transitions.inc({ to: t.to });
+          }
+          this.opts.dispatcher.enqueue(saved);
+          for (const f of fenced) {
+            this.countFenced(f.origin, f.dropped, f.held);
+            if (f.held !== undefined) this.loseOwnership(f.origin, undefined, 'fence');
+          }
+          return 'saved';
+        } catch (error) {
+          this.unsaved.unshift(...queued);
+          const waiting = this.unsaved.length;
+          this.opts.logger.warn({ err: error, waiting }, 'alert states not saved; retrying in a second');
+          return 'failed';
+        }
+      });
+      if (outcome === 'failed') {
         if (this.stopping) return;
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
   }
 }
-

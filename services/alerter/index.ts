@@ -15,6 +15,7 @@ import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
+import { settleWithin } from '../../shared/wait.ts';
 import { Alerter } from './alerter.ts';
 import { StateStore } from './engine/state-store.ts';
 import { createAlerterMetrics } from './metrics.ts';
@@ -107,16 +108,21 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
 
   await producer.connect();
   await alerter.init();
-  await consumer.start();
   let ticking = false;
-  const timer = setInterval(() => {
-    if (ticking) return; // a slow tick is not stacked behind itself
-    ticking = true;
-    alerter!
-      .tick()
-      .catch((error) => logger.warn({ err: error }, 'alerter tick failed'))
-      .finally(() => (ticking = false));
-  }, settings.tickMs);
+  let timer: NodeJS.Timeout | undefined;
+  /** Joins the group once the host serves HTTP (RoleHandle.start); stop() waits for it, within its deadline. */
+  let starting: Promise<void> | null = null;
+  async function start(): Promise<void> {
+    await consumer.start();
+    timer = setInterval(() => {
+      if (ticking) return; // a slow tick is not stacked behind itself
+      ticking = true;
+      alerter!
+        .tick()
+        .catch((error) => logger.warn({ err: error }, 'alerter tick failed'))
+        .finally(() => (ticking = false));
+    }, settings.tickMs);
+  }
 
   return {
     name: 'alerter',
@@ -134,16 +140,23 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
       alerter: async () => {
-        if (!consumer.isRunning) throw new NotReadyError('the alerter consumer is not running');
+        const why = consumer.notConsuming;
+        if (why) throw new NotReadyError(`alerter: ${why}`);
+        const unowned = alerter!.unowned;
+        if (unowned.length > 0) {
+          throw new NotReadyError(
+            `the alerter holds ${unowned.length} partition(s) it does not own (claim pending or lost to another member)`,
+            { cause: new Error(`unowned: ${unowned.join(', ')}`) },
+          );
+        }
       },
     },
+    start: () => (starting ??= start()),
     async stop() {
+      await settleWithin(starting, DRAIN_TIMEOUT_MS);
       clearInterval(timer);
       await consumer.pause();
-      const idle = alerter!.idle();
-      let drainTimer: NodeJS.Timeout | undefined;
-      await Promise.race([idle, new Promise((r) => (drainTimer = setTimeout(r, DRAIN_TIMEOUT_MS)))]);
-      clearTimeout(drainTimer);
+      await settleWithin(alerter!.idle(), DRAIN_TIMEOUT_MS);
       alerter!.stop();
       await dispatcher.close(DRAIN_TIMEOUT_MS);
       await consumer.stop();

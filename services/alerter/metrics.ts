@@ -11,6 +11,8 @@ export interface AlerterMetrics {
   instances: Gauge<'state'>;
   series: Gauge;
   aggregationsComplete: Gauge;
+  fencedChanges: Counter<'partition'>;
+  unownedPartitions: Gauge;
 }
 
 export function createAlerterMetrics(registry: Registry): AlerterMetrics {
@@ -29,6 +31,21 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
     aggregationsComplete: new Gauge({
       name: 'vigil_alerter_aggregations_complete',
       help: '1 when this member evaluates the aggregating rules and owns every partition (their results are exact), else 0',
+      registers: [registry],
+    }),
+    fencedChanges: new Counter({
+      name: 'vigil_alerter_fenced_changes_total',
+      help:
+        'Alert state changes (instance upserts, transitions) not saved because another member had claimed their ' +
+        'partition (`topic:partition`, or `aggregations`) after this one',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
+    unownedPartitions: new Gauge({
+      name: 'vigil_alerter_unowned_partitions',
+      help:
+        'Partitions assigned to this member that it does not own (claim pending or lost to another member): ' +
+        'not evaluated',
       registers: [registry],
     }),
   };

@@ -1,5 +1,5 @@
 /**
- * The maintenance role: runs a maintenance pass (services/maintenance/maintenance.ts) at start and then every
+ * The maintenance role: runs a maintenance pass (services/maintenance/maintenance.ts) at start() and then every
  * MAINTENANCE_INTERVAL_SECONDS. A failed pass is logged and counted, and the next one tries again; stop() waits
  * for a running pass to finish.
  */
@@ -60,12 +60,14 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
     timer.unref();
   }
 
-  running = pass().finally(schedule);
-  await running;
-
   return {
     name: 'maintenance',
     routes: [],
+    // The first pass runs once the host serves HTTP: its DDL has nothing to do with answering requests.
+    start: async () => {
+      running = pass().finally(schedule);
+      await running;
+    },
     readiness: {
       maintenance: async () => {
         if (lastError) throw new NotReadyError('the last maintenance pass failed', { cause: lastError });

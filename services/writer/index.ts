@@ -11,7 +11,7 @@
 import type { Config } from '../../shared/config.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { PartitionCache } from '../../shared/db/partitions.ts';
+import { ensureAllPartitions, PartitionCache } from '../../shared/db/partitions.ts';
 import type { Kafka } from '../../shared/kafka/client.ts';
 import { BatchConsumer, type BatchControl, type PartitionBatch } from '../../shared/kafka/consumer.ts';
 import { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
@@ -22,6 +22,7 @@ import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { Limiter } from '../../shared/limiter.ts';
+import { settleWithin } from '../../shared/wait.ts';
 import { OffsetStore } from './offset-store.ts';
 import { PartitionPipeline, type PipelineDeps } from './partition-pipeline.ts';
 import { createSinks } from './sinks.ts';
@@ -39,6 +40,7 @@ export interface WriterDeps {
 
 /** How long stop() keeps writing what is pending (PostgreSQL may be down) before leaving it to the next owner. */
 const DRAIN_TIMEOUT_MS = 15_000;
+const DAY_MS = 86_400_000;
 
 export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   const { config, pool } = deps;
@@ -118,25 +120,34 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     },
     logger,
   );
-  const clusterId = await clusterIdOf(deps.kafka);
-  const binding = await pipelineDeps.offsets.bindCluster(clusterId);
-  if (binding.outcome === 'changed') {
-    logger.warn(
-      { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
-      'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
-    );
+  /** Joins the group once the host serves HTTP (RoleHandle.start); stop() waits for it, within its deadline. */
+  let starting: Promise<void> | null = null;
+  async function start(): Promise<void> {
+    // Partitions for yesterday..tomorrow exist before the first batch; older or newer ones are made on demand.
+    const now = Date.now();
+    await ensureAllPartitions(pool, config.storage.granularity, now - DAY_MS, now + DAY_MS);
+    const clusterId = await clusterIdOf(deps.kafka);
+    const binding = await pipelineDeps.offsets.bindCluster(clusterId);
+    if (binding.outcome === 'changed') {
+      logger.warn(
+        { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
+        'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
+      );
+    }
+    await dlq.connect();
+    await consumer!.start();
   }
-  await dlq.connect();
-  await consumer.start();
 
   return {
     name: 'writer',
     routes: [],
+    start: () => (starting ??= start()),
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
       kafka: () => probeBrokers(config.kafka.brokers),
       writer: async () => {
-        if (!consumer?.isRunning) throw new NotReadyError('the writer consumer is not running');
+        const why = consumer?.notConsuming;
+        if (why) throw new NotReadyError(`writer: ${why}`);
         const paused = status.describe();
         if (paused) throw new NotReadyError(paused);
       },
@@ -144,6 +155,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     async stop() {
       // Stop fetching, write what is pending; past the deadline (PostgreSQL down), drop it: it is re-read later.
       const drained = (async () => {
+        await settleWithin(starting, DRAIN_TIMEOUT_MS);
         await consumer!.pause();
         await Promise.all([...pipelines.values()].map((p) => p.drain()));
       })();

@@ -24,6 +24,8 @@ export interface AppOptions {
   registry: Registry;
   routes: FastifyPluginAsync[];
   readiness: Record<string, ReadinessCheck>;
+  /** Names of the readiness checks of each role, for `/readyz?role=<role>`. */
+  readinessByRole?: Record<string, string[]>;
   bodyLimitBytes?: number;
   /** Where sensitive actions and refused requests are recorded (none: request.audit() does nothing). */
   audit?: AuditLog;
@@ -55,8 +57,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   const readiness = createReadiness(opts.readiness, opts.logger);
-  app.get('/readyz', async (_request, reply) => {
-    const { ready, checks } = await readiness();
+  // `?role=gateway`: only that role's checks, so a load balancer in front of the gateways of all-in-one processes
+  // keeps sending ingest while their consumers are still joining their groups.
+  const roles = Object.keys(opts.readinessByRole ?? {});
+  const readyzSchema = roles.length === 0 ? {} : {
+    schema: { querystring: { type: 'object', properties: { role: { type: 'string', enum: roles } } } },
+  };
+  app.get<{ Querystring: { role?: string } }>('/readyz', readyzSchema, async (request, reply) => {
+    const only = request.query.role === undefined ? null : new Set(opts.readinessByRole?.[request.query.role] ?? []);
+    const { ready, checks } = await readiness(only);
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
   app.get('/metrics', async (_request, reply) => {

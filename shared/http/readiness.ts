@@ -29,7 +29,7 @@ export interface ReadinessReport {
 export function createReadiness(
   checks: Record<string, ReadinessCheck>,
   logger: Logger,
-): () => Promise<ReadinessReport> {
+): (only?: Set<string> | null) => Promise<ReadinessReport> {
   /** The last logged failure of each check, so a failing check logs once, not once per probe. */
   const lastLogged = new Map<string, string>();
 
@@ -45,9 +45,9 @@ export function createReadiness(
     }
   }
 
-  return async () => {
+  return async (only = null) => {
     const results = await Promise.all(
-      Object.entries(checks).map(async ([name, check]) => {
+      Object.entries(checks).filter(([name]) => only === null || only.has(name)).map(async ([name, check]) => {
         try {
           await withTimeout(check(), CHECK_TIMEOUT_MS);
           logOutcome(name, undefined);

@@ -5,6 +5,8 @@
  * onBatch wait. Auto-commit is off: Kafka's committed offset advances only through commit(), which the processor
  * calls once a batch is durable, so it lags the processor's own store and serves for lag monitoring; the
  * processor's store is the truth on (re)assignment, when the fetch position restarts from Kafka's committed offset.
+ * onAssignment is called at EVERY join of the group (a new generation), also when the assignment did not change:
+ * a member that was stalled past its session and rejoined with the same partitions may have lost them meanwhile.
  */
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -42,7 +44,7 @@ export interface BatchConsumerOptions {
   sessionTimeoutMs?: number;
   /** Takes the batch; when it resolves without having seeked, the next fetch starts after the batch. */
   onBatch(batch: PartitionBatch, control: BatchControl): Promise<void>;
-  /** Called when the group (re)assigns partitions, before any batch of the new generation. */
+  /** Called at every join of the group (same assignment or not), before any batch of the new generation. */
   onAssignment?(assignment: Record<string, number[]>): void;
 }
 
@@ -51,6 +53,9 @@ export class BatchConsumer {
   private running = false;
   private lastBatchAt = Date.now();
   private inBatch = 0;
+  private stopped = false;
+  private joined = false;
+  private rejoining: Promise<void> | null = null;
 
   constructor(kafka: Kafka, private readonly opts: BatchConsumerOptions, private readonly logger: Logger) {
     this.consumer = kafka.consumer({
@@ -64,6 +69,7 @@ export class BatchConsumer {
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
       this.logger.info({ member_assignment: payload.memberAssignment }, 'consumer group joined');
       opts.onAssignment?.(payload.memberAssignment);
     });
@@ -77,6 +83,16 @@ export class BatchConsumer {
     return this.running;
   }
 
+  /**
+   * Why the consumer is not consuming, or null when it is: stopped, or not in its group yet (its role is starting,
+   * or waiting to join: after a crash, Kafka lets a new member in once the crashed member's session has expired).
+   */
+  get notConsuming(): string | null {
+    if (this.stopped) return 'the consumer is stopped';
+    if (!this.joined) return 'joining the consumer group (after a crash: once the old member\'s session expires)';
+    return null;
+  }
+
   get millisSinceLastBatch(): number {
     return Date.now() - this.lastBatchAt;
   }
@@ -85,6 +101,31 @@ export class BatchConsumer {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true });
     this.running = true;
+    await this.run();
+  }
+
+  /**
+   * Leaves the group and joins it again (a new generation, so a new assignment for every member). For a member
+   * whose view of what it owns disagrees with its processor's store while the group itself looks stable.
+   */
+  rejoin(): Promise<void> {
+    this.rejoining ??= (async () => {
+      try {
+        if (this.stopped) return;
+        this.logger.warn('leaving and rejoining the consumer group');
+        this.joined = false;
+        await this.consumer.stop();
+        if (this.stopped) return;
+        await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true });
+        await this.run();
+      } finally {
+        this.rejoining = null;
+      }
+    })();
+    return this.rejoining;
+  }
+
+  private async run(): Promise<void> {
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -128,12 +169,18 @@ export class BatchConsumer {
 
   /** Stops fetching new batches and waits for the batch being handed to onBatch, if any. */
   async pause(): Promise<void> {
-    this.consumer.pause(this.opts.topics.map((topic) => ({ topic })));
+    try {
+      this.consumer.pause(this.opts.topics.map((topic) => ({ topic })));
+    } catch {
+      return; // never ran (stopped while starting): nothing is being fetched
+    }
     while (this.inBatch > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   async stop(): Promise<void> {
     this.running = false;
+    this.stopped = true;
+    await this.rejoining?.catch(() => {});
     await this.consumer.disconnect();
   }
 }

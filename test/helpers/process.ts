@@ -11,8 +11,16 @@ export interface VigilProcess {
   output(): string;
 }
 
-export function spawnVigil(role: string, env: Record<string, string>): VigilProcess {
-  const child = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role], {
+/**
+ * `nice`: run at this niceness (a negative one needs root, as in CI; otherwise it is ignored with a warning), for
+ * tests that time a process's start-up on a machine that other work shares.
+ */
+export function spawnVigil(role: string, env: Record<string, string>, options: { nice?: number } = {}): VigilProcess {
+  const args = [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role];
+  const [command, argv] = options.nice === undefined
+    ? [process.execPath, args]
+    : ['nice', ['-n', String(options.nice), process.execPath, ...args]];
+  const child = spawn(command, argv, {
     cwd: ROOT_DIR,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -25,4 +33,17 @@ export function spawnVigil(role: string, env: Record<string, string>): VigilProc
   child.stderr!.on('data', keep);
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
   return { child, exited, output: () => output };
+}
+
+/** A TCP port free on 127.0.0.1 at the time of the call (for a child process's PORT). */
+export async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as import('node:net').AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -5,10 +5,16 @@
  * by the owner generations of alert_partition_owners (claim()), and returns the transitions that need delivering
  * (to firing or resolved) with their ids.
  */
-import type { Pool } from '../../../shared/db/pool.ts';
+import { inTransaction, type Pool } from '../../../shared/db/pool.ts';
 import type { Origin } from '../language/windows.ts';
 import type { Changes, InstanceOp, PartialAggregate } from './engine.ts';
 import type { Instance, Transition } from './state.ts';
+
+/** A claim of one owner partition: the new generation and the one it replaced (null: none was stored). */
+export interface Claim {
+  generation: string;
+  previous: string | null;
+}
 
 export interface SavedTransition extends Transition {
   id: string;
@@ -58,28 +64,61 @@ export class StateStore {
 
   /**
    * Claims partitions (and, with `aggregations`, the aggregations' pseudo-partition) for this member with new
-   * generations (alert_partition_owners, migration 0007). Call before load(): a claim waits for saves of the previous
-   * owner under way, and fences out those that come later.
+   * generations (alert_partition_owners, migration 0007), keyed like ownerKey(). Call before load(): a claim waits
+   * for saves of the previous owner under way, and fences out those that come later. Each claim also tells the
+   * generation it replaced (null: none), so a member that re-claims what it held knows whether anyone else
+   * claimed in between (then what it holds in memory is stale).
    */
-  async claim(partitions: readonly Origin[], aggregations: boolean): Promise<Map<string, string>> {
+  async claim(partitions: readonly Origin[], aggregations: boolean): Promise<Map<string, Claim>> {
     const owned = [...partitions.map((p) => [p.topic, p.partition] as const), ...(aggregations ? [AGGREGATIONS] : [])];
     if (owned.length === 0) return new Map();
+    return inTransaction(this.pool, async (client) => {
+      const topics = owned.map((o) => o[0]);
+      const numbers = owned.map((o) => o[1]);
+      const { rows: before } = await client.query<{ topic: string; partition: number; generation: string }>(
+        `SELECT topic, partition, generation FROM alert_partition_owners
+          WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) FOR UPDATE`,
+        [topics, numbers],
+      );
+      const previous = new Map(before.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
+      const { rows } = await client.query<{ topic: string; partition: number; generation: string }>(
+        `INSERT INTO alert_partition_owners (topic, partition, generation)
+         SELECT topic, partition, nextval('alert_owner_generation_seq')
+           FROM unnest($1::text[], $2::int[]) AS u(topic, partition)
+         ON CONFLICT (topic, partition) DO UPDATE SET generation = EXCLUDED.generation, claimed_at = now()
+         RETURNING topic, partition, generation`,
+        [topics, numbers],
+      );
+      return new Map(rows.map((r) => {
+        const k = `${r.topic}:${r.partition}`;
+        return [k, { generation: r.generation, previous: previous.get(k) ?? null }];
+      }));
+    });
+  }
+
+  /** The stored owner generations of the given partitions (and of the aggregations), keyed like ownerKey(). */
+  async owners(partitions: readonly Origin[], aggregations: boolean): Promise<Map<string, string>> {
+    const owned = [...partitions.map((p) => [p.topic, p.partition] as const), ...(aggregations ? [AGGREGATIONS] : [])];
     const { rows } = await this.pool.query<{ topic: string; partition: number; generation: string }>(
-      `INSERT INTO alert_partition_owners (topic, partition, generation)
-       SELECT topic, partition, nextval('alert_owner_generation_seq') FROM unnest($1::text[], $2::int[]) AS u(topic, partition)
-       ON CONFLICT (topic, partition) DO UPDATE SET generation = EXCLUDED.generation, claimed_at = now()
-       RETURNING topic, partition, generation`,
+      `SELECT topic, partition, generation FROM alert_partition_owners
+        WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
       [owned.map((o) => o[0]), owned.map((o) => o[1])],
     );
-    return new Map(rows.map((r) => [ownerKey(r.topic === AGGREGATIONS[0] && r.partition === AGGREGATIONS[1] ? null : { topic: r.topic, partition: r.partition }), r.generation]));
+    return new Map(rows.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
   }
 
   /**
    * Saves one or more evaluations' changes. `generation(origin)` is the generation this member holds for the
    * instance's owner partition (undefined: not owned any more); changes of partitions whose stored generation
-   * differs are dropped (their new owner recomputes them).
+   * differs are dropped (their new owner recomputes them), and reported to `fenced` with how many there were
+   * (instance upserts and transitions), once per owner partition.
    */
-  async save(changes: Changes, ruleNames: (ruleId: string) => string, generation: (origin: Origin | null) => string | undefined): Promise<SavedTransition[]> {
+  async save(
+    changes: Changes,
+    ruleNames: (ruleId: string) => string,
+    generation: (origin: Origin | null) => string | undefined,
+    fenced?: (origin: Origin | null, dropped: number) => void,
+  ): Promise<SavedTransition[]> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
@@ -112,6 +151,18 @@ export class StateStore {
         else deletes.push([op.ruleId, op.fingerprint]);
       }
       const transitions = changes.transitions.filter((t) => owns(t.origin));
+      if (fenced) {
+        const dropped = new Map<string, { origin: Origin | null; n: number }>();
+        const drop = (origin: Origin | null) => {
+          const k = ownerKey(origin);
+          const entry = dropped.get(k) ?? { origin, n: 0 };
+          entry.n++;
+          dropped.set(k, entry);
+        };
+        for (const op of changes.ops) if (op.kind === 'upsert' && !owns(op.instance.origin)) drop(op.instance.origin);
+        for (const t of changes.transitions) if (!owns(t.origin)) drop(t.origin);
+        for (const { origin, n } of dropped.values()) fenced(origin, n);
+      }
       if (deletes.length > 0) {
         await client.query(
           `DELETE FROM alert_instances a USING unnest($1::uuid[], $2::text[]) AS d(rule_id, fingerprint)
@@ -255,6 +306,6 @@ export class StateStore {
 /** The pseudo-partition that stands for the aggregations in alert_partition_owners. */
 const AGGREGATIONS = ['', -1] as const;
 
-function ownerKey(origin: Origin | null): string {
+export function ownerKey(origin: Origin | null): string {
   return origin === null ? `${AGGREGATIONS[0]}:${AGGREGATIONS[1]}` : `${origin.topic}:${origin.partition}`;
 }
