@@ -85,6 +85,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     lookbackMs: settings.lookbackMs,
     resendMs: settings.resendMs,
     tickMs: settings.tickMs,
+    maxInstancesPerRule: settings.maxInstancesPerRule,
     logger,
     metrics,
     clock: deps.clock ?? Date.now,
