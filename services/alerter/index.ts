@@ -58,6 +58,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     webhook: settings.webhook ? new WebhookClient(settings.webhook.url, settings.webhook.secret) : null,
     alertmanager: settings.alertmanagerUrl ? new AlertmanagerClient(settings.alertmanagerUrl) : null,
     resendMs: settings.resendMs,
+    groupWaitMs: settings.notifyGroupWaitMs,
     logger,
     metrics,
     ruleInfo: (id) => {
