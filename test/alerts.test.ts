@@ -85,6 +85,10 @@ describe('alert rules and the seed example end to end', () => {
       updated_at: expect.any(String),
       state: 'inactive',
       active_instances: [],
+      active_instance_count: 0,
+      firing_instance_count: 0,
+      active_instances_offset: 0,
+      active_instances_has_more: false,
     });
     const duplicate = await call('POST', BASE, 'admin', { name: 'disk', query: 'x > 1' });
     expect(duplicate.json().error.details).toEqual([{ field: 'name', message: 'another alert rule already has this name' }]);

@@ -28,7 +28,9 @@ export interface IncidentsHandle extends RoleHandle {
 
 export async function startIncidents({ config, logger, routes, registry }: IncidentsDeps): Promise<IncidentsHandle> {
   const pool = createPool(withStatementTimeout(config.database.url, config.query.statementTimeoutMs), Math.min(config.database.poolMax, 4), 'vigil-incidents');
-  const worker = new IncidentWorker(pool, logger.child({ module: 'incidents' }), config.incidents.pollMs, createIncidentWorkerMetrics(registry));
+  const worker = new IncidentWorker(pool, logger.child({ module: 'incidents' }), config.incidents.pollMs, createIncidentWorkerMetrics(registry), {
+    groupWindowMs: config.incidents.groupWindowMs,
+  });
   worker.start();
   return {
     name: 'incidents',

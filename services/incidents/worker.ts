@@ -8,7 +8,7 @@ import type { Pool } from '../../shared/db/pool.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { Counter, Histogram, type Registry } from '../../shared/metrics.ts';
 import { analyse, storeAnalysis } from './analysis/run.ts';
-import { applyInbox, BATCH } from './automation.ts';
+import { applyInbox, BATCH, type AutomationOptions } from './automation.ts';
 import { inTransaction } from './sql.ts';
 import { addEntries, COLUMNS, type IncidentRow } from './store.ts';
 
@@ -46,6 +46,7 @@ export class IncidentWorker {
     private readonly logger: Logger,
     private readonly pollMs: number,
     private readonly metrics: IncidentWorkerMetrics,
+    private readonly automation: AutomationOptions = { groupWindowMs: 0 },
   ) {}
 
   start(): void {
@@ -78,7 +79,7 @@ export class IncidentWorker {
 
   private async round(): Promise<void> {
     for (;;) {
-      const { taken } = await inTransaction(this.pool, (client) => applyInbox(client));
+      const { taken } = await inTransaction(this.pool, (client) => applyInbox(client, this.automation));
       this.metrics.transitions.inc(taken);
       if (taken < BATCH) break;
     }
