@@ -74,6 +74,18 @@ describe('maintenance', () => {
     expect(await runMaintenance(ctx.db, ctx.config.storage, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [] });
   });
 
+  it('expires series registrations (METRICS_MAX_SERIES_PER_NAME) older than the metric retention', async () => {
+    const days = ctx.config.storage.metricRetentionDays;
+    await ctx.db.query(
+      `INSERT INTO metric_series_registry (name, fingerprint, first_seen)
+       VALUES ('old_total', 'a', now() - make_interval(days => $1 + 1)), ('new_total', 'b', now() - make_interval(days => $1 - 1))`,
+      [days],
+    );
+    await runMaintenance(ctx.db, ctx.config.storage);
+    const { rows } = await ctx.db.query('SELECT name FROM metric_series_registry');
+    expect(rows).toEqual([{ name: 'new_total' }]);
+  });
+
   it('runs as a role at start and reports its passes', async () => {
     await seed('events', [-45]);
     const runtime = await ctx.start('maintenance');

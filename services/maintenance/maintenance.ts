@@ -1,7 +1,8 @@
 /**
  * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
  * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
- * and their day totals after the longer of the two). Only the instance holding the advisory lock runs a pass, so any number of
+ * and their day totals after the longer of the two), and series registrations older than the metric retention
+ * deleted (services/writer/series-limit.ts). Only the instance holding the advisory lock runs a pass, so any number of
  * maintenance instances may be deployed and exactly one works at a time.
  */
 import type { Config } from '../../shared/config.ts';
@@ -56,6 +57,9 @@ export async function runMaintenance(pool: Pool, storage: Config['storage'], now
         report.deferred.push(...result.deferred);
       }
       await dropExpiredTotals(pool, now - retentionDaysOf('rollups', storage) * DAY_MS);
+      // Series registered for METRICS_MAX_SERIES_PER_NAME longer ago than the metric retention: a series still
+      // sending registers again with its next sample, one that stopped frees its slot.
+      await pool.query('DELETE FROM metric_series_registry WHERE first_seen < $1', [new Date(now - storage.metricRetentionDays * DAY_MS)]);
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

@@ -11,6 +11,7 @@ import { isRetriablePgError, type Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
 import type { OffsetStore } from './offset-store.ts';
+import { seriesKey, type SeriesLimit } from './series-limit.ts';
 import { RollupBatch } from './rollups.ts';
 import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
@@ -48,11 +49,13 @@ export interface BatchStoreDeps {
   offsets: OffsetStore;
   dlq: DeadLetterWriter;
   metrics: WriterMetrics;
+  /** METRICS_MAX_SERIES_PER_NAME for the metrics table; null: no limit. */
+  seriesLimit: SeriesLimit | null;
 }
 
 export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
   const { sink, partition, entries } = req;
-  const rows: CopyRow<Stored>[] = [];
+  let rows: CopyRow<Stored>[] = [];
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
     for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
@@ -67,6 +70,12 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   try {
     const began = process.hrtime.bigint();
     await client.query('BEGIN');
+    let registered: string[] = [];
+    if (deps.seriesLimit && sink.table === 'metrics') {
+      const admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
+      registered = admission.registered;
+      if (admission.refused.size > 0) rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) => dead.push({ record: row.record, topic: sink.topic, partition, reason: 'series_limit', detail, item: sink.alone(row.row, row.record) }));
+    }
     const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, rows);
     deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
     for (const { row, error } of outcome.rejected) {
@@ -80,6 +89,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await rollups.upsert(client);
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');
+    deps.seriesLimit?.remember(registered);
     deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
     return { stored: rows.length - notStored.size, duplicates: outcome.duplicates.length, dead };
   } catch (error) {
@@ -89,4 +99,19 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   } finally {
     client.release(broken);
   }
+}
+
+/** The rows of series the limit refused become dead letters (their detail names the metric); the others are kept. */
+function refuseSeries(rows: CopyRow<Stored>[], refused: Map<string, number>, limit: number, letter: (row: Stored, detail: string) => void): CopyRow<Stored>[] {
+  const kept: CopyRow<Stored>[] = [];
+  for (const copyRow of rows) {
+    const series = copyRow.item.row.series;
+    const count = series === undefined ? undefined : refused.get(seriesKey(series));
+    if (count === undefined) {
+      kept.push(copyRow);
+      continue;
+    }
+    letter(copyRow.item, `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`);
+  }
+  return kept;
 }
