@@ -12,6 +12,9 @@
 --                  hash of the name and sorted labels (shared/schemas/metric.ts), the name bounded by
 --                  INGEST_METRIC_NAME_MAX_LENGTH: no unbounded key. Rows older than the metric retention are deleted
 --                  by the maintenance role; a series still sending registers again with its next sample.
+-- metric_series_counts             registered series per name, moved with the registry in the same transactions: the
+--                  writer locks a name's row while it registers series of that name, so two writers cannot both take
+--                  its last slot, and reads the count without counting the registry.
 CREATE INDEX alert_instances_rule_active_idx ON alert_instances (rule_id, active_at, fingerprint);
 
 ALTER TABLE incident_alerts ADD COLUMN resolved_at timestamptz;
@@ -30,3 +33,8 @@ CREATE TABLE metric_series_registry (
 );
 
 CREATE INDEX metric_series_registry_first_seen_idx ON metric_series_registry (first_seen);
+
+CREATE TABLE metric_series_counts (
+    name   text   PRIMARY KEY,
+    series bigint NOT NULL CHECK (series >= 0)
+);

@@ -59,7 +59,11 @@ export async function runMaintenance(pool: Pool, storage: Config['storage'], now
       await dropExpiredTotals(pool, now - retentionDaysOf('rollups', storage) * DAY_MS);
       // Series registered for METRICS_MAX_SERIES_PER_NAME longer ago than the metric retention: a series still
       // sending registers again with its next sample, one that stopped frees its slot.
-      await pool.query('DELETE FROM metric_series_registry WHERE first_seen < $1', [new Date(now - storage.metricRetentionDays * DAY_MS)]);
+      await pool.query(
+        `WITH gone AS (DELETE FROM metric_series_registry WHERE first_seen < $1 RETURNING name)
+         UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY name) g WHERE c.name = g.name`,
+        [new Date(now - storage.metricRetentionDays * DAY_MS)],
+      );
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

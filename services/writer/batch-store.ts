@@ -11,7 +11,7 @@ import { isRetriablePgError, type Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
 import type { OffsetStore } from './offset-store.ts';
-import { seriesKey, type SeriesLimit } from './series-limit.ts';
+import { seriesKey, type Admission, type SeriesLimit } from './series-limit.ts';
 import { RollupBatch } from './rollups.ts';
 import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
@@ -70,10 +70,9 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   try {
     const began = process.hrtime.bigint();
     await client.query('BEGIN');
-    let registered: string[] = [];
+    let admission: Admission | null = null;
     if (deps.seriesLimit && sink.table === 'metrics') {
-      const admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
-      registered = admission.registered;
+      admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
       if (admission.refused.size > 0) rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) => dead.push({ record: row.record, topic: sink.topic, partition, reason: 'series_limit', detail, item: sink.alone(row.row, row.record) }));
     }
     const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, rows);
@@ -87,9 +86,10 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     const rollups = new RollupBatch(partition);
     for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
     await rollups.upsert(client);
+    if (admission) await deps.seriesLimit!.count(client, admission);
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');
-    deps.seriesLimit?.remember(registered);
+    if (admission) deps.seriesLimit!.remember(admission.registered);
     deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
     return { stored: rows.length - notStored.size, duplicates: outcome.duplicates.length, dead };
   } catch (error) {

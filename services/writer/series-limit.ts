@@ -10,9 +10,13 @@
  * Registrations older than the metric retention are deleted by the maintenance role (a series still sending registers
  * again: this process forgets what it knows every hour).
  *
- * Cost: samples of series known to this process (an in-memory set, bounded) cost nothing; the others one indexed
- * lookup per batch; only new series take a transaction-level advisory lock per metric name (so two writers adding
- * series of one name cannot both take the last slot) and a count of the name's registered series.
+ * Cost: samples of series known to this process (an in-memory set, bounded) cost nothing; a batch with others costs
+ * one statement that finds which are new and registers those within the limit, reading the per-name counters of
+ * metric_series_counts (no count over the registry), and, just before COMMIT, one that moves those counters. The
+ * counters are read without a lock (a lock held through the COPY serialized every writer of a name whose series
+ * grow), so with several writers a name may exceed the limit by the new series of batches committing at the same
+ * moment; a series always comes through the same Kafka partition (its fingerprint is the key), so no series is
+ * refused by one writer while another registers it.
  */
 import type { PoolClient } from '../../shared/db/pool.ts';
 
@@ -32,6 +36,8 @@ export interface Admission {
   refused: Map<string, number>;
   /** Series registered in this transaction: remember() them once it committed. */
   registered: string[];
+  /** New registrations per name, for count() */
+  added: Map<string, number>;
 }
 
 export const seriesKey = (s: SeriesRef) => `${s.name}\u0000${s.fingerprint}`;
@@ -50,49 +56,53 @@ export class SeriesLimit {
       const key = seriesKey(s);
       if (!this.known.has(key) && !unknown.has(key)) unknown.set(key, s);
     }
-    const admission: Admission = { refused: new Map(), registered: [] };
+    const admission: Admission = { refused: new Map(), registered: [], added: new Map() };
     if (unknown.size === 0) return admission;
-    const names = [...new Set([...unknown.values()].map((s) => s.name))];
-    // Locked before reading, so what is read cannot change until COMMIT (ordered: two writers cannot deadlock).
-    await client.query(
-      `SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtext($2 || n) AS k FROM unnest($1::text[]) AS n ORDER BY k) AS locks`,
-      [names, LOCK_NAMESPACE],
-    );
     const refs = [...unknown.values()];
-    const { rows: found } = await client.query<{ name: string; fingerprint: string }>(
-      `SELECT r.name, r.fingerprint FROM metric_series_registry r
-         JOIN unnest($1::text[], $2::text[]) AS u(name, fingerprint) ON r.name = u.name AND r.fingerprint = u.fingerprint`,
-      [refs.map((s) => s.name), refs.map((s) => s.fingerprint)],
+    // The series not registered yet, numbered per name after the registered ones; those within the limit registered.
+    const { rows } = await client.query<{ name: string; fingerprint: string; registered: string; admitted: boolean }>(
+      `WITH input AS (
+         SELECT DISTINCT name, fingerprint FROM unnest($1::text[], $2::text[]) AS u(name, fingerprint)
+       ), fresh AS (
+         SELECT i.name, i.fingerprint FROM input i
+          WHERE NOT EXISTS (SELECT 1 FROM metric_series_registry r WHERE r.name = i.name AND r.fingerprint = i.fingerprint)
+       ), ranked AS (
+         SELECT f.name, f.fingerprint, coalesce(c.series, 0) AS registered,
+                coalesce(c.series, 0) + row_number() OVER (PARTITION BY f.name ORDER BY f.fingerprint) AS nth
+           FROM fresh f LEFT JOIN metric_series_counts c ON c.name = f.name
+       ), inserted AS (
+         INSERT INTO metric_series_registry (name, fingerprint) SELECT name, fingerprint FROM ranked WHERE nth <= $3
+         ON CONFLICT DO NOTHING RETURNING name
+       )
+       SELECT name, fingerprint, registered, nth <= $3 AS admitted FROM ranked`,
+      [refs.map((s) => s.name), refs.map((s) => s.fingerprint), this.maxPerName],
     );
-    for (const row of found) {
+    for (const row of rows) {
       const key = seriesKey(row);
       unknown.delete(key);
-      admission.registered.push(key);
-    }
-    if (unknown.size === 0) return admission;
-    const { rows: counts } = await client.query<{ name: string; n: string }>(
-      'SELECT name, count(*) AS n FROM metric_series_registry WHERE name = ANY($1::text[]) GROUP BY name',
-      [[...new Set([...unknown.values()].map((s) => s.name))]],
-    );
-    const used = new Map(counts.map((c) => [c.name, Number(c.n)]));
-    const admitted: SeriesRef[] = [];
-    for (const [key, s] of unknown) {
-      const n = used.get(s.name) ?? 0;
-      if (n >= this.maxPerName) {
-        admission.refused.set(key, n);
-        continue;
+      // Refused: the name holds the limit (or more, when the limit was lowered).
+      if (!row.admitted) admission.refused.set(key, Math.max(this.maxPerName, Number(row.registered)));
+      else {
+        admission.registered.push(key);
+        admission.added.set(row.name, (admission.added.get(row.name) ?? 0) + 1);
       }
-      used.set(s.name, n + 1);
-      admitted.push(s);
-      admission.registered.push(key);
     }
-    if (admitted.length > 0) {
-      await client.query(
-        `INSERT INTO metric_series_registry (name, fingerprint) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
-        [admitted.map((s) => s.name), admitted.map((s) => s.fingerprint)],
-      );
-    }
+    admission.registered.push(...unknown.keys()); // registered before
     return admission;
+  }
+
+  /**
+   * Moves the names' counters by the series admit() registered: last in the batch transaction, so that the row locks
+   * other writers of the same names wait for are held only for the instant before COMMIT.
+   */
+  async count(client: PoolClient, admission: Admission): Promise<void> {
+    if (admission.added.size === 0) return;
+    const names = [...admission.added.keys()].sort(); // locked in name order: two writers cannot deadlock
+    await client.query(
+      `INSERT INTO metric_series_counts AS c (name, series) SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1
+       ON CONFLICT (name) DO UPDATE SET series = c.series + EXCLUDED.series`,
+      [names, names.map((n) => admission.added.get(n)!)],
+    );
   }
 
   /** The transaction that registered these series committed: later batches skip the lookup. */

@@ -111,7 +111,7 @@ describe('AlertEngine', () => {
     expect(summary(e.evaluateAll(2000))).toEqual([]); // b is not this engine's to resolve
   });
 
-  it('caps the instances of a rule: the series beyond it raise ONE cardinality alert, resolved once none is refused', () => {
+  it('caps the instances of a rule: the series beyond it raise ONE cardinality alert, resolved once everything fits', () => {
     let refused = 0;
     const e = new AlertEngine({ lookbackMs: 10_000, isReady: () => true, maxInstancesPerRule: 3, onRefused: (n) => (refused += n) });
     e.setRules([rule('cpu', 'cpu > 80'), rule('mem', 'mem > 1')], 0);
@@ -132,14 +132,18 @@ describe('AlertEngine', () => {
     expect(summary(e.evaluateAll(2000))).toEqual([]);
     expect(e.instanceCount).toBe(5);
     expect(refused).toBe(14);
-    // Seven series drop below the threshold: the rule fits, the cardinality alert resolves on the next full evaluation.
+    // Over its cap, a slot freed by a resolution is not refilled (no churn while the flood recedes).
+    e.ingestMetric('cpu', { host: 'h0' }, 2500, 10, P0, true);
+    expect(summary(e.evaluateTouched(2500))).toEqual(['cpu {"host":"h0"} firing→resolved @2500']);
+    expect(summary(e.evaluateAll(2500))).toEqual([]);
+    expect(e.instanceCount).toBe(4); // h1, h2, the cardinality alert, and mem's
+    // The other series drop: everything fits, the cardinality alert resolves on the next full evaluation.
     for (let i = 3; i < 10; i++) e.ingestMetric('cpu', { host: `h${i}` }, 3000, 10, P0, true);
     expect(summary(e.evaluateTouched(3000))).toEqual([]);
     expect(summary(e.evaluateAll(3000))).toEqual(['cpu {"vigil_alert":"cardinality_exceeded"} firing→resolved @3000']);
-    // A freed slot is taken by the next series that holds.
-    e.ingestMetric('cpu', { host: 'h0' }, 4000, 10, P0, true);
+    // Under the cap again, a series that holds gets its instance.
     e.ingestMetric('cpu', { host: 'h9' }, 4000, 95, P0, true);
-    expect(summary(e.evaluateTouched(4000)).sort()).toEqual(['cpu {"host":"h0"} firing→resolved @4000', 'cpu {"host":"h9"} inactive→firing @4000']);
+    expect(summary(e.evaluateTouched(4000))).toEqual(['cpu {"host":"h9"} inactive→firing @4000']);
     expect(e.instanceCount).toBe(4);
   });
 });

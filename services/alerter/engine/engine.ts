@@ -345,11 +345,15 @@ export class AlertEngine {
     const refused = this.refusals.get(rule.id);
     this.refusals.delete(rule.id);
     if (refused) this.opts.onRefused?.(refused.count);
-    const byRule = this.instances.get(rule.id);
-    const prev = byRule?.get(CARDINALITY_FINGERPRINT);
-    if (!refused && (!full || !prev || !this.opts.isReady(prev.origin))) return;
+    const prev = this.instances.get(rule.id)?.get(CARDINALITY_FINGERPRINT);
+    if (!refused && (!full || !prev)) return;
+    if (full && prev && !this.opts.isReady(prev.origin)) return;
+    // A full evaluation after which the held instances and the refused series fit under the cap ends it (the
+    // refused ones get their instances at the next evaluation).
+    const fits = full && this.held(rule.id) + (refused?.count ?? 0) <= this.maxInstancesPerRule;
     const origin = prev?.origin ?? refused?.origin ?? null;
-    const observation = { ruleId: rule.id, fingerprint: CARDINALITY_FINGERPRINT, labels: CARDINALITY_LABELS, origin, value: refused?.count };
+    const value = fits && prev ? undefined : refused?.count;
+    const observation = { ruleId: rule.id, fingerprint: CARDINALITY_FINGERPRINT, labels: CARDINALITY_LABELS, origin, value };
     this.apply(rule, prev, step(prev, observation, now, CARDINALITY_TIMING), changes);
   }
 
@@ -373,8 +377,11 @@ export class AlertEngine {
   private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes, fingerprint = instanceFingerprint(labels)): string {
     const prev = this.instances.get(rule.id)?.get(fingerprint);
     if (!prev && value === undefined) return fingerprint;
-    if (!prev && (this.held(rule.id) >= this.maxInstancesPerRule || fingerprint === CARDINALITY_FINGERPRINT)) {
-      // The rule is full (or the series claims the overflow alert's own labels): no instance, counted instead.
+    const overflowing = this.instances.get(rule.id)?.has(CARDINALITY_FINGERPRINT) ?? false;
+    if (!prev && (overflowing || this.held(rule.id) >= this.maxInstancesPerRule || fingerprint === CARDINALITY_FINGERPRINT)) {
+      // The rule is full, or over its cap until a full evaluation finds that everything fits (no slot freed by a
+      // resolution is refilled meanwhile: no churn while a flood recedes), or the series claims the overflow
+      // alert's own labels: no instance, counted instead.
       const refused = this.refusals.get(rule.id);
       if (refused) refused.count++;
       else this.refusals.set(rule.id, { count: 1, origin });
