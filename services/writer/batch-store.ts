@@ -86,7 +86,6 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     const rollups = new RollupBatch(partition);
     for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
     await rollups.upsert(client);
-    if (admission) await deps.seriesLimit!.count(client, admission);
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');
     if (admission) deps.seriesLimit!.remember(admission.registered);

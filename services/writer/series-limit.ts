@@ -10,13 +10,12 @@
  * Registrations older than the metric retention are deleted by the maintenance role (a series still sending registers
  * again: this process forgets what it knows every hour).
  *
- * Cost: samples of series known to this process (an in-memory set, bounded) cost nothing; a batch with others costs
- * one statement that finds which are new and registers those within the limit, reading the per-name counters of
- * metric_series_counts (no count over the registry), and, just before COMMIT, one that moves those counters. The
- * counters are read without a lock (a lock held through the COPY serialized every writer of a name whose series
- * grow), so with several writers a name may exceed the limit by the new series of batches committing at the same
- * moment; a series always comes through the same Kafka partition (its fingerprint is the key), so no series is
- * refused by one writer while another registers it.
+ * Cost: samples of series known to this process (an in-memory set, bounded) cost nothing. A batch with others
+ * locks their names' counters in metric_series_counts until COMMIT (so two batches adding series of one name — from
+ * any writer — cannot both take its last slot: the limit is exact), then one statement finds which are new,
+ * registers those within the limit and moves the counters. Batches that bring series new to the process are thus
+ * serialized per metric name while they last (a burst of new series, a restart); in steady state series are known
+ * and nothing is locked.
  */
 import type { PoolClient } from '../../shared/db/pool.ts';
 
@@ -24,7 +23,6 @@ import type { PoolClient } from '../../shared/db/pool.ts';
 const KNOWN_SERIES_MAX = 1_000_000;
 /** Registrations expire (maintenance); forgetting them this often makes an expired series register again. */
 const KNOWN_SERIES_MAX_AGE_MS = 3_600_000;
-const LOCK_NAMESPACE = 'vigil-series:';
 
 export interface SeriesRef {
   name: string;
@@ -36,8 +34,6 @@ export interface Admission {
   refused: Map<string, number>;
   /** Series registered in this transaction: remember() them once it committed. */
   registered: string[];
-  /** New registrations per name, for count() */
-  added: Map<string, number>;
 }
 
 export const seriesKey = (s: SeriesRef) => `${s.name}\u0000${s.fingerprint}`;
@@ -56,10 +52,18 @@ export class SeriesLimit {
       const key = seriesKey(s);
       if (!this.known.has(key) && !unknown.has(key)) unknown.set(key, s);
     }
-    const admission: Admission = { refused: new Map(), registered: [], added: new Map() };
+    const admission: Admission = { refused: new Map(), registered: [] };
     if (unknown.size === 0) return admission;
+    const names = [...new Set([...unknown.values()].map((s) => s.name))].sort();
+    // Locks the names' counters (in name order: two writers cannot deadlock) and reads them; held until COMMIT.
+    const { rows: counts } = await client.query<{ name: string; series: string }>(
+      `INSERT INTO metric_series_counts AS c (name, series) SELECT n, 0 FROM unnest($1::text[]) AS n ORDER BY n
+       ON CONFLICT (name) DO UPDATE SET series = c.series RETURNING name, series`,
+      [names],
+    );
     const refs = [...unknown.values()];
-    // The series not registered yet, numbered per name after the registered ones; those within the limit registered.
+    // The series not registered yet, numbered per name after the registered ones; those within the limit are
+    // registered and counted.
     const { rows } = await client.query<{ name: string; fingerprint: string; registered: string; admitted: boolean }>(
       `WITH input AS (
          SELECT DISTINCT name, fingerprint FROM unnest($1::text[], $2::text[]) AS u(name, fingerprint)
@@ -67,42 +71,28 @@ export class SeriesLimit {
          SELECT i.name, i.fingerprint FROM input i
           WHERE NOT EXISTS (SELECT 1 FROM metric_series_registry r WHERE r.name = i.name AND r.fingerprint = i.fingerprint)
        ), ranked AS (
-         SELECT f.name, f.fingerprint, coalesce(c.series, 0) AS registered,
-                coalesce(c.series, 0) + row_number() OVER (PARTITION BY f.name ORDER BY f.fingerprint) AS nth
-           FROM fresh f LEFT JOIN metric_series_counts c ON c.name = f.name
+         SELECT f.name, f.fingerprint, c.series AS registered,
+                c.series + row_number() OVER (PARTITION BY f.name ORDER BY f.fingerprint) AS nth
+           FROM fresh f JOIN unnest($3::text[], $4::bigint[]) AS c(name, series) ON c.name = f.name
        ), inserted AS (
-         INSERT INTO metric_series_registry (name, fingerprint) SELECT name, fingerprint FROM ranked WHERE nth <= $3
+         INSERT INTO metric_series_registry (name, fingerprint) SELECT name, fingerprint FROM ranked WHERE nth <= $5
          ON CONFLICT DO NOTHING RETURNING name
+       ), counted AS (
+         UPDATE metric_series_counts c SET series = c.series + i.n
+           FROM (SELECT name, count(*) AS n FROM inserted GROUP BY name) i WHERE c.name = i.name
        )
-       SELECT name, fingerprint, registered, nth <= $3 AS admitted FROM ranked`,
-      [refs.map((s) => s.name), refs.map((s) => s.fingerprint), this.maxPerName],
+       SELECT name, fingerprint, registered, nth <= $5 AS admitted FROM ranked`,
+      [refs.map((s) => s.name), refs.map((s) => s.fingerprint), counts.map((c) => c.name), counts.map((c) => c.series), this.maxPerName],
     );
     for (const row of rows) {
       const key = seriesKey(row);
       unknown.delete(key);
       // Refused: the name holds the limit (or more, when the limit was lowered).
       if (!row.admitted) admission.refused.set(key, Math.max(this.maxPerName, Number(row.registered)));
-      else {
-        admission.registered.push(key);
-        admission.added.set(row.name, (admission.added.get(row.name) ?? 0) + 1);
-      }
+      else admission.registered.push(key);
     }
     admission.registered.push(...unknown.keys()); // registered before
     return admission;
-  }
-
-  /**
-   * Moves the names' counters by the series admit() registered: last in the batch transaction, so that the row locks
-   * other writers of the same names wait for are held only for the instant before COMMIT.
-   */
-  async count(client: PoolClient, admission: Admission): Promise<void> {
-    if (admission.added.size === 0) return;
-    const names = [...admission.added.keys()].sort(); // locked in name order: two writers cannot deadlock
-    await client.query(
-      `INSERT INTO metric_series_counts AS c (name, series) SELECT * FROM unnest($1::text[], $2::bigint[]) ORDER BY 1
-       ON CONFLICT (name) DO UPDATE SET series = c.series + EXCLUDED.series`,
-      [names, names.map((n) => admission.added.get(n)!)],
-    );
   }
 
   /** The transaction that registered these series committed: later batches skip the lookup. */
