@@ -20,7 +20,8 @@ CREATE INDEX alert_instances_rule_active_idx ON alert_instances (rule_id, active
 ALTER TABLE incident_alerts ADD COLUMN resolved_at timestamptz;
 -- Series attached before this migration: resolved unless the alert still fires.
 UPDATE incident_alerts a SET resolved_at = a.attached_at
- WHERE NOT EXISTS (SELECT 1 FROM alert_instances i WHERE i.rule_id = a.rule_id AND i.fingerprint = a.fingerprint AND i.state = 'firing');
+ WHERE NOT EXISTS (SELECT 1 FROM alert_instances i
+                    WHERE i.rule_id = a.rule_id AND i.fingerprint = a.fingerprint AND i.state = 'firing');
 
 CREATE INDEX incidents_open_alert_rule_idx ON incidents (alert_rule_id, started_at DESC)
     WHERE alert_rule_id IS NOT NULL AND status NOT IN ('resolved', 'closed');

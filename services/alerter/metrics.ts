@@ -28,7 +28,8 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
     instances: new Gauge({ name: 'vigil_alerter_instances', help: 'Alert instances held by this alerter, by state', labelNames: ['state'], registers: [registry] }),
     instancesRefused: new Counter({
       name: 'vigil_alerter_instances_refused_total',
-      help: 'Result series of a rule that got no alert instance because the rule held ALERTER_MAX_INSTANCES_PER_RULE (counted per evaluation)',
+      help: 'Result series that got no alert instance because their rule held ALERTER_MAX_INSTANCES_PER_RULE '
+        + '(counted per evaluation)',
       registers: [registry],
     }),
     series: new Gauge({ name: 'vigil_alerter_window_series', help: 'Metric series and event streams held in the evaluation windows', registers: [registry] }),

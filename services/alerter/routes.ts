@@ -57,7 +57,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
     }
   };
   /** Per rule: the counts of its active instances and one page of them (oldest first), in two indexed queries. */
-  const instancesOf = async (ids: string[], page: { limit: number; offset: number }): Promise<Map<string, InstancePage>> => {
+  const instancesOf = async (ids: string[], page: InstancesPage): Promise<Map<string, InstancePage>> => {
     const { rows: counts } = await deps.pool.query<{ rule_id: string; total: string; firing: string }>(
       `SELECT rule_id, count(*) AS total, count(*) FILTER (WHERE state = 'firing') AS firing
          FROM alert_instances WHERE rule_id = ANY($1::uuid[]) GROUP BY rule_id`,
@@ -67,7 +67,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       `SELECT i.rule_id, i.labels, i.state, i.value, i.active_at, i.fired_at
          FROM unnest($1::uuid[]) AS r(id)
          CROSS JOIN LATERAL (
-           SELECT * FROM alert_instances a WHERE a.rule_id = r.id ORDER BY a.active_at, a.fingerprint LIMIT $2 OFFSET $3) i`,
+           SELECT * FROM alert_instances a WHERE a.rule_id = r.id
+            ORDER BY a.active_at, a.fingerprint LIMIT $2 OFFSET $3) i`,
       [counts.map((c) => c.rule_id), page.limit, page.offset],
     );
     const byRule = new Map<string, InstancePage>();
@@ -104,7 +105,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const page = pageOf(request);
       return db(async () => {
         const rule = await existing(request);
-        return { success: true, data: ruleToJson(rule, (await instancesOf([rule.id], page)).get(rule.id), page.offset) };
+        const instances = (await instancesOf([rule.id], page)).get(rule.id);
+        return { success: true, data: ruleToJson(rule, instances, page.offset) };
       });
     });
 
@@ -150,16 +152,25 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
 }
 
 /** `instances_limit` (1–1000, default 100) and `instances_offset` (default 0) of GET /alerts and /alerts/{id}. */
-function instancesPage(query: Record<string, unknown>): { limit: number; offset: number } {
+interface InstancesPage {
+  limit: number;
+  offset: number;
+}
+
+function instancesPage(query: Record<string, unknown>): InstancesPage {
   const problems: { field: string; message: string }[] = [];
   const read = (field: string, fallback: number, min: number, max: number) => {
     const raw = query[field];
     if (raw === undefined) return fallback;
     const n = Number(raw);
-    if (raw === '' || !Number.isInteger(n) || n < min || n > max) problems.push({ field, message: `must be an integer from ${min} to ${max}` });
+    const valid = raw !== '' && Number.isInteger(n) && n >= min && n <= max;
+    if (!valid) problems.push({ field, message: `must be an integer from ${min} to ${max}` });
     return n;
   };
-  const page = { limit: read('instances_limit', DEFAULT_INSTANCES_LIMIT, 1, MAX_INSTANCES_LIMIT), offset: read('instances_offset', 0, 0, MAX_INSTANCES_OFFSET) };
+  const page = {
+    limit: read('instances_limit', DEFAULT_INSTANCES_LIMIT, 1, MAX_INSTANCES_LIMIT),
+    offset: read('instances_offset', 0, 0, MAX_INSTANCES_OFFSET),
+  };
   if (problems.length > 0) throw validationError(problems);
   return page;
 }

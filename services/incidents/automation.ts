@@ -50,7 +50,10 @@ export interface AutomationOptions {
 }
 
 /** Applies up to BATCH inbox rows; returns how many it took (0 when another worker holds the lock). */
-export async function applyInbox(client: PoolClient, opts: AutomationOptions = { groupWindowMs: 0 }): Promise<{ taken: number; opened: string[] }> {
+export async function applyInbox(
+  client: PoolClient,
+  opts: AutomationOptions = { groupWindowMs: 0 },
+): Promise<{ taken: number; opened: string[] }> {
   const [{ locked }] = (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [LOCK_KEY])).rows;
   if (!locked) return { taken: 0, opened: [] };
   const { rows } = await client.query<TransitionRow>(
@@ -116,7 +119,12 @@ async function attach(client: PoolClient, incidentId: string, t: TransitionRow):
 const details = (t: TransitionRow) => ({ transition_id: Number(t.id), rule_id: t.rule_id, fingerprint: t.fingerprint, labels: t.labels, value: t.value });
 const valueText = (t: TransitionRow) => (t.value === null ? '' : ` (value ${t.value})`);
 
-async function onFiring(client: PoolClient, t: TransitionRow, opened: string[], opts: AutomationOptions): Promise<string> {
+async function onFiring(
+  client: PoolClient,
+  t: TransitionRow,
+  opened: string[],
+  opts: AutomationOptions,
+): Promise<string> {
   const existing = await unresolvedFor(client, t);
   if (existing) {
     await attach(client, existing.id, t);

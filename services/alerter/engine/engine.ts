@@ -331,7 +331,8 @@ export class AlertEngine {
       seen.add(this.observe(rule, element.labels, element.origin, element.value, now, changes));
     }
     for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
-      if (seen.has(instance.fingerprint) || instance.fingerprint === CARDINALITY_FINGERPRINT || !this.opts.isReady(instance.origin)) continue;
+      if (seen.has(instance.fingerprint) || instance.fingerprint === CARDINALITY_FINGERPRINT) continue;
+      if (!this.opts.isReady(instance.origin)) continue;
       this.observe(rule, instance.labels, instance.origin, undefined, now, changes, instance.fingerprint);
     }
     this.settleOverflow(rule, now, changes, true);
@@ -353,7 +354,8 @@ export class AlertEngine {
     const fits = full && this.held(rule.id) + (refused?.count ?? 0) <= this.maxInstancesPerRule;
     const origin = prev?.origin ?? refused?.origin ?? null;
     const value = fits && prev ? undefined : refused?.count;
-    const observation = { ruleId: rule.id, fingerprint: CARDINALITY_FINGERPRINT, labels: CARDINALITY_LABELS, origin, value };
+    const fingerprint = CARDINALITY_FINGERPRINT;
+    const observation = { ruleId: rule.id, fingerprint, labels: CARDINALITY_LABELS, origin, value };
     this.apply(rule, prev, step(prev, observation, now, CARDINALITY_TIMING), changes);
   }
 
@@ -378,7 +380,8 @@ export class AlertEngine {
     const prev = this.instances.get(rule.id)?.get(fingerprint);
     if (!prev && value === undefined) return fingerprint;
     const overflowing = this.instances.get(rule.id)?.has(CARDINALITY_FINGERPRINT) ?? false;
-    if (!prev && (overflowing || this.held(rule.id) >= this.maxInstancesPerRule || fingerprint === CARDINALITY_FINGERPRINT)) {
+    const full = overflowing || this.held(rule.id) >= this.maxInstancesPerRule;
+    if (!prev && (full || fingerprint === CARDINALITY_FINGERPRINT)) {
       // The rule is full, or over its cap until a full evaluation finds that everything fits (no slot freed by a
       // resolution is refilled meanwhile: no churn while a flood recedes), or the series claims the overflow
       // alert's own labels: no instance, counted instead.

@@ -134,7 +134,10 @@ export class Dispatcher {
     const ts = group.transitions;
     const chain = (this.chains.get(ruleId) ?? Promise.resolve())
       .then(() => this.deliver(ruleId, ts))
-      .catch((error) => this.deps.logger.warn({ err: error, rule_id: ruleId, transitions: ts.length }, 'alert group not delivered; it stays in the outbox'))
+      .catch((error) => {
+        const fields = { err: error, rule_id: ruleId, transitions: ts.length };
+        this.deps.logger.warn(fields, 'alert group not delivered; it stays in the outbox');
+      })
       .finally(() => {
         this.pending -= ts.length;
         for (const t of ts) this.held.delete(t.id);
@@ -145,19 +148,23 @@ export class Dispatcher {
 
   private async deliver(ruleId: string, ts: SavedTransition[]): Promise<void> {
     const last = ts[ts.length - 1];
-    const rule = last.rule ?? this.deps.ruleInfo(ruleId) ?? { name: last.ruleName, severity: 'medium', query: '', description: null, labels: {}, annotations: {} };
+    const rule = last.rule ?? this.deps.ruleInfo(ruleId)
+      ?? { name: last.ruleName, severity: 'medium', query: '', description: null, labels: {}, annotations: {} };
     const policy = this.deps.retry ?? DEFAULT_RETRY;
     const stopped = () => this.closed;
     const status = (t: SavedTransition) => (t.to === 'firing' ? 'firing' : 'resolved') as 'firing' | 'resolved';
     // The alert events are the one delivery that must not be skipped: failure leaves the rows in the outbox.
     const headers = { [HEADER_SCHEMA]: this.deps.eventBundleCodec.schemaId, [HEADER_PRODUCER]: 'alerter' };
     const events = ts.slice(0, ALERT_EVENTS_PER_GROUP).map((t) => this.alertEvent(t, t.rule ?? rule));
-    if (ts.length > ALERT_EVENTS_PER_GROUP) events.push(this.summaryEvent(ruleId, ts.slice(ALERT_EVENTS_PER_GROUP), rule));
+    const rest = ts.slice(ALERT_EVENTS_PER_GROUP);
+    if (rest.length > 0) events.push(this.summaryEvent(ruleId, rest, rule));
     await withRetries(() => this.deps.producer.publish(this.deps.eventsTopic, headers, events), policy, stopped);
     const channels: [string, () => Promise<void>][] = [];
     const webhook = this.deps.webhook;
     if (webhook) {
-      const alerts = ts.map((t) => ({ id: t.id, status: status(t), labels: t.labels, value: t.value, activeAt: t.activeAt, at: t.at, from: t.from }));
+      const alerts = ts.map((t) => ({
+        id: t.id, status: status(t), labels: t.labels, value: t.value, activeAt: t.activeAt, at: t.at, from: t.from,
+      }));
       channels.push(['webhook', () => webhook.send({ id: `${ts[0].id}-${last.id}`, ruleId, rule, alerts })]);
     }
     const alertmanager = this.deps.alertmanager;
@@ -166,9 +173,14 @@ export class Dispatcher {
       const latest = new Map<string, SavedTransition>();
       for (const t of ts) latest.set(t.fingerprint, t);
       const snapshots: AlertSnapshot[] = [...latest.values()].map((t) => ({
-        rule: t.rule ?? rule, labels: t.labels, value: t.value, activeAt: t.activeAt, resolvedAt: t.to === 'resolved' ? t.at : null,
+        rule: t.rule ?? rule,
+        labels: t.labels,
+        value: t.value,
+        activeAt: t.activeAt,
+        resolvedAt: t.to === 'resolved' ? t.at : null,
       }));
-      channels.push(['alertmanager', () => alertmanager.post(snapshots.map((a) => toAlertmanager(a, Date.now(), this.deps.resendMs)))]);
+      const post = () => alertmanager.post(snapshots.map((a) => toAlertmanager(a, Date.now(), this.deps.resendMs)));
+      channels.push(['alertmanager', post]);
     }
     for (const [channel, send] of channels) {
       try {
@@ -177,7 +189,8 @@ export class Dispatcher {
       } catch (error) {
         // A receiver that refuses for longer than the retries last is reported, not retried forever.
         this.deps.metrics.notifications.inc({ channel, outcome: 'failed' });
-        this.deps.logger.warn({ err: error, channel, rule_id: ruleId, transitions: ts.length }, 'notification failed after retries');
+        const fields = { err: error, channel, rule_id: ruleId, transitions: ts.length };
+        this.deps.logger.warn(fields, 'notification failed after retries');
       }
     }
     await this.markDelivered(ts.map((t) => t.id));
@@ -231,10 +244,14 @@ export class Dispatcher {
       id: uuidv5(`alert-group:${first.id}-${last.id}`, ALERT_EVENT_NAMESPACE),
       event_type: 'alert',
       source: ALERT_SOURCE,
-      message: `[${status.toUpperCase()}] ${rule.name}: ${rest.length} more alerts (${firing} firing, ${rest.length - firing} resolved) in this notification group, not published one by one`.slice(0, 8192),
+      message: (`[${status.toUpperCase()}] ${rule.name}: ${rest.length} more alerts (${firing} firing, `
+        + `${rest.length - firing} resolved) in this notification group, not published one by one`).slice(0, 8192),
       level: levelOf(firing > 0, rule),
       tags: JSON.stringify({ alertname: rule.name, rule_id: ruleId, status, severity: rule.severity, grouped: 'true' }),
-      payload: JSON.stringify({ rule_id: ruleId, query: rule.query, alerts: rest.length, firing, resolved: rest.length - firing, first_transition_id: Number(first.id), last_transition_id: Number(last.id) }),
+      payload: JSON.stringify({
+        rule_id: ruleId, query: rule.query, alerts: rest.length, firing, resolved: rest.length - firing,
+        first_transition_id: Number(first.id), last_transition_id: Number(last.id),
+      }),
       timestamp: last.at,
       created_by: ALERT_SOURCE,
     };
@@ -248,7 +265,8 @@ function levelOf(firing: boolean, rule: RuleInfo): 'error' | 'warn' | 'info' {
 
 function describeValue(t: SavedTransition): string {
   if (t.fingerprint === CARDINALITY_FINGERPRINT) {
-    return `: cardinality exceeded, ${t.value ?? 0} result series got no alert (ALERTER_MAX_INSTANCES_PER_RULE reached)`;
+    const refused = t.value ?? 0;
+    return `: cardinality exceeded, ${refused} result series got no alert (ALERTER_MAX_INSTANCES_PER_RULE reached)`;
   }
   return t.value === null ? '' : ` (value ${t.value})`;
 }
