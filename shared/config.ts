@@ -79,10 +79,12 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'PARTITION_CREATE_AHEAD_HOURS', default: '48', doc: 'How far ahead of now the maintenance role keeps partitions created (the writer still creates any missing one on demand).' },
   { name: 'MAINTENANCE_INTERVAL_SECONDS', default: '300', doc: 'How often the maintenance role creates partitions ahead and drops those past retention (one active instance, by advisory lock).' },
   { name: 'MONITORING_EVENT_RETENTION_DAYS', default: '30', doc: 'Events older than this are rejected at ingest and their partitions dropped.' },
+  { name: 'METRICS_MAX_SERIES_PER_NAME', default: '10000', doc: 'Distinct label sets (series) the writer stores per metric name; samples of a new series beyond it go to the DLQ with reason `series_limit` naming the metric (counted in `vigil_dlq_records_total{reason="series_limit"}`, logged as a warning). 0: no limit.' },
   { name: 'MONITORING_METRIC_RETENTION_DAYS', default: '90', doc: 'Metric samples older than this are rejected at ingest and their partitions dropped.' },
   { name: 'QUERY_STATEMENT_TIMEOUT_MS', default: '10000', doc: 'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).' },
   { name: 'QUERY_FOLD_INTERVAL_SECONDS', default: '15', doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
+  { name: 'INCIDENTS_GROUP_WINDOW_SECONDS', default: '300', doc: 'Alert-opened incidents are grouped per rule: an alert of a rule that fires while the rule has an unresolved incident that opened less than this long ago, or that still has a firing alert, joins that incident (a timeline entry) instead of opening another. 0: one incident per alert series.' },
   { name: 'INCIDENTS_POLL_MS', default: '1000', doc: 'How often processes running the `query` or `alerter` role apply new alert transitions to incidents (open, attach, resolve) and run the analysis of newly opened incidents.' },
   { name: 'INCIDENTS_EXPENSIVE_CONCURRENCY', default: '2', doc: 'Root-cause analyses (automatic and `recompute=true`) and timeline pages a process runs at once, on PostgreSQL connections of their own (apart from the query API\'s), so they cannot starve it.' },
   { name: 'INCIDENTS_EXPENSIVE_QUEUE', default: '16', doc: 'Analysis and timeline requests that may wait for one of those slots; beyond it 429 VIGIL_ERR_RATE_LIMITED + Retry-After.' },
@@ -119,6 +121,8 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'ALERTER_LOOKBACK_SECONDS', default: '300', doc: 'How far back a plain selector (`cpu_usage > 80`) looks for the newest sample; a series silent for longer is stale and its alert resolves.' },
   { name: 'ALERTER_MAX_RANGE_SECONDS', default: '3600', doc: 'Longest range a rule may use (`avg_over_time(x[1h])`): bounds the samples the alerter keeps and re-reads from Kafka after a restart.' },
   { name: 'ALERTER_RESEND_SECONDS', default: '60', doc: 'While an alert fires it is re-sent to Alertmanager this often (its `endsAt` is 4 intervals ahead, as Prometheus does).' },
+  { name: 'ALERTER_MAX_INSTANCES_PER_RULE', default: '1000', doc: 'Alert instances (pending or firing label sets) one alerter member holds per rule at most; beyond it no instance is created and the rule fires ONE `vigil_alert="cardinality_exceeded"` alert instead (counted in `vigil_alerter_instances_refused_total`).' },
+  { name: 'ALERTER_NOTIFY_GROUP_WAIT_MS', default: '2000', doc: 'Notifications are grouped per rule: the first transition of a rule opens a window this long, and everything the rule does in it goes out as ONE webhook POST, ONE Alertmanager POST and at most 100 alert events (plus one summary).' },
   { name: 'ALERTER_ALERTMANAGER_URL', default: '', doc: 'Base URL of an Alertmanager (e.g. `http://127.0.0.1:9093`); alerts are posted to `/api/v2/alerts`. Empty: none.' },
   { name: 'ALERTER_WEBHOOK_URL', default: '', doc: 'URL that receives a JSON POST for every alert that fires or resolves (retried with backoff). Empty: none.' },
   { name: 'ALERTER_WEBHOOK_SECRET', default: '', doc: 'Key of the webhook\'s `X-Vigil-Signature: sha256=<hex HMAC of "<X-Vigil-Timestamp>.<body>">` header. Empty: unsigned.' },
@@ -170,9 +174,16 @@ export interface Config {
   query: { statementTimeoutMs: number; foldIntervalSeconds: number; messageSearchMaxHours: number };
   rateLimits: { windowMs: number; recompute: number; alertPreview: number; metricStep: number };
   audit: { retentionDays: number; flushIntervalMs: number };
-  storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
+  storage: {
+    granularity: 'hour' | 'day';
+    createAheadHours: number;
+    eventRetentionDays: number;
+    metricRetentionDays: number;
+    /** 0: no limit. */
+    maxSeriesPerName: number;
+  };
   maintenance: { intervalSeconds: number };
-  incidents: { pollMs: number; expensiveConcurrency: number; expensiveQueue: number };
+  incidents: { pollMs: number; expensiveConcurrency: number; expensiveQueue: number; groupWindowMs: number };
   alerter: {
     groupId: string;
     sessionTimeoutMs: number;
@@ -180,6 +191,8 @@ export interface Config {
     lookbackMs: number;
     maxRangeMs: number;
     resendMs: number;
+    maxInstancesPerRule: number;
+    notifyGroupWaitMs: number;
     alertmanagerUrl: string | null;
     webhook: { url: string; secret: string | null } | null;
   };
@@ -344,12 +357,14 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       createAheadHours: int('PARTITION_CREATE_AHEAD_HOURS', 1, 24 * 366),
       eventRetentionDays: int('MONITORING_EVENT_RETENTION_DAYS', 1, 36_500),
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
+      maxSeriesPerName: int('METRICS_MAX_SERIES_PER_NAME', 0, 100_000_000),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
     incidents: {
       pollMs: int('INCIDENTS_POLL_MS', 50, 600_000),
       expensiveConcurrency: int('INCIDENTS_EXPENSIVE_CONCURRENCY', 1, 64),
       expensiveQueue: int('INCIDENTS_EXPENSIVE_QUEUE', 0, 10_000),
+      groupWindowMs: int('INCIDENTS_GROUP_WINDOW_SECONDS', 0, 7 * 86_400) * 1000,
     },
     alerter: {
       groupId: str('ALERTER_GROUP_ID'),
@@ -358,6 +373,8 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       lookbackMs: int('ALERTER_LOOKBACK_SECONDS', 1, 86_400) * 1000,
       maxRangeMs: int('ALERTER_MAX_RANGE_SECONDS', 1, 7 * 86_400) * 1000,
       resendMs: int('ALERTER_RESEND_SECONDS', 1, 86_400) * 1000,
+      maxInstancesPerRule: int('ALERTER_MAX_INSTANCES_PER_RULE', 1, 10_000_000),
+      notifyGroupWaitMs: int('ALERTER_NOTIFY_GROUP_WAIT_MS', 0, 600_000),
       alertmanagerUrl: httpUrl('ALERTER_ALERTMANAGER_URL'),
       webhook: httpUrl('ALERTER_WEBHOOK_URL') === null ? null : { url: httpUrl('ALERTER_WEBHOOK_URL')!, secret: str('ALERTER_WEBHOOK_SECRET') || null },
     },

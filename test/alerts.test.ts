@@ -24,7 +24,7 @@ describe('alert rules and the seed example end to end', () => {
 
   beforeAll(async () => {
     sink = await startHttpSink();
-    ctx = await createTestContext({ ALERTER_TICK_MS: '200', ALERTER_WEBHOOK_URL: sink.url, ALERTER_WEBHOOK_SECRET: secret });
+    ctx = await createTestContext({ ALERTER_TICK_MS: '200', ALERTER_NOTIFY_GROUP_WAIT_MS: '500', ALERTER_WEBHOOK_URL: sink.url, ALERTER_WEBHOOK_SECRET: secret });
     api = await ctx.start('gateway,writer,alerter');
   });
   afterAll(async () => {
@@ -85,6 +85,10 @@ describe('alert rules and the seed example end to end', () => {
       updated_at: expect.any(String),
       state: 'inactive',
       active_instances: [],
+      active_instance_count: 0,
+      firing_instance_count: 0,
+      active_instances_offset: 0,
+      active_instances_has_more: false,
     });
     const duplicate = await call('POST', BASE, 'admin', { name: 'disk', query: 'x > 1' });
     expect(duplicate.json().error.details).toEqual([{ field: 'name', message: 'another alert rule already has this name' }]);
@@ -126,6 +130,9 @@ describe('alert rules and the seed example end to end', () => {
     const firedAt = Date.parse(firing.active_instances[0].fired_at);
     expect(firedAt - pendingSince).toBeGreaterThanOrEqual(2000);
     expect(firedAt - pendingSince).toBeLessThan(4000);
+    // The firing goes out when its notification window (ALERTER_NOTIFY_GROUP_WAIT_MS) closes; a resolution within
+    // the window would travel in the same POST.
+    await waitFor(async () => sink.requests.length, (n) => n === 1);
 
     await postCpu(50);
     await waitFor(get, (r) => r.state === 'inactive');
@@ -156,10 +163,14 @@ describe('alert rules and the seed example end to end', () => {
       const expected = crypto.createHmac('sha256', secret).update(`${request.headers['x-vigil-timestamp']}.${request.body}`).digest('hex');
       expect(request.headers['x-vigil-signature']).toBe(`sha256=${expected}`);
     }
+    const rule = { id, name: 'High CPU Usage', severity: 'high', query: 'cpu_usage > 80', description: 'CPU usage above 80% for more than 5 minutes' };
+    const [firingId, resolvedId] = (await ctx.db.query("SELECT id FROM alert_transitions WHERE to_state IN ('firing', 'resolved') ORDER BY id")).rows.map((r) => r.id);
+    const alert = (status: string, from: string, tid: string) => ({ id: tid, status, labels: { host: 'web-1' }, value: 95, active_at: expect.any(String), at: expect.any(String), from });
     expect(sink.requests.map((r) => JSON.parse(r.body))).toEqual([
-      expect.objectContaining({ version: 1, status: 'firing', rule: { id, name: 'High CPU Usage', severity: 'high', query: 'cpu_usage > 80', description: 'CPU usage above 80% for more than 5 minutes' }, labels: { host: 'web-1' }, value: 95, from: 'pending' }),
-      expect.objectContaining({ status: 'resolved', labels: { host: 'web-1' }, value: 95, from: 'firing' }),
+      { version: 2, id: `${firingId}-${firingId}`, group_key: id, status: 'firing', rule, annotations: {}, counts: { firing: 1, resolved: 0 }, alerts: [alert('firing', 'pending', firingId)], truncated_alerts: 0 },
+      { version: 2, id: `${resolvedId}-${resolvedId}`, group_key: id, status: 'resolved', rule, annotations: {}, counts: { firing: 0, resolved: 1 }, alerts: [alert('resolved', 'firing', resolvedId)], truncated_alerts: 0 },
     ]);
+    expect(sink.requests.map((r) => r.headers['x-vigil-delivery'])).toEqual([`${firingId}-${firingId}`, `${resolvedId}-${resolvedId}`]);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE delivered_at IS NULL')).toBe(0);
   });
 
@@ -196,10 +207,11 @@ describe('alert rules and the seed example end to end', () => {
       { labels: { queue: 'a' }, state: 'firing', value: 30, active_at: expect.any(String), fired_at: expect.any(String) },
       { labels: { queue: 'b' }, state: 'firing', value: 50, active_at: expect.any(String), fired_at: expect.any(String) },
     ]);
-    // Deleting the rule resolves both: firing and resolved webhooks, then the next test starts clean.
+    // Deleting the rule resolves both: firing and resolved webhooks (grouped per rule), then the next test starts clean.
     expect((await call('DELETE', `${BASE}/${id}`, 'moderator')).statusCode).toBe(200);
-    await waitFor(async () => sink.requests.length - notified, (n) => n === 4);
-    expect(sink.requests.slice(notified).map((r) => JSON.parse(r.body).status).sort()).toEqual(['firing', 'firing', 'resolved', 'resolved']);
+    const statuses = () => sink.requests.slice(notified).flatMap((r) => JSON.parse(r.body).alerts.map((a: { status: string }) => a.status));
+    await waitFor(async () => statuses().length, (n) => n === 4);
+    expect(statuses().sort()).toEqual(['firing', 'firing', 'resolved', 'resolved']);
   });
 
   it('resolves the firing alerts of a rule whose query changes or that is deleted, with notifications', async () => {
@@ -208,22 +220,25 @@ describe('alert rules and the seed example end to end', () => {
     const post = (value: number) => call('POST', '/api/v1/monitoring/metrics', 'user', { name: 'load1', metric_type: 'gauge', value, labels: { host: 'web-9' } });
     expect((await post(5)).statusCode).toBe(202);
     await waitFor(async () => (await call('GET', `${BASE}/${id}`, 'user')).json().data.state, (s) => s === 'firing');
-    const before = sink.requests.length;
+    const before = (await waitFor(async () => sink.requests.filter((r) => JSON.parse(r.body).group_key === id).length, (n) => n === 1), sink.requests.length);
 
-    // A changed threshold is a new condition: the old alert resolves, the new one (still true) fires again.
+    // A changed threshold is a new condition: the old alert resolves, the new one (still true) fires again; both
+    // in the rule's one notification group of that moment.
+    const alerts = () => sink.requests.slice(before).flatMap((r) => JSON.parse(r.body).alerts.map((a: { status: string }) => a.status));
     expect((await call('PUT', `${BASE}/${id}`, 'moderator', { query: 'load1 > 3' })).statusCode).toBe(200);
-    await waitFor(async () => sink.requests.length, (n) => n === before + 2);
-    expect(sink.requests.slice(before).map((r) => JSON.parse(r.body).status)).toEqual(['resolved', 'firing']);
+    await waitFor(async () => alerts().length, (n) => n === 2);
+    expect(alerts()).toEqual(['resolved', 'firing']);
+    expect(sink.requests.length).toBe(before + 1);
 
     // A timing change keeps the alert as it is.
     expect((await call('PUT', `${BASE}/${id}`, 'moderator', { for: '1m', severity: 'critical' })).statusCode).toBe(200);
     await new Promise((r) => setTimeout(r, 600));
-    expect(sink.requests.length).toBe(before + 2);
+    expect(sink.requests.length).toBe(before + 1);
     expect((await call('GET', `${BASE}/${id}`, 'user')).json().data.state).toBe('firing');
 
     expect((await call('DELETE', `${BASE}/${id}`, 'moderator')).statusCode).toBe(200);
-    await waitFor(async () => sink.requests.length, (n) => n === before + 3);
-    expect(JSON.parse(sink.requests[before + 2].body)).toMatchObject({ status: 'resolved', rule: { id, name: 'Load' }, labels: { host: 'web-9' } });
+    await waitFor(async () => sink.requests.length, (n) => n === before + 2);
+    expect(JSON.parse(sink.requests[before + 1].body)).toMatchObject({ status: 'resolved', rule: { id, name: 'Load' }, alerts: [{ status: 'resolved', labels: { host: 'web-9' } }] });
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_instances WHERE rule_id = $1', [id])).toBe(0);
     const { rows } = await ctx.db.query('SELECT from_state, to_state FROM alert_transitions WHERE rule_id = $1 ORDER BY id', [id]);
     expect(rows.map((r) => `${r.from_state}→${r.to_state}`)).toEqual(['inactive→firing', 'firing→resolved', 'inactive→firing', 'firing→resolved']);

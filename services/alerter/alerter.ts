@@ -50,6 +50,8 @@ export interface AlerterOptions {
   lookbackMs: number;
   resendMs: number;
   tickMs: number;
+  /** ALERTER_MAX_INSTANCES_PER_RULE. */
+  maxInstancesPerRule: number;
   logger: Logger;
   metrics: AlerterMetrics;
   clock: () => number;
@@ -121,7 +123,12 @@ export class Alerter {
   consumer: BatchConsumer | null = null;
 
   constructor(private readonly opts: AlerterOptions) {
-    this.engine = new AlertEngine({ lookbackMs: opts.lookbackMs, isReady: (origin) => this.isReady(origin) });
+    this.engine = new AlertEngine({
+      lookbackMs: opts.lookbackMs,
+      isReady: (origin) => this.isReady(origin),
+      maxInstancesPerRule: opts.maxInstancesPerRule,
+      onRefused: (count) => opts.metrics.instancesRefused.inc(count),
+    });
   }
 
   /** Loads the rules; call before the consumer joins the group. */

@@ -60,6 +60,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     webhook: settings.webhook ? new WebhookClient(settings.webhook.url, settings.webhook.secret) : null,
     alertmanager: settings.alertmanagerUrl ? new AlertmanagerClient(settings.alertmanagerUrl) : null,
     resendMs: settings.resendMs,
+    groupWaitMs: settings.notifyGroupWaitMs,
     logger,
     metrics,
     ruleInfo: (id) => {
@@ -87,6 +88,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
     lookbackMs: settings.lookbackMs,
     resendMs: settings.resendMs,
     tickMs: settings.tickMs,
+    maxInstancesPerRule: settings.maxInstancesPerRule,
     logger,
     metrics,
     clock: deps.clock ?? Date.now,

@@ -9,6 +9,7 @@ export interface AlerterMetrics {
   notifications: Counter<'channel' | 'outcome'>;
   evaluationSeconds: Histogram<'kind'>;
   instances: Gauge<'state'>;
+  instancesRefused: Counter;
   series: Gauge;
   aggregationsComplete: Gauge;
   fencedChanges: Counter<'partition'>;
@@ -27,6 +28,12 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
       registers: [registry],
     }),
     instances: new Gauge({ name: 'vigil_alerter_instances', help: 'Alert instances held by this alerter, by state', labelNames: ['state'], registers: [registry] }),
+    instancesRefused: new Counter({
+      name: 'vigil_alerter_instances_refused_total',
+      help: 'Result series that got no alert instance because their rule held ALERTER_MAX_INSTANCES_PER_RULE '
+        + '(counted per evaluation)',
+      registers: [registry],
+    }),
     series: new Gauge({ name: 'vigil_alerter_window_series', help: 'Metric series and event streams held in the evaluation windows', registers: [registry] }),
     aggregationsComplete: new Gauge({
       name: 'vigil_alerter_aggregations_complete',

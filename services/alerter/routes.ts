@@ -29,6 +29,17 @@ export interface RuleRoutesDeps {
 const BASE = '/api/v1/monitoring/alerts';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_HISTORY = 1000;
+/** Active instances listed per rule by default, and at most (`instances_limit`); `instances_offset` pages on. */
+const DEFAULT_INSTANCES_LIMIT = 100;
+const MAX_INSTANCES_LIMIT = 1000;
+const MAX_INSTANCES_OFFSET = 10_000_000;
+
+/** One page of a rule's active instances, with the counts of all of them. */
+export interface InstancePage {
+  rows: InstanceRow[];
+  total: number;
+  firing: number;
+}
 
 interface InstanceRow {
   rule_id: string;
@@ -49,15 +60,27 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       throw error instanceof VigilError ? error : databaseError(error);
     }
   };
-  const instancesOf = async (ids: string[]): Promise<Map<string, InstanceRow[]>> => {
-    const { rows } = await deps.pool.query<InstanceRow>(
-      `SELECT rule_id, labels, state, value, active_at, fired_at FROM alert_instances WHERE rule_id = ANY($1::uuid[]) ORDER BY active_at, fingerprint`,
+  /** Per rule: the counts of its active instances and one page of them (oldest first), in two indexed queries. */
+  const instancesOf = async (ids: string[], page: InstancesPage): Promise<Map<string, InstancePage>> => {
+    const { rows: counts } = await deps.pool.query<{ rule_id: string; total: string; firing: string }>(
+      `SELECT rule_id, count(*) AS total, count(*) FILTER (WHERE state = 'firing') AS firing
+         FROM alert_instances WHERE rule_id = ANY($1::uuid[]) GROUP BY rule_id`,
       [ids],
     );
-    const byRule = new Map<string, InstanceRow[]>();
-    for (const row of rows) byRule.set(row.rule_id, [...(byRule.get(row.rule_id) ?? []), row]);
+    const { rows } = await deps.pool.query<InstanceRow>(
+      `SELECT i.rule_id, i.labels, i.state, i.value, i.active_at, i.fired_at
+         FROM unnest($1::uuid[]) AS r(id)
+         CROSS JOIN LATERAL (
+           SELECT * FROM alert_instances a WHERE a.rule_id = r.id
+            ORDER BY a.active_at, a.fingerprint LIMIT $2 OFFSET $3) i`,
+      [counts.map((c) => c.rule_id), page.limit, page.offset],
+    );
+    const byRule = new Map<string, InstancePage>();
+    for (const c of counts) byRule.set(c.rule_id, { rows: [], total: Number(c.total), firing: Number(c.firing) });
+    for (const row of rows) byRule.get(row.rule_id)!.rows.push(row);
     return byRule;
   };
+  const pageOf = (request: FastifyRequest) => instancesPage(request.query as Record<string, unknown>);
   const existing = async (request: FastifyRequest): Promise<RuleDefinition> => {
     const { id } = request.params as { id: string };
     const rule = UUID.test(id) ? await rules.get(id) : null;
@@ -71,23 +94,26 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => rules.create(fields, request.principal!.sub));
       deps.onChange();
       request.audit('alert_rule.create', rule.id, { name: rule.name, query: rule.query });
-      return reply.status(201).send({ success: true, data: ruleToJson(rule, []) });
+      return reply.status(201).send({ success: true, data: ruleToJson(rule, undefined) });
     });
 
-    app.get(BASE, async () =>
-      db(async () => {
+    app.get(BASE, async (request) => {
+      const page = pageOf(request);
+      return db(async () => {
         const all = await rules.all();
-        const instances = await instancesOf(all.map((r) => r.id));
-        return { success: true, data: all.map((r) => ruleToJson(r, instances.get(r.id) ?? [])) };
-      }),
-    );
+        const instances = await instancesOf(all.map((r) => r.id), page);
+        return { success: true, data: all.map((r) => ruleToJson(r, instances.get(r.id), page.offset)) };
+      });
+    });
 
-    app.get(`${BASE}/:id`, async (request) =>
-      db(async () => {
+    app.get(`${BASE}/:id`, async (request) => {
+      const page = pageOf(request);
+      return db(async () => {
         const rule = await existing(request);
-        return { success: true, data: ruleToJson(rule, (await instancesOf([rule.id])).get(rule.id) ?? []) };
-      }),
-    );
+        const instances = (await instancesOf([rule.id], page)).get(rule.id);
+        return { success: true, data: ruleToJson(rule, instances, page.offset) };
+      });
+    });
 
     app.put(`${BASE}/:id`, async (request) => {
       const base = await db(() => existing(request));
@@ -97,7 +123,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       deps.onChange();
       const changed = Object.keys(request.body as object).sort();
       request.audit('alert_rule.update', rule.id, { name: rule.name, changed });
-      return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id]))).get(rule.id) ?? []) };
+      const page = { limit: DEFAULT_INSTANCES_LIMIT, offset: 0 };
+      return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id], page))).get(rule.id), 0) };
     });
 
     app.delete(`${BASE}/:id`, async (request) => {
@@ -137,8 +164,39 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
   };
 }
 
-export function ruleToJson(rule: RuleDefinition, instances: InstanceRow[]) {
-  const state = instances.some((i) => i.state === 'firing') ? 'firing' : instances.length > 0 ? 'pending' : 'inactive';
+/** `instances_limit` (1–1000, default 100) and `instances_offset` (default 0) of GET /alerts and /alerts/{id}. */
+interface InstancesPage {
+  limit: number;
+  offset: number;
+}
+
+function instancesPage(query: Record<string, unknown>): InstancesPage {
+  const problems: { field: string; message: string }[] = [];
+  const read = (field: string, fallback: number, min: number, max: number) => {
+    const raw = query[field];
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    const valid = raw !== '' && Number.isInteger(n) && n >= min && n <= max;
+    if (!valid) problems.push({ field, message: `must be an integer from ${min} to ${max}` });
+    return n;
+  };
+  const page = {
+    limit: read('instances_limit', DEFAULT_INSTANCES_LIMIT, 1, MAX_INSTANCES_LIMIT),
+    offset: read('instances_offset', 0, 0, MAX_INSTANCES_OFFSET),
+  };
+  if (problems.length > 0) throw validationError(problems);
+  return page;
+}
+
+/**
+ * A rule as the API shows it: `state` and the counts from all its active instances, `active_instances` one page of
+ * them (oldest first), `active_instances_has_more` when instances_offset + the page's length < the count.
+ */
+export function ruleToJson(rule: RuleDefinition, page: InstancePage | undefined, offset = 0) {
+  const instances = page?.rows ?? [];
+  const total = page?.total ?? 0;
+  const firing = page?.firing ?? 0;
+  const state = firing > 0 ? 'firing' : total > 0 ? 'pending' : 'inactive';
   return {
     id: rule.id,
     name: rule.name,
@@ -162,5 +220,9 @@ export function ruleToJson(rule: RuleDefinition, instances: InstanceRow[]) {
       active_at: i.active_at.toISOString(),
       fired_at: i.fired_at?.toISOString() ?? null,
     })),
+    active_instance_count: total,
+    firing_instance_count: firing,
+    active_instances_offset: offset,
+    active_instances_has_more: offset + instances.length < total,
   };
 }

@@ -36,7 +36,9 @@ export async function startIncidents({ config, logger, routes, registry }: Incid
   const expensive = new ExpensiveWork(expensivePool, expensiveConcurrency, expensiveQueue);
   const metrics = createIncidentWorkerMetrics(registry);
   const workerLogger = logger.child({ module: 'incidents' });
-  const worker = new IncidentWorker({ pool, expensive }, workerLogger, config.incidents.pollMs, metrics);
+  const worker = new IncidentWorker({ pool, expensive }, workerLogger, config.incidents.pollMs, metrics, {
+    groupWindowMs: config.incidents.groupWindowMs,
+  });
   worker.start();
   const limits = { windowMs: config.rateLimits.windowMs, recompute: config.rateLimits.recompute };
   return {

@@ -9,7 +9,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { Counter, Histogram, type Registry } from '../../shared/metrics.ts';
 import { ANALYST_ACTOR } from '../../shared/auth/identity.ts';
 import { analyse, storeAnalysis } from './analysis/run.ts';
-import { applyInbox, BATCH } from './automation.ts';
+import { applyInbox, BATCH, type AutomationOptions } from './automation.ts';
 import type { ExpensiveWork } from './expensive.ts';
 import { inTransaction } from './sql.ts';
 import { addEntries, COLUMNS, type IncidentRow } from './store.ts';
@@ -52,6 +52,7 @@ export class IncidentWorker {
     private readonly logger: Logger,
     private readonly pollMs: number,
     private readonly metrics: IncidentWorkerMetrics,
+    private readonly automation: AutomationOptions = { groupWindowMs: 0 },
   ) {
     this.pool = db.pool;
     this.expensive = db.expensive;
@@ -87,7 +88,7 @@ export class IncidentWorker {
 
   private async round(): Promise<void> {
     for (;;) {
-      const { taken } = await inTransaction(this.pool, (client) => applyInbox(client));
+      const { taken } = await inTransaction(this.pool, (client) => applyInbox(client, this.automation));
       this.metrics.transitions.inc(taken);
       if (taken < BATCH) break;
     }

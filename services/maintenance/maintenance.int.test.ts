@@ -97,6 +97,21 @@ describe('maintenance', () => {
     expect((await runMaintenance(ctx.db, ctx.config, now)).auditRowsDeleted).toBe(0);
   });
 
+  it('expires series registrations (METRICS_MAX_SERIES_PER_NAME) older than the metric retention', async () => {
+    const days = ctx.config.storage.metricRetentionDays;
+    await ctx.db.query(
+      `INSERT INTO metric_series_registry (name, fingerprint, first_seen)
+       VALUES ('old_total', 'a', now() - make_interval(days => $1::int + 1)), ('new_total', 'b', now() - make_interval(days => $1::int - 1))`,
+      [days],
+    );
+    await ctx.db.query("INSERT INTO metric_series_counts (name, series) VALUES ('old_total', 1), ('new_total', 1)");
+    await runMaintenance(ctx.db, ctx.config);
+    const { rows } = await ctx.db.query('SELECT name FROM metric_series_registry');
+    expect(rows).toEqual([{ name: 'new_total' }]);
+    const counts = await ctx.db.query('SELECT name, series::int FROM metric_series_counts ORDER BY name');
+    expect(counts.rows).toEqual([{ name: 'new_total', series: 1 }, { name: 'old_total', series: 0 }]);
+  });
+
   it('runs as a role at start and reports its passes', async () => {
     await seed('events', [-45]);
     const runtime = await ctx.start('maintenance');

@@ -1,9 +1,10 @@
 /**
  * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
  * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
- * and their day totals after the longer of the two), and audit log rows older than AUDIT_RETENTION_DAYS deleted
- * (that table is small and not partitioned: bounded DELETEs by its `at` index). Only the instance holding the advisory lock runs a pass, so any number of
- * maintenance instances may be deployed and exactly one works at a time.
+ * and their day totals after the longer of the two), audit log rows older than AUDIT_RETENTION_DAYS deleted (that
+ * table is small and not partitioned: bounded DELETEs by its `at` index), and series registrations older than the
+ * metric retention deleted (services/writer/series-limit.ts). Only the instance holding the advisory lock runs a
+ * pass, so any number of maintenance instances may be deployed and exactly one works at a time.
  */
 import type { Config } from '../../shared/config.ts';
 import { ensureAllPartitions, listPartitions, type PartitionedTable } from '../../shared/db/partitions.ts';
@@ -80,6 +81,13 @@ export async function runMaintenance(
       }
       await dropExpiredTotals(pool, now - retentionDaysOf('rollups', storage) * DAY_MS);
       report.auditRowsDeleted = await deleteExpiredAudit(pool, now - config.audit.retentionDays * DAY_MS);
+      // Series registered for METRICS_MAX_SERIES_PER_NAME longer ago than the metric retention: a series still
+      // sending registers again with its next sample, one that stopped frees its slot.
+      await pool.query(
+        `WITH gone AS (DELETE FROM metric_series_registry WHERE first_seen < $1 RETURNING name)
+         UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY name) g WHERE c.name = g.name`,
+        [new Date(now - storage.metricRetentionDays * DAY_MS)],
+      );
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

@@ -15,6 +15,7 @@ import type { Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
 import type { OffsetStore } from './offset-store.ts';
+import { seriesKey, type Admission, type SeriesLimit } from './series-limit.ts';
 import { RollupBatch } from './rollups.ts';
 import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
@@ -55,11 +56,13 @@ export interface BatchStoreDeps {
   offsets: OffsetStore;
   dlq: DeadLetterWriter;
   metrics: WriterMetrics;
+  /** METRICS_MAX_SERIES_PER_NAME for the metrics table; null: no limit. */
+  seriesLimit: SeriesLimit | null;
 }
 
 export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
   const { sink, partition, entries } = req;
-  const rows: CopyRow<Stored>[] = [];
+  let rows: CopyRow<Stored>[] = [];
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
     for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
@@ -74,6 +77,11 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   try {
     const began = process.hrtime.bigint();
     await client.query('BEGIN');
+    let admission: Admission | null = null;
+    if (deps.seriesLimit && sink.table === 'metrics') {
+      admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
+      if (admission.refused.size > 0) rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) => dead.push({ record: row.record, topic: sink.topic, partition, reason: 'series_limit', detail, item: sink.alone(row.row, row.record) }));
+    }
     const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, rows);
     deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
     for (const { row, error } of outcome.rejected) {
@@ -89,6 +97,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await rollups.upsert(client);
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');
+    if (admission) deps.seriesLimit!.remember(admission.registered);
     deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
     return { stored: rows.length - notStored.size, duplicates: outcome.duplicates.length, dead };
   } catch (error) {
@@ -103,4 +112,19 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
 /** A dead letter's identity within its batch: the record's offset, the item's index, the reason. */
 function letterKey(letter: DeadLetter): string {
   return `${letter.record.offset}|${letter.item?.index ?? -1}|${letter.reason}`;
+}
+
+/** The rows of series the limit refused become dead letters (their detail names the metric); the others are kept. */
+function refuseSeries(rows: CopyRow<Stored>[], refused: Map<string, number>, limit: number, letter: (row: Stored, detail: string) => void): CopyRow<Stored>[] {
+  const kept: CopyRow<Stored>[] = [];
+  for (const copyRow of rows) {
+    const series = copyRow.item.row.series;
+    const count = series === undefined ? undefined : refused.get(seriesKey(series));
+    if (count === undefined) {
+      kept.push(copyRow);
+      continue;
+    }
+    letter(copyRow.item, `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`);
+  }
+  return kept;
 }

@@ -15,6 +15,7 @@ import { ensureAllPartitions, PartitionCache } from '../../shared/db/partitions.
 import type { Kafka } from '../../shared/kafka/client.ts';
 import { BatchConsumer, type BatchControl, type PartitionBatch } from '../../shared/kafka/consumer.ts';
 import { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
+import { SeriesLimit } from './series-limit.ts';
 import { clusterIdOf } from '../../shared/kafka/offsets.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
 import type { Logger } from '../../shared/logger.ts';
@@ -63,6 +64,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     dlq,
     metrics,
     status,
+    seriesLimit: config.storage.maxSeriesPerName > 0 ? new SeriesLimit(config.storage.maxSeriesPerName) : null,
     limiter: new Limiter(config.writer.concurrency),
     logger,
     batchMaxRows: config.writer.batchMaxRows,

@@ -255,6 +255,11 @@ export class PartitionPipeline {
         metrics.batches.inc({ table });
         metrics.batchRows.observe({ table }, entries.reduce((sum, entry) => sum + entry.rows.length + entry.dead.length, 0));
         this.deps.dlq.counted(result.dead);
+        const overLimit = result.dead.filter((d) => d.reason === 'series_limit');
+        if (overLimit.length > 0) {
+          const details = [...new Set(overLimit.map((d) => d.detail))].slice(0, 5);
+          logger.warn({ topic: this.sink.topic, partition: this.partition, samples: overLimit.length, details }, 'samples of new series refused: METRICS_MAX_SERIES_PER_NAME reached (dead-lettered)');
+        }
         this.updateLag();
         this.commitToKafka(next);
         return;

@@ -10,10 +10,12 @@ import { HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { createRedactor } from '../../shared/redact.ts';
+import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { EVENT_COLUMNS, METRIC_COLUMNS, formatEventRow, formatMetricRow } from './copy-format.ts';
 import { rowKey } from './copy-writer.ts';
 import { decodeEvent, decodeMetric, type Decoded } from './decode.ts';
 import type { RollupFields } from './rollups.ts';
+import type { SeriesRef } from './series-limit.ts';
 
 export interface SinkRow {
   /** One line of COPY text. */
@@ -26,6 +28,8 @@ export interface SinkRow {
   index: number;
   /** The item as decoded, for a dead letter of it alone. */
   item: unknown;
+  /** Metrics under METRICS_MAX_SERIES_PER_NAME: the sample's series. */
+  series?: SeriesRef;
 }
 
 export interface SinkLetter {
@@ -57,6 +61,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
   const redact = createRedactor(config.ingest.redactKeys);
   const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact };
   const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
+  const limitsSeries = config.storage.maxSeriesPerName > 0;
   return [
     createSink(config.kafka.topics.events, 'events', EVENT_COLUMNS, { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! }, (item, encoding, record) => decodeEvent(item, encoding, record, eventContext), (e, index, item) => ({
       text: formatEventRow(e),
@@ -73,6 +78,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
       index,
       item,
+      ...(limitsSeries ? { series: { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } } : {}),
     })),
   ];
 }

@@ -26,6 +26,7 @@ export const DLQ_REASONS = {
   unknown_schema: 'the vigil-schema header names a schema this version does not know',
   invalid: 'decoded, but fails the validation HTTP input passes',
   rejected_by_database: 'valid, but PostgreSQL refused the row (the detail says why)',
+  series_limit: 'a new series of a metric name that already has METRICS_MAX_SERIES_PER_NAME series (the detail names it)',
 } as const;
 export type DeadLetterReason = keyof typeof DLQ_REASONS;
 

@@ -110,4 +110,40 @@ describe('AlertEngine', () => {
     expect(e.windows.seriesCount).toBe(1);
     expect(summary(e.evaluateAll(2000))).toEqual([]); // b is not this engine's to resolve
   });
+
+  it('caps the instances of a rule: the series beyond it raise ONE cardinality alert, resolved once everything fits', () => {
+    let refused = 0;
+    const e = new AlertEngine({ lookbackMs: 10_000, isReady: () => true, maxInstancesPerRule: 3, onRefused: (n) => (refused += n) });
+    e.setRules([rule('cpu', 'cpu > 80'), rule('mem', 'mem > 1')], 0);
+    for (let i = 0; i < 10; i++) e.ingestMetric('cpu', { host: `h${i}` }, 1000, 90, P0, true);
+    e.ingestMetric('mem', { host: 'h0' }, 1000, 5, P1, true);
+    const first = e.evaluateTouched(1000);
+    expect(summary(first).filter((t) => t.startsWith('cpu'))).toEqual([
+      'cpu {"host":"h0"} inactive→firing @1000',
+      'cpu {"host":"h1"} inactive→firing @1000',
+      'cpu {"host":"h2"} inactive→firing @1000',
+      'cpu {"vigil_alert":"cardinality_exceeded"} inactive→firing @1000',
+    ]);
+    expect(first.transitions.find((t) => t.labels.vigil_alert)).toMatchObject({ value: 7, origin: P0, rule: { name: 'cpu' } });
+    expect(summary(first).filter((t) => t.startsWith('mem'))).toEqual(['mem {"host":"h0"} inactive→firing @1000']); // another rule: its own cap
+    expect(e.instanceCount).toBe(5);
+    expect(refused).toBe(7);
+    // The tick sees all ten again: still over the cap, nothing new, no second cardinality alert.
+    expect(summary(e.evaluateAll(2000))).toEqual([]);
+    expect(e.instanceCount).toBe(5);
+    expect(refused).toBe(14);
+    // Over its cap, a slot freed by a resolution is not refilled (no churn while the flood recedes).
+    e.ingestMetric('cpu', { host: 'h0' }, 2500, 10, P0, true);
+    expect(summary(e.evaluateTouched(2500))).toEqual(['cpu {"host":"h0"} firing→resolved @2500']);
+    expect(summary(e.evaluateAll(2500))).toEqual([]);
+    expect(e.instanceCount).toBe(4); // h1, h2, the cardinality alert, and mem's
+    // The other series drop: everything fits, the cardinality alert resolves on the next full evaluation.
+    for (let i = 3; i < 10; i++) e.ingestMetric('cpu', { host: `h${i}` }, 3000, 10, P0, true);
+    expect(summary(e.evaluateTouched(3000))).toEqual([]);
+    expect(summary(e.evaluateAll(3000))).toEqual(['cpu {"vigil_alert":"cardinality_exceeded"} firing→resolved @3000']);
+    // Under the cap again, a series that holds gets its instance.
+    e.ingestMetric('cpu', { host: 'h9' }, 4000, 95, P0, true);
+    expect(summary(e.evaluateTouched(4000))).toEqual(['cpu {"host":"h9"} inactive→firing @4000']);
+    expect(e.instanceCount).toBe(4);
+  });
 });

@@ -36,6 +36,25 @@ export type InstanceOp = { kind: 'upsert'; instance: Instance } | { kind: 'delet
 export interface EngineOptions {
   lookbackMs: number;
   isReady(origin: Origin | null): boolean;
+  /** Instances held per rule at most (ALERTER_MAX_INSTANCES_PER_RULE); beyond it the rule's overflow alert fires. */
+  maxInstancesPerRule?: number;
+  /** Told how many result series an evaluation could not turn into instances because their rule was full. */
+  onRefused?(count: number): void;
+}
+
+/**
+ * The labels of the one alert a rule fires instead of the instances beyond its cap: value = the result series the
+ * latest evaluation refused; resolved by the first full evaluation (tick) that refuses none.
+ */
+export const CARDINALITY_LABELS: Labels = Object.freeze({ vigil_alert: 'cardinality_exceeded' });
+export const CARDINALITY_FINGERPRINT = instanceFingerprintOf(CARDINALITY_LABELS);
+const CARDINALITY_TIMING = { forMs: 0, keepFiringForMs: 0 };
+const DEFAULT_MAX_INSTANCES_PER_RULE = 1000;
+
+/** Result series refused in one evaluation of a rule, and the partition of the first (the overflow alert's owner). */
+interface Refusals {
+  count: number;
+  origin: Origin | null;
 }
 
 export function emptyChanges(): Changes {
@@ -48,6 +67,10 @@ export function isEmpty(changes: Changes): boolean {
 
 /** The identity of an alert instance within its rule: its labels. */
 export function instanceFingerprint(labels: Labels): string {
+  return instanceFingerprintOf(labels);
+}
+
+function instanceFingerprintOf(labels: Labels): string {
   return seriesFingerprint('', labels);
 }
 
@@ -70,11 +93,15 @@ export class AlertEngine {
   private readonly instances = new Map<string, Map<string, Instance>>();
   private readonly touchedSeries = new Set<MetricSeries>();
   private readonly touchedStreams = new Map<string, Set<EventStream>>();
+  /** Result series refused per rule (the rule held its cap of instances) during the evaluation under way. */
+  private readonly refusals = new Map<string, Refusals>();
+  private readonly maxInstancesPerRule: number;
   private retention = 0;
   /** Results of single-level aggregations combined from every member's partials; null: computed from local series. */
   private combined: Map<string, Element[]> | null = null;
 
   constructor(private readonly opts: EngineOptions) {
+    this.maxInstancesPerRule = opts.maxInstancesPerRule ?? DEFAULT_MAX_INSTANCES_PER_RULE;
     this.windows.onRemoveSeries = (series) => {
       for (const rule of this.seriesRules.get(series) ?? []) this.ruleSeries.get(rule.id)?.delete(series);
       this.seriesRules.delete(series);
@@ -244,6 +271,8 @@ export class AlertEngine {
     }
     this.touchedSeries.clear();
     this.touchedStreams.clear();
+    // Only some series were looked at: refusals raise the overflow alert, their absence proves nothing.
+    for (const ruleId of this.refusals.keys()) this.settleOverflow(this.rules.get(ruleId)!, now, changes, false);
     // Combined from partials, aggregations change on the tick (when the partials do), not per sample.
     if (this.combined === null) for (const rule of aggregatedDue) this.evaluateRule(rule, now, changes);
     return changes;
@@ -302,9 +331,39 @@ export class AlertEngine {
       seen.add(this.observe(rule, element.labels, element.origin, element.value, now, changes));
     }
     for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
-      if (seen.has(instance.fingerprint) || !this.opts.isReady(instance.origin)) continue;
+      if (seen.has(instance.fingerprint) || instance.fingerprint === CARDINALITY_FINGERPRINT) continue;
+      if (!this.opts.isReady(instance.origin)) continue;
       this.observe(rule, instance.labels, instance.origin, undefined, now, changes, instance.fingerprint);
     }
+    this.settleOverflow(rule, now, changes, true);
+  }
+
+  /**
+   * Raises (or keeps) the rule's overflow alert when this evaluation refused result series; after a full
+   * evaluation that refused none, ends it.
+   */
+  private settleOverflow(rule: EngineRule, now: number, changes: Changes, full: boolean): void {
+    const refused = this.refusals.get(rule.id);
+    this.refusals.delete(rule.id);
+    if (refused) this.opts.onRefused?.(refused.count);
+    const prev = this.instances.get(rule.id)?.get(CARDINALITY_FINGERPRINT);
+    if (!refused && (!full || !prev)) return;
+    if (full && prev && !this.opts.isReady(prev.origin)) return;
+    // A full evaluation after which the held instances and the refused series fit under the cap ends it (the
+    // refused ones get their instances at the next evaluation).
+    const fits = full && this.held(rule.id) + (refused?.count ?? 0) <= this.maxInstancesPerRule;
+    const origin = prev?.origin ?? refused?.origin ?? null;
+    const value = fits && prev ? undefined : refused?.count;
+    const fingerprint = CARDINALITY_FINGERPRINT;
+    const observation = { ruleId: rule.id, fingerprint, labels: CARDINALITY_LABELS, origin, value };
+    this.apply(rule, prev, step(prev, observation, now, CARDINALITY_TIMING), changes);
+  }
+
+  /** Pending and firing instances of the rule, its overflow alert left out. */
+  private held(ruleId: string): number {
+    const byRule = this.instances.get(ruleId);
+    if (!byRule) return 0;
+    return byRule.size - (byRule.has(CARDINALITY_FINGERPRINT) ? 1 : 0);
   }
 
   private dataFor(rule: EngineRule): DataView {
@@ -318,20 +377,34 @@ export class AlertEngine {
 
   /** Steps one instance; returns its fingerprint. */
   private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes, fingerprint = instanceFingerprint(labels)): string {
-    let byRule = this.instances.get(rule.id);
-    const prev = byRule?.get(fingerprint);
+    const prev = this.instances.get(rule.id)?.get(fingerprint);
     if (!prev && value === undefined) return fingerprint;
-    const result = step(prev, { ruleId: rule.id, fingerprint, labels, origin, value }, now, rule);
+    const overflowing = this.instances.get(rule.id)?.has(CARDINALITY_FINGERPRINT) ?? false;
+    const full = overflowing || this.held(rule.id) >= this.maxInstancesPerRule;
+    if (!prev && (full || fingerprint === CARDINALITY_FINGERPRINT)) {
+      // The rule is full, or over its cap until a full evaluation finds that everything fits (no slot freed by a
+      // resolution is refilled meanwhile: no churn while a flood recedes), or the series claims the overflow
+      // alert's own labels: no instance, counted instead.
+      const refused = this.refusals.get(rule.id);
+      if (refused) refused.count++;
+      else this.refusals.set(rule.id, { count: 1, origin });
+      return fingerprint;
+    }
+    this.apply(rule, prev, step(prev, { ruleId: rule.id, fingerprint, labels, origin, value }, now, rule), changes);
+    return fingerprint;
+  }
+
+  private apply(rule: EngineRule, prev: Instance | undefined, result: ReturnType<typeof step>, changes: Changes): void {
+    let byRule = this.instances.get(rule.id);
     if (result.next) {
       if (!byRule) this.instances.set(rule.id, (byRule = new Map()));
-      byRule.set(fingerprint, result.next);
+      byRule.set(result.next.fingerprint, result.next);
       if (result.dirty) changes.ops.push({ kind: 'upsert', instance: result.next });
     } else if (prev) {
-      byRule!.delete(fingerprint);
-      changes.ops.push({ kind: 'delete', ruleId: rule.id, fingerprint });
+      byRule!.delete(prev.fingerprint);
+      changes.ops.push({ kind: 'delete', ruleId: rule.id, fingerprint: prev.fingerprint });
     }
     if (result.transition) changes.transitions.push({ ...result.transition, rule: ruleInfo(rule) });
-    return fingerprint;
   }
 }
 

@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { toAlertmanager } from './alertmanager.ts';
 import { DeliveryError, withRetries } from './http.ts';
-import { sign, webhookBody } from './webhook.ts';
+import { MAX_ALERTS_PER_NOTIFICATION, sign, webhookBody } from './webhook.ts';
 
 const rule = { name: 'High CPU', severity: 'high', query: 'cpu_usage > 80', description: 'hot', labels: { team: 'ops' }, annotations: { runbook: 'r' } };
 
@@ -12,20 +12,29 @@ describe('notifications', () => {
     expect(sign('k', '1700000000', body)).toBe(`sha256=${crypto.createHmac('sha256', 'k').update(`1700000000.${body}`).digest('hex')}`);
   });
 
-  it('writes the webhook body contract', () => {
-    const body = JSON.parse(webhookBody({ id: '7', status: 'firing', ruleId: 'r1', rule, labels: { host: 'a' }, value: 93, activeAt: 0, at: 5000, from: 'pending' }));
+  it('writes the grouped webhook body contract', () => {
+    const alerts = [
+      { id: '7', status: 'firing' as const, labels: { host: 'a' }, value: 93, activeAt: 0, at: 5000, from: 'pending' },
+      { id: '9', status: 'resolved' as const, labels: { host: 'b' }, value: 81, activeAt: 1000, at: 6000, from: 'firing' },
+    ];
+    const body = JSON.parse(webhookBody({ id: '7-9', ruleId: 'r1', rule, alerts }));
     expect(body).toEqual({
-      version: 1,
-      id: '7',
+      version: 2,
+      id: '7-9',
+      group_key: 'r1',
       status: 'firing',
       rule: { id: 'r1', name: 'High CPU', severity: 'high', query: 'cpu_usage > 80', description: 'hot' },
-      labels: { team: 'ops', host: 'a' },
       annotations: { runbook: 'r' },
-      value: 93,
-      active_at: '1970-01-01T00:00:00.000Z',
-      at: '1970-01-01T00:00:05.000Z',
-      from: 'pending',
+      counts: { firing: 1, resolved: 1 },
+      alerts: [
+        { id: '7', status: 'firing', labels: { team: 'ops', host: 'a' }, value: 93, active_at: '1970-01-01T00:00:00.000Z', at: '1970-01-01T00:00:05.000Z', from: 'pending' },
+        { id: '9', status: 'resolved', labels: { team: 'ops', host: 'b' }, value: 81, active_at: '1970-01-01T00:00:01.000Z', at: '1970-01-01T00:00:06.000Z', from: 'firing' },
+      ],
+      truncated_alerts: 0,
     });
+    const many = Array.from({ length: MAX_ALERTS_PER_NOTIFICATION + 5 }, (_, i) => ({ ...alerts[1], id: String(i) }));
+    const big = JSON.parse(webhookBody({ id: 'x', ruleId: 'r1', rule, alerts: many }));
+    expect([big.status, big.counts, big.alerts.length, big.truncated_alerts]).toEqual(['resolved', { firing: 0, resolved: 1005 }, 1000, 5]);
   });
 
   it('gives Alertmanager endsAt 4 re-send intervals ahead while firing, the resolution time once resolved', () => {

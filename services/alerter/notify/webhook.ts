@@ -1,21 +1,26 @@
 /**
- * The generic webhook: one JSON POST per alert that fires or resolves. Contract (README "Alert notifications"):
- *   headers  X-Vigil-Delivery: <transition id> (the same on every retry: receivers deduplicate on it)
+ * The generic webhook: one JSON POST per rule and notification window (ALERTER_NOTIFY_GROUP_WAIT_MS) carrying every
+ * alert of the rule that fired or resolved in it. Contract (README "Alert notifications"):
+ *   headers  X-Vigil-Delivery: <delivery id> (the same on every retry: receivers deduplicate on it)
  *            X-Vigil-Timestamp: <unix seconds>
  *            X-Vigil-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with ALERTER_WEBHOOK_SECRET>
- *   body     { version: 1, id, status: "firing" | "resolved", rule: { id, name, severity, query, description },
- *              labels, annotations, value, active_at, at, from }
+ *   body     { version: 2, id, group_key: <rule id>, status: "firing" (some alert fires) | "resolved",
+ *              rule: { id, name, severity, query, description }, annotations, counts: { firing, resolved },
+ *              alerts: [{ id, status, labels, value, active_at, at, from }] (at most MAX_ALERTS_PER_NOTIFICATION,
+ *              in the order they happened), truncated_alerts: <alerts left out of `alerts`> }
  */
 import crypto from 'node:crypto';
 import type { RuleInfo } from '../engine/state.ts';
 import type { Labels } from '../language/windows.ts';
 import { postJson } from './http.ts';
 
-export interface WebhookNotice {
+/** Alerts listed in one notification body at most; the others are counted in `truncated_alerts`. */
+export const MAX_ALERTS_PER_NOTIFICATION = 1000;
+
+export interface WebhookAlert {
+  /** The transition id. */
   id: string;
   status: 'firing' | 'resolved';
-  ruleId: string;
-  rule: RuleInfo;
   labels: Labels;
   value: number | null;
   activeAt: number;
@@ -23,18 +28,35 @@ export interface WebhookNotice {
   from: string;
 }
 
+export interface WebhookNotice {
+  /** The delivery id: the first and last transition ids of the group. */
+  id: string;
+  ruleId: string;
+  rule: RuleInfo;
+  alerts: WebhookAlert[];
+}
+
 export function webhookBody(n: WebhookNotice): string {
+  const firing = n.alerts.filter((a) => a.status === 'firing').length;
+  const listed = n.alerts.slice(0, MAX_ALERTS_PER_NOTIFICATION);
   return JSON.stringify({
-    version: 1,
+    version: 2,
     id: n.id,
-    status: n.status,
+    group_key: n.ruleId,
+    status: firing > 0 ? 'firing' : 'resolved',
     rule: { id: n.ruleId, name: n.rule.name, severity: n.rule.severity, query: n.rule.query, description: n.rule.description },
-    labels: { ...n.rule.labels, ...n.labels },
     annotations: n.rule.annotations,
-    value: n.value,
-    active_at: new Date(n.activeAt).toISOString(),
-    at: new Date(n.at).toISOString(),
-    from: n.from,
+    counts: { firing, resolved: n.alerts.length - firing },
+    alerts: listed.map((a) => ({
+      id: a.id,
+      status: a.status,
+      labels: { ...n.rule.labels, ...a.labels },
+      value: a.value,
+      active_at: new Date(a.activeAt).toISOString(),
+      at: new Date(a.at).toISOString(),
+      from: a.from,
+    })),
+    truncated_alerts: n.alerts.length - listed.length,
   });
 }
 
