@@ -249,7 +249,8 @@ CREATE TABLE public.incident_alerts (
     fingerprint text NOT NULL,
     rule_name text NOT NULL,
     labels jsonb NOT NULL,
-    attached_at timestamp with time zone NOT NULL
+    attached_at timestamp with time zone NOT NULL,
+    resolved_at timestamp with time zone
 );
 
 --
@@ -387,6 +388,16 @@ CREATE TABLE public.metric_series (
 WITH (fillfactor='70');
 
 --
+-- Name: metric_series_counts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metric_series_counts (
+    name text NOT NULL,
+    series bigint NOT NULL,
+    CONSTRAINT metric_series_counts_series_check CHECK ((series >= 0))
+);
+
+--
 -- Name: metric_series_fold; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -396,6 +407,16 @@ CREATE TABLE public.metric_series_fold (
     bucket_bounds double precision[] NOT NULL,
     folded_at timestamp with time zone,
     CONSTRAINT metric_series_fold_singleton_check CHECK (singleton)
+);
+
+--
+-- Name: metric_series_registry; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metric_series_registry (
+    name text NOT NULL,
+    fingerprint text NOT NULL,
+    first_seen timestamp with time zone DEFAULT now() NOT NULL
 );
 
 --
@@ -578,6 +599,13 @@ ALTER TABLE ONLY public.ingest_totals
     ADD CONSTRAINT ingest_totals_pkey PRIMARY KEY (day, kind, partition);
 
 --
+-- Name: metric_series_counts metric_series_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_series_counts
+    ADD CONSTRAINT metric_series_counts_pkey PRIMARY KEY (name);
+
+--
 -- Name: metric_series_fold metric_series_fold_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -590,6 +618,13 @@ ALTER TABLE ONLY public.metric_series_fold
 
 ALTER TABLE ONLY public.metric_series
     ADD CONSTRAINT metric_series_pkey PRIMARY KEY (name, metric_type, labels);
+
+--
+-- Name: metric_series_registry metric_series_registry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_series_registry
+    ADD CONSTRAINT metric_series_registry_pkey PRIMARY KEY (name, fingerprint);
 
 --
 -- Name: metrics metrics_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -623,6 +658,12 @@ CREATE INDEX alert_instances_firing_idx ON public.alert_instances USING btree (s
 --
 
 CREATE INDEX alert_instances_owner_idx ON public.alert_instances USING btree (topic, partition);
+
+--
+-- Name: alert_instances_rule_active_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX alert_instances_rule_active_idx ON public.alert_instances USING btree (rule_id, active_at, fingerprint);
 
 --
 -- Name: alert_rules_name_idx; Type: INDEX; Schema: public; Owner: -
@@ -733,6 +774,12 @@ CREATE INDEX incidents_assigned_to_idx ON public.incidents USING btree (assigned
 CREATE INDEX incidents_created_by_idx ON public.incidents USING btree (created_by, started_at DESC);
 
 --
+-- Name: incidents_open_alert_rule_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX incidents_open_alert_rule_idx ON public.incidents USING btree (alert_rule_id, started_at DESC) WHERE ((alert_rule_id IS NOT NULL) AND (status <> ALL (ARRAY['resolved'::text, 'closed'::text])));
+
+--
 -- Name: incidents_open_alert_series_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -749,6 +796,12 @@ CREATE INDEX incidents_started_idx ON public.incidents USING btree (started_at D
 --
 
 CREATE INDEX incidents_unresolved_idx ON public.incidents USING btree (status) WHERE (status <> ALL (ARRAY['resolved'::text, 'closed'::text]));
+
+--
+-- Name: metric_series_registry_first_seen_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_series_registry_first_seen_idx ON public.metric_series_registry USING btree (first_seen);
 
 --
 -- Name: metrics_created_at_brin_idx; Type: INDEX; Schema: public; Owner: -
