@@ -55,6 +55,8 @@ function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs): Generator<{ inpu
   if (!unpacked.ok) return;
   for (const item of unpacked.items) {
     if (!isPlainObject(item)) continue;
+    // A JSON item may not name its creator (the writer dead-letters it): skipped like any invalid item.
+    if (unpacked.encoding === 'json' && Object.hasOwn(item, 'created_by')) continue;
     const { created_by: _, ...input } = item;
     yield { input, avro: unpacked.encoding === 'avro' };
   }

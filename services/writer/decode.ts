@@ -5,8 +5,9 @@
  * passes. The time window is measured from the record's broker timestamp, so a record that waited in Kafka is
  * judged as it was when it was produced. Like the gateway, it refuses tags/payload nested deeper than
  * INGEST_MAX_DEPTH, redacts the INGEST_REDACT_KEYS deny-list at any depth and applies the configured INGEST_*
- * limits. created_by is the Avro field (the gateway writes the token subject there) or, for direct producers,
- * `kafka:<vigil-producer header>` (`kafka:direct` without the header).
+ * limits. created_by of a direct record is `kafka:<vigil-producer header>` (`kafka:direct` without the header),
+ * whatever its items say: only vigil's own producers (header `gateway`: the token's subject; `alerter`) have the
+ * created_by field of their Avro items stored. A JSON item carrying `created_by` is invalid, as it is over HTTP.
  *
  * Avro events carry tags and payload as JSON text; what redaction leaves unchanged is stored as that text rather
  * than parsed and serialised again (the text is parsed once, to validate and redact it).
@@ -41,6 +42,7 @@ export interface MetricDecodeContext {
 export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: DecodeContext): Decoded<EventRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
+  if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, ...input } = item;
   const texts = encoding === 'avro' ? parseEventTexts(input) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
@@ -52,23 +54,34 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
       texts[field] = undefined;
     }
   }
-  return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy), texts }));
+  return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creatorOf(record, encoding, createdBy), texts }));
 }
 
-/** One metric item of `record` → a validated sample. */
-export function decodeMetric(item: unknown, record: ConsumedRecord, ctx: MetricDecodeContext): Decoded<MetricRecord> {
+/** One metric item of `record` (decoded from its Avro or JSON encoding) → a validated sample. */
+export function decodeMetric(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: MetricDecodeContext): Decoded<MetricRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
+  if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, ...input } = item;
-  return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy) }));
+  return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, encoding, createdBy) }));
 }
 
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {
   return { now: Number(record.timestamp), retentionDays: ctx.retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
 }
 
-function creatorOf(record: ConsumedRecord, createdBy: unknown): string {
-  return typeof createdBy === 'string' ? createdBy : `kafka:${record.headers[HEADER_PRODUCER] ?? 'direct'}`;
+/** The producers whose Avro items carry their own created_by (the token subject, the alerter's identity). */
+const OWN_PRODUCERS: ReadonlySet<string> = new Set(['gateway', 'alerter']);
+
+const CREATED_BY_REFUSED: FieldError = {
+  field: 'created_by',
+  message: 'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)',
+};
+
+function creatorOf(record: ConsumedRecord, encoding: 'avro' | 'json', createdBy: unknown): string {
+  const producer = record.headers[HEADER_PRODUCER];
+  if (encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer) && typeof createdBy === 'string') return createdBy;
+  return `kafka:${producer ?? 'direct'}`;
 }
 
 function invalidOf<T>(result: { ok: true; value: T } | { ok: false; errors: FieldError[] }): Decoded<T> {

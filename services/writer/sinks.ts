@@ -66,7 +66,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       index,
       item,
     })),
-    createSink(config.kafka.topics.metrics, 'metrics', METRIC_COLUMNS, { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! }, (item, _encoding, record) => decodeMetric(item, record, metricContext), (m, index, item) => ({
+    createSink(config.kafka.topics.metrics, 'metrics', METRIC_COLUMNS, { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! }, (item, encoding, record) => decodeMetric(item, encoding, record, metricContext), (m, index, item) => ({
       text: formatMetricRow(m),
       key: rowKey(m.timestamp, m.id),
       timestamp: m.timestamp,
