@@ -273,7 +273,7 @@ describe('ingest gateway', () => {
       expect(bomb.length).toBeLessThan(2048);
       expect(errorOf(await post('events', bomb, { 'content-encoding': 'gzip' }, small))).toEqual([413, 'VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the decompressed body exceeds the limit of 2048 bytes']);
       const four = [1, 2, 3, 4].map(() => event({ source: 'api' }));
-      expect(errorOf(await post('events', four, {}, small))).toEqual([413, 'VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the batch has 4 events; at most 3 are accepted per request: split it']);
+      expect(errorOf(await post('events', four, {}, small))).toEqual([413, 'VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the batch has more than 3 events; at most 3 are accepted per request: split it']);
       const res = await post('events', [event({ source: 'web-server' }), event({ source: 'api', tags: { a: 1, b: 2, c: 3 } })], {}, small);
       expect(res.json().error.details).toEqual([
         { index: 0, field: 'source', message: 'must be at most 5 characters, got 10' },

@@ -4,7 +4,7 @@
  * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
  * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
  */
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../shared/config.ts';
 import { VigilError } from '../../shared/errors.ts';
@@ -16,9 +16,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
-import { decodeContent, JSON_TYPES, NDJSON_TYPES, parseBody, type ParsedBody } from './body.ts';
+import { drain, JSON_TYPES, NDJSON_TYPES, readBody, type BodyLimits, type ParsedBody } from './body.ts';
 import { ingest, type IngestDeps } from './ingest.ts';
-import { eventKind, metricKind, type ItemKind } from './kinds.ts';
+import { eventKind, maxItemValues, metricKind, type ItemKind } from './kinds.ts';
 import { LoadShedder, type Ticket } from './load-shedder.ts';
 import { createGatewayMetrics, type Endpoint } from './metrics.ts';
 
@@ -52,14 +52,29 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   metrics.watch(shedder);
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
+  const { codecs } = deps;
+  const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
+  const metricsKind = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics));
+  const bodyLimits: BodyLimits = { maxBytes: limits.bodyLimitBytes, maxItems: limits.maxBatchItems, maxItemValues: maxItemValues(config) };
+
   const routes: FastifyPluginAsync = async (app) => {
     app.decorateRequest('ingestTicket', null);
-    // Only this plugin's routes: JSON and NDJSON, any Content-Encoding handled by decodeContent.
+    // Only this plugin's routes: JSON and NDJSON, any Content-Encoding; read, inflated and split as a stream with
+    // every bound applied as bytes arrive (body.ts).
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], { parseAs: 'buffer', bodyLimit: limits.bodyLimitBytes }, async (request: FastifyRequest, raw: Buffer) => {
-      const bytes = await decodeContent(request.headers['content-encoding'], raw, limits.bodyLimitBytes);
-      if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes.length);
-      return parseBody(request.headers['content-type'], bytes);
+    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], async (request: FastifyRequest, payload: Readable) => {
+      if (Number(request.headers['content-length']) > limits.bodyLimitBytes) {
+        drain(payload, limits.bodyLimitBytes);
+        throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the body exceeds the limit of ${limits.bodyLimitBytes} bytes`);
+      }
+      const ticket = request.ingestTicket;
+      return readBody(payload, {
+        contentType: request.headers['content-type'],
+        encoding: request.headers['content-encoding'],
+        limits: bodyLimits,
+        shape: request.routeOptions.config.endpoint === 'metrics' ? metricsKind : events,
+        onDecodedBytes: ticket ? (bytes) => bytes > ticket.bytes && shedder.resize(ticket, bytes) : undefined,
+      });
     });
 
     // After authentication (a root hook): unauthenticated clients never take capacity. A declared length is
@@ -94,9 +109,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     });
     app.addHook('onRequestAbort', release);
 
-    const { codecs } = deps;
-    route(app, eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!), ingestDeps);
-    route(app, metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics)), ingestDeps);
+    route(app, events, ingestDeps);
+    route(app, metricsKind, ingestDeps);
   };
 
   return {

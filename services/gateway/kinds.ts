@@ -94,6 +94,19 @@ export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, par
 }
 
 /**
+ * The most structural tokens (`{`, `[`, `,` outside strings) a valid item can hold, plus room for the item's own
+ * fields: each costs at least one byte of the serialised tags or payload, so no valid item has more. The body
+ * reader parses no item beyond it (body.ts), which bounds JSON.parse's work per item whatever its bytes hold.
+ */
+export function maxItemValues(config: Config): number {
+  const { eventLimits, metricLimits } = config.ingest;
+  return Math.max(eventLimits.tagsMaxBytes + eventLimits.payloadMaxBytes, 2 * metricLimits.maxLabels) + ITEM_FIELD_TOKENS;
+}
+
+/** Tokens of an item's own fields and separators (an event has 8 fields). */
+const ITEM_FIELD_TOKENS = 64;
+
+/**
  * Records the request id in tags.request_id when the event carries none (the seed's correlation strategy), unless
  * the event already has the most tags allowed: the client's own tags win over ours.
  */
