@@ -4,7 +4,8 @@
  * any under schemas/history/, or JSON: an object or an array); each item passes exactly the validation HTTP input
  * passes. The time window is measured from the record's broker timestamp, so a record that waited in Kafka is
  * judged as it was when it was produced. Like the gateway, it refuses tags/payload nested deeper than
- * INGEST_MAX_DEPTH, redacts the INGEST_REDACT_KEYS deny-list at any depth and applies the configured INGEST_*
+ * INGEST_MAX_DEPTH, redacts the INGEST_REDACT_KEYS deny-list at any depth of tags and payload and in metric labels,
+ * secret shapes in messages (INGEST_REDACT_SECRETS), and applies the configured INGEST_*
  * limits. created_by of a direct record is `kafka:<vigil-producer header>` (`kafka:direct` without the header),
  * whatever its items say: only vigil's own producers (header `gateway`: the token's subject; `alerter`) have the
  * created_by field of their Avro items stored. A JSON item carrying `created_by` is invalid, as it is over HTTP.
@@ -19,7 +20,7 @@ import { JSON_FIELDS, parseEventTexts, validateEvent, type EventLimits, type Eve
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { FieldError } from '../../shared/errors.ts';
-import type { Redactor } from '../../shared/redact.ts';
+import { redactSecrets, type Redactor } from '../../shared/redact.ts';
 import { nestsDeeperThan } from '../../shared/schemas/depth.ts';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: DeadLetterReason; detail: string };
@@ -30,12 +31,14 @@ export interface DecodeContext {
   futureGraceSeconds: number;
   maxDepth: number;
   redact: Redactor;
+  redactSecrets: boolean;
 }
 
 export interface MetricDecodeContext {
   limits: MetricLimits;
   retentionDays: number;
   futureGraceSeconds: number;
+  redact: Redactor;
 }
 
 /** One event item of `record` (decoded from its Avro or JSON encoding) → a validated event. */
@@ -44,6 +47,7 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, ...input } = item;
+  if (ctx.redactSecrets && typeof input.message === 'string') input.message = redactSecrets(input.message);
   const texts = encoding === 'avro' ? parseEventTexts(input) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
   for (const field of JSON_FIELDS) {
@@ -63,6 +67,7 @@ export function decodeMetric(item: unknown, encoding: 'avro' | 'json', record: C
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, ...input } = item;
+  input.labels = ctx.redact(input.labels);
   return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, encoding, createdBy) }));
 }
 

@@ -205,7 +205,7 @@ describe('direct Kafka producers', () => {
       acks: -1,
       messages: [
         { key: 'claims', value: jsonEvent(1, { created_by: 'admin' }), headers: { ...JSON_HEADERS, ...producerHeader } },
-        { key: 'claims', value: jsonEvent(2), headers: { ...JSON_HEADERS, ...producerHeader } },
+        { key: 'claims', value: jsonEvent(2, { message: 'sent Bearer t0k3n' }), headers: { ...JSON_HEADERS, ...producerHeader } },
         { key: 'claims', value: eventCodec.encode(avroEvent(3, 'admin')), headers: { 'vigil-schema': eventCodec.schemaId, ...producerHeader } },
         // The gateway's own records keep the token subject it wrote into each item.
         { key: 'claims', value: eventBundle.encode({ events: [avroEvent(4, 'token-subject')] }), headers: { 'vigil-schema': eventBundle.schemaId, 'vigil-producer': 'gateway' } },
@@ -218,20 +218,21 @@ describe('direct Kafka producers', () => {
       topic: metrics,
       acks: -1,
       messages: [
-        { key, value: metricCodec.encode({ ...sample, id: id(5), created_by: 'admin' }), headers: { 'vigil-schema': metricCodec.schemaId, ...producerHeader } },
+        { key, value: metricCodec.encode({ ...sample, labels: { api_key: 'k' }, id: id(5), created_by: 'admin' }), headers: { 'vigil-schema': metricCodec.schemaId, ...producerHeader } },
         { key, value: JSON.stringify({ ...sample, id: id(6), created_by: 'admin' }), headers: { ...JSON_HEADERS, ...producerHeader } },
       ],
     });
 
     await waitFor(storedOffsets, (n) => n === before + 6);
-    const { rows: stored } = await ctx.db.query(`SELECT id, created_by FROM events WHERE source = 'claims' ORDER BY id`);
+    const { rows: stored } = await ctx.db.query(`SELECT id, message, created_by FROM events WHERE source = 'claims' ORDER BY id`);
     expect(stored).toEqual([
-      { id: id(2), created_by: 'kafka:batch-job' },
-      { id: id(3), created_by: 'kafka:batch-job' },
-      { id: id(4), created_by: 'token-subject' },
+      { id: id(2), message: 'sent Bearer [REDACTED]', created_by: 'kafka:batch-job' },
+      { id: id(3), message: null, created_by: 'kafka:batch-job' },
+      { id: id(4), message: null, created_by: 'token-subject' },
     ]);
-    const { rows: samples } = await ctx.db.query(`SELECT id, created_by FROM metrics WHERE name = 'claims_total' ORDER BY id`);
-    expect(samples).toEqual([{ id: id(5), created_by: 'kafka:batch-job' }]);
+    // Redaction applies to direct records as to HTTP input: message secrets above, metric labels here.
+    const { rows: samples } = await ctx.db.query(`SELECT id, labels, created_by FROM metrics WHERE name = 'claims_total' ORDER BY id`);
+    expect(samples).toEqual([{ id: id(5), labels: { api_key: '[REDACTED]' }, created_by: 'kafka:batch-job' }]);
 
     const refused = 'created_by: is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
     const letters = (await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, before === 0 ? 2 : 6)).filter((l) => l.key?.toString() !== 'bad');

@@ -55,8 +55,9 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
   // Exactly the limits, depth bound and redaction the gateway applies to HTTP input (config.ingest).
   const { futureGraceSeconds, maxDepth } = config.ingest;
   const redact = createRedactor(config.ingest.redactKeys);
-  const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact };
-  const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
+  const { redactSecrets } = config.ingest;
+  const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact, redactSecrets };
+  const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds, redact };
   return [
     createSink(config.kafka.topics.events, 'events', EVENT_COLUMNS, { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! }, (item, encoding, record) => decodeEvent(item, encoding, record, eventContext), (e, index, item) => ({
       text: formatEventRow(e),
