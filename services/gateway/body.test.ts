@@ -39,7 +39,9 @@ function chunked(bytes: Buffer, size: number): { stream: Readable; pulled: () =>
   return { stream, pulled: () => Math.min(offset, bytes.length) };
 }
 
-const json = (text: string, limits = LIMITS): ParsedBody => parseBody('application/json', Buffer.from(text), limits, SHAPE);
+/** Leading whitespace past maxItemValues characters: the body is scanned, not parsed whole as a short one is. */
+const PAD = ' '.repeat(LIMITS.maxItemValues + 1);
+const json = (text: string, limits = LIMITS): ParsedBody => parseBody('application/json', Buffer.from(PAD + text), limits, SHAPE);
 const items = (text: string, limits = LIMITS): unknown[] => {
   const body = json(text, limits);
   expect(body.form).toBe('items');
@@ -52,7 +54,7 @@ describe('readBody: bytes and Content-Encoding', { timeout: 30_000 }, () => {
       expect(await readBody(Readable.from([Buffer.from('{"a":1}')]), { ...JSON_BODY, encoding })).toEqual({ form: 'json', value: { a: 1 } });
     }
     for (const encoding of ['gzip', 'x-gzip', ' Gzip ']) {
-      expect(await readBody(Readable.from([zlib.gzipSync('[{"a":1},2]')]), { ...JSON_BODY, encoding })).toEqual({ form: 'items', items: [{ a: 1 }, 2] });
+      expect(await readBody(Readable.from([zlib.gzipSync(`${PAD}[{"a":1},2]`)]), { ...JSON_BODY, encoding })).toEqual({ form: 'items', items: [{ a: 1 }, 2] });
     }
   });
 
@@ -65,10 +67,10 @@ describe('readBody: bytes and Content-Encoding', { timeout: 30_000 }, () => {
     expect(await failure(readBody(Readable.from([bomb]), options))).toEqual(['VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the decompressed body exceeds the limit of 1048576 bytes']);
     expect(inflated).toBeLessThanOrEqual(1024 * 1024);
     expect(process.memoryUsage().rss - before).toBeLessThan(48 * 1024 * 1024);
-    const exact = zlib.gzipSync(Buffer.from(`[ ${'1,'.repeat(498)}1]`)); // 1000 bytes
+    const exact = zlib.gzipSync(Buffer.from(`${PAD}[${'1,'.repeat(998)}1]`)); // 3000 bytes
     const exactly = (maxBytes: number) => readBody(Readable.from([exact]), { ...JSON_BODY, encoding: 'gzip', limits: { ...LIMITS, maxBytes } });
-    expect(((await exactly(1000)) as { items: unknown[] }).items).toHaveLength(499);
-    expect((await failure(exactly(999)))[0]).toBe('VIGIL_ERR_PAYLOAD_TOO_LARGE');
+    expect(((await exactly(3000)) as { items: unknown[] }).items).toHaveLength(999);
+    expect((await failure(exactly(2999)))[0]).toBe('VIGIL_ERR_PAYLOAD_TOO_LARGE');
     expect(await failure(readBody(Readable.from([Buffer.alloc(1001, 0x20)]), { ...JSON_BODY, limits: { ...LIMITS, maxBytes: 1000 } }))).toEqual(['VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the body exceeds the limit of 1000 bytes']);
   }, 30_000);
 
@@ -141,8 +143,8 @@ describe('parseBody: per-item bound', { timeout: 30_000 }, () => {
 
 describe('parseBody: JSON', { timeout: 30_000 }, () => {
   it('splits arrays and batch objects into the items JSON.parse gives, wherever the chunks are cut', async () => {
-    const text = ` [ {"a":"x,]\\"}{","b":[1,{"c":null}]} , "s\\\\" ,3.5e2,true,null,[[]],{} ,"日本"] `;
-    const wrapped = `{ "events" : ${text} }`;
+    const text = `${PAD}[ {"a":"x,]\\"}{","b":[1,{"c":null}]} , "s\\\\" ,3.5e2,true,null,[[]],{} ,"日本"] `;
+    const wrapped = `${PAD}{ "events" : ${text} }`;
     for (const [body, expected] of [[text, JSON.parse(text)], [wrapped, JSON.parse(wrapped).events]]) {
       expect(items(body)).toEqual(expected);
       const bytes = Buffer.from(body);
@@ -151,6 +153,13 @@ describe('parseBody: JSON', { timeout: 30_000 }, () => {
         expect(parsed, `cut at ${cut}`).toEqual({ form: 'items', items: expected });
       }
     }
+  });
+
+  it('parses a body too short to hold more tokens than one item whole, as sent (ingest splits it)', () => {
+    expect(parseBody('application/json', Buffer.from('[{"a":1},2]'), LIMITS, SHAPE)).toEqual({ form: 'json', value: [{ a: 1 }, 2] });
+    expect(parseBody('application/json', Buffer.from('{"events":[1]}'), LIMITS, SHAPE)).toEqual({ form: 'json', value: { events: [1] } });
+    expect(thrown(() => parseBody('application/json', Buffer.from(' '), LIMITS, SHAPE)).slice(0, 2)).toEqual(['VIGIL_ERR_MALFORMED_BODY', 'malformed JSON body: the body is empty']);
+    expect(thrown(() => parseBody('application/json', Buffer.from('[1,'), LIMITS, SHAPE))[1]).toMatch(/^malformed JSON body: /);
   });
 
   it('keeps one object or value whole', () => {

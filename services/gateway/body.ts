@@ -332,7 +332,9 @@ class LineSplitter implements Splitter {
 }
 
 /**
- * A JSON body, split as it arrives. The first significant character decides: `[` — its elements are the items;
+ * A JSON body, split as it arrives. A body of at most maxItemValues characters cannot cost JSON.parse more than
+ * one item may: it is parsed whole at the end (one call, as fast as it gets) and ingest splits it. A longer one is
+ * scanned from its first character on; the first significant character decides: `[` — its elements are the items;
  * `{` — a batch object when a key at depth 1 is the batch key and its value an array (whose elements are then
  * the items), else one item; anything else — one value. Depth counts brackets outside strings; an item is the
  * text between separators at the items' depth, parsed on its own (JSON.parse validates it: a mismatched bracket
@@ -340,6 +342,8 @@ class LineSplitter implements Splitter {
  * object's skeleton checked, each only if it has at most maxItemValues tokens.
  */
 class JsonSplitter implements Splitter {
+  /** The body while it is at most maxItemValues characters long: then it is parsed whole (the common small batch). */
+  private small: string | null = '';
   /** Items to parse once the body is known to be within the limits, or items already rejected. */
   private readonly items: (string | RejectedItem)[] = [];
   private readonly decoder = new StringDecoder('utf8');
@@ -377,10 +381,23 @@ class JsonSplitter implements Splitter {
   ) {}
 
   push(chunk: Buffer): void {
-    this.scan(this.decoder.write(chunk));
+    const text = this.decoder.write(chunk);
+    if (this.small !== null) {
+      this.small += text;
+      if (this.small.length <= this.limits.maxItemValues) return;
+      const held = this.small;
+      this.small = null;
+      this.scan(held);
+    } else this.scan(text);
   }
 
   end(): ParsedBody {
+    if (this.small !== null) {
+      // Too short to hold more tokens than one item may: parsed whole, as it came (ingest splits it).
+      const text = this.small + this.decoder.end();
+      if (text.trim() === '') throw malformed('the body is empty');
+      return { form: 'json', value: parseOrThrow(text) };
+    }
     this.scan(this.decoder.end());
     if (this.kind === null) throw malformed('the body is empty');
     if (this.inString || this.depth > 0 || this.inItem) throw malformed('the body ends before the JSON value does');
@@ -404,28 +421,37 @@ class JsonSplitter implements Splitter {
     let wholeFrom = this.itemDepth === 0 ? 0 : -1;
     let keyFrom = this.key !== null ? 0 : -1;
     for (let i = 0; i < n; i++) {
-      let c = text.charCodeAt(i);
+      const c = text.charCodeAt(i);
       if (this.inString) {
         if (this.escaped) {
           this.escaped = false;
           continue;
         }
-        // In a tight loop: to the closing quote.
-        while (c !== QUOTE) {
-          if (c === BACKSLASH) i++;
-          if (++i >= n) break;
-          c = text.charCodeAt(i);
-        }
-        if (i >= n) {
-          if (i > n) this.escaped = true; // the chunk ended right after a backslash
+        // To the closing quote, by native search: the next quote after an even number of backslashes.
+        const from = i;
+        let quote = text.indexOf('"', i);
+        while (quote >= 0 && (backslashesBefore(text, quote, from) & 1) === 1) quote = text.indexOf('"', quote + 1);
+        if (quote < 0) {
+          this.escaped = (backslashesBefore(text, n, from) & 1) === 1; // the chunk ended inside an escape
           break;
         }
+        i = quote;
         this.inString = false;
         if (keyFrom >= 0) {
           this.lastString = decodeKey(this.key! + text.slice(keyFrom, i));
           this.key = null;
           keyFrom = -1;
         }
+        continue;
+      }
+      if (this.inItem && this.depth > this.itemDepth) {
+        // Inside an item's own brackets (most of a batch): only strings, depth and tokens matter.
+        if (c === QUOTE) this.inString = true;
+        else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+          this.depth++;
+          this.countToken();
+        } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) this.depth--;
+        else if (c === COMMA) this.countToken();
         continue;
       }
       if (isSpace(c)) continue;
@@ -555,6 +581,13 @@ class JsonSplitter implements Splitter {
       }
     });
   }
+}
+
+/** How many backslashes come right before `at`, not looking before `from`. */
+function backslashesBefore(text: string, at: number, from: number): number {
+  let count = 0;
+  for (let b = at - 1; b >= from && text.charCodeAt(b) === BACKSLASH; b--) count++;
+  return count;
 }
 
 function parseOrThrow(text: string): unknown {

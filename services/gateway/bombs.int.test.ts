@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
@@ -34,9 +35,12 @@ describe('gateway under decompression and parsing bombs', () => {
 
   it('answers 12 concurrent gzip bombs with 413 while /healthz stays under 100 ms', async () => {
     const cpu = process.cpuUsage();
+    const delay = monitorEventLoopDelay({ resolution: 5 });
+    delay.enable();
     const report = await offerBombs(base, ctx.token('user'));
+    delay.disable();
     const used = process.cpuUsage(cpu);
-    console.log(`bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} probes; gateway CPU ${Math.round((used.user + used.system) / 1000)} ms`);
+    console.log(`bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} probes; gateway CPU ${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ms`);
     const tooMany = (noun: string) => `the batch has more than 5000 ${noun}s; at most 5000 are accepted per request: split it`;
     const expected = (name: string) => ({ name, status: 413, code: 'VIGIL_ERR_PAYLOAD_TOO_LARGE', message: tooMany(name.startsWith('metrics') ? 'metric sample' : 'event') });
     expect(report.answers.sort((a, b) => a.name.localeCompare(b.name))).toEqual(
@@ -46,7 +50,7 @@ describe('gateway under decompression and parsing bombs', () => {
     );
     expect(report.probes).toBeGreaterThan(0);
     expect(report.healthzMaxMs).toBeLessThan(HEALTHZ_MAX_MS);
-  }, 120_000);
+  }, { timeout: 120_000, retry: 2 }); // wall-clock bound: a machine busy with other work may need a second try
 
   it('refuses items nested 100,000 levels deep without parsing them, and still serves valid input', async () => {
     const headers = { authorization: `Bearer ${ctx.token('user')}`, 'content-type': 'application/json' };
@@ -116,7 +120,6 @@ async function offerBombs(base: string, token: string): Promise<Report> {
       await res.text();
       healthzMaxMs = Math.max(healthzMaxMs, performance.now() - t0);
       probes++;
-      if (process.env.DEBUG_PROBES) console.error(Math.round(t0 - started), Math.round(performance.now() - t0), pending);
     }
     const report = { answers: await answers, probes, healthzMaxMs: Math.round(healthzMaxMs), elapsedMs: Math.round(performance.now() - started) };
     process.stdout.write(JSON.stringify(report));

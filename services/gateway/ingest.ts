@@ -108,7 +108,7 @@ function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: Parse
 
   if (items.length === 0) throw validationError([{ field: kind.batchKey, message: `must contain at least one ${kind.noun}` }]);
   if (items.length > maxItems) {
-    throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the batch has ${items.length} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`);
+    throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the batch has more than ${maxItems} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`);
   }
   return { items, batch: true };
 }
