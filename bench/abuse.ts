@@ -42,12 +42,16 @@ const load = loadGenerator(base, token, seconds);
 const [ready] = (await once(load.child.stdout!, 'data')) as [Buffer]; // the generator built its bodies
 if (ready.toString().trim() !== 'ready') throw new Error(`unexpected generator output ${ready.toString()}`);
 const loadBefore = os.loadavg()[0];
+const cpuBefore = process.cpuUsage();
+const wallBefore = performance.now();
 delay.enable();
 const report = await load.done;
 delay.disable();
+const cpu = process.cpuUsage(cpuBefore);
+const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
 
 const ms = (ns: number) => (ns / 1e6).toFixed(1);
-console.log(`\n${seconds} s, load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} (${os.cpus().length} cores)\n`);
+console.log(`\n${seconds} s, load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} (${os.cpus().length} cores); the gateway used ${(cpuShare * 100).toFixed(0)}% of a core\n`);
 console.log('| gateway event-loop delay | p50 | p99 | max |');
 console.log('|---|---|---|---|');
 console.log(`| monitorEventLoopDelay (10 ms resolution) | ${ms(delay.percentile(50))} ms | ${ms(delay.percentile(99))} ms | ${ms(delay.max)} ms |`);
