@@ -67,6 +67,8 @@ describe('gateway under decompression and parsing bombs', () => {
     const [status, body] = await post('events', `[{"event_type":"log","source":"deep","payload":{"a":${deep}}},{"event_type":"log","source":"ok"}]`);
     expect(status).toBe(202);
     expect(body).toEqual({ success: true, data: { accepted: 1, rejected: 1, ids: [null, expect.any(String)], errors: [{ index: 0, field: '(item)', message: tooMany }] } });
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/^vigil_gateway_items_total\{[^}]*outcome="rejected"[^}]*reason="too_many_values"[^}]*\} 2$/m);
   });
 });
 
