@@ -19,6 +19,8 @@ interface Report {
   probes: number;
   healthzMaxMs: number;
   elapsedMs: number;
+  /** /healthz next to a dozen small requests instead of bombs. */
+  controlMaxMs: number;
 }
 
 describe('gateway under decompression and parsing bombs', () => {
@@ -40,7 +42,7 @@ describe('gateway under decompression and parsing bombs', () => {
     const report = await offerBombs(base, ctx.token('user'));
     delay.disable();
     const used = process.cpuUsage(cpu);
-    console.log(`bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} probes; gateway CPU ${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ms`);
+    console.log(`bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} probes (next to small requests: ${report.controlMaxMs} ms); gateway CPU ${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ms`);
     const tooMany = (noun: string) => `the batch has more than 5000 ${noun}s; at most 5000 are accepted per request: split it`;
     const expected = (name: string) => ({ name, status: 413, code: 'VIGIL_ERR_PAYLOAD_TOO_LARGE', message: tooMany(name.startsWith('metrics') ? 'metric sample' : 'event') });
     expect(report.answers.sort((a, b) => a.name.localeCompare(b.name))).toEqual(
@@ -49,8 +51,10 @@ describe('gateway under decompression and parsing bombs', () => {
         .sort((a, b) => a.name.localeCompare(b.name)),
     );
     expect(report.probes).toBeGreaterThan(0);
-    expect(report.healthzMaxMs).toBeLessThan(HEALTHZ_MAX_MS);
-  }, { timeout: 120_000, retry: 2 }); // wall-clock bound: a machine busy with other work may need a second try
+    // Under 100 ms; on a machine so busy with other work that /healthz takes longer than that next to a dozen small
+    // requests, no slower than twice that (before bounded parsing it took seconds: 25 s for six such bombs).
+    expect(report.healthzMaxMs).toBeLessThan(Math.max(HEALTHZ_MAX_MS, 2 * report.controlMaxMs));
+  }, { timeout: 120_000, retry: 2 }); // wall-clock bounds: a machine busy with other work may need a second try
 
   it('refuses items nested 100,000 levels deep without parsing them, and still serves valid input', async () => {
     const headers = { authorization: `Bearer ${ctx.token('user')}`, 'content-type': 'application/json' };
@@ -111,19 +115,27 @@ async function offerBombs(base: string, token: string): Promise<Report> {
     let pending = bombs.length;
     for (let i = 0; i < 20; i++) await (await fetch(process.env.BASE + '/healthz')).text();
     for (let i = 0; i < bombs.length; i += 2) await send(bombs[i]);
-    pending = bombs.length;
-    const started = performance.now();
-    const answers = Promise.all(bombs.map(send));
-    let probes = 0;
-    let healthzMaxMs = 0;
-    while (pending > 0) {
-      const t0 = performance.now();
-      const res = await fetch(process.env.BASE + '/healthz');
-      await res.text();
-      healthzMaxMs = Math.max(healthzMaxMs, performance.now() - t0);
-      probes++;
-    }
-    const report = { answers: await answers, probes, healthzMaxMs: Math.round(healthzMaxMs), elapsedMs: Math.round(performance.now() - started) };
+    // /healthz probed back to back while a dozen requests are under way.
+    const probed = async (requests) => {
+      pending = requests.length;
+      const started = performance.now();
+      const answers = Promise.all(requests.map(send));
+      let probes = 0;
+      let maxMs = 0;
+      while (pending > 0) {
+        const t0 = performance.now();
+        await (await fetch(process.env.BASE + '/healthz')).text();
+        maxMs = Math.max(maxMs, performance.now() - t0);
+        probes++;
+      }
+      return { answers: await answers, probes, maxMs: Math.round(maxMs), elapsedMs: Math.round(performance.now() - started) };
+    };
+    // The control: as many small gzip requests (each refused, 400), to see how fast this machine answers /healthz
+    // next to a dozen requests that are not bombs.
+    const small = bombs.map(({ path }) => ({ name: 'small', path, type: 'application/json', body: zlib.gzipSync('[{}]') }));
+    const control = await probed(small);
+    const bombed = await probed(bombs);
+    const report = { answers: bombed.answers, probes: bombed.probes, healthzMaxMs: bombed.maxMs, elapsedMs: bombed.elapsedMs, controlMaxMs: control.maxMs };
     process.stdout.write(JSON.stringify(report));
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
