@@ -56,7 +56,7 @@ export function normaliseKey(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, '');
 }
 
-/** A key's words, lowercased: split at anything but letters and digits and before an upper-case letter after a lower-case one. */
+/** A key's words, lowercased: split at anything but letters and digits, and where lower case meets upper case. */
 function keyWords(key: string): string[] {
   return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== '');
 }
@@ -71,7 +71,8 @@ export function createRedactor(keys: readonly string[] = DEFAULT_SENSITIVE_KEYS)
     let verdict = verdicts.get(key);
     if (verdict === undefined) {
       const flat = normaliseKey(key);
-      verdict = needles.some((needle) => flat.includes(needle)) || (words.size > 0 && keyWords(key).some((w) => words.has(w)));
+      verdict = needles.some((needle) => flat.includes(needle));
+      if (!verdict && words.size > 0) verdict = keyWords(key).some((w) => words.has(w));
       if (verdicts.size >= CACHE_MAX) verdicts.clear();
       verdicts.set(key, verdict);
     }

@@ -106,7 +106,8 @@ export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, par
  */
 export function maxItemValues(config: Config): number {
   const { eventLimits, metricLimits } = config.ingest;
-  return Math.max(eventLimits.tagsMaxBytes + eventLimits.payloadMaxBytes, 2 * metricLimits.maxLabels) + ITEM_FIELD_TOKENS;
+  const event = eventLimits.tagsMaxBytes + eventLimits.payloadMaxBytes;
+  return Math.max(event, 2 * metricLimits.maxLabels) + ITEM_FIELD_TOKENS;
 }
 
 /** Tokens of an item's own fields and separators (an event has 8 fields). */

@@ -85,7 +85,8 @@ const CREATED_BY_REFUSED: FieldError = {
 
 function creatorOf(record: ConsumedRecord, encoding: 'avro' | 'json', createdBy: unknown): string {
   const producer = record.headers[HEADER_PRODUCER];
-  if (encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer) && typeof createdBy === 'string') return createdBy;
+  const own = encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer);
+  if (own && typeof createdBy === 'string') return createdBy;
   return `kafka:${producer ?? 'direct'}`;
 }
 
