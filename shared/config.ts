@@ -56,8 +56,8 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'KAFKA_LOCAL_CONTROLLER_PORT', default: '19093', doc: 'KRaft controller port of the local broker (not 9093, which Alertmanager uses).' },
   { name: 'KAFKA_LOCAL_HEAP_MB', default: '1024', doc: 'Maximum heap of the local broker JVM.' },
   { name: 'INGEST_PRODUCE_TIMEOUT_MS', default: '5000', doc: 'How long an ingest request waits for Kafka acks before answering 503 + Retry-After.' },
-  { name: 'INGEST_BODY_LIMIT_BYTES', default: '5242880', doc: 'Largest ingest request body, measured after gzip decompression too (→ 413).' },
-  { name: 'INGEST_MAX_BATCH_ITEMS', default: '5000', doc: 'Most events or metric samples in one ingest request (→ 413).' },
+  { name: 'INGEST_BODY_LIMIT_BYTES', default: '5242880', doc: 'Largest ingest request body, on the wire and after gzip decompression, which stops there (→ 413).' },
+  { name: 'INGEST_MAX_BATCH_ITEMS', default: '5000', doc: 'Most events or metric samples in one ingest request (→ 413 at the first item past it: the rest is neither inflated nor parsed).' },
   { name: 'INGEST_SOURCE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.sourceMaxLength), doc: 'Longest event `source`, in characters.' },
   { name: 'INGEST_MESSAGE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.messageMaxLength), doc: 'Longest event `message`, in characters.' },
   { name: 'INGEST_MAX_TAGS', default: String(DEFAULT_EVENT_LIMITS.maxTags), doc: 'Most top-level keys in an event\'s `tags`.' },
@@ -69,7 +69,8 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'INGEST_LABEL_VALUE_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.labelValueMaxLength), doc: 'Longest metric label value, in characters.' },
   { name: 'INGEST_MAX_INFLIGHT_REQUESTS', default: '1024', doc: 'Ingest requests a gateway works on at once; beyond it 429 + Retry-After.' },
   { name: 'INGEST_MAX_INFLIGHT_BYTES', default: '67108864', doc: 'Request body bytes (decompressed) a gateway holds at once; beyond it 429 + Retry-After.' },
-  { name: 'INGEST_REDACT_KEYS', default: DEFAULT_SENSITIVE_KEYS.join(','), doc: 'Comma list of key fragments: a key at any depth of `tags`/`payload` whose lower-cased, punctuation-free form contains one is stored as `"[REDACTED]"`; `none` disables.' },
+  { name: 'INGEST_REDACT_KEYS', default: DEFAULT_SENSITIVE_KEYS.join(','), doc: 'Comma list of sensitive key names: a key at any depth of `tags`/`payload` or a metric label whose lower-cased, punctuation-free form contains one of five or more characters, or has a shorter one as a whole word (`db_pass`, `basicAuth`; not `author`), is stored as `"[REDACTED]"`, and so is the `value` of a `{"name"\|"key": <such a key>, "value": …}` object; `none` disables.' },
+  { name: 'INGEST_REDACT_SECRETS', default: 'true', doc: 'Redact bearer tokens, JWTs, AWS access key ids and card numbers that pass the Luhn check inside event `message` text (`true` or `false`).' },
   { name: 'WRITER_GROUP_ID', default: 'vigil-writer', doc: 'Consumer group of the writer.' },
   { name: 'WRITER_BATCH_MAX_ROWS', default: '5000', doc: 'Rows per COPY batch at most: a partition\'s records accumulate across fetches until this many are waiting (or the wait below passes).' },
   { name: 'WRITER_BATCH_MAX_WAIT_MS', default: '200', doc: 'How long a partition\'s first waiting record waits for its batch to fill before the batch is written anyway (also the Kafka fetch max wait).' },
@@ -167,6 +168,7 @@ export interface Config {
     maxInFlightRequests: number;
     maxInFlightBytes: number;
     redactKeys: readonly string[];
+    redactSecrets: boolean;
     eventLimits: EventLimits;
     metricLimits: MetricLimits;
   };
@@ -317,6 +319,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       maxInFlightRequests: int('INGEST_MAX_INFLIGHT_REQUESTS', 1, 1_000_000),
       maxInFlightBytes: int('INGEST_MAX_INFLIGHT_BYTES', 1024, 64 * 1024 * 1024 * 1024),
       redactKeys: str('INGEST_REDACT_KEYS') === 'none' ? [] : str('INGEST_REDACT_KEYS').split(',').map((k) => k.trim()).filter(Boolean),
+      redactSecrets: oneOf('INGEST_REDACT_SECRETS', ['true', 'false'] as const) === 'true',
       eventLimits: {
         sourceMaxLength: int('INGEST_SOURCE_MAX_LENGTH', 1, 1_000_000),
         messageMaxLength: int('INGEST_MESSAGE_MAX_LENGTH', 1, 100_000_000),

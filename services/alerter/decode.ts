@@ -58,6 +58,8 @@ function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs):
   if (!unpacked.ok) return;
   for (const item of unpacked.items) {
     if (!isPlainObject(item)) continue;
+    // A JSON item may not name its creator (the writer dead-letters it): skipped like any invalid item.
+    if (unpacked.encoding === 'json' && Object.hasOwn(item, 'created_by')) continue;
     const { created_by: createdBy, ...input } = item;
     yield { input, avro: unpacked.encoding === 'avro', createdBy };
   }

@@ -37,6 +37,7 @@ describe('ingest gateway', () => {
       INGEST_MAX_TAGS: '2',
       INGEST_MAX_LABELS: '1',
       INGEST_REDACT_KEYS: 'pin',
+      INGEST_REDACT_SECRETS: 'false',
     });
     tight = await ctx.start('gateway', { INGEST_MAX_INFLIGHT_BYTES: '1024' });
     token = ctx.token('user', sub);
@@ -273,7 +274,7 @@ describe('ingest gateway', () => {
       expect(bomb.length).toBeLessThan(2048);
       expect(errorOf(await post('events', bomb, { 'content-encoding': 'gzip' }, small))).toEqual([413, 'VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the decompressed body exceeds the limit of 2048 bytes']);
       const four = [1, 2, 3, 4].map(() => event({ source: 'api' }));
-      expect(errorOf(await post('events', four, {}, small))).toEqual([413, 'VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the batch has 4 events; at most 3 are accepted per request: split it']);
+      expect(errorOf(await post('events', four, {}, small))).toEqual([413, 'VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the batch has more than 3 events; at most 3 are accepted per request: split it']);
       const res = await post('events', [event({ source: 'web-server' }), event({ source: 'api', tags: { a: 1, b: 2, c: 3 } })], {}, small);
       expect(res.json().error.details).toEqual([
         { index: 0, field: 'source', message: 'must be at most 5 characters, got 10' },
@@ -397,6 +398,23 @@ describe('ingest gateway', () => {
       expect(acks.length).toBeGreaterThan(0);
       expect(Object.fromEntries(landed.map((r) => [r.key, r.partition]))).toEqual(Object.fromEntries(fingerprints.map((f) => [f, keyPartition(f, 3)])));
     }, 60_000);
+
+    it('redacts metric labels, the value of {name, value} lists and secret shapes in messages', async () => {
+      const message = 'upstream said 401 to Authorization: Bearer abc.def-123 (card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE)';
+      const headers = [{ name: 'Authorization', value: 'Bearer abc' }, { name: 'Accept', value: 'json' }];
+      const res = await post('events', event({ message, payload: { headers }, tags: { db_pass: 'p', author: 'ann' } }));
+      expect(res.statusCode).toBe(202);
+      const { data } = res.json();
+      expect([data.message, data.payload, data.tags]).toEqual([
+        'upstream said 401 to Authorization: Bearer [REDACTED] (card [REDACTED], key [REDACTED])',
+        { headers: [{ name: 'Authorization', value: '[REDACTED]' }, { name: 'Accept', value: 'json' }] },
+        { db_pass: '[REDACTED]', author: 'ann', request_id: expect.any(String) },
+      ]);
+      const sample = await post('metrics', metric({ labels: { method: 'GET', api_key: 'k' } }));
+      expect(sample.json().data.labels).toEqual({ method: 'GET', api_key: '[REDACTED]' });
+      // INGEST_REDACT_SECRETS=false keeps message text as sent.
+      expect((await post('events', event({ source: 'api', message }), {}, small)).json().data.message).toBe(message);
+    });
 
     it('redacts the configured deny-list only, case-insensitively', async () => {
       const res = await post('events', event({ source: 'api', tags: { PIN: '1234', password: 'kept' }, payload: { card: { Pin_Code: 1 } } }), {}, small);

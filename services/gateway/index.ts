@@ -5,7 +5,7 @@
  * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
  * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
  */
-import { Transform } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../../shared/config.ts';
 import { VigilError } from '../../shared/errors.ts';
@@ -17,9 +17,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
-import { decodeContent, JSON_TYPES, NDJSON_TYPES, parseBody, type ParsedBody } from './body.ts';
+import { decodeContent, drain, JSON_TYPES, NDJSON_TYPES, readBody, type BodyLimits, type ParsedBody } from './body.ts';
 import { ingest, type IngestDeps } from './ingest.ts';
-import { eventKind, metricKind, type ItemKind } from './kinds.ts';
+import { eventKind, maxItemValues, metricKind, type ItemKind } from './kinds.ts';
 import { LoadShedder, type Ticket } from './load-shedder.ts';
 import { createGatewayMetrics, type Endpoint } from './metrics.ts';
 import { otlpRoutes } from './otlp/routes.ts';
@@ -54,19 +54,36 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   metrics.watch(shedder);
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
+  const { codecs } = deps;
+  const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
+  const metricsKind = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics));
+  const bodyLimits: BodyLimits = { maxBytes: limits.bodyLimitBytes, maxItems: limits.maxBatchItems, maxItemValues: maxItemValues(config) };
+
   const routes: FastifyPluginAsync = async (app) => {
     app.decorateRequest('ingestTicket', null);
-    // Only this plugin's routes: JSON and NDJSON, any Content-Encoding handled by decodeContent.
+    // Only this plugin's routes: JSON and NDJSON, any Content-Encoding; read, inflated and split as a stream with
+    // every bound applied as bytes arrive (body.ts).
     app.removeAllContentTypeParsers();
+    // The protocol adapters (OTLP) decode their bodies whole: bounded by the same limit, inflated off the event loop.
     const decodeBody = async (request: FastifyRequest, raw: Buffer): Promise<Buffer> => {
       const bytes = await decodeContent(request.headers['content-encoding'], raw, limits.bodyLimitBytes);
       if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes.length);
       return bytes;
     };
-    const asBuffer = { parseAs: 'buffer' as const, bodyLimit: limits.bodyLimitBytes };
-    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], asBuffer, async (request: FastifyRequest, raw: Buffer) =>
-      parseBody(request.headers['content-type'], await decodeBody(request, raw)),
-    );
+    app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], async (request: FastifyRequest, payload: Readable) => {
+      if (Number(request.headers['content-length']) > limits.bodyLimitBytes) {
+        drain(payload, 2 * limits.bodyLimitBytes); // a body somewhat over the limit still gets its answer
+        throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the body exceeds the limit of ${limits.bodyLimitBytes} bytes`);
+      }
+      const ticket = request.ingestTicket;
+      return readBody(payload, {
+        contentType: request.headers['content-type'],
+        encoding: request.headers['content-encoding'],
+        limits: bodyLimits,
+        shape: request.routeOptions.config.endpoint === 'metrics' ? metricsKind : events,
+        onDecodedBytes: ticket ? (bytes) => bytes > ticket.bytes && shedder.resize(ticket, bytes) : undefined,
+      });
+    });
 
     // After authentication (a root hook): unauthenticated clients never take capacity. A declared length is
     // reserved before a byte is read; a chunked body is counted as it arrives (preParsing below).
@@ -100,17 +117,13 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     });
     app.addHook('onRequestAbort', release);
 
-    const { codecs } = deps;
-    const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
-    const partitioner = new TopicPartitioner(deps.kafka, config.kafka.topics.metrics);
-    const metricSamples = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, partitioner);
     route(app, events, ingestDeps);
-    route(app, metricSamples, ingestDeps);
+    route(app, metricsKind, ingestDeps);
     // OTLP/HTTP in a child context (its own body parsers and error answers), under the same hooks.
     await app.register(otlpRoutes({
       ingest: ingestDeps,
       events: events as ItemKind<unknown>,
-      metrics: metricSamples as ItemKind<unknown>,
+      metrics: metricsKind as ItemKind<unknown>,
       maxBatchItems: limits.maxBatchItems,
       maxDepth: limits.maxDepth,
       bodyLimitBytes: limits.bodyLimitBytes,

@@ -10,7 +10,7 @@ import { VigilError, validationError, type FieldError } from '../../shared/error
 import type { BatchingProducer, BundleItem } from '../../shared/kafka/producer.ts';
 import { HEADER_PRODUCER, HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import { isPlainObject } from '../../shared/schemas/validate.ts';
-import { MalformedLine, type ParsedBody } from './body.ts';
+import { RejectedItem, type ParsedBody } from './body.ts';
 import type { ItemKind } from './kinds.ts';
 import { rejectionReason, type GatewayMetrics } from './metrics.ts';
 
@@ -52,7 +52,7 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     const ctx = { requestId, createdBy: req.createdBy, now, index: batch ? index : undefined };
-    const result = item instanceof MalformedLine ? { ok: false as const, errors: [{ index, field: '(line)', message: item.message }] } : kind.check(item, ctx);
+    const result = item instanceof RejectedItem ? { ok: false as const, errors: [rejection(item, batch ? index : undefined)] } : kind.check(item, ctx);
     if (!result.ok) {
       rejected++;
       deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: rejectionReason(result.errors[0]) });
@@ -98,10 +98,14 @@ export async function publishRecords<R>(kind: ItemKind<R>, records: R[], deps: I
   deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, items.length);
 }
 
-/** One object, a JSON array, {"<batchKey>": [...]}, or NDJSON lines. */
+function rejection(item: RejectedItem, index: number | undefined): FieldError {
+  return index === undefined ? { field: item.field, message: item.message } : { index, field: item.field, message: item.message };
+}
+
+/** Items split by the body reader (a JSON array, a batch object, NDJSON lines), or one JSON value as sent. */
 function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: ParsedBody, maxItems: number): { items: unknown[]; batch: boolean } {
   let items: unknown[];
-  if (body.form === 'ndjson') items = body.items;
+  if (body.form === 'items') items = body.items;
   else if (Array.isArray(body.value)) items = body.value;
   else if (isPlainObject(body.value) && Object.hasOwn(body.value, kind.batchKey)) {
     const wrapper = body.value;
@@ -117,7 +121,7 @@ function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: Parse
 
   if (items.length === 0) throw validationError([{ field: kind.batchKey, message: `must contain at least one ${kind.noun}` }]);
   if (items.length > maxItems) {
-    throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the batch has ${items.length} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`);
+    throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the batch has more than ${maxItems} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`);
   }
   return { items, batch: true };
 }

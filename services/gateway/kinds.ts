@@ -1,6 +1,7 @@
 /**
- * What differs between the two ingest endpoints: how an item is enriched (request id, redaction of sensitive keys by
- * shared/redact.ts, the same deny-list logic as the client SDK), validated, bundled on Kafka and shown back.
+ * What differs between the two ingest endpoints: how an item is enriched (request id; redaction by shared/redact.ts
+ * of sensitive keys in tags, payload and metric labels — the same deny-list logic as the client SDK — and of secret
+ * shapes in event messages), validated, bundled on Kafka and shown back.
  * Bundles: events by source (the record key: per-source order), metric samples by the partition their series
  * fingerprint (name + sorted labels) maps to under the default partitioner, sent with that explicit partition and
  * no key, so every sample of a series lands where the alerter that owns the series reads it.
@@ -11,7 +12,7 @@ import type { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { eventToJson, validateEvent, type EventRecord, type Validated } from '../../shared/schemas/event.ts';
 import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
-import { createRedactor } from '../../shared/redact.ts';
+import { createRedactor, redactSecrets } from '../../shared/redact.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { Endpoint } from './metrics.ts';
 
@@ -56,6 +57,7 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
       const refused: FieldError[] = [];
       if (isPlainObject(item)) {
         if (ctx.requestId !== undefined) addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
+        if (ingest.redactSecrets && typeof item.message === 'string') item.message = redactSecrets(item.message);
         for (const field of ['tags', 'payload'] as const) {
           if (nestsDeeperThan(item[field], ingest.maxDepth)) {
             refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
@@ -76,6 +78,7 @@ const bySource = (record: EventRecord) => record.source;
 
 export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, partitioner: TopicPartitioner): ItemKind<MetricRecord> {
   const { ingest, storage } = config;
+  const redact = createRedactor(ingest.redactKeys);
   const window = (now: number): TimeWindow => ({ now, retentionDays: storage.metricRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
   return {
     endpoint: 'metrics',
@@ -84,7 +87,10 @@ export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, par
     topic: config.kafka.topics.metrics,
     codec,
     bundleCodec,
-    check: (item, ctx) => validateMetric(item, { window: window(ctx.now), limits: ingest.metricLimits, createdBy: ctx.createdBy, index: ctx.index }),
+    check(item, ctx) {
+      if (isPlainObject(item)) item.labels = redact(item.labels);
+      return validateMetric(item, { window: window(ctx.now), limits: ingest.metricLimits, createdBy: ctx.createdBy, index: ctx.index });
+    },
     async router() {
       const partitionOf = await partitioner.router();
       return (record) => partitionOf(seriesFingerprint(record.name, record.labels));
@@ -92,6 +98,20 @@ export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, par
     toJson: metricToJson,
   };
 }
+
+/**
+ * The most structural tokens (`{`, `[`, `,` outside strings) a valid item can hold, plus room for the item's own
+ * fields: each costs at least one byte of the serialised tags or payload, so no valid item has more. The body
+ * reader parses no item beyond it (body.ts), which bounds JSON.parse's work per item whatever its bytes hold.
+ */
+export function maxItemValues(config: Config): number {
+  const { eventLimits, metricLimits } = config.ingest;
+  const event = eventLimits.tagsMaxBytes + eventLimits.payloadMaxBytes;
+  return Math.max(event, 2 * metricLimits.maxLabels) + ITEM_FIELD_TOKENS;
+}
+
+/** Tokens of an item's own fields and separators (an event has 8 fields). */
+const ITEM_FIELD_TOKENS = 64;
 
 /**
  * Records the request id in tags.request_id when the event carries none (the seed's correlation strategy), unless

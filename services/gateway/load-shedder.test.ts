@@ -49,4 +49,12 @@ describe('LoadShedder', () => {
     shedder.release(other);
     expect([shedder.inFlightRequests, shedder.inFlightBytes]).toEqual([0, 0]);
   });
+
+  it('ignores re-sizing a released request (the rest of a refused body is drained after the answer)', () => {
+    const shedder = new LoadShedder(10, 1000, () => {});
+    const refused = shedder.admit(100);
+    shedder.release(refused);
+    shedder.resize(refused, 700);
+    expect([shedder.inFlightRequests, shedder.inFlightBytes]).toEqual([0, 0]);
+  });
 });

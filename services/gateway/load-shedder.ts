@@ -46,6 +46,8 @@ export class LoadShedder {
 
   /** Re-sizes an admitted request (its body turned out larger once decompressed), or throws VIGIL_ERR_RATE_LIMITED. */
   resize(ticket: Ticket, bytes: number): void {
+    // A refused body may still be arriving (it is drained after the answer): its bytes are no longer held.
+    if (ticket.released) return;
     const growth = bytes - ticket.bytes;
     if (growth > 0 && this.bytes + growth > this.maxBytes && this.requests > 1) {
       throw this.shed('inflight_bytes', `the decompressed body does not fit: ${this.bytes} of ${this.maxBytes} body bytes are in flight`);

@@ -69,11 +69,15 @@ const FIELDS = new Set(['id', 'event_type', 'source', 'message', 'level', 'tags'
 
 /** A bounded label for a rejected item: the first offending known field, or a fixed category. */
 export function rejectionReason(error: FieldError): string {
+  if (error.field.startsWith('(') && error.message.startsWith(TOO_MANY_VALUES)) return 'too_many_values';
   if (error.field === '(line)') return 'malformed_json';
   if (error.field === '(body)') return 'not_an_object';
   const dot = error.field.indexOf('.');
   const top = dot < 0 ? error.field : error.field.slice(0, dot);
   return FIELDS.has(top) ? top : 'unknown_field';
 }
+
+/** How body.ts words an item rejected unparsed for holding more structural tokens than any valid item. */
+const TOO_MANY_VALUES = 'has more than ';
 
 export type { ShedReason };

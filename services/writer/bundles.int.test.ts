@@ -88,7 +88,7 @@ describe('bundles from direct producers', () => {
       `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type, source, level, message, tags, payload, created_by FROM events ORDER BY id`,
     );
     expect(stored).toEqual([
-      { id: id(1), timestamp: at, event_type: 'log', source: 'bundler', level: 'info', message: 'item 1', tags: { k: 'v' }, payload: {}, created_by: 'svc-account' },
+      { id: id(1), timestamp: at, event_type: 'log', source: 'bundler', level: 'info', message: 'item 1', tags: { k: 'v' }, payload: {}, created_by: 'kafka:bundler' },
       { id: id(3), timestamp: at, event_type: 'log', source: 'bundler', level: 'info', message: 'item 3', tags: { password: '[REDACTED]', k: 'v' }, payload: {}, created_by: 'kafka:bundler' },
       { id: id(5), timestamp: at, event_type: 'log', source: 'legacy', level: 'info', message: 'item 0', tags: { k: 'v' }, payload: {}, created_by: 'kafka:direct' },
       { id: id(6), timestamp: at, event_type: 'log', source: 'legacy', level: 'info', message: 'item 0', tags: { k: 'v' }, payload: {}, created_by: 'kafka:direct' },

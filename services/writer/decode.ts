@@ -4,10 +4,12 @@
  * any under schemas/history/, or JSON: an object or an array); each item passes exactly the validation HTTP input
  * passes. The time window is measured from the record's broker timestamp, so a record that waited in Kafka is
  * judged as it was when it was produced. Like the gateway, it refuses tags/payload nested deeper than
- * INGEST_MAX_DEPTH, redacts the INGEST_REDACT_KEYS deny-list at any depth and applies the configured INGEST_*
- * limits. created_by is the item's field (the gateway writes the token subject there) or, for direct producers,
- * `kafka:<vigil-producer header>` (`kafka:direct` without the header); a system actor there, or a system source
- * (vigil-alerter), is accepted only on the alerter's own records (shared/kafka/record-items.ts creatorOf).
+ * INGEST_MAX_DEPTH, redacts the INGEST_REDACT_KEYS deny-list at any depth of tags and payload and in metric labels,
+ * secret shapes in messages (INGEST_REDACT_SECRETS), and applies the configured INGEST_* limits. created_by of a
+ * direct record is `kafka:<vigil-producer header>` (`kafka:direct` without the header), whatever its items say:
+ * only vigil's own producers (header `gateway`: the token's subject; `alerter`) have the created_by field of their
+ * Avro items stored, and a system actor only on the alerter's (shared/kafka/record-items.ts creatorOf). A JSON item
+ * carrying `created_by` is invalid, as it is over HTTP.
  *
  * Avro events carry tags and payload as JSON text; what redaction leaves unchanged is stored as that text rather
  * than parsed and serialised again (the text is parsed once, to validate and redact it).
@@ -20,7 +22,7 @@ import { JSON_FIELDS, parseEventTexts, validateEvent, type EventLimits, type Eve
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { FieldError } from '../../shared/errors.ts';
-import type { Redactor } from '../../shared/redact.ts';
+import { redactSecrets, type Redactor } from '../../shared/redact.ts';
 import { nestsDeeperThan } from '../../shared/schemas/depth.ts';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: DeadLetterReason; detail: string };
@@ -31,19 +33,23 @@ export interface DecodeContext {
   futureGraceSeconds: number;
   maxDepth: number;
   redact: Redactor;
+  redactSecrets: boolean;
 }
 
 export interface MetricDecodeContext {
   limits: MetricLimits;
   retentionDays: number;
   futureGraceSeconds: number;
+  redact: Redactor;
 }
 
 /** One event item of `record` (decoded from its Avro or JSON encoding) → a validated event. */
 export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: DecodeContext): Decoded<EventRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
+  if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, ...input } = item;
+  if (ctx.redactSecrets && typeof input.message === 'string') input.message = redactSecrets(input.message);
   const texts = encoding === 'avro' ? parseEventTexts(input) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
   for (const field of JSON_FIELDS) {
@@ -59,12 +65,14 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
   return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts }));
 }
 
-/** One metric item of `record` → a validated sample. */
-export function decodeMetric(item: unknown, record: ConsumedRecord, ctx: MetricDecodeContext): Decoded<MetricRecord> {
+/** One metric item of `record` (decoded from its Avro or JSON encoding) → a validated sample. */
+export function decodeMetric(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: MetricDecodeContext): Decoded<MetricRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
+  if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, ...input } = item;
-  const creator = creatorOf(record, record.headers[HEADER_SCHEMA] === undefined ? 'json' : 'avro', createdBy);
+  input.labels = ctx.redact(input.labels);
+  const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
   return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creator.value }));
 }
@@ -72,6 +80,11 @@ export function decodeMetric(item: unknown, record: ConsumedRecord, ctx: MetricD
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {
   return { now: Number(record.timestamp), retentionDays: ctx.retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
 }
+
+const CREATED_BY_REFUSED: FieldError = {
+  field: 'created_by',
+  message: 'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)',
+};
 
 function invalidOf<T>(result: { ok: true; value: T } | { ok: false; errors: FieldError[] }): Decoded<T> {
   return result.ok ? result : invalid(result.errors);

@@ -121,7 +121,8 @@ describe('direct Kafka producers', () => {
     expect(storedEvents).toEqual([
       { id: ids.json, timestamp: t1.toISOString(), event_type: 'log', source: 'kcat-json', level: 'warn', message: 'with header', tags: { env: 'prod' }, payload: {}, created_by: 'kafka:direct' },
       { id: ids.detected, timestamp: t1.toISOString(), event_type: 'trace', source: 'kcat-detected', level: null, message: null, tags: { password: '[REDACTED]' }, payload: { span: 'a', deep: { api_key: '[REDACTED]' } }, created_by: 'kafka:direct' },
-      { id: ids.avro, timestamp: t2.toISOString(), event_type: 'alert', source: 'avro-svc', level: 'error', message: 'current schema', tags: {}, payload: { n: 1 }, created_by: 'svc-account' },
+      // An Avro item's created_by is not its creator's word: without a vigil-producer header it is kafka:direct.
+      { id: ids.avro, timestamp: t2.toISOString(), event_type: 'alert', source: 'avro-svc', level: 'error', message: 'current schema', tags: {}, payload: { n: 1 }, created_by: 'kafka:direct' },
       { id: ids.old, timestamp: t2.toISOString(), event_type: 'log', source: 'legacy', level: 'info', message: 'v1 schema', tags: { v: '1' }, payload: {}, created_by: 'kafka:legacy-app' },
     ]);
     const { rows: storedMetrics } = await ctx.db.query(
@@ -131,7 +132,7 @@ describe('direct Kafka producers', () => {
     expect(storedMetrics).toEqual([
       { id: ids.mJson, timestamp: t1.toISOString(), name: 'http_requests_total', metric_type: 'counter', value: 5, labels, created_by: 'kafka:direct' },
       { id: ids.mDetected, timestamp: t1.toISOString(), name: 'queue_depth', metric_type: 'gauge', value: -2.5, labels: {}, created_by: 'kafka:direct' },
-      { id: ids.mAvro, timestamp: t2.toISOString(), name: 'latency_seconds', metric_type: 'histogram', value: 0.25, labels: {}, created_by: 'svc-account' },
+      { id: ids.mAvro, timestamp: t2.toISOString(), name: 'latency_seconds', metric_type: 'histogram', value: 0.25, labels: {}, created_by: 'kafka:direct' },
       { id: ids.mOld, timestamp: t2.toISOString(), name: 'legacy_total', metric_type: 'counter', value: 7, labels: { job: 'old' }, created_by: 'kafka:direct' },
     ]);
 
@@ -186,5 +187,58 @@ describe('direct Kafka producers', () => {
     expect(await metricValue(writer, 'vigil_writer_rows_total')).toEqual({ events: 4, metrics: 4 });
     expect(await metricValue(writer, 'vigil_writer_duplicates_total')).toEqual({ events: 1 });
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(4);
+  });
+
+  it('stores created_by = kafka:<vigil-producer header> for direct records, whatever the item says', async () => {
+    const events = ctx.config.kafka.topics.events;
+    const metrics = ctx.config.kafka.topics.metrics;
+    const id = (n: number) => `0190b1c2-7a4e-7cc0-8a6e-00000000010${n}`;
+    const producerHeader = { 'vigil-producer': 'batch-job' };
+    const storedOffsets = async () => Number((await ctx.db.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0) AS n FROM consumer_offsets')).rows[0].n);
+    const before = await storedOffsets();
+    const eventCodec = codecs.get('Event')!;
+    const eventBundle = codecs.get('EventBundle')!;
+    const avroEvent = (n: number, createdBy: string) => ({ id: id(n), event_type: 'log', source: 'claims', message: null, level: null, tags: '{}', payload: '{}', timestamp: t1.getTime(), created_by: createdBy });
+    const jsonEvent = (n: number, extra: Record<string, unknown> = {}) => JSON.stringify({ id: id(n), event_type: 'log', source: 'claims', timestamp: t1.getTime(), ...extra });
+    await producer.send({
+      topic: events,
+      acks: -1,
+      messages: [
+        { key: 'claims', value: jsonEvent(1, { created_by: 'admin' }), headers: { ...JSON_HEADERS, ...producerHeader } },
+        { key: 'claims', value: jsonEvent(2, { message: 'sent Bearer t0k3n' }), headers: { ...JSON_HEADERS, ...producerHeader } },
+        { key: 'claims', value: eventCodec.encode(avroEvent(3, 'admin')), headers: { 'vigil-schema': eventCodec.schemaId, ...producerHeader } },
+        // The gateway's own records keep the token subject it wrote into each item.
+        { key: 'claims', value: eventBundle.encode({ events: [avroEvent(4, 'token-subject')] }), headers: { 'vigil-schema': eventBundle.schemaId, 'vigil-producer': 'gateway' } },
+      ],
+    });
+    const metricCodec = codecs.get('Metric')!;
+    const key = seriesFingerprint('claims_total', {});
+    const sample = { name: 'claims_total', metric_type: 'counter', value: 1, labels: {}, timestamp: t1.getTime() };
+    await producer.send({
+      topic: metrics,
+      acks: -1,
+      messages: [
+        { key, value: metricCodec.encode({ ...sample, labels: { api_key: 'k' }, id: id(5), created_by: 'admin' }), headers: { 'vigil-schema': metricCodec.schemaId, ...producerHeader } },
+        { key, value: JSON.stringify({ ...sample, id: id(6), created_by: 'admin' }), headers: { ...JSON_HEADERS, ...producerHeader } },
+      ],
+    });
+
+    await waitFor(storedOffsets, (n) => n === before + 6);
+    const { rows: stored } = await ctx.db.query(`SELECT id, message, created_by FROM events WHERE source = 'claims' ORDER BY id`);
+    expect(stored).toEqual([
+      { id: id(2), message: 'sent Bearer [REDACTED]', created_by: 'kafka:batch-job' },
+      { id: id(3), message: null, created_by: 'kafka:batch-job' },
+      { id: id(4), message: null, created_by: 'token-subject' },
+    ]);
+    // Redaction applies to direct records as to HTTP input: message secrets above, metric labels here.
+    const { rows: samples } = await ctx.db.query(`SELECT id, labels, created_by FROM metrics WHERE name = 'claims_total' ORDER BY id`);
+    expect(samples).toEqual([{ id: id(5), labels: { api_key: '[REDACTED]' }, created_by: 'kafka:batch-job' }]);
+
+    const refused = 'created_by: is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
+    const letters = (await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, before === 0 ? 2 : 6)).filter((l) => l.key?.toString() !== 'bad');
+    expect(letters.map((l) => [l.headers['vigil-dlq-topic'], l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail'], JSON.parse(l.value!.toString()).id]).sort()).toEqual([
+      [events, 'invalid', refused, id(1)],
+      [metrics, 'invalid', refused, id(6)],
+    ]);
   });
 });

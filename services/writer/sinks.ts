@@ -59,8 +59,9 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
   // Exactly the limits, depth bound and redaction the gateway applies to HTTP input (config.ingest).
   const { futureGraceSeconds, maxDepth } = config.ingest;
   const redact = createRedactor(config.ingest.redactKeys);
-  const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact };
-  const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds };
+  const { redactSecrets } = config.ingest;
+  const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact, redactSecrets };
+  const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds, redact };
   const limitsSeries = config.storage.maxSeriesPerName > 0;
   return [
     createSink(config.kafka.topics.events, 'events', EVENT_COLUMNS, { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! }, (item, encoding, record) => decodeEvent(item, encoding, record, eventContext), (e, index, item) => ({
@@ -71,7 +72,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       index,
       item,
     })),
-    createSink(config.kafka.topics.metrics, 'metrics', METRIC_COLUMNS, { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! }, (item, _encoding, record) => decodeMetric(item, record, metricContext), (m, index, item) => ({
+    createSink(config.kafka.topics.metrics, 'metrics', METRIC_COLUMNS, { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! }, (item, encoding, record) => decodeMetric(item, encoding, record, metricContext), (m, index, item) => ({
       text: formatMetricRow(m),
       key: rowKey(m.timestamp, m.id),
       timestamp: m.timestamp,

@@ -15,7 +15,7 @@ import type { ConsumedRecord } from './consumer.ts';
 import type { DeadLetterReason } from './dlq.ts';
 import { DIRECT_PRODUCER_PREFIX, isSystemActor } from '../auth/identity.ts';
 import type { FieldError } from '../errors.ts';
-import { HEADER_CONTENT_TYPE, HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER } from './topics.ts';
+import { HEADER_CONTENT_TYPE, HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER, PRODUCER_GATEWAY } from './topics.ts';
 
 export interface ItemCodecs {
   item: Codec;
@@ -95,21 +95,26 @@ export function itemAlone(item: unknown, encoding: 'avro' | 'json', codec: Codec
 }
 
 /**
- * Who an item is attributed to (created_by): its own created_by field (the gateway writes the token subject there),
- * else the direct producer, `kafka:<vigil-producer header>` (`kafka:direct` without the header). A system actor is
- * accepted only on the alerter's own Avro records; anywhere else the item is refused (and dead-lettered), so a
- * producer cannot write events that incident timelines would take for the alerter's.
+ * Who an item is attributed to (created_by): the created_by field of an Avro item of vigil's own producers (the
+ * gateway writes the token subject there, the alerter its identity), else the direct producer, `kafka:<vigil-producer
+ * header>` (`kafka:direct` without the header), whatever the item says. A system actor is accepted only on the
+ * alerter's own Avro records; anywhere else the item is refused (and dead-lettered), so a producer cannot write
+ * events that incident timelines would take for the alerter's.
  */
 export function creatorOf(record: ConsumedRecord, encoding: 'avro' | 'json', createdBy: unknown):
   { ok: true; value: string } | { ok: false; error: FieldError } {
   const producer = record.headers[HEADER_PRODUCER];
-  if (typeof createdBy !== 'string') return { ok: true, value: `${DIRECT_PRODUCER_PREFIX}${producer ?? 'direct'}` };
+  const own = encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer);
+  if (!own || typeof createdBy !== 'string') return { ok: true, value: `${DIRECT_PRODUCER_PREFIX}${producer ?? 'direct'}` };
   if (isSystemActor(createdBy) && !(encoding === 'avro' && producer === PRODUCER_ALERTER)) {
     const message = `${JSON.stringify(createdBy)} is reserved for vigil itself`;
     return { ok: false, error: { field: 'created_by', message } };
   }
   return { ok: true, value: createdBy };
 }
+
+/** The producers whose Avro items carry their own created_by (the token subject, the alerter's identity). */
+const OWN_PRODUCERS: ReadonlySet<string> = new Set([PRODUCER_GATEWAY, PRODUCER_ALERTER]);
 
 function emptyBundle(): RecordItems {
   return { ok: false, reason: 'empty_value', detail: 'the bundle has no items' };

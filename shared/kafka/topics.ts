@@ -14,6 +14,7 @@ export const HEADER_CONTENT_TYPE = 'content-type';
 export const HEADER_PRODUCER = 'vigil-producer';
 /** vigil-producer of the alerter's alert events (Avro): the only records whose created_by may name a system actor. */
 export const PRODUCER_ALERTER = 'alerter';
+export const PRODUCER_GATEWAY = 'gateway';
 
 export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promise<string[]> {
   const admin = kafka.admin();
