@@ -134,7 +134,7 @@ describe('incident timeline', () => {
     for (const node of candidates) {
       expect(node['Node Type']).toMatch(/^Index (Only )?Scan$/);
       const { rows: [def] } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [node['Index Name']]);
-      expect(def.indexdef).toMatch(/\(source, "timestamp"\) INCLUDE \(id, event_type, tags\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/);
+      expect(def.indexdef).toMatch(/\(source, "timestamp"\) INCLUDE \(id, event_type, notable_tags\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/);
     }
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
     const allowed = new Set([day(start - 60 * MIN), day(start + 10 * MIN)].map((d) => `events_p${d}`));
