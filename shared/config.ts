@@ -74,6 +74,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'MAINTENANCE_INTERVAL_SECONDS', default: '300', doc: 'How often the maintenance role creates partitions ahead and drops those past retention (one active instance, by advisory lock).' },
   { name: 'MONITORING_EVENT_RETENTION_DAYS', default: '30', doc: 'Events older than this are rejected at ingest and their partitions dropped.' },
   { name: 'MONITORING_METRIC_RETENTION_DAYS', default: '90', doc: 'Metric samples older than this are rejected at ingest and their partitions dropped.' },
+  { name: 'INGEST_IDEMPOTENCY_WINDOW_HOURS', default: '24', doc: 'How long a producer-chosen `id` is remembered: an event or metric sample sent again with the same id within this window is stored once, whatever its timestamp (docs/ingest.md).' },
   { name: 'QUERY_STATEMENT_TIMEOUT_MS', default: '10000', doc: 'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).' },
   { name: 'QUERY_FOLD_INTERVAL_SECONDS', default: '15', doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
@@ -129,7 +130,13 @@ export interface Config {
   };
   writer: { groupId: string; batchMaxRows: number; batchMaxWaitMs: number; concurrency: number; sessionTimeoutMs: number };
   query: { statementTimeoutMs: number; foldIntervalSeconds: number };
-  storage: { granularity: 'hour' | 'day'; createAheadHours: number; eventRetentionDays: number; metricRetentionDays: number };
+  storage: {
+    granularity: 'hour' | 'day';
+    createAheadHours: number;
+    eventRetentionDays: number;
+    metricRetentionDays: number;
+    idempotencyWindowHours: number;
+  };
   maintenance: { intervalSeconds: number };
   incidents: { pollMs: number };
   alerter: {
@@ -275,6 +282,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       createAheadHours: int('PARTITION_CREATE_AHEAD_HOURS', 1, 24 * 366),
       eventRetentionDays: int('MONITORING_EVENT_RETENTION_DAYS', 1, 36_500),
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
+      idempotencyWindowHours: int('INGEST_IDEMPOTENCY_WINDOW_HOURS', 1, 24 * 366),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
     incidents: { pollMs: int('INCIDENTS_POLL_MS', 50, 600_000) },

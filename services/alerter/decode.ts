@@ -49,13 +49,13 @@ function windowOf(record: ConsumedRecord, retentionDays: number, ctx: DecodeCont
   return { now: Number(record.timestamp), retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
 }
 
-/** The record's items as validator input (a copy without created_by, which the alerter does not use). */
+/** The record's items as validator input (a copy without created_by and id_given, which the alerter does not use). */
 function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs): Generator<{ input: Record<string, unknown>; avro: boolean }> {
   const unpacked = itemsOf(record, codecs);
   if (!unpacked.ok) return;
   for (const item of unpacked.items) {
     if (!isPlainObject(item)) continue;
-    const { created_by: _, ...input } = item;
+    const { created_by: _, id_given: __, ...input } = item;
     yield { input, avro: unpacked.encoding === 'avro' };
   }
 }

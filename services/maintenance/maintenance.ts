@@ -1,13 +1,14 @@
 /**
  * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
  * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
- * and their day totals after the longer of the two). Only the instance holding the advisory lock runs a pass, so any number of
+ * and their day totals after the longer of the two), and the claims of producer-chosen ids deleted after
+ * INGEST_IDEMPOTENCY_WINDOW_HOURS. Only the instance holding the advisory lock runs a pass, so any number of
  * maintenance instances may be deployed and exactly one works at a time.
  */
 import type { Config } from '../../shared/config.ts';
 import { ensureAllPartitions, listPartitions, type PartitionedTable } from '../../shared/db/partitions.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { dropExpiredPartitions } from '../../shared/db/retention.ts';
+import { deleteExpiredIdClaims, dropExpiredPartitions } from '../../shared/db/retention.ts';
 
 const LOCK_KEY = 0x76_69_6d_74; // 'vimt', distinct from the migration lock
 const HOUR_MS = 3_600_000;
@@ -19,6 +20,8 @@ export interface MaintenanceReport {
   created: string[];
   dropped: string[];
   deferred: string[];
+  /** Claims of producer-chosen ids deleted because they are older than the idempotency window. */
+  expiredIdClaims: number;
 }
 
 export function retentionDaysOf(table: PartitionedTable, storage: Config['storage']): number {
@@ -40,7 +43,7 @@ async function dropExpiredTotals(pool: Pool, cutoffMs: number): Promise<void> {
 }
 
 export async function runMaintenance(pool: Pool, storage: Config['storage'], now = Date.now()): Promise<MaintenanceReport> {
-  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [] };
+  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [], expiredIdClaims: 0 };
   const lock = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -56,6 +59,7 @@ export async function runMaintenance(pool: Pool, storage: Config['storage'], now
         report.deferred.push(...result.deferred);
       }
       await dropExpiredTotals(pool, now - retentionDaysOf('rollups', storage) * DAY_MS);
+      report.expiredIdClaims = await deleteExpiredIdClaims(pool, storage.idempotencyWindowHours, now);
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

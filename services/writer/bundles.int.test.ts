@@ -35,7 +35,7 @@ describe('bundles from direct producers', () => {
     const metrics = ctx.config.kafka.topics.metrics;
     const minute = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
     const id = (n: number) => `0190b1c2-7a4e-7cc0-8a6e-${String(n).padStart(12, '0')}`;
-    const avroEvent = (n: number, extra: Record<string, unknown> = {}) => ({ id: id(n), event_type: 'log', source: 'bundler', message: `item ${n}`, level: 'info', tags: '{"k":"v"}', payload: '{}', timestamp: minute, created_by: null, ...extra });
+    const avroEvent = (n: number, extra: Record<string, unknown> = {}) => ({ id: id(n), event_type: 'log', source: 'bundler', message: `item ${n}`, level: 'info', tags: '{"k":"v"}', payload: '{}', timestamp: minute, created_by: null, id_given: true, ...extra });
     const bundle = codecs.get('EventBundle')!;
     const eventV1 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'history', 'event-v1.avsc'), 'utf8')));
     const bundleV1 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'event-bundle.avsc'), 'utf8')), { registry: { 'vigil.monitoring.Event': eventV1 } });

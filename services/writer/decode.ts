@@ -41,7 +41,7 @@ export interface MetricDecodeContext {
 export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: DecodeContext): Decoded<EventRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
-  const { created_by: createdBy, ...input } = item;
+  const { created_by: createdBy, id_given: idGiven, ...input } = item;
   const texts = encoding === 'avro' ? parseEventTexts(input) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
   for (const field of JSON_FIELDS) {
@@ -52,15 +52,24 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
       texts[field] = undefined;
     }
   }
-  return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy), texts }));
+  return givenOf(invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy), texts })), idGiven);
 }
 
 /** One metric item of `record` → a validated sample. */
 export function decodeMetric(item: unknown, record: ConsumedRecord, ctx: MetricDecodeContext): Decoded<MetricRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
-  const { created_by: createdBy, ...input } = item;
-  return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy) }));
+  const { created_by: createdBy, id_given: idGiven, ...input } = item;
+  return givenOf(invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy) })), idGiven);
+}
+
+/**
+ * Avro items say whether the producer chose the id (the gateway writes false for the ids it generates; a direct
+ * producer's, or a record written before the field existed, defaults to true). A JSON item chose its id when it has one.
+ */
+function givenOf<T extends { id_given: boolean }>(decoded: Decoded<T>, idGiven: unknown): Decoded<T> {
+  if (decoded.ok && typeof idGiven === 'boolean') decoded.value.id_given = idGiven;
+  return decoded;
 }
 
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {

@@ -42,6 +42,8 @@ export interface EventRecord {
   /** Epoch milliseconds. */
   timestamp: number;
   created_by: string | null;
+  /** The producer chose the id (the writer stores it once within the idempotency window); false: generated. */
+  id_given: boolean;
 }
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
@@ -114,6 +116,7 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
       payload: payload!,
       timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
       created_by: ctx.createdBy,
+      id_given: id !== null,
     },
   };
 }

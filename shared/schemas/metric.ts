@@ -31,6 +31,8 @@ export interface MetricRecord {
   /** Epoch milliseconds. */
   timestamp: number;
   created_by: string | null;
+  /** The producer chose the id (the writer stores it once within the idempotency window); false: generated. */
+  id_given: boolean;
 }
 
 export interface MetricContext {
@@ -76,6 +78,7 @@ export function validateMetric(input: unknown, ctx: MetricContext): Validated<Me
       labels: labels!,
       timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
       created_by: ctx.createdBy,
+      id_given: id !== null,
     },
   };
 }

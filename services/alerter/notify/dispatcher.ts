@@ -167,6 +167,8 @@ export class Dispatcher {
       payload: JSON.stringify({ transition_id: Number(t.id), rule_id: t.ruleId, query: rule.query, fingerprint: t.fingerprint, labels: t.labels, from: t.from, to: t.to, value: t.value, active_at: new Date(t.activeAt).toISOString() }),
       timestamp: t.at,
       created_by: ALERT_SOURCE,
+      // Derived from the transition: a re-sent alert event has the same id and timestamp (one primary key).
+      id_given: false,
     };
     return { into: ALERT_SOURCE, value: this.deps.eventCodec.encode(record) };
   }
