@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { uuidv7 } from './uuid7.ts';
-import { Checker, describe, isPlainObject, type TimeWindow } from './validate.ts';
+import { Checker, describe, isPlainObject, LONE_SURROGATE, UNPAIRED_SURROGATE, type TimeWindow } from './validate.ts';
 import { timestampFromId, type Validated } from './event.ts';
 
 export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary'] as const;
@@ -101,6 +101,7 @@ function checkLabels(check: Checker, value: unknown, limits: MetricLimits): Reco
     else if (typeof v !== 'string') check.fail(field, `must be a string, got ${describe(v)}`);
     else if (v.length > limits.labelValueMaxLength) check.fail(field, `must be at most ${limits.labelValueMaxLength} characters`);
     else if (v.includes('\u0000')) check.fail(field, 'must not contain the NUL character');
+    else if (LONE_SURROGATE.test(v)) check.fail(field, UNPAIRED_SURROGATE);
     else labels[key] = v;
   }
   return labels;
