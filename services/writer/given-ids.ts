@@ -3,12 +3,13 @@
  * writer claims in ingest_ids every id a producer chose (id_given) and keeps only the rows whose claim is new; the
  * others (a resend already stored, whatever its timestamp, or a repeat within the batch) are duplicates. Rows with
  * generated ids skip this entirely: a batch without producer-chosen ids runs no statement here.
- * Claims are inserted in id order, so two writers claiming overlapping ids take the row locks in the same order
+ * Claims are written in one COPY when none exists yet (the common case), else by INSERT … ON CONFLICT DO NOTHING,
+ * which tells the new ones. Either way they are inserted in id order, so two writers claiming overlapping ids take the row locks in the same order
  * (the second waits for the first to commit, then sees the claim) and cannot deadlock. A row PostgreSQL then
  * refuses releases its claim (release()), so that a corrected resend is not mistaken for a duplicate.
  */
-import type { PoolClient } from '../../shared/db/pool.ts';
-import type { CopyRow } from './copy-writer.ts';
+import { sqlState, type PoolClient } from '../../shared/db/pool.ts';
+import { copyText, type CopyRow } from './copy-writer.ts';
 
 export type IdKind = 'event' | 'metric';
 
@@ -28,11 +29,7 @@ export async function claimGivenIds<T>(client: PoolClient, kind: IdKind, rows: C
   }
   if (first.size === 0) return { fresh: rows, duplicates };
   const ids = [...first.keys()].sort();
-  const { rows: claimed } = await client.query<{ id: string }>(
-    'INSERT INTO ingest_ids (kind, id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING id',
-    [kind, ids],
-  );
-  const fresh = new Set(claimed.map((r) => r.id));
+  const fresh = (await copyClaims(client, kind, ids)) ?? (await insertClaims(client, kind, ids));
   const left = new Set<CopyRow<T>>(duplicates);
   for (const [id, row] of first) {
     if (!fresh.has(id)) {
@@ -41,6 +38,33 @@ export async function claimGivenIds<T>(client: PoolClient, kind: IdKind, rows: C
     }
   }
   return { fresh: left.size === 0 ? rows : rows.filter((row) => !left.has(row)), duplicates };
+}
+
+/**
+ * The fast path: one COPY of every claim, which succeeds when none of the ids is claimed yet (resends are rare).
+ * Null when one is (a unique violation, rolled back to the savepoint): the caller takes the slower path.
+ */
+async function copyClaims(client: PoolClient, kind: IdKind, ids: string[]): Promise<Set<string> | null> {
+  await client.query('SAVEPOINT vigil_claims');
+  try {
+    let text = '';
+    for (const id of ids) text += `${kind}\t${id}\n`;
+    await copyText(client, 'ingest_ids', 'kind, id', text);
+    await client.query('RELEASE SAVEPOINT vigil_claims');
+    return new Set(ids);
+  } catch (error) {
+    if (sqlState(error) !== '23505') throw error;
+    await client.query('ROLLBACK TO SAVEPOINT vigil_claims');
+    return null;
+  }
+}
+
+async function insertClaims(client: PoolClient, kind: IdKind, ids: string[]): Promise<Set<string>> {
+  const { rows } = await client.query<{ id: string }>(
+    'INSERT INTO ingest_ids (kind, id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING RETURNING id',
+    [kind, ids],
+  );
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Releases the claims of rows that were not stored after all (refused by PostgreSQL). */
