@@ -22,6 +22,7 @@ const SHARES = (process.env.BENCH_SHARES ?? '0,0.2,1').split(',').map(Number);
 const url = await freshDatabase('vigil_bench_given_batches');
 const pool = new pg.Pool({ connectionString: url, max: 1 });
 const rates = new Map<number, number[]>(SHARES.map((s) => [s, []]));
+const claimMs = new Map<number, number[]>(SHARES.map((s) => [s, []]));
 let startMs = Date.now() - 3_600_000;
 
 for (let b = 0; b < BATCHES; b++) {
@@ -35,6 +36,7 @@ for (let b = 0; b < BATCHES; b++) {
     const began = performance.now();
     await client.query('BEGIN');
     const claimed = await claimGivenIds(client, 'event', rows, (r) => (r.item.id_given ? r.item.id : null));
+    claimMs.get(share)!.push(performance.now() - began);
     await copyIsolating(client, { table: 'events', columns: EVENT_COLUMNS }, claimed.fresh);
     await client.query('COMMIT');
     const seconds = (performance.now() - began) / 1000;
@@ -47,11 +49,11 @@ const baseline = median(rates.get(SHARES[0])!);
 console.log(
   [
     `given-ids-batches: ${BATCHES} batches of ${BATCH_ROWS} rows per share, interleaved; median per share`,
-    '| producer-chosen ids | rows/s (claim + COPY + COMMIT) | vs first share |',
-    '|---|---|---|',
+    '| producer-chosen ids | rows/s (claim + COPY + COMMIT) | vs first share | claim step per batch |',
+    '|---|---|---|---|',
     ...SHARES.map((share) => {
       const m = median(rates.get(share)!);
-      return `| ${Math.round(share * 100)}% | ${fmt(m)} | ${Math.round((100 * m) / baseline)}% |`;
+      return `| ${Math.round(share * 100)}% | ${fmt(m)} | ${Math.round((100 * m) / baseline)}% | ${median(claimMs.get(share)!).toFixed(1)} ms |`;
     }),
   ].join('\n'),
 );

@@ -18,6 +18,7 @@ export interface Claimed<T> {
   duplicates: CopyRow<T>[];
 }
 
+/** The first work of the batch's transaction (on a conflict it rolls back what the transaction did and begins anew). */
 export async function claimGivenIds<T>(client: PoolClient, kind: IdKind, rows: CopyRow<T>[], givenId: (row: CopyRow<T>) => string | null): Promise<Claimed<T>> {
   const first = new Map<string, CopyRow<T>>();
   const duplicates: CopyRow<T>[] = [];
@@ -42,19 +43,20 @@ export async function claimGivenIds<T>(client: PoolClient, kind: IdKind, rows: C
 
 /**
  * The fast path: one COPY of every claim, which succeeds when none of the ids is claimed yet (resends are rare).
- * Null when one is (a unique violation, rolled back to the savepoint): the caller takes the slower path.
+ * Null when one is (a unique violation): the transaction, in which nothing else was done yet, is rolled back and
+ * begun again (cheaper than a savepoint around every COPY: two round trips fewer per batch), and the caller takes
+ * the slower path.
  */
 async function copyClaims(client: PoolClient, kind: IdKind, ids: string[]): Promise<Set<string> | null> {
-  await client.query('SAVEPOINT vigil_claims');
+  let text = '';
+  for (const id of ids) text += `${kind}\t${id}\n`;
   try {
-    let text = '';
-    for (const id of ids) text += `${kind}\t${id}\n`;
     await copyText(client, 'ingest_ids', 'kind, id', text);
-    await client.query('RELEASE SAVEPOINT vigil_claims');
     return new Set(ids);
   } catch (error) {
     if (sqlState(error) !== '23505') throw error;
-    await client.query('ROLLBACK TO SAVEPOINT vigil_claims');
+    await client.query('ROLLBACK');
+    await client.query('BEGIN');
     return null;
   }
 }
