@@ -8,6 +8,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { VigilError } from '../errors.ts';
 import { ROUTE_POLICY, allows, isUserRole, routeKey, type UserRole } from './policy.ts';
 
+/** Longest token subject accepted (created_by of what the token submits; 3 bytes per character at most). */
+export const MAX_SUBJECT_LENGTH = 256;
+
 export interface Principal {
   sub: string;
   role: UserRole;
@@ -54,6 +57,10 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { secret: string
     }
     if (typeof claims.sub !== 'string' || claims.sub === '' || !isUserRole(claims.role)) {
       throw new VigilError('VIGIL_ERR_UNAUTHORIZED', 'the token must carry a non-empty `sub` and a `role` of user, moderator or admin');
+    }
+    // The subject becomes created_by and an index key (incidents by creator): bounded like every key.
+    if (claims.sub.length > MAX_SUBJECT_LENGTH) {
+      throw new VigilError('VIGIL_ERR_UNAUTHORIZED', `the token's \`sub\` must be at most ${MAX_SUBJECT_LENGTH} characters, got ${claims.sub.length}`);
     }
     request.principal = { sub: claims.sub, role: claims.role };
     if (access === undefined || !allows(claims.role, access)) {
