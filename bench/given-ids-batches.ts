@@ -31,7 +31,11 @@ for (let b = 0; b < BATCHES; b++) {
     startMs += BATCH_ROWS / 50 + 1;
     for (const e of events) e.id_given = Math.random() < share;
     // Formatting is the writer's decode step, outside the transaction: left out of the timing here.
-    const rows: CopyRow<EventRecord>[] = events.map((e) => ({ text: formatEventRow(e), key: rowKey(e.timestamp, e.id), item: e }));
+    const rows: CopyRow<EventRecord>[] = events.map((e) => ({
+      text: formatEventRow(e),
+      key: rowKey(e.timestamp, e.id),
+      item: e,
+    }));
     const client = await pool.connect();
     const began = performance.now();
     await client.query('BEGIN');
@@ -53,7 +57,8 @@ console.log(
     '|---|---|---|---|',
     ...SHARES.map((share) => {
       const m = median(rates.get(share)!);
-      return `| ${Math.round(share * 100)}% | ${fmt(m)} | ${Math.round((100 * m) / baseline)}% | ${median(claimMs.get(share)!).toFixed(1)} ms |`;
+      const claim = median(claimMs.get(share)!).toFixed(1);
+      return `| ${Math.round(share * 100)}% | ${fmt(m)} | ${Math.round((100 * m) / baseline)}% | ${claim} ms |`;
     }),
   ].join('\n'),
 );

@@ -34,7 +34,15 @@ const logger = createLogger('warn');
 const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const bundle = codecs.get('EventBundle')!;
-const baseEnv = { DATABASE_URL: url, KAFKA_TOPIC_PARTITIONS: '6', WRITER_BATCH_MAX_ROWS: '5000', WRITER_CONCURRENCY: '2', LOG_LEVEL: 'warn', PORT: '0', PARTITION_GRANULARITY: 'day' };
+const baseEnv = {
+  DATABASE_URL: url,
+  KAFKA_TOPIC_PARTITIONS: '6',
+  WRITER_BATCH_MAX_ROWS: '5000',
+  WRITER_CONCURRENCY: '2',
+  LOG_LEVEL: 'warn',
+  PORT: '0',
+  PARTITION_GRANULARITY: 'day',
+};
 
 async function prefill(env: Record<string, string>, topic: string, share: number): Promise<void> {
   const config = loadConfig(env);
@@ -46,20 +54,23 @@ async function prefill(env: Record<string, string>, topic: string, share: number
   await producer.connect();
   const headers = { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' };
   for (let i = 0; i < events.length; i += 4000) {
-    const publishes = [0, 1, 2, 3].map((j) => events.slice(i + j * 1000, i + (j + 1) * 1000)).filter((part) => part.length > 0);
-    await Promise.all(publishes.map((part) => producer.publish(topic, headers, part.map((e) => ({ into: e.source, value: codec.encode(e) })))));
+    const publishes = [0, 1, 2, 3].map((j) => events.slice(i + j * 1000, i + (j + 1) * 1000)).filter((p) => p.length);
+    const items = (part: typeof events) => part.map((e) => ({ into: e.source, value: codec.encode(e) }));
+    await Promise.all(publishes.map((part) => producer.publish(topic, headers, items(part))));
   }
   await producer.close();
 }
 
 async function round(share: number): Promise<number> {
   const topic = `bench.${crypto.randomBytes(4).toString('hex')}.events`;
-  const env = { ...baseEnv, KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`, KAFKA_TOPIC_DLQ: `${topic}.dlq`, WRITER_GROUP_ID: `bench-${topic}` };
+  const topics = { KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`, KAFKA_TOPIC_DLQ: `${topic}.dlq` };
+  const env = { ...baseEnv, ...topics, WRITER_GROUP_ID: `bench-${topic}` };
   await prefill(env, topic, share);
   const config = loadConfig({ ...env, VIGIL_ROLES: 'writer' });
   const db = new pg.Client({ connectionString: url });
   await db.connect();
-  const rows = async () => Number((await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'")).rows[0].n);
+  const totalSql = "SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'";
+  const rows = async () => Number((await db.query<{ n: string }>(totalSql)).rows[0].n);
   const before = await rows();
   const runtime = await startRuntime(config, logger);
   let first = 0;

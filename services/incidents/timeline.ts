@@ -93,7 +93,8 @@ export interface TimelinePage {
 export function tagsMatch(test: string): string {
   // The window's bounds ($2, $3) repeated so that the probe is planned over the window's partitions only.
   return `coalesce(e.notable_tags ${test}, (SELECT t.tags ${test} FROM events t
-                    WHERE t."timestamp" = e."timestamp" AND t.id = e.id AND t."timestamp" >= $2 AND t."timestamp" <= $3))`;
+                    WHERE t."timestamp" = e."timestamp" AND t.id = e.id
+                      AND t."timestamp" >= $2 AND t."timestamp" <= $3))`;
 }
 
 export const TIMELINE_SQL = `
@@ -119,7 +120,8 @@ export const TIMELINE_SQL = `
         SELECT e."timestamp", e.id FROM events e
          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3
            AND (e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')
-           AND (s.source = ANY($5::text[]) OR e.event_type = 'alert' OR ($6::jsonb <> '{}' AND ${tagsMatch('@> $6::jsonb')}))
+           AND (s.source = ANY($5::text[]) OR e.event_type = 'alert'
+                OR ($6::jsonb <> '{}' AND ${tagsMatch('@> $6::jsonb')}))
            AND NOT (e.event_type = 'alert' AND ${tagsMatch('@> ANY($7::jsonb[])')})
          ORDER BY e."timestamp", e.id LIMIT $9) c
   ), page AS (

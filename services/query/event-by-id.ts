@@ -46,7 +46,11 @@ export function findEventSql(id: string, futureGraceMs: number): EventLookup[] {
       unlessClaimed: true,
     });
   }
-  lookups.push({ sql: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1 ORDER BY created_at, "timestamp" LIMIT 1`, values: [id], unlessClaimed: false });
+  lookups.push({
+    sql: `SELECT ${EVENT_COLUMNS} FROM events WHERE id = $1 ORDER BY created_at, "timestamp" LIMIT 1`,
+    values: [id],
+    unlessClaimed: false,
+  });
   return lookups;
 }
 
@@ -69,7 +73,8 @@ export function eventByIdRoutes(pool: Pool, futureGraceMs: number): FastifyPlugi
         params.done();
         for (const lookup of findEventSql(id!, futureGraceMs)) {
           const rows = await run<EventRow & { claimed?: boolean }>(pool, lookup.sql, lookup.values);
-          if (rows.length > 0 && !(lookup.unlessClaimed && rows[0].claimed)) return { success: true, data: eventToJson(rows[0]) };
+          const answers = rows.length > 0 && !(lookup.unlessClaimed && rows[0].claimed);
+          if (answers) return { success: true, data: eventToJson(rows[0]) };
         }
         throw new VigilError('VIGIL_ERR_NOT_FOUND', `no event with id ${id}`);
       },

@@ -12,7 +12,8 @@
 import type { EventRecord } from '../../shared/schemas/event.ts';
 import type { MetricRecord } from '../../shared/schemas/metric.ts';
 
-export const EVENT_COLUMNS = 'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags';
+export const EVENT_COLUMNS =
+  'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags';
 export const METRIC_COLUMNS = 'id, "timestamp", name, metric_type, value, labels, created_by';
 
 const SPECIAL = /[\\\t\n\r]/;
@@ -55,7 +56,10 @@ export function notableTags(e: EventRecord): string | null {
 export function formatEventRow(e: EventRecord): string {
   const tags = escapeCopyText(e.tags);
   const notable = notableTags(e) === null ? '\\N' : tags;
-  return `${e.id}\t${new Date(e.timestamp).toISOString()}\t${e.event_type}\t${escapeCopyText(e.source)}\t${nullable(e.level)}\t${nullable(e.message)}\t${tags}\t${escapeCopyText(e.payload)}\t${nullable(e.created_by)}\t${notable}\n`;
+  const when = new Date(e.timestamp).toISOString();
+  const source = escapeCopyText(e.source);
+  const head = `${e.id}\t${when}\t${e.event_type}\t${source}\t${nullable(e.level)}\t${nullable(e.message)}`;
+  return `${head}\t${tags}\t${escapeCopyText(e.payload)}\t${nullable(e.created_by)}\t${notable}\n`;
 }
 
 export function formatMetricRow(m: MetricRecord): string {

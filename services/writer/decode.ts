@@ -52,7 +52,9 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
       texts[field] = undefined;
     }
   }
-  return givenOf(invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy), texts })), idGiven);
+  const createdByOf = creatorOf(record, createdBy);
+  const validated = validateEvent(input, { window, limits: ctx.limits, createdBy: createdByOf, texts });
+  return givenOf(invalidOf(validated), idGiven);
 }
 
 /** One metric item of `record` → a validated sample. */
@@ -60,12 +62,14 @@ export function decodeMetric(item: unknown, record: ConsumedRecord, ctx: MetricD
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
   const { created_by: createdBy, id_given: idGiven, ...input } = item;
-  return givenOf(invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creatorOf(record, createdBy) })), idGiven);
+  const createdByOf = creatorOf(record, createdBy);
+  return givenOf(invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: createdByOf })), idGiven);
 }
 
 /**
  * Avro items say whether the producer chose the id (the gateway writes false for the ids it generates; a direct
- * producer's, or a record written before the field existed, defaults to true). A JSON item chose its id when it has one.
+ * producer's, or a record written before the field existed, defaults to true). A JSON item chose its id when it
+ * has one.
  */
 function givenOf<T extends { id_given: boolean }>(decoded: Decoded<T>, idGiven: unknown): Decoded<T> {
   if (decoded.ok && typeof idGiven === 'boolean') decoded.value.id_given = idGiven;

@@ -4,9 +4,10 @@
  * others (a resend already stored, whatever its timestamp, or a repeat within the batch) are duplicates. Rows with
  * generated ids skip this entirely: a batch without producer-chosen ids runs no statement here.
  * Claims are written in one COPY when none exists yet (the common case), else by INSERT … ON CONFLICT DO NOTHING,
- * which tells the new ones. Either way they are inserted in id order, so two writers claiming overlapping ids take the row locks in the same order
- * (the second waits for the first to commit, then sees the claim) and cannot deadlock. A row PostgreSQL then
- * refuses releases its claim (release()), so that a corrected resend is not mistaken for a duplicate.
+ * which tells the new ones. Either way they are inserted in id order, so two writers claiming overlapping ids take
+ * the row locks in the same order (the second waits for the first to commit, then sees the claim) and cannot
+ * deadlock. A row PostgreSQL then refuses releases its claim (releaseGivenIds), so that a corrected resend is not
+ * mistaken for a duplicate.
  */
 import { sqlState, type PoolClient } from '../../shared/db/pool.ts';
 import { copyText, type CopyRow } from './copy-writer.ts';
@@ -19,7 +20,12 @@ export interface Claimed<T> {
 }
 
 /** The first work of the batch's transaction (on a conflict it rolls back what the transaction did and begins anew). */
-export async function claimGivenIds<T>(client: PoolClient, kind: IdKind, rows: CopyRow<T>[], givenId: (row: CopyRow<T>) => string | null): Promise<Claimed<T>> {
+export async function claimGivenIds<T>(
+  client: PoolClient,
+  kind: IdKind,
+  rows: CopyRow<T>[],
+  givenId: (row: CopyRow<T>) => string | null,
+): Promise<Claimed<T>> {
   const first = new Map<string, CopyRow<T>>();
   const duplicates: CopyRow<T>[] = [];
   for (const row of rows) {

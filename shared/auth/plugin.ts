@@ -60,7 +60,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { secret: string
     }
     // The subject becomes created_by and an index key (incidents by creator): bounded like every key.
     if (claims.sub.length > MAX_SUBJECT_LENGTH) {
-      throw new VigilError('VIGIL_ERR_UNAUTHORIZED', `the token's \`sub\` must be at most ${MAX_SUBJECT_LENGTH} characters, got ${claims.sub.length}`);
+      const message = `the token's \`sub\` must be at most ${MAX_SUBJECT_LENGTH} characters, got ${claims.sub.length}`;
+      throw new VigilError('VIGIL_ERR_UNAUTHORIZED', message);
     }
     request.principal = { sub: claims.sub, role: claims.role };
     if (access === undefined || !allows(claims.role, access)) {

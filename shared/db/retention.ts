@@ -58,7 +58,8 @@ export async function deleteExpiredIdClaims(pool: Pool, windowHours: number, now
   let deleted = 0;
   for (;;) {
     const result = await pool.query(
-      `DELETE FROM ingest_ids WHERE ctid = ANY(ARRAY(SELECT ctid FROM ingest_ids WHERE stored_at < $1 LIMIT ${ID_CLAIMS_PER_DELETE}))`,
+      `DELETE FROM ingest_ids
+        WHERE ctid = ANY(ARRAY(SELECT ctid FROM ingest_ids WHERE stored_at < $1 LIMIT ${ID_CLAIMS_PER_DELETE}))`,
       [cutoff],
     );
     deleted += result.rowCount ?? 0;

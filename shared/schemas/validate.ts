@@ -88,7 +88,8 @@ export class Checker {
     }
     // jsonb also rejects an unpaired surrogate, which JSON.stringify writes as a \udXXX escape (a pair it writes as
     // the character itself). A producer's own text may escape pairs too: only then is the value serialised to tell.
-    if (json.includes('\\u') && SURROGATE_ESCAPE.test(json) && (text === undefined || SURROGATE_ESCAPE.test(JSON.stringify(value)))) {
+    const escapes = json.includes('\\u') && SURROGATE_ESCAPE.test(json);
+    if (escapes && (text === undefined || SURROGATE_ESCAPE.test(JSON.stringify(value)))) {
       this.fail(field, UNPAIRED_SURROGATE);
       return null;
     }
