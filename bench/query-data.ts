@@ -8,7 +8,7 @@
  *   BENCH_DATABASE_URL=postgres://… BENCH_EVENTS=1000000 node --import tsx bench/query-data.ts
  *
  * COPY column order (infra/migrations/0001):
- *   events:  id, timestamp, event_type, source, level, message, tags, payload, created_by
+ *   events:  id, timestamp, event_type, source, level, message, tags, payload, created_by, notable_tags (0011)
  *   metrics: id, timestamp, name, metric_type, value, labels, created_by
  */
 import { Readable } from 'node:stream';
@@ -109,7 +109,10 @@ export function* eventRows(count: number, anchorMs: number, seed = 1): Generator
     if (type === 'log') tags.status = weighted([[200, 0.85], [404, 0.08], [500, 0.05], [503, 0.02]] as const, random);
     const message = type === 'metric' ? null : pick(MESSAGES, random)(random);
     const payload = `{"duration_ms": ${Math.floor(random() * 2000)}}`;
-    yield `${uuidv7(ts, random)}\t${new Date(ts).toISOString()}\t${type}\t${source}\t${level ?? '\\N'}\t${message ?? '\\N'}\t${JSON.stringify(tags)}\t${payload}\t${creators[i % 3]}\n`;
+    const text = JSON.stringify(tags);
+    // notable_tags as the writer sets it (services/writer/copy-format.ts; these tags are always small enough).
+    const notable = level === 'warn' || level === 'error' || level === 'fatal' || type === 'alert' ? text : '\\N';
+    yield `${uuidv7(ts, random)}\t${new Date(ts).toISOString()}\t${type}\t${source}\t${level ?? '\\N'}\t${message ?? '\\N'}\t${text}\t${payload}\t${creators[i % 3]}\t${notable}\n`;
   }
 }
 
@@ -223,7 +226,7 @@ export async function ensureBenchData(spec: BenchDataSpec, url = BENCH_DATABASE_
     for (const table of ['events', 'metrics', 'rollups'] as const) await ensurePartitions(pool, table, 'day', anchorMs - SPAN_MS - DAY_MS, anchorMs + DAY_MS);
     await pool.end();
     await client.query('TRUNCATE events, metrics, rollups, ingest_totals');
-    const eventSeconds = await copyRows(client, 'events', 'id, "timestamp", event_type, source, level, message, tags, payload, created_by', eventRows(spec.events, anchorMs), 'events');
+    const eventSeconds = await copyRows(client, 'events', 'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags', eventRows(spec.events, anchorMs), 'events');
     log(`events: ${spec.events.toLocaleString('en')} rows in ${eventSeconds.toFixed(0)} s (${Math.round(spec.events / eventSeconds)} rows/s)`);
     const metricSeconds = await copyRows(client, 'metrics', 'id, "timestamp", name, metric_type, value, labels, created_by', metricRows(spec.metricSamples, anchorMs), 'metrics');
     log(`metrics: ${spec.metricSamples.toLocaleString('en')} rows in ${metricSeconds.toFixed(0)} s (${Math.round(spec.metricSamples / metricSeconds)} rows/s)`);

@@ -62,6 +62,7 @@ export function makeEvents(count: number, startMs: number): EventRecord[] {
       payload: JSON.stringify({ duration_ms: r % 1000, status: 200 }),
       timestamp,
       created_by: 'bench',
+      id_given: false,
     };
   }
   return events;

@@ -39,6 +39,11 @@ describe('loadConfig', () => {
     expect((error as Error).message).toMatch(/^Invalid configuration \(5 problems\)/);
   });
 
+  it('refuses source and metric name limits that PostgreSQL could not index', () => {
+    expect(() => loadConfig({ INGEST_SOURCE_MAX_LENGTH: '513' })).toThrow(/INGEST_SOURCE_MAX_LENGTH="513" must be an integer from 1 to 512/);
+    expect(() => loadConfig({ INGEST_METRIC_NAME_MAX_LENGTH: '65536' })).toThrow(/INGEST_METRIC_NAME_MAX_LENGTH="65536" must be an integer from 1 to 1024/);
+  });
+
   it('refuses the development JWT secret in production and short secrets anywhere', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required when NODE_ENV=production/);
     expect(() => loadConfig({ JWT_SECRET: 'short' })).toThrow(/at least 32 bytes/);

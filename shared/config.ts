@@ -11,6 +11,14 @@ import { DEFAULT_SENSITIVE_KEYS } from './redact.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from './schemas/event.ts';
 import { DEFAULT_METRIC_LIMITS, type MetricLimits } from './schemas/metric.ts';
 
+/**
+ * Upper bounds of the source and metric name limits: both are part of btree keys (events (source, timestamp),
+ * metrics (name, timestamp), rollups), and PostgreSQL refuses an entry over ~2.7 KB. 512 UTF-16 units are at most
+ * 1536 bytes of UTF-8; metric names are ASCII.
+ */
+export const SOURCE_MAX_LENGTH_CAP = 512;
+export const METRIC_NAME_MAX_LENGTH_CAP = 1024;
+
 export const ROOT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export const ROLES = ['gateway', 'writer', 'query', 'maintenance', 'alerter'] as const;
@@ -58,13 +66,13 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'INGEST_PRODUCE_TIMEOUT_MS', default: '5000', doc: 'How long an ingest request waits for Kafka acks before answering 503 + Retry-After.' },
   { name: 'INGEST_BODY_LIMIT_BYTES', default: '5242880', doc: 'Largest ingest request body, on the wire and after gzip decompression, which stops there (→ 413).' },
   { name: 'INGEST_MAX_BATCH_ITEMS', default: '5000', doc: 'Most events or metric samples in one ingest request (→ 413 at the first item past it: the rest is neither inflated nor parsed).' },
-  { name: 'INGEST_SOURCE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.sourceMaxLength), doc: 'Longest event `source`, in characters.' },
+  { name: 'INGEST_SOURCE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.sourceMaxLength), doc: 'Longest event `source`, in characters (at most 512: the source is part of index keys, which PostgreSQL bounds).' },
   { name: 'INGEST_MESSAGE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.messageMaxLength), doc: 'Longest event `message`, in characters.' },
   { name: 'INGEST_MAX_TAGS', default: String(DEFAULT_EVENT_LIMITS.maxTags), doc: 'Most top-level keys in an event\'s `tags`.' },
   { name: 'INGEST_TAGS_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.tagsMaxBytes), doc: 'Largest event `tags`, in bytes of JSON.' },
   { name: 'INGEST_PAYLOAD_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.payloadMaxBytes), doc: 'Largest event `payload`, in bytes of JSON (the seed: don\'t store large payloads).' },
   { name: 'INGEST_MAX_DEPTH', default: '32', doc: 'Deepest nesting of objects and arrays inside `tags` and `payload` (at most 32: redaction walks that deep).' },
-  { name: 'INGEST_METRIC_NAME_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.nameMaxLength), doc: 'Longest metric `name`, in characters.' },
+  { name: 'INGEST_METRIC_NAME_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.nameMaxLength), doc: 'Longest metric `name`, in characters (at most 1024: the name is part of index keys).' },
   { name: 'INGEST_MAX_LABELS', default: String(DEFAULT_METRIC_LIMITS.maxLabels), doc: 'Most labels on a metric sample.' },
   { name: 'INGEST_LABEL_VALUE_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.labelValueMaxLength), doc: 'Longest metric label value, in characters.' },
   { name: 'INGEST_MAX_INFLIGHT_REQUESTS', default: '1024', doc: 'Ingest requests a gateway works on at once; beyond it 429 + Retry-After.' },
@@ -82,6 +90,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'MONITORING_EVENT_RETENTION_DAYS', default: '30', doc: 'Events older than this are rejected at ingest and their partitions dropped.' },
   { name: 'METRICS_MAX_SERIES_PER_NAME', default: '10000', doc: 'Distinct label sets (series) the writer stores per metric name; samples of a new series beyond it go to the DLQ with reason `series_limit` naming the metric (counted in `vigil_dlq_records_total{reason="series_limit"}`, logged as a warning). 0: no limit.' },
   { name: 'MONITORING_METRIC_RETENTION_DAYS', default: '90', doc: 'Metric samples older than this are rejected at ingest and their partitions dropped.' },
+  { name: 'INGEST_IDEMPOTENCY_WINDOW_HOURS', default: '24', doc: 'How long a producer-chosen `id` is remembered: an event or metric sample sent again with the same id within this window is stored once, whatever its timestamp (docs/ingest.md).' },
   { name: 'QUERY_STATEMENT_TIMEOUT_MS', default: '10000', doc: 'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).' },
   { name: 'QUERY_FOLD_INTERVAL_SECONDS', default: '15', doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).' },
   { name: 'INGEST_FUTURE_GRACE_SECONDS', default: '600', doc: 'How far in the future a timestamp may be before it is rejected.' },
@@ -183,6 +192,7 @@ export interface Config {
     metricRetentionDays: number;
     /** 0: no limit. */
     maxSeriesPerName: number;
+    idempotencyWindowHours: number;
   };
   maintenance: { intervalSeconds: number };
   incidents: { pollMs: number; expensiveConcurrency: number; expensiveQueue: number; groupWindowMs: number };
@@ -321,14 +331,14 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       redactKeys: str('INGEST_REDACT_KEYS') === 'none' ? [] : str('INGEST_REDACT_KEYS').split(',').map((k) => k.trim()).filter(Boolean),
       redactSecrets: oneOf('INGEST_REDACT_SECRETS', ['true', 'false'] as const) === 'true',
       eventLimits: {
-        sourceMaxLength: int('INGEST_SOURCE_MAX_LENGTH', 1, 1_000_000),
+        sourceMaxLength: int('INGEST_SOURCE_MAX_LENGTH', 1, SOURCE_MAX_LENGTH_CAP),
         messageMaxLength: int('INGEST_MESSAGE_MAX_LENGTH', 1, 100_000_000),
         maxTags: int('INGEST_MAX_TAGS', 1, 100_000),
         tagsMaxBytes: int('INGEST_TAGS_MAX_BYTES', 2, 100_000_000),
         payloadMaxBytes: int('INGEST_PAYLOAD_MAX_BYTES', 2, 100_000_000),
       },
       metricLimits: {
-        nameMaxLength: int('INGEST_METRIC_NAME_MAX_LENGTH', 1, 100_000),
+        nameMaxLength: int('INGEST_METRIC_NAME_MAX_LENGTH', 1, METRIC_NAME_MAX_LENGTH_CAP),
         maxLabels: int('INGEST_MAX_LABELS', 0, 10_000),
         labelValueMaxLength: int('INGEST_LABEL_VALUE_MAX_LENGTH', 1, 1_000_000),
       },
@@ -361,6 +371,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       eventRetentionDays: int('MONITORING_EVENT_RETENTION_DAYS', 1, 36_500),
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
       maxSeriesPerName: int('METRICS_MAX_SERIES_PER_NAME', 0, 100_000_000),
+      idempotencyWindowHours: int('INGEST_IDEMPOTENCY_WINDOW_HOURS', 1, 24 * 366),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
     incidents: {

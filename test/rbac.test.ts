@@ -1,7 +1,7 @@
 /**
  * The role × endpoint matrix, generated from ROUTE_POLICY (shared/auth/policy.ts) so a new route is covered the
  * moment it is listed there: every route is served, public ones need no token, and every protected one answers
- * 401 to a missing, expired, ill-signed, `alg: none`, wrong-issuer or role-less token, 403 to each role below its
+ * 401 to a missing, expired, ill-signed, `alg: none`, wrong-issuer, role-less or over-long-subject token, 403 to each role below its
  * own, and lets each role at or above it through (whatever the handler then says about the request itself).
  */
 import crypto from 'node:crypto';
@@ -34,6 +34,7 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
       'wrong issuer': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ ...claims, iss: 'someone-else' }),
       'unknown role': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ ...claims, role: 'root' }),
       'no sub': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ role: 'admin', iss: issuer }),
+      'a 257-character sub': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ ...claims, sub: 'x'.repeat(257) }),
       garbage: 'not.a.token',
     };
   });

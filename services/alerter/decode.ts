@@ -51,7 +51,7 @@ function windowOf(record: ConsumedRecord, retentionDays: number, ctx: DecodeCont
   return { now: Number(record.timestamp), retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
 }
 
-/** The record's items as validator input (a copy without created_by, which is returned beside it). */
+/** The record's items as validator input (a copy without created_by, returned beside it, and id_given). */
 function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs):
   Generator<{ input: Record<string, unknown>; avro: boolean; createdBy: unknown }> {
   const unpacked = itemsOf(record, codecs);
@@ -60,7 +60,7 @@ function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs):
     if (!isPlainObject(item)) continue;
     // A JSON item may not name its creator (the writer dead-letters it): skipped like any invalid item.
     if (unpacked.encoding === 'json' && Object.hasOwn(item, 'created_by')) continue;
-    const { created_by: createdBy, ...input } = item;
+    const { created_by: createdBy, id_given: _, ...input } = item;
     yield { input, avro: unpacked.encoding === 'avro', createdBy };
   }
 }

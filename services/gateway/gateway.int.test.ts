@@ -354,10 +354,11 @@ describe('ingest gateway', () => {
       expect(batchTime).toBeLessThanOrEqual(after);
       // Events of one source share a partition (per-source order), the one KafkaJS's partitioner gives their key.
       for (const t of travelled) expect(t.partition).toBe(keyPartition(t.key!, 3));
-      const item = (e: Record<string, unknown>) => ({ message: 'ok', event_type: 'log', level: 'info', payload: '{}', created_by: sub, ...e });
+      const item = (e: Record<string, unknown>) => ({ message: 'ok', event_type: 'log', level: 'info', payload: '{}', created_by: sub, id_given: false, ...e });
       // unbundle() lists items in partition and offset order; a stable sort by key keeps that order per source.
       expect(travelled.map(({ key, index, item: i }) => ({ key, index, item: i })).sort((a, b) => a.key!.localeCompare(b.key!))).toEqual([
-        { key: 'kafka-check', index: 0, item: { ...stored, tags: JSON.stringify(stored.tags), payload: JSON.stringify(stored.payload), timestamp: idTime } },
+        // The client chose the first id (id_given: the writer stores it once); the gateway generated the others.
+        { key: 'kafka-check', index: 0, item: { ...stored, tags: JSON.stringify(stored.tags), payload: JSON.stringify(stored.payload), timestamp: idTime, id_given: true } },
         { key: 'kafka-check', index: 0, item: item({ id: mineId, source: 'kafka-check', tags: '{"request_id":"mine"}', timestamp: batchTime }) },
         { key: 'kafka-check', index: 1, item: item({ id: thirdId, source: 'kafka-check', message: 'third', tags: '{"request_id":"req-kafka-2"}', timestamp: batchTime }) },
         { key: 'kafka-other', index: 0, item: item({ id: otherId, source: 'kafka-other', message: 'other', tags: '{"request_id":"req-kafka-2"}', timestamp: batchTime }) },

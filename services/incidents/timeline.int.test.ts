@@ -136,7 +136,7 @@ describe('incident timeline', () => {
     // Candidates from the covering index; the page's rows from the table by key.
     const candidates = scans.filter((n) => n['Index Name']?.includes('source_timestamp'));
     const pageRows = scans.filter((n) => /_(pkey|id_idx)$/.test(n['Index Name'] ?? '')); // by (timestamp, id) or by id
-    // The alerter's own alert events from the partial index of migration 0017, without visiting the table.
+    // The alerter's own alert events from the partial index of migrations 0017/0022, without visiting the table.
     const systemAlerts = scans.filter((n) => n['Index Name']?.endsWith('_timestamp_id_tags_idx'));
     const seen = JSON.stringify(scans.map((n) => [n['Node Type'], n['Index Name'], n['Relation Name']]));
     expect(candidates.length, seen).toBeGreaterThan(0);
@@ -146,12 +146,12 @@ describe('incident timeline', () => {
     for (const node of systemAlerts) {
       expect(node['Node Type']).toBe('Index Only Scan');
       const { rows: [def] } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [node['Index Name']]);
-      expect(def.indexdef).toMatch(/\("timestamp", id\) INCLUDE \(tags\) WHERE \(\(source = 'vigil-alerter'::text\) AND \(event_type = 'alert'::text\) AND \(created_by = 'vigil-alerter'::text\)\)$/);
+      expect(def.indexdef).toMatch(/\("timestamp", id\) INCLUDE \(notable_tags\) WHERE \(\(source = 'vigil-alerter'::text\) AND \(event_type = 'alert'::text\) AND \(created_by = 'vigil-alerter'::text\)\)$/);
     }
     for (const node of candidates) {
       expect(node['Node Type']).toMatch(/^Index (Only )?Scan$/);
       const { rows: [def] } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [node['Index Name']]);
-      expect(def.indexdef).toMatch(/\(source, "timestamp"\) INCLUDE \(id, event_type, tags\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/);
+      expect(def.indexdef).toMatch(/\(source, "timestamp"\) INCLUDE \(id, event_type, notable_tags\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/);
     }
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');
     const allowed = new Set([day(start - 60 * MIN), day(start + 10 * MIN)].map((d) => `events_p${d}`));

@@ -15,10 +15,11 @@
  * Every entry names who made it in `created_by`: a change's actor, the alerter for transitions, an event's
  * created_by.
  * Cost: each source's candidates (time, id) come from one ordered index-only range scan of the covering partial
- * index events_notable_idx (migration 0006: warn+ and alert events; tags and event_type included, so the tag
- * scope is checked in the index) over the window's partitions, stopped after offset + limit + 1 entries; the
- * alerter's events likewise from events_system_alerts_idx (migration 0017: only the alerter's own alert events,
- * tags included); the merged page is cut, and only its rows are read from the table. A page costs
+ * index events_notable_idx (migrations 0006, 0011: warn+ and alert events, with event_type and the tags included
+ * unless they are too large for an index entry, so the tag scope is checked in the index) over the window's
+ * partitions, stopped after offset + limit + 1 entries; the alerter's events likewise from events_system_alerts_idx
+ * (migrations 0017, 0022: only the alerter's own alert events, their bounded tags included); the merged page is
+ * cut, and only its rows are read from the table (and the rows whose tags were too large, to test them). A page costs
  * O(sources × (offset + limit)) index entries plus `limit` table rows, whatever the window's length or the volume
  * of info-level traffic. (An alert event of another series of the same rule whose labels contain the attached
  * series' labels is taken for the attached series: series of one rule normally share their label keys.)
@@ -93,6 +94,18 @@ export interface TimelinePage {
   entries: TimelineEntryJson[];
 }
 
+/**
+ * `<tags> <test>` on a candidate of events_notable_idx without leaving the index when it can: the index includes
+ * notable_tags (migration 0011), which holds the tags unless they were too large for an index entry (or the row
+ * predates the column); only for those rows is the test made on the row's own tags, found by its primary key.
+ */
+export function tagsMatch(test: string): string {
+  // The window's bounds ($2, $3) repeated so that the probe is planned over the window's partitions only.
+  return `coalesce(e.notable_tags ${test}, (SELECT t.tags ${test} FROM events t
+                    WHERE t."timestamp" = e."timestamp" AND t.id = e.id
+                      AND t."timestamp" >= $2 AND t."timestamp" <= $3))`;
+}
+
 export const TIMELINE_SQL = `
   WITH changes AS (
     SELECT at AS ts, 0 AS rank, lpad(id::text, 20, '0') AS key,
@@ -118,14 +131,14 @@ export const TIMELINE_SQL = `
         SELECT e."timestamp", e.id FROM events e
          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3
            AND (e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')
-           AND (s.source = ANY($5::text[]) OR ($6::jsonb <> '{}' AND e.tags @> $6::jsonb))
+           AND (s.source = ANY($5::text[]) OR ($6::jsonb <> '{}' AND ${tagsMatch('@> $6::jsonb')}))
          ORDER BY e."timestamp", e.id LIMIT $9) c
   ), system_alerts AS (
     SELECT e."timestamp" AS ts, 2 AS rank, e.id::text AS key, NULL::jsonb AS entry, e.id AS event_id
       FROM events e
      WHERE e.source = '${ALERTER_ACTOR}' AND e.event_type = 'alert' AND e.created_by = '${ALERTER_ACTOR}'
        AND e."timestamp" >= $2 AND e."timestamp" <= $3
-       AND NOT (e.tags @> ANY($7::jsonb[]))
+       AND NOT ${tagsMatch('@> ANY($7::jsonb[])')}
      ORDER BY e."timestamp", e.id LIMIT $9
   ), page AS (
     SELECT * FROM (

@@ -48,17 +48,25 @@ describe('maintenance', () => {
       await ctx.db.query(`INSERT INTO ingest_totals (day, kind, partition, count) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, 'event', 0, 1)`, [new Date(day(offset))]);
     }
 
+    // Claims of producer-chosen ids: past the 24 h window (deleted) and within it (kept).
+    await ctx.db.query(
+      `INSERT INTO ingest_ids (kind, id, stored_at) VALUES ('event', gen_random_uuid(), $1), ('metric', gen_random_uuid(), $1), ('event', gen_random_uuid(), $2)`,
+      [new Date(now - 25 * 3_600_000), new Date(now - 23 * 3_600_000)],
+    );
+
     // Another instance holds the lock: this one does nothing.
     const other = await ctx.db.connect();
     await other.query('SELECT pg_advisory_lock($1)', [0x76_69_6d_74]);
     const skipped = await runMaintenance(ctx.db, ctx.config, now);
-    expect(skipped).toEqual({ ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 });
+    expect(skipped).toEqual({ ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0, expiredIdClaims: 0 });
     await other.query('SELECT pg_advisory_unlock($1)', [0x76_69_6d_74]);
     other.release();
 
     const report = await runMaintenance(ctx.db, ctx.config, now);
     expect(report.ran).toBe(true);
     expect(report.deferred).toEqual([]);
+    expect(report.expiredIdClaims).toBe(2);
+    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM ingest_ids')).toBe(1);
     const p = (table: string, offset: number) => partitionName(table, day(offset), 'day');
     expect(report.dropped.sort()).toEqual([p('events', -40), p('events', -31), p('metrics', -100), p('metrics', -91), p('rollups', -100), p('rollups', -91)].sort());
     // Ahead: through now + 48 h for every table.
@@ -77,7 +85,7 @@ describe('maintenance', () => {
     expect(totals.map((r) => r.day)).toEqual([-90, -40, 0].map((o) => new Date(day(o)).toISOString().slice(0, 10)));
 
     // A second pass finds nothing to do.
-    expect(await runMaintenance(ctx.db, ctx.config, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 });
+    expect(await runMaintenance(ctx.db, ctx.config, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [], auditRowsDeleted: 0, expiredIdClaims: 0 });
   });
 
   it('deletes audit log rows older than AUDIT_RETENTION_DAYS, keeps the others', async () => {

@@ -2,14 +2,15 @@
  * One maintenance pass: partitions created ahead for every partitioned table, then partitions past retention
  * dropped (events after MONITORING_EVENT_RETENTION_DAYS, metrics after MONITORING_METRIC_RETENTION_DAYS, rollups
  * and their day totals after the longer of the two), audit log rows older than AUDIT_RETENTION_DAYS deleted (that
- * table is small and not partitioned: bounded DELETEs by its `at` index), and series registrations older than the
- * metric retention deleted (services/writer/series-limit.ts). Only the instance holding the advisory lock runs a
- * pass, so any number of maintenance instances may be deployed and exactly one works at a time.
+ * table is small and not partitioned: bounded DELETEs by its `at` index), series registrations older than the
+ * metric retention deleted (services/writer/series-limit.ts), and the claims of producer-chosen ids deleted after
+ * INGEST_IDEMPOTENCY_WINDOW_HOURS. Only the instance holding the advisory lock runs a pass, so any number of
+ * maintenance instances may be deployed and exactly one works at a time.
  */
 import type { Config } from '../../shared/config.ts';
 import { ensureAllPartitions, listPartitions, type PartitionedTable } from '../../shared/db/partitions.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { dropExpiredPartitions } from '../../shared/db/retention.ts';
+import { deleteExpiredIdClaims, dropExpiredPartitions } from '../../shared/db/retention.ts';
 
 const LOCK_KEY = 0x76_69_6d_74; // 'vimt', distinct from the migration lock
 const HOUR_MS = 3_600_000;
@@ -25,6 +26,8 @@ export interface MaintenanceReport {
   deferred: string[];
   /** Audit log rows deleted past retention. */
   auditRowsDeleted: number;
+  /** Claims of producer-chosen ids deleted because they are older than the idempotency window. */
+  expiredIdClaims: number;
 }
 
 export function retentionDaysOf(table: PartitionedTable, storage: Config['storage']): number {
@@ -64,7 +67,7 @@ export async function runMaintenance(
   now = Date.now(),
 ): Promise<MaintenanceReport> {
   const { storage } = config;
-  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0 };
+  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0, expiredIdClaims: 0 };
   const lock = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -88,6 +91,7 @@ export async function runMaintenance(
          UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY name) g WHERE c.name = g.name`,
         [new Date(now - storage.metricRetentionDays * DAY_MS)],
       );
+      report.expiredIdClaims = await deleteExpiredIdClaims(pool, storage.idempotencyWindowHours, now);
     } finally {
       await lock.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
     }

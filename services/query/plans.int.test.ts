@@ -4,9 +4,11 @@
  * range and read through the intended index, never a sequential scan of a raw table, and /stats must not touch
  * the raw tables at all.
  */
+import crypto from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureAllPartitions, partitionName } from '../../shared/db/partitions.ts';
+import { TIMELINE_SQL } from '../incidents/timeline.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { downsampleSql } from './downsample.ts';
 import { findEventSql } from './event-by-id.ts';
@@ -84,6 +86,14 @@ describe('query plans', () => {
          FROM generate_series(0, 150000) AS i`,
       [new Date(start)],
     );
+    // 5% warn events, with notable_tags as the writer sets it for small tags (the covering partial index).
+    await ctx.db.query(
+      `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, notable_tags)
+       SELECT gen_random_uuid(), $1::timestamptz + i * interval '40 seconds', 'log', 'src-' || (i % 50), 'warn',
+              'warning ' || i, jsonb_build_object('service', 'svc-' || (i % 7)), '{}', jsonb_build_object('service', 'svc-' || (i % 7))
+         FROM generate_series(0, 3 * 2160 - 1) AS i`,
+      [new Date(start)],
+    );
     await ctx.db.query('ANALYZE events');
     await ctx.db.query('ANALYZE metrics');
   });
@@ -142,10 +152,25 @@ describe('query plans', () => {
     const [bounded, unbounded] = findEventSql(id, 600_000);
     const plan = await explain(bounded.sql, bounded.values);
     expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
-    expect([...plan.indexes]).toEqual([expect.stringMatching(/_id_idx$/)]);
+    // ... and the claims of producer-chosen ids by their key (a claimed id takes the unbounded lookup).
+    expect([...plan.indexes].sort()).toEqual([expect.stringMatching(/_id_idx$/), 'ingest_ids_pkey']);
     const fallback = await explain(unbounded.sql, unbounded.values);
     expect(fallback.seqScans).toEqual([]);
     expect([...fallback.indexes].every((i) => i.endsWith('_id_idx'))).toBe(true);
+  });
+
+  it('incident timeline candidates: an index-only scan of events_notable_idx that tests the tags in the index', async () => {
+    const values = [
+      crypto.randomUUID(), dayTwo.start.toISOString(), dayTwo.end.toISOString(), ['src-3', 'src-4'], ['src-3'],
+      JSON.stringify({ service: 'svc-2' }), [JSON.stringify({ rule_id: crypto.randomUUID() })], 101, 101, 0,
+    ];
+    const plan = await explain(TIMELINE_SQL, values);
+    // Candidates from the window's partition only (the primary-key probes of rows whose tags are not in the index
+    // are pruned at run time, when the candidate's timestamp is known).
+    const covering = `${part('events', start + DAY)}_source_timestamp_id_event_type_notable_tag_idx`;
+    expect([...plan.indexes].filter((i) => i.endsWith('notable_tag_idx'))).toEqual([covering]);
+    expect(plan.nodes).toContain('Index Only Scan');
+    expect(plan.seqScans).toEqual([]);
   });
 
   it('metric samples and downsampling by name + time range use the (name, timestamp) index of the pruned partition', async () => {

@@ -95,7 +95,7 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
          SELECT name, metric_type, labels, n, total, last_ts, last_value, buckets
            FROM (${seriesAggregateSql(where)}) fresh
           ORDER BY name, metric_type, labels
-         ON CONFLICT (name, metric_type, labels) DO UPDATE SET
+         ON CONFLICT (name, metric_type, sha256(jsonb_send(labels))) DO UPDATE SET
            sample_count   = s.sample_count + EXCLUDED.sample_count,
            value_sum      = s.value_sum + EXCLUDED.value_sum,
            last_value     = CASE WHEN EXCLUDED.last_timestamp >= s.last_timestamp THEN EXCLUDED.last_value ELSE s.last_value END,

@@ -1,5 +1,6 @@
 /**
- * Stores one batch of one partition in ONE transaction: the rows (COPY), the dead letters acknowledged by Kafka,
+ * Stores one batch of one partition in ONE transaction: the claims of producer-chosen ids (given-ids.ts: a resend
+ * of an id already stored is a duplicate), the rows (COPY), the dead letters acknowledged by Kafka,
  * the rollup counters of the rows actually stored, and the partition's offset advanced from `expected` to `next`.
  * All or nothing: a crash anywhere before COMMIT leaves PostgreSQL as it was, and the batch is read again.
  * Order inside the transaction: the long COPY first, the shared rollup counters last, so that row locks other
@@ -14,6 +15,7 @@ import { isRetriablePgError } from '../../shared/db/errors.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
+import { claimGivenIds, releaseGivenIds } from './given-ids.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { seriesKey, type Admission, type SeriesLimit } from './series-limit.ts';
 import { RollupBatch } from './rollups.ts';
@@ -82,16 +84,22 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
       admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
       if (admission.refused.size > 0) rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) => dead.push({ record: row.record, topic: sink.topic, partition, reason: 'series_limit', detail, item: sink.alone(row.row, row.record) }));
     }
-    const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, rows);
+    const kind = sink.table === 'events' ? 'event' : 'metric';
+    const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId);
+    const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh);
     deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    const released: string[] = [];
     for (const { row, error } of outcome.rejected) {
       const { record, row: refused } = row.item;
+      if (refused.givenId !== null) released.push(refused.givenId);
       dead.push({ record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message, item: sink.alone(refused, record) });
     }
+    await releaseGivenIds(client, kind, released);
     const unsent = dead.filter((letter) => !req.lettersSent.has(letterKey(letter)));
     await deps.dlq.write(unsent).catch((error: unknown) => Promise.reject(new DeadLetterUnavailableError(error)));
     for (const letter of unsent) req.lettersSent.add(letterKey(letter));
-    const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...outcome.duplicates.map((r) => r.item)]);
+    const duplicates = [...claimed.duplicates, ...outcome.duplicates];
+    const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...duplicates.map((r) => r.item)]);
     const rollups = new RollupBatch(partition);
     for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
     await rollups.upsert(client);
@@ -99,7 +107,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await client.query('COMMIT');
     if (admission) deps.seriesLimit!.remember(admission.registered);
     deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
-    return { stored: rows.length - notStored.size, duplicates: outcome.duplicates.length, dead };
+    return { stored: rows.length - notStored.size, duplicates: duplicates.length, dead };
   } catch (error) {
     if (isRetriablePgError(error)) broken = error as Error;
     else await client.query('ROLLBACK').catch((e: Error) => (broken = e));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { escapeCopyText, formatEventRow } from './copy-format.ts';
+import { escapeCopyText, formatEventRow, notableTags } from './copy-format.ts';
+import type { EventRecord } from '../../shared/schemas/event.ts';
 
 describe('COPY text format', () => {
   it('escapes backslash, tab, newline and carriage return', () => {
@@ -18,7 +19,25 @@ describe('COPY text format', () => {
       payload: '{}',
       timestamp: Date.parse('2026-11-26T12:00:00.123Z'),
       created_by: null,
+      id_given: false,
     });
-    expect(row).toBe('0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d\t2026-11-26T12:00:00.123Z\tlog\tapi\\tgw\t\\N\t\\N\t{"q":"a\\\\"b"}\t{}\t\\N\n');
+    expect(row).toBe('0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d\t2026-11-26T12:00:00.123Z\tlog\tapi\\tgw\t\\N\t\\N\t{"q":"a\\\\"b"}\t{}\t\\N\t\\N\n');
+  });
+
+  it('copies the tags of notable events into notable_tags only while the index entry stays bounded', () => {
+    const event = (level: string | null, tags: string, eventType = 'log', source = 'api') =>
+      ({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: eventType, source, message: null, level, tags, payload: '{}', timestamp: 0, created_by: null, id_given: false }) as EventRecord;
+    const small = '{"user":"u1","region":"eu"}';
+    expect(notableTags(event('info', small))).toBeNull();
+    expect(notableTags(event(null, small))).toBeNull();
+    for (const level of ['warn', 'error', 'fatal']) expect(notableTags(event(level, small))).toBe(small);
+    expect(notableTags(event(null, small, 'alert'))).toBe(small);
+    // (2400 − 3 bytes of source) / 6: 399 bytes of tags fit, 400 do not.
+    const sized = (bytes: number) => `{"k":"${'x'.repeat(bytes - 8)}"}`;
+    expect(notableTags(event('error', sized(399)))).toBe(sized(399));
+    expect(notableTags(event('error', sized(400)))).toBeNull();
+    // Bytes, not characters: a three-byte source counts three times.
+    expect(notableTags(event('error', sized(300), 'log', '€'.repeat(300)))).toBeNull();
+    expect(formatEventRow(event('error', sized(8000))).endsWith('\t\\N\n')).toBe(true);
   });
 });

@@ -1,15 +1,19 @@
 /**
  * PostgreSQL COPY text format for the writer's tables. Column order is the contract with the COPY statements
  * below and with infra/migrations/0001 — change all three together:
- *   events:  id, timestamp, event_type, source, level, message, tags, payload, created_by
+ *   events:  id, timestamp, event_type, source, level, message, tags, payload, created_by, notable_tags
  *   metrics: id, timestamp, name, metric_type, value, labels, created_by
+ * notable_tags (migration 0011) repeats the tags of a notable event (warn and above, or an alert: the predicate of
+ * the partial index events_notable_idx, which includes the column) when they are small enough for the index entry
+ * to stay under PostgreSQL's btree limit whatever their content, and is NULL otherwise.
  * Text fields escape backslash, tab, newline and carriage return; NULL is \N. NUL never reaches here (validation
  * refuses it, as PostgreSQL text cannot hold it).
  */
 import type { EventRecord } from '../../shared/schemas/event.ts';
 import type { MetricRecord } from '../../shared/schemas/metric.ts';
 
-export const EVENT_COLUMNS = 'id, "timestamp", event_type, source, level, message, tags, payload, created_by';
+export const EVENT_COLUMNS =
+  'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags';
 export const METRIC_COLUMNS = 'id, "timestamp", name, metric_type, value, labels, created_by';
 
 const SPECIAL = /[\\\t\n\r]/;
@@ -24,8 +28,38 @@ function nullable(value: string | null): string {
   return value === null ? '\\N' : escapeCopyText(value);
 }
 
+/**
+ * Bytes of an events_notable_idx entry left for source and tags: the btree limit for 8 KB pages is 2704 bytes per
+ * entry; the tuple header, timestamp, id, event_type and alignment take under 100.
+ */
+export const NOTABLE_ENTRY_BUDGET_BYTES = 2400;
+/**
+ * jsonb's binary form is at most ~6 times its compact JSON text (`[0,0,0]`: 2 characters → 12 bytes per element;
+ * typical tags are about their text's size), so tags whose text is ≤ (budget − source) / 6 bytes always fit.
+ */
+const JSONB_BYTES_PER_TEXT_BYTE = 6;
+
+export function isNotable(e: Pick<EventRecord, 'level' | 'event_type'>): boolean {
+  return e.level === 'warn' || e.level === 'error' || e.level === 'fatal' || e.event_type === 'alert';
+}
+
+/** The tags copied into notable_tags, or null (not notable, or too large to include in the index). */
+export function notableTags(e: EventRecord): string | null {
+  if (!isNotable(e)) return null;
+  // UTF-16 units × 3 bound the UTF-8 bytes: count bytes only when the quick bound does not already decide.
+  const quick = 3 * e.source.length + JSONB_BYTES_PER_TEXT_BYTE * 3 * e.tags.length;
+  if (quick <= NOTABLE_ENTRY_BUDGET_BYTES) return e.tags;
+  const exact = Buffer.byteLength(e.source) + JSONB_BYTES_PER_TEXT_BYTE * Buffer.byteLength(e.tags);
+  return exact <= NOTABLE_ENTRY_BUDGET_BYTES ? e.tags : null;
+}
+
 export function formatEventRow(e: EventRecord): string {
-  return `${e.id}\t${new Date(e.timestamp).toISOString()}\t${e.event_type}\t${escapeCopyText(e.source)}\t${nullable(e.level)}\t${nullable(e.message)}\t${escapeCopyText(e.tags)}\t${escapeCopyText(e.payload)}\t${nullable(e.created_by)}\n`;
+  const tags = escapeCopyText(e.tags);
+  const notable = notableTags(e) === null ? '\\N' : tags;
+  const when = new Date(e.timestamp).toISOString();
+  const source = escapeCopyText(e.source);
+  const head = `${e.id}\t${when}\t${e.event_type}\t${source}\t${nullable(e.level)}\t${nullable(e.message)}`;
+  return `${head}\t${tags}\t${escapeCopyText(e.payload)}\t${nullable(e.created_by)}\t${notable}\n`;
 }
 
 export function formatMetricRow(m: MetricRecord): string {

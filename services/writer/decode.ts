@@ -48,7 +48,7 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
-  const { created_by: createdBy, ...input } = item;
+  const { created_by: createdBy, id_given: idGiven, ...input } = item;
   if (ctx.redactSecrets && typeof input.message === 'string') input.message = redactSecrets(input.message);
   const texts = encoding === 'avro' ? parseEventTexts(input) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
@@ -62,7 +62,7 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
   }
   const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
-  return invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts }));
+  return givenOf(invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts })), idGiven);
 }
 
 /** One metric item of `record` (decoded from its Avro or JSON encoding) → a validated sample. */
@@ -70,11 +70,21 @@ export function decodeMetric(item: unknown, encoding: 'avro' | 'json', record: C
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
-  const { created_by: createdBy, ...input } = item;
+  const { created_by: createdBy, id_given: idGiven, ...input } = item;
   input.labels = ctx.redact(input.labels);
   const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
-  return invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creator.value }));
+  return givenOf(invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creator.value })), idGiven);
+}
+
+/**
+ * Avro items say whether the producer chose the id (the gateway writes false for the ids it generates; a direct
+ * producer's, or a record written before the field existed, defaults to true). A JSON item chose its id when it
+ * has one.
+ */
+function givenOf<T extends { id_given: boolean }>(decoded: Decoded<T>, idGiven: unknown): Decoded<T> {
+  if (decoded.ok && typeof idGiven === 'boolean') decoded.value.id_given = idGiven;
+  return decoded;
 }
 
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {

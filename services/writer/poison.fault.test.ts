@@ -1,10 +1,13 @@
 /**
- * A poison record among good ones in ONE partition: a JSON event PostgreSQL refuses (a lone UTF-16 surrogate in its
- * tags passes JSON validation but not jsonb) and an undecodable one. The good records are stored, the poison ones
+ * A poison record among good ones in ONE partition: an Avro event PostgreSQL refuses (a direct producer's tags text
+ * is stored as sent, and a number beyond numeric's range passes JSON validation but not jsonb) and an undecodable
+ * one. The good records are stored, the poison ones
  * land in the DLQ with their headers, and the partition keeps moving to its end offset.
  */
+import crypto from 'node:crypto';
 import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadCodecs } from '../../shared/schemas/avro.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { readTopic } from '../../test/helpers/topic-reader.ts';
 
@@ -21,12 +24,13 @@ describe('poison records', () => {
     const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const good = (i: number) => ({ key: 'one-source', value: JSON.stringify({ event_type: 'log', source: 'one-source', message: `good ${i}` }) });
-    const rejected = JSON.stringify({ event_type: 'log', source: 'one-source', message: 'poison', tags: { bad: '\ud800' } });
+    const codec = loadCodecs().get('Event')!;
+    const rejected = codec.encode({ id: crypto.randomUUID(), event_type: 'log', source: 'one-source', message: 'poison', level: null, tags: '{"n":1e1000000}', payload: '{}', timestamp: Date.now(), created_by: null, id_given: true });
     await producer.send({
       topic,
       messages: [
         ...Array.from({ length: 250 }, (_, i) => good(i)),
-        { key: 'one-source', value: rejected, headers: { 'content-type': 'application/json', 'x-trace': 'p1' } },
+        { key: 'one-source', value: rejected, headers: { 'vigil-schema': codec.schemaId, 'x-trace': 'p1' } },
         ...Array.from({ length: 100 }, (_, i) => good(250 + i)),
         { key: 'one-source', value: '{"event_type": "log", "source": ', headers: { 'content-type': 'application/json' } },
       ],
@@ -50,10 +54,10 @@ describe('poison records', () => {
     const byReason = Object.fromEntries(letters.map((l) => [l.headers['vigil-dlq-reason'], l]));
     expect(Object.keys(byReason).sort()).toEqual(['decode_failed', 'rejected_by_database']);
     const db = byReason.rejected_by_database;
-    expect(db.value!.toString()).toBe(rejected);
+    expect(db.value!.equals(rejected)).toBe(true);
     expect(db.key!.toString()).toBe('one-source');
-    expect(db.headers).toMatchObject({ 'x-trace': 'p1', 'content-type': 'application/json', 'vigil-dlq-topic': topic, 'vigil-dlq-partition': String(offsets[0].partition), 'vigil-dlq-offset': '250' });
-    expect(db.headers['vigil-dlq-detail']).toMatch(/surrogate|invalid input syntax for type json/i);
+    expect(db.headers).toMatchObject({ 'x-trace': 'p1', 'vigil-schema': codec.schemaId, 'vigil-dlq-topic': topic, 'vigil-dlq-partition': String(offsets[0].partition), 'vigil-dlq-offset': '250' });
+    expect(db.headers['vigil-dlq-detail']).toMatch(/overflows numeric format/i);
     expect(byReason.decode_failed.headers).toMatchObject({ 'vigil-dlq-topic': topic, 'vigil-dlq-offset': '351' });
     expect(byReason.decode_failed.headers['vigil-dlq-detail']).toMatch(/^malformed JSON/);
 

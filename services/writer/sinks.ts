@@ -24,6 +24,8 @@ export interface SinkRow {
   key: string;
   timestamp: number;
   rollup: RollupFields;
+  /** The id when the producer chose it (claimed in ingest_ids: services/writer/given-ids.ts), else null. */
+  givenId: string | null;
   /** Position of the item in its record's bundle; -1 when the record is one item. */
   index: number;
   /** The item as decoded, for a dead letter of it alone. */
@@ -69,6 +71,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       key: rowKey(e.timestamp, e.id),
       timestamp: e.timestamp,
       rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
+      givenId: e.id_given ? e.id : null,
       index,
       item,
     })),
@@ -77,6 +80,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       key: rowKey(m.timestamp, m.id),
       timestamp: m.timestamp,
       rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
+      givenId: m.id_given ? m.id : null,
       index,
       item,
       ...(limitsSeries ? { series: { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } } : {}),

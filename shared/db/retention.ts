@@ -6,8 +6,8 @@
  */
 import type pg from 'pg';
 import { listPartitions, type PartitionedTable } from './partitions.ts';
-import { isLockNotAvailable } from './errors.ts';
-import { quoteIdent } from './pool.ts';
+import { isLockNotAvailable, sqlState } from './errors.ts';
+import { quoteIdent, type Pool } from './pool.ts';
 
 export interface RetentionResult {
   dropped: string[];
@@ -46,4 +46,24 @@ export async function dropExpiredPartitions(
     client.release();
   }
   return result;
+}
+
+const ID_CLAIMS_PER_DELETE = 50_000;
+
+/**
+ * Deletes the claims of producer-chosen ids (ingest_ids, migration 0012) older than the idempotency window, in
+ * bounded statements so that no single DELETE holds locks or WAL for a day's claims at once. Returns how many.
+ */
+export async function deleteExpiredIdClaims(pool: Pool, windowHours: number, now = Date.now()): Promise<number> {
+  const cutoff = new Date(now - windowHours * 3_600_000);
+  let deleted = 0;
+  for (;;) {
+    const result = await pool.query(
+      `DELETE FROM ingest_ids
+        WHERE ctid = ANY(ARRAY(SELECT ctid FROM ingest_ids WHERE stored_at < $1 LIMIT ${ID_CLAIMS_PER_DELETE}))`,
+      [cutoff],
+    );
+    deleted += result.rowCount ?? 0;
+    if ((result.rowCount ?? 0) < ID_CLAIMS_PER_DELETE) return deleted;
+  }
 }

@@ -17,7 +17,7 @@ const record = (value: Buffer | string | null, headers: Record<string, string> =
   headers,
   timestamp: String(Date.now()),
 });
-const event = (n: number) => ({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: 'api', message: `m${n}`, level: null, tags: '{}', payload: '{}', timestamp: n, created_by: null });
+const event = (n: number) => ({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: 'api', message: `m${n}`, level: null, tags: '{}', payload: '{}', timestamp: n, created_by: null, id_given: false });
 const plain = (items: unknown[]) => items.map((i) => ({ ...(i as object) }));
 
 describe('itemsOf', () => {

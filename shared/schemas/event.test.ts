@@ -22,7 +22,10 @@ describe('validateEvent', () => {
       payload: '{"request_id":"req-123","duration_ms":245}',
       timestamp: NOW,
       created_by: 'u1',
+      id_given: false,
     });
+    const given = validateEvent({ id: '0190B1C2-7A4E-4CC0-8A6E-1D2F3A4B5C6D', event_type: 'log', source: 'web-server' }, ctx);
+    expect(given.ok && [given.value.id, given.value.id_given]).toEqual(['0190b1c2-7a4e-4cc0-8a6e-1d2f3a4b5c6d', true]);
   });
 
   it('reports one error per offending field, naming the rule', () => {

@@ -43,6 +43,8 @@ export interface EventRecord {
   /** Epoch milliseconds. */
   timestamp: number;
   created_by: string | null;
+  /** The producer chose the id (the writer stores it once within the idempotency window); false: generated. */
+  id_given: boolean;
 }
 
 const SYSTEM_SOURCE_RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
@@ -121,6 +123,7 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
       payload: payload!,
       timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
       created_by: ctx.createdBy,
+      id_given: id !== null,
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 import crypto from 'node:crypto';
 import { uuidv7 } from './uuid7.ts';
-import { Checker, describe, isPlainObject, type TimeWindow } from './validate.ts';
+import { Checker, describe, isPlainObject, LONE_SURROGATE, UNPAIRED_SURROGATE, type TimeWindow } from './validate.ts';
 import { timestampFromId, type Validated } from './event.ts';
 
 export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary'] as const;
@@ -31,6 +31,8 @@ export interface MetricRecord {
   /** Epoch milliseconds. */
   timestamp: number;
   created_by: string | null;
+  /** The producer chose the id (the writer stores it once within the idempotency window); false: generated. */
+  id_given: boolean;
 }
 
 export interface MetricContext {
@@ -76,6 +78,7 @@ export function validateMetric(input: unknown, ctx: MetricContext): Validated<Me
       labels: labels!,
       timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
       created_by: ctx.createdBy,
+      id_given: id !== null,
     },
   };
 }
@@ -98,6 +101,7 @@ function checkLabels(check: Checker, value: unknown, limits: MetricLimits): Reco
     else if (typeof v !== 'string') check.fail(field, `must be a string, got ${describe(v)}`);
     else if (v.length > limits.labelValueMaxLength) check.fail(field, `must be at most ${limits.labelValueMaxLength} characters`);
     else if (v.includes('\u0000')) check.fail(field, 'must not contain the NUL character');
+    else if (LONE_SURROGATE.test(v)) check.fail(field, UNPAIRED_SURROGATE);
     else labels[key] = v;
   }
   return labels;

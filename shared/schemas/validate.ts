@@ -86,6 +86,13 @@ export class Checker {
       this.fail(field, 'must not contain the NUL character');
       return null;
     }
+    // jsonb also rejects an unpaired surrogate, which JSON.stringify writes as a \udXXX escape (a pair it writes as
+    // the character itself). A producer's own text may escape pairs too: only then is the value serialised to tell.
+    const escapes = json.includes('\\u') && SURROGATE_ESCAPE.test(json);
+    if (escapes && (text === undefined || SURROGATE_ESCAPE.test(JSON.stringify(value)))) {
+      this.fail(field, UNPAIRED_SURROGATE);
+      return null;
+    }
     return json;
   }
 
@@ -134,6 +141,11 @@ export class Checker {
 }
 
 const MAX_UNKNOWN_KEYS = 10;
+/** A \uD800–\uDFFF escape in JSON text (not preceded by an escaped backslash). */
+const SURROGATE_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u[dD][89a-fA-F][0-9a-fA-F]{2}/;
+/** A UTF-16 surrogate without its other half. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const UNPAIRED_SURROGATE = 'must not contain an unpaired UTF-16 surrogate (PostgreSQL refuses it in JSON)';
 const MAX_DATE_MS = 8.64e15;
 
 /** A client-chosen key echoed in an error, cut so that a 1 MB key does not come back in the response. */

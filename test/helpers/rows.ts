@@ -52,8 +52,10 @@ export async function insertEvents(db: Pool, events: TestEvent[]): Promise<(Test
   }));
   await partitionsFor(db, rows.map((r) => r.timestamp));
   await db.query(
-    `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, created_by)
-     SELECT id, "timestamp", event_type, source, level, message, tags, payload, created_by
+    // notable_tags as the writer sets it for small tags (services/writer/copy-format.ts).
+    `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags)
+     SELECT id, "timestamp", event_type, source, level, message, tags, payload, created_by,
+            CASE WHEN level IN ('warn', 'error', 'fatal') OR event_type = 'alert' THEN tags END
        FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "timestamp" timestamptz, event_type text, source text, level text,
                                                 message text, tags jsonb, payload jsonb, created_by text)`,
     [JSON.stringify(rows)],

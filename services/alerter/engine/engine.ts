@@ -9,6 +9,7 @@
  * assignment (origin null: aggregations, evaluated only by the owner of metrics partition 0 once all its
  * partitions are ready).
  */
+import crypto from 'node:crypto';
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import type { Aggregate } from '../language/ast.ts';
 import { addTo, aggregateValue, compare, emptyFigures, evaluate, groupOf, type DataView, type Element, type GroupFigures } from '../language/evaluate.ts';
@@ -63,6 +64,14 @@ export function emptyChanges(): Changes {
 
 export function isEmpty(changes: Changes): boolean {
   return changes.ops.length === 0 && changes.transitions.length === 0;
+}
+
+/**
+ * A group's key as stored in alert_partials: the SHA-256 of its label values, so that a label value of any length
+ * (up to INGEST_LABEL_VALUE_MAX_LENGTH) keeps the table's primary key under PostgreSQL's btree limit.
+ */
+export function groupDigest(key: string): string {
+  return crypto.createHash('sha256').update(key).digest('base64');
 }
 
 /** The identity of an alert instance within its rule: its labels. */
@@ -129,7 +138,7 @@ export class AlertEngine {
         const group = groupOf(agg.by, element.labels);
         const key = `${element.origin.topic}:${element.origin.partition}\u0000${group.key}`;
         let partial = groups.get(key);
-        if (!partial) groups.set(key, (partial = { ruleId: rule.id, groupKey: group.key, labels: group.labels, origin: element.origin, figures: emptyFigures() }));
+        if (!partial) groups.set(key, (partial = { ruleId: rule.id, groupKey: groupDigest(group.key), labels: group.labels, origin: element.origin, figures: emptyFigures() }));
         addTo(partial.figures, element.value);
       }
       out.push(...groups.values());

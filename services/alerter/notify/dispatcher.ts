@@ -231,6 +231,8 @@ export class Dispatcher {
       payload: JSON.stringify({ transition_id: Number(t.id), rule_id: t.ruleId, query: rule.query, fingerprint: t.fingerprint, labels: t.labels, from: t.from, to: t.to, value: t.value, active_at: new Date(t.activeAt).toISOString() }),
       timestamp: t.at,
       created_by: ALERT_SOURCE,
+      // Derived from the transition: a re-sent alert event has the same id and timestamp (one primary key).
+      id_given: false,
     };
     return { into: ALERT_SOURCE, value: this.deps.eventCodec.encode(record) };
   }
@@ -255,6 +257,7 @@ export class Dispatcher {
       }),
       timestamp: last.at,
       created_by: ALERT_SOURCE,
+      id_given: false, // derived from the group's transitions, like an alert event's
     };
     return { into: ALERT_SOURCE, value: this.deps.eventCodec.encode(record) };
   }

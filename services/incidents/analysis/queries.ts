@@ -38,7 +38,7 @@ export interface SourceCounts {
 
 const iso = (d: Date) => d.toISOString();
 const ERROR_LEVELS = "('error', 'fatal')";
-/** Must appear verbatim in a query for PostgreSQL to use the partial index events_notable_idx (migrations 0005, 0006). */
+/** Must appear verbatim in a query for PostgreSQL to use the partial index events_notable_idx (migration 0011). */
 const NOTABLE = "(e.level IN ('warn', 'error', 'fatal') OR e.event_type = 'alert')";
 const PER_SOURCE_CAP = 20_000;
 const HIGH_CARDINALITY_KEYS = ['request_id', 'trace_id', 'span_id', 'correlation_id', 'id'];
@@ -121,7 +121,11 @@ export async function errorTags(db: Queryable, sources: string[], w: Windows): P
             min(e."timestamp") FILTER (WHERE e."timestamp" >= $3) AS first_at
        FROM unnest($1::text[]) AS s(source)
        CROSS JOIN LATERAL (
-         SELECT e.tags, e."timestamp" FROM events e
+         SELECT coalesce(e.notable_tags, (SELECT t.tags FROM events t
+                                           WHERE t."timestamp" = e."timestamp" AND t.id = e.id
+                                             AND t."timestamp" >= $2 AND t."timestamp" < $4)) AS tags,
+                e."timestamp"
+           FROM events e
           WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" < $4 AND ${NOTABLE} AND e.level IN ${ERROR_LEVELS}
           ORDER BY e."timestamp" DESC LIMIT ${PER_SOURCE_CAP}) e
        CROSS JOIN LATERAL jsonb_each_text(e.tags) kv
