@@ -234,6 +234,7 @@ CREATE TABLE public.events (
     payload jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_by text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    notable_tags jsonb,
     CONSTRAINT valid_event_type CHECK ((event_type = ANY (ARRAY['log'::text, 'metric'::text, 'trace'::text, 'alert'::text]))),
     CONSTRAINT valid_level CHECK ((level = ANY (ARRAY['trace'::text, 'debug'::text, 'info'::text, 'warn'::text, 'error'::text, 'fatal'::text])))
 )
@@ -357,6 +358,17 @@ CREATE TABLE public.incidents (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT valid_incident_severity CHECK ((severity = ANY (ARRAY['low'::text, 'medium'::text, 'high'::text, 'critical'::text]))),
     CONSTRAINT valid_incident_status CHECK ((status = ANY (ARRAY['open'::text, 'investigating'::text, 'identified'::text, 'monitoring'::text, 'resolved'::text, 'closed'::text])))
+);
+
+--
+-- Name: ingest_ids; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ingest_ids (
+    kind text NOT NULL,
+    id uuid NOT NULL,
+    stored_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT valid_kind CHECK ((kind = ANY (ARRAY['event'::text, 'metric'::text])))
 );
 
 --
@@ -592,6 +604,13 @@ ALTER TABLE ONLY public.incidents
     ADD CONSTRAINT incidents_pkey PRIMARY KEY (id);
 
 --
+-- Name: ingest_ids ingest_ids_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ingest_ids
+    ADD CONSTRAINT ingest_ids_pkey PRIMARY KEY (kind, id);
+
+--
 -- Name: ingest_totals ingest_totals_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -611,13 +630,6 @@ ALTER TABLE ONLY public.metric_series_counts
 
 ALTER TABLE ONLY public.metric_series_fold
     ADD CONSTRAINT metric_series_fold_pkey PRIMARY KEY (singleton);
-
---
--- Name: metric_series metric_series_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.metric_series
-    ADD CONSTRAINT metric_series_pkey PRIMARY KEY (name, metric_type, labels);
 
 --
 -- Name: metric_series_registry metric_series_registry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -717,7 +729,7 @@ CREATE INDEX events_id_idx ON ONLY public.events USING btree (id);
 -- Name: events_notable_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_notable_idx ON ONLY public.events USING btree (source, "timestamp") INCLUDE (id, event_type, tags) WHERE ((level = ANY (ARRAY['warn'::text, 'error'::text, 'fatal'::text])) OR (event_type = 'alert'::text));
+CREATE INDEX events_notable_idx ON ONLY public.events USING btree (source, "timestamp") INCLUDE (id, event_type, notable_tags) WHERE ((level = ANY (ARRAY['warn'::text, 'error'::text, 'fatal'::text])) OR (event_type = 'alert'::text));
 
 --
 -- Name: events_source_timestamp_idx; Type: INDEX; Schema: public; Owner: -
@@ -729,7 +741,7 @@ CREATE INDEX events_source_timestamp_idx ON ONLY public.events USING btree (sour
 -- Name: events_system_alerts_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX events_system_alerts_idx ON ONLY public.events USING btree ("timestamp", id) INCLUDE (tags) WHERE ((source = 'vigil-alerter'::text) AND (event_type = 'alert'::text) AND (created_by = 'vigil-alerter'::text));
+CREATE INDEX events_system_alerts_idx ON ONLY public.events USING btree ("timestamp", id) INCLUDE (notable_tags) WHERE ((source = 'vigil-alerter'::text) AND (event_type = 'alert'::text) AND (created_by = 'vigil-alerter'::text));
 
 --
 -- Name: events_trace_id_idx; Type: INDEX; Schema: public; Owner: -
@@ -796,6 +808,18 @@ CREATE INDEX incidents_started_idx ON public.incidents USING btree (started_at D
 --
 
 CREATE INDEX incidents_unresolved_idx ON public.incidents USING btree (status) WHERE (status <> ALL (ARRAY['resolved'::text, 'closed'::text]));
+
+--
+-- Name: ingest_ids_stored_at_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ingest_ids_stored_at_idx ON public.ingest_ids USING brin (stored_at);
+
+--
+-- Name: metric_series_key_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX metric_series_key_idx ON public.metric_series USING btree (name, metric_type, sha256(jsonb_send(labels)));
 
 --
 -- Name: metric_series_registry_first_seen_idx; Type: INDEX; Schema: public; Owner: -
