@@ -146,9 +146,10 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
         if (why) throw new NotReadyError(`alerter: ${why}`);
         const unowned = alerter!.unowned;
         if (unowned.length > 0) {
+          // Topic names and partition numbers are the deployment's own configuration, not internals to hide.
           throw new NotReadyError(
-            `the alerter holds ${unowned.length} partition(s) it does not own (claim pending or lost to another member)`,
-            { cause: new Error(`unowned: ${unowned.join(', ')}`) },
+            `the alerter holds ${unowned.length} partition(s) it does not own ` +
+              `(claim pending or lost to another member): ${unowned.join(', ')}`,
           );
         }
       },

@@ -188,7 +188,7 @@ describe('alerter ownership', () => {
     expect(await transitions(ruleId)).toBe(1);
     const ofRule = async () => sink.requests.map((r) => JSON.parse(r.body)).filter((b) => b.rule.id === ruleId);
     const notified = await waitFor(ofRule, (n) => n.length === 1);
-    expect(notified.map((n) => [n.status, n.labels.host])).toEqual([['firing', 'b']]);
+    expect(notified.map((n) => [n.status, n.alerts.map((a: { labels: { host: string } }) => a.labels.host)])).toEqual([['firing', ['b']]]);
     expect(await metric(alerter, 'vigil_alerter_fenced_changes_total', { partition: label })).toBe(2);
     expect(fencedWarnings()).toHaveLength(1);
     warn.mockRestore();

@@ -25,9 +25,10 @@ describe('role order', () => {
     expect(allows('user', 'moderator')).toBe(false);
     expect(allows('moderator', 'admin')).toBe(false);
   });
-  it('lists the health routes as public and the API as authenticated', () => {
+  it('lists the health routes as public and the API (OTLP/HTTP\'s /v1/ paths included) as authenticated', () => {
     for (const [route, access] of Object.entries(ROUTE_POLICY)) {
-      expect(access, route).toEqual(route.includes('/api/') ? expect.stringMatching(/^(user|moderator|admin)$/) : 'public');
+      const authenticated = route.includes('/api/') || / \/v1\//.test(route);
+      expect(access, route).toEqual(authenticated ? expect.stringMatching(/^(user|moderator|admin)$/) : 'public');
     }
   });
 });
