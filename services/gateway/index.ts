@@ -1,5 +1,6 @@
 /**
- * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip). It authenticates
+ * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip), and Prometheus
+ * remote_write's POST /api/v1/write (remote-write/, mapped onto the same metric samples). It authenticates
  * (the shared auth plugin), sheds load beyond its in-flight bounds (429), validates each item, assigns ids, encodes
  * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
  * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
@@ -21,6 +22,7 @@ import { ingest, type IngestDeps } from './ingest.ts';
 import { eventKind, metricKind, type ItemKind } from './kinds.ts';
 import { LoadShedder, type Ticket } from './load-shedder.ts';
 import { createGatewayMetrics, type Endpoint } from './metrics.ts';
+import { remoteWriteRoutes } from './remote-write/routes.ts';
 
 export interface GatewayDeps {
   config: Config;
@@ -96,7 +98,18 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
 
     const { codecs } = deps;
     route(app, eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!), ingestDeps);
-    route(app, metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics)), ingestDeps);
+    const metricSamples = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics));
+    route(app, metricSamples, ingestDeps);
+    // Remote-write in a child context (its own body parser and answers), under the same hooks and bounds.
+    await app.register(remoteWriteRoutes({
+      ingest: ingestDeps,
+      metrics: metricSamples as ItemKind<unknown>,
+      maxBatchItems: limits.maxBatchItems,
+      bodyLimitBytes: limits.bodyLimitBytes,
+      account: (request, bytes) => {
+        if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes);
+      },
+    }));
   };
 
   return {

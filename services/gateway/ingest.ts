@@ -38,14 +38,12 @@ export interface IngestDeps {
 
 export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: IngestDeps): Promise<IngestAnswer> {
   const { items, batch } = itemsOf(kind, req.body, deps.maxBatchItems);
-  const headers = { [HEADER_SCHEMA]: kind.bundleCodec.schemaId, [HEADER_PRODUCER]: 'gateway' };
-  const into = await kind.router();
   const now = Date.now();
   // A generated id names this HTTP request only: stamped on a batch's items it would make unrelated events (a log
   // shipper's, of many sources) look like one request crossing sources to the incident analysis. So a batch's items
   // get the id only when the client sent it; a single event always gets it.
   const requestId = batch && !req.requestIdGiven ? undefined : req.requestId;
-  const accepted: BundleItem[] = [];
+  const accepted: R[] = [];
   const errors: FieldError[] = [];
   const ids: (string | null)[] = new Array(items.length).fill(null);
   let first: R | null = null;
@@ -64,25 +62,38 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
     const record = result.value;
     first ??= record;
     ids[index] = (record as { id: string }).id;
-    accepted.push({ into: into(record), value: kind.codec.encodeView(record as object) });
+    accepted.push(record);
   }
 
   if (accepted.length === 0) {
     if (!batch) throw validationError(errors);
     throw validationError(errors, `all ${items.length} ${kind.noun}s were rejected; details lists each offending field by item index`);
   }
-  const started = process.hrtime.bigint();
-  try {
-    await deps.producer.publish(kind.topic, headers, accepted);
-  } catch (error) {
-    deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, accepted.length);
-    throw error;
-  }
-  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
-  deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, accepted.length);
+  await publishRecords(kind, accepted, deps);
 
   if (!batch) return { status: 202, data: kind.toJson(first!) };
   return { status: 202, data: { accepted: accepted.length, rejected, ids, errors } };
+}
+
+/**
+ * Encodes validated records and publishes them with acks=all (bundled per record key or partition); resolves once
+ * Kafka acknowledged, rejects with VIGIL_ERR_KAFKA_UNAVAILABLE (503 + Retry-After) otherwise. Counts them.
+ * Shared by every ingest protocol, so all of them reach Kafka the same way.
+ */
+export async function publishRecords<R>(kind: ItemKind<R>, records: R[], deps: IngestDeps): Promise<void> {
+  const headers = { [HEADER_SCHEMA]: kind.bundleCodec.schemaId, [HEADER_PRODUCER]: 'gateway' };
+  const into = await kind.router();
+  const items: BundleItem[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) items[i] = { into: into(records[i]), value: kind.codec.encodeView(records[i] as object) };
+  const started = process.hrtime.bigint();
+  try {
+    await deps.producer.publish(kind.topic, headers, items);
+  } catch (error) {
+    deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, items.length);
+    throw error;
+  }
+  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+  deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, items.length);
 }
 
 /** One object, a JSON array, {"<batchKey>": [...]}, or NDJSON lines. */
