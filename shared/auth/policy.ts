@@ -29,6 +29,7 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /api/v1/monitoring/audit': 'admin',
   'GET /docs/openapi.json': 'public',
   'POST /api/v1/monitoring/metrics': 'user',
+  'POST /api/v1/write': 'user',
   'POST /api/v1/monitoring/alerts': 'moderator',
   'GET /api/v1/monitoring/alerts': 'user',
   'GET /api/v1/monitoring/alerts/:id': 'user',
