@@ -7,6 +7,8 @@ import { WRITE_REQUEST } from './proto.ts';
 export interface SeriesInput {
   labels: Record<string, string>;
   samples: { value: number; timestamp: number }[];
+  /** Native histograms, as opaque bytes (the receiver only counts and refuses them). */
+  histograms?: Uint8Array[];
 }
 
 export interface WriteRequestInput {
@@ -20,6 +22,7 @@ export function encodeWriteRequest(input: WriteRequestInput): Buffer {
     timeseries: (input.timeseries ?? []).map((s) => ({
       labels: Object.entries(s.labels).map(([name, value]) => ({ name, value })),
       samples: s.samples,
+      histograms: s.histograms ?? [],
     })),
     metadata: input.metadata ?? [],
   });

@@ -48,13 +48,15 @@ describe('remote-write mapping', () => {
         { labels: { job: 'x' }, samples: [{ value: 1, timestamp: T }, { value: 2, timestamp: T }] },
         { labels: { __name__: 'ok' }, samples: [{ value: 1, timestamp: T }] },
         { labels: { __name__: 'errors_total' }, samples: [{ value: -1, timestamp: T }, { value: 3, timestamp: T + 1 }] },
+        { labels: { __name__: 'latency_seconds' }, samples: [], histograms: [Uint8Array.of(8, 1), Uint8Array.of(8, 2)] },
       ],
     });
     expect(out.errors).toEqual([
       { field: 'timeseries[0].labels', message: 'has no __name__ label (the metric name)' },
       { field: 'timeseries[2].samples[0].value', message: 'must not be negative: errors_total is a running total (a counter or a histogram/summary count or sum), got -1' },
+      { field: 'timeseries[3].histograms', message: 'native histograms are not supported (2 sent); scrape classic histograms' },
     ]);
-    expect(out.refused).toBe(3);
+    expect(out.refused).toBe(5);
     expect(out.samples.map((s) => s.path)).toEqual(['timeseries[1].samples[0]', 'timeseries[2].samples[1]']);
   });
 
