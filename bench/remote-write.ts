@@ -57,20 +57,36 @@ interface Round {
 
 const nowMs = Date.now();
 const series = Array.from({ length: samples }, (_, i) => ({
-  labels: { job: 'api', instance: `10.0.${i % 16}.1:9100`, method: i % 2 ? 'GET' : 'POST', code: String(200 + (i % 50)) },
+  labels: {
+    job: 'api',
+    instance: `10.0.${i % 16}.1:9100`,
+    method: i % 2 ? 'GET' : 'POST',
+    code: String(200 + (i % 50)),
+  },
   value: 1000 + i,
 }));
 const targets: Record<Form, { path: string; headers: Record<string, string>; body: string | Buffer }> = {
   'vigil JSON': {
     path: '/api/v1/monitoring/metrics',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(series.map((s) => ({ name: 'http_requests_total', metric_type: 'gauge', value: s.value, labels: s.labels, timestamp: nowMs }))),
+    body: JSON.stringify(
+      series.map((s) => ({
+        name: 'http_requests_total',
+        metric_type: 'gauge',
+        value: s.value,
+        labels: s.labels,
+        timestamp: nowMs,
+      })),
+    ),
   },
   remote_write: {
     path: '/api/v1/write',
     headers: REMOTE_WRITE_HEADERS,
     body: remoteWriteBody({
-      timeseries: series.map((s) => ({ labels: { __name__: 'http_requests_total', ...s.labels }, samples: [{ value: s.value, timestamp: nowMs }] })),
+      timeseries: series.map((s) => ({
+        labels: { __name__: 'http_requests_total', ...s.labels },
+        samples: [{ value: s.value, timestamp: nowMs }],
+      })),
     }),
   },
 };
@@ -93,13 +109,19 @@ for (let r = 1; r <= rounds; r++) {
 server.disconnect();
 
 const base = median(results['vigil JSON']);
-console.log(`\n${samples} samples per request, ${CONNECTIONS} connections, ${rounds} alternating rounds of ${seconds} s, median round:\n`);
+console.log(
+  `\n${samples} samples per request, ${CONNECTIONS} connections, ` +
+    `${rounds} alternating rounds of ${seconds} s, median round:\n`,
+);
 console.log('| form | bytes per request | samples/s | p50 latency | p99 latency | share of vigil JSON |');
 console.log('|---|---|---|---|---|---|');
 for (const form of FORMS) {
   const m = median(results[form]);
   const share = form === 'vigil JSON' ? '' : `${((m.samplesPerSecond / base.samplesPerSecond) * 100).toFixed(0)}%`;
-  console.log(`| ${form} | ${Buffer.byteLength(targets[form].body)} | ${fmt(m.samplesPerSecond)} | ${m.p50} ms | ${m.p99} ms | ${share} |`);
+  console.log(
+    `| ${form} | ${Buffer.byteLength(targets[form].body)} | ${fmt(m.samplesPerSecond)} | ` +
+      `${m.p50} ms | ${m.p99} ms | ${share} |`,
+  );
 }
 console.log(
   `\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ` +
@@ -107,7 +129,9 @@ console.log(
 );
 
 async function spawn(): Promise<ChildProcess & { port: number }> {
-  const child = fork(new URL('./gateway-server.ts', import.meta.url), ['gateway'], { execArgv: [...NODE_FLAGS, '--import', 'tsx'] });
+  const child = fork(new URL('./gateway-server.ts', import.meta.url), ['gateway'], {
+    execArgv: [...NODE_FLAGS, '--import', 'tsx'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
@@ -115,7 +139,10 @@ async function spawn(): Promise<ChildProcess & { port: number }> {
   return Object.assign(child, { port });
 }
 
-async function load(target: { path: string; headers: Record<string, string>; body: string | Buffer }, duration: number): Promise<Round> {
+async function load(
+  target: { path: string; headers: Record<string, string>; body: string | Buffer },
+  duration: number,
+): Promise<Round> {
   const result = await autocannon({
     url: `http://127.0.0.1:${server.port}${target.path}`,
     method: 'POST',

@@ -25,29 +25,40 @@ async function freePort(): Promise<number> {
 }
 
 /** A scrape target: a counter that counts its own scrapes, and a gauge the test sets. */
-function startTarget(): Promise<{ server: http.Server; port: number; scrapes: () => number; setDepth: (v: number) => void }> {
+function startTarget(): Promise<{
+  server: http.Server;
+  port: number;
+  scrapes: () => number;
+  setDepth: (v: number) => void;
+}> {
   let scrapes = 0;
   let depth = 1;
   const server = http.createServer((req, res) => {
     if (req.url !== '/metrics') return void res.writeHead(404).end();
     scrapes++;
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-    res.end([
-      '# HELP rw_demo_scrapes_total Scrapes of this target.',
-      '# TYPE rw_demo_scrapes_total counter',
-      `rw_demo_scrapes_total{path="/metrics"} ${scrapes}`,
-      '# HELP rw_demo_queue_depth Items waiting.',
-      '# TYPE rw_demo_queue_depth gauge',
-      `rw_demo_queue_depth{queue="orders"} ${depth}`,
-      '',
-    ].join('\n'));
+    res.end(
+      [
+        '# HELP rw_demo_scrapes_total Scrapes of this target.',
+        '# TYPE rw_demo_scrapes_total counter',
+        `rw_demo_scrapes_total{path="/metrics"} ${scrapes}`,
+        '# HELP rw_demo_queue_depth Items waiting.',
+        '# TYPE rw_demo_queue_depth gauge',
+        `rw_demo_queue_depth{queue="orders"} ${depth}`,
+        '',
+      ].join('\n'),
+    );
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    server,
-    port: (server.address() as net.AddressInfo).port,
-    scrapes: () => scrapes,
-    setDepth: (v) => (depth = v),
-  })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        server,
+        port: (server.address() as net.AddressInfo).port,
+        scrapes: () => scrapes,
+        setDepth: (v) => (depth = v),
+      }),
+    ),
+  );
 }
 
 describe.skipIf(!HAS_PROMETHEUS)('Prometheus agent remote-writing to vigil', () => {
@@ -82,12 +93,16 @@ describe.skipIf(!HAS_PROMETHEUS)('Prometheus agent remote-writing to vigil', () 
       '',
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'prometheus.yml'), config);
-    prometheus = spawn('prometheus', [
-      '--enable-feature=agent',
-      `--config.file=${path.join(dir, 'prometheus.yml')}`,
-      `--storage.agent.path=${path.join(dir, 'wal')}`,
-      `--web.listen-address=127.0.0.1:${await freePort()}`,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    prometheus = spawn(
+      'prometheus',
+      [
+        '--enable-feature=agent',
+        `--config.file=${path.join(dir, 'prometheus.yml')}`,
+        `--storage.agent.path=${path.join(dir, 'wal')}`,
+        `--web.listen-address=127.0.0.1:${await freePort()}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const keep = (b: Buffer) => (prometheusLog = (prometheusLog + b.toString()).slice(-20_000));
     prometheus.stdout!.on('data', keep);
     prometheus.stderr!.on('data', keep);
@@ -104,12 +119,20 @@ describe.skipIf(!HAS_PROMETHEUS)('Prometheus agent remote-writing to vigil', () 
   });
 
   const scrapeRows = async () =>
-    (await ctx.db.query<{ value: number; labels: Record<string, string>; metric_type: string; created_by: string; ms: string }>(
-      `SELECT value, labels, metric_type, created_by, (extract(epoch FROM "timestamp") * 1000)::bigint AS ms
+    (
+      await ctx.db.query<{
+        value: number;
+        labels: Record<string, string>;
+        metric_type: string;
+        created_by: string;
+        ms: string;
+      }>(
+        `SELECT value, labels, metric_type, created_by, (extract(epoch FROM "timestamp") * 1000)::bigint AS ms
        FROM metrics WHERE name = 'rw_demo_scrapes_total' ORDER BY value`,
-    )).rows;
+      )
+    ).rows;
 
-  it('stores the scraped samples with Prometheus\' names, labels and timestamps', async () => {
+  it("stores the scraped samples with Prometheus' names, labels and timestamps", async () => {
     const rows = await waitFor(scrapeRows, (r) => r.length >= 3, 45_000).catch((error) => {
       throw new Error(`${(error as Error).message}\nprometheus log:\n${prometheusLog}`);
     });
@@ -139,19 +162,34 @@ describe.skipIf(!HAS_PROMETHEUS)('Prometheus agent remote-writing to vigil', () 
     const id = created.json().data.id;
     target.setDepth(50);
     const rule = await waitFor(
-      async () => (await backend.app.inject({ method: 'GET', url: `/api/v1/monitoring/alerts/${id}`, headers: { authorization: `Bearer ${ctx.token('user')}` } })).json().data,
+      async () =>
+        (
+          await backend.app.inject({
+            method: 'GET',
+            url: `/api/v1/monitoring/alerts/${id}`,
+            headers: { authorization: `Bearer ${ctx.token('user')}` },
+          })
+        ).json().data,
       (r) => r.state === 'firing',
       30_000,
     );
     expect(rule.active_instances).toEqual([
-      expect.objectContaining({ labels: { queue: 'orders', job: 'demo', instance: `127.0.0.1:${target.port}` }, state: 'firing', value: 50 }),
+      expect.objectContaining({
+        labels: { queue: 'orders', job: 'demo', instance: `127.0.0.1:${target.port}` },
+        state: 'firing',
+        value: 50,
+      }),
     ]);
   }, 60_000);
 
-  it('loses nothing across a gateway restart on the same port: Prometheus retries, every scrape stored once', async () => {
+  it('loses nothing across a gateway restart on the same port: every scrape stored once', async () => {
     await gateway.stop();
     const scrapesAtStop = target.scrapes();
-    await waitFor(async () => target.scrapes(), (n) => n >= scrapesAtStop + 4, 20_000);
+    await waitFor(
+      async () => target.scrapes(),
+      (n) => n >= scrapesAtStop + 4,
+      20_000,
+    );
     gateway = await ctx.start('gateway');
     await gateway.app.listen({ host: '127.0.0.1', port: gatewayPort });
     const after = target.scrapes() + 2;

@@ -46,7 +46,9 @@ describe('remote-write with Kafka stopped', () => {
     fs.rmSync(broker.dir, { recursive: true, force: true });
   });
 
-  const body = remoteWriteBody({ timeseries: [{ labels: { __name__: 'rw_fault' }, samples: [{ value: 1, timestamp: Date.now() - 1000 }] }] });
+  const body = remoteWriteBody({
+    timeseries: [{ labels: { __name__: 'rw_fault' }, samples: [{ value: 1, timestamp: Date.now() - 1000 }] }],
+  });
   const write = () =>
     api.app.inject({
       method: 'POST',
@@ -61,7 +63,11 @@ describe('remote-write with Kafka stopped', () => {
     const started = Date.now();
     const refused = await write();
     expect(Date.now() - started).toBeLessThan(ANSWER_BOUND_MS);
-    expect([refused.statusCode, refused.headers['retry-after'], refused.json().error.code]).toEqual([503, '2', 'VIGIL_ERR_KAFKA_UNAVAILABLE']);
+    expect([refused.statusCode, refused.headers['retry-after'], refused.json().error.code]).toEqual([
+      503,
+      '2',
+      'VIGIL_ERR_KAFKA_UNAVAILABLE',
+    ]);
 
     await startBroker(broker);
     const back = Date.now();

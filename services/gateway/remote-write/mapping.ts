@@ -21,7 +21,14 @@ export type SeriesKind = 'cumulative' | 'gauge';
 
 export interface MappedSample {
   /** What the JSON path validates: the same fields a client would post. */
-  item: { id: string; name: string; metric_type: 'gauge'; value: number; labels: Record<string, string>; timestamp: number };
+  item: {
+    id: string;
+    name: string;
+    metric_type: 'gauge';
+    value: number;
+    labels: Record<string, string>;
+    timestamp: number;
+  };
   /** Where the sample was in the request, for errors: `timeseries[3].samples[1]`. */
   path: string;
 }
@@ -50,8 +57,9 @@ export function mapWriteRequest(request: WriteRequestMessage, limits: MappingLim
   if (timeseries.length > limits.maxItems) {
     throw new VigilError(
       'VIGIL_ERR_PAYLOAD_TOO_LARGE',
-      `the request has ${timeseries.length} series; at most ${limits.maxItems} are accepted (INGEST_MAX_BATCH_ITEMS): ` +
-        'lower the sender\'s max_samples_per_send',
+      `the request has ${timeseries.length} series; ` +
+        `at most ${limits.maxItems} are accepted (INGEST_MAX_BATCH_ITEMS): ` +
+        "lower the sender's max_samples_per_send",
     );
   }
   let total = 0;
@@ -60,11 +68,18 @@ export function mapWriteRequest(request: WriteRequestMessage, limits: MappingLim
     throw new VigilError(
       'VIGIL_ERR_PAYLOAD_TOO_LARGE',
       `the request has ${total} samples; at most ${limits.maxItems} are accepted (INGEST_MAX_BATCH_ITEMS): ` +
-        'lower the sender\'s max_samples_per_send',
+        "lower the sender's max_samples_per_send",
     );
   }
   const families = familyTypes(metadata);
-  const out: Mapping = { samples: [], errors: [], refused: 0, staleMarkers: 0, series: timeseries.length, metadata: metadata.length };
+  const out: Mapping = {
+    samples: [],
+    errors: [],
+    refused: 0,
+    staleMarkers: 0,
+    series: timeseries.length,
+    metadata: metadata.length,
+  };
   for (let i = 0; i < timeseries.length; i++) {
     const series = timeseries[i];
     const at = `timeseries[${i}]`;
@@ -81,9 +96,13 @@ export function mapWriteRequest(request: WriteRequestMessage, limits: MappingLim
         refusal ??= { field: `${at}.labels.${clip(key)}`, message: 'is given twice (label names must be unique)' };
       } else if (value !== '') labels[key] = value;
     }
-    if (name === null || name === '') refusal ??= { field: `${at}.labels`, message: 'has no __name__ label (the metric name)' };
+    if (name === null || name === '')
+      refusal ??= { field: `${at}.labels`, message: 'has no __name__ label (the metric name)' };
     if (series.histograms.length > 0) {
-      refusal ??= { field: `${at}.histograms`, message: `native histograms are not supported (${series.histograms.length} sent); scrape classic histograms` };
+      refusal ??= {
+        field: `${at}.histograms`,
+        message: `native histograms are not supported (${series.histograms.length} sent); scrape classic histograms`,
+      };
     }
     if (refusal !== null) {
       out.errors.push(refusal);
@@ -101,7 +120,12 @@ export function mapWriteRequest(request: WriteRequestMessage, limits: MappingLim
       }
       const path = `${at}.samples[${j}]`;
       if (kind === 'cumulative' && value < 0) {
-        out.errors.push({ field: `${path}.value`, message: `must not be negative: ${clip(name!)} is a running total (a counter or a histogram/summary count or sum), got ${value}` });
+        out.errors.push({
+          field: `${path}.value`,
+          message:
+            `must not be negative: ${clip(name!)} is a running total ` +
+            `(a counter or a histogram/summary count or sum), got ${value}`,
+        });
         out.refused++;
         continue;
       }
@@ -126,7 +150,11 @@ function familyTypes(metadata: WriteRequestMessage['metadata']): Map<string, Met
 }
 
 /** Whether a series holds running totals: by its family's metadata when known, else by its name. */
-export function seriesKind(name: string, labels: Record<string, string>, families: ReadonlyMap<string, MetadataType>): SeriesKind {
+export function seriesKind(
+  name: string,
+  labels: Record<string, string>,
+  families: ReadonlyMap<string, MetadataType>,
+): SeriesKind {
   const type = familyType(name, families);
   switch (type) {
     case 'counter':
@@ -176,7 +204,14 @@ function canonicalSeries(name: string, labels: Record<string, string>): string {
 export function sampleId(canonicalSeries: string, timestamp: number): string {
   const hash = crypto.createHash('sha1').update(canonicalSeries).update(`\u0000${timestamp}`).digest('hex');
   const variant = ((parseInt(hash[16], 16) & 0x3) | 0x8).toString(16);
-  return `${hash.slice(0, 8)}-${hash.slice(8, 12)}-8${hash.slice(13, 16)}-${variant}${hash.slice(17, 20)}-${hash.slice(20, 32)}`;
+  const [a, b, c, d, e] = [
+    hash.slice(0, 8),
+    hash.slice(8, 12),
+    hash.slice(13, 16),
+    hash.slice(17, 20),
+    hash.slice(20, 32),
+  ];
+  return `${a}-${b}-8${c}-${variant}${d}-${e}`;
 }
 
 export function seriesId(name: string, labels: Record<string, string>, timestamp: number): string {

@@ -23,7 +23,10 @@ describe('remote-write bodies', () => {
     const length = uncompressedLength(body, 1024);
     const message = decodeWriteRequest(decompress(body, length));
     expect(message.timeseries).toHaveLength(1);
-    expect(message.timeseries[0].labels.map((l) => [l.name, l.value])).toEqual([['__name__', 'up'], ['job', 'node']]);
+    expect(message.timeseries[0].labels.map((l) => [l.name, l.value])).toEqual([
+      ['__name__', 'up'],
+      ['job', 'node'],
+    ]);
     expect(message.timeseries[0].samples[0].value).toBe(1);
     expect(Number(message.timeseries[0].samples[0].timestamp)).toBe(1_700_000_000_123);
     expect(message.metadata.map((m) => [m.type, m.metricFamilyName])).toEqual([[2, 'up']]);
@@ -34,7 +37,9 @@ describe('remote-write bodies', () => {
     const bomb = Buffer.from([0x80, 0xad, 0xe2, 0x04, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05]);
     expect(refusal(() => uncompressedLength(bomb, 5 * 1024 * 1024))).toEqual({
       code: 'VIGIL_ERR_PAYLOAD_TOO_LARGE',
-      message: 'the snappy body declares 10000000 uncompressed bytes; at most 5242880 are accepted (INGEST_BODY_LIMIT_BYTES): lower the sender\'s max_samples_per_send',
+      message:
+        'the snappy body declares 10000000 uncompressed bytes; at most 5242880 are accepted ' +
+        "(INGEST_BODY_LIMIT_BYTES): lower the sender's max_samples_per_send",
     });
     // A real block of 2 MB of zeros compresses to ~100 kB: over a 1 MB limit by its preamble.
     const zeros = Buffer.from(snappy.compress(Buffer.alloc(2 * 1024 * 1024)));
@@ -43,10 +48,14 @@ describe('remote-write bodies', () => {
   });
 
   it('refuses an invalid preamble, a truncated block and undecodable protobuf as malformed', () => {
-    expect(refusal(() => uncompressedLength(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 1024)).code).toBe('VIGIL_ERR_MALFORMED_BODY');
+    expect(refusal(() => uncompressedLength(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), 1024)).code).toBe(
+      'VIGIL_ERR_MALFORMED_BODY',
+    );
     // A literal of 10 bytes of which 3 arrived.
     const truncated = Buffer.from([10, 9 << 2, 1, 2, 3]);
-    expect(refusal(() => decompress(truncated, uncompressedLength(truncated, 1024))).code).toBe('VIGIL_ERR_MALFORMED_BODY');
+    expect(refusal(() => decompress(truncated, uncompressedLength(truncated, 1024))).code).toBe(
+      'VIGIL_ERR_MALFORMED_BODY',
+    );
     expect(refusal(() => decodeWriteRequest(Buffer.from([0x0a, 0xff, 0xff]))).code).toBe('VIGIL_ERR_MALFORMED_BODY');
   });
 
@@ -60,9 +69,13 @@ describe('remote-write bodies', () => {
   it('accepts remote-write 1.0 headers and refuses 2.0 and other encodings with 415', () => {
     expect(() => checkHeaders('application/x-protobuf', 'snappy')).not.toThrow();
     expect(() => checkHeaders('application/x-protobuf;proto=prometheus.WriteRequest', 'Snappy')).not.toThrow();
-    expect(refusal(() => checkHeaders('application/x-protobuf;proto=io.prometheus.write.v2.Request', 'snappy'))).toEqual({
+    expect(
+      refusal(() => checkHeaders('application/x-protobuf;proto=io.prometheus.write.v2.Request', 'snappy')),
+    ).toEqual({
       code: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
-      message: 'Content-Type proto=io.prometheus.write.v2.Request is not supported: vigil receives remote-write 1.0 (proto=prometheus.WriteRequest); configure the sender with protobuf_message: prometheus.WriteRequest',
+      message:
+        'Content-Type proto=io.prometheus.write.v2.Request is not supported: vigil receives remote-write 1.0 ' +
+        '(proto=prometheus.WriteRequest); configure the sender with protobuf_message: prometheus.WriteRequest',
     });
     expect(refusal(() => checkHeaders('application/x-protobuf', 'gzip'))).toEqual({
       code: 'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
@@ -74,7 +87,15 @@ describe('remote-write bodies', () => {
   it('recognises the staleness marker after a protobuf round trip, and only it', () => {
     const stale = doubleFromBits(STALE_MARKER_BITS);
     const bytes = encodeWriteRequest({
-      timeseries: [{ labels: { __name__: 'x' }, samples: [{ value: stale, timestamp: 1 }, { value: Number.NaN, timestamp: 2 }] }],
+      timeseries: [
+        {
+          labels: { __name__: 'x' },
+          samples: [
+            { value: stale, timestamp: 1 },
+            { value: Number.NaN, timestamp: 2 },
+          ],
+        },
+      ],
     });
     expect(bytes.includes(Buffer.from([0x02, 0, 0, 0, 0, 0, 0xf0, 0x7f]))).toBe(true);
     const [first, second] = decodeWriteRequest(bytes).timeseries[0].samples;

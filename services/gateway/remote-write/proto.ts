@@ -26,7 +26,16 @@ root.resolveAll();
 export const WRITE_REQUEST = root.lookupType('prometheus.WriteRequest');
 
 /** MetricMetadata.MetricType, by number. */
-export const METADATA_TYPES = ['unknown', 'counter', 'gauge', 'histogram', 'gaugehistogram', 'summary', 'info', 'stateset'] as const;
+export const METADATA_TYPES = [
+  'unknown',
+  'counter',
+  'gauge',
+  'histogram',
+  'gaugehistogram',
+  'summary',
+  'info',
+  'stateset',
+] as const;
 export type MetadataType = (typeof METADATA_TYPES)[number];
 
 /** What protobufjs decodes (int64 as Long or number, absent repeated fields as empty arrays). */
@@ -68,7 +77,11 @@ function protoParameter(contentType: string | undefined): string | null {
   for (const part of contentType.split(';').slice(1)) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim().toLowerCase() === 'proto') return part.slice(eq + 1).trim().replace(/^"|"$/g, '');
+    if (part.slice(0, eq).trim().toLowerCase() === 'proto')
+      return part
+        .slice(eq + 1)
+        .trim()
+        .replace(/^"|"$/g, '');
   }
   return null;
 }
@@ -76,12 +89,14 @@ function protoParameter(contentType: string | undefined): string | null {
 /** The block's declared uncompressed length, checked against limitBytes (→ 413) before decompressing. */
 export function uncompressedLength(compressed: Uint8Array, limitBytes: number): number {
   const length = new SnappyDecompressor(compressed).readUncompressedLength();
-  if (length < 0) throw new VigilError('VIGIL_ERR_MALFORMED_BODY', 'the body is not a snappy block: its length preamble is invalid');
+  if (length < 0)
+    throw new VigilError('VIGIL_ERR_MALFORMED_BODY', 'the body is not a snappy block: its length preamble is invalid');
   if (length > limitBytes) {
     throw new VigilError(
       'VIGIL_ERR_PAYLOAD_TOO_LARGE',
-      `the snappy body declares ${length} uncompressed bytes; at most ${limitBytes} are accepted (INGEST_BODY_LIMIT_BYTES): ` +
-        'lower the sender\'s max_samples_per_send',
+      `the snappy body declares ${length} uncompressed bytes; ` +
+        `at most ${limitBytes} are accepted (INGEST_BODY_LIMIT_BYTES): ` +
+        "lower the sender's max_samples_per_send",
     );
   }
   return length;
@@ -92,7 +107,10 @@ export function decompress(compressed: Buffer, limitBytes: number): Buffer {
   try {
     return snappy.uncompress(compressed, limitBytes);
   } catch (error) {
-    throw new VigilError('VIGIL_ERR_MALFORMED_BODY', `the body is not a valid snappy block: ${(error as Error).message}`);
+    throw new VigilError(
+      'VIGIL_ERR_MALFORMED_BODY',
+      `the body is not a valid snappy block: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -101,7 +119,10 @@ export function decodeWriteRequest(bytes: Uint8Array): WriteRequestMessage {
   try {
     return WRITE_REQUEST.decode(bytes) as unknown as WriteRequestMessage;
   } catch (error) {
-    throw new VigilError('VIGIL_ERR_MALFORMED_BODY', `the body is not a valid protobuf prometheus.WriteRequest: ${(error as Error).message}`);
+    throw new VigilError(
+      'VIGIL_ERR_MALFORMED_BODY',
+      `the body is not a valid protobuf prometheus.WriteRequest: ${(error as Error).message}`,
+    );
   }
 }
 

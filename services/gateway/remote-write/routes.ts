@@ -36,12 +36,16 @@ export interface RemoteWriteDeps {
 export function remoteWriteRoutes(deps: RemoteWriteDeps) {
   return async (app: FastifyInstance): Promise<void> => {
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser(PROTOBUF_TYPE, { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes }, async (request: FastifyRequest, raw: Buffer) => {
-      checkHeaders(request.headers['content-type'], request.headers['content-encoding']);
-      const length = uncompressedLength(raw, deps.bodyLimitBytes);
-      deps.account(request, length);
-      return decompress(raw, length);
-    });
+    app.addContentTypeParser(
+      PROTOBUF_TYPE,
+      { parseAs: 'buffer', bodyLimit: deps.bodyLimitBytes },
+      async (request: FastifyRequest, raw: Buffer) => {
+        checkHeaders(request.headers['content-type'], request.headers['content-encoding']);
+        const length = uncompressedLength(raw, deps.bodyLimitBytes);
+        deps.account(request, length);
+        return decompress(raw, length);
+      },
+    );
     app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
       let known = toVigilError(error);
       if (!known) {
@@ -59,7 +63,10 @@ export function remoteWriteRoutes(deps: RemoteWriteDeps) {
       // Fastify runs no parser on an empty body; a snappy block is never empty.
       if (!Buffer.isBuffer(request.body)) {
         checkHeaders(request.headers['content-type'], request.headers['content-encoding']);
-        throw new VigilError('VIGIL_ERR_MALFORMED_BODY', 'a body is required: a snappy-compressed prometheus.WriteRequest');
+        throw new VigilError(
+          'VIGIL_ERR_MALFORMED_BODY',
+          'a body is required: a snappy-compressed prometheus.WriteRequest',
+        );
       }
       const mapping = mapWriteRequest(decodeWriteRequest(request.body), { maxItems: deps.maxBatchItems });
       const { metrics } = deps;
@@ -72,12 +79,15 @@ export function remoteWriteRoutes(deps: RemoteWriteDeps) {
         if (result.ok) accepted.push(result.value);
         else {
           refused++;
-          for (const e of result.errors) errors.push({ field: `${path}.${e.field === 'name' ? 'labels.__name__' : e.field}`, message: e.message });
+          for (const e of result.errors)
+            errors.push({ field: `${path}.${e.field === 'name' ? 'labels.__name__' : e.field}`, message: e.message });
         }
       }
       const counters = deps.ingest.metrics.items;
-      if (refused > 0) counters.inc({ endpoint: 'remote_write', outcome: 'rejected', reason: 'remote_write_invalid' }, refused);
-      if (mapping.staleMarkers > 0) counters.inc({ endpoint: 'remote_write', outcome: 'skipped', reason: 'stale_marker' }, mapping.staleMarkers);
+      if (refused > 0)
+        counters.inc({ endpoint: 'remote_write', outcome: 'rejected', reason: 'remote_write_invalid' }, refused);
+      if (mapping.staleMarkers > 0)
+        counters.inc({ endpoint: 'remote_write', outcome: 'skipped', reason: 'stale_marker' }, mapping.staleMarkers);
       if (accepted.length > 0) await publishRecords(metrics, accepted, deps.ingest);
       if (refused > 0) throw refusal(refused, accepted.length, errors);
       return reply.status(204).send();
@@ -87,7 +97,10 @@ export function remoteWriteRoutes(deps: RemoteWriteDeps) {
 
 function refusal(refused: number, stored: number, errors: FieldError[]): VigilError {
   const listed = errors.slice(0, MAX_REPORTED_ERRORS);
-  const first = listed.slice(0, 3).map((e) => `${e.field} ${e.message}`).join('; ');
+  const first = listed
+    .slice(0, 3)
+    .map((e) => `${e.field} ${e.message}`)
+    .join('; ');
   return new VigilError(
     'VIGIL_ERR_VALIDATION',
     `${refused} samples were refused, ${stored} stored: ${first}${listed.length > 3 ? '; …' : ''}`,
