@@ -23,6 +23,7 @@ export const ERRORS = {
   VIGIL_ERR_RATE_LIMITED: { status: 429, retriable: true, title: 'Too much in flight; retry after the Retry-After delay.' },
   VIGIL_ERR_SUBJECT_RATE_LIMITED: { status: 429, retriable: true, title: 'Your token\'s subject made too many expensive requests of this kind in the window; retry after the Retry-After delay.' },
   VIGIL_ERR_KAFKA_UNAVAILABLE: { status: 503, retriable: true, title: 'Kafka did not acknowledge in time; nothing was accepted, retry after Retry-After.' },
+  VIGIL_ERR_AT_CAPACITY: { status: 503, retriable: true, title: 'The gateway is at its in-flight bounds; a remote-write sender is answered 503 (Prometheus drops a batch answered 429), retry after Retry-After.' },
   VIGIL_ERR_DATABASE_UNAVAILABLE: { status: 503, retriable: true, title: 'PostgreSQL is unreachable; retry after Retry-After.' },
   VIGIL_ERR_NOT_READY: { status: 503, retriable: true, title: 'A dependency of this process is not ready.' },
   VIGIL_ERR_QUERY_TIMEOUT: { status: 504, retriable: false, title: 'The query ran longer than QUERY_STATEMENT_TIMEOUT_MS; narrow it.' },

@@ -1,6 +1,7 @@
 /**
- * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip), and OTLP/HTTP's
- * POST /v1/logs, /v1/metrics, /v1/traces (otlp/, mapped onto the same items). It authenticates
+ * The ingest gateway: POST /api/v1/monitoring/events and /metrics (single, batch, NDJSON, gzip), OTLP/HTTP's
+ * POST /v1/logs, /v1/metrics, /v1/traces (otlp/, mapped onto the same items) and Prometheus remote_write's
+ * POST /api/v1/write (remote-write/, mapped onto the same metric samples). It authenticates
  * (the shared auth plugin), sheds load beyond its in-flight bounds (429), validates each item, assigns ids, encodes
  * Avro and produces with acks=all through one batching producer shared by all requests; it answers 202 only after
  * Kafka acknowledged, and 503 + Retry-After when Kafka does not answer within INGEST_PRODUCE_TIMEOUT_MS.
@@ -23,6 +24,7 @@ import { eventKind, maxItemValues, metricKind, type ItemKind } from './kinds.ts'
 import { LoadShedder, type Ticket } from './load-shedder.ts';
 import { createGatewayMetrics, type Endpoint } from './metrics.ts';
 import { otlpRoutes } from './otlp/routes.ts';
+import { remoteWriteRoutes } from './remote-write/routes.ts';
 
 export interface GatewayDeps {
   config: Config;
@@ -128,6 +130,16 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
       maxDepth: limits.maxDepth,
       bodyLimitBytes: limits.bodyLimitBytes,
       decodeBody,
+    }));
+    // Remote-write in a child context (its own body parser and answers), under the same hooks and bounds.
+    await app.register(remoteWriteRoutes({
+      ingest: ingestDeps,
+      metrics: metricsKind as ItemKind<unknown>,
+      maxBatchItems: limits.maxBatchItems,
+      bodyLimitBytes: limits.bodyLimitBytes,
+      account: (request, bytes) => {
+        if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes);
+      },
     }));
   };
 

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, type Registry } from '../../shared/metrics.t
 import type { FieldError } from '../../shared/errors.ts';
 import type { LoadShedder, ShedReason } from './load-shedder.ts';
 
-export type Endpoint = 'events' | 'metrics' | 'otlp_logs' | 'otlp_metrics' | 'otlp_traces';
+export type Endpoint = 'events' | 'metrics' | 'otlp_logs' | 'otlp_metrics' | 'otlp_traces' | 'remote_write';
 
 export interface GatewayMetrics {
   requests: Counter<'endpoint' | 'status'>;

@@ -35,6 +35,8 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'POST /v1/traces': 'user',
   'GET /api/v1/monitoring/traces': 'user',
   'GET /api/v1/monitoring/traces/:trace_id': 'user',
+  // Prometheus remote_write (its `authorization` setting sends the bearer token).
+  'POST /api/v1/write': 'user',
   'POST /api/v1/monitoring/alerts': 'moderator',
   'GET /api/v1/monitoring/alerts': 'user',
   'GET /api/v1/monitoring/alerts/:id': 'user',
