@@ -8,7 +8,7 @@
  */
 import crypto from 'node:crypto';
 import type { RuleInfo } from '../engine/state.ts';
-import type { Labels } from '../language/windows.ts';
+import type { Labels } from '../../../shared/promql/windows.ts';
 import { postJson } from './http.ts';
 
 export interface WebhookNotice {
