@@ -14,6 +14,7 @@ import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metrics.ts';
 import { prometheusRoutes } from './prometheus.ts';
+import { promqlRoutes } from './promql-api.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';
 import { statsRoutes } from './stats.ts';
 
@@ -41,6 +42,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
       metricRoutes(pool),
       prometheusRoutes(pool),
+      promqlRoutes(pool),
       statsRoutes(pool),
     ],
     readiness: {
