@@ -21,7 +21,7 @@ import { RuleSyntaxError } from '../../shared/promql/lexer.ts';
 import { matches, type Labels } from '../../shared/promql/windows.ts';
 import { formatValue } from './exposition.ts';
 import { catalog, type CatalogSeries } from './promql-catalog.ts';
-import { Budget, loadSeries, tooLarge, type LoadRequest } from './promql-data.ts';
+import { Budget, loadSeries, MAX_SAMPLES, tooLarge, type LoadRequest } from './promql-data.ts';
 
 export const PREFIX = '/prometheus/api/v1';
 /** Prometheus' own limit on the points of one series in a range query. */
@@ -117,17 +117,24 @@ function checkUnique(samples: { labels: Labels }[]): void {
   }
 }
 
-export async function instantQuery(pool: Pool, params: Params, now: number) {
+export interface QueryLimits {
+  /** Samples one query may read (promql-data.ts MAX_SAMPLES). */
+  maxSamples: number;
+}
+
+const DEFAULT_LIMITS: QueryLimits = { maxSamples: MAX_SAMPLES };
+
+export async function instantQuery(pool: Pool, params: Params, now: number, limits = DEFAULT_LIMITS) {
   const expr = parseQuery(required(params, 'query'));
   const timeText = param(params, 'time');
   const t = timeText === undefined || timeText === '' ? now : parseTime(timeText, 'time');
-  const source = await loadSeries(pool, loadRequests(expr, t, t), new Budget());
+  const source = await loadSeries(pool, loadRequests(expr, t, t), new Budget(limits.maxSamples));
   const value = new Evaluator(source).instant(expr, t);
   if (value.type === 'vector') checkUnique(value.samples);
   return toResult(value, t);
 }
 
-export async function rangeQuery(pool: Pool, params: Params) {
+export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LIMITS) {
   const expr = parseQuery(required(params, 'query'));
   const start = parseTime(required(params, 'start'), 'start');
   const end = parseTime(required(params, 'end'), 'end');
@@ -138,7 +145,7 @@ export async function rangeQuery(pool: Pool, params: Params) {
   if (steps > MAX_STEPS) {
     throw new BadData(`exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
-  const source = await loadSeries(pool, loadRequests(expr, start, end), new Budget());
+  const source = await loadSeries(pool, loadRequests(expr, start, end), new Budget(limits.maxSamples));
   const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
   if (selected * steps > MAX_EVALUATIONS) {
     throw tooLarge(`the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`);
@@ -249,15 +256,15 @@ const docs = (summary: string) => ({
   validatorCompiler: () => () => true,
 });
 
-export function promqlRoutes(pool: Pool, now: () => number = Date.now): FastifyPluginAsync {
+export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => number = Date.now): FastifyPluginAsync {
   return async (app) => {
     addFormParser(app);
     const both = (path: string, summary: string, handler: Handler) => {
       app.get(`${PREFIX}${path}`, docs(summary), respond(handler));
       app.post(`${PREFIX}${path}`, docs(summary), respond(handler));
     };
-    both('/query', 'PromQL instant query (Prometheus HTTP API)', (p) => instantQuery(pool, p, now()));
-    both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p));
+    both('/query', 'PromQL instant query (Prometheus HTTP API)', (p) => instantQuery(pool, p, now(), limits));
+    both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits));
     both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
     both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
     app.get(`${PREFIX}/label/:name/values`, docs('Values of one label (Prometheus HTTP API)'), respond((p, request) =>

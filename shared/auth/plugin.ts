@@ -19,6 +19,20 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Under this prefix (the Prometheus-compatible API) the token may also come as the password of HTTP Basic auth:
+ * promtool only sends credentials from the URL (http://user:<token>@host/prometheus), and Grafana offers both.
+ */
+export const BASIC_AUTH_PREFIX = '/prometheus/';
+
+function basicPassword(header: string): string | null {
+  const match = /^Basic\s+(\S+)$/i.exec(header);
+  if (!match) return null;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
 export const authPlugin = fp(async (app: FastifyInstance, opts: { secret: string; issuer: string }) => {
   await app.register(jwt, {
     secret: opts.secret,
@@ -48,7 +62,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: { secret: string
     }
     let claims: { sub?: unknown; role?: unknown };
     try {
-      claims = await request.jwtVerify<{ sub?: unknown; role?: unknown }>();
+      const basicToken = url.startsWith(BASIC_AUTH_PREFIX) ? basicPassword(request.headers.authorization) : null;
+      claims = basicToken === null ? await request.jwtVerify<{ sub?: unknown; role?: unknown }>() : app.jwt.verify(basicToken);
     } catch (error) {
       throw new VigilError('VIGIL_ERR_UNAUTHORIZED', `invalid bearer token: ${(error as Error).message}`);
     }
