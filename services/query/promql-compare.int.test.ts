@@ -316,4 +316,36 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
       expect({ request, differences: differences(ours.body.data, theirs.body.data) }).toEqual({ request, differences: [] });
     }
   });
+
+  /** promtool's output against vigil (token as the URL's Basic-auth password) and against Prometheus. */
+  const promtool = async (args: string[], server: 'vigil' | 'prometheus') => {
+    const url = server === 'vigil' ? vigilUrl.replace('http://', `http://promtool:${token}@`) : promUrl;
+    const [command, ...rest] = args;
+    // Asynchronously: vigil answers from this very process.
+    const child = spawn('promtool', ['query', command, ...rest.map((a) => a.replace('{server}', url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    return { status, stdout, stderr };
+  };
+
+  it.each([
+    ['instant', ['instant', `--time=${'{t}'}`, '{server}', 'cpu_usage{host=~"a|c"}']],
+    ['instant, aggregated', ['instant', `--time=${'{t}'}`, '{server}', 'sum by (method) (rate(http_requests_total[5m]))']],
+    ['range', ['range', '--start={s}', '--end={e}', '--step=5m', '{server}', 'avg_over_time(cpu_usage[5m])']],
+    ['series', ['series', '--match=http_requests_total', '--match=host_info{team="red"}', '--start={s}', '--end={e}', '{server}']],
+    ['labels', ['labels', '--start={s}', '--end={e}', '{server}', 'host']],
+  ])('promtool query %s prints the same against vigil as against Prometheus', async (_name, args) => {
+    const times = (a: string) =>
+      a.replace('{t}', String((t0 + 30 * 60_000) / 1000)).replace('{s}', String((t0 + 10 * 60_000) / 1000)).replace('{e}', String((t0 + 40 * 60_000) / 1000));
+    const concrete = (args as string[]).map(times);
+    const ours = await promtool(concrete, 'vigil');
+    const theirs = await promtool(concrete, 'prometheus');
+    expect(theirs.status, theirs.stderr).toBe(0);
+    expect(theirs.stdout.trim()).not.toBe('');
+    const sortLines = (text: string) => text.trim().split('\n').sort().join('\n');
+    expect({ status: ours.status, stderr: ours.stderr, stdout: sortLines(ours.stdout) }).toEqual({ status: 0, stderr: '', stdout: sortLines(theirs.stdout) });
+  });
 });

@@ -146,13 +146,17 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
       case 'last_over_time':
         value = values[hi - 1];
         break;
-      case 'sum_over_time':
-        value = slice().reduce((a, b) => a + b, 0);
+      case 'sum_over_time': {
+        const sum = new KahanSum();
+        for (let i = lo; i < hi; i++) sum.add(values[i]);
+        value = sum.value;
         break;
+      }
       case 'avg_over_time': {
-        let mean = values[lo];
-        for (let i = lo + 1, count = 2; i < hi; i++, count++) mean += values[i] / count - mean / count;
-        value = mean;
+        // Prometheus' incremental mean, compensated; a sum would overflow where the mean does not.
+        const mean = new KahanSum();
+        for (let i = lo, count = 1; i < hi; i++, count++) mean.add(values[i] / count - mean.sum / count);
+        value = mean.value;
         break;
       }
       case 'min_over_time':
@@ -163,14 +167,14 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
         break;
       case 'stddev_over_time':
       case 'stdvar_over_time': {
-        let mean = 0;
-        let m2 = 0;
+        const mean = new KahanSum();
+        const aux = new KahanSum();
         for (let i = lo, count = 1; i < hi; i++, count++) {
-          const delta = values[i] - mean;
-          mean += delta / count;
-          m2 += delta * (values[i] - mean);
+          const delta = values[i] - mean.value;
+          mean.add(delta / count);
+          aux.add(delta * (values[i] - mean.value));
         }
-        value = fn === 'stdvar_over_time' ? m2 / n : Math.sqrt(m2 / n);
+        value = fn === 'stdvar_over_time' ? aux.value / n : Math.sqrt(aux.value / n);
         break;
       }
       case 'quantile_over_time':
@@ -183,6 +187,23 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
     out.push({ labels: fn === 'last_over_time' ? series.labels : dropName(series.labels), value });
   }
   return { type: 'vector', samples: out };
+}
+
+/** Neumaier-compensated summation, as Prometheus sums over time (so answers agree to the last bit). */
+class KahanSum {
+  sum = 0;
+  private c = 0;
+
+  add(inc: number): void {
+    const t = this.sum + inc;
+    if (Math.abs(this.sum) >= Math.abs(inc)) this.c += this.sum - t + inc;
+    else this.c += inc - t + this.sum;
+    this.sum = t;
+  }
+
+  get value(): number {
+    return this.sum + this.c;
+  }
 }
 
 /** Prometheus' extrapolatedRate: the increase (or delta) over the window, extrapolated to its edges. */
