@@ -107,6 +107,55 @@ describe('Prometheus-compatible query API', () => {
     });
   });
 
+  it('replays Grafana\'s requests in order: save & test, then the metric browser, then a panel', async () => {
+    const start = Math.floor(t0 / 1000) - 3600;
+    const end = Math.floor(t0 / 1000) + 3600;
+    const steps: [string, string, string | null, (body: { status: string; data: unknown }) => void][] = [
+      ['POST', '/prometheus/api/v1/query', 'query=1%2B1&time=4', (b) => expect(b.data).toEqual({ resultType: 'scalar', result: [4, '2'] })],
+      ['GET', '/prometheus/api/v1/status/buildinfo', null, (b) => expect((b.data as { version: string }).version).toBe('2.42.0')],
+      ['GET', `/prometheus/api/v1/labels?start=${start}&end=${end}`, null, (b) => expect(b.data).toContain('host')],
+      ['GET', `/prometheus/api/v1/label/__name__/values?start=${start}&end=${end}`, null, (b) => expect(b.data).toContain('cpu_usage')],
+      ['GET', '/prometheus/api/v1/metadata', null, (b) => expect(Object.keys(b.data as object)).toContain('cpu_usage')],
+      [
+        'GET',
+        `/prometheus/api/v1/series?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=${start}&end=${end}`,
+        null,
+        (b) => expect(b.data).toEqual([{ __name__: 'cpu_usage', host: 'a' }, { __name__: 'cpu_usage', host: 'b' }]),
+      ],
+      [
+        'GET',
+        `/prometheus/api/v1/label/host/values?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=${start}&end=${end}`,
+        null,
+        (b) => expect(b.data).toEqual(['a', 'b']),
+      ],
+      [
+        'POST',
+        '/prometheus/api/v1/query_range',
+        `query=${encodeURIComponent('max by (host) (cpu_usage)')}&start=${t0 / 1000}&end=${t0 / 1000 + 60}&step=60`,
+        (b) =>
+          expect(b.data).toEqual({
+            resultType: 'matrix',
+            result: [
+              { metric: { host: 'a' }, values: [[t0 / 1000, '10'], [t0 / 1000 + 60, '30']] },
+              { metric: { host: 'b' }, values: [[t0 / 1000 + 60, '5']] },
+            ],
+          }),
+      ],
+    ];
+    for (const [method, url, form, check] of steps) {
+      const res = await api.app.inject({
+        method: method as 'GET' | 'POST',
+        url,
+        ...(form === null ? {} : { payload: form }),
+        headers: { authorization: `Bearer ${token}`, ...(form === null ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
+      });
+      expect({ url, status: res.statusCode }).toEqual({ url, status: 200 });
+      const body = res.json();
+      expect(body.status).toBe('success');
+      check(body);
+    }
+  });
+
   it('answers instant and range queries with counters as running totals', async () => {
     const at = (t0 + 90_000) / 1000;
     expect(await get(`/prometheus/api/v1/query?query=jobs_total&time=${at}`)).toEqual({

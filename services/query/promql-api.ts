@@ -172,7 +172,8 @@ async function matchingSeries(pool: Pool, params: Params, requireMatch: boolean)
 }
 
 export async function seriesList(pool: Pool, params: Params): Promise<Labels[]> {
-  return (await matchingSeries(pool, params, true)).map((s) => s.labels);
+  const series = (await matchingSeries(pool, params, true)).map((s) => s.labels);
+  return series.sort((a, b) => (labelsKey(a) < labelsKey(b) ? -1 : 1));
 }
 
 export async function labelNames(pool: Pool, params: Params): Promise<string[]> {

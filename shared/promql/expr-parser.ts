@@ -121,7 +121,7 @@ class ExprParser {
     const lt = typeOf(node.lhs);
     const rt = typeOf(node.rhs);
     for (const t of [lt, rt]) {
-      if (t !== 'scalar' && t !== 'vector') this.fail(token, `binary operator ${node.op} needs scalars or instant vectors on both sides, got a ${typeName(t)}`);
+      if (t !== 'scalar' && t !== 'vector') this.fail(token, `binary operator ${node.op} needs scalars or instant vectors on both sides, got ${typeName(t)}`);
     }
     if (SET_OPS.includes(node.op) && (lt !== 'vector' || rt !== 'vector')) {
       this.fail(token, `set operator ${node.op} needs instant vectors on both sides`);
@@ -141,7 +141,7 @@ class ExprParser {
       this.index++;
       const expr = this.unary();
       const t = typeOf(expr);
-      if (t !== 'scalar' && t !== 'vector') this.fail(token, `unary ${token.text} needs a scalar or an instant vector, got a ${typeName(t)}`);
+      if (t !== 'scalar' && t !== 'vector') this.fail(token, `unary ${token.text} needs a scalar or an instant vector, got ${typeName(t)}`);
       if (expr.kind === 'number') return { ...expr, value: token.text === '-' ? -expr.value : expr.value, pos: token.pos };
       return { kind: 'unary', op: token.text as '-' | '+', expr, pos: token.pos };
     }
@@ -230,7 +230,7 @@ class ExprParser {
       this.expect(',', `after ${op}'s parameter`);
     }
     const expr = this.binary(0);
-    if (typeOf(expr) !== 'vector') this.fail(opToken, `${op}() needs an instant vector, got a ${typeName(typeOf(expr))}`);
+    if (typeOf(expr) !== 'vector') this.fail(opToken, `${op}() needs an instant vector, got ${typeName(typeOf(expr))}`);
     this.expect(')', `to close ${op}(`);
     if (grouping === null) grouping = this.grouping();
     return { kind: 'aggregation', op, grouping, param, expr, pos: opToken.pos };
@@ -278,7 +278,7 @@ class ExprParser {
     args.forEach((arg, i) => {
       const want = signature.args[i];
       const got = typeOf(arg);
-      if (got !== want) this.fail(fnToken, `${fn}() argument ${i + 1} must be a ${typeName(want)}, got a ${typeName(got)}`);
+      if (got !== want) this.fail(fnToken, `${fn}() argument ${i + 1} must be ${typeName(want)}, got ${typeName(got)}`);
     });
     return { kind: 'call', fn, args, pos: fnToken.pos };
   }
@@ -364,8 +364,9 @@ function isPunct(token: Token | undefined, text: string): boolean {
   return token !== undefined && token.type === 'punct' && token.text === text;
 }
 
+/** The type with its article, for messages. */
 function typeName(t: ValueType): string {
-  return t === 'matrix' ? 'range vector' : t === 'vector' ? 'instant vector' : t;
+  return t === 'matrix' ? 'a range vector' : t === 'vector' ? 'an instant vector' : `a ${t}`;
 }
 
 function describe(token: Token): string {
