@@ -93,7 +93,7 @@ describe('Prometheus-compatible query API', () => {
       { __name__: 'jobs_total', queue: 'q1' },
     ]);
     const buckets = await get(`/prometheus/api/v1/series?match[]=latency_seconds_bucket&${range}`);
-    expect(buckets.body.data.map((s: { le: string }) => s.le)).toEqual([...BUCKET_BOUNDS.map(formatValue), '+Inf']);
+    expect(buckets.body.data.map((s: { le: string }) => s.le)).toEqual([...BUCKET_BOUNDS.map(formatValue), '+Inf'].sort());
     expect(await get('/prometheus/api/v1/metadata')).toEqual({
       status: 200,
       body: {

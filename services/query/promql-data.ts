@@ -133,14 +133,17 @@ async function loadSource(pool: Pool, source: Source, fromMs: number, toMs: numb
     .add('"timestamp" >= ?', new Date(fromMs))
     .add('"timestamp" <= ?', new Date(toMs));
   if (Object.keys(exact).length > 0) where.add('labels @> ?::jsonb', JSON.stringify(exact));
+  // One row per series with its samples as arrays: the labels travel once, not with every sample.
   const limit = where.param(budget.remaining + 1);
-  const rows = await run<{ t: number; value: number; labels: string }>(
+  const rows = await run<{ labels: string; t: number[]; v: number[] }>(
     pool,
-    `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, value, labels::text AS labels
-       FROM metrics ${where} ORDER BY "timestamp" LIMIT ${limit}`,
+    `SELECT labels, array_agg(t ORDER BY t) AS t, array_agg(value ORDER BY t) AS v
+       FROM (SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, value, labels::text AS labels
+               FROM metrics ${where} LIMIT ${limit}) window_rows
+      GROUP BY labels`,
     where.values,
   );
-  budget.samples += rows.length;
+  budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
   if (budget.samples > budget.maxSamples) {
     throw tooLarge(
       `the query reads more than ${budget.maxSamples} samples (series × points): narrow the time range, ` +
@@ -149,11 +152,7 @@ async function loadSource(pool: Pool, source: Source, fromMs: number, toMs: numb
   }
   if (rows.length === 0) return [];
   const windowBy = new Map<string, { t: number; value: number }[]>();
-  for (const row of rows) {
-    let list = windowBy.get(row.labels);
-    if (!list) windowBy.set(row.labels, (list = []));
-    list.push({ t: row.t, value: row.value });
-  }
+  for (const row of rows) windowBy.set(row.labels, row.t.map((t, i) => ({ t, value: row.v[i] })));
   const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, toMs);
   const out: StoredSeries[] = [];
   for (const [labelsText, samples] of windowBy) {

@@ -41,11 +41,24 @@ export function quantile(phi: number, values: number[]): number {
   return sorted[lower] * (1 - weight) + sorted[upper] * weight;
 }
 
+/** Per aggregation node, each input label set's group (input label sets repeat at every step of a range query). */
+const groupCache = new WeakMap<Aggregation, WeakMap<Labels, { labels: Labels; key: string }>>();
+
+function groupOf(agg: Aggregation, labels: Labels): { labels: Labels; key: string } {
+  let byLabels = groupCache.get(agg);
+  if (!byLabels) groupCache.set(agg, (byLabels = new WeakMap()));
+  let group = byLabels.get(labels);
+  if (!group) {
+    const kept = groupLabels(agg, labels);
+    byLabels.set(labels, (group = { labels: kept, key: key(kept) }));
+  }
+  return group;
+}
+
 export function aggregate(agg: Aggregation, input: Sample[], param: number | null): Sample[] {
   const groups = new Map<string, { labels: Labels; members: Sample[] }>();
   for (const sample of input) {
-    const labels = groupLabels(agg, sample.labels);
-    const k = key(labels);
+    const { labels, key: k } = groupOf(agg, sample.labels);
     let group = groups.get(k);
     if (!group) groups.set(k, (group = { labels, members: [] }));
     group.members.push(sample);

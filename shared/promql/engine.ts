@@ -309,9 +309,16 @@ function setOp(op: string, lhs: Sample[], rhs: Sample[], matching: VectorMatchin
   return [...lhs, ...rhs.filter((s) => !leftSigs.has(signature(s.labels, matching)))];
 }
 
+/** Stored series' labels are the same objects at every step, so their name-less copies are made once. */
+const withoutName = new WeakMap<Labels, Labels>();
+
 export function dropName(labels: Labels): Labels {
   if (!(NAME in labels)) return labels;
-  const { [NAME]: _name, ...rest } = labels;
+  let rest = withoutName.get(labels);
+  if (!rest) {
+    const { [NAME]: _name, ...copy } = labels;
+    withoutName.set(labels, (rest = copy));
+  }
   return rest;
 }
 
