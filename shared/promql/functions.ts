@@ -115,7 +115,6 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
     if (n === 0) continue;
     const times = series.points.times;
     const values = series.points.values;
-    const slice = (): number[] => values.slice(lo, hi);
     let value: number | null;
     switch (fn) {
       case 'rate':
@@ -160,10 +159,10 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
         break;
       }
       case 'min_over_time':
-        value = slice().reduce((a, b) => (Number.isNaN(a) || b < a ? b : a));
+        value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b < a ? b : a));
         break;
       case 'max_over_time':
-        value = slice().reduce((a, b) => (Number.isNaN(a) || b > a ? b : a));
+        value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b > a ? b : a));
         break;
       case 'stddev_over_time':
       case 'stdvar_over_time': {
@@ -178,7 +177,7 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
         break;
       }
       case 'quantile_over_time':
-        value = quantile(phi, slice());
+        value = quantile(phi, values.slice(lo, hi));
         break;
       default:
         throw new PromqlExecutionError(`function ${fn}() is not supported`);
