@@ -25,7 +25,7 @@ import pg from 'pg';
 import { Partitioners } from 'kafkajs';
 import { startRuntime } from '../bin/runtime.ts';
 import { AlertEngine } from '../services/alerter/engine/engine.ts';
-import { compileQuery } from '../services/alerter/language/compile.ts';
+import { compileQuery } from '../shared/promql/compile.ts';
 import type { EngineRule } from '../services/alerter/rules/rule.ts';
 import { loadConfig } from '../shared/config.ts';
 import { dropDatabase, ensureDatabase } from '../shared/db/ensure-database.ts';

@@ -9,7 +9,7 @@ import { creatorOf, itemsOf, type ItemCodecs } from '../../shared/kafka/record-i
 import { parseEventTexts, validateEvent, type EventLimits } from '../../shared/schemas/event.ts';
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
-import type { EventInput } from './language/windows.ts';
+import type { EventInput } from '../../shared/promql/windows.ts';
 
 export interface DecodeContext {
   metricCodecs: ItemCodecs;

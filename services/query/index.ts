@@ -15,6 +15,7 @@ import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metrics.ts';
 import { prometheusRoutes } from './prometheus.ts';
+import { promqlRoutes } from './promql-api.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';
 import { statsRoutes } from './stats.ts';
 import { traceRoutes } from './traces.ts';
@@ -43,6 +44,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
       metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
+      promqlRoutes(pool),
       statsRoutes(pool),
       auditRoutes(pool),
       traceRoutes(pool),

@@ -28,6 +28,20 @@ declare module 'fastify' {
 const BEARER = /^Bearer +(\S+)$/i;
 const BEARER_HELP = 'Authorization: Bearer <token>; get one with `npm run --silent token -- --role user`';
 
+/**
+ * Under this prefix (the Prometheus-compatible API) the token may also come as the password of HTTP Basic auth:
+ * promtool only sends credentials from the URL (http://user:<token>@host/prometheus), and Grafana offers both.
+ */
+export const BASIC_AUTH_PREFIX = '/prometheus/';
+
+function basicPassword(header: string): string | null {
+  const match = /^Basic\s+(\S+)$/i.exec(header);
+  if (!match) return null;
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? null : decoded.slice(colon + 1);
+}
+
 export const authPlugin = fp(async (app: FastifyInstance, opts: VerifierOptions) => {
   const verify = createTokenVerifier(opts);
   app.decorateRequest('principal', null);
@@ -56,7 +70,8 @@ export const authPlugin = fp(async (app: FastifyInstance, opts: VerifierOptions)
     if (access === 'public') return;
     const header = request.headers.authorization;
     if (!header) refuse(request, 'missing_token', `a bearer token is required (${BEARER_HELP})`);
-    const token = BEARER.exec(header!)?.[1];
+    const basic = url.startsWith(BASIC_AUTH_PREFIX) ? basicPassword(header!) : null;
+    const token = basic ?? BEARER.exec(header!)?.[1];
     if (token === undefined) refuse(request, 'malformed_token', 'the Authorization header must be `Bearer <token>`');
     let principal: Principal;
     try {

@@ -51,6 +51,21 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'PUT /api/v1/monitoring/incidents/:id': 'user',
   'GET /api/v1/monitoring/incidents/:id/timeline': 'user',
   'GET /api/v1/monitoring/incidents/:id/analysis': 'user',
+  // The Prometheus-compatible query API (services/query/promql-api.ts): Grafana and promtool read with a user token.
+  'GET /prometheus/api/v1/query': 'user',
+  'POST /prometheus/api/v1/query': 'user',
+  'GET /prometheus/api/v1/query_range': 'user',
+  'POST /prometheus/api/v1/query_range': 'user',
+  'GET /prometheus/api/v1/series': 'user',
+  'POST /prometheus/api/v1/series': 'user',
+  'GET /prometheus/api/v1/labels': 'user',
+  'POST /prometheus/api/v1/labels': 'user',
+  'GET /prometheus/api/v1/label/:name/values': 'user',
+  'GET /prometheus/api/v1/metadata': 'user',
+  'GET /prometheus/api/v1/status/buildinfo': 'user',
+  'GET /prometheus/api/v1/query_exemplars': 'user',
+  'POST /prometheus/api/v1/query_exemplars': 'user',
+  'GET /prometheus/api/v1/rules': 'user',
 };
 
 const RANK: Record<UserRole, number> = { user: 1, moderator: 2, admin: 3 };

@@ -3,8 +3,8 @@
  * partitions that are not ready yet, aggregations only on the leader, and rule changes.
  */
 import { describe, expect, it } from 'vitest';
-import { compileQuery } from '../language/compile.ts';
-import type { Origin } from '../language/windows.ts';
+import { compileQuery } from '../../../shared/promql/compile.ts';
+import type { Origin } from '../../../shared/promql/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { AlertEngine } from './engine.ts';
 

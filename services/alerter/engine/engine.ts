@@ -11,9 +11,9 @@
  */
 import crypto from 'node:crypto';
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
-import type { Aggregate } from '../language/ast.ts';
-import { addTo, aggregateValue, compare, emptyFigures, evaluate, groupOf, type DataView, type Element, type GroupFigures } from '../language/evaluate.ts';
-import { matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../language/windows.ts';
+import type { Aggregate } from '../../../shared/promql/ast.ts';
+import { addTo, aggregateValue, compare, emptyFigures, evaluate, groupOf, type DataView, type Element, type GroupFigures } from '../../../shared/promql/evaluate.ts';
+import { matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../../../shared/promql/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
 

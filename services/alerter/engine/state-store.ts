@@ -6,7 +6,7 @@
  * (to firing or resolved) with their ids.
  */
 import { inTransaction, type Pool } from '../../../shared/db/pool.ts';
-import type { Origin } from '../language/windows.ts';
+import type { Origin } from '../../../shared/promql/windows.ts';
 import type { Changes, InstanceOp, PartialAggregate } from './engine.ts';
 import type { Instance, Transition } from './state.ts';
 

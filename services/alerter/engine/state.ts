@@ -10,7 +10,7 @@
  * state is a Transition; `dirty` says the instance changed in a way worth persisting: its state or keep-firing
  * start, or its value when the saved one is older than VALUE_SAVE_MS.
  */
-import type { Labels, Origin } from '../language/windows.ts';
+import type { Labels, Origin } from '../../../shared/promql/windows.ts';
 
 export type ActiveState = 'pending' | 'firing';
 export type FromState = 'inactive' | ActiveState;

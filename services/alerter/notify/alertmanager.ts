@@ -4,7 +4,7 @@
  * resolved one is sent once more with endsAt = the resolution time. Labels: alertname (the rule name), severity,
  * the rule's labels, then the instance's; annotations: the rule's, plus description, query and value.
  */
-import type { Labels } from '../language/windows.ts';
+import type { Labels } from '../../../shared/promql/windows.ts';
 import type { RuleInfo } from '../engine/state.ts';
 import { postJson } from './http.ts';
 

@@ -11,7 +11,7 @@
  */
 import crypto from 'node:crypto';
 import type { RuleInfo } from '../engine/state.ts';
-import type { Labels } from '../language/windows.ts';
+import type { Labels } from '../../../shared/promql/windows.ts';
 import { postJson } from './http.ts';
 
 /** Alerts listed in one notification body at most; the others are counted in `truncated_alerts`. */

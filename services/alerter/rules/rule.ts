@@ -1,8 +1,8 @@
 /**
  * An alert rule as stored (table alert_rules) and as the engine runs it (with its compiled query).
  */
-import type { CompiledQuery } from '../language/compile.ts';
-import type { Labels } from '../language/windows.ts';
+import type { CompiledQuery } from '../../../shared/promql/compile.ts';
+import type { Labels } from '../../../shared/promql/windows.ts';
 
 /** The incident severities of the seed, so that an alert maps onto an incident without translation. */
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;

@@ -2,8 +2,8 @@
  * A recursive-descent parser for the rule language (grammar in ast.ts). Every error is a RuleSyntaxError naming the
  * offset where the problem starts and what was expected there; the API answers it with a 400.
  */
-import { LABEL_NAME } from '../../../shared/schemas/metric.ts';
-import { EVENT_TYPES, LEVELS } from '../../../shared/schemas/event.ts';
+import { LABEL_NAME } from '../schemas/metric.ts';
+import { EVENT_TYPES, LEVELS } from '../schemas/event.ts';
 import {
   AGGREGATE_OPS,
   EVENTS,

@@ -35,7 +35,7 @@ const IDENT = /[a-zA-Z_:][a-zA-Z0-9_:]*/y;
 const DURATION = /\d+(?:ms|s|m|h|d|w)(?:\d+(?:ms|s|m|h|d|w))*(?![a-zA-Z0-9_])/y;
 const NUMBER = /(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![a-zA-Z0-9_])/y;
 const BAD_NUMBER = /\.?\d[\w.]*/y;
-const PUNCT = /!=|!~|=~|==|>=|<=|[(){}[\],=<>-]/y;
+const PUNCT = /!=|!~|=~|==|>=|<=|[(){}[\],=<>+*/%^:@-]/y;
 
 export function tokenize(query: string): Token[] {
   const tokens: Token[] = [];

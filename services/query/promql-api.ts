@@ -1,0 +1,279 @@
+/**
+ * The Prometheus-compatible HTTP API under /prometheus/api/v1/ (Grafana's Prometheus data source URL is
+ * <vigil>/prometheus; promtool takes the same URL). Wire contract, as Prometheus' HTTP API:
+ *   success  200 {"status":"success","data":…}     data of query/query_range: {"resultType","result"}
+ *   error    {"status":"error","errorType","error"}: 400 bad_data (bad parameter, syntax, unsupported function,
+ *            too much data), 422 execution (e.g. many-to-many matching), 503 timeout (statement timeout) or
+ *            unavailable (database down)
+ * query and query_range accept GET parameters or a form POST (application/x-www-form-urlencoded). Times are Unix
+ * seconds (fractions allowed) or RFC 3339; step and timeout are seconds or a duration (15s, 1m). Unknown
+ * parameters are ignored, as Prometheus does (Grafana sends some of its own). Authentication is vigil's bearer token
+ * (role user) like every other route; the 401/403 answers are vigil's envelope.
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Pool } from '../../shared/db/pool.ts';
+import { VigilError } from '../../shared/errors.ts';
+import { parseDuration } from '../../shared/promql/duration.ts';
+import { DEFAULT_LOOKBACK_MS, Evaluator, labelsKey, PromqlExecutionError, type SeriesResult, type Value } from '../../shared/promql/engine.ts';
+import { selectorsOf, type Expr } from '../../shared/promql/expr.ts';
+import { parseExpr } from '../../shared/promql/expr-parser.ts';
+import { RuleSyntaxError } from '../../shared/promql/lexer.ts';
+import { matches, type Labels } from '../../shared/promql/windows.ts';
+import { formatValue } from './exposition.ts';
+import { catalog, type CatalogSeries } from './promql-catalog.ts';
+import { Budget, loadSeries, MAX_SAMPLES, tooLarge, type LoadRequest } from './promql-data.ts';
+
+export const PREFIX = '/prometheus/api/v1';
+/** Prometheus' own limit on the points of one series in a range query. */
+export const MAX_STEPS = 11_000;
+/** Series × steps one query may evaluate (keeps a single request from holding the event loop for long). */
+export const MAX_EVALUATIONS = 10_000_000;
+export const BUILD_VERSION = '2.42.0';
+
+type Params = Record<string, string | string[] | undefined>;
+
+export class BadData extends Error {
+  override name = 'BadData';
+}
+
+function param(params: Params, name: string): string | undefined {
+  const value = params[name];
+  if (Array.isArray(value)) throw new BadData(`parameter ${name} must be given once`);
+  return value;
+}
+
+export function parseTime(text: string, name: string): number {
+  const seconds = Number(text);
+  if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * 1000);
+  const ms = Date.parse(text);
+  if (/^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(ms)) return ms;
+  throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid timestamp`);
+}
+
+export function parseStep(text: string, name: string): number {
+  const seconds = Number(text);
+  const ms = text.trim() !== '' && Number.isFinite(seconds) ? Math.round(seconds * 1000) : parseDuration(text);
+  if (ms === null) throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid duration`);
+  return ms;
+}
+
+function required(params: Params, name: string): string {
+  const value = param(params, name);
+  if (value === undefined || value === '') throw new BadData(`invalid parameter "${name}": the parameter is required`);
+  return value;
+}
+
+function matchParams(params: Params): string[] {
+  const value = params['match[]'];
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+function parseQuery(text: string): Expr {
+  try {
+    return parseExpr(text);
+  } catch (error) {
+    if (error instanceof RuleSyntaxError) throw new BadData(`invalid parameter "query": ${error.message}`);
+    throw error;
+  }
+}
+
+const sec = (ms: number): number => ms / 1000;
+
+function toResult(value: Value, t: number) {
+  switch (value.type) {
+    case 'scalar':
+      return { resultType: 'scalar', result: [sec(t), formatValue(value.value)] };
+    case 'string':
+      return { resultType: 'string', result: [sec(t), value.value] };
+    case 'vector':
+      return { resultType: 'vector', result: value.samples.map((s) => ({ metric: s.labels, value: [sec(t), formatValue(s.value)] })) };
+  }
+}
+
+function toMatrix(series: SeriesResult[]) {
+  return {
+    resultType: 'matrix',
+    result: series
+      .sort((a, b) => (labelsKey(a.labels) < labelsKey(b.labels) ? -1 : 1))
+      .map((s) => ({ metric: s.labels, values: s.times.map((t, i) => [sec(t), formatValue(s.values[i])]) })),
+  };
+}
+
+/** What each selector reads when the expression is evaluated from `start` to `end`. */
+function loadRequests(expr: Expr, start: number, end: number): LoadRequest[] {
+  return selectorsOf(expr).map(({ selector, rangeMs }) => ({
+    selector,
+    fromMs: start - selector.offsetMs - (rangeMs || DEFAULT_LOOKBACK_MS),
+    toMs: end - selector.offsetMs,
+  }));
+}
+
+function checkUnique(samples: { labels: Labels }[]): void {
+  const seen = new Set<string>();
+  for (const s of samples) {
+    const key = labelsKey(s.labels);
+    if (seen.has(key)) throw new PromqlExecutionError('vector cannot contain metrics with the same labelset');
+    seen.add(key);
+  }
+}
+
+export interface QueryLimits {
+  /** Samples one query may read (promql-data.ts MAX_SAMPLES). */
+  maxSamples: number;
+}
+
+const DEFAULT_LIMITS: QueryLimits = { maxSamples: MAX_SAMPLES };
+
+export async function instantQuery(pool: Pool, params: Params, now: number, limits = DEFAULT_LIMITS) {
+  const expr = parseQuery(required(params, 'query'));
+  const timeText = param(params, 'time');
+  const t = timeText === undefined || timeText === '' ? now : parseTime(timeText, 'time');
+  const source = await loadSeries(pool, loadRequests(expr, t, t), new Budget(limits.maxSamples));
+  const value = new Evaluator(source).instant(expr, t);
+  if (value.type === 'vector') checkUnique(value.samples);
+  return toResult(value, t);
+}
+
+export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LIMITS) {
+  const expr = parseQuery(required(params, 'query'));
+  const start = parseTime(required(params, 'start'), 'start');
+  const end = parseTime(required(params, 'end'), 'end');
+  const step = parseStep(required(params, 'step'), 'step');
+  if (end < start) throw new BadData('invalid parameter "end": end timestamp must not be before start time');
+  if (step <= 0) throw new BadData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+  const steps = Math.floor((end - start) / step) + 1;
+  if (steps > MAX_STEPS) {
+    throw new BadData(`exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`);
+  }
+  const source = await loadSeries(pool, loadRequests(expr, start, end), new Budget(limits.maxSamples));
+  const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
+  if (selected * steps > MAX_EVALUATIONS) {
+    throw tooLarge(`the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`);
+  }
+  return toMatrix(new Evaluator(source).range(expr, start, end, step));
+}
+
+/** The series match[] selects (all when none is given) in [start, end]. */
+async function matchingSeries(pool: Pool, params: Params, requireMatch: boolean): Promise<CatalogSeries[]> {
+  const matchers = matchParams(params).map((m) => {
+    const expr = parseQuery(m);
+    if (expr.kind !== 'vector') throw new BadData(`invalid parameter "match[]": ${m} is not a series selector`);
+    return expr;
+  });
+  if (requireMatch && matchers.length === 0) throw new BadData('no match[] parameter provided');
+  const startText = param(params, 'start');
+  const endText = param(params, 'end');
+  const start = startText ? parseTime(startText, 'start') : null;
+  const end = endText ? parseTime(endText, 'end') : null;
+  const names = matchers.length > 0 && matchers.every((m) => m.name !== null) ? matchers.map((m) => m.name!) : null;
+  const all = await catalog(pool, { startMs: start, endMs: end, names });
+  if (matchers.length === 0) return all;
+  return all.filter((s) => matchers.some((m) => m.matchers.every((x) => matches(x, s.labels[x.label]))));
+}
+
+export async function seriesList(pool: Pool, params: Params): Promise<Labels[]> {
+  const series = (await matchingSeries(pool, params, true)).map((s) => s.labels);
+  return series.sort((a, b) => (labelsKey(a) < labelsKey(b) ? -1 : 1));
+}
+
+export async function labelNames(pool: Pool, params: Params): Promise<string[]> {
+  const names = new Set<string>();
+  for (const s of await matchingSeries(pool, params, false)) for (const k of Object.keys(s.labels)) names.add(k);
+  return [...names].sort();
+}
+
+export async function labelValues(pool: Pool, params: Params, name: string): Promise<string[]> {
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new BadData(`invalid label name: "${name}"`);
+  const values = new Set<string>();
+  for (const s of await matchingSeries(pool, params, false)) if (s.labels[name] !== undefined) values.add(s.labels[name]);
+  return [...values].sort();
+}
+
+export async function metadata(pool: Pool, params: Params) {
+  const metric = param(params, 'metric');
+  const limitText = param(params, 'limit');
+  const limit = limitText ? Number(limitText) : Infinity;
+  const out: Record<string, { type: string; help: string; unit: string }[]> = {};
+  for (const s of await catalog(pool, { startMs: null, endMs: null, names: null })) {
+    if (metric !== undefined && metric !== '' && s.family !== metric) continue;
+    if (out[s.family]) continue;
+    if (Object.keys(out).length >= limit) break;
+    out[s.family] = [{ type: s.type, help: `${s.type} stored in vigil`, unit: '' }];
+  }
+  return out;
+}
+
+const BUILD_INFO = {
+  version: BUILD_VERSION,
+  revision: 'vigil',
+  branch: 'vigil',
+  buildUser: 'vigil',
+  buildDate: '20230201-00:00:00',
+  goVersion: 'none (vigil implements the Prometheus HTTP API in TypeScript)',
+};
+
+function errorType(error: unknown): { status: number; type: string; message: string } | null {
+  if (error instanceof BadData) return { status: 400, type: 'bad_data', message: error.message };
+  if (error instanceof PromqlExecutionError) return { status: 422, type: 'execution', message: error.message };
+  if (error instanceof VigilError) {
+    if (error.code === 'VIGIL_ERR_VALIDATION') return { status: 400, type: 'bad_data', message: error.message };
+    if (error.code === 'VIGIL_ERR_QUERY_TIMEOUT') return { status: 503, type: 'timeout', message: `query timed out: ${error.message}` };
+    if (error.status === 503) return { status: 503, type: 'unavailable', message: error.message };
+  }
+  return null;
+}
+
+type Handler = (params: Params, request: FastifyRequest) => Promise<unknown>;
+
+function respond(handler: Handler) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const params: Params = { ...(request.query as Params), ...((request.body ?? {}) as Params) };
+    try {
+      const data = await handler(params, request);
+      return reply.send({ status: 'success', data });
+    } catch (error) {
+      const known = errorType(error);
+      if (!known) throw error;
+      if (known.status === 503) reply.header('retry-after', '1');
+      return reply.status(known.status).send({ status: 'error', errorType: known.type, error: known.message });
+    }
+  };
+}
+
+/** application/x-www-form-urlencoded bodies, repeated keys (match[]) as arrays. */
+function addFormParser(app: FastifyInstance): void {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
+    const out: Params = {};
+    for (const [key, value] of new URLSearchParams(body as string)) {
+      const prior = out[key];
+      out[key] = prior === undefined ? value : Array.isArray(prior) ? [...prior, value] : [prior, value];
+    }
+    done(null, out);
+  });
+}
+
+const docs = (summary: string) => ({
+  schema: { summary, tags: ['prometheus'], security: [{ bearerAuth: [] }] },
+  validatorCompiler: () => () => true,
+});
+
+export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => number = Date.now): FastifyPluginAsync {
+  return async (app) => {
+    addFormParser(app);
+    const both = (path: string, summary: string, handler: Handler) => {
+      app.get(`${PREFIX}${path}`, docs(summary), respond(handler));
+      app.post(`${PREFIX}${path}`, docs(summary), respond(handler));
+    };
+    both('/query', 'PromQL instant query (Prometheus HTTP API)', (p) => instantQuery(pool, p, now(), limits));
+    both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits));
+    both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
+    both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
+    app.get(`${PREFIX}/label/:name/values`, docs('Values of one label (Prometheus HTTP API)'), respond((p, request) =>
+      labelValues(pool, p, (request.params as { name: string }).name),
+    ));
+    app.get(`${PREFIX}/metadata`, docs('Metric metadata (Prometheus HTTP API)'), respond((p) => metadata(pool, p)));
+    app.get(`${PREFIX}/status/buildinfo`, docs('Build information (Prometheus HTTP API)'), respond(async () => BUILD_INFO));
+    both('/query_exemplars', 'Exemplars: always empty (Prometheus HTTP API)', async () => []);
+    app.get(`${PREFIX}/rules`, docs('Recording and alerting rules: always empty (Prometheus HTTP API)'), respond(async () => ({ groups: [] })));
+  };
+}

@@ -1,0 +1,349 @@
+/**
+ * Evaluates full PromQL expressions (expr.ts) at instants over series already loaded into memory — the query
+ * role loads exactly what the selectors read, bounded, before evaluating. A range query evaluates the expression
+ * at every step (start, start + step, …, end), like Prometheus. Semantics follow Prometheus 2.x (docs/promql.md):
+ *   instant selector   newest sample in [t - lookback, t] (offset shifts t)
+ *   range selector     samples in [t - range, t]
+ *   rate/increase/delta  extrapolated to the window edges as Prometheus does; irate/idelta the last two samples
+ *   arithmetic and functions drop the metric name; comparisons filter unless `bool`
+ * Errors a query meets while running (many-to-many matches, duplicate series) are PromqlExecutionErrors (422).
+ */
+import type { Labels, Points } from './windows.ts';
+import { matches } from './windows.ts';
+import type { Aggregation, Binary, Call, Expr, MatrixSelector, VectorMatching, VectorSelector } from './expr.ts';
+import { COMPARISON_OPS, SET_OPS } from './expr.ts';
+import { aggregate } from './aggregations.ts';
+import { callFunction } from './functions.ts';
+
+export const NAME = '__name__';
+export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
+
+export interface StoredSeries {
+  /** All labels, the metric name as __name__. */
+  labels: Labels;
+  points: Points;
+}
+
+/** The loaded data: every stored series a selector matches (the loader applied the matchers it could). */
+export interface SeriesSource {
+  select(selector: VectorSelector): StoredSeries[];
+}
+
+export interface Sample {
+  labels: Labels;
+  value: number;
+}
+
+export type Value =
+  | { type: 'scalar'; value: number }
+  | { type: 'string'; value: string }
+  | { type: 'vector'; samples: Sample[] };
+
+export class PromqlExecutionError extends Error {
+  override name = 'PromqlExecutionError';
+}
+
+export interface EngineOptions {
+  lookbackMs: number;
+}
+
+export interface SeriesResult {
+  labels: Labels;
+  times: number[];
+  values: number[];
+}
+
+export class Evaluator {
+  private readonly selected = new Map<VectorSelector, StoredSeries[]>();
+
+  constructor(private readonly source: SeriesSource, private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS }) {}
+
+  instant(expr: Expr, t: number): Value {
+    return this.eval(expr, t);
+  }
+
+  /** Evaluates at every step; a scalar expression becomes one series without labels. */
+  range(expr: Expr, start: number, end: number, stepMs: number): SeriesResult[] {
+    const out = new Map<string, SeriesResult>();
+    for (let t = start; t <= end; t += stepMs) {
+      const value = this.eval(expr, t);
+      const samples = value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
+      for (const sample of samples) {
+        const key = labelsKey(sample.labels);
+        let series = out.get(key);
+        if (!series) out.set(key, (series = { labels: sample.labels, times: [], values: [] }));
+        series.times.push(t);
+        series.values.push(sample.value);
+      }
+    }
+    return [...out.values()];
+  }
+
+  private eval(expr: Expr, t: number): Value {
+    switch (expr.kind) {
+      case 'number':
+        return { type: 'scalar', value: expr.value };
+      case 'string':
+        return { type: 'string', value: expr.value };
+      case 'paren':
+        return this.eval(expr.expr, t);
+      case 'unary': {
+        const value = this.eval(expr.expr, t);
+        if (expr.op === '+') return value;
+        if (value.type === 'scalar') return { type: 'scalar', value: -value.value };
+        if (value.type !== 'vector') throw new PromqlExecutionError('unary - needs a scalar or a vector');
+        return { type: 'vector', samples: value.samples.map((s) => ({ labels: dropName(s.labels), value: -s.value })) };
+      }
+      case 'vector':
+        return { type: 'vector', samples: this.instantSelect(expr, t) };
+      case 'matrix':
+        throw new PromqlExecutionError('a range vector cannot be evaluated on its own: wrap it in a function such as rate()');
+      case 'call':
+        return this.call(expr, t);
+      case 'aggregation':
+        return this.aggregation(expr, t);
+      case 'binary':
+        return this.binary(expr, t);
+    }
+  }
+
+  private series(selector: VectorSelector): StoredSeries[] {
+    let found = this.selected.get(selector);
+    if (!found) {
+      found = this.source.select(selector).filter((s) => selector.matchers.every((m) => matches(m, s.labels[m.label])));
+      this.selected.set(selector, found);
+    }
+    return found;
+  }
+
+  private instantSelect(selector: VectorSelector, t: number): Sample[] {
+    const at = t - selector.offsetMs;
+    const out: Sample[] = [];
+    for (const series of this.series(selector)) {
+      const { points } = series;
+      const i = points.upperBound(at) - 1;
+      if (i < points.head || points.times[i] < at - this.opts.lookbackMs) continue;
+      out.push({ labels: series.labels, value: points.values[i] });
+    }
+    return out;
+  }
+
+  /** The samples of each selected series in [t - range, t] (shifted by offset): index bounds into its points. */
+  windows(matrix: MatrixSelector, t: number): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
+    const to = t - matrix.selector.offsetMs;
+    const from = to - matrix.rangeMs;
+    const out = [];
+    for (const series of this.series(matrix.selector)) {
+      const lo = lowerBound(series.points, from);
+      const hi = series.points.upperBound(to);
+      out.push({ series, lo, hi, from, to });
+    }
+    return out;
+  }
+
+  private call(call: Call, t: number): Value {
+    return callFunction(call, t, {
+      eval: (e) => this.eval(e, t),
+      windows: (m) => this.windows(m, t),
+    });
+  }
+
+  private aggregation(agg: Aggregation, t: number): Value {
+    const input = this.eval(agg.expr, t);
+    if (input.type !== 'vector') throw new PromqlExecutionError(`${agg.op}() needs an instant vector`);
+    let param: number | null = null;
+    if (agg.param) {
+      const p = this.eval(agg.param, t);
+      if (p.type !== 'scalar') throw new PromqlExecutionError(`${agg.op}()'s parameter must be a scalar`);
+      param = p.value;
+    }
+    return { type: 'vector', samples: aggregate(agg, input.samples, param) };
+  }
+
+  private binary(node: Binary, t: number): Value {
+    const lhs = this.eval(node.lhs, t);
+    const rhs = this.eval(node.rhs, t);
+    if (lhs.type === 'scalar' && rhs.type === 'scalar') {
+      const [value] = scalarOp(node.op, lhs.value, rhs.value);
+      return { type: 'scalar', value: COMPARISON_OPS.includes(node.op) ? Number(value) : value };
+    }
+    if (lhs.type === 'vector' && rhs.type === 'vector') return { type: 'vector', samples: vectorVector(node, lhs.samples, rhs.samples) };
+    if (lhs.type === 'vector' && rhs.type === 'scalar') return { type: 'vector', samples: vectorScalar(node, lhs.samples, rhs.value, false) };
+    if (lhs.type === 'scalar' && rhs.type === 'vector') return { type: 'vector', samples: vectorScalar(node, rhs.samples, lhs.value, true) };
+    throw new PromqlExecutionError(`binary operator ${node.op} needs scalars or instant vectors`);
+  }
+}
+
+/** [value, keep]: the result of `a op b`; for comparisons keep says whether it holds (value is then a). */
+function scalarOp(op: string, a: number, b: number): [number, boolean] {
+  switch (op) {
+    case '+':
+      return [a + b, true];
+    case '-':
+      return [a - b, true];
+    case '*':
+      return [a * b, true];
+    case '/':
+      return [a / b, true];
+    case '%':
+      return [a % b, true];
+    case '^':
+      return [Math.pow(a, b), true];
+    case 'atan2':
+      return [Math.atan2(a, b), true];
+    case '==':
+      return [a, a === b];
+    case '!=':
+      return [a, a !== b];
+    case '>':
+      return [a, a > b];
+    case '<':
+      return [a, a < b];
+    case '>=':
+      return [a, a >= b];
+    case '<=':
+      return [a, a <= b];
+  }
+  throw new PromqlExecutionError(`operator ${op} is not defined between these operands`);
+}
+
+function vectorScalar(node: Binary, vector: Sample[], scalar: number, swap: boolean): Sample[] {
+  const comparison = COMPARISON_OPS.includes(node.op);
+  const out: Sample[] = [];
+  for (const sample of vector) {
+    const [a, b] = swap ? [scalar, sample.value] : [sample.value, scalar];
+    let [value, keep] = scalarOp(node.op, a, b);
+    if (comparison && swap) value = sample.value;
+    if (node.returnBool) {
+      value = keep ? 1 : 0;
+      keep = true;
+    }
+    if (!keep) continue;
+    out.push({ labels: comparison && !node.returnBool ? sample.labels : dropName(sample.labels), value });
+  }
+  return out;
+}
+
+function signature(labels: Labels, matching: VectorMatching | null): string {
+  if (matching?.on) return matching.labels.map((l) => `${l}\u0001${labels[l] ?? ''}`).join('\u0002');
+  const ignored = new Set([NAME, ...(matching?.labels ?? [])]);
+  const kept: Labels = {};
+  for (const [k, v] of Object.entries(labels)) if (!ignored.has(k)) kept[k] = v;
+  return labelsKey(kept);
+}
+
+function vectorVector(node: Binary, lhs: Sample[], rhs: Sample[]): Sample[] {
+  const matching = node.matching;
+  if (SET_OPS.includes(node.op)) return setOp(node.op, lhs, rhs, matching);
+  const card = matching?.card ?? 'one-to-one';
+  // The "one" side is indexed by signature; it must not have two elements with the same one.
+  const [many, one] = card === 'one-to-many' ? [rhs, lhs] : [lhs, rhs];
+  const bySig = new Map<string, Sample>();
+  for (const sample of one) {
+    const sig = signature(sample.labels, matching);
+    if (bySig.has(sig)) {
+      throw new PromqlExecutionError(
+        `found duplicate series for the match group ${describeLabels(sample.labels)} on the ${card === 'one-to-many' ? 'left' : 'right'} hand-side of the operation: many-to-many matching not allowed: matching labels must be unique on one side`,
+      );
+    }
+    bySig.set(sig, sample);
+  }
+  const comparison = COMPARISON_OPS.includes(node.op);
+  const seen = new Set<string>();
+  const seenSigs = new Set<string>();
+  const out: Sample[] = [];
+  for (const m of many) {
+    const sig = signature(m.labels, matching);
+    const o = bySig.get(sig);
+    if (!o) continue;
+    const [l, r] = card === 'one-to-many' ? [o, m] : [m, o];
+    let [value, keep] = scalarOp(node.op, l.value, r.value);
+    if (node.returnBool) {
+      value = keep ? 1 : 0;
+      keep = true;
+    }
+    if (!keep) continue;
+    const labels = resultLabels(l.labels, r.labels, node, comparison && !node.returnBool);
+    const key = labelsKey(labels);
+    if (card === 'one-to-one') {
+      if (seenSigs.has(sig)) {
+        throw new PromqlExecutionError(`multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit (group_left/group_right)`);
+      }
+    } else if (seen.has(key)) {
+      throw new PromqlExecutionError(`multiple matches for labels ${describeLabels(labels)}: grouping labels must ensure unique matches`);
+    }
+    seen.add(key);
+    seenSigs.add(sig);
+    out.push({ labels, value });
+  }
+  return out;
+}
+
+/** The labels of `l op r`, following Prometheus' resultMetric. */
+function resultLabels(l: Labels, r: Labels, node: Binary, keepName: boolean): Labels {
+  const matching = node.matching;
+  const card = matching?.card ?? 'one-to-one';
+  const [base, other] = card === 'one-to-many' ? [r, l] : [l, r];
+  let labels: Labels = keepName ? { ...base } : dropName(base);
+  if (card === 'one-to-one' && matching) {
+    if (matching.on) {
+      const kept: Labels = {};
+      for (const name of matching.labels) if (labels[name] !== undefined) kept[name] = labels[name];
+      labels = kept;
+    } else {
+      for (const name of matching.labels) delete labels[name];
+    }
+  }
+  for (const name of matching?.include ?? []) {
+    if (other[name] !== undefined && other[name] !== '') labels[name] = other[name];
+    else delete labels[name];
+  }
+  return labels;
+}
+
+function setOp(op: string, lhs: Sample[], rhs: Sample[], matching: VectorMatching | null): Sample[] {
+  const rightSigs = new Set(rhs.map((s) => signature(s.labels, matching)));
+  if (op === 'and') return lhs.filter((s) => rightSigs.has(signature(s.labels, matching)));
+  if (op === 'unless') return lhs.filter((s) => !rightSigs.has(signature(s.labels, matching)));
+  const leftSigs = new Set(lhs.map((s) => signature(s.labels, matching)));
+  return [...lhs, ...rhs.filter((s) => !leftSigs.has(signature(s.labels, matching)))];
+}
+
+/** Stored series' labels are the same objects at every step, so their name-less copies are made once. */
+const withoutName = new WeakMap<Labels, Labels>();
+
+export function dropName(labels: Labels): Labels {
+  if (!(NAME in labels)) return labels;
+  let rest = withoutName.get(labels);
+  if (!rest) {
+    const { [NAME]: _name, ...copy } = labels;
+    withoutName.set(labels, (rest = copy));
+  }
+  return rest;
+}
+
+/** Index of the first point at or after `t`. */
+export function lowerBound(points: Points, t: number): number {
+  let lo = points.head;
+  let hi = points.times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (points.times[mid] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export function labelsKey(labels: Labels): string {
+  return Object.keys(labels)
+    .sort()
+    .map((k) => `${k}\u0001${labels[k]}`)
+    .join('\u0002');
+}
+
+export function describeLabels(labels: Labels): string {
+  return `{${Object.keys(labels)
+    .sort()
+    .map((k) => `${k}=${JSON.stringify(labels[k])}`)
+    .join(', ')}}`;
+}
