@@ -74,3 +74,5 @@ function App() {
 const root = document.getElementById('app')!;
 root.textContent = ''; // the static "Loading…" of index.html
 render(html`<${App} />`, root);
+// When the first real page was rendered (the tests hold it to the first-paint budget).
+performance.mark('vigil-console-rendered');

@@ -77,10 +77,10 @@ function Analysis({ id }: { id: string }) {
           <p>${s.evidence?.explanation ?? ''}</p>
           <details><summary>Evidence</summary><${Json} value=${s.evidence} /></details></li>`)}</ol>`}
       <h3>First errors</h3>
-      ${a.first_errors.length === 0 ? html`<${Empty}>No error events before the start.<//>` : html`<ul>
+      ${a.first_errors.length === 0 ? html`<${Empty}>No error events before the start.<//>` : html`<ul aria-label="first errors">
         ${a.first_errors.map((e: any) => html`<li><${Time} at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}</li>`)}</ul>`}
       <h3>Request ids crossing sources</h3>
-      ${a.request_ids.length === 0 ? html`<${Empty}>No request id was seen in two sources.<//>` : html`<ul>
+      ${a.request_ids.length === 0 ? html`<${Empty}>No request id was seen in two sources.<//>` : html`<ul aria-label="request ids">
         ${a.request_ids.slice(0, SHOWN_REQUEST_IDS).map((r: any) => html`<li><code>${r.request_id}</code>: in ${r.sources.join(', ')},
           first in ${r.first_source}${', '}${r.errors} errors of ${r.events} events</li>`)}</ul>
         ${a.request_ids.length > SHOWN_REQUEST_IDS && html`<p class="muted">and ${a.request_ids.length - SHOWN_REQUEST_IDS} more.</p>`}`}`;
