@@ -67,6 +67,7 @@ try {
   await shot('metrics');
   await page.goto(`${base}/console/#/stats`);
   await page.getByText('events stored', { exact: true }).waitFor();
+  await page.locator('.chart canvas').waitFor({ timeout: 30_000 });
   await shot('stats');
   console.log(`screenshots written to ${path.relative(process.cwd(), OUT_DIR)}/`);
 } finally {

@@ -17,6 +17,7 @@ interface Rule {
 }
 
 const VALIDATE_DELAY_MS = 350;
+const num = (v: number) => String(Number(v.toPrecision(6)));
 const BLANK = { name: '', query: '', threshold_value: '', for: '0s', severity: 'medium', description: '' };
 
 function body(draft: typeof BLANK) {
@@ -115,7 +116,7 @@ function History({ id }: { id: string }) {
   return html`<${Show} loaded=${loaded}>${(b: any) => b.data.length === 0 ? html`<${Empty}>No transitions yet.<//>` : html`<table>
     <thead><tr><th>at</th><th>from → to</th><th>value</th><th>labels</th></tr></thead>
     <tbody>${b.data.map((t: any) => html`<tr><td><${Time} at=${t.at} /></td><td>${t.from} → <${Badge} value=${t.to} /></td>
-      <td>${t.value ?? ''}</td><td><code>${JSON.stringify(t.labels)}</code></td></tr>`)}</tbody></table>`}<//>`;
+      <td>${t.value === null ? '' : num(t.value)}</td><td><code>${JSON.stringify(t.labels)}</code></td></tr>`)}</tbody></table>`}<//>`;
 }
 
 function RuleRow({ rule, moderator, onChanged }: { rule: Rule; moderator: boolean; onChanged: () => void }) {
@@ -135,7 +136,7 @@ function RuleRow({ rule, moderator, onChanged }: { rule: Rule; moderator: boolea
     <button type="button" class="link" aria-expanded=${open} onClick=${() => setOpen(!open)}>${rule.name}</button>${' '}
     <${Badge} value=${rule.state} /> <code>${rule.query}</code>${rule.threshold_value !== null ? ` (threshold ${rule.threshold_value})` : ''}
     ${rule.active_instances.length > 0 && html`<ul>${rule.active_instances.map((i) => html`<li><${Badge} value=${i.state} />
-      <code>${JSON.stringify(i.labels)}</code> value ${i.value}, active since <${Time} at=${i.active_at} /></li>`)}</ul>`}
+      <code>${JSON.stringify(i.labels)}</code> value ${num(i.value)}, active since <${Time} at=${i.active_at} /></li>`)}</ul>`}
     ${moderator && html`<span class="row"><button type="button" onClick=${() => setEditing(!editing)}>Edit</button>
       <button type="button" class="danger" onClick=${remove}>Delete</button></span>`}
     <${Problem} error=${error} />
