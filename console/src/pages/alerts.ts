@@ -1,5 +1,5 @@
 /** Alert rules with their state and active instances, history; moderators create, edit, delete and backtest. */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { api, ApiError, atLeast, type Claims } from '../api.ts';
 import { Chart, type Line } from '../chart.ts';
 import { Badge, Empty, html, Json, Problem, Show, Time, useLoad } from '../ui.ts';
@@ -54,15 +54,16 @@ function Backtest({ draft }: { draft: typeof BLANK }) {
     }
     setBusy(false);
   };
-  let lines: Line[] = [];
-  if (result) {
+  const lines = useMemo((): Line[] => {
+    if (!result) return [];
     let firing = 0;
     const points = result.transitions.map((t: any) => {
       firing += (t.to === 'firing' ? 1 : 0) - (t.from === 'firing' ? 1 : 0);
       return { t: Date.parse(t.at), v: firing };
     });
-    lines = [{ label: 'firing alerts', points }, { label: 'value at transition', points: result.transitions.map((t: any) => ({ t: Date.parse(t.at), v: t.value })) }];
-  }
+    const values = result.transitions.map((t: any) => ({ t: Date.parse(t.at), v: t.value }));
+    return [{ label: 'firing alerts', points }, { label: 'value at transition', points: values }];
+  }, [result]);
   return html`<div><button type="button" onClick=${run} disabled=${busy}>Backtest the last hour</button>
     <${Problem} error=${error} />
     ${result && (result.transitions.length === 0

@@ -1,10 +1,12 @@
 /** The metrics explorer: a name, labels, step and aggregation → one line per series (GET /metrics with step). */
-import { useState } from 'preact/hooks';
+import { useMemo, useState } from 'preact/hooks';
 import { api, type Query } from '../api.ts';
 import { Chart } from '../chart.ts';
 import { Empty, html, Loading, parsePairs, Problem } from '../ui.ts';
 
 const RANGES: Record<string, number> = { '15 min': 15, '1 h': 60, '6 h': 360, '24 h': 1440 };
+
+const label = (s: any) => `${s.name}${Object.keys(s.labels).length ? JSON.stringify(s.labels) : ''}`;
 
 export function MetricsPage() {
   const [form, setForm] = useState({ name: '', labels: '', step: '1m', agg: 'avg', range: '1 h' });
@@ -28,7 +30,8 @@ export function MetricsPage() {
     setBusy(false);
   };
   const set = (k: string) => (e: any) => setForm({ ...form, [k]: e.target.value });
-  const label = (s: any) => `${s.name}${Object.keys(s.labels).length ? JSON.stringify(s.labels) : ''}`;
+  // Built once per answer, so typing in the form does not redraw the chart.
+  const lines = useMemo(() => (series ?? []).map((s) => ({ label: label(s), points: s.points.map((p: any) => ({ t: Date.parse(p.timestamp), v: p.value })) })), [series]);
   return html`<h1>Metrics</h1>
     <form class="filters" onSubmit=${draw} aria-label="metric query">
       <label>Name <input name="name" required value=${form.name} onInput=${set('name')} /></label>
@@ -43,5 +46,5 @@ export function MetricsPage() {
     <${Problem} error=${error} />
     ${busy ? html`<${Loading} />` : series === null ? html`<${Empty}>Pick a metric name and draw.<//>`
       : series.length === 0 ? html`<${Empty}>No samples of ${form.name} in this range.<//>`
-      : html`<${Chart} lines=${series.map((s) => ({ label: label(s), points: s.points.map((p: any) => ({ t: Date.parse(p.timestamp), v: p.value })) }))} />`}`;
+      : html`<${Chart} lines=${lines} />`}`;
 }
