@@ -3,8 +3,8 @@
  * free port: served with the right types, caching and gzip; a user and a moderator sign in with pasted tokens; an
  * incident opened through the API shows its timeline and suspects and moves through its lifecycle (a refused move
  * explained); a user sees no moderator actions and a 403 explained; a moderator writes a rule with its query checked
- * as it is typed, backtests it, saves it and watches it fire on a sample sent through the API; events are filtered
- * and expanded; a metric is drawn.
+ * as it is typed, backtests it, saves it, watches it fire on a sample sent through the API, edits and deletes it;
+ * events are filtered, expanded, paged and tailed; a metric is drawn.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,6 +119,9 @@ describe('the web console', () => {
     const dbSuspect = analysis.data.suspects.find((s: { name: string }) => s.name === 'db');
     await page.getByText(dbSuspect.evidence.explanation).waitFor();
     await page.getByRole('heading', { name: 'First errors' }).waitFor();
+    // Times in the browser's zone, UTC on hover.
+    const started = page.locator('time').first();
+    expect(await started.getAttribute('title')).toBe(`${new Date(await started.getAttribute('datetime') as string).toISOString().replace('T', ' ').slice(0, 19)} UTC`);
     await page.getByRole('list', { name: 'first errors' }).getByText('connection pool exhausted').waitFor();
     await page.getByRole('list', { name: 'request ids' }).getByText(/first in db/).first().waitFor();
 
@@ -158,7 +161,7 @@ describe('the web console', () => {
     await page.close();
   });
 
-  it('lets a moderator write a rule with the query checked as typed, backtest it, save it and watch it fire', async () => {
+  it('lets a moderator write a rule with the query checked as typed, backtest it, save it, watch it fire, edit and delete it', async () => {
     const page = await newPage(moderatorToken());
     await page.getByRole('link', { name: 'Stats' }).waitFor();
     await page.getByRole('link', { name: 'Alerts' }).click();
@@ -182,6 +185,24 @@ describe('the web console', () => {
     await rule.getByRole('button', { name: 'console cpu' }).click();
     await rule.getByRole('heading', { name: 'History' }).waitFor();
     await rule.locator('table').getByText('firing').first().waitFor();
+
+    // Edit: the backtest of the saved query charts the alert it raised; a higher threshold resolves it.
+    await rule.getByRole('button', { name: 'Edit' }).click();
+    const edit = rule.getByRole('form', { name: 'edit rule' });
+    await edit.getByRole('button', { name: 'Backtest the last hour' }).click();
+    await edit.getByText(/^1 alert\(s\), \d+ transitions\.$/).waitFor();
+    await edit.locator('.chart canvas').first().waitFor();
+    await edit.getByLabel('Query').fill('console_cpu > 99');
+    await edit.getByText('Query parses.').waitFor();
+    await edit.getByRole('button', { name: 'Save rule' }).click();
+    await rule.locator('> code', { hasText: /^console_cpu > 99$/ }).waitFor();
+    await rule.locator('.badge.b-inactive').waitFor();
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await rule.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'console cpu' }).waitFor({ state: 'detached' });
+    const rules = (await (await call('GET', '/api/v1/monitoring/alerts', userToken())).json()).data;
+    expect(rules.map((r: { name: string }) => r.name)).not.toContain('console cpu');
     await page.close();
   });
 
