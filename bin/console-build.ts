@@ -6,5 +6,8 @@ import { ensureConsoleBundle } from '../shared/http/console-bundle.ts';
 
 const bundle = await ensureConsoleBundle();
 for (const [name, file] of bundle.files) {
-  console.log(`${(name || 'index.html').padEnd(32)} ${String(file.body.length).padStart(8)} B  ${String(file.gzip.length).padStart(7)} B gzipped`);
+  console.log(
+    `${(name || 'index.html').padEnd(32)} ${String(file.body.length).padStart(8)} B ` +
+      `${String(file.gzip.length).padStart(7)} B gzipped`,
+  );
 }

@@ -23,15 +23,29 @@ try {
     if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
     return res.json();
   };
-  await call('POST', '/api/v1/monitoring/alerts', { name: 'cpu high', query: 'cpu_usage > 80', severity: 'high', for: '0s' });
-  await call('POST', '/api/v1/monitoring/alerts', { name: 'checkout errors', query: 'count_over_time(events{level="error", source="api"}[5m]) > 50' });
+  await call('POST', '/api/v1/monitoring/alerts', {
+    name: 'cpu high',
+    query: 'cpu_usage > 80',
+    severity: 'high',
+    for: '0s',
+  });
+  await call('POST', '/api/v1/monitoring/alerts', {
+    name: 'checkout errors',
+    query: 'count_over_time(events{level="error", source="api"}[5m]) > 50',
+  });
   const now = Date.now();
   const samples = Array.from({ length: 30 }, (_, i) => ({
-    name: 'cpu_usage', metric_type: 'gauge', value: 40 + 30 * Math.sin(i / 4) + (i > 25 ? 40 : 0),
-    labels: { host: i % 2 ? 'web-1' : 'web-2' }, timestamp: now - (30 - i) * 60_000,
+    name: 'cpu_usage',
+    metric_type: 'gauge',
+    value: 40 + 30 * Math.sin(i / 4) + (i > 25 ? 40 : 0),
+    labels: { host: i % 2 ? 'web-1' : 'web-2' },
+    timestamp: now - (30 - i) * 60_000,
   }));
   await call('POST', '/api/v1/monitoring/metrics', { metrics: samples });
-  await call('PUT', `/api/v1/monitoring/incidents/${incidentId}`, { status: 'investigating', assigned_to: 'mod-alice' });
+  await call('PUT', `/api/v1/monitoring/incidents/${incidentId}`, {
+    status: 'investigating',
+    assigned_to: 'mod-alice',
+  });
 
   const page = await browser.newPage({ viewport: VIEWPORT });
   const shot = (name: string) => page.screenshot({ path: path.join(OUT_DIR, `${name}.png`) });

@@ -10,7 +10,12 @@ export interface Claims {
 }
 
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly details?: unknown) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
     super(message);
   }
 }
@@ -47,7 +52,11 @@ export function qs(query: Query = {}): string {
 }
 
 /** Calls the API; answers the whole JSON body, or throws ApiError with vigil's error envelope. */
-export async function api<T = any>(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<T> {
+export async function api<T = any>(
+  method: string,
+  path: string,
+  opts: { query?: Query; body?: unknown } = {},
+): Promise<T> {
   const headers: Record<string, string> = { authorization: `Bearer ${session.token() ?? ''}` };
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   let response: Response;

@@ -28,20 +28,28 @@ export function Chart({ lines, height = 260, stepped = false }: { lines: Line[];
   useEffect(() => {
     const target = el.current!;
     const width = Math.max(320, target.clientWidth || 800);
-    const plot = new uPlot({
-      width,
-      height,
-      series: [{}, ...lines.map((l, i) => ({
-        label: l.label,
-        stroke: COLOURS[i % COLOURS.length],
-        width: 2,
-        // Series of one query share an x array: a bucket missing from one is not a gap in it.
-        spanGaps: true,
-        ...(stepped ? { paths: uPlot.paths.stepped!({ align: 1 }) } : {}),
-      }))],
-      axes: [{}, {}],
-    }, align(lines), target);
+    const plot = new uPlot(
+      {
+        width,
+        height,
+        series: [
+          {},
+          ...lines.map((l, i) => ({
+            label: l.label,
+            stroke: COLOURS[i % COLOURS.length],
+            width: 2,
+            // Series of one query share an x array: a bucket missing from one is not a gap in it.
+            spanGaps: true,
+            ...(stepped ? { paths: uPlot.paths.stepped!({ align: 1 }) } : {}),
+          })),
+        ],
+        axes: [{}, {}],
+      },
+      align(lines),
+      target,
+    );
     return () => plot.destroy();
   }, [lines, height]);
-  return html`<div class="chart" ref=${el} role="img" aria-label=${`chart of ${lines.map((l) => l.label).join(', ')}`}></div>`;
+  return html`<div class="chart" ref=${el} role="img"
+    aria-label=${`chart of ${lines.map((l) => l.label).join(', ')}`}></div>`;
 }

@@ -51,7 +51,12 @@ function App() {
   };
   const [page, id] = path;
   const moderator = atLeast(me, 'moderator');
-  const links = [['incidents', 'Incidents'], ['alerts', 'Alerts'], ['events', 'Events'], ['metrics', 'Metrics']];
+  const links = [
+    ['incidents', 'Incidents'],
+    ['alerts', 'Alerts'],
+    ['events', 'Events'],
+    ['metrics', 'Metrics'],
+  ];
   if (moderator) links.push(['stats', 'Stats']);
   const current = page || 'incidents';
   let body;
@@ -64,7 +69,8 @@ function App() {
   else body = html`<p class="empty">No page ${current}.</p>`;
   return html`<header>
       <strong class="brand">vigil</strong>
-      <nav>${links.map(([href, label]) => html`<a href=${`#/${href}`} aria-current=${current === href ? 'page' : undefined}>${label}</a>`)}</nav>
+      <nav>${links.map(([href, label]) => html`<a href=${`#/${href}`}
+        aria-current=${current === href ? 'page' : undefined}>${label}</a>`)}</nav>
       <span class="who" title="from your token">${me?.sub} · <b class="role">${me?.role}</b></span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>

@@ -6,14 +6,20 @@ import { ApiError } from './api.ts';
 export { html };
 
 const FORMAT = new Intl.DateTimeFormat(undefined, {
-  year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  year: 'numeric',
+  month: '2-digit',
+  day: '2-digit',
+  hour: '2-digit',
+  minute: '2-digit',
+  second: '2-digit',
 });
 
 /** A time in the browser's zone, with the UTC instant in the title. */
 export function Time({ at }: { at: string | number | null | undefined }) {
   if (at === null || at === undefined) return html`<span class="muted">—</span>`;
   const d = new Date(at);
-  return html`<time datetime=${d.toISOString()} title=${`${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`}>${FORMAT.format(d)}</time>`;
+  return html`<time datetime=${d.toISOString()}
+    title=${`${d.toISOString().replace('T', ' ').slice(0, 19)} UTC`}>${FORMAT.format(d)}</time>`;
 }
 
 export const Loading = ({ what = 'Loading' }: { what?: string }) => html`<p class="loading" role="status">${what}…</p>`;
@@ -23,15 +29,23 @@ export const Empty = ({ children }: { children: unknown }) => html`<p class="emp
 export function explain(error: unknown): string {
   if (!(error instanceof ApiError)) return String((error as Error)?.message ?? error);
   switch (error.status) {
-    case 0: return error.message;
-    case 401: return `Your token was refused (${error.message}). Sign out and paste a valid token.`;
-    case 403: return `Not allowed for your role: ${error.message}.`;
-    case 404: return `Not found, or not yours to see: ${error.message}`;
-    case 409: return `That move is not allowed now: ${error.message}`;
-    case 429: return `Too many requests; wait a little and try again (${error.message}).`;
+    case 0:
+      return error.message;
+    case 401:
+      return `Your token was refused (${error.message}). Sign out and paste a valid token.`;
+    case 403:
+      return `Not allowed for your role: ${error.message}.`;
+    case 404:
+      return `Not found, or not yours to see: ${error.message}`;
+    case 409:
+      return `That move is not allowed now: ${error.message}`;
+    case 429:
+      return `Too many requests; wait a little and try again (${error.message}).`;
     default: {
       const details = Array.isArray(error.details)
-        ? (error.details as { field?: string; message?: string }[]).map((d) => `${d.field ?? ''}: ${d.message ?? ''}`).join('; ')
+        ? (error.details as { field?: string; message?: string }[])
+            .map((d) => `${d.field ?? ''}: ${d.message ?? ''}`)
+            .join('; ')
         : '';
       return `${error.message}${details ? ` — ${details}` : ''} (${error.code}, HTTP ${error.status})`;
     }
@@ -52,7 +66,11 @@ export interface Loaded<T> {
 
 /** Runs `load` now and whenever `deps` change; the newest answer wins. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
-  const [state, setState] = useState<{ data: T | null; error: unknown; loading: boolean }>({ data: null, error: null, loading: true });
+  const [state, setState] = useState<{ data: T | null; error: unknown; loading: boolean }>({
+    data: null,
+    error: null,
+    loading: true,
+  });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;

@@ -11,7 +11,9 @@ describe('the console bundle', () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'vigil-console-'));
     try {
       const sizes = await buildConsole(dir);
-      const assets = Object.keys(sizes).filter((name) => name.startsWith('assets/')).sort();
+      const assets = Object.keys(sizes)
+        .filter((name) => name.startsWith('assets/'))
+        .sort();
       expect(assets).toHaveLength(2);
       expect(assets[0]).toMatch(/^assets\/main-[A-Z0-9]+\.css$/);
       expect(assets[1]).toMatch(/^assets\/main-[A-Z0-9]+\.js$/);
@@ -25,7 +27,10 @@ describe('the console bundle', () => {
       expect(html).not.toMatch(/https?:\/\//);
       const bundle = await loadBundle(dir);
       expect([...bundle.files.keys()].sort()).toEqual(['', ...assets, 'manifest.json'].sort());
-      expect(bundle.files.get(assets[1])).toMatchObject({ contentType: 'text/javascript; charset=utf-8', immutable: true });
+      expect(bundle.files.get(assets[1])).toMatchObject({
+        contentType: 'text/javascript; charset=utf-8',
+        immutable: true,
+      });
       expect(bundle.files.get('')).toMatchObject({ contentType: 'text/html; charset=utf-8', immutable: false });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

@@ -40,14 +40,21 @@ const CONTENT_TYPES: Record<string, string> = {
 
 async function listFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name)).sort();
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
+    .sort();
 }
 
 /** The hash of everything the bundle is made of. */
 export async function sourceHash(): Promise<string> {
   const hash = crypto.createHash('sha256');
   for (const file of [...(await listFiles(path.join(CONSOLE_DIR, 'src'))), path.join(ROOT_DIR, 'package-lock.json')]) {
-    hash.update(path.relative(ROOT_DIR, file)).update('\0').update(await fs.readFile(file)).update('\0');
+    hash
+      .update(path.relative(ROOT_DIR, file))
+      .update('\0')
+      .update(await fs.readFile(file))
+      .update('\0');
   }
   return hash.digest('hex').slice(0, 16);
 }
@@ -101,7 +108,10 @@ export async function buildConsole(outdir: string): Promise<Record<string, { byt
 export async function ensureConsoleBundle(): Promise<ConsoleBundle> {
   const hash = await sourceHash();
   const dir = path.join(CONSOLE_BUILD_DIR, hash);
-  const ready = await fs.stat(path.join(dir, 'manifest.json')).then(() => true, () => false);
+  const ready = await fs.stat(path.join(dir, 'manifest.json')).then(
+    () => true,
+    () => false,
+  );
   if (!ready) {
     const temporary = path.join(CONSOLE_BUILD_DIR, `.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
     await fs.mkdir(temporary, { recursive: true });
@@ -115,7 +125,8 @@ export async function ensureConsoleBundle(): Promise<ConsoleBundle> {
       await fs.rm(temporary, { recursive: true, force: true });
     }
     for (const other of await fs.readdir(CONSOLE_BUILD_DIR)) {
-      if (other !== hash && !other.startsWith('.tmp-')) await fs.rm(path.join(CONSOLE_BUILD_DIR, other), { recursive: true, force: true });
+      if (other !== hash && !other.startsWith('.tmp-'))
+        await fs.rm(path.join(CONSOLE_BUILD_DIR, other), { recursive: true, force: true });
     }
   }
   return loadBundle(dir);

@@ -17,8 +17,15 @@ const MIN = 60_000;
 export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }
 
@@ -43,15 +50,35 @@ export async function seedIncident(ctx: TestContext, runtime: Runtime, token: st
   for (let m = -90; m < 0; m++) {
     const t = start + m * MIN;
     for (const source of ['db', 'api', 'web']) {
-      for (let i = 0; i < 3; i++) events.push({ timestamp: t + i * 9000, source, level: 'info', message: `${source} ok`, tags: { env: 'prod' } });
+      for (let i = 0; i < 3; i++)
+        events.push({ timestamp: t + i * 9000, source, level: 'info', message: `${source} ok`, tags: { env: 'prod' } });
     }
-    samples.push({ timestamp: t, name: 'db_connections_in_use', metric_type: 'gauge', value: m < -22 ? 20 + (m % 3) : 100, labels: { pool: 'main' } });
+    samples.push({
+      timestamp: t,
+      name: 'db_connections_in_use',
+      metric_type: 'gauge',
+      value: m < -22 ? 20 + (m % 3) : 100,
+      labels: { pool: 'main' },
+    });
     if (m >= -20) {
       for (let i = 0; i < 3; i++) {
         const rid = `req-${m + 100}-${i}`;
-        events.push({ timestamp: t + i * 10_000, source: 'db', level: 'error', message: 'connection pool exhausted', tags: { env: 'prod', db_host: 'pg-1', request_id: rid } });
+        events.push({
+          timestamp: t + i * 10_000,
+          source: 'db',
+          level: 'error',
+          message: 'connection pool exhausted',
+          tags: { env: 'prod', db_host: 'pg-1', request_id: rid },
+        });
         if (m >= -12) {
-          events.push({ timestamp: t + i * 10_000 + 150, source: 'api', level: 'error', message: 'POST /checkout 500', tags: { env: 'prod', request_id: rid }, payload: { status: 500, path: '/checkout' } });
+          events.push({
+            timestamp: t + i * 10_000 + 150,
+            source: 'api',
+            level: 'error',
+            message: 'POST /checkout 500',
+            tags: { env: 'prod', request_id: rid },
+            payload: { status: 500, path: '/checkout' },
+          });
         }
       }
     }
@@ -59,8 +86,15 @@ export async function seedIncident(ctx: TestContext, runtime: Runtime, token: st
   await insertEventsWithRollups(ctx.db, events);
   await insertSamples(ctx.db, samples);
   const created = await runtime.app.inject({
-    method: 'POST', url: '/api/v1/monitoring/incidents', headers: { authorization: `Bearer ${token}` },
-    payload: { title: 'Checkout failing', severity: 'critical', sources: ['api'], started_at: new Date(start).toISOString() },
+    method: 'POST',
+    url: '/api/v1/monitoring/incidents',
+    headers: { authorization: `Bearer ${token}` },
+    payload: {
+      title: 'Checkout failing',
+      severity: 'critical',
+      sources: ['api'],
+      started_at: new Date(start).toISOString(),
+    },
   });
   if (created.statusCode !== 201) throw new Error(`incident not created: ${created.statusCode} ${created.body}`);
   return created.json().data.id;
