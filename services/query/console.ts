@@ -27,6 +27,8 @@ export function consoleRoutes(bundle: ConsoleBundle): FastifyPluginAsync {
   return async (app) => {
     app.get('/console', hidden, async (_request, reply) => reply.redirect('/console/', 301));
     app.get('/console/', hidden, async (request, reply) => send(request, reply, ''));
-    app.get('/console/*', hidden, async (request, reply) => send(request, reply, (request.params as { '*': string })['*']));
+    app.get('/console/*', hidden, async (request, reply) =>
+      send(request, reply, (request.params as { '*': string })['*']),
+    );
   };
 }
