@@ -305,6 +305,26 @@ describe('the web console', () => {
     await page.locator('table.events tbody tr').first().getByText('tailed in').waitFor();
     await rowsAre(61);
 
+    // A trace id links to the trace's events, whatever their source.
+    const traced = [
+      { event_type: 'trace', source: 'web', level: 'info', message: 'GET /cart', tags: { trace_id: 'tr-42' } },
+      { event_type: 'trace', source: 'db', level: 'info', message: 'SELECT cart', tags: { trace_id: 'tr-42' } },
+    ];
+    const posted = await call('POST', '/api/v1/monitoring/events', userToken(), traced as unknown as object);
+    expect(posted.statusCode).toBe(202);
+    const stored = async () => (await call('GET', '/api/v1/monitoring/events?tag.trace_id=tr-42', userToken())).json();
+    await waitFor(stored, (body) => body.data?.length === 2);
+    await filters.getByLabel('Live tail').uncheck();
+    await filters.getByLabel('Source').fill('');
+    await filters.getByLabel('Level').selectOption('');
+    await filters.getByLabel('Type').selectOption('trace');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('button', { name: 'SELECT cart' }).click();
+    await page.getByRole('button', { name: 'trace tr-42' }).click();
+    expect(await filters.getByLabel('Tags').inputValue()).toBe('trace_id=tr-42');
+    await page.getByRole('button', { name: 'GET /cart' }).waitFor();
+    expect(await page.locator('table.events tbody tr').count()).toBe(2);
+
     await page.getByRole('link', { name: 'Metrics' }).click();
     const query = page.getByRole('form', { name: 'metric query' });
     await query.getByLabel('Name').fill('db_connections_in_use');

@@ -29,7 +29,7 @@ function toQuery(f: Filters): Query {
   return q;
 }
 
-function EventRow({ e }: { e: any }) {
+function EventRow({ e, onTrace }: { e: any; onTrace: (id: string) => void }) {
   const [open, setOpen] = useState(false);
   const incident = e.tags?.incident_id ?? e.payload?.incident_id;
   const trace = e.tags?.trace_id ?? e.payload?.trace_id;
@@ -43,21 +43,16 @@ function EventRow({ e }: { e: any }) {
         html`<div class="expanded">
         <p>created by ${e.created_by ?? '—'} · id <code>${e.id}</code>
           ${incident && html` · <a href=${`#/incidents/${incident}`}>incident</a>`}
-          ${trace && html` · trace <code>${trace}</code>`}</p>
+          ${trace && html` · <button type="button" class="link" onClick=${() => onTrace(String(trace))}
+            title="the events of this trace">trace ${trace}</button>`}</p>
         <h4>tags</h4><${Json} value=${e.tags} /><h4>payload</h4><${Json} value=${e.payload} /></div>`
       }</td></tr>`;
 }
 
+const EMPTY: Filters = { event_type: '', source: '', level: '', start: '', end: '', tags: '', text: '' };
+
 export function EventsPage() {
-  const [form, setForm] = useState<Filters>({
-    event_type: '',
-    source: '',
-    level: '',
-    start: '',
-    end: '',
-    tags: '',
-    text: '',
-  });
+  const [form, setForm] = useState<Filters>(EMPTY);
   const [applied, setApplied] = useState(form);
   const [events, setEvents] = useState<any[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
@@ -97,6 +92,12 @@ export function EventsPage() {
     return () => clearInterval(timer);
   }, [tail, applied]);
 
+  // A trace's events: those tagged with its id, whatever their source.
+  const showTrace = (id: string) => {
+    const filters = { ...EMPTY, tags: `trace_id=${id}` };
+    setForm(filters);
+    setApplied(filters);
+  };
   const set = (k: keyof Filters) => (e: any) => setForm({ ...form, [k]: e.target.value });
   return html`<h1>Events</h1>
     <form class="filters" aria-label="event filters" onSubmit=${(e: Event) => {
@@ -127,7 +128,7 @@ export function EventsPage() {
           ? html`<${Empty}>No events match these filters.<//>`
           : html`<table class="events">
       <thead><tr><th>time</th><th>type</th><th>source</th><th>level</th><th>message</th></tr></thead>
-      <tbody>${events.map((e) => html`<${EventRow} key=${e.id} e=${e} />`)}</tbody></table>
+      <tbody>${events.map((e) => html`<${EventRow} key=${e.id} e=${e} onTrace=${showTrace} />`)}</tbody></table>
       ${cursor ? html`<button type="button" onClick=${() => load(true)}>Older events</button>` : html`<p
         class="muted">End of the list.</p>`}`
     }`;
