@@ -1,20 +1,23 @@
 /**
  * The web console's bundle (browser code in console/src, bundled by esbuild): built when a process serving it
  * starts and the bundle for the current sources is missing, so `npm ci && npm start` and `npm test` need no
- * separate build step. A build is named by the hash of its inputs (console/src and package-lock.json): parallel
- * processes that build the same sources write to private temporary folders and rename into the same name, so
- * none reads a half-written bundle. The files are then held in memory, gzipped once.
+ * separate build step. A build is named by the hash of its inputs (console/src, package-lock.json, this file):
+ * parallel processes that build the same sources write to private temporary folders and rename into the same name,
+ * so none reads a half-written bundle. The files are then held in memory, gzipped once.
  *
  * Layout of console/build/<hash>/: index.html, assets/main-<content hash>.js and .css, manifest.json (sizes).
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { ROOT_DIR } from '../config.ts';
 
 export const CONSOLE_DIR = path.join(ROOT_DIR, 'console');
 export const CONSOLE_BUILD_DIR = path.join(CONSOLE_DIR, 'build');
+/** This file: its build options are inputs of the bundle too. */
+const BUILDER = fileURLToPath(import.meta.url);
 
 export interface ConsoleFile {
   body: Buffer;
@@ -49,7 +52,9 @@ async function listFiles(dir: string): Promise<string[]> {
 /** The hash of everything the bundle is made of. */
 export async function sourceHash(): Promise<string> {
   const hash = crypto.createHash('sha256');
-  for (const file of [...(await listFiles(path.join(CONSOLE_DIR, 'src'))), path.join(ROOT_DIR, 'package-lock.json')]) {
+  const sources = await listFiles(path.join(CONSOLE_DIR, 'src'));
+  const inputs = [...sources, path.join(ROOT_DIR, 'package-lock.json'), BUILDER];
+  for (const file of inputs) {
     hash
       .update(path.relative(ROOT_DIR, file))
       .update('\0')
@@ -87,7 +92,7 @@ export async function buildConsole(outdir: string): Promise<Record<string, { byt
     entryNames: '[name]-[hash]',
     metafile: true,
     logLevel: 'silent',
-    legalComments: 'none',
+    legalComments: 'eof', // the libraries' licence notices stay with their code
   });
   const outputs = Object.keys(result.metafile.outputs).map((o) => path.resolve(o));
   const js = outputs.find((o) => o.endsWith('.js'));
