@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConsole, loadBundle } from './console-bundle.ts';
+import { buildConsole, ensureConsoleBundle, loadBundle, sourceHash } from './console-bundle.ts';
 
 const BUDGET_GZIP_BYTES = 250 * 1024;
 
@@ -34,6 +34,26 @@ describe('the console bundle', () => {
       expect(bundle.files.get('')).toMatchObject({ contentType: 'text/html; charset=utf-8', immutable: false });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('builds once for parallel starters, named by the sources\' hash, and removes older builds', async () => {
+    const buildDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vigil-console-builds-'));
+    try {
+      await fs.mkdir(path.join(buildDir, 'an-older-build'));
+      const [a, b] = await Promise.all([ensureConsoleBundle(buildDir), ensureConsoleBundle(buildDir)]);
+      const hash = await sourceHash();
+      expect(a.dir).toBe(path.join(buildDir, hash));
+      expect(b.dir).toBe(a.dir);
+      expect(await fs.readdir(buildDir)).toEqual([hash]);
+      expect([...b.files.keys()].sort()).toEqual([...a.files.keys()].sort());
+      expect(a.files.get('')!.body.toString()).toContain('<script type="module" src="assets/main-');
+      // Present: loaded, not rebuilt.
+      const stamp = (await fs.stat(path.join(a.dir, 'manifest.json'))).mtimeMs;
+      const again = await ensureConsoleBundle(buildDir);
+      expect((await fs.stat(path.join(again.dir, 'manifest.json'))).mtimeMs).toBe(stamp);
+    } finally {
+      await fs.rm(buildDir, { recursive: true, force: true });
     }
   });
 });

@@ -110,15 +110,15 @@ export async function buildConsole(outdir: string): Promise<Record<string, { byt
 }
 
 /** The bundle of the current sources, built first if missing; older builds are removed. */
-export async function ensureConsoleBundle(): Promise<ConsoleBundle> {
+export async function ensureConsoleBundle(buildDir = CONSOLE_BUILD_DIR): Promise<ConsoleBundle> {
   const hash = await sourceHash();
-  const dir = path.join(CONSOLE_BUILD_DIR, hash);
+  const dir = path.join(buildDir, hash);
   const ready = await fs.stat(path.join(dir, 'manifest.json')).then(
     () => true,
     () => false,
   );
   if (!ready) {
-    const temporary = path.join(CONSOLE_BUILD_DIR, `.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    const temporary = path.join(buildDir, `.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
     await fs.mkdir(temporary, { recursive: true });
     try {
       await buildConsole(temporary);
@@ -129,9 +129,10 @@ export async function ensureConsoleBundle(): Promise<ConsoleBundle> {
     } finally {
       await fs.rm(temporary, { recursive: true, force: true });
     }
-    for (const other of await fs.readdir(CONSOLE_BUILD_DIR)) {
-      if (other !== hash && !other.startsWith('.tmp-'))
-        await fs.rm(path.join(CONSOLE_BUILD_DIR, other), { recursive: true, force: true });
+    for (const other of await fs.readdir(buildDir)) {
+      if (other !== hash && !other.startsWith('.tmp-')) {
+        await fs.rm(path.join(buildDir, other), { recursive: true, force: true });
+      }
     }
   }
   return loadBundle(dir);
