@@ -9,6 +9,9 @@ COPY services ./services
 COPY shared ./shared
 COPY schemas ./schemas
 COPY infra ./infra
+COPY console ./console
+# The console's bundle, built now so the unprivileged user never needs to write it.
+RUN node --import tsx bin/console-build.ts
 USER node
 EXPOSE 8080
 CMD ["node", "--max-semi-space-size=32", "--import", "tsx", "bin/vigil.ts"]

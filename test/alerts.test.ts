@@ -64,6 +64,33 @@ describe('alert rules and the seed example end to end', () => {
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_rules')).toBe(0);
   });
 
+  it('validates a rule without creating it: 200 if valid, the create\'s 400 with position, 403 to users', async () => {
+    const rule = { name: 'checked', query: 'cpu_usage{host="web-1"} > 80', for: '1m' };
+    const ok = await call('POST', `${BASE}/validate`, 'moderator', rule);
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(ok.json()).toEqual({ success: true, data: { valid: true } });
+    const bad = await call('POST', `${BASE}/validate`, 'moderator', { name: 'checked', query: 'rate(x[5m) > 1' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual({
+      success: false,
+      error: {
+        code: 'VIGIL_ERR_VALIDATION',
+        message: 'query: unexpected ")": expected "]" to close the range (at line 1, column 10)',
+        details: [{
+          field: 'query',
+          message: 'unexpected ")": expected "]" to close the range (at line 1, column 10)',
+          position: 9,
+          line: 1,
+          column: 10,
+          excerpt: 'rate(x[5m) > 1\n         ^',
+        }],
+      },
+    });
+    expect((await call('POST', `${BASE}/validate`, 'user', rule)).statusCode).toBe(403);
+    const list = await call('GET', BASE, 'user');
+    expect(list.json().data.filter((r: { name: string }) => r.name === 'checked')).toEqual([]);
+  });
+
   it('creates, updates, lists and deletes rules (moderator+ writes, any role reads)', async () => {
     const created = await call('POST', BASE, 'moderator', { name: 'Disk', query: 'disk_free_bytes', threshold_value: 10, labels: { team: 'ops' } });
     expect(created.statusCode).toBe(201);

@@ -97,6 +97,12 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       return reply.status(201).send({ success: true, data: ruleToJson(rule, undefined) });
     });
 
+    // The create checks without creating: the console checks a rule's query as it is typed (400 with position).
+    app.post(`${BASE}/validate`, async (request) => {
+      ruleFields(request.body, null, deps.parse);
+      return { success: true, data: { valid: true } };
+    });
+
     app.get(BASE, async (request) => {
       const page = pageOf(request);
       return db(async () => {

@@ -1,5 +1,6 @@
 /**
- * The query service: the seed's read API over PostgreSQL (events, metrics, stats, Prometheus exposition).
+ * The query service: the seed's read API over PostgreSQL (events, metrics, stats, Prometheus exposition), and the
+ * web console at /console/ (console.ts).
  * Stateless apart from the background fold of metric series (series-fold.ts), which any number of replicas may
  * run (one folds at a time). It has its own connection pool, so slow queries never take the writer's connections,
  * and every statement on it is bounded by QUERY_STATEMENT_TIMEOUT_MS.
@@ -10,7 +11,9 @@ import type { Logger } from '../../shared/logger.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import { latestMigrationVersion } from '../../shared/db/migrate.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
+import { ensureConsoleBundle } from '../../shared/http/console-bundle.ts';
 import { auditRoutes } from './audit.ts';
+import { consoleRoutes } from './console.ts';
 import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metrics.ts';
@@ -30,6 +33,7 @@ export interface QueryHandle extends RoleHandle {
 }
 
 export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHandle> {
+  const bundle = await ensureConsoleBundle();
   const pool = createPool(withSessionSettings(config.database.url, config.query.statementTimeoutMs), config.database.poolMax, 'vigil-query');
   const fold = startFoldLoop(pool, logger, {
     intervalMs: config.query.foldIntervalSeconds * 1000,
@@ -48,6 +52,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       statsRoutes(pool),
       auditRoutes(pool),
       traceRoutes(pool),
+      consoleRoutes(bundle),
     ],
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),

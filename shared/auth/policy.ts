@@ -28,6 +28,10 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'GET /api/v1/monitoring/stats': AGGREGATE_FIGURES_ROLE,
   'GET /api/v1/monitoring/audit': 'admin',
   'GET /docs/openapi.json': 'public',
+  // The web console's static files (it signs in with a token and calls the API like any client).
+  'GET /console': 'public',
+  'GET /console/': 'public',
+  'GET /console/*': 'public',
   'POST /api/v1/monitoring/metrics': 'user',
   // OTLP/HTTP ingest (SDKs send the bearer token as a configured header).
   'POST /v1/logs': 'user',
@@ -44,6 +48,7 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   'DELETE /api/v1/monitoring/alerts/:id': 'moderator',
   'GET /api/v1/monitoring/alerts/:id/history': 'user',
   'POST /api/v1/monitoring/alerts/preview': 'moderator',
+  'POST /api/v1/monitoring/alerts/validate': 'moderator',
   // Incidents: any role; who sees which incident is decided per incident (services/incidents/store.ts).
   'POST /api/v1/monitoring/incidents': 'user',
   'GET /api/v1/monitoring/incidents': 'user',

@@ -1,0 +1,337 @@
+/**
+ * The web console in a real browser (Debian's chromium driven by playwright-core) against vigil in-process on a
+ * free port: served with the right types, caching and gzip; a user and a moderator sign in with pasted tokens; an
+ * incident opened through the API shows its timeline and suspects and moves through its lifecycle (a refused move
+ * explained); a user sees no moderator actions and a 403 explained; a moderator writes a rule with its query checked
+ * as it is typed, backtests it, saves it, watches it fire on a sample sent through the API, edits and deletes it;
+ * events are filtered, expanded, paged and tailed; a metric is drawn.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../bin/runtime.ts';
+import { createTestContext, waitFor, type TestContext } from './helpers/context.ts';
+import { launchChromium, listen, seedIncident, signIn } from './helpers/console.ts';
+
+const UI_TIMEOUT_MS = 30_000;
+const FIRST_PAINT_BUDGET_MS = 1000;
+
+describe('the web console', () => {
+  let ctx: TestContext;
+  let vigil: Runtime;
+  let browser: Browser;
+  let base: string;
+  let incidentId: string;
+  const userToken = () => ctx.token('user', 'user-bob');
+  const moderatorToken = () => ctx.token('moderator', 'mod-alice');
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ ALERTER_TICK_MS: '200' });
+    vigil = await ctx.start('all', { QUERY_FOLD_INTERVAL_SECONDS: '3600' });
+    base = await listen(vigil);
+    browser = await launchChromium();
+    incidentId = await seedIncident(ctx, vigil, userToken());
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await ctx?.cleanup();
+  });
+
+  const newPage = async (token: string): Promise<Page> => {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
+    await signIn(page, base, token);
+    return page;
+  };
+  const call = (method: 'GET' | 'POST' | 'PUT', url: string, token: string, payload?: object) =>
+    vigil.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+
+  it('serves index.html uncached, hashed assets immutable and gzipped, and 404s what it does not have', async () => {
+    const index = await vigil.app.inject({ method: 'GET', url: '/console/', headers: { 'accept-encoding': 'gzip' } });
+    expect(index.statusCode).toBe(200);
+    expect(index.headers).toMatchObject({
+      'content-type': 'text/html; charset=utf-8',
+      'cache-control': 'no-cache',
+      'content-encoding': 'gzip',
+      vary: 'accept-encoding',
+    });
+    const plain = await vigil.app.inject({ method: 'GET', url: '/console/' });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    const js = /src="(assets\/main-[A-Z0-9]+\.js)"/.exec(plain.body)?.[1];
+    const css = /href="(assets\/main-[A-Z0-9]+\.css)"/.exec(plain.body)?.[1];
+    expect(js && css).toBeTruthy();
+    const script = await vigil.app.inject({ method: 'GET', url: `/console/${js}` });
+    expect(script.statusCode).toBe(200);
+    expect(script.headers).toMatchObject({
+      'content-type': 'text/javascript; charset=utf-8',
+      'cache-control': 'public, max-age=31536000, immutable',
+    });
+    const style = await vigil.app.inject({
+      method: 'GET',
+      url: `/console/${css}`,
+      headers: { 'accept-encoding': 'gzip, br' },
+    });
+    expect(style.headers).toMatchObject({ 'content-type': 'text/css; charset=utf-8', 'content-encoding': 'gzip' });
+    const redirect = await vigil.app.inject({ method: 'GET', url: '/console' });
+    expect(redirect.statusCode).toBe(301);
+    expect(redirect.headers.location).toBe('/console/');
+    const missing = await vigil.app.inject({ method: 'GET', url: '/console/assets/../../package.json' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ success: false, error: { code: 'VIGIL_ERR_NOT_FOUND' } });
+  });
+
+  it('signs in with a pasted token kept in the tab (never in a URL) and signs out', async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
+    const requested: string[] = [];
+    page.on('request', (request) => requested.push(request.url()));
+    await page.goto(`${base}/console/`);
+    await page.waitForFunction(() => performance.getEntriesByName('first-contentful-paint').length > 0);
+    const paint = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0].startTime);
+    expect(paint).toBeGreaterThan(0);
+    expect(paint).toBeLessThan(FIRST_PAINT_BUDGET_MS);
+    await page.getByLabel('Paste your token').waitFor();
+    // The sign-in form rendered (the first meaningful paint), measured from the start of the navigation.
+    const rendered = await page.evaluate(() => performance.getEntriesByName('vigil-console-rendered')[0]?.startTime);
+    expect(rendered).toBeGreaterThan(0);
+    expect(rendered).toBeLessThan(FIRST_PAINT_BUDGET_MS);
+    // By keyboard alone: the token field has the focus on load, Tab reaches the button.
+    await page.keyboard.insertText('not a token');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByText('That is not a vigil token').waitFor();
+    const token = userToken();
+    await page.getByLabel('Paste your token').fill(token);
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByText('user-bob').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('vigil.token'))).toBe(token);
+    await page.getByRole('link', { name: 'Checkout failing' }).waitFor();
+    expect(requested.some((url) => url.includes('/api/v1/monitoring/incidents'))).toBe(true);
+    expect(requested.filter((url) => url.includes(token))).toEqual([]);
+    expect(page.url()).not.toContain(token);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Paste your token').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('vigil.token'))).toBeNull();
+    await page.close();
+  });
+
+  it("shows an incident's timeline and suspects, moves it through the lifecycle, explains a refused move", async () => {
+    const page = await newPage(userToken());
+    await page.getByRole('link', { name: 'Checkout failing' }).click();
+    await page.getByRole('heading', { name: 'Checkout failing' }).waitFor();
+    const timeline = page.locator('section[aria-label="timeline"]');
+    await timeline.getByText('POST /checkout 500').first().waitFor();
+    const suspects = page.locator('ol.suspects > li');
+    await suspects.first().waitFor();
+    const names = await suspects.locator('b').allTextContents();
+    expect(names).toContain('db');
+    expect(names).toContain('api');
+    expect(names.indexOf('db')).toBeLessThan(names.indexOf('api'));
+    const analysis = await (
+      await call('GET', `/api/v1/monitoring/incidents/${incidentId}/analysis`, userToken())
+    ).json();
+    const dbSuspect = analysis.data.suspects.find((s: { name: string }) => s.name === 'db');
+    await page.getByText(dbSuspect.evidence.explanation).waitFor();
+    await page.getByRole('heading', { name: 'First errors' }).waitFor();
+    // Times in the browser's zone, UTC on hover.
+    const started = page.locator('time').first();
+    expect(await started.getAttribute('title')).toBe(
+      `${(await started.getAttribute('datetime'))!.replace('T', ' ').slice(0, 19)} UTC`,
+    );
+    await page.getByRole('list', { name: 'first errors' }).getByText('connection pool exhausted').waitFor();
+    await page
+      .getByRole('list', { name: 'request ids' })
+      .getByText(/first in db/)
+      .first()
+      .waitFor();
+
+    const lifecycle = page.getByRole('group', { name: 'lifecycle' });
+    expect(await lifecycle.getByRole('button').allTextContents()).toEqual([
+      'investigating',
+      'identified',
+      'monitoring',
+      'resolved',
+    ]);
+    await lifecycle.getByRole('button', { name: 'investigating' }).click();
+    await waitFor(
+      async () =>
+        (await (await call('GET', `/api/v1/monitoring/incidents/${incidentId}`, userToken())).json()).data.status,
+      (s) => s === 'investigating',
+    );
+    await page.waitForFunction(
+      () =>
+        document.querySelector('[aria-label="lifecycle"]')?.textContent?.includes('identified') &&
+        !document.querySelector('[aria-label="lifecycle"]')?.textContent?.includes('investigating'),
+    );
+    await timeline.getByText('user-bob').first().waitFor();
+    await lifecycle.getByRole('button', { name: 'resolved' }).click();
+    await page.waitForFunction(() =>
+      document.querySelector('[aria-label="lifecycle"]')?.textContent?.includes('closed'),
+    );
+
+    // Someone else reopens it meanwhile: the page still offers resolved's moves, and the API's 409 is explained.
+    expect(
+      (await call('PUT', `/api/v1/monitoring/incidents/${incidentId}`, moderatorToken(), { status: 'open' }))
+        .statusCode,
+    ).toBe(200);
+    await lifecycle.getByRole('button', { name: 'closed' }).click();
+    await page
+      .getByRole('alert')
+      .getByText(/^That move is not allowed now: .*open.*closed/)
+      .waitFor();
+
+    await page.getByLabel('Root cause').fill('pg-1 ran out of connections');
+    await page.getByRole('button', { name: 'Save fields' }).click();
+    await waitFor(
+      async () =>
+        (await (await call('GET', `/api/v1/monitoring/incidents/${incidentId}`, userToken())).json()).data.root_cause,
+      (r) => r === 'pg-1 ran out of connections',
+    );
+    await page.close();
+  });
+
+  it("shows a user no moderator actions, and explains the API's 403", async () => {
+    expect(
+      (
+        await call('POST', '/api/v1/monitoring/alerts', moderatorToken(), {
+          name: 'seen by users',
+          query: 'never_sent > 1',
+        })
+      ).statusCode,
+    ).toBe(201);
+    const page = await newPage(userToken());
+    expect(await page.getByRole('navigation').getByRole('link').allTextContents()).toEqual([
+      'Incidents',
+      'Alerts',
+      'Events',
+      'Metrics',
+    ]);
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('button', { name: 'seen by users' }).waitFor();
+    await page.getByText('Rules are created and changed by moderators; your role is user.').waitFor();
+    expect(await page.getByText('New rule').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Edit' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Delete' }).count()).toBe(0);
+    await page.goto(`${base}/console/#/stats`);
+    await page
+      .getByRole('alert')
+      .getByText('Not allowed for your role: this route requires the moderator role; your token has user.')
+      .waitFor();
+    await page.close();
+  });
+
+  it('lets a moderator write a rule checked as typed, backtest, save, watch it fire, edit and delete it', async () => {
+    const page = await newPage(moderatorToken());
+    await page.getByRole('link', { name: 'Stats' }).waitFor();
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    await page.getByText('New rule').click();
+    const form = page.getByRole('form', { name: 'new rule' });
+    await form.getByLabel('Name').fill('console cpu');
+    await form.getByLabel('Query').fill('console_cpu >');
+    await form
+      .getByText('unexpected end of query: expected a number after the comparison (at line 1, column 14)')
+      .waitFor();
+    await form.getByText('console_cpu >\n             ^').waitFor();
+    await form.getByLabel('Query').fill('console_cpu > 80');
+    await form.getByText('Query parses.').waitFor();
+    await form.getByRole('button', { name: 'Backtest the last hour' }).click();
+    await form.getByText(/It would not have fired in the last hour \(\d+ evaluations/).waitFor();
+    await form.getByRole('button', { name: 'Create rule' }).click();
+    const rule = page.locator('li.rule', { has: page.getByRole('button', { name: 'console cpu' }) });
+    await rule.getByText('inactive').waitFor();
+    const sent = await call('POST', '/api/v1/monitoring/metrics', userToken(), {
+      name: 'console_cpu',
+      metric_type: 'gauge',
+      value: 93,
+      labels: { host: 'web-9' },
+    });
+    expect(sent.statusCode).toBe(202);
+    await rule.locator('.badge.b-firing').first().waitFor({ timeout: 60_000 });
+    await rule.getByText('{"host":"web-9"}').waitFor();
+    await rule.getByRole('button', { name: 'console cpu' }).click();
+    await rule.getByRole('heading', { name: 'History' }).waitFor();
+    await rule.locator('table').getByText('firing').first().waitFor();
+
+    // Edit: the backtest of the saved query charts the alert it raised; a higher threshold resolves it.
+    await rule.getByRole('button', { name: 'Edit' }).click();
+    const edit = rule.getByRole('form', { name: 'edit rule' });
+    await edit.getByRole('button', { name: 'Backtest the last hour' }).click();
+    await edit.getByText(/^1 alert\(s\), \d+ transitions\.$/).waitFor();
+    await edit.locator('.chart canvas').first().waitFor();
+    await edit.getByLabel('Query').fill('console_cpu > 99');
+    await edit.getByText('Query parses.').waitFor();
+    await edit.getByRole('button', { name: 'Save rule' }).click();
+    await rule.locator('> code', { hasText: /^console_cpu > 99$/ }).waitFor();
+    await rule.locator('.badge.b-inactive').waitFor();
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await rule.getByRole('button', { name: 'Delete' }).click();
+    await page.getByRole('button', { name: 'console cpu' }).waitFor({ state: 'detached' });
+    const rules = (await (await call('GET', '/api/v1/monitoring/alerts', userToken())).json()).data;
+    expect(rules.map((r: { name: string }) => r.name)).not.toContain('console cpu');
+    await page.close();
+  });
+
+  it('filters events, expands one, and draws a metric', async () => {
+    const page = await newPage(userToken());
+    await page.getByRole('link', { name: 'Events' }).click();
+    const filters = page.getByRole('form', { name: 'event filters' });
+    await filters.getByLabel('Source').fill('db');
+    await filters.getByLabel('Level').selectOption('error');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    const rowsAre = (n: number) =>
+      page.waitForFunction((count) => {
+        const rows = [...document.querySelectorAll('table.events tbody tr')];
+        return (
+          rows.length === count &&
+          rows.every((r) => r.children[2]?.textContent === 'db' && r.children[3]?.textContent === 'error')
+        );
+      }, n);
+    await rowsAre(50);
+    await page.getByRole('button', { name: 'connection pool exhausted' }).first().click();
+    await page.getByText('"db_host": "pg-1"').waitFor();
+    await page.getByText(/created by test/).waitFor();
+    await page.getByRole('button', { name: 'Older events' }).click();
+    await rowsAre(60);
+    await page.getByText('End of the list.').waitFor();
+    await filters.getByLabel('Live tail').check();
+    const sent = await call('POST', '/api/v1/monitoring/events', userToken(), {
+      event_type: 'log',
+      source: 'db',
+      level: 'error',
+      message: 'tailed in',
+    });
+    expect(sent.statusCode).toBe(202);
+    await page.locator('table.events tbody tr').first().getByText('tailed in').waitFor();
+    await rowsAre(61);
+
+    // A trace id links to the trace's events, whatever their source.
+    const traced = [
+      { event_type: 'trace', source: 'web', level: 'info', message: 'GET /cart', tags: { trace_id: 'tr-42' } },
+      { event_type: 'trace', source: 'db', level: 'info', message: 'SELECT cart', tags: { trace_id: 'tr-42' } },
+    ];
+    const posted = await call('POST', '/api/v1/monitoring/events', userToken(), traced as unknown as object);
+    expect(posted.statusCode).toBe(202);
+    const stored = async () => (await call('GET', '/api/v1/monitoring/events?tag.trace_id=tr-42', userToken())).json();
+    await waitFor(stored, (body) => body.data?.length === 2);
+    await filters.getByLabel('Live tail').uncheck();
+    await filters.getByLabel('Source').fill('');
+    await filters.getByLabel('Level').selectOption('');
+    await filters.getByLabel('Type').selectOption('trace');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('button', { name: 'SELECT cart' }).click();
+    await page.getByRole('button', { name: 'trace tr-42' }).click();
+    expect(await filters.getByLabel('Tags').inputValue()).toBe('trace_id=tr-42');
+    await page.getByRole('button', { name: 'GET /cart' }).waitFor();
+    expect(await page.locator('table.events tbody tr').count()).toBe(2);
+
+    await page.getByRole('link', { name: 'Metrics' }).click();
+    const query = page.getByRole('form', { name: 'metric query' });
+    await query.getByLabel('Name').fill('db_connections_in_use');
+    await query.getByLabel('Range').selectOption('6 h');
+    await query.getByRole('button', { name: 'Draw' }).click();
+    await page.locator('.chart canvas').waitFor();
+    await page.getByText('db_connections_in_use{"pool":"main"}').waitFor();
+    await page.close();
+  });
+});
