@@ -257,9 +257,24 @@ export class Alerter {
     }
     const now = this.opts.clock();
     const before = { ...this.engine.windows.kept(), retentionMs: this.engine.retentionMs };
+    const added = compiled.filter((r) => r.enabled && !this.engine.knows(r.id)).map((r) => r.id);
     this.persist(this.engine.setRules(compiled, now));
     this.ruleRevision = revision;
+    await this.loadStoredInstances(added);
     await this.refill(before, now);
+  }
+
+  /**
+   * A rule this member has just learnt of may already have instances stored for partitions it owns: another member
+   * judged it there before this one took the partitions over (a takeover loads only the rules the member knows).
+   * They are the state to go on from; without them the same alert would fire (and notify) twice.
+   */
+  private async loadStoredInstances(ruleIds: string[]): Promise<void> {
+    if (ruleIds.length === 0 || this.partitions.size === 0) return;
+    const owned = [...this.partitions.values()].filter((p) => p.owned).map((p) => p.origin);
+    const wanted = new Set(ruleIds);
+    const stored = await this.opts.states.load(owned, this.leader && this.aggregationsOwned);
+    this.engine.loadInstances(stored.filter((i) => wanted.has(i.ruleId)));
   }
 
   /**

@@ -157,8 +157,11 @@ describe('alerter ownership under faults', () => {
 
     const r = await rule();
     expect(r.active_instances.map((i) => i.labels.host).sort()).toEqual([...hosts].sort());
-    const sql = 'SELECT count(*) AS n FROM alert_transitions WHERE rule_id = $1';
-    expect(await countRows(c.db, sql, [ruleId])).toBe(hosts.length);
+    const { rows: transitions } = await c.db.query(
+      'SELECT labels->>\'host\' AS host, from_state, to_state FROM alert_transitions WHERE rule_id = $1 ORDER BY 1, id',
+      [ruleId],
+    );
+    expect(transitions).toEqual(hosts.map((host) => ({ host, from_state: 'inactive', to_state: 'firing' })));
     await new Promise((resolve) => setTimeout(resolve, 1000)); // a duplicate notification would arrive by now
     expect(alertsSent().sort()).toEqual(hosts.map((h) => ['firing', h]).sort());
     expect(await incidents()).toBe(1);

@@ -299,6 +299,11 @@ export class AlertEngine {
     this.windows.pruneThrough(now - this.retention);
   }
 
+  /** Whether a rule (enabled) is known to the engine. */
+  knows(ruleId: string): boolean {
+    return this.rules.has(ruleId);
+  }
+
   /** Instances read back from PostgreSQL for partitions this instance just took over. */
   loadInstances(instances: readonly Instance[]): void {
     for (const instance of instances) {
