@@ -18,7 +18,7 @@ import { DeliveryStream, type StreamStats } from './stream.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
 
 export interface ClientOptions {
-  /** The service's name, the events' `source` (the seed: `auth-service`, `payment-service`). */
+  /** The service's name, the events' `source` (e.g. `auth-service`, `payment-service`). */
   source: string;
   /** Deliver to a gateway over HTTP. */
   gateway?: {
@@ -150,7 +150,7 @@ export class VigilClient {
     if (this.onBeforeExit) process.once('beforeExit', this.onBeforeExit);
   }
 
-  /** Queues one event (the seed's shape; event_type defaults to log, source to the client's). */
+  /** Queues one event (the contract's shape; event_type defaults to log, source to the client's). */
   event(input: EventInput): void {
     this.guard(() => {
       if (this.closing) return this.streams.events.discard('VIGIL_CLIENT_DROPPED', 1, 'event after close()');
@@ -160,7 +160,7 @@ export class VigilClient {
     });
   }
 
-  /** An EventLogger bound to a request id (and optionally fixed tags): the seed's EventLogger::new(request_id, source). */
+  /** An EventLogger bound to a request id (and optionally fixed tags), as EventLogger(request_id, source). */
   eventLogger(opts: { requestId?: string | null; tags?: Tags } = {}): EventLogger {
     return this.log.child(opts);
   }

@@ -55,7 +55,7 @@ describe('ingest gateway', () => {
   const metric = (extra: Record<string, unknown> = {}) => ({ name: 'http_requests_total', metric_type: 'counter', value: 1, labels: { method: 'GET' }, ...extra });
 
   describe('input forms', () => {
-    it('accepts one event in the seed shape and answers with the stored event', async () => {
+    it('accepts one event in the contract shape and answers with the stored event', async () => {
       const res = await post('events', {
         event_type: 'log',
         source: 'web-server',
@@ -84,7 +84,7 @@ describe('ingest gateway', () => {
       });
     });
 
-    it('accepts one metric sample in the seed shape', async () => {
+    it('accepts one metric sample in the contract shape', async () => {
       const res = await post('metrics', { name: 'http_requests_total', metric_type: 'counter', value: 1, labels: { method: 'GET', status: '200', endpoint: '/api/users' } });
       expect(res.statusCode).toBe(202);
       const body = res.json();

@@ -114,7 +114,7 @@ export function maxItemValues(config: Config): number {
 const ITEM_FIELD_TOKENS = 64;
 
 /**
- * Records the request id in tags.request_id when the event carries none (the seed's correlation strategy), unless
+ * Records the request id in tags.request_id when the event carries none (the contract's correlation strategy), unless
  * the event already has the most tags allowed: the client's own tags win over ours.
  */
 function addRequestId(item: Record<string, unknown>, requestId: string, maxTags: number): void {

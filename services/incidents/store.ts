@@ -2,7 +2,7 @@
  * incidents and incident_timeline (infra/migrations/0005): creation, reads, visibility and updates. Every change
  * is written together with its timeline entry (who, what, when) in one transaction.
  *
- * Visibility (the seed's RBAC): a user sees the incidents they created or are assigned; moderator+ see all.
+ * Visibility (the contract's roles): a user sees the incidents they created or are assigned; moderator+ see all.
  * An incident the caller may not see answers 404, exactly like one that does not exist, so ids do not leak.
  * Whoever sees an incident may update it (creator, assignee, moderator+).
  */
