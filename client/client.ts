@@ -6,6 +6,7 @@
  */
 import { createRedactor } from '../shared/redact.ts';
 import type { MetricType } from '../shared/schemas/metric.ts';
+import { withTimeout } from '../shared/wait.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { counterKey, CounterAggregator } from './counters.ts';
 import { Encoder, type Encoded, type EventInput, type MetricInput, type Prepared, type PreparedSeries } from './encode.ts';
@@ -170,16 +171,13 @@ export class VigilClient {
    * (delivery goes on in the background: while the gateway is down, an unbounded flush waits for it). Never rejects.
    */
   async flush(opts: { timeoutMs?: number } = {}): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     try {
       this.drainAggregates(true);
       const delivered = Promise.all([this.streams.events.flush(), this.streams.metrics.flush()]);
       if (opts.timeoutMs === undefined) await delivered;
-      else await Promise.race([delivered, new Promise((resolve) => (timer = setTimeout(resolve, opts.timeoutMs)))]);
+      else await withTimeout(delivered, opts.timeoutMs, () => undefined);
     } catch (error) {
       this.internal(error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

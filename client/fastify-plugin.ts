@@ -23,7 +23,7 @@ import fp from 'fastify-plugin';
 import type { MetricSeries, VigilClient } from './client.ts';
 import type { EventLogger, Tags } from './event-logger.ts';
 import { DEFAULT_DURATION_BUCKETS_MS, invalidBounds } from './histograms.ts';
-import { IdGenerator } from './ids.ts';
+import { IdGenerator } from '../shared/schemas/uuid7.ts';
 import { isUuid, isValidRequestId, REQUEST_ID_HEADER } from './request-id.ts';
 
 export interface VigilRequest {

@@ -32,7 +32,7 @@ import { compileQuery } from './language/compile.ts';
 import type { ParseOptions } from './language/parser.ts';
 import type { Origin } from './language/windows.ts';
 import { ownerKey } from './engine/state-store.ts';
-import { backoffMs } from '../../shared/wait.ts';
+import { backoffMs, withTimeout } from '../../shared/wait.ts';
 import type { AlerterMetrics } from './metrics.ts';
 import type { Dispatcher } from './notify/dispatcher.ts';
 import type { RuleStore } from './rules/rule-store.ts';
@@ -548,7 +548,7 @@ export class Alerter {
     this.persist(changes);
     // Back-pressure: while PostgreSQL is slow or refuses, stop taking data rather than piling up unsaved changes.
     while (this.unsaved.length > MAX_UNSAVED && this.flushing && control.isRunning()) {
-      await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 1000))]);
+      await withTimeout(this.flushing, 1000, () => undefined);
       await control.heartbeat();
     }
     // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second

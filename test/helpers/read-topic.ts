@@ -4,6 +4,7 @@
  */
 import crypto from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { settleWithin } from '../../shared/wait.ts';
 
 export interface TopicRecord {
   partition: number;
@@ -34,9 +35,7 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 20_000)
         if (records.length >= total) done();
       },
     });
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([finished, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await settleWithin(finished, timeoutMs);
     return records;
   } finally {
     await consumer.disconnect();

@@ -1,6 +1,7 @@
 /** Reads a topic from the beginning in a throw-away consumer group until `count` records arrived (or fails). */
 import crypto from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { withTimeout } from '../../shared/wait.ts';
 
 export interface ReadRecord {
   partition: number;
@@ -26,9 +27,9 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, time
         if (records.length >= count) done();
       },
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((_, reject) => (timer = setTimeout(() => reject(new Error(`read ${records.length} of ${count} records from ${topic} within ${timeoutMs} ms`)), timeoutMs)));
-    await Promise.race([finished, timeout]).finally(() => clearTimeout(timer));
+    await withTimeout(finished, timeoutMs, () => {
+      throw new Error(`read ${records.length} of ${count} records from ${topic} within ${timeoutMs} ms`);
+    });
     return records;
   } finally {
     await consumer.disconnect();
