@@ -395,8 +395,9 @@ export class Alerter {
     for (const origin of stale) {
       const range = ranges.get(origin.topic)!.get(origin.partition) ?? { from: 0n, high: 0n };
       this.partitions.set(ownerKey(origin), {
-        origin, generation: claims.get(ownerKey(origin))!.generation, owned: true, next: range.from, replayUntil: range.high,
-        ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from,
+        origin, generation: claims.get(ownerKey(origin))!.generation, owned: true,
+        next: range.from, replayUntil: range.high, ready: range.from >= range.high,
+        awaitingFirst: true, committedAt: 0, committed: range.from,
       });
       if (range.from < range.high) this.consumer?.seek(origin.topic, origin.partition, range.from.toString());
     }
