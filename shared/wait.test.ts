@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { backoffMs, settleWithin, withTimeout } from './wait.ts';
+import { backoffMs, pollUntil, settleWithin, withTimeout } from './wait.ts';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -48,6 +48,15 @@ describe('settleWithin', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await expect(late).resolves.toBe(false);
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('pollUntil', () => {
+  it('returns once the check holds, and names what it waited for past the deadline', async () => {
+    let calls = 0;
+    await pollUntil('the third call', () => ++calls === 3, 5000, 1);
+    expect(calls).toBe(3);
+    await expect(pollUntil('never', () => false, 30, 5)).rejects.toThrow('timed out waiting for never');
   });
 });
 

@@ -36,3 +36,12 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
   return ceiling / 2 + random() * (ceiling / 2);
 }
+
+/** Polls `check` every `intervalMs` until it holds; past `timeoutMs` throws "timed out waiting for <what>". */
+export async function pollUntil(what: string, check: () => boolean, timeoutMs: number, intervalMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
