@@ -4,7 +4,7 @@
  *   bombs      gzip bodies of ~5 KB that inflate to 5 MB: NDJSON of 2.5M lines, [1,1,…], [{},{},…], {"events":[{},…]}
  *   oversized  a 6 MB identity body (413 on its Content-Length), 6 MB of gzip-inflated spaces (413 once inflated)
  *   deep       an event whose payload nests 100,000 arrays deep, alone and inside a batch
- *   valid      100-event batches (the seed's event shape), answered 202 after Kafka acknowledged them
+ *   valid      100-event batches (the contract's event shape), answered 202 after Kafka acknowledged them
  * with a fixed number of senders of each kind, for a fixed time. Target: p99 event-loop delay < 50 ms.
  *
  *   node --import tsx bench/abuse.ts [--seconds 20]

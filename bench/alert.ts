@@ -1,5 +1,5 @@
 /**
- * Alert benchmarks (issue 6), results in bench/README.md:
+ * Alert benchmarks, results in bench/README.md:
  *
  *   throughput  the evaluation core in-process (no Kafka, no PostgreSQL): 1,000 rules over 10,000 series (10 metric
  *               names × 1,000 series; rules mix plain thresholds, avg/max/min_over_time[1m], rate[1m] and sum by),

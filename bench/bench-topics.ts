@@ -14,8 +14,8 @@ export async function benchTopics(name: string): Promise<{ config: Config; kafka
   return { config, kafka, cleanup: () => deleteTopics(kafka, [events, metrics, dlq]) };
 }
 
-/** The seed's example event as the gateway receives it, from 10 sources. */
-export function seedEvent(i: number) {
+/** The contract's example event (docs/contract.md) as the gateway receives it, from 10 sources. */
+export function contractEvent(i: number) {
   return {
     event_type: 'log',
     source: `web-server-${i % 10}`,

@@ -15,7 +15,7 @@ import { parseBody } from '../services/gateway/body.ts';
 import { ingest } from '../services/gateway/ingest.ts';
 import { eventKind, maxItemValues } from '../services/gateway/kinds.ts';
 import { createGatewayMetrics } from '../services/gateway/metrics.ts';
-import { benchTopics, seedEvent } from './bench-topics.ts';
+import { benchTopics, contractEvent } from './bench-topics.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' } } });
 const requests = Number(values.requests);
@@ -28,7 +28,7 @@ await producer.connect();
 const codecs = loadCodecs();
 const kind = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
 const metrics = createGatewayMetrics(new Registry());
-const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => seedEvent(i))));
+const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => contractEvent(i))));
 const discard = { publish: async () => {} } as unknown as BatchingProducer;
 const limits = { maxBytes: config.ingest.bodyLimitBytes, maxItems: 5000, maxItemValues: maxItemValues(config) };
 const parse = () => parseBody('application/json', body, limits, kind);

@@ -13,7 +13,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
-import { seedEvent } from './bench-topics.ts';
+import { contractEvent } from './bench-topics.ts';
 import { NODE_FLAGS } from '../bin/node-flags.ts';
 
 const { values } = parseArgs({
@@ -100,9 +100,9 @@ if (halfLoad) {
 }
 console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kafka broker, load generator and servers share it.`);
 
-/** The seed's event shape, varied over 10 sources, as one object (size 1) or a JSON array. */
+/** The contract's event shape, varied over 10 sources, as one object (size 1) or a JSON array. */
 function batchBody(size: number): string {
-  const events = Array.from({ length: size }, (_, i) => seedEvent(i));
+  const events = Array.from({ length: size }, (_, i) => contractEvent(i));
   return JSON.stringify(size === 1 ? events[0] : events);
 }
 

@@ -15,7 +15,7 @@ import crypto from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { BatchingProducer, type BundleItem } from '../shared/kafka/producer.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
-import { benchTopics, seedEvent } from './bench-topics.ts';
+import { benchTopics, contractEvent } from './bench-topics.ts';
 
 const { values } = parseArgs({ options: { publishes: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } } });
 const publishes = Number(values.publishes);
@@ -28,7 +28,7 @@ const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const headers = { 'vigil-schema': codecs.get('EventBundle')!.schemaId, 'vigil-producer': 'gateway' };
 const events = Array.from({ length: SIZE }, (_, i) => {
-  const event = seedEvent(i);
+  const event = contractEvent(i);
   return codec.encode({ ...event, id: crypto.randomUUID(), tags: JSON.stringify(event.tags), payload: JSON.stringify(event.payload), timestamp: Date.now(), created_by: 'bench' });
 });
 const bundled: BundleItem[] = events.map((value, i) => ({ into: `web-server-${i % 10}`, value }));

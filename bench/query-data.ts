@@ -15,6 +15,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { v7 } from 'uuid';
+import { prng } from '../test/rca/scenarios.ts';
 import { ensureDatabase } from '../shared/db/ensure-database.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { ensurePartitions } from '../shared/db/partitions.ts';
@@ -34,24 +36,9 @@ export interface BenchMeta extends BenchDataSpec {
   series: number;
 }
 
-/** Mulberry32: a small seeded PRNG, so every load produces the same rows. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A UUIDv7 carrying `ms`, like the ids the gateway assigns (time-ordered, so the PK and id index stay append-only). */
 function uuidv7(ms: number, random: () => number): string {
-  const hex = ms.toString(16).padStart(12, '0');
-  const r = () => Math.floor(random() * 0x10000).toString(16).padStart(4, '0');
-  const variant = (0x8000 | Math.floor(random() * 0x4000)).toString(16);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-7${r().slice(1)}-${variant}-${r()}${r()}${r()}`;
+  return v7({ msecs: ms, random: Uint8Array.from({ length: 16 }, () => Math.floor(random() * 256)) });
 }
 
 function pick<T>(items: readonly T[], random: () => number): T {

@@ -77,7 +77,7 @@ const scenarios: Scenario[] = [
   { name: 'events: message_contains, last hour', target: '< 50 ms', url: () => `/api/v1/monitoring/events?message_contains=pool%20exhausted&${lastHour}` },
   { name: 'events: rare tag.user_id over 24 h (no tag index)', target: '(none)', url: (i) => `/api/v1/monitoring/events?tag.user_id=u${10_000 + i}&${lastDay}`, iterations: 10 },
   { name: 'events: page 101 via cursor (tag.environment=production)', target: '< 50 ms', url: () => `/api/v1/monitoring/events?tag.environment=production&limit=100&cursor=${deepCursor}` },
-  { name: 'events: offset=10000 (the seed\'s paging, capped)', target: '(contrast)', url: () => '/api/v1/monitoring/events?tag.environment=production&limit=100&offset=10000', iterations: 30 },
+  { name: 'events: offset=10000 (the contract\'s offset paging, capped)', target: '(contrast)', url: () => '/api/v1/monitoring/events?tag.environment=production&limit=100&offset=10000', iterations: 30 },
   { name: 'events/{id}: known id', target: '< 50 ms', url: (i) => `/api/v1/monitoring/events/${knownIds[i % knownIds.length]}` },
   { name: 'events/{id}: unknown id (404)', target: '< 50 ms', url: () => `/api/v1/monitoring/events/${crypto.randomUUID()}` },
   { name: 'metrics: samples of one series, last hour', target: '< 50 ms', url: (i) => `/api/v1/monitoring/metrics?name=cpu_usage&label.instance=host-${String(i % 100).padStart(2, '0')}&label.cpu=03&${lastHour}` },

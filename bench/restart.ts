@@ -19,7 +19,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { Partitioners } from 'kafkajs';
@@ -30,6 +29,7 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
+import { freePort } from '../test/helpers/process.ts';
 import { freshDatabase } from './writer-lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -48,17 +48,6 @@ interface Round {
   cpuAtFirstAcceptedMs: number | null;
   storedAgainMs: number | null;
   readyMs: number;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function start(role: Scenario, env: Record<string, string>): ChildProcess {

@@ -3,10 +3,10 @@
  *   pipeline  HTTP → gateway → Kafka → writer → PostgreSQL, sustained: a load generator POSTs batches of 1,000 events
  *             ({"events": [...]}, 4 requests in flight) to a gateway process; a writer process stores them; the rate
  *             is events / time from the first POST until the last event is stored (the writer's ingest_totals).
- *   naive     raw COPY of the same kind of rows into the seed's table as a conventional design would index it
+ *   naive     raw COPY of the same kind of rows into the events table as a conventional design would index it
  *             (random uuid v4 primary key, btree on timestamp, (source, timestamp), (event_type, timestamp), GIN on
  *             tags), 5,000 rows per COPY, one connection. Target (b): pipeline ≥ 1.5× naive.
- *   insert    the seed's own design: one INSERT per event (autocommit) into the naive table. Target (c): ≥ 10×.
+ *   insert    the conventional design: one INSERT per event (autocommit) into the naive table. Target (c): ≥ 10×.
  *
  *   node --import tsx bench/writer-e2e.ts
  *   BENCH_ROWS=300000 BENCH_INSERT_ROWS=20000 BENCH_FILL_ROWS=5000000 node --import tsx bench/writer-e2e.ts

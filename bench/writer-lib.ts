@@ -1,9 +1,9 @@
 /**
- * Shared pieces of the writer benchmarks (bench/writer-*.ts): a dedicated database, seed-shaped events, the
- * naive table of the seed's conventional design, raw COPY, pre-filling tables to a target size, and the size of a
+ * Shared pieces of the writer benchmarks (bench/writer-*.ts): a dedicated database, events of the contract's shape,
+ * the naive table of a conventional design, raw COPY, pre-filling tables to a target size, and the size of a
  * table as stated next to every figure. Nothing here runs on import.
  *
- * Event shape (the seed's example): event_type log|trace|alert|metric, one of 20 sources, level, a ~40-character
+ * Event shape (the contract's example): event_type log|trace|alert|metric, one of 20 sources, level, a ~40-character
  * message, tags {service, environment, request_id}, payload {duration_ms, status}; ids are UUIDv7, timestamps run
  * forward from `startMs` a few microseconds apart (rows arrive in time order, as they do in production).
  */
@@ -46,7 +46,7 @@ const SOURCES = Array.from({ length: 20 }, (_, i) => `service-${String(i).padSta
 const TYPES = ['log', 'log', 'log', 'trace', 'alert', 'metric'] as const;
 const LEVELS = ['info', 'info', 'info', 'warn', 'error', 'debug'] as const;
 
-/** `count` seed-shaped events, time-ordered from startMs. */
+/** `count` events of the contract's shape, time-ordered from startMs. */
 export function makeEvents(count: number, startMs: number): EventRecord[] {
   const events: EventRecord[] = new Array(count);
   for (let i = 0; i < count; i++) {
@@ -104,7 +104,7 @@ export async function rawCopy(url: string, table: string, columns: string, chunk
   return rows / seconds;
 }
 
-/** The seed's table as a conventional design would index it (STORAGE-NOTES "naive"). */
+/** The contract's events table as a conventional design would index it ("naive"). */
 export async function createNaiveTable(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -129,7 +129,7 @@ export async function createNaiveTable(url: string): Promise<void> {
   await client.end();
 }
 
-/** The naive table's rows carry a random (v4) id, as the seed's design assigns it. */
+/** The naive table's rows carry a random (v4) id, as a conventional design assigns it. */
 export function formatNaiveRow(e: EventRecord): string {
   return formatEventRow({ ...e, id: crypto.randomUUID() });
 }

@@ -3,6 +3,7 @@
  * same outage do not retry in lockstep), unless the server said when: a `Retry-After` is honoured as the least
  * wait, plus a little jitter, capped so that a bogus header cannot park the client for hours.
  */
+import { backoffMs } from '../shared/wait.ts';
 
 export interface BackoffOptions {
   initialMs: number;
@@ -16,8 +17,7 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, 
 /** The wait before retry number `attempt` (0-based): between half and all of min(maxMs, initialMs * 2^attempt). */
 export function backoffDelay(attempt: number, opts: BackoffOptions, retryAfterMs: number | null = null, random = Math.random): number {
   if (retryAfterMs !== null) return Math.min(opts.maxRetryAfterMs, retryAfterMs) + Math.floor(random() * Math.min(1000, retryAfterMs * 0.1 + 50));
-  const ceiling = Math.min(opts.maxMs, opts.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(ceiling / 2 + random() * (ceiling / 2));
+  return Math.floor(backoffMs(attempt, opts.initialMs, opts.maxMs, random));
 }
 
 /** Parses a Retry-After header: delta-seconds or an HTTP-date. Returns milliseconds from `now`, or null. */

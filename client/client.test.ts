@@ -7,10 +7,10 @@ import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createClient, type ClientOptions, type VigilClient } from './client.ts';
 import type { VigilClientError } from './errors.ts';
+import { pollUntil } from '../shared/wait.ts';
 import { acceptAll, freePort, HttpSink } from './testing/http-sink.ts';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -92,9 +92,9 @@ describe('delivery', () => {
     const started = Date.now();
     for (let i = 0; i < 25; i++) vigil.log.info(`m${i}`);
     // Two full batches go at once; the last five wait for the interval.
-    await waitUntil(() => s.requests.length === 2);
+    await pollUntil('the second request', () => s.requests.length === 2, 5000);
     expect(s.requests[1].at - started).toBeLessThan(1000);
-    await waitUntil(() => s.requests.length === 3);
+    await pollUntil('the third request', () => s.requests.length === 3, 5000);
     expect(s.requests[2].at - started).toBeGreaterThanOrEqual(1500);
     expect(s.requests.map((r) => r.body!.events!.length)).toEqual([10, 10, 5]);
     expect(s.received('events').map((e) => e.message)).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`));
@@ -167,14 +167,14 @@ describe('failures', () => {
     const port = await freePort();
     const { vigil } = client(`http://127.0.0.1:${port}`, { maxQueueItems: 100, maxBatchItems: 50, flushIntervalMs: 50 });
     for (let i = 0; i < 250; i++) vigil.log.info(`m${i}`);
-    await sleep(200);
-    // The first batch (0..49) is in flight, retrying; the queue holds the newest 100; 50..149 were evicted.
+    // The first batch (0..49) went in flight at once; the queue holds the newest 100; 50..149 were evicted. Waits
+    // for the first failed attempt rather than for a fixed time (a loaded machine may not have made one yet).
+    await pollUntil('a failed attempt', () => vigil.stats().events.retries > 0, 15_000);
     expect(vigil.stats().events).toMatchObject({ queued: 100, inFlight: 50, dropped: 100, sent: 0 });
-    expect(vigil.stats().events.retries).toBeGreaterThan(0);
 
     const s = await sink({ port });
     await vigil.flush();
-    await waitUntil(() => vigil.stats().events.sent === 150);
+    await pollUntil('150 events sent', () => vigil.stats().events.sent === 150, 15_000);
     const expected = [...Array.from({ length: 50 }, (_, i) => `m${i}`), ...Array.from({ length: 100 }, (_, i) => `m${150 + i}`)];
     expect(s.received('events').map((e) => e.message)).toEqual(expected);
     expect(vigil.stats().events).toMatchObject({ queued: 0, inFlight: 0, dropped: 100, sent: 150 });
@@ -237,11 +237,3 @@ describe('close', () => {
     expect(stats.events).toMatchObject({ queued: 0, inFlight: 0, sent: 0, dropped: 10 });
   });
 });
-
-async function waitUntil(done: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}

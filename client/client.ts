@@ -6,6 +6,7 @@
  */
 import { createRedactor } from '../shared/redact.ts';
 import type { MetricType } from '../shared/schemas/metric.ts';
+import { withTimeout } from '../shared/wait.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { counterKey, CounterAggregator } from './counters.ts';
 import { Encoder, type Encoded, type EventInput, type MetricInput, type Prepared, type PreparedSeries } from './encode.ts';
@@ -18,7 +19,7 @@ import { DeliveryStream, type StreamStats } from './stream.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
 
 export interface ClientOptions {
-  /** The service's name, the events' `source` (the seed: `auth-service`, `payment-service`). */
+  /** The service's name, the events' `source` (e.g. `auth-service`, `payment-service`). */
   source: string;
   /** Deliver to a gateway over HTTP. */
   gateway?: {
@@ -150,7 +151,7 @@ export class VigilClient {
     if (this.onBeforeExit) process.once('beforeExit', this.onBeforeExit);
   }
 
-  /** Queues one event (the seed's shape; event_type defaults to log, source to the client's). */
+  /** Queues one event (the contract's shape; event_type defaults to log, source to the client's). */
   event(input: EventInput): void {
     this.guard(() => {
       if (this.closing) return this.streams.events.discard('VIGIL_CLIENT_DROPPED', 1, 'event after close()');
@@ -160,7 +161,7 @@ export class VigilClient {
     });
   }
 
-  /** An EventLogger bound to a request id (and optionally fixed tags): the seed's EventLogger::new(request_id, source). */
+  /** An EventLogger bound to a request id (and optionally fixed tags), as EventLogger(request_id, source). */
   eventLogger(opts: { requestId?: string | null; tags?: Tags } = {}): EventLogger {
     return this.log.child(opts);
   }
@@ -170,16 +171,13 @@ export class VigilClient {
    * (delivery goes on in the background: while the gateway is down, an unbounded flush waits for it). Never rejects.
    */
   async flush(opts: { timeoutMs?: number } = {}): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     try {
       this.drainAggregates(true);
       const delivered = Promise.all([this.streams.events.flush(), this.streams.metrics.flush()]);
       if (opts.timeoutMs === undefined) await delivered;
-      else await Promise.race([delivered, new Promise((resolve) => (timer = setTimeout(resolve, opts.timeoutMs)))]);
+      else await withTimeout(delivered, opts.timeoutMs, () => undefined);
     } catch (error) {
       this.internal(error);
-    } finally {
-      clearTimeout(timer);
     }
   }
 

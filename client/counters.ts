@@ -1,5 +1,5 @@
 /**
- * Counter increments summed per series between flushes. vigil's counter samples carry increments (the seed's
+ * Counter increments summed per series between flushes. vigil's counter samples carry increments (the contract's
  * track_endpoint_performance sends http_requests_total with value 1.0 per request; the query service sums them into
  * running totals), so sending one sample of value N per series per flush interval stores the same totals with far
  * fewer rows. Bounded by the number of distinct series: a label with unbounded values (a raw path, an id) fills the

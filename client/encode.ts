@@ -12,7 +12,7 @@ import type { Redactor } from '../shared/redact.ts';
 import { DEFAULT_EVENT_LIMITS, validateEvent, type EventType, type Level, type Validated } from '../shared/schemas/event.ts';
 import { DEFAULT_METRIC_LIMITS, seriesFingerprint, validateMetric, type MetricType } from '../shared/schemas/metric.ts';
 import type { TimeWindow } from '../shared/schemas/validate.ts';
-import { IdGenerator } from './ids.ts';
+import { IdGenerator } from '../shared/schemas/uuid7.ts';
 
 export interface QueuedItem {
   /** The item as JSON text. */

@@ -1,5 +1,5 @@
 /**
- * The seed's EventLogger: log events bound to a source and a request id, so that every event of one request can be
+ * An EventLogger: log events bound to a source and a request id, so that every event of one request can be
  * found together (tags.request_id). Calls return at once and never throw; delivery happens in the background.
  */
 import type { Level } from '../shared/schemas/event.ts';
@@ -48,7 +48,7 @@ export class EventLogger {
   }
 
   log(level: Level, message: string, tags?: Tags, payload?: Tags): void {
-    // The seed's order: request_id first, then fixed tags, then the call's tags.
+    // The contract's order: request_id first, then fixed tags, then the call's tags.
     const all = this.requestId === null ? { ...this.baseTags, ...tags } : { request_id: this.requestId, ...this.baseTags, ...tags };
     this.sink.event({ event_type: 'log', source: this.source, level, message, tags: all, payload });
   }

@@ -96,9 +96,11 @@ describe('request ids', () => {
 describe('metrics', () => {
   it('records duration (aggregated histogram) and count per method, route pattern and status', async () => {
     const { app, drain } = await instrumented();
+    const started = performance.now();
     for (const id of ['1', '2', '3']) await app.inject({ url: `/orders/${id}` });
     await app.inject({ url: '/boom' });
     await app.inject({ url: '/no/such/path/42' });
+    const elapsedMs = performance.now() - started;
     const { metrics } = await drain();
     const labels = (route: string, status: string) => ({ service: 'orders-service', method: 'GET', route, status });
     expect(metrics.filter((m) => m.name === 'http_requests_total')).toEqual([
@@ -116,7 +118,9 @@ describe('metrics', () => {
       const cumulative = LE.map((le) => h.buckets[le]);
       expect(cumulative).toEqual([...cumulative].sort((a, b) => a - b)); // non-decreasing
       expect(h.buckets['+Inf']).toBe(h.count);
-      expect(h.sum).toBeGreaterThanOrEqual(0);
+      // Every request took some time, and all of them together no longer than the test spent making them.
+      expect(h.sum).toBeGreaterThan(0);
+      expect(h.sum).toBeLessThanOrEqual(elapsedMs);
     }
     expect(metrics.filter((m) => m.metric_type === 'histogram')).toEqual([]);
   });
@@ -179,9 +183,11 @@ describe('metrics', () => {
 
   it("sends one histogram observation per request with durations: 'observations'", async () => {
     const { app, drain } = await instrumented({ durations: 'observations' });
+    const started = performance.now();
     for (const id of ['1', '2', '3']) await app.inject({ url: `/orders/${id}` });
     await app.inject({ url: '/boom' });
     await app.inject({ url: '/no/such/path/42' });
+    const elapsedMs = performance.now() - started;
     const { metrics } = await drain();
     const labels = (route: string, status: string) => ({ service: 'orders-service', method: 'GET', route, status });
     const histograms = metrics.filter((m) => m.metric_type === 'histogram');
@@ -190,7 +196,10 @@ describe('metrics', () => {
       { name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('/boom', '500') },
       { name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('unmatched', '404') },
     ]);
-    for (const h of histograms) expect(h.value as number).toBeGreaterThanOrEqual(0);
+    for (const h of histograms) {
+      expect(h.value as number).toBeGreaterThan(0);
+      expect(h.value as number).toBeLessThanOrEqual(elapsedMs);
+    }
     expect(metrics.filter((m) => m.metric_type === 'counter')).toEqual([
       { name: 'http_requests_total', metric_type: 'counter', value: 3, labels: labels('/orders/:id', '200') },
       { name: 'http_requests_total', metric_type: 'counter', value: 1, labels: labels('/boom', '500') },

@@ -1,5 +1,5 @@
 /**
- * Fastify instrumentation, the seed's request-id middleware and track_endpoint_performance in one plugin:
+ * Fastify instrumentation, request-id middleware and endpoint performance tracking in one plugin:
  *   - every request gets an id: a valid incoming X-Request-Id, else Fastify's request.id when it is a UUID (see
  *     genReqId), else a new UUIDv7; it is echoed in the response and available as request.vigil.requestId, with
  *     request.vigil.logger (an EventLogger bound to it) and request.vigil.headers() to pass it downstream;
@@ -11,7 +11,7 @@
  *     duration runs from onRequest to onSend: the answer is ready, not yet written to the socket (a hijacked reply,
  *     which skips onSend, is not measured; a 404 that no route matched is timed to the end of its response);
  *   - 5xx answers are logged as error events, 401/403 as warn events (failed authentication, permission denied);
- *   - health checks and static files are not monitored (the seed's "what not to monitor"), nor routes declared with
+ *   - health checks and static files are not monitored (the contract's "what not to monitor"), nor routes declared with
  *     `config: { vigil: false }`.
  * Register it before the routes it should measure (its onRoute hook sees only routes added after it). Hooks are
  * callback-style and do no I/O: the client queues, and sends in the background. Per measured request Fastify runs
@@ -23,7 +23,7 @@ import fp from 'fastify-plugin';
 import type { MetricSeries, VigilClient } from './client.ts';
 import type { EventLogger, Tags } from './event-logger.ts';
 import { DEFAULT_DURATION_BUCKETS_MS, invalidBounds } from './histograms.ts';
-import { IdGenerator } from './ids.ts';
+import { IdGenerator } from '../shared/schemas/uuid7.ts';
 import { isUuid, isValidRequestId, REQUEST_ID_HEADER } from './request-id.ts';
 
 export interface VigilRequest {
@@ -48,7 +48,7 @@ export interface VigilPluginOptions {
   client: VigilClient;
   /** Which requests not to monitor. Default: defaultSkip (health checks and static files). */
   skip?: (request: FastifyRequest) => boolean;
-  /** Adds tags.user_id to the events of a request (the seed: "include user context when available"). */
+  /** Adds tags.user_id to the events of a request (the contract: "include user context when available"). */
   userId?: (request: FastifyRequest) => string | number | null | undefined;
   /** Adds tags.ip to failed-auth events. Off by default: an IP address is personal data in many jurisdictions. */
   logClientIp?: boolean;

@@ -3,6 +3,7 @@
  * counter increments), and metric.aggregatedHistogram through the client (validation, sharing, bound, interval).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { pollUntil } from '../shared/wait.ts';
 import { createClient, type ClientOptions, type VigilClient } from './client.ts';
 import type { PreparedSeries } from './encode.ts';
 import type { VigilClientError } from './errors.ts';
@@ -139,7 +140,7 @@ describe('metric.aggregatedHistogram', () => {
     vigil.metric.counter('c_total');
     await sleep(150);
     expect(metrics().map((m) => m.name)).toEqual(['c_total']);
-    while (!metrics().some((m) => m.name === 'h_count') && Date.now() - started < 3000) await sleep(20);
+    await pollUntil('the histogram', () => metrics().some((m) => m.name === 'h_count'), 3000);
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);
     expect(metrics().map((m) => m.name)).toEqual(['c_total', 'h_bucket', 'h_bucket', 'h_sum', 'h_count']);
   });

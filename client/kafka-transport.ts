@@ -5,6 +5,7 @@
  * when configured, so HTTP-only users never load KafkaJS.
  */
 import { JsonProducer } from '../shared/kafka/json-producer.ts';
+import { withTimeout } from '../shared/wait.ts';
 import type { QueuedItem } from './encode.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
 
@@ -46,13 +47,7 @@ export class KafkaTransport implements Transport {
 /** KafkaJS has no per-call cancellation: at shutdown, stop waiting at the deadline (the send may still land). */
 async function beforeDeadline(send: Promise<void>, deadline: number): Promise<void> {
   if (deadline === Infinity) return send;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      send,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no acknowledgement before the shutdown deadline')), Math.max(0, deadline - Date.now())))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
+  await withTimeout(send, Math.max(0, deadline - Date.now()), () => {
+    throw new Error('no acknowledgement before the shutdown deadline');
+  });
 }

@@ -1,5 +1,5 @@
 /**
- * Request ids for correlation (the seed's X-Request-Id): an incoming id is kept when it is a sane token, otherwise
+ * Request ids for correlation (X-Request-Id): an incoming id is kept when it is a sane token, otherwise
  * a random UUID is made. The rule is the gateway's (shared/http/app.ts), so an id accepted here is accepted there.
  */
 import crypto from 'node:crypto';

@@ -70,7 +70,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'INGEST_MESSAGE_MAX_LENGTH', default: String(DEFAULT_EVENT_LIMITS.messageMaxLength), doc: 'Longest event `message`, in characters.' },
   { name: 'INGEST_MAX_TAGS', default: String(DEFAULT_EVENT_LIMITS.maxTags), doc: 'Most top-level keys in an event\'s `tags`.' },
   { name: 'INGEST_TAGS_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.tagsMaxBytes), doc: 'Largest event `tags`, in bytes of JSON.' },
-  { name: 'INGEST_PAYLOAD_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.payloadMaxBytes), doc: 'Largest event `payload`, in bytes of JSON (the seed: don\'t store large payloads).' },
+  { name: 'INGEST_PAYLOAD_MAX_BYTES', default: String(DEFAULT_EVENT_LIMITS.payloadMaxBytes), doc: 'Largest event `payload`, in bytes of JSON (the contract: no large payloads in events).' },
   { name: 'INGEST_MAX_DEPTH', default: '32', doc: 'Deepest nesting of objects and arrays inside `tags` and `payload` (at most 32: redaction walks that deep).' },
   { name: 'INGEST_METRIC_NAME_MAX_LENGTH', default: String(DEFAULT_METRIC_LIMITS.nameMaxLength), doc: 'Longest metric `name`, in characters (at most 1024: the name is part of index keys).' },
   { name: 'INGEST_MAX_LABELS', default: String(DEFAULT_METRIC_LIMITS.maxLabels), doc: 'Most labels on a metric sample.' },

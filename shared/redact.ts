@@ -1,5 +1,5 @@
 /**
- * Sensitive-data redaction, the seed's "don't log sensitive data". One module for both ends of the wire: the
+ * Sensitive-data redaction, the contract's "no sensitive data in events". One module for both ends of the wire: the
  * gateway and the writer apply it before anything is stored, the client SDK before anything leaves the process.
  *
  * Keys (createRedactor): a key is sensitive when, lowercased with everything but letters and digits removed, it

@@ -1,5 +1,5 @@
 /**
- * The alert rule API and the seed's example end to end: a rule created over HTTP, metric samples posted to the
+ * The alert rule API and the contract's example end to end: a rule created over HTTP, metric samples posted to the
  * gateway, through the real Kafka broker to the alerter (and the writer), pending → firing after `for`, the alert
  * event stored in the events table, the signed webhook, then resolved when the value drops.
  */
@@ -16,7 +16,7 @@ import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
 const BASE = '/api/v1/monitoring/alerts';
 const codecs = loadCodecs();
 
-describe('alert rules and the seed example end to end', () => {
+describe('alert rules and the contract example end to end', () => {
   let ctx: TestContext;
   let api: Runtime;
   let sink: HttpSink;
@@ -132,7 +132,7 @@ describe('alert rules and the seed example end to end', () => {
     expect((await call('GET', `${BASE}/${rule.id}`, 'user')).statusCode).toBe(404);
   });
 
-  it('seed example: cpu_usage above 80 for the `for` duration fires, below resolves; alert events and signed webhooks follow', async () => {
+  it('contract example: cpu_usage above 80 for the `for` duration fires, below resolves; alert events and signed webhooks follow', async () => {
     const created = await call('POST', BASE, 'moderator', {
       name: 'High CPU Usage',
       description: 'CPU usage above 80% for more than 5 minutes',

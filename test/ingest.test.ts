@@ -6,7 +6,7 @@ import zlib from 'node:zlib';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
-import { createTestContext, countRows, waitFor, type TestContext } from './helpers/context.ts';
+import { createTestContext, countRows, waitFor, waitForWriterAtEnd, type TestContext } from './helpers/context.ts';
 
 describe('ingest end to end', () => {
   let ctx: TestContext;
@@ -92,7 +92,7 @@ describe('ingest end to end', () => {
     expect((await post('metrics', JSON.stringify(samples[0]))).statusCode).toBe(202);
 
     await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'), (n) => n === 2);
-    await new Promise((r) => setTimeout(r, 500)); // a late duplicate would show up by now
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.metrics); // a late duplicate would show now
     const { rows } = await ctx.db.query('SELECT id, "timestamp", name, metric_type, value, labels, created_by FROM metrics ORDER BY name');
     expect(rows).toEqual([
       { id: ids[1], timestamp: hourAgo, name: 'cpu_usage', metric_type: 'gauge', value: 0.75, labels: { host: 'web-1' }, created_by: sub },

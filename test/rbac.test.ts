@@ -59,7 +59,7 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
     }
   });
 
-  it('keeps the seed\'s access levels for the query routes', () => {
+  it('keeps the contract\'s access levels for the query routes', () => {
     expect(ROUTE_POLICY['GET /api/v1/monitoring/stats']).toBe('moderator');
     for (const route of ['GET /api/v1/monitoring/events', 'GET /api/v1/monitoring/events/:id', 'GET /api/v1/monitoring/metrics', 'GET /api/v1/monitoring/metrics/prometheus']) {
       expect(ROUTE_POLICY[route], route).toBe('user');

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from './helpers/context.ts';
-import { readTopic } from './helpers/topic-reader.ts';
+import { awaitRecords } from './helpers/read-topic.ts';
 
 const EVENTS = '/api/v1/monitoring/events';
 const RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
@@ -100,7 +100,7 @@ describe('the system\'s identity is reserved', () => {
       ],
     });
     const CREATED_BY_REFUSED = 'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
-    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 5);
+    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 5);
     const summary = letters
       .map((l) => [l.key?.toString(), l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])
       .sort();

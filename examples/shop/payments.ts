@@ -1,5 +1,5 @@
 /**
- * The payments service of the example shop: the seed's process_payment, instrumented. The plugin measures every
+ * The payments service of the example shop: process_payment, instrumented. The plugin measures every
  * request and logs failures; the handler adds the business events, correlated by the request id the orders
  * service passed along. The card number in the tags never leaves the process (redacted by the client).
  */

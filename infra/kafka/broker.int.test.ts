@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { brokerStatus, isPortOpen, startBroker, stopBroker, type BrokerOptions } from './broker.ts';
+import { pollUntil } from '../../shared/wait.ts';
 
 // Bind all ports before releasing any, so the OS cannot hand out the same one twice.
 async function freePorts(n: number): Promise<number[]> {
@@ -20,13 +21,7 @@ async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, check: () => boolean, timeoutMs = 30_000) => pollUntil(what, check, timeoutMs, 50);
 
 async function retrying<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -1,6 +1,5 @@
 // Runs a real single-node Apache Kafka broker (KRaft, combined broker+controller) from the
-// jars on Maven Central: no Docker, no tarball. See /work/shared/KAFKA-NOTES.md for the facts
-// this relies on. Everything lives under opts.dir: lib/, data/, server.properties,
+// jars on Maven Central: no Docker, no tarball. Everything lives under opts.dir: lib/, data/, server.properties,
 // cluster-id, broker.pid, broker.log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

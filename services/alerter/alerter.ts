@@ -32,7 +32,7 @@ import { compileQuery } from '../../shared/promql/compile.ts';
 import type { ParseOptions } from '../../shared/promql/parser.ts';
 import type { Origin } from '../../shared/promql/windows.ts';
 import { ownerKey } from './engine/state-store.ts';
-import { backoffMs } from '../../shared/wait.ts';
+import { backoffMs, withTimeout } from '../../shared/wait.ts';
 import type { AlerterMetrics } from './metrics.ts';
 import type { Dispatcher } from './notify/dispatcher.ts';
 import type { RuleStore } from './rules/rule-store.ts';
@@ -77,7 +77,6 @@ interface PartitionState {
   committed: bigint;
 }
 
-const key = (o: Origin) => `${o.topic}:${o.partition}`;
 /** Evaluations waiting to be saved; beyond this many the alerter stops taking data until the writer catches up. */
 const MAX_UNSAVED = 10_000;
 /** A failed claim is retried after about this long, doubling up to the maximum. */
@@ -197,7 +196,7 @@ export class Alerter {
 
   /** Assigned partitions (and the aggregations, when this member evaluates them) that it does not own now. */
   get unowned(): string[] {
-    const missing = this.assigned.filter((o) => this.partitions.get(key(o))?.owned !== true).map(key);
+    const missing = this.assigned.filter((o) => this.partitions.get(ownerKey(o))?.owned !== true).map(ownerKey);
     if (this.leader && !this.aggregationsOwned) missing.push(AGGREGATIONS_LABEL);
     return missing;
   }
@@ -205,7 +204,7 @@ export class Alerter {
   /** The generation this member holds and may save under, for an owner partition (null: the aggregations). */
   generationOf(origin: Origin | null): string | undefined {
     if (origin === null) return this.aggregationsOwned ? this.aggregationsGeneration ?? undefined : undefined;
-    const state = this.partitions.get(key(origin));
+    const state = this.partitions.get(ownerKey(origin));
     return state?.owned ? state.generation : undefined;
   }
 
@@ -218,7 +217,7 @@ export class Alerter {
       const owned = [...this.partitions.values()].filter((p) => p.owned);
       const stored = await this.opts.states.owners(owned.map((p) => p.origin), this.aggregationsOwned);
       for (const state of owned) {
-        const found = stored.get(key(state.origin));
+        const found = stored.get(ownerKey(state.origin));
         if (state.owned && found !== state.generation) this.loseOwnership(state.origin, found, 'self-check');
       }
       if (this.aggregationsOwned && stored.get(ownerKey(null)) !== this.aggregationsGeneration) {
@@ -240,7 +239,7 @@ export class Alerter {
 
   private isReady(origin: Origin | null): boolean {
     if (origin === null) return this.leader && this.aggregationsOwned && this.caughtUp;
-    const state = this.partitions.get(key(origin));
+    const state = this.partitions.get(ownerKey(origin));
     return state !== undefined && state.ready && state.owned;
   }
 
@@ -317,11 +316,11 @@ export class Alerter {
     this.claimTimer = null;
     this.claimAttempt = 0;
     const owned = new Map<string, Origin>();
-    for (const [topic, partitions] of Object.entries(assignment)) for (const partition of partitions) owned.set(key({ topic, partition }), { topic, partition });
+    for (const [topic, partitions] of Object.entries(assignment)) for (const partition of partitions) owned.set(ownerKey({ topic, partition }), { topic, partition });
     for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
-    this.leader = owned.has(key({ topic: this.opts.topics.metrics, partition: 0 }));
+    this.leader = owned.has(ownerKey({ topic: this.opts.topics.metrics, partition: 0 }));
     if (!this.leader) this.aggregationsGeneration = null;
-    this.engine.dropWhere((origin) => (origin === null ? !this.leader : !owned.has(key(origin))));
+    this.engine.dropWhere((origin) => (origin === null ? !this.leader : !owned.has(ownerKey(origin))));
     this.assigned = [...owned.values()];
     // A new generation of the group: any partition held before may have been claimed by another member meanwhile
     // (this one stalled past its session), so all of them are claimed again before they are evaluated.
@@ -347,8 +346,8 @@ export class Alerter {
         const claims = await this.opts.states.claim(assigned, aggregations);
         const stale: Origin[] = [];
         for (const origin of assigned) {
-          const state = this.partitions.get(key(origin));
-          const claim = claims.get(key(origin))!;
+          const state = this.partitions.get(ownerKey(origin));
+          const claim = claims.get(ownerKey(origin))!;
           if (state && claim.previous === state.generation) {
             state.generation = claim.generation;
             state.owned = true;
@@ -366,8 +365,8 @@ export class Alerter {
           this.aggregationsOwned = true;
         }
         // What this member computed for them before another member's claim is stale: never saved.
-        const staleKeys = new Set(stale.map(key));
-        this.discardQueued((origin) => (origin === null ? staleAggregations : staleKeys.has(key(origin))));
+        const staleKeys = new Set(stale.map(ownerKey));
+        this.discardQueued((origin) => (origin === null ? staleAggregations : staleKeys.has(ownerKey(origin))));
         return { claims, stale, staleAggregations };
       });
       if (stale.length > 0 || staleAggregations) await this.takeOver(stale, staleAggregations, claims);
@@ -388,8 +387,8 @@ export class Alerter {
     }
     this.claimAttempt = 0;
     this.lastOwnershipCheck = this.opts.clock(); // just claimed: the next self-check is due a full period later
-    this.reportAggregations(new Map(assigned.map((o) => [key(o), o])));
-    this.opts.logger.info({ claimed: assigned.map(key), leader: this.leader }, 'alerter claimed its partitions');
+    this.reportAggregations(new Map(assigned.map((o) => [ownerKey(o), o])));
+    this.opts.logger.info({ claimed: assigned.map(ownerKey), leader: this.leader }, 'alerter claimed its partitions');
   }
 
   /** Partitions gained, or claimed by another member since this one held them: reload their states, re-read. */
@@ -398,9 +397,9 @@ export class Alerter {
     aggregations: boolean,
     claims: Map<string, { generation: string }>,
   ): Promise<void> {
-    const staleKeys = new Set(stale.map(key));
+    const staleKeys = new Set(stale.map(ownerKey));
     for (const k of staleKeys) this.partitions.delete(k);
-    this.engine.dropWhere((origin) => (origin === null ? aggregations : staleKeys.has(key(origin))));
+    this.engine.dropWhere((origin) => (origin === null ? aggregations : staleKeys.has(ownerKey(origin))));
     this.engine.loadInstances(await this.opts.states.load(stale, aggregations));
     const since = this.opts.clock() - this.engine.retentionMs;
     const ranges = new Map<string, Map<number, { from: bigint; high: bigint }>>();
@@ -410,9 +409,10 @@ export class Alerter {
     }
     for (const origin of stale) {
       const range = ranges.get(origin.topic)!.get(origin.partition) ?? { from: 0n, high: 0n };
-      this.partitions.set(key(origin), {
-        origin, generation: claims.get(key(origin))!.generation, owned: true, next: range.from, replayUntil: range.high,
-        ready: range.from >= range.high, awaitingFirst: true, committedAt: 0, committed: range.from,
+      this.partitions.set(ownerKey(origin), {
+        origin, generation: claims.get(ownerKey(origin))!.generation, owned: true,
+        next: range.from, replayUntil: range.high, ready: range.from >= range.high,
+        awaitingFirst: true, committedAt: 0, committed: range.from,
       });
       if (range.from < range.high) this.consumer?.seek(origin.topic, origin.partition, range.from.toString());
     }
@@ -420,7 +420,7 @@ export class Alerter {
       this.aggregationsGeneration = claims.get(ownerKey(null))!.generation;
       this.aggregationsOwned = true;
     }
-    this.opts.logger.info({ reloaded: stale.map(key), aggregations }, 'alerter took over partitions');
+    this.opts.logger.info({ reloaded: stale.map(ownerKey), aggregations }, 'alerter took over partitions');
   }
 
   /** Drops queued, unsaved changes of the owner partitions `stale` selects, counting them as fenced out. */
@@ -446,13 +446,13 @@ export class Alerter {
     for (const { origin, n } of dropped.values()) {
       const held = origin === null
         ? this.aggregationsGeneration ?? undefined
-        : this.partitions.get(key(origin))?.generation;
+        : this.partitions.get(ownerKey(origin))?.generation;
       this.countFenced(origin, n, held);
     }
   }
 
   private countFenced(origin: Origin | null, dropped: number, held: string | undefined): void {
-    const partition = origin === null ? AGGREGATIONS_LABEL : key(origin);
+    const partition = origin === null ? AGGREGATIONS_LABEL : ownerKey(origin);
     this.opts.metrics.fencedChanges.inc({ partition }, dropped);
     const warned = `${partition}@${held ?? '-'}`;
     if (this.fencedWarned.has(warned)) return;
@@ -470,13 +470,13 @@ export class Alerter {
    * the group unless a join comes first (whose claim settles who owns what).
    */
   private loseOwnership(origin: Origin | null, stored: string | undefined, how: 'fence' | 'self-check'): void {
-    const state = origin === null ? null : this.partitions.get(key(origin));
+    const state = origin === null ? null : this.partitions.get(ownerKey(origin));
     if (origin === null ? !this.aggregationsOwned : !state?.owned) return;
     if (state) state.owned = false;
     else this.aggregationsOwned = false;
     this.opts.logger.warn(
       {
-        partition: origin === null ? AGGREGATIONS_LABEL : key(origin),
+        partition: origin === null ? AGGREGATIONS_LABEL : ownerKey(origin),
         held_generation: state ? state.generation : this.aggregationsGeneration,
         stored_generation: stored ?? null,
         found_by: how,
@@ -528,7 +528,7 @@ export class Alerter {
   }
 
   private async process(batch: PartitionBatch, control: BatchControl): Promise<void> {
-    const state = this.partitions.get(key({ topic: batch.topic, partition: batch.partition }));
+    const state = this.partitions.get(ownerKey({ topic: batch.topic, partition: batch.partition }));
     if (!state || control.isStale() || batch.records.length === 0) return;
     if (!state.owned) {
       state.awaitingFirst = true; // a claim is pending: once it succeeds the partition continues from state.next
@@ -563,7 +563,7 @@ export class Alerter {
     this.persist(changes);
     // Back-pressure: while PostgreSQL is slow or refuses, stop taking data rather than piling up unsaved changes.
     while (this.unsaved.length > MAX_UNSAVED && this.flushing && control.isRunning()) {
-      await Promise.race([this.flushing, new Promise((r) => setTimeout(r, 1000))]);
+      await withTimeout(this.flushing, 1000, () => undefined);
       await control.heartbeat();
     }
     // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second

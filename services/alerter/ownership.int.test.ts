@@ -13,6 +13,7 @@ import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { startHttpSink, type HttpSink } from '../../test/helpers/http-sink.ts';
 import type { Alerter } from './alerter.ts';
+import { ownerKey } from './engine/state-store.ts';
 
 const PARTITIONS = 3;
 /** Both topics' partitions and the aggregations' pseudo-partition. */
@@ -100,7 +101,7 @@ describe('alerter ownership', () => {
       .flatMap((topic) => Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
     return stored.size === OWNER_ROWS
       && origins.every((o) => alerter.generationOf(o) === stored.get(`${o.topic}:${o.partition}`))
-      && alerter.generationOf(null) === stored.get(':-1')
+      && alerter.generationOf(null) === stored.get(ownerKey(null))
       && alerter.caughtUp;
   };
 

@@ -3,7 +3,6 @@ import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { VigilError } from '../../shared/errors.ts';
 import { parseBody, readBody, RejectedItem, type BodyLimits, type BodyOptions, type ParsedBody } from './body.ts';
-import { nestsDeeperThan } from './kinds.ts';
 
 const LIMITS: BodyLimits = { maxBytes: 5 * 1024 * 1024, maxItems: 5000, maxItemValues: 1000 };
 const SHAPE = { batchKey: 'events', noun: 'event' };
@@ -202,16 +201,5 @@ describe('parseBody: NDJSON', { timeout: 30_000 }, () => {
     expect(lines.slice(2)).toEqual([[2], 'last']);
     expect(parseBody('Application/NDJSON', Buffer.from('1'), LIMITS, SHAPE).form).toBe('items');
     expect(thrown(() => parseBody('application/x-ndjson', Buffer.from('\n \r\n'), LIMITS, SHAPE)).slice(0, 2)).toEqual(['VIGIL_ERR_MALFORMED_BODY', 'the NDJSON body has no lines']);
-  });
-});
-
-describe('nestsDeeperThan', { timeout: 30_000 }, () => {
-  it('counts the value itself as level 1, through objects and arrays, without overflowing on 100k levels', () => {
-    expect(nestsDeeperThan('x', 1)).toBe(false);
-    expect(nestsDeeperThan({ a: 1 }, 1)).toBe(false);
-    expect(nestsDeeperThan({ a: { b: 1 } }, 1)).toBe(true);
-    expect(nestsDeeperThan({ a: [{ b: [] }] }, 4)).toBe(false);
-    expect(nestsDeeperThan({ a: [{ b: [] }] }, 3)).toBe(true);
-    expect(nestsDeeperThan(JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`), 32)).toBe(true);
   });
 });

@@ -14,6 +14,7 @@ import { eventToJson, validateEvent, type EventRecord, type Validated } from '..
 import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { createRedactor, redactSecrets } from '../../shared/redact.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
+import { nestsDeeperThan } from '../../shared/schemas/depth.ts';
 import type { Endpoint } from './metrics.ts';
 
 export interface ItemContext {
@@ -114,29 +115,13 @@ export function maxItemValues(config: Config): number {
 const ITEM_FIELD_TOKENS = 64;
 
 /**
- * Records the request id in tags.request_id when the event carries none (the seed's correlation strategy), unless
+ * Records the request id in tags.request_id when the event carries none (the contract's correlation strategy), unless
  * the event already has the most tags allowed: the client's own tags win over ours.
  */
 function addRequestId(item: Record<string, unknown>, requestId: string, maxTags: number): void {
   const tags = item.tags;
   if (tags === undefined || tags === null) item.tags = { request_id: requestId };
   else if (isPlainObject(tags) && !Object.hasOwn(tags, 'request_id') && Object.keys(tags).length < maxTags) tags.request_id = requestId;
-}
-
-/**
- * JSON.parse accepts 100k-deep arrays, but JSON.stringify (the validator measures tags and payload with it) and any
- * recursive reader after it would overflow the stack: too-deep values are refused before anything else walks them.
- * The value itself is level 1.
- */
-export function nestsDeeperThan(value: unknown, maxDepth: number, depth = 1): boolean {
-  if (typeof value !== 'object' || value === null) return false;
-  if (depth > maxDepth) return true;
-  if (Array.isArray(value)) {
-    for (const inner of value) if (nestsDeeperThan(inner, maxDepth, depth + 1)) return true;
-    return false;
-  }
-  for (const key in value) if (nestsDeeperThan((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return true;
-  return false;
 }
 
 function fieldError(ctx: ItemContext, field: string, message: string): FieldError {

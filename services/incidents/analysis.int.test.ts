@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { insertSamples, type TestEvent, type TestSample } from '../../test/helpers/rows.ts';
-import { insertEventsWithRollups } from './test-rows.ts';
+import { insertEventsWithRollups } from '../../test/helpers/rollup-rows.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
 const MIN = 60_000;

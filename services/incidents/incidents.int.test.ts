@@ -26,7 +26,7 @@ describe('incident API', () => {
     api.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload === undefined ? {} : { payload: payload as object }) });
   const as = (sub: string, role: 'user' | 'moderator' | 'admin' = 'user') => ctx.token(role, sub);
 
-  it('creates an incident with the seed\'s fields and created_by from the token', async () => {
+  it('creates an incident with the contract\'s fields and created_by from the token', async () => {
     const res = await call('POST', BASE, as(alice), {
       title: 'API Response Time Degradation',
       description: 'Average response time increased to 2+ seconds',

@@ -1,5 +1,5 @@
 /**
- * The incidents module (issue 7). Not a role of its own: its routes are mounted by processes running the `query`
+ * The incidents module. Not a role of its own: its routes are mounted by processes running the `query`
  * role (the read-and-manage API, stateless replicas, its own pool with the query statement timeout), and its
  * worker (alert transitions → incidents, automatic analyses) runs in processes running `query` or `alerter`.
  * The worker only polls PostgreSQL and is safe to run in any number of processes (advisory lock for the

@@ -1,5 +1,5 @@
 /**
- * The incident API under /api/v1/monitoring/incidents (seed shapes; access in shared/auth/policy.ts, visibility in
+ * The incident API under /api/v1/monitoring/incidents (contract shapes; access in shared/auth/policy.ts, visibility in
  * store.ts): create, list, read, update, timeline, analysis.
  */
 import type { FastifyPluginAsync, FastifyRequest, RouteShorthandOptions } from 'fastify';

@@ -2,11 +2,10 @@
  * incidents and incident_timeline (infra/migrations/0005): creation, reads, visibility and updates. Every change
  * is written together with its timeline entry (who, what, when) in one transaction.
  *
- * Visibility (the seed's RBAC): a user sees the incidents they created or are assigned; moderator+ see all.
+ * Visibility (the contract's roles): a user sees the incidents they created or are assigned; moderator+ see all.
  * An incident the caller may not see answers 404, exactly like one that does not exist, so ids do not leak.
  * Whoever sees an incident may update it (creator, assignee, moderator+).
  */
-import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../../shared/auth/plugin.ts';
 import { allows } from '../../shared/auth/policy.ts';
 import { isUniqueViolation } from '../../shared/db/errors.ts';
@@ -15,6 +14,7 @@ import { VigilError } from '../../shared/errors.ts';
 import type { IncidentPatch, ListFilters, NewIncident } from './input.ts';
 import { allowedNext, canMove, type Severity, type Status } from './lifecycle.ts';
 import { inTransaction, rows, type Queryable } from './sql.ts';
+import { uuidv7 } from '../../shared/schemas/uuid7.ts';
 
 export interface IncidentRow {
   id: string;

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { ensureAllPartitions } from '../../shared/db/partitions.ts';
-import { insertEventsWithRollups } from './test-rows.ts';
+import { insertEventsWithRollups } from '../../test/helpers/rollup-rows.ts';
 import { COLUMNS, type IncidentRow } from './store.ts';
 import { TIMELINE_SQL, timelineParams } from './timeline.ts';
 

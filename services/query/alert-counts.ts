@@ -1,7 +1,7 @@
 /**
  * The two figures of /stats and the exposition that belong to other services' tables. active_alerts = firing
  * instances in alert_instances (infra/migrations/0003, the alerter's states). open_incidents = incidents neither
- * resolved nor closed (issue 7); until its migration creates the `incidents` table the count is 0 (`to_regclass`
+ * resolved nor closed; until its migration creates the `incidents` table the count is 0 (`to_regclass`
  * tells without failing), and the owner of that table adjusts the predicate here if its columns differ.
  */
 import type { Pool } from '../../shared/db/pool.ts';

@@ -2,7 +2,7 @@
  * Downsampling of one metric: samples are grouped by label set and by step-aligned bucket (date_bin from the Unix
  * epoch, so the same step always yields the same bucket edges), reduced by `agg`, and returned as one series per
  * label set. Semantics, matching how samples are stored (shared/schemas/metric.ts):
- *   - a counter sample is an increment (the seed posts `value: 1` per request), so `rate` = sum of the bucket's
+ *   - a counter sample is an increment (the contract posts `value: 1` per request), so `rate` = sum of the bucket's
  *     increments ÷ step in seconds, and `sum` = the increase over the bucket;
  *   - a histogram or summary sample is one observation, so p50/p95/p99 are exact percentiles of the bucket's
  *     observations with linear interpolation (percentile_cont), not estimates from buckets;

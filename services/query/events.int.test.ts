@@ -39,7 +39,7 @@ describe('GET /api/v1/monitoring/events', () => {
   });
   afterAll(() => ctx?.cleanup());
 
-  it('filters by tags (AND), by message substring, and by the seed\'s filters, newest first', async () => {
+  it('filters by tags (AND), by message substring, and by the contract\'s filters, newest first', async () => {
     expect(await idsOf('')).toEqual([ids.alert, ids.trace, ids.error, ids.info]);
     expect(await idsOf('tag.service=api')).toEqual([ids.error, ids.info]);
     expect(await idsOf('tag.service=api&tag.env=prod')).toEqual([ids.info]);
@@ -61,7 +61,7 @@ describe('GET /api/v1/monitoring/events', () => {
     expect(await idsOf(`start_time=${at(T + 2000)}&end_time=${at(T + 3000)}&tag.service=db`)).toEqual([ids.trace]);
   });
 
-  it('answers the seed\'s event shape with next_cursor', async () => {
+  it('answers the contract\'s event shape with next_cursor', async () => {
     const { body } = await get('tag.service=db');
     expect(body).toEqual({
       success: true,

@@ -1,12 +1,12 @@
 /**
- * GET /api/v1/monitoring/events — newest first, with the seed's filters plus tag filters (`tag.<key>=<value>`,
+ * GET /api/v1/monitoring/events — newest first, with the contract's filters plus tag filters (`tag.<key>=<value>`,
  * AND-combined), a case-insensitive substring filter on the message, and keyset pagination (`cursor`).
  *
  * Plans (asserted by services/query/plans.int.test.ts): ORDER BY ("timestamp", id) DESC is the primary key of every
  * partition, so the newest rows come straight off a backward index scan merged across partitions (Merge Append)
  * and LIMIT stops it early; `source` uses the (source, timestamp) index instead; start_time/end_time and the
  * cursor's timestamp prune partitions at plan time. Tags and message are filters on the rows those scans yield
- * (no GIN/trigram index: STORAGE-NOTES.md prices the GIN at 1.6× ingest), so they are fast inside a time or source
+ * (no GIN/trigram index: measured, the GIN costs 1.6× ingest), so they are fast inside a time or source
  * window and scan more the rarer they match.
  */
 import type { FastifyPluginAsync } from 'fastify';
@@ -87,7 +87,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
         summary: 'List events, newest first',
         description:
           'Filters combine with AND. `tag.<key>=<value>` matches the tag\'s text (`tag.status=500` matches 500 and "500"). ' +
-          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the seed and capped at 10000.',
+          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the contract and capped at 10000.',
         tags: ['events'],
         querystring: listQuerySchema('events'),
         response: {

@@ -201,7 +201,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       parsed = new Map(parsePrometheusTextFormat(await scrape()).map((f) => [f.name, f]));
     });
 
-    it('GET /stats answers exactly the seed\'s six fields from the day totals, the rollups and the alert states', async () => {
+    it('GET /stats answers exactly the six statistics of the contract from the day totals, the rollups and the alert states', async () => {
       expect(await get('/api/v1/monitoring/stats', 'moderator')).toMatchObject({
         status: 200,
         body: { success: true, data: { total_events: 23, total_metrics: 13, active_alerts: 2, open_incidents: 0, events_last_hour: 12, metrics_last_hour: 0 } },
@@ -211,7 +211,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       ]);
     });
 
-    it('exposes the seed\'s series with their names and types', () => {
+    it('exposes the contract\'s series with their names and types', () => {
       const value = (name: string) => ({ type: parsed.get(name)?.type, value: parsed.get(name)?.metrics[0].value });
       expect(value('monitoring_total_events')).toEqual({ type: 'COUNTER', value: '23' });
       expect(parsed.get('monitoring_total_events')?.help).toBe('Total number of events in the system');

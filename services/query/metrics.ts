@@ -76,7 +76,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         ...docsOnly({
           summary: 'Metric samples, or downsampled series with step + agg',
           description:
-            'Without `step`: samples newest first (the seed\'s query). With `step`: `data` is one series per label set of `name`, ' +
+            'Without `step`: samples newest first (the contract\'s query). With `step`: `data` is one series per label set of `name`, ' +
             'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
           tags: ['metrics'],
           querystring: listQuerySchema('metrics'),

@@ -1,9 +1,10 @@
 /**
- * GET /api/v1/monitoring/stats (moderator+): exactly the seed's six figures. Event and metric counts come from
- * counters the writer moves in the same transaction as the rows, so they agree with what was stored and never need
- * count(*) over the raw tables: all-time totals from the per-day, per-partition totals (infra/migrations/0009, a
- * few rows a day), "last hour" from the per-minute rollups (0002) of the current minute and the 59 before it (the
- * rollups' resolution; an index range of the last hour's rows only). Alert and incident counts: alert-counts.ts.
+ * GET /api/v1/monitoring/stats (moderator+): exactly the six statistics (docs/contract.md). Event and metric
+ * counts come from counters the writer moves in the same transaction as the rows, so they agree with what was
+ * stored and never need count(*) over the raw tables: all-time totals from the per-day, per-partition totals
+ * (infra/migrations/0009, a few rows a day), "last hour" from the per-minute rollups (0002) of the current minute
+ * and the 59 before it (the rollups' resolution; an index range of the last hour's rows only). Alert and incident
+ * counts: alert-counts.ts.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';

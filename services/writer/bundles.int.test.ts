@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../../shared/config.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { readTopic } from '../../test/helpers/topic-reader.ts';
+import { awaitRecords } from '../../test/helpers/read-topic.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
 const codecs = loadCodecs();
@@ -105,7 +105,7 @@ describe('bundles from direct producers', () => {
     expect(totals).toEqual([{ kind: 'event', count: 7 }, { kind: 'metric', count: 2 }]);
 
     // Dead letters: five from the events topic, one from the metrics topic.
-    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 6);
+    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 6);
     const view = letters
       .map((l) => {
         const { 'vigil-dlq-detail': detail, 'vigil-dlq-at': when, ...headers } = l.headers;

@@ -13,7 +13,7 @@ import { ROOT_DIR } from '../../shared/config.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { readTopic } from '../../test/helpers/topic-reader.ts';
+import { awaitRecords } from '../../test/helpers/read-topic.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
 const codecs = loadCodecs();
@@ -157,7 +157,7 @@ describe('direct Kafka producers', () => {
     expect(totals).toEqual([{ kind: 'event', count: 4 }, { kind: 'metric', count: 4 }]);
 
     // Dead letters: original key and bytes, the original headers, reason and provenance.
-    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
+    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
     const summary = letters
       .map((l) => ({
         reason: l.headers['vigil-dlq-reason'],
@@ -235,7 +235,7 @@ describe('direct Kafka producers', () => {
     expect(samples).toEqual([{ id: id(5), labels: { api_key: '[REDACTED]' }, created_by: 'kafka:batch-job' }]);
 
     const refused = 'created_by: is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
-    const letters = (await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, before === 0 ? 2 : 6)).filter((l) => l.key?.toString() !== 'bad');
+    const letters = (await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, before === 0 ? 2 : 6)).filter((l) => l.key?.toString() !== 'bad');
     expect(letters.map((l) => [l.headers['vigil-dlq-topic'], l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail'], JSON.parse(l.value!.toString()).id]).sort()).toEqual([
       [events, 'invalid', refused, id(1)],
       [metrics, 'invalid', refused, id(6)],

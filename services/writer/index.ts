@@ -23,7 +23,7 @@ import type { Registry } from '../../shared/metrics.ts';
 import type { RoleHandle } from '../../shared/role.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { Limiter } from '../../shared/limiter.ts';
-import { settleWithin } from '../../shared/wait.ts';
+import { settleWithin, withTimeout } from '../../shared/wait.ts';
 import { OffsetStore } from './offset-store.ts';
 import { PartitionPipeline, type PipelineDeps } from './partition-pipeline.ts';
 import { createSinks } from './sinks.ts';
@@ -161,12 +161,9 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
         await consumer!.pause();
         await Promise.all([...pipelines.values()].map((p) => p.drain()));
       })();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), DRAIN_TIMEOUT_MS)));
-      if ((await Promise.race([drained, deadline])) === 'timeout') {
+      if ((await withTimeout(drained, DRAIN_TIMEOUT_MS, () => 'timeout' as const)) === 'timeout') {
         logger.warn('pending records not written within the drain timeout; the next owner of their partitions re-reads them');
       }
-      clearTimeout(timer);
       closed = true;
       for (const pipeline of pipelines.values()) pipeline.abandon();
       await drained;

@@ -31,6 +31,7 @@ import { OffsetFenceError } from './offset-store.ts';
 import type { Sink } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
 import { pauseCauseOf, retryKind, type WriterStatus } from './writer-status.ts';
+import { backoffMs, withTimeout } from '../../shared/wait.ts';
 
 export interface PipelineDeps extends BatchStoreDeps {
   limiter: Limiter;
@@ -45,6 +46,7 @@ export interface PipelineDeps extends BatchStoreDeps {
   commit(topic: string, partition: number, next: string): Promise<void>;
 }
 
+const BASE_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -151,7 +153,7 @@ export class PartitionPipeline {
     this.updateLag();
     this.schedule();
     while (this.pendingItems >= 2 * this.deps.batchMaxRows && !this.abandoned && !this.draining && control.isRunning()) {
-      await Promise.race([this.progress, sleep(1000)]);
+      await withTimeout(this.progress, 1000, () => undefined);
       await control.heartbeat();
     }
   }
@@ -313,7 +315,7 @@ export class PartitionPipeline {
 
   private async backoff(error: unknown, attempt: number): Promise<void> {
     if (this.abandoned) return;
-    const delay = Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    const delay = backoffMs(attempt, BASE_BACKOFF_MS, MAX_BACKOFF_MS);
     const cause = pauseCauseOf(error);
     this.deps.status.pause(this.key, cause);
     this.deps.metrics.retries.inc({ kind: retryKind(cause) });

@@ -9,7 +9,7 @@ import { Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { readTopic } from '../../test/helpers/topic-reader.ts';
+import { awaitRecords } from '../../test/helpers/read-topic.ts';
 
 describe('poison records', () => {
   let ctx: TestContext;
@@ -50,7 +50,7 @@ describe('poison records', () => {
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(500);
     expect(await countRows(ctx.db, "SELECT count(DISTINCT message) AS n FROM events WHERE message LIKE 'good %'")).toBe(500);
 
-    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 2);
+    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 2);
     const byReason = Object.fromEntries(letters.map((l) => [l.headers['vigil-dlq-reason'], l]));
     expect(Object.keys(byReason).sort()).toEqual(['decode_failed', 'rejected_by_database']);
     const db = byReason.rejected_by_database;

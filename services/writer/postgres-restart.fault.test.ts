@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionString, startCluster, stopCluster, type ClusterOptions } from '../../infra/postgres/cluster.ts';
-import { countRows, totalsAndOffsets, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { countRows, totalsAndOffsets, createTestContext, waitFor, waitForWriterAtEnd, type TestContext } from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
@@ -48,7 +48,7 @@ describe('PostgreSQL restarted mid-stream', () => {
 
     await producing;
     await waitFor(stored, (n) => n >= TOTAL, 60_000);
-    await new Promise((r) => setTimeout(r, 1000)); // a duplicate would show up by now
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.events, 60_000); // a duplicate would show now
     expect(await stored()).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(TOTAL);

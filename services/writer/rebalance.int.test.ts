@@ -4,7 +4,7 @@
  * former owner), and every record is still stored exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, totalsAndOffsets, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { countRows, totalsAndOffsets, createTestContext, waitFor, waitForWriterAtEnd, type TestContext } from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
@@ -33,7 +33,7 @@ describe('writer rebalance', () => {
     const third = await ctx.start('writer');
     await producing;
     await waitFor(stored, (n) => n >= TOTAL, 60_000);
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.events, 60_000); // a record stored twice would show now
     expect(await stored()).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(TOTAL);

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
-import { readTopic, type ReadRecord } from '../../test/helpers/topic-reader.ts';
+import { awaitRecords, type ReadRecord } from '../../test/helpers/read-topic.ts';
 
 const metricCodec = loadCodecs().get('Metric')!;
 /** The host label of a dead-lettered sample (the gateway's Avro item, alone). */
@@ -41,7 +41,7 @@ describe('series per metric name', () => {
     const writer = await ctx.start('writer');
     await post([...hosts('req_total', 0, 8), ...hosts('other', 0, 3)]);
     await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'), (n) => n === 8);
-    const letters = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 3);
+    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 3);
     expect(letters.map((l) => [l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])).toEqual(Array(3).fill([
       'series_limit',
       'metric "req_total" already has 5 series, the limit METRICS_MAX_SERIES_PER_NAME=5: samples of a new label set are not stored',
@@ -59,7 +59,7 @@ describe('series per metric name', () => {
     const stored = (await seriesOf('req_total')).map((r) => r.host);
     await post([...stored.map((host) => ({ name: 'req_total', host })), { name: 'req_total', host: 'h99' }]);
     await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'req_total'"), (n) => n === 10);
-    const after = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
+    const after = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
     expect(after.map(hostOf)).toContain('h99');
     expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE labels->>'host' = 'h99'")).toBe(0);
   });

@@ -4,7 +4,7 @@
  * writer assigns one), so a record stored twice would show up as an extra row, not be absorbed by the primary key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, totalsAndOffsets, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { countRows, totalsAndOffsets, createTestContext, waitFor, waitForWriterAtEnd, type TestContext } from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import { spawnVigil, type VigilProcess } from '../../test/helpers/process.ts';
 
@@ -42,7 +42,7 @@ describe('writer killed with SIGKILL mid-stream', () => {
     const final = await waitFor(stored, (n) => n >= TOTAL, 90_000).catch((error) => {
       throw new Error(`${(error as Error).message}\nwriter output:\n${writer!.output()}`);
     });
-    await new Promise((r) => setTimeout(r, 1000)); // a duplicate would show up by now
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.events, 60_000); // a duplicate would show now
     expect(final).toBe(TOTAL);
     expect(await stored()).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);

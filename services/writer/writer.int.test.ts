@@ -5,7 +5,7 @@
  * from them would skip this cluster's records.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestContext, countRows, waitFor, type TestContext } from '../../test/helpers/context.ts';
+import { createTestContext, countRows, waitFor, waitForWriterAtEnd, type TestContext } from '../../test/helpers/context.ts';
 import type { Runtime } from '../../bin/runtime.ts';
 
 async function rowsStoredBy(runtime: Runtime): Promise<number> {
@@ -51,7 +51,7 @@ describe('writer offsets', () => {
     await post(20, 30);
     const second = await ctx.start('writer');
     await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n >= 50);
-    await new Promise((r) => setTimeout(r, 1000)); // anything re-stored would show up by now
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.events); // anything re-stored would show up by now
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(50);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT id) AS n FROM events')).toBe(50);
     expect(await countRows(ctx.db, "SELECT count(DISTINCT message) AS n FROM events WHERE message LIKE 'event %'")).toBe(50);
@@ -119,7 +119,7 @@ describe('writer offsets from another Kafka cluster', () => {
     await post(['b0', 'b1', 'b2']);
     const again = await ctx.start('writer');
     await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n >= 10);
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.events);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(10);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(10);
     await again.stop();
@@ -129,7 +129,7 @@ describe('writer offsets from another Kafka cluster', () => {
     await ctx.db.query('TRUNCATE events, consumer_offsets, rollups, ingest_totals');
     const fresh = await ctx.start('writer');
     await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n >= 10);
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.events);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(10);
     await fresh.stop();
   });

@@ -1,6 +1,6 @@
 /**
  * The access policy, in one table: every route vigil serves is listed with the lowest role that may call it
- * (user < moderator < admin, from the seed's RBAC section) or `public`. Registering a route that is missing here
+ * (user < moderator < admin, docs/contract.md) or `public`. Registering a route that is missing here
  * fails at startup, so a route cannot be exposed without a decision, and the RBAC test enumerates this table.
  */
 export const ROLES = ['user', 'moderator', 'admin'] as const;
@@ -11,7 +11,7 @@ export type Access = UserRole | 'public';
  * Who may read the six system-wide figures of /stats (events and metric samples stored and in the last hour, active
  * alerts, open incidents), wherever they are served: /stats, and the `monitoring_*` series of the Prometheus
  * exposition, which omits them for lower roles (its stored series stay readable to users, like GET /metrics).
- * They count every user's data, incidents a user may not see included, so they follow the seed's /stats level.
+ * They count every user's data, incidents a user may not see included, so they follow the contract's /stats level.
  */
 export const AGGREGATE_FIGURES_ROLE: UserRole = 'moderator';
 

@@ -6,6 +6,7 @@
  * when the check passes again.
  */
 import type { Logger } from 'pino';
+import { withTimeout } from '../wait.ts';
 
 export type ReadinessCheck = () => Promise<void>;
 
@@ -49,7 +50,9 @@ export function createReadiness(
     const results = await Promise.all(
       Object.entries(checks).filter(([name]) => only === null || only.has(name)).map(async ([name, check]) => {
         try {
-          await withTimeout(check(), CHECK_TIMEOUT_MS);
+          await withTimeout(check(), CHECK_TIMEOUT_MS, () => {
+            throw new NotReadyError(`no answer within ${CHECK_TIMEOUT_MS} ms`);
+          });
           logOutcome(name, undefined);
           return [name, CHECK_OK] as const;
         } catch (error) {
@@ -68,16 +71,3 @@ function describe(error: unknown): string {
   return `${error.message}${cause}`;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new NotReadyError(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -5,7 +5,7 @@ const NOW = Date.parse('2026-11-26T12:00:00Z');
 const ctx: EventContext = { window: { now: NOW, retentionDays: 30, futureGraceSeconds: 600 }, limits: DEFAULT_EVENT_LIMITS, createdBy: 'u1' };
 
 describe('validateEvent', () => {
-  it('accepts the seed example and fills id, timestamp and created_by', () => {
+  it('accepts the contract example and fills id, timestamp and created_by', () => {
     const result = validateEvent(
       { event_type: 'log', source: 'web-server', message: 'Request processed successfully', level: 'info', tags: { service: 'api' }, payload: { request_id: 'req-123', duration_ms: 245 } },
       ctx,

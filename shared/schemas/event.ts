@@ -1,5 +1,5 @@
 /**
- * An event as the seed defines it, validated the same way whether it came over HTTP or straight from Kafka.
+ * An event as the contract defines it, validated the same way whether it came over HTTP or straight from Kafka.
  * The validated form (EventRecord) keeps tags and payload as JSON text: that is what Avro carries and what COPY
  * writes into jsonb, so the hot path never parses or re-serialises them.
  */

@@ -1,5 +1,5 @@
 /**
- * A metric sample as the seed defines it (name, metric_type, value, labels, optional timestamp), validated the same
+ * A metric sample as the contract defines it (name, metric_type, value, labels, optional timestamp), validated the same
  * way for HTTP and direct Kafka input. Names and label names follow Prometheus' rules; a histogram or summary
  * sample is one observation (the exposition aggregates observations into buckets/quantiles).
  */

@@ -5,9 +5,10 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { settleWithin } from '../../shared/wait.ts';
+import { freePort } from './process.ts';
 
 export interface PrivateAlertmanager {
   url: string;
@@ -26,17 +27,6 @@ export function alertmanagerBinary(): string {
     }
   }
   throw new Error('no Alertmanager binary: install it with `apt-get install -y prometheus-alertmanager` (.ci/run does)');
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startAlertmanager(receiverUrl: string): Promise<PrivateAlertmanager> {
@@ -82,7 +72,7 @@ export async function startAlertmanager(receiverUrl: string): Promise<PrivateAle
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        await settleWithin(exited, 5000);
         if (child.exitCode === null) child.kill('SIGKILL');
       }
       fs.closeSync(log);

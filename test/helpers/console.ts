@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Runtime } from '../../bin/runtime.ts';
-import { insertEventsWithRollups } from '../../services/incidents/test-rows.ts';
+import { insertEventsWithRollups } from './rollup-rows.ts';
 import { insertSamples, type TestEvent, type TestSample } from './rows.ts';
 import type { TestContext } from './context.ts';
 

@@ -117,3 +117,19 @@ export async function totalsAndOffsets(db: Pool, kind: 'event' | 'metric', topic
   const byPartition = (rows: { partition: number; n: string }[]) => Object.fromEntries(rows.map((r) => [r.partition, Number(r.n)]));
   return { totals: byPartition(totals.rows), offsets: byPartition(offsets.rows) };
 }
+
+/**
+ * Waits until the writer's offsets in PostgreSQL (moved in the same transaction as the rows) reach the end of every
+ * partition of `topic` as it is now: from then on nothing the topic holds is still to be stored, so row counts are
+ * final and a duplicate would already show. Use it instead of sleeping "long enough" before counting.
+ */
+export async function waitForWriterAtEnd(ctx: TestContext, topic: string, timeoutMs = 30_000): Promise<void> {
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
+  await waitFor(
+    () => totalsAndOffsets(ctx.db, 'event', topic).then((r) => r.offsets),
+    (stored) => ends.every((p) => p.high === p.low || stored[p.partition] === Number(p.high)),
+    timeoutMs,
+  );
+}

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyse } from '../../services/incidents/analysis/run.ts';
 import type { IncidentRow } from '../../services/incidents/store.ts';
-import { insertEventsWithRollups } from '../../services/incidents/test-rows.ts';
+import { insertEventsWithRollups } from '../helpers/rollup-rows.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { insertSamples } from '../helpers/rows.ts';
 import { FAMILIES, generate, judge, prng, type Family, type Scenario } from './scenarios.ts';

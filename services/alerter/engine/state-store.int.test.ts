@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, countRows, type TestContext } from '../../../test/helpers/context.ts';
 import type { Changes } from './engine.ts';
 import type { Instance } from './state.ts';
-import { StateStore } from './state-store.ts';
+import { ownerKey, StateStore } from './state-store.ts';
 
 describe('alert state fence', () => {
   let ctx: TestContext;
@@ -63,6 +63,6 @@ describe('alert state fence', () => {
     const other = (await new StateStore(ctx.db).claim([p1], true)).get('metrics:1')!;
     const mine = (await a.claim([p1], false)).get('metrics:1')!;
     expect(mine.previous).toBe(other.generation);
-    expect(await a.owners([p1], true)).toEqual(new Map([['metrics:1', mine.generation], [':-1', expect.any(String)]]));
+    expect(await a.owners([p1], true)).toEqual(new Map([['metrics:1', mine.generation], [ownerKey(null), expect.any(String)]]));
   });
 });

@@ -80,7 +80,7 @@ export class StateStore {
           WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) FOR UPDATE`,
         [topics, numbers],
       );
-      const previous = new Map(before.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
+      const previous = new Map(before.map((r) => [partitionKey(r.topic, r.partition), r.generation]));
       const { rows } = await client.query<{ topic: string; partition: number; generation: string }>(
         `INSERT INTO alert_partition_owners (topic, partition, generation)
          SELECT topic, partition, nextval('alert_owner_generation_seq')
@@ -90,7 +90,7 @@ export class StateStore {
         [topics, numbers],
       );
       return new Map(rows.map((r) => {
-        const k = `${r.topic}:${r.partition}`;
+        const k = partitionKey(r.topic, r.partition);
         return [k, { generation: r.generation, previous: previous.get(k) ?? null }];
       }));
     });
@@ -104,7 +104,7 @@ export class StateStore {
         WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))`,
       [owned.map((o) => o[0]), owned.map((o) => o[1])],
     );
-    return new Map(rows.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
+    return new Map(rows.map((r) => [partitionKey(r.topic, r.partition), r.generation]));
   }
 
   /**
@@ -131,7 +131,7 @@ export class StateStore {
           WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) FOR SHARE`,
         [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
       );
-      const stored = new Map(owners.map((r) => [`${r.topic}:${r.partition}`, r.generation]));
+      const stored = new Map(owners.map((r) => [partitionKey(r.topic, r.partition), r.generation]));
       const owns = (origin: Origin | null) => {
         const expected = generation(origin);
         return expected !== undefined && stored.get(ownerKey(origin)) === expected;
@@ -247,9 +247,9 @@ export class StateStore {
         [owned.map((o) => o.topic), owned.map((o) => o.partition)],
       );
       const mine = rows.filter((r) => generation({ topic: r.topic, partition: r.partition }) === r.generation);
-      const keys = new Set(mine.map((r) => `${r.topic}:${r.partition}`));
+      const keys = new Set(mine.map((r) => partitionKey(r.topic, r.partition)));
       await client.query('DELETE FROM alert_partials WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))', [mine.map((r) => r.topic), mine.map((r) => r.partition)]);
-      const kept = partials.filter((p) => keys.has(`${p.origin.topic}:${p.origin.partition}`));
+      const kept = partials.filter((p) => keys.has(partitionKey(p.origin.topic, p.origin.partition)));
       if (kept.length > 0) {
         await client.query(
           `INSERT INTO alert_partials (rule_id, topic, partition, group_key, labels, sum, count, min, max, at)
@@ -306,6 +306,11 @@ export class StateStore {
 /** The pseudo-partition that stands for the aggregations in alert_partition_owners. */
 const AGGREGATIONS = ['', -1] as const;
 
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+/** The key of a partition (or, for null, of the aggregations) in owner maps, in the alerter and in its store. */
 export function ownerKey(origin: Origin | null): string {
-  return origin === null ? `${AGGREGATIONS[0]}:${AGGREGATIONS[1]}` : `${origin.topic}:${origin.partition}`;
+  return origin === null ? partitionKey(...AGGREGATIONS) : partitionKey(origin.topic, origin.partition);
 }

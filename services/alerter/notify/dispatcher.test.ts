@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../shared/logger.ts';
 import { Registry } from '../../../shared/metrics.ts';
 import { loadCodecs } from '../../../shared/schemas/avro.ts';
+import { pollUntil } from '../../../shared/wait.ts';
 import type { BatchingProducer } from '../../../shared/kafka/producer.ts';
 import type { SavedTransition, StateStore } from '../engine/state-store.ts';
 import { createAlerterMetrics } from '../metrics.ts';
@@ -45,13 +46,7 @@ function setup(groupWaitMs: number) {
   return { dispatcher, published, notices, posts, marked };
 }
 
-const until = async (done: () => boolean) => {
-  const deadline = Date.now() + 5000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error('not delivered within 5 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
+const until = (done: () => boolean) => pollUntil('the deliveries', done, 5000, 10);
 
 describe('Dispatcher', () => {
   it('delivers what a rule does within the window as one group: one webhook POST, one Alertmanager POST, bounded events', async () => {

@@ -19,6 +19,7 @@ import { ALERTER_ACTOR } from '../../../shared/auth/identity.ts';
 import { HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER } from '../../../shared/kafka/topics.ts';
 import type { Logger } from '../../../shared/logger.ts';
 import type { Codec } from '../../../shared/schemas/avro.ts';
+import { withTimeout } from '../../../shared/wait.ts';
 import type { EventRecord } from '../../../shared/schemas/event.ts';
 import { CARDINALITY_FINGERPRINT } from '../engine/engine.ts';
 import type { RuleInfo } from '../engine/state.ts';
@@ -118,9 +119,7 @@ export class Dispatcher {
       clearTimeout(group.timer);
       this.flush(ruleId);
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.chains.values()]), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
-    clearTimeout(timer);
+    await withTimeout(Promise.all([...this.chains.values()]), timeoutMs, () => undefined);
     this.closed = true;
   }
 

@@ -2,6 +2,9 @@
  * One JSON POST with a deadline, and the retry policy of notifications: network errors, timeouts, 408, 429 and 5xx
  * are retried with exponential backoff and jitter; other answers are final.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffMs } from '../../../shared/wait.ts';
+
 export class DeliveryError extends Error {
   constructor(message: string, readonly retriable: boolean) {
     super(message);
@@ -38,8 +41,7 @@ export async function withRetries(attempt: () => Promise<void>, policy: RetryPol
     } catch (error) {
       const retriable = !(error instanceof DeliveryError) || error.retriable;
       if (!retriable || n >= policy.attempts || stopped()) throw error;
-      const delay = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** (n - 1));
-      await new Promise((r) => setTimeout(r, delay / 2 + Math.random() * (delay / 2)));
+      await sleep(backoffMs(n - 1, policy.initialDelayMs, policy.maxDelayMs));
     }
   }
 }

@@ -16,7 +16,7 @@ function details(body: unknown, base: RuleDefinition | null = null): unknown {
 }
 
 describe('rule request bodies', () => {
-  it('takes the seed fields with defaults for the rest', () => {
+  it('takes the contract fields with defaults for the rest', () => {
     const { fields, compiled } = ruleFields({ name: 'High CPU Usage', description: 'CPU usage above 80% for more than 5 minutes', query: 'cpu_usage > 80', threshold_value: 80.0 }, null, opts);
     expect(fields).toEqual({ name: 'High CPU Usage', description: 'CPU usage above 80% for more than 5 minutes', query: 'cpu_usage > 80', threshold_value: 80, forMs: 0, keepFiringForMs: 0, severity: 'medium', labels: {}, annotations: {}, enabled: true });
     expect(compiled.comparison).toMatchObject({ op: '>', threshold: 80 });

@@ -1,5 +1,5 @@
 /**
- * Request bodies of the rule routes. Create takes the seed's fields (name, description, query, threshold_value)
+ * Request bodies of the rule routes. Create takes the contract's fields (name, description, query, threshold_value)
  * plus for, keep_firing_for, severity, labels, annotations, enabled; update (PUT) takes any of them and keeps the
  * rest. Every problem is reported at once; a query that does not parse is reported with its position:
  *   { "field": "query", "message": "...", "position": 12, "line": 1, "column": 13, "excerpt": "cpu_usage > \n            ^" }

@@ -2,10 +2,10 @@
  * alert_rules in PostgreSQL: the REST routes write through it, alerters read the whole set when its revision
  * moves (every insert and update takes a new revision from a sequence; a delete lowers the count).
  */
-import { v7 as uuidv7 } from 'uuid';
 import { isUniqueViolation } from '../../../shared/db/errors.ts';
 import type { Pool } from '../../../shared/db/pool.ts';
 import type { RuleDefinition, Severity } from './rule.ts';
+import { uuidv7 } from '../../../shared/schemas/uuid7.ts';
 
 export interface RuleFields {
   name: string;

@@ -4,7 +4,7 @@
 import type { CompiledQuery } from '../../../shared/promql/compile.ts';
 import type { Labels } from '../../../shared/promql/windows.ts';
 
-/** The incident severities of the seed, so that an alert maps onto an incident without translation. */
+/** The incident severities of the contract, so that an alert maps onto an incident without translation. */
 export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
 export type Severity = (typeof SEVERITIES)[number];
 

@@ -1,5 +1,5 @@
 /**
- * One root-cause analysis (the seed's monitoring_incident_analysis task): reads (queries.ts), ranks (score.ts),
+ * One root-cause analysis (the contract's incident analysis work): reads (queries.ts), ranks (score.ts),
  * stores the result in incident_analyses with a timeline entry naming the top suspect. Computed once
  * automatically when an incident opens (the worker, worker.ts) and on demand (GET …/analysis?recompute=true).
  */

@@ -1,9 +1,9 @@
 /**
- * Test helper of the incidents tests: stores events with test/helpers/rows.ts and the per-minute rollups the
- * writer would have counted for them (the analysis and the timeline's tag scope read rollups, not raw events).
+ * Stores events with rows.ts and the per-minute rollups the writer would have counted for them: the root-cause
+ * analysis and the timeline's tag scope read rollups, not raw events.
  */
 import type { Pool } from '../../shared/db/pool.ts';
-import { insertEvents, type TestEvent } from '../../test/helpers/rows.ts';
+import { insertEvents, type TestEvent } from './rows.ts';
 
 export async function insertEventsWithRollups(db: Pool, events: TestEvent[]): Promise<(TestEvent & { id: string })[]> {
   const stored = await insertEvents(db, events);
