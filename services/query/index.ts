@@ -1,5 +1,5 @@
 /**
- * The query service: the seed's read API over PostgreSQL (events, metrics, stats, Prometheus exposition), and the
+ * The query service: the contract's read API over PostgreSQL (events, metrics, stats, Prometheus exposition), and the
  * web console at /console/ (console.ts).
  * Stateless apart from the background fold of metric series (series-fold.ts), which any number of replicas may
  * run (one folds at a time). It has its own connection pool, so slow queries never take the writer's connections,

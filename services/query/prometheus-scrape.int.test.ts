@@ -1,7 +1,7 @@
 /**
  * A real Prometheus server (Debian's `prometheus` package; .ci/run installs it) scrapes the exposition with a
  * bearer token, and its query API must return the values vigil exposed; `promtool check metrics` must find nothing
- * wrong but the seed's own counter name (monitoring_total_events has no _total suffix). Skipped, saying why, only
+ * wrong but the contract's own counter name (monitoring_total_events has no _total suffix). Skipped, saying why, only
  * when the binaries are not installed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -112,7 +112,7 @@ describe.skipIf(!installed)('Prometheus scrapes the exposition', () => {
     await ctx?.cleanup();
   });
 
-  it('reads back the seed\'s series and the stored ones, escaped labels included', async () => {
+  it('reads back the contract\'s series and the stored ones, escaped labels included', async () => {
     await waitFor(() => query('up{job="vigil"}'), (r) => Object.values(r)[0] === '1');
     expect(Object.values(await query('monitoring_total_events'))).toEqual(['0']);
     expect(Object.values(await query('monitoring_active_alerts'))).toEqual(['0']);
@@ -131,7 +131,7 @@ describe.skipIf(!installed)('Prometheus scrapes the exposition', () => {
     expect(Object.values(await query('db_query_seconds_count{q="select"}'))).toEqual(['2']);
   });
 
-  it('passes promtool check metrics except for the seed\'s own counter name', () => {
+  it('passes promtool check metrics except for the contract\'s own counter name', () => {
     const result = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
     const problems = `${result.stdout}${result.stderr}`.split('\n').filter((line) => line.trim() !== '');
     expect(problems).toEqual(['monitoring_total_events counter metrics should have "_total" suffix']);

@@ -1,6 +1,6 @@
 /**
  * GET /api/v1/monitoring/metrics/prometheus — text exposition 0.0.4 (exposition.ts) of:
- *  - the seed's series, from the same figures as /stats: monitoring_total_events (counter, the seed's name and
+ *  - the contract's series, from the same figures as /stats: monitoring_total_events (counter, the contract's name and
  *    type), monitoring_total_metrics, monitoring_active_alerts, monitoring_open_incidents,
  *    monitoring_events_last_hour, monitoring_metrics_last_hour (gauges) — only for tokens that may read /stats
  *    (AGGREGATE_FIGURES_ROLE, shared/auth/policy.ts): a user's scrape leaves them out rather than failing;

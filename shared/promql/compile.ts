@@ -1,6 +1,6 @@
 /**
  * From a stored rule (query + threshold_value) to what the engine runs: the parsed expression, the effective
- * comparison, the selector it reads and whether it aggregates across series. The seed's form `cpu_usage > 80` with
+ * comparison, the selector it reads and whether it aggregates across series. The contract's example form `cpu_usage > 80` with
  * threshold_value 80 and the bare form `cpu_usage` with threshold_value 80 both mean `cpu_usage > 80`.
  */
 import { isAggregate, rangeOf, selectorOf, type Comparison, type Selector, type ValueExpr } from './ast.ts';

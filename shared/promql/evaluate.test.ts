@@ -65,7 +65,7 @@ describe('evaluation', () => {
     expect(values(run('cpu_usage{host="web-1"}', s(130)))).toEqual([[{ host: 'web-1', job: 'web' }, 85]]);
   });
 
-  it('the seed rule: cpu_usage > 80 keeps only the series above 80, with their value', () => {
+  it('the example rule of the contract: cpu_usage > 80 keeps only the series above 80, with their value', () => {
     expect(values(run('cpu_usage > 80'))).toEqual([[{ host: 'web-1', job: 'web' }, 88]]);
     expect(values(run('cpu_usage > 88'))).toEqual([]);
     expect(values(run('cpu_usage >= 88'))).toEqual([[{ host: 'web-1', job: 'web' }, 88]]);

@@ -29,7 +29,7 @@ function syntaxError(query: string): RuleSyntaxError {
 const sel = (name: string, matchers: unknown[] = [], source = 'metric') => ({ kind: 'selector', source, name, matchers });
 
 describe('rule language parser', () => {
-  it('parses the seed rule', () => {
+  it('parses the example rule of the contract', () => {
     expect(shape(parse('cpu_usage > 80'))).toEqual({ expr: sel('cpu_usage'), comparison: { op: '>', threshold: 80 } });
   });
 
@@ -151,7 +151,7 @@ describe('rule language parser', () => {
 });
 
 describe('compileQuery', () => {
-  it('uses threshold_value as `>` when the query is a bare selector (the seed form)', () => {
+  it('uses threshold_value as `>` when the query is a bare selector (the form of the contract)', () => {
     const compiled = compileQuery({ query: 'cpu_usage', threshold_value: 80 }, opts);
     expect(shape(compiled.comparison)).toEqual({ op: '>', threshold: 80 });
     expect(compiled.aggregated).toBe(false);
