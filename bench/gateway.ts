@@ -15,6 +15,7 @@ import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
 import { contractEvent } from './bench-topics.ts';
 import { NODE_FLAGS } from '../bin/node-flags.ts';
+import { autocannon, fmt, medianBy } from './cannon.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,26 +30,6 @@ const sizes = values.sizes!.split(',').map(Number);
 // Enough requests in flight to saturate a server without queueing whole seconds of work in front of it.
 const CONNECTIONS: Record<number, number> = { 1: 64, 100: 16, 1000: 4 };
 
-// autocannon ships no types (and @types/autocannon is not a dependency): the little used here, typed locally.
-interface CannonResult {
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (opts: {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string;
-  connections: number;
-  duration: number;
-  pipelining: number;
-  overallRate?: number;
-}) => Promise<CannonResult>;
-const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
 
 type Mode = 'bare' | 'gateway';
 interface Round {
@@ -138,9 +119,5 @@ async function load(mode: Mode, body: string, size: number, duration: number, ov
 }
 
 function median(list: Round[]): Round {
-  return [...list].sort((a, b) => a.eventsPerSecond - b.eventsPerSecond)[Math.floor(list.length / 2)];
-}
-
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  return medianBy(list, (r) => r.eventsPerSecond);
 }

@@ -18,6 +18,7 @@ import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
 import { signalTypes } from '../services/gateway/otlp/proto.ts';
 import { NODE_FLAGS } from '../bin/node-flags.ts';
+import { autocannon, fmt, medianBy } from './cannon.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,22 +33,6 @@ const items = Number(values.items);
 const CONNECTIONS = 16;
 const SERVICES = 10;
 
-interface CannonResult {
-  latency: { p50: number; p99: number };
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (opts: {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string | Buffer;
-  connections: number;
-  duration: number;
-}) => Promise<CannonResult>;
-const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
 
 type Form = 'vigil JSON' | 'OTLP proto' | 'OTLP JSON';
 const FORMS: Form[] = ['vigil JSON', 'OTLP proto', 'OTLP JSON'];
@@ -218,9 +203,5 @@ async function load(target: { path: string; type: string; body: string | Buffer 
 }
 
 function median(list: Round[]): Round {
-  return [...list].sort((a, b) => a.itemsPerSecond - b.itemsPerSecond)[Math.floor(list.length / 2)];
-}
-
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  return medianBy(list, (r) => r.itemsPerSecond);
 }

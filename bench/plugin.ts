@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import type { ClientStats } from '../client/index.ts';
 import { HttpSink } from '../client/testing/http-sink.ts';
 import { SERVER_MODES, type ServerMode } from './plugin-modes.ts';
+import { autocannon, medianBy } from './cannon.ts';
 
 const { values } = parseArgs({
   options: {
@@ -35,14 +36,6 @@ const connections = Number(values.connections);
 /** Requests/s over all connections; 0: as fast as the server answers. */
 const rate = Number(values.rate);
 
-// autocannon ships no types (and @types/autocannon is not a dependency): the little used here, typed locally.
-type Autocannon = (opts: { url: string; connections: number; duration: number; pipelining: number; overallRate?: number }) => Promise<{
-  requests: { average: number; total: number };
-  latency: { p50: number; p99: number };
-  non2xx: number;
-  errors: number;
-}>;
-const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
 
 type Mode = ServerMode;
 const MODES = values.modes.split(',') as Mode[];
@@ -80,7 +73,7 @@ for (const mode of MODES) {
 for (const { child } of Object.values(servers)) child.disconnect();
 await sink.close();
 
-const bareCpu = median(results.bare, (r) => r.cpuPerRequest).cpuPerRequest;
+const bareCpu = medianBy(results.bare, (r) => r.cpuPerRequest).cpuPerRequest;
 const bareBest = Math.max(...results.bare.map((r) => r.rps));
 const measured = MODES.filter((m) => m.startsWith('plugin')).reduce((sum, m) => sum + results[m].reduce((s, r) => s + r.requests, 0), 0);
 // On a shared machine a round's requests/s mostly says what else ran during it. Two comparisons resist that: each
@@ -101,9 +94,9 @@ const LABELS: Record<Mode, string> = {
 };
 const percent = (ratio: number) => `${ratio >= 1 ? '+' : ''}${((ratio - 1) * 100).toFixed(1)}%`;
 for (const mode of MODES) {
-  const round = median(results[mode], (r) => r.rps);
+  const round = medianBy(results[mode], (r) => r.rps);
   const best = Math.max(...results[mode].map((r) => r.rps));
-  const cpu = median(results[mode], (r) => r.cpuPerRequest).cpuPerRequest;
+  const cpu = medianBy(results[mode], (r) => r.cpuPerRequest).cpuPerRequest;
   const lowestCpu = Math.min(...results[mode].map((r) => r.cpuPerRequest));
   const paired = results[mode].map((r, i) => r.rps / results.bare[i].rps).sort((a, b) => a - b)[Math.floor(rounds / 2)];
   const vsPaired = mode === 'bare' ? '—' : percent(paired);
@@ -142,6 +135,3 @@ function ask<T>(child: ChildProcess, question: 'cpu' | 'stats'): Promise<T> {
   });
 }
 
-function median(rounds: Round[], by: (r: Round) => number): Round {
-  return [...rounds].sort((a, b) => by(a) - by(b))[Math.floor(rounds.length / 2)];
-}

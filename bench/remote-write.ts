@@ -16,6 +16,7 @@ import { NODE_FLAGS } from '../bin/node-flags.ts';
 import { REMOTE_WRITE_HEADERS, remoteWriteBody } from '../services/gateway/remote-write/encode.ts';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
+import { autocannon, fmt, medianBy } from './cannon.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,22 +30,6 @@ const seconds = Number(values.seconds);
 const samples = Number(values.samples);
 const CONNECTIONS = 16;
 
-interface CannonResult {
-  latency: { p50: number; p99: number };
-  '2xx': number;
-  non2xx: number;
-  errors: number;
-  timeouts: number;
-}
-type Autocannon = (opts: {
-  url: string;
-  method: 'POST';
-  headers: Record<string, string>;
-  body: string | Buffer;
-  connections: number;
-  duration: number;
-}) => Promise<CannonResult>;
-const autocannon = ((await import('autocannon' as string)) as { default: Autocannon }).default;
 
 type Form = 'vigil JSON' | 'remote_write';
 const FORMS: Form[] = ['vigil JSON', 'remote_write'];
@@ -160,9 +145,5 @@ async function load(
 }
 
 function median(list: Round[]): Round {
-  return [...list].sort((a, b) => a.samplesPerSecond - b.samplesPerSecond)[Math.floor(list.length / 2)];
-}
-
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
+  return medianBy(list, (r) => r.samplesPerSecond);
 }
