@@ -1,6 +1,6 @@
 -- Events and metric samples, range-partitioned on "timestamp" (partitions are created ahead of time by
 -- shared/db/partitions.ts; retention drops whole partitions, never bulk DELETE).
--- Design from ../shared/STORAGE-NOTES.md measurements: PRIMARY KEY (timestamp, id) is both the time index and the
+-- Design from load measurements on the target machine: PRIMARY KEY (timestamp, id) is both the time index and the
 -- idempotency key (a retried record carries the same id and timestamp); ids are time-ordered UUIDv7; no GIN on
 -- tags (it costs ~1.6x load rate), one btree for the most common filter of each table.
 --
