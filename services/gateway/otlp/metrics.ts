@@ -65,22 +65,65 @@ interface Metric {
   summary?: { dataPoints?: SummaryPoint[] | null } | null;
 }
 
+interface Resource {
+  attributes?: KeyValue[] | null;
+}
+
+interface Scope {
+  name?: string;
+  version?: string;
+}
+
 interface MetricsRequest {
   resourceMetrics?:
     | {
-        resource?: { attributes?: KeyValue[] | null } | null;
-        scopeMetrics?: { scope?: { name?: string; version?: string } | null; metrics?: Metric[] | null }[] | null;
+        resource?: Resource | null;
+        scopeMetrics?: { scope?: Scope | null; metrics?: Metric[] | null }[] | null;
       }[]
     | null;
 }
 
 type SampleType = 'counter' | 'gauge';
 
-/** Labels every point of a resource and scope carries. */
-function baseLabels(
-  resource: { attributes?: KeyValue[] | null } | null | undefined,
-  scope: { name?: string; version?: string } | null | undefined,
-): Record<string, string> {
+/**
+ * The labels of a resource and scope's points: the point's own attributes, sanitised, then the labels every point
+ * of the resource and scope carries (they win over an attribute of the same name). The shared labels are worked
+ * out once per scope; each point gets a fresh object (the validator and redactor may replace, never share, it).
+ */
+class PointLabels {
+  private readonly names: string[] = [];
+  private readonly values: string[] = [];
+
+  constructor(
+    resource: ResourceLabels,
+    scope: Scope | null | undefined,
+    private readonly maxDepth: number,
+  ) {
+    if (resource.job !== '') this.set('job', resource.job);
+    if (resource.instance !== '') this.set('instance', resource.instance);
+    if (scope?.name) this.set('otel_scope_name', scope.name);
+    if (scope?.version) this.set('otel_scope_version', scope.version);
+  }
+
+  of(attributes: KeyValue[] | null | undefined): Record<string, string> {
+    const labels = attributesToLabels(attributes, this.maxDepth);
+    for (let i = 0; i < this.names.length; i++) labels[this.names[i]] = this.values[i];
+    return labels;
+  }
+
+  private set(name: string, value: string): void {
+    this.names.push(name);
+    this.values.push(value);
+  }
+}
+
+/** What a resource gives its points' labels: `job` (service.namespace/service.name), `instance`; '' when absent. */
+interface ResourceLabels {
+  job: string;
+  instance: string;
+}
+
+function resourceLabels(resource: Resource | null | undefined): ResourceLabels {
   let name = '';
   let namespace = '';
   let instance = '';
@@ -90,12 +133,7 @@ function baseLabels(
     else if (kv.key === 'service.namespace') namespace = kv.value.stringValue ?? '';
     else if (kv.key === 'service.instance.id') instance = kv.value.stringValue ?? '';
   }
-  const labels: Record<string, string> = {};
-  if (name !== '') labels.job = namespace === '' ? name : `${namespace}/${name}`;
-  if (instance !== '') labels.instance = instance;
-  if (scope?.name) labels.otel_scope_name = scope.name;
-  if (scope?.version) labels.otel_scope_version = scope.version;
-  return labels;
+  return { job: name === '' || namespace === '' ? name : `${namespace}/${name}`, instance };
 }
 
 export function metricsToSamples(request: unknown, limits: ConversionLimits): Conversion {
@@ -103,62 +141,45 @@ export function metricsToSamples(request: unknown, limits: ConversionLimits): Co
   const resources = (request as MetricsRequest).resourceMetrics ?? [];
   for (let r = 0; r < resources.length; r++) {
     const scopes = resources[r].scopeMetrics ?? [];
+    const resource = resourceLabels(resources[r].resource);
     for (let s = 0; s < scopes.length; s++) {
-      const base = baseLabels(resources[r].resource, scopes[s].scope);
+      const labels = new PointLabels(resource, scopes[s].scope, limits.maxDepth);
       let index = 0;
-      for (const metric of scopes[s].metrics ?? []) index = addMetric(out, metric, base, r, s, index);
+      for (const metric of scopes[s].metrics ?? []) index = addMetric(out, metric, labels, r, s, index);
     }
   }
   return out;
 }
 
+const UNKNOWN_TEMPORALITY = ': aggregation_temporality must be DELTA (1) or CUMULATIVE (2)';
+
 /** Adds the points of one metric; returns the index the scope's next point gets. */
-function addMetric(
-  out: Conversion,
-  metric: Metric,
-  base: Record<string, string>,
-  r: number,
-  s: number,
-  index: number,
-): number {
+function addMetric(out: Conversion, metric: Metric, labels: PointLabels, r: number, s: number, index: number): number {
   const name = metric.name ?? '';
   const unit = metric.unit ?? '';
-  const depth = out.limits.maxDepth;
-  const labelsOf = (attributes: KeyValue[] | null | undefined) => ({
-    ...attributesToLabels(attributes, depth),
-    ...base,
-  });
   switch (metric.data) {
-    case 'gauge':
-      for (const point of metric.gauge?.dataPoints ?? []) {
-        const unitIndex = out.unit(r, s, index++);
-        addNumber(out, unitIndex, metricName(name, unit, 'gauge'), 'gauge', point, labelsOf);
-      }
+    case 'gauge': {
+      const family = metricName(name, unit, 'gauge');
+      for (const point of metric.gauge?.dataPoints ?? [])
+        addNumber(out, out.unit(r, s, index++), family, 'gauge', point, labels);
       return index;
+    }
     case 'sum': {
       const sum = metric.sum!;
       const temporality = sum.aggregationTemporality ?? 0;
       const monotonic = sum.isMonotonic === true;
+      let refusal = '';
+      if (temporality !== DELTA && temporality !== CUMULATIVE) refusal = `${name}${UNKNOWN_TEMPORALITY}`;
+      else if (!monotonic && temporality === DELTA)
+        refusal =
+          `${name}: a non-monotonic sum with DELTA temporality has no Prometheus representation; ` +
+          'export it as CUMULATIVE';
+      const family = metricName(name, unit, monotonic ? 'counter' : 'other');
+      const type = monotonic && temporality === DELTA ? 'counter' : 'gauge';
       for (const point of sum.dataPoints ?? []) {
         const unitIndex = out.unit(r, s, index++);
-        if (temporality !== DELTA && temporality !== CUMULATIVE)
-          out.reject(unitIndex, `${name}: aggregation_temporality must be DELTA (1) or CUMULATIVE (2)`);
-        else if (!monotonic && temporality === DELTA)
-          out.reject(
-            unitIndex,
-            `${name}: a non-monotonic sum with DELTA temporality has no Prometheus representation; ` +
-              'export it as CUMULATIVE',
-          );
-        else if (!monotonic) addNumber(out, unitIndex, metricName(name, unit, 'other'), 'gauge', point, labelsOf);
-        else
-          addNumber(
-            out,
-            unitIndex,
-            metricName(name, unit, 'counter'),
-            temporality === DELTA ? 'counter' : 'gauge',
-            point,
-            labelsOf,
-          );
+        if (refusal !== '') out.reject(unitIndex, refusal);
+        else addNumber(out, unitIndex, family, type, point, labels);
       }
       return index;
     }
@@ -166,18 +187,18 @@ function addMetric(
       const histogram = metric.histogram!;
       const temporality = histogram.aggregationTemporality ?? 0;
       const family = metricName(name, unit, 'other');
+      const known = temporality === DELTA || temporality === CUMULATIVE;
       for (const point of histogram.dataPoints ?? []) {
         const unitIndex = out.unit(r, s, index++);
-        if (temporality !== DELTA && temporality !== CUMULATIVE)
-          out.reject(unitIndex, `${name}: aggregation_temporality must be DELTA (1) or CUMULATIVE (2)`);
-        else addHistogram(out, unitIndex, family, temporality === DELTA ? 'counter' : 'gauge', point, labelsOf);
+        if (!known) out.reject(unitIndex, `${name}${UNKNOWN_TEMPORALITY}`);
+        else addHistogram(out, unitIndex, family, temporality === DELTA ? 'counter' : 'gauge', point, labels);
       }
       return index;
     }
     case 'summary': {
       const family = metricName(name, unit, 'other');
       for (const point of metric.summary?.dataPoints ?? [])
-        addSummary(out, out.unit(r, s, index++), family, point, labelsOf);
+        addSummary(out, out.unit(r, s, index++), family, point, labels);
       return index;
     }
     case 'exponentialHistogram':
@@ -192,8 +213,6 @@ function addMetric(
       return index;
   }
 }
-
-type LabelsOf = (attributes: KeyValue[] | null | undefined) => Record<string, string>;
 
 function sample(
   name: string,
@@ -218,17 +237,25 @@ function addNumber(
   name: string,
   type: SampleType,
   point: NumberPoint,
-  labelsOf: LabelsOf,
+  labels: PointLabels,
 ): void {
   if (((point.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) return;
-  let value: number;
-  if (point.value === 'asDouble') value = point.asDouble ?? 0;
-  else if (point.value === 'asInt') value = toNumber(point.asInt);
-  else {
+  const value = pointValue(point);
+  if (value === null) {
     out.reject(unit, `${name}: the data point has no value (as_double or as_int)`);
     return;
   }
-  out.add(unit, sample(name, type, value, labelsOf(point.attributes), nanosToMillis(point.timeUnixNano)));
+  out.add(unit, sample(name, type, value, labels.of(point.attributes), nanosToMillis(point.timeUnixNano)));
+}
+
+/** as_double or as_int, or null for neither. */
+function pointValue(point: NumberPoint): number | null {
+  // A decoded point holds its oneof member as its own property: skip protobufjs' oneof getter when only one is.
+  const double = Object.hasOwn(point, 'asDouble');
+  if (double !== Object.hasOwn(point, 'asInt')) return double ? (point.asDouble ?? 0) : toNumber(point.asInt);
+  if (point.value === 'asDouble') return point.asDouble ?? 0;
+  if (point.value === 'asInt') return toNumber(point.asInt);
+  return null;
 }
 
 function addHistogram(
@@ -237,7 +264,7 @@ function addHistogram(
   family: string,
   type: SampleType,
   point: HistogramPoint,
-  labelsOf: LabelsOf,
+  pointLabels: PointLabels,
 ): void {
   if (((point.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) return;
   const bounds = point.explicitBounds ?? [];
@@ -250,7 +277,7 @@ function addHistogram(
     );
     return;
   }
-  const labels = labelsOf(point.attributes);
+  const labels = pointLabels.of(point.attributes);
   const timestamp = nanosToMillis(point.timeUnixNano);
   const count = toNumber(point.count);
   const bucket = `${family}_bucket`;
@@ -265,9 +292,15 @@ function addHistogram(
     out.add(unit, sample(`${family}_sum`, type, point.sum, labels, timestamp));
 }
 
-function addSummary(out: Conversion, unit: number, family: string, point: SummaryPoint, labelsOf: LabelsOf): void {
+function addSummary(
+  out: Conversion,
+  unit: number,
+  family: string,
+  point: SummaryPoint,
+  pointLabels: PointLabels,
+): void {
   if (((point.flags ?? 0) & FLAG_NO_RECORDED_VALUE) !== 0) return;
-  const labels = labelsOf(point.attributes);
+  const labels = pointLabels.of(point.attributes);
   const timestamp = nanosToMillis(point.timeUnixNano);
   for (const q of point.quantileValues ?? []) {
     out.add(

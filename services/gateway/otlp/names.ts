@@ -51,19 +51,33 @@ const PER_UNITS: Record<string, string> = {
 
 export type NameKind = 'counter' | 'gauge' | 'other';
 
-const cache = new Map<string, string>();
-const CACHE_MAX_ENTRIES = 10_000;
+/**
+ * A bounded memo of string results: a process sees the same few metric names and attribute keys over and over.
+ * Emptied when full; keys longer than CACHE_MAX_KEY_CHARS are worked out each time, not kept.
+ */
+class Memo {
+  private readonly cache = new Map<string, string>();
 
-/** The Prometheus name of an OTLP metric (memoised: a process sees the same few names over and over). */
-export function metricName(name: string, unit: string, kind: NameKind): string {
-  const key = `${kind}\u0000${unit}\u0000${name}`;
-  let result = cache.get(key);
-  if (result === undefined) {
-    result = buildName(name, unit, kind);
-    if (cache.size >= CACHE_MAX_ENTRIES) cache.clear();
-    cache.set(key, result);
+  get(key: string, compute: (key: string) => string): string {
+    let result = this.cache.get(key);
+    if (result === undefined) {
+      result = compute(key);
+      if (key.length > CACHE_MAX_KEY_CHARS) return result;
+      if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();
+      this.cache.set(key, result);
+    }
+    return result;
   }
-  return result;
+}
+
+const CACHE_MAX_ENTRIES = 10_000;
+const CACHE_MAX_KEY_CHARS = 256;
+const metricNames = new Memo();
+const labelNames = new Memo();
+
+/** The Prometheus name of an OTLP metric. */
+export function metricName(name: string, unit: string, kind: NameKind): string {
+  return metricNames.get(`${kind}\u0000${unit}\u0000${name}`, () => buildName(name, unit, kind));
 }
 
 function buildName(name: string, unit: string, kind: NameKind): string {
@@ -93,7 +107,12 @@ function unitSuffix(unit: string): string {
   return words.replace(/[^a-zA-Z0-9_:]+/g, '_').replace(/^_+|_+$/g, '');
 }
 
+/** The Prometheus label name of an attribute key. */
 export function labelName(key: string): string {
+  return labelNames.get(key, buildLabelName);
+}
+
+function buildLabelName(key: string): string {
   let out = key.replace(/[^a-zA-Z0-9_]/g, '_');
   if (out === '') return 'key_';
   if (/^[0-9]/.test(out)) out = `key_${out}`;
@@ -108,6 +127,13 @@ export function attributesToLabels(
   into: Record<string, string> = {},
 ): Record<string, string> {
   if (!attributes || attributes.length === 0) return into;
+  // Keys that are label names already (the usual case) cannot collide: no bookkeeping for them.
+  let renamed = false;
+  for (let i = 0; i < attributes.length && !renamed; i++) renamed = labelName(attributes[i].key) !== attributes[i].key;
+  if (!renamed) {
+    for (const kv of attributes) into[kv.key] = anyValueToLabel(kv.value, maxDepth);
+    return into;
+  }
   let collided: Map<string, [string, string][]> | null = null;
   const seen = new Map<string, string>();
   for (const kv of attributes) {

@@ -73,7 +73,6 @@ export function attributesToJson(
 
 /** The string form of an attribute for a metric label: strings as they are, anything else as JSON. */
 export function anyValueToLabel(value: AnyValue | null | undefined, maxDepth: number): string {
-  if (value?.value === 'stringValue') return value.stringValue ?? '';
   const json = anyValueToJson(value, maxDepth);
   return typeof json === 'string' ? json : JSON.stringify(json);
 }
