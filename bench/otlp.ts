@@ -16,9 +16,9 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
-import { signalTypes } from '../services/gateway/otlp/proto.ts';
 import { NODE_FLAGS } from '../bin/node-flags.ts';
 import { autocannon, fmt, medianBy } from './cannon.ts';
+import { otlpPayloads } from './otlp-data.ts';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +33,6 @@ const items = Number(values.items);
 const CONNECTIONS = 16;
 const SERVICES = 10;
 
-
 type Form = 'vigil JSON' | 'OTLP proto' | 'OTLP JSON';
 const FORMS: Form[] = ['vigil JSON', 'OTLP proto', 'OTLP JSON'];
 interface Round {
@@ -43,80 +42,7 @@ interface Round {
   failed: number;
 }
 
-const nowMs = Date.now();
-const nowNs = String(BigInt(nowMs) * 1_000_000n);
-const traceId = '5b8efff798038103d269b633813fc60c';
-const spanId = 'eee19b7ec3c1b174';
-const str = (value: string) => ({ stringValue: value });
-const byService = <T>(make: (service: number, i: number) => T): T[][] => {
-  const groups: T[][] = Array.from({ length: SERVICES }, () => []);
-  for (let i = 0; i < items; i++) groups[i % SERVICES].push(make(i % SERVICES, i));
-  return groups;
-};
-
-const logs = {
-  json: JSON.stringify(
-    Array.from({ length: items }, (_, i) => ({
-      event_type: 'log',
-      source: `web-server-${i % SERVICES}`,
-      message: 'Request processed successfully',
-      level: 'info',
-      tags: { service: 'api', environment: 'production', request_id: `req-${i}`, trace_id: traceId, span_id: spanId },
-      timestamp: nowMs,
-    })),
-  ),
-  otlp: {
-    resourceLogs: byService((_s, i) => ({
-      timeUnixNano: nowNs,
-      severityNumber: 9,
-      body: str('Request processed successfully'),
-      attributes: [
-        { key: 'service', value: str('api') },
-        { key: 'environment', value: str('production') },
-        { key: 'request_id', value: str(`req-${i}`) },
-      ],
-      traceId,
-      spanId,
-    })).map((records, s) => ({
-      resource: { attributes: [{ key: 'service.name', value: str(`web-server-${s}`) }] },
-      scopeLogs: [{ logRecords: records }],
-    })),
-  },
-};
-
-const metrics = {
-  json: JSON.stringify(
-    Array.from({ length: items }, (_, i) => ({
-      name: 'http_server_active_requests',
-      metric_type: 'gauge',
-      value: i,
-      labels: { job: `web-server-${i % SERVICES}`, method: 'GET', route: `/api/r${i}` },
-      timestamp: nowMs,
-    })),
-  ),
-  otlp: {
-    resourceMetrics: byService((_s, i) => ({
-      timeUnixNano: nowNs,
-      asDouble: i,
-      attributes: [
-        { key: 'method', value: str('GET') },
-        { key: 'route', value: str(`/api/r${i}`) },
-      ],
-    })).map((points, s) => ({
-      resource: { attributes: [{ key: 'service.name', value: str(`web-server-${s}`) }] },
-      scopeMetrics: [{ metrics: [{ name: 'http.server.active_requests', gauge: { dataPoints: points } }] }],
-    })),
-  },
-};
-
-function protobuf(signal: 'logs' | 'metrics', json: object): Buffer {
-  const { request } = signalTypes(signal);
-  // fromObject takes bytes as base64; OTLP JSON's hex ids are what the gateway converts, so convert them here.
-  const text = JSON.stringify(json, (key, value) =>
-    key === 'traceId' || key === 'spanId' ? Buffer.from(value, 'hex').toString('base64') : value,
-  );
-  return Buffer.from(request.encode(request.fromObject(JSON.parse(text))).finish());
-}
+const { logs, metrics, protobuf } = otlpPayloads(items, SERVICES);
 
 const token = signToken(loadConfig(process.env).auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });
 const server = await spawn();
