@@ -8,7 +8,9 @@ import type { Pool } from '../../shared/db/pool.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
 import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
-import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema } from './openapi-schemas.ts';
+import {
+  docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema, successSchema,
+} from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 
@@ -81,14 +83,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
           tags: ['metrics'],
           querystring: listQuerySchema('metrics'),
           response: {
-            200: {
-              type: 'object',
-              required: ['success', 'data'],
-              properties: {
-                success: { type: 'boolean', enum: [true] },
-                data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
-              },
-            },
+            200: successSchema({ type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } }),
             ...errorResponses(400, 401),
           },
         }),

@@ -37,6 +37,15 @@ const errorSchema = {
   },
 };
 
+/** The envelope of a 200 answer: `{ success: true, data }`. */
+export function successSchema(data: object): Record<string, unknown> {
+  return {
+    type: 'object',
+    required: ['success', 'data'],
+    properties: { success: { type: 'boolean', enum: [true] }, data },
+  };
+}
+
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid parameters; `error.details` names each one and the rule.',
   401: 'Missing, expired or invalid bearer token.',
