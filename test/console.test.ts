@@ -139,6 +139,16 @@ describe('the web console', () => {
       `${(await started.getAttribute('datetime'))!.replace('T', ' ').slice(0, 19)} UTC`,
     );
     await page.getByRole('list', { name: 'first errors' }).getByText('connection pool exhausted').waitFor();
+    // The first error's trace id links to the events of that trace.
+    const dbTrace = analysis.data.first_errors.find((e: { source: string }) => e.source === 'db').trace_id;
+    expect(dbTrace).toMatch(/^[0-9a-f]{32}$/);
+    await page.getByRole('list', { name: 'first errors' }).getByRole('link', { name: dbTrace }).click();
+    await page.getByRole('heading', { name: 'Events' }).waitFor();
+    expect(await page.getByLabel('Tags').inputValue()).toBe(`trace_id=${dbTrace}`);
+    await page.locator('table.events').getByText('connection pool exhausted').waitFor();
+    expect(await page.locator('table.events tbody tr').count()).toBe(1);
+    await page.goBack();
+    await page.getByRole('list', { name: 'first errors' }).waitFor();
     await page
       .getByRole('list', { name: 'request ids' })
       .getByText(/first in db/)

@@ -63,7 +63,7 @@ function App() {
   if (current === 'incidents' && id) body = html`<${IncidentPage} id=${id} me=${me} />`;
   else if (current === 'incidents') body = html`<${IncidentsPage} me=${me} />`;
   else if (current === 'alerts') body = html`<${AlertsPage} me=${me} />`;
-  else if (current === 'events') body = html`<${EventsPage} />`;
+  else if (current === 'events') body = html`<${EventsPage} key=${id} trace=${id} />`;
   else if (current === 'metrics') body = html`<${MetricsPage} />`;
   else if (current === 'stats') body = html`<${StatsPage} me=${me} />`;
   else body = html`<p class="empty">No page ${current}.</p>`;

@@ -3,8 +3,10 @@
  * before the incident, the API 12 minutes before, each failing request logged by both with one request id (the
  * database first); a third source errs at its usual rate; a connection gauge leaves its baseline. The database
  * must rank first, its host tag right below it, the shared request ids must be shown with the database as the
- * first source, and the analysis must be stored and appear in the timeline.
+ * first source, and the analysis must be stored and appear in the timeline. The failing requests' events carry
+ * trace ids as OTLP log records do (tag `trace_id`; one event without): each suspect source names its earliest.
  */
+import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
@@ -13,6 +15,8 @@ import { insertEventsWithRollups } from '../../test/helpers/rollup-rows.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
 const MIN = 60_000;
+const traceOf = (requestId: string) => crypto.createHash('md5').update(requestId).digest('hex');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 describe('incident analysis', () => {
   let ctx: TestContext;
@@ -39,8 +43,9 @@ describe('incident analysis', () => {
         for (let i = 0; i < 3; i++) {
           const rid = `req-${m}-${i}`;
           requestIds.push(rid);
-          events.push({ timestamp: t + i * 10_000, source: 'db', level: 'error', message: 'connection pool exhausted', tags: { env: 'prod', db_host: 'pg-1', request_id: rid } });
-          if (m >= -12) events.push({ timestamp: t + i * 10_000 + 150, source: 'api', level: 'error', message: 'POST /checkout 500', tags: { env: 'prod', endpoint: '/checkout', request_id: rid } });
+          const trace = m === -20 && i === 1 ? {} : { trace_id: traceOf(rid) };
+          events.push({ timestamp: t + i * 10_000, source: 'db', level: 'error', message: 'connection pool exhausted', tags: { env: 'prod', db_host: 'pg-1', request_id: rid, ...trace } });
+          if (m >= -12) events.push({ timestamp: t + i * 10_000 + 150, source: 'api', level: 'error', message: 'POST /checkout 500', tags: { env: 'prod', endpoint: '/checkout', request_id: rid, trace_id: traceOf(rid) } });
         }
       }
     }
@@ -102,10 +107,21 @@ describe('incident analysis', () => {
       expect(r).toMatchObject({ sources: ['api', 'db'], first_source: 'db', events: 2, errors: 2 });
       expect(requestIds).toContain(r.request_id);
     }
-    expect(result.first_errors.map((e: { source: string; timestamp: string }) => [e.source, e.timestamp])).toEqual([
-      ['db', new Date(start - 20 * MIN).toISOString()],
-      ['api', new Date(start - 12 * MIN + 150).toISOString()],
+    expect(result.first_errors).toEqual([
+      {
+        id: expect.stringMatching(UUID), timestamp: new Date(start - 20 * MIN).toISOString(), source: 'db', level: 'error',
+        message: 'connection pool exhausted', trace_id: traceOf(requestIds[0]),
+      },
+      {
+        id: expect.stringMatching(UUID), timestamp: new Date(start - 12 * MIN + 150).toISOString(), source: 'api', level: 'error',
+        message: 'POST /checkout 500', trace_id: traceOf(requestIds[24]),
+      },
     ]);
+    expect(db.evidence.first_error).toEqual(result.first_errors[0]);
+    // The earliest 10 trace ids on each source's errors, in time order; the event without one is passed over.
+    expect(db.evidence.trace_ids).toEqual([requestIds[0], ...requestIds.slice(2, 11)].map(traceOf));
+    expect(api.evidence.trace_ids).toEqual(requestIds.slice(24, 34).map(traceOf));
+    for (const s of result.suspects.filter((x: { kind: string }) => x.kind !== 'source')) expect(s.evidence.trace_ids).toBeUndefined();
     const metric = result.suspects.find((s: { kind: string }) => s.kind === 'metric');
     expect(metric.evidence).toMatchObject({ metric: 'db_connections_in_use', labels: { pool: 'main', service: 'db' }, source: 'db' });
   });
@@ -144,5 +160,32 @@ describe('incident analysis', () => {
     expect(named).not.toContain('vigil-alerter');
     expect(named).not.toContain('injected');
     expect(result.suspects[0]).toMatchObject({ kind: 'source', name: 'db' });
+  });
+
+  it('answers an analysis stored before trace ids were named with empty trace ids', async () => {
+    const current = await analysis();
+    const old = structuredClone(current);
+    delete old.id;
+    for (const e of old.first_errors) delete e.trace_id;
+    for (const s of old.suspects.filter((x: { kind: string }) => x.kind === 'source')) {
+      delete s.evidence.trace_ids;
+      if (s.evidence.first_error) delete s.evidence.first_error.trace_id;
+    }
+    const later = new Date(Date.parse(current.computed_at) + 1000).toISOString();
+    await ctx.db.query('INSERT INTO incident_analyses (incident_id, computed_at, trigger, result) VALUES ($1, $2, $3, $4)', [
+      incidentId, later, 'request', JSON.stringify({ ...old, computed_at: later }),
+    ]);
+    const stored = await analysis();
+    expect(stored.id).toBeGreaterThan(current.id);
+    expect(stored.first_errors).toEqual(current.first_errors.map((e: object) => ({ ...e, trace_id: null })));
+    const sources = stored.suspects.filter((x: { kind: string }) => x.kind === 'source');
+    expect(sources.map((s: { name: string }) => s.name)).toEqual(['db', 'api']);
+    for (const s of sources) {
+      expect(s.evidence.trace_ids).toEqual([]);
+      expect(s.evidence.first_error.trace_id).toBeNull();
+    }
+    expect(stored.suspects.filter((x: { kind: string }) => x.kind !== 'source')).toEqual(
+      current.suspects.filter((x: { kind: string }) => x.kind !== 'source'),
+    );
   });
 });

@@ -182,7 +182,11 @@ describe('incident API', () => {
     expect(doc.paths['/api/v1/monitoring/incidents'].post.summary).toBe('Open an incident');
     expect(doc.paths['/api/v1/monitoring/incidents/{id}'].put.summary).toBe('Update an incident');
     expect(doc.paths['/api/v1/monitoring/incidents/{id}/timeline'].get.summary).toBe('Incident timeline');
-    expect(doc.paths['/api/v1/monitoring/incidents/{id}/analysis'].get.summary).toBe('Root-cause analysis');
+    const analysis = doc.paths['/api/v1/monitoring/incidents/{id}/analysis'].get;
+    expect(analysis.summary).toBe('Root-cause analysis');
+    const data = analysis.responses['200'].content['application/json'].schema.properties.data.properties;
+    expect(data.first_errors.items.properties.trace_id).toMatchObject({ type: 'string', nullable: true });
+    expect(data.suspects.items.properties.evidence.properties.trace_ids).toMatchObject({ type: 'array', maxItems: 10 });
   });
 
   it('counts incidents neither resolved nor closed as open_incidents in /stats', async () => {

@@ -7,6 +7,8 @@ import type { Principal } from '../../shared/auth/plugin.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { validationError } from '../../shared/errors.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
+import { docsOnly } from '../query/openapi-schemas.ts';
+import { analysisResponse } from './analysis/openapi.ts';
 import { analyseAndStore, latestAnalysis } from './analysis/run.ts';
 import type { ExpensiveWork } from './expensive.ts';
 import { parseListFilters, parseNewIncident, parsePage, parsePatch } from './input.ts';
@@ -82,9 +84,12 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
     });
 
     const analysisDocs =
-      'Ranked suspects with evidence, first error events, request ids crossing sources; ' +
+      'Ranked suspects with evidence, first error events, request ids crossing sources, trace ids of the errors; ' +
       'recompute=true computes anew (rate-limited per subject).';
-    const analysisOptions = docs('Root-cause analysis', analysisDocs, { config: recomputeLimit });
+    const analysisOptions: RouteShorthandOptions = {
+      ...docsOnly({ ...docs('Root-cause analysis', analysisDocs).schema, response: analysisResponse }),
+      config: recomputeLimit,
+    };
     app.get(`${BASE}/:id/analysis`, analysisOptions, async (request: WithId) => {
       const id = incidentId(request);
       const query = request.query;

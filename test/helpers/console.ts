@@ -4,6 +4,7 @@
  * analysis is known (the database fails 20 minutes before the incident, the API 12 minutes before, one request id
  * per failing request in both).
  */
+import crypto from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Runtime } from '../../bin/runtime.ts';
@@ -43,6 +44,8 @@ export async function signIn(page: Page, base: string, token: string): Promise<v
 }
 
 /** Seeds events and samples, then opens the incident through the API as `token`; answers its id. */
+const traceIdOf = (requestId: string) => crypto.createHash('md5').update(requestId).digest('hex');
+
 export async function seedIncident(ctx: TestContext, runtime: Runtime, token: string): Promise<string> {
   const start = Math.floor((Date.now() - 10 * MIN) / MIN) * MIN;
   const events: TestEvent[] = [];
@@ -68,7 +71,8 @@ export async function seedIncident(ctx: TestContext, runtime: Runtime, token: st
           source: 'db',
           level: 'error',
           message: 'connection pool exhausted',
-          tags: { env: 'prod', db_host: 'pg-1', request_id: rid },
+          // As an OTLP log record carries it.
+          tags: { env: 'prod', db_host: 'pg-1', request_id: rid, trace_id: traceIdOf(rid) },
         });
         if (m >= -12) {
           events.push({

@@ -51,8 +51,9 @@ function EventRow({ e, onTrace }: { e: any; onTrace: (id: string) => void }) {
 
 const EMPTY: Filters = { event_type: '', source: '', level: '', start: '', end: '', tags: '', text: '' };
 
-export function EventsPage() {
-  const [form, setForm] = useState<Filters>(EMPTY);
+/** `trace`: open on the events of that trace (#/events/<trace id>, linked from an incident's analysis). */
+export function EventsPage({ trace }: { trace?: string }) {
+  const [form, setForm] = useState<Filters>(trace ? { ...EMPTY, tags: `trace_id=${trace}` } : EMPTY);
   const [applied, setApplied] = useState(form);
   const [events, setEvents] = useState<any[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);

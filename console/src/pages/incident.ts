@@ -16,6 +16,10 @@ const NEXT: Record<string, string[]> = {
 
 const SHOWN_REQUEST_IDS = 8;
 
+/** A trace id as a link to the events of that trace. */
+const TraceLink = ({ id }: { id: string }) => html`<a href=${`#/events/${id}`} title="the events of this trace"><code
+  >${id}</code></a>`;
+
 function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: boolean; onSaved: () => void }) {
   const [draft, setDraft] = useState({
     title: incident.title,
@@ -99,6 +103,9 @@ function Analysis({ id }: { id: string }) {
           (s: any) => html`<li>
           <b>${s.name}</b> <span class="muted">${s.kind} · score ${s.score}</span>
           <p>${s.evidence?.explanation ?? ''}</p>
+          ${s.evidence?.trace_ids?.length > 0 && html`<p>Traces of its errors: ${s.evidence.trace_ids.map(
+            (t: string) => html`<${TraceLink} id=${t} /> `,
+          )}</p>`}
           <details><summary>Evidence</summary><${Json} value=${s.evidence} /></details></li>`,
         )}</ol>`
       }
@@ -108,7 +115,8 @@ function Analysis({ id }: { id: string }) {
           ? html`<${Empty}>No error events before the start.<//>`
           : html`<ul aria-label="first errors">
         ${a.first_errors.map((e: any) => html`<li><${Time}
-          at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}</li>`)}</ul>`
+          at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}${e.trace_id && html` · trace <${TraceLink}
+          id=${e.trace_id} />`}</li>`)}</ul>`
       }
       <h3>Request ids crossing sources</h3>
       ${

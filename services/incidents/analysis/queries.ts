@@ -13,7 +13,9 @@
  *   metricOnsets     the first sample of given series before the start that left their baseline band;
  *   deployMarkers    the newest event tagged `deploy` of each given source shortly before a given time;
  *   alertOnsets      when each alert series that went pending or firing in the window became active;
- *   failingSpans     the failing spans (OTLP spans stored as `trace` events with level error) of given sources.
+ *   failingSpans     the failing spans (OTLP spans stored as `trace` events with level error) of given sources;
+ *   errorTraceIds    the trace ids (tag `trace_id`: OTLP spans and log records) on the error events of given
+ *                    sources, the earliest few of each.
  */
 import { SYSTEM_SOURCES } from '../../../shared/auth/identity.ts';
 import { rows, type Queryable } from '../sql.ts';
@@ -82,6 +84,8 @@ export interface EventRef {
   source: string;
   level: string | null;
   message: string | null;
+  /** The event's tag `trace_id` (OTLP spans and log records carry it), or null. */
+  trace_id: string | null;
 }
 
 /** The first error event of each source at or after its `since` and before the start. */
@@ -89,7 +93,7 @@ export async function firstErrors(db: Queryable, since: { source: string; from: 
   if (since.length === 0) return [];
   const found = await rows<EventRef & { ts: Date }>(
     db,
-    `SELECT e.id, e."timestamp" AS ts, e.source, e.level, e.message
+    `SELECT e.id, e."timestamp" AS ts, e.source, e.level, e.message, e.tags->>'trace_id' AS trace_id
        FROM unnest($1::text[], $2::timestamptz[]) AS s(source, since)
        CROSS JOIN LATERAL (
          SELECT * FROM events e
@@ -98,7 +102,9 @@ export async function firstErrors(db: Queryable, since: { source: string; from: 
       ORDER BY e."timestamp"`,
     [since.map((s) => s.source), since.map((s) => iso(s.from)), iso(start)],
   );
-  return found.map((r) => ({ id: r.id, timestamp: r.ts.toISOString(), source: r.source, level: r.level, message: r.message }));
+  return found.map((r) => ({
+    id: r.id, timestamp: r.ts.toISOString(), source: r.source, level: r.level, message: r.message, trace_id: r.trace_id,
+  }));
 }
 
 export interface TagCount {
@@ -245,6 +251,33 @@ export async function failingSpans(db: Queryable, sources: string[], w: Windows)
       WHERE e.tags->>'trace_id' IS NOT NULL AND e.tags->>'span_id' IS NOT NULL`,
     [sources, iso(w.beforeFrom), iso(w.crossTo)],
   );
+}
+
+/**
+ * The distinct trace ids on the error events of each of `sources` in [beforeFrom, crossTo] (its earliest
+ * PER_SOURCE_CAP errors), the `perSource` earliest of each, in time order: the traces a person opens first.
+ */
+export async function errorTraceIds(db: Queryable, sources: string[], w: Windows, perSource: number): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (sources.length === 0) return out;
+  const found = await rows<{ source: string; trace_id: string }>(
+    db,
+    `SELECT s.source, t.trace_id
+       FROM unnest($1::text[]) AS s(source)
+       CROSS JOIN LATERAL (
+         SELECT e.tags->>'trace_id' AS trace_id, min(e."timestamp") AS first_at
+           FROM (SELECT e.tags, e."timestamp" FROM events e
+                  WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" <= $3 AND ${NOTABLE}
+                    AND e.level IN ${ERROR_LEVELS}
+                  ORDER BY e."timestamp" LIMIT ${PER_SOURCE_CAP}) e
+          WHERE e.tags->>'trace_id' IS NOT NULL
+          GROUP BY 1
+          ORDER BY min(e."timestamp"), 1 LIMIT $4) t
+      ORDER BY s.source, t.first_at, t.trace_id`,
+    [sources, iso(w.beforeFrom), iso(w.crossTo), perSource],
+  );
+  for (const r of found) out.set(r.source, [...(out.get(r.source) ?? []), r.trace_id]);
+  return out;
 }
 
 export interface AlertOnset {

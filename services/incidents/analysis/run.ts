@@ -7,7 +7,7 @@ import type { Pool } from '../../../shared/db/pool.ts';
 import { inTransaction, rows, type Queryable } from '../sql.ts';
 import { addEntries, type IncidentRow } from '../store.ts';
 import {
-  alertOnsets, deployMarkers, errorTags, failingSpans, firstErrors, metricDeviations, metricOnsets, requestEdges, requestIds, sourceCounts, type Windows,
+  alertOnsets, deployMarkers, errorTags, errorTraceIds, failingSpans, firstErrors, metricDeviations, metricOnsets, requestEdges, requestIds, sourceCounts, type EventRef, type Windows,
 } from './queries.ts';
 import {
   BASELINE_MS, BEFORE_MS, DEPLOY_LOOKBACK_MS, errorOnset, errorZ, linkedSource, metricCandidates, metricEvidence as metricEvidence_,
@@ -18,6 +18,8 @@ const CROSS_AFTER_MS = 10 * 60_000;
 const MAX_SOURCES = 50;
 const MINUTE_MS = 60_000;
 const MAX_METRIC_CANDIDATES = 20;
+/** Trace ids named per suspect source (its earliest failing traces). */
+const MAX_TRACE_IDS = 10;
 
 export interface Analysis {
   id?: number;
@@ -26,7 +28,7 @@ export interface Analysis {
   trigger: 'open' | 'request';
   windows: { baseline: { from: string; to: string }; before: { from: string; to: string } };
   suspects: Suspect[];
-  first_errors: unknown[];
+  first_errors: EventRef[];
   request_ids: unknown[];
 }
 
@@ -44,7 +46,7 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
   const w = windowsFor(incident, nowMs);
   // The metrics scan is independent of the events chain: on a pool they run side by side (on one client, in turn).
   const [events, metrics, alerts] = await Promise.all([eventEvidence(db, w), metricEvidence(db, w), alertOnsets(db, w)]);
-  const { counts, crossings, edges, traces, tags } = events;
+  const { counts, crossings, edges, traces, tags, traceIds } = events;
   const versions = newVersions(tags);
 
   // A source's onset: the minute its errors rose (the change point), refined to its first error in that minute.
@@ -119,6 +121,7 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
         deepest_failing_spans: deepest,
         first_error: first.find((e) => e.source === c.source) ?? null,
         shared_request_ids: crossingsBySource(c.source).map((x) => x.request_id).slice(0, 10),
+        trace_ids: traceIds.get(c.source) ?? [],
         first_in_shared_requests: crossings.filter((x) => x.first_source === c.source).length,
         first_in_failing_requests: r.first.requests,
         shared_failing_requests: r.first.of,
@@ -142,14 +145,15 @@ export async function analyse(db: Queryable, incident: Pick<IncidentRow, 'id' | 
 async function eventEvidence(db: Queryable, w: Windows) {
   const counts = (await sourceCounts(db, w)).sort((a, b) => b.errors_before - a.errors_before).slice(0, MAX_SOURCES);
   const erring = counts.filter((c) => errorZ(c) > 0).map((c) => c.source);
-  const [crossings, requests, spans, tags] = await Promise.all([
+  const [crossings, requests, spans, tags, traceIds] = await Promise.all([
     requestIds(db, counts.map((c) => c.source), w),
     requestEdges(db, erring, w),
     failingSpans(db, erring, w),
     errorTags(db, erring, w),
+    errorTraceIds(db, erring, w, MAX_TRACE_IDS),
   ]);
   const traces = spanEdges(spans);
-  return { counts, crossings, edges: mergeEdges(requests, traces.edges), traces, tags };
+  return { counts, crossings, edges: mergeEdges(requests, traces.edges), traces, tags, traceIds };
 }
 
 /** The metric series that left their baseline (the strongest MAX_METRIC_CANDIDATES), with their onsets and sources. */
@@ -195,5 +199,22 @@ export async function latestAnalysis(db: Queryable, incidentId: string): Promise
     'SELECT id, result FROM incident_analyses WHERE incident_id = $1 ORDER BY computed_at DESC, id DESC LIMIT 1',
     [incidentId],
   );
-  return row ? { id: Number(row.id), ...row.result } : null;
+  return row ? withTraceIds({ id: Number(row.id), ...row.result }) : null;
+}
+
+/**
+ * An analysis stored before analyses named trace ids, in today's shape: its first errors get `trace_id: null`,
+ * its source suspects `trace_ids: []` (it did not look for them). Newer analyses pass unchanged.
+ */
+function withTraceIds(analysis: Analysis): Analysis {
+  const firstError = (e: EventRef): EventRef => (e.trace_id === undefined ? { ...e, trace_id: null } : e);
+  return {
+    ...analysis,
+    first_errors: analysis.first_errors.map(firstError),
+    suspects: analysis.suspects.map((s) => {
+      if (s.kind !== 'source' || s.evidence.trace_ids !== undefined) return s;
+      const first = s.evidence.first_error as EventRef | null;
+      return { ...s, evidence: { ...s.evidence, first_error: first && firstError(first), trace_ids: [] } };
+    }),
+  };
 }
