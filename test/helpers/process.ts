@@ -36,14 +36,4 @@ export function spawnVigil(role: string, env: Record<string, string>, options: {
 }
 
 /** A TCP port free on 127.0.0.1 at the time of the call (for a child process's PORT). */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as import('node:net').AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../infra/kafka/broker.ts';
