@@ -33,7 +33,7 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { cpuTimeMs as cpuMs, spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
 import { freshDatabase } from './writer-lib.ts';
 
 const setting = (name: string, fallback: number) => {
@@ -60,25 +60,13 @@ const DRAIN_TIMEOUT_MS = 300_000;
 const DRAIN_QUIET_MS = 6_000;
 const RETRY_PAUSE_MS = 200;
 const STOP_TIMEOUT_MS = 15_000;
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
 
 const runStarted = Date.now();
 const log = (line: string) => console.error(`[scaleout +${((Date.now() - runStarted) / 1000).toFixed(1)}s] ${line}`);
 
 type Phase = 'before' | 'during' | 'after';
 interface PhaseStats { latenciesMs: number[]; acknowledged: number; statuses: Map<string, number> }
-interface Role { name: string; role: string; port: number; proc: VigilProcess; cpuMsAtKill?: number }
-
-/** CPU time (user + system) of a process so far, or null once it is gone. */
-function cpuMs(pid: number | undefined): number | null {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
-  } catch {
-    return null;
-  }
-}
+interface Role { name: string; role: string; port: number; proc: VigilProcess }
 
 const loadAverage = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const quantile = (sorted: number[], q: number) =>
