@@ -29,7 +29,7 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { freePort } from '../test/helpers/process.ts';
+import { cpuTimeMs, freePort } from '../test/helpers/process.ts';
 import { freshDatabase } from './writer-lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -37,8 +37,6 @@ const SESSION_TIMEOUT_MS = process.env.BENCH_SESSION_TIMEOUT_MS ?? '30000';
 const SCENARIOS = (process.env.BENCH_SCENARIOS ?? 'gateway,writer,all').split(',') as Scenario[];
 const NICE = process.env.BENCH_NICE;
 const POLL_MS = 50;
-/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
 const GIVE_UP_MS = 120_000;
 const log = (line: string) => console.error(`[restart] ${line}`);
 
@@ -61,16 +59,6 @@ function start(role: Scenario, env: Record<string, string>): ChildProcess {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: 'ignore',
   });
-}
-
-/** CPU time (user + system) the process has used so far. */
-function cpuMs(child: ChildProcess): number | null {
-  try {
-    const fields = fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
-  } catch {
-    return null;
-  }
 }
 
 async function kill(child: ChildProcess): Promise<void> {
@@ -154,7 +142,7 @@ async function scenario(role: Scenario): Promise<Round[]> {
       let cpuAtFirstAcceptedMs: number | null = null;
       if (hasGateway) {
         firstAcceptedMs = await timeUntil(restartedAt, () => post(after));
-        cpuAtFirstAcceptedMs = cpuMs(child);
+        cpuAtFirstAcceptedMs = cpuTimeMs(child.pid);
       } else {
         await produce(after);
       }

@@ -98,6 +98,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9999', KAFKA_LOCAL_PORT: '9999' }).kafka.local.managed).toBe(true);
   });
 
+  it('sets min.insync.replicas only when asked, and never above the replication factor', () => {
+    expect(loadConfig({}).kafka.minInsyncReplicas).toBeNull();
+    const replicated = loadConfig({ KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '2' }).kafka;
+    expect([replicated.replicationFactor, replicated.minInsyncReplicas]).toEqual([3, 2]);
+    expect(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '2' })).toThrow(
+      /KAFKA_MIN_INSYNC_REPLICAS=2 exceeds KAFKA_REPLICATION_FACTOR=1: no acks=all produce could ever succeed/,
+    );
+    expect(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '0' }))
+      .toThrow(/KAFKA_MIN_INSYNC_REPLICAS="0" must be an integer/);
+  });
+
   it('takes roles from --role over VIGIL_ROLES and rejects unknown ones', () => {
     expect(loadConfig({ VIGIL_ROLES: 'query' }, ['--role', 'gateway,writer']).roles).toEqual(['gateway', 'writer']);
     expect(loadConfig({}, ['--role=query']).roles).toEqual(['query']);

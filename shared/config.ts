@@ -59,6 +59,7 @@ export const SETTINGS: readonly Setting[] = [
   { name: 'KAFKA_TOPIC_DLQ', default: 'monitoring.dlq.v1', doc: 'Dead-letter topic.' },
   { name: 'KAFKA_TOPIC_PARTITIONS', default: '6', doc: 'Partitions for topics vigil creates (bounds writer/alerter parallelism).' },
   { name: 'KAFKA_REPLICATION_FACTOR', default: '1', doc: 'Replication factor for topics vigil creates.' },
+  { name: 'KAFKA_MIN_INSYNC_REPLICAS', default: undefined, doc: '`min.insync.replicas` of topics vigil creates: replicas that must have a record before an acks=all produce (every ingest) succeeds; with fewer in sync, ingest answers 503. At most KAFKA_REPLICATION_FACTOR (2 with 3 replicas: one broker may fail without losing an acknowledged record). Unset: the broker\'s default.' },
   { name: 'KAFKA_LOCAL_DIR', default: '.kafka', doc: 'Where the local broker keeps jars, data and `broker.log` (relative to the repository).' },
   { name: 'KAFKA_LOCAL_PORT', default: '9092', doc: 'Port of the locally managed broker.' },
   { name: 'KAFKA_LOCAL_CONTROLLER_PORT', default: '19093', doc: 'KRaft controller port of the local broker (not 9093, which Alertmanager uses).' },
@@ -166,6 +167,8 @@ export interface Config {
     topics: { events: string; metrics: string; dlq: string };
     partitions: number;
     replicationFactor: number;
+    /** null: the broker's default. */
+    minInsyncReplicas: number | null;
     local: KafkaLocalConfig;
   };
   ingest: {
@@ -265,6 +268,15 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     problems.push(`KAFKA_BROKERS=${JSON.stringify(str('KAFKA_BROKERS'))} must be a comma list of host:port`);
   }
   const localPort = int('KAFKA_LOCAL_PORT', 1, 65535);
+  const replicationFactor = int('KAFKA_REPLICATION_FACTOR', 1, 100);
+  const minInsyncReplicas =
+    raw('KAFKA_MIN_INSYNC_REPLICAS') === undefined ? null : int('KAFKA_MIN_INSYNC_REPLICAS', 1, 100);
+  if (minInsyncReplicas !== null && minInsyncReplicas > replicationFactor) {
+    problems.push(
+      `KAFKA_MIN_INSYNC_REPLICAS=${minInsyncReplicas} exceeds KAFKA_REPLICATION_FACTOR=${replicationFactor}: `
+        + 'no acks=all produce could ever succeed',
+    );
+  }
   const managed = brokers.length === 1 && isLocalBroker(brokers[0], localPort);
 
   const databaseUrl = raw('DATABASE_URL');
@@ -311,7 +323,8 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       clientId: str('KAFKA_CLIENT_ID'),
       topics: { events: str('KAFKA_TOPIC_EVENTS'), metrics: str('KAFKA_TOPIC_METRICS'), dlq: str('KAFKA_TOPIC_DLQ') },
       partitions: int('KAFKA_TOPIC_PARTITIONS', 1, 10_000),
-      replicationFactor: int('KAFKA_REPLICATION_FACTOR', 1, 100),
+      replicationFactor,
+      minInsyncReplicas,
       local: {
         managed,
         dir: path.resolve(ROOT_DIR, str('KAFKA_LOCAL_DIR')),

@@ -1,6 +1,7 @@
 // Runs a real single-node Apache Kafka broker (KRaft, combined broker+controller) from the
 // jars on Maven Central: no Docker, no tarball. Everything lives under opts.dir: lib/, data/, server.properties,
-// cluster-id, broker.pid, broker.log.
+// cluster-id, broker.pid, broker.log. startKafkaCluster runs N such nodes in one KRaft quorum (benchmarks and
+// fault tests that kill a broker), each with its own dir, on the same jars.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -22,12 +23,14 @@ const BANNER = '===== vigil: starting Kafka';
 
 const logger = (opts: { log?: (line: string) => void }) => opts.log ?? ((line: string) => console.error(`[kafka] ${line}`));
 
-function paths(dir: string) {
+/** libDir: the jars, when they live elsewhere than dir/lib (the nodes of a cluster share one copy). */
+function paths(dir: string, libDir?: string) {
   const root = path.resolve(dir);
+  const lib = libDir === undefined ? path.join(root, 'lib') : path.resolve(libDir);
   return {
     root,
-    lib: path.join(root, 'lib'),
-    marker: path.join(root, 'lib', '.kafka-version'),
+    lib,
+    marker: path.join(lib, '.kafka-version'),
     data: path.join(root, 'data'),
     props: path.join(root, 'server.properties'),
     clusterId: path.join(root, 'cluster-id'),
@@ -162,15 +165,28 @@ function newClusterId(): string {
   }
 }
 
-function serverProperties(p: ReturnType<typeof paths>, opts: BrokerOptions): string {
+/** Where a KRaft node listens, and the quorum it belongs to. */
+interface NodeSpec {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  /** Every voter of the quorum (this node included), as `id@host:controllerPort`. */
+  voters: string[];
+}
+
+function serverProperties(p: ReturnType<typeof paths>, node: NodeSpec): string {
+  // Kafka's internal topics (group offsets, transactions, share groups) as replicated as the cluster allows, so a
+  // consumer group survives the loss of one broker of three.
+  const replicas = node.voters.length;
+  const minIsr = Math.min(2, replicas);
   return [
     '# Written by infra/kafka/broker.ts on every start; edits here are overwritten.',
     'process.roles=broker,controller',
-    'node.id=1',
+    `node.id=${node.nodeId}`,
     // Static quorum, so the storage is formatted WITHOUT --standalone.
-    `controller.quorum.voters=1@${HOST}:${opts.controllerPort}`,
-    `listeners=PLAINTEXT://${HOST}:${opts.port},CONTROLLER://${HOST}:${opts.controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${HOST}:${opts.port}`,
+    `controller.quorum.voters=${node.voters.join(',')}`,
+    `listeners=PLAINTEXT://${HOST}:${node.port},CONTROLLER://${HOST}:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${HOST}:${node.port}`,
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
@@ -178,17 +194,21 @@ function serverProperties(p: ReturnType<typeof paths>, opts: BrokerOptions): str
     'num.partitions=1',
     'auto.create.topics.enable=false',
     'log.retention.hours=168',
-    'offsets.topic.replication.factor=1',
+    `offsets.topic.replication.factor=${replicas}`,
     'offsets.topic.num.partitions=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
-    'share.coordinator.state.topic.replication.factor=1',
-    'share.coordinator.state.topic.min.isr=1',
+    `transaction.state.log.replication.factor=${replicas}`,
+    `transaction.state.log.min.isr=${minIsr}`,
+    `share.coordinator.state.topic.replication.factor=${replicas}`,
+    `share.coordinator.state.topic.min.isr=${minIsr}`,
     // Test consumer groups would otherwise wait 3 s for more members before the first assignment.
     'group.initial.rebalance.delay.ms=0',
     '',
   ].join('\n');
 }
+
+const singleNode = (opts: BrokerOptions): NodeSpec => ({
+  nodeId: 1, port: opts.port, controllerPort: opts.controllerPort, voters: [`1@${HOST}:${opts.controllerPort}`],
+});
 
 function javaArgs(p: ReturnType<typeof paths>, heapMb: number, mainClass: string, args: string[]): string[] {
   return [
@@ -242,6 +262,15 @@ async function waitReady(
   return `the broker was not ready after ${READY_TIMEOUT_MS / 1000}s`;
 }
 
+/** Kills a JVM that did not come up and throws with the cause from its log (from logOffset: this run's output). */
+function failStart(p: ReturnType<typeof paths>, pid: number, why: string, logOffset: number): never {
+  killGroup(pid, 'SIGKILL');
+  fs.rmSync(p.pidFile, { force: true });
+  const lines = logSince(p.logFile, logOffset);
+  throw new Error(`Kafka broker failed to start: ${why}.${firstProblems(lines)}\n`
+    + `Last 30 lines of ${p.logFile}:\n${lines.slice(-30).join('\n') || '(no log output)'}\n(full log: ${p.logFile})`);
+}
+
 export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | null; reused: boolean }> {
   const p = paths(opts.dir);
   const log = logger(opts);
@@ -254,14 +283,7 @@ export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | 
     return { pid: ours, reused: true };
   }
 
-  // logOffset: where this run's output starts, so an older run's trace is not blamed.
-  const fail = (pid: number, why: string, logOffset = 0): never => {
-    killGroup(pid, 'SIGKILL');
-    fs.rmSync(p.pidFile, { force: true });
-    const lines = logSince(p.logFile, logOffset);
-    throw new Error(`Kafka broker failed to start: ${why}.${firstProblems(lines)}\n`
-      + `Last 30 lines of ${p.logFile}:\n${lines.slice(-30).join('\n') || '(no log output)'}\n(full log: ${p.logFile})`);
-  };
+  const fail = (pid: number, why: string, logOffset = 0): never => failStart(p, pid, why, logOffset);
 
   // Our JVM is alive but not listening yet: probably another `up` is still starting it.
   if (ours) {
@@ -273,18 +295,28 @@ export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | 
 
   requireTool('java', 'a Java 17+ runtime (apt-get install openjdk-17-jre-headless)', log);
   await ensureKafkaJars(opts);
+  const started = Date.now();
+  const { child, pid, logOffset } = await launch(p, singleNode(opts), heapMb, log);
+  const why = await waitReady(child, pid, opts, p, logOffset);
+  if (why) fail(pid, why, logOffset);
+  log(`Kafka broker ready on ${HOST}:${opts.port} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  return { pid, reused: false };
+}
+
+/** Writes the node's properties, formats its storage if new, and spawns its JVM (not yet ready). */
+async function launch(p: ReturnType<typeof paths>, node: NodeSpec, heapMb: number, log: (l: string) => void) {
   fs.mkdirSync(p.data, { recursive: true });
-  fs.writeFileSync(p.props, serverProperties(p, opts));
+  fs.writeFileSync(p.props, serverProperties(p, node));
   await formatStorage(p, heapMb, log);
 
-  const started = Date.now();
   // A banner separates runs in the appended log; readiness only looks past it.
   const logOffset = fs.existsSync(p.logFile) ? fs.statSync(p.logFile).size : 0;
   fs.appendFileSync(p.logFile, `\n${BANNER} ${KAFKA_VERSION} at ${new Date().toISOString()} =====\n`);
   const out = fs.openSync(p.logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn('java', javaArgs(p, heapMb, 'kafka.Kafka', [p.props]), { cwd: p.root, detached: true, stdio: ['ignore', out, out] });
+    const args = javaArgs(p, heapMb, 'kafka.Kafka', [p.props]);
+    child = spawn('java', args, { cwd: p.root, detached: true, stdio: ['ignore', out, out] });
   } finally {
     fs.closeSync(out);
   }
@@ -293,12 +325,9 @@ export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | 
   child.on('error', () => { /* surfaced as an exit by waitReady */ });
   child.unref();
   fs.writeFileSync(p.pidFile, `${pid}\n`);
-  log(`started Kafka ${KAFKA_VERSION} (pid ${pid}) on ${HOST}:${opts.port}, controller ${HOST}:${opts.controllerPort}, log ${p.logFile}`);
-
-  const why = await waitReady(child, pid, opts, p, logOffset);
-  if (why) fail(pid, why, logOffset);
-  log(`Kafka broker ready on ${HOST}:${opts.port} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  return { pid, reused: false };
+  log(`started Kafka ${KAFKA_VERSION} node ${node.nodeId} (pid ${pid}) on ${HOST}:${node.port}, `
+    + `controller ${HOST}:${node.controllerPort}, log ${p.logFile}`);
+  return { child, pid, logOffset };
 }
 
 export async function stopBroker(opts: BrokerOptions): Promise<boolean> {
@@ -328,4 +357,105 @@ export async function brokerStatus(opts: BrokerOptions): Promise<{ running: bool
   const pid = readPid(p.pidFile);
   const alive = pid !== null && isOurBroker(pid, p.props);
   return { running: alive && (await isPortOpen(opts.port)), pid: alive ? pid : null, logFile: p.logFile };
+}
+
+/** A TCP port free on 127.0.0.1 at the time of the call. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClusterOptions {
+  /** Parent of the nodes' dirs (node-1, node-2, …): data, server.properties, broker.log of each. */
+  dir: string;
+  /** The jars (ensureKafkaJars of the local broker's dir: one download serves every node). */
+  libDir: string;
+  nodes: number;
+  heapMb?: number;
+  log?: (line: string) => void;
+}
+
+export interface ClusterNode { nodeId: number; port: number; controllerPort: number; pid: number; logFile: string }
+
+export interface KafkaCluster {
+  nodes: ClusterNode[];
+  /** Bootstrap list for KAFKA_BROKERS. */
+  brokers: string[];
+  /** SIGKILL of one node's JVM (a crash: no controlled shutdown); resolves once it is gone. */
+  kill(nodeId: number): Promise<void>;
+  /** Stops every node still running (SIGTERM, then SIGKILL); the dirs are the caller's. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `nodes` combined broker+controller nodes forming one KRaft quorum (every node a voter) on free ports, each
+ * under opts.dir/node-<id>. Nodes of a static quorum wait for each other, so all are spawned before any is awaited.
+ */
+export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaCluster> {
+  const log = logger(opts);
+  const heapMb = opts.heapMb ?? 512;
+  requireTool('java', 'a Java 17+ runtime (apt-get install openjdk-17-jre-headless)', log);
+  const specs: NodeSpec[] = [];
+  for (let nodeId = 1; nodeId <= opts.nodes; nodeId++) {
+    specs.push({ nodeId, port: await freePort(), controllerPort: await freePort(), voters: [] });
+  }
+  const voters = specs.map((n) => `${n.nodeId}@${HOST}:${n.controllerPort}`);
+  const clusterId = newClusterId();
+  const nodes: (ClusterNode & { p: ReturnType<typeof paths> })[] = [];
+  const cluster: KafkaCluster = {
+    nodes,
+    brokers: specs.map((n) => `${HOST}:${n.port}`),
+    kill: async (nodeId) => {
+      const node = nodes.find((n) => n.nodeId === nodeId);
+      if (!node) throw new Error(`no Kafka node ${nodeId} in this cluster`);
+      killGroup(node.pid, 'SIGKILL');
+      while (isOurBroker(node.pid, node.p.props)) await sleep(50);
+    },
+    stop: () => stopNodes(nodes, log),
+  };
+  try {
+    // Formatting (a JVM each) and spawning run side by side; the quorum forms once a majority is up.
+    // allSettled: a node whose launch failed must not leave the others' JVMs running.
+    const launched = await Promise.allSettled(specs.map(async (spec) => {
+      const p = paths(path.join(opts.dir, `node-${spec.nodeId}`), opts.libDir);
+      fs.mkdirSync(p.root, { recursive: true });
+      fs.writeFileSync(p.clusterId, `${clusterId}\n`);
+      log(`starting broker ${spec.nodeId}/${opts.nodes} on ${HOST}:${spec.port}…`);
+      const { child, pid, logOffset } = await launch(p, { ...spec, voters }, heapMb, log);
+      const { nodeId, port, controllerPort } = spec;
+      const node = { nodeId, port, controllerPort, pid, logFile: p.logFile, p };
+      nodes.push(node);
+      return { node, ready: waitReady(child, pid, { ...spec, dir: p.root, log }, p, logOffset) };
+    }));
+    nodes.sort((a, b) => a.nodeId - b.nodeId);
+    for (const result of launched) {
+      if (result.status === 'rejected') throw result.reason;
+      const { node, ready } = result.value;
+      const why = await ready;
+      if (why) failStart(node.p, node.pid, why, 0);
+      log(`broker ${node.nodeId}/${opts.nodes} ready on ${HOST}:${node.port}`);
+    }
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+  return cluster;
+}
+
+async function stopNodes(nodes: { pid: number; p: ReturnType<typeof paths> }[], log: (l: string) => void) {
+  const alive = nodes.filter((n) => isOurBroker(n.pid, n.p.props));
+  for (const node of alive) { try { process.kill(node.pid, 'SIGTERM'); } catch { /* exited meanwhile */ } }
+  const started = Date.now();
+  while (alive.some((n) => isOurBroker(n.pid, n.p.props)) && Date.now() - started < STOP_TIMEOUT_MS) await sleep(200);
+  for (const node of alive.filter((n) => isOurBroker(n.pid, n.p.props))) {
+    log(`Kafka node pid ${node.pid} ignored SIGTERM for ${STOP_TIMEOUT_MS / 1000}s; killing it`);
+    killGroup(node.pid, 'SIGKILL');
+  }
+  for (const node of nodes) fs.rmSync(node.p.pidFile, { force: true });
 }

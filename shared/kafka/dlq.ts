@@ -17,6 +17,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsumedRecord } from './consumer.ts';
+import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
 
 export const DLQ_HEADER_PREFIX = 'vigil-dlq-';
 
@@ -55,7 +56,9 @@ export class DeadLetterWriter {
   private readonly counter: Counter<'topic' | 'reason'>;
 
   constructor(kafka: Kafka, private readonly dlqTopic: string, registry: Registry) {
-    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: NO_KAFKAJS_RETRIES,
+    });
     this.counter =
       (registry.getSingleMetric(COUNTER_NAME) as Counter<'topic' | 'reason'> | undefined) ??
       new Counter({
@@ -82,7 +85,7 @@ export class DeadLetterWriter {
   /** Resolves once Kafka acknowledged every dead letter with acks=all. */
   async write(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
-    await this.producer.send({
+    await sendWhole(() => this.producer.send({
       topic: this.dlqTopic,
       acks: -1,
       messages: letters.map(({ record, topic, partition, reason, detail, item }) => ({
@@ -100,6 +103,6 @@ export class DeadLetterWriter {
           [`${DLQ_HEADER_PREFIX}at`]: new Date().toISOString(),
         },
       })),
-    });
+    }));
   }
 }

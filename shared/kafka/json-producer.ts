@@ -7,6 +7,7 @@
  */
 import { CompressionTypes, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { HEADER_CONTENT_TYPE, HEADER_PRODUCER } from './topics.ts';
+import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
 
 export interface JsonProducerOptions {
   brokers: string[];
@@ -36,19 +37,21 @@ export class JsonProducer {
       retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1000 },
       logLevel: logLevel.NOTHING,
     });
-    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: NO_KAFKAJS_RETRIES,
+    });
     this.producer.on(this.producer.events.DISCONNECT, () => (this.connecting = null));
     this.headers = { [HEADER_CONTENT_TYPE]: 'application/json', [HEADER_PRODUCER]: opts.producerName };
   }
 
   async send(topic: string, records: readonly JsonRecord[]): Promise<void> {
     await this.connect();
-    await this.producer.send({
+    await sendWhole(() => this.producer.send({
       topic,
       acks: -1,
       compression: CompressionTypes.GZIP,
       messages: records.map((r) => ({ key: r.key, value: r.value, headers: this.headers })),
-    });
+    }));
   }
 
   async disconnect(): Promise<void> {

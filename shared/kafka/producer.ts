@@ -28,6 +28,7 @@ import type { Kafka, Producer, Message, TopicMessages } from 'kafkajs';
 import { Partitioners, CompressionTypes } from 'kafkajs';
 import { VigilError } from '../errors.ts';
 import { frameBundle } from '../schemas/avro.ts';
+import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
 
 export interface BundleItem {
   /** A string: the key of the bundle record that carries the item; a number: its explicit partition (no key). */
@@ -87,6 +88,8 @@ export interface BatchingProducerOptions {
 // Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most
 // ~25 bytes; the bundle's array framing (item count, end marker) at most 6 more.
 const RECORD_OVERHEAD = 31;
+/** Whole-send retries of one sendBatch (the publish timeout still bounds what a request waits). */
+const SEND_RETRY = { retries: 2, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 };
 
 export class BatchingProducer {
   private readonly producer: Producer;
@@ -101,7 +104,7 @@ export class BatchingProducer {
     this.producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      retry: NO_KAFKAJS_RETRIES, // retried whole in send(): shared/kafka/whole-send.ts
     });
     this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
     this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
@@ -234,7 +237,8 @@ export class BatchingProducer {
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     let failure: Error | undefined;
     try {
-      await this.producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      const batch = { topicMessages, acks: -1, compression: CompressionTypes.None };
+      await sendWhole(() => this.producer.sendBatch(batch), SEND_RETRY);
     } catch (error) {
       failure = unavailable(`Kafka refused the write: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -27,7 +27,12 @@ export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promi
       await retryWhileSettling(() =>
         admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: config.partitions, replicationFactor: config.replicationFactor })),
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: config.partitions,
+            replicationFactor: config.replicationFactor,
+            configEntries: topicConfig(config),
+          })),
         }),
       );
     }
@@ -39,6 +44,12 @@ export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promi
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Per-topic settings vigil sets; unset ones keep the broker's defaults. */
+export function topicConfig(config: Config['kafka']): { name: string; value: string }[] {
+  const minIsr = config.minInsyncReplicas;
+  return minIsr === null ? [] : [{ name: 'min.insync.replicas', value: String(minIsr) }];
 }
 
 const SETTLING = /does not host this topic-partition|not the leader for that topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;

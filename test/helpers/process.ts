@@ -1,5 +1,6 @@
 /** Runs vigil roles as separate OS processes, as deployed (`node <NODE_FLAGS> --import tsx bin/vigil.ts --role …`). */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { NODE_FLAGS } from '../../bin/node-flags.ts';
 import { ROOT_DIR } from '../../shared/config.ts';
@@ -35,15 +36,18 @@ export function spawnVigil(role: string, env: Record<string, string>, options: {
   return { child, exited, output: () => output };
 }
 
-/** A TCP port free on 127.0.0.1 at the time of the call (for a child process's PORT). */
-export async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as import('node:net').AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** CPU time (user + system, ms) a process has used so far; null once it is gone (or without /proc). */
+export function cpuTimeMs(pid: number | undefined): number | null {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return null;
+  }
 }
+
+/** A TCP port free on 127.0.0.1 at the time of the call (for a child process's PORT). */
+export { freePort } from '../../infra/kafka/broker.ts';
