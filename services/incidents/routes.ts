@@ -7,6 +7,7 @@ import type { Principal } from '../../shared/auth/plugin.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import { validationError } from '../../shared/errors.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
+import { isUuid } from '../../shared/schemas/primitives.ts';
 import { analyseAndStore, latestAnalysis } from './analysis/run.ts';
 import type { ExpensiveWork } from './expensive.ts';
 import { parseListFilters, parseNewIncident, parsePage, parsePatch } from './input.ts';
@@ -14,7 +15,6 @@ import { createIncident, getVisible, incidentToJson, listIncidents, notFound, up
 import { readTimeline } from './timeline.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type WithId = FastifyRequest<{ Params: { id: string }; Querystring: Record<string, unknown> }>;
 
@@ -36,7 +36,7 @@ export interface IncidentRoutesDeps {
 
 function incidentId(request: WithId): string {
   const id = request.params.id;
-  if (!UUID.test(id)) throw notFound(id);
+  if (!isUuid(id)) throw notFound(id);
   return id.toLowerCase();
 }
 

@@ -13,11 +13,11 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
-import { parseDuration } from '../../shared/promql/duration.ts';
 import { DEFAULT_LOOKBACK_MS, Evaluator, labelsKey, PromqlExecutionError, type SeriesResult, type Value } from '../../shared/promql/engine.ts';
 import { selectorsOf, type Expr } from '../../shared/promql/expr.ts';
 import { parseExpr } from '../../shared/promql/expr-parser.ts';
 import { RuleSyntaxError } from '../../shared/promql/lexer.ts';
+import { parseDurationOrSeconds, parseIsoTime } from '../../shared/schemas/primitives.ts';
 import { matches, type Labels } from '../../shared/promql/windows.ts';
 import { formatValue } from './exposition.ts';
 import { catalog, type CatalogSeries } from './promql-catalog.ts';
@@ -45,14 +45,13 @@ function param(params: Params, name: string): string | undefined {
 export function parseTime(text: string, name: string): number {
   const seconds = Number(text);
   if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * 1000);
-  const ms = Date.parse(text);
-  if (/^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(ms)) return ms;
+  const ms = parseIsoTime(text);
+  if (ms !== null) return ms;
   throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid timestamp`);
 }
 
 export function parseStep(text: string, name: string): number {
-  const seconds = Number(text);
-  const ms = text.trim() !== '' && Number.isFinite(seconds) ? Math.round(seconds * 1000) : parseDuration(text);
+  const ms = parseDurationOrSeconds(text);
   if (ms === null) throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid duration`);
   return ms;
 }
