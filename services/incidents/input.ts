@@ -166,14 +166,14 @@ export function parsePatch(raw: unknown): IncidentPatch {
   return patch;
 }
 
-const LIST_PARAMS = ['status', 'severity', 'assigned_to', 'start_time', 'end_time', 'limit', 'offset'] as const;
-
-/** `status` and `severity` take comma lists (status=open,investigating); times bound started_at. */
+/**
+ * `status` and `severity` take comma lists (status=open,investigating); times bound started_at. The route's schema
+ * (routes.ts) has refused unknown parameters and coerced limit and offset to integers.
+ */
 export function parseListFilters(query: Record<string, unknown>): ListFilters {
   const f = new Fields(query);
-  f.unknown(LIST_PARAMS);
   const single = (name: string): string | undefined => {
-    const v = query[name];
+    const v = typeof query[name] === 'number' ? String(query[name]) : query[name];
     if (v === undefined) return undefined;
     if (typeof v !== 'string' || v === '') return f.fail(name, 'must be given once, non-empty');
     return v;
@@ -215,16 +215,14 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
   return filters;
 }
 
-/** limit/offset of the timeline. */
+/** limit/offset of the timeline (the route's schema has refused unknown parameters and coerced these to integers). */
 export function parsePage(query: Record<string, unknown>, opts: { defaultLimit: number; maxLimit: number; maxOffset: number }): { limit: number; offset: number } {
   const f = new Fields(query);
-  f.unknown(['limit', 'offset']);
   const int = (name: string, min: number, max: number, def: number): number => {
     const v = query[name];
     if (v === undefined) return def;
-    const n = Number(v);
-    if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
-    return n;
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
+    return v as number;
   };
   const page = { limit: int('limit', 1, opts.maxLimit, opts.defaultLimit), offset: int('offset', 0, opts.maxOffset, 0) };
   f.done();

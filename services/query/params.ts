@@ -1,6 +1,8 @@
 /**
- * Query-string parsing shared by the query routes: each helper validates one parameter and records a FieldError
- * naming it, so a bad request is answered with every problem at once (400, VIGIL_ERR_VALIDATION).
+ * Typed access to a query string (or path parameters) the route's schema has already validated
+ * (openapi-schemas.ts): each helper converts one parameter with the primitives of shared/schemas/primitives.ts
+ * and, where a handler passes a narrower bound than the schema, records a FieldError naming it, so the handler's
+ * own checks (ranges across parameters) are answered together (400, VIGIL_ERR_VALIDATION).
  */
 import { validationError, type FieldError } from '../../shared/errors.ts';
 import { durationSchema, formatDuration, isUuid, parseDurationOrSeconds, parseIsoTime, PATTERN_RULES } from '../../shared/schemas/primitives.ts';
@@ -8,25 +10,14 @@ import { durationSchema, formatDuration, isUuid, parseDurationOrSeconds, parseIs
 export class QueryParams {
   private readonly errors: FieldError[] = [];
 
-  /**
-   * `known` names the accepted parameters; `prefixes` the families of dynamic ones (e.g. `tag.` for `tag.service`).
-   * Anything else is refused, so a typo (`sorce=api`) is a 400 instead of a silently unfiltered answer.
-   */
-  constructor(
-    private readonly query: Record<string, unknown>,
-    known: readonly string[],
-    prefixes: readonly string[] = [],
-  ) {
-    for (const name of Object.keys(query)) {
-      if (known.includes(name) || prefixes.some((p) => name.startsWith(p))) continue;
-      const families = prefixes.map((p) => `${p}<key>`);
-      this.errors.push({ field: name, message: `is not a known parameter (known: ${[...known, ...families].join(', ')})` });
-    }
-  }
+  /** Unknown parameters never get here: the route's strict query schema refuses them by name. */
+  constructor(private readonly query: Record<string, unknown>) {}
 
   private single(name: string): string | undefined {
     const value = this.query[name];
     if (value === undefined) return undefined;
+    // The schema coerced it to the integer (or boolean) it asks for; the checks below read text.
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
     if (typeof value !== 'string') {
       this.errors.push({ field: name, message: 'must be given once' });
       return undefined;

@@ -13,6 +13,7 @@ import { authPlugin } from '../auth/plugin.ts';
 import type { VerifierOptions } from '../auth/verify.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
+import { AJV_OPTIONS } from './validation.ts';
 import { rateLimitPlugin } from './rate-limit.ts';
 import { createReadiness, type ReadinessCheck } from './readiness.ts';
 
@@ -45,6 +46,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     },
     return503OnClosing: true,
+    ajv: AJV_OPTIONS,
   });
   installErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {

@@ -14,6 +14,7 @@ const DATE_TIME_SOURCE = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1
 const UUID_SOURCE = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const DURATION_BODY = '(?=\\d)(?:\\d+y)?(?:\\d+w)?(?:\\d+d)?(?:\\d+h)?(?:\\d+m)?(?:\\d+s)?(?:\\d+ms)?';
 const SECONDS_BODY = '\\d+(?:\\.\\d+)?';
+const TRACE_ID_SOURCE = '^[0-9a-fA-F]{32}$';
 
 /** ISO 8601 / RFC 3339 date-time with an explicit zone, e.g. 2024-01-01T00:00:00Z or 2024-01-01T00:00:00.123+02:00. */
 export const ISO_DATE_TIME = new RegExp(DATE_TIME_SOURCE);
@@ -69,18 +70,26 @@ export function formatDuration(ms: number): string {
 }
 
 /** JSON-schema fragments (OpenAPI 3.0 dialect) of the primitives, for route schemas. */
-export const isoTimeSchema = { type: 'string', format: 'date-time', pattern: DATE_TIME_SOURCE } as const;
-export const uuidSchema = { type: 'string', format: 'uuid', pattern: UUID_SOURCE } as const;
+export const isoTimeSchema = {
+  type: 'string', format: 'date-time', pattern: DATE_TIME_SOURCE, examples: ['2024-01-01T00:00:00Z'],
+} as const;
+export const uuidSchema = {
+  type: 'string', format: 'uuid', pattern: UUID_SOURCE, examples: ['0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d'],
+} as const;
 export const durationSchema = {
   type: 'string',
   pattern: DURATION_OR_SECONDS_SOURCE,
+  examples: ['5m'],
   description: 'A duration (30s, 5m, 1h30m, 1d) or a number of seconds.',
 } as const;
+/** A W3C / OTLP trace id: 32 hex digits. */
+export const traceIdSchema = { type: 'string', pattern: TRACE_ID_SOURCE, examples: ['4bf92f3577b34da6a3ce929d0e0e4736'] } as const;
 
 /** What each pattern above means, for validation messages that name the rule instead of the regular expression. */
 export const PATTERN_RULES: Record<string, string> = {
   [DATE_TIME_SOURCE]: 'must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z',
-  [UUID_SOURCE]: 'must be a UUID, e.g. 0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
+  [UUID_SOURCE]: 'must be a UUID',
+  [TRACE_ID_SOURCE]: 'must be 32 hex digits (a W3C / OTLP trace id)',
   [DURATION_OR_SECONDS_SOURCE]: 'must be a duration like 30s, 5m, 1h30m or 1d, or a number of seconds',
 };
 
