@@ -291,7 +291,9 @@ function docs(summary: string, path: string, method: 'GET' | 'POST' = 'GET') {
     properties: params.properties,
     ...(method === 'GET' && params.required ? { required: params.required } : {}),
   };
-  const body = method === 'POST' ? { body: { type: 'object', nullable: true, properties: params.properties } } : {};
+  const body = method === 'POST'
+    ? { body: { type: 'object', nullable: true, properties: params.properties }, consumes: ['application/x-www-form-urlencoded'] }
+    : {};
   return {
     schema: { summary, tags: ['prometheus'], security: [{ bearerAuth: [] }], querystring, ...body },
     attachValidation: true,
