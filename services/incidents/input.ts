@@ -190,7 +190,8 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
     const v = single(name);
     if (v === undefined) return null;
     const ms = parseIsoTime(v);
-    if (ms === null) return f.fail(name, `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(v)}`) ?? null;
+    const rule = 'must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z';
+    if (ms === null) return f.fail(name, `${rule}, got ${JSON.stringify(v)}`) ?? null;
     return new Date(ms);
   };
   const int = (name: string, min: number, max: number, def: number): number => {
@@ -221,8 +222,8 @@ export function parsePage(query: Record<string, unknown>, opts: { defaultLimit: 
   const int = (name: string, min: number, max: number, def: number): number => {
     const v = query[name];
     if (v === undefined) return def;
-    if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
-    return v as number;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
+    return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
   };
   const page = { limit: int('limit', 1, opts.maxLimit, opts.defaultLimit), offset: int('offset', 0, opts.maxOffset, 0) };
   f.done();

@@ -25,7 +25,12 @@ const principal = (request: FastifyRequest): Principal => request.principal!;
  * The route's documentation and query-string schema (Fastify validates it: an unknown parameter is a 400 naming it).
  * Bodies have no schema: input.ts validates them, naming every problem at once.
  */
-const docs = (summary: string, description: string, more: RouteShorthandOptions = {}, query = strictQuery({})): RouteShorthandOptions => ({
+const docs = (
+  summary: string,
+  description: string,
+  more: RouteShorthandOptions = {},
+  query = strictQuery({}),
+): RouteShorthandOptions => ({
   schema: { summary, description, tags: ['incidents'], security: [{ bearerAuth: [] }], querystring: query },
   ...more,
 });
@@ -43,8 +48,27 @@ const LIST_QUERY = strictQuery({
   ...page(200, 50),
 });
 const TIMELINE_QUERY = strictQuery(page(1000, 100));
+const listOptions = docs(
+  'List incidents',
+  'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, ' +
+    'end_time; limit, offset.',
+  {},
+  LIST_QUERY,
+);
+const timelineOptions = docs(
+  'Incident timeline',
+  'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; ' +
+    'limit, offset.',
+  {},
+  TIMELINE_QUERY,
+);
 const ANALYSIS_QUERY = strictQuery({
-  recompute: { type: 'string', enum: ['true', 'false'], default: 'false', description: 'true: compute anew (rate-limited per subject).' },
+  recompute: {
+    type: 'string',
+    enum: ['true', 'false'],
+    default: 'false',
+    description: 'true: compute anew (rate-limited per subject).',
+  },
 });
 
 export interface IncidentRoutesDeps {
@@ -76,7 +100,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       return reply.status(201).send({ success: true, data: incidentToJson(row) });
     });
 
-    app.get(BASE, docs('List incidents', 'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, end_time; limit, offset.', {}, LIST_QUERY), async (request) => {
+    app.get(BASE, listOptions, async (request) => {
       const filters = parseListFilters(request.query as Record<string, unknown>);
       const page = await listIncidents(pool, filters, principal(request));
       return { success: true, data: page.rows.map(incidentToJson), limit: filters.limit, offset: filters.offset, has_more: page.more };
@@ -95,7 +119,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       return { success: true, data: incidentToJson(row) };
     });
 
-    app.get(`${BASE}/:id/timeline`, docs('Incident timeline', 'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; limit, offset.', {}, TIMELINE_QUERY), async (request: WithId) => {
+    app.get(`${BASE}/:id/timeline`, timelineOptions, async (request: WithId) => {
       const id = incidentId(request);
       const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
       const row = await getVisible(pool, id, principal(request));

@@ -3,7 +3,8 @@
  * querystring and params with them (shared/http/validation.ts), so what is documented is what is accepted. A query
  * string is strict: an unknown parameter is a 400 naming it. Responses are sent with JSON.stringify (the response
  * schemas document, they do not reshape). Checks across parameters (end_time after start_time, step with name…)
- * stay in the handlers (params.ts). Dialect: OpenAPI 3.0 (`nullable`, no `const`), which client generators support best.
+ * stay in the handlers (params.ts). Dialect: OpenAPI 3.0 (`nullable`, no `const`), which client generators support
+ * best.
  */
 import type { FastifySchema, RouteShorthandOptions } from 'fastify';
 import { ERRORS } from '../../shared/errors.ts';
@@ -124,7 +125,8 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
       ...common,
       message_contains: {
         ...bounded(1024),
-        description: 'Case-insensitive substring of the message; start_time at most QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
+        description: 'Case-insensitive substring of the message; start_time at most ' +
+          'QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
       },
       cursor: { ...bounded(200), description: 'next_cursor of the previous page (same filters); not with offset.' },
     }, {
@@ -138,7 +140,10 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
     metric_type: { type: 'string', enum: [...METRIC_TYPES] },
     ...common,
     limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
-    step: { ...durationSchema, description: 'Bucket width (30s, 5m, 1h, 1d, or seconds): answers one series per label set instead of samples.' },
+    step: {
+      ...durationSchema,
+      description: 'Bucket width (30s, 5m, 1h, 1d, or seconds): answers one series per label set instead of samples.',
+    },
     agg: {
       type: 'string',
       enum: ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'],

@@ -5,7 +5,9 @@
  * own checks (ranges across parameters) are answered together (400, VIGIL_ERR_VALIDATION).
  */
 import { validationError, type FieldError } from '../../shared/errors.ts';
-import { durationSchema, formatDuration, isUuid, parseDurationOrSeconds, parseIsoTime, PATTERN_RULES } from '../../shared/schemas/primitives.ts';
+import {
+  durationSchema, formatDuration, isUuid, parseDurationOrSeconds, parseIsoTime, PATTERN_RULES,
+} from '../../shared/schemas/primitives.ts';
 
 export class QueryParams {
   private readonly errors: FieldError[] = [];

@@ -270,8 +270,13 @@ function addFormParser(app: FastifyInstance): void {
  */
 const time = { type: 'string', description: 'Unix seconds (fractions allowed) or RFC 3339.', examples: ['1704067200'] };
 const step = { ...durationSchema, description: 'Query resolution: a duration (15s, 1m) or a number of seconds.' };
-const timeout = { ...durationSchema, description: 'Accepted for compatibility; QUERY_STATEMENT_TIMEOUT_MS bounds every query.' };
-const match = { type: 'array', items: { type: 'string' }, description: 'Series selectors (repeatable).', examples: [['up']] };
+const timeout = {
+  ...durationSchema,
+  description: 'Accepted for compatibility; QUERY_STATEMENT_TIMEOUT_MS bounds every query.',
+};
+const match = {
+  type: 'array', items: { type: 'string' }, description: 'Series selectors (repeatable).', examples: [['up']],
+};
 const query = { type: 'string', description: 'A PromQL expression.', examples: ['up'] };
 const range = { start: time, end: time };
 const PARAMETERS: Record<string, { properties: Record<string, unknown>; required?: string[] }> = {
@@ -292,7 +297,10 @@ function docs(summary: string, path: string, method: 'GET' | 'POST' = 'GET') {
     ...(method === 'GET' && params.required ? { required: params.required } : {}),
   };
   const body = method === 'POST'
-    ? { body: { type: 'object', nullable: true, properties: params.properties }, consumes: ['application/x-www-form-urlencoded'] }
+    ? {
+      body: { type: 'object', nullable: true, properties: params.properties },
+      consumes: ['application/x-www-form-urlencoded'],
+    }
     : {};
   return {
     schema: { summary, tags: ['prometheus'], security: [{ bearerAuth: [] }], querystring, ...body },
@@ -311,12 +319,15 @@ export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => num
     both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits));
     both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
     both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
-    app.get(`${PREFIX}/label/:name/values`, docs('Values of one label (Prometheus HTTP API)', '/label/:name/values'), respond((p, request) =>
+    const labelValuesDocs = docs('Values of one label (Prometheus HTTP API)', '/label/:name/values');
+    app.get(`${PREFIX}/label/:name/values`, labelValuesDocs, respond((p, request) =>
       labelValues(pool, p, (request.params as { name: string }).name),
     ));
     app.get(`${PREFIX}/metadata`, docs('Metric metadata (Prometheus HTTP API)', '/metadata'), respond((p) => metadata(pool, p)));
-    app.get(`${PREFIX}/status/buildinfo`, docs('Build information (Prometheus HTTP API)', '/status/buildinfo'), respond(async () => BUILD_INFO));
+    const buildDocs = docs('Build information (Prometheus HTTP API)', '/status/buildinfo');
+    app.get(`${PREFIX}/status/buildinfo`, buildDocs, respond(async () => BUILD_INFO));
     both('/query_exemplars', 'Exemplars: always empty (Prometheus HTTP API)', async () => []);
-    app.get(`${PREFIX}/rules`, docs('Recording and alerting rules: always empty (Prometheus HTTP API)', '/rules'), respond(async () => ({ groups: [] })));
+    const rulesDocs = docs('Recording and alerting rules: always empty (Prometheus HTTP API)', '/rules');
+    app.get(`${PREFIX}/rules`, rulesDocs, respond(async () => ({ groups: [] })));
   };
 }

@@ -116,8 +116,13 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         summary: 'Recent traces (one per root span), newest first',
         tags: ['traces'],
         querystring: strictQuery({
-          service: { type: 'string', minLength: 1, maxLength: 255, description: "The root span's service (event source)." },
-          min_duration: { ...durationSchema, description: 'The root span lasted at least this long (250ms, 2s, 1m), at most 1d.' },
+          service: {
+            type: 'string', minLength: 1, maxLength: 255, description: "The root span's service (event source).",
+          },
+          min_duration: {
+            ...durationSchema,
+            description: 'The root span lasted at least this long (250ms, 2s, 1m), at most 1d.',
+          },
           error: {
             type: 'string',
             enum: ['true', 'false'],

@@ -19,7 +19,9 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 export function toVigilError(error: FastifyError | VigilError | Error): VigilError | null {
   if (error instanceof VigilError) return error;
   const fastifyError = error as FastifyError;
-  if (fastifyError.validation) return validationError(schemaErrorDetails(fastifyError.validation, fastifyError.validationContext ?? 'body'));
+  if (fastifyError.validation) {
+    return validationError(schemaErrorDetails(fastifyError.validation, fastifyError.validationContext ?? 'body'));
+  }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new VigilError(mapped, error.message);
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new VigilError('VIGIL_ERR_MALFORMED_BODY', `malformed JSON body: ${error.message}`);

@@ -68,8 +68,10 @@ function ruleOf(error: VerboseError, part: RequestPart): string {
     case 'format':
       return `${FORMAT_RULES[String(params.format)] ?? error.message}${got(error.data)}`;
   }
-  if ((schema.type === 'integer' || schema.type === 'number') && (schema.minimum !== undefined || schema.maximum !== undefined)) {
-    return `must be ${schema.type === 'integer' ? 'an integer' : 'a number'} from ${schema.minimum} to ${schema.maximum}${got(error.data)}`;
+  const numeric = schema.type === 'integer' || schema.type === 'number';
+  if (numeric && (schema.minimum !== undefined || schema.maximum !== undefined)) {
+    const kind = schema.type === 'integer' ? 'an integer' : 'a number';
+    return `must be ${kind} from ${schema.minimum} to ${schema.maximum}${got(error.data)}`;
   }
   if (schema.type === 'string' && (error.keyword === 'minLength' || error.keyword === 'maxLength')) {
     return `must be a non-empty string of at most ${schema.maxLength} characters${got(error.data)}`;
@@ -79,7 +81,10 @@ function ruleOf(error: VerboseError, part: RequestPart): string {
 
 /** The FieldErrors of a failed schema validation of one part of the request (querystring, params, body). */
 export function schemaErrorDetails(errors: FastifySchemaValidationError[], part: RequestPart): FieldError[] {
-  return errors.map((error) => ({ field: fieldOf(error) || `(${part})`, message: ruleOf(error as VerboseError, part) }));
+  return errors.map((error) => ({
+    field: fieldOf(error) || `(${part})`,
+    message: ruleOf(error as VerboseError, part),
+  }));
 }
 
 const LIST_RULES = new Map<string, string>();
@@ -89,7 +94,8 @@ export function commaListSchema(values: readonly string[]): Record<string, unkno
   const one = `(${values.join('|')})`;
   const pattern = `^${one}(,${one})*$`;
   LIST_RULES.set(pattern, `must be one or a comma list of ${values.join(', ')}`);
-  return { type: 'string', pattern, description: `One or a comma list of ${values.join(', ')}.`, examples: [values[0]] };
+  const description = `One or a comma list of ${values.join(', ')}.`;
+  return { type: 'string', pattern, description, examples: [values[0]] };
 }
 
 export interface QueryShape {
@@ -109,9 +115,11 @@ export function strictQuery(properties: Record<string, unknown>, shape: QuerySha
   for (const [name, needed] of Object.entries(shape.needs ?? {})) {
     const property = properties[name] as { description?: string };
     const said = `Needs ${needed.join(', ')}.`;
-    properties = { ...properties, [name]: { ...property, description: property.description ? `${property.description} ${said}` : said } };
+    const description = property.description ? `${property.description} ${said}` : said;
+    properties = { ...properties, [name]: { ...property, description } };
   }
-  const families = Object.entries(shape.families ?? {}).map(([prefix, schema]) => [`^${prefix.replace(/\./g, '\\.')}`, schema]);
+  const families = Object.entries(shape.families ?? {})
+    .map(([prefix, schema]) => [`^${prefix.replace(/\./g, '\\.')}`, schema]);
   return {
     type: 'object',
     ...(shape.description ? { description: shape.description } : {}),

@@ -83,7 +83,9 @@ export const durationSchema = {
   description: 'A duration (30s, 5m, 1h30m, 1d) or a number of seconds.',
 } as const;
 /** A W3C / OTLP trace id: 32 hex digits. */
-export const traceIdSchema = { type: 'string', pattern: TRACE_ID_SOURCE, examples: ['4bf92f3577b34da6a3ce929d0e0e4736'] } as const;
+export const traceIdSchema = {
+  type: 'string', pattern: TRACE_ID_SOURCE, examples: ['4bf92f3577b34da6a3ce929d0e0e4736'],
+} as const;
 
 /** What each pattern above means, for validation messages that name the rule instead of the regular expression. */
 export const PATTERN_RULES: Record<string, string> = {
