@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import { startAlertmanager, type PrivateAlertmanager } from './helpers/alertmanager.ts';
 import { createTestContext, waitFor, type TestContext } from './helpers/context.ts';
-import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
+import { startHttpSink, type HttpSink } from './helpers/webhook-sink.ts';
 
 interface AmAlert {
   labels: Record<string, string>;

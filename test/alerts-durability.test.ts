@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import type { Alerter } from '../services/alerter/alerter.ts';
 import { createTestContext, countRows, waitFor, type TestContext } from './helpers/context.ts';
-import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
+import { startHttpSink, type HttpSink } from './helpers/webhook-sink.ts';
 
 const BASE = '/api/v1/monitoring/alerts';
 const ALERTER = { ALERTER_TICK_MS: '200', ALERTER_SESSION_TIMEOUT_MS: '6000' };

@@ -11,7 +11,7 @@ import { keyPartition } from '../shared/kafka/partitioner.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { seriesFingerprint } from '../shared/schemas/metric.ts';
 import { createTestContext, countRows, waitFor, type TestContext } from './helpers/context.ts';
-import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
+import { startHttpSink, type HttpSink } from './helpers/webhook-sink.ts';
 
 const BASE = '/api/v1/monitoring/alerts';
 const codecs = loadCodecs();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import type { Alerter } from '../services/alerter/alerter.ts';
 import { createTestContext, countRows, waitFor, type TestContext } from './helpers/context.ts';
-import { startHttpSink, type HttpSink } from './helpers/http-sink.ts';
+import { startHttpSink, type HttpSink } from './helpers/webhook-sink.ts';
 
 const SERIES = 20_000;
 /** Small, so that the incident worker's per-alert work stays a few seconds on a loaded machine. */

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { keyPartition } from '../../shared/kafka/partitioner.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { createTestContext, countRows, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { startHttpSink, type HttpSink } from '../../test/helpers/http-sink.ts';
+import { startHttpSink, type HttpSink } from '../../test/helpers/webhook-sink.ts';
 import { freePort, spawnVigil, type VigilProcess } from '../../test/helpers/process.ts';
 
 const SESSION_TIMEOUT_MS = 6000;

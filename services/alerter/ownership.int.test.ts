@@ -11,7 +11,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { keyPartition } from '../../shared/kafka/partitioner.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { startHttpSink, type HttpSink } from '../../test/helpers/http-sink.ts';
+import { startHttpSink, type HttpSink } from '../../test/helpers/webhook-sink.ts';
 import type { Alerter } from './alerter.ts';
 import { ownerKey } from './engine/state-store.ts';
 

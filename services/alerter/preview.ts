@@ -17,6 +17,7 @@ import { AlertEngine } from './engine/engine.ts';
 import type { Transition } from './engine/state.ts';
 import type { Selector } from '../../shared/promql/ast.ts';
 import { formatDuration } from '../../shared/promql/duration.ts';
+import { parseIsoTime } from '../../shared/schemas/primitives.ts';
 import type { ParseOptions } from '../../shared/promql/parser.ts';
 import { duration, ruleFields } from './rules/rule-input.ts';
 import type { RuleStore } from './rules/rule-store.ts';
@@ -33,7 +34,6 @@ export interface PreviewDeps {
 export const MAX_STEPS = 11_000;
 export const MAX_ROWS = 1_000_000;
 const MAX_SPAN_MS = 31 * 86_400_000;
-const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 const PREVIEW_FIELDS = ['rule_id', 'start_time', 'end_time', 'step'];
 
 export async function runPreview(body: unknown, deps: PreviewDeps) {
@@ -94,7 +94,8 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
 
 function time(check: Checker, field: string, value: unknown): number | null {
   if (value === undefined) return null;
-  if (typeof value === 'string' && ISO.test(value) && !Number.isNaN(Date.parse(value))) return Date.parse(value);
+  const ms = typeof value === 'string' ? parseIsoTime(value) : null;
+  if (ms !== null) return ms;
   check.fail(field, `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${describe(value)}`);
   return null;
 }

@@ -10,6 +10,7 @@ import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { formatDuration } from '../../shared/promql/duration.ts';
+import { isUuid } from '../../shared/schemas/primitives.ts';
 import type { ParseOptions } from '../../shared/promql/parser.ts';
 import { runPreview, type PreviewDeps } from './preview.ts';
 import { ruleFields } from './rules/rule-input.ts';
@@ -27,7 +28,6 @@ export interface RuleRoutesDeps {
 }
 
 const BASE = '/api/v1/monitoring/alerts';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_HISTORY = 1000;
 /** Active instances listed per rule by default, and at most (`instances_limit`); `instances_offset` pages on. */
 const DEFAULT_INSTANCES_LIMIT = 100;
@@ -83,7 +83,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
   const pageOf = (request: FastifyRequest) => instancesPage(request.query as Record<string, unknown>);
   const existing = async (request: FastifyRequest): Promise<RuleDefinition> => {
     const { id } = request.params as { id: string };
-    const rule = UUID.test(id) ? await rules.get(id) : null;
+    const rule = isUuid(id) ? await rules.get(id) : null;
     if (!rule) throw new VigilError('VIGIL_ERR_NOT_FOUND', `no alert rule ${JSON.stringify(id.slice(0, 60))}`);
     return rule;
   };

@@ -3,6 +3,7 @@
  * (400 VIGIL_ERR_VALIDATION, one detail per field); unknown fields are refused so a typo is not silently ignored.
  */
 import { validationError, type FieldError } from '../../shared/errors.ts';
+import { parseIsoTime } from '../../shared/schemas/primitives.ts';
 import { SEVERITIES, STATUSES, type Severity, type Status } from './lifecycle.ts';
 
 export interface NewIncident {
@@ -41,7 +42,6 @@ const TEXT_MAX = 10_000;
 const NAME_MAX = 255;
 const MAX_SOURCES = 50;
 const MAX_TAGS = 20;
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 const DAY_MS = 86_400_000;
 
 class Fields {
@@ -125,8 +125,8 @@ export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   let startedAt: Date | null = null;
   if (f.body.started_at !== undefined) {
     const v = f.body.started_at;
-    const ms = typeof v === 'string' && ISO_DATE_TIME.test(v) ? Date.parse(v) : NaN;
-    if (Number.isNaN(ms) || ms > nowMs + 60_000 || ms < nowMs - 366 * DAY_MS) {
+    const ms = typeof v === 'string' ? parseIsoTime(v) : null;
+    if (ms === null || ms > nowMs + 60_000 || ms < nowMs - 366 * DAY_MS) {
       f.fail('started_at', 'must be an ISO 8601 date-time with a zone, not in the future and within the last year');
     } else startedAt = new Date(ms);
   }
@@ -166,14 +166,14 @@ export function parsePatch(raw: unknown): IncidentPatch {
   return patch;
 }
 
-const LIST_PARAMS = ['status', 'severity', 'assigned_to', 'start_time', 'end_time', 'limit', 'offset'] as const;
-
-/** `status` and `severity` take comma lists (status=open,investigating); times bound started_at. */
+/**
+ * `status` and `severity` take comma lists (status=open,investigating); times bound started_at. The route's schema
+ * (routes.ts) has refused unknown parameters and coerced limit and offset to integers.
+ */
 export function parseListFilters(query: Record<string, unknown>): ListFilters {
   const f = new Fields(query);
-  f.unknown(LIST_PARAMS);
   const single = (name: string): string | undefined => {
-    const v = query[name];
+    const v = typeof query[name] === 'number' ? String(query[name]) : query[name];
     if (v === undefined) return undefined;
     if (typeof v !== 'string' || v === '') return f.fail(name, 'must be given once, non-empty');
     return v;
@@ -189,8 +189,9 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
   const time = (name: string): Date | null => {
     const v = single(name);
     if (v === undefined) return null;
-    const ms = ISO_DATE_TIME.test(v) ? Date.parse(v) : NaN;
-    if (Number.isNaN(ms)) return f.fail(name, `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(v)}`) ?? null;
+    const ms = parseIsoTime(v);
+    const rule = 'must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z';
+    if (ms === null) return f.fail(name, `${rule}, got ${JSON.stringify(v)}`) ?? null;
     return new Date(ms);
   };
   const int = (name: string, min: number, max: number, def: number): number => {
@@ -215,16 +216,14 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
   return filters;
 }
 
-/** limit/offset of the timeline. */
+/** limit/offset of the timeline (the route's schema has refused unknown parameters and coerced these to integers). */
 export function parsePage(query: Record<string, unknown>, opts: { defaultLimit: number; maxLimit: number; maxOffset: number }): { limit: number; offset: number } {
   const f = new Fields(query);
-  f.unknown(['limit', 'offset']);
   const int = (name: string, min: number, max: number, def: number): number => {
     const v = query[name];
     if (v === undefined) return def;
-    const n = Number(v);
-    if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
-    return n;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
+    return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
   };
   const page = { limit: int('limit', 1, opts.maxLimit, opts.defaultLimit), offset: int('offset', 0, opts.maxOffset, 0) };
   f.done();

@@ -5,27 +5,71 @@
 import type { FastifyPluginAsync, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import type { Principal } from '../../shared/auth/plugin.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { validationError } from '../../shared/errors.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
-import { docsOnly } from '../query/openapi-schemas.ts';
+import { commaListSchema, strictQuery } from '../../shared/http/validation.ts';
+import { isoTimeSchema, isUuid } from '../../shared/schemas/primitives.ts';
 import { analysisResponse } from './analysis/openapi.ts';
 import { analyseAndStore, latestAnalysis } from './analysis/run.ts';
 import type { ExpensiveWork } from './expensive.ts';
 import { parseListFilters, parseNewIncident, parsePage, parsePatch } from './input.ts';
+import { SEVERITIES, STATUSES } from './lifecycle.ts';
 import { createIncident, getVisible, incidentToJson, listIncidents, notFound, updateIncident } from './store.ts';
 import { readTimeline } from './timeline.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type WithId = FastifyRequest<{ Params: { id: string }; Querystring: Record<string, unknown> }>;
 
 const principal = (request: FastifyRequest): Principal => request.principal!;
 
-/** For the OpenAPI document only (no body or query schema: input.ts validates, naming every problem). */
-const docs = (summary: string, description: string, more: RouteShorthandOptions = {}): RouteShorthandOptions => ({
-  schema: { summary, description, tags: ['incidents'], security: [{ bearerAuth: [] }] },
+/**
+ * The route's documentation and query-string schema (Fastify validates it: an unknown parameter is a 400 naming it).
+ * Bodies have no schema: input.ts validates them, naming every problem at once.
+ */
+const docs = (
+  summary: string,
+  description: string,
+  more: RouteShorthandOptions = {},
+  query = strictQuery({}),
+): RouteShorthandOptions => ({
+  schema: { summary, description, tags: ['incidents'], security: [{ bearerAuth: [] }], querystring: query },
   ...more,
+});
+
+const page = (maxLimit: number, defaultLimit: number) => ({
+  limit: { type: 'integer', minimum: 1, maximum: maxLimit, default: defaultLimit },
+  offset: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
+});
+const LIST_QUERY = strictQuery({
+  status: commaListSchema(STATUSES),
+  severity: commaListSchema(SEVERITIES),
+  assigned_to: { type: 'string', minLength: 1, maxLength: 255 },
+  start_time: { ...isoTimeSchema, description: 'Incidents started at or after this time.' },
+  end_time: { ...isoTimeSchema, description: 'Incidents started at or before this time.' },
+  ...page(200, 50),
+});
+const TIMELINE_QUERY = strictQuery(page(1000, 100));
+const listOptions = docs(
+  'List incidents',
+  'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, ' +
+    'end_time; limit, offset.',
+  {},
+  LIST_QUERY,
+);
+const timelineOptions = docs(
+  'Incident timeline',
+  'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; ' +
+    'limit, offset.',
+  {},
+  TIMELINE_QUERY,
+);
+const ANALYSIS_QUERY = strictQuery({
+  recompute: {
+    type: 'string',
+    enum: ['true', 'false'],
+    default: 'false',
+    description: 'true: compute anew (rate-limited per subject).',
+  },
 });
 
 export interface IncidentRoutesDeps {
@@ -38,7 +82,7 @@ export interface IncidentRoutesDeps {
 
 function incidentId(request: WithId): string {
   const id = request.params.id;
-  if (!UUID.test(id)) throw notFound(id);
+  if (!isUuid(id)) throw notFound(id);
   return id.toLowerCase();
 }
 
@@ -57,7 +101,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       return reply.status(201).send({ success: true, data: incidentToJson(row) });
     });
 
-    app.get(BASE, docs('List incidents', 'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, end_time; limit, offset.'), async (request) => {
+    app.get(BASE, listOptions, async (request) => {
       const filters = parseListFilters(request.query as Record<string, unknown>);
       const page = await listIncidents(pool, filters, principal(request));
       return { success: true, data: page.rows.map(incidentToJson), limit: filters.limit, offset: filters.offset, has_more: page.more };
@@ -76,7 +120,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       return { success: true, data: incidentToJson(row) };
     });
 
-    app.get(`${BASE}/:id/timeline`, docs('Incident timeline', 'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; limit, offset.'), async (request: WithId) => {
+    app.get(`${BASE}/:id/timeline`, timelineOptions, async (request: WithId) => {
       const id = incidentId(request);
       const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
       const row = await getVisible(pool, id, principal(request));
@@ -86,17 +130,13 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
     const analysisDocs =
       'Ranked suspects with evidence, first error events, request ids crossing sources, trace ids of the errors; ' +
       'recompute=true computes anew (rate-limited per subject).';
-    const analysisOptions: RouteShorthandOptions = {
-      ...docsOnly({ ...docs('Root-cause analysis', analysisDocs).schema, response: analysisResponse }),
-      config: recomputeLimit,
-    };
+    const analysisOptions = docs('Root-cause analysis', analysisDocs, { config: recomputeLimit }, ANALYSIS_QUERY);
+    // The response schema documents the answer; JSON.stringify sends it as built (no reshaping by the schema).
+    analysisOptions.schema = { ...analysisOptions.schema, response: analysisResponse };
+    analysisOptions.serializerCompiler = () => (data) => JSON.stringify(data);
     app.get(`${BASE}/:id/analysis`, analysisOptions, async (request: WithId) => {
       const id = incidentId(request);
-      const query = request.query;
-      const problems = Object.keys(query).filter((k) => k !== 'recompute').map((field) => ({ field, message: 'is not a known parameter (known: recompute)' }));
-      if (query.recompute !== undefined && query.recompute !== 'true' && query.recompute !== 'false') problems.push({ field: 'recompute', message: 'must be true or false' });
-      if (problems.length > 0) throw validationError(problems);
-      const recompute = query.recompute === 'true';
+      const recompute = request.query.recompute === 'true';
       const row = await getVisible(pool, id, principal(request));
       const stored = recompute ? null : await latestAnalysis(pool, id);
       if (stored) return { success: true, data: stored };

@@ -109,7 +109,9 @@ describe('incident timeline', () => {
     }
     expect(pages).toEqual(all);
     const bad = await api.app.inject({ method: 'GET', url: `${BASE}/${incident.id}/timeline?limit=0&offset=x`, headers: { authorization: `Bearer ${token}` } });
-    expect(bad.json().error.details.map((d: { field: string }) => d.field)).toEqual(['limit', 'offset']);
+    expect(bad.json().error.details).toEqual([{ field: 'limit', message: 'must be an integer from 1 to 1000, got 0' }]);
+    const text = await api.app.inject({ method: 'GET', url: `${BASE}/${incident.id}/timeline?offset=x`, headers: { authorization: `Bearer ${token}` } });
+    expect(text.json().error.details).toEqual([{ field: 'offset', message: 'must be an integer from 0 to 10000, got "x"' }]);
   });
 
   it('reads correlated events through the partial index, from the window\'s partitions only', async () => {

@@ -6,11 +6,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { AUDIT_ACTIONS } from '../../shared/audit/plugin.ts';
 import type { Pool } from '../../shared/db/pool.ts';
-import { docsOnly, errorResponses } from './openapi-schemas.ts';
+import { isoTimeSchema } from '../../shared/schemas/primitives.ts';
+import { errorResponses, routeSchema, strictQuery } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 
-const PARAMS = ['action', 'actor', 'start_time', 'end_time', 'limit', 'offset'] as const;
 const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;
 
@@ -47,23 +47,20 @@ export function auditRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/api/v1/monitoring/audit',
-      docsOnly({
+      routeSchema({
         summary: 'The audit log, newest first (admin)',
         description:
           'Alert rule and incident changes, 401 token failures (by address) and 403 role denials (by subject). ' +
           'Filters: action, actor, start_time, end_time (on `at`); limit (≤ 1000), offset (≤ 10000).',
         tags: ['audit'],
-        querystring: {
-          type: 'object',
-          properties: {
-            action: { type: 'string', enum: [...AUDIT_ACTIONS] },
-            actor: { type: 'string' },
-            start_time: { type: 'string', format: 'date-time' },
-            end_time: { type: 'string', format: 'date-time' },
-            limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 100 },
-            offset: { type: 'integer', minimum: 0, maximum: MAX_OFFSET, default: 0 },
-          },
-        },
+        querystring: strictQuery({
+          action: { type: 'string', enum: [...AUDIT_ACTIONS] },
+          actor: { type: 'string', minLength: 1, maxLength: 512 },
+          start_time: isoTimeSchema,
+          end_time: isoTimeSchema,
+          limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 100 },
+          offset: { type: 'integer', minimum: 0, maximum: MAX_OFFSET, default: 0 },
+        }),
         response: {
           200: {
             type: 'object',
@@ -79,7 +76,7 @@ export function auditRoutes(pool: Pool): FastifyPluginAsync {
         },
       }),
       async (request) => {
-        const params = new QueryParams(request.query as Record<string, unknown>, PARAMS);
+        const params = new QueryParams(request.query as Record<string, unknown>);
         const action = params.oneOf('action', AUDIT_ACTIONS);
         const actor = params.string('actor', 512);
         const start = params.time('start_time');

@@ -7,7 +7,7 @@
  * because timestamptz keeps them; the fingerprint ties a cursor to the filters it was issued for.
  */
 import crypto from 'node:crypto';
-import { UUID } from './params.ts';
+import { isUuid } from '../../shared/schemas/primitives.ts';
 
 export interface CursorKey {
   /** Epoch microseconds of the last row's timestamp. */
@@ -36,7 +36,7 @@ export function decodeCursor(text: string, fingerprint: string): DecodedCursor {
   const parts = /^[A-Za-z0-9_-]{1,200}$/.test(text) ? Buffer.from(text, 'base64url').toString('utf8').split('.') : [];
   const [version, micros, id, issuedFor] = parts;
   const inRange = /^\d{1,20}$/.test(micros ?? '') && BigInt(micros) <= MAX_CURSOR_MICROS;
-  if (parts.length !== 4 || version !== VERSION || !inRange || !UUID.test(id)) {
+  if (parts.length !== 4 || version !== VERSION || !inRange || !isUuid(id)) {
     return { ok: false, message: 'is not a cursor this API issued (pass next_cursor from a previous page unchanged)' };
   }
   if (issuedFor !== fingerprint) {

@@ -15,7 +15,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 import { EVENT_COLUMNS, eventToJson, type EventRow } from './events.ts';
-import { docsOnly, errorResponses, eventSchema } from './openapi-schemas.ts';
+import { uuidSchema } from '../../shared/schemas/primitives.ts';
+import { errorResponses, eventSchema, routeSchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run } from './sql.ts';
 
@@ -58,17 +59,17 @@ export function eventByIdRoutes(pool: Pool, futureGraceMs: number): FastifyPlugi
   return async (app) => {
     app.get(
       '/api/v1/monitoring/events/:id',
-      docsOnly({
+      routeSchema({
         summary: 'One event by id',
         tags: ['events'],
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
+        params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
         response: {
           200: { type: 'object', required: ['success', 'data'], properties: { success: { const: true }, data: eventSchema } },
           ...errorResponses(400, 401, 404),
         },
       }),
       async (request) => {
-        const params = new QueryParams(request.params as Record<string, unknown>, ['id']);
+        const params = new QueryParams(request.params as Record<string, unknown>);
         const id = params.uuid('id');
         params.done();
         for (const lookup of findEventSql(id!, futureGraceMs)) {

@@ -13,11 +13,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
 import { decodeCursor, encodeCursor, filterFingerprint, microsToIso, type CursorKey } from './cursor.ts';
-import { docsOnly, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
+import { routeSchema, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { containsPattern, run, Where, type PlannerSettings } from './sql.ts';
 
-const PARAMS = ['event_type', 'source', 'level', 'start_time', 'end_time', 'message_contains', 'limit', 'offset', 'cursor'] as const;
 export const MAX_LIMIT = 1000;
 /** OFFSET reads and discards every skipped row; deeper pages use the cursor. */
 export const MAX_OFFSET = 10_000;
@@ -83,7 +82,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
   return async (app) => {
     app.get(
       '/api/v1/monitoring/events',
-      docsOnly({
+      routeSchema({
         summary: 'List events, newest first',
         description:
           'Filters combine with AND. `tag.<key>=<value>` matches the tag\'s text (`tag.status=500` matches 500 and "500"). ' +
@@ -104,7 +103,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
         },
       }),
       async (request) => {
-        const params = new QueryParams(request.query as Record<string, unknown>, PARAMS, ['tag.']);
+        const params = new QueryParams(request.query as Record<string, unknown>);
         const filters: EventFilters = {
           eventType: params.oneOf('event_type', EVENT_TYPES),
           source: params.string('source'),
@@ -117,20 +116,14 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
         if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
-        if (filters.messageContains !== undefined) {
-          // A substring has no index: it reads every message of the range that the other filters leave.
-          const hours = opts.messageSearchMaxHours;
-          if (!filters.start) {
+        // A substring has no index: it reads every message of the range that the other filters leave, so the schema
+        // requires start_time with message_contains and the range is bounded here.
+        if (filters.messageContains !== undefined && filters.start) {
+          if ((filters.end?.getTime() ?? Date.now()) - filters.start.getTime() > maxSearchMs) {
             params.fail(
               'start_time',
-              `is required with message_contains (it reads every message in the range): at most ${hours} h before ` +
-                'end_time (default now)',
-            );
-          } else if ((filters.end?.getTime() ?? Date.now()) - filters.start.getTime() > maxSearchMs) {
-            params.fail(
-              'start_time',
-              `with message_contains the range may span at most ${hours} h (QUERY_MESSAGE_SEARCH_MAX_HOURS): ` +
-                'move start_time later or set end_time',
+              `with message_contains the range may span at most ${opts.messageSearchMaxHours} h ` +
+                '(QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later or set end_time',
             );
           }
         }

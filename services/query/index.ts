@@ -16,7 +16,7 @@ import { auditRoutes } from './audit.ts';
 import { consoleRoutes } from './console.ts';
 import { eventByIdRoutes } from './event-by-id.ts';
 import { eventRoutes } from './events.ts';
-import { metricRoutes } from './metrics.ts';
+import { metricRoutes } from './metric-queries.ts';
 import { prometheusRoutes } from './prometheus.ts';
 import { promqlRoutes } from './promql-api.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';

@@ -144,7 +144,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       ['name=lat_ms_bucket&step=1m&agg=p95&metric_type=counter', 'agg', /p95 applies to histogram and summary metrics, not counter/],
       ['name=lat_ms_bucket&step=0s&agg=p95', 'step', /must be a duration/],
       ['step=1m', 'name', /is required with step/],
-      ['name=temp&agg=avg', 'agg', /needs step/],
+      ['name=temp&agg=avg', 'step', /is required with agg/],
       ['name=temp&step=0s', 'step', /must be a duration/],
       ['name=temp&step=fast', 'step', /must be a duration/],
       ['name=temp&step=1s&start_time=2024-01-01T00:00:00Z&end_time=2024-01-02T00:00:00Z', 'step', /more than 11000 points/],

@@ -1,18 +1,25 @@
 /**
- * Route schemas of the query service, written for the OpenAPI document (/docs/openapi.json) only: `docsOnly`
- * attaches them with a pass-through validator and JSON.stringify serializer, so Fastify neither validates nor
- * reshapes anything with them. Validation stays in params.ts, which names the parameter and the rule in each 400.
- * Dialect: OpenAPI 3.0 (`nullable`, no `const`), which client generators support best.
+ * Route schemas of the query service: the OpenAPI document (/docs/openapi.json) shows them and Fastify validates
+ * querystring and params with them (shared/http/validation.ts), so what is documented is what is accepted. A query
+ * string is strict: an unknown parameter is a 400 naming it. Responses are sent with JSON.stringify (the response
+ * schemas document, they do not reshape). Checks across parameters (end_time after start_time, step with name…)
+ * stay in the handlers (params.ts). Dialect: OpenAPI 3.0 (`nullable`, no `const`), which client generators support
+ * best.
  */
 import type { FastifySchema, RouteShorthandOptions } from 'fastify';
 import { ERRORS } from '../../shared/errors.ts';
 import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
+import { durationSchema, isoTimeSchema } from '../../shared/schemas/primitives.ts';
+import { strictQuery } from '../../shared/http/validation.ts';
+import { successSchema } from '../../shared/http/openapi.ts';
+
+export { strictQuery, successSchema };
 import { METRIC_TYPES } from '../../shared/schemas/metric.ts';
 
-export function docsOnly(schema: FastifySchema): RouteShorthandOptions {
+/** A route's options: its schema (with a strict, empty query string when it declares none) and the plain serializer. */
+export function routeSchema(schema: FastifySchema): RouteShorthandOptions {
   return {
-    schema: { security: [{ bearerAuth: [] }], ...schema } as FastifySchema,
-    validatorCompiler: () => () => true,
+    schema: { security: [{ bearerAuth: [] }], querystring: strictQuery({}), ...schema } as FastifySchema,
     serializerCompiler: () => (data) => JSON.stringify(data),
   };
 }
@@ -37,15 +44,6 @@ const errorSchema = {
   },
 };
 
-/** The envelope of a 200 answer: `{ success: true, data }`. */
-export function successSchema(data: object): Record<string, unknown> {
-  return {
-    type: 'object',
-    required: ['success', 'data'],
-    properties: { success: { type: 'boolean', enum: [true] }, data },
-  };
-}
-
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid parameters; `error.details` names each one and the rule.',
   401: 'Missing, expired or invalid bearer token.',
@@ -58,6 +56,7 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
 }
 
 const isoTime = { type: 'string', format: 'date-time' };
+const bounded = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength });
 const nullableString = { type: 'string', nullable: true };
 
 export const eventSchema = {
@@ -112,45 +111,49 @@ export const seriesSchema = {
 };
 
 const common = {
-  start_time: { ...isoTime, description: 'Only rows at or after this time (ISO 8601 with a zone).' },
-  end_time: { ...isoTime, description: 'Only rows at or before this time.' },
+  start_time: { ...isoTimeSchema, description: 'Only rows at or after this time (ISO 8601 with a zone).' },
+  end_time: { ...isoTimeSchema, description: 'Only rows at or before this time.' },
   limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
   offset: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
 };
 
 export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unknown> {
   if (kind === 'events') {
-    return {
-      type: 'object',
-      description: 'Also `tag.<key>=<value>` (up to 16, AND-combined), e.g. `tag.service=api`.',
-      properties: {
-        event_type: { type: 'string', enum: [...EVENT_TYPES] },
-        source: { type: 'string' },
-        level: { type: 'string', enum: [...LEVELS] },
-        ...common,
-        message_contains: {
-          type: 'string',
-          description: 'Case-insensitive substring of the message; needs start_time, at most QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
-        },
-        cursor: { type: 'string', description: 'next_cursor of the previous page (same filters); not with offset.' },
-      },
-    };
-  }
-  return {
-    type: 'object',
-    description: 'Also `label.<key>=<value>` (up to 16, AND-combined), e.g. `label.method=GET`.',
-    properties: {
-      name: { type: 'string', description: 'Metric name; required with step.' },
-      metric_type: { type: 'string', enum: [...METRIC_TYPES] },
+    return strictQuery({
+      event_type: { type: 'string', enum: [...EVENT_TYPES] },
+      source: bounded(255),
+      level: { type: 'string', enum: [...LEVELS] },
       ...common,
-      limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
-      step: { type: 'string', description: 'Bucket width (30s, 5m, 1h, 1d): answers one series per label set instead of samples.' },
-      agg: {
-        type: 'string',
-        enum: ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'],
-        default: 'avg',
-        description: 'Per bucket. rate: counters only (increments per second); p50/p95/p99: histograms and summaries.',
+      message_contains: {
+        ...bounded(1024),
+        description: 'Case-insensitive substring of the message; start_time at most ' +
+          'QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
       },
+      cursor: { ...bounded(200), description: 'next_cursor of the previous page (same filters); not with offset.' },
+    }, {
+      description: 'Also `tag.<key>=<value>` (up to 16, AND-combined), e.g. `tag.service=api`.',
+      families: { 'tag.': bounded(255) },
+      needs: { message_contains: ['start_time'] },
+    });
+  }
+  return strictQuery({
+    name: { ...bounded(255), description: 'Metric name.' },
+    metric_type: { type: 'string', enum: [...METRIC_TYPES] },
+    ...common,
+    limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
+    step: {
+      ...durationSchema,
+      description: 'Bucket width (30s, 5m, 1h, 1d, or seconds): answers one series per label set instead of samples.',
     },
-  };
+    agg: {
+      type: 'string',
+      enum: ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'],
+      default: 'avg',
+      description: 'Per bucket. rate: counters only (increments per second); p50/p95/p99: histograms and summaries.',
+    },
+  }, {
+    description: 'Also `label.<key>=<value>` (up to 16, AND-combined), e.g. `label.method=GET`.',
+    families: { 'label.': bounded(1024) },
+    needs: { step: ['name'], agg: ['step'] },
+  });
 }

@@ -1,36 +1,25 @@
 /**
- * Query-string parsing shared by the query routes: each helper validates one parameter and records a FieldError
- * naming it, so a bad request is answered with every problem at once (400, VIGIL_ERR_VALIDATION).
+ * Typed access to a query string (or path parameters) the route's schema has already validated
+ * (openapi-schemas.ts): each helper converts one parameter with the primitives of shared/schemas/primitives.ts
+ * and, where a handler passes a narrower bound than the schema, records a FieldError naming it, so the handler's
+ * own checks (ranges across parameters) are answered together (400, VIGIL_ERR_VALIDATION).
  */
 import { validationError, type FieldError } from '../../shared/errors.ts';
-
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const DURATION = /^(\d+)(ms|s|m|h|d)?$/;
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+import {
+  durationSchema, formatDuration, isUuid, parseDurationOrSeconds, parseIsoTime, PATTERN_RULES,
+} from '../../shared/schemas/primitives.ts';
 
 export class QueryParams {
   private readonly errors: FieldError[] = [];
 
-  /**
-   * `known` names the accepted parameters; `prefixes` the families of dynamic ones (e.g. `tag.` for `tag.service`).
-   * Anything else is refused, so a typo (`sorce=api`) is a 400 instead of a silently unfiltered answer.
-   */
-  constructor(
-    private readonly query: Record<string, unknown>,
-    known: readonly string[],
-    prefixes: readonly string[] = [],
-  ) {
-    for (const name of Object.keys(query)) {
-      if (known.includes(name) || prefixes.some((p) => name.startsWith(p))) continue;
-      const families = prefixes.map((p) => `${p}<key>`);
-      this.errors.push({ field: name, message: `is not a known parameter (known: ${[...known, ...families].join(', ')})` });
-    }
-  }
+  /** Unknown parameters never get here: the route's strict query schema refuses them by name. */
+  constructor(private readonly query: Record<string, unknown>) {}
 
   private single(name: string): string | undefined {
     const value = this.query[name];
     if (value === undefined) return undefined;
+    // The schema coerced it to the integer (or boolean) it asks for; the checks below read text.
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
     if (typeof value !== 'string') {
       this.errors.push({ field: name, message: 'must be given once' });
       return undefined;
@@ -74,25 +63,23 @@ export class QueryParams {
   time(name: string): Date | undefined {
     const value = this.single(name);
     if (value === undefined) return undefined;
-    const ms = ISO_DATE_TIME.test(value) ? Date.parse(value) : NaN;
-    if (Number.isNaN(ms)) {
+    const ms = parseIsoTime(value);
+    if (ms === null) {
       this.errors.push({ field: name, message: `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(value)}` });
       return undefined;
     }
     return new Date(ms);
   }
 
-  /** A duration such as `30s`, `5m`, `1h`, `1d`, `500ms` or plain seconds; returns milliseconds. */
+  /** A duration (`30s`, `5m`, `1h30m`, `1d`, shared/schemas/primitives.ts) or a number of seconds; milliseconds. */
   duration(name: string, opts: { minMs: number; maxMs: number }): number | undefined {
     const value = this.single(name);
     if (value === undefined) return undefined;
-    const match = DURATION.exec(value);
-    const ms = match ? Number(match[1]) * DURATION_UNITS[match[2] ?? 's'] : NaN;
-    if (!(ms >= opts.minMs && ms <= opts.maxMs)) {
-      this.errors.push({
-        field: name,
-        message: `must be a duration like 30s, 5m, 1h or 1d (or seconds) from ${opts.minMs / 1000}s to ${opts.maxMs / 86_400_000}d, got ${JSON.stringify(value)}`,
-      });
+    const ms = parseDurationOrSeconds(value);
+    if (ms === null || ms < opts.minMs || ms > opts.maxMs) {
+      const rule = PATTERN_RULES[durationSchema.pattern];
+      const range = `from ${formatDuration(opts.minMs)} to ${formatDuration(opts.maxMs)}`;
+      this.errors.push({ field: name, message: `${rule}, ${range}, got ${JSON.stringify(value)}` });
       return undefined;
     }
     return ms;
@@ -100,7 +87,7 @@ export class QueryParams {
 
   uuid(name: string): string | undefined {
     const value = this.single(name);
-    if (value !== undefined && !UUID.test(value)) {
+    if (value !== undefined && !isUuid(value)) {
       this.errors.push({ field: name, message: `must be a UUID, got ${JSON.stringify(value)}` });
       return undefined;
     }

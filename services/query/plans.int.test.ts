@@ -13,7 +13,7 @@ import { createTestContext, type TestContext } from '../../test/helpers/context.
 import { downsampleSql } from './downsample.ts';
 import { findEventSql } from './event-by-id.ts';
 import { LISTING_SETTINGS, listEventsSql } from './events.ts';
-import { listSamplesSql, metricFilterSql } from './metrics.ts';
+import { listSamplesSql, metricFilterSql } from './metric-queries.ts';
 import { seriesStateSql } from './prometheus.ts';
 import type { PlannerSettings } from './sql.ts';
 import { lastHourStart, ROLLUP_TOTALS_SQL } from './stats.ts';

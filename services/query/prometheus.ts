@@ -16,7 +16,7 @@ import { AGGREGATE_FIGURES_ROLE, allows } from '../../shared/auth/policy.ts';
 import type { Pool } from '../../shared/db/pool.ts';
 import type { MetricType } from '../../shared/schemas/metric.ts';
 import { Exposition, sortedLabels, formatValue } from './exposition.ts';
-import { docsOnly, errorResponses } from './openapi-schemas.ts';
+import { routeSchema, errorResponses } from './openapi-schemas.ts';
 import { BUCKET_BOUNDS, seriesAggregateSql } from './series-fold.ts';
 import { run, Where } from './sql.ts';
 import { readStats, type Stats } from './stats.ts';
@@ -152,7 +152,7 @@ export function prometheusRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/api/v1/monitoring/metrics/prometheus',
-      docsOnly({
+      routeSchema({
         summary: 'Prometheus text exposition (0.0.4) of the statistics and every stored series',
         description:
           'Scrape with `authorization: { credentials: <token> }` in the scrape config '

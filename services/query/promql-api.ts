@@ -13,11 +13,12 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
-import { parseDuration } from '../../shared/promql/duration.ts';
 import { DEFAULT_LOOKBACK_MS, Evaluator, labelsKey, PromqlExecutionError, type SeriesResult, type Value } from '../../shared/promql/engine.ts';
 import { selectorsOf, type Expr } from '../../shared/promql/expr.ts';
 import { parseExpr } from '../../shared/promql/expr-parser.ts';
 import { RuleSyntaxError } from '../../shared/promql/lexer.ts';
+import { durationSchema, parseDurationOrSeconds, parseIsoTime } from '../../shared/schemas/primitives.ts';
+import { schemaErrorDetails, type RequestPart } from '../../shared/http/validation.ts';
 import { matches, type Labels } from '../../shared/promql/windows.ts';
 import { formatValue } from './exposition.ts';
 import { catalog, type CatalogSeries } from './promql-catalog.ts';
@@ -45,14 +46,13 @@ function param(params: Params, name: string): string | undefined {
 export function parseTime(text: string, name: string): number {
   const seconds = Number(text);
   if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * 1000);
-  const ms = Date.parse(text);
-  if (/^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(ms)) return ms;
+  const ms = parseIsoTime(text);
+  if (ms !== null) return ms;
   throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid timestamp`);
 }
 
 export function parseStep(text: string, name: string): number {
-  const seconds = Number(text);
-  const ms = text.trim() !== '' && Number.isFinite(seconds) ? Math.round(seconds * 1000) : parseDuration(text);
+  const ms = parseDurationOrSeconds(text);
   if (ms === null) throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid duration`);
   return ms;
 }
@@ -225,10 +225,21 @@ function errorType(error: unknown): { status: number; type: string; message: str
 
 type Handler = (params: Params, request: FastifyRequest) => Promise<unknown>;
 
+/** A failed schema validation (the routes attach it instead of answering) as Prometheus words it. */
+function schemaBadData(error: NonNullable<FastifyRequest['validationError']>): BadData {
+  const [first] = error.validation as { keyword: string }[];
+  const [detail] = schemaErrorDetails(error.validation, error.validationContext as RequestPart);
+  if (first.keyword !== 'required') return new BadData(`invalid parameter "${detail.field}": ${detail.message}`);
+  // Prometheus' two wordings of a missing parameter.
+  if (detail.field === 'match[]') return new BadData('no match[] parameter provided');
+  return new BadData(`invalid parameter "${detail.field}": the parameter is required`);
+}
+
 function respond(handler: Handler) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const params: Params = { ...(request.query as Params), ...((request.body ?? {}) as Params) };
     try {
+      if (request.validationError) throw schemaBadData(request.validationError);
       const data = await handler(params, request);
       return reply.send({ status: 'success', data });
     } catch (error) {
@@ -252,28 +263,71 @@ function addFormParser(app: FastifyInstance): void {
   });
 }
 
-const docs = (summary: string) => ({
-  schema: { summary, tags: ['prometheus'], security: [{ bearerAuth: [] }] },
-  validatorCompiler: () => () => true,
-});
+/**
+ * The documented parameters of each endpoint. Fastify validates them (shared/http/validation.ts) but attaches a
+ * failure instead of answering, so respond() words it as Prometheus does; unknown parameters are allowed (ignored).
+ * GET declares the required ones; a POST may carry them in its form body or its URL, so its handler checks them.
+ */
+const time = { type: 'string', description: 'Unix seconds (fractions allowed) or RFC 3339.', examples: ['1704067200'] };
+const step = { ...durationSchema, description: 'Query resolution: a duration (15s, 1m) or a number of seconds.' };
+const timeout = {
+  ...durationSchema,
+  description: 'Accepted for compatibility; QUERY_STATEMENT_TIMEOUT_MS bounds every query.',
+};
+const match = {
+  type: 'array', items: { type: 'string' }, description: 'Series selectors (repeatable).', examples: [['up']],
+};
+const query = { type: 'string', description: 'A PromQL expression.', examples: ['up'] };
+const range = { start: time, end: time };
+const PARAMETERS: Record<string, { properties: Record<string, unknown>; required?: string[] }> = {
+  '/query': { properties: { query, time, timeout }, required: ['query'] },
+  '/query_range': { properties: { query, ...range, step, timeout }, required: ['query', 'start', 'end', 'step'] },
+  '/series': { properties: { 'match[]': match, ...range }, required: ['match[]'] },
+  '/labels': { properties: { 'match[]': match, ...range } },
+  '/label/:name/values': { properties: { 'match[]': match, ...range } },
+  '/metadata': { properties: { metric: { type: 'string', examples: ['up'] }, limit: { type: 'integer', minimum: 0 } } },
+  '/query_exemplars': { properties: { query, ...range } },
+};
+
+function docs(summary: string, path: string, method: 'GET' | 'POST' = 'GET') {
+  const params = PARAMETERS[path] ?? { properties: {} };
+  const querystring = {
+    type: 'object',
+    properties: params.properties,
+    ...(method === 'GET' && params.required ? { required: params.required } : {}),
+  };
+  const body = method === 'POST'
+    ? {
+      body: { type: 'object', nullable: true, properties: params.properties },
+      consumes: ['application/x-www-form-urlencoded'],
+    }
+    : {};
+  return {
+    schema: { summary, tags: ['prometheus'], security: [{ bearerAuth: [] }], querystring, ...body },
+    attachValidation: true,
+  };
+}
 
 export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => number = Date.now): FastifyPluginAsync {
   return async (app) => {
     addFormParser(app);
     const both = (path: string, summary: string, handler: Handler) => {
-      app.get(`${PREFIX}${path}`, docs(summary), respond(handler));
-      app.post(`${PREFIX}${path}`, docs(summary), respond(handler));
+      app.get(`${PREFIX}${path}`, docs(summary, path), respond(handler));
+      app.post(`${PREFIX}${path}`, docs(summary, path, 'POST'), respond(handler));
     };
     both('/query', 'PromQL instant query (Prometheus HTTP API)', (p) => instantQuery(pool, p, now(), limits));
     both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits));
     both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
     both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
-    app.get(`${PREFIX}/label/:name/values`, docs('Values of one label (Prometheus HTTP API)'), respond((p, request) =>
+    const labelValuesDocs = docs('Values of one label (Prometheus HTTP API)', '/label/:name/values');
+    app.get(`${PREFIX}/label/:name/values`, labelValuesDocs, respond((p, request) =>
       labelValues(pool, p, (request.params as { name: string }).name),
     ));
-    app.get(`${PREFIX}/metadata`, docs('Metric metadata (Prometheus HTTP API)'), respond((p) => metadata(pool, p)));
-    app.get(`${PREFIX}/status/buildinfo`, docs('Build information (Prometheus HTTP API)'), respond(async () => BUILD_INFO));
+    app.get(`${PREFIX}/metadata`, docs('Metric metadata (Prometheus HTTP API)', '/metadata'), respond((p) => metadata(pool, p)));
+    const buildDocs = docs('Build information (Prometheus HTTP API)', '/status/buildinfo');
+    app.get(`${PREFIX}/status/buildinfo`, buildDocs, respond(async () => BUILD_INFO));
     both('/query_exemplars', 'Exemplars: always empty (Prometheus HTTP API)', async () => []);
-    app.get(`${PREFIX}/rules`, docs('Recording and alerting rules: always empty (Prometheus HTTP API)'), respond(async () => ({ groups: [] })));
+    const rulesDocs = docs('Recording and alerting rules: always empty (Prometheus HTTP API)', '/rules');
+    app.get(`${PREFIX}/rules`, rulesDocs, respond(async () => ({ groups: [] })));
   };
 }

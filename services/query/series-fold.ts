@@ -16,7 +16,7 @@
  * Several query replicas may run the loop; a session advisory lock lets one fold at a time.
  */
 import type { Logger } from '../../shared/logger.ts';
-import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+import { inTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { Where } from './sql.ts';
 
 /** Histogram bucket bounds (`le`), wide enough for seconds and milliseconds. Changing them refolds from scratch. */
@@ -69,8 +69,7 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
     const watermark = await safeWatermark(client);
     if (!watermark) return { folded: false, reason: 'cannot see other sessions in pg_stat_activity (grant pg_read_all_stats)' };
 
-    await client.query('BEGIN');
-    try {
+    return await inTransaction(client, async () => {
       await client.query('SET LOCAL statement_timeout = 0');
       const state = await client.query<{ folded_before: Date | number; bucket_bounds: number[] }>(
         'SELECT folded_before, bucket_bounds FROM metric_series_fold FOR UPDATE',
@@ -85,10 +84,7 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
       } else if (state.rows[0].folded_before instanceof Date) {
         from = state.rows[0].folded_before; // pg parses '-infinity' as a number: that case keeps '-infinity'
       }
-      if (from instanceof Date && watermark <= from) {
-        await client.query('ROLLBACK');
-        return { folded: false, reason: 'nothing new' };
-      }
+      if (from instanceof Date && watermark <= from) return { folded: false, reason: 'nothing new' };
       const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
       const merged = await client.query(
         `INSERT INTO metric_series AS s (name, metric_type, labels, sample_count, value_sum, last_timestamp, last_value, bucket_counts)
@@ -106,12 +102,8 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
       // A series whose newest sample is past retention has no samples left: it leaves the exposition.
       await client.query(`DELETE FROM metric_series WHERE last_timestamp < now() - make_interval(days => $1)`, [opts.retentionDays]);
       await client.query('UPDATE metric_series_fold SET folded_before = $1, folded_at = now()', [watermark]);
-      await client.query('COMMIT');
       return { folded: true, series: merged.rowCount ?? 0, watermark };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    }
+    });
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_KEY]).catch(() => {});
     client.release();

@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { activeAlertCount, openIncidentCount } from './alert-counts.ts';
-import { docsOnly, errorResponses, successSchema } from './openapi-schemas.ts';
+import { errorResponses, routeSchema, successSchema } from './openapi-schemas.ts';
 import { run } from './sql.ts';
 
 export interface Stats {
@@ -62,7 +62,7 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/api/v1/monitoring/stats',
-      docsOnly({
+      routeSchema({
         summary: 'System statistics (moderator+)',
         description: 'Counts from the writer\'s counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.',
         tags: ['stats'],

@@ -14,7 +14,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 import { EVENT_COLUMNS, type EventRow } from './events.ts';
-import { docsOnly, errorResponses } from './openapi-schemas.ts';
+import { durationSchema, isoTimeSchema, traceIdSchema } from '../../shared/schemas/primitives.ts';
+import { errorResponses, routeSchema, strictQuery } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 import { buildTrace } from './traces-tree.ts';
@@ -27,7 +28,6 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 const SPAN_WINDOW_BEFORE = '1 hour';
 const SPAN_WINDOW_AFTER = '1 day';
 
-const LIST_PARAMS = ['service', 'min_duration', 'error', 'start_time', 'end_time', 'limit'] as const;
 
 export interface TraceListFilters {
   start: Date;
@@ -112,24 +112,26 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
     app.get(
       '/api/v1/monitoring/traces',
-      docsOnly({
+      routeSchema({
         summary: 'Recent traces (one per root span), newest first',
         tags: ['traces'],
-        querystring: {
-          type: 'object',
-          properties: {
-            service: { type: 'string', description: "The root span's service (event source)." },
-            min_duration: { type: 'string', description: 'The root span lasted at least this long: 250ms, 2s, 1m.' },
-            error: {
-              type: 'string',
-              enum: ['true', 'false'],
-              description: 'true: only traces with a span or log at level error or fatal.',
-            },
-            start_time: { type: 'string', format: 'date-time' },
-            end_time: { type: 'string', format: 'date-time' },
-            limit: { type: 'integer', minimum: 1, maximum: MAX_TRACES, default: 20 },
+        querystring: strictQuery({
+          service: {
+            type: 'string', minLength: 1, maxLength: 255, description: "The root span's service (event source).",
           },
-        },
+          min_duration: {
+            ...durationSchema,
+            description: 'The root span lasted at least this long (250ms, 2s, 1m), at most 1d.',
+          },
+          error: {
+            type: 'string',
+            enum: ['true', 'false'],
+            description: 'true: only traces with a span or log at level error or fatal.',
+          },
+          start_time: isoTimeSchema,
+          end_time: isoTimeSchema,
+          limit: { type: 'integer', minimum: 1, maximum: MAX_TRACES, default: 20 },
+        }),
         response: {
           200: {
             type: 'object',
@@ -139,7 +141,7 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         },
       }),
       async (request) => {
-        const params = new QueryParams(request.query as Record<string, unknown>, LIST_PARAMS);
+        const params = new QueryParams(request.query as Record<string, unknown>);
         const end = params.time('end_time') ?? new Date();
         const start = params.time('start_time') ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
         const filters: TraceListFilters = {
@@ -160,34 +162,28 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
 
     app.get(
       '/api/v1/monitoring/traces/:trace_id',
-      docsOnly({
+      routeSchema({
         summary: 'One trace: its spans as a tree with durations, and its logs',
         tags: ['traces'],
         params: {
           type: 'object',
           required: ['trace_id'],
-          properties: { trace_id: { type: 'string', pattern: '^[0-9a-f]{32}$' } },
+          properties: { trace_id: traceIdSchema },
         },
-        querystring: {
-          type: 'object',
-          properties: {
-            start_time: { type: 'string', format: 'date-time' },
-            end_time: { type: 'string', format: 'date-time' },
-          },
-        },
+        querystring: strictQuery({ start_time: isoTimeSchema, end_time: isoTimeSchema }),
         response: {
           200: { type: 'object', properties: { success: { type: 'boolean' }, data: { type: 'object' } } },
           ...errorResponses(400, 401, 404),
         },
       }),
       async (request) => {
-        const path = new QueryParams(request.params as Record<string, unknown>, ['trace_id']);
+        const path = new QueryParams(request.params as Record<string, unknown>);
         const raw = path.string('trace_id', 64);
         const traceId = raw?.toLowerCase();
         if (traceId !== undefined && !TRACE_ID.test(traceId))
           path.fail('trace_id', 'must be 32 hex digits (a W3C / OTLP trace id)');
         path.done();
-        const params = new QueryParams(request.query as Record<string, unknown>, ['start_time', 'end_time']);
+        const params = new QueryParams(request.query as Record<string, unknown>);
         const range = { start: params.time('start_time'), end: params.time('end_time') };
         params.done();
         const { sql, values } = traceRowsSql(traceId!, range);

@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import { SQLSTATE, sqlState } from './errors.ts';
-import { quoteIdent } from './pool.ts';
+import { inTransaction, quoteIdent } from './pool.ts';
 
 export type Granularity = 'hour' | 'day';
 export const PARTITIONED_TABLES = ['events', 'metrics', 'rollups'] as const;
@@ -63,10 +63,8 @@ export async function createPartitions(
   const existing = new Set((await listPartitions(db, table)).map((p) => p.name));
   const missing = starts.filter((s) => !existing.has(partitionName(table, s, granularity)));
   if (missing.length === 0) return [];
-  const client = await db.connect();
-  const created: string[] = [];
-  try {
-    await client.query('BEGIN');
+  return inTransaction(db, async (client) => {
+    const created: string[] = [];
     // Serialises concurrent creators (several writers, maintenance) on the same parent table.
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`vigil.partitions.${table}`]);
     for (const start of missing) {
@@ -85,14 +83,8 @@ export async function createPartitions(
         await client.query('ROLLBACK TO SAVEPOINT p');
       }
     }
-    await client.query('COMMIT');
     return created;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export interface PartitionInfo {

@@ -13,6 +13,7 @@ import { authPlugin } from '../auth/plugin.ts';
 import type { VerifierOptions } from '../auth/verify.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { openapiPlugin } from './openapi.ts';
+import { AJV_OPTIONS, strictQuery } from './validation.ts';
 import { rateLimitPlugin } from './rate-limit.ts';
 import { createReadiness, type ReadinessCheck } from './readiness.ts';
 
@@ -45,6 +46,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     },
     return503OnClosing: true,
+    ajv: AJV_OPTIONS,
   });
   installErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {
@@ -55,20 +57,22 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(rateLimitPlugin);
   await app.register(openapiPlugin, { version: '0.1.0' });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // No parameters: an unknown one is a 400 naming it, as on every route but the Prometheus-compatible API's.
+  const none = { schema: { querystring: strictQuery({}) } };
+  app.get('/healthz', none, async () => ({ status: 'ok' }));
   const readiness = createReadiness(opts.readiness, opts.logger);
   // `?role=gateway`: only that role's checks, so a load balancer in front of the gateways of all-in-one processes
   // keeps sending ingest while their consumers are still joining their groups.
   const roles = Object.keys(opts.readinessByRole ?? {});
-  const readyzSchema = roles.length === 0 ? {} : {
-    schema: { querystring: { type: 'object', properties: { role: { type: 'string', enum: roles } } } },
+  const readyzSchema = {
+    schema: { querystring: strictQuery(roles.length === 0 ? {} : { role: { type: 'string', enum: roles } }) },
   };
   app.get<{ Querystring: { role?: string } }>('/readyz', readyzSchema, async (request, reply) => {
     const only = request.query.role === undefined ? null : new Set(opts.readinessByRole?.[request.query.role] ?? []);
     const { ready, checks } = await readiness(only);
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', none, async (_request, reply) => {
     reply.header('content-type', opts.registry.contentType);
     return opts.registry.metrics();
   });

@@ -4,7 +4,8 @@
  * registry's codes; anything unexpected is logged and answered as VIGIL_ERR_INTERNAL, never with a stack trace.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERRORS, VigilError, type ErrorCode } from '../errors.ts';
+import { ERRORS, VigilError, validationError, type ErrorCode } from '../errors.ts';
+import { schemaErrorDetails } from './validation.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'VIGIL_ERR_PAYLOAD_TOO_LARGE',
@@ -19,11 +20,7 @@ export function toVigilError(error: FastifyError | VigilError | Error): VigilErr
   if (error instanceof VigilError) return error;
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {
-    const details = fastifyError.validation.map((v) => ({
-      field: (v.instancePath || String(v.params?.missingProperty ?? '')).replace(/^\//, '').replace(/\//g, '.') || '(body)',
-      message: v.message ?? 'is invalid',
-    }));
-    return new VigilError('VIGIL_ERR_VALIDATION', error.message, details);
+    return validationError(schemaErrorDetails(fastifyError.validation, fastifyError.validationContext ?? 'body'));
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new VigilError(mapped, error.message);

@@ -3,6 +3,7 @@
  * and the rule, so a client learns everything wrong with an item in one round trip.
  */
 import type { FieldError } from '../errors.ts';
+import { ISO_DATE_TIME, UUID } from './primitives.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -13,9 +14,6 @@ export interface TimeWindow {
   futureGraceSeconds: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// ISO 8601 / RFC 3339 date-time with an explicit zone, e.g. 2024-01-01T00:00:00Z or 2024-01-01T00:00:00.123+02:00.
-const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -119,9 +119,7 @@ export class StateStore {
     generation: (origin: Origin | null) => string | undefined,
     fenced?: (origin: Origin | null, dropped: number) => void,
   ): Promise<SavedTransition[]> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       const origins = new Map<string, Origin | null>();
       for (const op of changes.ops) if (op.kind === 'upsert') origins.set(ownerKey(op.instance.origin), op.instance.origin);
       for (const t of changes.transitions) origins.set(ownerKey(t.origin), t.origin);
@@ -223,14 +221,8 @@ export class StateStore {
         );
         saved = t.map((x, i) => ({ ...x, id: rows[i].id, ruleName: names[i] })).filter((x) => x.to === 'firing' || x.to === 'resolved');
       }
-      await client.query('COMMIT');
       return saved;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**
@@ -238,9 +230,7 @@ export class StateStore {
    * `partials`.
    */
   async savePartials(partials: readonly PartialAggregate[], owned: readonly Origin[], generation: (origin: Origin) => string | undefined, at: number): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<{ topic: string; partition: number; generation: string }>(
         `SELECT topic, partition, generation FROM alert_partition_owners
           WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[])) FOR SHARE`,
@@ -261,13 +251,7 @@ export class StateStore {
           ],
         );
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Every member's partial aggregates written since `since`. */

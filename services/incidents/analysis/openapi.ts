@@ -1,8 +1,8 @@
 /**
- * The analysis answer's shape, for the OpenAPI document only (attached with docsOnly: Fastify neither validates
- * nor reshapes the answer with it). docs/incidents.md ("Analysis") says what each field means.
+ * The analysis answer's shape, for the OpenAPI document only (the route sends with JSON.stringify: the schema
+ * neither validates nor reshapes the answer). docs/incidents.md ("Analysis") says what each field means.
  */
-import { successSchema } from '../../query/openapi-schemas.ts';
+import { successSchema } from '../../../shared/http/openapi.ts';
 
 const isoTime = { type: 'string', format: 'date-time' };
 const traceId = { type: 'string', description: 'A trace id (tag `trace_id`: 32 hex digits from OTLP).' };

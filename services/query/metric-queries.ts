@@ -9,12 +9,11 @@ import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
 import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
 import {
-  docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema, successSchema,
+  errorResponses, listQuerySchema, metricSampleSchema, routeSchema, seriesSchema, successSchema,
 } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 
-const PARAMS = ['name', 'metric_type', 'start_time', 'end_time', 'limit', 'offset', 'step', 'agg'] as const;
 const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;
 const MAX_LABEL_FILTERS = 16;
@@ -75,7 +74,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
       '/api/v1/monitoring/metrics',
       {
         config: stepLimit,
-        ...docsOnly({
+        ...routeSchema({
           summary: 'Metric samples, or downsampled series with step + agg',
           description:
             'Without `step`: samples newest first (the contract\'s query). With `step`: `data` is one series per label set of `name`, ' +
@@ -89,7 +88,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         }),
       },
       async (request) => {
-        const params = new QueryParams(request.query as Record<string, unknown>, PARAMS, ['label.']);
+        const params = new QueryParams(request.query as Record<string, unknown>);
         const filters: MetricFilters = {
           name: params.string('name'),
           metricType: params.oneOf('metric_type', METRIC_TYPES),
@@ -102,7 +101,6 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         const stepMs = params.duration('step', { minMs: 1000, maxMs: 366 * 86_400_000 });
         const agg = params.oneOf('agg', AGGREGATIONS);
         if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
-        if (agg !== undefined && !params.has('step')) params.fail('agg', 'needs step (the bucket width to aggregate over)');
 
         if (!params.has('step')) {
           params.done();
@@ -111,7 +109,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
           return { success: true, data: rows.map(sampleToJson) };
         }
 
-        if (!filters.name) params.fail('name', 'is required with step (series of one metric are downsampled together)');
+        // The schema requires name with step: series of one metric are downsampled together.
         const end = filters.end ?? new Date();
         const start = filters.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
         const points = stepMs === undefined ? 0 : Math.floor((end.getTime() - start.getTime()) / stepMs) + 1;
