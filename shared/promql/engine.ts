@@ -69,7 +69,7 @@ export class Evaluator {
       const value = this.eval(expr, t);
       const samples = value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
       for (const sample of samples) {
-        const key = labelsKey(sample.labels);
+        const key = cachedKey(sample.labels);
         let series = out.get(key);
         if (!series) out.set(key, (series = { labels: sample.labels, times: [], values: [] }));
         series.times.push(t);
@@ -284,7 +284,7 @@ function resultLabels(l: Labels, r: Labels, node: Binary, keepName: boolean): La
   const matching = node.matching;
   const card = matching?.card ?? 'one-to-one';
   const [base, other] = card === 'one-to-many' ? [r, l] : [l, r];
-  let labels: Labels = keepName ? { ...base } : dropName(base);
+  let labels: Labels = { ...(keepName ? base : dropName(base)) }; // a copy: dropName's are shared
   if (card === 'one-to-one' && matching) {
     if (matching.on) {
       const kept: Labels = {};
@@ -332,6 +332,15 @@ export function lowerBound(points: Points, t: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Label sets repeat at every step of a range query (the same objects): their keys are computed once. */
+const keys = new WeakMap<Labels, string>();
+
+function cachedKey(labels: Labels): string {
+  let key = keys.get(labels);
+  if (key === undefined) keys.set(labels, (key = labelsKey(labels)));
+  return key;
 }
 
 export function labelsKey(labels: Labels): string {
