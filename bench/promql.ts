@@ -67,6 +67,9 @@ const DATA_SETS: DataSet[] = [
     panels: [
       { name: '24 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 60 s', query: 'avg by (instance) (panel_cpu_usage)', hours: 24, stepSeconds: 60 },
       { name: '24 h, 1000 series at 15 s returned: panel_cpu_usage, step 5 m', query: 'panel_cpu_usage', hours: 24, stepSeconds: 300 },
+      { name: '6 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 60 s', query: 'avg by (instance) (panel_cpu_usage)', hours: 6, stepSeconds: 60 },
+      { name: '1 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 15 s', query: 'avg by (instance) (panel_cpu_usage)', hours: 1, stepSeconds: 15 },
+      { name: '1 h, counters at 15 s: sum by (route) (rate(panel_requests_total[5m])), step 15 s', query: 'sum by (route) (rate(panel_requests_total[5m]))', hours: 1, stepSeconds: 15 },
     ],
   },
 ];

@@ -53,8 +53,17 @@ export interface SeriesResult {
   values: number[];
 }
 
+/** Per selected series, the index bounds of the last window read, and the instant they were read for. */
+interface Cursor {
+  t: number;
+  lo: Int32Array;
+  hi: Int32Array;
+}
+
 export class Evaluator {
   private readonly selected = new Map<VectorSelector, StoredSeries[]>();
+  /** A range query reads the same selectors at increasing instants: bounds move forward from the last step's. */
+  private readonly cursors = new Map<VectorSelector | MatrixSelector, Cursor>();
 
   constructor(private readonly source: SeriesSource, private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS }) {}
 
@@ -118,12 +127,14 @@ export class Evaluator {
 
   private instantSelect(selector: VectorSelector, t: number): Sample[] {
     const at = t - selector.offsetMs;
+    const all = this.series(selector);
+    const { hi } = this.bounds(selector, all, at, at, false);
     const out: Sample[] = [];
-    for (const series of this.series(selector)) {
-      const { points } = series;
-      const i = points.upperBound(at) - 1;
+    for (let s = 0; s < all.length; s++) {
+      const { points } = all[s];
+      const i = hi[s] - 1;
       if (i < points.head || points.times[i] < at - this.opts.lookbackMs) continue;
-      out.push({ labels: series.labels, value: points.values[i] });
+      out.push({ labels: all[s].labels, value: points.values[i] });
     }
     return out;
   }
@@ -132,13 +143,40 @@ export class Evaluator {
   windows(matrix: MatrixSelector, t: number): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
     const to = t - matrix.selector.offsetMs;
     const from = to - matrix.rangeMs;
+    const all = this.series(matrix.selector);
+    const { lo, hi } = this.bounds(matrix, all, from, to, true);
     const out = [];
-    for (const series of this.series(matrix.selector)) {
-      const lo = lowerBound(series.points, from);
-      const hi = series.points.upperBound(to);
-      out.push({ series, lo, hi, from, to });
-    }
+    for (let s = 0; s < all.length; s++) out.push({ series: all[s], lo: lo[s], hi: hi[s], from, to });
     return out;
+  }
+
+  /**
+   * Per series: lo = first point at or after `from` (when `withLo`), hi = first point after `to`. Moved forward from
+   * the previous instant's bounds when `to` did not go back (each step of a range query), else searched.
+   */
+  private bounds(key: VectorSelector | MatrixSelector, all: StoredSeries[], from: number, to: number, withLo: boolean): Cursor {
+    let cursor = this.cursors.get(key);
+    if (!cursor || to < cursor.t) {
+      cursor = { t: to, lo: new Int32Array(all.length), hi: new Int32Array(all.length) };
+      for (let s = 0; s < all.length; s++) {
+        if (withLo) cursor.lo[s] = lowerBound(all[s].points, from);
+        cursor.hi[s] = all[s].points.upperBound(to);
+      }
+      this.cursors.set(key, cursor);
+      return cursor;
+    }
+    cursor.t = to;
+    for (let s = 0; s < all.length; s++) {
+      const times = all[s].points.times;
+      let hi = cursor.hi[s];
+      while (hi < times.length && times[hi] <= to) hi++;
+      cursor.hi[s] = hi;
+      if (!withLo) continue;
+      let lo = cursor.lo[s];
+      while (lo < hi && times[lo] < from) lo++;
+      cursor.lo[s] = lo;
+    }
+    return cursor;
   }
 
   private call(call: Call, t: number): Value {
