@@ -62,17 +62,19 @@ interface Cursor {
 
 export class Evaluator {
   private readonly selected = new Map<VectorSelector, StoredSeries[]>();
-  /** A range query reads the same selectors at increasing instants: bounds move forward from the last step's. */
+  /** The steps of one range() read the same selectors at increasing instants: bounds move on from the last step's. */
   private readonly cursors = new Map<VectorSelector | MatrixSelector, Cursor>();
 
   constructor(private readonly source: SeriesSource, private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS }) {}
 
   instant(expr: Expr, t: number): Value {
+    this.cursors.clear(); // the points may have changed since the last call (live windows)
     return this.eval(expr, t);
   }
 
   /** Evaluates at every step; a scalar expression becomes one series without labels. */
   range(expr: Expr, start: number, end: number, stepMs: number): SeriesResult[] {
+    this.cursors.clear();
     const out = new Map<string, SeriesResult>();
     for (let t = start; t <= end; t += stepMs) {
       const value = this.eval(expr, t);
