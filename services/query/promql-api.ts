@@ -104,7 +104,9 @@ function toMatrix(series: SeriesResult[]): JsonText {
   const parts: string[] = [];
   for (const { s } of keyed) {
     let values = '';
-    for (let i = 0; i < s.times.length; i++) values += `${i ? ',' : ''}[${sec(s.times[i])},"${formatValue(s.values[i])}"]`;
+    for (let i = 0; i < s.times.length; i++) {
+      values += `${i ? ',' : ''}[${sec(s.times[i])},"${formatValue(s.values[i])}"]`;
+    }
     parts.push(`{"metric":${JSON.stringify(s.labels)},"values":[${values}]}`);
   }
   return new JsonText(`{"resultType":"matrix","result":[${parts.join(',')}]}`);

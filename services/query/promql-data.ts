@@ -160,7 +160,9 @@ interface State {
 
 type Window = Omit<LoadRequest, 'selector'>;
 
-async function loadSource(pool: Pool, source: Source, window: Window, exact: Labels, budget: Budget): Promise<StoredSeries[]> {
+async function loadSource(
+  pool: Pool, source: Source, window: Window, exact: Labels, budget: Budget,
+): Promise<StoredSeries[]> {
   const rows = await loadRows(pool, source, window, exact, budget);
   budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
   budget.read += rows.reduce((n, row) => n + row.read, 0);
@@ -206,7 +208,8 @@ async function loadRows(pool: Pool, source: Source, window: Window, exact: Label
     .add('"timestamp" >= ?', new Date(window.fromMs))
     .add('"timestamp" <= ?', new Date(window.toMs));
   if (Object.keys(exact).length > 0) where.add('labels @> ?::jsonb', JSON.stringify(exact));
-  const limit = where.param((window.steps ? budget.readRemaining : Math.min(budget.remaining, budget.readRemaining)) + 1);
+  const rowsAllowed = window.steps ? budget.readRemaining : Math.min(budget.remaining, budget.readRemaining);
+  const limit = where.param(rowsAllowed + 1);
   const samples = `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, value, labels::text AS labels
                      FROM metrics ${where} LIMIT ${limit}`;
   const settings = { work_mem: LOAD_WORK_MEM } as const;

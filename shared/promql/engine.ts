@@ -156,7 +156,9 @@ export class Evaluator {
    * Per series: lo = first point at or after `from` (when `withLo`), hi = first point after `to`. Moved forward from
    * the previous instant's bounds when `to` did not go back (each step of a range query), else searched.
    */
-  private bounds(key: VectorSelector | MatrixSelector, all: StoredSeries[], from: number, to: number, withLo: boolean): Cursor {
+  private bounds(
+    key: VectorSelector | MatrixSelector, all: StoredSeries[], from: number, to: number, withLo: boolean,
+  ): Cursor {
     let cursor = this.cursors.get(key);
     if (!cursor || to < cursor.t) {
       cursor = { t: to, lo: new Int32Array(all.length), hi: new Int32Array(all.length) };
