@@ -395,7 +395,8 @@ CREATE TABLE public.metric_series (
     value_sum double precision NOT NULL,
     last_timestamp timestamp with time zone NOT NULL,
     last_value double precision NOT NULL,
-    bucket_counts bigint[]
+    bucket_counts bigint[],
+    first_timestamp timestamp with time zone
 )
 WITH (fillfactor='70');
 

@@ -201,19 +201,36 @@ describe('Prometheus-compatible query API', () => {
     expect(res.body.error).toMatch(/many-to-many matching not allowed/);
   });
 
-  it('bounds the samples a query reads: beyond the limit, 400 bad_data saying how to narrow it', async () => {
-    const app = await buildApp({ logger: ctx.logger, auth: ctx.config.auth, registry: new Registry(), routes: [promqlRoutes(ctx.db, { maxSamples: 2 })], readiness: {} });
-    try {
-      const res = await app.inject({ method: 'GET', url: `/prometheus/api/v1/query?query=cpu_usage&time=${(t0 + 90_000) / 1000}`, headers: { authorization: `Bearer ${token}` } });
-      expect(res.statusCode).toBe(400);
-      expect(res.json()).toEqual({
+  it('bounds the samples a query holds and reads: beyond either limit, 400 bad_data saying how to narrow it', async () => {
+    const limited = async (limits: { maxSamples: number; maxSamplesRead?: number }, query: string) => {
+      const app = await buildApp({ logger: ctx.logger, auth: ctx.config.auth, registry: new Registry(), routes: [promqlRoutes(ctx.db, limits)], readiness: {} });
+      try {
+        const url = `/prometheus/api/v1/query?query=${encodeURIComponent(query)}&time=${(t0 + 90_000) / 1000}`;
+        const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+        return { status: res.statusCode, body: res.json() };
+      } finally {
+        await app.close();
+      }
+    };
+    // A range selector holds every sample of its window: 3 here.
+    expect(await limited({ maxSamples: 2 }, 'count_over_time(cpu_usage[5m])')).toEqual({
+      status: 400,
+      body: {
         status: 'error',
         errorType: 'bad_data',
-        error: 'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, or shorten the ranges in [..]',
-      });
-    } finally {
-      await app.close();
-    }
+        error: 'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, make the step longer, or shorten the ranges in [..]',
+      },
+    });
+    // An instant selector holds one sample per series and step (2), but reads the 3 stored ones.
+    expect(await limited({ maxSamples: 2 }, 'cpu_usage')).toMatchObject({ status: 200, body: { status: 'success' } });
+    expect(await limited({ maxSamples: 10, maxSamplesRead: 2 }, 'cpu_usage')).toEqual({
+      status: 400,
+      body: {
+        status: 'error',
+        errorType: 'bad_data',
+        error: 'the query reads more than 2 stored samples: narrow the time range, add label matchers, or shorten the ranges in [..]',
+      },
+    });
   });
 
   it('answers 503 timeout when PostgreSQL cancels the statement (QUERY_STATEMENT_TIMEOUT_MS)', async () => {

@@ -30,6 +30,8 @@ export const MAX_STEPS = 11_000;
 /** Series × steps one query may evaluate (keeps a single request from holding the event loop for long). */
 export const MAX_EVALUATIONS = 10_000_000;
 export const BUILD_VERSION = '2.42.0';
+/** An instant query's one instant as a range of one step (any positive width: no sample lies after the instant). */
+const INSTANT_STEP_MS = 1000;
 
 type Params = Record<string, string | string[] | undefined>;
 
@@ -90,21 +92,36 @@ function toResult(value: Value, t: number) {
   }
 }
 
-function toMatrix(series: SeriesResult[]) {
-  return {
-    resultType: 'matrix',
-    result: series
-      .sort((a, b) => (labelsKey(a.labels) < labelsKey(b.labels) ? -1 : 1))
-      .map((s) => ({ metric: s.labels, values: s.times.map((t, i) => [sec(t), formatValue(s.values[i])]) })),
-  };
+/** A `data` value already serialised: answers of a million points are built as text, not as arrays of arrays. */
+export class JsonText {
+  constructor(readonly text: string) {}
 }
 
-/** What each selector reads when the expression is evaluated from `start` to `end`. */
-function loadRequests(expr: Expr, start: number, end: number): LoadRequest[] {
+/** {"resultType":"matrix","result":[…]}, series ordered by their labels; the same bytes JSON.stringify would give. */
+function toMatrix(series: SeriesResult[]): JsonText {
+  const keyed = series.map((s) => ({ key: labelsKey(s.labels), s }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : 1));
+  const parts: string[] = [];
+  for (const { s } of keyed) {
+    let values = '';
+    for (let i = 0; i < s.times.length; i++) {
+      values += `${i ? ',' : ''}[${sec(s.times[i])},"${formatValue(s.values[i])}"]`;
+    }
+    parts.push(`{"metric":${JSON.stringify(s.labels)},"values":[${values}]}`);
+  }
+  return new JsonText(`{"resultType":"matrix","result":[${parts.join(',')}]}`);
+}
+
+/**
+ * What each selector reads when the expression is evaluated at start, start + step, … ≤ end; instant selectors
+ * say at which instants, so the loader keeps one sample per series and step (promql-data.ts, step reduction).
+ */
+function loadRequests(expr: Expr, start: number, end: number, stepMs: number): LoadRequest[] {
   return selectorsOf(expr).map(({ selector, rangeMs }) => ({
     selector,
     fromMs: start - selector.offsetMs - (rangeMs || DEFAULT_LOOKBACK_MS),
     toMs: end - selector.offsetMs,
+    ...(rangeMs ? {} : { steps: { startMs: start - selector.offsetMs, stepMs } }),
   }));
 }
 
@@ -118,17 +135,20 @@ function checkUnique(samples: { labels: Labels }[]): void {
 }
 
 export interface QueryLimits {
-  /** Samples one query may read (promql-data.ts MAX_SAMPLES). */
+  /** Samples one query may hold (promql-data.ts MAX_SAMPLES). */
   maxSamples: number;
+  /** Stored samples one query may read (promql-data.ts MAX_SAMPLES_READ). */
+  maxSamplesRead?: number;
 }
 
 const DEFAULT_LIMITS: QueryLimits = { maxSamples: MAX_SAMPLES };
+const budgetOf = (limits: QueryLimits) => new Budget(limits.maxSamples, limits.maxSamplesRead);
 
 export async function instantQuery(pool: Pool, params: Params, now: number, limits = DEFAULT_LIMITS) {
   const expr = parseQuery(required(params, 'query'));
   const timeText = param(params, 'time');
   const t = timeText === undefined || timeText === '' ? now : parseTime(timeText, 'time');
-  const source = await loadSeries(pool, loadRequests(expr, t, t), new Budget(limits.maxSamples));
+  const source = await loadSeries(pool, loadRequests(expr, t, t, INSTANT_STEP_MS), budgetOf(limits));
   const value = new Evaluator(source).instant(expr, t);
   if (value.type === 'vector') checkUnique(value.samples);
   return toResult(value, t);
@@ -145,7 +165,7 @@ export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LI
   if (steps > MAX_STEPS) {
     throw new BadData(`exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
-  const source = await loadSeries(pool, loadRequests(expr, start, end), new Budget(limits.maxSamples));
+  const source = await loadSeries(pool, loadRequests(expr, start, end, step), budgetOf(limits));
   const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
   if (selected * steps > MAX_EVALUATIONS) {
     throw tooLarge(`the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`);
@@ -241,6 +261,9 @@ function respond(handler: Handler) {
     try {
       if (request.validationError) throw schemaBadData(request.validationError);
       const data = await handler(params, request);
+      if (data instanceof JsonText) {
+        return reply.type('application/json; charset=utf-8').send(`{"status":"success","data":${data.text}}`);
+      }
       return reply.send({ status: 'success', data });
     } catch (error) {
       const known = errorType(error);

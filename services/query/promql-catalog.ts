@@ -2,8 +2,10 @@
  * The series catalog the Prometheus API's series, labels, label values and metadata endpoints read: every stored
  * series (metric_series, plus the samples inserted since its last fold) presented under its Prometheus names
  * (histograms as _bucket{le}/_count/_sum, summaries as _count/_sum, as promql-data.ts loads them). O(series),
- * never O(samples) for folded data. `start` keeps series with a sample at or after it; `end` bounds only the
- * unfolded tail (metric_series keeps no first timestamp), so a series may be listed for a range it starts after.
+ * never O(samples) for folded data. A series is listed when its stored samples span [start, end]: its first sample is
+ * at or before `end` and its last at or after `start` (folded: metric_series.first_timestamp/last_timestamp;
+ * unfolded: a sample inside the window). Like Prometheus, which answers from whole chunks and blocks, a series whose
+ * samples stop before the window and resume after it is listed too.
  */
 import type { Pool } from '../../shared/db/pool.ts';
 import type { Labels } from '../../shared/promql/windows.ts';
@@ -44,7 +46,11 @@ export async function catalog(pool: Pool, filter: CatalogFilter): Promise<Catalo
     folded.push(`last_timestamp >= ${start}`);
     tail.push(`"timestamp" >= ${start}`);
   }
-  if (filter.endMs !== null) tail.push(`"timestamp" <= ${param(new Date(filter.endMs))}`);
+  if (filter.endMs !== null) {
+    const end = param(new Date(filter.endMs));
+    folded.push(`coalesce(first_timestamp, '-infinity'::timestamptz) <= ${end}`);
+    tail.push(`"timestamp" <= ${end}`);
+  }
   const rows = await run<{ name: string; metric_type: string; labels: Labels }>(
     pool,
     `SELECT name, metric_type, labels FROM metric_series WHERE ${folded.join(' AND ')}

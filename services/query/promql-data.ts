@@ -7,7 +7,15 @@
  *   histogram    <name>_bucket{le} (cumulative counts of observations <= each bound of series-fold.ts, and +Inf),
  *                <name>_count and <name>_sum, running the same way; summaries give <name>_count and <name>_sum
  * A selector must name its metric, or its __name__ matchers must match at most MAX_NAMES known names.
- * Bounds: at most MAX_SAMPLES samples are read per query (LIMIT, then a 400 saying how to narrow it).
+ *
+ * Step reduction. An instant selector evaluated at t0, t0 + step, … only ever yields, per series, the newest sample
+ * at or before each instant. So the statement keeps, per series and step, the newest sample of those that the step
+ * is the first one at or after (k = max(0, ceil((t - t0) / step))), with the count and sum of the samples it stands
+ * for (what counters and _count/_sum add up). The newest of these at or before an instant is the newest sample at
+ * or before it: the evaluation is exactly the same, over up to one point per step instead of every sample. Range
+ * selectors ([5m]) read every sample in their window.
+ * Bounds: at most MAX_SAMPLES samples are held per query: rows read (LIMIT), or points kept after step reduction
+ * (then a 400 saying how to narrow it); QUERY_STATEMENT_TIMEOUT_MS bounds the statements.
  */
 import { VigilError } from '../../shared/errors.ts';
 import type { Pool } from '../../shared/db/pool.ts';
@@ -19,6 +27,8 @@ import { BUCKET_BOUNDS, seriesAggregateSql } from './series-fold.ts';
 import { run, Where } from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
+/** Stored samples one query may read (step reduction keeps fewer than it reads; the statement timeout also bounds). */
+export const MAX_SAMPLES_READ = 20_000_000;
 export const MAX_NAMES = 200;
 
 type Kind = 'raw' | 'counter' | 'bucket' | 'count' | 'sum';
@@ -75,13 +85,34 @@ export interface LoadRequest {
   /** Earliest and latest sample time the selector reads. */
   fromMs: number;
   toMs: number;
+  /** An instant selector's evaluation instants (offset applied): startMs, startMs + stepMs, … ≤ toMs. */
+  steps?: { startMs: number; stepMs: number };
 }
 
+/** Rows of one series per step (step reduction) or per sample: time, value, and how many samples with what sum. */
+interface Loaded {
+  labels: string;
+  t: number[];
+  v: number[];
+  n: number[] | null;
+  total: number[] | null;
+  /** Stored samples read for this series. */
+  read: number;
+}
+
+/** Sort and hash memory of the loading statement: one series' rows are grouped without spilling to disk. */
+const LOAD_WORK_MEM = '64MB';
+
+/** What a query has held (points in memory) and read (stored rows), against its bounds. */
 export class Budget {
   samples = 0;
-  constructor(readonly maxSamples = MAX_SAMPLES) {}
+  read = 0;
+  constructor(readonly maxSamples = MAX_SAMPLES, readonly maxRead = MAX_SAMPLES_READ) {}
   get remaining(): number {
     return this.maxSamples - this.samples;
+  }
+  get readRemaining(): number {
+    return this.maxRead - this.read;
   }
 }
 
@@ -90,7 +121,7 @@ export async function loadSeries(pool: Pool, requests: LoadRequest[], budget = n
   const bySelector = new Map<VectorSelector, StoredSeries[]>();
   const cache = new Map<string, StoredSeries[]>();
   let names: { name: string; metric_type: string }[] | null = null;
-  for (const { selector, fromMs, toMs } of requests) {
+  for (const { selector, fromMs, toMs, steps } of requests) {
     let metrics: string[];
     if (selector.name !== null) metrics = [selector.name];
     else {
@@ -109,9 +140,10 @@ export async function loadSeries(pool: Pool, requests: LoadRequest[], budget = n
     const found: StoredSeries[] = [];
     for (const metric of metrics) {
       for (const source of sourcesOf(metric)) {
-        const key = `${source.metric}\u0000${source.kind}\u0000${fromMs}\u0000${toMs}\u0000${JSON.stringify(exact)}`;
+        const window = { fromMs, toMs, steps: source.kind === 'bucket' ? undefined : steps };
+        const key = [source.metric, source.kind, JSON.stringify(window), JSON.stringify(exact)].join('\u0000');
         let series = cache.get(key);
-        if (!series) cache.set(key, (series = await loadSource(pool, source, fromMs, toMs, exact, budget)));
+        if (!series) cache.set(key, (series = await loadSource(pool, source, window, exact, budget)));
         found.push(...series);
       }
     }
@@ -126,70 +158,110 @@ interface State {
   buckets: number[];
 }
 
-async function loadSource(pool: Pool, source: Source, fromMs: number, toMs: number, exact: Labels, budget: Budget): Promise<StoredSeries[]> {
-  const where = new Where()
-    .add('name = ?', source.stored)
-    .add('metric_type = ANY(?::text[])', source.types)
-    .add('"timestamp" >= ?', new Date(fromMs))
-    .add('"timestamp" <= ?', new Date(toMs));
-  if (Object.keys(exact).length > 0) where.add('labels @> ?::jsonb', JSON.stringify(exact));
-  // One row per series with its samples as arrays: the labels travel once, not with every sample.
-  const limit = where.param(budget.remaining + 1);
-  const rows = await run<{ labels: string; t: number[]; v: number[] }>(
-    pool,
-    `SELECT labels, array_agg(t ORDER BY t) AS t, array_agg(value ORDER BY t) AS v
-       FROM (SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, value, labels::text AS labels
-               FROM metrics ${where} LIMIT ${limit}) window_rows
-      GROUP BY labels`,
-    where.values,
-  );
+type Window = Omit<LoadRequest, 'selector'>;
+
+async function loadSource(
+  pool: Pool, source: Source, window: Window, exact: Labels, budget: Budget,
+): Promise<StoredSeries[]> {
+  const rows = await loadRows(pool, source, window, exact, budget);
   budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
+  budget.read += rows.reduce((n, row) => n + row.read, 0);
   if (budget.samples > budget.maxSamples) {
     throw tooLarge(
       `the query reads more than ${budget.maxSamples} samples (series × points): narrow the time range, ` +
-        'add label matchers, or shorten the ranges in [..]',
+        'add label matchers, make the step longer, or shorten the ranges in [..]',
+    );
+  }
+  if (budget.read > budget.maxRead) {
+    throw tooLarge(
+      `the query reads more than ${budget.maxRead} stored samples: narrow the time range, add label matchers, ` +
+        'or shorten the ranges in [..]',
     );
   }
   if (rows.length === 0) return [];
-  const windowBy = new Map<string, { t: number; value: number }[]>();
-  for (const row of rows) windowBy.set(row.labels, row.t.map((t, i) => ({ t, value: row.v[i] })));
-  const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, toMs);
+  const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, window.toMs);
   const out: StoredSeries[] = [];
-  for (const [labelsText, samples] of windowBy) {
-    const labels = JSON.parse(labelsText) as Labels;
+  for (const row of rows) {
+    const labels = JSON.parse(row.labels) as Labels;
     if (source.kind === 'bucket' && 'le' in labels) continue; // the exposition leaves these out too
-    const base = bases?.get(labelsText) ?? { n: 0, total: 0, buckets: BUCKET_BOUNDS.map(() => 0) };
+    const base = bases?.get(row.labels) ?? { n: 0, total: 0, buckets: BUCKET_BOUNDS.map(() => 0) };
     // The base is the running state just before the window: the all-time state minus what the window and after hold.
-    for (const s of samples) {
-      base.n -= 1;
-      base.total -= s.value;
-      BUCKET_BOUNDS.forEach((bound, i) => (base.buckets[i] -= s.value <= bound ? 1 : 0));
+    for (let i = 0; i < row.t.length; i++) {
+      const value = row.v[i];
+      base.n -= row.n?.[i] ?? 1;
+      base.total -= row.total?.[i] ?? value;
+      if (source.kind === 'bucket') BUCKET_BOUNDS.forEach((bound, b) => (base.buckets[b] -= value <= bound ? 1 : 0));
     }
-    out.push(...present(source, labels, samples, base));
+    out.push(...present(source, labels, row, base));
   }
   return out;
 }
 
-function present(source: Source, labels: Labels, samples: { t: number; value: number }[], base: State): StoredSeries[] {
-  const series = (extra: Labels, value: (s: { t: number; value: number }) => number): StoredSeries => {
+/**
+ * One row per series with its samples (or step representatives) as arrays, so the labels travel once. The inner
+ * LIMIT bounds the rows read; the budget check above bounds the points kept.
+ */
+async function loadRows(pool: Pool, source: Source, window: Window, exact: Labels, budget: Budget): Promise<Loaded[]> {
+  const where = new Where()
+    .add('name = ?', source.stored)
+    .add('metric_type = ANY(?::text[])', source.types)
+    .add('"timestamp" >= ?', new Date(window.fromMs))
+    .add('"timestamp" <= ?', new Date(window.toMs));
+  if (Object.keys(exact).length > 0) where.add('labels @> ?::jsonb', JSON.stringify(exact));
+  const rowsAllowed = window.steps ? budget.readRemaining : Math.min(budget.remaining, budget.readRemaining);
+  const limit = where.param(rowsAllowed + 1);
+  const samples = `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, value, labels::text AS labels
+                     FROM metrics ${where} LIMIT ${limit}`;
+  const settings = { work_mem: LOAD_WORK_MEM } as const;
+  if (!window.steps) {
+    return run<Loaded>(
+      pool,
+      `SELECT labels, array_agg(t ORDER BY t) AS t, array_agg(value ORDER BY t) AS v, NULL AS n, NULL AS total,
+            count(*)::float8 AS read
+         FROM (${samples}) window_rows GROUP BY labels`,
+      where.values,
+      settings,
+    );
+  }
+  const start = where.param(window.steps.startMs);
+  const step = where.param(window.steps.stepMs);
+  // Gauges need only the representative; running totals also the count and sum of the samples it stands for.
+  const sums = source.kind === 'raw'
+    ? 'NULL AS n, NULL AS total'
+    : 'array_agg(n ORDER BY last[1]) AS n, array_agg(total ORDER BY last[1]) AS total';
+  return run<Loaded>(
+    pool,
+    `SELECT labels, array_agg(last[1] ORDER BY last[1]) AS t, array_agg(last[2] ORDER BY last[1]) AS v, ${sums},
+            sum(n) AS read
+       FROM (SELECT labels, max(ARRAY[t, value]) AS last, count(*)::float8 AS n, sum(value) AS total
+               FROM (${samples}) window_rows
+              GROUP BY labels, greatest(0, ceil((t - ${start}::float8) / ${step}::float8))) per_step
+      GROUP BY labels`,
+    where.values,
+    settings,
+  );
+}
+
+function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {
+  const series = (extra: Labels, value: (i: number) => number): StoredSeries => {
     const points = new Points();
-    for (const s of samples) points.add(s.t, value(s));
+    for (let i = 0; i < row.t.length; i++) points.add(row.t[i], value(i));
     return { labels: { ...labels, ...extra, __name__: source.metric }, points };
   };
   let running = base.total;
   let count = base.n;
   switch (source.kind) {
     case 'raw':
-      return [series({}, (s) => s.value)];
+      return [series({}, (i) => row.v[i])];
     case 'counter':
     case 'sum':
-      return [series({}, (s) => (running += s.value))];
+      return [series({}, (i) => (running += row.total?.[i] ?? row.v[i]))];
     case 'count':
-      return [series({}, () => ++count)];
+      return [series({}, (i) => (count += row.n?.[i] ?? 1))];
     case 'bucket': {
-      const out = BUCKET_BOUNDS.map((bound, i) => {
-        let c = base.buckets[i];
-        return series({ le: formatValue(bound) }, (s) => (c += s.value <= bound ? 1 : 0));
+      const out = BUCKET_BOUNDS.map((bound, b) => {
+        let c = base.buckets[b];
+        return series({ le: formatValue(bound) }, (i) => (c += row.v[i] <= bound ? 1 : 0));
       });
       out.push(series({ le: '+Inf' }, () => ++count));
       return out;

@@ -28,11 +28,12 @@ const LOCK_KEY = 'vigil.metric_series_fold';
 
 /**
  * Per-series aggregates of the samples matching `where` (the caller adds the created_at range):
- * name, metric_type, labels, n, total, last_ts, last_value, buckets.
+ * name, metric_type, labels, n, total, first_ts, last_ts, last_value, buckets.
  */
 export function seriesAggregateSql(where: Where): string {
   const buckets = BUCKET_BOUNDS.map((b) => `count(*) FILTER (WHERE value <= ${where.param(b)}::float8)`).join(', ');
-  return `SELECT name, metric_type, labels, count(*)::int8 AS n, sum(value) AS total, max("timestamp") AS last_ts,
+  return `SELECT name, metric_type, labels, count(*)::int8 AS n, sum(value) AS total, min("timestamp") AS first_ts,
+                 max("timestamp") AS last_ts,
                  (max(ARRAY[extract(epoch FROM "timestamp")::float8, value]))[2] AS last_value,
                  CASE WHEN metric_type = 'histogram' THEN ARRAY[${buckets}]::int8[] END AS buckets
             FROM metrics ${where}
@@ -87,14 +88,17 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
       if (from instanceof Date && watermark <= from) return { folded: false, reason: 'nothing new' };
       const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
       const merged = await client.query(
-        `INSERT INTO metric_series AS s (name, metric_type, labels, sample_count, value_sum, last_timestamp, last_value, bucket_counts)
-         SELECT name, metric_type, labels, n, total, last_ts, last_value, buckets
+        `INSERT INTO metric_series AS s (name, metric_type, labels, sample_count, value_sum, first_timestamp, last_timestamp, last_value,
+                                     bucket_counts)
+         SELECT name, metric_type, labels, n, total, first_ts, last_ts, last_value, buckets
            FROM (${seriesAggregateSql(where)}) fresh
           ORDER BY name, metric_type, labels
          ON CONFLICT (name, metric_type, sha256(jsonb_send(labels))) DO UPDATE SET
            sample_count   = s.sample_count + EXCLUDED.sample_count,
            value_sum      = s.value_sum + EXCLUDED.value_sum,
            last_value     = CASE WHEN EXCLUDED.last_timestamp >= s.last_timestamp THEN EXCLUDED.last_value ELSE s.last_value END,
+           first_timestamp = CASE WHEN s.first_timestamp IS NOT NULL
+                                  THEN least(s.first_timestamp, EXCLUDED.first_timestamp) END,
            last_timestamp = greatest(s.last_timestamp, EXCLUDED.last_timestamp),
            bucket_counts  = vigil_add_counts(s.bucket_counts, EXCLUDED.bucket_counts)`,
         where.values,

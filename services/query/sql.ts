@@ -40,13 +40,14 @@ export function containsPattern(value: string): string {
  * tag, so two tags look like a few dozen rows of a day and it picks a scan of the whole range plus a sort, 150 ms
  * and up on a 1.4M-row day, where walking the (timestamp, id) or (source, timestamp) index newest first stops
  * after the page: ~1–3 ms). Every listing has such an ordered path, so turning sorts off only tips the choice.
+ * `work_mem` for statements that group a known, bounded number of rows (PromQL loading, promql-data.ts).
  */
-export type PlannerSettings = Partial<Record<'enable_sort', 'on' | 'off'>>;
+export type PlannerSettings = Partial<Record<'enable_sort', 'on' | 'off'> & Record<'work_mem', `${number}MB`>>;
 
 export async function run<R extends object>(pool: Pool, sql: string, values: unknown[] = [], settings?: PlannerSettings): Promise<R[]> {
   try {
     if (!settings) return (await pool.query<R>(sql, values)).rows;
-    const begin = `BEGIN; ${Object.entries(settings).map(([name, value]) => `SET LOCAL ${name} = ${value}`).join('; ')}`;
+    const begin = `BEGIN; ${Object.entries(settings).map(([name, value]) => `SET LOCAL ${name} = '${value}'`).join('; ')}`;
     return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, begin);
   } catch (error) {
     if (isQueryCanceled(error)) {

@@ -53,23 +53,34 @@ export interface SeriesResult {
   values: number[];
 }
 
+/** Per selected series, the index bounds of the last window read, and the instant they were read for. */
+interface Cursor {
+  t: number;
+  lo: Int32Array;
+  hi: Int32Array;
+}
+
 export class Evaluator {
   private readonly selected = new Map<VectorSelector, StoredSeries[]>();
+  /** The steps of one range() read the same selectors at increasing instants: bounds move on from the last step's. */
+  private readonly cursors = new Map<VectorSelector | MatrixSelector, Cursor>();
 
   constructor(private readonly source: SeriesSource, private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS }) {}
 
   instant(expr: Expr, t: number): Value {
+    this.cursors.clear(); // the points may have changed since the last call (live windows)
     return this.eval(expr, t);
   }
 
   /** Evaluates at every step; a scalar expression becomes one series without labels. */
   range(expr: Expr, start: number, end: number, stepMs: number): SeriesResult[] {
+    this.cursors.clear();
     const out = new Map<string, SeriesResult>();
     for (let t = start; t <= end; t += stepMs) {
       const value = this.eval(expr, t);
       const samples = value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
       for (const sample of samples) {
-        const key = labelsKey(sample.labels);
+        const key = cachedKey(sample.labels);
         let series = out.get(key);
         if (!series) out.set(key, (series = { labels: sample.labels, times: [], values: [] }));
         series.times.push(t);
@@ -118,12 +129,14 @@ export class Evaluator {
 
   private instantSelect(selector: VectorSelector, t: number): Sample[] {
     const at = t - selector.offsetMs;
+    const all = this.series(selector);
+    const { hi } = this.bounds(selector, all, at, at, false);
     const out: Sample[] = [];
-    for (const series of this.series(selector)) {
-      const { points } = series;
-      const i = points.upperBound(at) - 1;
+    for (let s = 0; s < all.length; s++) {
+      const { points } = all[s];
+      const i = hi[s] - 1;
       if (i < points.head || points.times[i] < at - this.opts.lookbackMs) continue;
-      out.push({ labels: series.labels, value: points.values[i] });
+      out.push({ labels: all[s].labels, value: points.values[i] });
     }
     return out;
   }
@@ -132,13 +145,42 @@ export class Evaluator {
   windows(matrix: MatrixSelector, t: number): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
     const to = t - matrix.selector.offsetMs;
     const from = to - matrix.rangeMs;
+    const all = this.series(matrix.selector);
+    const { lo, hi } = this.bounds(matrix, all, from, to, true);
     const out = [];
-    for (const series of this.series(matrix.selector)) {
-      const lo = lowerBound(series.points, from);
-      const hi = series.points.upperBound(to);
-      out.push({ series, lo, hi, from, to });
-    }
+    for (let s = 0; s < all.length; s++) out.push({ series: all[s], lo: lo[s], hi: hi[s], from, to });
     return out;
+  }
+
+  /**
+   * Per series: lo = first point at or after `from` (when `withLo`), hi = first point after `to`. Moved forward from
+   * the previous instant's bounds when `to` did not go back (each step of a range query), else searched.
+   */
+  private bounds(
+    key: VectorSelector | MatrixSelector, all: StoredSeries[], from: number, to: number, withLo: boolean,
+  ): Cursor {
+    let cursor = this.cursors.get(key);
+    if (!cursor || to < cursor.t) {
+      cursor = { t: to, lo: new Int32Array(all.length), hi: new Int32Array(all.length) };
+      for (let s = 0; s < all.length; s++) {
+        if (withLo) cursor.lo[s] = lowerBound(all[s].points, from);
+        cursor.hi[s] = all[s].points.upperBound(to);
+      }
+      this.cursors.set(key, cursor);
+      return cursor;
+    }
+    cursor.t = to;
+    for (let s = 0; s < all.length; s++) {
+      const times = all[s].points.times;
+      let hi = cursor.hi[s];
+      while (hi < times.length && times[hi] <= to) hi++;
+      cursor.hi[s] = hi;
+      if (!withLo) continue;
+      let lo = cursor.lo[s];
+      while (lo < hi && times[lo] < from) lo++;
+      cursor.lo[s] = lo;
+    }
+    return cursor;
   }
 
   private call(call: Call, t: number): Value {
@@ -284,7 +326,7 @@ function resultLabels(l: Labels, r: Labels, node: Binary, keepName: boolean): La
   const matching = node.matching;
   const card = matching?.card ?? 'one-to-one';
   const [base, other] = card === 'one-to-many' ? [r, l] : [l, r];
-  let labels: Labels = keepName ? { ...base } : dropName(base);
+  let labels: Labels = { ...(keepName ? base : dropName(base)) }; // a copy: dropName's are shared
   if (card === 'one-to-one' && matching) {
     if (matching.on) {
       const kept: Labels = {};
@@ -332,6 +374,15 @@ export function lowerBound(points: Points, t: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Label sets repeat at every step of a range query (the same objects): their keys are computed once. */
+const keys = new WeakMap<Labels, string>();
+
+function cachedKey(labels: Labels): string {
+  let key = keys.get(labels);
+  if (key === undefined) keys.set(labels, (key = labelsKey(labels)));
+  return key;
 }
 
 export function labelsKey(labels: Labels): string {

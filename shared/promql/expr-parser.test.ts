@@ -103,4 +103,31 @@ describe('PromQL evaluator', () => {
       { labels: { job: 'b' }, times: [0, 120_000, 240_000], values: [0, 0, 0] },
     ]);
   });
+
+  it('a range query answers at each step what an instant query at that step answers (windows moved step by step)', () => {
+    // Irregular samples, gaps longer than the lookback, a counter reset: every window edge case the steps cross.
+    const rng = (seed: number) => () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = rng(7);
+    const irregular = ['a', 'b', 'c'].map((job) => {
+      const points: [number, number][] = [];
+      for (let t = 0, v = 0; t < 3_600_000; t += Math.floor(random() * 400_000)) points.push([t, (v = random() < 0.1 ? 0 : v + random() * 10)]);
+      return series({ __name__: 'req', job }, points);
+    });
+    const source = { select: () => irregular };
+    for (const query of ['req', 'rate(req[5m])', 'max_over_time(req[2m] offset 1m)', 'sum(req offset 30s) + count(req)']) {
+      for (const stepMs of [15_000, 60_000, 310_000]) {
+        const expr = parseExpr(query);
+        const range = new Evaluator(source).range(expr, 0, 3_600_000, stepMs);
+        const expected = new Map<number, Map<string, number>>();
+        for (let t = 0; t <= 3_600_000; t += stepMs) {
+          const value = new Evaluator(source).instant(expr, t);
+          if (value.type !== 'vector') throw new Error('expected a vector');
+          expected.set(t, new Map(value.samples.map((x) => [JSON.stringify(x.labels), x.value])));
+        }
+        const actual = new Map<number, Map<string, number>>([...expected.keys()].map((t) => [t, new Map()]));
+        for (const r of range) r.times.forEach((t, i) => actual.get(t)!.set(JSON.stringify(r.labels), r.values[i]));
+        expect({ query, stepMs, actual }).toEqual({ query, stepMs, actual: expected });
+      }
+    }
+  });
 });
