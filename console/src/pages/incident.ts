@@ -4,16 +4,6 @@ import { api, atLeast, type Claims } from '../api.ts';
 import { Badge, Empty, html, Json, Problem, Show, Time, useLoad } from '../ui.ts';
 import { SEVERITIES, type Incident } from './incidents.ts';
 
-/** The lifecycle (docs/incidents.md): the moves the API allows from each status. */
-const NEXT: Record<string, string[]> = {
-  open: ['investigating', 'identified', 'monitoring', 'resolved'],
-  investigating: ['identified', 'monitoring', 'resolved'],
-  identified: ['investigating', 'monitoring', 'resolved'],
-  monitoring: ['investigating', 'identified', 'resolved'],
-  resolved: ['closed', 'open', 'investigating'],
-  closed: ['open', 'investigating'],
-};
-
 const SHOWN_REQUEST_IDS = 8;
 
 function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: boolean; onSaved: () => void }) {
@@ -147,7 +137,7 @@ export function IncidentPage({ id, me }: { id: string; me: Claims | null }) {
       ${
         canEdit
           ? html`<div class="row" role="group" aria-label="lifecycle">Move to:
-        ${NEXT[i.status]?.map((s) => html`<button type="button" onClick=${() => move(s)}>${s}</button>`)}</div>`
+        ${i.allowed_transitions.map((s) => html`<button type="button" onClick=${() => move(s)}>${s}</button>`)}</div>`
           : html`<p class="muted">Only its creator, its assignee or a moderator can change this incident.</p>`
       }
       <${Problem} error=${error} />
