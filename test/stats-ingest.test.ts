@@ -105,6 +105,16 @@ describe('GET /stats/ingest over the real pipeline', () => {
     expect(day.json().data.minutes).toHaveLength(1440);
   });
 
+  it('is described in the OpenAPI document with its parameters and answer', async () => {
+    const doc = (await get('/docs/openapi.json')).json();
+    const route = doc.paths['/api/v1/monitoring/stats/ingest'].get;
+    expect(route.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['end_time', 'start_time']);
+    const data = route.responses['200'].content['application/json'].schema.properties.data;
+    expect(data.required).toEqual(['start_time', 'end_time', 'minutes']);
+    expect(data.properties.minutes.items.required).toEqual(['minute', 'events', 'by_event_type', 'metric_samples']);
+    expect(Object.keys(route.responses).sort()).toEqual(['200', '400', '401', '403']);
+  });
+
   it('refuses bad windows with 400 naming the parameter, and other roles with 401/403', async () => {
     const moderator = ctx.token('moderator');
     const refused = async (query: string, field: string, message: RegExp) => {

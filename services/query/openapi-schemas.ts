@@ -48,6 +48,13 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
   return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s], ...errorSchema }]));
 }
 
+/** The 200 answer of a route: `{success: true, data}`. */
+export function successSchema(data: Record<string, unknown>): Record<string, unknown> {
+  return { type: 'object', required: ['success', 'data'], properties: { success: { type: 'boolean', enum: [true] }, data } };
+}
+
+export const countSchema = { type: 'integer', minimum: 0 };
+
 const isoTime = { type: 'string', format: 'date-time' };
 const nullableString = { type: 'string', nullable: true };
 

@@ -12,7 +12,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { EVENT_TYPES, type EventType } from '../../shared/schemas/event.ts';
-import { docsOnly, errorResponses } from './openapi-schemas.ts';
+import { countSchema, docsOnly, errorResponses, successSchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run } from './sql.ts';
 
@@ -92,43 +92,36 @@ export async function readIngestMinutes(pool: Pool, window: IngestWindow): Promi
   return minutes;
 }
 
-const count = { type: 'integer', minimum: 0 };
+const count = countSchema;
 const minuteTime = { type: 'string', format: 'date-time' };
 
-const ingestResponse = {
+const ingestResponse = successSchema({
   type: 'object',
-  required: ['success', 'data'],
+  required: ['start_time', 'end_time', 'minutes'],
   properties: {
-    success: { type: 'boolean', enum: [true] },
-    data: {
-      type: 'object',
-      required: ['start_time', 'end_time', 'minutes'],
-      properties: {
-        start_time: { ...minuteTime, description: 'The first minute of the window (start_time rounded down).' },
-        end_time: { ...minuteTime, description: 'The last minute of the window (end_time rounded down), included.' },
-        minutes: {
-          type: 'array',
-          maxItems: MAX_INGEST_MINUTES,
-          description: 'One bucket per minute of the window, oldest first; minutes without data are zeros.',
-          items: {
+    start_time: { ...minuteTime, description: 'The first minute of the window (start_time rounded down).' },
+    end_time: { ...minuteTime, description: 'The last minute of the window (end_time rounded down), included.' },
+    minutes: {
+      type: 'array',
+      maxItems: MAX_INGEST_MINUTES,
+      description: 'One bucket per minute of the window, oldest first; minutes without data are zeros.',
+      items: {
+        type: 'object',
+        required: ['minute', 'events', 'by_event_type', 'metric_samples'],
+        properties: {
+          minute: { ...minuteTime, description: 'Start of the minute.' },
+          events: { ...count, description: 'Events stored whose timestamp falls in this minute.' },
+          by_event_type: {
             type: 'object',
-            required: ['minute', 'events', 'by_event_type', 'metric_samples'],
-            properties: {
-              minute: { ...minuteTime, description: 'Start of the minute.' },
-              events: { ...count, description: 'Events stored whose timestamp falls in this minute.' },
-              by_event_type: {
-                type: 'object',
-                required: [...EVENT_TYPES],
-                properties: Object.fromEntries(EVENT_TYPES.map((t) => [t, count])),
-              },
-              metric_samples: { ...count, description: 'Metric samples stored whose timestamp falls in this minute.' },
-            },
+            required: [...EVENT_TYPES],
+            properties: Object.fromEntries(EVENT_TYPES.map((t) => [t, count])),
           },
+          metric_samples: { ...count, description: 'Metric samples stored whose timestamp falls in this minute.' },
         },
       },
     },
   },
-};
+});
 
 export function ingestRoute(pool: Pool): FastifyPluginAsync {
   return async (app) => {

@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { activeAlertCount, openIncidentCount } from './alert-counts.ts';
-import { docsOnly, errorResponses } from './openapi-schemas.ts';
+import { countSchema, docsOnly, errorResponses, successSchema } from './openapi-schemas.ts';
 import { run } from './sql.ts';
 
 export interface Stats {
@@ -56,7 +56,7 @@ export async function readStats(pool: Pool, nowMs = Date.now()): Promise<Stats> 
   };
 }
 
-const count = { type: 'integer', minimum: 0 };
+const count = countSchema;
 
 export function statsRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {
@@ -67,25 +67,18 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
         description: 'Counts from the writer\'s counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.',
         tags: ['stats'],
         response: {
-          200: {
+          200: successSchema({
             type: 'object',
-            required: ['success', 'data'],
+            required: ['total_events', 'total_metrics', 'active_alerts', 'open_incidents', 'events_last_hour', 'metrics_last_hour'],
             properties: {
-              success: { type: 'boolean', enum: [true] },
-              data: {
-                type: 'object',
-                required: ['total_events', 'total_metrics', 'active_alerts', 'open_incidents', 'events_last_hour', 'metrics_last_hour'],
-                properties: {
-                  total_events: count,
-                  total_metrics: count,
-                  active_alerts: count,
-                  open_incidents: count,
-                  events_last_hour: count,
-                  metrics_last_hour: count,
-                },
-              },
+              total_events: count,
+              total_metrics: count,
+              active_alerts: count,
+              open_incidents: count,
+              events_last_hour: count,
+              metrics_last_hour: count,
             },
-          },
+          }),
           ...errorResponses(401, 403),
         },
       }),
