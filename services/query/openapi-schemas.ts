@@ -50,7 +50,8 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
 
 /** The 200 answer of a route: `{success: true, data}`. */
 export function successSchema(data: Record<string, unknown>): Record<string, unknown> {
-  return { type: 'object', required: ['success', 'data'], properties: { success: { type: 'boolean', enum: [true] }, data } };
+  const success = { type: 'boolean', enum: [true] };
+  return { type: 'object', required: ['success', 'data'], properties: { success, data } };
 }
 
 export const countSchema = { type: 'integer', minimum: 0 };
