@@ -16,7 +16,11 @@ function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: b
   });
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  const set = (k: string) => (e: any) => setDraft({ ...draft, [k]: e.target.value });
+  // From the newest state: two inputs before a re-render must not drop the first.
+  const set = (k: string) => (e: any) => {
+    const value = e.target.value;
+    setDraft((old) => ({ ...old, [k]: value }));
+  };
   const save = async (e: Event) => {
     e.preventDefault();
     setError(null);
