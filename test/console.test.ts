@@ -4,7 +4,8 @@
  * incident opened through the API shows its timeline and suspects and moves through its lifecycle (a refused move
  * explained); a user sees no moderator actions and a 403 explained; a moderator writes a rule with its query checked
  * as it is typed, backtests it, saves it, watches it fire on a sample sent through the API, edits and deletes it;
- * events are filtered, expanded, paged and tailed; a metric is drawn.
+ * the stats page charts what was stored per minute; events are filtered, expanded, paged and tailed; a metric is
+ * drawn.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,13 +156,11 @@ describe('the web console', () => {
       .first()
       .waitFor();
 
+    // The buttons are the API's allowed_transitions (the console keeps no copy of the lifecycle).
     const lifecycle = page.getByRole('group', { name: 'lifecycle' });
-    expect(await lifecycle.getByRole('button').allTextContents()).toEqual([
-      'investigating',
-      'identified',
-      'monitoring',
-      'resolved',
-    ]);
+    const shown = (await (await call('GET', `/api/v1/monitoring/incidents/${incidentId}`, userToken())).json()).data;
+    expect(shown.allowed_transitions).toEqual(['investigating', 'identified', 'monitoring', 'resolved']);
+    expect(await lifecycle.getByRole('button').allTextContents()).toEqual(shown.allowed_transitions);
     await lifecycle.getByRole('button', { name: 'investigating' }).click();
     await waitFor(
       async () =>
@@ -279,6 +278,26 @@ describe('the web console', () => {
     await page.getByRole('button', { name: 'console cpu' }).waitFor({ state: 'detached' });
     const rules = (await (await call('GET', '/api/v1/monitoring/alerts', userToken())).json()).data;
     expect(rules.map((r: { name: string }) => r.name)).not.toContain('console cpu');
+    await page.close();
+  });
+
+  it('shows a moderator the six figures and a chart of what was stored per minute', async () => {
+    const page = await newPage(moderatorToken());
+    await page.getByRole('link', { name: 'Stats' }).click();
+    const figure = (label: string) => page.locator('dl.figures div', { hasText: label }).locator('dd');
+    await figure('events stored').waitFor();
+    const stats = (await (await call('GET', '/api/v1/monitoring/stats', moderatorToken())).json()).data;
+    expect(Number(await figure('events stored').textContent())).toBe(stats.total_events);
+    const ingest = page.getByRole('region', { name: 'ingest per minute' });
+    await ingest.locator('.chart canvas').waitFor();
+    // The seeded log events of the last hour: one line per event type that has any.
+    const legend = await ingest.locator('.u-legend .u-series .u-label').allTextContents();
+    expect(legend).toContain('log events');
+    expect(legend).not.toContain('trace events');
+    // A day's window also holds the sample the rule test sent through the writer.
+    await ingest.getByLabel('window').selectOption('24 h');
+    await ingest.locator('.u-legend').getByText('metric samples').waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
     await page.close();
   });
 

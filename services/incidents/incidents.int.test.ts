@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../../bin/runtime.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { STATUSES, allowedNext, type Status } from './lifecycle.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
 
@@ -45,6 +46,7 @@ describe('incident API', () => {
         description: 'Average response time increased to 2+ seconds',
         severity: 'high',
         status: 'open',
+        allowed_transitions: ['investigating', 'identified', 'monitoring', 'resolved'],
         root_cause: null,
         assigned_to: carol,
         created_by: alice,
@@ -200,5 +202,26 @@ describe('incident API', () => {
     const stats = (await call('GET', '/api/v1/monitoring/stats', as('m', 'moderator'))).json().data;
     expect(stats.open_incidents).toBe(Number(rows[0].n));
     expect(stats.open_incidents).toBe(4);
+  });
+
+  // Last: the incidents it opens would change the counts above.
+  it('answers allowed_transitions: exactly the moves a PUT then accepts, from every status', async () => {
+    const paths: Record<Status, Status[]> = {
+      open: [], investigating: ['investigating'], identified: ['identified'], monitoring: ['monitoring'],
+      resolved: ['resolved'], closed: ['resolved', 'closed'],
+    };
+    for (const from of STATUSES) {
+      for (const to of STATUSES.filter((s) => s !== from)) {
+        const { data: incident } = (await call('POST', BASE, as(alice), { title: `${from} → ${to}`, severity: 'low' })).json();
+        const url = `${BASE}/${incident.id}`;
+        for (const step of paths[from]) expect((await call('PUT', url, as(alice), { status: step })).statusCode).toBe(200);
+        const shown = (await call('GET', url, as(alice))).json().data;
+        expect(shown.status).toBe(from);
+        const moved = await call('PUT', url, as(alice), { status: to });
+        expect(moved.statusCode, `${from} → ${to}: ${moved.body}`).toBe(shown.allowed_transitions.includes(to) ? 200 : 409);
+        if (moved.statusCode === 409) expect(moved.json().error.details.allowed).toEqual(shown.allowed_transitions);
+        else expect(moved.json().data.allowed_transitions).toEqual(allowedNext(to));
+      }
+    }
   });
 });

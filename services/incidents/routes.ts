@@ -107,7 +107,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       return { success: true, data: page.rows.map(incidentToJson), limit: filters.limit, offset: filters.offset, has_more: page.more };
     });
 
-    app.get(`${BASE}/:id`, docs('One incident', '404 when missing or not visible to the caller.'), async (request: WithId) => {
+    app.get(`${BASE}/:id`, docs('One incident', 'With allowed_transitions: the statuses it may move to now (docs/incidents.md). 404 when missing or not visible to the caller.'), async (request: WithId) => {
       const row = await getVisible(pool, incidentId(request), principal(request));
       return { success: true, data: incidentToJson(row) };
     });

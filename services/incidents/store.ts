@@ -54,6 +54,8 @@ export function incidentToJson(row: IncidentRow) {
     description: row.description,
     severity: row.severity,
     status: row.status,
+    // The lifecycle's moves from the current status (lifecycle.ts), so clients need no copy of the table.
+    allowed_transitions: [...allowedNext(row.status)],
     root_cause: row.root_cause,
     assigned_to: row.assigned_to,
     created_by: row.created_by,

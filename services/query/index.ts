@@ -20,6 +20,7 @@ import { metricRoutes } from './metric-queries.ts';
 import { prometheusRoutes } from './prometheus.ts';
 import { promqlRoutes } from './promql-api.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';
+import { ingestRoute } from './stats-ingest.ts';
 import { statsRoutes } from './stats.ts';
 import { traceRoutes } from './traces.ts';
 
@@ -50,6 +51,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       prometheusRoutes(pool),
       promqlRoutes(pool),
       statsRoutes(pool),
+      ingestRoute(pool),
       auditRoutes(pool),
       traceRoutes(pool),
       consoleRoutes(bundle),

@@ -55,6 +55,8 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
   return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s], ...errorSchema }]));
 }
 
+export const countSchema = { type: 'integer', minimum: 0 };
+
 const isoTime = { type: 'string', format: 'date-time' };
 const bounded = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength });
 const nullableString = { type: 'string', nullable: true };

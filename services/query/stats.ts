@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { activeAlertCount, openIncidentCount } from './alert-counts.ts';
-import { errorResponses, routeSchema, successSchema } from './openapi-schemas.ts';
+import { countSchema, errorResponses, routeSchema, successSchema } from './openapi-schemas.ts';
 import { run } from './sql.ts';
 
 export interface Stats {
@@ -56,7 +56,7 @@ export async function readStats(pool: Pool, nowMs = Date.now()): Promise<Stats> 
   };
 }
 
-const count = { type: 'integer', minimum: 0 };
+const count = countSchema;
 
 export function statsRoutes(pool: Pool): FastifyPluginAsync {
   return async (app) => {

@@ -26,6 +26,8 @@ export const ROUTE_POLICY: Readonly<Record<string, Access>> = {
   // Users get the stored series; the monitoring_* series only from AGGREGATE_FIGURES_ROLE up (prometheus.ts).
   'GET /api/v1/monitoring/metrics/prometheus': 'user',
   'GET /api/v1/monitoring/stats': AGGREGATE_FIGURES_ROLE,
+  // The same counters per minute (system-wide, every user's data): the /stats level too.
+  'GET /api/v1/monitoring/stats/ingest': AGGREGATE_FIGURES_ROLE,
   'GET /api/v1/monitoring/audit': 'admin',
   'GET /docs/openapi.json': 'public',
   // The web console's static files (it signs in with a token and calls the API like any client).

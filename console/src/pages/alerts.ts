@@ -116,7 +116,11 @@ function RuleForm({ rule, onSaved }: { rule: Rule | null; onSaved: () => void })
     }, VALIDATE_DELAY_MS);
     return () => clearTimeout(timer);
   }, [draft]);
-  const set = (k: string) => (e: any) => setDraft({ ...draft, [k]: e.target.value });
+  // From the newest state: two inputs before a re-render must not drop the first.
+  const set = (k: string) => (e: any) => {
+    const value = e.target.value;
+    setDraft((old) => ({ ...old, [k]: value }));
+  };
   const save = async (e: Event) => {
     e.preventDefault();
     try {

@@ -99,7 +99,11 @@ export function EventsPage({ trace }: { trace?: string }) {
     setForm(filters);
     setApplied(filters);
   };
-  const set = (k: keyof Filters) => (e: any) => setForm({ ...form, [k]: e.target.value });
+  // From the newest state: two inputs before a re-render must not drop the first.
+  const set = (k: keyof Filters) => (e: any) => {
+    const value = e.target.value;
+    setForm((old) => ({ ...old, [k]: value }));
+  };
   return html`<h1>Events</h1>
     <form class="filters" aria-label="event filters" onSubmit=${(e: Event) => {
       e.preventDefault();

@@ -4,16 +4,6 @@ import { api, atLeast, type Claims } from '../api.ts';
 import { Badge, Empty, html, Json, Problem, Show, Time, useLoad } from '../ui.ts';
 import { SEVERITIES, type Incident } from './incidents.ts';
 
-/** The lifecycle (docs/incidents.md): the moves the API allows from each status. */
-const NEXT: Record<string, string[]> = {
-  open: ['investigating', 'identified', 'monitoring', 'resolved'],
-  investigating: ['identified', 'monitoring', 'resolved'],
-  identified: ['investigating', 'monitoring', 'resolved'],
-  monitoring: ['investigating', 'identified', 'resolved'],
-  resolved: ['closed', 'open', 'investigating'],
-  closed: ['open', 'investigating'],
-};
-
 const SHOWN_REQUEST_IDS = 8;
 
 /** A trace id as a link to the events of that trace. */
@@ -30,7 +20,11 @@ function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: b
   });
   const [error, setError] = useState<unknown>(null);
   const [saved, setSaved] = useState(false);
-  const set = (k: string) => (e: any) => setDraft({ ...draft, [k]: e.target.value });
+  // From the newest state: two inputs before a re-render must not drop the first.
+  const set = (k: string) => (e: any) => {
+    const value = e.target.value;
+    setDraft((old) => ({ ...old, [k]: value }));
+  };
   const save = async (e: Event) => {
     e.preventDefault();
     setError(null);
@@ -155,7 +149,7 @@ export function IncidentPage({ id, me }: { id: string; me: Claims | null }) {
       ${
         canEdit
           ? html`<div class="row" role="group" aria-label="lifecycle">Move to:
-        ${NEXT[i.status]?.map((s) => html`<button type="button" onClick=${() => move(s)}>${s}</button>`)}</div>`
+        ${i.allowed_transitions.map((s) => html`<button type="button" onClick=${() => move(s)}>${s}</button>`)}</div>`
           : html`<p class="muted">Only its creator, its assignee or a moderator can change this incident.</p>`
       }
       <${Problem} error=${error} />

@@ -11,6 +11,8 @@ export interface Incident {
   title: string;
   description: string | null;
   status: string;
+  /** The statuses the API accepts as the next one (its lifecycle, so the console keeps no copy of it). */
+  allowed_transitions: string[];
   severity: string;
   assigned_to: string | null;
   created_by: string;

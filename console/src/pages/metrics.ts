@@ -35,7 +35,11 @@ export function MetricsPage() {
     }
     setBusy(false);
   };
-  const set = (k: string) => (e: any) => setForm({ ...form, [k]: e.target.value });
+  // From the newest state: two inputs before a re-render must not drop the first.
+  const set = (k: string) => (e: any) => {
+    const value = e.target.value;
+    setForm((old) => ({ ...old, [k]: value }));
+  };
   // Built once per answer, so typing in the form does not redraw the chart.
   const lines = useMemo(
     () =>
