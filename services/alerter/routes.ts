@@ -10,7 +10,7 @@ import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { formatDuration } from '../../shared/promql/duration.ts';
-import type { ParseOptions } from '../../shared/promql/parser.ts';
+import type { ParseOptions } from '../../shared/promql/compile.ts';
 import { runPreview, type PreviewDeps } from './preview.ts';
 import { ruleFields } from './rules/rule-input.ts';
 import { DuplicateRuleNameError, RuleStore } from './rules/rule-store.ts';

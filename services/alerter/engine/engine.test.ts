@@ -35,9 +35,10 @@ describe('AlertEngine', () => {
     expect(summary(e.evaluateTouched(1000))).toEqual(['cpu {"host":"a"} inactive→pending @1000']);
     expect(summary(e.evaluateAll(3999))).toEqual([]);
     expect(summary(e.evaluateAll(4000))).toEqual(['cpu {"host":"a"} pending→firing @4000']);
-    // No sample since 1000: stale after the 10 s lookback, resolved by the tick.
-    expect(summary(e.evaluateAll(10_999))).toEqual([]);
-    expect(summary(e.evaluateAll(11_000))).toEqual(['cpu {"host":"a"} firing→resolved @11000']);
+    // No sample since 1000: stale once older than the 10 s lookback ([t - 10 s, t] holds it at 11000, as in
+    // Prometheus 2.x), resolved by the tick.
+    expect(summary(e.evaluateAll(11_000))).toEqual([]);
+    expect(summary(e.evaluateAll(11_001))).toEqual(['cpu {"host":"a"} firing→resolved @11001']);
     expect(e.instanceCount).toBe(0);
   });
 
