@@ -108,6 +108,14 @@ function instanceFingerprintOf(labels: Labels): string {
 
 type Readable = StoredSeries & { origin: Origin | null; instanceFingerprint: string | null };
 
+/** A per-series rule's result on one series: its instance's labels and fingerprint, and value (none: no result). */
+interface SeriesResult {
+  series: Readable;
+  labels: Labels;
+  fingerprint: string;
+  value?: number;
+}
+
 const NO_SERIES: MetricSeries[] = [];
 
 export class AlertEngine {
@@ -306,18 +314,21 @@ export class AlertEngine {
 
   evaluateTouched(now: number, changes = emptyChanges()): Changes {
     const aggregatedDue = new Set<EngineRule>();
+    const perSeriesDue = new Map<EngineRule, Readable[]>();
     for (const series of this.touchedSeries) {
       if (!this.opts.isReady(series.origin)) continue;
       for (const rule of this.seriesRules.get(series) ?? []) {
         if (rule.aggregated) aggregatedDue.add(rule);
-        else this.observeSeries(rule, series, now, changes);
+        else push(perSeriesDue, rule, series);
       }
     }
     for (const [key, streams] of this.touchedStreams) {
-      for (const rule of this.perStream.get(key) ?? []) {
-        for (const stream of streams) if (this.opts.isReady(stream.origin)) this.observeSeries(rule, stream, now, changes);
-      }
+      const ready = [...streams].filter((stream) => this.opts.isReady(stream.origin));
+      for (const rule of this.perStream.get(key) ?? []) for (const stream of ready) push(perSeriesDue, rule, stream);
       for (const rule of this.streamAggregated.get(key) ?? []) aggregatedDue.add(rule);
+    }
+    for (const [rule, series] of perSeriesDue) {
+      for (const r of this.resultsOf(rule, series, now)) this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint);
     }
     this.touchedSeries.clear();
     this.touchedStreams.clear();
@@ -392,20 +403,33 @@ export class AlertEngine {
     return value.type === 'vector' ? value.samples : [];
   }
 
-  /** A per-series rule on one series alone: the instance's labels and fingerprint, and its value (none: no result). */
-  private resultOf(rule: EngineRule, series: Readable, now: number): { labels: Labels; fingerprint: string; value?: number } {
+  /**
+   * A per-series rule over some of its series, evaluated once: each series' instance labels, fingerprint and value
+   * (undefined: no result). Results find their series by its labels (the same object, name dropped); an expression
+   * that rewrites labels (label_replace) is evaluated one series at a time.
+   */
+  private resultsOf(rule: EngineRule, series: Readable[], now: number): SeriesResult[] {
+    const byLabels = new Map<Labels, Readable>();
+    for (const one of series) byLabels.set(dropName(one.labels), one);
+    const found = new Map<Readable, Sample>();
+    for (const sample of this.evaluate(rule.expr, { select: () => series }, now)) {
+      const one = byLabels.get(dropName(sample.labels));
+      if (!one) return series.map((s) => this.resultOf(rule, s, now));
+      found.set(one, sample);
+    }
+    return series.map((one) => {
+      const labels = dropName(one.labels);
+      return { series: one, labels, fingerprint: (one.instanceFingerprint ??= instanceFingerprint(labels)), value: found.get(one)?.value };
+    });
+  }
+
+  /** A per-series rule on one series alone. */
+  private resultOf(rule: EngineRule, series: Readable, now: number): SeriesResult {
     const [sample] = this.evaluate(rule.expr, { select: () => [series] }, now);
     const own = dropName(series.labels);
     const labels = sample ? dropName(sample.labels) : own;
-    // Most expressions keep the series' labels (the same object): its fingerprint is computed once.
     const fingerprint = labels === own ? (series.instanceFingerprint ??= instanceFingerprint(own)) : instanceFingerprint(labels);
-    return { labels, fingerprint, value: sample?.value };
-  }
-
-  /** Evaluates a per-series rule on a series that received data, and steps its instance. */
-  private observeSeries(rule: EngineRule, series: Readable, now: number, changes: Changes): void {
-    const { labels, fingerprint, value } = this.resultOf(rule, series, now);
-    this.observe(rule, labels, series.origin, value, now, changes, fingerprint);
+    return { series, labels, fingerprint, value: sample?.value };
   }
 
   private evaluateRule(rule: EngineRule, now: number, changes: Changes): void {
@@ -414,10 +438,9 @@ export class AlertEngine {
     if (rule.aggregated) {
       for (const element of this.aggregatedElements(rule, now)) seen.add(this.observe(rule, element.labels, null, element.value, now, changes));
     } else {
-      for (const series of this.seriesOf(rule)) {
-        if (!this.opts.isReady(series.origin)) continue;
-        const { labels, fingerprint, value } = this.resultOf(rule, series, now);
-        if (value !== undefined) seen.add(this.observe(rule, labels, series.origin, value, now, changes, fingerprint));
+      const ready = [...this.seriesOf(rule)].filter((series) => this.opts.isReady(series.origin));
+      for (const r of this.resultsOf(rule, ready, now)) {
+        if (r.value !== undefined) seen.add(this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint));
       }
     }
     for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
@@ -494,6 +517,12 @@ export class AlertEngine {
     }
     if (result.transition) changes.transitions.push({ ...result.transition, rule: ruleInfo(rule) });
   }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
 }
 
 function pushOnce<K, V>(map: Map<K, V[]>, key: K, value: V): void {
