@@ -18,7 +18,7 @@ import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import type { MetricType } from '../../../shared/schemas/metric.ts';
 import { groupOf } from '../../../shared/promql/aggregations.ts';
 import { dropName, Evaluator, type Sample, type SeriesSource, type StoredSeries, type Value } from '../../../shared/promql/engine.ts';
-import type { Aggregation, VectorSelector } from '../../../shared/promql/expr.ts';
+import type { Aggregation } from '../../../shared/promql/expr.ts';
 import {
   EVENTS, matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin,
 } from '../../../shared/promql/windows.ts';
@@ -142,9 +142,6 @@ export class AlertEngine {
   private retention = 0;
   /** Values of the rules' partial aggregations combined from every member's partials; null: from local series. */
   private combined: Map<string, Value> | null = null;
-  private readonly local: SeriesSource = {
-    select: (selector) => [...this.readable(selector)],
-  };
 
   constructor(private readonly opts: EngineOptions) {
     this.maxInstancesPerRule = opts.maxInstancesPerRule ?? DEFAULT_MAX_INSTANCES_PER_RULE;
@@ -170,7 +167,7 @@ export class AlertEngine {
       const agg = rule.partial;
       if (!agg) continue;
       const byOrigin = new Map<string, { origin: Origin; series: Readable[] }>();
-      for (const series of this.readable(rule.selectors[0])) {
+      for (const series of this.seriesOf(rule)) {
         if (series.origin === null || !this.opts.isReady(series.origin)) continue;
         const key = `${series.origin.topic}:${series.origin.partition}`;
         let entry = byOrigin.get(key);
@@ -387,12 +384,7 @@ export class AlertEngine {
     return n;
   }
 
-  /** The local series a selector reads: a metric name's series, or an event selector's streams. */
-  private readable(selector: VectorSelector): Iterable<Readable> {
-    return selector.name === EVENTS ? this.windows.streams(selector) : this.windows.series(selector.name!);
-  }
-
-  /** What a per-series rule reads: its metric series (matched once, kept in the index) or its event streams. */
+  /** What a rule of one selector reads: its metric series (matched once, kept in the index) or its event streams. */
   private seriesOf(rule: EngineRule): Iterable<Readable> {
     const selector = rule.selectors[0];
     return selector.name === EVENTS ? this.windows.streams(selector) : this.ruleSeries.get(rule.id) ?? NO_SERIES;
@@ -455,7 +447,10 @@ export class AlertEngine {
   private aggregatedElements(rule: EngineRule, now: number): Element[] {
     const combined = rule.partial ? this.combined?.get(rule.id) : undefined;
     const given = combined && rule.partial ? new Map([[rule.partial as EngineRule['expr'], combined]]) : undefined;
-    return this.evaluate(rule.expr, this.local, now, given).map((s) => ({ labels: dropName(s.labels), value: s.value, origin: null }));
+    // The metric series the rule reads are indexed already; the engine applies each selector's matchers to them.
+    const indexed = [...(this.ruleSeries.get(rule.id) ?? NO_SERIES)];
+    const local: SeriesSource = { select: (selector) => (selector.name === EVENTS ? [...this.windows.streams(selector)] : indexed) };
+    return this.evaluate(rule.expr, local, now, given).map((s) => ({ labels: dropName(s.labels), value: s.value, origin: null }));
   }
 
   /**
