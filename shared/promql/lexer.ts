@@ -1,5 +1,5 @@
 /**
- * Tokens of the rule language. Positions are 0-based offsets into the query; RuleSyntaxError turns them into
+ * Tokens of PromQL (queries and alert rules). Positions are 0-based offsets into the query; RuleSyntaxError turns them into
  * line:column and an excerpt with a caret, which the API returns with the 400.
  */
 
