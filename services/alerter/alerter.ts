@@ -548,7 +548,8 @@ export class Alerter {
       const evaluate = offset >= state.replayUntil;
       if (isMetrics) {
         for (const sample of decodeMetrics(record, this.opts.decode)) {
-          this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate, sample.metric_type);
+          const { name, labels, timestamp, value, metric_type: type } = sample;
+          this.engine.ingestMetric(name, labels, timestamp, value, state.origin, evaluate, type);
         }
       } else {
         for (const event of decodeEvents(record, this.opts.decode)) this.engine.ingestEvent(event, state.origin, evaluate);

@@ -18,7 +18,7 @@ import { AlertEngine } from './engine/engine.ts';
 import type { Transition } from './engine/state.ts';
 import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { storedSourcesOf } from '../../shared/promql/series-model.ts';
-import { EVENTS } from '../../shared/promql/windows.ts';
+import { EVENTS, type Labels } from '../../shared/promql/windows.ts';
 import { formatDuration } from '../../shared/promql/duration.ts';
 import type { ParseOptions } from '../../shared/promql/compile.ts';
 import { duration, ruleFields } from './rules/rule-input.ts';
@@ -107,7 +107,9 @@ function time(check: Checker, field: string, value: unknown): number | null {
 const HISTORY: { topic: string; partition: number } = { topic: 'history', partition: 0 };
 
 /** Every stored row the metric selectors read, once each, in time order (running totals build forwards). */
-async function loadMetrics(pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number): Promise<number> {
+async function loadMetrics(
+  pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number,
+): Promise<number> {
   const stored = new Map<string, { types: Set<string>; readers: VectorSelector[] }>();
   for (const selector of selectors) {
     for (const source of storedSourcesOf(selector.name!)) {
@@ -120,9 +122,10 @@ async function loadMetrics(pool: Pool, engine: AlertEngine, selectors: VectorSel
   let read = 0;
   for (const [name, { types, readers }] of stored) {
     const exact = commonEquals(readers, (label) => label !== '__name__' && label !== 'le');
-    const { rows } = await pool.query<{ t: number; labels: Record<string, string>; value: number; metric_type: MetricType }>(
+    const { rows } = await pool.query<{ t: number; labels: Labels; value: number; metric_type: MetricType }>(
       `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, labels, value, metric_type FROM metrics
-        WHERE name = $1 AND metric_type = ANY($2::text[]) AND "timestamp" > $3 AND "timestamp" <= $4 AND labels @> $5::jsonb
+        WHERE name = $1 AND metric_type = ANY($2::text[]) AND "timestamp" > $3 AND "timestamp" <= $4
+          AND labels @> $5::jsonb
         ORDER BY "timestamp" LIMIT $6`,
       [name, [...types], new Date(from), new Date(end), JSON.stringify(exact), MAX_ROWS - read + 1],
     );
@@ -133,7 +136,9 @@ async function loadMetrics(pool: Pool, engine: AlertEngine, selectors: VectorSel
   return read;
 }
 
-async function loadEvents(pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number, budget: number): Promise<number> {
+async function loadEvents(
+  pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number, budget: number,
+): Promise<number> {
   const where = ['"timestamp" > $1', '"timestamp" <= $2'];
   const values: unknown[] = [new Date(from), new Date(end)];
   for (const [label, value] of Object.entries(commonEquals(selectors, (label) => EVENT_COLUMNS.includes(label)))) {
@@ -146,7 +151,7 @@ async function loadEvents(pool: Pool, engine: AlertEngine, selectors: VectorSele
     values,
   );
   tooMany(rows.length + MAX_ROWS - budget);
-  for (const row of rows) engine.ingestEvent({ event_type: row.event_type, source: row.source, level: row.level, tags: row.tags, timestamp: row.t }, HISTORY, false);
+  for (const { t, ...row } of rows) engine.ingestEvent({ ...row, timestamp: t }, HISTORY, false);
   return rows.length;
 }
 
@@ -154,8 +159,10 @@ const EVENT_COLUMNS = ['event_type', 'source', 'level'];
 
 /** The `label = "value"` matchers every selector has (so a row is read once, whichever selectors want it). */
 function commonEquals(selectors: VectorSelector[], pushable: (label: string) => boolean): Record<string, string> {
-  const equals = (selector: VectorSelector) =>
-    new Map(selector.matchers.filter((m) => m.op === '=' && m.value !== '' && pushable(m.label)).map((m) => [m.label, m.value]));
+  const equals = (selector: VectorSelector) => {
+    const pushed = selector.matchers.filter((m) => m.op === '=' && m.value !== '' && pushable(m.label));
+    return new Map(pushed.map((m) => [m.label, m.value]));
+  };
   const [first, ...others] = selectors.map(equals);
   const out: Record<string, string> = {};
   for (const [label, value] of first ?? []) if (others.every((o) => o.get(label) === value)) out[label] = value;

@@ -61,8 +61,10 @@ export class ThresholdMismatchError extends Error {
   constructor(readonly thresholdValue: number, readonly queryThreshold: number | null) {
     super(
       queryThreshold === null
-        ? `threshold_value ${thresholdValue} has nothing to apply to: the query has a condition of its own; leave threshold_value out`
-        : `threshold_value ${thresholdValue} contradicts the query's own threshold ${queryThreshold}: give one or make them equal`,
+        ? `threshold_value ${thresholdValue} has nothing to apply to: the query has a condition of its own; ` +
+            'leave threshold_value out'
+        : `threshold_value ${thresholdValue} contradicts the query's own threshold ${queryThreshold}: ` +
+            'give one or make them equal',
     );
     this.name = 'ThresholdMismatchError';
   }
@@ -74,6 +76,9 @@ const EVENT_FIELDS: Record<string, readonly string[] | null> = { event_type: EVE
 /** Functions whose result combines series (or stands for missing ones). */
 const CROSS_SERIES_FUNCTIONS: readonly string[] = ['absent', 'absent_over_time', 'scalar', 'histogram_quantile'];
 const PARTIAL_OPS: readonly string[] = ['sum', 'avg', 'min', 'max', 'count'];
+const NAMELESS = 'an alert rule names the metric of each selector (the alerter keeps windows per metric name)';
+const EVENTS_HAVE_NO_VALUE =
+  'events have no value: count them with count_over_time(events{…}[5m]) or rate(events{…}[5m])';
 
 export function compileQuery(rule: RuleQuery, opts: ParseOptions): CompiledQuery {
   const parsed = parseExpr(rule.query);
@@ -81,7 +86,8 @@ export function compileQuery(rule: RuleQuery, opts: ParseOptions): CompiledQuery
     throw new RuleSyntaxError(message, rule.query, pos);
   };
   if (typeOf(parsed) !== 'vector') {
-    fail(`an alert rule needs an instant vector (each element is an alert), got ${typeOf(parsed) === 'scalar' ? 'a scalar' : 'a string'}`, 0);
+    const got = typeOf(parsed) === 'scalar' ? 'a scalar' : 'a string';
+    fail(`an alert rule needs an instant vector (each element is an alert), got ${got}`, 0);
   }
   checkRule(parsed, null, opts, fail);
   const expr = withThreshold(parsed, rule, fail);
@@ -112,7 +118,7 @@ function ownCondition(expr: Expr): { threshold: number | null } | undefined {
   return { threshold: null };
 }
 
-function withThreshold(parsed: Expr, rule: RuleQuery, fail: (message: string, pos: number) => never): Expr {
+function withThreshold(parsed: Expr, rule: RuleQuery, fail: Fail): Expr {
   const own = ownCondition(parsed);
   if (own) {
     if (rule.threshold_value !== null && rule.threshold_value !== own.threshold) {
@@ -131,7 +137,10 @@ function withThreshold(parsed: Expr, rule: RuleQuery, fail: (message: string, po
 }
 
 /** The rule's own checks, walking the tree with each node's parent call (the function a range belongs to). */
-function checkRule(expr: Expr, call: (Expr & { kind: 'call' }) | null, opts: ParseOptions, fail: (m: string, pos: number) => never): void {
+type Fail = (message: string, pos: number) => never;
+type CallNode = Expr & { kind: 'call' };
+
+function checkRule(expr: Expr, call: CallNode | null, opts: ParseOptions, fail: Fail): void {
   switch (expr.kind) {
     case 'vector':
       checkSelector(expr, 0, null, opts, fail);
@@ -160,24 +169,27 @@ function checkRule(expr: Expr, call: (Expr & { kind: 'call' }) | null, opts: Par
 }
 
 function checkSelector(
-  selector: VectorSelector, rangeMs: number, call: (Expr & { kind: 'call' }) | null, opts: ParseOptions,
-  fail: (m: string, pos: number) => never,
+  selector: VectorSelector, rangeMs: number, call: CallNode | null, opts: ParseOptions, fail: Fail,
 ): void {
-  if (selector.name === null) fail('an alert rule names the metric of each selector (the alerter keeps windows per metric name)', selector.pos);
-  if (selector.offsetMs < 0) fail('a negative offset looks into the future, which an alert rule cannot see', selector.pos);
+  const at = selector.pos;
+  if (selector.name === null) fail(NAMELESS, at);
+  if (selector.offsetMs < 0) fail('a negative offset looks into the future, which an alert rule cannot see', at);
   const reach = selector.offsetMs + rangeMs;
   if (reach > opts.maxRangeMs) {
-    const what = selector.offsetMs > 0 ? `the range plus offset ${formatDuration(reach)}` : `the range ${formatDuration(reach)}`;
-    fail(`${what} is longer than the longest allowed, ${formatDuration(opts.maxRangeMs)} (ALERTER_MAX_RANGE_SECONDS)`, selector.pos);
+    const what = `${selector.offsetMs > 0 ? 'the range plus offset' : 'the range'} ${formatDuration(reach)}`;
+    const longest = formatDuration(opts.maxRangeMs);
+    fail(`${what} is longer than the longest allowed, ${longest} (ALERTER_MAX_RANGE_SECONDS)`, at);
   }
   if (selector.name !== EVENTS) return;
-  if (rangeMs === 0) fail('events have no value: count them with count_over_time(events{…}[5m]) or rate(events{…}[5m])', selector.pos);
-  if (call && !EVENT_FUNCTIONS.includes(call.fn)) fail(`${call.fn}() needs metric values; over events use ${EVENT_FUNCTIONS.join(' or ')}`, call.pos);
+  if (rangeMs === 0) fail(EVENTS_HAVE_NO_VALUE, at);
+  if (call && !EVENT_FUNCTIONS.includes(call.fn)) {
+    fail(`${call.fn}() needs metric values; over events use ${EVENT_FUNCTIONS.join(' or ')}`, call.pos);
+  }
   for (const matcher of selector.matchers) checkEventMatcher(matcher, fail);
 }
 
 /** `type` is short for event_type; the fields' values are checked; other names are tags. */
-function checkEventMatcher(matcher: Matcher, fail: (m: string, pos: number) => never): void {
+function checkEventMatcher(matcher: Matcher, fail: Fail): void {
   if (matcher.label === '__name__') return;
   if (matcher.label.startsWith('__')) fail('label names starting with __ are reserved', matcher.pos);
   if (matcher.label === 'type') matcher.label = 'event_type';
@@ -203,7 +215,8 @@ function combinesSeries(expr: Expr): boolean {
     case 'call':
       return CROSS_SERIES_FUNCTIONS.includes(expr.fn) || expr.args.some(combinesSeries);
     case 'binary':
-      return (typeOf(expr.lhs) === 'vector' && typeOf(expr.rhs) === 'vector') || combinesSeries(expr.lhs) || combinesSeries(expr.rhs);
+      if (typeOf(expr.lhs) === 'vector' && typeOf(expr.rhs) === 'vector') return true;
+      return combinesSeries(expr.lhs) || combinesSeries(expr.rhs);
     case 'unary':
     case 'paren':
       return combinesSeries(expr.expr);
@@ -216,7 +229,7 @@ function combinesSeries(expr: Expr): boolean {
 function partialOf(expr: Expr, selectorCount: number): Aggregation | null {
   switch (expr.kind) {
     case 'aggregation':
-      if (PARTIAL_OPS.includes(expr.op) && expr.param === null && selectorCount === 1 && isPerSeries(expr.expr)) return expr;
+      if (PARTIAL_OPS.includes(expr.op) && !expr.param && selectorCount === 1 && isPerSeries(expr.expr)) return expr;
       return partialOf(expr.expr, selectorCount);
     case 'call':
       return expr.args.length === 1 ? partialOf(expr.args[0], selectorCount) : null;

@@ -24,7 +24,7 @@ export interface StoredSeries {
   points: Points;
   /** The source applied every matcher of the selector itself (event streams: tags are not labels). */
   matched?: boolean;
-  /** Each point counts occurrences at its instant (events): count_over_time sums them, rate divides that by the range. */
+  /** Each point counts occurrences at its instant (events): count_over_time sums them, rate per second of range. */
   counts?: boolean;
 }
 
@@ -118,7 +118,8 @@ export class Evaluator {
   private series(selector: VectorSelector): StoredSeries[] {
     let found = this.selected.get(selector);
     if (!found) {
-      found = this.source.select(selector).filter((s) => s.matched || selector.matchers.every((m) => matches(m, s.labels[m.label])));
+      const selects = (s: StoredSeries) => s.matched || selector.matchers.every((m) => matches(m, s.labels[m.label]));
+      found = this.source.select(selector).filter(selects);
       this.selected.set(selector, found);
     }
     return found;

@@ -98,7 +98,9 @@ class ExprParser {
         returnBool = true;
       }
       const matching = this.matching(op);
-      if (this.peek().type === 'eof' && COMPARISON_OPS.includes(op)) this.fail(this.peek(), 'unexpected end of query: expected a number after the comparison');
+      if (this.peek().type === 'eof' && COMPARISON_OPS.includes(op)) {
+        this.fail(this.peek(), 'unexpected end of query: expected a number after the comparison');
+      }
       const rhs = this.binary(level + 1);
       lhs = this.checkBinary({ kind: 'binary', op, lhs, rhs, returnBool, matching, pos: token.pos }, token);
     }

@@ -182,7 +182,9 @@ export class WindowStore {
   }
 
   /** Adds a stored sample to the series it feeds that some rule reads; returns them. */
-  addMetric(name: string, type: MetricType, labels: Labels, t: number, v: number, origin: Origin | null): MetricSeries[] {
+  addMetric(
+    name: string, type: MetricType, labels: Labels, t: number, v: number, origin: Origin | null,
+  ): MetricSeries[] {
     const out: MetricSeries[] = [];
     for (const p of this.presentationsOf(name, type)) {
       if (!this.wantedNames.has(p.metric)) continue;
@@ -213,7 +215,10 @@ export class WindowStore {
     // A gauge and a counter of the same name and labels are two series, as in the query API.
     const fp = `${p.running ? 'r' : 'v'}${seriesKey(all)}`;
     let series = byName.get(fp);
-    if (!series) byName.set(fp, (series = new MetricSeries(p.metric, { ...all, [NAME]: p.metric }, fp, origin, p.running)));
+    if (!series) {
+      series = new MetricSeries(p.metric, { ...all, [NAME]: p.metric }, fp, origin, p.running);
+      byName.set(fp, series);
+    }
     series.origin = origin;
     return series;
   }
@@ -226,7 +231,10 @@ export class WindowStore {
       const labels = { event_type: event.event_type, source: event.source, level: event.level ?? '' };
       const streamKey = `${labels.event_type}\u0000${labels.source}\u0000${labels.level}`;
       let stream = window.streams.get(streamKey);
-      if (!stream) window.streams.set(streamKey, (stream = new EventStream({ [NAME]: EVENTS, ...labels }, streamKey, origin)));
+      if (!stream) {
+        stream = new EventStream({ [NAME]: EVENTS, ...labels }, streamKey, origin);
+        window.streams.set(streamKey, stream);
+      }
       stream.origin = origin;
       stream.points.add(event.timestamp, 1, true); // events in the same millisecond are counted, not merged
       touched.push([key, stream]);

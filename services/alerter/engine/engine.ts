@@ -17,10 +17,13 @@ import crypto from 'node:crypto';
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import type { MetricType } from '../../../shared/schemas/metric.ts';
 import { groupOf } from '../../../shared/promql/aggregations.ts';
-import { dropName, Evaluator, type Sample, type SeriesSource, type StoredSeries, type Value } from '../../../shared/promql/engine.ts';
-import type { Aggregation } from '../../../shared/promql/expr.ts';
 import {
-  EVENTS, matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin,
+  dropName, Evaluator, type Sample, type SeriesSource, type StoredSeries, type Value,
+} from '../../../shared/promql/engine.ts';
+import type { Aggregation, Expr } from '../../../shared/promql/expr.ts';
+import {
+  EVENTS, matches, selectorKey, WindowStore,
+  type EventInput, type EventStream, type Labels, type MetricSeries, type Origin,
 } from '../../../shared/promql/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
@@ -38,7 +41,7 @@ interface Element {
   origin: Origin | null;
 }
 
-/** Running figures of a group; every aggregation operator of a partial is a function of them, so partials merge exactly. */
+/** Running figures of a group; each operator of a partial is a function of them, so partials merge exactly. */
 export interface GroupFigures {
   sum: number;
   count: number;
@@ -179,13 +182,16 @@ export class AlertEngine {
     return out;
   }
 
-  private partialsOf(rule: EngineRule, agg: Aggregation, origin: Origin, series: Readable[], now: number): PartialAggregate[] {
+  private partialsOf(
+    rule: EngineRule, agg: Aggregation, origin: Origin, series: Readable[], now: number,
+  ): PartialAggregate[] {
     const groups = new Map<string, PartialAggregate>();
     for (const sample of this.evaluate(agg.expr, { select: () => series }, now)) {
       const group = groupOf(agg, sample.labels);
       let partial = groups.get(group.key);
       if (!partial) {
-        partial = { ruleId: rule.id, groupKey: groupDigest(group.key), labels: group.labels, origin, figures: emptyFigures() };
+        const groupKey = groupDigest(group.key);
+        partial = { ruleId: rule.id, groupKey, labels: group.labels, origin, figures: emptyFigures() };
         groups.set(group.key, partial);
       }
       addTo(partial.figures, sample.value);
@@ -246,7 +252,7 @@ export class AlertEngine {
     const next = new Map(rules.filter((r) => r.enabled).map((r) => [r.id, r]));
     for (const [id, old] of this.rules) {
       const replacement = next.get(id);
-      if (replacement && replacement.query === old.query && replacement.threshold_value === old.threshold_value) continue;
+      if (replacement?.query === old.query && replacement.threshold_value === old.threshold_value) continue;
       for (const instance of this.instances.get(id)?.values() ?? []) {
         changes.transitions.push({ ...retire(instance, now), rule: ruleInfo(old) });
         changes.ops.push({ kind: 'delete', ruleId: id, fingerprint: instance.fingerprint });
@@ -292,7 +298,9 @@ export class AlertEngine {
    * Adds a stored sample (of its metric_type: a counter's increment, a histogram's observation) to the windows; with
    * `evaluate`, the next evaluateTouched() looks at the series it feeds.
    */
-  ingestMetric(name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, type: MetricType = 'gauge'): void {
+  ingestMetric(
+    name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, type: MetricType = 'gauge',
+  ): void {
     for (const series of this.windows.addMetric(name, type, labels, t, v, origin)) {
       const rules = this.seriesRules.get(series) ?? this.index(series);
       if (evaluate && rules.length > 0) this.touchedSeries.add(series);
@@ -325,7 +333,9 @@ export class AlertEngine {
       for (const rule of this.streamAggregated.get(key) ?? []) aggregatedDue.add(rule);
     }
     for (const [rule, series] of perSeriesDue) {
-      for (const r of this.resultsOf(rule, series, now)) this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint);
+      for (const r of this.resultsOf(rule, series, now)) {
+        this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint);
+      }
     }
     this.touchedSeries.clear();
     this.touchedStreams.clear();
@@ -390,7 +400,7 @@ export class AlertEngine {
     return selector.name === EVENTS ? this.windows.streams(selector) : this.ruleSeries.get(rule.id) ?? NO_SERIES;
   }
 
-  private evaluate(expr: EngineRule['expr'], source: SeriesSource, now: number, given?: ReadonlyMap<EngineRule['expr'], Value>): Sample[] {
+  private evaluate(expr: Expr, source: SeriesSource, now: number, given?: ReadonlyMap<Expr, Value>): Sample[] {
     const value = new Evaluator(source, { lookbackMs: this.opts.lookbackMs, given }).instant(expr, now);
     return value.type === 'vector' ? value.samples : [];
   }
@@ -411,7 +421,8 @@ export class AlertEngine {
     }
     return series.map((one) => {
       const labels = dropName(one.labels);
-      return { series: one, labels, fingerprint: (one.instanceFingerprint ??= instanceFingerprint(labels)), value: found.get(one)?.value };
+      const fingerprint = (one.instanceFingerprint ??= instanceFingerprint(labels));
+      return { series: one, labels, fingerprint, value: found.get(one)?.value };
     });
   }
 
@@ -420,7 +431,8 @@ export class AlertEngine {
     const [sample] = this.evaluate(rule.expr, { select: () => [series] }, now);
     const own = dropName(series.labels);
     const labels = sample ? dropName(sample.labels) : own;
-    const fingerprint = labels === own ? (series.instanceFingerprint ??= instanceFingerprint(own)) : instanceFingerprint(labels);
+    const fingerprint =
+      labels === own ? (series.instanceFingerprint ??= instanceFingerprint(own)) : instanceFingerprint(labels);
     return { series, labels, fingerprint, value: sample?.value };
   }
 
@@ -428,11 +440,14 @@ export class AlertEngine {
     if (rule.aggregated && !this.opts.isReady(null)) return;
     const seen = new Set<string>();
     if (rule.aggregated) {
-      for (const element of this.aggregatedElements(rule, now)) seen.add(this.observe(rule, element.labels, null, element.value, now, changes));
+      for (const element of this.aggregatedElements(rule, now)) {
+        seen.add(this.observe(rule, element.labels, null, element.value, now, changes));
+      }
     } else {
       const ready = [...this.seriesOf(rule)].filter((series) => this.opts.isReady(series.origin));
       for (const r of this.resultsOf(rule, ready, now)) {
-        if (r.value !== undefined) seen.add(this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint));
+        if (r.value === undefined) continue;
+        seen.add(this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint));
       }
     }
     for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
@@ -446,11 +461,14 @@ export class AlertEngine {
   /** The result of a rule that combines series, over the local series or with its combined partial aggregation. */
   private aggregatedElements(rule: EngineRule, now: number): Element[] {
     const combined = rule.partial ? this.combined?.get(rule.id) : undefined;
-    const given = combined && rule.partial ? new Map([[rule.partial as EngineRule['expr'], combined]]) : undefined;
+    const given = combined && rule.partial ? new Map<Expr, Value>([[rule.partial, combined]]) : undefined;
     // The metric series the rule reads are indexed already; the engine applies each selector's matchers to them.
     const indexed = [...(this.ruleSeries.get(rule.id) ?? NO_SERIES)];
-    const local: SeriesSource = { select: (selector) => (selector.name === EVENTS ? [...this.windows.streams(selector)] : indexed) };
-    return this.evaluate(rule.expr, local, now, given).map((s) => ({ labels: dropName(s.labels), value: s.value, origin: null }));
+    const local: SeriesSource = {
+      select: (selector) => (selector.name === EVENTS ? [...this.windows.streams(selector)] : indexed),
+    };
+    const samples = this.evaluate(rule.expr, local, now, given);
+    return samples.map((s) => ({ labels: dropName(s.labels), value: s.value, origin: null }));
   }
 
   /**
