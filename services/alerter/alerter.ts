@@ -28,8 +28,7 @@ import type { DecodeContext } from './decode.ts';
 import { decodeEvents, decodeMetrics } from './decode.ts';
 import { AlertEngine, isEmpty, ruleInfo, type Changes } from './engine/engine.ts';
 import type { StateStore } from './engine/state-store.ts';
-import { compileQuery } from '../../shared/promql/compile.ts';
-import type { ParseOptions } from '../../shared/promql/parser.ts';
+import { compileQuery, type ParseOptions } from '../../shared/promql/compile.ts';
 import type { Origin } from '../../shared/promql/windows.ts';
 import { ownerKey } from './engine/state-store.ts';
 import { backoffMs, withTimeout } from '../../shared/wait.ts';
@@ -548,7 +547,10 @@ export class Alerter {
       if (offset < state.next) continue;
       const evaluate = offset >= state.replayUntil;
       if (isMetrics) {
-        for (const sample of decodeMetrics(record, this.opts.decode)) this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate);
+        for (const sample of decodeMetrics(record, this.opts.decode)) {
+          const { name, labels, timestamp, value, metric_type: type } = sample;
+          this.engine.ingestMetric(name, labels, timestamp, value, state.origin, evaluate, type);
+        }
       } else {
         for (const event of decodeEvents(record, this.opts.decode)) this.engine.ingestEvent(event, state.origin, evaluate);
       }

@@ -12,13 +12,16 @@
 import type { Pool } from '../../shared/db/pool.ts';
 import { databaseError } from '../../shared/db/errors.ts';
 import { VigilError, validationError } from '../../shared/errors.ts';
+import type { MetricType } from '../../shared/schemas/metric.ts';
 import { Checker, describe, isPlainObject } from '../../shared/schemas/validate.ts';
 import { AlertEngine } from './engine/engine.ts';
 import type { Transition } from './engine/state.ts';
-import type { Selector } from '../../shared/promql/ast.ts';
+import type { VectorSelector } from '../../shared/promql/expr.ts';
+import { storedSourcesOf } from '../../shared/promql/series-model.ts';
+import { EVENTS, type Labels } from '../../shared/promql/windows.ts';
 import { formatDuration } from '../../shared/promql/duration.ts';
 import { parseIsoTime } from '../../shared/schemas/primitives.ts';
-import type { ParseOptions } from '../../shared/promql/parser.ts';
+import type { ParseOptions } from '../../shared/promql/compile.ts';
 import { duration, ruleFields } from './rules/rule-input.ts';
 import type { RuleStore } from './rules/rule-store.ts';
 import type { EngineRule, RuleDefinition } from './rules/rule.ts';
@@ -72,7 +75,9 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
   const from = start - rule.rangeMs - deps.lookbackMs;
   let rows: number;
   try {
-    rows = rule.selector.source === 'metric' ? await loadMetrics(deps.pool, engine, rule.selector, from, end) : await loadEvents(deps.pool, engine, rule.selector, from, end);
+    const events = rule.selectors.filter((sel) => sel.name === EVENTS);
+    rows = await loadMetrics(deps.pool, engine, rule.selectors.filter((sel) => sel.name !== EVENTS), from, end);
+    if (events.length > 0) rows += await loadEvents(deps.pool, engine, events, from, end, MAX_ROWS - rows);
   } catch (error) {
     throw error instanceof VigilError ? error : databaseError(error);
   }
@@ -100,35 +105,69 @@ function time(check: Checker, field: string, value: unknown): number | null {
   return null;
 }
 
-async function loadMetrics(pool: Pool, engine: AlertEngine, selector: Selector, from: number, end: number): Promise<number> {
-  const exact = Object.fromEntries(selector.matchers.filter((m) => m.op === '=' && m.value !== '').map((m) => [m.label, m.value]));
-  const { rows } = await pool.query<{ t: number; labels: Record<string, string>; value: number }>(
-    `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, labels, value FROM metrics
-      WHERE name = $1 AND "timestamp" > $2 AND "timestamp" <= $3 AND labels @> $4::jsonb
-      LIMIT $5`,
-    [selector.name, new Date(from), new Date(end), JSON.stringify(exact), MAX_ROWS + 1],
-  );
-  tooMany(rows.length);
-  for (const row of rows) engine.ingestMetric(selector.name, row.labels, row.t, row.value, { topic: 'history', partition: 0 }, false);
-  return rows.length;
+const HISTORY: { topic: string; partition: number } = { topic: 'history', partition: 0 };
+
+/** Every stored row the metric selectors read, once each, in time order (running totals build forwards). */
+async function loadMetrics(
+  pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number,
+): Promise<number> {
+  const stored = new Map<string, { types: Set<string>; readers: VectorSelector[] }>();
+  for (const selector of selectors) {
+    for (const source of storedSourcesOf(selector.name!)) {
+      let entry = stored.get(source.stored);
+      if (!entry) stored.set(source.stored, (entry = { types: new Set(), readers: [] }));
+      for (const type of source.types) entry.types.add(type);
+      entry.readers.push(selector);
+    }
+  }
+  let read = 0;
+  for (const [name, { types, readers }] of stored) {
+    const exact = commonEquals(readers, (label) => label !== '__name__' && label !== 'le');
+    const { rows } = await pool.query<{ t: number; labels: Labels; value: number; metric_type: MetricType }>(
+      `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, labels, value, metric_type FROM metrics
+        WHERE name = $1 AND metric_type = ANY($2::text[]) AND "timestamp" > $3 AND "timestamp" <= $4
+          AND labels @> $5::jsonb
+        ORDER BY "timestamp" LIMIT $6`,
+      [name, [...types], new Date(from), new Date(end), JSON.stringify(exact), MAX_ROWS - read + 1],
+    );
+    read += rows.length;
+    tooMany(read);
+    for (const row of rows) engine.ingestMetric(name, row.labels, row.t, row.value, HISTORY, false, row.metric_type);
+  }
+  return read;
 }
 
-async function loadEvents(pool: Pool, engine: AlertEngine, selector: Selector, from: number, end: number): Promise<number> {
+async function loadEvents(
+  pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number, budget: number,
+): Promise<number> {
   const where = ['"timestamp" > $1', '"timestamp" <= $2'];
   const values: unknown[] = [new Date(from), new Date(end)];
-  for (const m of selector.matchers) {
-    if (m.op !== '=' || !['event_type', 'source', 'level'].includes(m.label)) continue;
-    values.push(m.value);
-    where.push(`${m.label} = $${values.length}`);
+  for (const [label, value] of Object.entries(commonEquals(selectors, (label) => EVENT_COLUMNS.includes(label)))) {
+    values.push(value);
+    where.push(`${label} = $${values.length}`);
   }
-  values.push(MAX_ROWS + 1);
+  values.push(budget + 1);
   const { rows } = await pool.query<{ t: number; event_type: string; source: string; level: string | null; tags: Record<string, unknown> }>(
     `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, event_type, source, level, tags FROM events WHERE ${where.join(' AND ')} LIMIT $${values.length}`,
     values,
   );
-  tooMany(rows.length);
-  for (const row of rows) engine.ingestEvent({ event_type: row.event_type, source: row.source, level: row.level, tags: row.tags, timestamp: row.t }, { topic: 'history', partition: 0 }, false);
+  tooMany(rows.length + MAX_ROWS - budget);
+  for (const { t, ...row } of rows) engine.ingestEvent({ ...row, timestamp: t }, HISTORY, false);
   return rows.length;
+}
+
+const EVENT_COLUMNS = ['event_type', 'source', 'level'];
+
+/** The `label = "value"` matchers every selector has (so a row is read once, whichever selectors want it). */
+function commonEquals(selectors: VectorSelector[], pushable: (label: string) => boolean): Record<string, string> {
+  const equals = (selector: VectorSelector) => {
+    const pushed = selector.matchers.filter((m) => m.op === '=' && m.value !== '' && pushable(m.label));
+    return new Map(pushed.map((m) => [m.label, m.value]));
+  };
+  const [first, ...others] = selectors.map(equals);
+  const out: Record<string, string> = {};
+  for (const [label, value] of first ?? []) if (others.every((o) => o.get(label) === value)) out[label] = value;
+  return out;
 }
 
 function tooMany(rows: number): void {

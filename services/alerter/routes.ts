@@ -11,7 +11,7 @@ import { VigilError, validationError } from '../../shared/errors.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { formatDuration } from '../../shared/promql/duration.ts';
 import { isUuid } from '../../shared/schemas/primitives.ts';
-import type { ParseOptions } from '../../shared/promql/parser.ts';
+import type { ParseOptions } from '../../shared/promql/compile.ts';
 import { runPreview, type PreviewDeps } from './preview.ts';
 import { ruleFields } from './rules/rule-input.ts';
 import { DuplicateRuleNameError, RuleStore } from './rules/rule-store.ts';

@@ -1,6 +1,7 @@
 /**
  * Loads what a PromQL query's selectors read from the metrics table, bounded before it runs, and presents vigil's
- * samples as Prometheus series (the same presentation as the exposition, prometheus.ts):
+ * samples as Prometheus series (the model of shared/promql/series-model.ts, which the alerter's windows build sample
+ * by sample; the same presentation as the exposition, prometheus.ts):
  *   gauge        the stored samples as they are
  *   counter      running totals: samples are increments, so the value at a sample is the sum of every sample of
  *                the series up to it (all-time total from metric_series + the unfolded tail, minus what lies after)

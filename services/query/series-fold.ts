@@ -17,12 +17,11 @@
  */
 import type { Logger } from '../../shared/logger.ts';
 import { inTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
+import { BUCKET_BOUNDS } from '../../shared/promql/series-model.ts';
 import { Where } from './sql.ts';
 
-/** Histogram bucket bounds (`le`), wide enough for seconds and milliseconds. Changing them refolds from scratch. */
-export const BUCKET_BOUNDS = [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
-] as const;
+/** Histogram bucket bounds (`le`): one list for the fold, the exposition, PromQL and the alerter's windows. */
+export { BUCKET_BOUNDS };
 
 const LOCK_KEY = 'vigil.metric_series_fold';
 

@@ -28,7 +28,7 @@ describe('the window of GET /stats/ingest', () => {
     expect(() => parseIngestWindow(longer, NOW)).toThrow(/at most 1440 minutes/);
   });
 
-  it('refuses an end before the start and malformed times, all at once (unknown parameters: the route's schema)', () => {
+  it('refuses an end before the start and malformed times, all at once (unknown parameters: the route schema)', () => {
     const backwards = { start_time: '2026-12-07T10:00:00Z', end_time: '2026-12-07T09:59:59Z' };
     expect(() => parseIngestWindow(backwards, NOW)).toThrow(/before start_time/);
     try {

@@ -44,7 +44,7 @@ export function quantile(phi: number, values: number[]): number {
 /** Per aggregation node, each input label set's group (input label sets repeat at every step of a range query). */
 const groupCache = new WeakMap<Aggregation, WeakMap<Labels, { labels: Labels; key: string }>>();
 
-function groupOf(agg: Aggregation, labels: Labels): { labels: Labels; key: string } {
+export function groupOf(agg: Aggregation, labels: Labels): { labels: Labels; key: string } {
   let byLabels = groupCache.get(agg);
   if (!byLabels) groupCache.set(agg, (byLabels = new WeakMap()));
   let group = byLabels.get(labels);

@@ -22,6 +22,10 @@ export interface StoredSeries {
   /** All labels, the metric name as __name__. */
   labels: Labels;
   points: Points;
+  /** The source applied every matcher of the selector itself (event streams: tags are not labels). */
+  matched?: boolean;
+  /** Each point counts occurrences at its instant (events): count_over_time sums them, rate per second of range. */
+  counts?: boolean;
 }
 
 /** The loaded data: every stored series a selector matches (the loader applied the matchers it could). */
@@ -45,6 +49,8 @@ export class PromqlExecutionError extends Error {
 
 export interface EngineOptions {
   lookbackMs: number;
+  /** Values of sub-expressions computed elsewhere (an alert rule's aggregation combined from every partition). */
+  given?: ReadonlyMap<Expr, Value>;
 }
 
 export interface SeriesResult {
@@ -91,6 +97,8 @@ export class Evaluator {
   }
 
   private eval(expr: Expr, t: number): Value {
+    const given = this.opts.given?.get(expr);
+    if (given) return given;
     switch (expr.kind) {
       case 'number':
         return { type: 'scalar', value: expr.value };
@@ -121,7 +129,8 @@ export class Evaluator {
   private series(selector: VectorSelector): StoredSeries[] {
     let found = this.selected.get(selector);
     if (!found) {
-      found = this.source.select(selector).filter((s) => selector.matchers.every((m) => matches(m, s.labels[m.label])));
+      const selects = (s: StoredSeries) => s.matched || selector.matchers.every((m) => matches(m, s.labels[m.label]));
+      found = this.source.select(selector).filter(selects);
       this.selected.set(selector, found);
     }
     return found;

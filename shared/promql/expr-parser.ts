@@ -4,7 +4,6 @@
  * `bool`, …). Errors are RuleSyntaxErrors naming the offset, like the rule parser's; unsupported functions and
  * constructs are named in the message.
  */
-import type { Matcher, MatchOp } from './ast.ts';
 import { parseDuration } from './duration.ts';
 import {
   COMPARISON_OPS,
@@ -12,6 +11,8 @@ import {
   type AggregationOp,
   type BinaryOp,
   type Expr,
+  type Matcher,
+  type MatchOp,
   type ValueType,
   type VectorMatching,
   type VectorSelector,
@@ -97,6 +98,9 @@ class ExprParser {
         returnBool = true;
       }
       const matching = this.matching(op);
+      if (this.peek().type === 'eof' && COMPARISON_OPS.includes(op)) {
+        this.fail(this.peek(), 'unexpected end of query: expected a number after the comparison');
+      }
       const rhs = this.binary(level + 1);
       lhs = this.checkBinary({ kind: 'binary', op, lhs, rhs, returnBool, matching, pos: token.pos }, token);
     }

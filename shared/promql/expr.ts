@@ -1,7 +1,6 @@
 /**
  * The syntax tree of full PromQL expressions, as the query role's Prometheus-compatible API evaluates them
- * (docs/promql.md lists what is supported). Alert rules are the subset in ast.ts; both share the lexer, the
- * duration grammar and the label matchers of this folder.
+ * (docs/promql.md lists what is supported) and as alert rules and their backtest evaluate them (compile.ts).
  *
  *   expr     := or-expr; binary levels from loosest to tightest: or; and unless; == != > >= < <= (bool);
  *               + -; * / % atan2; ^ (right-associative); unary - +
@@ -9,7 +8,16 @@
  *   primary  := number | "string" | ( expr ) | fn ( args ) | aggop [by|without (…)] ( [param ,] expr ) [by|without (…)]
  *               | metric_name [ { matchers } ] | { matchers }
  */
-import type { Matcher } from './ast.ts';
+export type MatchOp = '=' | '!=' | '=~' | '!~';
+
+export interface Matcher {
+  label: string;
+  op: MatchOp;
+  value: string;
+  /** Compiled once for =~ and !~ (anchored, as in PromQL). */
+  regex?: RegExp;
+  pos: number;
+}
 
 export type ValueType = 'scalar' | 'vector' | 'matrix' | 'string';
 

@@ -116,7 +116,9 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
     const times = series.points.times;
     const values = series.points.values;
     let value: number | null;
-    switch (fn) {
+    if (series.counts) {
+      value = countsOverWindow(fn, values, lo, hi, matrix.rangeMs);
+    } else switch (fn) {
       case 'rate':
       case 'increase':
       case 'delta':
@@ -186,6 +188,18 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
     out.push({ labels: fn === 'last_over_time' ? series.labels : dropName(series.labels), value });
   }
   return { type: 'vector', samples: out };
+}
+
+/**
+ * count_over_time and rate over a series whose points count occurrences (events): the occurrences in the window,
+ * and that number per second of the range. The rule compiler admits no other function over such a series.
+ */
+function countsOverWindow(fn: string, values: number[], lo: number, hi: number, rangeMs: number): number {
+  let count = 0;
+  for (let i = lo; i < hi; i++) count += values[i];
+  if (fn === 'count_over_time') return count;
+  if (fn === 'rate') return count / (rangeMs / 1000);
+  throw new PromqlExecutionError(`${fn}() needs metric values; over events use count_over_time or rate`);
 }
 
 /** Neumaier-compensated summation, as Prometheus sums over time (so answers agree to the last bit). */

@@ -35,9 +35,10 @@ describe('AlertEngine', () => {
     expect(summary(e.evaluateTouched(1000))).toEqual(['cpu {"host":"a"} inactive→pending @1000']);
     expect(summary(e.evaluateAll(3999))).toEqual([]);
     expect(summary(e.evaluateAll(4000))).toEqual(['cpu {"host":"a"} pending→firing @4000']);
-    // No sample since 1000: stale after the 10 s lookback, resolved by the tick.
-    expect(summary(e.evaluateAll(10_999))).toEqual([]);
-    expect(summary(e.evaluateAll(11_000))).toEqual(['cpu {"host":"a"} firing→resolved @11000']);
+    // No sample since 1000: stale once older than the 10 s lookback ([t - 10 s, t] holds it at 11000, as in
+    // Prometheus 2.x), resolved by the tick.
+    expect(summary(e.evaluateAll(11_000))).toEqual([]);
+    expect(summary(e.evaluateAll(11_001))).toEqual(['cpu {"host":"a"} firing→resolved @11001']);
     expect(e.instanceCount).toBe(0);
   });
 
@@ -145,5 +146,56 @@ describe('AlertEngine', () => {
     e.ingestMetric('cpu', { host: 'h9' }, 4000, 95, P0, true);
     expect(summary(e.evaluateTouched(4000))).toEqual(['cpu {"host":"h9"} inactive→firing @4000']);
     expect(e.instanceCount).toBe(4);
+  });
+
+  it('fires a rule on rate() of a vigil counter at the rate of its running total', () => {
+    const e = engine();
+    e.setRules([rule('orders', 'rate(orders_total[10m]) > 0.02')], 0);
+    // Increments of 3 every 60 s: running totals 3, 6, 9, 12, 15 (read as totals they would be flat: rate 0).
+    for (const t of [0, 60, 120, 180, 240]) e.ingestMetric('orders_total', { shop: 'eu' }, t * 1000, 3, P0, false, 'counter');
+    // At 360 s: increase 12 over 240 s sampled; towards the start only to where the counter would be zero (60 s),
+    // towards the end half an interval (120 s is beyond 110% of it): 12 × 330 / 240 / 600 s.
+    const changes = e.evaluateAll(360_000);
+    expect(summary(changes)).toEqual(['orders {"shop":"eu"} inactive→firing @360000']);
+    expect(changes.transitions[0].value).toBeCloseTo(0.0275, 12);
+    expect(changes.ops).toEqual([{ kind: 'upsert', instance: expect.objectContaining({ origin: P0 }) }]);
+  });
+
+  it('judges a rule that combines two metrics once, with origin null, only where aggregations are evaluated', () => {
+    let leader = false;
+    const e = engine((o) => (o === null ? leader : true));
+    e.setRules([rule('ratio', 'errors / ignoring(kind) requests > 0.1')], 0);
+    e.ingestMetric('errors', { job: 'api', kind: 'e' }, 1000, 3, P0, true);
+    e.ingestMetric('requests', { job: 'api' }, 1000, 20, P1, true);
+    expect(summary(e.evaluateTouched(1000))).toEqual([]);
+    leader = true;
+    const changes = e.evaluateAll(1000);
+    // ignoring(kind): the one-to-one result drops it.
+    expect(summary(changes)).toEqual(['ratio {"job":"api"} inactive→firing @1000']);
+    expect(changes.ops).toEqual([{ kind: 'upsert', instance: expect.objectContaining({ value: 0.15, origin: null }) }]);
+  });
+
+  it('keeps the partition of a per-series rule whose result has labels of its own (label_replace)', () => {
+    const e = engine();
+    e.setRules([rule('cpu', 'label_replace(cpu, "node", "n-$1", "host", "(.*)") > 80')], 0);
+    e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
+    e.ingestMetric('cpu', { host: 'b' }, 1000, 95, P1, true);
+    const changes = e.evaluateTouched(1000);
+    expect(summary(changes).sort()).toEqual(['cpu {"host":"a","node":"n-a"} inactive→firing @1000', 'cpu {"host":"b","node":"n-b"} inactive→firing @1000']);
+    expect(changes.ops.map((op) => (op.kind === 'upsert' ? [op.instance.labels.host, op.instance.origin] : null)).sort()).toEqual([['a', P0], ['b', P1]]);
+    // The series goes quiet: stale after the lookback, its instance resolves on the tick.
+    expect(summary(e.evaluateAll(11_001)).sort()).toEqual(['cpu {"host":"a","node":"n-a"} firing→resolved @11001', 'cpu {"host":"b","node":"n-b"} firing→resolved @11001']);
+  });
+
+  it('combines partials of an aggregation grouped without labels, and of one under another aggregation', () => {
+    const rules = [rule('w', 'sum without (host) (req) > 0'), rule('nested', 'max(sum by (job) (req)) > 0')];
+    const [a, b, leader] = [engine(), engine(), engine()];
+    for (const e of [a, b, leader]) e.setRules(rules, 0);
+    a.ingestMetric('req', { job: 'api', host: 'h1' }, 1000, 1, P0, false);
+    b.ingestMetric('req', { job: 'api', host: 'h2' }, 1000, 3, P1, false);
+    b.ingestMetric('req', { job: 'db', host: 'h3' }, 1000, 2, P1, false);
+    leader.setCombined([...a.partials(1000), ...b.partials(1000)]);
+    const values = leader.evaluateAll(2000).transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.value}`).sort();
+    expect(values).toEqual(['nested {} 4', 'w {"job":"api"} 4', 'w {"job":"db"} 2']);
   });
 });

@@ -5,15 +5,26 @@
  * metric or event selector); evaluateAll() (the tick) evaluates everything, which is how `for` elapses and stale
  * series resolve without new data. Both return the Changes to persist, in order.
  *
+ * Rules are PromQL (shared/promql/compile.ts) evaluated by the same engine as the query API, over the windows as
+ * stored series. A per-series rule is evaluated on each of its series alone, so every result element has the
+ * partition of its series; any other rule is evaluated once over all local series (origin null).
+ *
  * isReady(origin) keeps the engine from judging a partition whose windows are still being re-read after an
  * assignment (origin null: aggregations, evaluated only by the owner of metrics partition 0 once all its
  * partitions are ready).
  */
 import crypto from 'node:crypto';
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
-import type { Aggregate } from '../../../shared/promql/ast.ts';
-import { addTo, aggregateValue, compare, emptyFigures, evaluate, groupOf, type DataView, type Element, type GroupFigures } from '../../../shared/promql/evaluate.ts';
-import { matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../../../shared/promql/windows.ts';
+import type { MetricType } from '../../../shared/schemas/metric.ts';
+import { groupOf } from '../../../shared/promql/aggregations.ts';
+import {
+  dropName, Evaluator, type Sample, type SeriesSource, type StoredSeries, type Value,
+} from '../../../shared/promql/engine.ts';
+import type { Aggregation, Expr } from '../../../shared/promql/expr.ts';
+import {
+  EVENTS, matches, selectorKey, WindowStore,
+  type EventInput, type EventStream, type Labels, type MetricSeries, type Origin,
+} from '../../../shared/promql/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
 
@@ -23,7 +34,22 @@ export interface Changes {
   transitions: Transition[];
 }
 
-/** The figures of one group of a single-level aggregation over the series of one partition. */
+/** A result element of a rule: an alert instance's labels and value, and the partition that owns it (null: none). */
+interface Element {
+  labels: Labels;
+  value: number;
+  origin: Origin | null;
+}
+
+/** Running figures of a group; each operator of a partial is a function of them, so partials merge exactly. */
+export interface GroupFigures {
+  sum: number;
+  count: number;
+  min: number;
+  max: number;
+}
+
+/** The figures of one group of a rule's partial aggregation (compile.ts) over the series of one partition. */
 export interface PartialAggregate {
   ruleId: string;
   groupKey: string;
@@ -83,15 +109,26 @@ function instanceFingerprintOf(labels: Labels): string {
   return seriesFingerprint('', labels);
 }
 
+type Readable = StoredSeries & { origin: Origin | null; instanceFingerprint: string | null };
+
+/** A per-series rule's result on one series: its instance's labels and fingerprint, and value (none: no result). */
+interface SeriesResult {
+  series: Readable;
+  labels: Labels;
+  fingerprint: string;
+  value?: number;
+}
+
 const NO_SERIES: MetricSeries[] = [];
-const NO_STREAMS: EventStream[] = [];
 
 export class AlertEngine {
   readonly windows = new WindowStore();
   private rules = new Map<string, EngineRule>();
-  /** Metric rules by the metric name they read. */
+  /** Metric rules by the metric names they read. */
   private byName = new Map<string, EngineRule[]>();
+  /** Per-series event rules, and the other event rules, by the key of their event selector. */
   private perStream = new Map<string, EngineRule[]>();
+  private streamAggregated = new Map<string, EngineRule[]>();
   private aggregated: EngineRule[] = [];
   /**
    * The match between series and metric rules, kept as series appear and go and rules change, so that neither a
@@ -106,8 +143,8 @@ export class AlertEngine {
   private readonly refusals = new Map<string, Refusals>();
   private readonly maxInstancesPerRule: number;
   private retention = 0;
-  /** Results of single-level aggregations combined from every member's partials; null: computed from local series. */
-  private combined: Map<string, Element[]> | null = null;
+  /** Values of the rules' partial aggregations combined from every member's partials; null: from local series. */
+  private combined: Map<string, Value> | null = null;
 
   constructor(private readonly opts: EngineOptions) {
     this.maxInstancesPerRule = opts.maxInstancesPerRule ?? DEFAULT_MAX_INSTANCES_PER_RULE;
@@ -124,31 +161,47 @@ export class AlertEngine {
   }
 
   /**
-   * Partial figures per (rule, group, partition) of the single-level aggregations (`sum by (job) (rate(x[5m]))`),
+   * Partial figures per (rule, group, partition) of the rules' partial aggregations (`sum by (job) (rate(x[5m]))`),
    * over the series of this member's ready partitions.
    */
   partials(now: number): PartialAggregate[] {
     const out: PartialAggregate[] = [];
     for (const rule of this.aggregated) {
-      const agg = rule.expr as Aggregate;
-      if (agg.expr.kind === 'aggregate') continue;
-      const groups = new Map<string, PartialAggregate>();
-      for (const element of evaluate(agg.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.dataFor(rule) })) {
-        if (element.origin === null || !this.opts.isReady(element.origin)) continue;
-        const group = groupOf(agg.by, element.labels);
-        const key = `${element.origin.topic}:${element.origin.partition}\u0000${group.key}`;
-        let partial = groups.get(key);
-        if (!partial) groups.set(key, (partial = { ruleId: rule.id, groupKey: groupDigest(group.key), labels: group.labels, origin: element.origin, figures: emptyFigures() }));
-        addTo(partial.figures, element.value);
+      const agg = rule.partial;
+      if (!agg) continue;
+      const byOrigin = new Map<string, { origin: Origin; series: Readable[] }>();
+      for (const series of this.seriesOf(rule)) {
+        if (series.origin === null || !this.opts.isReady(series.origin)) continue;
+        const key = `${series.origin.topic}:${series.origin.partition}`;
+        let entry = byOrigin.get(key);
+        if (!entry) byOrigin.set(key, (entry = { origin: series.origin, series: [] }));
+        entry.series.push(series);
       }
-      out.push(...groups.values());
+      for (const { origin, series } of byOrigin.values()) out.push(...this.partialsOf(rule, agg, origin, series, now));
     }
     return out;
   }
 
+  private partialsOf(
+    rule: EngineRule, agg: Aggregation, origin: Origin, series: Readable[], now: number,
+  ): PartialAggregate[] {
+    const groups = new Map<string, PartialAggregate>();
+    for (const sample of this.evaluate(agg.expr, { select: () => series }, now)) {
+      const group = groupOf(agg, sample.labels);
+      let partial = groups.get(group.key);
+      if (!partial) {
+        const groupKey = groupDigest(group.key);
+        partial = { ruleId: rule.id, groupKey, labels: group.labels, origin, figures: emptyFigures() };
+        groups.set(group.key, partial);
+      }
+      addTo(partial.figures, sample.value);
+    }
+    return [...groups.values()];
+  }
+
   /**
-   * Uses partials from every partition (all members) for the single-level aggregations from now on; null goes back
-   * to computing them from the local series (this member owns every partition).
+   * Uses partials from every partition (all members) for the partial aggregations from now on; null goes back to
+   * computing them from the local series (this member owns every partition).
    */
   setCombined(partials: readonly PartialAggregate[] | null): void {
     if (partials === null) {
@@ -170,10 +223,11 @@ export class AlertEngine {
     }
     this.combined = new Map();
     for (const rule of this.aggregated) {
-      const agg = rule.expr as Aggregate;
-      if (agg.expr.kind === 'aggregate') continue;
+      if (!rule.partial) continue;
+      const op = rule.partial.op;
       const groups = byRule.get(rule.id) ?? new Map();
-      this.combined.set(rule.id, [...groups.values()].map((g) => ({ labels: g.labels, value: aggregateValue(agg.op, g.figures), origin: null })));
+      const samples = [...groups.values()].map((g) => ({ labels: g.labels, value: aggregateValue(op, g.figures) }));
+      this.combined.set(rule.id, { type: 'vector', samples });
     }
   }
 
@@ -198,7 +252,7 @@ export class AlertEngine {
     const next = new Map(rules.filter((r) => r.enabled).map((r) => [r.id, r]));
     for (const [id, old] of this.rules) {
       const replacement = next.get(id);
-      if (replacement && replacement.query === old.query && replacement.comparison.threshold === old.comparison.threshold && replacement.comparison.op === old.comparison.op) continue;
+      if (replacement?.query === old.query && replacement.threshold_value === old.threshold_value) continue;
       for (const instance of this.instances.get(id)?.values() ?? []) {
         changes.transitions.push({ ...retire(instance, now), rule: ruleInfo(old) });
         changes.ops.push({ kind: 'delete', ruleId: id, fingerprint: instance.fingerprint });
@@ -208,16 +262,19 @@ export class AlertEngine {
     this.rules = next;
     this.byName = new Map();
     this.perStream = new Map();
+    this.streamAggregated = new Map();
     this.aggregated = [];
     let longest = 0;
     for (const rule of next.values()) {
       longest = Math.max(longest, rule.rangeMs);
       if (rule.aggregated) this.aggregated.push(rule);
-      if (rule.selector.source === 'metric') push(this.byName, rule.selector.name, rule);
-      else if (!rule.aggregated) push(this.perStream, selectorKey(rule.selector), rule);
+      for (const selector of rule.selectors) {
+        if (selector.name !== EVENTS) pushOnce(this.byName, selector.name!, rule);
+        else pushOnce(rule.aggregated ? this.streamAggregated : this.perStream, selectorKey(selector), rule);
+      }
     }
     this.retention = longest + this.opts.lookbackMs;
-    this.windows.setSelectors([...next.values()].map((r) => r.selector));
+    this.windows.setSelectors([...next.values()].flatMap((r) => r.selectors));
     this.seriesRules.clear();
     this.ruleSeries.clear();
     for (const series of this.windows.allSeries()) this.index(series);
@@ -225,7 +282,9 @@ export class AlertEngine {
   }
 
   private index(series: MetricSeries): EngineRule[] {
-    const rules = (this.byName.get(series.name) ?? []).filter((r) => r.selector.matchers.every((m) => matches(m, series.labels[m.label])));
+    const reads = (rule: EngineRule) =>
+      rule.selectors.some((s) => s.name === series.name && s.matchers.every((m) => matches(m, series.labels[m.label])));
+    const rules = (this.byName.get(series.name) ?? []).filter(reads);
     this.seriesRules.set(series, rules);
     for (const rule of rules) {
       let set = this.ruleSeries.get(rule.id);
@@ -235,12 +294,17 @@ export class AlertEngine {
     return rules;
   }
 
-  /** Adds a sample to the windows; with `evaluate`, the next evaluateTouched() looks at its series. */
-  ingestMetric(name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, key?: string): void {
-    const series = this.windows.addMetric(name, labels, t, v, origin, key);
-    if (!series) return;
-    const rules = this.seriesRules.get(series) ?? this.index(series);
-    if (evaluate && rules.length > 0) this.touchedSeries.add(series);
+  /**
+   * Adds a stored sample (of its metric_type: a counter's increment, a histogram's observation) to the windows; with
+   * `evaluate`, the next evaluateTouched() looks at the series it feeds.
+   */
+  ingestMetric(
+    name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, type: MetricType = 'gauge',
+  ): void {
+    for (const series of this.windows.addMetric(name, type, labels, t, v, origin)) {
+      const rules = this.seriesRules.get(series) ?? this.index(series);
+      if (evaluate && rules.length > 0) this.touchedSeries.add(series);
+    }
   }
 
   ingestEvent(event: EventInput, origin: Origin, evaluate: boolean): void {
@@ -255,28 +319,23 @@ export class AlertEngine {
 
   evaluateTouched(now: number, changes = emptyChanges()): Changes {
     const aggregatedDue = new Set<EngineRule>();
+    const perSeriesDue = new Map<EngineRule, Readable[]>();
     for (const series of this.touchedSeries) {
       if (!this.opts.isReady(series.origin)) continue;
-      let view: DataView | null = null;
       for (const rule of this.seriesRules.get(series) ?? []) {
-        if (rule.aggregated) {
-          aggregatedDue.add(rule);
-          continue;
-        }
-        view ??= { series: () => [series], streams: () => NO_STREAMS };
-        series.instanceFingerprint ??= instanceFingerprint(series.labels);
-        this.observe(rule, series.labels, series.origin, this.valueOf(rule, now, view), now, changes, series.instanceFingerprint);
+        if (rule.aggregated) aggregatedDue.add(rule);
+        else push(perSeriesDue, rule, series);
       }
     }
     for (const [key, streams] of this.touchedStreams) {
-      for (const rule of this.perStream.get(key) ?? []) {
-        for (const stream of streams) {
-          if (!this.opts.isReady(stream.origin)) continue;
-          const view: DataView = { series: () => NO_SERIES, streams: () => [stream] };
-          this.observe(rule, stream.labels, stream.origin, this.valueOf(rule, now, view), now, changes);
-        }
+      const ready = [...streams].filter((stream) => this.opts.isReady(stream.origin));
+      for (const rule of this.perStream.get(key) ?? []) for (const stream of ready) push(perSeriesDue, rule, stream);
+      for (const rule of this.streamAggregated.get(key) ?? []) aggregatedDue.add(rule);
+    }
+    for (const [rule, series] of perSeriesDue) {
+      for (const r of this.resultsOf(rule, series, now)) {
+        this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint);
       }
-      for (const rule of this.aggregated) if (rule.selector.source === 'events' && selectorKey(rule.selector) === key) aggregatedDue.add(rule);
     }
     this.touchedSeries.clear();
     this.touchedStreams.clear();
@@ -335,14 +394,61 @@ export class AlertEngine {
     return n;
   }
 
+  /** What a rule of one selector reads: its metric series (matched once, kept in the index) or its event streams. */
+  private seriesOf(rule: EngineRule): Iterable<Readable> {
+    const selector = rule.selectors[0];
+    return selector.name === EVENTS ? this.windows.streams(selector) : this.ruleSeries.get(rule.id) ?? NO_SERIES;
+  }
+
+  private evaluate(expr: Expr, source: SeriesSource, now: number, given?: ReadonlyMap<Expr, Value>): Sample[] {
+    const value = new Evaluator(source, { lookbackMs: this.opts.lookbackMs, given }).instant(expr, now);
+    return value.type === 'vector' ? value.samples : [];
+  }
+
+  /**
+   * A per-series rule over some of its series, evaluated once: each series' instance labels, fingerprint and value
+   * (undefined: no result). Results find their series by its labels (the same object, name dropped); an expression
+   * that rewrites labels (label_replace) is evaluated one series at a time.
+   */
+  private resultsOf(rule: EngineRule, series: Readable[], now: number): SeriesResult[] {
+    const byLabels = new Map<Labels, Readable>();
+    for (const one of series) byLabels.set(dropName(one.labels), one);
+    const found = new Map<Readable, Sample>();
+    for (const sample of this.evaluate(rule.expr, { select: () => series }, now)) {
+      const one = byLabels.get(dropName(sample.labels));
+      if (!one) return series.map((s) => this.resultOf(rule, s, now));
+      found.set(one, sample);
+    }
+    return series.map((one) => {
+      const labels = dropName(one.labels);
+      const fingerprint = (one.instanceFingerprint ??= instanceFingerprint(labels));
+      return { series: one, labels, fingerprint, value: found.get(one)?.value };
+    });
+  }
+
+  /** A per-series rule on one series alone. */
+  private resultOf(rule: EngineRule, series: Readable, now: number): SeriesResult {
+    const [sample] = this.evaluate(rule.expr, { select: () => [series] }, now);
+    const own = dropName(series.labels);
+    const labels = sample ? dropName(sample.labels) : own;
+    const fingerprint =
+      labels === own ? (series.instanceFingerprint ??= instanceFingerprint(own)) : instanceFingerprint(labels);
+    return { series, labels, fingerprint, value: sample?.value };
+  }
+
   private evaluateRule(rule: EngineRule, now: number, changes: Changes): void {
     if (rule.aggregated && !this.opts.isReady(null)) return;
-    const raw = (rule.aggregated && this.combined?.get(rule.id)) || evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.dataFor(rule) });
-    const elements = compare(raw, rule.comparison);
     const seen = new Set<string>();
-    for (const element of elements) {
-      if (!this.opts.isReady(element.origin)) continue;
-      seen.add(this.observe(rule, element.labels, element.origin, element.value, now, changes));
+    if (rule.aggregated) {
+      for (const element of this.aggregatedElements(rule, now)) {
+        seen.add(this.observe(rule, element.labels, null, element.value, now, changes));
+      }
+    } else {
+      const ready = [...this.seriesOf(rule)].filter((series) => this.opts.isReady(series.origin));
+      for (const r of this.resultsOf(rule, ready, now)) {
+        if (r.value === undefined) continue;
+        seen.add(this.observe(rule, r.labels, r.series.origin, r.value, now, changes, r.fingerprint));
+      }
     }
     for (const instance of [...(this.instances.get(rule.id)?.values() ?? [])]) {
       if (seen.has(instance.fingerprint) || instance.fingerprint === CARDINALITY_FINGERPRINT) continue;
@@ -350,6 +456,19 @@ export class AlertEngine {
       this.observe(rule, instance.labels, instance.origin, undefined, now, changes, instance.fingerprint);
     }
     this.settleOverflow(rule, now, changes, true);
+  }
+
+  /** The result of a rule that combines series, over the local series or with its combined partial aggregation. */
+  private aggregatedElements(rule: EngineRule, now: number): Element[] {
+    const combined = rule.partial ? this.combined?.get(rule.id) : undefined;
+    const given = combined && rule.partial ? new Map<Expr, Value>([[rule.partial, combined]]) : undefined;
+    // The metric series the rule reads are indexed already; the engine applies each selector's matchers to them.
+    const indexed = [...(this.ruleSeries.get(rule.id) ?? NO_SERIES)];
+    const local: SeriesSource = {
+      select: (selector) => (selector.name === EVENTS ? [...this.windows.streams(selector)] : indexed),
+    };
+    const samples = this.evaluate(rule.expr, local, now, given);
+    return samples.map((s) => ({ labels: dropName(s.labels), value: s.value, origin: null }));
   }
 
   /**
@@ -378,15 +497,6 @@ export class AlertEngine {
     const byRule = this.instances.get(ruleId);
     if (!byRule) return 0;
     return byRule.size - (byRule.has(CARDINALITY_FINGERPRINT) ? 1 : 0);
-  }
-
-  private dataFor(rule: EngineRule): DataView {
-    return rule.selector.source === 'metric' ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS } : this.windows;
-  }
-
-  private valueOf(rule: EngineRule, now: number, data: DataView): number | undefined {
-    const elements: Element[] = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }), rule.comparison);
-    return elements[0]?.value;
   }
 
   /** Steps one instance; returns its fingerprint. */
@@ -426,6 +536,38 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
+}
+
+function pushOnce<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (!list) map.set(key, [value]);
+  else if (!list.includes(value)) list.push(value);
+}
+
+function addTo(figures: GroupFigures, value: number): void {
+  figures.sum += value;
+  figures.count++;
+  if (value < figures.min) figures.min = value;
+  if (value > figures.max) figures.max = value;
+}
+
+function emptyFigures(): GroupFigures {
+  return { sum: 0, count: 0, min: Infinity, max: -Infinity };
+}
+
+function aggregateValue(op: Aggregation['op'], f: GroupFigures): number {
+  switch (op) {
+    case 'avg':
+      return f.sum / f.count;
+    case 'max':
+      return f.max;
+    case 'min':
+      return f.min;
+    case 'count':
+      return f.count;
+    default:
+      return f.sum;
+  }
 }
 
 export function ruleInfo(rule: EngineRule): RuleInfo {

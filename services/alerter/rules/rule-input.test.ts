@@ -19,7 +19,7 @@ describe('rule request bodies', () => {
   it('takes the contract fields with defaults for the rest', () => {
     const { fields, compiled } = ruleFields({ name: 'High CPU Usage', description: 'CPU usage above 80% for more than 5 minutes', query: 'cpu_usage > 80', threshold_value: 80.0 }, null, opts);
     expect(fields).toEqual({ name: 'High CPU Usage', description: 'CPU usage above 80% for more than 5 minutes', query: 'cpu_usage > 80', threshold_value: 80, forMs: 0, keepFiringForMs: 0, severity: 'medium', labels: {}, annotations: {}, enabled: true });
-    expect(compiled.comparison).toMatchObject({ op: '>', threshold: 80 });
+    expect(compiled.expr).toMatchObject({ kind: 'binary', op: '>', rhs: { kind: 'number', value: 80 } });
   });
 
   it('accepts durations as PromQL text or seconds, whole seconds up to a week', () => {

@@ -7,10 +7,11 @@
 import { validationError, type FieldError } from '../../../shared/errors.ts';
 import { LABEL_NAME } from '../../../shared/schemas/metric.ts';
 import { Checker, describe, isPlainObject } from '../../../shared/schemas/validate.ts';
-import { compileQuery, ThresholdMismatchError, type CompiledQuery } from '../../../shared/promql/compile.ts';
+import {
+  compileQuery, ThresholdMismatchError, type CompiledQuery, type ParseOptions,
+} from '../../../shared/promql/compile.ts';
 import { parseDuration } from '../../../shared/promql/duration.ts';
 import { RuleSyntaxError } from '../../../shared/promql/lexer.ts';
-import type { ParseOptions } from '../../../shared/promql/parser.ts';
 import type { RuleFields } from './rule-store.ts';
 import { SEVERITIES, type RuleDefinition } from './rule.ts';
 
