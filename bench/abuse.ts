@@ -51,10 +51,14 @@ const cpu = process.cpuUsage(cpuBefore);
 const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
 
 const ms = (ns: number) => (ns / 1e6).toFixed(1);
-console.log(`\n${seconds} s, load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} (${os.cpus().length} cores); the gateway used ${(cpuShare * 100).toFixed(0)}% of a core\n`);
+console.log(
+  `\n${seconds} s, load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} (${os.cpus().length} cores); the gateway used ${(cpuShare * 100).toFixed(0)}% of a core\n`,
+);
 console.log('| gateway event-loop delay | p50 | p99 | max |');
 console.log('|---|---|---|---|');
-console.log(`| monitorEventLoopDelay (10 ms resolution) | ${ms(delay.percentile(50))} ms | ${ms(delay.percentile(99))} ms | ${ms(delay.max)} ms |`);
+console.log(
+  `| monitorEventLoopDelay (10 ms resolution) | ${ms(delay.percentile(50))} ms | ${ms(delay.percentile(99))} ms | ${ms(delay.max)} ms |`,
+);
 console.log('\n| traffic | senders | requests | answers | p50 latency | p99 latency |');
 console.log('|---|---|---|---|---|---|');
 for (const row of report) {

@@ -33,7 +33,6 @@ const items = Number(values.items);
 const CONNECTIONS = 16;
 const SERVICES = 10;
 
-
 type Form = 'vigil JSON' | 'OTLP proto' | 'OTLP JSON';
 const FORMS: Form[] = ['vigil JSON', 'OTLP proto', 'OTLP JSON'];
 interface Round {

@@ -24,7 +24,13 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const meta = await ensureBenchData(DEFAULT_SPEC);
-const config = loadConfig({ DATABASE_URL: BENCH_DATABASE_URL, VIGIL_ROLES: 'query', LOG_LEVEL: 'warn', QUERY_FOLD_INTERVAL_SECONDS: '3600', DATABASE_POOL_MAX: '4' });
+const config = loadConfig({
+  DATABASE_URL: BENCH_DATABASE_URL,
+  VIGIL_ROLES: 'query',
+  LOG_LEVEL: 'warn',
+  QUERY_FOLD_INTERVAL_SECONDS: '3600',
+  DATABASE_POOL_MAX: '4',
+});
 const runtime = await startRuntime(config, createLogger('warn'));
 const query = runtime.roles.find((r) => r.name === 'query') as QueryHandle;
 const foldStarted = Date.now();
@@ -37,10 +43,22 @@ const token = signToken(config.auth, { role: 'user', sub: 'bench', ttlSeconds: 3
 const end = Math.floor(meta.anchorMs / 60_000) * 60;
 const range = (hours: number, stepSeconds: number) => `start=${end - hours * 3600}&end=${end}&step=${stepSeconds}`;
 const panels: { name: string; query: string; params: string }[] = [
-  { name: '24 h, 1000 series aggregated: avg by (instance) (cpu_usage), step 60 s', query: 'avg by (instance) (cpu_usage)', params: range(24, 60) },
+  {
+    name: '24 h, 1000 series aggregated: avg by (instance) (cpu_usage), step 60 s',
+    query: 'avg by (instance) (cpu_usage)',
+    params: range(24, 60),
+  },
   { name: '24 h, 1000 series returned: cpu_usage, step 5 m', query: 'cpu_usage', params: range(24, 300) },
-  { name: '24 h, counters: sum by (queue) (rate(jobs_processed_total[1h])), step 5 m', query: 'sum by (queue) (rate(jobs_processed_total[1h]))', params: range(24, 300) },
-  { name: '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), step 5 m', query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h])))', params: range(6, 300) },
+  {
+    name: '24 h, counters: sum by (queue) (rate(jobs_processed_total[1h])), step 5 m',
+    query: 'sum by (queue) (rate(jobs_processed_total[1h]))',
+    params: range(24, 300),
+  },
+  {
+    name: '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), step 5 m',
+    query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h])))',
+    params: range(6, 300),
+  },
 ];
 
 const results: { name: string; n: number; p50: number; p99: number; max: number; answer: string }[] = [];
@@ -50,7 +68,9 @@ for (const panel of panels) {
   let answer = '';
   for (let i = 0; i < warm + ITERATIONS; i++) {
     const started = performance.now();
-    const res = await fetch(`${base}/query_range?query=${encodeURIComponent(panel.query)}&${panel.params}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${base}/query_range?query=${encodeURIComponent(panel.query)}&${panel.params}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const body = await res.text();
     const ms = performance.now() - started;
     if (res.status !== 200) throw new Error(`${panel.name}: ${res.status} ${body.slice(0, 300)}`);
@@ -61,14 +81,24 @@ for (const panel of panels) {
     }
   }
   times.sort((a, b) => a - b);
-  const r = { name: panel.name, n: ITERATIONS, p50: percentile(times, 50), p99: percentile(times, 99), max: times[times.length - 1], answer };
+  const r = {
+    name: panel.name,
+    n: ITERATIONS,
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    max: times[times.length - 1],
+    answer,
+  };
   results.push(r);
   console.error(`[bench] ${r.name}: p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms (${r.answer})`);
 }
 await runtime.stop();
 
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
-console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; data: ${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days.\n`);
+console.log(
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; data: ${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days.\n`,
+);
 console.log('| panel (query_range) | answer | n | p50 ms | p99 ms | max ms |');
 console.log('|---|---|---|---|---|---|');
-for (const r of results) console.log(`| ${r.name} | ${r.answer} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} |`);
+for (const r of results)
+  console.log(`| ${r.name} | ${r.answer} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} |`);

@@ -69,7 +69,11 @@ export function makeEvents(count: number, startMs: number): EventRecord[] {
 }
 
 /** COPY text in chunks of `chunkRows` rows (vigil's events column order). */
-export function copyChunks(events: EventRecord[], chunkRows: number, format: (e: EventRecord) => string = formatEventRow): string[] {
+export function copyChunks(
+  events: EventRecord[],
+  chunkRows: number,
+  format: (e: EventRecord) => string = formatEventRow,
+): string[] {
   const chunks: string[] = [];
   for (let i = 0; i < events.length; i += chunkRows) {
     let text = '';
@@ -80,7 +84,14 @@ export function copyChunks(events: EventRecord[], chunkRows: number, format: (e:
 }
 
 /** COPY every chunk, one transaction per chunk, over `connections` connections in parallel; returns rows/s. */
-export async function rawCopy(url: string, table: string, columns: string, chunks: string[], rows: number, connections: number): Promise<number> {
+export async function rawCopy(
+  url: string,
+  table: string,
+  columns: string,
+  chunks: string[],
+  rows: number,
+  connections: number,
+): Promise<number> {
   const clients = await Promise.all(
     Array.from({ length: connections }, async () => {
       const c = new pg.Client({ connectionString: url });
@@ -140,7 +151,13 @@ export { EVENT_COLUMNS };
  * Grows `table` to at least `rows` rows server-side (INSERT … SELECT generate_series, time-ordered over the hour
  * before `endMs`), in 500k-row statements; returns the rows added.
  */
-export async function fillTo(url: string, table: 'events' | 'naive_events', rows: number, endMs: number, log: (line: string) => void): Promise<number> {
+export async function fillTo(
+  url: string,
+  table: 'events' | 'naive_events',
+  rows: number,
+  endMs: number,
+  log: (line: string) => void,
+): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const have = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
@@ -164,7 +181,9 @@ export async function fillTo(url: string, table: 'events' | 'naive_events', rows
       [endMs, total, from, n],
     );
     added += n;
-    log(`${table}: +${n} rows (${Math.round(n / ((performance.now() - started) / 1000))} rows/s server-side), ${have + added} total`);
+    log(
+      `${table}: +${n} rows (${Math.round(n / ((performance.now() - started) / 1000))} rows/s server-side), ${have + added} total`,
+    );
   }
   await client.query(`ANALYZE ${table}`);
   await client.end();
@@ -209,7 +228,11 @@ export const fmt = (rate: number) => `${Math.round(rate).toLocaleString('en-US')
  */
 export async function asDeployed(): Promise<void> {
   if (NODE_FLAGS.every((flag) => process.execArgv.includes(flag))) return;
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  const code = await new Promise<number>((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  const code = await new Promise<number>((resolve) =>
+    child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+  );
   process.exit(code);
 }

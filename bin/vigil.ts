@@ -22,8 +22,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   if (config.auth.isDevSecret) {
     logger.warn(
-      'JWT_SECRET is unset or a published development secret: anyone can mint tokens. Outside development set your own '
-      + '(`openssl rand -base64 48`); any NODE_ENV other than development or test refuses to start without one.',
+      'JWT_SECRET is unset or a published development secret: anyone can mint tokens. Outside development set your own ' +
+        '(`openssl rand -base64 48`); any NODE_ENV other than development or test refuses to start without one.',
     );
   }
   logger.info(`starting vigil (roles: ${config.roles.join(', ')})`);

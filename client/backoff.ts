@@ -15,8 +15,16 @@ export interface BackoffOptions {
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, maxRetryAfterMs: 120_000 };
 
 /** The wait before retry number `attempt` (0-based): between half and all of min(maxMs, initialMs * 2^attempt). */
-export function backoffDelay(attempt: number, opts: BackoffOptions, retryAfterMs: number | null = null, random = Math.random): number {
-  if (retryAfterMs !== null) return Math.min(opts.maxRetryAfterMs, retryAfterMs) + Math.floor(random() * Math.min(1000, retryAfterMs * 0.1 + 50));
+export function backoffDelay(
+  attempt: number,
+  opts: BackoffOptions,
+  retryAfterMs: number | null = null,
+  random = Math.random,
+): number {
+  if (retryAfterMs !== null)
+    return (
+      Math.min(opts.maxRetryAfterMs, retryAfterMs) + Math.floor(random() * Math.min(1000, retryAfterMs * 0.1 + 50))
+    );
   return Math.floor(backoffMs(attempt, opts.initialMs, opts.maxMs, random));
 }
 

@@ -9,10 +9,23 @@ import type { MetricType } from '../shared/schemas/metric.ts';
 import { withTimeout } from '../shared/wait.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { counterKey, CounterAggregator } from './counters.ts';
-import { Encoder, type Encoded, type EventInput, type MetricInput, type Prepared, type PreparedSeries } from './encode.ts';
+import {
+  Encoder,
+  type Encoded,
+  type EventInput,
+  type MetricInput,
+  type Prepared,
+  type PreparedSeries,
+} from './encode.ts';
 import { VigilClientError, throttledStderrReporter, type ErrorReporter } from './errors.ts';
 import { EventLogger, type Tags } from './event-logger.ts';
-import { AggregatedHistogram, DEFAULT_DURATION_BUCKETS_MS, invalidBounds, leLabel, type HistogramWire } from './histograms.ts';
+import {
+  AggregatedHistogram,
+  DEFAULT_DURATION_BUCKETS_MS,
+  invalidBounds,
+  leLabel,
+  type HistogramWire,
+} from './histograms.ts';
 import { HttpTransport, type TokenSource } from './http-transport.ts';
 import type { KafkaTransportOptions } from './kafka-transport.ts';
 import { DeliveryStream, type StreamStats } from './stream.ts';
@@ -116,11 +129,16 @@ export class VigilClient {
   constructor(opts: ClientOptions) {
     const transports = [opts.gateway, opts.kafka, opts.transport].filter((t) => t !== undefined).length;
     if (transports !== 1) throw new TypeError('vigil client: give exactly one of `gateway`, `kafka` or `transport`');
-    if (typeof opts.source !== 'string' || opts.source.trim() === '') throw new TypeError('vigil client: `source` must be a non-empty string');
+    if (typeof opts.source !== 'string' || opts.source.trim() === '')
+      throw new TypeError('vigil client: `source` must be a non-empty string');
     this.source = opts.source;
     this.report = safeReporter(opts.onError ?? throttledStderrReporter());
-    this.transport = opts.transport ?? (opts.kafka ? lazyKafkaTransport(opts.kafka, opts.source) : httpTransport(opts.gateway!));
-    this.encoder = new Encoder(opts.redactKeys === false ? null : createRedactor(opts.redactKeys), opts.kafka !== undefined);
+    this.transport =
+      opts.transport ?? (opts.kafka ? lazyKafkaTransport(opts.kafka, opts.source) : httpTransport(opts.gateway!));
+    this.encoder = new Encoder(
+      opts.redactKeys === false ? null : createRedactor(opts.redactKeys),
+      opts.kafka !== undefined,
+    );
     const streamOptions = {
       maxQueueItems: opts.maxQueueItems ?? 10_000,
       maxQueueBytes: opts.maxQueueBytes ?? 16 * 1024 * 1024,
@@ -136,14 +154,17 @@ export class VigilClient {
     this.counters = new CounterAggregator(this.maxSeries);
     this.histogramIntervalMs = opts.histogramIntervalMs ?? 10_000;
     this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
-    this.defaultLabels = opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
+    this.defaultLabels =
+      opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
     this.log = new EventLogger(this, this.source);
     this.metric = {
       counter: (name, value = 1, labels = {}) => this.guard(() => this.count(name, value, labels)),
       gauge: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'gauge', value, labels })),
-      histogram: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
+      histogram: (name, value, labels = {}) =>
+        this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
       series: (type, name, labels = {}) => this.bind(type, name, labels),
-      aggregatedHistogram: (name, labels = {}, buckets = DEFAULT_DURATION_BUCKETS_MS) => this.aggregated(name, labels, buckets),
+      aggregatedHistogram: (name, labels = {}, buckets = DEFAULT_DURATION_BUCKETS_MS) =>
+        this.aggregated(name, labels, buckets),
     };
     this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? 1000);
     this.timer.unref();
@@ -217,7 +238,8 @@ export class VigilClient {
     for (const sample of this.counters.drain()) this.sample(sample);
     if (!histograms) return;
     this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
-    const emit = (series: PreparedSeries, value: number) => this.enqueueMetric(this.encoder.sample(series, value), 'counter', 'histogram counter');
+    const emit = (series: PreparedSeries, value: number) =>
+      this.enqueueMetric(this.encoder.sample(series, value), 'counter', 'histogram counter');
     for (const histogram of this.histograms.values()) histogram.drain(emit);
   }
 
@@ -225,17 +247,31 @@ export class VigilClient {
     return { events: this.streams.events.stats, metrics: this.streams.metrics.stats };
   }
 
-  private count(name: string, value: number, labels: Record<string, string>, bound?: { key: string; labels: Record<string, string> }): void {
+  private count(
+    name: string,
+    value: number,
+    labels: Record<string, string>,
+    bound?: { key: string; labels: Record<string, string> },
+  ): void {
     const metrics = this.streams.metrics;
     if (this.closing) return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'counter increment after close()');
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter ${name}: the increment must be a finite number ≥ 0, got ${String(value)}`);
+      return metrics.discard(
+        'VIGIL_CLIENT_INVALID',
+        1,
+        `invalid counter ${name}: the increment must be a finite number ≥ 0, got ${String(value)}`,
+      );
     }
     const all = bound?.labels ?? this.withDefaultLabels(labels);
     const key = bound?.key ?? counterKey(name, all);
     const added = this.counters.add(key, value);
     if (added === 'added') return;
-    if (added === 'full') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, `counter ${name}: more than ${this.counters.size} series in one interval (a label with unbounded values?)`);
+    if (added === 'full')
+      return metrics.discard(
+        'VIGIL_CLIENT_DROPPED',
+        1,
+        `counter ${name}: more than ${this.counters.size} series in one interval (a label with unbounded values?)`,
+      );
     // A new series this interval: validate name and labels with the gateway's rules before keeping it.
     const probe = this.encoder.prepare(name, 'counter', all);
     if (!probe.ok) return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter, not sent: ${probe.reason}`);
@@ -244,14 +280,18 @@ export class VigilClient {
 
   private sample(input: MetricInput & { metric_type: MetricType }): void {
     const metrics = this.streams.metrics;
-    if (this.closing && input.metric_type !== 'counter') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
-    const encoded = this.encoder.metric(input.metric_type === 'counter' ? input : { ...input, labels: this.withDefaultLabels(input.labels ?? {}) });
+    if (this.closing && input.metric_type !== 'counter')
+      return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
+    const encoded = this.encoder.metric(
+      input.metric_type === 'counter' ? input : { ...input, labels: this.withDefaultLabels(input.labels ?? {}) },
+    );
     this.enqueueMetric(encoded, input.metric_type, input.name);
   }
 
   private enqueueMetric(encoded: Encoded, type: MetricType, name: string): void {
     if (encoded.ok) this.streams.metrics.push(encoded.item);
-    else this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${type} ${name}, not sent: ${encoded.reason}`);
+    else
+      this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${type} ${name}, not sent: ${encoded.reason}`);
   }
 
   private bind(type: MetricType, name: string, labels: Record<string, string>): MetricSeries {
@@ -282,9 +322,13 @@ export class VigilClient {
       let histogram = this.histograms.get(key);
       if (histogram === undefined) {
         const wire = this.histogramWire(name, all, buckets);
-        if (typeof wire === 'string') return this.refusing('VIGIL_CLIENT_INVALID', `invalid histogram ${name}, not sent: ${wire}`);
+        if (typeof wire === 'string')
+          return this.refusing('VIGIL_CLIENT_INVALID', `invalid histogram ${name}, not sent: ${wire}`);
         if (this.histograms.size >= this.maxSeries) {
-          return this.refusing('VIGIL_CLIENT_DROPPED', `histogram ${name}: more than ${this.maxSeries} aggregated series (a label with unbounded values?)`);
+          return this.refusing(
+            'VIGIL_CLIENT_DROPPED',
+            `histogram ${name}: more than ${this.maxSeries} aggregated series (a label with unbounded values?)`,
+          );
         }
         histogram = new AggregatedHistogram(buckets.slice(), wire);
         this.histograms.set(key, histogram);
@@ -295,7 +339,12 @@ export class VigilClient {
         record: (value) => {
           try {
             if (this.closing) this.streams.metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
-            else if (!series.observe(value as number)) this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid observation of ${name}: must be a finite number ≥ 0, got ${String(value)}`);
+            else if (!series.observe(value as number))
+              this.streams.metrics.discard(
+                'VIGIL_CLIENT_INVALID',
+                1,
+                `invalid observation of ${name}: must be a finite number ≥ 0, got ${String(value)}`,
+              );
           } catch (error) {
             this.internal(error);
           }
@@ -308,11 +357,16 @@ export class VigilClient {
   }
 
   /** Validates the histogram's wire series (each bucket, _sum, _count) once; a string says why they are invalid. */
-  private histogramWire(name: string, labels: Record<string, string>, buckets: readonly number[]): HistogramWire | string {
+  private histogramWire(
+    name: string,
+    labels: Record<string, string>,
+    buckets: readonly number[],
+  ): HistogramWire | string {
     const badBounds = invalidBounds(buckets);
     if (badBounds !== null) return badBounds;
     if ('le' in labels) return 'labels: le is reserved for the bucket bound';
-    const prepare = (suffix: string, extra: Record<string, string> = {}) => this.encoder.prepare(`${name}${suffix}`, 'counter', { ...labels, ...extra });
+    const prepare = (suffix: string, extra: Record<string, string> = {}) =>
+      this.encoder.prepare(`${name}${suffix}`, 'counter', { ...labels, ...extra });
     const prepared = [...buckets, Infinity].map((bound) => prepare('_bucket', { le: leLabel(bound) }));
     const sum = prepare('_sum');
     const count = prepare('_count');
@@ -340,7 +394,14 @@ export class VigilClient {
   }
 
   private internal(error: unknown): void {
-    this.report(new VigilClientError('VIGIL_CLIENT_INTERNAL', `unexpected: ${error instanceof Error ? error.stack ?? error.message : String(error)}`, null, 0));
+    this.report(
+      new VigilClientError(
+        'VIGIL_CLIENT_INTERNAL',
+        `unexpected: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+        null,
+        0,
+      ),
+    );
   }
 }
 
@@ -368,7 +429,11 @@ function lazyKafkaTransport(opts: KafkaTransportOptions, source: string): Transp
         return await (await load()).send(kind, items, deadline);
       } catch (error) {
         transport = null;
-        return { type: 'retry', retryAfterMs: null, reason: `loading the Kafka transport failed: ${(error as Error).message}` };
+        return {
+          type: 'retry',
+          retryAfterMs: null,
+          reason: `loading the Kafka transport failed: ${(error as Error).message}`,
+        };
       }
     },
     async close() {

@@ -33,7 +33,10 @@ export interface HttpTransportOptions {
   offThread: boolean;
 }
 
-const PATHS: Record<StreamKind, string> = { events: '/api/v1/monitoring/events', metrics: '/api/v1/monitoring/metrics' };
+const PATHS: Record<StreamKind, string> = {
+  events: '/api/v1/monitoring/events',
+  metrics: '/api/v1/monitoring/metrics',
+};
 
 export class HttpTransport implements Transport {
   private readonly urls: Record<StreamKind, URL>;
@@ -47,7 +50,9 @@ export class HttpTransport implements Transport {
     const secure = this.urls.events.protocol === 'https:';
     // node:http rather than fetch: undici's WHATWG layers (web streams, body cloning) cost more per batch than the
     // POST itself. Two kept-alive connections (one per stream) are all a client needs.
-    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 2 }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
+    this.agent = secure
+      ? new https.Agent({ keepAlive: true, maxSockets: 2 })
+      : new http.Agent({ keepAlive: true, maxSockets: 2 });
     this.request = secure ? https.request : http.request;
     this.worker = opts.offThread ? new PostWorker() : null;
   }
@@ -58,7 +63,11 @@ export class HttpTransport implements Transport {
     try {
       const json = batchBody(kind, items);
       const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-      const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'user-agent': 'vigil-client' };
+      const headers = {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        'user-agent': 'vigil-client',
+      };
       const timeoutMs = Math.max(1, Math.min(this.opts.timeoutMs, deadline - Date.now()));
       answer = this.worker
         ? await this.worker.post({ url: url.href, headers, body: json, compress: this.opts.compress, timeoutMs })
@@ -72,7 +81,8 @@ export class HttpTransport implements Transport {
       return { type: 'delivered', rejected, detail: rejected > 0 ? text.slice(0, 1000) : null };
     }
     const reason = `POST ${url.href} answered ${status}: ${text.slice(0, 500)}`;
-    if (status === 408 || status === 429 || status >= 500) return { type: 'retry', retryAfterMs: parseRetryAfter(answer.retryAfter), reason };
+    if (status === 408 || status === 429 || status >= 500)
+      return { type: 'retry', retryAfterMs: parseRetryAfter(answer.retryAfter), reason };
     if (status === 413) return { type: 'too_large', reason };
     return { type: 'rejected', reason };
   }
@@ -82,7 +92,12 @@ export class HttpTransport implements Transport {
     await this.worker?.close();
   }
 
-  private async postInThread(url: URL, plain: Record<string, string>, json: Buffer, timeoutMs: number): Promise<PostAnswer> {
+  private async postInThread(
+    url: URL,
+    plain: Record<string, string>,
+    json: Buffer,
+    timeoutMs: number,
+  ): Promise<PostAnswer> {
     const body = this.opts.compress ? await gzip(json, GZIP_OPTIONS) : json;
     const headers: http.OutgoingHttpHeaders = { ...plain, 'content-length': body.length };
     if (this.opts.compress) headers['content-encoding'] = 'gzip';
@@ -93,7 +108,11 @@ export class HttpTransport implements Transport {
         res.on('end', () => {
           clearTimeout(timer);
           const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+          });
         });
         res.on('error', fail);
       });

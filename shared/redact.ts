@@ -58,7 +58,11 @@ export function normaliseKey(key: string): string {
 
 /** A key's words, lowercased: split at anything but letters and digits, and where lower case meets upper case. */
 function keyWords(key: string): string[] {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== '');
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '');
 }
 
 /** Builds a redactor for a deny-list (entries are matched case-insensitively, ignoring `_`, `-` and the like). */

@@ -25,7 +25,14 @@ export async function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout:
 /** Waits for `work` (its failure counts as settled) for at most `ms`; true when it settled in time. */
 export async function settleWithin(work: Promise<unknown> | null | undefined, ms: number): Promise<boolean> {
   if (!work) return true;
-  return withTimeout(work.then(() => true, () => true), ms, () => false);
+  return withTimeout(
+    work.then(
+      () => true,
+      () => true,
+    ),
+    ms,
+    () => false,
+  );
 }
 
 /**

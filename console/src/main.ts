@@ -69,8 +69,10 @@ function App() {
   else body = html`<p class="empty">No page ${current}.</p>`;
   return html`<header>
       <strong class="brand">vigil</strong>
-      <nav>${links.map(([href, label]) => html`<a href=${`#/${href}`}
-        aria-current=${current === href ? 'page' : undefined}>${label}</a>`)}</nav>
+      <nav>${links.map(
+        ([href, label]) => html`<a href=${`#/${href}`}
+        aria-current=${current === href ? 'page' : undefined}>${label}</a>`,
+      )}</nav>
       <span class="who" title="from your token">${me?.sub} · <b class="role">${me?.role}</b></span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>

@@ -136,7 +136,9 @@ export class Alerter {
   }
 
   onAssignment(assignment: Record<string, number[]>): void {
-    this.serial.run(() => this.reassign(assignment)).catch((error) => this.opts.logger.error({ err: error }, 'alerter reassignment failed'));
+    this.serial
+      .run(() => this.reassign(assignment))
+      .catch((error) => this.opts.logger.error({ err: error }, 'alerter reassignment failed'));
   }
 
   onBatch(batch: PartitionBatch, control: BatchControl): Promise<void> {
@@ -155,9 +157,17 @@ export class Alerter {
       for (const state of this.partitions.values()) if (state.committed < state.next) this.commit(state, now);
       if (now - this.lastResend >= this.opts.resendMs) {
         this.lastResend = now;
-        const firing = [...this.engine.firing()].map(([rule, i]) => ({ rule: ruleInfo(rule), labels: i.labels, value: i.value, activeAt: i.activeAt, resolvedAt: null }));
+        const firing = [...this.engine.firing()].map(([rule, i]) => ({
+          rule: ruleInfo(rule),
+          labels: i.labels,
+          value: i.value,
+          activeAt: i.activeAt,
+          resolvedAt: null,
+        }));
         void this.opts.dispatcher.resend(firing, now);
-        void this.opts.dispatcher.sweep().catch((error) => this.opts.logger.warn({ err: error }, 'outbox sweep failed'));
+        void this.opts.dispatcher
+          .sweep()
+          .catch((error) => this.opts.logger.warn({ err: error }, 'outbox sweep failed'));
       }
       this.opts.metrics.evaluationSeconds.observe({ kind: 'tick' }, Number(process.hrtime.bigint() - started) / 1e9);
       this.opts.metrics.series.set(this.engine.windows.seriesCount);
@@ -178,7 +188,9 @@ export class Alerter {
   /** A rule changed through the API of this process: reload now rather than at the next tick. */
   rulesChanged(): void {
     this.ruleRevision = '';
-    this.serial.run(() => this.refreshRules()).catch((error) => this.opts.logger.warn({ err: error }, 'rule reload failed'));
+    this.serial
+      .run(() => this.refreshRules())
+      .catch((error) => this.opts.logger.warn({ err: error }, 'rule reload failed'));
   }
 
   /** Waits for the jobs under way and the saves they queued. */
@@ -203,7 +215,7 @@ export class Alerter {
 
   /** The generation this member holds and may save under, for an owner partition (null: the aggregations). */
   generationOf(origin: Origin | null): string | undefined {
-    if (origin === null) return this.aggregationsOwned ? this.aggregationsGeneration ?? undefined : undefined;
+    if (origin === null) return this.aggregationsOwned ? (this.aggregationsGeneration ?? undefined) : undefined;
     const state = this.partitions.get(ownerKey(origin));
     return state?.owned ? state.generation : undefined;
   }
@@ -215,7 +227,10 @@ export class Alerter {
   async checkOwnership(): Promise<void> {
     await this.storeLock.run(async () => {
       const owned = [...this.partitions.values()].filter((p) => p.owned);
-      const stored = await this.opts.states.owners(owned.map((p) => p.origin), this.aggregationsOwned);
+      const stored = await this.opts.states.owners(
+        owned.map((p) => p.origin),
+        this.aggregationsOwned,
+      );
       for (const state of owned) {
         const found = stored.get(ownerKey(state.origin));
         if (state.owned && found !== state.generation) this.loseOwnership(state.origin, found, 'self-check');
@@ -251,7 +266,10 @@ export class Alerter {
       try {
         compiled.push({ ...definition, ...compileQuery(definition, this.opts.parse) });
       } catch (error) {
-        this.opts.logger.warn({ err: error, rule_id: definition.id }, 'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped');
+        this.opts.logger.warn(
+          { err: error, rule_id: definition.id },
+          'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped',
+        );
       }
     }
     const now = this.opts.clock();
@@ -283,13 +301,18 @@ export class Alerter {
    * their windows dropped and rebuilt without evaluating, their alert instances kept, then judged once), so a new
    * `avg_over_time(x[10m])` judges ten minutes of samples at once rather than what arrives after its creation.
    */
-  private async refill(before: { names: Set<string>; eventKeys: Set<string>; retentionMs: number }, now: number): Promise<void> {
+  private async refill(
+    before: { names: Set<string>; eventKeys: Set<string>; retentionMs: number },
+    now: number,
+  ): Promise<void> {
     if (this.partitions.size === 0) return; // the first load: assignment will read the whole retention anyway
     const after = this.engine.windows.kept();
     const grew = this.engine.retentionMs > before.retentionMs;
     const topics: string[] = [];
-    if ([...after.names].some((n) => !before.names.has(n)) || (grew && after.names.size > 0)) topics.push(this.opts.topics.metrics);
-    if ([...after.eventKeys].some((k) => !before.eventKeys.has(k)) || (grew && after.eventKeys.size > 0)) topics.push(this.opts.topics.events);
+    if ([...after.names].some((n) => !before.names.has(n)) || (grew && after.names.size > 0))
+      topics.push(this.opts.topics.metrics);
+    if ([...after.eventKeys].some((k) => !before.eventKeys.has(k)) || (grew && after.eventKeys.size > 0))
+      topics.push(this.opts.topics.events);
     for (const topic of topics) {
       const owned = [...this.partitions.values()].filter((s) => s.origin.topic === topic);
       if (owned.length === 0) continue;
@@ -306,7 +329,11 @@ export class Alerter {
         this.consumer?.seek(topic, state.origin.partition, from.toString());
         refilled.push(state.origin.partition);
       }
-      if (refilled.length > 0) this.opts.logger.info({ topic, partitions: refilled }, 'rules need older data: re-reading these partitions to fill their windows');
+      if (refilled.length > 0)
+        this.opts.logger.info(
+          { topic, partitions: refilled },
+          'rules need older data: re-reading these partitions to fill their windows',
+        );
     }
   }
 
@@ -316,7 +343,8 @@ export class Alerter {
     this.claimTimer = null;
     this.claimAttempt = 0;
     const owned = new Map<string, Origin>();
-    for (const [topic, partitions] of Object.entries(assignment)) for (const partition of partitions) owned.set(ownerKey({ topic, partition }), { topic, partition });
+    for (const [topic, partitions] of Object.entries(assignment))
+      for (const partition of partitions) owned.set(ownerKey({ topic, partition }), { topic, partition });
     for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
     this.leader = owned.has(ownerKey({ topic: this.opts.topics.metrics, partition: 0 }));
     if (!this.leader) this.aggregationsGeneration = null;
@@ -358,8 +386,9 @@ export class Alerter {
           }
         }
         const aggregationClaim = claims.get(ownerKey(null));
-        const staleAggregations = aggregationClaim !== undefined
-          && (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
+        const staleAggregations =
+          aggregationClaim !== undefined &&
+          (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
         if (aggregationClaim && !staleAggregations) {
           this.aggregationsGeneration = aggregationClaim.generation;
           this.aggregationsOwned = true;
@@ -410,9 +439,15 @@ export class Alerter {
     for (const origin of stale) {
       const range = ranges.get(origin.topic)!.get(origin.partition) ?? { from: 0n, high: 0n };
       this.partitions.set(ownerKey(origin), {
-        origin, generation: claims.get(ownerKey(origin))!.generation, owned: true,
-        next: range.from, replayUntil: range.high, ready: range.from >= range.high,
-        awaitingFirst: true, committedAt: 0, committed: range.from,
+        origin,
+        generation: claims.get(ownerKey(origin))!.generation,
+        owned: true,
+        next: range.from,
+        replayUntil: range.high,
+        ready: range.from >= range.high,
+        awaitingFirst: true,
+        committedAt: 0,
+        committed: range.from,
       });
       if (range.from < range.high) this.consumer?.seek(origin.topic, origin.partition, range.from.toString());
     }
@@ -444,9 +479,10 @@ export class Alerter {
       };
     }
     for (const { origin, n } of dropped.values()) {
-      const held = origin === null
-        ? this.aggregationsGeneration ?? undefined
-        : this.partitions.get(ownerKey(origin))?.generation;
+      const held =
+        origin === null
+          ? (this.aggregationsGeneration ?? undefined)
+          : this.partitions.get(ownerKey(origin))?.generation;
       this.countFenced(origin, n, held);
     }
   }
@@ -503,7 +539,9 @@ export class Alerter {
 
   /** Whether this member owns every partition (then aggregations are computed from its own series alone). */
   private reportAggregations(owned: Map<string, Origin>): void {
-    this.ownsAll = [...this.partitionTotals].every(([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total);
+    this.ownsAll = [...this.partitionTotals].every(
+      ([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total,
+    );
     this.opts.metrics.aggregationsComplete.set(this.leader && this.ownsAll ? 1 : 0);
   }
 
@@ -523,7 +561,10 @@ export class Alerter {
       await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
       if (this.leader) this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
     } catch (error) {
-      this.opts.logger.warn({ err: error }, 'partial aggregates not exchanged; aggregating rules wait for the next tick');
+      this.opts.logger.warn(
+        { err: error },
+        'partial aggregates not exchanged; aggregating rules wait for the next tick',
+      );
     }
   }
 
@@ -548,9 +589,11 @@ export class Alerter {
       if (offset < state.next) continue;
       const evaluate = offset >= state.replayUntil;
       if (isMetrics) {
-        for (const sample of decodeMetrics(record, this.opts.decode)) this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate);
+        for (const sample of decodeMetrics(record, this.opts.decode))
+          this.engine.ingestMetric(sample.name, sample.labels, sample.timestamp, sample.value, state.origin, evaluate);
       } else {
-        for (const event of decodeEvents(record, this.opts.decode)) this.engine.ingestEvent(event, state.origin, evaluate);
+        for (const event of decodeEvents(record, this.opts.decode))
+          this.engine.ingestEvent(event, state.origin, evaluate);
       }
       state.next = offset + 1n;
     }

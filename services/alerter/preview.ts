@@ -37,16 +37,26 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})
 const PREVIEW_FIELDS = ['rule_id', 'start_time', 'end_time', 'step'];
 
 export async function runPreview(body: unknown, deps: PreviewDeps) {
-  if (!isPlainObject(body)) throw validationError([{ field: '(body)', message: `must be a JSON object with rule_id or query, and start_time, end_time, step; got ${describe(body)}` }]);
+  if (!isPlainObject(body))
+    throw validationError([
+      {
+        field: '(body)',
+        message: `must be a JSON object with rule_id or query, and start_time, end_time, step; got ${describe(body)}`,
+      },
+    ]);
   const check = new Checker();
   const now = deps.now?.() ?? Date.now();
   const end = time(check, 'end_time', body.end_time) ?? now;
   const start = time(check, 'start_time', body.start_time) ?? end - 3_600_000;
   if (end <= start) check.fail('end_time', 'must be after start_time');
   if (end - start > MAX_SPAN_MS) check.fail('start_time', `the range may span at most ${formatDuration(MAX_SPAN_MS)}`);
-  const stepMs = body.step === undefined ? Math.max(1000, Math.ceil((end - start) / 1000 / 1000) * 1000) : duration(check, 'step', body.step);
+  const stepMs =
+    body.step === undefined
+      ? Math.max(1000, Math.ceil((end - start) / 1000 / 1000) * 1000)
+      : duration(check, 'step', body.step);
   if (stepMs === 0) check.fail('step', 'must be at least 1s');
-  if (stepMs && (end - start) / stepMs > MAX_STEPS) check.fail('step', `gives more than ${MAX_STEPS} evaluations over the range: make it longer`);
+  if (stepMs && (end - start) / stepMs > MAX_STEPS)
+    check.fail('step', `gives more than ${MAX_STEPS} evaluations over the range: make it longer`);
 
   let definition: RuleDefinition | null = null;
   if (body.rule_id !== undefined) {
@@ -59,7 +69,17 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
   let compiledRule: EngineRule | null = null;
   try {
     const { fields, compiled } = ruleFields(ruleBody, definition, deps.parse);
-    compiledRule = { ...(definition ?? { id: '00000000-0000-0000-0000-000000000000', createdBy: null, createdAt: new Date(now), updatedAt: new Date(now), revision: '0' }), ...fields, ...compiled };
+    compiledRule = {
+      ...(definition ?? {
+        id: '00000000-0000-0000-0000-000000000000',
+        createdBy: null,
+        createdAt: new Date(now),
+        updatedAt: new Date(now),
+        revision: '0',
+      }),
+      ...fields,
+      ...compiled,
+    };
   } catch (error) {
     if (!(error instanceof VigilError)) throw error;
     for (const detail of error.details as object[]) check.errors.push(detail as never);
@@ -72,7 +92,10 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
   const from = start - rule.rangeMs - deps.lookbackMs;
   let rows: number;
   try {
-    rows = rule.selector.source === 'metric' ? await loadMetrics(deps.pool, engine, rule.selector, from, end) : await loadEvents(deps.pool, engine, rule.selector, from, end);
+    rows =
+      rule.selector.source === 'metric'
+        ? await loadMetrics(deps.pool, engine, rule.selector, from, end)
+        : await loadEvents(deps.pool, engine, rule.selector, from, end);
   } catch (error) {
     throw error instanceof VigilError ? error : databaseError(error);
   }
@@ -87,7 +110,13 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
     step: formatDuration(stepMs),
     evaluations,
     rows_read: rows,
-    transitions: transitions.map((x) => ({ labels: x.labels, from: x.from, to: x.to, value: x.value, at: new Date(x.at).toISOString() })),
+    transitions: transitions.map((x) => ({
+      labels: x.labels,
+      from: x.from,
+      to: x.to,
+      value: x.value,
+      at: new Date(x.at).toISOString(),
+    })),
     alerts: periods(transitions),
   };
 }
@@ -99,8 +128,16 @@ function time(check: Checker, field: string, value: unknown): number | null {
   return null;
 }
 
-async function loadMetrics(pool: Pool, engine: AlertEngine, selector: Selector, from: number, end: number): Promise<number> {
-  const exact = Object.fromEntries(selector.matchers.filter((m) => m.op === '=' && m.value !== '').map((m) => [m.label, m.value]));
+async function loadMetrics(
+  pool: Pool,
+  engine: AlertEngine,
+  selector: Selector,
+  from: number,
+  end: number,
+): Promise<number> {
+  const exact = Object.fromEntries(
+    selector.matchers.filter((m) => m.op === '=' && m.value !== '').map((m) => [m.label, m.value]),
+  );
   const { rows } = await pool.query<{ t: number; labels: Record<string, string>; value: number }>(
     `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, labels, value FROM metrics
       WHERE name = $1 AND "timestamp" > $2 AND "timestamp" <= $3 AND labels @> $4::jsonb
@@ -108,11 +145,18 @@ async function loadMetrics(pool: Pool, engine: AlertEngine, selector: Selector, 
     [selector.name, new Date(from), new Date(end), JSON.stringify(exact), MAX_ROWS + 1],
   );
   tooMany(rows.length);
-  for (const row of rows) engine.ingestMetric(selector.name, row.labels, row.t, row.value, { topic: 'history', partition: 0 }, false);
+  for (const row of rows)
+    engine.ingestMetric(selector.name, row.labels, row.t, row.value, { topic: 'history', partition: 0 }, false);
   return rows.length;
 }
 
-async function loadEvents(pool: Pool, engine: AlertEngine, selector: Selector, from: number, end: number): Promise<number> {
+async function loadEvents(
+  pool: Pool,
+  engine: AlertEngine,
+  selector: Selector,
+  from: number,
+  end: number,
+): Promise<number> {
   const where = ['"timestamp" > $1', '"timestamp" <= $2'];
   const values: unknown[] = [new Date(from), new Date(end)];
   for (const m of selector.matchers) {
@@ -121,26 +165,51 @@ async function loadEvents(pool: Pool, engine: AlertEngine, selector: Selector, f
     where.push(`${m.label} = $${values.length}`);
   }
   values.push(MAX_ROWS + 1);
-  const { rows } = await pool.query<{ t: number; event_type: string; source: string; level: string | null; tags: Record<string, unknown> }>(
+  const { rows } = await pool.query<{
+    t: number;
+    event_type: string;
+    source: string;
+    level: string | null;
+    tags: Record<string, unknown>;
+  }>(
     `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, event_type, source, level, tags FROM events WHERE ${where.join(' AND ')} LIMIT $${values.length}`,
     values,
   );
   tooMany(rows.length);
-  for (const row of rows) engine.ingestEvent({ event_type: row.event_type, source: row.source, level: row.level, tags: row.tags, timestamp: row.t }, { topic: 'history', partition: 0 }, false);
+  for (const row of rows)
+    engine.ingestEvent(
+      { event_type: row.event_type, source: row.source, level: row.level, tags: row.tags, timestamp: row.t },
+      { topic: 'history', partition: 0 },
+      false,
+    );
   return rows.length;
 }
 
 function tooMany(rows: number): void {
-  if (rows > MAX_ROWS) throw validationError([{ field: 'start_time', message: `the rule reads more than ${MAX_ROWS} stored rows over this range: narrow the range or the selector` }]);
+  if (rows > MAX_ROWS)
+    throw validationError([
+      {
+        field: 'start_time',
+        message: `the rule reads more than ${MAX_ROWS} stored rows over this range: narrow the range or the selector`,
+      },
+    ]);
 }
 
 /** Pairs each instance's firing with its resolution. */
 function periods(transitions: Transition[]) {
-  const open = new Map<string, { labels: Record<string, string>; active_at: string; fired_at: string; resolved_at: string | null }>();
+  const open = new Map<
+    string,
+    { labels: Record<string, string>; active_at: string; fired_at: string; resolved_at: string | null }
+  >();
   const out: { labels: Record<string, string>; active_at: string; fired_at: string; resolved_at: string | null }[] = [];
   for (const t of transitions) {
     if (t.to === 'firing') {
-      const period = { labels: t.labels, active_at: new Date(t.activeAt).toISOString(), fired_at: new Date(t.at).toISOString(), resolved_at: null };
+      const period = {
+        labels: t.labels,
+        active_at: new Date(t.activeAt).toISOString(),
+        fired_at: new Date(t.at).toISOString(),
+        resolved_at: null,
+      };
       open.set(t.fingerprint, period);
       out.push(period);
     } else if (t.to === 'resolved') {

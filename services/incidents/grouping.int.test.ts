@@ -35,7 +35,13 @@ describe('incidents grouped per rule', () => {
     return id;
   };
   /** One transition per host, at `atMs` (epoch ms). */
-  const transitions = async (ruleId: string, name: string, hosts: string[], to: 'firing' | 'resolved', atMs: number) => {
+  const transitions = async (
+    ruleId: string,
+    name: string,
+    hosts: string[],
+    to: 'firing' | 'resolved',
+    atMs: number,
+  ) => {
     await ctx.db.query(
       `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
        SELECT $1, $2, 'fp-' || h, jsonb_build_object('host', h), $3, $4, 97, $5, $5 FROM unnest($6::text[]) AS h`,
@@ -43,9 +49,15 @@ describe('incidents grouped per rule', () => {
     );
   };
   const incidentsOf = async (ruleId: string) =>
-    (await ctx.db.query('SELECT id, title, status FROM incidents WHERE alert_rule_id = $1 ORDER BY started_at, id', [ruleId])).rows;
+    (
+      await ctx.db.query('SELECT id, title, status FROM incidents WHERE alert_rule_id = $1 ORDER BY started_at, id', [
+        ruleId,
+      ])
+    ).rows;
   const entries = async (incidentId: string) =>
-    (await ctx.db.query('SELECT kind, message FROM incident_timeline WHERE incident_id = $1 ORDER BY id', [incidentId])).rows.map((r) => `${r.kind}: ${r.message}`);
+    (
+      await ctx.db.query('SELECT kind, message FROM incident_timeline WHERE incident_id = $1 ORDER BY id', [incidentId])
+    ).rows.map((r) => `${r.kind}: ${r.message}`);
 
   it('gathers the alerts of a rule in one incident, resolved when the last of them resolves', async () => {
     const id = await rule('Disk full');
@@ -55,7 +67,13 @@ describe('incidents grouped per rule', () => {
     await worker.poll();
     const [incident] = await incidentsOf(id);
     expect(await incidentsOf(id)).toEqual([{ id: incident.id, title: 'Disk full {host="a"}', status: 'open' }]);
-    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM incident_alerts WHERE incident_id = $1 AND resolved_at IS NULL', [incident.id])).toBe(3);
+    expect(
+      await countRows(
+        ctx.db,
+        'SELECT count(*) AS n FROM incident_alerts WHERE incident_id = $1 AND resolved_at IS NULL',
+        [incident.id],
+      ),
+    ).toBe(3);
 
     // Two resolve: the incident stays open; d fires after the window, but c still fires: it joins too.
     await transitions(id, 'Disk full', ['a', 'b'], 'resolved', t0 + 40_000);
@@ -79,7 +97,7 @@ describe('incidents grouped per rule', () => {
     ]);
   });
 
-  it('opens a new incident once the rule\'s incident is resolved, or after the window when none of its alerts fires', async () => {
+  it("opens a new incident once the rule's incident is resolved, or after the window when none of its alerts fires", async () => {
     const id = await rule('Disk full again');
     const t0 = Date.now() - 60_000;
     await transitions(id, 'Disk full again', ['a'], 'firing', t0);
@@ -112,6 +130,10 @@ describe('incidents grouped per rule', () => {
     const single = await rule('Per series');
     await transitions(single, 'Per series', ['a', 'b', 'c'], 'firing', Date.now());
     await ungrouped.poll();
-    expect((await incidentsOf(single)).map((i) => i.title).sort()).toEqual(['Per series {host="a"}', 'Per series {host="b"}', 'Per series {host="c"}']);
+    expect((await incidentsOf(single)).map((i) => i.title).sort()).toEqual([
+      'Per series {host="a"}',
+      'Per series {host="b"}',
+      'Per series {host="c"}',
+    ]);
   });
 });

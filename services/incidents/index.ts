@@ -58,6 +58,9 @@ export async function startIncidents({ config, logger, routes, registry }: Incid
 function withStatementTimeout(databaseUrl: string, timeoutMs: number): string {
   const url = new URL(databaseUrl);
   const options = url.searchParams.get('options');
-  url.searchParams.set('options', `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`);
+  url.searchParams.set(
+    'options',
+    `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`,
+  );
   return url.toString();
 }

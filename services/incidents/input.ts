@@ -59,7 +59,10 @@ class Fields {
     if (v === undefined) return undefined;
     if (v === null && opts.nullable) return null;
     if (typeof v !== 'string' || v.trim() === '' || v.length > max || v.includes('\u0000')) {
-      return this.fail(name, `must be a non-empty string of at most ${max} characters${opts.nullable ? ' (or null to clear it)' : ''}`);
+      return this.fail(
+        name,
+        `must be a non-empty string of at most ${max} characters${opts.nullable ? ' (or null to clear it)' : ''}`,
+      );
     }
     return v;
   }
@@ -67,15 +70,23 @@ class Fields {
   oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
     const v = this.body[name];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) return this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
+      return this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   }
 
   sources(): string[] | undefined {
     const v = this.body.sources;
     if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.length > MAX_SOURCES || v.some((s) => typeof s !== 'string' || s === '' || s.length > NAME_MAX || s.includes('\u0000'))) {
-      return this.fail('sources', `must be an array of at most ${MAX_SOURCES} event sources (non-empty strings of at most ${NAME_MAX} characters)`);
+    if (
+      !Array.isArray(v) ||
+      v.length > MAX_SOURCES ||
+      v.some((s) => typeof s !== 'string' || s === '' || s.length > NAME_MAX || s.includes('\u0000'))
+    ) {
+      return this.fail(
+        'sources',
+        `must be an array of at most ${MAX_SOURCES} event sources (non-empty strings of at most ${NAME_MAX} characters)`,
+      );
     }
     return [...new Set(v as string[])];
   }
@@ -85,10 +96,22 @@ class Fields {
     if (v === undefined) return undefined;
     const entries = v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : null;
     if (
-      entries === null || entries.length > MAX_TAGS ||
-      entries.some(([k, x]) => k === '' || k.length > NAME_MAX || typeof x !== 'string' || x.length > NAME_MAX || k.includes('\u0000') || x.includes('\u0000'))
+      entries === null ||
+      entries.length > MAX_TAGS ||
+      entries.some(
+        ([k, x]) =>
+          k === '' ||
+          k.length > NAME_MAX ||
+          typeof x !== 'string' ||
+          x.length > NAME_MAX ||
+          k.includes('\u0000') ||
+          x.includes('\u0000'),
+      )
     ) {
-      return this.fail('tags', `must be an object of at most ${MAX_TAGS} string tags (key=value the correlated events carry), e.g. {"service": "api"}`);
+      return this.fail(
+        'tags',
+        `must be an object of at most ${MAX_TAGS} string tags (key=value the correlated events carry), e.g. {"service": "api"}`,
+      );
     }
     return Object.fromEntries(entries) as Record<string, string>;
   }
@@ -116,8 +139,12 @@ const CREATE_FIELDS = ['title', 'description', 'severity', 'assigned_to', 'sourc
 export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   const f = new Fields(objectBody(raw));
   f.unknown(CREATE_FIELDS);
-  const title = f.text('title', 200, { nullable: false }) ?? (f.body.title === undefined ? f.fail('title', 'is required') : undefined);
-  const severity = f.oneOf('severity', SEVERITIES) ?? (f.body.severity === undefined ? f.fail('severity', `is required (${SEVERITIES.join(', ')})`) : undefined);
+  const title =
+    f.text('title', 200, { nullable: false }) ??
+    (f.body.title === undefined ? f.fail('title', 'is required') : undefined);
+  const severity =
+    f.oneOf('severity', SEVERITIES) ??
+    (f.body.severity === undefined ? f.fail('severity', `is required (${SEVERITIES.join(', ')})`) : undefined);
   const description = f.text('description', TEXT_MAX, { nullable: true });
   const assigned = f.text('assigned_to', NAME_MAX, { nullable: true });
   const sources = f.sources();
@@ -142,7 +169,16 @@ export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   };
 }
 
-const UPDATE_FIELDS = ['title', 'description', 'severity', 'status', 'root_cause', 'assigned_to', 'sources', 'tags'] as const;
+const UPDATE_FIELDS = [
+  'title',
+  'description',
+  'severity',
+  'status',
+  'root_cause',
+  'assigned_to',
+  'sources',
+  'tags',
+] as const;
 
 export function parsePatch(raw: unknown): IncidentPatch {
   const f = new Fields(objectBody(raw));
@@ -183,25 +219,34 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
     if (v === undefined) return [];
     const items = v.split(',');
     const bad = items.filter((i) => !(allowed as readonly string[]).includes(i));
-    if (bad.length > 0) f.fail(name, `must be one or a comma list of ${allowed.join(', ')}; unknown: ${bad.join(', ')}`);
+    if (bad.length > 0)
+      f.fail(name, `must be one or a comma list of ${allowed.join(', ')}; unknown: ${bad.join(', ')}`);
     return items as T[];
   };
   const time = (name: string): Date | null => {
     const v = single(name);
     if (v === undefined) return null;
     const ms = ISO_DATE_TIME.test(v) ? Date.parse(v) : NaN;
-    if (Number.isNaN(ms)) return f.fail(name, `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(v)}`) ?? null;
+    if (Number.isNaN(ms))
+      return (
+        f.fail(
+          name,
+          `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(v)}`,
+        ) ?? null
+      );
     return new Date(ms);
   };
   const int = (name: string, min: number, max: number, def: number): number => {
     const v = single(name);
     if (v === undefined) return def;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
+    if (!/^\d+$/.test(v) || n < min || n > max)
+      return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
     return n;
   };
   const assigned = single('assigned_to');
-  if (assigned !== undefined && assigned.length > NAME_MAX) f.fail('assigned_to', `must be at most ${NAME_MAX} characters`);
+  if (assigned !== undefined && assigned.length > NAME_MAX)
+    f.fail('assigned_to', `must be at most ${NAME_MAX} characters`);
   const filters: ListFilters = {
     status: list('status', STATUSES),
     severity: list('severity', SEVERITIES),
@@ -216,17 +261,24 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
 }
 
 /** limit/offset of the timeline. */
-export function parsePage(query: Record<string, unknown>, opts: { defaultLimit: number; maxLimit: number; maxOffset: number }): { limit: number; offset: number } {
+export function parsePage(
+  query: Record<string, unknown>,
+  opts: { defaultLimit: number; maxLimit: number; maxOffset: number },
+): { limit: number; offset: number } {
   const f = new Fields(query);
   f.unknown(['limit', 'offset']);
   const int = (name: string, min: number, max: number, def: number): number => {
     const v = query[name];
     if (v === undefined) return def;
     const n = Number(v);
-    if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
+    if (typeof v !== 'string' || !/^\d+$/.test(v) || n < min || n > max)
+      return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
     return n;
   };
-  const page = { limit: int('limit', 1, opts.maxLimit, opts.defaultLimit), offset: int('offset', 0, opts.maxOffset, 0) };
+  const page = {
+    limit: int('limit', 1, opts.maxLimit, opts.defaultLimit),
+    offset: int('offset', 0, opts.maxOffset, 0),
+  };
   f.done();
   return page;
 }

@@ -48,38 +48,76 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
     applies: (request) => (request.query as Record<string, unknown>).recompute === 'true',
   });
   return async (app) => {
-    app.post(BASE, docs('Open an incident', 'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token\'s sub. 201.'), async (request, reply) => {
-      const input = parseNewIncident(request.body, Date.now());
-      const row = await createIncident(pool, input, principal(request));
-      request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
-      return reply.status(201).send({ success: true, data: incidentToJson(row) });
-    });
+    app.post(
+      BASE,
+      docs(
+        'Open an incident',
+        "title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token's sub. 201.",
+      ),
+      async (request, reply) => {
+        const input = parseNewIncident(request.body, Date.now());
+        const row = await createIncident(pool, input, principal(request));
+        request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
+        return reply.status(201).send({ success: true, data: incidentToJson(row) });
+      },
+    );
 
-    app.get(BASE, docs('List incidents', 'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, end_time; limit, offset.'), async (request) => {
-      const filters = parseListFilters(request.query as Record<string, unknown>);
-      const page = await listIncidents(pool, filters, principal(request));
-      return { success: true, data: page.rows.map(incidentToJson), limit: filters.limit, offset: filters.offset, has_more: page.more };
-    });
+    app.get(
+      BASE,
+      docs(
+        'List incidents',
+        'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, end_time; limit, offset.',
+      ),
+      async (request) => {
+        const filters = parseListFilters(request.query as Record<string, unknown>);
+        const page = await listIncidents(pool, filters, principal(request));
+        return {
+          success: true,
+          data: page.rows.map(incidentToJson),
+          limit: filters.limit,
+          offset: filters.offset,
+          has_more: page.more,
+        };
+      },
+    );
 
-    app.get(`${BASE}/:id`, docs('One incident', '404 when missing or not visible to the caller.'), async (request: WithId) => {
-      const row = await getVisible(pool, incidentId(request), principal(request));
-      return { success: true, data: incidentToJson(row) };
-    });
+    app.get(
+      `${BASE}/:id`,
+      docs('One incident', '404 when missing or not visible to the caller.'),
+      async (request: WithId) => {
+        const row = await getVisible(pool, incidentId(request), principal(request));
+        return { success: true, data: incidentToJson(row) };
+      },
+    );
 
-    app.put(`${BASE}/:id`, docs('Update an incident', 'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, description, title, sources, tags.'), async (request: WithId) => {
-      const id = incidentId(request);
-      const patch = parsePatch(request.body);
-      const row = await updateIncident(pool, id, patch, principal(request));
-      request.audit('incident.update', id, { changed: Object.keys(patch).sort(), status: row.status });
-      return { success: true, data: incidentToJson(row) };
-    });
+    app.put(
+      `${BASE}/:id`,
+      docs(
+        'Update an incident',
+        'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, description, title, sources, tags.',
+      ),
+      async (request: WithId) => {
+        const id = incidentId(request);
+        const patch = parsePatch(request.body);
+        const row = await updateIncident(pool, id, patch, principal(request));
+        request.audit('incident.update', id, { changed: Object.keys(patch).sort(), status: row.status });
+        return { success: true, data: incidentToJson(row) };
+      },
+    );
 
-    app.get(`${BASE}/:id/timeline`, docs('Incident timeline', 'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; limit, offset.'), async (request: WithId) => {
-      const id = incidentId(request);
-      const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
-      const row = await getVisible(pool, id, principal(request));
-      return { success: true, data: await expensive.forRequest((client) => readTimeline(client, row, page)) };
-    });
+    app.get(
+      `${BASE}/:id/timeline`,
+      docs(
+        'Incident timeline',
+        'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; limit, offset.',
+      ),
+      async (request: WithId) => {
+        const id = incidentId(request);
+        const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
+        const row = await getVisible(pool, id, principal(request));
+        return { success: true, data: await expensive.forRequest((client) => readTimeline(client, row, page)) };
+      },
+    );
 
     const analysisDocs =
       'Ranked suspects with evidence, first error events, request ids crossing sources; ' +
@@ -88,8 +126,11 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
     app.get(`${BASE}/:id/analysis`, analysisOptions, async (request: WithId) => {
       const id = incidentId(request);
       const query = request.query;
-      const problems = Object.keys(query).filter((k) => k !== 'recompute').map((field) => ({ field, message: 'is not a known parameter (known: recompute)' }));
-      if (query.recompute !== undefined && query.recompute !== 'true' && query.recompute !== 'false') problems.push({ field: 'recompute', message: 'must be true or false' });
+      const problems = Object.keys(query)
+        .filter((k) => k !== 'recompute')
+        .map((field) => ({ field, message: 'is not a known parameter (known: recompute)' }));
+      if (query.recompute !== undefined && query.recompute !== 'true' && query.recompute !== 'false')
+        problems.push({ field: 'recompute', message: 'must be true or false' });
       if (problems.length > 0) throw validationError(problems);
       const recompute = query.recompute === 'true';
       const row = await getVisible(pool, id, principal(request));

@@ -73,7 +73,10 @@ export function canSee(row: Pick<IncidentRow, 'created_by' | 'assigned_to'>, who
 }
 
 export function notFound(id: string): VigilError {
-  return new VigilError('VIGIL_ERR_NOT_FOUND', `no incident ${id} (or not visible to you: users see the incidents they created or are assigned)`);
+  return new VigilError(
+    'VIGIL_ERR_NOT_FOUND',
+    `no incident ${id} (or not visible to you: users see the incidents they created or are assigned)`,
+  );
 }
 
 export async function addEntries(db: Queryable, incidentId: string, entries: readonly TimelineEntry[]): Promise<void> {
@@ -111,18 +114,31 @@ export async function insertIncident(
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()))
      ON CONFLICT (alert_rule_id, alert_fingerprint) WHERE alert_rule_id IS NOT NULL AND status NOT IN ('resolved', 'closed') DO NOTHING
      RETURNING ${COLUMNS}`,
-    [uuidv7(), input.title, input.description, input.severity, input.assigned_to, createdBy, input.sources, JSON.stringify(input.tags),
-      alert?.ruleId ?? null, alert?.fingerprint ?? null, input.started_at?.toISOString() ?? null],
+    [
+      uuidv7(),
+      input.title,
+      input.description,
+      input.severity,
+      input.assigned_to,
+      createdBy,
+      input.sources,
+      JSON.stringify(input.tags),
+      alert?.ruleId ?? null,
+      alert?.fingerprint ?? null,
+      input.started_at?.toISOString() ?? null,
+    ],
   );
   const row = found.rows[0];
   if (!row) return null;
-  await addEntries(client, row.id, [{
-    actor: createdBy,
-    kind: 'created',
-    message: `incident opened (${row.severity}): ${row.title}`,
-    details: { severity: row.severity, assigned_to: row.assigned_to, sources: row.sources, tags: row.tags },
-    at: row.created_at,
-  }]);
+  await addEntries(client, row.id, [
+    {
+      actor: createdBy,
+      kind: 'created',
+      message: `incident opened (${row.severity}): ${row.title}`,
+      details: { severity: row.severity, assigned_to: row.assigned_to, sources: row.sources, tags: row.tags },
+      at: row.created_at,
+    },
+  ]);
   return row;
 }
 
@@ -136,7 +152,11 @@ export async function getVisible(db: Queryable, id: string, who: Principal): Pro
   return row;
 }
 
-export async function listIncidents(db: Queryable, f: ListFilters, who: Principal): Promise<{ rows: IncidentRow[]; more: boolean }> {
+export async function listIncidents(
+  db: Queryable,
+  f: ListFilters,
+  who: Principal,
+): Promise<{ rows: IncidentRow[]; more: boolean }> {
   const where: string[] = [];
   const values: unknown[] = [];
   const bind = (v: unknown) => `$${values.push(v)}`;
@@ -169,8 +189,14 @@ export function diff(row: IncidentRow, patch: IncidentPatch, actor: string): Tim
   }
   const entries: TimelineEntry[] = [];
   const fields: [keyof IncidentPatch, string][] = [
-    ['status', 'status'], ['severity', 'severity'], ['assigned_to', 'assigned'], ['root_cause', 'root_cause'],
-    ['title', 'title'], ['description', 'description'], ['sources', 'scope'], ['tags', 'scope'],
+    ['status', 'status'],
+    ['severity', 'severity'],
+    ['assigned_to', 'assigned'],
+    ['root_cause', 'root_cause'],
+    ['title', 'title'],
+    ['description', 'description'],
+    ['sources', 'scope'],
+    ['tags', 'scope'],
   ];
   for (const [field, kind] of fields) {
     const next = patch[field];
@@ -187,10 +213,16 @@ export function diff(row: IncidentRow, patch: IncidentPatch, actor: string): Tim
 }
 
 /** Applies `patch` to a visible incident; returns the row as it now is. */
-export async function updateIncident(pool: Pool, id: string, patch: IncidentPatch, who: Principal): Promise<IncidentRow> {
+export async function updateIncident(
+  pool: Pool,
+  id: string,
+  patch: IncidentPatch,
+  who: Principal,
+): Promise<IncidentRow> {
   try {
     return await inTransaction(pool, async (client) => {
-      const [row] = (await client.query<IncidentRow>(`SELECT ${COLUMNS} FROM incidents WHERE id = $1 FOR UPDATE`, [id])).rows;
+      const [row] = (await client.query<IncidentRow>(`SELECT ${COLUMNS} FROM incidents WHERE id = $1 FOR UPDATE`, [id]))
+        .rows;
       if (!row || !canSee(row, who)) throw notFound(id);
       const entries = diff(row, patch, who.sub);
       if (entries.length === 0) return row;
@@ -200,7 +232,10 @@ export async function updateIncident(pool: Pool, id: string, patch: IncidentPatc
     });
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw new VigilError('VIGIL_ERR_CONFLICT', 'another unresolved incident already tracks this alert series; resolve or close it before reopening this one');
+      throw new VigilError(
+        'VIGIL_ERR_CONFLICT',
+        'another unresolved incident already tracks this alert series; resolve or close it before reopening this one',
+      );
     }
     throw error;
   }
@@ -220,6 +255,11 @@ export async function applyPatch(client: PoolClient, row: IncidentRow, patch: In
     if (patch.status === 'closed') sets.push('closed_at = now()', 'resolved_at = coalesce(resolved_at, now())');
     if (patch.status !== 'resolved' && patch.status !== 'closed') sets.push('resolved_at = NULL', 'closed_at = NULL');
   }
-  const { rows: [updated] } = await client.query<IncidentRow>(`UPDATE incidents SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`, values);
+  const {
+    rows: [updated],
+  } = await client.query<IncidentRow>(
+    `UPDATE incidents SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+    values,
+  );
   return updated;
 }

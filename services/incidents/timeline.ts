@@ -55,7 +55,11 @@ export function timelineWindow(incident: Pick<IncidentRow, 'started_at' | 'resol
 }
 
 export async function loadScope(db: Queryable, incident: IncidentRow): Promise<Scope> {
-  const series = await rows<Scope['series'][number]>(db, 'SELECT rule_id, fingerprint, labels FROM incident_alerts WHERE incident_id = $1', [incident.id]);
+  const series = await rows<Scope['series'][number]>(
+    db,
+    'SELECT rule_id, fingerprint, labels FROM incident_alerts WHERE incident_id = $1',
+    [incident.id],
+  );
   const sources = new Set(incident.sources);
   for (const s of series) for (const label of SOURCE_LABELS) if (s.labels[label]) sources.add(s.labels[label]);
   const ordinary = [...sources].filter((s) => !isSystemSource(s));
@@ -156,7 +160,12 @@ export const TIMELINE_SQL = `
     LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2 AND e."timestamp" <= $3) e ON true
    ORDER BY p.ts, p.rank, p.key`;
 
-export async function timelineParams(db: Queryable, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()) {
+export async function timelineParams(
+  db: Queryable,
+  incident: IncidentRow,
+  page: { limit: number; offset: number },
+  nowMs = Date.now(),
+) {
   const w = timelineWindow(incident, nowMs);
   const scope = await loadScope(db, incident);
   const hasTags = Object.keys(scope.tags).length > 0;
@@ -195,6 +204,8 @@ export async function readTimeline(
     limit: page.limit,
     offset: page.offset,
     has_more: found.length > page.limit,
-    entries: found.slice(0, page.limit).map((r) => ({ timestamp: r.ts.toISOString(), ...r.entry }) as TimelineEntryJson),
+    entries: found
+      .slice(0, page.limit)
+      .map((r) => ({ timestamp: r.ts.toISOString(), ...r.entry }) as TimelineEntryJson),
   };
 }

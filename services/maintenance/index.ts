@@ -22,10 +22,27 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
   const { config, pool } = deps;
   const logger = deps.logger.child({ role: 'maintenance' });
   const metrics = {
-    runs: new Counter({ name: 'vigil_maintenance_runs_total', help: 'Maintenance passes by outcome (ran, skipped: another instance holds the lock, failed)', labelNames: ['outcome'], registers: [deps.registry] }),
-    dropped: new Counter({ name: 'vigil_maintenance_partitions_dropped_total', help: 'Partitions dropped past retention', registers: [deps.registry] }),
-    created: new Counter({ name: 'vigil_maintenance_partitions_created_total', help: 'Partitions created ahead of time', registers: [deps.registry] }),
-    lastSuccess: new Gauge({ name: 'vigil_maintenance_last_success_seconds', help: 'Unix time of the last maintenance pass that ran to completion', registers: [deps.registry] }),
+    runs: new Counter({
+      name: 'vigil_maintenance_runs_total',
+      help: 'Maintenance passes by outcome (ran, skipped: another instance holds the lock, failed)',
+      labelNames: ['outcome'],
+      registers: [deps.registry],
+    }),
+    dropped: new Counter({
+      name: 'vigil_maintenance_partitions_dropped_total',
+      help: 'Partitions dropped past retention',
+      registers: [deps.registry],
+    }),
+    created: new Counter({
+      name: 'vigil_maintenance_partitions_created_total',
+      help: 'Partitions created ahead of time',
+      registers: [deps.registry],
+    }),
+    lastSuccess: new Gauge({
+      name: 'vigil_maintenance_last_success_seconds',
+      help: 'Unix time of the last maintenance pass that ran to completion',
+      registers: [deps.registry],
+    }),
   };
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();

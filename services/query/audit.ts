@@ -34,7 +34,7 @@ const entrySchema = {
     at: { type: 'string', format: 'date-time', description: 'When it happened (the first of a counted group).' },
     last_at: { type: 'string', format: 'date-time', description: 'The last of a counted group (= at for one action).' },
     action: { type: 'string', enum: [...AUDIT_ACTIONS] },
-    actor: { type: ['string', 'null'], description: 'The token\'s sub; null when no valid token was given.' },
+    actor: { type: ['string', 'null'], description: "The token's sub; null when no valid token was given." },
     role: { type: ['string', 'null'] },
     ip: { type: ['string', 'null'], description: 'Client address; "*" for a row folding many addresses.' },
     target: { type: ['string', 'null'], description: 'The rule or incident id, or the refused route.' },

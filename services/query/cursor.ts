@@ -40,7 +40,10 @@ export function decodeCursor(text: string, fingerprint: string): DecodedCursor {
     return { ok: false, message: 'is not a cursor this API issued (pass next_cursor from a previous page unchanged)' };
   }
   if (issuedFor !== fingerprint) {
-    return { ok: false, message: 'was issued for other filters; repeat the filters of the first page with its next_cursor' };
+    return {
+      ok: false,
+      message: 'was issued for other filters; repeat the filters of the first page with its next_cursor',
+    };
   }
   return { ok: true, key: { micros: BigInt(micros), id: id.toLowerCase() } };
 }

@@ -58,8 +58,18 @@ function reduce(agg: Aggregation, where: Where, stepMs: number): string {
  * The statement for one page of series. `where` already holds the name, time and label filters; the statement
  * ranks label sets so the page boundary falls between series.
  */
-export function downsampleSql(where: Where, opts: { agg: Aggregation; stepMs: number; limit: number; offset: number }): string {
-  return seriesPageSql(where, opts, { series: [['labels', 'labels'], ['metric_type', 'metric_type']], perBucket: [], value: reduce(opts.agg, where, opts.stepMs) });
+export function downsampleSql(
+  where: Where,
+  opts: { agg: Aggregation; stepMs: number; limit: number; offset: number },
+): string {
+  return seriesPageSql(where, opts, {
+    series: [
+      ['labels', 'labels'],
+      ['metric_type', 'metric_type'],
+    ],
+    perBucket: [],
+    value: reduce(opts.agg, where, opts.stepMs),
+  });
 }
 
 /**
@@ -133,7 +143,11 @@ export function bucketFamily(name: string): string {
  */
 export function bucketQuantileSql(where: Where, page: { stepMs: number; limit: number; offset: number }): string {
   where.add(`metric_type = 'counter'`).add(`labels ->> 'le' IS NOT NULL`);
-  return seriesPageSql(where, page, { series: [[`labels - 'le'`, 'labels']], perBucket: [[`labels ->> 'le'`, 'le']], value: 'sum(value)' });
+  return seriesPageSql(where, page, {
+    series: [[`labels - 'le'`, 'labels']],
+    perBucket: [[`labels ->> 'le'`, 'le']],
+    value: 'sum(value)',
+  });
 }
 
 export interface LeRow {
@@ -154,7 +168,8 @@ export function quantileFromBuckets(q: number, buckets: readonly { le: number; c
   if (sorted.length < 2 || sorted[sorted.length - 1].le !== Infinity) return undefined;
   // Counts of separately stored counters can disagree slightly (a sample of one bucket stored, another not yet):
   // make them monotonic, as Prometheus does.
-  for (let i = 1; i < sorted.length; i++) if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
   const total = sorted[sorted.length - 1].count;
   if (!(total > 0)) return undefined;
   const rank = q * total;

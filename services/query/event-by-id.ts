@@ -63,7 +63,11 @@ export function eventByIdRoutes(pool: Pool, futureGraceMs: number): FastifyPlugi
         tags: ['events'],
         params: { type: 'object', required: ['id'], properties: { id: { type: 'string', format: 'uuid' } } },
         response: {
-          200: { type: 'object', required: ['success', 'data'], properties: { success: { const: true }, data: eventSchema } },
+          200: {
+            type: 'object',
+            required: ['success', 'data'],
+            properties: { success: { const: true }, data: eventSchema },
+          },
           ...errorResponses(400, 401, 404),
         },
       }),

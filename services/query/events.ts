@@ -17,7 +17,17 @@ import { docsOnly, errorResponses, eventSchema, listQuerySchema } from './openap
 import { QueryParams } from './params.ts';
 import { containsPattern, run, Where, type PlannerSettings } from './sql.ts';
 
-const PARAMS = ['event_type', 'source', 'level', 'start_time', 'end_time', 'message_contains', 'limit', 'offset', 'cursor'] as const;
+const PARAMS = [
+  'event_type',
+  'source',
+  'level',
+  'start_time',
+  'end_time',
+  'message_contains',
+  'limit',
+  'offset',
+  'cursor',
+] as const;
 export const MAX_LIMIT = 1000;
 /** OFFSET reads and discards every skipped row; deeper pages use the cursor. */
 export const MAX_OFFSET = 10_000;
@@ -36,7 +46,8 @@ export interface EventRow {
   created_at: Date;
 }
 
-export const EVENT_COLUMNS = 'id, "timestamp", event_type, source, level, message, tags, payload, created_by, created_at';
+export const EVENT_COLUMNS =
+  'id, "timestamp", event_type, source, level, message, tags, payload, created_by, created_at';
 
 export interface EventFilters {
   eventType?: string;
@@ -64,7 +75,10 @@ export function eventFilterSql(filters: EventFilters, where = new Where()): Wher
 export const LISTING_SETTINGS: PlannerSettings = { enable_sort: 'off' };
 
 /** The statement of one page (rows below the cursor's key, if any); exported for the plan tests. */
-export function listEventsSql(filters: EventFilters, page: { cursor?: CursorKey; limit: number; offset: number }): { sql: string; values: unknown[] } {
+export function listEventsSql(
+  filters: EventFilters,
+  page: { cursor?: CursorKey; limit: number; offset: number },
+): { sql: string; values: unknown[] } {
   const where = eventFilterSql(filters);
   if (page.cursor) {
     const at = microsToIso(page.cursor.micros);
@@ -97,7 +111,10 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
             properties: {
               success: { const: true },
               data: { type: 'array', items: eventSchema },
-              next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` with the same filters for the next page; null on the last page.' },
+              next_cursor: {
+                type: ['string', 'null'],
+                description: 'Pass as `cursor` with the same filters for the next page; null on the last page.',
+              },
             },
           },
           ...errorResponses(400, 401),
@@ -116,7 +133,8 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
         };
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
-        if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
+        if (filters.start && filters.end && filters.end < filters.start)
+          params.fail('end_time', 'must not be before start_time');
         if (filters.messageContains !== undefined) {
           // A substring has no index: it reads every message of the range that the other filters leave.
           const hours = opts.messageSearchMaxHours;
@@ -141,7 +159,8 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           const decoded = decodeCursor(cursorText, fingerprint);
           if (decoded.ok) cursor = decoded.key;
           else params.fail('cursor', decoded.message);
-          if (params.has('offset')) params.fail('offset', 'cannot be combined with cursor (the cursor already says where the page starts)');
+          if (params.has('offset'))
+            params.fail('offset', 'cannot be combined with cursor (the cursor already says where the page starts)');
         }
         params.done();
 

@@ -34,7 +34,11 @@ export interface QueryHandle extends RoleHandle {
 
 export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHandle> {
   const bundle = await ensureConsoleBundle();
-  const pool = createPool(withSessionSettings(config.database.url, config.query.statementTimeoutMs), config.database.poolMax, 'vigil-query');
+  const pool = createPool(
+    withSessionSettings(config.database.url, config.query.statementTimeoutMs),
+    config.database.poolMax,
+    'vigil-query',
+  );
   const fold = startFoldLoop(pool, logger, {
     intervalMs: config.query.foldIntervalSeconds * 1000,
     retentionDays: config.storage.metricRetentionDays,
@@ -57,7 +61,9 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
       migrations: async () => {
-        const { rows } = await pool.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+        const { rows } = await pool.query<{ version: number | null }>(
+          'SELECT max(version) AS version FROM schema_migrations',
+        );
         const version = rows[0]?.version ?? 0;
         if (version < latest) {
           const cause = new Error(`database at migration ${version}, code expects ${latest}`);
@@ -80,6 +86,9 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
 export function withSessionSettings(databaseUrl: string, timeoutMs: number): string {
   const url = new URL(databaseUrl);
   const options = url.searchParams.get('options');
-  url.searchParams.set('options', `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`);
+  url.searchParams.set(
+    'options',
+    `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`,
+  );
   return url.toString();
 }

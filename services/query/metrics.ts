@@ -7,7 +7,20 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
-import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
+import {
+  AGGREGATIONS,
+  MAX_POINTS,
+  QUANTILES,
+  allowedTypes,
+  appliesTo,
+  bucketFamily,
+  bucketQuantileSql,
+  downsampleSql,
+  toQuantileSeries,
+  toSeries,
+  type BucketRow,
+  type LeRow,
+} from './downsample.ts';
 import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
@@ -52,7 +65,10 @@ export function metricFilterSql(filters: MetricFilters, where = new Where()): Wh
 }
 
 /** Raw samples, newest first; exported for the plan tests. */
-export function listSamplesSql(filters: MetricFilters, page: { limit: number; offset: number }): { sql: string; values: unknown[] } {
+export function listSamplesSql(
+  filters: MetricFilters,
+  page: { limit: number; offset: number },
+): { sql: string; values: unknown[] } {
   const where = metricFilterSql(filters);
   const sql = `SELECT id, "timestamp", name, metric_type, value, labels, created_by, created_at
                  FROM metrics ${where}
@@ -76,7 +92,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         ...docsOnly({
           summary: 'Metric samples, or downsampled series with step + agg',
           description:
-            'Without `step`: samples newest first (the contract\'s query). With `step`: `data` is one series per label set of `name`, ' +
+            "Without `step`: samples newest first (the contract's query). With `step`: `data` is one series per label set of `name`, " +
             'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
           tags: ['metrics'],
           querystring: listQuerySchema('metrics'),
@@ -106,8 +122,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
         const stepMs = params.duration('step', { minMs: 1000, maxMs: 366 * 86_400_000 });
         const agg = params.oneOf('agg', AGGREGATIONS);
-        if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
-        if (agg !== undefined && !params.has('step')) params.fail('agg', 'needs step (the bucket width to aggregate over)');
+        if (filters.start && filters.end && filters.end < filters.start)
+          params.fail('end_time', 'must not be before start_time');
+        if (agg !== undefined && !params.has('step'))
+          params.fail('agg', 'needs step (the bucket width to aggregate over)');
 
         if (!params.has('step')) {
           params.done();
@@ -121,7 +139,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         const start = filters.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
         const points = stepMs === undefined ? 0 : Math.floor((end.getTime() - start.getTime()) / stepMs) + 1;
         if (stepMs !== undefined && (end.getTime() - start.getTime()) / stepMs > MAX_POINTS) {
-          params.fail('step', `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`);
+          params.fail(
+            'step',
+            `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`,
+          );
         } else if (points * limit > MAX_SERIES_POINTS) {
           params.fail(
             'step',
@@ -141,7 +162,13 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         // Quantiles of a histogram kept as bucket counters (the SDK's aggregated histograms): asked by the family's
         // name (x_bucket), or by the histogram's name when it has no stored observations in the range.
         const fromBuckets = async () => {
-          const where = metricFilterSql({ ...filters, name: bucketFamily(filters.name!), metricType: undefined, start, end });
+          const where = metricFilterSql({
+            ...filters,
+            name: bucketFamily(filters.name!),
+            metricType: undefined,
+            start,
+            end,
+          });
           const leRows = await run<LeRow>(pool, bucketQuantileSql(where, page), where.values);
           return { success: true, data: toQuantileSeries(filters.name!, aggregation, leRows) };
         };
@@ -152,7 +179,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         if (rows.length === 0 && quantile) return fromBuckets();
         const wrong = rows.find((row) => !appliesTo(aggregation, row.metric_type));
         if (wrong) {
-          params.fail('agg', `${aggregation} applies to ${types!.join(' and ')} metrics; ${filters.name} is a ${wrong.metric_type}`);
+          params.fail(
+            'agg',
+            `${aggregation} applies to ${types!.join(' and ')} metrics; ${filters.name} is a ${wrong.metric_type}`,
+          );
           params.done();
         }
         return { success: true, data: toSeries(filters.name!, rows) };

@@ -40,7 +40,7 @@ const errorSchema = {
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid parameters; `error.details` names each one and the rule.',
   401: 'Missing, expired or invalid bearer token.',
-  403: 'The token\'s role is below the route\'s.',
+  403: "The token's role is below the route's.",
   404: 'No such resource.',
 };
 
@@ -121,7 +121,8 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
         ...common,
         message_contains: {
           type: 'string',
-          description: 'Case-insensitive substring of the message; needs start_time, at most QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
+          description:
+            'Case-insensitive substring of the message; needs start_time, at most QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
         },
         cursor: { type: 'string', description: 'next_cursor of the previous page (same filters); not with offset.' },
       },
@@ -135,7 +136,10 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
       metric_type: { type: 'string', enum: [...METRIC_TYPES] },
       ...common,
       limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
-      step: { type: 'string', description: 'Bucket width (30s, 5m, 1h, 1d): answers one series per label set instead of samples.' },
+      step: {
+        type: 'string',
+        description: 'Bucket width (30s, 5m, 1h, 1d): answers one series per label set instead of samples.',
+      },
       agg: {
         type: 'string',
         enum: ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'],

@@ -24,7 +24,10 @@ export class QueryParams {
     for (const name of Object.keys(query)) {
       if (known.includes(name) || prefixes.some((p) => name.startsWith(p))) continue;
       const families = prefixes.map((p) => `${p}<key>`);
-      this.errors.push({ field: name, message: `is not a known parameter (known: ${[...known, ...families].join(', ')})` });
+      this.errors.push({
+        field: name,
+        message: `is not a known parameter (known: ${[...known, ...families].join(', ')})`,
+      });
     }
   }
 
@@ -45,7 +48,10 @@ export class QueryParams {
   string(name: string, maxLength = 255): string | undefined {
     const value = this.single(name);
     if (value !== undefined && (value === '' || value.length > maxLength || value.includes('\u0000'))) {
-      this.errors.push({ field: name, message: `must be a non-empty string of at most ${maxLength} characters without NUL` });
+      this.errors.push({
+        field: name,
+        message: `must be a non-empty string of at most ${maxLength} characters without NUL`,
+      });
       return undefined;
     }
     return value;
@@ -65,7 +71,10 @@ export class QueryParams {
     if (value === undefined) return opts.default;
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < opts.min || n > opts.max) {
-      this.errors.push({ field: name, message: `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(value)}` });
+      this.errors.push({
+        field: name,
+        message: `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(value)}`,
+      });
       return opts.default;
     }
     return n;
@@ -76,7 +85,10 @@ export class QueryParams {
     if (value === undefined) return undefined;
     const ms = ISO_DATE_TIME.test(value) ? Date.parse(value) : NaN;
     if (Number.isNaN(ms)) {
-      this.errors.push({ field: name, message: `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(value)}` });
+      this.errors.push({
+        field: name,
+        message: `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(value)}`,
+      });
       return undefined;
     }
     return new Date(ms);
@@ -120,7 +132,8 @@ export class QueryParams {
         pairs.push([key, value]);
       }
     }
-    if (pairs.length > opts.maxPairs) this.errors.push({ field: `${prefix}*`, message: `at most ${opts.maxPairs} filters, got ${pairs.length}` });
+    if (pairs.length > opts.maxPairs)
+      this.errors.push({ field: `${prefix}*`, message: `at most ${opts.maxPairs} filters, got ${pairs.length}` });
     return pairs;
   }
 

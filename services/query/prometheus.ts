@@ -72,10 +72,21 @@ function seedFamilies(out: Exposition, stats: Stats): void {
     ['monitoring_total_metrics', 'gauge', 'Total number of metric samples in the system', stats.total_metrics],
     ['monitoring_active_alerts', 'gauge', 'Number of currently active alerts', stats.active_alerts],
     ['monitoring_open_incidents', 'gauge', 'Number of incidents neither resolved nor closed', stats.open_incidents],
-    ['monitoring_events_last_hour', 'gauge', 'Events with a timestamp in the current minute and the 59 before it', stats.events_last_hour],
-    ['monitoring_metrics_last_hour', 'gauge', 'Metric samples with a timestamp in the current minute and the 59 before it', stats.metrics_last_hour],
+    [
+      'monitoring_events_last_hour',
+      'gauge',
+      'Events with a timestamp in the current minute and the 59 before it',
+      stats.events_last_hour,
+    ],
+    [
+      'monitoring_metrics_last_hour',
+      'gauge',
+      'Metric samples with a timestamp in the current minute and the 59 before it',
+      stats.metrics_last_hour,
+    ],
   ];
-  for (const [name, type, help, value] of families) out.add({ name, type, help, samples: [{ name, labels: [], value }] });
+  for (const [name, type, help, value] of families)
+    out.add({ name, type, help, samples: [{ name, labels: [], value }] });
 }
 
 const HELP: Record<MetricType, string> = {
@@ -111,7 +122,11 @@ function storedFamilies(out: Exposition, rows: SeriesRow[], quantiles: Map<strin
           break;
         }
         BUCKET_BOUNDS.forEach((bound, i) => {
-          out.sample({ name: `${row.name}_bucket`, labels: [...labels, ['le', formatValue(bound)]], value: Number(row.bucket_counts?.[i] ?? 0) });
+          out.sample({
+            name: `${row.name}_bucket`,
+            labels: [...labels, ['le', formatValue(bound)]],
+            value: Number(row.bucket_counts?.[i] ?? 0),
+          });
         });
         out.sample({ name: `${row.name}_bucket`, labels: [...labels, ['le', '+Inf']], value: count });
         out.sample({ name: `${row.name}_sum`, labels, value: row.value_sum });
@@ -155,9 +170,9 @@ export function prometheusRoutes(pool: Pool): FastifyPluginAsync {
       docsOnly({
         summary: 'Prometheus text exposition (0.0.4) of the statistics and every stored series',
         description:
-          'Scrape with `authorization: { credentials: <token> }` in the scrape config '
-          + '(infra/prometheus/prometheus.yml). The monitoring_* series (the /stats figures) only for '
-          + `${AGGREGATE_FIGURES_ROLE} tokens and above.`,
+          'Scrape with `authorization: { credentials: <token> }` in the scrape config ' +
+          '(infra/prometheus/prometheus.yml). The monitoring_* series (the /stats figures) only for ' +
+          `${AGGREGATE_FIGURES_ROLE} tokens and above.`,
         tags: ['metrics'],
         produces: [CONTENT_TYPE],
         response: { 200: { description: 'Exposition text', type: 'string' }, ...errorResponses(401) },

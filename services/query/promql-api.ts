@@ -14,7 +14,14 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 import { parseDuration } from '../../shared/promql/duration.ts';
-import { DEFAULT_LOOKBACK_MS, Evaluator, labelsKey, PromqlExecutionError, type SeriesResult, type Value } from '../../shared/promql/engine.ts';
+import {
+  DEFAULT_LOOKBACK_MS,
+  Evaluator,
+  labelsKey,
+  PromqlExecutionError,
+  type SeriesResult,
+  type Value,
+} from '../../shared/promql/engine.ts';
 import { selectorsOf, type Expr } from '../../shared/promql/expr.ts';
 import { parseExpr } from '../../shared/promql/expr-parser.ts';
 import { RuleSyntaxError } from '../../shared/promql/lexer.ts';
@@ -86,7 +93,10 @@ function toResult(value: Value, t: number) {
     case 'string':
       return { resultType: 'string', result: [sec(t), value.value] };
     case 'vector':
-      return { resultType: 'vector', result: value.samples.map((s) => ({ metric: s.labels, value: [sec(t), formatValue(s.value)] })) };
+      return {
+        resultType: 'vector',
+        result: value.samples.map((s) => ({ metric: s.labels, value: [sec(t), formatValue(s.value)] })),
+      };
   }
 }
 
@@ -140,15 +150,22 @@ export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LI
   const end = parseTime(required(params, 'end'), 'end');
   const step = parseStep(required(params, 'step'), 'step');
   if (end < start) throw new BadData('invalid parameter "end": end timestamp must not be before start time');
-  if (step <= 0) throw new BadData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+  if (step <= 0)
+    throw new BadData(
+      'invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer',
+    );
   const steps = Math.floor((end - start) / step) + 1;
   if (steps > MAX_STEPS) {
-    throw new BadData(`exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`);
+    throw new BadData(
+      `exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`,
+    );
   }
   const source = await loadSeries(pool, loadRequests(expr, start, end), new Budget(limits.maxSamples));
   const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
   if (selected * steps > MAX_EVALUATIONS) {
-    throw tooLarge(`the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`);
+    throw tooLarge(
+      `the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`,
+    );
   }
   return toMatrix(new Evaluator(source).range(expr, start, end, step));
 }
@@ -185,7 +202,8 @@ export async function labelNames(pool: Pool, params: Params): Promise<string[]> 
 export async function labelValues(pool: Pool, params: Params, name: string): Promise<string[]> {
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new BadData(`invalid label name: "${name}"`);
   const values = new Set<string>();
-  for (const s of await matchingSeries(pool, params, false)) if (s.labels[name] !== undefined) values.add(s.labels[name]);
+  for (const s of await matchingSeries(pool, params, false))
+    if (s.labels[name] !== undefined) values.add(s.labels[name]);
   return [...values].sort();
 }
 
@@ -217,7 +235,8 @@ function errorType(error: unknown): { status: number; type: string; message: str
   if (error instanceof PromqlExecutionError) return { status: 422, type: 'execution', message: error.message };
   if (error instanceof VigilError) {
     if (error.code === 'VIGIL_ERR_VALIDATION') return { status: 400, type: 'bad_data', message: error.message };
-    if (error.code === 'VIGIL_ERR_QUERY_TIMEOUT') return { status: 503, type: 'timeout', message: `query timed out: ${error.message}` };
+    if (error.code === 'VIGIL_ERR_QUERY_TIMEOUT')
+      return { status: 503, type: 'timeout', message: `query timed out: ${error.message}` };
     if (error.status === 503) return { status: 503, type: 'unavailable', message: error.message };
   }
   return null;
@@ -268,12 +287,26 @@ export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => num
     both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits));
     both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
     both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
-    app.get(`${PREFIX}/label/:name/values`, docs('Values of one label (Prometheus HTTP API)'), respond((p, request) =>
-      labelValues(pool, p, (request.params as { name: string }).name),
-    ));
-    app.get(`${PREFIX}/metadata`, docs('Metric metadata (Prometheus HTTP API)'), respond((p) => metadata(pool, p)));
-    app.get(`${PREFIX}/status/buildinfo`, docs('Build information (Prometheus HTTP API)'), respond(async () => BUILD_INFO));
+    app.get(
+      `${PREFIX}/label/:name/values`,
+      docs('Values of one label (Prometheus HTTP API)'),
+      respond((p, request) => labelValues(pool, p, (request.params as { name: string }).name)),
+    );
+    app.get(
+      `${PREFIX}/metadata`,
+      docs('Metric metadata (Prometheus HTTP API)'),
+      respond((p) => metadata(pool, p)),
+    );
+    app.get(
+      `${PREFIX}/status/buildinfo`,
+      docs('Build information (Prometheus HTTP API)'),
+      respond(async () => BUILD_INFO),
+    );
     both('/query_exemplars', 'Exemplars: always empty (Prometheus HTTP API)', async () => []);
-    app.get(`${PREFIX}/rules`, docs('Recording and alerting rules: always empty (Prometheus HTTP API)'), respond(async () => ({ groups: [] })));
+    app.get(
+      `${PREFIX}/rules`,
+      docs('Recording and alerting rules: always empty (Prometheus HTTP API)'),
+      respond(async () => ({ groups: [] })),
+    );
   };
 }

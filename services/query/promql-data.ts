@@ -101,11 +101,14 @@ export async function loadSeries(pool: Pool, requests: LoadRequest[], budget = n
         nameMatchers.every((m) => matches(m, n)),
       );
       if (metrics.length > MAX_NAMES) {
-        throw tooLarge(`the selector matches more than ${MAX_NAMES} metric names: name the metric or narrow its __name__ matcher`);
+        throw tooLarge(
+          `the selector matches more than ${MAX_NAMES} metric names: name the metric or narrow its __name__ matcher`,
+        );
       }
     }
     const exact: Labels = {};
-    for (const m of selector.matchers) if (m.op === '=' && m.value !== '' && m.label !== '__name__' && m.label !== 'le') exact[m.label] = m.value;
+    for (const m of selector.matchers)
+      if (m.op === '=' && m.value !== '' && m.label !== '__name__' && m.label !== 'le') exact[m.label] = m.value;
     const found: StoredSeries[] = [];
     for (const metric of metrics) {
       for (const source of sourcesOf(metric)) {
@@ -126,7 +129,14 @@ interface State {
   buckets: number[];
 }
 
-async function loadSource(pool: Pool, source: Source, fromMs: number, toMs: number, exact: Labels, budget: Budget): Promise<StoredSeries[]> {
+async function loadSource(
+  pool: Pool,
+  source: Source,
+  fromMs: number,
+  toMs: number,
+  exact: Labels,
+  budget: Budget,
+): Promise<StoredSeries[]> {
   const where = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
@@ -152,7 +162,11 @@ async function loadSource(pool: Pool, source: Source, fromMs: number, toMs: numb
   }
   if (rows.length === 0) return [];
   const windowBy = new Map<string, { t: number; value: number }[]>();
-  for (const row of rows) windowBy.set(row.labels, row.t.map((t, i) => ({ t, value: row.v[i] })));
+  for (const row of rows)
+    windowBy.set(
+      row.labels,
+      row.t.map((t, i) => ({ t, value: row.v[i] })),
+    );
   const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, toMs);
   const out: StoredSeries[] = [];
   for (const [labelsText, samples] of windowBy) {
@@ -206,11 +220,22 @@ async function cumulativeBases(pool: Pool, source: Source, toMs: number): Promis
   const tailSql = seriesAggregateSql(tail);
   const after = new Where();
   after.values.push(...tail.values);
-  after.add('name = ?', source.stored).add('metric_type = ANY(?::text[])', source.types).add('"timestamp" > ?', new Date(toMs));
+  after
+    .add('name = ?', source.stored)
+    .add('metric_type = ANY(?::text[])', source.types)
+    .add('"timestamp" > ?', new Date(toMs));
   const afterSql = seriesAggregateSql(after);
   const name = after.param(source.stored);
   const types = after.param(source.types);
-  const rows = await run<{ labels: string; n: string; total: number; buckets: string[] | null; a_n: string | null; a_total: number | null; a_buckets: string[] | null }>(
+  const rows = await run<{
+    labels: string;
+    n: string;
+    total: number;
+    buckets: string[] | null;
+    a_n: string | null;
+    a_total: number | null;
+    a_buckets: string[] | null;
+  }>(
     pool,
     `WITH tail AS (${tailSql}), after AS (${afterSql}),
           state AS (SELECT name, metric_type, labels, sample_count, value_sum, bucket_counts FROM metric_series

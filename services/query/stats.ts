@@ -38,10 +38,11 @@ export const ROLLUP_TOTALS_SQL = `
 
 export async function readStats(pool: Pool, nowMs = Date.now()): Promise<Stats> {
   const [rollups, activeAlerts, openIncidents] = await Promise.all([
-    run<Record<'total_events' | 'total_metrics' | 'events_last_hour' | 'metrics_last_hour', string>>(pool, ROLLUP_TOTALS_SQL, [
-      lastHourStart(nowMs),
-      new Date(nowMs),
-    ]),
+    run<Record<'total_events' | 'total_metrics' | 'events_last_hour' | 'metrics_last_hour', string>>(
+      pool,
+      ROLLUP_TOTALS_SQL,
+      [lastHourStart(nowMs), new Date(nowMs)],
+    ),
     activeAlertCount(pool),
     openIncidentCount(pool),
   ]);
@@ -64,7 +65,8 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
       '/api/v1/monitoring/stats',
       docsOnly({
         summary: 'System statistics (moderator+)',
-        description: 'Counts from the writer\'s counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.',
+        description:
+          "Counts from the writer's counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.",
         tags: ['stats'],
         response: {
           200: {
@@ -74,7 +76,14 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
               success: { type: 'boolean', enum: [true] },
               data: {
                 type: 'object',
-                required: ['total_events', 'total_metrics', 'active_alerts', 'open_incidents', 'events_last_hour', 'metrics_last_hour'],
+                required: [
+                  'total_events',
+                  'total_metrics',
+                  'active_alerts',
+                  'open_incidents',
+                  'events_last_hour',
+                  'metrics_last_hour',
+                ],
                 properties: {
                   total_events: count,
                   total_metrics: count,

@@ -68,7 +68,8 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
     for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
-    for (const { reason, detail, item } of letters) dead.push({ record, topic: sink.topic, partition, reason, detail, item });
+    for (const { reason, detail, item } of letters)
+      dead.push({ record, topic: sink.topic, partition, reason, detail, item });
   }
   const timestamps = rows.map((r) => r.item.row.timestamp);
   await deps.partitions.ensureFor(sink.table, timestamps);
@@ -81,8 +82,21 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await client.query('BEGIN');
     let admission: Admission | null = null;
     if (deps.seriesLimit && sink.table === 'metrics') {
-      admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
-      if (admission.refused.size > 0) rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) => dead.push({ record: row.record, topic: sink.topic, partition, reason: 'series_limit', detail, item: sink.alone(row.row, row.record) }));
+      admission = await deps.seriesLimit.admit(
+        client,
+        rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])),
+      );
+      if (admission.refused.size > 0)
+        rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) =>
+          dead.push({
+            record: row.record,
+            topic: sink.topic,
+            partition,
+            reason: 'series_limit',
+            detail,
+            item: sink.alone(row.row, row.record),
+          }),
+        );
     }
     const kind = sink.table === 'events' ? 'event' : 'metric';
     const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId);
@@ -92,7 +106,14 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     for (const { row, error } of outcome.rejected) {
       const { record, row: refused } = row.item;
       if (refused.givenId !== null) released.push(refused.givenId);
-      dead.push({ record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message, item: sink.alone(refused, record) });
+      dead.push({
+        record,
+        topic: sink.topic,
+        partition,
+        reason: 'rejected_by_database',
+        detail: error.message,
+        item: sink.alone(refused, record),
+      });
     }
     await releaseGivenIds(client, kind, released);
     const unsent = dead.filter((letter) => !req.lettersSent.has(letterKey(letter)));
@@ -123,7 +144,12 @@ function letterKey(letter: DeadLetter): string {
 }
 
 /** The rows of series the limit refused become dead letters (their detail names the metric); the others are kept. */
-function refuseSeries(rows: CopyRow<Stored>[], refused: Map<string, number>, limit: number, letter: (row: Stored, detail: string) => void): CopyRow<Stored>[] {
+function refuseSeries(
+  rows: CopyRow<Stored>[],
+  refused: Map<string, number>,
+  limit: number,
+  letter: (row: Stored, detail: string) => void,
+): CopyRow<Stored>[] {
   const kept: CopyRow<Stored>[] = [];
   for (const copyRow of rows) {
     const series = copyRow.item.row.series;
@@ -132,7 +158,10 @@ function refuseSeries(rows: CopyRow<Stored>[], refused: Map<string, number>, lim
       kept.push(copyRow);
       continue;
     }
-    letter(copyRow.item, `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`);
+    letter(
+      copyRow.item,
+      `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`,
+    );
   }
   return kept;
 }

@@ -77,7 +77,12 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     const key = `${topic}:${partition}`;
     let pipeline = pipelines.get(key);
     if (!pipeline) {
-      pipeline = new PartitionPipeline(sinks.get(topic)!, partition, pipelineDeps, settling.get(key) ?? Promise.resolve());
+      pipeline = new PartitionPipeline(
+        sinks.get(topic)!,
+        partition,
+        pipelineDeps,
+        settling.get(key) ?? Promise.resolve(),
+      );
       pipelines.set(key, pipeline);
       settling.delete(key);
     }
@@ -91,7 +96,12 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       settling.set(key, pipeline.settled());
     }
     pipelines.clear();
-    seekToStored(assignment).catch((error) => logger.warn({ err: error }, 'could not seek to the stored offsets; each partition seeks back when its first records arrive'));
+    seekToStored(assignment).catch((error) =>
+      logger.warn(
+        { err: error },
+        'could not seek to the stored offsets; each partition seeks back when its first records arrive',
+      ),
+    );
   }
 
   /**
@@ -133,7 +143,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     if (binding.outcome === 'changed') {
       logger.warn(
         { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
-        'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
+        "the stored offsets were read from another Kafka cluster: discarded, reading this cluster's topics from their beginning (records already stored are recognised by id and stored once)",
       );
     }
     await dlq.connect();
@@ -162,7 +172,9 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
         await Promise.all([...pipelines.values()].map((p) => p.drain()));
       })();
       if ((await withTimeout(drained, DRAIN_TIMEOUT_MS, () => 'timeout' as const)) === 'timeout') {
-        logger.warn('pending records not written within the drain timeout; the next owner of their partitions re-reads them');
+        logger.warn(
+          'pending records not written within the drain timeout; the next owner of their partitions re-reads them',
+        );
       }
       closed = true;
       for (const pipeline of pipelines.values()) pipeline.abandon();

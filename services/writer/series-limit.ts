@@ -82,7 +82,13 @@ export class SeriesLimit {
            FROM (SELECT name, count(*) AS n FROM inserted GROUP BY name) i WHERE c.name = i.name
        )
        SELECT name, fingerprint, registered, nth <= $5 AS admitted FROM ranked`,
-      [refs.map((s) => s.name), refs.map((s) => s.fingerprint), counts.map((c) => c.name), counts.map((c) => c.series), this.maxPerName],
+      [
+        refs.map((s) => s.name),
+        refs.map((s) => s.fingerprint),
+        counts.map((c) => c.name),
+        counts.map((c) => c.series),
+        this.maxPerName,
+      ],
     );
     for (const row of rows) {
       const key = seriesKey(row);

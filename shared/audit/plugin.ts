@@ -31,10 +31,13 @@ const errorCodes = new WeakMap<FastifyRequest, string>();
 
 export const auditPlugin = fp(async (app: FastifyInstance, opts: { log: AuditLog | null }) => {
   const log = opts.log;
-  app.decorateRequest('audit', function audit(this: FastifyRequest, action: AuditAction, target: string, details?: Record<string, unknown>) {
-    const who = this.principal;
-    log?.record({ action, actor: who?.sub ?? null, role: who?.role ?? null, ip: this.ip, target, details });
-  });
+  app.decorateRequest(
+    'audit',
+    function audit(this: FastifyRequest, action: AuditAction, target: string, details?: Record<string, unknown>) {
+      const who = this.principal;
+      log?.record({ action, actor: who?.sub ?? null, role: who?.role ?? null, ip: this.ip, target, details });
+    },
+  );
   if (!log) return;
 
   // Callback-style hooks: they run on every response, and skip the promise an async hook would cost each time.

@@ -60,9 +60,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // `?role=gateway`: only that role's checks, so a load balancer in front of the gateways of all-in-one processes
   // keeps sending ingest while their consumers are still joining their groups.
   const roles = Object.keys(opts.readinessByRole ?? {});
-  const readyzSchema = roles.length === 0 ? {} : {
-    schema: { querystring: { type: 'object', properties: { role: { type: 'string', enum: roles } } } },
-  };
+  const readyzSchema =
+    roles.length === 0
+      ? {}
+      : {
+          schema: { querystring: { type: 'object', properties: { role: { type: 'string', enum: roles } } } },
+        };
   app.get<{ Querystring: { role?: string } }>('/readyz', readyzSchema, async (request, reply) => {
     const only = request.query.role === undefined ? null : new Set(opts.readinessByRole?.[request.query.role] ?? []);
     const { ready, checks } = await readiness(only);

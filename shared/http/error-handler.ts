@@ -20,14 +20,16 @@ export function toVigilError(error: FastifyError | VigilError | Error): VigilErr
   const fastifyError = error as FastifyError;
   if (fastifyError.validation) {
     const details = fastifyError.validation.map((v) => ({
-      field: (v.instancePath || String(v.params?.missingProperty ?? '')).replace(/^\//, '').replace(/\//g, '.') || '(body)',
+      field:
+        (v.instancePath || String(v.params?.missingProperty ?? '')).replace(/^\//, '').replace(/\//g, '.') || '(body)',
       message: v.message ?? 'is invalid',
     }));
     return new VigilError('VIGIL_ERR_VALIDATION', error.message, details);
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new VigilError(mapped, error.message);
-  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new VigilError('VIGIL_ERR_MALFORMED_BODY', `malformed JSON body: ${error.message}`);
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400)
+    return new VigilError('VIGIL_ERR_MALFORMED_BODY', `malformed JSON body: ${error.message}`);
   if (fastifyError.statusCode === 400) return new VigilError('VIGIL_ERR_MALFORMED_BODY', error.message);
   return null;
 }
@@ -36,7 +38,11 @@ export function sendError(reply: FastifyReply, error: VigilError): FastifyReply 
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   return reply.status(error.status).send({
     success: false,
-    error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) },
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    },
   });
 }
 

@@ -57,7 +57,11 @@ export class BatchConsumer {
   private joined = false;
   private rejoining: Promise<void> | null = null;
 
-  constructor(kafka: Kafka, private readonly opts: BatchConsumerOptions, private readonly logger: Logger) {
+  constructor(
+    kafka: Kafka,
+    private readonly opts: BatchConsumerOptions,
+    private readonly logger: Logger,
+  ) {
     this.consumer = kafka.consumer({
       groupId: opts.groupId,
       maxWaitTimeInMs: opts.maxWaitMs,
@@ -89,7 +93,7 @@ export class BatchConsumer {
    */
   get notConsuming(): string | null {
     if (this.stopped) return 'the consumer is stopped';
-    if (!this.joined) return 'joining the consumer group (after a crash: once the old member\'s session expires)';
+    if (!this.joined) return "joining the consumer group (after a crash: once the old member's session expires)";
     return null;
   }
 

@@ -26,7 +26,8 @@ export const DLQ_REASONS = {
   unknown_schema: 'the vigil-schema header names a schema this version does not know',
   invalid: 'decoded, but fails the validation HTTP input passes',
   rejected_by_database: 'valid, but PostgreSQL refused the row (the detail says why)',
-  series_limit: 'a new series of a metric name that already has METRICS_MAX_SERIES_PER_NAME series (the detail names it)',
+  series_limit:
+    'a new series of a metric name that already has METRICS_MAX_SERIES_PER_NAME series (the detail names it)',
 } as const;
 export type DeadLetterReason = keyof typeof DLQ_REASONS;
 
@@ -54,8 +55,15 @@ export class DeadLetterWriter {
   private readonly producer: Producer;
   private readonly counter: Counter<'topic' | 'reason'>;
 
-  constructor(kafka: Kafka, private readonly dlqTopic: string, registry: Registry) {
-    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+  constructor(
+    kafka: Kafka,
+    private readonly dlqTopic: string,
+    registry: Registry,
+  ) {
+    this.producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
     this.counter =
       (registry.getSingleMetric(COUNTER_NAME) as Counter<'topic' | 'reason'> | undefined) ??
       new Counter({

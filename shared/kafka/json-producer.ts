@@ -36,7 +36,10 @@ export class JsonProducer {
       retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1000 },
       logLevel: logLevel.NOTHING,
     });
-    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
     this.producer.on(this.producer.events.DISCONNECT, () => (this.connecting = null));
     this.headers = { [HEADER_CONTENT_TYPE]: 'application/json', [HEADER_PRODUCER]: opts.producerName };
   }

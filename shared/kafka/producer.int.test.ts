@@ -20,7 +20,17 @@ const headers = { 'vigil-schema': bundle.schemaId, h: 'v' };
 const items = (into: string | number, n: number, size: number, start = 0): BundleItem[] =>
   Array.from({ length: n }, (_, i) => ({
     into,
-    value: event.encode({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: String(into), message: `${String(start + i).padStart(8, '0')}:${'x'.repeat(size)}`, level: null, tags: '{}', payload: '{}', timestamp: 0, created_by: null }),
+    value: event.encode({
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
+      event_type: 'log',
+      source: String(into),
+      message: `${String(start + i).padStart(8, '0')}:${'x'.repeat(size)}`,
+      level: null,
+      tags: '{}',
+      payload: '{}',
+      timestamp: 0,
+      created_by: null,
+    }),
   }));
 const sequence = (message: unknown) => Number(String(message).slice(0, 8));
 
@@ -78,7 +88,11 @@ describe('BatchingProducer', () => {
     }
     const records = await readTopic(ctx.kafka, topic);
     const summary = records
-      .map((r) => ({ partition: r.partition, key: r.key, messages: unbundle([r], bundle).map((t) => sequence(t.item.message)) }))
+      .map((r) => ({
+        partition: r.partition,
+        key: r.key,
+        messages: unbundle([r], bundle).map((t) => sequence(t.item.message)),
+      }))
       .sort((x, y) => `${x.key}${x.messages[0]}`.localeCompare(`${y.key}${y.messages[0]}`));
     const partitionOfA = records.find((r) => r.key === 'a')!.partition;
     expect(summary).toEqual([

@@ -97,7 +97,15 @@ export class BatchingProducer {
   private readonly opts: Required<BatchingProducerOptions>;
 
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
-    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBundleBytes: 256 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, onRecord: () => {}, ...opts };
+    this.opts = {
+      maxInFlightSends: 4,
+      maxBatchBytes: 900 * 1024,
+      maxBundleBytes: 256 * 1024,
+      maxBatchMessages: 2000,
+      maxQueuedBytes: 64 * 1024 * 1024,
+      onRecord: () => {},
+      ...opts,
+    };
     this.producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -130,7 +138,19 @@ export class BatchingProducer {
     let headersBytes = 0;
     for (const name in headers) headersBytes += 10 + Buffer.byteLength(name) + Buffer.byteLength(headers[name]);
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { topic, headers, headersKey: JSON.stringify(headers), headersBytes, items, bytes, next: 0, sending: 0, resolve, reject, settled: false };
+      const pending: Pending = {
+        topic,
+        headers,
+        headersKey: JSON.stringify(headers),
+        headersBytes,
+        items,
+        bytes,
+        next: 0,
+        sending: 0,
+        resolve,
+        reject,
+        settled: false,
+      };
       const timer = setTimeout(() => {
         settle(pending, unavailable(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`));
       }, this.opts.timeoutMs);
@@ -193,7 +213,12 @@ export class BatchingProducer {
         let bundle = groups.get(item.into);
         const size = item.value.length;
         const fits = bundle !== undefined && bundle.bytes + size <= maxBundleBytes;
-        const cost = fits ? size : size + RECORD_OVERHEAD + pending.headersBytes + (typeof item.into === 'string' ? Buffer.byteLength(item.into) : 0);
+        const cost = fits
+          ? size
+          : size +
+            RECORD_OVERHEAD +
+            pending.headersBytes +
+            (typeof item.into === 'string' ? Buffer.byteLength(item.into) : 0);
         if (bytes > 0 && (bytes + cost > maxBatchBytes || (!fits && bundles.length >= maxBatchMessages))) {
           full = true;
           break;
@@ -229,7 +254,11 @@ export class BatchingProducer {
       let list = byTopic.get(bundle.topic);
       if (list === undefined) byTopic.set(bundle.topic, (list = []));
       const value = frameBundle(bundle.parts, bundle.bytes);
-      list.push(typeof bundle.into === 'string' ? { key: bundle.into, value, headers: bundle.headers } : { key: null, partition: bundle.into, value, headers: bundle.headers });
+      list.push(
+        typeof bundle.into === 'string'
+          ? { key: bundle.into, value, headers: bundle.headers }
+          : { key: null, partition: bundle.into, value, headers: bundle.headers },
+      );
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     let failure: Error | undefined;
@@ -255,5 +284,10 @@ function settle(pending: Pending, error?: Error): void {
 }
 
 function unavailable(message: string): VigilError {
-  return new VigilError('VIGIL_ERR_KAFKA_UNAVAILABLE', `${message}; retry later (records that carry the same ids are stored once)`, undefined, 2);
+  return new VigilError(
+    'VIGIL_ERR_KAFKA_UNAVAILABLE',
+    `${message}; retry later (records that carry the same ids are stored once)`,
+    undefined,
+    2,
+  );
 }

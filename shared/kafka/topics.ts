@@ -27,7 +27,11 @@ export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promi
       await retryWhileSettling(() =>
         admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: config.partitions, replicationFactor: config.replicationFactor })),
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: config.partitions,
+            replicationFactor: config.replicationFactor,
+          })),
         }),
       );
     }
@@ -41,7 +45,8 @@ export async function ensureTopics(kafka: Kafka, config: Config['kafka']): Promi
   }
 }
 
-const SETTLING = /does not host this topic-partition|not the leader for that topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;
+const SETTLING =
+  /does not host this topic-partition|not the leader for that topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;
 
 /** Retries a metadata-changing admin call while a new topic or a fresh broker is still settling (up to ~15 s). */
 async function retryWhileSettling<T>(work: () => Promise<T>): Promise<T> {

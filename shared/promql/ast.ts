@@ -16,10 +16,25 @@
 export type MatchOp = '=' | '!=' | '=~' | '!~';
 export type CompareOp = '>' | '>=' | '<' | '<=' | '==' | '!=';
 export type AggregateOp = 'sum' | 'avg' | 'max' | 'min' | 'count';
-export type RangeFunction = 'avg_over_time' | 'max_over_time' | 'min_over_time' | 'sum_over_time' | 'count_over_time' | 'rate' | 'increase';
+export type RangeFunction =
+  | 'avg_over_time'
+  | 'max_over_time'
+  | 'min_over_time'
+  | 'sum_over_time'
+  | 'count_over_time'
+  | 'rate'
+  | 'increase';
 
 export const AGGREGATE_OPS: readonly AggregateOp[] = ['sum', 'avg', 'max', 'min', 'count'];
-export const RANGE_FUNCTIONS: readonly RangeFunction[] = ['avg_over_time', 'max_over_time', 'min_over_time', 'sum_over_time', 'count_over_time', 'rate', 'increase'];
+export const RANGE_FUNCTIONS: readonly RangeFunction[] = [
+  'avg_over_time',
+  'max_over_time',
+  'min_over_time',
+  'sum_over_time',
+  'count_over_time',
+  'rate',
+  'increase',
+];
 /** Functions that make sense over events (which have no value, only a time). */
 export const EVENT_FUNCTIONS: readonly RangeFunction[] = ['count_over_time', 'rate'];
 /** The selector name that selects events instead of a metric. */

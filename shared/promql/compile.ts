@@ -23,8 +23,13 @@ export interface CompiledQuery {
 
 /** A threshold_value that contradicts the query (which has its own threshold). */
 export class ThresholdMismatchError extends Error {
-  constructor(readonly thresholdValue: number, readonly queryThreshold: number) {
-    super(`threshold_value ${thresholdValue} contradicts the query's own threshold ${queryThreshold}: give one or make them equal`);
+  constructor(
+    readonly thresholdValue: number,
+    readonly queryThreshold: number,
+  ) {
+    super(
+      `threshold_value ${thresholdValue} contradicts the query's own threshold ${queryThreshold}: give one or make them equal`,
+    );
     this.name = 'ThresholdMismatchError';
   }
 }
@@ -34,7 +39,11 @@ export function compileQuery(rule: RuleQuery, opts: ParseOptions): CompiledQuery
   let comparison = parsed.comparison;
   if (comparison === null) {
     if (rule.threshold_value === null) {
-      throw new RuleSyntaxError('the query has no comparison: add one (e.g. cpu_usage > 80) or give threshold_value', rule.query, rule.query.length);
+      throw new RuleSyntaxError(
+        'the query has no comparison: add one (e.g. cpu_usage > 80) or give threshold_value',
+        rule.query,
+        rule.query.length,
+      );
     }
     comparison = { op: '>', threshold: rule.threshold_value, pos: rule.query.length };
   } else if (rule.threshold_value !== null && rule.threshold_value !== comparison.threshold) {

@@ -56,7 +56,10 @@ export interface SeriesResult {
 export class Evaluator {
   private readonly selected = new Map<VectorSelector, StoredSeries[]>();
 
-  constructor(private readonly source: SeriesSource, private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS }) {}
+  constructor(
+    private readonly source: SeriesSource,
+    private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS },
+  ) {}
 
   instant(expr: Expr, t: number): Value {
     return this.eval(expr, t);
@@ -67,7 +70,8 @@ export class Evaluator {
     const out = new Map<string, SeriesResult>();
     for (let t = start; t <= end; t += stepMs) {
       const value = this.eval(expr, t);
-      const samples = value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
+      const samples =
+        value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
       for (const sample of samples) {
         const key = labelsKey(sample.labels);
         let series = out.get(key);
@@ -97,7 +101,9 @@ export class Evaluator {
       case 'vector':
         return { type: 'vector', samples: this.instantSelect(expr, t) };
       case 'matrix':
-        throw new PromqlExecutionError('a range vector cannot be evaluated on its own: wrap it in a function such as rate()');
+        throw new PromqlExecutionError(
+          'a range vector cannot be evaluated on its own: wrap it in a function such as rate()',
+        );
       case 'call':
         return this.call(expr, t);
       case 'aggregation':
@@ -129,7 +135,10 @@ export class Evaluator {
   }
 
   /** The samples of each selected series in [t - range, t] (shifted by offset): index bounds into its points. */
-  windows(matrix: MatrixSelector, t: number): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
+  windows(
+    matrix: MatrixSelector,
+    t: number,
+  ): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
     const to = t - matrix.selector.offsetMs;
     const from = to - matrix.rangeMs;
     const out = [];
@@ -167,9 +176,12 @@ export class Evaluator {
       const [value] = scalarOp(node.op, lhs.value, rhs.value);
       return { type: 'scalar', value: COMPARISON_OPS.includes(node.op) ? Number(value) : value };
     }
-    if (lhs.type === 'vector' && rhs.type === 'vector') return { type: 'vector', samples: vectorVector(node, lhs.samples, rhs.samples) };
-    if (lhs.type === 'vector' && rhs.type === 'scalar') return { type: 'vector', samples: vectorScalar(node, lhs.samples, rhs.value, false) };
-    if (lhs.type === 'scalar' && rhs.type === 'vector') return { type: 'vector', samples: vectorScalar(node, rhs.samples, lhs.value, true) };
+    if (lhs.type === 'vector' && rhs.type === 'vector')
+      return { type: 'vector', samples: vectorVector(node, lhs.samples, rhs.samples) };
+    if (lhs.type === 'vector' && rhs.type === 'scalar')
+      return { type: 'vector', samples: vectorScalar(node, lhs.samples, rhs.value, false) };
+    if (lhs.type === 'scalar' && rhs.type === 'vector')
+      return { type: 'vector', samples: vectorScalar(node, rhs.samples, lhs.value, true) };
     throw new PromqlExecutionError(`binary operator ${node.op} needs scalars or instant vectors`);
   }
 }
@@ -267,10 +279,14 @@ function vectorVector(node: Binary, lhs: Sample[], rhs: Sample[]): Sample[] {
     const key = labelsKey(labels);
     if (card === 'one-to-one') {
       if (seenSigs.has(sig)) {
-        throw new PromqlExecutionError(`multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit (group_left/group_right)`);
+        throw new PromqlExecutionError(
+          `multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit (group_left/group_right)`,
+        );
       }
     } else if (seen.has(key)) {
-      throw new PromqlExecutionError(`multiple matches for labels ${describeLabels(labels)}: grouping labels must ensure unique matches`);
+      throw new PromqlExecutionError(
+        `multiple matches for labels ${describeLabels(labels)}: grouping labels must ensure unique matches`,
+      );
     }
     seen.add(key);
     seenSigs.add(sig);

@@ -16,25 +16,54 @@ const P1: Origin = { topic: 'metrics', partition: 1 };
 function store(): WindowStore {
   const w = new WindowStore();
   const rules = [
-    'cpu_usage', 'req_total', 'temp',
+    'cpu_usage',
+    'req_total',
+    'temp',
     'count_over_time(events{level="error", source="api"}[5m])',
     'count_over_time(events{level="error"}[5m])',
     'count_over_time(events{region=~"eu-.*"}[5m])',
     'count_over_time(events{type="log", retries="3"}[5m])',
   ];
-  w.setSelectors(rules.map((q) => {
-    const { expr } = parseRule(q, { maxRangeMs: 3_600_000 });
-    return expr.kind === 'range_call' ? expr.selector : (expr as never);
-  }));
+  w.setSelectors(
+    rules.map((q) => {
+      const { expr } = parseRule(q, { maxRangeMs: 3_600_000 });
+      return expr.kind === 'range_call' ? expr.selector : (expr as never);
+    }),
+  );
   // cpu_usage: web-1 rises above 80, web-2 stays low, db-1 stopped reporting 400 s before evaluation.
-  for (const [t, v] of [[0, 50], [60, 70], [120, 85], [180, 90], [240, 95], [290, 88]]) w.addMetric('cpu_usage', { host: 'web-1', job: 'web' }, s(t), v, P0);
-  for (const [t, v] of [[0, 10], [150, 20], [280, 30]]) w.addMetric('cpu_usage', { host: 'web-2', job: 'web' }, s(t), v, P1);
+  for (const [t, v] of [
+    [0, 50],
+    [60, 70],
+    [120, 85],
+    [180, 90],
+    [240, 95],
+    [290, 88],
+  ])
+    w.addMetric('cpu_usage', { host: 'web-1', job: 'web' }, s(t), v, P0);
+  for (const [t, v] of [
+    [0, 10],
+    [150, 20],
+    [280, 30],
+  ])
+    w.addMetric('cpu_usage', { host: 'web-2', job: 'web' }, s(t), v, P1);
   w.addMetric('cpu_usage', { host: 'db-1', job: 'db' }, s(-100), 99, P1);
   // req_total: a counter with a reset at 200 s (100 → 20).
-  for (const [t, v] of [[0, 0], [100, 60], [150, 100], [200, 20], [300, 80]]) w.addMetric('req_total', { job: 'api' }, s(t), v, P0);
+  for (const [t, v] of [
+    [0, 0],
+    [100, 60],
+    [150, 100],
+    [200, 20],
+    [300, 80],
+  ])
+    w.addMetric('req_total', { job: 'api' }, s(t), v, P0);
   // events
-  const ev = (t: number, source: string, level: string | null, tags: Record<string, unknown> = {}, event_type = 'log') =>
-    w.addEvent({ event_type, source, level, tags, timestamp: s(t) }, { topic: 'events', partition: 2 });
+  const ev = (
+    t: number,
+    source: string,
+    level: string | null,
+    tags: Record<string, unknown> = {},
+    event_type = 'log',
+  ) => w.addEvent({ event_type, source, level, tags, timestamp: s(t) }, { topic: 'events', partition: 2 });
   ev(-10, 'api', 'error'); // outside a 5m window at 300
   ev(10, 'api', 'error', { region: 'eu-west', retries: 3 });
   ev(100, 'api', 'error', { region: 'us-east' });
@@ -93,7 +122,9 @@ describe('evaluation', () => {
     expect(values(run('sum_over_time(cpu_usage{host="web-1"}[2m])'))).toEqual([[{ host: 'web-1', job: 'web' }, 183]]);
     expect(values(run('count_over_time(cpu_usage{host="web-1"}[2m])'))).toEqual([[{ host: 'web-1', job: 'web' }, 2]]);
     // (0, 300]: 70, 85, 90, 95, 88 → avg 85.6; web-2 (0, 300]: 20, 30 → 25.
-    expect(values(run('avg_over_time(cpu_usage{job="web"}[5m]) > 80'))).toEqual([[{ host: 'web-1', job: 'web' }, 85.6]]);
+    expect(values(run('avg_over_time(cpu_usage{job="web"}[5m]) > 80'))).toEqual([
+      [{ host: 'web-1', job: 'web' }, 85.6],
+    ]);
     expect(values(run('avg_over_time(cpu_usage[5m]) < 80'))).toEqual([[{ host: 'web-2', job: 'web' }, 25]]);
     // No sample in the window: no result (db-1).
     expect(values(run('max_over_time(cpu_usage{job="db"}[5m])'))).toEqual([]);
@@ -121,7 +152,9 @@ describe('evaluation', () => {
     expect(run('sum(cpu_usage)')[0].origin).toBeNull();
     // With a 10m lookback db-1 counts: two groups.
     expect(values(run('max by (job) (cpu_usage) > 90', s(300), 600_000))).toEqual([[{ job: 'db' }, 99]]);
-    expect(values(run('sum by (host) (avg_over_time(cpu_usage{job="web"}[2m])) > 50'))).toEqual([[{ host: 'web-1' }, 91.5]]);
+    expect(values(run('sum by (host) (avg_over_time(cpu_usage{job="web"}[2m])) > 50'))).toEqual([
+      [{ host: 'web-1' }, 91.5],
+    ]);
     // A `by` label no series has: one group with no labels.
     expect(values(run('count by (zone) (cpu_usage)'))).toEqual([[{}, 2]]);
   });
@@ -129,10 +162,16 @@ describe('evaluation', () => {
   it('events: count and rate of events matching source, level and tags in a window, per (type, source, level) stream', () => {
     // error events from api in (0, 300]: @10, @100, @300 (the one at -10 is outside).
     expect(run('count_over_time(events{level="error", source="api"}[5m]) > 2')).toEqual([
-      { labels: { event_type: 'log', source: 'api', level: 'error' }, value: 3, origin: { topic: 'events', partition: 2 } },
+      {
+        labels: { event_type: 'log', source: 'api', level: 'error' },
+        value: 3,
+        origin: { topic: 'events', partition: 2 },
+      },
     ]);
     expect(values(run('count_over_time(events{level="error", source="api"}[5m]) > 3'))).toEqual([]);
-    expect(values(run('rate(events{level="error", source="api"}[5m])'))).toEqual([[{ event_type: 'log', source: 'api', level: 'error' }, 0.01]]);
+    expect(values(run('rate(events{level="error", source="api"}[5m])'))).toEqual([
+      [{ event_type: 'log', source: 'api', level: 'error' }, 0.01],
+    ]);
     // Per stream: api errors (3) and web trace errors (1).
     expect(values(run('count_over_time(events{level="error"}[5m])'))).toEqual([
       [{ event_type: 'log', source: 'api', level: 'error' }, 3],
@@ -145,7 +184,9 @@ describe('evaluation', () => {
       [{ source: 'web' }, 1],
     ]);
     // A numeric tag compares as its JSON text; type= is event_type.
-    expect(values(run('count_over_time(events{type="log", retries="3"}[5m])'))).toEqual([[{ event_type: 'log', source: 'api', level: 'error' }, 1]]);
+    expect(values(run('count_over_time(events{type="log", retries="3"}[5m])'))).toEqual([
+      [{ event_type: 'log', source: 'api', level: 'error' }, 1],
+    ]);
   });
 });
 
@@ -160,7 +201,11 @@ describe('windows', () => {
     w.pruneThrough(s(250));
     expect(w.seriesCount).toBe(3 + 2);
     w.dropWhere((origin) => origin?.partition === 1);
-    const after = evaluate(parseRule('cpu_usage', { maxRangeMs: 1 }).expr, { now: s(300), lookbackMs: 300_000, data: w });
+    const after = evaluate(parseRule('cpu_usage', { maxRangeMs: 1 }).expr, {
+      now: s(300),
+      lookbackMs: 300_000,
+      data: w,
+    });
     expect(after.map((e) => e.labels.host)).toEqual(['web-1']);
     expect(w.seriesCount).toBe(2 + 2);
   });
@@ -168,7 +213,13 @@ describe('windows', () => {
   it('keeps points sorted when they arrive out of order, last write wins for the same instant', () => {
     const w = new WindowStore();
     w.setSelectors([{ kind: 'selector', source: 'metric', name: 'm', matchers: [], pos: 0 }]);
-    for (const [t, v] of [[30, 3], [10, 1], [20, 2], [20, 22]]) w.addMetric('m', {}, s(t), v, null);
+    for (const [t, v] of [
+      [30, 3],
+      [10, 1],
+      [20, 2],
+      [20, 22],
+    ])
+      w.addMetric('m', {}, s(t), v, null);
     const series = [...w.series('m')][0];
     expect(series.points.times.map((t) => (t - T0) / 1000)).toEqual([10, 20, 30]);
     expect(series.points.values).toEqual([1, 22, 3]);
@@ -178,7 +229,10 @@ describe('windows', () => {
     const w = new WindowStore();
     const { expr } = parseRule('count_over_time(events{source="api"}[1m])', { maxRangeMs: 60_000 });
     w.setSelectors([(expr as RangeCall).selector]);
-    for (let i = 0; i < 3; i++) w.addEvent({ event_type: 'log', source: 'api', level: null, tags: {}, timestamp: s(10) }, null);
-    expect(values(evaluate(expr, { now: s(30), lookbackMs: 1, data: w }))).toEqual([[{ event_type: 'log', source: 'api', level: '' }, 3]]);
+    for (let i = 0; i < 3; i++)
+      w.addEvent({ event_type: 'log', source: 'api', level: null, tags: {}, timestamp: s(10) }, null);
+    expect(values(evaluate(expr, { now: s(30), lookbackMs: 1, data: w }))).toEqual([
+      [{ event_type: 'log', source: 'api', level: '' }, 3],
+    ]);
   });
 });

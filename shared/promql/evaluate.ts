@@ -87,7 +87,11 @@ function rangeCall(call: RangeCall, ctx: EvalContext): Element[] {
       let count = 0;
       for (let i = points.upperBound(from), end = points.upperBound(ctx.now); i < end; i++) count += points.values[i];
       if (count === 0) continue;
-      out.push({ labels: stream.labels, value: call.fn === 'rate' ? count / (call.rangeMs / 1000) : count, origin: stream.origin });
+      out.push({
+        labels: stream.labels,
+        value: call.fn === 'rate' ? count / (call.rangeMs / 1000) : count,
+        origin: stream.origin,
+      });
     }
     return out;
   }
@@ -186,5 +190,9 @@ function aggregate(agg: Aggregate, input: Element[]): Element[] {
     if (!group) groups.set(key, (group = { labels, figures: emptyFigures() }));
     addTo(group.figures, element.value);
   }
-  return [...groups.values()].map(({ labels, figures }) => ({ labels, value: aggregateValue(agg.op, figures), origin: null }));
+  return [...groups.values()].map(({ labels, figures }) => ({
+    labels,
+    value: aggregateValue(agg.op, figures),
+    origin: null,
+  }));
 }

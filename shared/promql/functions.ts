@@ -207,8 +207,15 @@ class KahanSum {
 
 /** Prometheus' extrapolatedRate: the increase (or delta) over the window, extrapolated to its edges. */
 function extrapolatedRate(
-  times: number[], values: number[], lo: number, hi: number, from: number, to: number,
-  isCounter: boolean, isRate: boolean, rangeMs: number,
+  times: number[],
+  values: number[],
+  lo: number,
+  hi: number,
+  from: number,
+  to: number,
+  isCounter: boolean,
+  isRate: boolean,
+  rangeMs: number,
 ): number | null {
   if (hi - lo < 2) return null;
   const first = values[lo];
@@ -269,7 +276,10 @@ function histogramQuantile(phi: number, samples: Sample[]): Sample[] {
     const le = text === '+Inf' || text === 'Inf' || text === '+inf' ? Infinity : Number(text);
     if (text.trim() === '' || Number.isNaN(le)) continue;
     const { le: _le, ...rest } = dropName(sample.labels);
-    const k = Object.keys(rest).sort().map((n) => `${n}\u0001${rest[n]}`).join('\u0002');
+    const k = Object.keys(rest)
+      .sort()
+      .map((n) => `${n}\u0001${rest[n]}`)
+      .join('\u0002');
     let group = groups.get(k);
     if (!group) groups.set(k, (group = { labels: rest, buckets: [] }));
     group.buckets.push({ le, count: sample.value });
@@ -319,15 +329,19 @@ function labelReplace(samples: Sample[], dst: string, replacement: string, src: 
   } catch (error) {
     throw new PromqlExecutionError(`invalid regular expression in label_replace(): ${(error as Error).message}`);
   }
-  if (!LABEL.test(dst)) throw new PromqlExecutionError(`invalid destination label name in label_replace(): ${JSON.stringify(dst)}`);
+  if (!LABEL.test(dst))
+    throw new PromqlExecutionError(`invalid destination label name in label_replace(): ${JSON.stringify(dst)}`);
   return samples.map((sample) => {
     const match = regex.exec(sample.labels[src] ?? '');
     if (!match) return sample;
-    const value = replacement.replace(/\$(?:\{(\w+)\}|(\w+))/g, (_all, braced: string | undefined, bare: string | undefined) => {
-      const ref = braced ?? bare!;
-      const group = /^\d+$/.test(ref) ? match[Number(ref)] : match.groups?.[ref];
-      return group ?? '';
-    });
+    const value = replacement.replace(
+      /\$(?:\{(\w+)\}|(\w+))/g,
+      (_all, braced: string | undefined, bare: string | undefined) => {
+        const ref = braced ?? bare!;
+        const group = /^\d+$/.test(ref) ? match[Number(ref)] : match.groups?.[ref];
+        return group ?? '';
+      },
+    );
     const labels = { ...sample.labels };
     if (value === '') delete labels[dst];
     else labels[dst] = value;

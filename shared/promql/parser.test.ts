@@ -11,7 +11,11 @@ const parse = (q: string) => parseRule(q, opts);
 function shape(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(shape);
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'pos' && k !== 'regex').map(([k, v]) => [k, shape(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => k !== 'pos' && k !== 'regex')
+        .map(([k, v]) => [k, shape(v)]),
+    );
   }
   return value;
 }
@@ -26,7 +30,12 @@ function syntaxError(query: string): RuleSyntaxError {
   throw new Error(`expected ${query} to be rejected`);
 }
 
-const sel = (name: string, matchers: unknown[] = [], source = 'metric') => ({ kind: 'selector', source, name, matchers });
+const sel = (name: string, matchers: unknown[] = [], source = 'metric') => ({
+  kind: 'selector',
+  source,
+  name,
+  matchers,
+});
 
 describe('rule language parser', () => {
   it('parses the example rule of the contract', () => {
@@ -34,7 +43,8 @@ describe('rule language parser', () => {
   });
 
   it('parses every comparison operator and number form', () => {
-    for (const op of ['>', '>=', '<', '<=', '==', '!=']) expect(shape(parse(`x ${op} 1.5`).comparison)).toEqual({ op, threshold: 1.5 });
+    for (const op of ['>', '>=', '<', '<=', '==', '!='])
+      expect(shape(parse(`x ${op} 1.5`).comparison)).toEqual({ op, threshold: 1.5 });
     expect(parse('x < -3').comparison!.threshold).toBe(-3);
     expect(parse('x > 1e3').comparison!.threshold).toBe(1000);
     expect(parse('x > .5').comparison!.threshold).toBe(0.5);
@@ -58,8 +68,21 @@ describe('rule language parser', () => {
   });
 
   it('parses every range function with a duration', () => {
-    for (const fn of ['avg_over_time', 'max_over_time', 'min_over_time', 'sum_over_time', 'count_over_time', 'rate', 'increase']) {
-      expect(shape(parse(`${fn}(m{a='b'}[1m30s]) > 1`).expr)).toEqual({ kind: 'range_call', fn, selector: sel('m', [{ label: 'a', op: '=', value: 'b' }]), rangeMs: 90_000 });
+    for (const fn of [
+      'avg_over_time',
+      'max_over_time',
+      'min_over_time',
+      'sum_over_time',
+      'count_over_time',
+      'rate',
+      'increase',
+    ]) {
+      expect(shape(parse(`${fn}(m{a='b'}[1m30s]) > 1`).expr)).toEqual({
+        kind: 'range_call',
+        fn,
+        selector: sel('m', [{ label: 'a', op: '=', value: 'b' }]),
+        rangeMs: 90_000,
+      });
     }
   });
 
@@ -72,8 +95,17 @@ describe('rule language parser', () => {
         expr: { kind: 'range_call', fn: 'rate', selector: sel('req_total'), rangeMs: 300_000 },
       });
     }
-    expect(shape(parse('sum(rate(req_total[5m])) by (job) > 1').expr)).toMatchObject({ kind: 'aggregate', op: 'sum', by: ['job'] });
-    expect(shape(parse('max(cpu_usage) > 1').expr)).toEqual({ kind: 'aggregate', op: 'max', by: null, expr: sel('cpu_usage') });
+    expect(shape(parse('sum(rate(req_total[5m])) by (job) > 1').expr)).toMatchObject({
+      kind: 'aggregate',
+      op: 'sum',
+      by: ['job'],
+    });
+    expect(shape(parse('max(cpu_usage) > 1').expr)).toEqual({
+      kind: 'aggregate',
+      op: 'max',
+      by: null,
+      expr: sel('cpu_usage'),
+    });
     expect(shape(parse('sum by () (cpu_usage) > 1').expr)).toMatchObject({ by: [] });
   });
 
@@ -97,7 +129,10 @@ describe('rule language parser', () => {
       },
       comparison: { op: '>', threshold: 50 },
     });
-    expect(shape(parse('sum by (source) (rate(events{level="error"}[1m])) > 0.5').expr)).toMatchObject({ kind: 'aggregate', by: ['source'] });
+    expect(shape(parse('sum by (source) (rate(events{level="error"}[1m])) > 0.5').expr)).toMatchObject({
+      kind: 'aggregate',
+      by: ['source'],
+    });
   });
 
   it('ignores whitespace, newlines and comments', () => {

@@ -36,7 +36,8 @@ const EVENT_FIELDS: Record<string, readonly string[] | null> = { event_type: EVE
 const MAX_QUERY_LENGTH = 4000;
 
 export function parseRule(query: string, opts: ParseOptions): RuleExpr {
-  if (query.length > MAX_QUERY_LENGTH) throw new RuleSyntaxError(`the query is longer than ${MAX_QUERY_LENGTH} characters`, query, MAX_QUERY_LENGTH);
+  if (query.length > MAX_QUERY_LENGTH)
+    throw new RuleSyntaxError(`the query is longer than ${MAX_QUERY_LENGTH} characters`, query, MAX_QUERY_LENGTH);
   return new Parser(query, opts).rule();
 }
 
@@ -44,12 +45,16 @@ class Parser {
   private readonly tokens: Token[];
   private index = 0;
 
-  constructor(private readonly query: string, private readonly opts: ParseOptions) {
+  constructor(
+    private readonly query: string,
+    private readonly opts: ParseOptions,
+  ) {
     this.tokens = tokenize(query);
   }
 
   rule(): RuleExpr {
-    if (this.peek().type === 'eof') this.fail(this.peek(), 'the query is empty: expected a metric name, a function or an aggregation');
+    if (this.peek().type === 'eof')
+      this.fail(this.peek(), 'the query is empty: expected a metric name, a function or an aggregation');
     const expr = this.value();
     let comparison: Comparison | null = null;
     const next = this.peek();
@@ -59,27 +64,45 @@ class Parser {
     }
     const end = this.peek();
     if (end.type !== 'eof') {
-      const hint = end.text === '[' ? ': a range [..] goes inside a function, e.g. avg_over_time(cpu_usage[5m])' : end.type === 'ident' && ['and', 'or', 'unless'].includes(end.text) ? ': combining conditions with and/or/unless is not supported; write one rule per condition' : '';
-      this.fail(end, `unexpected ${describe(end)}: expected a comparison (>, >=, <, <=, ==, !=) or the end of the query${hint}`);
+      const hint =
+        end.text === '['
+          ? ': a range [..] goes inside a function, e.g. avg_over_time(cpu_usage[5m])'
+          : end.type === 'ident' && ['and', 'or', 'unless'].includes(end.text)
+            ? ': combining conditions with and/or/unless is not supported; write one rule per condition'
+            : '';
+      this.fail(
+        end,
+        `unexpected ${describe(end)}: expected a comparison (>, >=, <, <=, ==, !=) or the end of the query${hint}`,
+      );
     }
     return { expr, comparison };
   }
 
   private value(): ValueExpr {
     const token = this.peek();
-    if (token.type === 'punct' && token.text === '{') this.fail(token, 'a selector needs a metric name (or `events`) before {');
-    if (token.type !== 'ident') this.fail(token, `unexpected ${describe(token)}: expected a metric name, a function or an aggregation`);
+    if (token.type === 'punct' && token.text === '{')
+      this.fail(token, 'a selector needs a metric name (or `events`) before {');
+    if (token.type !== 'ident')
+      this.fail(token, `unexpected ${describe(token)}: expected a metric name, a function or an aggregation`);
     const after = this.tokens[this.index + 1];
-    if ((AGGREGATE_OPS as readonly string[]).includes(token.text) && (isPunct(after, '(') || (after.type === 'ident' && (after.text === 'by' || after.text === 'without')))) {
+    if (
+      (AGGREGATE_OPS as readonly string[]).includes(token.text) &&
+      (isPunct(after, '(') || (after.type === 'ident' && (after.text === 'by' || after.text === 'without')))
+    ) {
       return this.aggregate();
     }
     if (isPunct(after, '(')) {
       if ((RANGE_FUNCTIONS as readonly string[]).includes(token.text)) return this.rangeCall();
-      this.fail(token, `unknown function ${token.text}(): the functions are ${RANGE_FUNCTIONS.join(', ')} and the aggregations ${AGGREGATE_OPS.join(', ')}`);
+      this.fail(
+        token,
+        `unknown function ${token.text}(): the functions are ${RANGE_FUNCTIONS.join(', ')} and the aggregations ${AGGREGATE_OPS.join(', ')}`,
+      );
     }
     const selector = this.selector();
-    if (selector.source === 'events') this.fail(token, 'events have no value: count them with count_over_time(events{…}[5m]) or rate(events{…}[5m])');
-    if (isPunct(this.peek(), '[')) this.fail(this.peek(), `a range [..] goes inside a function, e.g. avg_over_time(${selector.name}[5m])`);
+    if (selector.source === 'events')
+      this.fail(token, 'events have no value: count them with count_over_time(events{…}[5m]) or rate(events{…}[5m])');
+    if (isPunct(this.peek(), '['))
+      this.fail(this.peek(), `a range [..] goes inside a function, e.g. avg_over_time(${selector.name}[5m])`);
     return selector;
   }
 
@@ -102,7 +125,8 @@ class Parser {
     const labels: string[] = [];
     while (!isPunct(this.peek(), ')')) {
       const label = this.next();
-      if (label.type !== 'ident' || !LABEL_NAME.test(label.text)) this.fail(label, `unexpected ${describe(label)}: expected a label name`);
+      if (label.type !== 'ident' || !LABEL_NAME.test(label.text))
+        this.fail(label, `unexpected ${describe(label)}: expected a label name`);
       if (labels.includes(label.text)) this.fail(label, `label ${label.text} is listed twice`);
       labels.push(label.text);
       if (!isPunct(this.peek(), ')')) this.expect(',', 'between label names');
@@ -124,13 +148,19 @@ class Parser {
       this.fail(fnToken, `${fn}() needs metric values; over events use ${EVENT_FUNCTIONS.join(' or ')}`);
     }
     const open = this.peek();
-    if (!isPunct(open, '[')) this.fail(open, `unexpected ${describe(open)}: ${fn}() needs a range, e.g. ${selector.name}[5m]`);
+    if (!isPunct(open, '['))
+      this.fail(open, `unexpected ${describe(open)}: ${fn}() needs a range, e.g. ${selector.name}[5m]`);
     this.index++;
     const durationToken = this.next();
     const rangeMs = durationToken.type === 'duration' ? parseDuration(durationToken.text) : null;
-    if (rangeMs === null) this.fail(durationToken, `unexpected ${describe(durationToken)}: expected a duration such as 30s, 5m, 1h`);
+    if (rangeMs === null)
+      this.fail(durationToken, `unexpected ${describe(durationToken)}: expected a duration such as 30s, 5m, 1h`);
     if (rangeMs === 0) this.fail(durationToken, 'the range must be longer than 0s');
-    if (rangeMs > this.opts.maxRangeMs) this.fail(durationToken, `the range ${durationToken.text} is longer than the longest allowed, ${formatDuration(this.opts.maxRangeMs)} (ALERTER_MAX_RANGE_SECONDS)`);
+    if (rangeMs > this.opts.maxRangeMs)
+      this.fail(
+        durationToken,
+        `the range ${durationToken.text} is longer than the longest allowed, ${formatDuration(this.opts.maxRangeMs)} (ALERTER_MAX_RANGE_SECONDS)`,
+      );
     this.expect(']', 'to close the range');
     this.expect(')', `to close ${fn}(`);
     return { kind: 'range_call', fn, selector, rangeMs, pos: fnToken.pos };
@@ -153,13 +183,16 @@ class Parser {
 
   private matcher(source: 'metric' | 'events'): Matcher {
     const labelToken = this.next();
-    if (labelToken.type !== 'ident' || !LABEL_NAME.test(labelToken.text)) this.fail(labelToken, `unexpected ${describe(labelToken)}: expected a label name`);
+    if (labelToken.type !== 'ident' || !LABEL_NAME.test(labelToken.text))
+      this.fail(labelToken, `unexpected ${describe(labelToken)}: expected a label name`);
     if (labelToken.text.startsWith('__')) this.fail(labelToken, 'label names starting with __ are reserved');
     const label = source === 'events' && labelToken.text === 'type' ? 'event_type' : labelToken.text;
     const opToken = this.next();
-    if (opToken.type !== 'punct' || !MATCH_OPS.includes(opToken.text)) this.fail(opToken, `unexpected ${describe(opToken)}: expected =, !=, =~ or !~`);
+    if (opToken.type !== 'punct' || !MATCH_OPS.includes(opToken.text))
+      this.fail(opToken, `unexpected ${describe(opToken)}: expected =, !=, =~ or !~`);
     const valueToken = this.next();
-    if (valueToken.type !== 'string') this.fail(valueToken, `unexpected ${describe(valueToken)}: expected a quoted string`);
+    if (valueToken.type !== 'string')
+      this.fail(valueToken, `unexpected ${describe(valueToken)}: expected a quoted string`);
     const op = opToken.text as MatchOp;
     const value = valueToken.value!;
     const matcher: Matcher = { label, op, value, pos: labelToken.pos };
@@ -171,7 +204,8 @@ class Parser {
       }
     } else if (source === 'events') {
       const allowed = EVENT_FIELDS[label];
-      if (allowed && !allowed.includes(value)) this.fail(valueToken, `${label} is one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+      if (allowed && !allowed.includes(value))
+        this.fail(valueToken, `${label} is one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
     }
     return matcher;
   }
@@ -183,7 +217,8 @@ class Parser {
       sign = -1;
     }
     const token = this.next();
-    if (token.type !== 'number') this.fail(token, `unexpected ${describe(token)}: expected a number after the comparison`);
+    if (token.type !== 'number')
+      this.fail(token, `unexpected ${describe(token)}: expected a number after the comparison`);
     return sign * Number(token.text);
   }
 

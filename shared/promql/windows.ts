@@ -118,7 +118,8 @@ export class WindowStore {
     }
     const wantedEvents = new Map(selectors.filter((s) => s.source === 'events').map((s) => [selectorKey(s), s]));
     for (const key of this.events.keys()) if (!wantedEvents.has(key)) this.events.delete(key);
-    for (const [key, selector] of wantedEvents) if (!this.events.has(key)) this.events.set(key, { matchers: selector.matchers, streams: new Map() });
+    for (const [key, selector] of wantedEvents)
+      if (!this.events.has(key)) this.events.set(key, { matchers: selector.matchers, streams: new Map() });
   }
 
   /** What the windows keep: metric names and event selector keys. */
@@ -127,7 +128,14 @@ export class WindowStore {
   }
 
   /** Adds a sample; returns its series, or null when no rule reads the metric. `key` defaults to seriesKey(labels). */
-  addMetric(name: string, labels: Labels, t: number, v: number, origin: Origin | null, key?: string): MetricSeries | null {
+  addMetric(
+    name: string,
+    labels: Labels,
+    t: number,
+    v: number,
+    origin: Origin | null,
+    key?: string,
+  ): MetricSeries | null {
     if (!this.wantedNames.has(name)) return null;
     let byName = this.metrics.get(name);
     if (!byName) this.metrics.set(name, (byName = new Map()));
@@ -195,7 +203,8 @@ export class WindowStore {
         this.onRemoveSeries(s);
       }
     }
-    for (const window of this.events.values()) for (const [key, s] of window.streams) if (lost(s.origin)) window.streams.delete(key);
+    for (const window of this.events.values())
+      for (const [key, s] of window.streams) if (lost(s.origin)) window.streams.delete(key);
   }
 
   get seriesCount(): number {

@@ -47,7 +47,7 @@ export interface EventRecord {
   id_given: boolean;
 }
 
-const SYSTEM_SOURCE_RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
+const SYSTEM_SOURCE_RESERVED = "is reserved for vigil's own alert events; name your service instead";
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
@@ -93,7 +93,10 @@ export function parseEventTexts(input: Record<string, unknown>): JsonTexts | nul
 export function validateEvent(input: unknown, ctx: EventContext): Validated<EventRecord> {
   const check = new Checker(ctx.index);
   if (!isPlainObject(input)) {
-    check.fail('(body)', `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ${describe(input)}`);
+    check.fail(
+      '(body)',
+      `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ${describe(input)}`,
+    );
     return { ok: false, errors: check.errors };
   }
   const { limits } = ctx;
@@ -107,8 +110,18 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   }
   const message = check.string('message', input.message, { required: false, maxLength: limits.messageMaxLength });
   const level = check.oneOf('level', input.level, LEVELS, false);
-  const tags = check.jsonObject('tags', input.tags, { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes }, ctx.texts?.tags);
-  const payload = check.jsonObject('payload', input.payload, { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes }, ctx.texts?.payload);
+  const tags = check.jsonObject(
+    'tags',
+    input.tags,
+    { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes },
+    ctx.texts?.tags,
+  );
+  const payload = check.jsonObject(
+    'payload',
+    input.payload,
+    { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes },
+    ctx.texts?.payload,
+  );
   const timestamp = check.timestamp('timestamp', input.timestamp, ctx.window);
   if (check.errors.length > 0) return { ok: false, errors: check.errors };
   return {
@@ -150,6 +163,7 @@ export function eventToJson(record: EventRecord): Record<string, unknown> {
 export function timestampFromId(id: string | null, window: TimeWindow): number | null {
   if (id === null || id[14] !== '7') return null;
   const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
-  const inWindow = ms >= window.now - window.retentionDays * 86_400_000 && ms <= window.now + window.futureGraceSeconds * 1000;
+  const inWindow =
+    ms >= window.now - window.retentionDays * 86_400_000 && ms <= window.now + window.futureGraceSeconds * 1000;
   return inWindow ? ms : null;
 }

@@ -10,7 +10,12 @@ export async function insertEventsWithRollups(db: Pool, events: TestEvent[]): Pr
   const counts = new Map<string, number>();
   for (const e of events) {
     const minute = Math.floor(new Date(e.timestamp).getTime() / 60_000) * 60_000;
-    const key = JSON.stringify([new Date(minute).toISOString(), e.event_type ?? 'log', e.source ?? 'api', e.level === undefined ? 'info' : (e.level ?? '')]);
+    const key = JSON.stringify([
+      new Date(minute).toISOString(),
+      e.event_type ?? 'log',
+      e.source ?? 'api',
+      e.level === undefined ? 'info' : (e.level ?? ''),
+    ]);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   const keys = [...counts.keys()].map((k) => JSON.parse(k) as string[]);

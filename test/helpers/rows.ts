@@ -50,7 +50,10 @@ export async function insertEvents(db: Pool, events: TestEvent[]): Promise<(Test
     payload: e.payload ?? {},
     created_by: e.created_by ?? 'test',
   }));
-  await partitionsFor(db, rows.map((r) => r.timestamp));
+  await partitionsFor(
+    db,
+    rows.map((r) => r.timestamp),
+  );
   await db.query(
     // notable_tags as the writer sets it for small tags (services/writer/copy-format.ts).
     `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags)
@@ -72,7 +75,10 @@ export async function insertSamples(db: Pool, samples: TestSample[]): Promise<vo
     value: s.value,
     labels: s.labels ?? {},
   }));
-  await partitionsFor(db, rows.map((r) => r.timestamp));
+  await partitionsFor(
+    db,
+    rows.map((r) => r.timestamp),
+  );
   await db.query(
     `INSERT INTO metrics (id, "timestamp", name, metric_type, value, labels, created_by)
      SELECT id, "timestamp", name, metric_type, value, labels, 'test'

@@ -40,8 +40,11 @@ function QueryCheck({ query, error }: { query: string; error: unknown }) {
   if (!q)
     return html`<p class="muted"
       role="status">${details.map((d) => `${d.field}: ${d.message}`).join('; ') || error.message}</p>`;
-  return html`<div class="error" role="alert">Query: ${q.message}${q.excerpt && html`<pre
-    class="caret">${q.excerpt}</pre>`}</div>`;
+  return html`<div class="error" role="alert">Query: ${q.message}${
+    q.excerpt &&
+    html`<pre
+    class="caret">${q.excerpt}</pre>`
+  }</div>`;
 }
 
 function Backtest({ draft }: { draft: typeof BLANK }) {
@@ -85,7 +88,8 @@ function Backtest({ draft }: { draft: typeof BLANK }) {
       result &&
       (result.transitions.length === 0
         ? html`<${Empty}>It would not have fired in the last hour (${result.evaluations} evaluations, step ${
-            result.step}).<//>`
+            result.step
+          }).<//>`
         : html`<p>${result.alerts.length} alert(s), ${result.transitions.length} transitions.</p><${Chart}
           lines=${lines} height=${180} />`)
     }</div>`;
@@ -175,7 +179,8 @@ function RuleRow({ rule, moderator, onChanged }: { rule: Rule; moderator: boolea
   return html`<li class="rule">
     <button type="button" class="link" aria-expanded=${open} onClick=${() => setOpen(!open)}>${rule.name}</button>${' '}
     <${Badge} value=${rule.state} /> <code>${rule.query}</code>${
-      rule.threshold_value !== null ? ` (threshold ${rule.threshold_value})` : ''}
+      rule.threshold_value !== null ? ` (threshold ${rule.threshold_value})` : ''
+    }
     ${
       rule.active_instances.length > 0 &&
       html`<ul>${rule.active_instances.map(
@@ -196,8 +201,11 @@ function RuleRow({ rule, moderator, onChanged }: { rule: Rule; moderator: boolea
         onChanged();
       }} />`
     }
-    ${open && html`<div><h3>History</h3><${History} id=${rule.id} /><details><summary>Rule</summary><${Json}
-      value=${rule} /></details></div>`}
+    ${
+      open &&
+      html`<div><h3>History</h3><${History} id=${rule.id} /><details><summary>Rule</summary><${Json}
+      value=${rule} /></details></div>`
+    }
   </li>`;
 }
 
@@ -217,6 +225,8 @@ export function AlertsPage({ me }: { me: Claims | null }) {
     <${Show} loaded=${loaded}>${(b: { data: Rule[] }) =>
       b.data.length === 0
         ? html`<${Empty}>No alert rules.<//>`
-        : html`<ul class="rules">${b.data.map((r) => html`<${RuleRow} key=${r.id} rule=${r} moderator=${moderator}
-          onChanged=${loaded.reload} />`)}</ul>`}<//>`;
+        : html`<ul class="rules">${b.data.map(
+            (r) => html`<${RuleRow} key=${r.id} rule=${r} moderator=${moderator}
+          onChanged=${loaded.reload} />`,
+          )}</ul>`}<//>`;
 }

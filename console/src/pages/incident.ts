@@ -48,8 +48,12 @@ function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: b
     <label>Description <textarea value=${draft.description} disabled=${!canEdit}
       onInput=${set('description')} /></label>
     <label>Root cause <textarea value=${draft.root_cause} disabled=${!canEdit} onInput=${set('root_cause')} /></label>
-    ${canEdit && html`<button type="submit">Save fields</button>`} ${saved && !error && html`<span
-      class="muted">saved</span>`}
+    ${canEdit && html`<button type="submit">Save fields</button>`} ${
+      saved &&
+      !error &&
+      html`<span
+      class="muted">saved</span>`
+    }
     <${Problem} error=${error} />
   </form>`;
 }
@@ -73,8 +77,11 @@ function Timeline({ id, version }: { id: string; version: number }) {
         }</td>
         <td>${e.source}</td><td>${e.message ?? ''}</td><td>${e.created_by ?? '—'}</td></tr>`,
       )}
-      </tbody></table>${body.data.has_more && html`<p
-        class="muted">Only the first 500 entries are shown.</p>`}`}<//></section>`;
+      </tbody></table>${
+        body.data.has_more &&
+        html`<p
+        class="muted">Only the first 500 entries are shown.</p>`
+      }`}<//></section>`;
 }
 
 function Analysis({ id }: { id: string }) {
@@ -107,8 +114,10 @@ function Analysis({ id }: { id: string }) {
         a.first_errors.length === 0
           ? html`<${Empty}>No error events before the start.<//>`
           : html`<ul aria-label="first errors">
-        ${a.first_errors.map((e: any) => html`<li><${Time}
-          at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}</li>`)}</ul>`
+        ${a.first_errors.map(
+          (e: any) => html`<li><${Time}
+          at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}</li>`,
+        )}</ul>`
       }
       <h3>Request ids crossing sources</h3>
       ${
@@ -119,8 +128,11 @@ function Analysis({ id }: { id: string }) {
           (r: any) => html`<li><code>${r.request_id}</code>: in ${r.sources.join(', ')},
           first in ${r.first_source}${', '}${r.errors} errors of ${r.events} events</li>`,
         )}</ul>
-        ${a.request_ids.length > SHOWN_REQUEST_IDS && html`<p
-          class="muted">and ${a.request_ids.length - SHOWN_REQUEST_IDS} more.</p>`}`
+        ${
+          a.request_ids.length > SHOWN_REQUEST_IDS &&
+          html`<p
+          class="muted">and ${a.request_ids.length - SHOWN_REQUEST_IDS} more.</p>`
+        }`
       }`;
     }}<//></section>`;
 }

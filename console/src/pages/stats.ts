@@ -37,8 +37,11 @@ export function StatsPage({ me }: { me: Claims | null }) {
   const last = samples[samples.length - 1]?.data;
   const line = (key: string, label: string) => ({ label, points: samples.map((s) => ({ t: s.t, v: s.data[key] })) });
   return html`<h1>Stats</h1>
-    ${!atLeast(me, 'moderator') && html`<p
-      class="muted">The system-wide figures are for moderators; your role is ${me?.role}.</p>`}
+    ${
+      !atLeast(me, 'moderator') &&
+      html`<p
+      class="muted">The system-wide figures are for moderators; your role is ${me?.role}.</p>`
+    }
     <${Problem} error=${error} />
     ${
       !last
@@ -49,8 +52,14 @@ export function StatsPage({ me }: { me: Claims | null }) {
           class="figures">${FIGURES.map(([k, label]) => html`<div><dt>${label}</dt><dd>${last[k]}</dd></div>`)}</dl>
       <h2>Last hour, as seen while this page is open</h2>
       <p class="muted">The API offers no per-minute history of ingest; this polls /stats every ${POLL_MS / 1000} s.</p>
-      ${samples.length < 2 ? html`<${Loading} what="Collecting a second reading" />` : html`<${Chart}
-        lines=${[line('events_last_hour', 'events, last hour'),
-          line('metrics_last_hour', 'samples, last hour')]} height=${200} />`}`
+      ${
+        samples.length < 2
+          ? html`<${Loading} what="Collecting a second reading" />`
+          : html`<${Chart}
+        lines=${[
+          line('events_last_hour', 'events, last hour'),
+          line('metrics_last_hour', 'samples, last hour'),
+        ]} height=${200} />`
+      }`
     }`;
 }

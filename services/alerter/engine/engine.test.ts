@@ -13,8 +13,21 @@ const P1: Origin = { topic: 'm', partition: 1 };
 
 function rule(id: string, query: string, forMs = 0, keepFiringForMs = 0): EngineRule {
   return {
-    id, name: id, description: null, query, threshold_value: null, forMs, keepFiringForMs, severity: 'medium', labels: {}, annotations: {},
-    enabled: true, createdBy: null, createdAt: new Date(0), updatedAt: new Date(0), revision: '1',
+    id,
+    name: id,
+    description: null,
+    query,
+    threshold_value: null,
+    forMs,
+    keepFiringForMs,
+    severity: 'medium',
+    labels: {},
+    annotations: {},
+    enabled: true,
+    createdBy: null,
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    revision: '1',
     ...compileQuery({ query, threshold_value: null }, { maxRangeMs: 3_600_000 }),
   };
 }
@@ -23,8 +36,9 @@ function engine(ready: (o: Origin | null) => boolean = () => true) {
   return new AlertEngine({ lookbackMs: 10_000, isReady: ready });
 }
 
-const summary = (changes: { transitions: { ruleId: string; labels: Record<string, string>; from: string; to: string; at: number }[] }) =>
-  changes.transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.from}→${t.to} @${t.at}`);
+const summary = (changes: {
+  transitions: { ruleId: string; labels: Record<string, string>; from: string; to: string; at: number }[];
+}) => changes.transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.from}→${t.to} @${t.at}`);
 
 describe('AlertEngine', () => {
   it('evaluates arriving samples for their series only, and lets `for` elapse on the tick', () => {
@@ -48,10 +62,25 @@ describe('AlertEngine', () => {
     e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
     e.ingestMetric('cpu', { host: 'b' }, 1000, 95, P1, true);
     expect(summary(e.evaluateTouched(1000))).toEqual(['cpu {"host":"a"} inactive→firing @1000']);
-    e.loadInstances([{ ruleId: 'cpu', fingerprint: 'x', labels: { host: 'gone' }, state: 'firing', value: 99, activeAt: 0, firedAt: 0, keepFiringSince: null, origin: P1 }]);
+    e.loadInstances([
+      {
+        ruleId: 'cpu',
+        fingerprint: 'x',
+        labels: { host: 'gone' },
+        state: 'firing',
+        value: 99,
+        activeAt: 0,
+        firedAt: 0,
+        keepFiringSince: null,
+        origin: P1,
+      },
+    ]);
     expect(summary(e.evaluateAll(2000))).toEqual([]); // P1 not ready: neither b fires nor the loaded instance resolves
     p1Ready = true;
-    expect(summary(e.evaluateAll(2000)).sort()).toEqual(['cpu {"host":"b"} inactive→firing @2000', 'cpu {"host":"gone"} firing→resolved @2000']);
+    expect(summary(e.evaluateAll(2000)).sort()).toEqual([
+      'cpu {"host":"b"} inactive→firing @2000',
+      'cpu {"host":"gone"} firing→resolved @2000',
+    ]);
   });
 
   it('evaluates aggregations only when the leader is ready, and on arrival of any series they read', () => {
@@ -95,8 +124,22 @@ describe('AlertEngine', () => {
       [1, { job: 'db' }, { sum: 100, count: 1, min: 100, max: 100 }],
     ]);
     leader.setCombined(partials);
-    const values = leader.evaluateAll(2000).transitions.map((t) => `${t.ruleId} ${t.labels.job} ${t.value}`).sort();
-    expect(values).toEqual(['avg api 3', 'avg db 100', 'count api 3', 'count db 1', 'max api 5', 'max db 100', 'min api 1', 'min db 100', 'sum api 9', 'sum db 100']);
+    const values = leader
+      .evaluateAll(2000)
+      .transitions.map((t) => `${t.ruleId} ${t.labels.job} ${t.value}`)
+      .sort();
+    expect(values).toEqual([
+      'avg api 3',
+      'avg db 100',
+      'count api 3',
+      'count db 1',
+      'max api 5',
+      'max db 100',
+      'min api 1',
+      'min db 100',
+      'sum api 9',
+      'sum db 100',
+    ]);
   });
 
   it('forgets the windows and instances of lost partitions', () => {
@@ -113,7 +156,12 @@ describe('AlertEngine', () => {
 
   it('caps the instances of a rule: the series beyond it raise ONE cardinality alert, resolved once everything fits', () => {
     let refused = 0;
-    const e = new AlertEngine({ lookbackMs: 10_000, isReady: () => true, maxInstancesPerRule: 3, onRefused: (n) => (refused += n) });
+    const e = new AlertEngine({
+      lookbackMs: 10_000,
+      isReady: () => true,
+      maxInstancesPerRule: 3,
+      onRefused: (n) => (refused += n),
+    });
     e.setRules([rule('cpu', 'cpu > 80'), rule('mem', 'mem > 1')], 0);
     for (let i = 0; i < 10; i++) e.ingestMetric('cpu', { host: `h${i}` }, 1000, 90, P0, true);
     e.ingestMetric('mem', { host: 'h0' }, 1000, 5, P1, true);
@@ -124,7 +172,11 @@ describe('AlertEngine', () => {
       'cpu {"host":"h2"} inactive→firing @1000',
       'cpu {"vigil_alert":"cardinality_exceeded"} inactive→firing @1000',
     ]);
-    expect(first.transitions.find((t) => t.labels.vigil_alert)).toMatchObject({ value: 7, origin: P0, rule: { name: 'cpu' } });
+    expect(first.transitions.find((t) => t.labels.vigil_alert)).toMatchObject({
+      value: 7,
+      origin: P0,
+      rule: { name: 'cpu' },
+    });
     expect(summary(first).filter((t) => t.startsWith('mem'))).toEqual(['mem {"host":"h0"} inactive→firing @1000']); // another rule: its own cap
     expect(e.instanceCount).toBe(5);
     expect(refused).toBe(7);

@@ -12,8 +12,27 @@
 import crypto from 'node:crypto';
 import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import type { Aggregate } from '../../../shared/promql/ast.ts';
-import { addTo, aggregateValue, compare, emptyFigures, evaluate, groupOf, type DataView, type Element, type GroupFigures } from '../../../shared/promql/evaluate.ts';
-import { matches, selectorKey, WindowStore, type EventInput, type EventStream, type Labels, type MetricSeries, type Origin } from '../../../shared/promql/windows.ts';
+import {
+  addTo,
+  aggregateValue,
+  compare,
+  emptyFigures,
+  evaluate,
+  groupOf,
+  type DataView,
+  type Element,
+  type GroupFigures,
+} from '../../../shared/promql/evaluate.ts';
+import {
+  matches,
+  selectorKey,
+  WindowStore,
+  type EventInput,
+  type EventStream,
+  type Labels,
+  type MetricSeries,
+  type Origin,
+} from '../../../shared/promql/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
 
@@ -32,7 +51,9 @@ export interface PartialAggregate {
   figures: GroupFigures;
 }
 
-export type InstanceOp = { kind: 'upsert'; instance: Instance } | { kind: 'delete'; ruleId: string; fingerprint: string };
+export type InstanceOp =
+  | { kind: 'upsert'; instance: Instance }
+  | { kind: 'delete'; ruleId: string; fingerprint: string };
 
 export interface EngineOptions {
   lookbackMs: number;
@@ -138,7 +159,17 @@ export class AlertEngine {
         const group = groupOf(agg.by, element.labels);
         const key = `${element.origin.topic}:${element.origin.partition}\u0000${group.key}`;
         let partial = groups.get(key);
-        if (!partial) groups.set(key, (partial = { ruleId: rule.id, groupKey: groupDigest(group.key), labels: group.labels, origin: element.origin, figures: emptyFigures() }));
+        if (!partial)
+          groups.set(
+            key,
+            (partial = {
+              ruleId: rule.id,
+              groupKey: groupDigest(group.key),
+              labels: group.labels,
+              origin: element.origin,
+              figures: emptyFigures(),
+            }),
+          );
         addTo(partial.figures, element.value);
       }
       out.push(...groups.values());
@@ -173,7 +204,10 @@ export class AlertEngine {
       const agg = rule.expr as Aggregate;
       if (agg.expr.kind === 'aggregate') continue;
       const groups = byRule.get(rule.id) ?? new Map();
-      this.combined.set(rule.id, [...groups.values()].map((g) => ({ labels: g.labels, value: aggregateValue(agg.op, g.figures), origin: null })));
+      this.combined.set(
+        rule.id,
+        [...groups.values()].map((g) => ({ labels: g.labels, value: aggregateValue(agg.op, g.figures), origin: null })),
+      );
     }
   }
 
@@ -198,7 +232,13 @@ export class AlertEngine {
     const next = new Map(rules.filter((r) => r.enabled).map((r) => [r.id, r]));
     for (const [id, old] of this.rules) {
       const replacement = next.get(id);
-      if (replacement && replacement.query === old.query && replacement.comparison.threshold === old.comparison.threshold && replacement.comparison.op === old.comparison.op) continue;
+      if (
+        replacement &&
+        replacement.query === old.query &&
+        replacement.comparison.threshold === old.comparison.threshold &&
+        replacement.comparison.op === old.comparison.op
+      )
+        continue;
       for (const instance of this.instances.get(id)?.values() ?? []) {
         changes.transitions.push({ ...retire(instance, now), rule: ruleInfo(old) });
         changes.ops.push({ kind: 'delete', ruleId: id, fingerprint: instance.fingerprint });
@@ -225,7 +265,9 @@ export class AlertEngine {
   }
 
   private index(series: MetricSeries): EngineRule[] {
-    const rules = (this.byName.get(series.name) ?? []).filter((r) => r.selector.matchers.every((m) => matches(m, series.labels[m.label])));
+    const rules = (this.byName.get(series.name) ?? []).filter((r) =>
+      r.selector.matchers.every((m) => matches(m, series.labels[m.label])),
+    );
     this.seriesRules.set(series, rules);
     for (const rule of rules) {
       let set = this.ruleSeries.get(rule.id);
@@ -236,7 +278,15 @@ export class AlertEngine {
   }
 
   /** Adds a sample to the windows; with `evaluate`, the next evaluateTouched() looks at its series. */
-  ingestMetric(name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, key?: string): void {
+  ingestMetric(
+    name: string,
+    labels: Labels,
+    t: number,
+    v: number,
+    origin: Origin,
+    evaluate: boolean,
+    key?: string,
+  ): void {
     const series = this.windows.addMetric(name, labels, t, v, origin, key);
     if (!series) return;
     const rules = this.seriesRules.get(series) ?? this.index(series);
@@ -265,7 +315,15 @@ export class AlertEngine {
         }
         view ??= { series: () => [series], streams: () => NO_STREAMS };
         series.instanceFingerprint ??= instanceFingerprint(series.labels);
-        this.observe(rule, series.labels, series.origin, this.valueOf(rule, now, view), now, changes, series.instanceFingerprint);
+        this.observe(
+          rule,
+          series.labels,
+          series.origin,
+          this.valueOf(rule, now, view),
+          now,
+          changes,
+          series.instanceFingerprint,
+        );
       }
     }
     for (const [key, streams] of this.touchedStreams) {
@@ -276,7 +334,8 @@ export class AlertEngine {
           this.observe(rule, stream.labels, stream.origin, this.valueOf(rule, now, view), now, changes);
         }
       }
-      for (const rule of this.aggregated) if (rule.selector.source === 'events' && selectorKey(rule.selector) === key) aggregatedDue.add(rule);
+      for (const rule of this.aggregated)
+        if (rule.selector.source === 'events' && selectorKey(rule.selector) === key) aggregatedDue.add(rule);
     }
     this.touchedSeries.clear();
     this.touchedStreams.clear();
@@ -317,7 +376,8 @@ export class AlertEngine {
   /** Forgets the windows and instances of partitions this instance lost (their new owner reloads them). */
   dropWhere(lost: (origin: Origin | null) => boolean): void {
     this.windows.dropWhere(lost);
-    for (const byRule of this.instances.values()) for (const [fp, instance] of byRule) if (lost(instance.origin)) byRule.delete(fp);
+    for (const byRule of this.instances.values())
+      for (const [fp, instance] of byRule) if (lost(instance.origin)) byRule.delete(fp);
   }
 
   /** Firing instances with their rules (Alertmanager re-sends). */
@@ -337,7 +397,9 @@ export class AlertEngine {
 
   private evaluateRule(rule: EngineRule, now: number, changes: Changes): void {
     if (rule.aggregated && !this.opts.isReady(null)) return;
-    const raw = (rule.aggregated && this.combined?.get(rule.id)) || evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.dataFor(rule) });
+    const raw =
+      (rule.aggregated && this.combined?.get(rule.id)) ||
+      evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data: this.dataFor(rule) });
     const elements = compare(raw, rule.comparison);
     const seen = new Set<string>();
     for (const element of elements) {
@@ -381,16 +443,29 @@ export class AlertEngine {
   }
 
   private dataFor(rule: EngineRule): DataView {
-    return rule.selector.source === 'metric' ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS } : this.windows;
+    return rule.selector.source === 'metric'
+      ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS }
+      : this.windows;
   }
 
   private valueOf(rule: EngineRule, now: number, data: DataView): number | undefined {
-    const elements: Element[] = compare(evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }), rule.comparison);
+    const elements: Element[] = compare(
+      evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }),
+      rule.comparison,
+    );
     return elements[0]?.value;
   }
 
   /** Steps one instance; returns its fingerprint. */
-  private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes, fingerprint = instanceFingerprint(labels)): string {
+  private observe(
+    rule: EngineRule,
+    labels: Labels,
+    origin: Origin | null,
+    value: number | undefined,
+    now: number,
+    changes: Changes,
+    fingerprint = instanceFingerprint(labels),
+  ): string {
     const prev = this.instances.get(rule.id)?.get(fingerprint);
     if (!prev && value === undefined) return fingerprint;
     const overflowing = this.instances.get(rule.id)?.has(CARDINALITY_FINGERPRINT) ?? false;
@@ -429,5 +504,12 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
 }
 
 export function ruleInfo(rule: EngineRule): RuleInfo {
-  return { name: rule.name, severity: rule.severity, query: rule.query, description: rule.description, labels: rule.labels, annotations: rule.annotations };
+  return {
+    name: rule.name,
+    severity: rule.severity,
+    query: rule.query,
+    description: rule.description,
+    labels: rule.labels,
+    annotations: rule.annotations,
+  };
 }

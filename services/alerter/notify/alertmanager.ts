@@ -39,7 +39,10 @@ export function toAlertmanager(alert: AlertSnapshot, now: number, resendMs: numb
 }
 
 export class AlertmanagerClient {
-  constructor(private readonly baseUrl: string, private readonly timeoutMs = 5000) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs = 5000,
+  ) {}
 
   /** Posts the alerts; throws (retriable) on network errors and non-2xx answers. */
   async post(alerts: AlertmanagerAlert[]): Promise<void> {

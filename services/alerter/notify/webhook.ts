@@ -44,7 +44,13 @@ export function webhookBody(n: WebhookNotice): string {
     id: n.id,
     group_key: n.ruleId,
     status: firing > 0 ? 'firing' : 'resolved',
-    rule: { id: n.ruleId, name: n.rule.name, severity: n.rule.severity, query: n.rule.query, description: n.rule.description },
+    rule: {
+      id: n.ruleId,
+      name: n.rule.name,
+      severity: n.rule.severity,
+      query: n.rule.query,
+      description: n.rule.description,
+    },
     annotations: n.rule.annotations,
     counts: { firing, resolved: n.alerts.length - firing },
     alerts: listed.map((a) => ({
@@ -65,7 +71,11 @@ export function sign(secret: string, timestamp: string, body: string): string {
 }
 
 export class WebhookClient {
-  constructor(private readonly url: string, private readonly secret: string | null, private readonly timeoutMs = 5000) {}
+  constructor(
+    private readonly url: string,
+    private readonly secret: string | null,
+    private readonly timeoutMs = 5000,
+  ) {}
 
   async send(notice: WebhookNotice): Promise<void> {
     const body = webhookBody(notice);

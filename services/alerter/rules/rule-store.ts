@@ -38,7 +38,8 @@ interface RuleRow {
   revision: string;
 }
 
-const COLUMNS = 'id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, annotations, enabled, created_by, created_at, updated_at, revision';
+const COLUMNS =
+  'id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, annotations, enabled, created_by, created_at, updated_at, revision';
 
 /** Another rule already has the name (case-insensitively). */
 export class DuplicateRuleNameError extends Error {}
@@ -48,7 +49,9 @@ export class RuleStore {
 
   /** A cheap fingerprint of the whole rule set: changes whenever a rule is created, updated or deleted. */
   async revision(): Promise<string> {
-    const { rows } = await this.pool.query<{ rev: string; n: string }>('SELECT coalesce(max(revision), 0) AS rev, count(*) AS n FROM alert_rules');
+    const { rows } = await this.pool.query<{ rev: string; n: string }>(
+      'SELECT coalesce(max(revision), 0) AS rev, count(*) AS n FROM alert_rules',
+    );
     return `${rows[0].rev}/${rows[0].n}`;
   }
 
@@ -102,7 +105,18 @@ export class RuleStore {
 }
 
 function values(f: RuleFields): unknown[] {
-  return [f.name, f.description, f.query, f.threshold_value, f.forMs / 1000, f.keepFiringForMs / 1000, f.severity, JSON.stringify(f.labels), JSON.stringify(f.annotations), f.enabled];
+  return [
+    f.name,
+    f.description,
+    f.query,
+    f.threshold_value,
+    f.forMs / 1000,
+    f.keepFiringForMs / 1000,
+    f.severity,
+    JSON.stringify(f.labels),
+    JSON.stringify(f.annotations),
+    f.enabled,
+  ];
 }
 
 function toDefinition(row: RuleRow): RuleDefinition {

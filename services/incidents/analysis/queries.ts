@@ -58,7 +58,18 @@ export async function sourceCounts(db: Queryable, w: Windows): Promise<SourceCou
   const bySource = new Map<string, SourceCounts>();
   for (const r of found) {
     let c = bySource.get(r.source);
-    if (!c) bySource.set(r.source, (c = { source: r.source, events_before: 0, errors_before: 0, events_baseline: 0, errors_baseline: 0, minutes: [] }));
+    if (!c)
+      bySource.set(
+        r.source,
+        (c = {
+          source: r.source,
+          events_before: 0,
+          errors_before: 0,
+          events_baseline: 0,
+          errors_baseline: 0,
+          minutes: [],
+        }),
+      );
     const events = Number(r.events);
     const errors = Number(r.errors);
     const t = r.bucket.getTime();
@@ -85,7 +96,11 @@ export interface EventRef {
 }
 
 /** The first error event of each source at or after its `since` and before the start. */
-export async function firstErrors(db: Queryable, since: { source: string; from: Date }[], start: Date): Promise<EventRef[]> {
+export async function firstErrors(
+  db: Queryable,
+  since: { source: string; from: Date }[],
+  start: Date,
+): Promise<EventRef[]> {
   if (since.length === 0) return [];
   const found = await rows<EventRef & { ts: Date }>(
     db,
@@ -98,7 +113,13 @@ export async function firstErrors(db: Queryable, since: { source: string; from: 
       ORDER BY e."timestamp"`,
     [since.map((s) => s.source), since.map((s) => iso(s.from)), iso(start)],
   );
-  return found.map((r) => ({ id: r.id, timestamp: r.ts.toISOString(), source: r.source, level: r.level, message: r.message }));
+  return found.map((r) => ({
+    id: r.id,
+    timestamp: r.ts.toISOString(),
+    source: r.source,
+    level: r.level,
+    message: r.message,
+  }));
 }
 
 export interface TagCount {
@@ -113,7 +134,14 @@ export interface TagCount {
 /** Tag values on the error events of `sources` (the newest PER_SOURCE_CAP of each), before the start and in the baseline. */
 export async function errorTags(db: Queryable, sources: string[], w: Windows): Promise<TagCount[]> {
   if (sources.length === 0) return [];
-  const found = await rows<{ source: string; key: string; value: string; errors_before: string; errors_baseline: string; first_at: Date | null }>(
+  const found = await rows<{
+    source: string;
+    key: string;
+    value: string;
+    errors_before: string;
+    errors_baseline: string;
+    first_at: Date | null;
+  }>(
     db,
     `SELECT s.source, kv.key, kv.value,
             count(*) FILTER (WHERE e."timestamp" >= $3) AS errors_before,
@@ -133,7 +161,11 @@ export async function errorTags(db: Queryable, sources: string[], w: Windows): P
       GROUP BY 1, 2, 3`,
     [sources, iso(w.baselineFrom), iso(w.beforeFrom), iso(w.start), HIGH_CARDINALITY_KEYS],
   );
-  return found.map((r) => ({ ...r, errors_before: Number(r.errors_before), errors_baseline: Number(r.errors_baseline) }));
+  return found.map((r) => ({
+    ...r,
+    errors_before: Number(r.errors_before),
+    errors_baseline: Number(r.errors_baseline),
+  }));
 }
 
 export interface RequestIdCrossing {
@@ -146,9 +178,21 @@ export interface RequestIdCrossing {
 }
 
 /** Request ids carried by warn+ events of at least two of `sources` in [beforeFrom, crossTo]. */
-export async function requestIds(db: Queryable, sources: string[], w: Windows, limit = 20): Promise<RequestIdCrossing[]> {
+export async function requestIds(
+  db: Queryable,
+  sources: string[],
+  w: Windows,
+  limit = 20,
+): Promise<RequestIdCrossing[]> {
   if (sources.length < 2) return [];
-  const found = await rows<{ request_id: string; sources: string[]; first_source: string; first_at: Date; events: string; errors: string }>(
+  const found = await rows<{
+    request_id: string;
+    sources: string[];
+    first_source: string;
+    first_at: Date;
+    events: string;
+    errors: string;
+  }>(
     db,
     `SELECT rid AS request_id, array_agg(DISTINCT source ORDER BY source) AS sources,
             (array_agg(source ORDER BY ts, source))[1] AS first_source, min(ts) AS first_at,
@@ -166,7 +210,12 @@ export async function requestIds(db: Queryable, sources: string[], w: Windows, l
       LIMIT $4`,
     [sources, iso(w.beforeFrom), iso(w.crossTo), limit],
   );
-  return found.map((r) => ({ ...r, first_at: r.first_at.toISOString(), events: Number(r.events), errors: Number(r.errors) }));
+  return found.map((r) => ({
+    ...r,
+    first_at: r.first_at.toISOString(),
+    events: Number(r.events),
+    errors: Number(r.errors),
+  }));
 }
 
 export interface RequestEdge {
@@ -206,7 +255,9 @@ export async function requestEdges(db: Queryable, sources: string[], w: Windows)
 
 /** Epoch ms of the newest event tagged `deploy` (or `deployment`) of each source within `lookbackMs` before its time. */
 export async function deployMarkers(
-  db: Queryable, near: { source: string; at: Date }[], lookbackMs: number,
+  db: Queryable,
+  near: { source: string; at: Date }[],
+  lookbackMs: number,
 ): Promise<{ source: string; at: number; version: string }[]> {
   if (near.length === 0) return [];
   const found = await rows<{ source: string; at: Date; version: string }>(
@@ -279,7 +330,15 @@ export interface MetricDeviation {
 export async function metricDeviations(db: Queryable, w: Windows): Promise<MetricDeviation[]> {
   // Grouped by the labels' text, not the jsonb: jsonb's text form is canonical (sorted keys, no duplicates), so the
   // groups are the same, and hashing text cost ~40% less time on 150,000 samples (bench/incident.ts).
-  const found = await rows<{ name: string; labels: string; mean_before: number; samples_before: string; mean_baseline: number; stddev_baseline: number | null; samples_baseline: string }>(
+  const found = await rows<{
+    name: string;
+    labels: string;
+    mean_before: number;
+    samples_before: string;
+    mean_baseline: number;
+    stddev_baseline: number | null;
+    samples_baseline: string;
+  }>(
     db,
     `SELECT name, labels::text AS labels,
             avg(value) FILTER (WHERE "timestamp" >= $2) AS mean_before,
@@ -306,7 +365,9 @@ export async function metricDeviations(db: Queryable, w: Windows): Promise<Metri
 
 /** For each series, the first sample in [beforeFrom, start) whose distance from `mean` exceeds `band` (epoch ms). */
 export async function metricOnsets(
-  db: Queryable, series: { name: string; labels: Record<string, string>; mean: number; band: number }[], w: Windows,
+  db: Queryable,
+  series: { name: string; labels: Record<string, string>; mean: number; band: number }[],
+  w: Windows,
 ): Promise<(number | null)[]> {
   if (series.length === 0) return [];
   const found = await rows<{ i: number; onset: Date }>(
@@ -318,8 +379,14 @@ export async function metricOnsets(
           WHERE m.name = s.name AND m.labels = s.labels AND m."timestamp" >= $5 AND m."timestamp" < $6
             AND abs(m.value - s.mean) > s.band
           ORDER BY m."timestamp" LIMIT 1) m`,
-    [series.map((x) => x.name), series.map((x) => JSON.stringify(x.labels)), series.map((x) => x.mean), series.map((x) => x.band),
-      iso(w.beforeFrom), iso(w.start)],
+    [
+      series.map((x) => x.name),
+      series.map((x) => JSON.stringify(x.labels)),
+      series.map((x) => x.mean),
+      series.map((x) => x.band),
+      iso(w.beforeFrom),
+      iso(w.start),
+    ],
   );
   const onsets: (number | null)[] = series.map(() => null);
   for (const r of found) onsets[Number(r.i) - 1] = r.onset.getTime();
