@@ -150,7 +150,8 @@ async function throughput(): Promise<void> {
   const samples = SCRAPES * series.length;
   tickMs.sort((a, b) => a - b);
   log(
-    `throughput: ${RULES} rules × ${series.length} series, ${samples} samples in ${seconds.toFixed(2)} s (including ${tickMs.length} ticks)`,
+    `throughput: ${RULES} rules × ${series.length} series, ${samples} samples in ${seconds.toFixed(2)} s (including ` +
+      `${tickMs.length} ticks)`,
   );
   console.log(
     JSON.stringify({
@@ -199,7 +200,8 @@ async function setup() {
   await db.connect();
   const queries = [...ruleQueries(), 'bench_probe > 0'];
   await db.query(
-    `INSERT INTO alert_rules (id, name, query, for_seconds) SELECT gen_random_uuid(), 'r' || ord, q, CASE WHEN q = 'bench_probe > 0' THEN 0 ELSE 30 END
+    `INSERT INTO alert_rules (id, name, query, for_seconds) SELECT gen_random_uuid(), 'r' || ord, q, CASE WHEN q =
+       'bench_probe > 0' THEN 0 ELSE 30 END
        FROM unnest($1::text[]) WITH ORDINALITY AS u(q, ord)`,
     [queries],
   );
@@ -234,7 +236,10 @@ async function setup() {
   return { kafka, config, db, runtime, producer, message, cleanup, queries };
 }
 
-/** The real alerter consuming a burst produced while it runs: its sustained rate through Kafka, decode, evaluation and PostgreSQL. */
+/**
+ * The real alerter consuming a burst produced while it runs: its sustained rate through Kafka, decode, evaluation and
+ * PostgreSQL.
+ */
 async function drain(): Promise<void> {
   const N = Number(process.env.BENCH_DRAIN_SAMPLES ?? 200_000);
   const { kafka, config, producer, message, cleanup, queries } = await setup();
@@ -329,7 +334,8 @@ async function latency(): Promise<void> {
   running = false;
   await load;
   const { rows } = await db.query<{ probe: string; created: number }>(
-    `SELECT labels->>'probe' AS probe, (extract(epoch FROM created_at) * 1000)::float8 AS created FROM alert_transitions WHERE to_state = 'firing' AND labels ? 'probe'`,
+    `SELECT labels->>'probe' AS probe, (extract(epoch FROM created_at) * 1000)::float8 AS created FROM ` +
+      `alert_transitions WHERE to_state = 'firing' AND labels ? 'probe'`,
   );
   const latencies = rows.map((r) => r.created - sentAt.get(r.probe)!).sort((a, b) => a - b);
   const transitions = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM alert_transitions')).rows[0].n);

@@ -64,7 +64,8 @@ for (const [name, run] of stages) {
   const used = process.cpuUsage(started);
   const micros = (used.user + used.system) / (requests * SIZE);
   rows.push(
-    `| ${name} | ${micros.toFixed(1)} µs | ${(micros - previous).toFixed(1)} µs | ${Math.round(1e6 / micros).toLocaleString('en-US')} |`,
+    `| ${name} | ${micros.toFixed(1)} µs | ${(micros - previous).toFixed(1)} µs | ` +
+      `${Math.round(1e6 / micros).toLocaleString('en-US')} |`,
   );
   previous = micros;
 }

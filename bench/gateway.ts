@@ -59,7 +59,9 @@ for (const size of sizes) {
       const round = await load(mode, body, size, seconds);
       results[mode].push(round);
       console.error(
-        `  round ${r} ${mode.padEnd(7)} ${round.eventsPerSecond.toFixed(0)} events/s (${round.requestsPerSecond.toFixed(0)} req/s), p50 ${round.p50} ms, p99 ${round.p99} ms${round.failed ? `, ${round.failed} failed` : ''}`,
+        `  round ${r} ${mode.padEnd(7)} ${round.eventsPerSecond.toFixed(0)} events/s ` +
+          `(${round.requestsPerSecond.toFixed(0)} req/s), p50 ${round.p50} ms, p99 ${round.p99} ms` +
+          `${round.failed ? `, ${round.failed} failed` : ''}`,
       );
     }
   }
@@ -67,10 +69,12 @@ for (const size of sizes) {
   const gateway = median(results.gateway);
   const ratio = ((gateway.eventsPerSecond / bare.eventsPerSecond) * 100).toFixed(0);
   table.push(
-    `| ${size} | bare Fastify (parse only) | ${fmt(bare.eventsPerSecond)} | ${fmt(bare.requestsPerSecond)} | ${bare.p50} ms | ${bare.p99} ms | |`,
+    `| ${size} | bare Fastify (parse only) | ${fmt(bare.eventsPerSecond)} | ${fmt(bare.requestsPerSecond)} | ` +
+      `${bare.p50} ms | ${bare.p99} ms | |`,
   );
   table.push(
-    `| ${size} | vigil gateway (acks=all) | ${fmt(gateway.eventsPerSecond)} | ${fmt(gateway.requestsPerSecond)} | ${gateway.p50} ms | ${gateway.p99} ms | ${ratio}% |`,
+    `| ${size} | vigil gateway (acks=all) | ${fmt(gateway.eventsPerSecond)} | ${fmt(gateway.requestsPerSecond)} | ` +
+      `${gateway.p50} ms | ${gateway.p99} ms | ${ratio}% |`,
   );
   if (size === 100) {
     halfRate = Math.max(1, Math.round(gateway.requestsPerSecond / 2));
@@ -88,11 +92,13 @@ console.log('|---|---|---|---|---|---|---|');
 for (const line of table) console.log(line);
 if (halfLoad) {
   console.log(
-    `\nAt half of the gateway's saturation (100-event batches, ${halfRate} req/s = ${fmt(halfRate * 100)} events/s): p50 ${halfLoad.p50} ms, p99 ${halfLoad.p99} ms, ${fmt(halfLoad.eventsPerSecond)} events/s served.`,
+    `\nAt half of the gateway's saturation (100-event batches, ${halfRate} req/s = ${fmt(halfRate * 100)} events/s): ` +
+      `p50 ${halfLoad.p50} ms, p99 ${halfLoad.p99} ms, ${fmt(halfLoad.eventsPerSecond)} events/s served.`,
   );
 }
 console.log(
-  `\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kafka broker, load generator and servers share it.`,
+  `\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ` +
+    `${process.version}; Kafka broker, load generator and servers share it.`,
 );
 
 /** The contract's event shape, varied over 10 sources, as one object (size 1) or a JSON array. */

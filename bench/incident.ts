@@ -57,7 +57,9 @@ async function measure(label: string, runs: number, body: (i: number) => Promise
     times.push(Number(process.hrtime.bigint() - started) / 1e6);
   }
   times.sort((a, b) => a - b);
-  const row = `| ${label} | ${runs} | ${percentile(times, 50).toFixed(1)} ms | ${percentile(times, 99).toFixed(1)} ms | ${times[times.length - 1].toFixed(1)} ms |`;
+  const row =
+    `| ${label} | ${runs} | ${percentile(times, 50).toFixed(1)} ms | ${percentile(times, 99).toFixed(1)} ` +
+    `ms | ${times[times.length - 1].toFixed(1)} ms |`;
   console.log(row);
   return row;
 }
@@ -89,13 +91,15 @@ async function incidents(
     const {
       rows: [row],
     } = await pool.query<IncidentRow>(
-      `INSERT INTO incidents (id, title, severity, created_by, sources, tags, started_at, resolved_at, status, analysis_due)
+      `INSERT INTO incidents (id, title, severity, created_by, sources, tags, started_at, resolved_at, status,
+         analysis_due)
        VALUES (gen_random_uuid(), $1, 'high', 'bench', $2, $3, $4, $5, 'resolved', false) RETURNING ${COLUMNS}`,
       [name, fields.sources, JSON.stringify(fields.tags), new Date(start), new Date(start + fields.durationMs)],
     );
     if (fields.alert) {
       await pool.query(
-        `INSERT INTO incident_alerts (incident_id, rule_id, fingerprint, rule_name, labels, attached_at) VALUES ($1, gen_random_uuid(), 'fp', 'bench rule', '{"source":"auth-service"}', $2)`,
+        `INSERT INTO incident_alerts (incident_id, rule_id, fingerprint, rule_name, labels, attached_at) VALUES ($1, ` +
+          `gen_random_uuid(), 'fp', 'bench rule', '{"source":"auth-service"}', $2)`,
         [row.id, new Date(start)],
       );
     }
@@ -181,15 +185,19 @@ if (baselineAt > 0) {
       p,
     ).toFixed(1);
   rows.push(
-    `| analysis, this checkout, alternated with ${dir} | ${RUNS} | ${at(mine, 50)} ms | ${at(mine, 99)} ms | ${Math.max(...mine).toFixed(1)} ms |`,
+    `| analysis, this checkout, alternated with ${dir} | ${RUNS} | ${at(mine, 50)} ms | ${at(mine, 99)} ms | ` +
+      `${Math.max(...mine).toFixed(1)} ms |`,
   );
   rows.push(
-    `| analysis, ${dir} | ${RUNS} | ${at(theirs, 50)} ms | ${at(theirs, 99)} ms | ${Math.max(...theirs).toFixed(1)} ms |`,
+    `| analysis, ${dir} | ${RUNS} | ${at(theirs, 50)} ms | ${at(theirs, 99)} ms | ` +
+      `${Math.max(...theirs).toFixed(1)} ms |`,
   );
 }
 const sample = await analyse(pool, twoSources[0], 'request', meta.anchorMs);
 console.error(
-  `[incident bench] sample analysis: ${sample.suspects.length} suspects, top ${JSON.stringify(sample.suspects.slice(0, 3).map((s) => [s.kind, s.name, s.score]))}, ${sample.request_ids.length} crossing request ids`,
+  `[incident bench] sample analysis: ${sample.suspects.length} suspects, top ` +
+    `${JSON.stringify(sample.suspects.slice(0, 3).map((s) => [s.kind, s.name, s.score]))}, ` +
+    `${sample.request_ids.length} crossing request ids`,
 );
 
 console.log('\n| scenario | runs | p50 | p99 | max |\n|---|---|---|---|---|\n' + rows.join('\n'));

@@ -51,7 +51,8 @@ const incidentIds: string[] = [];
 for (let i = 0; i < INCIDENTS; i++) {
   const start = meta.anchorMs - DAY - Math.floor(((5 * DAY) / INCIDENTS) * i);
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO incidents (id, title, severity, created_by, sources, tags, started_at, resolved_at, status, analysis_due)
+    `INSERT INTO incidents (id, title, severity, created_by, sources, tags, started_at, resolved_at, status,
+       analysis_due)
      VALUES (gen_random_uuid(), $1, 'high', 'bench', $2, $3, $4, $5, 'resolved', false) RETURNING id`,
     [
       `bench incident ${i}`,

@@ -5,7 +5,8 @@
  * server sends its metrics to a local sink in this process that only reads and answers 202, so the network and a
  * gateway are not what is measured; the client's stats prove every sample was sent (nothing dropped).
  *
- *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--rate 0] [--modes bare,plugin,plugin-identity]
+ *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--rate 0] \
+ *     [--modes bare,plugin,plugin-identity]
  *
  * --rate N holds every server at N requests/s (below what each can serve) instead of saturating it: CPU per request
  * then compares the same work at the same batching of reads and writes, which a busy shared machine disturbs less.
@@ -63,7 +64,8 @@ for (let r = 1; r <= rounds; r++) {
     const round = await load(servers[mode], seconds);
     results[mode].push(round);
     console.error(
-      `round ${r} ${mode.padEnd(15)} ${round.rps.toFixed(0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, ${round.cpuPerRequest.toFixed(1)} µs CPU/request`,
+      `round ${r} ${mode.padEnd(15)} ${round.rps.toFixed(0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, ` +
+        `${round.cpuPerRequest.toFixed(1)} µs CPU/request`,
     );
   }
 }
@@ -85,10 +87,12 @@ const measured = MODES.filter((m) => m.startsWith('plugin')).reduce(
 // round against the bare round just before it (the median of those paired ratios), and best round against best
 // round (other load only ever slows a round down). CPU per request moves much less.
 console.log(
-  `\nFastify hello world, ${connections} connections${rate > 0 ? ` at ${rate} requests/s` : ''}, ${rounds} alternating rounds of ${seconds} s:`,
+  `\nFastify hello world, ${connections} connections${rate > 0 ? ` at ${rate} requests/s` : ''}, ${rounds} ` +
+    `alternating rounds of ${seconds} s:`,
 );
 console.log(
-  `| server | requests/s: median round | best round | vs bare: paired rounds (median) | vs bare: best rounds | p50 / p99 latency (median round) | server CPU per request: median (lowest) |`,
+  `| server | requests/s: median round | best round | vs bare: paired rounds (median) | vs bare: best rounds | p50 / ` +
+    `p99 latency (median round) | server CPU per request: median (lowest) |`,
 );
 console.log(`|---|---|---|---|---|---|---|`);
 const LABELS: Record<Mode, string> = {
@@ -112,19 +116,23 @@ for (const mode of MODES) {
   const vsBest = mode === 'bare' ? '—' : percent(best / bareBest);
   const cpuVs = mode === 'bare' ? '' : ` ${percent(cpu / bareCpu)}`;
   console.log(
-    `| ${LABELS[mode]} | ${round.rps.toFixed(0)} | ${best.toFixed(0)} | ${vsPaired} | ${vsBest} | ${round.p50} / ${round.p99} ms | ${cpu.toFixed(1)} µs${cpuVs} (${lowestCpu.toFixed(1)} µs) |`,
+    `| ${LABELS[mode]} | ${round.rps.toFixed(0)} | ${best.toFixed(0)} | ${vsPaired} | ${vsBest} | ${round.p50} / ` +
+      `${round.p99} ms | ${cpu.toFixed(1)} µs${cpuVs} (${lowestCpu.toFixed(1)} µs) |`,
   );
 }
 console.log(
-  `\nall rounds, requests/s: ${MODES.map((m) => `${m} ${results[m].map((r) => r.rps.toFixed(0)).join(', ')}`).join('; ')}`,
+  `\nall rounds, requests/s: ` +
+    `${MODES.map((m) => `${m} ${results[m].map((r) => r.rps.toFixed(0)).join(', ')}`).join('; ')}`,
 );
 const sent = stats.reduce((sum, s) => sum + s.metrics.sent, 0);
 const dropped = stats.reduce((sum, s) => sum + s.metrics.dropped + s.metrics.rejected, 0);
 console.log(
-  `clients: ${sent} metric samples sent, ${dropped} dropped or rejected (${measured} instrumented requests measured, plus warm-up)`,
+  `clients: ${sent} metric samples sent, ${dropped} dropped or rejected (${measured} instrumented requests measured, ` +
+    `plus warm-up)`,
 );
 console.log(
-  `machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`,
+  `machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, load average ` +
+    `${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`,
 );
 
 async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }> {

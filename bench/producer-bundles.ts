@@ -67,14 +67,16 @@ for (let round = 0; round < rounds; round++) {
     result.cpu.push((used.user + used.system) / (publishes * SIZE));
     result.rate.push((publishes * SIZE) / seconds);
     console.error(
-      `round ${round + 1} ${name}: ${result.cpu.at(-1)!.toFixed(2)} µs CPU per event, ${Math.round(result.rate.at(-1)!)} events/s`,
+      `round ${round + 1} ${name}: ${result.cpu.at(-1)!.toFixed(2)} µs CPU per event, ` +
+        `${Math.round(result.rate.at(-1)!)} events/s`,
     );
   }
 }
 await cleanup();
 
 console.log(
-  `\n${publishes} publishes of ${SIZE} events (10 sources, ${events[0].length} bytes each as Avro), ${CONCURRENCY} in flight, median of ${rounds} rounds:\n`,
+  `\n${publishes} publishes of ${SIZE} events (10 sources, ${events[0].length} bytes each as Avro), ${CONCURRENCY} ` +
+    `in flight, median of ${rounds} rounds:\n`,
 );
 console.log('| form | CPU per event (producer) | events/s (wall) |');
 console.log('|---|---|---|');

@@ -55,7 +55,9 @@ const panels: { name: string; query: string; params: string }[] = [
     params: range(24, 300),
   },
   {
-    name: '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), step 5 m',
+    name:
+      '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), ' +
+      'step 5 m',
     query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h])))',
     params: range(6, 300),
   },
@@ -77,7 +79,8 @@ for (const panel of panels) {
     if (i >= warm) times.push(ms);
     if (i === warm) {
       const result = JSON.parse(body).data.result as { values: unknown[] }[];
-      answer = `${result.length} series, ${result.reduce((n, s) => n + s.values.length, 0).toLocaleString('en')} points`;
+      const points = result.reduce((n, s) => n + s.values.length, 0);
+      answer = `${result.length} series, ${points.toLocaleString('en')} points`;
     }
   }
   times.sort((a, b) => a - b);
@@ -96,7 +99,9 @@ await runtime.stop();
 
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
 console.log(
-  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; data: ${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days.\n`,
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ` +
+    `${process.version}; data: ${meta.metricSamples.toLocaleString('en')} metric samples ` +
+    `(${meta.series.toLocaleString('en')} series) over 7 days.\n`,
 );
 console.log('| panel (query_range) | answer | n | p50 ms | p99 ms | max ms |');
 console.log('|---|---|---|---|---|---|');

@@ -1,8 +1,9 @@
 /**
  * The query benchmark's data set: 10,000,000 events and 10,000,000 metric samples (10,000 series) spread over the
  * 7 days before the load, generated deterministically (seeded PRNG) and streamed with COPY (pg-copy-streams) into a
- * dedicated database, then the per-minute rollups and day totals the writer would have kept (same tables, same keys) are derived
- * from the loaded rows. A `bench_meta` row records what was loaded; a second run finds it and loads nothing.
+ * dedicated database, then the per-minute rollups and day totals the writer would have kept (same tables, same keys)
+ * are derived from the loaded rows. A `bench_meta` row records what was loaded; a second run finds it and loads
+ * nothing.
  *
  *   node --import tsx bench/query-data.ts            # load into vigil_bench_query (idempotent)
  *   BENCH_DATABASE_URL=postgres://… BENCH_EVENTS=1000000 node --import tsx bench/query-data.ts
@@ -133,7 +134,8 @@ export function* eventRows(count: number, anchorMs: number, seed = 1): Generator
     const text = JSON.stringify(tags);
     // notable_tags as the writer sets it (services/writer/copy-format.ts; these tags are always small enough).
     const notable = level === 'warn' || level === 'error' || level === 'fatal' || type === 'alert' ? text : '\\N';
-    yield `${uuidv7(ts, random)}\t${new Date(ts).toISOString()}\t${type}\t${source}\t${level ?? '\\N'}\t${message ?? '\\N'}\t${text}\t${payload}\t${creators[i % 3]}\t${notable}\n`;
+    const columns = [uuidv7(ts, random), new Date(ts).toISOString(), type, source, level ?? '\\N', message ?? '\\N'];
+    yield `${columns.join('\t')}\t${text}\t${payload}\t${creators[i % 3]}\t${notable}\n`;
   }
 }
 
@@ -252,7 +254,8 @@ export function* metricRows(count: number, anchorMs: number, seed = 2): Generato
       if (type === 'counter') value = Math.floor(random() * 50);
       else if (type === 'gauge') value = gauges[s] = Math.max(0, gauges[s] + (random() - 0.5) * 5);
       else value = Math.exp(-4 + random() * 5); // ~0.018 .. 2.7 s, log-uniform
-      yield `${uuidv7(ts, random)}\t${new Date(ts).toISOString()}\t${name}\t${type}\t${value}\t${labelsJson}\tkafka:bench\n`;
+      const at = new Date(ts).toISOString();
+      yield `${uuidv7(ts, random)}\t${at}\t${name}\t${type}\t${value}\t${labelsJson}\tkafka:bench\n`;
     }
   }
 }
@@ -275,7 +278,8 @@ async function copyRows(
         n += buffer.length;
         if (n % 1_000_000 === 0)
           console.error(
-            `[bench data] ${label}: ${n.toLocaleString('en')} rows, ${Math.round(n / ((Date.now() - started) / 1000))} rows/s`,
+            `[bench data] ${label}: ${n.toLocaleString('en')} rows, ` +
+              `${Math.round(n / ((Date.now() - started) / 1000))} rows/s`,
           );
         yield buffer.join('');
         buffer = [];
@@ -317,7 +321,8 @@ export async function ensureBenchData(
       };
       if (meta.events === spec.events && meta.metricSamples === spec.metricSamples) {
         log(
-          `reusing ${meta.events.toLocaleString('en')} events and ${meta.metricSamples.toLocaleString('en')} metric samples loaded with anchor ${row.anchor.toISOString()}`,
+          `reusing ${meta.events.toLocaleString('en')} events and ${meta.metricSamples.toLocaleString('en')} metric ` +
+            `samples loaded with anchor ${row.anchor.toISOString()}`,
         );
         return meta;
       }
@@ -337,7 +342,8 @@ export async function ensureBenchData(
       'events',
     );
     log(
-      `events: ${spec.events.toLocaleString('en')} rows in ${eventSeconds.toFixed(0)} s (${Math.round(spec.events / eventSeconds)} rows/s)`,
+      `events: ${spec.events.toLocaleString('en')} rows in ${eventSeconds.toFixed(0)} s ` +
+        `(${Math.round(spec.events / eventSeconds)} rows/s)`,
     );
     const metricSeconds = await copyRows(
       client,
@@ -347,16 +353,20 @@ export async function ensureBenchData(
       'metrics',
     );
     log(
-      `metrics: ${spec.metricSamples.toLocaleString('en')} rows in ${metricSeconds.toFixed(0)} s (${Math.round(spec.metricSamples / metricSeconds)} rows/s)`,
+      `metrics: ${spec.metricSamples.toLocaleString('en')} rows in ${metricSeconds.toFixed(0)} s ` +
+        `(${Math.round(spec.metricSamples / metricSeconds)} rows/s)`,
     );
     // What the writer's rollups.ts would have upserted batch by batch, derived once from the stored rows.
     await client.query(`INSERT INTO rollups (bucket, kind, event_type, source, level, count)
-      SELECT date_trunc('minute', "timestamp"), 'event', event_type, source, coalesce(level, ''), count(*) FROM events GROUP BY 1, 3, 4, 5`);
+      SELECT date_trunc('minute', "timestamp"), 'event', event_type, source, coalesce(level, ''), count(*) FROM events
+        GROUP BY 1, 3, 4, 5`);
     await client.query(`INSERT INTO rollups (bucket, kind, event_type, source, level, count)
-      SELECT date_trunc('minute', "timestamp"), 'metric', metric_type, name, '', count(*) FROM metrics GROUP BY 1, 3, 4`);
+      SELECT date_trunc('minute', "timestamp"), 'metric', metric_type, name, '', count(*) FROM metrics GROUP BY 1, 3,
+        4`);
     // And the day totals beside them, spread over 6 Kafka partitions as 6 writers' partitions would leave them.
     await client.query(`INSERT INTO ingest_totals (day, kind, partition, count)
-      SELECT (bucket AT TIME ZONE 'UTC')::date, kind, abs(hashtext(source)) % 6, sum(count) FROM rollups GROUP BY 1, 2, 3`);
+      SELECT (bucket AT TIME ZONE 'UTC')::date, kind, abs(hashtext(source)) % 6, sum(count) FROM rollups GROUP BY 1, 2,
+        3`);
     log('rollups derived; analyzing');
     await client.query('VACUUM ANALYZE events');
     await client.query('VACUUM ANALYZE metrics');

@@ -138,19 +138,22 @@ const scenarios: Scenario[] = [
     name: 'metrics: samples of one series, last hour',
     target: '< 50 ms',
     url: (i) =>
-      `/api/v1/monitoring/metrics?name=cpu_usage&label.instance=host-${String(i % 100).padStart(2, '0')}&label.cpu=03&${lastHour}`,
+      `/api/v1/monitoring/metrics?name=cpu_usage&label.instance=host-` +
+      `${String(i % 100).padStart(2, '0')}&label.cpu=03&${lastHour}`,
   },
   {
     name: 'metrics: cpu_usage avg step=1m, 1 host (10 series), last hour',
     target: '< 50 ms',
     url: (i) =>
-      `/api/v1/monitoring/metrics?name=cpu_usage&label.instance=host-${String(i % 100).padStart(2, '0')}&step=1m&agg=avg&${lastHour}`,
+      `/api/v1/monitoring/metrics?name=cpu_usage&label.instance=host-` +
+      `${String(i % 100).padStart(2, '0')}&step=1m&agg=avg&${lastHour}`,
   },
   {
     name: 'metrics: http_requests_total rate step=5m, 1 endpoint, last 6 h',
     target: '< 50 ms',
     url: () =>
-      `/api/v1/monitoring/metrics?name=http_requests_total&label.endpoint=%2Fapi%2Fusers%2Fv1&step=5m&agg=rate&start_time=${iso(meta.anchorMs - 6 * HOUR)}&end_time=${iso(meta.anchorMs)}`,
+      '/api/v1/monitoring/metrics?name=http_requests_total&label.endpoint=%2Fapi%2Fusers%2Fv1&step=5m&agg=rate' +
+      `&start_time=${iso(meta.anchorMs - 6 * HOUR)}&end_time=${iso(meta.anchorMs)}`,
   },
   {
     name: 'metrics: http_request_duration_seconds p95 step=1h, 24 h (1000 series, 100 per page)',
@@ -203,7 +206,10 @@ await runtime.stop();
 
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
 console.log(
-  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}; data: ${meta.events.toLocaleString('en')} events, ${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days, daily partitions.\n`,
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ` +
+    `${process.version}; data: ${meta.events.toLocaleString('en')} events, ` +
+    `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 ` +
+    `days, daily partitions.\n`,
 );
 console.log('| scenario | answer | n | p50 ms | p99 ms | max ms | target |');
 console.log('|---|---|---|---|---|---|---|');

@@ -103,13 +103,11 @@ async function prefillSingle(kafka: Kafka, topic: string, events: EventRecord[])
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   for (let i = 0; i < events.length; i += 5000) {
-    const messages = events
-      .slice(i, i + 5000)
-      .map((e) => ({
-        key: e.source,
-        value: codec.encode(e),
-        headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' },
-      }));
+    const messages = events.slice(i, i + 5000).map((e) => ({
+      key: e.source,
+      value: codec.encode(e),
+      headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' },
+    }));
     await retrying(() => producer.send({ topic, acks: -1, messages }));
   }
   await producer.disconnect();
@@ -191,19 +189,25 @@ async function measure(label: string): Promise<string> {
     single.push(one.rate);
     singleCpu.push(one.cpu);
     log(
-      `${label} round ${round + 1}: raw×1 ${fmt(r(raw1))}, raw×2 ${fmt(r(raw2))}, writer ${fmt(bundles.rate)} (${bundles.cpu.toFixed(1)} µs CPU per row), one record per event ${fmt(one.rate)} (${one.cpu.toFixed(1)} µs)`,
+      `${label} round ${round + 1}: raw×1 ${fmt(r(raw1))}, raw×2 ${fmt(r(raw2))}, writer ${fmt(bundles.rate)} ` +
+        `(${bundles.cpu.toFixed(1)} µs CPU per row), one record per event ${fmt(one.rate)} (${one.cpu.toFixed(1)} µs)`,
     );
   }
   const after = await tableSize(url, 'events');
   const [r1, r2, w] = [median(raw1), median(raw2), median(writer)];
-  return `| ${label} | ${describeSize(before)} → ${describeSize(after)} | ${fmt(r1)} | ${fmt(r2)} | ${fmt(w)} (${median(cpu).toFixed(1)} µs) | ${fmt(median(single))} (${median(singleCpu).toFixed(1)} µs) | ${Math.round((100 * w) / r1)}% | ${Math.round((100 * w) / r2)}% |`;
+  return (
+    `| ${label} | ${describeSize(before)} → ${describeSize(after)} | ${fmt(r1)} | ${fmt(r2)} ` +
+    `| ${fmt(w)} (${median(cpu).toFixed(1)} µs) | ${fmt(median(single))} (${median(singleCpu).toFixed(1)} µs) ` +
+    `| ${Math.round((100 * w) / r1)}% | ${Math.round((100 * w) / r2)}% |`
+  );
 }
 
 const r = (values: number[]) => values[values.length - 1];
 
 const lines = [
   `writer-drain: ${ROWS.toLocaleString('en-US')} rows per measurement, median of ${ROUNDS} rounds`,
-  '| table | events table size (before → after) | raw COPY, 1 conn | raw COPY, 2 conns | writer, bundles (CPU per row) | writer, one record per event (CPU per row) | writer (bundles) / raw×1 | writer (bundles) / raw×2 |',
+  '| table | events table size (before → after) | raw COPY, 1 conn | raw COPY, 2 conns | writer, bundles (CPU per ' +
+    'row) | writer, one record per event (CPU per row) | writer (bundles) / raw×1 | writer (bundles) / raw×2 |',
   '|---|---|---|---|---|---|---|---|',
 ];
 lines.push(await measure('empty'));

@@ -88,17 +88,15 @@ async function pipelineRound(): Promise<number> {
   for (let i = 0; i < events.length; i += BATCH) {
     bodies.push(
       JSON.stringify({
-        events: events
-          .slice(i, i + BATCH)
-          .map((e) => ({
-            event_type: e.event_type,
-            source: e.source,
-            level: e.level,
-            message: e.message,
-            tags: JSON.parse(e.tags),
-            payload: JSON.parse(e.payload),
-            timestamp: e.timestamp,
-          })),
+        events: events.slice(i, i + BATCH).map((e) => ({
+          event_type: e.event_type,
+          source: e.source,
+          level: e.level,
+          message: e.message,
+          tags: JSON.parse(e.tags),
+          payload: JSON.parse(e.payload),
+          timestamp: e.timestamp,
+        })),
       }),
     );
   }
@@ -181,12 +179,19 @@ async function measure(label: string): Promise<string> {
   const insert = await insertRound();
   log(`${label}: pipeline ${fmt(pipeline)}, naive COPY ${fmt(naive)}, INSERT per event ${fmt(insert)}`);
   const [eventsAfter, naiveAfter] = [await tableSize(url, 'events'), await tableSize(url, 'naive_events')];
-  return `| ${label} | ${fmt(pipeline)} (events: ${describeSize(eventsBefore)} → ${describeSize(eventsAfter)}) | ${fmt(naive)} (naive_events: ${describeSize(naiveBefore)} → …) | ${fmt(insert)} (naive_events → ${describeSize(naiveAfter)}) | ${(pipeline / naive).toFixed(2)}× | ${(pipeline / insert).toFixed(1)}× |`;
+  return (
+    `| ${label} | ${fmt(pipeline)} (events: ${describeSize(eventsBefore)} → ${describeSize(eventsAfter)}) ` +
+    `| ${fmt(naive)} (naive_events: ${describeSize(naiveBefore)} → …) ` +
+    `| ${fmt(insert)} (naive_events → ${describeSize(naiveAfter)}) ` +
+    `| ${(pipeline / naive).toFixed(2)}× | ${(pipeline / insert).toFixed(1)}× |`
+  );
 }
 
 const lines = [
-  `writer-e2e: ${ROWS.toLocaleString('en-US')} events through the pipeline and by naive COPY, ${INSERT_ROWS.toLocaleString('en-US')} by INSERT per event`,
-  '| tables | pipeline HTTP→PG (table size) | naive COPY (table size) | INSERT per event (table size) | (b) pipeline / naive COPY | (c) pipeline / INSERT |',
+  `writer-e2e: ${ROWS.toLocaleString('en-US')} events through the pipeline and by naive COPY, ` +
+    `${INSERT_ROWS.toLocaleString('en-US')} by INSERT per event`,
+  '| tables | pipeline HTTP→PG (table size) | naive COPY (table size) | INSERT per event (table size) | (b) pipeline ' +
+    '/ naive COPY | (c) pipeline / INSERT |',
   '|---|---|---|---|---|---|',
 ];
 lines.push(await measure('empty'));

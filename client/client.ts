@@ -60,13 +60,19 @@ export interface ClientOptions {
   /** How often queued items (and summed counters) are sent when no batch fills up. Default 1000 ms. */
   flushIntervalMs?: number;
   backoff?: Partial<BackoffOptions>;
-  /** Keys whose values are replaced by "[REDACTED]" in tags, payload and labels; false to disable. Default: the gateway's list. */
+  /**
+   * Keys whose values are replaced by "[REDACTED]" in tags, payload and labels; false to disable. Default: the
+   * gateway's list.
+   */
   redactKeys?: readonly string[] | false;
   /** Labels added to every metric sample (the sample's own labels win). */
   defaultLabels?: Record<string, string>;
   /** Distinct counter series per flush interval at most, and aggregated histogram series in all. Default 10,000. */
   maxCounterSeries?: number;
-  /** How often aggregated histograms (metric.aggregatedHistogram, the Fastify plugin's durations) are sent. Default 10,000 ms. */
+  /**
+   * How often aggregated histograms (metric.aggregatedHistogram, the Fastify plugin's durations) are sent. Default
+   * 10,000 ms.
+   */
   histogramIntervalMs?: number;
   /** Told about every problem (invalid items, refusals, retries, drops). Default: a throttled line on stderr. */
   onError?: ErrorReporter;

@@ -125,7 +125,8 @@ export class Encoder {
     const result = validateMetric(probe, { window: window(now), limits: DEFAULT_METRIC_LIMITS, createdBy: null });
     if (!result.ok) return { ok: false, reason: result.errors.map((e) => `${e.field}: ${e.message}`).join('; ') };
     const m = result.value;
-    const head = `{"name":${JSON.stringify(m.name)},"metric_type":"${m.metric_type}","labels":${JSON.stringify(m.labels)},`;
+    const head =
+      `{"name":${JSON.stringify(m.name)},"metric_type":"${m.metric_type}","labels":` + `${JSON.stringify(m.labels)},`;
     return {
       ok: true,
       series: {

@@ -158,7 +158,7 @@ describe('metrics', () => {
     }
   });
 
-  it('adds no onResponse hook, so Fastify does not time and watch every response for it (bench/README.md)', async () => {
+  it('adds no onResponse hook, so Fastify does not time and watch each response for it (bench/README.md)', async () => {
     const { app } = await instrumented();
     app.get('/elapsed', async (_request, reply) => {
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -167,7 +167,7 @@ describe('metrics', () => {
     expect((await app.inject({ url: '/elapsed' })).json()).toEqual({ elapsed: 0 });
   });
 
-  it('counts a request once when an onSend hook after its own fails and the error answer runs the hooks again', async () => {
+  it('counts a request once when a later onSend hook fails and the error answer runs the hooks again', async () => {
     const transport = new MemoryTransport();
     const client = createClient({ source: 's', transport, flushIntervalMs: 60_000, onError: () => {} });
     clients.push(client);

@@ -236,7 +236,8 @@ function logFailure(
     tags.action = status === 401 ? 'auth_failed' : 'permission_denied';
     if (opts.logClientIp) tags.ip = request.ip;
     ctx.logger.warn(
-      `${request.method} ${route} answered ${status} (${status === 401 ? 'authentication failed' : 'permission denied'})`,
+      `${request.method} ${route} answered ${status} ` +
+        `(${status === 401 ? 'authentication failed' : 'permission denied'})`,
       tags,
     );
   } catch {

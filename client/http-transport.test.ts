@@ -27,7 +27,7 @@ describe('batchBody', () => {
 
 describe('HttpTransport', () => {
   for (const offThread of [true, false]) {
-    it(`posts gzip batches ${offThread ? 'from a worker thread' : 'on the event loop'} and maps the answers`, async () => {
+    it(`posts gzip batches ${offThread ? 'from a worker thread' : 'on the event loop'}, maps the answers`, async () => {
       const sink = await HttpSink.start({
         answer: (r, i) =>
           i === 0

@@ -69,7 +69,8 @@ export class DeliveryStream {
         'VIGIL_CLIENT_DROPPED',
         'dropped',
         evicted,
-        `the queue is full (${this.opts.maxQueueItems} items / ${this.opts.maxQueueBytes} bytes); the oldest were evicted`,
+        `the queue is full (${this.opts.maxQueueItems} items / ${this.opts.maxQueueBytes} bytes); ` +
+          'the oldest were evicted',
       );
     if (this.queue.length >= this.opts.maxBatchItems) void this.kick();
   }

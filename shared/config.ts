@@ -43,7 +43,9 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'VIGIL_ROLES',
     default: 'all',
-    doc: 'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance`, `alerter` (the `--role` flag wins).',
+    doc:
+      'Roles this process runs: `all` or a comma list of `gateway`, `writer`, `query`, `maintenance`, `alerter` ' +
+      '(the `--role` flag wins).',
   },
   { name: 'HOST', default: '127.0.0.1', doc: 'HTTP listen address (`0.0.0.0` in containers).' },
   { name: 'PORT', default: '8080', doc: 'HTTP listen port for the API, `/healthz`, `/readyz`.' },
@@ -58,13 +60,17 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'DATABASE_URL',
     default: undefined,
-    doc: 'PostgreSQL connection string. Unset: the local server on 127.0.0.1:5432, database `vigil` (created if absent).',
+    doc:
+      'PostgreSQL connection string. Unset: the local server on 127.0.0.1:5432, database `vigil` (created if ' +
+      'absent).',
   },
   { name: 'DATABASE_POOL_MAX', default: '10', doc: 'Maximum connections in the query pool.' },
   {
     name: 'KAFKA_BROKERS',
     default: '127.0.0.1:9092',
-    doc: 'Comma list of bootstrap brokers. Pointing elsewhere than 127.0.0.1:KAFKA_LOCAL_PORT means no local broker is started.',
+    doc:
+      'Comma list of bootstrap brokers. Pointing elsewhere than 127.0.0.1:KAFKA_LOCAL_PORT means no local broker ' +
+      'is started.',
   },
   { name: 'KAFKA_CLIENT_ID', default: 'vigil', doc: 'Kafka client id prefix.' },
   { name: 'KAFKA_TOPIC_EVENTS', default: 'monitoring.events.v1', doc: 'Events topic (key: source).' },
@@ -101,12 +107,16 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'INGEST_MAX_BATCH_ITEMS',
     default: '5000',
-    doc: 'Most events or metric samples in one ingest request (→ 413 at the first item past it: the rest is neither inflated nor parsed).',
+    doc:
+      'Most events or metric samples in one ingest request (→ 413 at the first item past it: the rest is neither ' +
+      'inflated nor parsed).',
   },
   {
     name: 'INGEST_SOURCE_MAX_LENGTH',
     default: String(DEFAULT_EVENT_LIMITS.sourceMaxLength),
-    doc: 'Longest event `source`, in characters (at most 512: the source is part of index keys, which PostgreSQL bounds).',
+    doc:
+      'Longest event `source`, in characters (at most 512: the source is part of index keys, which PostgreSQL ' +
+      'bounds).',
   },
   {
     name: 'INGEST_MESSAGE_MAX_LENGTH',
@@ -161,44 +171,62 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'INGEST_REDACT_KEYS',
     default: DEFAULT_SENSITIVE_KEYS.join(','),
-    doc: 'Comma list of sensitive key names: a key at any depth of `tags`/`payload` or a metric label whose lower-cased, punctuation-free form contains one of five or more characters, or has a shorter one as a whole word (`db_pass`, `basicAuth`; not `author`), is stored as `"[REDACTED]"`, and so is the `value` of a `{"name"\|"key": <such a key>, "value": …}` object; `none` disables.',
+    doc:
+      'Comma list of sensitive key names: a key at any depth of `tags`/`payload` or a metric label whose ' +
+      'lower-cased, punctuation-free form contains one of five or more characters, or has a shorter one as a whole ' +
+      'word (`db_pass`, `basicAuth`; not `author`), is stored as `"[REDACTED]"`, and so is the `value` of a ' +
+      '`{"name"\|"key": <such a key>, "value": …}` object; `none` disables.',
   },
   {
     name: 'INGEST_REDACT_SECRETS',
     default: 'true',
-    doc: 'Redact bearer tokens, JWTs, AWS access key ids and card numbers that pass the Luhn check inside event `message` text (`true` or `false`).',
+    doc:
+      'Redact bearer tokens, JWTs, AWS access key ids and card numbers that pass the Luhn check inside event ' +
+      '`message` text (`true` or `false`).',
   },
   { name: 'WRITER_GROUP_ID', default: 'vigil-writer', doc: 'Consumer group of the writer.' },
   {
     name: 'WRITER_BATCH_MAX_ROWS',
     default: '5000',
-    doc: "Rows per COPY batch at most: a partition's records accumulate across fetches until this many are waiting (or the wait below passes).",
+    doc:
+      "Rows per COPY batch at most: a partition's records accumulate across fetches until this many are waiting " +
+      '(or the wait below passes).',
   },
   {
     name: 'WRITER_BATCH_MAX_WAIT_MS',
     default: '200',
-    doc: "How long a partition's first waiting record waits for its batch to fill before the batch is written anyway (also the Kafka fetch max wait).",
+    doc:
+      "How long a partition's first waiting record waits for its batch to fill before the batch is written anyway " +
+      '(also the Kafka fetch max wait).',
   },
   {
     name: 'WRITER_CONCURRENCY',
     default: '2',
-    doc: 'Batches (COPY transactions, one per partition at a time) the writer runs in parallel; each holds one PostgreSQL connection.',
+    doc:
+      'Batches (COPY transactions, one per partition at a time) the writer runs in parallel; each holds one ' +
+      'PostgreSQL connection.',
   },
   {
     name: 'WRITER_SESSION_TIMEOUT_MS',
     default: '30000',
-    doc: 'Kafka consumer-group session timeout of the writer: how long a crashed writer holds its partitions before others take them over.',
+    doc:
+      'Kafka consumer-group session timeout of the writer: how long a crashed writer holds its partitions before ' +
+      'others take them over.',
   },
   { name: 'PARTITION_GRANULARITY', default: 'day', doc: 'Time partition size of events and metrics: `hour` or `day`.' },
   {
     name: 'PARTITION_CREATE_AHEAD_HOURS',
     default: '48',
-    doc: 'How far ahead of now the maintenance role keeps partitions created (the writer still creates any missing one on demand).',
+    doc:
+      'How far ahead of now the maintenance role keeps partitions created (the writer still creates any missing ' +
+      'one on demand).',
   },
   {
     name: 'MAINTENANCE_INTERVAL_SECONDS',
     default: '300',
-    doc: 'How often the maintenance role creates partitions ahead and drops those past retention (one active instance, by advisory lock).',
+    doc:
+      'How often the maintenance role creates partitions ahead and drops those past retention (one active ' +
+      'instance, by advisory lock).',
   },
   {
     name: 'MONITORING_EVENT_RETENTION_DAYS',
@@ -208,7 +236,10 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'METRICS_MAX_SERIES_PER_NAME',
     default: '10000',
-    doc: 'Distinct label sets (series) the writer stores per metric name; samples of a new series beyond it go to the DLQ with reason `series_limit` naming the metric (counted in `vigil_dlq_records_total{reason="series_limit"}`, logged as a warning). 0: no limit.',
+    doc:
+      'Distinct label sets (series) the writer stores per metric name; samples of a new series beyond it go to ' +
+      'the DLQ with reason `series_limit` naming the metric (counted in ' +
+      '`vigil_dlq_records_total{reason="series_limit"}`, logged as a warning). 0: no limit.',
   },
   {
     name: 'MONITORING_METRIC_RETENTION_DAYS',
@@ -218,17 +249,23 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'INGEST_IDEMPOTENCY_WINDOW_HOURS',
     default: '24',
-    doc: 'How long a producer-chosen `id` is remembered: an event or metric sample sent again with the same id within this window is stored once, whatever its timestamp (docs/ingest.md).',
+    doc:
+      'How long a producer-chosen `id` is remembered: an event or metric sample sent again with the same id ' +
+      'within this window is stored once, whatever its timestamp (docs/ingest.md).',
   },
   {
     name: 'QUERY_STATEMENT_TIMEOUT_MS',
     default: '10000',
-    doc: 'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).',
+    doc:
+      'Longest a query-API statement may run before PostgreSQL cancels it (the request answers 504 ' +
+      'VIGIL_ERR_QUERY_TIMEOUT, asking for a narrower query).',
   },
   {
     name: 'QUERY_FOLD_INTERVAL_SECONDS',
     default: '15',
-    doc: 'How often the query role folds newly inserted metric samples into the per-series state the Prometheus exposition reads (scrapes stay exact in between: they add what was inserted since).',
+    doc:
+      'How often the query role folds newly inserted metric samples into the per-series state the Prometheus ' +
+      'exposition reads (scrapes stay exact in between: they add what was inserted since).',
   },
   {
     name: 'INGEST_FUTURE_GRACE_SECONDS',
@@ -238,27 +275,38 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'INCIDENTS_GROUP_WINDOW_SECONDS',
     default: '300',
-    doc: 'Alert-opened incidents are grouped per rule: an alert of a rule that fires while the rule has an unresolved incident that opened less than this long ago, or that still has a firing alert, joins that incident (a timeline entry) instead of opening another. 0: one incident per alert series.',
+    doc:
+      'Alert-opened incidents are grouped per rule: an alert of a rule that fires while the rule has an ' +
+      'unresolved incident that opened less than this long ago, or that still has a firing alert, joins that ' +
+      'incident (a timeline entry) instead of opening another. 0: one incident per alert series.',
   },
   {
     name: 'INCIDENTS_POLL_MS',
     default: '1000',
-    doc: 'How often processes running the `query` or `alerter` role apply new alert transitions to incidents (open, attach, resolve) and run the analysis of newly opened incidents.',
+    doc:
+      'How often processes running the `query` or `alerter` role apply new alert transitions to incidents (open, ' +
+      'attach, resolve) and run the analysis of newly opened incidents.',
   },
   {
     name: 'INCIDENTS_EXPENSIVE_CONCURRENCY',
     default: '2',
-    doc: "Root-cause analyses (automatic and `recompute=true`) and timeline pages a process runs at once, on PostgreSQL connections of their own (apart from the query API's), so they cannot starve it.",
+    doc:
+      'Root-cause analyses (automatic and `recompute=true`) and timeline pages a process runs at once, on ' +
+      "PostgreSQL connections of their own (apart from the query API's), so they cannot starve it.",
   },
   {
     name: 'INCIDENTS_EXPENSIVE_QUEUE',
     default: '16',
-    doc: 'Analysis and timeline requests that may wait for one of those slots; beyond it 429 VIGIL_ERR_RATE_LIMITED + Retry-After.',
+    doc:
+      'Analysis and timeline requests that may wait for one of those slots; beyond it 429 VIGIL_ERR_RATE_LIMITED ' +
+      '+ Retry-After.',
   },
   {
     name: 'RATE_LIMIT_WINDOW_SECONDS',
     default: '60',
-    doc: "Window of the per-subject rate limits below (per process, keyed by the token's `sub`): beyond the limit 429 VIGIL_ERR_SUBJECT_RATE_LIMITED + Retry-After until the window ends.",
+    doc:
+      "Window of the per-subject rate limits below (per process, keyed by the token's `sub`): beyond the limit " +
+      '429 VIGIL_ERR_SUBJECT_RATE_LIMITED + Retry-After until the window ends.',
   },
   {
     name: 'RATE_LIMIT_RECOMPUTE',
@@ -278,7 +326,9 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'QUERY_MESSAGE_SEARCH_MAX_HOURS',
     default: '24',
-    doc: 'Longest range (`start_time` to `end_time` or now) of an event listing with `message_contains`, which reads every message of the range; `start_time` is required with it.',
+    doc:
+      'Longest range (`start_time` to `end_time` or now) of an event listing with `message_contains`, which reads ' +
+      'every message of the range; `start_time` is required with it.',
   },
   {
     name: 'AUDIT_RETENTION_DAYS',
@@ -288,7 +338,9 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'AUDIT_FLUSH_INTERVAL_MS',
     default: '1000',
-    doc: 'How often a process writes its pending audit rows (one INSERT per flush; repeated 401/403 answers within it are one row with a count).',
+    doc:
+      'How often a process writes its pending audit rows (one INSERT per flush; repeated 401/403 answers within ' +
+      'it are one row with a count).',
   },
   {
     name: 'JWT_SECRET',
@@ -316,47 +368,67 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'ALERTER_GROUP_ID',
     default: 'vigil-alerter',
-    doc: "Consumer group of the alerter (its own, apart from the writer's): alerter instances split the partitions and the alert states that go with them.",
+    doc:
+      "Consumer group of the alerter (its own, apart from the writer's): alerter instances split the partitions " +
+      'and the alert states that go with them.',
   },
   {
     name: 'ALERTER_SESSION_TIMEOUT_MS',
     default: '30000',
-    doc: 'Kafka consumer-group session timeout of the alerter: how long a crashed alerter holds its partitions (and their alerts) before another takes them over.',
+    doc:
+      'Kafka consumer-group session timeout of the alerter: how long a crashed alerter holds its partitions (and ' +
+      'their alerts) before another takes them over.',
   },
   {
     name: 'ALERTER_TICK_MS',
     default: '1000',
-    doc: 'How often the alerter evaluates every rule even without new data (so `for` elapses and stale series resolve) and picks up rule changes.',
+    doc:
+      'How often the alerter evaluates every rule even without new data (so `for` elapses and stale series ' +
+      'resolve) and picks up rule changes.',
   },
   {
     name: 'ALERTER_LOOKBACK_SECONDS',
     default: '300',
-    doc: 'How far back a plain selector (`cpu_usage > 80`) looks for the newest sample; a series silent for longer is stale and its alert resolves.',
+    doc:
+      'How far back a plain selector (`cpu_usage > 80`) looks for the newest sample; a series silent for longer ' +
+      'is stale and its alert resolves.',
   },
   {
     name: 'ALERTER_MAX_RANGE_SECONDS',
     default: '3600',
-    doc: 'Longest range a rule may use (`avg_over_time(x[1h])`): bounds the samples the alerter keeps and re-reads from Kafka after a restart.',
+    doc:
+      'Longest range a rule may use (`avg_over_time(x[1h])`): bounds the samples the alerter keeps and re-reads ' +
+      'from Kafka after a restart.',
   },
   {
     name: 'ALERTER_RESEND_SECONDS',
     default: '60',
-    doc: 'While an alert fires it is re-sent to Alertmanager this often (its `endsAt` is 4 intervals ahead, as Prometheus does).',
+    doc:
+      'While an alert fires it is re-sent to Alertmanager this often (its `endsAt` is 4 intervals ahead, as ' +
+      'Prometheus does).',
   },
   {
     name: 'ALERTER_MAX_INSTANCES_PER_RULE',
     default: '1000',
-    doc: 'Alert instances (pending or firing label sets) one alerter member holds per rule at most; beyond it no instance is created and the rule fires ONE `vigil_alert="cardinality_exceeded"` alert instead (counted in `vigil_alerter_instances_refused_total`).',
+    doc:
+      'Alert instances (pending or firing label sets) one alerter member holds per rule at most; beyond it no ' +
+      'instance is created and the rule fires ONE `vigil_alert="cardinality_exceeded"` alert instead (counted in ' +
+      '`vigil_alerter_instances_refused_total`).',
   },
   {
     name: 'ALERTER_NOTIFY_GROUP_WAIT_MS',
     default: '2000',
-    doc: 'Notifications are grouped per rule: the first transition of a rule opens a window this long, and everything the rule does in it goes out as ONE webhook POST, ONE Alertmanager POST and at most 100 alert events (plus one summary).',
+    doc:
+      'Notifications are grouped per rule: the first transition of a rule opens a window this long, and ' +
+      'everything the rule does in it goes out as ONE webhook POST, ONE Alertmanager POST and at most 100 alert ' +
+      'events (plus one summary).',
   },
   {
     name: 'ALERTER_ALERTMANAGER_URL',
     default: '',
-    doc: 'Base URL of an Alertmanager (e.g. `http://127.0.0.1:9093`); alerts are posted to `/api/v2/alerts`. Empty: none.',
+    doc:
+      'Base URL of an Alertmanager (e.g. `http://127.0.0.1:9093`); alerts are posted to `/api/v2/alerts`. Empty: ' +
+      'none.',
   },
   {
     name: 'ALERTER_WEBHOOK_URL',
@@ -366,7 +438,9 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'ALERTER_WEBHOOK_SECRET',
     default: '',
-    doc: 'Key of the webhook\'s `X-Vigil-Signature: sha256=<hex HMAC of "<X-Vigil-Timestamp>.<body>">` header. Empty: unsigned.',
+    doc:
+      'Key of the webhook\'s `X-Vigil-Signature: sha256=<hex HMAC of "<X-Vigil-Timestamp>.<body>">` header. ' +
+      'Empty: unsigned.',
   },
 ];
 
@@ -452,7 +526,8 @@ export interface Config {
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
     super(
-      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`,
+      `Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+        `  - ${problems.join('\n  - ')}\nSee the configuration table in README.md.`,
     );
     this.name = 'ConfigError';
   }

@@ -33,7 +33,8 @@ export const ERRORS = {
     status: 409,
     retriable: false,
     title:
-      'The change conflicts with the state of another resource (e.g. reopening an incident whose alert series has another unresolved incident).',
+      'The change conflicts with the state of another resource (e.g. reopening an incident whose alert series has ' +
+      'another unresolved incident).',
   },
   VIGIL_ERR_PAYLOAD_TOO_LARGE: {
     status: 413,
@@ -54,7 +55,8 @@ export const ERRORS = {
     status: 429,
     retriable: true,
     title:
-      "Your token's subject made too many expensive requests of this kind in the window; retry after the Retry-After delay.",
+      "Your token's subject made too many expensive requests of this kind in the window; retry after the Retry-After " +
+      'delay.',
   },
   VIGIL_ERR_KAFKA_UNAVAILABLE: {
     status: 503,
@@ -65,7 +67,8 @@ export const ERRORS = {
     status: 503,
     retriable: true,
     title:
-      'The gateway is at its in-flight bounds; a remote-write sender is answered 503 (Prometheus drops a batch answered 429), retry after Retry-After.',
+      'The gateway is at its in-flight bounds; a remote-write sender is answered 503 (Prometheus drops a batch ' +
+      'answered 429), retry after Retry-After.',
   },
   VIGIL_ERR_DATABASE_UNAVAILABLE: {
     status: 503,

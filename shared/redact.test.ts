@@ -163,7 +163,8 @@ describe('redactSecrets', () => {
   it('returns the same string when nothing is secret, and stays linear on long hostile text', () => {
     const text = 'Request processed successfully';
     expect(redactSecrets(text)).toBe(text);
-    const hostile = `${'1 '.repeat(50_000)}x ${'Bearer '.repeat(10_000)} ${'eyJ.'.repeat(10_000)} ${'A'.repeat(100_000)}`;
+    const hostile =
+      `${'1 '.repeat(50_000)}x ${'Bearer '.repeat(10_000)} ${'eyJ.'.repeat(10_000)} ` + `${'A'.repeat(100_000)}`;
     const started = performance.now();
     redactSecrets(hostile);
     expect(performance.now() - started).toBeLessThan(2000);

@@ -61,7 +61,7 @@ describe('alerter durability', () => {
   const transitions = (ruleId: string) =>
     countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE rule_id = $1', [ruleId]);
 
-  it('restart while pending keeps the timer; restart while firing keeps it firing with no duplicate notification', async () => {
+  it('restart while pending keeps the timer; restart while firing keeps firing, no second notification', async () => {
     let alerter = await ctx.start('alerter');
     const ruleId = await createRule(alerter, { name: 'cpu restart', query: 'cpu_usage{host="a"} > 80', for: '4s' });
     await post('cpu_usage', 'a', 95);
@@ -116,7 +116,7 @@ describe('alerter durability', () => {
     await alerter.stop();
   });
 
-  it('a new rule judges the data already in Kafka: the windows are re-read, without counting twice what was kept', async () => {
+  it('a new rule judges the data in Kafka: windows are re-read without counting twice what was kept', async () => {
     const alerter = await ctx.start('alerter');
     const kept = await createRule(alerter, {
       name: 'refill kept',

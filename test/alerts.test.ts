@@ -197,7 +197,7 @@ describe('alert rules and the contract example end to end', () => {
     expect((await call('GET', `${BASE}/${rule.id}`, 'user')).statusCode).toBe(404);
   });
 
-  it('contract example: cpu_usage above 80 for the `for` duration fires, below resolves; alert events and signed webhooks follow', async () => {
+  it('contract example: cpu_usage > 80 for `for` fires, below resolves; alert events, signed webhooks', async () => {
     const created = await call('POST', BASE, 'moderator', {
       name: 'High CPU Usage',
       description: 'CPU usage above 80% for more than 5 minutes',
@@ -325,7 +325,7 @@ describe('alert rules and the contract example end to end', () => {
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE delivered_at IS NULL')).toBe(0);
   });
 
-  it('fires from bundles published straight to Kafka (a JSON array and an Avro MetricBundle), skipping their invalid items', async () => {
+  it('fires from bundles published to Kafka (a JSON array, an Avro MetricBundle), skipping invalid items', async () => {
     const notified = sink.requests.length;
     const created = await call('POST', BASE, 'moderator', { name: 'Deep queue', query: 'queue_depth > 10' });
     const id = created.json().data.id;
@@ -393,7 +393,8 @@ describe('alert rules and the contract example end to end', () => {
         fired_at: expect.any(String),
       },
     ]);
-    // Deleting the rule resolves both: firing and resolved webhooks (grouped per rule), then the next test starts clean.
+    // Deleting the rule resolves both: firing and resolved webhooks (grouped per rule), then the next test starts
+    // clean.
     expect((await call('DELETE', `${BASE}/${id}`, 'moderator')).statusCode).toBe(200);
     const statuses = () =>
       sink.requests.slice(notified).flatMap((r) => JSON.parse(r.body).alerts.map((a: { status: string }) => a.status));

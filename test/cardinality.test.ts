@@ -186,7 +186,10 @@ describe(`one rule over ${SERIES} label sets`, () => {
     );
     const [overflowEvent, ...others] = [...events].reverse(); // ':' sorts after ' '
     expect(overflowEvent.message).toMatch(
-      /^\[FIRING\] Hot CPU: cardinality exceeded, \d+ result series got no alert \(ALERTER_MAX_INSTANCES_PER_RULE reached\)$/,
+      new RegExp(
+        String.raw`^\[FIRING\] Hot CPU: cardinality exceeded, \d+ result series got no alert ` +
+          String.raw`\(ALERTER_MAX_INSTANCES_PER_RULE reached\)$`,
+      ),
     );
     expect(new Set(others.map((e) => e.message))).toEqual(new Set(['[FIRING] Hot CPU (value 90)']));
 
@@ -242,7 +245,9 @@ describe(`one rule over ${SERIES} label sets`, () => {
     );
     expect(rows).toEqual([
       {
-        message: `status open → resolved (all ${CAP + 1} alerts of the incident resolved; rule annotation incident_on_resolve=resolved)`,
+        message:
+          `status open → resolved (all ${CAP + 1} alerts of the incident resolved; rule annotation ` +
+          `incident_on_resolve=resolved)`,
       },
     ]);
   });

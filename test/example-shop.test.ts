@@ -15,7 +15,8 @@ import type { Runtime } from '../bin/runtime.ts';
 /** Orders events by request id (generated ids last), then source and message. */
 function byRequest(a: { source: string; message: string; tags: Record<string, unknown> }, b: typeof a): number {
   const key = (e: typeof a) =>
-    `${typeof e.tags.request_id === 'string' && e.tags.request_id.startsWith('shop-') ? e.tags.request_id : '~'} ${e.source} ${e.message}`;
+    `${typeof e.tags.request_id === 'string' && e.tags.request_id.startsWith('shop-') ? e.tags.request_id : '~'} ` +
+    `${e.source} ${e.message}`;
   return key(a).localeCompare(key(b));
 }
 
@@ -50,7 +51,7 @@ describe('example shop instrumented with vigil/client', () => {
     await ctx?.cleanup();
   });
 
-  it('correlates one request across both services, measures by route pattern, logs failures, skips health and static', async () => {
+  it('correlates a request across both services, measures by route pattern, logs failures, skips health', async () => {
     const shop = address(orders);
     const post = (requestId: string, body: object) =>
       fetch(`${shop}/orders`, {
@@ -226,12 +227,15 @@ describe('example shop instrumented with vigil/client', () => {
       all_buckets: number;
       buckets: number;
     }>(`
-      SELECT labels->>'service' AS service, labels->>'method' AS method, labels->>'route' AS route, labels->>'status' AS status,
+      SELECT labels->>'service' AS service, labels->>'method' AS method, labels->>'route' AS route, labels->>'status' AS
+        status,
              sum(value) FILTER (WHERE name = 'http_requests_total')::int AS requests,
              sum(value) FILTER (WHERE name = 'http_request_duration_ms_count')::int AS observations,
-             sum(value) FILTER (WHERE name = 'http_request_duration_ms_bucket' AND labels->>'le' = '+Inf')::int AS all_buckets,
+             sum(value) FILTER (WHERE name = 'http_request_duration_ms_bucket' AND labels->>'le' = '+Inf')::int AS
+               all_buckets,
              count(DISTINCT labels->>'le')::int AS buckets
-        FROM metrics WHERE name IN ('http_requests_total', 'http_request_duration_ms_count', 'http_request_duration_ms_bucket')
+        FROM metrics WHERE name IN ('http_requests_total', 'http_request_duration_ms_count',
+          'http_request_duration_ms_bucket')
        GROUP BY 1, 2, 3, 4 ORDER BY 1, 3, 2, 4`);
     const row = (service: string, method: string, route: string, status: string, n: number) => ({
       service,

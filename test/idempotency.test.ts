@@ -92,7 +92,7 @@ describe('idempotency of producer-chosen ids', () => {
     ]);
   });
 
-  it('stores a resent UUIDv7 whose time is outside the window once, and one with different timestamps once', async () => {
+  it('stores once a resent UUIDv7 whose time is outside the window, and one with different timestamps', async () => {
     const old = uuidv7({ msecs: Date.now() - 400 * 86_400_000 });
     await post(EVENTS, { id: old, event_type: 'log', source: 'idem', message: 'old v7 first' });
     const fresh = uuidv7();
@@ -117,7 +117,7 @@ describe('idempotency of producer-chosen ids', () => {
     expect((await rowsOf('events', fresh)).map((r) => r.message)).toEqual(['v7 first']);
   });
 
-  it('keeps ids unique per kind: an event and a metric sample may share an id; a metric resend is stored once', async () => {
+  it('ids are unique per kind: an event and a metric sample may share one; a metric resend is kept once', async () => {
     const id = crypto.randomUUID();
     await post(EVENTS, { id, event_type: 'metric', source: 'idem', message: 'shared id' });
     await post(METRICS, { id, name: 'idem_total', metric_type: 'counter', value: 1 });
@@ -159,7 +159,7 @@ describe('idempotency of producer-chosen ids', () => {
     }
   });
 
-  it('claims only producer-chosen ids; counts each stored row once; after the window a resend is stored again', async () => {
+  it('claims only producer-chosen ids; counts each stored row once; after the window a resend is stored', async () => {
     // v4, old v7, v7, the event and the metric sharing an id, the chosen id, the generated id reused by producer-b.
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM ingest_ids')).toBe(7);
     const generated = (await post(EVENTS, { event_type: 'log', source: 'idem', message: 'generated again' }))

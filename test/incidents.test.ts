@@ -45,7 +45,7 @@ describe('incidents opened and resolved by alerts, through Kafka', () => {
   const timeline = async (id: string) =>
     (await call('GET', `/api/v1/monitoring/incidents/${id}/timeline`, moderator())).json().data.entries;
 
-  it("opens an incident with the rule's severity when the alert fires, moves it to monitoring when it resolves", async () => {
+  it("opens an incident with the rule's severity when the alert fires, to monitoring when it resolves", async () => {
     const rule = await call('POST', '/api/v1/monitoring/alerts', moderator(), {
       name: 'Payments queue backing up',
       description: 'queue_depth above 100',
@@ -106,7 +106,8 @@ describe('incidents opened and resolved by alerts, through Kafka', () => {
       .filter((e: { kind: string }) => e.kind === 'alert')
       .map((e: { from: string; to: string }) => `${e.from}→${e.to}`);
     expect(alerts).toEqual(['inactive→firing', 'firing→resolved']);
-    // The alert events reach the events table through the writer; those of the incident's own series are shown as transitions.
+    // The alert events reach the events table through the writer; those of the incident's own series are shown as
+    // transitions.
     await waitFor(
       () => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE event_type = 'alert'"),
       (n) => n === 2,
@@ -126,7 +127,8 @@ describe('incidents opened and resolved by alerts, through Kafka', () => {
       () =>
         countRows(
           ctx.db,
-          "SELECT count(*) AS n FROM incident_transitions t JOIN alert_transitions a ON a.id = t.transition_id WHERE a.to_state = 'firing'",
+          'SELECT count(*) AS n FROM incident_transitions t JOIN alert_transitions a ON a.id = t.transition_id WHERE ' +
+            "a.to_state = 'firing'",
         ),
       (n) => n === 2,
     );
@@ -176,7 +178,8 @@ describe('incidents opened and resolved by alerts, through Kafka', () => {
     ).rows;
     await expect(
       ctx.db.query(
-        `INSERT INTO incidents (id, title, severity, created_by, alert_rule_id, alert_fingerprint, started_at) VALUES (gen_random_uuid(), 'dup', 'low', 'x', $1, $2, now())`,
+        `INSERT INTO incidents (id, title, severity, created_by, alert_rule_id, alert_fingerprint, started_at) ` +
+          `VALUES (gen_random_uuid(), 'dup', 'low', 'x', $1, $2, now())`,
         [alert_rule_id, alert_fingerprint],
       ),
     ).rejects.toThrow(/incidents_open_alert_series_idx/);

@@ -165,8 +165,13 @@ describe('pipeline round trip', () => {
     const cases: Record<string, string | undefined> = {
       missing: undefined,
       garbage: 'Bearer not-a-token',
-      wrongSecret: `Bearer ${(await import('../shared/auth/tokens.ts')).signToken({ secret: 'x'.repeat(40), issuer: 'vigil' }, { role: 'admin', sub: 'a', ttlSeconds: 60 })}`,
-      algNone: `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'a', role: 'admin', iss: 'vigil' })).toString('base64url')}.`,
+      wrongSecret: `Bearer ${(await import('../shared/auth/tokens.ts')).signToken(
+        { secret: 'x'.repeat(40), issuer: 'vigil' },
+        { role: 'admin', sub: 'a', ttlSeconds: 60 },
+      )}`,
+      algNone:
+        `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.` +
+        `${Buffer.from(JSON.stringify({ sub: 'a', role: 'admin', iss: 'vigil' })).toString('base64url')}.`,
     };
     for (const [name, authorization] of Object.entries(cases)) {
       for (const method of ['GET', 'POST'] as const) {

@@ -1,8 +1,9 @@
 /**
  * The role × endpoint matrix, generated from ROUTE_POLICY (shared/auth/policy.ts) so a new route is covered the
  * moment it is listed there: every route is served, public ones need no token, and every protected one answers
- * 401 to a missing, expired, ill-signed, `alg: none`, wrong-issuer, role-less or over-long-subject token, 403 to each role below its
- * own, and lets each role at or above it through (whatever the handler then says about the request itself).
+ * 401 to a missing, expired, ill-signed, `alg: none`, wrong-issuer, role-less or over-long-subject token, 403 to each
+ * role below its own, and lets each role at or above it through (whatever the handler then says about the request
+ * itself).
  */
 import crypto from 'node:crypto';
 import { createSigner } from 'fast-jwt';

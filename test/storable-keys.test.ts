@@ -66,7 +66,7 @@ describe('what the gateway accepts is storable', () => {
     return { status: res.status, body: (await res.json()) as { data: Record<string, unknown> } };
   };
 
-  it('stores events with 8 KB of incompressible tags on every level, and a longest source, none dead-lettered', async () => {
+  it('stores events with 8 KB of incompressible tags on each level, a longest source, none dead-lettered', async () => {
     const sent: { id: string; body: Record<string, unknown> }[] = [];
     const items = [
       ...LEVELS.map((level) => ({
@@ -145,7 +145,7 @@ describe('what the gateway accepts is storable', () => {
     ]);
   });
 
-  it('an incident timeline finds notable events by a declared tag even when their tags are too large for the index', async () => {
+  it('an incident timeline finds notable events by a declared tag even when their tags outgrow the index', async () => {
     const now = Date.now();
     const incident = {
       id: crypto.randomUUID(),
@@ -161,7 +161,7 @@ describe('what the gateway accepts is storable', () => {
     expect(events.sort()).toEqual(['a error event', 'a fatal event', 'a warn event']);
   });
 
-  it('stores a metric sample with 4 KB of incompressible labels and folds it into the Prometheus series state', async () => {
+  it('stores a metric sample with 4 KB of incompressible labels and folds it into the Prometheus series', async () => {
     const labels = { a: noise(1024), b: noise(1024), c: noise(1024), d: noise(1024) };
     const res = await send('/metrics', { name: 'wide_labels', metric_type: 'counter', value: 3, labels });
     expect(res.status).toBe(202);

@@ -7,7 +7,7 @@
  *
  *   node --import tsx bench/rca/run.ts                 # 7 outages per family (42), fresh topics and database
  *   node --import tsx bench/rca/run.ts --per-family 3  # fewer
- *   node --import tsx bench/rca/run.ts --first-seed 8  # other outages (seeds 8…14): a suite the method was not tuned on
+ *   node --import tsx bench/rca/run.ts --first-seed 8  # other outages (seeds 8…14): a suite not tuned on
  *   node --import tsx bench/rca/run.ts --keep          # keep the database (vigil_bench_rca) for --reuse
  *   node --import tsx bench/rca/run.ts --reuse         # analyse the kept database again (no ingest; the analysis
  *                                                      # code in-process, as the API runs it) — to tune the method
@@ -143,7 +143,8 @@ function report(outcomes: Outcome[]): void {
     if (of.length === 0) continue;
     const count = (k: keyof Verdict) => of.filter((o) => o.verdict[k] === true).length;
     console.log(
-      `| ${family} | ${of.length} | ${pct(count('top1'), of.length)} | ${pct(count('top3'), of.length)} | ${pct(count('tagNamed'), of.length)} |`,
+      `| ${family} | ${of.length} | ${pct(count('top1'), of.length)} | ${pct(count('top3'), of.length)} | ` +
+        `${pct(count('tagNamed'), of.length)} |`,
     );
   }
   const firstKinds = new Map<string, number>();
@@ -155,7 +156,8 @@ function report(outcomes: Outcome[]): void {
   console.log(`analysis time over ${times.length} incidents: p50 ${p(0.5)} ms, p99 ${p(0.99)} ms`);
   for (const o of outcomes.filter((x) => !x.verdict.top1 || !x.verdict.tagNamed)) {
     console.log(
-      `miss ${o.scenario.id}: culprit ${o.scenario.culprit} (${o.scenario.culpritTag.key}=${o.scenario.culpritTag.value}), ` +
+      `miss ${o.scenario.id}: culprit ${o.scenario.culprit} ` +
+        `(${o.scenario.culpritTag.key}=${o.scenario.culpritTag.value}), ` +
         `victims ${o.scenario.victims.join(', ')}; ranked ${o.top.join(' | ')}`,
     );
   }
@@ -235,7 +237,8 @@ async function main(): Promise<void> {
     const api = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     const token = signToken(config.auth, { role: 'moderator', sub: crypto.randomUUID(), ttlSeconds: 3600 });
     log(
-      `${scenarios.length} outages (${PER_FAMILY} per family), ${scenarios.reduce((n, s) => n + s.events.length, 0)} events`,
+      `${scenarios.length} outages (${PER_FAMILY} per family), ` +
+        `${scenarios.reduce((n, s) => n + s.events.length, 0)} events`,
     );
     await waitStored(runtime.pool, await ingest(api, token, scenarios));
     for (const [i, s] of scenarios.entries()) {

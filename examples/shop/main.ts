@@ -44,7 +44,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     // Flush what is queued (up to 5 s) before exiting.
     const [o, p] = await Promise.all([ordersVigil.close(), paymentsVigil.close()]);
     console.log(
-      `sent: orders ${o.events.sent} events / ${o.metrics.sent} samples, payments ${p.events.sent} events / ${p.metrics.sent} samples`,
+      `sent: orders ${o.events.sent} events / ${o.metrics.sent} samples, payments ${p.events.sent} events / ` +
+        `${p.metrics.sent} samples`,
     );
     process.exit(0);
   });

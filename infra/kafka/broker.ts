@@ -195,7 +195,8 @@ export async function ensureKafkaJars(opts: Pick<BrokerOptions, 'dir' | 'log'>):
     );
     if (code !== 0 || !fs.existsSync(path.join(scratch, path.basename(jar)))) {
       throw new Error(
-        `mvn could not fetch Kafka ${KAFKA_VERSION} (exit ${code}):\n${output.trimEnd().split('\n').slice(-30).join('\n')}`,
+        `mvn could not fetch Kafka ${KAFKA_VERSION} (exit ${code}):\n` +
+          output.trimEnd().split('\n').slice(-30).join('\n'),
       );
     }
   } catch (e) {
@@ -325,7 +326,9 @@ export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | 
 
   if (await isPortOpen(opts.port)) {
     log(
-      `reusing the broker already listening on ${HOST}:${opts.port}${ours ? ` (pid ${ours})` : ' (not started from this dir)'}`,
+      `reusing the broker already listening on ${HOST}:${opts.port}${
+        ours ? ` (pid ${ours})` : ' (not started from ' + 'this dir)'
+      }`,
     );
     return { pid: ours, reused: true };
   }
@@ -378,7 +381,8 @@ export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | 
   child.unref();
   fs.writeFileSync(p.pidFile, `${pid}\n`);
   log(
-    `started Kafka ${KAFKA_VERSION} (pid ${pid}) on ${HOST}:${opts.port}, controller ${HOST}:${opts.controllerPort}, log ${p.logFile}`,
+    `started Kafka ${KAFKA_VERSION} (pid ${pid}) on ${HOST}:${opts.port}, controller ${HOST}:${opts.controllerPort}, ` +
+      `log ${p.logFile}`,
   );
 
   const why = await waitReady(child, pid, opts, p, logOffset);

@@ -14,7 +14,8 @@ async function main(command: string | undefined): Promise<number> {
   const local = config.kafka.local;
   if (!local.managed) {
     console.log(
-      `KAFKA_BROKERS=${config.kafka.brokers.join(',')} points at another broker; nothing local is ${command === 'up' ? 'started' : 'managed'}.`,
+      `KAFKA_BROKERS=${config.kafka.brokers.join(',')} points at another broker; ` +
+        `nothing local is ${command === 'up' ? 'started' : 'managed'}.`,
     );
     return 0;
   }
@@ -22,7 +23,8 @@ async function main(command: string | undefined): Promise<number> {
   if (command === 'up') {
     const { pid, reused } = await startBroker(local);
     console.log(
-      `Kafka broker ${reused ? 'already running' : 'ready'} on ${where}${pid ? ` (pid ${pid})` : ''}; log: ${local.dir}/broker.log`,
+      `Kafka broker ${reused ? 'already running' : 'ready'} on ${where}${pid ? ` (pid ${pid})` : ''}; log: ` +
+        `${local.dir}/broker.log`,
     );
     return 0;
   }

@@ -38,7 +38,8 @@ function pgBin(name: string): string {
     if (fs.existsSync(p)) return p;
   }
   throw new Error(
-    `PostgreSQL's ${name} not found on PATH or in ${base}/*/bin: install the PostgreSQL server (apt-get install postgresql)`,
+    `PostgreSQL's ${name} not found on PATH or in ${base}/*/bin: install the PostgreSQL server (apt-get install ` +
+      `postgresql)`,
   );
 }
 

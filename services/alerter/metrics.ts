@@ -32,7 +32,9 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
     }),
     evaluationSeconds: new Histogram({
       name: 'vigil_alerter_evaluation_seconds',
-      help: 'Time to evaluate the rules for one consumed batch (kind=batch) or one tick (kind=tick), persistence included',
+      help:
+        'Time to evaluate the rules for one consumed batch (kind=batch) or one tick (kind=tick), persistence ' +
+        'included',
       labelNames: ['kind'],
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
@@ -57,7 +59,9 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
     }),
     aggregationsComplete: new Gauge({
       name: 'vigil_alerter_aggregations_complete',
-      help: '1 when this member evaluates the aggregating rules and owns every partition (their results are exact), else 0',
+      help:
+        '1 when this member evaluates the aggregating rules and owns every partition (their results are exact), ' +
+        'else 0',
       registers: [registry],
     }),
     fencedChanges: new Counter({

@@ -172,7 +172,8 @@ async function loadEvents(
     level: string | null;
     tags: Record<string, unknown>;
   }>(
-    `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, event_type, source, level, tags FROM events WHERE ${where.join(' AND ')} LIMIT $${values.length}`,
+    `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, event_type, source, level, tags FROM events WHERE ` +
+      `${where.join(' AND ')} LIMIT $${values.length}`,
     values,
   );
   tooMany(rows.length);

@@ -161,7 +161,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
           active_at: Date;
           at: Date;
         }>(
-          `SELECT id, labels, from_state, to_state, value, active_at, at FROM alert_transitions WHERE rule_id = $1 ORDER BY at DESC, id DESC LIMIT $2`,
+          `SELECT id, labels, from_state, to_state, value, active_at, at FROM alert_transitions WHERE rule_id = $1 ` +
+            `ORDER BY at DESC, id DESC LIMIT $2`,
           [rule.id, limit],
         );
         return {

@@ -158,7 +158,8 @@ describe('readBody: bombs stop at the first item past the limit', { timeout: 30_
 
 describe('parseBody: per-item bound', { timeout: 30_000 }, () => {
   const tooMany =
-    'has more than 1000 JSON values (objects, arrays and commas count); no valid event has that many, so it was not parsed';
+    'has more than 1000 JSON values (objects, arrays and commas count); no valid event has that many, so it was not ' +
+    'parsed';
 
   it('rejects an item of an array with more values than the bound, unparsed; the others count', () => {
     const dense = `{"payload":[${'{},'.repeat(1000)}{}]}`;

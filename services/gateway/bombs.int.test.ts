@@ -45,7 +45,10 @@ describe('gateway under decompression and parsing bombs', () => {
       delay.disable();
       const used = process.cpuUsage(cpu);
       console.log(
-        `bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} probes (next to small requests: ${report.controlMaxMs} ms); gateway CPU ${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ms`,
+        `bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} ` +
+          `probes (next to small requests: ${report.controlMaxMs} ms); gateway CPU ` +
+          `${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ` +
+          `ms`,
       );
       const tooMany = (noun: string) =>
         `the batch has more than 5000 ${noun}s; at most 5000 are accepted per request: split it`;
@@ -76,7 +79,8 @@ describe('gateway under decompression and parsing bombs', () => {
       return [res.status, await res.json()];
     };
     const tooMany =
-      'has more than 24640 JSON values (objects, arrays and commas count); no valid event has that many, so it was not parsed';
+      'has more than 24640 JSON values (objects, arrays and commas count); no valid event has that many, so it was ' +
+      'not parsed';
     expect(await post('events', `{"event_type":"log","source":"deep","payload":{"a":${deep}}}`)).toEqual([
       400,
       {
@@ -161,14 +165,19 @@ async function offerBombs(base: string, token: string): Promise<Report> {
         maxMs = Math.max(maxMs, performance.now() - t0);
         probes++;
       }
-      return { answers: await answers, probes, maxMs: Math.round(maxMs), elapsedMs: Math.round(performance.now() - started) };
+      const elapsedMs = Math.round(performance.now() - started);
+      return { answers: await answers, probes, maxMs: Math.round(maxMs), elapsedMs };
     };
     // The control: as many small gzip requests (each refused, 400), to see how fast this machine answers /healthz
     // next to a dozen requests that are not bombs.
-    const small = bombs.map(({ path }) => ({ name: 'small', path, type: 'application/json', body: zlib.gzipSync('[{}]') }));
+    const small = bombs.map(({ path }) =>
+      ({ name: 'small', path, type: 'application/json', body: zlib.gzipSync('[{}]') }));
     const control = await probed(small);
     const bombed = await probed(bombs);
-    const report = { answers: bombed.answers, probes: bombed.probes, healthzMaxMs: bombed.maxMs, elapsedMs: bombed.elapsedMs, controlMaxMs: control.maxMs };
+    const report = {
+      answers: bombed.answers, probes: bombed.probes, healthzMaxMs: bombed.maxMs, elapsedMs: bombed.elapsedMs,
+      controlMaxMs: control.maxMs,
+    };
     process.stdout.write(JSON.stringify(report));
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

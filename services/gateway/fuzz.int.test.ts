@@ -196,7 +196,7 @@ describe('gateway fuzz', () => {
   const property = (arb: fc.Arbitrary<Shot>, numRuns = RUNS) =>
     fc.assert(fc.asyncProperty(arb, answersSanely), { numRuns });
 
-  it('answers bodies nested 50,000 levels deep with < 500 (JSON.parse takes them; nothing after it may recurse)', async () => {
+  it('answers bodies nested 50,000 deep with < 500 (JSON.parse takes them; nothing after it may recurse)', async () => {
     await property(fc.oneof(shot('events', deepBodies), shot('metrics', deepBodies)), 40);
   }, 300_000);
 
@@ -212,14 +212,12 @@ describe('gateway fuzz', () => {
           fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
         ),
         shot('events', fc.string({ maxLength: 200, unit: 'binary' })),
-        fc
-          .uint8Array({ maxLength: 300 })
-          .map((bytes) => ({
-            path: 'metrics' as const,
-            body: Buffer.from(bytes),
-            contentType: 'application/json',
-            encoding: 'gzip',
-          })),
+        fc.uint8Array({ maxLength: 300 }).map((bytes) => ({
+          path: 'metrics' as const,
+          body: Buffer.from(bytes),
+          contentType: 'application/json',
+          encoding: 'gzip',
+        })),
       ),
     );
   }, 300_000);

@@ -298,7 +298,8 @@ describe('ingest gateway', () => {
         'timestamp without zone',
         { timestamp: '2024-01-01T00:00:00' },
         'timestamp',
-        'must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got "2024-01-01T00:00:00"',
+        'must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ' +
+          '"2024-01-01T00:00:00"',
       ],
       // Regression (found by fuzz.int.test.ts): a number beyond the Date range made toISOString throw → 500.
       ['timestamp beyond the Date range', { timestamp: 1e308 }, 'timestamp', 'is not a valid date: number 1e+308'],
@@ -469,7 +470,7 @@ describe('ingest gateway', () => {
       ]);
     });
 
-    it('applies configured limits: body size (also after gzip) and items per batch → 413, string lengths, tags and labels', async () => {
+    it('applies limits: body size (also after gzip), items per batch → 413, string lengths, tags, labels', async () => {
       const big = JSON.stringify([event({ message: 'x'.repeat(3000) })]);
       expect(errorOf(await post('events', big, {}, small))).toEqual([
         413,
@@ -506,7 +507,7 @@ describe('ingest gateway', () => {
   });
 
   describe('in-flight bounds', () => {
-    it('counts a chunked body as it arrives: a second one that does not fit is refused with 429, the first completes', async () => {
+    it('counts a chunked body as it arrives: a second that does not fit gets 429, the first completes', async () => {
       const url = '/api/v1/monitoring/events';
       const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
       const inflightBytes = async () =>
@@ -538,7 +539,7 @@ describe('ingest gateway', () => {
   });
 
   describe('what reaches Kafka', () => {
-    it('bundles events by source (record key = source) with Avro items, redacted secrets and the request id', async () => {
+    it('bundles events by source (record key = source): Avro items, redacted secrets, the request id', async () => {
       // A UUIDv7 id and no timestamp: the event takes the id's own time, so a retry hits the same primary key.
       const idTime = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
       const id = uuidv7({ msecs: idTime });
@@ -665,7 +666,7 @@ describe('ingest gateway', () => {
       expect(records).toHaveLength(3);
     }, 60_000);
 
-    it('bundles metric samples by the partition their series fingerprint maps to, with no key (alerter ownership)', async () => {
+    it("bundles metric samples by their series fingerprint's partition, with no key (alerter ownership)", async () => {
       // 40 series, 3 samples each, over 6 concurrent requests: every sample must land in its series' partition.
       const series = Array.from({ length: 40 }, (_, i) => ({
         name: 'ownership_check',
@@ -784,7 +785,7 @@ describe('ingest gateway', () => {
       expect(failed.headers['x-request-id']).toBe('req-err-1');
     });
 
-    it("stamps a batch's items with the request id only when the client sent it (a generated one would correlate unrelated events)", async () => {
+    it("stamps a batch's items with the request id only when the client sent it (not a generated one)", async () => {
       const batch = [event({ source: 'shipper-a' }), event({ source: 'shipper-b', tags: { env: 'prod' } })];
       const generated = await post('events', batch);
       expect(generated.statusCode).toBe(202);

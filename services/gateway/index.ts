@@ -185,7 +185,8 @@ function route<R>(app: FastifyInstance, kind: ItemKind<R>, deps: IngestDeps): vo
       if (request.body === undefined || request.body === null)
         throw new VigilError(
           'VIGIL_ERR_MALFORMED_BODY',
-          `a body is required: one ${kind.noun}, a batch or NDJSON (Content-Type: application/json or application/x-ndjson)`,
+          `a body is required: one ${kind.noun}, a batch or NDJSON (Content-Type: application/json or ` +
+            `application/x-ndjson)`,
         );
       const requestIdGiven = request.headers['x-request-id'] === request.id;
       const answer = await ingest(

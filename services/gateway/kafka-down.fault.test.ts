@@ -85,7 +85,10 @@ describe('gateway with Kafka stopped', () => {
         error: {
           code: 'VIGIL_ERR_KAFKA_UNAVAILABLE',
           message: expect.stringMatching(
-            /^Kafka (did not acknowledge within 1500 ms|refused the write: .*); retry later \(records that carry the same ids are stored once\)$/,
+            new RegExp(
+              '^Kafka (did not acknowledge within 1500 ms|refused the write: .*); ' +
+                'retry later \\(records that carry the same ids are stored once\\)$',
+            ),
           ),
         },
       });

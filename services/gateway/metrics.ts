@@ -45,7 +45,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     }),
     items: new Counter({
       name: 'vigil_gateway_items_total',
-      help: 'Events and metric samples received, by outcome (accepted, rejected) and reason (the first offending field, malformed_json, kafka_unavailable)',
+      help:
+        'Events and metric samples received, by outcome (accepted, rejected) and reason (the first offending ' +
+        'field, malformed_json, kafka_unavailable)',
       labelNames: ['endpoint', 'outcome', 'reason'],
       registers: [registry],
     }),
@@ -58,7 +60,9 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     }),
     recordItems: new Histogram({
       name: 'vigil_gateway_record_items',
-      help: 'Items per Kafka record (bundle) acknowledged: a record costs the producer the same CPU whatever it carries',
+      help:
+        'Items per Kafka record (bundle) acknowledged: a record costs the producer the same CPU whatever it ' +
+        'carries',
       labelNames: ['endpoint'],
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500],
       registers: [registry],

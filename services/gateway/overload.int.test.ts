@@ -68,7 +68,8 @@ interface Answer {
 async function offerLoad(url: string, token: string): Promise<Answer[]> {
   const script = `
     const body = JSON.stringify({ events: Array.from({ length: ${EVENTS_PER_REQUEST} }, (_, i) => ({
-      event_type: 'log', source: 'overload-' + (i % 10), message: 'm'.repeat(800), level: 'info', tags: { i: String(i) } })) });
+      event_type: 'log', source: 'overload-' + (i % 10), message: 'm'.repeat(800), level: 'info',
+      tags: { i: String(i) } })) });
     const headers = { authorization: 'Bearer ' + process.env.TOKEN, 'content-type': 'application/json' };
     const answers = await Promise.all(Array.from({ length: ${CONCURRENT} }, async () => {
       try {

@@ -104,7 +104,7 @@ describe('incident analysis', () => {
     return res.json().data;
   };
 
-  it('ranks the database first, its pool gauge and host tag next, the API after, and shows the request ids they share', async () => {
+  it('ranks the database first, its pool gauge and host tag next, the API after, with shared request ids', async () => {
     const result = await analysis();
     const ranked = result.suspects.map((s: { kind: string; name: string }) => `${s.kind} ${s.name}`);
     expect(ranked.slice(0, 3)).toEqual([
@@ -140,7 +140,8 @@ describe('incident analysis', () => {
     });
     expect(db.evidence.explanation).toBe(
       'error ratio 28.6% in the 30 minutes before the start against 0% in the 2 hours before (z 101.1); ' +
-        `its trouble began at ${new Date(start - 22 * MIN).toISOString().slice(11, 16)} (db_connections_in_use{pool="main",service="db"} moved first), ` +
+        `its trouble began at ${new Date(start - 22 * MIN).toISOString().slice(11, 16)} ` +
+        `(db_connections_in_use{pool="main",service="db"} moved first), ` +
         'the earliest of the suspects; logged first on 36 of 36 failing requests shared with api; ' +
         "outside the incident's declared sources, but upstream of api",
     );

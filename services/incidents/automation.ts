@@ -59,7 +59,8 @@ export async function applyInbox(
   ).rows;
   if (!locked) return { taken: 0, opened: [] };
   const { rows } = await client.query<TransitionRow>(
-    `SELECT i.transition_id AS inbox_id, t.id, t.rule_id, t.rule_name, t.fingerprint, t.labels, t.from_state, t.to_state, t.value, t.at,
+    `SELECT i.transition_id AS inbox_id, t.id, t.rule_id, t.rule_name, t.fingerprint, t.labels, t.from_state,
+       t.to_state, t.value, t.at,
             r.severity, r.description, r.annotations
        FROM incident_inbox i
        LEFT JOIN alert_transitions t ON t.id = i.transition_id
@@ -223,12 +224,17 @@ async function onResolved(client: PoolClient, t: TransitionRow): Promise<string 
   );
   const [{ attached, firing }] = (
     await client.query<{ attached: string; firing: string }>(
-      'SELECT count(*) AS attached, count(*) FILTER (WHERE resolved_at IS NULL) AS firing FROM incident_alerts WHERE incident_id = $1',
+      'SELECT count(*) AS attached, count(*) FILTER (WHERE resolved_at IS NULL) AS firing FROM incident_alerts WHERE ' +
+        'incident_id = $1',
       [incident.id],
     )
   ).rows;
   const stillFiring = Number(firing);
-  const message = `alert ${describe(t)} resolved${stillFiring > 0 ? `; ${stillFiring} alert${stillFiring === 1 ? '' : 's'} of this incident still firing` : ''}`;
+  const rest =
+    stillFiring === 1
+      ? '; 1 alert of this incident still firing'
+      : `; ${stillFiring} alerts of this incident still firing`;
+  const message = `alert ${describe(t)} resolved${stillFiring > 0 ? rest : ''}`;
   await addEntries(client, incident.id, [
     { actor: ALERTER_SOURCE, kind: 'alert_resolved', message, details: details(t), at: t.at },
   ]);

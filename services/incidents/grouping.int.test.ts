@@ -43,7 +43,8 @@ describe('incidents grouped per rule', () => {
     atMs: number,
   ) => {
     await ctx.db.query(
-      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+         at)
        SELECT $1, $2, 'fp-' || h, jsonb_build_object('host', h), $3, $4, 97, $5, $5 FROM unnest($6::text[]) AS h`,
       [ruleId, name, to === 'firing' ? 'pending' : 'firing', to, new Date(atMs).toISOString(), hosts],
     );
@@ -86,18 +87,22 @@ describe('incidents grouped per rule', () => {
     expect((await entries(incident.id)).filter((e) => !e.startsWith('analysis'))).toEqual([
       'created: incident opened (high): Disk full {host="a"}',
       'alert_opened: opened by alert Disk full {host="a"} firing (value 97)',
-      'alert_joined: alert Disk full {host="b"} firing (value 97): joined this incident (alerts of one rule are grouped)',
-      'alert_joined: alert Disk full {host="c"} firing (value 97): joined this incident (alerts of one rule are grouped)',
+      'alert_joined: alert Disk full {host="b"} firing (value 97): joined this incident (alerts of one rule are ' +
+        'grouped)',
+      'alert_joined: alert Disk full {host="c"} firing (value 97): joined this incident (alerts of one rule are ' +
+        'grouped)',
       'alert_resolved: alert Disk full {host="a"} resolved; 2 alerts of this incident still firing',
       'alert_resolved: alert Disk full {host="b"} resolved; 1 alert of this incident still firing',
-      'alert_joined: alert Disk full {host="d"} firing (value 97): joined this incident (alerts of one rule are grouped)',
+      'alert_joined: alert Disk full {host="d"} firing (value 97): joined this incident (alerts of one rule are ' +
+        'grouped)',
       'alert_resolved: alert Disk full {host="c"} resolved; 1 alert of this incident still firing',
       'alert_resolved: alert Disk full {host="d"} resolved',
-      'status: status open → resolved (all 4 alerts of the incident resolved; rule annotation incident_on_resolve=resolved)',
+      'status: status open → resolved (all 4 alerts of the incident resolved; rule annotation ' +
+        'incident_on_resolve=resolved)',
     ]);
   });
 
-  it("opens a new incident once the rule's incident is resolved, or after the window when none of its alerts fires", async () => {
+  it("opens a new incident once the rule's one resolved, or after the window if none of its alerts fires", async () => {
     const id = await rule('Disk full again');
     const t0 = Date.now() - 60_000;
     await transitions(id, 'Disk full again', ['a'], 'firing', t0);

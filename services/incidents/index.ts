@@ -54,7 +54,9 @@ export async function startIncidents({ config, logger, routes, registry }: Incid
   };
 }
 
-/** Every session of the pool bounded by the query statement timeout; jit off as in the query role (short index scans). */
+/**
+ * Every session of the pool bounded by the query statement timeout; jit off as in the query role (short index scans).
+ */
 function withStatementTimeout(databaseUrl: string, timeoutMs: number): string {
   const url = new URL(databaseUrl);
   const options = url.searchParams.get('options');

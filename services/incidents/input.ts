@@ -85,7 +85,8 @@ class Fields {
     ) {
       return this.fail(
         'sources',
-        `must be an array of at most ${MAX_SOURCES} event sources (non-empty strings of at most ${NAME_MAX} characters)`,
+        `must be an array of at most ${MAX_SOURCES} event sources (non-empty strings of at most ${NAME_MAX} ` +
+          `characters)`,
       );
     }
     return [...new Set(v as string[])];
@@ -110,7 +111,8 @@ class Fields {
     ) {
       return this.fail(
         'tags',
-        `must be an object of at most ${MAX_TAGS} string tags (key=value the correlated events carry), e.g. {"service": "api"}`,
+        `must be an object of at most ${MAX_TAGS} string tags (key=value the correlated events carry), e.g. ` +
+          `{"service": "api"}`,
       );
     }
     return Object.fromEntries(entries) as Record<string, string>;

@@ -52,7 +52,8 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       BASE,
       docs(
         'Open an incident',
-        "title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token's sub. 201.",
+        'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; ' +
+          "created_by is the token's sub. 201.",
       ),
       async (request, reply) => {
         const input = parseNewIncident(request.body, Date.now());
@@ -66,7 +67,8 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       BASE,
       docs(
         'List incidents',
-        'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, end_time; limit, offset.',
+        'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, ' +
+          'start_time, end_time; limit, offset.',
       ),
       async (request) => {
         const filters = parseListFilters(request.query as Record<string, unknown>);
@@ -94,7 +96,8 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       `${BASE}/:id`,
       docs(
         'Update an incident',
-        'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, description, title, sources, tags.',
+        'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, ' +
+          'description, title, sources, tags.',
       ),
       async (request: WithId) => {
         const id = incidentId(request);
@@ -109,7 +112,8 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       `${BASE}/:id/timeline`,
       docs(
         'Incident timeline',
-        'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; limit, offset.',
+        'Changes, alert transitions and correlated events from 1 h before the start until resolution, in time order; ' +
+          'limit, offset.',
       ),
       async (request: WithId) => {
         const id = incidentId(request);

@@ -37,7 +37,8 @@ export interface IncidentRow {
 }
 
 export const COLUMNS =
-  'id, title, description, severity, status, root_cause, assigned_to, created_by, sources, tags, alert_rule_id, alert_fingerprint, started_at, resolved_at, closed_at, created_at, updated_at';
+  'id, title, description, severity, status, root_cause, assigned_to, created_by, sources, tags, alert_rule_id, ' +
+  'alert_fingerprint, started_at, resolved_at, closed_at, created_at, updated_at';
 
 export interface TimelineEntry {
   actor: string;
@@ -84,7 +85,8 @@ export async function addEntries(db: Queryable, incidentId: string, entries: rea
   await db.query(
     `INSERT INTO incident_timeline (incident_id, at, actor, kind, message, details)
      SELECT $1, coalesce(at, now()), actor, kind, message, details
-       FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e(at, actor, kind, message, details, ord)
+       FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e(at, actor,
+         kind, message, details, ord)
       ORDER BY ord`,
     [
       incidentId,
@@ -102,7 +104,10 @@ export interface AlertOrigin {
   fingerprint: string;
 }
 
-/** Inserts the incident and its `created` entry; with `alert`, returns null when the series already has an unresolved incident. */
+/**
+ * Inserts the incident and its `created` entry; with `alert`, returns null when the series already has an unresolved
+ * incident.
+ */
 export async function insertIncident(
   client: PoolClient,
   input: NewIncident,
@@ -110,9 +115,11 @@ export async function insertIncident(
   alert: AlertOrigin | null = null,
 ): Promise<IncidentRow | null> {
   const found = await client.query<IncidentRow>(
-    `INSERT INTO incidents (id, title, description, severity, assigned_to, created_by, sources, tags, alert_rule_id, alert_fingerprint, started_at)
+    `INSERT INTO incidents (id, title, description, severity, assigned_to, created_by, sources, tags, alert_rule_id,
+       alert_fingerprint, started_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()))
-     ON CONFLICT (alert_rule_id, alert_fingerprint) WHERE alert_rule_id IS NOT NULL AND status NOT IN ('resolved', 'closed') DO NOTHING
+     ON CONFLICT (alert_rule_id, alert_fingerprint) WHERE alert_rule_id IS NOT NULL AND status NOT IN ('resolved',
+       'closed') DO NOTHING
      RETURNING ${COLUMNS}`,
     [
       uuidv7(),
@@ -183,7 +190,8 @@ export function diff(row: IncidentRow, patch: IncidentPatch, actor: string): Tim
     const allowed = allowedNext(row.status);
     throw new VigilError(
       'VIGIL_ERR_INVALID_TRANSITION',
-      `an incident cannot move from ${row.status} to ${patch.status}; from ${row.status} it may move to ${allowed.join(', ')}`,
+      `an incident cannot move from ${row.status} to ${patch.status}; ` +
+        `from ${row.status} it may move to ${allowed.join(', ')}`,
       { from: row.status, to: patch.status, allowed },
     );
   }

@@ -105,11 +105,13 @@ describe('incident timeline', () => {
     ).json().data;
     // An alert series attached to the incident, with its transitions (as the worker would have attached it).
     await ctx.db.query(
-      `INSERT INTO incident_alerts (incident_id, rule_id, fingerprint, rule_name, labels, attached_at) VALUES ($1, $2, 'fp1', 'API errors', '{"source":"api"}', $3)`,
+      `INSERT INTO incident_alerts (incident_id, rule_id, fingerprint, rule_name, labels, attached_at) VALUES ($1, ` +
+        `$2, 'fp1', 'API errors', '{"source":"api"}', $3)`,
       [incident.id, ruleId, at(2)],
     );
     await ctx.db.query(
-      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, delivered_at)
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+         at, delivered_at)
        VALUES ($1, 'API errors', 'fp1', '{"source":"api"}', 'inactive', 'pending', 4, $2, $2, now()),
               ($1, 'API errors', 'fp1', '{"source":"api"}', 'pending', 'firing', 6, $2, $3, now()),
               ($1, 'API errors', 'other-series', '{"source":"web"}', 'inactive', 'firing', 6, $2, $3, now())`,
@@ -133,7 +135,7 @@ describe('incident timeline', () => {
     return res.json().data;
   };
 
-  it('merges changes, alert transitions and correlated events in time order, from 1 h before the start until resolution', async () => {
+  it('merges changes, alert transitions and correlated events in time order, from 1 h before the start', async () => {
     const data = await timeline();
     expect(data).toMatchObject({
       incident_id: incident.id,
@@ -200,7 +202,8 @@ describe('incident timeline', () => {
     await ensureAllPartitions(ctx.db, 'day', Date.parse(at(-80)), Date.parse(at(-80)) + 7200 * 1000);
     await ctx.db.query(
       `INSERT INTO events (id, "timestamp", event_type, source, level, message)
-       SELECT gen_random_uuid(), $1::timestamptz + (i % 7200) * interval '1 second', 'log', (ARRAY['api', 'db', 'web'])[1 + i % 3], 'info', 'filler'
+       SELECT gen_random_uuid(), $1::timestamptz + (i % 7200) * interval '1 second', 'log', (ARRAY['api', 'db',
+         'web'])[1 + i % 3], 'info', 'filler'
          FROM generate_series(1, 60000) AS i`,
       [at(-80)],
     );
@@ -237,8 +240,9 @@ describe('incident timeline', () => {
       } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [
         node['Index Name'],
       ]);
-      expect(def.indexdef).toMatch(
-        /\("timestamp", id\) INCLUDE \(notable_tags\) WHERE \(\(source = 'vigil-alerter'::text\) AND \(event_type = 'alert'::text\) AND \(created_by = 'vigil-alerter'::text\)\)$/,
+      expect(def.indexdef.slice(def.indexdef.indexOf('("timestamp", id)'))).toBe(
+        `("timestamp", id) INCLUDE (notable_tags) WHERE ((source = 'vigil-alerter'::text) ` +
+          `AND (event_type = 'alert'::text) AND (created_by = 'vigil-alerter'::text))`,
       );
     }
     for (const node of candidates) {
@@ -248,8 +252,9 @@ describe('incident timeline', () => {
       } = await ctx.db.query<{ indexdef: string }>('SELECT indexdef FROM pg_indexes WHERE indexname = $1', [
         node['Index Name'],
       ]);
-      expect(def.indexdef).toMatch(
-        /\(source, "timestamp"\) INCLUDE \(id, event_type, notable_tags\) WHERE \(\(level = ANY \(ARRAY\['warn'::text, 'error'::text, 'fatal'::text\]\)\) OR \(event_type = 'alert'::text\)\)$/,
+      expect(def.indexdef.slice(def.indexdef.indexOf('(source, "timestamp")'))).toBe(
+        `(source, "timestamp") INCLUDE (id, event_type, notable_tags) ` +
+          `WHERE ((level = ANY (ARRAY['warn'::text, 'error'::text, 'fatal'::text])) OR (event_type = 'alert'::text))`,
       );
     }
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10).replace(/-/g, '');

@@ -71,7 +71,8 @@ async function sourcesWithNotableEvents(db: Queryable, w: Window): Promise<strin
   const found = await rows<{ source: string }>(
     db,
     `SELECT DISTINCT source FROM rollups
-      WHERE kind = 'event' AND bucket >= date_trunc('minute', $1::timestamptz) AND bucket <= $2 AND level IN ('warn', 'error', 'fatal')
+      WHERE kind = 'event' AND bucket >= date_trunc('minute', $1::timestamptz) AND bucket <= $2 AND level IN ('warn',
+        'error', 'fatal')
       LIMIT ${MAX_SOURCES}`,
     [w.from.toISOString(), w.to.toISOString()],
   );
@@ -118,8 +119,10 @@ export const TIMELINE_SQL = `
       FROM incident_timeline WHERE incident_id = $1 ORDER BY at, id LIMIT $9
   ), alerts AS (
     SELECT t.at AS ts, 1 AS rank, lpad(t.id::text, 20, '0') AS key,
-           jsonb_build_object('kind', 'alert', 'source', '${ALERTER_SOURCE}', 'transition_id', t.id, 'rule_id', t.rule_id, 'rule_name', t.rule_name,
-                              'fingerprint', t.fingerprint, 'labels', t.labels, 'from', t.from_state, 'to', t.to_state, 'value', t.value,
+           jsonb_build_object('kind', 'alert', 'source', '${ALERTER_SOURCE}', 'transition_id', t.id, 'rule_id',
+             t.rule_id, 'rule_name', t.rule_name,
+                              'fingerprint', t.fingerprint, 'labels', t.labels, 'from', t.from_state, 'to', t.to_state,
+                                'value', t.value,
                               'message', format('alert %s %s → %s', t.rule_name, t.from_state, t.to_state),
                               'created_by', '${ALERTER_ACTOR}') AS entry
       FROM incident_alerts a
@@ -153,11 +156,13 @@ export const TIMELINE_SQL = `
      ORDER BY ts, rank, key LIMIT $8 OFFSET $10
   )
   SELECT p.ts,
-         coalesce(p.entry, jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source', e.source, 'level', e.level,
+         coalesce(p.entry, jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source',
+           e.source, 'level', e.level,
                                                'message', e.message, 'tags', e.tags, 'payload', e.payload,
                                                'created_by', e.created_by)) AS entry
     FROM page p
-    LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2 AND e."timestamp" <= $3) e ON true
+    LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2
+      AND e."timestamp" <= $3) e ON true
    ORDER BY p.ts, p.rank, p.key`;
 
 export async function timelineParams(
@@ -180,7 +185,8 @@ export async function timelineParams(
       [...read],
       scope.sources,
       JSON.stringify(scope.tags),
-      // The alerter's events of the attached series (tags = the series' labels + rule_id), shown as transitions instead.
+      // The alerter's events of the attached series (tags = the series' labels + rule_id), shown as transitions
+      // instead.
       scope.series.map((s) => JSON.stringify({ ...s.labels, rule_id: s.rule_id })),
       page.limit + 1,
       page.offset + page.limit + 1,

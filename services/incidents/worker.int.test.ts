@@ -39,7 +39,8 @@ describe('incidents worker failures', () => {
     await worker.poll(); // nothing yet
     await ctx.db.query('ALTER TABLE incident_transitions RENAME TO incident_transitions_away');
     await ctx.db.query(
-      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+         at)
        VALUES ($1, 'Disk full', 'fp-disk', '{"host":"db-1"}', 'pending', 'firing', 97, now(), now())`,
       [ruleId],
     );
@@ -68,7 +69,7 @@ describe('incidents worker failures', () => {
     expect(await metric('vigil_incidents_analyses_total', { outcome: 'stored' })).toBe(1);
   });
 
-  it('marks a failed automatic analysis in the timeline instead of retrying it forever; recompute works afterwards', async () => {
+  it('marks a failed automatic analysis in the timeline, not retrying it forever; recompute works after', async () => {
     const created = await api.app.inject({
       method: 'POST',
       url: BASE,

@@ -145,7 +145,9 @@ export class IncidentWorker {
             {
               actor: ANALYST,
               kind: 'analysis',
-              message: `root-cause analysis failed: ${(error as Error).message}; ask again with GET …/analysis?recompute=true`,
+              message:
+                `root-cause analysis failed: ${(error as Error).message}; ask again with GET ` +
+                `…/analysis?recompute=true`,
             },
           ]);
       });

@@ -44,7 +44,8 @@ describe('maintenance', () => {
         );
       if (table === 'metrics')
         await ctx.db.query(
-          `INSERT INTO metrics (id, "timestamp", name, metric_type, value) VALUES (gen_random_uuid(), $1, 'm', 'gauge', 1)`,
+          `INSERT INTO metrics (id, "timestamp", name, metric_type, value) VALUES (gen_random_uuid(), $1, 'm', ` +
+            `'gauge', 1)`,
           [ts],
         );
       if (table === 'rollups')
@@ -64,14 +65,16 @@ describe('maintenance', () => {
     await seed('rollups', [-100, -91, -90, -40, 0]);
     for (const offset of [-100, -91, -90, -40, 0]) {
       await ctx.db.query(
-        `INSERT INTO ingest_totals (day, kind, partition, count) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, 'event', 0, 1)`,
+        `INSERT INTO ingest_totals (day, kind, partition, count) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, ` +
+          `'event', 0, 1)`,
         [new Date(day(offset))],
       );
     }
 
     // Claims of producer-chosen ids: past the 24 h window (deleted) and within it (kept).
     await ctx.db.query(
-      `INSERT INTO ingest_ids (kind, id, stored_at) VALUES ('event', gen_random_uuid(), $1), ('metric', gen_random_uuid(), $1), ('event', gen_random_uuid(), $2)`,
+      `INSERT INTO ingest_ids (kind, id, stored_at) VALUES ('event', gen_random_uuid(), $1), ('metric', ` +
+        `gen_random_uuid(), $1), ('event', gen_random_uuid(), $2)`,
       [new Date(now - 25 * 3_600_000), new Date(now - 23 * 3_600_000)],
     );
 
@@ -166,7 +169,8 @@ describe('maintenance', () => {
     const days = ctx.config.storage.metricRetentionDays;
     await ctx.db.query(
       `INSERT INTO metric_series_registry (name, fingerprint, first_seen)
-       VALUES ('old_total', 'a', now() - make_interval(days => $1::int + 1)), ('new_total', 'b', now() - make_interval(days => $1::int - 1))`,
+       VALUES ('old_total', 'a', now() - make_interval(days => $1::int + 1)), ('new_total', 'b', now() -
+         make_interval(days => $1::int - 1))`,
       [days],
     );
     await ctx.db.query("INSERT INTO metric_series_counts (name, series) VALUES ('old_total', 1), ('new_total', 1)");

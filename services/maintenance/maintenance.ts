@@ -100,7 +100,8 @@ export async function runMaintenance(
       // sending registers again with its next sample, one that stopped frees its slot.
       await pool.query(
         `WITH gone AS (DELETE FROM metric_series_registry WHERE first_seen < $1 RETURNING name)
-         UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY name) g WHERE c.name = g.name`,
+         UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY
+           name) g WHERE c.name = g.name`,
         [new Date(now - storage.metricRetentionDays * DAY_MS)],
       );
       report.expiredIdClaims = await deleteExpiredIdClaims(pool, storage.idempotencyWindowHours, now);

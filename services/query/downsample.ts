@@ -87,7 +87,8 @@ function seriesPageSql(
   const last = where.param(page.offset + page.limit);
   const named = ([expr, name]: [string, string]) => (expr === name ? expr : `${expr} AS ${name}`);
   const seriesKey = shape.series.map(([expr]) => expr).join(', ');
-  return `SELECT ${[...shape.series.map(([, n]) => n), 'bucket', ...shape.perBucket.map(([, n]) => n), 'value'].join(', ')} FROM (
+  const columns = [...shape.series.map(([, n]) => n), 'bucket', ...shape.perBucket.map(([, n]) => n), 'value'];
+  return `SELECT ${columns.join(', ')} FROM (
             SELECT ${shape.series.map(named).join(', ')},
                    date_bin(${step}::interval, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
                    ${shape.perBucket.map((c) => `${named(c)}, `).join('')}${shape.value} AS value,

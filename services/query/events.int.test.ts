@@ -115,7 +115,7 @@ describe('GET /api/v1/monitoring/events', () => {
     });
   });
 
-  it('pages with the cursor without gaps or repeats while newer events arrive, even within one microsecond', async () => {
+  it('pages with the cursor without gaps or repeats while newer events arrive, even in one microsecond', async () => {
     const base = T - 10 * 60_000;
     // 23 events: groups share a timestamp (ties broken by id), two differ by one microsecond only.
     const seeded = await insertEvents(ctx.db, [
@@ -178,19 +178,22 @@ describe('GET /api/v1/monitoring/events', () => {
         error: {
           code: 'VIGIL_ERR_VALIDATION',
           message:
-            'start_time: is required with message_contains (it reads every message in the range): at most 24 h before end_time (default now)',
+            'start_time: is required with message_contains (it reads every message in the range): at most 24 h ' +
+            'before end_time (default now)',
           details: [
             {
               field: 'start_time',
               message:
-                'is required with message_contains (it reads every message in the range): at most 24 h before end_time (default now)',
+                'is required with message_contains (it reads every message in the range): at most 24 h before ' +
+                'end_time (default now)',
             },
           ],
         },
       },
     });
     const tooLong =
-      'with message_contains the range may span at most 24 h (QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later or set end_time';
+      'with message_contains the range may span at most 24 h (QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later ' +
+      'or set end_time';
     expect(await get(`message_contains=pool&start_time=${at(T - 25 * 3_600_000)}`)).toEqual({
       status: 400,
       body: {
@@ -253,7 +256,7 @@ describe('GET /api/v1/monitoring/events', () => {
       return { status: res.statusCode, body: res.json() };
     };
 
-    it('finds events by id whatever the relation between id and timestamp, 404 for unknown ids, 400 for malformed', async () => {
+    it('finds events by id whatever their timestamp, 404 for unknown ids, 400 for malformed ones', async () => {
       const backfilled = uuidv7(); // assigned now, for an event that happened two days ago
       const v4 = uuidv4();
       await insertEvents(ctx.db, [

@@ -100,8 +100,10 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
       docsOnly({
         summary: 'List events, newest first',
         description:
-          'Filters combine with AND. `tag.<key>=<value>` matches the tag\'s text (`tag.status=500` matches 500 and "500"). ' +
-          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the contract and capped at 10000.',
+          "Filters combine with AND. `tag.<key>=<value>` matches the tag's text (`tag.status=500` matches 500 and " +
+          '"500"). ' +
+          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the contract and capped ' +
+          'at 10000.',
         tags: ['events'],
         querystring: listQuerySchema('events'),
         response: {

@@ -118,7 +118,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     });
   });
 
-  it('estimates p50/p95/p99 of a histogram kept as bucket counters like histogram_quantile, by either name', async () => {
+  it('estimates p50/p95/p99 of a histogram kept as bucket counters like histogram_quantile, either name', async () => {
     const point = (offset: number, value: number) => ({ timestamp: new Date(T + offset).toISOString(), value });
     // /a: rank 5 of 10 lies in (10, 50] with 2 below and 4 inside → 10 + 40 × 3/4 = 40; /b: rank 2 of 4 in [0, 10] → 5.
     expect(await series('name=lat_ms&step=1m&agg=p50')).toEqual([
@@ -174,7 +174,8 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     // Default range (the last hour) at 1 s: 3601 points per series, fine for the default page of 100 series.
     expect((await get('/api/v1/monitoring/metrics?name=temp&step=1s')).status).toBe(200);
     const message =
-      'gives up to 1000 series (limit) × 3601 points = 3601000 points, more than 1100000; use a larger step, a shorter range, ' +
+      'gives up to 1000 series (limit) × 3601 points = 3601000 points, more than 1100000; use a larger step, a ' +
+      'shorter range, ' +
       'or a smaller limit (at most 305 series at this step and range) and page through the series with offset';
     expect(await get('/api/v1/monitoring/metrics?name=temp&step=1s&limit=1000')).toMatchObject({
       status: 400,
@@ -243,7 +244,8 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
           value: 7,
           labels: { path: 'C:\\dir "x"\nnext' },
         },
-        { timestamp: now - 60_000, name: 'lat_count', metric_type: 'gauge', value: 1 }, // collides with the histogram lat
+        // collides with the histogram lat
+        { timestamp: now - 60_000, name: 'lat_count', metric_type: 'gauge', value: 1 },
         { timestamp: now - 60_000, name: 'req_total', metric_type: 'gauge', value: 5 }, // same name, another type
       ]);
       await ensureAllPartitions(ctx.db, 'day', now - 3 * 86_400_000, now);
@@ -259,13 +261,14 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       await ctx.db.query(`INSERT INTO alert_rules (id, name, query) VALUES ($1, 'cpu', 'cpu_usage > 80')`, [rule]);
       await ctx.db.query(
         `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at) VALUES
-          ($1, 'a', '{}', 'firing', 90, now()), ($1, 'b', '{}', 'firing', 91, now()), ($1, 'c', '{}', 'pending', 85, now())`,
+          ($1, 'a', '{}', 'firing', 90, now()), ($1, 'b', '{}', 'firing', 91, now()), ($1, 'c', '{}', 'pending', 85,
+            now())`,
         [rule],
       );
       parsed = new Map(parsePrometheusTextFormat(await scrape()).map((f) => [f.name, f]));
     });
 
-    it('GET /stats answers exactly the six statistics of the contract from the day totals, the rollups and the alert states', async () => {
+    it("GET /stats answers the contract's six statistics from the day totals, rollups and alert states", async () => {
       expect(await get('/api/v1/monitoring/stats', 'moderator')).toMatchObject({
         status: 200,
         body: {
@@ -302,7 +305,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       expect(value('monitoring_metrics_last_hour')).toEqual({ type: 'GAUGE', value: '0' });
     });
 
-    it('exposes stored counters as running totals, gauges as the newest value, histograms and summaries in full', () => {
+    it('exposes stored counters as running totals, gauges as the newest value, histograms, summaries in full', () => {
       expect(parsed.get('req_total')).toMatchObject({
         type: 'COUNTER',
         metrics: [
@@ -340,7 +343,7 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       expect(parsed.get('req_total')?.type).toBe('COUNTER');
     });
 
-    it('answers the same after a fold, and counts a late sample exactly once before and after the next fold', async () => {
+    it('answers the same after a fold; counts a late sample exactly once before and after the next fold', async () => {
       const before = await scrape();
       const result = await fold();
       expect(result).toMatchObject({ folded: true });

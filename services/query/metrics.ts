@@ -92,8 +92,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         ...docsOnly({
           summary: 'Metric samples, or downsampled series with step + agg',
           description:
-            "Without `step`: samples newest first (the contract's query). With `step`: `data` is one series per label set of `name`, " +
-            'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
+            "Without `step`: samples newest first (the contract's query). With `step`: `data` is one series per " +
+            'label set of `name`, ' +
+            'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` ' +
+            '(default now).',
           tags: ['metrics'],
           querystring: listQuerySchema('metrics'),
           response: {
@@ -146,8 +148,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         } else if (points * limit > MAX_SERIES_POINTS) {
           params.fail(
             'step',
-            `gives up to ${limit} series (limit) × ${points} points = ${points * limit} points, more than ${MAX_SERIES_POINTS}; ` +
-              `use a larger step, a shorter range, or a smaller limit (at most ${Math.floor(MAX_SERIES_POINTS / points)} series ` +
+            `gives up to ${limit} series (limit) × ${points} points = ${points * limit} points, more than ` +
+              `${MAX_SERIES_POINTS}; ` +
+              `use a larger step, a shorter range, or a smaller limit (at most ` +
+              `${Math.floor(MAX_SERIES_POINTS / points)} series ` +
               'at this step and range) and page through the series with offset',
           );
         }

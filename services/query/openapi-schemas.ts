@@ -122,7 +122,8 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
         message_contains: {
           type: 'string',
           description:
-            'Case-insensitive substring of the message; needs start_time, at most QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
+            'Case-insensitive substring of the message; needs start_time, at most QUERY_MESSAGE_SEARCH_MAX_HOURS ' +
+            '(24) before end_time or now.',
         },
         cursor: { type: 'string', description: 'next_cursor of the previous page (same filters); not with offset.' },
       },

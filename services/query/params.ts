@@ -103,7 +103,9 @@ export class QueryParams {
     if (!(ms >= opts.minMs && ms <= opts.maxMs)) {
       this.errors.push({
         field: name,
-        message: `must be a duration like 30s, 5m, 1h or 1d (or seconds) from ${opts.minMs / 1000}s to ${opts.maxMs / 86_400_000}d, got ${JSON.stringify(value)}`,
+        message:
+          `must be a duration like 30s, 5m, 1h or 1d (or seconds) from ${opts.minMs / 1000}s to ` +
+          `${opts.maxMs / 86_400_000}d, got ${JSON.stringify(value)}`,
       });
       return undefined;
     }

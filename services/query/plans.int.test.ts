@@ -58,7 +58,8 @@ describe('query plans', () => {
       summary.nodes.push(node['Node Type']);
       if (node['Relation Name']) summary.relations.add(node['Relation Name']);
       if (node['Index Name']) summary.indexes.add(node['Index Name']);
-      // A sequential scan of an empty partition (tomorrow's, created ahead) costs nothing and is what the planner picks.
+      // A sequential scan of an empty partition (tomorrow's, created ahead) costs nothing and is what the planner
+      // picks.
       const empty =
         node['Relation Name'] === part('events', today + DAY) || node['Relation Name'] === part('metrics', today + DAY);
       if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] && !empty)
@@ -93,7 +94,8 @@ describe('query plans', () => {
     await ctx.db.query(
       `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, notable_tags)
        SELECT gen_random_uuid(), $1::timestamptz + i * interval '40 seconds', 'log', 'src-' || (i % 50), 'warn',
-              'warning ' || i, jsonb_build_object('service', 'svc-' || (i % 7)), '{}', jsonb_build_object('service', 'svc-' || (i % 7))
+              'warning ' || i, jsonb_build_object('service', 'svc-' || (i % 7)), '{}', jsonb_build_object('service',
+                'svc-' || (i % 7))
          FROM generate_series(0, 3 * 2160 - 1) AS i`,
       [new Date(start)],
     );
@@ -122,7 +124,7 @@ describe('query plans', () => {
     expect(plan.seqScans).toEqual([]);
   });
 
-  it('tag and message filters over a whole day walk the primary key newest first instead of sorting the day', async () => {
+  it('tag and message filters over a day walk the primary key newest first instead of sorting the day', async () => {
     const filters = {
       tags: [
         ['service', 'svc-3'],
@@ -170,7 +172,7 @@ describe('query plans', () => {
     expect([...fallback.indexes].every((i) => i.endsWith('_id_idx'))).toBe(true);
   });
 
-  it('incident timeline candidates: an index-only scan of events_notable_idx that tests the tags in the index', async () => {
+  it('incident timeline candidates: an index-only scan of events_notable_idx testing the indexed tags', async () => {
     const values = [
       crypto.randomUUID(),
       dayTwo.start.toISOString(),
@@ -192,7 +194,7 @@ describe('query plans', () => {
     expect(plan.seqScans).toEqual([]);
   });
 
-  it('metric samples and downsampling by name + time range use the (name, timestamp) index of the pruned partition', async () => {
+  it("samples and downsampling by name + range use the pruned partition's (name, timestamp) index", async () => {
     const filters = { name: 'm3', labels: [['host', 'h3']] as [string, string][], ...dayTwo };
     const raw = listSamplesSql(filters, { limit: 100, offset: 0 });
     const rawPlan = await explain(raw.sql, raw.values);

@@ -18,7 +18,8 @@ const hasBinary = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]
 const installed = hasBinary('prometheus') && hasBinary('promtool');
 if (!installed) {
   console.warn(
-    'SKIPPED prometheus-scrape.int.test.ts: `prometheus`/`promtool` not installed (apt-get install -y prometheus; .ci/run does it)',
+    'SKIPPED prometheus-scrape.int.test.ts: `prometheus`/`promtool` not installed (apt-get install -y prometheus; ' +
+      '.ci/run does it)',
   );
 }
 

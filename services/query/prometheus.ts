@@ -38,7 +38,8 @@ interface SeriesRow {
 export function seriesStateSql(): { sql: string; values: unknown[] } {
   const where = new Where().add('created_at >= (SELECT since FROM fold)');
   return {
-    sql: `WITH fold AS (SELECT coalesce((SELECT folded_before FROM metric_series_fold), '-infinity'::timestamptz) AS since),
+    sql: `WITH fold AS (SELECT coalesce((SELECT folded_before FROM metric_series_fold), '-infinity'::timestamptz) AS
+            since),
           tail AS (${seriesAggregateSql(where)})
           SELECT name, metric_type, labels,
                  coalesce(s.sample_count, 0) + coalesce(t.n, 0) AS sample_count,

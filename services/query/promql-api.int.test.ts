@@ -143,7 +143,8 @@ describe('Prometheus-compatible query API', () => {
       ['GET', '/prometheus/api/v1/metadata', null, (b) => expect(Object.keys(b.data as object)).toContain('cpu_usage')],
       [
         'GET',
-        `/prometheus/api/v1/series?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=${start}&end=${end}`,
+        `/prometheus/api/v1/series?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}` +
+          `&start=${start}&end=${end}`,
         null,
         (b) =>
           expect(b.data).toEqual([
@@ -153,7 +154,8 @@ describe('Prometheus-compatible query API', () => {
       ],
       [
         'GET',
-        `/prometheus/api/v1/label/host/values?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=${start}&end=${end}`,
+        `/prometheus/api/v1/label/host/values?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=` +
+          `${start}&end=${end}`,
         null,
         (b) => expect(b.data).toEqual(['a', 'b']),
       ],
@@ -234,7 +236,7 @@ describe('Prometheus-compatible query API', () => {
     ]);
   });
 
-  it('answers 400 bad_data for syntax errors, unsupported functions and bad parameters, naming the problem', async () => {
+  it('answers 400 bad_data for syntax errors, unsupported functions, bad parameters, naming the problem', async () => {
     const cases: [string, RegExp][] = [
       ['/prometheus/api/v1/query?query=sum(', /^invalid parameter "query": unexpected end of query/],
       ['/prometheus/api/v1/query?query=deriv(cpu_usage%5B5m%5D)', /function deriv\(\) is not supported by vigil/],
@@ -290,7 +292,8 @@ describe('Prometheus-compatible query API', () => {
         status: 'error',
         errorType: 'bad_data',
         error:
-          'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, or shorten the ranges in [..]',
+          'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, or ' +
+          'shorten the ranges in [..]',
       });
     } finally {
       await app.close();
@@ -311,7 +314,7 @@ describe('Prometheus-compatible query API', () => {
     }
   });
 
-  it('needs a user token: none → 401; the token as the Basic-auth password works (promtool, Grafana basic auth)', async () => {
+  it('needs a user token: none → 401; the token as Basic-auth password works (promtool, Grafana)', async () => {
     expect((await get('/prometheus/api/v1/query?query=1%2B1&time=4', {})).status).toBe(401);
     const basic = `Basic ${Buffer.from(`grafana:${token}`).toString('base64')}`;
     expect(await get('/prometheus/api/v1/query?query=1%2B1&time=4', { authorization: basic })).toEqual({

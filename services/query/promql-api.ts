@@ -152,19 +152,22 @@ export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LI
   if (end < start) throw new BadData('invalid parameter "end": end timestamp must not be before start time');
   if (step <= 0)
     throw new BadData(
-      'invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer',
+      'invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive ' +
+        'integer',
     );
   const steps = Math.floor((end - start) / step) + 1;
   if (steps > MAX_STEPS) {
     throw new BadData(
-      `exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`,
+      `exceeded maximum resolution of ${MAX_STEPS} points per timeseries. ` +
+        'Try decreasing the query resolution (?step=XX)',
     );
   }
   const source = await loadSeries(pool, loadRequests(expr, start, end), new Budget(limits.maxSamples));
   const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
   if (selected * steps > MAX_EVALUATIONS) {
     throw tooLarge(
-      `the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`,
+      `the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step ` +
+        `longer, the range shorter, or add label matchers`,
     );
   }
   return toMatrix(new Evaluator(source).range(expr, start, end, step));

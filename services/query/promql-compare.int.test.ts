@@ -239,7 +239,8 @@ function differences(
     const pb = sb.values ?? [sb.value!];
     if (pa.length !== pb.length) {
       out.push(
-        `series ${k}: ${pa.length} points vs ${pb.length}: ${JSON.stringify(pa.slice(0, 3))} vs ${JSON.stringify(pb.slice(0, 3))}`,
+        `series ${k}: ${pa.length} points vs ${pb.length}: ${JSON.stringify(pa.slice(0, 3))} vs ` +
+          `${JSON.stringify(pb.slice(0, 3))}`,
       );
       continue;
     }

@@ -59,7 +59,8 @@ export async function run<R extends object>(
     if (isQueryCanceled(error)) {
       throw new VigilError(
         'VIGIL_ERR_QUERY_TIMEOUT',
-        'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add filters (source, name)',
+        'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add ' +
+          'filters (source, name)',
       );
     }
     throw databaseError(error);

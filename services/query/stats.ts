@@ -66,7 +66,8 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
       docsOnly({
         summary: 'System statistics (moderator+)',
         description:
-          "Counts from the writer's counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.",
+          "Counts from the writer's counters (per-day totals, per-minute rollups); `*_last_hour` covers the current " +
+          'minute and the 59 before it.',
         tags: ['stats'],
         response: {
           200: {

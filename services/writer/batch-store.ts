@@ -160,7 +160,8 @@ function refuseSeries(
     }
     letter(
       copyRow.item,
-      `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`,
+      `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit ` +
+        `METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`,
     );
   }
   return kept;

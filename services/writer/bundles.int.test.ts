@@ -30,7 +30,7 @@ describe('bundles from direct producers', () => {
   });
   afterAll(() => ctx?.cleanup());
 
-  it('stores the valid items of Avro and JSON bundles, dead-letters bad items alone and bad bundles whole', async () => {
+  it('stores the valid items of Avro and JSON bundles, dead-letters bad items alone, bad bundles whole', async () => {
     const events = ctx.config.kafka.topics.events;
     const metrics = ctx.config.kafka.topics.metrics;
     const minute = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
@@ -144,7 +144,8 @@ describe('bundles from direct producers', () => {
     );
     const at = new Date(minute).toISOString();
     const { rows: stored } = await ctx.db.query(
-      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type, source, level, message, tags, payload, created_by FROM events ORDER BY id`,
+      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type, ` +
+        `source, level, message, tags, payload, created_by FROM events ORDER BY id`,
     );
     expect(stored).toEqual([
       {

@@ -22,7 +22,8 @@ describe('COPY text format', () => {
       id_given: false,
     });
     expect(row).toBe(
-      '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d\t2026-11-26T12:00:00.123Z\tlog\tapi\\tgw\t\\N\t\\N\t{"q":"a\\\\"b"}\t{}\t\\N\t\\N\n',
+      '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d\t2026-11-26T12:00:00.123Z\tlog\tapi\\tgw\t' +
+        '\\N\t\\N\t{"q":"a\\\\"b"}\t{}\t\\N\t\\N\n',
     );
   });
 

@@ -64,5 +64,8 @@ export function formatEventRow(e: EventRecord): string {
 
 export function formatMetricRow(m: MetricRecord): string {
   // String(number) is a valid float8 literal for every finite number (validation refuses NaN and ±Infinity).
-  return `${m.id}\t${new Date(m.timestamp).toISOString()}\t${escapeCopyText(m.name)}\t${m.metric_type}\t${String(m.value)}\t${escapeCopyText(JSON.stringify(m.labels))}\t${nullable(m.created_by)}\n`;
+  return (
+    `${m.id}\t${new Date(m.timestamp).toISOString()}\t${escapeCopyText(m.name)}\t${m.metric_type}\t` +
+    `${String(m.value)}\t${escapeCopyText(JSON.stringify(m.labels))}\t${nullable(m.created_by)}\n`
+  );
 }

@@ -101,7 +101,8 @@ async function insertIgnoringDuplicates<T>(
 ): Promise<void> {
   const staging = quoteIdent(`vigil_staging_${target.table}`);
   await client.query(
-    `CREATE TEMP TABLE IF NOT EXISTS ${staging} (LIKE ${quoteIdent(target.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+    `CREATE TEMP TABLE IF NOT EXISTS ${staging} (LIKE ${quoteIdent(target.table)} INCLUDING DEFAULTS) ON COMMIT ` +
+      `DELETE ROWS`,
   );
   await client.query('SAVEPOINT vigil_staging');
   try {

@@ -1,8 +1,9 @@
 /**
  * Kafka as an ingestion API: records published straight to the events and metrics topics, as JSON (with the
  * content-type header, or detected) and as Avro (current schema, and a v1 schema from before created_by was added),
- * are stored and queryable, with the gateway's redaction of sensitive keys; invalid or undecodable ones land in the DLQ with their bytes, key and provenance
- * headers and are counted by reason; rollups count exactly what was stored, a record published twice once.
+ * are stored and queryable, with the gateway's redaction of sensitive keys; invalid or undecodable ones land in the DLQ
+ * with their bytes, key and provenance headers and are counted by reason; rollups count exactly what was stored, a
+ * record published twice once.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -199,7 +200,8 @@ describe('direct Kafka producers', () => {
       (n) => Number(n) === 13,
     );
     const { rows: storedEvents } = await ctx.db.query(
-      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type, source, level, message, tags, payload, created_by
+      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type,
+         source, level, message, tags, payload, created_by
          FROM events ORDER BY id`,
     );
     expect(storedEvents).toEqual([
@@ -250,7 +252,8 @@ describe('direct Kafka producers', () => {
       },
     ]);
     const { rows: storedMetrics } = await ctx.db.query(
-      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, name, metric_type, value, labels, created_by
+      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, name,
+         metric_type, value, labels, created_by
          FROM metrics ORDER BY id`,
     );
     expect(storedMetrics).toEqual([
@@ -294,7 +297,8 @@ describe('direct Kafka producers', () => {
 
     // Rollups: per minute, exactly the stored rows (the retried JSON event once).
     const { rows: rollups } = await ctx.db.query(
-      `SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, kind, event_type, source, level, count::int AS count
+      `SELECT to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS bucket, kind, event_type, source,
+         level, count::int AS count
          FROM rollups ORDER BY kind, source`,
     );
     expect(rollups).toEqual([

@@ -143,7 +143,8 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     if (binding.outcome === 'changed') {
       logger.warn(
         { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
-        "the stored offsets were read from another Kafka cluster: discarded, reading this cluster's topics from their beginning (records already stored are recognised by id and stored once)",
+        "the stored offsets were read from another Kafka cluster: discarded, reading this cluster's topics from " +
+          'their beginning (records already stored are recognised by id and stored once)',
       );
     }
     await dlq.connect();

@@ -46,7 +46,7 @@ describe('series per metric name', () => {
       )
     ).rows;
 
-  it('stores at most the limit of series per name and dead-letters the samples of the others, naming the metric', async () => {
+  it("stores at most the limit of series per name, dead-letters the others' samples naming the metric", async () => {
     const writer = await ctx.start('writer');
     await post([...hosts('req_total', 0, 8), ...hosts('other', 0, 3)]);
     await waitFor(
@@ -57,7 +57,8 @@ describe('series per metric name', () => {
     expect(letters.map((l) => [l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])).toEqual(
       Array(3).fill([
         'series_limit',
-        'metric "req_total" already has 5 series, the limit METRICS_MAX_SERIES_PER_NAME=5: samples of a new label set are not stored',
+        'metric "req_total" already has 5 series, the limit METRICS_MAX_SERIES_PER_NAME=5: samples of a new label ' +
+          'set are not stored',
       ]),
     );
     const refused = letters.map(hostOf).sort();

@@ -69,7 +69,8 @@ export class SeriesLimit {
          SELECT DISTINCT name, fingerprint FROM unnest($1::text[], $2::text[]) AS u(name, fingerprint)
        ), fresh AS (
          SELECT i.name, i.fingerprint FROM input i
-          WHERE NOT EXISTS (SELECT 1 FROM metric_series_registry r WHERE r.name = i.name AND r.fingerprint = i.fingerprint)
+          WHERE NOT EXISTS (SELECT 1 FROM metric_series_registry r WHERE r.name = i.name AND r.fingerprint =
+            i.fingerprint)
        ), ranked AS (
          SELECT f.name, f.fingerprint, c.series AS registered,
                 c.series + row_number() OVER (PARTITION BY f.name ORDER BY f.fingerprint) AS nth

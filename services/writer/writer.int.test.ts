@@ -111,7 +111,7 @@ describe('writer offsets from another Kafka cluster', () => {
     expect(res.json().data).toMatchObject({ accepted: messages.length, rejected: 0 });
   };
 
-  it('discards offsets bound to another cluster and stores every record of this one; keeps them for the same cluster', async () => {
+  it('discards offsets bound to another cluster, stores all records of this one; keeps those of this one', async () => {
     await post(['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6']);
     // Offsets as another cluster's writer left them: each partition "stored" up to this topic's end.
     const admin = ctx.kafka.admin();

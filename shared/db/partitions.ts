@@ -82,7 +82,8 @@ export async function createPartitions(
       await client.query('SAVEPOINT p');
       try {
         await client.query(
-          `CREATE TABLE IF NOT EXISTS ${quoteIdent(name)} PARTITION OF ${quoteIdent(table)} FOR VALUES FROM ('${from}') TO ('${to}')`,
+          `CREATE TABLE IF NOT EXISTS ${quoteIdent(name)} PARTITION OF ${quoteIdent(table)} FOR VALUES FROM ` +
+            `('${from}') TO ('${to}')`,
         );
         created.push(name);
       } catch (error) {

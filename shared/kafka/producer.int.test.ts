@@ -50,7 +50,7 @@ describe('BatchingProducer', () => {
 
   // Regression: sends of up to 8 MB exceeded the broker's message.max.bytes (1 MiB) per partition and were refused
   // whole, so a 1000-event request of ~1 KB events to one source always answered 503.
-  it('regression: publishes a 3 MB request to one key in sends under 1 MiB and bundles under 256 KiB, with concurrent ones, in order', async () => {
+  it('regression: 3 MB to one key go in sends < 1 MiB, bundles < 256 KiB, with concurrent ones, in order', async () => {
     const topic = ctx.config.kafka.topics.events;
     await producer.publish(topic, headers, []);
     await Promise.all([
@@ -71,7 +71,7 @@ describe('BatchingProducer', () => {
     expect(producer.queuedByteCount).toBe(0);
   });
 
-  it('packs publishes waiting for a send into shared bundles per key, and routes numbered items to their partition without a key', async () => {
+  it('packs publishes waiting for a send into bundles per key; numbered items go to their partition', async () => {
     const topic = ctx.config.kafka.topics.metrics;
     const one = new BatchingProducer(ctx.kafka, { timeoutMs: 20_000, maxInFlightSends: 1 });
     await one.connect();

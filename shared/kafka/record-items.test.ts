@@ -114,7 +114,8 @@ describe('estimatedItems', () => {
       ),
     ).toBe(11);
     expect(estimatedItems(record(parts[0], { 'vigil-schema': codec.item.schemaId }), codec.bundle)).toBe(1);
-    expect(estimatedItems(record(`[${'{"a":1},'.repeat(63)}{"a":1}]`), codec.bundle)).toBe(9); // 513 bytes / 64, rounded up
+    // 513 bytes / 64, rounded up
+    expect(estimatedItems(record(`[${'{"a":1},'.repeat(63)}{"a":1}]`), codec.bundle)).toBe(9);
     expect(estimatedItems(record('{"a":1}'), codec.bundle)).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * From a stored rule (query + threshold_value) to what the engine runs: the parsed expression, the effective
- * comparison, the selector it reads and whether it aggregates across series. The contract's example form `cpu_usage > 80` with
- * threshold_value 80 and the bare form `cpu_usage` with threshold_value 80 both mean `cpu_usage > 80`.
+ * comparison, the selector it reads and whether it aggregates across series. The contract's example form `cpu_usage >
+ * 80` with threshold_value 80 and the bare form `cpu_usage` with threshold_value 80 both mean `cpu_usage > 80`.
  */
 import { isAggregate, rangeOf, selectorOf, type Comparison, type Selector, type ValueExpr } from './ast.ts';
 import { RuleSyntaxError } from './lexer.ts';
@@ -28,7 +28,8 @@ export class ThresholdMismatchError extends Error {
     readonly queryThreshold: number,
   ) {
     super(
-      `threshold_value ${thresholdValue} contradicts the query's own threshold ${queryThreshold}: give one or make them equal`,
+      `threshold_value ${thresholdValue} contradicts the query's own threshold ${queryThreshold}: ` +
+        'give one or make them equal',
     );
     this.name = 'ThresholdMismatchError';
   }

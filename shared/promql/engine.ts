@@ -255,7 +255,9 @@ function vectorVector(node: Binary, lhs: Sample[], rhs: Sample[]): Sample[] {
     const sig = signature(sample.labels, matching);
     if (bySig.has(sig)) {
       throw new PromqlExecutionError(
-        `found duplicate series for the match group ${describeLabels(sample.labels)} on the ${card === 'one-to-many' ? 'left' : 'right'} hand-side of the operation: many-to-many matching not allowed: matching labels must be unique on one side`,
+        `found duplicate series for the match group ${describeLabels(sample.labels)} ` +
+          `on the ${card === 'one-to-many' ? 'left' : 'right'} hand-side of the operation: ` +
+          'many-to-many matching not allowed: matching labels must be unique on one side',
       );
     }
     bySig.set(sig, sample);
@@ -280,7 +282,8 @@ function vectorVector(node: Binary, lhs: Sample[], rhs: Sample[]): Sample[] {
     if (card === 'one-to-one') {
       if (seenSigs.has(sig)) {
         throw new PromqlExecutionError(
-          `multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit (group_left/group_right)`,
+          `multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit ` +
+            `(group_left/group_right)`,
         );
       }
     } else if (seen.has(key)) {

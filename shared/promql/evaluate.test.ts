@@ -159,7 +159,7 @@ describe('evaluation', () => {
     expect(values(run('count by (zone) (cpu_usage)'))).toEqual([[{}, 2]]);
   });
 
-  it('events: count and rate of events matching source, level and tags in a window, per (type, source, level) stream', () => {
+  it('events: count and rate of events matching source, level, tags in a window, per (type, source, level)', () => {
     // error events from api in (0, 300]: @10, @100, @300 (the one at -10 is outside).
     expect(run('count_over_time(events{level="error", source="api"}[5m]) > 2')).toEqual([
       {

@@ -1,6 +1,7 @@
 /**
  * Evaluates a parsed rule at one instant over in-memory windows. Semantics (README "Alert rule language"):
- *   selector            the newest sample at or before `now`, if it is newer than the lookback (else the series is stale)
+ *   selector            the newest sample at or before `now`, if it is newer than the lookback (else the series
+ *                       is stale)
  *   <fn>_over_time      over the samples with now - range < t <= now (none: no result for the series)
  *   rate / increase     counter increase over the window (a drop is a counter reset); rate divides it by the time
  *                       between the first and last sample of the window (at least two samples; no extrapolation)

@@ -21,9 +21,19 @@ function show(e: Expr): string {
     case 'call':
       return `${e.fn}(${e.args.map(show).join(', ')})`;
     case 'aggregation':
-      return `${e.op}${e.grouping ? ` ${e.grouping.without ? 'without' : 'by'}(${e.grouping.labels.join(',')})` : ''}(${e.param ? `${show(e.param)}, ` : ''}${show(e.expr)})`;
+      return (
+        `${e.op}${e.grouping ? ` ${e.grouping.without ? 'without' : 'by'}(${e.grouping.labels.join(',')})` : ''}` +
+        `(${e.param ? `${show(e.param)}, ` : ''}${show(e.expr)})`
+      );
     case 'binary':
-      return `(${show(e.lhs)} ${e.op}${e.returnBool ? ' bool' : ''}${e.matching ? ` ${e.matching.on ? 'on' : 'ignoring'}(${e.matching.labels.join(',')}) ${e.matching.card}(${e.matching.include.join(',')})` : ''} ${show(e.rhs)})`;
+      return (
+        `(${show(e.lhs)} ${e.op}${e.returnBool ? ' bool' : ''}` +
+        (e.matching
+          ? ` ${e.matching.on ? 'on' : 'ignoring'}(${e.matching.labels.join(',')}) ` +
+            `${e.matching.card}(${e.matching.include.join(',')})`
+          : '') +
+        ` ${show(e.rhs)})`
+      );
     case 'unary':
       return `(${e.op}${show(e.expr)})`;
     case 'paren':
@@ -74,7 +84,8 @@ describe('PromQL expression parser', () => {
     ['rate(x[5m:1m])', 'subqueries ([range:step]) are not supported (at line 1, column 10)'],
     [
       '{a=""}',
-      'a selector needs a metric name or at least one matcher that does not match the empty string (at line 1, column 1)',
+      'a selector needs a metric name or at least one matcher that does not match the empty string ' +
+        '(at line 1, column 1)',
     ],
     ['sum(x', 'unexpected end of query: expected ")" to close sum( (at line 1, column 6)'],
     ['x @ 100', 'the @ modifier is not supported (at line 1, column 3)'],

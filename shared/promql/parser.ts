@@ -95,7 +95,8 @@ class Parser {
       if ((RANGE_FUNCTIONS as readonly string[]).includes(token.text)) return this.rangeCall();
       this.fail(
         token,
-        `unknown function ${token.text}(): the functions are ${RANGE_FUNCTIONS.join(', ')} and the aggregations ${AGGREGATE_OPS.join(', ')}`,
+        `unknown function ${token.text}(): the functions are ${RANGE_FUNCTIONS.join(', ')} and the aggregations ` +
+          `${AGGREGATE_OPS.join(', ')}`,
       );
     }
     const selector = this.selector();
@@ -159,7 +160,8 @@ class Parser {
     if (rangeMs > this.opts.maxRangeMs)
       this.fail(
         durationToken,
-        `the range ${durationToken.text} is longer than the longest allowed, ${formatDuration(this.opts.maxRangeMs)} (ALERTER_MAX_RANGE_SECONDS)`,
+        `the range ${durationToken.text} is longer than the longest allowed, ${formatDuration(this.opts.maxRangeMs)} ` +
+          `(ALERTER_MAX_RANGE_SECONDS)`,
       );
     this.expect(']', 'to close the range');
     this.expect(')', `to close ${fn}(`);

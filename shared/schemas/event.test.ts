@@ -74,7 +74,8 @@ describe('validateEvent', () => {
           index: 3,
           field: 'timestamp',
           message:
-            'must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got "yesterday"',
+            'must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ' +
+            '"yesterday"',
         },
       ],
     });
@@ -88,7 +89,8 @@ describe('validateEvent', () => {
         {
           field: 'timestamp',
           message:
-            'must be between 2026-10-27T12:00:00.000Z and 2026-11-26T12:10:00.000Z (retention 30 days, future grace 600 s), got 2026-10-01T00:00:00.000Z',
+            'must be between 2026-10-27T12:00:00.000Z and 2026-11-26T12:10:00.000Z (retention 30 days, future grace ' +
+            '600 s), got 2026-10-01T00:00:00.000Z',
         },
       ],
     });

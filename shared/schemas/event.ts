@@ -95,7 +95,8 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   if (!isPlainObject(input)) {
     check.fail(
       '(body)',
-      `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ${describe(input)}`,
+      `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ` +
+        `${describe(input)}`,
     );
     return { ok: false, errors: check.errors };
   }

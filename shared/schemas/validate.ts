@@ -115,7 +115,8 @@ export class Checker {
     else {
       this.fail(
         field,
-        `must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ${describe(value)}`,
+        `must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ` +
+          `${describe(value)}`,
       );
       return null;
     }
@@ -129,7 +130,9 @@ export class Checker {
     if (ms < oldest || ms > newest) {
       this.fail(
         field,
-        `must be between ${new Date(oldest).toISOString()} and ${new Date(newest).toISOString()} (retention ${window.retentionDays} days, future grace ${window.futureGraceSeconds} s), got ${new Date(ms).toISOString()}`,
+        `must be between ${new Date(oldest).toISOString()} and ${new Date(newest).toISOString()} (retention ` +
+          `${window.retentionDays} days, future grace ${window.futureGraceSeconds} s), got ` +
+          `${new Date(ms).toISOString()}`,
       );
       return null;
     }

@@ -98,7 +98,8 @@ describe('root-cause analysis on the outage suite', () => {
     await insertEventsWithRollups(ctx.db, events);
     const activeAt = new Date(start - 14 * 60_000);
     await ctx.db.query(
-      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+         at)
        VALUES ($1, 'BillingLatency', 'f1', '{"source": "billing"}', 'inactive', 'pending', 2.5, $2, $2)`,
       [crypto.randomUUID(), activeAt],
     );
@@ -115,7 +116,7 @@ describe('root-cause analysis on the outage suite', () => {
     expect(suspects[1].evidence.explanation).toContain("its trouble began after billing's");
   });
 
-  it('names the service of the deepest failing span of failing traces, though its callers log more errors', async () => {
+  it('names the service of the deepest failing span of failing traces though its callers log more errors', async () => {
     const start = Math.floor((Date.now() - 250 * HOUR_MS) / 60_000) * 60_000;
     const events: Parameters<typeof insertEventsWithRollups>[1] = [];
     for (let m = -150; m < 0; m++) {

@@ -154,7 +154,7 @@ describe('AlertEngine', () => {
     expect(summary(e.evaluateAll(2000))).toEqual([]); // b is not this engine's to resolve
   });
 
-  it('caps the instances of a rule: the series beyond it raise ONE cardinality alert, resolved once everything fits', () => {
+  it("caps a rule's instances: the series beyond it raise ONE cardinality alert, resolved once all fit", () => {
     let refused = 0;
     const e = new AlertEngine({
       lookbackMs: 10_000,
@@ -177,7 +177,8 @@ describe('AlertEngine', () => {
       origin: P0,
       rule: { name: 'cpu' },
     });
-    expect(summary(first).filter((t) => t.startsWith('mem'))).toEqual(['mem {"host":"h0"} inactive→firing @1000']); // another rule: its own cap
+    // another rule: its own cap
+    expect(summary(first).filter((t) => t.startsWith('mem'))).toEqual(['mem {"host":"h0"} inactive→firing @1000']);
     expect(e.instanceCount).toBe(5);
     expect(refused).toBe(7);
     // The tick sees all ten again: still over the cap, nothing new, no second cardinality alert.

@@ -179,13 +179,18 @@ export class StateStore {
       if (upserts.length > 0) {
         // Joined with alert_rules: an instance of a rule deleted meanwhile is not written (no FK failure).
         await client.query(
-          `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition, updated_at)
-           SELECT u.rule_id, u.fingerprint, u.labels, u.state, u.value, u.active_at, u.fired_at, u.keep_firing_since, u.topic, u.partition, now()
-             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::float8[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[])
-                  AS u(rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition)
+          `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at, fired_at,
+             keep_firing_since, topic, partition, updated_at)
+           SELECT u.rule_id, u.fingerprint, u.labels, u.state, u.value, u.active_at, u.fired_at, u.keep_firing_since,
+             u.topic, u.partition, now()
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::float8[], $6::timestamptz[],
+               $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[])
+                  AS u(rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic,
+                    partition)
              JOIN alert_rules r ON r.id = u.rule_id
            ON CONFLICT (rule_id, fingerprint) DO UPDATE SET
-                  labels = EXCLUDED.labels, state = EXCLUDED.state, value = EXCLUDED.value, active_at = EXCLUDED.active_at,
+                  labels = EXCLUDED.labels, state = EXCLUDED.state, value = EXCLUDED.value, active_at =
+                    EXCLUDED.active_at,
                   fired_at = EXCLUDED.fired_at, keep_firing_since = EXCLUDED.keep_firing_since, topic = EXCLUDED.topic,
                   partition = EXCLUDED.partition, updated_at = now()`,
           [
@@ -208,11 +213,14 @@ export class StateStore {
         const names = t.map((x) => ruleNames(x.ruleId));
         // Transitions that notify nobody (to pending or inactive) are delivered by definition.
         const { rows } = await client.query<{ id: string; ord: string }>(
-          `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, delivered_at)
+          `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value,
+             active_at, at, delivered_at)
            SELECT rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at,
                   CASE WHEN to_state IN ('firing', 'resolved') THEN NULL ELSE now() END
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], $9::timestamptz[])
-                  WITH ORDINALITY AS u(rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, ord)
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::float8[],
+               $8::timestamptz[], $9::timestamptz[])
+                  WITH ORDINALITY AS u(rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+                    at, ord)
             ORDER BY ord
            RETURNING id`,
           [
@@ -269,7 +277,8 @@ export class StateStore {
       if (kept.length > 0) {
         await client.query(
           `INSERT INTO alert_partials (rule_id, topic, partition, group_key, labels, sum, count, min, max, at)
-           SELECT *, $10::timestamptz FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::float8[], $7::bigint[], $8::float8[], $9::float8[])`,
+           SELECT *, $10::timestamptz FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
+             $6::float8[], $7::bigint[], $8::float8[], $9::float8[])`,
           [
             kept.map((p) => p.ruleId),
             kept.map((p) => p.origin.topic),
@@ -325,7 +334,9 @@ export class StateStore {
     );
   }
 
-  /** Transitions a crash left undelivered, older than `minAgeMs` (younger ones may still be in another alerter's hands). */
+  /**
+   * Transitions a crash left undelivered, older than `minAgeMs` (younger ones may still be in another alerter's hands).
+   */
   async undelivered(minAgeMs: number, limit: number): Promise<SavedTransition[]> {
     const { rows } = await this.pool.query<{
       id: string;

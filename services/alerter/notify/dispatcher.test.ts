@@ -67,7 +67,7 @@ function setup(groupWaitMs: number) {
 const until = (done: () => boolean) => pollUntil('the deliveries', done, 5000, 10);
 
 describe('Dispatcher', () => {
-  it('delivers what a rule does within the window as one group: one webhook POST, one Alertmanager POST, bounded events', async () => {
+  it("delivers a rule's window as one group: one webhook POST, one Alertmanager POST, bounded events", async () => {
     const { dispatcher, published, notices, posts, marked } = setup(100);
     // 1,500 alerts of one rule arrive in three saves inside the window, one of another rule too.
     let id = 0;

@@ -2,7 +2,8 @@
  * Request bodies of the rule routes. Create takes the contract's fields (name, description, query, threshold_value)
  * plus for, keep_firing_for, severity, labels, annotations, enabled; update (PUT) takes any of them and keeps the
  * rest. Every problem is reported at once; a query that does not parse is reported with its position:
- *   { "field": "query", "message": "...", "position": 12, "line": 1, "column": 13, "excerpt": "cpu_usage > \n            ^" }
+ *   { "field": "query", "message": "...", "position": 12, "line": 1, "column": 13,
+ *     "excerpt": "cpu_usage > \n            ^" }
  */
 import { validationError, type FieldError } from '../../../shared/errors.ts';
 import { LABEL_NAME } from '../../../shared/schemas/metric.ts';
@@ -41,7 +42,9 @@ export function ruleFields(
     throw validationError([
       {
         field: '(body)',
-        message: `must be a JSON object with name, query and optional description, threshold_value, for, keep_firing_for, severity, labels, annotations, enabled; got ${describe(body)}`,
+        message:
+          `must be a JSON object with name, query and optional description, threshold_value, for, ` +
+          `keep_firing_for, severity, labels, annotations, enabled; got ${describe(body)}`,
       },
     ]);
   }
@@ -126,7 +129,8 @@ export function duration(check: Checker, field: string, value: unknown): number 
   if (ms === null || ms % 1000 !== 0 || ms > MAX_DURATION_MS) {
     check.fail(
       field,
-      `must be a duration in whole seconds up to 1w, like "30s", "5m", "1h30m", or a number of seconds; got ${describe(value)}`,
+      `must be a duration in whole seconds up to 1w, like "30s", "5m", "1h30m", or a number of seconds; got ` +
+        `${describe(value)}`,
     );
     return null;
   }

@@ -39,7 +39,8 @@ interface RuleRow {
 }
 
 const COLUMNS =
-  'id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, annotations, enabled, created_by, created_at, updated_at, revision';
+  'id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, ' +
+  'annotations, enabled, created_by, created_at, updated_at, revision';
 
 /** Another rule already has the name (case-insensitively). */
 export class DuplicateRuleNameError extends Error {}
@@ -68,7 +69,8 @@ export class RuleStore {
   async create(fields: RuleFields, createdBy: string): Promise<RuleDefinition> {
     return this.unique(async () => {
       const { rows } = await this.pool.query<RuleRow>(
-        `INSERT INTO alert_rules (id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, annotations, enabled, created_by)
+        `INSERT INTO alert_rules (id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds,
+           severity, labels, annotations, enabled, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${COLUMNS}`,
         [uuidv7(), ...values(fields), createdBy],
       );

@@ -48,7 +48,8 @@ export async function sourceCounts(db: Queryable, w: Windows): Promise<SourceCou
   // folded here (a correlated subquery per source for its minutes cost as much again as the scan).
   const found = await rows<{ source: string; bucket: Date; events: string; errors: string }>(
     db,
-    `SELECT source, bucket, sum(count) AS events, coalesce(sum(count) FILTER (WHERE level IN ${ERROR_LEVELS}), 0) AS errors
+    `SELECT source, bucket, sum(count) AS events, coalesce(sum(count) FILTER (WHERE level IN ${ERROR_LEVELS}), 0) AS
+       errors
        FROM rollups
       WHERE kind = 'event' AND event_type <> 'alert' AND bucket >= $1 AND bucket < $2 AND source <> ALL($3::text[])
       GROUP BY source, bucket`,
@@ -108,7 +109,8 @@ export async function firstErrors(
        FROM unnest($1::text[], $2::timestamptz[]) AS s(source, since)
        CROSS JOIN LATERAL (
          SELECT * FROM events e
-          WHERE e.source = s.source AND e."timestamp" >= s.since AND e."timestamp" < $3 AND ${NOTABLE} AND e.level IN ${ERROR_LEVELS}
+          WHERE e.source = s.source AND e."timestamp" >= s.since AND e."timestamp" < $3 AND ${NOTABLE} AND e.level IN
+            ${ERROR_LEVELS}
           ORDER BY e."timestamp" LIMIT 1) e
       ORDER BY e."timestamp"`,
     [since.map((s) => s.source), since.map((s) => iso(s.from)), iso(start)],
@@ -131,7 +133,10 @@ export interface TagCount {
   first_at: Date | null;
 }
 
-/** Tag values on the error events of `sources` (the newest PER_SOURCE_CAP of each), before the start and in the baseline. */
+/**
+ * Tag values on the error events of `sources` (the newest PER_SOURCE_CAP of each), before the start and in the
+ * baseline.
+ */
 export async function errorTags(db: Queryable, sources: string[], w: Windows): Promise<TagCount[]> {
   if (sources.length === 0) return [];
   const found = await rows<{
@@ -154,7 +159,8 @@ export async function errorTags(db: Queryable, sources: string[], w: Windows): P
                                              AND t."timestamp" >= $2 AND t."timestamp" < $4)) AS tags,
                 e."timestamp"
            FROM events e
-          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" < $4 AND ${NOTABLE} AND e.level IN ${ERROR_LEVELS}
+          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" < $4 AND ${NOTABLE} AND e.level IN
+            ${ERROR_LEVELS}
           ORDER BY e."timestamp" DESC LIMIT ${PER_SOURCE_CAP}) e
        CROSS JOIN LATERAL jsonb_each_text(e.tags) kv
       WHERE kv.key <> ALL($5::text[]) AND length(kv.value) <= 200
@@ -197,7 +203,8 @@ export async function requestIds(
     `SELECT rid AS request_id, array_agg(DISTINCT source ORDER BY source) AS sources,
             (array_agg(source ORDER BY ts, source))[1] AS first_source, min(ts) AS first_at,
             count(*) AS events, count(*) FILTER (WHERE level IN ${ERROR_LEVELS}) AS errors
-       FROM (SELECT s.source, e."timestamp" AS ts, e.level, coalesce(e.tags->>'request_id', e.payload->>'request_id') AS rid
+       FROM (SELECT s.source, e."timestamp" AS ts, e.level, coalesce(e.tags->>'request_id', e.payload->>'request_id') AS
+         rid
                FROM unnest($1::text[]) AS s(source)
                CROSS JOIN LATERAL (
                  SELECT e.tags, e.payload, e.level, e."timestamp" FROM events e
@@ -253,7 +260,9 @@ export async function requestEdges(db: Queryable, sources: string[], w: Windows)
   return found.map((r) => ({ upstream: r.upstream, downstream: r.downstream, requests: Number(r.requests) }));
 }
 
-/** Epoch ms of the newest event tagged `deploy` (or `deployment`) of each source within `lookbackMs` before its time. */
+/**
+ * Epoch ms of the newest event tagged `deploy` (or `deployment`) of each source within `lookbackMs` before its time.
+ */
 export async function deployMarkers(
   db: Queryable,
   near: { source: string; at: Date }[],
@@ -286,7 +295,8 @@ export async function failingSpans(db: Queryable, sources: string[], w: Windows)
   if (sources.length === 0) return [];
   return rows<FailingSpan>(
     db,
-    `SELECT s.source, e.tags->>'trace_id' AS trace_id, e.tags->>'span_id' AS span_id, e.tags->>'parent_span_id' AS parent_span_id
+    `SELECT s.source, e.tags->>'trace_id' AS trace_id, e.tags->>'span_id' AS span_id, e.tags->>'parent_span_id' AS
+       parent_span_id
        FROM unnest($1::text[]) AS s(source)
        CROSS JOIN LATERAL (
          SELECT e.tags FROM events e
@@ -373,7 +383,8 @@ export async function metricOnsets(
   const found = await rows<{ i: number; onset: Date }>(
     db,
     `SELECT s.i, m."timestamp" AS onset
-       FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::float8[]) WITH ORDINALITY AS s(name, labels, mean, band, i)
+       FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::float8[]) WITH ORDINALITY AS s(name, labels, mean, band,
+         i)
        CROSS JOIN LATERAL (
          SELECT m."timestamp" FROM metrics m
           WHERE m.name = s.name AND m.labels = s.labels AND m."timestamp" >= $5 AND m."timestamp" < $6

@@ -155,7 +155,9 @@ export async function analyse(
     if (r.candidate.kind === 'metric') {
       const m = metrics.find((x) => x.candidate.name === r.candidate.name)!;
       const e = metricEvidence_(m.candidate);
-      const moved = `${r.candidate.name} left its baseline (mean ${e.mean_before} against ${e.mean_baseline} ± ${e.stddev_baseline}, z ${e.z})`;
+      const moved =
+        `${r.candidate.name} left its baseline (mean ${e.mean_before} against ${e.mean_baseline} ± ` +
+        `${e.stddev_baseline}, z ${e.z})`;
       return {
         kind: 'metric' as const,
         name: r.candidate.name,
@@ -168,8 +170,10 @@ export async function analyse(
     const deepest = traces.deepest.get(c.source) ?? 0;
     const spans = deepest > 0 ? [`the deepest failing span in ${deepest} of ${traces.traces} failing traces`] : [];
     const rates =
-      `error ratio ${round((100 * c.errors_before) / Math.max(1, c.events_before), 1)}% in the 30 minutes before the start ` +
-      `against ${round((100 * c.errors_baseline) / Math.max(1, c.events_baseline), 1)}% in the 2 hours before (z ${round(r.candidate.z, 1)})`;
+      `error ratio ${round((100 * c.errors_before) / Math.max(1, c.events_before), 1)}% ` +
+      'in the 30 minutes before the start ' +
+      `against ${round((100 * c.errors_baseline) / Math.max(1, c.events_baseline), 1)}% in the 2 hours before (z ` +
+      `${round(r.candidate.z, 1)})`;
     return {
       kind: 'source' as const,
       name: c.source,

@@ -208,7 +208,8 @@ export function rankCandidates(candidates: Candidate[], edges: RequestEdge[], sc
       if (!r.inScope) r.score *= OUT_OF_SCOPE_FACTOR;
       if (upstreamOf.length > 0) {
         r.reasons.push(
-          `outside the incident's declared sources, but upstream of ${upstreamOf.map((s) => s.candidate.name).join(', ')}`,
+          `outside the incident's declared sources, but upstream of ` +
+            `${upstreamOf.map((s) => s.candidate.name).join(', ')}`,
         );
       }
     }
