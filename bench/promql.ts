@@ -17,7 +17,6 @@ import type { QueryHandle } from '../services/query/index.ts';
 import { BENCH_DATABASE_URL, DEFAULT_SPEC, ensureBenchData } from './query-data.ts';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
-const HOUR = 3_600_000;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];

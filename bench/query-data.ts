@@ -109,7 +109,7 @@ export function* eventRows(count: number, anchorMs: number, seed = 1): Generator
   const creators = ['5b7c9a1e-0c1d-4e8a-9f2b-3a4c5d6e7f80', '9d2e4f60-1a2b-4c3d-8e9f-0a1b2c3d4e5f', 'kafka:bench'];
   for (let i = 0; i < count; i++) {
     const ts = start + Math.floor((i * SPAN_MS) / count);
-    const source = BENCH_SOURCES[Math.floor(Math.pow(random(), 1.6) * BENCH_SOURCES.length)];
+    const source = BENCH_SOURCES[Math.floor(random() ** 1.6 * BENCH_SOURCES.length)];
     const type = weighted(EVENT_TYPES, random);
     const level = type === 'trace' ? null : weighted(LEVELS, random);
     const tags: Record<string, string | number> = {

@@ -29,7 +29,7 @@ describe('HttpTransport', () => {
   for (const offThread of [true, false]) {
     it(`posts gzip batches ${offThread ? 'from a worker thread' : 'on the event loop'}, maps the answers`, async () => {
       const sink = await HttpSink.start({
-        answer: (r, i) =>
+        answer: (_r, i) =>
           i === 0
             ? { status: 202, body: { success: true, data: { accepted: 1, rejected: 1 } } }
             : { status: 503, headers: { 'retry-after': '7' }, body: {} },

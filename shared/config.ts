@@ -175,7 +175,7 @@ export const SETTINGS: readonly Setting[] = [
       'Comma list of sensitive key names: a key at any depth of `tags`/`payload` or a metric label whose ' +
       'lower-cased, punctuation-free form contains one of five or more characters, or has a shorter one as a whole ' +
       'word (`db_pass`, `basicAuth`; not `author`), is stored as `"[REDACTED]"`, and so is the `value` of a ' +
-      '`{"name"\|"key": <such a key>, "value": …}` object; `none` disables.',
+      '`{"name"|"key": <such a key>, "value": …}` object; `none` disables.',
   },
   {
     name: 'INGEST_REDACT_SECRETS',

@@ -59,7 +59,7 @@ function App() {
   ];
   if (moderator) links.push(['stats', 'Stats']);
   const current = page || 'incidents';
-  let body;
+  let body: ReturnType<typeof html>;
   if (current === 'incidents' && id) body = html`<${IncidentPage} id=${id} me=${me} />`;
   else if (current === 'incidents') body = html`<${IncidentsPage} me=${me} />`;
   else if (current === 'alerts') body = html`<${AlertsPage} me=${me} />`;

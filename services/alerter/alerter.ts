@@ -255,7 +255,7 @@ export class Alerter {
   private isReady(origin: Origin | null): boolean {
     if (origin === null) return this.leader && this.aggregationsOwned && this.caughtUp;
     const state = this.partitions.get(ownerKey(origin));
-    return state !== undefined && state.ready && state.owned;
+    return state?.ready === true && state.owned;
   }
 
   private async refreshRules(): Promise<void> {

@@ -25,7 +25,6 @@
  * series' labels is taken for the attached series: series of one rule normally share their label keys.)
  */
 import { ALERTER_ACTOR, isSystemSource } from '../../shared/auth/identity.ts';
-import type { Pool } from '../../shared/db/pool.ts';
 import { rows, type Queryable } from './sql.ts';
 import type { IncidentRow } from './store.ts';
 

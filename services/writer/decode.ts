@@ -17,7 +17,6 @@
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterReason } from '../../shared/kafka/dlq.ts';
 import { creatorOf } from '../../shared/kafka/record-items.ts';
-import { HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import {
   JSON_FIELDS,
   parseEventTexts,

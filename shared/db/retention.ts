@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { listPartitions, type PartitionedTable } from './partitions.ts';
-import { isLockNotAvailable, sqlState } from './errors.ts';
+import { isLockNotAvailable } from './errors.ts';
 import { quoteIdent, type Pool } from './pool.ts';
 
 export interface RetentionResult {

@@ -200,7 +200,7 @@ function scalarOp(op: string, a: number, b: number): [number, boolean] {
     case '%':
       return [a % b, true];
     case '^':
-      return [Math.pow(a, b), true];
+      return [a ** b, true];
     case 'atan2':
       return [Math.atan2(a, b), true];
     case '==':

@@ -32,7 +32,7 @@ function body(draft: typeof BLANK) {
 }
 
 /** The query's parse error with a caret under the position. */
-function QueryCheck({ query, error }: { query: string; error: unknown }) {
+function QueryCheck({ error }: { query: string; error: unknown }) {
   if (error === 'ok') return html`<p class="ok" role="status">Query parses.</p>`;
   if (!(error instanceof ApiError)) return error ? html`<${Problem} error=${error} />` : null;
   const details = (error.details ?? []) as { field: string; message: string; excerpt?: string }[];

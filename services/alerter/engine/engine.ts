@@ -19,7 +19,7 @@ import {
   emptyFigures,
   evaluate,
   groupOf,
-  type DataView,
+  type DataView as WindowData,
   type Element,
   type GroupFigures,
 } from '../../../shared/promql/evaluate.ts';
@@ -307,7 +307,7 @@ export class AlertEngine {
     const aggregatedDue = new Set<EngineRule>();
     for (const series of this.touchedSeries) {
       if (!this.opts.isReady(series.origin)) continue;
-      let view: DataView | null = null;
+      let view: WindowData | null = null;
       for (const rule of this.seriesRules.get(series) ?? []) {
         if (rule.aggregated) {
           aggregatedDue.add(rule);
@@ -330,7 +330,7 @@ export class AlertEngine {
       for (const rule of this.perStream.get(key) ?? []) {
         for (const stream of streams) {
           if (!this.opts.isReady(stream.origin)) continue;
-          const view: DataView = { series: () => NO_SERIES, streams: () => [stream] };
+          const view: WindowData = { series: () => NO_SERIES, streams: () => [stream] };
           this.observe(rule, stream.labels, stream.origin, this.valueOf(rule, now, view), now, changes);
         }
       }
@@ -442,13 +442,13 @@ export class AlertEngine {
     return byRule.size - (byRule.has(CARDINALITY_FINGERPRINT) ? 1 : 0);
   }
 
-  private dataFor(rule: EngineRule): DataView {
+  private dataFor(rule: EngineRule): WindowData {
     return rule.selector.source === 'metric'
       ? { series: () => this.ruleSeries.get(rule.id) ?? NO_SERIES, streams: () => NO_STREAMS }
       : this.windows;
   }
 
-  private valueOf(rule: EngineRule, now: number, data: DataView): number | undefined {
+  private valueOf(rule: EngineRule, now: number, data: WindowData): number | undefined {
     const elements: Element[] = compare(
       evaluate(rule.expr, { now, lookbackMs: this.opts.lookbackMs, data }),
       rule.comparison,

@@ -3,7 +3,6 @@
  * stores the result in incident_analyses with a timeline entry naming the top suspect. Computed once
  * automatically when an incident opens (the worker, worker.ts) and on demand (GET …/analysis?recompute=true).
  */
-import type { Pool } from '../../../shared/db/pool.ts';
 import { inTransaction, rows, type Queryable } from '../sql.ts';
 import { addEntries, type IncidentRow } from '../store.ts';
 import {
