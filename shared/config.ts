@@ -10,6 +10,7 @@ import type { VerificationKey } from './auth/verify.ts';
 import { DEFAULT_SENSITIVE_KEYS } from './redact.ts';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from './schemas/event.ts';
 import { DEFAULT_METRIC_LIMITS, type MetricLimits } from './schemas/metric.ts';
+import { DAYS_PER_LEAP_YEAR, DAYS_PER_WEEK, HOURS_PER_DAY, MS_PER_SECOND, SECONDS_PER_DAY } from './units.ts';
 
 /**
  * Upper bounds of the source and metric name limits: both are part of btree keys (events (source, timestamp),
@@ -582,6 +583,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
   if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))) {
     problems.push(`KAFKA_BROKERS=${JSON.stringify(str('KAFKA_BROKERS'))} must be a comma list of host:port`);
   }
+  // biome-ignore lint/style/noMagicNumbers: the port range
   const localPort = int('KAFKA_LOCAL_PORT', 1, 65535);
   const managed = brokers.length === 1 && isLocalBroker(brokers[0], localPort);
 
@@ -610,6 +612,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     );
   }
 
+  // biome-ignore-start lint/style/noMagicNumbers: bounds of the setting named beside them (the name carries the unit)
   const config: Config = {
     env: nodeEnv,
     roles,
@@ -640,7 +643,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     },
     ingest: {
       produceTimeoutMs: int('INGEST_PRODUCE_TIMEOUT_MS', 100, 120_000),
-      futureGraceSeconds: int('INGEST_FUTURE_GRACE_SECONDS', 0, 7 * 86400),
+      futureGraceSeconds: int('INGEST_FUTURE_GRACE_SECONDS', 0, DAYS_PER_WEEK * SECONDS_PER_DAY),
       bodyLimitBytes: int('INGEST_BODY_LIMIT_BYTES', 1024, 256 * 1024 * 1024),
       maxBatchItems: int('INGEST_MAX_BATCH_ITEMS', 1, 100_000),
       maxDepth: int('INGEST_MAX_DEPTH', 1, 32),
@@ -677,10 +680,10 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     query: {
       statementTimeoutMs: int('QUERY_STATEMENT_TIMEOUT_MS', 100, 3_600_000),
       foldIntervalSeconds: int('QUERY_FOLD_INTERVAL_SECONDS', 1, 3600),
-      messageSearchMaxHours: int('QUERY_MESSAGE_SEARCH_MAX_HOURS', 1, 24 * 366),
+      messageSearchMaxHours: int('QUERY_MESSAGE_SEARCH_MAX_HOURS', 1, HOURS_PER_DAY * DAYS_PER_LEAP_YEAR),
     },
     rateLimits: {
-      windowMs: int('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400) * 1000,
+      windowMs: int('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400) * MS_PER_SECOND,
       recompute: int('RATE_LIMIT_RECOMPUTE', 0, 1_000_000),
       alertPreview: int('RATE_LIMIT_ALERT_PREVIEW', 0, 1_000_000),
       metricStep: int('RATE_LIMIT_METRIC_STEP', 0, 1_000_000),
@@ -691,26 +694,26 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
     },
     storage: {
       granularity: oneOf('PARTITION_GRANULARITY', ['day', 'hour'] as const),
-      createAheadHours: int('PARTITION_CREATE_AHEAD_HOURS', 1, 24 * 366),
+      createAheadHours: int('PARTITION_CREATE_AHEAD_HOURS', 1, HOURS_PER_DAY * DAYS_PER_LEAP_YEAR),
       eventRetentionDays: int('MONITORING_EVENT_RETENTION_DAYS', 1, 36_500),
       metricRetentionDays: int('MONITORING_METRIC_RETENTION_DAYS', 1, 36_500),
       maxSeriesPerName: int('METRICS_MAX_SERIES_PER_NAME', 0, 100_000_000),
-      idempotencyWindowHours: int('INGEST_IDEMPOTENCY_WINDOW_HOURS', 1, 24 * 366),
+      idempotencyWindowHours: int('INGEST_IDEMPOTENCY_WINDOW_HOURS', 1, HOURS_PER_DAY * DAYS_PER_LEAP_YEAR),
     },
     maintenance: { intervalSeconds: int('MAINTENANCE_INTERVAL_SECONDS', 1, 86_400) },
     incidents: {
       pollMs: int('INCIDENTS_POLL_MS', 50, 600_000),
       expensiveConcurrency: int('INCIDENTS_EXPENSIVE_CONCURRENCY', 1, 64),
       expensiveQueue: int('INCIDENTS_EXPENSIVE_QUEUE', 0, 10_000),
-      groupWindowMs: int('INCIDENTS_GROUP_WINDOW_SECONDS', 0, 7 * 86_400) * 1000,
+      groupWindowMs: int('INCIDENTS_GROUP_WINDOW_SECONDS', 0, DAYS_PER_WEEK * SECONDS_PER_DAY) * MS_PER_SECOND,
     },
     alerter: {
       groupId: str('ALERTER_GROUP_ID'),
       sessionTimeoutMs: int('ALERTER_SESSION_TIMEOUT_MS', 6000, 300_000),
       tickMs: int('ALERTER_TICK_MS', 50, 600_000),
-      lookbackMs: int('ALERTER_LOOKBACK_SECONDS', 1, 86_400) * 1000,
-      maxRangeMs: int('ALERTER_MAX_RANGE_SECONDS', 1, 7 * 86_400) * 1000,
-      resendMs: int('ALERTER_RESEND_SECONDS', 1, 86_400) * 1000,
+      lookbackMs: int('ALERTER_LOOKBACK_SECONDS', 1, 86_400) * MS_PER_SECOND,
+      maxRangeMs: int('ALERTER_MAX_RANGE_SECONDS', 1, DAYS_PER_WEEK * SECONDS_PER_DAY) * MS_PER_SECOND,
+      resendMs: int('ALERTER_RESEND_SECONDS', 1, 86_400) * MS_PER_SECOND,
       maxInstancesPerRule: int('ALERTER_MAX_INSTANCES_PER_RULE', 1, 10_000_000),
       notifyGroupWaitMs: int('ALERTER_NOTIFY_GROUP_WAIT_MS', 0, 600_000),
       alertmanagerUrl: httpUrl('ALERTER_ALERTMANAGER_URL'),
@@ -726,6 +729,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       keys,
     },
   };
+  // biome-ignore-end lint/style/noMagicNumbers: bounds of the setting named beside them (the name carries the unit)
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
 }

@@ -4,6 +4,9 @@
  * later; every retry loop waits backoffMs.
  */
 
+/** Doublings past this many would overflow nothing useful: the ceiling applies long before. */
+const MAX_BACKOFF_DOUBLINGS = 30;
+
 /**
  * `work`'s value if it settles within `ms` (its rejection propagates), otherwise what `onTimeout` returns (or
  * throws). The timer is cleared either way.
@@ -40,7 +43,7 @@ export async function settleWithin(work: Promise<unknown> | null | undefined, ms
  * lockstep): between half and all of min(maxMs, baseMs * 2^attempt); attempt 0 waits about `baseMs`.
  */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, MAX_BACKOFF_DOUBLINGS));
   return ceiling / 2 + random() * (ceiling / 2);
 }
 

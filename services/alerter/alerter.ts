@@ -39,6 +39,18 @@ import type { RuleStore } from './rules/rule-store.ts';
 import type { EngineRule } from './rules/rule.ts';
 import { Serial } from './serial.ts';
 
+import { secondsSince } from '../../shared/units.ts';
+
+/** Distinct fencing warnings remembered (so each is logged once) before the memory is cleared. */
+const FENCED_WARNINGS_MAX = 1000;
+/** Partial aggregates count when written within this many ticks (plus a grace) of now. */
+const PARTIALS_FRESH_TICKS = 3;
+const PARTIALS_FRESH_GRACE_MS = 2000;
+const FLUSH_WAIT_MS = 1000;
+/** Offsets of a partition are committed at most this often. */
+const COMMIT_INTERVAL_MS = 1000;
+const RETRY_AFTER_FAILURE_MS = 1000;
+
 export interface AlerterOptions {
   kafka: Kafka;
   topics: { metrics: string; events: string };
@@ -169,7 +181,7 @@ export class Alerter {
           .sweep()
           .catch((error) => this.opts.logger.warn({ err: error }, 'outbox sweep failed'));
       }
-      this.opts.metrics.evaluationSeconds.observe({ kind: 'tick' }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.opts.metrics.evaluationSeconds.observe({ kind: 'tick' }, secondsSince(started));
       this.opts.metrics.series.set(this.engine.windows.seriesCount);
       let firing = 0;
       for (const _ of this.engine.firing()) firing++;
@@ -492,7 +504,7 @@ export class Alerter {
     this.opts.metrics.fencedChanges.inc({ partition }, dropped);
     const warned = `${partition}@${held ?? '-'}`;
     if (this.fencedWarned.has(warned)) return;
-    if (this.fencedWarned.size >= 1000) this.fencedWarned.clear();
+    if (this.fencedWarned.size >= FENCED_WARNINGS_MAX) this.fencedWarned.clear();
     this.fencedWarned.add(warned);
     this.opts.logger.warn(
       { partition, generation: held ?? null, dropped_changes: dropped },
@@ -559,7 +571,10 @@ export class Alerter {
       const owned = [...this.partitions.values()].filter((p) => p.ready && p.owned);
       const origins = owned.map((p) => p.origin);
       await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
-      if (this.leader) this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
+      if (this.leader)
+        this.engine.setCombined(
+          await this.opts.states.loadPartials(now - PARTIALS_FRESH_TICKS * this.opts.tickMs - PARTIALS_FRESH_GRACE_MS),
+        );
     } catch (error) {
       this.opts.logger.warn(
         { err: error },
@@ -606,13 +621,13 @@ export class Alerter {
     this.persist(changes);
     // Back-pressure: while PostgreSQL is slow or refuses, stop taking data rather than piling up unsaved changes.
     while (this.unsaved.length > MAX_UNSAVED && this.flushing && control.isRunning()) {
-      await withTimeout(this.flushing, 1000, () => undefined);
+      await withTimeout(this.flushing, FLUSH_WAIT_MS, () => undefined);
       await control.heartbeat();
     }
     // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second
     // here, and the tick commits whatever is left behind.
-    if (now - state.committedAt >= 1000) this.commit(state, now);
-    this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (now - state.committedAt >= COMMIT_INTERVAL_MS) this.commit(state, now);
+    this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, secondsSince(started));
   }
 
   private commit(state: PartitionState, now: number): void {
@@ -668,7 +683,7 @@ export class Alerter {
       });
       if (outcome === 'failed') {
         if (this.stopping) return;
-        await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, RETRY_AFTER_FAILURE_MS));
       }
     }
   }

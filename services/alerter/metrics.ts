@@ -36,6 +36,7 @@ export function createAlerterMetrics(registry: Registry): AlerterMetrics {
         'Time to evaluate the rules for one consumed batch (kind=batch) or one tick (kind=tick), persistence ' +
         'included',
       labelNames: ['kind'],
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),

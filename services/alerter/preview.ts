@@ -22,6 +22,11 @@ import { duration, ruleFields } from './rules/rule-input.ts';
 import type { RuleStore } from './rules/rule-store.ts';
 import type { EngineRule, RuleDefinition } from './rules/rule.ts';
 
+import { MS_PER_HOUR, MS_PER_SECOND } from '../../shared/units.ts';
+
+/** Without a step, the range is cut into about this many steps of whole seconds. */
+const DEFAULT_STEPS = 1000;
+
 export interface PreviewDeps {
   pool: Pool;
   parse: ParseOptions;
@@ -32,7 +37,7 @@ export interface PreviewDeps {
 
 export const MAX_STEPS = 11_000;
 export const MAX_ROWS = 1_000_000;
-const MAX_SPAN_MS = 31 * 86_400_000;
+const MAX_SPAN_MS = 2_678_400_000; // 31 days
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 const PREVIEW_FIELDS = ['rule_id', 'start_time', 'end_time', 'step'];
 
@@ -47,12 +52,12 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
   const check = new Checker();
   const now = deps.now?.() ?? Date.now();
   const end = time(check, 'end_time', body.end_time) ?? now;
-  const start = time(check, 'start_time', body.start_time) ?? end - 3_600_000;
+  const start = time(check, 'start_time', body.start_time) ?? end - MS_PER_HOUR;
   if (end <= start) check.fail('end_time', 'must be after start_time');
   if (end - start > MAX_SPAN_MS) check.fail('start_time', `the range may span at most ${formatDuration(MAX_SPAN_MS)}`);
   const stepMs =
     body.step === undefined
-      ? Math.max(1000, Math.ceil((end - start) / 1000 / 1000) * 1000)
+      ? Math.max(MS_PER_SECOND, Math.ceil((end - start) / DEFAULT_STEPS / MS_PER_SECOND) * MS_PER_SECOND)
       : duration(check, 'step', body.step);
   if (stepMs === 0) check.fail('step', 'must be at least 1s');
   if (stepMs && (end - start) / stepMs > MAX_STEPS)

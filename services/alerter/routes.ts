@@ -16,6 +16,10 @@ import { ruleFields } from './rules/rule-input.ts';
 import { DuplicateRuleNameError, RuleStore } from './rules/rule-store.ts';
 import type { RuleDefinition } from './rules/rule.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const DEFAULT_TRANSITIONS_LIMIT = 100;
+
 export interface RuleRoutesDeps {
   pool: Pool;
   parse: ParseOptions;
@@ -95,7 +99,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => rules.create(fields, request.principal!.sub));
       deps.onChange();
       request.audit('alert_rule.create', rule.id, { name: rule.name, query: rule.query });
-      return reply.status(201).send({ success: true, data: ruleToJson(rule, undefined) });
+      return reply.status(HTTP_STATUS.CREATED).send({ success: true, data: ruleToJson(rule, undefined) });
     });
 
     // The create checks without creating: the console checks a rule's query as it is typed (400 with position).
@@ -149,7 +153,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       db(async () => {
         const rule = await existing(request);
         const query = request.query as Record<string, unknown>;
-        const limit = query.limit === undefined ? 100 : Number(query.limit);
+        const limit = query.limit === undefined ? DEFAULT_TRANSITIONS_LIMIT : Number(query.limit);
         if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)
           throw validationError([{ field: 'limit', message: `must be an integer from 1 to ${MAX_HISTORY}` }]);
         const { rows } = await deps.pool.query<{

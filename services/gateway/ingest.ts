@@ -14,6 +14,8 @@ import { RejectedItem, type ParsedBody } from './body.ts';
 import type { ItemKind } from './kinds.ts';
 import { rejectionReason, type GatewayMetrics } from './metrics.ts';
 
+import { secondsSince } from '../../shared/units.ts';
+
 /** A batch answer names at most this many errors (the counts are always exact): the answer stays small. */
 export const MAX_REPORTED_ERRORS = 1000;
 
@@ -104,7 +106,7 @@ export async function publishRecords<R>(kind: ItemKind<R>, records: R[], deps: I
     deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, items.length);
     throw error;
   }
-  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, secondsSince(started));
   deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, items.length);
 }
 

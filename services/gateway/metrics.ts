@@ -55,6 +55,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
       name: 'vigil_gateway_produce_seconds',
       help: "Time from handing a request's records to the producer until Kafka acknowledged them (acks=all)",
       labelNames: ['endpoint'],
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
@@ -64,6 +65,7 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
         'Items per Kafka record (bundle) acknowledged: a record costs the producer the same CPU whatever it ' +
         'carries',
       labelNames: ['endpoint'],
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500],
       registers: [registry],
     }),

@@ -23,6 +23,8 @@ import { canMove, isUnresolved, type Severity, type Status } from './lifecycle.t
 import { addEntries, applyPatch, COLUMNS, insertIncident, type IncidentRow } from './store.ts';
 import { ALERTER_SOURCE } from './timeline.ts';
 
+import { TITLE_MAX_CHARS } from './input.ts';
+
 const LOCK_KEY = 0x76_69_6e_63; // 'vinc'
 export const BATCH = 100;
 /** The rule annotation that moves an incident when its alert resolves. */
@@ -178,7 +180,7 @@ async function onFiring(
   const row = await insertIncident(
     client,
     {
-      title: describe(t).slice(0, 200),
+      title: describe(t).slice(0, TITLE_MAX_CHARS),
       description: t.description,
       severity: t.severity ?? 'medium',
       assigned_to: null,

@@ -5,6 +5,15 @@
 import { validationError, type FieldError } from '../../shared/errors.ts';
 import { SEVERITIES, STATUSES, type Severity, type Status } from './lifecycle.ts';
 
+import { DAYS_PER_LEAP_YEAR } from '../../shared/units.ts';
+
+export const TITLE_MAX_CHARS = 200;
+/** A time may lie this far in the future (clock skew between a client and vigil). */
+const FUTURE_SLACK_MS = 60_000;
+const LIMIT_MAX = 200;
+const LIMIT_DEFAULT = 50;
+const OFFSET_MAX = 10_000;
+
 export interface NewIncident {
   title: string;
   description: string | null;
@@ -142,7 +151,7 @@ export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   const f = new Fields(objectBody(raw));
   f.unknown(CREATE_FIELDS);
   const title =
-    f.text('title', 200, { nullable: false }) ??
+    f.text('title', TITLE_MAX_CHARS, { nullable: false }) ??
     (f.body.title === undefined ? f.fail('title', 'is required') : undefined);
   const severity =
     f.oneOf('severity', SEVERITIES) ??
@@ -155,7 +164,7 @@ export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   if (f.body.started_at !== undefined) {
     const v = f.body.started_at;
     const ms = typeof v === 'string' && ISO_DATE_TIME.test(v) ? Date.parse(v) : NaN;
-    if (Number.isNaN(ms) || ms > nowMs + 60_000 || ms < nowMs - 366 * DAY_MS) {
+    if (Number.isNaN(ms) || ms > nowMs + FUTURE_SLACK_MS || ms < nowMs - DAYS_PER_LEAP_YEAR * DAY_MS) {
       f.fail('started_at', 'must be an ISO 8601 date-time with a zone, not in the future and within the last year');
     } else startedAt = new Date(ms);
   }
@@ -189,7 +198,7 @@ export function parsePatch(raw: unknown): IncidentPatch {
   const set = <K extends keyof IncidentPatch>(key: K, value: IncidentPatch[K] | undefined) => {
     if (value !== undefined) patch[key] = value;
   };
-  set('title', f.text('title', 200, { nullable: false }) ?? undefined);
+  set('title', f.text('title', TITLE_MAX_CHARS, { nullable: false }) ?? undefined);
   set('description', f.text('description', TEXT_MAX, { nullable: true }));
   set('severity', f.oneOf('severity', SEVERITIES));
   set('status', f.oneOf('status', STATUSES));
@@ -255,8 +264,8 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
     assigned_to: assigned ?? null,
     start_time: time('start_time'),
     end_time: time('end_time'),
-    limit: int('limit', 1, 200, 50),
-    offset: int('offset', 0, 10_000, 0),
+    limit: int('limit', 1, LIMIT_MAX, LIMIT_DEFAULT),
+    offset: int('offset', 0, OFFSET_MAX, 0),
   };
   f.done();
   return filters;

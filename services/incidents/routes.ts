@@ -13,6 +13,8 @@ import { parseListFilters, parseNewIncident, parsePage, parsePatch } from './inp
 import { createIncident, getVisible, incidentToJson, listIncidents, notFound, updateIncident } from './store.ts';
 import { readTimeline } from './timeline.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
 const BASE = '/api/v1/monitoring/incidents';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -59,7 +61,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
         const input = parseNewIncident(request.body, Date.now());
         const row = await createIncident(pool, input, principal(request));
         request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
-        return reply.status(201).send({ success: true, data: incidentToJson(row) });
+        return reply.status(HTTP_STATUS.CREATED).send({ success: true, data: incidentToJson(row) });
       },
     );
 

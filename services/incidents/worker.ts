@@ -46,6 +46,7 @@ export function createIncidentWorkerMetrics(registry: Registry): IncidentWorkerM
     roundSeconds: new Histogram({
       name: 'vigil_incidents_worker_round_seconds',
       help: 'Duration of one worker round: the inbox drained, then the due analyses',
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
       registers: [registry],
     }),

@@ -11,6 +11,8 @@ import type { RoleHandle } from '../../shared/role.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
 import { runMaintenance } from './maintenance.ts';
 
+import { MS_PER_SECOND } from '../../shared/units.ts';
+
 export interface MaintenanceDeps {
   config: Config;
   logger: Logger;
@@ -57,7 +59,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
       if (!report.ran) return;
       metrics.created.inc(report.created.length);
       metrics.dropped.inc(report.dropped.length);
-      metrics.lastSuccess.set(Date.now() / 1000);
+      metrics.lastSuccess.set(Date.now() / MS_PER_SECOND);
       if (report.created.length + report.dropped.length + report.deferred.length + report.auditRowsDeleted > 0) {
         const { created, dropped, deferred, auditRowsDeleted } = report;
         logger.info({ created, dropped, deferred, audit_rows_deleted: auditRowsDeleted }, 'maintenance pass');
@@ -73,7 +75,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
     if (stopped) return;
     timer = setTimeout(() => {
       running = pass().finally(schedule);
-    }, config.maintenance.intervalSeconds * 1000);
+    }, config.maintenance.intervalSeconds * MS_PER_SECOND);
     timer.unref();
   }
 

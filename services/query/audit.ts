@@ -10,6 +10,10 @@ import { docsOnly, errorResponses } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const ACTOR_MAX_CHARS = 512;
+
 const PARAMS = ['action', 'actor', 'start_time', 'end_time', 'limit', 'offset'] as const;
 const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;
@@ -75,13 +79,13 @@ export function auditRoutes(pool: Pool): FastifyPluginAsync {
               has_more: { type: 'boolean' },
             },
           },
-          ...errorResponses(400, 401),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
         },
       }),
       async (request) => {
         const params = new QueryParams(request.query as Record<string, unknown>, PARAMS);
         const action = params.oneOf('action', AUDIT_ACTIONS);
-        const actor = params.string('actor', 512);
+        const actor = params.string('actor', ACTOR_MAX_CHARS);
         const start = params.time('start_time');
         const end = params.time('end_time');
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });

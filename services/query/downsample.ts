@@ -15,6 +15,8 @@
 import type { MetricType } from '../../shared/schemas/metric.ts';
 import type { Where } from './sql.ts';
 
+import { MS_PER_SECOND, PERCENT } from '../../shared/units.ts';
+
 export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
 
@@ -46,11 +48,11 @@ function reduce(agg: Aggregation, where: Where, stepMs: number): string {
     case 'count':
       return 'count(*)::float8';
     case 'rate':
-      return `sum(value) / ${where.param(stepMs / 1000)}::float8`;
+      return `sum(value) / ${where.param(stepMs / MS_PER_SECOND)}::float8`;
     case 'p50':
     case 'p95':
     case 'p99':
-      return `percentile_cont(${where.param(Number(agg.slice(1)) / 100)}::float8) WITHIN GROUP (ORDER BY value)`;
+      return `percentile_cont(${where.param(Number(agg.slice(1)) / PERCENT)}::float8) WITHIN GROUP (ORDER BY value)`;
   }
 }
 
@@ -185,7 +187,7 @@ export function quantileFromBuckets(q: number, buckets: readonly { le: number; c
 
 /** Rows ordered by series then bucket (bucketQuantileSql) → one histogram series per label set of `name`. */
 export function toQuantileSeries(name: string, agg: Aggregation, rows: LeRow[]): Series[] {
-  const q = Number(agg.slice(1)) / 100;
+  const q = Number(agg.slice(1)) / PERCENT;
   const series: Series[] = [];
   let current: Series | undefined;
   let currentKey = '';

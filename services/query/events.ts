@@ -17,6 +17,12 @@ import { docsOnly, errorResponses, eventSchema, listQuerySchema } from './openap
 import { QueryParams } from './params.ts';
 import { containsPattern, run, Where, type PlannerSettings } from './sql.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+import { MS_PER_HOUR } from '../../shared/units.ts';
+
+const MESSAGE_CONTAINS_MAX_CHARS = 1024;
+const CURSOR_MAX_CHARS = 200;
+
 const PARAMS = [
   'event_type',
   'source',
@@ -93,7 +99,7 @@ export function listEventsSql(
 }
 
 export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number }): FastifyPluginAsync {
-  const maxSearchMs = opts.messageSearchMaxHours * 3_600_000;
+  const maxSearchMs = opts.messageSearchMaxHours * MS_PER_HOUR;
   return async (app) => {
     app.get(
       '/api/v1/monitoring/events',
@@ -119,7 +125,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
               },
             },
           },
-          ...errorResponses(400, 401),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
         },
       }),
       async (request) => {
@@ -130,7 +136,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           level: params.oneOf('level', LEVELS),
           start: params.time('start_time'),
           end: params.time('end_time'),
-          messageContains: params.string('message_contains', 1024),
+          messageContains: params.string('message_contains', MESSAGE_CONTAINS_MAX_CHARS),
           tags: params.prefixed('tag.', { maxPairs: MAX_TAG_FILTERS, maxLength: 255 }),
         };
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
@@ -155,7 +161,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           }
         }
         const fingerprint = filterFingerprint(filters);
-        const cursorText = params.string('cursor', 200);
+        const cursorText = params.string('cursor', CURSOR_MAX_CHARS);
         let cursor: CursorKey | undefined;
         if (cursorText !== undefined) {
           const decoded = decodeCursor(cursorText, fingerprint);

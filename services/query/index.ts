@@ -23,6 +23,8 @@ import { startFoldLoop, type FoldLoop } from './series-fold.ts';
 import { statsRoutes } from './stats.ts';
 import { traceRoutes } from './traces.ts';
 
+import { MS_PER_SECOND } from '../../shared/units.ts';
+
 export interface QueryDeps {
   config: Config;
   logger: Logger;
@@ -40,7 +42,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     'vigil-query',
   );
   const fold = startFoldLoop(pool, logger, {
-    intervalMs: config.query.foldIntervalSeconds * 1000,
+    intervalMs: config.query.foldIntervalSeconds * MS_PER_SECOND,
     retentionDays: config.storage.metricRetentionDays,
   });
   const latest = latestMigrationVersion();
@@ -49,7 +51,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     fold,
     routes: [
       eventRoutes(pool, { messageSearchMaxHours: config.query.messageSearchMaxHours }),
-      eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
+      eventByIdRoutes(pool, config.ingest.futureGraceSeconds * MS_PER_SECOND),
       metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
       promqlRoutes(pool),

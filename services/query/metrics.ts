@@ -25,6 +25,11 @@ import { docsOnly, errorResponses, listQuerySchema, metricSampleSchema, seriesSc
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+import { DAYS_PER_LEAP_YEAR, MS_PER_DAY } from '../../shared/units.ts';
+
+const DEFAULT_SERIES_PAGE = 100;
+
 const PARAMS = ['name', 'metric_type', 'start_time', 'end_time', 'limit', 'offset', 'step', 'agg'] as const;
 const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;
@@ -34,7 +39,7 @@ const DEFAULT_RANGE_MS = 3_600_000;
  * Points in one downsampled answer at most (series on the page × points per series): the default page of 100
  * series at the most points a series may have (MAX_POINTS); a larger page needs a larger step or shorter range.
  */
-export const MAX_SERIES_POINTS = 100 * MAX_POINTS;
+export const MAX_SERIES_POINTS = DEFAULT_SERIES_PAGE * MAX_POINTS;
 
 interface MetricRow {
   id: string;
@@ -107,7 +112,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
                 data: { type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } },
               },
             },
-            ...errorResponses(400, 401),
+            ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
           },
         }),
       },
@@ -122,7 +127,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         };
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
-        const stepMs = params.duration('step', { minMs: 1000, maxMs: 366 * 86_400_000 });
+        const stepMs = params.duration('step', { minMs: 1000, maxMs: DAYS_PER_LEAP_YEAR * MS_PER_DAY });
         const agg = params.oneOf('agg', AGGREGATIONS);
         if (filters.start && filters.end && filters.end < filters.start)
           params.fail('end_time', 'must not be before start_time');

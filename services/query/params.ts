@@ -4,6 +4,8 @@
  */
 import { validationError, type FieldError } from '../../shared/errors.ts';
 
+import { MS_PER_DAY, MS_PER_SECOND } from '../../shared/units.ts';
+
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
 export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DURATION = /^(\d+)(ms|s|m|h|d)?$/;
@@ -104,8 +106,8 @@ export class QueryParams {
       this.errors.push({
         field: name,
         message:
-          `must be a duration like 30s, 5m, 1h or 1d (or seconds) from ${opts.minMs / 1000}s to ` +
-          `${opts.maxMs / 86_400_000}d, got ${JSON.stringify(value)}`,
+          `must be a duration like 30s, 5m, 1h or 1d (or seconds) from ${opts.minMs / MS_PER_SECOND}s to ` +
+          `${opts.maxMs / MS_PER_DAY}d, got ${JSON.stringify(value)}`,
       });
       return undefined;
     }

@@ -21,9 +21,12 @@ import { BUCKET_BOUNDS, seriesAggregateSql } from './series-fold.ts';
 import { run, Where } from './sql.ts';
 import { readStats, type Stats } from './stats.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+// biome-ignore lint/style/noMagicNumbers: the quantiles themselves
 export const SUMMARY_QUANTILES = [0.5, 0.9, 0.99] as const;
-export const SUMMARY_WINDOW_MS = 10 * 60_000;
+export const SUMMARY_WINDOW_MS = 600_000; // 10 minutes
 
 interface SeriesRow {
   name: string;
@@ -176,7 +179,10 @@ export function prometheusRoutes(pool: Pool): FastifyPluginAsync {
           `${AGGREGATE_FIGURES_ROLE} tokens and above.`,
         tags: ['metrics'],
         produces: [CONTENT_TYPE],
-        response: { 200: { description: 'Exposition text', type: 'string' }, ...errorResponses(401) },
+        response: {
+          [HTTP_STATUS.OK]: { description: 'Exposition text', type: 'string' },
+          ...errorResponses(HTTP_STATUS.UNAUTHORIZED),
+        },
       }),
       async (request, reply) => {
         const text = await renderPrometheus(pool, Date.now(), allows(request.principal!.role, AGGREGATE_FIGURES_ROLE));

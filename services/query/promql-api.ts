@@ -30,6 +30,9 @@ import { formatValue } from './exposition.ts';
 import { catalog, type CatalogSeries } from './promql-catalog.ts';
 import { Budget, loadSeries, MAX_SAMPLES, tooLarge, type LoadRequest } from './promql-data.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+import { MS_PER_SECOND } from '../../shared/units.ts';
+
 export const PREFIX = '/prometheus/api/v1';
 /** Prometheus' own limit on the points of one series in a range query. */
 export const MAX_STEPS = 11_000;
@@ -51,7 +54,7 @@ function param(params: Params, name: string): string | undefined {
 
 export function parseTime(text: string, name: string): number {
   const seconds = Number(text);
-  if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * 1000);
+  if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * MS_PER_SECOND);
   const ms = Date.parse(text);
   if (/^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(ms)) return ms;
   throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid timestamp`);
@@ -59,7 +62,7 @@ export function parseTime(text: string, name: string): number {
 
 export function parseStep(text: string, name: string): number {
   const seconds = Number(text);
-  const ms = text.trim() !== '' && Number.isFinite(seconds) ? Math.round(seconds * 1000) : parseDuration(text);
+  const ms = text.trim() !== '' && Number.isFinite(seconds) ? Math.round(seconds * MS_PER_SECOND) : parseDuration(text);
   if (ms === null) throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid duration`);
   return ms;
 }
@@ -84,7 +87,7 @@ function parseQuery(text: string): Expr {
   }
 }
 
-const sec = (ms: number): number => ms / 1000;
+const sec = (ms: number): number => ms / MS_PER_SECOND;
 
 function toResult(value: Value, t: number) {
   switch (value.type) {
@@ -234,13 +237,15 @@ const BUILD_INFO = {
 };
 
 function errorType(error: unknown): { status: number; type: string; message: string } | null {
-  if (error instanceof BadData) return { status: 400, type: 'bad_data', message: error.message };
+  if (error instanceof BadData) return { status: HTTP_STATUS.BAD_REQUEST, type: 'bad_data', message: error.message };
   if (error instanceof PromqlExecutionError) return { status: 422, type: 'execution', message: error.message };
   if (error instanceof VigilError) {
-    if (error.code === 'VIGIL_ERR_VALIDATION') return { status: 400, type: 'bad_data', message: error.message };
+    if (error.code === 'VIGIL_ERR_VALIDATION')
+      return { status: HTTP_STATUS.BAD_REQUEST, type: 'bad_data', message: error.message };
     if (error.code === 'VIGIL_ERR_QUERY_TIMEOUT')
-      return { status: 503, type: 'timeout', message: `query timed out: ${error.message}` };
-    if (error.status === 503) return { status: 503, type: 'unavailable', message: error.message };
+      return { status: HTTP_STATUS.SERVICE_UNAVAILABLE, type: 'timeout', message: `query timed out: ${error.message}` };
+    if (error.status === HTTP_STATUS.SERVICE_UNAVAILABLE)
+      return { status: HTTP_STATUS.SERVICE_UNAVAILABLE, type: 'unavailable', message: error.message };
   }
   return null;
 }
@@ -256,7 +261,7 @@ function respond(handler: Handler) {
     } catch (error) {
       const known = errorType(error);
       if (!known) throw error;
-      if (known.status === 503) reply.header('retry-after', '1');
+      if (known.status === HTTP_STATUS.SERVICE_UNAVAILABLE) reply.header('retry-after', '1');
       return reply.status(known.status).send({ status: 'error', errorType: known.type, error: known.message });
     }
   };

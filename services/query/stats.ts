@@ -12,6 +12,10 @@ import { activeAlertCount, openIncidentCount } from './alert-counts.ts';
 import { docsOnly, errorResponses } from './openapi-schemas.ts';
 import { run } from './sql.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const MINUTES_PER_HOUR = 60;
+
 export interface Stats {
   total_events: number;
   total_metrics: number;
@@ -25,7 +29,7 @@ const MINUTE_MS = 60_000;
 
 /** The first minute bucket of "the last hour" at `nowMs`. */
 export function lastHourStart(nowMs: number): Date {
-  return new Date(Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - 59 * MINUTE_MS);
+  return new Date(Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - (MINUTES_PER_HOUR - 1) * MINUTE_MS);
 }
 
 export const ROLLUP_TOTALS_SQL = `
@@ -96,7 +100,7 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
               },
             },
           },
-          ...errorResponses(401, 403),
+          ...errorResponses(HTTP_STATUS.UNAUTHORIZED, HTTP_STATUS.FORBIDDEN),
         },
       }),
       async () => ({ success: true, data: await readStats(pool) }),

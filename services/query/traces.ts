@@ -19,6 +19,10 @@ import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 import { buildTrace } from './traces-tree.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const TRACE_ID_MAX_CHARS = 64;
+
 export const MAX_TRACE_ROWS = 10_000;
 export const MAX_TRACES = 100;
 const DEFAULT_RANGE_MS = 3_600_000;
@@ -135,7 +139,7 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
             type: 'object',
             properties: { success: { type: 'boolean' }, data: { type: 'array', items: traceSummarySchema } },
           },
-          ...errorResponses(400, 401),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
         },
       }),
       async (request) => {
@@ -177,12 +181,12 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         },
         response: {
           200: { type: 'object', properties: { success: { type: 'boolean' }, data: { type: 'object' } } },
-          ...errorResponses(400, 401, 404),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED, HTTP_STATUS.NOT_FOUND),
         },
       }),
       async (request) => {
         const path = new QueryParams(request.params as Record<string, unknown>, ['trace_id']);
-        const raw = path.string('trace_id', 64);
+        const raw = path.string('trace_id', TRACE_ID_MAX_CHARS);
         const traceId = raw?.toLowerCase();
         if (traceId !== undefined && !TRACE_ID.test(traceId))
           path.fail('trace_id', 'must be 32 hex digits (a W3C / OTLP trace id)');

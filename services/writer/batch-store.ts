@@ -23,6 +23,8 @@ import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
 import { DeadLetterUnavailableError } from './writer-status.ts';
 
+import { secondsSince } from '../../shared/units.ts';
+
 /** A fetched record with its outcome: the rows of its items to store and the dead letters of the rest. */
 export interface Entry {
   record: ConsumedRecord;
@@ -101,7 +103,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     const kind = sink.table === 'events' ? 'event' : 'metric';
     const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId);
     const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh);
-    deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    deps.metrics.copySeconds.observe({ table: sink.table }, secondsSince(began));
     const released: string[] = [];
     for (const { row, error } of outcome.rejected) {
       const { record, row: refused } = row.item;
@@ -127,7 +129,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');
     if (admission) deps.seriesLimit!.remember(admission.registered);
-    deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    deps.metrics.commitSeconds.observe({ table: sink.table }, secondsSince(began));
     return { stored: rows.length - notStored.size, duplicates: duplicates.length, dead };
   } catch (error) {
     if (isRetriablePgError(error)) broken = error as Error;

@@ -30,6 +30,8 @@ import { createSinks } from './sinks.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
 import { WriterStatus } from './writer-status.ts';
 
+const FETCH_BYTES_PER_PARTITION = 4_194_304; // 4 MiB
+
 export interface WriterDeps {
   config: Config;
   logger: Logger;
@@ -123,7 +125,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       groupId: config.writer.groupId,
       topics: [...sinks.keys()],
       maxWaitMs: config.writer.batchMaxWaitMs,
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       sessionTimeoutMs: config.writer.sessionTimeoutMs,
       onBatch: async (batch: PartitionBatch, control: BatchControl) => {
         if (!closed) await pipelineFor(batch.topic, batch.partition).accept(batch, control);

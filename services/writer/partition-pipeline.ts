@@ -33,6 +33,11 @@ import type { WriterMetrics } from './writer-metrics.ts';
 import { pauseCauseOf, retryKind, type WriterStatus } from './writer-status.ts';
 import { backoffMs, withTimeout } from '../../shared/wait.ts';
 
+/** While a batch is written, the consumer heartbeats at least this often. */
+const HEARTBEAT_WAIT_MS = 1000;
+/** Distinct dead-letter details quoted in one warning. */
+const LOGGED_DETAILS = 5;
+
 export interface PipelineDeps extends BatchStoreDeps {
   limiter: Limiter;
   logger: Logger;
@@ -169,7 +174,7 @@ export class PartitionPipeline {
       !this.draining &&
       control.isRunning()
     ) {
-      await withTimeout(this.progress, 1000, () => undefined);
+      await withTimeout(this.progress, HEARTBEAT_WAIT_MS, () => undefined);
       await control.heartbeat();
     }
   }
@@ -294,7 +299,7 @@ export class PartitionPipeline {
         this.deps.dlq.counted(result.dead);
         const overLimit = result.dead.filter((d) => d.reason === 'series_limit');
         if (overLimit.length > 0) {
-          const details = [...new Set(overLimit.map((d) => d.detail))].slice(0, 5);
+          const details = [...new Set(overLimit.map((d) => d.detail))].slice(0, LOGGED_DETAILS);
           logger.warn(
             { topic: this.sink.topic, partition: this.partition, samples: overLimit.length, details },
             'samples of new series refused: METRICS_MAX_SERIES_PER_NAME reached (dead-lettered)',

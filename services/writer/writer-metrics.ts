@@ -4,6 +4,8 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from '../../shared/metrics.ts';
 
+import { MS_PER_SECOND } from '../../shared/units.ts';
+
 export type WriterMetrics = ReturnType<typeof createWriterMetrics>;
 
 const RATE_WINDOW_MS = 5000;
@@ -45,6 +47,7 @@ export function createWriterMetrics(registry: Registry) {
       help: 'Duration of the COPY of one batch',
       labelNames: ['table'],
       registers,
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     }),
     commitSeconds: new Histogram({
@@ -52,6 +55,7 @@ export function createWriterMetrics(registry: Registry) {
       help: 'Duration of one batch transaction (COPY, dead letters, rollups, offsets, commit)',
       labelNames: ['table'],
       registers,
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     }),
     batchRows: new Histogram({
@@ -59,6 +63,7 @@ export function createWriterMetrics(registry: Registry) {
       help: 'Items (rows and dead letters) per batch transaction',
       labelNames: ['table'],
       registers,
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000],
     }),
     lag: new Gauge({
@@ -74,7 +79,7 @@ export function createWriterMetrics(registry: Registry) {
     }),
     rate: new Gauge({
       name: 'vigil_writer_rows_per_second',
-      help: `Rows stored per second over the last ${RATE_WINDOW_MS / 1000} s`,
+      help: `Rows stored per second over the last ${RATE_WINDOW_MS / MS_PER_SECOND} s`,
       labelNames: ['table'],
       registers,
     }),
@@ -83,7 +88,7 @@ export function createWriterMetrics(registry: Registry) {
   const previous = new Map<string, number>();
   const timer = setInterval(() => {
     for (const [table, total] of stored) {
-      metrics.rate.set({ table }, ((total - (previous.get(table) ?? 0)) * 1000) / RATE_WINDOW_MS);
+      metrics.rate.set({ table }, ((total - (previous.get(table) ?? 0)) * MS_PER_SECOND) / RATE_WINDOW_MS);
       previous.set(table, total);
     }
   }, RATE_WINDOW_MS);

@@ -3,6 +3,7 @@
  */
 import { createSigner } from 'fast-jwt';
 import type { UserRole } from './policy.ts';
+import { MS_PER_SECOND } from '../units.ts';
 
 export interface TokenRequest {
   role: UserRole;
@@ -15,7 +16,7 @@ export function signToken(auth: { secret: string | null; issuer: string }, reque
   const sign = createSigner({
     key: auth.secret,
     algorithm: 'HS256',
-    expiresIn: request.ttlSeconds * 1000,
+    expiresIn: request.ttlSeconds * MS_PER_SECOND,
     iss: auth.issuer,
   });
   return sign({ sub: request.sub, role: request.role });

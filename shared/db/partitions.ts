@@ -40,8 +40,8 @@ export function bucketStart(ms: number, granularity: Granularity): number {
 
 export function partitionName(table: string, startMs: number, granularity: Granularity): string {
   const iso = new Date(startMs).toISOString(); // 2026-11-26T16:00:00.000Z
-  const stamp =
-    iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + (granularity === 'hour' ? iso.slice(11, 13) : '');
+  const [, year, month, day, hour] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})/.exec(iso)!;
+  const stamp = year + month + day + (granularity === 'hour' ? hour : '');
   return `${table}_p${stamp}`;
 }
 

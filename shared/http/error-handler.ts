@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERRORS, VigilError, type ErrorCode } from '../errors.ts';
+import { HTTP_STATUS } from './status.ts';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'VIGIL_ERR_PAYLOAD_TOO_LARGE',
@@ -28,9 +29,10 @@ export function toVigilError(error: FastifyError | VigilError | Error): VigilErr
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new VigilError(mapped, error.message);
-  if (error instanceof SyntaxError && fastifyError.statusCode === 400)
+  if (error instanceof SyntaxError && fastifyError.statusCode === HTTP_STATUS.BAD_REQUEST)
     return new VigilError('VIGIL_ERR_MALFORMED_BODY', `malformed JSON body: ${error.message}`);
-  if (fastifyError.statusCode === 400) return new VigilError('VIGIL_ERR_MALFORMED_BODY', error.message);
+  if (fastifyError.statusCode === HTTP_STATUS.BAD_REQUEST)
+    return new VigilError('VIGIL_ERR_MALFORMED_BODY', error.message);
   return null;
 }
 
@@ -50,7 +52,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = toVigilError(error);
     if (known) {
-      if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
+      if (known.status >= HTTP_STATUS.INTERNAL_SERVER_ERROR)
+        request.log.warn({ code: known.code, err: error }, known.message);
       return sendError(reply, known);
     }
     request.log.error({ err: error }, 'unhandled error');

@@ -18,6 +18,9 @@ import { Partitioners } from 'kafkajs';
 import { Counter, type Registry } from 'prom-client';
 import type { ConsumedRecord } from './consumer.ts';
 
+/** Longest detail header a dead-letter record carries. */
+const DETAIL_MAX_CHARS = 4000;
+
 export const DLQ_HEADER_PREFIX = 'vigil-dlq-';
 
 export const DLQ_REASONS = {
@@ -101,7 +104,7 @@ export class DeadLetterWriter {
           ...item?.headers,
           ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
           [`${DLQ_HEADER_PREFIX}reason`]: reason,
-          [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, 4000),
+          [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, DETAIL_MAX_CHARS),
           [`${DLQ_HEADER_PREFIX}topic`]: topic,
           [`${DLQ_HEADER_PREFIX}partition`]: String(partition),
           [`${DLQ_HEADER_PREFIX}offset`]: record.offset,

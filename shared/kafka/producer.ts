@@ -29,6 +29,10 @@ import { Partitioners, CompressionTypes } from 'kafkajs';
 import { VigilError } from '../errors.ts';
 import { frameBundle } from '../schemas/avro.ts';
 
+const DEFAULT_MAX_BATCH_BYTES = 921_600; // 900 KiB: under the broker's 1 MiB message.max.bytes
+const DEFAULT_MAX_BUNDLE_BYTES = 262_144; // 256 KiB
+const DEFAULT_MAX_QUEUED_BYTES = 67_108_864; // 64 MiB
+
 export interface BundleItem {
   /** A string: the key of the bundle record that carries the item; a number: its explicit partition (no key). */
   into: string | number;
@@ -99,10 +103,10 @@ export class BatchingProducer {
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
     this.opts = {
       maxInFlightSends: 4,
-      maxBatchBytes: 900 * 1024,
-      maxBundleBytes: 256 * 1024,
+      maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
+      maxBundleBytes: DEFAULT_MAX_BUNDLE_BYTES,
       maxBatchMessages: 2000,
-      maxQueuedBytes: 64 * 1024 * 1024,
+      maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
       onRecord: () => {},
       ...opts,
     };

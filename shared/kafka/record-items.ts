@@ -17,6 +17,12 @@ import { DIRECT_PRODUCER_PREFIX, isSystemActor } from '../auth/identity.ts';
 import type { FieldError } from '../errors.ts';
 import { HEADER_CONTENT_TYPE, HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER, PRODUCER_GATEWAY } from './topics.ts';
 
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+/** Bytes per item assumed when a record's size is all there is to count its items by. */
+const AVRO_ITEM_BYTES_ESTIMATE = 1024;
+const JSON_ITEM_BYTES_ESTIMATE = 64;
+
 export interface ItemCodecs {
   item: Codec;
   bundle: Codec;
@@ -53,7 +59,10 @@ export function itemsOf(record: ConsumedRecord, codecs: ItemCodecs): RecordItems
   }
   const contentType = record.headers[HEADER_CONTENT_TYPE];
   const first = value[0];
-  if (contentType?.startsWith(JSON_TYPE) || (contentType === undefined && (first === 0x7b || first === 0x5b))) {
+  if (
+    contentType?.startsWith(JSON_TYPE) ||
+    (contentType === undefined && (first === OPEN_BRACE || first === OPEN_BRACKET))
+  ) {
     // '{' '['
     let parsed: unknown;
     try {
@@ -87,8 +96,10 @@ export function estimatedItems(record: ConsumedRecord, bundle: Codec): number {
   if (value === null || value.length === 0) return 1;
   const schemaId = record.headers[HEADER_SCHEMA];
   if (schemaId !== undefined)
-    return bundle.knows(schemaId) ? Math.max(announcedItems(value) ?? 1, Math.ceil(value.length / 1024)) : 1;
-  return value[0] === 0x5b ? Math.ceil(value.length / 64) : 1;
+    return bundle.knows(schemaId)
+      ? Math.max(announcedItems(value) ?? 1, Math.ceil(value.length / AVRO_ITEM_BYTES_ESTIMATE))
+      : 1;
+  return value[0] === OPEN_BRACKET ? Math.ceil(value.length / JSON_ITEM_BYTES_ESTIMATE) : 1;
 }
 
 /**

@@ -9,6 +9,9 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../config.ts';
 
+const SETTLING_ATTEMPTS = 30;
+const SETTLING_RETRY_MS = 500;
+
 export const HEADER_SCHEMA = 'vigil-schema';
 export const HEADER_CONTENT_TYPE = 'content-type';
 export const HEADER_PRODUCER = 'vigil-producer';
@@ -64,8 +67,8 @@ async function retryWhileSettling<T>(work: () => Promise<T>): Promise<T> {
       return await work();
     } catch (error) {
       const text = `${(error as Error).message} ${JSON.stringify((error as { errors?: unknown }).errors ?? '')}`;
-      if (attempt >= 30 || !SETTLING.test(text)) throw error;
-      await new Promise((r) => setTimeout(r, 500));
+      if (attempt >= SETTLING_ATTEMPTS || !SETTLING.test(text)) throw error;
+      await new Promise((r) => setTimeout(r, SETTLING_RETRY_MS));
     }
   }
 }

@@ -16,7 +16,7 @@ import { aggregate } from './aggregations.ts';
 import { callFunction } from './functions.ts';
 
 export const NAME = '__name__';
-export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
+export const DEFAULT_LOOKBACK_MS = 300_000; // 5 minutes, as Prometheus
 
 export interface StoredSeries {
   /** All labels, the metric name as __name__. */

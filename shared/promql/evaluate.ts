@@ -13,6 +13,7 @@
  */
 import type { Aggregate, AggregateOp, Comparison, RangeCall, Selector, ValueExpr } from './ast.ts';
 import { matches, type EventStream, type Labels, type MetricSeries, type Origin, type Points } from './windows.ts';
+import { MS_PER_SECOND } from '../units.ts';
 
 export interface Element {
   labels: Labels;
@@ -90,7 +91,7 @@ function rangeCall(call: RangeCall, ctx: EvalContext): Element[] {
       if (count === 0) continue;
       out.push({
         labels: stream.labels,
-        value: call.fn === 'rate' ? count / (call.rangeMs / 1000) : count,
+        value: call.fn === 'rate' ? count / (call.rangeMs / MS_PER_SECOND) : count,
         origin: stream.origin,
       });
     }
@@ -136,7 +137,7 @@ function overWindow(call: RangeCall, points: Points, lo: number, hi: number): nu
         increase += delta >= 0 ? delta : values[i]; // a reset: the counter restarted from zero
       }
       if (call.fn === 'increase') return increase;
-      const seconds = (times[hi - 1] - times[lo]) / 1000;
+      const seconds = (times[hi - 1] - times[lo]) / MS_PER_SECOND;
       return seconds > 0 ? increase / seconds : null;
     }
   }

@@ -19,6 +19,9 @@ import {
 import { RuleSyntaxError, tokenize, type Token } from './lexer.ts';
 import { SIGNATURES, UNSUPPORTED_FUNCTIONS } from './signatures.ts';
 
+/** Longest token text quoted in an error message. */
+const EXCERPT_MAX_CHARS = 40;
+
 export const MAX_EXPRESSION_LENGTH = 16_000;
 const AGGREGATIONS: readonly AggregationOp[] = [
   'sum',
@@ -412,5 +415,7 @@ function typeName(t: ValueType): string {
 
 function describe(token: Token): string {
   if (token.type === 'eof') return 'end of query';
-  return JSON.stringify(token.text.length > 40 ? `${token.text.slice(0, 40)}…` : token.text);
+  return JSON.stringify(
+    token.text.length > EXCERPT_MAX_CHARS ? `${token.text.slice(0, EXCERPT_MAX_CHARS)}…` : token.text,
+  );
 }

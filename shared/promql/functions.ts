@@ -8,6 +8,13 @@ import { quantile } from './aggregations.ts';
 import { dropName, PromqlExecutionError, type Sample, type StoredSeries, type Value } from './engine.ts';
 import type { Call, Expr, MatrixSelector, VectorSelector } from './expr.ts';
 import type { Labels } from './windows.ts';
+import { MS_PER_SECOND } from '../units.ts';
+
+const ROUND_HALF_UP = 0.5;
+/** label_replace(v, dst_label, replacement, src_label, regex): the positions of its string arguments. */
+const LABEL_REPLACE_ARG = { dst: 1, replacement: 2, src: 3, regex: 4 };
+/** Prometheus extrapolates a range to its boundary when the gap is within 110% of the average sample interval. */
+const EXTRAPOLATION_THRESHOLD = 1.1;
 
 export interface CallContext {
   eval(expr: Expr): Value;
@@ -41,7 +48,7 @@ export function callFunction(call: Call, t: number, ctx: CallContext): Value {
 
   switch (fn) {
     case 'time':
-      return { type: 'scalar', value: t / 1000 };
+      return { type: 'scalar', value: t / MS_PER_SECOND };
     case 'vector':
       return vector([{ labels: {}, value: scalarArg(0) }]);
     case 'scalar': {
@@ -68,7 +75,7 @@ export function callFunction(call: Call, t: number, ctx: CallContext): Value {
       return mapValues(Math.sign);
     case 'round': {
       const inverse = 1 / (args.length > 1 ? scalarArg(1) : 1);
-      return mapValues((v) => Math.floor(v * inverse + 0.5) / inverse);
+      return mapValues((v) => Math.floor(v * inverse + ROUND_HALF_UP) / inverse);
     }
     case 'clamp': {
       const [min, max] = [scalarArg(1), scalarArg(2)];
@@ -95,7 +102,15 @@ export function callFunction(call: Call, t: number, ctx: CallContext): Value {
     case 'histogram_quantile':
       return vector(histogramQuantile(scalarArg(0), vectorArg(1)));
     case 'label_replace':
-      return vector(labelReplace(vectorArg(0), stringArg(1), stringArg(2), stringArg(3), stringArg(4)));
+      return vector(
+        labelReplace(
+          vectorArg(0),
+          stringArg(LABEL_REPLACE_ARG.dst),
+          stringArg(LABEL_REPLACE_ARG.replacement),
+          stringArg(LABEL_REPLACE_ARG.src),
+          stringArg(LABEL_REPLACE_ARG.regex),
+        ),
+      );
     default:
       return rangeFunction(call, ctx, args[0].kind === 'matrix' ? args[0] : (args[1] as MatrixSelector), scalarArg);
   }
@@ -227,20 +242,20 @@ function extrapolatedRate(
       last = values[i];
     }
   }
-  let durationToStart = (times[lo] - from) / 1000;
-  const durationToEnd = (to - times[hi - 1]) / 1000;
-  const sampled = (times[hi - 1] - times[lo]) / 1000;
+  let durationToStart = (times[lo] - from) / MS_PER_SECOND;
+  const durationToEnd = (to - times[hi - 1]) / MS_PER_SECOND;
+  const sampled = (times[hi - 1] - times[lo]) / MS_PER_SECOND;
   const average = sampled / (hi - lo - 1);
   if (isCounter && result > 0 && first >= 0) {
     const durationToZero = sampled * (first / result);
     if (durationToZero < durationToStart) durationToStart = durationToZero;
   }
-  const threshold = average * 1.1;
+  const threshold = average * EXTRAPOLATION_THRESHOLD;
   let interval = sampled;
   interval += durationToStart < threshold ? durationToStart : average / 2;
   interval += durationToEnd < threshold ? durationToEnd : average / 2;
   result *= interval / sampled;
-  return isRate ? result / (rangeMs / 1000) : result;
+  return isRate ? result / (rangeMs / MS_PER_SECOND) : result;
 }
 
 function instantRate(times: number[], values: number[], lo: number, hi: number, isRate: boolean): number | null {
@@ -248,7 +263,7 @@ function instantRate(times: number[], values: number[], lo: number, hi: number, 
   const [prev, last] = [values[hi - 2], values[hi - 1]];
   const result = isRate && last < prev ? last : last - prev;
   if (!isRate) return result;
-  const seconds = (times[hi - 1] - times[hi - 2]) / 1000;
+  const seconds = (times[hi - 1] - times[hi - 2]) / MS_PER_SECOND;
   return seconds === 0 ? null : result / seconds;
 }
 

@@ -24,6 +24,9 @@ import {
 import { formatDuration, parseDuration } from './duration.ts';
 import { RuleSyntaxError, tokenize, type Token } from './lexer.ts';
 
+/** Longest token text quoted in an error message. */
+const EXCERPT_MAX_CHARS = 40;
+
 export interface ParseOptions {
   /** Longest range a rule may look back over (bounds the alerter's memory). */
   maxRangeMs: number;
@@ -251,5 +254,7 @@ function isPunct(token: Token | undefined, text: string): boolean {
 
 function describe(token: Token): string {
   if (token.type === 'eof') return 'end of query';
-  return JSON.stringify(token.text.length > 40 ? `${token.text.slice(0, 40)}…` : token.text);
+  return JSON.stringify(
+    token.text.length > EXCERPT_MAX_CHARS ? `${token.text.slice(0, EXCERPT_MAX_CHARS)}…` : token.text,
+  );
 }

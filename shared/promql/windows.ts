@@ -7,6 +7,9 @@
  */
 import type { Matcher, Selector } from './ast.ts';
 
+/** Consumed samples are dropped from the front of the arrays once there are this many (and half are gone). */
+const COMPACT_AFTER_SAMPLES = 1024;
+
 export type Labels = Record<string, string>;
 
 export interface Origin {
@@ -47,7 +50,7 @@ export class Points {
   /** Drops points at or before `t`. */
   pruneThrough(t: number): void {
     while (this.head < this.times.length && this.times[this.head] <= t) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.times.length) {
+    if (this.head > COMPACT_AFTER_SAMPLES && this.head * 2 > this.times.length) {
       this.times = this.times.slice(this.head);
       this.values = this.values.slice(this.head);
       this.head = 0;

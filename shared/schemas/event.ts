@@ -4,9 +4,10 @@
  * writes into jsonb, so the hot path never parses or re-serialises them.
  */
 import { ALERTER_ACTOR, isSystemSource } from '../auth/identity.ts';
-import { uuidv7 } from './uuid7.ts';
+import { uuidV7Millis, uuidv7 } from './uuid7.ts';
 import type { FieldError } from '../errors.ts';
 import { Checker, isPlainObject, describe, type TimeWindow } from './validate.ts';
+import { MS_PER_DAY, MS_PER_SECOND } from '../units.ts';
 
 export const EVENT_TYPES = ['log', 'metric', 'trace', 'alert'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -162,9 +163,10 @@ export function eventToJson(record: EventRecord): Record<string, unknown> {
  * same (timestamp, id) primary key and is stored once. Other ids fall back to the arrival time.
  */
 export function timestampFromId(id: string | null, window: TimeWindow): number | null {
-  if (id === null || id[14] !== '7') return null;
-  const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+  const ms = id === null ? null : uuidV7Millis(id);
+  if (ms === null) return null;
   const inWindow =
-    ms >= window.now - window.retentionDays * 86_400_000 && ms <= window.now + window.futureGraceSeconds * 1000;
+    ms >= window.now - window.retentionDays * MS_PER_DAY &&
+    ms <= window.now + window.futureGraceSeconds * MS_PER_SECOND;
   return inWindow ? ms : null;
 }

@@ -8,6 +8,8 @@ import { uuidv7 } from './uuid7.ts';
 import { Checker, describe, isPlainObject, LONE_SURROGATE, UNPAIRED_SURROGATE, type TimeWindow } from './validate.ts';
 import { timestampFromId, type Validated } from './event.ts';
 
+const FINGERPRINT_HEX_CHARS = 16;
+
 export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary'] as const;
 export type MetricType = (typeof METRIC_TYPES)[number];
 
@@ -121,7 +123,7 @@ export function seriesFingerprint(name: string, labels: Record<string, string>):
       .sort()
       .map((k) => `${k}=${labels[k]}`),
   ].join('\u0000');
-  return crypto.createHash('sha1').update(canonical).digest('hex').slice(0, 16);
+  return crypto.createHash('sha1').update(canonical).digest('hex').slice(0, FINGERPRINT_HEX_CHARS);
 }
 
 export function metricToJson(record: MetricRecord): Record<string, unknown> {

@@ -3,6 +3,7 @@
  * and the rule, so a client learns everything wrong with an item in one round trip.
  */
 import type { FieldError } from '../errors.ts';
+import { MAX_UTF8_BYTES_PER_UTF16_UNIT, MS_PER_DAY, MS_PER_SECOND } from '../units.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -78,7 +79,7 @@ export class Checker {
     }
     const json = text ?? JSON.stringify(value);
     // Length in UTF-16 units ≤ bytes in UTF-8: count bytes only when the text could be over.
-    if (json.length * 3 > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
+    if (json.length * MAX_UTF8_BYTES_PER_UTF16_UNIT > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
       this.fail(field, `must be at most ${opts.maxBytes} bytes as JSON, got ${Buffer.byteLength(json)}`);
       return null;
     }
@@ -125,8 +126,8 @@ export class Checker {
       this.fail(field, `is not a valid date: ${describe(value)}`);
       return null;
     }
-    const oldest = window.now - window.retentionDays * 86_400_000;
-    const newest = window.now + window.futureGraceSeconds * 1000;
+    const oldest = window.now - window.retentionDays * MS_PER_DAY;
+    const newest = window.now + window.futureGraceSeconds * MS_PER_SECOND;
     if (ms < oldest || ms > newest) {
       this.fail(
         field,

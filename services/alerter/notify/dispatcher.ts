@@ -29,6 +29,10 @@ import { toAlertmanager, type AlertmanagerClient, type AlertSnapshot } from './a
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './http.ts';
 import type { WebhookClient } from './webhook.ts';
 
+const SWEEP_MAX_TRANSITIONS = 1000;
+/** Longest message of an alert event (the gateway's default message limit is far above it). */
+const EVENT_MESSAGE_MAX_CHARS = 8192;
+
 /** Namespace of alert event ids: uuidv5(transition id). */
 const ALERT_EVENT_NAMESPACE = '4d0f3f5e-2b61-4a51-9a52-6c1f0f7a7c11';
 const MAX_PENDING = 10_000;
@@ -101,7 +105,7 @@ export class Dispatcher {
 
   /** Re-delivers transitions a crashed alerter left undelivered. */
   async sweep(): Promise<void> {
-    this.enqueue(await this.deps.store.undelivered(SWEEP_MIN_AGE_MS, 1000));
+    this.enqueue(await this.deps.store.undelivered(SWEEP_MIN_AGE_MS, SWEEP_MAX_TRANSITIONS));
   }
 
   /** Re-sends firing alerts to Alertmanager (it forgets alerts whose endsAt passed). */
@@ -240,7 +244,7 @@ export class Dispatcher {
       id: uuidv5(`alert-transition:${t.id}`, ALERT_EVENT_NAMESPACE),
       event_type: 'alert',
       source: ALERT_SOURCE,
-      message: `[${firing ? 'FIRING' : 'RESOLVED'}] ${rule.name}${describeValue(t)}`.slice(0, 8192),
+      message: `[${firing ? 'FIRING' : 'RESOLVED'}] ${rule.name}${describeValue(t)}`.slice(0, EVENT_MESSAGE_MAX_CHARS),
       level: levelOf(firing, rule),
       tags: JSON.stringify({
         ...t.labels,
@@ -281,7 +285,7 @@ export class Dispatcher {
       message: (
         `[${status.toUpperCase()}] ${rule.name}: ${rest.length} more alerts (${firing} firing, ` +
         `${rest.length - firing} resolved) in this notification group, not published one by one`
-      ).slice(0, 8192),
+      ).slice(0, EVENT_MESSAGE_MAX_CHARS),
       level: levelOf(firing > 0, rule),
       tags: JSON.stringify({ alertname: rule.name, rule_id: ruleId, status, severity: rule.severity, grouped: 'true' }),
       payload: JSON.stringify({

@@ -5,6 +5,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffMs } from '../../../shared/wait.ts';
 
+import { HTTP_STATUS } from '../../../shared/http/status.ts';
+
+const ANSWER_EXCERPT_CHARS = 200;
+
 export class DeliveryError extends Error {
   constructor(
     message: string,
@@ -34,8 +38,11 @@ export async function postJson(
   }
   const text = await response.text().catch(() => '');
   if (response.ok) return;
-  const retriable = response.status === 408 || response.status === 429 || response.status >= 500;
-  throw new DeliveryError(`POST ${url} answered ${response.status}: ${text.slice(0, 200)}`, retriable);
+  const retriable =
+    response.status === HTTP_STATUS.REQUEST_TIMEOUT ||
+    response.status === HTTP_STATUS.TOO_MANY_REQUESTS ||
+    response.status >= HTTP_STATUS.INTERNAL_SERVER_ERROR;
+  throw new DeliveryError(`POST ${url} answered ${response.status}: ${text.slice(0, ANSWER_EXCERPT_CHARS)}`, retriable);
 }
 
 export interface RetryPolicy {

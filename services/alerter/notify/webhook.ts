@@ -14,6 +14,8 @@ import type { RuleInfo } from '../engine/state.ts';
 import type { Labels } from '../../../shared/promql/windows.ts';
 import { postJson } from './http.ts';
 
+import { MS_PER_SECOND } from '../../../shared/units.ts';
+
 /** Alerts listed in one notification body at most; the others are counted in `truncated_alerts`. */
 export const MAX_ALERTS_PER_NOTIFICATION = 1000;
 
@@ -79,7 +81,7 @@ export class WebhookClient {
 
   async send(notice: WebhookNotice): Promise<void> {
     const body = webhookBody(notice);
-    const timestamp = String(Math.floor(Date.now() / 1000));
+    const timestamp = String(Math.floor(Date.now() / MS_PER_SECOND));
     const headers: Record<string, string> = { 'x-vigil-delivery': notice.id, 'x-vigil-timestamp': timestamp };
     if (this.secret) headers['x-vigil-signature'] = sign(this.secret, timestamp, body);
     await postJson(this.url, body, headers, this.timeoutMs);

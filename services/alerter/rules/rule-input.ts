@@ -15,6 +15,8 @@ import type { ParseOptions } from '../../../shared/promql/parser.ts';
 import type { RuleFields } from './rule-store.ts';
 import { SEVERITIES, type RuleDefinition } from './rule.ts';
 
+import { DAYS_PER_WEEK, MS_PER_DAY, MS_PER_SECOND } from '../../../shared/units.ts';
+
 const FIELDS = new Set([
   'name',
   'description',
@@ -27,7 +29,7 @@ const FIELDS = new Set([
   'annotations',
   'enabled',
 ]);
-const MAX_DURATION_MS = 7 * 86_400_000;
+const MAX_DURATION_MS = DAYS_PER_WEEK * MS_PER_DAY;
 const MAX_ENTRIES = 32;
 const MAX_TEXT = 2000;
 
@@ -124,9 +126,9 @@ export function ruleFields(
 /** A duration as PromQL writes it (`5m`) or a number of seconds; whole seconds, at most a week. */
 export function duration(check: Checker, field: string, value: unknown): number | null {
   let ms: number | null = null;
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) ms = value * 1000;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) ms = value * MS_PER_SECOND;
   else if (typeof value === 'string') ms = parseDuration(value);
-  if (ms === null || ms % 1000 !== 0 || ms > MAX_DURATION_MS) {
+  if (ms === null || ms % MS_PER_SECOND !== 0 || ms > MAX_DURATION_MS) {
     check.fail(
       field,
       `must be a duration in whole seconds up to 1w, like "30s", "5m", "1h30m", or a number of seconds; got ` +

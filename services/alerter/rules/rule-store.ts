@@ -7,6 +7,8 @@ import type { Pool } from '../../../shared/db/pool.ts';
 import type { RuleDefinition, Severity } from './rule.ts';
 import { uuidv7 } from '../../../shared/schemas/uuid7.ts';
 
+import { MS_PER_SECOND } from '../../../shared/units.ts';
+
 export interface RuleFields {
   name: string;
   description: string | null;
@@ -112,8 +114,8 @@ function values(f: RuleFields): unknown[] {
     f.description,
     f.query,
     f.threshold_value,
-    f.forMs / 1000,
-    f.keepFiringForMs / 1000,
+    f.forMs / MS_PER_SECOND,
+    f.keepFiringForMs / MS_PER_SECOND,
     f.severity,
     JSON.stringify(f.labels),
     JSON.stringify(f.annotations),
@@ -128,8 +130,8 @@ function toDefinition(row: RuleRow): RuleDefinition {
     description: row.description,
     query: row.query,
     threshold_value: row.threshold_value,
-    forMs: row.for_seconds * 1000,
-    keepFiringForMs: row.keep_firing_for_seconds * 1000,
+    forMs: row.for_seconds * MS_PER_SECOND,
+    keepFiringForMs: row.keep_firing_for_seconds * MS_PER_SECOND,
     severity: row.severity,
     labels: row.labels,
     annotations: row.annotations,

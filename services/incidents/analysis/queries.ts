@@ -18,6 +18,8 @@
 import { SYSTEM_SOURCES } from '../../../shared/auth/identity.ts';
 import { rows, type Queryable } from '../sql.ts';
 
+import { MS_PER_SECOND } from '../../../shared/units.ts';
+
 export interface Windows {
   baselineFrom: Date;
   beforeFrom: Date;
@@ -278,7 +280,7 @@ export async function deployMarkers(
           WHERE e.source = s.source AND e."timestamp" >= s.at - make_interval(secs => $3) AND e."timestamp" <= s.at
             AND (e.tags ? 'deploy' OR e.tags ? 'deployment')
           ORDER BY e."timestamp" DESC LIMIT 1) e`,
-    [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / 1000],
+    [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / MS_PER_SECOND],
   );
   return found.map((r) => ({ source: r.source, at: r.at.getTime(), version: r.version }));
 }

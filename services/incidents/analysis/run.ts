@@ -39,7 +39,11 @@ import {
   type Suspect,
 } from './score.ts';
 
-const CROSS_AFTER_MS = 10 * 60_000;
+import { PERCENT } from '../../../shared/units.ts';
+
+const CROSS_AFTER_MS = 600_000; // 10 minutes
+/** Suspects named in the analysis' timeline entry. */
+const TIMELINE_SUSPECTS = 3;
 const MAX_SOURCES = 50;
 const MINUTE_MS = 60_000;
 const MAX_METRIC_CANDIDATES = 20;
@@ -169,9 +173,9 @@ export async function analyse(
     const deepest = traces.deepest.get(c.source) ?? 0;
     const spans = deepest > 0 ? [`the deepest failing span in ${deepest} of ${traces.traces} failing traces`] : [];
     const rates =
-      `error ratio ${round((100 * c.errors_before) / Math.max(1, c.events_before), 1)}% ` +
+      `error ratio ${round((PERCENT * c.errors_before) / Math.max(1, c.events_before), 1)}% ` +
       'in the 30 minutes before the start ' +
-      `against ${round((100 * c.errors_baseline) / Math.max(1, c.events_baseline), 1)}% in the 2 hours before (z ` +
+      `against ${round((PERCENT * c.errors_baseline) / Math.max(1, c.events_baseline), 1)}% in the 2 hours before (z ` +
       `${round(r.candidate.z, 1)})`;
     return {
       kind: 'source' as const,
@@ -268,7 +272,9 @@ export async function storeAnalysis(db: Queryable, analysis: Analysis, actor: st
       details: {
         analysis_id: Number(id),
         trigger: analysis.trigger,
-        suspects: analysis.suspects.slice(0, 3).map((s) => ({ kind: s.kind, name: s.name, score: s.score })),
+        suspects: analysis.suspects
+          .slice(0, TIMELINE_SUSPECTS)
+          .map((s) => ({ kind: s.kind, name: s.name, score: s.score })),
       },
     },
   ]);

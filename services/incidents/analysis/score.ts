@@ -30,9 +30,26 @@
  */
 import type { FailingSpan, MetricDeviation, RequestEdge, SourceCounts, TagCount } from './queries.ts';
 
-export const BEFORE_MS = 30 * 60_000;
-export const BASELINE_MS = 2 * 3_600_000;
-const MINUTE_MS = 60_000;
+import { MS_PER_HOUR, MS_PER_MINUTE, PERCENT } from '../../../shared/units.ts';
+
+/** A candidate's score: its anomaly weighted by how early it began, how upstream it is and a recent deploy. */
+const WEIGHT = { base: 0.25, lead: 0.25, upstream: 0.4, deploy: 0.1 };
+/** The z at which an anomaly's strength is one half. */
+const HALF_STRENGTH_Z = 3;
+/** A tag value scores at most this share of its source's score, and only when it has this share of the errors. */
+const TAG_SCORE_FACTOR = 0.9;
+const MIN_TAG_SHARE = 0.2;
+/** A metric's spread is at least 1% of its mean (and never zero). */
+const MIN_RELATIVE_SPREAD = 0.01;
+const MIN_SPREAD = 1e-9;
+/** Deviations a metric needs beyond the largest one expected of its noise series. */
+const METRIC_EXTRA_DEVIATIONS = 3;
+const FIGURE_DIGITS = 6;
+const ISO_HOUR_MINUTE = { from: 11, to: 16 };
+
+export const BEFORE_MS = 1_800_000; // 30 minutes
+export const BASELINE_MS = 2 * MS_PER_HOUR;
+const MINUTE_MS = MS_PER_MINUTE;
 const LEAD_SCALE_MS = 2 * MINUTE_MS;
 /** An onset this much earlier than another's makes the later one possibly its victim. */
 const ONSET_GAP_MS = 30_000;
@@ -44,7 +61,7 @@ const ANOMALOUS_Z = 3;
 const OUT_OF_SCOPE_FACTOR = 0.5;
 /** Change-point log-likelihood ratio below which a source's errors have no onset (about e^-8 by chance). */
 const MIN_ONSET_LLR = 8;
-export const DEPLOY_LOOKBACK_MS = 15 * MINUTE_MS;
+export const DEPLOY_LOOKBACK_MS = 900_000; // 15 minutes
 const VERSION_KEYS = new Set([
   'version',
   'service.version',
@@ -66,11 +83,11 @@ export interface Suspect {
 }
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
-const strength = (z: number) => (z <= 0 ? 0 : z / (z + 3));
+const strength = (z: number) => (z <= 0 ? 0 : z / (z + HALF_STRENGTH_Z));
 const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
-const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+const hhmm = (ms: number) => new Date(ms).toISOString().slice(ISO_HOUR_MINUTE.from, ISO_HOUR_MINUTE.to);
 const minutes = (ms: number) => `${round(ms / MINUTE_MS, 1)} min`;
-const percent = (x: number) => `${round(100 * x, 1)}%`;
+const percent = (x: number) => `${round(PERCENT * x, 1)}%`;
 
 /** The binomial z of `errors` among `events` against the baseline's (smoothed) error ratio. */
 export function errorZ(
@@ -189,7 +206,8 @@ export function rankCandidates(candidates: Candidate[], edges: RequestEdge[], sc
       with: shares.map((x) => x.s),
     };
     const deploy = c.deploy ? 1 : 0;
-    const score = anomaly * (0.25 + 0.25 * lead + 0.4 * (1 - downstream) + 0.1 * deploy);
+    const score =
+      anomaly * (WEIGHT.base + WEIGHT.lead * lead + WEIGHT.upstream * (1 - downstream) + WEIGHT.deploy * deploy);
     return { candidate: c, anomaly, lead, downstream, after, first, inScope: null, score, reasons: [] };
   });
 
@@ -341,8 +359,8 @@ export function tagSuspects(tags: TagCount[], sources: Map<string, SourceScore>)
     const rateBefore = t.errors_before / BEFORE_MS;
     const rateBaseline = t.errors_baseline / BASELINE_MS;
     const rise = clamp01(1 - rateBaseline / rateBefore);
-    const score = s.score * share * rise * 0.9;
-    if (share < 0.2 || score <= 0) continue;
+    const score = s.score * share * rise * TAG_SCORE_FACTOR;
+    if (share < MIN_TAG_SHARE || score <= 0) continue;
     suspects.push({
       kind: 'tag',
       name: `${t.source}: ${t.key}=${t.value}`,
@@ -369,7 +387,7 @@ export function tagSuspects(tags: TagCount[], sources: Map<string, SourceScore>)
  * so a series counts only beyond 3 deviations more than that (3 for one series, ~7.3 for 10,000).
  */
 export function metricThreshold(seriesCount: number): number {
-  return 3 + Math.sqrt(2 * Math.log(Math.max(1, seriesCount)));
+  return METRIC_EXTRA_DEVIATIONS + Math.sqrt(2 * Math.log(Math.max(1, seriesCount)));
 }
 
 export interface MetricCandidate {
@@ -385,7 +403,7 @@ export function metricCandidates(series: MetricDeviation[]): MetricCandidate[] {
   const threshold = metricThreshold(series.length);
   return series
     .map((m) => {
-      const spread = Math.max(m.stddev_baseline, Math.abs(m.mean_baseline) * 0.01, 1e-9);
+      const spread = Math.max(m.stddev_baseline, Math.abs(m.mean_baseline) * MIN_RELATIVE_SPREAD, MIN_SPREAD);
       const z = Math.abs(m.mean_before - m.mean_baseline) / spread;
       const labels = Object.entries(m.labels)
         .sort(([a], [b]) => a.localeCompare(b))
@@ -401,9 +419,9 @@ export function metricEvidence(m: MetricCandidate): Record<string, unknown> {
   return {
     metric: s.name,
     labels: s.labels,
-    mean_before: round(s.mean_before, 6),
-    mean_baseline: round(s.mean_baseline, 6),
-    stddev_baseline: round(s.stddev_baseline, 6),
+    mean_before: round(s.mean_before, FIGURE_DIGITS),
+    mean_baseline: round(s.mean_baseline, FIGURE_DIGITS),
+    stddev_baseline: round(s.stddev_baseline, FIGURE_DIGITS),
     z: round(m.z, 2),
     samples_before: s.samples_before,
     samples_baseline: s.samples_baseline,
