@@ -31,6 +31,18 @@ import type { KafkaTransportOptions } from './kafka-transport.ts';
 import { DeliveryStream, type StreamStats } from './stream.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
 
+import { BYTES_PER_MIB } from '../shared/units.ts';
+
+const DEFAULT_MAX_QUEUE_ITEMS = 10_000;
+const DEFAULT_MAX_QUEUE_BYTES = 16_777_216; // 16 MiB
+const DEFAULT_MAX_BATCH_ITEMS = 1000;
+const DEFAULT_MAX_COUNTER_SERIES = 10_000;
+const DEFAULT_HISTOGRAM_INTERVAL_MS = 10_000;
+const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+const DEFAULT_GATEWAY_TIMEOUT_MS = 10_000;
+/** close() keeps the process alive this much past its deadline, for the last answer to arrive. */
+const KEEP_ALIVE_SLACK_MS = 1000;
+
 export interface ClientOptions {
   /** The service's name, the events' `source` (e.g. `auth-service`, `payment-service`). */
   source: string;
@@ -146,19 +158,19 @@ export class VigilClient {
       opts.kafka !== undefined,
     );
     const streamOptions = {
-      maxQueueItems: opts.maxQueueItems ?? 10_000,
-      maxQueueBytes: opts.maxQueueBytes ?? 16 * 1024 * 1024,
-      maxBatchItems: opts.maxBatchItems ?? 1000,
-      maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
+      maxQueueItems: opts.maxQueueItems ?? DEFAULT_MAX_QUEUE_ITEMS,
+      maxQueueBytes: opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+      maxBatchItems: opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS,
+      maxBatchBytes: opts.maxBatchBytes ?? BYTES_PER_MIB,
       backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
     };
     this.streams = {
       events: new DeliveryStream('events', this.transport, streamOptions, this.report),
       metrics: new DeliveryStream('metrics', this.transport, streamOptions, this.report),
     };
-    this.maxSeries = opts.maxCounterSeries ?? 10_000;
+    this.maxSeries = opts.maxCounterSeries ?? DEFAULT_MAX_COUNTER_SERIES;
     this.counters = new CounterAggregator(this.maxSeries);
-    this.histogramIntervalMs = opts.histogramIntervalMs ?? 10_000;
+    this.histogramIntervalMs = opts.histogramIntervalMs ?? DEFAULT_HISTOGRAM_INTERVAL_MS;
     this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
     this.defaultLabels =
       opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
@@ -172,7 +184,7 @@ export class VigilClient {
       aggregatedHistogram: (name, labels = {}, buckets = DEFAULT_DURATION_BUCKETS_MS) =>
         this.aggregated(name, labels, buckets),
     };
-    this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? 1000);
+    this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
     this.timer.unref();
     this.onBeforeExit = opts.flushOnExit === false ? null : () => void this.close();
     if (this.onBeforeExit) process.once('beforeExit', this.onBeforeExit);
@@ -218,7 +230,7 @@ export class VigilClient {
       if (this.onBeforeExit) process.removeListener('beforeExit', this.onBeforeExit);
       const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
       // The sender's timers are unref'd; this one keeps the process alive until the flush is done.
-      const keepAlive = setTimeout(() => {}, Math.max(0, deadline - Date.now()) + 1000);
+      const keepAlive = setTimeout(() => {}, Math.max(0, deadline - Date.now()) + KEEP_ALIVE_SLACK_MS);
       try {
         this.drainAggregates(true);
         await Promise.all([this.streams.events.drainUntil(deadline), this.streams.metrics.drainUntil(deadline)]);
@@ -419,7 +431,7 @@ function httpTransport(gateway: NonNullable<ClientOptions['gateway']>): Transpor
   return new HttpTransport({
     url: gateway.url,
     token: gateway.token,
-    timeoutMs: gateway.timeoutMs ?? 10_000,
+    timeoutMs: gateway.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS,
     compress: gateway.compress ?? true,
     offThread: gateway.offThread ?? true,
   });

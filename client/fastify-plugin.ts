@@ -26,6 +26,9 @@ import { DEFAULT_DURATION_BUCKETS_MS, invalidBounds } from './histograms.ts';
 import { IdGenerator } from '../shared/schemas/uuid7.ts';
 import { isUuid, isValidRequestId, REQUEST_ID_HEADER } from './request-id.ts';
 
+import { MICROS_PER_MS } from '../shared/units.ts';
+import { HTTP_STATUS } from '../shared/http/status.ts';
+
 export interface VigilRequest {
   readonly requestId: string;
   /** Log events with source = the client's and tags.request_id = this request's id. */
@@ -163,10 +166,15 @@ async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Prom
       let series = last;
       if (series === null || series.status !== status || series.method !== method)
         last = series = bound.get(method + status) ?? bind(method, status);
-      const duration = Math.round((performance.now() - ctx.start) * 1000) / 1000;
+      const duration = Math.round((performance.now() - ctx.start) * MICROS_PER_MS) / MICROS_PER_MS;
       series.duration.record(duration);
       series.requests.record(1);
-      if (status >= 500 || status === 401 || status === 403) logFailure(request, ctx, route, status, duration, opts);
+      if (
+        status >= HTTP_STATUS.INTERNAL_SERVER_ERROR ||
+        status === HTTP_STATUS.UNAUTHORIZED ||
+        status === HTTP_STATUS.FORBIDDEN
+      )
+        logFailure(request, ctx, route, status, duration, opts);
     };
   };
 
@@ -229,15 +237,15 @@ function logFailure(
     const tags: Tags = { method: request.method, route, path: requestPath(request), status, duration_ms: duration };
     const user = opts.userId?.(request);
     if (user !== undefined && user !== null) tags.user_id = user;
-    if (status >= 500) {
+    if (status >= HTTP_STATUS.INTERNAL_SERVER_ERROR) {
       ctx.logger.error(`${request.method} ${route} answered ${status}`, tags, ctx.error ?? undefined);
       return;
     }
-    tags.action = status === 401 ? 'auth_failed' : 'permission_denied';
+    tags.action = status === HTTP_STATUS.UNAUTHORIZED ? 'auth_failed' : 'permission_denied';
     if (opts.logClientIp) tags.ip = request.ip;
     ctx.logger.warn(
       `${request.method} ${route} answered ${status} ` +
-        `(${status === 401 ? 'authentication failed' : 'permission denied'})`,
+        `(${status === HTTP_STATUS.UNAUTHORIZED ? 'authentication failed' : 'permission denied'})`,
       tags,
     );
   } catch {
