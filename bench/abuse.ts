@@ -51,10 +51,16 @@ const cpu = process.cpuUsage(cpuBefore);
 const cpuShare = (cpu.user + cpu.system) / 1000 / (performance.now() - wallBefore);
 
 const ms = (ns: number) => (ns / 1e6).toFixed(1);
-console.log(`\n${seconds} s, load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} (${os.cpus().length} cores); the gateway used ${(cpuShare * 100).toFixed(0)}% of a core\n`);
+console.log(
+  `\n${seconds} s, load average ${loadBefore.toFixed(1)} → ${os.loadavg()[0].toFixed(1)} (${os.cpus().length} ` +
+    `cores); the gateway used ${(cpuShare * 100).toFixed(0)}% of a core\n`,
+);
 console.log('| gateway event-loop delay | p50 | p99 | max |');
 console.log('|---|---|---|---|');
-console.log(`| monitorEventLoopDelay (10 ms resolution) | ${ms(delay.percentile(50))} ms | ${ms(delay.percentile(99))} ms | ${ms(delay.max)} ms |`);
+console.log(
+  `| monitorEventLoopDelay (10 ms resolution) | ${ms(delay.percentile(50))} ms | ${ms(delay.percentile(99))} ms | ` +
+    `${ms(delay.max)} ms |`,
+);
 console.log('\n| traffic | senders | requests | answers | p50 latency | p99 latency |');
 console.log('|---|---|---|---|---|---|');
 for (const row of report) {
@@ -79,18 +85,27 @@ function loadGenerator(url: string, jwt: string, durationSeconds: number) {
     const MB5 = 5 * 1024 * 1024;
     const gz = (text) => zlib.gzipSync(text, { level: 9 });
     const deep = '['.repeat(100000) + ']'.repeat(100000);
-    const event = (i) => ({ event_type: 'log', source: 'web-server-' + (i % 10), message: 'Request processed successfully', level: 'info',
-      tags: { service: 'api', environment: 'production', request_id: 'req-' + i }, payload: { duration_ms: 245, path: '/api/users', status: 200 } });
+    const event = (i) => ({
+      event_type: 'log', source: 'web-server-' + (i % 10), message: 'Request processed successfully', level: 'info',
+      tags: { service: 'api', environment: 'production', request_id: 'req-' + i },
+      payload: { duration_ms: 245, path: '/api/users', status: 200 },
+    });
     const json = { 'content-type': 'application/json' };
     const kinds = [
-      ['bomb: gzip NDJSON, 2.5M lines', 2, { ...json, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' }, gz('1\\n'.repeat(MB5 / 2))],
+      ['bomb: gzip NDJSON, 2.5M lines', 2,
+        { ...json, 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' },
+        gz('1\\n'.repeat(MB5 / 2))],
       ['bomb: gzip [1,1,…]', 2, { ...json, 'content-encoding': 'gzip' }, gz('[' + '1,'.repeat(MB5 / 2 - 1) + '1]')],
       ['bomb: gzip [{},{},…]', 2, { ...json, 'content-encoding': 'gzip' }, gz('[' + '{},'.repeat(MB5 / 3 - 1) + '{}]')],
-      ['bomb: gzip {"events":[{},…]}', 2, { ...json, 'content-encoding': 'gzip' }, gz('{"events":[' + '{},'.repeat(MB5 / 3 - 10) + '{}]}')],
+      ['bomb: gzip {"events":[{},…]}', 2, { ...json, 'content-encoding': 'gzip' },
+        gz('{"events":[' + '{},'.repeat(MB5 / 3 - 10) + '{}]}')],
       ['oversized: 6 MB identity', 1, json, Buffer.alloc(6 * 1024 * 1024, 0x20)],
-      ['oversized: 6 MB once inflated', 1, { ...json, 'content-encoding': 'gzip' }, gz(Buffer.alloc(6 * 1024 * 1024, 0x20))],
-      ['deep: one event 100k levels', 1, json, JSON.stringify({ event_type: 'log', source: 'deep', payload: { a: 0 } }).replace('0', deep)],
-      ['deep: batch item 100k levels', 1, json, JSON.stringify([{ event_type: 'log', source: 'deep', payload: { a: 0 } }, event(0)]).replace('0}', deep + '}')],
+      ['oversized: 6 MB once inflated', 1, { ...json, 'content-encoding': 'gzip' },
+        gz(Buffer.alloc(6 * 1024 * 1024, 0x20))],
+      ['deep: one event 100k levels', 1, json,
+        JSON.stringify({ event_type: 'log', source: 'deep', payload: { a: 0 } }).replace('0', deep)],
+      ['deep: batch item 100k levels', 1, json,
+        JSON.stringify([{ event_type: 'log', source: 'deep', payload: { a: 0 } }, event(0)]).replace('0}', deep + '}')],
       ['valid: 100-event batches', 4, json, JSON.stringify(Array.from({ length: 100 }, (_, i) => event(i)))],
     ];
     process.stdout.write('ready\\n');
@@ -103,7 +118,8 @@ function loadGenerator(url: string, jwt: string, durationSeconds: number) {
           const t0 = performance.now();
           let status = 0;
           try {
-            const res = await fetch(process.env.URL, { method: 'POST', body, headers: { ...headers, authorization: 'Bearer ' + process.env.TOKEN } });
+            const authorization = 'Bearer ' + process.env.TOKEN;
+            const res = await fetch(process.env.URL, { method: 'POST', body, headers: { ...headers, authorization } });
             await res.arrayBuffer();
             status = res.status;
           } catch {}
@@ -113,7 +129,8 @@ function loadGenerator(url: string, jwt: string, durationSeconds: number) {
       }));
       latencies.sort((a, b) => a - b);
       const at = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]);
-      return { name, senders, requests: latencies.length, statuses: Object.entries(statuses).map(([s, n]) => n + '× ' + s).join(', '), p50: at(0.5), p99: at(0.99) };
+      const answers = Object.entries(statuses).map(([s, n]) => n + '× ' + s).join(', ');
+      return { name, senders, requests: latencies.length, statuses: answers, p50: at(0.5), p99: at(0.99) };
     }));
     process.stdout.write(JSON.stringify(report));
   `;

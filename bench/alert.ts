@@ -45,7 +45,7 @@ const log = (line: string) => console.error(`[alert-bench] ${line}`);
 /** A deterministic PRNG, so runs compare. */
 function rng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
 function ruleQueries(): string[] {
@@ -53,12 +53,27 @@ function ruleQueries(): string[] {
   for (let r = 0; r < RULES; r++) {
     const sel = `bench_m${r % NAMES}{svc="s${Math.floor(r / NAMES) % 100}"}`;
     switch (r % 10) {
-      case 0: case 1: case 2: queries.push(`${sel} > 90`); break;
-      case 3: case 4: queries.push(`avg_over_time(${sel}[1m]) > 90`); break;
-      case 5: case 6: queries.push(`max_over_time(${sel}[1m]) > 99`); break;
-      case 7: queries.push(`rate(${sel}[1m]) > 5`); break;
-      case 8: queries.push(`min_over_time(${sel}[1m]) > 50`); break;
-      default: queries.push(`sum by (svc) (${sel}) > 900`);
+      case 0:
+      case 1:
+      case 2:
+        queries.push(`${sel} > 90`);
+        break;
+      case 3:
+      case 4:
+        queries.push(`avg_over_time(${sel}[1m]) > 90`);
+        break;
+      case 5:
+      case 6:
+        queries.push(`max_over_time(${sel}[1m]) > 99`);
+        break;
+      case 7:
+        queries.push(`rate(${sel}[1m]) > 5`);
+        break;
+      case 8:
+        queries.push(`min_over_time(${sel}[1m]) > 50`);
+        break;
+      default:
+        queries.push(`sum by (svc) (${sel}) > 900`);
     }
   }
   return queries;
@@ -74,17 +89,31 @@ async function throughput(): Promise<void> {
   const engine = new AlertEngine({ lookbackMs: 300_000, isReady: () => true });
   const now0 = Date.now();
   const rules: EngineRule[] = ruleQueries().map((query, i) => ({
-    id: crypto.randomUUID(), name: `r${i}`, description: null, query, threshold_value: null, forMs: 30_000, keepFiringForMs: 0, severity: 'medium',
-    labels: {}, annotations: {}, enabled: true, createdBy: null, createdAt: new Date(), updatedAt: new Date(), revision: '1',
+    id: crypto.randomUUID(),
+    name: `r${i}`,
+    description: null,
+    query,
+    threshold_value: null,
+    forMs: 30_000,
+    keepFiringForMs: 0,
+    severity: 'medium',
+    labels: {},
+    annotations: {},
+    enabled: true,
+    createdBy: null,
+    createdAt: new Date(),
+    updatedAt: new Date(),
+    revision: '1',
     ...compileQuery({ query, threshold_value: null }, { maxRangeMs: 3_600_000 }),
   }));
   engine.setRules(rules, now0);
   const random0 = rng(1);
   const series = [];
-  for (let n = 0; n < NAMES; n++) for (let j = 0; j < PER_NAME; j++) {
-    const { name, ...labels } = seriesLabels(n, j);
-    series.push({ name, labels, counter: 0, level: 100 * random0() });
-  }
+  for (let n = 0; n < NAMES; n++)
+    for (let j = 0; j < PER_NAME; j++) {
+      const { name, ...labels } = seriesLabels(n, j);
+      series.push({ name, labels, counter: 0, level: 100 * random0() });
+    }
   const random = rng(42);
   const SCRAPES = Number(process.env.BENCH_SCRAPES ?? 60); // every series once per simulated 10 s
   const BATCH = 500;
@@ -102,7 +131,7 @@ async function throughput(): Promise<void> {
         const s = series[k];
         s.counter += random() * 10;
         s.level = Math.min(100, Math.max(0, s.level + (random() - 0.5) * 4));
-        const value = (k % 10 === 7) ? s.counter : s.level;
+        const value = k % 10 === 7 ? s.counter : s.level;
         engine.ingestMetric(s.name, s.labels, t, value, origin, true);
       }
       t += (10_000 * BATCH) / series.length; // 10 s of simulated time per pass over all series
@@ -120,13 +149,30 @@ async function throughput(): Promise<void> {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const samples = SCRAPES * series.length;
   tickMs.sort((a, b) => a - b);
-  log(`throughput: ${RULES} rules × ${series.length} series, ${samples} samples in ${seconds.toFixed(2)} s (including ${tickMs.length} ticks)`);
-  console.log(JSON.stringify({
-    scenario: 'throughput', rules: RULES, series: series.length, samples, seconds: +seconds.toFixed(2),
-    samples_per_second: Math.round(samples / seconds), ingest_only_samples_per_second: Math.round(samples / (Number(ingestNs) / 1e9)), ticks: tickMs.length,
-    tick_ms: { p50: +percentile(tickMs, 50).toFixed(1), p99: +percentile(tickMs, 99).toFixed(1), max: +tickMs[tickMs.length - 1].toFixed(1) },
-    transitions, window_series: engine.windows.seriesCount, instances: engine.instanceCount,
-  }));
+  log(
+    `throughput: ${RULES} rules × ${series.length} series, ${samples} samples in ${seconds.toFixed(2)} s (including ` +
+      `${tickMs.length} ticks)`,
+  );
+  console.log(
+    JSON.stringify({
+      scenario: 'throughput',
+      rules: RULES,
+      series: series.length,
+      samples,
+      seconds: +seconds.toFixed(2),
+      samples_per_second: Math.round(samples / seconds),
+      ingest_only_samples_per_second: Math.round(samples / (Number(ingestNs) / 1e9)),
+      ticks: tickMs.length,
+      tick_ms: {
+        p50: +percentile(tickMs, 50).toFixed(1),
+        p99: +percentile(tickMs, 99).toFixed(1),
+        max: +tickMs[tickMs.length - 1].toFixed(1),
+      },
+      transitions,
+      window_series: engine.windows.seriesCount,
+      instances: engine.instanceCount,
+    }),
+  );
 }
 
 async function setup() {
@@ -137,8 +183,14 @@ async function setup() {
   await ensureDatabase(url);
   await migrate(url);
   const env = {
-    DATABASE_URL: url, KAFKA_TOPIC_EVENTS: `bench.${id}.events`, KAFKA_TOPIC_METRICS: `bench.${id}.metrics`, KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
-    KAFKA_TOPIC_PARTITIONS: '6', ALERTER_GROUP_ID: `bench-${id}-alerter`, LOG_LEVEL: 'warn', PORT: '0',
+    DATABASE_URL: url,
+    KAFKA_TOPIC_EVENTS: `bench.${id}.events`,
+    KAFKA_TOPIC_METRICS: `bench.${id}.metrics`,
+    KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
+    KAFKA_TOPIC_PARTITIONS: '6',
+    ALERTER_GROUP_ID: `bench-${id}-alerter`,
+    LOG_LEVEL: 'warn',
+    PORT: '0',
   };
   const logger = createLogger('warn');
   const config = loadConfig({ ...env, VIGIL_ROLES: 'alerter' });
@@ -148,7 +200,8 @@ async function setup() {
   await db.connect();
   const queries = [...ruleQueries(), 'bench_probe > 0'];
   await db.query(
-    `INSERT INTO alert_rules (id, name, query, for_seconds) SELECT gen_random_uuid(), 'r' || ord, q, CASE WHEN q = 'bench_probe > 0' THEN 0 ELSE 30 END
+    `INSERT INTO alert_rules (id, name, query, for_seconds) SELECT gen_random_uuid(), 'r' || ord, q, CASE WHEN q =
+       'bench_probe > 0' THEN 0 ELSE 30 END
        FROM unnest($1::text[]) WITH ORDINALITY AS u(q, ord)`,
     [queries],
   );
@@ -159,7 +212,15 @@ async function setup() {
   const headers = { 'vigil-schema': codec.schemaId, 'vigil-producer': 'bench' };
   const message = (name: string, labels: Record<string, string>, value: number, timestamp: number) => ({
     key: seriesFingerprint(name, labels),
-    value: codec.encode({ id: crypto.randomUUID(), name, metric_type: 'gauge', value, labels, timestamp, created_by: 'bench' }),
+    value: codec.encode({
+      id: crypto.randomUUID(),
+      name,
+      metric_type: 'gauge',
+      value,
+      labels,
+      timestamp,
+      created_by: 'bench',
+    }),
     headers,
   });
   await new Promise((r) => setTimeout(r, 3000)); // group join
@@ -167,13 +228,18 @@ async function setup() {
     await producer.disconnect();
     await runtime.stop();
     await db.end();
-    await deleteTopics(kafka, [config.kafka.topics.events, config.kafka.topics.metrics, config.kafka.topics.dlq]).catch(() => {});
+    await deleteTopics(kafka, [config.kafka.topics.events, config.kafka.topics.metrics, config.kafka.topics.dlq]).catch(
+      () => {},
+    );
     await dropDatabase(url, dbName).catch(() => {});
   };
   return { kafka, config, db, runtime, producer, message, cleanup, queries };
 }
 
-/** The real alerter consuming a burst produced while it runs: its sustained rate through Kafka, decode, evaluation and PostgreSQL. */
+/**
+ * The real alerter consuming a burst produced while it runs: its sustained rate through Kafka, decode, evaluation and
+ * PostgreSQL.
+ */
 async function drain(): Promise<void> {
   const N = Number(process.env.BENCH_DRAIN_SAMPLES ?? 200_000);
   const { kafka, config, producer, message, cleanup, queries } = await setup();
@@ -182,7 +248,10 @@ async function drain(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   const committed = async () => {
-    const [topic] = await admin.fetchOffsets({ groupId: config.alerter.groupId, topics: [config.kafka.topics.metrics] });
+    const [topic] = await admin.fetchOffsets({
+      groupId: config.alerter.groupId,
+      topics: [config.kafka.topics.metrics],
+    });
     return topic.partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
   };
   const producedAt = Date.now();
@@ -207,7 +276,17 @@ async function drain(): Promise<void> {
   }
   const seconds = (Date.now() - producedAt) / 1000;
   await admin.disconnect();
-  console.log(JSON.stringify({ scenario: 'drain', rules: queries.length, series: NAMES * PER_NAME, samples: N, produce_seconds: +produceSeconds.toFixed(2), seconds: +seconds.toFixed(2), samples_per_second: Math.round(N / seconds) }));
+  console.log(
+    JSON.stringify({
+      scenario: 'drain',
+      rules: queries.length,
+      series: NAMES * PER_NAME,
+      samples: N,
+      produce_seconds: +produceSeconds.toFixed(2),
+      seconds: +seconds.toFixed(2),
+      samples_per_second: Math.round(N / seconds),
+    }),
+  );
   await cleanup();
 }
 
@@ -244,25 +323,52 @@ async function latency(): Promise<void> {
   for (let k = 0; k < PROBES; k++) {
     const probe = `p${k}`;
     sentAt.set(probe, Date.now());
-    await producer.send({ topic: config.kafka.topics.metrics, acks: -1, messages: [message('bench_probe', { probe }, 1, Date.now())] });
+    await producer.send({
+      topic: config.kafka.topics.metrics,
+      acks: -1,
+      messages: [message('bench_probe', { probe }, 1, Date.now())],
+    });
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise((r) => setTimeout(r, 3000));
   running = false;
   await load;
   const { rows } = await db.query<{ probe: string; created: number }>(
-    `SELECT labels->>'probe' AS probe, (extract(epoch FROM created_at) * 1000)::float8 AS created FROM alert_transitions WHERE to_state = 'firing' AND labels ? 'probe'`,
+    `SELECT labels->>'probe' AS probe, (extract(epoch FROM created_at) * 1000)::float8 AS created FROM ` +
+      `alert_transitions WHERE to_state = 'firing' AND labels ? 'probe'`,
   );
   const latencies = rows.map((r) => r.created - sentAt.get(r.probe)!).sort((a, b) => a - b);
   const transitions = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM alert_transitions')).rows[0].n);
   const loadSeconds = (PROBES * 200 + 8000) / 1000;
-  console.log(JSON.stringify({
-    scenario: 'latency', rules: queries.length, series: NAMES * PER_NAME, ingest_samples_per_second: Math.round(sent / loadSeconds), probes: PROBES, fired: latencies.length,
-    transitions_total: transitions, latency_ms: { p50: Math.round(percentile(latencies, 50)), p99: Math.round(percentile(latencies, 99)), max: Math.round(latencies[latencies.length - 1]) },
-  }));
+  console.log(
+    JSON.stringify({
+      scenario: 'latency',
+      rules: queries.length,
+      series: NAMES * PER_NAME,
+      ingest_samples_per_second: Math.round(sent / loadSeconds),
+      probes: PROBES,
+      fired: latencies.length,
+      transitions_total: transitions,
+      latency_ms: {
+        p50: Math.round(percentile(latencies, 50)),
+        p99: Math.round(percentile(latencies, 99)),
+        max: Math.round(latencies[latencies.length - 1]),
+      },
+    }),
+  );
   if (process.env.BENCH_DEBUG) {
     const metrics = await runtime.registry.getMetricsAsJSON();
-    for (const m of metrics.filter((x) => x.name.startsWith('vigil_alerter'))) log(JSON.stringify(m.values.filter((v) => !String((v as { metricName?: string }).metricName).endsWith('_bucket') || v.labels.le === 0.1 || v.labels.le === 1)));
+    for (const m of metrics.filter((x) => x.name.startsWith('vigil_alerter')))
+      log(
+        JSON.stringify(
+          m.values.filter(
+            (v) =>
+              !String((v as { metricName?: string }).metricName).endsWith('_bucket') ||
+              v.labels.le === 0.1 ||
+              v.labels.le === 1,
+          ),
+        ),
+      );
   }
   await cleanup();
 }

@@ -7,7 +7,13 @@ import { createLogger } from '../shared/logger.ts';
 
 export async function benchTopics(name: string): Promise<{ config: Config; kafka: Kafka; cleanup(): Promise<void> }> {
   const id = crypto.randomBytes(4).toString('hex');
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn', KAFKA_TOPIC_EVENTS: `bench.${id}.events`, KAFKA_TOPIC_METRICS: `bench.${id}.metrics`, KAFKA_TOPIC_DLQ: `bench.${id}.dlq` });
+  const config = loadConfig({
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    KAFKA_TOPIC_EVENTS: `bench.${id}.events`,
+    KAFKA_TOPIC_METRICS: `bench.${id}.metrics`,
+    KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
+  });
   const kafka = createKafka(config.kafka, createLogger('warn', name), 'bench');
   await ensureTopics(kafka, config.kafka);
   const { events, metrics, dlq } = config.kafka.topics;

@@ -22,9 +22,11 @@ export interface CannonOptions {
   overallRate?: number;
 }
 
-export const autocannon = ((await import('autocannon' as string)) as {
-  default: (opts: CannonOptions) => Promise<CannonResult>;
-}).default;
+export const autocannon = (
+  (await import('autocannon' as string)) as {
+    default: (opts: CannonOptions) => Promise<CannonResult>;
+  }
+).default;
 
 /** The middle round by `by` (rounds of one contender alternate with the others', so the median resists noise). */
 export function medianBy<T>(rounds: T[], by: (round: T) => number): T {

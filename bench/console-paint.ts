@@ -71,7 +71,11 @@ const SCENARIOS: Scenario[] = [
     name: 'stats: ingest chart, 24 h',
     hash: '#/stats',
     marker: `${INGEST} :is(.chart canvas, p.empty)`,
-    act: (page) => page.getByLabel('window').selectOption('24 h').then(() => undefined),
+    act: (page) =>
+      page
+        .getByLabel('window')
+        .selectOption('24 h')
+        .then(() => undefined),
     actMarker: `${INGEST} .chart canvas`,
   },
 ];
@@ -124,10 +128,14 @@ async function measure(browser: Browser, base: string, token: string, scenario: 
     await page.evaluate(watchFor(scenario.actMarker!, 'vigilDrawn'));
     const before = await page.evaluate(() => performance.now());
     await scenario.act(page);
-    const drawn = (await seenAt(page, 'vigilDrawn').catch(async (error: Error) => {
-      const said = await page.locator('main').innerText().catch(() => '');
-      throw new Error(`${scenario.name}: ${error.message}; the page said: ${said.slice(0, 500)}`);
-    })) - before;
+    const drawn =
+      (await seenAt(page, 'vigilDrawn').catch(async (error: Error) => {
+        const said = await page
+          .locator('main')
+          .innerText()
+          .catch(() => '');
+        throw new Error(`${scenario.name}: ${error.message}; the page said: ${said.slice(0, 500)}`);
+      })) - before;
     return { ms: drawn, ...(await timings()) };
   } finally {
     await context.close();
@@ -176,7 +184,10 @@ try {
   await unseed(runtime);
   await seed(runtime, token);
   browser = await launchChromium();
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' / ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
   console.error(`[bench] ${RUNS} runs per page (the first a warm-up of the server, not counted); load ${load}`);
   const rows: string[] = [];
   for (const scenario of SCENARIOS.filter((sc) => sc.name.includes(ONLY))) {
@@ -187,15 +198,19 @@ try {
     const max = Math.max(...runs.map((r) => r.ms));
     const p50 = (key: 'fcp' | 'shell' | 'api') => medianBy(runs, (r) => r[key])[key].toFixed(0);
     const verdict = max < BUDGET_MS ? 'yes' : 'NO';
-    rows.push(`| ${scenario.name} | \`${scenario.actMarker ?? scenario.marker}\` | ${RUNS} | ${p50('fcp')} | ` +
-      `${p50('shell')} | ${p50('api')} | ${ms.toFixed(0)} | ${max.toFixed(0)} | ${verdict} |`);
+    rows.push(
+      `| ${scenario.name} | \`${scenario.actMarker ?? scenario.marker}\` | ${RUNS} | ${p50('fcp')} | ` +
+        `${p50('shell')} | ${p50('api')} | ${ms.toFixed(0)} | ${max.toFixed(0)} | ${verdict} |`,
+    );
     console.error(`[bench] ${rows[rows.length - 1]}`);
   }
   const data = `${meta.events.toLocaleString('en')} events, ${meta.metricSamples.toLocaleString('en')} metric samples`;
   const cpus = os.cpus();
-  console.log(`Run on ${new Date().toISOString().slice(0, 10)} (load average ${load} at the start); machine: ` +
-    `${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, ` +
-    `Node ${process.version}; data: ${data}.\n`);
+  console.log(
+    `Run on ${new Date().toISOString().slice(0, 10)} (load average ${load} at the start); machine: ` +
+      `${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, ` +
+      `Node ${process.version}; data: ${data}.\n`,
+  );
   const head = '| page | first meaningful content | n | FCP p50 ms | shell p50 ms | slowest API p50 ms |';
   console.log(`${head} p50 ms | max ms | max < 1 s |`);
   console.log('|---|---|---|---|---|---|---|---|---|');

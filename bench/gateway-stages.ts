@@ -35,8 +35,24 @@ const parse = () => parseBody('application/json', body, limits, kind);
 
 const stages: Array<[string, () => Promise<unknown>]> = [
   ['splitting + JSON.parse of the body', async () => parse()],
-  ['+ per-item work (validation, redaction, ids, Avro)', () => ingest(kind, { body: parse(), requestId: 'r', requestIdGiven: true, createdBy: 'bench' }, { producer: discard, metrics, maxBatchItems: 5000 })],
-  ['+ produce (BatchingProducer, KafkaJS, acks=all)', () => ingest(kind, { body: parse(), requestId: 'r', requestIdGiven: true, createdBy: 'bench' }, { producer, metrics, maxBatchItems: 5000 })],
+  [
+    '+ per-item work (validation, redaction, ids, Avro)',
+    () =>
+      ingest(
+        kind,
+        { body: parse(), requestId: 'r', requestIdGiven: true, createdBy: 'bench' },
+        { producer: discard, metrics, maxBatchItems: 5000 },
+      ),
+  ],
+  [
+    '+ produce (BatchingProducer, KafkaJS, acks=all)',
+    () =>
+      ingest(
+        kind,
+        { body: parse(), requestId: 'r', requestIdGiven: true, createdBy: 'bench' },
+        { producer, metrics, maxBatchItems: 5000 },
+      ),
+  ],
 ];
 
 const rows: string[] = [];
@@ -47,20 +63,27 @@ for (const [name, run] of stages) {
   await runMany(run, requests);
   const used = process.cpuUsage(started);
   const micros = (used.user + used.system) / (requests * SIZE);
-  rows.push(`| ${name} | ${micros.toFixed(1)} µs | ${(micros - previous).toFixed(1)} µs | ${Math.round(1e6 / micros).toLocaleString('en-US')} |`);
+  rows.push(
+    `| ${name} | ${micros.toFixed(1)} µs | ${(micros - previous).toFixed(1)} µs | ` +
+      `${Math.round(1e6 / micros).toLocaleString('en-US')} |`,
+  );
   previous = micros;
 }
 await producer.close();
 await cleanup();
 
-console.log(`\nCPU per event, ${requests} requests of ${SIZE} events (${body.length} bytes), ${CONCURRENCY} in flight:\n`);
+console.log(
+  `\nCPU per event, ${requests} requests of ${SIZE} events (${body.length} bytes), ${CONCURRENCY} in flight:\n`,
+);
 console.log('| stage (cumulative) | CPU per event | of which this stage | events per CPU-second |');
 console.log('|---|---|---|---|');
 for (const row of rows) console.log(row);
 
 async function runMany(run: () => Promise<unknown>, count: number): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next++ < count) await run();
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < count) await run();
+    }),
+  );
 }

@@ -30,7 +30,6 @@ const sizes = values.sizes!.split(',').map(Number);
 // Enough requests in flight to saturate a server without queueing whole seconds of work in front of it.
 const CONNECTIONS: Record<number, number> = { 1: 64, 100: 16, 1000: 4 };
 
-
 type Mode = 'bare' | 'gateway';
 interface Round {
   eventsPerSecond: number;
@@ -42,7 +41,10 @@ interface Round {
 
 const token = signToken(loadConfig(process.env).auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });
 const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-const servers: Record<Mode, { child: ChildProcess; port: number }> = { bare: await spawn('bare'), gateway: await spawn('gateway') };
+const servers: Record<Mode, { child: ChildProcess; port: number }> = {
+  bare: await spawn('bare'),
+  gateway: await spawn('gateway'),
+};
 const table: string[] = [];
 let halfLoad: Round | null = null;
 let halfRate = 0;
@@ -56,14 +58,24 @@ for (const size of sizes) {
     for (const mode of ['bare', 'gateway'] as const) {
       const round = await load(mode, body, size, seconds);
       results[mode].push(round);
-      console.error(`  round ${r} ${mode.padEnd(7)} ${round.eventsPerSecond.toFixed(0)} events/s (${round.requestsPerSecond.toFixed(0)} req/s), p50 ${round.p50} ms, p99 ${round.p99} ms${round.failed ? `, ${round.failed} failed` : ''}`);
+      console.error(
+        `  round ${r} ${mode.padEnd(7)} ${round.eventsPerSecond.toFixed(0)} events/s ` +
+          `(${round.requestsPerSecond.toFixed(0)} req/s), p50 ${round.p50} ms, p99 ${round.p99} ms` +
+          `${round.failed ? `, ${round.failed} failed` : ''}`,
+      );
     }
   }
   const bare = median(results.bare);
   const gateway = median(results.gateway);
   const ratio = ((gateway.eventsPerSecond / bare.eventsPerSecond) * 100).toFixed(0);
-  table.push(`| ${size} | bare Fastify (parse only) | ${fmt(bare.eventsPerSecond)} | ${fmt(bare.requestsPerSecond)} | ${bare.p50} ms | ${bare.p99} ms | |`);
-  table.push(`| ${size} | vigil gateway (acks=all) | ${fmt(gateway.eventsPerSecond)} | ${fmt(gateway.requestsPerSecond)} | ${gateway.p50} ms | ${gateway.p99} ms | ${ratio}% |`);
+  table.push(
+    `| ${size} | bare Fastify (parse only) | ${fmt(bare.eventsPerSecond)} | ${fmt(bare.requestsPerSecond)} | ` +
+      `${bare.p50} ms | ${bare.p99} ms | |`,
+  );
+  table.push(
+    `| ${size} | vigil gateway (acks=all) | ${fmt(gateway.eventsPerSecond)} | ${fmt(gateway.requestsPerSecond)} | ` +
+      `${gateway.p50} ms | ${gateway.p99} ms | ${ratio}% |`,
+  );
   if (size === 100) {
     halfRate = Math.max(1, Math.round(gateway.requestsPerSecond / 2));
     console.error(`batch 100 at half of the gateway's saturation: ${halfRate} req/s…`);
@@ -72,14 +84,22 @@ for (const size of sizes) {
 }
 for (const { child } of Object.values(servers)) child.disconnect();
 
-console.log(`\nPOST /api/v1/monitoring/events, ${rounds} alternating rounds of ${seconds} s per batch size, median round:\n`);
+console.log(
+  `\nPOST /api/v1/monitoring/events, ${rounds} alternating rounds of ${seconds} s per batch size, median round:\n`,
+);
 console.log('| events per request | server | events/s | requests/s | p50 latency | p99 latency | gateway / bare |');
 console.log('|---|---|---|---|---|---|---|');
 for (const line of table) console.log(line);
 if (halfLoad) {
-  console.log(`\nAt half of the gateway's saturation (100-event batches, ${halfRate} req/s = ${fmt(halfRate * 100)} events/s): p50 ${halfLoad.p50} ms, p99 ${halfLoad.p99} ms, ${fmt(halfLoad.eventsPerSecond)} events/s served.`);
+  console.log(
+    `\nAt half of the gateway's saturation (100-event batches, ${halfRate} req/s = ${fmt(halfRate * 100)} events/s): ` +
+      `p50 ${halfLoad.p50} ms, p99 ${halfLoad.p99} ms, ${fmt(halfLoad.eventsPerSecond)} events/s served.`,
+  );
 }
-console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; Kafka broker, load generator and servers share it.`);
+console.log(
+  `\nmachine: ${os.cpus().length} × ${os.cpus()[0].model}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ` +
+    `${process.version}; Kafka broker, load generator and servers share it.`,
+);
 
 /** The contract's event shape, varied over 10 sources, as one object (size 1) or a JSON array. */
 function batchBody(size: number): string {
@@ -89,7 +109,9 @@ function batchBody(size: number): string {
 
 async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }> {
   // Both servers with vigil's Node flags, as `npm start` runs the gateway.
-  const child = fork(new URL('./gateway-server.ts', import.meta.url), [mode], { execArgv: [...NODE_FLAGS, '--import', 'tsx'] });
+  const child = fork(new URL('./gateway-server.ts', import.meta.url), [mode], {
+    execArgv: [...NODE_FLAGS, '--import', 'tsx'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));

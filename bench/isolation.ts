@@ -35,10 +35,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CONFIGURATIONS: { name: string; env: Record<string, string> }[] = [
   { name: 'defaults', env: {} },
   { name: 'no rate limit', env: { RATE_LIMIT_RECOMPUTE: '0' } },
-  { name: 'wide expensive pool', env: { RATE_LIMIT_RECOMPUTE: '0', INCIDENTS_EXPENSIVE_CONCURRENCY: '16', INCIDENTS_EXPENSIVE_QUEUE: '10000' } },
+  {
+    name: 'wide expensive pool',
+    env: { RATE_LIMIT_RECOMPUTE: '0', INCIDENTS_EXPENSIVE_CONCURRENCY: '16', INCIDENTS_EXPENSIVE_QUEUE: '10000' },
+  },
 ];
 
-const meta = await ensureBenchData({ events: 1_000_000, metricSamples: 500_000 }, URL_, (l) => console.error(`[isolation bench] ${l}`));
+const meta = await ensureBenchData({ events: 1_000_000, metricSamples: 500_000 }, URL_, (l) =>
+  console.error(`[isolation bench] ${l}`),
+);
 const db = new pg.Client({ connectionString: URL_ });
 await db.connect();
 await db.query("DELETE FROM incidents WHERE created_by = 'bench'");
@@ -46,9 +51,16 @@ const incidentIds: string[] = [];
 for (let i = 0; i < INCIDENTS; i++) {
   const start = meta.anchorMs - DAY - Math.floor(((5 * DAY) / INCIDENTS) * i);
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO incidents (id, title, severity, created_by, sources, tags, started_at, resolved_at, status, analysis_due)
+    `INSERT INTO incidents (id, title, severity, created_by, sources, tags, started_at, resolved_at, status,
+       analysis_due)
      VALUES (gen_random_uuid(), $1, 'high', 'bench', $2, $3, $4, $5, 'resolved', false) RETURNING id`,
-    [`bench incident ${i}`, ['api-gateway', 'payment-service'], JSON.stringify({ environment: 'production' }), new Date(start), new Date(start + DAY - HOUR)],
+    [
+      `bench incident ${i}`,
+      ['api-gateway', 'payment-service'],
+      JSON.stringify({ environment: 'production' }),
+      new Date(start),
+      new Date(start + DAY - HOUR),
+    ],
   );
   incidentIds.push(rows[0].id);
 }
@@ -98,7 +110,14 @@ async function run(configuration: { name: string; env: Record<string, string> })
     ...configuration.env,
   });
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; !(await fetch(`${base}/readyz`).then((r) => r.ok, () => false)); i++) {
+  for (
+    let i = 0;
+    !(await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  ) {
     if (i > 600) throw new Error(`query role not ready:\n${server.output()}`);
     await sleep(100);
   }
@@ -114,7 +133,10 @@ async function run(configuration: { name: string; env: Record<string, string> })
     for (let i = 0; !stop; i++) {
       const id = incidentIds[(c * 7 + i) % incidentIds.length];
       const kind = i % 2 === 0 ? 'recompute' : 'timeline';
-      const url = kind === 'recompute' ? `/api/v1/monitoring/incidents/${id}/analysis?recompute=true` : `/api/v1/monitoring/incidents/${id}/timeline?limit=100&offset=5000`;
+      const url =
+        kind === 'recompute'
+          ? `/api/v1/monitoring/incidents/${id}/analysis?recompute=true`
+          : `/api/v1/monitoring/incidents/${id}/timeline?limit=100&offset=5000`;
       const status = await get(base, url, bearer);
       answers[`${kind} ${status}`] = (answers[`${kind} ${status}`] ?? 0) + 1;
     }
@@ -131,8 +153,10 @@ async function run(configuration: { name: string; env: Record<string, string> })
     const a = alone.get(m.name)!;
     const l = loaded.get(m.name)!;
     const ratio = percentile(l, 99) / percentile(a, 99);
-    return `| ${configuration.name} | ${m.name} | ${percentile(a, 50).toFixed(1)} / ${percentile(a, 99).toFixed(1)} ms | ` +
-      `${percentile(l, 50).toFixed(1)} / ${percentile(l, 99).toFixed(1)} ms | ${ratio.toFixed(2)}× |`;
+    return (
+      `| ${configuration.name} | ${m.name} | ${percentile(a, 50).toFixed(1)} / ${percentile(a, 99).toFixed(1)} ms | ` +
+      `${percentile(l, 50).toFixed(1)} / ${percentile(l, 99).toFixed(1)} ms | ${ratio.toFixed(2)}× |`
+    );
   });
 }
 
@@ -141,4 +165,7 @@ for (const configuration of CONFIGURATIONS) rows.push(...(await run(configuratio
 await db.query("DELETE FROM incidents WHERE created_by = 'bench'");
 await db.end();
 console.log(`\n${REQUESTS} requests of each kind per phase\n`);
-console.log('| configuration | request | alone p50 / p99 | under hammer p50 / p99 | p99 ratio |\n|---|---|---|---|---|\n' + rows.join('\n'));
+console.log(
+  '| configuration | request | alone p50 / p99 | under hammer p50 / p99 | p99 ratio |\n|---|---|---|---|---|\n' +
+    rows.join('\n'),
+);

@@ -91,8 +91,7 @@ for (const [form, label] of Object.entries(forms)) {
   const cells = steps.map((v, s) => (form === 'json' && s === 1 ? '—' : `${v.toFixed(2)} µs`));
   const share = ((medians.json[3] / m[3]) * 100).toFixed(0);
   console.log(
-    `| ${label} | ${cells.join(' | ')} | ${m[3].toFixed(2)} µs | ` +
-      `${form === 'json' ? '' : `${share}%`} |`,
+    `| ${label} | ${cells.join(' | ')} | ${m[3].toFixed(2)} µs | ` + `${form === 'json' ? '' : `${share}%`} |`,
   );
 }
 

@@ -18,7 +18,6 @@ import Fastify from 'fastify';
 import { createClient, vigilFastify, type ClientOptions, type VigilClient } from '../client/index.ts';
 import { SERVER_MODES, type ServerMode } from './plugin-modes.ts';
 
-
 const [mode, sinkUrl] = process.argv.slice(2) as [ServerMode, string];
 if (!SERVER_MODES.includes(mode)) throw new Error(`usage: plugin-server.ts ${SERVER_MODES.join('|')} <sink url>`);
 
@@ -36,7 +35,8 @@ if (mode === 'empty-hooks') {
       ? { transport: { send: async () => ({ type: 'delivered', rejected: 0, detail: null }), close: async () => {} } }
       : { gateway: { url: sinkUrl, token: 'bench', compress: mode !== 'plugin-identity' } };
   client = createClient({ source: 'bench-service', onError: () => {}, ...delivery });
-  if (mode === 'plugin-no-recording') client.metric.series = client.metric.aggregatedHistogram = () => ({ record: () => {} });
+  if (mode === 'plugin-no-recording')
+    client.metric.series = client.metric.aggregatedHistogram = () => ({ record: () => {} });
   await app.register(vigilFastify, { client, durations: mode === 'plugin-observations' ? 'observations' : 'buckets' });
 }
 app.get('/hello', async () => ({ hello: 'world' }));

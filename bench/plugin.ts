@@ -5,7 +5,8 @@
  * server sends its metrics to a local sink in this process that only reads and answers 202, so the network and a
  * gateway are not what is measured; the client's stats prove every sample was sent (nothing dropped).
  *
- *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--rate 0] [--modes bare,plugin,plugin-identity]
+ *   node --import tsx bench/plugin.ts [--rounds 5] [--seconds 10] [--connections 50] [--rate 0] \
+ *     [--modes bare,plugin,plugin-identity]
  *
  * --rate N holds every server at N requests/s (below what each can serve) instead of saturating it: CPU per request
  * then compares the same work at the same batching of reads and writes, which a busy shared machine disturbs less.
@@ -36,10 +37,10 @@ const connections = Number(values.connections);
 /** Requests/s over all connections; 0: as fast as the server answers. */
 const rate = Number(values.rate);
 
-
 type Mode = ServerMode;
 const MODES = values.modes.split(',') as Mode[];
-for (const mode of MODES) if (!SERVER_MODES.includes(mode)) throw new Error(`unknown mode ${mode}; modes: ${SERVER_MODES.join(', ')}`);
+for (const mode of MODES)
+  if (!SERVER_MODES.includes(mode)) throw new Error(`unknown mode ${mode}; modes: ${SERVER_MODES.join(', ')}`);
 if (MODES[0] !== 'bare') throw new Error('the first mode must be bare: the others are compared with it');
 interface Round {
   rps: number;
@@ -62,7 +63,10 @@ for (let r = 1; r <= rounds; r++) {
   for (const mode of MODES) {
     const round = await load(servers[mode], seconds);
     results[mode].push(round);
-    console.error(`round ${r} ${mode.padEnd(15)} ${round.rps.toFixed(0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, ${round.cpuPerRequest.toFixed(1)} µs CPU/request`);
+    console.error(
+      `round ${r} ${mode.padEnd(15)} ${round.rps.toFixed(0)} req/s, p50 ${round.p50} ms, p99 ${round.p99} ms, ` +
+        `${round.cpuPerRequest.toFixed(1)} µs CPU/request`,
+    );
   }
 }
 const stats: ClientStats[] = [];
@@ -75,12 +79,21 @@ await sink.close();
 
 const bareCpu = medianBy(results.bare, (r) => r.cpuPerRequest).cpuPerRequest;
 const bareBest = Math.max(...results.bare.map((r) => r.rps));
-const measured = MODES.filter((m) => m.startsWith('plugin')).reduce((sum, m) => sum + results[m].reduce((s, r) => s + r.requests, 0), 0);
+const measured = MODES.filter((m) => m.startsWith('plugin')).reduce(
+  (sum, m) => sum + results[m].reduce((s, r) => s + r.requests, 0),
+  0,
+);
 // On a shared machine a round's requests/s mostly says what else ran during it. Two comparisons resist that: each
 // round against the bare round just before it (the median of those paired ratios), and best round against best
 // round (other load only ever slows a round down). CPU per request moves much less.
-console.log(`\nFastify hello world, ${connections} connections${rate > 0 ? ` at ${rate} requests/s` : ''}, ${rounds} alternating rounds of ${seconds} s:`);
-console.log(`| server | requests/s: median round | best round | vs bare: paired rounds (median) | vs bare: best rounds | p50 / p99 latency (median round) | server CPU per request: median (lowest) |`);
+console.log(
+  `\nFastify hello world, ${connections} connections${rate > 0 ? ` at ${rate} requests/s` : ''}, ${rounds} ` +
+    `alternating rounds of ${seconds} s:`,
+);
+console.log(
+  `| server | requests/s: median round | best round | vs bare: paired rounds (median) | vs bare: best rounds | p50 / ` +
+    `p99 latency (median round) | server CPU per request: median (lowest) |`,
+);
 console.log(`|---|---|---|---|---|---|---|`);
 const LABELS: Record<Mode, string> = {
   bare: 'bare Fastify',
@@ -102,16 +115,30 @@ for (const mode of MODES) {
   const vsPaired = mode === 'bare' ? '—' : percent(paired);
   const vsBest = mode === 'bare' ? '—' : percent(best / bareBest);
   const cpuVs = mode === 'bare' ? '' : ` ${percent(cpu / bareCpu)}`;
-  console.log(`| ${LABELS[mode]} | ${round.rps.toFixed(0)} | ${best.toFixed(0)} | ${vsPaired} | ${vsBest} | ${round.p50} / ${round.p99} ms | ${cpu.toFixed(1)} µs${cpuVs} (${lowestCpu.toFixed(1)} µs) |`);
+  console.log(
+    `| ${LABELS[mode]} | ${round.rps.toFixed(0)} | ${best.toFixed(0)} | ${vsPaired} | ${vsBest} | ${round.p50} / ` +
+      `${round.p99} ms | ${cpu.toFixed(1)} µs${cpuVs} (${lowestCpu.toFixed(1)} µs) |`,
+  );
 }
-console.log(`\nall rounds, requests/s: ${MODES.map((m) => `${m} ${results[m].map((r) => r.rps.toFixed(0)).join(', ')}`).join('; ')}`);
+console.log(
+  `\nall rounds, requests/s: ` +
+    `${MODES.map((m) => `${m} ${results[m].map((r) => r.rps.toFixed(0)).join(', ')}`).join('; ')}`,
+);
 const sent = stats.reduce((sum, s) => sum + s.metrics.sent, 0);
 const dropped = stats.reduce((sum, s) => sum + s.metrics.dropped + s.metrics.rejected, 0);
-console.log(`clients: ${sent} metric samples sent, ${dropped} dropped or rejected (${measured} instrumented requests measured, plus warm-up)`);
-console.log(`machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, load average ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`);
+console.log(
+  `clients: ${sent} metric samples sent, ${dropped} dropped or rejected (${measured} instrumented requests measured, ` +
+    `plus warm-up)`,
+);
+console.log(
+  `machine: ${os.cpus().length} × ${os.cpus()[0].model}, Node ${process.version}, load average ` +
+    `${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`,
+);
 
 async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(new URL('./plugin-server.ts', import.meta.url), [mode, sink.url], { execArgv: ['--import', 'tsx'] });
+  const child = fork(new URL('./plugin-server.ts', import.meta.url), [mode, sink.url], {
+    execArgv: ['--import', 'tsx'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
@@ -121,11 +148,24 @@ async function spawn(mode: Mode): Promise<{ child: ChildProcess; port: number }>
 
 async function load(server: { child: ChildProcess; port: number }, duration: number): Promise<Round> {
   const before = (await ask<{ cpu: number }>(server.child, 'cpu')).cpu;
-  const result = await autocannon({ url: `http://127.0.0.1:${server.port}/hello`, connections, duration, pipelining: 1, ...(rate > 0 ? { overallRate: rate } : {}) });
+  const result = await autocannon({
+    url: `http://127.0.0.1:${server.port}/hello`,
+    connections,
+    duration,
+    pipelining: 1,
+    ...(rate > 0 ? { overallRate: rate } : {}),
+  });
   const after = (await ask<{ cpu: number }>(server.child, 'cpu')).cpu;
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
   const requests = result.requests.total;
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, requests, cpuPerRequest: (after - before) / requests };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    requests,
+    cpuPerRequest: (after - before) / requests,
+  };
 }
 
 function ask<T>(child: ChildProcess, question: 'cpu' | 'stats'): Promise<T> {
@@ -134,4 +174,3 @@ function ask<T>(child: ChildProcess, question: 'cpu' | 'stats'): Promise<T> {
     child.send(question);
   });
 }
-

@@ -17,7 +17,9 @@ import { BatchingProducer, type BundleItem } from '../shared/kafka/producer.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { benchTopics, contractEvent } from './bench-topics.ts';
 
-const { values } = parseArgs({ options: { publishes: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { publishes: { type: 'string', default: '3000' }, rounds: { type: 'string', default: '3' } },
+});
 const publishes = Number(values.publishes);
 const rounds = Number(values.rounds);
 const SIZE = 100;
@@ -29,7 +31,14 @@ const codec = codecs.get('Event')!;
 const headers = { 'vigil-schema': codecs.get('EventBundle')!.schemaId, 'vigil-producer': 'gateway' };
 const events = Array.from({ length: SIZE }, (_, i) => {
   const event = contractEvent(i);
-  return codec.encode({ ...event, id: crypto.randomUUID(), tags: JSON.stringify(event.tags), payload: JSON.stringify(event.payload), timestamp: Date.now(), created_by: 'bench' });
+  return codec.encode({
+    ...event,
+    id: crypto.randomUUID(),
+    tags: JSON.stringify(event.tags),
+    payload: JSON.stringify(event.payload),
+    timestamp: Date.now(),
+    created_by: 'bench',
+  });
 });
 const bundled: BundleItem[] = events.map((value, i) => ({ into: `web-server-${i % 10}`, value }));
 let unique = 0;
@@ -40,7 +49,9 @@ const forms: Array<[string, number, () => BundleItem[]]> = [
   ['bundles across requests (the gateway)', 4, () => bundled],
 ];
 
-const results = new Map<string, { cpu: number[]; rate: number[] }>(forms.map(([name]) => [name, { cpu: [], rate: [] }]));
+const results = new Map<string, { cpu: number[]; rate: number[] }>(
+  forms.map(([name]) => [name, { cpu: [], rate: [] }]),
+);
 for (let round = 0; round < rounds; round++) {
   for (const [name, sends, items] of forms) {
     const producer = new BatchingProducer(kafka, { timeoutMs: 30_000, maxInFlightSends: sends });
@@ -55,21 +66,30 @@ for (let round = 0; round < rounds; round++) {
     const result = results.get(name)!;
     result.cpu.push((used.user + used.system) / (publishes * SIZE));
     result.rate.push((publishes * SIZE) / seconds);
-    console.error(`round ${round + 1} ${name}: ${result.cpu.at(-1)!.toFixed(2)} µs CPU per event, ${Math.round(result.rate.at(-1)!)} events/s`);
+    console.error(
+      `round ${round + 1} ${name}: ${result.cpu.at(-1)!.toFixed(2)} µs CPU per event, ` +
+        `${Math.round(result.rate.at(-1)!)} events/s`,
+    );
   }
 }
 await cleanup();
 
-console.log(`\n${publishes} publishes of ${SIZE} events (10 sources, ${events[0].length} bytes each as Avro), ${CONCURRENCY} in flight, median of ${rounds} rounds:\n`);
+console.log(
+  `\n${publishes} publishes of ${SIZE} events (10 sources, ${events[0].length} bytes each as Avro), ${CONCURRENCY} ` +
+    `in flight, median of ${rounds} rounds:\n`,
+);
 console.log('| form | CPU per event (producer) | events/s (wall) |');
 console.log('|---|---|---|');
-for (const [name, { cpu, rate }] of results) console.log(`| ${name} | ${median(cpu).toFixed(2)} µs | ${Math.round(median(rate)).toLocaleString('en-US')} |`);
+for (const [name, { cpu, rate }] of results)
+  console.log(`| ${name} | ${median(cpu).toFixed(2)} µs | ${Math.round(median(rate)).toLocaleString('en-US')} |`);
 
 async function runMany(producer: BatchingProducer, items: () => BundleItem[], count: number): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next++ < count) await producer.publish(config.kafka.topics.events, headers, items());
-  }));
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < count) await producer.publish(config.kafka.topics.events, headers, items());
+    }),
+  );
 }
 
 function median(values: number[]): number {

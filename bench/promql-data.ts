@@ -54,17 +54,24 @@ export interface PromqlBenchMeta {
   anchorMs: number;
 }
 
-export async function ensurePromqlBenchData(url = PROMQL_BENCH_DATABASE_URL, log = (l: string) => console.error(`[bench data] ${l}`)): Promise<PromqlBenchMeta> {
+export async function ensurePromqlBenchData(
+  url = PROMQL_BENCH_DATABASE_URL,
+  log = (l: string) => console.error(`[bench data] ${l}`),
+): Promise<PromqlBenchMeta> {
   await ensureDatabase(url, log);
   await migrate(url, log);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query('CREATE TABLE IF NOT EXISTS bench_meta (metric_samples bigint, series int, anchor timestamptz)');
-    const existing = await client.query<{ metric_samples: string; series: number; anchor: Date }>('SELECT * FROM bench_meta');
+    const existing = await client.query<{ metric_samples: string; series: number; anchor: Date }>(
+      'SELECT * FROM bench_meta',
+    );
     if (existing.rows.length) {
       const row = existing.rows[0];
-      log(`reusing ${Number(row.metric_samples).toLocaleString('en')} metric samples loaded with anchor ${row.anchor.toISOString()}`);
+      log(
+        `reusing ${Number(row.metric_samples).toLocaleString('en')} metric samples loaded with anchor ${row.anchor.toISOString()}`,
+      );
       return { metricSamples: Number(row.metric_samples), series: row.series, anchorMs: row.anchor.getTime() };
     }
     const anchorMs = Math.floor(Date.now() / 60_000) * 60_000;
@@ -87,7 +94,9 @@ export async function ensurePromqlBenchData(url = PROMQL_BENCH_DATABASE_URL, log
         [anchorMs, family.name, family.type, family.series],
       );
       samples += rowCount ?? 0;
-      log(`${family.name}: ${(rowCount ?? 0).toLocaleString('en')} rows in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      log(
+        `${family.name}: ${(rowCount ?? 0).toLocaleString('en')} rows in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
     }
     await client.query('VACUUM ANALYZE metrics');
     const series = PANEL_FAMILIES.reduce((n, f) => n + f.series, 0);

@@ -48,13 +48,31 @@ const DATA_SETS: DataSet[] = [
     url: BENCH_DATABASE_URL,
     async load() {
       const meta = await ensureBenchData(DEFAULT_SPEC);
-      return { anchorMs: meta.anchorMs, describe: `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days` };
+      return {
+        anchorMs: meta.anchorMs,
+        describe: `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days`,
+      };
     },
     panels: [
-      { name: '24 h, 1000 series aggregated: avg by (instance) (cpu_usage), step 60 s', query: 'avg by (instance) (cpu_usage)', hours: 24, stepSeconds: 60 },
+      {
+        name: '24 h, 1000 series aggregated: avg by (instance) (cpu_usage), step 60 s',
+        query: 'avg by (instance) (cpu_usage)',
+        hours: 24,
+        stepSeconds: 60,
+      },
       { name: '24 h, 1000 series returned: cpu_usage, step 5 m', query: 'cpu_usage', hours: 24, stepSeconds: 300 },
-      { name: '24 h, counters: sum by (queue) (rate(jobs_processed_total[1h])), step 5 m', query: 'sum by (queue) (rate(jobs_processed_total[1h]))', hours: 24, stepSeconds: 300 },
-      { name: '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), step 5 m', query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h])))', hours: 6, stepSeconds: 300 },
+      {
+        name: '24 h, counters: sum by (queue) (rate(jobs_processed_total[1h])), step 5 m',
+        query: 'sum by (queue) (rate(jobs_processed_total[1h]))',
+        hours: 24,
+        stepSeconds: 300,
+      },
+      {
+        name: '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), step 5 m',
+        query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h])))',
+        hours: 6,
+        stepSeconds: 300,
+      },
     ],
   },
   {
@@ -62,14 +80,42 @@ const DATA_SETS: DataSet[] = [
     url: PROMQL_BENCH_DATABASE_URL,
     async load() {
       const meta = await ensurePromqlBenchData();
-      return { anchorMs: meta.anchorMs, describe: `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) at 15 s over 24 h` };
+      return {
+        anchorMs: meta.anchorMs,
+        describe: `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) at 15 s over 24 h`,
+      };
     },
     panels: [
-      { name: '24 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 60 s', query: 'avg by (instance) (panel_cpu_usage)', hours: 24, stepSeconds: 60 },
-      { name: '24 h, 1000 series at 15 s returned: panel_cpu_usage, step 5 m', query: 'panel_cpu_usage', hours: 24, stepSeconds: 300 },
-      { name: '6 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 60 s', query: 'avg by (instance) (panel_cpu_usage)', hours: 6, stepSeconds: 60 },
-      { name: '1 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 15 s', query: 'avg by (instance) (panel_cpu_usage)', hours: 1, stepSeconds: 15 },
-      { name: '1 h, counters at 15 s: sum by (route) (rate(panel_requests_total[5m])), step 15 s', query: 'sum by (route) (rate(panel_requests_total[5m]))', hours: 1, stepSeconds: 15 },
+      {
+        name: '24 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 60 s',
+        query: 'avg by (instance) (panel_cpu_usage)',
+        hours: 24,
+        stepSeconds: 60,
+      },
+      {
+        name: '24 h, 1000 series at 15 s returned: panel_cpu_usage, step 5 m',
+        query: 'panel_cpu_usage',
+        hours: 24,
+        stepSeconds: 300,
+      },
+      {
+        name: '6 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 60 s',
+        query: 'avg by (instance) (panel_cpu_usage)',
+        hours: 6,
+        stepSeconds: 60,
+      },
+      {
+        name: '1 h, 1000 series at 15 s aggregated: avg by (instance) (panel_cpu_usage), step 15 s',
+        query: 'avg by (instance) (panel_cpu_usage)',
+        hours: 1,
+        stepSeconds: 15,
+      },
+      {
+        name: '1 h, counters at 15 s: sum by (route) (rate(panel_requests_total[5m])), step 15 s',
+        query: 'sum by (route) (rate(panel_requests_total[5m]))',
+        hours: 1,
+        stepSeconds: 15,
+      },
     ],
   },
 ];
@@ -91,18 +137,29 @@ async function measure(base: string, token: string, end: number, panel: Panel): 
   let answer = '';
   for (let i = 0; i < warm + ITERATIONS; i++) {
     const started = performance.now();
-    const res = await fetch(`${base}/query_range?query=${encodeURIComponent(panel.query)}&${params}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${base}/query_range?query=${encodeURIComponent(panel.query)}&${params}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const body = await res.text();
     const ms = performance.now() - started;
     if (res.status !== 200) return `${res.status}: ${body.slice(0, 200)}`;
     if (i >= warm) times.push(ms);
     if (i === warm) {
       const result = JSON.parse(body).data.result as { values: unknown[] }[];
-      answer = `${result.length} series, ${result.reduce((n, s) => n + s.values.length, 0).toLocaleString('en')} points`;
+      const points = result.reduce((n, s) => n + s.values.length, 0);
+      answer = `${result.length} series, ${points.toLocaleString('en')} points`;
     }
   }
   times.sort((a, b) => a - b);
-  return { set: '', name: panel.name, n: ITERATIONS, p50: percentile(times, 50), p99: percentile(times, 99), max: times[times.length - 1], answer };
+  return {
+    set: '',
+    name: panel.name,
+    n: ITERATIONS,
+    p50: percentile(times, 50),
+    p99: percentile(times, 99),
+    max: times[times.length - 1],
+    answer,
+  };
 }
 
 const results: (Result | { set: string; name: string; error: string })[] = [];
@@ -110,7 +167,13 @@ const described: string[] = [];
 for (const set of DATA_SETS.filter((d) => SETS.includes(d.name))) {
   const meta = await set.load();
   described.push(`${set.name}: ${meta.describe}`);
-  const config = loadConfig({ DATABASE_URL: set.url, VIGIL_ROLES: 'query', LOG_LEVEL: 'warn', QUERY_FOLD_INTERVAL_SECONDS: '3600', DATABASE_POOL_MAX: '4' });
+  const config = loadConfig({
+    DATABASE_URL: set.url,
+    VIGIL_ROLES: 'query',
+    LOG_LEVEL: 'warn',
+    QUERY_FOLD_INTERVAL_SECONDS: '3600',
+    DATABASE_POOL_MAX: '4',
+  });
   const runtime = await startRuntime(config, createLogger('warn'));
   const query = runtime.roles.find((r) => r.name === 'query') as QueryHandle;
   const foldStarted = Date.now();
@@ -134,7 +197,12 @@ for (const set of DATA_SETS.filter((d) => SETS.includes(d.name))) {
 }
 
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
-console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; data: ${described.join('; ')}.\n`);
+console.log(
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}; data: ${described.join('; ')}.\n`,
+);
 console.log('| data | panel (query_range) | answer | n | p50 ms | p99 ms | max ms |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of results) {

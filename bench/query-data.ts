@@ -1,8 +1,9 @@
 /**
  * The query benchmark's data set: 10,000,000 events and 10,000,000 metric samples (10,000 series) spread over the
  * 7 days before the load, generated deterministically (seeded PRNG) and streamed with COPY (pg-copy-streams) into a
- * dedicated database, then the per-minute rollups and day totals the writer would have kept (same tables, same keys) are derived
- * from the loaded rows. A `bench_meta` row records what was loaded; a second run finds it and loads nothing.
+ * dedicated database, then the per-minute rollups and day totals the writer would have kept (same tables, same keys)
+ * are derived from the loaded rows. A `bench_meta` row records what was loaded; a second run finds it and loads
+ * nothing.
  *
  *   node --import tsx bench/query-data.ts            # load into vigil_bench_query (idempotent)
  *   BENCH_DATABASE_URL=postgres://… BENCH_EVENTS=1000000 node --import tsx bench/query-data.ts
@@ -21,7 +22,8 @@ import { ensureDatabase } from '../shared/db/ensure-database.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { ensurePartitions } from '../shared/db/partitions.ts';
 
-export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vigil_bench_query';
+export const BENCH_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vigil_bench_query';
 const DAY_MS = 86_400_000;
 const SPAN_MS = 7 * DAY_MS;
 
@@ -54,13 +56,36 @@ function weighted<T>(choices: readonly (readonly [T, number])[], random: () => n
 }
 
 export const BENCH_SOURCES = [
-  'api-gateway', 'auth-service', 'payment-service', 'task-service', 'user-service', 'order-service', 'search-service',
-  'notification-service', 'billing-service', 'inventory-service',
+  'api-gateway',
+  'auth-service',
+  'payment-service',
+  'task-service',
+  'user-service',
+  'order-service',
+  'search-service',
+  'notification-service',
+  'billing-service',
+  'inventory-service',
   ...Array.from({ length: 40 }, (_, i) => `svc-${String(i).padStart(2, '0')}`),
 ];
-const EVENT_TYPES = [['log', 0.85], ['trace', 0.1], ['metric', 0.03], ['alert', 0.02]] as const;
-const LEVELS = [['info', 0.7], ['debug', 0.15], ['warn', 0.1], ['error', 0.045], ['fatal', 0.005]] as const;
-const ENVIRONMENTS = [['production', 0.8], ['staging', 0.15], ['development', 0.05]] as const;
+const EVENT_TYPES = [
+  ['log', 0.85],
+  ['trace', 0.1],
+  ['metric', 0.03],
+  ['alert', 0.02],
+] as const;
+const LEVELS = [
+  ['info', 0.7],
+  ['debug', 0.15],
+  ['warn', 0.1],
+  ['error', 0.045],
+  ['fatal', 0.005],
+] as const;
+const ENVIRONMENTS = [
+  ['production', 0.8],
+  ['staging', 0.15],
+  ['development', 0.05],
+] as const;
 const REGIONS = ['eu-west-1', 'eu-central-1', 'us-east-1', 'ap-south-1'];
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE'];
 const PATHS = ['/api/users', '/api/orders', '/api/payments', '/api/tasks', '/api/search', '/api/cart', '/api/login'];
@@ -72,7 +97,8 @@ const MESSAGES: readonly ((r: () => number) => string)[] = [
   (r) => `Payment failed: ${pick(['card declined', 'insufficient funds', 'gateway timeout'], r)}`,
   (r) => `Cache miss for key session:${Math.floor(r() * 1e6)}`,
   (r) => `Connection pool exhausted (${Math.floor(r() * 20)}/20 in use)`,
-  (r) => `Retrying request to upstream ${pick(['billing', 'inventory', 'search'], r)} (attempt ${1 + Math.floor(r() * 3)})`,
+  (r) =>
+    `Retrying request to upstream ${pick(['billing', 'inventory', 'search'], r)} (attempt ${1 + Math.floor(r() * 3)})`,
   () => 'Health check degraded: database latency above threshold',
   (r) => `Order ${Math.floor(r() * 1e8)} shipped to ${pick(REGIONS, r)}`,
 ];
@@ -83,7 +109,7 @@ export function* eventRows(count: number, anchorMs: number, seed = 1): Generator
   const creators = ['5b7c9a1e-0c1d-4e8a-9f2b-3a4c5d6e7f80', '9d2e4f60-1a2b-4c3d-8e9f-0a1b2c3d4e5f', 'kafka:bench'];
   for (let i = 0; i < count; i++) {
     const ts = start + Math.floor((i * SPAN_MS) / count);
-    const source = BENCH_SOURCES[Math.floor(Math.pow(random(), 1.6) * BENCH_SOURCES.length)];
+    const source = BENCH_SOURCES[Math.floor(random() ** 1.6 * BENCH_SOURCES.length)];
     const type = weighted(EVENT_TYPES, random);
     const level = type === 'trace' ? null : weighted(LEVELS, random);
     const tags: Record<string, string | number> = {
@@ -93,13 +119,23 @@ export function* eventRows(count: number, anchorMs: number, seed = 1): Generator
       request_id: `req-${Math.floor(random() * 0xffffffff).toString(16)}`,
     };
     if (random() < 0.4) tags.user_id = `u${Math.floor(random() * 100_000)}`;
-    if (type === 'log') tags.status = weighted([[200, 0.85], [404, 0.08], [500, 0.05], [503, 0.02]] as const, random);
+    if (type === 'log')
+      tags.status = weighted(
+        [
+          [200, 0.85],
+          [404, 0.08],
+          [500, 0.05],
+          [503, 0.02],
+        ] as const,
+        random,
+      );
     const message = type === 'metric' ? null : pick(MESSAGES, random)(random);
     const payload = `{"duration_ms": ${Math.floor(random() * 2000)}}`;
     const text = JSON.stringify(tags);
     // notable_tags as the writer sets it (services/writer/copy-format.ts; these tags are always small enough).
     const notable = level === 'warn' || level === 'error' || level === 'fatal' || type === 'alert' ? text : '\\N';
-    yield `${uuidv7(ts, random)}\t${new Date(ts).toISOString()}\t${type}\t${source}\t${level ?? '\\N'}\t${message ?? '\\N'}\t${text}\t${payload}\t${creators[i % 3]}\t${notable}\n`;
+    const columns = [uuidv7(ts, random), new Date(ts).toISOString(), type, source, level ?? '\\N', message ?? '\\N'];
+    yield `${columns.join('\t')}\t${text}\t${payload}\t${creators[i % 3]}\t${notable}\n`;
   }
 }
 
@@ -109,21 +145,77 @@ interface Family {
   dims: [string, string[]][];
 }
 
-const range = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
-const ENDPOINTS = Array.from({ length: 25 }, (_, i) => `${PATHS[i % PATHS.length]}/v${Math.floor(i / PATHS.length) + 1}`);
+const range = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
+const ENDPOINTS = Array.from(
+  { length: 25 },
+  (_, i) => `${PATHS[i % PATHS.length]}/v${Math.floor(i / PATHS.length) + 1}`,
+);
 const INSTANCES_10 = range('host-', 10);
 const INSTANCES_100 = range('host-', 100);
 const QUEUES = range('queue-', 100);
 
 /** 10,000 series: 5000 + 1000 + 500 + 1000 + 500 + 1000 + 1000. */
 export const BENCH_FAMILIES: Family[] = [
-  { name: 'http_requests_total', type: 'counter', dims: [['method', METHODS], ['endpoint', ENDPOINTS], ['status', ['200', '201', '400', '404', '500']], ['instance', INSTANCES_10]] },
-  { name: 'http_request_duration_seconds', type: 'histogram', dims: [['method', METHODS], ['endpoint', ENDPOINTS], ['instance', INSTANCES_10]] },
-  { name: 'db_query_duration_seconds', type: 'summary', dims: [['query', range('q', 50)], ['instance', INSTANCES_10]] },
-  { name: 'cpu_usage', type: 'gauge', dims: [['instance', INSTANCES_100], ['cpu', range('', 10)]] },
-  { name: 'memory_used_bytes', type: 'gauge', dims: [['instance', INSTANCES_100], ['area', ['heap', 'stack', 'code', 'buffers', 'other']]] },
-  { name: 'queue_depth', type: 'gauge', dims: [['queue', QUEUES], ['instance', INSTANCES_10]] },
-  { name: 'jobs_processed_total', type: 'counter', dims: [['queue', QUEUES], ['instance', INSTANCES_10]] },
+  {
+    name: 'http_requests_total',
+    type: 'counter',
+    dims: [
+      ['method', METHODS],
+      ['endpoint', ENDPOINTS],
+      ['status', ['200', '201', '400', '404', '500']],
+      ['instance', INSTANCES_10],
+    ],
+  },
+  {
+    name: 'http_request_duration_seconds',
+    type: 'histogram',
+    dims: [
+      ['method', METHODS],
+      ['endpoint', ENDPOINTS],
+      ['instance', INSTANCES_10],
+    ],
+  },
+  {
+    name: 'db_query_duration_seconds',
+    type: 'summary',
+    dims: [
+      ['query', range('q', 50)],
+      ['instance', INSTANCES_10],
+    ],
+  },
+  {
+    name: 'cpu_usage',
+    type: 'gauge',
+    dims: [
+      ['instance', INSTANCES_100],
+      ['cpu', range('', 10)],
+    ],
+  },
+  {
+    name: 'memory_used_bytes',
+    type: 'gauge',
+    dims: [
+      ['instance', INSTANCES_100],
+      ['area', ['heap', 'stack', 'code', 'buffers', 'other']],
+    ],
+  },
+  {
+    name: 'queue_depth',
+    type: 'gauge',
+    dims: [
+      ['queue', QUEUES],
+      ['instance', INSTANCES_10],
+    ],
+  },
+  {
+    name: 'jobs_processed_total',
+    type: 'counter',
+    dims: [
+      ['queue', QUEUES],
+      ['instance', INSTANCES_10],
+    ],
+  },
 ];
 
 export interface BenchSeries {
@@ -138,7 +230,8 @@ export function benchSeries(): BenchSeries[] {
   for (const family of BENCH_FAMILIES) {
     let combos: Record<string, string>[] = [{}];
     for (const [key, values] of family.dims) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
-    for (const labels of combos) out.push({ name: family.name, type: family.type, labels, labelsJson: JSON.stringify(labels) });
+    for (const labels of combos)
+      out.push({ name: family.name, type: family.type, labels, labelsJson: JSON.stringify(labels) });
   }
   return out;
 }
@@ -161,12 +254,19 @@ export function* metricRows(count: number, anchorMs: number, seed = 2): Generato
       if (type === 'counter') value = Math.floor(random() * 50);
       else if (type === 'gauge') value = gauges[s] = Math.max(0, gauges[s] + (random() - 0.5) * 5);
       else value = Math.exp(-4 + random() * 5); // ~0.018 .. 2.7 s, log-uniform
-      yield `${uuidv7(ts, random)}\t${new Date(ts).toISOString()}\t${name}\t${type}\t${value}\t${labelsJson}\tkafka:bench\n`;
+      const at = new Date(ts).toISOString();
+      yield `${uuidv7(ts, random)}\t${at}\t${name}\t${type}\t${value}\t${labelsJson}\tkafka:bench\n`;
     }
   }
 }
 
-async function copyRows(client: pg.Client, table: string, columns: string, rows: Iterable<string>, label: string): Promise<number> {
+async function copyRows(
+  client: pg.Client,
+  table: string,
+  columns: string,
+  rows: Iterable<string>,
+  label: string,
+): Promise<number> {
   const started = Date.now();
   let n = 0;
   const CHUNK = 5000;
@@ -176,7 +276,11 @@ async function copyRows(client: pg.Client, table: string, columns: string, rows:
       buffer.push(row);
       if (buffer.length === CHUNK) {
         n += buffer.length;
-        if (n % 1_000_000 === 0) console.error(`[bench data] ${label}: ${n.toLocaleString('en')} rows, ${Math.round(n / ((Date.now() - started) / 1000))} rows/s`);
+        if (n % 1_000_000 === 0)
+          console.error(
+            `[bench data] ${label}: ${n.toLocaleString('en')} rows, ` +
+              `${Math.round(n / ((Date.now() - started) / 1000))} rows/s`,
+          );
         yield buffer.join('');
         buffer = [];
       }
@@ -191,46 +295,89 @@ async function copyRows(client: pg.Client, table: string, columns: string, rows:
 }
 
 /** Loads the data set unless bench_meta says it is already there; returns what the database holds. */
-export async function ensureBenchData(spec: BenchDataSpec, url = BENCH_DATABASE_URL, log = (l: string) => console.error(`[bench data] ${l}`)): Promise<BenchMeta> {
+export async function ensureBenchData(
+  spec: BenchDataSpec,
+  url = BENCH_DATABASE_URL,
+  log = (l: string) => console.error(`[bench data] ${l}`),
+): Promise<BenchMeta> {
   await ensureDatabase(url, log);
   await migrate(url, log);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query('CREATE TABLE IF NOT EXISTS bench_meta (events bigint, metric_samples bigint, series int, anchor timestamptz)');
-    const existing = await client.query<{ events: string; metric_samples: string; series: number; anchor: Date }>('SELECT * FROM bench_meta');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS bench_meta (events bigint, metric_samples bigint, series int, anchor timestamptz)',
+    );
+    const existing = await client.query<{ events: string; metric_samples: string; series: number; anchor: Date }>(
+      'SELECT * FROM bench_meta',
+    );
     if (existing.rows.length) {
       const row = existing.rows[0];
-      const meta = { events: Number(row.events), metricSamples: Number(row.metric_samples), series: row.series, anchorMs: row.anchor.getTime() };
+      const meta = {
+        events: Number(row.events),
+        metricSamples: Number(row.metric_samples),
+        series: row.series,
+        anchorMs: row.anchor.getTime(),
+      };
       if (meta.events === spec.events && meta.metricSamples === spec.metricSamples) {
-        log(`reusing ${meta.events.toLocaleString('en')} events and ${meta.metricSamples.toLocaleString('en')} metric samples loaded with anchor ${row.anchor.toISOString()}`);
+        log(
+          `reusing ${meta.events.toLocaleString('en')} events and ${meta.metricSamples.toLocaleString('en')} metric ` +
+            `samples loaded with anchor ${row.anchor.toISOString()}`,
+        );
         return meta;
       }
       throw new Error(`${url} holds a different data set (${JSON.stringify(meta)}); drop the database to reload`);
     }
     const anchorMs = Math.floor(Date.now() / 60_000) * 60_000;
     const pool = new pg.Pool({ connectionString: url, max: 1 });
-    for (const table of ['events', 'metrics', 'rollups'] as const) await ensurePartitions(pool, table, 'day', anchorMs - SPAN_MS - DAY_MS, anchorMs + DAY_MS);
+    for (const table of ['events', 'metrics', 'rollups'] as const)
+      await ensurePartitions(pool, table, 'day', anchorMs - SPAN_MS - DAY_MS, anchorMs + DAY_MS);
     await pool.end();
     await client.query('TRUNCATE events, metrics, rollups, ingest_totals');
-    const eventSeconds = await copyRows(client, 'events', 'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags', eventRows(spec.events, anchorMs), 'events');
-    log(`events: ${spec.events.toLocaleString('en')} rows in ${eventSeconds.toFixed(0)} s (${Math.round(spec.events / eventSeconds)} rows/s)`);
-    const metricSeconds = await copyRows(client, 'metrics', 'id, "timestamp", name, metric_type, value, labels, created_by', metricRows(spec.metricSamples, anchorMs), 'metrics');
-    log(`metrics: ${spec.metricSamples.toLocaleString('en')} rows in ${metricSeconds.toFixed(0)} s (${Math.round(spec.metricSamples / metricSeconds)} rows/s)`);
+    const eventSeconds = await copyRows(
+      client,
+      'events',
+      'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags',
+      eventRows(spec.events, anchorMs),
+      'events',
+    );
+    log(
+      `events: ${spec.events.toLocaleString('en')} rows in ${eventSeconds.toFixed(0)} s ` +
+        `(${Math.round(spec.events / eventSeconds)} rows/s)`,
+    );
+    const metricSeconds = await copyRows(
+      client,
+      'metrics',
+      'id, "timestamp", name, metric_type, value, labels, created_by',
+      metricRows(spec.metricSamples, anchorMs),
+      'metrics',
+    );
+    log(
+      `metrics: ${spec.metricSamples.toLocaleString('en')} rows in ${metricSeconds.toFixed(0)} s ` +
+        `(${Math.round(spec.metricSamples / metricSeconds)} rows/s)`,
+    );
     // What the writer's rollups.ts would have upserted batch by batch, derived once from the stored rows.
     await client.query(`INSERT INTO rollups (bucket, kind, event_type, source, level, count)
-      SELECT date_trunc('minute', "timestamp"), 'event', event_type, source, coalesce(level, ''), count(*) FROM events GROUP BY 1, 3, 4, 5`);
+      SELECT date_trunc('minute', "timestamp"), 'event', event_type, source, coalesce(level, ''), count(*) FROM events
+        GROUP BY 1, 3, 4, 5`);
     await client.query(`INSERT INTO rollups (bucket, kind, event_type, source, level, count)
-      SELECT date_trunc('minute', "timestamp"), 'metric', metric_type, name, '', count(*) FROM metrics GROUP BY 1, 3, 4`);
+      SELECT date_trunc('minute', "timestamp"), 'metric', metric_type, name, '', count(*) FROM metrics GROUP BY 1, 3,
+        4`);
     // And the day totals beside them, spread over 6 Kafka partitions as 6 writers' partitions would leave them.
     await client.query(`INSERT INTO ingest_totals (day, kind, partition, count)
-      SELECT (bucket AT TIME ZONE 'UTC')::date, kind, abs(hashtext(source)) % 6, sum(count) FROM rollups GROUP BY 1, 2, 3`);
+      SELECT (bucket AT TIME ZONE 'UTC')::date, kind, abs(hashtext(source)) % 6, sum(count) FROM rollups GROUP BY 1, 2,
+        3`);
     log('rollups derived; analyzing');
     await client.query('VACUUM ANALYZE events');
     await client.query('VACUUM ANALYZE metrics');
     await client.query('VACUUM ANALYZE rollups');
     const series = benchSeries().length;
-    await client.query('INSERT INTO bench_meta VALUES ($1, $2, $3, $4)', [spec.events, spec.metricSamples, series, new Date(anchorMs)]);
+    await client.query('INSERT INTO bench_meta VALUES ($1, $2, $3, $4)', [
+      spec.events,
+      spec.metricSamples,
+      series,
+      new Date(anchorMs),
+    ]);
     return { ...spec, series, anchorMs };
   } finally {
     await client.end();

@@ -29,13 +29,17 @@ async function load(table: 'events' | 'metrics', dropIndex: string | null, rows:
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   if (dropIndex) await client.query(`DROP INDEX ${dropIndex}`);
-  const columns = table === 'events'
-    ? 'id, "timestamp", event_type, source, level, message, tags, payload, created_by'
-    : 'id, "timestamp", name, metric_type, value, labels, created_by';
+  const columns =
+    table === 'events'
+      ? 'id, "timestamp", event_type, source, level, message, tags, payload, created_by'
+      : 'id, "timestamp", name, metric_type, value, labels, created_by';
   const started = performance.now();
   for (let i = 0; i < rows.length; i += 5000) {
     await client.query('BEGIN');
-    await pipeline(Readable.from([rows.slice(i, i + 5000).join('')]), client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`)));
+    await pipeline(
+      Readable.from([rows.slice(i, i + 5000).join('')]),
+      client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`)),
+    );
     await client.query('COMMIT');
   }
   const seconds = (performance.now() - started) / 1000;
@@ -62,4 +66,5 @@ for (let round = 0; round < ROUNDS; round++) {
 await dropDatabase(url, 'vigil_bench_index_cost').catch(() => {});
 console.log(`| load (${ROWS.toLocaleString('en')} rows, 5,000 per COPY transaction, best of ${ROUNDS}) | rows/s |`);
 console.log('|---|---|');
-for (const [label, rate] of Object.entries(best)) console.log(`| ${label} | ${Math.round(rate).toLocaleString('en')} |`);
+for (const [label, rate] of Object.entries(best))
+  console.log(`| ${label} | ${Math.round(rate).toLocaleString('en')} |`);

@@ -30,7 +30,6 @@ const seconds = Number(values.seconds);
 const samples = Number(values.samples);
 const CONNECTIONS = 16;
 
-
 type Form = 'vigil JSON' | 'remote_write';
 const FORMS: Form[] = ['vigil JSON', 'remote_write'];
 interface Round {

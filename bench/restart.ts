@@ -51,9 +51,8 @@ interface Round {
 function start(role: Scenario, env: Record<string, string>): ChildProcess {
   const args = [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role];
   // BENCH_NICE (e.g. -10, as root) shields the measured process from other work on a shared machine.
-  const [command, argv] = NICE === undefined
-    ? [process.execPath, args]
-    : ['nice', ['-n', NICE, process.execPath, ...args]];
+  const [command, argv] =
+    NICE === undefined ? [process.execPath, args] : ['nice', ['-n', NICE, process.execPath, ...args]];
   return spawn(command, argv, {
     cwd: ROOT_DIR,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
@@ -107,11 +106,13 @@ async function scenario(role: Scenario): Promise<Round[]> {
   const hasWriter = role !== 'gateway';
 
   const post = async (message: string) =>
-    (await fetch(`${base}/api/v1/monitoring/events`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ event_type: 'log', source: 'bench-restart', level: 'info', message }),
-    })).status === 202;
+    (
+      await fetch(`${base}/api/v1/monitoring/events`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ event_type: 'log', source: 'bench-restart', level: 'info', message }),
+      })
+    ).status === 202;
   const produce = (message: string) => {
     const value = JSON.stringify({ event_type: 'log', source: 'bench-restart', level: 'info', message });
     const headers = { 'content-type': 'application/json' };

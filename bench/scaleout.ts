@@ -65,8 +65,17 @@ const runStarted = Date.now();
 const log = (line: string) => console.error(`[scaleout +${((Date.now() - runStarted) / 1000).toFixed(1)}s] ${line}`);
 
 type Phase = 'before' | 'during' | 'after';
-interface PhaseStats { latenciesMs: number[]; acknowledged: number; statuses: Map<string, number> }
-interface Role { name: string; role: string; port: number; proc: VigilProcess }
+interface PhaseStats {
+  latenciesMs: number[];
+  acknowledged: number;
+  statuses: Map<string, number>;
+}
+interface Role {
+  name: string;
+  role: string;
+  port: number;
+  proc: VigilProcess;
+}
 
 const loadAverage = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const quantile = (sorted: number[], q: number) =>
@@ -74,7 +83,9 @@ const quantile = (sorted: number[], q: number) =>
 
 class Cleanup {
   private steps: [string, () => Promise<unknown>][] = [];
-  add(name: string, step: () => Promise<unknown>) { this.steps.unshift([name, step]); }
+  add(name: string, step: () => Promise<unknown>) {
+    this.steps.unshift([name, step]);
+  }
   async run() {
     const steps = this.steps;
     this.steps = [];
@@ -104,10 +115,14 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, intervalM
 }
 
 async function waitReady(role: Role): Promise<void> {
-  const ready = await until(async () => {
-    if (role.proc.child.exitCode !== null) throw new Error(`${role.name} exited:\n${role.proc.output()}`);
-    return (await fetch(`http://127.0.0.1:${role.port}/readyz`).catch(() => null))?.status === 200;
-  }, READY_TIMEOUT_MS, 250);
+  const ready = await until(
+    async () => {
+      if (role.proc.child.exitCode !== null) throw new Error(`${role.name} exited:\n${role.proc.output()}`);
+      return (await fetch(`http://127.0.0.1:${role.port}/readyz`).catch(() => null))?.status === 200;
+    },
+    READY_TIMEOUT_MS,
+    250,
+  );
   if (!ready) throw new Error(`${role.name} not ready after ${READY_TIMEOUT_MS / 1000}s:\n${role.proc.output()}`);
 }
 
@@ -124,16 +139,24 @@ function startLoad(runId: string, gatewayPorts: number[], token: string, phaseAt
     for (let seq = 0; running; seq++) {
       const port = gatewayPorts[(senderId + seq) % gatewayPorts.length];
       const markers = Array.from({ length: BATCH }, (_, i) => `${runId} ${senderId}-${seq}-${i}`);
-      const body = JSON.stringify(markers.map((message, i) => ({
-        event_type: 'log', source: `scaleout-${(senderId + i) % 20}`, level: 'info', message,
-        tags: { service: 'api', environment: 'bench' }, payload: { duration_ms: i },
-      })));
+      const body = JSON.stringify(
+        markers.map((message, i) => ({
+          event_type: 'log',
+          source: `scaleout-${(senderId + i) % 20}`,
+          level: 'info',
+          message,
+          tags: { service: 'api', environment: 'bench' },
+          payload: { duration_ms: i },
+        })),
+      );
       const sentAt = performance.now();
       let status: string;
       let ids: (string | null)[] = [];
       try {
         const res = await fetch(`http://127.0.0.1:${port}/api/v1/monitoring/events`, {
-          method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          method: 'POST',
+          body,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         });
         status = String(res.status);
         const answer = (await res.json()) as { data?: { ids?: (string | null)[] } };
@@ -145,7 +168,9 @@ function startLoad(runId: string, gatewayPorts: number[], token: string, phaseAt
       stats.statuses.set(status, (stats.statuses.get(status) ?? 0) + 1);
       if (status === '202') {
         stats.latenciesMs.push(performance.now() - sentAt);
-        markers.forEach((m, i) => { if (ids[i]) acknowledged.set(m, ids[i]!); });
+        markers.forEach((m, i) => {
+          if (ids[i]) acknowledged.set(m, ids[i]!);
+        });
         stats.acknowledged += ids.filter(Boolean).length;
       } else {
         await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS)); // a client backing off before its next batch
@@ -156,7 +181,10 @@ function startLoad(runId: string, gatewayPorts: number[], token: string, phaseAt
   return {
     acknowledged,
     phases,
-    stop: async () => { running = false; await Promise.all(senders); },
+    stop: async () => {
+      running = false;
+      await Promise.all(senders);
+    },
   };
 }
 
@@ -165,15 +193,19 @@ async function drain(db: pg.Pool, acknowledged: number): Promise<number> {
   let last = -1;
   let quietSince = Date.now();
   let stored = 0;
-  const drained = await until(async () => {
-    stored = Number((await db.query('SELECT count(*) AS n FROM events')).rows[0].n);
-    if (stored !== last) {
-      last = stored;
-      quietSince = Date.now();
-      log(`drain: ${stored} rows stored, ${acknowledged} acknowledged`);
-    }
-    return stored >= acknowledged && Date.now() - quietSince >= DRAIN_QUIET_MS;
-  }, DRAIN_TIMEOUT_MS, 1000);
+  const drained = await until(
+    async () => {
+      stored = Number((await db.query('SELECT count(*) AS n FROM events')).rows[0].n);
+      if (stored !== last) {
+        last = stored;
+        quietSince = Date.now();
+        log(`drain: ${stored} rows stored, ${acknowledged} acknowledged`);
+      }
+      return stored >= acknowledged && Date.now() - quietSince >= DRAIN_QUIET_MS;
+    },
+    DRAIN_TIMEOUT_MS,
+    1000,
+  );
   if (!drained) log(`no drain within ${DRAIN_TIMEOUT_MS / 1000}s: ${stored} rows for ${acknowledged} acknowledged`);
   return stored;
 }
@@ -196,10 +228,15 @@ async function check(db: pg.Pool, acknowledged: Map<string, string>) {
 
 function phaseRow(name: Phase, stats: PhaseStats, seconds: number): string {
   const sorted = [...stats.latenciesMs].sort((a, b) => a - b);
-  const answers = [...stats.statuses].sort().map(([s, n]) => `${n}× ${s}`).join(', ');
+  const answers = [...stats.statuses]
+    .sort()
+    .map(([s, n]) => `${n}× ${s}`)
+    .join(', ');
   const rate = Math.round(stats.acknowledged / seconds).toLocaleString('en-US');
-  return `| ${name} | ${seconds.toFixed(0)} s | ${rate} events/s | ${quantile(sorted, 0.5).toFixed(0)} ms | `
-    + `${quantile(sorted, 0.99).toFixed(0)} ms | ${answers} |`;
+  return (
+    `| ${name} | ${seconds.toFixed(0)} s | ${rate} events/s | ${quantile(sorted, 0.5).toFixed(0)} ms | ` +
+    `${quantile(sorted, 0.99).toFixed(0)} ms | ${answers} |`
+  );
 }
 
 async function main(cleanup: Cleanup): Promise<number> {
@@ -212,8 +249,13 @@ async function main(cleanup: Cleanup): Promise<number> {
   const localDir = loadConfig({ ...process.env }).kafka.local.dir;
   const libDir = await ensureKafkaJars({ dir: localDir, log });
   log(`starting a ${BROKERS}-broker KRaft cluster (heap ${BROKER_HEAP_MB} MiB each) in ${tempDir}…`);
-  const cluster: KafkaCluster =
-    await startKafkaCluster({ dir: tempDir, libDir, nodes: BROKERS, heapMb: BROKER_HEAP_MB, log });
+  const cluster: KafkaCluster = await startKafkaCluster({
+    dir: tempDir,
+    libDir,
+    nodes: BROKERS,
+    heapMb: BROKER_HEAP_MB,
+    log,
+  });
   cleanup.add('Kafka cluster', () => cluster.stop());
   log(`cluster up: ${cluster.brokers.join(',')}`);
 
@@ -239,8 +281,10 @@ async function main(cleanup: Cleanup): Promise<number> {
   const config = loadConfig(env);
   const kafka = createKafka(config.kafka, createLogger('error', 'scaleout'), 'scaleout');
   await ensureTopics(kafka, config.kafka);
-  log(`topics ${config.kafka.topics.events} (+metrics, dlq): ${PARTITIONS} partitions, replication factor ${BROKERS}, `
-    + 'min.insync.replicas=2');
+  log(
+    `topics ${config.kafka.topics.events} (+metrics, dlq): ${PARTITIONS} partitions, replication factor ${BROKERS}, ` +
+      'min.insync.replicas=2',
+  );
 
   const roles: Role[] = [];
   for (const role of ['gateway', 'writer', 'alerter']) {
@@ -277,9 +321,14 @@ async function main(cleanup: Cleanup): Promise<number> {
   const loadStarted = loadStart.get(roles[0].name)!.at;
   let killedAt = Infinity;
   const phaseAt = (ms: number): Phase =>
-    (ms < killedAt ? 'before' : ms < killedAt + DURING_S * 1000 ? 'during' : 'after');
+    ms < killedAt ? 'before' : ms < killedAt + DURING_S * 1000 ? 'during' : 'after';
   log(`load: ${CONNECTIONS} senders × batches of ${BATCH} over ${gateways.length} gateways`);
-  const load = startLoad(runId, gateways.map((g) => g.port), token, phaseAt);
+  const load = startLoad(
+    runId,
+    gateways.map((g) => g.port),
+    token,
+    phaseAt,
+  );
   const ticker = setInterval(() => log(`${load.acknowledged.size} events acknowledged so far`), 10_000);
   try {
     await new Promise((r) => setTimeout(r, BEFORE_S * 1000));
@@ -319,23 +368,29 @@ async function main(cleanup: Cleanup): Promise<number> {
   const beforeS = (killedAt - loadStarted) / 1000;
   const afterS = (loadEnded - killedAt) / 1000 - DURING_S;
   const total = load.acknowledged.size;
-  console.log(`\nscale-out run ${runId}: ${BROKERS} brokers (RF ${BROKERS}, min.insync.replicas 2, `
-    + `heap ${BROKER_HEAP_MB} MiB), `
-    + `${PARTITIONS} partitions, 2 gateways, 2 writers, 2 alerters; ${CONNECTIONS} senders × ${BATCH} events per POST; `
-    + `killed broker ${KILL_BROKER} and writer 2 (SIGKILL) after ${beforeS.toFixed(0)} s; writer session timeout `
-    + `${SESSION_TIMEOUT_MS} ms; ${os.cpus().length} cores, load average at the end ${loadAverage()}\n`);
+  console.log(
+    `\nscale-out run ${runId}: ${BROKERS} brokers (RF ${BROKERS}, min.insync.replicas 2, ` +
+      `heap ${BROKER_HEAP_MB} MiB), ` +
+      `${PARTITIONS} partitions, 2 gateways, 2 writers, 2 alerters; ${CONNECTIONS} senders × ${BATCH} events per POST; ` +
+      `killed broker ${KILL_BROKER} and writer 2 (SIGKILL) after ${beforeS.toFixed(0)} s; writer session timeout ` +
+      `${SESSION_TIMEOUT_MS} ms; ${os.cpus().length} cores, load average at the end ${loadAverage()}\n`,
+  );
   console.log('| phase | length | acknowledged | p50 latency (202) | p99 latency (202) | answers |');
   console.log('|---|---|---|---|---|---|');
   console.log(phaseRow('before', load.phases.before, beforeS));
   console.log(phaseRow('during', load.phases.during, DURING_S));
   console.log(phaseRow('after', load.phases.after, afterS));
   const overall = Math.round(total / ((loadEnded - loadStarted) / 1000));
-  console.log(`\nacknowledged ${total} events (${overall} events/s overall); `
-    + `stored ${result.rows} rows: lost ${result.lost}, duplicated ${result.duplicated}, `
-    + `stored under another id ${result.wrongId}, stored without a 202 (answered 503, produced anyway) `
-    + `${result.unacknowledgedStored}`);
-  console.log(`\n| role (all instances) | CPU time, load start to drained | µs per acknowledged event `
-    + `| the same, net of the idle rate (${IDLE_S} s before the load) |`);
+  console.log(
+    `\nacknowledged ${total} events (${overall} events/s overall); ` +
+      `stored ${result.rows} rows: lost ${result.lost}, duplicated ${result.duplicated}, ` +
+      `stored under another id ${result.wrongId}, stored without a 202 (answered 503, produced anyway) ` +
+      `${result.unacknowledgedStored}`,
+  );
+  console.log(
+    `\n| role (all instances) | CPU time, load start to drained | µs per acknowledged event ` +
+      `| the same, net of the idle rate (${IDLE_S} s before the load) |`,
+  );
   console.log('|---|---|---|---|');
   for (const [role, { gross, net }] of perRole) {
     const perEvent = (ms: number) => ((ms * 1000) / total).toFixed(1);
@@ -357,7 +412,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 main(cleanup).then(
-  async (code) => { log('cleaning up…'); await cleanup.run(); process.exit(code); },
+  async (code) => {
+    log('cleaning up…');
+    await cleanup.run();
+    process.exit(code);
+  },
   async (error: unknown) => {
     console.error(error instanceof Error ? error.stack : String(error));
     await cleanup.run();

@@ -24,7 +24,19 @@ import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { startRuntime } from '../bin/runtime.ts';
-import { asDeployed, copyChunks, describeSize, EVENT_COLUMNS, fillTo, fmt, freshDatabase, makeEvents, median, rawCopy, tableSize } from './writer-lib.ts';
+import {
+  asDeployed,
+  copyChunks,
+  describeSize,
+  EVENT_COLUMNS,
+  fillTo,
+  fmt,
+  freshDatabase,
+  makeEvents,
+  median,
+  rawCopy,
+  tableSize,
+} from './writer-lib.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -37,7 +49,15 @@ const logger = createLogger('warn');
 const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const bundle = codecs.get('EventBundle')!;
-const baseEnv = { DATABASE_URL: url, KAFKA_TOPIC_PARTITIONS: '6', WRITER_BATCH_MAX_ROWS: '5000', WRITER_CONCURRENCY: '2', LOG_LEVEL: 'warn', PORT: '0', PARTITION_GRANULARITY: 'day' };
+const baseEnv = {
+  DATABASE_URL: url,
+  KAFKA_TOPIC_PARTITIONS: '6',
+  WRITER_BATCH_MAX_ROWS: '5000',
+  WRITER_CONCURRENCY: '2',
+  LOG_LEVEL: 'warn',
+  PORT: '0',
+  PARTITION_GRANULARITY: 'day',
+};
 
 type Form = 'bundles' | 'single';
 
@@ -47,7 +67,12 @@ type Form = 'bundles' | 'single';
  * contrast, one Avro Event record per event (the gateway's form before bundles, still valid for direct producers).
  */
 async function prefill(topic: string, count: number, form: Form): Promise<void> {
-  const config = loadConfig({ ...baseEnv, KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`, KAFKA_TOPIC_DLQ: `${topic}.dlq` });
+  const config = loadConfig({
+    ...baseEnv,
+    KAFKA_TOPIC_EVENTS: topic,
+    KAFKA_TOPIC_METRICS: `${topic}.m`,
+    KAFKA_TOPIC_DLQ: `${topic}.dlq`,
+  });
   const kafka = createKafka(config.kafka, logger, 'bench');
   await ensureTopics(kafka, config.kafka);
   const events = makeEvents(count, Date.now() - 600_000);
@@ -56,8 +81,20 @@ async function prefill(topic: string, count: number, form: Form): Promise<void> 
   await producer.connect();
   const headers = { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' };
   for (let i = 0; i < events.length; i += 4000) {
-    const publishes = [0, 1, 2, 3].map((j) => events.slice(i + j * 1000, i + (j + 1) * 1000)).filter((part) => part.length > 0);
-    await retrying(() => Promise.all(publishes.map((part) => producer.publish(topic, headers, part.map((e) => ({ into: e.source, value: codec.encode(e) }))))));
+    const publishes = [0, 1, 2, 3]
+      .map((j) => events.slice(i + j * 1000, i + (j + 1) * 1000))
+      .filter((part) => part.length > 0);
+    await retrying(() =>
+      Promise.all(
+        publishes.map((part) =>
+          producer.publish(
+            topic,
+            headers,
+            part.map((e) => ({ into: e.source, value: codec.encode(e) })),
+          ),
+        ),
+      ),
+    );
   }
   await producer.close();
 }
@@ -66,7 +103,11 @@ async function prefillSingle(kafka: Kafka, topic: string, events: EventRecord[])
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   for (let i = 0; i < events.length; i += 5000) {
-    const messages = events.slice(i, i + 5000).map((e) => ({ key: e.source, value: codec.encode(e), headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' } }));
+    const messages = events.slice(i, i + 5000).map((e) => ({
+      key: e.source,
+      value: codec.encode(e),
+      headers: { 'vigil-schema': codec.schemaId, 'vigil-producer': 'gateway' },
+    }));
     await retrying(() => producer.send({ topic, acks: -1, messages }));
   }
   await producer.disconnect();
@@ -88,12 +129,22 @@ async function retrying(work: () => Promise<unknown>): Promise<void> {
 async function writerRound(form: Form): Promise<{ rate: number; cpu: number }> {
   const topic = `bench.${crypto.randomBytes(4).toString('hex')}.events`;
   await prefill(topic, ROWS, form);
-  const env = { ...baseEnv, KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`, KAFKA_TOPIC_DLQ: `${topic}.dlq`, WRITER_GROUP_ID: `bench-${topic}` };
+  const env = {
+    ...baseEnv,
+    KAFKA_TOPIC_EVENTS: topic,
+    KAFKA_TOPIC_METRICS: `${topic}.m`,
+    KAFKA_TOPIC_DLQ: `${topic}.dlq`,
+    WRITER_GROUP_ID: `bench-${topic}`,
+  };
   const config = loadConfig({ ...env, VIGIL_ROLES: 'writer' });
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   // Rows the writer stored (offsets count records, and a record is a bundle).
-  const rows = async () => Number((await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'")).rows[0].n);
+  const rows = async () =>
+    Number(
+      (await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'"))
+        .rows[0].n,
+    );
   const before = await rows();
   const runtime = await startRuntime(config, logger);
   let first = 0;
@@ -137,18 +188,26 @@ async function measure(label: string): Promise<string> {
     const one = await writerRound('single');
     single.push(one.rate);
     singleCpu.push(one.cpu);
-    log(`${label} round ${round + 1}: raw×1 ${fmt(r(raw1))}, raw×2 ${fmt(r(raw2))}, writer ${fmt(bundles.rate)} (${bundles.cpu.toFixed(1)} µs CPU per row), one record per event ${fmt(one.rate)} (${one.cpu.toFixed(1)} µs)`);
+    log(
+      `${label} round ${round + 1}: raw×1 ${fmt(r(raw1))}, raw×2 ${fmt(r(raw2))}, writer ${fmt(bundles.rate)} ` +
+        `(${bundles.cpu.toFixed(1)} µs CPU per row), one record per event ${fmt(one.rate)} (${one.cpu.toFixed(1)} µs)`,
+    );
   }
   const after = await tableSize(url, 'events');
   const [r1, r2, w] = [median(raw1), median(raw2), median(writer)];
-  return `| ${label} | ${describeSize(before)} → ${describeSize(after)} | ${fmt(r1)} | ${fmt(r2)} | ${fmt(w)} (${median(cpu).toFixed(1)} µs) | ${fmt(median(single))} (${median(singleCpu).toFixed(1)} µs) | ${Math.round((100 * w) / r1)}% | ${Math.round((100 * w) / r2)}% |`;
+  return (
+    `| ${label} | ${describeSize(before)} → ${describeSize(after)} | ${fmt(r1)} | ${fmt(r2)} ` +
+    `| ${fmt(w)} (${median(cpu).toFixed(1)} µs) | ${fmt(median(single))} (${median(singleCpu).toFixed(1)} µs) ` +
+    `| ${Math.round((100 * w) / r1)}% | ${Math.round((100 * w) / r2)}% |`
+  );
 }
 
 const r = (values: number[]) => values[values.length - 1];
 
 const lines = [
   `writer-drain: ${ROWS.toLocaleString('en-US')} rows per measurement, median of ${ROUNDS} rounds`,
-  '| table | events table size (before → after) | raw COPY, 1 conn | raw COPY, 2 conns | writer, bundles (CPU per row) | writer, one record per event (CPU per row) | writer (bundles) / raw×1 | writer (bundles) / raw×2 |',
+  '| table | events table size (before → after) | raw COPY, 1 conn | raw COPY, 2 conns | writer, bundles (CPU per ' +
+    'row) | writer, one record per event (CPU per row) | writer (bundles) / raw×1 | writer (bundles) / raw×2 |',
   '|---|---|---|---|---|---|---|---|',
 ];
 lines.push(await measure('empty'));

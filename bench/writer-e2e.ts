@@ -22,7 +22,19 @@ import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
-import { copyChunks, createNaiveTable, describeSize, EVENT_COLUMNS, fillTo, fmt, formatNaiveRow, freshDatabase, makeEvents, rawCopy, tableSize } from './writer-lib.ts';
+import {
+  copyChunks,
+  createNaiveTable,
+  describeSize,
+  EVENT_COLUMNS,
+  fillTo,
+  fmt,
+  formatNaiveRow,
+  freshDatabase,
+  makeEvents,
+  rawCopy,
+  tableSize,
+} from './writer-lib.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const INSERT_ROWS = Number(process.env.BENCH_INSERT_ROWS ?? 20_000);
@@ -54,10 +66,16 @@ async function pipelineRound(): Promise<number> {
   const config = loadConfig(env);
   const kafka = createKafka(config.kafka, logger, 'bench');
   await ensureTopics(kafka, config.kafka);
-  const processes: VigilProcess[] = [spawnVigil('writer', { ...env, PORT: '0' }), spawnVigil('gateway', { ...env, PORT: String(port) })];
+  const processes: VigilProcess[] = [
+    spawnVigil('writer', { ...env, PORT: '0' }),
+    spawnVigil('gateway', { ...env, PORT: String(port) }),
+  ];
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
-    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     if (i > 300) throw new Error(`gateway not ready:\n${processes[1].output()}`);
     await sleep(100);
@@ -68,13 +86,29 @@ async function pipelineRound(): Promise<number> {
   const events = makeEvents(ROWS, Date.now() - 300_000);
   const bodies: string[] = [];
   for (let i = 0; i < events.length; i += BATCH) {
-    bodies.push(JSON.stringify({ events: events.slice(i, i + BATCH).map((e) => ({ event_type: e.event_type, source: e.source, level: e.level, message: e.message, tags: JSON.parse(e.tags), payload: JSON.parse(e.payload), timestamp: e.timestamp })) }));
+    bodies.push(
+      JSON.stringify({
+        events: events.slice(i, i + BATCH).map((e) => ({
+          event_type: e.event_type,
+          source: e.source,
+          level: e.level,
+          message: e.message,
+          tags: JSON.parse(e.tags),
+          payload: JSON.parse(e.payload),
+          timestamp: e.timestamp,
+        })),
+      }),
+    );
   }
   const token = signToken(config.auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   // Rows stored by the writer (a record carries a bundle of events: offsets count records, not rows).
-  const stored = async () => Number((await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'")).rows[0].n);
+  const stored = async () =>
+    Number(
+      (await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'"))
+        .rows[0].n,
+    );
   const storedBefore = await stored();
 
   const started = performance.now();
@@ -83,7 +117,11 @@ async function pipelineRound(): Promise<number> {
     Array.from({ length: IN_FLIGHT }, async () => {
       for (let i = next++; i < bodies.length; i = next++) {
         for (;;) {
-          const res = await fetch(`${base}/api/v1/monitoring/events`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: bodies[i] });
+          const res = await fetch(`${base}/api/v1/monitoring/events`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: bodies[i],
+          });
           await res.arrayBuffer();
           if (res.status === 202) break;
           if (res.status !== 429 && res.status !== 503) throw new Error(`POST answered ${res.status}`);
@@ -117,7 +155,16 @@ async function insertRound(): Promise<number> {
     await client.query(
       `INSERT INTO naive_events (id, "timestamp", event_type, source, level, message, tags, payload, created_by)
        VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8)`,
-      [new Date(e.timestamp).toISOString(), e.event_type, e.source, e.level, e.message, e.tags, e.payload, e.created_by],
+      [
+        new Date(e.timestamp).toISOString(),
+        e.event_type,
+        e.source,
+        e.level,
+        e.message,
+        e.tags,
+        e.payload,
+        e.created_by,
+      ],
     );
   }
   const rate = INSERT_ROWS / ((performance.now() - started) / 1000);
@@ -132,12 +179,19 @@ async function measure(label: string): Promise<string> {
   const insert = await insertRound();
   log(`${label}: pipeline ${fmt(pipeline)}, naive COPY ${fmt(naive)}, INSERT per event ${fmt(insert)}`);
   const [eventsAfter, naiveAfter] = [await tableSize(url, 'events'), await tableSize(url, 'naive_events')];
-  return `| ${label} | ${fmt(pipeline)} (events: ${describeSize(eventsBefore)} → ${describeSize(eventsAfter)}) | ${fmt(naive)} (naive_events: ${describeSize(naiveBefore)} → …) | ${fmt(insert)} (naive_events → ${describeSize(naiveAfter)}) | ${(pipeline / naive).toFixed(2)}× | ${(pipeline / insert).toFixed(1)}× |`;
+  return (
+    `| ${label} | ${fmt(pipeline)} (events: ${describeSize(eventsBefore)} → ${describeSize(eventsAfter)}) ` +
+    `| ${fmt(naive)} (naive_events: ${describeSize(naiveBefore)} → …) ` +
+    `| ${fmt(insert)} (naive_events → ${describeSize(naiveAfter)}) ` +
+    `| ${(pipeline / naive).toFixed(2)}× | ${(pipeline / insert).toFixed(1)}× |`
+  );
 }
 
 const lines = [
-  `writer-e2e: ${ROWS.toLocaleString('en-US')} events through the pipeline and by naive COPY, ${INSERT_ROWS.toLocaleString('en-US')} by INSERT per event`,
-  '| tables | pipeline HTTP→PG (table size) | naive COPY (table size) | INSERT per event (table size) | (b) pipeline / naive COPY | (c) pipeline / INSERT |',
+  `writer-e2e: ${ROWS.toLocaleString('en-US')} events through the pipeline and by naive COPY, ` +
+    `${INSERT_ROWS.toLocaleString('en-US')} by INSERT per event`,
+  '| tables | pipeline HTTP→PG (table size) | naive COPY (table size) | INSERT per event (table size) | (b) pipeline ' +
+    '/ naive COPY | (c) pipeline / INSERT |',
   '|---|---|---|---|---|---|',
 ];
 lines.push(await measure('empty'));

@@ -69,7 +69,11 @@ export function makeEvents(count: number, startMs: number): EventRecord[] {
 }
 
 /** COPY text in chunks of `chunkRows` rows (vigil's events column order). */
-export function copyChunks(events: EventRecord[], chunkRows: number, format: (e: EventRecord) => string = formatEventRow): string[] {
+export function copyChunks(
+  events: EventRecord[],
+  chunkRows: number,
+  format: (e: EventRecord) => string = formatEventRow,
+): string[] {
   const chunks: string[] = [];
   for (let i = 0; i < events.length; i += chunkRows) {
     let text = '';
@@ -80,7 +84,14 @@ export function copyChunks(events: EventRecord[], chunkRows: number, format: (e:
 }
 
 /** COPY every chunk, one transaction per chunk, over `connections` connections in parallel; returns rows/s. */
-export async function rawCopy(url: string, table: string, columns: string, chunks: string[], rows: number, connections: number): Promise<number> {
+export async function rawCopy(
+  url: string,
+  table: string,
+  columns: string,
+  chunks: string[],
+  rows: number,
+  connections: number,
+): Promise<number> {
   const clients = await Promise.all(
     Array.from({ length: connections }, async () => {
       const c = new pg.Client({ connectionString: url });
@@ -140,13 +151,20 @@ export { EVENT_COLUMNS };
  * Grows `table` to at least `rows` rows server-side (INSERT … SELECT generate_series, time-ordered over the hour
  * before `endMs`), in 500k-row statements; returns the rows added.
  */
-export async function fillTo(url: string, table: 'events' | 'naive_events', rows: number, endMs: number, log: (line: string) => void): Promise<number> {
+export async function fillTo(
+  url: string,
+  table: 'events' | 'naive_events',
+  rows: number,
+  endMs: number,
+  log: (line: string) => void,
+): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   const have = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
   const id = table === 'events' ? 'uuid_generate_v7_bench(ts)' : 'gen_random_uuid()';
   await client.query(`CREATE OR REPLACE FUNCTION uuid_generate_v7_bench(ts timestamptz) RETURNS uuid LANGUAGE sql AS $$
-    SELECT encode(overlay(uuid_send(gen_random_uuid()) PLACING substring(int8send((extract(epoch FROM ts) * 1000)::bigint) FROM 3) FROM 1 FOR 6), 'hex')::uuid $$`);
+    SELECT encode(overlay(uuid_send(gen_random_uuid()) PLACING substring(int8send((extract(epoch FROM ts) *
+      1000)::bigint) FROM 3) FROM 1 FOR 6), 'hex')::uuid $$`);
   let added = 0;
   const total = Math.max(0, rows - have);
   const step = 500_000;
@@ -155,8 +173,10 @@ export async function fillTo(url: string, table: 'events' | 'naive_events', rows
     const started = performance.now();
     await client.query(
       `INSERT INTO ${table} (id, "timestamp", event_type, source, level, message, tags, payload, created_by)
-       SELECT ${id}, ts, (ARRAY['log','log','log','trace','alert','metric'])[1 + g % 6], 'service-' || lpad((g % 20)::text, 2, '0'),
-              (ARRAY['info','info','info','warn','error','debug'])[1 + (g / 7) % 6], 'Request processed successfully in ' || (g % 1000) || ' ms',
+       SELECT ${id}, ts, (ARRAY['log','log','log','trace','alert','metric'])[1 + g % 6], 'service-' || lpad((g %
+         20)::text, 2, '0'),
+              (ARRAY['info','info','info','warn','error','debug'])[1 + (g / 7) % 6],
+                'Request processed successfully in ' || (g % 1000) || ' ms',
               jsonb_build_object('service', 'api', 'environment', 'production', 'request_id', 'req-' || g),
               jsonb_build_object('duration_ms', g % 1000, 'status', 200), 'bench-fill'
          FROM (SELECT g, to_timestamp(($1::bigint - 3600000 + (g::bigint * 3600000) / $2::bigint) / 1000.0) AS ts
@@ -164,7 +184,10 @@ export async function fillTo(url: string, table: 'events' | 'naive_events', rows
       [endMs, total, from, n],
     );
     added += n;
-    log(`${table}: +${n} rows (${Math.round(n / ((performance.now() - started) / 1000))} rows/s server-side), ${have + added} total`);
+    log(
+      `${table}: +${n} rows (${Math.round(n / ((performance.now() - started) / 1000))} rows/s server-side), ` +
+        `${have + added} total`,
+    );
   }
   await client.query(`ANALYZE ${table}`);
   await client.end();
@@ -183,7 +206,8 @@ export async function tableSize(url: string, table: string): Promise<TableSize> 
   const { rows } = await client.query<{ n: string; bytes: string }>(
     `SELECT (SELECT count(*) FROM ${table}) AS n,
             coalesce((SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c
-                       WHERE c.oid = $1::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = $1::regclass)), 0) AS bytes`,
+                       WHERE c.oid = $1::regclass OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent =
+                         $1::regclass)), 0) AS bytes`,
     [table],
   );
   await client.end();
@@ -192,7 +216,8 @@ export async function tableSize(url: string, table: string): Promise<TableSize> 
 
 export function describeSize(size: TableSize): string {
   const mb = size.bytes / 1024 / 1024;
-  return `${(size.rows / 1e6).toFixed(2)}M rows, ${mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(0)} MB`}`;
+  const bytes = mb >= 1024 ? `${(mb / 1024).toFixed(2)} GB` : `${mb.toFixed(0)} MB`;
+  return `${(size.rows / 1e6).toFixed(2)}M rows, ${bytes}`;
 }
 
 export function median(values: number[]): number {
@@ -209,7 +234,11 @@ export const fmt = (rate: number) => `${Math.round(rate).toLocaleString('en-US')
  */
 export async function asDeployed(): Promise<void> {
   if (NODE_FLAGS.every((flag) => process.execArgv.includes(flag))) return;
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  const code = await new Promise<number>((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...process.execArgv, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+  });
+  const code = await new Promise<number>((resolve) =>
+    child.once('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+  );
   process.exit(code);
 }

@@ -10,7 +10,9 @@ const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';
 
 export function renderConfigTable(): string {
-  const rows = SETTINGS.map((s) => `| \`${s.name}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${s.doc.replace(/\|/g, '\\|')} |`);
+  const rows = SETTINGS.map(
+    (s) => `| \`${s.name}\` | ${s.default === undefined ? '—' : `\`${s.default}\``} | ${s.doc.replace(/\|/g, '\\|')} |`,
+  );
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

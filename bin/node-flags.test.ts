@@ -8,7 +8,9 @@ describe('Node flags', () => {
   it('npm start and the container run vigil with NODE_FLAGS', () => {
     const pkg = JSON.parse(readFileSync(path.join(ROOT_DIR, 'package.json'), 'utf8'));
     expect(pkg.scripts.start).toBe(`node ${NODE_FLAGS.join(' ')} --import tsx bin/vigil.ts`);
-    const cmd = readFileSync(path.join(ROOT_DIR, 'Dockerfile'), 'utf8').split('\n').find((l) => l.startsWith('CMD '));
+    const cmd = readFileSync(path.join(ROOT_DIR, 'Dockerfile'), 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('CMD '));
     expect(JSON.parse(cmd!.slice(4))).toEqual(['node', ...NODE_FLAGS, '--import', 'tsx', 'bin/vigil.ts']);
   });
 });

@@ -56,8 +56,10 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
     if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
     if (config.roles.includes('query')) roles.push(await startQuery({ config, logger }));
     if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
-    if (config.roles.includes('alerter')) roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
-    // Incidents are no role of their own: routes with query, the worker with query or alerter (services/incidents/index.ts).
+    if (config.roles.includes('alerter'))
+      roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
+    // Incidents are no role of their own: routes with query, the worker with query or alerter
+    // (services/incidents/index.ts).
     if (config.roles.includes('query') || config.roles.includes('alerter')) {
       roles.push(await startIncidents({ config, logger, routes: config.roles.includes('query'), registry }));
     }

@@ -25,9 +25,18 @@ export async function dumpSchema(databaseUrl: string): Promise<string> {
   await ensureDatabase(url.toString());
   try {
     await migrate(url.toString());
-    const { stdout } = await promisify(execFile)('pg_dump', [
-      '--schema-only', '--no-owner', '--no-privileges', '--no-comments', `--exclude-table=${PARTITION_PATTERN}`, url.toString(),
-    ], { maxBuffer: 64 * 1024 * 1024 });
+    const { stdout } = await promisify(execFile)(
+      'pg_dump',
+      [
+        '--schema-only',
+        '--no-owner',
+        '--no-privileges',
+        '--no-comments',
+        `--exclude-table=${PARTITION_PATTERN}`,
+        url.toString(),
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
     return normalise(stdout);
   } finally {
     await dropDatabase(databaseUrl, name);
@@ -35,11 +44,19 @@ export async function dumpSchema(databaseUrl: string): Promise<string> {
 }
 
 function normalise(dump: string): string {
-    // pg_dump's banner, session settings and its \\restrict key (random per run) say nothing about the schema.
+  // pg_dump's banner, session settings and its \\restrict key (random per run) say nothing about the schema.
   const noise = [/^-- Dumped (from|by)/, /^SET /, /^SELECT pg_catalog\.set_config/, /^\\(un)?restrict /];
   const lines = dump.split('\n').filter((l) => !noise.some((n) => n.test(l)));
-  const header = '-- The schema infra/migrations build, in one file (npm run schema:dump regenerates it; a test checks it).\n';
-  return header + lines.join('\n').replace(/\n{3,}/g, '\n\n').trim() + '\n';
+  const header =
+    '-- The schema infra/migrations build, in one file (npm run schema:dump regenerates it; a test checks it).\n';
+  return (
+    header +
+    lines
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trim() +
+    '\n'
+  );
 }
 
 async function main(): Promise<void> {

@@ -16,7 +16,11 @@ function fail(message: string): never {
 
 try {
   const { values } = parseArgs({
-    options: { role: { type: 'string', default: 'user' }, sub: { type: 'string' }, ttl: { type: 'string', default: '1h' } },
+    options: {
+      role: { type: 'string', default: 'user' },
+      sub: { type: 'string' },
+      ttl: { type: 'string', default: '1h' },
+    },
     strict: true,
   });
   if (!isUserRole(values.role)) fail(`--role must be one of ${ROLES.join(', ')}`);

@@ -22,8 +22,9 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   if (config.auth.isDevSecret) {
     logger.warn(
-      'JWT_SECRET is unset or a published development secret: anyone can mint tokens. Outside development set your own '
-      + '(`openssl rand -base64 48`); any NODE_ENV other than development or test refuses to start without one.',
+      'JWT_SECRET is unset or a published development secret: anyone can mint tokens. Outside development set your ' +
+        'own ' +
+        '(`openssl rand -base64 48`); any NODE_ENV other than development or test refuses to start without one.',
     );
   }
   logger.info(`starting vigil (roles: ${config.roles.join(', ')})`);
@@ -73,18 +74,20 @@ function banner(config: Config): string {
     tags: { service: 'api', environment: 'production' },
     payload: { duration_ms: 245 },
   });
+  const localBroker = config.kafka.local.managed ? `  (local broker, log ${config.kafka.local.dir}/broker.log)` : '';
   return `
 vigil is running — roles: ${config.roles.join(', ')}
   API        ${base}/api/v1/monitoring   (health ${base}/healthz, readiness ${base}/readyz, own metrics ${base}/metrics)
   OTLP/HTTP  ${otlpBase}/v1/{logs,metrics,traces}   (header Authorization: Bearer $TOKEN; docs/otlp.md)
-  Kafka      ${config.kafka.brokers.join(',')}${config.kafka.local.managed ? `  (local broker, log ${config.kafka.local.dir}/broker.log)` : ''}
+  Kafka      ${config.kafka.brokers.join(',')}${localBroker}
   PostgreSQL ${config.database.url.replace(/:[^:@/]+@/, ':***@')}
 
 Get a token (roles: user, moderator, admin):
   TOKEN=$(npm run --silent token -- --role user)
 
 Send an event:
-  curl -sS -X POST ${base}/api/v1/monitoring/events -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+  curl -sS -X POST ${base}/api/v1/monitoring/events -H "Authorization: Bearer $TOKEN" \\
+    -H 'Content-Type: application/json' \\
     -d '${sample}'
 
 Read events back (stored within about a second):

@@ -26,6 +26,8 @@ describe('parseRetryAfter', () => {
   });
 
   it('ignores absent and unreadable values', () => {
-    expect([parseRetryAfter(null), parseRetryAfter(undefined), parseRetryAfter('soon'), parseRetryAfter('-1')]).toEqual([null, null, null, null]);
+    expect([parseRetryAfter(null), parseRetryAfter(undefined), parseRetryAfter('soon'), parseRetryAfter('-1')]).toEqual(
+      [null, null, null, null],
+    );
   });
 });

@@ -29,15 +29,26 @@ describe('client → real pipeline', () => {
     await ctx?.cleanup();
   });
 
-  function client(opts: Partial<ClientOptions> & Pick<ClientOptions, 'source'>): { vigil: VigilClient; errors: VigilClientError[] } {
+  function client(opts: Partial<ClientOptions> & Pick<ClientOptions, 'source'>): {
+    vigil: VigilClient;
+    errors: VigilClientError[];
+  } {
     const errors: VigilClientError[] = [];
-    const vigil = createClient({ gateway: { url, token: ctx.token('user', SUB) }, flushIntervalMs: 100, onError: (e) => errors.push(e), ...opts });
+    const vigil = createClient({
+      gateway: { url, token: ctx.token('user', SUB) },
+      flushIntervalMs: 100,
+      onError: (e) => errors.push(e),
+      ...opts,
+    });
     clients.push(vigil);
     return { vigil, errors };
   }
 
   const getEvents = async (query: string) => {
-    const res = await api.app.inject({ url: `/api/v1/monitoring/events?${query}`, headers: { authorization: `Bearer ${ctx.token('user')}` } });
+    const res = await api.app.inject({
+      url: `/api/v1/monitoring/events?${query}`,
+      headers: { authorization: `Bearer ${ctx.token('user')}` },
+    });
     expect(res.statusCode).toBe(200);
     return res.json().data as Record<string, unknown>[];
   };
@@ -66,7 +77,10 @@ describe('client → real pipeline', () => {
       events: { queued: 0, inFlight: 0, sent: 2, dropped: 0, rejected: 0, invalid: 0, retries: 0 },
       metrics: { queued: 0, inFlight: 0, sent: 3, dropped: 0, rejected: 0, invalid: 0, retries: 0 },
     });
-    await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'payment-service'"), (n) => n === 2);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'payment-service'"),
+      (n) => n === 2,
+    );
     const events = await getEvents('source=payment-service');
     expect(events).toEqual([
       {
@@ -95,21 +109,52 @@ describe('client → real pipeline', () => {
       },
     ]);
 
-    await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name LIKE 'payment%'"), (n) => n === 3);
-    expect(await metricRows('payment_duration_ms')).toEqual([{ name: 'payment_duration_ms', metric_type: 'histogram', value: 182.5, labels: { provider: 'stripe' }, created_by: SUB }]);
-    expect(await metricRows('payment_queue_depth')).toEqual([{ name: 'payment_queue_depth', metric_type: 'gauge', value: 3, labels: {}, created_by: SUB }]);
-    expect(await metricRows('payments_total')).toEqual([{ name: 'payments_total', metric_type: 'counter', value: 2, labels: { currency: 'EUR' }, created_by: SUB }]);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name LIKE 'payment%'"),
+      (n) => n === 3,
+    );
+    expect(await metricRows('payment_duration_ms')).toEqual([
+      {
+        name: 'payment_duration_ms',
+        metric_type: 'histogram',
+        value: 182.5,
+        labels: { provider: 'stripe' },
+        created_by: SUB,
+      },
+    ]);
+    expect(await metricRows('payment_queue_depth')).toEqual([
+      { name: 'payment_queue_depth', metric_type: 'gauge', value: 3, labels: {}, created_by: SUB },
+    ]);
+    expect(await metricRows('payments_total')).toEqual([
+      { name: 'payments_total', metric_type: 'counter', value: 2, labels: { currency: 'EUR' }, created_by: SUB },
+    ]);
 
     // And through the query API.
-    const sample = { id: expect.any(String), timestamp: expect.any(String), created_by: SUB, created_at: expect.any(String) };
+    const sample = {
+      id: expect.any(String),
+      timestamp: expect.any(String),
+      created_by: SUB,
+      created_at: expect.any(String),
+    };
     const getMetrics = async (query: string) => {
-      const res = await api.app.inject({ url: `/api/v1/monitoring/metrics?${query}`, headers: { authorization: `Bearer ${ctx.token('user')}` } });
+      const res = await api.app.inject({
+        url: `/api/v1/monitoring/metrics?${query}`,
+        headers: { authorization: `Bearer ${ctx.token('user')}` },
+      });
       expect(res.statusCode).toBe(200);
       return res.json().data as Record<string, unknown>[];
     };
-    expect(await getMetrics('name=payments_total')).toEqual([{ ...sample, name: 'payments_total', metric_type: 'counter', value: 2, labels: { currency: 'EUR' } }]);
+    expect(await getMetrics('name=payments_total')).toEqual([
+      { ...sample, name: 'payments_total', metric_type: 'counter', value: 2, labels: { currency: 'EUR' } },
+    ]);
     expect(await getMetrics('name=payment_duration_ms&label.provider=stripe')).toEqual([
-      { ...sample, name: 'payment_duration_ms', metric_type: 'histogram', value: 182.5, labels: { provider: 'stripe' } },
+      {
+        ...sample,
+        name: 'payment_duration_ms',
+        metric_type: 'histogram',
+        value: 182.5,
+        labels: { provider: 'stripe' },
+      },
     ]);
   });
 
@@ -117,7 +162,10 @@ describe('client → real pipeline', () => {
     const errors: VigilClientError[] = [];
     const vigil = createClient({
       source: 'batch-job',
-      kafka: { brokers: ctx.config.kafka.brokers, topics: { events: ctx.config.kafka.topics.events, metrics: ctx.config.kafka.topics.metrics } },
+      kafka: {
+        brokers: ctx.config.kafka.brokers,
+        topics: { events: ctx.config.kafka.topics.events, metrics: ctx.config.kafka.topics.metrics },
+      },
       flushIntervalMs: 100,
       onError: (e) => errors.push(e),
     });
@@ -128,7 +176,10 @@ describe('client → real pipeline', () => {
     expect(errors).toEqual([]);
     expect(stats).toMatchObject({ events: { sent: 1, dropped: 0 }, metrics: { sent: 1, dropped: 0 } });
 
-    await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'batch-job'"), (n) => n === 1);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'batch-job'"),
+      (n) => n === 1,
+    );
     expect(await getEvents('source=batch-job')).toEqual([
       {
         id: expect.any(String),
@@ -143,8 +194,19 @@ describe('client → real pipeline', () => {
         created_at: expect.any(String),
       },
     ]);
-    await waitFor(() => metricRows('export_rows'), (rows) => rows.length === 1);
-    expect(await metricRows('export_rows')).toEqual([{ name: 'export_rows', metric_type: 'gauge', value: 1200, labels: { table: 'orders' }, created_by: 'kafka:batch-job' }]);
+    await waitFor(
+      () => metricRows('export_rows'),
+      (rows) => rows.length === 1,
+    );
+    expect(await metricRows('export_rows')).toEqual([
+      {
+        name: 'export_rows',
+        metric_type: 'gauge',
+        value: 1200,
+        labels: { table: 'orders' },
+        created_by: 'kafka:batch-job',
+      },
+    ]);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events WHERE source = $1', ['batch-job'])).toBe(1);
   });
 });
@@ -173,23 +235,41 @@ describe('client while the gateway is down', () => {
     try {
       // 1000 events while nothing listens: none of these calls may throw or wait.
       const started = performance.now();
-      for (let i = 0; i < 1000; i++) expect(() => vigil.eventLogger({ requestId: `r-${i}` }).info(`event ${i}`, { i })).not.toThrow();
+      for (let i = 0; i < 1000; i++)
+        expect(() => vigil.eventLogger({ requestId: `r-${i}` }).info(`event ${i}`, { i })).not.toThrow();
       for (let i = 0; i < 50; i++) vigil.metric.histogram('outage_probe_ms', i);
       expect(performance.now() - started).toBeLessThan(1000);
-      await waitFor(async () => vigil.stats().events.retries, (n) => n >= 2);
+      await waitFor(
+        async () => vigil.stats().events.retries,
+        (n) => n >= 2,
+      );
       // The bound holds: 200 queued + one batch of 100 retrying; the oldest of the rest were evicted and counted.
       expect(vigil.stats().events).toMatchObject({ queued: 200, inFlight: 100, dropped: 700, sent: 0 });
       expect(errors.some((e) => e.code === 'VIGIL_CLIENT_RETRYING' && /ECONNREFUSED/.test(e.message))).toBe(true);
 
       const gateway = await ctx.start('gateway');
       await gateway.app.listen({ port, host: '127.0.0.1' });
-      await waitFor(async () => vigil.stats().events.sent, (n) => n === 300);
-      await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'outage-service'"), (n) => n === 300);
+      await waitFor(
+        async () => vigil.stats().events.sent,
+        (n) => n === 300,
+      );
+      await waitFor(
+        () => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'outage-service'"),
+        (n) => n === 300,
+      );
       // Kept: the batch in flight (events 0..99) and the newest 200 (800..999).
-      const { rows } = await ctx.db.query<{ i: number }>("SELECT (tags->>'i')::int AS i FROM events WHERE source = 'outage-service' ORDER BY 1");
+      const { rows } = await ctx.db.query<{ i: number }>(
+        "SELECT (tags->>'i')::int AS i FROM events WHERE source = 'outage-service' ORDER BY 1",
+      );
       expect(rows.map((r) => r.i)).toEqual([...range(0, 100), ...range(800, 1000)]);
-      await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'outage_probe_ms'"), (n) => n === 50);
-      expect(vigil.stats()).toMatchObject({ events: { sent: 300, dropped: 700, rejected: 0 }, metrics: { sent: 50, dropped: 0, rejected: 0 } });
+      await waitFor(
+        () => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'outage_probe_ms'"),
+        (n) => n === 50,
+      );
+      expect(vigil.stats()).toMatchObject({
+        events: { sent: 300, dropped: 700, rejected: 0 },
+        metrics: { sent: 50, dropped: 0, rejected: 0 },
+      });
     } finally {
       await vigil.close({ timeoutMs: 1000 });
     }

@@ -54,7 +54,11 @@ describe('delivery', () => {
 
     expect(errors).toEqual([]);
     for (const r of s.requests) {
-      expect(r.headers).toMatchObject({ authorization: 'Bearer tok-123', 'content-encoding': 'gzip', 'content-type': 'application/json' });
+      expect(r.headers).toMatchObject({
+        authorization: 'Bearer tok-123',
+        'content-encoding': 'gzip',
+        'content-type': 'application/json',
+      });
     }
     expect(s.requests.map((r) => r.path).sort()).toEqual(['/api/v1/monitoring/events', '/api/v1/monitoring/metrics']);
     const events = s.received('events');
@@ -69,10 +73,23 @@ describe('delivery', () => {
         payload: {},
         timestamp: expect.any(Number),
       },
-      { id: expect.stringMatching(UUID_V7), event_type: 'trace', source: 'test-service', message: 'span', level: null, tags: {}, payload: { spans: 3 }, timestamp: expect.any(Number) },
+      {
+        id: expect.stringMatching(UUID_V7),
+        event_type: 'trace',
+        source: 'test-service',
+        message: 'span',
+        level: null,
+        tags: {},
+        payload: { spans: 3 },
+        timestamp: expect.any(Number),
+      },
     ]);
     expect(events[0].timestamp).toBeGreaterThanOrEqual(before);
-    const metrics = s.received('metrics').map(({ id, timestamp, ...m }) => (expect(id).toMatch(UUID_V7), expect(timestamp).toBeGreaterThanOrEqual(before), m));
+    const metrics = s
+      .received('metrics')
+      .map(
+        ({ id, timestamp, ...m }) => (expect(id).toMatch(UUID_V7), expect(timestamp).toBeGreaterThanOrEqual(before), m),
+      );
     expect(metrics).toEqual([
       { name: 'http_request_duration_ms', metric_type: 'histogram', value: 12.5, labels: { route: '/x' } },
       { name: 'queue_depth', metric_type: 'gauge', value: 7, labels: {} },
@@ -116,7 +133,10 @@ describe('delivery', () => {
 
 describe('failures', () => {
   it('retries a 503 after the Retry-After delay with the same ids', async () => {
-    const s = await sink({ answer: (r, i) => (i === 0 ? { status: 503, headers: { 'retry-after': '1' }, body: { success: false } } : acceptAll(r)) });
+    const s = await sink({
+      answer: (r, i) =>
+        i === 0 ? { status: 503, headers: { 'retry-after': '1' }, body: { success: false } } : acceptAll(r),
+    });
     const { vigil, errors } = client(s.url);
     vigil.log.warn('disk almost full');
     await vigil.flush();
@@ -141,9 +161,14 @@ describe('failures', () => {
   it('does not retry refusals: 400 and 401 count as rejected, 413 splits the batch', async () => {
     const s = await sink({
       answer: (r) => {
-        if (r.path.endsWith('/events')) return { status: 401, body: { success: false, error: { code: 'VIGIL_ERR_UNAUTHORIZED' } } };
+        if (r.path.endsWith('/events'))
+          return { status: 401, body: { success: false, error: { code: 'VIGIL_ERR_UNAUTHORIZED' } } };
         const n = r.body!.metrics!.length;
-        return n > 2 ? { status: 413 } : n === 2 ? { status: 202, body: { success: true, data: { accepted: 1, rejected: 1 } } } : acceptAll(r);
+        return n > 2
+          ? { status: 413 }
+          : n === 2
+            ? { status: 202, body: { success: true, data: { accepted: 1, rejected: 1 } } }
+            : acceptAll(r);
       },
     });
     const { vigil, errors } = client(s.url);
@@ -151,7 +176,9 @@ describe('failures', () => {
     for (let i = 0; i < 5; i++) vigil.metric.gauge('g', i);
     await vigil.flush();
     // 5 → 413 → 3 (413 → 2 + 1) + 2.
-    expect(s.requests.filter((r) => r.path.endsWith('/metrics')).map((r) => r.body!.metrics!.length)).toEqual([5, 3, 2, 1, 2]);
+    expect(s.requests.filter((r) => r.path.endsWith('/metrics')).map((r) => r.body!.metrics!.length)).toEqual([
+      5, 3, 2, 1, 2,
+    ]);
     expect(vigil.stats()).toMatchObject({
       events: { sent: 0, rejected: 1, retries: 0 },
       metrics: { sent: 3, rejected: 2, retries: 0 },
@@ -165,7 +192,11 @@ describe('failures', () => {
 
   it('buffers within its bound while the gateway is down, evicting the oldest, then delivers', async () => {
     const port = await freePort();
-    const { vigil } = client(`http://127.0.0.1:${port}`, { maxQueueItems: 100, maxBatchItems: 50, flushIntervalMs: 50 });
+    const { vigil } = client(`http://127.0.0.1:${port}`, {
+      maxQueueItems: 100,
+      maxBatchItems: 50,
+      flushIntervalMs: 50,
+    });
     for (let i = 0; i < 250; i++) vigil.log.info(`m${i}`);
     // The first batch (0..49) went in flight at once; the queue holds the newest 100; 50..149 were evicted. Waits
     // for the first failed attempt rather than for a fixed time (a loaded machine may not have made one yet).
@@ -175,14 +206,21 @@ describe('failures', () => {
     const s = await sink({ port });
     await vigil.flush();
     await pollUntil('150 events sent', () => vigil.stats().events.sent === 150, 15_000);
-    const expected = [...Array.from({ length: 50 }, (_, i) => `m${i}`), ...Array.from({ length: 100 }, (_, i) => `m${150 + i}`)];
+    const expected = [
+      ...Array.from({ length: 50 }, (_, i) => `m${i}`),
+      ...Array.from({ length: 100 }, (_, i) => `m${150 + i}`),
+    ];
     expect(s.received('events').map((e) => e.message)).toEqual(expected);
     expect(vigil.stats().events).toMatchObject({ queued: 0, inFlight: 0, dropped: 100, sent: 150 });
   });
 
   it('never throws into the caller, whatever it is given', async () => {
     const s = await sink();
-    const { vigil } = client(s.url, { onError: () => { throw new Error('a broken onError'); } });
+    const { vigil } = client(s.url, {
+      onError: () => {
+        throw new Error('a broken onError');
+      },
+    });
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     const calls = [

@@ -9,14 +9,39 @@ import type { MetricType } from '../shared/schemas/metric.ts';
 import { withTimeout } from '../shared/wait.ts';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 import { counterKey, CounterAggregator } from './counters.ts';
-import { Encoder, type Encoded, type EventInput, type MetricInput, type Prepared, type PreparedSeries } from './encode.ts';
+import {
+  Encoder,
+  type Encoded,
+  type EventInput,
+  type MetricInput,
+  type Prepared,
+  type PreparedSeries,
+} from './encode.ts';
 import { VigilClientError, throttledStderrReporter, type ErrorReporter } from './errors.ts';
 import { EventLogger, type Tags } from './event-logger.ts';
-import { AggregatedHistogram, DEFAULT_DURATION_BUCKETS_MS, invalidBounds, leLabel, type HistogramWire } from './histograms.ts';
+import {
+  AggregatedHistogram,
+  DEFAULT_DURATION_BUCKETS_MS,
+  invalidBounds,
+  leLabel,
+  type HistogramWire,
+} from './histograms.ts';
 import { HttpTransport, type TokenSource } from './http-transport.ts';
 import type { KafkaTransportOptions } from './kafka-transport.ts';
 import { DeliveryStream, type StreamStats } from './stream.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
+
+import { BYTES_PER_MIB } from '../shared/units.ts';
+
+const DEFAULT_MAX_QUEUE_ITEMS = 10_000;
+const DEFAULT_MAX_QUEUE_BYTES = 16_777_216; // 16 MiB
+const DEFAULT_MAX_BATCH_ITEMS = 1000;
+const DEFAULT_MAX_COUNTER_SERIES = 10_000;
+const DEFAULT_HISTOGRAM_INTERVAL_MS = 10_000;
+const DEFAULT_FLUSH_INTERVAL_MS = 1000;
+const DEFAULT_GATEWAY_TIMEOUT_MS = 10_000;
+/** close() keeps the process alive this much past its deadline, for the last answer to arrive. */
+const KEEP_ALIVE_SLACK_MS = 1000;
 
 export interface ClientOptions {
   /** The service's name, the events' `source` (e.g. `auth-service`, `payment-service`). */
@@ -47,13 +72,19 @@ export interface ClientOptions {
   /** How often queued items (and summed counters) are sent when no batch fills up. Default 1000 ms. */
   flushIntervalMs?: number;
   backoff?: Partial<BackoffOptions>;
-  /** Keys whose values are replaced by "[REDACTED]" in tags, payload and labels; false to disable. Default: the gateway's list. */
+  /**
+   * Keys whose values are replaced by "[REDACTED]" in tags, payload and labels; false to disable. Default: the
+   * gateway's list.
+   */
   redactKeys?: readonly string[] | false;
   /** Labels added to every metric sample (the sample's own labels win). */
   defaultLabels?: Record<string, string>;
   /** Distinct counter series per flush interval at most, and aggregated histogram series in all. Default 10,000. */
   maxCounterSeries?: number;
-  /** How often aggregated histograms (metric.aggregatedHistogram, the Fastify plugin's durations) are sent. Default 10,000 ms. */
+  /**
+   * How often aggregated histograms (metric.aggregatedHistogram, the Fastify plugin's durations) are sent. Default
+   * 10,000 ms.
+   */
   histogramIntervalMs?: number;
   /** Told about every problem (invalid items, refusals, retries, drops). Default: a throttled line on stderr. */
   onError?: ErrorReporter;
@@ -116,36 +147,44 @@ export class VigilClient {
   constructor(opts: ClientOptions) {
     const transports = [opts.gateway, opts.kafka, opts.transport].filter((t) => t !== undefined).length;
     if (transports !== 1) throw new TypeError('vigil client: give exactly one of `gateway`, `kafka` or `transport`');
-    if (typeof opts.source !== 'string' || opts.source.trim() === '') throw new TypeError('vigil client: `source` must be a non-empty string');
+    if (typeof opts.source !== 'string' || opts.source.trim() === '')
+      throw new TypeError('vigil client: `source` must be a non-empty string');
     this.source = opts.source;
     this.report = safeReporter(opts.onError ?? throttledStderrReporter());
-    this.transport = opts.transport ?? (opts.kafka ? lazyKafkaTransport(opts.kafka, opts.source) : httpTransport(opts.gateway!));
-    this.encoder = new Encoder(opts.redactKeys === false ? null : createRedactor(opts.redactKeys), opts.kafka !== undefined);
+    this.transport =
+      opts.transport ?? (opts.kafka ? lazyKafkaTransport(opts.kafka, opts.source) : httpTransport(opts.gateway!));
+    this.encoder = new Encoder(
+      opts.redactKeys === false ? null : createRedactor(opts.redactKeys),
+      opts.kafka !== undefined,
+    );
     const streamOptions = {
-      maxQueueItems: opts.maxQueueItems ?? 10_000,
-      maxQueueBytes: opts.maxQueueBytes ?? 16 * 1024 * 1024,
-      maxBatchItems: opts.maxBatchItems ?? 1000,
-      maxBatchBytes: opts.maxBatchBytes ?? 1024 * 1024,
+      maxQueueItems: opts.maxQueueItems ?? DEFAULT_MAX_QUEUE_ITEMS,
+      maxQueueBytes: opts.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES,
+      maxBatchItems: opts.maxBatchItems ?? DEFAULT_MAX_BATCH_ITEMS,
+      maxBatchBytes: opts.maxBatchBytes ?? BYTES_PER_MIB,
       backoff: { ...DEFAULT_BACKOFF, ...opts.backoff },
     };
     this.streams = {
       events: new DeliveryStream('events', this.transport, streamOptions, this.report),
       metrics: new DeliveryStream('metrics', this.transport, streamOptions, this.report),
     };
-    this.maxSeries = opts.maxCounterSeries ?? 10_000;
+    this.maxSeries = opts.maxCounterSeries ?? DEFAULT_MAX_COUNTER_SERIES;
     this.counters = new CounterAggregator(this.maxSeries);
-    this.histogramIntervalMs = opts.histogramIntervalMs ?? 10_000;
+    this.histogramIntervalMs = opts.histogramIntervalMs ?? DEFAULT_HISTOGRAM_INTERVAL_MS;
     this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
-    this.defaultLabels = opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
+    this.defaultLabels =
+      opts.defaultLabels && Object.keys(opts.defaultLabels).length > 0 ? { ...opts.defaultLabels } : null;
     this.log = new EventLogger(this, this.source);
     this.metric = {
       counter: (name, value = 1, labels = {}) => this.guard(() => this.count(name, value, labels)),
       gauge: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'gauge', value, labels })),
-      histogram: (name, value, labels = {}) => this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
+      histogram: (name, value, labels = {}) =>
+        this.guard(() => this.sample({ name, metric_type: 'histogram', value, labels })),
       series: (type, name, labels = {}) => this.bind(type, name, labels),
-      aggregatedHistogram: (name, labels = {}, buckets = DEFAULT_DURATION_BUCKETS_MS) => this.aggregated(name, labels, buckets),
+      aggregatedHistogram: (name, labels = {}, buckets = DEFAULT_DURATION_BUCKETS_MS) =>
+        this.aggregated(name, labels, buckets),
     };
-    this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? 1000);
+    this.timer = setInterval(() => this.guard(() => this.tick()), opts.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS);
     this.timer.unref();
     this.onBeforeExit = opts.flushOnExit === false ? null : () => void this.close();
     if (this.onBeforeExit) process.once('beforeExit', this.onBeforeExit);
@@ -191,7 +230,7 @@ export class VigilClient {
       if (this.onBeforeExit) process.removeListener('beforeExit', this.onBeforeExit);
       const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS);
       // The sender's timers are unref'd; this one keeps the process alive until the flush is done.
-      const keepAlive = setTimeout(() => {}, Math.max(0, deadline - Date.now()) + 1000);
+      const keepAlive = setTimeout(() => {}, Math.max(0, deadline - Date.now()) + KEEP_ALIVE_SLACK_MS);
       try {
         this.drainAggregates(true);
         await Promise.all([this.streams.events.drainUntil(deadline), this.streams.metrics.drainUntil(deadline)]);
@@ -217,7 +256,8 @@ export class VigilClient {
     for (const sample of this.counters.drain()) this.sample(sample);
     if (!histograms) return;
     this.histogramsDueAt = Date.now() + this.histogramIntervalMs;
-    const emit = (series: PreparedSeries, value: number) => this.enqueueMetric(this.encoder.sample(series, value), 'counter', 'histogram counter');
+    const emit = (series: PreparedSeries, value: number) =>
+      this.enqueueMetric(this.encoder.sample(series, value), 'counter', 'histogram counter');
     for (const histogram of this.histograms.values()) histogram.drain(emit);
   }
 
@@ -225,17 +265,31 @@ export class VigilClient {
     return { events: this.streams.events.stats, metrics: this.streams.metrics.stats };
   }
 
-  private count(name: string, value: number, labels: Record<string, string>, bound?: { key: string; labels: Record<string, string> }): void {
+  private count(
+    name: string,
+    value: number,
+    labels: Record<string, string>,
+    bound?: { key: string; labels: Record<string, string> },
+  ): void {
     const metrics = this.streams.metrics;
     if (this.closing) return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'counter increment after close()');
     if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-      return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter ${name}: the increment must be a finite number ≥ 0, got ${String(value)}`);
+      return metrics.discard(
+        'VIGIL_CLIENT_INVALID',
+        1,
+        `invalid counter ${name}: the increment must be a finite number ≥ 0, got ${String(value)}`,
+      );
     }
     const all = bound?.labels ?? this.withDefaultLabels(labels);
     const key = bound?.key ?? counterKey(name, all);
     const added = this.counters.add(key, value);
     if (added === 'added') return;
-    if (added === 'full') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, `counter ${name}: more than ${this.counters.size} series in one interval (a label with unbounded values?)`);
+    if (added === 'full')
+      return metrics.discard(
+        'VIGIL_CLIENT_DROPPED',
+        1,
+        `counter ${name}: more than ${this.counters.size} series in one interval (a label with unbounded values?)`,
+      );
     // A new series this interval: validate name and labels with the gateway's rules before keeping it.
     const probe = this.encoder.prepare(name, 'counter', all);
     if (!probe.ok) return metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid counter, not sent: ${probe.reason}`);
@@ -244,14 +298,18 @@ export class VigilClient {
 
   private sample(input: MetricInput & { metric_type: MetricType }): void {
     const metrics = this.streams.metrics;
-    if (this.closing && input.metric_type !== 'counter') return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
-    const encoded = this.encoder.metric(input.metric_type === 'counter' ? input : { ...input, labels: this.withDefaultLabels(input.labels ?? {}) });
+    if (this.closing && input.metric_type !== 'counter')
+      return metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
+    const encoded = this.encoder.metric(
+      input.metric_type === 'counter' ? input : { ...input, labels: this.withDefaultLabels(input.labels ?? {}) },
+    );
     this.enqueueMetric(encoded, input.metric_type, input.name);
   }
 
   private enqueueMetric(encoded: Encoded, type: MetricType, name: string): void {
     if (encoded.ok) this.streams.metrics.push(encoded.item);
-    else this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${type} ${name}, not sent: ${encoded.reason}`);
+    else
+      this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid ${type} ${name}, not sent: ${encoded.reason}`);
   }
 
   private bind(type: MetricType, name: string, labels: Record<string, string>): MetricSeries {
@@ -282,9 +340,13 @@ export class VigilClient {
       let histogram = this.histograms.get(key);
       if (histogram === undefined) {
         const wire = this.histogramWire(name, all, buckets);
-        if (typeof wire === 'string') return this.refusing('VIGIL_CLIENT_INVALID', `invalid histogram ${name}, not sent: ${wire}`);
+        if (typeof wire === 'string')
+          return this.refusing('VIGIL_CLIENT_INVALID', `invalid histogram ${name}, not sent: ${wire}`);
         if (this.histograms.size >= this.maxSeries) {
-          return this.refusing('VIGIL_CLIENT_DROPPED', `histogram ${name}: more than ${this.maxSeries} aggregated series (a label with unbounded values?)`);
+          return this.refusing(
+            'VIGIL_CLIENT_DROPPED',
+            `histogram ${name}: more than ${this.maxSeries} aggregated series (a label with unbounded values?)`,
+          );
         }
         histogram = new AggregatedHistogram(buckets.slice(), wire);
         this.histograms.set(key, histogram);
@@ -295,7 +357,12 @@ export class VigilClient {
         record: (value) => {
           try {
             if (this.closing) this.streams.metrics.discard('VIGIL_CLIENT_DROPPED', 1, 'metric after close()');
-            else if (!series.observe(value as number)) this.streams.metrics.discard('VIGIL_CLIENT_INVALID', 1, `invalid observation of ${name}: must be a finite number ≥ 0, got ${String(value)}`);
+            else if (!series.observe(value as number))
+              this.streams.metrics.discard(
+                'VIGIL_CLIENT_INVALID',
+                1,
+                `invalid observation of ${name}: must be a finite number ≥ 0, got ${String(value)}`,
+              );
           } catch (error) {
             this.internal(error);
           }
@@ -308,11 +375,16 @@ export class VigilClient {
   }
 
   /** Validates the histogram's wire series (each bucket, _sum, _count) once; a string says why they are invalid. */
-  private histogramWire(name: string, labels: Record<string, string>, buckets: readonly number[]): HistogramWire | string {
+  private histogramWire(
+    name: string,
+    labels: Record<string, string>,
+    buckets: readonly number[],
+  ): HistogramWire | string {
     const badBounds = invalidBounds(buckets);
     if (badBounds !== null) return badBounds;
     if ('le' in labels) return 'labels: le is reserved for the bucket bound';
-    const prepare = (suffix: string, extra: Record<string, string> = {}) => this.encoder.prepare(`${name}${suffix}`, 'counter', { ...labels, ...extra });
+    const prepare = (suffix: string, extra: Record<string, string> = {}) =>
+      this.encoder.prepare(`${name}${suffix}`, 'counter', { ...labels, ...extra });
     const prepared = [...buckets, Infinity].map((bound) => prepare('_bucket', { le: leLabel(bound) }));
     const sum = prepare('_sum');
     const count = prepare('_count');
@@ -340,7 +412,14 @@ export class VigilClient {
   }
 
   private internal(error: unknown): void {
-    this.report(new VigilClientError('VIGIL_CLIENT_INTERNAL', `unexpected: ${error instanceof Error ? error.stack ?? error.message : String(error)}`, null, 0));
+    this.report(
+      new VigilClientError(
+        'VIGIL_CLIENT_INTERNAL',
+        `unexpected: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+        null,
+        0,
+      ),
+    );
   }
 }
 
@@ -352,7 +431,7 @@ function httpTransport(gateway: NonNullable<ClientOptions['gateway']>): Transpor
   return new HttpTransport({
     url: gateway.url,
     token: gateway.token,
-    timeoutMs: gateway.timeoutMs ?? 10_000,
+    timeoutMs: gateway.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS,
     compress: gateway.compress ?? true,
     offThread: gateway.offThread ?? true,
   });
@@ -368,7 +447,11 @@ function lazyKafkaTransport(opts: KafkaTransportOptions, source: string): Transp
         return await (await load()).send(kind, items, deadline);
       } catch (error) {
         transport = null;
-        return { type: 'retry', retryAfterMs: null, reason: `loading the Kafka transport failed: ${(error as Error).message}` };
+        return {
+          type: 'retry',
+          retryAfterMs: null,
+          reason: `loading the Kafka transport failed: ${(error as Error).message}`,
+        };
       }
     },
     async close() {

@@ -44,7 +44,8 @@ export class CounterAggregator {
   /** Returns one counter sample per series with its summed increments, and starts a new interval. */
   drain(): MetricInput[] {
     const samples: MetricInput[] = [];
-    for (const s of this.series.values()) samples.push({ name: s.name, metric_type: 'counter', value: s.value, labels: s.labels });
+    for (const s of this.series.values())
+      samples.push({ name: s.name, metric_type: 'counter', value: s.value, labels: s.labels });
     this.series = new Map();
     return samples;
   }

@@ -9,7 +9,13 @@
  * deduplicate on (timestamp, id)). The timestamp is epoch milliseconds.
  */
 import type { Redactor } from '../shared/redact.ts';
-import { DEFAULT_EVENT_LIMITS, validateEvent, type EventType, type Level, type Validated } from '../shared/schemas/event.ts';
+import {
+  DEFAULT_EVENT_LIMITS,
+  validateEvent,
+  type EventType,
+  type Level,
+  type Validated,
+} from '../shared/schemas/event.ts';
 import { DEFAULT_METRIC_LIMITS, seriesFingerprint, validateMetric, type MetricType } from '../shared/schemas/metric.ts';
 import type { TimeWindow } from '../shared/schemas/validate.ts';
 import { IdGenerator } from '../shared/schemas/uuid7.ts';
@@ -57,10 +63,14 @@ export class Encoder {
   private readonly ids = new IdGenerator();
   private readonly series = new Map<string, PreparedSeries>();
 
-  constructor(private readonly redact: Redactor | null, private readonly keyed: boolean) {}
+  constructor(
+    private readonly redact: Redactor | null,
+    private readonly keyed: boolean,
+  ) {}
 
   event(input: EventInput, defaultSource: string): Encoded {
-    if (typeof input !== 'object' || input === null) return { ok: false, reason: `an event must be an object, got ${input === null ? 'null' : typeof input}` };
+    if (typeof input !== 'object' || input === null)
+      return { ok: false, reason: `an event must be an object, got ${input === null ? 'null' : typeof input}` };
     const now = Date.now();
     const candidate = {
       ...input,
@@ -71,7 +81,9 @@ export class Encoder {
       payload: this.redact && input.payload ? this.redact(input.payload) : input.payload,
       timestamp: toTimestamp(input.timestamp, now),
     };
-    const result = serialisable(() => validateEvent(candidate, { window: window(now), limits: DEFAULT_EVENT_LIMITS, createdBy: null }));
+    const result = serialisable(() =>
+      validateEvent(candidate, { window: window(now), limits: DEFAULT_EVENT_LIMITS, createdBy: null }),
+    );
     if (!result.ok) return { ok: false, reason: result.errors.map((e) => `${e.field}: ${e.message}`).join('; ') };
     const e = result.value;
     const json =
@@ -102,22 +114,44 @@ export class Encoder {
   /** Validates a series once (name, type, labels, with the gateway's rules) for sample() to use many times. */
   prepare(name: string, metricType: MetricType, labels: Record<string, string>): Prepared {
     const now = Date.now();
-    const probe = { name, metric_type: metricType, value: 0, labels: this.redact ? this.redact(labels) : labels, timestamp: now, id: this.ids.next(now) };
+    const probe = {
+      name,
+      metric_type: metricType,
+      value: 0,
+      labels: this.redact ? this.redact(labels) : labels,
+      timestamp: now,
+      id: this.ids.next(now),
+    };
     const result = validateMetric(probe, { window: window(now), limits: DEFAULT_METRIC_LIMITS, createdBy: null });
     if (!result.ok) return { ok: false, reason: result.errors.map((e) => `${e.field}: ${e.message}`).join('; ') };
     const m = result.value;
-    const head = `{"name":${JSON.stringify(m.name)},"metric_type":"${m.metric_type}","labels":${JSON.stringify(m.labels)},`;
-    return { ok: true, series: { head, headBytes: Buffer.byteLength(head), counter: m.metric_type === 'counter', kafkaKey: this.keyed ? seriesFingerprint(m.name, m.labels) : null } };
+    const head =
+      `{"name":${JSON.stringify(m.name)},"metric_type":"${m.metric_type}","labels":` + `${JSON.stringify(m.labels)},`;
+    return {
+      ok: true,
+      series: {
+        head,
+        headBytes: Buffer.byteLength(head),
+        counter: m.metric_type === 'counter',
+        kafkaKey: this.keyed ? seriesFingerprint(m.name, m.labels) : null,
+      },
+    };
   }
 
   /** One sample of a prepared series, timestamped now. */
   sample(series: PreparedSeries, value: unknown): Encoded {
     if (typeof value !== 'number' || !Number.isFinite(value) || (value < 0 && series.counter)) {
-      return { ok: false, reason: `value: must be a finite number${series.counter ? ' ≥ 0 for a counter' : ''}, got ${String(value)}` };
+      return {
+        ok: false,
+        reason: `value: must be a finite number${series.counter ? ' ≥ 0 for a counter' : ''}, got ${String(value)}`,
+      };
     }
     const now = Date.now();
     const tail = `"value":${value},"timestamp":${now},"id":"${this.ids.next(now)}"}`;
-    return { ok: true, item: { json: series.head + tail, key: series.kafkaKey, bytes: series.headBytes + tail.length } };
+    return {
+      ok: true,
+      item: { json: series.head + tail, key: series.kafkaKey, bytes: series.headBytes + tail.length },
+    };
   }
 
   /** A sample with its own timestamp or id: validated and serialised on its own. */
@@ -134,7 +168,10 @@ export class Encoder {
     if (!result.ok) return { ok: false, reason: result.errors.map((e) => `${e.field}: ${e.message}`).join('; ') };
     const { created_by: _, ...m } = result.value;
     const json = JSON.stringify(m);
-    return { ok: true, item: { json, key: this.keyed ? seriesFingerprint(m.name, m.labels) : null, bytes: Buffer.byteLength(json) } };
+    return {
+      ok: true,
+      item: { json, key: this.keyed ? seriesFingerprint(m.name, m.labels) : null, bytes: Buffer.byteLength(json) },
+    };
   }
 
   private remember(key: string, series: PreparedSeries): void {
@@ -152,7 +189,6 @@ export interface PreparedSeries {
 }
 
 export type Prepared = { ok: true; series: PreparedSeries } | { ok: false; reason: string };
-
 
 /** Series seen recently, at most; a label with unbounded values only makes the cache useless, never large. */
 const SERIES_CACHE_MAX = 10_000;
@@ -180,7 +216,10 @@ function serialisable<T>(validate: () => Validated<T>): Validated<T> {
   try {
     return validate();
   } catch (error) {
-    return { ok: false, errors: [{ field: 'tags/payload', message: `cannot be serialised as JSON: ${(error as Error).message}` }] };
+    return {
+      ok: false,
+      errors: [{ field: 'tags/payload', message: `cannot be serialised as JSON: ${(error as Error).message}` }],
+    };
   }
 }
 

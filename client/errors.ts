@@ -43,6 +43,9 @@ export function throttledStderrReporter(intervalMs = 60_000): ErrorReporter {
     }
     const suppressed = entry?.suppressed ?? 0;
     last.set(error.code, { at: now, suppressed: 0 });
-    process.stderr.write(`vigil-client ${error.code}: ${error.message}${suppressed > 0 ? ` (${suppressed} similar reports suppressed)` : ''}\n`);
+    process.stderr.write(
+      `vigil-client ${error.code}: ${error.message}` +
+        `${suppressed > 0 ? ` (${suppressed} similar reports suppressed)` : ''}\n`,
+    );
   };
 }

@@ -38,18 +38,27 @@ export class EventLogger {
   error(message: string, tags?: Tags, error?: unknown): void {
     if (error === undefined) return this.log('error', message, tags);
     const err = error instanceof Error ? error : new Error(String(error));
-    const payload = { error_message: err.message, error_stack: err.stack?.split('\n').slice(0, STACK_LINES).join('\n') ?? null };
+    const payload = {
+      error_message: err.message,
+      error_stack: err.stack?.split('\n').slice(0, STACK_LINES).join('\n') ?? null,
+    };
     this.log('error', message, { error_type: err.name, ...tags }, payload);
   }
 
   /** The same source and request id with more fixed tags (or another request id). */
   child(opts: { requestId?: string | null; tags?: Tags }): EventLogger {
-    return new EventLogger(this.sink, this.source, opts.requestId === undefined ? this.requestId : opts.requestId, { ...this.baseTags, ...opts.tags });
+    return new EventLogger(this.sink, this.source, opts.requestId === undefined ? this.requestId : opts.requestId, {
+      ...this.baseTags,
+      ...opts.tags,
+    });
   }
 
   log(level: Level, message: string, tags?: Tags, payload?: Tags): void {
     // The contract's order: request_id first, then fixed tags, then the call's tags.
-    const all = this.requestId === null ? { ...this.baseTags, ...tags } : { request_id: this.requestId, ...this.baseTags, ...tags };
+    const all =
+      this.requestId === null
+        ? { ...this.baseTags, ...tags }
+        : { request_id: this.requestId, ...this.baseTags, ...tags };
     this.sink.event({ event_type: 'log', source: this.source, level, message, tags: all, payload });
   }
 }

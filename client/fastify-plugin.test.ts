@@ -22,7 +22,12 @@ afterEach(async () => {
 
 async function instrumented(opts: Partial<VigilPluginOptions> = {}, fastifyOpts: FastifyServerOptions = {}) {
   const transport = new MemoryTransport();
-  const client: VigilClient = createClient({ source: 'orders-service', transport, flushIntervalMs: 60_000, onError: () => {} });
+  const client: VigilClient = createClient({
+    source: 'orders-service',
+    transport,
+    flushIntervalMs: 60_000,
+    onError: () => {},
+  });
   const app = Fastify(fastifyOpts);
   await app.register(vigilFastify, { client, ...opts });
   app.get('/orders/:id', async (request) => {
@@ -51,7 +56,10 @@ type Sample = Record<string, unknown> & { name: string; value: number; labels: R
 
 /** The aggregated duration histograms in `metrics`, per label set (without le): buckets by le, sum and count. */
 function durationHistograms(metrics: Record<string, unknown>[]) {
-  const byLabels = new Map<string, { labels: Record<string, string>; buckets: Record<string, number>; sum: number; count: number }>();
+  const byLabels = new Map<
+    string,
+    { labels: Record<string, string>; buckets: Record<string, number>; sum: number; count: number }
+  >();
   for (const m of metrics as Sample[]) {
     if (!m.name.startsWith('http_request_duration_ms_')) continue;
     expect(m.metric_type).toBe('counter');
@@ -143,11 +151,14 @@ describe('metrics', () => {
     const client = createClient({ source: 's', transport: new MemoryTransport(), onError: () => {} });
     clients.push(client);
     for (const durationBuckets of [[], [5, 1], [1, Infinity]]) {
-      await expect(Fastify().register(vigilFastify, { client, durationBuckets }).ready(), JSON.stringify(durationBuckets)).rejects.toThrow(/durationBuckets/);
+      await expect(
+        Fastify().register(vigilFastify, { client, durationBuckets }).ready(),
+        JSON.stringify(durationBuckets),
+      ).rejects.toThrow(/durationBuckets/);
     }
   });
 
-  it('adds no onResponse hook, so Fastify does not time and watch every response for it (bench/README.md)', async () => {
+  it('adds no onResponse hook, so Fastify does not time and watch each response for it (bench/README.md)', async () => {
     const { app } = await instrumented();
     app.get('/elapsed', async (_request, reply) => {
       await new Promise((resolve) => setTimeout(resolve, 5));
@@ -156,7 +167,7 @@ describe('metrics', () => {
     expect((await app.inject({ url: '/elapsed' })).json()).toEqual({ elapsed: 0 });
   });
 
-  it('counts a request once when an onSend hook after its own fails and the error answer runs the hooks again', async () => {
+  it('counts a request once when a later onSend hook fails and the error answer runs the hooks again', async () => {
     const transport = new MemoryTransport();
     const client = createClient({ source: 's', transport, flushIntervalMs: 60_000, onError: () => {} });
     clients.push(client);
@@ -176,9 +187,9 @@ describe('metrics', () => {
     app.get('/flaky-send', async () => 'ok');
     expect((await app.inject({ url: '/flaky-send' })).statusCode).toBe(500);
     await client.flush();
-    expect(transport.metrics.filter((m) => m.name === 'http_requests_total').map(({ value, labels }) => ({ value, labels }))).toEqual([
-      { value: 1, labels: { service: 's', method: 'GET', route: '/flaky-send', status: '200' } },
-    ]);
+    expect(
+      transport.metrics.filter((m) => m.name === 'http_requests_total').map(({ value, labels }) => ({ value, labels })),
+    ).toEqual([{ value: 1, labels: { service: 's', method: 'GET', route: '/flaky-send', status: '200' } }]);
   });
 
   it("sends one histogram observation per request with durations: 'observations'", async () => {
@@ -192,9 +203,24 @@ describe('metrics', () => {
     const labels = (route: string, status: string) => ({ service: 'orders-service', method: 'GET', route, status });
     const histograms = metrics.filter((m) => m.metric_type === 'histogram');
     expect(histograms).toEqual([
-      ...['1', '2', '3'].map(() => ({ name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('/orders/:id', '200') })),
-      { name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('/boom', '500') },
-      { name: 'http_request_duration_ms', metric_type: 'histogram', value: expect.any(Number), labels: labels('unmatched', '404') },
+      ...['1', '2', '3'].map(() => ({
+        name: 'http_request_duration_ms',
+        metric_type: 'histogram',
+        value: expect.any(Number),
+        labels: labels('/orders/:id', '200'),
+      })),
+      {
+        name: 'http_request_duration_ms',
+        metric_type: 'histogram',
+        value: expect.any(Number),
+        labels: labels('/boom', '500'),
+      },
+      {
+        name: 'http_request_duration_ms',
+        metric_type: 'histogram',
+        value: expect.any(Number),
+        labels: labels('unmatched', '404'),
+      },
     ]);
     for (const h of histograms) {
       expect(h.value as number).toBeGreaterThan(0);
@@ -217,7 +243,9 @@ describe('metrics', () => {
   });
 
   it('takes a custom skip function', async () => {
-    const { app, drain } = await instrumented({ skip: (request) => request.method === 'GET' && request.url.startsWith('/orders') });
+    const { app, drain } = await instrumented({
+      skip: (request) => request.method === 'GET' && request.url.startsWith('/orders'),
+    });
     await app.inject({ url: '/orders/1' });
     await app.inject({ url: '/healthz' });
     const { metrics } = await drain();
@@ -237,8 +265,20 @@ describe('events', () => {
         source: 'orders-service',
         message: 'GET /boom answered 500',
         level: 'error',
-        tags: { request_id: 'req-boom', error_type: 'TypeError', method: 'GET', route: '/boom', path: '/boom', status: 500, duration_ms: expect.any(Number), user_id: 'u-7' },
-        payload: { error_message: 'database exploded', error_stack: expect.stringMatching(/^TypeError: database exploded\n/) },
+        tags: {
+          request_id: 'req-boom',
+          error_type: 'TypeError',
+          method: 'GET',
+          route: '/boom',
+          path: '/boom',
+          status: 500,
+          duration_ms: expect.any(Number),
+          user_id: 'u-7',
+        },
+        payload: {
+          error_message: 'database exploded',
+          error_stack: expect.stringMatching(/^TypeError: database exploded\n/),
+        },
         timestamp: expect.any(Number),
       },
     ]);
@@ -253,12 +293,30 @@ describe('events', () => {
       {
         message: 'GET /login answered 401 (authentication failed)',
         level: 'warn',
-        tags: { request_id: 'r-401', method: 'GET', route: '/login', path: '/login', status: 401, duration_ms: expect.any(Number), action: 'auth_failed', ip: '127.0.0.1' },
+        tags: {
+          request_id: 'r-401',
+          method: 'GET',
+          route: '/login',
+          path: '/login',
+          status: 401,
+          duration_ms: expect.any(Number),
+          action: 'auth_failed',
+          ip: '127.0.0.1',
+        },
       },
       {
         message: 'GET /admin answered 403 (permission denied)',
         level: 'warn',
-        tags: { request_id: 'r-403', method: 'GET', route: '/admin', path: '/admin', status: 403, duration_ms: expect.any(Number), action: 'permission_denied', ip: '127.0.0.1' },
+        tags: {
+          request_id: 'r-403',
+          method: 'GET',
+          route: '/admin',
+          path: '/admin',
+          status: 403,
+          duration_ms: expect.any(Number),
+          action: 'permission_denied',
+          ip: '127.0.0.1',
+        },
       },
     ]);
   });
@@ -268,7 +326,9 @@ describe('events', () => {
     await app.inject({ url: '/orders/9', headers: { 'x-request-id': 'r-ok' } });
     await app.inject({ url: '/nope' });
     const { events } = await drain();
-    expect(events.map(({ message, tags }) => ({ message, tags }))).toEqual([{ message: 'order read', tags: { request_id: 'r-ok', order_id: '9' } }]);
+    expect(events.map(({ message, tags }) => ({ message, tags }))).toEqual([
+      { message: 'order read', tags: { request_id: 'r-ok', order_id: '9' } },
+    ]);
   });
 });
 
@@ -283,13 +343,23 @@ describe('lifecycle', () => {
     expect(transport.metrics).toEqual([]);
     await app.close();
     expect(new Set(transport.metrics.map((m) => m.name))).toEqual(
-      new Set(['http_requests_total', 'http_request_duration_ms_bucket', 'http_request_duration_ms_sum', 'http_request_duration_ms_count']),
+      new Set([
+        'http_requests_total',
+        'http_request_duration_ms_bucket',
+        'http_request_duration_ms_sum',
+        'http_request_duration_ms_count',
+      ]),
     );
     await client.close();
   });
 
   it('does not hold app.close() hostage to a gateway that is down', async () => {
-    const client = createClient({ source: 's', gateway: { url: 'http://127.0.0.1:9', token: 't' }, flushIntervalMs: 60_000, onError: () => {} });
+    const client = createClient({
+      source: 's',
+      gateway: { url: 'http://127.0.0.1:9', token: 't' },
+      flushIntervalMs: 60_000,
+      onError: () => {},
+    });
     const app = Fastify();
     await app.register(vigilFastify, { client });
     app.get('/x', async () => 'x');

@@ -26,6 +26,9 @@ import { DEFAULT_DURATION_BUCKETS_MS, invalidBounds } from './histograms.ts';
 import { IdGenerator } from '../shared/schemas/uuid7.ts';
 import { isUuid, isValidRequestId, REQUEST_ID_HEADER } from './request-id.ts';
 
+import { MICROS_PER_MS } from '../shared/units.ts';
+import { HTTP_STATUS } from '../shared/http/status.ts';
+
 export interface VigilRequest {
   readonly requestId: string;
   /** Log events with source = the client's and tags.request_id = this request's id. */
@@ -126,10 +129,12 @@ class RequestContext implements VigilRequest {
 
 async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Promise<void> {
   const { client } = opts;
-  if (client === undefined || typeof client.metric?.histogram !== 'function') throw new TypeError('vigil plugin: `client` (a VigilClient) is required');
+  if (client === undefined || typeof client.metric?.histogram !== 'function')
+    throw new TypeError('vigil plugin: `client` (a VigilClient) is required');
   const service = client.source;
   const observations = opts.durations === 'observations';
-  if (!observations && opts.durations !== undefined && opts.durations !== 'buckets') throw new TypeError("vigil plugin: `durations` is 'buckets' or 'observations'");
+  if (!observations && opts.durations !== undefined && opts.durations !== 'buckets')
+    throw new TypeError("vigil plugin: `durations` is 'buckets' or 'observations'");
   const buckets = opts.durationBuckets ?? DEFAULT_DURATION_BUCKETS_MS;
   const badBuckets = invalidBounds(buckets);
   if (badBuckets !== null) throw new TypeError(`vigil plugin: durationBuckets: ${badBuckets}`);
@@ -142,7 +147,9 @@ async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Prom
       const series: BoundSeries = {
         method,
         status,
-        duration: observations ? client.metric.series('histogram', DURATION_METRIC, labels) : client.metric.aggregatedHistogram(DURATION_METRIC, labels, buckets),
+        duration: observations
+          ? client.metric.series('histogram', DURATION_METRIC, labels)
+          : client.metric.aggregatedHistogram(DURATION_METRIC, labels, buckets),
         requests: client.metric.series('counter', REQUESTS_METRIC, labels),
       };
       bound.set(method + status, series);
@@ -157,11 +164,17 @@ async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Prom
       const status = reply.statusCode;
       const method = request.method;
       let series = last;
-      if (series === null || series.status !== status || series.method !== method) last = series = bound.get(method + status) ?? bind(method, status);
-      const duration = Math.round((performance.now() - ctx.start) * 1000) / 1000;
+      if (series === null || series.status !== status || series.method !== method)
+        last = series = bound.get(method + status) ?? bind(method, status);
+      const duration = Math.round((performance.now() - ctx.start) * MICROS_PER_MS) / MICROS_PER_MS;
       series.duration.record(duration);
       series.requests.record(1);
-      if (status >= 500 || status === 401 || status === 403) logFailure(request, ctx, route, status, duration, opts);
+      if (
+        status >= HTTP_STATUS.INTERNAL_SERVER_ERROR ||
+        status === HTTP_STATUS.UNAUTHORIZED ||
+        status === HTTP_STATUS.FORBIDDEN
+      )
+        logFailure(request, ctx, route, status, duration, opts);
     };
   };
 
@@ -172,11 +185,13 @@ async function vigilPlugin(app: FastifyInstance, opts: VigilPluginOptions): Prom
   const ids = new IdGenerator();
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const given = incomingRequestId(request.raw.rawHeaders);
-    const id = given !== null && isValidRequestId(given) ? given : isUuid(request.id) ? request.id : ids.next(Date.now());
+    const id =
+      given !== null && isValidRequestId(given) ? given : isUuid(request.id) ? request.id : ids.next(Date.now());
     reply.header(REQUEST_ID_HEADER, id);
     request.vigil = new RequestContext(id, client, performance.now());
     // No route matched: no route hook will run, so this request is measured when its response is finished.
-    if (request.is404 && !safeSkip(opts.skip ?? defaultSkip, request)) reply.raw.once('finish', () => recordUnmatched(request, reply));
+    if (request.is404 && !safeSkip(opts.skip ?? defaultSkip, request))
+      reply.raw.once('finish', () => recordUnmatched(request, reply));
     done();
   });
 
@@ -210,18 +225,29 @@ function asArray<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
 
-function logFailure(request: FastifyRequest, ctx: RequestContext, route: string, status: number, duration: number, opts: VigilPluginOptions): void {
+function logFailure(
+  request: FastifyRequest,
+  ctx: RequestContext,
+  route: string,
+  status: number,
+  duration: number,
+  opts: VigilPluginOptions,
+): void {
   try {
     const tags: Tags = { method: request.method, route, path: requestPath(request), status, duration_ms: duration };
     const user = opts.userId?.(request);
     if (user !== undefined && user !== null) tags.user_id = user;
-    if (status >= 500) {
+    if (status >= HTTP_STATUS.INTERNAL_SERVER_ERROR) {
       ctx.logger.error(`${request.method} ${route} answered ${status}`, tags, ctx.error ?? undefined);
       return;
     }
-    tags.action = status === 401 ? 'auth_failed' : 'permission_denied';
+    tags.action = status === HTTP_STATUS.UNAUTHORIZED ? 'auth_failed' : 'permission_denied';
     if (opts.logClientIp) tags.ip = request.ip;
-    ctx.logger.warn(`${request.method} ${route} answered ${status} (${status === 401 ? 'authentication failed' : 'permission denied'})`, tags);
+    ctx.logger.warn(
+      `${request.method} ${route} answered ${status} ` +
+        `(${status === HTTP_STATUS.UNAUTHORIZED ? 'authentication failed' : 'permission denied'})`,
+      tags,
+    );
   } catch {
     // userId() or request.ip threw: the request is already answered; monitoring must not make it worse.
   }

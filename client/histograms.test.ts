@@ -37,18 +37,30 @@ describe('AggregatedHistogram', () => {
     ]);
     expect(drained(h)).toEqual([]); // nothing observed since
     h.observe(7);
-    expect(drained(h)).toEqual([['b2', 1], ['b3', 1], ['sum', 7], ['count', 1]]); // only the buckets that grew
+    expect(drained(h)).toEqual([
+      ['b2', 1],
+      ['b3', 1],
+      ['sum', 7],
+      ['count', 1],
+    ]); // only the buckets that grew
   });
 
   it('sends every bucket, zeros included, on its first drain only', () => {
     const h = new AggregatedHistogram([1, 5], wire(2));
     h.observe(3);
-    expect(drained(h)).toEqual([['b0', 0], ['b1', 1], ['b2', 1], ['sum', 3], ['count', 1]]);
+    expect(drained(h)).toEqual([
+      ['b0', 0],
+      ['b1', 1],
+      ['b2', 1],
+      ['sum', 3],
+      ['count', 1],
+    ]);
   });
 
   it('refuses values that are not finite numbers ≥ 0', () => {
     const h = new AggregatedHistogram([1], wire(1));
-    for (const v of [-1, NaN, Infinity, -Infinity, '3', undefined, null]) expect(h.observe(v as number), String(v)).toBe(false);
+    for (const v of [-1, NaN, Infinity, -Infinity, '3', undefined, null])
+      expect(h.observe(v as number), String(v)).toBe(false);
     expect(drained(h)).toEqual([]);
   });
 
@@ -71,7 +83,13 @@ describe('metric.aggregatedHistogram', () => {
   function setup(opts: Partial<ClientOptions> = {}) {
     const transport = new MemoryTransport();
     const errors: VigilClientError[] = [];
-    const vigil = createClient({ source: 'svc', transport, flushIntervalMs: 60_000, onError: (e) => errors.push(e), ...opts });
+    const vigil = createClient({
+      source: 'svc',
+      transport,
+      flushIntervalMs: 60_000,
+      onError: (e) => errors.push(e),
+      ...opts,
+    });
     clients.push(vigil);
     const metrics = () => transport.metrics.map(({ id: _id, timestamp: _ts, ...m }) => m);
     return { vigil, transport, errors, metrics };
@@ -98,7 +116,9 @@ describe('metric.aggregatedHistogram', () => {
     vigil.metric.aggregatedHistogram('h', { a: '1' }, [1]).record(0.5);
     vigil.metric.aggregatedHistogram('h', { a: '1' }, [1]).record(2);
     await vigil.flush();
-    expect(metrics().filter((m) => m.name === 'h_count')).toEqual([{ name: 'h_count', metric_type: 'counter', value: 2, labels: { a: '1' } }]);
+    expect(metrics().filter((m) => m.name === 'h_count')).toEqual([
+      { name: 'h_count', metric_type: 'counter', value: 2, labels: { a: '1' } },
+    ]);
   });
 
   it('counts invalid series and observations, never throws', async () => {
@@ -151,7 +171,12 @@ describe('metric.aggregatedHistogram', () => {
     h.record(1);
     await vigil.close();
     h.record(1);
-    expect(metrics().map((m) => [m.name, m.value])).toEqual([['h_bucket', 1], ['h_bucket', 1], ['h_sum', 1], ['h_count', 1]]);
+    expect(metrics().map((m) => [m.name, m.value])).toEqual([
+      ['h_bucket', 1],
+      ['h_bucket', 1],
+      ['h_sum', 1],
+      ['h_count', 1],
+    ]);
     expect(vigil.stats().metrics.dropped).toBe(1);
   });
 });

@@ -16,7 +16,11 @@
 import type { PreparedSeries } from './encode.ts';
 
 /** Bucket bounds (ms) for request durations: sub-millisecond answers up to ten seconds. */
-export const DEFAULT_DURATION_BUCKETS_MS: readonly number[] = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
+// biome-ignore-start lint/style/noMagicNumbers: the bucket bounds themselves
+export const DEFAULT_DURATION_BUCKETS_MS: readonly number[] = [
+  0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
+];
+// biome-ignore-end lint/style/noMagicNumbers: the bucket bounds themselves
 
 /** The le label of a bound, as the Prometheus exposition writes numbers. */
 export function leLabel(bound: number): string {

@@ -15,6 +15,14 @@ import type { QueuedItem } from './encode.ts';
 import { PostWorker, type PostAnswer } from './post-worker.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
 
+import { HTTP_STATUS } from '../shared/http/status.ts';
+
+const DETAIL_MAX_CHARS = 1000;
+const ANSWER_EXCERPT_CHARS = 500;
+const COMMA = 0x2c;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+
 const gzip = promisify(zlib.gzip);
 // Level 1: batches of near-identical JSON items compress about as well as at the default level 6 (measured: 115 kB
 // of metric samples → 6.3 kB either way) at half the CPU, which the instrumented service pays.
@@ -33,7 +41,10 @@ export interface HttpTransportOptions {
   offThread: boolean;
 }
 
-const PATHS: Record<StreamKind, string> = { events: '/api/v1/monitoring/events', metrics: '/api/v1/monitoring/metrics' };
+const PATHS: Record<StreamKind, string> = {
+  events: '/api/v1/monitoring/events',
+  metrics: '/api/v1/monitoring/metrics',
+};
 
 export class HttpTransport implements Transport {
   private readonly urls: Record<StreamKind, URL>;
@@ -47,7 +58,9 @@ export class HttpTransport implements Transport {
     const secure = this.urls.events.protocol === 'https:';
     // node:http rather than fetch: undici's WHATWG layers (web streams, body cloning) cost more per batch than the
     // POST itself. Two kept-alive connections (one per stream) are all a client needs.
-    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 2 }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
+    this.agent = secure
+      ? new https.Agent({ keepAlive: true, maxSockets: 2 })
+      : new http.Agent({ keepAlive: true, maxSockets: 2 });
     this.request = secure ? https.request : http.request;
     this.worker = opts.offThread ? new PostWorker() : null;
   }
@@ -58,7 +71,11 @@ export class HttpTransport implements Transport {
     try {
       const json = batchBody(kind, items);
       const token = typeof this.opts.token === 'function' ? await this.opts.token() : this.opts.token;
-      const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'user-agent': 'vigil-client' };
+      const headers = {
+        'content-type': 'application/json',
+        authorization: `Bearer ${token}`,
+        'user-agent': 'vigil-client',
+      };
       const timeoutMs = Math.max(1, Math.min(this.opts.timeoutMs, deadline - Date.now()));
       answer = this.worker
         ? await this.worker.post({ url: url.href, headers, body: json, compress: this.opts.compress, timeoutMs })
@@ -67,13 +84,18 @@ export class HttpTransport implements Transport {
       return { type: 'retry', retryAfterMs: null, reason: `POST ${url.href} failed: ${describeError(error)}` };
     }
     const { status, text } = answer;
-    if (status >= 200 && status < 300) {
+    if (status >= HTTP_STATUS.OK && status < HTTP_STATUS.MULTIPLE_CHOICES) {
       const rejected = rejectedCount(text);
-      return { type: 'delivered', rejected, detail: rejected > 0 ? text.slice(0, 1000) : null };
+      return { type: 'delivered', rejected, detail: rejected > 0 ? text.slice(0, DETAIL_MAX_CHARS) : null };
     }
-    const reason = `POST ${url.href} answered ${status}: ${text.slice(0, 500)}`;
-    if (status === 408 || status === 429 || status >= 500) return { type: 'retry', retryAfterMs: parseRetryAfter(answer.retryAfter), reason };
-    if (status === 413) return { type: 'too_large', reason };
+    const reason = `POST ${url.href} answered ${status}: ${text.slice(0, ANSWER_EXCERPT_CHARS)}`;
+    if (
+      status === HTTP_STATUS.REQUEST_TIMEOUT ||
+      status === HTTP_STATUS.TOO_MANY_REQUESTS ||
+      status >= HTTP_STATUS.INTERNAL_SERVER_ERROR
+    )
+      return { type: 'retry', retryAfterMs: parseRetryAfter(answer.retryAfter), reason };
+    if (status === HTTP_STATUS.PAYLOAD_TOO_LARGE) return { type: 'too_large', reason };
     return { type: 'rejected', reason };
   }
 
@@ -82,7 +104,12 @@ export class HttpTransport implements Transport {
     await this.worker?.close();
   }
 
-  private async postInThread(url: URL, plain: Record<string, string>, json: Buffer, timeoutMs: number): Promise<PostAnswer> {
+  private async postInThread(
+    url: URL,
+    plain: Record<string, string>,
+    json: Buffer,
+    timeoutMs: number,
+  ): Promise<PostAnswer> {
     const body = this.opts.compress ? await gzip(json, GZIP_OPTIONS) : json;
     const headers: http.OutgoingHttpHeaders = { ...plain, 'content-length': body.length };
     if (this.opts.compress) headers['content-encoding'] = 'gzip';
@@ -93,7 +120,11 @@ export class HttpTransport implements Transport {
         res.on('end', () => {
           clearTimeout(timer);
           const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+          });
         });
         res.on('error', fail);
       });
@@ -120,11 +151,11 @@ export function batchBody(kind: StreamKind, items: readonly QueuedItem[]): Buffe
   const body = Buffer.allocUnsafeSlow(size);
   let offset = body.write(open, 0, 'latin1');
   for (let i = 0; i < items.length; i++) {
-    if (i > 0) body[offset++] = 0x2c; // ,
+    if (i > 0) body[offset++] = COMMA;
     offset += body.write(items[i].json, offset, 'utf8');
   }
-  body[offset++] = 0x5d; // ]
-  body[offset++] = 0x7d; // }
+  body[offset++] = CLOSE_BRACKET;
+  body[offset++] = CLOSE_BRACE;
   return offset === size ? body : body.subarray(0, offset);
 }
 

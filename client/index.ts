@@ -16,7 +16,14 @@
  * Imports nothing server-side: only the pure validation and redaction modules of shared/ (and KafkaJS, lazily,
  * in Kafka mode).
  */
-export { createClient, VigilClient, type ClientOptions, type ClientStats, type MetricHelpers, type MetricSeries } from './client.ts';
+export {
+  createClient,
+  VigilClient,
+  type ClientOptions,
+  type ClientStats,
+  type MetricHelpers,
+  type MetricSeries,
+} from './client.ts';
 export { EventLogger, type Tags } from './event-logger.ts';
 export { DEFAULT_DURATION_BUCKETS_MS } from './histograms.ts';
 export type { EventInput, MetricInput } from './encode.ts';

@@ -16,7 +16,10 @@ export interface KafkaTransportOptions {
   clientId?: string;
 }
 
-export const DEFAULT_TOPICS: Record<StreamKind, string> = { events: 'monitoring.events.v1', metrics: 'monitoring.metrics.v1' };
+export const DEFAULT_TOPICS: Record<StreamKind, string> = {
+  events: 'monitoring.events.v1',
+  metrics: 'monitoring.metrics.v1',
+};
 
 export class KafkaTransport implements Transport {
   private readonly producer: JsonProducer;
@@ -24,12 +27,22 @@ export class KafkaTransport implements Transport {
 
   constructor(opts: KafkaTransportOptions, producerName: string) {
     this.topics = { ...DEFAULT_TOPICS, ...opts.topics };
-    this.producer = new JsonProducer({ brokers: opts.brokers, clientId: opts.clientId ?? `vigil-client-${producerName}`, producerName });
+    this.producer = new JsonProducer({
+      brokers: opts.brokers,
+      clientId: opts.clientId ?? `vigil-client-${producerName}`,
+      producerName,
+    });
   }
 
   async send(kind: StreamKind, items: readonly QueuedItem[], deadline: number): Promise<SendOutcome> {
     try {
-      await beforeDeadline(this.producer.send(this.topics[kind], items.map((i) => ({ key: i.key, value: i.json }))), deadline);
+      await beforeDeadline(
+        this.producer.send(
+          this.topics[kind],
+          items.map((i) => ({ key: i.key, value: i.json })),
+        ),
+        deadline,
+      );
       return { type: 'delivered', rejected: 0, detail: null };
     } catch (error) {
       const reason = `Kafka ${this.topics[kind]}: ${(error as Error).message}`;

@@ -29,7 +29,10 @@ const { parentPort } = require('node:worker_threads');
 const http = require('node:http');
 const https = require('node:https');
 const zlib = require('node:zlib');
-const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 2 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 2 }) };
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 2 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 2 }),
+};
 parentPort.on('message', (m) => {
   const reply = (answer) => parentPort.postMessage({ id: m.id, ...answer });
   const send = (body) => {
@@ -43,14 +46,19 @@ parentPort.on('message', (m) => {
       res.on('end', () => {
         clearTimeout(timer);
         const retryAfter = res.headers['retry-after'];
-        reply({ status: res.statusCode || 0, text: Buffer.concat(chunks).toString('utf8'), retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+        reply({
+          status: res.statusCode || 0,
+          text: Buffer.concat(chunks).toString('utf8'),
+          retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+        });
       });
       res.on('error', fail);
     });
     const timer = setTimeout(() => req.destroy(new Error('no answer within ' + m.timeoutMs + ' ms')), m.timeoutMs);
     function fail(error) {
       clearTimeout(timer);
-      reply({ error: error.code && !error.message.includes(error.code) ? error.message + ' (' + error.code + ')' : error.message });
+      const named = error.code && !error.message.includes(error.code);
+      reply({ error: named ? error.message + ' (' + error.code + ')' : error.message });
     }
     req.on('error', fail);
     req.end(body);
@@ -58,7 +66,9 @@ parentPort.on('message', (m) => {
   const body = Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength);
   if (!m.compress) return send(body);
   // Level 1: batches of near-identical JSON items compress about as well as at level 6, at half the CPU.
-  zlib.gzip(body, { level: zlib.constants.Z_BEST_SPEED }, (error, gz) => (error ? reply({ error: error.message }) : send(gz)));
+  zlib.gzip(body, { level: zlib.constants.Z_BEST_SPEED }, (error, gz) =>
+    error ? reply({ error: error.message }) : send(gz),
+  );
 });
 `;
 

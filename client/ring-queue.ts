@@ -15,7 +15,10 @@ export class RingQueue<T extends Sized> {
   private count = 0;
   private byteCount = 0;
 
-  constructor(readonly maxItems: number, readonly maxBytes: number) {
+  constructor(
+    readonly maxItems: number,
+    readonly maxBytes: number,
+  ) {
     if (!(maxItems >= 1)) throw new RangeError('maxItems must be at least 1');
     this.slots = new Array(maxItems);
   }

@@ -64,7 +64,14 @@ export class DeliveryStream {
   push(item: QueuedItem): void {
     this.pushed++;
     const evicted = this.queue.push(item);
-    if (evicted > 0) this.problem('VIGIL_CLIENT_DROPPED', 'dropped', evicted, `the queue is full (${this.opts.maxQueueItems} items / ${this.opts.maxQueueBytes} bytes); the oldest were evicted`);
+    if (evicted > 0)
+      this.problem(
+        'VIGIL_CLIENT_DROPPED',
+        'dropped',
+        evicted,
+        `the queue is full (${this.opts.maxQueueItems} items / ${this.opts.maxQueueBytes} bytes); ` +
+          'the oldest were evicted',
+      );
     if (this.queue.length >= this.opts.maxBatchItems) void this.kick();
   }
 
@@ -112,7 +119,12 @@ export class DeliveryStream {
     while (this.queue.length > 0 && (this.due() || this.deadline !== Infinity)) {
       if (this.givingUp || Date.now() >= this.deadline) {
         const left = this.queue.take(Infinity, Infinity).length;
-        this.problem('VIGIL_CLIENT_DROPPED', 'dropped', left, `${left} ${this.kind} undelivered when the shutdown deadline passed`);
+        this.problem(
+          'VIGIL_CLIENT_DROPPED',
+          'dropped',
+          left,
+          `${left} ${this.kind} undelivered when the shutdown deadline passed`,
+        );
         return;
       }
       const batch = this.queue.take(this.opts.maxBatchItems, this.opts.maxBatchBytes);
@@ -131,14 +143,30 @@ export class DeliveryStream {
       switch (outcome.type) {
         case 'delivered':
           this.counts.sent += batch.length - outcome.rejected;
-          if (outcome.rejected > 0) this.problem('VIGIL_CLIENT_REJECTED', 'rejected', outcome.rejected, `the server refused ${outcome.rejected} of ${batch.length} ${this.kind}: ${outcome.detail}`);
+          if (outcome.rejected > 0)
+            this.problem(
+              'VIGIL_CLIENT_REJECTED',
+              'rejected',
+              outcome.rejected,
+              `the server refused ${outcome.rejected} of ${batch.length} ${this.kind}: ${outcome.detail}`,
+            );
           return;
         case 'rejected':
-          this.problem('VIGIL_CLIENT_REJECTED', 'rejected', batch.length, `${batch.length} ${this.kind} refused, not retried: ${outcome.reason}`);
+          this.problem(
+            'VIGIL_CLIENT_REJECTED',
+            'rejected',
+            batch.length,
+            `${batch.length} ${this.kind} refused, not retried: ${outcome.reason}`,
+          );
           return;
         case 'too_large': {
           if (batch.length === 1) {
-            this.problem('VIGIL_CLIENT_REJECTED', 'rejected', 1, `one ${this.kind} item is too large for the server: ${outcome.reason}`);
+            this.problem(
+              'VIGIL_CLIENT_REJECTED',
+              'rejected',
+              1,
+              `one ${this.kind} item is too large for the server: ${outcome.reason}`,
+            );
             return;
           }
           const half = Math.ceil(batch.length / 2);
@@ -150,10 +178,20 @@ export class DeliveryStream {
           const wait = backoffDelay(attempt, this.opts.backoff, outcome.retryAfterMs);
           if (Date.now() + wait >= this.deadline) {
             this.givingUp = true;
-            this.problem('VIGIL_CLIENT_DROPPED', 'dropped', batch.length, `${batch.length} ${this.kind} undelivered at shutdown: ${outcome.reason}`);
+            this.problem(
+              'VIGIL_CLIENT_DROPPED',
+              'dropped',
+              batch.length,
+              `${batch.length} ${this.kind} undelivered at shutdown: ${outcome.reason}`,
+            );
             return;
           }
-          this.problem('VIGIL_CLIENT_RETRYING', 'retries', 1, `${outcome.reason}; retrying ${batch.length} ${this.kind} in ${wait} ms`);
+          this.problem(
+            'VIGIL_CLIENT_RETRYING',
+            'retries',
+            1,
+            `${outcome.reason}; retrying ${batch.length} ${this.kind} in ${wait} ms`,
+          );
           await this.sleep(wait);
         }
       }
@@ -173,7 +211,12 @@ export class DeliveryStream {
     }).finally(() => (this.wake = null));
   }
 
-  private problem(code: ClientErrorCode, counter: keyof DeliveryStream['counts'], count: number, message: string): void {
+  private problem(
+    code: ClientErrorCode,
+    counter: keyof DeliveryStream['counts'],
+    count: number,
+    message: string,
+  ): void {
     this.counts[counter] += count;
     this.report(new VigilClientError(code, message, this.kind, count));
   }

@@ -25,7 +25,10 @@ function serviceBlock(name: string): string[] {
 
 /** A YAML scalar as written on one line: plain, 'single-quoted' or "double-quoted" (no escapes used here). */
 const scalar = (text: string) =>
-  text.trim().replace(/^'(.*)'$/, (_, inner: string) => inner.replaceAll("''", "'")).replace(/^"(.*)"$/, '$1');
+  text
+    .trim()
+    .replace(/^'(.*)'$/, (_, inner: string) => inner.replaceAll("''", "'"))
+    .replace(/^"(.*)"$/, '$1');
 
 describe('docker-compose.yml', () => {
   const vigil = serviceBlock('vigil');
@@ -50,7 +53,10 @@ describe('docker-compose.yml', () => {
     const items = vigil.slice(start + 1).filter((line) => /^ {6}- /.test(line));
     expect(items.map((line) => scalar(line.replace(/^ {6}- /, '')))).toEqual(['127.0.0.1:8080:8080']);
     for (const name of ['kafka', 'postgres']) {
-      expect(serviceBlock(name).some((line) => /^ {4}ports:/.test(line)), `${name} publishes no port`).toBe(false);
+      expect(
+        serviceBlock(name).some((line) => /^ {4}ports:/.test(line)),
+        `${name} publishes no port`,
+      ).toBe(false);
     }
   });
 

@@ -23,7 +23,11 @@ export async function ensureKafka(config: Config, log: Log): Promise<void> {
     return;
   }
   const { reused } = await startBroker({ ...local, log: (line) => log(`[kafka] ${line}`) });
-  log(reused ? `Kafka broker already running on 127.0.0.1:${local.port}` : `Kafka broker started on 127.0.0.1:${local.port} (log: ${path.join(local.dir, 'broker.log')})`);
+  log(
+    reused
+      ? `Kafka broker already running on 127.0.0.1:${local.port}`
+      : `Kafka broker started on 127.0.0.1:${local.port} (log: ${path.join(local.dir, 'broker.log')})`,
+  );
 }
 
 export async function ensurePostgres(config: Config, log: Log): Promise<void> {

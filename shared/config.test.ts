@@ -8,13 +8,25 @@ describe('loadConfig', () => {
   it('applies documented defaults', () => {
     const config = loadConfig({});
     expect(config.roles).toEqual(['gateway', 'writer', 'query', 'maintenance', 'alerter']);
-    expect(config.writer).toEqual({ groupId: 'vigil-writer', batchMaxRows: 5000, batchMaxWaitMs: 200, concurrency: 2, sessionTimeoutMs: 30_000 });
+    expect(config.writer).toEqual({
+      groupId: 'vigil-writer',
+      batchMaxRows: 5000,
+      batchMaxWaitMs: 200,
+      concurrency: 2,
+      sessionTimeoutMs: 30_000,
+    });
     expect(config.maintenance).toEqual({ intervalSeconds: 300 });
     expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, otlpPort: null });
     expect(loadConfig({ OTLP_HTTP_PORT: '4318' }).http.otlpPort).toBe(4318);
     expect(config.database).toEqual({ url: 'postgres://postgres@127.0.0.1:5432/vigil', poolMax: 10, isDefault: true });
     expect(config.kafka.brokers).toEqual(['127.0.0.1:9092']);
-    expect(config.kafka.local).toEqual({ managed: true, dir: path.join(ROOT_DIR, '.kafka'), port: 9092, controllerPort: 19093, heapMb: 1024 });
+    expect(config.kafka.local).toEqual({
+      managed: true,
+      dir: path.join(ROOT_DIR, '.kafka'),
+      port: 9092,
+      controllerPort: 19093,
+      heapMb: 1024,
+    });
     expect(config.storage.eventRetentionDays).toBe(30);
     expect(config.storage.metricRetentionDays).toBe(90);
     expect(config.auth).toEqual({ secret: DEV_JWT_SECRET, isDevSecret: true, issuer: 'vigil', keys: [] });
@@ -24,7 +36,13 @@ describe('loadConfig', () => {
   it('reports every invalid value at once', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', LOG_LEVEL: 'loud', KAFKA_BROKERS: 'nope', MONITORING_EVENT_RETENTION_DAYS: '0', DATABASE_URL: 'mysql://x' });
+      loadConfig({
+        PORT: 'eighty',
+        LOG_LEVEL: 'loud',
+        KAFKA_BROKERS: 'nope',
+        MONITORING_EVENT_RETENTION_DAYS: '0',
+        DATABASE_URL: 'mysql://x',
+      });
     } catch (e) {
       error = e;
     }
@@ -40,8 +58,12 @@ describe('loadConfig', () => {
   });
 
   it('refuses source and metric name limits that PostgreSQL could not index', () => {
-    expect(() => loadConfig({ INGEST_SOURCE_MAX_LENGTH: '513' })).toThrow(/INGEST_SOURCE_MAX_LENGTH="513" must be an integer from 1 to 512/);
-    expect(() => loadConfig({ INGEST_METRIC_NAME_MAX_LENGTH: '65536' })).toThrow(/INGEST_METRIC_NAME_MAX_LENGTH="65536" must be an integer from 1 to 1024/);
+    expect(() => loadConfig({ INGEST_SOURCE_MAX_LENGTH: '513' })).toThrow(
+      /INGEST_SOURCE_MAX_LENGTH="513" must be an integer from 1 to 512/,
+    );
+    expect(() => loadConfig({ INGEST_METRIC_NAME_MAX_LENGTH: '65536' })).toThrow(
+      /INGEST_METRIC_NAME_MAX_LENGTH="65536" must be an integer from 1 to 1024/,
+    );
   });
 
   it('refuses the development JWT secret in production and short secrets anywhere', () => {
@@ -64,13 +86,13 @@ describe('loadConfig', () => {
     // Any NODE_ENV but development and test is a deployment: `staging` is not let through for being unusual.
     for (const nodeEnv of ['production', 'staging', 'prod']) {
       expect(problems({ NODE_ENV: nodeEnv })).toEqual([
-        `JWT_SECRET is required when NODE_ENV=${nodeEnv} (only development and test may use the public development `
-          + `secret): ${make}, or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_FILE`,
+        `JWT_SECRET is required when NODE_ENV=${nodeEnv} (only development and test may use the public development ` +
+          `secret): ${make}, or set JWT_PUBLIC_KEY_FILE / JWT_JWKS_FILE`,
       ]);
       for (const published of KNOWN_DEV_SECRETS) {
         expect(problems({ NODE_ENV: nodeEnv, JWT_SECRET: published })).toEqual([
-          'JWT_SECRET is a development secret published with vigil (anyone can mint tokens with it) and '
-            + `NODE_ENV=${nodeEnv} is not development: ${make}`,
+          'JWT_SECRET is a development secret published with vigil (anyone can mint tokens with it) and ' +
+            `NODE_ENV=${nodeEnv} is not development: ${make}`,
         ]);
       }
     }
@@ -105,14 +127,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '2' })).toThrow(
       /KAFKA_MIN_INSYNC_REPLICAS=2 exceeds KAFKA_REPLICATION_FACTOR=1: no acks=all produce could ever succeed/,
     );
-    expect(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '0' }))
-      .toThrow(/KAFKA_MIN_INSYNC_REPLICAS="0" must be an integer/);
+    expect(() => loadConfig({ KAFKA_MIN_INSYNC_REPLICAS: '0' })).toThrow(
+      /KAFKA_MIN_INSYNC_REPLICAS="0" must be an integer/,
+    );
   });
 
   it('takes roles from --role over VIGIL_ROLES and rejects unknown ones', () => {
     expect(loadConfig({ VIGIL_ROLES: 'query' }, ['--role', 'gateway,writer']).roles).toEqual(['gateway', 'writer']);
     expect(loadConfig({}, ['--role=query']).roles).toEqual(['query']);
-    expect(() => loadConfig({ VIGIL_ROLES: 'gateway,bogus' })).toThrow(/roles "gateway,bogus" must be "all" or a comma list/);
+    expect(() => loadConfig({ VIGIL_ROLES: 'gateway,bogus' })).toThrow(
+      /roles "gateway,bogus" must be "all" or a comma list/,
+    );
   });
 
   it('is documented: every setting appears in the README configuration table', () => {

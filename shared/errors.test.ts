@@ -9,7 +9,9 @@ describe('error registry', () => {
   const documented = [...doc.matchAll(/^## (VIGIL_ERR_\w+)\n(\d{3})\./gm)].map((m) => [m[1], Number(m[2])]);
 
   it('documents every code with its status in docs/errors.md, and nothing else', () => {
-    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(Object.entries(ERRORS).map(([code, spec]) => [code, spec.status])));
+    expect(Object.fromEntries(documented)).toEqual(
+      Object.fromEntries(Object.entries(ERRORS).map(([code, spec]) => [code, spec.status])),
+    );
   });
 
   it('marks exactly the 429 and 503 codes retriable', () => {

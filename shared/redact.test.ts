@@ -36,32 +36,77 @@ describe('redact', () => {
 
   it('uses a custom deny-list', () => {
     const only = createRedactor(['ssn']);
-    expect(only({ ssn: '1', password: 'p', user_ssn: '2' })).toEqual({ ssn: REDACTED, password: 'p', user_ssn: REDACTED });
+    expect(only({ ssn: '1', password: 'p', user_ssn: '2' })).toEqual({
+      ssn: REDACTED,
+      password: 'p',
+      user_ssn: REDACTED,
+    });
     expect(createRedactor([])({ password: 'p' })).toEqual({ password: 'p' });
   });
 
   it('matches short entries (auth, pwd, pass, jwt, dsn) as whole words of the key only, longer ones anywhere', () => {
     const input = {
-      auth: 'a', 'X-Auth': 'b', basicAuth: 'c', auth_header: 'd', pwd: 'e', db_pass: 'f', smtpPass: 'g', PASS: 'h',
-      jwt: 'i', id_jwt: 'j', sentry_dsn: 'k', DSN: 'l', bearer: 'm', bearerToken: 'n', x_bearer_value: 'o',
-      author: 'keep', oauth_provider: 'keep', passenger: 'keep', compass: 'keep', bypassed: 'keep', jwtish: 'keep', dsnx: 'keep',
+      auth: 'a',
+      'X-Auth': 'b',
+      basicAuth: 'c',
+      auth_header: 'd',
+      pwd: 'e',
+      db_pass: 'f',
+      smtpPass: 'g',
+      PASS: 'h',
+      jwt: 'i',
+      id_jwt: 'j',
+      sentry_dsn: 'k',
+      DSN: 'l',
+      bearer: 'm',
+      bearerToken: 'n',
+      x_bearer_value: 'o',
+      author: 'keep',
+      oauth_provider: 'keep',
+      passenger: 'keep',
+      compass: 'keep',
+      bypassed: 'keep',
+      jwtish: 'keep',
+      dsnx: 'keep',
     };
     const out = redact(input) as Record<string, unknown>;
-    expect(Object.entries(out).filter(([, v]) => v === REDACTED).map(([k]) => k)).toEqual(Object.keys(input).filter((k) => input[k as keyof typeof input] !== 'keep'));
-    expect(Object.entries(out).filter(([, v]) => v === 'keep').map(([k]) => k)).toEqual(['author', 'oauth_provider', 'passenger', 'compass', 'bypassed', 'jwtish', 'dsnx']);
+    expect(
+      Object.entries(out)
+        .filter(([, v]) => v === REDACTED)
+        .map(([k]) => k),
+    ).toEqual(Object.keys(input).filter((k) => input[k as keyof typeof input] !== 'keep'));
+    expect(
+      Object.entries(out)
+        .filter(([, v]) => v === 'keep')
+        .map(([k]) => k),
+    ).toEqual(['author', 'oauth_provider', 'passenger', 'compass', 'bypassed', 'jwtish', 'dsnx']);
   });
 
   it('redacts the value of {name|key, value} objects that name a sensitive key, in lists and alone', () => {
     const input = {
-      headers: [{ name: 'Authorization', value: 'Bearer x' }, { name: 'Accept', value: 'json' }, { name: 'X-Api-Key', value: 'k', extra: 1 }],
-      attributes: [{ key: 'db.password', value: { stringValue: 'p' } }, { key: 'http.method', value: { stringValue: 'GET' } }],
+      headers: [
+        { name: 'Authorization', value: 'Bearer x' },
+        { name: 'Accept', value: 'json' },
+        { name: 'X-Api-Key', value: 'k', extra: 1 },
+      ],
+      attributes: [
+        { key: 'db.password', value: { stringValue: 'p' } },
+        { key: 'http.method', value: { stringValue: 'GET' } },
+      ],
       single: { name: 'cookie', value: 'c=1' },
       no_value: { name: 'password' },
       not_a_name: { name: 7, value: 'v' },
     };
     expect(redact(input)).toEqual({
-      headers: [{ name: 'Authorization', value: REDACTED }, { name: 'Accept', value: 'json' }, { name: 'X-Api-Key', value: REDACTED, extra: 1 }],
-      attributes: [{ key: 'db.password', value: REDACTED }, { key: 'http.method', value: { stringValue: 'GET' } }],
+      headers: [
+        { name: 'Authorization', value: REDACTED },
+        { name: 'Accept', value: 'json' },
+        { name: 'X-Api-Key', value: REDACTED, extra: 1 },
+      ],
+      attributes: [
+        { key: 'db.password', value: REDACTED },
+        { key: 'http.method', value: { stringValue: 'GET' } },
+      ],
       single: { name: 'cookie', value: REDACTED },
       no_value: { name: 'password' },
       not_a_name: { name: 7, value: 'v' },
@@ -70,7 +115,11 @@ describe('redact', () => {
   });
 
   it('redacts metric labels (a flat map) by key', () => {
-    expect(redact({ method: 'GET', api_key: 'k', user_pass: 'p' })).toEqual({ method: 'GET', api_key: REDACTED, user_pass: REDACTED });
+    expect(redact({ method: 'GET', api_key: 'k', user_pass: 'p' })).toEqual({
+      method: 'GET',
+      api_key: REDACTED,
+      user_pass: REDACTED,
+    });
   });
 
   it('ends on cyclic input instead of recursing forever', () => {
@@ -82,7 +131,9 @@ describe('redact', () => {
 
 describe('redactSecrets', () => {
   it('redacts bearer tokens, keeping the scheme', () => {
-    expect(redactSecrets('call failed: Authorization: Bearer abc.DEF-123_x~+/== (401)')).toBe(`call failed: Authorization: Bearer ${REDACTED} (401)`);
+    expect(redactSecrets('call failed: Authorization: Bearer abc.DEF-123_x~+/== (401)')).toBe(
+      `call failed: Authorization: Bearer ${REDACTED} (401)`,
+    );
     expect(redactSecrets('bearer   tok3n')).toBe(`Bearer ${REDACTED}`);
   });
 
@@ -100,15 +151,20 @@ describe('redactSecrets', () => {
 
   it('redacts card numbers that pass the Luhn check, plain or grouped, and keeps other long numbers', () => {
     expect(redactSecrets('card 4111111111111111 declined')).toBe(`card ${REDACTED} declined`);
-    expect(redactSecrets('card 4111 1111 1111 1111, amex 3782-822463-10005')).toBe(`card ${REDACTED}, amex ${REDACTED}`);
+    expect(redactSecrets('card 4111 1111 1111 1111, amex 3782-822463-10005')).toBe(
+      `card ${REDACTED}, amex ${REDACTED}`,
+    );
     expect(redactSecrets('order 4111111111111112 shipped')).toBe('order 4111111111111112 shipped');
-    expect(redactSecrets('took 1234 ms at 2024-01-01T00:00:00Z, id 12345678')).toBe('took 1234 ms at 2024-01-01T00:00:00Z, id 12345678');
+    expect(redactSecrets('took 1234 ms at 2024-01-01T00:00:00Z, id 12345678')).toBe(
+      'took 1234 ms at 2024-01-01T00:00:00Z, id 12345678',
+    );
   });
 
   it('returns the same string when nothing is secret, and stays linear on long hostile text', () => {
     const text = 'Request processed successfully';
     expect(redactSecrets(text)).toBe(text);
-    const hostile = `${'1 '.repeat(50_000)}x ${'Bearer '.repeat(10_000)} ${'eyJ.'.repeat(10_000)} ${'A'.repeat(100_000)}`;
+    const hostile =
+      `${'1 '.repeat(50_000)}x ${'Bearer '.repeat(10_000)} ${'eyJ.'.repeat(10_000)} ` + `${'A'.repeat(100_000)}`;
     const started = performance.now();
     redactSecrets(hostile);
     expect(performance.now() - started).toBeLessThan(2000);

@@ -17,6 +17,9 @@
  * patterns themselves run only on text that has one.
  */
 
+const CHAR_CODE_ZERO = 48; // '0'
+const MAX_DIGIT = 9;
+
 export const REDACTED = '[REDACTED]';
 
 export const DEFAULT_SENSITIVE_KEYS: readonly string[] = [
@@ -58,7 +61,11 @@ export function normaliseKey(key: string): string {
 
 /** A key's words, lowercased: split at anything but letters and digits, and where lower case meets upper case. */
 function keyWords(key: string): string[] {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter((w) => w !== '');
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '');
 }
 
 /** Builds a redactor for a deny-list (entries are matched case-insensitively, ignoring `_`, `-` and the like). */
@@ -134,10 +141,10 @@ function passesLuhn(candidate: string): boolean {
   let sum = 0;
   let double = false;
   for (let i = candidate.length - 1; i >= 0; i--) {
-    const c = candidate.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) continue; // a separator
+    const c = candidate.charCodeAt(i) - CHAR_CODE_ZERO;
+    if (c < 0 || c > MAX_DIGIT) continue; // a separator
     let d = c;
-    if (double && (d *= 2) > 9) d -= 9;
+    if (double && (d *= 2) > MAX_DIGIT) d -= MAX_DIGIT;
     sum += d;
     double = !double;
   }

@@ -6,21 +6,21 @@ afterEach(() => {
 });
 
 describe('withTimeout', () => {
-  it('answers the work\'s value when it settles first, and clears its timer', async () => {
+  it("answers the work's value when it settles first, and clears its timer", async () => {
     vi.useFakeTimers();
     const answer = withTimeout(Promise.resolve('done'), 60_000, () => 'late');
     await expect(answer).resolves.toBe('done');
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('propagates the work\'s rejection, and clears its timer', async () => {
+  it("propagates the work's rejection, and clears its timer", async () => {
     vi.useFakeTimers();
     const answer = withTimeout(Promise.reject(new Error('refused')), 60_000, () => 'late');
     await expect(answer).rejects.toThrow('refused');
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('answers onTimeout\'s value at the deadline, or its error when it throws', async () => {
+  it("answers onTimeout's value at the deadline, or its error when it throws", async () => {
     vi.useFakeTimers();
     const never = new Promise<string>(() => {});
     const late = withTimeout(never, 1000, () => 'late');
@@ -62,7 +62,9 @@ describe('pollUntil', () => {
 
 describe('backoffMs', () => {
   it('doubles from baseMs up to maxMs, between half and all of the ceiling', () => {
-    expect([0, 1, 2, 3, 10, 1000].map((n) => backoffMs(n, 100, 5000, () => 0))).toEqual([50, 100, 200, 400, 2500, 2500]);
+    expect([0, 1, 2, 3, 10, 1000].map((n) => backoffMs(n, 100, 5000, () => 0))).toEqual([
+      50, 100, 200, 400, 2500, 2500,
+    ]);
     expect([0, 1, 2, 3, 10, 1000].map((n) => backoffMs(n, 100, 5000, () => 0.999999))).toEqual(
       [0, 1, 2, 3, 10, 1000].map((n) => Math.min(5000, 100 * 2 ** n) * (0.5 + 0.999999 / 2)),
     );

@@ -4,6 +4,9 @@
  * later; every retry loop waits backoffMs.
  */
 
+/** Doublings past this many would overflow nothing useful: the ceiling applies long before. */
+const MAX_BACKOFF_DOUBLINGS = 30;
+
 /**
  * `work`'s value if it settles within `ms` (its rejection propagates), otherwise what `onTimeout` returns (or
  * throws). The timer is cleared either way.
@@ -25,7 +28,14 @@ export async function withTimeout<T, U>(work: Promise<T>, ms: number, onTimeout:
 /** Waits for `work` (its failure counts as settled) for at most `ms`; true when it settled in time. */
 export async function settleWithin(work: Promise<unknown> | null | undefined, ms: number): Promise<boolean> {
   if (!work) return true;
-  return withTimeout(work.then(() => true, () => true), ms, () => false);
+  return withTimeout(
+    work.then(
+      () => true,
+      () => true,
+    ),
+    ms,
+    () => false,
+  );
 }
 
 /**
@@ -33,7 +43,7 @@ export async function settleWithin(work: Promise<unknown> | null | undefined, ms
  * lockstep): between half and all of min(maxMs, baseMs * 2^attempt); attempt 0 waits about `baseMs`.
  */
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, MAX_BACKOFF_DOUBLINGS));
   return ceiling / 2 + random() * (ceiling / 2);
 }
 

@@ -31,12 +31,22 @@ describe('audit log', () => {
 
   beforeAll(async () => {
     ctx = await createTestContext();
-    api = await ctx.start('query,alerter', { QUERY_FOLD_INTERVAL_SECONDS: '3600', INCIDENTS_POLL_MS: '600000', AUDIT_FLUSH_INTERVAL_MS: '60000' });
+    api = await ctx.start('query,alerter', {
+      QUERY_FOLD_INTERVAL_SECONDS: '3600',
+      INCIDENTS_POLL_MS: '600000',
+      AUDIT_FLUSH_INTERVAL_MS: '60000',
+    });
     admin = ctx.token('admin', 'root-admin');
   });
   afterAll(() => ctx?.cleanup());
 
-  const call = (token: string | undefined, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, payload?: object, ip = '127.0.0.1') =>
+  const call = (
+    token: string | undefined,
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    payload?: object,
+    ip = '127.0.0.1',
+  ) =>
     api.app.inject({
       method,
       url,
@@ -57,55 +67,141 @@ describe('audit log', () => {
     const created = await call(mod, 'POST', '/api/v1/monitoring/alerts', { name: 'High CPU', query: 'cpu_usage > 80' });
     expect(created.statusCode, created.body).toBe(201);
     const id = created.json().data.id;
-    const updated = await call(mod, 'PUT', `/api/v1/monitoring/alerts/${id}`, { query: 'cpu_usage > 90', severity: 'high' });
+    const updated = await call(mod, 'PUT', `/api/v1/monitoring/alerts/${id}`, {
+      query: 'cpu_usage > 90',
+      severity: 'high',
+    });
     expect(updated.statusCode, updated.body).toBe(200);
     expect((await call(mod, 'DELETE', `/api/v1/monitoring/alerts/${id}`)).statusCode).toBe(200);
 
     const rows = await audit('actor=mod-1');
     expect(rows.map(({ id: _id, at: _at, last_at: _last, ...rest }) => rest)).toEqual([
-      { action: 'alert_rule.delete', actor: 'mod-1', role: 'moderator', ip: '127.0.0.1', target: id, count: 1, details: { name: 'High CPU' } },
-      { action: 'alert_rule.update', actor: 'mod-1', role: 'moderator', ip: '127.0.0.1', target: id, count: 1, details: { name: 'High CPU', changed: ['query', 'severity'] } },
-      { action: 'alert_rule.create', actor: 'mod-1', role: 'moderator', ip: '127.0.0.1', target: id, count: 1, details: { name: 'High CPU', query: 'cpu_usage > 80' } },
+      {
+        action: 'alert_rule.delete',
+        actor: 'mod-1',
+        role: 'moderator',
+        ip: '127.0.0.1',
+        target: id,
+        count: 1,
+        details: { name: 'High CPU' },
+      },
+      {
+        action: 'alert_rule.update',
+        actor: 'mod-1',
+        role: 'moderator',
+        ip: '127.0.0.1',
+        target: id,
+        count: 1,
+        details: { name: 'High CPU', changed: ['query', 'severity'] },
+      },
+      {
+        action: 'alert_rule.create',
+        actor: 'mod-1',
+        role: 'moderator',
+        ip: '127.0.0.1',
+        target: id,
+        count: 1,
+        details: { name: 'High CPU', query: 'cpu_usage > 80' },
+      },
     ]);
     expect(rows[0].at >= rows[1].at && rows[1].at >= rows[2].at).toBe(true);
     // A refused change leaves no action row.
-    expect((await call(mod, 'POST', '/api/v1/monitoring/alerts', { name: 'broken', query: 'cpu_usage >' })).statusCode).toBe(400);
+    expect(
+      (await call(mod, 'POST', '/api/v1/monitoring/alerts', { name: 'broken', query: 'cpu_usage >' })).statusCode,
+    ).toBe(400);
     expect(await audit('actor=mod-1&action=alert_rule.create')).toHaveLength(1);
   });
 
   it('records incident creation and changes with the user as actor and the incident as target', async () => {
     const alice = ctx.token('user', 'alice');
-    const created = await call(alice, 'POST', '/api/v1/monitoring/incidents', { title: 'Checkout down', severity: 'critical' });
+    const created = await call(alice, 'POST', '/api/v1/monitoring/incidents', {
+      title: 'Checkout down',
+      severity: 'critical',
+    });
     expect(created.statusCode, created.body).toBe(201);
     const id = created.json().data.id;
-    expect((await call(alice, 'PUT', `/api/v1/monitoring/incidents/${id}`, { status: 'investigating', root_cause: 'db' })).statusCode).toBe(200);
+    expect(
+      (await call(alice, 'PUT', `/api/v1/monitoring/incidents/${id}`, { status: 'investigating', root_cause: 'db' }))
+        .statusCode,
+    ).toBe(200);
     const rows = await audit('actor=alice');
-    expect(rows.map(({ action, actor, role, target, count, details }) => ({ action, actor, role, target, count, details }))).toEqual([
-      { action: 'incident.update', actor: 'alice', role: 'user', target: id, count: 1, details: { changed: ['root_cause', 'status'], status: 'investigating' } },
-      { action: 'incident.create', actor: 'alice', role: 'user', target: id, count: 1, details: { title: 'Checkout down', severity: 'critical' } },
+    expect(
+      rows.map(({ action, actor, role, target, count, details }) => ({ action, actor, role, target, count, details })),
+    ).toEqual([
+      {
+        action: 'incident.update',
+        actor: 'alice',
+        role: 'user',
+        target: id,
+        count: 1,
+        details: { changed: ['root_cause', 'status'], status: 'investigating' },
+      },
+      {
+        action: 'incident.create',
+        actor: 'alice',
+        role: 'user',
+        target: id,
+        count: 1,
+        details: { title: 'Checkout down', severity: 'critical' },
+      },
     ]);
   });
 
   it('counts role denials (403) per subject and token failures (401) per address, each burst one row', async () => {
     const bob = ctx.token('user', 'bob');
     for (let i = 0; i < 3; i++) expect((await call(bob, 'GET', '/api/v1/monitoring/stats')).statusCode).toBe(403);
-    for (let i = 0; i < 50; i++) expect((await call('not.a.token', 'GET', '/api/v1/monitoring/events', undefined, '203.0.113.7')).statusCode).toBe(401);
+    for (let i = 0; i < 50; i++)
+      expect((await call('not.a.token', 'GET', '/api/v1/monitoring/events', undefined, '203.0.113.7')).statusCode).toBe(
+        401,
+      );
     expect((await call(undefined, 'GET', '/api/v1/monitoring/events', undefined, '198.51.100.9')).statusCode).toBe(401);
 
     const denied = await audit('action=auth.forbidden&actor=bob');
-    expect(denied.map(({ action, actor, role, ip, target, count, details }) => ({ action, actor, role, ip, target, count, details }))).toEqual([
-      { action: 'auth.forbidden', actor: 'bob', role: 'user', ip: '127.0.0.1', target: 'GET /api/v1/monitoring/stats', count: 3, details: { code: 'VIGIL_ERR_FORBIDDEN' } },
+    expect(
+      denied.map(({ action, actor, role, ip, target, count, details }) => ({
+        action,
+        actor,
+        role,
+        ip,
+        target,
+        count,
+        details,
+      })),
+    ).toEqual([
+      {
+        action: 'auth.forbidden',
+        actor: 'bob',
+        role: 'user',
+        ip: '127.0.0.1',
+        target: 'GET /api/v1/monitoring/stats',
+        count: 3,
+        details: { code: 'VIGIL_ERR_FORBIDDEN' },
+      },
     ]);
     const failed = await audit('action=auth.unauthorized');
-    const byIp = Object.fromEntries(failed.map((r) => [r.ip, { actor: r.actor, target: r.target, count: r.count, details: r.details }]));
+    const byIp = Object.fromEntries(
+      failed.map((r) => [r.ip, { actor: r.actor, target: r.target, count: r.count, details: r.details }]),
+    );
     expect(byIp).toEqual({
-      '203.0.113.7': { actor: null, target: 'GET /api/v1/monitoring/events', count: 50, details: { code: 'VIGIL_ERR_UNAUTHORIZED' } },
-      '198.51.100.9': { actor: null, target: 'GET /api/v1/monitoring/events', count: 1, details: { code: 'VIGIL_ERR_UNAUTHORIZED' } },
+      '203.0.113.7': {
+        actor: null,
+        target: 'GET /api/v1/monitoring/events',
+        count: 50,
+        details: { code: 'VIGIL_ERR_UNAUTHORIZED' },
+      },
+      '198.51.100.9': {
+        actor: null,
+        target: 'GET /api/v1/monitoring/events',
+        count: 1,
+        details: { code: 'VIGIL_ERR_UNAUTHORIZED' },
+      },
     });
   });
 
   it('bounds the rows a flood of bad tokens from many addresses costs', async () => {
-    const before = Number((await ctx.db.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'auth.unauthorized'`)).rows[0].n);
+    const before = Number(
+      (await ctx.db.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'auth.unauthorized'`)).rows[0].n,
+    );
     await api.audit.flush();
     const addresses = MAX_AGGREGATES + 200;
     for (let i = 0; i < addresses; i++) {
@@ -118,7 +214,9 @@ describe('audit log', () => {
          FROM audit_log WHERE action = 'auth.unauthorized' AND (target = 'GET /api/v1/monitoring/metrics' OR ip = '*')`,
     );
     expect(rows[0]).toEqual({ n: String(MAX_AGGREGATES + 1), total: String(addresses), folded: '200' });
-    const after = Number((await ctx.db.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'auth.unauthorized'`)).rows[0].n);
+    const after = Number(
+      (await ctx.db.query(`SELECT count(*) AS n FROM audit_log WHERE action = 'auth.unauthorized'`)).rows[0].n,
+    );
     expect(after - before).toBe(MAX_AGGREGATES + 1);
   });
 
@@ -132,7 +230,12 @@ describe('audit log', () => {
       });
     }
     const rows = await audit('action=auth.forbidden');
-    expect(rows.filter((r) => r.target === `GET ${AUDIT}`).map((r) => [r.actor, r.role]).sort()).toEqual([
+    expect(
+      rows
+        .filter((r) => r.target === `GET ${AUDIT}`)
+        .map((r) => [r.actor, r.role])
+        .sort(),
+    ).toEqual([
       ['curious-moderator', 'moderator'],
       ['curious-user', 'user'],
     ]);
@@ -154,10 +257,19 @@ describe('audit log', () => {
 
     // The query string's schema answers its first problem, naming the parameter.
     const unknown = await call(admin, 'GET', `${AUDIT}?action=rule.create&limit=0&who=me`);
-    expect([unknown.statusCode, unknown.json().error.details]).toEqual([400, [
-      { field: 'who', message: 'is not a known parameter (known: action, actor, start_time, end_time, limit, offset)' },
-    ]]);
+    expect([unknown.statusCode, unknown.json().error.details]).toEqual([
+      400,
+      [
+        {
+          field: 'who',
+          message: 'is not a known parameter (known: action, actor, start_time, end_time, limit, offset)',
+        },
+      ],
+    ]);
     const bad = await call(admin, 'GET', `${AUDIT}?limit=0`);
-    expect([bad.statusCode, bad.json().error.details]).toEqual([400, [{ field: 'limit', message: 'must be an integer from 1 to 1000, got 0' }]]);
+    expect([bad.statusCode, bad.json().error.details]).toEqual([
+      400,
+      [{ field: 'limit', message: 'must be an integer from 1 to 1000, got 0' }],
+    ]);
   });
 });

@@ -32,7 +32,14 @@ describe('ingest end to end', () => {
 
   it('stores an event resent with the same id once (single, batch and a different request id alike)', async () => {
     const id = uuidv7();
-    const event = { id, event_type: 'alert', source: 'idempotency', message: 'disk full', level: 'error', tags: { host: 'db-1' } };
+    const event = {
+      id,
+      event_type: 'alert',
+      source: 'idempotency',
+      message: 'disk full',
+      level: 'error',
+      tags: { host: 'db-1' },
+    };
     const first = await post('events', JSON.stringify(event), { 'x-request-id': 'try-1' });
     expect(first.statusCode).toBe(202);
     const again = await post('events', JSON.stringify([event]), { 'x-request-id': 'try-2' });
@@ -41,11 +48,20 @@ describe('ingest end to end', () => {
     const third = await post('events', JSON.stringify({ events: [event] }));
     expect(third.statusCode).toBe(202);
     // A marker posted after the duplicates: once it is stored, the duplicates (same partition, earlier) were handled.
-    const marker = await post('events', JSON.stringify({ event_type: 'log', source: 'idempotency', message: 'marker' }));
+    const marker = await post(
+      'events',
+      JSON.stringify({ event_type: 'log', source: 'idempotency', message: 'marker' }),
+    );
     expect(marker.statusCode).toBe(202);
 
-    await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'idempotency' AND message = 'marker'"), (n) => n === 1);
-    const { rows } = await ctx.db.query('SELECT id, "timestamp", event_type, level, message, tags, created_by FROM events WHERE id = $1', [id]);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'idempotency' AND message = 'marker'"),
+      (n) => n === 1,
+    );
+    const { rows } = await ctx.db.query(
+      'SELECT id, "timestamp", event_type, level, message, tags, created_by FROM events WHERE id = $1',
+      [id],
+    );
     expect(rows).toEqual([
       {
         id,
@@ -71,8 +87,13 @@ describe('ingest end to end', () => {
     expect(res.statusCode).toBe(202);
     const { data } = res.json();
     expect([data.accepted, data.rejected]).toEqual([2, 1]);
-    await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'ndjson-e2e'"), (n) => n === 2);
-    const { rows } = await ctx.db.query("SELECT id, message, payload FROM events WHERE source = 'ndjson-e2e' ORDER BY message");
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE source = 'ndjson-e2e'"),
+      (n) => n === 2,
+    );
+    const { rows } = await ctx.db.query(
+      "SELECT id, message, payload FROM events WHERE source = 'ndjson-e2e' ORDER BY message",
+    );
     expect(rows).toEqual([
       { id: data.ids[0], message: 'one', payload: {} },
       { id: data.ids[2], message: 'two', payload: { password: '[REDACTED]', span: 'abc' } },
@@ -84,19 +105,46 @@ describe('ingest end to end', () => {
     const hourAgo = new Date(Math.floor(Date.now() / 1000) * 1000 - 3_600_000);
     const samples = [
       { id, name: 'http_requests_total', metric_type: 'counter', value: 1, labels: { method: 'GET', status: '200' } },
-      { name: 'cpu_usage', metric_type: 'gauge', value: 0.75, labels: { host: 'web-1' }, timestamp: hourAgo.toISOString() },
+      {
+        name: 'cpu_usage',
+        metric_type: 'gauge',
+        value: 0.75,
+        labels: { host: 'web-1' },
+        timestamp: hourAgo.toISOString(),
+      },
     ];
     const res = await post('metrics', JSON.stringify({ metrics: samples }));
     expect(res.statusCode).toBe(202);
     const { ids } = res.json().data;
     expect((await post('metrics', JSON.stringify(samples[0]))).statusCode).toBe(202);
 
-    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'), (n) => n === 2);
+    await waitFor(
+      () => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'),
+      (n) => n === 2,
+    );
     await waitForWriterAtEnd(ctx, ctx.config.kafka.topics.metrics); // a late duplicate would show now
-    const { rows } = await ctx.db.query('SELECT id, "timestamp", name, metric_type, value, labels, created_by FROM metrics ORDER BY name');
+    const { rows } = await ctx.db.query(
+      'SELECT id, "timestamp", name, metric_type, value, labels, created_by FROM metrics ORDER BY name',
+    );
     expect(rows).toEqual([
-      { id: ids[1], timestamp: hourAgo, name: 'cpu_usage', metric_type: 'gauge', value: 0.75, labels: { host: 'web-1' }, created_by: sub },
-      { id, timestamp: expect.any(Date), name: 'http_requests_total', metric_type: 'counter', value: 1, labels: { method: 'GET', status: '200' }, created_by: sub },
+      {
+        id: ids[1],
+        timestamp: hourAgo,
+        name: 'cpu_usage',
+        metric_type: 'gauge',
+        value: 0.75,
+        labels: { host: 'web-1' },
+        created_by: sub,
+      },
+      {
+        id,
+        timestamp: expect.any(Date),
+        name: 'http_requests_total',
+        metric_type: 'counter',
+        value: 1,
+        labels: { method: 'GET', status: '200' },
+        created_by: sub,
+      },
     ]);
   });
 });

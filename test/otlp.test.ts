@@ -82,23 +82,19 @@ describe('OTLP from the official SDKs, read back', () => {
       .getTracer('pay')
       .startSpan('charge card', { kind: SpanKind.CLIENT, attributes: { amount: 12.5 } }, inRoot);
     const inChild = trace.setSpan(context.active(), child);
-    protoLogs
-      .getLogger('shop')
-      .emit({
-        severityNumber: SeverityNumber.WARN,
-        severityText: 'WARN',
-        body: 'payment slow',
-        attributes: { attempt: 2 },
-        context: inRoot,
-      });
-    jsonLogs
-      .getLogger('pay')
-      .emit({
-        severityNumber: SeverityNumber.ERROR2,
-        body: { reason: 'declined', code: 51 },
-        attributes: { card_number: '4111111111111111' },
-        context: inChild,
-      });
+    protoLogs.getLogger('shop').emit({
+      severityNumber: SeverityNumber.WARN,
+      severityText: 'WARN',
+      body: 'payment slow',
+      attributes: { attempt: 2 },
+      context: inRoot,
+    });
+    jsonLogs.getLogger('pay').emit({
+      severityNumber: SeverityNumber.ERROR2,
+      body: { reason: 'declined', code: 51 },
+      attributes: { card_number: '4111111111111111' },
+      context: inChild,
+    });
     child.recordException(new Error('card declined'));
     child.setStatus({ code: SpanStatusCode.ERROR, message: 'declined' });
     child.end();

@@ -63,7 +63,10 @@ describe('pipeline round trip', () => {
     });
     expect(second.statusCode).toBe(202);
 
-    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n === 2);
+    await waitFor(
+      () => countRows(ctx.db, 'SELECT count(*) AS n FROM events'),
+      (n) => n === 2,
+    );
     const listed = await api.app.inject({
       method: 'GET',
       url: '/api/v1/monitoring/events',
@@ -88,7 +91,15 @@ describe('pipeline round trip', () => {
 
     // Filters: each one narrows to exactly the matching event.
     const get = async (query: string) =>
-      (await api.app.inject({ method: 'GET', url: `/api/v1/monitoring/events?${query}`, headers: { authorization: `Bearer ${token}` } })).json().data.map((e: { id: string }) => e.id);
+      (
+        await api.app.inject({
+          method: 'GET',
+          url: `/api/v1/monitoring/events?${query}`,
+          headers: { authorization: `Bearer ${token}` },
+        })
+      )
+        .json()
+        .data.map((e: { id: string }) => e.id);
     expect(await get('event_type=log')).toEqual([id]);
     expect(await get('source=db')).toEqual([second.json().data.id]);
     expect(await get('level=info')).toEqual([id]);
@@ -120,7 +131,11 @@ describe('pipeline round trip', () => {
     expect(noSource.statusCode).toBe(400);
     expect(noSource.json()).toEqual({
       success: false,
-      error: { code: 'VIGIL_ERR_VALIDATION', message: 'source: is required', details: [{ field: 'source', message: 'is required' }] },
+      error: {
+        code: 'VIGIL_ERR_VALIDATION',
+        message: 'source: is required',
+        details: [{ field: 'source', message: 'is required' }],
+      },
     });
 
     const bogus = await post(JSON.stringify({ event_type: 'bogus', source: 'api' }));
@@ -150,8 +165,13 @@ describe('pipeline round trip', () => {
     const cases: Record<string, string | undefined> = {
       missing: undefined,
       garbage: 'Bearer not-a-token',
-      wrongSecret: `Bearer ${(await import('../shared/auth/tokens.ts')).signToken({ secret: 'x'.repeat(40), issuer: 'vigil' }, { role: 'admin', sub: 'a', ttlSeconds: 60 })}`,
-      algNone: `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from(JSON.stringify({ sub: 'a', role: 'admin', iss: 'vigil' })).toString('base64url')}.`,
+      wrongSecret: `Bearer ${(await import('../shared/auth/tokens.ts')).signToken(
+        { secret: 'x'.repeat(40), issuer: 'vigil' },
+        { role: 'admin', sub: 'a', ttlSeconds: 60 },
+      )}`,
+      algNone:
+        `Bearer ${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.` +
+        `${Buffer.from(JSON.stringify({ sub: 'a', role: 'admin', iss: 'vigil' })).toString('base64url')}.`,
     };
     for (const [name, authorization] of Object.entries(cases)) {
       for (const method of ['GET', 'POST'] as const) {

@@ -50,7 +50,10 @@ describe('per-subject rate limits on expensive requests', () => {
   it('limits analysis recomputes per subject, not the stored analysis nor other subjects', async () => {
     const alice = ctx.token('moderator', 'alice');
     const bob = ctx.token('moderator', 'bob');
-    const created = await call(alice, 'POST', '/api/v1/monitoring/incidents', { title: 'checkout down', severity: 'high' });
+    const created = await call(alice, 'POST', '/api/v1/monitoring/incidents', {
+      title: 'checkout down',
+      severity: 'high',
+    });
     expect(created.statusCode, created.body).toBe(201);
     const url = `/api/v1/monitoring/incidents/${created.json().data.id}/analysis`;
     for (let i = 0; i < 2; i++) {
@@ -73,7 +76,8 @@ describe('per-subject rate limits on expensive requests', () => {
     const carol = ctx.token('moderator', 'carol');
     const dave = ctx.token('admin', 'dave');
     const body = { query: 'cpu_usage > 80' };
-    for (let i = 0; i < 2; i++) expect((await call(carol, 'POST', '/api/v1/monitoring/alerts/preview', body)).statusCode).toBe(200);
+    for (let i = 0; i < 2; i++)
+      expect((await call(carol, 'POST', '/api/v1/monitoring/alerts/preview', body)).statusCode).toBe(200);
     expectLimited(await call(carol, 'POST', '/api/v1/monitoring/alerts/preview', body), 2, 'alert backtests (preview)');
     expect((await call(dave, 'POST', '/api/v1/monitoring/alerts/preview', body)).statusCode).toBe(200);
   });
@@ -84,7 +88,8 @@ describe('per-subject rate limits on expensive requests', () => {
     const stepped = '/api/v1/monitoring/metrics?name=cpu_usage&step=1m';
     for (let i = 0; i < 3; i++) expect((await call(erin, 'GET', stepped)).statusCode).toBe(200);
     expectLimited(await call(erin, 'GET', stepped), 3, 'downsampled metric queries (with step)');
-    for (let i = 0; i < 5; i++) expect((await call(erin, 'GET', '/api/v1/monitoring/metrics?name=cpu_usage')).statusCode).toBe(200);
+    for (let i = 0; i < 5; i++)
+      expect((await call(erin, 'GET', '/api/v1/monitoring/metrics?name=cpu_usage')).statusCode).toBe(200);
     expect((await call(frank, 'GET', stepped)).statusCode).toBe(200);
   });
 });

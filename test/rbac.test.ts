@@ -1,8 +1,9 @@
 /**
  * The role × endpoint matrix, generated from ROUTE_POLICY (shared/auth/policy.ts) so a new route is covered the
  * moment it is listed there: every route is served, public ones need no token, and every protected one answers
- * 401 to a missing, expired, ill-signed, `alg: none`, wrong-issuer, role-less or over-long-subject token, 403 to each role below its
- * own, and lets each role at or above it through (whatever the handler then says about the request itself).
+ * 401 to a missing, expired, ill-signed, `alg: none`, wrong-issuer, role-less or over-long-subject token, 403 to each
+ * role below its own, and lets each role at or above it through (whatever the handler then says about the request
+ * itself).
  */
 import crypto from 'node:crypto';
 import { createSigner } from 'fast-jwt';
@@ -28,13 +29,23 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
     badTokens = {
       missing: undefined,
       expired: createSigner({ key: secret, algorithm: 'HS256' })({ ...claims, iat: now - 120, exp: now - 60 }),
-      'ill-signed': createSigner({ key: 'another-secret-another-secret-000000', algorithm: 'HS256', expiresIn: 60_000 })(claims),
+      'ill-signed': createSigner({
+        key: 'another-secret-another-secret-000000',
+        algorithm: 'HS256',
+        expiresIn: 60_000,
+      })(claims),
       'alg none': `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ ...claims, exp: now + 60 })}.`,
       'HS384 with the right secret': createSigner({ key: secret, algorithm: 'HS384', expiresIn: 60_000 })(claims),
-      'wrong issuer': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ ...claims, iss: 'someone-else' }),
+      'wrong issuer': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({
+        ...claims,
+        iss: 'someone-else',
+      }),
       'unknown role': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ ...claims, role: 'root' }),
       'no sub': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ role: 'admin', iss: issuer }),
-      'a 257-character sub': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({ ...claims, sub: 'x'.repeat(257) }),
+      'a 257-character sub': createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000 })({
+        ...claims,
+        sub: 'x'.repeat(257),
+      }),
       garbage: 'not.a.token',
     };
   });
@@ -59,17 +70,28 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
     }
   });
 
-  it('keeps the contract\'s access levels for the query routes', () => {
+  it("keeps the contract's access levels for the query routes", () => {
     expect(ROUTE_POLICY['GET /api/v1/monitoring/stats']).toBe('moderator');
-    for (const route of ['GET /api/v1/monitoring/events', 'GET /api/v1/monitoring/events/:id', 'GET /api/v1/monitoring/metrics', 'GET /api/v1/monitoring/metrics/prometheus']) {
+    for (const route of [
+      'GET /api/v1/monitoring/events',
+      'GET /api/v1/monitoring/events/:id',
+      'GET /api/v1/monitoring/metrics',
+      'GET /api/v1/monitoring/metrics/prometheus',
+    ]) {
       expect(ROUTE_POLICY[route], route).toBe('user');
     }
     expect(ROUTE_POLICY['GET /docs/openapi.json']).toBe('public');
   });
 
   it('serves the six /stats figures to the roles /stats serves, in the Prometheus exposition too', async () => {
-    const AGGREGATES = ['monitoring_total_events', 'monitoring_total_metrics', 'monitoring_active_alerts',
-      'monitoring_open_incidents', 'monitoring_events_last_hour', 'monitoring_metrics_last_hour'];
+    const AGGREGATES = [
+      'monitoring_total_events',
+      'monitoring_total_metrics',
+      'monitoring_active_alerts',
+      'monitoring_open_incidents',
+      'monitoring_events_last_hour',
+      'monitoring_metrics_last_hour',
+    ];
     expect(ROUTE_POLICY['GET /api/v1/monitoring/stats']).toBe(AGGREGATE_FIGURES_ROLE);
     for (const role of ROLES) {
       const stats = await call('GET /api/v1/monitoring/stats', ctx.token(role));
@@ -78,7 +100,11 @@ describe('RBAC: every route of ROUTE_POLICY × every kind of token', () => {
       const families = [...scrape.body.matchAll(/^# TYPE (monitoring_\S+) /gm)].map((m) => m[1]);
       if (allows(role, AGGREGATE_FIGURES_ROLE)) {
         expect(stats.statusCode, role).toBe(200);
-        expect(Object.keys(stats.json().data).map((k) => `monitoring_${k}`).sort()).toEqual([...AGGREGATES].sort());
+        expect(
+          Object.keys(stats.json().data)
+            .map((k) => `monitoring_${k}`)
+            .sort(),
+        ).toEqual([...AGGREGATES].sort());
         expect(families, role).toEqual(AGGREGATES);
       } else {
         expect(stats.statusCode, role).toBe(403);

@@ -58,30 +58,51 @@ describe('startup order', () => {
       countRows(c.db, 'SELECT count(*) AS n FROM events WHERE message = $1', [message]);
 
     const first = spawn(env);
-    await waitFor(() => status(`${base}/readyz`), (s) => s === 200, 60_000).catch(explain(first));
+    await waitFor(
+      () => status(`${base}/readyz`),
+      (s) => s === 200,
+      60_000,
+    ).catch(explain(first));
     expect(await post('before the crash')).toBe(202);
-    await waitFor(() => stored('before the crash'), (n) => n === 1, 30_000).catch(explain(first));
+    await waitFor(
+      () => stored('before the crash'),
+      (n) => n === 1,
+      30_000,
+    ).catch(explain(first));
 
     first.child.kill('SIGKILL');
     expect(await first.exited).toBe('SIGKILL');
     const restartedAt = Date.now();
     // Raised priority: the budget is the process's own start-up, not the other work on a shared machine.
     const second = spawn(env, START_NICE);
-    const accepted = await waitFor(() => post('after the restart'), (s) => s === 202, 30_000).catch(explain(second));
+    const accepted = await waitFor(
+      () => post('after the restart'),
+      (s) => s === 202,
+      30_000,
+    ).catch(explain(second));
     const tookMs = Date.now() - restartedAt;
     expect(accepted).toBe(202);
     expect(tookMs, `first 202 ${tookMs} ms after the restart`).toBeLessThanOrEqual(INGEST_BUDGET_MS);
     // Meanwhile the writer waits to join its group: the process is not ready, its gateway is.
     const whole = await fetch(`${base}/readyz`);
     expect(whole.status).toBe(503);
-    expect(((await whole.json()) as { checks: Record<string, string> }).checks.writer)
-      .toBe('writer: joining the consumer group (after a crash: once the old member\'s session expires)');
+    expect(((await whole.json()) as { checks: Record<string, string> }).checks.writer).toBe(
+      "writer: joining the consumer group (after a crash: once the old member's session expires)",
+    );
     const gateway = await fetch(`${base}/readyz?role=gateway`);
     expect([gateway.status, await gateway.json()]).toEqual([200, { status: 'ready', checks: { kafka: 'ok' } }]);
 
     // The consumers join once the killed member's session expired, and the accepted event is stored once.
-    await waitFor(() => stored('after the restart'), (n) => n === 1, 60_000).catch(explain(second));
-    await waitFor(() => status(`${base}/readyz`), (s) => s === 200, 30_000).catch(explain(second));
+    await waitFor(
+      () => stored('after the restart'),
+      (n) => n === 1,
+      60_000,
+    ).catch(explain(second));
+    await waitFor(
+      () => status(`${base}/readyz`),
+      (s) => s === 200,
+      30_000,
+    ).catch(explain(second));
     expect(await stored('after the restart')).toBe(1);
     expect(await stored('before the crash')).toBe(1);
   });

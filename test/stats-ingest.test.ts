@@ -128,7 +128,10 @@ describe('GET /stats/ingest over the real pipeline', () => {
       expect(res.statusCode, query).toBe(400);
       const body = res.json();
       expect(body).toMatchObject({ success: false, error: { code: 'VIGIL_ERR_VALIDATION' } });
-      expect(body.error.details.map((d: { field: string }) => d.field), query).toEqual([field]);
+      expect(
+        body.error.details.map((d: { field: string }) => d.field),
+        query,
+      ).toEqual([field]);
       expect(body.error.details[0].message, query).toMatch(message);
     };
     await refused('start_time=yesterday', 'start_time', /ISO 8601/);

@@ -14,10 +14,10 @@ import { countRows, createTestContext, waitFor, type TestContext } from './helpe
 import { awaitRecords } from './helpers/read-topic.ts';
 
 const EVENTS = '/api/v1/monitoring/events';
-const RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
+const RESERVED = "is reserved for vigil's own alert events; name your service instead";
 const codecs = loadCodecs();
 
-describe('the system\'s identity is reserved', () => {
+describe("the system's identity is reserved", () => {
   let ctx: TestContext;
   let api: Runtime;
   let producer: Producer;
@@ -33,14 +33,22 @@ describe('the system\'s identity is reserved', () => {
     await ctx?.cleanup();
   });
 
-  const post = (payload: unknown) => api.app.inject({
-    method: 'POST', url: EVENTS, headers: { authorization: `Bearer ${ctx.token('admin', 'mallory')}` },
-    payload: payload as object,
+  const post = (payload: unknown) =>
+    api.app.inject({
+      method: 'POST',
+      url: EVENTS,
+      headers: { authorization: `Bearer ${ctx.token('admin', 'mallory')}` },
+      payload: payload as object,
+    });
+  const forged = (source: string) => ({
+    event_type: 'alert',
+    source,
+    level: 'error',
+    message: '[FIRING] Database down',
+    tags: { rule_id: 'x' },
   });
-  const forged = (source: string) =>
-    ({ event_type: 'alert', source, level: 'error', message: '[FIRING] Database down', tags: { rule_id: 'x' } });
 
-  it('answers 400 naming `source` to any role posting an event with the alerter\'s source', async () => {
+  it("answers 400 naming `source` to any role posting an event with the alerter's source", async () => {
     for (const source of ['vigil-alerter', 'Vigil-Alerter', 'VIGIL-ALERTER']) {
       const res = await post(forged(source));
       expect(res.statusCode, res.body).toBe(400);
@@ -66,20 +74,34 @@ describe('the system\'s identity is reserved', () => {
       errors: [{ index: 0, field: 'source', message: `"vigil-alerter" ${RESERVED}` }],
     });
     const payments = "SELECT count(*) AS n FROM events WHERE source = 'payments'";
-    await waitFor(() => countRows(ctx.db, payments), (n) => n === 1);
+    await waitFor(
+      () => countRows(ctx.db, payments),
+      (n) => n === 1,
+    );
     expect(await countRows(ctx.db, "SELECT count(*) AS n FROM events WHERE lower(source) = 'vigil-alerter'")).toBe(0);
   });
 
-  it('dead-letters direct Kafka records that claim the alerter, and stores the alerter\'s own', async () => {
+  it("dead-letters direct Kafka records that claim the alerter, and stores the alerter's own", async () => {
     const topic = ctx.config.kafka.topics.events;
     const event = codecs.get('Event')!;
     const now = Date.now();
-    const item = (id: string, source: string, createdBy: string | null) => event.encode({
-      id, event_type: 'alert', source, message: 'm', level: 'warn', tags: '{}', payload: '{}', timestamp: now,
-      created_by: createdBy,
+    const item = (id: string, source: string, createdBy: string | null) =>
+      event.encode({
+        id,
+        event_type: 'alert',
+        source,
+        message: 'm',
+        level: 'warn',
+        tags: '{}',
+        payload: '{}',
+        timestamp: now,
+        created_by: createdBy,
+      });
+    const record = (key: string, value: unknown, headers: Record<string, string>) => ({
+      key,
+      value: Buffer.isBuffer(value) ? value : JSON.stringify(value),
+      headers,
     });
-    const record = (key: string, value: unknown, headers: Record<string, string>) =>
-      ({ key, value: Buffer.isBuffer(value) ? value : JSON.stringify(value), headers });
     const own = crypto.randomUUID();
     const json = { 'content-type': 'application/json' };
     const avro = { 'vigil-schema': event.schemaId };
@@ -99,7 +121,8 @@ describe('the system\'s identity is reserved', () => {
         record('vigil-alerter', item(own, 'vigil-alerter', 'vigil-alerter'), { ...avro, ...fromAlerter }),
       ],
     });
-    const CREATED_BY_REFUSED = 'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
+    const CREATED_BY_REFUSED =
+      'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
     const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 5);
     const summary = letters
       .map((l) => [l.key?.toString(), l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])
@@ -112,7 +135,10 @@ describe('the system\'s identity is reserved', () => {
       ['d', 'invalid', `created_by: ${CREATED_BY_REFUSED}`],
       ['e', 'invalid', `source: "vigil-alerter" ${RESERVED}`],
     ]);
-    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events WHERE id = $1', [own]), (n) => n === 1);
+    await waitFor(
+      () => countRows(ctx.db, 'SELECT count(*) AS n FROM events WHERE id = $1', [own]),
+      (n) => n === 1,
+    );
     const claimed = `SELECT id, source, created_by FROM events
                       WHERE lower(source) = 'vigil-alerter' OR created_by = 'vigil-alerter'`;
     const { rows } = await ctx.db.query(claimed);

@@ -37,8 +37,14 @@ describe('bearer tokens: required claims, nbf, subjects', () => {
 
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const get = (url: string, token: string) => api.app.inject({ method: 'GET', url, headers: bearer(token) });
-  const valid = (role: string, more: Record<string, unknown> = {}) =>
-    ({ sub: 'user-1', role, iss: ctx.config.auth.issuer, iat: now(), exp: now() + HOUR_SECONDS, ...more });
+  const valid = (role: string, more: Record<string, unknown> = {}) => ({
+    sub: 'user-1',
+    role,
+    iss: ctx.config.auth.issuer,
+    iat: now(),
+    exp: now() + HOUR_SECONDS,
+    ...more,
+  });
   const without = (claims: Record<string, unknown>, name: string) =>
     Object.fromEntries(Object.entries(claims).filter(([k]) => k !== name));
 
@@ -113,18 +119,23 @@ describe('bearer tokens: required claims, nbf, subjects', () => {
     });
   });
 
-  it('a user token claiming the alerter\'s sub neither sees nor edits the incidents the alerter opened', async () => {
-    const [{ id }] = (await ctx.db.query<{ id: string }>(
-      `INSERT INTO incidents (id, title, severity, created_by, started_at)
+  it("a user token claiming the alerter's sub neither sees nor edits the incidents the alerter opened", async () => {
+    const [{ id }] = (
+      await ctx.db.query<{ id: string }>(
+        `INSERT INTO incidents (id, title, severity, created_by, started_at)
        VALUES ('0190b1c2-7a4e-7cc0-8a6e-00000000a1e7', 'cpu_high {host="a"}', 'high', $1, now()) RETURNING id`,
-      [ALERTER_ACTOR],
-    )).rows;
+        [ALERTER_ACTOR],
+      )
+    ).rows;
     const forged = sign(valid('user', { sub: ALERTER_ACTOR }));
     const list = await get(INCIDENTS, forged);
     expect(list.statusCode).toBe(401);
     expect(list.json().error.details).toEqual({ reason: 'reserved_subject' });
     const edit = await api.app.inject({
-      method: 'PUT', url: `${INCIDENTS}/${id}`, headers: bearer(forged), payload: { status: 'investigating' },
+      method: 'PUT',
+      url: `${INCIDENTS}/${id}`,
+      headers: bearer(forged),
+      payload: { status: 'investigating' },
     });
     expect(edit.statusCode).toBe(401);
     const { rows } = await ctx.db.query('SELECT status FROM incidents WHERE id = $1', [id]);

@@ -4,6 +4,10 @@
  */
 import { createClient } from '../client.ts';
 
-const vigil = createClient({ source: 'short-lived-job', gateway: { url: process.argv[2], token: 't' }, flushIntervalMs: 60_000 });
+const vigil = createClient({
+  source: 'short-lived-job',
+  gateway: { url: process.argv[2], token: 't' },
+  flushIntervalMs: 60_000,
+});
 vigil.log.info('job finished', { rows: 3 });
 vigil.metric.counter('jobs_total');

@@ -58,7 +58,12 @@ export class HttpSink {
         const raw = Buffer.concat(chunks);
         const text = (req.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw) : raw).toString('utf8');
         const body = JSON.parse(text) as SinkRequest['body'];
-        const request: SinkRequest = { at: Date.now(), path: req.url ?? '', headers: req.headers, body: sink.record ? body : null };
+        const request: SinkRequest = {
+          at: Date.now(),
+          path: req.url ?? '',
+          headers: req.headers,
+          body: sink.record ? body : null,
+        };
         sink.items += (body?.events ?? body?.metrics ?? []).length;
         if (sink.record) sink.requests.push(request);
         const answer = sink.answer({ ...request, body }, index++);

@@ -59,7 +59,7 @@ function App() {
   ];
   if (moderator) links.push(['stats', 'Stats']);
   const current = page || 'incidents';
-  let body;
+  let body: ReturnType<typeof html>;
   if (current === 'incidents' && id) body = html`<${IncidentPage} id=${id} me=${me} />`;
   else if (current === 'incidents') body = html`<${IncidentsPage} me=${me} />`;
   else if (current === 'alerts') body = html`<${AlertsPage} me=${me} />`;
@@ -69,8 +69,10 @@ function App() {
   else body = html`<p class="empty">No page ${current}.</p>`;
   return html`<header>
       <strong class="brand">vigil</strong>
-      <nav>${links.map(([href, label]) => html`<a href=${`#/${href}`}
-        aria-current=${current === href ? 'page' : undefined}>${label}</a>`)}</nav>
+      <nav>${links.map(
+        ([href, label]) => html`<a href=${`#/${href}`}
+        aria-current=${current === href ? 'page' : undefined}>${label}</a>`,
+      )}</nav>
       <span class="who" title="from your token">${me?.sub} · <b class="role">${me?.role}</b></span>
       <button type="button" onClick=${signOut}>Sign out</button>
     </header>

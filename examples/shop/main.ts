@@ -26,10 +26,16 @@ const paymentsPort = Number(env.PAYMENTS_PORT ?? 3002);
 const ordersVigil = createClient({ source: 'orders-service', gateway });
 const paymentsVigil = createClient({ source: 'payments-service', gateway });
 const payments = await buildPaymentsApp({ vigil: paymentsVigil });
-const orders = await buildOrdersApp({ vigil: ordersVigil, paymentsUrl: `http://127.0.0.1:${paymentsPort}`, adminKey: env.SHOP_ADMIN_KEY ?? 'let-me-in' });
+const orders = await buildOrdersApp({
+  vigil: ordersVigil,
+  paymentsUrl: `http://127.0.0.1:${paymentsPort}`,
+  adminKey: env.SHOP_ADMIN_KEY ?? 'let-me-in',
+});
 await payments.listen({ port: paymentsPort, host: '127.0.0.1' });
 await orders.listen({ port: ordersPort, host: '127.0.0.1' });
-console.log(`orders on http://127.0.0.1:${ordersPort}, payments on http://127.0.0.1:${paymentsPort}, reporting to ${gateway.url}`);
+console.log(
+  `orders on http://127.0.0.1:${ordersPort}, payments on http://127.0.0.1:${paymentsPort}, reporting to ${gateway.url}`,
+);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, async () => {
@@ -37,7 +43,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     await payments.close();
     // Flush what is queued (up to 5 s) before exiting.
     const [o, p] = await Promise.all([ordersVigil.close(), paymentsVigil.close()]);
-    console.log(`sent: orders ${o.events.sent} events / ${o.metrics.sent} samples, payments ${p.events.sent} events / ${p.metrics.sent} samples`);
+    console.log(
+      `sent: orders ${o.events.sent} events / ${o.metrics.sent} samples, payments ${p.events.sent} events / ` +
+        `${p.metrics.sent} samples`,
+    );
     process.exit(0);
   });
 }

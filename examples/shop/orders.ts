@@ -22,7 +22,10 @@ interface OrderRequest {
 
 export async function buildOrdersApp({ vigil, paymentsUrl, adminKey }: OrdersDeps): Promise<FastifyInstance> {
   const app = Fastify({ genReqId });
-  await app.register(vigilFastify, { client: vigil, userId: (request) => request.headers['x-user-id'] as string | undefined });
+  await app.register(vigilFastify, {
+    client: vigil,
+    userId: (request) => request.headers['x-user-id'] as string | undefined,
+  });
   const orders = new Map<string, Omit<OrderRequest, 'card_number'> & { id: string; payment_id: string }>();
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -11,11 +11,17 @@ import { pollUntil } from '../../shared/wait.ts';
 
 // Bind all ports before releasing any, so the OS cannot hand out the same one twice.
 async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => resolve(s));
-  })));
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const s = net.createServer();
+          s.once('error', reject);
+          s.listen(0, '127.0.0.1', () => resolve(s));
+        }),
+    ),
+  );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
@@ -26,7 +32,9 @@ const until = (what: string, check: () => boolean, timeoutMs = 30_000) => pollUn
 async function retrying<T>(fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    try { return await fn(); } catch (e) {
+    try {
+      return await fn();
+    } catch (e) {
       if (!(e as { retriable?: boolean }).retriable || Date.now() > deadline) throw e;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -44,9 +52,17 @@ describe('local Kafka broker (Apache Kafka 4.1.1 from Maven Central)', () => {
       expect(first.reused).toBe(false);
       expect(first.pid).toBeGreaterThan(0);
       expect(await startBroker(opts)).toEqual({ pid: first.pid, reused: true });
-      expect(await brokerStatus(opts)).toEqual({ running: true, pid: first.pid, logFile: path.join(dir, 'broker.log') });
+      expect(await brokerStatus(opts)).toEqual({
+        running: true,
+        pid: first.pid,
+        logFile: path.join(dir, 'broker.log'),
+      });
 
-      const kafka = new Kafka({ clientId: 'vigil-broker-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.WARN });
+      const kafka = new Kafka({
+        clientId: 'vigil-broker-test',
+        brokers: [`127.0.0.1:${port}`],
+        logLevel: logLevel.WARN,
+      });
       const topic = `smoke-${Date.now()}`;
       const groupId = `smoke-group-${process.pid}-${Date.now()}`;
       const admin = kafka.admin();
@@ -59,10 +75,17 @@ describe('local Kafka broker (Apache Kafka 4.1.1 from Maven Central)', () => {
         // ReplicaManager is one (KAFKA-15780). A produce then gets NOT_LEADER for some partitions and
         // KafkaJS re-sends the whole request, duplicating the partitions that had succeeded. So: retry the
         // create, then wait until every partition answers ListOffsets (which needs a real leader).
-        await retrying(() => admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] }));
+        await retrying(() =>
+          admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3, replicationFactor: 1 }] }),
+        );
         const empty = await retrying(() => admin.fetchTopicOffsets(topic));
-        expect(empty.map(({ partition, high }) => ({ partition, high })).sort((a, b) => a.partition - b.partition))
-          .toEqual([{ partition: 0, high: '0' }, { partition: 1, high: '0' }, { partition: 2, high: '0' }]);
+        expect(
+          empty.map(({ partition, high }) => ({ partition, high })).sort((a, b) => a.partition - b.partition),
+        ).toEqual([
+          { partition: 0, high: '0' },
+          { partition: 1, high: '0' },
+          { partition: 2, high: '0' },
+        ]);
 
         // 30 messages, 10 per partition, so the committed offsets are known exactly.
         const sent = Array.from({ length: 30 }, (_, i) => ({ key: `k${i}`, value: `v${i}`, partition: i % 3 }));
@@ -96,14 +119,24 @@ describe('local Kafka broker (Apache Kafka 4.1.1 from Maven Central)', () => {
             await heartbeat();
           },
         });
-        await until('all 3 partitions consumed and committed', () => committed.size === 3 && [...committed.values()].every((o) => o === '10'));
+        await until(
+          'all 3 partitions consumed and committed',
+          () => committed.size === 3 && [...committed.values()].every((o) => o === '10'),
+        );
         expect(received.sort()).toEqual(sent.map((m) => m.value).sort());
         await consumer.disconnect();
 
         const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
         expect(offsets.topic).toBe(topic);
-        expect(offsets.partitions.map(({ partition, offset }) => ({ partition, offset })).sort((a, b) => a.partition - b.partition))
-          .toEqual([{ partition: 0, offset: '10' }, { partition: 1, offset: '10' }, { partition: 2, offset: '10' }]);
+        expect(
+          offsets.partitions
+            .map(({ partition, offset }) => ({ partition, offset }))
+            .sort((a, b) => a.partition - b.partition),
+        ).toEqual([
+          { partition: 0, offset: '10' },
+          { partition: 1, offset: '10' },
+          { partition: 2, offset: '10' },
+        ]);
       } finally {
         await Promise.allSettled([consumer.disconnect(), producer.disconnect(), admin.disconnect()]);
       }

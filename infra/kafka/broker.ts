@@ -9,7 +9,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export interface BrokerOptions { dir: string; port: number; controllerPort: number; heapMb?: number; log?: (line: string) => void }
+export interface BrokerOptions {
+  dir: string;
+  port: number;
+  controllerPort: number;
+  heapMb?: number;
+  log?: (line: string) => void;
+}
 
 export const KAFKA_VERSION = '4.1.1'; // must match <kafka.version> in pom.xml
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -21,7 +27,8 @@ const STOP_TIMEOUT_MS = 30_000;
 const READY_LINE = 'Kafka Server started';
 const BANNER = '===== vigil: starting Kafka';
 
-const logger = (opts: { log?: (line: string) => void }) => opts.log ?? ((line: string) => console.error(`[kafka] ${line}`));
+const logger = (opts: { log?: (line: string) => void }) =>
+  opts.log ?? ((line: string) => console.error(`[kafka] ${line}`));
 
 /** libDir: the jars, when they live elsewhere than dir/lib (the nodes of a cluster share one copy). */
 function paths(dir: string, libDir?: string) {
@@ -44,7 +51,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function isPortOpen(port: number, host = HOST, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
-    const done = (open: boolean) => { socket.destroy(); resolve(open); };
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('connect', () => done(true));
     socket.once('error', () => done(false));
@@ -54,7 +64,12 @@ export function isPortOpen(port: number, host = HOST, timeoutMs = 1000): Promise
 function onPath(cmd: string): string | null {
   for (const d of (process.env.PATH ?? '').split(path.delimiter)) {
     const p = path.join(d || '.', cmd);
-    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch { /* keep looking */ }
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      /* keep looking */
+    }
   }
   return null;
 }
@@ -67,15 +82,27 @@ function requireTool(cmd: string, install: string, log: (l: string) => void): vo
 }
 
 function readText(file: string): string {
-  try { return fs.readFileSync(file, 'utf8').trim(); } catch { return ''; }
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 function lastBannerOffset(file: string): number {
-  try { return Math.max(0, fs.readFileSync(file).lastIndexOf(BANNER)); } catch { return 0; }
+  try {
+    return Math.max(0, fs.readFileSync(file).lastIndexOf(BANNER));
+  } catch {
+    return 0;
+  }
 }
 
 function logSince(file: string, fromOffset: number): string[] {
-  try { return fs.readFileSync(file).subarray(fromOffset).toString('utf8').trimEnd().split('\n'); } catch { return []; }
+  try {
+    return fs.readFileSync(file).subarray(fromOffset).toString('utf8').trimEnd().split('\n');
+  } catch {
+    return [];
+  }
 }
 
 // The last 30 lines are often the middle of a stack trace, so name the cause up front:
@@ -84,7 +111,10 @@ function firstProblems(lines: string[]): string {
   const i = lines.findIndex((l) => /\] (ERROR|FATAL) /.test(l) || /^Error: /.test(l));
   const exception = i >= 0 && /^[\w.$]+(Exception|Error)\b/.test(lines[i + 1] ?? '') ? lines[i + 1] : undefined;
   const cause = lines.find((l) => l.startsWith('Caused by: '));
-  return [i >= 0 ? lines[i] : undefined, exception, cause].filter(Boolean).map((l) => `\n  ${l!.trim()}`).join('');
+  return [i >= 0 ? lines[i] : undefined, exception, cause]
+    .filter(Boolean)
+    .map((l) => `\n  ${l!.trim()}`)
+    .join('');
 }
 
 // Run a short-lived command, collecting its output for error messages.
@@ -92,8 +122,12 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (b) => { output += b; });
-    child.stderr.on('data', (b) => { output += b; });
+    child.stdout.on('data', (b) => {
+      output += b;
+    });
+    child.stderr.on('data', (b) => {
+      output += b;
+    });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, output }));
   });
@@ -102,7 +136,11 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
 // A pid is only "ours" if it is a live (non-zombie) JVM running our server.properties:
 // pid files outlive reboots and pids get reused, and PID 1 here may not reap orphans.
 function isOurBroker(pid: number, propsFile: string): boolean {
-  try { process.kill(pid, 0); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false; }
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     if (/^\d+ \(.*\) Z/s.test(stat)) return false;
@@ -116,12 +154,22 @@ function readPid(pidFile: string): number | null {
   try {
     const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
     return Number.isInteger(pid) && pid > 0 ? pid : null;
-  } catch { return null; }
+  } catch {
+    return null;
+  }
 }
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   // java was spawned detached, so it leads its own process group.
-  try { process.kill(-pid, signal); } catch { try { process.kill(pid, signal); } catch { /* already gone */ } }
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
 }
 
 export async function ensureKafkaJars(opts: Pick<BrokerOptions, 'dir' | 'log'>): Promise<string> {
@@ -138,11 +186,21 @@ export async function ensureKafkaJars(opts: Pick<BrokerOptions, 'dir' | 'log'>):
   const scratch = `${p.lib}.tmp-${process.pid}`;
   fs.rmSync(scratch, { recursive: true, force: true });
   fs.mkdirSync(p.root, { recursive: true });
-  const ticker = setInterval(() => log(`still fetching Kafka jars… ${Math.round((Date.now() - started) / 1000)}s`), 10_000);
+  const ticker = setInterval(
+    () => log(`still fetching Kafka jars… ${Math.round((Date.now() - started) / 1000)}s`),
+    10_000,
+  );
   try {
-    const { code, output } = await run('mvn', ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${scratch}`], p.root);
+    const { code, output } = await run(
+      'mvn',
+      ['-q', '-B', '-f', POM, 'dependency:copy-dependencies', `-DoutputDirectory=${scratch}`],
+      p.root,
+    );
     if (code !== 0 || !fs.existsSync(path.join(scratch, path.basename(jar)))) {
-      throw new Error(`mvn could not fetch Kafka ${KAFKA_VERSION} (exit ${code}):\n${output.trimEnd().split('\n').slice(-30).join('\n')}`);
+      throw new Error(
+        `mvn could not fetch Kafka ${KAFKA_VERSION} (exit ${code}):\n` +
+          output.trimEnd().split('\n').slice(-30).join('\n'),
+      );
     }
   } catch (e) {
     fs.rmSync(scratch, { recursive: true, force: true });
@@ -207,15 +265,21 @@ function serverProperties(p: ReturnType<typeof paths>, node: NodeSpec): string {
 }
 
 const singleNode = (opts: BrokerOptions): NodeSpec => ({
-  nodeId: 1, port: opts.port, controllerPort: opts.controllerPort, voters: [`1@${HOST}:${opts.controllerPort}`],
+  nodeId: 1,
+  port: opts.port,
+  controllerPort: opts.controllerPort,
+  voters: [`1@${HOST}:${opts.controllerPort}`],
 });
 
 function javaArgs(p: ReturnType<typeof paths>, heapMb: number, mainClass: string, args: string[]): string[] {
   return [
-    `-Xms${Math.min(512, heapMb)}m`, `-Xmx${heapMb}m`,
+    `-Xms${Math.min(512, heapMb)}m`,
+    `-Xmx${heapMb}m`,
     `-Dlog4j2.configurationFile=${LOG4J_CONFIG}`,
-    '-cp', `${p.lib}/*`,
-    mainClass, ...args,
+    '-cp',
+    `${p.lib}/*`,
+    mainClass,
+    ...args,
   ];
 }
 
@@ -227,22 +291,34 @@ async function formatStorage(p: ReturnType<typeof paths>, heapMb: number, log: (
     fs.writeFileSync(p.clusterId, `${clusterId}\n`);
   }
   log(`formatting ${p.data} (cluster id ${clusterId})`);
-  const { code, output } = await run('java', javaArgs(p, Math.min(heapMb, 512), 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', p.props]), p.root);
+  const { code, output } = await run(
+    'java',
+    javaArgs(p, Math.min(heapMb, 512), 'kafka.tools.StorageTool', ['format', '-t', clusterId, '-c', p.props]),
+    p.root,
+  );
   if (code !== 0) throw new Error(`kafka StorageTool format failed (exit ${code}):\n${output.trimEnd()}`);
 }
 
 async function waitReady(
-  child: ChildProcess | null, pid: number, opts: BrokerOptions, p: ReturnType<typeof paths>, logOffset: number | null,
+  child: ChildProcess | null,
+  pid: number,
+  opts: BrokerOptions,
+  p: ReturnType<typeof paths>,
+  logOffset: number | null,
 ): Promise<string | null> {
   const log = logger(opts);
   const started = Date.now();
   let exited = false;
   let exitCode: number | string | null = null;
-  child?.once('exit', (code, signal) => { exited = true; exitCode = code ?? signal; });
+  child?.once('exit', (code, signal) => {
+    exited = true;
+    exitCode = code ?? signal;
+  });
   let lastTick = started;
   let sawReadyLine = logOffset === null; // adopting a running JVM: its ready line may be long gone
   while (Date.now() - started < READY_TIMEOUT_MS) {
-    if (exited || !isOurBroker(pid, p.props)) return `the broker process exited${exitCode !== null ? ` (${exitCode})` : ''}`;
+    if (exited || !isOurBroker(pid, p.props))
+      return `the broker process exited${exitCode !== null ? ` (${exitCode})` : ''}`;
     if (!sawReadyLine) {
       const fd = fs.openSync(p.logFile, 'r');
       try {
@@ -250,7 +326,9 @@ async function waitReady(
         const buf = Buffer.alloc(Math.max(0, size - logOffset!));
         fs.readSync(fd, buf, 0, buf.length, logOffset!);
         sawReadyLine = buf.toString('utf8').includes(READY_LINE);
-      } finally { fs.closeSync(fd); }
+      } finally {
+        fs.closeSync(fd);
+      }
     }
     if (sawReadyLine && (await isPortOpen(opts.port))) return null;
     if (Date.now() - lastTick >= 5000) {
@@ -267,8 +345,10 @@ function failStart(p: ReturnType<typeof paths>, pid: number, why: string, logOff
   killGroup(pid, 'SIGKILL');
   fs.rmSync(p.pidFile, { force: true });
   const lines = logSince(p.logFile, logOffset);
-  throw new Error(`Kafka broker failed to start: ${why}.${firstProblems(lines)}\n`
-    + `Last 30 lines of ${p.logFile}:\n${lines.slice(-30).join('\n') || '(no log output)'}\n(full log: ${p.logFile})`);
+  throw new Error(
+    `Kafka broker failed to start: ${why}.${firstProblems(lines)}\n` +
+      `Last 30 lines of ${p.logFile}:\n${lines.slice(-30).join('\n') || '(no log output)'}\n(full log: ${p.logFile})`,
+  );
 }
 
 export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | null; reused: boolean }> {
@@ -279,7 +359,11 @@ export async function startBroker(opts: BrokerOptions): Promise<{ pid: number | 
   const ours = existing !== null && isOurBroker(existing, p.props) ? existing : null;
 
   if (await isPortOpen(opts.port)) {
-    log(`reusing the broker already listening on ${HOST}:${opts.port}${ours ? ` (pid ${ours})` : ' (not started from this dir)'}`);
+    log(
+      `reusing the broker already listening on ${HOST}:${opts.port}${
+        ours ? ` (pid ${ours})` : ' (not started from ' + 'this dir)'
+      }`,
+    );
     return { pid: ours, reused: true };
   }
 
@@ -322,11 +406,15 @@ async function launch(p: ReturnType<typeof paths>, node: NodeSpec, heapMb: numbe
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not spawn java for the Kafka broker (see ${p.logFile})`);
-  child.on('error', () => { /* surfaced as an exit by waitReady */ });
+  child.on('error', () => {
+    /* surfaced as an exit by waitReady */
+  });
   child.unref();
   fs.writeFileSync(p.pidFile, `${pid}\n`);
-  log(`started Kafka ${KAFKA_VERSION} node ${node.nodeId} (pid ${pid}) on ${HOST}:${node.port}, `
-    + `controller ${HOST}:${node.controllerPort}, log ${p.logFile}`);
+  log(
+    `started Kafka ${KAFKA_VERSION} node ${node.nodeId} (pid ${pid}) on ${HOST}:${node.port}, ` +
+      `controller ${HOST}:${node.controllerPort}, log ${p.logFile}`,
+  );
   return { child, pid, logOffset };
 }
 
@@ -336,11 +424,16 @@ export async function stopBroker(opts: BrokerOptions): Promise<boolean> {
   const pid = readPid(p.pidFile);
   if (pid === null || !isOurBroker(pid, p.props)) {
     fs.rmSync(p.pidFile, { force: true });
-    if (await isPortOpen(opts.port)) log(`${HOST}:${opts.port} is served by a broker not started from ${p.root}; leaving it alone`);
+    if (await isPortOpen(opts.port))
+      log(`${HOST}:${opts.port} is served by a broker not started from ${p.root}; leaving it alone`);
     return false;
   }
   const started = Date.now();
-  try { process.kill(pid, 'SIGTERM'); } catch { /* exited meanwhile */ } // the JVM's shutdown hook does a controlled shutdown
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* exited meanwhile */
+  } // the JVM's shutdown hook does a controlled shutdown
   while (isOurBroker(pid, p.props) && Date.now() - started < STOP_TIMEOUT_MS) await sleep(200);
   if (isOurBroker(pid, p.props)) {
     log(`broker pid ${pid} ignored SIGTERM for ${STOP_TIMEOUT_MS / 1000}s; killing it`);
@@ -352,7 +445,9 @@ export async function stopBroker(opts: BrokerOptions): Promise<boolean> {
   return true;
 }
 
-export async function brokerStatus(opts: BrokerOptions): Promise<{ running: boolean; pid: number | null; logFile: string }> {
+export async function brokerStatus(
+  opts: BrokerOptions,
+): Promise<{ running: boolean; pid: number | null; logFile: string }> {
   const p = paths(opts.dir);
   const pid = readPid(p.pidFile);
   const alive = pid !== null && isOurBroker(pid, p.props);
@@ -381,7 +476,13 @@ export interface ClusterOptions {
   log?: (line: string) => void;
 }
 
-export interface ClusterNode { nodeId: number; port: number; controllerPort: number; pid: number; logFile: string }
+export interface ClusterNode {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  pid: number;
+  logFile: string;
+}
 
 export interface KafkaCluster {
   nodes: ClusterNode[];
@@ -422,17 +523,19 @@ export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaClus
   try {
     // Formatting (a JVM each) and spawning run side by side; the quorum forms once a majority is up.
     // allSettled: a node whose launch failed must not leave the others' JVMs running.
-    const launched = await Promise.allSettled(specs.map(async (spec) => {
-      const p = paths(path.join(opts.dir, `node-${spec.nodeId}`), opts.libDir);
-      fs.mkdirSync(p.root, { recursive: true });
-      fs.writeFileSync(p.clusterId, `${clusterId}\n`);
-      log(`starting broker ${spec.nodeId}/${opts.nodes} on ${HOST}:${spec.port}…`);
-      const { child, pid, logOffset } = await launch(p, { ...spec, voters }, heapMb, log);
-      const { nodeId, port, controllerPort } = spec;
-      const node = { nodeId, port, controllerPort, pid, logFile: p.logFile, p };
-      nodes.push(node);
-      return { node, ready: waitReady(child, pid, { ...spec, dir: p.root, log }, p, logOffset) };
-    }));
+    const launched = await Promise.allSettled(
+      specs.map(async (spec) => {
+        const p = paths(path.join(opts.dir, `node-${spec.nodeId}`), opts.libDir);
+        fs.mkdirSync(p.root, { recursive: true });
+        fs.writeFileSync(p.clusterId, `${clusterId}\n`);
+        log(`starting broker ${spec.nodeId}/${opts.nodes} on ${HOST}:${spec.port}…`);
+        const { child, pid, logOffset } = await launch(p, { ...spec, voters }, heapMb, log);
+        const { nodeId, port, controllerPort } = spec;
+        const node = { nodeId, port, controllerPort, pid, logFile: p.logFile, p };
+        nodes.push(node);
+        return { node, ready: waitReady(child, pid, { ...spec, dir: p.root, log }, p, logOffset) };
+      }),
+    );
     nodes.sort((a, b) => a.nodeId - b.nodeId);
     for (const result of launched) {
       if (result.status === 'rejected') throw result.reason;
@@ -450,7 +553,13 @@ export async function startKafkaCluster(opts: ClusterOptions): Promise<KafkaClus
 
 async function stopNodes(nodes: { pid: number; p: ReturnType<typeof paths> }[], log: (l: string) => void) {
   const alive = nodes.filter((n) => isOurBroker(n.pid, n.p.props));
-  for (const node of alive) { try { process.kill(node.pid, 'SIGTERM'); } catch { /* exited meanwhile */ } }
+  for (const node of alive) {
+    try {
+      process.kill(node.pid, 'SIGTERM');
+    } catch {
+      /* exited meanwhile */
+    }
+  }
   const started = Date.now();
   while (alive.some((n) => isOurBroker(n.pid, n.p.props)) && Date.now() - started < STOP_TIMEOUT_MS) await sleep(200);
   for (const node of alive.filter((n) => isOurBroker(n.pid, n.p.props))) {

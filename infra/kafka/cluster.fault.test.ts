@@ -38,7 +38,11 @@ async function readValues(kafka: Kafka, topic: string, expected: number): Promis
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => { values.add(message.value!.toString()); } });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        values.add(message.value!.toString());
+      },
+    });
     const deadline = Date.now() + RETRY_DEADLINE_MS;
     while (values.size < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
   } finally {
@@ -48,8 +52,10 @@ async function readValues(kafka: Kafka, topic: string, expected: number): Promis
 }
 
 /** As vigil's producers send (shared/kafka/whole-send.ts): KafkaJS's own retries can drop a moved partition. */
-const produceAll = (producer: Producer, topic: string, values: string[]) => retrying(() =>
-  sendWhole(() => producer.send({ topic, acks: -1, messages: values.map((value) => ({ key: value, value })) })));
+const produceAll = (producer: Producer, topic: string, values: string[]) =>
+  retrying(() =>
+    sendWhole(() => producer.send({ topic, acks: -1, messages: values.map((value) => ({ key: value, value })) })),
+  );
 
 describe('3-broker KRaft cluster (startKafkaCluster)', () => {
   it('keeps acknowledging and loses nothing with one broker killed; acknowledges nothing with two killed', async () => {
@@ -64,9 +70,13 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
 
       const topic = `cluster-${Date.now()}`;
       const config = loadConfig({
-        KAFKA_BROKERS: cluster.brokers.join(','), KAFKA_TOPIC_EVENTS: topic, KAFKA_TOPIC_METRICS: `${topic}.m`,
-        KAFKA_TOPIC_DLQ: `${topic}.dlq`, KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
-        KAFKA_REPLICATION_FACTOR: '3', KAFKA_MIN_INSYNC_REPLICAS: '2',
+        KAFKA_BROKERS: cluster.brokers.join(','),
+        KAFKA_TOPIC_EVENTS: topic,
+        KAFKA_TOPIC_METRICS: `${topic}.m`,
+        KAFKA_TOPIC_DLQ: `${topic}.dlq`,
+        KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
+        KAFKA_REPLICATION_FACTOR: '3',
+        KAFKA_MIN_INSYNC_REPLICAS: '2',
       });
       const kafka = createKafka(config.kafka, createLogger('silent'), 'cluster-test');
       expect((await ensureTopics(kafka, config.kafka)).sort()).toEqual([topic, `${topic}.dlq`, `${topic}.m`]);
@@ -77,9 +87,12 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
       const producer = kafka.producer({ createPartitioner: partitioner, retry: NO_KAFKAJS_RETRIES });
       await producer.connect();
       try {
-        const [described] = (await admin.describeConfigs({
-          resources: [{ type: 2, name: topic, configNames: ['min.insync.replicas'] }], includeSynonyms: false,
-        })).resources;
+        const [described] = (
+          await admin.describeConfigs({
+            resources: [{ type: 2, name: topic, configNames: ['min.insync.replicas'] }],
+            includeSynonyms: false,
+          })
+        ).resources;
         const entries = described.configEntries.map((e) => [e.configName, e.configValue]);
         expect(entries).toEqual([['min.insync.replicas', '2']]);
         const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
@@ -94,8 +107,10 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
 
         await cluster.kill(3);
         const messages = Array.from({ length: PARTITIONS }, (_, partition) => ({ partition, value: 'one replica' }));
-        const answer = await producer.send({ topic, acks: -1, timeout: 10_000, messages })
-          .then(() => 'acknowledged', (e: Error) => e.name);
+        const answer = await producer.send({ topic, acks: -1, timeout: 10_000, messages }).then(
+          () => 'acknowledged',
+          (e: Error) => e.name,
+        );
         expect(answer).toMatch(/^KafkaJS\w+$/); // not 'acknowledged'
       } finally {
         await producer.disconnect().catch(() => {});

@@ -5,12 +5,23 @@ import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../test/helpers/process.ts';
-import { connectionString, initCluster, isAccepting, startCluster, stopCluster, type ClusterOptions } from './cluster.ts';
+import {
+  connectionString,
+  initCluster,
+  isAccepting,
+  startCluster,
+  stopCluster,
+  type ClusterOptions,
+} from './cluster.ts';
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string, params: unknown[] = []): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
-  try { return (await client.query<T>(sql, params)).rows; } finally { await client.end(); }
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 describe('private PostgreSQL cluster', () => {
@@ -39,8 +50,12 @@ describe('private PostgreSQL cluster', () => {
       await expect(query(url, 'select 1')).rejects.toThrow();
 
       await startCluster(opts);
-      expect(await query(url, 'select id, note from survivors')).toEqual([{ id: 1, note: 'committed before the crash' }]);
-      expect(fs.readFileSync(path.join(dir, 'postgres.log'), 'utf8')).toMatch(/not properly shut down|automatic recovery/);
+      expect(await query(url, 'select id, note from survivors')).toEqual([
+        { id: 1, note: 'committed before the crash' },
+      ]);
+      expect(fs.readFileSync(path.join(dir, 'postgres.log'), 'utf8')).toMatch(
+        /not properly shut down|automatic recovery/,
+      );
 
       await stopCluster(opts);
       await stopCluster(opts); // idempotent

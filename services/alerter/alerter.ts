@@ -38,6 +38,18 @@ import type { RuleStore } from './rules/rule-store.ts';
 import type { EngineRule } from './rules/rule.ts';
 import { Serial } from './serial.ts';
 
+import { secondsSince } from '../../shared/units.ts';
+
+/** Distinct fencing warnings remembered (so each is logged once) before the memory is cleared. */
+const FENCED_WARNINGS_MAX = 1000;
+/** Partial aggregates count when written within this many ticks (plus a grace) of now. */
+const PARTIALS_FRESH_TICKS = 3;
+const PARTIALS_FRESH_GRACE_MS = 2000;
+const FLUSH_WAIT_MS = 1000;
+/** Offsets of a partition are committed at most this often. */
+const COMMIT_INTERVAL_MS = 1000;
+const RETRY_AFTER_FAILURE_MS = 1000;
+
 export interface AlerterOptions {
   kafka: Kafka;
   topics: { metrics: string; events: string };
@@ -135,7 +147,9 @@ export class Alerter {
   }
 
   onAssignment(assignment: Record<string, number[]>): void {
-    this.serial.run(() => this.reassign(assignment)).catch((error) => this.opts.logger.error({ err: error }, 'alerter reassignment failed'));
+    this.serial
+      .run(() => this.reassign(assignment))
+      .catch((error) => this.opts.logger.error({ err: error }, 'alerter reassignment failed'));
   }
 
   onBatch(batch: PartitionBatch, control: BatchControl): Promise<void> {
@@ -154,11 +168,19 @@ export class Alerter {
       for (const state of this.partitions.values()) if (state.committed < state.next) this.commit(state, now);
       if (now - this.lastResend >= this.opts.resendMs) {
         this.lastResend = now;
-        const firing = [...this.engine.firing()].map(([rule, i]) => ({ rule: ruleInfo(rule), labels: i.labels, value: i.value, activeAt: i.activeAt, resolvedAt: null }));
+        const firing = [...this.engine.firing()].map(([rule, i]) => ({
+          rule: ruleInfo(rule),
+          labels: i.labels,
+          value: i.value,
+          activeAt: i.activeAt,
+          resolvedAt: null,
+        }));
         void this.opts.dispatcher.resend(firing, now);
-        void this.opts.dispatcher.sweep().catch((error) => this.opts.logger.warn({ err: error }, 'outbox sweep failed'));
+        void this.opts.dispatcher
+          .sweep()
+          .catch((error) => this.opts.logger.warn({ err: error }, 'outbox sweep failed'));
       }
-      this.opts.metrics.evaluationSeconds.observe({ kind: 'tick' }, Number(process.hrtime.bigint() - started) / 1e9);
+      this.opts.metrics.evaluationSeconds.observe({ kind: 'tick' }, secondsSince(started));
       this.opts.metrics.series.set(this.engine.windows.seriesCount);
       let firing = 0;
       for (const _ of this.engine.firing()) firing++;
@@ -177,7 +199,9 @@ export class Alerter {
   /** A rule changed through the API of this process: reload now rather than at the next tick. */
   rulesChanged(): void {
     this.ruleRevision = '';
-    this.serial.run(() => this.refreshRules()).catch((error) => this.opts.logger.warn({ err: error }, 'rule reload failed'));
+    this.serial
+      .run(() => this.refreshRules())
+      .catch((error) => this.opts.logger.warn({ err: error }, 'rule reload failed'));
   }
 
   /** Waits for the jobs under way and the saves they queued. */
@@ -202,7 +226,7 @@ export class Alerter {
 
   /** The generation this member holds and may save under, for an owner partition (null: the aggregations). */
   generationOf(origin: Origin | null): string | undefined {
-    if (origin === null) return this.aggregationsOwned ? this.aggregationsGeneration ?? undefined : undefined;
+    if (origin === null) return this.aggregationsOwned ? (this.aggregationsGeneration ?? undefined) : undefined;
     const state = this.partitions.get(ownerKey(origin));
     return state?.owned ? state.generation : undefined;
   }
@@ -214,7 +238,10 @@ export class Alerter {
   async checkOwnership(): Promise<void> {
     await this.storeLock.run(async () => {
       const owned = [...this.partitions.values()].filter((p) => p.owned);
-      const stored = await this.opts.states.owners(owned.map((p) => p.origin), this.aggregationsOwned);
+      const stored = await this.opts.states.owners(
+        owned.map((p) => p.origin),
+        this.aggregationsOwned,
+      );
       for (const state of owned) {
         const found = stored.get(ownerKey(state.origin));
         if (state.owned && found !== state.generation) this.loseOwnership(state.origin, found, 'self-check');
@@ -239,7 +266,7 @@ export class Alerter {
   private isReady(origin: Origin | null): boolean {
     if (origin === null) return this.leader && this.aggregationsOwned && this.caughtUp;
     const state = this.partitions.get(ownerKey(origin));
-    return state !== undefined && state.ready && state.owned;
+    return state?.ready === true && state.owned;
   }
 
   private async refreshRules(): Promise<void> {
@@ -250,7 +277,10 @@ export class Alerter {
       try {
         compiled.push({ ...definition, ...compileQuery(definition, this.opts.parse) });
       } catch (error) {
-        this.opts.logger.warn({ err: error, rule_id: definition.id }, 'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped');
+        this.opts.logger.warn(
+          { err: error, rule_id: definition.id },
+          'alert rule does not compile (ALERTER_MAX_RANGE_SECONDS lowered?); skipped',
+        );
       }
     }
     const now = this.opts.clock();
@@ -282,13 +312,18 @@ export class Alerter {
    * their windows dropped and rebuilt without evaluating, their alert instances kept, then judged once), so a new
    * `avg_over_time(x[10m])` judges ten minutes of samples at once rather than what arrives after its creation.
    */
-  private async refill(before: { names: Set<string>; eventKeys: Set<string>; retentionMs: number }, now: number): Promise<void> {
+  private async refill(
+    before: { names: Set<string>; eventKeys: Set<string>; retentionMs: number },
+    now: number,
+  ): Promise<void> {
     if (this.partitions.size === 0) return; // the first load: assignment will read the whole retention anyway
     const after = this.engine.windows.kept();
     const grew = this.engine.retentionMs > before.retentionMs;
     const topics: string[] = [];
-    if ([...after.names].some((n) => !before.names.has(n)) || (grew && after.names.size > 0)) topics.push(this.opts.topics.metrics);
-    if ([...after.eventKeys].some((k) => !before.eventKeys.has(k)) || (grew && after.eventKeys.size > 0)) topics.push(this.opts.topics.events);
+    if ([...after.names].some((n) => !before.names.has(n)) || (grew && after.names.size > 0))
+      topics.push(this.opts.topics.metrics);
+    if ([...after.eventKeys].some((k) => !before.eventKeys.has(k)) || (grew && after.eventKeys.size > 0))
+      topics.push(this.opts.topics.events);
     for (const topic of topics) {
       const owned = [...this.partitions.values()].filter((s) => s.origin.topic === topic);
       if (owned.length === 0) continue;
@@ -305,7 +340,11 @@ export class Alerter {
         this.consumer?.seek(topic, state.origin.partition, from.toString());
         refilled.push(state.origin.partition);
       }
-      if (refilled.length > 0) this.opts.logger.info({ topic, partitions: refilled }, 'rules need older data: re-reading these partitions to fill their windows');
+      if (refilled.length > 0)
+        this.opts.logger.info(
+          { topic, partitions: refilled },
+          'rules need older data: re-reading these partitions to fill their windows',
+        );
     }
   }
 
@@ -315,7 +354,8 @@ export class Alerter {
     this.claimTimer = null;
     this.claimAttempt = 0;
     const owned = new Map<string, Origin>();
-    for (const [topic, partitions] of Object.entries(assignment)) for (const partition of partitions) owned.set(ownerKey({ topic, partition }), { topic, partition });
+    for (const [topic, partitions] of Object.entries(assignment))
+      for (const partition of partitions) owned.set(ownerKey({ topic, partition }), { topic, partition });
     for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
     this.leader = owned.has(ownerKey({ topic: this.opts.topics.metrics, partition: 0 }));
     if (!this.leader) this.aggregationsGeneration = null;
@@ -357,8 +397,9 @@ export class Alerter {
           }
         }
         const aggregationClaim = claims.get(ownerKey(null));
-        const staleAggregations = aggregationClaim !== undefined
-          && (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
+        const staleAggregations =
+          aggregationClaim !== undefined &&
+          (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
         if (aggregationClaim && !staleAggregations) {
           this.aggregationsGeneration = aggregationClaim.generation;
           this.aggregationsOwned = true;
@@ -409,9 +450,15 @@ export class Alerter {
     for (const origin of stale) {
       const range = ranges.get(origin.topic)!.get(origin.partition) ?? { from: 0n, high: 0n };
       this.partitions.set(ownerKey(origin), {
-        origin, generation: claims.get(ownerKey(origin))!.generation, owned: true,
-        next: range.from, replayUntil: range.high, ready: range.from >= range.high,
-        awaitingFirst: true, committedAt: 0, committed: range.from,
+        origin,
+        generation: claims.get(ownerKey(origin))!.generation,
+        owned: true,
+        next: range.from,
+        replayUntil: range.high,
+        ready: range.from >= range.high,
+        awaitingFirst: true,
+        committedAt: 0,
+        committed: range.from,
       });
       if (range.from < range.high) this.consumer?.seek(origin.topic, origin.partition, range.from.toString());
     }
@@ -443,9 +490,10 @@ export class Alerter {
       };
     }
     for (const { origin, n } of dropped.values()) {
-      const held = origin === null
-        ? this.aggregationsGeneration ?? undefined
-        : this.partitions.get(ownerKey(origin))?.generation;
+      const held =
+        origin === null
+          ? (this.aggregationsGeneration ?? undefined)
+          : this.partitions.get(ownerKey(origin))?.generation;
       this.countFenced(origin, n, held);
     }
   }
@@ -455,7 +503,7 @@ export class Alerter {
     this.opts.metrics.fencedChanges.inc({ partition }, dropped);
     const warned = `${partition}@${held ?? '-'}`;
     if (this.fencedWarned.has(warned)) return;
-    if (this.fencedWarned.size >= 1000) this.fencedWarned.clear();
+    if (this.fencedWarned.size >= FENCED_WARNINGS_MAX) this.fencedWarned.clear();
     this.fencedWarned.add(warned);
     this.opts.logger.warn(
       { partition, generation: held ?? null, dropped_changes: dropped },
@@ -502,7 +550,9 @@ export class Alerter {
 
   /** Whether this member owns every partition (then aggregations are computed from its own series alone). */
   private reportAggregations(owned: Map<string, Origin>): void {
-    this.ownsAll = [...this.partitionTotals].every(([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total);
+    this.ownsAll = [...this.partitionTotals].every(
+      ([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total,
+    );
     this.opts.metrics.aggregationsComplete.set(this.leader && this.ownsAll ? 1 : 0);
   }
 
@@ -520,9 +570,15 @@ export class Alerter {
       const owned = [...this.partitions.values()].filter((p) => p.ready && p.owned);
       const origins = owned.map((p) => p.origin);
       await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
-      if (this.leader) this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
+      if (this.leader)
+        this.engine.setCombined(
+          await this.opts.states.loadPartials(now - PARTIALS_FRESH_TICKS * this.opts.tickMs - PARTIALS_FRESH_GRACE_MS),
+        );
     } catch (error) {
-      this.opts.logger.warn({ err: error }, 'partial aggregates not exchanged; aggregating rules wait for the next tick');
+      this.opts.logger.warn(
+        { err: error },
+        'partial aggregates not exchanged; aggregating rules wait for the next tick',
+      );
     }
   }
 
@@ -552,7 +608,8 @@ export class Alerter {
           this.engine.ingestMetric(name, labels, timestamp, value, state.origin, evaluate, type);
         }
       } else {
-        for (const event of decodeEvents(record, this.opts.decode)) this.engine.ingestEvent(event, state.origin, evaluate);
+        for (const event of decodeEvents(record, this.opts.decode))
+          this.engine.ingestEvent(event, state.origin, evaluate);
       }
       state.next = offset + 1n;
     }
@@ -565,13 +622,13 @@ export class Alerter {
     this.persist(changes);
     // Back-pressure: while PostgreSQL is slow or refuses, stop taking data rather than piling up unsaved changes.
     while (this.unsaved.length > MAX_UNSAVED && this.flushing && control.isRunning()) {
-      await withTimeout(this.flushing, 1000, () => undefined);
+      await withTimeout(this.flushing, FLUSH_WAIT_MS, () => undefined);
       await control.heartbeat();
     }
     // Kafka's committed offset is for lag monitoring only (a new owner re-reads by time): at most once a second
     // here, and the tick commits whatever is left behind.
-    if (now - state.committedAt >= 1000) this.commit(state, now);
-    this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (now - state.committedAt >= COMMIT_INTERVAL_MS) this.commit(state, now);
+    this.opts.metrics.evaluationSeconds.observe({ kind: 'batch' }, secondsSince(started));
   }
 
   private commit(state: PartitionState, now: number): void {
@@ -627,7 +684,7 @@ export class Alerter {
       });
       if (outcome === 'failed') {
         if (this.stopping) return;
-        await new Promise((r) => setTimeout(r, 1000));
+        await new Promise((r) => setTimeout(r, RETRY_AFTER_FAILURE_MS));
       }
     }
   }

@@ -52,8 +52,10 @@ function windowOf(record: ConsumedRecord, retentionDays: number, ctx: DecodeCont
 }
 
 /** The record's items as validator input (a copy without created_by, returned beside it, and id_given). */
-function* inputsOf(record: ConsumedRecord, codecs: ItemCodecs):
-  Generator<{ input: Record<string, unknown>; avro: boolean; createdBy: unknown }> {
+function* inputsOf(
+  record: ConsumedRecord,
+  codecs: ItemCodecs,
+): Generator<{ input: Record<string, unknown>; avro: boolean; createdBy: unknown }> {
   const unpacked = itemsOf(record, codecs);
   if (!unpacked.ok) return;
   for (const item of unpacked.items) {

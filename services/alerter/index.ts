@@ -27,6 +27,8 @@ import { ruleRoutes } from './routes.ts';
 import { RuleStore } from './rules/rule-store.ts';
 import { ruleInfo } from './engine/engine.ts';
 
+import { BYTES_PER_MIB } from '../../shared/units.ts';
+
 export interface AlerterDeps {
   config: Config;
   logger: Logger;
@@ -99,7 +101,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
       groupId: settings.groupId,
       topics: [config.kafka.topics.metrics, config.kafka.topics.events],
       maxWaitMs: 100,
-      maxBytesPerPartition: 1024 * 1024,
+      maxBytesPerPartition: BYTES_PER_MIB,
       sessionTimeoutMs: settings.sessionTimeoutMs,
       onBatch: (batch, control) => alerter!.onBatch(batch, control),
       onAssignment: (assignment) => alerter!.onAssignment(assignment),

@@ -141,11 +141,16 @@ describe('alerter ownership under faults', () => {
     const incidents = () =>
       countRows(c.db, `SELECT count(*) AS n FROM incidents WHERE alert_rule_id = $1 AND status = 'open'`, [ruleId]);
     const deadline = RECOVERY_BUDGET_MS + 20_000;
-    await until('alerts firing in the API', observers, async () => {
-      const r = await rule();
-      const all = r.active_instances;
-      return r.state === 'firing' && all.length === hosts.length && all.every((i) => i.state === 'firing');
-    }, deadline);
+    await until(
+      'alerts firing in the API',
+      observers,
+      async () => {
+        const r = await rule();
+        const all = r.active_instances;
+        return r.state === 'firing' && all.length === hosts.length && all.every((i) => i.state === 'firing');
+      },
+      deadline,
+    );
     // Incidents and notifications are grouped per rule: one incident gathers the rule's alerts, and the webhook
     // lists them in grouped notifications.
     const alertsSent = () => notifications().flatMap((n) => n.alerts.map((a) => [a.status, a.labels.host]));
@@ -158,12 +163,13 @@ describe('alerter ownership under faults', () => {
     const r = await rule();
     expect(r.active_instances.map((i) => i.labels.host).sort()).toEqual([...hosts].sort());
     const { rows: transitions } = await c.db.query(
-      'SELECT labels->>\'host\' AS host, from_state, to_state FROM alert_transitions WHERE rule_id = $1 ORDER BY 1, id',
+      "SELECT labels->>'host' AS host, from_state, to_state FROM alert_transitions WHERE rule_id = $1 ORDER BY 1, id",
       [ruleId],
     );
     const byHost = (a: { host: string }, b: { host: string }) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0);
-    expect([...transitions].sort(byHost))
-      .toEqual(hosts.map((host) => ({ host, from_state: 'inactive', to_state: 'firing' })).sort(byHost));
+    expect([...transitions].sort(byHost)).toEqual(
+      hosts.map((host) => ({ host, from_state: 'inactive', to_state: 'firing' })).sort(byHost),
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000)); // a duplicate notification would arrive by now
     expect(alertsSent().sort()).toEqual(hosts.map((h) => ['firing', h]).sort());
     expect(await incidents()).toBe(1);
@@ -231,7 +237,7 @@ describe('alerter ownership under faults', () => {
 
     b.proc.child.kill('SIGSTOP');
     // A takes B's partitions once B's session expired, and claims its own again: every generation is new.
-    await until('the running alerter claims the paused one\'s partitions', [a], allClaimedSince(shared, [a]));
+    await until("the running alerter claims the paused one's partitions", [a], allClaimedSince(shared, [a]));
     b.proc.child.kill('SIGCONT');
     const recoveredAt = Date.now();
     await expectAlertsAfter(recoveredAt, a, [a, b]);

@@ -68,10 +68,12 @@ describe('alerter ownership', () => {
     return { status: res.statusCode, body: res.json() as { status: string; checks: Record<string, string> } };
   };
   const instances = async (ruleId: string) =>
-    (await ctx.db.query<{ state: string; labels: Record<string, string> }>(
-      'SELECT state, labels FROM alert_instances WHERE rule_id = $1',
-      [ruleId],
-    )).rows;
+    (
+      await ctx.db.query<{ state: string; labels: Record<string, string> }>(
+        'SELECT state, labels FROM alert_instances WHERE rule_id = $1',
+        [ruleId],
+      )
+    ).rows;
   const transitions = (ruleId: string) =>
     countRows(ctx.db, 'SELECT count(*) AS n FROM alert_transitions WHERE rule_id = $1', [ruleId]);
   const generations = async () => {
@@ -86,7 +88,8 @@ describe('alerter ownership', () => {
     );
     return rows[0].generation;
   };
-  const notOwned = (list: string) => `the alerter holds ${list.split(', ').length} partition(s) it does not own ` +
+  const notOwned = (list: string) =>
+    `the alerter holds ${list.split(', ').length} partition(s) it does not own ` +
     `(claim pending or lost to another member): ${list}`;
   const metric = async (runtime: Runtime, name: string, labels: Record<string, string> = {}) => {
     const { values } = await runtime.registry.getSingleMetric(name)!.get();
@@ -97,12 +100,15 @@ describe('alerter ownership', () => {
   const ownsAll = async (runtime: Runtime) => {
     const alerter = alerterOf(runtime);
     const stored = await generations();
-    const origins = [metricsTopic(), ctx.config.kafka.topics.events]
-      .flatMap((topic) => Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })));
-    return stored.size === OWNER_ROWS
-      && origins.every((o) => alerter.generationOf(o) === stored.get(`${o.topic}:${o.partition}`))
-      && alerter.generationOf(null) === stored.get(ownerKey(null))
-      && alerter.caughtUp;
+    const origins = [metricsTopic(), ctx.config.kafka.topics.events].flatMap((topic) =>
+      Array.from({ length: PARTITIONS }, (_, partition) => ({ topic, partition })),
+    );
+    return (
+      stored.size === OWNER_ROWS &&
+      origins.every((o) => alerter.generationOf(o) === stored.get(`${o.topic}:${o.partition}`)) &&
+      alerter.generationOf(null) === stored.get(ownerKey(null)) &&
+      alerter.caughtUp
+    );
   };
 
   it('retries a failed claim; until it succeeds the member evaluates nothing and is not ready', async () => {
@@ -136,11 +142,13 @@ describe('alerter ownership', () => {
     expect(notReady.body.status).toBe('not ready');
     expect(notReady.body.checks.postgres).toBe('ok');
     const unowned = alerterOf(alerter).unowned;
-    expect([...unowned].sort()).toEqual([
-      'aggregations',
-      ...[0, 1, 2].map((p) => `${ctx.config.kafka.topics.events}:${p}`),
-      ...[0, 1, 2].map((p) => `${metricsTopic()}:${p}`),
-    ].sort());
+    expect([...unowned].sort()).toEqual(
+      [
+        'aggregations',
+        ...[0, 1, 2].map((p) => `${ctx.config.kafka.topics.events}:${p}`),
+        ...[0, 1, 2].map((p) => `${metricsTopic()}:${p}`),
+      ].sort(),
+    );
     expect(notReady.body.checks.alerter).toBe(notOwned(unowned.join(', ')));
     // Several ticks and retries later: still nothing evaluated, nothing stored, nothing claimed.
     await new Promise((r) => setTimeout(r, 2000));
@@ -150,16 +158,30 @@ describe('alerter ownership', () => {
     expect(await metric(alerter, 'vigil_alerter_unowned_partitions')).toBe(7);
 
     await ctx.db.query('DELETE FROM claim_block');
-    await waitFor(() => readyz(alerter), (r) => r.status === 200, 20_000);
-    const [firing] = await waitFor(() => instances(ruleId), (rows) => rows.length === 1 && rows[0].state === 'firing');
+    await waitFor(
+      () => readyz(alerter),
+      (r) => r.status === 200,
+      20_000,
+    );
+    const [firing] = await waitFor(
+      () => instances(ruleId),
+      (rows) => rows.length === 1 && rows[0].state === 'firing',
+    );
     expect(firing.labels).toEqual({ host: 'a' });
     expect(await transitions(ruleId)).toBe(1);
-    await waitFor(() => ownsAll(alerter), (ok) => ok);
+    await waitFor(
+      () => ownsAll(alerter),
+      (ok) => ok,
+    );
   }
 
   it('counts changes fenced out by another claim, rejoins, claims again and stores the alert once', async () => {
     const alerter = await ctx.start('alerter');
-    await waitFor(() => ownsAll(alerter), (ok) => ok, 30_000);
+    await waitFor(
+      () => ownsAll(alerter),
+      (ok) => ok,
+      30_000,
+    );
     const logger = (alerterOf(alerter) as unknown as { opts: { logger: Logger } }).opts.logger;
     const warn = vi.spyOn(logger, 'warn');
     const ruleId = await createRule(alerter, 'fenced cpu', 'fenced_cpu > 80');
@@ -170,7 +192,10 @@ describe('alerter ownership', () => {
     await post('fenced_cpu', 'b', 95);
 
     // The firing was evaluated and fenced out: counted (the upsert and the transition), and not ready.
-    await waitFor(() => metric(alerter, 'vigil_alerter_fenced_changes_total', { partition: label }), (n) => n === 2);
+    await waitFor(
+      () => metric(alerter, 'vigil_alerter_fenced_changes_total', { partition: label }),
+      (n) => n === 2,
+    );
     expect(await instances(ruleId)).toEqual([]);
     const lost = await readyz(alerter);
     expect([lost.status, lost.body.checks.alerter]).toEqual([503, notOwned(label)]);
@@ -181,36 +206,61 @@ describe('alerter ownership', () => {
     expect((fencedWarnings()[0][0] as { generation: string }).generation).not.toBe(stolen);
 
     // Rejoined and claimed again: the partition is re-read and the alert stored, once, and notified once.
-    const [firing] = await waitFor(() => instances(ruleId), (rows) => rows[0]?.state === 'firing', 30_000);
+    const [firing] = await waitFor(
+      () => instances(ruleId),
+      (rows) => rows[0]?.state === 'firing',
+      30_000,
+    );
     expect(await instances(ruleId)).toHaveLength(1);
     expect(firing.labels).toEqual({ host: 'b' });
-    await waitFor(() => ownsAll(alerter), (ok) => ok, 20_000);
+    await waitFor(
+      () => ownsAll(alerter),
+      (ok) => ok,
+      20_000,
+    );
     expect((await readyz(alerter)).status).toBe(200);
     expect(await transitions(ruleId)).toBe(1);
     const ofRule = async () => sink.requests.map((r) => JSON.parse(r.body)).filter((b) => b.rule.id === ruleId);
     const notified = await waitFor(ofRule, (n) => n.length === 1);
-    expect(notified.map((n) => [n.status, n.alerts.map((a: { labels: { host: string } }) => a.labels.host)])).toEqual([['firing', ['b']]]);
+    expect(notified.map((n) => [n.status, n.alerts.map((a: { labels: { host: string } }) => a.labels.host)])).toEqual([
+      ['firing', ['b']],
+    ]);
     expect(await metric(alerter, 'vigil_alerter_fenced_changes_total', { partition: label })).toBe(2);
     expect(fencedWarnings()).toHaveLength(1);
     warn.mockRestore();
     await alerter.stop();
   });
 
-  it('the self-check finds a generation that is not the member\'s and repairs it', async () => {
+  it("the self-check finds a generation that is not the member's and repairs it", async () => {
     const alerter = await ctx.start('alerter');
-    await waitFor(() => ownsAll(alerter), (ok) => ok, 30_000);
+    await waitFor(
+      () => ownsAll(alerter),
+      (ok) => ok,
+      30_000,
+    );
     const eventsPartition = `${ctx.config.kafka.topics.events}:1`;
     const stolen = await steal(ctx.config.kafka.topics.events, 1);
     // Nothing is saved for that partition (no data), so only the self-check can notice; then rejoin and claim.
-    await waitFor(async () => (await generations()).get(eventsPartition), (g) => g !== stolen, 40_000);
-    await waitFor(() => ownsAll(alerter), (ok) => ok, 20_000);
+    await waitFor(
+      async () => (await generations()).get(eventsPartition),
+      (g) => g !== stolen,
+      40_000,
+    );
+    await waitFor(
+      () => ownsAll(alerter),
+      (ok) => ok,
+      20_000,
+    );
     expect((await readyz(alerter)).status).toBe(200);
     expect(await metric(alerter, 'vigil_alerter_fenced_changes_total', { partition: eventsPartition })).toBe(0);
 
     // And it evaluates again: a new alert is stored once.
     const ruleId = await createRule(alerter, 'checked cpu', 'checked_cpu > 80');
     await post('checked_cpu', 'c', 95);
-    await waitFor(() => instances(ruleId), (r) => r.length === 1 && r[0].state === 'firing');
+    await waitFor(
+      () => instances(ruleId),
+      (r) => r.length === 1 && r[0].state === 'firing',
+    );
     expect(await transitions(ruleId)).toBe(1);
     await alerter.stop();
   });

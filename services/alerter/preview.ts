@@ -26,6 +26,11 @@ import { duration, ruleFields } from './rules/rule-input.ts';
 import type { RuleStore } from './rules/rule-store.ts';
 import type { EngineRule, RuleDefinition } from './rules/rule.ts';
 
+import { MS_PER_HOUR, MS_PER_SECOND } from '../../shared/units.ts';
+
+/** Without a step, the range is cut into about this many steps of whole seconds. */
+const DEFAULT_STEPS = 1000;
+
 export interface PreviewDeps {
   pool: Pool;
   parse: ParseOptions;
@@ -40,16 +45,26 @@ const MAX_SPAN_MS = 31 * 86_400_000;
 const PREVIEW_FIELDS = ['rule_id', 'start_time', 'end_time', 'step'];
 
 export async function runPreview(body: unknown, deps: PreviewDeps) {
-  if (!isPlainObject(body)) throw validationError([{ field: '(body)', message: `must be a JSON object with rule_id or query, and start_time, end_time, step; got ${describe(body)}` }]);
+  if (!isPlainObject(body))
+    throw validationError([
+      {
+        field: '(body)',
+        message: `must be a JSON object with rule_id or query, and start_time, end_time, step; got ${describe(body)}`,
+      },
+    ]);
   const check = new Checker();
   const now = deps.now?.() ?? Date.now();
   const end = time(check, 'end_time', body.end_time) ?? now;
-  const start = time(check, 'start_time', body.start_time) ?? end - 3_600_000;
+  const start = time(check, 'start_time', body.start_time) ?? end - MS_PER_HOUR;
   if (end <= start) check.fail('end_time', 'must be after start_time');
   if (end - start > MAX_SPAN_MS) check.fail('start_time', `the range may span at most ${formatDuration(MAX_SPAN_MS)}`);
-  const stepMs = body.step === undefined ? Math.max(1000, Math.ceil((end - start) / 1000 / 1000) * 1000) : duration(check, 'step', body.step);
+  const stepMs =
+    body.step === undefined
+      ? Math.max(MS_PER_SECOND, Math.ceil((end - start) / DEFAULT_STEPS / MS_PER_SECOND) * MS_PER_SECOND)
+      : duration(check, 'step', body.step);
   if (stepMs === 0) check.fail('step', 'must be at least 1s');
-  if (stepMs && (end - start) / stepMs > MAX_STEPS) check.fail('step', `gives more than ${MAX_STEPS} evaluations over the range: make it longer`);
+  if (stepMs && (end - start) / stepMs > MAX_STEPS)
+    check.fail('step', `gives more than ${MAX_STEPS} evaluations over the range: make it longer`);
 
   let definition: RuleDefinition | null = null;
   if (body.rule_id !== undefined) {
@@ -62,7 +77,17 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
   let compiledRule: EngineRule | null = null;
   try {
     const { fields, compiled } = ruleFields(ruleBody, definition, deps.parse);
-    compiledRule = { ...(definition ?? { id: '00000000-0000-0000-0000-000000000000', createdBy: null, createdAt: new Date(now), updatedAt: new Date(now), revision: '0' }), ...fields, ...compiled };
+    compiledRule = {
+      ...(definition ?? {
+        id: '00000000-0000-0000-0000-000000000000',
+        createdBy: null,
+        createdAt: new Date(now),
+        updatedAt: new Date(now),
+        revision: '0',
+      }),
+      ...fields,
+      ...compiled,
+    };
   } catch (error) {
     if (!(error instanceof VigilError)) throw error;
     for (const detail of error.details as object[]) check.errors.push(detail as never);
@@ -76,7 +101,13 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
   let rows: number;
   try {
     const events = rule.selectors.filter((sel) => sel.name === EVENTS);
-    rows = await loadMetrics(deps.pool, engine, rule.selectors.filter((sel) => sel.name !== EVENTS), from, end);
+    rows = await loadMetrics(
+      deps.pool,
+      engine,
+      rule.selectors.filter((sel) => sel.name !== EVENTS),
+      from,
+      end,
+    );
     if (events.length > 0) rows += await loadEvents(deps.pool, engine, events, from, end, MAX_ROWS - rows);
   } catch (error) {
     throw error instanceof VigilError ? error : databaseError(error);
@@ -92,7 +123,13 @@ export async function runPreview(body: unknown, deps: PreviewDeps) {
     step: formatDuration(stepMs),
     evaluations,
     rows_read: rows,
-    transitions: transitions.map((x) => ({ labels: x.labels, from: x.from, to: x.to, value: x.value, at: new Date(x.at).toISOString() })),
+    transitions: transitions.map((x) => ({
+      labels: x.labels,
+      from: x.from,
+      to: x.to,
+      value: x.value,
+      at: new Date(x.at).toISOString(),
+    })),
     alerts: periods(transitions),
   };
 }
@@ -109,7 +146,11 @@ const HISTORY: { topic: string; partition: number } = { topic: 'history', partit
 
 /** Every stored row the metric selectors read, once each, in time order (running totals build forwards). */
 async function loadMetrics(
-  pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number,
+  pool: Pool,
+  engine: AlertEngine,
+  selectors: VectorSelector[],
+  from: number,
+  end: number,
 ): Promise<number> {
   const stored = new Map<string, { types: Set<string>; readers: VectorSelector[] }>();
   for (const selector of selectors) {
@@ -138,7 +179,12 @@ async function loadMetrics(
 }
 
 async function loadEvents(
-  pool: Pool, engine: AlertEngine, selectors: VectorSelector[], from: number, end: number, budget: number,
+  pool: Pool,
+  engine: AlertEngine,
+  selectors: VectorSelector[],
+  from: number,
+  end: number,
+  budget: number,
 ): Promise<number> {
   const where = ['"timestamp" > $1', '"timestamp" <= $2'];
   const values: unknown[] = [new Date(from), new Date(end)];
@@ -147,8 +193,15 @@ async function loadEvents(
     where.push(`${label} = $${values.length}`);
   }
   values.push(budget + 1);
-  const { rows } = await pool.query<{ t: number; event_type: string; source: string; level: string | null; tags: Record<string, unknown> }>(
-    `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, event_type, source, level, tags FROM events WHERE ${where.join(' AND ')} LIMIT $${values.length}`,
+  const { rows } = await pool.query<{
+    t: number;
+    event_type: string;
+    source: string;
+    level: string | null;
+    tags: Record<string, unknown>;
+  }>(
+    `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, event_type, source, level, tags FROM events WHERE ` +
+      `${where.join(' AND ')} LIMIT $${values.length}`,
     values,
   );
   tooMany(rows.length + MAX_ROWS - budget);
@@ -171,16 +224,30 @@ function commonEquals(selectors: VectorSelector[], pushable: (label: string) => 
 }
 
 function tooMany(rows: number): void {
-  if (rows > MAX_ROWS) throw validationError([{ field: 'start_time', message: `the rule reads more than ${MAX_ROWS} stored rows over this range: narrow the range or the selector` }]);
+  if (rows > MAX_ROWS)
+    throw validationError([
+      {
+        field: 'start_time',
+        message: `the rule reads more than ${MAX_ROWS} stored rows over this range: narrow the range or the selector`,
+      },
+    ]);
 }
 
 /** Pairs each instance's firing with its resolution. */
 function periods(transitions: Transition[]) {
-  const open = new Map<string, { labels: Record<string, string>; active_at: string; fired_at: string; resolved_at: string | null }>();
+  const open = new Map<
+    string,
+    { labels: Record<string, string>; active_at: string; fired_at: string; resolved_at: string | null }
+  >();
   const out: { labels: Record<string, string>; active_at: string; fired_at: string; resolved_at: string | null }[] = [];
   for (const t of transitions) {
     if (t.to === 'firing') {
-      const period = { labels: t.labels, active_at: new Date(t.activeAt).toISOString(), fired_at: new Date(t.at).toISOString(), resolved_at: null };
+      const period = {
+        labels: t.labels,
+        active_at: new Date(t.activeAt).toISOString(),
+        fired_at: new Date(t.at).toISOString(),
+        resolved_at: null,
+      };
       open.set(t.fingerprint, period);
       out.push(period);
     } else if (t.to === 'resolved') {

@@ -17,6 +17,10 @@ import { ruleFields } from './rules/rule-input.ts';
 import { DuplicateRuleNameError, RuleStore } from './rules/rule-store.ts';
 import type { RuleDefinition } from './rules/rule.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const DEFAULT_TRANSITIONS_LIMIT = 100;
+
 export interface RuleRoutesDeps {
   pool: Pool;
   parse: ParseOptions;
@@ -56,7 +60,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
     try {
       return await work();
     } catch (error) {
-      if (error instanceof DuplicateRuleNameError) throw validationError([{ field: 'name', message: 'another alert rule already has this name' }]);
+      if (error instanceof DuplicateRuleNameError)
+        throw validationError([{ field: 'name', message: 'another alert rule already has this name' }]);
       throw error instanceof VigilError ? error : databaseError(error);
     }
   };
@@ -94,7 +99,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const rule = await db(() => rules.create(fields, request.principal!.sub));
       deps.onChange();
       request.audit('alert_rule.create', rule.id, { name: rule.name, query: rule.query });
-      return reply.status(201).send({ success: true, data: ruleToJson(rule, undefined) });
+      return reply.status(HTTP_STATUS.CREATED).send({ success: true, data: ruleToJson(rule, undefined) });
     });
 
     // The create checks without creating: the console checks a rule's query as it is typed (400 with position).
@@ -107,7 +112,10 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       const page = pageOf(request);
       return db(async () => {
         const all = await rules.all();
-        const instances = await instancesOf(all.map((r) => r.id), page);
+        const instances = await instancesOf(
+          all.map((r) => r.id),
+          page,
+        );
         return { success: true, data: all.map((r) => ruleToJson(r, instances.get(r.id), page.offset)) };
       });
     });
@@ -145,15 +153,33 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       db(async () => {
         const rule = await existing(request);
         const query = request.query as Record<string, unknown>;
-        const limit = query.limit === undefined ? 100 : Number(query.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY) throw validationError([{ field: 'limit', message: `must be an integer from 1 to ${MAX_HISTORY}` }]);
-        const { rows } = await deps.pool.query<{ id: string; labels: Record<string, string>; from_state: string; to_state: string; value: number | null; active_at: Date; at: Date }>(
-          `SELECT id, labels, from_state, to_state, value, active_at, at FROM alert_transitions WHERE rule_id = $1 ORDER BY at DESC, id DESC LIMIT $2`,
+        const limit = query.limit === undefined ? DEFAULT_TRANSITIONS_LIMIT : Number(query.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)
+          throw validationError([{ field: 'limit', message: `must be an integer from 1 to ${MAX_HISTORY}` }]);
+        const { rows } = await deps.pool.query<{
+          id: string;
+          labels: Record<string, string>;
+          from_state: string;
+          to_state: string;
+          value: number | null;
+          active_at: Date;
+          at: Date;
+        }>(
+          `SELECT id, labels, from_state, to_state, value, active_at, at FROM alert_transitions WHERE rule_id = $1 ` +
+            `ORDER BY at DESC, id DESC LIMIT $2`,
           [rule.id, limit],
         );
         return {
           success: true,
-          data: rows.map((r) => ({ id: Number(r.id), labels: r.labels, from: r.from_state, to: r.to_state, value: r.value, active_at: r.active_at.toISOString(), at: r.at.toISOString() })),
+          data: rows.map((r) => ({
+            id: Number(r.id),
+            labels: r.labels,
+            from: r.from_state,
+            to: r.to_state,
+            value: r.value,
+            active_at: r.active_at.toISOString(),
+            at: r.at.toISOString(),
+          })),
         };
       }),
     );

@@ -8,6 +8,12 @@
 import { StringDecoder } from 'node:string_decoder';
 import { VigilError, validationError } from '../../shared/errors.ts';
 
+import { HEX_RADIX } from '../../shared/units.ts';
+
+const FIRST_PRINTABLE_ASCII = 0x20;
+const ASCII_DELETE = 0x7f;
+const CODE_UNIT_HEX_DIGITS = 4;
+
 export const JSON_TYPES = ['application/json'];
 export const NDJSON_TYPES = ['application/x-ndjson', 'application/ndjson'];
 
@@ -493,5 +499,8 @@ function decodeKey(raw: string): string {
 }
 
 function describeChar(c: number): string {
-  return c >= 0x20 && c < 0x7f ? `"${String.fromCharCode(c)}"` : `character U+${c.toString(16).padStart(4, '0')}`;
+  const printable = c >= FIRST_PRINTABLE_ASCII && c < ASCII_DELETE;
+  return printable
+    ? `"${String.fromCharCode(c)}"`
+    : `character U+${c.toString(HEX_RADIX).padStart(CODE_UNIT_HEX_DIGITS, '0')}`;
 }

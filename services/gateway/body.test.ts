@@ -6,11 +6,19 @@ import { parseBody, readBody, RejectedItem, type BodyLimits, type BodyOptions, t
 
 const LIMITS: BodyLimits = { maxBytes: 5 * 1024 * 1024, maxItems: 5000, maxItemValues: 1000 };
 const SHAPE = { batchKey: 'events', noun: 'event' };
-const JSON_BODY = { contentType: 'application/json', encoding: undefined, limits: LIMITS, shape: SHAPE } satisfies BodyOptions;
+const JSON_BODY = {
+  contentType: 'application/json',
+  encoding: undefined,
+  limits: LIMITS,
+  shape: SHAPE,
+} satisfies BodyOptions;
 const NDJSON_BODY = { ...JSON_BODY, contentType: 'application/x-ndjson' };
 
 async function failure(promise: Promise<unknown>): Promise<[string, string]> {
-  const error = await promise.then(() => null, (e: unknown) => e);
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(VigilError);
   return [(error as VigilError).code, (error as VigilError).message];
 }
@@ -40,7 +48,8 @@ function chunked(bytes: Buffer, size: number): { stream: Readable; pulled: () =>
 
 /** Leading whitespace past maxItemValues characters: the body is scanned, not parsed whole as a short one is. */
 const PAD = ' '.repeat(LIMITS.maxItemValues + 1);
-const json = (text: string, limits = LIMITS): ParsedBody => parseBody('application/json', Buffer.from(PAD + text), limits, SHAPE);
+const json = (text: string, limits = LIMITS): ParsedBody =>
+  parseBody('application/json', Buffer.from(PAD + text), limits, SHAPE);
 const items = (text: string, limits = LIMITS): unknown[] => {
   const body = json(text, limits);
   expect(body.form).toBe('items');
@@ -50,10 +59,16 @@ const items = (text: string, limits = LIMITS): unknown[] => {
 describe('readBody: bytes and Content-Encoding', { timeout: 30_000 }, () => {
   it('passes identity bodies through and inflates gzip', async () => {
     for (const encoding of [undefined, '', 'identity', 'IDENTITY']) {
-      expect(await readBody(Readable.from([Buffer.from('{"a":1}')]), { ...JSON_BODY, encoding })).toEqual({ form: 'json', value: { a: 1 } });
+      expect(await readBody(Readable.from([Buffer.from('{"a":1}')]), { ...JSON_BODY, encoding })).toEqual({
+        form: 'json',
+        value: { a: 1 },
+      });
     }
     for (const encoding of ['gzip', 'x-gzip', ' Gzip ']) {
-      expect(await readBody(Readable.from([zlib.gzipSync(`${PAD}[{"a":1},2]`)]), { ...JSON_BODY, encoding })).toEqual({ form: 'items', items: [{ a: 1 }, 2] });
+      expect(await readBody(Readable.from([zlib.gzipSync(`${PAD}[{"a":1},2]`)]), { ...JSON_BODY, encoding })).toEqual({
+        form: 'items',
+        items: [{ a: 1 }, 2],
+      });
     }
   });
 
@@ -62,28 +77,51 @@ describe('readBody: bytes and Content-Encoding', { timeout: 30_000 }, () => {
     expect(bomb.length).toBeLessThan(50 * 1024);
     const before = process.memoryUsage().rss;
     let inflated = 0;
-    const options = { ...JSON_BODY, encoding: 'gzip', limits: { ...LIMITS, maxBytes: 1024 * 1024 }, onDecodedBytes: (n: number) => (inflated = n) };
-    expect(await failure(readBody(Readable.from([bomb]), options))).toEqual(['VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the decompressed body exceeds the limit of 1048576 bytes']);
+    const options = {
+      ...JSON_BODY,
+      encoding: 'gzip',
+      limits: { ...LIMITS, maxBytes: 1024 * 1024 },
+      onDecodedBytes: (n: number) => (inflated = n),
+    };
+    expect(await failure(readBody(Readable.from([bomb]), options))).toEqual([
+      'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+      'the decompressed body exceeds the limit of 1048576 bytes',
+    ]);
     expect(inflated).toBeLessThanOrEqual(1024 * 1024);
     expect(process.memoryUsage().rss - before).toBeLessThan(48 * 1024 * 1024);
     const exact = zlib.gzipSync(Buffer.from(`${PAD}[${'1,'.repeat(998)}1]`)); // 3000 bytes
-    const exactly = (maxBytes: number) => readBody(Readable.from([exact]), { ...JSON_BODY, encoding: 'gzip', limits: { ...LIMITS, maxBytes } });
+    const exactly = (maxBytes: number) =>
+      readBody(Readable.from([exact]), { ...JSON_BODY, encoding: 'gzip', limits: { ...LIMITS, maxBytes } });
     expect(((await exactly(3000)) as { items: unknown[] }).items).toHaveLength(999);
     expect((await failure(exactly(2999)))[0]).toBe('VIGIL_ERR_PAYLOAD_TOO_LARGE');
-    expect(await failure(readBody(Readable.from([Buffer.alloc(1001, 0x20)]), { ...JSON_BODY, limits: { ...LIMITS, maxBytes: 1000 } }))).toEqual(['VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the body exceeds the limit of 1000 bytes']);
+    expect(
+      await failure(
+        readBody(Readable.from([Buffer.alloc(1001, 0x20)]), { ...JSON_BODY, limits: { ...LIMITS, maxBytes: 1000 } }),
+      ),
+    ).toEqual(['VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the body exceeds the limit of 1000 bytes']);
   }, 30_000);
 
   it('refuses corrupt gzip (400) and other encodings (415)', async () => {
-    const gzip = (raw: Buffer, encoding = 'gzip') => failure(readBody(Readable.from([raw]), { ...JSON_BODY, encoding }));
-    expect(await gzip(Buffer.from('plain'))).toEqual(['VIGIL_ERR_MALFORMED_BODY', expect.stringMatching(/^the body is not valid gzip: /)]);
+    const gzip = (raw: Buffer, encoding = 'gzip') =>
+      failure(readBody(Readable.from([raw]), { ...JSON_BODY, encoding }));
+    expect(await gzip(Buffer.from('plain'))).toEqual([
+      'VIGIL_ERR_MALFORMED_BODY',
+      expect.stringMatching(/^the body is not valid gzip: /),
+    ]);
     expect((await gzip(zlib.gzipSync('{"a":1}').subarray(0, 12)))[0]).toBe('VIGIL_ERR_MALFORMED_BODY');
-    expect(await gzip(Buffer.from('x'), 'br')).toEqual(['VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE', 'Content-Encoding "br" is not supported; send identity or gzip']);
+    expect(await gzip(Buffer.from('x'), 'br')).toEqual([
+      'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
+      'Content-Encoding "br" is not supported; send identity or gzip',
+    ]);
     expect((await gzip(Buffer.from('x'), 'gzip, br'))[0]).toBe('VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE');
   });
 });
 
 describe('readBody: bombs stop at the first item past the limit', { timeout: 30_000 }, () => {
-  const TOO_MANY = ['VIGIL_ERR_PAYLOAD_TOO_LARGE', 'the batch has more than 5000 events; at most 5000 are accepted per request: split it'];
+  const TOO_MANY = [
+    'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+    'the batch has more than 5000 events; at most 5000 are accepted per request: split it',
+  ];
   const FIVE_MB = 5 * 1024 * 1024;
 
   it('gzip NDJSON of 2.5M lines (5 KB on the wire): 413 after inflating a few KB, not 5 MB', async () => {
@@ -91,7 +129,11 @@ describe('readBody: bombs stop at the first item past the limit', { timeout: 30_
     expect(bomb.length).toBeLessThan(10 * 1024);
     let inflated = 0;
     const started = performance.now();
-    expect(await failure(readBody(Readable.from([bomb]), { ...NDJSON_BODY, encoding: 'gzip', onDecodedBytes: (n) => (inflated = n) }))).toEqual(TOO_MANY);
+    expect(
+      await failure(
+        readBody(Readable.from([bomb]), { ...NDJSON_BODY, encoding: 'gzip', onDecodedBytes: (n) => (inflated = n) }),
+      ),
+    ).toEqual(TOO_MANY);
     expect(inflated).toBeLessThanOrEqual(64 * 1024); // one inflation step of 5 MB
     expect(performance.now() - started).toBeLessThan(5000);
   });
@@ -115,7 +157,9 @@ describe('readBody: bombs stop at the first item past the limit', { timeout: 30_
 });
 
 describe('parseBody: per-item bound', { timeout: 30_000 }, () => {
-  const tooMany = 'has more than 1000 JSON values (objects, arrays and commas count); no valid event has that many, so it was not parsed';
+  const tooMany =
+    'has more than 1000 JSON values (objects, arrays and commas count); no valid event has that many, so it was not ' +
+    'parsed';
 
   it('rejects an item of an array with more values than the bound, unparsed; the others count', () => {
     const dense = `{"payload":[${'{},'.repeat(1000)}{}]}`;
@@ -126,9 +170,18 @@ describe('parseBody: per-item bound', { timeout: 30_000 }, () => {
   });
 
   it('rejects a single-item body with more values than the bound (deep nesting included), unparsed', () => {
-    expect(json(`{"payload":[${'{},'.repeat(1000)}{}]}`)).toEqual({ form: 'json', value: new RejectedItem('(body)', tooMany) });
-    expect(json(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toEqual({ form: 'items', items: [new RejectedItem('(item)', tooMany)] });
-    expect(json(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`)).toEqual({ form: 'json', value: new RejectedItem('(body)', tooMany) });
+    expect(json(`{"payload":[${'{},'.repeat(1000)}{}]}`)).toEqual({
+      form: 'json',
+      value: new RejectedItem('(body)', tooMany),
+    });
+    expect(json(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toEqual({
+      form: 'items',
+      items: [new RejectedItem('(item)', tooMany)],
+    });
+    expect(json(`{"a":${'['.repeat(100_000)}${']'.repeat(100_000)}}`)).toEqual({
+      form: 'json',
+      value: new RejectedItem('(body)', tooMany),
+    });
   });
 
   it('rejects an NDJSON line with more values than the bound, counted as it arrives over chunks', async () => {
@@ -144,7 +197,10 @@ describe('parseBody: JSON', { timeout: 30_000 }, () => {
   it('splits arrays and batch objects into the items JSON.parse gives, wherever the chunks are cut', async () => {
     const text = `${PAD}[ {"a":"x,]\\"}{","b":[1,{"c":null}]} , "s\\\\" ,3.5e2,true,null,[[]],{} ,"日本"] `;
     const wrapped = `${PAD}{ "events" : ${text} }`;
-    for (const [body, expected] of [[text, JSON.parse(text)], [wrapped, JSON.parse(wrapped).events]]) {
+    for (const [body, expected] of [
+      [text, JSON.parse(text)],
+      [wrapped, JSON.parse(wrapped).events],
+    ]) {
       expect(items(body)).toEqual(expected);
       const bytes = Buffer.from(body);
       for (let cut = 1; cut < bytes.length; cut++) {
@@ -155,14 +211,28 @@ describe('parseBody: JSON', { timeout: 30_000 }, () => {
   });
 
   it('parses a body too short to hold more tokens than one item whole, as sent (ingest splits it)', () => {
-    expect(parseBody('application/json', Buffer.from('[{"a":1},2]'), LIMITS, SHAPE)).toEqual({ form: 'json', value: [{ a: 1 }, 2] });
-    expect(parseBody('application/json', Buffer.from('{"events":[1]}'), LIMITS, SHAPE)).toEqual({ form: 'json', value: { events: [1] } });
-    expect(thrown(() => parseBody('application/json', Buffer.from(' '), LIMITS, SHAPE)).slice(0, 2)).toEqual(['VIGIL_ERR_MALFORMED_BODY', 'malformed JSON body: the body is empty']);
-    expect(thrown(() => parseBody('application/json', Buffer.from('[1,'), LIMITS, SHAPE))[1]).toMatch(/^malformed JSON body: /);
+    expect(parseBody('application/json', Buffer.from('[{"a":1},2]'), LIMITS, SHAPE)).toEqual({
+      form: 'json',
+      value: [{ a: 1 }, 2],
+    });
+    expect(parseBody('application/json', Buffer.from('{"events":[1]}'), LIMITS, SHAPE)).toEqual({
+      form: 'json',
+      value: { events: [1] },
+    });
+    expect(thrown(() => parseBody('application/json', Buffer.from(' '), LIMITS, SHAPE)).slice(0, 2)).toEqual([
+      'VIGIL_ERR_MALFORMED_BODY',
+      'malformed JSON body: the body is empty',
+    ]);
+    expect(thrown(() => parseBody('application/json', Buffer.from('[1,'), LIMITS, SHAPE))[1]).toMatch(
+      /^malformed JSON body: /,
+    );
   });
 
   it('keeps one object or value whole', () => {
-    expect(json(' {"event_type":"log","tags":{"events":[1]},"payload":{"a":[1,2]}} ')).toEqual({ form: 'json', value: { event_type: 'log', tags: { events: [1] }, payload: { a: [1, 2] } } });
+    expect(json(' {"event_type":"log","tags":{"events":[1]},"payload":{"a":[1,2]}} ')).toEqual({
+      form: 'json',
+      value: { event_type: 'log', tags: { events: [1] }, payload: { a: [1, 2] } },
+    });
     expect(json('"events"')).toEqual({ form: 'json', value: 'events' });
     expect(json('null')).toEqual({ form: 'json', value: null });
     expect(items('{"\\u0065vents":[1]}')).toEqual([1]);
@@ -171,8 +241,24 @@ describe('parseBody: JSON', { timeout: 30_000 }, () => {
   it('names an empty or malformed body', () => {
     const malformedBody = (text: string) => thrown(() => json(text)).slice(0, 2);
     expect(malformedBody('  ')).toEqual(['VIGIL_ERR_MALFORMED_BODY', 'malformed JSON body: the body is empty']);
-    for (const text of ['{"a":', '[1,', '[1,]', '[,1]', '[1 2]', '[1,2] x', '[1,2}', '[{"a":1]}', '{"a":1}}', '"open', '[01]', '{"events":[1] "x":2}']) {
-      expect(malformedBody(text), text).toEqual(['VIGIL_ERR_MALFORMED_BODY', expect.stringMatching(/^malformed JSON body: /)]);
+    for (const text of [
+      '{"a":',
+      '[1,',
+      '[1,]',
+      '[,1]',
+      '[1 2]',
+      '[1,2] x',
+      '[1,2}',
+      '[{"a":1]}',
+      '{"a":1}}',
+      '"open',
+      '[01]',
+      '{"events":[1] "x":2}',
+    ]) {
+      expect(malformedBody(text), text).toEqual([
+        'VIGIL_ERR_MALFORMED_BODY',
+        expect.stringMatching(/^malformed JSON body: /),
+      ]);
     }
     expect(malformedBody('[1,2] x')[1]).toBe('malformed JSON body: unexpected "x" after the end of the JSON value');
     expect(malformedBody('[1,,2]')[1]).toBe('malformed JSON body: an empty item in the array (item 1)');
@@ -180,17 +266,32 @@ describe('parseBody: JSON', { timeout: 30_000 }, () => {
 
   it('refuses malformed batch objects, naming the field', () => {
     const refused = (text: string) => thrown(() => json(text));
-    expect(refused('{"events":"many"}')).toEqual(['VIGIL_ERR_VALIDATION', 'events: must be an array of events', [{ field: 'events', message: 'must be an array of events' }]]);
-    expect(refused('{"events":[1],"extra":1}')[2]).toEqual([{ field: 'extra', message: 'is not allowed next to "events" (a batch object has only "events")' }]);
-    expect(refused('{"extra":[1,2],"events":[1]}')[2]).toEqual([{ field: 'extra', message: 'is not allowed next to "events" (a batch object has only "events")' }]);
-    expect(refused('{"events":[1],"events":[2]}')[2]).toEqual([{ field: 'events', message: 'must appear only once in a batch object' }]);
+    expect(refused('{"events":"many"}')).toEqual([
+      'VIGIL_ERR_VALIDATION',
+      'events: must be an array of events',
+      [{ field: 'events', message: 'must be an array of events' }],
+    ]);
+    expect(refused('{"events":[1],"extra":1}')[2]).toEqual([
+      { field: 'extra', message: 'is not allowed next to "events" (a batch object has only "events")' },
+    ]);
+    expect(refused('{"extra":[1,2],"events":[1]}')[2]).toEqual([
+      { field: 'extra', message: 'is not allowed next to "events" (a batch object has only "events")' },
+    ]);
+    expect(refused('{"events":[1],"events":[2]}')[2]).toEqual([
+      { field: 'events', message: 'must appear only once in a batch object' },
+    ]);
     expect(items('{"events":[]}')).toEqual([]);
   });
 });
 
 describe('parseBody: NDJSON', { timeout: 30_000 }, () => {
   it('parses line by line: CRLF, blank lines skipped, a bad line becomes one rejected item', () => {
-    const parsed = parseBody('application/x-ndjson; charset=utf-8', Buffer.from('{"a":1}\r\n\n  \n{"b":\n[2]\n"last"'), LIMITS, SHAPE);
+    const parsed = parseBody(
+      'application/x-ndjson; charset=utf-8',
+      Buffer.from('{"a":1}\r\n\n  \n{"b":\n[2]\n"last"'),
+      LIMITS,
+      SHAPE,
+    );
     expect(parsed.form).toBe('items');
     const lines = (parsed as { items: unknown[] }).items;
     expect(lines).toHaveLength(4);
@@ -200,6 +301,9 @@ describe('parseBody: NDJSON', { timeout: 30_000 }, () => {
     expect((lines[1] as RejectedItem).message).toMatch(/^is not valid JSON: /);
     expect(lines.slice(2)).toEqual([[2], 'last']);
     expect(parseBody('Application/NDJSON', Buffer.from('1'), LIMITS, SHAPE).form).toBe('items');
-    expect(thrown(() => parseBody('application/x-ndjson', Buffer.from('\n \r\n'), LIMITS, SHAPE)).slice(0, 2)).toEqual(['VIGIL_ERR_MALFORMED_BODY', 'the NDJSON body has no lines']);
+    expect(thrown(() => parseBody('application/x-ndjson', Buffer.from('\n \r\n'), LIMITS, SHAPE)).slice(0, 2)).toEqual([
+      'VIGIL_ERR_MALFORMED_BODY',
+      'the NDJSON body has no lines',
+    ]);
   });
 });

@@ -35,7 +35,7 @@ export {
 } from './body-split.ts';
 
 /** Inflated bytes per step: fewer round trips to the thread pool than zlib's 16 KiB, still a short parse per step. */
-const INFLATE_CHUNK_BYTES = 64 * 1024;
+const INFLATE_CHUNK_BYTES = 65_536;
 
 export interface BodyOptions {
   contentType: string | undefined;

@@ -35,26 +35,41 @@ describe('gateway under decompression and parsing bombs', () => {
   });
   afterAll(() => ctx?.cleanup());
 
-  it('answers 12 concurrent gzip bombs with 413 while /healthz stays under 100 ms', async () => {
-    const cpu = process.cpuUsage();
-    const delay = monitorEventLoopDelay({ resolution: 5 });
-    delay.enable();
-    const report = await offerBombs(base, ctx.token('user'));
-    delay.disable();
-    const used = process.cpuUsage(cpu);
-    console.log(`bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} probes (next to small requests: ${report.controlMaxMs} ms); gateway CPU ${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ms`);
-    const tooMany = (noun: string) => `the batch has more than 5000 ${noun}s; at most 5000 are accepted per request: split it`;
-    const expected = (name: string) => ({ name, status: 413, code: 'VIGIL_ERR_PAYLOAD_TOO_LARGE', message: tooMany(name.startsWith('metrics') ? 'metric sample' : 'event') });
-    expect(report.answers.sort((a, b) => a.name.localeCompare(b.name))).toEqual(
-      ['events ndjson', 'events ones', 'events objects', 'events batch object', 'metrics ndjson', 'metrics objects']
-        .flatMap((name) => [expected(name), expected(name)])
-        .sort((a, b) => a.name.localeCompare(b.name)),
-    );
-    expect(report.probes).toBeGreaterThan(0);
-    // Under 100 ms; on a machine so busy with other work that /healthz takes longer than that next to a dozen small
-    // requests, no slower than twice that (before bounded parsing it took seconds: 25 s for six such bombs).
-    expect(report.healthzMaxMs).toBeLessThan(Math.max(HEALTHZ_MAX_MS, 2 * report.controlMaxMs));
-  }, { timeout: 120_000, retry: 2 }); // wall-clock bounds: a machine busy with other work may need a second try
+  it(
+    'answers 12 concurrent gzip bombs with 413 while /healthz stays under 100 ms',
+    async () => {
+      const cpu = process.cpuUsage();
+      const delay = monitorEventLoopDelay({ resolution: 5 });
+      delay.enable();
+      const report = await offerBombs(base, ctx.token('user'));
+      delay.disable();
+      const used = process.cpuUsage(cpu);
+      console.log(
+        `bombs answered in ${report.elapsedMs} ms; /healthz max ${report.healthzMaxMs} ms over ${report.probes} ` +
+          `probes (next to small requests: ${report.controlMaxMs} ms); gateway CPU ` +
+          `${Math.round((used.user + used.system) / 1000)} ms, event-loop delay max ${Math.round(delay.max / 1e6)} ` +
+          `ms`,
+      );
+      const tooMany = (noun: string) =>
+        `the batch has more than 5000 ${noun}s; at most 5000 are accepted per request: split it`;
+      const expected = (name: string) => ({
+        name,
+        status: 413,
+        code: 'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+        message: tooMany(name.startsWith('metrics') ? 'metric sample' : 'event'),
+      });
+      expect(report.answers.sort((a, b) => a.name.localeCompare(b.name))).toEqual(
+        ['events ndjson', 'events ones', 'events objects', 'events batch object', 'metrics ndjson', 'metrics objects']
+          .flatMap((name) => [expected(name), expected(name)])
+          .sort((a, b) => a.name.localeCompare(b.name)),
+      );
+      expect(report.probes).toBeGreaterThan(0);
+      // Under 100 ms; on a machine so busy with other work that /healthz takes longer than that next to a dozen small
+      // requests, no slower than twice that (before bounded parsing it took seconds: 25 s for six such bombs).
+      expect(report.healthzMaxMs).toBeLessThan(Math.max(HEALTHZ_MAX_MS, 2 * report.controlMaxMs));
+    },
+    { timeout: 120_000, retry: 2 },
+  ); // wall-clock bounds: a machine busy with other work may need a second try
 
   it('refuses items nested 100,000 levels deep without parsing them, and still serves valid input', async () => {
     const headers = { authorization: `Bearer ${ctx.token('user')}`, 'content-type': 'application/json' };
@@ -63,16 +78,38 @@ describe('gateway under decompression and parsing bombs', () => {
       const res = await fetch(`${base}/api/v1/monitoring/${path}`, { method: 'POST', headers, body });
       return [res.status, await res.json()];
     };
-    const tooMany = 'has more than 24640 JSON values (objects, arrays and commas count); no valid event has that many, so it was not parsed';
+    const tooMany =
+      'has more than 24640 JSON values (objects, arrays and commas count); no valid event has that many, so it was ' +
+      'not parsed';
     expect(await post('events', `{"event_type":"log","source":"deep","payload":{"a":${deep}}}`)).toEqual([
       400,
-      { success: false, error: { code: 'VIGIL_ERR_VALIDATION', message: `(body): ${tooMany}`, details: [{ field: '(body)', message: tooMany }] } },
+      {
+        success: false,
+        error: {
+          code: 'VIGIL_ERR_VALIDATION',
+          message: `(body): ${tooMany}`,
+          details: [{ field: '(body)', message: tooMany }],
+        },
+      },
     ]);
-    const [status, body] = await post('events', `[{"event_type":"log","source":"deep","payload":{"a":${deep}}},{"event_type":"log","source":"ok"}]`);
+    const [status, body] = await post(
+      'events',
+      `[{"event_type":"log","source":"deep","payload":{"a":${deep}}},{"event_type":"log","source":"ok"}]`,
+    );
     expect(status).toBe(202);
-    expect(body).toEqual({ success: true, data: { accepted: 1, rejected: 1, ids: [null, expect.any(String)], errors: [{ index: 0, field: '(item)', message: tooMany }] } });
+    expect(body).toEqual({
+      success: true,
+      data: {
+        accepted: 1,
+        rejected: 1,
+        ids: [null, expect.any(String)],
+        errors: [{ index: 0, field: '(item)', message: tooMany }],
+      },
+    });
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/^vigil_gateway_items_total\{[^}]*outcome="rejected"[^}]*reason="too_many_values"[^}]*\} 2$/m);
+    expect(metrics).toMatch(
+      /^vigil_gateway_items_total\{[^}]*outcome="rejected"[^}]*reason="too_many_values"[^}]*\} 2$/m,
+    );
   });
 });
 
@@ -128,14 +165,19 @@ async function offerBombs(base: string, token: string): Promise<Report> {
         maxMs = Math.max(maxMs, performance.now() - t0);
         probes++;
       }
-      return { answers: await answers, probes, maxMs: Math.round(maxMs), elapsedMs: Math.round(performance.now() - started) };
+      const elapsedMs = Math.round(performance.now() - started);
+      return { answers: await answers, probes, maxMs: Math.round(maxMs), elapsedMs };
     };
     // The control: as many small gzip requests (each refused, 400), to see how fast this machine answers /healthz
     // next to a dozen requests that are not bombs.
-    const small = bombs.map(({ path }) => ({ name: 'small', path, type: 'application/json', body: zlib.gzipSync('[{}]') }));
+    const small = bombs.map(({ path }) =>
+      ({ name: 'small', path, type: 'application/json', body: zlib.gzipSync('[{}]') }));
     const control = await probed(small);
     const bombed = await probed(bombs);
-    const report = { answers: bombed.answers, probes: bombed.probes, healthzMaxMs: bombed.maxMs, elapsedMs: bombed.elapsedMs, controlMaxMs: control.maxMs };
+    const report = {
+      answers: bombed.answers, probes: bombed.probes, healthzMaxMs: bombed.maxMs, elapsedMs: bombed.elapsedMs,
+      controlMaxMs: control.maxMs,
+    };
     process.stdout.write(JSON.stringify(report));
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {

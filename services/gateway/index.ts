@@ -49,17 +49,33 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   // The shedder bounds what requests hold; the producer's own queue bound is a backstop above it (Avro records
   // carry ids and created_by that the JSON bodies did not, so they can outweigh the bodies they came from).
   const metrics = createGatewayMetrics(deps.registry);
-  const onRecord = (topic: string, items: number) => metrics.recordItems.observe({ endpoint: topic === config.kafka.topics.events ? 'events' : 'metrics' }, items);
-  const producer = new BatchingProducer(deps.kafka, { timeoutMs: limits.produceTimeoutMs, maxQueuedBytes: 2 * limits.maxInFlightBytes, onRecord });
+  const onRecord = (topic: string, items: number) =>
+    metrics.recordItems.observe({ endpoint: topic === config.kafka.topics.events ? 'events' : 'metrics' }, items);
+  const producer = new BatchingProducer(deps.kafka, {
+    timeoutMs: limits.produceTimeoutMs,
+    maxQueuedBytes: 2 * limits.maxInFlightBytes,
+    onRecord,
+  });
   await producer.connect();
-  const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) => metrics.shed.inc({ reason }));
+  const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) =>
+    metrics.shed.inc({ reason }),
+  );
   metrics.watch(shedder);
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
   const { codecs } = deps;
   const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
-  const metricsKind = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, new TopicPartitioner(deps.kafka, config.kafka.topics.metrics));
-  const bodyLimits: BodyLimits = { maxBytes: limits.bodyLimitBytes, maxItems: limits.maxBatchItems, maxItemValues: maxItemValues(config) };
+  const metricsKind = metricKind(
+    config,
+    codecs.get('Metric')!,
+    codecs.get('MetricBundle')!,
+    new TopicPartitioner(deps.kafka, config.kafka.topics.metrics),
+  );
+  const bodyLimits: BodyLimits = {
+    maxBytes: limits.bodyLimitBytes,
+    maxItems: limits.maxBatchItems,
+    maxItemValues: maxItemValues(config),
+  };
 
   const routes: FastifyPluginAsync = async (app) => {
     app.decorateRequest('ingestTicket', null);
@@ -75,7 +91,10 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     app.addContentTypeParser([...JSON_TYPES, ...NDJSON_TYPES], async (request: FastifyRequest, payload: Readable) => {
       if (Number(request.headers['content-length']) > limits.bodyLimitBytes) {
         drain(payload, 2 * limits.bodyLimitBytes); // a body somewhat over the limit still gets its answer
-        throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the body exceeds the limit of ${limits.bodyLimitBytes} bytes`);
+        throw new VigilError(
+          'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+          `the body exceeds the limit of ${limits.bodyLimitBytes} bytes`,
+        );
       }
       const ticket = request.ingestTicket;
       return readBody(payload, {
@@ -97,17 +116,19 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
       const ticket = request.ingestTicket;
       if (ticket === null || request.headers['content-length'] !== undefined) return payload;
       let received = 0;
-      return payload.pipe(new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          received += chunk.length;
-          try {
-            shedder.resize(ticket, received);
-            callback(null, chunk);
-          } catch (error) {
-            callback(error as Error);
-          }
-        },
-      }));
+      return payload.pipe(
+        new Transform({
+          transform(chunk: Buffer, _encoding, callback) {
+            received += chunk.length;
+            try {
+              shedder.resize(ticket, received);
+              callback(null, chunk);
+            } catch (error) {
+              callback(error as Error);
+            }
+          },
+        }),
+      );
     });
     const release = async (request: FastifyRequest) => {
       if (request.ingestTicket) shedder.release(request.ingestTicket);
@@ -122,25 +143,29 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     route(app, events, ingestDeps);
     route(app, metricsKind, ingestDeps);
     // OTLP/HTTP in a child context (its own body parsers and error answers), under the same hooks.
-    await app.register(otlpRoutes({
-      ingest: ingestDeps,
-      events: events as ItemKind<unknown>,
-      metrics: metricsKind as ItemKind<unknown>,
-      maxBatchItems: limits.maxBatchItems,
-      maxDepth: limits.maxDepth,
-      bodyLimitBytes: limits.bodyLimitBytes,
-      decodeBody,
-    }));
+    await app.register(
+      otlpRoutes({
+        ingest: ingestDeps,
+        events: events as ItemKind<unknown>,
+        metrics: metricsKind as ItemKind<unknown>,
+        maxBatchItems: limits.maxBatchItems,
+        maxDepth: limits.maxDepth,
+        bodyLimitBytes: limits.bodyLimitBytes,
+        decodeBody,
+      }),
+    );
     // Remote-write in a child context (its own body parser and answers), under the same hooks and bounds.
-    await app.register(remoteWriteRoutes({
-      ingest: ingestDeps,
-      metrics: metricsKind as ItemKind<unknown>,
-      maxBatchItems: limits.maxBatchItems,
-      bodyLimitBytes: limits.bodyLimitBytes,
-      account: (request, bytes) => {
-        if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes);
-      },
-    }));
+    await app.register(
+      remoteWriteRoutes({
+        ingest: ingestDeps,
+        metrics: metricsKind as ItemKind<unknown>,
+        maxBatchItems: limits.maxBatchItems,
+        bodyLimitBytes: limits.bodyLimitBytes,
+        account: (request, bytes) => {
+          if (request.ingestTicket) shedder.resize(request.ingestTicket, bytes);
+        },
+      }),
+    );
   };
 
   return {
@@ -152,11 +177,24 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
 }
 
 function route<R>(app: FastifyInstance, kind: ItemKind<R>, deps: IngestDeps): void {
-  app.post(`/api/v1/monitoring/${kind.endpoint}`, { config: { endpoint: kind.endpoint } }, async (request: FastifyRequest, reply: FastifyReply) => {
-    // No body at all (no Content-Type, nothing sent): the parsers never ran.
-    if (request.body === undefined || request.body === null) throw new VigilError('VIGIL_ERR_MALFORMED_BODY', `a body is required: one ${kind.noun}, a batch or NDJSON (Content-Type: application/json or application/x-ndjson)`);
-    const requestIdGiven = request.headers['x-request-id'] === request.id;
-    const answer = await ingest(kind, { body: request.body as ParsedBody, requestId: request.id, requestIdGiven, createdBy: request.principal!.sub }, deps);
-    return reply.status(answer.status).send({ success: true, data: answer.data });
-  });
+  app.post(
+    `/api/v1/monitoring/${kind.endpoint}`,
+    { config: { endpoint: kind.endpoint } },
+    async (request: FastifyRequest, reply: FastifyReply) => {
+      // No body at all (no Content-Type, nothing sent): the parsers never ran.
+      if (request.body === undefined || request.body === null)
+        throw new VigilError(
+          'VIGIL_ERR_MALFORMED_BODY',
+          `a body is required: one ${kind.noun}, a batch or NDJSON (Content-Type: application/json or ` +
+            `application/x-ndjson)`,
+        );
+      const requestIdGiven = request.headers['x-request-id'] === request.id;
+      const answer = await ingest(
+        kind,
+        { body: request.body as ParsedBody, requestId: request.id, requestIdGiven, createdBy: request.principal!.sub },
+        deps,
+      );
+      return reply.status(answer.status).send({ success: true, data: answer.data });
+    },
+  );
 }

@@ -14,6 +14,8 @@ import { RejectedItem, type ParsedBody } from './body.ts';
 import type { ItemKind } from './kinds.ts';
 import { rejectionReason, type GatewayMetrics } from './metrics.ts';
 
+import { secondsSince } from '../../shared/units.ts';
+
 /** A batch answer names at most this many errors (the counts are always exact): the answer stays small. */
 export const MAX_REPORTED_ERRORS = 1000;
 
@@ -52,10 +54,17 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     const ctx = { requestId, createdBy: req.createdBy, now, index: batch ? index : undefined };
-    const result = item instanceof RejectedItem ? { ok: false as const, errors: [rejection(item, batch ? index : undefined)] } : kind.check(item, ctx);
+    const result =
+      item instanceof RejectedItem
+        ? { ok: false as const, errors: [rejection(item, batch ? index : undefined)] }
+        : kind.check(item, ctx);
     if (!result.ok) {
       rejected++;
-      deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: rejectionReason(result.errors[0]) });
+      deps.metrics.items.inc({
+        endpoint: kind.endpoint,
+        outcome: 'rejected',
+        reason: rejectionReason(result.errors[0]),
+      });
       for (const error of result.errors) if (errors.length < MAX_REPORTED_ERRORS) errors.push(error);
       continue;
     }
@@ -67,7 +76,10 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
 
   if (accepted.length === 0) {
     if (!batch) throw validationError(errors);
-    throw validationError(errors, `all ${items.length} ${kind.noun}s were rejected; details lists each offending field by item index`);
+    throw validationError(
+      errors,
+      `all ${items.length} ${kind.noun}s were rejected; details lists each offending field by item index`,
+    );
   }
   await publishRecords(kind, accepted, deps);
 
@@ -94,16 +106,22 @@ export async function publishRecords<R>(kind: ItemKind<R>, records: R[], deps: I
     deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'rejected', reason: 'kafka_unavailable' }, items.length);
     throw error;
   }
-  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, Number(process.hrtime.bigint() - started) / 1e9);
+  deps.metrics.produceSeconds.observe({ endpoint: kind.endpoint }, secondsSince(started));
   deps.metrics.items.inc({ endpoint: kind.endpoint, outcome: 'accepted', reason: 'none' }, items.length);
 }
 
 function rejection(item: RejectedItem, index: number | undefined): FieldError {
-  return index === undefined ? { field: item.field, message: item.message } : { index, field: item.field, message: item.message };
+  return index === undefined
+    ? { field: item.field, message: item.message }
+    : { index, field: item.field, message: item.message };
 }
 
 /** Items split by the body reader (a JSON array, a batch object, NDJSON lines), or one JSON value as sent. */
-function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: ParsedBody, maxItems: number): { items: unknown[]; batch: boolean } {
+function itemsOf(
+  kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>,
+  body: ParsedBody,
+  maxItems: number,
+): { items: unknown[]; batch: boolean } {
   let items: unknown[];
   if (body.form === 'items') items = body.items;
   else if (Array.isArray(body.value)) items = body.value;
@@ -111,7 +129,12 @@ function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: Parse
     const wrapper = body.value;
     const extra = Object.keys(wrapper).filter((k) => k !== kind.batchKey);
     if (extra.length > 0) {
-      throw validationError([{ field: extra[0].slice(0, 60), message: `is not allowed next to "${kind.batchKey}" (a batch object has only "${kind.batchKey}")` }]);
+      throw validationError([
+        {
+          field: extra[0].slice(0, 60),
+          message: `is not allowed next to "${kind.batchKey}" (a batch object has only "${kind.batchKey}")`,
+        },
+      ]);
     }
     if (!Array.isArray(wrapper[kind.batchKey])) {
       throw validationError([{ field: kind.batchKey, message: `must be an array of ${kind.noun}s` }]);
@@ -119,9 +142,13 @@ function itemsOf(kind: Pick<ItemKind<unknown>, 'batchKey' | 'noun'>, body: Parse
     items = wrapper[kind.batchKey] as unknown[];
   } else return { items: [body.value], batch: false };
 
-  if (items.length === 0) throw validationError([{ field: kind.batchKey, message: `must contain at least one ${kind.noun}` }]);
+  if (items.length === 0)
+    throw validationError([{ field: kind.batchKey, message: `must contain at least one ${kind.noun}` }]);
   if (items.length > maxItems) {
-    throw new VigilError('VIGIL_ERR_PAYLOAD_TOO_LARGE', `the batch has more than ${maxItems} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`);
+    throw new VigilError(
+      'VIGIL_ERR_PAYLOAD_TOO_LARGE',
+      `the batch has more than ${maxItems} ${kind.noun}s; at most ${maxItems} are accepted per request: split it`,
+    );
   }
   return { items, batch: true };
 }

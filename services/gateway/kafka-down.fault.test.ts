@@ -20,11 +20,15 @@ const ANSWER_BOUND_MS = PRODUCE_TIMEOUT_MS + 1500;
 
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
@@ -78,7 +82,15 @@ describe('gateway with Kafka stopped', () => {
       expect(res.headers['retry-after']).toBe('2');
       expect(res.json()).toEqual({
         success: false,
-        error: { code: 'VIGIL_ERR_KAFKA_UNAVAILABLE', message: expect.stringMatching(/^Kafka (did not acknowledge within 1500 ms|refused the write: .*); retry later \(records that carry the same ids are stored once\)$/) },
+        error: {
+          code: 'VIGIL_ERR_KAFKA_UNAVAILABLE',
+          message: expect.stringMatching(
+            new RegExp(
+              '^Kafka (did not acknowledge within 1500 ms|refused the write: .*); ' +
+                'retry later \\(records that carry the same ids are stored once\\)$',
+            ),
+          ),
+        },
       });
       expect(ms).toBeLessThan(ANSWER_BOUND_MS);
     }

@@ -46,7 +46,11 @@ export interface ItemKind<R> {
 export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): ItemKind<EventRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
-  const window = (now: number): TimeWindow => ({ now, retentionDays: storage.eventRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
+  const window = (now: number): TimeWindow => ({
+    now,
+    retentionDays: storage.eventRetentionDays,
+    futureGraceSeconds: ingest.futureGraceSeconds,
+  });
   return {
     endpoint: 'events',
     batchKey: 'events',
@@ -66,7 +70,12 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
           } else item[field] = redact(item[field]);
         }
       }
-      const result = validateEvent(item, { window: window(ctx.now), limits: ingest.eventLimits, createdBy: ctx.createdBy, index: ctx.index });
+      const result = validateEvent(item, {
+        window: window(ctx.now),
+        limits: ingest.eventLimits,
+        createdBy: ctx.createdBy,
+        index: ctx.index,
+      });
       if (refused.length === 0) return result;
       return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };
     },
@@ -77,10 +86,19 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
 
 const bySource = (record: EventRecord) => record.source;
 
-export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, partitioner: TopicPartitioner): ItemKind<MetricRecord> {
+export function metricKind(
+  config: Config,
+  codec: Codec,
+  bundleCodec: Codec,
+  partitioner: TopicPartitioner,
+): ItemKind<MetricRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
-  const window = (now: number): TimeWindow => ({ now, retentionDays: storage.metricRetentionDays, futureGraceSeconds: ingest.futureGraceSeconds });
+  const window = (now: number): TimeWindow => ({
+    now,
+    retentionDays: storage.metricRetentionDays,
+    futureGraceSeconds: ingest.futureGraceSeconds,
+  });
   return {
     endpoint: 'metrics',
     batchKey: 'metrics',
@@ -90,7 +108,12 @@ export function metricKind(config: Config, codec: Codec, bundleCodec: Codec, par
     bundleCodec,
     check(item, ctx) {
       if (isPlainObject(item)) item.labels = redact(item.labels);
-      return validateMetric(item, { window: window(ctx.now), limits: ingest.metricLimits, createdBy: ctx.createdBy, index: ctx.index });
+      return validateMetric(item, {
+        window: window(ctx.now),
+        limits: ingest.metricLimits,
+        createdBy: ctx.createdBy,
+        index: ctx.index,
+      });
     },
     async router() {
       const partitionOf = await partitioner.router();
@@ -121,7 +144,8 @@ const ITEM_FIELD_TOKENS = 64;
 function addRequestId(item: Record<string, unknown>, requestId: string, maxTags: number): void {
   const tags = item.tags;
   if (tags === undefined || tags === null) item.tags = { request_id: requestId };
-  else if (isPlainObject(tags) && !Object.hasOwn(tags, 'request_id') && Object.keys(tags).length < maxTags) tags.request_id = requestId;
+  else if (isPlainObject(tags) && !Object.hasOwn(tags, 'request_id') && Object.keys(tags).length < maxTags)
+    tags.request_id = requestId;
 }
 
 function fieldError(ctx: ItemContext, field: string, message: string): FieldError {

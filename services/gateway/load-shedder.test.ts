@@ -18,9 +18,15 @@ describe('LoadShedder', () => {
     const shed: ShedReason[] = [];
     const shedder = new LoadShedder(2, 1000, (reason) => shed.push(reason));
     const a = shedder.admit(600);
-    expect(refusal(() => shedder.admit(500))).toEqual(['VIGIL_ERR_RATE_LIMITED', 1, 'the gateway is at capacity (600 of 1000 body bytes are in flight); retry after 1 s']);
+    expect(refusal(() => shedder.admit(500))).toEqual([
+      'VIGIL_ERR_RATE_LIMITED',
+      1,
+      'the gateway is at capacity (600 of 1000 body bytes are in flight); retry after 1 s',
+    ]);
     const b = shedder.admit(400);
-    expect(refusal(() => shedder.admit(0))[2]).toBe('the gateway is at capacity (2 requests are in flight); retry after 1 s');
+    expect(refusal(() => shedder.admit(0))[2]).toBe(
+      'the gateway is at capacity (2 requests are in flight); retry after 1 s',
+    );
     expect([shedder.inFlightRequests, shedder.inFlightBytes]).toEqual([2, 1000]);
     shedder.release(a);
     shedder.release(a); // idempotent: onResponse and onRequestAbort may both fire

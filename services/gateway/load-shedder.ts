@@ -35,7 +35,8 @@ export class LoadShedder {
 
   /** Admits a request that announces `bytes` of body, or throws VIGIL_ERR_RATE_LIMITED. */
   admit(bytes: number): Ticket {
-    if (this.requests >= this.maxRequests) throw this.shed('inflight_requests', `${this.maxRequests} requests are in flight`);
+    if (this.requests >= this.maxRequests)
+      throw this.shed('inflight_requests', `${this.maxRequests} requests are in flight`);
     if (this.bytes + bytes > this.maxBytes && this.requests > 0) {
       throw this.shed('inflight_bytes', `${this.bytes} of ${this.maxBytes} body bytes are in flight`);
     }
@@ -50,7 +51,10 @@ export class LoadShedder {
     if (ticket.released) return;
     const growth = bytes - ticket.bytes;
     if (growth > 0 && this.bytes + growth > this.maxBytes && this.requests > 1) {
-      throw this.shed('inflight_bytes', `the decompressed body does not fit: ${this.bytes} of ${this.maxBytes} body bytes are in flight`);
+      throw this.shed(
+        'inflight_bytes',
+        `the decompressed body does not fit: ${this.bytes} of ${this.maxBytes} body bytes are in flight`,
+      );
     }
     this.bytes += growth;
     ticket.bytes = bytes;
@@ -65,6 +69,11 @@ export class LoadShedder {
 
   private shed(reason: ShedReason, why: string): VigilError {
     this.onShed(reason);
-    return new VigilError('VIGIL_ERR_RATE_LIMITED', `the gateway is at capacity (${why}); retry after ${RETRY_AFTER_SECONDS} s`, undefined, RETRY_AFTER_SECONDS);
+    return new VigilError(
+      'VIGIL_ERR_RATE_LIMITED',
+      `the gateway is at capacity (${why}); retry after ${RETRY_AFTER_SECONDS} s`,
+      undefined,
+      RETRY_AFTER_SECONDS,
+    );
   }
 }

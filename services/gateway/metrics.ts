@@ -37,35 +37,64 @@ export function createGatewayMetrics(registry: Registry): GatewayMetrics {
     },
   });
   return {
-    requests: new Counter({ name: 'vigil_gateway_requests_total', help: 'Ingest requests answered, by endpoint and HTTP status', labelNames: ['endpoint', 'status'], registers: [registry] }),
+    requests: new Counter({
+      name: 'vigil_gateway_requests_total',
+      help: 'Ingest requests answered, by endpoint and HTTP status',
+      labelNames: ['endpoint', 'status'],
+      registers: [registry],
+    }),
     items: new Counter({
       name: 'vigil_gateway_items_total',
-      help: 'Events and metric samples received, by outcome (accepted, rejected) and reason (the first offending field, malformed_json, kafka_unavailable)',
+      help:
+        'Events and metric samples received, by outcome (accepted, rejected) and reason (the first offending ' +
+        'field, malformed_json, kafka_unavailable)',
       labelNames: ['endpoint', 'outcome', 'reason'],
       registers: [registry],
     }),
     produceSeconds: new Histogram({
       name: 'vigil_gateway_produce_seconds',
-      help: 'Time from handing a request\'s records to the producer until Kafka acknowledged them (acks=all)',
+      help: "Time from handing a request's records to the producer until Kafka acknowledged them (acks=all)",
       labelNames: ['endpoint'],
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     recordItems: new Histogram({
       name: 'vigil_gateway_record_items',
-      help: 'Items per Kafka record (bundle) acknowledged: a record costs the producer the same CPU whatever it carries',
+      help:
+        'Items per Kafka record (bundle) acknowledged: a record costs the producer the same CPU whatever it ' +
+        'carries',
       labelNames: ['endpoint'],
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500],
       registers: [registry],
     }),
-    shed: new Counter({ name: 'vigil_gateway_shed_requests_total', help: 'Requests refused with 429 because in-flight bounds were reached, by bound', labelNames: ['reason'], registers: [registry] }),
+    shed: new Counter({
+      name: 'vigil_gateway_shed_requests_total',
+      help: 'Requests refused with 429 because in-flight bounds were reached, by bound',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     watch(s) {
       shedder = s;
     },
   };
 }
 
-const FIELDS = new Set(['id', 'event_type', 'source', 'message', 'level', 'tags', 'payload', 'timestamp', 'name', 'metric_type', 'value', 'labels']);
+const FIELDS = new Set([
+  'id',
+  'event_type',
+  'source',
+  'message',
+  'level',
+  'tags',
+  'payload',
+  'timestamp',
+  'name',
+  'metric_type',
+  'value',
+  'labels',
+]);
 
 /** A bounded label for a rejected item: the first offending known field, or a fixed category. */
 export function rejectionReason(error: FieldError): string {

@@ -20,7 +20,10 @@ describe('gateway under overload', () => {
 
   beforeAll(async () => {
     ctx = await createTestContext();
-    api = await ctx.start('gateway', { INGEST_MAX_INFLIGHT_REQUESTS: '16', INGEST_MAX_INFLIGHT_BYTES: String(8 * 1024 * 1024) });
+    api = await ctx.start('gateway', {
+      INGEST_MAX_INFLIGHT_REQUESTS: '16',
+      INGEST_MAX_INFLIGHT_BYTES: String(8 * 1024 * 1024),
+    });
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
   });
   afterAll(() => ctx?.cleanup());
@@ -40,14 +43,17 @@ describe('gateway under overload', () => {
     console.log(`statuses ${JSON.stringify(Object.fromEntries(byStatus))}; RSS ${mb(baseline)} → peak ${mb(peak)} MB`);
     expect(answers).toHaveLength(CONCURRENT);
     expect([...byStatus.keys()].sort()).toEqual([202, 429]);
-    for (const a of answers.filter((x) => x.status === 429)) expect([a.retryAfter, a.code]).toEqual(['1', 'VIGIL_ERR_RATE_LIMITED']);
+    for (const a of answers.filter((x) => x.status === 429))
+      expect([a.retryAfter, a.code]).toEqual(['1', 'VIGIL_ERR_RATE_LIMITED']);
     expect(byStatus.get(202)).toBeGreaterThanOrEqual(4);
     // Admitted work is bounded by 16 requests / 8 MB of bodies: parsing, Avro and KafkaJS buffers included this
     // stays far below the ~1 GB that holding every offered body at once would take.
     expect(peak - baseline).toBeLessThan(300 * 1024 * 1024);
 
     const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toMatch(/^vigil_gateway_shed_requests_total\{[^}]*reason="inflight_(requests|bytes)"[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(
+      /^vigil_gateway_shed_requests_total\{[^}]*reason="inflight_(requests|bytes)"[^}]*\} [1-9]/m,
+    );
     expect(metrics).toMatch(/^vigil_gateway_inflight_requests\{[^}]*\} 0$/m);
   }, 120_000);
 });
@@ -62,7 +68,8 @@ interface Answer {
 async function offerLoad(url: string, token: string): Promise<Answer[]> {
   const script = `
     const body = JSON.stringify({ events: Array.from({ length: ${EVENTS_PER_REQUEST} }, (_, i) => ({
-      event_type: 'log', source: 'overload-' + (i % 10), message: 'm'.repeat(800), level: 'info', tags: { i: String(i) } })) });
+      event_type: 'log', source: 'overload-' + (i % 10), message: 'm'.repeat(800), level: 'info',
+      tags: { i: String(i) } })) });
     const headers = { authorization: 'Bearer ' + process.env.TOKEN, 'content-type': 'application/json' };
     const answers = await Promise.all(Array.from({ length: ${CONCURRENT} }, async () => {
       try {
@@ -75,7 +82,10 @@ async function offerLoad(url: string, token: string): Promise<Answer[]> {
     }));
     process.stdout.write(JSON.stringify(answers));
   `;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, URL: url, TOKEN: token }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    env: { ...process.env, URL: url, TOKEN: token },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (chunk) => (out += chunk));
   const [code] = (await once(child, 'exit')) as [number];

@@ -23,6 +23,8 @@ import { canMove, isUnresolved, type Severity, type Status } from './lifecycle.t
 import { addEntries, applyPatch, COLUMNS, insertIncident, type IncidentRow } from './store.ts';
 import { ALERTER_SOURCE } from './timeline.ts';
 
+import { TITLE_MAX_CHARS } from './input.ts';
+
 const LOCK_KEY = 0x76_69_6e_63; // 'vinc'
 export const BATCH = 100;
 /** The rule annotation that moves an incident when its alert resolves. */
@@ -54,10 +56,13 @@ export async function applyInbox(
   client: PoolClient,
   opts: AutomationOptions = { groupWindowMs: 0 },
 ): Promise<{ taken: number; opened: string[] }> {
-  const [{ locked }] = (await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [LOCK_KEY])).rows;
+  const [{ locked }] = (
+    await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS locked', [LOCK_KEY])
+  ).rows;
   if (!locked) return { taken: 0, opened: [] };
   const { rows } = await client.query<TransitionRow>(
-    `SELECT i.transition_id AS inbox_id, t.id, t.rule_id, t.rule_name, t.fingerprint, t.labels, t.from_state, t.to_state, t.value, t.at,
+    `SELECT i.transition_id AS inbox_id, t.id, t.rule_id, t.rule_name, t.fingerprint, t.labels, t.from_state,
+       t.to_state, t.value, t.at,
             r.severity, r.description, r.annotations
        FROM incident_inbox i
        LEFT JOIN alert_transitions t ON t.id = i.transition_id
@@ -68,17 +73,30 @@ export async function applyInbox(
   const opened: string[] = [];
   for (const t of rows) {
     if (t.id === null) continue; // the transition row is gone (not expected: the history is never deleted)
-    const first = await client.query('INSERT INTO incident_transitions (transition_id) VALUES ($1) ON CONFLICT DO NOTHING', [t.id]);
+    const first = await client.query(
+      'INSERT INTO incident_transitions (transition_id) VALUES ($1) ON CONFLICT DO NOTHING',
+      [t.id],
+    );
     if (first.rowCount === 0) continue; // applied before: redelivery
     const incidentId = t.to_state === 'firing' ? await onFiring(client, t, opened, opts) : await onResolved(client, t);
-    if (incidentId) await client.query('UPDATE incident_transitions SET incident_id = $2 WHERE transition_id = $1', [t.id, incidentId]);
+    if (incidentId)
+      await client.query('UPDATE incident_transitions SET incident_id = $2 WHERE transition_id = $1', [
+        t.id,
+        incidentId,
+      ]);
   }
-  if (rows.length > 0) await client.query('DELETE FROM incident_inbox WHERE transition_id = ANY($1::bigint[])', [rows.map((r) => r.inbox_id)]);
+  if (rows.length > 0)
+    await client.query('DELETE FROM incident_inbox WHERE transition_id = ANY($1::bigint[])', [
+      rows.map((r) => r.inbox_id),
+    ]);
   return { taken: rows.length, opened };
 }
 
 function describe(t: TransitionRow): string {
-  const labels = Object.entries(t.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}="${v}"`).join(', ');
+  const labels = Object.entries(t.labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${v}"`)
+    .join(', ');
   return `${t.rule_name}${labels ? ` {${labels}}` : ''}`;
 }
 
@@ -116,7 +134,13 @@ async function attach(client: PoolClient, incidentId: string, t: TransitionRow):
   );
 }
 
-const details = (t: TransitionRow) => ({ transition_id: Number(t.id), rule_id: t.rule_id, fingerprint: t.fingerprint, labels: t.labels, value: t.value });
+const details = (t: TransitionRow) => ({
+  transition_id: Number(t.id),
+  rule_id: t.rule_id,
+  fingerprint: t.fingerprint,
+  labels: t.labels,
+  value: t.value,
+});
 const valueText = (t: TransitionRow) => (t.value === null ? '' : ` (value ${t.value})`);
 
 async function onFiring(
@@ -128,25 +152,35 @@ async function onFiring(
   const existing = await unresolvedFor(client, t);
   if (existing) {
     await attach(client, existing.id, t);
-    await addEntries(client, existing.id, [{ actor: ALERTER_SOURCE, kind: 'alert_firing', message: `alert ${describe(t)} firing again${valueText(t)}`, details: details(t), at: t.at }]);
+    await addEntries(client, existing.id, [
+      {
+        actor: ALERTER_SOURCE,
+        kind: 'alert_firing',
+        message: `alert ${describe(t)} firing again${valueText(t)}`,
+        details: details(t),
+        at: t.at,
+      },
+    ]);
     return existing.id;
   }
   const group = opts.groupWindowMs > 0 ? await groupFor(client, t, opts.groupWindowMs) : undefined;
   if (group) {
     await attach(client, group.id, t);
-    await addEntries(client, group.id, [{
-      actor: ALERTER_SOURCE,
-      kind: 'alert_joined',
-      message: `alert ${describe(t)} firing${valueText(t)}: joined this incident (alerts of one rule are grouped)`,
-      details: details(t),
-      at: t.at,
-    }]);
+    await addEntries(client, group.id, [
+      {
+        actor: ALERTER_SOURCE,
+        kind: 'alert_joined',
+        message: `alert ${describe(t)} firing${valueText(t)}: joined this incident (alerts of one rule are grouped)`,
+        details: details(t),
+        at: t.at,
+      },
+    ]);
     return group.id;
   }
   const row = await insertIncident(
     client,
     {
-      title: describe(t).slice(0, 200),
+      title: describe(t).slice(0, TITLE_MAX_CHARS),
       description: t.description,
       severity: t.severity ?? 'medium',
       assigned_to: null,
@@ -160,20 +194,26 @@ async function onFiring(
   // The unique index makes a concurrent opener (a reopen racing us) lose cleanly: attach to the winner instead.
   const incident = row ?? (await unresolvedFor(client, t))!;
   await attach(client, incident.id, t);
-  await addEntries(client, incident.id, [{
-    actor: ALERTER_SOURCE,
-    kind: row ? 'alert_opened' : 'alert_firing',
-    message: row ? `opened by alert ${describe(t)} firing${valueText(t)}` : `alert ${describe(t)} firing${valueText(t)}`,
-    details: details(t),
-    at: t.at,
-  }]);
+  await addEntries(client, incident.id, [
+    {
+      actor: ALERTER_SOURCE,
+      kind: row ? 'alert_opened' : 'alert_firing',
+      message: row
+        ? `opened by alert ${describe(t)} firing${valueText(t)}`
+        : `alert ${describe(t)} firing${valueText(t)}`,
+      details: details(t),
+      at: t.at,
+    },
+  ]);
   if (row) opened.push(row.id);
   return incident.id;
 }
 
 async function onResolved(client: PoolClient, t: TransitionRow): Promise<string | null> {
   const { rows } = await client.query<IncidentRow>(
-    `SELECT ${COLUMNS.split(', ').map((c) => `i.${c}`).join(', ')} FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id
+    `SELECT ${COLUMNS.split(', ')
+      .map((c) => `i.${c}`)
+      .join(', ')} FROM incident_alerts a JOIN incidents i ON i.id = a.incident_id
       WHERE a.rule_id = $1 AND a.fingerprint = $2
       ORDER BY (i.status NOT IN ('resolved', 'closed')) DESC, i.started_at DESC LIMIT 1 FOR UPDATE OF i`,
     [t.rule_id, t.fingerprint],
@@ -184,24 +224,40 @@ async function onResolved(client: PoolClient, t: TransitionRow): Promise<string 
     'UPDATE incident_alerts SET resolved_at = $4 WHERE incident_id = $1 AND rule_id = $2 AND fingerprint = $3',
     [incident.id, t.rule_id, t.fingerprint, t.at.toISOString()],
   );
-  const [{ attached, firing }] = (await client.query<{ attached: string; firing: string }>(
-    'SELECT count(*) AS attached, count(*) FILTER (WHERE resolved_at IS NULL) AS firing FROM incident_alerts WHERE incident_id = $1',
-    [incident.id],
-  )).rows;
+  const [{ attached, firing }] = (
+    await client.query<{ attached: string; firing: string }>(
+      'SELECT count(*) AS attached, count(*) FILTER (WHERE resolved_at IS NULL) AS firing FROM incident_alerts WHERE ' +
+        'incident_id = $1',
+      [incident.id],
+    )
+  ).rows;
   const stillFiring = Number(firing);
-  const message = `alert ${describe(t)} resolved${stillFiring > 0 ? `; ${stillFiring} alert${stillFiring === 1 ? '' : 's'} of this incident still firing` : ''}`;
-  await addEntries(client, incident.id, [{ actor: ALERTER_SOURCE, kind: 'alert_resolved', message, details: details(t), at: t.at }]);
+  const rest =
+    stillFiring === 1
+      ? '; 1 alert of this incident still firing'
+      : `; ${stillFiring} alerts of this incident still firing`;
+  const message = `alert ${describe(t)} resolved${stillFiring > 0 ? rest : ''}`;
+  await addEntries(client, incident.id, [
+    { actor: ALERTER_SOURCE, kind: 'alert_resolved', message, details: details(t), at: t.at },
+  ]);
   const target = t.annotations?.[ON_RESOLVE_ANNOTATION] as Status | undefined;
   if (stillFiring > 0) return incident.id; // the incident's on-resolve action waits for its last alert
-  if ((target === 'monitoring' || target === 'resolved') && isUnresolved(incident.status) && incident.status !== target && canMove(incident.status, target)) {
+  if (
+    (target === 'monitoring' || target === 'resolved') &&
+    isUnresolved(incident.status) &&
+    incident.status !== target &&
+    canMove(incident.status, target)
+  ) {
     const why = Number(attached) > 1 ? `all ${attached} alerts of the incident resolved` : 'the alert resolved';
     await applyPatch(client, incident, { status: target });
-    await addEntries(client, incident.id, [{
-      actor: ALERTER_SOURCE,
-      kind: 'status',
-      message: `status ${incident.status} → ${target} (${why}; rule annotation ${ON_RESOLVE_ANNOTATION}=${target})`,
-      details: { field: 'status', from: incident.status, to: target },
-    }]);
+    await addEntries(client, incident.id, [
+      {
+        actor: ALERTER_SOURCE,
+        kind: 'status',
+        message: `status ${incident.status} → ${target} (${why}; rule annotation ${ON_RESOLVE_ANNOTATION}=${target})`,
+        details: { field: 'status', from: incident.status, to: target },
+      },
+    ]);
   }
   return incident.id;
 }

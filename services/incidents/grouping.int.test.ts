@@ -35,17 +35,30 @@ describe('incidents grouped per rule', () => {
     return id;
   };
   /** One transition per host, at `atMs` (epoch ms). */
-  const transitions = async (ruleId: string, name: string, hosts: string[], to: 'firing' | 'resolved', atMs: number) => {
+  const transitions = async (
+    ruleId: string,
+    name: string,
+    hosts: string[],
+    to: 'firing' | 'resolved',
+    atMs: number,
+  ) => {
     await ctx.db.query(
-      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+         at)
        SELECT $1, $2, 'fp-' || h, jsonb_build_object('host', h), $3, $4, 97, $5, $5 FROM unnest($6::text[]) AS h`,
       [ruleId, name, to === 'firing' ? 'pending' : 'firing', to, new Date(atMs).toISOString(), hosts],
     );
   };
   const incidentsOf = async (ruleId: string) =>
-    (await ctx.db.query('SELECT id, title, status FROM incidents WHERE alert_rule_id = $1 ORDER BY started_at, id', [ruleId])).rows;
+    (
+      await ctx.db.query('SELECT id, title, status FROM incidents WHERE alert_rule_id = $1 ORDER BY started_at, id', [
+        ruleId,
+      ])
+    ).rows;
   const entries = async (incidentId: string) =>
-    (await ctx.db.query('SELECT kind, message FROM incident_timeline WHERE incident_id = $1 ORDER BY id', [incidentId])).rows.map((r) => `${r.kind}: ${r.message}`);
+    (
+      await ctx.db.query('SELECT kind, message FROM incident_timeline WHERE incident_id = $1 ORDER BY id', [incidentId])
+    ).rows.map((r) => `${r.kind}: ${r.message}`);
 
   it('gathers the alerts of a rule in one incident, resolved when the last of them resolves', async () => {
     const id = await rule('Disk full');
@@ -55,7 +68,13 @@ describe('incidents grouped per rule', () => {
     await worker.poll();
     const [incident] = await incidentsOf(id);
     expect(await incidentsOf(id)).toEqual([{ id: incident.id, title: 'Disk full {host="a"}', status: 'open' }]);
-    expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM incident_alerts WHERE incident_id = $1 AND resolved_at IS NULL', [incident.id])).toBe(3);
+    expect(
+      await countRows(
+        ctx.db,
+        'SELECT count(*) AS n FROM incident_alerts WHERE incident_id = $1 AND resolved_at IS NULL',
+        [incident.id],
+      ),
+    ).toBe(3);
 
     // Two resolve: the incident stays open; d fires after the window, but c still fires: it joins too.
     await transitions(id, 'Disk full', ['a', 'b'], 'resolved', t0 + 40_000);
@@ -68,18 +87,22 @@ describe('incidents grouped per rule', () => {
     expect((await entries(incident.id)).filter((e) => !e.startsWith('analysis'))).toEqual([
       'created: incident opened (high): Disk full {host="a"}',
       'alert_opened: opened by alert Disk full {host="a"} firing (value 97)',
-      'alert_joined: alert Disk full {host="b"} firing (value 97): joined this incident (alerts of one rule are grouped)',
-      'alert_joined: alert Disk full {host="c"} firing (value 97): joined this incident (alerts of one rule are grouped)',
+      'alert_joined: alert Disk full {host="b"} firing (value 97): joined this incident (alerts of one rule are ' +
+        'grouped)',
+      'alert_joined: alert Disk full {host="c"} firing (value 97): joined this incident (alerts of one rule are ' +
+        'grouped)',
       'alert_resolved: alert Disk full {host="a"} resolved; 2 alerts of this incident still firing',
       'alert_resolved: alert Disk full {host="b"} resolved; 1 alert of this incident still firing',
-      'alert_joined: alert Disk full {host="d"} firing (value 97): joined this incident (alerts of one rule are grouped)',
+      'alert_joined: alert Disk full {host="d"} firing (value 97): joined this incident (alerts of one rule are ' +
+        'grouped)',
       'alert_resolved: alert Disk full {host="c"} resolved; 1 alert of this incident still firing',
       'alert_resolved: alert Disk full {host="d"} resolved',
-      'status: status open → resolved (all 4 alerts of the incident resolved; rule annotation incident_on_resolve=resolved)',
+      'status: status open → resolved (all 4 alerts of the incident resolved; rule annotation ' +
+        'incident_on_resolve=resolved)',
     ]);
   });
 
-  it('opens a new incident once the rule\'s incident is resolved, or after the window when none of its alerts fires', async () => {
+  it("opens a new incident once the rule's one resolved, or after the window if none of its alerts fires", async () => {
     const id = await rule('Disk full again');
     const t0 = Date.now() - 60_000;
     await transitions(id, 'Disk full again', ['a'], 'firing', t0);
@@ -112,6 +135,10 @@ describe('incidents grouped per rule', () => {
     const single = await rule('Per series');
     await transitions(single, 'Per series', ['a', 'b', 'c'], 'firing', Date.now());
     await ungrouped.poll();
-    expect((await incidentsOf(single)).map((i) => i.title).sort()).toEqual(['Per series {host="a"}', 'Per series {host="b"}', 'Per series {host="c"}']);
+    expect((await incidentsOf(single)).map((i) => i.title).sort()).toEqual([
+      'Per series {host="a"}',
+      'Per series {host="b"}',
+      'Per series {host="c"}',
+    ]);
   });
 });

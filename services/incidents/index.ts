@@ -15,6 +15,9 @@ import { ExpensiveWork } from './expensive.ts';
 import { incidentRoutes } from './routes.ts';
 import { createIncidentWorkerMetrics, IncidentWorker } from './worker.ts';
 
+/** The incidents API's own pool stays small: its queries are short index scans. */
+const POOL_MAX_CONNECTIONS = 4;
+
 export interface IncidentsDeps {
   config: Config;
   logger: Logger;
@@ -29,7 +32,7 @@ export interface IncidentsHandle extends RoleHandle {
 
 export async function startIncidents({ config, logger, routes, registry }: IncidentsDeps): Promise<IncidentsHandle> {
   const url = withStatementTimeout(config.database.url, config.query.statementTimeoutMs);
-  const pool = createPool(url, Math.min(config.database.poolMax, 4), 'vigil-incidents');
+  const pool = createPool(url, Math.min(config.database.poolMax, POOL_MAX_CONNECTIONS), 'vigil-incidents');
   // Analyses and timeline pages: their own connections, one per slot (expensive.ts).
   const { expensiveConcurrency, expensiveQueue } = config.incidents;
   const expensivePool = createPool(url, expensiveConcurrency, 'vigil-incidents-expensive');
@@ -54,10 +57,15 @@ export async function startIncidents({ config, logger, routes, registry }: Incid
   };
 }
 
-/** Every session of the pool bounded by the query statement timeout; jit off as in the query role (short index scans). */
+/**
+ * Every session of the pool bounded by the query statement timeout; jit off as in the query role (short index scans).
+ */
 function withStatementTimeout(databaseUrl: string, timeoutMs: number): string {
   const url = new URL(databaseUrl);
   const options = url.searchParams.get('options');
-  url.searchParams.set('options', `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`);
+  url.searchParams.set(
+    'options',
+    `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`,
+  );
   return url.toString();
 }

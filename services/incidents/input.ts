@@ -6,6 +6,15 @@ import { validationError, type FieldError } from '../../shared/errors.ts';
 import { parseIsoTime } from '../../shared/schemas/primitives.ts';
 import { SEVERITIES, STATUSES, type Severity, type Status } from './lifecycle.ts';
 
+import { DAYS_PER_LEAP_YEAR } from '../../shared/units.ts';
+
+export const TITLE_MAX_CHARS = 200;
+/** A time may lie this far in the future (clock skew between a client and vigil). */
+const FUTURE_SLACK_MS = 60_000;
+const LIMIT_MAX = 200;
+const LIMIT_DEFAULT = 50;
+const OFFSET_MAX = 10_000;
+
 export interface NewIncident {
   title: string;
   description: string | null;
@@ -59,7 +68,10 @@ class Fields {
     if (v === undefined) return undefined;
     if (v === null && opts.nullable) return null;
     if (typeof v !== 'string' || v.trim() === '' || v.length > max || v.includes('\u0000')) {
-      return this.fail(name, `must be a non-empty string of at most ${max} characters${opts.nullable ? ' (or null to clear it)' : ''}`);
+      return this.fail(
+        name,
+        `must be a non-empty string of at most ${max} characters${opts.nullable ? ' (or null to clear it)' : ''}`,
+      );
     }
     return v;
   }
@@ -67,15 +79,24 @@ class Fields {
   oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
     const v = this.body[name];
     if (v === undefined) return undefined;
-    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) return this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
+      return this.fail(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
     return v as T;
   }
 
   sources(): string[] | undefined {
     const v = this.body.sources;
     if (v === undefined) return undefined;
-    if (!Array.isArray(v) || v.length > MAX_SOURCES || v.some((s) => typeof s !== 'string' || s === '' || s.length > NAME_MAX || s.includes('\u0000'))) {
-      return this.fail('sources', `must be an array of at most ${MAX_SOURCES} event sources (non-empty strings of at most ${NAME_MAX} characters)`);
+    if (
+      !Array.isArray(v) ||
+      v.length > MAX_SOURCES ||
+      v.some((s) => typeof s !== 'string' || s === '' || s.length > NAME_MAX || s.includes('\u0000'))
+    ) {
+      return this.fail(
+        'sources',
+        `must be an array of at most ${MAX_SOURCES} event sources (non-empty strings of at most ${NAME_MAX} ` +
+          `characters)`,
+      );
     }
     return [...new Set(v as string[])];
   }
@@ -85,10 +106,23 @@ class Fields {
     if (v === undefined) return undefined;
     const entries = v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : null;
     if (
-      entries === null || entries.length > MAX_TAGS ||
-      entries.some(([k, x]) => k === '' || k.length > NAME_MAX || typeof x !== 'string' || x.length > NAME_MAX || k.includes('\u0000') || x.includes('\u0000'))
+      entries === null ||
+      entries.length > MAX_TAGS ||
+      entries.some(
+        ([k, x]) =>
+          k === '' ||
+          k.length > NAME_MAX ||
+          typeof x !== 'string' ||
+          x.length > NAME_MAX ||
+          k.includes('\u0000') ||
+          x.includes('\u0000'),
+      )
     ) {
-      return this.fail('tags', `must be an object of at most ${MAX_TAGS} string tags (key=value the correlated events carry), e.g. {"service": "api"}`);
+      return this.fail(
+        'tags',
+        `must be an object of at most ${MAX_TAGS} string tags (key=value the correlated events carry), e.g. ` +
+          `{"service": "api"}`,
+      );
     }
     return Object.fromEntries(entries) as Record<string, string>;
   }
@@ -116,8 +150,12 @@ const CREATE_FIELDS = ['title', 'description', 'severity', 'assigned_to', 'sourc
 export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   const f = new Fields(objectBody(raw));
   f.unknown(CREATE_FIELDS);
-  const title = f.text('title', 200, { nullable: false }) ?? (f.body.title === undefined ? f.fail('title', 'is required') : undefined);
-  const severity = f.oneOf('severity', SEVERITIES) ?? (f.body.severity === undefined ? f.fail('severity', `is required (${SEVERITIES.join(', ')})`) : undefined);
+  const title =
+    f.text('title', TITLE_MAX_CHARS, { nullable: false }) ??
+    (f.body.title === undefined ? f.fail('title', 'is required') : undefined);
+  const severity =
+    f.oneOf('severity', SEVERITIES) ??
+    (f.body.severity === undefined ? f.fail('severity', `is required (${SEVERITIES.join(', ')})`) : undefined);
   const description = f.text('description', TEXT_MAX, { nullable: true });
   const assigned = f.text('assigned_to', NAME_MAX, { nullable: true });
   const sources = f.sources();
@@ -142,7 +180,16 @@ export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   };
 }
 
-const UPDATE_FIELDS = ['title', 'description', 'severity', 'status', 'root_cause', 'assigned_to', 'sources', 'tags'] as const;
+const UPDATE_FIELDS = [
+  'title',
+  'description',
+  'severity',
+  'status',
+  'root_cause',
+  'assigned_to',
+  'sources',
+  'tags',
+] as const;
 
 export function parsePatch(raw: unknown): IncidentPatch {
   const f = new Fields(objectBody(raw));
@@ -151,7 +198,7 @@ export function parsePatch(raw: unknown): IncidentPatch {
   const set = <K extends keyof IncidentPatch>(key: K, value: IncidentPatch[K] | undefined) => {
     if (value !== undefined) patch[key] = value;
   };
-  set('title', f.text('title', 200, { nullable: false }) ?? undefined);
+  set('title', f.text('title', TITLE_MAX_CHARS, { nullable: false }) ?? undefined);
   set('description', f.text('description', TEXT_MAX, { nullable: true }));
   set('severity', f.oneOf('severity', SEVERITIES));
   set('status', f.oneOf('status', STATUSES));
@@ -183,7 +230,8 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
     if (v === undefined) return [];
     const items = v.split(',');
     const bad = items.filter((i) => !(allowed as readonly string[]).includes(i));
-    if (bad.length > 0) f.fail(name, `must be one or a comma list of ${allowed.join(', ')}; unknown: ${bad.join(', ')}`);
+    if (bad.length > 0)
+      f.fail(name, `must be one or a comma list of ${allowed.join(', ')}; unknown: ${bad.join(', ')}`);
     return items as T[];
   };
   const time = (name: string): Date | null => {
@@ -198,26 +246,31 @@ export function parseListFilters(query: Record<string, unknown>): ListFilters {
     const v = single(name);
     if (v === undefined) return def;
     const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
+    if (!/^\d+$/.test(v) || n < min || n > max)
+      return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
     return n;
   };
   const assigned = single('assigned_to');
-  if (assigned !== undefined && assigned.length > NAME_MAX) f.fail('assigned_to', `must be at most ${NAME_MAX} characters`);
+  if (assigned !== undefined && assigned.length > NAME_MAX)
+    f.fail('assigned_to', `must be at most ${NAME_MAX} characters`);
   const filters: ListFilters = {
     status: list('status', STATUSES),
     severity: list('severity', SEVERITIES),
     assigned_to: assigned ?? null,
     start_time: time('start_time'),
     end_time: time('end_time'),
-    limit: int('limit', 1, 200, 50),
-    offset: int('offset', 0, 10_000, 0),
+    limit: int('limit', 1, LIMIT_MAX, LIMIT_DEFAULT),
+    offset: int('offset', 0, OFFSET_MAX, 0),
   };
   f.done();
   return filters;
 }
 
 /** limit/offset of the timeline (the route's schema has refused unknown parameters and coerced these to integers). */
-export function parsePage(query: Record<string, unknown>, opts: { defaultLimit: number; maxLimit: number; maxOffset: number }): { limit: number; offset: number } {
+export function parsePage(
+  query: Record<string, unknown>,
+  opts: { defaultLimit: number; maxLimit: number; maxOffset: number },
+): { limit: number; offset: number } {
   const f = new Fields(query);
   const int = (name: string, min: number, max: number, def: number): number => {
     const v = query[name];
@@ -225,7 +278,10 @@ export function parsePage(query: Record<string, unknown>, opts: { defaultLimit: 
     if (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max) return v;
     return f.fail(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`) ?? def;
   };
-  const page = { limit: int('limit', 1, opts.maxLimit, opts.defaultLimit), offset: int('offset', 0, opts.maxOffset, 0) };
+  const page = {
+    limit: int('limit', 1, opts.maxLimit, opts.defaultLimit),
+    offset: int('offset', 0, opts.maxOffset, 0),
+  };
   f.done();
   return page;
 }

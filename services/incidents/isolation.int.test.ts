@@ -39,10 +39,15 @@ describe('incidents: expensive work is isolated', () => {
   afterAll(() => ctx?.cleanup());
 
   function call(method: 'GET' | 'POST', url: string, payload?: object) {
-    return api.app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) });
+    return api.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload ? { payload } : {}),
+    });
   }
 
-  it('keeps listing and reading incidents while every analysis slot hangs, and refuses analyses beyond the queue', async () => {
+  it('keeps listing and reading incidents while all analysis slots hang; refuses analyses past the queue', async () => {
     const locker: PoolClient = await ctx.db.connect();
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE incident_analyses IN ACCESS EXCLUSIVE MODE');
@@ -52,9 +57,14 @@ describe('incidents: expensive work is isolated', () => {
     const answered: Answer[] = [];
     let recomputes: Promise<Answer>[] = [];
     try {
-      recomputes = ids.map((id) => call('GET', `${BASE}/${id}/analysis?recompute=true`).then((res) => (answered.push(res), res)));
+      recomputes = ids.map((id) =>
+        call('GET', `${BASE}/${id}/analysis?recompute=true`).then((res) => (answered.push(res), res)),
+      );
       // Two analyses run and hang on the lock, two wait for a slot: the other two are refused at once.
-      await waitFor(async () => answered.length, (n) => n >= 2);
+      await waitFor(
+        async () => answered.length,
+        (n) => n >= 2,
+      );
       const refused = [...answered];
       expect(refused).toHaveLength(2);
       for (const res of refused) {
@@ -62,11 +72,19 @@ describe('incidents: expensive work is isolated', () => {
         expect(res.headers['retry-after']).toBe('2');
         expect(JSON.parse(res.body)).toEqual({
           success: false,
-          error: { code: 'VIGIL_ERR_RATE_LIMITED', message: '2 analyses or timeline pages are running and 2 waiting on this process; retry after 2 s' },
+          error: {
+            code: 'VIGIL_ERR_RATE_LIMITED',
+            message: '2 analyses or timeline pages are running and 2 waiting on this process; retry after 2 s',
+          },
         });
       }
       await waitFor(
-        async () => (await ctx.db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vigil-incidents-expensive' AND wait_event_type = 'Lock'`)).rows[0].n,
+        async () =>
+          (
+            await ctx.db.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vigil-incidents-expensive' AND wait_event_type = 'Lock'`,
+            )
+          ).rows[0].n,
         (n) => n === 2,
       );
       // A timeline page waits for a slot too: the queue is full, so it is refused rather than stalled.
@@ -100,7 +118,9 @@ describe('incidents: expensive work is isolated', () => {
     // Released: the four admitted analyses complete and are stored.
     const all = await Promise.all(recomputes);
     expect(all.map((res) => res.statusCode).sort()).toEqual([200, 200, 200, 200, 429, 429]);
-    const { rows } = await ctx.db.query('SELECT count(*)::int AS n FROM incident_analyses WHERE trigger = $1', ['request']);
+    const { rows } = await ctx.db.query('SELECT count(*)::int AS n FROM incident_analyses WHERE trigger = $1', [
+      'request',
+    ]);
     expect(rows[0].n).toBe(4);
     await workerRound;
     const automatic = await ctx.db.query(`SELECT count(*)::int AS n FROM incident_analyses WHERE trigger = 'open'`);

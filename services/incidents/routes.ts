@@ -16,6 +16,8 @@ import { SEVERITIES, STATUSES } from './lifecycle.ts';
 import { createIncident, getVisible, incidentToJson, listIncidents, notFound, updateIncident } from './store.ts';
 import { readTimeline } from './timeline.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
 const BASE = '/api/v1/monitoring/incidents';
 
 type WithId = FastifyRequest<{ Params: { id: string }; Querystring: Record<string, unknown> }>;
@@ -94,31 +96,60 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
     applies: (request) => (request.query as Record<string, unknown>).recompute === 'true',
   });
   return async (app) => {
-    app.post(BASE, docs('Open an incident', 'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; created_by is the token\'s sub. 201.'), async (request, reply) => {
-      const input = parseNewIncident(request.body, Date.now());
-      const row = await createIncident(pool, input, principal(request));
-      request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
-      return reply.status(201).send({ success: true, data: incidentToJson(row) });
-    });
+    app.post(
+      BASE,
+      docs(
+        'Open an incident',
+        'title, severity (low|medium|high|critical), optional description, assigned_to, started_at, sources, tags; ' +
+          "created_by is the token's sub. 201.",
+      ),
+      async (request, reply) => {
+        const input = parseNewIncident(request.body, Date.now());
+        const row = await createIncident(pool, input, principal(request));
+        request.audit('incident.create', row.id, { title: row.title, severity: row.severity });
+        return reply.status(HTTP_STATUS.CREATED).send({ success: true, data: incidentToJson(row) });
+      },
+    );
 
     app.get(BASE, listOptions, async (request) => {
       const filters = parseListFilters(request.query as Record<string, unknown>);
       const page = await listIncidents(pool, filters, principal(request));
-      return { success: true, data: page.rows.map(incidentToJson), limit: filters.limit, offset: filters.offset, has_more: page.more };
+      return {
+        success: true,
+        data: page.rows.map(incidentToJson),
+        limit: filters.limit,
+        offset: filters.offset,
+        has_more: page.more,
+      };
     });
 
-    app.get(`${BASE}/:id`, docs('One incident', 'With allowed_transitions: the statuses it may move to now (docs/incidents.md). 404 when missing or not visible to the caller.'), async (request: WithId) => {
-      const row = await getVisible(pool, incidentId(request), principal(request));
-      return { success: true, data: incidentToJson(row) };
-    });
+    app.get(
+      `${BASE}/:id`,
+      docs(
+        'One incident',
+        'With allowed_transitions: the statuses it may move to now (docs/incidents.md). 404 when missing or not visible to the caller.',
+      ),
+      async (request: WithId) => {
+        const row = await getVisible(pool, incidentId(request), principal(request));
+        return { success: true, data: incidentToJson(row) };
+      },
+    );
 
-    app.put(`${BASE}/:id`, docs('Update an incident', 'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, description, title, sources, tags.'), async (request: WithId) => {
-      const id = incidentId(request);
-      const patch = parsePatch(request.body);
-      const row = await updateIncident(pool, id, patch, principal(request));
-      request.audit('incident.update', id, { changed: Object.keys(patch).sort(), status: row.status });
-      return { success: true, data: incidentToJson(row) };
-    });
+    app.put(
+      `${BASE}/:id`,
+      docs(
+        'Update an incident',
+        'status (lifecycle in docs/incidents.md; 409 naming the allowed moves), root_cause, severity, assigned_to, ' +
+          'description, title, sources, tags.',
+      ),
+      async (request: WithId) => {
+        const id = incidentId(request);
+        const patch = parsePatch(request.body);
+        const row = await updateIncident(pool, id, patch, principal(request));
+        request.audit('incident.update', id, { changed: Object.keys(patch).sort(), status: row.status });
+        return { success: true, data: incidentToJson(row) };
+      },
+    );
 
     app.get(`${BASE}/:id/timeline`, timelineOptions, async (request: WithId) => {
       const id = incidentId(request);

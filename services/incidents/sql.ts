@@ -11,7 +11,10 @@ export type Queryable = Pool | PoolClient;
 export function translate(error: unknown): Error {
   if (error instanceof VigilError) return error;
   if (isQueryCanceled(error)) {
-    return new VigilError('VIGIL_ERR_QUERY_TIMEOUT', 'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; try again with a smaller page');
+    return new VigilError(
+      'VIGIL_ERR_QUERY_TIMEOUT',
+      'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; try again with a smaller page',
+    );
   }
   return databaseError(error);
 }

@@ -37,7 +37,8 @@ export interface IncidentRow {
 }
 
 export const COLUMNS =
-  'id, title, description, severity, status, root_cause, assigned_to, created_by, sources, tags, alert_rule_id, alert_fingerprint, started_at, resolved_at, closed_at, created_at, updated_at';
+  'id, title, description, severity, status, root_cause, assigned_to, created_by, sources, tags, alert_rule_id, ' +
+  'alert_fingerprint, started_at, resolved_at, closed_at, created_at, updated_at';
 
 export interface TimelineEntry {
   actor: string;
@@ -75,7 +76,10 @@ export function canSee(row: Pick<IncidentRow, 'created_by' | 'assigned_to'>, who
 }
 
 export function notFound(id: string): VigilError {
-  return new VigilError('VIGIL_ERR_NOT_FOUND', `no incident ${id} (or not visible to you: users see the incidents they created or are assigned)`);
+  return new VigilError(
+    'VIGIL_ERR_NOT_FOUND',
+    `no incident ${id} (or not visible to you: users see the incidents they created or are assigned)`,
+  );
 }
 
 export async function addEntries(db: Queryable, incidentId: string, entries: readonly TimelineEntry[]): Promise<void> {
@@ -83,7 +87,8 @@ export async function addEntries(db: Queryable, incidentId: string, entries: rea
   await db.query(
     `INSERT INTO incident_timeline (incident_id, at, actor, kind, message, details)
      SELECT $1, coalesce(at, now()), actor, kind, message, details
-       FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e(at, actor, kind, message, details, ord)
+       FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[]) WITH ORDINALITY AS e(at, actor,
+         kind, message, details, ord)
       ORDER BY ord`,
     [
       incidentId,
@@ -101,7 +106,10 @@ export interface AlertOrigin {
   fingerprint: string;
 }
 
-/** Inserts the incident and its `created` entry; with `alert`, returns null when the series already has an unresolved incident. */
+/**
+ * Inserts the incident and its `created` entry; with `alert`, returns null when the series already has an unresolved
+ * incident.
+ */
 export async function insertIncident(
   client: PoolClient,
   input: NewIncident,
@@ -109,22 +117,37 @@ export async function insertIncident(
   alert: AlertOrigin | null = null,
 ): Promise<IncidentRow | null> {
   const found = await client.query<IncidentRow>(
-    `INSERT INTO incidents (id, title, description, severity, assigned_to, created_by, sources, tags, alert_rule_id, alert_fingerprint, started_at)
+    `INSERT INTO incidents (id, title, description, severity, assigned_to, created_by, sources, tags, alert_rule_id,
+       alert_fingerprint, started_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()))
-     ON CONFLICT (alert_rule_id, alert_fingerprint) WHERE alert_rule_id IS NOT NULL AND status NOT IN ('resolved', 'closed') DO NOTHING
+     ON CONFLICT (alert_rule_id, alert_fingerprint) WHERE alert_rule_id IS NOT NULL AND status NOT IN ('resolved',
+       'closed') DO NOTHING
      RETURNING ${COLUMNS}`,
-    [uuidv7(), input.title, input.description, input.severity, input.assigned_to, createdBy, input.sources, JSON.stringify(input.tags),
-      alert?.ruleId ?? null, alert?.fingerprint ?? null, input.started_at?.toISOString() ?? null],
+    [
+      uuidv7(),
+      input.title,
+      input.description,
+      input.severity,
+      input.assigned_to,
+      createdBy,
+      input.sources,
+      JSON.stringify(input.tags),
+      alert?.ruleId ?? null,
+      alert?.fingerprint ?? null,
+      input.started_at?.toISOString() ?? null,
+    ],
   );
   const row = found.rows[0];
   if (!row) return null;
-  await addEntries(client, row.id, [{
-    actor: createdBy,
-    kind: 'created',
-    message: `incident opened (${row.severity}): ${row.title}`,
-    details: { severity: row.severity, assigned_to: row.assigned_to, sources: row.sources, tags: row.tags },
-    at: row.created_at,
-  }]);
+  await addEntries(client, row.id, [
+    {
+      actor: createdBy,
+      kind: 'created',
+      message: `incident opened (${row.severity}): ${row.title}`,
+      details: { severity: row.severity, assigned_to: row.assigned_to, sources: row.sources, tags: row.tags },
+      at: row.created_at,
+    },
+  ]);
   return row;
 }
 
@@ -138,7 +161,11 @@ export async function getVisible(db: Queryable, id: string, who: Principal): Pro
   return row;
 }
 
-export async function listIncidents(db: Queryable, f: ListFilters, who: Principal): Promise<{ rows: IncidentRow[]; more: boolean }> {
+export async function listIncidents(
+  db: Queryable,
+  f: ListFilters,
+  who: Principal,
+): Promise<{ rows: IncidentRow[]; more: boolean }> {
   const where: string[] = [];
   const values: unknown[] = [];
   const bind = (v: unknown) => `$${values.push(v)}`;
@@ -165,14 +192,21 @@ export function diff(row: IncidentRow, patch: IncidentPatch, actor: string): Tim
     const allowed = allowedNext(row.status);
     throw new VigilError(
       'VIGIL_ERR_INVALID_TRANSITION',
-      `an incident cannot move from ${row.status} to ${patch.status}; from ${row.status} it may move to ${allowed.join(', ')}`,
+      `an incident cannot move from ${row.status} to ${patch.status}; ` +
+        `from ${row.status} it may move to ${allowed.join(', ')}`,
       { from: row.status, to: patch.status, allowed },
     );
   }
   const entries: TimelineEntry[] = [];
   const fields: [keyof IncidentPatch, string][] = [
-    ['status', 'status'], ['severity', 'severity'], ['assigned_to', 'assigned'], ['root_cause', 'root_cause'],
-    ['title', 'title'], ['description', 'description'], ['sources', 'scope'], ['tags', 'scope'],
+    ['status', 'status'],
+    ['severity', 'severity'],
+    ['assigned_to', 'assigned'],
+    ['root_cause', 'root_cause'],
+    ['title', 'title'],
+    ['description', 'description'],
+    ['sources', 'scope'],
+    ['tags', 'scope'],
   ];
   for (const [field, kind] of fields) {
     const next = patch[field];
@@ -189,10 +223,16 @@ export function diff(row: IncidentRow, patch: IncidentPatch, actor: string): Tim
 }
 
 /** Applies `patch` to a visible incident; returns the row as it now is. */
-export async function updateIncident(pool: Pool, id: string, patch: IncidentPatch, who: Principal): Promise<IncidentRow> {
+export async function updateIncident(
+  pool: Pool,
+  id: string,
+  patch: IncidentPatch,
+  who: Principal,
+): Promise<IncidentRow> {
   try {
     return await inTransaction(pool, async (client) => {
-      const [row] = (await client.query<IncidentRow>(`SELECT ${COLUMNS} FROM incidents WHERE id = $1 FOR UPDATE`, [id])).rows;
+      const [row] = (await client.query<IncidentRow>(`SELECT ${COLUMNS} FROM incidents WHERE id = $1 FOR UPDATE`, [id]))
+        .rows;
       if (!row || !canSee(row, who)) throw notFound(id);
       const entries = diff(row, patch, who.sub);
       if (entries.length === 0) return row;
@@ -202,7 +242,10 @@ export async function updateIncident(pool: Pool, id: string, patch: IncidentPatc
     });
   } catch (error) {
     if (isUniqueViolation(error)) {
-      throw new VigilError('VIGIL_ERR_CONFLICT', 'another unresolved incident already tracks this alert series; resolve or close it before reopening this one');
+      throw new VigilError(
+        'VIGIL_ERR_CONFLICT',
+        'another unresolved incident already tracks this alert series; resolve or close it before reopening this one',
+      );
     }
     throw error;
   }
@@ -222,6 +265,11 @@ export async function applyPatch(client: PoolClient, row: IncidentRow, patch: In
     if (patch.status === 'closed') sets.push('closed_at = now()', 'resolved_at = coalesce(resolved_at, now())');
     if (patch.status !== 'resolved' && patch.status !== 'closed') sets.push('resolved_at = NULL', 'closed_at = NULL');
   }
-  const { rows: [updated] } = await client.query<IncidentRow>(`UPDATE incidents SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`, values);
+  const {
+    rows: [updated],
+  } = await client.query<IncidentRow>(
+    `UPDATE incidents SET ${sets.join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+    values,
+  );
   return updated;
 }

@@ -25,7 +25,6 @@
  * series' labels is taken for the attached series: series of one rule normally share their label keys.)
  */
 import { ALERTER_ACTOR, isSystemSource } from '../../shared/auth/identity.ts';
-import type { Pool } from '../../shared/db/pool.ts';
 import { rows, type Queryable } from './sql.ts';
 import type { IncidentRow } from './store.ts';
 
@@ -55,7 +54,11 @@ export function timelineWindow(incident: Pick<IncidentRow, 'started_at' | 'resol
 }
 
 export async function loadScope(db: Queryable, incident: IncidentRow): Promise<Scope> {
-  const series = await rows<Scope['series'][number]>(db, 'SELECT rule_id, fingerprint, labels FROM incident_alerts WHERE incident_id = $1', [incident.id]);
+  const series = await rows<Scope['series'][number]>(
+    db,
+    'SELECT rule_id, fingerprint, labels FROM incident_alerts WHERE incident_id = $1',
+    [incident.id],
+  );
   const sources = new Set(incident.sources);
   for (const s of series) for (const label of SOURCE_LABELS) if (s.labels[label]) sources.add(s.labels[label]);
   const ordinary = [...sources].filter((s) => !isSystemSource(s));
@@ -67,7 +70,8 @@ async function sourcesWithNotableEvents(db: Queryable, w: Window): Promise<strin
   const found = await rows<{ source: string }>(
     db,
     `SELECT DISTINCT source FROM rollups
-      WHERE kind = 'event' AND bucket >= date_trunc('minute', $1::timestamptz) AND bucket <= $2 AND level IN ('warn', 'error', 'fatal')
+      WHERE kind = 'event' AND bucket >= date_trunc('minute', $1::timestamptz) AND bucket <= $2 AND level IN ('warn',
+        'error', 'fatal')
       LIMIT ${MAX_SOURCES}`,
     [w.from.toISOString(), w.to.toISOString()],
   );
@@ -114,8 +118,10 @@ export const TIMELINE_SQL = `
       FROM incident_timeline WHERE incident_id = $1 ORDER BY at, id LIMIT $9
   ), alerts AS (
     SELECT t.at AS ts, 1 AS rank, lpad(t.id::text, 20, '0') AS key,
-           jsonb_build_object('kind', 'alert', 'source', '${ALERTER_SOURCE}', 'transition_id', t.id, 'rule_id', t.rule_id, 'rule_name', t.rule_name,
-                              'fingerprint', t.fingerprint, 'labels', t.labels, 'from', t.from_state, 'to', t.to_state, 'value', t.value,
+           jsonb_build_object('kind', 'alert', 'source', '${ALERTER_SOURCE}', 'transition_id', t.id, 'rule_id',
+             t.rule_id, 'rule_name', t.rule_name,
+                              'fingerprint', t.fingerprint, 'labels', t.labels, 'from', t.from_state, 'to', t.to_state,
+                                'value', t.value,
                               'message', format('alert %s %s → %s', t.rule_name, t.from_state, t.to_state),
                               'created_by', '${ALERTER_ACTOR}') AS entry
       FROM incident_alerts a
@@ -149,14 +155,21 @@ export const TIMELINE_SQL = `
      ORDER BY ts, rank, key LIMIT $8 OFFSET $10
   )
   SELECT p.ts,
-         coalesce(p.entry, jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source', e.source, 'level', e.level,
+         coalesce(p.entry, jsonb_build_object('kind', 'event', 'id', e.id, 'event_type', e.event_type, 'source',
+           e.source, 'level', e.level,
                                                'message', e.message, 'tags', e.tags, 'payload', e.payload,
                                                'created_by', e.created_by)) AS entry
     FROM page p
-    LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2 AND e."timestamp" <= $3) e ON true
+    LEFT JOIN LATERAL (SELECT * FROM events e WHERE e."timestamp" = p.ts AND e.id = p.event_id AND e."timestamp" >= $2
+      AND e."timestamp" <= $3) e ON true
    ORDER BY p.ts, p.rank, p.key`;
 
-export async function timelineParams(db: Queryable, incident: IncidentRow, page: { limit: number; offset: number }, nowMs = Date.now()) {
+export async function timelineParams(
+  db: Queryable,
+  incident: IncidentRow,
+  page: { limit: number; offset: number },
+  nowMs = Date.now(),
+) {
   const w = timelineWindow(incident, nowMs);
   const scope = await loadScope(db, incident);
   const hasTags = Object.keys(scope.tags).length > 0;
@@ -171,7 +184,8 @@ export async function timelineParams(db: Queryable, incident: IncidentRow, page:
       [...read],
       scope.sources,
       JSON.stringify(scope.tags),
-      // The alerter's events of the attached series (tags = the series' labels + rule_id), shown as transitions instead.
+      // The alerter's events of the attached series (tags = the series' labels + rule_id), shown as transitions
+      // instead.
       scope.series.map((s) => JSON.stringify({ ...s.labels, rule_id: s.rule_id })),
       page.limit + 1,
       page.offset + page.limit + 1,
@@ -195,6 +209,8 @@ export async function readTimeline(
     limit: page.limit,
     offset: page.offset,
     has_more: found.length > page.limit,
-    entries: found.slice(0, page.limit).map((r) => ({ timestamp: r.ts.toISOString(), ...r.entry }) as TimelineEntryJson),
+    entries: found
+      .slice(0, page.limit)
+      .map((r) => ({ timestamp: r.ts.toISOString(), ...r.entry }) as TimelineEntryJson),
   };
 }

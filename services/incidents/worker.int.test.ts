@@ -32,11 +32,15 @@ describe('incidents worker failures', () => {
 
   it('keeps a transition in the inbox while its round fails and applies it once at the next poll', async () => {
     const ruleId = uuidv4();
-    await ctx.db.query(`INSERT INTO alert_rules (id, name, query, severity) VALUES ($1, 'Disk full', 'disk_used > 90', 'critical')`, [ruleId]);
+    await ctx.db.query(
+      `INSERT INTO alert_rules (id, name, query, severity) VALUES ($1, 'Disk full', 'disk_used > 90', 'critical')`,
+      [ruleId],
+    );
     await worker.poll(); // nothing yet
     await ctx.db.query('ALTER TABLE incident_transitions RENAME TO incident_transitions_away');
     await ctx.db.query(
-      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at)
+      `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+         at)
        VALUES ($1, 'Disk full', 'fp-disk', '{"host":"db-1"}', 'pending', 'firing', 97, now(), now())`,
       [ruleId],
     );
@@ -52,14 +56,24 @@ describe('incidents worker failures', () => {
     expect(await metric('vigil_incidents_transitions_applied_total')).toBe(1);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM incident_inbox')).toBe(0);
     const { rows } = await ctx.db.query(`SELECT title, severity, status, alert_rule_id, analysis_due FROM incidents`);
-    expect(rows).toEqual([{ title: 'Disk full {host="db-1"}', severity: 'critical', status: 'open', alert_rule_id: ruleId, analysis_due: false }]);
+    expect(rows).toEqual([
+      {
+        title: 'Disk full {host="db-1"}',
+        severity: 'critical',
+        status: 'open',
+        alert_rule_id: ruleId,
+        analysis_due: false,
+      },
+    ]);
     // Analysed in the round that opened it.
     expect(await metric('vigil_incidents_analyses_total', { outcome: 'stored' })).toBe(1);
   });
 
-  it('marks a failed automatic analysis in the timeline instead of retrying it forever; recompute works afterwards', async () => {
+  it('marks a failed automatic analysis in the timeline, not retrying it forever; recompute works after', async () => {
     const created = await api.app.inject({
-      method: 'POST', url: BASE, headers: { authorization: `Bearer ${ctx.token('user', 'oncall')}` },
+      method: 'POST',
+      url: BASE,
+      headers: { authorization: `Bearer ${ctx.token('user', 'oncall')}` },
       payload: { title: 'Checkout slow', severity: 'high', sources: ['api'] },
     });
     expect(created.statusCode, created.body).toBe(201);
@@ -74,14 +88,26 @@ describe('incidents worker failures', () => {
     expect(await metric('vigil_incidents_analyses_total', { outcome: 'failed' })).toBe(1);
     expect(await metric('vigil_incidents_analyses_total', { outcome: 'stored' })).toBe(1);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM incidents WHERE analysis_due')).toBe(0);
-    const { rows: entries } = await ctx.db.query(`SELECT actor, kind, message FROM incident_timeline WHERE incident_id = $1 AND kind = 'analysis'`, [id]);
+    const { rows: entries } = await ctx.db.query(
+      `SELECT actor, kind, message FROM incident_timeline WHERE incident_id = $1 AND kind = 'analysis'`,
+      [id],
+    );
     expect(entries).toEqual([
-      { actor: 'vigil', kind: 'analysis', message: 'root-cause analysis failed: relation "rollups" does not exist; ask again with GET …/analysis?recompute=true' },
+      {
+        actor: 'vigil',
+        kind: 'analysis',
+        message:
+          'root-cause analysis failed: relation "rollups" does not exist; ask again with GET …/analysis?recompute=true',
+      },
     ]);
     await worker.poll(); // not retried by the worker
     expect(await metric('vigil_incidents_analyses_total', { outcome: 'failed' })).toBe(1);
 
-    const res = await api.app.inject({ method: 'GET', url: `${BASE}/${id}/analysis?recompute=true`, headers: { authorization: `Bearer ${ctx.token('user', 'oncall')}` } });
+    const res = await api.app.inject({
+      method: 'GET',
+      url: `${BASE}/${id}/analysis?recompute=true`,
+      headers: { authorization: `Bearer ${ctx.token('user', 'oncall')}` },
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ success: true, data: { incident_id: id } });
   });

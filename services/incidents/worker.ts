@@ -27,12 +27,26 @@ export interface IncidentWorkerMetrics {
 
 export function createIncidentWorkerMetrics(registry: Registry): IncidentWorkerMetrics {
   return {
-    transitions: new Counter({ name: 'vigil_incidents_transitions_applied_total', help: 'Alert transitions taken from the inbox and applied to incidents', registers: [registry] }),
-    analyses: new Counter({ name: 'vigil_incidents_analyses_total', help: 'Automatic root-cause analyses, by outcome (stored, failed)', labelNames: ['outcome'], registers: [registry] }),
-    roundFailures: new Counter({ name: 'vigil_incidents_worker_failures_total', help: 'Worker rounds that failed (retried at the next poll)', registers: [registry] }),
+    transitions: new Counter({
+      name: 'vigil_incidents_transitions_applied_total',
+      help: 'Alert transitions taken from the inbox and applied to incidents',
+      registers: [registry],
+    }),
+    analyses: new Counter({
+      name: 'vigil_incidents_analyses_total',
+      help: 'Automatic root-cause analyses, by outcome (stored, failed)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    roundFailures: new Counter({
+      name: 'vigil_incidents_worker_failures_total',
+      help: 'Worker rounds that failed (retried at the next poll)',
+      registers: [registry],
+    }),
     roundSeconds: new Histogram({
       name: 'vigil_incidents_worker_round_seconds',
       help: 'Duration of one worker round: the inbox drained, then the due analyses',
+      // biome-ignore lint/style/noMagicNumbers: histogram bucket bounds
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
       registers: [registry],
     }),
@@ -100,17 +114,19 @@ export class IncidentWorker {
   private async analyseOne(): Promise<boolean> {
     let claimed: string | undefined;
     try {
-      const analysed = await this.expensive.forWorker((client) => inTransaction(client, async () => {
-        const { rows } = await client.query<IncidentRow>(
-          `SELECT ${COLUMNS} FROM incidents WHERE analysis_due ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        );
-        if (rows.length === 0) return false;
-        claimed = rows[0].id;
-        const analysis = await analyse(client, rows[0], 'open');
-        await storeAnalysis(client, analysis, ANALYST);
-        await client.query('UPDATE incidents SET analysis_due = false WHERE id = $1', [rows[0].id]);
-        return true;
-      }));
+      const analysed = await this.expensive.forWorker((client) =>
+        inTransaction(client, async () => {
+          const { rows } = await client.query<IncidentRow>(
+            `SELECT ${COLUMNS} FROM incidents WHERE analysis_due ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          );
+          if (rows.length === 0) return false;
+          claimed = rows[0].id;
+          const analysis = await analyse(client, rows[0], 'open');
+          await storeAnalysis(client, analysis, ANALYST);
+          await client.query('UPDATE incidents SET analysis_due = false WHERE id = $1', [rows[0].id]);
+          return true;
+        }),
+      );
       if (analysed) this.metrics.analyses.inc({ outcome: 'stored' });
       return analysed;
     } catch (error) {
@@ -121,8 +137,20 @@ export class IncidentWorker {
       this.logger.warn({ err: error, incident_id: claimed }, 'automatic incident analysis failed');
       const id = claimed;
       await inTransaction(this.pool, async (client) => {
-        const { rowCount } = await client.query('UPDATE incidents SET analysis_due = false WHERE id = $1 AND analysis_due', [id]);
-        if (rowCount) await addEntries(client, id, [{ actor: ANALYST, kind: 'analysis', message: `root-cause analysis failed: ${(error as Error).message}; ask again with GET …/analysis?recompute=true` }]);
+        const { rowCount } = await client.query(
+          'UPDATE incidents SET analysis_due = false WHERE id = $1 AND analysis_due',
+          [id],
+        );
+        if (rowCount)
+          await addEntries(client, id, [
+            {
+              actor: ANALYST,
+              kind: 'analysis',
+              message:
+                `root-cause analysis failed: ${(error as Error).message}; ask again with GET ` +
+                `…/analysis?recompute=true`,
+            },
+          ]);
       });
       return false;
     }

@@ -11,6 +11,8 @@ import type { RoleHandle } from '../../shared/role.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
 import { runMaintenance } from './maintenance.ts';
 
+import { MS_PER_SECOND } from '../../shared/units.ts';
+
 export interface MaintenanceDeps {
   config: Config;
   logger: Logger;
@@ -22,10 +24,27 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
   const { config, pool } = deps;
   const logger = deps.logger.child({ role: 'maintenance' });
   const metrics = {
-    runs: new Counter({ name: 'vigil_maintenance_runs_total', help: 'Maintenance passes by outcome (ran, skipped: another instance holds the lock, failed)', labelNames: ['outcome'], registers: [deps.registry] }),
-    dropped: new Counter({ name: 'vigil_maintenance_partitions_dropped_total', help: 'Partitions dropped past retention', registers: [deps.registry] }),
-    created: new Counter({ name: 'vigil_maintenance_partitions_created_total', help: 'Partitions created ahead of time', registers: [deps.registry] }),
-    lastSuccess: new Gauge({ name: 'vigil_maintenance_last_success_seconds', help: 'Unix time of the last maintenance pass that ran to completion', registers: [deps.registry] }),
+    runs: new Counter({
+      name: 'vigil_maintenance_runs_total',
+      help: 'Maintenance passes by outcome (ran, skipped: another instance holds the lock, failed)',
+      labelNames: ['outcome'],
+      registers: [deps.registry],
+    }),
+    dropped: new Counter({
+      name: 'vigil_maintenance_partitions_dropped_total',
+      help: 'Partitions dropped past retention',
+      registers: [deps.registry],
+    }),
+    created: new Counter({
+      name: 'vigil_maintenance_partitions_created_total',
+      help: 'Partitions created ahead of time',
+      registers: [deps.registry],
+    }),
+    lastSuccess: new Gauge({
+      name: 'vigil_maintenance_last_success_seconds',
+      help: 'Unix time of the last maintenance pass that ran to completion',
+      registers: [deps.registry],
+    }),
   };
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
@@ -40,7 +59,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
       if (!report.ran) return;
       metrics.created.inc(report.created.length);
       metrics.dropped.inc(report.dropped.length);
-      metrics.lastSuccess.set(Date.now() / 1000);
+      metrics.lastSuccess.set(Date.now() / MS_PER_SECOND);
       if (report.created.length + report.dropped.length + report.deferred.length + report.auditRowsDeleted > 0) {
         const { created, dropped, deferred, auditRowsDeleted } = report;
         logger.info({ created, dropped, deferred, audit_rows_deleted: auditRowsDeleted }, 'maintenance pass');
@@ -56,7 +75,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<RoleHandl
     if (stopped) return;
     timer = setTimeout(() => {
       running = pass().finally(schedule);
-    }, config.maintenance.intervalSeconds * 1000);
+    }, config.maintenance.intervalSeconds * MS_PER_SECOND);
     timer.unref();
   }
 

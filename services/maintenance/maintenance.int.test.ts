@@ -4,7 +4,13 @@
  * ahead; only the holder of the advisory lock does any of it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPartitions, listPartitions, partitionName, bucketStart, type PartitionedTable } from '../../shared/db/partitions.ts';
+import {
+  createPartitions,
+  listPartitions,
+  partitionName,
+  bucketStart,
+  type PartitionedTable,
+} from '../../shared/db/partitions.ts';
 import { countRows, createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { runMaintenance } from './maintenance.ts';
 
@@ -31,9 +37,22 @@ describe('maintenance', () => {
     await createPartitions(ctx.db, table, 'day', offsets.map(day));
     for (const offset of offsets) {
       const ts = new Date(day(offset) + 3_600_000).toISOString();
-      if (table === 'events') await ctx.db.query(`INSERT INTO events (id, "timestamp", event_type, source) VALUES (gen_random_uuid(), $1, 'log', 'seed')`, [ts]);
-      if (table === 'metrics') await ctx.db.query(`INSERT INTO metrics (id, "timestamp", name, metric_type, value) VALUES (gen_random_uuid(), $1, 'm', 'gauge', 1)`, [ts]);
-      if (table === 'rollups') await ctx.db.query(`INSERT INTO rollups (bucket, kind, event_type, source, count) VALUES ($1, 'event', 'log', 'seed', 1)`, [ts]);
+      if (table === 'events')
+        await ctx.db.query(
+          `INSERT INTO events (id, "timestamp", event_type, source) VALUES (gen_random_uuid(), $1, 'log', 'seed')`,
+          [ts],
+        );
+      if (table === 'metrics')
+        await ctx.db.query(
+          `INSERT INTO metrics (id, "timestamp", name, metric_type, value) VALUES (gen_random_uuid(), $1, 'm', ` +
+            `'gauge', 1)`,
+          [ts],
+        );
+      if (table === 'rollups')
+        await ctx.db.query(
+          `INSERT INTO rollups (bucket, kind, event_type, source, count) VALUES ($1, 'event', 'log', 'seed', 1)`,
+          [ts],
+        );
     }
   }
 
@@ -45,12 +64,17 @@ describe('maintenance', () => {
     await seed('metrics', [-100, -91, -90, -40, 0]);
     await seed('rollups', [-100, -91, -90, -40, 0]);
     for (const offset of [-100, -91, -90, -40, 0]) {
-      await ctx.db.query(`INSERT INTO ingest_totals (day, kind, partition, count) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, 'event', 0, 1)`, [new Date(day(offset))]);
+      await ctx.db.query(
+        `INSERT INTO ingest_totals (day, kind, partition, count) VALUES (($1::timestamptz AT TIME ZONE 'UTC')::date, ` +
+          `'event', 0, 1)`,
+        [new Date(day(offset))],
+      );
     }
 
     // Claims of producer-chosen ids: past the 24 h window (deleted) and within it (kept).
     await ctx.db.query(
-      `INSERT INTO ingest_ids (kind, id, stored_at) VALUES ('event', gen_random_uuid(), $1), ('metric', gen_random_uuid(), $1), ('event', gen_random_uuid(), $2)`,
+      `INSERT INTO ingest_ids (kind, id, stored_at) VALUES ('event', gen_random_uuid(), $1), ('metric', ` +
+        `gen_random_uuid(), $1), ('event', gen_random_uuid(), $2)`,
       [new Date(now - 25 * 3_600_000), new Date(now - 23 * 3_600_000)],
     );
 
@@ -58,7 +82,14 @@ describe('maintenance', () => {
     const other = await ctx.db.connect();
     await other.query('SELECT pg_advisory_lock($1)', [0x76_69_6d_74]);
     const skipped = await runMaintenance(ctx.db, ctx.config, now);
-    expect(skipped).toEqual({ ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0, expiredIdClaims: 0 });
+    expect(skipped).toEqual({
+      ran: false,
+      created: [],
+      dropped: [],
+      deferred: [],
+      auditRowsDeleted: 0,
+      expiredIdClaims: 0,
+    });
     await other.query('SELECT pg_advisory_unlock($1)', [0x76_69_6d_74]);
     other.release();
 
@@ -68,7 +99,16 @@ describe('maintenance', () => {
     expect(report.expiredIdClaims).toBe(2);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM ingest_ids')).toBe(1);
     const p = (table: string, offset: number) => partitionName(table, day(offset), 'day');
-    expect(report.dropped.sort()).toEqual([p('events', -40), p('events', -31), p('metrics', -100), p('metrics', -91), p('rollups', -100), p('rollups', -91)].sort());
+    expect(report.dropped.sort()).toEqual(
+      [
+        p('events', -40),
+        p('events', -31),
+        p('metrics', -100),
+        p('metrics', -91),
+        p('rollups', -100),
+        p('rollups', -91),
+      ].sort(),
+    );
     // Ahead: through now + 48 h for every table.
     for (const table of ['events', 'metrics', 'rollups'] as const) {
       for (const offset of [1, 2]) expect(await names(table)).toContain(p(table, offset));
@@ -76,28 +116,44 @@ describe('maintenance', () => {
     expect(report.created).toContain(p('events', 2));
 
     // Partitions are created from an hour before now: in the first hour of a day, yesterday's is created too.
-    const behind = (table: string) => partitionName(table, Math.floor((now - 3_600_000) / 86_400_000) * 86_400_000, 'day');
+    const behind = (table: string) =>
+      partitionName(table, Math.floor((now - 3_600_000) / 86_400_000) * 86_400_000, 'day');
     const past = (table: string, kept: string[]) =>
       [...new Set([...kept, ...(behind(table) < p(table, 0) ? [behind(table)] : [])])].sort();
-    expect((await names('events')).filter((n) => n < p('events', 0))).toEqual(past('events', [p('events', -30), p('events', -1)]));
-    expect((await names('metrics')).filter((n) => n < p('metrics', 0))).toEqual(past('metrics', [p('metrics', -90), p('metrics', -40)]));
-    expect((await names('rollups')).filter((n) => n < p('rollups', 0))).toEqual(past('rollups', [p('rollups', -90), p('rollups', -40)]));
+    expect((await names('events')).filter((n) => n < p('events', 0))).toEqual(
+      past('events', [p('events', -30), p('events', -1)]),
+    );
+    expect((await names('metrics')).filter((n) => n < p('metrics', 0))).toEqual(
+      past('metrics', [p('metrics', -90), p('metrics', -40)]),
+    );
+    expect((await names('rollups')).filter((n) => n < p('rollups', 0))).toEqual(
+      past('rollups', [p('rollups', -90), p('rollups', -40)]),
+    );
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(3);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM metrics')).toBe(3);
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM rollups')).toBe(3);
-    const { rows: totals } = await ctx.db.query(`SELECT to_char(day, 'YYYY-MM-DD') AS day FROM ingest_totals ORDER BY day`);
+    const { rows: totals } = await ctx.db.query(
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day FROM ingest_totals ORDER BY day`,
+    );
     expect(totals.map((r) => r.day)).toEqual([-90, -40, 0].map((o) => new Date(day(o)).toISOString().slice(0, 10)));
 
     // A second pass finds nothing to do.
-    expect(await runMaintenance(ctx.db, ctx.config, now)).toEqual({ ran: true, created: [], dropped: [], deferred: [], auditRowsDeleted: 0, expiredIdClaims: 0 });
+    expect(await runMaintenance(ctx.db, ctx.config, now)).toEqual({
+      ran: true,
+      created: [],
+      dropped: [],
+      deferred: [],
+      auditRowsDeleted: 0,
+      expiredIdClaims: 0,
+    });
   });
 
   it('deletes audit log rows older than AUDIT_RETENTION_DAYS, keeps the others', async () => {
     const insert = (ageDays: number, action: string) =>
-      ctx.db.query(
-        `INSERT INTO audit_log (at, last_at, action, actor, target) VALUES ($1, $1, $2, 'alice', 'x')`,
-        [new Date(now - ageDays * DAY), action],
-      );
+      ctx.db.query(`INSERT INTO audit_log (at, last_at, action, actor, target) VALUES ($1, $1, $2, 'alice', 'x')`, [
+        new Date(now - ageDays * DAY),
+        action,
+      ]);
     await insert(200, 'incident.create');
     await insert(91, 'incident.update');
     await insert(89, 'alert_rule.create');
@@ -113,7 +169,8 @@ describe('maintenance', () => {
     const days = ctx.config.storage.metricRetentionDays;
     await ctx.db.query(
       `INSERT INTO metric_series_registry (name, fingerprint, first_seen)
-       VALUES ('old_total', 'a', now() - make_interval(days => $1::int + 1)), ('new_total', 'b', now() - make_interval(days => $1::int - 1))`,
+       VALUES ('old_total', 'a', now() - make_interval(days => $1::int + 1)), ('new_total', 'b', now() -
+         make_interval(days => $1::int - 1))`,
       [days],
     );
     await ctx.db.query("INSERT INTO metric_series_counts (name, series) VALUES ('old_total', 1), ('new_total', 1)");
@@ -121,7 +178,10 @@ describe('maintenance', () => {
     const { rows } = await ctx.db.query('SELECT name FROM metric_series_registry');
     expect(rows).toEqual([{ name: 'new_total' }]);
     const counts = await ctx.db.query('SELECT name, series::int FROM metric_series_counts ORDER BY name');
-    expect(counts.rows).toEqual([{ name: 'new_total', series: 1 }, { name: 'old_total', series: 0 }]);
+    expect(counts.rows).toEqual([
+      { name: 'new_total', series: 1 },
+      { name: 'old_total', series: 0 },
+    ]);
   });
 
   it('runs as a role at start and reports its passes', async () => {

@@ -67,7 +67,14 @@ export async function runMaintenance(
   now = Date.now(),
 ): Promise<MaintenanceReport> {
   const { storage } = config;
-  const report: MaintenanceReport = { ran: false, created: [], dropped: [], deferred: [], auditRowsDeleted: 0, expiredIdClaims: 0 };
+  const report: MaintenanceReport = {
+    ran: false,
+    created: [],
+    dropped: [],
+    deferred: [],
+    auditRowsDeleted: 0,
+    expiredIdClaims: 0,
+  };
   const lock = await pool.connect();
   let broken: Error | undefined;
   try {
@@ -76,7 +83,12 @@ export async function runMaintenance(
     report.ran = true;
     try {
       // From an hour back (a record just arrived for the current bucket) to the configured horizon.
-      report.created = await ensureAllPartitions(pool, storage.granularity, now - HOUR_MS, now + storage.createAheadHours * HOUR_MS);
+      report.created = await ensureAllPartitions(
+        pool,
+        storage.granularity,
+        now - HOUR_MS,
+        now + storage.createAheadHours * HOUR_MS,
+      );
       for (const table of ['events', 'metrics', 'rollups'] as const) {
         const result = await dropExpiredPartitions(pool, table, retentionDaysOf(table, storage), now);
         report.dropped.push(...result.dropped);
@@ -88,7 +100,8 @@ export async function runMaintenance(
       // sending registers again with its next sample, one that stopped frees its slot.
       await pool.query(
         `WITH gone AS (DELETE FROM metric_series_registry WHERE first_seen < $1 RETURNING name)
-         UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY name) g WHERE c.name = g.name`,
+         UPDATE metric_series_counts c SET series = c.series - g.n FROM (SELECT name, count(*) AS n FROM gone GROUP BY
+           name) g WHERE c.name = g.name`,
         [new Date(now - storage.metricRetentionDays * DAY_MS)],
       );
       report.expiredIdClaims = await deleteExpiredIdClaims(pool, storage.idempotencyWindowHours, now);

@@ -15,6 +15,9 @@ export async function activeAlertCount(pool: Pool): Promise<number> {
 export async function openIncidentCount(pool: Pool): Promise<number> {
   const [{ present }] = await run<{ present: boolean }>(pool, "SELECT to_regclass('incidents') IS NOT NULL AS present");
   if (!present) return 0;
-  const [{ n }] = await run<{ n: string }>(pool, "SELECT count(*) AS n FROM incidents WHERE status NOT IN ('resolved', 'closed')");
+  const [{ n }] = await run<{ n: string }>(
+    pool,
+    "SELECT count(*) AS n FROM incidents WHERE status NOT IN ('resolved', 'closed')",
+  );
   return Number(n);
 }

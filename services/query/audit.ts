@@ -34,7 +34,7 @@ const entrySchema = {
     at: { type: 'string', format: 'date-time', description: 'When it happened (the first of a counted group).' },
     last_at: { type: 'string', format: 'date-time', description: 'The last of a counted group (= at for one action).' },
     action: { type: 'string', enum: [...AUDIT_ACTIONS] },
-    actor: { type: ['string', 'null'], description: 'The token\'s sub; null when no valid token was given.' },
+    actor: { type: ['string', 'null'], description: "The token's sub; null when no valid token was given." },
     role: { type: ['string', 'null'] },
     ip: { type: ['string', 'null'], description: 'Client address; "*" for a row folding many addresses.' },
     target: { type: ['string', 'null'], description: 'The rule or incident id, or the refused route.' },
@@ -72,13 +72,13 @@ export function auditRoutes(pool: Pool): FastifyPluginAsync {
               has_more: { type: 'boolean' },
             },
           },
-          ...errorResponses(400, 401),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
         },
       }),
       async (request) => {
         const params = new QueryParams(request.query as Record<string, unknown>);
         const action = params.oneOf('action', AUDIT_ACTIONS);
-        const actor = params.string('actor', 512);
+        const actor = params.string('actor', ACTOR_MAX_CHARS);
         const start = params.time('start_time');
         const end = params.time('end_time');
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });

@@ -9,6 +9,16 @@
 import crypto from 'node:crypto';
 import { isUuid } from '../../shared/schemas/primitives.ts';
 
+import { MICROS_PER_MS_BIGINT, MICROS_PER_SECOND_BIGINT, MS_PER_SECOND } from '../../shared/units.ts';
+
+const LAST_MICRO_OF_MS = 999n;
+const FINGERPRINT_CHARS = 12;
+/** version.micros.id.fingerprint */
+const CURSOR_PARTS = 4;
+const MICRO_DIGITS = 6;
+/** `2026-11-26T12:00:00`: an ISO 8601 time to the second. */
+const ISO_SECONDS_CHARS = 19;
+
 export interface CursorKey {
   /** Epoch microseconds of the last row's timestamp. */
   micros: bigint;
@@ -20,10 +30,11 @@ const VERSION = 'v1';
  * The last microsecond of year 9999: beyond it a JS Date cannot carry the key (RangeError) nor PostgreSQL read its
  * ISO form (a 6-digit year). No stored row is older than 1970 or newer than that, so a key outside is crafted.
  */
-export const MAX_CURSOR_MICROS = BigInt(Date.UTC(9999, 11, 31, 23, 59, 59, 999)) * 1000n + 999n;
+export const MAX_CURSOR_MICROS =
+  BigInt(Date.parse('9999-12-31T23:59:59.999Z')) * MICROS_PER_MS_BIGINT + LAST_MICRO_OF_MS;
 
 export function filterFingerprint(filters: unknown): string {
-  return crypto.createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
+  return crypto.createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, FINGERPRINT_CHARS);
 }
 
 export function encodeCursor(key: CursorKey, fingerprint: string): string {
@@ -40,14 +51,17 @@ export function decodeCursor(text: string, fingerprint: string): DecodedCursor {
     return { ok: false, message: 'is not a cursor this API issued (pass next_cursor from a previous page unchanged)' };
   }
   if (issuedFor !== fingerprint) {
-    return { ok: false, message: 'was issued for other filters; repeat the filters of the first page with its next_cursor' };
+    return {
+      ok: false,
+      message: 'was issued for other filters; repeat the filters of the first page with its next_cursor',
+    };
   }
   return { ok: true, key: { micros: BigInt(micros), id: id.toLowerCase() } };
 }
 
 /** ISO 8601 with microseconds, exact (a JS Date would drop them). */
 export function microsToIso(micros: bigint): string {
-  const seconds = micros / 1_000_000n;
-  const fraction = (micros % 1_000_000n).toString().padStart(6, '0');
-  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction}Z`;
+  const seconds = micros / MICROS_PER_SECOND_BIGINT;
+  const fraction = (micros % MICROS_PER_SECOND_BIGINT).toString().padStart(MICRO_DIGITS, '0');
+  return `${new Date(Number(seconds) * MS_PER_SECOND).toISOString().slice(0, ISO_SECONDS_CHARS)}.${fraction}Z`;
 }

@@ -15,6 +15,8 @@
 import type { MetricType } from '../../shared/schemas/metric.ts';
 import type { Where } from './sql.ts';
 
+import { MS_PER_SECOND, PERCENT } from '../../shared/units.ts';
+
 export const AGGREGATIONS = ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
 
@@ -46,11 +48,11 @@ function reduce(agg: Aggregation, where: Where, stepMs: number): string {
     case 'count':
       return 'count(*)::float8';
     case 'rate':
-      return `sum(value) / ${where.param(stepMs / 1000)}::float8`;
+      return `sum(value) / ${where.param(stepMs / MS_PER_SECOND)}::float8`;
     case 'p50':
     case 'p95':
     case 'p99':
-      return `percentile_cont(${where.param(Number(agg.slice(1)) / 100)}::float8) WITHIN GROUP (ORDER BY value)`;
+      return `percentile_cont(${where.param(Number(agg.slice(1)) / PERCENT)}::float8) WITHIN GROUP (ORDER BY value)`;
   }
 }
 
@@ -58,8 +60,18 @@ function reduce(agg: Aggregation, where: Where, stepMs: number): string {
  * The statement for one page of series. `where` already holds the name, time and label filters; the statement
  * ranks label sets so the page boundary falls between series.
  */
-export function downsampleSql(where: Where, opts: { agg: Aggregation; stepMs: number; limit: number; offset: number }): string {
-  return seriesPageSql(where, opts, { series: [['labels', 'labels'], ['metric_type', 'metric_type']], perBucket: [], value: reduce(opts.agg, where, opts.stepMs) });
+export function downsampleSql(
+  where: Where,
+  opts: { agg: Aggregation; stepMs: number; limit: number; offset: number },
+): string {
+  return seriesPageSql(where, opts, {
+    series: [
+      ['labels', 'labels'],
+      ['metric_type', 'metric_type'],
+    ],
+    perBucket: [],
+    value: reduce(opts.agg, where, opts.stepMs),
+  });
 }
 
 /**
@@ -77,7 +89,8 @@ function seriesPageSql(
   const last = where.param(page.offset + page.limit);
   const named = ([expr, name]: [string, string]) => (expr === name ? expr : `${expr} AS ${name}`);
   const seriesKey = shape.series.map(([expr]) => expr).join(', ');
-  return `SELECT ${[...shape.series.map(([, n]) => n), 'bucket', ...shape.perBucket.map(([, n]) => n), 'value'].join(', ')} FROM (
+  const columns = [...shape.series.map(([, n]) => n), 'bucket', ...shape.perBucket.map(([, n]) => n), 'value'];
+  return `SELECT ${columns.join(', ')} FROM (
             SELECT ${shape.series.map(named).join(', ')},
                    date_bin(${step}::interval, "timestamp", TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
                    ${shape.perBucket.map((c) => `${named(c)}, `).join('')}${shape.value} AS value,
@@ -133,7 +146,11 @@ export function bucketFamily(name: string): string {
  */
 export function bucketQuantileSql(where: Where, page: { stepMs: number; limit: number; offset: number }): string {
   where.add(`metric_type = 'counter'`).add(`labels ->> 'le' IS NOT NULL`);
-  return seriesPageSql(where, page, { series: [[`labels - 'le'`, 'labels']], perBucket: [[`labels ->> 'le'`, 'le']], value: 'sum(value)' });
+  return seriesPageSql(where, page, {
+    series: [[`labels - 'le'`, 'labels']],
+    perBucket: [[`labels ->> 'le'`, 'le']],
+    value: 'sum(value)',
+  });
 }
 
 export interface LeRow {
@@ -154,7 +171,8 @@ export function quantileFromBuckets(q: number, buckets: readonly { le: number; c
   if (sorted.length < 2 || sorted[sorted.length - 1].le !== Infinity) return undefined;
   // Counts of separately stored counters can disagree slightly (a sample of one bucket stored, another not yet):
   // make them monotonic, as Prometheus does.
-  for (let i = 1; i < sorted.length; i++) if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].count < sorted[i - 1].count) sorted[i] = { ...sorted[i], count: sorted[i - 1].count };
   const total = sorted[sorted.length - 1].count;
   if (!(total > 0)) return undefined;
   const rank = q * total;
@@ -169,7 +187,7 @@ export function quantileFromBuckets(q: number, buckets: readonly { le: number; c
 
 /** Rows ordered by series then bucket (bucketQuantileSql) → one histogram series per label set of `name`. */
 export function toQuantileSeries(name: string, agg: Aggregation, rows: LeRow[]): Series[] {
-  const q = Number(agg.slice(1)) / 100;
+  const q = Number(agg.slice(1)) / PERCENT;
   const series: Series[] = [];
   let current: Series | undefined;
   let currentKey = '';

@@ -20,13 +20,12 @@ import { errorResponses, eventSchema, routeSchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run } from './sql.ts';
 
-const LOOK_BEHIND_MS = 3_600_000;
+import { uuidV7Millis } from '../../shared/schemas/uuid7.ts';
 
-/** The creation time embedded in a UUIDv7, or null for other versions. */
-export function uuidV7Millis(id: string): number | null {
-  if (id[14] !== '7') return null;
-  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
-}
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+export { uuidV7Millis };
+
+const LOOK_BEHIND_MS = 3_600_000;
 
 export interface EventLookup {
   sql: string;
@@ -64,8 +63,12 @@ export function eventByIdRoutes(pool: Pool, futureGraceMs: number): FastifyPlugi
         tags: ['events'],
         params: { type: 'object', required: ['id'], properties: { id: uuidSchema } },
         response: {
-          200: { type: 'object', required: ['success', 'data'], properties: { success: { const: true }, data: eventSchema } },
-          ...errorResponses(400, 401, 404),
+          200: {
+            type: 'object',
+            required: ['success', 'data'],
+            properties: { success: { const: true }, data: eventSchema },
+          },
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED, HTTP_STATUS.NOT_FOUND),
         },
       }),
       async (request) => {

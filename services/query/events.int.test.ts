@@ -16,7 +16,11 @@ describe('GET /api/v1/monitoring/events', () => {
   let ids: Record<string, string>;
 
   const get = async (query: string) => {
-    const res = await api.app.inject({ method: 'GET', url: `/api/v1/monitoring/events?${query}`, headers: { authorization: `Bearer ${token}` } });
+    const res = await api.app.inject({
+      method: 'GET',
+      url: `/api/v1/monitoring/events?${query}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
     return { status: res.statusCode, body: res.json() };
   };
   const idsOf = async (query: string) => {
@@ -30,16 +34,42 @@ describe('GET /api/v1/monitoring/events', () => {
     api = await ctx.start('query');
     token = ctx.token('user');
     const stored = await insertEvents(ctx.db, [
-      { timestamp: T + 1000, source: 'api', level: 'info', message: 'GET /users completed', tags: { service: 'api', env: 'prod' } },
-      { timestamp: T + 2000, source: 'api', level: 'error', message: 'Connection POOL exhausted', tags: { service: 'api', env: 'staging' } },
-      { timestamp: T + 3000, event_type: 'trace', source: 'db', level: null, message: 'query 100% done_ok', tags: { service: 'db', status: 500 } },
-      { timestamp: T + 4000, event_type: 'alert', source: 'web', level: 'warn', message: null, tags: { service: 'web', env: 'prod', 'odd key': 'a"b' } },
+      {
+        timestamp: T + 1000,
+        source: 'api',
+        level: 'info',
+        message: 'GET /users completed',
+        tags: { service: 'api', env: 'prod' },
+      },
+      {
+        timestamp: T + 2000,
+        source: 'api',
+        level: 'error',
+        message: 'Connection POOL exhausted',
+        tags: { service: 'api', env: 'staging' },
+      },
+      {
+        timestamp: T + 3000,
+        event_type: 'trace',
+        source: 'db',
+        level: null,
+        message: 'query 100% done_ok',
+        tags: { service: 'db', status: 500 },
+      },
+      {
+        timestamp: T + 4000,
+        event_type: 'alert',
+        source: 'web',
+        level: 'warn',
+        message: null,
+        tags: { service: 'web', env: 'prod', 'odd key': 'a"b' },
+      },
     ]);
     ids = { info: stored[0].id, error: stored[1].id, trace: stored[2].id, alert: stored[3].id };
   });
   afterAll(() => ctx?.cleanup());
 
-  it('filters by tags (AND), by message substring, and by the contract\'s filters, newest first', async () => {
+  it("filters by tags (AND), by message substring, and by the contract's filters, newest first", async () => {
     expect(await idsOf('')).toEqual([ids.alert, ids.trace, ids.error, ids.info]);
     expect(await idsOf('tag.service=api')).toEqual([ids.error, ids.info]);
     expect(await idsOf('tag.service=api&tag.env=prod')).toEqual([ids.info]);
@@ -52,7 +82,9 @@ describe('GET /api/v1/monitoring/events', () => {
     expect(await idsOf(`message_contains=100%25&${since}`)).toEqual([ids.trace]); // % and _ are literal
     expect(await idsOf(`message_contains=%25&${since}`)).toEqual([ids.trace]);
     expect(await idsOf(`message_contains=e_o&${since}`)).toEqual([ids.trace]);
-    expect(await idsOf(`message_contains=completed&tag.service=api&source=api&level=info&event_type=log&${since}`)).toEqual([ids.info]);
+    expect(
+      await idsOf(`message_contains=completed&tag.service=api&source=api&level=info&event_type=log&${since}`),
+    ).toEqual([ids.info]);
     expect(await idsOf('event_type=alert')).toEqual([ids.alert]);
     expect(await idsOf('source=db')).toEqual([ids.trace]);
     expect(await idsOf('level=error')).toEqual([ids.error]);
@@ -61,7 +93,7 @@ describe('GET /api/v1/monitoring/events', () => {
     expect(await idsOf(`start_time=${at(T + 2000)}&end_time=${at(T + 3000)}&tag.service=db`)).toEqual([ids.trace]);
   });
 
-  it('answers the contract\'s event shape with next_cursor', async () => {
+  it("answers the contract's event shape with next_cursor", async () => {
     const { body } = await get('tag.service=db');
     expect(body).toEqual({
       success: true,
@@ -83,13 +115,31 @@ describe('GET /api/v1/monitoring/events', () => {
     });
   });
 
-  it('pages with the cursor without gaps or repeats while newer events arrive, even within one microsecond', async () => {
+  it('pages with the cursor without gaps or repeats while newer events arrive, even in one microsecond', async () => {
     const base = T - 10 * 60_000;
     // 23 events: groups share a timestamp (ties broken by id), two differ by one microsecond only.
     const seeded = await insertEvents(ctx.db, [
-      ...Array.from({ length: 21 }, (_, i) => ({ timestamp: base + Math.floor(i / 4) * 1000, source: 'pager', tags: { run: 'p' } })),
-      { timestamp: new Date(base + 9000).toISOString().replace('Z', '').replace(/\.(\d{3})$/, '.$1123Z'), source: 'pager', tags: { run: 'p' } },
-      { timestamp: new Date(base + 9000).toISOString().replace('Z', '').replace(/\.(\d{3})$/, '.$1124Z'), source: 'pager', tags: { run: 'p' } },
+      ...Array.from({ length: 21 }, (_, i) => ({
+        timestamp: base + Math.floor(i / 4) * 1000,
+        source: 'pager',
+        tags: { run: 'p' },
+      })),
+      {
+        timestamp: new Date(base + 9000)
+          .toISOString()
+          .replace('Z', '')
+          .replace(/\.(\d{3})$/, '.$1123Z'),
+        source: 'pager',
+        tags: { run: 'p' },
+      },
+      {
+        timestamp: new Date(base + 9000)
+          .toISOString()
+          .replace('Z', '')
+          .replace(/\.(\d{3})$/, '.$1124Z'),
+        source: 'pager',
+        tags: { run: 'p' },
+      },
     ]);
     const { rows } = await ctx.db.query<{ id: string }>(
       `SELECT id FROM events WHERE source = 'pager' ORDER BY "timestamp" DESC, id DESC`,
@@ -132,14 +182,27 @@ describe('GET /api/v1/monitoring/events', () => {
         },
       },
     });
-    const tooLong = 'with message_contains the range may span at most 24 h (QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later or set end_time';
+    const tooLong =
+      'with message_contains the range may span at most 24 h (QUERY_MESSAGE_SEARCH_MAX_HOURS): move start_time later ' +
+      'or set end_time';
     expect(await get(`message_contains=pool&start_time=${at(T - 25 * 3_600_000)}`)).toEqual({
       status: 400,
-      body: { success: false, error: { code: 'VIGIL_ERR_VALIDATION', message: `start_time: ${tooLong}`, details: [{ field: 'start_time', message: tooLong }] } },
+      body: {
+        success: false,
+        error: {
+          code: 'VIGIL_ERR_VALIDATION',
+          message: `start_time: ${tooLong}`,
+          details: [{ field: 'start_time', message: tooLong }],
+        },
+      },
     });
-    expect(await get(`message_contains=pool&start_time=${at(T - 30 * 3_600_000)}&end_time=${at(T - 5 * 3_600_000)}`)).toMatchObject({ status: 400 });
+    expect(
+      await get(`message_contains=pool&start_time=${at(T - 30 * 3_600_000)}&end_time=${at(T - 5 * 3_600_000)}`),
+    ).toMatchObject({ status: 400 });
     // Within 24 h, with an explicit end: answered.
-    expect(await idsOf(`message_contains=pool&start_time=${at(T - 20 * 3_600_000)}&end_time=${at(T + 3_600_000)}`)).toEqual([ids.error]);
+    expect(
+      await idsOf(`message_contains=pool&start_time=${at(T - 20 * 3_600_000)}&end_time=${at(T + 3_600_000)}`),
+    ).toEqual([ids.error]);
   });
 
   it('refuses bad parameters with 400 naming each one', async () => {
@@ -169,16 +232,22 @@ describe('GET /api/v1/monitoring/events', () => {
     expect(other.body.error.details).toEqual([{ field: 'cursor', message: expect.stringMatching(/other filters/) }]);
     const both = await get(`source=pager&limit=2&offset=2&cursor=${page.body.next_cursor}`);
     expect(both.status).toBe(400);
-    expect(both.body.error.details).toEqual([{ field: 'offset', message: expect.stringMatching(/cannot be combined with cursor/) }]);
+    expect(both.body.error.details).toEqual([
+      { field: 'offset', message: expect.stringMatching(/cannot be combined with cursor/) },
+    ]);
   });
 
   describe('GET /events/{id}', () => {
     const byId = async (id: string) => {
-      const res = await api.app.inject({ method: 'GET', url: `/api/v1/monitoring/events/${id}`, headers: { authorization: `Bearer ${token}` } });
+      const res = await api.app.inject({
+        method: 'GET',
+        url: `/api/v1/monitoring/events/${id}`,
+        headers: { authorization: `Bearer ${token}` },
+      });
       return { status: res.statusCode, body: res.json() };
     };
 
-    it('finds events by id whatever the relation between id and timestamp, 404 for unknown ids, 400 for malformed', async () => {
+    it('finds events by id whatever their timestamp, 404 for unknown ids, 400 for malformed ones', async () => {
       const backfilled = uuidv7(); // assigned now, for an event that happened two days ago
       const v4 = uuidv4();
       await insertEvents(ctx.db, [
@@ -187,9 +256,16 @@ describe('GET /api/v1/monitoring/events', () => {
       ]);
       expect(await byId(ids.error)).toEqual({
         status: 200,
-        body: { success: true, data: expect.objectContaining({ id: ids.error, message: 'Connection POOL exhausted', source: 'api' }) },
+        body: {
+          success: true,
+          data: expect.objectContaining({ id: ids.error, message: 'Connection POOL exhausted', source: 'api' }),
+        },
       });
-      expect((await byId(backfilled)).body.data).toMatchObject({ id: backfilled, source: 'late', message: 'backfilled' });
+      expect((await byId(backfilled)).body.data).toMatchObject({
+        id: backfilled,
+        source: 'late',
+        message: 'backfilled',
+      });
       expect((await byId(v4)).body.data).toMatchObject({ id: v4, source: 'client-id' });
       expect((await byId(v4.toUpperCase())).body.data).toMatchObject({ id: v4 });
 

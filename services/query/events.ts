@@ -35,7 +35,8 @@ export interface EventRow {
   created_at: Date;
 }
 
-export const EVENT_COLUMNS = 'id, "timestamp", event_type, source, level, message, tags, payload, created_by, created_at';
+export const EVENT_COLUMNS =
+  'id, "timestamp", event_type, source, level, message, tags, payload, created_by, created_at';
 
 export interface EventFilters {
   eventType?: string;
@@ -63,7 +64,10 @@ export function eventFilterSql(filters: EventFilters, where = new Where()): Wher
 export const LISTING_SETTINGS: PlannerSettings = { enable_sort: 'off' };
 
 /** The statement of one page (rows below the cursor's key, if any); exported for the plan tests. */
-export function listEventsSql(filters: EventFilters, page: { cursor?: CursorKey; limit: number; offset: number }): { sql: string; values: unknown[] } {
+export function listEventsSql(
+  filters: EventFilters,
+  page: { cursor?: CursorKey; limit: number; offset: number },
+): { sql: string; values: unknown[] } {
   const where = eventFilterSql(filters);
   if (page.cursor) {
     const at = microsToIso(page.cursor.micros);
@@ -78,15 +82,17 @@ export function listEventsSql(filters: EventFilters, page: { cursor?: CursorKey;
 }
 
 export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number }): FastifyPluginAsync {
-  const maxSearchMs = opts.messageSearchMaxHours * 3_600_000;
+  const maxSearchMs = opts.messageSearchMaxHours * MS_PER_HOUR;
   return async (app) => {
     app.get(
       '/api/v1/monitoring/events',
       routeSchema({
         summary: 'List events, newest first',
         description:
-          'Filters combine with AND. `tag.<key>=<value>` matches the tag\'s text (`tag.status=500` matches 500 and "500"). ' +
-          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the contract and capped at 10000.',
+          "Filters combine with AND. `tag.<key>=<value>` matches the tag's text (`tag.status=500` matches 500 and " +
+          '"500"). ' +
+          'Page with `next_cursor` (keyset: stable while data arrives); `offset` is kept for the contract and capped ' +
+          'at 10000.',
         tags: ['events'],
         querystring: listQuerySchema('events'),
         response: {
@@ -96,10 +102,13 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
             properties: {
               success: { const: true },
               data: { type: 'array', items: eventSchema },
-              next_cursor: { type: ['string', 'null'], description: 'Pass as `cursor` with the same filters for the next page; null on the last page.' },
+              next_cursor: {
+                type: ['string', 'null'],
+                description: 'Pass as `cursor` with the same filters for the next page; null on the last page.',
+              },
             },
           },
-          ...errorResponses(400, 401),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
         },
       }),
       async (request) => {
@@ -110,12 +119,13 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           level: params.oneOf('level', LEVELS),
           start: params.time('start_time'),
           end: params.time('end_time'),
-          messageContains: params.string('message_contains', 1024),
+          messageContains: params.string('message_contains', MESSAGE_CONTAINS_MAX_CHARS),
           tags: params.prefixed('tag.', { maxPairs: MAX_TAG_FILTERS, maxLength: 255 }),
         };
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
-        if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
+        if (filters.start && filters.end && filters.end < filters.start)
+          params.fail('end_time', 'must not be before start_time');
         // A substring has no index: it reads every message of the range that the other filters leave, so the schema
         // requires start_time with message_contains and the range is bounded here.
         if (filters.messageContains !== undefined && filters.start) {
@@ -128,13 +138,14 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           }
         }
         const fingerprint = filterFingerprint(filters);
-        const cursorText = params.string('cursor', 200);
+        const cursorText = params.string('cursor', CURSOR_MAX_CHARS);
         let cursor: CursorKey | undefined;
         if (cursorText !== undefined) {
           const decoded = decodeCursor(cursorText, fingerprint);
           if (decoded.ok) cursor = decoded.key;
           else params.fail('cursor', decoded.message);
-          if (params.has('offset')) params.fail('offset', 'cannot be combined with cursor (the cursor already says where the page starts)');
+          if (params.has('offset'))
+            params.fail('offset', 'cannot be combined with cursor (the cursor already says where the page starts)');
         }
         params.done();
 

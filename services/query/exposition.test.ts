@@ -9,16 +9,35 @@ describe('exposition text format', () => {
   });
 
   it('formats special values the way Prometheus parses them', () => {
-    expect([NaN, Infinity, -Infinity, 0, 1.5, 1e21].map(formatValue)).toEqual(['NaN', '+Inf', '-Inf', '0', '1.5', '1e+21']);
+    expect([NaN, Infinity, -Infinity, 0, 1.5, 1e21].map(formatValue)).toEqual([
+      'NaN',
+      '+Inf',
+      '-Inf',
+      '0',
+      '1.5',
+      '1e+21',
+    ]);
   });
 
   it('writes one HELP and TYPE per family and leaves out families whose sample names are taken', () => {
     const out = new Exposition();
     out.add({ name: 'lat', type: 'histogram', help: 'h', samples: [{ name: 'lat_count', labels: [], value: 2 }] });
-    out.add({ name: 'lat_count', type: 'gauge', help: 'collides with the histogram', samples: [{ name: 'lat_count', labels: [], value: 9 }] });
-    out.add({ name: 'lat', type: 'counter', help: 'same name again', samples: [{ name: 'lat', labels: [], value: 1 }] });
+    out.add({
+      name: 'lat_count',
+      type: 'gauge',
+      help: 'collides with the histogram',
+      samples: [{ name: 'lat_count', labels: [], value: 9 }],
+    });
+    out.add({
+      name: 'lat',
+      type: 'counter',
+      help: 'same name again',
+      samples: [{ name: 'lat', labels: [], value: 1 }],
+    });
     out.add({ name: 'up', type: 'gauge', help: 'x', samples: [{ name: 'up', labels: [['a', 'b"']], value: 1 }] });
-    expect(out.toString()).toBe('# HELP lat h\n# TYPE lat histogram\nlat_count 2\n# HELP up x\n# TYPE up gauge\nup{a="b\\""} 1\n');
+    expect(out.toString()).toBe(
+      '# HELP lat h\n# TYPE lat histogram\nlat_count 2\n# HELP up x\n# TYPE up gauge\nup{a="b\\""} 1\n',
+    );
     expect(out.skipped).toBe(2);
   });
 });

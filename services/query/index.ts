@@ -24,6 +24,8 @@ import { ingestRoute } from './stats-ingest.ts';
 import { statsRoutes } from './stats.ts';
 import { traceRoutes } from './traces.ts';
 
+import { MS_PER_SECOND } from '../../shared/units.ts';
+
 export interface QueryDeps {
   config: Config;
   logger: Logger;
@@ -35,9 +37,13 @@ export interface QueryHandle extends RoleHandle {
 
 export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHandle> {
   const bundle = await ensureConsoleBundle();
-  const pool = createPool(withSessionSettings(config.database.url, config.query.statementTimeoutMs), config.database.poolMax, 'vigil-query');
+  const pool = createPool(
+    withSessionSettings(config.database.url, config.query.statementTimeoutMs),
+    config.database.poolMax,
+    'vigil-query',
+  );
   const fold = startFoldLoop(pool, logger, {
-    intervalMs: config.query.foldIntervalSeconds * 1000,
+    intervalMs: config.query.foldIntervalSeconds * MS_PER_SECOND,
     retentionDays: config.storage.metricRetentionDays,
   });
   const latest = latestMigrationVersion();
@@ -46,7 +52,7 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     fold,
     routes: [
       eventRoutes(pool, { messageSearchMaxHours: config.query.messageSearchMaxHours }),
-      eventByIdRoutes(pool, config.ingest.futureGraceSeconds * 1000),
+      eventByIdRoutes(pool, config.ingest.futureGraceSeconds * MS_PER_SECOND),
       metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
       promqlRoutes(pool),
@@ -59,7 +65,9 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
     readiness: {
       postgres: async () => void (await pool.query('SELECT 1')),
       migrations: async () => {
-        const { rows } = await pool.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+        const { rows } = await pool.query<{ version: number | null }>(
+          'SELECT max(version) AS version FROM schema_migrations',
+        );
         const version = rows[0]?.version ?? 0;
         if (version < latest) {
           const cause = new Error(`database at migration ${version}, code expects ${latest}`);
@@ -82,6 +90,9 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
 export function withSessionSettings(databaseUrl: string, timeoutMs: number): string {
   const url = new URL(databaseUrl);
   const options = url.searchParams.get('options');
-  url.searchParams.set('options', `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`);
+  url.searchParams.set(
+    'options',
+    `${options ? `${options} ` : ''}-c statement_timeout=${Math.floor(timeoutMs)} -c jit=off`,
+  );
   return url.toString();
 }

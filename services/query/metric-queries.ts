@@ -7,9 +7,27 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { subjectRateLimit } from '../../shared/http/rate-limit.ts';
 import { METRIC_TYPES, type MetricType } from '../../shared/schemas/metric.ts';
-import { AGGREGATIONS, MAX_POINTS, QUANTILES, allowedTypes, appliesTo, bucketFamily, bucketQuantileSql, downsampleSql, toQuantileSeries, toSeries, type BucketRow, type LeRow } from './downsample.ts';
 import {
-  errorResponses, listQuerySchema, metricSampleSchema, routeSchema, seriesSchema, successSchema,
+  AGGREGATIONS,
+  MAX_POINTS,
+  QUANTILES,
+  allowedTypes,
+  appliesTo,
+  bucketFamily,
+  bucketQuantileSql,
+  downsampleSql,
+  toQuantileSeries,
+  toSeries,
+  type BucketRow,
+  type LeRow,
+} from './downsample.ts';
+import {
+  errorResponses,
+  listQuerySchema,
+  metricSampleSchema,
+  routeSchema,
+  seriesSchema,
+  successSchema,
 } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
@@ -22,7 +40,7 @@ const DEFAULT_RANGE_MS = 3_600_000;
  * Points in one downsampled answer at most (series on the page × points per series): the default page of 100
  * series at the most points a series may have (MAX_POINTS); a larger page needs a larger step or shorter range.
  */
-export const MAX_SERIES_POINTS = 100 * MAX_POINTS;
+export const MAX_SERIES_POINTS = DEFAULT_SERIES_PAGE * MAX_POINTS;
 
 interface MetricRow {
   id: string;
@@ -53,7 +71,10 @@ export function metricFilterSql(filters: MetricFilters, where = new Where()): Wh
 }
 
 /** Raw samples, newest first; exported for the plan tests. */
-export function listSamplesSql(filters: MetricFilters, page: { limit: number; offset: number }): { sql: string; values: unknown[] } {
+export function listSamplesSql(
+  filters: MetricFilters,
+  page: { limit: number; offset: number },
+): { sql: string; values: unknown[] } {
   const where = metricFilterSql(filters);
   const sql = `SELECT id, "timestamp", name, metric_type, value, labels, created_by, created_at
                  FROM metrics ${where}
@@ -77,8 +98,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         ...routeSchema({
           summary: 'Metric samples, or downsampled series with step + agg',
           description:
-            'Without `step`: samples newest first (the contract\'s query). With `step`: `data` is one series per label set of `name`, ' +
-            'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` (default now).',
+            "Without `step`: samples newest first (the contract's query). With `step`: `data` is one series per " +
+            'label set of `name`, ' +
+            'points at step-aligned buckets reduced by `agg`; the range defaults to the hour before `end_time` ' +
+            '(default now).',
           tags: ['metrics'],
           querystring: listQuerySchema('metrics'),
           response: {
@@ -98,9 +121,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         };
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
-        const stepMs = params.duration('step', { minMs: 1000, maxMs: 366 * 86_400_000 });
+        const stepMs = params.duration('step', { minMs: 1000, maxMs: DAYS_PER_LEAP_YEAR * MS_PER_DAY });
         const agg = params.oneOf('agg', AGGREGATIONS);
-        if (filters.start && filters.end && filters.end < filters.start) params.fail('end_time', 'must not be before start_time');
+        if (filters.start && filters.end && filters.end < filters.start)
+          params.fail('end_time', 'must not be before start_time');
 
         if (!params.has('step')) {
           params.done();
@@ -114,12 +138,17 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         const start = filters.start ?? new Date(end.getTime() - DEFAULT_RANGE_MS);
         const points = stepMs === undefined ? 0 : Math.floor((end.getTime() - start.getTime()) / stepMs) + 1;
         if (stepMs !== undefined && (end.getTime() - start.getTime()) / stepMs > MAX_POINTS) {
-          params.fail('step', `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`);
+          params.fail(
+            'step',
+            `gives more than ${MAX_POINTS} points per series over this range; use a larger step or a shorter range`,
+          );
         } else if (points * limit > MAX_SERIES_POINTS) {
           params.fail(
             'step',
-            `gives up to ${limit} series (limit) × ${points} points = ${points * limit} points, more than ${MAX_SERIES_POINTS}; ` +
-              `use a larger step, a shorter range, or a smaller limit (at most ${Math.floor(MAX_SERIES_POINTS / points)} series ` +
+            `gives up to ${limit} series (limit) × ${points} points = ${points * limit} points, more than ` +
+              `${MAX_SERIES_POINTS}; ` +
+              `use a larger step, a shorter range, or a smaller limit (at most ` +
+              `${Math.floor(MAX_SERIES_POINTS / points)} series ` +
               'at this step and range) and page through the series with offset',
           );
         }
@@ -134,7 +163,13 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         // Quantiles of a histogram kept as bucket counters (the SDK's aggregated histograms): asked by the family's
         // name (x_bucket), or by the histogram's name when it has no stored observations in the range.
         const fromBuckets = async () => {
-          const where = metricFilterSql({ ...filters, name: bucketFamily(filters.name!), metricType: undefined, start, end });
+          const where = metricFilterSql({
+            ...filters,
+            name: bucketFamily(filters.name!),
+            metricType: undefined,
+            start,
+            end,
+          });
           const leRows = await run<LeRow>(pool, bucketQuantileSql(where, page), where.values);
           return { success: true, data: toQuantileSeries(filters.name!, aggregation, leRows) };
         };
@@ -145,7 +180,10 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
         if (rows.length === 0 && quantile) return fromBuckets();
         const wrong = rows.find((row) => !appliesTo(aggregation, row.metric_type));
         if (wrong) {
-          params.fail('agg', `${aggregation} applies to ${types!.join(' and ')} metrics; ${filters.name} is a ${wrong.metric_type}`);
+          params.fail(
+            'agg',
+            `${aggregation} applies to ${types!.join(' and ')} metrics; ${filters.name} is a ${wrong.metric_type}`,
+          );
           params.done();
         }
         return { success: true, data: toSeries(filters.name!, rows) };

@@ -13,7 +13,13 @@ import type { QueryHandle } from './index.ts';
 
 /** The counter increments one drain of an aggregated histogram sends: `lat_ms_bucket{le}` per bound. */
 function bucketSamples(timestamp: number, labels: Record<string, string>, counts: Record<string, number>) {
-  return Object.entries(counts).map(([le, value]) => ({ timestamp, name: 'lat_ms_bucket', metric_type: 'counter', value, labels: { ...labels, le } }));
+  return Object.entries(counts).map(([le, value]) => ({
+    timestamp,
+    name: 'lat_ms_bucket',
+    metric_type: 'counter',
+    value,
+    labels: { ...labels, le },
+  }));
 }
 
 describe('metrics queries, stats and the Prometheus exposition', () => {
@@ -25,8 +31,16 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
   const range = `start_time=${new Date(T).toISOString()}&end_time=${new Date(T + 119_000).toISOString()}`;
 
   const get = async (url: string, role: 'user' | 'moderator' = 'user') => {
-    const res = await api.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${role === 'user' ? token : ctx.token(role)}` } });
-    return { status: res.statusCode, body: String(res.headers['content-type']).startsWith('application/json') ? res.json() : res.body, headers: res.headers };
+    const res = await api.app.inject({
+      method: 'GET',
+      url,
+      headers: { authorization: `Bearer ${role === 'user' ? token : ctx.token(role)}` },
+    });
+    return {
+      status: res.statusCode,
+      body: String(res.headers['content-type']).startsWith('application/json') ? res.json() : res.body,
+      headers: res.headers,
+    };
   };
   const series = async (query: string) => {
     const { status, body } = await get(`/api/v1/monitoring/metrics?${query}&${range}`);
@@ -50,7 +64,12 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       { timestamp: T + 40_000, name: 'temp', metric_type: 'gauge', value: 60, labels: { room: 'a' } },
       { timestamp: T + 20_000, name: 'temp', metric_type: 'gauge', value: 20, labels: { room: 'a' } },
       // histogram observations 1..10 in the first minute, 0.003 in the second
-      ...Array.from({ length: 10 }, (_, i) => ({ timestamp: T + i * 1000, name: 'lat', metric_type: 'histogram', value: i + 1 })),
+      ...Array.from({ length: 10 }, (_, i) => ({
+        timestamp: T + i * 1000,
+        name: 'lat',
+        metric_type: 'histogram',
+        value: i + 1,
+      })),
       { timestamp: T + 61_000, name: 'lat', metric_type: 'histogram', value: 0.003 },
       // A histogram kept as bucket counters (the SDK's aggregated histograms): two drains of route /a in the first
       // minute adding up to the cumulative counts le=10: 2, le=50: 6, le=100: 9, +Inf: 10; route /b in the second.
@@ -75,9 +94,13 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       [point(0, 2), point(60_000, 1)],
       [point(0, 1)],
     ]);
-    expect((await series('name=req_total&step=2m&agg=sum&label.method=GET')).map((s: { points: unknown }) => s.points)).toEqual([[point(0, 6)]]);
+    expect(
+      (await series('name=req_total&step=2m&agg=sum&label.method=GET')).map((s: { points: unknown }) => s.points),
+    ).toEqual([[point(0, 6)]]);
     // limit/offset page through series ordered by labels
-    expect((await series('name=req_total&step=1m&agg=sum&limit=1&offset=1')).map((s: { labels: unknown }) => s.labels)).toEqual([{ method: 'POST' }]);
+    expect(
+      (await series('name=req_total&step=1m&agg=sum&limit=1&offset=1')).map((s: { labels: unknown }) => s.labels),
+    ).toEqual([{ method: 'POST' }]);
   });
 
   it('downsamples gauges (avg, min, max) and histograms (exact p50, p95, p99 with linear interpolation)', async () => {
@@ -89,10 +112,13 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     expect(await only('name=lat&step=1m&agg=p50')).toBeCloseTo(5.5, 10);
     expect(await only('name=lat&step=1m&agg=p95')).toBeCloseTo(1 + 0.95 * 9, 10);
     expect(await only('name=lat&step=1m&agg=p99')).toBeCloseTo(1 + 0.99 * 9, 10);
-    expect((await series('name=lat&step=1m&agg=p99'))[0].points[1]).toEqual({ timestamp: new Date(T + 60_000).toISOString(), value: 0.003 });
+    expect((await series('name=lat&step=1m&agg=p99'))[0].points[1]).toEqual({
+      timestamp: new Date(T + 60_000).toISOString(),
+      value: 0.003,
+    });
   });
 
-  it('estimates p50/p95/p99 of a histogram kept as bucket counters like histogram_quantile, by either name', async () => {
+  it('estimates p50/p95/p99 of a histogram kept as bucket counters like histogram_quantile, either name', async () => {
     const point = (offset: number, value: number) => ({ timestamp: new Date(T + offset).toISOString(), value });
     // /a: rank 5 of 10 lies in (10, 50] with 2 below and 4 inside → 10 + 40 × 3/4 = 40; /b: rank 2 of 4 in [0, 10] → 5.
     expect(await series('name=lat_ms&step=1m&agg=p50')).toEqual([
@@ -103,7 +129,9 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     expect(await series('name=lat_ms_bucket&step=2m&agg=p95&label.route=/a')).toEqual([
       { name: 'lat_ms_bucket', metric_type: 'histogram', labels: { route: '/a' }, points: [point(0, 100)] },
     ]);
-    expect((await series('name=lat_ms&step=1m&agg=p99&limit=1&offset=1')).map((s: { labels: unknown }) => s.labels)).toEqual([{ route: '/b' }]);
+    expect(
+      (await series('name=lat_ms&step=1m&agg=p99&limit=1&offset=1')).map((s: { labels: unknown }) => s.labels),
+    ).toEqual([{ route: '/b' }]);
     // A histogram with stored observations is answered from them, not from buckets.
     expect((await series('name=lat&step=1m&agg=p50'))[0].points[0].value).toBeCloseTo(5.5, 10);
   });
@@ -113,11 +141,30 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     expect(body).toEqual({
       success: true,
       data: [
-        { id: expect.any(String), name: 'req_total', metric_type: 'counter', value: 3, labels: { method: 'GET' }, timestamp: new Date(T + 70_000).toISOString(), created_by: 'test', created_at: expect.any(String) },
-        { id: expect.any(String), name: 'req_total', metric_type: 'counter', value: 2, labels: { method: 'GET' }, timestamp: new Date(T + 10_000).toISOString(), created_by: 'test', created_at: expect.any(String) },
+        {
+          id: expect.any(String),
+          name: 'req_total',
+          metric_type: 'counter',
+          value: 3,
+          labels: { method: 'GET' },
+          timestamp: new Date(T + 70_000).toISOString(),
+          created_by: 'test',
+          created_at: expect.any(String),
+        },
+        {
+          id: expect.any(String),
+          name: 'req_total',
+          metric_type: 'counter',
+          value: 2,
+          labels: { method: 'GET' },
+          timestamp: new Date(T + 10_000).toISOString(),
+          created_by: 'test',
+          created_at: expect.any(String),
+        },
       ],
     });
-    const values = async (q: string) => (await get(`/api/v1/monitoring/metrics?${q}`)).body.data.map((s: { value: number }) => s.value);
+    const values = async (q: string) =>
+      (await get(`/api/v1/monitoring/metrics?${q}`)).body.data.map((s: { value: number }) => s.value);
     expect(await values('name=req_total&label.method=GET&limit=2&offset=2')).toEqual([1]);
     expect(await values('metric_type=gauge')).toEqual([60, 20, 10]);
     expect(await values(`name=temp&end_time=${new Date(T + 20_000).toISOString()}`)).toEqual([20, 10]);
@@ -127,11 +174,15 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
     // Default range (the last hour) at 1 s: 3601 points per series, fine for the default page of 100 series.
     expect((await get('/api/v1/monitoring/metrics?name=temp&step=1s')).status).toBe(200);
     const message =
-      'gives up to 1000 series (limit) × 3601 points = 3601000 points, more than 1100000; use a larger step, a shorter range, ' +
+      'gives up to 1000 series (limit) × 3601 points = 3601000 points, more than 1100000; use a larger step, a ' +
+      'shorter range, ' +
       'or a smaller limit (at most 305 series at this step and range) and page through the series with offset';
     expect(await get('/api/v1/monitoring/metrics?name=temp&step=1s&limit=1000')).toMatchObject({
       status: 400,
-      body: { success: false, error: { code: 'VIGIL_ERR_VALIDATION', message: `step: ${message}`, details: [{ field: 'step', message }] } },
+      body: {
+        success: false,
+        error: { code: 'VIGIL_ERR_VALIDATION', message: `step: ${message}`, details: [{ field: 'step', message }] },
+      },
     });
     expect((await get('/api/v1/monitoring/metrics?name=temp&step=1s&limit=305')).status).toBe(200);
   });
@@ -141,13 +192,21 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       ['name=temp&step=1m&agg=rate', 'agg', /rate applies to counter metrics; temp is a gauge/],
       ['name=req_total&step=1m&agg=p95', 'agg', /p95 applies to histogram and summary metrics; req_total is a counter/],
       ['name=temp&step=1m&agg=median', 'agg', /must be one of avg, min, max, sum, count, rate, p50, p95, p99/],
-      ['name=lat_ms_bucket&step=1m&agg=p95&metric_type=counter', 'agg', /p95 applies to histogram and summary metrics, not counter/],
+      [
+        'name=lat_ms_bucket&step=1m&agg=p95&metric_type=counter',
+        'agg',
+        /p95 applies to histogram and summary metrics, not counter/,
+      ],
       ['name=lat_ms_bucket&step=0s&agg=p95', 'step', /must be a duration/],
       ['step=1m', 'name', /is required with step/],
       ['name=temp&agg=avg', 'step', /is required with agg/],
       ['name=temp&step=0s', 'step', /must be a duration/],
       ['name=temp&step=fast', 'step', /must be a duration/],
-      ['name=temp&step=1s&start_time=2024-01-01T00:00:00Z&end_time=2024-01-02T00:00:00Z', 'step', /more than 11000 points/],
+      [
+        'name=temp&step=1s&start_time=2024-01-01T00:00:00Z&end_time=2024-01-02T00:00:00Z',
+        'step',
+        /more than 11000 points/,
+      ],
       ['metric_type=meter', 'metric_type', /must be one of counter, gauge, histogram, summary/],
       ['start_time=2024-01-02T00:00:00Z&end_time=2024-01-01T00:00:00Z', 'end_time', /must not be before start_time/],
       ['limit=5000', 'limit', /from 1 to 1000/],
@@ -178,8 +237,15 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
         { timestamp: now - 60_000, name: 'rpc_seconds', metric_type: 'summary', value: 1 },
         { timestamp: now - 50_000, name: 'rpc_seconds', metric_type: 'summary', value: 3 },
         { timestamp: now - 3_600_000, name: 'rpc_seconds', metric_type: 'summary', value: 100 },
-        { timestamp: now - 60_000, name: 'odd_labels', metric_type: 'gauge', value: 7, labels: { path: 'C:\\dir "x"\nnext' } },
-        { timestamp: now - 60_000, name: 'lat_count', metric_type: 'gauge', value: 1 }, // collides with the histogram lat
+        {
+          timestamp: now - 60_000,
+          name: 'odd_labels',
+          metric_type: 'gauge',
+          value: 7,
+          labels: { path: 'C:\\dir "x"\nnext' },
+        },
+        // collides with the histogram lat
+        { timestamp: now - 60_000, name: 'lat_count', metric_type: 'gauge', value: 1 },
         { timestamp: now - 60_000, name: 'req_total', metric_type: 'gauge', value: 5 }, // same name, another type
       ]);
       await ensureAllPartitions(ctx.db, 'day', now - 3 * 86_400_000, now);
@@ -195,23 +261,39 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       await ctx.db.query(`INSERT INTO alert_rules (id, name, query) VALUES ($1, 'cpu', 'cpu_usage > 80')`, [rule]);
       await ctx.db.query(
         `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at) VALUES
-          ($1, 'a', '{}', 'firing', 90, now()), ($1, 'b', '{}', 'firing', 91, now()), ($1, 'c', '{}', 'pending', 85, now())`,
+          ($1, 'a', '{}', 'firing', 90, now()), ($1, 'b', '{}', 'firing', 91, now()), ($1, 'c', '{}', 'pending', 85,
+            now())`,
         [rule],
       );
       parsed = new Map(parsePrometheusTextFormat(await scrape()).map((f) => [f.name, f]));
     });
 
-    it('GET /stats answers exactly the six statistics of the contract from the day totals, the rollups and the alert states', async () => {
+    it("GET /stats answers the contract's six statistics from the day totals, rollups and alert states", async () => {
       expect(await get('/api/v1/monitoring/stats', 'moderator')).toMatchObject({
         status: 200,
-        body: { success: true, data: { total_events: 23, total_metrics: 13, active_alerts: 2, open_incidents: 0, events_last_hour: 12, metrics_last_hour: 0 } },
+        body: {
+          success: true,
+          data: {
+            total_events: 23,
+            total_metrics: 13,
+            active_alerts: 2,
+            open_incidents: 0,
+            events_last_hour: 12,
+            metrics_last_hour: 0,
+          },
+        },
       });
       expect(Object.keys((await get('/api/v1/monitoring/stats', 'moderator')).body.data)).toEqual([
-        'total_events', 'total_metrics', 'active_alerts', 'open_incidents', 'events_last_hour', 'metrics_last_hour',
+        'total_events',
+        'total_metrics',
+        'active_alerts',
+        'open_incidents',
+        'events_last_hour',
+        'metrics_last_hour',
       ]);
     });
 
-    it('exposes the contract\'s series with their names and types', () => {
+    it("exposes the contract's series with their names and types", () => {
       const value = (name: string) => ({ type: parsed.get(name)?.type, value: parsed.get(name)?.metrics[0].value });
       expect(value('monitoring_total_events')).toEqual({ type: 'COUNTER', value: '23' });
       expect(parsed.get('monitoring_total_events')?.help).toBe('Total number of events in the system');
@@ -223,17 +305,28 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       expect(value('monitoring_metrics_last_hour')).toEqual({ type: 'GAUGE', value: '0' });
     });
 
-    it('exposes stored counters as running totals, gauges as the newest value, histograms and summaries in full', () => {
+    it('exposes stored counters as running totals, gauges as the newest value, histograms, summaries in full', () => {
       expect(parsed.get('req_total')).toMatchObject({
         type: 'COUNTER',
-        metrics: [{ labels: { method: 'GET' }, value: '6' }, { labels: { method: 'POST' }, value: '4' }],
+        metrics: [
+          { labels: { method: 'GET' }, value: '6' },
+          { labels: { method: 'POST' }, value: '4' },
+        ],
       });
       expect(parsed.get('temp')).toMatchObject({ type: 'GAUGE', metrics: [{ labels: { room: 'a' }, value: '60' }] });
       const lat = parsed.get('lat')!;
       expect(lat.type).toBe('HISTOGRAM');
       expect(lat.metrics[0].count).toBe('11');
       expect(Number(lat.metrics[0].sum)).toBeCloseTo(55.003, 10);
-      expect(lat.metrics[0].buckets).toMatchObject({ '0.005': '1', '0.01': '1', '1': '2', '2.5': '3', '5': '6', '10': '11', '10000': '11' });
+      expect(lat.metrics[0].buckets).toMatchObject({
+        '0.005': '1',
+        '0.01': '1',
+        '1': '2',
+        '2.5': '3',
+        '5': '6',
+        '10': '11',
+        '10000': '11',
+      });
       const rpc = parsed.get('rpc_seconds')!;
       // (the parser folds histograms and summaries into one entry per family, so these two carry no labels; labelled
       // ones are checked through a real Prometheus in prometheus-scrape.int.test.ts)
@@ -241,14 +334,16 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       // Quantiles of the last 10 minutes only (1 and 3; the 100 is an hour old), linear interpolation.
       const q = rpc.metrics[0].quantiles!;
       expect(Object.keys(q)).toEqual(['0.5', '0.9', '0.99']);
-      expect([Number(q['0.5']), Number(q['0.9']), Number(q['0.99'])].map((v) => Math.round(v * 1e9) / 1e9)).toEqual([2, 2.8, 2.98]);
+      expect([Number(q['0.5']), Number(q['0.9']), Number(q['0.99'])].map((v) => Math.round(v * 1e9) / 1e9)).toEqual([
+        2, 2.8, 2.98,
+      ]);
       expect(parsed.get('odd_labels')?.metrics[0].labels).toEqual({ path: 'C:\\dir "x"\nnext' });
       // Colliding families are left out: lat_count is the histogram's sample name; req_total is already a counter.
       expect(parsed.has('lat_count')).toBe(false);
       expect(parsed.get('req_total')?.type).toBe('COUNTER');
     });
 
-    it('answers the same after a fold, and counts a late sample exactly once before and after the next fold', async () => {
+    it('answers the same after a fold; counts a late sample exactly once before and after the next fold', async () => {
       const before = await scrape();
       const result = await fold();
       expect(result).toMatchObject({ folded: true });
@@ -256,8 +351,11 @@ describe('metrics queries, stats and the Prometheus exposition', () => {
       const { rows } = await ctx.db.query<{ n: string }>('SELECT count(*) AS n FROM metric_series');
       expect(Number(rows[0].n)).toBeGreaterThan(5);
 
-      await insertSamples(ctx.db, [{ timestamp: T - 86_400_000, name: 'req_total', metric_type: 'counter', value: 100, labels: { method: 'GET' } }]);
-      const counter = (text: string) => parsePrometheusTextFormat(text).find((f) => f.name === 'req_total')!.metrics[0].value;
+      await insertSamples(ctx.db, [
+        { timestamp: T - 86_400_000, name: 'req_total', metric_type: 'counter', value: 100, labels: { method: 'GET' } },
+      ]);
+      const counter = (text: string) =>
+        parsePrometheusTextFormat(text).find((f) => f.name === 'req_total')!.metrics[0].value;
       expect(counter(await scrape())).toBe('106');
       await fold();
       expect(counter(await scrape())).toBe('106');

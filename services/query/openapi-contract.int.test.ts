@@ -50,7 +50,11 @@ function sample(schema: Schema = {}, example?: unknown): string[] {
 
 function operations(doc: { paths: Record<string, Record<string, { parameters?: Parameter[] }>> }): Operation[] {
   return Object.entries(doc.paths).flatMap(([path, methods]) =>
-    Object.entries(methods).map(([method, op]) => ({ method: method.toUpperCase(), path, parameters: op.parameters ?? [] })),
+    Object.entries(methods).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path,
+      parameters: op.parameters ?? [],
+    })),
   );
 }
 
@@ -94,7 +98,10 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
    * its query string declares none required: it needs those of the GET of the same path.
    */
   const requiredOf = (op: Operation): Parameter[] => {
-    const get = op.method === 'POST' && op.path.startsWith(PROMETHEUS) ? operations(doc).find((o) => o.method === 'GET' && o.path === op.path) : op;
+    const get =
+      op.method === 'POST' && op.path.startsWith(PROMETHEUS)
+        ? operations(doc).find((o) => o.method === 'GET' && o.path === op.path)
+        : op;
     return (get ?? op).parameters.filter((p) => p.in === 'query' && p.required);
   };
   const baseline = (op: Operation) => requiredOf(op).flatMap((p) => valid(op, p));
@@ -104,8 +111,15 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
     api = await ctx.start('query');
     token = ctx.token('admin');
     const now = Date.now();
-    await insertEvents(ctx.db, [{ timestamp: now - 2000, source: 'api' }, { timestamp: now - 1000, source: 'api' }]);
-    const first = await api.app.inject({ method: 'GET', url: '/api/v1/monitoring/events?limit=1', headers: { authorization: `Bearer ${token}` } });
+    await insertEvents(ctx.db, [
+      { timestamp: now - 2000, source: 'api' },
+      { timestamp: now - 1000, source: 'api' },
+    ]);
+    const first = await api.app.inject({
+      method: 'GET',
+      url: '/api/v1/monitoring/events?limit=1',
+      headers: { authorization: `Bearer ${token}` },
+    });
     cursor = first.json().next_cursor;
     doc = (await api.app.inject({ method: 'GET', url: '/docs/openapi.json' })).json();
   });
@@ -113,14 +127,36 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
 
   it('documents the routes it serves, with their query parameters', () => {
     const ops = operations(doc);
-    const byRoute = Object.fromEntries(ops.map((op) => [`${op.method} ${op.path}`, op.parameters.filter((p) => p.in === 'query').map((p) => p.name).sort()]));
+    const byRoute = Object.fromEntries(
+      ops.map((op) => [
+        `${op.method} ${op.path}`,
+        op.parameters
+          .filter((p) => p.in === 'query')
+          .map((p) => p.name)
+          .sort(),
+      ]),
+    );
     expect(typeof cursor).toBe('string');
-    expect(byRoute['GET /api/v1/monitoring/events']).toEqual(
-      ['cursor', 'end_time', 'event_type', 'level', 'limit', 'message_contains', 'offset', 'source', 'start_time'],
-    );
-    expect(byRoute['GET /api/v1/monitoring/incidents']).toEqual(
-      ['assigned_to', 'end_time', 'limit', 'offset', 'severity', 'start_time', 'status'],
-    );
+    expect(byRoute['GET /api/v1/monitoring/events']).toEqual([
+      'cursor',
+      'end_time',
+      'event_type',
+      'level',
+      'limit',
+      'message_contains',
+      'offset',
+      'source',
+      'start_time',
+    ]);
+    expect(byRoute['GET /api/v1/monitoring/incidents']).toEqual([
+      'assigned_to',
+      'end_time',
+      'limit',
+      'offset',
+      'severity',
+      'start_time',
+      'status',
+    ]);
     expect(byRoute['GET /prometheus/api/v1/query_range']).toEqual(['end', 'query', 'start', 'step', 'timeout']);
     expect(ops.length).toBeGreaterThanOrEqual(30);
   });
@@ -133,7 +169,8 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
       for (const param of query) {
         const pairs = [...baseline(op).filter(([name]) => name !== param.name), ...valid(op, param)];
         const res = await call(op, pairs);
-        if (res.status === 400 || res.status >= 500) refused.push(`${op.method} ${op.path} ${new URLSearchParams(pairs)} → ${res.status} ${res.body}`);
+        if (res.status === 400 || res.status >= 500)
+          refused.push(`${op.method} ${op.path} ${new URLSearchParams(pairs)} → ${res.status} ${res.body}`);
       }
     }
     expect(refused).toEqual([]);
@@ -143,10 +180,17 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
     const checked: string[] = [];
     for (const op of operations(doc)) {
       for (const param of requiredOf(op)) {
-        const res = await call(op, baseline(op).filter(([name]) => name !== param.name));
+        const res = await call(
+          op,
+          baseline(op).filter(([name]) => name !== param.name),
+        );
         expect(res.status, `${op.method} ${op.path} without ${param.name}: ${res.body}`).toBe(400);
         if (op.path.startsWith(PROMETHEUS)) {
-          expect(res.json()).toMatchObject({ status: 'error', errorType: 'bad_data', error: expect.stringContaining(param.name) });
+          expect(res.json()).toMatchObject({
+            status: 'error',
+            errorType: 'bad_data',
+            error: expect.stringContaining(param.name),
+          });
         } else {
           expect(res.json().error.details).toEqual([{ field: param.name, message: 'is required' }]);
         }
@@ -165,7 +209,10 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
         continue;
       }
       const details = res.status === 400 ? res.json().error.details : null;
-      const named = details?.length === 1 && details[0].field === UNDOCUMENTED && /^is not a known parameter \(known: /.test(details[0].message);
+      const named =
+        details?.length === 1 &&
+        details[0].field === UNDOCUMENTED &&
+        /^is not a known parameter \(known: /.test(details[0].message);
       if (!named) wrong.push(`${op.method} ${op.path} → ${res.status} ${res.body.slice(0, 300)}`);
     }
     expect(wrong).toEqual([]);

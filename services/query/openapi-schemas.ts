@@ -47,7 +47,7 @@ const errorSchema = {
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid parameters; `error.details` names each one and the rule.',
   401: 'Missing, expired or invalid bearer token.',
-  403: 'The token\'s role is below the route\'s.',
+  403: "The token's role is below the route's.",
   404: 'No such resource.',
 };
 
@@ -121,41 +121,48 @@ const common = {
 
 export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unknown> {
   if (kind === 'events') {
-    return strictQuery({
-      event_type: { type: 'string', enum: [...EVENT_TYPES] },
-      source: bounded(255),
-      level: { type: 'string', enum: [...LEVELS] },
-      ...common,
-      message_contains: {
-        ...bounded(1024),
-        description: 'Case-insensitive substring of the message; start_time at most ' +
-          'QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
+    return strictQuery(
+      {
+        event_type: { type: 'string', enum: [...EVENT_TYPES] },
+        source: bounded(255),
+        level: { type: 'string', enum: [...LEVELS] },
+        ...common,
+        message_contains: {
+          ...bounded(1024),
+          description:
+            'Case-insensitive substring of the message; start_time at most ' +
+            'QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
+        },
+        cursor: { ...bounded(200), description: 'next_cursor of the previous page (same filters); not with offset.' },
       },
-      cursor: { ...bounded(200), description: 'next_cursor of the previous page (same filters); not with offset.' },
-    }, {
-      description: 'Also `tag.<key>=<value>` (up to 16, AND-combined), e.g. `tag.service=api`.',
-      families: { 'tag.': bounded(255) },
-      needs: { message_contains: ['start_time'] },
-    });
+      {
+        description: 'Also `tag.<key>=<value>` (up to 16, AND-combined), e.g. `tag.service=api`.',
+        families: { 'tag.': bounded(255) },
+        needs: { message_contains: ['start_time'] },
+      },
+    );
   }
-  return strictQuery({
-    name: { ...bounded(255), description: 'Metric name.' },
-    metric_type: { type: 'string', enum: [...METRIC_TYPES] },
-    ...common,
-    limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
-    step: {
-      ...durationSchema,
-      description: 'Bucket width (30s, 5m, 1h, 1d, or seconds): answers one series per label set instead of samples.',
+  return strictQuery(
+    {
+      name: { ...bounded(255), description: 'Metric name.' },
+      metric_type: { type: 'string', enum: [...METRIC_TYPES] },
+      ...common,
+      limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
+      step: {
+        ...durationSchema,
+        description: 'Bucket width (30s, 5m, 1h, 1d, or seconds): answers one series per label set instead of samples.',
+      },
+      agg: {
+        type: 'string',
+        enum: ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'],
+        default: 'avg',
+        description: 'Per bucket. rate: counters only (increments per second); p50/p95/p99: histograms and summaries.',
+      },
     },
-    agg: {
-      type: 'string',
-      enum: ['avg', 'min', 'max', 'sum', 'count', 'rate', 'p50', 'p95', 'p99'],
-      default: 'avg',
-      description: 'Per bucket. rate: counters only (increments per second); p50/p95/p99: histograms and summaries.',
+    {
+      description: 'Also `label.<key>=<value>` (up to 16, AND-combined), e.g. `label.method=GET`.',
+      families: { 'label.': bounded(1024) },
+      needs: { step: ['name'], agg: ['step'] },
     },
-  }, {
-    description: 'Also `label.<key>=<value>` (up to 16, AND-combined), e.g. `label.method=GET`.',
-    families: { 'label.': bounded(1024) },
-    needs: { step: ['name'], agg: ['step'] },
-  });
+  );
 }

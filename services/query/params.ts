@@ -6,7 +6,12 @@
  */
 import { validationError, type FieldError } from '../../shared/errors.ts';
 import {
-  durationSchema, formatDuration, isUuid, parseDurationOrSeconds, parseIsoTime, PATTERN_RULES,
+  durationSchema,
+  formatDuration,
+  isUuid,
+  parseDurationOrSeconds,
+  parseIsoTime,
+  PATTERN_RULES,
 } from '../../shared/schemas/primitives.ts';
 
 export class QueryParams {
@@ -34,7 +39,10 @@ export class QueryParams {
   string(name: string, maxLength = 255): string | undefined {
     const value = this.single(name);
     if (value !== undefined && (value === '' || value.length > maxLength || value.includes('\u0000'))) {
-      this.errors.push({ field: name, message: `must be a non-empty string of at most ${maxLength} characters without NUL` });
+      this.errors.push({
+        field: name,
+        message: `must be a non-empty string of at most ${maxLength} characters without NUL`,
+      });
       return undefined;
     }
     return value;
@@ -54,7 +62,10 @@ export class QueryParams {
     if (value === undefined) return opts.default;
     const n = Number(value);
     if (!/^\d+$/.test(value) || n < opts.min || n > opts.max) {
-      this.errors.push({ field: name, message: `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(value)}` });
+      this.errors.push({
+        field: name,
+        message: `must be an integer from ${opts.min} to ${opts.max}, got ${JSON.stringify(value)}`,
+      });
       return opts.default;
     }
     return n;
@@ -65,7 +76,10 @@ export class QueryParams {
     if (value === undefined) return undefined;
     const ms = parseIsoTime(value);
     if (ms === null) {
-      this.errors.push({ field: name, message: `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(value)}` });
+      this.errors.push({
+        field: name,
+        message: `must be an ISO 8601 date-time with a zone, e.g. 2024-01-01T00:00:00Z, got ${JSON.stringify(value)}`,
+      });
       return undefined;
     }
     return new Date(ms);
@@ -107,7 +121,8 @@ export class QueryParams {
         pairs.push([key, value]);
       }
     }
-    if (pairs.length > opts.maxPairs) this.errors.push({ field: `${prefix}*`, message: `at most ${opts.maxPairs} filters, got ${pairs.length}` });
+    if (pairs.length > opts.maxPairs)
+      this.errors.push({ field: `${prefix}*`, message: `at most ${opts.maxPairs} filters, got ${pairs.length}` });
     return pairs;
   }
 

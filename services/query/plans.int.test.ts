@@ -58,15 +58,19 @@ describe('query plans', () => {
       summary.nodes.push(node['Node Type']);
       if (node['Relation Name']) summary.relations.add(node['Relation Name']);
       if (node['Index Name']) summary.indexes.add(node['Index Name']);
-      // A sequential scan of an empty partition (tomorrow's, created ahead) costs nothing and is what the planner picks.
-      const empty = node['Relation Name'] === part('events', today + DAY) || node['Relation Name'] === part('metrics', today + DAY);
-      if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] && !empty) summary.seqScans.push(node['Relation Name']);
+      // A sequential scan of an empty partition (tomorrow's, created ahead) costs nothing and is what the planner
+      // picks.
+      const empty =
+        node['Relation Name'] === part('events', today + DAY) || node['Relation Name'] === part('metrics', today + DAY);
+      if (node['Node Type'] === 'Seq Scan' && node['Relation Name'] && !empty)
+        summary.seqScans.push(node['Relation Name']);
       node.Plans?.forEach(walk);
     };
     walk(rows[0]['QUERY PLAN'][0].Plan);
     return summary;
   };
-  const rawPartitions = (plan: PlanSummary, table: 'events' | 'metrics') => [...plan.relations].filter((r) => r.startsWith(`${table}_p`)).sort();
+  const rawPartitions = (plan: PlanSummary, table: 'events' | 'metrics') =>
+    [...plan.relations].filter((r) => r.startsWith(`${table}_p`)).sort();
 
   beforeAll(async () => {
     ctx = await createTestContext();
@@ -90,7 +94,8 @@ describe('query plans', () => {
     await ctx.db.query(
       `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, notable_tags)
        SELECT gen_random_uuid(), $1::timestamptz + i * interval '40 seconds', 'log', 'src-' || (i % 50), 'warn',
-              'warning ' || i, jsonb_build_object('service', 'svc-' || (i % 7)), '{}', jsonb_build_object('service', 'svc-' || (i % 7))
+              'warning ' || i, jsonb_build_object('service', 'svc-' || (i % 7)), '{}', jsonb_build_object('service',
+                'svc-' || (i % 7))
          FROM generate_series(0, 3 * 2160 - 1) AS i`,
       [new Date(start)],
     );
@@ -119,8 +124,16 @@ describe('query plans', () => {
     expect(plan.seqScans).toEqual([]);
   });
 
-  it('tag and message filters over a whole day walk the primary key newest first instead of sorting the day', async () => {
-    const filters = { tags: [['service', 'svc-3'], ['region', 'eu']] as [string, string][], messageContains: 'message 1', start: new Date(start + DAY), end: new Date(start + 2 * DAY - 1) };
+  it('tag and message filters over a day walk the primary key newest first instead of sorting the day', async () => {
+    const filters = {
+      tags: [
+        ['service', 'svc-3'],
+        ['region', 'eu'],
+      ] as [string, string][],
+      messageContains: 'message 1',
+      start: new Date(start + DAY),
+      end: new Date(start + 2 * DAY - 1),
+    };
     const { sql, values } = listEventsSql(filters, { limit: 101, offset: 0 });
     const plan = await explain(sql, values, LISTING_SETTINGS);
     expect(rawPartitions(plan, 'events')).toEqual([part('events', start + DAY)]);
@@ -159,10 +172,18 @@ describe('query plans', () => {
     expect([...fallback.indexes].every((i) => i.endsWith('_id_idx'))).toBe(true);
   });
 
-  it('incident timeline candidates: an index-only scan of events_notable_idx that tests the tags in the index', async () => {
+  it('incident timeline candidates: an index-only scan of events_notable_idx testing the indexed tags', async () => {
     const values = [
-      crypto.randomUUID(), dayTwo.start.toISOString(), dayTwo.end.toISOString(), ['src-3', 'src-4'], ['src-3'],
-      JSON.stringify({ service: 'svc-2' }), [JSON.stringify({ rule_id: crypto.randomUUID() })], 101, 101, 0,
+      crypto.randomUUID(),
+      dayTwo.start.toISOString(),
+      dayTwo.end.toISOString(),
+      ['src-3', 'src-4'],
+      ['src-3'],
+      JSON.stringify({ service: 'svc-2' }),
+      [JSON.stringify({ rule_id: crypto.randomUUID() })],
+      101,
+      101,
+      0,
     ];
     const plan = await explain(TIMELINE_SQL, values);
     // Candidates from the window's partition only (the primary-key probes of rows whose tags are not in the index
@@ -173,7 +194,7 @@ describe('query plans', () => {
     expect(plan.seqScans).toEqual([]);
   });
 
-  it('metric samples and downsampling by name + time range use the (name, timestamp) index of the pruned partition', async () => {
+  it("samples and downsampling by name + range use the pruned partition's (name, timestamp) index", async () => {
     const filters = { name: 'm3', labels: [['host', 'h3']] as [string, string][], ...dayTwo };
     const raw = listSamplesSql(filters, { limit: 100, offset: 0 });
     const rawPlan = await explain(raw.sql, raw.values);
@@ -188,7 +209,7 @@ describe('query plans', () => {
     expect(plan.seqScans).toEqual([]);
   });
 
-  it('stats read the day totals and the last hour\'s rollup partition only, never the raw tables', async () => {
+  it("stats read the day totals and the last hour's rollup partition only, never the raw tables", async () => {
     const noon = today + DAY / 2;
     const plan = await explain(ROLLUP_TOTALS_SQL, [lastHourStart(noon), new Date(noon)]);
     expect([...plan.relations].sort()).toEqual(['ingest_totals', part('rollups', today)]);
@@ -199,6 +220,8 @@ describe('query plans', () => {
     const plan = await explain(sql, values);
     expect(plan.relations).toContain('metric_series');
     expect(plan.seqScans.filter((r) => r.startsWith('metrics_p'))).toEqual([]);
-    expect([...plan.indexes].filter((i) => i.startsWith('metrics_p')).every((i) => i.endsWith('created_at_idx'))).toBe(true);
+    expect([...plan.indexes].filter((i) => i.startsWith('metrics_p')).every((i) => i.endsWith('created_at_idx'))).toBe(
+      true,
+    );
   });
 });

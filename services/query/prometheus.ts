@@ -21,9 +21,12 @@ import { BUCKET_BOUNDS, seriesAggregateSql } from './series-fold.ts';
 import { run, Where } from './sql.ts';
 import { readStats, type Stats } from './stats.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
 export const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+// biome-ignore lint/style/noMagicNumbers: the quantiles themselves
 export const SUMMARY_QUANTILES = [0.5, 0.9, 0.99] as const;
-export const SUMMARY_WINDOW_MS = 10 * 60_000;
+export const SUMMARY_WINDOW_MS = 600_000; // 10 minutes
 
 interface SeriesRow {
   name: string;
@@ -38,7 +41,8 @@ interface SeriesRow {
 export function seriesStateSql(): { sql: string; values: unknown[] } {
   const where = new Where().add('created_at >= (SELECT since FROM fold)');
   return {
-    sql: `WITH fold AS (SELECT coalesce((SELECT folded_before FROM metric_series_fold), '-infinity'::timestamptz) AS since),
+    sql: `WITH fold AS (SELECT coalesce((SELECT folded_before FROM metric_series_fold), '-infinity'::timestamptz) AS
+            since),
           tail AS (${seriesAggregateSql(where)})
           SELECT name, metric_type, labels,
                  coalesce(s.sample_count, 0) + coalesce(t.n, 0) AS sample_count,
@@ -72,10 +76,21 @@ function seedFamilies(out: Exposition, stats: Stats): void {
     ['monitoring_total_metrics', 'gauge', 'Total number of metric samples in the system', stats.total_metrics],
     ['monitoring_active_alerts', 'gauge', 'Number of currently active alerts', stats.active_alerts],
     ['monitoring_open_incidents', 'gauge', 'Number of incidents neither resolved nor closed', stats.open_incidents],
-    ['monitoring_events_last_hour', 'gauge', 'Events with a timestamp in the current minute and the 59 before it', stats.events_last_hour],
-    ['monitoring_metrics_last_hour', 'gauge', 'Metric samples with a timestamp in the current minute and the 59 before it', stats.metrics_last_hour],
+    [
+      'monitoring_events_last_hour',
+      'gauge',
+      'Events with a timestamp in the current minute and the 59 before it',
+      stats.events_last_hour,
+    ],
+    [
+      'monitoring_metrics_last_hour',
+      'gauge',
+      'Metric samples with a timestamp in the current minute and the 59 before it',
+      stats.metrics_last_hour,
+    ],
   ];
-  for (const [name, type, help, value] of families) out.add({ name, type, help, samples: [{ name, labels: [], value }] });
+  for (const [name, type, help, value] of families)
+    out.add({ name, type, help, samples: [{ name, labels: [], value }] });
 }
 
 const HELP: Record<MetricType, string> = {
@@ -111,7 +126,11 @@ function storedFamilies(out: Exposition, rows: SeriesRow[], quantiles: Map<strin
           break;
         }
         BUCKET_BOUNDS.forEach((bound, i) => {
-          out.sample({ name: `${row.name}_bucket`, labels: [...labels, ['le', formatValue(bound)]], value: Number(row.bucket_counts?.[i] ?? 0) });
+          out.sample({
+            name: `${row.name}_bucket`,
+            labels: [...labels, ['le', formatValue(bound)]],
+            value: Number(row.bucket_counts?.[i] ?? 0),
+          });
         });
         out.sample({ name: `${row.name}_bucket`, labels: [...labels, ['le', '+Inf']], value: count });
         out.sample({ name: `${row.name}_sum`, labels, value: row.value_sum });
@@ -155,12 +174,15 @@ export function prometheusRoutes(pool: Pool): FastifyPluginAsync {
       routeSchema({
         summary: 'Prometheus text exposition (0.0.4) of the statistics and every stored series',
         description:
-          'Scrape with `authorization: { credentials: <token> }` in the scrape config '
-          + '(infra/prometheus/prometheus.yml). The monitoring_* series (the /stats figures) only for '
-          + `${AGGREGATE_FIGURES_ROLE} tokens and above.`,
+          'Scrape with `authorization: { credentials: <token> }` in the scrape config ' +
+          '(infra/prometheus/prometheus.yml). The monitoring_* series (the /stats figures) only for ' +
+          `${AGGREGATE_FIGURES_ROLE} tokens and above.`,
         tags: ['metrics'],
         produces: [CONTENT_TYPE],
-        response: { 200: { description: 'Exposition text', type: 'string' }, ...errorResponses(401) },
+        response: {
+          [HTTP_STATUS.OK]: { description: 'Exposition text', type: 'string' },
+          ...errorResponses(HTTP_STATUS.UNAUTHORIZED),
+        },
       }),
       async (request, reply) => {
         const text = await renderPrometheus(pool, Date.now(), allows(request.principal!.role, AGGREGATE_FIGURES_ROLE));

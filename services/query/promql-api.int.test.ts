@@ -53,7 +53,7 @@ describe('Prometheus-compatible query API', () => {
     await ctx?.cleanup();
   });
 
-  it('answers Grafana\'s health check (1+1 near the epoch) with a scalar, by GET and by form POST', async () => {
+  it("answers Grafana's health check (1+1 near the epoch) with a scalar, by GET and by form POST", async () => {
     const expected = { status: 200, body: { status: 'success', data: { resultType: 'scalar', result: [4, '2'] } } };
     expect(await get('/prometheus/api/v1/query?query=1%2B1&time=4')).toEqual(expected);
     expect(await post('/prometheus/api/v1/query', 'query=1%2B1&time=4')).toEqual(expected);
@@ -64,7 +64,10 @@ describe('Prometheus-compatible query API', () => {
     expect(build.status).toBe(200);
     expect(build.body.status).toBe('success');
     expect(build.body.data.version).toBe('2.42.0');
-    expect(await get('/prometheus/api/v1/rules')).toEqual({ status: 200, body: { status: 'success', data: { groups: [] } } });
+    expect(await get('/prometheus/api/v1/rules')).toEqual({
+      status: 200,
+      body: { status: 'success', data: { groups: [] } },
+    });
     const exemplars = `/prometheus/api/v1/query_exemplars?query=cpu_usage&start=${t0 / 1000}&end=${t0 / 1000 + 60}`;
     expect(await get(exemplars)).toEqual({ status: 200, body: { status: 'success', data: [] } });
   });
@@ -86,14 +89,21 @@ describe('Prometheus-compatible query API', () => {
       status: 200,
       body: { status: 'success', data: ['a', 'b'] },
     });
-    const series = await post('/prometheus/api/v1/series', `match[]=${encodeURIComponent('cpu_usage{host="a"}')}&match[]=jobs_total&${range}`);
+    const series = await post(
+      '/prometheus/api/v1/series',
+      `match[]=${encodeURIComponent('cpu_usage{host="a"}')}&match[]=jobs_total&${range}`,
+    );
     expect(series.status).toBe(200);
-    expect(series.body.data.sort((x: { __name__: string }, y: { __name__: string }) => (x.__name__ < y.__name__ ? -1 : 1))).toEqual([
+    expect(
+      series.body.data.sort((x: { __name__: string }, y: { __name__: string }) => (x.__name__ < y.__name__ ? -1 : 1)),
+    ).toEqual([
       { __name__: 'cpu_usage', host: 'a' },
       { __name__: 'jobs_total', queue: 'q1' },
     ]);
     const buckets = await get(`/prometheus/api/v1/series?match[]=latency_seconds_bucket&${range}`);
-    expect(buckets.body.data.map((s: { le: string }) => s.le)).toEqual([...BUCKET_BOUNDS.map(formatValue), '+Inf'].sort());
+    expect(buckets.body.data.map((s: { le: string }) => s.le)).toEqual(
+      [...BUCKET_BOUNDS.map(formatValue), '+Inf'].sort(),
+    );
     expect(await get('/prometheus/api/v1/metadata')).toEqual({
       status: 200,
       body: {
@@ -107,24 +117,45 @@ describe('Prometheus-compatible query API', () => {
     });
   });
 
-  it('replays Grafana\'s requests in order: save & test, then the metric browser, then a panel', async () => {
+  it("replays Grafana's requests in order: save & test, then the metric browser, then a panel", async () => {
     const start = Math.floor(t0 / 1000) - 3600;
     const end = Math.floor(t0 / 1000) + 3600;
     const steps: [string, string, string | null, (body: { status: string; data: unknown }) => void][] = [
-      ['POST', '/prometheus/api/v1/query', 'query=1%2B1&time=4', (b) => expect(b.data).toEqual({ resultType: 'scalar', result: [4, '2'] })],
-      ['GET', '/prometheus/api/v1/status/buildinfo', null, (b) => expect((b.data as { version: string }).version).toBe('2.42.0')],
-      ['GET', `/prometheus/api/v1/labels?start=${start}&end=${end}`, null, (b) => expect(b.data).toContain('host')],
-      ['GET', `/prometheus/api/v1/label/__name__/values?start=${start}&end=${end}`, null, (b) => expect(b.data).toContain('cpu_usage')],
-      ['GET', '/prometheus/api/v1/metadata', null, (b) => expect(Object.keys(b.data as object)).toContain('cpu_usage')],
       [
-        'GET',
-        `/prometheus/api/v1/series?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=${start}&end=${end}`,
-        null,
-        (b) => expect(b.data).toEqual([{ __name__: 'cpu_usage', host: 'a' }, { __name__: 'cpu_usage', host: 'b' }]),
+        'POST',
+        '/prometheus/api/v1/query',
+        'query=1%2B1&time=4',
+        (b) => expect(b.data).toEqual({ resultType: 'scalar', result: [4, '2'] }),
       ],
       [
         'GET',
-        `/prometheus/api/v1/label/host/values?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=${start}&end=${end}`,
+        '/prometheus/api/v1/status/buildinfo',
+        null,
+        (b) => expect((b.data as { version: string }).version).toBe('2.42.0'),
+      ],
+      ['GET', `/prometheus/api/v1/labels?start=${start}&end=${end}`, null, (b) => expect(b.data).toContain('host')],
+      [
+        'GET',
+        `/prometheus/api/v1/label/__name__/values?start=${start}&end=${end}`,
+        null,
+        (b) => expect(b.data).toContain('cpu_usage'),
+      ],
+      ['GET', '/prometheus/api/v1/metadata', null, (b) => expect(Object.keys(b.data as object)).toContain('cpu_usage')],
+      [
+        'GET',
+        `/prometheus/api/v1/series?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}` +
+          `&start=${start}&end=${end}`,
+        null,
+        (b) =>
+          expect(b.data).toEqual([
+            { __name__: 'cpu_usage', host: 'a' },
+            { __name__: 'cpu_usage', host: 'b' },
+          ]),
+      ],
+      [
+        'GET',
+        `/prometheus/api/v1/label/host/values?match%5B%5D=${encodeURIComponent('{__name__="cpu_usage"}')}&start=` +
+          `${start}&end=${end}`,
         null,
         (b) => expect(b.data).toEqual(['a', 'b']),
       ],
@@ -136,7 +167,13 @@ describe('Prometheus-compatible query API', () => {
           expect(b.data).toEqual({
             resultType: 'matrix',
             result: [
-              { metric: { host: 'a' }, values: [[t0 / 1000, '10'], [t0 / 1000 + 60, '30']] },
+              {
+                metric: { host: 'a' },
+                values: [
+                  [t0 / 1000, '10'],
+                  [t0 / 1000 + 60, '30'],
+                ],
+              },
               { metric: { host: 'b' }, values: [[t0 / 1000 + 60, '5']] },
             ],
           }),
@@ -147,7 +184,10 @@ describe('Prometheus-compatible query API', () => {
         method: method as 'GET' | 'POST',
         url,
         ...(form === null ? {} : { payload: form }),
-        headers: { authorization: `Bearer ${token}`, ...(form === null ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(form === null ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+        },
       });
       expect({ url, status: res.statusCode }).toEqual({ url, status: 200 });
       const body = res.json();
@@ -160,42 +200,74 @@ describe('Prometheus-compatible query API', () => {
     const at = (t0 + 90_000) / 1000;
     expect(await get(`/prometheus/api/v1/query?query=jobs_total&time=${at}`)).toEqual({
       status: 200,
-      body: { status: 'success', data: { resultType: 'vector', result: [{ metric: { __name__: 'jobs_total', queue: 'q1' }, value: [at, '5'] }] } },
+      body: {
+        status: 'success',
+        data: { resultType: 'vector', result: [{ metric: { __name__: 'jobs_total', queue: 'q1' }, value: [at, '5'] }] },
+      },
     });
-    const range = await post('/prometheus/api/v1/query_range', `query=sum(cpu_usage)&start=${t0 / 1000}&end=${t0 / 1000 + 60}&step=30`);
+    const range = await post(
+      '/prometheus/api/v1/query_range',
+      `query=sum(cpu_usage)&start=${t0 / 1000}&end=${t0 / 1000 + 60}&step=30`,
+    );
     expect(range).toEqual({
       status: 200,
       body: {
         status: 'success',
         data: {
           resultType: 'matrix',
-          result: [{ metric: {}, values: [[t0 / 1000, '10'], [t0 / 1000 + 30, '10'], [t0 / 1000 + 60, '35']] }],
+          result: [
+            {
+              metric: {},
+              values: [
+                [t0 / 1000, '10'],
+                [t0 / 1000 + 30, '10'],
+                [t0 / 1000 + 60, '35'],
+              ],
+            },
+          ],
         },
       },
     });
-    const bucket = await get(`/prometheus/api/v1/query?query=${encodeURIComponent('latency_seconds_bucket{le="0.25"}')}&time=${at}`);
-    expect(bucket.body.data.result).toEqual([{ metric: { __name__: 'latency_seconds_bucket', route: 'x', le: '0.25' }, value: [at, '1'] }]);
+    const bucket = await get(
+      `/prometheus/api/v1/query?query=${encodeURIComponent('latency_seconds_bucket{le="0.25"}')}&time=${at}`,
+    );
+    expect(bucket.body.data.result).toEqual([
+      { metric: { __name__: 'latency_seconds_bucket', route: 'x', le: '0.25' }, value: [at, '1'] },
+    ]);
   });
 
-  it('answers 400 bad_data for syntax errors, unsupported functions and bad parameters, naming the problem', async () => {
+  it('answers 400 bad_data for syntax errors, unsupported functions, bad parameters, naming the problem', async () => {
     const cases: [string, RegExp][] = [
       ['/prometheus/api/v1/query?query=sum(', /^invalid parameter "query": unexpected end of query/],
       ['/prometheus/api/v1/query?query=deriv(cpu_usage%5B5m%5D)', /function deriv\(\) is not supported by vigil/],
       ['/prometheus/api/v1/query?query=cpu_usage&time=yesterday', /invalid parameter "time": cannot parse "yesterday"/],
       ['/prometheus/api/v1/query', /invalid parameter "query": the parameter is required/],
-      ['/prometheus/api/v1/query_range?query=cpu_usage&start=0&end=100000&step=1', /exceeded maximum resolution of 11000 points/],
-      ['/prometheus/api/v1/query_range?query=cpu_usage&start=10&end=0&step=1', /end timestamp must not be before start time/],
+      [
+        '/prometheus/api/v1/query_range?query=cpu_usage&start=0&end=100000&step=1',
+        /exceeded maximum resolution of 11000 points/,
+      ],
+      [
+        '/prometheus/api/v1/query_range?query=cpu_usage&start=10&end=0&step=1',
+        /end timestamp must not be before start time/,
+      ],
       ['/prometheus/api/v1/series', /no match\[\] parameter provided/],
     ];
     for (const [url, message] of cases) {
       const res = await get(url);
-      expect({ url, status: res.status, status2: res.body.status, type: res.body.errorType }).toEqual({ url, status: 400, status2: 'error', type: 'bad_data' });
+      expect({ url, status: res.status, status2: res.body.status, type: res.body.errorType }).toEqual({
+        url,
+        status: 400,
+        status2: 'error',
+        type: 'bad_data',
+      });
       expect(res.body.error).toMatch(message);
     }
   });
 
   it('answers 422 execution for a many-to-many match', async () => {
-    const res = await get(`/prometheus/api/v1/query?query=${encodeURIComponent('cpu_usage + on() cpu_usage')}&time=${(t0 + 90_000) / 1000}`);
+    const res = await get(
+      `/prometheus/api/v1/query?query=${encodeURIComponent('cpu_usage + on() cpu_usage')}&time=${(t0 + 90_000) / 1000}`,
+    );
     expect(res.status).toBe(422);
     expect(res.body).toMatchObject({ status: 'error', errorType: 'execution' });
     expect(res.body.error).toMatch(/many-to-many matching not allowed/);
@@ -203,7 +275,13 @@ describe('Prometheus-compatible query API', () => {
 
   it('bounds the samples a query holds and reads: beyond either limit, 400 bad_data saying how to narrow it', async () => {
     const limited = async (limits: { maxSamples: number; maxSamplesRead?: number }, query: string) => {
-      const app = await buildApp({ logger: ctx.logger, auth: ctx.config.auth, registry: new Registry(), routes: [promqlRoutes(ctx.db, limits)], readiness: {} });
+      const app = await buildApp({
+        logger: ctx.logger,
+        auth: ctx.config.auth,
+        registry: new Registry(),
+        routes: [promqlRoutes(ctx.db, limits)],
+        readiness: {},
+      });
       try {
         const url = `/prometheus/api/v1/query?query=${encodeURIComponent(query)}&time=${(t0 + 90_000) / 1000}`;
         const res = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
@@ -218,7 +296,8 @@ describe('Prometheus-compatible query API', () => {
       body: {
         status: 'error',
         errorType: 'bad_data',
-        error: 'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, make the step longer, or shorten the ranges in [..]',
+        error:
+          'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, make the step longer, or shorten the ranges in [..]',
       },
     });
     // An instant selector holds one sample per series and step (2), but reads the 3 stored ones.
@@ -228,7 +307,8 @@ describe('Prometheus-compatible query API', () => {
       body: {
         status: 'error',
         errorType: 'bad_data',
-        error: 'the query reads more than 2 stored samples: narrow the time range, add label matchers, or shorten the ranges in [..]',
+        error:
+          'the query reads more than 2 stored samples: narrow the time range, add label matchers, or shorten the ranges in [..]',
       },
     });
   });
@@ -247,7 +327,7 @@ describe('Prometheus-compatible query API', () => {
     }
   });
 
-  it('needs a user token: none → 401; the token as the Basic-auth password works (promtool, Grafana basic auth)', async () => {
+  it('needs a user token: none → 401; the token as Basic-auth password works (promtool, Grafana)', async () => {
     expect((await get('/prometheus/api/v1/query?query=1%2B1&time=4', {})).status).toBe(401);
     const basic = `Basic ${Buffer.from(`grafana:${token}`).toString('base64')}`;
     expect(await get('/prometheus/api/v1/query?query=1%2B1&time=4', { authorization: basic })).toEqual({
@@ -257,7 +337,11 @@ describe('Prometheus-compatible query API', () => {
     const wrong = `Basic ${Buffer.from('grafana:not-a-token').toString('base64')}`;
     expect((await get('/prometheus/api/v1/query?query=1%2B1&time=4', { authorization: wrong })).status).toBe(401);
     // Basic auth is only for the Prometheus prefix.
-    const elsewhere = await api.app.inject({ method: 'GET', url: '/api/v1/monitoring/metrics', headers: { authorization: basic } });
+    const elsewhere = await api.app.inject({
+      method: 'GET',
+      url: '/api/v1/monitoring/metrics',
+      headers: { authorization: basic },
+    });
     expect(elsewhere.statusCode).toBe(401);
   });
 });

@@ -13,7 +13,14 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
-import { DEFAULT_LOOKBACK_MS, Evaluator, labelsKey, PromqlExecutionError, type SeriesResult, type Value } from '../../shared/promql/engine.ts';
+import {
+  DEFAULT_LOOKBACK_MS,
+  Evaluator,
+  labelsKey,
+  PromqlExecutionError,
+  type SeriesResult,
+  type Value,
+} from '../../shared/promql/engine.ts';
 import { selectorsOf, type Expr } from '../../shared/promql/expr.ts';
 import { parseExpr } from '../../shared/promql/expr-parser.ts';
 import { RuleSyntaxError } from '../../shared/promql/lexer.ts';
@@ -23,6 +30,9 @@ import { matches, type Labels } from '../../shared/promql/windows.ts';
 import { formatValue } from './exposition.ts';
 import { catalog, type CatalogSeries } from './promql-catalog.ts';
 import { Budget, loadSeries, MAX_SAMPLES, tooLarge, type LoadRequest } from './promql-data.ts';
+
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+import { MS_PER_SECOND } from '../../shared/units.ts';
 
 export const PREFIX = '/prometheus/api/v1';
 /** Prometheus' own limit on the points of one series in a range query. */
@@ -79,7 +89,7 @@ function parseQuery(text: string): Expr {
   }
 }
 
-const sec = (ms: number): number => ms / 1000;
+const sec = (ms: number): number => ms / MS_PER_SECOND;
 
 function toResult(value: Value, t: number) {
   switch (value.type) {
@@ -88,7 +98,10 @@ function toResult(value: Value, t: number) {
     case 'string':
       return { resultType: 'string', result: [sec(t), value.value] };
     case 'vector':
-      return { resultType: 'vector', result: value.samples.map((s) => ({ metric: s.labels, value: [sec(t), formatValue(s.value)] })) };
+      return {
+        resultType: 'vector',
+        result: value.samples.map((s) => ({ metric: s.labels, value: [sec(t), formatValue(s.value)] })),
+      };
   }
 }
 
@@ -160,15 +173,25 @@ export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LI
   const end = parseTime(required(params, 'end'), 'end');
   const step = parseStep(required(params, 'step'), 'step');
   if (end < start) throw new BadData('invalid parameter "end": end timestamp must not be before start time');
-  if (step <= 0) throw new BadData('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer');
+  if (step <= 0)
+    throw new BadData(
+      'invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive ' +
+        'integer',
+    );
   const steps = Math.floor((end - start) / step) + 1;
   if (steps > MAX_STEPS) {
-    throw new BadData(`exceeded maximum resolution of ${MAX_STEPS} points per timeseries. Try decreasing the query resolution (?step=XX)`);
+    throw new BadData(
+      `exceeded maximum resolution of ${MAX_STEPS} points per timeseries. ` +
+        'Try decreasing the query resolution (?step=XX)',
+    );
   }
   const source = await loadSeries(pool, loadRequests(expr, start, end, step), budgetOf(limits));
   const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
   if (selected * steps > MAX_EVALUATIONS) {
-    throw tooLarge(`the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step longer, the range shorter, or add label matchers`);
+    throw tooLarge(
+      `the query would evaluate ${selected} series at ${steps} steps (more than ${MAX_EVALUATIONS}): make the step ` +
+        `longer, the range shorter, or add label matchers`,
+    );
   }
   return toMatrix(new Evaluator(source).range(expr, start, end, step));
 }
@@ -205,7 +228,8 @@ export async function labelNames(pool: Pool, params: Params): Promise<string[]> 
 export async function labelValues(pool: Pool, params: Params, name: string): Promise<string[]> {
   if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) throw new BadData(`invalid label name: "${name}"`);
   const values = new Set<string>();
-  for (const s of await matchingSeries(pool, params, false)) if (s.labels[name] !== undefined) values.add(s.labels[name]);
+  for (const s of await matchingSeries(pool, params, false))
+    if (s.labels[name] !== undefined) values.add(s.labels[name]);
   return [...values].sort();
 }
 
@@ -233,12 +257,15 @@ const BUILD_INFO = {
 };
 
 function errorType(error: unknown): { status: number; type: string; message: string } | null {
-  if (error instanceof BadData) return { status: 400, type: 'bad_data', message: error.message };
+  if (error instanceof BadData) return { status: HTTP_STATUS.BAD_REQUEST, type: 'bad_data', message: error.message };
   if (error instanceof PromqlExecutionError) return { status: 422, type: 'execution', message: error.message };
   if (error instanceof VigilError) {
-    if (error.code === 'VIGIL_ERR_VALIDATION') return { status: 400, type: 'bad_data', message: error.message };
-    if (error.code === 'VIGIL_ERR_QUERY_TIMEOUT') return { status: 503, type: 'timeout', message: `query timed out: ${error.message}` };
-    if (error.status === 503) return { status: 503, type: 'unavailable', message: error.message };
+    if (error.code === 'VIGIL_ERR_VALIDATION')
+      return { status: HTTP_STATUS.BAD_REQUEST, type: 'bad_data', message: error.message };
+    if (error.code === 'VIGIL_ERR_QUERY_TIMEOUT')
+      return { status: HTTP_STATUS.SERVICE_UNAVAILABLE, type: 'timeout', message: `query timed out: ${error.message}` };
+    if (error.status === HTTP_STATUS.SERVICE_UNAVAILABLE)
+      return { status: HTTP_STATUS.SERVICE_UNAVAILABLE, type: 'unavailable', message: error.message };
   }
   return null;
 }
@@ -268,7 +295,7 @@ function respond(handler: Handler) {
     } catch (error) {
       const known = errorType(error);
       if (!known) throw error;
-      if (known.status === 503) reply.header('retry-after', '1');
+      if (known.status === HTTP_STATUS.SERVICE_UNAVAILABLE) reply.header('retry-after', '1');
       return reply.status(known.status).send({ status: 'error', errorType: known.type, error: known.message });
     }
   };
@@ -298,7 +325,10 @@ const timeout = {
   description: 'Accepted for compatibility; QUERY_STATEMENT_TIMEOUT_MS bounds every query.',
 };
 const match = {
-  type: 'array', items: { type: 'string' }, description: 'Series selectors (repeatable).', examples: [['up']],
+  type: 'array',
+  items: { type: 'string' },
+  description: 'Series selectors (repeatable).',
+  examples: [['up']],
 };
 const query = { type: 'string', description: 'A PromQL expression.', examples: ['up'] };
 const range = { start: time, end: time };
@@ -319,12 +349,13 @@ function docs(summary: string, path: string, method: 'GET' | 'POST' = 'GET') {
     properties: params.properties,
     ...(method === 'GET' && params.required ? { required: params.required } : {}),
   };
-  const body = method === 'POST'
-    ? {
-      body: { type: 'object', nullable: true, properties: params.properties },
-      consumes: ['application/x-www-form-urlencoded'],
-    }
-    : {};
+  const body =
+    method === 'POST'
+      ? {
+          body: { type: 'object', nullable: true, properties: params.properties },
+          consumes: ['application/x-www-form-urlencoded'],
+        }
+      : {};
   return {
     schema: { summary, tags: ['prometheus'], security: [{ bearerAuth: [] }], querystring, ...body },
     attachValidation: true,
@@ -343,14 +374,28 @@ export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => num
     both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
     both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
     const labelValuesDocs = docs('Values of one label (Prometheus HTTP API)', '/label/:name/values');
-    app.get(`${PREFIX}/label/:name/values`, labelValuesDocs, respond((p, request) =>
-      labelValues(pool, p, (request.params as { name: string }).name),
-    ));
-    app.get(`${PREFIX}/metadata`, docs('Metric metadata (Prometheus HTTP API)', '/metadata'), respond((p) => metadata(pool, p)));
+    app.get(
+      `${PREFIX}/label/:name/values`,
+      labelValuesDocs,
+      respond((p, request) => labelValues(pool, p, (request.params as { name: string }).name)),
+    );
+    app.get(
+      `${PREFIX}/metadata`,
+      docs('Metric metadata (Prometheus HTTP API)', '/metadata'),
+      respond((p) => metadata(pool, p)),
+    );
     const buildDocs = docs('Build information (Prometheus HTTP API)', '/status/buildinfo');
-    app.get(`${PREFIX}/status/buildinfo`, buildDocs, respond(async () => BUILD_INFO));
+    app.get(
+      `${PREFIX}/status/buildinfo`,
+      buildDocs,
+      respond(async () => BUILD_INFO),
+    );
     both('/query_exemplars', 'Exemplars: always empty (Prometheus HTTP API)', async () => []);
     const rulesDocs = docs('Recording and alerting rules: always empty (Prometheus HTTP API)', '/rules');
-    app.get(`${PREFIX}/rules`, rulesDocs, respond(async () => ({ groups: [] })));
+    app.get(
+      `${PREFIX}/rules`,
+      rulesDocs,
+      respond(async () => ({ groups: [] })),
+    );
   };
 }

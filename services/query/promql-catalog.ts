@@ -31,7 +31,9 @@ export interface CatalogFilter {
 }
 
 export async function catalog(pool: Pool, filter: CatalogFilter): Promise<CatalogSeries[]> {
-  const stored = filter.names ? [...new Set(filter.names.flatMap((n) => [n, n.replace(/_(bucket|count|sum)$/, '')]))] : null;
+  const stored = filter.names
+    ? [...new Set(filter.names.flatMap((n) => [n, n.replace(/_(bucket|count|sum)$/, '')]))]
+    : null;
   const values: unknown[] = [];
   const param = (value: unknown): string => `$${values.push(value)}`;
   const folded: string[] = ['true'];
@@ -64,7 +66,8 @@ export async function catalog(pool: Pool, filter: CatalogFilter): Promise<Catalo
   }
   const out: CatalogSeries[] = [];
   for (const { name, metric_type: type, labels } of rows) {
-    const add = (metric: string, extra: Labels = {}) => out.push({ labels: { ...labels, ...extra, __name__: metric }, family: name, type });
+    const add = (metric: string, extra: Labels = {}) =>
+      out.push({ labels: { ...labels, ...extra, __name__: metric }, family: name, type });
     if (type === 'histogram') {
       if ('le' in labels) continue;
       for (const bound of BUCKET_BOUNDS) add(`${name}_bucket`, { le: formatValue(bound) });

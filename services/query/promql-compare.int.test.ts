@@ -22,7 +22,9 @@ import { BUCKET_BOUNDS } from './series-fold.ts';
 const hasBinary = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 const installed = hasBinary('prometheus') && hasBinary('promtool');
 if (!installed) {
-  console.warn('SKIPPED promql-compare.int.test.ts: `prometheus`/`promtool` not installed (apt-get install -y prometheus)');
+  console.warn(
+    'SKIPPED promql-compare.int.test.ts: `prometheus`/`promtool` not installed (apt-get install -y prometheus)',
+  );
 }
 
 const STEP_MS = 15_000;
@@ -119,7 +121,9 @@ function samplesOf(t0: number): { vigil: TestSample[]; openmetrics: string } {
   const vigil: TestSample[] = [];
   const om = new Map<string, string[]>(); // family → lines
   const line = (name: string, labels: Record<string, string>, value: number, t: number) => {
-    const text = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
+    const text = Object.entries(labels)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(',');
     if (!om.has(name)) om.set(name, [`# TYPE ${name} gauge`]);
     om.get(name)!.push(`${name}{${text}} ${formatValue(value)} ${(t / 1000).toFixed(3)}`);
   };
@@ -144,12 +148,24 @@ function samplesOf(t0: number): { vigil: TestSample[]; openmetrics: string } {
         const key = `${method}${code}`;
         const total = (counters.get(key) ?? 0) + increment;
         counters.set(key, total);
-        vigil.push({ timestamp: t, name: 'http_requests_total', metric_type: 'counter', value: increment, labels: { method, code } });
+        vigil.push({
+          timestamp: t,
+          name: 'http_requests_total',
+          metric_type: 'counter',
+          value: increment,
+          labels: { method, code },
+        });
         line('http_requests_total', { method, code }, total, t);
       }
     }
     if (i < 100 || i > 160) {
-      vigil.push({ timestamp: t, name: 'temp', metric_type: 'gauge', value: 20 + (i % 9) / 4, labels: { sensor: 's1' } });
+      vigil.push({
+        timestamp: t,
+        name: 'temp',
+        metric_type: 'gauge',
+        value: 20 + (i % 9) / 4,
+        labels: { sensor: 's1' },
+      });
       line('temp', { sensor: 's1' }, 20 + (i % 9) / 4, t);
     }
     if (i % 2 === 0) {
@@ -163,7 +179,9 @@ function samplesOf(t0: number): { vigil: TestSample[]; openmetrics: string } {
           state.sum += value;
           BUCKET_BOUNDS.forEach((bound, b) => (state.counts[b] += value <= bound ? 1 : 0));
         }
-        BUCKET_BOUNDS.forEach((bound, b) => line('req_seconds_bucket', { route, le: formatValue(bound) }, state.counts[b], t));
+        BUCKET_BOUNDS.forEach((bound, b) =>
+          line('req_seconds_bucket', { route, le: formatValue(bound) }, state.counts[b], t),
+        );
         line('req_seconds_bucket', { route, le: '+Inf' }, state.n, t);
         line('req_seconds_count', { route }, state.n, t);
         line('req_seconds_sum', { route }, state.sum, t);
@@ -188,7 +206,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const key = (metric: Record<string, string>) => JSON.stringify(Object.entries(metric).sort(([a], [b]) => (a < b ? -1 : 1)));
+const key = (metric: Record<string, string>) =>
+  JSON.stringify(Object.entries(metric).sort(([a], [b]) => (a < b ? -1 : 1)));
 
 function close(a: string, b: string): boolean {
   const [x, y] = [Number(a), Number(b)];
@@ -198,7 +217,10 @@ function close(a: string, b: string): boolean {
 }
 
 /** The differences between two answers' data (empty: the same series and values). */
-function differences(ours: { resultType: string; result: unknown }, theirs: { resultType: string; result: unknown }): string[] {
+function differences(
+  ours: { resultType: string; result: unknown },
+  theirs: { resultType: string; result: unknown },
+): string[] {
   if (ours.resultType !== theirs.resultType) return [`resultType ${ours.resultType} vs ${theirs.resultType}`];
   if (ours.resultType === 'scalar') {
     const [[ta, va], [tb, vb]] = [ours.result as [number, string], theirs.result as [number, string]];
@@ -216,7 +238,10 @@ function differences(ours: { resultType: string; result: unknown }, theirs: { re
     const pa = sa.values ?? [sa.value!];
     const pb = sb.values ?? [sb.value!];
     if (pa.length !== pb.length) {
-      out.push(`series ${k}: ${pa.length} points vs ${pb.length}: ${JSON.stringify(pa.slice(0, 3))} vs ${JSON.stringify(pb.slice(0, 3))}`);
+      out.push(
+        `series ${k}: ${pa.length} points vs ${pb.length}: ${JSON.stringify(pa.slice(0, 3))} vs ` +
+          `${JSON.stringify(pb.slice(0, 3))}`,
+      );
       continue;
     }
     pa.forEach(([t, v], i) => {
@@ -238,7 +263,10 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
 
   const ask = async (base: string, pathAndQuery: string, auth: boolean) => {
     const res = await fetch(`${base}${pathAndQuery}`, { headers: auth ? { authorization: `Bearer ${token}` } : {} });
-    return { status: res.status, body: (await res.json()) as { status: string; data: { resultType: string; result: unknown } } };
+    return {
+      status: res.status,
+      body: (await res.json()) as { status: string; data: { resultType: string; result: unknown } },
+    };
   };
 
   beforeAll(async () => {
@@ -253,7 +281,11 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
 
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-promql-'));
     fs.writeFileSync(path.join(dir, 'samples.om'), openmetrics);
-    const created = spawnSync('promtool', ['tsdb', 'create-blocks-from', 'openmetrics', path.join(dir, 'samples.om'), path.join(dir, 'data')], { encoding: 'utf8' });
+    const created = spawnSync(
+      'promtool',
+      ['tsdb', 'create-blocks-from', 'openmetrics', path.join(dir, 'samples.om'), path.join(dir, 'data')],
+      { encoding: 'utf8' },
+    );
     expect(created.status, `${created.stdout}${created.stderr}`).toBe(0);
     fs.writeFileSync(path.join(dir, 'prometheus.yml'), 'global: { scrape_interval: 1m }\n');
     const promPort = await freePort();
@@ -299,7 +331,7 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
     expect(QUERIES.length).toBeGreaterThanOrEqual(40);
   });
 
-  it.each(QUERIES)('%s: range and instant answers equal Prometheus\'', async (query) => {
+  it.each(QUERIES)("%s: range and instant answers equal Prometheus'", async (query) => {
     const q = encodeURIComponent(query);
     const start = (t0 + 6 * 60_000) / 1000;
     const end = (t0 + 64 * 60_000) / 1000;
@@ -313,7 +345,10 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
       const [ours, theirs] = await Promise.all([ask(vigilUrl, request, true), ask(promUrl, request, false)]);
       expect(theirs.status, JSON.stringify(theirs.body)).toBe(200);
       expect({ request, status: ours.status }).toEqual({ request, status: 200 });
-      expect({ request, differences: differences(ours.body.data, theirs.body.data) }).toEqual({ request, differences: [] });
+      expect({ request, differences: differences(ours.body.data, theirs.body.data) }).toEqual({
+        request,
+        differences: [],
+      });
     }
   });
 
@@ -322,7 +357,9 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
     const url = server === 'vigil' ? vigilUrl.replace('http://', `http://promtool:${token}@`) : promUrl;
     const [command, ...rest] = args;
     // Asynchronously: vigil answers from this very process.
-    const child = spawn('promtool', ['query', command, ...rest.map((a) => a.replace('{server}', url))], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('promtool', ['query', command, ...rest.map((a) => a.replace('{server}', url))], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -333,19 +370,39 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
 
   it.each([
     ['instant', ['instant', `--time=${'{t}'}`, '{server}', 'cpu_usage{host=~"a|c"}']],
-    ['instant, aggregated', ['instant', `--time=${'{t}'}`, '{server}', 'sum by (method) (rate(http_requests_total[5m]))']],
+    [
+      'instant, aggregated',
+      ['instant', `--time=${'{t}'}`, '{server}', 'sum by (method) (rate(http_requests_total[5m]))'],
+    ],
     ['range', ['range', '--start={s}', '--end={e}', '--step=5m', '{server}', 'avg_over_time(cpu_usage[5m])']],
-    ['series', ['series', '--match=http_requests_total', '--match=host_info{team="red"}', '--start={s}', '--end={e}', '{server}']],
+    [
+      'series',
+      [
+        'series',
+        '--match=http_requests_total',
+        '--match=host_info{team="red"}',
+        '--start={s}',
+        '--end={e}',
+        '{server}',
+      ],
+    ],
     ['labels', ['labels', '--start={s}', '--end={e}', '{server}', 'host']],
   ])('promtool query %s prints the same against vigil as against Prometheus', async (_name, args) => {
     const times = (a: string) =>
-      a.replace('{t}', String((t0 + 30 * 60_000) / 1000)).replace('{s}', String((t0 + 10 * 60_000) / 1000)).replace('{e}', String((t0 + 40 * 60_000) / 1000));
+      a
+        .replace('{t}', String((t0 + 30 * 60_000) / 1000))
+        .replace('{s}', String((t0 + 10 * 60_000) / 1000))
+        .replace('{e}', String((t0 + 40 * 60_000) / 1000));
     const concrete = (args as string[]).map(times);
     const ours = await promtool(concrete, 'vigil');
     const theirs = await promtool(concrete, 'prometheus');
     expect(theirs.status, theirs.stderr).toBe(0);
     expect(theirs.stdout.trim()).not.toBe('');
     const sortLines = (text: string) => text.trim().split('\n').sort().join('\n');
-    expect({ status: ours.status, stderr: ours.stderr, stdout: sortLines(ours.stdout) }).toEqual({ status: 0, stderr: '', stdout: sortLines(theirs.stdout) });
+    expect({ status: ours.status, stderr: ours.stderr, stdout: sortLines(ours.stdout) }).toEqual({
+      status: 0,
+      stderr: '',
+      stdout: sortLines(theirs.stdout),
+    });
   });
 });

@@ -108,7 +108,10 @@ const LOAD_WORK_MEM = '64MB';
 export class Budget {
   samples = 0;
   read = 0;
-  constructor(readonly maxSamples = MAX_SAMPLES, readonly maxRead = MAX_SAMPLES_READ) {}
+  constructor(
+    readonly maxSamples = MAX_SAMPLES,
+    readonly maxRead = MAX_SAMPLES_READ,
+  ) {}
   get remaining(): number {
     return this.maxSamples - this.samples;
   }
@@ -133,11 +136,14 @@ export async function loadSeries(pool: Pool, requests: LoadRequest[], budget = n
         nameMatchers.every((m) => matches(m, n)),
       );
       if (metrics.length > MAX_NAMES) {
-        throw tooLarge(`the selector matches more than ${MAX_NAMES} metric names: name the metric or narrow its __name__ matcher`);
+        throw tooLarge(
+          `the selector matches more than ${MAX_NAMES} metric names: name the metric or narrow its __name__ matcher`,
+        );
       }
     }
     const exact: Labels = {};
-    for (const m of selector.matchers) if (m.op === '=' && m.value !== '' && m.label !== '__name__' && m.label !== 'le') exact[m.label] = m.value;
+    for (const m of selector.matchers)
+      if (m.op === '=' && m.value !== '' && m.label !== '__name__' && m.label !== 'le') exact[m.label] = m.value;
     const found: StoredSeries[] = [];
     for (const metric of metrics) {
       for (const source of sourcesOf(metric)) {
@@ -162,7 +168,11 @@ interface State {
 type Window = Omit<LoadRequest, 'selector'>;
 
 async function loadSource(
-  pool: Pool, source: Source, window: Window, exact: Labels, budget: Budget,
+  pool: Pool,
+  source: Source,
+  window: Window,
+  exact: Labels,
+  budget: Budget,
 ): Promise<StoredSeries[]> {
   const rows = await loadRows(pool, source, window, exact, budget);
   budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
@@ -227,9 +237,10 @@ async function loadRows(pool: Pool, source: Source, window: Window, exact: Label
   const start = where.param(window.steps.startMs);
   const step = where.param(window.steps.stepMs);
   // Gauges need only the representative; running totals also the count and sum of the samples it stands for.
-  const sums = source.kind === 'raw'
-    ? 'NULL AS n, NULL AS total'
-    : 'array_agg(n ORDER BY last[1]) AS n, array_agg(total ORDER BY last[1]) AS total';
+  const sums =
+    source.kind === 'raw'
+      ? 'NULL AS n, NULL AS total'
+      : 'array_agg(n ORDER BY last[1]) AS n, array_agg(total ORDER BY last[1]) AS total';
   return run<Loaded>(
     pool,
     `SELECT labels, array_agg(last[1] ORDER BY last[1]) AS t, array_agg(last[2] ORDER BY last[1]) AS v, ${sums},
@@ -279,11 +290,22 @@ async function cumulativeBases(pool: Pool, source: Source, toMs: number): Promis
   const tailSql = seriesAggregateSql(tail);
   const after = new Where();
   after.values.push(...tail.values);
-  after.add('name = ?', source.stored).add('metric_type = ANY(?::text[])', source.types).add('"timestamp" > ?', new Date(toMs));
+  after
+    .add('name = ?', source.stored)
+    .add('metric_type = ANY(?::text[])', source.types)
+    .add('"timestamp" > ?', new Date(toMs));
   const afterSql = seriesAggregateSql(after);
   const name = after.param(source.stored);
   const types = after.param(source.types);
-  const rows = await run<{ labels: string; n: string; total: number; buckets: string[] | null; a_n: string | null; a_total: number | null; a_buckets: string[] | null }>(
+  const rows = await run<{
+    labels: string;
+    n: string;
+    total: number;
+    buckets: string[] | null;
+    a_n: string | null;
+    a_total: number | null;
+    a_buckets: string[] | null;
+  }>(
     pool,
     `WITH tail AS (${tailSql}), after AS (${afterSql}),
           state AS (SELECT name, metric_type, labels, sample_count, value_sum, bucket_counts FROM metric_series

@@ -30,8 +30,20 @@ describe('Prometheus series, labels and label values within [start, end]', () =>
     await insertSamples(ctx.db, [
       { timestamp: base, name: 'win_gauge', metric_type: 'gauge', value: 1, labels: { host: 'early' } },
       { timestamp: base + 10 * 60_000, name: 'win_gauge', metric_type: 'gauge', value: 2, labels: { host: 'early' } },
-      { timestamp: base + 3 * HOUR, name: 'win_gauge', metric_type: 'gauge', value: 3, labels: { host: 'late', zone: 'z1' } },
-      { timestamp: base + 3 * HOUR + 600_000, name: 'win_gauge', metric_type: 'gauge', value: 4, labels: { host: 'late', zone: 'z1' } },
+      {
+        timestamp: base + 3 * HOUR,
+        name: 'win_gauge',
+        metric_type: 'gauge',
+        value: 3,
+        labels: { host: 'late', zone: 'z1' },
+      },
+      {
+        timestamp: base + 3 * HOUR + 600_000,
+        name: 'win_gauge',
+        metric_type: 'gauge',
+        value: 4,
+        labels: { host: 'late', zone: 'z1' },
+      },
     ]);
   });
 
@@ -43,22 +55,38 @@ describe('Prometheus series, labels and label values within [start, end]', () =>
   const late = { __name__: 'win_gauge', host: 'late', zone: 'z1' };
   const cases: { window: string; series: object[]; labels: string[]; hosts: string[] }[] = [
     { window: `start=${s(HOUR)}&end=${s(2 * HOUR)}`, series: [], labels: [], hosts: [] },
-    { window: `start=${s(2 * HOUR)}&end=${s(4 * HOUR)}`, series: [late], labels: ['__name__', 'host', 'zone'], hosts: ['late'] },
+    {
+      window: `start=${s(2 * HOUR)}&end=${s(4 * HOUR)}`,
+      series: [late],
+      labels: ['__name__', 'host', 'zone'],
+      hosts: ['late'],
+    },
     { window: `end=${s(HOUR)}`, series: [early], labels: ['__name__', 'host'], hosts: ['early'] },
     { window: `start=${s(-HOUR)}&end=${s(0)}`, series: [early], labels: ['__name__', 'host'], hosts: ['early'] },
     { window: `start=${s(3 * HOUR + 600_000)}`, series: [late], labels: ['__name__', 'host', 'zone'], hosts: ['late'] },
-    { window: `start=${s(-HOUR)}&end=${s(5 * HOUR)}`, series: [early, late], labels: ['__name__', 'host', 'zone'], hosts: ['early', 'late'] },
+    {
+      window: `start=${s(-HOUR)}&end=${s(5 * HOUR)}`,
+      series: [early, late],
+      labels: ['__name__', 'host', 'zone'],
+      hosts: ['early', 'late'],
+    },
     { window: '', series: [early, late], labels: ['__name__', 'host', 'zone'], hosts: ['early', 'late'] },
   ];
 
   async function expectWindows(): Promise<void> {
     for (const c of cases) {
-      expect({ window: c.window, ...(await get(`/prometheus/api/v1/series?match[]=win_gauge&${c.window}`)) })
-        .toEqual({ window: c.window, ...success(c.series) });
-      expect({ window: c.window, ...(await get(`/prometheus/api/v1/labels?${c.window}`)) })
-        .toEqual({ window: c.window, ...success(c.labels) });
-      expect({ window: c.window, ...(await get(`/prometheus/api/v1/label/host/values?${c.window}`)) })
-        .toEqual({ window: c.window, ...success(c.hosts) });
+      expect({ window: c.window, ...(await get(`/prometheus/api/v1/series?match[]=win_gauge&${c.window}`)) }).toEqual({
+        window: c.window,
+        ...success(c.series),
+      });
+      expect({ window: c.window, ...(await get(`/prometheus/api/v1/labels?${c.window}`)) }).toEqual({
+        window: c.window,
+        ...success(c.labels),
+      });
+      expect({ window: c.window, ...(await get(`/prometheus/api/v1/label/host/values?${c.window}`)) }).toEqual({
+        window: c.window,
+        ...success(c.hosts),
+      });
     }
   }
 

@@ -63,11 +63,14 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
   const client = await pool.connect();
   let locked = false;
   try {
-    const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [LOCK_KEY]);
+    const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [
+      LOCK_KEY,
+    ]);
     locked = lock.rows[0].locked;
     if (!locked) return { folded: false, reason: 'another replica is folding' };
     const watermark = await safeWatermark(client);
-    if (!watermark) return { folded: false, reason: 'cannot see other sessions in pg_stat_activity (grant pg_read_all_stats)' };
+    if (!watermark)
+      return { folded: false, reason: 'cannot see other sessions in pg_stat_activity (grant pg_read_all_stats)' };
 
     return await inTransaction(client, async () => {
       await client.query('SET LOCAL statement_timeout = 0');
@@ -77,10 +80,14 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
       let from: Date | string = '-infinity';
       const sameBounds = state.rows[0] && JSON.stringify(state.rows[0].bucket_bounds) === JSON.stringify(BUCKET_BOUNDS);
       if (!state.rows[0]) {
-        await client.query("INSERT INTO metric_series_fold (folded_before, bucket_bounds) VALUES ('-infinity', $1)", [BUCKET_BOUNDS]);
+        await client.query("INSERT INTO metric_series_fold (folded_before, bucket_bounds) VALUES ('-infinity', $1)", [
+          BUCKET_BOUNDS,
+        ]);
       } else if (!sameBounds) {
         await client.query('TRUNCATE metric_series');
-        await client.query("UPDATE metric_series_fold SET folded_before = '-infinity', bucket_bounds = $1", [BUCKET_BOUNDS]);
+        await client.query("UPDATE metric_series_fold SET folded_before = '-infinity', bucket_bounds = $1", [
+          BUCKET_BOUNDS,
+        ]);
       } else if (state.rows[0].folded_before instanceof Date) {
         from = state.rows[0].folded_before; // pg parses '-infinity' as a number: that case keeps '-infinity'
       }
@@ -103,7 +110,9 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
         where.values,
       );
       // A series whose newest sample is past retention has no samples left: it leaves the exposition.
-      await client.query(`DELETE FROM metric_series WHERE last_timestamp < now() - make_interval(days => $1)`, [opts.retentionDays]);
+      await client.query(`DELETE FROM metric_series WHERE last_timestamp < now() - make_interval(days => $1)`, [
+        opts.retentionDays,
+      ]);
       await client.query('UPDATE metric_series_fold SET folded_before = $1, folded_at = now()', [watermark]);
       return { folded: true, series: merged.rowCount ?? 0, watermark };
     });
@@ -120,7 +129,11 @@ export interface FoldLoop {
 }
 
 /** Folds every `intervalMs`; failures are logged and retried at the next tick. stop() waits for a running fold. */
-export function startFoldLoop(pool: Pool, logger: Logger, opts: { intervalMs: number; retentionDays: number }): FoldLoop {
+export function startFoldLoop(
+  pool: Pool,
+  logger: Logger,
+  opts: { intervalMs: number; retentionDays: number },
+): FoldLoop {
   let running: Promise<FoldResult> = Promise.resolve({ folded: false });
   let stopped = false;
   const fold = (): Promise<FoldResult> => {

@@ -44,16 +44,24 @@ export function containsPattern(value: string): string {
  */
 export type PlannerSettings = Partial<Record<'enable_sort', 'on' | 'off'> & Record<'work_mem', `${number}MB`>>;
 
-export async function run<R extends object>(pool: Pool, sql: string, values: unknown[] = [], settings?: PlannerSettings): Promise<R[]> {
+export async function run<R extends object>(
+  pool: Pool,
+  sql: string,
+  values: unknown[] = [],
+  settings?: PlannerSettings,
+): Promise<R[]> {
   try {
     if (!settings) return (await pool.query<R>(sql, values)).rows;
-    const begin = `BEGIN; ${Object.entries(settings).map(([name, value]) => `SET LOCAL ${name} = '${value}'`).join('; ')}`;
+    const begin = `BEGIN; ${Object.entries(settings)
+      .map(([name, value]) => `SET LOCAL ${name} = '${value}'`)
+      .join('; ')}`;
     return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, begin);
   } catch (error) {
     if (isQueryCanceled(error)) {
       throw new VigilError(
         'VIGIL_ERR_QUERY_TIMEOUT',
-        'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add filters (source, name)',
+        'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add ' +
+          'filters (source, name)',
       );
     }
     throw databaseError(error);

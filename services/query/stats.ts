@@ -12,6 +12,10 @@ import { activeAlertCount, openIncidentCount } from './alert-counts.ts';
 import { countSchema, errorResponses, routeSchema, successSchema } from './openapi-schemas.ts';
 import { run } from './sql.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const MINUTES_PER_HOUR = 60;
+
 export interface Stats {
   total_events: number;
   total_metrics: number;
@@ -25,7 +29,7 @@ const MINUTE_MS = 60_000;
 
 /** The first minute bucket of "the last hour" at `nowMs`. */
 export function lastHourStart(nowMs: number): Date {
-  return new Date(Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - 59 * MINUTE_MS);
+  return new Date(Math.floor(nowMs / MINUTE_MS) * MINUTE_MS - (MINUTES_PER_HOUR - 1) * MINUTE_MS);
 }
 
 export const ROLLUP_TOTALS_SQL = `
@@ -38,10 +42,11 @@ export const ROLLUP_TOTALS_SQL = `
 
 export async function readStats(pool: Pool, nowMs = Date.now()): Promise<Stats> {
   const [rollups, activeAlerts, openIncidents] = await Promise.all([
-    run<Record<'total_events' | 'total_metrics' | 'events_last_hour' | 'metrics_last_hour', string>>(pool, ROLLUP_TOTALS_SQL, [
-      lastHourStart(nowMs),
-      new Date(nowMs),
-    ]),
+    run<Record<'total_events' | 'total_metrics' | 'events_last_hour' | 'metrics_last_hour', string>>(
+      pool,
+      ROLLUP_TOTALS_SQL,
+      [lastHourStart(nowMs), new Date(nowMs)],
+    ),
     activeAlertCount(pool),
     openIncidentCount(pool),
   ]);
@@ -64,12 +69,21 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
       '/api/v1/monitoring/stats',
       routeSchema({
         summary: 'System statistics (moderator+)',
-        description: 'Counts from the writer\'s counters (per-day totals, per-minute rollups); `*_last_hour` covers the current minute and the 59 before it.',
+        description:
+          "Counts from the writer's counters (per-day totals, per-minute rollups); `*_last_hour` covers the current " +
+          'minute and the 59 before it.',
         tags: ['stats'],
         response: {
           200: successSchema({
             type: 'object',
-            required: ['total_events', 'total_metrics', 'active_alerts', 'open_incidents', 'events_last_hour', 'metrics_last_hour'],
+            required: [
+              'total_events',
+              'total_metrics',
+              'active_alerts',
+              'open_incidents',
+              'events_last_hour',
+              'metrics_last_hour',
+            ],
             properties: {
               total_events: count,
               total_metrics: count,

@@ -6,6 +6,8 @@
  */
 import { eventToJson, type EventRow } from './events.ts';
 
+import { NS_PER_MS, NS_PER_MS_BIGINT } from '../../shared/units.ts';
+
 export const MAX_TREE_DEPTH = 100;
 
 export interface SpanNode {
@@ -52,11 +54,11 @@ function attributesOf(tags: Record<string, unknown>): Record<string, unknown> {
 /** Nanoseconds since the epoch from the payload's decimal text, else the row's millisecond timestamp. */
 function nanos(text: unknown, fallbackMs: number): bigint {
   if (typeof text === 'string' && /^\d{1,20}$/.test(text) && text !== '0') return BigInt(text);
-  return BigInt(fallbackMs) * 1_000_000n;
+  return BigInt(fallbackMs) * NS_PER_MS_BIGINT;
 }
 
 function isoFromNanos(ns: bigint): string {
-  return new Date(Number(ns / 1_000_000n)).toISOString();
+  return new Date(Number(ns / NS_PER_MS_BIGINT)).toISOString();
 }
 
 export function buildTrace(traceId: string, rows: Row[]): TraceView {
@@ -137,7 +139,7 @@ export function buildTrace(traceId: string, rows: Row[]): TraceView {
     trace_id: traceId,
     start_time: first === null ? null : isoFromNanos(first),
     end_time: last === null ? null : isoFromNanos(last),
-    duration_ms: first === null || last === null ? null : Number(last - first) / 1e6,
+    duration_ms: first === null || last === null ? null : Number(last - first) / NS_PER_MS,
     span_count: order.length,
     error_count: errors,
     services: [...services].sort(),

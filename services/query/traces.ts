@@ -20,6 +20,10 @@ import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
 import { buildTrace } from './traces-tree.ts';
 
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const TRACE_ID_MAX_CHARS = 64;
+
 export const MAX_TRACE_ROWS = 10_000;
 export const MAX_TRACES = 100;
 const DEFAULT_RANGE_MS = 3_600_000;
@@ -27,7 +31,6 @@ const TRACE_ID = /^[0-9a-f]{32}$/;
 /** How far from its root's start the statistics of a listed trace look for its rows (bounds the partitions). */
 const SPAN_WINDOW_BEFORE = '1 hour';
 const SPAN_WINDOW_AFTER = '1 day';
-
 
 export interface TraceListFilters {
   start: Date;
@@ -117,7 +120,10 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         tags: ['traces'],
         querystring: strictQuery({
           service: {
-            type: 'string', minLength: 1, maxLength: 255, description: "The root span's service (event source).",
+            type: 'string',
+            minLength: 1,
+            maxLength: 255,
+            description: "The root span's service (event source).",
           },
           min_duration: {
             ...durationSchema,
@@ -137,7 +143,7 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
             type: 'object',
             properties: { success: { type: 'boolean' }, data: { type: 'array', items: traceSummarySchema } },
           },
-          ...errorResponses(400, 401),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
         },
       }),
       async (request) => {
@@ -173,7 +179,7 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
         querystring: strictQuery({ start_time: isoTimeSchema, end_time: isoTimeSchema }),
         response: {
           200: { type: 'object', properties: { success: { type: 'boolean' }, data: { type: 'object' } } },
-          ...errorResponses(400, 401, 404),
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED, HTTP_STATUS.NOT_FOUND),
         },
       }),
       async (request) => {

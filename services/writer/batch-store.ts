@@ -23,6 +23,8 @@ import type { Sink, SinkLetter, SinkRow } from './sinks.ts';
 import type { WriterMetrics } from './writer-metrics.ts';
 import { DeadLetterUnavailableError } from './writer-status.ts';
 
+import { secondsSince } from '../../shared/units.ts';
+
 /** A fetched record with its outcome: the rows of its items to store and the dead letters of the rest. */
 export interface Entry {
   record: ConsumedRecord;
@@ -68,7 +70,8 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
     for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
-    for (const { reason, detail, item } of letters) dead.push({ record, topic: sink.topic, partition, reason, detail, item });
+    for (const { reason, detail, item } of letters)
+      dead.push({ record, topic: sink.topic, partition, reason, detail, item });
   }
   const timestamps = rows.map((r) => r.item.row.timestamp);
   await deps.partitions.ensureFor(sink.table, timestamps);
@@ -81,18 +84,38 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await client.query('BEGIN');
     let admission: Admission | null = null;
     if (deps.seriesLimit && sink.table === 'metrics') {
-      admission = await deps.seriesLimit.admit(client, rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])));
-      if (admission.refused.size > 0) rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) => dead.push({ record: row.record, topic: sink.topic, partition, reason: 'series_limit', detail, item: sink.alone(row.row, row.record) }));
+      admission = await deps.seriesLimit.admit(
+        client,
+        rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])),
+      );
+      if (admission.refused.size > 0)
+        rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) =>
+          dead.push({
+            record: row.record,
+            topic: sink.topic,
+            partition,
+            reason: 'series_limit',
+            detail,
+            item: sink.alone(row.row, row.record),
+          }),
+        );
     }
     const kind = sink.table === 'events' ? 'event' : 'metric';
     const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId);
     const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh);
-    deps.metrics.copySeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    deps.metrics.copySeconds.observe({ table: sink.table }, secondsSince(began));
     const released: string[] = [];
     for (const { row, error } of outcome.rejected) {
       const { record, row: refused } = row.item;
       if (refused.givenId !== null) released.push(refused.givenId);
-      dead.push({ record, topic: sink.topic, partition, reason: 'rejected_by_database', detail: error.message, item: sink.alone(refused, record) });
+      dead.push({
+        record,
+        topic: sink.topic,
+        partition,
+        reason: 'rejected_by_database',
+        detail: error.message,
+        item: sink.alone(refused, record),
+      });
     }
     await releaseGivenIds(client, kind, released);
     const unsent = dead.filter((letter) => !req.lettersSent.has(letterKey(letter)));
@@ -106,7 +129,7 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
     await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
     await client.query('COMMIT');
     if (admission) deps.seriesLimit!.remember(admission.registered);
-    deps.metrics.commitSeconds.observe({ table: sink.table }, Number(process.hrtime.bigint() - began) / 1e9);
+    deps.metrics.commitSeconds.observe({ table: sink.table }, secondsSince(began));
     return { stored: rows.length - notStored.size, duplicates: duplicates.length, dead };
   } catch (error) {
     if (isRetriablePgError(error)) broken = error as Error;
@@ -123,7 +146,12 @@ function letterKey(letter: DeadLetter): string {
 }
 
 /** The rows of series the limit refused become dead letters (their detail names the metric); the others are kept. */
-function refuseSeries(rows: CopyRow<Stored>[], refused: Map<string, number>, limit: number, letter: (row: Stored, detail: string) => void): CopyRow<Stored>[] {
+function refuseSeries(
+  rows: CopyRow<Stored>[],
+  refused: Map<string, number>,
+  limit: number,
+  letter: (row: Stored, detail: string) => void,
+): CopyRow<Stored>[] {
   const kept: CopyRow<Stored>[] = [];
   for (const copyRow of rows) {
     const series = copyRow.item.row.series;
@@ -132,7 +160,11 @@ function refuseSeries(rows: CopyRow<Stored>[], refused: Map<string, number>, lim
       kept.push(copyRow);
       continue;
     }
-    letter(copyRow.item, `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`);
+    letter(
+      copyRow.item,
+      `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit ` +
+        `METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`,
+    );
   }
   return kept;
 }

@@ -30,28 +30,58 @@ describe('bundles from direct producers', () => {
   });
   afterAll(() => ctx?.cleanup());
 
-  it('stores the valid items of Avro and JSON bundles, dead-letters bad items alone and bad bundles whole', async () => {
+  it('stores the valid items of Avro and JSON bundles, dead-letters bad items alone, bad bundles whole', async () => {
     const events = ctx.config.kafka.topics.events;
     const metrics = ctx.config.kafka.topics.metrics;
     const minute = Math.floor(Date.now() / 60_000) * 60_000 - 120_000;
     const id = (n: number) => `0190b1c2-7a4e-7cc0-8a6e-${String(n).padStart(12, '0')}`;
-    const avroEvent = (n: number, extra: Record<string, unknown> = {}) => ({ id: id(n), event_type: 'log', source: 'bundler', message: `item ${n}`, level: 'info', tags: '{"k":"v"}', payload: '{}', timestamp: minute, created_by: null, id_given: true, ...extra });
+    const avroEvent = (n: number, extra: Record<string, unknown> = {}) => ({
+      id: id(n),
+      event_type: 'log',
+      source: 'bundler',
+      message: `item ${n}`,
+      level: 'info',
+      tags: '{"k":"v"}',
+      payload: '{}',
+      timestamp: minute,
+      created_by: null,
+      id_given: true,
+      ...extra,
+    });
     const bundle = codecs.get('EventBundle')!;
-    const eventV1 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'history', 'event-v1.avsc'), 'utf8')));
-    const bundleV1 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'event-bundle.avsc'), 'utf8')), { registry: { 'vigil.monitoring.Event': eventV1 } });
+    const eventV1 = avro.Type.forSchema(
+      JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'history', 'event-v1.avsc'), 'utf8')),
+    );
+    const bundleV1 = avro.Type.forSchema(
+      JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'event-bundle.avsc'), 'utf8')),
+      { registry: { 'vigil.monitoring.Event': eventV1 } },
+    );
     const bundleV1Id = `${bundleV1.name}@${bundleV1.fingerprint('md5').toString('hex')}`;
     const { created_by: _, ...v1Fields } = avroEvent(0);
     const invalidItem = avroEvent(2, { event_type: 'nope' });
     const avroBundle = {
       key: 'bundler',
-      value: bundle.encode({ events: [avroEvent(1, { created_by: 'svc-account' }), invalidItem, avroEvent(3, { tags: '{"password":"p","k":"v"}' })] }),
+      value: bundle.encode({
+        events: [
+          avroEvent(1, { created_by: 'svc-account' }),
+          invalidItem,
+          avroEvent(3, { tags: '{"password":"p","k":"v"}' }),
+        ],
+      }),
       headers: { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'bundler' },
     };
     const jsonArray = JSON.stringify([
       { id: id(11), event_type: 'trace', source: 'kcat', timestamp: minute },
       { id: id(12), event_type: 'log', source: 'kcat', colour: 'red' },
       { id: id(13), event_type: 'log', source: 'kcat', tags: { bad: '\ud800' }, timestamp: minute },
-      { id: id(14), event_type: 'log', source: 'kcat', level: 'warn', payload: { token: 't', n: 1 }, timestamp: minute },
+      {
+        id: id(14),
+        event_type: 'log',
+        source: 'kcat',
+        level: 'warn',
+        payload: { token: 't', n: 1 },
+        timestamp: minute,
+      },
     ]);
     const detected = JSON.stringify([{ id: id(21), event_type: 'alert', source: 'detected', timestamp: minute }]);
     const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
@@ -62,7 +92,16 @@ describe('bundles from direct producers', () => {
         acks: -1,
         messages: [
           avroBundle, // offset 0
-          { key: 'legacy', value: bundleV1.toBuffer({ events: [{ ...v1Fields, id: id(5), source: 'legacy' }, { ...v1Fields, id: id(6), source: 'legacy' }] }), headers: { 'vigil-schema': bundleV1Id } }, // 1
+          {
+            key: 'legacy',
+            value: bundleV1.toBuffer({
+              events: [
+                { ...v1Fields, id: id(5), source: 'legacy' },
+                { ...v1Fields, id: id(6), source: 'legacy' },
+              ],
+            }),
+            headers: { 'vigil-schema': bundleV1Id },
+          }, // 1
           { key: 'kcat', value: jsonArray, headers: { ...JSON_HEADERS, 'x-trace': 't1' } }, // 2
           { key: 'detected', value: detected }, // 3
           { key: 'broken', value: Buffer.from([0x06, 0x01]), headers: { 'vigil-schema': bundle.schemaId } }, // 4
@@ -71,38 +110,134 @@ describe('bundles from direct producers', () => {
         ],
       });
       const metricBundle = codecs.get('MetricBundle')!;
-      const sample = (n: number, extra: Record<string, unknown> = {}) => ({ id: id(100 + n), name: 'queue_depth', metric_type: 'gauge', value: n, labels: { queue: `q${n}` }, timestamp: minute, created_by: null, ...extra });
+      const sample = (n: number, extra: Record<string, unknown> = {}) => ({
+        id: id(100 + n),
+        name: 'queue_depth',
+        metric_type: 'gauge',
+        value: n,
+        labels: { queue: `q${n}` },
+        timestamp: minute,
+        created_by: null,
+        ...extra,
+      });
       await producer.send({
         topic: metrics,
         acks: -1,
-        messages: [{ key: null, value: metricBundle.encode({ metrics: [sample(1), sample(2, { name: '2bad' }), sample(3)] }), headers: { 'vigil-schema': metricBundle.schemaId } }],
+        messages: [
+          {
+            key: null,
+            value: metricBundle.encode({ metrics: [sample(1), sample(2, { name: '2bad' }), sample(3)] }),
+            headers: { 'vigil-schema': metricBundle.schemaId },
+          },
+        ],
       });
     } finally {
       await producer.disconnect();
     }
 
     // Every record accounted for: 7 event records and 1 metric record.
-    await waitFor(async () => (await ctx.db.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0) AS n FROM consumer_offsets')).rows[0].n, (n) => Number(n) === 8);
+    await waitFor(
+      async () =>
+        (await ctx.db.query<{ n: string }>('SELECT coalesce(sum(next_offset), 0) AS n FROM consumer_offsets')).rows[0]
+          .n,
+      (n) => Number(n) === 8,
+    );
     const at = new Date(minute).toISOString();
     const { rows: stored } = await ctx.db.query(
-      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type, source, level, message, tags, payload, created_by FROM events ORDER BY id`,
+      `SELECT id, to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS timestamp, event_type, ` +
+        `source, level, message, tags, payload, created_by FROM events ORDER BY id`,
     );
     expect(stored).toEqual([
-      { id: id(1), timestamp: at, event_type: 'log', source: 'bundler', level: 'info', message: 'item 1', tags: { k: 'v' }, payload: {}, created_by: 'kafka:bundler' },
-      { id: id(3), timestamp: at, event_type: 'log', source: 'bundler', level: 'info', message: 'item 3', tags: { password: '[REDACTED]', k: 'v' }, payload: {}, created_by: 'kafka:bundler' },
-      { id: id(5), timestamp: at, event_type: 'log', source: 'legacy', level: 'info', message: 'item 0', tags: { k: 'v' }, payload: {}, created_by: 'kafka:direct' },
-      { id: id(6), timestamp: at, event_type: 'log', source: 'legacy', level: 'info', message: 'item 0', tags: { k: 'v' }, payload: {}, created_by: 'kafka:direct' },
-      { id: id(11), timestamp: at, event_type: 'trace', source: 'kcat', level: null, message: null, tags: {}, payload: {}, created_by: 'kafka:direct' },
-      { id: id(14), timestamp: at, event_type: 'log', source: 'kcat', level: 'warn', message: null, tags: {}, payload: { token: '[REDACTED]', n: 1 }, created_by: 'kafka:direct' },
-      { id: id(21), timestamp: at, event_type: 'alert', source: 'detected', level: null, message: null, tags: {}, payload: {}, created_by: 'kafka:direct' },
+      {
+        id: id(1),
+        timestamp: at,
+        event_type: 'log',
+        source: 'bundler',
+        level: 'info',
+        message: 'item 1',
+        tags: { k: 'v' },
+        payload: {},
+        created_by: 'kafka:bundler',
+      },
+      {
+        id: id(3),
+        timestamp: at,
+        event_type: 'log',
+        source: 'bundler',
+        level: 'info',
+        message: 'item 3',
+        tags: { password: '[REDACTED]', k: 'v' },
+        payload: {},
+        created_by: 'kafka:bundler',
+      },
+      {
+        id: id(5),
+        timestamp: at,
+        event_type: 'log',
+        source: 'legacy',
+        level: 'info',
+        message: 'item 0',
+        tags: { k: 'v' },
+        payload: {},
+        created_by: 'kafka:direct',
+      },
+      {
+        id: id(6),
+        timestamp: at,
+        event_type: 'log',
+        source: 'legacy',
+        level: 'info',
+        message: 'item 0',
+        tags: { k: 'v' },
+        payload: {},
+        created_by: 'kafka:direct',
+      },
+      {
+        id: id(11),
+        timestamp: at,
+        event_type: 'trace',
+        source: 'kcat',
+        level: null,
+        message: null,
+        tags: {},
+        payload: {},
+        created_by: 'kafka:direct',
+      },
+      {
+        id: id(14),
+        timestamp: at,
+        event_type: 'log',
+        source: 'kcat',
+        level: 'warn',
+        message: null,
+        tags: {},
+        payload: { token: '[REDACTED]', n: 1 },
+        created_by: 'kafka:direct',
+      },
+      {
+        id: id(21),
+        timestamp: at,
+        event_type: 'alert',
+        source: 'detected',
+        level: null,
+        message: null,
+        tags: {},
+        payload: {},
+        created_by: 'kafka:direct',
+      },
     ]);
     const { rows: samples } = await ctx.db.query(`SELECT id, name, value, labels, created_by FROM metrics ORDER BY id`);
     expect(samples).toEqual([
       { id: id(101), name: 'queue_depth', value: 1, labels: { queue: 'q1' }, created_by: 'kafka:direct' },
       { id: id(103), name: 'queue_depth', value: 3, labels: { queue: 'q3' }, created_by: 'kafka:direct' },
     ]);
-    const { rows: totals } = await ctx.db.query(`SELECT kind, sum(count)::int AS count FROM ingest_totals GROUP BY kind ORDER BY kind`);
-    expect(totals).toEqual([{ kind: 'event', count: 7 }, { kind: 'metric', count: 2 }]);
+    const { rows: totals } = await ctx.db.query(
+      `SELECT kind, sum(count)::int AS count FROM ingest_totals GROUP BY kind ORDER BY kind`,
+    );
+    expect(totals).toEqual([
+      { kind: 'event', count: 7 },
+      { kind: 'metric', count: 2 },
+    ]);
 
     // Dead letters: five from the events topic, one from the metrics topic.
     const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 6);
@@ -112,7 +247,11 @@ describe('bundles from direct producers', () => {
         expect(Number.isNaN(Date.parse(when))).toBe(false);
         return { key: l.key?.toString() ?? null, headers, detail, value: l.value! };
       })
-      .sort((a, b) => `${a.headers['vigil-dlq-topic']}/${a.headers['vigil-dlq-offset']}/${a.headers['vigil-dlq-item']}`.localeCompare(`${b.headers['vigil-dlq-topic']}/${b.headers['vigil-dlq-offset']}/${b.headers['vigil-dlq-item']}`));
+      .sort((a, b) =>
+        `${a.headers['vigil-dlq-topic']}/${a.headers['vigil-dlq-offset']}/${a.headers['vigil-dlq-item']}`.localeCompare(
+          `${b.headers['vigil-dlq-topic']}/${b.headers['vigil-dlq-offset']}/${b.headers['vigil-dlq-item']}`,
+        ),
+      );
     const provenance = (topic: string, offset: number, reason: string, item?: number) => ({
       'vigil-dlq-topic': topic,
       'vigil-dlq-partition': '0',
@@ -123,24 +262,75 @@ describe('bundles from direct producers', () => {
     const eventCodec = codecs.get('Event')!;
     expect(view.map(({ value: _, ...rest }) => rest)).toEqual([
       // The Avro item alone, re-encoded with the Event schema (replayable as is).
-      { key: 'bundler', headers: { 'vigil-schema': eventCodec.schemaId, 'vigil-producer': 'bundler', ...provenance(events, 0, 'invalid', 1) }, detail: 'event_type: must be one of log, metric, trace, alert, got "nope"' },
-      { key: 'kcat', headers: { ...JSON_HEADERS, 'x-trace': 't1', ...provenance(events, 2, 'invalid', 1) }, detail: 'colour: is not a known field (known: id, event_type, source, message, level, tags, payload, timestamp)' },
+      {
+        key: 'bundler',
+        headers: {
+          'vigil-schema': eventCodec.schemaId,
+          'vigil-producer': 'bundler',
+          ...provenance(events, 0, 'invalid', 1),
+        },
+        detail: 'event_type: must be one of log, metric, trace, alert, got "nope"',
+      },
+      {
+        key: 'kcat',
+        headers: { ...JSON_HEADERS, 'x-trace': 't1', ...provenance(events, 2, 'invalid', 1) },
+        detail:
+          'colour: is not a known field (known: id, event_type, source, message, level, tags, payload, timestamp)',
+      },
       // An unpaired surrogate in tags: refused by validation, as PostgreSQL would refuse it in jsonb.
-      { key: 'kcat', headers: { ...JSON_HEADERS, 'x-trace': 't1', ...provenance(events, 2, 'invalid', 2) }, detail: 'tags: must not contain an unpaired UTF-16 surrogate (PostgreSQL refuses it in JSON)' },
-      { key: 'broken', headers: { 'vigil-schema': bundle.schemaId, ...provenance(events, 4, 'decode_failed') }, detail: expect.any(String) },
-      { key: 'empty', headers: { ...JSON_HEADERS, ...provenance(events, 5, 'empty_value') }, detail: 'the bundle has no items' },
-      { key: null, headers: { 'vigil-schema': codecs.get('Metric')!.schemaId, ...provenance(metrics, 0, 'invalid', 1) }, detail: 'name: must match the Prometheus metric name rule ^[a-zA-Z_:][a-zA-Z0-9_:]*$' },
+      {
+        key: 'kcat',
+        headers: { ...JSON_HEADERS, 'x-trace': 't1', ...provenance(events, 2, 'invalid', 2) },
+        detail: 'tags: must not contain an unpaired UTF-16 surrogate (PostgreSQL refuses it in JSON)',
+      },
+      {
+        key: 'broken',
+        headers: { 'vigil-schema': bundle.schemaId, ...provenance(events, 4, 'decode_failed') },
+        detail: expect.any(String),
+      },
+      {
+        key: 'empty',
+        headers: { ...JSON_HEADERS, ...provenance(events, 5, 'empty_value') },
+        detail: 'the bundle has no items',
+      },
+      {
+        key: null,
+        headers: { 'vigil-schema': codecs.get('Metric')!.schemaId, ...provenance(metrics, 0, 'invalid', 1) },
+        detail: 'name: must match the Prometheus metric name rule ^[a-zA-Z_:][a-zA-Z0-9_:]*$',
+      },
     ]);
     expect({ ...(eventCodec.decode(view[0].value, view[0].headers['vigil-schema']) as object) }).toEqual(invalidItem);
-    expect(JSON.parse(view[1].value.toString())).toEqual({ id: id(12), event_type: 'log', source: 'kcat', colour: 'red' });
-    expect(JSON.parse(view[2].value.toString())).toEqual({ id: id(13), event_type: 'log', source: 'kcat', tags: { bad: '\ud800' }, timestamp: minute });
+    expect(JSON.parse(view[1].value.toString())).toEqual({
+      id: id(12),
+      event_type: 'log',
+      source: 'kcat',
+      colour: 'red',
+    });
+    expect(JSON.parse(view[2].value.toString())).toEqual({
+      id: id(13),
+      event_type: 'log',
+      source: 'kcat',
+      tags: { bad: '\ud800' },
+      timestamp: minute,
+    });
     expect(view[3].value).toEqual(Buffer.from([0x06, 0x01]));
     expect(view[4].value.toString()).toBe('[]');
 
-    const metric = async (name: string) => Object.fromEntries((await writer.registry.getSingleMetric(name)!.get()).values.map((v) => [Object.values(v.labels).join('/'), v.value]));
+    const metric = async (name: string) =>
+      Object.fromEntries(
+        (await writer.registry.getSingleMetric(name)!.get()).values.map((v) => [
+          Object.values(v.labels).join('/'),
+          v.value,
+        ]),
+      );
     expect(await metric('vigil_writer_rows_total')).toEqual({ events: 7, metrics: 2 });
     expect(await metric('vigil_writer_duplicates_total')).toEqual({ events: 1 });
-    expect(await metric('vigil_dlq_records_total')).toEqual({ [`${events}/invalid`]: 3, [`${events}/decode_failed`]: 1, [`${events}/empty_value`]: 1, [`${metrics}/invalid`]: 1 });
+    expect(await metric('vigil_dlq_records_total')).toEqual({
+      [`${events}/invalid`]: 3,
+      [`${events}/decode_failed`]: 1,
+      [`${events}/empty_value`]: 1,
+      [`${metrics}/invalid`]: 1,
+    });
     expect(await countRows(ctx.db, 'SELECT count(*) AS n FROM events')).toBe(7);
   });
 });

@@ -21,12 +21,26 @@ describe('COPY text format', () => {
       created_by: null,
       id_given: false,
     });
-    expect(row).toBe('0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d\t2026-11-26T12:00:00.123Z\tlog\tapi\\tgw\t\\N\t\\N\t{"q":"a\\\\"b"}\t{}\t\\N\t\\N\n');
+    expect(row).toBe(
+      '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d\t2026-11-26T12:00:00.123Z\tlog\tapi\\tgw\t' +
+        '\\N\t\\N\t{"q":"a\\\\"b"}\t{}\t\\N\t\\N\n',
+    );
   });
 
   it('copies the tags of notable events into notable_tags only while the index entry stays bounded', () => {
     const event = (level: string | null, tags: string, eventType = 'log', source = 'api') =>
-      ({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: eventType, source, message: null, level, tags, payload: '{}', timestamp: 0, created_by: null, id_given: false }) as EventRecord;
+      ({
+        id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
+        event_type: eventType,
+        source,
+        message: null,
+        level,
+        tags,
+        payload: '{}',
+        timestamp: 0,
+        created_by: null,
+        id_given: false,
+      }) as EventRecord;
     const small = '{"user":"u1","region":"eu"}';
     expect(notableTags(event('info', small))).toBeNull();
     expect(notableTags(event(null, small))).toBeNull();

@@ -12,6 +12,8 @@
 import type { EventRecord } from '../../shared/schemas/event.ts';
 import type { MetricRecord } from '../../shared/schemas/metric.ts';
 
+import { MAX_UTF8_BYTES_PER_UTF16_UNIT } from '../../shared/units.ts';
+
 export const EVENT_COLUMNS =
   'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags';
 export const METRIC_COLUMNS = 'id, "timestamp", name, metric_type, value, labels, created_by';
@@ -47,7 +49,9 @@ export function isNotable(e: Pick<EventRecord, 'level' | 'event_type'>): boolean
 export function notableTags(e: EventRecord): string | null {
   if (!isNotable(e)) return null;
   // UTF-16 units × 3 bound the UTF-8 bytes: count bytes only when the quick bound does not already decide.
-  const quick = 3 * e.source.length + JSONB_BYTES_PER_TEXT_BYTE * 3 * e.tags.length;
+  const quick =
+    MAX_UTF8_BYTES_PER_UTF16_UNIT * e.source.length +
+    JSONB_BYTES_PER_TEXT_BYTE * MAX_UTF8_BYTES_PER_UTF16_UNIT * e.tags.length;
   if (quick <= NOTABLE_ENTRY_BUDGET_BYTES) return e.tags;
   const exact = Buffer.byteLength(e.source) + JSONB_BYTES_PER_TEXT_BYTE * Buffer.byteLength(e.tags);
   return exact <= NOTABLE_ENTRY_BUDGET_BYTES ? e.tags : null;
@@ -64,5 +68,8 @@ export function formatEventRow(e: EventRecord): string {
 
 export function formatMetricRow(m: MetricRecord): string {
   // String(number) is a valid float8 literal for every finite number (validation refuses NaN and ±Infinity).
-  return `${m.id}\t${new Date(m.timestamp).toISOString()}\t${escapeCopyText(m.name)}\t${m.metric_type}\t${String(m.value)}\t${escapeCopyText(JSON.stringify(m.labels))}\t${nullable(m.created_by)}\n`;
+  return (
+    `${m.id}\t${new Date(m.timestamp).toISOString()}\t${escapeCopyText(m.name)}\t${m.metric_type}\t` +
+    `${String(m.value)}\t${escapeCopyText(JSON.stringify(m.labels))}\t${nullable(m.created_by)}\n`
+  );
 }

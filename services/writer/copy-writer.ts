@@ -56,13 +56,22 @@ export async function copyText(client: PoolClient, table: string, columns: strin
   await pipeline(Readable.from([text]), stream);
 }
 
-export async function copyIsolating<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[]): Promise<CopyOutcome<T>> {
+export async function copyIsolating<T>(
+  client: PoolClient,
+  target: CopyTarget,
+  rows: CopyRow<T>[],
+): Promise<CopyOutcome<T>> {
   const outcome: CopyOutcome<T> = { rejected: [], duplicates: [] };
   await copyChunk(client, target, rows, outcome);
   return outcome;
 }
 
-async function copyChunk<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[], outcome: CopyOutcome<T>): Promise<void> {
+async function copyChunk<T>(
+  client: PoolClient,
+  target: CopyTarget,
+  rows: CopyRow<T>[],
+  outcome: CopyOutcome<T>,
+): Promise<void> {
   if (rows.length === 0) return;
   await client.query('SAVEPOINT vigil_copy');
   try {
@@ -84,10 +93,16 @@ async function copyChunk<T>(client: PoolClient, target: CopyTarget, rows: CopyRo
   }
 }
 
-async function insertIgnoringDuplicates<T>(client: PoolClient, target: CopyTarget, rows: CopyRow<T>[], outcome: CopyOutcome<T>): Promise<void> {
+async function insertIgnoringDuplicates<T>(
+  client: PoolClient,
+  target: CopyTarget,
+  rows: CopyRow<T>[],
+  outcome: CopyOutcome<T>,
+): Promise<void> {
   const staging = quoteIdent(`vigil_staging_${target.table}`);
   await client.query(
-    `CREATE TEMP TABLE IF NOT EXISTS ${staging} (LIKE ${quoteIdent(target.table)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+    `CREATE TEMP TABLE IF NOT EXISTS ${staging} (LIKE ${quoteIdent(target.table)} INCLUDING DEFAULTS) ON COMMIT ` +
+      `DELETE ROWS`,
   );
   await client.query('SAVEPOINT vigil_staging');
   try {

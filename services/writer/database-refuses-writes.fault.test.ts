@@ -111,8 +111,15 @@ describe('PostgreSQL refuses writes', () => {
 
   /** Writes stopped and applied; the consumer's offsets and the stored totals agree before the outage starts. */
   async function settled(ctx: TestContext, expected: Expected & { offsets: number }) {
-    await waitFor(() => stored(ctx), (n) => n >= expected.stored, 60_000);
-    return waitFor(() => offsets(ctx), (rows) => offsetSum(rows) === expected.offsets);
+    await waitFor(
+      () => stored(ctx),
+      (n) => n >= expected.stored,
+      60_000,
+    );
+    return waitFor(
+      () => offsets(ctx),
+      (rows) => offsetSum(rows) === expected.offsets,
+    );
   }
 
   /** The outage: the writer pauses on `reason`, retries with backoff, and nothing moves while it lasts. */
@@ -130,7 +137,11 @@ describe('PostgreSQL refuses writes', () => {
     const checks = { postgres: 'ok', kafka: 'ok', writer: expect.stringMatching(paused) };
     expect(ready.body).toEqual({ status: 'not ready', checks });
     const attempts = await retries(writer, outage.kind);
-    await waitFor(() => retries(writer, outage.kind), (n) => n >= attempts + 3, 60_000);
+    await waitFor(
+      () => retries(writer, outage.kind),
+      (n) => n >= attempts + 3,
+      60_000,
+    );
     expect(await offsets(ctx)).toEqual(outage.offsets);
     expect(await stored(ctx)).toBe(expected.stored);
     expect(await dlqRecords(ctx)).toBe(expected.dlq);
@@ -138,15 +149,24 @@ describe('PostgreSQL refuses writes', () => {
 
   /** Once writes are accepted again: every acknowledged event exactly once, counters and offsets with them. */
   async function expectResumed(ctx: TestContext, writer: Runtime, expected: Expected & { offsets: number }) {
-    await waitFor(() => stored(ctx), (n) => n >= expected.stored, 60_000);
-    const ready = await waitFor(() => readyz(writer), (r) => r.status === 200, 30_000);
+    await waitFor(
+      () => stored(ctx),
+      (n) => n >= expected.stored,
+      60_000,
+    );
+    const ready = await waitFor(
+      () => readyz(writer),
+      (r) => r.status === 200,
+      30_000,
+    );
     expect(ready.body).toEqual({ status: 'ready', checks: { postgres: 'ok', kafka: 'ok', writer: 'ok' } });
     expect(await stored(ctx)).toBe(expected.stored);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(expected.stored);
     const rollups = "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'";
     expect(await countRows(ctx.db, rollups)).toBe(expected.stored);
-    expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'"))
-      .toBe(expected.stored);
+    expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'")).toBe(
+      expected.stored,
+    );
     expect(offsetSum(await offsets(ctx))).toBe(expected.offsets);
     expect(await dlqRecords(ctx)).toBe(expected.dlq);
   }
@@ -169,7 +189,7 @@ describe('PostgreSQL refuses writes', () => {
     await expectResumed(ctx, writer, { stored: 2 * PER_PHASE, dlq: 0, offsets: 2 * PER_PHASE });
   });
 
-  it('pauses when the writer\'s role loses INSERT on events, then on rollups, and resumes after GRANT', async () => {
+  it("pauses when the writer's role loses INSERT on events, then on rollups, and resumes after GRANT", async () => {
     const database = 'vigil_grants';
     const ctx = await setUp(database);
     const role = `vigil_writer_${ctx.id}`;

@@ -17,8 +17,13 @@
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterReason } from '../../shared/kafka/dlq.ts';
 import { creatorOf } from '../../shared/kafka/record-items.ts';
-import { HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
-import { JSON_FIELDS, parseEventTexts, validateEvent, type EventLimits, type EventRecord } from '../../shared/schemas/event.ts';
+import {
+  JSON_FIELDS,
+  parseEventTexts,
+  validateEvent,
+  type EventLimits,
+  type EventRecord,
+} from '../../shared/schemas/event.ts';
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { FieldError } from '../../shared/errors.ts';
@@ -44,7 +49,12 @@ export interface MetricDecodeContext {
 }
 
 /** One event item of `record` (decoded from its Avro or JSON encoding) → a validated event. */
-export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: DecodeContext): Decoded<EventRecord> {
+export function decodeEvent(
+  item: unknown,
+  encoding: 'avro' | 'json',
+  record: ConsumedRecord,
+  ctx: DecodeContext,
+): Decoded<EventRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
@@ -53,7 +63,8 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
   const texts = encoding === 'avro' ? parseEventTexts(input) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
   for (const field of JSON_FIELDS) {
-    if (nestsDeeperThan(input[field], ctx.maxDepth)) return invalid([{ field, message: `must not nest deeper than ${ctx.maxDepth} levels` }]);
+    if (nestsDeeperThan(input[field], ctx.maxDepth))
+      return invalid([{ field, message: `must not nest deeper than ${ctx.maxDepth} levels` }]);
     const redacted = ctx.redact(input[field]);
     if (redacted !== input[field]) {
       input[field] = redacted;
@@ -62,11 +73,19 @@ export function decodeEvent(item: unknown, encoding: 'avro' | 'json', record: Co
   }
   const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
-  return givenOf(invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts })), idGiven);
+  return givenOf(
+    invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts })),
+    idGiven,
+  );
 }
 
 /** One metric item of `record` (decoded from its Avro or JSON encoding) → a validated sample. */
-export function decodeMetric(item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, ctx: MetricDecodeContext): Decoded<MetricRecord> {
+export function decodeMetric(
+  item: unknown,
+  encoding: 'avro' | 'json',
+  record: ConsumedRecord,
+  ctx: MetricDecodeContext,
+): Decoded<MetricRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
@@ -88,7 +107,11 @@ function givenOf<T extends { id_given: boolean }>(decoded: Decoded<T>, idGiven: 
 }
 
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {
-  return { now: Number(record.timestamp), retentionDays: ctx.retentionDays, futureGraceSeconds: ctx.futureGraceSeconds };
+  return {
+    now: Number(record.timestamp),
+    retentionDays: ctx.retentionDays,
+    futureGraceSeconds: ctx.futureGraceSeconds,
+  };
 }
 
 const CREATED_BY_REFUSED: FieldError = {

@@ -30,6 +30,8 @@ import { createSinks } from './sinks.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
 import { WriterStatus } from './writer-status.ts';
 
+const FETCH_BYTES_PER_PARTITION = 4_194_304; // 4 MiB
+
 export interface WriterDeps {
   config: Config;
   logger: Logger;
@@ -77,7 +79,12 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     const key = `${topic}:${partition}`;
     let pipeline = pipelines.get(key);
     if (!pipeline) {
-      pipeline = new PartitionPipeline(sinks.get(topic)!, partition, pipelineDeps, settling.get(key) ?? Promise.resolve());
+      pipeline = new PartitionPipeline(
+        sinks.get(topic)!,
+        partition,
+        pipelineDeps,
+        settling.get(key) ?? Promise.resolve(),
+      );
       pipelines.set(key, pipeline);
       settling.delete(key);
     }
@@ -91,7 +98,12 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       settling.set(key, pipeline.settled());
     }
     pipelines.clear();
-    seekToStored(assignment).catch((error) => logger.warn({ err: error }, 'could not seek to the stored offsets; each partition seeks back when its first records arrive'));
+    seekToStored(assignment).catch((error) =>
+      logger.warn(
+        { err: error },
+        'could not seek to the stored offsets; each partition seeks back when its first records arrive',
+      ),
+    );
   }
 
   /**
@@ -113,7 +125,7 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
       groupId: config.writer.groupId,
       topics: [...sinks.keys()],
       maxWaitMs: config.writer.batchMaxWaitMs,
-      maxBytesPerPartition: 4 * 1024 * 1024,
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       sessionTimeoutMs: config.writer.sessionTimeoutMs,
       onBatch: async (batch: PartitionBatch, control: BatchControl) => {
         if (!closed) await pipelineFor(batch.topic, batch.partition).accept(batch, control);
@@ -133,7 +145,8 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
     if (binding.outcome === 'changed') {
       logger.warn(
         { previous_cluster: binding.previous, cluster: clusterId, discarded_offsets: binding.discarded },
-        'the stored offsets were read from another Kafka cluster: discarded, reading this cluster\'s topics from their beginning (records already stored are recognised by id and stored once)',
+        "the stored offsets were read from another Kafka cluster: discarded, reading this cluster's topics from " +
+          'their beginning (records already stored are recognised by id and stored once)',
       );
     }
     await dlq.connect();
@@ -162,7 +175,9 @@ export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
         await Promise.all([...pipelines.values()].map((p) => p.drain()));
       })();
       if ((await withTimeout(drained, DRAIN_TIMEOUT_MS, () => 'timeout' as const)) === 'timeout') {
-        logger.warn('pending records not written within the drain timeout; the next owner of their partitions re-reads them');
+        logger.warn(
+          'pending records not written within the drain timeout; the next owner of their partitions re-reads them',
+        );
       }
       closed = true;
       for (const pipeline of pipelines.values()) pipeline.abandon();

@@ -5,9 +5,7 @@
  */
 import { inTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 
-export type ClusterBinding =
-  | { outcome: 'same' }
-  | { outcome: 'changed'; previous: string; discarded: number };
+export type ClusterBinding = { outcome: 'same' } | { outcome: 'changed'; previous: string; discarded: number };
 
 export class OffsetFenceError extends Error {
   constructor(topic: string, partition: number) {
@@ -31,12 +29,21 @@ export class OffsetStore {
    */
   async bindCluster(clusterId: string): Promise<ClusterBinding> {
     return inTransaction(this.pool, async (client) => {
-      await client.query('INSERT INTO consumer_offset_clusters (consumer_group, cluster_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [this.group, clusterId]);
-      const { rows } = await client.query<{ cluster_id: string }>('SELECT cluster_id FROM consumer_offset_clusters WHERE consumer_group = $1 FOR UPDATE', [this.group]);
+      await client.query(
+        'INSERT INTO consumer_offset_clusters (consumer_group, cluster_id) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [this.group, clusterId],
+      );
+      const { rows } = await client.query<{ cluster_id: string }>(
+        'SELECT cluster_id FROM consumer_offset_clusters WHERE consumer_group = $1 FOR UPDATE',
+        [this.group],
+      );
       const previous = rows[0].cluster_id;
       if (previous === clusterId) return { outcome: 'same' };
       const { rowCount } = await client.query('DELETE FROM consumer_offsets WHERE consumer_group = $1', [this.group]);
-      await client.query('UPDATE consumer_offset_clusters SET cluster_id = $2, bound_at = now() WHERE consumer_group = $1', [this.group, clusterId]);
+      await client.query(
+        'UPDATE consumer_offset_clusters SET cluster_id = $2, bound_at = now() WHERE consumer_group = $1',
+        [this.group, clusterId],
+      );
       return { outcome: 'changed', previous, discarded: rowCount ?? 0 };
     });
   }
@@ -60,7 +67,13 @@ export class OffsetStore {
   }
 
   /** Inside the caller's transaction: moves the offset from `expected` to `next` or throws OffsetFenceError. */
-  async advance(client: PoolClient, topic: string, partition: number, expected: bigint | null, next: bigint): Promise<void> {
+  async advance(
+    client: PoolClient,
+    topic: string,
+    partition: number,
+    expected: bigint | null,
+    next: bigint,
+  ): Promise<void> {
     const result =
       expected === null
         ? await client.query(

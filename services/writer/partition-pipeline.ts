@@ -33,6 +33,11 @@ import type { WriterMetrics } from './writer-metrics.ts';
 import { pauseCauseOf, retryKind, type WriterStatus } from './writer-status.ts';
 import { backoffMs, withTimeout } from '../../shared/wait.ts';
 
+/** While a batch is written, the consumer heartbeats at least this often. */
+const HEARTBEAT_WAIT_MS = 1000;
+/** Distinct dead-letter details quoted in one warning. */
+const LOGGED_DETAILS = 5;
+
 export interface PipelineDeps extends BatchStoreDeps {
   limiter: Limiter;
   logger: Logger;
@@ -131,11 +136,22 @@ export class PartitionPipeline {
       if (first > this.position) {
         if (!this.reseeked.has(this.position)) {
           this.reseeked.add(this.position);
-          this.deps.logger.warn({ topic: this.topic, partition: this.partition, stored: this.position.toString(), fetched: first.toString() }, 'seeking back to the offset stored in PostgreSQL (the beginning when none is)');
+          this.deps.logger.warn(
+            {
+              topic: this.topic,
+              partition: this.partition,
+              stored: this.position.toString(),
+              fetched: first.toString(),
+            },
+            'seeking back to the offset stored in PostgreSQL (the beginning when none is)',
+          );
           control.seek(this.position.toString());
           return;
         }
-        this.deps.logger.warn({ topic: this.topic, partition: this.partition, from: this.position.toString(), to: first.toString() }, 'records below the fetched offset no longer exist in Kafka (retention)');
+        this.deps.logger.warn(
+          { topic: this.topic, partition: this.partition, from: this.position.toString(), to: first.toString() },
+          'records below the fetched offset no longer exist in Kafka (retention)',
+        );
       }
       const from = this.position;
       if (first < from) records = records.filter((r) => BigInt(r.offset) >= from); // offsets ascend: compare once
@@ -152,8 +168,13 @@ export class PartitionPipeline {
     this.position = BigInt(records[records.length - 1].offset) + 1n;
     this.updateLag();
     this.schedule();
-    while (this.pendingItems >= 2 * this.deps.batchMaxRows && !this.abandoned && !this.draining && control.isRunning()) {
-      await withTimeout(this.progress, 1000, () => undefined);
+    while (
+      this.pendingItems >= 2 * this.deps.batchMaxRows &&
+      !this.abandoned &&
+      !this.draining &&
+      control.isRunning()
+    ) {
+      await withTimeout(this.progress, HEARTBEAT_WAIT_MS, () => undefined);
       await control.heartbeat();
     }
   }
@@ -188,7 +209,12 @@ export class PartitionPipeline {
   private startFlush(): void {
     clearTimeout(this.timer);
     this.flushing = this.flush()
-      .catch((error: unknown) => this.deps.logger.error({ err: error, topic: this.topic, partition: this.partition }, 'writer batch failed unexpectedly; re-reading the partition from its first record'))
+      .catch((error: unknown) =>
+        this.deps.logger.error(
+          { err: error, topic: this.topic, partition: this.partition },
+          'writer batch failed unexpectedly; re-reading the partition from its first record',
+        ),
+      )
       .finally(() => {
         this.flushing = null;
         this.signal();
@@ -206,7 +232,12 @@ export class PartitionPipeline {
     try {
       if (this.abandoned || this.pending.length === 0) return;
       let count = 0;
-      for (let items = 0; count < this.pending.length && (count === 0 || items + this.weights[count] <= this.deps.batchMaxRows); count++) items += this.weights[count];
+      for (
+        let items = 0;
+        count < this.pending.length && (count === 0 || items + this.weights[count] <= this.deps.batchMaxRows);
+        count++
+      )
+        items += this.weights[count];
       const records = this.pending.splice(0, count);
       for (const weight of this.weights.splice(0, count)) this.pendingItems -= weight;
       this.deps.metrics.pending.dec(records.length);
@@ -237,7 +268,13 @@ export class PartitionPipeline {
       return { record, rows, dead };
     } catch (error) {
       // A decoder bug must not stall the partition or lose the record: it goes to the DLQ with the reason.
-      return { record, rows: [], dead: [{ reason: 'decode_failed', detail: `internal error while decoding: ${(error as Error).message}`, item: null }] };
+      return {
+        record,
+        rows: [],
+        dead: [
+          { reason: 'decode_failed', detail: `internal error while decoding: ${(error as Error).message}`, item: null },
+        ],
+      };
     }
   }
 
@@ -255,12 +292,18 @@ export class PartitionPipeline {
         metrics.stored(table, result.stored);
         if (result.duplicates > 0) metrics.duplicates.inc({ table }, result.duplicates);
         metrics.batches.inc({ table });
-        metrics.batchRows.observe({ table }, entries.reduce((sum, entry) => sum + entry.rows.length + entry.dead.length, 0));
+        metrics.batchRows.observe(
+          { table },
+          entries.reduce((sum, entry) => sum + entry.rows.length + entry.dead.length, 0),
+        );
         this.deps.dlq.counted(result.dead);
         const overLimit = result.dead.filter((d) => d.reason === 'series_limit');
         if (overLimit.length > 0) {
-          const details = [...new Set(overLimit.map((d) => d.detail))].slice(0, 5);
-          logger.warn({ topic: this.sink.topic, partition: this.partition, samples: overLimit.length, details }, 'samples of new series refused: METRICS_MAX_SERIES_PER_NAME reached (dead-lettered)');
+          const details = [...new Set(overLimit.map((d) => d.detail))].slice(0, LOGGED_DETAILS);
+          logger.warn(
+            { topic: this.sink.topic, partition: this.partition, samples: overLimit.length, details },
+            'samples of new series refused: METRICS_MAX_SERIES_PER_NAME reached (dead-lettered)',
+          );
         }
         this.updateLag();
         this.commitToKafka(next);

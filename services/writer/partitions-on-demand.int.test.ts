@@ -27,7 +27,10 @@ describe('partitions on demand', () => {
     await ctx?.cleanup();
   });
 
-  const event = (ms: number, message: string) => ({ key: 'old', value: JSON.stringify({ event_type: 'log', source: 'old', message, timestamp: ms }) });
+  const event = (ms: number, message: string) => ({
+    key: 'old',
+    value: JSON.stringify({ event_type: 'log', source: 'old', message, timestamp: ms }),
+  });
 
   it('creates missing partitions for old records, and again after one was dropped behind its back', async () => {
     const tenDaysAgo = Date.now() - 10 * DAY;
@@ -35,18 +38,33 @@ describe('partitions on demand', () => {
     await producer.send({ topic: ctx.config.kafka.topics.events, messages: [event(tenDaysAgo, 'ten days old')] });
     await producer.send({
       topic: ctx.config.kafka.topics.metrics,
-      messages: [{ key: 'm', value: JSON.stringify({ name: 'old_metric', metric_type: 'gauge', value: 1, timestamp: sixtyDaysAgo }) }],
+      messages: [
+        {
+          key: 'm',
+          value: JSON.stringify({ name: 'old_metric', metric_type: 'gauge', value: 1, timestamp: sixtyDaysAgo }),
+        },
+      ],
     });
-    await waitFor(() => countRows(ctx.db, 'SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM metrics) AS n'), (n) => n === 2);
+    await waitFor(
+      () => countRows(ctx.db, 'SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM metrics) AS n'),
+      (n) => n === 2,
+    );
     const eventPartition = partitionName('events', bucketStart(tenDaysAgo, 'day'), 'day');
     expect((await listPartitions(ctx.db, 'events')).map((p) => p.name)).toContain(eventPartition);
-    expect((await listPartitions(ctx.db, 'metrics')).map((p) => p.name)).toContain(partitionName('metrics', bucketStart(sixtyDaysAgo, 'day'), 'day'));
-    expect((await listPartitions(ctx.db, 'rollups')).map((p) => p.name)).toContain(partitionName('rollups', bucketStart(sixtyDaysAgo, 'day'), 'day'));
+    expect((await listPartitions(ctx.db, 'metrics')).map((p) => p.name)).toContain(
+      partitionName('metrics', bucketStart(sixtyDaysAgo, 'day'), 'day'),
+    );
+    expect((await listPartitions(ctx.db, 'rollups')).map((p) => p.name)).toContain(
+      partitionName('rollups', bucketStart(sixtyDaysAgo, 'day'), 'day'),
+    );
 
     // Dropped behind the writer's back (an operator, a retention run with other settings): the next record still lands.
     await ctx.db.query(`DROP TABLE ${eventPartition}`);
     await producer.send({ topic: ctx.config.kafka.topics.events, messages: [event(tenDaysAgo + 1, 'after the drop')] });
-    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM events'), (n) => n === 1);
+    await waitFor(
+      () => countRows(ctx.db, 'SELECT count(*) AS n FROM events'),
+      (n) => n === 1,
+    );
     expect((await ctx.db.query('SELECT message FROM events')).rows).toEqual([{ message: 'after the drop' }]);
     const retries = await writer.registry.getSingleMetric('vigil_writer_retries_total')!.get();
     expect(retries.values.find((v) => v.labels.kind === 'missing_partition')?.value).toBe(1);

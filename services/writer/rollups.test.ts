@@ -23,7 +23,20 @@ describe('RollupBatch', () => {
     const client = { query: async (_sql: string, values: unknown[]) => void calls.push(values) };
     await batch.upsert(client as never);
     const iso = new Date(minute).toISOString();
-    expect(calls).toEqual([[[iso, iso], ['event', 'metric'], ['log', 'gauge'], ['a', 'b'], ['', ''], [2, 1], ['2026-11-26', '2026-11-26'], ['event', 'metric'], [2, 1], 4]]);
+    expect(calls).toEqual([
+      [
+        [iso, iso],
+        ['event', 'metric'],
+        ['log', 'gauge'],
+        ['a', 'b'],
+        ['', ''],
+        [2, 1],
+        ['2026-11-26', '2026-11-26'],
+        ['event', 'metric'],
+        [2, 1],
+        4,
+      ],
+    ]);
     await new RollupBatch(4).upsert(client as never);
     expect(calls.length).toBe(1);
   });

@@ -12,7 +12,8 @@ import { awaitRecords, type ReadRecord } from '../../test/helpers/read-topic.ts'
 
 const metricCodec = loadCodecs().get('Metric')!;
 /** The host label of a dead-lettered sample (the gateway's Avro item, alone). */
-const hostOf = (l: ReadRecord) => (metricCodec.decode(l.value!, l.headers['vigil-schema']) as { labels: Record<string, string> }).labels.host;
+const hostOf = (l: ReadRecord) =>
+  (metricCodec.decode(l.value!, l.headers['vigil-schema']) as { labels: Record<string, string> }).labels.host;
 
 describe('series per metric name', () => {
   let ctx: TestContext;
@@ -29,27 +30,49 @@ describe('series per metric name', () => {
       method: 'POST',
       url: '/api/v1/monitoring/metrics',
       headers: { authorization: `Bearer ${ctx.token('user')}` },
-      payload: { metrics: samples.map((s) => ({ name: s.name, metric_type: 'gauge', value: 1, labels: { host: s.host } })) },
+      payload: {
+        metrics: samples.map((s) => ({ name: s.name, metric_type: 'gauge', value: 1, labels: { host: s.host } })),
+      },
     });
     expect(res.statusCode, res.body).toBe(202);
   };
-  const hosts = (name: string, from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ name, host: `h${from + i}` }));
+  const hosts = (name: string, from: number, to: number) =>
+    Array.from({ length: to - from }, (_, i) => ({ name, host: `h${from + i}` }));
   const seriesOf = async (name: string) =>
-    (await ctx.db.query("SELECT labels->>'host' AS host, count(*)::int AS n FROM metrics WHERE name = $1 GROUP BY 1 ORDER BY 1", [name])).rows;
+    (
+      await ctx.db.query(
+        "SELECT labels->>'host' AS host, count(*)::int AS n FROM metrics WHERE name = $1 GROUP BY 1 ORDER BY 1",
+        [name],
+      )
+    ).rows;
 
-  it('stores at most the limit of series per name and dead-letters the samples of the others, naming the metric', async () => {
+  it("stores at most the limit of series per name, dead-letters the others' samples naming the metric", async () => {
     const writer = await ctx.start('writer');
     await post([...hosts('req_total', 0, 8), ...hosts('other', 0, 3)]);
-    await waitFor(() => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'), (n) => n === 8);
+    await waitFor(
+      () => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'),
+      (n) => n === 8,
+    );
     const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 3);
-    expect(letters.map((l) => [l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])).toEqual(Array(3).fill([
-      'series_limit',
-      'metric "req_total" already has 5 series, the limit METRICS_MAX_SERIES_PER_NAME=5: samples of a new label set are not stored',
-    ]));
+    expect(letters.map((l) => [l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])).toEqual(
+      Array(3).fill([
+        'series_limit',
+        'metric "req_total" already has 5 series, the limit METRICS_MAX_SERIES_PER_NAME=5: samples of a new label ' +
+          'set are not stored',
+      ]),
+    );
     const refused = letters.map(hostOf).sort();
-    expect((await seriesOf('req_total')).map((r) => r.host).sort()).toEqual(['h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7'].filter((h) => !refused.includes(h)));
-    expect(await seriesOf('other')).toEqual([{ host: 'h0', n: 1 }, { host: 'h1', n: 1 }, { host: 'h2', n: 1 }]);
-    expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metric_series_registry WHERE name = 'req_total'")).toBe(5);
+    expect((await seriesOf('req_total')).map((r) => r.host).sort()).toEqual(
+      ['h0', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'h7'].filter((h) => !refused.includes(h)),
+    );
+    expect(await seriesOf('other')).toEqual([
+      { host: 'h0', n: 1 },
+      { host: 'h1', n: 1 },
+      { host: 'h2', n: 1 },
+    ]);
+    expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metric_series_registry WHERE name = 'req_total'")).toBe(
+      5,
+    );
     const dlq = (await writer.registry.getSingleMetric('vigil_dlq_records_total')!.get()).values;
     expect(dlq.map((v) => [v.labels.reason, v.value])).toEqual([['series_limit', 3]]);
     await writer.stop();
@@ -58,7 +81,10 @@ describe('series per metric name', () => {
     await ctx.start('writer');
     const stored = (await seriesOf('req_total')).map((r) => r.host);
     await post([...stored.map((host) => ({ name: 'req_total', host })), { name: 'req_total', host: 'h99' }]);
-    await waitFor(() => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'req_total'"), (n) => n === 10);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'req_total'"),
+      (n) => n === 10,
+    );
     const after = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
     expect(after.map(hostOf)).toContain('h99');
     expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE labels->>'host' = 'h99'")).toBe(0);

@@ -69,7 +69,8 @@ export class SeriesLimit {
          SELECT DISTINCT name, fingerprint FROM unnest($1::text[], $2::text[]) AS u(name, fingerprint)
        ), fresh AS (
          SELECT i.name, i.fingerprint FROM input i
-          WHERE NOT EXISTS (SELECT 1 FROM metric_series_registry r WHERE r.name = i.name AND r.fingerprint = i.fingerprint)
+          WHERE NOT EXISTS (SELECT 1 FROM metric_series_registry r WHERE r.name = i.name AND r.fingerprint =
+            i.fingerprint)
        ), ranked AS (
          SELECT f.name, f.fingerprint, c.series AS registered,
                 c.series + row_number() OVER (PARTITION BY f.name ORDER BY f.fingerprint) AS nth
@@ -82,7 +83,13 @@ export class SeriesLimit {
            FROM (SELECT name, count(*) AS n FROM inserted GROUP BY name) i WHERE c.name = i.name
        )
        SELECT name, fingerprint, registered, nth <= $5 AS admitted FROM ranked`,
-      [refs.map((s) => s.name), refs.map((s) => s.fingerprint), counts.map((c) => c.name), counts.map((c) => c.series), this.maxPerName],
+      [
+        refs.map((s) => s.name),
+        refs.map((s) => s.fingerprint),
+        counts.map((c) => c.name),
+        counts.map((c) => c.series),
+        this.maxPerName,
+      ],
     );
     for (const row of rows) {
       const key = seriesKey(row);

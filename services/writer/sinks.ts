@@ -62,29 +62,55 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
   const { futureGraceSeconds, maxDepth } = config.ingest;
   const redact = createRedactor(config.ingest.redactKeys);
   const { redactSecrets } = config.ingest;
-  const eventContext = { limits: config.ingest.eventLimits, retentionDays: config.storage.eventRetentionDays, futureGraceSeconds, maxDepth, redact, redactSecrets };
-  const metricContext = { limits: config.ingest.metricLimits, retentionDays: config.storage.metricRetentionDays, futureGraceSeconds, redact };
+  const eventContext = {
+    limits: config.ingest.eventLimits,
+    retentionDays: config.storage.eventRetentionDays,
+    futureGraceSeconds,
+    maxDepth,
+    redact,
+    redactSecrets,
+  };
+  const metricContext = {
+    limits: config.ingest.metricLimits,
+    retentionDays: config.storage.metricRetentionDays,
+    futureGraceSeconds,
+    redact,
+  };
   const limitsSeries = config.storage.maxSeriesPerName > 0;
   return [
-    createSink(config.kafka.topics.events, 'events', EVENT_COLUMNS, { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! }, (item, encoding, record) => decodeEvent(item, encoding, record, eventContext), (e, index, item) => ({
-      text: formatEventRow(e),
-      key: rowKey(e.timestamp, e.id),
-      timestamp: e.timestamp,
-      rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
-      givenId: e.id_given ? e.id : null,
-      index,
-      item,
-    })),
-    createSink(config.kafka.topics.metrics, 'metrics', METRIC_COLUMNS, { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! }, (item, encoding, record) => decodeMetric(item, encoding, record, metricContext), (m, index, item) => ({
-      text: formatMetricRow(m),
-      key: rowKey(m.timestamp, m.id),
-      timestamp: m.timestamp,
-      rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
-      givenId: m.id_given ? m.id : null,
-      index,
-      item,
-      ...(limitsSeries ? { series: { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } } : {}),
-    })),
+    createSink(
+      config.kafka.topics.events,
+      'events',
+      EVENT_COLUMNS,
+      { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! },
+      (item, encoding, record) => decodeEvent(item, encoding, record, eventContext),
+      (e, index, item) => ({
+        text: formatEventRow(e),
+        key: rowKey(e.timestamp, e.id),
+        timestamp: e.timestamp,
+        rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
+        givenId: e.id_given ? e.id : null,
+        index,
+        item,
+      }),
+    ),
+    createSink(
+      config.kafka.topics.metrics,
+      'metrics',
+      METRIC_COLUMNS,
+      { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! },
+      (item, encoding, record) => decodeMetric(item, encoding, record, metricContext),
+      (m, index, item) => ({
+        text: formatMetricRow(m),
+        key: rowKey(m.timestamp, m.id),
+        timestamp: m.timestamp,
+        rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
+        givenId: m.id_given ? m.id : null,
+        index,
+        item,
+        ...(limitsSeries ? { series: { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } } : {}),
+      }),
+    ),
   ];
 }
 
@@ -111,10 +137,16 @@ function createSink<T>(
       for (let index = 0; index < items.length; index++) {
         const decoded = decodeItem(items[index], encoding, record);
         if (decoded.ok) rows.push(toRow(decoded.value, bundle ? index : -1, items[index]));
-        else dead.push({ reason: decoded.reason, detail: decoded.detail, item: bundle ? { index, ...itemAlone(items[index], encoding, codecs.item) } : null });
+        else
+          dead.push({
+            reason: decoded.reason,
+            detail: decoded.detail,
+            item: bundle ? { index, ...itemAlone(items[index], encoding, codecs.item) } : null,
+          });
       }
       return { rows, dead };
     },
-    alone: (row, record) => (row.index < 0 ? null : { index: row.index, ...itemAlone(row.item, encodingOf(record), codecs.item) }),
+    alone: (row, record) =>
+      row.index < 0 ? null : { index: row.index, ...itemAlone(row.item, encodingOf(record), codecs.item) },
   };
 }

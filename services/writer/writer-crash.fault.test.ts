@@ -4,7 +4,14 @@
  * writer assigns one), so a record stored twice would show up as an extra row, not be absorbed by the primary key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countRows, totalsAndOffsets, createTestContext, waitFor, waitForWriterAtEnd, type TestContext } from '../../test/helpers/context.ts';
+import {
+  countRows,
+  totalsAndOffsets,
+  createTestContext,
+  waitFor,
+  waitForWriterAtEnd,
+  type TestContext,
+} from '../../test/helpers/context.ts';
 import { produceNumberedEvents } from '../../test/helpers/load.ts';
 import { spawnVigil, type VigilProcess } from '../../test/helpers/process.ts';
 
@@ -16,7 +23,11 @@ describe('writer killed with SIGKILL mid-stream', () => {
   let writer: VigilProcess | undefined;
 
   beforeAll(async () => {
-    ctx = await createTestContext({ WRITER_SESSION_TIMEOUT_MS: '6000', WRITER_BATCH_MAX_ROWS: '1000', LOG_LEVEL: 'warn' });
+    ctx = await createTestContext({
+      WRITER_SESSION_TIMEOUT_MS: '6000',
+      WRITER_BATCH_MAX_ROWS: '1000',
+      LOG_LEVEL: 'warn',
+    });
   });
   afterAll(async () => {
     writer?.child.kill('SIGKILL');
@@ -28,7 +39,11 @@ describe('writer killed with SIGKILL mid-stream', () => {
   it('stores every produced record exactly once', async () => {
     const start = () => (writer = spawnVigil('writer', { ...ctx.env, PORT: '0' }));
     start();
-    const producing = produceNumberedEvents(ctx.kafka, ctx.config.kafka.topics.events, { total: TOTAL, chunk: 500, pauseMs: 25 });
+    const producing = produceNumberedEvents(ctx.kafka, ctx.config.kafka.topics.events, {
+      total: TOTAL,
+      chunk: 500,
+      pauseMs: 25,
+    });
 
     let before = 0;
     for (let kill = 1; kill <= KILLS; kill++) {
@@ -47,10 +62,16 @@ describe('writer killed with SIGKILL mid-stream', () => {
     expect(await stored()).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT message) AS n FROM events')).toBe(TOTAL);
     expect(await countRows(ctx.db, 'SELECT count(DISTINCT id) AS n FROM events')).toBe(TOTAL);
-    expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(TOTAL);
+    expect(await countRows(ctx.db, "SELECT coalesce(sum(count), 0) AS n FROM rollups WHERE kind = 'event'")).toBe(
+      TOTAL,
+    );
     const { totals, offsets } = await totalsAndOffsets(ctx.db, 'event', ctx.config.kafka.topics.events);
     expect(totals).toEqual(offsets);
-    expect(await countRows(ctx.db, 'SELECT sum(next_offset) AS n FROM consumer_offsets WHERE topic = $1', [ctx.config.kafka.topics.events])).toBe(TOTAL);
+    expect(
+      await countRows(ctx.db, 'SELECT sum(next_offset) AS n FROM consumer_offsets WHERE topic = $1', [
+        ctx.config.kafka.topics.events,
+      ]),
+    ).toBe(TOTAL);
 
     writer!.child.kill('SIGTERM');
     expect(await writer!.exited).toBe('0');

@@ -27,7 +27,7 @@ const SENTENCES: Record<PauseCause, string> = {
   read_only: 'PostgreSQL refuses writes: the database is read-only (a standby, or default_transaction_read_only)',
   permission: "PostgreSQL denies the writer's role a privilege it needs (a missing GRANT)",
   server_fault: 'PostgreSQL reports an internal or I/O error',
-  login: 'PostgreSQL refuses the writer\'s login or database',
+  login: "PostgreSQL refuses the writer's login or database",
   missing_partition: 'a time partition is missing; creating it',
   dead_letters: 'Kafka does not acknowledge dead letters',
   unexpected: 'a batch failed with an unexpected error',

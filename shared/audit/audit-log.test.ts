@@ -21,16 +21,37 @@ function setup() {
   } as unknown as Pool;
   const registry = new Registry();
   const log = new AuditLog(pool, createLogger('silent', 'test'), registry, 60_000);
-  const dropped = async () => (await registry.getSingleMetric('vigil_audit_entries_dropped_total')!.get()).values.map((v) => [v.labels.kind, v.value]);
+  const dropped = async () =>
+    (await registry.getSingleMetric('vigil_audit_entries_dropped_total')!.get()).values.map((v) => [
+      v.labels.kind,
+      v.value,
+    ]);
   return { log, inserts, dropped, fail: (on: boolean) => (failing = on) };
 }
 
-const refusal = (ip: string) => ({ action: 'auth.unauthorized', actor: null, role: null, ip, target: 'GET /x', details: { code: 'C' } });
+const refusal = (ip: string) => ({
+  action: 'auth.unauthorized',
+  actor: null,
+  role: null,
+  ip,
+  target: 'GET /x',
+  details: { code: 'C' },
+});
 
 describe('AuditLog', () => {
   it('writes one INSERT per flush, refusals of one key as one row with their count, first and last time', async () => {
     const { log, inserts } = setup();
-    log.record({ action: 'incident.create', actor: 'alice', role: 'user', ip: '10.0.0.1', target: 'i-1', details: { title: 't' } }, new Date(1000));
+    log.record(
+      {
+        action: 'incident.create',
+        actor: 'alice',
+        role: 'user',
+        ip: '10.0.0.1',
+        target: 'i-1',
+        details: { title: 't' },
+      },
+      new Date(1000),
+    );
     for (let i = 0; i < 5; i++) log.count(refusal('10.0.0.2'), new Date(2000 + i));
     log.count(refusal('10.0.0.3'), new Date(3000));
     await log.flush();

@@ -7,6 +7,10 @@
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { AuditLog } from './audit-log.ts';
+import { HTTP_STATUS } from '../http/status.ts';
+
+/** Longest request target (method and path) an audit row keeps. */
+const TARGET_MAX_CHARS = 200;
 
 /** Audited actions, as stored in audit_log.action and filtered by GET /audit?action=. */
 export const AUDIT_ACTIONS = [
@@ -31,10 +35,13 @@ const errorCodes = new WeakMap<FastifyRequest, string>();
 
 export const auditPlugin = fp(async (app: FastifyInstance, opts: { log: AuditLog | null }) => {
   const log = opts.log;
-  app.decorateRequest('audit', function audit(this: FastifyRequest, action: AuditAction, target: string, details?: Record<string, unknown>) {
-    const who = this.principal;
-    log?.record({ action, actor: who?.sub ?? null, role: who?.role ?? null, ip: this.ip, target, details });
-  });
+  app.decorateRequest(
+    'audit',
+    function audit(this: FastifyRequest, action: AuditAction, target: string, details?: Record<string, unknown>) {
+      const who = this.principal;
+      log?.record({ action, actor: who?.sub ?? null, role: who?.role ?? null, ip: this.ip, target, details });
+    },
+  );
   if (!log) return;
 
   // Callback-style hooks: they run on every response, and skip the promise an async hook would cost each time.
@@ -44,10 +51,11 @@ export const auditPlugin = fp(async (app: FastifyInstance, opts: { log: AuditLog
   });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    if (status === 401 || status === 403) {
-      const target = `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0].slice(0, 200)}`;
+    if (status === HTTP_STATUS.UNAUTHORIZED || status === HTTP_STATUS.FORBIDDEN) {
+      const path = request.routeOptions.url ?? request.url.split('?')[0].slice(0, TARGET_MAX_CHARS);
+      const target = `${request.method} ${path}`;
       const details = { code: errorCodes.get(request) ?? null };
-      if (status === 401) {
+      if (status === HTTP_STATUS.UNAUTHORIZED) {
         log.count({ action: 'auth.unauthorized', actor: null, role: null, ip: request.ip, target, details });
       } else {
         const who = request.principal;

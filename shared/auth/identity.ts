@@ -38,7 +38,7 @@ export function isSystemSource(source: string): boolean {
 
 /** What a subject must look like, and what it must not be, as error messages say it. */
 export const SUBJECT_RULE =
-  `1–${SUBJECT_MAX_LENGTH} characters: letters, digits and ._@|+=:/- (starting with a letter or digit)`;
+  `1–${SUBJECT_MAX_LENGTH} characters: letters, digits and ._@|+=:/- (starting with a ` + `letter or digit)`;
 export const RESERVED_RULE = 'reserved for vigil itself (its system actors, vigil-*, kafka:*)';
 
 export type SubjectProblem = 'bad_subject' | 'reserved_subject';

@@ -8,12 +8,20 @@ describe('tokens', () => {
     const auth = { secret: 's'.repeat(32), issuer: 'vigil' };
     const token = signToken(auth, { role: 'moderator', sub: 'u-1', ttlSeconds: 3600 });
     const claims = createVerifier({ key: auth.secret, algorithms: ['HS256'] })(token);
-    expect(claims).toEqual({ sub: 'u-1', role: 'moderator', iss: 'vigil', iat: expect.any(Number), exp: claims.iat + 3600 });
+    expect(claims).toEqual({
+      sub: 'u-1',
+      role: 'moderator',
+      iss: 'vigil',
+      iat: expect.any(Number),
+      exp: claims.iat + 3600,
+    });
     expect(JSON.parse(Buffer.from(token.split('.')[0], 'base64url').toString())).toEqual({ alg: 'HS256', typ: 'JWT' });
   });
 
   it('parses TTLs', () => {
-    expect([parseTtl('30s'), parseTtl('15m'), parseTtl('1h'), parseTtl('7d'), parseTtl('90')]).toEqual([30, 900, 3600, 604800, 90]);
+    expect([parseTtl('30s'), parseTtl('15m'), parseTtl('1h'), parseTtl('7d'), parseTtl('90')]).toEqual([
+      30, 900, 3600, 604800, 90,
+    ]);
     expect([parseTtl('0'), parseTtl('1w'), parseTtl('')]).toEqual([null, null, null]);
   });
 });
@@ -25,7 +33,7 @@ describe('role order', () => {
     expect(allows('user', 'moderator')).toBe(false);
     expect(allows('moderator', 'admin')).toBe(false);
   });
-  it('lists the health routes as public and the API (OTLP/HTTP\'s /v1/ paths included) as authenticated', () => {
+  it("lists the health routes as public and the API (OTLP/HTTP's /v1/ paths included) as authenticated", () => {
     for (const [route, access] of Object.entries(ROUTE_POLICY)) {
       const authenticated = route.includes('/api/') || / \/v1\//.test(route);
       expect(access, route).toEqual(authenticated ? expect.stringMatching(/^(user|moderator|admin)$/) : 'public');

@@ -3,6 +3,7 @@
  */
 import { createSigner } from 'fast-jwt';
 import type { UserRole } from './policy.ts';
+import { MS_PER_SECOND } from '../units.ts';
 
 export interface TokenRequest {
   role: UserRole;
@@ -12,7 +13,12 @@ export interface TokenRequest {
 
 export function signToken(auth: { secret: string | null; issuer: string }, request: TokenRequest): string {
   if (auth.secret === null) throw new Error('JWT_SECRET is unset (tokens are verified with public keys only)');
-  const sign = createSigner({ key: auth.secret, algorithm: 'HS256', expiresIn: request.ttlSeconds * 1000, iss: auth.issuer });
+  const sign = createSigner({
+    key: auth.secret,
+    algorithm: 'HS256',
+    expiresIn: request.ttlSeconds * MS_PER_SECOND,
+    iss: auth.issuer,
+  });
   return sign({ sub: request.sub, role: request.role });
 }
 

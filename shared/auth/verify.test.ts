@@ -22,8 +22,13 @@ const write = (name: string, text: string) => {
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);
 const ISSUER = 'https://idp.example.com';
-const claims = (more: Record<string, unknown> = {}) =>
-  ({ sub: 'idp|alice', role: 'moderator', iss: ISSUER, exp: now() + 600, ...more });
+const claims = (more: Record<string, unknown> = {}) => ({
+  sub: 'idp|alice',
+  role: 'moderator',
+  iss: ISSUER,
+  exp: now() + 600,
+  ...more,
+});
 const alice = (role = 'moderator') => ({ sub: 'idp|alice', role });
 
 type Json = Record<string, unknown>;
@@ -49,13 +54,16 @@ const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const ec1 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const ec2 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const pemFile = write('idp.pem', rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-const jwksFile = write('jwks.json', JSON.stringify({
-  keys: [
-    { ...ec1.publicKey.export({ format: 'jwk' }), kid: 'ec-1', use: 'sig', alg: 'ES256' },
-    { ...ec2.publicKey.export({ format: 'jwk' }), kid: 'ec-2' },
-    { kty: 'RSA', use: 'enc', kid: 'encryption-only', n: 'AQAB', e: 'AQAB' },
-  ],
-}));
+const jwksFile = write(
+  'jwks.json',
+  JSON.stringify({
+    keys: [
+      { ...ec1.publicKey.export({ format: 'jwk' }), kid: 'ec-1', use: 'sig', alg: 'ES256' },
+      { ...ec2.publicKey.export({ format: 'jwk' }), kid: 'ec-2' },
+      { kty: 'RSA', use: 'enc', kid: 'encryption-only', n: 'AQAB', e: 'AQAB' },
+    ],
+  }),
+);
 const env = { NODE_ENV: 'production', JWT_ISSUER: ISSUER, JWT_PUBLIC_KEY_FILE: pemFile, JWT_JWKS_FILE: jwksFile };
 
 describe('public-key verification', () => {
@@ -65,7 +73,11 @@ describe('public-key verification', () => {
   it('loads the PEM key and the JWKS signing keys; no secret is needed (nor any HS256 accepted)', () => {
     expect(config.auth.secret).toBeNull();
     const keys = config.auth.keys.map((k) => [k.kid, k.alg]);
-    expect(keys).toEqual([[null, 'RS256'], ['ec-1', 'ES256'], ['ec-2', 'ES256']]);
+    expect(keys).toEqual([
+      [null, 'RS256'],
+      ['ec-1', 'ES256'],
+      ['ec-2', 'ES256'],
+    ]);
   });
 
   it('accepts RS256 from the PEM key and ES256 from the JWKS key its kid names', () => {
@@ -85,8 +97,8 @@ describe('public-key verification', () => {
       'no kid among several keys': reason(verify, sign({ alg: 'ES256' }, claims(), ec1.privateKey)),
       'HMAC with the public key as secret': reason(verify, sign({ alg: 'HS256' }, claims(), publicPem)),
       'alg none': reason(verify, `${b64({ alg: 'none' })}.${b64(claims())}.`),
-      'RS512': reason(verify, sign({ alg: 'RS512' }, claims(), rsa.privateKey)),
-      'expired': reason(verify, sign({ alg: 'RS256' }, claims({ exp: now() - 3600 }), rsa.privateKey)),
+      RS512: reason(verify, sign({ alg: 'RS512' }, claims(), rsa.privateKey)),
+      expired: reason(verify, sign({ alg: 'RS256' }, claims({ exp: now() - 3600 }), rsa.privateKey)),
       'no exp': reason(verify, sign({ alg: 'RS256' }, { ...alice(), iss: ISSUER }, rsa.privateKey)),
       'another issuer': reason(verify, sign({ alg: 'RS256' }, claims({ iss: 'https://evil.example' }), rsa.privateKey)),
       'the alerter as sub': reason(verify, sign({ alg: 'RS256' }, claims({ sub: 'vigil-alerter' }), rsa.privateKey)),
@@ -97,8 +109,8 @@ describe('public-key verification', () => {
       'no kid among several keys': 'unknown_key',
       'HMAC with the public key as secret': 'bad_algorithm',
       'alg none': 'bad_algorithm',
-      'RS512': 'bad_algorithm',
-      'expired': 'expired',
+      RS512: 'bad_algorithm',
+      expired: 'expired',
       'no exp': 'missing_claim',
       'another issuer': 'wrong_issuer',
       'the alerter as sub': 'reserved_subject',
@@ -116,14 +128,17 @@ describe('public-key verification', () => {
     const weak = crypto.generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey;
     const weakFile = write('weak.pem', weak.export({ type: 'spki', format: 'pem' }).toString());
     const p384 = crypto.generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' });
-    const badJwks = write('bad-jwks.json', JSON.stringify({
-      keys: [
-        { ...ec1.publicKey.export({ format: 'jwk' }) },
-        { ...p384, kid: 'p384' },
-        { ...ec1.privateKey.export({ format: 'jwk' }), kid: 'private' },
-        { ...ec1.publicKey.export({ format: 'jwk' }), kid: 'mislabelled', alg: 'RS256' },
-      ],
-    }));
+    const badJwks = write(
+      'bad-jwks.json',
+      JSON.stringify({
+        keys: [
+          { ...ec1.publicKey.export({ format: 'jwk' }) },
+          { ...p384, kid: 'p384' },
+          { ...ec1.privateKey.export({ format: 'jwk' }), kid: 'private' },
+          { ...ec1.publicKey.export({ format: 'jwk' }), kid: 'mislabelled', alg: 'RS256' },
+        ],
+      }),
+    );
     let error: unknown;
     try {
       loadConfig({ NODE_ENV: 'production', JWT_PUBLIC_KEY_FILE: weakFile, JWT_JWKS_FILE: badJwks });
@@ -137,9 +152,9 @@ describe('public-key verification', () => {
       `JWT_JWKS_FILE=${badJwks} keys[1]: EC keys must be on P-256 (ES256); this one is on secp384r1`,
       `JWT_JWKS_FILE=${badJwks} keys[2] is a private key: publish only the public part`,
       `JWT_JWKS_FILE=${badJwks} keys[3] says alg RS256; vigil verifies this key type with ES256`,
-      'JWT_SECRET is required when NODE_ENV=production (only development and test may use the public development '
-        + 'secret): make one with `openssl rand -base64 48` and pass it as JWT_SECRET, or set JWT_PUBLIC_KEY_FILE / '
-        + 'JWT_JWKS_FILE',
+      'JWT_SECRET is required when NODE_ENV=production (only development and test may use the public development ' +
+        'secret): make one with `openssl rand -base64 48` and pass it as JWT_SECRET, or set JWT_PUBLIC_KEY_FILE / ' +
+        'JWT_JWKS_FILE',
     ]);
     const absent = path.join(dir, 'absent.json');
     expect(() => loadConfig({ JWT_JWKS_FILE: absent })).toThrow(`JWT_JWKS_FILE=${absent} cannot be read (ENOENT)`);

@@ -58,7 +58,10 @@ export interface VerifierOptions {
 }
 
 export class TokenRejected extends Error {
-  constructor(readonly reason: TokenFailure, message: string) {
+  constructor(
+    readonly reason: TokenFailure,
+    message: string,
+  ) {
     super(message);
     this.name = 'TokenRejected';
   }
@@ -133,17 +136,24 @@ function translate(error: TokenError): TokenRejected {
   const message = error.message.replace(/\.$/, '');
   const rejected = (reason: TokenFailure, text: string) => new TokenRejected(reason, `${text} (${message})`);
   switch (error.code) {
-    case TokenError.codes.expired: return rejected('expired', 'the token has expired');
-    case TokenError.codes.inactive: return rejected('not_yet_valid', 'the token is not valid yet (nbf in the future)');
-    case TokenError.codes.missingRequiredClaim: return rejected('missing_claim', 'the token must carry exp and iss');
-    case TokenError.codes.invalidAlgorithm: return rejected('bad_algorithm', 'the token\'s algorithm is not accepted');
+    case TokenError.codes.expired:
+      return rejected('expired', 'the token has expired');
+    case TokenError.codes.inactive:
+      return rejected('not_yet_valid', 'the token is not valid yet (nbf in the future)');
+    case TokenError.codes.missingRequiredClaim:
+      return rejected('missing_claim', 'the token must carry exp and iss');
+    case TokenError.codes.invalidAlgorithm:
+      return rejected('bad_algorithm', "the token's algorithm is not accepted");
     case TokenError.codes.invalidSignature:
-    case TokenError.codes.missingSignature: return rejected('bad_signature', 'the token\'s signature does not verify');
-    case TokenError.codes.invalidClaimType: return rejected('invalid_claim', 'a claim has the wrong type');
+    case TokenError.codes.missingSignature:
+      return rejected('bad_signature', "the token's signature does not verify");
+    case TokenError.codes.invalidClaimType:
+      return rejected('invalid_claim', 'a claim has the wrong type');
     case TokenError.codes.invalidClaimValue:
       return /\biss\b/.test(message)
-        ? rejected('wrong_issuer', 'the token\'s iss must be the configured issuer (JWT_ISSUER)')
+        ? rejected('wrong_issuer', "the token's iss must be the configured issuer (JWT_ISSUER)")
         : rejected('invalid_claim', 'a claim has a value that is not accepted');
-    default: return rejected('malformed_token', 'the token cannot be read');
+    default:
+      return rejected('malformed_token', 'the token cannot be read');
   }
 }

@@ -15,7 +15,9 @@ export async function ensureDatabase(url: string, log: (line: string) => void = 
   try {
     await client.connect();
   } catch (error) {
-    throw new Error(`cannot reach PostgreSQL at ${redact(url)}: ${(error as Error).message}. Start PostgreSQL or set DATABASE_URL.`);
+    throw new Error(
+      `cannot reach PostgreSQL at ${redact(url)}: ${(error as Error).message}. Start PostgreSQL or set DATABASE_URL.`,
+    );
   }
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

@@ -19,6 +19,9 @@
  */
 import { VigilError } from '../errors.ts';
 
+/** A PostgreSQL SQLSTATE is five characters. */
+const SQLSTATE_LENGTH = 5;
+
 export type DbCondition =
   | 'connection'
   | 'shutdown'
@@ -70,7 +73,7 @@ const CONNECTION_MESSAGES =
 
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.length === 5 ? code : undefined;
+  return typeof code === 'string' && code.length === SQLSTATE_LENGTH ? code : undefined;
 }
 
 export function classifyPgError(error: unknown): DbErrorClass {

@@ -26,7 +26,9 @@ it('refuses an applied migration that changed, unless its earlier text is a supe
   fs.writeFileSync(file, first);
   expect(await migrate(url, () => {}, dir, {})).toEqual(['0001_t.sql']);
   fs.writeFileSync(file, '-- the same comment, reworded\nCREATE TABLE t (x int);\n');
-  await expect(migrate(url, () => {}, dir, {})).rejects.toThrow('migration 0001_t.sql was changed after it was applied; add a new migration instead');
+  await expect(migrate(url, () => {}, dir, {})).rejects.toThrow(
+    'migration 0001_t.sql was changed after it was applied; add a new migration instead',
+  );
   const earlier = crypto.createHash('sha256').update(first).digest('hex');
   expect(await migrate(url, () => {}, dir, { 1: [earlier] })).toEqual([]);
 });

@@ -11,6 +11,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { ROOT_DIR } from '../config.ts';
 
+/** Migration files start with their four-digit version: `0001_name.sql`. */
+const VERSION_DIGITS = 4;
+
 export const MIGRATIONS_DIR = path.join(ROOT_DIR, 'infra', 'migrations');
 const LOCK_KEY = 0x76_69_67_69; // 'vigi'
 
@@ -35,7 +38,7 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
     .map((file) => {
       const sql = fs.readFileSync(path.join(dir, file), 'utf8');
       return {
-        version: Number(file.slice(0, 4)),
+        version: Number(file.slice(0, VERSION_DIGITS)),
         name: file,
         sql,
         checksum: crypto.createHash('sha256').update(sql).digest('hex'),

@@ -19,7 +19,12 @@ export function granularityOf(table: PartitionedTable, configured: Granularity):
 }
 
 /** Partitions of every partitioned table covering [fromMs, toMs]; returns the names it created. */
-export async function ensureAllPartitions(db: pg.Pool, configured: Granularity, fromMs: number, toMs: number): Promise<string[]> {
+export async function ensureAllPartitions(
+  db: pg.Pool,
+  configured: Granularity,
+  fromMs: number,
+  toMs: number,
+): Promise<string[]> {
   const created: string[] = [];
   for (const table of PARTITIONED_TABLES) {
     created.push(...(await ensurePartitions(db, table, granularityOf(table, configured), fromMs, toMs)));
@@ -35,7 +40,8 @@ export function bucketStart(ms: number, granularity: Granularity): number {
 
 export function partitionName(table: string, startMs: number, granularity: Granularity): string {
   const iso = new Date(startMs).toISOString(); // 2026-11-26T16:00:00.000Z
-  const stamp = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + (granularity === 'hour' ? iso.slice(11, 13) : '');
+  const [, year, month, day, hour] = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})/.exec(iso)!;
+  const stamp = year + month + day + (granularity === 'hour' ? hour : '');
   return `${table}_p${stamp}`;
 }
 
@@ -74,7 +80,8 @@ export async function createPartitions(
       await client.query('SAVEPOINT p');
       try {
         await client.query(
-          `CREATE TABLE IF NOT EXISTS ${quoteIdent(name)} PARTITION OF ${quoteIdent(table)} FOR VALUES FROM ('${from}') TO ('${to}')`,
+          `CREATE TABLE IF NOT EXISTS ${quoteIdent(name)} PARTITION OF ${quoteIdent(table)} FOR VALUES FROM ` +
+            `('${from}') TO ('${to}')`,
         );
         created.push(name);
       } catch (error) {

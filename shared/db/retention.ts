@@ -6,8 +6,9 @@
  */
 import type pg from 'pg';
 import { listPartitions, type PartitionedTable } from './partitions.ts';
-import { isLockNotAvailable, sqlState } from './errors.ts';
+import { isLockNotAvailable } from './errors.ts';
 import { quoteIdent, type Pool } from './pool.ts';
+import { MS_PER_HOUR } from '../units.ts';
 
 export interface RetentionResult {
   dropped: string[];
@@ -55,7 +56,7 @@ const ID_CLAIMS_PER_DELETE = 50_000;
  * bounded statements so that no single DELETE holds locks or WAL for a day's claims at once. Returns how many.
  */
 export async function deleteExpiredIdClaims(pool: Pool, windowHours: number, now = Date.now()): Promise<number> {
-  const cutoff = new Date(now - windowHours * 3_600_000);
+  const cutoff = new Date(now - windowHours * MS_PER_HOUR);
   let deleted = 0;
   for (;;) {
     const result = await pool.query(

@@ -16,6 +16,9 @@ import { openapiPlugin } from './openapi.ts';
 import { AJV_OPTIONS, strictQuery } from './validation.ts';
 import { rateLimitPlugin } from './rate-limit.ts';
 import { createReadiness, type ReadinessCheck } from './readiness.ts';
+import { HTTP_STATUS } from './status.ts';
+
+const DEFAULT_BODY_LIMIT_BYTES = 5_242_880; // 5 MiB
 
 export type { ReadinessCheck } from './readiness.ts';
 
@@ -37,7 +40,7 @@ const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: opts.logger as FastifyBaseLogger,
-    bodyLimit: opts.bodyLimitBytes ?? 5 * 1024 * 1024,
+    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     // One log line per ingest request would cost more than the request; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
@@ -70,7 +73,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.get<{ Querystring: { role?: string } }>('/readyz', readyzSchema, async (request, reply) => {
     const only = request.query.role === undefined ? null : new Set(opts.readinessByRole?.[request.query.role] ?? []);
     const { ready, checks } = await readiness(only);
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+    return reply
+      .status(ready ? HTTP_STATUS.OK : HTTP_STATUS.SERVICE_UNAVAILABLE)
+      .send({ status: ready ? 'ready' : 'not ready', checks });
   });
   app.get('/metrics', none, async (_request, reply) => {
     reply.header('content-type', opts.registry.contentType);

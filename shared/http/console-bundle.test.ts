@@ -37,7 +37,7 @@ describe('the console bundle', () => {
     }
   });
 
-  it('builds once for parallel starters, named by the sources\' hash, and removes older builds', async () => {
+  it("builds once for parallel starters, named by the sources' hash, and removes older builds", async () => {
     const buildDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vigil-console-builds-'));
     try {
       await fs.mkdir(path.join(buildDir, 'an-older-build'));

@@ -14,6 +14,9 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { ROOT_DIR } from '../config.ts';
 
+const HASH_HEX_CHARS = 16;
+const TEMP_SUFFIX_BYTES = 4;
+
 export const CONSOLE_DIR = path.join(ROOT_DIR, 'console');
 export const CONSOLE_BUILD_DIR = path.join(CONSOLE_DIR, 'build');
 /** This file: its build options are inputs of the bundle too. */
@@ -61,7 +64,7 @@ export async function sourceHash(): Promise<string> {
       .update(await fs.readFile(file))
       .update('\0');
   }
-  return hash.digest('hex').slice(0, 16);
+  return hash.digest('hex').slice(0, HASH_HEX_CHARS);
 }
 
 const indexHtml = (js: string, css: string) => `<!doctype html>
@@ -118,7 +121,10 @@ export async function ensureConsoleBundle(buildDir = CONSOLE_BUILD_DIR): Promise
     () => false,
   );
   if (!ready) {
-    const temporary = path.join(buildDir, `.tmp-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
+    const temporary = path.join(
+      buildDir,
+      `.tmp-${process.pid}-${crypto.randomBytes(TEMP_SUFFIX_BYTES).toString('hex')}`,
+    );
     await fs.mkdir(temporary, { recursive: true });
     try {
       await buildConsole(temporary);

@@ -24,8 +24,10 @@ export function toVigilError(error: FastifyError | VigilError | Error): VigilErr
   }
   const mapped = fastifyError.code ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped) return new VigilError(mapped, error.message);
-  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new VigilError('VIGIL_ERR_MALFORMED_BODY', `malformed JSON body: ${error.message}`);
-  if (fastifyError.statusCode === 400) return new VigilError('VIGIL_ERR_MALFORMED_BODY', error.message);
+  if (error instanceof SyntaxError && fastifyError.statusCode === HTTP_STATUS.BAD_REQUEST)
+    return new VigilError('VIGIL_ERR_MALFORMED_BODY', `malformed JSON body: ${error.message}`);
+  if (fastifyError.statusCode === HTTP_STATUS.BAD_REQUEST)
+    return new VigilError('VIGIL_ERR_MALFORMED_BODY', error.message);
   return null;
 }
 
@@ -33,7 +35,11 @@ export function sendError(reply: FastifyReply, error: VigilError): FastifyReply 
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   return reply.status(error.status).send({
     success: false,
-    error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) },
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    },
   });
 }
 
@@ -41,7 +47,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = toVigilError(error);
     if (known) {
-      if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
+      if (known.status >= HTTP_STATUS.INTERNAL_SERVER_ERROR)
+        request.log.warn({ code: known.code, err: error }, known.message);
       return sendError(reply, known);
     }
     request.log.error({ err: error }, 'unhandled error');

@@ -28,8 +28,10 @@ export const openapiPlugin = fp(async (app: FastifyInstance, opts: { version: st
         title: 'vigil',
         version: opts.version,
         description:
-          'Self-hosted observability backend. Every route under /api/v1/monitoring takes `Authorization: Bearer <JWT>` ' +
-          '(roles user < moderator < admin) and answers `{"success": true, "data": …}` or `{"success": false, "error": {code, message, details}}`.',
+          'Self-hosted observability backend. Every route under /api/v1/monitoring takes `Authorization: Bearer ' +
+          '<JWT>` ' +
+          '(roles user < moderator < admin) and answers `{"success": true, "data": …}` or `{"success": false, ' +
+          '"error": {code, message, details}}`.',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
     },

@@ -11,6 +11,7 @@ import rateLimit, { type RateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyContextConfig, FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { VigilError } from '../errors.ts';
+import { MS_PER_SECOND } from '../units.ts';
 
 export interface SubjectLimit {
   /** Requests per window; 0: unlimited. */
@@ -32,14 +33,14 @@ const subjectKey = (request: FastifyRequest) =>
 /** The route config that limits a route per subject (an empty config when `max` is 0). */
 export function subjectRateLimit(limit: SubjectLimit): FastifyContextConfig {
   if (limit.max === 0) return {};
-  const windowSeconds = Math.round(limit.windowMs / 1000);
+  const windowSeconds = Math.round(limit.windowMs / MS_PER_SECOND);
   const options: RateLimitOptions = {
     max: limit.max,
     timeWindow: limit.windowMs,
     keyGenerator: subjectKey,
     ...(limit.applies ? { allowList: (request: FastifyRequest) => !limit.applies!(request) } : {}),
     errorResponseBuilder: (_request, context) => {
-      const retryAfterSeconds = Math.max(1, Math.ceil(context.ttl / 1000));
+      const retryAfterSeconds = Math.max(1, Math.ceil(context.ttl / MS_PER_SECOND));
       return new VigilError(
         'VIGIL_ERR_SUBJECT_RATE_LIMITED',
         `your token's subject made more than ${context.max} ${limit.what} in ${windowSeconds} s; ` +

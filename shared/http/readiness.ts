@@ -48,18 +48,20 @@ export function createReadiness(
 
   return async (only = null) => {
     const results = await Promise.all(
-      Object.entries(checks).filter(([name]) => only === null || only.has(name)).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), CHECK_TIMEOUT_MS, () => {
-            throw new NotReadyError(`no answer within ${CHECK_TIMEOUT_MS} ms`);
-          });
-          logOutcome(name, undefined);
-          return [name, CHECK_OK] as const;
-        } catch (error) {
-          logOutcome(name, error);
-          return [name, error instanceof NotReadyError ? error.message : FAILED_CHECK] as const;
-        }
-      }),
+      Object.entries(checks)
+        .filter(([name]) => only === null || only.has(name))
+        .map(async ([name, check]) => {
+          try {
+            await withTimeout(check(), CHECK_TIMEOUT_MS, () => {
+              throw new NotReadyError(`no answer within ${CHECK_TIMEOUT_MS} ms`);
+            });
+            logOutcome(name, undefined);
+            return [name, CHECK_OK] as const;
+          } catch (error) {
+            logOutcome(name, error);
+            return [name, error instanceof NotReadyError ? error.message : FAILED_CHECK] as const;
+          }
+        }),
     );
     return { ready: results.every(([, status]) => status === CHECK_OK), checks: Object.fromEntries(results) };
   };
@@ -70,4 +72,3 @@ function describe(error: unknown): string {
   const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
   return `${error.message}${cause}`;
 }
-

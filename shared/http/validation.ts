@@ -41,8 +41,9 @@ function fieldOf(error: VerboseError): string {
 
 function knownNames(schema: Record<string, unknown> | undefined): string {
   const names = Object.keys((schema?.properties as object | undefined) ?? {});
-  const families = Object.keys((schema?.patternProperties as object | undefined) ?? {}).map((p) =>
-    `${p.replace(/^\^/, '').replace(/\\\./g, '.').replace(/\.\+$/, '.')}<key>`);
+  const families = Object.keys((schema?.patternProperties as object | undefined) ?? {}).map(
+    (p) => `${p.replace(/^\^/, '').replace(/\\\./g, '.').replace(/\.\+$/, '.')}<key>`,
+  );
   return [...names, ...families].join(', ');
 }
 
@@ -118,8 +119,10 @@ export function strictQuery(properties: Record<string, unknown>, shape: QuerySha
     const description = property.description ? `${property.description} ${said}` : said;
     properties = { ...properties, [name]: { ...property, description } };
   }
-  const families = Object.entries(shape.families ?? {})
-    .map(([prefix, schema]) => [`^${prefix.replace(/\./g, '\\.')}`, schema]);
+  const families = Object.entries(shape.families ?? {}).map(([prefix, schema]) => [
+    `^${prefix.replace(/\./g, '\\.')}`,
+    schema,
+  ]);
   return {
     type: 'object',
     ...(shape.description ? { description: shape.description } : {}),

@@ -14,12 +14,13 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 };
 
 function pinoLogCreator(logger: Logger): logCreator {
-  return () => ({ level, log }) => {
-    const { message, ...extra } = log;
-    // KafkaJS logs every reconnect attempt at ERROR; they are expected during broker restarts.
-    const pinoLevel = LEVELS[level] === 'error' ? 'warn' : LEVELS[level] ?? 'info';
-    logger[pinoLevel]({ kafka: extra }, message);
-  };
+  return () =>
+    ({ level, log }) => {
+      const { message, ...extra } = log;
+      // KafkaJS logs every reconnect attempt at ERROR; they are expected during broker restarts.
+      const pinoLevel = LEVELS[level] === 'error' ? 'warn' : (LEVELS[level] ?? 'info');
+      logger[pinoLevel]({ kafka: extra }, message);
+    };
 }
 
 export function createKafka(config: Config['kafka'], logger: Logger, role: string): Kafka {

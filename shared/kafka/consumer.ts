@@ -11,6 +11,13 @@
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 
+const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+/** Heartbeats are sent three times per session timeout, and at least every 3 s (KafkaJS's own default). */
+const HEARTBEATS_PER_SESSION_TIMEOUT = 3;
+const MAX_HEARTBEAT_INTERVAL_MS = 3000;
+/** A fetch answers at most this many partitions' worth of bytes at once. */
+const FETCH_PARTITIONS_PER_REQUEST = 4;
+
 export interface ConsumedRecord {
   offset: string;
   key: Buffer | null;
@@ -57,14 +64,21 @@ export class BatchConsumer {
   private joined = false;
   private rejoining: Promise<void> | null = null;
 
-  constructor(kafka: Kafka, private readonly opts: BatchConsumerOptions, private readonly logger: Logger) {
+  constructor(
+    kafka: Kafka,
+    private readonly opts: BatchConsumerOptions,
+    private readonly logger: Logger,
+  ) {
     this.consumer = kafka.consumer({
       groupId: opts.groupId,
       maxWaitTimeInMs: opts.maxWaitMs,
       maxBytesPerPartition: opts.maxBytesPerPartition,
-      maxBytes: opts.maxBytesPerPartition * 4,
-      sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: Math.min(3000, Math.floor((opts.sessionTimeoutMs ?? 30_000) / 3)),
+      maxBytes: opts.maxBytesPerPartition * FETCH_PARTITIONS_PER_REQUEST,
+      sessionTimeout: opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      heartbeatInterval: Math.min(
+        MAX_HEARTBEAT_INTERVAL_MS,
+        Math.floor((opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS) / HEARTBEATS_PER_SESSION_TIMEOUT),
+      ),
       allowAutoTopicCreation: false,
       retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
     });
@@ -89,7 +103,7 @@ export class BatchConsumer {
    */
   get notConsuming(): string | null {
     if (this.stopped) return 'the consumer is stopped';
-    if (!this.joined) return 'joining the consumer group (after a crash: once the old member\'s session expires)';
+    if (!this.joined) return "joining the consumer group (after a crash: once the old member's session expires)";
     return null;
   }
 

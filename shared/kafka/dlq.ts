@@ -19,6 +19,9 @@ import { Counter, type Registry } from 'prom-client';
 import type { ConsumedRecord } from './consumer.ts';
 import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
 
+/** Longest detail header a dead-letter record carries. */
+const DETAIL_MAX_CHARS = 4000;
+
 export const DLQ_HEADER_PREFIX = 'vigil-dlq-';
 
 export const DLQ_REASONS = {
@@ -27,7 +30,8 @@ export const DLQ_REASONS = {
   unknown_schema: 'the vigil-schema header names a schema this version does not know',
   invalid: 'decoded, but fails the validation HTTP input passes',
   rejected_by_database: 'valid, but PostgreSQL refused the row (the detail says why)',
-  series_limit: 'a new series of a metric name that already has METRICS_MAX_SERIES_PER_NAME series (the detail names it)',
+  series_limit:
+    'a new series of a metric name that already has METRICS_MAX_SERIES_PER_NAME series (the detail names it)',
 } as const;
 export type DeadLetterReason = keyof typeof DLQ_REASONS;
 
@@ -55,9 +59,15 @@ export class DeadLetterWriter {
   private readonly producer: Producer;
   private readonly counter: Counter<'topic' | 'reason'>;
 
-  constructor(kafka: Kafka, private readonly dlqTopic: string, registry: Registry) {
+  constructor(
+    kafka: Kafka,
+    private readonly dlqTopic: string,
+    registry: Registry,
+  ) {
     this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: NO_KAFKAJS_RETRIES,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      retry: NO_KAFKAJS_RETRIES,
     });
     this.counter =
       (registry.getSingleMetric(COUNTER_NAME) as Counter<'topic' | 'reason'> | undefined) ??
@@ -85,24 +95,26 @@ export class DeadLetterWriter {
   /** Resolves once Kafka acknowledged every dead letter with acks=all. */
   async write(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
-    await sendWhole(() => this.producer.send({
-      topic: this.dlqTopic,
-      acks: -1,
-      messages: letters.map(({ record, topic, partition, reason, detail, item }) => ({
-        key: record.key,
-        value: item ? item.value : record.value,
-        headers: {
-          ...record.headers,
-          ...item?.headers,
-          ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
-          [`${DLQ_HEADER_PREFIX}reason`]: reason,
-          [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, 4000),
-          [`${DLQ_HEADER_PREFIX}topic`]: topic,
-          [`${DLQ_HEADER_PREFIX}partition`]: String(partition),
-          [`${DLQ_HEADER_PREFIX}offset`]: record.offset,
-          [`${DLQ_HEADER_PREFIX}at`]: new Date().toISOString(),
-        },
-      })),
-    }));
+    await sendWhole(() =>
+      this.producer.send({
+        topic: this.dlqTopic,
+        acks: -1,
+        messages: letters.map(({ record, topic, partition, reason, detail, item }) => ({
+          key: record.key,
+          value: item ? item.value : record.value,
+          headers: {
+            ...record.headers,
+            ...item?.headers,
+            ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
+            [`${DLQ_HEADER_PREFIX}reason`]: reason,
+            [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, 4000),
+            [`${DLQ_HEADER_PREFIX}topic`]: topic,
+            [`${DLQ_HEADER_PREFIX}partition`]: String(partition),
+            [`${DLQ_HEADER_PREFIX}offset`]: record.offset,
+            [`${DLQ_HEADER_PREFIX}at`]: new Date().toISOString(),
+          },
+        })),
+      }),
+    );
   }
 }

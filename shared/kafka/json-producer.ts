@@ -38,7 +38,9 @@ export class JsonProducer {
       logLevel: logLevel.NOTHING,
     });
     this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, retry: NO_KAFKAJS_RETRIES,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      retry: NO_KAFKAJS_RETRIES,
     });
     this.producer.on(this.producer.events.DISCONNECT, () => (this.connecting = null));
     this.headers = { [HEADER_CONTENT_TYPE]: 'application/json', [HEADER_PRODUCER]: opts.producerName };
@@ -46,12 +48,14 @@ export class JsonProducer {
 
   async send(topic: string, records: readonly JsonRecord[]): Promise<void> {
     await this.connect();
-    await sendWhole(() => this.producer.send({
-      topic,
-      acks: -1,
-      compression: CompressionTypes.GZIP,
-      messages: records.map((r) => ({ key: r.key, value: r.value, headers: this.headers })),
-    }));
+    await sendWhole(() =>
+      this.producer.send({
+        topic,
+        acks: -1,
+        compression: CompressionTypes.GZIP,
+        messages: records.map((r) => ({ key: r.key, value: r.value, headers: this.headers })),
+      }),
+    );
   }
 
   async disconnect(): Promise<void> {

@@ -13,11 +13,18 @@ export interface PartitionRange {
   high: bigint;
 }
 
-export async function offsetsSince(kafka: Kafka, topic: string, timestamp: number): Promise<Map<number, PartitionRange>> {
+export async function offsetsSince(
+  kafka: Kafka,
+  topic: string,
+  timestamp: number,
+): Promise<Map<number, PartitionRange>> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const [byTime, latest] = await Promise.all([admin.fetchTopicOffsetsByTimestamp(topic, timestamp), admin.fetchTopicOffsets(topic)]);
+    const [byTime, latest] = await Promise.all([
+      admin.fetchTopicOffsetsByTimestamp(topic, timestamp),
+      admin.fetchTopicOffsets(topic),
+    ]);
     const high = new Map(latest.map((p) => [p.partition, BigInt(p.high)]));
     const out = new Map<number, PartitionRange>();
     for (const p of byTime) {

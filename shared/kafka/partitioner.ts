@@ -10,7 +10,11 @@
 import { Partitioners, type Kafka, type PartitionMetadata } from 'kafkajs';
 import { VigilError } from '../errors.ts';
 
-type Partition = (args: { topic: string; partitionMetadata: PartitionMetadata[]; message: { key: string; value: null } }) => number;
+type Partition = (args: {
+  topic: string;
+  partitionMetadata: PartitionMetadata[];
+  message: { key: string; value: null };
+}) => number;
 
 /** The partition KafkaJS's DefaultPartitioner picks for `key` in a topic of `count` partitions. */
 export function keyPartition(key: string, count: number): number {
@@ -23,7 +27,14 @@ const metadataCache = new Map<number, PartitionMetadata[]>();
 function metadataOf(count: number): PartitionMetadata[] {
   let metadata = metadataCache.get(count);
   if (metadata === undefined) {
-    metadata = Array.from({ length: count }, (_, partitionId) => ({ partitionErrorCode: 0, partitionId, leader: 0, replicas: [0], isr: [0], offlineReplicas: [] }));
+    metadata = Array.from({ length: count }, (_, partitionId) => ({
+      partitionErrorCode: 0,
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      offlineReplicas: [],
+    }));
     metadataCache.set(count, metadata);
   }
   return metadata;
@@ -34,7 +45,11 @@ export class TopicPartitioner {
   private fetchedAt = 0;
   private fetching: Promise<number> | null = null;
 
-  constructor(private readonly kafka: Kafka, readonly topic: string, private readonly refreshMs = 60_000) {}
+  constructor(
+    private readonly kafka: Kafka,
+    readonly topic: string,
+    private readonly refreshMs = 60_000,
+  ) {}
 
   /**
    * A function from key to partition with the topic's current partition count. Waits only when the count was
@@ -65,7 +80,12 @@ export class TopicPartitioner {
       return count;
     } catch (error) {
       if (this.count !== null) return this.count;
-      throw new VigilError('VIGIL_ERR_KAFKA_UNAVAILABLE', `could not read the partitions of ${this.topic}: ${(error as Error).message}; retry later`, undefined, 2);
+      throw new VigilError(
+        'VIGIL_ERR_KAFKA_UNAVAILABLE',
+        `could not read the partitions of ${this.topic}: ${(error as Error).message}; retry later`,
+        undefined,
+        2,
+      );
     } finally {
       await admin.disconnect().catch(() => {});
     }

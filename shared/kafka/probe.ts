@@ -10,7 +10,10 @@ export function probeBrokers(brokers: readonly string[], timeoutMs = 1000): Prom
     (broker) =>
       new Promise<void>((resolve, reject) => {
         const sep = broker.lastIndexOf(':');
-        const socket = net.connect({ host: broker.slice(0, sep).replace(/^\[|\]$/g, ''), port: Number(broker.slice(sep + 1)) });
+        const socket = net.connect({
+          host: broker.slice(0, sep).replace(/^\[|\]$/g, ''),
+          port: Number(broker.slice(sep + 1)),
+        });
         const fail = (error: Error) => (socket.destroy(), reject(error));
         socket.setTimeout(timeoutMs, () => fail(new Error(`${broker} did not answer within ${timeoutMs} ms`)));
         socket.once('error', fail);

@@ -20,7 +20,17 @@ const headers = { 'vigil-schema': bundle.schemaId, h: 'v' };
 const items = (into: string | number, n: number, size: number, start = 0): BundleItem[] =>
   Array.from({ length: n }, (_, i) => ({
     into,
-    value: event.encode({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: String(into), message: `${String(start + i).padStart(8, '0')}:${'x'.repeat(size)}`, level: null, tags: '{}', payload: '{}', timestamp: 0, created_by: null }),
+    value: event.encode({
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
+      event_type: 'log',
+      source: String(into),
+      message: `${String(start + i).padStart(8, '0')}:${'x'.repeat(size)}`,
+      level: null,
+      tags: '{}',
+      payload: '{}',
+      timestamp: 0,
+      created_by: null,
+    }),
   }));
 const sequence = (message: unknown) => Number(String(message).slice(0, 8));
 
@@ -40,7 +50,7 @@ describe('BatchingProducer', () => {
 
   // Regression: sends of up to 8 MB exceeded the broker's message.max.bytes (1 MiB) per partition and were refused
   // whole, so a 1000-event request of ~1 KB events to one source always answered 503.
-  it('regression: publishes a 3 MB request to one key in sends under 1 MiB and bundles under 256 KiB, with concurrent ones, in order', async () => {
+  it('regression: 3 MB to one key go in sends < 1 MiB, bundles < 256 KiB, with concurrent ones, in order', async () => {
     const topic = ctx.config.kafka.topics.events;
     await producer.publish(topic, headers, []);
     await Promise.all([
@@ -61,7 +71,7 @@ describe('BatchingProducer', () => {
     expect(producer.queuedByteCount).toBe(0);
   });
 
-  it('packs publishes waiting for a send into shared bundles per key, and routes numbered items to their partition without a key', async () => {
+  it('packs publishes waiting for a send into bundles per key; numbered items go to their partition', async () => {
     const topic = ctx.config.kafka.topics.metrics;
     const one = new BatchingProducer(ctx.kafka, { timeoutMs: 20_000, maxInFlightSends: 1 });
     await one.connect();
@@ -78,7 +88,11 @@ describe('BatchingProducer', () => {
     }
     const records = await readTopic(ctx.kafka, topic);
     const summary = records
-      .map((r) => ({ partition: r.partition, key: r.key, messages: unbundle([r], bundle).map((t) => sequence(t.item.message)) }))
+      .map((r) => ({
+        partition: r.partition,
+        key: r.key,
+        messages: unbundle([r], bundle).map((t) => sequence(t.item.message)),
+      }))
       .sort((x, y) => `${x.key}${x.messages[0]}`.localeCompare(`${y.key}${y.messages[0]}`));
     const partitionOfA = records.find((r) => r.key === 'a')!.partition;
     expect(summary).toEqual([

@@ -30,6 +30,10 @@ import { VigilError } from '../errors.ts';
 import { frameBundle } from '../schemas/avro.ts';
 import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
 
+const DEFAULT_MAX_BATCH_BYTES = 921_600; // 900 KiB: under the broker's 1 MiB message.max.bytes
+const DEFAULT_MAX_BUNDLE_BYTES = 262_144; // 256 KiB
+const DEFAULT_MAX_QUEUED_BYTES = 67_108_864; // 64 MiB
+
 export interface BundleItem {
   /** A string: the key of the bundle record that carries the item; a number: its explicit partition (no key). */
   into: string | number;
@@ -100,7 +104,15 @@ export class BatchingProducer {
   private readonly opts: Required<BatchingProducerOptions>;
 
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
-    this.opts = { maxInFlightSends: 4, maxBatchBytes: 900 * 1024, maxBundleBytes: 256 * 1024, maxBatchMessages: 2000, maxQueuedBytes: 64 * 1024 * 1024, onRecord: () => {}, ...opts };
+    this.opts = {
+      maxInFlightSends: 4,
+      maxBatchBytes: DEFAULT_MAX_BATCH_BYTES,
+      maxBundleBytes: DEFAULT_MAX_BUNDLE_BYTES,
+      maxBatchMessages: 2000,
+      maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
+      onRecord: () => {},
+      ...opts,
+    };
     this.producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
@@ -133,7 +145,19 @@ export class BatchingProducer {
     let headersBytes = 0;
     for (const name in headers) headersBytes += 10 + Buffer.byteLength(name) + Buffer.byteLength(headers[name]);
     return new Promise<void>((resolve, reject) => {
-      const pending: Pending = { topic, headers, headersKey: JSON.stringify(headers), headersBytes, items, bytes, next: 0, sending: 0, resolve, reject, settled: false };
+      const pending: Pending = {
+        topic,
+        headers,
+        headersKey: JSON.stringify(headers),
+        headersBytes,
+        items,
+        bytes,
+        next: 0,
+        sending: 0,
+        resolve,
+        reject,
+        settled: false,
+      };
       const timer = setTimeout(() => {
         settle(pending, unavailable(`Kafka did not acknowledge within ${this.opts.timeoutMs} ms`));
       }, this.opts.timeoutMs);
@@ -196,7 +220,12 @@ export class BatchingProducer {
         let bundle = groups.get(item.into);
         const size = item.value.length;
         const fits = bundle !== undefined && bundle.bytes + size <= maxBundleBytes;
-        const cost = fits ? size : size + RECORD_OVERHEAD + pending.headersBytes + (typeof item.into === 'string' ? Buffer.byteLength(item.into) : 0);
+        const cost = fits
+          ? size
+          : size +
+            RECORD_OVERHEAD +
+            pending.headersBytes +
+            (typeof item.into === 'string' ? Buffer.byteLength(item.into) : 0);
         if (bytes > 0 && (bytes + cost > maxBatchBytes || (!fits && bundles.length >= maxBatchMessages))) {
           full = true;
           break;
@@ -232,7 +261,11 @@ export class BatchingProducer {
       let list = byTopic.get(bundle.topic);
       if (list === undefined) byTopic.set(bundle.topic, (list = []));
       const value = frameBundle(bundle.parts, bundle.bytes);
-      list.push(typeof bundle.into === 'string' ? { key: bundle.into, value, headers: bundle.headers } : { key: null, partition: bundle.into, value, headers: bundle.headers });
+      list.push(
+        typeof bundle.into === 'string'
+          ? { key: bundle.into, value, headers: bundle.headers }
+          : { key: null, partition: bundle.into, value, headers: bundle.headers },
+      );
     }
     const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     let failure: Error | undefined;
@@ -259,5 +292,10 @@ function settle(pending: Pending, error?: Error): void {
 }
 
 function unavailable(message: string): VigilError {
-  return new VigilError('VIGIL_ERR_KAFKA_UNAVAILABLE', `${message}; retry later (records that carry the same ids are stored once)`, undefined, 2);
+  return new VigilError(
+    'VIGIL_ERR_KAFKA_UNAVAILABLE',
+    `${message}; retry later (records that carry the same ids are stored once)`,
+    undefined,
+    2,
+  );
 }

@@ -17,6 +17,12 @@ import { DIRECT_PRODUCER_PREFIX, isSystemActor } from '../auth/identity.ts';
 import type { FieldError } from '../errors.ts';
 import { HEADER_CONTENT_TYPE, HEADER_PRODUCER, HEADER_SCHEMA, PRODUCER_ALERTER, PRODUCER_GATEWAY } from './topics.ts';
 
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+/** Bytes per item assumed when a record's size is all there is to count its items by. */
+const AVRO_ITEM_BYTES_ESTIMATE = 1024;
+const JSON_ITEM_BYTES_ESTIMATE = 64;
+
 export interface ItemCodecs {
   item: Codec;
   bundle: Codec;
@@ -30,7 +36,8 @@ const JSON_TYPE = 'application/json';
 
 export function itemsOf(record: ConsumedRecord, codecs: ItemCodecs): RecordItems {
   const value = record.value;
-  if (value === null || value.length === 0) return { ok: false, reason: 'empty_value', detail: 'the record has no value' };
+  if (value === null || value.length === 0)
+    return { ok: false, reason: 'empty_value', detail: 'the record has no value' };
   const schemaId = record.headers[HEADER_SCHEMA];
   if (schemaId !== undefined) {
     const bundle = codecs.bundle.knows(schemaId);
@@ -40,7 +47,11 @@ export function itemsOf(record: ConsumedRecord, codecs: ItemCodecs): RecordItems
       decoded = codec.decode(value, schemaId);
     } catch (error) {
       const message = (error as Error).message;
-      return { ok: false, reason: message.startsWith('unknown schema') ? 'unknown_schema' : 'decode_failed', detail: message };
+      return {
+        ok: false,
+        reason: message.startsWith('unknown schema') ? 'unknown_schema' : 'decode_failed',
+        detail: message,
+      };
     }
     if (!bundle) return { ok: true, items: [decoded], encoding: 'avro', bundle: false };
     const items = (decoded as Record<string, unknown[]>)[codecs.bundle.itemsField!];
@@ -48,16 +59,25 @@ export function itemsOf(record: ConsumedRecord, codecs: ItemCodecs): RecordItems
   }
   const contentType = record.headers[HEADER_CONTENT_TYPE];
   const first = value[0];
-  if (contentType?.startsWith(JSON_TYPE) || (contentType === undefined && (first === 0x7b || first === 0x5b))) { // '{' '['
+  if (
+    contentType?.startsWith(JSON_TYPE) ||
+    (contentType === undefined && (first === OPEN_BRACE || first === OPEN_BRACKET))
+  ) {
+    // '{' '['
     let parsed: unknown;
     try {
       parsed = JSON.parse(value.toString('utf8'));
     } catch (error) {
       return { ok: false, reason: 'decode_failed', detail: `malformed JSON: ${(error as Error).message}` };
     }
-    if (Array.isArray(parsed)) return parsed.length === 0 ? emptyBundle() : { ok: true, items: parsed, encoding: 'json', bundle: true };
+    if (Array.isArray(parsed))
+      return parsed.length === 0 ? emptyBundle() : { ok: true, items: parsed, encoding: 'json', bundle: true };
     if (isPlainObject(parsed)) return { ok: true, items: [parsed], encoding: 'json', bundle: false };
-    return { ok: false, reason: 'invalid', detail: 'the JSON value must be an object (one item) or an array of objects (a bundle)' };
+    return {
+      ok: false,
+      reason: 'invalid',
+      detail: 'the JSON value must be an object (one item) or an array of objects (a bundle)',
+    };
   }
   return {
     ok: false,
@@ -75,15 +95,22 @@ export function estimatedItems(record: ConsumedRecord, bundle: Codec): number {
   const value = record.value;
   if (value === null || value.length === 0) return 1;
   const schemaId = record.headers[HEADER_SCHEMA];
-  if (schemaId !== undefined) return bundle.knows(schemaId) ? Math.max(announcedItems(value) ?? 1, Math.ceil(value.length / 1024)) : 1;
-  return value[0] === 0x5b ? Math.ceil(value.length / 64) : 1;
+  if (schemaId !== undefined)
+    return bundle.knows(schemaId)
+      ? Math.max(announcedItems(value) ?? 1, Math.ceil(value.length / AVRO_ITEM_BYTES_ESTIMATE))
+      : 1;
+  return value[0] === OPEN_BRACKET ? Math.ceil(value.length / JSON_ITEM_BYTES_ESTIMATE) : 1;
 }
 
 /**
  * An item of a bundle on its own, as a record of the item's schema (the DLQ carries it alone, re-playable by
  * publishing its value with its headers): Avro items are re-encoded with the item schema, JSON items serialised.
  */
-export function itemAlone(item: unknown, encoding: 'avro' | 'json', codec: Codec): { value: Buffer; headers: Record<string, string> } {
+export function itemAlone(
+  item: unknown,
+  encoding: 'avro' | 'json',
+  codec: Codec,
+): { value: Buffer; headers: Record<string, string> } {
   if (encoding === 'avro') {
     try {
       return { value: codec.encode(item as object), headers: { [HEADER_SCHEMA]: codec.schemaId } };
@@ -101,11 +128,15 @@ export function itemAlone(item: unknown, encoding: 'avro' | 'json', codec: Codec
  * alerter's own Avro records; anywhere else the item is refused (and dead-lettered), so a producer cannot write
  * events that incident timelines would take for the alerter's.
  */
-export function creatorOf(record: ConsumedRecord, encoding: 'avro' | 'json', createdBy: unknown):
-  { ok: true; value: string } | { ok: false; error: FieldError } {
+export function creatorOf(
+  record: ConsumedRecord,
+  encoding: 'avro' | 'json',
+  createdBy: unknown,
+): { ok: true; value: string } | { ok: false; error: FieldError } {
   const producer = record.headers[HEADER_PRODUCER];
   const own = encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer);
-  if (!own || typeof createdBy !== 'string') return { ok: true, value: `${DIRECT_PRODUCER_PREFIX}${producer ?? 'direct'}` };
+  if (!own || typeof createdBy !== 'string')
+    return { ok: true, value: `${DIRECT_PRODUCER_PREFIX}${producer ?? 'direct'}` };
   if (isSystemActor(createdBy) && !(encoding === 'avro' && producer === PRODUCER_ALERTER)) {
     const message = `${JSON.stringify(createdBy)} is reserved for vigil itself`;
     return { ok: false, error: { field: 'created_by', message } };

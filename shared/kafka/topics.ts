@@ -9,6 +9,9 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../config.ts';
 
+const SETTLING_ATTEMPTS = 30;
+const SETTLING_RETRY_MS = 500;
+
 export const HEADER_SCHEMA = 'vigil-schema';
 export const HEADER_CONTENT_TYPE = 'content-type';
 export const HEADER_PRODUCER = 'vigil-producer';
@@ -52,7 +55,8 @@ export function topicConfig(config: Config['kafka']): { name: string; value: str
   return minIsr === null ? [] : [{ name: 'min.insync.replicas', value: String(minIsr) }];
 }
 
-const SETTLING = /does not host this topic-partition|not the leader for that topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;
+const SETTLING =
+  /does not host this topic-partition|not the leader for that topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;
 
 /** Retries a metadata-changing admin call while a new topic or a fresh broker is still settling (up to ~15 s). */
 async function retryWhileSettling<T>(work: () => Promise<T>): Promise<T> {
@@ -61,8 +65,8 @@ async function retryWhileSettling<T>(work: () => Promise<T>): Promise<T> {
       return await work();
     } catch (error) {
       const text = `${(error as Error).message} ${JSON.stringify((error as { errors?: unknown }).errors ?? '')}`;
-      if (attempt >= 30 || !SETTLING.test(text)) throw error;
-      await new Promise((r) => setTimeout(r, 500));
+      if (attempt >= SETTLING_ATTEMPTS || !SETTLING.test(text)) throw error;
+      await new Promise((r) => setTimeout(r, SETTLING_RETRY_MS));
     }
   }
 }

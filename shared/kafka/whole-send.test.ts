@@ -23,16 +23,26 @@ describe('sendWhole', () => {
   it('gives up after its retries with the last failure, and at once on a failure that is not retriable', async () => {
     let calls = 0;
     const refused = new KafkaJSConnectionError('Connection error: ECONNREFUSED');
-    await expect(sendWhole(async () => { calls++; throw refused; }, FAST)).rejects.toBe(refused);
+    await expect(
+      sendWhole(async () => {
+        calls++;
+        throw refused;
+      }, FAST),
+    ).rejects.toBe(refused);
     expect(calls).toBe(3);
 
     calls = 0;
     const tooLarge = new KafkaJSNonRetriableError('The request included a message larger than the max message size');
-    await expect(sendWhole(async () => { calls++; throw tooLarge; }, FAST)).rejects.toBe(tooLarge);
+    await expect(
+      sendWhole(async () => {
+        calls++;
+        throw tooLarge;
+      }, FAST),
+    ).rejects.toBe(tooLarge);
     expect(calls).toBe(1);
   });
 
-  it('judges KafkaJS\'s wrapped last attempt by its cause', () => {
+  it("judges KafkaJS's wrapped last attempt by its cause", () => {
     const wrap = (e: Error) => new KafkaJSNumberOfRetriesExceeded(e, { retryCount: 0, retryTime: 0 });
     expect(isRetriable(wrap(new KafkaJSConnectionError('closed')))).toBe(true);
     expect(isRetriable(wrap(new KafkaJSNonRetriableError('bad')))).toBe(false);

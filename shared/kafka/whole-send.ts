@@ -25,7 +25,8 @@ const DEFAULT_RETRY: WholeSendRetry = { retries: 5, initialRetryTimeMs: 200, max
 
 /** Runs `send` (one KafkaJS send or sendBatch) until it succeeds, retrying retriable failures as whole sends. */
 export async function sendWhole(
-  send: () => Promise<RecordMetadata[]>, retry: WholeSendRetry = DEFAULT_RETRY,
+  send: () => Promise<RecordMetadata[]>,
+  retry: WholeSendRetry = DEFAULT_RETRY,
 ): Promise<RecordMetadata[]> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -39,8 +40,9 @@ export async function sendWhole(
 
 /** KafkaJS wraps the failure of its last (here: only) attempt; what counts is whether that failure was retriable. */
 export function isRetriable(error: unknown): boolean {
-  const cause = (error as { name?: string; cause?: unknown }).name === 'KafkaJSNumberOfRetriesExceeded'
-    ? (error as { cause?: unknown }).cause
-    : error;
+  const cause =
+    (error as { name?: string; cause?: unknown }).name === 'KafkaJSNumberOfRetriesExceeded'
+      ? (error as { cause?: unknown }).cause
+      : error;
   return (cause as { retriable?: boolean } | undefined)?.retriable === true;
 }

@@ -77,7 +77,14 @@ export function aggregate(agg: Aggregation, input: Sample[], param: number | nul
       out.push(...ordered.slice(0, k));
       continue;
     }
-    out.push({ labels, value: reduce(agg.op, members.map((m) => m.value), param) });
+    out.push({
+      labels,
+      value: reduce(
+        agg.op,
+        members.map((m) => m.value),
+        param,
+      ),
+    });
   }
   return out;
 }

@@ -9,7 +9,8 @@ import { compileQuery, ThresholdMismatchError } from './compile.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 
 const opts = { maxRangeMs: 3_600_000 };
-const compile = (query: string, threshold_value: number | null = null) => compileQuery({ query, threshold_value }, opts);
+const compile = (query: string, threshold_value: number | null = null) =>
+  compileQuery({ query, threshold_value }, opts);
 
 function syntaxError(query: string): RuleSyntaxError {
   try {
@@ -23,15 +24,34 @@ function syntaxError(query: string): RuleSyntaxError {
 
 describe('alert rule queries', () => {
   it('take the query as the condition when it has one (a filtering comparison, and/or/unless, absent)', () => {
-    for (const query of ['cpu_usage > 80', 'x < -3', '80 < x', 'x > y', 'x > 1 and y < 2', 'x unless y', 'absent(x)', 'x > 80 > 90']) {
+    for (const query of [
+      'cpu_usage > 80',
+      'x < -3',
+      '80 < x',
+      'x > y',
+      'x > 1 and y < 2',
+      'x unless y',
+      'absent(x)',
+      'x > 80 > 90',
+    ]) {
       expect(compile(query).expr, query).toMatchObject({ pos: expect.any(Number) });
       expect(() => compile(query), query).not.toThrow();
     }
-    expect(compile('cpu_usage > 80').expr).toMatchObject({ kind: 'binary', op: '>', lhs: { kind: 'vector', name: 'cpu_usage' }, rhs: { value: 80 } });
+    expect(compile('cpu_usage > 80').expr).toMatchObject({
+      kind: 'binary',
+      op: '>',
+      lhs: { kind: 'vector', name: 'cpu_usage' },
+      rhs: { value: 80 },
+    });
   });
 
   it('use threshold_value as `>` for a query without a condition (the form of the contract)', () => {
-    expect(compile('cpu_usage', 80).expr).toMatchObject({ kind: 'binary', op: '>', lhs: { kind: 'vector', name: 'cpu_usage' }, rhs: { kind: 'number', value: 80 } });
+    expect(compile('cpu_usage', 80).expr).toMatchObject({
+      kind: 'binary',
+      op: '>',
+      lhs: { kind: 'vector', name: 'cpu_usage' },
+      rhs: { kind: 'number', value: 80 },
+    });
     expect(compile('x > bool 1', 0).expr).toMatchObject({ op: '>', lhs: { op: '>', returnBool: true } });
     expect(compile('cpu_usage > 80', 80).expr).toMatchObject({ op: '>', rhs: { value: 80 } });
     expect(() => compile('cpu_usage > 80', 90)).toThrow(ThresholdMismatchError);
@@ -67,9 +87,15 @@ describe('alert rule queries', () => {
   });
 
   it('select events: `type` is event_type, field values are checked, any other label is a tag', () => {
-    const { selectors } = compile('count_over_time(events{type="log", source="api", level="error", region=~"eu-.*"}[5m]) > 50');
+    const { selectors } = compile(
+      'count_over_time(events{type="log", source="api", level="error", region=~"eu-.*"}[5m]) > 50',
+    );
     expect(selectors[0].matchers.map((m) => [m.label, m.op, m.value])).toEqual([
-      ['__name__', '=', 'events'], ['event_type', '=', 'log'], ['source', '=', 'api'], ['level', '=', 'error'], ['region', '=~', 'eu-.*'],
+      ['__name__', '=', 'events'],
+      ['event_type', '=', 'log'],
+      ['source', '=', 'api'],
+      ['level', '=', 'error'],
+      ['region', '=~', 'eu-.*'],
     ]);
     expect(compile('sum by (source) (rate(events{level="error"}[1m])) > 0.5').partial?.op).toBe('sum');
   });
@@ -80,8 +106,13 @@ describe('alert rule queries', () => {
       `http_errors{job="api", env!='dev', path=~"/v1/.*", code!~"2..", q="a\\"b",} > 0`,
       'sum(rate(req_total[5m])) by (job) > 1',
       'sum by () (cpu_usage) > 1',
-      'avg_over_time(m{a=\'b\'}[1m30s]) > 1',
-      'x > 1e3', 'x > .5', 'x == 1', 'x != 1', 'x >= 1', 'x <= 1',
+      "avg_over_time(m{a='b'}[1m30s]) > 1",
+      'x > 1e3',
+      'x > .5',
+      'x == 1',
+      'x != 1',
+      'x >= 1',
+      'x <= 1',
     ]) {
       expect(() => compile(query), query).not.toThrow();
     }
@@ -103,14 +134,22 @@ describe('alert rule queries', () => {
     ['rate(cpu_usage[50m] offset 20m) > 1', 'the range plus offset 1h10m is longer than the longest allowed', 5],
     ['cpu_usage offset -5m > 1', 'a negative offset', 0],
     ['rate(cpu_usage[5m) > 1', 'expected "]" to close the range', 17],
-    ['rate(cpu_usage[5m] > 1', 'binary operator > needs scalars or instant vectors on both sides, got a range vector', 19],
+    [
+      'rate(cpu_usage[5m] > 1',
+      'binary operator > needs scalars or instant vectors on both sides, got a range vector',
+      19,
+    ],
     ['median_over_time(x[5m]) > 1', 'unknown function median_over_time()', 0],
     ['sum by (job job) (x) > 1', 'expected "," between label names', 12],
     ['sum by job (x) > 1', 'expected "(" after by', 7],
     ['sum(x > 1', 'expected ")" to close sum(', 9],
     ['1 > bool 0', 'an alert rule needs an instant vector', 0],
     ['events > 3', 'events have no value', 0],
-    ['avg_over_time(events{level="error"}[5m]) > 1', 'avg_over_time() needs metric values; over events use count_over_time or rate', 0],
+    [
+      'avg_over_time(events{level="error"}[5m]) > 1',
+      'avg_over_time() needs metric values; over events use count_over_time or rate',
+      0,
+    ],
     ['count_over_time(events{level="bad"}[5m]) > 1', 'level is one of trace, debug, info, warn, error, fatal', 23],
     ['count_over_time(events{type="bogus"}[5m]) > 1', 'event_type is one of log, metric, trace, alert', 23],
     ['count_over_time(events{__x="a"}[5m]) > 1', 'reserved', 23],

@@ -58,7 +58,10 @@ export interface CompiledQuery {
 
 /** A threshold_value that contradicts the query (which has its own condition). */
 export class ThresholdMismatchError extends Error {
-  constructor(readonly thresholdValue: number, readonly queryThreshold: number | null) {
+  constructor(
+    readonly thresholdValue: number,
+    readonly queryThreshold: number | null,
+  ) {
     super(
       queryThreshold === null
         ? `threshold_value ${thresholdValue} has nothing to apply to: the query has a condition of its own; ` +
@@ -131,8 +134,13 @@ function withThreshold(parsed: Expr, rule: RuleQuery, fail: Fail): Expr {
   }
   const pos = rule.query.length;
   return {
-    kind: 'binary', op: '>', lhs: parsed, rhs: { kind: 'number', value: rule.threshold_value!, pos },
-    returnBool: false, matching: null, pos,
+    kind: 'binary',
+    op: '>',
+    lhs: parsed,
+    rhs: { kind: 'number', value: rule.threshold_value!, pos },
+    returnBool: false,
+    matching: null,
+    pos,
   };
 }
 
@@ -169,7 +177,11 @@ function checkRule(expr: Expr, call: CallNode | null, opts: ParseOptions, fail: 
 }
 
 function checkSelector(
-  selector: VectorSelector, rangeMs: number, call: CallNode | null, opts: ParseOptions, fail: Fail,
+  selector: VectorSelector,
+  rangeMs: number,
+  call: CallNode | null,
+  opts: ParseOptions,
+  fail: Fail,
 ): void {
   const at = selector.pos;
   if (selector.name === null) fail(NAMELESS, at);

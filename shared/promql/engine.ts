@@ -16,7 +16,7 @@ import { aggregate } from './aggregations.ts';
 import { callFunction } from './functions.ts';
 
 export const NAME = '__name__';
-export const DEFAULT_LOOKBACK_MS = 5 * 60_000;
+export const DEFAULT_LOOKBACK_MS = 300_000; // 5 minutes, as Prometheus
 
 export interface StoredSeries {
   /** All labels, the metric name as __name__. */
@@ -71,7 +71,10 @@ export class Evaluator {
   /** The steps of one range() read the same selectors at increasing instants: bounds move on from the last step's. */
   private readonly cursors = new Map<VectorSelector | MatrixSelector, Cursor>();
 
-  constructor(private readonly source: SeriesSource, private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS }) {}
+  constructor(
+    private readonly source: SeriesSource,
+    private readonly opts: EngineOptions = { lookbackMs: DEFAULT_LOOKBACK_MS },
+  ) {}
 
   instant(expr: Expr, t: number): Value {
     this.cursors.clear(); // the points may have changed since the last call (live windows)
@@ -84,7 +87,8 @@ export class Evaluator {
     const out = new Map<string, SeriesResult>();
     for (let t = start; t <= end; t += stepMs) {
       const value = this.eval(expr, t);
-      const samples = value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
+      const samples =
+        value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
       for (const sample of samples) {
         const key = cachedKey(sample.labels);
         let series = out.get(key);
@@ -116,7 +120,9 @@ export class Evaluator {
       case 'vector':
         return { type: 'vector', samples: this.instantSelect(expr, t) };
       case 'matrix':
-        throw new PromqlExecutionError('a range vector cannot be evaluated on its own: wrap it in a function such as rate()');
+        throw new PromqlExecutionError(
+          'a range vector cannot be evaluated on its own: wrap it in a function such as rate()',
+        );
       case 'call':
         return this.call(expr, t);
       case 'aggregation':
@@ -151,7 +157,10 @@ export class Evaluator {
   }
 
   /** The samples of each selected series in [t - range, t] (shifted by offset): index bounds into its points. */
-  windows(matrix: MatrixSelector, t: number): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
+  windows(
+    matrix: MatrixSelector,
+    t: number,
+  ): { series: StoredSeries; lo: number; hi: number; from: number; to: number }[] {
     const to = t - matrix.selector.offsetMs;
     const from = to - matrix.rangeMs;
     const all = this.series(matrix.selector);
@@ -166,7 +175,11 @@ export class Evaluator {
    * the previous instant's bounds when `to` did not go back (each step of a range query), else searched.
    */
   private bounds(
-    key: VectorSelector | MatrixSelector, all: StoredSeries[], from: number, to: number, withLo: boolean,
+    key: VectorSelector | MatrixSelector,
+    all: StoredSeries[],
+    from: number,
+    to: number,
+    withLo: boolean,
   ): Cursor {
     let cursor = this.cursors.get(key);
     if (!cursor || to < cursor.t) {
@@ -218,9 +231,12 @@ export class Evaluator {
       const [value] = scalarOp(node.op, lhs.value, rhs.value);
       return { type: 'scalar', value: COMPARISON_OPS.includes(node.op) ? Number(value) : value };
     }
-    if (lhs.type === 'vector' && rhs.type === 'vector') return { type: 'vector', samples: vectorVector(node, lhs.samples, rhs.samples) };
-    if (lhs.type === 'vector' && rhs.type === 'scalar') return { type: 'vector', samples: vectorScalar(node, lhs.samples, rhs.value, false) };
-    if (lhs.type === 'scalar' && rhs.type === 'vector') return { type: 'vector', samples: vectorScalar(node, rhs.samples, lhs.value, true) };
+    if (lhs.type === 'vector' && rhs.type === 'vector')
+      return { type: 'vector', samples: vectorVector(node, lhs.samples, rhs.samples) };
+    if (lhs.type === 'vector' && rhs.type === 'scalar')
+      return { type: 'vector', samples: vectorScalar(node, lhs.samples, rhs.value, false) };
+    if (lhs.type === 'scalar' && rhs.type === 'vector')
+      return { type: 'vector', samples: vectorScalar(node, rhs.samples, lhs.value, true) };
     throw new PromqlExecutionError(`binary operator ${node.op} needs scalars or instant vectors`);
   }
 }
@@ -239,7 +255,7 @@ function scalarOp(op: string, a: number, b: number): [number, boolean] {
     case '%':
       return [a % b, true];
     case '^':
-      return [Math.pow(a, b), true];
+      return [a ** b, true];
     case 'atan2':
       return [Math.atan2(a, b), true];
     case '==':
@@ -294,7 +310,9 @@ function vectorVector(node: Binary, lhs: Sample[], rhs: Sample[]): Sample[] {
     const sig = signature(sample.labels, matching);
     if (bySig.has(sig)) {
       throw new PromqlExecutionError(
-        `found duplicate series for the match group ${describeLabels(sample.labels)} on the ${card === 'one-to-many' ? 'left' : 'right'} hand-side of the operation: many-to-many matching not allowed: matching labels must be unique on one side`,
+        `found duplicate series for the match group ${describeLabels(sample.labels)} ` +
+          `on the ${card === 'one-to-many' ? 'left' : 'right'} hand-side of the operation: ` +
+          'many-to-many matching not allowed: matching labels must be unique on one side',
       );
     }
     bySig.set(sig, sample);
@@ -318,10 +336,15 @@ function vectorVector(node: Binary, lhs: Sample[], rhs: Sample[]): Sample[] {
     const key = labelsKey(labels);
     if (card === 'one-to-one') {
       if (seenSigs.has(sig)) {
-        throw new PromqlExecutionError(`multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit (group_left/group_right)`);
+        throw new PromqlExecutionError(
+          `multiple matches for labels ${describeLabels(labels)}: many-to-one matching must be explicit ` +
+            `(group_left/group_right)`,
+        );
       }
     } else if (seen.has(key)) {
-      throw new PromqlExecutionError(`multiple matches for labels ${describeLabels(labels)}: grouping labels must ensure unique matches`);
+      throw new PromqlExecutionError(
+        `multiple matches for labels ${describeLabels(labels)}: grouping labels must ensure unique matches`,
+      );
     }
     seen.add(key);
     seenSigs.add(sig);

@@ -12,15 +12,28 @@ function show(e: Expr): string {
     case 'string':
       return JSON.stringify(e.value);
     case 'vector':
-      return `${e.name ?? ''}{${e.matchers.filter((m) => m.label !== '__name__' || e.name === null).map((m) => `${m.label}${m.op}${JSON.stringify(m.value)}`).join(',')}}${e.offsetMs ? ` offset ${e.offsetMs}` : ''}`;
+      return `${e.name ?? ''}{${e.matchers
+        .filter((m) => m.label !== '__name__' || e.name === null)
+        .map((m) => `${m.label}${m.op}${JSON.stringify(m.value)}`)
+        .join(',')}}${e.offsetMs ? ` offset ${e.offsetMs}` : ''}`;
     case 'matrix':
       return `${show(e.selector)}[${e.rangeMs}]`;
     case 'call':
       return `${e.fn}(${e.args.map(show).join(', ')})`;
     case 'aggregation':
-      return `${e.op}${e.grouping ? ` ${e.grouping.without ? 'without' : 'by'}(${e.grouping.labels.join(',')})` : ''}(${e.param ? `${show(e.param)}, ` : ''}${show(e.expr)})`;
+      return (
+        `${e.op}${e.grouping ? ` ${e.grouping.without ? 'without' : 'by'}(${e.grouping.labels.join(',')})` : ''}` +
+        `(${e.param ? `${show(e.param)}, ` : ''}${show(e.expr)})`
+      );
     case 'binary':
-      return `(${show(e.lhs)} ${e.op}${e.returnBool ? ' bool' : ''}${e.matching ? ` ${e.matching.on ? 'on' : 'ignoring'}(${e.matching.labels.join(',')}) ${e.matching.card}(${e.matching.include.join(',')})` : ''} ${show(e.rhs)})`;
+      return (
+        `(${show(e.lhs)} ${e.op}${e.returnBool ? ' bool' : ''}` +
+        (e.matching
+          ? ` ${e.matching.on ? 'on' : 'ignoring'}(${e.matching.labels.join(',')}) ` +
+            `${e.matching.card}(${e.matching.include.join(',')})`
+          : '') +
+        ` ${show(e.rhs)})`
+      );
     case 'unary':
       return `(${e.op}${show(e.expr)})`;
     case 'paren':
@@ -51,25 +64,37 @@ describe('PromQL expression parser', () => {
     ['a / on(host) group_left(team) b', '(a{} / on(host) many-to-one(team) b{})'],
     ['a * ignoring(code) group_right b', '(a{} * ignoring(code) one-to-many() b{})'],
     ['{__name__=~"http_.*", job="x"}', '{__name__=~"http_.*",job="x"}'],
-    ['histogram_quantile(0.9, sum by (le) (rate(h_bucket[5m])))', 'histogram_quantile(0.9, sum by(le)(rate(h_bucket{}[300000])))'],
+    [
+      'histogram_quantile(0.9, sum by (le) (rate(h_bucket[5m])))',
+      'histogram_quantile(0.9, sum by(le)(rate(h_bucket{}[300000])))',
+    ],
   ])('%s parses as %s', (query, tree) => {
     expect(show(parseExpr(query))).toBe(tree);
   });
 
   it.each([
-    ['deriv(x[5m])', 'function deriv() is not supported by vigil (docs/promql.md lists the supported functions) (at line 1, column 1)'],
+    [
+      'deriv(x[5m])',
+      'function deriv() is not supported by vigil (docs/promql.md lists the supported functions) (at line 1, column 1)',
+    ],
     ['nosuch(x)', 'unknown function nosuch() (at line 1, column 1)'],
     ['rate(x)', 'rate() argument 1 must be a range vector, got an instant vector (at line 1, column 1)'],
     ['x[5m]', 'binary operator or a range vector: wrap it'],
     ['1 > 2', 'comparisons between scalars must use the bool modifier (at line 1, column 3)'],
     ['rate(x[5m:1m])', 'subqueries ([range:step]) are not supported (at line 1, column 10)'],
-    ['{a=""}', 'a selector needs a metric name or at least one matcher that does not match the empty string (at line 1, column 1)'],
+    [
+      '{a=""}',
+      'a selector needs a metric name or at least one matcher that does not match the empty string ' +
+        '(at line 1, column 1)',
+    ],
     ['sum(x', 'unexpected end of query: expected ")" to close sum( (at line 1, column 6)'],
     ['x @ 100', 'the @ modifier is not supported (at line 1, column 3)'],
   ])('%s is refused: %s', (query, message) => {
     if (query === 'x[5m]') {
       // A bare range vector parses; evaluating it on its own is the error (as in Prometheus' instant query).
-      expect(() => new Evaluator({ select: () => [] }).instant(parseExpr(query), 0)).toThrow(/range vector cannot be evaluated/);
+      expect(() => new Evaluator({ select: () => [] }).instant(parseExpr(query), 0)).toThrow(
+        /range vector cannot be evaluated/,
+      );
       return;
     }
     expect(error(query)).toBe(message);
@@ -83,7 +108,10 @@ describe('PromQL evaluator', () => {
     return { labels, points: p };
   };
   const data = [
-    series({ __name__: 'up', job: 'a' }, [[0, 1], [60_000, 1]]),
+    series({ __name__: 'up', job: 'a' }, [
+      [0, 1],
+      [60_000, 1],
+    ]),
     series({ __name__: 'up', job: 'b' }, [[0, 0]]),
   ];
   const source = { select: (_s: VectorSelector) => data };
@@ -92,9 +120,15 @@ describe('PromQL evaluator', () => {
     const e = new Evaluator(source);
     expect(e.instant(parseExpr('up'), 300_000)).toEqual({
       type: 'vector',
-      samples: [{ labels: { __name__: 'up', job: 'a' }, value: 1 }, { labels: { __name__: 'up', job: 'b' }, value: 0 }],
+      samples: [
+        { labels: { __name__: 'up', job: 'a' }, value: 1 },
+        { labels: { __name__: 'up', job: 'b' }, value: 0 },
+      ],
     });
-    expect(e.instant(parseExpr('up'), 300_001)).toEqual({ type: 'vector', samples: [{ labels: { __name__: 'up', job: 'a' }, value: 1 }] });
+    expect(e.instant(parseExpr('up'), 300_001)).toEqual({
+      type: 'vector',
+      samples: [{ labels: { __name__: 'up', job: 'a' }, value: 1 }],
+    });
   });
 
   it('a range query evaluates at every step and keeps a series only where it has a value', () => {
@@ -106,15 +140,21 @@ describe('PromQL evaluator', () => {
 
   it('a range query answers at each step what an instant query at that step answers (windows moved step by step)', () => {
     // Irregular samples, gaps longer than the lookback, a counter reset: every window edge case the steps cross.
-    const rng = (seed: number) => () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const rng = (seed: number) => () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const random = rng(7);
     const irregular = ['a', 'b', 'c'].map((job) => {
       const points: [number, number][] = [];
-      for (let t = 0, v = 0; t < 3_600_000; t += Math.floor(random() * 400_000)) points.push([t, (v = random() < 0.1 ? 0 : v + random() * 10)]);
+      for (let t = 0, v = 0; t < 3_600_000; t += Math.floor(random() * 400_000))
+        points.push([t, (v = random() < 0.1 ? 0 : v + random() * 10)]);
       return series({ __name__: 'req', job }, points);
     });
     const source = { select: () => irregular };
-    for (const query of ['req', 'rate(req[5m])', 'max_over_time(req[2m] offset 1m)', 'sum(req offset 30s) + count(req)']) {
+    for (const query of [
+      'req',
+      'rate(req[5m])',
+      'max_over_time(req[2m] offset 1m)',
+      'sum(req offset 30s) + count(req)',
+    ]) {
       for (const stepMs of [15_000, 60_000, 310_000]) {
         const expr = parseExpr(query);
         const range = new Evaluator(source).range(expr, 0, 3_600_000, stepMs);

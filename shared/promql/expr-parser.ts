@@ -20,13 +20,32 @@ import {
 import { RuleSyntaxError, tokenize, type Token } from './lexer.ts';
 import { SIGNATURES, UNSUPPORTED_FUNCTIONS } from './signatures.ts';
 
+/** Longest token text quoted in an error message. */
+const EXCERPT_MAX_CHARS = 40;
+
 export const MAX_EXPRESSION_LENGTH = 16_000;
 const AGGREGATIONS: readonly AggregationOp[] = [
-  'sum', 'avg', 'min', 'max', 'count', 'group', 'stddev', 'stdvar', 'topk', 'bottomk', 'quantile',
+  'sum',
+  'avg',
+  'min',
+  'max',
+  'count',
+  'group',
+  'stddev',
+  'stdvar',
+  'topk',
+  'bottomk',
+  'quantile',
 ];
 const PARAM_AGGREGATIONS: readonly string[] = ['topk', 'bottomk', 'quantile'];
 /** Binary operator levels, loosest first. */
-const LEVELS: readonly (readonly string[])[] = [['or'], ['and', 'unless'], COMPARISON_OPS, ['+', '-'], ['*', '/', '%', 'atan2']];
+const LEVELS: readonly (readonly string[])[] = [
+  ['or'],
+  ['and', 'unless'],
+  COMPARISON_OPS,
+  ['+', '-'],
+  ['*', '/', '%', 'atan2'],
+];
 const MATCH_OPS: readonly string[] = ['=', '!=', '=~', '!~'];
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
@@ -69,7 +88,8 @@ class ExprParser {
     try {
       this.tokens = tokenize(query);
     } catch (error) {
-      if (error instanceof RuleSyntaxError) throw new PromqlError(error.message.replace(/ \(at line .*$/, ''), query, error.position);
+      if (error instanceof RuleSyntaxError)
+        throw new PromqlError(error.message.replace(/ \(at line .*$/, ''), query, error.position);
       throw error;
     }
   }
@@ -125,7 +145,11 @@ class ExprParser {
     const lt = typeOf(node.lhs);
     const rt = typeOf(node.rhs);
     for (const t of [lt, rt]) {
-      if (t !== 'scalar' && t !== 'vector') this.fail(token, `binary operator ${node.op} needs scalars or instant vectors on both sides, got ${typeName(t)}`);
+      if (t !== 'scalar' && t !== 'vector')
+        this.fail(
+          token,
+          `binary operator ${node.op} needs scalars or instant vectors on both sides, got ${typeName(t)}`,
+        );
     }
     if (SET_OPS.includes(node.op) && (lt !== 'vector' || rt !== 'vector')) {
       this.fail(token, `set operator ${node.op} needs instant vectors on both sides`);
@@ -145,15 +169,20 @@ class ExprParser {
       this.index++;
       const expr = this.unary();
       const t = typeOf(expr);
-      if (t !== 'scalar' && t !== 'vector') this.fail(token, `unary ${token.text} needs a scalar or an instant vector, got ${typeName(t)}`);
-      if (expr.kind === 'number') return { ...expr, value: token.text === '-' ? -expr.value : expr.value, pos: token.pos };
+      if (t !== 'scalar' && t !== 'vector')
+        this.fail(token, `unary ${token.text} needs a scalar or an instant vector, got ${typeName(t)}`);
+      if (expr.kind === 'number')
+        return { ...expr, value: token.text === '-' ? -expr.value : expr.value, pos: token.pos };
       return { kind: 'unary', op: token.text as '-' | '+', expr, pos: token.pos };
     }
     const base = this.postfix();
     if (isPunct(this.peek(), '^')) {
       const op = this.next();
       const rhs = this.unary();
-      return this.checkBinary({ kind: 'binary', op: '^', lhs: base, rhs, returnBool: false, matching: this.noMatching(), pos: op.pos }, op);
+      return this.checkBinary(
+        { kind: 'binary', op: '^', lhs: base, rhs, returnBool: false, matching: this.noMatching(), pos: op.pos },
+        op,
+      );
     }
     return base;
   }
@@ -166,10 +195,12 @@ class ExprParser {
     let expr = this.primary();
     if (isPunct(this.peek(), '[')) {
       const open = this.next();
-      if (expr.kind !== 'vector') this.fail(open, 'a range [..] goes only after a metric selector (subqueries are not supported)');
+      if (expr.kind !== 'vector')
+        this.fail(open, 'a range [..] goes only after a metric selector (subqueries are not supported)');
       const rangeMs = this.duration('a range such as 5m');
       if (rangeMs <= 0) this.fail(open, 'the range must be longer than 0s');
-      if (this.peek().type === 'ident' && this.peek().text.startsWith(':')) this.fail(this.peek(), 'subqueries ([range:step]) are not supported');
+      if (this.peek().type === 'ident' && this.peek().text.startsWith(':'))
+        this.fail(this.peek(), 'subqueries ([range:step]) are not supported');
       this.expect(']', 'to close the range');
       expr = { kind: 'matrix', selector: expr, rangeMs, pos: expr.pos };
     }
@@ -206,7 +237,8 @@ class ExprParser {
       return { kind: 'paren', expr, pos: token.pos };
     }
     if (isPunct(token, '{')) return this.selector(null, token);
-    if (token.type !== 'ident') this.fail(token, `unexpected ${describe(token)}: expected a number, a metric name, a function or an aggregation`);
+    if (token.type !== 'ident')
+      this.fail(token, `unexpected ${describe(token)}: expected a number, a metric name, a function or an aggregation`);
     const lower = token.text.toLowerCase();
     if (lower === 'inf' || lower === 'nan') {
       this.index++;
@@ -214,7 +246,10 @@ class ExprParser {
     }
     const after = this.tokens[this.index + 1];
     const isAggregation = (AGGREGATIONS as readonly string[]).includes(token.text);
-    if (isAggregation && (isPunct(after, '(') || (after.type === 'ident' && (after.text === 'by' || after.text === 'without')))) {
+    if (
+      isAggregation &&
+      (isPunct(after, '(') || (after.type === 'ident' && (after.text === 'by' || after.text === 'without')))
+    ) {
       return this.aggregation();
     }
     if (isPunct(after, '(')) return this.call();
@@ -251,7 +286,8 @@ class ExprParser {
     const labels: string[] = [];
     while (!isPunct(this.peek(), ')')) {
       const label = this.next();
-      if (label.type !== 'ident' || !LABEL.test(label.text)) this.fail(label, `unexpected ${describe(label)}: expected a label name`);
+      if (label.type !== 'ident' || !LABEL.test(label.text))
+        this.fail(label, `unexpected ${describe(label)}: expected a label name`);
       labels.push(label.text);
       if (!isPunct(this.peek(), ')')) this.expect(',', 'between label names');
     }
@@ -265,7 +301,12 @@ class ExprParser {
     const signature = SIGNATURES[fn];
     if (!signature) {
       const known = UNSUPPORTED_FUNCTIONS.includes(fn) || fn === 'count_values';
-      this.fail(fnToken, known ? `function ${fn}() is not supported by vigil (docs/promql.md lists the supported functions)` : `unknown function ${fn}()`);
+      this.fail(
+        fnToken,
+        known
+          ? `function ${fn}() is not supported by vigil (docs/promql.md lists the supported functions)`
+          : `unknown function ${fn}()`,
+      );
     }
     this.expect('(', `after ${fn}`);
     const args: Expr[] = [];
@@ -307,11 +348,14 @@ class ExprParser {
 
   private matcher(): Matcher {
     const labelToken = this.next();
-    if (labelToken.type !== 'ident' || !LABEL.test(labelToken.text)) this.fail(labelToken, `unexpected ${describe(labelToken)}: expected a label name`);
+    if (labelToken.type !== 'ident' || !LABEL.test(labelToken.text))
+      this.fail(labelToken, `unexpected ${describe(labelToken)}: expected a label name`);
     const opToken = this.next();
-    if (opToken.type !== 'punct' || !MATCH_OPS.includes(opToken.text)) this.fail(opToken, `unexpected ${describe(opToken)}: expected =, !=, =~ or !~`);
+    if (opToken.type !== 'punct' || !MATCH_OPS.includes(opToken.text))
+      this.fail(opToken, `unexpected ${describe(opToken)}: expected =, !=, =~ or !~`);
     const valueToken = this.next();
-    if (valueToken.type !== 'string') this.fail(valueToken, `unexpected ${describe(valueToken)}: expected a quoted string`);
+    if (valueToken.type !== 'string')
+      this.fail(valueToken, `unexpected ${describe(valueToken)}: expected a quoted string`);
     const op = opToken.text as MatchOp;
     const matcher: Matcher = { label: labelToken.text, op, value: valueToken.value!, pos: labelToken.pos };
     if (op === '=~' || op === '!~') {
@@ -375,5 +419,7 @@ function typeName(t: ValueType): string {
 
 function describe(token: Token): string {
   if (token.type === 'eof') return 'end of query';
-  return JSON.stringify(token.text.length > 40 ? `${token.text.slice(0, 40)}…` : token.text);
+  return JSON.stringify(
+    token.text.length > EXCERPT_MAX_CHARS ? `${token.text.slice(0, EXCERPT_MAX_CHARS)}…` : token.text,
+  );
 }

@@ -58,7 +58,17 @@ export interface Call {
 }
 
 export type AggregationOp =
-  | 'sum' | 'avg' | 'min' | 'max' | 'count' | 'group' | 'stddev' | 'stdvar' | 'topk' | 'bottomk' | 'quantile';
+  | 'sum'
+  | 'avg'
+  | 'min'
+  | 'max'
+  | 'count'
+  | 'group'
+  | 'stddev'
+  | 'stdvar'
+  | 'topk'
+  | 'bottomk'
+  | 'quantile';
 
 export interface Aggregation {
   kind: 'aggregation';
@@ -70,7 +80,23 @@ export interface Aggregation {
   pos: number;
 }
 
-export type BinaryOp = '+' | '-' | '*' | '/' | '%' | '^' | 'atan2' | '==' | '!=' | '>' | '<' | '>=' | '<=' | 'and' | 'or' | 'unless';
+export type BinaryOp =
+  | '+'
+  | '-'
+  | '*'
+  | '/'
+  | '%'
+  | '^'
+  | 'atan2'
+  | '=='
+  | '!='
+  | '>'
+  | '<'
+  | '>='
+  | '<='
+  | 'and'
+  | 'or'
+  | 'unless';
 
 export interface VectorMatching {
   /** on(…): match on these labels; ignoring(…): on all but these (and the metric name). */
@@ -106,7 +132,16 @@ export interface Paren {
   pos: number;
 }
 
-export type Expr = NumberLiteral | StringLiteral | VectorSelector | MatrixSelector | Call | Aggregation | Binary | Unary | Paren;
+export type Expr =
+  | NumberLiteral
+  | StringLiteral
+  | VectorSelector
+  | MatrixSelector
+  | Call
+  | Aggregation
+  | Binary
+  | Unary
+  | Paren;
 
 export const COMPARISON_OPS: readonly string[] = ['==', '!=', '>', '<', '>=', '<='];
 export const SET_OPS: readonly string[] = ['and', 'or', 'unless'];

@@ -8,6 +8,13 @@ import { quantile } from './aggregations.ts';
 import { dropName, PromqlExecutionError, type Sample, type StoredSeries, type Value } from './engine.ts';
 import type { Call, Expr, MatrixSelector, VectorSelector } from './expr.ts';
 import type { Labels } from './windows.ts';
+import { MS_PER_SECOND } from '../units.ts';
+
+const ROUND_HALF_UP = 0.5;
+/** label_replace(v, dst_label, replacement, src_label, regex): the positions of its string arguments. */
+const LABEL_REPLACE_ARG = { dst: 1, replacement: 2, src: 3, regex: 4 };
+/** Prometheus extrapolates a range to its boundary when the gap is within 110% of the average sample interval. */
+const EXTRAPOLATION_THRESHOLD = 1.1;
 
 export interface CallContext {
   eval(expr: Expr): Value;
@@ -41,7 +48,7 @@ export function callFunction(call: Call, t: number, ctx: CallContext): Value {
 
   switch (fn) {
     case 'time':
-      return { type: 'scalar', value: t / 1000 };
+      return { type: 'scalar', value: t / MS_PER_SECOND };
     case 'vector':
       return vector([{ labels: {}, value: scalarArg(0) }]);
     case 'scalar': {
@@ -68,7 +75,7 @@ export function callFunction(call: Call, t: number, ctx: CallContext): Value {
       return mapValues(Math.sign);
     case 'round': {
       const inverse = 1 / (args.length > 1 ? scalarArg(1) : 1);
-      return mapValues((v) => Math.floor(v * inverse + 0.5) / inverse);
+      return mapValues((v) => Math.floor(v * inverse + ROUND_HALF_UP) / inverse);
     }
     case 'clamp': {
       const [min, max] = [scalarArg(1), scalarArg(2)];
@@ -95,7 +102,15 @@ export function callFunction(call: Call, t: number, ctx: CallContext): Value {
     case 'histogram_quantile':
       return vector(histogramQuantile(scalarArg(0), vectorArg(1)));
     case 'label_replace':
-      return vector(labelReplace(vectorArg(0), stringArg(1), stringArg(2), stringArg(3), stringArg(4)));
+      return vector(
+        labelReplace(
+          vectorArg(0),
+          stringArg(LABEL_REPLACE_ARG.dst),
+          stringArg(LABEL_REPLACE_ARG.replacement),
+          stringArg(LABEL_REPLACE_ARG.src),
+          stringArg(LABEL_REPLACE_ARG.regex),
+        ),
+      );
     default:
       return rangeFunction(call, ctx, args[0].kind === 'matrix' ? args[0] : (args[1] as MatrixSelector), scalarArg);
   }
@@ -118,72 +133,73 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
     let value: number | null;
     if (series.counts) {
       value = countsOverWindow(fn, values, lo, hi, matrix.rangeMs);
-    } else switch (fn) {
-      case 'rate':
-      case 'increase':
-      case 'delta':
-        value = extrapolatedRate(times, values, lo, hi, from, to, fn !== 'delta', fn === 'rate', matrix.rangeMs);
-        break;
-      case 'irate':
-      case 'idelta':
-        value = instantRate(times, values, lo, hi, fn === 'irate');
-        break;
-      case 'resets':
-      case 'changes': {
-        let count = 0;
-        for (let i = lo + 1; i < hi; i++) {
-          const [prev, cur] = [values[i - 1], values[i]];
-          if (fn === 'resets' ? cur < prev : cur !== prev && !(Number.isNaN(cur) && Number.isNaN(prev))) count++;
+    } else
+      switch (fn) {
+        case 'rate':
+        case 'increase':
+        case 'delta':
+          value = extrapolatedRate(times, values, lo, hi, from, to, fn !== 'delta', fn === 'rate', matrix.rangeMs);
+          break;
+        case 'irate':
+        case 'idelta':
+          value = instantRate(times, values, lo, hi, fn === 'irate');
+          break;
+        case 'resets':
+        case 'changes': {
+          let count = 0;
+          for (let i = lo + 1; i < hi; i++) {
+            const [prev, cur] = [values[i - 1], values[i]];
+            if (fn === 'resets' ? cur < prev : cur !== prev && !(Number.isNaN(cur) && Number.isNaN(prev))) count++;
+          }
+          value = count;
+          break;
         }
-        value = count;
-        break;
-      }
-      case 'count_over_time':
-        value = n;
-        break;
-      case 'present_over_time':
-        value = 1;
-        break;
-      case 'last_over_time':
-        value = values[hi - 1];
-        break;
-      case 'sum_over_time': {
-        const sum = new KahanSum();
-        for (let i = lo; i < hi; i++) sum.add(values[i]);
-        value = sum.value;
-        break;
-      }
-      case 'avg_over_time': {
-        // Prometheus' incremental mean, compensated; a sum would overflow where the mean does not.
-        const mean = new KahanSum();
-        for (let i = lo, count = 1; i < hi; i++, count++) mean.add(values[i] / count - mean.sum / count);
-        value = mean.value;
-        break;
-      }
-      case 'min_over_time':
-        value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b < a ? b : a));
-        break;
-      case 'max_over_time':
-        value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b > a ? b : a));
-        break;
-      case 'stddev_over_time':
-      case 'stdvar_over_time': {
-        const mean = new KahanSum();
-        const aux = new KahanSum();
-        for (let i = lo, count = 1; i < hi; i++, count++) {
-          const delta = values[i] - mean.value;
-          mean.add(delta / count);
-          aux.add(delta * (values[i] - mean.value));
+        case 'count_over_time':
+          value = n;
+          break;
+        case 'present_over_time':
+          value = 1;
+          break;
+        case 'last_over_time':
+          value = values[hi - 1];
+          break;
+        case 'sum_over_time': {
+          const sum = new KahanSum();
+          for (let i = lo; i < hi; i++) sum.add(values[i]);
+          value = sum.value;
+          break;
         }
-        value = fn === 'stdvar_over_time' ? aux.value / n : Math.sqrt(aux.value / n);
-        break;
+        case 'avg_over_time': {
+          // Prometheus' incremental mean, compensated; a sum would overflow where the mean does not.
+          const mean = new KahanSum();
+          for (let i = lo, count = 1; i < hi; i++, count++) mean.add(values[i] / count - mean.sum / count);
+          value = mean.value;
+          break;
+        }
+        case 'min_over_time':
+          value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b < a ? b : a));
+          break;
+        case 'max_over_time':
+          value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b > a ? b : a));
+          break;
+        case 'stddev_over_time':
+        case 'stdvar_over_time': {
+          const mean = new KahanSum();
+          const aux = new KahanSum();
+          for (let i = lo, count = 1; i < hi; i++, count++) {
+            const delta = values[i] - mean.value;
+            mean.add(delta / count);
+            aux.add(delta * (values[i] - mean.value));
+          }
+          value = fn === 'stdvar_over_time' ? aux.value / n : Math.sqrt(aux.value / n);
+          break;
+        }
+        case 'quantile_over_time':
+          value = quantile(phi, values.slice(lo, hi));
+          break;
+        default:
+          throw new PromqlExecutionError(`function ${fn}() is not supported`);
       }
-      case 'quantile_over_time':
-        value = quantile(phi, values.slice(lo, hi));
-        break;
-      default:
-        throw new PromqlExecutionError(`function ${fn}() is not supported`);
-    }
     if (value === null) continue;
     out.push({ labels: fn === 'last_over_time' ? series.labels : dropName(series.labels), value });
   }
@@ -221,8 +237,15 @@ class KahanSum {
 
 /** Prometheus' extrapolatedRate: the increase (or delta) over the window, extrapolated to its edges. */
 function extrapolatedRate(
-  times: number[], values: number[], lo: number, hi: number, from: number, to: number,
-  isCounter: boolean, isRate: boolean, rangeMs: number,
+  times: number[],
+  values: number[],
+  lo: number,
+  hi: number,
+  from: number,
+  to: number,
+  isCounter: boolean,
+  isRate: boolean,
+  rangeMs: number,
 ): number | null {
   if (hi - lo < 2) return null;
   const first = values[lo];
@@ -234,20 +257,20 @@ function extrapolatedRate(
       last = values[i];
     }
   }
-  let durationToStart = (times[lo] - from) / 1000;
-  const durationToEnd = (to - times[hi - 1]) / 1000;
-  const sampled = (times[hi - 1] - times[lo]) / 1000;
+  let durationToStart = (times[lo] - from) / MS_PER_SECOND;
+  const durationToEnd = (to - times[hi - 1]) / MS_PER_SECOND;
+  const sampled = (times[hi - 1] - times[lo]) / MS_PER_SECOND;
   const average = sampled / (hi - lo - 1);
   if (isCounter && result > 0 && first >= 0) {
     const durationToZero = sampled * (first / result);
     if (durationToZero < durationToStart) durationToStart = durationToZero;
   }
-  const threshold = average * 1.1;
+  const threshold = average * EXTRAPOLATION_THRESHOLD;
   let interval = sampled;
   interval += durationToStart < threshold ? durationToStart : average / 2;
   interval += durationToEnd < threshold ? durationToEnd : average / 2;
   result *= interval / sampled;
-  return isRate ? result / (rangeMs / 1000) : result;
+  return isRate ? result / (rangeMs / MS_PER_SECOND) : result;
 }
 
 function instantRate(times: number[], values: number[], lo: number, hi: number, isRate: boolean): number | null {
@@ -255,7 +278,7 @@ function instantRate(times: number[], values: number[], lo: number, hi: number, 
   const [prev, last] = [values[hi - 2], values[hi - 1]];
   const result = isRate && last < prev ? last : last - prev;
   if (!isRate) return result;
-  const seconds = (times[hi - 1] - times[hi - 2]) / 1000;
+  const seconds = (times[hi - 1] - times[hi - 2]) / MS_PER_SECOND;
   return seconds === 0 ? null : result / seconds;
 }
 
@@ -283,7 +306,10 @@ function histogramQuantile(phi: number, samples: Sample[]): Sample[] {
     const le = text === '+Inf' || text === 'Inf' || text === '+inf' ? Infinity : Number(text);
     if (text.trim() === '' || Number.isNaN(le)) continue;
     const { le: _le, ...rest } = dropName(sample.labels);
-    const k = Object.keys(rest).sort().map((n) => `${n}\u0001${rest[n]}`).join('\u0002');
+    const k = Object.keys(rest)
+      .sort()
+      .map((n) => `${n}\u0001${rest[n]}`)
+      .join('\u0002');
     let group = groups.get(k);
     if (!group) groups.set(k, (group = { labels: rest, buckets: [] }));
     group.buckets.push({ le, count: sample.value });
@@ -333,15 +359,19 @@ function labelReplace(samples: Sample[], dst: string, replacement: string, src: 
   } catch (error) {
     throw new PromqlExecutionError(`invalid regular expression in label_replace(): ${(error as Error).message}`);
   }
-  if (!LABEL.test(dst)) throw new PromqlExecutionError(`invalid destination label name in label_replace(): ${JSON.stringify(dst)}`);
+  if (!LABEL.test(dst))
+    throw new PromqlExecutionError(`invalid destination label name in label_replace(): ${JSON.stringify(dst)}`);
   return samples.map((sample) => {
     const match = regex.exec(sample.labels[src] ?? '');
     if (!match) return sample;
-    const value = replacement.replace(/\$(?:\{(\w+)\}|(\w+))/g, (_all, braced: string | undefined, bare: string | undefined) => {
-      const ref = braced ?? bare!;
-      const group = /^\d+$/.test(ref) ? match[Number(ref)] : match.groups?.[ref];
-      return group ?? '';
-    });
+    const value = replacement.replace(
+      /\$(?:\{(\w+)\}|(\w+))/g,
+      (_all, braced: string | undefined, bare: string | undefined) => {
+        const ref = braced ?? bare!;
+        const group = /^\d+$/.test(ref) ? match[Number(ref)] : match.groups?.[ref];
+        return group ?? '';
+      },
+    );
     const labels = { ...sample.labels };
     if (value === '') delete labels[dst];
     else labels[dst] = value;

@@ -18,7 +18,11 @@ export class RuleSyntaxError extends Error {
   readonly column: number;
   readonly excerpt: string;
 
-  constructor(message: string, readonly query: string, readonly position: number) {
+  constructor(
+    message: string,
+    readonly query: string,
+    readonly position: number,
+  ) {
     const before = query.slice(0, position);
     const line = before.split('\n').length;
     const column = position - (before.lastIndexOf('\n') + 1) + 1;
@@ -67,7 +71,12 @@ export function tokenize(query: string): Token[] {
     else if ((text = at(DURATION)) !== null) tokens.push({ type: 'duration', text, pos });
     else if ((text = at(NUMBER)) !== null) tokens.push({ type: 'number', text, pos });
     else if ((text = at(PUNCT)) !== null) tokens.push({ type: 'punct', text, pos });
-    else if ((text = at(BAD_NUMBER)) !== null) throw new RuleSyntaxError(`${JSON.stringify(text)} is neither a number nor a duration (units: ms, s, m, h, d, w)`, query, pos);
+    else if ((text = at(BAD_NUMBER)) !== null)
+      throw new RuleSyntaxError(
+        `${JSON.stringify(text)} is neither a number nor a duration (units: ms, s, m, h, d, w)`,
+        query,
+        pos,
+      );
     else throw new RuleSyntaxError(`unexpected character ${JSON.stringify(ch)}`, query, pos);
     pos += text.length;
   }
@@ -87,7 +96,8 @@ function readString(query: string, start: number): { value: string; end: number 
     if (ch === '\n') break;
     if (ch === '\\') {
       const next = query[pos + 1];
-      if (next === undefined || !(next in ESCAPES)) throw new RuleSyntaxError(`unknown escape \\${next ?? ''} in string`, query, pos);
+      if (next === undefined || !(next in ESCAPES))
+        throw new RuleSyntaxError(`unknown escape \\${next ?? ''} in string`, query, pos);
       value += ESCAPES[next];
       pos += 2;
       continue;

@@ -18,7 +18,12 @@ const P0: Origin = { topic: 'metrics', partition: 0 };
 const P1: Origin = { topic: 'metrics', partition: 1 };
 
 const RULES = [
-  'cpu_usage > 0', 'req_total > 0', 'req_inc > 0', 'latency_bucket > 0', 'latency_count > 0', 'latency_sum > 0',
+  'cpu_usage > 0',
+  'req_total > 0',
+  'req_inc > 0',
+  'latency_bucket > 0',
+  'latency_count > 0',
+  'latency_sum > 0',
   'count_over_time(events{level="error", source="api"}[5m]) > 0',
   'count_over_time(events{level="error"}[5m]) > 0',
   'count_over_time(events{region=~"eu-.*"}[5m]) > 0',
@@ -26,28 +31,76 @@ const RULES = [
 ];
 
 function watching(w: WindowStore, queries: string[]): WindowStore {
-  w.setSelectors(queries.flatMap((q) => compileQuery({ query: q, threshold_value: null }, { maxRangeMs: 3_600_000 }).selectors));
+  w.setSelectors(
+    queries.flatMap((q) => compileQuery({ query: q, threshold_value: null }, { maxRangeMs: 3_600_000 }).selectors),
+  );
   return w;
 }
 
-function metric(w: WindowStore, name: string, type: MetricType, labels: Record<string, string>, points: number[][], origin = P0) {
+function metric(
+  w: WindowStore,
+  name: string,
+  type: MetricType,
+  labels: Record<string, string>,
+  points: number[][],
+  origin = P0,
+) {
   for (const [t, v] of points) w.addMetric(name, type, labels, s(t), v, origin);
 }
 
 function store(): WindowStore {
   const w = watching(new WindowStore(), RULES);
   // cpu_usage: web-1 rises above 80, web-2 stays low, db-1 stopped reporting 400 s before evaluation.
-  metric(w, 'cpu_usage', 'gauge', { host: 'web-1', job: 'web' }, [[0, 50], [60, 70], [120, 85], [180, 90], [240, 95], [290, 88]]);
-  metric(w, 'cpu_usage', 'gauge', { host: 'web-2', job: 'web' }, [[0, 10], [150, 20], [280, 30]], P1);
+  metric(w, 'cpu_usage', 'gauge', { host: 'web-1', job: 'web' }, [
+    [0, 50],
+    [60, 70],
+    [120, 85],
+    [180, 90],
+    [240, 95],
+    [290, 88],
+  ]);
+  metric(
+    w,
+    'cpu_usage',
+    'gauge',
+    { host: 'web-2', job: 'web' },
+    [
+      [0, 10],
+      [150, 20],
+      [280, 30],
+    ],
+    P1,
+  );
   metric(w, 'cpu_usage', 'gauge', { host: 'db-1', job: 'db' }, [[-100, 99]], P1);
   // req_total: a running total as remote_write and OTLP cumulative sums store it (a gauge), reset at 200 s.
-  metric(w, 'req_total', 'gauge', { job: 'api' }, [[0, 0], [100, 60], [150, 100], [200, 20], [300, 80]]);
+  metric(w, 'req_total', 'gauge', { job: 'api' }, [
+    [0, 0],
+    [100, 60],
+    [150, 100],
+    [200, 20],
+    [300, 80],
+  ]);
   // req_inc: the same requests as vigil counter increments (the running total 0, 60, 100, 120, 180).
-  metric(w, 'req_inc', 'counter', { job: 'api' }, [[0, 0], [100, 60], [150, 40], [200, 20], [300, 60]]);
+  metric(w, 'req_inc', 'counter', { job: 'api' }, [
+    [0, 0],
+    [100, 60],
+    [150, 40],
+    [200, 20],
+    [300, 60],
+  ]);
   // latency: histogram observations.
-  metric(w, 'latency', 'histogram', { job: 'api' }, [[100, 0.2], [200, 3], [250, 0.004]]);
-  const ev = (t: number, source: string, level: string | null, tags: Record<string, unknown> = {}, event_type = 'log') =>
-    w.addEvent({ event_type, source, level, tags, timestamp: s(t) }, { topic: 'events', partition: 2 });
+  metric(w, 'latency', 'histogram', { job: 'api' }, [
+    [100, 0.2],
+    [200, 3],
+    [250, 0.004],
+  ]);
+  const ev = (
+    t: number,
+    source: string,
+    level: string | null,
+    tags: Record<string, unknown> = {},
+    event_type = 'log',
+  ) => w.addEvent({ event_type, source, level, tags, timestamp: s(t) }, { topic: 'events', partition: 2 });
   ev(-10, 'api', 'error'); // outside a 5m window at 300
   ev(10, 'api', 'error', { region: 'eu-west', retries: 3 });
   ev(100, 'api', 'error', { region: 'us-east' });
@@ -75,7 +128,9 @@ describe('rules over live windows', () => {
     expect(run('cpu_usage > 80')).toEqual([[{ __name__: 'cpu_usage', host: 'web-1', job: 'web' }, 88]]);
     expect(run('cpu_usage < 50')).toEqual([[{ __name__: 'cpu_usage', host: 'web-2', job: 'web' }, 30]]);
     expect(run('cpu_usage{job="db"} > 0')).toEqual([]); // stale: 400 s old
-    expect(run('cpu_usage{host="web-1"} > 0', s(130))).toEqual([[{ __name__: 'cpu_usage', host: 'web-1', job: 'web' }, 85]]);
+    expect(run('cpu_usage{host="web-1"} > 0', s(130))).toEqual([
+      [{ __name__: 'cpu_usage', host: 'web-1', job: 'web' }, 85],
+    ]);
   });
 
   it('<fn>_over_time over [now - range, now], as Prometheus 2.x', () => {
@@ -99,7 +154,12 @@ describe('rules over live windows', () => {
 
   it('a counter increment that arrives late counts where it belongs; pruning keeps the running total', () => {
     const w = watching(new WindowStore(), ['c > 0']);
-    metric(w, 'c', 'counter', {}, [[10, 1], [30, 1], [20, 5], [30, 2]]);
+    metric(w, 'c', 'counter', {}, [
+      [10, 1],
+      [30, 1],
+      [20, 5],
+      [30, 2],
+    ]);
     const series = [...w.series('c')][0];
     expect(series.points.values.slice(series.points.head)).toEqual([1, 6, 9]);
     w.pruneThrough(s(20));
@@ -129,22 +189,32 @@ describe('rules over live windows', () => {
   it('events: count and rate of events matching source, level and tags, per (type, source, level) stream', () => {
     const stream = (event_type: string, source: string, level: string) => ({ event_type, source, level });
     // error events from api in [0, 300]: @10, @100, @300 (the one at -10 is outside).
-    expect(run('count_over_time(events{level="error", source="api"}[5m]) > 2')).toEqual([[stream('log', 'api', 'error'), 3]]);
+    expect(run('count_over_time(events{level="error", source="api"}[5m]) > 2')).toEqual([
+      [stream('log', 'api', 'error'), 3],
+    ]);
     expect(run('rate(events{level="error", source="api"}[5m]) > 0')).toEqual([[stream('log', 'api', 'error'), 0.01]]);
     expect(run('count_over_time(events{level="error"}[5m]) > 0')).toEqual([
       [stream('log', 'api', 'error'), 3],
       [stream('trace', 'web', 'error'), 1],
     ]);
     expect(run('sum(count_over_time(events{level="error"}[5m])) >= 4')).toEqual([[{}, 4]]);
-    expect(run('sum by (source) (count_over_time(events{region=~"eu-.*"}[5m])) > 0')).toEqual([[{ source: 'api' }, 2], [{ source: 'web' }, 1]]);
+    expect(run('sum by (source) (count_over_time(events{region=~"eu-.*"}[5m])) > 0')).toEqual([
+      [{ source: 'api' }, 2],
+      [{ source: 'web' }, 1],
+    ]);
     // A numeric tag compares as its JSON text; type= is event_type.
-    expect(run('count_over_time(events{type="log", retries="3"}[5m]) > 0')).toEqual([[stream('log', 'api', 'error'), 1]]);
+    expect(run('count_over_time(events{type="log", retries="3"}[5m]) > 0')).toEqual([
+      [stream('log', 'api', 'error'), 1],
+    ]);
   });
 
   it('counts events of the same millisecond one by one', () => {
     const w = watching(new WindowStore(), ['count_over_time(events{source="api"}[1m]) > 0']);
-    for (let i = 0; i < 3; i++) w.addEvent({ event_type: 'log', source: 'api', level: null, tags: {}, timestamp: s(10) }, null);
-    expect(run('count_over_time(events{source="api"}[1m]) > 0', s(30), w)).toEqual([[{ event_type: 'log', source: 'api', level: '' }, 3]]);
+    for (let i = 0; i < 3; i++)
+      w.addEvent({ event_type: 'log', source: 'api', level: null, tags: {}, timestamp: s(10) }, null);
+    expect(run('count_over_time(events{source="api"}[1m]) > 0', s(30), w)).toEqual([
+      [{ event_type: 'log', source: 'api', level: '' }, 3],
+    ]);
   });
 });
 
@@ -165,7 +235,12 @@ describe('windows', () => {
 
   it('keep points sorted when they arrive out of order, last write wins for a gauge at the same instant', () => {
     const w = watching(new WindowStore(), ['m > 0']);
-    metric(w, 'm', 'gauge', {}, [[30, 3], [10, 1], [20, 2], [20, 22]]);
+    metric(w, 'm', 'gauge', {}, [
+      [30, 3],
+      [10, 1],
+      [20, 2],
+      [20, 22],
+    ]);
     const series = [...w.series('m')][0];
     expect(series.points.times.map((t) => (t - T0) / 1000)).toEqual([10, 20, 30]);
     expect(series.points.values).toEqual([1, 22, 3]);
@@ -174,7 +249,10 @@ describe('windows', () => {
   it('keep a gauge and a counter of the same name and labels apart, as the query API does', () => {
     const w = watching(new WindowStore(), ['m > 0']);
     metric(w, 'm', 'gauge', { a: '1' }, [[10, 7]]);
-    metric(w, 'm', 'counter', { a: '1' }, [[10, 2], [20, 2]]);
+    metric(w, 'm', 'counter', { a: '1' }, [
+      [10, 2],
+      [20, 2],
+    ]);
     expect([...w.series('m')].map((x) => x.points.values)).toEqual([[7], [2, 4]]);
     expect(selectorsOf(parseExpr('m')).length).toBe(1);
   });

@@ -54,7 +54,9 @@ export function presentationsOf(name: string, type: MetricType): Presented[] {
     case 'histogram':
       return [
         ...BUCKET_BOUNDS.map((bound) => ({
-          metric: `${name}_bucket`, extra: { le: formatBound(bound) }, running: true,
+          metric: `${name}_bucket`,
+          extra: { le: formatBound(bound) },
+          running: true,
           step: (value: number) => (value <= bound ? 1 : 0),
         })),
         { metric: `${name}_bucket`, extra: { le: '+Inf' }, running: true, step: ONE },

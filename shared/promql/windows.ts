@@ -15,6 +15,9 @@ import type { MetricType } from '../schemas/metric.ts';
 import type { Matcher, VectorSelector } from './expr.ts';
 import { presentationsOf, type Presented } from './series-model.ts';
 
+/** Consumed samples are dropped from the front of the arrays once there are this many (and half are gone). */
+const COMPACT_AFTER_SAMPLES = 1024;
+
 export type Labels = Record<string, string>;
 
 export interface Origin {
@@ -183,7 +186,12 @@ export class WindowStore {
 
   /** Adds a stored sample to the series it feeds that some rule reads; returns them. */
   addMetric(
-    name: string, type: MetricType, labels: Labels, t: number, v: number, origin: Origin | null,
+    name: string,
+    type: MetricType,
+    labels: Labels,
+    t: number,
+    v: number,
+    origin: Origin | null,
   ): MetricSeries[] {
     const out: MetricSeries[] = [];
     for (const p of this.presentationsOf(name, type)) {
@@ -282,7 +290,8 @@ export class WindowStore {
         this.onRemoveSeries(s);
       }
     }
-    for (const window of this.events.values()) for (const [key, s] of window.streams) if (lost(s.origin)) window.streams.delete(key);
+    for (const window of this.events.values())
+      for (const [key, s] of window.streams) if (lost(s.origin)) window.streams.delete(key);
   }
 
   get seriesCount(): number {

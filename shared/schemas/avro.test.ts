@@ -13,14 +13,27 @@ import { announcedItems, frameBundle, loadCodecs } from './avro.ts';
 const codecs = loadCodecs();
 
 function historic(file: string): { type: avro.Type; schemaId: string } {
-  const type = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'history', file), 'utf8')));
+  const type = avro.Type.forSchema(
+    JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'history', file), 'utf8')),
+  );
   return { type, schemaId: `${type.name}@${type.fingerprint('md5').toString('hex')}` };
 }
 
 describe('Avro codecs', () => {
   it('round-trips an event with the current schema', () => {
     const codec = codecs.get('Event')!;
-    const event = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: 'api', message: 'hi', level: 'info', tags: '{"a":1}', payload: '{}', timestamp: 1_700_000_000_000, created_by: 'user-1', id_given: false };
+    const event = {
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
+      event_type: 'log',
+      source: 'api',
+      message: 'hi',
+      level: 'info',
+      tags: '{"a":1}',
+      payload: '{}',
+      timestamp: 1_700_000_000_000,
+      created_by: 'user-1',
+      id_given: false,
+    };
     expect({ ...(codec.decode(codec.encode(event), codec.schemaId) as object) }).toEqual(event);
     expect(codec.schemaId).toMatch(/^vigil\.monitoring\.Event@[0-9a-f]{32}$/);
   });
@@ -29,46 +42,104 @@ describe('Avro codecs', () => {
     const v1 = historic('event-v1.avsc');
     const codec = codecs.get('Event')!;
     expect(v1.schemaId).not.toBe(codec.schemaId);
-    const old = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e', event_type: 'trace', source: 'legacy', message: null, level: null, tags: '{}', payload: '{"span":"x"}', timestamp: 1_700_000_000_001 };
+    const old = {
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e',
+      event_type: 'trace',
+      source: 'legacy',
+      message: null,
+      level: null,
+      tags: '{}',
+      payload: '{"span":"x"}',
+      timestamp: 1_700_000_000_001,
+    };
     const decoded = codec.decode(v1.type.toBuffer(old), v1.schemaId);
     expect({ ...(decoded as object) }).toEqual({ ...old, created_by: null, id_given: true });
   });
 
   it('reads an Event or a Metric written before id_given was added as a producer-chosen id (default true)', () => {
     const event = historic('event-v2.avsc');
-    const old = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e', event_type: 'log', source: 'direct', message: null, level: null, tags: '{}', payload: '{}', timestamp: 1_700_000_000_001, created_by: 'kafka:x' };
-    expect({ ...(codecs.get('Event')!.decode(event.type.toBuffer(old), event.schemaId) as object) }).toEqual({ ...old, id_given: true });
+    const old = {
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e',
+      event_type: 'log',
+      source: 'direct',
+      message: null,
+      level: null,
+      tags: '{}',
+      payload: '{}',
+      timestamp: 1_700_000_000_001,
+      created_by: 'kafka:x',
+    };
+    expect({ ...(codecs.get('Event')!.decode(event.type.toBuffer(old), event.schemaId) as object) }).toEqual({
+      ...old,
+      id_given: true,
+    });
     const metric = historic('metric-v2.avsc');
-    const sample = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6f', name: 'up', metric_type: 'gauge', value: 1, labels: {}, timestamp: 1_700_000_000_002, created_by: null };
-    expect({ ...(codecs.get('Metric')!.decode(metric.type.toBuffer(sample), metric.schemaId) as object) }).toEqual({ ...sample, id_given: true });
+    const sample = {
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6f',
+      name: 'up',
+      metric_type: 'gauge',
+      value: 1,
+      labels: {},
+      timestamp: 1_700_000_000_002,
+      created_by: null,
+    };
+    expect({ ...(codecs.get('Metric')!.decode(metric.type.toBuffer(sample), metric.schemaId) as object) }).toEqual({
+      ...sample,
+      id_given: true,
+    });
   });
 
   it('reads a Metric written before created_by was added, with the default null', () => {
     const v1 = historic('metric-v1.avsc');
     const codec = codecs.get('Metric')!;
-    const old = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6f', name: 'http_requests_total', metric_type: 'counter', value: 42, labels: { method: 'GET' }, timestamp: 1_700_000_000_002 };
+    const old = {
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6f',
+      name: 'http_requests_total',
+      metric_type: 'counter',
+      value: 42,
+      labels: { method: 'GET' },
+      timestamp: 1_700_000_000_002,
+    };
     const decoded = codec.decode(v1.type.toBuffer(old), v1.schemaId);
     expect({ ...(decoded as object) }).toEqual({ ...old, created_by: null, id_given: true });
   });
 
   it('refuses a record naming a schema it does not know', () => {
     const codec = codecs.get('Metric')!;
-    expect(() => codec.decode(Buffer.from([0]), 'vigil.monitoring.Metric@00000000000000000000000000000000')).toThrow(/^unknown schema vigil\.monitoring\.Metric@0{32}/);
+    expect(() => codec.decode(Buffer.from([0]), 'vigil.monitoring.Metric@00000000000000000000000000000000')).toThrow(
+      /^unknown schema vigil\.monitoring\.Metric@0{32}/,
+    );
   });
 
-  it('frames items encoded one by one into exactly the bundle schema\'s encoding, and reads its announced count', () => {
+  it("frames items encoded one by one into exactly the bundle schema's encoding, and reads its announced count", () => {
     const item = codecs.get('Event')!;
     const bundle = codecs.get('EventBundle')!;
     expect(bundle.schemaId).toMatch(/^vigil\.monitoring\.EventBundle@[0-9a-f]{32}$/);
     expect(bundle.itemsField).toBe('events');
     expect(item.itemsField).toBeNull();
     for (const count of [1, 63, 64, 300]) {
-      const events = Array.from({ length: count }, (_, i) => ({ id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d', event_type: 'log', source: 'api', message: `m${i}`, level: null, tags: '{}', payload: '{}', timestamp: 1_700_000_000_000 + i, created_by: null, id_given: false }));
+      const events = Array.from({ length: count }, (_, i) => ({
+        id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
+        event_type: 'log',
+        source: 'api',
+        message: `m${i}`,
+        level: null,
+        tags: '{}',
+        payload: '{}',
+        timestamp: 1_700_000_000_000 + i,
+        created_by: null,
+        id_given: false,
+      }));
       const parts = events.map((e) => item.encode(e));
-      const framed = frameBundle(parts, parts.reduce((sum, p) => sum + p.length, 0));
+      const framed = frameBundle(
+        parts,
+        parts.reduce((sum, p) => sum + p.length, 0),
+      );
       expect(framed.equals(bundle.encode({ events }))).toBe(true);
       expect(announcedItems(framed)).toBe(count);
-      expect((bundle.decode(framed, bundle.schemaId) as { events: object[] }).events.map((e) => ({ ...e }))).toEqual(events);
+      expect((bundle.decode(framed, bundle.schemaId) as { events: object[] }).events.map((e) => ({ ...e }))).toEqual(
+        events,
+      );
     }
     const metrics = codecs.get('MetricBundle')!;
     expect(metrics.itemsField).toBe('metrics');
@@ -77,13 +148,30 @@ describe('Avro codecs', () => {
 
   it('reads a bundle of Events written before created_by was added (the bundle of a historic item version)', () => {
     const v1 = historic('event-v1.avsc');
-    const bundleV1 = avro.Type.forSchema(JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'event-bundle.avsc'), 'utf8')), { registry: { 'vigil.monitoring.Event': v1.type } });
+    const bundleV1 = avro.Type.forSchema(
+      JSON.parse(fs.readFileSync(path.join(ROOT_DIR, 'schemas', 'event-bundle.avsc'), 'utf8')),
+      { registry: { 'vigil.monitoring.Event': v1.type } },
+    );
     const schemaId = `${bundleV1.name}@${bundleV1.fingerprint('md5').toString('hex')}`;
     const bundle = codecs.get('EventBundle')!;
     expect(schemaId).not.toBe(bundle.schemaId);
     expect(bundle.knows(schemaId)).toBe(true);
-    const old = { id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e', event_type: 'trace', source: 'legacy', message: null, level: null, tags: '{}', payload: '{}', timestamp: 1_700_000_000_001 };
-    const decoded = bundle.decode(bundleV1.toBuffer({ events: [old, { ...old, source: 'again' }] }), schemaId) as { events: object[] };
-    expect(decoded.events.map((e) => ({ ...e }))).toEqual([{ ...old, created_by: null, id_given: true }, { ...old, source: 'again', created_by: null, id_given: true }]);
+    const old = {
+      id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6e',
+      event_type: 'trace',
+      source: 'legacy',
+      message: null,
+      level: null,
+      tags: '{}',
+      payload: '{}',
+      timestamp: 1_700_000_000_001,
+    };
+    const decoded = bundle.decode(bundleV1.toBuffer({ events: [old, { ...old, source: 'again' }] }), schemaId) as {
+      events: object[];
+    };
+    expect(decoded.events.map((e) => ({ ...e }))).toEqual([
+      { ...old, created_by: null, id_given: true },
+      { ...old, source: 'again', created_by: null, id_given: true },
+    ]);
   });
 });

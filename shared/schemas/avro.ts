@@ -39,6 +39,10 @@ export interface Codec {
 }
 
 const SCHEMA_DIR = path.join(ROOT_DIR, 'schemas');
+/** Avro varints: 7 payload bits per byte, the high bit set on every byte but the last; a 32-bit count fits in 5. */
+const VARINT_PAYLOAD_BITS = 7;
+const VARINT_CONTINUATION = 0x80;
+const VARINT_MAX_BYTES = 5;
 
 function readJson(dir: string): unknown[] {
   if (!fs.existsSync(dir)) return [];
@@ -111,7 +115,7 @@ export function loadCodecs(dir = SCHEMA_DIR): ReadonlyMap<string, Codec> {
   return codecs;
 }
 
-const SLAB_BYTES = 64 * 1024;
+const SLAB_BYTES = 65_536;
 
 /** Hands out consecutive views of a buffer that is replaced, not reused, once full (old views stay valid). */
 class Slab {
@@ -153,11 +157,11 @@ export function frameBundle(parts: readonly Buffer[], bytes: number): Buffer {
 export function announcedItems(buffer: Buffer): number | null {
   let value = 0;
   let shift = 0;
-  for (let i = 0; i < buffer.length && i < 5; i++) {
+  for (let i = 0; i < buffer.length && i < VARINT_MAX_BYTES; i++) {
     const byte = buffer[i];
     value |= (byte & 0x7f) << shift;
     if ((byte & 0x80) === 0) return Math.abs((value >>> 1) ^ -(value & 1));
-    shift += 7;
+    shift += VARINT_PAYLOAD_BITS;
   }
   return null;
 }
@@ -165,8 +169,8 @@ export function announcedItems(buffer: Buffer): number | null {
 function zigzagVarintLength(n: number): number {
   let z = n * 2;
   let length = 1;
-  while (z >= 0x80) {
-    z = Math.floor(z / 128);
+  while (z >= VARINT_CONTINUATION) {
+    z = Math.floor(z / VARINT_CONTINUATION);
     length++;
   }
   return length;
@@ -175,9 +179,9 @@ function zigzagVarintLength(n: number): number {
 function writeZigzagVarint(out: Buffer, n: number): number {
   let z = n * 2;
   let at = 0;
-  while (z >= 0x80) {
+  while (z >= VARINT_CONTINUATION) {
     out[at++] = (z & 0x7f) | 0x80;
-    z = Math.floor(z / 128);
+    z = Math.floor(z / VARINT_CONTINUATION);
   }
   out[at++] = z;
   return at;

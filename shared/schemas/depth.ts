@@ -10,6 +10,7 @@ export function nestsDeeperThan(value: unknown, maxDepth: number, depth = 1): bo
     for (const inner of value) if (nestsDeeperThan(inner, maxDepth, depth + 1)) return true;
     return false;
   }
-  for (const key in value) if (nestsDeeperThan((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return true;
+  for (const key in value)
+    if (nestsDeeperThan((value as Record<string, unknown>)[key], maxDepth, depth + 1)) return true;
   return false;
 }

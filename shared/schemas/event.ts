@@ -4,9 +4,10 @@
  * writes into jsonb, so the hot path never parses or re-serialises them.
  */
 import { ALERTER_ACTOR, isSystemSource } from '../auth/identity.ts';
-import { uuidv7 } from './uuid7.ts';
+import { uuidV7Millis, uuidv7 } from './uuid7.ts';
 import type { FieldError } from '../errors.ts';
 import { Checker, isPlainObject, describe, type TimeWindow } from './validate.ts';
+import { MS_PER_DAY, MS_PER_SECOND } from '../units.ts';
 
 export const EVENT_TYPES = ['log', 'metric', 'trace', 'alert'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -47,7 +48,7 @@ export interface EventRecord {
   id_given: boolean;
 }
 
-const SYSTEM_SOURCE_RESERVED = 'is reserved for vigil\'s own alert events; name your service instead';
+const SYSTEM_SOURCE_RESERVED = "is reserved for vigil's own alert events; name your service instead";
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
@@ -93,7 +94,11 @@ export function parseEventTexts(input: Record<string, unknown>): JsonTexts | nul
 export function validateEvent(input: unknown, ctx: EventContext): Validated<EventRecord> {
   const check = new Checker(ctx.index);
   if (!isPlainObject(input)) {
-    check.fail('(body)', `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ${describe(input)}`);
+    check.fail(
+      '(body)',
+      `must be a JSON object with event_type, source and optional message, level, tags, payload, timestamp, id; got ` +
+        `${describe(input)}`,
+    );
     return { ok: false, errors: check.errors };
   }
   const { limits } = ctx;
@@ -107,8 +112,18 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   }
   const message = check.string('message', input.message, { required: false, maxLength: limits.messageMaxLength });
   const level = check.oneOf('level', input.level, LEVELS, false);
-  const tags = check.jsonObject('tags', input.tags, { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes }, ctx.texts?.tags);
-  const payload = check.jsonObject('payload', input.payload, { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes }, ctx.texts?.payload);
+  const tags = check.jsonObject(
+    'tags',
+    input.tags,
+    { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes },
+    ctx.texts?.tags,
+  );
+  const payload = check.jsonObject(
+    'payload',
+    input.payload,
+    { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes },
+    ctx.texts?.payload,
+  );
   const timestamp = check.timestamp('timestamp', input.timestamp, ctx.window);
   if (check.errors.length > 0) return { ok: false, errors: check.errors };
   return {
@@ -148,8 +163,10 @@ export function eventToJson(record: EventRecord): Record<string, unknown> {
  * same (timestamp, id) primary key and is stored once. Other ids fall back to the arrival time.
  */
 export function timestampFromId(id: string | null, window: TimeWindow): number | null {
-  if (id === null || id[14] !== '7') return null;
-  const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
-  const inWindow = ms >= window.now - window.retentionDays * 86_400_000 && ms <= window.now + window.futureGraceSeconds * 1000;
+  const ms = id === null ? null : uuidV7Millis(id);
+  if (ms === null) return null;
+  const inWindow =
+    ms >= window.now - window.retentionDays * MS_PER_DAY &&
+    ms <= window.now + window.futureGraceSeconds * MS_PER_SECOND;
   return inWindow ? ms : null;
 }

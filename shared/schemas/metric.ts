@@ -8,6 +8,8 @@ import { uuidv7 } from './uuid7.ts';
 import { Checker, describe, isPlainObject, LONE_SURROGATE, UNPAIRED_SURROGATE, type TimeWindow } from './validate.ts';
 import { timestampFromId, type Validated } from './event.ts';
 
+const FINGERPRINT_HEX_CHARS = 16;
+
 export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary'] as const;
 export type MetricType = (typeof METRIC_TYPES)[number];
 
@@ -47,14 +49,18 @@ const METRIC_FIELDS = new Set(['id', 'name', 'metric_type', 'value', 'labels', '
 export function validateMetric(input: unknown, ctx: MetricContext): Validated<MetricRecord> {
   const check = new Checker(ctx.index);
   if (!isPlainObject(input)) {
-    check.fail('(body)', `must be a JSON object with name, metric_type, value and optional labels, timestamp, id; got ${describe(input)}`);
+    check.fail(
+      '(body)',
+      `must be a JSON object with name, metric_type, value and optional labels, timestamp, id; got ${describe(input)}`,
+    );
     return { ok: false, errors: check.errors };
   }
   const { limits } = ctx;
   check.unknownKeys(input, METRIC_FIELDS);
   const id = check.uuid('id', input.id);
   const name = check.string('name', input.name, { required: true, maxLength: limits.nameMaxLength });
-  if (name !== null && !METRIC_NAME.test(name)) check.fail('name', `must match the Prometheus metric name rule ${METRIC_NAME.source}`);
+  if (name !== null && !METRIC_NAME.test(name))
+    check.fail('name', `must match the Prometheus metric name rule ${METRIC_NAME.source}`);
   const metricType = check.oneOf('metric_type', input.metric_type, METRIC_TYPES, true);
   let value: number | null = null;
   if (input.value === undefined || input.value === null) {
@@ -97,9 +103,11 @@ function checkLabels(check: Checker, value: unknown, limits: MetricLimits): Reco
   const labels: Record<string, string> = {};
   for (const [key, v] of entries) {
     const field = `labels.${key}`;
-    if (!LABEL_NAME.test(key) || key.startsWith('__')) check.fail(field, `label name must match ${LABEL_NAME.source} and not start with __`);
+    if (!LABEL_NAME.test(key) || key.startsWith('__'))
+      check.fail(field, `label name must match ${LABEL_NAME.source} and not start with __`);
     else if (typeof v !== 'string') check.fail(field, `must be a string, got ${describe(v)}`);
-    else if (v.length > limits.labelValueMaxLength) check.fail(field, `must be at most ${limits.labelValueMaxLength} characters`);
+    else if (v.length > limits.labelValueMaxLength)
+      check.fail(field, `must be at most ${limits.labelValueMaxLength} characters`);
     else if (v.includes('\u0000')) check.fail(field, 'must not contain the NUL character');
     else if (LONE_SURROGATE.test(v)) check.fail(field, UNPAIRED_SURROGATE);
     else labels[key] = v;
@@ -109,8 +117,13 @@ function checkLabels(check: Checker, value: unknown, limits: MetricLimits): Reco
 
 /** The series identity: name plus sorted labels, hashed. Kafka key of metric records; alert state key. */
 export function seriesFingerprint(name: string, labels: Record<string, string>): string {
-  const canonical = [name, ...Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`)].join('\u0000');
-  return crypto.createHash('sha1').update(canonical).digest('hex').slice(0, 16);
+  const canonical = [
+    name,
+    ...Object.keys(labels)
+      .sort()
+      .map((k) => `${k}=${labels[k]}`),
+  ].join('\u0000');
+  return crypto.createHash('sha1').update(canonical).digest('hex').slice(0, FINGERPRINT_HEX_CHARS);
 }
 
 export function metricToJson(record: MetricRecord): Record<string, unknown> {

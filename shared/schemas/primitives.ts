@@ -23,7 +23,13 @@ const DURATION = new RegExp(`^${DURATION_BODY}$`);
 const DURATION_OR_SECONDS_SOURCE = `^(?:${DURATION_BODY}|${SECONDS_BODY})$`;
 
 const UNITS: Record<string, number> = {
-  y: 31_536_000_000, w: 604_800_000, d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1,
+  y: 31_536_000_000,
+  w: 604_800_000,
+  d: 86_400_000,
+  h: 3_600_000,
+  m: 60_000,
+  s: 1000,
+  ms: 1,
 };
 const PART = /(\d+)(ms|y|w|d|h|m|s)/g;
 
@@ -71,10 +77,16 @@ export function formatDuration(ms: number): string {
 
 /** JSON-schema fragments (OpenAPI 3.0 dialect) of the primitives, for route schemas. */
 export const isoTimeSchema = {
-  type: 'string', format: 'date-time', pattern: DATE_TIME_SOURCE, examples: ['2024-01-01T00:00:00Z'],
+  type: 'string',
+  format: 'date-time',
+  pattern: DATE_TIME_SOURCE,
+  examples: ['2024-01-01T00:00:00Z'],
 } as const;
 export const uuidSchema = {
-  type: 'string', format: 'uuid', pattern: UUID_SOURCE, examples: ['0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d'],
+  type: 'string',
+  format: 'uuid',
+  pattern: UUID_SOURCE,
+  examples: ['0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d'],
 } as const;
 export const durationSchema = {
   type: 'string',
@@ -84,7 +96,9 @@ export const durationSchema = {
 } as const;
 /** A W3C / OTLP trace id: 32 hex digits. */
 export const traceIdSchema = {
-  type: 'string', pattern: TRACE_ID_SOURCE, examples: ['4bf92f3577b34da6a3ce929d0e0e4736'],
+  type: 'string',
+  pattern: TRACE_ID_SOURCE,
+  examples: ['4bf92f3577b34da6a3ce929d0e0e4736'],
 } as const;
 
 /** What each pattern above means, for validation messages that name the rule instead of the regular expression. */

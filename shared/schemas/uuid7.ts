@@ -11,6 +11,22 @@
  */
 import crypto from 'node:crypto';
 
+// biome-ignore-start lint/style/noMagicNumbers: bit masks and hex offsets of the layout described above
+/** The creation time (epoch ms) embedded in a UUIDv7, or null for other versions. */
+export function uuidV7Millis(id: string): number | null {
+  if (id[14] !== '7') return null;
+  return parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}
+
+/** A UUID of version 8 (RFC 9562 §5.8) from a hex digest (SHA-1 here): the same input gives the same id. */
+export function uuidV8FromHex(hash: string): string {
+  const variant = ((parseInt(hash[16], 16) & 0x3) | 0x8).toString(16);
+  return (
+    `${hash.slice(0, 8)}-${hash.slice(8, 12)}-8${hash.slice(13, 16)}-` +
+    `${variant}${hash.slice(17, 20)}-${hash.slice(20, 32)}`
+  );
+}
+
 export class IdGenerator {
   private ms = -1;
   private counter = 0;
@@ -42,6 +58,7 @@ export class IdGenerator {
     this.suffix = `-${variant}-${this.pool.toString('hex', r + 4, r + 10)}`;
   }
 }
+// biome-ignore-end lint/style/noMagicNumbers: bit masks and hex offsets of the layout described above
 
 const DEFAULT_GENERATOR = new IdGenerator();
 

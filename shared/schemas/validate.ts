@@ -14,7 +14,6 @@ export interface TimeWindow {
   futureGraceSeconds: number;
 }
 
-
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -39,7 +38,8 @@ export class Checker {
       return null;
     }
     if (opts.required && value.trim() === '') this.fail(field, 'must not be empty');
-    else if (value.length > opts.maxLength) this.fail(field, `must be at most ${opts.maxLength} characters, got ${value.length}`);
+    else if (value.length > opts.maxLength)
+      this.fail(field, `must be at most ${opts.maxLength} characters, got ${value.length}`);
     else if (value.includes('\u0000')) this.fail(field, 'must not contain the NUL character');
     else return value;
     return null;
@@ -75,7 +75,7 @@ export class Checker {
     }
     const json = text ?? JSON.stringify(value);
     // Length in UTF-16 units ≤ bytes in UTF-8: count bytes only when the text could be over.
-    if (json.length * 3 > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
+    if (json.length * MAX_UTF8_BYTES_PER_UTF16_UNIT > opts.maxBytes && Buffer.byteLength(json) > opts.maxBytes) {
       this.fail(field, `must be at most ${opts.maxBytes} bytes as JSON, got ${Buffer.byteLength(json)}`);
       return null;
     }
@@ -110,7 +110,11 @@ export class Checker {
     if (typeof value === 'number' && Number.isFinite(value)) ms = Math.trunc(value);
     else if (typeof value === 'string' && ISO_DATE_TIME.test(value)) ms = Date.parse(value);
     else {
-      this.fail(field, `must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ${describe(value)}`);
+      this.fail(
+        field,
+        `must be an ISO 8601 date-time with a zone (e.g. 2024-01-01T00:00:00Z) or epoch milliseconds, got ` +
+          `${describe(value)}`,
+      );
       return null;
     }
     // Beyond ±8.64e15 ms a Date is invalid (toISOString throws): such a number is not a time at all.
@@ -118,10 +122,15 @@ export class Checker {
       this.fail(field, `is not a valid date: ${describe(value)}`);
       return null;
     }
-    const oldest = window.now - window.retentionDays * 86_400_000;
-    const newest = window.now + window.futureGraceSeconds * 1000;
+    const oldest = window.now - window.retentionDays * MS_PER_DAY;
+    const newest = window.now + window.futureGraceSeconds * MS_PER_SECOND;
     if (ms < oldest || ms > newest) {
-      this.fail(field, `must be between ${new Date(oldest).toISOString()} and ${new Date(newest).toISOString()} (retention ${window.retentionDays} days, future grace ${window.futureGraceSeconds} s), got ${new Date(ms).toISOString()}`);
+      this.fail(
+        field,
+        `must be between ${new Date(oldest).toISOString()} and ${new Date(newest).toISOString()} (retention ` +
+          `${window.retentionDays} days, future grace ${window.futureGraceSeconds} s), got ` +
+          `${new Date(ms).toISOString()}`,
+      );
       return null;
     }
     return ms;
@@ -132,9 +141,11 @@ export class Checker {
     let unknown = 0;
     for (const key in value) {
       if (known.has(key)) continue;
-      if (++unknown <= MAX_UNKNOWN_KEYS) this.fail(describeKey(key), `is not a known field (known: ${[...known].join(', ')})`);
+      if (++unknown <= MAX_UNKNOWN_KEYS)
+        this.fail(describeKey(key), `is not a known field (known: ${[...known].join(', ')})`);
     }
-    if (unknown > MAX_UNKNOWN_KEYS) this.fail('(body)', `has ${unknown} unknown fields; the first ${MAX_UNKNOWN_KEYS} are listed`);
+    if (unknown > MAX_UNKNOWN_KEYS)
+      this.fail('(body)', `has ${unknown} unknown fields; the first ${MAX_UNKNOWN_KEYS} are listed`);
   }
 }
 

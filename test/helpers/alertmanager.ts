@@ -26,7 +26,9 @@ export function alertmanagerBinary(): string {
       // try the next name
     }
   }
-  throw new Error('no Alertmanager binary: install it with `apt-get install -y prometheus-alertmanager` (.ci/run does)');
+  throw new Error(
+    'no Alertmanager binary: install it with `apt-get install -y prometheus-alertmanager` (.ci/run does)',
+  );
 }
 
 export async function startAlertmanager(receiverUrl: string): Promise<PrivateAlertmanager> {
@@ -52,12 +54,21 @@ export async function startAlertmanager(receiverUrl: string): Promise<PrivateAle
   const log = fs.openSync(path.join(dir, 'alertmanager.log'), 'a');
   const child: ChildProcess = spawn(
     binary,
-    [`--config.file=${path.join(dir, 'alertmanager.yml')}`, `--storage.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--cluster.listen-address=', '--log.level=warn'],
+    [
+      `--config.file=${path.join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${path.join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--cluster.listen-address=',
+      '--log.level=warn',
+    ],
     { stdio: ['ignore', log, log] },
   );
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`alertmanager exited with ${child.exitCode}: ${fs.readFileSync(path.join(dir, 'alertmanager.log'), 'utf8')}`);
+    if (child.exitCode !== null)
+      throw new Error(
+        `alertmanager exited with ${child.exitCode}: ${fs.readFileSync(path.join(dir, 'alertmanager.log'), 'utf8')}`,
+      );
     try {
       if ((await fetch(`${url}/-/ready`)).ok) break;
     } catch {

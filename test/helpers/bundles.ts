@@ -15,7 +15,16 @@ export interface TravelledItem {
 export function unbundle(records: TopicRecord[], bundle: Codec): TravelledItem[] {
   const sorted = [...records].sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
   return sorted.flatMap((record) => {
-    const decoded = bundle.decode(record.value, record.headers['vigil-schema']) as Record<string, Record<string, unknown>[]>;
-    return decoded[bundle.itemsField!].map((item, index) => ({ partition: record.partition, offset: record.offset, key: record.key, index, item: { ...item } }));
+    const decoded = bundle.decode(record.value, record.headers['vigil-schema']) as Record<
+      string,
+      Record<string, unknown>[]
+    >;
+    return decoded[bundle.itemsField!].map((item, index) => ({
+      partition: record.partition,
+      offset: record.offset,
+      key: record.key,
+      index,
+      item: { ...item },
+    }));
   });
 }

@@ -81,7 +81,11 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     async cleanup() {
       for (const runtime of runtimes) await runtime.stop().catch(() => {});
       await db.end();
-      await deleteTopics(kafka, [config.kafka.topics.events, config.kafka.topics.metrics, config.kafka.topics.dlq]).catch(() => {});
+      await deleteTopics(kafka, [
+        config.kafka.topics.events,
+        config.kafka.topics.metrics,
+        config.kafka.topics.dlq,
+      ]).catch(() => {});
       await dropDatabase(config.database.url, `vigil_${id}`).catch(() => {});
     },
   };
@@ -94,7 +98,8 @@ export async function waitFor<T>(probe: () => Promise<T>, done: (value: T) => bo
   for (;;) {
     last = await probe();
     if (done(last)) return last;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -108,13 +113,21 @@ export async function countRows(db: Pool, sql: string, values: unknown[] = []): 
  * Per Kafka partition of `topic`: the rows the writer counted in ingest_totals and the offset it committed. With one
  * item per record and no dead letters the two agree exactly, which proves the totals moved with the offsets.
  */
-export async function totalsAndOffsets(db: Pool, kind: 'event' | 'metric', topic: string): Promise<{ totals: Record<number, number>; offsets: Record<number, number> }> {
+export async function totalsAndOffsets(
+  db: Pool,
+  kind: 'event' | 'metric',
+  topic: string,
+): Promise<{ totals: Record<number, number>; offsets: Record<number, number> }> {
   const totals = await db.query<{ partition: number; n: string }>(
     'SELECT partition, sum(count) AS n FROM ingest_totals WHERE kind = $1 GROUP BY partition',
     [kind],
   );
-  const offsets = await db.query<{ partition: number; n: string }>('SELECT partition, next_offset AS n FROM consumer_offsets WHERE topic = $1', [topic]);
-  const byPartition = (rows: { partition: number; n: string }[]) => Object.fromEntries(rows.map((r) => [r.partition, Number(r.n)]));
+  const offsets = await db.query<{ partition: number; n: string }>(
+    'SELECT partition, next_offset AS n FROM consumer_offsets WHERE topic = $1',
+    [topic],
+  );
+  const byPartition = (rows: { partition: number; n: string }[]) =>
+    Object.fromEntries(rows.map((r) => [r.partition, Number(r.n)]));
   return { totals: byPartition(totals.rows), offsets: byPartition(offsets.rows) };
 }
 

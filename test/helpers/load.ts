@@ -18,7 +18,10 @@ export async function produceNumberedEvents(kafka: Kafka, topic: string, opts: L
       const messages = [];
       for (let i = 0; i < opts.chunk && sent < opts.total; i++, sent++) {
         const source = `svc-${sent % (opts.sources ?? 12)}`;
-        messages.push({ key: source, value: JSON.stringify({ event_type: 'log', source, level: 'info', message: `event ${sent}` }) });
+        messages.push({
+          key: source,
+          value: JSON.stringify({ event_type: 'log', source, level: 'info', message: `event ${sent}` }),
+        });
       }
       await producer.send({ topic, acks: -1, messages });
       await opts.onChunk?.(sent);

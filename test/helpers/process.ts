@@ -18,9 +18,10 @@ export interface VigilProcess {
  */
 export function spawnVigil(role: string, env: Record<string, string>, options: { nice?: number } = {}): VigilProcess {
   const args = [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role];
-  const [command, argv] = options.nice === undefined
-    ? [process.execPath, args]
-    : ['nice', ['-n', String(options.nice), process.execPath, ...args]];
+  const [command, argv] =
+    options.nice === undefined
+      ? [process.execPath, args]
+      : ['nice', ['-n', String(options.nice), process.execPath, ...args]];
   const child = spawn(command, argv, {
     cwd: ROOT_DIR,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
@@ -32,7 +33,9 @@ export function spawnVigil(role: string, env: Record<string, string>, options: {
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
-  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? String(code))));
+  const exited = new Promise<string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(signal ?? String(code))),
+  );
   return { child, exited, output: () => output };
 }
 

@@ -32,7 +32,13 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 20_000)
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(message.headers ?? {})) headers[name] = String(value);
-        records.push({ partition, offset: message.offset, key: message.key?.toString() ?? null, value: message.value!, headers });
+        records.push({
+          partition,
+          offset: message.offset,
+          key: message.key?.toString() ?? null,
+          value: message.value!,
+          headers,
+        });
         if (records.length >= total) done();
       },
     });
@@ -52,8 +58,17 @@ export interface ReadRecord {
 }
 
 /** Reads `topic` from the beginning in a throwaway consumer group until `count` records arrived (or fails). */
-export async function awaitRecords(kafka: Kafka, topic: string, count: number, timeoutMs = 20_000): Promise<ReadRecord[]> {
-  const consumer = kafka.consumer({ groupId: `reader-${crypto.randomBytes(4).toString('hex')}`, sessionTimeout: 6000, heartbeatInterval: 1000 });
+export async function awaitRecords(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<ReadRecord[]> {
+  const consumer = kafka.consumer({
+    groupId: `reader-${crypto.randomBytes(4).toString('hex')}`,
+    sessionTimeout: 6000,
+    heartbeatInterval: 1000,
+  });
   const records: ReadRecord[] = [];
   await consumer.connect();
   try {
@@ -63,7 +78,8 @@ export async function awaitRecords(kafka: Kafka, topic: string, count: number, t
     await consumer.run({
       eachMessage: async ({ partition, message }) => {
         const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(message.headers ?? {})) if (v !== undefined) headers[k] = String(Array.isArray(v) ? v[0] : v);
+        for (const [k, v] of Object.entries(message.headers ?? {}))
+          if (v !== undefined) headers[k] = String(Array.isArray(v) ? v[0] : v);
         records.push({ partition, offset: message.offset, key: message.key, value: message.value, headers });
         if (records.length >= count) done();
       },

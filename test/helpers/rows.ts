@@ -50,13 +50,17 @@ export async function insertEvents(db: Pool, events: TestEvent[]): Promise<(Test
     payload: e.payload ?? {},
     created_by: e.created_by ?? 'test',
   }));
-  await partitionsFor(db, rows.map((r) => r.timestamp));
+  await partitionsFor(
+    db,
+    rows.map((r) => r.timestamp),
+  );
   await db.query(
     // notable_tags as the writer sets it for small tags (services/writer/copy-format.ts).
     `INSERT INTO events (id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags)
      SELECT id, "timestamp", event_type, source, level, message, tags, payload, created_by,
             CASE WHEN level IN ('warn', 'error', 'fatal') OR event_type = 'alert' THEN tags END
-       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "timestamp" timestamptz, event_type text, source text, level text,
+       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "timestamp" timestamptz, event_type text, source text, level
+         text,
                                                 message text, tags jsonb, payload jsonb, created_by text)`,
     [JSON.stringify(rows)],
   );
@@ -72,11 +76,15 @@ export async function insertSamples(db: Pool, samples: TestSample[]): Promise<vo
     value: s.value,
     labels: s.labels ?? {},
   }));
-  await partitionsFor(db, rows.map((r) => r.timestamp));
+  await partitionsFor(
+    db,
+    rows.map((r) => r.timestamp),
+  );
   await db.query(
     `INSERT INTO metrics (id, "timestamp", name, metric_type, value, labels, created_by)
      SELECT id, "timestamp", name, metric_type, value, labels, 'test'
-       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "timestamp" timestamptz, name text, metric_type text, value float8, labels jsonb)`,
+       FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, "timestamp" timestamptz, name text, metric_type text, value
+         float8, labels jsonb)`,
     [JSON.stringify(rows)],
   );
 }

@@ -20,13 +20,21 @@ export interface HttpSink {
 }
 
 export async function startHttpSink(): Promise<HttpSink> {
-  const sink: Partial<HttpSink> & { requests: SinkRequest[]; status: (n: number) => number } = { requests: [], status: () => 200 };
+  const sink: Partial<HttpSink> & { requests: SinkRequest[]; status: (n: number) => number } = {
+    requests: [],
+    status: () => 200,
+  };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const n = sink.requests.length;
-      sink.requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      sink.requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       res.statusCode = sink.status(n);
       res.end();
     });

@@ -18,7 +18,14 @@
  * deploy marker precedes it, which sources carry request ids, and whether the incident declares a scope.
  */
 
-export const FAMILIES = ['cascade-loud-origin', 'cascade-quiet-origin', 'metric-cause', 'deploy', 'partial-request-ids', 'scoped'] as const;
+export const FAMILIES = [
+  'cascade-loud-origin',
+  'cascade-quiet-origin',
+  'metric-cause',
+  'deploy',
+  'partial-request-ids',
+  'scoped',
+] as const;
 export type Family = (typeof FAMILIES)[number];
 
 export interface ScenarioEvent {
@@ -149,9 +156,17 @@ export function generate(family: Family, seed: number, startMs: number, eventsPe
   const rid = () => `${id}-r${requestSeq++}`;
   const from = startMs + BASELINE_FROM_MIN * MINUTE_MS;
   const to = startMs + CROSS_TO_MIN * MINUTE_MS;
-  const version = (source: string, t: number) => (p.deployAt !== null && source === p.culprit && t >= p.deployAt ? 'v2.0.0' : 'v1.9.3');
+  const version = (source: string, t: number) =>
+    p.deployAt !== null && source === p.culprit && t >= p.deployAt ? 'v2.0.0' : 'v1.9.3';
 
-  const log = (source: string, t: number, level: ScenarioEvent['level'], message: string, host: string, requestId?: string) => {
+  const log = (
+    source: string,
+    t: number,
+    level: ScenarioEvent['level'],
+    message: string,
+    host: string,
+    requestId?: string,
+  ) => {
     const tags: Record<string, string> = { env: 'prod', host, version: version(source, t) };
     if (requestId !== undefined && p.idsBy.has(source)) tags.request_id = requestId;
     events.push({ timestamp: new Date(t).toISOString(), event_type: 'log', source, level, message, tags });
@@ -166,20 +181,36 @@ export function generate(family: Family, seed: number, startMs: number, eventsPe
         const blipping = source === p.blip && t >= startMs - 4 * MINUTE_MS && t < startMs - 2.5 * MINUTE_MS;
         if (blipping) ratio = 0.5;
         const level = random() < ratio ? 'error' : random() < 0.02 ? 'warn' : 'info';
-        log(source, t, level, level === 'error' ? `${source}: request failed` : `${source}: request served`, anyHost(source), rid());
+        log(
+          source,
+          t,
+          level,
+          level === 'error' ? `${source}: request failed` : `${source}: request served`,
+          anyHost(source),
+          rid(),
+        );
       }
       for (let h = 1; h <= 3; h++) {
         const host = `${source}-${h}`;
         let value = LATENCY_MS + LATENCY_SPREAD_MS * gauss(random);
-        if (p.culpritLatencyMoves && source === p.culprit && host === culpritHost && minute >= p.t0 - MINUTE_MS) value += 200 + 20 * gauss(random);
+        if (p.culpritLatencyMoves && source === p.culprit && host === culpritHost && minute >= p.t0 - MINUTE_MS)
+          value += 200 + 20 * gauss(random);
         const vi = p.victims.indexOf(source);
         if (vi >= 0 && minute >= p.victimOnsets[vi]) value += 60 + 10 * gauss(random);
-        samples.push({ timestamp: new Date(minute).toISOString(), name: 'latency_ms', metric_type: 'gauge', value: Math.round(value * 100) / 100, labels: { service: source, host } });
+        samples.push({
+          timestamp: new Date(minute).toISOString(),
+          name: 'latency_ms',
+          metric_type: 'gauge',
+          value: Math.round(value * 100) / 100,
+          labels: { service: source, host },
+        });
       }
     }
     // The outage: culprit failures (each request id then logged by the victims, later), and the victims' own.
     if (minute + MINUTE_MS <= p.t0) continue;
-    const culpritFailures = Math.round(eventsPerMinute * p.culpritRatio * between(random, 0.8, 1.2) / (1 - p.culpritRatio));
+    const culpritFailures = Math.round(
+      (eventsPerMinute * p.culpritRatio * between(random, 0.8, 1.2)) / (1 - p.culpritRatio),
+    );
     for (let i = 0; i < culpritFailures; i++) {
       const t = minute + Math.floor(random() * MINUTE_MS);
       if (t < p.t0 || t >= to) continue;
@@ -188,25 +219,39 @@ export function generate(family: Family, seed: number, startMs: number, eventsPe
       if (p.culpritLogsErrors) log(p.culprit, t, 'error', `${p.culprit}: query timed out`, host, r);
       p.victims.forEach((victim, vi) => {
         if (t < p.victimOnsets[vi] || (vi === 1 && random() < 0.5)) return;
-        log(victim, t + Math.round(between(random, 30, 900)) * (vi + 1), 'error', `${victim}: upstream ${p.culprit} failed`, anyHost(victim), r);
+        log(
+          victim,
+          t + Math.round(between(random, 30, 900)) * (vi + 1),
+          'error',
+          `${victim}: upstream ${p.culprit} failed`,
+          anyHost(victim),
+          r,
+        );
       });
     }
     const [v1, v2] = p.victims;
     if (minute + MINUTE_MS > p.victimOnsets[0]) {
-      const extra = Math.round(eventsPerMinute * p.victimRatio * between(random, 0.8, 1.2) / (1 - p.victimRatio));
+      const extra = Math.round((eventsPerMinute * p.victimRatio * between(random, 0.8, 1.2)) / (1 - p.victimRatio));
       for (let i = 0; i < extra; i++) {
         const t = minute + Math.floor(random() * MINUTE_MS);
         if (t < p.victimOnsets[0] || t >= to) continue;
         const r = rid();
         log(v1, t, 'error', `${v1}: retries exhausted`, anyHost(v1), r);
-        if (t + 1000 >= p.victimOnsets[1]) log(v2, t + Math.round(between(random, 50, 900)), 'error', `${v2}: dependency ${v1} failed`, anyHost(v2), r);
+        if (t + 1000 >= p.victimOnsets[1])
+          log(v2, t + Math.round(between(random, 50, 900)), 'error', `${v2}: dependency ${v1} failed`, anyHost(v2), r);
       }
     }
   }
   if (p.deployAt !== null) log(p.culprit, p.deployAt, 'info', `${p.culprit}: deployed v2.0.0`, culpritHost);
   if (p.deployAt !== null) events[events.length - 1].tags.deploy = 'v2.0.0';
   if (p.herringDeploy) {
-    log(p.herringDeploy.source, p.herringDeploy.at, 'info', `${p.herringDeploy.source}: deployed v1.9.4`, anyHost(p.herringDeploy.source));
+    log(
+      p.herringDeploy.source,
+      p.herringDeploy.at,
+      'info',
+      `${p.herringDeploy.source}: deployed v1.9.4`,
+      anyHost(p.herringDeploy.source),
+    );
     events[events.length - 1].tags.deploy = 'v1.9.4';
   }
   events.sort((a, b) => a.timestamp.localeCompare(b.timestamp));
@@ -261,8 +306,20 @@ export function namesCulprit(s: RankedSuspect, culprit: string): boolean {
 export function judge(scenario: Scenario, suspects: RankedSuspect[]): Verdict {
   const hit = suspects.map((s) => namesCulprit(s, scenario.culprit));
   const { key, value } = scenario.culpritTag;
-  const tagNamed = suspects.slice(0, 5).some((s) =>
-    (s.kind === 'tag' && s.evidence.source === scenario.culprit && s.evidence.key === key && s.evidence.value === value)
-    || (s.kind === 'metric' && (s.evidence.labels as Record<string, string> | undefined)?.[key] === value));
-  return { top1: hit[0] === true, top3: hit.slice(0, 3).some(Boolean), tagNamed, first: suspects[0] ? `${suspects[0].kind} ${suspects[0].name}` : null };
+  const tagNamed = suspects
+    .slice(0, 5)
+    .some(
+      (s) =>
+        (s.kind === 'tag' &&
+          s.evidence.source === scenario.culprit &&
+          s.evidence.key === key &&
+          s.evidence.value === value) ||
+        (s.kind === 'metric' && (s.evidence.labels as Record<string, string> | undefined)?.[key] === value),
+    );
+  return {
+    top1: hit[0] === true,
+    top3: hit.slice(0, 3).some(Boolean),
+    tagNamed,
+    first: suspects[0] ? `${suspects[0].kind} ${suspects[0].name}` : null,
+  };
 }

@@ -32,7 +32,7 @@ function body(draft: typeof BLANK) {
 }
 
 /** The query's parse error with a caret under the position. */
-function QueryCheck({ query, error }: { query: string; error: unknown }) {
+function QueryCheck({ error }: { query: string; error: unknown }) {
   if (error === 'ok') return html`<p class="ok" role="status">Query parses.</p>`;
   if (!(error instanceof ApiError)) return error ? html`<${Problem} error=${error} />` : null;
   const details = (error.details ?? []) as { field: string; message: string; excerpt?: string }[];
@@ -40,8 +40,11 @@ function QueryCheck({ query, error }: { query: string; error: unknown }) {
   if (!q)
     return html`<p class="muted"
       role="status">${details.map((d) => `${d.field}: ${d.message}`).join('; ') || error.message}</p>`;
-  return html`<div class="error" role="alert">Query: ${q.message}${q.excerpt && html`<pre
-    class="caret">${q.excerpt}</pre>`}</div>`;
+  return html`<div class="error" role="alert">Query: ${q.message}${
+    q.excerpt &&
+    html`<pre
+    class="caret">${q.excerpt}</pre>`
+  }</div>`;
 }
 
 function Backtest({ draft }: { draft: typeof BLANK }) {
@@ -85,7 +88,8 @@ function Backtest({ draft }: { draft: typeof BLANK }) {
       result &&
       (result.transitions.length === 0
         ? html`<${Empty}>It would not have fired in the last hour (${result.evaluations} evaluations, step ${
-            result.step}).<//>`
+            result.step
+          }).<//>`
         : html`<p>${result.alerts.length} alert(s), ${result.transitions.length} transitions.</p><${Chart}
           lines=${lines} height=${180} />`)
     }</div>`;
@@ -179,7 +183,8 @@ function RuleRow({ rule, moderator, onChanged }: { rule: Rule; moderator: boolea
   return html`<li class="rule">
     <button type="button" class="link" aria-expanded=${open} onClick=${() => setOpen(!open)}>${rule.name}</button>${' '}
     <${Badge} value=${rule.state} /> <code>${rule.query}</code>${
-      rule.threshold_value !== null ? ` (threshold ${rule.threshold_value})` : ''}
+      rule.threshold_value !== null ? ` (threshold ${rule.threshold_value})` : ''
+    }
     ${
       rule.active_instances.length > 0 &&
       html`<ul>${rule.active_instances.map(
@@ -200,8 +205,11 @@ function RuleRow({ rule, moderator, onChanged }: { rule: Rule; moderator: boolea
         onChanged();
       }} />`
     }
-    ${open && html`<div><h3>History</h3><${History} id=${rule.id} /><details><summary>Rule</summary><${Json}
-      value=${rule} /></details></div>`}
+    ${
+      open &&
+      html`<div><h3>History</h3><${History} id=${rule.id} /><details><summary>Rule</summary><${Json}
+      value=${rule} /></details></div>`
+    }
   </li>`;
 }
 
@@ -221,6 +229,8 @@ export function AlertsPage({ me }: { me: Claims | null }) {
     <${Show} loaded=${loaded}>${(b: { data: Rule[] }) =>
       b.data.length === 0
         ? html`<${Empty}>No alert rules.<//>`
-        : html`<ul class="rules">${b.data.map((r) => html`<${RuleRow} key=${r.id} rule=${r} moderator=${moderator}
-          onChanged=${loaded.reload} />`)}</ul>`}<//>`;
+        : html`<ul class="rules">${b.data.map(
+            (r) => html`<${RuleRow} key=${r.id} rule=${r} moderator=${moderator}
+          onChanged=${loaded.reload} />`,
+          )}</ul>`}<//>`;
 }

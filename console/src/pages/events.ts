@@ -43,8 +43,11 @@ function EventRow({ e, onTrace }: { e: any; onTrace: (id: string) => void }) {
         html`<div class="expanded">
         <p>created by ${e.created_by ?? '—'} · id <code>${e.id}</code>
           ${incident && html` · <a href=${`#/incidents/${incident}`}>incident</a>`}
-          ${trace && html` · <button type="button" class="link" onClick=${() => onTrace(String(trace))}
-            title="the events of this trace">trace ${trace}</button>`}</p>
+          ${
+            trace &&
+            html` · <button type="button" class="link" onClick=${() => onTrace(String(trace))}
+            title="the events of this trace">trace ${trace}</button>`
+          }</p>
         <h4>tags</h4><${Json} value=${e.tags} /><h4>payload</h4><${Json} value=${e.payload} /></div>`
       }</td></tr>`;
 }
@@ -134,7 +137,11 @@ export function EventsPage({ trace }: { trace?: string }) {
           : html`<table class="events">
       <thead><tr><th>time</th><th>type</th><th>source</th><th>level</th><th>message</th></tr></thead>
       <tbody>${events.map((e) => html`<${EventRow} key=${e.id} e=${e} onTrace=${showTrace} />`)}</tbody></table>
-      ${cursor ? html`<button type="button" onClick=${() => load(true)}>Older events</button>` : html`<p
-        class="muted">End of the list.</p>`}`
+      ${
+        cursor
+          ? html`<button type="button" onClick=${() => load(true)}>Older events</button>`
+          : html`<p
+        class="muted">End of the list.</p>`
+      }`
     }`;
 }

@@ -46,8 +46,12 @@ function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: b
     <label>Description <textarea value=${draft.description} disabled=${!canEdit}
       onInput=${set('description')} /></label>
     <label>Root cause <textarea value=${draft.root_cause} disabled=${!canEdit} onInput=${set('root_cause')} /></label>
-    ${canEdit && html`<button type="submit">Save fields</button>`} ${saved && !error && html`<span
-      class="muted">saved</span>`}
+    ${canEdit && html`<button type="submit">Save fields</button>`} ${
+      saved &&
+      !error &&
+      html`<span
+      class="muted">saved</span>`
+    }
     <${Problem} error=${error} />
   </form>`;
 }
@@ -71,8 +75,11 @@ function Timeline({ id, version }: { id: string; version: number }) {
         }</td>
         <td>${e.source}</td><td>${e.message ?? ''}</td><td>${e.created_by ?? '—'}</td></tr>`,
       )}
-      </tbody></table>${body.data.has_more && html`<p
-        class="muted">Only the first 500 entries are shown.</p>`}`}<//></section>`;
+      </tbody></table>${
+        body.data.has_more &&
+        html`<p
+        class="muted">Only the first 500 entries are shown.</p>`
+      }`}<//></section>`;
 }
 
 function Analysis({ id }: { id: string }) {
@@ -97,9 +104,12 @@ function Analysis({ id }: { id: string }) {
           (s: any) => html`<li>
           <b>${s.name}</b> <span class="muted">${s.kind} · score ${s.score}</span>
           <p>${s.evidence?.explanation ?? ''}</p>
-          ${s.evidence?.trace_ids?.length > 0 && html`<p>Traces of its errors: ${s.evidence.trace_ids.map(
-            (t: string) => html`<${TraceLink} id=${t} /> `,
-          )}</p>`}
+          ${
+            s.evidence?.trace_ids?.length > 0 &&
+            html`<p>Traces of its errors: ${s.evidence.trace_ids.map(
+              (t: string) => html`<${TraceLink} id=${t} /> `,
+            )}</p>`
+          }
           <details><summary>Evidence</summary><${Json} value=${s.evidence} /></details></li>`,
         )}</ol>`
       }
@@ -108,9 +118,14 @@ function Analysis({ id }: { id: string }) {
         a.first_errors.length === 0
           ? html`<${Empty}>No error events before the start.<//>`
           : html`<ul aria-label="first errors">
-        ${a.first_errors.map((e: any) => html`<li><${Time}
-          at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}${e.trace_id && html` · trace <${TraceLink}
-          id=${e.trace_id} />`}</li>`)}</ul>`
+        ${a.first_errors.map(
+          (e: any) => html`<li><${Time}
+          at=${e.timestamp} /> <b>${e.source}</b> ${e.message ?? ''}${
+            e.trace_id &&
+            html` · trace <${TraceLink}
+          id=${e.trace_id} />`
+          }</li>`,
+        )}</ul>`
       }
       <h3>Request ids crossing sources</h3>
       ${
@@ -121,8 +136,11 @@ function Analysis({ id }: { id: string }) {
           (r: any) => html`<li><code>${r.request_id}</code>: in ${r.sources.join(', ')},
           first in ${r.first_source}${', '}${r.errors} errors of ${r.events} events</li>`,
         )}</ul>
-        ${a.request_ids.length > SHOWN_REQUEST_IDS && html`<p
-          class="muted">and ${a.request_ids.length - SHOWN_REQUEST_IDS} more.</p>`}`
+        ${
+          a.request_ids.length > SHOWN_REQUEST_IDS &&
+          html`<p
+          class="muted">and ${a.request_ids.length - SHOWN_REQUEST_IDS} more.</p>`
+        }`
       }`;
     }}<//></section>`;
 }

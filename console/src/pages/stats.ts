@@ -29,8 +29,7 @@ interface IngestMinute {
 
 /** One line per event type that has events in the window, and one of metric samples if any. */
 function ingestLines(minutes: IngestMinute[]): Line[] {
-  const points = (value: (m: IngestMinute) => number) =>
-    minutes.map((m) => ({ t: Date.parse(m.minute), v: value(m) }));
+  const points = (value: (m: IngestMinute) => number) => minutes.map((m) => ({ t: Date.parse(m.minute), v: value(m) }));
   const types = Object.keys(minutes[0]?.by_event_type ?? {});
   const lines = types
     .filter((type) => minutes.some((m) => m.by_event_type[type] > 0))
@@ -77,10 +76,14 @@ export function StatsPage({ me }: { me: Claims | null }) {
     return () => clearInterval(timer);
   }, [stop]);
   return html`<h1>Stats</h1>
-    ${!atLeast(me, 'moderator') && html`<p
-      class="muted">The system-wide figures are for moderators; your role is ${me?.role}.</p>`}
-    <${Show} loaded=${stats}>${(body: { data: Record<string, number> }) => html`<dl class="figures">${FIGURES.map(
-      ([k, label]) => html`<div><dt>${label}</dt><dd>${body.data[k]}</dd></div>`,
-    )}</dl>`}<//>
+    ${
+      !atLeast(me, 'moderator') &&
+      html`<p
+      class="muted">The system-wide figures are for moderators; your role is ${me?.role}.</p>`
+    }
+    <${Show} loaded=${stats}>${(body: { data: Record<string, number> }) =>
+      html`<dl class="figures">${FIGURES.map(
+        ([k, label]) => html`<div><dt>${label}</dt><dd>${body.data[k]}</dd></div>`,
+      )}</dl>`}<//>
     ${atLeast(me, 'moderator') && !stop && html`<${IngestChart} tick=${tick} />`}`;
 }

@@ -13,8 +13,21 @@ const P1: Origin = { topic: 'm', partition: 1 };
 
 function rule(id: string, query: string, forMs = 0, keepFiringForMs = 0): EngineRule {
   return {
-    id, name: id, description: null, query, threshold_value: null, forMs, keepFiringForMs, severity: 'medium', labels: {}, annotations: {},
-    enabled: true, createdBy: null, createdAt: new Date(0), updatedAt: new Date(0), revision: '1',
+    id,
+    name: id,
+    description: null,
+    query,
+    threshold_value: null,
+    forMs,
+    keepFiringForMs,
+    severity: 'medium',
+    labels: {},
+    annotations: {},
+    enabled: true,
+    createdBy: null,
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    revision: '1',
     ...compileQuery({ query, threshold_value: null }, { maxRangeMs: 3_600_000 }),
   };
 }
@@ -23,8 +36,9 @@ function engine(ready: (o: Origin | null) => boolean = () => true) {
   return new AlertEngine({ lookbackMs: 10_000, isReady: ready });
 }
 
-const summary = (changes: { transitions: { ruleId: string; labels: Record<string, string>; from: string; to: string; at: number }[] }) =>
-  changes.transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.from}→${t.to} @${t.at}`);
+const summary = (changes: {
+  transitions: { ruleId: string; labels: Record<string, string>; from: string; to: string; at: number }[];
+}) => changes.transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.from}→${t.to} @${t.at}`);
 
 describe('AlertEngine', () => {
   it('evaluates arriving samples for their series only, and lets `for` elapse on the tick', () => {
@@ -49,10 +63,25 @@ describe('AlertEngine', () => {
     e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
     e.ingestMetric('cpu', { host: 'b' }, 1000, 95, P1, true);
     expect(summary(e.evaluateTouched(1000))).toEqual(['cpu {"host":"a"} inactive→firing @1000']);
-    e.loadInstances([{ ruleId: 'cpu', fingerprint: 'x', labels: { host: 'gone' }, state: 'firing', value: 99, activeAt: 0, firedAt: 0, keepFiringSince: null, origin: P1 }]);
+    e.loadInstances([
+      {
+        ruleId: 'cpu',
+        fingerprint: 'x',
+        labels: { host: 'gone' },
+        state: 'firing',
+        value: 99,
+        activeAt: 0,
+        firedAt: 0,
+        keepFiringSince: null,
+        origin: P1,
+      },
+    ]);
     expect(summary(e.evaluateAll(2000))).toEqual([]); // P1 not ready: neither b fires nor the loaded instance resolves
     p1Ready = true;
-    expect(summary(e.evaluateAll(2000)).sort()).toEqual(['cpu {"host":"b"} inactive→firing @2000', 'cpu {"host":"gone"} firing→resolved @2000']);
+    expect(summary(e.evaluateAll(2000)).sort()).toEqual([
+      'cpu {"host":"b"} inactive→firing @2000',
+      'cpu {"host":"gone"} firing→resolved @2000',
+    ]);
   });
 
   it('evaluates aggregations only when the leader is ready, and on arrival of any series they read', () => {
@@ -96,8 +125,22 @@ describe('AlertEngine', () => {
       [1, { job: 'db' }, { sum: 100, count: 1, min: 100, max: 100 }],
     ]);
     leader.setCombined(partials);
-    const values = leader.evaluateAll(2000).transitions.map((t) => `${t.ruleId} ${t.labels.job} ${t.value}`).sort();
-    expect(values).toEqual(['avg api 3', 'avg db 100', 'count api 3', 'count db 1', 'max api 5', 'max db 100', 'min api 1', 'min db 100', 'sum api 9', 'sum db 100']);
+    const values = leader
+      .evaluateAll(2000)
+      .transitions.map((t) => `${t.ruleId} ${t.labels.job} ${t.value}`)
+      .sort();
+    expect(values).toEqual([
+      'avg api 3',
+      'avg db 100',
+      'count api 3',
+      'count db 1',
+      'max api 5',
+      'max db 100',
+      'min api 1',
+      'min db 100',
+      'sum api 9',
+      'sum db 100',
+    ]);
   });
 
   it('forgets the windows and instances of lost partitions', () => {
@@ -112,9 +155,14 @@ describe('AlertEngine', () => {
     expect(summary(e.evaluateAll(2000))).toEqual([]); // b is not this engine's to resolve
   });
 
-  it('caps the instances of a rule: the series beyond it raise ONE cardinality alert, resolved once everything fits', () => {
+  it("caps a rule's instances: the series beyond it raise ONE cardinality alert, resolved once all fit", () => {
     let refused = 0;
-    const e = new AlertEngine({ lookbackMs: 10_000, isReady: () => true, maxInstancesPerRule: 3, onRefused: (n) => (refused += n) });
+    const e = new AlertEngine({
+      lookbackMs: 10_000,
+      isReady: () => true,
+      maxInstancesPerRule: 3,
+      onRefused: (n) => (refused += n),
+    });
     e.setRules([rule('cpu', 'cpu > 80'), rule('mem', 'mem > 1')], 0);
     for (let i = 0; i < 10; i++) e.ingestMetric('cpu', { host: `h${i}` }, 1000, 90, P0, true);
     e.ingestMetric('mem', { host: 'h0' }, 1000, 5, P1, true);
@@ -125,8 +173,13 @@ describe('AlertEngine', () => {
       'cpu {"host":"h2"} inactive→firing @1000',
       'cpu {"vigil_alert":"cardinality_exceeded"} inactive→firing @1000',
     ]);
-    expect(first.transitions.find((t) => t.labels.vigil_alert)).toMatchObject({ value: 7, origin: P0, rule: { name: 'cpu' } });
-    expect(summary(first).filter((t) => t.startsWith('mem'))).toEqual(['mem {"host":"h0"} inactive→firing @1000']); // another rule: its own cap
+    expect(first.transitions.find((t) => t.labels.vigil_alert)).toMatchObject({
+      value: 7,
+      origin: P0,
+      rule: { name: 'cpu' },
+    });
+    // another rule: its own cap
+    expect(summary(first).filter((t) => t.startsWith('mem'))).toEqual(['mem {"host":"h0"} inactive→firing @1000']);
     expect(e.instanceCount).toBe(5);
     expect(refused).toBe(7);
     // The tick sees all ten again: still over the cap, nothing new, no second cardinality alert.
@@ -152,7 +205,8 @@ describe('AlertEngine', () => {
     const e = engine();
     e.setRules([rule('orders', 'rate(orders_total[10m]) > 0.02')], 0);
     // Increments of 3 every 60 s: running totals 3, 6, 9, 12, 15 (read as totals they would be flat: rate 0).
-    for (const t of [0, 60, 120, 180, 240]) e.ingestMetric('orders_total', { shop: 'eu' }, t * 1000, 3, P0, false, 'counter');
+    for (const t of [0, 60, 120, 180, 240])
+      e.ingestMetric('orders_total', { shop: 'eu' }, t * 1000, 3, P0, false, 'counter');
     // At 360 s: increase 12 over 240 s sampled; towards the start only to where the counter would be zero (60 s),
     // towards the end half an interval (120 s is beyond 110% of it): 12 × 330 / 240 / 600 s.
     const changes = e.evaluateAll(360_000);
@@ -181,10 +235,21 @@ describe('AlertEngine', () => {
     e.ingestMetric('cpu', { host: 'a' }, 1000, 90, P0, true);
     e.ingestMetric('cpu', { host: 'b' }, 1000, 95, P1, true);
     const changes = e.evaluateTouched(1000);
-    expect(summary(changes).sort()).toEqual(['cpu {"host":"a","node":"n-a"} inactive→firing @1000', 'cpu {"host":"b","node":"n-b"} inactive→firing @1000']);
-    expect(changes.ops.map((op) => (op.kind === 'upsert' ? [op.instance.labels.host, op.instance.origin] : null)).sort()).toEqual([['a', P0], ['b', P1]]);
+    expect(summary(changes).sort()).toEqual([
+      'cpu {"host":"a","node":"n-a"} inactive→firing @1000',
+      'cpu {"host":"b","node":"n-b"} inactive→firing @1000',
+    ]);
+    expect(
+      changes.ops.map((op) => (op.kind === 'upsert' ? [op.instance.labels.host, op.instance.origin] : null)).sort(),
+    ).toEqual([
+      ['a', P0],
+      ['b', P1],
+    ]);
     // The series goes quiet: stale after the lookback, its instance resolves on the tick.
-    expect(summary(e.evaluateAll(11_001)).sort()).toEqual(['cpu {"host":"a","node":"n-a"} firing→resolved @11001', 'cpu {"host":"b","node":"n-b"} firing→resolved @11001']);
+    expect(summary(e.evaluateAll(11_001)).sort()).toEqual([
+      'cpu {"host":"a","node":"n-a"} firing→resolved @11001',
+      'cpu {"host":"b","node":"n-b"} firing→resolved @11001',
+    ]);
   });
 
   it('combines partials of an aggregation grouped without labels, and of one under another aggregation', () => {
@@ -195,7 +260,10 @@ describe('AlertEngine', () => {
     b.ingestMetric('req', { job: 'api', host: 'h2' }, 1000, 3, P1, false);
     b.ingestMetric('req', { job: 'db', host: 'h3' }, 1000, 2, P1, false);
     leader.setCombined([...a.partials(1000), ...b.partials(1000)]);
-    const values = leader.evaluateAll(2000).transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.value}`).sort();
+    const values = leader
+      .evaluateAll(2000)
+      .transitions.map((t) => `${t.ruleId} ${JSON.stringify(t.labels)} ${t.value}`)
+      .sort();
     expect(values).toEqual(['nested {} 4', 'w {"job":"api"} 4', 'w {"job":"db"} 2']);
   });
 });

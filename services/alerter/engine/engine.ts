@@ -18,12 +18,24 @@ import { seriesFingerprint } from '../../../shared/schemas/metric.ts';
 import type { MetricType } from '../../../shared/schemas/metric.ts';
 import { groupOf } from '../../../shared/promql/aggregations.ts';
 import {
-  dropName, Evaluator, type Sample, type SeriesSource, type StoredSeries, type Value,
+  dropName,
+  Evaluator,
+  type Sample,
+  type SeriesSource,
+  type StoredSeries,
+  type Value,
 } from '../../../shared/promql/engine.ts';
 import type { Aggregation, Expr } from '../../../shared/promql/expr.ts';
 import {
-  EVENTS, matches, selectorKey, WindowStore,
-  type EventInput, type EventStream, type Labels, type MetricSeries, type Origin,
+  EVENTS,
+  matches,
+  selectorKey,
+  WindowStore,
+  type EventInput,
+  type EventStream,
+  type Labels,
+  type MetricSeries,
+  type Origin,
 } from '../../../shared/promql/windows.ts';
 import type { EngineRule } from '../rules/rule.ts';
 import { retire, step, type Instance, type RuleInfo, type Transition } from './state.ts';
@@ -58,7 +70,9 @@ export interface PartialAggregate {
   figures: GroupFigures;
 }
 
-export type InstanceOp = { kind: 'upsert'; instance: Instance } | { kind: 'delete'; ruleId: string; fingerprint: string };
+export type InstanceOp =
+  | { kind: 'upsert'; instance: Instance }
+  | { kind: 'delete'; ruleId: string; fingerprint: string };
 
 export interface EngineOptions {
   lookbackMs: number;
@@ -183,7 +197,11 @@ export class AlertEngine {
   }
 
   private partialsOf(
-    rule: EngineRule, agg: Aggregation, origin: Origin, series: Readable[], now: number,
+    rule: EngineRule,
+    agg: Aggregation,
+    origin: Origin,
+    series: Readable[],
+    now: number,
   ): PartialAggregate[] {
     const groups = new Map<string, PartialAggregate>();
     for (const sample of this.evaluate(agg.expr, { select: () => series }, now)) {
@@ -299,7 +317,13 @@ export class AlertEngine {
    * `evaluate`, the next evaluateTouched() looks at the series it feeds.
    */
   ingestMetric(
-    name: string, labels: Labels, t: number, v: number, origin: Origin, evaluate: boolean, type: MetricType = 'gauge',
+    name: string,
+    labels: Labels,
+    t: number,
+    v: number,
+    origin: Origin,
+    evaluate: boolean,
+    type: MetricType = 'gauge',
   ): void {
     for (const series of this.windows.addMetric(name, type, labels, t, v, origin)) {
       const rules = this.seriesRules.get(series) ?? this.index(series);
@@ -376,7 +400,8 @@ export class AlertEngine {
   /** Forgets the windows and instances of partitions this instance lost (their new owner reloads them). */
   dropWhere(lost: (origin: Origin | null) => boolean): void {
     this.windows.dropWhere(lost);
-    for (const byRule of this.instances.values()) for (const [fp, instance] of byRule) if (lost(instance.origin)) byRule.delete(fp);
+    for (const byRule of this.instances.values())
+      for (const [fp, instance] of byRule) if (lost(instance.origin)) byRule.delete(fp);
   }
 
   /** Firing instances with their rules (Alertmanager re-sends). */
@@ -397,7 +422,7 @@ export class AlertEngine {
   /** What a rule of one selector reads: its metric series (matched once, kept in the index) or its event streams. */
   private seriesOf(rule: EngineRule): Iterable<Readable> {
     const selector = rule.selectors[0];
-    return selector.name === EVENTS ? this.windows.streams(selector) : this.ruleSeries.get(rule.id) ?? NO_SERIES;
+    return selector.name === EVENTS ? this.windows.streams(selector) : (this.ruleSeries.get(rule.id) ?? NO_SERIES);
   }
 
   private evaluate(expr: Expr, source: SeriesSource, now: number, given?: ReadonlyMap<Expr, Value>): Sample[] {
@@ -500,7 +525,15 @@ export class AlertEngine {
   }
 
   /** Steps one instance; returns its fingerprint. */
-  private observe(rule: EngineRule, labels: Labels, origin: Origin | null, value: number | undefined, now: number, changes: Changes, fingerprint = instanceFingerprint(labels)): string {
+  private observe(
+    rule: EngineRule,
+    labels: Labels,
+    origin: Origin | null,
+    value: number | undefined,
+    now: number,
+    changes: Changes,
+    fingerprint = instanceFingerprint(labels),
+  ): string {
     const prev = this.instances.get(rule.id)?.get(fingerprint);
     if (!prev && value === undefined) return fingerprint;
     const overflowing = this.instances.get(rule.id)?.has(CARDINALITY_FINGERPRINT) ?? false;
@@ -571,5 +604,12 @@ function aggregateValue(op: Aggregation['op'], f: GroupFigures): number {
 }
 
 export function ruleInfo(rule: EngineRule): RuleInfo {
-  return { name: rule.name, severity: rule.severity, query: rule.query, description: rule.description, labels: rule.labels, annotations: rule.annotations };
+  return {
+    name: rule.name,
+    severity: rule.severity,
+    query: rule.query,
+    description: rule.description,
+    labels: rule.labels,
+    annotations: rule.annotations,
+  };
 }

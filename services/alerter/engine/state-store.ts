@@ -89,10 +89,12 @@ export class StateStore {
          RETURNING topic, partition, generation`,
         [topics, numbers],
       );
-      return new Map(rows.map((r) => {
-        const k = partitionKey(r.topic, r.partition);
-        return [k, { generation: r.generation, previous: previous.get(k) ?? null }];
-      }));
+      return new Map(
+        rows.map((r) => {
+          const k = partitionKey(r.topic, r.partition);
+          return [k, { generation: r.generation, previous: previous.get(k) ?? null }];
+        }),
+      );
     });
   }
 
@@ -121,7 +123,8 @@ export class StateStore {
   ): Promise<SavedTransition[]> {
     return inTransaction(this.pool, async (client) => {
       const origins = new Map<string, Origin | null>();
-      for (const op of changes.ops) if (op.kind === 'upsert') origins.set(ownerKey(op.instance.origin), op.instance.origin);
+      for (const op of changes.ops)
+        if (op.kind === 'upsert') origins.set(ownerKey(op.instance.origin), op.instance.origin);
       for (const t of changes.transitions) origins.set(ownerKey(t.origin), t.origin);
       const pairs = [...origins.values()].map((o) => (o === null ? AGGREGATIONS : ([o.topic, o.partition] as const)));
       const { rows: owners } = await client.query<{ topic: string; partition: number; generation: string }>(
@@ -136,10 +139,13 @@ export class StateStore {
       };
       // The last change of an instance wins: one statement may not touch a row twice. A delete carries no origin:
       // it belongs to the owner of the transition that ended the instance (or of the rule change that retired it).
-      const ended = new Set(changes.transitions.filter((t) => owns(t.origin)).map((t) => `${t.ruleId}/${t.fingerprint}`));
+      const ended = new Set(
+        changes.transitions.filter((t) => owns(t.origin)).map((t) => `${t.ruleId}/${t.fingerprint}`),
+      );
       const last = new Map<string, InstanceOp>();
       for (const op of changes.ops) {
-        const key = op.kind === 'upsert' ? `${op.instance.ruleId}/${op.instance.fingerprint}` : `${op.ruleId}/${op.fingerprint}`;
+        const key =
+          op.kind === 'upsert' ? `${op.instance.ruleId}/${op.instance.fingerprint}` : `${op.ruleId}/${op.fingerprint}`;
         if (op.kind === 'upsert' ? owns(op.instance.origin) : ended.has(key)) last.set(key, op);
       }
       const upserts: Instance[] = [];
@@ -171,13 +177,18 @@ export class StateStore {
       if (upserts.length > 0) {
         // Joined with alert_rules: an instance of a rule deleted meanwhile is not written (no FK failure).
         await client.query(
-          `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition, updated_at)
-           SELECT u.rule_id, u.fingerprint, u.labels, u.state, u.value, u.active_at, u.fired_at, u.keep_firing_since, u.topic, u.partition, now()
-             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::float8[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[])
-                  AS u(rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic, partition)
+          `INSERT INTO alert_instances (rule_id, fingerprint, labels, state, value, active_at, fired_at,
+             keep_firing_since, topic, partition, updated_at)
+           SELECT u.rule_id, u.fingerprint, u.labels, u.state, u.value, u.active_at, u.fired_at, u.keep_firing_since,
+             u.topic, u.partition, now()
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::float8[], $6::timestamptz[],
+               $7::timestamptz[], $8::timestamptz[], $9::text[], $10::int[])
+                  AS u(rule_id, fingerprint, labels, state, value, active_at, fired_at, keep_firing_since, topic,
+                    partition)
              JOIN alert_rules r ON r.id = u.rule_id
            ON CONFLICT (rule_id, fingerprint) DO UPDATE SET
-                  labels = EXCLUDED.labels, state = EXCLUDED.state, value = EXCLUDED.value, active_at = EXCLUDED.active_at,
+                  labels = EXCLUDED.labels, state = EXCLUDED.state, value = EXCLUDED.value, active_at =
+                    EXCLUDED.active_at,
                   fired_at = EXCLUDED.fired_at, keep_firing_since = EXCLUDED.keep_firing_since, topic = EXCLUDED.topic,
                   partition = EXCLUDED.partition, updated_at = now()`,
           [
@@ -200,11 +211,14 @@ export class StateStore {
         const names = t.map((x) => ruleNames(x.ruleId));
         // Transitions that notify nobody (to pending or inactive) are delivered by definition.
         const { rows } = await client.query<{ id: string; ord: string }>(
-          `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, delivered_at)
+          `INSERT INTO alert_transitions (rule_id, rule_name, fingerprint, labels, from_state, to_state, value,
+             active_at, at, delivered_at)
            SELECT rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at,
                   CASE WHEN to_state IN ('firing', 'resolved') THEN NULL ELSE now() END
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::float8[], $8::timestamptz[], $9::timestamptz[])
-                  WITH ORDINALITY AS u(rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at, ord)
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::float8[],
+               $8::timestamptz[], $9::timestamptz[])
+                  WITH ORDINALITY AS u(rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at,
+                    at, ord)
             ORDER BY ord
            RETURNING id`,
           [
@@ -219,7 +233,9 @@ export class StateStore {
             t.map((x) => iso(x.at)),
           ],
         );
-        saved = t.map((x, i) => ({ ...x, id: rows[i].id, ruleName: names[i] })).filter((x) => x.to === 'firing' || x.to === 'resolved');
+        saved = t
+          .map((x, i) => ({ ...x, id: rows[i].id, ruleName: names[i] }))
+          .filter((x) => x.to === 'firing' || x.to === 'resolved');
       }
       return saved;
     });
@@ -229,7 +245,12 @@ export class StateStore {
    * Replaces the partial aggregates of the partitions this member owns (fenced like save(); migration 0008) with
    * `partials`.
    */
-  async savePartials(partials: readonly PartialAggregate[], owned: readonly Origin[], generation: (origin: Origin) => string | undefined, at: number): Promise<void> {
+  async savePartials(
+    partials: readonly PartialAggregate[],
+    owned: readonly Origin[],
+    generation: (origin: Origin) => string | undefined,
+    at: number,
+  ): Promise<void> {
     return inTransaction(this.pool, async (client) => {
       const { rows } = await client.query<{ topic: string; partition: number; generation: string }>(
         `SELECT topic, partition, generation FROM alert_partition_owners
@@ -238,16 +259,27 @@ export class StateStore {
       );
       const mine = rows.filter((r) => generation({ topic: r.topic, partition: r.partition }) === r.generation);
       const keys = new Set(mine.map((r) => partitionKey(r.topic, r.partition)));
-      await client.query('DELETE FROM alert_partials WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))', [mine.map((r) => r.topic), mine.map((r) => r.partition)]);
+      await client.query(
+        'DELETE FROM alert_partials WHERE (topic, partition) IN (SELECT * FROM unnest($1::text[], $2::int[]))',
+        [mine.map((r) => r.topic), mine.map((r) => r.partition)],
+      );
       const kept = partials.filter((p) => keys.has(partitionKey(p.origin.topic, p.origin.partition)));
       if (kept.length > 0) {
         await client.query(
           `INSERT INTO alert_partials (rule_id, topic, partition, group_key, labels, sum, count, min, max, at)
-           SELECT *, $10::timestamptz FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[], $6::float8[], $7::bigint[], $8::float8[], $9::float8[])`,
+           SELECT *, $10::timestamptz FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
+             $6::float8[], $7::bigint[], $8::float8[], $9::float8[])`,
           [
-            kept.map((p) => p.ruleId), kept.map((p) => p.origin.topic), kept.map((p) => p.origin.partition), kept.map((p) => p.groupKey),
-            kept.map((p) => JSON.stringify(p.labels)), kept.map((p) => p.figures.sum), kept.map((p) => p.figures.count),
-            kept.map((p) => p.figures.min), kept.map((p) => p.figures.max), new Date(at),
+            kept.map((p) => p.ruleId),
+            kept.map((p) => p.origin.topic),
+            kept.map((p) => p.origin.partition),
+            kept.map((p) => p.groupKey),
+            kept.map((p) => JSON.stringify(p.labels)),
+            kept.map((p) => p.figures.sum),
+            kept.map((p) => p.figures.count),
+            kept.map((p) => p.figures.min),
+            kept.map((p) => p.figures.max),
+            new Date(at),
           ],
         );
       }
@@ -256,23 +288,51 @@ export class StateStore {
 
   /** Every member's partial aggregates written since `since`. */
   async loadPartials(since: number): Promise<PartialAggregate[]> {
-    const { rows } = await this.pool.query<{ rule_id: string; topic: string; partition: number; group_key: string; labels: Record<string, string>; sum: number; count: string; min: number; max: number }>(
-      'SELECT rule_id, topic, partition, group_key, labels, sum, count, min, max FROM alert_partials WHERE at >= $1',
-      [new Date(since)],
-    );
-    return rows.map((r) => ({ ruleId: r.rule_id, groupKey: r.group_key, labels: r.labels, origin: { topic: r.topic, partition: r.partition }, figures: { sum: r.sum, count: Number(r.count), min: r.min, max: r.max } }));
+    const { rows } = await this.pool.query<{
+      rule_id: string;
+      topic: string;
+      partition: number;
+      group_key: string;
+      labels: Record<string, string>;
+      sum: number;
+      count: string;
+      min: number;
+      max: number;
+    }>('SELECT rule_id, topic, partition, group_key, labels, sum, count, min, max FROM alert_partials WHERE at >= $1', [
+      new Date(since),
+    ]);
+    return rows.map((r) => ({
+      ruleId: r.rule_id,
+      groupKey: r.group_key,
+      labels: r.labels,
+      origin: { topic: r.topic, partition: r.partition },
+      figures: { sum: r.sum, count: Number(r.count), min: r.min, max: r.max },
+    }));
   }
 
   async markDelivered(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.pool.query('UPDATE alert_transitions SET delivered_at = now() WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL', [ids]);
+    await this.pool.query(
+      'UPDATE alert_transitions SET delivered_at = now() WHERE id = ANY($1::bigint[]) AND delivered_at IS NULL',
+      [ids],
+    );
   }
 
-  /** Transitions a crash left undelivered, older than `minAgeMs` (younger ones may still be in another alerter's hands). */
+  /**
+   * Transitions a crash left undelivered, older than `minAgeMs` (younger ones may still be in another alerter's hands).
+   */
   async undelivered(minAgeMs: number, limit: number): Promise<SavedTransition[]> {
     const { rows } = await this.pool.query<{
-      id: string; rule_id: string; rule_name: string; fingerprint: string; labels: Record<string, string>;
-      from_state: Transition['from']; to_state: Transition['to']; value: number | null; active_at: Date; at: Date;
+      id: string;
+      rule_id: string;
+      rule_name: string;
+      fingerprint: string;
+      labels: Record<string, string>;
+      from_state: Transition['from'];
+      to_state: Transition['to'];
+      value: number | null;
+      active_at: Date;
+      at: Date;
     }>(
       `SELECT id, rule_id, rule_name, fingerprint, labels, from_state, to_state, value, active_at, at
          FROM alert_transitions
@@ -281,8 +341,17 @@ export class StateStore {
       [minAgeMs, limit],
     );
     return rows.map((r) => ({
-      id: r.id, ruleId: r.rule_id, ruleName: r.rule_name, fingerprint: r.fingerprint, labels: r.labels,
-      from: r.from_state, to: r.to_state, value: r.value, activeAt: r.active_at.getTime(), at: r.at.getTime(), origin: null,
+      id: r.id,
+      ruleId: r.rule_id,
+      ruleName: r.rule_name,
+      fingerprint: r.fingerprint,
+      labels: r.labels,
+      from: r.from_state,
+      to: r.to_state,
+      value: r.value,
+      activeAt: r.active_at.getTime(),
+      at: r.at.getTime(),
+      origin: null,
     }));
   }
 }

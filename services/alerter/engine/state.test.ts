@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { retire, step, type Instance, type Observation } from './state.ts';
 
-const obs = (value: number | undefined): Observation => ({ ruleId: 'r', fingerprint: 'f', labels: { host: 'a' }, origin: { topic: 't', partition: 1 }, value });
+const obs = (value: number | undefined): Observation => ({
+  ruleId: 'r',
+  fingerprint: 'f',
+  labels: { host: 'a' },
+  origin: { topic: 't', partition: 1 },
+  value,
+});
 const timing = { forMs: 5000, keepFiringForMs: 0 };
 
 /** Runs a sequence of (time, value) observations and returns every transition as [from, to, time]. */
@@ -18,7 +24,14 @@ function run(seq: [number, number | undefined][], t = timing) {
 
 describe('alert state machine', () => {
   it('inactive → pending → firing after `for`, → resolved when the condition stops', () => {
-    const { out, instance } = run([[0, 90], [2000, 91], [4999, 92], [5000, 93], [6000, 94], [7000, undefined]]);
+    const { out, instance } = run([
+      [0, 90],
+      [2000, 91],
+      [4999, 92],
+      [5000, 93],
+      [6000, 94],
+      [7000, undefined],
+    ]);
     expect(out).toEqual([
       ['inactive', 'pending', 0],
       ['pending', 'firing', 5000],
@@ -28,15 +41,39 @@ describe('alert state machine', () => {
   });
 
   it('keeps activeAt and the latest value while pending and firing', () => {
-    const { instance } = run([[0, 90], [5000, 93], [6000, 94]]);
-    expect(instance).toEqual({ ruleId: 'r', fingerprint: 'f', labels: { host: 'a' }, state: 'firing', value: 94, activeAt: 0, firedAt: 5000, keepFiringSince: null, origin: { topic: 't', partition: 1 }, savedAt: 5000 });
+    const { instance } = run([
+      [0, 90],
+      [5000, 93],
+      [6000, 94],
+    ]);
+    expect(instance).toEqual({
+      ruleId: 'r',
+      fingerprint: 'f',
+      labels: { host: 'a' },
+      state: 'firing',
+      value: 94,
+      activeAt: 0,
+      firedAt: 5000,
+      keepFiringSince: null,
+      origin: { topic: 't', partition: 1 },
+      savedAt: 5000,
+    });
   });
 
   it('saves a moving value at most every VALUE_SAVE_MS, and an unchanged one never', () => {
     const t = { forMs: 0, keepFiringForMs: 0 };
     let instance: Instance | undefined;
     const dirty: [number, boolean, number | undefined][] = [];
-    for (const [now, value] of [[0, 90], [1000, 91], [9999, 92], [10_000, 93], [15_000, 93], [20_000, 93], [20_001, 94], [30_000, 95]] as const) {
+    for (const [now, value] of [
+      [0, 90],
+      [1000, 91],
+      [9999, 92],
+      [10_000, 93],
+      [15_000, 93],
+      [20_000, 93],
+      [20_001, 94],
+      [30_000, 95],
+    ] as const) {
       const result = step(instance, obs(value), now, t);
       instance = result.next;
       dirty.push([now, result.dirty, instance?.savedAt]);
@@ -55,7 +92,13 @@ describe('alert state machine', () => {
   });
 
   it('pending → inactive when the condition stops before `for`', () => {
-    expect(run([[0, 90], [3000, undefined], [4000, 90]]).out).toEqual([
+    expect(
+      run([
+        [0, 90],
+        [3000, undefined],
+        [4000, 90],
+      ]).out,
+    ).toEqual([
       ['inactive', 'pending', 0],
       ['pending', 'inactive', 3000],
       ['inactive', 'pending', 4000],
@@ -68,7 +111,20 @@ describe('alert state machine', () => {
 
   it('keep_firing_for holds a firing alert through a short gap and resolves after a long one', () => {
     const t = { forMs: 0, keepFiringForMs: 3000 };
-    expect(run([[0, 90], [1000, undefined], [3000, undefined], [3500, 95], [4000, undefined], [6999, undefined], [7000, undefined]], t).out).toEqual([
+    expect(
+      run(
+        [
+          [0, 90],
+          [1000, undefined],
+          [3000, undefined],
+          [3500, 95],
+          [4000, undefined],
+          [6999, undefined],
+          [7000, undefined],
+        ],
+        t,
+      ).out,
+    ).toEqual([
       ['inactive', 'firing', 0],
       ['firing', 'resolved', 7000],
     ]);
@@ -88,7 +144,10 @@ describe('alert state machine', () => {
   });
 
   it('retires instances of removed rules', () => {
-    const { instance } = run([[0, 90], [5000, 93]]);
+    const { instance } = run([
+      [0, 90],
+      [5000, 93],
+    ]);
     expect(retire(instance!, 9000)).toMatchObject({ from: 'firing', to: 'resolved', value: 93, at: 9000 });
   });
 });

@@ -112,11 +112,13 @@ export function step(prev: Instance | undefined, obs: Observation, now: number, 
       next.keepFiringSince = null;
       return { next, transition: null, dirty: true };
     }
-    if (next.value !== prev.value && now - (prev.savedAt ?? -Infinity) >= VALUE_SAVE_MS) return { next, transition: null, dirty: true };
+    if (next.value !== prev.value && now - (prev.savedAt ?? -Infinity) >= VALUE_SAVE_MS)
+      return { next, transition: null, dirty: true };
     next.savedAt = prev.savedAt;
     return { next, transition: null, dirty: false };
   }
-  if (prev.state === 'pending') return { next: undefined, transition: transition(prev, 'pending', 'inactive', prev.value, now), dirty: true };
+  if (prev.state === 'pending')
+    return { next: undefined, transition: transition(prev, 'pending', 'inactive', prev.value, now), dirty: true };
   const since = prev.keepFiringSince ?? now;
   if (now - since < timing.keepFiringForMs) {
     const dirty = prev.keepFiringSince === null;
@@ -131,5 +133,15 @@ export function retire(prev: Instance, now: number): Transition {
 }
 
 function transition(instance: Instance, from: FromState, to: ToState, value: number | null, at: number): Transition {
-  return { ruleId: instance.ruleId, fingerprint: instance.fingerprint, labels: instance.labels, from, to, value, activeAt: instance.activeAt, at, origin: instance.origin };
+  return {
+    ruleId: instance.ruleId,
+    fingerprint: instance.fingerprint,
+    labels: instance.labels,
+    from,
+    to,
+    value,
+    activeAt: instance.activeAt,
+    at,
+    origin: instance.origin,
+  };
 }

@@ -8,6 +8,10 @@ import type { Labels } from '../../../shared/promql/windows.ts';
 import type { RuleInfo } from '../engine/state.ts';
 import { postJson } from './http.ts';
 
+/** A firing alert's endsAt lies this many resend intervals ahead, as Prometheus does. */
+const ENDS_AT_RESEND_INTERVALS = 4;
+const ALERTS_PER_POST = 500;
+
 export interface AlertmanagerAlert {
   labels: Labels;
   annotations: Record<string, string>;
@@ -34,17 +38,25 @@ export function toAlertmanager(alert: AlertSnapshot, now: number, resendMs: numb
     labels: { ...rule.labels, ...alert.labels, alertname: rule.name, severity: rule.severity },
     annotations,
     startsAt: new Date(alert.activeAt).toISOString(),
-    endsAt: new Date(alert.resolvedAt ?? now + 4 * resendMs).toISOString(),
+    endsAt: new Date(alert.resolvedAt ?? now + ENDS_AT_RESEND_INTERVALS * resendMs).toISOString(),
   };
 }
 
 export class AlertmanagerClient {
-  constructor(private readonly baseUrl: string, private readonly timeoutMs = 5000) {}
+  constructor(
+    private readonly baseUrl: string,
+    private readonly timeoutMs = 5000,
+  ) {}
 
   /** Posts the alerts; throws (retriable) on network errors and non-2xx answers. */
   async post(alerts: AlertmanagerAlert[]): Promise<void> {
-    for (let i = 0; i < alerts.length; i += 500) {
-      await postJson(`${this.baseUrl}/api/v2/alerts`, JSON.stringify(alerts.slice(i, i + 500)), {}, this.timeoutMs);
+    for (let i = 0; i < alerts.length; i += ALERTS_PER_POST) {
+      await postJson(
+        `${this.baseUrl}/api/v2/alerts`,
+        JSON.stringify(alerts.slice(i, i + ALERTS_PER_POST)),
+        {},
+        this.timeoutMs,
+      );
     }
   }
 }

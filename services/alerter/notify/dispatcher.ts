@@ -29,6 +29,10 @@ import { toAlertmanager, type AlertmanagerClient, type AlertSnapshot } from './a
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './http.ts';
 import type { WebhookClient } from './webhook.ts';
 
+const SWEEP_MAX_TRANSITIONS = 1000;
+/** Longest message of an alert event (the gateway's default message limit is far above it). */
+const EVENT_MESSAGE_MAX_CHARS = 8192;
+
 /** Namespace of alert event ids: uuidv5(transition id). */
 const ALERT_EVENT_NAMESPACE = '4d0f3f5e-2b61-4a51-9a52-6c1f0f7a7c11';
 const MAX_PENDING = 10_000;
@@ -81,7 +85,10 @@ export class Dispatcher {
     for (const t of transitions) {
       if (this.held.has(t.id)) continue;
       if (this.pending >= MAX_PENDING) {
-        this.deps.logger.warn({ transition_id: t.id }, 'notification queue full; the transition stays in the outbox for the next sweep');
+        this.deps.logger.warn(
+          { transition_id: t.id },
+          'notification queue full; the transition stays in the outbox for the next sweep',
+        );
         continue;
       }
       this.pending++;
@@ -98,7 +105,7 @@ export class Dispatcher {
 
   /** Re-delivers transitions a crashed alerter left undelivered. */
   async sweep(): Promise<void> {
-    this.enqueue(await this.deps.store.undelivered(SWEEP_MIN_AGE_MS, 1000));
+    this.enqueue(await this.deps.store.undelivered(SWEEP_MIN_AGE_MS, SWEEP_MAX_TRANSITIONS));
   }
 
   /** Re-sends firing alerts to Alertmanager (it forgets alerts whose endsAt passed). */
@@ -148,8 +155,15 @@ export class Dispatcher {
 
   private async deliver(ruleId: string, ts: SavedTransition[]): Promise<void> {
     const last = ts[ts.length - 1];
-    const rule = last.rule ?? this.deps.ruleInfo(ruleId)
-      ?? { name: last.ruleName, severity: 'medium', query: '', description: null, labels: {}, annotations: {} };
+    const rule = last.rule ??
+      this.deps.ruleInfo(ruleId) ?? {
+        name: last.ruleName,
+        severity: 'medium',
+        query: '',
+        description: null,
+        labels: {},
+        annotations: {},
+      };
     const policy = this.deps.retry ?? DEFAULT_RETRY;
     const stopped = () => this.closed;
     const status = (t: SavedTransition) => (t.to === 'firing' ? 'firing' : 'resolved') as 'firing' | 'resolved';
@@ -163,7 +177,13 @@ export class Dispatcher {
     const webhook = this.deps.webhook;
     if (webhook) {
       const alerts = ts.map((t) => ({
-        id: t.id, status: status(t), labels: t.labels, value: t.value, activeAt: t.activeAt, at: t.at, from: t.from,
+        id: t.id,
+        status: status(t),
+        labels: t.labels,
+        value: t.value,
+        activeAt: t.activeAt,
+        at: t.at,
+        from: t.from,
       }));
       channels.push(['webhook', () => webhook.send({ id: `${ts[0].id}-${last.id}`, ruleId, rule, alerts })]);
     }
@@ -224,10 +244,26 @@ export class Dispatcher {
       id: uuidv5(`alert-transition:${t.id}`, ALERT_EVENT_NAMESPACE),
       event_type: 'alert',
       source: ALERT_SOURCE,
-      message: `[${firing ? 'FIRING' : 'RESOLVED'}] ${rule.name}${describeValue(t)}`.slice(0, 8192),
+      message: `[${firing ? 'FIRING' : 'RESOLVED'}] ${rule.name}${describeValue(t)}`.slice(0, EVENT_MESSAGE_MAX_CHARS),
       level: levelOf(firing, rule),
-      tags: JSON.stringify({ ...t.labels, alertname: rule.name, rule_id: t.ruleId, status: firing ? 'firing' : 'resolved', severity: rule.severity }),
-      payload: JSON.stringify({ transition_id: Number(t.id), rule_id: t.ruleId, query: rule.query, fingerprint: t.fingerprint, labels: t.labels, from: t.from, to: t.to, value: t.value, active_at: new Date(t.activeAt).toISOString() }),
+      tags: JSON.stringify({
+        ...t.labels,
+        alertname: rule.name,
+        rule_id: t.ruleId,
+        status: firing ? 'firing' : 'resolved',
+        severity: rule.severity,
+      }),
+      payload: JSON.stringify({
+        transition_id: Number(t.id),
+        rule_id: t.ruleId,
+        query: rule.query,
+        fingerprint: t.fingerprint,
+        labels: t.labels,
+        from: t.from,
+        to: t.to,
+        value: t.value,
+        active_at: new Date(t.activeAt).toISOString(),
+      }),
       timestamp: t.at,
       created_by: ALERT_SOURCE,
       // Derived from the transition: a re-sent alert event has the same id and timestamp (one primary key).
@@ -246,13 +282,20 @@ export class Dispatcher {
       id: uuidv5(`alert-group:${first.id}-${last.id}`, ALERT_EVENT_NAMESPACE),
       event_type: 'alert',
       source: ALERT_SOURCE,
-      message: (`[${status.toUpperCase()}] ${rule.name}: ${rest.length} more alerts (${firing} firing, `
-        + `${rest.length - firing} resolved) in this notification group, not published one by one`).slice(0, 8192),
+      message: (
+        `[${status.toUpperCase()}] ${rule.name}: ${rest.length} more alerts (${firing} firing, ` +
+        `${rest.length - firing} resolved) in this notification group, not published one by one`
+      ).slice(0, EVENT_MESSAGE_MAX_CHARS),
       level: levelOf(firing > 0, rule),
       tags: JSON.stringify({ alertname: rule.name, rule_id: ruleId, status, severity: rule.severity, grouped: 'true' }),
       payload: JSON.stringify({
-        rule_id: ruleId, query: rule.query, alerts: rest.length, firing, resolved: rest.length - firing,
-        first_transition_id: Number(first.id), last_transition_id: Number(last.id),
+        rule_id: ruleId,
+        query: rule.query,
+        alerts: rest.length,
+        firing,
+        resolved: rest.length - firing,
+        first_transition_id: Number(first.id),
+        last_transition_id: Number(last.id),
       }),
       timestamp: last.at,
       created_by: ALERT_SOURCE,

@@ -14,6 +14,8 @@ import type { RuleInfo } from '../engine/state.ts';
 import type { Labels } from '../../../shared/promql/windows.ts';
 import { postJson } from './http.ts';
 
+import { MS_PER_SECOND } from '../../../shared/units.ts';
+
 /** Alerts listed in one notification body at most; the others are counted in `truncated_alerts`. */
 export const MAX_ALERTS_PER_NOTIFICATION = 1000;
 
@@ -44,7 +46,13 @@ export function webhookBody(n: WebhookNotice): string {
     id: n.id,
     group_key: n.ruleId,
     status: firing > 0 ? 'firing' : 'resolved',
-    rule: { id: n.ruleId, name: n.rule.name, severity: n.rule.severity, query: n.rule.query, description: n.rule.description },
+    rule: {
+      id: n.ruleId,
+      name: n.rule.name,
+      severity: n.rule.severity,
+      query: n.rule.query,
+      description: n.rule.description,
+    },
     annotations: n.rule.annotations,
     counts: { firing, resolved: n.alerts.length - firing },
     alerts: listed.map((a) => ({
@@ -65,11 +73,15 @@ export function sign(secret: string, timestamp: string, body: string): string {
 }
 
 export class WebhookClient {
-  constructor(private readonly url: string, private readonly secret: string | null, private readonly timeoutMs = 5000) {}
+  constructor(
+    private readonly url: string,
+    private readonly secret: string | null,
+    private readonly timeoutMs = 5000,
+  ) {}
 
   async send(notice: WebhookNotice): Promise<void> {
     const body = webhookBody(notice);
-    const timestamp = String(Math.floor(Date.now() / 1000));
+    const timestamp = String(Math.floor(Date.now() / MS_PER_SECOND));
     const headers: Record<string, string> = { 'x-vigil-delivery': notice.id, 'x-vigil-timestamp': timestamp };
     if (this.secret) headers['x-vigil-signature'] = sign(this.secret, timestamp, body);
     await postJson(this.url, body, headers, this.timeoutMs);

@@ -7,6 +7,8 @@ import type { Pool } from '../../../shared/db/pool.ts';
 import type { RuleDefinition, Severity } from './rule.ts';
 import { uuidv7 } from '../../../shared/schemas/uuid7.ts';
 
+import { MS_PER_SECOND } from '../../../shared/units.ts';
+
 export interface RuleFields {
   name: string;
   description: string | null;
@@ -38,7 +40,9 @@ interface RuleRow {
   revision: string;
 }
 
-const COLUMNS = 'id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, annotations, enabled, created_by, created_at, updated_at, revision';
+const COLUMNS =
+  'id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, ' +
+  'annotations, enabled, created_by, created_at, updated_at, revision';
 
 /** Another rule already has the name (case-insensitively). */
 export class DuplicateRuleNameError extends Error {}
@@ -48,7 +52,9 @@ export class RuleStore {
 
   /** A cheap fingerprint of the whole rule set: changes whenever a rule is created, updated or deleted. */
   async revision(): Promise<string> {
-    const { rows } = await this.pool.query<{ rev: string; n: string }>('SELECT coalesce(max(revision), 0) AS rev, count(*) AS n FROM alert_rules');
+    const { rows } = await this.pool.query<{ rev: string; n: string }>(
+      'SELECT coalesce(max(revision), 0) AS rev, count(*) AS n FROM alert_rules',
+    );
     return `${rows[0].rev}/${rows[0].n}`;
   }
 
@@ -65,7 +71,8 @@ export class RuleStore {
   async create(fields: RuleFields, createdBy: string): Promise<RuleDefinition> {
     return this.unique(async () => {
       const { rows } = await this.pool.query<RuleRow>(
-        `INSERT INTO alert_rules (id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds, severity, labels, annotations, enabled, created_by)
+        `INSERT INTO alert_rules (id, name, description, query, threshold_value, for_seconds, keep_firing_for_seconds,
+           severity, labels, annotations, enabled, created_by)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING ${COLUMNS}`,
         [uuidv7(), ...values(fields), createdBy],
       );
@@ -102,7 +109,18 @@ export class RuleStore {
 }
 
 function values(f: RuleFields): unknown[] {
-  return [f.name, f.description, f.query, f.threshold_value, f.forMs / 1000, f.keepFiringForMs / 1000, f.severity, JSON.stringify(f.labels), JSON.stringify(f.annotations), f.enabled];
+  return [
+    f.name,
+    f.description,
+    f.query,
+    f.threshold_value,
+    f.forMs / MS_PER_SECOND,
+    f.keepFiringForMs / MS_PER_SECOND,
+    f.severity,
+    JSON.stringify(f.labels),
+    JSON.stringify(f.annotations),
+    f.enabled,
+  ];
 }
 
 function toDefinition(row: RuleRow): RuleDefinition {
@@ -112,8 +130,8 @@ function toDefinition(row: RuleRow): RuleDefinition {
     description: row.description,
     query: row.query,
     threshold_value: row.threshold_value,
-    forMs: row.for_seconds * 1000,
-    keepFiringForMs: row.keep_firing_for_seconds * 1000,
+    forMs: row.for_seconds * MS_PER_SECOND,
+    keepFiringForMs: row.keep_firing_for_seconds * MS_PER_SECOND,
     severity: row.severity,
     labels: row.labels,
     annotations: row.annotations,

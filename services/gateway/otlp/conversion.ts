@@ -82,6 +82,7 @@ export class Conversion {
 
   private path(unit: number): string {
     const [a, b, c] = this.levels;
-    return `${a}[${this.paths[unit * 3]}].${b}[${this.paths[unit * 3 + 1]}].${c}[${this.paths[unit * 3 + 2]}]`;
+    const at = unit * this.levels.length;
+    return `${a}[${this.paths[at]}].${b}[${this.paths[at + 1]}].${c}[${this.paths[at + 2]}]`;
   }
 }

@@ -7,6 +7,11 @@
 import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 
+import { HTTP_STATUS } from '../../../shared/http/status.ts';
+
+/** The google.rpc.Status code NOT_FOUND, which OTLP/HTTP error bodies carry. */
+const GRPC_NOT_FOUND = 5;
+
 const OTLP_PATHS = new Set(['/v1/logs', '/v1/metrics', '/v1/traces']);
 
 export async function listenOtlp(app: FastifyInstance, host: string, port: number): Promise<http.Server> {
@@ -18,8 +23,10 @@ export async function listenOtlp(app: FastifyInstance, host: string, port: numbe
       return;
     }
     response
-      .writeHead(404, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ code: 5, message: `only ${[...OTLP_PATHS].join(', ')} are served on this port` }));
+      .writeHead(HTTP_STATUS.NOT_FOUND, { 'content-type': 'application/json' })
+      .end(
+        JSON.stringify({ code: GRPC_NOT_FOUND, message: `only ${[...OTLP_PATHS].join(', ')} are served on this port` }),
+      );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -16,12 +16,18 @@ import {
   anyValueToJson,
   attributesToJson,
   idToHex,
+  SPAN_ID_BYTES,
+  TRACE_ID_BYTES,
   nanosToMillis,
   type AnyValue,
   type Json,
   type KeyValue,
   type Nanos,
 } from './values.ts';
+
+/** OTLP severity numbers 1–24 come in six ranges of four (TRACE, DEBUG, INFO, WARN, ERROR, FATAL). */
+const SEVERITY_NUMBERS_PER_LEVEL = 4;
+const MAX_SEVERITY_NUMBER = 24;
 
 interface LogRecord {
   timeUnixNano?: Nanos;
@@ -59,8 +65,8 @@ const LEVEL_BY_TEXT: Record<string, (typeof LEVEL_BY_SEVERITY)[number]> = {
 };
 
 export function levelOf(severityNumber: number | undefined, severityText: string | undefined): string | null {
-  if (severityNumber !== undefined && severityNumber >= 1 && severityNumber <= 24)
-    return LEVEL_BY_SEVERITY[Math.floor((severityNumber - 1) / 4)];
+  if (severityNumber !== undefined && severityNumber >= 1 && severityNumber <= MAX_SEVERITY_NUMBER)
+    return LEVEL_BY_SEVERITY[Math.floor((severityNumber - 1) / SEVERITY_NUMBERS_PER_LEVEL)];
   if (severityText) return LEVEL_BY_TEXT[severityText.toLowerCase()] ?? null;
   return null;
 }
@@ -93,9 +99,9 @@ function logEvent(
   scope: { name?: string; version?: string } | null | undefined,
   maxDepth: number,
 ): Record<string, unknown> | Error {
-  const traceId = idToHex(record.traceId, 16, 'trace_id');
+  const traceId = idToHex(record.traceId, TRACE_ID_BYTES, 'trace_id');
   if (traceId instanceof Error) return traceId;
-  const spanId = idToHex(record.spanId, 8, 'span_id');
+  const spanId = idToHex(record.spanId, SPAN_ID_BYTES, 'span_id');
   if (spanId instanceof Error) return spanId;
 
   const tags = attributesToJson(record.attributes, maxDepth, 1, { ...resourceTags });

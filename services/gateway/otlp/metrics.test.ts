@@ -88,7 +88,10 @@ describe('OTLP metrics → vigil samples: labels worked out once per resource an
                     sum: {
                       aggregationTemporality: 1,
                       isMonotonic: true,
-                      dataPoints: [{ timeUnixNano: TIME_NS, asInt: 7 }, { timeUnixNano: TIME_NS, asInt: 8 }],
+                      dataPoints: [
+                        { timeUnixNano: TIME_NS, asInt: 7 },
+                        { timeUnixNano: TIME_NS, asInt: 8 },
+                      ],
                     },
                   },
                   {

@@ -157,7 +157,7 @@ describe('OTLP/HTTP edge', () => {
         rejectedSpans: 1,
         errorMessage:
           '1 of 2 spans rejected: resource_spans[0].scope_spans[0].spans[1]: ' +
-            'trace_id must be 16 bytes (32 hex digits), got 1',
+          'trace_id must be 16 bytes (32 hex digits), got 1',
       },
     });
     const items = unbundle(
@@ -257,7 +257,7 @@ describe('OTLP/HTTP edge', () => {
       code: 3,
       message:
         'VIGIL_ERR_MALFORMED_BODY: the body is not a valid OTLP JSON ExportLogsServiceRequest: ' +
-          'the body must be a JSON object (ExportLogsServiceRequest)',
+        'the body must be a JSON object (ExportLogsServiceRequest)',
     });
     const wrongType = await postJson('logs', { resourceLogs: 'nope' });
     expect(wrongType.statusCode).toBe(400);
@@ -306,7 +306,7 @@ describe('OTLP/HTTP edge', () => {
       code: 8,
       message:
         'VIGIL_ERR_PAYLOAD_TOO_LARGE: the request has more than 3 log records (INGEST_MAX_BATCH_ITEMS); ' +
-          'export smaller batches',
+        'export smaller batches',
     });
   });
 

@@ -31,6 +31,8 @@ import {
 } from './proto.ts';
 import { tracesToEvents } from './traces.ts';
 
+import { HTTP_STATUS } from '../../../shared/http/status.ts';
+
 /** One vigil item per unit at most … a histogram point with many buckets is several: the item bound is wider. */
 export const ITEMS_PER_UNIT_BOUND = 8;
 
@@ -82,7 +84,8 @@ export function otlpRoutes(deps: OtlpDeps) {
       if (!known) {
         request.log.error({ err: error }, 'unhandled error');
         known = new VigilError('VIGIL_ERR_INTERNAL', ERRORS.VIGIL_ERR_INTERNAL.title);
-      } else if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
+      } else if (known.status >= HTTP_STATUS.INTERNAL_SERVER_ERROR)
+        request.log.warn({ code: known.code, err: error }, known.message);
       return sendStatus(reply, encodingOf(request.headers['content-type']) ?? 'json', known);
     });
 
@@ -112,7 +115,7 @@ export function otlpRoutes(deps: OtlpDeps) {
           { requestId: given ? request.id : undefined, createdBy: request.principal!.sub },
           deps.ingest,
         );
-        reply.status(200).header('content-type', encoding === 'json' ? JSON_TYPE : PROTOBUF_TYPE);
+        reply.status(HTTP_STATUS.OK).header('content-type', encoding === 'json' ? JSON_TYPE : PROTOBUF_TYPE);
         return reply.send(encodeResponse(signal, encoding, conversion.rejected, conversion.summary()));
       });
     }

@@ -19,6 +19,8 @@ import { resourceView } from './resource.ts';
 import {
   attributesToJson,
   idToHex,
+  SPAN_ID_BYTES,
+  TRACE_ID_BYTES,
   nanosBetween,
   nanosToMillis,
   nanosToString,
@@ -26,6 +28,9 @@ import {
   type KeyValue,
   type Nanos,
 } from './values.ts';
+
+import { uuidV8FromHex } from '../../../shared/schemas/uuid7.ts';
+import { NS_PER_MS } from '../../../shared/units.ts';
 
 const SPAN_KINDS = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
 const STATUS_CODES = ['unset', 'ok', 'error'];
@@ -96,13 +101,13 @@ function addSpan(
   scope: { name?: string; version?: string } | null | undefined,
   maxDepth: number,
 ): Error | null {
-  const traceId = idToHex(span.traceId, 16, 'trace_id');
+  const traceId = idToHex(span.traceId, TRACE_ID_BYTES, 'trace_id');
   if (traceId instanceof Error) return traceId;
   if (traceId === '') return new Error('trace_id is required (16 bytes)');
-  const spanId = idToHex(span.spanId, 8, 'span_id');
+  const spanId = idToHex(span.spanId, SPAN_ID_BYTES, 'span_id');
   if (spanId instanceof Error) return spanId;
   if (spanId === '') return new Error('span_id is required (8 bytes)');
-  const parentSpanId = idToHex(span.parentSpanId, 8, 'parent_span_id');
+  const parentSpanId = idToHex(span.parentSpanId, SPAN_ID_BYTES, 'parent_span_id');
   if (parentSpanId instanceof Error) return parentSpanId;
 
   const tags = attributesToJson(span.attributes, maxDepth, 1, { ...resourceTags });
@@ -115,7 +120,7 @@ function addSpan(
     kind: SPAN_KINDS[span.kind ?? 0] ?? 'unspecified',
     start_time_unix_nano: nanosToString(span.startTimeUnixNano),
     end_time_unix_nano: nanosToString(span.endTimeUnixNano),
-    duration_ms: nanosBetween(span.startTimeUnixNano, span.endTimeUnixNano) / 1e6,
+    duration_ms: nanosBetween(span.startTimeUnixNano, span.endTimeUnixNano) / NS_PER_MS,
     status: { code: STATUS_CODES[statusCode] ?? 'unset', message: span.status?.message ?? '' },
   };
   if (scope?.name) payload.scope = scope.version ? { name: scope.name, version: scope.version } : { name: scope.name };
@@ -123,8 +128,8 @@ function addSpan(
   if (span.links && span.links.length > 0) {
     const links: Json[] = [];
     for (const link of span.links) {
-      const linkTrace = idToHex(link.traceId, 16, 'links.trace_id');
-      const linkSpan = idToHex(link.spanId, 8, 'links.span_id');
+      const linkTrace = idToHex(link.traceId, TRACE_ID_BYTES, 'links.trace_id');
+      const linkSpan = idToHex(link.spanId, SPAN_ID_BYTES, 'links.span_id');
       if (linkTrace instanceof Error) return linkTrace;
       if (linkSpan instanceof Error) return linkSpan;
       links.push({
@@ -176,8 +181,5 @@ function addSpan(
  * (timestamp, id) key de-duplicates it as it does a client's resent id.
  */
 export function spanItemId(traceId: string, spanId: string, n: number): string {
-  const hash = crypto.createHash('sha1').update(`${traceId}${spanId}${n}`).digest('hex');
-  const variant = ((parseInt(hash[16], 16) & 0x3) | 0x8).toString(16);
-  const at = (from: number, to: number) => hash.slice(from, to);
-  return `${at(0, 8)}-${at(8, 12)}-8${at(13, 16)}-${variant}${at(17, 20)}-${at(20, 32)}`;
+  return uuidV8FromHex(crypto.createHash('sha1').update(`${traceId}${spanId}${n}`).digest('hex'));
 }

@@ -4,6 +4,16 @@
  */
 import type Long from 'long';
 
+import { NS_PER_MS, NS_PER_MS_BIGINT } from '../../../shared/units.ts';
+
+/** 2^32, and its split used to divide a 64-bit count of nanoseconds exactly: 2^32 = 4294·10^6 + 967296. */
+const UINT32_RANGE = 4_294_967_296;
+const UINT32_RANGE_MILLIONS = 4294;
+const UINT32_RANGE_REMAINDER = 967_296;
+/** OTLP trace ids are 16 bytes, span ids 8. */
+export const TRACE_ID_BYTES = 16;
+export const SPAN_ID_BYTES = 8;
+
 /** The shapes protobufjs decodes into (only what vigil reads). */
 export interface KeyValue {
   key: string;
@@ -87,22 +97,22 @@ function int64ToJson(value: Long | number | undefined): number | string {
 /** Nanoseconds since the epoch as epoch milliseconds (fractional part dropped); 0 / absent → null. */
 export function nanosToMillis(value: Nanos): number | null {
   if (value === null || value === undefined) return null;
-  if (typeof value === 'number') return value === 0 ? null : Math.floor(value / 1e6);
+  if (typeof value === 'number') return value === 0 ? null : Math.floor(value / NS_PER_MS);
   if (typeof value === 'string') {
-    if (!/^\d{1,20}$/.test(value)) return Math.floor(Number(value) / 1e6);
-    return value === '0' ? null : Number(BigInt(value) / 1_000_000n);
+    if (!/^\d{1,20}$/.test(value)) return Math.floor(Number(value) / NS_PER_MS);
+    return value === '0' ? null : Number(BigInt(value) / NS_PER_MS_BIGINT);
   }
   if (value.high === 0 && value.low === 0) return null;
   // Exactly floor((high·2^32 + low) / 10^6), with 2^32 = 4294·10^6 + 967296: every term stays below 2^53.
   const high = value.high >>> 0;
-  return high * 4294 + Math.floor((high * 967296 + (value.low >>> 0)) / 1e6);
+  return high * UINT32_RANGE_MILLIONS + Math.floor((high * UINT32_RANGE_REMAINDER + (value.low >>> 0)) / NS_PER_MS);
 }
 
 /** end − start in nanoseconds (exact below 2^53 ns, i.e. 104 days); never negative. */
 export function nanosBetween(start: Nanos, end: Nanos): number {
   const a = splitNanos(start);
   const b = splitNanos(end);
-  const diff = (b[0] - a[0]) * 4294967296 + (b[1] - a[1]);
+  const diff = (b[0] - a[0]) * UINT32_RANGE + (b[1] - a[1]);
   return diff > 0 ? diff : 0;
 }
 
@@ -114,8 +124,8 @@ function splitNanos(value: Nanos): [number, number] {
     return [Number(n >> 32n), Number(n & 0xffffffffn)];
   }
   const n = Number(value);
-  const high = Math.floor(n / 4294967296);
-  return [high, n - high * 4294967296];
+  const high = Math.floor(n / UINT32_RANGE);
+  return [high, n - high * UINT32_RANGE];
 }
 
 /** The decimal text of a nanosecond timestamp (exact). */

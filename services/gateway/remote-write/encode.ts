@@ -4,6 +4,8 @@
 import snappy from 'snappyjs';
 import { WRITE_REQUEST } from './proto.ts';
 
+const FLOAT64_BYTES = 8;
+
 export interface SeriesInput {
   labels: Record<string, string>;
   samples: { value: number; timestamp: number }[];
@@ -36,7 +38,7 @@ export function remoteWriteBody(input: WriteRequestInput): Buffer {
 
 /** A double with exactly these bits (the staleness marker is 0x7ff0000000000002n). */
 export function doubleFromBits(bits: bigint): number {
-  const buffer = Buffer.alloc(8);
+  const buffer = Buffer.alloc(FLOAT64_BYTES);
   buffer.writeBigUInt64LE(bits);
   return buffer.readDoubleLE(0);
 }

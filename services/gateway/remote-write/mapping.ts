@@ -17,6 +17,8 @@ import crypto from 'node:crypto';
 import { VigilError, type FieldError } from '../../../shared/errors.ts';
 import { isStaleMarker, METADATA_TYPES, type MetadataType, type WriteRequestMessage } from './proto.ts';
 
+import { uuidV8FromHex } from '../../../shared/schemas/uuid7.ts';
+
 export type SeriesKind = 'cumulative' | 'gauge';
 
 export interface MappedSample {
@@ -202,16 +204,7 @@ function canonicalSeries(name: string, labels: Record<string, string>): string {
  * retried batch, or both replicas of an HA pair with the same labels — is stored once.
  */
 export function sampleId(canonicalSeries: string, timestamp: number): string {
-  const hash = crypto.createHash('sha1').update(canonicalSeries).update(`\u0000${timestamp}`).digest('hex');
-  const variant = ((parseInt(hash[16], 16) & 0x3) | 0x8).toString(16);
-  const [a, b, c, d, e] = [
-    hash.slice(0, 8),
-    hash.slice(8, 12),
-    hash.slice(13, 16),
-    hash.slice(17, 20),
-    hash.slice(20, 32),
-  ];
-  return `${a}-${b}-8${c}-${variant}${d}-${e}`;
+  return uuidV8FromHex(crypto.createHash('sha1').update(canonicalSeries).update(`\u0000${timestamp}`).digest('hex'));
 }
 
 export function seriesId(name: string, labels: Record<string, string>, timestamp: number): string {

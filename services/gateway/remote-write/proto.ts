@@ -12,6 +12,13 @@ import snappy from 'snappyjs';
 import { SnappyDecompressor } from 'snappyjs/snappy_decompressor.js';
 import { VigilError } from '../../../shared/errors.ts';
 
+/** Longest header value quoted back in an error. */
+const HEADER_EXCERPT_CHARS = 80;
+/** The staleness marker's 32-bit words, and the quiet bit an engine may set. */
+const STALE_LOW_WORD = 2;
+const STALE_HIGH_WORD = 0x7ff0_0000;
+const QUIET_NAN_BIT = 0x0008_0000;
+
 const SCHEMA_DIR = fileURLToPath(new URL('../../../schemas/prometheus/', import.meta.url));
 
 export const PROTOBUF_TYPE = 'application/x-protobuf';
@@ -58,13 +65,16 @@ export function checkHeaders(contentType: string | undefined, contentEncoding: s
   if (proto !== null && proto !== V1_PROTO) {
     throw new VigilError(
       'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
-      `Content-Type proto=${proto.slice(0, 80)} is not supported: vigil receives remote-write 1.0 ` +
+      `Content-Type proto=${proto.slice(0, HEADER_EXCERPT_CHARS)} is not supported: vigil receives remote-write 1.0 ` +
         `(proto=${V1_PROTO}); configure the sender with protobuf_message: prometheus.WriteRequest`,
     );
   }
   const encoding = contentEncoding?.trim().toLowerCase();
   if (encoding !== 'snappy') {
-    const given = encoding === undefined || encoding === '' ? 'none' : JSON.stringify(contentEncoding!.slice(0, 40));
+    const given =
+      encoding === undefined || encoding === ''
+        ? 'none'
+        : JSON.stringify(contentEncoding!.slice(0, HEADER_EXCERPT_CHARS));
     throw new VigilError(
       'VIGIL_ERR_UNSUPPORTED_MEDIA_TYPE',
       `Content-Encoding must be snappy (the block format) for remote-write, got ${given}`,
@@ -138,5 +148,5 @@ const [LOW, HIGH] = LITTLE_ENDIAN ? [0, 1] : [1, 0];
 export function isStaleMarker(value: number): boolean {
   if (!Number.isNaN(value)) return false;
   F64[0] = value;
-  return U32[LOW] === 2 && (U32[HIGH] & ~0x0008_0000) === 0x7ff0_0000;
+  return U32[LOW] === STALE_LOW_WORD && (U32[HIGH] & ~QUIET_NAN_BIT) === STALE_HIGH_WORD;
 }

@@ -20,6 +20,11 @@ import type { ItemKind } from '../kinds.ts';
 import { mapWriteRequest } from './mapping.ts';
 import { checkHeaders, decodeWriteRequest, decompress, PROTOBUF_TYPE, uncompressedLength } from './proto.ts';
 
+import { HTTP_STATUS } from '../../../shared/http/status.ts';
+
+/** Refusals quoted in the error message (all of them, up to MAX_REPORTED_ERRORS, are in its details). */
+const ERRORS_IN_MESSAGE = 3;
+
 export const REMOTE_WRITE_PATH = '/api/v1/write';
 /** How long a sender refused for capacity waits; Prometheus' own backoff caps retries at max_backoff (5 s). */
 export const CAPACITY_RETRY_AFTER_SECONDS = 1;
@@ -55,7 +60,8 @@ export function remoteWriteRoutes(deps: RemoteWriteDeps) {
         // Prometheus 2.x drops a batch answered 429: capacity is a 503, which it retries.
         known = new VigilError('VIGIL_ERR_AT_CAPACITY', known.message, undefined, CAPACITY_RETRY_AFTER_SECONDS);
       }
-      if (known.status >= 500) request.log.warn({ code: known.code, err: error }, known.message);
+      if (known.status >= HTTP_STATUS.INTERNAL_SERVER_ERROR)
+        request.log.warn({ code: known.code, err: error }, known.message);
       return sendError(reply, known);
     });
 
@@ -90,7 +96,7 @@ export function remoteWriteRoutes(deps: RemoteWriteDeps) {
         counters.inc({ endpoint: 'remote_write', outcome: 'skipped', reason: 'stale_marker' }, mapping.staleMarkers);
       if (accepted.length > 0) await publishRecords(metrics, accepted, deps.ingest);
       if (refused > 0) throw refusal(refused, accepted.length, errors);
-      return reply.status(204).send();
+      return reply.status(HTTP_STATUS.NO_CONTENT).send();
     });
   };
 }
@@ -98,12 +104,12 @@ export function remoteWriteRoutes(deps: RemoteWriteDeps) {
 function refusal(refused: number, stored: number, errors: FieldError[]): VigilError {
   const listed = errors.slice(0, MAX_REPORTED_ERRORS);
   const first = listed
-    .slice(0, 3)
+    .slice(0, ERRORS_IN_MESSAGE)
     .map((e) => `${e.field} ${e.message}`)
     .join('; ');
   return new VigilError(
     'VIGIL_ERR_VALIDATION',
-    `${refused} samples were refused, ${stored} stored: ${first}${listed.length > 3 ? '; …' : ''}`,
+    `${refused} samples were refused, ${stored} stored: ${first}${listed.length > ERRORS_IN_MESSAGE ? '; …' : ''}`,
     listed,
   );
 }

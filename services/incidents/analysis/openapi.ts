@@ -16,7 +16,7 @@ const eventRef = {
     source: { type: 'string' },
     level: { type: 'string', nullable: true },
     message: { type: 'string', nullable: true },
-    trace_id: { ...traceId, nullable: true, description: 'The event\'s tag `trace_id`; null when it has none.' },
+    trace_id: { ...traceId, nullable: true, description: "The event's tag `trace_id`; null when it has none." },
   },
 };
 

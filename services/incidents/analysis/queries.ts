@@ -20,6 +20,8 @@
 import { SYSTEM_SOURCES } from '../../../shared/auth/identity.ts';
 import { rows, type Queryable } from '../sql.ts';
 
+import { MS_PER_SECOND } from '../../../shared/units.ts';
+
 export interface Windows {
   baselineFrom: Date;
   beforeFrom: Date;
@@ -50,7 +52,8 @@ export async function sourceCounts(db: Queryable, w: Windows): Promise<SourceCou
   // folded here (a correlated subquery per source for its minutes cost as much again as the scan).
   const found = await rows<{ source: string; bucket: Date; events: string; errors: string }>(
     db,
-    `SELECT source, bucket, sum(count) AS events, coalesce(sum(count) FILTER (WHERE level IN ${ERROR_LEVELS}), 0) AS errors
+    `SELECT source, bucket, sum(count) AS events, coalesce(sum(count) FILTER (WHERE level IN ${ERROR_LEVELS}), 0) AS
+       errors
        FROM rollups
       WHERE kind = 'event' AND event_type <> 'alert' AND bucket >= $1 AND bucket < $2 AND source <> ALL($3::text[])
       GROUP BY source, bucket`,
@@ -60,7 +63,18 @@ export async function sourceCounts(db: Queryable, w: Windows): Promise<SourceCou
   const bySource = new Map<string, SourceCounts>();
   for (const r of found) {
     let c = bySource.get(r.source);
-    if (!c) bySource.set(r.source, (c = { source: r.source, events_before: 0, errors_before: 0, events_baseline: 0, errors_baseline: 0, minutes: [] }));
+    if (!c)
+      bySource.set(
+        r.source,
+        (c = {
+          source: r.source,
+          events_before: 0,
+          errors_before: 0,
+          events_baseline: 0,
+          errors_baseline: 0,
+          minutes: [],
+        }),
+      );
     const events = Number(r.events);
     const errors = Number(r.errors);
     const t = r.bucket.getTime();
@@ -89,7 +103,11 @@ export interface EventRef {
 }
 
 /** The first error event of each source at or after its `since` and before the start. */
-export async function firstErrors(db: Queryable, since: { source: string; from: Date }[], start: Date): Promise<EventRef[]> {
+export async function firstErrors(
+  db: Queryable,
+  since: { source: string; from: Date }[],
+  start: Date,
+): Promise<EventRef[]> {
   if (since.length === 0) return [];
   const found = await rows<EventRef & { ts: Date }>(
     db,
@@ -97,13 +115,19 @@ export async function firstErrors(db: Queryable, since: { source: string; from: 
        FROM unnest($1::text[], $2::timestamptz[]) AS s(source, since)
        CROSS JOIN LATERAL (
          SELECT * FROM events e
-          WHERE e.source = s.source AND e."timestamp" >= s.since AND e."timestamp" < $3 AND ${NOTABLE} AND e.level IN ${ERROR_LEVELS}
+          WHERE e.source = s.source AND e."timestamp" >= s.since AND e."timestamp" < $3 AND ${NOTABLE} AND e.level IN
+            ${ERROR_LEVELS}
           ORDER BY e."timestamp" LIMIT 1) e
       ORDER BY e."timestamp"`,
     [since.map((s) => s.source), since.map((s) => iso(s.from)), iso(start)],
   );
   return found.map((r) => ({
-    id: r.id, timestamp: r.ts.toISOString(), source: r.source, level: r.level, message: r.message, trace_id: r.trace_id,
+    id: r.id,
+    timestamp: r.ts.toISOString(),
+    source: r.source,
+    level: r.level,
+    message: r.message,
+    trace_id: r.trace_id,
   }));
 }
 
@@ -116,10 +140,20 @@ export interface TagCount {
   first_at: Date | null;
 }
 
-/** Tag values on the error events of `sources` (the newest PER_SOURCE_CAP of each), before the start and in the baseline. */
+/**
+ * Tag values on the error events of `sources` (the newest PER_SOURCE_CAP of each), before the start and in the
+ * baseline.
+ */
 export async function errorTags(db: Queryable, sources: string[], w: Windows): Promise<TagCount[]> {
   if (sources.length === 0) return [];
-  const found = await rows<{ source: string; key: string; value: string; errors_before: string; errors_baseline: string; first_at: Date | null }>(
+  const found = await rows<{
+    source: string;
+    key: string;
+    value: string;
+    errors_before: string;
+    errors_baseline: string;
+    first_at: Date | null;
+  }>(
     db,
     `SELECT s.source, kv.key, kv.value,
             count(*) FILTER (WHERE e."timestamp" >= $3) AS errors_before,
@@ -132,14 +166,19 @@ export async function errorTags(db: Queryable, sources: string[], w: Windows): P
                                              AND t."timestamp" >= $2 AND t."timestamp" < $4)) AS tags,
                 e."timestamp"
            FROM events e
-          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" < $4 AND ${NOTABLE} AND e.level IN ${ERROR_LEVELS}
+          WHERE e.source = s.source AND e."timestamp" >= $2 AND e."timestamp" < $4 AND ${NOTABLE} AND e.level IN
+            ${ERROR_LEVELS}
           ORDER BY e."timestamp" DESC LIMIT ${PER_SOURCE_CAP}) e
        CROSS JOIN LATERAL jsonb_each_text(e.tags) kv
       WHERE kv.key <> ALL($5::text[]) AND length(kv.value) <= 200
       GROUP BY 1, 2, 3`,
     [sources, iso(w.baselineFrom), iso(w.beforeFrom), iso(w.start), HIGH_CARDINALITY_KEYS],
   );
-  return found.map((r) => ({ ...r, errors_before: Number(r.errors_before), errors_baseline: Number(r.errors_baseline) }));
+  return found.map((r) => ({
+    ...r,
+    errors_before: Number(r.errors_before),
+    errors_baseline: Number(r.errors_baseline),
+  }));
 }
 
 export interface RequestIdCrossing {
@@ -152,14 +191,27 @@ export interface RequestIdCrossing {
 }
 
 /** Request ids carried by warn+ events of at least two of `sources` in [beforeFrom, crossTo]. */
-export async function requestIds(db: Queryable, sources: string[], w: Windows, limit = 20): Promise<RequestIdCrossing[]> {
+export async function requestIds(
+  db: Queryable,
+  sources: string[],
+  w: Windows,
+  limit = 20,
+): Promise<RequestIdCrossing[]> {
   if (sources.length < 2) return [];
-  const found = await rows<{ request_id: string; sources: string[]; first_source: string; first_at: Date; events: string; errors: string }>(
+  const found = await rows<{
+    request_id: string;
+    sources: string[];
+    first_source: string;
+    first_at: Date;
+    events: string;
+    errors: string;
+  }>(
     db,
     `SELECT rid AS request_id, array_agg(DISTINCT source ORDER BY source) AS sources,
             (array_agg(source ORDER BY ts, source))[1] AS first_source, min(ts) AS first_at,
             count(*) AS events, count(*) FILTER (WHERE level IN ${ERROR_LEVELS}) AS errors
-       FROM (SELECT s.source, e."timestamp" AS ts, e.level, coalesce(e.tags->>'request_id', e.payload->>'request_id') AS rid
+       FROM (SELECT s.source, e."timestamp" AS ts, e.level, coalesce(e.tags->>'request_id', e.payload->>'request_id') AS
+         rid
                FROM unnest($1::text[]) AS s(source)
                CROSS JOIN LATERAL (
                  SELECT e.tags, e.payload, e.level, e."timestamp" FROM events e
@@ -172,7 +224,12 @@ export async function requestIds(db: Queryable, sources: string[], w: Windows, l
       LIMIT $4`,
     [sources, iso(w.beforeFrom), iso(w.crossTo), limit],
   );
-  return found.map((r) => ({ ...r, first_at: r.first_at.toISOString(), events: Number(r.events), errors: Number(r.errors) }));
+  return found.map((r) => ({
+    ...r,
+    first_at: r.first_at.toISOString(),
+    events: Number(r.events),
+    errors: Number(r.errors),
+  }));
 }
 
 export interface RequestEdge {
@@ -210,9 +267,13 @@ export async function requestEdges(db: Queryable, sources: string[], w: Windows)
   return found.map((r) => ({ upstream: r.upstream, downstream: r.downstream, requests: Number(r.requests) }));
 }
 
-/** Epoch ms of the newest event tagged `deploy` (or `deployment`) of each source within `lookbackMs` before its time. */
+/**
+ * Epoch ms of the newest event tagged `deploy` (or `deployment`) of each source within `lookbackMs` before its time.
+ */
 export async function deployMarkers(
-  db: Queryable, near: { source: string; at: Date }[], lookbackMs: number,
+  db: Queryable,
+  near: { source: string; at: Date }[],
+  lookbackMs: number,
 ): Promise<{ source: string; at: number; version: string }[]> {
   if (near.length === 0) return [];
   const found = await rows<{ source: string; at: Date; version: string }>(
@@ -224,7 +285,7 @@ export async function deployMarkers(
           WHERE e.source = s.source AND e."timestamp" >= s.at - make_interval(secs => $3) AND e."timestamp" <= s.at
             AND (e.tags ? 'deploy' OR e.tags ? 'deployment')
           ORDER BY e."timestamp" DESC LIMIT 1) e`,
-    [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / 1000],
+    [near.map((n) => n.source), near.map((n) => iso(n.at)), lookbackMs / MS_PER_SECOND],
   );
   return found.map((r) => ({ source: r.source, at: r.at.getTime(), version: r.version }));
 }
@@ -241,7 +302,8 @@ export async function failingSpans(db: Queryable, sources: string[], w: Windows)
   if (sources.length === 0) return [];
   return rows<FailingSpan>(
     db,
-    `SELECT s.source, e.tags->>'trace_id' AS trace_id, e.tags->>'span_id' AS span_id, e.tags->>'parent_span_id' AS parent_span_id
+    `SELECT s.source, e.tags->>'trace_id' AS trace_id, e.tags->>'span_id' AS span_id, e.tags->>'parent_span_id' AS
+       parent_span_id
        FROM unnest($1::text[]) AS s(source)
        CROSS JOIN LATERAL (
          SELECT e.tags FROM events e
@@ -257,7 +319,12 @@ export async function failingSpans(db: Queryable, sources: string[], w: Windows)
  * The distinct trace ids on the error events of each of `sources` in [beforeFrom, crossTo] (its earliest
  * PER_SOURCE_CAP errors), the `perSource` earliest of each, in time order: the traces a person opens first.
  */
-export async function errorTraceIds(db: Queryable, sources: string[], w: Windows, perSource: number): Promise<Map<string, string[]>> {
+export async function errorTraceIds(
+  db: Queryable,
+  sources: string[],
+  w: Windows,
+  perSource: number,
+): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>();
   if (sources.length === 0) return out;
   const found = await rows<{ source: string; trace_id: string }>(
@@ -312,7 +379,15 @@ export interface MetricDeviation {
 export async function metricDeviations(db: Queryable, w: Windows): Promise<MetricDeviation[]> {
   // Grouped by the labels' text, not the jsonb: jsonb's text form is canonical (sorted keys, no duplicates), so the
   // groups are the same, and hashing text cost ~40% less time on 150,000 samples (bench/incident.ts).
-  const found = await rows<{ name: string; labels: string; mean_before: number; samples_before: string; mean_baseline: number; stddev_baseline: number | null; samples_baseline: string }>(
+  const found = await rows<{
+    name: string;
+    labels: string;
+    mean_before: number;
+    samples_before: string;
+    mean_baseline: number;
+    stddev_baseline: number | null;
+    samples_baseline: string;
+  }>(
     db,
     `SELECT name, labels::text AS labels,
             avg(value) FILTER (WHERE "timestamp" >= $2) AS mean_before,
@@ -339,20 +414,29 @@ export async function metricDeviations(db: Queryable, w: Windows): Promise<Metri
 
 /** For each series, the first sample in [beforeFrom, start) whose distance from `mean` exceeds `band` (epoch ms). */
 export async function metricOnsets(
-  db: Queryable, series: { name: string; labels: Record<string, string>; mean: number; band: number }[], w: Windows,
+  db: Queryable,
+  series: { name: string; labels: Record<string, string>; mean: number; band: number }[],
+  w: Windows,
 ): Promise<(number | null)[]> {
   if (series.length === 0) return [];
   const found = await rows<{ i: number; onset: Date }>(
     db,
     `SELECT s.i, m."timestamp" AS onset
-       FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::float8[]) WITH ORDINALITY AS s(name, labels, mean, band, i)
+       FROM unnest($1::text[], $2::jsonb[], $3::float8[], $4::float8[]) WITH ORDINALITY AS s(name, labels, mean, band,
+         i)
        CROSS JOIN LATERAL (
          SELECT m."timestamp" FROM metrics m
           WHERE m.name = s.name AND m.labels = s.labels AND m."timestamp" >= $5 AND m."timestamp" < $6
             AND abs(m.value - s.mean) > s.band
           ORDER BY m."timestamp" LIMIT 1) m`,
-    [series.map((x) => x.name), series.map((x) => JSON.stringify(x.labels)), series.map((x) => x.mean), series.map((x) => x.band),
-      iso(w.beforeFrom), iso(w.start)],
+    [
+      series.map((x) => x.name),
+      series.map((x) => JSON.stringify(x.labels)),
+      series.map((x) => x.mean),
+      series.map((x) => x.band),
+      iso(w.beforeFrom),
+      iso(w.start),
+    ],
   );
   const onsets: (number | null)[] = series.map(() => null);
   for (const r of found) onsets[Number(r.i) - 1] = r.onset.getTime();

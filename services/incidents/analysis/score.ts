@@ -30,9 +30,26 @@
  */
 import type { FailingSpan, MetricDeviation, RequestEdge, SourceCounts, TagCount } from './queries.ts';
 
-export const BEFORE_MS = 30 * 60_000;
-export const BASELINE_MS = 2 * 3_600_000;
-const MINUTE_MS = 60_000;
+import { MS_PER_HOUR, MS_PER_MINUTE, PERCENT } from '../../../shared/units.ts';
+
+/** A candidate's score: its anomaly weighted by how early it began, how upstream it is and a recent deploy. */
+const WEIGHT = { base: 0.25, lead: 0.25, upstream: 0.4, deploy: 0.1 };
+/** The z at which an anomaly's strength is one half. */
+const HALF_STRENGTH_Z = 3;
+/** A tag value scores at most this share of its source's score, and only when it has this share of the errors. */
+const TAG_SCORE_FACTOR = 0.9;
+const MIN_TAG_SHARE = 0.2;
+/** A metric's spread is at least 1% of its mean (and never zero). */
+const MIN_RELATIVE_SPREAD = 0.01;
+const MIN_SPREAD = 1e-9;
+/** Deviations a metric needs beyond the largest one expected of its noise series. */
+const METRIC_EXTRA_DEVIATIONS = 3;
+const FIGURE_DIGITS = 6;
+const ISO_HOUR_MINUTE = { from: 11, to: 16 };
+
+export const BEFORE_MS = 1_800_000; // 30 minutes
+export const BASELINE_MS = 2 * MS_PER_HOUR;
+const MINUTE_MS = MS_PER_MINUTE;
 const LEAD_SCALE_MS = 2 * MINUTE_MS;
 /** An onset this much earlier than another's makes the later one possibly its victim. */
 const ONSET_GAP_MS = 30_000;
@@ -44,8 +61,17 @@ const ANOMALOUS_Z = 3;
 const OUT_OF_SCOPE_FACTOR = 0.5;
 /** Change-point log-likelihood ratio below which a source's errors have no onset (about e^-8 by chance). */
 const MIN_ONSET_LLR = 8;
-export const DEPLOY_LOOKBACK_MS = 15 * MINUTE_MS;
-const VERSION_KEYS = new Set(['version', 'service.version', 'service_version', 'release', 'build', 'image', 'commit', 'git_sha']);
+export const DEPLOY_LOOKBACK_MS = 900_000; // 15 minutes
+const VERSION_KEYS = new Set([
+  'version',
+  'service.version',
+  'service_version',
+  'release',
+  'build',
+  'image',
+  'commit',
+  'git_sha',
+]);
 const LINK_LABELS = ['service', 'service_name', 'job', 'source', 'app'];
 
 export interface Suspect {
@@ -57,14 +83,16 @@ export interface Suspect {
 }
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
-const strength = (z: number) => (z <= 0 ? 0 : z / (z + 3));
+const strength = (z: number) => (z <= 0 ? 0 : z / (z + HALF_STRENGTH_Z));
 const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
-const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
+const hhmm = (ms: number) => new Date(ms).toISOString().slice(ISO_HOUR_MINUTE.from, ISO_HOUR_MINUTE.to);
 const minutes = (ms: number) => `${round(ms / MINUTE_MS, 1)} min`;
-const percent = (x: number) => `${round(100 * x, 1)}%`;
+const percent = (x: number) => `${round(PERCENT * x, 1)}%`;
 
 /** The binomial z of `errors` among `events` against the baseline's (smoothed) error ratio. */
-export function errorZ(c: Pick<SourceCounts, 'events_before' | 'errors_before' | 'events_baseline' | 'errors_baseline'>): number {
+export function errorZ(
+  c: Pick<SourceCounts, 'events_before' | 'errors_before' | 'events_baseline' | 'errors_baseline'>,
+): number {
   if (c.events_before === 0) return 0;
   const p = (c.errors_baseline + 1) / (c.events_baseline + 2);
   const expected = c.events_before * p;
@@ -149,13 +177,15 @@ export function rankCandidates(candidates: Candidate[], edges: RequestEdge[], sc
       if (shared >= MIN_SHARED_REQUESTS) return { value: down / shared, requests: down, of: shared };
     }
     if (c.source !== null && c.source === other.source) return { value: 0 };
-    if (c.onsetMs !== null && other.onsetMs !== null && other.onsetMs <= c.onsetMs - ONSET_GAP_MS) return { value: ONSET_DOWNSTREAM };
+    if (c.onsetMs !== null && other.onsetMs !== null && other.onsetMs <= c.onsetMs - ONSET_GAP_MS)
+      return { value: ONSET_DOWNSTREAM };
     return { value: 0 };
   };
 
   const ranked = candidates.map((c): Ranked => {
     const anomaly = strength(c.z);
-    const lead = c.onsetMs === null || earliest === null ? 0 : Math.exp(-Math.max(0, c.onsetMs - earliest) / LEAD_SCALE_MS);
+    const lead =
+      c.onsetMs === null || earliest === null ? 0 : Math.exp(-Math.max(0, c.onsetMs - earliest) / LEAD_SCALE_MS);
     let downstream = 0;
     let after: Ranked['after'] = null;
     for (const other of anomalous) {
@@ -167,24 +197,38 @@ export function rankCandidates(candidates: Candidate[], edges: RequestEdge[], sc
       }
     }
     const partners = c.source === null ? [] : anomalousSources.filter((s) => s !== c.source);
-    const shares = partners.map((s) => ({ s, first: n(c.source!, s), of: n(c.source!, s) + n(s, c.source!) })).filter((x) => x.of > 0);
-    const first = { requests: shares.reduce((a, x) => a + x.first, 0), of: shares.reduce((a, x) => a + x.of, 0), with: shares.map((x) => x.s) };
+    const shares = partners
+      .map((s) => ({ s, first: n(c.source!, s), of: n(c.source!, s) + n(s, c.source!) }))
+      .filter((x) => x.of > 0);
+    const first = {
+      requests: shares.reduce((a, x) => a + x.first, 0),
+      of: shares.reduce((a, x) => a + x.of, 0),
+      with: shares.map((x) => x.s),
+    };
     const deploy = c.deploy ? 1 : 0;
-    const score = anomaly * (0.25 + 0.25 * lead + 0.4 * (1 - downstream) + 0.1 * deploy);
+    const score =
+      anomaly * (WEIGHT.base + WEIGHT.lead * lead + WEIGHT.upstream * (1 - downstream) + WEIGHT.deploy * deploy);
     return { candidate: c, anomaly, lead, downstream, after, first, inScope: null, score, reasons: [] };
   });
 
   if (scope.length > 0) {
     const inScope = new Set(scope);
-    const scoped = ranked.filter((r) => r.candidate.source !== null && inScope.has(r.candidate.source) && isAnomalous(r.candidate));
+    const scoped = ranked.filter(
+      (r) => r.candidate.source !== null && inScope.has(r.candidate.source) && isAnomalous(r.candidate),
+    );
     for (const r of ranked) {
       const own = r.candidate.source !== null && inScope.has(r.candidate.source);
       // Upstream of the scope: the scope's sources are downstream of it, by shared requests or by onset.
-      const upstreamOf = own ? [] : scoped.filter((s) => evidenceAgainst(s.candidate, r.candidate).value >= ONSET_DOWNSTREAM);
+      const upstreamOf = own
+        ? []
+        : scoped.filter((s) => evidenceAgainst(s.candidate, r.candidate).value >= ONSET_DOWNSTREAM);
       r.inScope = own || upstreamOf.length > 0;
       if (!r.inScope) r.score *= OUT_OF_SCOPE_FACTOR;
       if (upstreamOf.length > 0) {
-        r.reasons.push(`outside the incident's declared sources, but upstream of ${upstreamOf.map((s) => s.candidate.name).join(', ')}`);
+        r.reasons.push(
+          `outside the incident's declared sources, but upstream of ` +
+            `${upstreamOf.map((s) => s.candidate.name).join(', ')}`,
+        );
       }
     }
   }
@@ -198,20 +242,30 @@ function reasons(r: Ranked, earliest: number | null): string[] {
   if (c.onsetMs !== null) {
     const from = c.onsetFrom ? ` (${c.onsetFrom} moved first)` : '';
     const lag = earliest === null ? 0 : c.onsetMs - earliest;
-    out.push(lag <= 0 ? `its trouble began at ${hhmm(c.onsetMs)}${from}, the earliest of the suspects`
-      : `its trouble began at ${hhmm(c.onsetMs)}${from}, ${minutes(lag)} after the earliest suspect's`);
+    out.push(
+      lag <= 0
+        ? `its trouble began at ${hhmm(c.onsetMs)}${from}, the earliest of the suspects`
+        : `its trouble began at ${hhmm(c.onsetMs)}${from}, ${minutes(lag)} after the earliest suspect's`,
+    );
   }
   if (r.first.of > 0) {
-    out.push(`logged first on ${r.first.requests} of ${r.first.of} failing requests shared with ${r.first.with.join(' and ')}`);
+    out.push(
+      `logged first on ${r.first.requests} of ${r.first.of} failing requests shared with ${r.first.with.join(' and ')}`,
+    );
   }
   if (r.after) {
-    out.push(r.after.of !== undefined
-      ? `logged after ${r.after.name} on ${r.after.requests} of ${r.after.of} failing requests they share`
-      : `its trouble began after ${r.after.name}'s`);
+    out.push(
+      r.after.of !== undefined
+        ? `logged after ${r.after.name} on ${r.after.requests} of ${r.after.of} failing requests they share`
+        : `its trouble began after ${r.after.name}'s`,
+    );
   }
   if (c.deploy) {
-    out.push(c.deploy.at !== null ? `deployed ${c.deploy.version} at ${hhmm(c.deploy.at)}, shortly before its onset`
-      : `its errors carry ${c.deploy.version}, which its baseline never had (a deploy)`);
+    out.push(
+      c.deploy.at !== null
+        ? `deployed ${c.deploy.version} at ${hhmm(c.deploy.at)}, shortly before its onset`
+        : `its errors carry ${c.deploy.version}, which its baseline never had (a deploy)`,
+    );
   }
   return out;
 }
@@ -222,14 +276,20 @@ function reasons(r: Ranked, earliest: number | null): string[] {
  * failing request logged first by the child's source; the deepest failing spans (no failing child) are the
  * traces' origins, counted per source.
  */
-export function spanEdges(spans: FailingSpan[]): { edges: RequestEdge[]; deepest: Map<string, number>; traces: number } {
+export function spanEdges(spans: FailingSpan[]): {
+  edges: RequestEdge[];
+  deepest: Map<string, number>;
+  traces: number;
+} {
   const byTrace = new Map<string, FailingSpan[]>();
   for (const s of spans) byTrace.set(s.trace_id, [...(byTrace.get(s.trace_id) ?? []), s]);
   const pairs = new Map<string, number>();
   const deepest = new Map<string, number>();
   for (const trace of byTrace.values()) {
     const byId = new Map(trace.map((s) => [s.span_id, s]));
-    const failingParents = new Set(trace.map((s) => s.parent_span_id).filter((p): p is string => p !== null && byId.has(p)));
+    const failingParents = new Set(
+      trace.map((s) => s.parent_span_id).filter((p): p is string => p !== null && byId.has(p)),
+    );
     const seen = new Set<string>();
     for (const child of trace) {
       if (!failingParents.has(child.span_id)) deepest.set(child.source, (deepest.get(child.source) ?? 0) + 1);
@@ -269,7 +329,9 @@ export function newVersions(tags: TagCount[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const t of tags) {
     if (!VERSION_KEYS.has(t.key) || t.errors_baseline > 0 || t.errors_before < 2) continue;
-    const previous = tags.some((o) => o.source === t.source && o.key === t.key && o.value !== t.value && o.errors_baseline > 0);
+    const previous = tags.some(
+      (o) => o.source === t.source && o.key === t.key && o.value !== t.value && o.errors_baseline > 0,
+    );
     if (previous) out.set(t.source, `${t.key}=${t.value}`);
   }
   return out;
@@ -287,7 +349,8 @@ export function tagSuspects(tags: TagCount[], sources: Map<string, SourceScore>)
   const everywhere = new Map<string, number>();
   for (const t of tags) {
     const s = sources.get(t.source);
-    if (s && t.errors_before === s.counts.errors_before) everywhere.set(`${t.key}=${t.value}`, (everywhere.get(`${t.key}=${t.value}`) ?? 0) + 1);
+    if (s && t.errors_before === s.counts.errors_before)
+      everywhere.set(`${t.key}=${t.value}`, (everywhere.get(`${t.key}=${t.value}`) ?? 0) + 1);
   }
   for (const t of tags) {
     const s = sources.get(t.source);
@@ -296,17 +359,23 @@ export function tagSuspects(tags: TagCount[], sources: Map<string, SourceScore>)
     const rateBefore = t.errors_before / BEFORE_MS;
     const rateBaseline = t.errors_baseline / BASELINE_MS;
     const rise = clamp01(1 - rateBaseline / rateBefore);
-    const score = s.score * share * rise * 0.9;
-    if (share < 0.2 || score <= 0) continue;
+    const score = s.score * share * rise * TAG_SCORE_FACTOR;
+    if (share < MIN_TAG_SHARE || score <= 0) continue;
     suspects.push({
       kind: 'tag',
       name: `${t.source}: ${t.key}=${t.value}`,
       score,
       evidence: {
-        source: t.source, key: t.key, value: t.value, errors_before: t.errors_before, errors_baseline: t.errors_baseline,
-        share_of_source_errors_before: round(share), first_error_at: t.first_at?.toISOString() ?? null,
-        explanation: `${percent(share)} of ${t.source}'s errors in the 30 minutes before carry ${t.key}=${t.value}`
-          + (t.errors_baseline === 0 ? ', which none of its errors before that did' : ''),
+        source: t.source,
+        key: t.key,
+        value: t.value,
+        errors_before: t.errors_before,
+        errors_baseline: t.errors_baseline,
+        share_of_source_errors_before: round(share),
+        first_error_at: t.first_at?.toISOString() ?? null,
+        explanation:
+          `${percent(share)} of ${t.source}'s errors in the 30 minutes before carry ${t.key}=${t.value}` +
+          (t.errors_baseline === 0 ? ', which none of its errors before that did' : ''),
       },
     });
   }
@@ -318,7 +387,7 @@ export function tagSuspects(tags: TagCount[], sources: Map<string, SourceScore>)
  * so a series counts only beyond 3 deviations more than that (3 for one series, ~7.3 for 10,000).
  */
 export function metricThreshold(seriesCount: number): number {
-  return 3 + Math.sqrt(2 * Math.log(Math.max(1, seriesCount)));
+  return METRIC_EXTRA_DEVIATIONS + Math.sqrt(2 * Math.log(Math.max(1, seriesCount)));
 }
 
 export interface MetricCandidate {
@@ -334,9 +403,12 @@ export function metricCandidates(series: MetricDeviation[]): MetricCandidate[] {
   const threshold = metricThreshold(series.length);
   return series
     .map((m) => {
-      const spread = Math.max(m.stddev_baseline, Math.abs(m.mean_baseline) * 0.01, 1e-9);
+      const spread = Math.max(m.stddev_baseline, Math.abs(m.mean_baseline) * MIN_RELATIVE_SPREAD, MIN_SPREAD);
       const z = Math.abs(m.mean_before - m.mean_baseline) / spread;
-      const labels = Object.entries(m.labels).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(',');
+      const labels = Object.entries(m.labels)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+        .join(',');
       return { series: m, name: `${m.name}{${labels}}`, z, band: threshold * spread };
     })
     .filter((m) => m.z > threshold);
@@ -345,8 +417,14 @@ export function metricCandidates(series: MetricDeviation[]): MetricCandidate[] {
 export function metricEvidence(m: MetricCandidate): Record<string, unknown> {
   const s = m.series;
   return {
-    metric: s.name, labels: s.labels, mean_before: round(s.mean_before, 6), mean_baseline: round(s.mean_baseline, 6),
-    stddev_baseline: round(s.stddev_baseline, 6), z: round(m.z, 2), samples_before: s.samples_before, samples_baseline: s.samples_baseline,
+    metric: s.name,
+    labels: s.labels,
+    mean_before: round(s.mean_before, FIGURE_DIGITS),
+    mean_baseline: round(s.mean_baseline, FIGURE_DIGITS),
+    stddev_baseline: round(s.stddev_baseline, FIGURE_DIGITS),
+    z: round(m.z, 2),
+    samples_before: s.samples_before,
+    samples_baseline: s.samples_baseline,
   };
 }
 
