@@ -4,7 +4,8 @@
  * (from the first POST until the last event is stored), per stored event:
  *   load generator   this process (it also polls ingest_totals every 20 ms)
  *   gateway, writer  the two roles, each also profiled (--cpu-prof): garbage collection's share of its busy samples
- *                    over the run and its busy time by package (kafkajs, pg, avsc, fastify, vigil's own code, Node internals)
+ *                    over the run and its busy time by package (kafkajs, pg, avsc, fastify, vigil's own code, Node
+ *                    internals) and by function
  *   broker           the Kafka broker's JVM (the process listening on 9092; shared: other clients count too)
  *   PostgreSQL       the backends connected to this run's database, and the rest of the server (background
  *                    writer, WAL writer, checkpointer, other databases' backends: shared)
@@ -89,12 +90,16 @@ interface CpuProfile {
 }
 
 /** Busy time within [fromUs, toUs] by package and GC's share of it, from the .cpuprofile a role wrote at exit. */
-function readProfile(dir: string, fromUs: number, toUs: number): { gcShare: number; byPackage: Map<string, number>; byFunction: Map<string, number> } {
+interface ProfileSummary { gcShare: number; byPackage: Map<string, number>; byFunction: Map<string, number> }
+
+function readProfile(dir: string, fromUs: number, toUs: number): ProfileSummary {
   const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no CPU profile in ${dir}`);
   const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
   const bucket = new Map(profile.nodes.map((n) => [n.id, packageOf(n.callFrame)]));
-  const functions = new Map(profile.nodes.map((n) => [n.id, `${n.callFrame.functionName || '(anonymous)'} ${path.basename(n.callFrame.url)}`.trim()]));
+  const nameOf = (frame: CpuProfile['nodes'][number]['callFrame']) =>
+    `${frame.functionName || '(anonymous)'} ${path.basename(frame.url)}`.trim();
+  const functions = new Map(profile.nodes.map((n) => [n.id, nameOf(n.callFrame)]));
   const byPackage = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let at = profile.startTime;
@@ -123,7 +128,8 @@ interface Sample { [what: string]: number }
 async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: number; notes: string[] }> {
   const broker = listener(9092);
   const postmaster = listener(5432);
-  const dirs = { gateway: fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-prof-gw-')), writer: fs.mkdtempSync(path.join(os.tmpdir(), 'vigil-prof-wr-')) };
+  const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dirs = { gateway: tmp('vigil-prof-gw-'), writer: tmp('vigil-prof-wr-') };
   let pids: { gateway: number; writer: number } = { gateway: 0, writer: 0 };
   let before: Map<number, number> = new Map();
   let after: Map<number, number> = new Map();
@@ -131,13 +137,17 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   const nowUs = () => Number(process.hrtime.bigint() / 1000n);
   let ourBackends = new Set<number>();
   let metrics = { gateway: '', writer: '' };
-  const snapshot = () => new Map([pids.gateway, pids.writer, broker, ...childrenOf(postmaster)].map((p) => [p, cpuOf(p)]));
+  const watched = () => [pids.gateway, pids.writer, broker, ...childrenOf(postmaster)];
+  const snapshot = () => new Map(watched().map((p) => [p, cpuOf(p)]));
   const selfCpu = () => { const u = process.cpuUsage(); return u.user + u.system; };
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   const run = await runPipeline(url, ROWS, {
     // One profile directory per role: each writes its .cpuprofile there at exit.
-    nodeArgs: { gateway: ['--cpu-prof', `--cpu-prof-dir=${dirs.gateway}`], writer: ['--cpu-prof', `--cpu-prof-dir=${dirs.writer}`] },
+    nodeArgs: {
+      gateway: ['--cpu-prof', `--cpu-prof-dir=${dirs.gateway}`],
+      writer: ['--cpu-prof', `--cpu-prof-dir=${dirs.writer}`],
+    },
     started: ({ gateway, writer }) => {
       pids = { gateway: gateway.child.pid!, writer: writer.child.pid! };
       before = snapshot();
@@ -150,8 +160,12 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
       toUs = nowUs();
       machineAfter = machineBusy();
       selfAfter = selfCpu();
-      ourBackends = new Set((await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')).rows.map((r) => r.pid));
-      metrics = { gateway: await (await fetch(`${gatewayUrl}/metrics`)).text(), writer: await (await fetch(`${writerUrl}/metrics`)).text() };
+      const backends = await db.query<{ pid: number }>(
+        'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      ourBackends = new Set(backends.rows.map((r) => r.pid));
+      const scrape = async (base: string) => (await fetch(`${base}/metrics`)).text();
+      metrics = { gateway: await scrape(gatewayUrl), writer: await scrape(writerUrl) };
     },
   });
   await db.end();
@@ -176,7 +190,9 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   for (const role of ['gateway', 'writer'] as const) {
     const { gcShare, byPackage, byFunction } = readProfile(dirs[role], fromUs, toUs);
     const busy = [...byPackage.values()].reduce((a, b) => a + b, 0);
-    const top = (map: Map<string, number>, n: number) => [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, v]) => `${k} ${((100 * v) / busy).toFixed(0)}%`).join(', ');
+    const share = ([k, v]: [string, number]) => `${k} ${((100 * v) / busy).toFixed(0)}%`;
+    const top = (map: Map<string, number>, n: number) =>
+      [...map].sort((a, b) => b[1] - a[1]).slice(0, n).map(share).join(', ');
     notes.push(`${role}: GC ${(100 * gcShare).toFixed(0)}% of busy samples; busy by package: ${top(byPackage, 7)}`);
     notes.push(`${role}: top functions (self time): ${top(byFunction, 8)}`);
     fs.rmSync(dirs[role], { recursive: true, force: true });
@@ -185,13 +201,15 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   const tx = histogram(metrics.writer, 'vigil_writer_transaction_seconds');
   const copy = histogram(metrics.writer, 'vigil_writer_copy_seconds');
   const rows = histogram(metrics.writer, 'vigil_writer_batch_rows');
+  const mean = (h: { sum: number; count: number }, scale = 1) => ((scale * h.sum) / Math.max(1, h.count)).toFixed(0);
+  const lag = run.storedSeconds - run.acceptedSeconds;
   notes.push(
-    `gateway: ${produce.count} publishes, ${((1000 * produce.sum) / Math.max(1, produce.count)).toFixed(0)} ms average from publish to acks=all; ` +
+    `gateway: ${produce.count} publishes, ${mean(produce, 1000)} ms average from publish to acks=all; ` +
       `publishes waiting on Kafka on average ${(produce.sum / run.storedSeconds).toFixed(1)} at a time`,
-    `writer: ${tx.count} transactions of ${(rows.sum / Math.max(1, rows.count)).toFixed(0)} rows on average, ` +
-      `${((1000 * tx.sum) / Math.max(1, tx.count)).toFixed(0)} ms each (COPY ${((1000 * copy.sum) / Math.max(1, copy.count)).toFixed(0)} ms); ` +
+    `writer: ${tx.count} transactions of ${mean(rows)} rows on average, ` +
+      `${mean(tx, 1000)} ms each (COPY ${mean(copy, 1000)} ms); ` +
       `transactions open ${(tx.sum / run.storedSeconds).toFixed(2)} on average (of WRITER_CONCURRENCY=2) over the run`,
-    `accepted in ${run.acceptedSeconds.toFixed(1)} s, stored ${(run.storedSeconds - run.acceptedSeconds).toFixed(1)} s after the last 202`,
+    `accepted in ${run.acceptedSeconds.toFixed(1)} s, stored ${lag.toFixed(1)} s after the last 202`,
   );
   return { perEvent, seconds: run.storedSeconds, notes };
 }
@@ -204,9 +222,10 @@ for (let i = 0; i < RUNS; i++) {
   for (const note of result.notes) log(`  ${note}`);
   runs.push(result);
 }
+const loadavg = os.loadavg().map((l) => l.toFixed(1)).join(' ');
 const header = runs.map((r, i) => `run ${i + 1} (${Math.round(ROWS / r.seconds).toLocaleString('en-US')} events/s)`);
 const lines = [
-  `e2e-profile: ${ROWS.toLocaleString('en-US')} events, CPU µs per stored event (loadavg ${os.loadavg().map((l) => l.toFixed(1)).join(' ')})`,
+  `e2e-profile: ${ROWS.toLocaleString('en-US')} events, CPU µs per stored event (loadavg ${loadavg})`,
   `| process | ${header.join(' | ')} |`,
   `|---|${header.map(() => '---|').join('')}`,
   ...Object.keys(runs[0].perEvent).map((k) => `| ${k} | ${runs.map((r) => r.perEvent[k].toFixed(1)).join(' | ')} |`),

@@ -44,7 +44,14 @@ const SELF = new URL(import.meta.url).pathname;
 
 type Client = 'kafkajs' | 'kafkajs+native-crc' | 'platformatic';
 type Shape = 'bundles' | 'events';
-interface Job { client: Client; phase: 'produce' | 'consume'; shape: Shape; topic: string; records: number; idempotent: boolean }
+interface Job {
+  client: Client;
+  phase: 'produce' | 'consume';
+  shape: Shape;
+  topic: string;
+  records: number;
+  idempotent: boolean;
+}
 interface Outcome { cpuUs: number; seconds: number; records: number; events: number; rssMb: number; heapMb: number }
 
 /** The records of one shape: Avro bundles of BUNDLE contract events per source, or one Avro event per record. */
@@ -53,7 +60,8 @@ function records(shape: Shape, count: number): { key: string; value: Buffer }[] 
   const codec = codecs.get('Event')!;
   const encode = (i: number) => {
     const e = contractEvent(i);
-    return codec.encode({ ...e, id: crypto.randomUUID(), tags: JSON.stringify(e.tags), payload: JSON.stringify(e.payload), timestamp: Date.now(), created_by: 'bench' });
+    const texts = { tags: JSON.stringify(e.tags), payload: JSON.stringify(e.payload) };
+    return codec.encode({ ...e, ...texts, id: crypto.randomUUID(), timestamp: Date.now(), created_by: 'bench' });
   };
   const out: { key: string; value: Buffer }[] = [];
   for (let r = 0; r < count; r++) {
@@ -69,7 +77,8 @@ function records(shape: Shape, count: number): { key: string; value: Buffer }[] 
 
 function headersOf(shape: Shape): Record<string, string> {
   const codecs = loadCodecs();
-  return { 'vigil-schema': codecs.get(shape === 'bundles' ? 'EventBundle' : 'Event')!.schemaId, 'vigil-producer': 'gateway' };
+  const schema = codecs.get(shape === 'bundles' ? 'EventBundle' : 'Event')!;
+  return { 'vigil-schema': schema.schemaId, 'vigil-producer': 'gateway' };
 }
 
 const perSend = (shape: Shape) => (shape === 'bundles' ? BUNDLES_PER_SEND : EVENTS_PER_SEND_UNBUNDLED);
@@ -87,7 +96,8 @@ function injectNativeCrc(): void {
   const require = createRequire(import.meta.url);
   const { crc32c } = require('@node-rs/crc32') as { crc32c(input: Buffer, initial?: number): number };
   const path = require.resolve('kafkajs/src/protocol/recordBatch/crc32C/index.js');
-  const Module = require('node:module') as { Module: new (id: string) => { exports: unknown; loaded: boolean; filename: string } };
+  type CachedModule = { exports: unknown; loaded: boolean; filename: string };
+  const Module = require('node:module') as { Module: new (id: string) => CachedModule };
   const patched = new Module.Module(path);
   patched.filename = path;
   patched.exports = (buffer: Buffer) => crc32c(buffer) >>> 0;
@@ -95,7 +105,9 @@ function injectNativeCrc(): void {
   require.cache[path] = patched as never;
 }
 
-async function kafkajsProduce(job: Job, items: { key: string; value: Buffer }[], headers: Record<string, string>): Promise<void> {
+type Items = { key: string; value: Buffer }[];
+
+async function kafkajsProduce(job: Job, items: Items, headers: Record<string, string>): Promise<void> {
   if (job.client === 'kafkajs+native-crc') injectNativeCrc();
   const { Kafka, logLevel, CompressionTypes } = await import('kafkajs');
   const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: BROKERS, logLevel: logLevel.ERROR });
@@ -111,13 +123,17 @@ async function kafkajsProduce(job: Job, items: { key: string; value: Buffer }[],
   await producer.disconnect();
 }
 
-async function platformaticProduce(job: Job, items: { key: string; value: Buffer }[], headers: Record<string, string>): Promise<void> {
+async function platformaticProduce(job: Job, items: Items, headers: Record<string, string>): Promise<void> {
   const { Producer, ProduceAcks } = await import('@platformatic/kafka');
-  const producer = new Producer({ clientId: 'bench-platformatic', bootstrapBrokers: BROKERS, idempotent: job.idempotent, acks: ProduceAcks.ALL, autocreateTopics: false });
+  const producer = new Producer({
+    clientId: 'bench-platformatic', bootstrapBrokers: BROKERS, idempotent: job.idempotent, acks: ProduceAcks.ALL,
+    autocreateTopics: false,
+  });
   const headerMap = new Map(Object.entries(headers).map(([k, v]) => [Buffer.from(k), Buffer.from(v)]));
   const size = perSend(job.shape);
   const send = (i: number) => producer.send({
-    messages: items.slice(i * size, (i + 1) * size).map((m) => ({ topic: job.topic, key: Buffer.from(m.key), value: m.value, headers: headerMap })),
+    messages: items.slice(i * size, (i + 1) * size)
+      .map((m) => ({ topic: job.topic, key: Buffer.from(m.key), value: m.value, headers: headerMap })),
   });
   for (let i = 0; i < WARMUP_SENDS; i++) await send(i); // the first also connects and learns the metadata
   await measured(job, Math.ceil(items.length / size), (i) => send(i + WARMUP_SENDS), WARMUP_SENDS * size);
@@ -205,7 +221,8 @@ async function platformaticConsume(job: Job): Promise<void> {
   const { Consumer } = await import('@platformatic/kafka');
   const consumer = new Consumer({
     clientId: 'bench-platformatic', bootstrapBrokers: BROKERS, groupId: `bench-${crypto.randomUUID()}`,
-    maxWaitTime: FETCH_MAX_WAIT_MS, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION, maxBytes: FETCH_BYTES_PER_PARTITION * 4,
+    maxWaitTime: FETCH_MAX_WAIT_MS, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+    maxBytes: FETCH_BYTES_PER_PARTITION * 4,
   });
   const tally = new Tally(job);
   tally.start();
@@ -230,18 +247,24 @@ async function child(job: Job): Promise<void> {
 
 function runChild(job: Job): Promise<Outcome> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', SELF, '--job', JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = [...NODE_FLAGS, '--import', 'tsx', SELF, '--job', JSON.stringify(job)];
+    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout.on('data', (d) => (out += d));
-    proc.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Outcome) : reject(new Error(`${job.client} ${job.phase} exited ${code}`))));
+    proc.on('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(out) as Outcome);
+      else reject(new Error(`${job.client} ${job.phase} exited ${code}`));
+    });
   });
 }
 
 async function parent(): Promise<void> {
-  const { values } = parseArgs({ options: { records: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } });
+  const options = { records: { type: 'string', default: '20000' }, rounds: { type: 'string', default: '3' } } as const;
+  const { values } = parseArgs({ options });
   const rounds = Number(values.rounds);
   // A tenth as many bundle records as single-event records: each bundle holds BUNDLE events.
-  const shapes: Array<[Shape, number]> = [['bundles', Math.round(Number(values.records) / 10)], ['events', Number(values.records)]];
+  const singles = Number(values.records);
+  const shapes: Array<[Shape, number]> = [['bundles', Math.round(singles / 10)], ['events', singles]];
   const { Kafka, logLevel } = await import('kafkajs');
   const admin = new Kafka({ clientId: 'bench-admin', brokers: BROKERS, logLevel: logLevel.ERROR }).admin();
   await admin.connect();
@@ -250,7 +273,8 @@ async function parent(): Promise<void> {
   const topic = async (name: string) => {
     const t = `bench.${id}.${name}`;
     topics.push(t);
-    await admin.createTopics({ topics: [{ topic: t, numPartitions: PARTITIONS, replicationFactor: 1 }], waitForLeaders: true });
+    const spec = { topic: t, numPartitions: PARTITIONS, replicationFactor: 1 };
+    await admin.createTopics({ topics: [spec], waitForLeaders: true });
     return t;
   };
   const produceClients: Client[] = ['kafkajs', 'kafkajs+native-crc', 'platformatic'];
@@ -258,7 +282,9 @@ async function parent(): Promise<void> {
   const results = new Map<string, Outcome[]>();
   const keep = (label: string, o: Outcome) => {
     results.set(label, [...(results.get(label) ?? []), o]);
-    console.error(`${label}: ${(o.cpuUs / o.records).toFixed(1)} µs CPU/record, ${fmt(o.records / o.seconds)} records/s, RSS ${o.rssMb.toFixed(0)} MB, heap ${o.heapMb.toFixed(0)} MB`);
+    const memory = `RSS ${o.rssMb.toFixed(0)} MB, heap ${o.heapMb.toFixed(0)} MB`;
+    const rate = `${fmt(o.records / o.seconds)} records/s`;
+    console.error(`${label}: ${(o.cpuUs / o.records).toFixed(1)} µs CPU/record, ${rate}, ${memory}`);
   };
   try {
     for (const [shape, count] of shapes) {
@@ -274,7 +300,8 @@ async function parent(): Promise<void> {
           }
         }
         for (const client of round % 2 === 0 ? consumeClients : [...consumeClients].reverse()) {
-          keep(`consume ${shape} ${client}`, await runChild({ client, phase: 'consume', shape, topic: filled, records: count, idempotent: false }));
+          const job: Job = { client, phase: 'consume', shape, topic: filled, records: count, idempotent: false };
+          keep(`consume ${shape} ${client}`, await runChild(job));
         }
       }
     }
@@ -294,7 +321,11 @@ function table(results: Map<string, Outcome[]>, rounds: number): string {
   for (const [label, list] of results) {
     const [phase, shape, client] = label.split(' ');
     const m = (f: (o: Outcome) => number) => median(list.map(f));
-    lines.push(`| ${phase} ${shape} | ${client} | ${m((o) => o.cpuUs / o.records).toFixed(1)} µs | ${m((o) => o.cpuUs / o.events).toFixed(2)} µs | ${fmt(m((o) => o.records / o.seconds))} | ${m((o) => o.rssMb).toFixed(0)} MB | ${m((o) => o.heapMb).toFixed(0)} MB |`);
+    const cells = [
+      `${m((o) => o.cpuUs / o.records).toFixed(1)} µs`, `${m((o) => o.cpuUs / o.events).toFixed(2)} µs`,
+      fmt(m((o) => o.records / o.seconds)), `${m((o) => o.rssMb).toFixed(0)} MB`, `${m((o) => o.heapMb).toFixed(0)} MB`,
+    ];
+    lines.push(`| ${phase} ${shape} | ${client} | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }
