@@ -79,7 +79,9 @@ export class WriterGroup {
       await Promise.all([...this.pipelines.values()].map((p) => p.drain()));
     })();
     if ((await withTimeout(drained, timeoutMs, () => 'timeout' as const)) === 'timeout') {
-      this.logger.warn('pending records not written within the drain timeout; the next owner of their partitions re-reads them');
+      this.logger.warn(
+        'pending records not written within the drain timeout; the next owner of their partitions re-reads them',
+      );
     }
     this.closed = true;
     for (const pipeline of this.pipelines.values()) pipeline.abandon();
@@ -115,7 +117,10 @@ export class WriterGroup {
       this.settling.set(key, pipeline.settled());
     }
     this.pipelines.clear();
-    this.seekToStored(assignment).catch((error) => this.logger.warn({ err: error }, 'could not seek to the stored offsets; each partition seeks back when its first records arrive'));
+    this.seekToStored(assignment).catch((error) => this.logger.warn(
+      { err: error },
+      'could not seek to the stored offsets; each partition seeks back when its first records arrive',
+    ));
   }
 
   /**
