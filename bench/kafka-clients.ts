@@ -40,6 +40,8 @@ const FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024;
 const FETCH_MAX_WAIT_MS = 100;
 /** Sends before the clock starts (connection, metadata, JIT). */
 const WARMUP_SENDS = 5;
+/** Warm-up sends for `records` records: WARMUP_SENDS, at most a quarter of the sends (at least one). */
+const warmupSends = (records: number, size: number) => Math.max(1, Math.min(WARMUP_SENDS, Math.floor(records / size / 4)));
 const SELF = new URL(import.meta.url).pathname;
 
 type Client = 'kafkajs' | 'kafkajs+native-crc' | 'platformatic';
@@ -118,8 +120,9 @@ async function kafkajsProduce(job: Job, items: Items, headers: Record<string, st
     topic: job.topic, acks: -1, compression: CompressionTypes.None,
     messages: items.slice(i * size, (i + 1) * size).map((m) => ({ key: m.key, value: m.value, headers })),
   });
-  for (let i = 0; i < WARMUP_SENDS; i++) await send(i);
-  await measured(job, Math.ceil(items.length / size), (i) => send(i + WARMUP_SENDS), WARMUP_SENDS * size);
+  const warmup = warmupSends(items.length, size);
+  for (let i = 0; i < warmup; i++) await send(i);
+  await measured(job, Math.ceil(items.length / size), (i) => send(i + warmup), warmup * size);
   await producer.disconnect();
 }
 
@@ -135,8 +138,9 @@ async function platformaticProduce(job: Job, items: Items, headers: Record<strin
     messages: items.slice(i * size, (i + 1) * size)
       .map((m) => ({ topic: job.topic, key: Buffer.from(m.key), value: m.value, headers: headerMap })),
   });
-  for (let i = 0; i < WARMUP_SENDS; i++) await send(i); // the first also connects and learns the metadata
-  await measured(job, Math.ceil(items.length / size), (i) => send(i + WARMUP_SENDS), WARMUP_SENDS * size);
+  const warmup = warmupSends(items.length, size);
+  for (let i = 0; i < warmup; i++) await send(i); // the first also connects and learns the metadata
+  await measured(job, Math.ceil(items.length / size), (i) => send(i + warmup), warmup * size);
   await producer.close();
 }
 
