@@ -71,7 +71,8 @@ export function TracesPage() {
       body.data.length === 0
         ? html`<${Empty}>No traces match these filters.<//>`
         : html`<table class="traces">
-      <thead><tr><th>start</th><th>root service</th><th>root span</th><th>duration</th><th>spans</th><th>errors</th>
+      <thead><tr><th>start</th><th>root service</th><th>root span</th><th class="num">duration</th>
+        <th class="num">spans</th><th class="num" title="failed spans, exception events and error logs">errors</th>
         <th>services</th></tr></thead>
       <tbody>${body.data.map((t) => html`<${TraceRow} key=${t.trace_id} t=${t} />`)}</tbody></table>`}<//>`;
 }
