@@ -133,6 +133,12 @@ describe('the web console', () => {
     ).json();
     const dbSuspect = analysis.data.suspects.find((s: { name: string }) => s.name === 'db');
     await page.getByText(dbSuspect.evidence.explanation).waitFor();
+    // Its evidence's trace ids open the trace page; each keeps a way to the events carrying it.
+    expect(dbSuspect.evidence.trace_ids.length).toBeGreaterThan(0);
+    const dbItem = suspects.filter({ has: page.locator('b', { hasText: /^db$/ }) });
+    const traceLinks = dbItem.locator('a[href^="#/traces/"]');
+    expect(await traceLinks.allTextContents()).toEqual(dbSuspect.evidence.trace_ids);
+    expect(await dbItem.locator('a[href^="#/events/"]').count()).toBe(dbSuspect.evidence.trace_ids.length);
     await page.getByRole('heading', { name: 'First errors' }).waitFor();
     // Times in the browser's zone, UTC on hover.
     const started = page.locator('time').first();
@@ -361,6 +367,10 @@ describe('the web console', () => {
     const page = await newPage(userToken());
     await page.getByRole('navigation').getByRole('link', { name: 'Traces' }).click();
     const filters = page.getByRole('form', { name: 'trace filters' });
+    await filters.getByLabel('Min duration').fill('soon');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('alert').getByText('min_duration: must be a duration like 30s').waitFor();
+    await filters.getByLabel('Min duration').fill('100ms');
     await filters.getByLabel('Service').fill('payments');
     await filters.getByRole('button', { name: 'Apply' }).click();
     await page.getByText('No traces match these filters.').waitFor();
