@@ -14,14 +14,8 @@
  * Gateway and writer run as separate processes (node --import tsx bin/vigil.ts --role …), as deployed; the broker,
  * PostgreSQL, both processes and the load generator share the machine's cores.
  */
-import crypto from 'node:crypto';
 import pg from 'pg';
-import { signToken } from '../shared/auth/tokens.ts';
-import { loadConfig } from '../shared/config.ts';
-import { createKafka } from '../shared/kafka/client.ts';
-import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
-import { spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { runPipeline } from './pipeline.ts';
 import {
   copyChunks,
   createNaiveTable,
@@ -39,106 +33,15 @@ import {
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const INSERT_ROWS = Number(process.env.BENCH_INSERT_ROWS ?? 20_000);
 const FILL_ROWS = Number(process.env.BENCH_FILL_ROWS ?? 5_000_000);
-const BATCH = 1000;
-const IN_FLIGHT = 4;
 const log = (line: string) => console.error(`[writer-e2e] ${line}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const url = await freshDatabase('vigil_bench_e2e');
 await createNaiveTable(url);
-const logger = createLogger('warn');
 
 async function pipelineRound(): Promise<number> {
-  const id = crypto.randomBytes(4).toString('hex');
-  const port = 20_000 + crypto.randomInt(10_000);
-  const env: Record<string, string> = {
-    DATABASE_URL: url,
-    KAFKA_TOPIC_EVENTS: `bench.${id}.events`,
-    KAFKA_TOPIC_METRICS: `bench.${id}.metrics`,
-    KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
-    KAFKA_TOPIC_PARTITIONS: '6',
-    WRITER_GROUP_ID: `bench-${id}`,
-    WRITER_BATCH_MAX_ROWS: '5000',
-    WRITER_CONCURRENCY: '2',
-    PARTITION_GRANULARITY: 'day',
-    LOG_LEVEL: 'warn',
-  };
-  const config = loadConfig(env);
-  const kafka = createKafka(config.kafka, logger, 'bench');
-  await ensureTopics(kafka, config.kafka);
-  const processes: VigilProcess[] = [
-    spawnVigil('writer', { ...env, PORT: '0' }),
-    spawnVigil('gateway', { ...env, PORT: String(port) }),
-  ];
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const ready = await fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (i > 300) throw new Error(`gateway not ready:\n${processes[1].output()}`);
-    await sleep(100);
-  }
-  await sleep(3000); // let the writer join its group
-
-  // Bodies built before the clock starts: the load generator should cost as little as possible.
-  const events = makeEvents(ROWS, Date.now() - 300_000);
-  const bodies: string[] = [];
-  for (let i = 0; i < events.length; i += BATCH) {
-    bodies.push(
-      JSON.stringify({
-        events: events.slice(i, i + BATCH).map((e) => ({
-          event_type: e.event_type,
-          source: e.source,
-          level: e.level,
-          message: e.message,
-          tags: JSON.parse(e.tags),
-          payload: JSON.parse(e.payload),
-          timestamp: e.timestamp,
-        })),
-      }),
-    );
-  }
-  const token = signToken(config.auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });
-  const db = new pg.Client({ connectionString: url });
-  await db.connect();
-  // Rows stored by the writer (a record carries a bundle of events: offsets count records, not rows).
-  const stored = async () =>
-    Number(
-      (await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'"))
-        .rows[0].n,
-    );
-  const storedBefore = await stored();
-
-  const started = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      for (let i = next++; i < bodies.length; i = next++) {
-        for (;;) {
-          const res = await fetch(`${base}/api/v1/monitoring/events`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-            body: bodies[i],
-          });
-          await res.arrayBuffer();
-          if (res.status === 202) break;
-          if (res.status !== 429 && res.status !== 503) throw new Error(`POST answered ${res.status}`);
-          await sleep(Number(res.headers.get('retry-after') ?? 1) * 100);
-        }
-      }
-    }),
-  );
-  const accepted = performance.now();
-  while ((await stored()) - storedBefore < ROWS) await sleep(20);
-  const seconds = (performance.now() - started) / 1000;
-  log(`pipeline: accepted in ${((accepted - started) / 1000).toFixed(1)} s, stored in ${seconds.toFixed(1)} s`);
-  await db.end();
-  for (const p of processes) p.child.kill('SIGTERM');
-  await Promise.all(processes.map((p) => p.exited));
-  await deleteTopics(kafka, [env.KAFKA_TOPIC_EVENTS, env.KAFKA_TOPIC_METRICS, env.KAFKA_TOPIC_DLQ]).catch(() => {});
-  return ROWS / seconds;
+  const run = await runPipeline(url, ROWS);
+  log(`pipeline: accepted in ${run.acceptedSeconds.toFixed(1)} s, stored in ${run.storedSeconds.toFixed(1)} s`);
+  return ROWS / run.storedSeconds;
 }
 
 async function naiveCopyRound(): Promise<number> {

@@ -1,12 +1,12 @@
 /**
  * Regenerates the screenshots of docs/console.md: starts vigil in-process on a private database and topics (like
- * the tests), seeds an incident scenario, a rule, events and a metric, and photographs each page in chromium.
+ * the tests), seeds an incident scenario, a rule, events, a metric and a trace, and photographs each page in chromium.
  * Usage: npm run console:screenshots (needs PostgreSQL, the Kafka broker and /usr/bin/chromium).
  */
 import path from 'node:path';
 import { ROOT_DIR } from '../shared/config.ts';
 import { createTestContext } from '../test/helpers/context.ts';
-import { launchChromium, listen, seedIncident, signIn } from '../test/helpers/console.ts';
+import { launchChromium, listen, seedIncident, seedTrace, signIn } from '../test/helpers/console.ts';
 
 const OUT_DIR = path.join(ROOT_DIR, 'docs', 'console');
 const VIEWPORT = { width: 1100, height: 720 };
@@ -18,6 +18,7 @@ try {
   const base = await listen(runtime);
   const moderator = ctx.token('moderator', 'mod-alice');
   const incidentId = await seedIncident(ctx, runtime, moderator);
+  const traceId = await seedTrace(runtime, moderator);
   const call = async (method: 'POST' | 'PUT', url: string, payload: object) => {
     const res = await runtime.app.inject({ method, url, payload, headers: { authorization: `Bearer ${moderator}` } });
     if (res.statusCode >= 300) throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
@@ -79,6 +80,13 @@ try {
   await page.getByRole('button', { name: 'Draw' }).click();
   await page.locator('.chart canvas').waitFor();
   await shot('metrics');
+  await page.goto(`${base}/console/#/traces`);
+  await page.locator(`a[href="#/traces/${traceId}"]`).waitFor();
+  await shot('traces');
+  await page.goto(`${base}/console/#/traces/${traceId}`);
+  await page.getByRole('button', { name: /^POST \/charge/ }).click();
+  await page.getByText('"payment.provider": "acme-pay"').waitFor();
+  await shot('trace');
   await page.goto(`${base}/console/#/stats`);
   await page.getByText('events stored', { exact: true }).waitFor();
   await page.locator('.chart canvas').waitFor({ timeout: 30_000 });

@@ -5,13 +5,14 @@
  * explained); a user sees no moderator actions and a 403 explained; a moderator writes a rule with its query checked
  * as it is typed, backtests it, saves it, watches it fire on a sample sent through the API, edits and deletes it;
  * the stats page charts what was stored per minute; events are filtered, expanded, paged and tailed; a metric is
- * drawn.
+ * drawn; a trace sent as OTLP is listed, drawn as a waterfall opened by keyboard, with its logs, and reached from its
+ * log in the events explorer.
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import { createTestContext, waitFor, type TestContext } from './helpers/context.ts';
-import { launchChromium, listen, seedIncident, signIn } from './helpers/console.ts';
+import { launchChromium, listen, seedIncident, seedTrace, signIn } from './helpers/console.ts';
 
 const UI_TIMEOUT_MS = 30_000;
 const FIRST_PAINT_BUDGET_MS = 1000;
@@ -133,6 +134,12 @@ describe('the web console', () => {
     ).json();
     const dbSuspect = analysis.data.suspects.find((s: { name: string }) => s.name === 'db');
     await page.getByText(dbSuspect.evidence.explanation).waitFor();
+    // Its evidence's trace ids open the trace page; each keeps a way to the events carrying it.
+    expect(dbSuspect.evidence.trace_ids.length).toBeGreaterThan(0);
+    const dbItem = suspects.filter({ has: page.locator('b', { hasText: /^db$/ }) });
+    const traceLinks = dbItem.locator('a[href^="#/traces/"]');
+    expect(await traceLinks.allTextContents()).toEqual(dbSuspect.evidence.trace_ids);
+    expect(await dbItem.locator('a[href^="#/events/"]').count()).toBe(dbSuspect.evidence.trace_ids.length);
     await page.getByRole('heading', { name: 'First errors' }).waitFor();
     // Times in the browser's zone, UTC on hover.
     const started = page.locator('time').first();
@@ -140,10 +147,20 @@ describe('the web console', () => {
       `${(await started.getAttribute('datetime'))!.replace('T', ' ').slice(0, 19)} UTC`,
     );
     await page.getByRole('list', { name: 'first errors' }).getByText('connection pool exhausted').waitFor();
-    // The first error's trace id links to the events of that trace.
+    // The first error's trace id links to that trace (here only logs carry it), and on to its events.
     const dbTrace = analysis.data.first_errors.find((e: { source: string }) => e.source === 'db').trace_id;
     expect(dbTrace).toMatch(/^[0-9a-f]{32}$/);
-    await page.getByRole('list', { name: 'first errors' }).getByRole('link', { name: dbTrace }).click();
+    const firstError = page
+      .getByRole('list', { name: 'first errors' })
+      .getByRole('listitem')
+      .filter({ has: page.getByRole('link', { name: dbTrace }) });
+    await firstError.getByRole('link', { name: dbTrace }).click();
+    await page.getByRole('heading', { name: `Trace ${dbTrace}` }).waitFor();
+    await page.getByText('No span of this trace is stored').waitFor();
+    await page.locator('section[aria-label="logs"] tbody').getByText('connection pool exhausted').waitFor();
+    expect(await page.locator('section[aria-label="logs"] tbody tr').count()).toBe(1);
+    await page.goBack();
+    await firstError.getByRole('link', { name: '(events)' }).click();
     await page.getByRole('heading', { name: 'Events' }).waitFor();
     expect(await page.getByLabel('Tags').inputValue()).toBe(`trace_id=${dbTrace}`);
     await page.locator('table.events').getByText('connection pool exhausted').waitFor();
@@ -213,6 +230,7 @@ describe('the web console', () => {
       'Incidents',
       'Alerts',
       'Events',
+      'Traces',
       'Metrics',
     ]);
     await page.getByRole('link', { name: 'Alerts' }).click();
@@ -361,6 +379,89 @@ describe('the web console', () => {
     await query.getByRole('button', { name: 'Draw' }).click();
     await page.locator('.chart canvas').waitFor();
     await page.getByText('db_connections_in_use{"pool":"main"}').waitFor();
+    await page.close();
+  });
+  it('lists a trace sent as OTLP, draws its waterfall, opens a span by keyboard, shows its logs', async () => {
+    const traceId = await seedTrace(vigil, userToken());
+    const page = await newPage(userToken());
+    await page.getByRole('navigation').getByRole('link', { name: 'Traces' }).click();
+    const filters = page.getByRole('form', { name: 'trace filters' });
+    await filters.getByLabel('Min duration').fill('soon');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.getByRole('alert').getByText('min_duration: must be a duration like 30s').waitFor();
+    await filters.getByLabel('Min duration').fill('100ms');
+    await filters.getByLabel('Service').fill('payments');
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('No traces match these filters.').waitFor();
+    await filters.getByLabel('Service').fill('checkout');
+    await filters.getByLabel('With errors').check();
+    await filters.getByRole('button', { name: 'Apply' }).click();
+    const row = page.locator('table.traces tbody tr');
+    await row.locator(`a[href="#/traces/${traceId}"]`).waitFor();
+    expect(await row.count()).toBe(1);
+    const cells = await row.locator('td').allTextContents();
+    // root service, root span, duration, spans, errors (the failed span, its exception event, the log), services
+    expect(cells.slice(1)).toEqual(['checkout', 'GET /checkout', '120 ms', '4', '3', 'checkout, payments']);
+    const started = row.locator('time');
+    expect(await started.getAttribute('title')).toBe(
+      `${(await started.getAttribute('datetime'))!.replace('T', ' ').slice(0, 19)} UTC`,
+    );
+
+    await row.getByRole('link', { name: 'GET /checkout' }).click();
+    await page.getByRole('heading', { name: `Trace ${traceId}` }).waitFor();
+    const spans = page.locator('ul.waterfall > li');
+    await spans.first().waitFor();
+    expect(await spans.locator('.span-name').allTextContents()).toEqual([
+      'GET /checkout',
+      'SELECT items',
+      'POST /charge',
+      'INSERT payment',
+    ]);
+    expect(await spans.evaluateAll((items) => items.map((li) => li.getAttribute('data-depth')))).toEqual([
+      '0',
+      '1',
+      '1',
+      '2',
+    ]);
+    expect(await page.locator('li.span-error .span-name').allTextContents()).toEqual(['POST /charge']);
+    // The bars: the root spans the whole trace, the failed span starts a quarter in and lasts two thirds of it.
+    const bar = (i: number) => spans.nth(i).locator('.span-bar').getAttribute('style');
+    expect(await bar(0)).toMatch(/left: ?0(\.0+)?%; ?width: ?100(\.0+)?%/);
+    expect(await bar(2)).toMatch(/left: ?25(\.0+)?%; ?width: ?66\.66\d*%/);
+
+    // By keyboard: focus the failed span, Enter opens its attributes and span events, Enter again closes them.
+    const charge = page.getByRole('button', { name: /^POST \/charge/ });
+    await charge.focus();
+    await page.keyboard.press('Enter');
+    expect(await charge.getAttribute('aria-expanded')).toBe('true');
+    const details = spans.nth(2).locator('.span-details');
+    await details.getByText('"payment.provider": "acme-pay"').waitFor();
+    await details.getByText('card declined', { exact: true }).waitFor();
+    expect(await details.locator('.span-events > li > b').allTextContents()).toEqual(['exception']);
+    await details.getByText('"exception.message": "card declined by issuer"').waitFor();
+    await page.keyboard.press('Enter');
+    await details.waitFor({ state: 'detached' });
+
+    const logs = page.locator('section[aria-label="logs"]');
+    await logs.locator('tbody').getByText('charge refused by acme-pay').waitFor();
+    expect(await logs.locator('tbody tr td').allTextContents()).toEqual([
+      expect.any(String),
+      'payments',
+      'error',
+      'charge refused by acme-pay',
+    ]);
+    await logs.getByRole('link', { name: 'all events of this trace in the explorer' }).click();
+    await page.getByRole('heading', { name: 'Events' }).waitFor();
+    expect(await page.getByLabel('Tags').inputValue()).toBe(`trace_id=${traceId}`);
+    await page.getByRole('button', { name: 'charge refused by acme-pay' }).click();
+    await page.getByRole('link', { name: 'waterfall of the trace' }).click();
+    await page.getByRole('heading', { name: `Trace ${traceId}` }).waitFor();
+    await spans.first().waitFor();
+
+    // A trace nobody sent: explained, with a way to search the events.
+    await page.goto(`${base}/console/#/traces/${'0'.repeat(31)}1`);
+    await page.getByText(/No span or log carries trace .* it was not sent to vigil/).waitFor();
+    await page.getByRole('link', { name: 'Search the events' }).waitFor();
     await page.close();
   });
 });

@@ -8,6 +8,8 @@ import { IncidentPage } from './pages/incident.ts';
 import { IncidentsPage } from './pages/incidents.ts';
 import { MetricsPage } from './pages/metrics.ts';
 import { StatsPage } from './pages/stats.ts';
+import { TracePage } from './pages/trace.ts';
+import { TracesPage } from './pages/traces.ts';
 import { html } from './ui.ts';
 import './style.css';
 
@@ -55,6 +57,7 @@ function App() {
     ['incidents', 'Incidents'],
     ['alerts', 'Alerts'],
     ['events', 'Events'],
+    ['traces', 'Traces'],
     ['metrics', 'Metrics'],
   ];
   if (moderator) links.push(['stats', 'Stats']);
@@ -64,6 +67,8 @@ function App() {
   else if (current === 'incidents') body = html`<${IncidentsPage} me=${me} />`;
   else if (current === 'alerts') body = html`<${AlertsPage} me=${me} />`;
   else if (current === 'events') body = html`<${EventsPage} key=${id} trace=${id} />`;
+  else if (current === 'traces' && id) body = html`<${TracePage} key=${id} id=${id} />`;
+  else if (current === 'traces') body = html`<${TracesPage} />`;
   else if (current === 'metrics') body = html`<${MetricsPage} />`;
   else if (current === 'stats') body = html`<${StatsPage} me=${me} />`;
   else body = html`<p class="empty">No page ${current}.</p>`;

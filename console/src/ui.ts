@@ -107,3 +107,11 @@ export function parsePairs(text: string): Record<string, string> {
 }
 
 export const isoFromLocal = (value: string) => (value ? new Date(value).toISOString() : undefined);
+
+const MS_PER_S = 1000;
+/** A duration for people: `0.42 ms`, `18 ms`, `1.25 s`; a dash when unknown. */
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return '—';
+  if (ms >= MS_PER_S) return `${(ms / MS_PER_S).toFixed(2)} s`;
+  return `${ms < 10 ? Number(ms.toFixed(2)) : Math.round(ms)} ms`;
+}

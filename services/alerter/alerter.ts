@@ -11,14 +11,14 @@
  * without a new transition (no duplicate notification), one that stopped resolves, a pending one fires when its
  * `for` has elapsed since its original activeAt.
  *
- * Ownership (the protocol in docs/architecture.md, "Ownership fence"): at EVERY join of the group — also when the
- * assignment did not change, e.g. after a stall past the session timeout — the member claims all its partitions
- * again (alert_partition_owners). A partition whose previous generation was this member's own keeps its windows
- * and instances; one that another member claimed in between is reloaded and re-read like a gained one. Until a
- * claim succeeds (it is retried with backoff) a partition is held but not owned: not evaluated, not saved, and
- * /readyz says so. A save fenced out by another member's claim, or a periodic self-check that finds a stored
- * generation other than the member's, means ownership was lost: the changes are counted and logged, the partition
- * stops being evaluated, and unless the group is rejoined meanwhile the member leaves and rejoins it.
+ * Ownership (kept by ownership.ts; the protocol in docs/architecture.md, "Ownership fence"): at EVERY join of the group
+ * — also when the assignment did not change, e.g. after a stall past the session timeout — the member claims all its
+ * partitions again (alert_partition_owners). A partition whose previous generation was this member's own keeps its
+ * windows and instances; one that another member claimed in between is reloaded and re-read like a gained one. Until a
+ * claim succeeds (it is retried with backoff) a partition is held but not owned: not evaluated, not saved, and /readyz
+ * says so. A save fenced out by another member's claim, or a periodic self-check that finds a stored generation other
+ * than the member's, means ownership was lost: the changes are counted and logged, the partition stops being evaluated,
+ * and unless the group is rejoined meanwhile the member leaves and rejoins it.
  */
 import type { Kafka } from '../../shared/kafka/client.ts';
 import type { BatchConsumer, BatchControl, PartitionBatch } from '../../shared/kafka/consumer.ts';
@@ -31,11 +31,12 @@ import type { StateStore } from './engine/state-store.ts';
 import { compileQuery, type ParseOptions } from '../../shared/promql/compile.ts';
 import type { Origin } from '../../shared/promql/windows.ts';
 import { ownerKey } from './engine/state-store.ts';
-import { backoffMs, withTimeout } from '../../shared/wait.ts';
+import { withTimeout } from '../../shared/wait.ts';
 import type { AlerterMetrics } from './metrics.ts';
 import type { Dispatcher } from './notify/dispatcher.ts';
 import type { RuleStore } from './rules/rule-store.ts';
 import type { EngineRule } from './rules/rule.ts';
+import { Ownership, type OwnerSelector, type PartitionState } from './ownership.ts';
 import { Serial } from './serial.ts';
 
 import { secondsSince } from '../../shared/units.ts';
@@ -68,74 +69,37 @@ export interface AlerterOptions {
   clock: () => number;
 }
 
-interface PartitionState {
-  origin: Origin;
-  /** Owner generation claimed in alert_partition_owners: saves for this partition are fenced by it. */
-  generation: string;
-  /**
-   * False from a join of the group until its claim succeeds, and after the fence or the self-check found another
-   * member's generation: the partition is then neither evaluated nor saved.
-   */
-  owned: boolean;
-  /** Next offset to process; records below it were processed (or are older than any window). */
-  next: bigint;
-  /** High watermark at assignment: records below it only rebuild windows. */
-  replayUntil: bigint;
-  ready: boolean;
-  /** Until the first batch: if the fetch started past `next`, seek back. */
-  awaitingFirst: boolean;
-  committedAt: number;
-  committed: bigint;
-}
-
 /** Evaluations waiting to be saved; beyond this many the alerter stops taking data until the writer catches up. */
 const MAX_UNSAVED = 10_000;
-/** A failed claim is retried after about this long, doubling up to the maximum. */
-const CLAIM_RETRY_BASE_MS = 250;
-const CLAIM_RETRY_MAX_MS = 5000;
-/**
- * Ownership lost without a join of the group: a stale member learns of its expiry at its next heartbeat (a few
- * seconds) and rejoins by itself; a member whose membership is still valid leaves and rejoins after this long.
- */
-const REJOIN_GRACE_MS = 5000;
-/** How often the member compares the generations it holds with alert_partition_owners. */
-export const OWNERSHIP_CHECK_MS = 10_000;
-/** Label of the aggregations' pseudo-partition in metrics and logs. */
-const AGGREGATIONS_LABEL = 'aggregations';
-
 export class Alerter {
   readonly engine: AlertEngine;
   private readonly serial = new Serial();
-  private readonly partitions = new Map<string, PartitionState>();
-  private leader = false;
-  /** The aggregations' generation this member claimed last (kept while not owned: a re-claim compares with it). */
-  private aggregationsGeneration: string | null = null;
-  private aggregationsOwned = false;
-  /** Joins of the group seen (onAssignment): a claim retry or a rejoin scheduled for an older one is dropped. */
-  private epoch = 0;
-  private assigned: Origin[] = [];
-  private claimAttempt = 0;
-  private claimTimer: NodeJS.Timeout | null = null;
-  private rejoinTimer: NodeJS.Timeout | null = null;
-  private lastOwnershipCheck = 0;
-  /** (owner partition, generation) pairs already warned about: one warning each. */
-  private readonly fencedWarned = new Set<string>();
-  /** Saves, claims and the self-check never overlap, so a claim's generations apply to every later save. */
-  private readonly storeLock = new Serial();
-  private ownsAll = true;
-  /** Partitions per topic, as last seen at an assignment. */
-  private readonly partitionTotals = new Map<string, number>();
+  readonly ownership: Ownership;
   private ruleRevision = '';
   private readonly unsaved: Changes[] = [];
   private flushing: Promise<void> | null = null;
   private stopping = false;
   private lastResend = 0;
-  consumer: BatchConsumer | null = null;
 
   constructor(private readonly opts: AlerterOptions) {
+    this.ownership = new Ownership(
+      {
+        states: opts.states,
+        metricsTopic: opts.topics.metrics,
+        logger: opts.logger,
+        metrics: opts.metrics,
+        clock: opts.clock,
+      },
+      {
+        keepOnly: (kept) => this.engine.dropWhere((origin) => !kept(origin)),
+        discardQueued: (stale) => this.discardQueued(stale),
+        takeOver: (stale, aggregations, claims) => this.takeOver(stale, aggregations, claims),
+        serially: (job) => this.serial.run(job),
+      },
+    );
     this.engine = new AlertEngine({
       lookbackMs: opts.lookbackMs,
-      isReady: (origin) => this.isReady(origin),
+      isReady: (origin) => this.ownership.isReady(origin),
       maxInstancesPerRule: opts.maxInstancesPerRule,
       onRefused: (count) => opts.metrics.instancesRefused.inc(count),
     });
@@ -148,7 +112,7 @@ export class Alerter {
 
   onAssignment(assignment: Record<string, number[]>): void {
     this.serial
-      .run(() => this.reassign(assignment))
+      .run(() => this.ownership.reassign(assignment))
       .catch((error) => this.opts.logger.error({ err: error }, 'alerter reassignment failed'));
   }
 
@@ -165,7 +129,7 @@ export class Alerter {
       const changes = this.engine.evaluateAll(now);
       this.engine.prune(now);
       this.persist(changes);
-      for (const state of this.partitions.values()) if (state.committed < state.next) this.commit(state, now);
+      for (const state of this.ownership.partitions.values()) if (state.committed < state.next) this.commit(state, now);
       if (now - this.lastResend >= this.opts.resendMs) {
         this.lastResend = now;
         const firing = [...this.engine.firing()].map(([rule, i]) => ({
@@ -186,13 +150,8 @@ export class Alerter {
       for (const _ of this.engine.firing()) firing++;
       this.opts.metrics.instances.set({ state: 'firing' }, firing);
       this.opts.metrics.instances.set({ state: 'pending' }, this.engine.instanceCount - firing);
-      this.opts.metrics.unownedPartitions.set(this.unowned.length);
-      if (now - this.lastOwnershipCheck >= OWNERSHIP_CHECK_MS) {
-        this.lastOwnershipCheck = now;
-        void this.checkOwnership().catch((error) => {
-          this.opts.logger.warn({ err: error }, 'ownership self-check failed; trying again later');
-        });
-      }
+      this.opts.metrics.unownedPartitions.set(this.ownership.unowned.length);
+      this.ownership.checkWhenDue(now);
     });
   }
 
@@ -213,60 +172,41 @@ export class Alerter {
   /** Stops retrying failed saves and claims (the next owner recomputes what was not saved). */
   stop(): void {
     this.stopping = true;
-    if (this.claimTimer) clearTimeout(this.claimTimer);
-    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    this.ownership.stop();
   }
 
   /** Assigned partitions (and the aggregations, when this member evaluates them) that it does not own now. */
   get unowned(): string[] {
-    const missing = this.assigned.filter((o) => this.partitions.get(ownerKey(o))?.owned !== true).map(ownerKey);
-    if (this.leader && !this.aggregationsOwned) missing.push(AGGREGATIONS_LABEL);
-    return missing;
+    return this.ownership.unowned;
   }
 
   /** The generation this member holds and may save under, for an owner partition (null: the aggregations). */
   generationOf(origin: Origin | null): string | undefined {
-    if (origin === null) return this.aggregationsOwned ? (this.aggregationsGeneration ?? undefined) : undefined;
-    const state = this.partitions.get(ownerKey(origin));
-    return state?.owned ? state.generation : undefined;
+    return this.ownership.generationOf(origin);
   }
 
-  /**
-   * The self-check: the generations this member holds against alert_partition_owners. A mismatch (another member
-   * claimed, or the row was changed by hand) is lost ownership, repaired by a rejoin and the claim that follows it.
-   */
-  async checkOwnership(): Promise<void> {
-    await this.storeLock.run(async () => {
-      const owned = [...this.partitions.values()].filter((p) => p.owned);
-      const stored = await this.opts.states.owners(
-        owned.map((p) => p.origin),
-        this.aggregationsOwned,
-      );
-      for (const state of owned) {
-        const found = stored.get(ownerKey(state.origin));
-        if (state.owned && found !== state.generation) this.loseOwnership(state.origin, found, 'self-check');
-      }
-      if (this.aggregationsOwned && stored.get(ownerKey(null)) !== this.aggregationsGeneration) {
-        this.loseOwnership(null, stored.get(ownerKey(null)), 'self-check');
-      }
-    });
-    if (this.unowned.length > 0 && this.claimTimer === null) this.scheduleRejoin();
+  /** The ownership self-check (Ownership.checkOwnership). */
+  checkOwnership(): Promise<void> {
+    return this.ownership.checkOwnership();
+  }
+
+  /** The consumer whose group this member is in: ownership seeks and rejoins through it. */
+  set consumer(consumer: BatchConsumer | null) {
+    this.ownership.consumer = consumer;
+  }
+
+  get consumer(): BatchConsumer | null {
+    return this.ownership.consumer;
   }
 
   /** Partitions (of both topics) this instance owns. */
   get partitionCount(): number {
-    return this.partitions.size;
+    return this.ownership.partitions.size;
   }
 
   /** True when every partition this instance holds is owned and has rebuilt its windows. */
   get caughtUp(): boolean {
-    return [...this.partitions.values()].every((p) => p.ready && p.owned);
-  }
-
-  private isReady(origin: Origin | null): boolean {
-    if (origin === null) return this.leader && this.aggregationsOwned && this.caughtUp;
-    const state = this.partitions.get(ownerKey(origin));
-    return state?.ready === true && state.owned;
+    return this.ownership.caughtUp;
   }
 
   private async refreshRules(): Promise<void> {
@@ -298,10 +238,10 @@ export class Alerter {
    * They are the state to go on from; without them the same alert would fire (and notify) twice.
    */
   private async loadStoredInstances(ruleIds: string[]): Promise<void> {
-    if (ruleIds.length === 0 || this.partitions.size === 0) return;
-    const owned = [...this.partitions.values()].filter((p) => p.owned).map((p) => p.origin);
+    if (ruleIds.length === 0 || this.ownership.partitions.size === 0) return;
+    const owned = [...this.ownership.partitions.values()].filter((p) => p.owned).map((p) => p.origin);
     const wanted = new Set(ruleIds);
-    const stored = await this.opts.states.load(owned, this.leader && this.aggregationsOwned);
+    const stored = await this.opts.states.load(owned, this.ownership.leader && this.ownership.aggregationsOwned);
     this.engine.loadInstances(stored.filter((i) => wanted.has(i.ruleId)));
   }
 
@@ -316,7 +256,7 @@ export class Alerter {
     before: { names: Set<string>; eventKeys: Set<string>; retentionMs: number },
     now: number,
   ): Promise<void> {
-    if (this.partitions.size === 0) return; // the first load: assignment will read the whole retention anyway
+    if (this.ownership.partitions.size === 0) return; // the first load: assignment will read the whole retention anyway
     const after = this.engine.windows.kept();
     const grew = this.engine.retentionMs > before.retentionMs;
     const topics: string[] = [];
@@ -325,7 +265,7 @@ export class Alerter {
     if ([...after.eventKeys].some((k) => !before.eventKeys.has(k)) || (grew && after.eventKeys.size > 0))
       topics.push(this.opts.topics.events);
     for (const topic of topics) {
-      const owned = [...this.partitions.values()].filter((s) => s.origin.topic === topic);
+      const owned = [...this.ownership.partitions.values()].filter((s) => s.origin.topic === topic);
       if (owned.length === 0) continue;
       const ranges = await offsetsSince(this.opts.kafka, topic, now - this.engine.retentionMs);
       const refilled: number[] = [];
@@ -337,7 +277,7 @@ export class Alerter {
         state.next = from;
         state.ready = false;
         state.awaitingFirst = true;
-        this.consumer?.seek(topic, state.origin.partition, from.toString());
+        this.ownership.consumer?.seek(topic, state.origin.partition, from.toString());
         refilled.push(state.origin.partition);
       }
       if (refilled.length > 0)
@@ -348,89 +288,6 @@ export class Alerter {
     }
   }
 
-  private async reassign(assignment: Record<string, number[]>): Promise<void> {
-    this.epoch++;
-    if (this.claimTimer) clearTimeout(this.claimTimer);
-    this.claimTimer = null;
-    this.claimAttempt = 0;
-    const owned = new Map<string, Origin>();
-    for (const [topic, partitions] of Object.entries(assignment))
-      for (const partition of partitions) owned.set(ownerKey({ topic, partition }), { topic, partition });
-    for (const k of this.partitions.keys()) if (!owned.has(k)) this.partitions.delete(k);
-    this.leader = owned.has(ownerKey({ topic: this.opts.topics.metrics, partition: 0 }));
-    if (!this.leader) this.aggregationsGeneration = null;
-    this.engine.dropWhere((origin) => (origin === null ? !this.leader : !owned.has(ownerKey(origin))));
-    this.assigned = [...owned.values()];
-    // A new generation of the group: any partition held before may have been claimed by another member meanwhile
-    // (this one stalled past its session), so all of them are claimed again before they are evaluated.
-    for (const state of this.partitions.values()) state.owned = false;
-    this.aggregationsOwned = false;
-    this.reportAggregations(owned);
-    await this.claimAssigned(this.epoch);
-  }
-
-  /**
-   * Claims every assigned partition (and the aggregations when leader). A partition whose replaced generation is
-   * the one this member held continues as it was (seeking back to the next record it has not processed); any
-   * other is loaded from PostgreSQL and re-read like a gained one. On failure nothing assigned is owned, and the
-   * claim is retried with backoff while the assignment stands.
-   */
-  private async claimAssigned(epoch: number): Promise<void> {
-    if (epoch !== this.epoch || this.stopping) return;
-    this.claimTimer = null;
-    const assigned = this.assigned;
-    const aggregations = this.leader;
-    try {
-      const { claims, stale, staleAggregations } = await this.storeLock.run(async () => {
-        const claims = await this.opts.states.claim(assigned, aggregations);
-        const stale: Origin[] = [];
-        for (const origin of assigned) {
-          const state = this.partitions.get(ownerKey(origin));
-          const claim = claims.get(ownerKey(origin))!;
-          if (state && claim.previous === state.generation) {
-            state.generation = claim.generation;
-            state.owned = true;
-            state.awaitingFirst = true;
-            this.consumer?.seek(origin.topic, origin.partition, state.next.toString());
-          } else {
-            stale.push(origin);
-          }
-        }
-        const aggregationClaim = claims.get(ownerKey(null));
-        const staleAggregations =
-          aggregationClaim !== undefined &&
-          (this.aggregationsGeneration === null || aggregationClaim.previous !== this.aggregationsGeneration);
-        if (aggregationClaim && !staleAggregations) {
-          this.aggregationsGeneration = aggregationClaim.generation;
-          this.aggregationsOwned = true;
-        }
-        // What this member computed for them before another member's claim is stale: never saved.
-        const staleKeys = new Set(stale.map(ownerKey));
-        this.discardQueued((origin) => (origin === null ? staleAggregations : staleKeys.has(ownerKey(origin))));
-        return { claims, stale, staleAggregations };
-      });
-      if (stale.length > 0 || staleAggregations) await this.takeOver(stale, staleAggregations, claims);
-    } catch (error) {
-      if (epoch !== this.epoch || this.stopping) return;
-      const delay = Math.round(backoffMs(this.claimAttempt++, CLAIM_RETRY_BASE_MS, CLAIM_RETRY_MAX_MS));
-      this.opts.logger.warn(
-        { err: error, unowned: this.unowned, retry_in_ms: delay },
-        'could not claim the assigned alerter partitions; they are not evaluated until a claim succeeds',
-      );
-      this.claimTimer = setTimeout(() => {
-        this.serial
-          .run(() => this.claimAssigned(epoch))
-          .catch((e) => this.opts.logger.error({ err: e }, 'alerter claim failed'));
-      }, delay);
-      this.claimTimer.unref();
-      return;
-    }
-    this.claimAttempt = 0;
-    this.lastOwnershipCheck = this.opts.clock(); // just claimed: the next self-check is due a full period later
-    this.reportAggregations(new Map(assigned.map((o) => [ownerKey(o), o])));
-    this.opts.logger.info({ claimed: assigned.map(ownerKey), leader: this.leader }, 'alerter claimed its partitions');
-  }
-
   /** Partitions gained, or claimed by another member since this one held them: reload their states, re-read. */
   private async takeOver(
     stale: Origin[],
@@ -438,18 +295,18 @@ export class Alerter {
     claims: Map<string, { generation: string }>,
   ): Promise<void> {
     const staleKeys = new Set(stale.map(ownerKey));
-    for (const k of staleKeys) this.partitions.delete(k);
+    for (const k of staleKeys) this.ownership.partitions.delete(k);
     this.engine.dropWhere((origin) => (origin === null ? aggregations : staleKeys.has(ownerKey(origin))));
     this.engine.loadInstances(await this.opts.states.load(stale, aggregations));
     const since = this.opts.clock() - this.engine.retentionMs;
     const ranges = new Map<string, Map<number, { from: bigint; high: bigint }>>();
     for (const topic of new Set(stale.map((o) => o.topic))) {
       ranges.set(topic, await offsetsSince(this.opts.kafka, topic, since));
-      this.partitionTotals.set(topic, ranges.get(topic)!.size);
+      this.ownership.partitionTotals.set(topic, ranges.get(topic)!.size);
     }
     for (const origin of stale) {
       const range = ranges.get(origin.topic)!.get(origin.partition) ?? { from: 0n, high: 0n };
-      this.partitions.set(ownerKey(origin), {
+      this.ownership.partitions.set(ownerKey(origin), {
         origin,
         generation: claims.get(ownerKey(origin))!.generation,
         owned: true,
@@ -460,17 +317,17 @@ export class Alerter {
         committedAt: 0,
         committed: range.from,
       });
-      if (range.from < range.high) this.consumer?.seek(origin.topic, origin.partition, range.from.toString());
+      if (range.from < range.high) this.ownership.consumer?.seek(origin.topic, origin.partition, range.from.toString());
     }
     if (aggregations) {
-      this.aggregationsGeneration = claims.get(ownerKey(null))!.generation;
-      this.aggregationsOwned = true;
+      this.ownership.aggregationsGeneration = claims.get(ownerKey(null))!.generation;
+      this.ownership.aggregationsOwned = true;
     }
     this.opts.logger.info({ reloaded: stale.map(ownerKey), aggregations }, 'alerter took over partitions');
   }
 
   /** Drops queued, unsaved changes of the owner partitions `stale` selects, counting them as fenced out. */
-  private discardQueued(stale: (origin: Origin | null) => boolean): void {
+  private discardQueued(stale: OwnerSelector): void {
     const dropped = new Map<string, { origin: Origin | null; n: number }>();
     const count = (origin: Origin | null) => {
       const entry = dropped.get(ownerKey(origin)) ?? { origin, n: 0 };
@@ -492,68 +349,10 @@ export class Alerter {
     for (const { origin, n } of dropped.values()) {
       const held =
         origin === null
-          ? (this.aggregationsGeneration ?? undefined)
-          : this.partitions.get(ownerKey(origin))?.generation;
-      this.countFenced(origin, n, held);
+          ? (this.ownership.aggregationsGeneration ?? undefined)
+          : this.ownership.partitions.get(ownerKey(origin))?.generation;
+      this.ownership.countFenced(origin, n, held);
     }
-  }
-
-  private countFenced(origin: Origin | null, dropped: number, held: string | undefined): void {
-    const partition = origin === null ? AGGREGATIONS_LABEL : ownerKey(origin);
-    this.opts.metrics.fencedChanges.inc({ partition }, dropped);
-    const warned = `${partition}@${held ?? '-'}`;
-    if (this.fencedWarned.has(warned)) return;
-    if (this.fencedWarned.size >= FENCED_WARNINGS_MAX) this.fencedWarned.clear();
-    this.fencedWarned.add(warned);
-    this.opts.logger.warn(
-      { partition, generation: held ?? null, dropped_changes: dropped },
-      'alert state changes fenced out: another alerter member claimed this partition after this one; ' +
-        'they were not saved',
-    );
-  }
-
-  /**
-   * Another member's generation is stored for a partition this member evaluates: stop evaluating it, and rejoin
-   * the group unless a join comes first (whose claim settles who owns what).
-   */
-  private loseOwnership(origin: Origin | null, stored: string | undefined, how: 'fence' | 'self-check'): void {
-    const state = origin === null ? null : this.partitions.get(ownerKey(origin));
-    if (origin === null ? !this.aggregationsOwned : !state?.owned) return;
-    if (state) state.owned = false;
-    else this.aggregationsOwned = false;
-    this.opts.logger.warn(
-      {
-        partition: origin === null ? AGGREGATIONS_LABEL : ownerKey(origin),
-        held_generation: state ? state.generation : this.aggregationsGeneration,
-        stored_generation: stored ?? null,
-        found_by: how,
-      },
-      'alerter lost ownership of a partition: it is no longer evaluated here; ' +
-        'rejoining the group to claim what is assigned',
-    );
-    this.scheduleRejoin();
-  }
-
-  private scheduleRejoin(): void {
-    if (this.rejoinTimer || this.stopping) return;
-    const epoch = this.epoch;
-    this.rejoinTimer = setTimeout(() => {
-      this.rejoinTimer = null;
-      // A join since then claimed anew; else the membership looks valid to Kafka while the claim says otherwise.
-      if (this.stopping || this.epoch !== epoch || this.unowned.length === 0) return;
-      this.consumer?.rejoin().catch((error) => {
-        this.opts.logger.warn({ err: error }, 'could not rejoin the alerter group');
-      });
-    }, REJOIN_GRACE_MS);
-    this.rejoinTimer.unref();
-  }
-
-  /** Whether this member owns every partition (then aggregations are computed from its own series alone). */
-  private reportAggregations(owned: Map<string, Origin>): void {
-    this.ownsAll = [...this.partitionTotals].every(
-      ([topic, total]) => [...owned.values()].filter((o) => o.topic === topic).length === total,
-    );
-    this.opts.metrics.aggregationsComplete.set(this.leader && this.ownsAll ? 1 : 0);
   }
 
   /**
@@ -562,18 +361,16 @@ export class Alerter {
    * ticks) — exact, one tick behind. Alone, the engine aggregates its own series, on arrival.
    */
   private async exchangePartials(now: number): Promise<void> {
-    if (this.ownsAll || !this.engine.hasAggregations) {
+    if (this.ownership.ownsAll || !this.engine.hasAggregations) {
       this.engine.setCombined(null);
       return;
     }
     try {
-      const owned = [...this.partitions.values()].filter((p) => p.ready && p.owned);
+      const owned = [...this.ownership.partitions.values()].filter((p) => p.ready && p.owned);
       const origins = owned.map((p) => p.origin);
       await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
-      if (this.leader)
-        this.engine.setCombined(
-          await this.opts.states.loadPartials(now - PARTIALS_FRESH_TICKS * this.opts.tickMs - PARTIALS_FRESH_GRACE_MS),
-        );
+      if (this.ownership.leader)
+        this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
     } catch (error) {
       this.opts.logger.warn(
         { err: error },
@@ -583,7 +380,7 @@ export class Alerter {
   }
 
   private async process(batch: PartitionBatch, control: BatchControl): Promise<void> {
-    const state = this.partitions.get(ownerKey({ topic: batch.topic, partition: batch.partition }));
+    const state = this.ownership.partitions.get(ownerKey({ topic: batch.topic, partition: batch.partition }));
     if (!state || control.isStale() || batch.records.length === 0) return;
     if (!state.owned) {
       state.awaitingFirst = true; // a claim is pending: once it succeeds the partition continues from state.next
@@ -634,7 +431,7 @@ export class Alerter {
   private commit(state: PartitionState, now: number): void {
     state.committedAt = now;
     state.committed = state.next;
-    void this.consumer?.commit(state.origin.topic, state.origin.partition, state.next.toString());
+    void this.ownership.consumer?.commit(state.origin.topic, state.origin.partition, state.next.toString());
   }
 
   /**
@@ -650,7 +447,7 @@ export class Alerter {
   private async flush(): Promise<void> {
     while (this.unsaved.length > 0) {
       // Taken under the store lock: a claim in between has already removed what it made stale.
-      const outcome = await this.storeLock.run(async () => {
+      const outcome = await this.ownership.storeLock.run(async () => {
         const queued = this.unsaved.splice(0, this.unsaved.length);
         const merged: Changes = {
           ops: queued.flatMap((c) => c.ops),
@@ -671,8 +468,8 @@ export class Alerter {
           }
           this.opts.dispatcher.enqueue(saved);
           for (const f of fenced) {
-            this.countFenced(f.origin, f.dropped, f.held);
-            if (f.held !== undefined) this.loseOwnership(f.origin, undefined, 'fence');
+            this.ownership.countFenced(f.origin, f.dropped, f.held);
+            if (f.held !== undefined) this.ownership.loseOwnership(f.origin, undefined, 'fence');
           }
           return 'saved';
         } catch (error) {

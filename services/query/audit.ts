@@ -10,6 +10,9 @@ import { isoTimeSchema } from '../../shared/schemas/primitives.ts';
 import { errorResponses, routeSchema, strictQuery } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+
+const ACTOR_MAX_CHARS = 512;
 
 const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;

@@ -16,6 +16,11 @@ import { decodeCursor, encodeCursor, filterFingerprint, microsToIso, type Cursor
 import { routeSchema, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { containsPattern, run, Where, type PlannerSettings } from './sql.ts';
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+import { MS_PER_HOUR } from '../../shared/units.ts';
+
+const MESSAGE_CONTAINS_MAX_CHARS = 1024;
+const CURSOR_MAX_CHARS = 200;
 
 export const MAX_LIMIT = 1000;
 /** OFFSET reads and discards every skipped row; deeper pages use the cursor. */

@@ -31,6 +31,10 @@ import {
 } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run, Where } from './sql.ts';
+import { HTTP_STATUS } from '../../shared/http/status.ts';
+import { DAYS_PER_LEAP_YEAR, MS_PER_DAY } from '../../shared/units.ts';
+
+const DEFAULT_SERIES_PAGE = 100;
 
 const MAX_LIMIT = 1000;
 const MAX_OFFSET = 10_000;

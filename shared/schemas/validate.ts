@@ -4,6 +4,7 @@
  */
 import type { FieldError } from '../errors.ts';
 import { ISO_DATE_TIME, UUID } from './primitives.ts';
+import { MAX_UTF8_BYTES_PER_UTF16_UNIT, MS_PER_DAY, MS_PER_SECOND } from '../units.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };

@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Runtime } from '../../bin/runtime.ts';
 import { insertEventsWithRollups } from './rollup-rows.ts';
 import { insertSamples, type TestEvent, type TestSample } from './rows.ts';
-import type { TestContext } from './context.ts';
+import { waitFor, type TestContext } from './context.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 const MIN = 60_000;
@@ -102,4 +102,123 @@ export async function seedIncident(ctx: TestContext, runtime: Runtime, token: st
   });
   if (created.statusCode !== 201) throw new Error(`incident not created: ${created.statusCode} ${created.body}`);
   return created.json().data.id;
+}
+
+const NS_PER_MS = 1_000_000n;
+const attribute = (key: string, value: string | number) => ({
+  key,
+  value: typeof value === 'number' ? { intValue: String(value) } : { stringValue: value },
+});
+const resourceOf = (service: string) => ({ attributes: [attribute('service.name', service)] });
+
+/**
+ * Sends a checkout trace through the real path (OTLP JSON to /v1/traces and /v1/logs): GET /checkout (checkout,
+ * 120 ms) → SELECT items (checkout) and POST /charge (payments, failed: card declined, with an exception event) →
+ * INSERT payment (payments), and a payments log carrying the trace id. Answers the trace id once the query role
+ * reads every span and the log back.
+ */
+export async function seedTrace(runtime: Runtime, token: string): Promise<string> {
+  const traceId = crypto.randomBytes(16).toString('hex');
+  const ids = {
+    root: '00000000000000a1',
+    cart: '00000000000000a2',
+    charge: '00000000000000a3',
+    insert: '00000000000000a4',
+  };
+  const t0 = BigInt(Date.now() - MIN) * NS_PER_MS;
+  const at = (ms: number) => String(t0 + BigInt(ms) * NS_PER_MS);
+  type Extra = Record<string, unknown>;
+  const span = (spanId: string, parent: string | null, name: string, from: number, to: number, extra: Extra = {}) => ({
+    traceId,
+    spanId,
+    ...(parent ? { parentSpanId: parent } : {}),
+    name,
+    startTimeUnixNano: at(from),
+    endTimeUnixNano: at(to),
+    ...extra,
+  });
+  const post = async (url: string, payload: object) => {
+    const res = await runtime.app.inject({
+      method: 'POST',
+      url,
+      payload,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    });
+    if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${res.body}`);
+  };
+  await post('/v1/traces', {
+    resourceSpans: [
+      {
+        resource: resourceOf('checkout'),
+        scopeSpans: [
+          {
+            spans: [
+              span(ids.root, null, 'GET /checkout', 0, 120, {
+                kind: 2,
+                attributes: [attribute('http.route', '/checkout'), attribute('http.status_code', 502)],
+              }),
+              span(ids.cart, ids.root, 'SELECT items', 4, 22, {
+                kind: 3,
+                attributes: [attribute('db.system', 'postgresql')],
+              }),
+            ],
+          },
+        ],
+      },
+      {
+        resource: resourceOf('payments'),
+        scopeSpans: [
+          {
+            spans: [
+              span(ids.charge, ids.root, 'POST /charge', 30, 110, {
+                kind: 2,
+                status: { code: 2, message: 'card declined' },
+                attributes: [attribute('payment.provider', 'acme-pay')],
+                events: [
+                  {
+                    name: 'exception',
+                    timeUnixNano: at(105),
+                    attributes: [attribute('exception.message', 'card declined by issuer')],
+                  },
+                ],
+              }),
+              span(ids.insert, ids.charge, 'INSERT payment', 40, 60, { kind: 3 }),
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  await post('/v1/logs', {
+    resourceLogs: [
+      {
+        resource: resourceOf('payments'),
+        scopeLogs: [
+          {
+            logRecords: [
+              {
+                timeUnixNano: at(108),
+                severityNumber: 17,
+                body: { stringValue: 'charge refused by acme-pay' },
+                traceId,
+                spanId: ids.charge,
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  await waitFor(
+    async () =>
+      (
+        await runtime.app.inject({
+          method: 'GET',
+          url: `/api/v1/monitoring/traces/${traceId}`,
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json(),
+    (body) => body.data?.span_count === 4 && body.data.logs.length === 1 && body.data.spans[0]?.children.length === 2,
+  );
+  return traceId;
 }

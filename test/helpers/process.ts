@@ -14,10 +14,23 @@ export interface VigilProcess {
 
 /**
  * `nice`: run at this niceness (a negative one needs root, as in CI; otherwise it is ignored with a warning), for
- * tests that time a process's start-up on a machine that other work shares.
+ * tests that time a process's start-up on a machine that other work shares. `nodeArgs`: more Node flags (e.g.
+ * --cpu-prof, which NODE_OPTIONS does not accept).
  */
-export function spawnVigil(role: string, env: Record<string, string>, options: { nice?: number } = {}): VigilProcess {
-  const args = [...NODE_FLAGS, '--import', 'tsx', path.join(ROOT_DIR, 'bin', 'vigil.ts'), '--role', role];
+export function spawnVigil(
+  role: string,
+  env: Record<string, string>,
+  options: { nice?: number; nodeArgs?: string[] } = {},
+): VigilProcess {
+  const args = [
+    ...NODE_FLAGS,
+    ...(options.nodeArgs ?? []),
+    '--import',
+    'tsx',
+    path.join(ROOT_DIR, 'bin', 'vigil.ts'),
+    '--role',
+    role,
+  ];
   const [command, argv] =
     options.nice === undefined
       ? [process.execPath, args]

@@ -4,6 +4,8 @@ import { api, type Query } from '../api.ts';
 import { Badge, Empty, html, isoFromLocal, Json, Loading, parsePairs, Problem, Time } from '../ui.ts';
 
 const TAIL_INTERVAL_MS = 2000;
+/** A W3C / OTLP trace id, the only kind the trace page can open. */
+const TRACE_ID = /^[0-9a-f]{32}$/i;
 const PAGE = 50;
 
 interface Filters {
@@ -46,7 +48,9 @@ function EventRow({ e, onTrace }: { e: any; onTrace: (id: string) => void }) {
           ${
             trace &&
             html` · <button type="button" class="link" onClick=${() => onTrace(String(trace))}
-            title="the events of this trace">trace ${trace}</button>`
+            title="the events of this trace">trace ${trace}</button>${
+              TRACE_ID.test(String(trace)) && html` · <a href=${`#/traces/${trace}`}>waterfall of the trace</a>`
+            }`
           }</p>
         <h4>tags</h4><${Json} value=${e.tags} /><h4>payload</h4><${Json} value=${e.payload} /></div>`
       }</td></tr>`;

@@ -6,9 +6,9 @@ import { SEVERITIES, type Incident } from './incidents.ts';
 
 const SHOWN_REQUEST_IDS = 8;
 
-/** A trace id as a link to the events of that trace. */
-const TraceLink = ({ id }: { id: string }) => html`<a href=${`#/events/${id}`} title="the events of this trace"><code
-  >${id}</code></a>`;
+/** A trace id as a link to its waterfall, then a way to all the events carrying it. */
+const TraceLink = ({ id }: { id: string }) => html`<a href=${`#/traces/${id}`} title="this trace's spans and logs"><code
+  >${id}</code></a> <a href=${`#/events/${id}`} class="muted" title="the events carrying this trace id">(events)</a>`;
 
 function Fields({ incident, canEdit, onSaved }: { incident: Incident; canEdit: boolean; onSaved: () => void }) {
   const [draft, setDraft] = useState({

@@ -1,0 +1,143 @@
+/**
+ * One sustained run of HTTP → gateway → Kafka → writer → PostgreSQL, gateway and writer as separate processes
+ * (node --import tsx bin/vigil.ts --role …, as deployed) on their own topics: a load generator in this process
+ * POSTs batches of 1,000 events ({"events": [...]}, 4 requests in flight) until `rows` events are accepted; the run
+ * ends when the writer has stored them all (its ingest_totals). Used by bench/writer-e2e.ts and
+ * bench/e2e-profile.ts.
+ */
+import crypto from 'node:crypto';
+import pg from 'pg';
+import { signToken } from '../shared/auth/tokens.ts';
+import { loadConfig } from '../shared/config.ts';
+import { createKafka } from '../shared/kafka/client.ts';
+import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
+import { createLogger } from '../shared/logger.ts';
+import { freePort, spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { makeEvents } from './writer-lib.ts';
+
+const BATCH = 1000;
+const IN_FLIGHT = 4;
+const READY_POLLS = 300;
+const POLL_MS = 100;
+/** After /readyz: the writer joins its group (the gateway's readiness does not wait for it). */
+const JOIN_GRACE_MS = 3000;
+const STORED_POLL_MS = 20;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface PipelineRun {
+  /** From the first POST until the last event was accepted (202). */
+  acceptedSeconds: number;
+  /** From the first POST until the last event was stored. */
+  storedSeconds: number;
+}
+
+export interface PipelineRoles {
+  gateway: VigilProcess;
+  writer: VigilProcess;
+  gatewayUrl: string;
+  writerUrl: string;
+}
+
+export interface PipelineHooks {
+  /** More Node flags of one role (e.g. --cpu-prof). */
+  nodeArgs?: Partial<Record<'gateway' | 'writer', string[]>>;
+  /** Called with the running roles right before the first POST. */
+  started?(roles: PipelineRoles): Promise<void> | void;
+  /** Called once everything is stored, before the roles are stopped. */
+  finished?(roles: PipelineRoles): Promise<void> | void;
+}
+
+export async function runPipeline(url: string, rows: number, hooks: PipelineHooks = {}): Promise<PipelineRun> {
+  const id = crypto.randomBytes(4).toString('hex');
+  const [port, writerPort] = [await freePort(), await freePort()];
+  const env: Record<string, string> = {
+    DATABASE_URL: url,
+    KAFKA_TOPIC_EVENTS: `bench.${id}.events`,
+    KAFKA_TOPIC_METRICS: `bench.${id}.metrics`,
+    KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
+    KAFKA_TOPIC_PARTITIONS: '6',
+    WRITER_GROUP_ID: `bench-${id}`,
+    WRITER_BATCH_MAX_ROWS: '5000',
+    WRITER_CONCURRENCY: '2',
+    PARTITION_GRANULARITY: 'day',
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig(env);
+  const kafka = createKafka(config.kafka, createLogger('warn'), 'bench');
+  await ensureTopics(kafka, config.kafka);
+  const writer = spawnVigil('writer', { ...env, PORT: String(writerPort) }, { nodeArgs: hooks.nodeArgs?.writer });
+  const gateway = spawnVigil('gateway', { ...env, PORT: String(port) }, { nodeArgs: hooks.nodeArgs?.gateway });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ready = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ready) break;
+    if (i > READY_POLLS) throw new Error(`gateway not ready:\n${gateway.output()}`);
+    await sleep(POLL_MS);
+  }
+  await sleep(JOIN_GRACE_MS);
+
+  // Bodies built before the clock starts: the load generator should cost as little as possible.
+  const events = makeEvents(rows, Date.now() - 300_000);
+  const bodies: string[] = [];
+  for (let i = 0; i < events.length; i += BATCH) {
+    bodies.push(
+      JSON.stringify({
+        events: events
+          .slice(i, i + BATCH)
+          .map((e) => ({
+            event_type: e.event_type,
+            source: e.source,
+            level: e.level,
+            message: e.message,
+            tags: JSON.parse(e.tags),
+            payload: JSON.parse(e.payload),
+            timestamp: e.timestamp,
+          })),
+      }),
+    );
+  }
+  const token = signToken(config.auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  // Rows stored by the writer (a record carries a bundle of events: offsets count records, not rows).
+  const stored = async () =>
+    Number(
+      (await db.query<{ n: string }>("SELECT coalesce(sum(count), 0) AS n FROM ingest_totals WHERE kind = 'event'"))
+        .rows[0].n,
+    );
+  const storedBefore = await stored();
+
+  const roles: PipelineRoles = { gateway, writer, gatewayUrl: base, writerUrl: `http://127.0.0.1:${writerPort}` };
+  await hooks.started?.(roles);
+  const started = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      for (let i = next++; i < bodies.length; i = next++) {
+        for (;;) {
+          const res = await fetch(`${base}/api/v1/monitoring/events`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: bodies[i],
+          });
+          await res.arrayBuffer();
+          if (res.status === 202) break;
+          if (res.status !== 429 && res.status !== 503) throw new Error(`POST answered ${res.status}`);
+          await sleep(Number(res.headers.get('retry-after') ?? 1) * POLL_MS);
+        }
+      }
+    }),
+  );
+  const accepted = performance.now();
+  while ((await stored()) - storedBefore < rows) await sleep(STORED_POLL_MS);
+  const finished = performance.now();
+  await hooks.finished?.(roles);
+  await db.end();
+  for (const p of [gateway, writer]) p.child.kill('SIGTERM');
+  await Promise.all([gateway.exited, writer.exited]);
+  await deleteTopics(kafka, [env.KAFKA_TOPIC_EVENTS, env.KAFKA_TOPIC_METRICS, env.KAFKA_TOPIC_DLQ]).catch(() => {});
+  return { acceptedSeconds: (accepted - started) / 1000, storedSeconds: (finished - started) / 1000 };
+}
