@@ -132,6 +132,7 @@ async function measure(browser: Browser, base: string, token: string, scenario: 
       (await seenAt(page, 'vigilDrawn').catch(async (error: Error) => {
         const said = await page
           .locator('main')
+          // biome-ignore lint/performance/useDomNodeTextContent: Playwright's Locator.innerText(), the text as shown
           .innerText()
           .catch(() => '');
         throw new Error(`${scenario.name}: ${error.message}; the page said: ${said.slice(0, 500)}`);

@@ -85,17 +85,15 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
   for (let i = 0; i < events.length; i += BATCH) {
     bodies.push(
       JSON.stringify({
-        events: events
-          .slice(i, i + BATCH)
-          .map((e) => ({
-            event_type: e.event_type,
-            source: e.source,
-            level: e.level,
-            message: e.message,
-            tags: JSON.parse(e.tags),
-            payload: JSON.parse(e.payload),
-            timestamp: e.timestamp,
-          })),
+        events: events.slice(i, i + BATCH).map((e) => ({
+          event_type: e.event_type,
+          source: e.source,
+          level: e.level,
+          message: e.message,
+          tags: JSON.parse(e.tags),
+          payload: JSON.parse(e.payload),
+          timestamp: e.timestamp,
+        })),
       }),
     );
   }

@@ -69,9 +69,8 @@ export async function ensurePromqlBenchData(
     );
     if (existing.rows.length) {
       const row = existing.rows[0];
-      log(
-        `reusing ${Number(row.metric_samples).toLocaleString('en')} metric samples loaded with anchor ${row.anchor.toISOString()}`,
-      );
+      const samples = Number(row.metric_samples).toLocaleString('en');
+      log(`reusing ${samples} metric samples loaded with anchor ${row.anchor.toISOString()}`);
       return { metricSamples: Number(row.metric_samples), series: row.series, anchorMs: row.anchor.getTime() };
     }
     const anchorMs = Math.floor(Date.now() / 60_000) * 60_000;
@@ -87,16 +86,16 @@ export async function ensurePromqlBenchData(
       const { rowCount } = await client.query(
         `INSERT INTO metrics (id, "timestamp", name, metric_type, value, labels, created_by)
          SELECT gen_random_uuid(),
-                to_timestamp(($1::float8 - ${DAY_MS} + i * ${SAMPLE_INTERVAL_MS} + (s * 13) % ${SAMPLE_INTERVAL_MS}) / 1000),
+                to_timestamp(($1::float8 - ${DAY_MS} + i * ${SAMPLE_INTERVAL_MS}
+                              + (s * 13) % ${SAMPLE_INTERVAL_MS}) / 1000),
                 $2, $3, ${family.value}, labels, 'kafka:bench'
            FROM generate_series(0, ${STEPS - 1}) AS i
           CROSS JOIN (SELECT s, ${family.labels} AS labels FROM generate_series(0, $4::int - 1) AS s) series`,
         [anchorMs, family.name, family.type, family.series],
       );
       samples += rowCount ?? 0;
-      log(
-        `${family.name}: ${(rowCount ?? 0).toLocaleString('en')} rows in ${((Date.now() - started) / 1000).toFixed(0)} s`,
-      );
+      const seconds = ((Date.now() - started) / 1000).toFixed(0);
+      log(`${family.name}: ${(rowCount ?? 0).toLocaleString('en')} rows in ${seconds} s`);
     }
     await client.query('VACUUM ANALYZE metrics');
     const series = PANEL_FAMILIES.reduce((n, f) => n + f.series, 0);

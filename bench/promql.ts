@@ -50,7 +50,9 @@ const DATA_SETS: DataSet[] = [
       const meta = await ensureBenchData(DEFAULT_SPEC);
       return {
         anchorMs: meta.anchorMs,
-        describe: `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) over 7 days`,
+        describe:
+          `${meta.metricSamples.toLocaleString('en')} metric samples ` +
+          `(${meta.series.toLocaleString('en')} series) over 7 days`,
       };
     },
     panels: [
@@ -68,7 +70,9 @@ const DATA_SETS: DataSet[] = [
         stepSeconds: 300,
       },
       {
-        name: '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), step 5 m',
+        name:
+          '6 h, histogram: histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h]))), ' +
+          'step 5 m',
         query: 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket[1h])))',
         hours: 6,
         stepSeconds: 300,
@@ -82,7 +86,9 @@ const DATA_SETS: DataSet[] = [
       const meta = await ensurePromqlBenchData();
       return {
         anchorMs: meta.anchorMs,
-        describe: `${meta.metricSamples.toLocaleString('en')} metric samples (${meta.series.toLocaleString('en')} series) at 15 s over 24 h`,
+        describe:
+          `${meta.metricSamples.toLocaleString('en')} metric samples ` +
+          `(${meta.series.toLocaleString('en')} series) at 15 s over 24 h`,
       };
     },
     panels: [
@@ -197,11 +203,13 @@ for (const set of DATA_SETS.filter((d) => SETS.includes(d.name))) {
 }
 
 const fmt = (ms: number) => (ms >= 100 ? ms.toFixed(0) : ms.toFixed(1));
+const loadAverage = os
+  .loadavg()
+  .map((l) => l.toFixed(1))
+  .join(' ');
 console.log(
-  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, Node ${process.version}, load average ${os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ')}; data: ${described.join('; ')}.\n`,
+  `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GB RAM, ` +
+    `Node ${process.version}, load average ${loadAverage}; data: ${described.join('; ')}.\n`,
 );
 console.log('| data | panel (query_range) | answer | n | p50 ms | p99 ms | max ms |');
 console.log('|---|---|---|---|---|---|---|');

@@ -371,7 +371,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   console.log(
     `\nscale-out run ${runId}: ${BROKERS} brokers (RF ${BROKERS}, min.insync.replicas 2, ` +
       `heap ${BROKER_HEAP_MB} MiB), ` +
-      `${PARTITIONS} partitions, 2 gateways, 2 writers, 2 alerters; ${CONNECTIONS} senders × ${BATCH} events per POST; ` +
+      `${PARTITIONS} partitions, 2 gateways, 2 writers, 2 alerters; ` +
+      `${CONNECTIONS} senders × ${BATCH} events per POST; ` +
       `killed broker ${KILL_BROKER} and writer 2 (SIGKILL) after ${beforeS.toFixed(0)} s; writer session timeout ` +
       `${SESSION_TIMEOUT_MS} ms; ${os.cpus().length} cores, load average at the end ${loadAverage()}\n`,
   );

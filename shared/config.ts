@@ -86,7 +86,10 @@ export const SETTINGS: readonly Setting[] = [
   {
     name: 'KAFKA_MIN_INSYNC_REPLICAS',
     default: undefined,
-    doc: "`min.insync.replicas` of topics vigil creates: replicas that must have a record before an acks=all produce (every ingest) succeeds; with fewer in sync, ingest answers 503. At most KAFKA_REPLICATION_FACTOR (2 with 3 replicas: one broker may fail without losing an acknowledged record). Unset: the broker's default.",
+    doc:
+      '`min.insync.replicas` of topics vigil creates: replicas that must have a record before an acks=all produce ' +
+      '(every ingest) succeeds; with fewer in sync, ingest answers 503. At most KAFKA_REPLICATION_FACTOR (2 with 3 ' +
+      "replicas: one broker may fail without losing an acknowledged record). Unset: the broker's default.",
   },
   {
     name: 'KAFKA_LOCAL_DIR',
@@ -590,11 +593,12 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
   if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d+$/.test(b))) {
     problems.push(`KAFKA_BROKERS=${JSON.stringify(str('KAFKA_BROKERS'))} must be a comma list of host:port`);
   }
-  // biome-ignore lint/style/noMagicNumbers: the port range
+  // biome-ignore-start lint/style/noMagicNumbers: bounds of the setting named beside them (a port, replica counts)
   const localPort = int('KAFKA_LOCAL_PORT', 1, 65535);
   const replicationFactor = int('KAFKA_REPLICATION_FACTOR', 1, 100);
   const minInsyncReplicas =
     raw('KAFKA_MIN_INSYNC_REPLICAS') === undefined ? null : int('KAFKA_MIN_INSYNC_REPLICAS', 1, 100);
+  // biome-ignore-end lint/style/noMagicNumbers: bounds of the setting named beside them (a port, replica counts)
   if (minInsyncReplicas !== null && minInsyncReplicas > replicationFactor) {
     problems.push(
       `KAFKA_MIN_INSYNC_REPLICAS=${minInsyncReplicas} exceeds KAFKA_REPLICATION_FACTOR=${replicationFactor}: ` +

@@ -41,8 +41,6 @@ import { Serial } from './serial.ts';
 
 import { secondsSince } from '../../shared/units.ts';
 
-/** Distinct fencing warnings remembered (so each is logged once) before the memory is cleared. */
-const FENCED_WARNINGS_MAX = 1000;
 /** Partial aggregates count when written within this many ticks (plus a grace) of now. */
 const PARTIALS_FRESH_TICKS = 3;
 const PARTIALS_FRESH_GRACE_MS = 2000;
@@ -370,7 +368,9 @@ export class Alerter {
       const origins = owned.map((p) => p.origin);
       await this.opts.states.savePartials(this.engine.partials(now), origins, (o) => this.generationOf(o), now);
       if (this.ownership.leader)
-        this.engine.setCombined(await this.opts.states.loadPartials(now - 3 * this.opts.tickMs - 2000));
+        this.engine.setCombined(
+          await this.opts.states.loadPartials(now - PARTIALS_FRESH_TICKS * this.opts.tickMs - PARTIALS_FRESH_GRACE_MS),
+        );
     } catch (error) {
       this.opts.logger.warn(
         { err: error },

@@ -65,6 +65,8 @@ const CLAIM_RETRY_MAX_MS = 5000;
  * seconds) and rejoins by itself; a member whose membership is still valid leaves and rejoins after this long.
  */
 const REJOIN_GRACE_MS = 5000;
+/** Distinct fencing warnings remembered (so each is logged once) before the memory is cleared. */
+const FENCED_WARNINGS_MAX = 1000;
 /** How often the member compares the generations it holds with alert_partition_owners. */
 export const OWNERSHIP_CHECK_MS = 10_000;
 /** Label of the aggregations' pseudo-partition in metrics and logs. */
@@ -129,7 +131,7 @@ export class Ownership {
   isReady(origin: Origin | null): boolean {
     if (origin === null) return this.leader && this.aggregationsOwned && this.caughtUp;
     const state = this.partitions.get(ownerKey(origin));
-    return state !== undefined && state.ready && state.owned;
+    return state?.ready === true && state.owned;
   }
 
   /** Runs the self-check when it is due (from the alerter's tick); failures are logged and tried again later. */
@@ -254,7 +256,7 @@ export class Ownership {
     this.opts.metrics.fencedChanges.inc({ partition }, dropped);
     const warned = `${partition}@${held ?? '-'}`;
     if (this.fencedWarned.has(warned)) return;
-    if (this.fencedWarned.size >= 1000) this.fencedWarned.clear();
+    if (this.fencedWarned.size >= FENCED_WARNINGS_MAX) this.fencedWarned.clear();
     this.fencedWarned.add(warned);
     this.opts.logger.warn(
       { partition, generation: held ?? null, dropped_changes: dropped },

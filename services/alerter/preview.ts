@@ -41,7 +41,8 @@ export interface PreviewDeps {
 
 export const MAX_STEPS = 11_000;
 export const MAX_ROWS = 1_000_000;
-const MAX_SPAN_MS = 31 * 86_400_000;
+/** 31 days. */
+const MAX_SPAN_MS = 2_678_400_000;
 const PREVIEW_FIELDS = ['rule_id', 'start_time', 'end_time', 'step'];
 
 export async function runPreview(body: unknown, deps: PreviewDeps) {

@@ -11,9 +11,9 @@ import { DAYS_PER_LEAP_YEAR } from '../../shared/units.ts';
 export const TITLE_MAX_CHARS = 200;
 /** A time may lie this far in the future (clock skew between a client and vigil). */
 const FUTURE_SLACK_MS = 60_000;
-const LIMIT_MAX = 200;
-const LIMIT_DEFAULT = 50;
-const OFFSET_MAX = 10_000;
+export const LIMIT_MAX = 200;
+export const LIMIT_DEFAULT = 50;
+export const OFFSET_MAX = 10_000;
 
 export interface NewIncident {
   title: string;
@@ -164,7 +164,7 @@ export function parseNewIncident(raw: unknown, nowMs: number): NewIncident {
   if (f.body.started_at !== undefined) {
     const v = f.body.started_at;
     const ms = typeof v === 'string' ? parseIsoTime(v) : null;
-    if (ms === null || ms > nowMs + 60_000 || ms < nowMs - 366 * DAY_MS) {
+    if (ms === null || ms > nowMs + FUTURE_SLACK_MS || ms < nowMs - DAYS_PER_LEAP_YEAR * DAY_MS) {
       f.fail('started_at', 'must be an ISO 8601 date-time with a zone, not in the future and within the last year');
     } else startedAt = new Date(ms);
   }

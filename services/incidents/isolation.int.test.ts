@@ -52,7 +52,8 @@ describe('incidents: expensive work is isolated', () => {
     await locker.query('BEGIN');
     await locker.query('LOCK TABLE incident_analyses IN ACCESS EXCLUSIVE MODE');
     type Answer = { statusCode: number; body: string; headers: Record<string, unknown> };
-    const expensiveConnections = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vigil-incidents-expensive'`;
+    const expensiveConnections = `SELECT count(*)::int AS n FROM pg_stat_activity
+      WHERE datname = current_database() AND application_name = 'vigil-incidents-expensive'`;
     let workerRound: Promise<void> | undefined;
     const answered: Answer[] = [];
     let recomputes: Promise<Answer>[] = [];
@@ -82,7 +83,8 @@ describe('incidents: expensive work is isolated', () => {
         async () =>
           (
             await ctx.db.query(
-              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vigil-incidents-expensive' AND wait_event_type = 'Lock'`,
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database()
+                 AND application_name = 'vigil-incidents-expensive' AND wait_event_type = 'Lock'`,
             )
           ).rows[0].n,
         (n) => n === 2,
@@ -108,7 +110,8 @@ describe('incidents: expensive work is isolated', () => {
       workerRound = worker.poll();
       await new Promise((r) => setTimeout(r, 1000));
       expect((await ctx.db.query(expensiveConnections)).rows[0].n).toBe(2);
-      const apiLockWaits = `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'vigil-incidents' AND wait_event_type = 'Lock'`;
+      const apiLockWaits = `SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'vigil-incidents' AND wait_event_type = 'Lock'`;
       expect((await ctx.db.query(apiLockWaits)).rows[0].n).toBe(0);
       expect((await call('GET', `${BASE}?limit=1`)).statusCode).toBe(200);
     } finally {

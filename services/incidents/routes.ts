@@ -11,7 +11,15 @@ import { isoTimeSchema, isUuid } from '../../shared/schemas/primitives.ts';
 import { analysisResponse } from './analysis/openapi.ts';
 import { analyseAndStore, latestAnalysis } from './analysis/run.ts';
 import type { ExpensiveWork } from './expensive.ts';
-import { parseListFilters, parseNewIncident, parsePage, parsePatch } from './input.ts';
+import {
+  LIMIT_DEFAULT,
+  LIMIT_MAX,
+  OFFSET_MAX,
+  parseListFilters,
+  parseNewIncident,
+  parsePage,
+  parsePatch,
+} from './input.ts';
 import { SEVERITIES, STATUSES } from './lifecycle.ts';
 import { createIncident, getVisible, incidentToJson, listIncidents, notFound, updateIncident } from './store.ts';
 import { readTimeline } from './timeline.ts';
@@ -19,6 +27,10 @@ import { readTimeline } from './timeline.ts';
 import { HTTP_STATUS } from '../../shared/http/status.ts';
 
 const BASE = '/api/v1/monitoring/incidents';
+/** Timeline entries per page: at most, and without a limit. */
+const TIMELINE_LIMIT_MAX = 1000;
+const TIMELINE_LIMIT_DEFAULT = 100;
+const TIMELINE_PAGE = { defaultLimit: TIMELINE_LIMIT_DEFAULT, maxLimit: TIMELINE_LIMIT_MAX, maxOffset: OFFSET_MAX };
 
 type WithId = FastifyRequest<{ Params: { id: string }; Querystring: Record<string, unknown> }>;
 
@@ -40,7 +52,7 @@ const docs = (
 
 const page = (maxLimit: number, defaultLimit: number) => ({
   limit: { type: 'integer', minimum: 1, maximum: maxLimit, default: defaultLimit },
-  offset: { type: 'integer', minimum: 0, maximum: 10_000, default: 0 },
+  offset: { type: 'integer', minimum: 0, maximum: OFFSET_MAX, default: 0 },
 });
 const LIST_QUERY = strictQuery({
   status: commaListSchema(STATUSES),
@@ -48,9 +60,9 @@ const LIST_QUERY = strictQuery({
   assigned_to: { type: 'string', minLength: 1, maxLength: 255 },
   start_time: { ...isoTimeSchema, description: 'Incidents started at or after this time.' },
   end_time: { ...isoTimeSchema, description: 'Incidents started at or before this time.' },
-  ...page(200, 50),
+  ...page(LIMIT_MAX, LIMIT_DEFAULT),
 });
-const TIMELINE_QUERY = strictQuery(page(1000, 100));
+const TIMELINE_QUERY = strictQuery(page(TIMELINE_LIMIT_MAX, TIMELINE_LIMIT_DEFAULT));
 const listOptions = docs(
   'List incidents',
   'Users: created or assigned; moderator+: all. Filters status, severity (comma lists), assigned_to, start_time, ' +
@@ -127,7 +139,8 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
       `${BASE}/:id`,
       docs(
         'One incident',
-        'With allowed_transitions: the statuses it may move to now (docs/incidents.md). 404 when missing or not visible to the caller.',
+        'With allowed_transitions: the statuses it may move to now (docs/incidents.md). 404 when missing or not ' +
+          'visible to the caller.',
       ),
       async (request: WithId) => {
         const row = await getVisible(pool, incidentId(request), principal(request));
@@ -153,7 +166,7 @@ export function incidentRoutes({ pool, expensive, limits }: IncidentRoutesDeps):
 
     app.get(`${BASE}/:id/timeline`, timelineOptions, async (request: WithId) => {
       const id = incidentId(request);
-      const page = parsePage(request.query, { defaultLimit: 100, maxLimit: 1000, maxOffset: 10_000 });
+      const page = parsePage(request.query, TIMELINE_PAGE);
       const row = await getVisible(pool, id, principal(request));
       return { success: true, data: await expensive.forRequest((client) => readTimeline(client, row, page)) };
     });

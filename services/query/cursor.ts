@@ -47,7 +47,7 @@ export function decodeCursor(text: string, fingerprint: string): DecodedCursor {
   const parts = /^[A-Za-z0-9_-]{1,200}$/.test(text) ? Buffer.from(text, 'base64url').toString('utf8').split('.') : [];
   const [version, micros, id, issuedFor] = parts;
   const inRange = /^\d{1,20}$/.test(micros ?? '') && BigInt(micros) <= MAX_CURSOR_MICROS;
-  if (parts.length !== 4 || version !== VERSION || !inRange || !isUuid(id)) {
+  if (parts.length !== CURSOR_PARTS || version !== VERSION || !inRange || !isUuid(id)) {
     return { ok: false, message: 'is not a cursor this API issued (pass next_cursor from a previous page unchanged)' };
   }
   if (issuedFor !== fingerprint) {

@@ -13,14 +13,19 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Pool } from '../../shared/db/pool.ts';
 import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
 import { decodeCursor, encodeCursor, filterFingerprint, microsToIso, type CursorKey } from './cursor.ts';
-import { routeSchema, errorResponses, eventSchema, listQuerySchema } from './openapi-schemas.ts';
+import {
+  CURSOR_MAX_CHARS,
+  errorResponses,
+  eventSchema,
+  listQuerySchema,
+  MESSAGE_CONTAINS_MAX_CHARS,
+  NAME_MAX_CHARS,
+  routeSchema,
+} from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { containsPattern, run, Where, type PlannerSettings } from './sql.ts';
 import { HTTP_STATUS } from '../../shared/http/status.ts';
 import { MS_PER_HOUR } from '../../shared/units.ts';
-
-const MESSAGE_CONTAINS_MAX_CHARS = 1024;
-const CURSOR_MAX_CHARS = 200;
 
 export const MAX_LIMIT = 1000;
 /** OFFSET reads and discards every skipped row; deeper pages use the cursor. */
@@ -125,7 +130,7 @@ export function eventRoutes(pool: Pool, opts: { messageSearchMaxHours: number })
           start: params.time('start_time'),
           end: params.time('end_time'),
           messageContains: params.string('message_contains', MESSAGE_CONTAINS_MAX_CHARS),
-          tags: params.prefixed('tag.', { maxPairs: MAX_TAG_FILTERS, maxLength: 255 }),
+          tags: params.prefixed('tag.', { maxPairs: MAX_TAG_FILTERS, maxLength: NAME_MAX_CHARS }),
         };
         const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });

@@ -23,6 +23,7 @@ import {
 } from './downsample.ts';
 import {
   errorResponses,
+  LABEL_VALUE_MAX_CHARS,
   listQuerySchema,
   metricSampleSchema,
   routeSchema,
@@ -110,7 +111,7 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
           querystring: listQuerySchema('metrics'),
           response: {
             200: successSchema({ type: 'array', items: { oneOf: [metricSampleSchema, seriesSchema] } }),
-            ...errorResponses(400, 401),
+            ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED),
           },
         }),
       },
@@ -121,9 +122,9 @@ export function metricRoutes(pool: Pool, limits: { windowMs: number; metricStep:
           metricType: params.oneOf('metric_type', METRIC_TYPES),
           start: params.time('start_time'),
           end: params.time('end_time'),
-          labels: params.prefixed('label.', { maxPairs: MAX_LABEL_FILTERS, maxLength: 1024 }),
+          labels: params.prefixed('label.', { maxPairs: MAX_LABEL_FILTERS, maxLength: LABEL_VALUE_MAX_CHARS }),
         };
-        const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: 100 });
+        const limit = params.int('limit', { min: 1, max: MAX_LIMIT, default: DEFAULT_SERIES_PAGE });
         const offset = params.int('offset', { min: 0, max: MAX_OFFSET, default: 0 });
         const stepMs = params.duration('step', { minMs: 1000, maxMs: DAYS_PER_LEAP_YEAR * MS_PER_DAY });
         const agg = params.oneOf('agg', AGGREGATIONS);

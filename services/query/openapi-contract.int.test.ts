@@ -37,7 +37,10 @@ const PROMETHEUS = '/prometheus/api/v1/';
 const UNDOCUMENTED = 'undocumented_parameter';
 const NEEDS = /Needs ([\w[\], ]+)\./;
 
-/** A valid value of a documented parameter: an hour ago for a date-time, else its example, first allowed value or least. */
+/**
+ * A valid value of a documented parameter: an hour ago for a date-time, else its example, first allowed value or
+ * least.
+ */
 function sample(schema: Schema = {}, example?: unknown): string[] {
   // A recent time rather than the example: some parameters bound how far back they reach (message_contains).
   if (schema.format === 'date-time') return [new Date(Date.now() - 3_600_000).toISOString()];
@@ -200,7 +203,7 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
     expect(checked).toContain('GET /prometheus/api/v1/query_range step');
   });
 
-  it('refuses an undocumented parameter by name, except on the Prometheus-compatible API, which ignores it', async () => {
+  it('refuses an undocumented parameter by name, except the Prometheus-compatible API, which ignores it', async () => {
     const wrong: string[] = [];
     for (const op of operations(doc)) {
       const res = await call(op, [...baseline(op), [UNDOCUMENTED, '1']]);

@@ -58,6 +58,12 @@ export function errorResponses(...statuses: number[]): Record<number, unknown> {
 export const countSchema = { type: 'integer', minimum: 0 };
 
 const isoTime = { type: 'string', format: 'date-time' };
+/** Longest source, metric name or tag value a filter takes. */
+export const NAME_MAX_CHARS = 255;
+/** Longest label value a metric filter takes. */
+export const LABEL_VALUE_MAX_CHARS = 1024;
+export const MESSAGE_CONTAINS_MAX_CHARS = 1024;
+export const CURSOR_MAX_CHARS = 200;
 const bounded = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength });
 const nullableString = { type: 'string', nullable: true };
 
@@ -124,27 +130,30 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
     return strictQuery(
       {
         event_type: { type: 'string', enum: [...EVENT_TYPES] },
-        source: bounded(255),
+        source: bounded(NAME_MAX_CHARS),
         level: { type: 'string', enum: [...LEVELS] },
         ...common,
         message_contains: {
-          ...bounded(1024),
+          ...bounded(MESSAGE_CONTAINS_MAX_CHARS),
           description:
             'Case-insensitive substring of the message; start_time at most ' +
             'QUERY_MESSAGE_SEARCH_MAX_HOURS (24) before end_time or now.',
         },
-        cursor: { ...bounded(200), description: 'next_cursor of the previous page (same filters); not with offset.' },
+        cursor: {
+          ...bounded(CURSOR_MAX_CHARS),
+          description: 'next_cursor of the previous page (same filters); not with offset.',
+        },
       },
       {
         description: 'Also `tag.<key>=<value>` (up to 16, AND-combined), e.g. `tag.service=api`.',
-        families: { 'tag.': bounded(255) },
+        families: { 'tag.': bounded(NAME_MAX_CHARS) },
         needs: { message_contains: ['start_time'] },
       },
     );
   }
   return strictQuery(
     {
-      name: { ...bounded(255), description: 'Metric name.' },
+      name: { ...bounded(NAME_MAX_CHARS), description: 'Metric name.' },
       metric_type: { type: 'string', enum: [...METRIC_TYPES] },
       ...common,
       limit: { ...common.limit, description: 'Samples per page; with step, series per page.' },
@@ -161,7 +170,7 @@ export function listQuerySchema(kind: 'events' | 'metrics'): Record<string, unkn
     },
     {
       description: 'Also `label.<key>=<value>` (up to 16, AND-combined), e.g. `label.method=GET`.',
-      families: { 'label.': bounded(1024) },
+      families: { 'label.': bounded(LABEL_VALUE_MAX_CHARS) },
       needs: { step: ['name'], agg: ['step'] },
     },
   );

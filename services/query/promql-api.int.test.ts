@@ -273,7 +273,7 @@ describe('Prometheus-compatible query API', () => {
     expect(res.body.error).toMatch(/many-to-many matching not allowed/);
   });
 
-  it('bounds the samples a query holds and reads: beyond either limit, 400 bad_data saying how to narrow it', async () => {
+  it('bounds the samples a query holds and reads: beyond either, 400 bad_data saying how to narrow it', async () => {
     const limited = async (limits: { maxSamples: number; maxSamplesRead?: number }, query: string) => {
       const app = await buildApp({
         logger: ctx.logger,
@@ -297,7 +297,8 @@ describe('Prometheus-compatible query API', () => {
         status: 'error',
         errorType: 'bad_data',
         error:
-          'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, make the step longer, or shorten the ranges in [..]',
+          'the query reads more than 2 samples (series × points): narrow the time range, add label matchers, ' +
+          'make the step longer, or shorten the ranges in [..]',
       },
     });
     // An instant selector holds one sample per series and step (2), but reads the 3 stored ones.
@@ -308,7 +309,8 @@ describe('Prometheus-compatible query API', () => {
         status: 'error',
         errorType: 'bad_data',
         error:
-          'the query reads more than 2 stored samples: narrow the time range, add label matchers, or shorten the ranges in [..]',
+          'the query reads more than 2 stored samples: narrow the time range, add label matchers, ' +
+          'or shorten the ranges in [..]',
       },
     });
   });

@@ -57,7 +57,7 @@ function param(params: Params, name: string): string | undefined {
 
 export function parseTime(text: string, name: string): number {
   const seconds = Number(text);
-  if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * 1000);
+  if (text.trim() !== '' && Number.isFinite(seconds)) return Math.round(seconds * MS_PER_SECOND);
   const ms = parseIsoTime(text);
   if (ms !== null) return ms;
   throw new BadData(`invalid parameter "${name}": cannot parse "${text}" to a valid timestamp`);

@@ -94,15 +94,16 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
       if (from instanceof Date && watermark <= from) return { folded: false, reason: 'nothing new' };
       const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
       const merged = await client.query(
-        `INSERT INTO metric_series AS s (name, metric_type, labels, sample_count, value_sum, first_timestamp, last_timestamp, last_value,
-                                     bucket_counts)
+        `INSERT INTO metric_series AS s (name, metric_type, labels, sample_count, value_sum, first_timestamp,
+                                         last_timestamp, last_value, bucket_counts)
          SELECT name, metric_type, labels, n, total, first_ts, last_ts, last_value, buckets
            FROM (${seriesAggregateSql(where)}) fresh
           ORDER BY name, metric_type, labels
          ON CONFLICT (name, metric_type, sha256(jsonb_send(labels))) DO UPDATE SET
            sample_count   = s.sample_count + EXCLUDED.sample_count,
            value_sum      = s.value_sum + EXCLUDED.value_sum,
-           last_value     = CASE WHEN EXCLUDED.last_timestamp >= s.last_timestamp THEN EXCLUDED.last_value ELSE s.last_value END,
+           last_value     = CASE WHEN EXCLUDED.last_timestamp >= s.last_timestamp THEN EXCLUDED.last_value
+                                 ELSE s.last_value END,
            first_timestamp = CASE WHEN s.first_timestamp IS NOT NULL
                                   THEN least(s.first_timestamp, EXCLUDED.first_timestamp) END,
            last_timestamp = greatest(s.last_timestamp, EXCLUDED.last_timestamp),

@@ -15,6 +15,7 @@ import { EVENT_TYPES, type EventType } from '../../shared/schemas/event.ts';
 import { countSchema, errorResponses, routeSchema, strictQuery, successSchema } from './openapi-schemas.ts';
 import { QueryParams } from './params.ts';
 import { run } from './sql.ts';
+import { HTTP_STATUS } from '../../shared/http/status.ts';
 
 const MINUTE_MS = 60_000;
 export const DEFAULT_INGEST_MINUTES = 60;
@@ -137,7 +138,10 @@ export function ingestRoute(pool: Pool): FastifyPluginAsync {
           start_time: { ...minuteTime, description: 'Default: 59 minutes before end_time.' },
           end_time: { ...minuteTime, description: 'Default: now (or 59 minutes after start_time when it is given).' },
         }),
-        response: { 200: ingestResponse, ...errorResponses(400, 401, 403) },
+        response: {
+          200: ingestResponse,
+          ...errorResponses(HTTP_STATUS.BAD_REQUEST, HTTP_STATUS.UNAUTHORIZED, HTTP_STATUS.FORBIDDEN),
+        },
       }),
       async (request) => {
         const window = parseIngestWindow(request.query as Record<string, unknown>, Date.now());

@@ -93,7 +93,7 @@ export function statsRoutes(pool: Pool): FastifyPluginAsync {
               metrics_last_hour: count,
             },
           }),
-          ...errorResponses(401, 403),
+          ...errorResponses(HTTP_STATUS.UNAUTHORIZED, HTTP_STATUS.FORBIDDEN),
         },
       }),
       async () => ({ success: true, data: await readStats(pool) }),

@@ -184,7 +184,7 @@ export function traceRoutes(pool: Pool): FastifyPluginAsync {
       }),
       async (request) => {
         const path = new QueryParams(request.params as Record<string, unknown>);
-        const raw = path.string('trace_id', 64);
+        const raw = path.string('trace_id', TRACE_ID_MAX_CHARS);
         const traceId = raw?.toLowerCase();
         if (traceId !== undefined && !TRACE_ID.test(traceId))
           path.fail('trace_id', 'must be 32 hex digits (a W3C / OTLP trace id)');

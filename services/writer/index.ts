@@ -30,8 +30,6 @@ import { createSinks } from './sinks.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
 import { WriterStatus } from './writer-status.ts';
 
-const FETCH_BYTES_PER_PARTITION = 4_194_304; // 4 MiB
-
 export interface WriterDeps {
   config: Config;
   logger: Logger;
@@ -44,8 +42,8 @@ export interface WriterDeps {
 /** How long stop() keeps writing what is pending (PostgreSQL may be down) before leaving it to the next owner. */
 const DRAIN_TIMEOUT_MS = 15_000;
 const DAY_MS = 86_400_000;
-/** The most one fetch returns of one partition. */
-const FETCH_MAX_BYTES_PER_PARTITION = 4 * 1024 * 1024;
+/** The most one fetch returns of one partition: 4 MiB. */
+const FETCH_MAX_BYTES_PER_PARTITION = 4_194_304;
 
 export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   const { config, pool } = deps;

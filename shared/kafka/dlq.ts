@@ -107,7 +107,7 @@ export class DeadLetterWriter {
             ...item?.headers,
             ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
             [`${DLQ_HEADER_PREFIX}reason`]: reason,
-            [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, 4000),
+            [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, DETAIL_MAX_CHARS),
             [`${DLQ_HEADER_PREFIX}topic`]: topic,
             [`${DLQ_HEADER_PREFIX}partition`]: String(partition),
             [`${DLQ_HEADER_PREFIX}offset`]: record.offset,

@@ -55,8 +55,17 @@ export function topicConfig(config: Config['kafka']): { name: string; value: str
   return minIsr === null ? [] : [{ name: 'min.insync.replicas', value: String(minIsr) }];
 }
 
-const SETTLING =
-  /does not host this topic-partition|not the leader for that topic-partition|leader not available|There is no leader|coordinator is loading|Not controller/i;
+const SETTLING = new RegExp(
+  [
+    'does not host this topic-partition',
+    'not the leader for that topic-partition',
+    'leader not available',
+    'There is no leader',
+    'coordinator is loading',
+    'Not controller',
+  ].join('|'),
+  'i',
+);
 
 /** Retries a metadata-changing admin call while a new topic or a fresh broker is still settling (up to ~15 s). */
 async function retryWhileSettling<T>(work: () => Promise<T>): Promise<T> {

@@ -100,7 +100,7 @@ describe('alert rule queries', () => {
     expect(compile('sum by (source) (rate(events{level="error"}[1m])) > 0.5').partial?.op).toBe('sum');
   });
 
-  it('accept what the earlier rule language accepted: comments, trailing commas, both quotes, by after the argument', () => {
+  it('accept what the old rule language did: comments, trailing commas, both quotes, by after the argument', () => {
     for (const query of [
       '# high cpu\n  cpu_usage\n    >\n 80 # percent',
       `http_errors{job="api", env!='dev', path=~"/v1/.*", code!~"2..", q="a\\"b",} > 0`,

@@ -138,7 +138,7 @@ describe('PromQL evaluator', () => {
     ]);
   });
 
-  it('a range query answers at each step what an instant query at that step answers (windows moved step by step)', () => {
+  it('a range query answers at each step what an instant query at that step answers (windows moved stepwise)', () => {
     // Irregular samples, gaps longer than the lookback, a counter reset: every window edge case the steps cross.
     const rng = (seed: number) => () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const random = rng(7);

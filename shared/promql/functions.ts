@@ -214,7 +214,7 @@ function countsOverWindow(fn: string, values: number[], lo: number, hi: number, 
   let count = 0;
   for (let i = lo; i < hi; i++) count += values[i];
   if (fn === 'count_over_time') return count;
-  if (fn === 'rate') return count / (rangeMs / 1000);
+  if (fn === 'rate') return count / (rangeMs / MS_PER_SECOND);
   throw new PromqlExecutionError(`${fn}() needs metric values; over events use count_over_time or rate`);
 }
 

@@ -140,7 +140,7 @@ describe('rules over live windows', () => {
     expect(run('count_over_time(cpu_usage{host="web-1"}[2m]) > 0')).toEqual([[{ host: 'web-1', job: 'web' }, 3]]);
   });
 
-  it('rate and increase: vigil counter increments read as their running total, like a cumulative counter with a reset', () => {
+  it('rate and increase: counter increments read as a running total, like a cumulative counter with a reset', () => {
     // Cumulative 0, 60, 100, 20 (reset: +100), 80 over [0, 300]: increase 180 over 300 s, no extrapolation needed.
     expect(run('increase(req_total[5m]) > 0')).toEqual([[{ job: 'api' }, 180]]);
     expect(run('increase(req_inc[5m]) > 0')).toEqual([[{ job: 'api' }, 180]]);

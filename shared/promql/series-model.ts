@@ -15,9 +15,11 @@ import type { MetricType } from '../schemas/metric.ts';
 import type { Labels } from './windows.ts';
 
 /** Histogram bucket bounds (`le`), wide enough for seconds and milliseconds. Changing them refolds from scratch. */
+// biome-ignore-start lint/style/noMagicNumbers: the bucket bounds themselves
 export const BUCKET_BOUNDS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000,
 ] as const;
+// biome-ignore-end lint/style/noMagicNumbers: the bucket bounds themselves
 
 /** One Prometheus series a stored sample feeds. */
 export interface Presented {

@@ -87,7 +87,7 @@ export class Points {
   /** Drops points at or before `t`. */
   pruneThrough(t: number): void {
     while (this.head < this.times.length && this.times[this.head] <= t) this.advance();
-    if (this.head > 1024 && this.head * 2 > this.times.length) {
+    if (this.head > COMPACT_AFTER_SAMPLES && this.head * 2 > this.times.length) {
       this.times = this.times.slice(this.head);
       this.values = this.values.slice(this.head);
       this.head = 0;

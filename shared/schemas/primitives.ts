@@ -9,6 +9,7 @@
  * duration (step, timeout) it also takes a number of seconds, fractions allowed (`15`, `0.5`), as Prometheus' HTTP
  * API does.
  */
+import { MS_PER_SECOND } from '../units.ts';
 
 const DATE_TIME_SOURCE = '^\\d{4}-\\d{2}-\\d{2}[Tt]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?([Zz]|[+-]\\d{2}:\\d{2})$';
 const UUID_SOURCE = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
@@ -55,7 +56,7 @@ export function parseDuration(text: string): number | null {
 /** Milliseconds of an API duration parameter: a duration (`15s`, `1m`) or a number of seconds (`15`, `0.5`). */
 export function parseDurationOrSeconds(text: string): number | null {
   if (new RegExp(`^${SECONDS_BODY}$`).test(text)) {
-    const ms = Math.round(Number(text) * 1000);
+    const ms = Math.round(Number(text) * MS_PER_SECOND);
     return Number.isSafeInteger(ms) ? ms : null;
   }
   return parseDuration(text);

@@ -137,7 +137,10 @@ export function TracePage({ id }: { id: string }) {
         : html`<${Show} loaded=${loaded}>${(body: { data: Trace }) => {
             const t = body.data;
             const failed = `${t.error_count} failed ${t.error_count === 1 ? 'span' : 'spans'}`;
-            return html`<p>Started <${Time} at=${t.start_time} />, lasted ${duration(t.duration_ms)}: ${`${t.span_count} spans, `}<span class=${t.error_count > 0 ? 'errors' : ''}>${failed}</span>${`, services ${t.services.join(', ') || '—'}.`}</p>
+            const spans = `${t.span_count} spans, `;
+            const services = `, services ${t.services.join(', ') || '—'}.`;
+            return html`<p>Started <${Time} at=${t.start_time} />, lasted ${duration(t.duration_ms)}: ${spans}<span
+                class=${t.error_count > 0 ? 'errors' : ''}>${failed}</span>${services}</p>
               ${t.truncated && html`<p class="muted">Only the first 10,000 rows of this trace are shown.</p>`}
               <section aria-label="waterfall"><h2>Spans</h2><${Waterfall} trace=${t} /></section>
               <section aria-label="logs"><h2>Logs</h2><${Logs} trace=${t} /></section>`;
