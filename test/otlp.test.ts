@@ -208,7 +208,7 @@ describe('OTLP from the official SDKs, read back', () => {
       },
     });
     expect((await get('/api/v1/monitoring/traces/xyz')).body.error.details).toEqual([
-      { field: 'trace_id', message: 'must be 32 hex digits (a W3C / OTLP trace id)' },
+      { field: 'trace_id', message: 'must be 32 hex digits (a W3C / OTLP trace id), got "xyz"' },
     ]);
     expect(
       (await get('/api/v1/monitoring/traces?limit=0&colour=red')).body.error.details.map(
