@@ -210,11 +210,15 @@ describe('OTLP from the official SDKs, read back', () => {
     expect((await get('/api/v1/monitoring/traces/xyz')).body.error.details).toEqual([
       { field: 'trace_id', message: 'must be 32 hex digits (a W3C / OTLP trace id), got "xyz"' },
     ]);
+    // A query string's first problem is the one named (the route schema stops there): the unknown parameter here.
     expect(
       (await get('/api/v1/monitoring/traces?limit=0&colour=red')).body.error.details.map(
         (d: { field: string }) => d.field,
       ),
-    ).toEqual(['colour', 'limit']);
+    ).toEqual(['colour']);
+    expect((await get('/api/v1/monitoring/traces?limit=0')).body.error.details).toEqual([
+      { field: 'limit', message: expect.stringMatching(/^must be/) },
+    ]);
     await Promise.all([tracer.shutdown(), payments.shutdown(), protoLogs.shutdown(), jsonLogs.shutdown()]);
   });
 
