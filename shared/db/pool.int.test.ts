@@ -8,6 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { createPool, inTransaction, release, type Pool } from './pool.ts';
 
+const TERMINATE_WAIT_MS = 10_000;
+
 describe('inTransaction', () => {
   let ctx: TestContext;
   let pool: Pool;
@@ -15,9 +17,9 @@ describe('inTransaction', () => {
   const values = async () => (await ctx.db.query<{ v: number }>('SELECT v FROM tx_probe ORDER BY v')).rows;
   const pidOf = async (client: pg.ClientBase) =>
     (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
-  /** Ends the connection under `client` from another session: its next statement (the ROLLBACK) fails. */
+  /** Ends the connection under `client` from another session (waiting until it is gone): its next statement fails. */
   const killConnection = async (client: pg.ClientBase) => {
-    await ctx.db.query('SELECT pg_terminate_backend($1)', [await pidOf(client)]);
+    await ctx.db.query('SELECT pg_terminate_backend($1, $2)', [await pidOf(client), TERMINATE_WAIT_MS]);
   };
 
   beforeAll(async () => {
