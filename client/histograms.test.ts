@@ -158,7 +158,7 @@ describe('metric.aggregatedHistogram', () => {
     const started = Date.now();
     vigil.metric.aggregatedHistogram('h', {}, [1]).record(1);
     vigil.metric.counter('c_total');
-    await sleep(150);
+    await sleep(150); // deliberately several flushes before the histogram's interval: counters only
     expect(metrics().map((m) => m.name)).toEqual(['c_total']);
     await pollUntil('the histogram', () => metrics().some((m) => m.name === 'h_count'), 3000);
     expect(Date.now() - started).toBeGreaterThanOrEqual(390);

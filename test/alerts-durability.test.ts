@@ -240,6 +240,7 @@ describe('alerter durability', () => {
       30_000,
     );
     expect(await complete(a)).toBe(1);
+    // Deliberately several ticks after the takeover: a new transition or a lost instance would show by now.
     await new Promise((r) => setTimeout(r, 1000));
     await alerterA.idle();
     expect(alerterA.engine.instanceCount).toBe(13);

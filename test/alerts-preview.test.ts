@@ -48,7 +48,7 @@ describe('event rules and backtests', () => {
       'user',
     );
     expect(posted.statusCode).toBe(202);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 500)); // deliberately a few ticks: three errors (not > 3) do not fire
     expect((await call('GET', `${BASE}/${id}`, undefined, 'user')).json().data.state).toBe('inactive');
 
     expect((await call('POST', '/api/v1/monitoring/events', event('api', 'error'), 'user')).statusCode).toBe(202);

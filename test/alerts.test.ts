@@ -441,7 +441,7 @@ describe('alert rules and the contract example end to end', () => {
 
     // A timing change keeps the alert as it is.
     expect((await call('PUT', `${BASE}/${id}`, 'moderator', { for: '1m', severity: 'critical' })).statusCode).toBe(200);
-    await new Promise((r) => setTimeout(r, 600));
+    await new Promise((r) => setTimeout(r, 600)); // deliberately several ticks: a notification would have come
     expect(sink.requests.length).toBe(before + 1);
     expect((await call('GET', `${BASE}/${id}`, 'user')).json().data.state).toBe('firing');
 

@@ -152,7 +152,7 @@ describe(`one rule over ${SERIES} label sets`, () => {
     const bad = await call('GET', `${BASE}/${id}?instances_limit=0`);
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.details).toEqual([
-      { field: 'instances_limit', message: 'must be an integer from 1 to 1000' },
+      { field: 'instances_limit', message: 'must be an integer from 1 to 1000, got 0' },
     ]);
     const history = (await call('GET', `${BASE}/${id}/history?limit=1000`)).json().data;
     expect(history).toHaveLength(CAP + 1);

@@ -18,8 +18,7 @@ import { DuplicateRuleNameError, RuleStore } from './rules/rule-store.ts';
 import type { RuleDefinition } from './rules/rule.ts';
 
 import { HTTP_STATUS } from '../../shared/http/status.ts';
-
-const DEFAULT_TRANSITIONS_LIMIT = 100;
+import { alertRouteOptions as options, DEFAULT_INSTANCES_LIMIT, DEFAULT_TRANSITIONS_LIMIT } from './openapi.ts';
 
 export interface RuleRoutesDeps {
   pool: Pool;
@@ -32,11 +31,6 @@ export interface RuleRoutesDeps {
 }
 
 const BASE = '/api/v1/monitoring/alerts';
-const MAX_HISTORY = 1000;
-/** Active instances listed per rule by default, and at most (`instances_limit`); `instances_offset` pages on. */
-const DEFAULT_INSTANCES_LIMIT = 100;
-const MAX_INSTANCES_LIMIT = 1000;
-const MAX_INSTANCES_OFFSET = 10_000_000;
 
 /** One page of a rule's active instances, with the counts of all of them. */
 export interface InstancePage {
@@ -85,7 +79,11 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
     for (const row of rows) byRule.get(row.rule_id)!.rows.push(row);
     return byRule;
   };
-  const pageOf = (request: FastifyRequest) => instancesPage(request.query as Record<string, unknown>);
+  /** `instances_limit` and `instances_offset` of GET /alerts and /alerts/{id}, bounded by the route's schema. */
+  const pageOf = (query: InstancesQuery): InstancesPage => ({
+    limit: query.instances_limit ?? DEFAULT_INSTANCES_LIMIT,
+    offset: query.instances_offset ?? 0,
+  });
   const existing = async (request: FastifyRequest): Promise<RuleDefinition> => {
     const { id } = request.params as { id: string };
     const rule = isUuid(id) ? await rules.get(id) : null;
@@ -94,7 +92,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
   };
 
   return async (app) => {
-    app.post(BASE, async (request, reply) => {
+    app.post(BASE, options.create, async (request, reply) => {
       const { fields } = ruleFields(request.body, null, deps.parse);
       const rule = await db(() => rules.create(fields, request.principal!.sub));
       deps.onChange();
@@ -103,13 +101,13 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
     });
 
     // The create checks without creating: the console checks a rule's query as it is typed (400 with position).
-    app.post(`${BASE}/validate`, async (request) => {
+    app.post(`${BASE}/validate`, options.validate, async (request) => {
       ruleFields(request.body, null, deps.parse);
       return { success: true, data: { valid: true } };
     });
 
-    app.get(BASE, async (request) => {
-      const page = pageOf(request);
+    app.get<{ Querystring: InstancesQuery }>(BASE, options.list, async (request) => {
+      const page = pageOf(request.query);
       return db(async () => {
         const all = await rules.all();
         const instances = await instancesOf(
@@ -120,8 +118,8 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       });
     });
 
-    app.get(`${BASE}/:id`, async (request) => {
-      const page = pageOf(request);
+    app.get<{ Querystring: InstancesQuery }>(`${BASE}/:id`, options.get, async (request) => {
+      const page = pageOf(request.query);
       return db(async () => {
         const rule = await existing(request);
         const instances = (await instancesOf([rule.id], page)).get(rule.id);
@@ -129,7 +127,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       });
     });
 
-    app.put(`${BASE}/:id`, async (request) => {
+    app.put(`${BASE}/:id`, options.update, async (request) => {
       const base = await db(() => existing(request));
       const { fields } = ruleFields(request.body, base, deps.parse);
       const rule = await db(() => rules.update(base.id, fields));
@@ -141,7 +139,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       return { success: true, data: ruleToJson(rule, (await db(() => instancesOf([rule.id], page))).get(rule.id), 0) };
     });
 
-    app.delete(`${BASE}/:id`, async (request) => {
+    app.delete(`${BASE}/:id`, options.delete, async (request) => {
       const rule = await db(() => existing(request));
       await db(() => rules.delete(rule.id));
       deps.onChange();
@@ -149,13 +147,10 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       return { success: true, data: { id: rule.id, deleted: true } };
     });
 
-    app.get(`${BASE}/:id/history`, async (request) =>
+    app.get<{ Querystring: { limit?: number } }>(`${BASE}/:id/history`, options.history, async (request) =>
       db(async () => {
         const rule = await existing(request);
-        const query = request.query as Record<string, unknown>;
-        const limit = query.limit === undefined ? DEFAULT_TRANSITIONS_LIMIT : Number(query.limit);
-        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_HISTORY)
-          throw validationError([{ field: 'limit', message: `must be an integer from 1 to ${MAX_HISTORY}` }]);
+        const limit = request.query.limit ?? DEFAULT_TRANSITIONS_LIMIT;
         const { rows } = await deps.pool.query<{
           id: string;
           labels: Record<string, string>;
@@ -189,35 +184,22 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsync {
       windowMs: deps.limits.windowMs,
       what: 'alert backtests (preview)',
     });
-    app.post(`${BASE}/preview`, { config: previewLimit }, async (request) => {
+    app.post(`${BASE}/preview`, { ...options.preview, config: previewLimit }, async (request) => {
       const result = await runPreview(request.body, { ...deps.preview, pool: deps.pool, parse: deps.parse, rules });
       return { success: true, data: result };
     });
   };
 }
 
-/** `instances_limit` (1–1000, default 100) and `instances_offset` (default 0) of GET /alerts and /alerts/{id}. */
+interface InstancesQuery {
+  instances_limit?: number;
+  instances_offset?: number;
+}
+
+/** One page of active instances per rule. */
 interface InstancesPage {
   limit: number;
   offset: number;
-}
-
-function instancesPage(query: Record<string, unknown>): InstancesPage {
-  const problems: { field: string; message: string }[] = [];
-  const read = (field: string, fallback: number, min: number, max: number) => {
-    const raw = query[field];
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    const valid = raw !== '' && Number.isInteger(n) && n >= min && n <= max;
-    if (!valid) problems.push({ field, message: `must be an integer from ${min} to ${max}` });
-    return n;
-  };
-  const page = {
-    limit: read('instances_limit', DEFAULT_INSTANCES_LIMIT, 1, MAX_INSTANCES_LIMIT),
-    offset: read('instances_offset', 0, 0, MAX_INSTANCES_OFFSET),
-  };
-  if (problems.length > 0) throw validationError(problems);
-  return page;
 }
 
 /**

@@ -7,7 +7,7 @@
  * INCIDENTS_EXPENSIVE_QUEUE (beyond it 429 + Retry-After at once, instead of a growing queue of stalled
  * requests); the worker waits its turn.
  */
-import type { Pool, PoolClient } from '../../shared/db/pool.ts';
+import { release, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 import { Limiter } from '../../shared/limiter.ts';
 import { translate } from './sql.ts';
@@ -56,7 +56,7 @@ export class ExpensiveWork {
       try {
         return await work(client);
       } finally {
-        client.release();
+        release(client);
       }
     } finally {
       this.limiter.release();

@@ -108,6 +108,7 @@ describe('incidents: expensive work is isolated', () => {
       // connection nor hanging on one of the API's (which an analysis stuck on the lock would show as a Lock wait).
       const worker = (api.roles.find((r) => r.name === 'incidents') as IncidentsHandle).worker;
       workerRound = worker.poll();
+      // Deliberately a second in which the worker would open a third connection or wait on a lock if it could.
       await new Promise((r) => setTimeout(r, 1000));
       expect((await ctx.db.query(expensiveConnections)).rows[0].n).toBe(2);
       const apiLockWaits = `SELECT count(*)::int AS n FROM pg_stat_activity

@@ -1,5 +1,6 @@
 /**
- * The OpenAPI document the query role serves (/docs/openapi.json) against what its routes accept: for every
+ * The OpenAPI document a process of the query and alerter roles serves (/docs/openapi.json; each role adds its
+ * routes to the one document) against what its routes accept: for every
  * operation, each documented query parameter with a valid value (its example, enum value or minimum) is accepted,
  * each required one missing is a 400 naming it, and an undocumented parameter is a 400 naming it — except on the
  * Prometheus-compatible API, which ignores unknown parameters as Prometheus does. A parameter documented as needing
@@ -34,6 +35,7 @@ interface Operation {
 }
 
 const PROMETHEUS = '/prometheus/api/v1/';
+const ALERT_RULE = '/api/v1/monitoring/alerts/{id}';
 const UNDOCUMENTED = 'undocumented_parameter';
 const NEEDS = /Needs ([\w[\], ]+)\./;
 
@@ -67,10 +69,13 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
   let token: string;
   let doc: Parameters<typeof operations>[0];
   let cursor: string;
+  /** An alert rule, so that its routes answer from a rule rather than 404. */
+  let ruleId: string;
 
   const call = async (op: Operation, query: [string, string][]) => {
     const path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => {
       const param = op.parameters.find((p) => p.in === 'path' && p.name === name);
+      if (op.path.startsWith(ALERT_RULE) && name === 'id') return ruleId;
       return encodeURIComponent(sample(param?.schema, param?.example)[0]);
     });
     const search = new URLSearchParams(query).toString();
@@ -111,7 +116,7 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
 
   beforeAll(async () => {
     ctx = await createTestContext();
-    api = await ctx.start('query');
+    api = await ctx.start('query,alerter');
     token = ctx.token('admin');
     const now = Date.now();
     await insertEvents(ctx.db, [
@@ -124,6 +129,14 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
       headers: { authorization: `Bearer ${token}` },
     });
     cursor = first.json().next_cursor;
+    const rule = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/monitoring/alerts',
+      headers: { authorization: `Bearer ${token}` },
+      payload: { name: 'contract', query: 'up > 1' },
+    });
+    expect(rule.statusCode, rule.body).toBe(201);
+    ruleId = rule.json().data.id;
     doc = (await api.app.inject({ method: 'GET', url: '/docs/openapi.json' })).json();
   });
   afterAll(() => ctx?.cleanup());
@@ -161,6 +174,17 @@ describe('the OpenAPI document and the parameters the routes accept', () => {
       'status',
     ]);
     expect(byRoute['GET /prometheus/api/v1/query_range']).toEqual(['end', 'query', 'start', 'step', 'timeout']);
+    expect(byRoute['GET /api/v1/monitoring/alerts']).toEqual(['instances_limit', 'instances_offset']);
+    expect(byRoute['GET /api/v1/monitoring/alerts/{id}']).toEqual(['instances_limit', 'instances_offset']);
+    expect(byRoute['GET /api/v1/monitoring/alerts/{id}/history']).toEqual(['limit']);
+    for (const route of [
+      'POST /api/v1/monitoring/alerts',
+      'PUT /api/v1/monitoring/alerts/{id}',
+      'DELETE /api/v1/monitoring/alerts/{id}',
+      'POST /api/v1/monitoring/alerts/validate',
+      'POST /api/v1/monitoring/alerts/preview',
+    ])
+      expect(byRoute[route], route).toEqual([]);
     expect(ops.length).toBeGreaterThanOrEqual(30);
   });
 

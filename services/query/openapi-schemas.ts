@@ -6,54 +6,13 @@
  * stay in the handlers (params.ts). Dialect: OpenAPI 3.0 (`nullable`, no `const`), which client generators support
  * best.
  */
-import type { FastifySchema, RouteShorthandOptions } from 'fastify';
-import { ERRORS } from '../../shared/errors.ts';
 import { EVENT_TYPES, LEVELS } from '../../shared/schemas/event.ts';
 import { durationSchema, isoTimeSchema } from '../../shared/schemas/primitives.ts';
 import { strictQuery } from '../../shared/http/validation.ts';
-import { successSchema } from '../../shared/http/openapi.ts';
+import { errorResponses, routeSchema, successSchema } from '../../shared/http/openapi.ts';
 
-export { strictQuery, successSchema };
+export { errorResponses, routeSchema, strictQuery, successSchema };
 import { METRIC_TYPES } from '../../shared/schemas/metric.ts';
-
-/** A route's options: its schema (with a strict, empty query string when it declares none) and the plain serializer. */
-export function routeSchema(schema: FastifySchema): RouteShorthandOptions {
-  return {
-    schema: { security: [{ bearerAuth: [] }], querystring: strictQuery({}), ...schema } as FastifySchema,
-    serializerCompiler: () => (data) => JSON.stringify(data),
-  };
-}
-
-const errorSchema = {
-  type: 'object',
-  required: ['success', 'error'],
-  properties: {
-    success: { type: 'boolean', enum: [false] },
-    error: {
-      type: 'object',
-      required: ['code', 'message'],
-      properties: {
-        code: { type: 'string', enum: Object.keys(ERRORS) },
-        message: { type: 'string' },
-        details: {
-          type: 'array',
-          items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
-        },
-      },
-    },
-  },
-};
-
-const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'Invalid parameters; `error.details` names each one and the rule.',
-  401: 'Missing, expired or invalid bearer token.',
-  403: "The token's role is below the route's.",
-  404: 'No such resource.',
-};
-
-export function errorResponses(...statuses: number[]): Record<number, unknown> {
-  return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s], ...errorSchema }]));
-}
 
 export const countSchema = { type: 'integer', minimum: 0 };
 

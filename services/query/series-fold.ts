@@ -16,7 +16,7 @@
  * Several query replicas may run the loop; a session advisory lock lets one fold at a time.
  */
 import type { Logger } from '../../shared/logger.ts';
-import { inTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
+import { inTransaction, release, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { BUCKET_BOUNDS } from '../../shared/promql/series-model.ts';
 import { Where } from './sql.ts';
 
@@ -119,7 +119,7 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
     });
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_KEY]).catch(() => {});
-    client.release();
+    release(client);
   }
 }
 

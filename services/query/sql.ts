@@ -55,7 +55,9 @@ export async function run<R extends object>(
     const begin = `BEGIN; ${Object.entries(settings)
       .map(([name, value]) => `SET LOCAL ${name} = '${value}'`)
       .join('; ')}`;
-    return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, begin);
+    return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, {
+      begin,
+    });
   } catch (error) {
     if (isQueryCanceled(error)) {
       throw new VigilError(

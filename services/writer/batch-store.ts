@@ -12,10 +12,10 @@
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetter, DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { isRetriablePgError } from '../../shared/db/errors.ts';
-import type { Pool } from '../../shared/db/pool.ts';
+import { inTransaction, type Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
 import { copyIsolating, type CopyRow } from './copy-writer.ts';
-import { claimGivenIds, releaseGivenIds } from './given-ids.ts';
+import { ClaimConflict, claimGivenIds, releaseGivenIds } from './given-ids.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { seriesKey, type Admission, type SeriesLimit } from './series-limit.ts';
 import { RollupBatch } from './rollups.ts';
@@ -66,7 +66,7 @@ export interface BatchStoreDeps {
 
 export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
   const { sink, partition, entries } = req;
-  let rows: CopyRow<Stored>[] = [];
+  const rows: CopyRow<Stored>[] = [];
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
     for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
@@ -76,68 +76,86 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
   const timestamps = rows.map((r) => r.item.row.timestamp);
   await deps.partitions.ensureFor(sink.table, timestamps);
   await deps.partitions.ensureFor('rollups', timestamps);
-
-  const client = await deps.pool.connect();
-  let broken: Error | undefined;
   try {
-    const began = process.hrtime.bigint();
-    await client.query('BEGIN');
-    let admission: Admission | null = null;
-    if (deps.seriesLimit && sink.table === 'metrics') {
-      admission = await deps.seriesLimit.admit(
-        client,
-        rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])),
-      );
-      if (admission.refused.size > 0)
-        rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) =>
-          dead.push({
-            record: row.record,
-            topic: sink.topic,
-            partition,
-            reason: 'series_limit',
-            detail,
-            item: sink.alone(row.row, row.record),
-          }),
-        );
-    }
-    const kind = sink.table === 'events' ? 'event' : 'metric';
-    const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId);
-    const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh);
-    deps.metrics.copySeconds.observe({ table: sink.table }, secondsSince(began));
-    const released: string[] = [];
-    for (const { row, error } of outcome.rejected) {
-      const { record, row: refused } = row.item;
-      if (refused.givenId !== null) released.push(refused.givenId);
-      dead.push({
-        record,
-        topic: sink.topic,
-        partition,
-        reason: 'rejected_by_database',
-        detail: error.message,
-        item: sink.alone(refused, record),
-      });
-    }
-    await releaseGivenIds(client, kind, released);
-    const unsent = dead.filter((letter) => !req.lettersSent.has(letterKey(letter)));
-    await deps.dlq.write(unsent).catch((error: unknown) => Promise.reject(new DeadLetterUnavailableError(error)));
-    for (const letter of unsent) req.lettersSent.add(letterKey(letter));
-    const duplicates = [...claimed.duplicates, ...outcome.duplicates];
-    const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...duplicates.map((r) => r.item)]);
-    const rollups = new RollupBatch(partition);
-    for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
-    await rollups.upsert(client);
-    await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
-    await client.query('COMMIT');
-    if (admission) deps.seriesLimit!.remember(admission.registered);
-    deps.metrics.commitSeconds.observe({ table: sink.table }, secondsSince(began));
-    return { stored: rows.length - notStored.size, duplicates: duplicates.length, dead };
+    return await storeOnce(deps, req, rows, dead, false);
   } catch (error) {
-    if (isRetriablePgError(error)) broken = error as Error;
-    else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-    throw error;
-  } finally {
-    client.release(broken);
+    if (!(error instanceof ClaimConflict)) throw error;
+    // Rolled back, the series registrations with it: all of it is done again, claiming the slower way.
+    return storeOnce(deps, req, rows, dead, true);
   }
+}
+
+/**
+ * One attempt at the batch's transaction. A retriable error (the connection or the server is gone) discards the
+ * connection without a ROLLBACK; any other failure rolls back. Either way it is thrown, and nothing was stored.
+ */
+async function storeOnce(
+  deps: BatchStoreDeps,
+  req: StoreRequest,
+  batchRows: CopyRow<Stored>[],
+  batchDead: DeadLetter[],
+  afterConflict: boolean,
+): Promise<StoreResult> {
+  const { sink, partition } = req;
+  let rows = batchRows;
+  const dead = [...batchDead];
+  let began = process.hrtime.bigint();
+  const done = await inTransaction(
+    deps.pool,
+    async (client) => {
+      began = process.hrtime.bigint();
+      let admission: Admission | null = null;
+      if (deps.seriesLimit && sink.table === 'metrics') {
+        admission = await deps.seriesLimit.admit(
+          client,
+          rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])),
+        );
+        if (admission.refused.size > 0)
+          rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) =>
+            dead.push({
+              record: row.record,
+              topic: sink.topic,
+              partition,
+              reason: 'series_limit',
+              detail,
+              item: sink.alone(row.row, row.record),
+            }),
+          );
+      }
+      const kind = sink.table === 'events' ? 'event' : 'metric';
+      const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId, afterConflict);
+      const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh);
+      deps.metrics.copySeconds.observe({ table: sink.table }, secondsSince(began));
+      const released: string[] = [];
+      for (const { row, error } of outcome.rejected) {
+        const { record, row: refused } = row.item;
+        if (refused.givenId !== null) released.push(refused.givenId);
+        dead.push({
+          record,
+          topic: sink.topic,
+          partition,
+          reason: 'rejected_by_database',
+          detail: error.message,
+          item: sink.alone(refused, record),
+        });
+      }
+      await releaseGivenIds(client, kind, released);
+      const unsent = dead.filter((letter) => !req.lettersSent.has(letterKey(letter)));
+      await deps.dlq.write(unsent).catch((error: unknown) => Promise.reject(new DeadLetterUnavailableError(error)));
+      for (const letter of unsent) req.lettersSent.add(letterKey(letter));
+      const duplicates = [...claimed.duplicates, ...outcome.duplicates];
+      const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...duplicates.map((r) => r.item)]);
+      const rollups = new RollupBatch(partition);
+      for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
+      await rollups.upsert(client);
+      await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
+      return { admission, stored: rows.length - notStored.size, duplicates: duplicates.length };
+    },
+    { discardOn: isRetriablePgError },
+  );
+  if (done.admission) deps.seriesLimit!.remember(done.admission.registered);
+  deps.metrics.commitSeconds.observe({ table: sink.table }, secondsSince(began));
+  return { stored: done.stored, duplicates: done.duplicates, dead };
 }
 
 /** A dead letter's identity within its batch: the record's offset, the item's index, the reason. */

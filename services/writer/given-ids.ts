@@ -20,12 +20,23 @@ export interface Claimed<T> {
   duplicates: CopyRow<T>[];
 }
 
-/** The first work of the batch's transaction (on a conflict it rolls back what the transaction did and begins anew). */
+/**
+ * Thrown when the one-COPY claim met an id claimed already: the transaction is aborted, and the caller stores the
+ * batch again in a new one, claiming with `afterConflict` (INSERT … ON CONFLICT).
+ */
+export class ClaimConflict extends Error {
+  constructor() {
+    super('a producer-chosen id of the batch is claimed already');
+  }
+}
+
+/** Claims the producer-chosen ids of the batch, in its transaction; may throw ClaimConflict (see above). */
 export async function claimGivenIds<T>(
   client: PoolClient,
   kind: IdKind,
   rows: CopyRow<T>[],
   givenId: (row: CopyRow<T>) => string | null,
+  afterConflict = false,
 ): Promise<Claimed<T>> {
   const first = new Map<string, CopyRow<T>>();
   const duplicates: CopyRow<T>[] = [];
@@ -37,7 +48,7 @@ export async function claimGivenIds<T>(
   }
   if (first.size === 0) return { fresh: rows, duplicates };
   const ids = [...first.keys()].sort();
-  const fresh = (await copyClaims(client, kind, ids)) ?? (await insertClaims(client, kind, ids));
+  const fresh = afterConflict ? await insertClaims(client, kind, ids) : await copyClaims(client, kind, ids);
   const left = new Set<CopyRow<T>>(duplicates);
   for (const [id, row] of first) {
     if (!fresh.has(id)) {
@@ -50,21 +61,18 @@ export async function claimGivenIds<T>(
 
 /**
  * The fast path: one COPY of every claim, which succeeds when none of the ids is claimed yet (resends are rare).
- * Null when one is (a unique violation): the transaction, in which nothing else was done yet, is rolled back and
- * begun again (cheaper than a savepoint around every COPY: two round trips fewer per batch), and the caller takes
- * the slower path.
+ * When one is (a unique violation), ClaimConflict: the transaction is rolled back and the batch stored again by the
+ * slower path (cheaper than a savepoint around every COPY: two round trips fewer per batch).
  */
-async function copyClaims(client: PoolClient, kind: IdKind, ids: string[]): Promise<Set<string> | null> {
+async function copyClaims(client: PoolClient, kind: IdKind, ids: string[]): Promise<Set<string>> {
   let text = '';
   for (const id of ids) text += `${kind}\t${id}\n`;
   try {
     await copyText(client, 'ingest_ids', 'kind, id', text);
     return new Set(ids);
   } catch (error) {
-    if (sqlState(error) !== SQLSTATE.UNIQUE_VIOLATION) throw error;
-    await client.query('ROLLBACK');
-    await client.query('BEGIN');
-    return null;
+    if (sqlState(error) === SQLSTATE.UNIQUE_VIOLATION) throw new ClaimConflict();
+    throw error;
   }
 }
 

@@ -89,4 +89,43 @@ describe('series per metric name', () => {
     expect(after.map(hostOf)).toContain('h99');
     expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE labels->>'host' = 'h99'")).toBe(0);
   });
+
+  it('keeps the series a batch registers when a resent id sends the batch round again', async () => {
+    await ctx.start('writer');
+    const sample = (host: string, id: string) => ({
+      id,
+      name: 'resent',
+      metric_type: 'gauge',
+      value: 1,
+      labels: { host },
+    });
+    const send = async (metrics: object[]) => {
+      const res = await gateway.app.inject({
+        method: 'POST',
+        url: '/api/v1/monitoring/metrics',
+        headers: { authorization: `Bearer ${ctx.token('user')}` },
+        payload: { metrics },
+      });
+      expect(res.statusCode, res.body).toBe(202);
+    };
+    const first = crypto.randomUUID();
+    await send([sample('a', first)]);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'resent'"),
+      (n) => n === 1,
+    );
+    // One request, one batch: a new series (its claim is new) and a resend of the stored sample (its claim is taken).
+    await send([sample('b', crypto.randomUUID()), sample('a', first)]);
+    await waitFor(
+      () => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'resent'"),
+      (n) => n === 2,
+    );
+    expect(await seriesOf('resent')).toEqual([
+      { host: 'a', n: 1 },
+      { host: 'b', n: 1 },
+    ]);
+    expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metric_series_registry WHERE name = 'resent'")).toBe(2);
+    const counted = await ctx.db.query("SELECT series::int AS n FROM metric_series_counts WHERE name = 'resent'");
+    expect(counted.rows).toEqual([{ n: 2 }]);
+  });
 });

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { ROOT_DIR } from '../config.ts';
+import { inTransaction } from './pool.ts';
 
 /** Migration files start with their four-digit version: `0001_name.sql`. */
 const VERSION_DIGITS = 4;
@@ -81,17 +82,16 @@ export async function migrate(
         continue;
       }
       log(`applying migration ${migration.name}`);
-      await client.query('BEGIN');
       try {
-        await client.query(migration.sql);
-        await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-          migration.version,
-          migration.name,
-          migration.checksum,
-        ]);
-        await client.query('COMMIT');
+        await inTransaction(client, async () => {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+            migration.version,
+            migration.name,
+            migration.checksum,
+          ]);
+        });
       } catch (error) {
-        await client.query('ROLLBACK');
         throw new Error(`migration ${migration.name} failed: ${(error as Error).message}`);
       }
       applied.push(migration.name);

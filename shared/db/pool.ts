@@ -31,28 +31,52 @@ export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
 
+export interface TransactionOptions {
+  /** The statement that opens the transaction (e.g. with SET LOCAL settings after BEGIN). */
+  begin?: string;
+  /**
+   * True for a failure after which the connection is not worth a ROLLBACK (the connection or the server is gone:
+   * the writer's retriable errors): it is discarded instead; the transaction ends with it.
+   */
+  discardOn?: (error: unknown) => boolean;
+}
+
+/** Connections whose transaction could not be rolled back: release() discards them rather than pooling them. */
+const unusable = new WeakSet<pg.ClientBase>();
+
 /**
- * Runs `work` in one transaction on a client of `pool` (or on `client`, already checked out by the caller, who
- * keeps it): COMMIT when it resolves, ROLLBACK when it throws (the error is rethrown as is). A pool's client whose
- * ROLLBACK fails is discarded rather than returned to the pool.
+ * Runs `work` in one transaction, on a client of `pool` or on `db`, a client its caller checked out (or connected)
+ * and keeps: COMMIT when it resolves, ROLLBACK when it throws (the work's error is rethrown as is). The only way
+ * to run a transaction. A connection that failed to roll back, or that `discardOn` gave up, never goes back to the
+ * pool: a pool's client is released as broken here; a caller's is marked, and the caller releases it with release().
  */
 export async function inTransaction<T>(
-  db: pg.Pool | pg.PoolClient,
+  db: pg.Pool | pg.ClientBase,
   work: (client: pg.PoolClient) => Promise<T>,
-  begin = 'BEGIN',
+  opts: TransactionOptions = {},
 ): Promise<T> {
-  const given = 'release' in db ? db : null;
-  const client = given ?? (await (db as pg.Pool).connect());
+  const owned = db instanceof pg.Pool ? await db.connect() : null;
+  const client = (owned ?? db) as pg.PoolClient;
   let broken: Error | undefined;
   try {
-    await client.query(begin);
+    await client.query(opts.begin ?? 'BEGIN');
     const result = await work(client);
     await client.query('COMMIT');
     return result;
   } catch (error) {
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    if (opts.discardOn?.(error)) broken = error as Error;
+    else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
     throw error;
   } finally {
-    if (!given) client.release(broken);
+    if (owned) owned.release(broken);
+    else if (broken) unusable.add(client);
   }
+}
+
+/** Returns a checked-out client to the pool, or discards it (`error`, or a transaction on it that could not end). */
+export function release(client: pg.PoolClient, error?: Error): void {
+  client.release(
+    error ??
+      (unusable.has(client) ? new Error('a transaction on this connection could not be rolled back') : undefined),
+  );
 }

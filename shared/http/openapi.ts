@@ -7,7 +7,9 @@
  */
 import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifySchema, RouteShorthandOptions } from 'fastify';
+import { ERRORS } from '../errors.ts';
+import { strictQuery } from './validation.ts';
 
 export const OPENAPI_PATH = '/docs/openapi.json';
 
@@ -18,6 +20,45 @@ export function successSchema(data: object): Record<string, unknown> {
     required: ['success', 'data'],
     properties: { success: { type: 'boolean', enum: [true] }, data },
   };
+}
+
+/** A route's options: its schema (with a strict, empty query string when it declares none) and the plain serializer. */
+export function routeSchema(schema: FastifySchema): RouteShorthandOptions {
+  return {
+    schema: { security: [{ bearerAuth: [] }], querystring: strictQuery({}), ...schema } as FastifySchema,
+    serializerCompiler: () => (data) => JSON.stringify(data),
+  };
+}
+
+const errorSchema = {
+  type: 'object',
+  required: ['success', 'error'],
+  properties: {
+    success: { type: 'boolean', enum: [false] },
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: {
+        code: { type: 'string', enum: Object.keys(ERRORS) },
+        message: { type: 'string' },
+        details: {
+          type: 'array',
+          items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+        },
+      },
+    },
+  },
+};
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid parameters; `error.details` names each one and the rule.',
+  401: 'Missing, expired or invalid bearer token.',
+  403: "The token's role is below the route's.",
+  404: 'No such resource.',
+};
+
+export function errorResponses(...statuses: number[]): Record<number, unknown> {
+  return Object.fromEntries(statuses.map((s) => [s, { description: ERROR_DESCRIPTIONS[s], ...errorSchema }]));
 }
 
 export const openapiPlugin = fp(async (app: FastifyInstance, opts: { version: string }) => {

@@ -73,7 +73,7 @@ describe('Dispatcher', () => {
     let id = 0;
     for (let save = 0; save < 3; save++) {
       dispatcher.enqueue(Array.from({ length: 500 }, () => transition(++id, 'r1', `h${id}`, 'firing')));
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 10)); // deliberately apart in time, as separate saves arrive
     }
     dispatcher.enqueue([transition(++id, 'r2', 'x', 'firing'), transition(++id, 'r1', 'h1', 'resolved')]);
     await until(() => marked.flat().length === 1502);
