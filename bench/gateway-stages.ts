@@ -1,6 +1,6 @@
 /**
  * Where a gateway's CPU goes, per event: JSON.parse of a 100-event body, the gateway's per-item work (request id,
- * redaction, depth bound, validation, UUIDv7, Avro) and producing the records through BatchingProducer (KafkaJS,
+ * redaction, depth bound, validation, UUIDv7, Avro) and producing the records through BatchingProducer (its client,
  * acks=all, local broker). Measured in CPU time of this process (process.cpuUsage), not wall time, so that other
  * load on a shared machine changes the figures less; the produce stage still includes waiting for a contended broker
  * only as idle time, which CPU time does not count.
@@ -45,7 +45,7 @@ const stages: Array<[string, () => Promise<unknown>]> = [
       ),
   ],
   [
-    '+ produce (BatchingProducer, KafkaJS, acks=all)',
+    '+ produce (BatchingProducer, @platformatic/kafka, acks=all)',
     () =>
       ingest(
         kind,

@@ -161,6 +161,8 @@ async function platformaticProduce(job: Job, items: Items, headers: Record<strin
       messages: items
         .slice(i * size, (i + 1) * size)
         .map((m) => ({ topic: job.topic, key: Buffer.from(m.key), value: m.value, headers: headerMap })),
+      // Per send: the constructor's acks applies to idempotent sends only; a plain send defaults to acks=1.
+      acks: ProduceAcks.ALL,
     });
   const warmup = warmupSends(items.length, size);
   for (let i = 0; i < warmup; i++) await send(i); // the first also connects and learns the metadata

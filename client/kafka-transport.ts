@@ -5,6 +5,7 @@
  * when configured, so HTTP-only users never load KafkaJS.
  */
 import { JsonProducer } from '../shared/kafka/json-producer.ts';
+import { refusedWith } from '../shared/kafka/record-producer.ts';
 import { withTimeout } from '../shared/wait.ts';
 import type { QueuedItem } from './encode.ts';
 import type { SendOutcome, StreamKind, Transport } from './transport.ts';
@@ -47,7 +48,7 @@ export class KafkaTransport implements Transport {
     } catch (error) {
       const reason = `Kafka ${this.topics[kind]}: ${(error as Error).message}`;
       // Message too large for the broker: halve the batch like a 413.
-      if ((error as { type?: string }).type === 'MESSAGE_TOO_LARGE') return { type: 'too_large', reason };
+      if (refusedWith(error, 'MESSAGE_TOO_LARGE')) return { type: 'too_large', reason };
       return { type: 'retry', retryAfterMs: null, reason };
     }
   }
@@ -57,7 +58,7 @@ export class KafkaTransport implements Transport {
   }
 }
 
-/** KafkaJS has no per-call cancellation: at shutdown, stop waiting at the deadline (the send may still land). */
+/** A Kafka send cannot be cancelled: at shutdown, stop waiting at the deadline (the send may still land). */
 async function beforeDeadline(send: Promise<void>, deadline: number): Promise<void> {
   if (deadline === Infinity) return send;
   await withTimeout(send, Math.max(0, deadline - Date.now()), () => {

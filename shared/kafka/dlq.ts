@@ -13,11 +13,10 @@
  * Dead letters are produced (acks=all) BEFORE the processor commits its own transaction: if that transaction then
  * fails and is retried, a letter may be written twice, never zero times. topic/partition/offset identify it.
  */
-import type { Kafka, Producer } from 'kafkajs';
-import { Partitioners } from 'kafkajs';
 import { Counter, type Registry } from 'prom-client';
+import { type Kafka, producerSettingsOf } from './client.ts';
 import type { ConsumedRecord } from './consumer.ts';
-import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
+import { headerMap, RecordProducer } from './record-producer.ts';
 
 /** Longest detail header a dead-letter record carries. */
 const DETAIL_MAX_CHARS = 4000;
@@ -56,7 +55,7 @@ export interface DeadLetter {
 }
 
 export class DeadLetterWriter {
-  private readonly producer: Producer;
+  private readonly producer: RecordProducer;
   private readonly counter: Counter<'topic' | 'reason'>;
 
   constructor(
@@ -64,11 +63,7 @@ export class DeadLetterWriter {
     private readonly dlqTopic: string,
     registry: Registry,
   ) {
-    this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
-      retry: NO_KAFKAJS_RETRIES,
-    });
+    this.producer = new RecordProducer(producerSettingsOf(kafka));
     this.counter =
       (registry.getSingleMetric(COUNTER_NAME) as Counter<'topic' | 'reason'> | undefined) ??
       new Counter({
@@ -89,32 +84,29 @@ export class DeadLetterWriter {
   }
 
   disconnect(): Promise<void> {
-    return this.producer.disconnect();
+    return this.producer.close();
   }
 
   /** Resolves once Kafka acknowledged every dead letter with acks=all. */
   async write(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
-    await sendWhole(() =>
-      this.producer.send({
+    await this.producer.send(
+      letters.map(({ record, topic, partition, reason, detail, item }) => ({
         topic: this.dlqTopic,
-        acks: -1,
-        messages: letters.map(({ record, topic, partition, reason, detail, item }) => ({
-          key: record.key,
-          value: item ? item.value : record.value,
-          headers: {
-            ...record.headers,
-            ...item?.headers,
-            ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
-            [`${DLQ_HEADER_PREFIX}reason`]: reason,
-            [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, DETAIL_MAX_CHARS),
-            [`${DLQ_HEADER_PREFIX}topic`]: topic,
-            [`${DLQ_HEADER_PREFIX}partition`]: String(partition),
-            [`${DLQ_HEADER_PREFIX}offset`]: record.offset,
-            [`${DLQ_HEADER_PREFIX}at`]: new Date().toISOString(),
-          },
-        })),
-      }),
+        key: record.key ?? undefined,
+        value: (item ? item.value : record.value) ?? undefined,
+        headers: headerMap({
+          ...record.headers,
+          ...item?.headers,
+          ...(item ? { [`${DLQ_HEADER_PREFIX}item`]: String(item.index) } : {}),
+          [`${DLQ_HEADER_PREFIX}reason`]: reason,
+          [`${DLQ_HEADER_PREFIX}detail`]: detail.slice(0, DETAIL_MAX_CHARS),
+          [`${DLQ_HEADER_PREFIX}topic`]: topic,
+          [`${DLQ_HEADER_PREFIX}partition`]: String(partition),
+          [`${DLQ_HEADER_PREFIX}offset`]: record.offset,
+          [`${DLQ_HEADER_PREFIX}at`]: new Date().toISOString(),
+        }),
+      })),
     );
   }
 }

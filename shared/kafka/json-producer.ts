@@ -1,13 +1,18 @@
 /**
  * A JSON producer for processes outside vigil that publish straight to its topics (the client SDK's Kafka mode).
- * It builds its own small KafkaJS client, because the roles' createKafka() wants the server's Config and pino.
+ * It builds its own RecordProducer, because the roles' createKafka() wants the server's Config and pino.
  * Every record follows the README's Kafka contract for JSON: header `content-type: application/json`, header
  * `vigil-producer: <name>` (stored as created_by = kafka:<name>), value = one event or metric sample as JSON.
  * send() resolves after acks=all and rejects on any failure; retrying is the caller's decision.
  */
-import { CompressionTypes, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { headerMap, RecordProducer } from './record-producer.ts';
 import { HEADER_CONTENT_TYPE, HEADER_PRODUCER } from './topics.ts';
-import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
+import type { WholeSendRetry } from './whole-send.ts';
+
+const CONNECT_TIMEOUT_MS = 3000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** The caller retries with its own backoff; retrying long here would only hide an outage for longer. */
+const SEND_RETRY: WholeSendRetry = { retries: 1, initialRetryTimeMs: 200, maxRetryTimeMs: 1000 };
 
 export interface JsonProducerOptions {
   brokers: string[];
@@ -23,51 +28,31 @@ export interface JsonRecord {
 }
 
 export class JsonProducer {
-  private readonly producer: Producer;
-  private readonly headers: Record<string, string>;
-  private connecting: Promise<void> | null = null;
+  private readonly producer: RecordProducer;
+  private readonly headers: Map<Buffer, Buffer>;
 
   constructor(opts: JsonProducerOptions) {
-    const kafka = new Kafka({
+    this.producer = new RecordProducer({
       clientId: opts.clientId,
-      brokers: [...opts.brokers],
-      connectionTimeout: 3000,
-      requestTimeout: 10_000,
-      // The caller retries with its own backoff; KafkaJS' own retries would only hide an outage for longer.
-      retry: { retries: 1, initialRetryTime: 200, maxRetryTime: 1000 },
-      logLevel: logLevel.NOTHING,
+      brokers: opts.brokers,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
     });
-    this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
-      retry: NO_KAFKAJS_RETRIES,
-    });
-    this.producer.on(this.producer.events.DISCONNECT, () => (this.connecting = null));
-    this.headers = { [HEADER_CONTENT_TYPE]: 'application/json', [HEADER_PRODUCER]: opts.producerName };
+    this.headers = headerMap({ [HEADER_CONTENT_TYPE]: 'application/json', [HEADER_PRODUCER]: opts.producerName });
   }
 
+  /** Connects on first use (and again after a broker outage) by itself. */
   async send(topic: string, records: readonly JsonRecord[]): Promise<void> {
-    await this.connect();
-    await sendWhole(() =>
-      this.producer.send({
-        topic,
-        acks: -1,
-        compression: CompressionTypes.GZIP,
-        messages: records.map((r) => ({ key: r.key, value: r.value, headers: this.headers })),
-      }),
-    );
+    const messages = records.map((r) => ({
+      topic,
+      key: r.key === null ? undefined : Buffer.from(r.key),
+      value: Buffer.from(r.value),
+      headers: this.headers,
+    }));
+    await this.producer.send(messages, 'gzip', SEND_RETRY);
   }
 
   async disconnect(): Promise<void> {
-    this.connecting = null;
-    await this.producer.disconnect();
-  }
-
-  private connect(): Promise<void> {
-    this.connecting ??= this.producer.connect().catch((error: unknown) => {
-      this.connecting = null;
-      throw error;
-    });
-    return this.connecting;
+    await this.producer.close();
   }
 }

@@ -1,14 +1,16 @@
 /**
  * BatchingProducer against the real broker: items travel in bundles (one record per key or explicit partition),
  * requests larger than the broker's message.max.bytes (1 MiB) are cut into sends under it and bundles under
- * their cap, concurrent publishes ride together (in one bundle when they share a key), per-key order holds, items
- * routed to a partition land there with no key, and an empty publish is a no-op.
+ * their cap, concurrent publishes ride together (in one bundle when they share a key), per-key order holds, keyed
+ * bundles land where KafkaJS's partitioner puts the key (keyPartition), items routed to a partition land there with
+ * no key, and an empty publish is a no-op.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCodecs } from '../schemas/avro.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { unbundle } from '../../test/helpers/bundles.ts';
 import { readTopic } from '../../test/helpers/read-topic.ts';
+import { keyPartition } from './partitioner.ts';
 import { BatchingProducer, type BundleItem } from './producer.ts';
 
 const codecs = loadCodecs();
@@ -68,6 +70,7 @@ describe('BatchingProducer', () => {
     expect(big.length).toBeGreaterThanOrEqual(12); // 3 MB in bundles of at most 256 KiB
     for (const record of big) expect(record.value.length).toBeLessThanOrEqual(256 * 1024 + 8);
     for (const record of records) expect(record.headers).toEqual(headers);
+    for (const record of records) expect(record.partition).toBe(keyPartition(record.key!, 3));
     expect(producer.queuedByteCount).toBe(0);
   });
 
@@ -94,7 +97,7 @@ describe('BatchingProducer', () => {
         messages: unbundle([r], bundle).map((t) => sequence(t.item.message)),
       }))
       .sort((x, y) => `${x.key}${x.messages[0]}`.localeCompare(`${y.key}${y.messages[0]}`));
-    const partitionOfA = records.find((r) => r.key === 'a')!.partition;
+    const partitionOfA = keyPartition('a', 3);
     expect(summary).toEqual([
       { partition: partitionOfA, key: 'a', messages: [0, 1] },
       { partition: partitionOfA, key: 'a', messages: [2, 3, 4] },

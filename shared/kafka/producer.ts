@@ -1,11 +1,12 @@
 /**
- * A producer that coalesces concurrent publish() calls into few sendBatch() requests (KafkaJS sends one Produce
- * request per call; batching across HTTP requests is where the throughput is) and packs their items into bundles:
+ * A producer that coalesces concurrent publish() calls into few sends (one Produce request per broker per send;
+ * batching across HTTP requests is where the throughput is) and packs their items into bundles:
  * one Kafka record per group of items (schemas/*-bundle.avsc), where a group is a record key (events: the source)
  * or an explicit partition (metric samples: the partition their series fingerprint maps to; the record has no key).
- * Producing a record through KafkaJS costs ~15–19 µs of CPU whatever its size, so a record per item was three
- * quarters of the gateway's work; a bundle spreads that over its items. Items of concurrent publishes that share a
- * group ride in the same bundle.
+ * Producing a record cost KafkaJS ~15–19 µs of CPU whatever its size, so a record per item was three quarters of the
+ * gateway's work; a bundle spreads that over its items. Records go through RecordProducer (`@platformatic/kafka`,
+ * several times less CPU per record than KafkaJS; same partitions, acks=all, whole-send retries). Items of
+ * concurrent publishes that share a group ride in the same bundle.
  *
  * Every publish resolves only after the broker acknowledged all its items with acks=all, or rejects with a
  * retriable VigilError when the deadline passes or Kafka refuses: callers never acknowledge what Kafka has not
@@ -13,26 +14,26 @@
  *
  * Sends are cut at item granularity to at most maxBatchBytes (estimated record bytes, bundle framing and headers
  * included) and a bundle to at most maxBundleBytes:
- *  - the broker refuses a partition's record batch above message.max.bytes (1 MiB by default), and KafkaJS makes one
- *    record batch per partition per send, so a send under the limit can never be refused for size, however many
+ *  - the broker refuses a partition's record batch above message.max.bytes (1 MiB by default), and the client makes
+ *    one record batch per partition per send, so a send under the limit can never be refused for size, however many
  *    requests it carries or however large one request is (a 5 MB request becomes several sends);
  *  - a bundle stays well under the limit too, so that a consumer's fetch and a dead letter of a whole bundle do;
- *  - KafkaJS groups a send's messages per partition by copying the partition's array for every message (quadratic),
- *    so maxBatchMessages bounds the bundles of one send.
+ *  - maxBatchMessages bounds the bundles (records) of one send.
  * The parts of one publish are sent one after the other (per-group order within a request holds: its items of one
  * group keep their order inside a bundle, and bundles of one group keep theirs in the send); a publish whose items
  * span several sends resolves when the last of them is acknowledged; when one of them fails, the publish rejects
  * (items of its other sends may already be stored: callers that retry with the same item ids are stored once).
  */
-import type { Kafka, Producer, Message, TopicMessages } from 'kafkajs';
-import { Partitioners, CompressionTypes } from 'kafkajs';
 import { VigilError } from '../errors.ts';
 import { frameBundle } from '../schemas/avro.ts';
-import { NO_KAFKAJS_RETRIES, sendWhole } from './whole-send.ts';
+import { type Kafka, producerSettingsOf } from './client.ts';
+import { headerMap, RecordProducer, type OutgoingRecord } from './record-producer.ts';
 
 const DEFAULT_MAX_BATCH_BYTES = 921_600; // 900 KiB: under the broker's 1 MiB message.max.bytes
 const DEFAULT_MAX_BUNDLE_BYTES = 262_144; // 256 KiB
 const DEFAULT_MAX_QUEUED_BYTES = 67_108_864; // 64 MiB
+/** Header sets kept encoded; callers use a handful (schema × producer name), the bound only guards against more. */
+const MAX_HEADER_SETS = 64;
 
 export interface BundleItem {
   /** A string: the key of the bundle record that carries the item; a number: its explicit partition (no key). */
@@ -44,7 +45,7 @@ export interface BundleItem {
 interface Pending {
   topic: string;
   /** Headers of the bundles: the bundle schema and the producer. Publishes share bundles only with equal headers. */
-  headers: Record<string, string>;
+  headers: Map<Buffer, Buffer>;
   headersKey: string;
   headersBytes: number;
   items: BundleItem[];
@@ -67,7 +68,7 @@ interface Slice {
 interface Bundle {
   topic: string;
   into: string | number;
-  headers: Record<string, string>;
+  headers: Map<Buffer, Buffer>;
   parts: Buffer[];
   bytes: number;
 }
@@ -75,13 +76,13 @@ interface Bundle {
 export interface BatchingProducerOptions {
   /** How long publish() waits for acks before rejecting with VIGIL_ERR_KAFKA_UNAVAILABLE. */
   timeoutMs: number;
-  /** Concurrent sendBatch() calls; pending items wait for a free slot and ride together. */
+  /** Concurrent sends; pending items wait for a free slot and ride together. */
   maxInFlightSends?: number;
-  /** Upper bound of one sendBatch() in estimated record bytes: keep it under the broker's message.max.bytes. */
+  /** Upper bound of one send in estimated record bytes: keep it under the broker's message.max.bytes. */
   maxBatchBytes?: number;
   /** Upper bound of one bundle's items in bytes. */
   maxBundleBytes?: number;
-  /** Upper bound of one sendBatch() in records (bundles). */
+  /** Upper bound of one send in records (bundles). */
   maxBatchMessages?: number;
   /** Bytes waiting for a slot at most; beyond it publish() rejects at once. */
   maxQueuedBytes?: number;
@@ -92,15 +93,16 @@ export interface BatchingProducerOptions {
 // Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most
 // ~25 bytes; the bundle's array framing (item count, end marker) at most 6 more.
 const RECORD_OVERHEAD = 31;
-/** Whole-send retries of one sendBatch (the publish timeout still bounds what a request waits). */
+/** Whole-send retries of one send (the publish timeout still bounds what a request waits). */
 const SEND_RETRY = { retries: 2, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 };
 
 export class BatchingProducer {
-  private readonly producer: Producer;
+  private readonly producer: RecordProducer;
   private readonly queue: Pending[] = [];
+  /** Header sets as the client sends them, by their JSON: publishes reuse a few. */
+  private readonly headerMaps = new Map<string, Map<Buffer, Buffer>>();
   private queuedBytes = 0;
   private inFlight = 0;
-  private connected = false;
   private readonly opts: Required<BatchingProducerOptions>;
 
   constructor(kafka: Kafka, opts: BatchingProducerOptions) {
@@ -113,17 +115,7 @@ export class BatchingProducer {
       onRecord: () => {},
       ...opts,
     };
-    this.producer = kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: false,
-      retry: NO_KAFKAJS_RETRIES, // retried whole in send(): shared/kafka/whole-send.ts
-    });
-    this.producer.on(this.producer.events.CONNECT, () => (this.connected = true));
-    this.producer.on(this.producer.events.DISCONNECT, () => (this.connected = false));
-  }
-
-  get isConnected(): boolean {
-    return this.connected;
+    this.producer = new RecordProducer(producerSettingsOf(kafka));
   }
 
   get queuedByteCount(): number {
@@ -144,11 +136,17 @@ export class BatchingProducer {
     }
     let headersBytes = 0;
     for (const name in headers) headersBytes += 10 + Buffer.byteLength(name) + Buffer.byteLength(headers[name]);
+    const headersKey = JSON.stringify(headers);
+    let map = this.headerMaps.get(headersKey);
+    if (map === undefined) {
+      if (this.headerMaps.size >= MAX_HEADER_SETS) this.headerMaps.clear();
+      this.headerMaps.set(headersKey, (map = headerMap(headers)));
+    }
     return new Promise<void>((resolve, reject) => {
       const pending: Pending = {
         topic,
-        headers,
-        headersKey: JSON.stringify(headers),
+        headers: map,
+        headersKey,
         headersBytes,
         items,
         bytes,
@@ -172,7 +170,7 @@ export class BatchingProducer {
   /** Waits for queued and in-flight sends, then disconnects. */
   async close(): Promise<void> {
     while (this.queue.length > 0 || this.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
-    await this.producer.disconnect();
+    await this.producer.close();
   }
 
   private pump(): void {
@@ -207,7 +205,7 @@ export class BatchingProducer {
         this.dequeue(pending);
         continue;
       }
-      // The rest of a publish waits until its previous part is acknowledged: concurrent KafkaJS sends may reach
+      // The rest of a publish waits until its previous part is acknowledged: concurrent sends may reach
       // the broker in either order, and one request's records must keep theirs.
       if (pending.sending > 0) break;
       const stream = `${pending.topic}\u0000${pending.headersKey}`;
@@ -256,22 +254,14 @@ export class BatchingProducer {
   }
 
   private async send(slices: Slice[], bundles: Bundle[]): Promise<void> {
-    const byTopic = new Map<string, Message[]>();
-    for (const bundle of bundles) {
-      let list = byTopic.get(bundle.topic);
-      if (list === undefined) byTopic.set(bundle.topic, (list = []));
-      const value = frameBundle(bundle.parts, bundle.bytes);
-      list.push(
-        typeof bundle.into === 'string'
-          ? { key: bundle.into, value, headers: bundle.headers }
-          : { key: null, partition: bundle.into, value, headers: bundle.headers },
-      );
-    }
-    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const records: OutgoingRecord[] = bundles.map(({ topic, into, headers, parts, bytes }) =>
+      typeof into === 'string'
+        ? { topic, key: Buffer.from(into), value: frameBundle(parts, bytes), headers }
+        : { topic, partition: into, value: frameBundle(parts, bytes), headers },
+    );
     let failure: Error | undefined;
     try {
-      const batch = { topicMessages, acks: -1, compression: CompressionTypes.None };
-      await sendWhole(() => this.producer.sendBatch(batch), SEND_RETRY);
+      await this.producer.send(records, 'none', SEND_RETRY);
     } catch (error) {
       failure = unavailable(`Kafka refused the write: ${error instanceof Error ? error.message : String(error)}`);
     }

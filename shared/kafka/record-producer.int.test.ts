@@ -1,0 +1,70 @@
+/**
+ * RecordProducer against the real broker: every send asks for acks=all. The client's constructor option `acks`
+ * applies to idempotent sends only (a plain send defaults to acks=1), so the test reads the acks each send asked
+ * for from the client's diagnostics channel — for a bare client built with `acks: ALL` (the trap), RecordProducer,
+ * and the gateway's BatchingProducer — and checks the records arrived.
+ */
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { ProduceAcks, Producer } from '@platformatic/kafka';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { readTopic } from '../../test/helpers/read-topic.ts';
+import { producerSettingsOf } from './client.ts';
+import { BatchingProducer } from './producer.ts';
+import { RecordProducer } from './record-producer.ts';
+
+interface SendContext {
+  client: { clientId: string };
+  options: { acks?: number };
+}
+
+describe('RecordProducer', () => {
+  let ctx: TestContext;
+  const SENDS = 'tracing:plt:kafka:producer:sends:start';
+  const asked: Array<[string, number | undefined]> = [];
+  const onSend = (message: unknown) => {
+    const { client, options } = message as SendContext;
+    asked.push([client.clientId, options.acks]);
+  };
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    subscribe(SENDS, onSend);
+  });
+  afterAll(async () => {
+    unsubscribe(SENDS, onSend);
+    await ctx?.cleanup();
+  });
+
+  it('asks for acks=all on every send, where a client built with acks=ALL asks for acks=1', async () => {
+    const topic = ctx.config.kafka.topics.events;
+    const bare = new Producer({
+      clientId: `${ctx.id}-bare`,
+      bootstrapBrokers: [...ctx.config.kafka.brokers],
+      acks: ProduceAcks.ALL,
+    });
+    await bare
+      .send({ messages: [{ topic, key: Buffer.from('bare'), value: Buffer.from('bare') }] })
+      .finally(() => bare.close());
+
+    const producer = new RecordProducer(producerSettingsOf(ctx.kafka));
+    await producer.connect();
+    await producer
+      .send([{ topic, key: Buffer.from('record'), value: Buffer.from('record') }])
+      .finally(() => producer.close());
+    const batching = new BatchingProducer(ctx.kafka, { timeoutMs: 20_000 });
+    await batching.connect();
+    await batching
+      .publish(topic, { h: 'v' }, [{ into: 'batching', value: Buffer.from('x') }])
+      .finally(() => batching.close());
+
+    const clientId = producerSettingsOf(ctx.kafka).clientId;
+    expect(asked.filter(([id]) => id === `${ctx.id}-bare`)).toEqual([[`${ctx.id}-bare`, ProduceAcks.LEADER]]);
+    expect(asked.filter(([id]) => id === clientId)).toEqual([
+      [clientId, ProduceAcks.ALL],
+      [clientId, ProduceAcks.ALL],
+    ]);
+    const stored = await readTopic(ctx.kafka, topic);
+    expect(stored.map((r) => r.key).sort()).toEqual(['bare', 'batching', 'record']);
+  });
+});
