@@ -384,6 +384,21 @@ CREATE TABLE public.ingest_totals (
 );
 
 --
+-- Name: metric_minutes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metric_minutes (
+    name text NOT NULL,
+    metric_type text NOT NULL,
+    series bytea NOT NULL,
+    minute integer NOT NULL,
+    last_ms double precision NOT NULL,
+    last_value double precision NOT NULL,
+    sample_count integer NOT NULL,
+    value_sum double precision NOT NULL
+);
+
+--
 -- Name: metric_series; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -619,6 +634,13 @@ ALTER TABLE ONLY public.ingest_totals
     ADD CONSTRAINT ingest_totals_pkey PRIMARY KEY (day, kind, partition);
 
 --
+-- Name: metric_minutes metric_minutes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_minutes
+    ADD CONSTRAINT metric_minutes_pkey PRIMARY KEY (name, metric_type, series, minute) INCLUDE (last_ms, last_value, sample_count, value_sum);
+
+--
 -- Name: metric_series_counts metric_series_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -815,6 +837,12 @@ CREATE INDEX incidents_unresolved_idx ON public.incidents USING btree (status) W
 --
 
 CREATE INDEX ingest_ids_stored_at_idx ON public.ingest_ids USING brin (stored_at);
+
+--
+-- Name: metric_minutes_minute_brin_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_minutes_minute_brin_idx ON public.metric_minutes USING brin (minute);
 
 --
 -- Name: metric_series_key_idx; Type: INDEX; Schema: public; Owner: -
