@@ -839,10 +839,10 @@ CREATE INDEX incidents_unresolved_idx ON public.incidents USING btree (status) W
 CREATE INDEX ingest_ids_stored_at_idx ON public.ingest_ids USING brin (stored_at);
 
 --
--- Name: metric_minutes_minute_brin_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: metric_minutes_minute_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX metric_minutes_minute_brin_idx ON public.metric_minutes USING brin (minute);
+CREATE INDEX metric_minutes_minute_idx ON public.metric_minutes USING btree (minute);
 
 --
 -- Name: metric_series_key_idx; Type: INDEX; Schema: public; Owner: -

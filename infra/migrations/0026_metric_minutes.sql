@@ -7,8 +7,8 @@
 -- rows before. A series is metric_series' key: name, metric_type and sha256(jsonb_send(labels)).
 -- The primary key orders a series' minutes and includes the other columns, so a (series, minute range) read is one
 -- index-only range scan (the fold writes each minute of every series at once: in the heap a series' minutes lie on
--- as many pages as minutes); the BRIN index on minute serves the fold's retention delete (rows are written roughly
--- in time order).
+-- as many pages as minutes); the index on minute serves the fold's retention delete (a BRIN index would not: the
+-- minutes below are written in series order).
 CREATE TABLE metric_minutes (
   name text NOT NULL,
   metric_type text NOT NULL,
@@ -20,7 +20,7 @@ CREATE TABLE metric_minutes (
   value_sum double precision NOT NULL,
   PRIMARY KEY (name, metric_type, series, minute) INCLUDE (last_ms, last_value, sample_count, value_sum)
 );
-CREATE INDEX metric_minutes_minute_brin_idx ON metric_minutes USING brin (minute);
+CREATE INDEX metric_minutes_minute_idx ON metric_minutes (minute);
 
 -- The minutes of what is already folded (the fold adds what comes after its watermark).
 INSERT INTO metric_minutes (name, metric_type, series, minute, last_ms, last_value, sample_count, value_sum)

@@ -307,34 +307,38 @@ async function loadMinutes(
   exact: Labels,
 ): Promise<Loaded[]> {
   const steps = window.steps as NonNullable<Window['steps']>;
-  const folded = new Where()
-    .add('s.name = ?', source.stored)
-    .add('s.metric_type = ANY(?::text[])', source.types)
-    .add('m.minute >= ?', range.lo)
-    .add('m.minute <= ?', range.hi);
-  const labeled = Object.keys(exact).length > 0;
-  if (labeled) folded.add('s.labels @> ?::jsonb', JSON.stringify(exact));
-  const tail = new Where();
-  tail.values.push(...folded.values);
-  tail
+  const tail = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
     .add(`created_at >= ${FOLD_SINCE}`)
     .add('"timestamp" > ?', new Date((range.lo - 1) * MINUTE_MS))
     .add('"timestamp" <= ?', new Date(range.hi * MINUTE_MS));
+  const labeled = Object.keys(exact).length > 0;
   if (labeled) tail.add('labels @> ?::jsonb', JSON.stringify(exact));
-  const rows = `SELECT s.labels::text AS labels, m.last_ms AS t, m.last_value AS value, m.sample_count::float8 AS n,
+  const name = tail.param(source.stored);
+  const types = tail.param(source.types);
+  const exactSql = labeled ? `AND labels @> ${tail.param(JSON.stringify(exact))}::jsonb` : '';
+  const minutes = `m.minute >= ${tail.param(range.lo)} AND m.minute <= ${tail.param(range.hi)}`;
+  // Per series (a LATERAL join): each one's few thousand rows group in memory, in (series, minute) order.
+  const rows = `SELECT k.labels::text AS labels, m.last_ms AS t, m.last_value AS value, m.sample_count::float8 AS n,
                        m.value_sum AS total, m.minute::float8 * ${MINUTE_MS} AS at
-                  FROM metric_series s
-                  JOIN metric_minutes m
-                    ON m.name = s.name AND m.metric_type = s.metric_type AND m.series = sha256(jsonb_send(s.labels))
-                 ${folded}
+                  FROM metric_minutes m
+                 WHERE m.name = ${name} AND m.metric_type = ANY(${types}::text[]) AND m.series = k.series
+                   AND ${minutes}
                  UNION ALL
-                SELECT labels, t, value, 1, value, ${minuteOfSql('t')}::float8 * ${MINUTE_MS}
-                  FROM (SELECT labels::text AS labels, ${SAMPLE_MS_SQL} AS t, value FROM metrics ${tail}) unfolded`;
+                SELECT k.labels::text, t, value, 1, value, ${minuteOfSql('t')}::float8 * ${MINUTE_MS}
+                  FROM unfolded u
+                 WHERE u.series = k.series`;
+  const sql = `WITH unfolded AS MATERIALIZED (
+                 SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value FROM metrics ${tail}),
+               keys AS (SELECT labels, sha256(jsonb_send(labels)) AS series FROM metric_series
+                         WHERE name = ${name} AND metric_type = ANY(${types}::text[]) ${exactSql}
+                         UNION
+                        SELECT labels, series FROM unfolded)
+               SELECT per_series.* FROM keys k CROSS JOIN LATERAL (${stepReducedSql(source, rows, tail, steps)}) per_series`;
   // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
   const settings = { work_mem: LOAD_WORK_MEM, jit: 'off' } as const;
-  return run<Loaded>(pool, stepReducedSql(source, rows, tail, steps), tail.values, settings);
+  return run<Loaded>(pool, sql, tail.values, settings);
 }
 
 function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {
