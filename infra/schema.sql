@@ -434,6 +434,7 @@ CREATE TABLE public.metric_series_fold (
     folded_before timestamp with time zone NOT NULL,
     bucket_bounds double precision[] NOT NULL,
     folded_at timestamp with time zone,
+    minutes_before timestamp with time zone,
     CONSTRAINT metric_series_fold_singleton_check CHECK (singleton)
 );
 

@@ -22,6 +22,12 @@ CREATE TABLE metric_minutes (
 );
 CREATE INDEX metric_minutes_minute_idx ON metric_minutes (minute);
 
+-- metric_minutes' own watermark: it holds exactly the samples with created_at < minutes_before (NULL: -infinity).
+-- The fold moves it with folded_before; a query replica older than this table moves only folded_before, and the
+-- next fold adds the minutes of the samples in between. The loader reads the samples from minutes_before on.
+ALTER TABLE metric_series_fold ADD COLUMN minutes_before timestamptz;
+UPDATE metric_series_fold SET minutes_before = folded_before;
+
 -- The minutes of what is already folded (the fold adds what comes after its watermark).
 INSERT INTO metric_minutes (name, metric_type, series, minute, last_ms, last_value, sample_count, value_sum)
 SELECT name, metric_type, series, minute, last[1], last[2], n, total

@@ -71,6 +71,8 @@ export function metricNamesOf(name: string, type: string): string[] {
 }
 
 const FOLD_SINCE = `coalesce((SELECT folded_before FROM metric_series_fold), '-infinity'::timestamptz)`;
+/** metric_minutes holds the samples created before this (infra/migrations/0026). */
+const MINUTES_SINCE = `coalesce((SELECT minutes_before FROM metric_series_fold), '-infinity'::timestamptz)`;
 
 /** Every stored (name, metric_type) with a sample at or after `since`: the folded state plus the unfolded tail. */
 export async function storedNames(pool: Pool, sinceMs: number): Promise<{ name: string; metric_type: string }[]> {
@@ -295,9 +297,9 @@ function minuteRange(window: Window): { lo: number; hi: number } | null {
 }
 
 /**
- * Step representatives from metric_minutes for the folded samples and from the samples themselves for the
- * unfolded tail (created_at at or after the fold's watermark, read in the same statement, so in the same snapshot
- * as the minutes the fold committed with it): the same rows as loadRows' step reduction.
+ * Step representatives from metric_minutes and from the samples not in it (created_at at or after minutes_before,
+ * its own watermark, read in the same statement, so in the same snapshot as the minutes the fold committed with
+ * it): the same rows as loadRows' step reduction.
  */
 async function loadMinutes(
   pool: Pool,
@@ -310,7 +312,7 @@ async function loadMinutes(
   const tail = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
-    .add(`created_at >= ${FOLD_SINCE}`)
+    .add(`created_at >= ${MINUTES_SINCE}`)
     .add('"timestamp" > ?', new Date((range.lo - 1) * MINUTE_MS))
     .add('"timestamp" <= ?', new Date(range.hi * MINUTE_MS));
   const labeled = Object.keys(exact).length > 0;
@@ -330,12 +332,14 @@ async function loadMinutes(
                   FROM unfolded u
                  WHERE u.series = k.series`;
   const sql = `WITH unfolded AS MATERIALIZED (
-                 SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value FROM metrics ${tail}),
+                 SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value
+                   FROM metrics ${tail}),
                keys AS (SELECT labels, sha256(jsonb_send(labels)) AS series FROM metric_series
                          WHERE name = ${name} AND metric_type = ANY(${types}::text[]) ${exactSql}
                          UNION
                         SELECT labels, series FROM unfolded)
-               SELECT per_series.* FROM keys k CROSS JOIN LATERAL (${stepReducedSql(source, rows, tail, steps)}) per_series`;
+               SELECT per_series.*
+                 FROM keys k CROSS JOIN LATERAL (${stepReducedSql(source, rows, tail, steps)}) per_series`;
   // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
   const settings = { work_mem: LOAD_WORK_MEM, jit: 'off' } as const;
   return run<Loaded>(pool, sql, tail.values, settings);

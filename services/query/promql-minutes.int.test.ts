@@ -128,4 +128,33 @@ describe('PromQL per-minute aggregates (metric_minutes) against raw samples', ()
     expect(await snapshot()).toEqual(before);
     await expectSameAnswers();
   });
+
+  it('reads from its own watermark when a query replica older than metric_minutes folded in between', async () => {
+    const late = generate(base, 7).map((s) => ({ ...s, name: 'mm_old_gauge', metric_type: 'gauge' }));
+    await insertSamples(ctx.db, late);
+    // What an older replica's fold leaves: metric_series and folded_before moved on, metric_minutes and its own
+    // watermark not (here: a fold, then its minutes of these samples taken back).
+    expect(await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS })).toMatchObject({ folded: true });
+    await ctx.db.query("DELETE FROM metric_minutes WHERE name = 'mm_old_gauge'");
+    await ctx.db.query(
+      `UPDATE metric_series_fold
+          SET minutes_before = (SELECT min(created_at) FROM metrics WHERE name = 'mm_old_gauge')`,
+    );
+    const w = windows[0];
+    const answers = async () => [await evaluate('mm_old_gauge', w, false), await evaluate('mm_old_gauge', w, true)];
+    let [raw, minutes] = await answers();
+    expect(raw.result.length).toBe(4);
+    expect(minutes.result).toEqual(raw.result);
+    // All read from the samples (from the start of the minute holding the window start): none is in the minutes.
+    expect(minutes.read).toBeGreaterThanOrEqual(raw.read);
+    await insertSamples(ctx.db, [{ timestamp: base, name: 'mm_other', metric_type: 'gauge', value: 1 }]);
+    expect(await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS })).toMatchObject({ folded: true });
+    const { rows } = await ctx.db.query<{ n: string }>(
+      "SELECT sum(sample_count)::text AS n FROM metric_minutes WHERE name = 'mm_old_gauge'",
+    );
+    expect(Number(rows[0].n)).toBe(late.length);
+    [raw, minutes] = await answers();
+    expect(minutes.result).toEqual(raw.result);
+    expect(minutes.read).toBeLessThan(raw.read);
+  });
 });

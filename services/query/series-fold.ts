@@ -111,9 +111,12 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
 
     return await inTransaction(client, async () => {
       await client.query('SET LOCAL statement_timeout = 0');
-      const state = await client.query<{ folded_before: Date | number; bucket_bounds: number[] }>(
-        'SELECT folded_before, bucket_bounds FROM metric_series_fold FOR UPDATE',
-      );
+      const state = await client.query<{
+        folded_before: Date | number;
+        bucket_bounds: number[];
+        minutes_before: Date | number | null;
+      }>('SELECT folded_before, bucket_bounds, minutes_before FROM metric_series_fold FOR UPDATE');
+      let minutesFrom: Date | string = '-infinity';
       let from: Date | string = '-infinity';
       const sameBounds = state.rows[0] && JSON.stringify(state.rows[0].bucket_bounds) === JSON.stringify(BUCKET_BOUNDS);
       if (!state.rows[0]) {
@@ -122,11 +125,14 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
         ]);
       } else if (!sameBounds) {
         await client.query('TRUNCATE metric_series, metric_minutes');
-        await client.query("UPDATE metric_series_fold SET folded_before = '-infinity', bucket_bounds = $1", [
-          BUCKET_BOUNDS,
-        ]);
-      } else if (state.rows[0].folded_before instanceof Date) {
-        from = state.rows[0].folded_before; // pg parses '-infinity' as a number: that case keeps '-infinity'
+        await client.query(
+          "UPDATE metric_series_fold SET folded_before = '-infinity', minutes_before = '-infinity', bucket_bounds = $1",
+          [BUCKET_BOUNDS],
+        );
+      } else {
+        // pg parses '-infinity' as a number: that case keeps '-infinity'
+        if (state.rows[0].folded_before instanceof Date) from = state.rows[0].folded_before;
+        if (state.rows[0].minutes_before instanceof Date) minutesFrom = state.rows[0].minutes_before;
       }
       if (from instanceof Date && watermark <= from) return { folded: false, reason: 'nothing new' };
       const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
@@ -146,7 +152,8 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
            bucket_counts  = vigil_add_counts(s.bucket_counts, EXCLUDED.bucket_counts)`,
         where.values,
       );
-      const fresh = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
+      // From metric_minutes' own watermark: behind folded_before when an older replica folded without it.
+      const fresh = new Where().add('created_at >= ?::timestamptz', minutesFrom).add('created_at < ?', watermark);
       await client.query(minutesFoldSql(fresh), fresh.values);
       // A series whose newest sample is past retention has no samples left: it leaves the exposition.
       await client.query(`DELETE FROM metric_series WHERE last_timestamp < now() - make_interval(days => $1)`, [
@@ -154,7 +161,9 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
       ]);
       const cutoff = minuteOfSql(`(extract(epoch FROM now() - make_interval(days => $1)) * 1000)::float8`);
       await client.query(`DELETE FROM metric_minutes WHERE minute < ${cutoff}`, [opts.retentionDays]);
-      await client.query('UPDATE metric_series_fold SET folded_before = $1, folded_at = now()', [watermark]);
+      await client.query('UPDATE metric_series_fold SET folded_before = $1, minutes_before = $1, folded_at = now()', [
+        watermark,
+      ]);
       return { folded: true, series: merged.rowCount ?? 0, watermark };
     });
   } finally {
