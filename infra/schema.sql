@@ -384,6 +384,21 @@ CREATE TABLE public.ingest_totals (
 );
 
 --
+-- Name: metric_minutes; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metric_minutes (
+    name text NOT NULL,
+    metric_type text NOT NULL,
+    series bytea NOT NULL,
+    minute integer NOT NULL,
+    last_ms double precision NOT NULL,
+    last_value double precision NOT NULL,
+    sample_count integer NOT NULL,
+    value_sum double precision NOT NULL
+);
+
+--
 -- Name: metric_series; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -419,6 +434,7 @@ CREATE TABLE public.metric_series_fold (
     folded_before timestamp with time zone NOT NULL,
     bucket_bounds double precision[] NOT NULL,
     folded_at timestamp with time zone,
+    minutes_before timestamp with time zone,
     CONSTRAINT metric_series_fold_singleton_check CHECK (singleton)
 );
 
@@ -619,6 +635,13 @@ ALTER TABLE ONLY public.ingest_totals
     ADD CONSTRAINT ingest_totals_pkey PRIMARY KEY (day, kind, partition);
 
 --
+-- Name: metric_minutes metric_minutes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_minutes
+    ADD CONSTRAINT metric_minutes_pkey PRIMARY KEY (name, metric_type, series, minute) INCLUDE (last_ms, last_value, sample_count, value_sum);
+
+--
 -- Name: metric_series_counts metric_series_counts_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -815,6 +838,12 @@ CREATE INDEX incidents_unresolved_idx ON public.incidents USING btree (status) W
 --
 
 CREATE INDEX ingest_ids_stored_at_idx ON public.ingest_ids USING brin (stored_at);
+
+--
+-- Name: metric_minutes_minute_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_minutes_minute_idx ON public.metric_minutes USING btree (minute);
 
 --
 -- Name: metric_series_key_idx; Type: INDEX; Schema: public; Owner: -

@@ -129,7 +129,7 @@ function toMatrix(series: SeriesResult[]): JsonText {
  * What each selector reads when the expression is evaluated at start, start + step, … ≤ end; instant selectors
  * say at which instants, so the loader keeps one sample per series and step (promql-data.ts, step reduction).
  */
-function loadRequests(expr: Expr, start: number, end: number, stepMs: number): LoadRequest[] {
+export function loadRequests(expr: Expr, start: number, end: number, stepMs: number): LoadRequest[] {
   return selectorsOf(expr).map(({ selector, rangeMs }) => ({
     selector,
     fromMs: start - selector.offsetMs - (rangeMs || DEFAULT_LOOKBACK_MS),

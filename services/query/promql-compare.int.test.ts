@@ -17,6 +17,7 @@ import type { Runtime } from '../../bin/runtime.ts';
 import { createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { insertSamples, type TestSample } from '../../test/helpers/rows.ts';
 import { formatValue } from './exposition.ts';
+import type { QueryHandle } from './index.ts';
 import { BUCKET_BOUNDS } from './series-fold.ts';
 
 const hasBinary = (name: string) => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
@@ -275,7 +276,12 @@ describe.skipIf(!installed)('PromQL answers like Prometheus over the same sample
     token = ctx.token('user', 'grafana');
     t0 = Math.floor((Date.now() - 3 * 3_600_000) / 3_600_000) * 3_600_000;
     const { vigil, openmetrics } = samplesOf(t0);
-    for (let i = 0; i < vigil.length; i += 5000) await insertSamples(ctx.db, vigil.slice(i, i + 5000));
+    // Half the samples folded (read from metric_minutes at whole-minute steps), half in the unfolded tail.
+    const half = Math.floor(vigil.length / 2);
+    for (let i = 0; i < half; i += 5000) await insertSamples(ctx.db, vigil.slice(i, Math.min(i + 5000, half)));
+    const fold = await (api.roles.find((r) => r.name === 'query') as QueryHandle).fold.foldNow();
+    expect(fold).toMatchObject({ folded: true });
+    for (let i = half; i < vigil.length; i += 5000) await insertSamples(ctx.db, vigil.slice(i, i + 5000));
     await api.app.listen({ host: '127.0.0.1', port: 0 });
     vigilUrl = `http://127.0.0.1:${(api.app.server.address() as net.AddressInfo).port}/prometheus`;
 

@@ -15,6 +15,8 @@
  * for (what counters and _count/_sum add up). The newest of these at or before an instant is the newest sample at
  * or before it: the evaluation is exactly the same, over up to one point per step instead of every sample. Range
  * selectors ([5m]) read every sample in their window.
+ * Per-minute rows. When t0 and step are whole minutes, the folded samples come from metric_minutes (one row per
+ * series and minute, kept by series-fold.ts) and only the unfolded tail from metrics (loadMinutes): same rows.
  * Bounds: at most MAX_SAMPLES samples are held per query: rows read (LIMIT), or points kept after step reduction
  * (then a 400 saying how to narrow it); QUERY_STATEMENT_TIMEOUT_MS bounds the statements.
  */
@@ -24,7 +26,7 @@ import { matches, Points, type Labels } from '../../shared/promql/windows.ts';
 import type { SeriesSource, StoredSeries } from '../../shared/promql/engine.ts';
 import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { formatValue } from './exposition.ts';
-import { BUCKET_BOUNDS, seriesAggregateSql } from './series-fold.ts';
+import { BUCKET_BOUNDS, MINUTE_MS, minuteOfSql, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
 import { run, Where } from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
@@ -69,6 +71,8 @@ export function metricNamesOf(name: string, type: string): string[] {
 }
 
 const FOLD_SINCE = `coalesce((SELECT folded_before FROM metric_series_fold), '-infinity'::timestamptz)`;
+/** metric_minutes holds the samples created before this (infra/migrations/0026). */
+const MINUTES_SINCE = `coalesce((SELECT minutes_before FROM metric_series_fold), '-infinity'::timestamptz)`;
 
 /** Every stored (name, metric_type) with a sample at or after `since`: the folded state plus the unfolded tail. */
 export async function storedNames(pool: Pool, sinceMs: number): Promise<{ name: string; metric_type: string }[]> {
@@ -120,8 +124,18 @@ export class Budget {
   }
 }
 
+export interface LoadOptions {
+  /** Read metric_minutes where it gives the same answer (default true; false reads raw samples only). */
+  minutes?: boolean;
+}
+
 /** Loads every series the selectors can read; the engine applies the matchers again (regexes are not pushed down). */
-export async function loadSeries(pool: Pool, requests: LoadRequest[], budget = new Budget()): Promise<SeriesSource> {
+export async function loadSeries(
+  pool: Pool,
+  requests: LoadRequest[],
+  budget = new Budget(),
+  options: LoadOptions = {},
+): Promise<SeriesSource> {
   const bySelector = new Map<VectorSelector, StoredSeries[]>();
   const cache = new Map<string, StoredSeries[]>();
   let names: { name: string; metric_type: string }[] | null = null;
@@ -150,7 +164,7 @@ export async function loadSeries(pool: Pool, requests: LoadRequest[], budget = n
         const window = { fromMs, toMs, steps: source.kind === 'bucket' ? undefined : steps };
         const key = [source.metric, source.kind, JSON.stringify(window), JSON.stringify(exact)].join('\u0000');
         let series = cache.get(key);
-        if (!series) cache.set(key, (series = await loadSource(pool, source, window, exact, budget)));
+        if (!series) cache.set(key, (series = await loadSource(pool, source, window, exact, budget, options)));
         found.push(...series);
       }
     }
@@ -173,8 +187,14 @@ async function loadSource(
   window: Window,
   exact: Labels,
   budget: Budget,
+  options: LoadOptions,
 ): Promise<StoredSeries[]> {
-  const rows = await loadRows(pool, source, window, exact, budget);
+  const minutes = options.minutes === false ? null : minuteRange(window);
+  // Minute rows end at whole minutes: the samples after the last one read count as after the window.
+  const toMs = minutes ? minutes.hi * MINUTE_MS : window.toMs;
+  const rows = minutes
+    ? await loadMinutes(pool, source, window, minutes, exact)
+    : await loadRows(pool, source, window, exact, budget);
   budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
   budget.read += rows.reduce((n, row) => n + row.read, 0);
   if (budget.samples > budget.maxSamples) {
@@ -190,7 +210,7 @@ async function loadSource(
     );
   }
   if (rows.length === 0) return [];
-  const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, window.toMs);
+  const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, toMs);
   const out: StoredSeries[] = [];
   for (const row of rows) {
     const labels = JSON.parse(row.labels) as Labels;
@@ -221,7 +241,7 @@ async function loadRows(pool: Pool, source: Source, window: Window, exact: Label
   if (Object.keys(exact).length > 0) where.add('labels @> ?::jsonb', JSON.stringify(exact));
   const rowsAllowed = window.steps ? budget.readRemaining : Math.min(budget.remaining, budget.readRemaining);
   const limit = where.param(rowsAllowed + 1);
-  const samples = `SELECT (extract(epoch FROM "timestamp") * 1000)::float8 AS t, value, labels::text AS labels
+  const samples = `SELECT ${SAMPLE_MS_SQL} AS t, value, labels::text AS labels
                      FROM metrics ${where} LIMIT ${limit}`;
   const settings = { work_mem: LOAD_WORK_MEM } as const;
   if (!window.steps) {
@@ -234,24 +254,95 @@ async function loadRows(pool: Pool, source: Source, window: Window, exact: Label
       settings,
     );
   }
-  const start = where.param(window.steps.startMs);
-  const step = where.param(window.steps.stepMs);
+  const rows = `SELECT labels, t, value, 1::float8 AS n, value AS total, t AS at FROM (${samples}) window_rows`;
+  return run<Loaded>(pool, stepReducedSql(source, rows, where, window.steps), where.values, settings);
+}
+
+/**
+ * Per series, the newest [t, value] of each step's rows and their counts (n) and sums (total), as arrays in time
+ * order. `rows` gives labels, t, value, n, total and `at`, the time that decides a row's step: the first step at
+ * or after it (steps before the first count as the first).
+ */
+function stepReducedSql(source: Source, rows: string, where: Where, steps: NonNullable<Window['steps']>): string {
+  const start = where.param(steps.startMs);
+  const step = where.param(steps.stepMs);
   // Gauges need only the representative; running totals also the count and sum of the samples it stands for.
   const sums =
     source.kind === 'raw'
       ? 'NULL AS n, NULL AS total'
       : 'array_agg(n ORDER BY last[1]) AS n, array_agg(total ORDER BY last[1]) AS total';
-  return run<Loaded>(
-    pool,
-    `SELECT labels, array_agg(last[1] ORDER BY last[1]) AS t, array_agg(last[2] ORDER BY last[1]) AS v, ${sums},
-            sum(n) AS read
-       FROM (SELECT labels, max(ARRAY[t, value]) AS last, count(*)::float8 AS n, sum(value) AS total
-               FROM (${samples}) window_rows
-              GROUP BY labels, greatest(0, ceil((t - ${start}::float8) / ${step}::float8))) per_step
-      GROUP BY labels`,
-    where.values,
-    settings,
-  );
+  return `SELECT labels, array_agg(last[1] ORDER BY last[1]) AS t, array_agg(last[2] ORDER BY last[1]) AS v, ${sums},
+                 sum(rows) AS read
+            FROM (SELECT labels, max(ARRAY[t, value]) AS last, sum(n) AS n, sum(total) AS total,
+                         count(*)::float8 AS rows
+                    FROM (${rows}) step_rows
+                   GROUP BY labels, greatest(0, ceil((at - ${start}::float8) / ${step}::float8))) per_step
+           GROUP BY labels`;
+}
+
+/**
+ * The metric_minutes rows an instant selector can read instead of its samples, or null. The step reduction groups
+ * the samples in (t0 + (k - 1) step, t0 + k step]; when t0 and step are whole minutes each such group is a union of
+ * whole minutes ((m - 1) min, m min], so the newest [time, value] of the group's minute rows, and their counts and
+ * sums, are those of its samples. Rows from the minute holding fromMs (it may hold samples a little earlier: they
+ * are older than every instant's lookback, and running totals are based on what is read) to the last whole minute
+ * at or before toMs (no instant lies after it).
+ */
+function minuteRange(window: Window): { lo: number; hi: number } | null {
+  const { steps } = window;
+  if (!steps || steps.startMs % MINUTE_MS !== 0 || steps.stepMs % MINUTE_MS !== 0) return null;
+  const lo = Math.ceil(window.fromMs / MINUTE_MS);
+  const hi = Math.floor(window.toMs / MINUTE_MS);
+  return hi >= lo ? { lo, hi } : null;
+}
+
+/**
+ * Step representatives from metric_minutes and from the samples not in it (created_at at or after minutes_before,
+ * its own watermark, read in the same statement, so in the same snapshot as the minutes the fold committed with
+ * it): the same rows as loadRows' step reduction.
+ */
+async function loadMinutes(
+  pool: Pool,
+  source: Source,
+  window: Window,
+  range: { lo: number; hi: number },
+  exact: Labels,
+): Promise<Loaded[]> {
+  const steps = window.steps as NonNullable<Window['steps']>;
+  const tail = new Where()
+    .add('name = ?', source.stored)
+    .add('metric_type = ANY(?::text[])', source.types)
+    .add(`created_at >= ${MINUTES_SINCE}`)
+    .add('"timestamp" > ?', new Date((range.lo - 1) * MINUTE_MS))
+    .add('"timestamp" <= ?', new Date(range.hi * MINUTE_MS));
+  const labeled = Object.keys(exact).length > 0;
+  if (labeled) tail.add('labels @> ?::jsonb', JSON.stringify(exact));
+  const name = tail.param(source.stored);
+  const types = tail.param(source.types);
+  const exactSql = labeled ? `AND labels @> ${tail.param(JSON.stringify(exact))}::jsonb` : '';
+  const minutes = `m.minute >= ${tail.param(range.lo)} AND m.minute <= ${tail.param(range.hi)}`;
+  // Per series (a LATERAL join): each one's few thousand rows group in memory, in (series, minute) order.
+  const rows = `SELECT k.labels::text AS labels, m.last_ms AS t, m.last_value AS value, m.sample_count::float8 AS n,
+                       m.value_sum AS total, m.minute::float8 * ${MINUTE_MS} AS at
+                  FROM metric_minutes m
+                 WHERE m.name = ${name} AND m.metric_type = ANY(${types}::text[]) AND m.series = k.series
+                   AND ${minutes}
+                 UNION ALL
+                SELECT k.labels::text, t, value, 1, value, ${minuteOfSql('t')}::float8 * ${MINUTE_MS}
+                  FROM unfolded u
+                 WHERE u.series = k.series`;
+  const sql = `WITH unfolded AS MATERIALIZED (
+                 SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value
+                   FROM metrics ${tail}),
+               keys AS (SELECT labels, sha256(jsonb_send(labels)) AS series FROM metric_series
+                         WHERE name = ${name} AND metric_type = ANY(${types}::text[]) ${exactSql}
+                         UNION
+                        SELECT labels, series FROM unfolded)
+               SELECT per_series.*
+                 FROM keys k CROSS JOIN LATERAL (${stepReducedSql(source, rows, tail, steps)}) per_series`;
+  // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
+  const settings = { work_mem: LOAD_WORK_MEM, jit: 'off' } as const;
+  return run<Loaded>(pool, sql, tail.values, settings);
 }
 
 function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {

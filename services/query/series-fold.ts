@@ -13,6 +13,10 @@
  * statement (one snapshot), so every stored sample is counted exactly once, late timestamps included.
  * If this database role cannot see other roles' sessions (no pg_read_all_stats), the fold refuses to advance.
  *
+ * The same transaction merges the folded samples into metric_minutes (infra/migrations/0026: per series and minute,
+ * the newest sample, count and sum), which the PromQL loader reads for folded time (promql-data.ts), and deletes
+ * the minutes older than the retention.
+ *
  * Several query replicas may run the loop; a session advisory lock lets one fold at a time.
  */
 import type { Logger } from '../../shared/logger.ts';
@@ -24,6 +28,39 @@ import { Where } from './sql.ts';
 export { BUCKET_BOUNDS };
 
 const LOCK_KEY = 'vigil.metric_series_fold';
+
+/** The width of a metric_minutes row (infra/migrations/0026): the samples of one series in ((m - 1) min, m min]. */
+export const MINUTE_MS = 60_000;
+
+/** A sample's time in milliseconds as the PromQL loader computes and compares it (the same float8 everywhere). */
+export const SAMPLE_MS_SQL = '(extract(epoch FROM "timestamp") * 1000)::float8';
+
+/** The metric_minutes row a sample time `t` (SAMPLE_MS_SQL) falls in. */
+export function minuteOfSql(t: string): string {
+  return `ceil(${t} / ${MINUTE_MS})::integer`;
+}
+
+/**
+ * Merges the samples matching `where` into metric_minutes: per series and minute the newest sample (the greatest
+ * [time, value], as the loader picks it), the count and the sum. Minutes already there add up.
+ */
+export function minutesFoldSql(where: Where): string {
+  return `INSERT INTO metric_minutes AS m (name, metric_type, series, minute, last_ms, last_value, sample_count,
+                                        value_sum)
+          SELECT name, metric_type, series, minute, last[1], last[2], n, total
+            FROM (SELECT name, metric_type, sha256(jsonb_send(labels)) AS series, ${minuteOfSql('t')} AS minute,
+                         max(ARRAY[t, value]) AS last, count(*)::integer AS n, sum(value) AS total
+                    FROM (SELECT name, metric_type, labels, ${SAMPLE_MS_SQL} AS t, value FROM metrics ${where}) fresh
+                   GROUP BY 1, 2, 3, 4) minutes
+           ORDER BY name, metric_type, series, minute
+          ON CONFLICT (name, metric_type, series, minute) DO UPDATE SET
+            last_ms      = CASE WHEN ARRAY[EXCLUDED.last_ms, EXCLUDED.last_value] > ARRAY[m.last_ms, m.last_value]
+                                THEN EXCLUDED.last_ms ELSE m.last_ms END,
+            last_value   = CASE WHEN ARRAY[EXCLUDED.last_ms, EXCLUDED.last_value] > ARRAY[m.last_ms, m.last_value]
+                                THEN EXCLUDED.last_value ELSE m.last_value END,
+            sample_count = m.sample_count + EXCLUDED.sample_count,
+            value_sum    = m.value_sum + EXCLUDED.value_sum`;
+}
 
 /**
  * Per-series aggregates of the samples matching `where` (the caller adds the created_at range):
@@ -74,9 +111,12 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
 
     return await inTransaction(client, async () => {
       await client.query('SET LOCAL statement_timeout = 0');
-      const state = await client.query<{ folded_before: Date | number; bucket_bounds: number[] }>(
-        'SELECT folded_before, bucket_bounds FROM metric_series_fold FOR UPDATE',
-      );
+      const state = await client.query<{
+        folded_before: Date | number;
+        bucket_bounds: number[];
+        minutes_before: Date | number | null;
+      }>('SELECT folded_before, bucket_bounds, minutes_before FROM metric_series_fold FOR UPDATE');
+      let minutesFrom: Date | string = '-infinity';
       let from: Date | string = '-infinity';
       const sameBounds = state.rows[0] && JSON.stringify(state.rows[0].bucket_bounds) === JSON.stringify(BUCKET_BOUNDS);
       if (!state.rows[0]) {
@@ -84,12 +124,15 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
           BUCKET_BOUNDS,
         ]);
       } else if (!sameBounds) {
-        await client.query('TRUNCATE metric_series');
-        await client.query("UPDATE metric_series_fold SET folded_before = '-infinity', bucket_bounds = $1", [
-          BUCKET_BOUNDS,
-        ]);
-      } else if (state.rows[0].folded_before instanceof Date) {
-        from = state.rows[0].folded_before; // pg parses '-infinity' as a number: that case keeps '-infinity'
+        await client.query('TRUNCATE metric_series, metric_minutes');
+        await client.query(
+          "UPDATE metric_series_fold SET folded_before = '-infinity', minutes_before = '-infinity', bucket_bounds = $1",
+          [BUCKET_BOUNDS],
+        );
+      } else {
+        // pg parses '-infinity' as a number: that case keeps '-infinity'
+        if (state.rows[0].folded_before instanceof Date) from = state.rows[0].folded_before;
+        if (state.rows[0].minutes_before instanceof Date) minutesFrom = state.rows[0].minutes_before;
       }
       if (from instanceof Date && watermark <= from) return { folded: false, reason: 'nothing new' };
       const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
@@ -110,11 +153,18 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
            bucket_counts  = vigil_add_counts(s.bucket_counts, EXCLUDED.bucket_counts)`,
         where.values,
       );
+      // From metric_minutes' own watermark: behind folded_before when an older replica folded without it.
+      const fresh = new Where().add('created_at >= ?::timestamptz', minutesFrom).add('created_at < ?', watermark);
+      await client.query(minutesFoldSql(fresh), fresh.values);
       // A series whose newest sample is past retention has no samples left: it leaves the exposition.
       await client.query(`DELETE FROM metric_series WHERE last_timestamp < now() - make_interval(days => $1)`, [
         opts.retentionDays,
       ]);
-      await client.query('UPDATE metric_series_fold SET folded_before = $1, folded_at = now()', [watermark]);
+      const cutoff = minuteOfSql(`(extract(epoch FROM now() - make_interval(days => $1)) * 1000)::float8`);
+      await client.query(`DELETE FROM metric_minutes WHERE minute < ${cutoff}`, [opts.retentionDays]);
+      await client.query('UPDATE metric_series_fold SET folded_before = $1, minutes_before = $1, folded_at = now()', [
+        watermark,
+      ]);
       return { folded: true, series: merged.rowCount ?? 0, watermark };
     });
   } finally {

@@ -40,9 +40,10 @@ export function containsPattern(value: string): string {
  * tag, so two tags look like a few dozen rows of a day and it picks a scan of the whole range plus a sort, 150 ms
  * and up on a 1.4M-row day, where walking the (timestamp, id) or (source, timestamp) index newest first stops
  * after the page: ~1–3 ms). Every listing has such an ordered path, so turning sorts off only tips the choice.
- * `work_mem` for statements that group a known, bounded number of rows (PromQL loading, promql-data.ts).
+ * `work_mem` for statements that group a known, bounded number of rows (PromQL loading, promql-data.ts); `jit`
+ * off where a generic estimate would compile a statement that reads few rows (PromQL's per-minute loading).
  */
-export type PlannerSettings = Partial<Record<'enable_sort', 'on' | 'off'> & Record<'work_mem', `${number}MB`>>;
+export type PlannerSettings = Partial<Record<'enable_sort' | 'jit', 'on' | 'off'> & Record<'work_mem', `${number}MB`>>;
 
 export async function run<R extends object>(
   pool: Pool,
