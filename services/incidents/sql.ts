@@ -3,6 +3,7 @@
  * shared/errors.ts (retriable → 503; the statement timeout → 504 VIGIL_ERR_QUERY_TIMEOUT). Every value is bound.
  */
 import { databaseError, isQueryCanceled } from '../../shared/db/errors.ts';
+import pg from 'pg';
 import { inTransaction as transaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 
@@ -34,4 +35,18 @@ export async function inTransaction<T>(db: Queryable, work: (client: PoolClient)
   } catch (error) {
     throw translate(error);
   }
+}
+
+/**
+ * Independent reads: side by side on a pool (each on its own connection), one after another on a client (a
+ * connection runs one query at a time; pg deprecates queueing them on it).
+ */
+export async function sideBySide<T extends unknown[]>(
+  db: Queryable,
+  ...reads: { [K in keyof T]: () => Promise<T[K]> }
+): Promise<T> {
+  if (db instanceof pg.Pool) return (await Promise.all(reads.map((read) => read()))) as T;
+  const results: unknown[] = [];
+  for (const read of reads) results.push(await read());
+  return results as T;
 }

@@ -3,7 +3,7 @@
  * stores the result in incident_analyses with a timeline entry naming the top suspect. Computed once
  * automatically when an incident opens (the worker, worker.ts) and on demand (GET …/analysis?recompute=true).
  */
-import { inTransaction, rows, type Queryable } from '../sql.ts';
+import { inTransaction, rows, sideBySide, type Queryable } from '../sql.ts';
 import { addEntries, type IncidentRow } from '../store.ts';
 import {
   alertOnsets,
@@ -81,11 +81,12 @@ export async function analyse(
 ): Promise<Analysis> {
   const w = windowsFor(incident, nowMs);
   // The metrics scan is independent of the events chain: on a pool they run side by side (on one client, in turn).
-  const [events, metrics, alerts] = await Promise.all([
-    eventEvidence(db, w),
-    metricEvidence(db, w),
-    alertOnsets(db, w),
-  ]);
+  const [events, metrics, alerts] = await sideBySide(
+    db,
+    () => eventEvidence(db, w),
+    () => metricEvidence(db, w),
+    () => alertOnsets(db, w),
+  );
   const { counts, crossings, edges, traces, tags, traceIds } = events;
   const versions = newVersions(tags);
 
@@ -224,17 +225,19 @@ export async function analyse(
 async function eventEvidence(db: Queryable, w: Windows) {
   const counts = (await sourceCounts(db, w)).sort((a, b) => b.errors_before - a.errors_before).slice(0, MAX_SOURCES);
   const erring = counts.filter((c) => errorZ(c) > 0).map((c) => c.source);
-  const [crossings, requests, spans, tags, traceIds] = await Promise.all([
-    requestIds(
-      db,
-      counts.map((c) => c.source),
-      w,
-    ),
-    requestEdges(db, erring, w),
-    failingSpans(db, erring, w),
-    errorTags(db, erring, w),
-    errorTraceIds(db, erring, w, MAX_TRACE_IDS),
-  ]);
+  const [crossings, requests, spans, tags, traceIds] = await sideBySide(
+    db,
+    () =>
+      requestIds(
+        db,
+        counts.map((c) => c.source),
+        w,
+      ),
+    () => requestEdges(db, erring, w),
+    () => failingSpans(db, erring, w),
+    () => errorTags(db, erring, w),
+    () => errorTraceIds(db, erring, w, MAX_TRACE_IDS),
+  );
   const traces = spanEdges(spans);
   return { counts, crossings, edges: mergeEdges(requests, traces.edges), traces, tags, traceIds };
 }
