@@ -12,14 +12,8 @@
  *   BENCH_ITERATIONS=50 BENCH_PROMQL_SETS=panel node --import tsx bench/promql.ts
  */
 import os from 'node:os';
-import type net from 'node:net';
-import { startRuntime } from '../bin/runtime.ts';
-import { signToken } from '../shared/auth/tokens.ts';
-import { loadConfig } from '../shared/config.ts';
-import { createLogger } from '../shared/logger.ts';
-import type { QueryHandle } from '../services/query/index.ts';
 import { ensurePromqlBenchData, PROMQL_BENCH_DATABASE_URL } from './promql-data.ts';
-import { BENCH_DATABASE_URL, DEFAULT_SPEC, ensureBenchData } from './query-data.ts';
+import { BENCH_DATABASE_URL, DEFAULT_SPEC, ensureBenchData, startFoldedQueryRole } from './query-data.ts';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
 const SETS = (process.env.BENCH_PROMQL_SETS ?? 'query,panel').split(',');
@@ -173,21 +167,8 @@ const described: string[] = [];
 for (const set of DATA_SETS.filter((d) => SETS.includes(d.name))) {
   const meta = await set.load();
   described.push(`${set.name}: ${meta.describe}`);
-  const config = loadConfig({
-    DATABASE_URL: set.url,
-    VIGIL_ROLES: 'query',
-    LOG_LEVEL: 'warn',
-    QUERY_FOLD_INTERVAL_SECONDS: '3600',
-    DATABASE_POOL_MAX: '4',
-  });
-  const runtime = await startRuntime(config, createLogger('warn'));
-  const query = runtime.roles.find((r) => r.name === 'query') as QueryHandle;
-  const foldStarted = Date.now();
-  const fold = await query.fold.foldNow();
-  console.error(`[bench] ${set.name}: fold caught up in ${Date.now() - foldStarted} ms: ${JSON.stringify(fold)}`);
-  await runtime.app.listen({ host: '127.0.0.1', port: 0 });
-  const base = `http://127.0.0.1:${(runtime.app.server.address() as net.AddressInfo).port}/prometheus/api/v1`;
-  const token = signToken(config.auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });
+  const { runtime, origin, token } = await startFoldedQueryRole(set.url, 'user', set.name);
+  const base = `${origin}/prometheus/api/v1`;
   const end = Math.floor(meta.anchorMs / 60_000) * 60;
   for (const panel of set.panels) {
     const r = await measure(base, token, end, panel);

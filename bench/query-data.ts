@@ -17,6 +17,12 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { v7 } from 'uuid';
+import type net from 'node:net';
+import { startRuntime, type Runtime } from '../bin/runtime.ts';
+import { signToken } from '../shared/auth/tokens.ts';
+import { loadConfig } from '../shared/config.ts';
+import { createLogger } from '../shared/logger.ts';
+import type { QueryHandle } from '../services/query/index.ts';
 import { prng } from '../test/rca/scenarios.ts';
 import { ensureDatabase } from '../shared/db/ensure-database.ts';
 import { migrate } from '../shared/db/migrate.ts';
@@ -392,4 +398,30 @@ export const DEFAULT_SPEC: BenchDataSpec = {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const meta = await ensureBenchData(DEFAULT_SPEC);
   console.log(JSON.stringify(meta));
+}
+
+/**
+ * The query role in-process on a benchmark database, its series fold caught up (so the measured queries read what a
+ * running deployment would), listening on a free port; `origin` is its http://host:port, `token` one of `role`.
+ */
+export async function startFoldedQueryRole(
+  url: string,
+  role: 'user' | 'moderator',
+  label = 'query',
+): Promise<{ runtime: Runtime; origin: string; token: string }> {
+  const config = loadConfig({
+    DATABASE_URL: url,
+    VIGIL_ROLES: 'query',
+    LOG_LEVEL: 'warn',
+    QUERY_FOLD_INTERVAL_SECONDS: '3600',
+    DATABASE_POOL_MAX: '4',
+  });
+  const runtime = await startRuntime(config, createLogger('warn'));
+  const query = runtime.roles.find((r) => r.name === 'query') as QueryHandle;
+  const foldStarted = Date.now();
+  const fold = await query.fold.foldNow();
+  console.error(`[bench] ${label}: fold caught up in ${Date.now() - foldStarted} ms: ${JSON.stringify(fold)}`);
+  await runtime.app.listen({ host: '127.0.0.1', port: 0 });
+  const origin = `http://127.0.0.1:${(runtime.app.server.address() as net.AddressInfo).port}`;
+  return { runtime, origin, token: signToken(config.auth, { role, sub: 'bench', ttlSeconds: 3600 }) };
 }

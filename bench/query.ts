@@ -8,13 +8,7 @@
  *   BENCH_ITERATIONS=50 node --import tsx bench/query.ts
  */
 import os from 'node:os';
-import type net from 'node:net';
-import { startRuntime } from '../bin/runtime.ts';
-import { signToken } from '../shared/auth/tokens.ts';
-import { loadConfig } from '../shared/config.ts';
-import { createLogger } from '../shared/logger.ts';
-import type { QueryHandle } from '../services/query/index.ts';
-import { BENCH_DATABASE_URL, DEFAULT_SPEC, ensureBenchData } from './query-data.ts';
+import { BENCH_DATABASE_URL, DEFAULT_SPEC, ensureBenchData, startFoldedQueryRole } from './query-data.ts';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 200);
 const HOUR = 3_600_000;
@@ -32,21 +26,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 const meta = await ensureBenchData(DEFAULT_SPEC);
-const config = loadConfig({
-  DATABASE_URL: BENCH_DATABASE_URL,
-  VIGIL_ROLES: 'query',
-  LOG_LEVEL: 'warn',
-  QUERY_FOLD_INTERVAL_SECONDS: '3600',
-  DATABASE_POOL_MAX: '4',
-});
-const runtime = await startRuntime(config, createLogger('warn'));
-const query = runtime.roles.find((r) => r.name === 'query') as QueryHandle;
-const foldStarted = Date.now();
-const fold = await query.fold.foldNow();
-console.error(`[bench] fold caught up in ${Date.now() - foldStarted} ms: ${JSON.stringify(fold)}`);
-await runtime.app.listen({ host: '127.0.0.1', port: 0 });
-const base = `http://127.0.0.1:${(runtime.app.server.address() as net.AddressInfo).port}`;
-const token = signToken(config.auth, { role: 'moderator', sub: 'bench', ttlSeconds: 3600 });
+const { runtime, origin: base, token } = await startFoldedQueryRole(BENCH_DATABASE_URL, 'moderator');
 
 const iso = (ms: number) => encodeURIComponent(new Date(ms).toISOString());
 const lastHour = `start_time=${iso(meta.anchorMs - HOUR)}&end_time=${iso(meta.anchorMs)}`;
