@@ -1,8 +1,8 @@
 /**
  * One sustained run of HTTP → gateway → Kafka → writer → PostgreSQL, gateway and writer as separate processes
  * (node --import tsx bin/vigil.ts --role …, as deployed) on their own topics: a load generator in this process
- * POSTs batches of 1,000 events ({"events": [...]}, 4 requests in flight) until `rows` events are accepted; the run
- * ends when the writer has stored them all (its ingest_totals). Used by bench/writer-e2e.ts and
+ * POSTs batches of 1,000 events ({"events": [...]}, BENCH_IN_FLIGHT requests in flight, default 4) until `rows` events
+ * are accepted; the run ends when the writer has stored them all (its ingest_totals). Used by bench/writer-e2e.ts and
  * bench/e2e-profile.ts.
  */
 import crypto from 'node:crypto';
@@ -16,7 +16,11 @@ import { freePort, spawnVigil, type VigilProcess } from '../test/helpers/process
 import { makeEvents } from './writer-lib.ts';
 
 const BATCH = 1000;
-const IN_FLIGHT = 4;
+/**
+ * Requests the load generator keeps in flight (closed loop): the gateway answers after acks=all, so with few requests
+ * in flight the rate is bound by the produce latency rather than by CPU.
+ */
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 4);
 const READY_POLLS = 300;
 const POLL_MS = 100;
 /** After /readyz: the writer joins its group (the gateway's readiness does not wait for it). */
