@@ -132,7 +132,7 @@ export class ColumnEvaluator {
         return { type: 'vector', columns: this.mapColumns(value.columns, (v) => -v) };
       }
       case 'vector':
-        return { type: 'vector', columns: this.selector(expr) };
+        return { type: 'vector', columns: this.collect((emit) => this.selector(expr, emit, null)) };
       case 'aggregation':
         return { type: 'vector', columns: this.aggregation(expr) };
       case 'binary':
@@ -172,9 +172,37 @@ export class ColumnEvaluator {
     };
   }
 
-  /** The newest sample in [t - lookback, t] of each series at each step (offset shifts t). */
-  private selector(selector: VectorSelector): Column[] {
+  /** A series' column: a new one, or `scratch` emptied (a column its consumer reads once, right away). */
+  private target(labels: Labels, scratch: Column | null): Column {
+    if (!scratch) return this.newColumn(labels);
+    scratch.labels = labels;
+    scratch.present.fill(0);
+    return scratch;
+  }
+
+  private collect(produce: (emit: (column: Column) => void) => void): Column[] {
     const out: Column[] = [];
+    produce((column) => out.push(column));
+    return out;
+  }
+
+  /**
+   * Each column of an instant vector, in order; a selector's or range function's one at a time in one reused
+   * column (an aggregation adds each in and forgets it: no column per input series).
+   */
+  private forEachColumn(expr: Expr, what: string, use: (column: Column) => void): void {
+    let inner = expr;
+    while (inner.kind === 'paren') inner = inner.expr;
+    if (inner.kind === 'vector') return this.selector(inner, use, this.newColumn({}));
+    if (inner.kind === 'call' && RANGE_FUNCTIONS.has(inner.fn) && inner.fn !== 'quantile_over_time') {
+      const matrix = inner.args[0];
+      if (matrix.kind === 'matrix') return this.rangeFunction(inner.fn, matrix, null, use, this.newColumn({}));
+    }
+    for (const column of this.vector(expr, what)) use(column);
+  }
+
+  /** The newest sample in [t - lookback, t] of each series at each step (offset shifts t). */
+  private selector(selector: VectorSelector, emit: (column: Column) => void, scratch: Column | null): void {
     for (const series of this.select(selector)) {
       const { times, values, head } = series.points;
       const n = times.length;
@@ -185,13 +213,12 @@ export class ColumnEvaluator {
         while (next < n && times[next] <= at) next++;
         const i = next - 1;
         if (i < head || times[i] < at - this.lookbackMs) continue;
-        column ??= this.newColumn(series.labels);
+        column ??= this.target(series.labels, scratch);
         column.values[k] = values[i];
         column.present[k] = 1;
       }
-      if (column) out.push(column);
+      if (column) emit(column);
     }
-    return out;
   }
 
   private call(call: Call): Columns {
@@ -207,13 +234,18 @@ export class ColumnEvaluator {
     const phi = fn === 'quantile_over_time' ? this.scalar(args[0], `${fn}() argument 1 must be a scalar`) : null;
     const matrix = args[phi ? 1 : 0];
     if (matrix.kind !== 'matrix') throw new NotColumnar(fn);
-    return { type: 'vector', columns: this.rangeFunction(fn, matrix, phi) };
+    return { type: 'vector', columns: this.collect((emit) => this.rangeFunction(fn, matrix, phi, emit, null)) };
   }
 
   /** The function over each series' samples in [t - range, t] (shifted by offset) at each step. */
-  private rangeFunction(fn: string, matrix: MatrixSelector, phi: Float64Array | null): Column[] {
+  private rangeFunction(
+    fn: string,
+    matrix: MatrixSelector,
+    phi: Float64Array | null,
+    emit: (column: Column) => void,
+    scratch: Column | null,
+  ): void {
     const { offsetMs } = matrix.selector;
-    const out: Column[] = [];
     const counter = fn === 'rate' || fn === 'increase';
     for (const series of this.select(matrix.selector)) {
       const { times, values, head } = series.points;
@@ -232,13 +264,12 @@ export class ColumnEvaluator {
         const resetFree = resets !== null && resets[hi - 1] === resets[lo];
         const value = windowValue(fn, series, lo, hi, from, to, matrix.rangeMs, phi ? phi[k] : 0, resetFree);
         if (value === null) continue;
-        column ??= this.newColumn(fn === 'last_over_time' ? series.labels : dropName(series.labels));
+        column ??= this.target(fn === 'last_over_time' ? series.labels : dropName(series.labels), scratch);
         column.values[k] = value;
         column.present[k] = 1;
       }
-      if (column) out.push(column);
+      if (column) emit(column);
     }
-    return out;
   }
 
   /** Each column through `f`, without the metric name. */
@@ -251,10 +282,9 @@ export class ColumnEvaluator {
    * aggregation meets the samples in): the same sums, means (incremental) and deviations (Welford) bit for bit.
    */
   private aggregation(agg: Aggregation): Column[] {
-    const input = this.vector(agg.expr, `${agg.op}() needs an instant vector`);
     const groups = new Map<string, { column: Column; n: Float64Array; mean: Float64Array | null }>();
     const deviation = agg.op === 'stddev' || agg.op === 'stdvar';
-    for (const member of input) {
+    this.forEachColumn(agg.expr, `${agg.op}() needs an instant vector`, (member) => {
       const { labels, key } = groupOf(agg, member.labels);
       let group = groups.get(key);
       if (!group) {
@@ -262,7 +292,7 @@ export class ColumnEvaluator {
         groups.set(key, (group = { column: this.newColumn(labels), n: new Float64Array(this.count), mean }));
       }
       addMember(agg.op, group.column, group.n, group.mean, member);
-    }
+    });
     const out: Column[] = [];
     for (const { column, n } of groups.values()) {
       if (deviation) {
