@@ -1,7 +1,9 @@
 /**
  * Evaluates full PromQL expressions (expr.ts) at instants over series already loaded into memory — the query
  * role loads exactly what the selectors read, bounded, before evaluating. A range query evaluates the expression
- * at every step (start, start + step, …, end), like Prometheus. Semantics follow Prometheus 2.x (docs/promql.md):
+ * at every step (start, start + step, …, end), like Prometheus: a series at a time across all the steps where it
+ * can (columns.ts, rangeColumns), else the whole expression a step at a time (rangeSteps), with the same answers.
+ * Semantics follow Prometheus 2.x (docs/promql.md):
  *   instant selector   newest sample in [t - lookback, t] (offset shifts t)
  *   range selector     samples in [t - range, t]
  *   rate/increase/delta  extrapolated to the window edges as Prometheus does; irate/idelta the last two samples
