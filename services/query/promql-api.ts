@@ -18,7 +18,9 @@ import {
   Evaluator,
   labelsKey,
   PromqlExecutionError,
+  type RangeColumns,
   type SeriesResult,
+  type SeriesSource,
   type Value,
 } from '../../shared/promql/engine.ts';
 import { selectorsOf, type Expr } from '../../shared/promql/expr.ts';
@@ -126,6 +128,36 @@ function toMatrix(series: SeriesResult[]): JsonText {
 }
 
 /**
+ * toMatrix of a result a series at a time: each instant's `[seconds,"` is written once, and a column's numbers are
+ * formatted by one JSON.stringify (the same text as String for finite numbers; NaN and ±Inf, which it writes as
+ * null, through formatValue).
+ */
+function columnsToMatrix({ instants, columns }: RangeColumns): JsonText {
+  const opens = Array.from(instants, (t) => `[${sec(t)},"`);
+  const keyed = columns.map((c) => ({ key: labelsKey(c.labels), c }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : 1));
+  const parts: string[] = [];
+  for (const { c } of keyed) {
+    const texts = JSON.stringify(Array.from(c.values)).slice(1, -1).split(',');
+    const points: string[] = [];
+    for (let k = 0; k < opens.length; k++) {
+      if (!c.present[k]) continue;
+      const text = texts[k] === 'null' ? formatValue(c.values[k]) : texts[k];
+      points.push(`${opens[k]}${text}"]`);
+    }
+    parts.push(`{"metric":${JSON.stringify(c.labels)},"values":[${points.join(',')}]}`);
+  }
+  return new JsonText(`{"resultType":"matrix","result":[${parts.join(',')}]}`);
+}
+
+/** A range query over loaded series, answered as the `data` of query_range. */
+export function rangeAnswer(source: SeriesSource, expr: Expr, start: number, end: number, stepMs: number): JsonText {
+  const evaluator = new Evaluator(source);
+  const columns = evaluator.rangeColumns(expr, start, end, stepMs);
+  return columns ? columnsToMatrix(columns) : toMatrix(evaluator.rangeSteps(expr, start, end, stepMs));
+}
+
+/**
  * What each selector reads when the expression is evaluated at start, start + step, … ≤ end; instant selectors
  * say at which instants, so the loader keeps one sample per series and step (promql-data.ts, step reduction).
  */
@@ -193,7 +225,7 @@ export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LI
         `longer, the range shorter, or add label matchers`,
     );
   }
-  return toMatrix(new Evaluator(source).range(expr, start, end, step));
+  return rangeAnswer(source, expr, start, end, step);
 }
 
 /** The series match[] selects (all when none is given) in [start, end]. */

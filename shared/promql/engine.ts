@@ -1,7 +1,9 @@
 /**
  * Evaluates full PromQL expressions (expr.ts) at instants over series already loaded into memory — the query
  * role loads exactly what the selectors read, bounded, before evaluating. A range query evaluates the expression
- * at every step (start, start + step, …, end), like Prometheus. Semantics follow Prometheus 2.x (docs/promql.md):
+ * at every step (start, start + step, …, end), like Prometheus: a series at a time across all the steps where it
+ * can (columns.ts, rangeColumns), else the whole expression a step at a time (rangeSteps), with the same answers.
+ * Semantics follow Prometheus 2.x (docs/promql.md):
  *   instant selector   newest sample in [t - lookback, t] (offset shifts t)
  *   range selector     samples in [t - range, t]
  *   rate/increase/delta  extrapolated to the window edges as Prometheus does; irate/idelta the last two samples
@@ -14,6 +16,7 @@ import type { Aggregation, Binary, Call, Expr, MatrixSelector, VectorMatching, V
 import { COMPARISON_OPS, SET_OPS } from './expr.ts';
 import { aggregate } from './aggregations.ts';
 import { callFunction } from './functions.ts';
+import { type Column, type Columns, ColumnEvaluator, columnar, NotColumnar } from './columns.ts';
 
 export const NAME = '__name__';
 export const DEFAULT_LOOKBACK_MS = 300_000; // 5 minutes, as Prometheus
@@ -59,6 +62,19 @@ export interface SeriesResult {
   values: number[];
 }
 
+/** A range query's result a series at a time: each series' values at the instants where it is present. */
+export interface RangeColumns {
+  instants: Float64Array;
+  columns: Column[];
+}
+
+/** The instants of a range query: start, start + step, … ≤ end. */
+function instantsOf(start: number, end: number, stepMs: number): number[] {
+  const out: number[] = [];
+  for (let t = start; t <= end; t += stepMs) out.push(t);
+  return out;
+}
+
 /** Per selected series, the index bounds of the last window read, and the instant they were read for. */
 interface Cursor {
   t: number;
@@ -83,9 +99,56 @@ export class Evaluator {
 
   /** Evaluates at every step; a scalar expression becomes one series without labels. */
   range(expr: Expr, start: number, end: number, stepMs: number): SeriesResult[] {
+    const columns = this.rangeColumns(expr, start, end, stepMs);
+    if (!columns) return this.rangeSteps(expr, start, end, stepMs);
+    return columns.columns.map(({ labels, values, present }) => {
+      const series: SeriesResult = { labels, times: [], values: [] };
+      for (let k = 0; k < columns.instants.length; k++) {
+        if (!present[k]) continue;
+        series.times.push(columns.instants[k]);
+        series.values.push(values[k]);
+      }
+      return series;
+    });
+  }
+
+  /**
+   * The range evaluated a series at a time (columns.ts): every result series has a value at some step, and no two
+   * have the same labels. Null where rangeSteps must answer: the expression is not columnar, or two result series
+   * have the same labels (which the step-by-step evaluation answers as it always has).
+   */
+  rangeColumns(expr: Expr, start: number, end: number, stepMs: number): RangeColumns | null {
+    if (this.opts.given || !columnar(expr)) return null;
+    const instants = Float64Array.from(instantsOf(start, end, stepMs));
+    let value: Columns;
+    try {
+      value = new ColumnEvaluator((s) => this.series(s), this.opts.lookbackMs, instants).eval(expr);
+    } catch (error) {
+      if (error instanceof NotColumnar) return null;
+      throw error;
+    }
+    if (value.type === 'scalar')
+      return {
+        instants,
+        columns: [{ labels: {}, values: value.values, present: new Uint8Array(instants.length).fill(1) }],
+      };
+    const seen = new Set<string>();
+    const columns: Column[] = [];
+    for (const column of value.columns) {
+      if (!column.present.includes(1)) continue;
+      const key = cachedKey(column.labels);
+      if (seen.has(key)) return null;
+      seen.add(key);
+      columns.push(column);
+    }
+    return { instants, columns };
+  }
+
+  /** The range evaluated step by step: the whole expression at each instant. */
+  rangeSteps(expr: Expr, start: number, end: number, stepMs: number): SeriesResult[] {
     this.cursors.clear();
     const out = new Map<string, SeriesResult>();
-    for (let t = start; t <= end; t += stepMs) {
+    for (const t of instantsOf(start, end, stepMs)) {
       const value = this.eval(expr, t);
       const samples =
         value.type === 'vector' ? value.samples : value.type === 'scalar' ? [{ labels: {}, value: value.value }] : [];
@@ -242,7 +305,7 @@ export class Evaluator {
 }
 
 /** [value, keep]: the result of `a op b`; for comparisons keep says whether it holds (value is then a). */
-function scalarOp(op: string, a: number, b: number): [number, boolean] {
+export function scalarOp(op: string, a: number, b: number): [number, boolean] {
   switch (op) {
     case '+':
       return [a + b, true];

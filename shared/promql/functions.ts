@@ -126,84 +126,88 @@ function rangeFunction(call: Call, ctx: CallContext, matrix: MatrixSelector, sca
     return { type: 'vector', samples: [{ labels: absentLabels(matrix), value: 1 }] };
   }
   for (const { series, lo, hi, from, to } of windows) {
-    const n = hi - lo;
-    if (n === 0) continue;
-    const times = series.points.times;
-    const values = series.points.values;
-    let value: number | null;
-    if (series.counts) {
-      value = countsOverWindow(fn, values, lo, hi, matrix.rangeMs);
-    } else
-      switch (fn) {
-        case 'rate':
-        case 'increase':
-        case 'delta':
-          value = extrapolatedRate(times, values, lo, hi, from, to, fn !== 'delta', fn === 'rate', matrix.rangeMs);
-          break;
-        case 'irate':
-        case 'idelta':
-          value = instantRate(times, values, lo, hi, fn === 'irate');
-          break;
-        case 'resets':
-        case 'changes': {
-          let count = 0;
-          for (let i = lo + 1; i < hi; i++) {
-            const [prev, cur] = [values[i - 1], values[i]];
-            if (fn === 'resets' ? cur < prev : cur !== prev && !(Number.isNaN(cur) && Number.isNaN(prev))) count++;
-          }
-          value = count;
-          break;
-        }
-        case 'count_over_time':
-          value = n;
-          break;
-        case 'present_over_time':
-          value = 1;
-          break;
-        case 'last_over_time':
-          value = values[hi - 1];
-          break;
-        case 'sum_over_time': {
-          const sum = new KahanSum();
-          for (let i = lo; i < hi; i++) sum.add(values[i]);
-          value = sum.value;
-          break;
-        }
-        case 'avg_over_time': {
-          // Prometheus' incremental mean, compensated; a sum would overflow where the mean does not.
-          const mean = new KahanSum();
-          for (let i = lo, count = 1; i < hi; i++, count++) mean.add(values[i] / count - mean.sum / count);
-          value = mean.value;
-          break;
-        }
-        case 'min_over_time':
-          value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b < a ? b : a));
-          break;
-        case 'max_over_time':
-          value = values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b > a ? b : a));
-          break;
-        case 'stddev_over_time':
-        case 'stdvar_over_time': {
-          const mean = new KahanSum();
-          const aux = new KahanSum();
-          for (let i = lo, count = 1; i < hi; i++, count++) {
-            const delta = values[i] - mean.value;
-            mean.add(delta / count);
-            aux.add(delta * (values[i] - mean.value));
-          }
-          value = fn === 'stdvar_over_time' ? aux.value / n : Math.sqrt(aux.value / n);
-          break;
-        }
-        case 'quantile_over_time':
-          value = quantile(phi, values.slice(lo, hi));
-          break;
-        default:
-          throw new PromqlExecutionError(`function ${fn}() is not supported`);
-      }
+    if (hi === lo) continue;
+    const value = windowValue(fn, series, lo, hi, from, to, matrix.rangeMs, phi);
     if (value === null) continue;
     out.push({ labels: fn === 'last_over_time' ? series.labels : dropName(series.labels), value });
   }
   return { type: 'vector', samples: out };
+}
+
+/**
+ * A range function (not absent_over_time) over the samples [lo, hi) of one series, a window of at least one sample
+ * from `from` to `to`; null where it has no value (rate over fewer than two samples). `resetFree`: the caller knows
+ * no sample of the window is below the one before it (rate and increase then skip looking for counter resets).
+ */
+export function windowValue(
+  fn: string,
+  series: StoredSeries,
+  lo: number,
+  hi: number,
+  from: number,
+  to: number,
+  rangeMs: number,
+  phi: number,
+  resetFree = false,
+): number | null {
+  const n = hi - lo;
+  const times = series.points.times;
+  const values = series.points.values;
+  if (series.counts) return countsOverWindow(fn, values, lo, hi, rangeMs);
+  switch (fn) {
+    case 'rate':
+    case 'increase':
+    case 'delta':
+      return extrapolatedRate(times, values, lo, hi, from, to, fn !== 'delta', fn === 'rate', rangeMs, resetFree);
+    case 'irate':
+    case 'idelta':
+      return instantRate(times, values, lo, hi, fn === 'irate');
+    case 'resets':
+    case 'changes': {
+      let count = 0;
+      for (let i = lo + 1; i < hi; i++) {
+        const [prev, cur] = [values[i - 1], values[i]];
+        if (fn === 'resets' ? cur < prev : cur !== prev && !(Number.isNaN(cur) && Number.isNaN(prev))) count++;
+      }
+      return count;
+    }
+    case 'count_over_time':
+      return n;
+    case 'present_over_time':
+      return 1;
+    case 'last_over_time':
+      return values[hi - 1];
+    case 'sum_over_time': {
+      const sum = new KahanSum();
+      for (let i = lo; i < hi; i++) sum.add(values[i]);
+      return sum.value;
+    }
+    case 'avg_over_time': {
+      // Prometheus' incremental mean, compensated; a sum would overflow where the mean does not.
+      const mean = new KahanSum();
+      for (let i = lo, count = 1; i < hi; i++, count++) mean.add(values[i] / count - mean.sum / count);
+      return mean.value;
+    }
+    case 'min_over_time':
+      return values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b < a ? b : a));
+    case 'max_over_time':
+      return values.slice(lo, hi).reduce((a, b) => (Number.isNaN(a) || b > a ? b : a));
+    case 'stddev_over_time':
+    case 'stdvar_over_time': {
+      const mean = new KahanSum();
+      const aux = new KahanSum();
+      for (let i = lo, count = 1; i < hi; i++, count++) {
+        const delta = values[i] - mean.value;
+        mean.add(delta / count);
+        aux.add(delta * (values[i] - mean.value));
+      }
+      return fn === 'stdvar_over_time' ? aux.value / n : Math.sqrt(aux.value / n);
+    }
+    case 'quantile_over_time':
+      return quantile(phi, values.slice(lo, hi));
+    default:
+      throw new PromqlExecutionError(`function ${fn}() is not supported`);
+  }
 }
 
 /**
@@ -246,11 +250,15 @@ function extrapolatedRate(
   isCounter: boolean,
   isRate: boolean,
   rangeMs: number,
+  resetFree = false,
 ): number | null {
   if (hi - lo < 2) return null;
   const first = values[lo];
   let result = values[hi - 1] - first;
-  if (isCounter) {
+  // The caller knows no point of the window is below the one before it: the scan would only add 0 for a negative first.
+  if (isCounter && resetFree) {
+    if (first < 0) result += 0;
+  } else if (isCounter) {
     let last = 0;
     for (let i = lo; i < hi; i++) {
       if (values[i] < last) result += last;
@@ -317,7 +325,7 @@ function histogramQuantile(phi: number, samples: Sample[]): Sample[] {
   return [...groups.values()].map(({ labels, buckets }) => ({ labels, value: bucketQuantile(phi, buckets) }));
 }
 
-function bucketQuantile(q: number, input: { le: number; count: number }[]): number {
+export function bucketQuantile(q: number, input: { le: number; count: number }[]): number {
   if (Number.isNaN(q)) return NaN;
   if (q < 0) return -Infinity;
   if (q > 1) return Infinity;
