@@ -11,7 +11,7 @@ import type { BatchingProducer, BundleItem } from '../../shared/kafka/producer.t
 import { HEADER_PRODUCER, HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import { isPlainObject } from '../../shared/schemas/validate.ts';
 import { RejectedItem, type ParsedBody } from './body.ts';
-import type { ItemKind } from './kinds.ts';
+import type { ItemContext, ItemKind } from './kinds.ts';
 import { rejectionReason, type GatewayMetrics } from './metrics.ts';
 
 import { secondsSince } from '../../shared/units.ts';
@@ -51,9 +51,11 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
   let first: R | null = null;
   let rejected = 0;
 
+  // One context for the whole request, its index moved along (check() reads it and keeps nothing of it).
+  const ctx: ItemContext = { requestId, createdBy: req.createdBy, now, index: undefined };
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
-    const ctx = { requestId, createdBy: req.createdBy, now, index: batch ? index : undefined };
+    ctx.index = batch ? index : undefined;
     const result =
       item instanceof RejectedItem
         ? { ok: false as const, errors: [rejection(item, batch ? index : undefined)] }

@@ -46,11 +46,19 @@ export interface ItemKind<R> {
 export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): ItemKind<EventRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
-  const window = (now: number): TimeWindow => ({
-    now,
-    retentionDays: storage.eventRetentionDays,
-    futureGraceSeconds: ingest.futureGraceSeconds,
-  });
+  const window = windowOf(storage.eventRetentionDays, ingest.futureGraceSeconds);
+  /** A field nested too deep is refused (and dropped, so that the validator does not serialise it); else redacted. */
+  const boundAndRedact = (
+    item: Record<string, unknown>,
+    field: 'tags' | 'payload',
+    ctx: ItemContext,
+    refused: FieldError[],
+  ): void => {
+    if (nestsDeeperThan(item[field], ingest.maxDepth)) {
+      refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
+      item[field] = undefined;
+    } else item[field] = redact(item[field]);
+  };
   return {
     endpoint: 'events',
     batchKey: 'events',
@@ -63,12 +71,8 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
       if (isPlainObject(item)) {
         if (ctx.requestId !== undefined) addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
         if (ingest.redactSecrets && typeof item.message === 'string') item.message = redactSecrets(item.message);
-        for (const field of ['tags', 'payload'] as const) {
-          if (nestsDeeperThan(item[field], ingest.maxDepth)) {
-            refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
-            item[field] = undefined; // the validator must not serialise it; the error above stands
-          } else item[field] = redact(item[field]);
-        }
+        boundAndRedact(item, 'tags', ctx, refused);
+        boundAndRedact(item, 'payload', ctx, refused);
       }
       const result = validateEvent(item, {
         window: window(ctx.now),
@@ -94,11 +98,7 @@ export function metricKind(
 ): ItemKind<MetricRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
-  const window = (now: number): TimeWindow => ({
-    now,
-    retentionDays: storage.metricRetentionDays,
-    futureGraceSeconds: ingest.futureGraceSeconds,
-  });
+  const window = windowOf(storage.metricRetentionDays, ingest.futureGraceSeconds);
   return {
     endpoint: 'metrics',
     batchKey: 'metrics',
@@ -120,6 +120,18 @@ export function metricKind(
       return (record) => partitionOf(seriesFingerprint(record.name, record.labels));
     },
     toJson: metricToJson,
+  };
+}
+
+/**
+ * The time window items must fall in at `now`: one object per distinct `now` (a request's items share theirs), not
+ * one per item.
+ */
+function windowOf(retentionDays: number, futureGraceSeconds: number): (now: number) => TimeWindow {
+  let last: TimeWindow = { now: Number.NaN, retentionDays, futureGraceSeconds };
+  return (now) => {
+    if (last.now !== now) last = { now, retentionDays, futureGraceSeconds };
+    return last;
   };
 }
 

@@ -69,7 +69,8 @@ export class Checker {
       this.fail(field, `must be a JSON object, got ${describe(value)}`);
       return null;
     }
-    const keys = Object.keys(value).length;
+    // No object has more than MAX_SAFE_INTEGER keys: an unbounded field (payload) is not counted.
+    const keys = opts.maxKeys < Number.MAX_SAFE_INTEGER ? Object.keys(value).length : 0;
     if (keys > opts.maxKeys) {
       this.fail(field, `must have at most ${opts.maxKeys} keys, got ${keys}`);
       return null;
@@ -80,14 +81,16 @@ export class Checker {
       this.fail(field, `must be at most ${opts.maxBytes} bytes as JSON, got ${Buffer.byteLength(json)}`);
       return null;
     }
+    // Both checks below look for \u escapes: most texts have none, found by one search.
+    const unicodeEscapes = json.includes('\\u');
     // jsonb rejects \u0000 anywhere, keys included.
-    if (json.includes('\\u0000')) {
+    if (unicodeEscapes && json.includes('\\u0000')) {
       this.fail(field, 'must not contain the NUL character');
       return null;
     }
     // jsonb also rejects an unpaired surrogate, which JSON.stringify writes as a \udXXX escape (a pair it writes as
     // the character itself). A producer's own text may escape pairs too: only then is the value serialised to tell.
-    const escapes = json.includes('\\u') && SURROGATE_ESCAPE.test(json);
+    const escapes = unicodeEscapes && SURROGATE_ESCAPE.test(json);
     if (escapes && (text === undefined || SURROGATE_ESCAPE.test(JSON.stringify(value)))) {
       this.fail(field, UNPAIRED_SURROGATE);
       return null;
