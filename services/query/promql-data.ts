@@ -393,13 +393,28 @@ interface Packed {
   entries: number;
 }
 
-const FLOAT8_BYTES = 8;
-const INT4_BYTES = 4;
-
 /** a > b as PostgreSQL orders float8: NaN above every number. */
 function pgGreater(a: number, b: number): boolean {
   if (Number.isNaN(a)) return !Number.isNaN(b);
   return !Number.isNaN(b) && a > b;
+}
+
+/** Big-endian float8 entries as numbers: byte-swapped in place (native) and viewed, copied only when unaligned. */
+function float8s(packed: Buffer): Float64Array {
+  const swapped = packed.swap64();
+  if (swapped.byteOffset % Float64Array.BYTES_PER_ELEMENT === 0) {
+    return new Float64Array(swapped.buffer, swapped.byteOffset, swapped.length / Float64Array.BYTES_PER_ELEMENT);
+  }
+  return new Float64Array(new Uint8Array(swapped).buffer);
+}
+
+/** Big-endian int4 entries as numbers (as float8s). */
+function int4s(packed: Buffer): Int32Array {
+  const swapped = packed.swap32();
+  if (swapped.byteOffset % Int32Array.BYTES_PER_ELEMENT === 0) {
+    return new Int32Array(swapped.buffer, swapped.byteOffset, swapped.length / Int32Array.BYTES_PER_ELEMENT);
+  }
+  return new Int32Array(new Uint8Array(swapped).buffer);
 }
 
 /**
@@ -414,27 +429,29 @@ function reduceSteps(row: Packed, read: MinuteRead): Loaded {
   const bestT = new Float64Array(steps);
   const bestV = new Float64Array(steps);
   const held = new Uint8Array(steps);
-  const sums = row.n !== null && row.total !== null;
-  const n = sums ? new Float64Array(steps) : null;
+  const times = float8s(row.t);
+  const values = float8s(row.v);
+  const counts = row.n && row.total ? int4s(row.n) : null;
+  const sums = row.n && row.total ? float8s(row.total) : null;
+  const n = counts ? new Float64Array(steps) : null;
   const total = sums ? new Float64Array(steps) : null;
-  const count = row.t.length / FLOAT8_BYTES;
-  for (let i = 0; i < count; i++) {
-    const t = row.t.readDoubleBE(i * FLOAT8_BYTES);
+  for (let i = 0; i < times.length; i++) {
+    const t = times[i];
     const minute = Math.ceil(t / MINUTE_MS);
     if (minute < lo || minute > hi) continue;
     const k = stepOf(minute);
-    const v = row.v.readDoubleBE(i * FLOAT8_BYTES);
+    const v = values[i];
     if (!held[k] || t > bestT[k] || (t === bestT[k] && pgGreater(v, bestV[k]))) {
       held[k] = 1;
       bestT[k] = t;
       bestV[k] = v;
     }
-    if (n && total) {
-      n[k] += (row.n as Buffer).readInt32BE(i * INT4_BYTES);
-      total[k] += (row.total as Buffer).readDoubleBE(i * FLOAT8_BYTES);
+    if (n && total && counts && sums) {
+      n[k] += counts[i];
+      total[k] += sums[i];
     }
   }
-  const out: Loaded = { labels: row.labels, t: [], v: [], n: sums ? [] : null, total: sums ? [] : null, read: 0 };
+  const out: Loaded = { labels: row.labels, t: [], v: [], n: n ? [] : null, total: total ? [] : null, read: 0 };
   for (let k = 0; k < steps; k++) {
     if (!held[k]) continue;
     out.t.push(bestT[k]);
