@@ -99,10 +99,10 @@ export interface LoadRequest {
 /** Rows of one series per step (step reduction) or per sample: time, value, and how many samples with what sum. */
 interface Loaded {
   labels: string;
-  t: number[];
-  v: number[];
-  n: number[] | null;
-  total: number[] | null;
+  t: ArrayLike<number>;
+  v: ArrayLike<number>;
+  n: ArrayLike<number> | null;
+  total: ArrayLike<number> | null;
   /** Stored samples read for this series. */
   read: number;
 }
@@ -218,8 +218,9 @@ async function loadSource(
     const labels = JSON.parse(row.labels) as Labels;
     if (source.kind === 'bucket' && 'le' in labels) continue; // the exposition leaves these out too
     const base = bases?.get(row.labels) ?? { n: 0, total: 0, buckets: BUCKET_BOUNDS.map(() => 0) };
-    // The base is the running state just before the window: the all-time state minus what the window and after hold.
-    for (let i = 0; i < row.t.length; i++) {
+    // The base is the running state just before the window: the all-time state minus what the window and after hold
+    // (gauges present their values as they are: no base).
+    for (let i = 0; source.kind !== 'raw' && i < row.t.length; i++) {
       const value = row.v[i];
       base.n -= row.n?.[i] ?? 1;
       base.total -= row.total?.[i] ?? value;
@@ -424,8 +425,7 @@ function int4s(packed: Buffer): Int32Array {
  */
 function reduceSteps(row: Packed, read: MinuteRead): Loaded {
   const { lo, hi, startMs, stepMs } = read;
-  const stepOf = (minute: number) => Math.max(0, Math.ceil((minute * MINUTE_MS - startMs) / stepMs));
-  const steps = stepOf(hi) + 1;
+  const steps = Math.max(0, Math.ceil((hi * MINUTE_MS - startMs) / stepMs)) + 1;
   const bestT = new Float64Array(steps);
   const bestV = new Float64Array(steps);
   const held = new Uint8Array(steps);
@@ -439,28 +439,38 @@ function reduceSteps(row: Packed, read: MinuteRead): Loaded {
     const t = times[i];
     const minute = Math.ceil(t / MINUTE_MS);
     if (minute < lo || minute > hi) continue;
-    const k = stepOf(minute);
+    const k = Math.max(0, Math.ceil((minute * MINUTE_MS - startMs) / stepMs));
     const v = values[i];
-    if (!held[k] || t > bestT[k] || (t === bestT[k] && pgGreater(v, bestV[k]))) {
+    if (held[k] === 0 || t > bestT[k] || (t === bestT[k] && pgGreater(v, bestV[k]))) {
       held[k] = 1;
       bestT[k] = t;
       bestV[k] = v;
     }
-    if (n && total && counts && sums) {
+    if (n !== null && total !== null && counts !== null && sums !== null) {
       n[k] += counts[i];
       total[k] += sums[i];
     }
   }
-  const out: Loaded = { labels: row.labels, t: [], v: [], n: n ? [] : null, total: total ? [] : null, read: 0 };
+  // The steps with an entry, compacted in place (j <= k), in step order: time order.
+  let j = 0;
   for (let k = 0; k < steps; k++) {
-    if (!held[k]) continue;
-    out.t.push(bestT[k]);
-    out.v.push(bestV[k]);
-    out.n?.push((n as Float64Array)[k]);
-    out.total?.push((total as Float64Array)[k]);
+    if (held[k] === 0) continue;
+    bestT[j] = bestT[k];
+    bestV[j] = bestV[k];
+    if (n !== null && total !== null) {
+      n[j] = n[k];
+      total[j] = total[k];
+    }
+    j++;
   }
-  out.read = Number(row.entries);
-  return out;
+  return {
+    labels: row.labels,
+    t: bestT.subarray(0, j),
+    v: bestV.subarray(0, j),
+    n: n?.subarray(0, j) ?? null,
+    total: total?.subarray(0, j) ?? null,
+    read: Number(row.entries),
+  };
 }
 
 function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {
