@@ -199,4 +199,42 @@ describe('PromQL per-hour aggregates (metric_hours) against raw samples', () => 
     await expectHoursInStep();
     await expectSameAnswers();
   });
+  it('keeps no hour with a minute past the retention, and the hours it keeps in step', async () => {
+    const day = 24 * HOUR;
+    const edge = Math.floor((Date.now() - RETENTION_DAYS * day) / HOUR) * HOUR;
+    const old = generate(edge - 3 * HOUR, edge + 3 * HOUR, 5, 'mh_old');
+    await insertSamples(ctx.db, old);
+    let result = await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS, hoursBuildRows: BUILD_ROWS });
+    for (let i = 0; i < 10 && result.hoursPending; i++) {
+      result = await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS, hoursBuildRows: BUILD_ROWS });
+    }
+    expect(result.hoursPending).toBe(false);
+    const { rows } = await ctx.db.query<{ cutoff: number; lowest: number | null; from: number; minutes: string }>(
+      `SELECT ceil(extract(epoch FROM now() - make_interval(days => $1)) * 1000 / 60000)::integer AS cutoff,
+              (SELECT min(hour) FROM metric_hours) AS lowest, (SELECT hours_from FROM metric_series_fold) AS from,
+              (SELECT count(*) FROM metric_minutes WHERE name = 'mh_old_gauge')::text AS minutes`,
+      [RETENTION_DAYS],
+    );
+    const { cutoff, lowest, from } = rows[0];
+    expect(Number(rows[0].minutes)).toBeGreaterThan(0); // the newer part of the old series is kept
+    expect(from * 60 + 1).toBeGreaterThanOrEqual(cutoff - 1); // the fold's cutoff is a little older than this one
+    expect((lowest ?? from) * 60 + 1).toBeGreaterThanOrEqual(cutoff - 1);
+    const { rows: kept } = await ctx.db.query<{ n: string }>(
+      "SELECT count(*)::text AS n FROM metric_hours WHERE name = 'mh_old_gauge'",
+    );
+    expect(Number(kept[0].n)).toBeGreaterThan(0);
+    await expectHoursInStep();
+    // A shorter retention: the hours held past it go, with their minutes.
+    await insertSamples(ctx.db, [{ timestamp: Date.now(), name: 'mh_other', metric_type: 'gauge', value: 1 }]);
+    expect(await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS - 1 })).toMatchObject({ folded: true });
+    const { rows: after } = await ctx.db.query<{ hours: string; minutes: string; from: number }>(
+      `SELECT (SELECT count(*) FROM metric_hours WHERE name = 'mh_old_gauge')::text AS hours,
+              (SELECT count(*) FROM metric_minutes WHERE name = 'mh_old_gauge')::text AS minutes,
+              (SELECT hours_from FROM metric_series_fold) AS from`,
+    );
+    expect(after[0]).toMatchObject({ hours: '0', minutes: '0' });
+    expect(after[0].from).toBeGreaterThan(from);
+    await expectHoursInStep();
+    await expectSameAnswers(); // the recent series, from hours as before
+  });
 });

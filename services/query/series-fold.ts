@@ -136,6 +136,19 @@ async function keepHours(
                                         AND m.minute <= $2::integer * ${MINUTES_PER_HOUR}`),
       [lo, hi],
     );
+  // Hours without minutes need no row: the bounds skip them for free, and the budget goes to hours with minutes.
+  const edge = await client.query<{ next: number | null; previous: number | null }>(
+    `SELECT (SELECT min(minute) FROM metric_minutes WHERE minute > $1::integer * ${MINUTES_PER_HOUR}
+                                                    AND minute <= $2::integer * ${MINUTES_PER_HOUR}) AS next,
+            (SELECT max(minute) FROM metric_minutes WHERE minute > $3::integer * ${MINUTES_PER_HOUR}
+                                                    AND minute <= $4::integer * ${MINUTES_PER_HOUR}) AS previous`,
+    [before, Math.max(before, closed), Math.min(floor, from), from],
+  );
+  const { next, previous } = edge.rows[0];
+  if (next === null) before = Math.max(before, closed);
+  else before = Math.max(before, Math.floor((next - 1) / MINUTES_PER_HOUR));
+  if (previous === null) from = Math.min(from, floor);
+  else from = Math.min(from, Math.floor((previous - 1) / MINUTES_PER_HOUR) + 1);
   const forward = Math.max(before, Math.min(closed, before + perFold));
   if (forward > before) await build(before, forward);
   const backward = Math.min(from, Math.max(floor, from - (perFold - (forward - before))));
