@@ -384,6 +384,25 @@ CREATE TABLE public.ingest_totals (
 );
 
 --
+-- Name: metric_hours; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.metric_hours (
+    name text NOT NULL,
+    metric_type text NOT NULL,
+    series bytea NOT NULL,
+    hour integer NOT NULL,
+    last_ms bytea NOT NULL,
+    last_value bytea NOT NULL,
+    sample_counts bytea NOT NULL,
+    value_sums bytea NOT NULL
+);
+ALTER TABLE ONLY public.metric_hours ALTER COLUMN last_ms SET STORAGE PLAIN;
+ALTER TABLE ONLY public.metric_hours ALTER COLUMN last_value SET STORAGE PLAIN;
+ALTER TABLE ONLY public.metric_hours ALTER COLUMN sample_counts SET STORAGE PLAIN;
+ALTER TABLE ONLY public.metric_hours ALTER COLUMN value_sums SET STORAGE PLAIN;
+
+--
 -- Name: metric_minutes; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -435,6 +454,9 @@ CREATE TABLE public.metric_series_fold (
     bucket_bounds double precision[] NOT NULL,
     folded_at timestamp with time zone,
     minutes_before timestamp with time zone,
+    hours_from integer,
+    hours_before integer,
+    hours_synced_before timestamp with time zone,
     CONSTRAINT metric_series_fold_singleton_check CHECK (singleton)
 );
 
@@ -633,6 +655,13 @@ ALTER TABLE ONLY public.ingest_ids
 
 ALTER TABLE ONLY public.ingest_totals
     ADD CONSTRAINT ingest_totals_pkey PRIMARY KEY (day, kind, partition);
+
+--
+-- Name: metric_hours metric_hours_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.metric_hours
+    ADD CONSTRAINT metric_hours_pkey PRIMARY KEY (name, metric_type, series, hour);
 
 --
 -- Name: metric_minutes metric_minutes_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -838,6 +867,12 @@ CREATE INDEX incidents_unresolved_idx ON public.incidents USING btree (status) W
 --
 
 CREATE INDEX ingest_ids_stored_at_idx ON public.ingest_ids USING brin (stored_at);
+
+--
+-- Name: metric_hours_hour_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_hours_hour_idx ON public.metric_hours USING btree (hour);
 
 --
 -- Name: metric_minutes_minute_idx; Type: INDEX; Schema: public; Owner: -

@@ -15,8 +15,10 @@
  * for (what counters and _count/_sum add up). The newest of these at or before an instant is the newest sample at
  * or before it: the evaluation is exactly the same, over up to one point per step instead of every sample. Range
  * selectors ([5m]) read every sample in their window.
- * Per-minute rows. When t0 and step are whole minutes, the folded samples come from metric_minutes (one row per
- * series and minute, kept by series-fold.ts) and only the unfolded tail from metrics (loadMinutes): same rows.
+ * Per-minute rows. When t0 and step are whole minutes, the folded samples come from metric_hours (one row per
+ * series and hour holding its minutes as arrays) and metric_minutes (one row per series and minute, for the minutes
+ * outside the hours it holds), both kept by series-fold.ts, and only the unfolded tail from metrics (loadMinutes):
+ * same rows.
  * Bounds: at most MAX_SAMPLES samples are held per query: rows read (LIMIT), or points kept after step reduction
  * (then a 400 saying how to narrow it); QUERY_STATEMENT_TIMEOUT_MS bounds the statements.
  */
@@ -26,7 +28,7 @@ import { matches, Points, type Labels } from '../../shared/promql/windows.ts';
 import type { SeriesSource, StoredSeries } from '../../shared/promql/engine.ts';
 import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { formatValue } from './exposition.ts';
-import { BUCKET_BOUNDS, MINUTE_MS, minuteOfSql, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
+import { BUCKET_BOUNDS, MINUTE_MS, MINUTES_PER_HOUR, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
 import { run, Where } from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
@@ -97,10 +99,10 @@ export interface LoadRequest {
 /** Rows of one series per step (step reduction) or per sample: time, value, and how many samples with what sum. */
 interface Loaded {
   labels: string;
-  t: number[];
-  v: number[];
-  n: number[] | null;
-  total: number[] | null;
+  t: ArrayLike<number>;
+  v: ArrayLike<number>;
+  n: ArrayLike<number> | null;
+  total: ArrayLike<number> | null;
   /** Stored samples read for this series. */
   read: number;
 }
@@ -216,8 +218,9 @@ async function loadSource(
     const labels = JSON.parse(row.labels) as Labels;
     if (source.kind === 'bucket' && 'le' in labels) continue; // the exposition leaves these out too
     const base = bases?.get(row.labels) ?? { n: 0, total: 0, buckets: BUCKET_BOUNDS.map(() => 0) };
-    // The base is the running state just before the window: the all-time state minus what the window and after hold.
-    for (let i = 0; i < row.t.length; i++) {
+    // The base is the running state just before the window: the all-time state minus what the window and after hold
+    // (gauges present their values as they are: no base).
+    for (let i = 0; source.kind !== 'raw' && i < row.t.length; i++) {
       const value = row.v[i];
       base.n -= row.n?.[i] ?? 1;
       base.total -= row.total?.[i] ?? value;
@@ -296,10 +299,21 @@ function minuteRange(window: Window): { lo: number; hi: number } | null {
   return hi >= lo ? { lo, hi } : null;
 }
 
+/** The hours (metric_hours) and minutes (metric_minutes) a per-minute read reads, and the step grid. */
+interface MinuteRead {
+  lo: number;
+  hi: number;
+  startMs: number;
+  stepMs: number;
+}
+
 /**
- * Step representatives from metric_minutes and from the samples not in it (created_at at or after minutes_before,
- * its own watermark, read in the same statement, so in the same snapshot as the minutes the fold committed with
- * it): the same rows as loadRows' step reduction.
+ * Step representatives from metric_hours for the hours it holds in step with metric_minutes ([hours_from,
+ * hours_before), while hours_synced_before = minutes_before), metric_minutes for the other minutes, and the samples
+ * not in either (created_at at or after minutes_before, its watermark): one statement, so one snapshot of what the
+ * fold committed together. Every source yields entries of the same shape (newest time and value of a minute, or a
+ * sample, with its count and sum), packed per series into big-endian bytea; reduceSteps groups them by step in Node:
+ * the same rows as loadRows' step reduction, from 24 hour rows per series and day instead of 1,440 minute rows.
  */
 async function loadMinutes(
   pool: Pool,
@@ -320,29 +334,143 @@ async function loadMinutes(
   const name = tail.param(source.stored);
   const types = tail.param(source.types);
   const exactSql = labeled ? `AND labels @> ${tail.param(JSON.stringify(exact))}::jsonb` : '';
-  const minutes = `m.minute >= ${tail.param(range.lo)} AND m.minute <= ${tail.param(range.hi)}`;
-  // Per series (a LATERAL join): each one's few thousand rows group in memory, in (series, minute) order.
-  const rows = `SELECT k.labels::text AS labels, m.last_ms AS t, m.last_value AS value, m.sample_count::float8 AS n,
-                       m.value_sum AS total, m.minute::float8 * ${MINUTE_MS} AS at
-                  FROM metric_minutes m
-                 WHERE m.name = ${name} AND m.metric_type = ANY(${types}::text[]) AND m.series = k.series
-                   AND ${minutes}
-                 UNION ALL
-                SELECT k.labels::text, t, value, 1, value, ${minuteOfSql('t')}::float8 * ${MINUTE_MS}
-                  FROM unfolded u
-                 WHERE u.series = k.series`;
+  const lo = tail.param(range.lo);
+  const hi = tail.param(range.hi);
+  // Hours a..b (b exclusive) from metric_hours; with none held, a = b = the hour before lo (no minute of it is read).
+  const firstHour = tail.param(Math.floor((range.lo - 1) / MINUTES_PER_HOUR));
+  const endHour = tail.param(Math.floor((range.hi - 1) / MINUTES_PER_HOUR) + 1);
+  const sums = source.kind !== 'raw';
+  const columns = (t: string, v: string, n: string, total: string) =>
+    `${t} AS t, ${v} AS v, ${sums ? n : 'NULL::bytea'} AS n, ${sums ? total : 'NULL::bytea'} AS total`;
+  const minuteSum = 'float8send(m.value_sum)';
+  const minuteRows = (bounds: string) =>
+    `SELECT ${columns('float8send(m.last_ms)', 'float8send(m.last_value)', 'int4send(m.sample_count)', minuteSum)},
+            1 AS entries
+       FROM metric_minutes m
+      WHERE m.name = ${name} AND m.metric_type = ANY(${types}::text[]) AND m.series = k.series AND ${bounds}`;
+  const sample = 'float8send(u.value)';
+  // Aggregates without ORDER BY read their group's rows in one order: the columns' entries stay aligned.
+  const packed = (column: string) => `string_agg(${column}, ''::bytea) AS ${column}`;
   const sql = `WITH unfolded AS MATERIALIZED (
                  SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value
                    FROM metrics ${tail}),
                keys AS (SELECT labels, sha256(jsonb_send(labels)) AS series FROM metric_series
                          WHERE name = ${name} AND metric_type = ANY(${types}::text[]) ${exactSql}
                          UNION
-                        SELECT labels, series FROM unfolded)
-               SELECT per_series.*
-                 FROM keys k CROSS JOIN LATERAL (${stepReducedSql(source, rows, tail, steps)}) per_series`;
+                        SELECT labels, series FROM unfolded),
+               held AS (SELECT greatest(hours_from, ${firstHour}) AS a, least(hours_before, ${endHour}) AS b
+                          FROM metric_series_fold
+                         WHERE hours_synced_before = minutes_before AND hours_from IS NOT NULL),
+               span AS (SELECT coalesce((SELECT a FROM held), ${firstHour}) AS a,
+                               coalesce((SELECT greatest(a, b) FROM held), ${firstHour}) AS b)
+               SELECT k.labels::text AS labels, ${packed('t')}, ${packed('v')}, ${packed('n')}, ${packed('total')},
+                      sum(entries)::float8 AS entries
+                 FROM keys k CROSS JOIN span s CROSS JOIN LATERAL (
+                      SELECT ${columns('h.last_ms', 'h.last_value', 'h.sample_counts', 'h.value_sums')},
+                             length(h.last_ms) / 8 AS entries
+                        FROM metric_hours h
+                       WHERE h.name = ${name} AND h.metric_type = ANY(${types}::text[]) AND h.series = k.series
+                         AND h.hour >= s.a AND h.hour < s.b
+                       UNION ALL
+                      ${minuteRows(`m.minute >= ${lo} AND m.minute <= least(${hi}, s.a * ${MINUTES_PER_HOUR})`)}
+                       UNION ALL
+                      ${minuteRows(`m.minute > greatest(${lo} - 1, s.b * ${MINUTES_PER_HOUR}) AND m.minute <= ${hi}`)}
+                       UNION ALL
+                      SELECT ${columns('float8send(u.t)', sample, 'int4send(1)', sample)}, 1
+                        FROM unfolded u WHERE u.series = k.series) parts
+                GROUP BY k.labels`;
   // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
-  const settings = { work_mem: LOAD_WORK_MEM, jit: 'off' } as const;
-  return run<Loaded>(pool, sql, tail.values, settings);
+  const rows = await run<Packed>(pool, sql, tail.values, { work_mem: LOAD_WORK_MEM, jit: 'off' });
+  return rows.map((row) => reduceSteps(row, { ...range, ...steps }));
+}
+
+/** One series' entries as loadMinutes packs them: big-endian float8 (t, v, total) and int4 (n), one per entry. */
+interface Packed {
+  labels: string;
+  t: Buffer;
+  v: Buffer;
+  n: Buffer | null;
+  total: Buffer | null;
+  entries: number;
+}
+
+/** a > b as PostgreSQL orders float8: NaN above every number. */
+function pgGreater(a: number, b: number): boolean {
+  if (Number.isNaN(a)) return !Number.isNaN(b);
+  return !Number.isNaN(b) && a > b;
+}
+
+/** Big-endian float8 entries as numbers: byte-swapped in place (native) and viewed, copied only when unaligned. */
+function float8s(packed: Buffer): Float64Array {
+  const swapped = packed.swap64();
+  if (swapped.byteOffset % Float64Array.BYTES_PER_ELEMENT === 0) {
+    return new Float64Array(swapped.buffer, swapped.byteOffset, swapped.length / Float64Array.BYTES_PER_ELEMENT);
+  }
+  return new Float64Array(new Uint8Array(swapped).buffer);
+}
+
+/** Big-endian int4 entries as numbers (as float8s). */
+function int4s(packed: Buffer): Int32Array {
+  const swapped = packed.swap32();
+  if (swapped.byteOffset % Int32Array.BYTES_PER_ELEMENT === 0) {
+    return new Int32Array(swapped.buffer, swapped.byteOffset, swapped.length / Int32Array.BYTES_PER_ELEMENT);
+  }
+  return new Int32Array(new Uint8Array(swapped).buffer);
+}
+
+/**
+ * stepReducedSql over packed entries: an entry's minute is ceil(t / MINUTE_MS) (entries outside lo..hi, from the
+ * hours at the range's ends, are skipped) and its step the first at or after the minute's end; per step the newest
+ * [t, v] (max(ARRAY[t, value]) in PostgreSQL's order) and the sums of n and total.
+ */
+function reduceSteps(row: Packed, read: MinuteRead): Loaded {
+  const { lo, hi, startMs, stepMs } = read;
+  const steps = Math.max(0, Math.ceil((hi * MINUTE_MS - startMs) / stepMs)) + 1;
+  const bestT = new Float64Array(steps);
+  const bestV = new Float64Array(steps);
+  const held = new Uint8Array(steps);
+  const times = float8s(row.t);
+  const values = float8s(row.v);
+  const counts = row.n && row.total ? int4s(row.n) : null;
+  const sums = row.n && row.total ? float8s(row.total) : null;
+  const n = counts ? new Float64Array(steps) : null;
+  const total = sums ? new Float64Array(steps) : null;
+  for (let i = 0; i < times.length; i++) {
+    const t = times[i];
+    const minute = Math.ceil(t / MINUTE_MS);
+    if (minute < lo || minute > hi) continue;
+    const k = Math.max(0, Math.ceil((minute * MINUTE_MS - startMs) / stepMs));
+    const v = values[i];
+    if (held[k] === 0 || t > bestT[k] || (t === bestT[k] && pgGreater(v, bestV[k]))) {
+      held[k] = 1;
+      bestT[k] = t;
+      bestV[k] = v;
+    }
+    if (n !== null && total !== null && counts !== null && sums !== null) {
+      n[k] += counts[i];
+      total[k] += sums[i];
+    }
+  }
+  // The steps with an entry, compacted in place (j <= k), in step order: time order.
+  let j = 0;
+  for (let k = 0; k < steps; k++) {
+    if (held[k] === 0) continue;
+    bestT[j] = bestT[k];
+    bestV[j] = bestV[k];
+    if (n !== null && total !== null) {
+      n[j] = n[k];
+      total[j] = total[k];
+    }
+    j++;
+  }
+  return {
+    labels: row.labels,
+    t: bestT.subarray(0, j),
+    v: bestV.subarray(0, j),
+    n: n?.subarray(0, j) ?? null,
+    total: total?.subarray(0, j) ?? null,
+    read: Number(row.entries),
+  };
 }
 
 function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {

@@ -15,7 +15,8 @@
  *
  * The same transaction merges the folded samples into metric_minutes (infra/migrations/0026: per series and minute,
  * the newest sample, count and sum), which the PromQL loader reads for folded time (promql-data.ts), and deletes
- * the minutes older than the retention.
+ * the minutes older than the retention; then it keeps metric_hours (infra/migrations/0027: the same minutes packed
+ * per series and hour) in step for the hours it holds, and builds a few more (keepHours).
  *
  * Several query replicas may run the loop; a session advisory lock lets one fold at a time.
  */
@@ -38,6 +39,123 @@ export const SAMPLE_MS_SQL = '(extract(epoch FROM "timestamp") * 1000)::float8';
 /** The metric_minutes row a sample time `t` (SAMPLE_MS_SQL) falls in. */
 export function minuteOfSql(t: string): string {
   return `ceil(${t} / ${MINUTE_MS})::integer`;
+}
+
+/** Minutes per metric_hours row (infra/migrations/0027): hour h holds the minutes h * 60 < m <= h * 60 + 60. */
+export const MINUTES_PER_HOUR = 60;
+
+/** The metric_hours row a metric_minutes minute (an integer expression) falls in. */
+export function hourOfSql(minute: string): string {
+  return `floor((${minute} - 1)::float8 / ${MINUTES_PER_HOUR})::integer`;
+}
+
+/**
+ * Minute rows (series × 60 per hour) the fold packs per run beyond the hours late samples change, closing hours
+ * first, then older ones: at least one hour, at most MAX_HOURS_BUILT_PER_FOLD. Measured: 625,000 minute rows (6
+ * hours of 1,736 series) pack in ~7 s on a busy 2-core machine (bench/README.md, PromQL query_range).
+ */
+export const MINUTE_ROWS_BUILT_PER_FOLD = 250_000;
+export const MAX_HOURS_BUILT_PER_FOLD = 24;
+
+/** How many hours a fold builds when `series` series are kept. */
+export function hoursBuiltPerFold(series: number, minuteRows = MINUTE_ROWS_BUILT_PER_FOLD): number {
+  const perHour = Math.max(1, series) * MINUTES_PER_HOUR;
+  return Math.max(1, Math.min(MAX_HOURS_BUILT_PER_FOLD, Math.floor(minuteRows / perHour)));
+}
+
+/**
+ * Packs the metric_minutes rows that `from` (a FROM clause naming them m) yields into metric_hours rows, replacing
+ * the rows already there: per series and hour, each column's entries concatenated in minute order (big-endian
+ * float8 and int4, as the loader unpacks them).
+ */
+export function hoursBuildSql(from: string): string {
+  const packed = (send: string, column: string) => `string_agg(${send}(m.${column}), ''::bytea ORDER BY m.minute)`;
+  return `INSERT INTO metric_hours AS h (name, metric_type, series, hour, last_ms, last_value, sample_counts,
+                                      value_sums)
+          SELECT m.name, m.metric_type, m.series, ${hourOfSql('m.minute')}, ${packed('float8send', 'last_ms')},
+                 ${packed('float8send', 'last_value')}, ${packed('int4send', 'sample_count')},
+                 ${packed('float8send', 'value_sum')}
+            FROM ${from}
+           GROUP BY 1, 2, 3, 4
+           ORDER BY 1, 2, 3, 4
+          ON CONFLICT (name, metric_type, series, hour) DO UPDATE SET
+            last_ms = EXCLUDED.last_ms, last_value = EXCLUDED.last_value, sample_counts = EXCLUDED.sample_counts,
+            value_sums = EXCLUDED.value_sums`;
+}
+
+interface HoursState {
+  hours_from: number | null;
+  hours_before: number | null;
+  hours_synced_before: Date | number | null;
+}
+
+/**
+ * Keeps metric_hours in step with metric_minutes after the fold merged the samples created in [from, watermark)
+ * (`synced`: hours_synced_before, earlier when an older replica folded without it): rebuilds the hours in
+ * [hours_from, hours_before) those samples changed, then builds `perFold` more hours at most: the hours that
+ * closed (before the watermark's hour), then older ones down to the oldest minute kept (`oldestMinute`, past the
+ * retention cut). Returns the new bounds.
+ */
+async function keepHours(
+  client: PoolClient,
+  state: HoursState,
+  watermark: Date,
+  minutes: { cutoff: number; oldest: number | null },
+  perFold: number,
+): Promise<{ from: number; before: number; pending: boolean }> {
+  const closed = Math.floor(watermark.getTime() / (MINUTE_MS * MINUTES_PER_HOUR));
+  let from = state.hours_from ?? closed;
+  let before = state.hours_before ?? closed;
+  // The hours whose minutes the retention cut keeps whole; nothing older than the oldest minute needs building.
+  const kept = Math.ceil((minutes.cutoff - 1) / MINUTES_PER_HOUR);
+  if (from < kept) {
+    await client.query('DELETE FROM metric_hours WHERE hour < $1', [kept]);
+    from = kept;
+    before = Math.max(before, from);
+  }
+  const floor = minutes.oldest === null ? from : Math.max(kept, Math.floor((minutes.oldest - 1) / MINUTES_PER_HOUR));
+  if (state.hours_from !== null && before > from) {
+    const synced = state.hours_synced_before instanceof Date ? state.hours_synced_before : '-infinity';
+    const fresh = new Where().add('created_at >= ?::timestamptz', synced).add('created_at < ?', watermark);
+    const hour = hourOfSql(minuteOfSql('t'));
+    const lo = fresh.param(from);
+    const hi = fresh.param(before);
+    await client.query(
+      hoursBuildSql(`(SELECT DISTINCT name, metric_type, sha256(jsonb_send(labels)) AS series, ${hour} AS hour
+                        FROM (SELECT name, metric_type, labels, ${SAMPLE_MS_SQL} AS t FROM metrics ${fresh}) f
+                       WHERE ${hour} >= ${lo} AND ${hour} < ${hi}) touched
+                     JOIN metric_minutes m ON m.name = touched.name AND m.metric_type = touched.metric_type
+                      AND m.series = touched.series AND m.minute > touched.hour * ${MINUTES_PER_HOUR}
+                      AND m.minute <= (touched.hour + 1) * ${MINUTES_PER_HOUR}`),
+      fresh.values,
+    );
+  }
+  const build = (lo: number, hi: number) =>
+    client.query(
+      hoursBuildSql(`metric_minutes m WHERE m.minute > $1::integer * ${MINUTES_PER_HOUR}
+                                        AND m.minute <= $2::integer * ${MINUTES_PER_HOUR}`),
+      [lo, hi],
+    );
+  // Hours without minutes need no row: the bounds skip them for free, and the budget goes to hours with minutes.
+  const edge = await client.query<{ next: number | null; previous: number | null }>(
+    `SELECT (SELECT min(minute) FROM metric_minutes WHERE minute > $1::integer * ${MINUTES_PER_HOUR}
+                                                    AND minute <= $2::integer * ${MINUTES_PER_HOUR}) AS next,
+            (SELECT max(minute) FROM metric_minutes WHERE minute > $3::integer * ${MINUTES_PER_HOUR}
+                                                    AND minute <= $4::integer * ${MINUTES_PER_HOUR}) AS previous`,
+    [before, Math.max(before, closed), Math.min(floor, from), from],
+  );
+  const { next, previous } = edge.rows[0];
+  if (next === null) before = Math.max(before, closed);
+  else before = Math.max(before, Math.floor((next - 1) / MINUTES_PER_HOUR));
+  if (previous === null) from = Math.min(from, floor);
+  else from = Math.min(from, Math.floor((previous - 1) / MINUTES_PER_HOUR) + 1);
+  const forward = Math.max(before, Math.min(closed, before + perFold));
+  if (forward > before) await build(before, forward);
+  const backward = Math.min(from, Math.max(floor, from - (perFold - (forward - before))));
+  if (backward < from) await build(backward, from);
+  before = forward;
+  from = backward;
+  return { from, before, pending: before < closed || from > floor };
 }
 
 /**
@@ -91,12 +209,20 @@ export async function safeWatermark(client: PoolClient): Promise<Date | null> {
 
 export interface FoldResult {
   folded: boolean;
+  /** metric_hours still lacks hours it will build at the next folds (hoursBuiltPerFold at a time). */
+  hoursPending?: boolean;
   series?: number;
   watermark?: Date;
   reason?: string;
 }
 
-export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Promise<FoldResult> {
+export interface FoldOptions {
+  retentionDays: number;
+  /** Minute rows packed into metric_hours per fold (default MINUTE_ROWS_BUILT_PER_FOLD). */
+  hoursBuildRows?: number;
+}
+
+export async function foldOnce(pool: Pool, opts: FoldOptions): Promise<FoldResult> {
   const client = await pool.connect();
   let locked = false;
   try {
@@ -115,7 +241,14 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
         folded_before: Date | number;
         bucket_bounds: number[];
         minutes_before: Date | number | null;
-      }>('SELECT folded_before, bucket_bounds, minutes_before FROM metric_series_fold FOR UPDATE');
+        hours_from: number | null;
+        hours_before: number | null;
+        hours_synced_before: Date | number | null;
+      }>(
+        `SELECT folded_before, bucket_bounds, minutes_before, hours_from, hours_before, hours_synced_before
+           FROM metric_series_fold FOR UPDATE`,
+      );
+      let hours: HoursState = { hours_from: null, hours_before: null, hours_synced_before: null };
       let minutesFrom: Date | string = '-infinity';
       let from: Date | string = '-infinity';
       const sameBounds = state.rows[0] && JSON.stringify(state.rows[0].bucket_bounds) === JSON.stringify(BUCKET_BOUNDS);
@@ -124,15 +257,17 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
           BUCKET_BOUNDS,
         ]);
       } else if (!sameBounds) {
-        await client.query('TRUNCATE metric_series, metric_minutes');
+        await client.query('TRUNCATE metric_series, metric_minutes, metric_hours');
         await client.query(
-          "UPDATE metric_series_fold SET folded_before = '-infinity', minutes_before = '-infinity', bucket_bounds = $1",
+          `UPDATE metric_series_fold SET folded_before = '-infinity', minutes_before = '-infinity', bucket_bounds = $1,
+                  hours_from = NULL, hours_before = NULL, hours_synced_before = NULL`,
           [BUCKET_BOUNDS],
         );
       } else {
         // pg parses '-infinity' as a number: that case keeps '-infinity'
         if (state.rows[0].folded_before instanceof Date) from = state.rows[0].folded_before;
         if (state.rows[0].minutes_before instanceof Date) minutesFrom = state.rows[0].minutes_before;
+        hours = state.rows[0];
       }
       if (from instanceof Date && watermark <= from) return { folded: false, reason: 'nothing new' };
       const where = new Where().add('created_at >= ?::timestamptz', from).add('created_at < ?', watermark);
@@ -161,11 +296,20 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
         opts.retentionDays,
       ]);
       const cutoff = minuteOfSql(`(extract(epoch FROM now() - make_interval(days => $1)) * 1000)::float8`);
-      await client.query(`DELETE FROM metric_minutes WHERE minute < ${cutoff}`, [opts.retentionDays]);
-      await client.query('UPDATE metric_series_fold SET folded_before = $1, minutes_before = $1, folded_at = now()', [
-        watermark,
-      ]);
-      return { folded: true, series: merged.rowCount ?? 0, watermark };
+      const kept = await client.query<{ cutoff: number; oldest: number | null }>(
+        `WITH cut AS (DELETE FROM metric_minutes WHERE minute < ${cutoff})
+         SELECT ${cutoff} AS cutoff, (SELECT min(minute) FROM metric_minutes WHERE minute >= ${cutoff}) AS oldest`,
+        [opts.retentionDays],
+      );
+      const series = await client.query<{ n: number }>('SELECT count(*)::integer AS n FROM metric_series');
+      const perFold = hoursBuiltPerFold(series.rows[0].n, opts.hoursBuildRows);
+      const built = await keepHours(client, hours, watermark, kept.rows[0], perFold);
+      await client.query(
+        `UPDATE metric_series_fold SET folded_before = $1, minutes_before = $1, hours_synced_before = $1,
+                hours_from = $2, hours_before = $3, folded_at = now()`,
+        [watermark, built.from, built.before],
+      );
+      return { folded: true, series: merged.rowCount ?? 0, watermark, hoursPending: built.pending };
     });
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_KEY]).catch(() => {});

@@ -73,7 +73,8 @@ export async function insertSamples(db: Pool, samples: TestSample[]): Promise<vo
     timestamp: iso(s.timestamp),
     name: s.name,
     metric_type: s.metric_type,
-    value: s.value,
+    // JSON has no NaN or infinities: float8's input reads them from their names.
+    value: Number.isFinite(s.value) ? s.value : String(s.value),
     labels: s.labels ?? {},
   }));
   await partitionsFor(
