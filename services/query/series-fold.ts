@@ -174,7 +174,7 @@ export async function foldOnce(pool: Pool, opts: { retentionDays: number }): Pro
 }
 
 export interface FoldLoop {
-  /** Runs one fold now (tests, benchmarks) after any fold in progress. */
+  /** Runs one fold now (tests, benchmarks) after any fold in progress; answers this fold's own result only. */
   foldNow(): Promise<FoldResult>;
   stop(): Promise<void>;
 }
