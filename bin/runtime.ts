@@ -21,6 +21,7 @@ import { AuditLog } from '../shared/audit/audit-log.ts';
 import type { Config } from '../shared/config.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
 import { VigilError } from '../shared/errors.ts';
+import { notFound } from '../shared/http/error-handler.ts';
 import { type AppOptions, buildApp } from '../shared/http/app.ts';
 import { NotReadyError, type ReadinessCheck } from '../shared/http/readiness.ts';
 import { createKafka, type Kafka } from '../shared/kafka/client.ts';
@@ -128,6 +129,8 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
   let early: FastifyInstance | undefined;
   let app: FastifyInstance | undefined;
   let serving: FastifyInstance | undefined;
+  /** The other roles are still being built (their paths answer 503 meanwhile). */
+  let loading = gatewayFirst;
   try {
     if (config.roles.includes('gateway')) {
       roles.push(await (await import('../services/gateway/index.ts')).startGateway(deps));
@@ -135,7 +138,7 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
     if (gatewayFirst) {
       early = await appOf(roles, {
         readiness: startingChecks(config, roles),
-        unmatched: stillStarting,
+        unmatched: (request) => (loading ? stillStarting() : notFound(request)),
         serverFactory: (handler) =>
           http.createServer((request, response) => {
             if (serving === undefined) handler(request, response);
@@ -152,7 +155,9 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
   }
 
   const complete = async (): Promise<void> => {
+    const before = roles.length;
     await buildOtherRoles(deps, roles);
+    if (early && roles.length === before) return; // the gateway alone: its app is the whole app
     app = await appOf(roles, {});
     if (early) {
       await app.ready();
@@ -164,7 +169,9 @@ export async function startRuntime(config: Config, logger: Logger, options: Runt
   };
   let built: Promise<void>;
   if (gatewayFirst) {
-    built = complete();
+    built = complete().finally(() => {
+      loading = false;
+    });
   } else {
     try {
       await complete();

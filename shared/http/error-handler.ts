@@ -44,14 +44,18 @@ export function sendError(reply: FastifyReply, error: VigilError): FastifyReply 
   });
 }
 
+/** The error for a request that matches no route: 404 naming it. */
+export function notFound(request: FastifyRequest): VigilError {
+  return new VigilError('VIGIL_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+}
+
 /**
  * `unmatched`: the error for a request that matches no route (default VIGIL_ERR_NOT_FOUND naming it; bin/runtime.ts
  * answers 503 while the roles that serve the other paths are still loading).
  */
 export function installErrorHandling(
   app: FastifyInstance,
-  unmatched: (request: FastifyRequest) => VigilError = (request) =>
-    new VigilError('VIGIL_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
+  unmatched: (request: FastifyRequest) => VigilError = notFound,
 ): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = toVigilError(error);
