@@ -8,26 +8,31 @@
  * a port already in use fails the start before any partition is taken from the members that serve, and ingest
  * answers while the groups wait for a crashed member's session to expire. `started` settles once every role
  * has joined; without `listen` (tests, benches) startRuntime waits for it.
+ *
+ * With `listen` and the gateway among the roles, the gateway comes first: it is built and the port bound with an
+ * app of its routes alone (the other roles' checks on /readyz say `<role>: starting`, their paths answer 503
+ * VIGIL_ERR_NOT_READY with Retry-After), and the other roles' modules are imported and built after that, in the
+ * background; the server then passes every request to the app of all the roles. So ingest does not wait for the
+ * modules of roles it does not need (measured: bench/README.md "Restart after a crash").
  */
+import http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { AuditLog } from '../shared/audit/audit-log.ts';
 import type { Config } from '../shared/config.ts';
 import { createPool, type Pool } from '../shared/db/pool.ts';
-import { buildApp } from '../shared/http/app.ts';
-import { createKafka } from '../shared/kafka/client.ts';
+import { VigilError } from '../shared/errors.ts';
+import { notFound } from '../shared/http/error-handler.ts';
+import { type AppOptions, buildApp } from '../shared/http/app.ts';
+import { NotReadyError, type ReadinessCheck } from '../shared/http/readiness.ts';
+import { createKafka, type Kafka } from '../shared/kafka/client.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createRegistry, type Registry } from '../shared/metrics.ts';
 import type { RoleHandle } from '../shared/role.ts';
-import { loadCodecs } from '../shared/schemas/avro.ts';
-import { startGateway } from '../services/gateway/index.ts';
-import { startQuery } from '../services/query/index.ts';
-import { startWriter } from '../services/writer/index.ts';
-import { startMaintenance } from '../services/maintenance/index.ts';
-import { startAlerter } from '../services/alerter/index.ts';
-import { startIncidents } from '../services/incidents/index.ts';
+import { type Codec, loadCodecs } from '../shared/schemas/avro.ts';
 
 export interface Runtime {
-  app: FastifyInstance;
+  /** The app of every role (while the other roles are still loading behind a listening gateway: the gateway's). */
+  readonly app: FastifyInstance;
   /** Settles once every role's start() did (rejects with the first failure). */
   started: Promise<void>;
   pool: Pool;
@@ -42,70 +47,165 @@ export interface RuntimeOptions {
   listen?: { host: string; port: number };
 }
 
+interface Shared {
+  config: Config;
+  logger: Logger;
+  kafka: Kafka;
+  pool: Pool;
+  codecs: ReadonlyMap<string, Codec>;
+  registry: Registry;
+}
+
+/** Seconds a client is asked to wait (Retry-After) for a path whose role is still loading. */
+const STARTING_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Builds the configured roles other than the gateway, importing each role's modules only now. Incidents are no role
+ * of their own: routes with query, the worker with query or alerter (services/incidents/index.ts).
+ */
+async function buildOtherRoles(deps: Shared, roles: RoleHandle[]): Promise<void> {
+  const { config, logger, registry } = deps;
+  const has = (role: Config['roles'][number]) => config.roles.includes(role);
+  if (has('writer')) roles.push(await (await import('../services/writer/index.ts')).startWriter(deps));
+  if (has('query')) roles.push(await (await import('../services/query/index.ts')).startQuery({ config, logger }));
+  if (has('maintenance')) roles.push(await (await import('../services/maintenance/index.ts')).startMaintenance(deps));
+  if (has('alerter')) roles.push(await (await import('../services/alerter/index.ts')).startAlerter(deps));
+  if (has('query') || has('alerter')) {
+    const { startIncidents } = await import('../services/incidents/index.ts');
+    roles.push(await startIncidents({ config, logger, routes: has('query'), registry }));
+  }
+}
+
+/** The roles configured but not built yet, each as a failing readiness check of its name: `<role>: starting`. */
+function startingChecks(config: Config, built: readonly RoleHandle[]): Record<string, ReadinessCheck> {
+  const names = new Set<string>(config.roles);
+  if (config.roles.includes('query') || config.roles.includes('alerter')) names.add('incidents');
+  for (const role of built) names.delete(role.name);
+  const starting = (name: string) => async () => {
+    throw new NotReadyError(`${name}: starting`);
+  };
+  return Object.fromEntries([...names].map((name) => [name, starting(name)]));
+}
+
+/** A path the gateway does not serve, while the other roles load: 503 with Retry-After. */
+const stillStarting = () =>
+  new VigilError(
+    'VIGIL_ERR_NOT_READY',
+    'this process is still starting the role that serves this path; retry shortly',
+    undefined,
+    STARTING_RETRY_AFTER_SECONDS,
+  );
+
 export async function startRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const registry = createRegistry(config.roles);
   const kafka = createKafka(config.kafka, logger, config.roles.join('-'));
   const pool = createPool(config.database.url, config.database.poolMax, `vigil-${config.roles.join('-')}`);
   const codecs = loadCodecs();
   const audit = new AuditLog(pool, logger.child({ module: 'audit' }), registry, config.audit.flushIntervalMs);
+  const deps: Shared = { config, logger, kafka, pool, codecs, registry };
   const roles: RoleHandle[] = [];
-  try {
-    if (config.roles.includes('writer')) {
-      roles.push(await startWriter({ config, logger, kafka, pool, codecs, registry }));
-    }
-    if (config.roles.includes('gateway')) roles.push(await startGateway({ config, logger, kafka, codecs, registry }));
-    if (config.roles.includes('query')) roles.push(await startQuery({ config, logger }));
-    if (config.roles.includes('maintenance')) roles.push(await startMaintenance({ config, logger, pool, registry }));
-    if (config.roles.includes('alerter'))
-      roles.push(await startAlerter({ config, logger, kafka, pool, codecs, registry }));
-    // Incidents are no role of their own: routes with query, the worker with query or alerter
-    // (services/incidents/index.ts).
-    if (config.roles.includes('query') || config.roles.includes('alerter')) {
-      roles.push(await startIncidents({ config, logger, routes: config.roles.includes('query'), registry }));
-    }
-  } catch (error) {
-    await stopAll(roles, pool, logger);
-    throw error;
-  }
-  let app: FastifyInstance | undefined;
-  try {
-    app = await buildApp({
+  const appOf = (
+    built: readonly RoleHandle[],
+    more: Pick<AppOptions, 'serverFactory' | 'unmatched'> & { readiness?: Record<string, ReadinessCheck> },
+  ) => {
+    const readinessByRole = Object.fromEntries(built.map((r) => [r.name, Object.keys(r.readiness)]));
+    for (const name of Object.keys(more.readiness ?? {})) readinessByRole[name] = [name];
+    return buildApp({
       logger,
       auth: config.auth,
       registry,
-      routes: roles.flatMap((r) => r.routes),
-      readiness: Object.assign({}, ...roles.map((r) => r.readiness)),
-      readinessByRole: Object.fromEntries(roles.map((r) => [r.name, Object.keys(r.readiness)])),
+      routes: built.flatMap((r) => r.routes),
+      readiness: Object.assign({}, ...built.map((r) => r.readiness), more.readiness),
+      readinessByRole,
       audit,
+      serverFactory: more.serverFactory,
+      unmatched: more.unmatched,
     });
-    audit.start();
-    if (options.listen) await app.listen(options.listen);
+  };
+
+  // With `listen` and a gateway, the port is bound with the gateway's app before the other roles are loaded; the
+  // server passes each request to the app of every role once that one is ready (`serving`).
+  const gatewayFirst = options.listen !== undefined && config.roles.includes('gateway');
+  let early: FastifyInstance | undefined;
+  let app: FastifyInstance | undefined;
+  let serving: FastifyInstance | undefined;
+  /** The other roles are still being built (their paths answer 503 meanwhile). */
+  let loading = gatewayFirst;
+  try {
+    if (config.roles.includes('gateway')) {
+      roles.push(await (await import('../services/gateway/index.ts')).startGateway(deps));
+    }
+    if (gatewayFirst) {
+      early = await appOf(roles, {
+        readiness: startingChecks(config, roles),
+        unmatched: (request) => (loading ? stillStarting() : notFound(request)),
+        serverFactory: (handler) =>
+          http.createServer((request, response) => {
+            if (serving === undefined) handler(request, response);
+            else serving.routing(request, response);
+          }),
+      });
+      audit.start();
+      await early.listen(options.listen);
+    }
   } catch (error) {
-    await app?.close();
+    await early?.close();
     await stopAll(roles, pool, logger);
     throw error;
   }
-  const started = startRoles(roles);
-  started.catch(() => {}); // the caller decides what a failed join means; never an unhandled rejection
+
+  const complete = async (): Promise<void> => {
+    const before = roles.length;
+    await buildOtherRoles(deps, roles);
+    if (early && roles.length === before) return; // the gateway alone: its app is the whole app
+    app = await appOf(roles, {});
+    if (early) {
+      await app.ready();
+      serving = app;
+      return;
+    }
+    audit.start();
+    if (options.listen) await app.listen(options.listen);
+  };
+  let built: Promise<void>;
+  if (gatewayFirst) {
+    built = complete().finally(() => {
+      loading = false;
+    });
+  } else {
+    try {
+      await complete();
+    } catch (error) {
+      await app?.close();
+      await stopAll(roles, pool, logger);
+      throw error;
+    }
+    built = Promise.resolve();
+  }
+  const started = built.then(() => startRoles(roles));
+  started.catch(() => {}); // the caller decides what a failed start means; never an unhandled rejection
   if (!options.listen) {
     try {
       await started;
     } catch (error) {
-      await app.close();
+      await app?.close();
       await stopAll(roles, pool, logger);
       throw error;
     }
   }
-  const http = app;
   return {
-    app,
+    get app() {
+      return (serving ?? early ?? app) as FastifyInstance;
+    },
     started,
     pool,
     registry,
     roles,
     audit,
     async stop() {
-      await http.close(); // stops accepting; waits for in-flight requests
+      await built.catch(() => {}); // the roles still being built are stopped too
+      await early?.close(); // stops accepting; waits for in-flight requests
+      await app?.close();
       await audit.stop(); // writes what the last requests recorded
       await stopAll(roles, pool, logger);
     },

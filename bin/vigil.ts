@@ -30,11 +30,11 @@ async function main(): Promise<void> {
   logger.info(`starting vigil (roles: ${config.roles.join(', ')})`);
   await ensureStack(config, logger);
   // The port is bound before any consumer group is joined (a busy port fails here, having taken nothing), and
-  // ingest answers while the groups are still being joined.
+  // ingest answers while the groups are still being joined; with the gateway, before the other roles are loaded.
   const runtime = await startRuntime(config, logger, { listen: { host: config.http.host, port: config.http.port } });
   const { host, otlpPort } = config.http;
   const servesOtlp = otlpPort !== null && config.roles.includes('gateway');
-  const otlp = servesOtlp ? await listenOtlp(runtime.app, host, otlpPort) : null;
+  const otlp = servesOtlp ? await listenOtlp(runtime, host, otlpPort) : null;
   console.log(banner(config));
   runtime.started.then(
     () => logger.info('every role has joined its consumer group'),

@@ -1,6 +1,7 @@
 /**
- * Event conditions live (error events from one source counted in a window: fires on the 4th, resolves on the
- * tick when the window empties, with no new data) and the backtest over stored history, against transitions
+ * Event conditions live (error events from one source counted in a window: fires on the 4th — not on the 3rd,
+ * which a companion rule with a lower threshold shows was evaluated — and resolves on the tick when the window
+ * empties, with no new data) and the backtest over stored history, against transitions
  * computed by hand.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,12 @@ describe('event rules and backtests', () => {
     });
     expect(created.statusCode).toBe(201);
     const id = created.json().data.id;
+    const companion = await call('POST', BASE, {
+      name: 'api errors seen',
+      query: 'count_over_time(events{level="error", source="api"}[3s]) > 2',
+    });
+    expect(companion.statusCode).toBe(201);
+    const seen = companion.json().data.id;
     const event = (source: string, level: string) => ({ event_type: 'log', source, level, message: 'boom' });
     const posted = await call(
       'POST',
@@ -48,7 +55,12 @@ describe('event rules and backtests', () => {
       'user',
     );
     expect(posted.statusCode).toBe(202);
-    await new Promise((r) => setTimeout(r, 500)); // deliberately a few ticks: three errors (not > 3) do not fire
+    // Evidence that the alerter evaluated the three errors: a companion rule on the same stream with a threshold
+    // of 2 fires. The rule under test, evaluated on the same data, stays inactive: three errors are not > 3.
+    await waitFor(
+      async () => (await call('GET', `${BASE}/${seen}`, undefined, 'user')).json().data,
+      (r) => r.state === 'firing' && r.active_instances[0]?.value === 3,
+    );
     expect((await call('GET', `${BASE}/${id}`, undefined, 'user')).json().data.state).toBe('inactive');
 
     expect((await call('POST', '/api/v1/monitoring/events', event('api', 'error'), 'user')).statusCode).toBe(202);

@@ -2,7 +2,7 @@
  * Startup order of an all-in-one process, as deployed (separate OS processes, the real broker and PostgreSQL):
  * - after SIGKILL and a restart, ingest accepts (202) within 5 s, although the consumer groups cannot be joined
  *   before the killed member's session (30 s by default) expires (meanwhile `/readyz?role=gateway` is ready and
- *   `/readyz` says the writer is joining); the writer stores again once Kafka allows;
+ *   `/readyz` says the writer is starting, then joining); the writer stores again once Kafka allows;
  * - a second process started on a port already in use fails at once, having joined no consumer group and claimed
  *   no alerter partition (the first one keeps every partition it owns).
  */
@@ -83,12 +83,19 @@ describe('startup order', () => {
     const tookMs = Date.now() - restartedAt;
     expect(accepted).toBe(202);
     expect(tookMs, `first 202 ${tookMs} ms after the restart`).toBeLessThanOrEqual(INGEST_BUDGET_MS);
-    // Meanwhile the writer waits to join its group: the process is not ready, its gateway is.
-    const whole = await fetch(`${base}/readyz`);
-    expect(whole.status).toBe(503);
-    expect(((await whole.json()) as { checks: Record<string, string> }).checks.writer).toBe(
-      "writer: joining the consumer group (after a crash: once the old member's session expires)",
-    );
+    // Meanwhile the writer waits to join its group (once its modules are loaded: until then `writer: starting`):
+    // the process is not ready, its gateway is.
+    const writerCheck = async () => {
+      const whole = await fetch(`${base}/readyz`);
+      return {
+        status: whole.status,
+        writer: ((await whole.json()) as { checks: Record<string, string> }).checks.writer,
+      };
+    };
+    expect(await waitFor(writerCheck, (c) => c.writer !== 'writer: starting', 30_000).catch(explain(second))).toEqual({
+      status: 503,
+      writer: "writer: joining the consumer group (after a crash: once the old member's session expires)",
+    });
     const gateway = await fetch(`${base}/readyz?role=gateway`);
     expect([gateway.status, await gateway.json()]).toEqual([200, { status: 'ready', checks: { kafka: 'ok' } }]);
 

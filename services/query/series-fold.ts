@@ -318,7 +318,7 @@ export async function foldOnce(pool: Pool, opts: FoldOptions): Promise<FoldResul
 }
 
 export interface FoldLoop {
-  /** Runs one fold now (tests, benchmarks) after any fold in progress. */
+  /** Runs one fold now (tests, benchmarks) after any fold in progress; answers this fold's own result only. */
   foldNow(): Promise<FoldResult>;
   stop(): Promise<void>;
 }

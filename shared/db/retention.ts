@@ -2,12 +2,13 @@
  * Retention by dropping whole time partitions, never by DELETE: a partition goes once its upper bound is older
  * than the table's retention. DROP of a partition takes an ACCESS EXCLUSIVE lock on the parent for an instant; a
  * short lock_timeout keeps a long-running query from making the writer queue behind the DROP (the partition is
- * simply dropped on the next run instead).
+ * simply dropped on the next run instead). The timeout is SET LOCAL in each DROP's own transaction, so it ends with
+ * that transaction whatever happens and never stays on a pooled connection.
  */
 import type pg from 'pg';
 import { listPartitions, type PartitionedTable } from './partitions.ts';
 import { isLockNotAvailable } from './errors.ts';
-import { quoteIdent, type Pool } from './pool.ts';
+import { inTransaction, quoteIdent, type Pool } from './pool.ts';
 import { MS_PER_HOUR } from '../units.ts';
 
 export interface RetentionResult {
@@ -30,21 +31,18 @@ export async function dropExpiredPartitions(
   const expired = (await listPartitions(db, table)).filter((p) => p.toMs <= cutoff);
   const result: RetentionResult = { dropped: [], deferred: [] };
   if (expired.length === 0) return result;
-  const client = await db.connect();
-  try {
-    await client.query(`SET lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`);
-    for (const partition of expired) {
-      try {
-        await client.query(`DROP TABLE IF EXISTS ${quoteIdent(partition.name)}`);
-        result.dropped.push(partition.name);
-      } catch (error) {
-        if (!isLockNotAvailable(error)) throw error;
-        result.deferred.push(partition.name);
-      }
+  const begin = `BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.trunc(lockTimeoutMs))}`;
+  for (const partition of expired) {
+    // One transaction per DROP, as before: each partition's ACCESS EXCLUSIVE lock is held only for its own DROP.
+    try {
+      await inTransaction(db, (client) => client.query(`DROP TABLE IF EXISTS ${quoteIdent(partition.name)}`), {
+        begin,
+      });
+      result.dropped.push(partition.name);
+    } catch (error) {
+      if (!isLockNotAvailable(error)) throw error;
+      result.deferred.push(partition.name);
     }
-    await client.query('RESET lock_timeout');
-  } finally {
-    client.release();
   }
   return result;
 }

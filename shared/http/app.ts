@@ -4,7 +4,13 @@
  * Roles contribute their routes as plugins; buildApp() does not listen, so tests drive it with inject().
  */
 import crypto from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyServerFactory,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -30,6 +36,10 @@ export interface AppOptions {
   readiness: Record<string, ReadinessCheck>;
   /** Names of the readiness checks of each role, for `/readyz?role=<role>`. */
   readinessByRole?: Record<string, string[]>;
+  /** The HTTP server listen() binds (bin/runtime.ts: one that passes requests on to another app later). */
+  serverFactory?: FastifyServerFactory;
+  /** The error for a request no route matches (default: 404 naming it). */
+  unmatched?: Parameters<typeof installErrorHandling>[1];
   bodyLimitBytes?: number;
   /** Where sensitive actions and refused requests are recorded (none: request.audit() does nothing). */
   audit?: AuditLog;
@@ -50,8 +60,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     },
     return503OnClosing: true,
     ajv: AJV_OPTIONS,
+    ...(opts.serverFactory ? { serverFactory: opts.serverFactory } : {}),
   });
-  installErrorHandling(app);
+  installErrorHandling(app, opts.unmatched);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -44,7 +44,19 @@ export function sendError(reply: FastifyReply, error: VigilError): FastifyReply 
   });
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+/** The error for a request that matches no route: 404 naming it. */
+export function notFound(request: FastifyRequest): VigilError {
+  return new VigilError('VIGIL_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
+}
+
+/**
+ * `unmatched`: the error for a request that matches no route (default VIGIL_ERR_NOT_FOUND naming it; bin/runtime.ts
+ * answers 503 while the roles that serve the other paths are still loading).
+ */
+export function installErrorHandling(
+  app: FastifyInstance,
+  unmatched: (request: FastifyRequest) => VigilError = notFound,
+): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const known = toVigilError(error);
     if (known) {
@@ -55,7 +67,5 @@ export function installErrorHandling(app: FastifyInstance): void {
     request.log.error({ err: error }, 'unhandled error');
     return sendError(reply, new VigilError('VIGIL_ERR_INTERNAL', ERRORS.VIGIL_ERR_INTERNAL.title));
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new VigilError('VIGIL_ERR_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, unmatched(request)));
 }

@@ -14,12 +14,17 @@ const GRPC_NOT_FOUND = 5;
 
 const OTLP_PATHS = new Set(['/v1/logs', '/v1/metrics', '/v1/traces']);
 
-export async function listenOtlp(app: FastifyInstance, host: string, port: number): Promise<http.Server> {
-  await app.ready();
+/** `host.app`: the application to pass requests to, read per request (bin/runtime.ts replaces it once at start). */
+export async function listenOtlp(
+  host: { readonly app: FastifyInstance },
+  address: string,
+  port: number,
+): Promise<http.Server> {
+  await host.app.ready();
   const server = http.createServer((request, response) => {
     const path = (request.url ?? '').split('?')[0];
     if (OTLP_PATHS.has(path)) {
-      app.routing(request, response);
+      host.app.routing(request, response);
       return;
     }
     response
@@ -30,7 +35,7 @@ export async function listenOtlp(app: FastifyInstance, host: string, port: numbe
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen(port, address, () => resolve());
   });
   return server;
 }

@@ -311,7 +311,7 @@ describe('OTLP/HTTP edge', () => {
   });
 
   it('OTLP_HTTP_PORT: a second port serves the OTLP routes, with the same auth, and nothing else', async () => {
-    const server = await listenOtlp(api.app, '127.0.0.1', 0);
+    const server = await listenOtlp(api, '127.0.0.1', 0);
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
       const body = JSON.stringify({
