@@ -334,13 +334,7 @@ class JsonSplitter implements Splitter {
         continue;
       }
       if (this.inItem && this.depth > this.itemDepth) {
-        // Inside an item's own brackets (most of a batch): only strings, depth and tokens matter.
-        if (c === QUOTE) this.inString = true;
-        else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-          this.depth++;
-          this.countToken();
-        } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) this.depth--;
-        else if (c === COMMA) this.countToken();
+        i = this.scanInsideItem(text, i) - 1;
         continue;
       }
       if (isSpace(c)) continue;
@@ -418,6 +412,49 @@ class JsonSplitter implements Splitter {
     if (keyFrom >= 0 && this.key !== null && this.key.length < MAX_KEY_LENGTH) {
       this.key += text.slice(keyFrom, keyFrom + MAX_KEY_LENGTH);
     }
+  }
+
+  /**
+   * Inside an item's own brackets (most of a batch), from `from`: only strings, depth and tokens matter, so this loop
+   * keeps them in locals and jumps over strings by native search. Returns where the general scan goes on: after the
+   * bracket that closes the item's value, or the chunk's end (possibly inside a string).
+   */
+  private scanInsideItem(text: string, from: number): number {
+    const n = text.length;
+    const floor = this.itemDepth;
+    let depth = this.depth;
+    let tokens = this.itemTokens;
+    let i = from;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        const start = i + 1;
+        let quote = text.indexOf('"', start);
+        while (quote >= 0 && (backslashesBefore(text, quote, start) & 1) === 1) quote = text.indexOf('"', quote + 1);
+        if (quote < 0) {
+          this.inString = true;
+          this.escaped = (backslashesBefore(text, n, start) & 1) === 1; // the chunk ended inside an escape
+          i = n;
+          break;
+        }
+        i = quote;
+      } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+        depth++;
+        tokens++;
+      } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+        if (--depth === floor) {
+          i++;
+          break;
+        }
+      } else if (c === COMMA) tokens++;
+    }
+    this.depth = depth;
+    this.itemTokens = tokens;
+    if (tokens > this.limits.maxItemValues && !this.itemTooLarge) {
+      this.itemTooLarge = true;
+      this.itemText = '';
+    }
+    return i;
   }
 
   private start(c: number): void {
