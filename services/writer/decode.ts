@@ -114,12 +114,22 @@ function givenOf<T extends { id_given: boolean }>(decoded: Decoded<T>, idGiven: 
   return decoded;
 }
 
+/** The items of a record share its window: the last one made is kept (records are decoded one at a time). */
+let lastWindow: { record: ConsumedRecord | null; ctx: object | null; window: TimeWindow | null } = {
+  record: null,
+  ctx: null,
+  window: null,
+};
+
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {
-  return {
+  if (lastWindow.record === record && lastWindow.ctx === ctx) return lastWindow.window!;
+  const window = {
     now: Number(record.timestamp),
     retentionDays: ctx.retentionDays,
     futureGraceSeconds: ctx.futureGraceSeconds,
   };
+  lastWindow = { record, ctx, window };
+  return window;
 }
 
 const CREATED_BY_REFUSED: FieldError = {
