@@ -53,7 +53,11 @@ const MAX_DEPTH = 32;
 /** Verdicts per key are cached; producers reuse a small set of keys, but a hostile one must not grow memory. */
 const CACHE_MAX = 4096;
 
-export type Redactor = <T>(value: T) => T;
+export interface Redactor {
+  <T>(value: T): T;
+  /** Whether the value under this key is replaced (shared/schemas/json-text.ts judges JSON text with it). */
+  isSensitiveKey(key: string): boolean;
+}
 
 export function normaliseKey(key: string): string {
   return key.toLowerCase().replace(/[^a-z0-9]/g, '');
@@ -112,7 +116,7 @@ export function createRedactor(keys: readonly string[] = DEFAULT_SENSITIVE_KEYS)
     return copy ?? value;
   };
 
-  return <T>(value: T): T => walk(value, 0) as T;
+  return Object.assign(<T>(value: T): T => walk(value, 0) as T, { isSensitiveKey: isSensitive });
 }
 
 /** Redacts with the default deny-list. */

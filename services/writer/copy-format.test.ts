@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeCopyText, formatEventRow, notableTags } from './copy-format.ts';
+import { escapeCopyText, formatEventRow, notableTags, isoTimestamp } from './copy-format.ts';
 import type { EventRecord } from '../../shared/schemas/event.ts';
 
 describe('COPY text format', () => {
@@ -53,5 +53,15 @@ describe('COPY text format', () => {
     // Bytes, not characters: a three-byte source counts three times.
     expect(notableTags(event('error', sized(300), 'log', '€'.repeat(300)))).toBeNull();
     expect(formatEventRow(event('error', sized(8000))).endsWith('\t\\N\n')).toBe(true);
+  });
+});
+
+describe('isoTimestamp', () => {
+  it('is toISOString, for times in order, out of order, before 1970 and at the ends of the Date range', () => {
+    const times = [0, -1, -999, -1000, -1001, 1, 999, 1000, 8.64e15, -8.64e15, 253402300799999, 253402300800000];
+    let t = Date.parse('2026-12-07T04:00:00Z');
+    for (let i = 0; i < 5000; i++) times.push((t += Math.floor(Math.random() * 700)));
+    for (let i = 0; i < 2000; i++) times.push(Math.floor((Math.random() - 0.5) * 2 * 8.64e15));
+    for (const ms of times) expect(isoTimestamp(ms), String(ms)).toBe(new Date(ms).toISOString());
   });
 });

@@ -12,7 +12,7 @@
 import type { EventRecord } from '../../shared/schemas/event.ts';
 import type { MetricRecord } from '../../shared/schemas/metric.ts';
 
-import { MAX_UTF8_BYTES_PER_UTF16_UNIT } from '../../shared/units.ts';
+import { MAX_UTF8_BYTES_PER_UTF16_UNIT, MS_PER_SECOND } from '../../shared/units.ts';
 
 export const EVENT_COLUMNS =
   'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags';
@@ -57,10 +57,26 @@ export function notableTags(e: EventRecord): string | null {
   return exact <= NOTABLE_ENTRY_BUDGET_BYTES ? e.tags : null;
 }
 
+/** The ISO text of the last second formatted, up to its `.`: rows of a batch mostly share their second. */
+let isoSecond = Number.NaN;
+let isoPrefix = '';
+const ISO_MS_DIGITS = 3;
+
+/** `new Date(ms).toISOString()`, without a Date per row. */
+export function isoTimestamp(ms: number): string {
+  const second = Math.floor(ms / MS_PER_SECOND);
+  if (second !== isoSecond) {
+    const iso = new Date(second * MS_PER_SECOND).toISOString(); // …T12:34:56.000Z
+    isoPrefix = iso.slice(0, iso.length - ISO_MS_DIGITS - 1);
+    isoSecond = second;
+  }
+  return `${isoPrefix}${String(ms - second * MS_PER_SECOND).padStart(ISO_MS_DIGITS, '0')}Z`;
+}
+
 export function formatEventRow(e: EventRecord): string {
   const tags = escapeCopyText(e.tags);
   const notable = notableTags(e) === null ? '\\N' : tags;
-  const when = new Date(e.timestamp).toISOString();
+  const when = isoTimestamp(e.timestamp);
   const source = escapeCopyText(e.source);
   const head = `${e.id}\t${when}\t${e.event_type}\t${source}\t${nullable(e.level)}\t${nullable(e.message)}`;
   return `${head}\t${tags}\t${escapeCopyText(e.payload)}\t${nullable(e.created_by)}\t${notable}\n`;
@@ -69,7 +85,7 @@ export function formatEventRow(e: EventRecord): string {
 export function formatMetricRow(m: MetricRecord): string {
   // String(number) is a valid float8 literal for every finite number (validation refuses NaN and ±Infinity).
   return (
-    `${m.id}\t${new Date(m.timestamp).toISOString()}\t${escapeCopyText(m.name)}\t${m.metric_type}\t` +
+    `${m.id}\t${isoTimestamp(m.timestamp)}\t${escapeCopyText(m.name)}\t${m.metric_type}\t` +
     `${String(m.value)}\t${escapeCopyText(JSON.stringify(m.labels))}\t${nullable(m.created_by)}\n`
   );
 }

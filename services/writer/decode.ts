@@ -11,8 +11,9 @@
  * Avro items stored, and a system actor only on the alerter's (shared/kafka/record-items.ts creatorOf). A JSON item
  * carrying `created_by` is invalid, as it is over HTTP.
  *
- * Avro events carry tags and payload as JSON text; what redaction leaves unchanged is stored as that text rather
- * than parsed and serialised again (the text is parsed once, to validate and redact it).
+ * Avro events carry tags and payload as JSON text, stored as that text when nothing changes it: a scan
+ * (shared/schemas/json-text.ts) lets plain text through without building its objects; other text is parsed,
+ * bounded and redacted, and stored as received when redaction changed nothing.
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterReason } from '../../shared/kafka/dlq.ts';
@@ -23,7 +24,9 @@ import {
   validateEvent,
   type EventLimits,
   type EventRecord,
+  type JsonKeyCounts,
 } from '../../shared/schemas/event.ts';
+import type { JsonTextScan } from '../../shared/schemas/json-text.ts';
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
 import type { FieldError } from '../../shared/errors.ts';
@@ -39,6 +42,8 @@ export interface DecodeContext {
   maxDepth: number;
   redact: Redactor;
   redactSecrets: boolean;
+  /** createJsonTextScan(redact, maxDepth): tags and payload text it finds plain are stored without parsing them. */
+  scan: JsonTextScan;
 }
 
 export interface MetricDecodeContext {
@@ -60,9 +65,12 @@ export function decodeEvent(
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
   const { created_by: createdBy, id_given: idGiven, ...input } = item;
   if (ctx.redactSecrets && typeof input.message === 'string') input.message = redactSecrets(input.message);
-  const texts = encoding === 'avro' ? parseEventTexts(input) : {};
+  const keys: JsonKeyCounts = {};
+  const texts =
+    encoding === 'avro' ? parseEventTexts(input, { scan: ctx.scan, keys, maxTags: ctx.limits.maxTags }) : {};
   if (texts === null) return { ok: false, reason: 'invalid', detail: 'tags and payload must be JSON object text' };
   for (const field of JSON_FIELDS) {
+    if (keys[field] !== undefined) continue; // plain text: within the depth bound, nothing to redact
     if (nestsDeeperThan(input[field], ctx.maxDepth))
       return invalid([{ field, message: `must not nest deeper than ${ctx.maxDepth} levels` }]);
     const redacted = ctx.redact(input[field]);
@@ -74,7 +82,7 @@ export function decodeEvent(
   const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
   return givenOf(
-    invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts })),
+    invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts, keys })),
     idGiven,
   );
 }
@@ -106,12 +114,22 @@ function givenOf<T extends { id_given: boolean }>(decoded: Decoded<T>, idGiven: 
   return decoded;
 }
 
+/** The items of a record share its window: the last one made is kept (records are decoded one at a time). */
+let lastWindow: { record: ConsumedRecord | null; ctx: object | null; window: TimeWindow | null } = {
+  record: null,
+  ctx: null,
+  window: null,
+};
+
 function windowOf(record: ConsumedRecord, ctx: { retentionDays: number; futureGraceSeconds: number }): TimeWindow {
-  return {
+  if (lastWindow.record === record && lastWindow.ctx === ctx) return lastWindow.window!;
+  const window = {
     now: Number(record.timestamp),
     retentionDays: ctx.retentionDays,
     futureGraceSeconds: ctx.futureGraceSeconds,
   };
+  lastWindow = { record, ctx, window };
+  return window;
 }
 
 const CREATED_BY_REFUSED: FieldError = {

@@ -10,6 +10,7 @@ import { HEADER_SCHEMA } from '../../shared/kafka/topics.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import { createRedactor } from '../../shared/redact.ts';
+import { createJsonTextScan } from '../../shared/schemas/json-text.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { EVENT_COLUMNS, METRIC_COLUMNS, formatEventRow, formatMetricRow } from './copy-format.ts';
 import { rowKey } from './copy-writer.ts';
@@ -69,6 +70,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
     maxDepth,
     redact,
     redactSecrets,
+    scan: createJsonTextScan(redact, maxDepth),
   };
   const metricContext = {
     limits: config.ingest.metricLimits,

@@ -8,6 +8,7 @@ import { uuidV7Millis, uuidv7 } from './uuid7.ts';
 import type { FieldError } from '../errors.ts';
 import { Checker, isPlainObject, describe, type TimeWindow } from './validate.ts';
 import { MS_PER_DAY, MS_PER_SECOND } from '../units.ts';
+import { NOT_PLAIN, type JsonTextScan } from './json-text.ts';
 
 export const EVENT_TYPES = ['log', 'metric', 'trace', 'alert'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -61,22 +62,35 @@ export interface EventContext {
   index?: number;
   /** The JSON text input.tags / input.payload were parsed from, unchanged since: stored as is, not re-serialised. */
   texts?: JsonTexts;
+  /**
+   * Top-level key counts of the texts a scan found plain (parseEventTexts): input.tags / input.payload is then that
+   * text itself, a JSON object with this many keys that redaction leaves as it is.
+   */
+  keys?: JsonKeyCounts;
 }
 
 export type JsonTexts = { tags?: string; payload?: string };
+export type JsonKeyCounts = { tags?: number; payload?: number };
 export const JSON_FIELDS = ['tags', 'payload'] as const;
 
 /**
  * An event item decoded from Avro carries tags and payload as JSON object text: parses them in place into the
  * objects the validator (and redaction) take, and returns the texts to hand back through EventContext.texts.
- * Null when one of them is not JSON object text.
+ * Null when one of them is not JSON object text. With `plain` (a scan of shared/schemas/json-text.ts), a text the
+ * scan finds plain is not parsed: it stays text in `input`, and its top-level key count goes to `keys` (for
+ * EventContext.keys); the caller skips the depth bound and redaction for it, which would leave it as it is.
  */
-export function parseEventTexts(input: Record<string, unknown>): JsonTexts | null {
+export function parseEventTexts(
+  input: Record<string, unknown>,
+  plain?: { scan: JsonTextScan; keys: JsonKeyCounts; maxTags: number },
+): JsonTexts | null {
   const texts: JsonTexts = {};
   for (const field of JSON_FIELDS) {
     const text = input[field];
     if (typeof text !== 'string') return null;
-    if (text === '{}') input[field] = {};
+    const keys = plain === undefined ? NOT_PLAIN : plain.scan(text, field === 'tags' ? plain.maxTags : ANY_KEYS);
+    if (keys !== NOT_PLAIN) plain!.keys[field] = keys;
+    else if (text === '{}') input[field] = {};
     else {
       try {
         const value: unknown = JSON.parse(text);
@@ -90,6 +104,9 @@ export function parseEventTexts(input: Record<string, unknown>): JsonTexts | nul
   }
   return texts;
 }
+
+/** Payload keys are not limited in number. */
+const ANY_KEYS = Number.MAX_SAFE_INTEGER;
 
 export function validateEvent(input: unknown, ctx: EventContext): Validated<EventRecord> {
   const check = new Checker(ctx.index);
@@ -117,12 +134,14 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
     input.tags,
     { maxKeys: limits.maxTags, maxBytes: limits.tagsMaxBytes },
     ctx.texts?.tags,
+    ctx.keys?.tags,
   );
   const payload = check.jsonObject(
     'payload',
     input.payload,
-    { maxKeys: Number.MAX_SAFE_INTEGER, maxBytes: limits.payloadMaxBytes },
+    { maxKeys: ANY_KEYS, maxBytes: limits.payloadMaxBytes },
     ctx.texts?.payload,
+    ctx.keys?.payload,
   );
   const timestamp = check.timestamp('timestamp', input.timestamp, ctx.window);
   if (check.errors.length > 0) return { ok: false, errors: check.errors };

@@ -61,18 +61,25 @@ export class Checker {
   /**
    * A JSON object with at most maxKeys top-level keys and at most maxBytes when serialised; returns the JSON text:
    * `text` when given (the JSON text `value` was parsed from, unchanged since: a consumer of Avro events keeps it
-   * rather than serialising what it just parsed), else JSON.stringify(value).
+   * rather than serialising what it just parsed), else JSON.stringify(value). `keys` given: `value` was not parsed,
+   * it is `text`, which a scan found to be a JSON object with that many top-level keys (shared/schemas/json-text.ts).
    */
-  jsonObject(field: string, value: unknown, opts: { maxKeys: number; maxBytes: number }, text?: string): string | null {
+  jsonObject(
+    field: string,
+    value: unknown,
+    opts: { maxKeys: number; maxBytes: number },
+    text?: string,
+    keys?: number,
+  ): string | null {
     if (value === undefined || value === null) return '{}';
-    if (!isPlainObject(value)) {
+    if (keys === undefined && !isPlainObject(value)) {
       this.fail(field, `must be a JSON object, got ${describe(value)}`);
       return null;
     }
     // No object has more than MAX_SAFE_INTEGER keys: an unbounded field (payload) is not counted.
-    const keys = opts.maxKeys < Number.MAX_SAFE_INTEGER ? Object.keys(value).length : 0;
-    if (keys > opts.maxKeys) {
-      this.fail(field, `must have at most ${opts.maxKeys} keys, got ${keys}`);
+    const count = keys ?? (opts.maxKeys < Number.MAX_SAFE_INTEGER ? Object.keys(value as object).length : 0);
+    if (count > opts.maxKeys) {
+      this.fail(field, `must have at most ${opts.maxKeys} keys, got ${count}`);
       return null;
     }
     const json = text ?? JSON.stringify(value);
@@ -91,7 +98,10 @@ export class Checker {
     // jsonb also rejects an unpaired surrogate, which JSON.stringify writes as a \udXXX escape (a pair it writes as
     // the character itself). A producer's own text may escape pairs too: only then is the value serialised to tell.
     const escapes = unicodeEscapes && SURROGATE_ESCAPE.test(json);
-    if (escapes && (text === undefined || SURROGATE_ESCAPE.test(JSON.stringify(value)))) {
+    if (
+      escapes &&
+      (text === undefined || SURROGATE_ESCAPE.test(JSON.stringify(keys === undefined ? value : JSON.parse(json))))
+    ) {
       this.fail(field, UNPAIRED_SURROGATE);
       return null;
     }
