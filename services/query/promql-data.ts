@@ -29,7 +29,7 @@ import type { SeriesSource, StoredSeries } from '../../shared/promql/engine.ts';
 import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { formatValue } from './exposition.ts';
 import { BUCKET_BOUNDS, MINUTE_MS, MINUTES_PER_HOUR, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
-import { run, Where } from './sql.ts';
+import { run, runInSnapshot, Where } from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
 /** Stored samples one query may read (step reduction keeps fewer than it reads; the statement timeout also bounds). */
@@ -109,6 +109,11 @@ interface Loaded {
 
 /** Sort and hash memory of the loading statement: one series' rows are grouped without spilling to disk. */
 const LOAD_WORK_MEM = '64MB';
+/**
+ * Statements a per-minute read is split into (by series), run at once on two connections in one snapshot
+ * (runInSnapshot): PostgreSQL builds one half on each core while Node decodes the other.
+ */
+const LOAD_PARTS = 2;
 
 /** What a query has held (points in memory) and read (stored rows), against its bounds. */
 export class Budget {
@@ -310,9 +315,10 @@ interface MinuteRead {
 /**
  * Step representatives from metric_hours for the hours it holds in step with metric_minutes ([hours_from,
  * hours_before), while hours_synced_before = minutes_before), metric_minutes for the other minutes, and the samples
- * not in either (created_at at or after minutes_before, its watermark): one statement, so one snapshot of what the
- * fold committed together. Every source yields entries of the same shape (newest time and value of a minute, or a
- * sample, with its count and sum), packed per series into big-endian bytea; reduceSteps groups them by step in Node:
+ * not in either (created_at at or after minutes_before, its watermark): LOAD_PARTS statements, each for its share
+ * of the series, in one snapshot (runInSnapshot), so they read what the fold committed together as one statement
+ * would. Every source yields entries of the same shape (newest time and value of a minute, or a sample, with its
+ * count and sum), packed per series into big-endian bytes sent as base64; reduceSteps groups them by step in Node:
  * the same rows as loadRows' step reduction, from 24 hour rows per series and day instead of 1,440 minute rows.
  */
 async function loadMinutes(
@@ -323,6 +329,19 @@ async function loadMinutes(
   exact: Labels,
 ): Promise<Loaded[]> {
   const steps = window.steps as NonNullable<Window['steps']>;
+  const parts = Array.from({ length: LOAD_PARTS }, (_, part) => minutesStatement(source, range, exact, part));
+  // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
+  const results = await runInSnapshot<Packed>(pool, parts, { work_mem: LOAD_WORK_MEM, jit: 'off' });
+  return results.flat().map((row) => reduceSteps(row, { ...range, ...steps }));
+}
+
+/** loadMinutes' statement for the series whose key (sha256 of the labels) has a first byte ≡ part (mod LOAD_PARTS). */
+function minutesStatement(
+  source: Source,
+  range: { lo: number; hi: number },
+  exact: Labels,
+  part: number,
+): { sql: string; values: unknown[] } {
   const tail = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
@@ -334,6 +353,7 @@ async function loadMinutes(
   const name = tail.param(source.stored);
   const types = tail.param(source.types);
   const exactSql = labeled ? `AND labels @> ${tail.param(JSON.stringify(exact))}::jsonb` : '';
+  const inPart = (series: string) => `get_byte(${series}, 0) % ${LOAD_PARTS} = ${tail.param(part)}`;
   const lo = tail.param(range.lo);
   const hi = tail.param(range.hi);
   // Hours a..b (b exclusive) from metric_hours; with none held, a = b = the hour before lo (no minute of it is read).
@@ -350,14 +370,18 @@ async function loadMinutes(
       WHERE m.name = ${name} AND m.metric_type = ANY(${types}::text[]) AND m.series = k.series AND ${bounds}`;
   const sample = 'float8send(u.value)';
   // Aggregates without ORDER BY read their group's rows in one order: the columns' entries stay aligned.
-  const packed = (column: string) => `string_agg(${column}, ''::bytea) AS ${column}`;
+  // As base64 text without PostgreSQL's line breaks: a third fewer bytes than bytea's hex, and Node decodes base64
+  // about three times faster than hex.
+  const packed = (column: string) =>
+    `replace(encode(string_agg(${column}, ''::bytea), 'base64'), E'\\n', '') AS ${column}`;
   const sql = `WITH unfolded AS MATERIALIZED (
                  SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value
                    FROM metrics ${tail}),
                keys AS (SELECT labels, sha256(jsonb_send(labels)) AS series FROM metric_series
                          WHERE name = ${name} AND metric_type = ANY(${types}::text[]) ${exactSql}
+                           AND ${inPart('sha256(jsonb_send(labels))')}
                          UNION
-                        SELECT labels, series FROM unfolded),
+                        SELECT labels, series FROM unfolded WHERE ${inPart('series')}),
                held AS (SELECT greatest(hours_from, ${firstHour}) AS a, least(hours_before, ${endHour}) AS b
                           FROM metric_series_fold
                          WHERE hours_synced_before = minutes_before AND hours_from IS NOT NULL),
@@ -379,18 +403,17 @@ async function loadMinutes(
                       SELECT ${columns('float8send(u.t)', sample, 'int4send(1)', sample)}, 1
                         FROM unfolded u WHERE u.series = k.series) parts
                 GROUP BY k.labels`;
-  // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
-  const rows = await run<Packed>(pool, sql, tail.values, { work_mem: LOAD_WORK_MEM, jit: 'off' });
-  return rows.map((row) => reduceSteps(row, { ...range, ...steps }));
+  return { sql, values: tail.values };
 }
 
 /** One series' entries as loadMinutes packs them: big-endian float8 (t, v, total) and int4 (n), one per entry. */
 interface Packed {
   labels: string;
-  t: Buffer;
-  v: Buffer;
-  n: Buffer | null;
-  total: Buffer | null;
+  /** base64 of the entries' bytes. */
+  t: string;
+  v: string;
+  n: string | null;
+  total: string | null;
   entries: number;
 }
 
@@ -429,10 +452,11 @@ function reduceSteps(row: Packed, read: MinuteRead): Loaded {
   const bestT = new Float64Array(steps);
   const bestV = new Float64Array(steps);
   const held = new Uint8Array(steps);
-  const times = float8s(row.t);
-  const values = float8s(row.v);
-  const counts = row.n && row.total ? int4s(row.n) : null;
-  const sums = row.n && row.total ? float8s(row.total) : null;
+  const bytes = (base64: string) => Buffer.from(base64, 'base64');
+  const times = float8s(bytes(row.t));
+  const values = float8s(bytes(row.v));
+  const counts = row.n && row.total ? int4s(bytes(row.n)) : null;
+  const sums = row.n && row.total ? float8s(bytes(row.total)) : null;
   const n = counts ? new Float64Array(steps) : null;
   const total = sums ? new Float64Array(steps) : null;
   for (let i = 0; i < times.length; i++) {

@@ -3,7 +3,7 @@
  * pg failures become the domain errors of shared/errors.ts: retriable → 503, the statement timeout → 503 naming it.
  */
 import { databaseError, isQueryCanceled } from '../../shared/db/errors.ts';
-import { inTransaction, type Pool } from '../../shared/db/pool.ts';
+import { inTransaction, type Pool, type PoolClient } from '../../shared/db/pool.ts';
 import { VigilError } from '../../shared/errors.ts';
 
 /** Collects WHERE clauses with numbered placeholders: `where.add('source = ?', value)`. */
@@ -45,6 +45,24 @@ export function containsPattern(value: string): string {
  */
 export type PlannerSettings = Partial<Record<'enable_sort' | 'jit', 'on' | 'off'> & Record<'work_mem', `${number}MB`>>;
 
+function settingsSql(settings?: PlannerSettings): string {
+  return Object.entries(settings ?? {})
+    .map(([name, value]) => `; SET LOCAL ${name} = '${value}'`)
+    .join('');
+}
+
+/** The domain error of a failed statement: the statement timeout named, the rest as shared/db/errors.ts decides. */
+function statementError(error: unknown): Error {
+  if (isQueryCanceled(error)) {
+    return new VigilError(
+      'VIGIL_ERR_QUERY_TIMEOUT',
+      'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add ' +
+        'filters (source, name)',
+    );
+  }
+  return databaseError(error);
+}
+
 export async function run<R extends object>(
   pool: Pool,
   sql: string,
@@ -53,20 +71,86 @@ export async function run<R extends object>(
 ): Promise<R[]> {
   try {
     if (!settings) return (await pool.query<R>(sql, values)).rows;
-    const begin = `BEGIN; ${Object.entries(settings)
-      .map(([name, value]) => `SET LOCAL ${name} = '${value}'`)
-      .join('; ')}`;
     return await inTransaction(pool, async (client) => (await client.query<R>(sql, values)).rows, {
-      begin,
+      begin: `BEGIN${settingsSql(settings)}`,
     });
   } catch (error) {
-    if (isQueryCanceled(error)) {
-      throw new VigilError(
-        'VIGIL_ERR_QUERY_TIMEOUT',
-        'the query ran longer than QUERY_STATEMENT_TIMEOUT_MS and was cancelled; narrow the time range or add ' +
-          'filters (source, name)',
-      );
-    }
-    throw databaseError(error);
+    throw statementError(error);
   }
+}
+
+/** What pg_export_snapshot() returns: hex groups and dashes (checked before it is spliced into SQL). */
+const SNAPSHOT_ID = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
+
+/**
+ * Runs read-only statements as if they were one: every statement sees the same snapshot, that of a REPEATABLE READ
+ * transaction which exports it (pg_export_snapshot) to a second connection of the pool (SET TRANSACTION SNAPSHOT),
+ * so two statements run at once (PostgreSQL on two cores, and Node decodes one answer while the other streams).
+ * The first connection takes the statements in order; the second, once connected, the next one not yet taken. A
+ * query never waits for a second connection: when the pool has none free, the first runs every statement (and the
+ * second, arriving later, is released unused), so a busy pool cannot deadlock queries holding one connection each.
+ * The exporting transaction stays open until the second has imported its snapshot, as PostgreSQL requires.
+ */
+export async function runInSnapshot<R extends object>(
+  pool: Pool,
+  statements: { sql: string; values: unknown[] }[],
+  settings?: PlannerSettings,
+): Promise<R[][]> {
+  const results: R[][] = [];
+  let next = 0;
+  const drain = async (client: PoolClient) => {
+    while (next < statements.length) {
+      const i = next++;
+      results[i] = (await client.query<R>(statements[i].sql, statements[i].values)).rows;
+    }
+  };
+  const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+  let second: Promise<void> = Promise.resolve();
+  let helped = false;
+  try {
+    await inTransaction(
+      pool,
+      async (client) => {
+        if (statements.length === 1) return drain(client);
+        const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+        const id = rows[0].id;
+        if (!SNAPSHOT_ID.test(id)) throw new Error(`pg_export_snapshot() returned ${JSON.stringify(id)}`);
+        let exporting = true;
+        let imported: Promise<void> | null = null;
+        second = pool.connect().then(async (helper) => {
+          // Checked as the connection arrives: the exporting transaction is still open and a statement is left.
+          if (!exporting || next >= statements.length) return helper.release();
+          let broken: Error | undefined;
+          try {
+            imported = helper
+              .query(`${begin}; SET TRANSACTION SNAPSHOT '${id}'${settingsSql(settings)}`)
+              .then(() => {});
+            const claimed = next++;
+            helped = true;
+            await imported;
+            results[claimed] = (await helper.query<R>(statements[claimed].sql, statements[claimed].values)).rows;
+            await drain(helper);
+            await helper.query('COMMIT');
+          } catch (error) {
+            await helper.query('ROLLBACK').catch((e: Error) => (broken = e));
+            throw error;
+          } finally {
+            helper.release(broken);
+          }
+        });
+        second.catch(() => {});
+        await drain(client);
+        exporting = false;
+        // The second connection has claimed a statement: keep the snapshot exported until it has imported it.
+        if (imported) await (imported as Promise<void>).catch(() => {});
+      },
+      { begin: `${begin}${settingsSql(settings)}` },
+    );
+    // A second connection that arrived too late was released unused: only one that took a statement is awaited.
+    if (helped) await second;
+  } catch (error) {
+    if (helped) await second.catch(() => {});
+    throw statementError(error);
+  }
+  return results;
 }
