@@ -17,6 +17,8 @@ import { BENCH_DATABASE_URL, DEFAULT_SPEC, ensureBenchData, startFoldedQueryRole
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 30);
 const SETS = (process.env.BENCH_PROMQL_SETS ?? 'query,panel').split(',');
+/** Only the panels whose name contains this text (e.g. BENCH_PANEL='24 h, 1000 series at 15 s aggregated'). */
+const PANEL = process.env.BENCH_PANEL ?? '';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -170,7 +172,7 @@ for (const set of DATA_SETS.filter((d) => SETS.includes(d.name))) {
   const { runtime, origin, token } = await startFoldedQueryRole(set.url, 'user', set.name);
   const base = `${origin}/prometheus/api/v1`;
   const end = Math.floor(meta.anchorMs / 60_000) * 60;
-  for (const panel of set.panels) {
+  for (const panel of set.panels.filter((p) => p.name.includes(PANEL))) {
     const r = await measure(base, token, end, panel);
     if (typeof r === 'string') {
       results.push({ set: set.name, name: panel.name, error: r });
