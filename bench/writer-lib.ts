@@ -131,6 +131,8 @@ export async function createNaiveTable(url: string): Promise<void> {
       tags jsonb NOT NULL DEFAULT '{}',
       payload jsonb NOT NULL DEFAULT '{}',
       created_by text,
+      -- The writer's COPY text carries it (a copy of the notable tags): the naive table stores the same rows.
+      notable_tags jsonb,
       created_at timestamptz NOT NULL DEFAULT now()
     );
     CREATE INDEX naive_events_timestamp_idx ON naive_events ("timestamp");
