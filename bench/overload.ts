@@ -38,14 +38,10 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { freePort, spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { freePort, spawnVigil, stopVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
-const setting = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-};
 const SECONDS = setting('BENCH_SECONDS', 60);
 const FACTOR = setting('BENCH_FACTOR', 2);
 const SATURATION_SECONDS = setting('BENCH_SATURATION_SECONDS', 15);
@@ -197,14 +193,7 @@ async function waitReady(role: Role): Promise<void> {
   }
 }
 
-async function stopProcess(proc: VigilProcess): Promise<void> {
-  const { child } = proc;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await proc.exited;
-  clearTimeout(timer);
-}
+const stopProcess = (proc: VigilProcess) => stopVigil(proc, STOP_TIMEOUT_MS);
 
 /**
  * Request bodies, built before the clock starts. An events body is a template split where the request's number

@@ -33,14 +33,10 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { cpuTimeMs as cpuMs, spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { cpuTimeMs as cpuMs, spawnVigil, stopVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
-const setting = (name: string, fallback: number) => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
-  return value;
-};
 const BROKERS = 3;
 const PARTITIONS = setting('SCALEOUT_PARTITIONS', 6);
 const BATCH = setting('SCALEOUT_BATCH', 100);
@@ -95,14 +91,7 @@ class Cleanup {
   }
 }
 
-async function stopProcess(proc: VigilProcess): Promise<void> {
-  const { child } = proc;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
-  await proc.exited;
-  clearTimeout(timer);
-}
+const stopProcess = (proc: VigilProcess) => stopVigil(proc, STOP_TIMEOUT_MS);
 
 /** Polls an asynchronous check until it holds; false past the deadline. */
 async function until(check: () => Promise<boolean>, timeoutMs: number, intervalMs: number): Promise<boolean> {

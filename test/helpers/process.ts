@@ -66,4 +66,14 @@ export function cpuTimeMs(pid: number | undefined): number | null {
 }
 
 /** A TCP port free on 127.0.0.1 at the time of the call (for a child process's PORT). */
+/** SIGTERM, then SIGKILL if the process is still there after `graceMs`; resolves once it is gone. */
+export async function stopVigil(proc: VigilProcess, graceMs: number): Promise<void> {
+  const { child } = proc;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await proc.exited;
+  clearTimeout(timer);
+}
+
 export { freePort } from '../../infra/kafka/broker.ts';
