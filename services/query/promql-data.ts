@@ -29,7 +29,7 @@ import type { SeriesSource, StoredSeries } from '../../shared/promql/engine.ts';
 import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { formatValue } from './exposition.ts';
 import { BUCKET_BOUNDS, MINUTE_MS, MINUTES_PER_HOUR, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
-import { run, runInSnapshot, Where } from './sql.ts';
+import { type PlannerSettings, run, runInSnapshot, type Statement, Where } from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
 /** Stored samples one query may read (step reduction keeps fewer than it reads; the statement timeout also bounds). */
@@ -199,9 +199,12 @@ async function loadSource(
   const minutes = options.minutes === false ? null : minuteRange(window);
   // Minute rows end at whole minutes: the samples after the last one read count as after the window.
   const toMs = minutes ? minutes.hi * MINUTE_MS : window.toMs;
-  const rows = minutes
-    ? await loadMinutes(pool, source, window, minutes, exact)
-    : await loadRows(pool, source, window, exact, budget);
+  // Running totals need each series' state before the window: read in the same snapshot as the window's rows, so
+  // that a sample committed in between counts in neither or in both.
+  const bases = source.kind === 'raw' ? null : basesStatement(source, toMs);
+  const { rows, baseRows } = minutes
+    ? await loadMinutes(pool, source, window, minutes, exact, bases)
+    : await loadRows(pool, source, window, exact, budget, bases);
   budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
   budget.read += rows.reduce((n, row) => n + row.read, 0);
   if (budget.samples > budget.maxSamples) {
@@ -217,12 +220,12 @@ async function loadSource(
     );
   }
   if (rows.length === 0) return [];
-  const bases = source.kind === 'raw' ? null : await cumulativeBases(pool, source, toMs);
+  const basesByLabels = baseRows ? basesOf(baseRows) : null;
   const out: StoredSeries[] = [];
   for (const row of rows) {
     const labels = JSON.parse(row.labels) as Labels;
     if (source.kind === 'bucket' && 'le' in labels) continue; // the exposition leaves these out too
-    const base = bases?.get(row.labels) ?? { n: 0, total: 0, buckets: BUCKET_BOUNDS.map(() => 0) };
+    const base = basesByLabels?.get(row.labels) ?? { n: 0, total: 0, buckets: BUCKET_BOUNDS.map(() => 0) };
     // The base is the running state just before the window: the all-time state minus what the window and after hold
     // (gauges present their values as they are: no base).
     for (let i = 0; source.kind !== 'raw' && i < row.t.length; i++) {
@@ -240,7 +243,32 @@ async function loadSource(
  * One row per series with its samples (or step representatives) as arrays, so the labels travel once. The inner
  * LIMIT bounds the rows read; the budget check above bounds the points kept.
  */
-async function loadRows(pool: Pool, source: Source, window: Window, exact: Labels, budget: Budget): Promise<Loaded[]> {
+/** What a loader read: the window's rows, and the bases statement's rows when it was given one. */
+interface LoadedRows {
+  rows: Loaded[];
+  baseRows: BaseRow[] | null;
+}
+
+/** The window's statement, with the bases statement (if any) in the same snapshot. */
+async function runWithBases(
+  pool: Pool,
+  statements: Statement[],
+  bases: Statement | null,
+  settings: PlannerSettings,
+): Promise<LoadedRows> {
+  const results = await runInSnapshot<object>(pool, bases ? [...statements, bases] : statements, settings);
+  const baseRows = bases ? (results.pop() as BaseRow[]) : null;
+  return { rows: results.flat() as Loaded[], baseRows };
+}
+
+async function loadRows(
+  pool: Pool,
+  source: Source,
+  window: Window,
+  exact: Labels,
+  budget: Budget,
+  bases: Statement | null,
+): Promise<LoadedRows> {
   const where = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
@@ -253,17 +281,14 @@ async function loadRows(pool: Pool, source: Source, window: Window, exact: Label
                      FROM metrics ${where} LIMIT ${limit}`;
   const settings = { work_mem: LOAD_WORK_MEM } as const;
   if (!window.steps) {
-    return run<Loaded>(
-      pool,
-      `SELECT labels, array_agg(t ORDER BY t) AS t, array_agg(value ORDER BY t) AS v, NULL AS n, NULL AS total,
-            count(*)::float8 AS read
-         FROM (${samples}) window_rows GROUP BY labels`,
-      where.values,
-      settings,
-    );
+    const sql = `SELECT labels, array_agg(t ORDER BY t) AS t, array_agg(value ORDER BY t) AS v, NULL AS n,
+                        NULL AS total, count(*)::float8 AS read
+                   FROM (${samples}) window_rows GROUP BY labels`;
+    return runWithBases(pool, [{ sql, values: where.values }], bases, settings);
   }
   const rows = `SELECT labels, t, value, 1::float8 AS n, value AS total, t AS at FROM (${samples}) window_rows`;
-  return run<Loaded>(pool, stepReducedSql(source, rows, where, window.steps), where.values, settings);
+  const sql = stepReducedSql(source, rows, where, window.steps);
+  return runWithBases(pool, [{ sql, values: where.values }], bases, settings);
 }
 
 /**
@@ -327,21 +352,17 @@ async function loadMinutes(
   window: Window,
   range: { lo: number; hi: number },
   exact: Labels,
-): Promise<Loaded[]> {
+  bases: Statement | null,
+): Promise<LoadedRows> {
   const steps = window.steps as NonNullable<Window['steps']>;
   const parts = Array.from({ length: LOAD_PARTS }, (_, part) => minutesStatement(source, range, exact, part));
   // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
-  const results = await runInSnapshot<Packed>(pool, parts, { work_mem: LOAD_WORK_MEM, jit: 'off' });
-  return results.flat().map((row) => reduceSteps(row, { ...range, ...steps }));
+  const { rows, baseRows } = await runWithBases(pool, parts, bases, { work_mem: LOAD_WORK_MEM, jit: 'off' });
+  return { rows: (rows as unknown as Packed[]).map((row) => reduceSteps(row, { ...range, ...steps })), baseRows };
 }
 
 /** loadMinutes' statement for the series whose key (sha256 of the labels) has a first byte ≡ part (mod LOAD_PARTS). */
-function minutesStatement(
-  source: Source,
-  range: { lo: number; hi: number },
-  exact: Labels,
-  part: number,
-): { sql: string; values: unknown[] } {
+function minutesStatement(source: Source, range: { lo: number; hi: number }, exact: Labels, part: number): Statement {
   const tail = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
@@ -524,8 +545,19 @@ function present(source: Source, labels: Labels, row: Loaded, base: State): Stor
   }
 }
 
-/** Per series (labels as jsonb text): the all-time state minus the samples after `toMs`. */
-async function cumulativeBases(pool: Pool, source: Source, toMs: number): Promise<Map<string, State>> {
+/** A row of basesStatement: per series the all-time state and what lies after the window. */
+interface BaseRow {
+  labels: string;
+  n: string;
+  total: number;
+  buckets: string[] | null;
+  a_n: string | null;
+  a_total: number | null;
+  a_buckets: string[] | null;
+}
+
+/** Per series (labels as jsonb text): the all-time state, and the samples after `toMs` to take from it (basesOf). */
+function basesStatement(source: Source, toMs: number): Statement {
   const tail = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
@@ -540,17 +572,7 @@ async function cumulativeBases(pool: Pool, source: Source, toMs: number): Promis
   const afterSql = seriesAggregateSql(after);
   const name = after.param(source.stored);
   const types = after.param(source.types);
-  const rows = await run<{
-    labels: string;
-    n: string;
-    total: number;
-    buckets: string[] | null;
-    a_n: string | null;
-    a_total: number | null;
-    a_buckets: string[] | null;
-  }>(
-    pool,
-    `WITH tail AS (${tailSql}), after AS (${afterSql}),
+  const sql = `WITH tail AS (${tailSql}), after AS (${afterSql}),
           state AS (SELECT name, metric_type, labels, sample_count, value_sum, bucket_counts FROM metric_series
                      WHERE name = ${name} AND metric_type = ANY(${types}::text[]))
      SELECT labels::text AS labels,
@@ -559,9 +581,12 @@ async function cumulativeBases(pool: Pool, source: Source, toMs: number): Promis
             vigil_add_counts(s.bucket_counts, t.buckets) AS buckets,
             a.n AS a_n, a.total AS a_total, a.buckets AS a_buckets
        FROM state s FULL JOIN tail t USING (name, metric_type, labels)
-       LEFT JOIN after a USING (name, metric_type, labels)`,
-    after.values,
-  );
+       LEFT JOIN after a USING (name, metric_type, labels)`;
+  return { sql, values: after.values };
+}
+
+/** Per series (labels as jsonb text): the all-time state minus the samples after the window. */
+function basesOf(rows: BaseRow[]): Map<string, State> {
   const out = new Map<string, State>();
   for (const row of rows) {
     out.set(row.labels, {

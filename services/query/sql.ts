@@ -43,6 +43,12 @@ export function containsPattern(value: string): string {
  * `work_mem` for statements that group a known, bounded number of rows (PromQL loading, promql-data.ts); `jit`
  * off where a generic estimate would compile a statement that reads few rows (PromQL's per-minute loading).
  */
+/** One SQL statement with its parameters. */
+export interface Statement {
+  sql: string;
+  values: unknown[];
+}
+
 export type PlannerSettings = Partial<Record<'enable_sort' | 'jit', 'on' | 'off'> & Record<'work_mem', `${number}MB`>>;
 
 function settingsSql(settings?: PlannerSettings): string {
@@ -93,7 +99,7 @@ const SNAPSHOT_ID = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
  */
 export async function runInSnapshot<R extends object>(
   pool: Pool,
-  statements: { sql: string; values: unknown[] }[],
+  statements: Statement[],
   settings?: PlannerSettings,
 ): Promise<R[][]> {
   const results: R[][] = [];
