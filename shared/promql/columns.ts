@@ -9,11 +9,11 @@
  * are evaluated step by step.
  */
 import { groupOf } from './aggregations.ts';
-import { dropName, labelsKey, PromqlExecutionError, scalarOp, type StoredSeries } from './engine.ts';
+import { dropName, PromqlExecutionError, scalarOp, type StoredSeries } from './engine.ts';
 import type { Aggregation, Binary, Call, Expr, MatrixSelector, VectorSelector } from './expr.ts';
 import { COMPARISON_OPS, SET_OPS } from './expr.ts';
 import { typeOf } from './expr-parser.ts';
-import { bucketQuantile, windowValue } from './functions.ts';
+import { bucketQuantile, histogramBucket, windowValue } from './functions.ts';
 import type { Labels } from './windows.ts';
 import { MS_PER_SECOND } from '../units.ts';
 
@@ -311,15 +311,11 @@ export class ColumnEvaluator {
   private histogramQuantile(phi: Float64Array, input: Column[]): Column[] {
     const groups = new Map<string, { labels: Labels; les: number[]; members: Column[] }>();
     for (const member of input) {
-      const text = member.labels.le;
-      if (text === undefined) continue;
-      const le = text === '+Inf' || text === 'Inf' || text === '+inf' ? Infinity : Number(text);
-      if (text.trim() === '' || Number.isNaN(le)) continue;
-      const { le: _le, ...rest } = dropName(member.labels);
-      const key = labelsKey(rest);
-      let group = groups.get(key);
-      if (!group) groups.set(key, (group = { labels: rest, les: [], members: [] }));
-      group.les.push(le);
+      const bucket = histogramBucket(member.labels);
+      if (!bucket) continue;
+      let group = groups.get(bucket.key);
+      if (!group) groups.set(bucket.key, (group = { labels: bucket.group, les: [], members: [] }));
+      group.les.push(bucket.le);
       group.members.push(member);
     }
     const out: Column[] = [];

@@ -5,7 +5,7 @@
  * for counters). Every function but last_over_time, label_replace and sort drops the metric name.
  */
 import { quantile } from './aggregations.ts';
-import { dropName, PromqlExecutionError, type Sample, type StoredSeries, type Value } from './engine.ts';
+import { dropName, labelsKey, PromqlExecutionError, type Sample, type StoredSeries, type Value } from './engine.ts';
 import type { Call, Expr, MatrixSelector, VectorSelector } from './expr.ts';
 import type { Labels } from './windows.ts';
 import { MS_PER_SECOND } from '../units.ts';
@@ -309,20 +309,26 @@ function absentLabels(expr: Expr): Labels {
 function histogramQuantile(phi: number, samples: Sample[]): Sample[] {
   const groups = new Map<string, { labels: Labels; buckets: { le: number; count: number }[] }>();
   for (const sample of samples) {
-    const text = sample.labels.le;
-    if (text === undefined) continue;
-    const le = text === '+Inf' || text === 'Inf' || text === '+inf' ? Infinity : Number(text);
-    if (text.trim() === '' || Number.isNaN(le)) continue;
-    const { le: _le, ...rest } = dropName(sample.labels);
-    const k = Object.keys(rest)
-      .sort()
-      .map((n) => `${n}\u0001${rest[n]}`)
-      .join('\u0002');
-    let group = groups.get(k);
-    if (!group) groups.set(k, (group = { labels: rest, buckets: [] }));
-    group.buckets.push({ le, count: sample.value });
+    const bucket = histogramBucket(sample.labels);
+    if (!bucket) continue;
+    let group = groups.get(bucket.key);
+    if (!group) groups.set(bucket.key, (group = { labels: bucket.group, buckets: [] }));
+    group.buckets.push({ le: bucket.le, count: sample.value });
   }
   return [...groups.values()].map(({ labels, buckets }) => ({ labels, value: bucketQuantile(phi, buckets) }));
+}
+
+/**
+ * A histogram bucket series' upper bound and its group (its labels without `le` and the metric name, and their
+ * key); null for a series without a valid `le`, which histogram_quantile ignores.
+ */
+export function histogramBucket(labels: Labels): { le: number; group: Labels; key: string } | null {
+  const text = labels.le;
+  if (text === undefined) return null;
+  const le = text === '+Inf' || text === 'Inf' || text === '+inf' ? Infinity : Number(text);
+  if (text.trim() === '' || Number.isNaN(le)) return null;
+  const { le: _le, ...group } = dropName(labels);
+  return { le, group, key: labelsKey(group) };
 }
 
 export function bucketQuantile(q: number, input: { le: number; count: number }[]): number {
