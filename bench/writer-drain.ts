@@ -36,6 +36,7 @@ import {
   median,
   rawCopy,
   tableSize,
+  writerBenchEnv,
 } from './writer-lib.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
@@ -49,15 +50,7 @@ const logger = createLogger('warn');
 const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const bundle = codecs.get('EventBundle')!;
-const baseEnv = {
-  DATABASE_URL: url,
-  KAFKA_TOPIC_PARTITIONS: '6',
-  WRITER_BATCH_MAX_ROWS: '5000',
-  WRITER_CONCURRENCY: '2',
-  LOG_LEVEL: 'warn',
-  PORT: '0',
-  PARTITION_GRANULARITY: 'day',
-};
+const baseEnv = writerBenchEnv(url);
 
 type Form = 'bundles' | 'single';
 

@@ -21,7 +21,7 @@ import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { startRuntime } from '../bin/runtime.ts';
-import { asDeployed, fmt, freshDatabase, makeEvents, median } from './writer-lib.ts';
+import { asDeployed, fmt, freshDatabase, makeEvents, median, writerBenchEnv } from './writer-lib.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -34,15 +34,7 @@ const logger = createLogger('warn');
 const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const bundle = codecs.get('EventBundle')!;
-const baseEnv = {
-  DATABASE_URL: url,
-  KAFKA_TOPIC_PARTITIONS: '6',
-  WRITER_BATCH_MAX_ROWS: '5000',
-  WRITER_CONCURRENCY: '2',
-  LOG_LEVEL: 'warn',
-  PORT: '0',
-  PARTITION_GRANULARITY: 'day',
-};
+const baseEnv = writerBenchEnv(url);
 
 async function prefill(env: Record<string, string>, topic: string, share: number): Promise<void> {
   const config = loadConfig(env);

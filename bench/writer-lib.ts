@@ -149,6 +149,19 @@ export function formatNaiveRow(e: EventRecord): string {
 
 export { EVENT_COLUMNS };
 
+/** The in-process writer's settings in the drain benchmarks: 6 partitions, 5,000-row batches, 2 at a time. */
+export function writerBenchEnv(url: string): Record<string, string> {
+  return {
+    DATABASE_URL: url,
+    KAFKA_TOPIC_PARTITIONS: '6',
+    WRITER_BATCH_MAX_ROWS: '5000',
+    WRITER_CONCURRENCY: '2',
+    LOG_LEVEL: 'warn',
+    PORT: '0',
+    PARTITION_GRANULARITY: 'day',
+  };
+}
+
 /**
  * Grows `table` to at least `rows` rows server-side (INSERT … SELECT generate_series, time-ordered over the hour
  * before `endMs`), in 500k-row statements; returns the rows added.
