@@ -39,7 +39,7 @@ import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { freePort, spawnVigil, stopVigil, type VigilProcess } from '../test/helpers/process.ts';
-import { numberSetting as setting } from './env.ts';
+import { loadAverage, numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
 const SECONDS = setting('BENCH_SECONDS', 60);
@@ -92,7 +92,6 @@ const QUERY_PATHS = [
 const runStarted = Date.now();
 const log = (line: string) => console.error(`[overload +${((Date.now() - runStarted) / 1000).toFixed(1)}s] ${line}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const loadAverage = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 /** `3× 202, 1× 503` */
 const counts = (map: Map<string, number>) =>

@@ -17,7 +17,6 @@
  * since that process has no gateway. Each scenario has its own database, topics and groups.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
@@ -30,6 +29,7 @@ import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { cpuTimeMs, freePort } from '../test/helpers/process.ts';
+import { loadAverage } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
@@ -180,10 +180,9 @@ const show = (values: (number | null)[]) => {
 
 const results: [Scenario, Round[]][] = [];
 for (const role of SCENARIOS) results.push([role, await scenario(role)]);
-const loadAverage = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 console.log(
   `\nrestart after SIGKILL, session timeout ${SESSION_TIMEOUT_MS} ms, ${ROUNDS} round(s), nice ${NICE ?? 0}, ` +
-    `load average at the end ${loadAverage}; median (each round):\n`,
+    `load average at the end ${loadAverage()}; median (each round):\n`,
 );
 console.log('| process | first 202 | CPU used by then | stored again | /readyz 200 |');
 console.log('|---|---|---|---|---|');

@@ -34,7 +34,7 @@ import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
 import { cpuTimeMs as cpuMs, spawnVigil, stopVigil, type VigilProcess } from '../test/helpers/process.ts';
-import { numberSetting as setting } from './env.ts';
+import { loadAverage, numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
 const BROKERS = 3;
@@ -73,7 +73,6 @@ interface Role {
   proc: VigilProcess;
 }
 
-const loadAverage = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const quantile = (sorted: number[], q: number) =>
   sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
