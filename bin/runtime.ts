@@ -24,11 +24,11 @@ import { VigilError } from '../shared/errors.ts';
 import { notFound } from '../shared/http/error-handler.ts';
 import { type AppOptions, buildApp } from '../shared/http/app.ts';
 import { NotReadyError, type ReadinessCheck } from '../shared/http/readiness.ts';
-import { createKafka, type Kafka } from '../shared/kafka/client.ts';
+import { createKafka } from '../shared/kafka/client.ts';
 import type { Logger } from '../shared/logger.ts';
 import { createRegistry, type Registry } from '../shared/metrics.ts';
-import type { RoleHandle } from '../shared/role.ts';
-import { type Codec, loadCodecs } from '../shared/schemas/avro.ts';
+import type { RoleDeps, RoleHandle } from '../shared/role.ts';
+import { loadCodecs } from '../shared/schemas/avro.ts';
 
 export interface Runtime {
   /** The app of every role (while the other roles are still loading behind a listening gateway: the gateway's). */
@@ -47,14 +47,7 @@ export interface RuntimeOptions {
   listen?: { host: string; port: number };
 }
 
-interface Shared {
-  config: Config;
-  logger: Logger;
-  kafka: Kafka;
-  pool: Pool;
-  codecs: ReadonlyMap<string, Codec>;
-  registry: Registry;
-}
+type Shared = RoleDeps;
 
 /** Seconds a client is asked to wait (Retry-After) for a path whose role is still loading. */
 const STARTING_RETRY_AFTER_SECONDS = 1;

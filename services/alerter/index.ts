@@ -4,16 +4,10 @@
  * (/api/v1/monitoring/alerts, served by every process that runs this role). stop() stops fetching, finishes the
  * job under way, gives deliveries under way a few seconds, then leaves the group.
  */
-import type { Config } from '../../shared/config.ts';
-import type { Pool } from '../../shared/db/pool.ts';
-import type { Kafka } from '../../shared/kafka/client.ts';
 import { BatchConsumer } from '../../shared/kafka/consumer.ts';
 import { BatchingProducer } from '../../shared/kafka/producer.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
-import type { Logger } from '../../shared/logger.ts';
-import type { Registry } from '../../shared/metrics.ts';
-import type { RoleHandle } from '../../shared/role.ts';
-import type { Codec } from '../../shared/schemas/avro.ts';
+import type { RoleDeps, RoleHandle } from '../../shared/role.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
 import { settleWithin } from '../../shared/wait.ts';
 import { Alerter } from './alerter.ts';
@@ -29,13 +23,7 @@ import { ruleInfo } from './engine/engine.ts';
 
 import { BYTES_PER_MIB } from '../../shared/units.ts';
 
-export interface AlerterDeps {
-  config: Config;
-  logger: Logger;
-  kafka: Kafka;
-  pool: Pool;
-  codecs: ReadonlyMap<string, Codec>;
-  registry: Registry;
+export interface AlerterDeps extends RoleDeps {
   /** Injectable for tests; Date.now otherwise. */
   clock?: () => number;
   retry?: RetryPolicy;

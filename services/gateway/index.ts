@@ -8,16 +8,11 @@
  */
 import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Config } from '../../shared/config.ts';
 import { VigilError } from '../../shared/errors.ts';
-import type { Kafka } from '../../shared/kafka/client.ts';
 import { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
 import { BatchingProducer } from '../../shared/kafka/producer.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
-import type { Logger } from '../../shared/logger.ts';
-import type { Registry } from '../../shared/metrics.ts';
-import type { RoleHandle } from '../../shared/role.ts';
-import type { Codec } from '../../shared/schemas/avro.ts';
+import type { RoleDeps, RoleHandle } from '../../shared/role.ts';
 import { decodeContent, drain, JSON_TYPES, NDJSON_TYPES, readBody, type BodyLimits, type ParsedBody } from './body.ts';
 import { ingest, type IngestDeps } from './ingest.ts';
 import { eventKind, maxItemValues, metricKind, type ItemKind } from './kinds.ts';
@@ -26,13 +21,8 @@ import { createGatewayMetrics, type Endpoint } from './metrics.ts';
 import { otlpRoutes } from './otlp/routes.ts';
 import { remoteWriteRoutes } from './remote-write/routes.ts';
 
-export interface GatewayDeps {
-  config: Config;
-  logger: Logger;
-  kafka: Kafka;
-  codecs: ReadonlyMap<string, Codec>;
-  registry: Registry;
-}
+/** The gateway holds no PostgreSQL pool: ingest goes to Kafka only. */
+export type GatewayDeps = Omit<RoleDeps, 'pool'>;
 
 declare module 'fastify' {
   interface FastifyRequest {

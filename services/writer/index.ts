@@ -9,19 +9,13 @@
  * disk) pauses the partitions instead, and /readyz says why (writer-status.ts). stop() stops fetching, writes what
  * is pending, then leaves the group.
  */
-import type { Config } from '../../shared/config.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
-import type { Pool } from '../../shared/db/pool.ts';
 import { ensureAllPartitions, PartitionCache } from '../../shared/db/partitions.ts';
-import type { Kafka } from '../../shared/kafka/client.ts';
 import { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { SeriesLimit } from './series-limit.ts';
 import { clusterIdOf } from '../../shared/kafka/offsets.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
-import type { Logger } from '../../shared/logger.ts';
-import type { Registry } from '../../shared/metrics.ts';
-import type { RoleHandle } from '../../shared/role.ts';
-import type { Codec } from '../../shared/schemas/avro.ts';
+import type { RoleDeps, RoleHandle } from '../../shared/role.ts';
 import { Limiter } from '../../shared/limiter.ts';
 import { settleWithin } from '../../shared/wait.ts';
 import { WriterGroup } from './group.ts';
@@ -30,14 +24,7 @@ import { createSinks } from './sinks.ts';
 import { createWriterMetrics } from './writer-metrics.ts';
 import { WriterStatus } from './writer-status.ts';
 
-export interface WriterDeps {
-  config: Config;
-  logger: Logger;
-  kafka: Kafka;
-  pool: Pool;
-  codecs: ReadonlyMap<string, Codec>;
-  registry: Registry;
-}
+export type WriterDeps = RoleDeps;
 
 /** How long stop() keeps writing what is pending (PostgreSQL may be down) before leaving it to the next owner. */
 const DRAIN_TIMEOUT_MS = 15_000;
