@@ -1,11 +1,12 @@
 /**
  * runInSnapshot (sql.ts): statements split over two connections answer from one snapshot, whatever commits while
- * they run, and a pool with one connection runs them all on it rather than waiting for a second.
+ * they run, and a pool with one connection runs them all on it rather than waiting for a second; withSnapshot's
+ * rounds share that snapshot.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
 import { createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { runInSnapshot } from './sql.ts';
+import { runInSnapshot, withSnapshot } from './sql.ts';
 
 /** The advisory lock the test holds while the statements wait on it. */
 const GATE = 20_261_207;
@@ -94,6 +95,31 @@ describe('runInSnapshot', () => {
       ]),
     ).rejects.toThrow();
     expect(await runInSnapshot<{ n: number }>(p, [{ sql: 'SELECT 1 AS n', values: [] }])).toEqual([[{ n: 1 }]]);
+    expect(p.totalCount).toBeLessThanOrEqual(2);
+  });
+
+  it('keeps one snapshot across the rounds of a session on both connections, whatever commits between', async () => {
+    await ctx.db.query('TRUNCATE snapshot_rows; INSERT INTO snapshot_rows VALUES (1)');
+    const p = pool(2);
+    const count = { sql: 'SELECT count(*)::int AS n, pg_backend_pid() AS pid FROM snapshot_rows', values: [] };
+    const rounds = await withSnapshot(p, async (run) => {
+      const first = await run<{ n: number; pid: number }>([count, count]);
+      await ctx.db.query('INSERT INTO snapshot_rows VALUES (2)');
+      // The second connection may still be importing: the round waits for nothing, and sees the same rows.
+      const second = await run<{ n: number; pid: number }>([count, count, count, count]);
+      return [...first, ...second].map((rows) => rows[0]);
+    });
+    expect(rounds.map((r) => r.n)).toEqual([1, 1, 1, 1, 1, 1]);
+    expect(new Set(rounds.map((r) => r.pid)).size).toBeLessThanOrEqual(2);
+    expect(await runInSnapshot<{ n: number }>(p, [count, count])).toMatchObject([[{ n: 2 }], [{ n: 2 }]]);
+    // A failing statement in a later round fails the session and leaves the pool usable.
+    await expect(
+      withSnapshot(p, async (run) => {
+        await run([count, count]);
+        return run([count, { sql: 'SELECT * FROM no_such_table', values: [] }]);
+      }),
+    ).rejects.toThrow(/no_such_table/);
+    expect(await runInSnapshot<{ n: number }>(p, [count, count])).toMatchObject([[{ n: 2 }], [{ n: 2 }]]);
     expect(p.totalCount).toBeLessThanOrEqual(2);
   });
 });

@@ -88,75 +88,119 @@ export async function run<R extends object>(
 /** What pg_export_snapshot() returns: hex groups and dashes (checked before it is spliced into SQL). */
 const SNAPSHOT_ID = /^[0-9A-F]+(-[0-9A-F]+)+$/i;
 
+/** Runs statements in the session's snapshot, at once on two connections where a second is at hand. */
+export type SnapshotRun = <R extends object>(statements: Statement[]) => Promise<R[][]>;
+
 /**
  * Runs read-only statements as if they were one: every statement sees the same snapshot, that of a REPEATABLE READ
  * transaction which exports it (pg_export_snapshot) to a second connection of the pool (SET TRANSACTION SNAPSHOT),
  * so two statements run at once (PostgreSQL on two cores, and Node decodes one answer while the other streams).
- * The first connection takes the statements in order; the second, once connected, the next one not yet taken. A
- * query never waits for a second connection: when the pool has none free, the first runs every statement (and the
- * second, arriving later, is released unused), so a busy pool cannot deadlock queries holding one connection each.
- * The exporting transaction stays open until the second has imported its snapshot, as PostgreSQL requires.
  */
 export async function runInSnapshot<R extends object>(
   pool: Pool,
   statements: Statement[],
   settings?: PlannerSettings,
 ): Promise<R[][]> {
-  const results: R[][] = [];
-  let next = 0;
-  const drain = async (client: PoolClient) => {
-    while (next < statements.length) {
-      const i = next++;
-      results[i] = (await client.query<R>(statements[i].sql, statements[i].values)).rows;
+  return withSnapshot(pool, (run) => run<R>(statements), settings);
+}
+
+/**
+ * A read-only session in one snapshot: `body` may run statements in several rounds (the second chosen from the
+ * first one's answers) and every round sees the data as it was when the session began. The first connection
+ * exports its snapshot at the first round of two or more statements; a second connection, once the pool gives one
+ * and it has imported the snapshot, takes statements from every round alongside. A session never waits for a
+ * second connection: when the pool has none free, the first runs every statement (and the second, arriving later,
+ * is released unused), so a busy pool cannot deadlock sessions holding one connection each. The exporting
+ * transaction stays open until the second has imported its snapshot, as PostgreSQL requires. Rounds run one at a
+ * time.
+ */
+export async function withSnapshot<T>(
+  pool: Pool,
+  body: (run: SnapshotRun) => Promise<T>,
+  settings?: PlannerSettings,
+): Promise<T> {
+  interface Job {
+    statement: Statement;
+    done: (rows: object[]) => void;
+    failed: (error: unknown) => void;
+  }
+  const queue: Job[] = [];
+  const take = async (client: PoolClient) => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      const { sql, values } = job.statement;
+      try {
+        job.done((await client.query(sql, values)).rows);
+      } catch (error) {
+        job.failed(error);
+        throw error;
+      }
     }
   };
   const begin = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
-  let second: Promise<void> = Promise.resolve();
-  let helped = false;
+  let open = true;
+  // The second connection: requested at the first parallel round, idle between rounds (woken by `wake`).
+  let second: Promise<void> | null = null;
+  let imported: Promise<unknown> | null = null;
+  let wake: (() => void) | null = null;
+  const join = (id: string) =>
+    pool.connect().then(async (helper) => {
+      // Checked as the connection arrives: the exporting transaction is still open.
+      if (!open) return helper.release();
+      let broken: Error | undefined;
+      try {
+        imported = helper.query(`${begin}; SET TRANSACTION SNAPSHOT '${id}'${settingsSql(settings)}`);
+        await imported;
+        while (open) {
+          await take(helper);
+          if (open && queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        }
+        await helper.query('COMMIT');
+      } catch (error) {
+        await helper.query('ROLLBACK').catch((e: Error) => (broken = e));
+        throw error;
+      } finally {
+        helper.release(broken);
+      }
+    });
   try {
-    await inTransaction(
+    return await inTransaction(
       pool,
       async (client) => {
-        if (statements.length === 1) return drain(client);
-        const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
-        const id = rows[0].id;
-        if (!SNAPSHOT_ID.test(id)) throw new Error(`pg_export_snapshot() returned ${JSON.stringify(id)}`);
-        let exporting = true;
-        let imported: Promise<void> | null = null;
-        second = pool.connect().then(async (helper) => {
-          // Checked as the connection arrives: the exporting transaction is still open and a statement is left.
-          if (!exporting || next >= statements.length) return helper.release();
-          let broken: Error | undefined;
-          try {
-            imported = helper
-              .query(`${begin}; SET TRANSACTION SNAPSHOT '${id}'${settingsSql(settings)}`)
-              .then(() => {});
-            const claimed = next++;
-            helped = true;
-            await imported;
-            results[claimed] = (await helper.query<R>(statements[claimed].sql, statements[claimed].values)).rows;
-            await drain(helper);
-            await helper.query('COMMIT');
-          } catch (error) {
-            await helper.query('ROLLBACK').catch((e: Error) => (broken = e));
-            throw error;
-          } finally {
-            helper.release(broken);
+        const run: SnapshotRun = async <R extends object>(statements: Statement[]) => {
+          if (statements.length > 1 && second === null) {
+            const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+            const id = rows[0].id;
+            if (!SNAPSHOT_ID.test(id)) throw new Error(`pg_export_snapshot() returned ${JSON.stringify(id)}`);
+            second = join(id);
+            second.catch(() => {});
           }
-        });
-        second.catch(() => {});
-        await drain(client);
-        exporting = false;
-        // The second connection has claimed a statement: keep the snapshot exported until it has imported it.
-        if (imported) await (imported as Promise<void>).catch(() => {});
+          const answers = statements.map(
+            (statement) =>
+              new Promise<R[]>((done, failed) => queue.push({ statement, done: done as Job['done'], failed })),
+          );
+          wake?.();
+          wake = null;
+          const mine = take(client);
+          mine.catch(() => {});
+          const results = await Promise.all(answers);
+          await mine;
+          return results;
+        };
+        try {
+          return await body(run);
+        } finally {
+          open = false;
+          wake?.();
+          // Keep the snapshot exported until a second connection that began importing it has done so.
+          if (imported) await (imported as Promise<unknown>).catch(() => {});
+        }
       },
       { begin: `${begin}${settingsSql(settings)}` },
-    );
-    // A second connection that arrived too late was released unused: only one that took a statement is awaited.
-    if (helped) await second;
+    ).finally(async () => {
+      // A second connection that arrived too late was released unused: only one that imported is awaited.
+      if (imported) await (second as Promise<void> | null)?.catch(() => {});
+    });
   } catch (error) {
-    if (helped) await second.catch(() => {});
     throw statementError(error);
   }
-  return results;
 }
