@@ -31,6 +31,19 @@ END
 $$;
 
 --
+-- Name: vigil_metric_hours_version(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.vigil_metric_hours_version() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+  NEW.version := nextval('metric_hours_version');
+  RETURN NEW;
+END
+$$;
+
+--
 -- Name: alert_instances; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -395,12 +408,24 @@ CREATE TABLE public.metric_hours (
     last_ms bytea NOT NULL,
     last_value bytea NOT NULL,
     sample_counts bytea NOT NULL,
-    value_sums bytea NOT NULL
+    value_sums bytea NOT NULL,
+    version bigint
 );
 ALTER TABLE ONLY public.metric_hours ALTER COLUMN last_ms SET STORAGE PLAIN;
 ALTER TABLE ONLY public.metric_hours ALTER COLUMN last_value SET STORAGE PLAIN;
 ALTER TABLE ONLY public.metric_hours ALTER COLUMN sample_counts SET STORAGE PLAIN;
 ALTER TABLE ONLY public.metric_hours ALTER COLUMN value_sums SET STORAGE PLAIN;
+
+--
+-- Name: metric_hours_version; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.metric_hours_version
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
 
 --
 -- Name: metric_minutes; Type: TABLE; Schema: public; Owner: -
@@ -875,6 +900,12 @@ CREATE INDEX ingest_ids_stored_at_idx ON public.ingest_ids USING brin (stored_at
 CREATE INDEX metric_hours_hour_idx ON public.metric_hours USING btree (hour);
 
 --
+-- Name: metric_hours_unversioned_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX metric_hours_unversioned_idx ON public.metric_hours USING btree (hour) WHERE (version IS NULL);
+
+--
 -- Name: metric_minutes_minute_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -909,6 +940,12 @@ CREATE INDEX metrics_name_timestamp_idx ON ONLY public.metrics USING btree (name
 --
 
 CREATE TRIGGER alert_transitions_incident_inbox AFTER INSERT ON public.alert_transitions REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION public.vigil_incident_inbox();
+
+--
+-- Name: metric_hours metric_hours_version; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER metric_hours_version BEFORE INSERT OR UPDATE ON public.metric_hours FOR EACH ROW EXECUTE FUNCTION public.vigil_metric_hours_version();
 
 --
 -- Name: alert_instances alert_instances_rule_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

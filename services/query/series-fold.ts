@@ -56,6 +56,11 @@ export function hourOfSql(minute: string): string {
  */
 export const MINUTE_ROWS_BUILT_PER_FOLD = 250_000;
 export const MAX_HOURS_BUILT_PER_FOLD = 24;
+/**
+ * metric_hours rows written before rows had a version (infra/migrations/0028) that a fold stamps with one: the
+ * query role caches only versioned hours. Each is a rewrite of a row of under 2 kB, cheaper than building one.
+ */
+export const HOURS_VERSIONED_PER_FOLD = 10_000;
 
 /** How many hours a fold builds when `series` series are kept. */
 export function hoursBuiltPerFold(series: number, minuteRows = MINUTE_ROWS_BUILT_PER_FOLD): number {
@@ -209,7 +214,10 @@ export async function safeWatermark(client: PoolClient): Promise<Date | null> {
 
 export interface FoldResult {
   folded: boolean;
-  /** metric_hours still lacks hours it will build at the next folds (hoursBuiltPerFold at a time). */
+  /**
+   * metric_hours still lacks hours it will build at the next folds (hoursBuiltPerFold at a time), or holds rows
+   * without a version that they will stamp (HOURS_VERSIONED_PER_FOLD at a time).
+   */
   hoursPending?: boolean;
   series?: number;
   watermark?: Date;
@@ -304,12 +312,18 @@ export async function foldOnce(pool: Pool, opts: FoldOptions): Promise<FoldResul
       const series = await client.query<{ n: number }>('SELECT count(*)::integer AS n FROM metric_series');
       const perFold = hoursBuiltPerFold(series.rows[0].n, opts.hoursBuildRows);
       const built = await keepHours(client, hours, watermark, kept.rows[0], perFold);
+      const versioned = await client.query(
+        `UPDATE metric_hours SET version = nextval('metric_hours_version')
+          WHERE ctid = ANY(ARRAY(SELECT ctid FROM metric_hours WHERE version IS NULL LIMIT $1))`,
+        [HOURS_VERSIONED_PER_FOLD],
+      );
       await client.query(
         `UPDATE metric_series_fold SET folded_before = $1, minutes_before = $1, hours_synced_before = $1,
                 hours_from = $2, hours_before = $3, folded_at = now()`,
         [watermark, built.from, built.before],
       );
-      return { folded: true, series: merged.rowCount ?? 0, watermark, hoursPending: built.pending };
+      const unversioned = versioned.rowCount === HOURS_VERSIONED_PER_FOLD;
+      return { folded: true, series: merged.rowCount ?? 0, watermark, hoursPending: built.pending || unversioned };
     });
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock(hashtext($1))', [LOCK_KEY]).catch(() => {});
