@@ -60,7 +60,8 @@ async function buildOtherRoles(deps: Shared, roles: RoleHandle[]): Promise<void>
   const { config, logger, registry } = deps;
   const has = (role: Config['roles'][number]) => config.roles.includes(role);
   if (has('writer')) roles.push(await (await import('../services/writer/index.ts')).startWriter(deps));
-  if (has('query')) roles.push(await (await import('../services/query/index.ts')).startQuery({ config, logger }));
+  if (has('query'))
+    roles.push(await (await import('../services/query/index.ts')).startQuery({ config, logger, registry }));
   if (has('maintenance')) roles.push(await (await import('../services/maintenance/index.ts')).startMaintenance(deps));
   if (has('alerter')) roles.push(await (await import('../services/alerter/index.ts')).startAlerter(deps));
   if (has('query') || has('alerter')) {

@@ -277,6 +277,14 @@ export const SETTINGS: readonly Setting[] = [
       'exposition reads (scrapes stay exact in between: they add what was inserted since).',
   },
   {
+    name: 'QUERY_HOUR_CACHE_MB',
+    default: '128',
+    doc:
+      'Memory the query role keeps decoded per-hour metric aggregates in, so that a dashboard refreshing a PromQL ' +
+      'panel reads only the hours it has not read before (each hour is checked against its version in the same ' +
+      'snapshot; 0 reads every hour from PostgreSQL). A day of 1,000 gauge series holds ~23 MB.',
+  },
+  {
     name: 'INGEST_FUTURE_GRACE_SECONDS',
     default: '600',
     doc: 'How far in the future a timestamp may be before it is rejected.',
@@ -505,7 +513,12 @@ export interface Config {
     concurrency: number;
     sessionTimeoutMs: number;
   };
-  query: { statementTimeoutMs: number; foldIntervalSeconds: number; messageSearchMaxHours: number };
+  query: {
+    statementTimeoutMs: number;
+    foldIntervalSeconds: number;
+    messageSearchMaxHours: number;
+    hourCacheMb: number;
+  };
   rateLimits: { windowMs: number; recompute: number; alertPreview: number; metricStep: number };
   audit: { retentionDays: number; flushIntervalMs: number };
   storage: {
@@ -702,6 +715,7 @@ export function loadConfig(env: Env = process.env, argv: readonly string[] = [])
       statementTimeoutMs: int('QUERY_STATEMENT_TIMEOUT_MS', 100, 3_600_000),
       foldIntervalSeconds: int('QUERY_FOLD_INTERVAL_SECONDS', 1, 3600),
       messageSearchMaxHours: int('QUERY_MESSAGE_SEARCH_MAX_HOURS', 1, HOURS_PER_DAY * DAYS_PER_LEAP_YEAR),
+      hourCacheMb: int('QUERY_HOUR_CACHE_MB', 0, 1_048_576),
     },
     rateLimits: {
       windowMs: int('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400) * MS_PER_SECOND,

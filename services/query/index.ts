@@ -5,10 +5,8 @@
  * run (one folds at a time). It has its own connection pool, so slow queries never take the writer's connections,
  * and every statement on it is bounded by QUERY_STATEMENT_TIMEOUT_MS.
  */
-import type { Config } from '../../shared/config.ts';
 import { createPool } from '../../shared/db/pool.ts';
-import type { Logger } from '../../shared/logger.ts';
-import type { RoleHandle } from '../../shared/role.ts';
+import type { RoleDeps, RoleHandle } from '../../shared/role.ts';
 import { latestMigrationVersion } from '../../shared/db/migrate.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
 import { ensureConsoleBundle } from '../../shared/http/console-bundle.ts';
@@ -19,23 +17,21 @@ import { eventRoutes } from './events.ts';
 import { metricRoutes } from './metric-queries.ts';
 import { prometheusRoutes } from './prometheus.ts';
 import { promqlRoutes } from './promql-api.ts';
+import { MAX_SAMPLES } from './promql-data.ts';
 import { startFoldLoop, type FoldLoop } from './series-fold.ts';
 import { ingestRoute } from './stats-ingest.ts';
 import { statsRoutes } from './stats.ts';
 import { traceRoutes } from './traces.ts';
 
-import { MS_PER_SECOND } from '../../shared/units.ts';
+import { BYTES_PER_MIB, MS_PER_SECOND } from '../../shared/units.ts';
 
-export interface QueryDeps {
-  config: Config;
-  logger: Logger;
-}
+export type QueryDeps = Pick<RoleDeps, 'config' | 'logger' | 'registry'>;
 
 export interface QueryHandle extends RoleHandle {
   fold: FoldLoop;
 }
 
-export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHandle> {
+export async function startQuery({ config, logger, registry }: QueryDeps): Promise<QueryHandle> {
   const bundle = await ensureConsoleBundle();
   const pool = createPool(
     withSessionSettings(config.database.url, config.query.statementTimeoutMs),
@@ -55,7 +51,11 @@ export async function startQuery({ config, logger }: QueryDeps): Promise<QueryHa
       eventByIdRoutes(pool, config.ingest.futureGraceSeconds * MS_PER_SECOND),
       metricRoutes(pool, { windowMs: config.rateLimits.windowMs, metricStep: config.rateLimits.metricStep }),
       prometheusRoutes(pool),
-      promqlRoutes(pool),
+      promqlRoutes(
+        pool,
+        { maxSamples: MAX_SAMPLES, hourCacheBytes: config.query.hourCacheMb * BYTES_PER_MIB },
+        registry,
+      ),
       statsRoutes(pool),
       ingestRoute(pool),
       auditRoutes(pool),

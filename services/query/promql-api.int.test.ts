@@ -11,6 +11,7 @@ import type { Runtime } from '../../bin/runtime.ts';
 import { buildApp } from '../../shared/http/app.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { insertSamples } from '../../test/helpers/rows.ts';
+import type { QueryHandle } from './index.ts';
 import { BUCKET_BOUNDS } from './series-fold.ts';
 import { promqlRoutes } from './promql-api.ts';
 import { formatValue } from './exposition.ts';
@@ -313,6 +314,52 @@ describe('Prometheus-compatible query API', () => {
           'or shorten the ranges in [..]',
       },
     });
+  });
+
+  it('answers a repeated range query from the hours it read before, and says so on GET /metrics', async () => {
+    const hour = 3_600_000;
+    const from = Math.floor(t0 / hour) * hour - 2 * hour;
+    await insertSamples(
+      ctx.db,
+      Array.from({ length: 3 * 60 }, (_, i) => ({
+        timestamp: from + i * 60_000 + 30_000,
+        name: 'cache_probe',
+        metric_type: 'gauge',
+        value: i,
+        labels: { host: i % 2 ? 'a' : 'b' },
+      })),
+    );
+    const query = api.roles.find((r) => r.name === 'query') as QueryHandle;
+    let fold = await query.fold.foldNow();
+    for (let i = 0; i < 20 && fold.hoursPending; i++) fold = await query.fold.foldNow();
+    expect(fold.hoursPending).toBe(false);
+    const counters = async () => {
+      const text = (await api.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+      return {
+        hits: value('vigil_query_hour_cache_hits_total'),
+        misses: value('vigil_query_hour_cache_misses_total'),
+        bytes: value('vigil_query_hour_cache_bytes'),
+      };
+    };
+    const url =
+      `/prometheus/api/v1/query_range?query=cache_probe&start=${from / 1000}&end=${(from + 3 * hour) / 1000}` +
+      '&step=60';
+    const before = await counters();
+    const first = await get(url);
+    const read = await counters();
+    const again = await get(url);
+    const after = await counters();
+    expect(first.status).toBe(200);
+    // A sample every 2 minutes per host, each seen for the 5-minute lookback: every step after its first sample.
+    expect(first.body.data.result.map((s: { values: unknown[] }) => s.values.length)).toEqual([179, 180]);
+    expect(again).toEqual(first);
+    // 2 series × the 3 hours holding their samples: read once, then taken from memory.
+    expect(read.misses - before.misses).toBe(6);
+    expect(read.hits - before.hits).toBe(0);
+    expect(read.bytes - before.bytes).toBe(6 * 400 + 180 * 16);
+    expect(after.hits - read.hits).toBe(6);
+    expect(after.misses - read.misses).toBe(0);
   });
 
   it('answers 503 timeout when PostgreSQL cancels the statement (QUERY_STATEMENT_TIMEOUT_MS)', async () => {

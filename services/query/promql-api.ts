@@ -31,10 +31,12 @@ import { schemaErrorDetails, type RequestPart } from '../../shared/http/validati
 import { matches, type Labels } from '../../shared/promql/windows.ts';
 import { formatValue } from './exposition.ts';
 import { catalog, type CatalogSeries } from './promql-catalog.ts';
-import { Budget, loadSeries, MAX_SAMPLES, tooLarge, type LoadRequest } from './promql-data.ts';
+import { HourCache } from './hour-cache.ts';
+import { Counter, Gauge, type Registry } from '../../shared/metrics.ts';
+import { Budget, loadSeries, MAX_SAMPLES, tooLarge, type LoadOptions, type LoadRequest } from './promql-data.ts';
 
 import { HTTP_STATUS } from '../../shared/http/status.ts';
-import { MS_PER_SECOND } from '../../shared/units.ts';
+import { BYTES_PER_MIB, MS_PER_SECOND } from '../../shared/units.ts';
 
 export const PREFIX = '/prometheus/api/v1';
 /** Prometheus' own limit on the points of one series in a range query. */
@@ -184,22 +186,33 @@ export interface QueryLimits {
   maxSamples: number;
   /** Stored samples one query may read (promql-data.ts MAX_SAMPLES_READ). */
   maxSamplesRead?: number;
+  /** Bytes of decoded hour rows kept between queries (hour-cache.ts; QUERY_HOUR_CACHE_MB, default 128 MiB). */
+  hourCacheBytes?: number;
 }
 
+/** QUERY_HOUR_CACHE_MB's default. */
+const DEFAULT_HOUR_CACHE_MB = 128;
+const DEFAULT_HOUR_CACHE_BYTES = DEFAULT_HOUR_CACHE_MB * BYTES_PER_MIB;
 const DEFAULT_LIMITS: QueryLimits = { maxSamples: MAX_SAMPLES };
 const budgetOf = (limits: QueryLimits) => new Budget(limits.maxSamples, limits.maxSamplesRead);
 
-export async function instantQuery(pool: Pool, params: Params, now: number, limits = DEFAULT_LIMITS) {
+export async function instantQuery(
+  pool: Pool,
+  params: Params,
+  now: number,
+  limits = DEFAULT_LIMITS,
+  options: LoadOptions = {},
+) {
   const expr = parseQuery(required(params, 'query'));
   const timeText = param(params, 'time');
   const t = timeText === undefined || timeText === '' ? now : parseTime(timeText, 'time');
-  const source = await loadSeries(pool, loadRequests(expr, t, t, INSTANT_STEP_MS), budgetOf(limits));
+  const source = await loadSeries(pool, loadRequests(expr, t, t, INSTANT_STEP_MS), budgetOf(limits), options);
   const value = new Evaluator(source).instant(expr, t);
   if (value.type === 'vector') checkUnique(value.samples);
   return toResult(value, t);
 }
 
-export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LIMITS) {
+export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LIMITS, options: LoadOptions = {}) {
   const expr = parseQuery(required(params, 'query'));
   const start = parseTime(required(params, 'start'), 'start');
   const end = parseTime(required(params, 'end'), 'end');
@@ -217,7 +230,7 @@ export async function rangeQuery(pool: Pool, params: Params, limits = DEFAULT_LI
         'Try decreasing the query resolution (?step=XX)',
     );
   }
-  const source = await loadSeries(pool, loadRequests(expr, start, end, step), budgetOf(limits));
+  const source = await loadSeries(pool, loadRequests(expr, start, end, step), budgetOf(limits), options);
   const selected = selectorsOf(expr).reduce((n, { selector }) => n + source.select(selector).length, 0);
   if (selected * steps > MAX_EVALUATIONS) {
     throw tooLarge(
@@ -394,15 +407,47 @@ function docs(summary: string, path: string, method: 'GET' | 'POST' = 'GET') {
   };
 }
 
-export function promqlRoutes(pool: Pool, limits = DEFAULT_LIMITS, now: () => number = Date.now): FastifyPluginAsync {
+/** The hour cache on the process's GET /metrics: what it holds, and how often a panel's hour came from it. */
+function hourCacheMetrics(cache: HourCache, registry: Registry): void {
+  new Gauge({
+    name: 'vigil_query_hour_cache_bytes',
+    help: 'Bytes of decoded per-hour metric aggregates the query role keeps for PromQL (QUERY_HOUR_CACHE_MB)',
+    registers: [registry],
+    collect() {
+      this.set(cache.bytes);
+    },
+  });
+  const counter = (name: string, help: string, count: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(count());
+      },
+    });
+  counter('vigil_query_hour_cache_hits_total', 'Hours PromQL queries took from the hour cache', () => cache.hits);
+  counter('vigil_query_hour_cache_misses_total', 'Hours PromQL queries read from PostgreSQL', () => cache.misses);
+}
+
+export function promqlRoutes(
+  pool: Pool,
+  limits = DEFAULT_LIMITS,
+  registry?: Registry,
+  now: () => number = Date.now,
+): FastifyPluginAsync {
+  const hours = new HourCache(limits.hourCacheBytes ?? DEFAULT_HOUR_CACHE_BYTES);
+  if (registry) hourCacheMetrics(hours, registry);
+  const options: LoadOptions = { hours };
   return async (app) => {
     addFormParser(app);
     const both = (path: string, summary: string, handler: Handler) => {
       app.get(`${PREFIX}${path}`, docs(summary, path), respond(handler));
       app.post(`${PREFIX}${path}`, docs(summary, path, 'POST'), respond(handler));
     };
-    both('/query', 'PromQL instant query (Prometheus HTTP API)', (p) => instantQuery(pool, p, now(), limits));
-    both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits));
+    both('/query', 'PromQL instant query (Prometheus HTTP API)', (p) => instantQuery(pool, p, now(), limits, options));
+    both('/query_range', 'PromQL range query (Prometheus HTTP API)', (p) => rangeQuery(pool, p, limits, options));
     both('/series', 'Series matching match[] (Prometheus HTTP API)', (p) => seriesList(pool, p));
     both('/labels', 'Label names (Prometheus HTTP API)', (p) => labelNames(pool, p));
     const labelValuesDocs = docs('Values of one label (Prometheus HTTP API)', '/label/:name/values');

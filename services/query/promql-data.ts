@@ -29,7 +29,16 @@ import type { SeriesSource, StoredSeries } from '../../shared/promql/engine.ts';
 import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { formatValue } from './exposition.ts';
 import { BUCKET_BOUNDS, MINUTE_MS, MINUTES_PER_HOUR, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
-import { type PlannerSettings, run, runInSnapshot, type Statement, Where } from './sql.ts';
+import type { HourBlock, HourCache, SeriesHours } from './hour-cache.ts';
+import {
+  type PlannerSettings,
+  run,
+  runInSnapshot,
+  type SnapshotRun,
+  type Statement,
+  Where,
+  withSnapshot,
+} from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
 /** Stored samples one query may read (step reduction keeps fewer than it reads; the statement timeout also bounds). */
@@ -134,6 +143,8 @@ export class Budget {
 export interface LoadOptions {
   /** Read metric_minutes where it gives the same answer (default true; false reads raw samples only). */
   minutes?: boolean;
+  /** Decoded hour rows kept between queries (the query role's); without one every hour is read from the table. */
+  hours?: HourCache;
 }
 
 /** Loads every series the selectors can read; the engine applies the matchers again (regexes are not pushed down). */
@@ -203,7 +214,7 @@ async function loadSource(
   // that a sample committed in between counts in neither or in both.
   const bases = source.kind === 'raw' ? null : basesStatement(source, toMs);
   const { rows, baseRows } = minutes
-    ? await loadMinutes(pool, source, window, minutes, exact, bases)
+    ? await loadMinutes(pool, source, window, minutes, exact, bases, options.hours ?? null)
     : await loadRows(pool, source, window, exact, budget, bases);
   budget.samples += rows.reduce((n, row) => n + row.t.length, 0);
   budget.read += rows.reduce((n, row) => n + row.read, 0);
@@ -340,11 +351,14 @@ interface MinuteRead {
 /**
  * Step representatives from metric_hours for the hours it holds in step with metric_minutes ([hours_from,
  * hours_before), while hours_synced_before = minutes_before), metric_minutes for the other minutes, and the samples
- * not in either (created_at at or after minutes_before, its watermark): LOAD_PARTS statements, each for its share
- * of the series, in one snapshot (runInSnapshot), so they read what the fold committed together as one statement
- * would. Every source yields entries of the same shape (newest time and value of a minute, or a sample, with its
- * count and sum), packed per series into big-endian bytes sent as base64; reduceSteps groups them by step in Node:
- * the same rows as loadRows' step reduction, from 24 hour rows per series and day instead of 1,440 minute rows.
+ * not in either (created_at at or after minutes_before, its watermark), all in one snapshot (withSnapshot), so they
+ * read what the fold committed together. Two rounds: the first (minutesStatement, LOAD_PARTS statements, each for
+ * its share of the series) gives per series the hours held with their versions, and the entries of the minutes and
+ * samples outside them; the second (hoursStatement) reads the hours the cache does not hold at those versions.
+ * Every source yields entries of the same shape (newest time and value of a minute, or a sample, with its count and
+ * sum), packed per series into big-endian bytes sent as base64; reduceSteps groups them by step in Node: the same
+ * rows as loadRows' step reduction, from 24 hour rows per series and day instead of 1,440 minute rows, and on a
+ * dashboard's refresh from the current hour's minutes and the tail alone.
  */
 async function loadMinutes(
   pool: Pool,
@@ -353,15 +367,175 @@ async function loadMinutes(
   range: { lo: number; hi: number },
   exact: Labels,
   bases: Statement | null,
+  cache: HourCache | null,
 ): Promise<LoadedRows> {
   const steps = window.steps as NonNullable<Window['steps']>;
-  const parts = Array.from({ length: LOAD_PARTS }, (_, part) => minutesStatement(source, range, exact, part));
+  const sums = source.kind !== 'raw';
+  const read: MinuteRead = { ...range, ...steps };
   // The planner's estimate of the unfolded tail is generic (its bound is a subquery): no JIT for a few rows.
-  const { rows, baseRows } = await runWithBases(pool, parts, bases, { work_mem: LOAD_WORK_MEM, jit: 'off' });
-  return { rows: (rows as unknown as Packed[]).map((row) => reduceSteps(row, { ...range, ...steps })), baseRows };
+  const settings = { work_mem: LOAD_WORK_MEM, jit: 'off' } as const;
+  return withSnapshot(
+    pool,
+    async (run) => {
+      const parts = Array.from({ length: LOAD_PARTS }, (_, part) => minutesStatement(source, range, exact, part));
+      const results = await run<object>(bases ? [...parts, bases] : parts);
+      const baseRows = bases ? (results.pop() as BaseRow[]) : null;
+      const rows = results.flat() as Packed[];
+      const blocks = await hourBlocks(run, source, rows, cache);
+      const scratch = stepScratch(read);
+      return { rows: rows.map((row, i) => reduceSteps(row, blocks[i], read, sums, scratch)), baseRows };
+    },
+    settings,
+  );
 }
 
-/** loadMinutes' statement for the series whose key (sha256 of the labels) has a first byte ≡ part (mod LOAD_PARTS). */
+/** An hour minutesStatement lists for a series: its hour, its row's version ('0': none) and its metric type. */
+interface HeldHour {
+  hour: number;
+  version: string;
+  type: string;
+  /** Its entries (hoursStatement's index; 0 in minutesStatement's). */
+  entries: number;
+}
+
+/**
+ * Where the fields of an index entry lie, as indexSql packs them: int4 hour, int8 version, int2 type (1-based in
+ * the source's types), and in hoursStatement's index the int4 count of the hour's entries.
+ */
+const INDEX_AT = { hour: 0, version: 4, type: 12, entries: 14 } as const;
+const INDEX_BYTES = INDEX_AT.entries;
+const INDEX_WITH_ENTRIES_BYTES = INDEX_AT.entries + Int32Array.BYTES_PER_ELEMENT;
+
+/** SQL of one metric_hours row h's index entry (without its count of entries). */
+function indexSql(types: string): string {
+  return `int4send(h.hour) || int8send(coalesce(h.version, 0))
+          || int2send(array_position(${types}::text[], h.metric_type)::int2)`;
+}
+
+function heldHours(index: string | null, types: string[], entryBytes: number = INDEX_BYTES): HeldHour[] {
+  if (index === null) return [];
+  const bytes = Buffer.from(index, 'base64');
+  const out: HeldHour[] = [];
+  for (let at = 0; at + entryBytes <= bytes.length; at += entryBytes) {
+    out.push({
+      hour: bytes.readInt32BE(at + INDEX_AT.hour),
+      version: bytes.readBigInt64BE(at + INDEX_AT.version).toString(),
+      type: types[bytes.readInt16BE(at + INDEX_AT.type) - 1],
+      entries: entryBytes > INDEX_AT.entries ? bytes.readInt32BE(at + INDEX_AT.entries) : 0,
+    });
+  }
+  return out;
+}
+
+/**
+ * The hour blocks of each row: from the cache where it holds the version listed, else read (one more round in the
+ * same snapshot, split by series over LOAD_PARTS statements) and kept.
+ */
+async function hourBlocks(
+  run: SnapshotRun,
+  source: Source,
+  rows: Packed[],
+  cache: HourCache | null,
+): Promise<HourBlock[][]> {
+  const sums = source.kind !== 'raw';
+  const blocks: HourBlock[][] = rows.map(() => []);
+  const wanted: { row: number; held: HeldHour }[] = [];
+  rows.forEach((row, i) => {
+    let type = '';
+    let hours: SeriesHours | undefined;
+    for (const held of heldHours(row.hours, source.types)) {
+      if (held.type !== type) {
+        type = held.type;
+        hours = cache?.hoursOf(source.stored, type, row.series);
+      }
+      const block = held.version === '0' ? undefined : cache?.get(hours, held.hour, held.version, sums);
+      if (block) blocks[i].push(block);
+      else wanted.push({ row: i, held });
+    }
+  });
+  if (wanted.length === 0) return blocks;
+  const rowOf = new Map(rows.map((row, i) => [row.series, i]));
+  const statements = Array.from({ length: LOAD_PARTS }, (_, part) => {
+    const share = wanted.filter((w) => w.row % LOAD_PARTS === part);
+    return share.length === 0
+      ? null
+      : hoursStatement(
+          source,
+          share.map((w) => ({ series: rows[w.row].series, ...w.held })),
+        );
+  }).filter((s) => s !== null);
+  const fetched = (await run<FetchedHours>(statements)).flat();
+  for (const hours of fetched) {
+    const i = rowOf.get(hours.series) as number;
+    const t = float8s(Buffer.from(hours.t, 'base64'));
+    const v = float8s(Buffer.from(hours.v, 'base64'));
+    const n = hours.n === null ? null : int4s(Buffer.from(hours.n, 'base64'));
+    const total = hours.total === null ? null : float8s(Buffer.from(hours.total, 'base64'));
+    let at = 0;
+    for (const held of heldHours(hours.index, source.types, INDEX_WITH_ENTRIES_BYTES)) {
+      const end = at + held.entries;
+      // Copies, so that a kept block holds its own bytes (the memory bound counts them), not the whole answer's.
+      const block: HourBlock = {
+        version: held.version,
+        t: t.slice(at, end),
+        v: v.slice(at, end),
+        n: n?.slice(at, end) ?? null,
+        total: total?.slice(at, end) ?? null,
+      };
+      at = end;
+      blocks[i].push(block);
+      if (held.version !== '0') cache?.set(source.stored, held.type, hours.series, held.hour, block);
+    }
+  }
+  return blocks;
+}
+
+/** A row of hoursStatement: one series' hours read, their index and their entries packed in hour order. */
+interface FetchedHours {
+  series: string;
+  index: string;
+  t: string;
+  v: string;
+  n: string | null;
+  total: string | null;
+}
+
+/** As base64 text without PostgreSQL's line breaks: a third fewer bytes than bytea's hex, decoded ~3× faster. */
+function packedSql(aggregate: string, as: string): string {
+  return `replace(encode(${aggregate}, 'base64'), E'\\n', '') AS ${as}`;
+}
+
+/** The given hours of the given series (hex of their keys), per series, in hour (then type) order. */
+function hoursStatement(source: Source, hours: (HeldHour & { series: string })[]): Statement {
+  const where = new Where()
+    .add('h.name = ?', source.stored)
+    .add('h.metric_type = w.type')
+    .add('h.series = decode(w.series, ?)', 'hex')
+    .add('h.hour = w.hour');
+  const series = where.param(hours.map((h) => h.series));
+  const hourList = where.param(hours.map((h) => h.hour));
+  const typeList = where.param(hours.map((h) => h.type));
+  const types = where.param(source.types);
+  const order = 'ORDER BY h.hour, h.metric_type';
+  const agg = (column: string) => `string_agg(${column}, ''::bytea ${order})`;
+  const sums = source.kind !== 'raw';
+  const sql = `SELECT w.series,
+                      ${packedSql(agg(`${indexSql(types)} || int4send(length(h.last_ms) / 8)`), 'index')},
+                      ${packedSql(agg('h.last_ms'), 't')}, ${packedSql(agg('h.last_value'), 'v')},
+                      ${sums ? packedSql(agg('h.sample_counts'), 'n') : 'NULL AS n'},
+                      ${sums ? packedSql(agg('h.value_sums'), 'total') : 'NULL AS total'}
+                 FROM unnest(${series}::text[], ${hourList}::int4[], ${typeList}::text[]) AS w(series, hour, type)
+                 JOIN metric_hours h ON true
+                ${where}
+                GROUP BY w.series`;
+  return { sql, values: where.values };
+}
+
+/**
+ * minutesStatement's rows for the series whose key (sha256 of the labels) has a first byte ≡ part (mod LOAD_PARTS):
+ * per series its labels, its key (hex), the index of the hours held (hour, version, type) and the packed entries
+ * of the minutes outside them and of the unfolded tail.
+ */
 function minutesStatement(source: Source, range: { lo: number; hi: number }, exact: Labels, part: number): Statement {
   const tail = new Where()
     .add('name = ?', source.stored)
@@ -385,16 +559,15 @@ function minutesStatement(source: Source, range: { lo: number; hi: number }, exa
     `${t} AS t, ${v} AS v, ${sums ? n : 'NULL::bytea'} AS n, ${sums ? total : 'NULL::bytea'} AS total`;
   const minuteSum = 'float8send(m.value_sum)';
   const minuteRows = (bounds: string) =>
-    `SELECT ${columns('float8send(m.last_ms)', 'float8send(m.last_value)', 'int4send(m.sample_count)', minuteSum)},
-            1 AS entries
+    `SELECT ${columns('float8send(m.last_ms)', 'float8send(m.last_value)', 'int4send(m.sample_count)', minuteSum)}
        FROM metric_minutes m
       WHERE m.name = ${name} AND m.metric_type = ANY(${types}::text[]) AND m.series = k.series AND ${bounds}`;
   const sample = 'float8send(u.value)';
+  // The minutes before the hours held, and after them.
+  const before = `m.minute >= ${lo} AND m.minute <= least(${hi}, s.a * ${MINUTES_PER_HOUR})`;
+  const after = `m.minute > greatest(${lo} - 1, s.b * ${MINUTES_PER_HOUR}) AND m.minute <= ${hi}`;
   // Aggregates without ORDER BY read their group's rows in one order: the columns' entries stay aligned.
-  // As base64 text without PostgreSQL's line breaks: a third fewer bytes than bytea's hex, and Node decodes base64
-  // about three times faster than hex.
-  const packed = (column: string) =>
-    `replace(encode(string_agg(${column}, ''::bytea), 'base64'), E'\\n', '') AS ${column}`;
+  const packed = (column: string) => packedSql(`string_agg(p.${column}, ''::bytea)`, column);
   const sql = `WITH unfolded AS MATERIALIZED (
                  SELECT labels, sha256(jsonb_send(labels)) AS series, ${SAMPLE_MS_SQL} AS t, value
                    FROM metrics ${tail}),
@@ -408,31 +581,40 @@ function minutesStatement(source: Source, range: { lo: number; hi: number }, exa
                          WHERE hours_synced_before = minutes_before AND hours_from IS NOT NULL),
                span AS (SELECT coalesce((SELECT a FROM held), ${firstHour}) AS a,
                                coalesce((SELECT greatest(a, b) FROM held), ${firstHour}) AS b)
-               SELECT k.labels::text AS labels, ${packed('t')}, ${packed('v')}, ${packed('n')}, ${packed('total')},
-                      sum(entries)::float8 AS entries
-                 FROM keys k CROSS JOIN span s CROSS JOIN LATERAL (
-                      SELECT ${columns('h.last_ms', 'h.last_value', 'h.sample_counts', 'h.value_sums')},
-                             length(h.last_ms) / 8 AS entries
+               SELECT k.labels::text AS labels, encode(k.series, 'hex') AS series, hx.hours, px.t, px.v, px.n,
+                      px.total, px.entries
+                 FROM keys k CROSS JOIN span s
+                CROSS JOIN LATERAL (
+                      SELECT ${packedSql(
+                        `string_agg(${indexSql(types)}, ''::bytea ORDER BY h.hour, h.metric_type)`,
+                        'hours',
+                      )}
                         FROM metric_hours h
                        WHERE h.name = ${name} AND h.metric_type = ANY(${types}::text[]) AND h.series = k.series
-                         AND h.hour >= s.a AND h.hour < s.b
-                       UNION ALL
-                      ${minuteRows(`m.minute >= ${lo} AND m.minute <= least(${hi}, s.a * ${MINUTES_PER_HOUR})`)}
-                       UNION ALL
-                      ${minuteRows(`m.minute > greatest(${lo} - 1, s.b * ${MINUTES_PER_HOUR}) AND m.minute <= ${hi}`)}
-                       UNION ALL
-                      SELECT ${columns('float8send(u.t)', sample, 'int4send(1)', sample)}, 1
-                        FROM unfolded u WHERE u.series = k.series) parts
-                GROUP BY k.labels`;
+                         AND h.hour >= s.a AND h.hour < s.b) hx
+                CROSS JOIN LATERAL (
+                      SELECT ${packed('t')}, ${packed('v')}, ${packed('n')}, ${packed('total')},
+                             count(*)::float8 AS entries
+                        FROM (${minuteRows(before)}
+                               UNION ALL
+                              ${minuteRows(after)}
+                               UNION ALL
+                              SELECT ${columns('float8send(u.t)', sample, 'int4send(1)', sample)}
+                                FROM unfolded u WHERE u.series = k.series) p) px
+                WHERE hx.hours IS NOT NULL OR px.entries > 0`;
   return { sql, values: tail.values };
 }
 
-/** One series' entries as loadMinutes packs them: big-endian float8 (t, v, total) and int4 (n), one per entry. */
+/**
+ * One series as minutesStatement gives it: big-endian float8 (t, v, total) and int4 (n) entries as base64 (null
+ * when there are none), and the index of its hours held (heldHours).
+ */
 interface Packed {
   labels: string;
-  /** base64 of the entries' bytes. */
-  t: string;
-  v: string;
+  series: string;
+  hours: string | null;
+  t: string | null;
+  v: string | null;
   n: string | null;
   total: string | null;
   entries: number;
@@ -462,84 +644,145 @@ function int4s(packed: Buffer): Int32Array {
   return new Int32Array(new Uint8Array(swapped).buffer);
 }
 
-/**
- * stepReducedSql over packed entries: an entry's minute is ceil(t / MINUTE_MS) (entries outside lo..hi, from the
- * hours at the range's ends, are skipped) and its step the first at or after the minute's end; per step the newest
- * [t, v] (max(ARRAY[t, value]) in PostgreSQL's order) and the sums of n and total.
- */
-function reduceSteps(row: Packed, read: MinuteRead): Loaded {
-  const { lo, hi, startMs, stepMs } = read;
-  const steps = Math.max(0, Math.ceil((hi * MINUTE_MS - startMs) / stepMs)) + 1;
-  const bestT = new Float64Array(steps);
-  const bestV = new Float64Array(steps);
-  const held = new Uint8Array(steps);
-  const bytes = (base64: string) => Buffer.from(base64, 'base64');
-  const times = float8s(bytes(row.t));
-  const values = float8s(bytes(row.v));
-  const counts = row.n && row.total ? int4s(bytes(row.n)) : null;
-  const sums = row.n && row.total ? float8s(bytes(row.total)) : null;
-  const n = counts ? new Float64Array(steps) : null;
-  const total = sums ? new Float64Array(steps) : null;
-  for (let i = 0; i < times.length; i++) {
-    const t = times[i];
-    const minute = Math.ceil(t / MINUTE_MS);
-    if (minute < lo || minute > hi) continue;
-    const k = Math.max(0, Math.ceil((minute * MINUTE_MS - startMs) / stepMs));
-    const v = values[i];
-    if (held[k] === 0 || t > bestT[k] || (t === bestT[k] && pgGreater(v, bestV[k]))) {
-      held[k] = 1;
-      bestT[k] = t;
-      bestV[k] = v;
-    }
-    if (n !== null && total !== null && counts !== null && sums !== null) {
-      n[k] += counts[i];
-      total[k] += sums[i];
-    }
-  }
-  // The steps with an entry, compacted in place (j <= k), in step order: time order.
-  let j = 0;
-  for (let k = 0; k < steps; k++) {
-    if (held[k] === 0) continue;
-    bestT[j] = bestT[k];
-    bestV[j] = bestV[k];
-    if (n !== null && total !== null) {
-      n[j] = n[k];
-      total[j] = total[k];
-    }
-    j++;
-  }
+/** The entries of a row outside its hours, decoded as an hour block's (version unused). */
+function entriesOf(row: Packed, sums: boolean): HourBlock | null {
+  if (row.t === null || row.v === null) return null;
+  const decoded = (base64: string | null) => (base64 === null ? null : Buffer.from(base64, 'base64'));
+  const counts = sums ? decoded(row.n) : null;
+  const totals = sums ? decoded(row.total) : null;
   return {
-    labels: row.labels,
-    t: bestT.subarray(0, j),
-    v: bestV.subarray(0, j),
-    n: n?.subarray(0, j) ?? null,
-    total: total?.subarray(0, j) ?? null,
-    read: Number(row.entries),
+    version: '0',
+    t: float8s(Buffer.from(row.t, 'base64')),
+    v: float8s(Buffer.from(row.v, 'base64')),
+    n: counts && int4s(counts),
+    total: totals && float8s(totals),
   };
 }
 
-function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {
-  const series = (extra: Labels, value: (i: number) => number): StoredSeries => {
-    const points = new Points();
-    for (let i = 0; i < row.t.length; i++) points.add(row.t[i], value(i));
-    return { labels: { ...labels, ...extra, __name__: source.metric }, points };
+/** Per-step working arrays of reduceSteps, made once per load and reused for each series. */
+interface StepScratch {
+  bestT: Float64Array;
+  bestV: Float64Array;
+  n: Float64Array;
+  total: Float64Array;
+}
+
+function stepScratch(read: MinuteRead): StepScratch {
+  const steps = Math.max(0, Math.ceil((read.hi * MINUTE_MS - read.startMs) / read.stepMs)) + 1;
+  const array = () => new Float64Array(steps);
+  return { bestT: array(), bestV: array(), n: array(), total: array() };
+}
+
+/**
+ * stepReducedSql over packed entries (the row's own and its hour blocks'): an entry's minute is ceil(t /
+ * MINUTE_MS) (entries outside lo..hi, from the hours at the range's ends, are skipped) and its step the first at or
+ * after the minute's end; per step the newest [t, v] (max(ARRAY[t, value]) in PostgreSQL's order) and the sums of n
+ * and total. The steps with an entry come out as arrays in step order (time order).
+ */
+function reduceSteps(row: Packed, hours: HourBlock[], read: MinuteRead, sums: boolean, scratch: StepScratch): Loaded {
+  const { lo, hi, startMs, stepMs } = read;
+  const { bestT, bestV, n, total } = scratch;
+  // A step without an entry keeps -Infinity (every entry's time is finite and later).
+  bestT.fill(Number.NEGATIVE_INFINITY);
+  if (sums) {
+    n.fill(0);
+    total.fill(0);
+  }
+  const own = entriesOf(row, sums);
+  const chunks = own ? [own, ...hours] : hours;
+  let entries = 0;
+  // Whole minutes (minuteRange): a minute's step is max(0, ceil((minute - startMinute) / stepMinutes)).
+  const startMinute = startMs / MINUTE_MS;
+  const stepMinutes = stepMs / MINUTE_MS;
+  for (const chunk of chunks) {
+    const { t: times, v: values, n: counts, total: totals } = chunk;
+    const count = times.length;
+    entries += count;
+    for (let i = 0; i < count; i++) {
+      const t = times[i];
+      const minute = Math.ceil(t / MINUTE_MS);
+      if (minute < lo || minute > hi) continue;
+      const after = minute - startMinute;
+      const k = after <= 0 ? 0 : stepMinutes === 1 ? after : Math.ceil(after / stepMinutes);
+      const v = values[i];
+      const best = bestT[k];
+      if (t > best || (t === best && pgGreater(v, bestV[k]))) {
+        bestT[k] = t;
+        bestV[k] = v;
+      }
+      if (sums && counts !== null && totals !== null) {
+        n[k] += counts[i];
+        total[k] += totals[i];
+      }
+    }
+  }
+  const held: number[] = [];
+  for (let k = 0; k < bestT.length; k++) if (bestT[k] !== Number.NEGATIVE_INFINITY) held.push(k);
+  const column = (from: Float64Array) => numbers(held.length, (j) => from[held[j]]);
+  return {
+    labels: row.labels,
+    t: column(bestT),
+    v: column(bestV),
+    n: sums ? column(n) : null,
+    total: sums ? column(total) : null,
+    read: entries,
   };
-  let running = base.total;
-  let count = base.n;
+}
+
+/** The numbers as an array (a loop into a preallocated array: Array.from of a typed array is ~10× slower). */
+function numbers(count: number, value: (i: number) => number): number[] {
+  const out = new Array<number>(count);
+  for (let i = 0; i < count; i++) out[i] = value(i);
+  return out;
+}
+
+/** The array itself, or its numbers copied into one. */
+function asNumbers(values: ArrayLike<number>): number[] {
+  return Array.isArray(values) ? values : numbers(values.length, (i) => values[i]);
+}
+
+function present(source: Source, labels: Labels, row: Loaded, base: State): StoredSeries[] {
+  const count = row.t.length;
+  const times = asNumbers(row.t);
+  const series = (extra: Labels, values: number[]): StoredSeries => ({
+    labels: { ...labels, ...extra, __name__: source.metric },
+    points: Points.of(times, values),
+  });
+  const running = (start: number, step: (i: number) => number) => {
+    let at = start;
+    return numbers(count, (i) => (at += step(i)));
+  };
   switch (source.kind) {
     case 'raw':
-      return [series({}, (i) => row.v[i])];
+      return [series({}, asNumbers(row.v))];
     case 'counter':
     case 'sum':
-      return [series({}, (i) => (running += row.total?.[i] ?? row.v[i]))];
+      return [
+        series(
+          {},
+          running(base.total, (i) => row.total?.[i] ?? row.v[i]),
+        ),
+      ];
     case 'count':
-      return [series({}, (i) => (count += row.n?.[i] ?? 1))];
+      return [
+        series(
+          {},
+          running(base.n, (i) => row.n?.[i] ?? 1),
+        ),
+      ];
     case 'bucket': {
-      const out = BUCKET_BOUNDS.map((bound, b) => {
-        let c = base.buckets[b];
-        return series({ le: formatValue(bound) }, (i) => (c += row.v[i] <= bound ? 1 : 0));
-      });
-      out.push(series({ le: '+Inf' }, () => ++count));
+      const out = BUCKET_BOUNDS.map((bound, b) =>
+        series(
+          { le: formatValue(bound) },
+          running(base.buckets[b], (i) => (row.v[i] <= bound ? 1 : 0)),
+        ),
+      );
+      out.push(
+        series(
+          { le: '+Inf' },
+          running(base.n, () => 1),
+        ),
+      );
       return out;
     }
   }

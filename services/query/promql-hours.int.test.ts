@@ -12,6 +12,7 @@ import { parseExpr } from '../../shared/promql/expr-parser.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { insertSamples, type TestSample } from '../../test/helpers/rows.ts';
 import { loadRequests } from './promql-api.ts';
+import { HourCache } from './hour-cache.ts';
 import { Budget, loadSeries } from './promql-data.ts';
 import { foldOnce, hoursBuildSql, hoursBuiltPerFold, MINUTE_MS } from './series-fold.ts';
 
@@ -88,10 +89,14 @@ describe('PromQL per-hour aggregates (metric_hours) against raw samples', () => 
     { start: base + 2 * HOUR, end: base + 2 * HOUR, step: MINUTE_MS },
   ];
 
-  async function evaluate(query: string, w: (typeof windows)[number], minutes: boolean) {
+  /** Kept across the tests, as the query role keeps it: folds rewrite hours it holds. */
+  const cache = new HourCache(64 * 2 ** 20);
+
+  async function evaluate(query: string, w: (typeof windows)[number], minutes: boolean, hours?: HourCache) {
     const expr = parseExpr(query);
     const budget = new Budget();
-    const source = await loadSeries(ctx.db, loadRequests(expr, w.start, w.end, w.step), budget, { minutes });
+    const requests = loadRequests(expr, w.start, w.end, w.step);
+    const source = await loadSeries(ctx.db, requests, budget, { minutes, hours });
     const result = new Evaluator(source).range(expr, w.start, w.end, w.step);
     result.sort((a, b) => (JSON.stringify(a.labels) < JSON.stringify(b.labels) ? -1 : 1));
     return { result, read: budget.read };
@@ -104,6 +109,11 @@ describe('PromQL per-hour aggregates (metric_hours) against raw samples', () => 
         const raw = await evaluate(query, w, false);
         const hours = await evaluate(query, w, true);
         expect({ query, w, result: hours.result }).toEqual({ query, w, result: raw.result });
+        // From hours kept in memory, read now or before; and through a cache too small for a query's hours.
+        for (const hoursCache of [cache, cache, new HourCache(20_000)]) {
+          const cached = await evaluate(query, w, true, hoursCache);
+          expect({ query, w, result: cached.result, read: cached.read }).toEqual({ query, w, ...hours });
+        }
         points += raw.result.reduce((n, s) => n + s.values.length, 0);
       }
     }
@@ -122,15 +132,17 @@ describe('PromQL per-hour aggregates (metric_hours) against raw samples', () => 
     const { hours_from, hours_before } = await state();
     await ctx.db.query('DROP TABLE IF EXISTS expected_hours');
     await ctx.db.query('CREATE TABLE expected_hours (LIKE metric_hours)');
+    const columns = 'name, metric_type, series, hour, last_ms, last_value, sample_counts, value_sums';
     await ctx.db.query(
       hoursBuildSql(`metric_minutes m WHERE m.minute > ${hours_from * 60} AND m.minute <= ${hours_before * 60}`)
         .replace('INSERT INTO metric_hours AS h', 'INSERT INTO expected_hours AS h')
         .replace(/ON CONFLICT[\s\S]*$/, ''),
     );
     const diff = await ctx.db.query(
-      `(SELECT * FROM expected_hours EXCEPT ALL SELECT * FROM metric_hours)
+      `(SELECT ${columns} FROM expected_hours EXCEPT ALL SELECT ${columns} FROM metric_hours)
         UNION ALL
-       (SELECT * FROM metric_hours WHERE hour >= $1 AND hour < $2 EXCEPT ALL SELECT * FROM expected_hours)`,
+       (SELECT ${columns} FROM metric_hours WHERE hour >= $1 AND hour < $2
+        EXCEPT ALL SELECT ${columns} FROM expected_hours)`,
       [hours_from, hours_before],
     );
     expect(diff.rows).toEqual([]);
@@ -165,9 +177,11 @@ describe('PromQL per-hour aggregates (metric_hours) against raw samples', () => 
     const late = samples.filter((_, i) => i % 4 === 0);
     await insertSamples(ctx.db, late);
     await expectSameAnswers(); // the late samples come from the unfolded tail
-    const before = await ctx.db.query('SELECT * FROM metric_hours ORDER BY name, metric_type, series, hour');
+    const rowsSql = `SELECT name, metric_type, series, hour, last_ms, last_value, sample_counts, value_sums
+                       FROM metric_hours ORDER BY name, metric_type, series, hour`;
+    const before = await ctx.db.query(rowsSql);
     expect(await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS })).toMatchObject({ folded: true });
-    const after = await ctx.db.query('SELECT * FROM metric_hours ORDER BY name, metric_type, series, hour');
+    const after = await ctx.db.query(rowsSql);
     expect(after.rows.length).toBeGreaterThanOrEqual(before.rows.length); // a late sample may open an hour
     expect(after.rows).not.toEqual(before.rows);
     const { rows } = await ctx.db.query<{ n: string }>('SELECT sum(sample_count)::text AS n FROM metric_minutes');
@@ -236,5 +250,55 @@ describe('PromQL per-hour aggregates (metric_hours) against raw samples', () => 
     expect(after[0].from).toBeGreaterThan(from);
     await expectHoursInStep();
     await expectSameAnswers(); // the recent series, from hours as before
+  });
+
+  it('answers a refresh from hours in memory, and a row rewritten by any writer from the table', async () => {
+    const w = windows[0];
+    const warm = new HourCache(64 * 2 ** 20);
+    const first = await evaluate('mh_gauge', w, true, warm);
+    expect(warm.misses).toBeGreaterThan(0);
+    expect(warm.size).toBe(warm.misses);
+    const misses = warm.misses;
+    const again = await evaluate('mh_gauge', w, true, warm);
+    expect(again).toEqual(first);
+    expect(warm.misses).toBe(misses); // nothing read again
+    expect(warm.hits).toBe(misses);
+    // A row rewritten outside the fold (here by hand) gets a new version from the trigger: read again, new values.
+    const { rows } = await ctx.db.query<{ hour: number; version: string }>(
+      `UPDATE metric_hours SET last_value = (SELECT string_agg(float8send(42), ''::bytea)
+                                                FROM generate_series(1, length(last_ms) / 8))
+        WHERE (name, metric_type, series, hour) = (SELECT name, metric_type, series, hour FROM metric_hours
+                                                    WHERE name = 'mh_gauge' ORDER BY hour DESC, series LIMIT 1 OFFSET 2)
+        RETURNING hour, version::text`,
+    );
+    expect(rows).toHaveLength(1);
+    const changed = await evaluate('mh_gauge', w, true, warm);
+    expect(warm.misses).toBe(misses + 1);
+    expect(changed).toEqual(await evaluate('mh_gauge', w, true, new HourCache(64 * 2 ** 20)));
+    expect(changed.result).not.toEqual(first.result);
+    const fortyTwos = changed.result.flatMap((s) => s.values.filter((v) => v === 42));
+    expect(fortyTwos.length).toBeGreaterThan(0);
+  });
+
+  it('reads rows written before rows had versions from the table, until a fold stamps them', async () => {
+    await ctx.db.query(`ALTER TABLE metric_hours DISABLE TRIGGER metric_hours_version;
+                        UPDATE metric_hours SET version = NULL;
+                        ALTER TABLE metric_hours ENABLE TRIGGER metric_hours_version`);
+    const w = windows[0];
+    const uncached = new HourCache(64 * 2 ** 20);
+    const expected = await evaluate('mh_total', w, true);
+    expect(await evaluate('mh_total', w, true, uncached)).toEqual(expected);
+    expect(uncached.size).toBe(0);
+    await insertSamples(ctx.db, [{ timestamp: Date.now(), name: 'mh_other', metric_type: 'gauge', value: 2 }]);
+    expect(await foldOnce(ctx.db, { retentionDays: RETENTION_DAYS })).toMatchObject({ folded: true });
+    const { rows } = await ctx.db.query<{ n: string }>(
+      'SELECT count(*)::text AS n FROM metric_hours WHERE version IS NULL',
+    );
+    expect(rows[0].n).toBe('0');
+    expect(await evaluate('mh_total', w, true, uncached)).toEqual(expected);
+    expect(uncached.size).toBeGreaterThan(0);
+    const { hits } = uncached;
+    expect(await evaluate('mh_total', w, true, uncached)).toEqual(expected);
+    expect(uncached.hits).toBeGreaterThan(hits);
   });
 });

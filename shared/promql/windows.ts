@@ -45,6 +45,23 @@ export class Points {
     return this.times.length - this.head;
   }
 
+  /**
+   * Points holding `times` and `values` as adding them one by one would: taken as they are when the times increase
+   * strictly (a loaded series, read and never added to: several may share one `times`), else by add.
+   */
+  static of(times: number[], values: number[]): Points {
+    const points = new Points();
+    for (let i = 1; i < times.length; i++) {
+      if (times[i] > times[i - 1]) continue;
+      for (let j = 0; j < times.length; j++) points.add(times[j], values[j]);
+      return points;
+    }
+    points.times = times;
+    points.values = values;
+    while (points.size > MAX_POINTS) points.advance();
+    return points;
+  }
+
   /** Adds a sample; a second sample at the same instant replaces the first (`accumulate`: adds to it). */
   add(t: number, v: number, accumulate = false): void {
     const n = this.times.length;
