@@ -10,6 +10,9 @@
  *
  *   node --import tsx bench/promql.ts                 # prints a markdown table for bench/README.md
  *   BENCH_ITERATIONS=50 BENCH_PROMQL_SETS=panel node --import tsx bench/promql.ts
+ *   QUERY_HOUR_CACHE_MB=0 node --import tsx bench/promql.ts   # no hour cache: every request as the first one
+ * The query role keeps decoded hour rows between requests (QUERY_HOUR_CACHE_MB): after the warm-up a panel's
+ * requests read only the current hour's minutes and the unfolded tail from PostgreSQL, as a dashboard's refreshes do.
  */
 import os from 'node:os';
 import { ensurePromqlBenchData, PROMQL_BENCH_DATABASE_URL } from './promql-data.ts';

@@ -415,6 +415,8 @@ export async function startFoldedQueryRole(
     LOG_LEVEL: 'warn',
     QUERY_FOLD_INTERVAL_SECONDS: '3600',
     DATABASE_POOL_MAX: '4',
+    // QUERY_HOUR_CACHE_MB=0 measures PromQL panels as a first request does: every hour read from PostgreSQL.
+    QUERY_HOUR_CACHE_MB: process.env.QUERY_HOUR_CACHE_MB ?? '128',
   });
   const runtime = await startRuntime(config, createLogger('warn'));
   const query = runtime.roles.find((r) => r.name === 'query') as QueryHandle;
