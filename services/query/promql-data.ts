@@ -429,7 +429,9 @@ function heldHours(index: string | null, types: string[], entryBytes: number = I
 
 /**
  * The hour blocks of each row: from the cache where it holds the version listed, else read (one more round in the
- * same snapshot, split by series over LOAD_PARTS statements) and kept.
+ * same snapshot, split by series over LOAD_PARTS statements) and kept. A series with hours to read reads every hour
+ * from its first to its last missing one (a range per series, not a list of hours: the usual gaps are the hours
+ * that closed since the last refresh, or all of them).
  */
 async function hourBlocks(
   run: SnapshotRun,
@@ -439,31 +441,33 @@ async function hourBlocks(
 ): Promise<HourBlock[][]> {
   const sums = source.kind !== 'raw';
   const blocks: HourBlock[][] = rows.map(() => []);
-  const wanted: { row: number; held: HeldHour }[] = [];
+  const wanted: HourRange[] = [];
   rows.forEach((row, i) => {
     let type = '';
     let hours: SeriesHours | undefined;
+    const found: { hour: number; block: HourBlock }[] = [];
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
     for (const held of heldHours(row.hours, source.types)) {
       if (held.type !== type) {
         type = held.type;
         hours = cache?.hoursOf(source.stored, type, row.series);
       }
       const block = held.version === '0' ? undefined : cache?.get(hours, held.hour, held.version, sums);
-      if (block) blocks[i].push(block);
-      else wanted.push({ row: i, held });
+      if (block) found.push({ hour: held.hour, block });
+      else {
+        lo = Math.min(lo, held.hour);
+        hi = Math.max(hi, held.hour);
+      }
     }
+    for (const { hour, block } of found) if (hour < lo || hour > hi) blocks[i].push(block);
+    if (lo <= hi) wanted.push({ row: i, series: row.series, lo, hi });
   });
   if (wanted.length === 0) return blocks;
-  const rowOf = new Map(rows.map((row, i) => [row.series, i]));
-  const statements = Array.from({ length: LOAD_PARTS }, (_, part) => {
-    const share = wanted.filter((w) => w.row % LOAD_PARTS === part);
-    return share.length === 0
-      ? null
-      : hoursStatement(
-          source,
-          share.map((w) => ({ series: rows[w.row].series, ...w.held })),
-        );
-  }).filter((s) => s !== null);
+  const rowOf = new Map(wanted.map((w) => [w.series, w.row]));
+  const statements = Array.from({ length: LOAD_PARTS }, (_, part) => wanted.filter((w) => w.row % LOAD_PARTS === part))
+    .filter((share) => share.length > 0)
+    .map((share) => hoursStatement(source, share));
   const fetched = (await run<FetchedHours>(statements)).flat();
   for (const hours of fetched) {
     const i = rowOf.get(hours.series) as number;
@@ -490,6 +494,14 @@ async function hourBlocks(
   return blocks;
 }
 
+/** The hours lo..hi (both included) of one series (hex of its key), for row `row` of the first round. */
+interface HourRange {
+  row: number;
+  series: string;
+  lo: number;
+  hi: number;
+}
+
 /** A row of hoursStatement: one series' hours read, their index and their entries packed in hour order. */
 interface FetchedHours {
   series: string;
@@ -505,26 +517,25 @@ function packedSql(aggregate: string, as: string): string {
   return `replace(encode(${aggregate}, 'base64'), E'\\n', '') AS ${as}`;
 }
 
-/** The given hours of the given series (hex of their keys), per series, in hour (then type) order. */
-function hoursStatement(source: Source, hours: (HeldHour & { series: string })[]): Statement {
+/** The hours of each range, per series, in hour (then type) order. */
+function hoursStatement(source: Source, ranges: HourRange[]): Statement {
   const where = new Where()
     .add('h.name = ?', source.stored)
-    .add('h.metric_type = w.type')
+    .add('h.metric_type = ANY(?::text[])', source.types)
     .add('h.series = decode(w.series, ?)', 'hex')
-    .add('h.hour = w.hour');
-  const series = where.param(hours.map((h) => h.series));
-  const hourList = where.param(hours.map((h) => h.hour));
-  const typeList = where.param(hours.map((h) => h.type));
+    .add('h.hour >= w.lo AND h.hour <= w.hi');
+  const series = where.param(ranges.map((r) => r.series));
+  const lo = where.param(ranges.map((r) => r.lo));
+  const hi = where.param(ranges.map((r) => r.hi));
   const types = where.param(source.types);
-  const order = 'ORDER BY h.hour, h.metric_type';
-  const agg = (column: string) => `string_agg(${column}, ''::bytea ${order})`;
+  const agg = (column: string) => `string_agg(${column}, ''::bytea ORDER BY h.hour, h.metric_type)`;
   const sums = source.kind !== 'raw';
   const sql = `SELECT w.series,
                       ${packedSql(agg(`${indexSql(types)} || int4send(length(h.last_ms) / 8)`), 'index')},
                       ${packedSql(agg('h.last_ms'), 't')}, ${packedSql(agg('h.last_value'), 'v')},
                       ${sums ? packedSql(agg('h.sample_counts'), 'n') : 'NULL AS n'},
                       ${sums ? packedSql(agg('h.value_sums'), 'total') : 'NULL AS total'}
-                 FROM unnest(${series}::text[], ${hourList}::int4[], ${typeList}::text[]) AS w(series, hour, type)
+                 FROM unnest(${series}::text[], ${lo}::int4[], ${hi}::int4[]) AS w(series, lo, hi)
                  JOIN metric_hours h ON true
                 ${where}
                 GROUP BY w.series`;
