@@ -708,6 +708,7 @@ function reduceSteps(row: Packed, hours: HourBlock[], read: MinuteRead, sums: bo
   for (const chunk of chunks) {
     const { t: times, v: values, n: counts, total: totals } = chunk;
     const count = times.length;
+    const adding = sums && counts !== null && totals !== null;
     entries += count;
     for (let i = 0; i < count; i++) {
       const t = times[i];
@@ -721,23 +722,30 @@ function reduceSteps(row: Packed, hours: HourBlock[], read: MinuteRead, sums: bo
         bestT[k] = t;
         bestV[k] = v;
       }
-      if (sums && counts !== null && totals !== null) {
-        n[k] += counts[i];
-        total[k] += totals[i];
+      if (adding) {
+        n[k] += (counts as Int32Array)[i];
+        total[k] += (totals as Float64Array)[i];
       }
     }
   }
-  const held: number[] = [];
-  for (let k = 0; k < bestT.length; k++) if (bestT[k] !== Number.NEGATIVE_INFINITY) held.push(k);
-  const column = (from: Float64Array) => numbers(held.length, (j) => from[held[j]]);
-  return {
-    labels: row.labels,
-    t: column(bestT),
-    v: column(bestV),
-    n: sums ? column(n) : null,
-    total: sums ? column(total) : null,
-    read: entries,
-  };
+  // The steps with an entry, in step order (time order), as arrays (plain loops: this runs per point).
+  let held = 0;
+  for (let k = 0; k < bestT.length; k++) if (bestT[k] !== Number.NEGATIVE_INFINITY) held++;
+  const t = new Array<number>(held);
+  const v = new Array<number>(held);
+  const counts = sums ? new Array<number>(held) : null;
+  const totals = sums ? new Array<number>(held) : null;
+  for (let k = 0, j = 0; k < bestT.length; k++) {
+    if (bestT[k] === Number.NEGATIVE_INFINITY) continue;
+    t[j] = bestT[k];
+    v[j] = bestV[k];
+    if (counts !== null && totals !== null) {
+      counts[j] = n[k];
+      totals[j] = total[k];
+    }
+    j++;
+  }
+  return { labels: row.labels, t, v, n: counts, total: totals, read: entries };
 }
 
 /** The numbers as an array (a loop into a preallocated array: Array.from of a typed array is ~10× slower). */
