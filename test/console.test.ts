@@ -379,8 +379,13 @@ describe('the web console', () => {
     await page.getByRole('button', { name: 'SELECT cart' }).click();
     await page.getByRole('button', { name: 'trace tr-42' }).click();
     expect(await filters.getByLabel('Tags').inputValue()).toBe('trace_id=tr-42');
+    // The list reloads for the trace (it empties meanwhile): wait for its two events, from both sources.
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('table.events tbody tr')];
+      const sources = rows.map((r) => r.children[2]?.textContent).sort();
+      return rows.length === 2 && sources.join() === 'db,web';
+    });
     await page.getByRole('button', { name: 'GET /cart' }).waitFor();
-    expect(await page.locator('table.events tbody tr').count()).toBe(2);
 
     await page.getByRole('link', { name: 'Metrics' }).click();
     const query = page.getByRole('form', { name: 'metric query' });
