@@ -10,11 +10,11 @@
  * A selector must name its metric, or its __name__ matchers must match at most MAX_NAMES known names.
  *
  * Step reduction. An instant selector evaluated at t0, t0 + step, … only ever yields, per series, the newest sample
- * at or before each instant. So the statement keeps, per series and step, the newest sample of those that the step
+ * at or before each instant. So the loader keeps, per series and step, the newest sample of those that the step
  * is the first one at or after (k = max(0, ceil((t - t0) / step))), with the count and sum of the samples it stands
- * for (what counters and _count/_sum add up). The newest of these at or before an instant is the newest sample at
- * or before it: the evaluation is exactly the same, over up to one point per step instead of every sample. Range
- * selectors ([5m]) read every sample in their window.
+ * for (what counters and _count/_sum add up; PostgreSQL packs each series' samples, Node groups them by step). The
+ * newest of these at or before an instant is the newest sample at or before it: the evaluation is exactly the same,
+ * over up to one point per step instead of every sample. Range selectors ([5m]) read every sample in their window.
  * Per-minute rows. When t0 and step are whole minutes, the folded samples come from metric_hours (one row per
  * series and hour holding its minutes as arrays) and metric_minutes (one row per series and minute, for the minutes
  * outside the hours it holds), both kept by series-fold.ts, and only the unfolded tail from metrics (loadMinutes):
@@ -30,15 +30,7 @@ import type { VectorSelector } from '../../shared/promql/expr.ts';
 import { formatValue } from './exposition.ts';
 import { BUCKET_BOUNDS, MINUTE_MS, MINUTES_PER_HOUR, SAMPLE_MS_SQL, seriesAggregateSql } from './series-fold.ts';
 import type { HourBlock, HourCache, SeriesHours } from './hour-cache.ts';
-import {
-  type PlannerSettings,
-  run,
-  runInSnapshot,
-  type SnapshotRun,
-  type Statement,
-  Where,
-  withSnapshot,
-} from './sql.ts';
+import { run, runInSnapshot, type SnapshotRun, type Statement, Where, withSnapshot } from './sql.ts';
 
 export const MAX_SAMPLES = 2_000_000;
 /** Stored samples one query may read (step reduction keeps fewer than it reads; the statement timeout also bounds). */
@@ -260,18 +252,6 @@ interface LoadedRows {
   baseRows: BaseRow[] | null;
 }
 
-/** The window's statement, with the bases statement (if any) in the same snapshot. */
-async function runWithBases(
-  pool: Pool,
-  statements: Statement[],
-  bases: Statement | null,
-  settings: PlannerSettings,
-): Promise<LoadedRows> {
-  const results = await runInSnapshot<object>(pool, bases ? [...statements, bases] : statements, settings);
-  const baseRows = bases ? (results.pop() as BaseRow[]) : null;
-  return { rows: results.flat() as Loaded[], baseRows };
-}
-
 async function loadRows(
   pool: Pool,
   source: Source,
@@ -288,40 +268,94 @@ async function loadRows(
   if (Object.keys(exact).length > 0) where.add('labels @> ?::jsonb', JSON.stringify(exact));
   const rowsAllowed = window.steps ? budget.readRemaining : Math.min(budget.remaining, budget.readRemaining);
   const limit = where.param(rowsAllowed + 1);
-  const samples = `SELECT ${SAMPLE_MS_SQL} AS t, value, labels::text AS labels
-                     FROM metrics ${where} LIMIT ${limit}`;
-  const settings = { work_mem: LOAD_WORK_MEM } as const;
-  if (!window.steps) {
-    const sql = `SELECT labels, array_agg(t ORDER BY t) AS t, array_agg(value ORDER BY t) AS v, NULL AS n,
-                        NULL AS total, count(*)::float8 AS read
-                   FROM (${samples}) window_rows GROUP BY labels`;
-    return runWithBases(pool, [{ sql, values: where.values }], bases, settings);
-  }
-  const rows = `SELECT labels, t, value, 1::float8 AS n, value AS total, t AS at FROM (${samples}) window_rows`;
-  const sql = stepReducedSql(source, rows, where, window.steps);
-  return runWithBases(pool, [{ sql, values: where.values }], bases, settings);
+  // Per series its samples packed as minutesStatement packs entries, in the order read: grouping by the jsonb
+  // labels is a hash of 1,000s of groups, where ordering by them (or grouping per step) sorts every sample by its
+  // labels, 2–3× the time; Node orders them (sortedSamples) or groups them by step (reduceSamples).
+  const sql = `SELECT labels::text AS labels, NULL AS series, NULL AS hours,
+                      ${packedSql("string_agg(float8send(t), ''::bytea)", 't')},
+                      ${packedSql("string_agg(float8send(value), ''::bytea)", 'v')},
+                      NULL AS n, NULL AS total, count(*)::float8 AS entries
+                 FROM (SELECT ${SAMPLE_MS_SQL} AS t, value, labels FROM metrics ${where} LIMIT ${limit}) window_rows
+                GROUP BY labels`;
+  const results = await runInSnapshot<object>(pool, [{ sql, values: where.values }, ...(bases ? [bases] : [])], {
+    work_mem: LOAD_WORK_MEM,
+  });
+  const baseRows = bases ? (results.pop() as BaseRow[]) : null;
+  const packed = results.flat() as Packed[];
+  const { steps } = window;
+  if (!steps) return { rows: packed.map(sortedSamples), baseRows };
+  const grid: SampleGrid = { startMs: steps.startMs, stepMs: steps.stepMs, toMs: window.toMs };
+  const scratch = stepScratch(Math.max(0, Math.ceil((grid.toMs - grid.startMs) / grid.stepMs)) + 1);
+  const sums = source.kind !== 'raw';
+  return { rows: packed.map((row) => reduceSamples(row, grid, sums, scratch)), baseRows };
+}
+
+/** The step grid of an instant selector read from samples: instants startMs + k stepMs, up to toMs. */
+interface SampleGrid {
+  startMs: number;
+  stepMs: number;
+  toMs: number;
 }
 
 /**
- * Per series, the newest [t, value] of each step's rows and their counts (n) and sums (total), as arrays in time
- * order. `rows` gives labels, t, value, n, total and `at`, the time that decides a row's step: the first step at
- * or after it (steps before the first count as the first).
+ * A series' samples in time order, as the loader reads them for range selectors: by (t, value) in PostgreSQL's
+ * order (NaN above every number), so that of two samples at one time the greater is the one Points keeps.
  */
-function stepReducedSql(source: Source, rows: string, where: Where, steps: NonNullable<Window['steps']>): string {
-  const start = where.param(steps.startMs);
-  const step = where.param(steps.stepMs);
-  // Gauges need only the representative; running totals also the count and sum of the samples it stands for.
-  const sums =
-    source.kind === 'raw'
-      ? 'NULL AS n, NULL AS total'
-      : 'array_agg(n ORDER BY last[1]) AS n, array_agg(total ORDER BY last[1]) AS total';
-  return `SELECT labels, array_agg(last[1] ORDER BY last[1]) AS t, array_agg(last[2] ORDER BY last[1]) AS v, ${sums},
-                 sum(rows) AS read
-            FROM (SELECT labels, max(ARRAY[t, value]) AS last, sum(n) AS n, sum(total) AS total,
-                         count(*)::float8 AS rows
-                    FROM (${rows}) step_rows
-                   GROUP BY labels, greatest(0, ceil((at - ${start}::float8) / ${step}::float8))) per_step
-           GROUP BY labels`;
+function sortedSamples(row: Packed): Loaded {
+  const own = entriesOf(row, false);
+  const times = own?.t ?? new Float64Array(0);
+  const values = own?.v ?? new Float64Array(0);
+  const count = times.length;
+  let ordered = true;
+  for (let i = 1; i < count && ordered; i++) {
+    ordered = times[i - 1] < times[i] || (times[i - 1] === times[i] && !pgGreater(values[i - 1], values[i]));
+  }
+  const order = Array.from({ length: count }, (_, i) => i);
+  if (!ordered) {
+    order.sort(
+      (a, b) => times[a] - times[b] || (pgGreater(values[a], values[b]) ? 1 : pgGreater(values[b], values[a]) ? -1 : 0),
+    );
+  }
+  const t = new Array<number>(count);
+  const v = new Array<number>(count);
+  for (let j = 0; j < count; j++) {
+    t[j] = times[order[j]];
+    v[j] = values[order[j]];
+  }
+  return { labels: row.labels, t, v, n: null, total: null, read: count };
+}
+
+/**
+ * The step reduction of a series' samples (any step): a sample's step is the first at or after it (k = max(0,
+ * ceil((t - startMs) / stepMs))); per step the newest [t, v] in PostgreSQL's order and the count and sum of its
+ * samples.
+ */
+function reduceSamples(row: Packed, grid: SampleGrid, sums: boolean, scratch: StepScratch): Loaded {
+  const { bestT, bestV, n, total } = scratch;
+  bestT.fill(Number.NEGATIVE_INFINITY);
+  if (sums) {
+    n.fill(0);
+    total.fill(0);
+  }
+  const own = entriesOf(row, false);
+  const times = own?.t ?? new Float64Array(0);
+  const values = own?.v ?? new Float64Array(0);
+  const { startMs, stepMs } = grid;
+  for (let i = 0; i < times.length; i++) {
+    const t = times[i];
+    const k = t <= startMs ? 0 : Math.ceil((t - startMs) / stepMs);
+    const v = values[i];
+    const best = bestT[k];
+    if (t > best || (t === best && pgGreater(v, bestV[k]))) {
+      bestT[k] = t;
+      bestV[k] = v;
+    }
+    if (sums) {
+      n[k] += 1;
+      total[k] += v;
+    }
+  }
+  return heldSteps(row.labels, scratch, sums, times.length);
 }
 
 /**
@@ -382,7 +416,7 @@ async function loadMinutes(
       const baseRows = bases ? (results.pop() as BaseRow[]) : null;
       const rows = results.flat() as Packed[];
       const blocks = await hourBlocks(run, source, rows, cache);
-      const scratch = stepScratch(read);
+      const scratch = stepScratch(Math.max(0, Math.ceil((read.hi * MINUTE_MS - read.startMs) / read.stepMs)) + 1);
       return { rows: rows.map((row, i) => reduceSteps(row, blocks[i], read, sums, scratch)), baseRows };
     },
     settings,
@@ -678,14 +712,35 @@ interface StepScratch {
   total: Float64Array;
 }
 
-function stepScratch(read: MinuteRead): StepScratch {
-  const steps = Math.max(0, Math.ceil((read.hi * MINUTE_MS - read.startMs) / read.stepMs)) + 1;
+function stepScratch(steps: number): StepScratch {
   const array = () => new Float64Array(steps);
   return { bestT: array(), bestV: array(), n: array(), total: array() };
 }
 
+/** The steps with an entry in `scratch`, in step order (time order), as arrays (plain loops: this runs per point). */
+function heldSteps(labels: string, scratch: StepScratch, sums: boolean, entries: number): Loaded {
+  const { bestT, bestV, n, total } = scratch;
+  let held = 0;
+  for (let k = 0; k < bestT.length; k++) if (bestT[k] !== Number.NEGATIVE_INFINITY) held++;
+  const t = new Array<number>(held);
+  const v = new Array<number>(held);
+  const counts = sums ? new Array<number>(held) : null;
+  const totals = sums ? new Array<number>(held) : null;
+  for (let k = 0, j = 0; k < bestT.length; k++) {
+    if (bestT[k] === Number.NEGATIVE_INFINITY) continue;
+    t[j] = bestT[k];
+    v[j] = bestV[k];
+    if (counts !== null && totals !== null) {
+      counts[j] = n[k];
+      totals[j] = total[k];
+    }
+    j++;
+  }
+  return { labels, t, v, n: counts, total: totals, read: entries };
+}
+
 /**
- * stepReducedSql over packed entries (the row's own and its hour blocks'): an entry's minute is ceil(t /
+ * reduceSamples over packed minute entries (the row's own and its hour blocks'): an entry's minute is ceil(t /
  * MINUTE_MS) (entries outside lo..hi, from the hours at the range's ends, are skipped) and its step the first at or
  * after the minute's end; per step the newest [t, v] (max(ARRAY[t, value]) in PostgreSQL's order) and the sums of n
  * and total. The steps with an entry come out as arrays in step order (time order).
@@ -728,24 +783,7 @@ function reduceSteps(row: Packed, hours: HourBlock[], read: MinuteRead, sums: bo
       }
     }
   }
-  // The steps with an entry, in step order (time order), as arrays (plain loops: this runs per point).
-  let held = 0;
-  for (let k = 0; k < bestT.length; k++) if (bestT[k] !== Number.NEGATIVE_INFINITY) held++;
-  const t = new Array<number>(held);
-  const v = new Array<number>(held);
-  const counts = sums ? new Array<number>(held) : null;
-  const totals = sums ? new Array<number>(held) : null;
-  for (let k = 0, j = 0; k < bestT.length; k++) {
-    if (bestT[k] === Number.NEGATIVE_INFINITY) continue;
-    t[j] = bestT[k];
-    v[j] = bestV[k];
-    if (counts !== null && totals !== null) {
-      counts[j] = n[k];
-      totals[j] = total[k];
-    }
-    j++;
-  }
-  return { labels: row.labels, t, v, n: counts, total: totals, read: entries };
+  return heldSteps(row.labels, scratch, sums, entries);
 }
 
 /** The numbers as an array (a loop into a preallocated array: Array.from of a typed array is ~10× slower). */
