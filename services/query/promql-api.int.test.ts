@@ -316,6 +316,38 @@ describe('Prometheus-compatible query API', () => {
     });
   });
 
+  it('reads samples stored out of time order in time order, the greater of two at one time kept', async () => {
+    const base = t0 + 10 * 60_000;
+    const sample = (dt: number, value: number) => ({
+      timestamp: base + dt,
+      name: 'order_probe',
+      metric_type: 'gauge',
+      value,
+      labels: { host: 'a' },
+    });
+    // Newest first, so that the table holds them against time order; two at base + 60 s.
+    await insertSamples(ctx.db, [sample(120_000, 3), sample(60_000, 7), sample(60_000, 2), sample(0, 1)]);
+    const instant = async (query: string, t: number) => {
+      const res = await get(`/prometheus/api/v1/query?query=${encodeURIComponent(query)}&time=${t / 1000}`);
+      return res.body.data.result.map((r: { value: [number, string] }) => r.value[1]);
+    };
+    expect(await instant('last_over_time(order_probe[10m])', base + 60_001)).toEqual(['7']);
+    expect(await instant('count_over_time(order_probe[10m])', base + 180_000)).toEqual(['3']);
+    expect(await instant('changes(order_probe[10m])', base + 180_000)).toEqual(['2']);
+    // Instant selectors at a step that is not whole minutes: the step reduction, the same samples.
+    const range = await get(
+      `/prometheus/api/v1/query_range?query=order_probe&start=${base / 1000}&end=${(base + 150_000) / 1000}&step=30`,
+    );
+    expect(range.body.data.result[0].values).toEqual([
+      [base / 1000, '1'],
+      [base / 1000 + 30, '1'],
+      [base / 1000 + 60, '7'],
+      [base / 1000 + 90, '7'],
+      [base / 1000 + 120, '3'],
+      [base / 1000 + 150, '3'],
+    ]);
+  });
+
   it('answers a repeated range query from the hours it read before, and says so on GET /metrics', async () => {
     const hour = 3_600_000;
     const from = Math.floor(t0 / hour) * hour - 2 * hour;

@@ -310,17 +310,17 @@ function sortedSamples(row: Packed): Loaded {
   for (let i = 1; i < count && ordered; i++) {
     ordered = times[i - 1] < times[i] || (times[i - 1] === times[i] && !pgGreater(values[i - 1], values[i]));
   }
-  const order = Array.from({ length: count }, (_, i) => i);
-  if (!ordered) {
-    order.sort(
-      (a, b) => times[a] - times[b] || (pgGreater(values[a], values[b]) ? 1 : pgGreater(values[b], values[a]) ? -1 : 0),
-    );
-  }
+  // Read in time order almost always (the heap holds a partition's rows as they were written): sorted only if not.
+  const order = ordered ? null : Array.from({ length: count }, (_, i) => i);
+  order?.sort(
+    (a, b) => times[a] - times[b] || (pgGreater(values[a], values[b]) ? 1 : pgGreater(values[b], values[a]) ? -1 : 0),
+  );
   const t = new Array<number>(count);
   const v = new Array<number>(count);
   for (let j = 0; j < count; j++) {
-    t[j] = times[order[j]];
-    v[j] = values[order[j]];
+    const i = order === null ? j : order[j];
+    t[j] = times[i];
+    v[j] = values[i];
   }
   return { labels: row.labels, t, v, n: null, total: null, read: count };
 }
