@@ -59,4 +59,30 @@ describe('HourCache', () => {
     expect(cache.get(hours(), 20, '1', false)).toBeUndefined();
     expect(cache.bytes).toBe(9 * one);
   });
+
+  it('keeps what fits of a query over more hours than it holds, instead of evicting that query own hours', () => {
+    const one = 400 + 60 * 16;
+    const cache = new HourCache(10 * one);
+    const hours = () => cache.hoursOf('cpu', 'gauge', 'ab');
+    // Another query's hours: evicted for this one's.
+    cache.set('mem', 'gauge', 'ab', 0, block('1', 60));
+    const first = cache.mark();
+    const kept = Array.from({ length: 15 }, (_, h) => cache.set('cpu', 'gauge', 'ab', h, block('1', 60), first));
+    // Nine fit; the tenth fits by evicting the other query's hour but leaves no room (false: store no more); the
+    // eleventh finds only the query's own blocks to evict and is not kept.
+    expect(kept.slice(0, 9)).toEqual(Array(9).fill(true));
+    expect(kept.slice(9)).toEqual(Array(6).fill(false));
+    expect(cache.get(cache.hoursOf('mem', 'gauge', 'ab'), 0, '1', false)).toBeUndefined();
+    expect(cache.bytes).toBe(10 * one);
+    // The same query again: its first ten hours from memory, the rest read and not kept, the ten stay.
+    const again = cache.mark();
+    for (let h = 0; h < 10; h++) expect(cache.get(hours(), h, '1', false)).toBeDefined();
+    expect(cache.get(hours(), 10, '1', false)).toBeUndefined();
+    expect(cache.set('cpu', 'gauge', 'ab', 10, block('1', 60), again)).toBe(false);
+    for (let h = 0; h < 10; h++) expect(cache.get(hours(), h, '1', false)).toBeDefined();
+    // A later query over other hours evicts the least recently used down to 90% of the bound.
+    const other = cache.mark();
+    expect(cache.set('disk', 'gauge', 'cd', 0, block('1', 60), other)).toBe(true);
+    expect(cache.bytes).toBe(9 * one);
+  });
 });

@@ -79,10 +79,20 @@ export class HourCache {
     return entry.block;
   }
 
-  /** Keeps `block` (replacing what the hour held), then drops the least recently used while past maxBytes. */
-  set(name: string, type: string, series: string, hour: number, block: HourBlock): void {
+  /** A mark for set: blocks used after it (by the query that took it) are not evicted for its own blocks. */
+  mark(): number {
+    return this.uses;
+  }
+
+  /**
+   * Keeps `block` (replacing what the hour held), then drops the least recently used while past maxBytes, but none
+   * used since `since` (a mark of the query storing it): a query over more hours than the cache holds keeps what
+   * fits of them, rather than evicting its own first hours for its last ones (with nothing left to hit next time).
+   * False when the cache could not make room beyond this block: the caller stores no more (each try would scan).
+   */
+  set(name: string, type: string, series: string, hour: number, block: HourBlock, since = this.uses): boolean {
     const size = sizeOf(block);
-    if (size > this.maxBytes) return;
+    if (size > this.maxBytes) return false;
     const key = `${name}\u0000${type}\u0000${series}`;
     let hours = this.series.get(key);
     if (hours === undefined) this.series.set(key, (hours = new Map()));
@@ -90,14 +100,24 @@ export class HourCache {
     if (old !== undefined) this.held -= old.size;
     hours.set(hour, { block, used: ++this.uses, size });
     this.held += size;
-    if (this.held > this.maxBytes) this.evict();
+    if (this.held <= this.maxBytes) return true;
+    this.evict(since);
+    if (this.held > this.maxBytes) {
+      // Full of the storing query's own blocks: this one is not kept.
+      hours.delete(hour);
+      if (hours.size === 0) this.series.delete(key);
+      this.held -= size;
+    }
+    return this.held <= this.maxBytes * EVICT_TO;
   }
 
-  /** Drops the least recently used blocks until the cache holds EVICT_TO of its bound. */
-  private evict(): void {
+  /** Drops the least recently used blocks used at or before `since` until the cache holds EVICT_TO of its bound. */
+  private evict(since: number): void {
     const all: { used: number; size: number; hours: SeriesHours; key: string; hour: number }[] = [];
     for (const [key, hours] of this.series) {
-      for (const [hour, entry] of hours) all.push({ used: entry.used, size: entry.size, hours, key, hour });
+      for (const [hour, entry] of hours) {
+        if (entry.used <= since) all.push({ used: entry.used, size: entry.size, hours, key, hour });
+      }
     }
     all.sort((a, b) => a.used - b.used);
     for (const { size, hours, key, hour } of all) {

@@ -474,6 +474,8 @@ async function hourBlocks(
   cache: HourCache | null,
 ): Promise<HourBlock[][]> {
   const sums = source.kind !== 'raw';
+  const since = cache?.mark();
+  let caching = cache !== null;
   const blocks: HourBlock[][] = rows.map(() => []);
   const wanted: HourRange[] = [];
   rows.forEach((row, i) => {
@@ -522,7 +524,9 @@ async function hourBlocks(
       };
       at = end;
       blocks[i].push(block);
-      if (held.version !== '0') cache?.set(source.stored, held.type, hours.series, held.hour, block);
+      if (caching && held.version !== '0') {
+        caching = (cache as HourCache).set(source.stored, held.type, hours.series, held.hour, block, since);
+      }
     }
   }
   return blocks;
