@@ -242,16 +242,16 @@ async function loadSource(
   return out;
 }
 
-/**
- * One row per series with its samples (or step representatives) as arrays, so the labels travel once. The inner
- * LIMIT bounds the rows read; the budget check above bounds the points kept.
- */
 /** What a loader read: the window's rows, and the bases statement's rows when it was given one. */
 interface LoadedRows {
   rows: Loaded[];
   baseRows: BaseRow[] | null;
 }
 
+/**
+ * The window's samples from metrics, one row per series (so the labels travel once), as its samples in time order or
+ * its step representatives. The inner LIMIT bounds the rows read; the budget check bounds the points kept.
+ */
 async function loadRows(
   pool: Pool,
   source: Source,
@@ -446,6 +446,7 @@ function indexSql(types: string): string {
           || int2send(array_position(${types}::text[], h.metric_type)::int2)`;
 }
 
+/** The hours of an index as packed by indexSql (`entryBytes`: with the count of entries, hoursStatement's). */
 function heldHours(index: string | null, types: string[], entryBytes: number = INDEX_BYTES): HeldHour[] {
   if (index === null) return [];
   const bytes = Buffer.from(index, 'base64');
