@@ -10,7 +10,14 @@ import type { Config } from '../../shared/config.ts';
 import type { FieldError } from '../../shared/errors.ts';
 import type { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
-import { eventToJson, validateEvent, type EventRecord, type Validated } from '../../shared/schemas/event.ts';
+import {
+  eventToJson,
+  validateEvent,
+  type EventRecord,
+  type JsonTexts,
+  type Validated,
+} from '../../shared/schemas/event.ts';
+import { createPlainJson } from '../../shared/schemas/plain-json.ts';
 import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { createRedactor, redactSecrets } from '../../shared/redact.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
@@ -47,17 +54,28 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
   const window = windowOf(storage.eventRetentionDays, ingest.futureGraceSeconds);
-  /** A field nested too deep is refused (and dropped, so that the validator does not serialise it); else redacted. */
+  const plainJson = createPlainJson(redact, ingest.maxDepth);
+  /**
+   * The field's JSON text when it is a plain object that the depth bound and redaction leave as it is (one walk);
+   * otherwise a field nested too deep is refused (and dropped, so that the validator does not serialise it), any
+   * other redacted, and the validator serialises it.
+   */
   const boundAndRedact = (
     item: Record<string, unknown>,
     field: 'tags' | 'payload',
     ctx: ItemContext,
     refused: FieldError[],
-  ): void => {
-    if (nestsDeeperThan(item[field], ingest.maxDepth)) {
+  ): string | undefined => {
+    const value = item[field];
+    if (isPlainObject(value)) {
+      const text = plainJson(value);
+      if (text !== null) return text;
+    }
+    if (nestsDeeperThan(value, ingest.maxDepth)) {
       refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
       item[field] = undefined;
-    } else item[field] = redact(item[field]);
+    } else item[field] = redact(value);
+    return undefined;
   };
   return {
     endpoint: 'events',
@@ -68,17 +86,21 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
     bundleCodec,
     check(item, ctx) {
       const refused: FieldError[] = [];
+      let texts: JsonTexts | undefined;
       if (isPlainObject(item)) {
         if (ctx.requestId !== undefined) addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
         if (ingest.redactSecrets && typeof item.message === 'string') item.message = redactSecrets(item.message);
-        boundAndRedact(item, 'tags', ctx, refused);
-        boundAndRedact(item, 'payload', ctx, refused);
+        texts = {
+          tags: boundAndRedact(item, 'tags', ctx, refused),
+          payload: boundAndRedact(item, 'payload', ctx, refused),
+        };
       }
       const result = validateEvent(item, {
         window: window(ctx.now),
         limits: ingest.eventLimits,
         createdBy: ctx.createdBy,
         index: ctx.index,
+        texts,
       });
       if (refused.length === 0) return result;
       return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };

@@ -60,7 +60,10 @@ export interface EventContext {
   limits: EventLimits;
   createdBy: string | null;
   index?: number;
-  /** The JSON text input.tags / input.payload were parsed from, unchanged since: stored as is, not re-serialised. */
+  /**
+   * The JSON text of input.tags / input.payload, stored as is, not re-serialised: the text they were parsed from,
+   * unchanged since, or the text JSON.stringify gives for them (shared/schemas/plain-json.ts).
+   */
   texts?: JsonTexts;
   /**
    * Top-level key counts of the texts a scan found plain (parseEventTexts): input.tags / input.payload is then that
