@@ -101,6 +101,8 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
         createdBy: ctx.createdBy,
         index: ctx.index,
         texts,
+        // Ids of a request's items embed its arrival: the clock is read once per request, not once per item.
+        idTime: ctx.now,
       });
       if (refused.length === 0) return result;
       return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };
