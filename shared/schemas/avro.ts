@@ -79,7 +79,8 @@ function buildCodec(reader: avro.Type, writers: avro.Type[]): Codec {
   }
   const fields = (reader as avro.types.RecordType).fields;
   const itemsField = fields.length === 1 && fields[0].type.typeName === 'array' ? fields[0].name : null;
-  const writer = compileWriter(reader);
+  const fieldWriter = compileWriter(reader);
+  const writer = fieldWriter === null ? null : compileTextWriter(reader as avro.types.RecordType, fieldWriter);
   return {
     name: reader.name!,
     schemaId,
@@ -226,6 +227,107 @@ function compileWriter(type: avro.Type): RecordWriter | null {
     `return function write${type.name!.split('.').pop()}(record, out, at) {\n${body}\n};`,
   );
   return compile(writeString, writeLong, FIELD_HEADROOM, NOT_WRITTEN, MAX_LONG) as RecordWriter;
+}
+
+/** A one-byte zigzag length (ASCII strings of fewer than 64 units) as the character of that code. */
+const ONE_BYTE_LENGTHS: readonly string[] = Array.from({ length: ONE_BYTE_LENGTH }, (_, n) =>
+  String.fromCharCode(2 * n),
+);
+/** Room for a varint of n bytes, patched in once the text is written (a long's varint has at most 10). */
+const LONG_MAX_BYTES = 10;
+const PLACEHOLDERS: readonly string[] = Array.from({ length: LONG_MAX_BYTES + 1 }, (_, n) => '\u0000'.repeat(n));
+
+/** Bytes of a long's zigzag varint. */
+function longBytes(n: number): number {
+  let z = n >= 0 ? n * 2 : -n * 2 - 1;
+  let bytes = 1;
+  while (z >= VARINT_CONTINUATION) {
+    z = Math.floor(z / VARINT_CONTINUATION);
+    bytes++;
+  }
+  return bytes;
+}
+
+/** A two-byte zigzag length (ASCII strings of 64 to 8191 units) at `at`. */
+function patchLength(out: Buffer, at: number, n: number): void {
+  const zigzag = n << 1;
+  out[at] = (zigzag & VARINT_PAYLOAD_MASK) | VARINT_CONTINUATION;
+  out[at + 1] = zigzag >> VARINT_PAYLOAD_BITS;
+}
+
+/**
+ * The record's encoding as one string, written by one TextEncoder#encodeInto: when every string of the record is
+ * ASCII (most events), each byte of the encoding is one character — the strings themselves, one-byte lengths and
+ * union indexes as the characters of their codes, NULs in the place of the varints with bytes of 0x80 and more (a
+ * string's two-byte length, the timestamp), which are patched in after. Three calls into the runtime per event
+ * (id, tags, payload) become one. encodeInto reading and writing as many as the string has tells that it was all
+ * ASCII; otherwise, or for a value of an unexpected type or length, `slow` (the field-by-field writer) writes it.
+ */
+function compileTextWriter(type: avro.types.RecordType, slow: RecordWriter): RecordWriter {
+  let declarations = 'let text = "";\nlet v;\nlet n;\n';
+  let body = '';
+  let patches = '';
+  type.fields.forEach((field, i) => {
+    const kind = fieldKind(field.type);
+    body += `v = record.${field.name};\n`;
+    /** A string after `prefix` (a union index): its length now, or room for a two-byte one patched in after. */
+    const string = (prefix: string) => {
+      declarations += `let at${i} = -1;\nlet length${i} = 0;\n`;
+      body +=
+        'if (typeof v !== "string") return slow(record, out, at);\n' +
+        'n = v.length;\n' +
+        `if (n < ${ONE_BYTE_LENGTH}) text += ${prefix}oneByte[n] + v;\n` +
+        `else if (n < ${TWO_BYTE_LENGTH_LIMIT}) {\n` +
+        `  at${i} = text.length${prefix === '' ? '' : ' + 1'};\n  length${i} = n;\n` +
+        `  text += ${prefix}"\\u0000\\u0000" + v;\n} else return slow(record, out, at);\n`;
+      patches += `if (at${i} >= 0) patchLength(out, at + at${i}, length${i});\n`;
+    };
+    if (kind === STRING) string('');
+    else if (kind === NULLABLE_STRING) {
+      const branches = (field.type as avro.types.UnwrappedUnionType).types.map((branch) => branch.typeName);
+      const nullIndex = JSON.stringify(String.fromCharCode(2 * branches.indexOf('null')));
+      const stringIndex = JSON.stringify(String.fromCharCode(2 * branches.indexOf('string')));
+      body += `if (v === null) text += ${nullIndex};\nelse {\n`;
+      string(`${stringIndex} + `);
+      body += '}\n';
+    } else if (kind === LONG) {
+      declarations += `let at${i} = 0;\nlet long${i} = 0;\n`;
+      body +=
+        'if (!Number.isInteger(v) || Math.abs(v) > maxLong) return slow(record, out, at);\n' +
+        `at${i} = text.length;\nlong${i} = v;\ntext += placeholders[longBytes(v)];\n`;
+      patches += `writeLong(out, at + at${i}, long${i});\n`;
+    } else {
+      body += 'if (typeof v !== "boolean") return slow(record, out, at);\ntext += v ? "\\u0001" : "\\u0000";\n';
+    }
+  });
+  const compile = new Function(
+    'slow',
+    'oneByte',
+    'placeholders',
+    'longBytes',
+    'patchLength',
+    'writeLong',
+    'encoder',
+    'notWritten',
+    'maxLong',
+    `return function write${type.name!.split('.').pop()}Text(record, out, at) {\n${declarations}${body}` +
+      'const length = text.length;\n' +
+      'if (at + length > out.length) return notWritten;\n' +
+      'const done = encoder.encodeInto(text, new Uint8Array(out.buffer, out.byteOffset + at, length));\n' +
+      'if (done.read !== length || done.written !== length) return slow(record, out, at);\n' +
+      `${patches}return at + length;\n};`,
+  );
+  return compile(
+    slow,
+    ONE_BYTE_LENGTHS,
+    PLACEHOLDERS,
+    longBytes,
+    patchLength,
+    writeLong,
+    encoder,
+    NOT_WRITTEN,
+    MAX_LONG,
+  ) as RecordWriter;
 }
 
 /** The compiled writer's kind for a field type, or null when it leaves the type to avsc. */
