@@ -52,7 +52,8 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
   let rejected = 0;
 
   // One context for the whole request, its index moved along (check() reads it and keeps nothing of it).
-  const ctx: ItemContext = { requestId, createdBy: req.createdBy, now, index: undefined };
+  const ctx: ItemContext = { requestId, createdBy: req.createdBy, now, index: undefined, prepared: undefined };
+  ctx.prepared = kind.prepare?.(items, ctx);
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     ctx.index = batch ? index : undefined;
