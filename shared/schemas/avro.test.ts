@@ -2,7 +2,8 @@
  * Schema evolution: a record written with a schema under schemas/history/ (before created_by was added) is still
  * decoded by the current reader, the added field taking its default — alone and inside a bundle; a record naming an
  * unknown schema fails loudly. Bundles framed from items encoded one by one are the bundle schema's own encoding.
- * encodeView's compiled writer gives avsc's bytes for any event, and avsc's error for a value it cannot encode.
+ * encodeView's compiled writer gives avsc's bytes for any event, and avsc's error for a value it cannot encode; so
+ * does encodeViews for a request's events.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -239,6 +240,29 @@ describe('Avro codecs', () => {
       );
     });
 
+    it("encodeViews writes avsc's bytes for each of a request's events, ASCII or not", () => {
+      /** Mostly all-ASCII requests (written as one text), some with one event that is not. */
+      const request = fc.oneof(
+        { arbitrary: fc.array(asciiEvent, { maxLength: 30 }), weight: 3 },
+        { arbitrary: fc.array(fc.oneof(asciiEvent, event), { maxLength: 10 }), weight: 1 },
+      );
+      fc.assert(
+        fc.property(request, (events) => {
+          let views: string[];
+          try {
+            views = codec.encodeViews(events).map((view) => view.toString('hex'));
+          } catch (error) {
+            // A value avsc refuses: the same error as encoding the first such event alone.
+            const refused = events.map((e) => outcome(() => codec.encode(e))).find((o) => o.startsWith('error'));
+            expect(`error: ${(error as Error).message}`).toBe(refused);
+            return;
+          }
+          expect(views).toEqual(events.map((e) => codec.encode(e).toString('hex')));
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
     it('writes the defaults of missing fields and refuses what avsc refuses, as avsc does', () => {
       const valid = {
         id: '0190b1c2-7a4e-7cc0-8a6e-1d2f3a4b5c6d',
@@ -284,6 +308,15 @@ describe('Avro codecs', () => {
       }));
       const views = values.map((v) => codec.encodeView(v));
       values.forEach((v, i) => expect(views[i].toString('hex')).toBe(codec.encode(v).toString('hex')));
+      // All ASCII, many at once: one text larger than a slab (54 records of 0.1–8 kB), requests that fill slabs part
+      // way, and one whose long messages (8,192 units and more) are written record by record.
+      const ascii = values.filter((_, i) => i % 3 !== 0);
+      expect(ascii.slice(0, 54).reduce((sum, v) => sum + v.message.length, 0)).toBeGreaterThan(65_536);
+      const requests = [ascii.slice(0, 54), ascii.slice(0, 10), ascii.slice(10, 30), ascii, ascii.slice(0, 2)];
+      const encoded = requests.map((request) => codec.encodeViews(request));
+      requests.forEach((request, r) =>
+        request.forEach((v, i) => expect(encoded[r][i].toString('hex')).toBe(codec.encode(v).toString('hex'))),
+      );
     });
   });
 });

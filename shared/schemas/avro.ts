@@ -32,6 +32,11 @@ export interface Codec {
    * as the producer's bundles copy their items.
    */
   encodeView(value: object): Buffer;
+  /**
+   * encodeView of each of `values`; records whose strings are all ASCII (most events) are written with one call
+   * for all of them, and the views share the slab's memory in order.
+   */
+  encodeViews(values: readonly object[]): Buffer[];
   /** Whether `schemaId` names this schema or one of its writer versions (history/). */
   knows(schemaId: string): boolean;
   /** Decodes with the writer schema named by schemaId; throws when the id is unknown or the bytes are invalid. */
@@ -80,13 +85,15 @@ function buildCodec(reader: avro.Type, writers: avro.Type[]): Codec {
   const fields = (reader as avro.types.RecordType).fields;
   const itemsField = fields.length === 1 && fields[0].type.typeName === 'array' ? fields[0].name : null;
   const fieldWriter = compileWriter(reader);
-  const writer = fieldWriter === null ? null : compileTextWriter(reader as avro.types.RecordType, fieldWriter);
+  const build = fieldWriter === null ? null : compileTextBuilder(reader as avro.types.RecordType);
+  const writer = fieldWriter === null ? null : textWriter(build!, fieldWriter);
   return {
     name: reader.name!,
     schemaId,
     itemsField,
     encode: (value) => reader.toBuffer(value),
     encodeView: (value) => slab.encode(reader, writer, value),
+    encodeViews: (values) => slab.encodeAll(reader, writer, build, values),
     knows: (id) => resolvers.has(id),
     decode(buffer, id) {
       const resolver = resolvers.get(id);
@@ -123,6 +130,45 @@ const SLAB_BYTES = 65_536;
 class Slab {
   private buffer = Buffer.allocUnsafe(SLAB_BYTES);
   private at = 0;
+  private readonly patches: number[] = [];
+
+  /**
+   * The records as one text (compileTextBuilder) written by one encodeInto, when every record builds and the text is
+   * all ASCII; else (or without a builder) record by record.
+   */
+  encodeAll(
+    type: avro.Type,
+    writer: RecordWriter | null,
+    build: TextBuilder | null,
+    values: readonly unknown[],
+  ): Buffer[] {
+    const one = (value: unknown) => this.encode(type, writer, value);
+    if (build === null || values.length < 2) return values.map(one);
+    const patches = this.patches;
+    patches.length = 0;
+    const ends: number[] = new Array(values.length);
+    let text = '';
+    for (let i = 0; i < values.length; i++) {
+      const part = build(values[i], text.length, patches);
+      if (part === null) return values.map(one);
+      text += part;
+      ends[i] = text.length;
+    }
+    if (this.at + text.length > this.buffer.length) {
+      this.buffer = Buffer.allocUnsafe(Math.max(SLAB_BYTES, text.length));
+      this.at = 0;
+    }
+    if (!writeText(this.buffer, this.at, text, patches)) return values.map(one);
+    const views: Buffer[] = new Array(values.length);
+    let start = this.at;
+    for (let i = 0; i < values.length; i++) {
+      const end = this.at + ends[i];
+      views[i] = this.buffer.subarray(start, end);
+      start = end;
+    }
+    this.at += text.length;
+    return views;
+  }
 
   encode(type: avro.Type, writer: RecordWriter | null, value: unknown): Buffer {
     const end = writer === null ? NOT_WRITTEN : writer(value, this.buffer, this.at);
@@ -256,31 +302,34 @@ function patchLength(out: Buffer, at: number, n: number): void {
 }
 
 /**
- * The record's encoding as one string, written by one TextEncoder#encodeInto: when every string of the record is
- * ASCII (most events), each byte of the encoding is one character — the strings themselves, one-byte lengths and
- * union indexes as the characters of their codes, NULs in the place of the varints with bytes of 0x80 and more (a
- * string's two-byte length, the timestamp), which are patched in after. Three calls into the runtime per event
- * (id, tags, payload) become one. encodeInto reading and writing as many as the string has tells that it was all
- * ASCII; otherwise, or for a value of an unexpected type or length, `slow` (the field-by-field writer) writes it.
+ * Builds a record's encoding as a string of one character per byte, for records whose strings are all ASCII (most
+ * events): the strings themselves, one-byte lengths and union indexes as the characters of their codes, NULs in
+ * the place of the varints with bytes of 0x80 and more (a string's two-byte length, the timestamp), which are
+ * written over once the text is: `patches` gets, per varint, its offset (`base` plus its place in the text), its
+ * kind and its value. Null for a value of an unexpected type or a string of 8,192 units or more.
  */
-function compileTextWriter(type: avro.types.RecordType, slow: RecordWriter): RecordWriter {
-  let declarations = 'let text = "";\nlet v;\nlet n;\n';
-  let body = '';
-  let patches = '';
-  type.fields.forEach((field, i) => {
+type TextBuilder = (record: unknown, base: number, patches: number[]) => string | null;
+
+/** Patch kinds: a two-byte string length, a long. */
+const PATCH_LENGTH = 0;
+const PATCH_LONG = 1;
+/** Entries per patch in the patch list: offset, kind, value. */
+const PATCH_ENTRIES = 3;
+
+function compileTextBuilder(type: avro.types.RecordType): TextBuilder {
+  let body = 'let text = "";\nlet v;\nlet n;\n';
+  for (const field of type.fields) {
     const kind = fieldKind(field.type);
     body += `v = record.${field.name};\n`;
     /** A string after `prefix` (a union index): its length now, or room for a two-byte one patched in after. */
     const string = (prefix: string) => {
-      declarations += `let at${i} = -1;\nlet length${i} = 0;\n`;
       body +=
-        'if (typeof v !== "string") return slow(record, out, at);\n' +
+        'if (typeof v !== "string") return null;\n' +
         'n = v.length;\n' +
         `if (n < ${ONE_BYTE_LENGTH}) text += ${prefix}oneByte[n] + v;\n` +
         `else if (n < ${TWO_BYTE_LENGTH_LIMIT}) {\n` +
-        `  at${i} = text.length${prefix === '' ? '' : ' + 1'};\n  length${i} = n;\n` +
-        `  text += ${prefix}"\\u0000\\u0000" + v;\n} else return slow(record, out, at);\n`;
-      patches += `if (at${i} >= 0) patchLength(out, at + at${i}, length${i});\n`;
+        `  patches.push(base + text.length${prefix === '' ? '' : ' + 1'}, ${PATCH_LENGTH}, n);\n` +
+        `  text += ${prefix}"\\u0000\\u0000" + v;\n} else return null;\n`;
     };
     if (kind === STRING) string('');
     else if (kind === NULLABLE_STRING) {
@@ -291,43 +340,49 @@ function compileTextWriter(type: avro.types.RecordType, slow: RecordWriter): Rec
       string(`${stringIndex} + `);
       body += '}\n';
     } else if (kind === LONG) {
-      declarations += `let at${i} = 0;\nlet long${i} = 0;\n`;
       body +=
-        'if (!Number.isInteger(v) || Math.abs(v) > maxLong) return slow(record, out, at);\n' +
-        `at${i} = text.length;\nlong${i} = v;\ntext += placeholders[longBytes(v)];\n`;
-      patches += `writeLong(out, at + at${i}, long${i});\n`;
+        'if (!Number.isInteger(v) || Math.abs(v) > maxLong) return null;\n' +
+        `patches.push(base + text.length, ${PATCH_LONG}, v);\n` +
+        'text += placeholders[longBytes(v)];\n';
     } else {
-      body += 'if (typeof v !== "boolean") return slow(record, out, at);\ntext += v ? "\\u0001" : "\\u0000";\n';
+      body += 'if (typeof v !== "boolean") return null;\ntext += v ? "\\u0001" : "\\u0000";\n';
     }
-  });
+  }
   const compile = new Function(
-    'slow',
     'oneByte',
     'placeholders',
     'longBytes',
-    'patchLength',
-    'writeLong',
-    'encoder',
-    'notWritten',
     'maxLong',
-    `return function write${type.name!.split('.').pop()}Text(record, out, at) {\n${declarations}${body}` +
-      'const length = text.length;\n' +
-      'if (at + length > out.length) return notWritten;\n' +
-      'const done = encoder.encodeInto(text, new Uint8Array(out.buffer, out.byteOffset + at, length));\n' +
-      'if (done.read !== length || done.written !== length) return slow(record, out, at);\n' +
-      `${patches}return at + length;\n};`,
+    `return function build${type.name!.split('.').pop()}Text(record, base, patches) {\n${body}return text;\n};`,
   );
-  return compile(
-    slow,
-    ONE_BYTE_LENGTHS,
-    PLACEHOLDERS,
-    longBytes,
-    patchLength,
-    writeLong,
-    encoder,
-    NOT_WRITTEN,
-    MAX_LONG,
-  ) as RecordWriter;
+  return compile(ONE_BYTE_LENGTHS, PLACEHOLDERS, longBytes, MAX_LONG) as TextBuilder;
+}
+
+/**
+ * Writes `text` (built by a TextBuilder, `patches` its varints) at `at` of `out`, which has room for it, with one
+ * TextEncoder#encodeInto; false when it was not all ASCII (then what was written is to be written over).
+ */
+function writeText(out: Buffer, at: number, text: string, patches: readonly number[]): boolean {
+  const length = text.length;
+  const done = encoder.encodeInto(text, new Uint8Array(out.buffer, out.byteOffset + at, length));
+  if (done.read !== length || done.written !== length) return false;
+  for (let p = 0; p < patches.length; p += PATCH_ENTRIES) {
+    if (patches[p + 1] === PATCH_LENGTH) patchLength(out, at + patches[p], patches[p + 2]);
+    else writeLong(out, at + patches[p], patches[p + 2]);
+  }
+  return true;
+}
+
+/** A record writer that writes ASCII records as one string (compileTextBuilder), any other with `slow`. */
+function textWriter(build: TextBuilder, slow: RecordWriter): RecordWriter {
+  const patches: number[] = [];
+  return (record, out, at) => {
+    patches.length = 0;
+    const text = build(record, 0, patches);
+    if (text === null) return slow(record, out, at);
+    if (at + text.length > out.length) return NOT_WRITTEN;
+    return writeText(out, at, text, patches) ? at + text.length : slow(record, out, at);
+  };
 }
 
 /** The compiled writer's kind for a field type, or null when it leaves the type to avsc. */
