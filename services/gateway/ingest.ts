@@ -52,7 +52,8 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
   let rejected = 0;
 
   // One context for the whole request, its index moved along (check() reads it and keeps nothing of it).
-  const ctx: ItemContext = { requestId, createdBy: req.createdBy, now, index: undefined };
+  const ctx: ItemContext = { requestId, createdBy: req.createdBy, now, index: undefined, prepared: undefined };
+  ctx.prepared = kind.prepare?.(items, ctx);
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
     ctx.index = batch ? index : undefined;
@@ -97,10 +98,9 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
 export async function publishRecords<R>(kind: ItemKind<R>, records: R[], deps: IngestDeps): Promise<void> {
   const headers = { [HEADER_SCHEMA]: kind.bundleCodec.schemaId, [HEADER_PRODUCER]: 'gateway' };
   const into = await kind.router();
+  const values = kind.codec.encodeViews(records as object[]);
   const items: BundleItem[] = new Array(records.length);
-  for (let i = 0; i < records.length; i++) {
-    items[i] = { into: into(records[i]), value: kind.codec.encodeView(records[i] as object) };
-  }
+  for (let i = 0; i < records.length; i++) items[i] = { into: into(records[i]), value: values[i] };
   const started = process.hrtime.bigint();
   try {
     await deps.producer.publish(kind.topic, headers, items);

@@ -10,7 +10,15 @@ import type { Config } from '../../shared/config.ts';
 import type { FieldError } from '../../shared/errors.ts';
 import type { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
-import { eventToJson, validateEvent, type EventRecord, type Validated } from '../../shared/schemas/event.ts';
+import {
+  eventToJson,
+  validateEvent,
+  type EventRecord,
+  JSON_FIELDS,
+  type JsonTexts,
+  type Validated,
+} from '../../shared/schemas/event.ts';
+import { createPlainCheck, FLAT, NOT_PLAIN, serialiseFlat } from '../../shared/schemas/plain-json.ts';
 import { metricToJson, seriesFingerprint, validateMetric, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { createRedactor, redactSecrets } from '../../shared/redact.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
@@ -24,6 +32,8 @@ export interface ItemContext {
   now: number;
   /** Set for items of a batch: errors then carry the item's index. */
   index?: number;
+  /** What the kind's prepare() made of the request's items, by position (check() reads its item's share). */
+  prepared?: unknown;
 }
 
 export interface ItemKind<R> {
@@ -38,6 +48,11 @@ export interface ItemKind<R> {
   bundleCodec: Codec;
   /** Enriches the (freshly parsed, caller-owned) item in place and validates it. */
   check(item: unknown, ctx: ItemContext): Validated<R>;
+  /**
+   * Work for all of a request's items at once, before check() is called for each of them, their positions in
+   * order (ctx.index, or 0 for a single item); its result goes to ctx.prepared. Optional: check() works without.
+   */
+  prepare?(items: readonly unknown[], ctx: ItemContext): unknown;
   /** The bundle an item goes into: a record key (string) or an explicit partition (number). */
   router(): Promise<(record: R) => string | number>;
   toJson(record: R): Record<string, unknown>;
@@ -47,17 +62,30 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
   const window = windowOf(storage.eventRetentionDays, ingest.futureGraceSeconds);
-  /** A field nested too deep is refused (and dropped, so that the validator does not serialise it); else redacted. */
+  const plainCheck = createPlainCheck(redact, ingest.maxDepth);
+  /**
+   * A field nested too deep is refused (and dropped, so that the validator does not serialise it); else redacted.
+   * Returns the field's JSON text when it is a plain object that the depth bound and redaction leave as it is:
+   * `prepared` (the text prepare() made, or undefined when the field is not such an object); without prepare(),
+   * found here by one walk.
+   */
   const boundAndRedact = (
     item: Record<string, unknown>,
     field: 'tags' | 'payload',
     ctx: ItemContext,
     refused: FieldError[],
-  ): void => {
-    if (nestsDeeperThan(item[field], ingest.maxDepth)) {
+    prepared: string | undefined,
+  ): string | undefined => {
+    if (prepared !== undefined) return prepared;
+    const value = item[field];
+    if (ctx.prepared === undefined && isPlainObject(value) && plainCheck(value) !== NOT_PLAIN) {
+      return JSON.stringify(value);
+    }
+    if (nestsDeeperThan(value, ingest.maxDepth)) {
       refused.push(fieldError(ctx, field, `must not nest deeper than ${ingest.maxDepth} levels`));
       item[field] = undefined;
-    } else item[field] = redact(item[field]);
+    } else item[field] = redact(value);
+    return undefined;
   };
   return {
     endpoint: 'events',
@@ -66,19 +94,57 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
     topic: config.kafka.topics.events,
     codec,
     bundleCodec,
+    /**
+     * Records the request id in each event's tags, then finds the tags and payload that need neither the depth
+     * bound nor redaction and serialises them: the flat ones of the whole request in two JSON.stringify calls
+     * (plain-json.ts). Returns their texts, tags and payload of item i at 2i and 2i + 1 (undefined: the full path).
+     */
+    prepare(items, ctx) {
+      const texts: (string | undefined)[] = new Array(JSON_FIELDS.length * items.length);
+      const flat: Record<string, unknown>[] = [];
+      const flatAt: number[] = [];
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        if (!isPlainObject(item)) continue;
+        if (ctx.requestId !== undefined) addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
+        for (let f = 0; f < JSON_FIELDS.length; f++) {
+          const value = item[JSON_FIELDS[f]];
+          if (!isPlainObject(value)) continue;
+          const verdict = plainCheck(value);
+          if (verdict === FLAT) {
+            flat.push(value);
+            flatAt.push(JSON_FIELDS.length * i + f);
+          } else if (verdict !== NOT_PLAIN) texts[JSON_FIELDS.length * i + f] = JSON.stringify(value);
+        }
+      }
+      const serialised = serialiseFlat(flat);
+      for (let k = 0; k < flatAt.length; k++) texts[flatAt[k]] = serialised[k];
+      return texts;
+    },
     check(item, ctx) {
       const refused: FieldError[] = [];
+      const prepared = ctx.prepared as (string | undefined)[] | undefined;
+      let texts: JsonTexts | undefined;
       if (isPlainObject(item)) {
-        if (ctx.requestId !== undefined) addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
+        // prepare() recorded the request id already.
+        if (ctx.requestId !== undefined && prepared === undefined) {
+          addRequestId(item, ctx.requestId, ingest.eventLimits.maxTags);
+        }
         if (ingest.redactSecrets && typeof item.message === 'string') item.message = redactSecrets(item.message);
-        boundAndRedact(item, 'tags', ctx, refused);
-        boundAndRedact(item, 'payload', ctx, refused);
+        const at = JSON_FIELDS.length * (ctx.index ?? 0);
+        texts = {
+          tags: boundAndRedact(item, 'tags', ctx, refused, prepared?.[at]),
+          payload: boundAndRedact(item, 'payload', ctx, refused, prepared?.[at + 1]),
+        };
       }
       const result = validateEvent(item, {
         window: window(ctx.now),
         limits: ingest.eventLimits,
         createdBy: ctx.createdBy,
         index: ctx.index,
+        texts,
+        // Ids of a request's items embed its arrival: the clock is read once per request, not once per item.
+        idTime: ctx.now,
       });
       if (refused.length === 0) return result;
       return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };

@@ -60,7 +60,12 @@ export interface EventContext {
   limits: EventLimits;
   createdBy: string | null;
   index?: number;
-  /** The JSON text input.tags / input.payload were parsed from, unchanged since: stored as is, not re-serialised. */
+  /** The time (epoch ms) a generated id embeds, when the caller read the clock already; else the clock's. */
+  idTime?: number;
+  /**
+   * The JSON text of input.tags / input.payload, stored as is, not re-serialised: the text they were parsed from,
+   * unchanged since, or the text JSON.stringify gives for them (shared/schemas/plain-json.ts).
+   */
   texts?: JsonTexts;
   /**
    * Top-level key counts of the texts a scan found plain (parseEventTexts): input.tags / input.payload is then that
@@ -148,7 +153,7 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   return {
     ok: true,
     value: {
-      id: id ?? uuidv7(),
+      id: id ?? uuidv7(ctx.idTime),
       event_type: eventType!,
       source: source!,
       message,

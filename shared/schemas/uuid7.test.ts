@@ -50,4 +50,14 @@ describe('uuidv7', () => {
     // 4096 ids in one millisecond borrow the next one: at most ids/4096 ms ahead.
     expect(last).toBeLessThanOrEqual(after + 3);
   });
+
+  it("embeds the time its caller read (a request's arrival, for all of its items)", () => {
+    // Past the milliseconds the test above may have borrowed: the generator never goes back.
+    const now = Date.now() + 10;
+    const window = { now, retentionDays: 1, futureGraceSeconds: 60 };
+    const ids = [uuidv7(now), uuidv7(now), uuidv7(now)];
+    for (const id of ids) expect(timestampFromId(id, window)).toBe(now);
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(3);
+  });
 });
