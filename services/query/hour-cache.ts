@@ -58,6 +58,13 @@ export class HourCache {
     return n;
   }
 
+  /** Whether any hour of a stored name is held (a query of a name with none reads its hours in one round). */
+  holds(name: string): boolean {
+    const prefix = `${name}\u0000`;
+    for (const key of this.series.keys()) if (key.startsWith(prefix)) return true;
+    return false;
+  }
+
   /** The hours held of a series, to look several up (get) without building its key again. */
   hoursOf(name: string, type: string, series: string): SeriesHours | undefined {
     return this.series.get(`${name}\u0000${type}\u0000${series}`);

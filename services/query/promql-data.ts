@@ -411,7 +411,11 @@ async function loadMinutes(
   return withSnapshot(
     pool,
     async (run) => {
-      const parts = Array.from({ length: LOAD_PARTS }, (_, part) => minutesStatement(source, range, exact, part));
+      // With none of the name's hours in memory (a first request, or no cache), the first round reads them too.
+      const inline = cache === null || !cache.holds(source.stored);
+      const parts = Array.from({ length: LOAD_PARTS }, (_, part) =>
+        minutesStatement(source, range, exact, part, inline),
+      );
       const results = await run<object>(bases ? [...parts, bases] : parts);
       const baseRows = bases ? (results.pop() as BaseRow[]) : null;
       const rows = results.flat() as Packed[];
@@ -477,7 +481,21 @@ async function hourBlocks(
   const sums = source.kind !== 'raw';
   const since = cache?.mark();
   let caching = cache !== null;
+  const keeps = (held: HeldHour) => caching && held.version !== '0';
+  const kept = (series: string) => (held: HeldHour, block: HourBlock) => {
+    caching = (cache as HourCache).set(source.stored, held.type, series, held.hour, block, since);
+  };
   const blocks: HourBlock[][] = rows.map(() => []);
+  if (rows.some((row) => row.ht !== null)) {
+    // The first round read the hours (none of the name's were in memory).
+    rows.forEach((row, i) => {
+      if (row.hours === null || row.ht === null || row.hv === null) return;
+      const packed = { index: row.hours, t: row.ht, v: row.hv, n: row.hn, total: row.htotal };
+      blocks[i] = decodeHours(packed, source.types, keeps, kept(row.series));
+      if (cache !== null) cache.misses += blocks[i].length;
+    });
+    return blocks;
+  }
   const wanted: HourRange[] = [];
   rows.forEach((row, i) => {
     let type = '';
@@ -508,29 +526,53 @@ async function hourBlocks(
   const fetched = (await run<FetchedHours>(statements)).flat();
   for (const hours of fetched) {
     const i = rowOf.get(hours.series) as number;
-    const t = float8s(Buffer.from(hours.t, 'base64'));
-    const v = float8s(Buffer.from(hours.v, 'base64'));
-    const n = hours.n === null ? null : int4s(Buffer.from(hours.n, 'base64'));
-    const total = hours.total === null ? null : float8s(Buffer.from(hours.total, 'base64'));
-    let at = 0;
-    for (const held of heldHours(hours.index, source.types, INDEX_WITH_ENTRIES_BYTES)) {
-      const end = at + held.entries;
-      // Copies, so that a kept block holds its own bytes (the memory bound counts them), not the whole answer's.
-      const block: HourBlock = {
-        version: held.version,
-        t: t.slice(at, end),
-        v: v.slice(at, end),
-        n: n?.slice(at, end) ?? null,
-        total: total?.slice(at, end) ?? null,
-      };
-      at = end;
-      blocks[i].push(block);
-      if (caching && held.version !== '0') {
-        caching = (cache as HourCache).set(source.stored, held.type, hours.series, held.hour, block, since);
-      }
-    }
+    blocks[i].push(...decodeHours(hours, source.types, keeps, kept(hours.series)));
   }
   return blocks;
+}
+
+/** Hour rows packed per series in hour order: their index (with the count of entries) and their entries. */
+interface PackedHours {
+  index: string;
+  t: string;
+  v: string;
+  n: string | null;
+  total: string | null;
+}
+
+/**
+ * The blocks of packed hour rows: views of the decoded entries, or copies for those the cache keeps (`keeps`, then
+ * `kept`): the memory bound counts a block's own bytes, and a view would hold the whole answer's.
+ */
+function decodeHours(
+  packed: PackedHours,
+  types: string[],
+  keeps: (held: HeldHour) => boolean,
+  kept: (held: HeldHour, block: HourBlock) => void,
+): HourBlock[] {
+  const t = float8s(Buffer.from(packed.t, 'base64'));
+  const v = float8s(Buffer.from(packed.v, 'base64'));
+  const n = packed.n === null ? null : int4s(Buffer.from(packed.n, 'base64'));
+  const total = packed.total === null ? null : float8s(Buffer.from(packed.total, 'base64'));
+  const out: HourBlock[] = [];
+  let at = 0;
+  for (const held of heldHours(packed.index, types, INDEX_WITH_ENTRIES_BYTES)) {
+    const end = at + held.entries;
+    const copy = keeps(held);
+    const part = <A extends Float64Array | Int32Array>(array: A) =>
+      (copy ? array.slice(at, end) : array.subarray(at, end)) as A;
+    const block: HourBlock = {
+      version: held.version,
+      t: part(t),
+      v: part(v),
+      n: n && part(n),
+      total: total && part(total),
+    };
+    if (copy) kept(held, block);
+    out.push(block);
+    at = end;
+  }
+  return out;
 }
 
 /** The hours lo..hi (both included) of one series (hex of its key), for row `row` of the first round. */
@@ -542,18 +584,29 @@ interface HourRange {
 }
 
 /** A row of hoursStatement: one series' hours read, their index and their entries packed in hour order. */
-interface FetchedHours {
+interface FetchedHours extends PackedHours {
   series: string;
-  index: string;
-  t: string;
-  v: string;
-  n: string | null;
-  total: string | null;
 }
 
 /** As base64 text without PostgreSQL's line breaks: a third fewer bytes than bytea's hex, decoded ~3× faster. */
 function packedSql(aggregate: string, as: string): string {
   return `replace(encode(${aggregate}, 'base64'), E'\\n', '') AS ${as}`;
+}
+
+/** Hour rows are packed in this order, every column alike (the entries of a column align with the index's). */
+const HOUR_ORDER = 'ORDER BY h.hour, h.metric_type';
+
+/**
+ * Packed columns of metric_hours rows h: their index with the count of entries, and their entries (the count and
+ * sum columns only for `sums`), named `as` (index, t, v, n, total).
+ */
+function hoursColumnsSql(types: string, sums: boolean, as: [string, string, string, string, string]): string {
+  const agg = (column: string) => `string_agg(${column}, ''::bytea ${HOUR_ORDER})`;
+  const [index, t, v, n, total] = as;
+  return `${packedSql(agg(`${indexSql(types)} || int4send(length(h.last_ms) / 8)`), index)},
+          ${packedSql(agg('h.last_ms'), t)}, ${packedSql(agg('h.last_value'), v)},
+          ${sums ? packedSql(agg('h.sample_counts'), n) : `NULL AS ${n}`},
+          ${sums ? packedSql(agg('h.value_sums'), total) : `NULL AS ${total}`}`;
 }
 
 /** The hours of each range, per series, in hour (then type) order. */
@@ -567,13 +620,8 @@ function hoursStatement(source: Source, ranges: HourRange[]): Statement {
   const lo = where.param(ranges.map((r) => r.lo));
   const hi = where.param(ranges.map((r) => r.hi));
   const types = where.param(source.types);
-  const agg = (column: string) => `string_agg(${column}, ''::bytea ORDER BY h.hour, h.metric_type)`;
   const sums = source.kind !== 'raw';
-  const sql = `SELECT w.series,
-                      ${packedSql(agg(`${indexSql(types)} || int4send(length(h.last_ms) / 8)`), 'index')},
-                      ${packedSql(agg('h.last_ms'), 't')}, ${packedSql(agg('h.last_value'), 'v')},
-                      ${sums ? packedSql(agg('h.sample_counts'), 'n') : 'NULL AS n'},
-                      ${sums ? packedSql(agg('h.value_sums'), 'total') : 'NULL AS total'}
+  const sql = `SELECT w.series, ${hoursColumnsSql(types, sums, ['index', 't', 'v', 'n', 'total'])}
                  FROM unnest(${series}::text[], ${lo}::int4[], ${hi}::int4[]) AS w(series, lo, hi)
                  JOIN metric_hours h ON true
                 ${where}
@@ -584,9 +632,15 @@ function hoursStatement(source: Source, ranges: HourRange[]): Statement {
 /**
  * minutesStatement's rows for the series whose key (sha256 of the labels) has a first byte ≡ part (mod LOAD_PARTS):
  * per series its labels, its key (hex), the index of the hours held (hour, version, type) and the packed entries
- * of the minutes outside them and of the unfolded tail.
+ * of the minutes outside them and of the unfolded tail; `inline`: the hours' entries too (index with their counts).
  */
-function minutesStatement(source: Source, range: { lo: number; hi: number }, exact: Labels, part: number): Statement {
+function minutesStatement(
+  source: Source,
+  range: { lo: number; hi: number },
+  exact: Labels,
+  part: number,
+  inline: boolean,
+): Statement {
   const tail = new Where()
     .add('name = ?', source.stored)
     .add('metric_type = ANY(?::text[])', source.types)
@@ -616,6 +670,9 @@ function minutesStatement(source: Source, range: { lo: number; hi: number }, exa
   // The minutes before the hours held, and after them.
   const before = `m.minute >= ${lo} AND m.minute <= least(${hi}, s.a * ${MINUTES_PER_HOUR})`;
   const after = `m.minute > greatest(${lo} - 1, s.b * ${MINUTES_PER_HOUR}) AND m.minute <= ${hi}`;
+  // The hours held: their index (hour, version, type) alone, or with their entries when this round reads them too.
+  const indexOnly = `${packedSql(`string_agg(${indexSql(types)}, ''::bytea ${HOUR_ORDER})`, 'hours')},
+                     NULL AS ht, NULL AS hv, NULL AS hn, NULL AS htotal`;
   // Aggregates without ORDER BY read their group's rows in one order: the columns' entries stay aligned.
   const packed = (column: string) => packedSql(`string_agg(p.${column}, ''::bytea)`, column);
   const sql = `WITH unfolded AS MATERIALIZED (
@@ -631,14 +688,11 @@ function minutesStatement(source: Source, range: { lo: number; hi: number }, exa
                          WHERE hours_synced_before = minutes_before AND hours_from IS NOT NULL),
                span AS (SELECT coalesce((SELECT a FROM held), ${firstHour}) AS a,
                                coalesce((SELECT greatest(a, b) FROM held), ${firstHour}) AS b)
-               SELECT k.labels::text AS labels, encode(k.series, 'hex') AS series, hx.hours, px.t, px.v, px.n,
-                      px.total, px.entries
+               SELECT k.labels::text AS labels, encode(k.series, 'hex') AS series, hx.hours, hx.ht, hx.hv, hx.hn,
+                      hx.htotal, px.t, px.v, px.n, px.total, px.entries
                  FROM keys k CROSS JOIN span s
                 CROSS JOIN LATERAL (
-                      SELECT ${packedSql(
-                        `string_agg(${indexSql(types)}, ''::bytea ORDER BY h.hour, h.metric_type)`,
-                        'hours',
-                      )}
+                      SELECT ${inline ? hoursColumnsSql(types, sums, ['hours', 'ht', 'hv', 'hn', 'htotal']) : indexOnly}
                         FROM metric_hours h
                        WHERE h.name = ${name} AND h.metric_type = ANY(${types}::text[]) AND h.series = k.series
                          AND h.hour >= s.a AND h.hour < s.b) hx
@@ -668,6 +722,11 @@ interface Packed {
   n: string | null;
   total: string | null;
   entries: number;
+  /** The hours' entries, when the first round read them (index `hours` then holds their counts): as t, v, n, total. */
+  ht: string | null;
+  hv: string | null;
+  hn: string | null;
+  htotal: string | null;
 }
 
 /** a > b as PostgreSQL orders float8: NaN above every number. */
