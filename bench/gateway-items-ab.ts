@@ -9,6 +9,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadGatewayCheckout } from './gateway-checkout.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,20 +33,10 @@ interface Stages {
 }
 
 async function load(root: string): Promise<Stages> {
-  const { loadConfig } = await import(`${root}/shared/config.ts`);
-  const { Registry } = await import(`${root}/shared/metrics.ts`);
-  const { loadCodecs } = await import(`${root}/shared/schemas/avro.ts`);
-  const { parseBody } = await import(`${root}/services/gateway/body.ts`);
-  const { ingest } = await import(`${root}/services/gateway/ingest.ts`);
-  const { eventKind, maxItemValues } = await import(`${root}/services/gateway/kinds.ts`);
-  const { createGatewayMetrics } = await import(`${root}/services/gateway/metrics.ts`);
+  const { config, kind, metrics, parseBody, ingest, maxItemValues } = await loadGatewayCheckout(root);
   const { contractEvent } = await import(`${root}/bench/bench-topics.ts`);
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
-  const codecs = loadCodecs();
-  const kind = eventKind(config, codecs.get('Event'), codecs.get('EventBundle'));
-  const metrics = createGatewayMetrics(new Registry());
   const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => contractEvent(i))));
-  const limits = { maxBytes: config.ingest.bodyLimitBytes, maxItems: 5000, maxItemValues: maxItemValues(config) };
+  const limits = { maxBytes: config.ingest.bodyLimitBytes, maxItems: 5000, maxItemValues };
   let bytes = 0;
   let events = 0;
   const producer = {

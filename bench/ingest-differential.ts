@@ -11,6 +11,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadGatewayCheckout } from './gateway-checkout.ts';
 import fc from 'fast-check';
 
 const { values } = parseArgs({
@@ -29,19 +30,9 @@ interface Published {
 type Run = (contentType: string, body: Buffer, requestIdGiven: boolean) => Promise<unknown>;
 
 async function load(root: string): Promise<Run> {
-  const { loadConfig } = await import(`${root}/shared/config.ts`);
-  const { Registry } = await import(`${root}/shared/metrics.ts`);
-  const { loadCodecs } = await import(`${root}/shared/schemas/avro.ts`);
-  const { parseBody } = await import(`${root}/services/gateway/body.ts`);
-  const { ingest } = await import(`${root}/services/gateway/ingest.ts`);
-  const { eventKind, maxItemValues } = await import(`${root}/services/gateway/kinds.ts`);
-  const { createGatewayMetrics } = await import(`${root}/services/gateway/metrics.ts`);
-  const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
-  const codecs = loadCodecs();
-  const kind = eventKind(config, codecs.get('Event'), codecs.get('EventBundle'));
-  const metrics = createGatewayMetrics(new Registry());
+  const { config, codecs, kind, metrics, parseBody, ingest, maxItemValues } = await loadGatewayCheckout(root);
   // Small enough that some bodies are split item by item, large enough that most are parsed whole.
-  const limits = { maxBytes: config.ingest.bodyLimitBytes, maxItems: 50, maxItemValues: maxItemValues(config) };
+  const limits = { maxBytes: config.ingest.bodyLimitBytes, maxItems: 50, maxItemValues };
   const codec = codecs.get('Event');
   return async (contentType, body, requestIdGiven) => {
     const published: Published[] = [];

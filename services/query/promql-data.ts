@@ -331,12 +331,7 @@ function sortedSamples(row: Packed): Loaded {
  * samples.
  */
 function reduceSamples(row: Packed, grid: SampleGrid, sums: boolean, scratch: StepScratch): Loaded {
-  const { bestT, bestV, n, total } = scratch;
-  bestT.fill(Number.NEGATIVE_INFINITY);
-  if (sums) {
-    n.fill(0);
-    total.fill(0);
-  }
+  const { n, total } = clearedScratch(scratch, sums);
   const own = entriesOf(row, false);
   const times = own?.t ?? new Float64Array(0);
   const values = own?.v ?? new Float64Array(0);
@@ -345,11 +340,7 @@ function reduceSamples(row: Packed, grid: SampleGrid, sums: boolean, scratch: St
     const t = times[i];
     const k = t <= startMs ? 0 : Math.ceil((t - startMs) / stepMs);
     const v = values[i];
-    const best = bestT[k];
-    if (t > best || (t === best && pgGreater(v, bestV[k]))) {
-      bestT[k] = t;
-      bestV[k] = v;
-    }
+    keepNewest(scratch, k, t, v);
     if (sums) {
       n[k] += 1;
       total[k] += v;
@@ -781,6 +772,25 @@ function stepScratch(steps: number): StepScratch {
   return { bestT: array(), bestV: array(), n: array(), total: array() };
 }
 
+/** The scratch made ready for a series: no step has an entry (-Infinity: every entry's time is later), sums 0. */
+function clearedScratch(scratch: StepScratch, sums: boolean): StepScratch {
+  scratch.bestT.fill(Number.NEGATIVE_INFINITY);
+  if (sums) {
+    scratch.n.fill(0);
+    scratch.total.fill(0);
+  }
+  return scratch;
+}
+
+/** [t, v] as step k's representative if it is newer: max(ARRAY[t, value]) in PostgreSQL's order. */
+function keepNewest(scratch: StepScratch, k: number, t: number, v: number): void {
+  const best = scratch.bestT[k];
+  if (t > best || (t === best && pgGreater(v, scratch.bestV[k]))) {
+    scratch.bestT[k] = t;
+    scratch.bestV[k] = v;
+  }
+}
+
 /** The steps with an entry in `scratch`, in step order (time order), as arrays (plain loops: this runs per point). */
 function heldSteps(labels: string, scratch: StepScratch, sums: boolean, entries: number): Loaded {
   const { bestT, bestV, n, total } = scratch;
@@ -811,13 +821,7 @@ function heldSteps(labels: string, scratch: StepScratch, sums: boolean, entries:
  */
 function reduceSteps(row: Packed, hours: HourBlock[], read: MinuteRead, sums: boolean, scratch: StepScratch): Loaded {
   const { lo, hi, startMs, stepMs } = read;
-  const { bestT, bestV, n, total } = scratch;
-  // A step without an entry keeps -Infinity (every entry's time is finite and later).
-  bestT.fill(Number.NEGATIVE_INFINITY);
-  if (sums) {
-    n.fill(0);
-    total.fill(0);
-  }
+  const { n, total } = clearedScratch(scratch, sums);
   const own = entriesOf(row, sums);
   const chunks = own ? [own, ...hours] : hours;
   let entries = 0;
@@ -835,12 +839,7 @@ function reduceSteps(row: Packed, hours: HourBlock[], read: MinuteRead, sums: bo
       if (minute < lo || minute > hi) continue;
       const after = minute - startMinute;
       const k = after <= 0 ? 0 : stepMinutes === 1 ? after : Math.ceil(after / stepMinutes);
-      const v = values[i];
-      const best = bestT[k];
-      if (t > best || (t === best && pgGreater(v, bestV[k]))) {
-        bestT[k] = t;
-        bestV[k] = v;
-      }
+      keepNewest(scratch, k, t, values[i]);
       if (adding) {
         n[k] += (counts as Int32Array)[i];
         total[k] += (totals as Float64Array)[i];
