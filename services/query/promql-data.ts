@@ -550,14 +550,12 @@ function decodeHours(
   for (const held of heldHours(packed.index, types, INDEX_WITH_ENTRIES_BYTES)) {
     const end = at + held.entries;
     const copy = keeps(held);
-    const part = <A extends Float64Array | Int32Array>(array: A) =>
-      (copy ? array.slice(at, end) : array.subarray(at, end)) as A;
     const block: HourBlock = {
       version: held.version,
-      t: part(t),
-      v: part(v),
-      n: n && part(n),
-      total: total && part(total),
+      t: entriesAt(t, at, end, copy),
+      v: entriesAt(v, at, end, copy),
+      n: n && entriesAt(n, at, end, copy),
+      total: total && entriesAt(total, at, end, copy),
     };
     if (copy) kept(held, block);
     out.push(block);
@@ -572,6 +570,11 @@ interface HourRange {
   series: string;
   lo: number;
   hi: number;
+}
+
+/** Entries at..end of a decoded column: a copy, or a view (a function of its own: a closure per hour costs). */
+function entriesAt<A extends Float64Array | Int32Array>(array: A, at: number, end: number, copy: boolean): A {
+  return (copy ? array.slice(at, end) : array.subarray(at, end)) as A;
 }
 
 /** A row of hoursStatement: one series' hours read, their index and their entries packed in hour order. */
