@@ -33,7 +33,6 @@ for (let b = 0; b < BATCHES; b++) {
     // Formatting is the writer's decode step, outside the transaction: left out of the timing here.
     const rows: CopyRow<EventRecord>[] = events.map((e) => ({
       text: formatEventRow(e),
-      key: rowKey(e.timestamp, e.id),
       item: e,
     }));
     const client = await pool.connect();
@@ -41,7 +40,9 @@ for (let b = 0; b < BATCHES; b++) {
     await client.query('BEGIN');
     const claimed = await claimGivenIds(client, 'event', rows, (r) => (r.item.id_given ? r.item.id : null));
     claimMs.get(share)!.push(performance.now() - began);
-    await copyIsolating(client, { table: 'events', columns: EVENT_COLUMNS }, claimed.fresh);
+    await copyIsolating(client, { table: 'events', columns: EVENT_COLUMNS }, claimed.fresh, (r) =>
+      rowKey(r.item.timestamp, r.item.id),
+    );
     await client.query('COMMIT');
     const seconds = (performance.now() - began) / 1000;
     client.release();

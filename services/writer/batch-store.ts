@@ -14,7 +14,7 @@ import type { DeadLetter, DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { isRetriablePgError } from '../../shared/db/errors.ts';
 import { inTransaction, type Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
-import { copyIsolating, type CopyRow } from './copy-writer.ts';
+import { copyIsolating, type CopyRow, rowKey } from './copy-writer.ts';
 import { ClaimConflict, claimGivenIds, releaseGivenIds } from './given-ids.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { seriesKey, type Admission, type SeriesLimit } from './series-limit.ts';
@@ -64,12 +64,15 @@ export interface BatchStoreDeps {
   seriesLimit: SeriesLimit | null;
 }
 
+/** A stored row's primary key, for telling duplicates (copy-writer.ts): made only on that path. */
+const keyOf = (row: CopyRow<Stored>): string => rowKey(row.item.row.timestamp, row.item.row.id);
+
 export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
   const { sink, partition, entries } = req;
   const rows: CopyRow<Stored>[] = [];
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
-    for (const row of items) rows.push({ text: row.text, key: row.key, item: { record, row } });
+    for (const row of items) rows.push({ text: row.text, item: { record, row } });
     for (const { reason, detail, item } of letters)
       dead.push({ record, topic: sink.topic, partition, reason, detail, item });
   }
@@ -124,7 +127,7 @@ async function storeOnce(
       }
       const kind = sink.table === 'events' ? 'event' : 'metric';
       const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId, afterConflict);
-      const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh);
+      const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh, keyOf);
       deps.metrics.copySeconds.observe({ table: sink.table }, secondsSince(began));
       const released: string[] = [];
       for (const { row, error } of outcome.rejected) {

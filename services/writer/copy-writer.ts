@@ -20,9 +20,10 @@ import { quoteIdent, type PoolClient } from '../../shared/db/pool.ts';
 export interface CopyRow<T> {
   text: string;
   item: T;
-  /** `<epoch ms>|<id>`: the primary key (timestamp, id) of the row. */
-  key: string;
 }
+
+/** A row's primary key (timestamp, id) as `<epoch ms>|<id>` (rowKey), asked for only when duplicates must be told. */
+export type KeyOf<T> = (row: CopyRow<T>) => string;
 
 export interface RejectedRow<T> {
   row: CopyRow<T>;
@@ -60,9 +61,10 @@ export async function copyIsolating<T>(
   client: PoolClient,
   target: CopyTarget,
   rows: CopyRow<T>[],
+  keyOf: KeyOf<T>,
 ): Promise<CopyOutcome<T>> {
   const outcome: CopyOutcome<T> = { rejected: [], duplicates: [] };
-  await copyChunk(client, target, rows, outcome);
+  await copyChunk(client, target, rows, outcome, keyOf);
   return outcome;
 }
 
@@ -71,6 +73,7 @@ async function copyChunk<T>(
   target: CopyTarget,
   rows: CopyRow<T>[],
   outcome: CopyOutcome<T>,
+  keyOf: KeyOf<T>,
 ): Promise<void> {
   if (rows.length === 0) return;
   await client.query('SAVEPOINT vigil_copy');
@@ -82,14 +85,14 @@ async function copyChunk<T>(
     if (!isRecordError(error)) throw error;
     await client.query('ROLLBACK TO SAVEPOINT vigil_copy');
     if (isMissingPartition(error)) throw new MissingPartitionError(target.table, error as Error);
-    if (isUniqueViolation(error)) return insertIgnoringDuplicates(client, target, rows, outcome);
+    if (isUniqueViolation(error)) return insertIgnoringDuplicates(client, target, rows, outcome, keyOf);
     if (rows.length === 1) {
       outcome.rejected.push({ row: rows[0], error: error as Error });
       return;
     }
     const middle = rows.length >> 1;
-    await copyChunk(client, target, rows.slice(0, middle), outcome);
-    await copyChunk(client, target, rows.slice(middle), outcome);
+    await copyChunk(client, target, rows.slice(0, middle), outcome, keyOf);
+    await copyChunk(client, target, rows.slice(middle), outcome, keyOf);
   }
 }
 
@@ -98,6 +101,7 @@ async function insertIgnoringDuplicates<T>(
   target: CopyTarget,
   rows: CopyRow<T>[],
   outcome: CopyOutcome<T>,
+  keyOf: KeyOf<T>,
 ): Promise<void> {
   const staging = quoteIdent(`vigil_staging_${target.table}`);
   await client.query(
@@ -119,8 +123,9 @@ async function insertIgnoringDuplicates<T>(
       inserted.set(key, (inserted.get(key) ?? 0) + 1);
     }
     for (const row of rows) {
-      const left = inserted.get(row.key) ?? 0;
-      if (left > 0) inserted.set(row.key, left - 1);
+      const key = keyOf(row);
+      const left = inserted.get(key) ?? 0;
+      if (left > 0) inserted.set(key, left - 1);
       else outcome.duplicates.push(row);
     }
   } catch (error) {
@@ -132,8 +137,8 @@ async function insertIgnoringDuplicates<T>(
       return;
     }
     const middle = rows.length >> 1;
-    await insertIgnoringDuplicates(client, target, rows.slice(0, middle), outcome);
-    await insertIgnoringDuplicates(client, target, rows.slice(middle), outcome);
+    await insertIgnoringDuplicates(client, target, rows.slice(0, middle), outcome, keyOf);
+    await insertIgnoringDuplicates(client, target, rows.slice(middle), outcome, keyOf);
   }
 }
 

@@ -13,7 +13,6 @@ import { createRedactor } from '../../shared/redact.ts';
 import { createJsonTextScan } from '../../shared/schemas/json-text.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { EVENT_COLUMNS, METRIC_COLUMNS, formatEventRow, formatMetricRow } from './copy-format.ts';
-import { rowKey } from './copy-writer.ts';
 import { decodeEvent, decodeMetric, type Decoded } from './decode.ts';
 import type { RollupFields } from './rollups.ts';
 import type { SeriesRef } from './series-limit.ts';
@@ -21,8 +20,8 @@ import type { SeriesRef } from './series-limit.ts';
 export interface SinkRow {
   /** One line of COPY text. */
   text: string;
-  /** Primary key as `<epoch ms>|<id>`. */
-  key: string;
+  /** The row's id: with timestamp, its primary key. */
+  id: string;
   timestamp: number;
   rollup: RollupFields;
   /** The id when the producer chose it (claimed in ingest_ids: services/writer/given-ids.ts), else null. */
@@ -88,7 +87,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       (item, encoding, record) => decodeEvent(item, encoding, record, eventContext),
       (e, index, item) => ({
         text: formatEventRow(e),
-        key: rowKey(e.timestamp, e.id),
+        id: e.id,
         timestamp: e.timestamp,
         rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
         givenId: e.id_given ? e.id : null,
@@ -104,7 +103,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       (item, encoding, record) => decodeMetric(item, encoding, record, metricContext),
       (m, index, item) => ({
         text: formatMetricRow(m),
-        key: rowKey(m.timestamp, m.id),
+        id: m.id,
         timestamp: m.timestamp,
         rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
         givenId: m.id_given ? m.id : null,
