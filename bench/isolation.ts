@@ -19,7 +19,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
-import { spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { spawnVigil, type VigilProcess, waitVigilReady } from '../test/helpers/process.ts';
 import { ensureBenchData } from './query-data.ts';
 
 const URL_ = process.env.BENCH_ISOLATION_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/vigil_bench_isolation';
@@ -27,6 +27,7 @@ const arg = (name: string, fallback: number) => Number(process.argv[process.argv
 const REQUESTS = arg('requests', 200);
 const WARMUP_SECONDS = arg('seconds-warmup', 3);
 const HAMMER_CLIENTS = 8;
+const READY_TIMEOUT_MS = 60_000;
 const INCIDENTS = 40;
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -110,17 +111,7 @@ async function run(configuration: { name: string; env: Record<string, string> })
     ...configuration.env,
   });
   const base = `http://127.0.0.1:${port}`;
-  for (
-    let i = 0;
-    !(await fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    ));
-    i++
-  ) {
-    if (i > 600) throw new Error(`query role not ready:\n${server.output()}`);
-    await sleep(100);
-  }
+  await waitVigilReady(server, port, 'query role', READY_TIMEOUT_MS);
   // Warm-up: plans cached, pools filled.
   const warmUntil = Date.now() + WARMUP_SECONDS * 1000;
   while (Date.now() < warmUntil) for (const m of MEASURED) await get(base, m.url, reader);

@@ -38,7 +38,7 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { freePort, spawnVigil, stopVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { freePort, spawnVigil, stopVigil, type VigilProcess, waitVigilReady } from '../test/helpers/process.ts';
 import { loadAverage, numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
@@ -181,16 +181,7 @@ async function scrape(role: Role): Promise<RoleSample> {
   }
 }
 
-async function waitReady(role: Role): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  for (;;) {
-    if (role.proc.child.exitCode !== null) throw new Error(`${role.name} exited:\n${role.proc.output()}`);
-    const res = await fetch(`http://127.0.0.1:${role.port}/readyz`).catch(() => null);
-    if (res?.status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${role.name} not ready:\n${role.proc.output()}`);
-    await sleep(250);
-  }
-}
+const waitReady = (role: Role) => waitVigilReady(role.proc, role.port, role.name, READY_TIMEOUT_MS);
 
 const stopProcess = (proc: VigilProcess) => stopVigil(proc, STOP_TIMEOUT_MS);
 

@@ -12,7 +12,7 @@ import { loadConfig } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { freePort, spawnVigil, type VigilProcess } from '../test/helpers/process.ts';
+import { freePort, spawnVigil, type VigilProcess, waitVigilReady } from '../test/helpers/process.ts';
 import { makeEvents } from './writer-lib.ts';
 
 const BATCH = 1000;
@@ -21,7 +21,7 @@ const BATCH = 1000;
  * in flight the rate is bound by the produce latency rather than by CPU.
  */
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 4);
-const READY_POLLS = 300;
+const READY_TIMEOUT_MS = 30_000;
 const POLL_MS = 100;
 /** After /readyz: the writer joins its group (the gateway's readiness does not wait for it). */
 const JOIN_GRACE_MS = 3000;
@@ -72,15 +72,7 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
   const writer = spawnVigil('writer', { ...env, PORT: String(writerPort) }, { nodeArgs: hooks.nodeArgs?.writer });
   const gateway = spawnVigil('gateway', { ...env, PORT: String(port) }, { nodeArgs: hooks.nodeArgs?.gateway });
   const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    const ready = await fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    if (i > READY_POLLS) throw new Error(`gateway not ready:\n${gateway.output()}`);
-    await sleep(POLL_MS);
-  }
+  await waitVigilReady(gateway, port, 'gateway', READY_TIMEOUT_MS);
   await sleep(JOIN_GRACE_MS);
 
   // Bodies built before the clock starts: the load generator should cost as little as possible.

@@ -33,7 +33,13 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
-import { cpuTimeMs as cpuMs, spawnVigil, stopVigil, type VigilProcess } from '../test/helpers/process.ts';
+import {
+  cpuTimeMs as cpuMs,
+  spawnVigil,
+  stopVigil,
+  type VigilProcess,
+  waitVigilReady,
+} from '../test/helpers/process.ts';
 import { loadAverage, numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
 
@@ -102,17 +108,7 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, intervalM
   return true;
 }
 
-async function waitReady(role: Role): Promise<void> {
-  const ready = await until(
-    async () => {
-      if (role.proc.child.exitCode !== null) throw new Error(`${role.name} exited:\n${role.proc.output()}`);
-      return (await fetch(`http://127.0.0.1:${role.port}/readyz`).catch(() => null))?.status === 200;
-    },
-    READY_TIMEOUT_MS,
-    250,
-  );
-  if (!ready) throw new Error(`${role.name} not ready after ${READY_TIMEOUT_MS / 1000}s:\n${role.proc.output()}`);
-}
+const waitReady = (role: Role) => waitVigilReady(role.proc, role.port, role.name, READY_TIMEOUT_MS);
 
 /** Load: CONNECTIONS senders, each POSTing batches in a loop to the gateways in turn, until stop() is called. */
 function startLoad(runId: string, gatewayPorts: number[], token: string, phaseAt: (ms: number) => Phase) {

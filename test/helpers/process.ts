@@ -76,4 +76,18 @@ export async function stopVigil(proc: VigilProcess, graceMs: number): Promise<vo
   clearTimeout(timer);
 }
 
+/** Polls GET /readyz of the process on `port` until it answers 200; throws with its output if it exits or times out. */
+export async function waitVigilReady(proc: VigilProcess, port: number, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.child.exitCode !== null) throw new Error(`${name} exited:\n${proc.output()}`);
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${name} not ready after ${timeoutMs / 1000} s:\n${proc.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));
+  }
+}
+
+const READY_POLL_MS = 100;
+
 export { freePort } from '../../infra/kafka/broker.ts';
