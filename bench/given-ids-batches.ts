@@ -9,7 +9,7 @@
  *   BENCH_BATCHES=60 BENCH_SHARES=0,0.2,1 node --import tsx bench/given-ids-batches.ts
  */
 import pg from 'pg';
-import { EVENT_COLUMNS, formatEventRow } from '../services/writer/copy-format.ts';
+import { CopyRows, EVENT_COLUMNS, writeEventRow } from '../services/writer/copy-format.ts';
 import { copyIsolating, rowKey, type CopyRow } from '../services/writer/copy-writer.ts';
 import { claimGivenIds } from '../services/writer/given-ids.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
@@ -31,16 +31,18 @@ for (let b = 0; b < BATCHES; b++) {
     startMs += BATCH_ROWS / 50 + 1;
     for (const e of events) e.id_given = Math.random() < share;
     // Formatting is the writer's decode step, outside the transaction: left out of the timing here.
-    const rows: CopyRow<EventRecord>[] = events.map((e) => ({
-      text: formatEventRow(e),
-      item: e,
-    }));
+    const batch = new CopyRows();
+    const rows: (CopyRow & { item: EventRecord })[] = events.map((e) => {
+      const start = batch.length;
+      writeEventRow(batch, e);
+      return { start, end: batch.length, item: e };
+    });
     const client = await pool.connect();
     const began = performance.now();
     await client.query('BEGIN');
     const claimed = await claimGivenIds(client, 'event', rows, (r) => (r.item.id_given ? r.item.id : null));
     claimMs.get(share)!.push(performance.now() - began);
-    await copyIsolating(client, { table: 'events', columns: EVENT_COLUMNS }, claimed.fresh, (r) =>
+    await copyIsolating(client, { table: 'events', columns: EVENT_COLUMNS }, batch, claimed.fresh, (r) =>
       rowKey(r.item.timestamp, r.item.id),
     );
     await client.query('COMMIT');

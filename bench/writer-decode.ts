@@ -1,8 +1,9 @@
 /**
  * The writer's per-row work without Kafka or PostgreSQL, side by side across source trees: the events sink's
- * decode of Avro bundles (decode, validation, redaction, COPY row formatting: services/writer/sinks.ts) and the
- * COPY text of 20 records joined and written to bytes (what the COPY stream does), in CPU time of this process per
- * row. Each tree is a checkout of vigil (this one, or e.g. a detached worktree of an older commit with
+ * decode of Avro bundles (decode, validation, redaction, COPY row formatting: services/writer/sinks.ts) of 20
+ * records at a time into the bytes the COPY stream sends — rows written into one buffer per batch where the tree
+ * does that (binary COPY), else the COPY text of the rows joined and written to bytes — in CPU time of this process
+ * per row. Each tree is a checkout of vigil (this one, or e.g. a detached worktree of an older commit with
  * node_modules linked); its modules are loaded from there, and rounds alternate between the trees.
  *
  *   BENCH_TREES=/path/to/old,/path/to/other,. BENCH_ROWS=100000 BENCH_ROUNDS=12 \
@@ -23,9 +24,15 @@ const SOURCES = 20;
 
 await asDeployed();
 
+interface Decoded {
+  rows: { text?: string }[];
+  dead: { detail: string }[];
+}
+
 interface Tree {
   root: string;
-  decode: (record: unknown) => { rows: { text: string }[]; dead: { detail: string }[] };
+  /** The records' rows as the bytes the COPY stream sends; returns their length. */
+  copyBytes: (records: unknown[]) => number;
   records: unknown[];
   cpu: number[];
 }
@@ -34,6 +41,7 @@ async function load(root: string): Promise<Tree> {
   const { loadConfig } = await import(path.join(root, 'shared/config.ts'));
   const { loadCodecs } = await import(path.join(root, 'shared/schemas/avro.ts'));
   const { createSinks } = await import(path.join(root, 'services/writer/sinks.ts'));
+  const { CopyRows } = await import(path.join(root, 'services/writer/copy-format.ts'));
   const { makeEvents } = await import(path.join(root, 'bench/writer-lib.ts'));
   const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1/unused', LOG_LEVEL: 'warn' });
   const codecs = loadCodecs();
@@ -56,21 +64,30 @@ async function load(root: string): Promise<Tree> {
         headers: { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' },
         timestamp: String(Date.now()),
       });
-  return { root, decode: (record) => sink.decode(record), records, cpu: [] };
+  const decoded = (out: Decoded): Decoded => {
+    if (out.dead.length > 0) throw new Error(`${root}: ${out.dead[0].detail}`);
+    return out;
+  };
+  const copyBytes =
+    CopyRows === undefined
+      ? (batch: unknown[]) => {
+          let text = '';
+          for (const record of batch) for (const row of decoded(sink.decode(record)).rows) text += row.text;
+          return Buffer.from(text).length;
+        }
+      : (batch: unknown[]) => {
+          const rows = new CopyRows();
+          for (const record of batch) decoded(sink.decode(record, rows));
+          return rows.length;
+        };
+  return { root, copyBytes, records, cpu: [] };
 }
 
 function round(tree: Tree): number {
   const started = process.cpuUsage();
   let bytes = 0;
-  for (let b = 0; b < tree.records.length; b += RECORDS_PER_COPY) {
-    let text = '';
-    for (const record of tree.records.slice(b, b + RECORDS_PER_COPY)) {
-      const out = tree.decode(record);
-      if (out.dead.length > 0) throw new Error(`${tree.root}: ${out.dead[0].detail}`);
-      for (const row of out.rows) text += row.text;
-    }
-    bytes += Buffer.from(text).length;
-  }
+  for (let b = 0; b < tree.records.length; b += RECORDS_PER_COPY)
+    bytes += tree.copyBytes(tree.records.slice(b, b + RECORDS_PER_COPY));
   if (bytes === 0) throw new Error('nothing formatted');
   const used = process.cpuUsage(started);
   return (used.user + used.system) / ROWS;

@@ -17,13 +17,12 @@
 import pg from 'pg';
 import { runPipeline } from './pipeline.ts';
 import {
-  copyChunks,
   createNaiveTable,
   describeSize,
   EVENT_COLUMNS,
   fillTo,
   fmt,
-  formatNaiveRow,
+  naiveChunks,
   freshDatabase,
   makeEvents,
   rawCopy,
@@ -45,7 +44,7 @@ async function pipelineRound(): Promise<number> {
 }
 
 async function naiveCopyRound(): Promise<number> {
-  const chunks = copyChunks(makeEvents(ROWS, Date.now() - 300_000), 5000, formatNaiveRow);
+  const chunks = naiveChunks(makeEvents(ROWS, Date.now() - 300_000), 5000);
   return rawCopy(url, 'naive_events', EVENT_COLUMNS, chunks, ROWS, 1);
 }
 

@@ -18,7 +18,14 @@ import { ensureDatabase, dropDatabase } from '../shared/db/ensure-database.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
-import { EVENT_COLUMNS, formatEventRow } from '../services/writer/copy-format.ts';
+import {
+  COPY_HEADER,
+  COPY_TRAILER,
+  CopyRows,
+  EVENT_COLUMNS,
+  notableTags,
+  writeEventRow,
+} from '../services/writer/copy-format.ts';
 import { NODE_FLAGS } from '../bin/node-flags.ts';
 
 export const SERVER_URL = process.env.BENCH_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -68,19 +75,50 @@ export function makeEvents(count: number, startMs: number): EventRecord[] {
   return events;
 }
 
-/** COPY text in chunks of `chunkRows` rows (vigil's events column order). */
-export function copyChunks(
-  events: EventRecord[],
-  chunkRows: number,
-  format: (e: EventRecord) => string = formatEventRow,
-): string[] {
+/** The writer's own binary COPY bodies (services/writer/copy-format.ts), `chunkRows` rows each. */
+export function copyChunks(events: EventRecord[], chunkRows: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < events.length; i += chunkRows) {
+    const rows = new CopyRows();
+    for (const e of events.slice(i, i + chunkRows)) writeEventRow(rows, e);
+    chunks.push(Buffer.concat([COPY_HEADER, rows.bytes.subarray(0, rows.length), COPY_TRAILER]));
+  }
+  return chunks;
+}
+
+/**
+ * COPY text of the naive design, `chunkRows` rows each (vigil's events columns): a random (v4) id, as a
+ * conventional design assigns it, and the text format a conventional client sends.
+ */
+export function naiveChunks(events: EventRecord[], chunkRows: number): string[] {
   const chunks: string[] = [];
   for (let i = 0; i < events.length; i += chunkRows) {
     let text = '';
-    for (const e of events.slice(i, i + chunkRows)) text += format(e);
+    for (const e of events.slice(i, i + chunkRows)) text += naiveRow(e);
     chunks.push(text);
   }
   return chunks;
+}
+
+const escapeText = (value: string | null): string =>
+  value === null
+    ? '\\N'
+    : value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
+
+function naiveRow(e: EventRecord): string {
+  const fields = [
+    crypto.randomUUID(),
+    new Date(e.timestamp).toISOString(),
+    e.event_type,
+    e.source,
+    e.level,
+    e.message,
+    e.tags,
+    e.payload,
+    e.created_by,
+    notableTags(e),
+  ];
+  return `${fields.map(escapeText).join('\t')}\n`;
 }
 
 /** COPY every chunk, one transaction per chunk, over `connections` connections in parallel; returns rows/s. */
@@ -88,10 +126,11 @@ export async function rawCopy(
   url: string,
   table: string,
   columns: string,
-  chunks: string[],
+  chunks: (string | Buffer)[],
   rows: number,
   connections: number,
 ): Promise<number> {
+  const format = typeof chunks[0] === 'string' ? '' : ' (FORMAT binary)';
   const clients = await Promise.all(
     Array.from({ length: connections }, async () => {
       const c = new pg.Client({ connectionString: url });
@@ -105,7 +144,8 @@ export async function rawCopy(
     clients.map(async (client) => {
       for (let i = next++; i < chunks.length; i = next++) {
         await client.query('BEGIN');
-        await pipeline(Readable.from([chunks[i]]), client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`)));
+        const copy = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN${format}`));
+        await pipeline(Readable.from([chunks[i]]), copy);
         await client.query('COMMIT');
       }
     }),
@@ -140,11 +180,6 @@ export async function createNaiveTable(url: string): Promise<void> {
     CREATE INDEX naive_events_type_timestamp_idx ON naive_events (event_type, "timestamp");
     CREATE INDEX naive_events_tags_idx ON naive_events USING gin (tags jsonb_path_ops);`);
   await client.end();
-}
-
-/** The naive table's rows carry a random (v4) id, as a conventional design assigns it. */
-export function formatNaiveRow(e: EventRecord): string {
-  return formatEventRow({ ...e, id: crypto.randomUUID() });
 }
 
 export { EVENT_COLUMNS };

@@ -14,7 +14,8 @@ import type { DeadLetter, DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { isRetriablePgError } from '../../shared/db/errors.ts';
 import { inTransaction, type Pool } from '../../shared/db/pool.ts';
 import type { PartitionCache } from '../../shared/db/partitions.ts';
-import { copyIsolating, type CopyRow, rowKey } from './copy-writer.ts';
+import { copyIsolating, rowKey } from './copy-writer.ts';
+import { rowId, type CopyRows } from './copy-format.ts';
 import { ClaimConflict, claimGivenIds, releaseGivenIds } from './given-ids.ts';
 import type { OffsetStore } from './offset-store.ts';
 import { seriesKey, type Admission, type SeriesLimit } from './series-limit.ts';
@@ -32,16 +33,12 @@ export interface Entry {
   dead: SinkLetter[];
 }
 
-/** One row to store, with the record it came from. */
-interface Stored {
-  record: ConsumedRecord;
-  row: SinkRow;
-}
-
 export interface StoreRequest {
   sink: Sink;
   partition: number;
   entries: Entry[];
+  /** The bytes of the entries' rows. */
+  batch: CopyRows;
   expected: bigint | null;
   next: bigint;
   /** Keys (letterKey) of this batch's dead letters already acknowledged by Kafka in an earlier attempt. */
@@ -64,19 +61,16 @@ export interface BatchStoreDeps {
   seriesLimit: SeriesLimit | null;
 }
 
-/** A stored row's primary key, for telling duplicates (copy-writer.ts): made only on that path. */
-const keyOf = (row: CopyRow<Stored>): string => rowKey(row.item.row.timestamp, row.item.row.id);
-
 export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promise<StoreResult> {
   const { sink, partition, entries } = req;
-  const rows: CopyRow<Stored>[] = [];
+  const rows: SinkRow[] = [];
   const dead: DeadLetter[] = [];
   for (const { record, rows: items, dead: letters } of entries) {
-    for (const row of items) rows.push({ text: row.text, item: { record, row } });
+    for (const row of items) rows.push(row);
     for (const { reason, detail, item } of letters)
       dead.push({ record, topic: sink.topic, partition, reason, detail, item });
   }
-  const timestamps = rows.map((r) => r.item.row.timestamp);
+  const timestamps = rows.map((r) => r.timestamp);
   await deps.partitions.ensureFor(sink.table, timestamps);
   await deps.partitions.ensureFor('rollups', timestamps);
   try {
@@ -95,11 +89,13 @@ export async function storeBatch(deps: BatchStoreDeps, req: StoreRequest): Promi
 async function storeOnce(
   deps: BatchStoreDeps,
   req: StoreRequest,
-  batchRows: CopyRow<Stored>[],
+  batchRows: SinkRow[],
   batchDead: DeadLetter[],
   afterConflict: boolean,
 ): Promise<StoreResult> {
-  const { sink, partition } = req;
+  const { sink, partition, batch } = req;
+  // A stored row's primary key, for telling duplicates (copy-writer.ts): made only on that path.
+  const keyOf = (row: SinkRow): string => rowKey(row.timestamp, rowId(batch, row.start));
   let rows = batchRows;
   const dead = [...batchDead];
   let began = process.hrtime.bigint();
@@ -111,7 +107,7 @@ async function storeOnce(
       if (deps.seriesLimit && sink.table === 'metrics') {
         admission = await deps.seriesLimit.admit(
           client,
-          rows.flatMap((r) => (r.item.row.series ? [r.item.row.series] : [])),
+          rows.flatMap((r) => (r.series ? [r.series] : [])),
         );
         if (admission.refused.size > 0)
           rows = refuseSeries(rows, admission.refused, deps.seriesLimit.maxPerName, (row, detail) =>
@@ -121,25 +117,25 @@ async function storeOnce(
               partition,
               reason: 'series_limit',
               detail,
-              item: sink.alone(row.row, row.record),
+              item: sink.alone(row),
             }),
           );
       }
       const kind = sink.table === 'events' ? 'event' : 'metric';
-      const claimed = await claimGivenIds(client, kind, rows, (r) => r.item.row.givenId, afterConflict);
-      const outcome = await copyIsolating(client, { table: sink.table, columns: sink.columns }, claimed.fresh, keyOf);
+      const claimed = await claimGivenIds(client, kind, rows, (r) => r.givenId, afterConflict);
+      const target = { table: sink.table, columns: sink.columns };
+      const outcome = await copyIsolating(client, target, batch, claimed.fresh, keyOf);
       deps.metrics.copySeconds.observe({ table: sink.table }, secondsSince(began));
       const released: string[] = [];
-      for (const { row, error } of outcome.rejected) {
-        const { record, row: refused } = row.item;
+      for (const { row: refused, error } of outcome.rejected) {
         if (refused.givenId !== null) released.push(refused.givenId);
         dead.push({
-          record,
+          record: refused.record,
           topic: sink.topic,
           partition,
           reason: 'rejected_by_database',
           detail: error.message,
-          item: sink.alone(refused, record),
+          item: sink.alone(refused),
         });
       }
       await releaseGivenIds(client, kind, released);
@@ -147,9 +143,9 @@ async function storeOnce(
       await deps.dlq.write(unsent).catch((error: unknown) => Promise.reject(new DeadLetterUnavailableError(error)));
       for (const letter of unsent) req.lettersSent.add(letterKey(letter));
       const duplicates = [...claimed.duplicates, ...outcome.duplicates];
-      const notStored = new Set<Stored>([...outcome.rejected.map((r) => r.row.item), ...duplicates.map((r) => r.item)]);
+      const notStored = new Set<SinkRow>([...outcome.rejected.map((r) => r.row), ...duplicates]);
       const rollups = new RollupBatch(partition);
-      for (const { item } of rows) if (!notStored.has(item)) rollups.add(item.row.timestamp, item.row.rollup);
+      for (const row of rows) if (!notStored.has(row)) rollups.add(row.timestamp, row.rollup);
       await rollups.upsert(client);
       await deps.offsets.advance(client, sink.topic, partition, req.expected, req.next);
       return { admission, stored: rows.length - notStored.size, duplicates: duplicates.length };
@@ -168,21 +164,21 @@ function letterKey(letter: DeadLetter): string {
 
 /** The rows of series the limit refused become dead letters (their detail names the metric); the others are kept. */
 function refuseSeries(
-  rows: CopyRow<Stored>[],
+  rows: SinkRow[],
   refused: Map<string, number>,
   limit: number,
-  letter: (row: Stored, detail: string) => void,
-): CopyRow<Stored>[] {
-  const kept: CopyRow<Stored>[] = [];
-  for (const copyRow of rows) {
-    const series = copyRow.item.row.series;
+  letter: (row: SinkRow, detail: string) => void,
+): SinkRow[] {
+  const kept: SinkRow[] = [];
+  for (const row of rows) {
+    const series = row.series;
     const count = series === undefined ? undefined : refused.get(seriesKey(series));
     if (count === undefined) {
-      kept.push(copyRow);
+      kept.push(row);
       continue;
     }
     letter(
-      copyRow.item,
+      row,
       `metric ${JSON.stringify(series!.name)} already has ${count} series, the limit ` +
         `METRICS_MAX_SERIES_PER_NAME=${limit}: samples of a new label set are not stored`,
     );

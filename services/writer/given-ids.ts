@@ -11,13 +11,13 @@
  */
 import { SQLSTATE, sqlState } from '../../shared/db/errors.ts';
 import type { PoolClient } from '../../shared/db/pool.ts';
-import { copyText, type CopyRow } from './copy-writer.ts';
+import { copyText } from './copy-writer.ts';
 
 export type IdKind = 'event' | 'metric';
 
 export interface Claimed<T> {
-  fresh: CopyRow<T>[];
-  duplicates: CopyRow<T>[];
+  fresh: T[];
+  duplicates: T[];
 }
 
 /**
@@ -34,12 +34,12 @@ export class ClaimConflict extends Error {
 export async function claimGivenIds<T>(
   client: PoolClient,
   kind: IdKind,
-  rows: CopyRow<T>[],
-  givenId: (row: CopyRow<T>) => string | null,
+  rows: T[],
+  givenId: (row: T) => string | null,
   afterConflict = false,
 ): Promise<Claimed<T>> {
-  const first = new Map<string, CopyRow<T>>();
-  const duplicates: CopyRow<T>[] = [];
+  const first = new Map<string, T>();
+  const duplicates: T[] = [];
   for (const row of rows) {
     const id = givenId(row);
     if (id === null) continue;
@@ -49,7 +49,7 @@ export async function claimGivenIds<T>(
   if (first.size === 0) return { fresh: rows, duplicates };
   const ids = [...first.keys()].sort();
   const fresh = afterConflict ? await insertClaims(client, kind, ids) : await copyClaims(client, kind, ids);
-  const left = new Set<CopyRow<T>>(duplicates);
+  const left = new Set<T>(duplicates);
   for (const [id, row] of first) {
     if (!fresh.has(id)) {
       duplicates.push(row);

@@ -26,6 +26,7 @@ import type { Logger } from '../../shared/logger.ts';
 import type { DeadLetterWriter } from '../../shared/kafka/dlq.ts';
 import { storeBatch, type BatchStoreDeps, type Entry } from './batch-store.ts';
 import { MissingPartitionError } from './copy-writer.ts';
+import { CopyRows } from './copy-format.ts';
 import type { Limiter } from '../../shared/limiter.ts';
 import { OffsetFenceError } from './offset-store.ts';
 import type { Sink } from './sinks.ts';
@@ -49,6 +50,16 @@ export interface PipelineDeps extends BatchStoreDeps {
   /** Kafka side effects: re-read from an offset, record the stored offset for lag monitoring. */
   seek(topic: string, partition: number, offset: string): void;
   commit(topic: string, partition: number, next: string): Promise<void>;
+}
+
+/** A batch's rows take about what its records do (COPY's field framing is a little larger than Avro's). */
+const COPY_BYTES_PER_RECORD_BYTE = 1.25;
+const MIN_BATCH_BYTES = 1024;
+
+function batchBytesHint(records: ConsumedRecord[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += record.value?.length ?? 0;
+  return Math.max(MIN_BATCH_BYTES, Math.ceil(bytes * COPY_BYTES_PER_RECORD_BYTE));
 }
 
 const BASE_BACKOFF_MS = 100;
@@ -249,7 +260,11 @@ export class PartitionPipeline {
         if (first.count === 0) this.arrivals.shift();
       }
       try {
-        await this.store(records.map((record) => this.decode(record)));
+        const batch = new CopyRows(batchBytesHint(records));
+        await this.store(
+          records.map((record) => this.decode(record, batch)),
+          batch,
+        );
       } catch (error) {
         // Never let a later batch advance the offset past records that were not stored: re-read from this batch.
         this.dropPending();
@@ -262,11 +277,13 @@ export class PartitionPipeline {
     }
   }
 
-  private decode(record: ConsumedRecord): Entry {
+  private decode(record: ConsumedRecord, batch: CopyRows): Entry {
+    const mark = batch.length;
     try {
-      const { rows, dead } = this.sink.decode(record);
+      const { rows, dead } = this.sink.decode(record, batch);
       return { record, rows, dead };
     } catch (error) {
+      batch.truncate(mark); // rows of the record written before the failure go to the DLQ with it
       // A decoder bug must not stall the partition or lose the record: it goes to the DLQ with the reason.
       return {
         record,
@@ -278,7 +295,7 @@ export class PartitionPipeline {
     }
   }
 
-  private async store(entries: Entry[]): Promise<void> {
+  private async store(entries: Entry[], batch: CopyRows): Promise<void> {
     const { metrics, logger } = this.deps;
     const table = this.sink.table;
     const next = BigInt(entries[entries.length - 1].record.offset) + 1n;
@@ -286,7 +303,8 @@ export class PartitionPipeline {
     for (let attempt = 0; !this.abandoned; attempt++) {
       try {
         const { sink, partition, stored: expected } = this;
-        const result = await storeBatch(this.deps, { sink, partition, entries, expected, next, lettersSent });
+        const request = { sink, partition, entries, batch, expected, next, lettersSent };
+        const result = await storeBatch(this.deps, request);
         this.stored = next;
         this.deps.status.resume(this.key);
         metrics.stored(table, result.stored);

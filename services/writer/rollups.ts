@@ -17,11 +17,34 @@ export interface RollupFields {
   source: string;
   /** events: level ('' when absent); metrics: ''. */
   level: string;
+  /** The four joined by SEP, when already made (RollupFieldsCache). */
+  key?: string;
 }
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 86_400_000;
 const SEP = '\u0000'; // validation refuses NUL in every field, so it cannot occur inside one
+/** Distinct rollup keys a RollupFieldsCache holds before it starts over. */
+const CACHED_KEYS = 10_000;
+
+/**
+ * One RollupFields object per distinct key, shared by every row that has it: a batch's rows then hold no rollup
+ * strings or objects of their own while the batch waits for its COPY (they would survive garbage collections).
+ */
+export class RollupFieldsCache {
+  private readonly cache = new Map<string, RollupFields>();
+
+  of(kind: RollupKind, eventType: string, source: string, level: string): RollupFields {
+    const key = `${kind}${SEP}${eventType}${SEP}${source}${SEP}${level}`;
+    let fields = this.cache.get(key);
+    if (fields === undefined) {
+      if (this.cache.size >= CACHED_KEYS) this.cache.clear();
+      fields = { kind, eventType, source, level, key };
+      this.cache.set(key, fields);
+    }
+    return fields;
+  }
+}
 
 export class RollupBatch {
   /** Stored rows per minute (epoch ms), then per (kind, event_type, source, level) joined by SEP. */
@@ -37,7 +60,7 @@ export class RollupBatch {
     const minute = Math.floor(timestampMs / MINUTE_MS) * MINUTE_MS;
     let byKey = this.counts.get(minute);
     if (byKey === undefined) this.counts.set(minute, (byKey = new Map()));
-    const key = `${fields.kind}${SEP}${fields.eventType}${SEP}${fields.source}${SEP}${fields.level}`;
+    const key = fields.key ?? `${fields.kind}${SEP}${fields.eventType}${SEP}${fields.source}${SEP}${fields.level}`;
     const count = byKey.get(key);
     if (count === undefined) this.keys++;
     byKey.set(key, (count ?? 0) + 1);

@@ -2,6 +2,10 @@
  * A sink per topic: how a record of that topic becomes rows of its table (one per item: a record carries one item
  * or a bundle), and dead letters for what cannot be stored. Everything else (batching, COPY, rollups, offsets,
  * dead letters, retries) is shared by all sinks.
+ *
+ * A row is written into its batch's CopyRows as soon as its item is validated; what the batch keeps of it until
+ * COMMIT is one small object (SinkRow). What the rare paths need beyond that is recovered from the record or the
+ * row's bytes: the item alone for a dead letter (the record decoded again), the id of a duplicate (rowId).
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterItem, DeadLetterReason } from '../../shared/kafka/dlq.ts';
@@ -12,26 +16,24 @@ import type { Codec } from '../../shared/schemas/avro.ts';
 import { createRedactor } from '../../shared/redact.ts';
 import { createJsonTextScan } from '../../shared/schemas/json-text.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
-import { EVENT_COLUMNS, METRIC_COLUMNS, formatEventRow, formatMetricRow } from './copy-format.ts';
+import { EVENT_COLUMNS, METRIC_COLUMNS, writeEventRow, writeMetricRow, type CopyRows } from './copy-format.ts';
+import type { CopyRow } from './copy-writer.ts';
 import { decodeEvent, decodeMetric, type Decoded } from './decode.ts';
-import type { RollupFields } from './rollups.ts';
+import { RollupFieldsCache, type RollupFields } from './rollups.ts';
 import type { SeriesRef } from './series-limit.ts';
 
-export interface SinkRow {
-  /** One line of COPY text. */
-  text: string;
-  /** The row's id: with timestamp, its primary key. */
-  id: string;
+export interface SinkRow extends CopyRow {
+  record: ConsumedRecord;
+  /** With the id (rowId), the row's primary key. */
   timestamp: number;
+  /** Shared by the rows of one key (RollupFieldsCache). */
   rollup: RollupFields;
   /** The id when the producer chose it (claimed in ingest_ids: services/writer/given-ids.ts), else null. */
   givenId: string | null;
   /** Position of the item in its record's bundle; -1 when the record is one item. */
   index: number;
-  /** The item as decoded, for a dead letter of it alone. */
-  item: unknown;
   /** Metrics under METRICS_MAX_SERIES_PER_NAME: the sample's series. */
-  series?: SeriesRef;
+  series: SeriesRef | undefined;
 }
 
 export interface SinkLetter {
@@ -52,9 +54,10 @@ export interface Sink {
   columns: string;
   /** About how many rows a record will give, before decoding it (batches are sized in rows). */
   estimatedItems(record: ConsumedRecord): number;
-  decode(record: ConsumedRecord): SinkRecord;
+  /** Decodes `record`, writing the rows of its valid items into `out`. */
+  decode(record: ConsumedRecord, out: CopyRows): SinkRecord;
   /** A stored row's item alone, as a dead letter (PostgreSQL refused it). */
-  alone(row: SinkRow, record: ConsumedRecord): DeadLetterItem | null;
+  alone(row: SinkRow): DeadLetterItem | null;
 }
 
 export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>): Sink[] {
@@ -78,6 +81,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
     redact,
   };
   const limitsSeries = config.storage.maxSeriesPerName > 0;
+  const rollups = new RollupFieldsCache();
   return [
     createSink(
       config.kafka.topics.events,
@@ -85,15 +89,20 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       EVENT_COLUMNS,
       { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! },
       (item, encoding, record) => decodeEvent(item, encoding, record, eventContext),
-      (e, index, item) => ({
-        text: formatEventRow(e),
-        id: e.id,
-        timestamp: e.timestamp,
-        rollup: { kind: 'event', eventType: e.event_type, source: e.source, level: e.level ?? '' },
-        givenId: e.id_given ? e.id : null,
-        index,
-        item,
-      }),
+      (e, out, record, index) => {
+        const start = out.length;
+        writeEventRow(out, e);
+        return {
+          start,
+          end: out.length,
+          record,
+          index,
+          timestamp: e.timestamp,
+          rollup: rollups.of('event', e.event_type, e.source, e.level ?? ''),
+          givenId: e.id_given ? e.id : null,
+          series: undefined,
+        };
+      },
     ),
     createSink(
       config.kafka.topics.metrics,
@@ -101,16 +110,20 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
       METRIC_COLUMNS,
       { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! },
       (item, encoding, record) => decodeMetric(item, encoding, record, metricContext),
-      (m, index, item) => ({
-        text: formatMetricRow(m),
-        id: m.id,
-        timestamp: m.timestamp,
-        rollup: { kind: 'metric', eventType: m.metric_type, source: m.name, level: '' },
-        givenId: m.id_given ? m.id : null,
-        index,
-        item,
-        ...(limitsSeries ? { series: { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } } : {}),
-      }),
+      (m, out, record, index) => {
+        const start = out.length;
+        writeMetricRow(out, m);
+        return {
+          start,
+          end: out.length,
+          record,
+          index,
+          timestamp: m.timestamp,
+          rollup: rollups.of('metric', m.metric_type, m.name, ''),
+          givenId: m.id_given ? m.id : null,
+          series: limitsSeries ? { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } : undefined,
+        };
+      },
     ),
   ];
 }
@@ -121,15 +134,26 @@ function createSink<T>(
   columns: string,
   codecs: ItemCodecs,
   decodeItem: (item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord) => Decoded<T>,
-  toRow: (value: T, index: number, item: unknown) => SinkRow,
+  /** Writes the row of a valid item into `out`: `index` is the item's position in a bundle, -1 for one item. */
+  writeRow: (value: T, out: CopyRows, record: ConsumedRecord, index: number) => SinkRow,
 ): Sink {
   const encodingOf = (record: ConsumedRecord) => (record.headers[HEADER_SCHEMA] === undefined ? 'json' : 'avro');
+  // The items of the record decoded last for a dead letter: the rows of one record come one after another.
+  let decodedFor: { record: ConsumedRecord | null; items: unknown[] } = { record: null, items: [] };
+  const itemOf = (record: ConsumedRecord, index: number): unknown => {
+    if (decodedFor.record !== record) {
+      const unpacked = itemsOf(record, codecs);
+      // It was decoded once already to make the row: it decodes the same way again.
+      decodedFor = { record, items: unpacked.ok ? unpacked.items : [] };
+    }
+    return decodedFor.items[index];
+  };
   return {
     topic,
     table,
     columns,
     estimatedItems: (record) => estimatedItems(record, codecs.bundle),
-    decode(record) {
+    decode(record, out) {
       const unpacked = itemsOf(record, codecs);
       if (!unpacked.ok) return { rows: [], dead: [{ reason: unpacked.reason, detail: unpacked.detail, item: null }] };
       const { items, encoding, bundle } = unpacked;
@@ -137,7 +161,7 @@ function createSink<T>(
       const dead: SinkLetter[] = [];
       for (let index = 0; index < items.length; index++) {
         const decoded = decodeItem(items[index], encoding, record);
-        if (decoded.ok) rows.push(toRow(decoded.value, bundle ? index : -1, items[index]));
+        if (decoded.ok) rows.push(writeRow(decoded.value, out, record, bundle ? index : -1));
         else
           dead.push({
             reason: decoded.reason,
@@ -147,7 +171,9 @@ function createSink<T>(
       }
       return { rows, dead };
     },
-    alone: (row, record) =>
-      row.index < 0 ? null : { index: row.index, ...itemAlone(row.item, encodingOf(record), codecs.item) },
+    alone: (row) =>
+      row.index < 0
+        ? null
+        : { index: row.index, ...itemAlone(itemOf(row.record, row.index), encodingOf(row.record), codecs.item) },
   };
 }
