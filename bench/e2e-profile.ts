@@ -207,7 +207,7 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
         .map(share)
         .join(', ');
     notes.push(`${role}: GC ${(100 * gcShare).toFixed(0)}% of busy samples; busy by package: ${top(byPackage, 7)}`);
-    notes.push(`${role}: top functions (self time): ${top(byFunction, 8)}`);
+    notes.push(`${role}: top functions (self time): ${top(byFunction, Number(process.env.BENCH_TOP ?? 8))}`);
     fs.rmSync(dirs[role], { recursive: true, force: true });
   }
   const produce = histogram(metrics.gateway, 'vigil_gateway_produce_seconds');

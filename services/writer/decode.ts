@@ -63,7 +63,8 @@ export function decodeEvent(
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
-  const { created_by: createdBy, id_given: idGiven, ...input } = item;
+  const { created_by: createdBy, id_given: idGiven } = item;
+  const input = encoding === 'avro' ? avroEventInput(item) : jsonInput(item);
   if (ctx.redactSecrets && typeof input.message === 'string') input.message = redactSecrets(input.message);
   const keys: JsonKeyCounts = {};
   const texts =
@@ -102,6 +103,30 @@ export function decodeMetric(
   const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
   return givenOf(invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creator.value })), idGiven);
+}
+
+/**
+ * The validator's input from an Avro event item. A decoded Avro item has exactly its (reader) schema's fields, so
+ * the input is made field by field: copying it with a rest pattern enumerated its keys, a measurable part of the
+ * writer's per-row work.
+ */
+function avroEventInput(item: Record<string, unknown>): Record<string, unknown> {
+  return {
+    id: item.id,
+    event_type: item.event_type,
+    source: item.source,
+    message: item.message,
+    level: item.level,
+    tags: item.tags,
+    payload: item.payload,
+    timestamp: item.timestamp,
+  };
+}
+
+/** A JSON item without the two fields the writer decides itself (any other key is the validator's to judge). */
+function jsonInput(item: Record<string, unknown>): Record<string, unknown> {
+  const { created_by: _createdBy, id_given: _idGiven, ...input } = item;
+  return input;
 }
 
 /**

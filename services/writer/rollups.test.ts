@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RollupBatch } from './rollups.ts';
+import { RollupBatch, RollupFieldsCache } from './rollups.ts';
 
 describe('RollupBatch', () => {
   it('counts per minute and key, and lists the buckets it touches', () => {
@@ -39,5 +39,26 @@ describe('RollupBatch', () => {
     ]);
     await new RollupBatch(4).upsert(client as never);
     expect(calls.length).toBe(1);
+  });
+});
+
+describe('RollupFieldsCache', () => {
+  it('gives one object per key, with the key RollupBatch would make, and starts over past its bound', () => {
+    const cache = new RollupFieldsCache();
+    const a = cache.of('event', 'log', 'api', 'info');
+    // Equal strings made apart (as decoding makes them) find the same object.
+    expect(cache.of('event', ['l', 'og'].join(''), `a${'pi'}`, 'info')).toBe(a);
+    expect(a).toEqual({ kind: 'event', eventType: 'log', source: 'api', level: 'info', key: 'event\0log\0api\0info' });
+    const others = [cache.of('event', 'log', 'api', ''), cache.of('event', 'trace', 'api', 'info')];
+    expect(new Set([a, ...others]).size).toBe(3);
+    const minute = Date.UTC(2026, 10, 26, 16, 5);
+    const [cached, plain] = [new RollupBatch(0), new RollupBatch(0)];
+    for (const fields of [a, ...others]) {
+      cached.add(minute, fields);
+      plain.add(minute, { ...fields, key: undefined });
+    }
+    expect(cached).toEqual(plain);
+    for (let i = 0; i < 25_000; i++) expect(cache.of('event', 'log', `s${i}`, 'info').source).toBe(`s${i}`);
+    expect(cache.of('event', 'log', 'api', 'info')).toEqual(a);
   });
 });

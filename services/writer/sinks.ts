@@ -81,7 +81,8 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
     redact,
   };
   const limitsSeries = config.storage.maxSeriesPerName > 0;
-  const rollups = new RollupFieldsCache();
+  // One per sink: an event source and a metric name may be the same string.
+  const [eventRollups, metricRollups] = [new RollupFieldsCache(), new RollupFieldsCache()];
   return [
     createSink(
       config.kafka.topics.events,
@@ -98,7 +99,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
           record,
           index,
           timestamp: e.timestamp,
-          rollup: rollups.of('event', e.event_type, e.source, e.level ?? ''),
+          rollup: eventRollups.of('event', e.event_type, e.source, e.level ?? ''),
           givenId: e.id_given ? e.id : null,
           series: undefined,
         };
@@ -119,7 +120,7 @@ export function createSinks(config: Config, codecs: ReadonlyMap<string, Codec>):
           record,
           index,
           timestamp: m.timestamp,
-          rollup: rollups.of('metric', m.metric_type, m.name, ''),
+          rollup: metricRollups.of('metric', m.metric_type, m.name, ''),
           givenId: m.id_given ? m.id : null,
           series: limitsSeries ? { name: m.name, fingerprint: seriesFingerprint(m.name, m.labels) } : undefined,
         };
