@@ -98,7 +98,8 @@ export function decodeMetric(
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
   if (encoding === 'json' && Object.hasOwn(item, 'created_by')) return invalid([CREATED_BY_REFUSED]);
-  const { created_by: createdBy, id_given: idGiven, ...input } = item;
+  const { created_by: createdBy, id_given: idGiven } = item;
+  const input = encoding === 'avro' ? avroMetricInput(item) : jsonInput(item);
   input.labels = ctx.redact(input.labels);
   const creator = creatorOf(record, encoding, createdBy);
   if (!creator.ok) return invalid([creator.error]);
@@ -119,6 +120,18 @@ function avroEventInput(item: Record<string, unknown>): Record<string, unknown> 
     level: item.level,
     tags: item.tags,
     payload: item.payload,
+    timestamp: item.timestamp,
+  };
+}
+
+/** The validator's input from an Avro metric item (as avroEventInput). */
+function avroMetricInput(item: Record<string, unknown>): Record<string, unknown> {
+  return {
+    id: item.id,
+    name: item.name,
+    metric_type: item.metric_type,
+    value: item.value,
+    labels: item.labels,
     timestamp: item.timestamp,
   };
 }
