@@ -318,26 +318,29 @@ const PATCH_ENTRIES = 3;
 
 function compileTextBuilder(type: avro.types.RecordType): TextBuilder {
   let body = 'let text = "";\nlet v;\nlet n;\n';
+  // A union's index and a one-byte length come from one table of both (one string fewer to make per value).
+  const tables: (readonly string[])[] = [];
   for (const field of type.fields) {
     const kind = fieldKind(field.type);
     body += `v = record.${field.name};\n`;
-    /** A string after `prefix` (a union index): its length now, or room for a two-byte one patched in after. */
-    const string = (prefix: string) => {
+    /** A string after `index` (a union index, or ''): its length now, or room for a two-byte one patched in after. */
+    const string = (index: string) => {
+      const table = `lengths${tables.length}`;
+      tables.push(index === '' ? ONE_BYTE_LENGTHS : ONE_BYTE_LENGTHS.map((length) => index + length));
       body +=
         'if (typeof v !== "string") return null;\n' +
         'n = v.length;\n' +
-        `if (n < ${ONE_BYTE_LENGTH}) text += ${prefix}oneByte[n] + v;\n` +
+        `if (n < ${ONE_BYTE_LENGTH}) text += ${table}[n] + v;\n` +
         `else if (n < ${TWO_BYTE_LENGTH_LIMIT}) {\n` +
-        `  patches.push(base + text.length${prefix === '' ? '' : ' + 1'}, ${PATCH_LENGTH}, n);\n` +
-        `  text += ${prefix}"\\u0000\\u0000" + v;\n} else return null;\n`;
+        `  patches.push(base + text.length${index === '' ? '' : ' + 1'}, ${PATCH_LENGTH}, n);\n` +
+        `  text += ${JSON.stringify(`${index}\u0000\u0000`)} + v;\n} else return null;\n`;
     };
     if (kind === STRING) string('');
     else if (kind === NULLABLE_STRING) {
       const branches = (field.type as avro.types.UnwrappedUnionType).types.map((branch) => branch.typeName);
       const nullIndex = JSON.stringify(String.fromCharCode(2 * branches.indexOf('null')));
-      const stringIndex = JSON.stringify(String.fromCharCode(2 * branches.indexOf('string')));
       body += `if (v === null) text += ${nullIndex};\nelse {\n`;
-      string(`${stringIndex} + `);
+      string(String.fromCharCode(2 * branches.indexOf('string')));
       body += '}\n';
     } else if (kind === LONG) {
       body +=
@@ -349,13 +352,14 @@ function compileTextBuilder(type: avro.types.RecordType): TextBuilder {
     }
   }
   const compile = new Function(
-    'oneByte',
+    'tables',
     'placeholders',
     'longBytes',
     'maxLong',
-    `return function build${type.name!.split('.').pop()}Text(record, base, patches) {\n${body}return text;\n};`,
+    tables.map((_, k) => `const lengths${k} = tables[${k}];\n`).join('') +
+      `return function build${type.name!.split('.').pop()}Text(record, base, patches) {\n${body}return text;\n};`,
   );
-  return compile(ONE_BYTE_LENGTHS, PLACEHOLDERS, longBytes, MAX_LONG) as TextBuilder;
+  return compile(tables, PLACEHOLDERS, longBytes, MAX_LONG) as TextBuilder;
 }
 
 /**

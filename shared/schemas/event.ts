@@ -152,19 +152,63 @@ export function validateEvent(input: unknown, ctx: EventContext): Validated<Even
   if (check.errors.length > 0) return { ok: false, errors: check.errors };
   return {
     ok: true,
-    value: {
-      id: id ?? uuidv7(ctx.idTime),
-      event_type: eventType!,
-      source: source!,
+    value: new ValidEvent(
+      id ?? uuidv7(ctx.idTime),
+      eventType!,
+      source!,
       message,
       level,
-      tags: tags!,
-      payload: payload!,
-      timestamp: timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
-      created_by: ctx.createdBy,
-      id_given: id !== null,
-    },
+      tags!,
+      payload!,
+      timestamp ?? timestampFromId(id, ctx.window) ?? ctx.window.now,
+      ctx.createdBy,
+      id !== null,
+    ),
   };
+}
+
+/**
+ * A validated event, made by `new` rather than by an object literal: V8 keeps an allocation site per literal and,
+ * when a young-generation collection finds nearly all of a site's objects alive (the gateway's records live until
+ * Kafka acknowledges them), allocates that site's objects in the old generation from then on — in about one process
+ * of three, depending on where the first collections fell, validation then ran ~4× slower and collections cost ~3×
+ * as much. Objects made by a constructor carry no allocation site. The same own properties, in the same order.
+ */
+class ValidEvent implements EventRecord {
+  declare id: string;
+  declare event_type: EventType;
+  declare source: string;
+  declare message: string | null;
+  declare level: Level | null;
+  declare tags: string;
+  declare payload: string;
+  declare timestamp: number;
+  declare created_by: string | null;
+  declare id_given: boolean;
+
+  constructor(
+    id: string,
+    eventType: EventType,
+    source: string,
+    message: string | null,
+    level: Level | null,
+    tags: string,
+    payload: string,
+    timestamp: number,
+    createdBy: string | null,
+    idGiven: boolean,
+  ) {
+    this.id = id;
+    this.event_type = eventType;
+    this.source = source;
+    this.message = message;
+    this.level = level;
+    this.tags = tags;
+    this.payload = payload;
+    this.timestamp = timestamp;
+    this.created_by = createdBy;
+    this.id_given = idGiven;
+  }
 }
 
 /** The API's JSON view of an event record. */
