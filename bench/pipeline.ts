@@ -3,7 +3,8 @@
  * (node --import tsx bin/vigil.ts --role …, as deployed) on their own topics: a load generator in this process
  * POSTs batches of 1,000 events ({"events": [...]}, BENCH_IN_FLIGHT requests in flight, default 4) until `rows` events
  * are accepted; the run ends when the writer has stored them all (its ingest_totals). Used by bench/writer-e2e.ts and
- * bench/e2e-profile.ts.
+ * bench/e2e-profile.ts. With BENCH_ONE_PROCESS=1 the two roles run in one process (`--role gateway,writer`, as
+ * `npm start` runs every role), and `gateway` and `writer` below are that one process.
  */
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -22,6 +23,7 @@ const BATCH = 1000;
  * in flight the rate is bound by the produce latency rather than by CPU.
  */
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 4);
+const ONE_PROCESS = process.env.BENCH_ONE_PROCESS === '1';
 const READY_TIMEOUT_MS = 30_000;
 const POLL_MS = 100;
 /** After /readyz: the writer joins its group (the gateway's readiness does not wait for it). */
@@ -70,8 +72,16 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
   const config = loadConfig(env);
   const kafka = createKafka(config.kafka, createLogger('warn'), 'bench');
   await ensureTopics(kafka, config.kafka);
-  const writer = spawnVigil('writer', { ...env, PORT: String(writerPort) }, { nodeArgs: hooks.nodeArgs?.writer });
-  const gateway = spawnVigil('gateway', { ...env, PORT: String(port) }, { nodeArgs: hooks.nodeArgs?.gateway });
+  const gateway = spawnVigil(
+    ONE_PROCESS ? 'gateway,writer' : 'gateway',
+    { ...env, PORT: String(port) },
+    {
+      nodeArgs: hooks.nodeArgs?.gateway,
+    },
+  );
+  const writer = ONE_PROCESS
+    ? gateway
+    : spawnVigil('writer', { ...env, PORT: String(writerPort) }, { nodeArgs: hooks.nodeArgs?.writer });
   const base = `http://127.0.0.1:${port}`;
   await waitVigilReady(gateway, port, 'gateway', READY_TIMEOUT_MS);
   await sleep(JOIN_GRACE_MS);
@@ -107,7 +117,8 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
     );
   const storedBefore = await stored();
 
-  const roles: PipelineRoles = { gateway, writer, gatewayUrl: base, writerUrl: `http://127.0.0.1:${writerPort}` };
+  const writerUrl = ONE_PROCESS ? base : `http://127.0.0.1:${writerPort}`;
+  const roles: PipelineRoles = { gateway, writer, gatewayUrl: base, writerUrl };
   await hooks.started?.(roles);
   // node:http on kept-alive connections with bodies encoded beforehand: the load generator shares the two cores
   // with the pipeline, and fetch() cost it about twice the CPU per request.
@@ -154,8 +165,9 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
   const finished = performance.now();
   await hooks.finished?.(roles);
   await db.end();
-  for (const p of [gateway, writer]) p.child.kill('SIGTERM');
-  await Promise.all([gateway.exited, writer.exited]);
+  const processes = [...new Set([gateway, writer])];
+  for (const p of processes) p.child.kill('SIGTERM');
+  await Promise.all(processes.map((p) => p.exited));
   await deleteTopics(kafka, [env.KAFKA_TOPIC_EVENTS, env.KAFKA_TOPIC_METRICS, env.KAFKA_TOPIC_DLQ]).catch(() => {});
   return { acceptedSeconds: (accepted - started) / 1000, storedSeconds: (finished - started) / 1000 };
 }

@@ -13,6 +13,9 @@ import { describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../config.ts';
 import { announcedItems, frameBundle, loadCodecs } from './avro.ts';
 
+/** Thousands of generated values against avsc: seconds on a busy machine, past vitest's 5 s default. */
+const PROPERTY_TIMEOUT_MS = 60_000;
+
 const codecs = loadCodecs();
 
 function historic(file: string): { type: avro.Type; schemaId: string } {
@@ -231,37 +234,45 @@ describe('Avro codecs', () => {
       id_given: fc.boolean(),
     });
 
-    it("writes avsc's bytes for any event", () => {
-      fc.assert(
-        fc.property(fc.oneof(event, asciiEvent), (e) => {
-          expect(outcome(() => codec.encodeView(e))).toBe(outcome(() => codec.encode(e)));
-        }),
-        { numRuns: 6000 },
-      );
-    });
+    it(
+      "writes avsc's bytes for any event",
+      () => {
+        fc.assert(
+          fc.property(fc.oneof(event, asciiEvent), (e) => {
+            expect(outcome(() => codec.encodeView(e))).toBe(outcome(() => codec.encode(e)));
+          }),
+          { numRuns: 6000 },
+        );
+      },
+      PROPERTY_TIMEOUT_MS,
+    );
 
-    it("encodeViews writes avsc's bytes for each of a request's events, ASCII or not", () => {
-      /** Mostly all-ASCII requests (written as one text), some with one event that is not. */
-      const request = fc.oneof(
-        { arbitrary: fc.array(asciiEvent, { maxLength: 30 }), weight: 3 },
-        { arbitrary: fc.array(fc.oneof(asciiEvent, event), { maxLength: 10 }), weight: 1 },
-      );
-      fc.assert(
-        fc.property(request, (events) => {
-          let views: string[];
-          try {
-            views = codec.encodeViews(events).map((view) => view.toString('hex'));
-          } catch (error) {
-            // A value avsc refuses: the same error as encoding the first such event alone.
-            const refused = events.map((e) => outcome(() => codec.encode(e))).find((o) => o.startsWith('error'));
-            expect(`error: ${(error as Error).message}`).toBe(refused);
-            return;
-          }
-          expect(views).toEqual(events.map((e) => codec.encode(e).toString('hex')));
-        }),
-        { numRuns: 2000 },
-      );
-    });
+    it(
+      "encodeViews writes avsc's bytes for each of a request's events, ASCII or not",
+      () => {
+        /** Mostly all-ASCII requests (written as one text), some with one event that is not. */
+        const request = fc.oneof(
+          { arbitrary: fc.array(asciiEvent, { maxLength: 30 }), weight: 3 },
+          { arbitrary: fc.array(fc.oneof(asciiEvent, event), { maxLength: 10 }), weight: 1 },
+        );
+        fc.assert(
+          fc.property(request, (events) => {
+            let views: string[];
+            try {
+              views = codec.encodeViews(events).map((view) => view.toString('hex'));
+            } catch (error) {
+              // A value avsc refuses: the same error as encoding the first such event alone.
+              const refused = events.map((e) => outcome(() => codec.encode(e))).find((o) => o.startsWith('error'));
+              expect(`error: ${(error as Error).message}`).toBe(refused);
+              return;
+            }
+            expect(views).toEqual(events.map((e) => codec.encode(e).toString('hex')));
+          }),
+          { numRuns: 2000 },
+        );
+      },
+      PROPERTY_TIMEOUT_MS,
+    );
 
     it('writes the defaults of missing fields and refuses what avsc refuses, as avsc does', () => {
       const valid = {
