@@ -5,7 +5,7 @@
  *             is events / time from the first POST until the last event is stored (the writer's ingest_totals).
  *   naive     raw COPY of the same kind of rows into the events table as a conventional design would index it
  *             (random uuid v4 primary key, btree on timestamp, (source, timestamp), (event_type, timestamp), GIN on
- *             tags), 5,000 rows per COPY, one connection. Target (b): pipeline ≥ 1.5× naive.
+ *             tags), 5,000 rows per COPY, one connection. Target (b): pipeline ≥ 1.0× naive.
  *   insert    the conventional design: one INSERT per event (autocommit) into the naive table. Target (c): ≥ 10×.
  *
  *   node --import tsx bench/writer-e2e.ts
