@@ -105,9 +105,9 @@ const escapeText = (value: string | null): string =>
     ? '\\N'
     : value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
 
-function naiveRow(e: EventRecord): string {
-  const fields = [
-    crypto.randomUUID(),
+/** What the naive design stores of an event besides its id and notable_tags, in its column order. */
+export function naiveFields(e: EventRecord): (string | null)[] {
+  return [
     new Date(e.timestamp).toISOString(),
     e.event_type,
     e.source,
@@ -116,8 +116,11 @@ function naiveRow(e: EventRecord): string {
     e.tags,
     e.payload,
     e.created_by,
-    notableTags(e),
   ];
+}
+
+function naiveRow(e: EventRecord): string {
+  const fields = [crypto.randomUUID(), ...naiveFields(e), notableTags(e)];
   return `${fields.map(escapeText).join('\t')}\n`;
 }
 

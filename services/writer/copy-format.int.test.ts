@@ -23,20 +23,10 @@ import {
   writeMetricRow,
 } from './copy-format.ts';
 import { copyBinary, copyIsolating, rowKey } from './copy-writer.ts';
+import { rng } from '../../test/helpers/random.ts';
 
 const NOW = Date.now();
 const ROWS = 2000;
-
-/** xorshift32: reproducible randomness. */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
-}
 
 const PIECES = ['a', 'Z', ' ', '\\', '\t', '\n', '\r', '"', 'é', '€', '𝄞', '\\N', '{}', "'", ','];
 /** Lone surrogates: U+FFFD in text columns either way; jsonb refuses their escapes in either format. */

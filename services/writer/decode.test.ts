@@ -15,6 +15,7 @@ import { nestsDeeperThan } from '../../shared/schemas/depth.ts';
 import { isPlainObject } from '../../shared/schemas/validate.ts';
 import { CopyRows, writeEventRow } from './copy-format.ts';
 import { decodeEvent, type DecodeContext } from './decode.ts';
+import { rng } from '../../test/helpers/random.ts';
 
 /** Thousands of inputs through both paths: seconds on a busy machine. */
 const FUZZ_TIMEOUT_MS = 120_000;
@@ -61,17 +62,6 @@ function rowBytes(e: EventRecord): Buffer {
   const rows = new CopyRows(16);
   writeEventRow(rows, e);
   return rows.bytes.subarray(0, rows.length);
-}
-
-/** xorshift32: reproducible randomness. */
-function rng(seed: number): () => number {
-  let x = seed | 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 0x1_0000_0000;
-  };
 }
 
 const KEYS = [
