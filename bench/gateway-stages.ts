@@ -3,7 +3,9 @@
  * redaction, depth bound, validation, UUIDv7, Avro) and producing the records through BatchingProducer (its client,
  * acks=all, local broker). Measured in CPU time of this process (process.cpuUsage), not wall time, so that other
  * load on a shared machine changes the figures less; the produce stage still includes waiting for a contended broker
- * only as idle time, which CPU time does not count.
+ * only as idle time, which CPU time does not count. Runs under vigil's Node flags (bin/node-flags.ts, re-running itself
+ * with them when started without), as the gateway runs; to compare with a checkout whose copy of this script does
+ * not, start both with the flags.
  *
  *   node --import tsx bench/gateway-stages.ts [--requests 2000]
  */
@@ -16,7 +18,9 @@ import { ingest } from '../services/gateway/ingest.ts';
 import { eventKind, maxItemValues } from '../services/gateway/kinds.ts';
 import { createGatewayMetrics } from '../services/gateway/metrics.ts';
 import { benchTopics, contractEvent } from './bench-topics.ts';
+import { asDeployed } from './writer-lib.ts';
 
+await asDeployed();
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' } } });
 const requests = Number(values.requests);
 const SIZE = 100;
