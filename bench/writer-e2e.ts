@@ -16,6 +16,7 @@
  */
 import pg from 'pg';
 import { runPipeline } from './pipeline.ts';
+import { eventValues } from '../test/helpers/copy-text.ts';
 import {
   createNaiveTable,
   describeSize,
@@ -23,7 +24,6 @@ import {
   fillTo,
   fmt,
   naiveChunks,
-  naiveFields,
   freshDatabase,
   makeEvents,
   rawCopy,
@@ -58,7 +58,7 @@ async function insertRound(): Promise<number> {
     await client.query(
       `INSERT INTO naive_events (id, "timestamp", event_type, source, level, message, tags, payload, created_by)
        VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7, $8)`,
-      naiveFields(e),
+      eventValues(e),
     );
   }
   const rate = INSERT_ROWS / ((performance.now() - started) / 1000);

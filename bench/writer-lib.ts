@@ -18,14 +18,8 @@ import { ensureDatabase, dropDatabase } from '../shared/db/ensure-database.ts';
 import { migrate } from '../shared/db/migrate.ts';
 import { ensureAllPartitions } from '../shared/db/partitions.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
-import {
-  COPY_HEADER,
-  COPY_TRAILER,
-  CopyRows,
-  EVENT_COLUMNS,
-  notableTags,
-  writeEventRow,
-} from '../services/writer/copy-format.ts';
+import { COPY_HEADER, COPY_TRAILER, CopyRows, EVENT_COLUMNS, writeEventRow } from '../services/writer/copy-format.ts';
+import { eventCopyText } from '../test/helpers/copy-text.ts';
 import { NODE_FLAGS } from '../bin/node-flags.ts';
 
 export const SERVER_URL = process.env.BENCH_SERVER_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -81,7 +75,7 @@ export function copyChunks(events: EventRecord[], chunkRows: number): Buffer[] {
   for (let i = 0; i < events.length; i += chunkRows) {
     const rows = new CopyRows();
     for (const e of events.slice(i, i + chunkRows)) writeEventRow(rows, e);
-    chunks.push(Buffer.concat([COPY_HEADER, rows.bytes.subarray(0, rows.length), COPY_TRAILER]));
+    chunks.push(Buffer.concat([COPY_HEADER, rows.written(), COPY_TRAILER]));
   }
   return chunks;
 }
@@ -94,34 +88,10 @@ export function naiveChunks(events: EventRecord[], chunkRows: number): string[] 
   const chunks: string[] = [];
   for (let i = 0; i < events.length; i += chunkRows) {
     let text = '';
-    for (const e of events.slice(i, i + chunkRows)) text += naiveRow(e);
+    for (const e of events.slice(i, i + chunkRows)) text += eventCopyText(e, crypto.randomUUID());
     chunks.push(text);
   }
   return chunks;
-}
-
-const escapeText = (value: string | null): string =>
-  value === null
-    ? '\\N'
-    : value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
-
-/** What the naive design stores of an event besides its id and notable_tags, in its column order. */
-export function naiveFields(e: EventRecord): (string | null)[] {
-  return [
-    new Date(e.timestamp).toISOString(),
-    e.event_type,
-    e.source,
-    e.level,
-    e.message,
-    e.tags,
-    e.payload,
-    e.created_by,
-  ];
-}
-
-function naiveRow(e: EventRecord): string {
-  const fields = [crypto.randomUUID(), ...naiveFields(e), notableTags(e)];
-  return `${fields.map(escapeText).join('\t')}\n`;
 }
 
 /** COPY every chunk, one transaction per chunk, over `connections` connections in parallel; returns rows/s. */

@@ -13,17 +13,10 @@ import { createTestContext, type TestContext } from '../../test/helpers/context.
 import { ensureAllPartitions } from '../../shared/db/partitions.ts';
 import type { EventRecord } from '../../shared/schemas/event.ts';
 import type { MetricRecord } from '../../shared/schemas/metric.ts';
-import {
-  CopyRows,
-  EVENT_COLUMNS,
-  METRIC_COLUMNS,
-  notableTags,
-  rowId,
-  writeEventRow,
-  writeMetricRow,
-} from './copy-format.ts';
+import { CopyRows, EVENT_COLUMNS, METRIC_COLUMNS, rowId, writeEventRow, writeMetricRow } from './copy-format.ts';
 import { copyBinary, copyIsolating, rowKey } from './copy-writer.ts';
 import { rng } from '../../test/helpers/random.ts';
+import { copyTextRow, eventCopyText } from '../../test/helpers/copy-text.ts';
 
 const NOW = Date.now();
 const ROWS = 2000;
@@ -58,19 +51,9 @@ function randomEvents(seed: number): EventRecord[] {
   });
 }
 
-const escaped = (value: string | null) =>
-  value === null
-    ? '\\N'
-    : value.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
-
-function eventText(e: EventRecord): string {
-  const fields = [e.id, new Date(e.timestamp).toISOString(), e.event_type, e.source, e.level, e.message];
-  return `${[...fields, e.tags, e.payload, e.created_by, notableTags(e)].map(escaped).join('\t')}\n`;
-}
-
 function metricText(m: MetricRecord): string {
-  const fields = [m.id, new Date(m.timestamp).toISOString(), m.name, m.metric_type, String(m.value)];
-  return `${[...fields, JSON.stringify(m.labels), m.created_by].map(escaped).join('\t')}\n`;
+  const values = [m.id, new Date(m.timestamp).toISOString(), m.name, m.metric_type, String(m.value)];
+  return copyTextRow([...values, JSON.stringify(m.labels), m.created_by]);
 }
 
 describe('binary COPY rows', () => {
@@ -96,7 +79,7 @@ describe('binary COPY rows', () => {
   async function copyRows(table: string, columns: string, rows: CopyRows): Promise<void> {
     const client = await ctx.db.connect();
     try {
-      await copyBinary(client, table, columns, rows.bytes.subarray(0, rows.length));
+      await copyBinary(client, table, columns, rows.written());
     } finally {
       client.release();
     }
@@ -116,7 +99,7 @@ describe('binary COPY rows', () => {
     const rows = new CopyRows(64);
     for (const e of events) writeEventRow(rows, e);
     await copyRows('events', EVENT_COLUMNS, rows);
-    await copyText('text_events', EVENT_COLUMNS, events.map(eventText).join(''));
+    await copyText('text_events', EVENT_COLUMNS, events.map((e) => eventCopyText(e)).join(''));
     const { rows: counts } = await ctx.db.query<{ n: number; notable: number }>(
       'SELECT count(*)::int AS n, count(notable_tags)::int AS notable FROM events',
     );

@@ -42,7 +42,7 @@ function fieldsOf(bytes: Buffer): (Buffer | null)[] {
 function eventRow(e: EventRecord, capacity = 16): Buffer {
   const rows = new CopyRows(capacity);
   writeEventRow(rows, e);
-  return rows.bytes.subarray(0, rows.length);
+  return rows.written();
 }
 
 describe('binary COPY format', () => {
@@ -104,7 +104,7 @@ describe('binary COPY format', () => {
     };
     const rows = new CopyRows(4);
     writeMetricRow(rows, metric);
-    const fields = fieldsOf(rows.bytes.subarray(0, rows.length));
+    const fields = fieldsOf(rows.written());
     expect(fields).toHaveLength(7);
     expect(Object.is(fields[4]!.readDoubleBE(0), 0)).toBe(true);
     expect(JSON.parse(fields[5]!.subarray(1).toString())).toEqual(metric.labels);
@@ -123,7 +123,7 @@ describe('binary COPY format', () => {
     }
     for (const [i, r] of ranges.entries())
       expect(fieldsOf(rows.bytes.subarray(r.start, r.end))[5]!.toString()).toBe('€'.repeat(i));
-    expect(rows.slice(ranges).equals(rows.bytes.subarray(0, rows.length))).toBe(true);
+    expect(rows.slice(ranges).equals(rows.written())).toBe(true);
     const odd = ranges.filter((_, i) => i % 2 === 1);
     expect(rows.slice(odd).equals(Buffer.concat(odd.map((r) => rows.bytes.subarray(r.start, r.end))))).toBe(true);
     rows.truncate(ranges[10].start);

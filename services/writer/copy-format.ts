@@ -76,6 +76,11 @@ export class CopyRows {
     this.bytes = grown;
   }
 
+  /** The rows written so far (shares this buffer's memory). */
+  written(): Buffer {
+    return this.bytes.subarray(0, this.length);
+  }
+
   /** Forgets what was written after `mark` (an earlier `length`). */
   truncate(mark: number): void {
     this.length = mark;

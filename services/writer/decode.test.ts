@@ -61,7 +61,7 @@ function same(ctx: { fast: DecodeContext; full: DecodeContext }, tags: string, p
 function rowBytes(e: EventRecord): Buffer {
   const rows = new CopyRows(16);
   writeEventRow(rows, e);
-  return rows.bytes.subarray(0, rows.length);
+  return rows.written();
 }
 
 const KEYS = [
