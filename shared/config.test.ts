@@ -73,6 +73,14 @@ describe('loadConfig', () => {
     expect(config.auth.isDevSecret).toBe(false);
   });
 
+  it('takes a seal secret of at least 32 bytes, and seals nothing without one', () => {
+    expect(loadConfig({}).kafka.sealSecret).toBeNull();
+    expect(loadConfig({ KAFKA_SEAL_SECRET: 'k'.repeat(32) }).kafka.sealSecret).toBe('k'.repeat(32));
+    expect(() => loadConfig({ KAFKA_SEAL_SECRET: 'k'.repeat(31) })).toThrow(
+      /KAFKA_SEAL_SECRET must be at least 32 bytes \(it has 31\): make one with `openssl rand -base64 48`/,
+    );
+  });
+
   it('outside development refuses a missing, published or short secret, saying how to make one', () => {
     const problems = (env: Record<string, string>) => {
       try {

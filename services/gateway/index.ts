@@ -10,6 +10,7 @@ import { Transform, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { VigilError } from '../../shared/errors.ts';
 import { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
+import { RecordSeal } from '../../shared/kafka/seal.ts';
 import { BatchingProducer } from '../../shared/kafka/producer.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
 import type { RoleDeps, RoleHandle } from '../../shared/role.ts';
@@ -45,6 +46,8 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     timeoutMs: limits.produceTimeoutMs,
     maxQueuedBytes: 2 * limits.maxInFlightBytes,
     onRecord,
+    // What the gateway publishes it validated: sealed, the writer stores it without validating it again.
+    seal: config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret),
   });
   await producer.connect();
   const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) =>

@@ -23,7 +23,7 @@ import { MAX_UTF8_BYTES_PER_UTF16_UNIT } from '../../shared/units.ts';
 export const EVENT_COLUMNS =
   'id, "timestamp", event_type, source, level, message, tags, payload, created_by, notable_tags';
 export const METRIC_COLUMNS = 'id, "timestamp", name, metric_type, value, labels, created_by';
-const EVENT_FIELDS = 10;
+export const EVENT_FIELDS = 10;
 const METRIC_FIELDS = 7;
 
 /** Field count (int16) of a row; length prefix (int32) of a field; int64, float8. */
@@ -54,7 +54,7 @@ const TWO_32 = 4_294_967_296;
 const JSONB_VERSION = 1;
 const INITIAL_BYTES = 65_536;
 /** A field's worst case beside its text: length prefix, jsonb version byte. */
-const FIELD_OVERHEAD = FIELD_HEADER + 1;
+export const FIELD_OVERHEAD = FIELD_HEADER + 1;
 
 /**
  * Binary COPY rows appended into one growing buffer (a batch's rows, without COPY_HEADER and COPY_TRAILER).
@@ -107,7 +107,7 @@ export class CopyRows {
   }
 
   textOrNull(value: string | null): void {
-    if (value === null) this.length = this.bytes.writeInt32BE(NULL_LENGTH, this.length);
+    if (value === null) this.nullField();
     else this.text(value);
   }
 
@@ -120,8 +120,37 @@ export class CopyRows {
   }
 
   jsonbOrNull(value: string | null): void {
-    if (value === null) this.length = this.bytes.writeInt32BE(NULL_LENGTH, this.length);
+    if (value === null) this.nullField();
     else this.jsonb(value);
+  }
+
+  /** A NULL field. */
+  nullField(): void {
+    this.length = this.bytes.writeInt32BE(NULL_LENGTH, this.length);
+  }
+
+  /** Text given as its UTF-8 bytes: src[start, end). */
+  textBytes(src: Buffer, start: number, end: number): void {
+    const at = this.bytes.writeInt32BE(end - start, this.length);
+    this.length = copyBytes(src, start, end, this.bytes, at);
+  }
+
+  /** jsonb given as the UTF-8 bytes of its JSON text: src[start, end). */
+  jsonbBytes(src: Buffer, start: number, end: number): void {
+    const at = this.bytes.writeInt32BE(end - start + 1, this.length);
+    this.bytes[at] = JSONB_VERSION;
+    this.length = copyBytes(src, start, end, this.bytes, at + 1);
+  }
+
+  /** A validated UUID's 36 characters, given as bytes from src[start] (see uuid()). */
+  uuidBytes(src: Buffer, start: number): void {
+    const b = this.bytes;
+    let at = b.writeInt32BE(UUID_BYTES, this.length);
+    for (let i = start; i < start + UUID_TEXT_LENGTH; i += 2) {
+      if (src[i] === DASH) i++;
+      b[at++] = (hexValue(src[i]) << BITS_PER_HEX_DIGIT) | hexValue(src[i + 1]);
+    }
+    this.length = at;
   }
 
   /** A validated UUID: 36 characters, hex digits and dashes at 8, 13, 18, 23. */
@@ -156,6 +185,17 @@ export class CopyRows {
   }
 }
 
+/**
+ * Copies src[start, end) to dst at `at`; returns the end of what it wrote. Fields are mostly short, and below a few
+ * dozen bytes a loop costs less than Buffer.copy's call into C++.
+ */
+function copyBytes(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  if (end - start > SHORT_COPY_BYTES) return at + src.copy(dst, at, start, end);
+  for (let i = start; i < end; i++) dst[at++] = src[i];
+  return at;
+}
+
+const SHORT_COPY_BYTES = 32;
 const UUID_TEXT_LENGTH = 36;
 const DASH = 45;
 const BITS_PER_HEX_DIGIT = 4;
@@ -187,9 +227,9 @@ export const NOTABLE_ENTRY_BUDGET_BYTES = 2400;
  * jsonb's binary form is at most ~6 times its compact JSON text (`[0,0,0]`: 2 characters → 12 bytes per element;
  * typical tags are about their text's size), so tags whose text is ≤ (budget − source) / 6 bytes always fit.
  */
-const JSONB_BYTES_PER_TEXT_BYTE = 6;
+export const JSONB_BYTES_PER_TEXT_BYTE = 6;
 
-export function isNotable(e: Pick<EventRecord, 'level' | 'event_type'>): boolean {
+export function isNotable(e: { level: string | null; event_type: string }): boolean {
   return e.level === 'warn' || e.level === 'error' || e.level === 'fatal' || e.event_type === 'alert';
 }
 
@@ -211,7 +251,7 @@ function bound(value: string | null): number {
 }
 
 /** The row header and the fixed-size fields (uuid, timestamptz, float8). */
-const FIXED_FIELDS_BYTES = ROW_HEADER + FIELD_HEADER + UUID_BYTES + 2 * (FIELD_HEADER + EIGHT_BYTES);
+export const FIXED_FIELDS_BYTES = ROW_HEADER + FIELD_HEADER + UUID_BYTES + 2 * (FIELD_HEADER + EIGHT_BYTES);
 
 export function writeEventRow(out: CopyRows, e: EventRecord): void {
   const notable = notableTags(e);

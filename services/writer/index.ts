@@ -35,9 +35,10 @@ const FETCH_MAX_BYTES_PER_PARTITION = 4_194_304;
 export async function startWriter(deps: WriterDeps): Promise<RoleHandle> {
   const { config, pool } = deps;
   const logger = deps.logger.child({ role: 'writer' });
-  const sinks = new Map(createSinks(config, deps.codecs).map((s) => [s.topic, s]));
-  const dlq = new DeadLetterWriter(deps.kafka, config.kafka.topics.dlq, deps.registry);
   const metrics = createWriterMetrics(deps.registry);
+  const onSeal = (verified: boolean) => metrics.sealedRecords.inc({ seal: verified ? 'verified' : 'refused' });
+  const sinks = new Map(createSinks(config, deps.codecs, onSeal).map((s) => [s.topic, s]));
+  const dlq = new DeadLetterWriter(deps.kafka, config.kafka.topics.dlq, deps.registry);
   const status = new WriterStatus();
   const offsets = new OffsetStore(pool, config.writer.groupId);
   const group = new WriterGroup(

@@ -25,6 +25,14 @@ export function createWriterMetrics(registry: Registry) {
       labelNames: ['table'],
       registers,
     }),
+    sealedRecords: new Counter({
+      name: 'vigil_writer_sealed_records_total',
+      help:
+        'Records carrying a gateway seal: verified (stored without validating again) or refused (validated in full: ' +
+        'KAFKA_SEAL_SECRET differs between gateway and writer, or the record was altered)',
+      labelNames: ['seal'],
+      registers,
+    }),
     batches: new Counter({
       name: 'vigil_writer_batches_total',
       help: 'Batches committed (rows, rollups and offsets in one transaction)',

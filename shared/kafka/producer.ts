@@ -28,6 +28,8 @@ import { VigilError } from '../errors.ts';
 import { frameBundle } from '../schemas/avro.ts';
 import { type Kafka, producerSettingsOf } from './client.ts';
 import { headerMap, RecordProducer, type OutgoingRecord } from './record-producer.ts';
+import type { RecordSeal, SealContext } from './seal.ts';
+import { HEADER_PRODUCER, HEADER_SCHEMA, HEADER_SEAL } from './topics.ts';
 
 const DEFAULT_MAX_BATCH_BYTES = 921_600; // 900 KiB: under the broker's 1 MiB message.max.bytes
 const DEFAULT_MAX_BUNDLE_BYTES = 262_144; // 256 KiB
@@ -48,6 +50,8 @@ interface Pending {
   headers: Map<Buffer, Buffer>;
   headersKey: string;
   headersBytes: number;
+  /** What the bundles' seals are bound to; null: not sealed. */
+  seal: SealContext | null;
   items: BundleItem[];
   bytes: number;
   /** Index of the first item not yet taken into a send. */
@@ -69,6 +73,7 @@ interface Bundle {
   topic: string;
   into: string | number;
   headers: Map<Buffer, Buffer>;
+  seal: SealContext | null;
   parts: Buffer[];
   bytes: number;
 }
@@ -88,11 +93,19 @@ export interface BatchingProducerOptions {
   maxQueuedBytes?: number;
   /** Told the item count of every record (bundle) Kafka acknowledged: how well items are bundled. */
   onRecord?: (topic: string, items: number) => void;
+  /**
+   * Seals every bundle (header vigil-seal, shared/kafka/seal.ts): for a producer whose items were validated, so
+   * that the writer stores them without validating them again. Null: no seal.
+   */
+  seal?: RecordSeal | null;
 }
 
 // Per-record framing in a v2 record batch (length, attributes, deltas, key/value lengths, header count): at most
 // ~25 bytes; the bundle's array framing (item count, end marker) at most 6 more.
 const RECORD_OVERHEAD = 31;
+const SEAL_HEADER_NAME = Buffer.from(HEADER_SEAL);
+/** The seal header's bytes in a record (its name, a base64url value of 38 characters and their framing). */
+const SEAL_HEADER_BYTES = 60;
 /** Whole-send retries of one send (the publish timeout still bounds what a request waits). */
 const SEND_RETRY = { retries: 2, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 };
 
@@ -113,6 +126,7 @@ export class BatchingProducer {
       maxBatchMessages: 2000,
       maxQueuedBytes: DEFAULT_MAX_QUEUED_BYTES,
       onRecord: () => {},
+      seal: null,
       ...opts,
     };
     this.producer = new RecordProducer(producerSettingsOf(kafka));
@@ -134,8 +148,12 @@ export class BatchingProducer {
     if (this.queuedBytes + bytes > this.opts.maxQueuedBytes) {
       return Promise.reject(unavailable('the gateway has too much waiting for Kafka'));
     }
-    let headersBytes = 0;
+    let headersBytes = this.opts.seal === null ? 0 : SEAL_HEADER_BYTES;
     for (const name in headers) headersBytes += 10 + Buffer.byteLength(name) + Buffer.byteLength(headers[name]);
+    const seal =
+      this.opts.seal === null
+        ? null
+        : { topic, schema: headers[HEADER_SCHEMA] ?? '', producer: headers[HEADER_PRODUCER] ?? '' };
     const headersKey = JSON.stringify(headers);
     let map = this.headerMaps.get(headersKey);
     if (map === undefined) {
@@ -148,6 +166,7 @@ export class BatchingProducer {
         headers: map,
         headersKey,
         headersBytes,
+        seal,
         items,
         bytes,
         next: 0,
@@ -229,7 +248,14 @@ export class BatchingProducer {
           break;
         }
         if (!fits) {
-          bundle = { topic: pending.topic, into: item.into, headers: pending.headers, parts: [], bytes: 0 };
+          bundle = {
+            topic: pending.topic,
+            into: item.into,
+            headers: pending.headers,
+            seal: pending.seal,
+            parts: [],
+            bytes: 0,
+          };
           groups.set(item.into, bundle);
           bundles.push(bundle);
         }
@@ -248,17 +274,28 @@ export class BatchingProducer {
     return { slices, bundles };
   }
 
+  /** The bundle's headers, with its seal when it has one. */
+  private headersOf(bundle: Bundle, value: Buffer): Map<Buffer, Buffer> {
+    if (bundle.seal === null) return bundle.headers;
+    const headers = new Map(bundle.headers);
+    headers.set(SEAL_HEADER_NAME, Buffer.from(this.opts.seal!.sign(bundle.seal, value)));
+    return headers;
+  }
+
   private dequeue(pending: Pending): void {
     this.queue.shift();
     this.queuedBytes -= pending.bytes;
   }
 
   private async send(slices: Slice[], bundles: Bundle[]): Promise<void> {
-    const records: OutgoingRecord[] = bundles.map(({ topic, into, headers, parts, bytes }) =>
-      typeof into === 'string'
-        ? { topic, key: Buffer.from(into), value: frameBundle(parts, bytes), headers }
-        : { topic, partition: into, value: frameBundle(parts, bytes), headers },
-    );
+    const records: OutgoingRecord[] = bundles.map((bundle) => {
+      const { topic, into, parts, bytes } = bundle;
+      const value = frameBundle(parts, bytes);
+      const headers = this.headersOf(bundle, value);
+      return typeof into === 'string'
+        ? { topic, key: Buffer.from(into), value, headers }
+        : { topic, partition: into, value, headers };
+    });
     let failure: Error | undefined;
     try {
       await this.producer.send(records, 'none', SEND_RETRY);

@@ -15,6 +15,8 @@ const SETTLING_RETRY_MS = 500;
 export const HEADER_SCHEMA = 'vigil-schema';
 export const HEADER_CONTENT_TYPE = 'content-type';
 export const HEADER_PRODUCER = 'vigil-producer';
+/** The gateway's seal on a record it validated (shared/kafka/seal.ts). */
+export const HEADER_SEAL = 'vigil-seal';
 /** vigil-producer of the alerter's alert events (Avro): the only records whose created_by may name a system actor. */
 export const PRODUCER_ALERTER = 'alerter';
 export const PRODUCER_GATEWAY = 'gateway';

@@ -47,6 +47,8 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     DATABASE_POOL_MAX: '4',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error',
     PORT: '0',
+    // As a deployment should run: the writer stores the gateway's sealed records without validating them again.
+    KAFKA_SEAL_SECRET: `test seal secret of ${id}, longer than 32 bytes`,
     ...overrides,
   };
   const config = loadConfig(env);
