@@ -10,7 +10,9 @@
  *   node --import tsx bench/gateway-stages.ts [--requests 2000]
  */
 import { parseArgs } from 'node:util';
+import crypto from 'node:crypto';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
+import { RecordSeal } from '../shared/kafka/seal.ts';
 import { Registry } from '../shared/metrics.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { parseBody } from '../services/gateway/body.ts';
@@ -25,6 +27,7 @@ const { values } = parseArgs({ options: { requests: { type: 'string', default: '
 const requests = Number(values.requests);
 const SIZE = 100;
 const CONCURRENCY = 16;
+const SEAL_SECRET_BYTES = 48;
 
 const { config, kafka, cleanup } = await benchTopics('bench-stages');
 // Records (bundles) Kafka acknowledged and the items in them: how well the produce stage bundled in this run (the
@@ -33,6 +36,9 @@ let records = 0;
 let bundled = 0;
 const producer = new BatchingProducer(kafka, {
   timeoutMs: 30_000,
+  // BENCH_SEAL=1: the records sealed, as the gateway seals them when KAFKA_SEAL_SECRET is set.
+  seal:
+    process.env.BENCH_SEAL === '1' ? new RecordSeal(crypto.randomBytes(SEAL_SECRET_BYTES).toString('base64')) : null,
   onRecord: (_topic, items) => {
     records++;
     bundled += items;

@@ -4,7 +4,9 @@
  * POSTs batches of 1,000 events ({"events": [...]}, BENCH_IN_FLIGHT requests in flight, default 4) until `rows` events
  * are accepted; the run ends when the writer has stored them all (its ingest_totals). Used by bench/writer-e2e.ts and
  * bench/e2e-profile.ts. With BENCH_ONE_PROCESS=1 the two roles run in one process (`--role gateway,writer`, as
- * `npm start` runs every role), and `gateway` and `writer` below are that one process.
+ * `npm start` runs every role), and `gateway` and `writer` below are that one process. The roles share a
+ * KAFKA_SEAL_SECRET, as a deployment should (the writer stores the gateway's sealed records without validating them
+ * again); BENCH_SEAL=0 runs them without one.
  */
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -29,6 +31,7 @@ const POLL_MS = 100;
 /** After /readyz: the writer joins its group (the gateway's readiness does not wait for it). */
 const JOIN_GRACE_MS = 3000;
 const STORED_POLL_MS = 20;
+const SEAL_SECRET_BYTES = 48;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface PipelineRun {
@@ -69,6 +72,7 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
     PARTITION_GRANULARITY: 'day',
     LOG_LEVEL: 'warn',
   };
+  if (process.env.BENCH_SEAL !== '0') env.KAFKA_SEAL_SECRET = crypto.randomBytes(SEAL_SECRET_BYTES).toString('base64');
   const config = loadConfig(env);
   const kafka = createKafka(config.kafka, createLogger('warn'), 'bench');
   await ensureTopics(kafka, config.kafka);

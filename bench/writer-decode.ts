@@ -11,11 +11,16 @@
  *
  * Bundles of 250 events per source, as the gateway's BatchingProducer groups them; the events of
  * bench/writer-lib.ts (the contract's shape). Medians per tree, and each tree's median over the first tree's.
+ * A tree named `<path>+sealed` (a tree with shared/kafka/seal.ts) gets its bundles sealed as the gateway seals them
+ * and the secret (KAFKA_SEAL_SECRET), so its writer stores them without validating them again:
+ *   BENCH_TREES=.,.+sealed node --import tsx bench/writer-decode.ts
  */
 import path from 'node:path';
 import { asDeployed, median } from './writer-lib.ts';
 
-const TREES = (process.env.BENCH_TREES ?? '.').split(',').map((tree) => path.resolve(tree));
+const TREES = (process.env.BENCH_TREES ?? '.').split(',');
+const SEALED = '+sealed';
+const SEAL_SECRET = 'the writer-decode benchmark seal secret, 32 bytes or more';
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const BUNDLE_ITEMS = 250;
@@ -37,13 +42,17 @@ interface Tree {
   cpu: number[];
 }
 
-async function load(root: string): Promise<Tree> {
+async function load(name: string): Promise<Tree> {
+  const sealed = name.endsWith(SEALED);
+  const root = path.resolve(sealed ? name.slice(0, -SEALED.length) : name);
   const { loadConfig } = await import(path.join(root, 'shared/config.ts'));
   const { loadCodecs } = await import(path.join(root, 'shared/schemas/avro.ts'));
   const { createSinks } = await import(path.join(root, 'services/writer/sinks.ts'));
   const { CopyRows } = await import(path.join(root, 'services/writer/copy-format.ts'));
   const { makeEvents } = await import(path.join(root, 'bench/writer-lib.ts'));
-  const config = loadConfig({ DATABASE_URL: 'postgres://postgres@127.0.0.1/unused', LOG_LEVEL: 'warn' });
+  const env = { DATABASE_URL: 'postgres://postgres@127.0.0.1/unused', LOG_LEVEL: 'warn' };
+  const config = loadConfig(sealed ? { ...env, KAFKA_SEAL_SECRET: SEAL_SECRET } : env);
+  const seal = sealed ? new (await import(path.join(root, 'shared/kafka/seal.ts'))).RecordSeal(SEAL_SECRET) : null;
   const codecs = loadCodecs();
   const sink = createSinks(config, codecs)[0];
   const bundle = codecs.get('EventBundle');
@@ -56,14 +65,16 @@ async function load(root: string): Promise<Tree> {
   }
   const records: unknown[] = [];
   for (const group of bySource.values())
-    for (let i = 0; i < group.length; i += BUNDLE_ITEMS)
-      records.push({
-        offset: String(records.length),
-        key: null,
-        value: bundle.encode({ events: group.slice(i, i + BUNDLE_ITEMS) }),
-        headers: { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' },
-        timestamp: String(Date.now()),
-      });
+    for (let i = 0; i < group.length; i += BUNDLE_ITEMS) {
+      const value = bundle.encode({ events: group.slice(i, i + BUNDLE_ITEMS) });
+      const headers: Record<string, string> = { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' };
+      if (seal !== null)
+        headers['vigil-seal'] = seal.sign(
+          { topic: config.kafka.topics.events, schema: bundle.schemaId, producer: 'gateway' },
+          value,
+        );
+      records.push({ offset: String(records.length), key: null, value, headers, timestamp: String(Date.now()) });
+    }
   const decoded = (out: Decoded): Decoded => {
     if (out.dead.length > 0) throw new Error(`${root}: ${out.dead[0].detail}`);
     return out;
@@ -80,7 +91,7 @@ async function load(root: string): Promise<Tree> {
           for (const record of batch) decoded(sink.decode(record, rows));
           return rows.length;
         };
-  return { root, copyBytes, records, cpu: [] };
+  return { root: name, copyBytes, records, cpu: [] };
 }
 
 function round(tree: Tree): number {

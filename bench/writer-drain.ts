@@ -19,6 +19,7 @@ import { Partitioners, type Kafka } from 'kafkajs';
 import { loadConfig } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
+import { RecordSeal } from '../shared/kafka/seal.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -42,6 +43,7 @@ import {
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const FILL_ROWS = Number(process.env.BENCH_FILL_ROWS ?? 5_000_000);
+const SEAL_SECRET_BYTES = 48;
 const log = (line: string) => console.error(`[writer-drain] ${line}`);
 
 await asDeployed(); // the writer below runs in this process, with the flags `npm start` gives it
@@ -51,6 +53,9 @@ const codecs = loadCodecs();
 const codec = codecs.get('Event')!;
 const bundle = codecs.get('EventBundle')!;
 const baseEnv = writerBenchEnv(url);
+// BENCH_SEAL=1: the bundles sealed as the gateway seals them, and the writer given the secret (KAFKA_SEAL_SECRET).
+if (process.env.BENCH_SEAL === '1')
+  baseEnv.KAFKA_SEAL_SECRET = crypto.randomBytes(SEAL_SECRET_BYTES).toString('base64');
 
 type Form = 'bundles' | 'single';
 
@@ -70,7 +75,8 @@ async function prefill(topic: string, count: number, form: Form): Promise<void> 
   await ensureTopics(kafka, config.kafka);
   const events = makeEvents(count, Date.now() - 600_000);
   if (form === 'single') return prefillSingle(kafka, topic, events);
-  const producer = new BatchingProducer(kafka, { timeoutMs: 60_000 });
+  const seal = config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret);
+  const producer = new BatchingProducer(kafka, { timeoutMs: 60_000, seal });
   await producer.connect();
   const headers = { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' };
   for (let i = 0; i < events.length; i += 4000) {

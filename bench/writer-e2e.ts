@@ -66,10 +66,24 @@ async function insertRound(): Promise<number> {
   return rate;
 }
 
+/**
+ * A checkpoint before each measurement: each starts with no dirty pages left by the one before (otherwise whichever
+ * ran into the server's next checkpoint paid for both: the naive COPY's rate varied 45–80k rows/s run to run).
+ */
+async function checkpoint(): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await client.query('CHECKPOINT');
+  await client.end();
+}
+
 async function measure(label: string): Promise<string> {
   const [eventsBefore, naiveBefore] = [await tableSize(url, 'events'), await tableSize(url, 'naive_events')];
+  await checkpoint();
   const naive = await naiveCopyRound();
+  await checkpoint();
   const pipeline = await pipelineRound();
+  await checkpoint();
   const insert = await insertRound();
   log(`${label}: pipeline ${fmt(pipeline)}, naive COPY ${fmt(naive)}, INSERT per event ${fmt(insert)}`);
   const [eventsAfter, naiveAfter] = [await tableSize(url, 'events'), await tableSize(url, 'naive_events')];
