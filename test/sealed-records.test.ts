@@ -9,7 +9,7 @@
  *    dead-lettered and its sensitive tags redacted.
  */
 import fc from 'fast-check';
-import { Partitioners, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import { loadConfig, type Config } from '../shared/config.ts';
@@ -168,13 +168,9 @@ describe('sealed records', () => {
       ctx = await createTestContext({ KAFKA_SEAL_SECRET: SECRET });
       api = await ctx.start('gateway');
       writer = await ctx.start('writer');
-      producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-      await producer.connect();
+      producer = await ctx.producer();
     });
-    afterAll(async () => {
-      await producer?.disconnect();
-      await ctx?.cleanup();
-    });
+    afterAll(() => ctx?.cleanup());
 
     const sealCounts = async () => {
       const metric = await writer.registry.getSingleMetric('vigil_writer_sealed_records_total')!.get();

@@ -6,7 +6,7 @@
  * vigil-producer: alerter, created_by vigil-alerter) are still stored.
  */
 import crypto from 'node:crypto';
-import { Partitioners, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
@@ -25,13 +25,9 @@ describe("the system's identity is reserved", () => {
   beforeAll(async () => {
     ctx = await createTestContext();
     api = await ctx.start('gateway,writer');
-    producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    producer = await ctx.producer();
   });
-  afterAll(async () => {
-    await producer?.disconnect();
-    await ctx?.cleanup();
-  });
+  afterAll(() => ctx?.cleanup());
 
   const post = (payload: unknown) =>
     api.app.inject({

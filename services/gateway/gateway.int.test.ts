@@ -14,10 +14,18 @@ import { keyPartition } from '../../shared/kafka/partitioner.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { unbundle } from '../../test/helpers/bundles.ts';
 import { createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
-import { readTopic } from '../../test/helpers/read-topic.ts';
+import { readTopic, type TopicRecord } from '../../test/helpers/read-topic.ts';
+import { RecordSeal } from '../../shared/kafka/seal.ts';
 
 const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const codecs = loadCodecs();
+
+/** The gateway's headers, with a seal that verifies under the test's secret (the writer then trusts the record). */
+function expectSealed(record: TopicRecord, secret: string | null, topic: string, schema: string): void {
+  const { 'vigil-seal': seal, ...headers } = record.headers;
+  expect(headers).toEqual({ 'vigil-schema': schema, 'vigil-producer': 'gateway' });
+  expect(new RecordSeal(secret!).verify({ topic, schema, producer: 'gateway' }, record.value, seal)).toBe(true);
+}
 
 describe('ingest gateway', () => {
   let ctx: TestContext;
@@ -600,7 +608,7 @@ describe('ingest gateway', () => {
       );
       const bundle = codecs.get('EventBundle')!;
       for (const record of records)
-        expect(record.headers).toEqual({ 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' });
+        expectSealed(record, ctx.config.kafka.sealSecret, ctx.config.kafka.topics.events, bundle.schemaId);
       const travelled = unbundle(records, bundle);
       // The batch's items carry the request's arrival time.
       const batchTime = travelled.find((t) => t.item.id === mineId)!.item.timestamp as number;
@@ -686,7 +694,7 @@ describe('ingest gateway', () => {
       const bundle = codecs.get('MetricBundle')!;
       for (const record of records) {
         expect(record.key).toBeNull();
-        expect(record.headers).toEqual({ 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' });
+        expectSealed(record, ctx.config.kafka.sealSecret, ctx.config.kafka.topics.metrics, bundle.schemaId);
       }
       const travelled = unbundle(records, bundle);
       expect(travelled).toHaveLength(120);

@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
-import { Partitioners, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../../shared/config.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
@@ -43,13 +43,9 @@ describe('direct Kafka producers', () => {
   beforeAll(async () => {
     ctx = await createTestContext();
     writer = await ctx.start('writer');
-    producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    producer = await ctx.producer();
   });
-  afterAll(async () => {
-    await producer?.disconnect();
-    await ctx?.cleanup();
-  });
+  afterAll(() => ctx?.cleanup());
 
   it('stores JSON and Avro events and metrics (current and v1 schema), dead-letters the bad ones', async () => {
     const events = ctx.config.kafka.topics.events;

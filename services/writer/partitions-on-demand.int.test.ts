@@ -3,7 +3,7 @@
  * event 10 days old, a metric sample 60 days old), and when a partition it had seen is dropped behind its back, the
  * COPY's "no partition" error makes it forget what it knew, create the partition again and store the batch.
  */
-import { Partitioners, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketStart, listPartitions, partitionName } from '../../shared/db/partitions.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
@@ -19,13 +19,9 @@ describe('partitions on demand', () => {
   beforeAll(async () => {
     ctx = await createTestContext({ PARTITION_GRANULARITY: 'day' });
     writer = await ctx.start('writer');
-    producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
-    await producer.connect();
+    producer = await ctx.producer();
   });
-  afterAll(async () => {
-    await producer?.disconnect();
-    await ctx?.cleanup();
-  });
+  afterAll(() => ctx?.cleanup());
 
   const event = (ms: number, message: string) => ({
     key: 'old',

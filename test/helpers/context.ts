@@ -3,7 +3,7 @@
  * a Config pointing at them, so files run in parallel against one broker and one server without interfering.
  */
 import crypto from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import { type Kafka, Partitioners, type Producer } from 'kafkajs';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { ensureDatabase, dropDatabase } from '../../shared/db/ensure-database.ts';
 import { migrate } from '../../shared/db/migrate.ts';
@@ -24,6 +24,8 @@ export interface TestContext {
   /** A pool on the test's database for assertions. */
   db: Pool;
   token(role: UserRole, sub?: string): string;
+  /** A connected producer with Kafka's default partitioner (a direct producer's), disconnected by cleanup(). */
+  producer(): Promise<Producer>;
   /** Starts the given roles in-process against the test's database and topics. */
   start(roles: string, overrides?: Record<string, string>): Promise<Runtime>;
   cleanup(): Promise<void>;
@@ -59,6 +61,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   await ensureTopics(kafka, config.kafka);
   const db = createPool(config.database.url, 2, 'vigil-test');
   const runtimes: Runtime[] = [];
+  const producers: Producer[] = [];
 
   return {
     id,
@@ -68,6 +71,12 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     kafka,
     db,
     token: (role, sub = crypto.randomUUID()) => signToken(config.auth, { role, sub, ttlSeconds: 600 }),
+    async producer() {
+      const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      await producer.connect();
+      producers.push(producer);
+      return producer;
+    },
     async start(roles, more = {}) {
       const runtime = await startRuntime(loadConfig({ ...env, ...more, VIGIL_ROLES: roles }), logger);
       runtimes.push(runtime);
@@ -81,6 +90,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
       return runtime;
     },
     async cleanup() {
+      for (const producer of producers) await producer.disconnect().catch(() => {});
       for (const runtime of runtimes) await runtime.stop().catch(() => {});
       await db.end();
       await deleteTopics(kafka, [
