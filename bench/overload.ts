@@ -57,6 +57,7 @@ const MAX_OLD_SPACE_MB = setting('BENCH_MAX_OLD_SPACE_MB', 0);
  */
 const MAX_OUTSTANDING = setting('BENCH_MAX_OUTSTANDING', 8000);
 const PARTITIONS = 6;
+const SEAL_SECRET_BYTES = 48;
 const BATCH = 100;
 const TEMPLATES = 20;
 const SOURCES = 20;
@@ -360,6 +361,8 @@ async function main(cleanup: (() => Promise<unknown>)[]): Promise<number> {
     KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
     WRITER_GROUP_ID: `bench-${id}-writer`,
     ALERTER_GROUP_ID: `bench-${id}-alerter`,
+    // As a deployment should run: the writer stores the gateway's sealed records without validating them again.
+    KAFKA_SEAL_SECRET: crypto.randomBytes(SEAL_SECRET_BYTES).toString('base64'),
   };
   const config = loadConfig(env);
   const kafka = createKafka(config.kafka, createLogger('error', 'overload'), 'bench');
