@@ -81,10 +81,13 @@ export const SETTINGS: readonly Setting[] = [
     name: 'KAFKA_SEAL_SECRET',
     default: undefined,
     doc:
-      'Secret of the gateway and the writer, at least 32 bytes (`openssl rand -base64 48`): the gateway seals each ' +
+      "Secret of vigil's processes, at least 32 bytes (`openssl rand -base64 48`): the gateway seals each " +
       'record it validated (header `vigil-seal`: a ChaCha20-Poly1305 tag bound to the topic, schema and producer) ' +
       'and the writer stores a sealed record as the gateway validated it rather than validating it again (less CPU ' +
-      'per event). A record without a valid seal is validated as any other. Unset: nothing is sealed.',
+      "per event); the alerter seals its records too, and only sealed records keep their items' created_by (no " +
+      'direct producer can pass for the gateway or the alerter). A record without a valid seal is validated as any ' +
+      "other. Unset: nothing is sealed, and the vigil-producer header alone names vigil's own records. Give every " +
+      'vigil process the same one.',
   },
   {
     name: 'KAFKA_TOPIC_PARTITIONS',

@@ -9,6 +9,7 @@ import crypto from 'node:crypto';
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Runtime } from '../bin/runtime.ts';
+import { RecordSeal } from '../shared/kafka/seal.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from './helpers/context.ts';
 import { awaitRecords } from './helpers/read-topic.ts';
@@ -102,24 +103,36 @@ describe("the system's identity is reserved", () => {
     const json = { 'content-type': 'application/json' };
     const avro = { 'vigil-schema': event.schemaId };
     const fromAlerter = { 'vigil-producer': 'alerter' };
+    // A record sealed as vigil's own producer seals it (the test context sets KAFKA_SEAL_SECRET, as a deployment
+    // should): with a secret, only sealed records are vigil's own.
+    const seal = new RecordSeal(ctx.config.kafka.sealSecret!);
+    const sealed = (value: Buffer, producer: string) => ({
+      ...avro,
+      'vigil-producer': producer,
+      'vigil-seal': seal.sign({ topic, schema: event.schemaId, producer }, value),
+    });
+    const claimsAlerter = item(crypto.randomUUID(), 'billing', 'vigil-alerter');
+    const alerters = item(own, 'vigil-alerter', 'vigil-alerter');
     await producer.send({
       topic,
       messages: [
         // JSON with the alerter's source, and JSON that names the alerter as its creator.
         record('a', { event_type: 'alert', source: 'vigil-alerter', message: 'forged' }, json),
         record('b', { event_type: 'log', source: 'billing', created_by: 'vigil-alerter' }, json),
-        // Avro as the gateway writes it, claiming the alerter as creator or as source; and a record that says
-        // `vigil-producer: alerter` but is JSON (the alerter writes Avro).
-        record('c', item(crypto.randomUUID(), 'billing', 'vigil-alerter'), { ...avro, 'vigil-producer': 'gateway' }),
+        // Avro as the gateway writes it (sealed), claiming the alerter as creator; one claiming its source; and a
+        // record that says `vigil-producer: alerter` but is JSON (the alerter writes Avro).
+        record('c', claimsAlerter, sealed(claimsAlerter, 'gateway')),
         record('d', { event_type: 'log', source: 'x', created_by: 'vigil-alerter' }, { ...json, ...fromAlerter }),
         record('e', item(crypto.randomUUID(), 'vigil-alerter', 'mallory'), { ...avro, 'vigil-producer': 'gateway' }),
-        // The alerter's own record.
-        record('vigil-alerter', item(own, 'vigil-alerter', 'vigil-alerter'), { ...avro, ...fromAlerter }),
+        // The alerter's own record as a direct producer could forge it (the header without a seal)...
+        record('f', item(crypto.randomUUID(), 'vigil-alerter', 'vigil-alerter'), { ...avro, ...fromAlerter }),
+        // ... and as the alerter writes it.
+        record('vigil-alerter', alerters, sealed(alerters, 'alerter')),
       ],
     });
     const CREATED_BY_REFUSED =
       'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
-    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 5);
+    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 6);
     const summary = letters
       .map((l) => [l.key?.toString(), l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])
       .sort();
@@ -130,6 +143,7 @@ describe("the system's identity is reserved", () => {
       ['c', 'invalid', 'created_by: "vigil-alerter" is reserved for vigil itself'],
       ['d', 'invalid', `created_by: ${CREATED_BY_REFUSED}`],
       ['e', 'invalid', `source: "vigil-alerter" ${RESERVED}`],
+      ['f', 'invalid', `source: "vigil-alerter" ${RESERVED}`],
     ]);
     await waitFor(
       () => countRows(ctx.db, 'SELECT count(*) AS n FROM events WHERE id = $1', [own]),

@@ -6,6 +6,7 @@
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import { creatorOf, itemsOf, type ItemCodecs } from '../../shared/kafka/record-items.ts';
+import { isSealed, type RecordSeal } from '../../shared/kafka/seal.ts';
 import { parseEventTexts, validateEvent, type EventLimits } from '../../shared/schemas/event.ts';
 import { validateMetric, type MetricLimits, type MetricRecord } from '../../shared/schemas/metric.ts';
 import { isPlainObject, type TimeWindow } from '../../shared/schemas/validate.ts';
@@ -19,6 +20,9 @@ export interface DecodeContext {
   eventRetentionDays: number;
   metricRetentionDays: number;
   futureGraceSeconds: number;
+  /** KAFKA_SEAL_SECRET's seal (null: none) and the events topic: with a secret, only sealed records are vigil's own. */
+  seal: RecordSeal | null;
+  eventsTopic: string;
 }
 
 export function decodeMetrics(record: ConsumedRecord, ctx: DecodeContext): MetricRecord[] {
@@ -34,10 +38,11 @@ export function decodeMetrics(record: ConsumedRecord, ctx: DecodeContext): Metri
 export function decodeEvents(record: ConsumedRecord, ctx: DecodeContext): EventInput[] {
   const events: EventInput[] = [];
   const window = windowOf(record, ctx.eventRetentionDays, ctx);
+  const sealed = isSealed(ctx.seal, ctx.eventsTopic, record);
   for (const { input, avro, createdBy } of inputsOf(record, ctx.eventCodecs)) {
     const texts = avro ? parseEventTexts(input) : {};
     // Attributed as the writer attributes it, so an event that claims the alerter's source is skipped here too.
-    const creator = creatorOf(record, avro ? 'avro' : 'json', createdBy);
+    const creator = creatorOf(record, avro ? 'avro' : 'json', createdBy, sealed);
     if (texts === null || !creator.ok) continue;
     const result = validateEvent(input, { window, limits: ctx.eventLimits, createdBy: creator.value, texts });
     if (!result.ok) continue;

@@ -6,6 +6,7 @@
  */
 import { BatchConsumer } from '../../shared/kafka/consumer.ts';
 import { BatchingProducer } from '../../shared/kafka/producer.ts';
+import { RecordSeal } from '../../shared/kafka/seal.ts';
 import { probeBrokers } from '../../shared/kafka/probe.ts';
 import type { RoleDeps, RoleHandle } from '../../shared/role.ts';
 import { NotReadyError } from '../../shared/http/readiness.ts';
@@ -39,7 +40,9 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
   const parse = { maxRangeMs: settings.maxRangeMs };
   const rules = new RuleStore(pool);
   const states = new StateStore(pool);
-  const producer = new BatchingProducer(deps.kafka, { timeoutMs: config.ingest.produceTimeoutMs });
+  // With KAFKA_SEAL_SECRET the alerter seals its records: only sealed records may carry a system actor.
+  const seal = config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret);
+  const producer = new BatchingProducer(deps.kafka, { timeoutMs: config.ingest.produceTimeoutMs, seal });
   let alerter: Alerter | null = null;
   const dispatcher = new Dispatcher({
     store: states,
@@ -73,6 +76,8 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
       eventRetentionDays: config.storage.eventRetentionDays,
       metricRetentionDays: config.storage.metricRetentionDays,
       futureGraceSeconds: config.ingest.futureGraceSeconds,
+      seal,
+      eventsTopic: config.kafka.topics.events,
     },
     parse,
     lookbackMs: settings.lookbackMs,

@@ -8,7 +8,8 @@
  * secret shapes in messages (INGEST_REDACT_SECRETS), and applies the configured INGEST_* limits. created_by of a
  * direct record is `kafka:<vigil-producer header>` (`kafka:direct` without the header), whatever its items say:
  * only vigil's own producers (header `gateway`: the token's subject; `alerter`) have the created_by field of their
- * Avro items stored, and a system actor only on the alerter's (shared/kafka/record-items.ts creatorOf). A JSON item
+ * Avro items stored, and a system actor only on the alerter's (shared/kafka/record-items.ts creatorOf); with
+ * KAFKA_SEAL_SECRET set, only when the record's seal verifies (`sealed`; null: no secret). A JSON item
  * carrying `created_by` is invalid, as it is over HTTP.
  *
  * Avro events carry tags and payload as JSON text, stored as that text when nothing changes it: a scan
@@ -59,6 +60,7 @@ export function decodeEvent(
   encoding: 'avro' | 'json',
   record: ConsumedRecord,
   ctx: DecodeContext,
+  sealed: boolean | null = null,
 ): Decoded<EventRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateEvent(item, { window, limits: ctx.limits, createdBy: null }));
@@ -80,7 +82,7 @@ export function decodeEvent(
       texts[field] = undefined;
     }
   }
-  const creator = creatorOf(record, encoding, createdBy);
+  const creator = creatorOf(record, encoding, createdBy, sealed);
   if (!creator.ok) return invalid([creator.error]);
   return givenOf(
     invalidOf(validateEvent(input, { window, limits: ctx.limits, createdBy: creator.value, texts, keys })),
@@ -94,6 +96,7 @@ export function decodeMetric(
   encoding: 'avro' | 'json',
   record: ConsumedRecord,
   ctx: MetricDecodeContext,
+  sealed: boolean | null = null,
 ): Decoded<MetricRecord> {
   const window = windowOf(record, ctx);
   if (!isPlainObject(item)) return invalidOf(validateMetric(item, { window, limits: ctx.limits, createdBy: null }));
@@ -101,7 +104,7 @@ export function decodeMetric(
   const { created_by: createdBy, id_given: idGiven } = item;
   const input = encoding === 'avro' ? avroMetricInput(item) : jsonInput(item);
   input.labels = ctx.redact(input.labels);
-  const creator = creatorOf(record, encoding, createdBy);
+  const creator = creatorOf(record, encoding, createdBy, sealed);
   if (!creator.ok) return invalid([creator.error]);
   return givenOf(invalidOf(validateMetric(input, { window, limits: ctx.limits, createdBy: creator.value })), idGiven);
 }

@@ -12,6 +12,7 @@ import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_DIR } from '../../shared/config.ts';
 import { loadCodecs } from '../../shared/schemas/avro.ts';
+import { RecordSeal } from '../../shared/kafka/seal.ts';
 import { seriesFingerprint } from '../../shared/schemas/metric.ts';
 import { countRows, createTestContext, waitFor, type TestContext } from '../../test/helpers/context.ts';
 import { awaitRecords } from '../../test/helpers/read-topic.ts';
@@ -425,6 +426,7 @@ describe('direct Kafka producers', () => {
       timestamp: t1.getTime(),
       created_by: createdBy,
     });
+    const gatewayValue = eventBundle.encode({ events: [avroEvent(7, 'token-subject')] });
     const jsonEvent = (n: number, extra: Record<string, unknown> = {}) =>
       JSON.stringify({ id: id(n), event_type: 'log', source: 'claims', timestamp: t1.getTime(), ...extra });
     await producer.send({
@@ -446,11 +448,24 @@ describe('direct Kafka producers', () => {
           value: eventCodec.encode(avroEvent(3, 'admin')),
           headers: { 'vigil-schema': eventCodec.schemaId, ...producerHeader },
         },
-        // The gateway's own records keep the token subject it wrote into each item.
+        // The gateway's own records keep the token subject it wrote into each item: with KAFKA_SEAL_SECRET set (as
+        // the test context runs), only a sealed one; the header alone is a direct producer's claim.
         {
           key: 'claims',
           value: eventBundle.encode({ events: [avroEvent(4, 'token-subject')] }),
           headers: { 'vigil-schema': eventBundle.schemaId, 'vigil-producer': 'gateway' },
+        },
+        {
+          key: 'claims',
+          value: gatewayValue,
+          headers: {
+            'vigil-schema': eventBundle.schemaId,
+            'vigil-producer': 'gateway',
+            'vigil-seal': new RecordSeal(ctx.config.kafka.sealSecret!).sign(
+              { topic: events, schema: eventBundle.schemaId, producer: 'gateway' },
+              gatewayValue,
+            ),
+          },
         },
       ],
     });
@@ -474,14 +489,15 @@ describe('direct Kafka producers', () => {
       ],
     });
 
-    await waitFor(storedOffsets, (n) => n === before + 6);
+    await waitFor(storedOffsets, (n) => n === before + 7);
     const { rows: stored } = await ctx.db.query(
       `SELECT id, message, created_by FROM events WHERE source = 'claims' ORDER BY id`,
     );
     expect(stored).toEqual([
       { id: id(2), message: 'sent Bearer [REDACTED]', created_by: 'kafka:batch-job' },
       { id: id(3), message: null, created_by: 'kafka:batch-job' },
-      { id: id(4), message: null, created_by: 'token-subject' },
+      { id: id(4), message: null, created_by: 'kafka:gateway' },
+      { id: id(7), message: null, created_by: 'token-subject' },
     ]);
     // Redaction applies to direct records as to HTTP input: message secrets above, metric labels here.
     const { rows: samples } = await ctx.db.query(

@@ -10,12 +10,14 @@
  * A record the gateway sealed (KAFKA_SEAL_SECRET, shared/kafka/seal.ts) holds items the gateway validated, redacted
  * and encoded under the same rules: its decoded Avro items are the records to store, so they are written as they
  * are, without the validation, redaction and tags/payload scan every other record's items pass (about half of the
- * writer's work per row). Only the created_by rule (creatorOf) is applied to them as to every Avro item.
+ * writer's work per row). Only the created_by rule (creatorOf) is applied to them as to every Avro item. With a
+ * secret set, the created_by rule takes an Avro item's created_by only from a sealed record (the alerter seals its
+ * records too, and they are validated in full).
  */
 import type { ConsumedRecord } from '../../shared/kafka/consumer.ts';
 import type { DeadLetterItem, DeadLetterReason } from '../../shared/kafka/dlq.ts';
 import { creatorOf, estimatedItems, itemAlone, itemsOf, type ItemCodecs } from '../../shared/kafka/record-items.ts';
-import { RecordSeal } from '../../shared/kafka/seal.ts';
+import { isSealed, RecordSeal } from '../../shared/kafka/seal.ts';
 import { HEADER_PRODUCER, HEADER_SCHEMA, HEADER_SEAL, PRODUCER_GATEWAY } from '../../shared/kafka/topics.ts';
 import type { Config } from '../../shared/config.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
@@ -76,12 +78,9 @@ export function createSinks(
   onSeal: SealListener = () => {},
 ): Sink[] {
   const seal = config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret);
-  const sealed = (topic: string, record: ConsumedRecord): boolean => {
-    const header = record.headers[HEADER_SEAL];
-    if (header === undefined || seal === null || record.value === null) return false;
-    const { [HEADER_SCHEMA]: schema, [HEADER_PRODUCER]: producer } = record.headers;
-    const verified = seal.verify({ topic, schema: schema ?? '', producer: producer ?? '' }, record.value, header);
-    onSeal(verified);
+  const sealed = (topic: string, record: ConsumedRecord): boolean | null => {
+    const verified = isSealed(seal, topic, record);
+    if (verified !== null && record.headers[HEADER_SEAL] !== undefined) onSeal(verified);
     return verified;
   };
   // Exactly the limits, depth bound and redaction the gateway applies to HTTP input (config.ingest).
@@ -112,7 +111,7 @@ export function createSinks(
       'events',
       EVENT_COLUMNS,
       { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! },
-      (item, encoding, record) => decodeEvent(item, encoding, record, eventContext),
+      (item, encoding, record, sealed) => decodeEvent(item, encoding, record, eventContext, sealed),
       sealed,
       // A sealed bundle of the gateway in the current schema: its bytes copied into rows (avro-copy.ts).
       (record, out) => {
@@ -153,7 +152,7 @@ export function createSinks(
       'metrics',
       METRIC_COLUMNS,
       { item: codecs.get('Metric')!, bundle: codecs.get('MetricBundle')! },
-      (item, encoding, record) => decodeMetric(item, encoding, record, metricContext),
+      (item, encoding, record, sealed) => decodeMetric(item, encoding, record, metricContext, sealed),
       sealed,
       () => null,
       (m, out, record, index) => {
@@ -179,9 +178,10 @@ function createSink<T>(
   table: Sink['table'],
   columns: string,
   codecs: ItemCodecs,
-  decodeItem: (item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord) => Decoded<T>,
-  /** Whether `record` carries a seal that verifies: its Avro items are stored as they are. */
-  sealed: (topic: string, record: ConsumedRecord) => boolean,
+  /** `sealed`: whether the record's seal verified (null: no KAFKA_SEAL_SECRET), for the created_by rule. */
+  decodeItem: (item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, sealed: boolean | null) => Decoded<T>,
+  /** Whether `record` carries a seal that verifies; null when no secret is set. */
+  sealed: (topic: string, record: ConsumedRecord) => boolean | null,
   /** A sealed record's rows written straight from its bytes, or null: decode it (`out` is truncated back). */
   transcode: (record: ConsumedRecord, out: CopyRows) => SinkRow[] | null,
   /** Writes the row of a valid item into `out`: `index` is the item's position in a bundle, -1 for one item. */
@@ -204,7 +204,12 @@ function createSink<T>(
     columns,
     estimatedItems: (record) => estimatedItems(record, codecs.bundle),
     decode(record, out) {
-      const trusted = record.headers[HEADER_SCHEMA] !== undefined && sealed(topic, record);
+      const verified = sealed(topic, record);
+      // The gateway's sealed records hold what it validated; the alerter's are sealed only to prove who wrote them.
+      const trusted =
+        verified === true &&
+        record.headers[HEADER_SCHEMA] !== undefined &&
+        record.headers[HEADER_PRODUCER] === PRODUCER_GATEWAY;
       if (trusted) {
         const mark = out.length;
         const rows = transcode(record, out);
@@ -217,7 +222,9 @@ function createSink<T>(
       const rows: SinkRow[] = [];
       const dead: SinkLetter[] = [];
       for (let index = 0; index < items.length; index++) {
-        const decoded = trusted ? sealedItem<T>(items[index], record) : decodeItem(items[index], encoding, record);
+        const decoded = trusted
+          ? sealedItem<T>(items[index], record)
+          : decodeItem(items[index], encoding, record, verified);
         if (decoded.ok) rows.push(writeRow(decoded.value, out, record, bundle ? index : -1));
         else
           dead.push({
@@ -241,7 +248,7 @@ function createSink<T>(
  */
 function sealedItem<T>(item: unknown, record: ConsumedRecord): Decoded<T> {
   const stored = item as { created_by: unknown };
-  const creator = creatorOf(record, 'avro', stored.created_by);
+  const creator = creatorOf(record, 'avro', stored.created_by, true);
   if (!creator.ok) {
     const { field, message } = creator.error;
     return { ok: false, reason: 'invalid', detail: `${field}: ${message}` };

@@ -126,15 +126,18 @@ export function itemAlone(
  * gateway writes the token subject there, the alerter its identity), else the direct producer, `kafka:<vigil-producer
  * header>` (`kafka:direct` without the header), whatever the item says. A system actor is accepted only on the
  * alerter's own Avro records; anywhere else the item is refused (and dead-lettered), so a producer cannot write
- * events that incident timelines would take for the alerter's.
+ * events that incident timelines would take for the alerter's. `sealed`: whether the record carries a seal that
+ * verifies (shared/kafka/seal.ts), or null where no KAFKA_SEAL_SECRET is set. With a secret, only sealed records
+ * are vigil's own: the header alone can be set by anyone who may write to the topics.
  */
 export function creatorOf(
   record: ConsumedRecord,
   encoding: 'avro' | 'json',
   createdBy: unknown,
+  sealed: boolean | null,
 ): { ok: true; value: string } | { ok: false; error: FieldError } {
   const producer = record.headers[HEADER_PRODUCER];
-  const own = encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer);
+  const own = encoding === 'avro' && producer !== undefined && OWN_PRODUCERS.has(producer) && sealed !== false;
   if (!own || typeof createdBy !== 'string')
     return { ok: true, value: `${DIRECT_PRODUCER_PREFIX}${producer ?? 'direct'}` };
   if (isSystemActor(createdBy) && !(encoding === 'avro' && producer === PRODUCER_ALERTER)) {

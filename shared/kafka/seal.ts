@@ -1,5 +1,7 @@
 /**
- * Seals on the records the gateway validated, so that the writer can store them without validating them again.
+ * Seals on vigil's own records: the gateway's (validated: the writer stores them without validating them again) and
+ * the alerter's (validated in full like any other); with a secret set, only sealed records keep their items'
+ * created_by (shared/kafka/record-items.ts creatorOf), so no other producer can pass for vigil's.
  *
  * Anyone who may write to the topics can set any header, so a header alone cannot tell the writer that vigil's
  * gateway checked a record: the seal is a message authentication code under KAFKA_SEAL_SECRET, a secret only
@@ -13,6 +15,8 @@
  * does not verify is simply not sealed: the writer validates it as any direct producer's record.
  */
 import crypto from 'node:crypto';
+import type { ConsumedRecord } from './consumer.ts';
+import { HEADER_PRODUCER, HEADER_SCHEMA, HEADER_SEAL } from './topics.ts';
 
 const NONCE_BYTES = 12;
 const NONCE_RANDOM_BYTES = 8;
@@ -77,4 +81,16 @@ export class RecordSeal {
     }
     return key;
   }
+}
+
+/**
+ * Whether a consumed record of `topic` carries a seal that verifies under `seal`; null when there is no secret
+ * (nothing is sealed). A record without the header is not sealed.
+ */
+export function isSealed(seal: RecordSeal | null, topic: string, record: ConsumedRecord): boolean | null {
+  if (seal === null) return null;
+  const header = record.headers[HEADER_SEAL];
+  if (header === undefined || record.value === null) return false;
+  const { [HEADER_SCHEMA]: schema, [HEADER_PRODUCER]: producer } = record.headers;
+  return seal.verify({ topic, schema: schema ?? '', producer: producer ?? '' }, record.value, header);
 }
