@@ -113,10 +113,10 @@ export function createSinks(
       { item: codecs.get('Event')!, bundle: codecs.get('EventBundle')! },
       (item, encoding, record, sealed) => decodeEvent(item, encoding, record, eventContext, sealed),
       sealed,
-      // A sealed bundle of the gateway in the current schema: its bytes copied into rows (avro-copy.ts).
+      // A bundle the gateway sealed (decode() only asks for those), in the schema avro-copy.ts follows: its bytes
+      // copied into rows.
       (record, out) => {
-        if (record.headers[HEADER_SCHEMA] !== TRANSCODED_SCHEMA || record.headers[HEADER_PRODUCER] !== PRODUCER_GATEWAY)
-          return null;
+        if (record.headers[HEADER_SCHEMA] !== TRANSCODED_SCHEMA) return null;
         return transcodeEventBundle(
           record.value!,
           out,
@@ -182,7 +182,7 @@ function createSink<T>(
   decodeItem: (item: unknown, encoding: 'avro' | 'json', record: ConsumedRecord, sealed: boolean | null) => Decoded<T>,
   /** Whether `record` carries a seal that verifies; null when no secret is set. */
   sealed: (topic: string, record: ConsumedRecord) => boolean | null,
-  /** A sealed record's rows written straight from its bytes, or null: decode it (`out` is truncated back). */
+  /** A gateway-sealed record's rows written straight from its bytes, or null: decode it (`out` is truncated back). */
   transcode: (record: ConsumedRecord, out: CopyRows) => SinkRow[] | null,
   /** Writes the row of a valid item into `out`: `index` is the item's position in a bundle, -1 for one item. */
   writeRow: (value: T, out: CopyRows, record: ConsumedRecord, index: number) => SinkRow,
