@@ -1,0 +1,69 @@
+import fc from 'fast-check';
+import { Partitioners, type PartitionMetadata } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { fixedPartitions, keyPartition, murmur2 } from './partitioner.ts';
+
+/** KafkaJS's DefaultPartitioner (its murmur2 in 64-bit Long arithmetic): where vigil's records went before. */
+const kafkajs = Partitioners.DefaultPartitioner() as unknown as (args: {
+  topic: string;
+  partitionMetadata: PartitionMetadata[];
+  message: { key: string; value: null };
+}) => number;
+const metadata = (count: number): PartitionMetadata[] =>
+  Array.from({ length: count }, (_, partitionId) => ({
+    partitionErrorCode: 0,
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    offlineReplicas: [],
+  }));
+
+describe('keyPartition', () => {
+  it("puts every key where KafkaJS's DefaultPartitioner (Java's murmur2) puts it", () => {
+    const counts = [1, 2, 3, 6, 7, 64, 1000];
+    const partitionMetadata = new Map(counts.map((count) => [count, metadata(count)]));
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 12 }),
+          fc.string({ unit: 'binary', maxLength: 40 }),
+          // Lone surrogates: both encode them as U+FFFD.
+          fc.string({ unit: 'binary', maxLength: 40 }).map((s) => `${s}\ud800x`),
+          // Longer than the scratch buffer holds at first.
+          fc.string({ unit: 'grapheme', minLength: 80, maxLength: 400 }),
+        ),
+        fc.constantFrom(...counts),
+        (key, count) => {
+          const expected = kafkajs({
+            topic: 't',
+            partitionMetadata: partitionMetadata.get(count)!,
+            message: { key, value: null },
+          });
+          expect(keyPartition(key, count)).toBe(expected);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("matches Java's murmur2 on the reference keys of Kafka's own tests", () => {
+    // org.apache.kafka.common.utils.UtilsTest#testMurmur2
+    const cases: Array<[string, number]> = [
+      ['21', -973932308],
+      ['foobar', -790332482],
+      ['a-little-bit-long-string', -985981536],
+      ['a-little-bit-longer-string', -1486304829],
+      ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+      ['abc', 479470107],
+    ];
+    expect(cases.map(([key]) => [key, murmur2(key)])).toEqual(cases);
+  });
+
+  it('routes by a fixed partition count without a broker', async () => {
+    const route = await fixedPartitions(6).router();
+    expect(['web-server-0', 'web-server-1', 'db'].map(route)).toEqual(
+      ['web-server-0', 'web-server-1', 'db'].map((key) => keyPartition(key, 6)),
+    );
+  });
+});
