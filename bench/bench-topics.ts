@@ -20,11 +20,11 @@ export async function benchTopics(name: string): Promise<{ config: Config; kafka
   return { config, kafka, cleanup: () => deleteTopics(kafka, [events, metrics, dlq]) };
 }
 
-/** The contract's example event (docs/contract.md) as the gateway receives it, from 10 sources. */
-export function contractEvent(i: number) {
+/** The contract's example event (docs/contract.md) as the gateway receives it, from 10 sources (or `sources`). */
+export function contractEvent(i: number, sources = 10) {
   return {
     event_type: 'log',
-    source: `web-server-${i % 10}`,
+    source: `web-server-${i % sources}`,
     message: 'Request processed successfully',
     level: 'info',
     tags: { service: 'api', environment: 'production', request_id: `req-${i}` },

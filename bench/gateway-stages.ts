@@ -7,11 +7,15 @@
  * with them when started without), as the gateway runs; to compare with a checkout whose copy of this script does
  * not, start both with the flags.
  *
- *   node --import tsx bench/gateway-stages.ts [--requests 2000]
+ * Events come from 10 sources, or from `--sources N`: requests then cycle through bodies whose events name N
+ * sources in turn (how many records a send makes depends on how items are grouped into bundles).
+ *
+ *   node --import tsx bench/gateway-stages.ts [--requests 2000] [--sources 10]
  */
 import { parseArgs } from 'node:util';
 import crypto from 'node:crypto';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
+import { TopicPartitioner } from '../shared/kafka/partitioner.ts';
 import { RecordSeal } from '../shared/kafka/seal.ts';
 import { Registry } from '../shared/metrics.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
@@ -23,8 +27,11 @@ import { benchTopics, contractEvent } from './bench-topics.ts';
 import { asDeployed } from './writer-lib.ts';
 
 await asDeployed();
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' } } });
+const { values } = parseArgs({
+  options: { requests: { type: 'string', default: '2000' }, sources: { type: 'string', default: '10' } },
+});
 const requests = Number(values.requests);
+const sources = Number(values.sources);
 const SIZE = 100;
 const CONCURRENCY = 16;
 const SEAL_SECRET_BYTES = 48;
@@ -46,12 +53,20 @@ const producer = new BatchingProducer(kafka, {
 });
 await producer.connect();
 const codecs = loadCodecs();
-const kind = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
+const kind = eventKind(
+  config,
+  codecs.get('Event')!,
+  codecs.get('EventBundle')!,
+  new TopicPartitioner(kafka, config.kafka.topics.events),
+);
 const metrics = createGatewayMetrics(new Registry());
-const body = Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => contractEvent(i))));
+const bodies = Array.from({ length: Math.max(1, Math.ceil(sources / SIZE)) }, (_, b) =>
+  Buffer.from(JSON.stringify(Array.from({ length: SIZE }, (_, i) => contractEvent(b * SIZE + i, sources)))),
+);
+let nextBody = 0;
 const discard = { publish: async () => {} } as unknown as BatchingProducer;
 const limits = { maxBytes: config.ingest.bodyLimitBytes, maxItems: 5000, maxItemValues: maxItemValues(config) };
-const parse = () => parseBody('application/json', body, limits, kind);
+const parse = () => parseBody('application/json', bodies[nextBody++ % bodies.length], limits, kind);
 
 const stages: Array<[string, () => Promise<unknown>]> = [
   ['splitting + JSON.parse of the body', async () => parse()],
@@ -99,7 +114,8 @@ await producer.close();
 await cleanup();
 
 console.log(
-  `\nCPU per event, ${requests} requests of ${SIZE} events (${body.length} bytes), ${CONCURRENCY} in flight:\n`,
+  `\nCPU per event, ${requests} requests of ${SIZE} events (${bodies[0].length} bytes) from ${sources} sources, ` +
+    `${CONCURRENCY} in flight:\n`,
 );
 console.log('| stage (cumulative) | CPU per event | of which this stage | events per CPU-second |');
 console.log('|---|---|---|---|');

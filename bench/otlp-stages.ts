@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../shared/config.ts';
-import type { TopicPartitioner } from '../shared/kafka/partitioner.ts';
+import { fixedPartitions } from '../shared/kafka/partitioner.ts';
 import { loadCodecs } from '../shared/schemas/avro.ts';
 import { parseBody } from '../services/gateway/body.ts';
 import { maxItemValues, metricKind } from '../services/gateway/kinds.ts';
@@ -27,8 +27,7 @@ const SERVICES = 10;
 const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
 const codecs = loadCodecs();
 // The router (the only user of the partitioner) is not measured: bundling costs every form alike.
-const noPartitioner = null as unknown as TopicPartitioner;
-const kind = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, noPartitioner);
+const kind = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, fixedPartitions(6));
 const { metrics, protobuf } = otlpPayloads(ITEMS, SERVICES);
 const bodies = {
   json: Buffer.from(metrics.json),

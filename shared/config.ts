@@ -74,7 +74,7 @@ export const SETTINGS: readonly Setting[] = [
       'is started.',
   },
   { name: 'KAFKA_CLIENT_ID', default: 'vigil', doc: 'Kafka client id prefix.' },
-  { name: 'KAFKA_TOPIC_EVENTS', default: 'monitoring.events.v1', doc: 'Events topic (key: source).' },
+  { name: 'KAFKA_TOPIC_EVENTS', default: 'monitoring.events.v1', doc: 'Events topic (partitioned by source).' },
   { name: 'KAFKA_TOPIC_METRICS', default: 'monitoring.metrics.v1', doc: 'Metrics topic (key: series fingerprint).' },
   { name: 'KAFKA_TOPIC_DLQ', default: 'monitoring.dlq.v1', doc: 'Dead-letter topic.' },
   {

@@ -547,7 +547,7 @@ describe('ingest gateway', () => {
   });
 
   describe('what reaches Kafka', () => {
-    it('bundles events by source (record key = source): Avro items, redacted secrets, the request id', async () => {
+    it("bundles events by their source's partition, no key: Avro items, redacted secrets, the request id", async () => {
       // A UUIDv7 id and no timestamp: the event takes the id's own time, so a retry hits the same primary key.
       const idTime = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
       const id = uuidv7({ msecs: idTime });
@@ -587,35 +587,39 @@ describe('ingest gateway', () => {
         created_by: sub,
       };
       expect(posted.json()).toEqual({ success: true, data: stored });
-      // A batch of three: its two kafka-check events share one bundle, in request order; the client's own
-      // request_id tag wins over the header's.
+      // A batch of four: kafka-check and kafka-second map to the same partition of three (kafka-other to another),
+      // so their three events share one bundle, in request order; the client's own request_id tag wins over the
+      // header's.
+      expect([keyPartition('kafka-check', 3), keyPartition('kafka-second', 3)]).toEqual([2, 2]);
+      expect(keyPartition('kafka-other', 3)).toBe(1);
       const before = Date.now();
       const batch = await post(
         'events',
         [
           event({ source: 'kafka-check', tags: { request_id: 'mine' } }),
           event({ source: 'kafka-other', message: 'other' }),
+          event({ source: 'kafka-second', message: 'second' }),
           event({ source: 'kafka-check', message: 'third' }),
         ],
         { 'x-request-id': 'req-kafka-2' },
       );
       expect(batch.statusCode).toBe(202);
-      const [mineId, otherId, thirdId] = batch.json().data.ids;
+      const [mineId, otherId, secondId, thirdId] = batch.json().data.ids;
       const after = Date.now();
 
       const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.events)).filter((r) =>
-        r.key?.startsWith('kafka-'),
+        r.value.includes('kafka-'),
       );
       const bundle = codecs.get('EventBundle')!;
-      for (const record of records)
+      for (const record of records) {
+        expect(record.key).toBeNull();
         expectSealed(record, ctx.config.kafka.sealSecret, ctx.config.kafka.topics.events, bundle.schemaId);
+      }
       const travelled = unbundle(records, bundle);
       // The batch's items carry the request's arrival time.
       const batchTime = travelled.find((t) => t.item.id === mineId)!.item.timestamp as number;
       expect(batchTime).toBeGreaterThanOrEqual(before);
       expect(batchTime).toBeLessThanOrEqual(after);
-      // Events of one source share a partition (per-source order), the one KafkaJS's partitioner gives their key.
-      for (const t of travelled) expect(t.partition).toBe(keyPartition(t.key!, 3));
       const item = (e: Record<string, unknown>) => ({
         message: 'ok',
         event_type: 'log',
@@ -623,55 +627,55 @@ describe('ingest gateway', () => {
         payload: '{}',
         created_by: sub,
         id_given: false,
+        tags: '{"request_id":"req-kafka-2"}',
+        timestamp: batchTime,
         ...e,
       });
-      // unbundle() lists items in partition and offset order; a stable sort by key keeps that order per source.
-      expect(
-        travelled
-          .map(({ key, index, item: i }) => ({ key, index, item: i }))
-          .sort((a, b) => a.key!.localeCompare(b.key!)),
-      ).toEqual([
-        // The client chose the first id (id_given: the writer stores it once); the gateway generated the others.
-        {
-          key: 'kafka-check',
-          index: 0,
-          item: {
-            ...stored,
-            tags: JSON.stringify(stored.tags),
-            payload: JSON.stringify(stored.payload),
-            timestamp: idTime,
-            id_given: true,
+      // unbundle() lists items in partition and offset order, and in bundle order within a record.
+      expect(travelled.map(({ partition, offset, index, item: i }) => ({ partition, offset, index, item: i }))).toEqual(
+        [
+          {
+            partition: 1,
+            offset: expect.any(String),
+            index: 0,
+            item: item({ id: otherId, source: 'kafka-other', message: 'other' }),
           },
-        },
-        {
-          key: 'kafka-check',
-          index: 0,
-          item: item({ id: mineId, source: 'kafka-check', tags: '{"request_id":"mine"}', timestamp: batchTime }),
-        },
-        {
-          key: 'kafka-check',
-          index: 1,
-          item: item({
-            id: thirdId,
-            source: 'kafka-check',
-            message: 'third',
-            tags: '{"request_id":"req-kafka-2"}',
-            timestamp: batchTime,
-          }),
-        },
-        {
-          key: 'kafka-other',
-          index: 0,
-          item: item({
-            id: otherId,
-            source: 'kafka-other',
-            message: 'other',
-            tags: '{"request_id":"req-kafka-2"}',
-            timestamp: batchTime,
-          }),
-        },
-      ]);
+          // The client chose the first id (id_given: the writer stores it once); the gateway generated the others.
+          {
+            partition: 2,
+            offset: travelled[1].offset,
+            index: 0,
+            item: {
+              ...stored,
+              tags: JSON.stringify(stored.tags),
+              payload: JSON.stringify(stored.payload),
+              timestamp: idTime,
+              id_given: true,
+            },
+          },
+          {
+            partition: 2,
+            offset: travelled[2].offset,
+            index: 0,
+            item: item({ id: mineId, source: 'kafka-check', tags: '{"request_id":"mine"}' }),
+          },
+          {
+            partition: 2,
+            offset: travelled[2].offset,
+            index: 1,
+            item: item({ id: secondId, source: 'kafka-second', message: 'second' }),
+          },
+          {
+            partition: 2,
+            offset: travelled[2].offset,
+            index: 2,
+            item: item({ id: thirdId, source: 'kafka-check', message: 'third' }),
+          },
+        ],
+      );
+      // Two records in partition 2 (the single event, then the batch's bundle), one in partition 1.
       expect(records).toHaveLength(3);
+      expect(BigInt(travelled[2].offset)).toBeGreaterThan(BigInt(travelled[1].offset));
     }, 60_000);
 
     it("bundles metric samples by their series fingerprint's partition, with no key (alerter ownership)", async () => {
@@ -801,7 +805,7 @@ describe('ingest gateway', () => {
       const given = await post('events', batch, { 'x-request-id': 'req-batch-1' });
       expect(given.statusCode).toBe(202);
       const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.events)).filter((r) =>
-        r.key?.startsWith('shipper-'),
+        r.value.includes('shipper-'),
       );
       const travelled = unbundle(records, codecs.get('EventBundle')!);
       const tagsOf = (ids: string[]) => ids.map((id) => travelled.find((t) => t.item.id === id)?.item.tags);

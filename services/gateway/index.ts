@@ -57,7 +57,12 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
   const { codecs } = deps;
-  const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!);
+  const events = eventKind(
+    config,
+    codecs.get('Event')!,
+    codecs.get('EventBundle')!,
+    new TopicPartitioner(deps.kafka, config.kafka.topics.events),
+  );
   const metricsKind = metricKind(
     config,
     codecs.get('Metric')!,

@@ -91,7 +91,7 @@ export async function ingest<R>(kind: ItemKind<R>, req: IngestRequest, deps: Ing
 }
 
 /**
- * Encodes validated records and publishes them with acks=all (bundled per record key or partition); resolves once
+ * Encodes validated records and publishes them with acks=all (bundled per partition); resolves once
  * Kafka acknowledged, rejects with VIGIL_ERR_KAFKA_UNAVAILABLE (503 + Retry-After) otherwise. Counts them.
  * Shared by every ingest protocol, so all of them reach Kafka the same way.
  */

@@ -2,13 +2,16 @@
  * What differs between the two ingest endpoints: how an item is enriched (request id; redaction by shared/redact.ts
  * of sensitive keys in tags, payload and metric labels — the same deny-list logic as the client SDK — and of secret
  * shapes in event messages), validated, bundled on Kafka and shown back.
- * Bundles: events by source (the record key: per-source order), metric samples by the partition their series
- * fingerprint (name + sorted labels) maps to under the default partitioner, sent with that explicit partition and
- * no key, so every sample of a series lands where the alerter that owns the series reads it.
+ * Bundles: per partition, sent with that explicit partition and no key — events by the partition their source
+ * maps to under Kafka's default partitioner (where a record keyed by the source lands: per-source order, and the
+ * alerter that keeps the source's state reads it), metric samples by the partition of their series fingerprint
+ * (name + sorted labels: the alerter that owns the series reads it). A bundle per partition rather than per source
+ * keeps bundles large however many sources a deployment has (a record costs the producer and the writer a fixed
+ * amount whatever it carries).
  */
 import type { Config } from '../../shared/config.ts';
 import type { FieldError } from '../../shared/errors.ts';
-import type { TopicPartitioner } from '../../shared/kafka/partitioner.ts';
+import type { PartitionRouter } from '../../shared/kafka/partitioner.ts';
 import type { Codec } from '../../shared/schemas/avro.ts';
 import {
   eventToJson,
@@ -53,12 +56,17 @@ export interface ItemKind<R> {
    * order (ctx.index, or 0 for a single item); its result goes to ctx.prepared. Optional: check() works without.
    */
   prepare?(items: readonly unknown[], ctx: ItemContext): unknown;
-  /** The bundle an item goes into: a record key (string) or an explicit partition (number). */
-  router(): Promise<(record: R) => string | number>;
+  /** The partition an item's bundle goes to (sent with it explicitly, without a key). */
+  router(): Promise<(record: R) => number>;
   toJson(record: R): Record<string, unknown>;
 }
 
-export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): ItemKind<EventRecord> {
+export function eventKind(
+  config: Config,
+  codec: Codec,
+  bundleCodec: Codec,
+  partitioner: PartitionRouter,
+): ItemKind<EventRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);
   const window = windowOf(storage.eventRetentionDays, ingest.futureGraceSeconds);
@@ -149,18 +157,19 @@ export function eventKind(config: Config, codec: Codec, bundleCodec: Codec): Ite
       if (refused.length === 0) return result;
       return { ok: false, errors: result.ok ? refused : [...refused, ...result.errors] };
     },
-    router: async () => bySource,
+    async router() {
+      const partitionOf = await partitioner.router();
+      return (record) => partitionOf(record.source);
+    },
     toJson: eventToJson,
   };
 }
-
-const bySource = (record: EventRecord) => record.source;
 
 export function metricKind(
   config: Config,
   codec: Codec,
   bundleCodec: Codec,
-  partitioner: TopicPartitioner,
+  partitioner: PartitionRouter,
 ): ItemKind<MetricRecord> {
   const { ingest, storage } = config;
   const redact = createRedactor(ingest.redactKeys);

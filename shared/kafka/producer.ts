@@ -1,8 +1,9 @@
 /**
  * A producer that coalesces concurrent publish() calls into few sends (one Produce request per broker per send;
  * batching across HTTP requests is where the throughput is) and packs their items into bundles:
- * one Kafka record per group of items (schemas/*-bundle.avsc), where a group is a record key (events: the source)
- * or an explicit partition (metric samples: the partition their series fingerprint maps to; the record has no key).
+ * one Kafka record per group of items (schemas/*-bundle.avsc), where a group is an explicit partition (the gateway:
+ * the partition an event's source or a sample's series fingerprint maps to; the record has no key) or a record key
+ * (the alerter's events, keyed by their one source).
  * Producing a record cost KafkaJS ~15–19 µs of CPU whatever its size, so a record per item was three quarters of the
  * gateway's work; a bundle spreads that over its items. Records go through RecordProducer (`@platformatic/kafka`,
  * several times less CPU per record than KafkaJS; same partitions, acks=all, whole-send retries). Items of

@@ -1,7 +1,8 @@
 /**
  * Topic names, keys and headers of the Kafka contract (README "Kafka contract"):
- *   events  — key: source,             value: Avro Event  or JSON, header vigil-schema or content-type
- *   metrics — key: series fingerprint, value: Avro Metric or JSON
+ *   events  — partition of the source: keyed by it, or (gateway bundles) no key and that explicit partition;
+ *             value: Avro Event or EventBundle, or JSON; header vigil-schema or content-type
+ *   metrics — partition of the series fingerprint, likewise; value: Avro Metric or MetricBundle, or JSON
  *   dlq     — original key and bytes, headers vigil-dlq-* naming reason and provenance
  * Topics are created idempotently at startup and the call waits for partition leaders, because producing into
  * a topic whose leaders are not elected yet fails with "This server does not host this topic-partition".

@@ -105,7 +105,7 @@ describe('OTLP/HTTP edge', () => {
     const items = unbundle(
       await readTopic(ctx.kafka, ctx.config.kafka.topics.events),
       codecs.get('EventBundle')!,
-    ).filter((i) => i.key === 'edge');
+    ).filter((i) => i.item.source === 'edge');
     expect(items).toHaveLength(1);
     expect(items[0].item).toMatchObject({
       event_type: 'log',
@@ -163,7 +163,7 @@ describe('OTLP/HTTP edge', () => {
     const items = unbundle(
       await readTopic(ctx.kafka, ctx.config.kafka.topics.events),
       codecs.get('EventBundle')!,
-    ).filter((i) => i.key === 'json-svc');
+    ).filter((i) => i.item.source === 'json-svc');
     expect(items.map((i) => [i.item.event_type, i.item.message, i.item.level])).toEqual([
       ['trace', 'GET /x', 'error'],
       ['log', 'exception', 'error'],
