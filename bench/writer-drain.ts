@@ -8,7 +8,7 @@
  *
  * Raw COPY: rows preformatted outside the timing (the writer's own formatter), 5,000 rows per COPY, one transaction
  * each, on 1 and on 2 connections. Writer: the real role (startRuntime), WRITER_BATCH_MAX_ROWS=5000,
- * WRITER_CONCURRENCY=2, reading Avro bundles of events per source (as the gateway writes them, through its own
+ * WRITER_CONCURRENCY=2, reading Avro bundles of events per partition (as the gateway writes them, through its own
  * BatchingProducer) from a 6-partition topic, and in alternation the same rows as one Avro record per event (the
  * form before bundles); the rate is counted from the first stored batch to the last (group join excluded), the
  * CPU per row is this process's (the writer role) over the same span.
@@ -18,6 +18,7 @@ import pg from 'pg';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { loadConfig } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
+import { keyPartition } from '../shared/kafka/partitioner.ts';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
 import { RecordSeal } from '../shared/kafka/seal.ts';
 import type { EventRecord } from '../shared/schemas/event.ts';
@@ -60,9 +61,10 @@ if (process.env.BENCH_SEAL === '1')
 type Form = 'bundles' | 'single';
 
 /**
- * Fills the topic as the gateway writes it: bundles per source through the gateway's own BatchingProducer, from
- * publishes of 1,000 events, 4 at a time (like bench/writer-e2e.ts's load of 1,000-event requests); or, for
- * contrast, one Avro Event record per event (the gateway's form before bundles, still valid for direct producers).
+ * Fills the topic as the gateway writes it: bundles per partition (of the events' sources) through the gateway's
+ * own BatchingProducer, from publishes of 1,000 events, 4 at a time (like bench/writer-e2e.ts's load of 1,000-event
+ * requests); or, for contrast, one Avro Event record per event (the gateway's form before bundles, still valid for
+ * direct producers).
  */
 async function prefill(topic: string, count: number, form: Form): Promise<void> {
   const config = loadConfig({
@@ -89,7 +91,7 @@ async function prefill(topic: string, count: number, form: Form): Promise<void> 
           producer.publish(
             topic,
             headers,
-            part.map((e) => ({ into: e.source, value: codec.encode(e) })),
+            part.map((e) => ({ into: keyPartition(e.source, config.kafka.partitions), value: codec.encode(e) })),
           ),
         ),
       ),
