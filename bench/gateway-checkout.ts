@@ -15,7 +15,7 @@ export async function loadGatewayCheckout(root: string) {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'warn' });
   const codecs = loadCodecs();
   // A router that gives each key back (the event's source) rather than its partition: every checkout then groups
-  // items alike — those from before 2026-12-07 route by source and ignore the argument — so that
+  // items alike (those from before events were bundled per partition route by source and ignore the argument), so
   // bench/ingest-differential.ts compares bundles across that change, and no broker is asked.
   const bySource = { router: async () => (key: string) => key };
   const kind = eventKind(config, codecs.get('Event'), codecs.get('EventBundle'), bySource);
