@@ -9,9 +9,9 @@
  */
 import { parseArgs } from 'node:util';
 import { compatibilityPartitioner } from '@platformatic/kafka';
-import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { keyPartition } from '../shared/kafka/partitioner.ts';
 import { seriesFingerprint } from '../shared/schemas/metric.ts';
+import { kafkajsPartition } from '../test/helpers/kafkajs-partitioner.ts';
 import { loadAverage } from './env.ts';
 
 const { values } = parseArgs({
@@ -21,26 +21,9 @@ const calls = Number(values.keys);
 const rounds = Number(values.rounds);
 const PARTITIONS = 6;
 
-const partitionMetadata: PartitionMetadata[] = Array.from({ length: PARTITIONS }, (_, partitionId) => ({
-  partitionErrorCode: 0,
-  partitionId,
-  leader: 0,
-  replicas: [0],
-  isr: [0],
-  offlineReplicas: [],
-}));
-const kafkajsPartitioner = Partitioners.DefaultPartitioner() as unknown as (args: {
-  topic: string;
-  partitionMetadata: PartitionMetadata[];
-  message: { key: string; value: null };
-}) => number;
-
 const implementations: Array<[string, (key: string) => number]> = [
   ['vigil (32-bit murmur2)', (key) => keyPartition(key, PARTITIONS)],
-  [
-    'KafkaJS DefaultPartitioner',
-    (key) => kafkajsPartitioner({ topic: 't', partitionMetadata, message: { key, value: null } }),
-  ],
+  ['KafkaJS DefaultPartitioner', (key) => kafkajsPartition(key, PARTITIONS)],
   [
     '@platformatic/kafka compatibilityPartitioner',
     (key) => {

@@ -1,28 +1,11 @@
 import fc from 'fast-check';
-import { Partitioners, type PartitionMetadata } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { kafkajsPartition } from '../../test/helpers/kafkajs-partitioner.ts';
 import { fixedPartitions, keyPartition, murmur2 } from './partitioner.ts';
-
-/** KafkaJS's DefaultPartitioner (its murmur2 in 64-bit Long arithmetic): where vigil's records went before. */
-const kafkajs = Partitioners.DefaultPartitioner() as unknown as (args: {
-  topic: string;
-  partitionMetadata: PartitionMetadata[];
-  message: { key: string; value: null };
-}) => number;
-const metadata = (count: number): PartitionMetadata[] =>
-  Array.from({ length: count }, (_, partitionId) => ({
-    partitionErrorCode: 0,
-    partitionId,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-    offlineReplicas: [],
-  }));
 
 describe('keyPartition', () => {
   it("puts every key where KafkaJS's DefaultPartitioner (Java's murmur2) puts it", () => {
     const counts = [1, 2, 3, 6, 7, 64, 1000];
-    const partitionMetadata = new Map(counts.map((count) => [count, metadata(count)]));
     fc.assert(
       fc.property(
         fc.oneof(
@@ -35,11 +18,7 @@ describe('keyPartition', () => {
         ),
         fc.constantFrom(...counts),
         (key, count) => {
-          const expected = kafkajs({
-            topic: 't',
-            partitionMetadata: partitionMetadata.get(count)!,
-            message: { key, value: null },
-          });
+          const expected = kafkajsPartition(key, count);
           expect(keyPartition(key, count)).toBe(expected);
         },
       ),
