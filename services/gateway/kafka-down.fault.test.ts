@@ -12,7 +12,9 @@ import type { Runtime } from '../../bin/runtime.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { startBroker, stopBroker, type BrokerOptions } from '../../infra/kafka/broker.ts';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
+import { unbundle } from '../../test/helpers/bundles.ts';
 import { readTopic } from '../../test/helpers/read-topic.ts';
+import { loadCodecs } from '../../shared/schemas/avro.ts';
 
 const PRODUCE_TIMEOUT_MS = 1500;
 // The deadline plus what one request costs besides waiting (a slow, shared CI machine included).
@@ -127,7 +129,7 @@ describe('gateway with Kafka stopped', () => {
     console.log(`gateway recovered ${recovered} ms after the broker was back`);
 
     const records = await readTopic(ctx.kafka, ctx.config.kafka.topics.events);
-    const sources = records.map((r) => r.key);
+    const sources = unbundle(records, loadCodecs().get('EventBundle')!).map((t) => t.item.source);
     expect(sources).toContain('before');
     expect(sources).toContain('after');
   }, 170_000);
