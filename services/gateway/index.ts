@@ -57,18 +57,13 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
   const { codecs } = deps;
-  const events = eventKind(
-    config,
-    codecs.get('Event')!,
-    codecs.get('EventBundle')!,
-    new TopicPartitioner(deps.kafka, config.kafka.topics.events),
+  // The partition counts are read now, in the background; a request waits for one at most its produce deadline.
+  const partitioners = [config.kafka.topics.events, config.kafka.topics.metrics].map(
+    (topic) => new TopicPartitioner(deps.kafka, topic, { waitMs: limits.produceTimeoutMs }),
   );
-  const metricsKind = metricKind(
-    config,
-    codecs.get('Metric')!,
-    codecs.get('MetricBundle')!,
-    new TopicPartitioner(deps.kafka, config.kafka.topics.metrics),
-  );
+  for (const partitioner of partitioners) partitioner.warm();
+  const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!, partitioners[0]);
+  const metricsKind = metricKind(config, codecs.get('Metric')!, codecs.get('MetricBundle')!, partitioners[1]);
   const bodyLimits: BodyLimits = {
     maxBytes: limits.bodyLimitBytes,
     maxItems: limits.maxBatchItems,

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { kafkajsPartition } from '../../test/helpers/kafkajs-partitioner.ts';
-import { fixedPartitions, keyPartition, murmur2 } from './partitioner.ts';
+import type { Kafka } from 'kafkajs';
+import { fixedPartitions, keyPartition, murmur2, TopicPartitioner } from './partitioner.ts';
 
 describe('keyPartition', () => {
   it("puts every key where KafkaJS's DefaultPartitioner (Java's murmur2) puts it", () => {
@@ -46,5 +47,55 @@ describe('keyPartition', () => {
     const expected = keys.map((key) => keyPartition(key, 6));
     expect(keys.map(route)).toEqual(expected);
     expect(keys.map(route)).toEqual(expected);
+  });
+});
+
+describe('TopicPartitioner', () => {
+  /**
+   * A client whose admin connects only once `open()` was called, `connectMs` after being asked, and then reports
+   * `count` partitions.
+   */
+  const slowBroker = (count: number, connectMs = 0) => {
+    let open: () => void = () => {};
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const kafka = {
+      admin: () => ({
+        connect: async () => {
+          await opened;
+          await new Promise((resolve) => setTimeout(resolve, connectMs));
+        },
+        fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
+          topics: topics.map((name) => ({ name, partitions: Array.from({ length: count }, (_, id) => ({ id })) })),
+        }),
+        disconnect: async () => {},
+      }),
+    } as unknown as Kafka;
+    return { kafka, open: () => open() };
+  };
+
+  it('refuses within its wait when the count was never read, and routes once the broker answers', async () => {
+    const broker = slowBroker(6);
+    const partitioner = new TopicPartitioner(broker.kafka, 'events', { waitMs: 50 });
+    const started = Date.now();
+    await expect(partitioner.router()).rejects.toMatchObject({
+      code: 'VIGIL_ERR_KAFKA_UNAVAILABLE',
+      message: 'the partitions of events were not read within 50 ms; retry later',
+    });
+    expect(Date.now() - started).toBeLessThan(1000);
+    broker.open();
+    const route = await partitioner.router();
+    expect(route('web-server-1')).toBe(keyPartition('web-server-1', 6));
+  });
+
+  it('reads the count when warmed, so that the first request does not wait for it', async () => {
+    const broker = slowBroker(3, 20);
+    broker.open();
+    const cold = new TopicPartitioner(broker.kafka, 'events', { waitMs: 0 });
+    await expect(cold.router()).rejects.toMatchObject({ code: 'VIGIL_ERR_KAFKA_UNAVAILABLE' });
+    const warmed = new TopicPartitioner(broker.kafka, 'events', { waitMs: 0 });
+    warmed.warm();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const route = await warmed.router();
+    expect(route('db')).toBe(keyPartition('db', 3));
   });
 });

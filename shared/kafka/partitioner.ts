@@ -101,26 +101,50 @@ function memoisedRoute(count: number): (key: string) => number {
   };
 }
 
+export interface TopicPartitionerOptions {
+  /** How often the partition count is read again (in the background, behind the known count). */
+  refreshMs?: number;
+  /**
+   * How long a caller waits for the count when it was never read (the broker unreachable since startup): then
+   * router() rejects with VIGIL_ERR_KAFKA_UNAVAILABLE and the read goes on behind it. Callers pass their own
+   * deadline (the gateway: the produce deadline), so that no request waits on the client's connection retries.
+   */
+  waitMs?: number;
+}
+
+const DEFAULT_REFRESH_MS = 60_000;
+
 export class TopicPartitioner implements PartitionRouter {
   private count: number | null = null;
   private fetchedAt = 0;
   private fetching: Promise<number> | null = null;
   private route: ((key: string) => number) | null = null;
   private routeCount = 0;
+  private readonly refreshMs: number;
+  private readonly waitMs: number;
 
   constructor(
     private readonly kafka: Kafka,
     readonly topic: string,
-    private readonly refreshMs = 60_000,
-  ) {}
+    opts: TopicPartitionerOptions = {},
+  ) {
+    this.refreshMs = opts.refreshMs ?? DEFAULT_REFRESH_MS;
+    this.waitMs = opts.waitMs ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Starts reading the partition count now (at startup), so that the first request finds it known. */
+  warm(): void {
+    void this.refresh().catch(() => {}); // a request that needs it reads it again
+  }
 
   /**
    * A function from key to partition with the topic's current partition count. Waits only when the count was
-   * never read (the first call, or the broker was unreachable until now); a stale count is refreshed behind it.
+   * never read (the first call, or the broker was unreachable until now), at most waitMs; a stale count is
+   * refreshed behind it.
    */
   async router(): Promise<(key: string) => number> {
     const stale = Date.now() - this.fetchedAt > this.refreshMs;
-    if (this.count === null) await this.refresh();
+    if (this.count === null) await this.firstCount();
     else if (stale) void this.refresh().catch(() => {}); // keep the known count while the broker does not answer
     const count = this.count!;
     if (this.route === null || this.routeCount !== count) {
@@ -128,6 +152,27 @@ export class TopicPartitioner implements PartitionRouter {
       this.routeCount = count;
     }
     return this.route;
+  }
+
+  private async firstCount(): Promise<void> {
+    const reading = this.refresh();
+    if (this.waitMs === Number.POSITIVE_INFINITY) {
+      await reading;
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(unavailable(`the partitions of ${this.topic} were not read within ${this.waitMs} ms`)),
+        this.waitMs,
+      );
+    });
+    reading.catch(() => {}); // rejected after the deadline: nobody waits for it any more
+    try {
+      await Promise.race([reading, deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private refresh(): Promise<number> {
@@ -147,14 +192,16 @@ export class TopicPartitioner implements PartitionRouter {
       return count;
     } catch (error) {
       if (this.count !== null) return this.count;
-      throw new VigilError(
-        'VIGIL_ERR_KAFKA_UNAVAILABLE',
-        `could not read the partitions of ${this.topic}: ${(error as Error).message}; retry later`,
-        undefined,
-        2,
-      );
+      throw unavailable(`could not read the partitions of ${this.topic}: ${(error as Error).message}`);
     } finally {
       await admin.disconnect().catch(() => {});
     }
   }
 }
+
+function unavailable(why: string): VigilError {
+  return new VigilError('VIGIL_ERR_KAFKA_UNAVAILABLE', `${why}; retry later`, undefined, RETRY_AFTER_SECONDS);
+}
+
+/** Retry-After of a request refused because the partitions could not be read. */
+const RETRY_AFTER_SECONDS = 2;
