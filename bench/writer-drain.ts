@@ -77,7 +77,7 @@ async function prefill(topic: string, count: number, form: Form): Promise<void> 
   await ensureTopics(kafka, config.kafka);
   const events = makeEvents(count, Date.now() - 600_000);
   if (form === 'single') return prefillSingle(kafka, topic, events);
-  const seal = config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret);
+  const seal = RecordSeal.of(config.kafka.sealSecret);
   const producer = new BatchingProducer(kafka, { timeoutMs: 60_000, seal });
   await producer.connect();
   const headers = { 'vigil-schema': bundle.schemaId, 'vigil-producer': 'gateway' };

@@ -41,7 +41,7 @@ export async function startAlerter(deps: AlerterDeps): Promise<RoleHandle & { al
   const rules = new RuleStore(pool);
   const states = new StateStore(pool);
   // With KAFKA_SEAL_SECRET the alerter seals its records: only sealed records may carry a system actor.
-  const seal = config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret);
+  const seal = RecordSeal.of(config.kafka.sealSecret);
   const producer = new BatchingProducer(deps.kafka, { timeoutMs: config.ingest.produceTimeoutMs, seal });
   let alerter: Alerter | null = null;
   const dispatcher = new Dispatcher({

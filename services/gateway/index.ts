@@ -47,7 +47,7 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
     maxQueuedBytes: 2 * limits.maxInFlightBytes,
     onRecord,
     // What the gateway publishes it validated: sealed, the writer stores it without validating it again.
-    seal: config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret),
+    seal: RecordSeal.of(config.kafka.sealSecret),
   });
   await producer.connect();
   const shedder = new LoadShedder(limits.maxInFlightRequests, limits.maxInFlightBytes, (reason) =>

@@ -77,7 +77,7 @@ export function createSinks(
   codecs: ReadonlyMap<string, Codec>,
   onSeal: SealListener = () => {},
 ): Sink[] {
-  const seal = config.kafka.sealSecret === null ? null : new RecordSeal(config.kafka.sealSecret);
+  const seal = RecordSeal.of(config.kafka.sealSecret);
   const sealed = (topic: string, record: ConsumedRecord): boolean | null => {
     const verified = isSealed(seal, topic, record);
     if (verified !== null && record.headers[HEADER_SEAL] !== undefined) onSeal(verified);

@@ -109,7 +109,7 @@ export interface TopicPartitionerOptions {
    * router() rejects with VIGIL_ERR_KAFKA_UNAVAILABLE and the read goes on behind it. Callers pass their own
    * deadline (the gateway: the produce deadline), so that no request waits on the client's connection retries.
    */
-  waitMs?: number;
+  waitMs: number;
 }
 
 const DEFAULT_REFRESH_MS = 60_000;
@@ -126,10 +126,10 @@ export class TopicPartitioner implements PartitionRouter {
   constructor(
     private readonly kafka: Kafka,
     readonly topic: string,
-    opts: TopicPartitionerOptions = {},
+    opts: TopicPartitionerOptions,
   ) {
     this.refreshMs = opts.refreshMs ?? DEFAULT_REFRESH_MS;
-    this.waitMs = opts.waitMs ?? Number.POSITIVE_INFINITY;
+    this.waitMs = opts.waitMs;
   }
 
   /** Starts reading the partition count now (at startup), so that the first request finds it known. */
@@ -156,10 +156,6 @@ export class TopicPartitioner implements PartitionRouter {
 
   private async firstCount(): Promise<void> {
     const reading = this.refresh();
-    if (this.waitMs === Number.POSITIVE_INFINITY) {
-      await reading;
-      return;
-    }
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(

@@ -18,6 +18,12 @@ describe('RecordSeal', () => {
     expect(new RecordSeal(SECRET).verify(context, Buffer.from(value), header)).toBe(true);
   });
 
+  it('is made from the configured secret, and is none without one', () => {
+    expect(RecordSeal.of(null)).toBeNull();
+    const header = RecordSeal.of(SECRET)!.sign(context, value);
+    expect(new RecordSeal(SECRET).verify(context, value, header)).toBe(true);
+  });
+
   it('refuses a seal on other bytes, another topic, schema or producer, or under another secret', () => {
     const seal = new RecordSeal(SECRET);
     const header = seal.sign(context, value);

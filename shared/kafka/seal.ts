@@ -43,6 +43,11 @@ export class RecordSeal {
 
   constructor(private readonly secret: string) {}
 
+  /** The seal of KAFKA_SEAL_SECRET (config.kafka.sealSecret), or null when none is set: nothing is sealed. */
+  static of(secret: string | null): RecordSeal | null {
+    return secret === null ? null : new RecordSeal(secret);
+  }
+
   /** The vigil-seal header value of a record with this value and context. */
   sign(context: SealContext, value: Buffer): string {
     if (this.counter >= COUNTER_LIMIT) {
