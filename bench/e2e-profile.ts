@@ -15,6 +15,7 @@
  *
  *   node --import tsx bench/e2e-profile.ts            # BENCH_ROWS=300000, BENCH_RUNS=1
  *   BENCH_ROWS=200000 BENCH_RUNS=2 node --import tsx bench/e2e-profile.ts
+ *   BENCH_KEEP_PROFILES=1 …                         # keep the .cpuprofile files (their paths are printed)
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -143,6 +144,8 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   const nowUs = () => Number(process.hrtime.bigint() / 1000n);
   let ourBackends = new Set<number>();
   let metrics = { gateway: '', writer: '' };
+  let metricsBefore = { gateway: '', writer: '' };
+  const scrape = async (base: string) => (await fetch(`${base}/metrics`)).text();
   const watched = () => [pids.gateway, pids.writer, broker, ...childrenOf(postmaster)];
   const snapshot = () => new Map(watched().map((p) => [p, cpuOf(p)]));
   const selfCpu = () => {
@@ -157,7 +160,9 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
       gateway: ['--cpu-prof', `--cpu-prof-dir=${dirs.gateway}`],
       writer: ['--cpu-prof', `--cpu-prof-dir=${dirs.writer}`],
     },
-    started: ({ gateway, writer }) => {
+    started: async ({ gateway, writer, gatewayUrl, writerUrl }) => {
+      // The roles' metrics count the warm-up too: the waits below are the differences over the measured run.
+      metricsBefore = { gateway: await scrape(gatewayUrl), writer: await scrape(writerUrl) };
       pids = { gateway: gateway.child.pid!, writer: writer.child.pid! };
       before = snapshot();
       machineBefore = machineBusy();
@@ -173,7 +178,6 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
         'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
       );
       ourBackends = new Set(backends.rows.map((r) => r.pid));
-      const scrape = async (base: string) => (await fetch(`${base}/metrics`)).text();
       metrics = { gateway: await scrape(gatewayUrl), writer: await scrape(writerUrl) };
     },
   });
@@ -208,12 +212,17 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
         .join(', ');
     notes.push(`${role}: GC ${(100 * gcShare).toFixed(0)}% of busy samples; busy by package: ${top(byPackage, 7)}`);
     notes.push(`${role}: top functions (self time): ${top(byFunction, Number(process.env.BENCH_TOP ?? 8))}`);
-    fs.rmSync(dirs[role], { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_PROFILES) log(`${role}: profile kept in ${dirs[role]}`);
+    else fs.rmSync(dirs[role], { recursive: true, force: true });
   }
-  const produce = histogram(metrics.gateway, 'vigil_gateway_produce_seconds');
-  const tx = histogram(metrics.writer, 'vigil_writer_transaction_seconds');
-  const copy = histogram(metrics.writer, 'vigil_writer_copy_seconds');
-  const rows = histogram(metrics.writer, 'vigil_writer_batch_rows');
+  const during = (role: 'gateway' | 'writer', name: string) => {
+    const [from, to] = [histogram(metricsBefore[role], name), histogram(metrics[role], name)];
+    return { sum: to.sum - from.sum, count: to.count - from.count };
+  };
+  const produce = during('gateway', 'vigil_gateway_produce_seconds');
+  const tx = during('writer', 'vigil_writer_transaction_seconds');
+  const copy = during('writer', 'vigil_writer_copy_seconds');
+  const rows = during('writer', 'vigil_writer_batch_rows');
   const mean = (h: { sum: number; count: number }, scale = 1) => ((scale * h.sum) / Math.max(1, h.count)).toFixed(0);
   const lag = run.storedSeconds - run.acceptedSeconds;
   notes.push(
