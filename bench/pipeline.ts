@@ -37,6 +37,8 @@ const POLL_MS = 100;
 /** After /readyz: the writer joins its group (the gateway's readiness does not wait for it). */
 const JOIN_GRACE_MS = 3000;
 const STORED_POLL_MS = 20;
+/** A run whose writer stores nothing for this long has failed (a crashed role, a broker gone). */
+const STALL_MS = 60_000;
 const SEAL_SECRET_BYTES = 48;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -94,7 +96,8 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
     : spawnVigil('writer', { ...env, PORT: String(writerPort) }, { nodeArgs: hooks.nodeArgs?.writer });
   const base = `http://127.0.0.1:${port}`;
   await waitVigilReady(gateway, port, 'gateway', READY_TIMEOUT_MS);
-  await sleep(JOIN_GRACE_MS);
+  // Warm, the clock starts once the warm-up is stored, which the writer's join precedes.
+  if (WARMUP_ROWS === 0) await sleep(JOIN_GRACE_MS);
 
   // Bodies built before the clock starts: the load generator should cost as little as possible.
   const bodiesOf = (events: ReturnType<typeof makeEvents>) => {
@@ -174,8 +177,19 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
       }),
     );
   };
+  /** Waits until `n` rows are stored; throws when none were added for STALL_MS. */
   const storedAtLeast = async (n: number) => {
-    while ((await stored()) < n) await sleep(STORED_POLL_MS);
+    let [last, lastAt] = [await stored(), performance.now()];
+    while (last < n) {
+      await sleep(STORED_POLL_MS);
+      const now = await stored();
+      if (now > last) [last, lastAt] = [now, performance.now()];
+      else if (performance.now() - lastAt > STALL_MS) {
+        throw new Error(
+          `the writer stored no event for ${STALL_MS / 1000} s (${last} of ${n} stored): see the writer's log above`,
+        );
+      }
+    }
   };
   if (WARMUP_ROWS > 0) {
     await postAll(warmup);
