@@ -16,6 +16,7 @@
  *   node --import tsx bench/e2e-profile.ts            # BENCH_ROWS=300000, BENCH_RUNS=1
  *   BENCH_ROWS=200000 BENCH_RUNS=2 node --import tsx bench/e2e-profile.ts
  *   BENCH_KEEP_PROFILES=1 …                         # keep the .cpuprofile files (their paths are printed)
+ *   BENCH_ONE_PROCESS=1 …                           # both roles in one process, as `npm start` runs them
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +28,8 @@ import { freshDatabase } from './writer-lib.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+/** bench/pipeline.ts's switch: both roles in one process, as `npm start` runs them. */
+const ONE_PROCESS = process.env.BENCH_ONE_PROCESS === '1';
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const US_PER_TICK = 1e6 / TICKS_PER_SECOND;
 const log = (line: string) => console.error(`[e2e-profile] ${line}`);
@@ -98,7 +101,11 @@ interface ProfileSummary {
 }
 
 function readProfile(dir: string, fromUs: number, toUs: number): ProfileSummary {
-  const file = fs.readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  // The main thread's profile: the largest (a worker thread, e.g. the module loader's, writes a small one beside it).
+  const file = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort((a, b) => fs.statSync(path.join(dir, b)).size - fs.statSync(path.join(dir, a)).size)[0];
   if (!file) throw new Error(`no CPU profile in ${dir}`);
   const profile = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
   const bucket = new Map(profile.nodes.map((n) => [n.id, packageOf(n.callFrame)]));
@@ -146,7 +153,7 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   let metrics = { gateway: '', writer: '' };
   let metricsBefore = { gateway: '', writer: '' };
   const scrape = async (base: string) => (await fetch(`${base}/metrics`)).text();
-  const watched = () => [pids.gateway, pids.writer, broker, ...childrenOf(postmaster)];
+  const watched = () => [...new Set([pids.gateway, pids.writer]), broker, ...childrenOf(postmaster)];
   const snapshot = () => new Map(watched().map((p) => [p, cpuOf(p)]));
   const selfCpu = () => {
     const u = process.cpuUsage();
@@ -188,8 +195,9 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   const rest = pgPids.filter((p) => !ourBackends.has(p)).reduce((n, p) => n + delta(p), 0);
   const cpu: Sample = {
     'load generator (this process)': selfAfter - selfBefore,
-    gateway: delta(pids.gateway),
-    writer: delta(pids.writer),
+    ...(ONE_PROCESS
+      ? { 'gateway + writer (one process)': delta(pids.gateway) }
+      : { gateway: delta(pids.gateway), writer: delta(pids.writer) }),
     'Kafka broker (JVM, shared)': delta(broker),
     'PostgreSQL backends of this database': ours,
     'PostgreSQL rest of the server (shared)': rest,
@@ -200,8 +208,10 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
   const perEvent: Sample = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, v / ROWS]));
 
   const notes: string[] = [];
-  for (const role of ['gateway', 'writer'] as const) {
+  // One process: one profile (the writer's directory stays empty).
+  for (const role of ONE_PROCESS ? (['gateway'] as const) : (['gateway', 'writer'] as const)) {
     const { gcShare, byPackage, byFunction } = readProfile(dirs[role], fromUs, toUs);
+    const name = ONE_PROCESS ? 'gateway + writer' : role;
     const busy = [...byPackage.values()].reduce((a, b) => a + b, 0);
     const share = ([k, v]: [string, number]) => `${k} ${((100 * v) / busy).toFixed(0)}%`;
     const top = (map: Map<string, number>, n: number) =>
@@ -210,11 +220,12 @@ async function profiledRun(url: string): Promise<{ perEvent: Sample; seconds: nu
         .slice(0, n)
         .map(share)
         .join(', ');
-    notes.push(`${role}: GC ${(100 * gcShare).toFixed(0)}% of busy samples; busy by package: ${top(byPackage, 7)}`);
-    notes.push(`${role}: top functions (self time): ${top(byFunction, Number(process.env.BENCH_TOP ?? 8))}`);
-    if (process.env.BENCH_KEEP_PROFILES) log(`${role}: profile kept in ${dirs[role]}`);
+    notes.push(`${name}: GC ${(100 * gcShare).toFixed(0)}% of busy samples; busy by package: ${top(byPackage, 7)}`);
+    notes.push(`${name}: top functions (self time): ${top(byFunction, Number(process.env.BENCH_TOP ?? 8))}`);
+    if (process.env.BENCH_KEEP_PROFILES) log(`${name}: profile kept in ${dirs[role]}`);
     else fs.rmSync(dirs[role], { recursive: true, force: true });
   }
+  if (ONE_PROCESS) fs.rmSync(dirs.writer, { recursive: true, force: true });
   const during = (role: 'gateway' | 'writer', name: string) => {
     const [from, to] = [histogram(metricsBefore[role], name), histogram(metrics[role], name)];
     return { sum: to.sum - from.sum, count: to.count - from.count };
