@@ -57,7 +57,7 @@ const kind = eventKind(
   config,
   codecs.get('Event')!,
   codecs.get('EventBundle')!,
-  new TopicPartitioner(kafka, config.kafka.topics.events, { waitMs: 30_000 }),
+  new TopicPartitioner(producer, config.kafka.topics.events, { waitMs: 30_000 }),
 );
 const metrics = createGatewayMetrics(new Registry());
 const bodies = Array.from({ length: Math.max(1, Math.ceil(sources / SIZE)) }, (_, b) =>

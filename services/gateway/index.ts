@@ -57,9 +57,10 @@ export async function startGateway(deps: GatewayDeps): Promise<RoleHandle> {
   const ingestDeps: IngestDeps = { producer, metrics, maxBatchItems: limits.maxBatchItems };
 
   const { codecs } = deps;
-  // The partition counts are read now, in the background; a request waits for one at most its produce deadline.
+  // The partition counts (the producer's own) are read now, in the background; a request waits for one at most
+  // its produce deadline.
   const partitioners = [config.kafka.topics.events, config.kafka.topics.metrics].map(
-    (topic) => new TopicPartitioner(deps.kafka, topic, { waitMs: limits.produceTimeoutMs }),
+    (topic) => new TopicPartitioner(producer, topic, { waitMs: limits.produceTimeoutMs }),
   );
   for (const partitioner of partitioners) partitioner.warm();
   const events = eventKind(config, codecs.get('Event')!, codecs.get('EventBundle')!, partitioners[0]);

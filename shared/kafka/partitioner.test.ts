@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { kafkajsPartition } from '../../test/helpers/kafkajs-partitioner.ts';
-import type { Kafka } from 'kafkajs';
-import { fixedPartitions, keyPartition, murmur2, TopicPartitioner } from './partitioner.ts';
+import { fixedPartitions, keyPartition, murmur2, type PartitionCounts, TopicPartitioner } from './partitioner.ts';
 
 describe('keyPartition', () => {
   it("puts every key where KafkaJS's DefaultPartitioner (Java's murmur2) puts it", () => {
@@ -52,30 +51,26 @@ describe('keyPartition', () => {
 
 describe('TopicPartitioner', () => {
   /**
-   * A client whose admin connects only once `open()` was called, `connectMs` after being asked, and then reports
-   * `count` partitions.
+   * A producer whose metadata answers only once `open()` was called, `answerMs` after being asked, with `count`
+   * partitions (changed through `setCount`).
    */
-  const slowBroker = (count: number, connectMs = 0) => {
+  const slowBroker = (count: number, answerMs = 0) => {
     let open: () => void = () => {};
     const opened = new Promise<void>((resolve) => (open = resolve));
-    const kafka = {
-      admin: () => ({
-        connect: async () => {
-          await opened;
-          await new Promise((resolve) => setTimeout(resolve, connectMs));
-        },
-        fetchTopicMetadata: async ({ topics }: { topics: string[] }) => ({
-          topics: topics.map((name) => ({ name, partitions: Array.from({ length: count }, (_, id) => ({ id })) })),
-        }),
-        disconnect: async () => {},
-      }),
-    } as unknown as Kafka;
-    return { kafka, open: () => open() };
+    let current = count;
+    const counts: PartitionCounts = {
+      partitionCount: async () => {
+        await opened;
+        await new Promise((resolve) => setTimeout(resolve, answerMs));
+        return current;
+      },
+    };
+    return { counts, open: () => open(), setCount: (n: number) => (current = n) };
   };
 
   it('refuses within its wait when the count was never read, and routes once the broker answers', async () => {
     const broker = slowBroker(6);
-    const partitioner = new TopicPartitioner(broker.kafka, 'events', { waitMs: 50 });
+    const partitioner = new TopicPartitioner(broker.counts, 'events', { waitMs: 50 });
     const started = Date.now();
     await expect(partitioner.router()).rejects.toMatchObject({
       code: 'VIGIL_ERR_KAFKA_UNAVAILABLE',
@@ -90,12 +85,33 @@ describe('TopicPartitioner', () => {
   it('reads the count when warmed, so that the first request does not wait for it', async () => {
     const broker = slowBroker(3, 20);
     broker.open();
-    const cold = new TopicPartitioner(broker.kafka, 'events', { waitMs: 0 });
+    const cold = new TopicPartitioner(broker.counts, 'events', { waitMs: 0 });
     await expect(cold.router()).rejects.toMatchObject({ code: 'VIGIL_ERR_KAFKA_UNAVAILABLE' });
-    const warmed = new TopicPartitioner(broker.kafka, 'events', { waitMs: 0 });
+    const warmed = new TopicPartitioner(broker.counts, 'events', { waitMs: 0 });
     warmed.warm();
     await new Promise((resolve) => setTimeout(resolve, 100));
     const route = await warmed.router();
     expect(route('db')).toBe(keyPartition('db', 3));
+  });
+
+  it("follows the producer's count as it grows, and never routes by a smaller one than it knew", async () => {
+    const broker = slowBroker(2);
+    broker.open();
+    const partitioner = new TopicPartitioner(broker.counts, 'events', { waitMs: 1000, refreshMs: 0 });
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // A stale count is read again behind the known one: one call starts the read, a later one finds its count.
+    const reread = async () => {
+      await sleep(5);
+      await partitioner.router();
+      await sleep(20);
+    };
+    const key = 'web-server-4'; // partition 0 of 2, 2 of 4
+    expect((await partitioner.router())(key)).toBe(keyPartition(key, 2));
+    broker.setCount(4); // partitions added: the producer's metadata has them
+    await reread();
+    expect((await partitioner.router())(key)).toBe(keyPartition(key, 4));
+    broker.setCount(2); // a broker whose metadata lags answers the count from before
+    await reread();
+    expect((await partitioner.router())(key)).toBe(keyPartition(key, 4));
   });
 });

@@ -11,10 +11,12 @@
  * once per event or sample. partitioner.test.ts proves it equal to KafkaJS's on random keys and to Java's on the
  * reference keys of Kafka's own tests.
  *
- * The partition count is the topic's, read from the broker's metadata and re-read in the background every
- * refreshMs (like a producer's metadata.max.age), so adding partitions moves keys as it would for keyed records.
+ * The partition count is the one the sending producer's own metadata holds (`PartitionCounts`, the gateway's
+ * BatchingProducer), re-read in the background every refreshMs: adding partitions moves keys as it would for keyed
+ * records, and a route never names a partition the producer does not know yet — its client would take such a
+ * partition modulo the count it knows, sending the bundle where neither count puts the key. The producer's
+ * metadata only grows newer, so the count a route was made with is at most the one a later send sees.
  */
-import type { Kafka } from 'kafkajs';
 import { VigilError } from '../errors.ts';
 
 // Java's Utils.murmur2: seed and mixing constants, and its shifts.
@@ -101,6 +103,11 @@ function memoisedRoute(count: number): (key: string) => number {
   };
 }
 
+/** Where a topic's partition count comes from: the producer that sends what is routed (its cached metadata). */
+export interface PartitionCounts {
+  partitionCount(topic: string): Promise<number>;
+}
+
 export interface TopicPartitionerOptions {
   /** How often the partition count is read again (in the background, behind the known count). */
   refreshMs?: number;
@@ -124,7 +131,7 @@ export class TopicPartitioner implements PartitionRouter {
   private readonly waitMs: number;
 
   constructor(
-    private readonly kafka: Kafka,
+    private readonly counts: PartitionCounts,
     readonly topic: string,
     opts: TopicPartitionerOptions,
   ) {
@@ -177,20 +184,16 @@ export class TopicPartitioner implements PartitionRouter {
   }
 
   private async fetch(): Promise<number> {
-    const admin = this.kafka.admin();
     try {
-      await admin.connect();
-      const { topics } = await admin.fetchTopicMetadata({ topics: [this.topic] });
-      const count = topics[0]?.partitions.length ?? 0;
-      if (count === 0) throw new Error(`topic ${this.topic} has no partitions`);
-      this.count = count;
+      const count = await this.counts.partitionCount(this.topic);
+      if (!(count > 0)) throw new Error(`topic ${this.topic} has no partitions`);
+      // Never fewer than known (a broker whose metadata lags may answer the count from before partitions were added).
+      this.count = Math.max(count, this.count ?? 0);
       this.fetchedAt = Date.now();
-      return count;
+      return this.count;
     } catch (error) {
       if (this.count !== null) return this.count;
       throw unavailable(`could not read the partitions of ${this.topic}: ${(error as Error).message}`);
-    } finally {
-      await admin.disconnect().catch(() => {});
     }
   }
 }

@@ -141,6 +141,11 @@ export class BatchingProducer {
     await this.producer.connect();
   }
 
+  /** The topic's partition count as this producer's sends see it (a TopicPartitioner's source). */
+  partitionCount(topic: string): Promise<number> {
+    return this.producer.partitionCount(topic);
+  }
+
   /** Publishes items in bundles with `headers` (which must name the bundle schema of the items' encoding). */
   publish(topic: string, headers: Record<string, string>, items: BundleItem[]): Promise<void> {
     if (items.length === 0) return Promise.resolve();

@@ -67,4 +67,43 @@ describe('RecordProducer', () => {
     const stored = await readTopic(ctx.kafka, topic);
     expect(stored.map((r) => r.key).sort()).toEqual(['bare', 'batching', 'record']);
   });
+
+  it("reads a topic's partition count from its own metadata, and follows partitions added", async () => {
+    // Its own topic: partitions are added to it.
+    const topic = `${ctx.config.kafka.topics.events}.grown`;
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
+      const producer = new BatchingProducer(ctx.kafka, { timeoutMs: 20_000 });
+      await producer.connect();
+      try {
+        expect(await producer.partitionCount(topic)).toBe(2);
+        await admin.createPartitions({ topicPartitions: [{ topic, count: 4 }] });
+        // Within the client's metadata age (5 s) the count may still be 2; whatever it says, a bundle sent to its
+        // last partition lands there (a partition beyond it would be taken modulo it by the client).
+        const seen: number[] = [];
+        const deadline = Date.now() + 20_000;
+        for (let count = 0; count !== 4; ) {
+          if (Date.now() > deadline) throw new Error(`the producer still reads ${count} partitions, not 4`);
+          count = await producer.partitionCount(topic);
+          if (seen.at(-1) !== count) {
+            seen.push(count);
+            await producer.publish(topic, { h: 'v' }, [{ into: count - 1, value: Buffer.from(`top-of-${count}`) }]);
+          }
+          if (count !== 4) await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        const stored = await readTopic(ctx.kafka, topic);
+        // A bundle is its items framed as an Avro array: the item's bytes are inside the value.
+        const landed = stored.map((r) => [r.partition, /top-of-\d/.exec(String(r.value))?.[0]]);
+        expect(landed.sort()).toEqual(seen.map((count) => [count - 1, `top-of-${count}`]).sort());
+        expect(seen.at(-1)).toBe(4);
+      } finally {
+        await producer.close();
+      }
+    } finally {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+      await admin.disconnect();
+    }
+  }, 60_000);
 });

@@ -61,6 +61,15 @@ export class RecordProducer {
     await sendWhole(() => this.producer.metadata({ topics: [] }));
   }
 
+  /**
+   * The topic's partition count in this producer's metadata (cached up to the client's metadata age, 5 s): what
+   * its sends with an explicit partition are checked against (a partition beyond it is taken modulo it).
+   */
+  async partitionCount(topic: string): Promise<number> {
+    const metadata = await this.producer.metadata({ topics: [topic] });
+    return metadata.topics.get(topic)?.partitionsCount ?? 0;
+  }
+
   /** Resolves once Kafka acknowledged every record with acks=all; retries retriable failures as whole sends. */
   async send(messages: OutgoingRecord[], compression: Compression = 'none', retry?: WholeSendRetry): Promise<void> {
     let attempt = 0;
