@@ -14,7 +14,10 @@
  *             and fetch, as the writer fetches) until it has every record; each record's value and headers are
  *             touched. Timed from before it joins its group. CPU per record, records/s, peak RSS and heap after.
  * Contenders: kafkajs, kafkajs with its CRC-32C replaced by @node-rs/crc32's (produce only: KafkaJS does not check
- * the CRC of what it fetches), and @platformatic/kafka (which uses @node-rs/crc32 when it is installed).
+ * the CRC of what it fetches), and @platformatic/kafka (which uses @node-rs/crc32 when it is installed); for
+ * consuming also `platformatic-fetch`: no group and no stream, the client's `fetch()` sent to each partition's
+ * leader at offsets the bench keeps, record batches read as the client parses them — the shape of a consumer
+ * that keeps its own fetch loop (docs/architecture.md, "Kafka client").
  *
  *   node --import tsx bench/kafka-clients.ts [--records 20000] [--rounds 3]   # single-event records; bundles: a tenth
  */
@@ -45,7 +48,7 @@ const warmupSends = (records: number, size: number) =>
   Math.max(1, Math.min(WARMUP_SENDS, Math.floor(records / size / 4)));
 const SELF = new URL(import.meta.url).pathname;
 
-type Client = 'kafkajs' | 'kafkajs+native-crc' | 'platformatic';
+type Client = 'kafkajs' | 'kafkajs+native-crc' | 'platformatic' | 'platformatic-fetch';
 type Shape = 'bundles' | 'events';
 interface Job {
   client: Client;
@@ -274,6 +277,59 @@ async function platformaticConsume(job: Job): Promise<void> {
   await consumer.close(true);
 }
 
+/** Reads the topic with the client's fetch() per partition leader, offsets kept here, until every record is seen. */
+async function platformaticFetch(job: Job): Promise<void> {
+  const { Consumer } = await import('@platformatic/kafka');
+  const consumer = new Consumer({
+    clientId: 'bench-platformatic-fetch',
+    bootstrapBrokers: BROKERS,
+    groupId: `bench-${crypto.randomUUID()}`,
+  });
+  const tally = new Tally(job);
+  tally.start();
+  const topic = (await consumer.metadata({ topics: [job.topic] })).topics.get(job.topic)!;
+  const next = topic.partitions.map(() => 0n);
+  const byLeader = new Map<number, number[]>();
+  topic.partitions.forEach((p, i) => byLeader.set(p.leader, [...(byLeader.get(p.leader) ?? []), i]));
+  let seen = 0;
+  while (seen < job.records) {
+    for (const [node, partitions] of byLeader) {
+      const response = await consumer.fetch({
+        node,
+        maxWaitTime: FETCH_MAX_WAIT_MS,
+        minBytes: 1,
+        maxBytes: FETCH_BYTES_PER_PARTITION * 4,
+        topics: [
+          {
+            topicId: topic.id,
+            partitions: partitions.map((partition) => ({
+              partition,
+              currentLeaderEpoch: -1,
+              fetchOffset: next[partition],
+              lastFetchedEpoch: -1,
+              partitionMaxBytes: FETCH_BYTES_PER_PARTITION,
+            })),
+          },
+        ],
+      });
+      for (const answer of response.responses[0]?.partitions ?? []) {
+        if (answer.errorCode !== 0) throw new Error(`fetch of partition ${answer.partitionIndex}: ${answer.errorCode}`);
+        for (const batch of answer.records ?? []) {
+          for (const record of batch.records) {
+            const offset = batch.firstOffset + BigInt(record.offsetDelta);
+            if (offset < next[answer.partitionIndex]) continue; // a batch starts before the offset asked for
+            tally.add(record.value, record.headers.length);
+            seen++;
+          }
+          next[answer.partitionIndex] = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+        }
+      }
+    }
+  }
+  outcome = await tally.result();
+  await consumer.close(true);
+}
+
 async function child(job: Job): Promise<void> {
   if (job.phase === 'produce') {
     const items = records(job.shape, job.records);
@@ -281,6 +337,7 @@ async function child(job: Job): Promise<void> {
     if (job.client === 'platformatic') await platformaticProduce(job, items, headers);
     else await kafkajsProduce(job, items, headers);
   } else if (job.client === 'platformatic') await platformaticConsume(job);
+  else if (job.client === 'platformatic-fetch') await platformaticFetch(job);
   else await kafkajsConsume(job);
   process.stdout.write(JSON.stringify(outcome));
   process.exit(0);
@@ -322,7 +379,7 @@ async function parent(): Promise<void> {
     return t;
   };
   const produceClients: Client[] = ['kafkajs', 'kafkajs+native-crc', 'platformatic'];
-  const consumeClients: Client[] = ['kafkajs', 'platformatic'];
+  const consumeClients: Client[] = ['kafkajs', 'platformatic', 'platformatic-fetch'];
   const results = new Map<string, Outcome[]>();
   const keep = (label: string, o: Outcome) => {
     results.set(label, [...(results.get(label) ?? []), o]);
