@@ -1,7 +1,7 @@
 /**
- * KafkaJS (what shared/kafka uses) against @platformatic/kafka on the local broker, side by side in one run, each
- * measurement in a fresh child process with vigil's Node flags (so its CPU, RSS and heap are its own), in
- * alternating rounds:
+ * KafkaJS (shared/kafka's consumers and admin) against @platformatic/kafka (its producers) on the local broker, side
+ * by side in one run, each measurement in a fresh child process with vigil's Node flags (so its CPU, RSS and heap are
+ * its own), in alternating rounds:
  *   produce   acks=all, no compression; records as the gateway sends them: Avro EventBundle records of
  *             BENCH_BUNDLE events (~250 bytes each) keyed by source (10 sources) with vigil's two headers,
  *             BENCH_SEND records per send (≈ the gateway's 900 KB batch), 4 sends in flight as the gateway's
