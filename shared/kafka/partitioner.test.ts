@@ -94,7 +94,7 @@ describe('TopicPartitioner', () => {
     expect(route('db')).toBe(keyPartition('db', 3));
   });
 
-  it("follows the producer's count as it grows, and never routes by a smaller one than it knew", async () => {
+  it("follows the producer's count, as partitions are added and when a lagging broker answers an old one", async () => {
     const broker = slowBroker(2);
     broker.open();
     const partitioner = new TopicPartitioner(broker.counts, 'events', { waitMs: 1000, refreshMs: 0 });
@@ -110,8 +110,10 @@ describe('TopicPartitioner', () => {
     broker.setCount(4); // partitions added: the producer's metadata has them
     await reread();
     expect((await partitioner.router())(key)).toBe(keyPartition(key, 4));
-    broker.setCount(2); // a broker whose metadata lags answers the count from before
+    // A broker whose metadata lags answers the count from before: the producer's client then takes partitions
+    // beyond it modulo it, so the routes follow it rather than name them.
+    broker.setCount(2);
     await reread();
-    expect((await partitioner.router())(key)).toBe(keyPartition(key, 4));
+    expect((await partitioner.router())(key)).toBe(keyPartition(key, 2));
   });
 });

@@ -14,8 +14,9 @@
  * The partition count is the one the sending producer's own metadata holds (`PartitionCounts`, the gateway's
  * BatchingProducer), re-read in the background every refreshMs: adding partitions moves keys as it would for keyed
  * records, and a route never names a partition the producer does not know yet — its client would take such a
- * partition modulo the count it knows, sending the bundle where neither count puts the key. The producer's
- * metadata only grows newer, so the count a route was made with is at most the one a later send sees.
+ * partition modulo the count it knows, sending the bundle where neither count puts the key. Partitions are only ever
+ * added, so the count a route was made with is at most the one a later send sees (short of a broker whose metadata
+ * lags behind the one that answered before).
  */
 import { VigilError } from '../errors.ts';
 
@@ -187,8 +188,9 @@ export class TopicPartitioner implements PartitionRouter {
     try {
       const count = await this.counts.partitionCount(this.topic);
       if (!(count > 0)) throw new Error(`topic ${this.topic} has no partitions`);
-      // Never fewer than known (a broker whose metadata lags may answer the count from before partitions were added).
-      this.count = Math.max(count, this.count ?? 0);
+      // The producer's count as it is, also when a broker whose metadata lags makes it smaller for a while: a route
+      // by a larger count than the producer's would name partitions its client takes modulo the count it knows.
+      this.count = count;
       this.fetchedAt = Date.now();
       return this.count;
     } catch (error) {
