@@ -258,16 +258,21 @@ async function kafkajsConsume(job: Job): Promise<void> {
   await consumer.disconnect();
 }
 
-async function platformaticConsume(job: Job): Promise<void> {
+/** A `@platformatic/kafka` consumer of a group of its own, fetching as the writer fetches. */
+async function platformaticConsumer(clientId: string) {
   const { Consumer } = await import('@platformatic/kafka');
-  const consumer = new Consumer({
-    clientId: 'bench-platformatic',
+  return new Consumer({
+    clientId,
     bootstrapBrokers: BROKERS,
     groupId: `bench-${crypto.randomUUID()}`,
     maxWaitTime: FETCH_MAX_WAIT_MS,
     maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
     maxBytes: FETCH_BYTES_PER_PARTITION * 4,
   });
+}
+
+async function platformaticConsume(job: Job): Promise<void> {
+  const consumer = await platformaticConsumer('bench-platformatic');
   const tally = new Tally(job);
   tally.start();
   const stream = await consumer.consume({ topics: [job.topic], mode: 'earliest', autocommit: false });
@@ -279,12 +284,7 @@ async function platformaticConsume(job: Job): Promise<void> {
 
 /** Reads the topic with the client's fetch() per partition leader, offsets kept here, until every record is seen. */
 async function platformaticFetch(job: Job): Promise<void> {
-  const { Consumer } = await import('@platformatic/kafka');
-  const consumer = new Consumer({
-    clientId: 'bench-platformatic-fetch',
-    bootstrapBrokers: BROKERS,
-    groupId: `bench-${crypto.randomUUID()}`,
-  });
+  const consumer = await platformaticConsumer('bench-platformatic-fetch');
   const tally = new Tally(job);
   tally.start();
   const topic = (await consumer.metadata({ topics: [job.topic] })).topics.get(job.topic)!;

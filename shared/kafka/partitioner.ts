@@ -19,6 +19,7 @@
  * lags behind the one that answered before).
  */
 import { VigilError } from '../errors.ts';
+import { withTimeout } from '../wait.ts';
 
 // Java's Utils.murmur2: seed and mixing constants, and its shifts.
 const MURMUR_SEED = 0x9747b28c;
@@ -164,19 +165,10 @@ export class TopicPartitioner implements PartitionRouter {
 
   private async firstCount(): Promise<void> {
     const reading = this.refresh();
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(unavailable(`the partitions of ${this.topic} were not read within ${this.waitMs} ms`)),
-        this.waitMs,
-      );
-    });
     reading.catch(() => {}); // rejected after the deadline: nobody waits for it any more
-    try {
-      await Promise.race([reading, deadline]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withTimeout(reading, this.waitMs, () => {
+      throw unavailable(`the partitions of ${this.topic} were not read within ${this.waitMs} ms`);
+    });
   }
 
   private refresh(): Promise<number> {
