@@ -30,6 +30,7 @@ import type { EngineRule } from '../services/alerter/rules/rule.ts';
 import { loadConfig } from '../shared/config.ts';
 import { dropDatabase, ensureDatabase } from '../shared/db/ensure-database.ts';
 import { migrate } from '../shared/db/migrate.ts';
+import { kafkajsClient } from '../test/helpers/kafkajs.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -207,7 +208,9 @@ async function setup() {
   );
   const runtime = await startRuntime(config, logger);
   const codec = loadCodecs().get('Metric')!;
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafkajsClient(config.kafka.brokers, 'bench').producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const headers = { 'vigil-schema': codec.schemaId, 'vigil-producer': 'bench' };
   const message = (name: string, labels: Record<string, string>, value: number, timestamp: number) => ({
@@ -242,10 +245,10 @@ async function setup() {
  */
 async function drain(): Promise<void> {
   const N = Number(process.env.BENCH_DRAIN_SAMPLES ?? 200_000);
-  const { kafka, config, producer, message, cleanup, queries } = await setup();
+  const { config, producer, message, cleanup, queries } = await setup();
   const random = rng(9);
   const levels = Array.from({ length: NAMES * PER_NAME }, () => 100 * random());
-  const admin = kafka.admin();
+  const admin = kafkajsClient(config.kafka.brokers, 'bench').admin();
   await admin.connect();
   const committed = async () => {
     const [topic] = await admin.fetchOffsets({

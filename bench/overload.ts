@@ -36,6 +36,7 @@ import pg from 'pg';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
 import { dropDatabase } from '../shared/db/ensure-database.ts';
+import { kafkajsClient } from '../test/helpers/kafkajs.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -395,7 +396,7 @@ async function main(cleanup: (() => Promise<unknown>)[]): Promise<number> {
   const reader = signToken(config.auth, { role: 'moderator', sub: 'overload-reader', ttlSeconds: 3600 });
   const gatewayUrl = `http://127.0.0.1:${role('gateway').port}`;
   const queryUrl = `http://127.0.0.1:${role('query').port}`;
-  const admin = kafka.admin();
+  const admin = kafkajsClient(config.kafka.brokers, 'bench').admin();
   await admin.connect();
   cleanup.push(() => admin.disconnect());
   const topics = [eventsTopic, metricsTopic];

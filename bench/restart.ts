@@ -25,6 +25,7 @@ import { NODE_FLAGS } from '../bin/node-flags.ts';
 import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig, ROOT_DIR, type Config } from '../shared/config.ts';
 import { dropDatabase } from '../shared/db/ensure-database.ts';
+import { kafkajsClient } from '../test/helpers/kafkajs.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
 import { createLogger } from '../shared/logger.ts';
@@ -97,7 +98,9 @@ async function scenario(role: Scenario): Promise<Round[]> {
   const config: Config = loadConfig(env);
   const kafka = createKafka(config.kafka, createLogger('warn', 'bench'), 'bench');
   await ensureTopics(kafka, config.kafka);
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafkajsClient(config.kafka.brokers, 'bench').producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const db = new pg.Pool({ connectionString: url, max: 2 });
   const token = signToken(config.auth, { role: 'user', sub: 'bench', ttlSeconds: 3600 });

@@ -17,6 +17,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { Partitioners, type Kafka } from 'kafkajs';
 import { loadConfig } from '../shared/config.ts';
+import { kafkajsClient } from '../test/helpers/kafkajs.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { keyPartition } from '../shared/kafka/partitioner.ts';
 import { BatchingProducer } from '../shared/kafka/producer.ts';
@@ -76,7 +77,7 @@ async function prefill(topic: string, count: number, form: Form): Promise<void> 
   const kafka = createKafka(config.kafka, logger, 'bench');
   await ensureTopics(kafka, config.kafka);
   const events = makeEvents(count, Date.now() - 600_000);
-  if (form === 'single') return prefillSingle(kafka, topic, events);
+  if (form === 'single') return prefillSingle(kafkajsClient(config.kafka.brokers, 'bench'), topic, events);
   const seal = RecordSeal.of(config.kafka.sealSecret);
   const producer = new BatchingProducer(kafka, { timeoutMs: 60_000, seal });
   await producer.connect();

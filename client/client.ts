@@ -437,7 +437,7 @@ function httpTransport(gateway: NonNullable<ClientOptions['gateway']>): Transpor
   });
 }
 
-/** KafkaJS is loaded on first use, so that HTTP-only services never load it. */
+/** The Kafka client is loaded on first use, so that HTTP-only services never load it. */
 function lazyKafkaTransport(opts: KafkaTransportOptions, source: string): Transport {
   let transport: Promise<Transport> | null = null;
   const load = () => (transport ??= import('./kafka-transport.ts').then((m) => new m.KafkaTransport(opts, source)));

@@ -2,7 +2,7 @@
  * Delivery straight to Kafka, for services that sit next to the broker and want to skip the gateway: events on the
  * events topic keyed by source, metric samples on the metrics topic keyed by series fingerprint, JSON values (the
  * writer validates them exactly like HTTP input and dead-letters what it refuses). Loaded by dynamic import only
- * when configured, so HTTP-only users never load KafkaJS.
+ * when configured, so HTTP-only users never load the Kafka client.
  */
 import { JsonProducer } from '../shared/kafka/json-producer.ts';
 import { refusedWith } from '../shared/kafka/record-producer.ts';

@@ -337,7 +337,7 @@ describe('alert rules and the contract example end to end', () => {
       labels: { queue },
     });
     const bundle = codecs.get('MetricBundle')!;
-    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = ctx.kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     try {
       // Keyed by the series' fingerprint (or sent to the partition it maps to): the partition of the series' owner.

@@ -50,7 +50,7 @@ describe('idempotency of producer-chosen ids', () => {
     );
   /** Waits until the writer has consumed everything produced so far (its duplicates are invisible otherwise). */
   const drained = async () => {
-    const admin = ctx.kafka.admin();
+    const admin = ctx.kafkajs.admin();
     await admin.connect();
     try {
       for (const topic of [ctx.config.kafka.topics.events, ctx.config.kafka.topics.metrics]) {
@@ -174,7 +174,7 @@ describe('idempotency of producer-chosen ids', () => {
       0,
     );
     expect(duplicates).toBe(7); // v4: 3, v7: 2, metric: 1, shadow: 1
-    expect(await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq)).toEqual([]);
+    expect(await readTopic(ctx.kafkajs, ctx.config.kafka.topics.dlq)).toEqual([]);
 
     // Past the window the claim is gone (maintenance), and the id is stored again.
     const id = crypto.randomUUID();

@@ -257,7 +257,7 @@ describe('sealed records', () => {
           ],
         });
       }
-      const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 2);
+      const letters = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 2);
       expect(letters.map((l) => l.headers['vigil-dlq-reason'])).toEqual(['invalid', 'invalid']);
       expect(letters.map((l) => l.headers['vigil-dlq-item'])).toEqual(['1', '1']);
       expect(letters[0].headers['vigil-dlq-detail']).toContain('level');

@@ -139,7 +139,7 @@ describe('startup order', () => {
     // Nothing changed hands: no rebalance claimed anew, and the first process still owns all it holds.
     await new Promise((r) => setTimeout(r, 2000));
     expect(await generations()).toEqual(owned);
-    const groups = await ctx.kafka.admin();
+    const groups = await ctx.kafkajs.admin();
     await groups.connect();
     try {
       const described = await groups.describeGroups([ctx.config.alerter.groupId, ctx.config.writer.groupId]);

@@ -108,7 +108,7 @@ describe('what the gateway accepts is storable', () => {
         "SELECT count(*) AS n FROM events WHERE level IN ('warn', 'error', 'fatal') AND notable_tags IS NULL",
       ),
     ).toBe(5);
-    expect(await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq)).toEqual([]);
+    expect(await readTopic(ctx.kafkajs, ctx.config.kafka.topics.dlq)).toEqual([]);
   });
 
   it('refuses with 400 what jsonb would refuse: an unpaired surrogate in tags, payload or a label value', async () => {
@@ -176,7 +176,7 @@ describe('what the gateway accepts is storable', () => {
     );
     const { rows } = await ctx.db.query('SELECT name, labels, sample_count, value_sum FROM metric_series');
     expect(rows).toEqual([{ name: 'wide_labels', labels, sample_count: '1', value_sum: 3 }]);
-    expect(await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq)).toEqual([]);
+    expect(await readTopic(ctx.kafkajs, ctx.config.kafka.topics.dlq)).toEqual([]);
   });
 });
 

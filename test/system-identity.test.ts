@@ -132,7 +132,7 @@ describe("the system's identity is reserved", () => {
     });
     const CREATED_BY_REFUSED =
       'is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
-    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 6);
+    const letters = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 6);
     const summary = letters
       .map((l) => [l.key?.toString(), l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])
       .sort();

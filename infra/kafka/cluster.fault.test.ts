@@ -10,10 +10,11 @@ import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
-import { createKafka, producerSettingsOf } from '../../shared/kafka/client.ts';
+import { createKafka } from '../../shared/kafka/client.ts';
 import { RecordProducer } from '../../shared/kafka/record-producer.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { kafkajsClient } from '../../test/helpers/kafkajs.ts';
 import { ensureKafkaJars, startKafkaCluster, type KafkaCluster } from './broker.ts';
 
 const PARTITIONS = 3;
@@ -81,9 +82,10 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
       const kafka = createKafka(config.kafka, createLogger('silent'), 'cluster-test');
       expect((await ensureTopics(kafka, config.kafka)).sort()).toEqual([topic, `${topic}.dlq`, `${topic}.m`]);
 
-      const admin = kafka.admin();
+      const kafkajs = kafkajsClient(config.kafka.brokers);
+      const admin = kafkajs.admin();
       await admin.connect();
-      const producer = new RecordProducer(producerSettingsOf(kafka));
+      const producer = new RecordProducer(kafka.settings);
       await producer.connect();
       try {
         const [described] = (
@@ -102,7 +104,7 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
         await cluster.kill(2);
         await produceAll(producer, topic, round(2));
         // Read back from the two survivors (a new leader's high watermark may trail for a moment after the election).
-        expect(await readValues(kafka, topic, 2 * PER_ROUND)).toEqual([...round(1), ...round(2)].sort());
+        expect(await readValues(kafkajs, topic, 2 * PER_ROUND)).toEqual([...round(1), ...round(2)].sort());
 
         await cluster.kill(3);
         const value = Buffer.from('one replica');

@@ -607,7 +607,7 @@ describe('ingest gateway', () => {
       const [mineId, otherId, secondId, thirdId] = batch.json().data.ids;
       const after = Date.now();
 
-      const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.events)).filter((r) =>
+      const records = (await readTopic(ctx.kafkajs, ctx.config.kafka.topics.events)).filter((r) =>
         r.value.includes('kafka-'),
       );
       const bundle = codecs.get('EventBundle')!;
@@ -692,7 +692,7 @@ describe('ingest gateway', () => {
       const answers = await Promise.all(requests.map((samples) => post('metrics', samples)));
       for (const answer of answers) expect(answer.json().data).toMatchObject({ accepted: 20, rejected: 0 });
 
-      const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.metrics)).filter((r) =>
+      const records = (await readTopic(ctx.kafkajs, ctx.config.kafka.topics.metrics)).filter((r) =>
         r.value.includes('ownership_check'),
       );
       const bundle = codecs.get('MetricBundle')!;
@@ -714,7 +714,7 @@ describe('ingest gateway', () => {
       expect(records.length).toBeLessThanOrEqual(18);
 
       // keyPartition is where KafkaJS itself puts a record keyed by the fingerprint (checked on a spare topic).
-      const probe = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      const probe = ctx.kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
       await probe.connect();
       const fingerprints = series.slice(0, 12).map((s) => seriesFingerprint(s.name, s.labels));
       const acks = await probe
@@ -724,7 +724,7 @@ describe('ingest gateway', () => {
           messages: fingerprints.map((key) => ({ key, value: key })),
         })
         .finally(() => probe.disconnect());
-      const landed = await readTopic(ctx.kafka, ctx.config.kafka.topics.dlq);
+      const landed = await readTopic(ctx.kafkajs, ctx.config.kafka.topics.dlq);
       // One acknowledgement per partition written to, none with an error.
       expect(acks.map((a) => [a.partition, a.errorCode]).sort()).toEqual(
         [...new Set(fingerprints.map((f) => keyPartition(f, 3)))].sort().map((p) => [p, 0]),
@@ -804,7 +804,7 @@ describe('ingest gateway', () => {
       expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
       const given = await post('events', batch, { 'x-request-id': 'req-batch-1' });
       expect(given.statusCode).toBe(202);
-      const records = (await readTopic(ctx.kafka, ctx.config.kafka.topics.events)).filter((r) =>
+      const records = (await readTopic(ctx.kafkajs, ctx.config.kafka.topics.events)).filter((r) =>
         r.value.includes('shipper-'),
       );
       const travelled = unbundle(records, codecs.get('EventBundle')!);

@@ -128,7 +128,7 @@ describe('gateway with Kafka stopped', () => {
     expect(recovered, 'the gateway accepts again within 60 s of the broker coming back').not.toBeNull();
     console.log(`gateway recovered ${recovered} ms after the broker was back`);
 
-    const records = await readTopic(ctx.kafka, ctx.config.kafka.topics.events);
+    const records = await readTopic(ctx.kafkajs, ctx.config.kafka.topics.events);
     const sources = unbundle(records, loadCodecs().get('EventBundle')!).map((t) => t.item.source);
     expect(sources).toContain('before');
     expect(sources).toContain('after');

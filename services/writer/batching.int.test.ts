@@ -31,7 +31,7 @@ describe('writer batching', () => {
   }
 
   it('writes full batches of WRITER_BATCH_MAX_ROWS, then a lone record after WRITER_BATCH_MAX_WAIT_MS', async () => {
-    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = ctx.kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const event = (i: number) => ({
       key: 'k',

@@ -84,7 +84,7 @@ describe('bundles from direct producers', () => {
       },
     ]);
     const detected = JSON.stringify([{ id: id(21), event_type: 'alert', source: 'detected', timestamp: minute }]);
-    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = ctx.kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     try {
       await producer.send({
@@ -240,7 +240,7 @@ describe('bundles from direct producers', () => {
     ]);
 
     // Dead letters: five from the events topic, one from the metrics topic.
-    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 6);
+    const letters = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 6);
     const view = letters
       .map((l) => {
         const { 'vigil-dlq-detail': detail, 'vigil-dlq-at': when, ...headers } = l.headers;

@@ -56,7 +56,7 @@ describe('PostgreSQL refuses writes', () => {
 
   /** PER_PHASE acknowledged events labelled `label`, and `malformed` records that can only be dead-lettered. */
   async function produce(ctx: TestContext, label: string, malformed = 0): Promise<void> {
-    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = ctx.kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     try {
       const messages = Array.from({ length: PER_PHASE }, (_, i) => {
@@ -87,7 +87,7 @@ describe('PostgreSQL refuses writes', () => {
     return metric.values.find((v) => v.labels.kind === kind)?.value ?? 0;
   };
   async function dlqRecords(ctx: TestContext): Promise<number> {
-    const kafkaAdmin = ctx.kafka.admin();
+    const kafkaAdmin = ctx.kafkajs.admin();
     await kafkaAdmin.connect();
     try {
       const partitions = await kafkaAdmin.fetchTopicOffsets(ctx.config.kafka.topics.dlq);

@@ -333,7 +333,7 @@ describe('direct Kafka producers', () => {
     ]);
 
     // Dead letters: original key and bytes, the original headers, reason and provenance.
-    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
+    const letters = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 4);
     const summary = letters
       .map((l) => ({
         reason: l.headers['vigil-dlq-reason'],
@@ -507,7 +507,7 @@ describe('direct Kafka producers', () => {
 
     const refused =
       'created_by: is not accepted on a record: it is set to kafka:<vigil-producer header> (send that header instead)';
-    const letters = (await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, before === 0 ? 2 : 6)).filter(
+    const letters = (await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, before === 0 ? 2 : 6)).filter(
       (l) => l.key?.toString() !== 'bad',
     );
     expect(

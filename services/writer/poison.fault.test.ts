@@ -21,7 +21,7 @@ describe('poison records', () => {
 
   it('stores the good records, dead-letters the poison ones and keeps the partition moving', async () => {
     const topic = ctx.config.kafka.topics.events;
-    const producer = ctx.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = ctx.kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const good = (i: number) => ({
       key: 'one-source',
@@ -78,7 +78,7 @@ describe('poison records', () => {
       500,
     );
 
-    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 2);
+    const letters = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 2);
     const byReason = Object.fromEntries(letters.map((l) => [l.headers['vigil-dlq-reason'], l]));
     expect(Object.keys(byReason).sort()).toEqual(['decode_failed', 'rejected_by_database']);
     const db = byReason.rejected_by_database;

@@ -48,7 +48,7 @@ describe('PostgreSQL restarted mid-stream', () => {
 
   it('retries while PostgreSQL is down and stores every record exactly once', async () => {
     writer = await ctx.start('writer');
-    const producing = produceNumberedEvents(ctx.kafka, ctx.config.kafka.topics.events, {
+    const producing = produceNumberedEvents(ctx.kafkajs, ctx.config.kafka.topics.events, {
       total: TOTAL,
       chunk: 500,
       pauseMs: 50,

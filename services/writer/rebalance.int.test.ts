@@ -38,7 +38,7 @@ describe('writer rebalance', () => {
 
   it('stores every record once while members join and leave', async () => {
     const first = await ctx.start('writer');
-    const producing = produceNumberedEvents(ctx.kafka, ctx.config.kafka.topics.events, {
+    const producing = produceNumberedEvents(ctx.kafkajs, ctx.config.kafka.topics.events, {
       total: TOTAL,
       chunk: 250,
       pauseMs: 50,

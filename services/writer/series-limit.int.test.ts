@@ -53,7 +53,7 @@ describe('series per metric name', () => {
       () => countRows(ctx.db, 'SELECT count(*) AS n FROM metrics'),
       (n) => n === 8,
     );
-    const letters = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 3);
+    const letters = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 3);
     expect(letters.map((l) => [l.headers['vigil-dlq-reason'], l.headers['vigil-dlq-detail']])).toEqual(
       Array(3).fill([
         'series_limit',
@@ -85,7 +85,7 @@ describe('series per metric name', () => {
       () => countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE name = 'req_total'"),
       (n) => n === 10,
     );
-    const after = await awaitRecords(ctx.kafka, ctx.config.kafka.topics.dlq, 4);
+    const after = await awaitRecords(ctx.kafkajs, ctx.config.kafka.topics.dlq, 4);
     expect(after.map(hostOf)).toContain('h99');
     expect(await countRows(ctx.db, "SELECT count(*) AS n FROM metrics WHERE labels->>'host' = 'h99'")).toBe(0);
   });

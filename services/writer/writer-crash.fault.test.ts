@@ -39,7 +39,7 @@ describe('writer killed with SIGKILL mid-stream', () => {
   it('stores every produced record exactly once', async () => {
     const start = () => (writer = spawnVigil('writer', { ...ctx.env, PORT: '0' }));
     start();
-    const producing = produceNumberedEvents(ctx.kafka, ctx.config.kafka.topics.events, {
+    const producing = produceNumberedEvents(ctx.kafkajs, ctx.config.kafka.topics.events, {
       total: TOTAL,
       chunk: 500,
       pauseMs: 25,

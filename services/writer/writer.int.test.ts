@@ -53,7 +53,7 @@ describe('writer offsets', () => {
     await first.stop();
 
     // Rewind Kafka's committed offsets for the group: only PostgreSQL now knows what was stored.
-    const admin = ctx.kafka.admin();
+    const admin = ctx.kafkajs.admin();
     await admin.connect();
     await admin.resetOffsets({
       groupId: ctx.config.writer.groupId,
@@ -114,7 +114,7 @@ describe('writer offsets from another Kafka cluster', () => {
   it('discards offsets bound to another cluster, stores all records of this one; keeps those of this one', async () => {
     await post(['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6']);
     // Offsets as another cluster's writer left them: each partition "stored" up to this topic's end.
-    const admin = ctx.kafka.admin();
+    const admin = ctx.kafkajs.admin();
     await admin.connect();
     const ends = await admin.fetchTopicOffsets(ctx.config.kafka.topics.events);
     const { clusterId } = await admin.describeCluster();

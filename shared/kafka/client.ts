@@ -1,60 +1,59 @@
 /**
- * The only module that constructs Kafka clients. The Kafka handle the roles share is KafkaJS's (consumers, admin);
- * producers are `@platformatic/kafka`'s (record-producer.ts), built from the settings createKafka() records for the
- * handle (`producerSettingsOf`). KafkaJS log entries are forwarded to pino, and its retry policy is kept short so
- * that callers (which have their own deadlines and backoff) see failures promptly.
+ * The handle through which the roles reach Kafka: the brokers, timeouts and client id every client of a process
+ * uses, and its logger. All of vigil's Kafka clients are `@platformatic/kafka`'s — producers
+ * (record-producer.ts), the consumers (consumer.ts) and the admin client (`withAdmin`, used by topics.ts and
+ * offsets.ts) — each built from these settings. Retries are short: callers have their own deadlines and backoff.
  */
-import { Kafka, logLevel, type logCreator } from 'kafkajs';
+import { Admin } from '@platformatic/kafka';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { ProducerSettings } from './record-producer.ts';
 
-const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'info',
-  [logLevel.DEBUG]: 'debug',
-};
+export interface ClientSettings {
+  clientId: string;
+  brokers: readonly string[];
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+}
 
-function pinoLogCreator(logger: Logger): logCreator {
-  return () =>
-    ({ level, log }) => {
-      const { message, ...extra } = log;
-      // KafkaJS logs every reconnect attempt at ERROR; they are expected during broker restarts.
-      const pinoLevel = LEVELS[level] === 'error' ? 'warn' : (LEVELS[level] ?? 'info');
-      logger[pinoLevel]({ kafka: extra }, message);
-    };
+export interface Kafka {
+  readonly settings: ClientSettings;
+  readonly logger: Logger;
 }
 
 const CONNECT_TIMEOUT_MS = 3000;
 const REQUEST_TIMEOUT_MS = 30_000;
-const producerSettings = new WeakMap<Kafka, ProducerSettings>();
+const ADMIN_RETRIES = 3;
+const RETRY_DELAY_MS = 250;
 
 export function createKafka(config: Config['kafka'], logger: Logger, role: string): Kafka {
-  const clientId = `${config.clientId}-${role}`;
-  const kafka = new Kafka({
-    clientId,
-    brokers: [...config.brokers],
-    connectionTimeout: CONNECT_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    retry: { initialRetryTime: 200, maxRetryTime: 5000, retries: 5 },
-    logLevel: logLevel.WARN,
-    logCreator: pinoLogCreator(logger.child({ component: 'kafkajs' })),
-  });
-  producerSettings.set(kafka, {
-    clientId,
-    brokers: config.brokers,
-    connectTimeoutMs: CONNECT_TIMEOUT_MS,
-    requestTimeoutMs: REQUEST_TIMEOUT_MS,
-  });
-  return kafka;
+  return {
+    settings: {
+      clientId: `${config.clientId}-${role}`,
+      brokers: config.brokers,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    },
+    logger: logger.child({ component: 'kafka' }),
+  };
 }
 
-/** The brokers and timeouts a producer for this handle uses (the handle must come from createKafka). */
-export function producerSettingsOf(kafka: Kafka): ProducerSettings {
-  const settings = producerSettings.get(kafka);
-  if (settings === undefined) throw new Error('a producer needs a Kafka handle made by createKafka()');
-  return settings;
+/** The options every `@platformatic/kafka` client built from `settings` shares. */
+export function baseOptions(settings: ClientSettings) {
+  return {
+    clientId: settings.clientId,
+    bootstrapBrokers: [...settings.brokers],
+    connectTimeout: settings.connectTimeoutMs,
+    timeout: settings.requestTimeoutMs,
+    retryDelay: RETRY_DELAY_MS,
+  };
 }
 
-export type { Kafka } from 'kafkajs';
+/** Runs `work` with an admin client of its own, closed afterwards. */
+export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Admin({ ...baseOptions(kafka.settings), retries: ADMIN_RETRIES });
+  try {
+    return await work(admin);
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}

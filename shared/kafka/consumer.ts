@@ -1,22 +1,43 @@
 /**
  * A partition-batch consumer for processors that keep their own offsets (the writer stores them in PostgreSQL).
+ * Built on `@platformatic/kafka`'s consumer for group membership only (join, sync, heartbeats on a timer of their
+ * own, rejoining when the group rebalances); fetching is this module's loop: the client's `fetch()` sent to each
+ * partition's leader at positions kept here, so a processor can move a partition's position at any time (`seek`),
+ * which the client's message streams do not allow.
+ *
  * Pipelined: when onBatch returns, the fetch position moves past the batch (unless onBatch seeked), so the next
  * fetch runs while the processor is still writing what it took; the processor bounds what it holds by making
- * onBatch wait. Auto-commit is off: Kafka's committed offset advances only through commit(), which the processor
- * calls once a batch is durable, so it lags the processor's own store and serves for lag monitoring; the
- * processor's store is the truth on (re)assignment, when the fetch position restarts from Kafka's committed offset.
+ * onBatch wait. Nothing is committed automatically: Kafka's committed offset advances only through commit(), which
+ * the processor calls once a batch is durable, so it lags the processor's own store and serves for lag monitoring;
+ * the processor's store is the truth on (re)assignment, when the fetch position restarts from Kafka's committed
+ * offset (the first offset when none is committed) unless the processor seeks first.
  * onAssignment is called at EVERY join of the group (a new generation), also when the assignment did not change:
  * a member that was stalled past its session and rejoined with the same partitions may have lost them meanwhile.
+ * A batch is stale once its generation is over or the member is rejoining; stale batches are not delivered.
  */
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { Consumer, IS_CONTROL, type RecordsBatch } from '@platformatic/kafka';
 import type { Logger } from 'pino';
+import { backoffMs } from '../wait.ts';
+import { baseOptions, type Kafka } from './client.ts';
 
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
-/** Heartbeats are sent three times per session timeout, and at least every 3 s (KafkaJS's own default). */
+/** Heartbeats are sent three times per session timeout, and at least every 3 s. */
 const HEARTBEATS_PER_SESSION_TIMEOUT = 3;
 const MAX_HEARTBEAT_INTERVAL_MS = 3000;
+/** How long the group waits for every member to rejoin when it rebalances (at least the session timeout). */
+const REBALANCE_TIMEOUT_MS = 60_000;
 /** A fetch answers at most this many partitions' worth of bytes at once. */
 const FETCH_PARTITIONS_PER_REQUEST = 4;
+/** Retries of the client's own group and metadata requests; the loops here retry on top with backoff. */
+const CLIENT_RETRIES = 3;
+/** How long the fetch loop sleeps when it has nothing to fetch (not joined, paused); woken early by a change. */
+const IDLE_MS = 100;
+const RETRY_INITIAL_MS = 200;
+const RETRY_MAX_MS = 5000;
+
+/** Kafka error codes the fetch loop acts on. */
+const OFFSET_OUT_OF_RANGE = 1;
+const EARLIEST = -2n;
 
 export interface ConsumedRecord {
   offset: string;
@@ -35,6 +56,7 @@ export interface PartitionBatch {
 }
 
 export interface BatchControl {
+  /** Kept for processors that wait long inside onBatch: heartbeats run on their own timer, so this only yields. */
   heartbeat(): Promise<void>;
   /** Re-read the partition from `offset`; the rest of the current batch is discarded. */
   seek(offset: string): void;
@@ -55,13 +77,41 @@ export interface BatchConsumerOptions {
   onAssignment?(assignment: Record<string, number[]>): void;
 }
 
+interface Assigned {
+  topic: string;
+  partition: number;
+  key: string;
+}
+
+interface Requested extends Assigned {
+  offset: bigint;
+}
+
+type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
+
+const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
+
 export class BatchConsumer {
   private readonly consumer: Consumer;
+  private readonly groupOptions: { sessionTimeout: number; heartbeatInterval: number; rebalanceTimeout: number };
+  /** Counts joins of the group: a batch fetched in an earlier generation is stale. */
+  private generation = 0;
+  private assigned: Assigned[] = [];
+  /** Each assigned partition's next offset to fetch; absent while it is being looked up after a join. */
+  private readonly positions = new Map<string, bigint>();
+  /** Partitions whose position was set by seek() since the mark was cleared (during their onBatch). */
+  private readonly seeked = new Set<string>();
+  /** Partition count of each topic when the group was joined: more partitions need a new assignment. */
+  private partitionCounts = new Map<string, number>();
   private running = false;
+  private stopped = false;
+  private paused = false;
+  private joined = false;
   private lastBatchAt = Date.now();
   private inBatch = 0;
-  private stopped = false;
-  private joined = false;
+  private fetching: Promise<void> | null = null;
+  /** Wakes the loops' sleeps early (a join, a seek, stop). */
+  private readonly sleepers = new Set<() => void>();
   private rejoining: Promise<void> | null = null;
 
   constructor(
@@ -69,26 +119,46 @@ export class BatchConsumer {
     private readonly opts: BatchConsumerOptions,
     private readonly logger: Logger,
   ) {
-    this.consumer = kafka.consumer({
-      groupId: opts.groupId,
-      maxWaitTimeInMs: opts.maxWaitMs,
-      maxBytesPerPartition: opts.maxBytesPerPartition,
-      maxBytes: opts.maxBytesPerPartition * FETCH_PARTITIONS_PER_REQUEST,
-      sessionTimeout: opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+    const sessionTimeout = opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
+    this.groupOptions = {
+      sessionTimeout,
       heartbeatInterval: Math.min(
         MAX_HEARTBEAT_INTERVAL_MS,
-        Math.floor((opts.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS) / HEARTBEATS_PER_SESSION_TIMEOUT),
+        Math.floor(sessionTimeout / HEARTBEATS_PER_SESSION_TIMEOUT),
       ),
-      allowAutoTopicCreation: false,
-      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000, restartOnFailure: async () => true },
+      rebalanceTimeout: Math.max(sessionTimeout, REBALANCE_TIMEOUT_MS),
+    };
+    this.consumer = new Consumer({
+      ...baseOptions(kafka.settings),
+      ...this.groupOptions,
+      groupId: opts.groupId,
+      retries: CLIENT_RETRIES,
+      minBytes: 1,
+      maxWaitTime: opts.maxWaitMs,
+      maxBytes: opts.maxBytesPerPartition * FETCH_PARTITIONS_PER_REQUEST,
+      autocommit: false,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+    this.consumer.on('consumer:group:join', ({ generationId, assignments }) => {
       this.joined = true;
-      this.logger.info({ member_assignment: payload.memberAssignment }, 'consumer group joined');
-      opts.onAssignment?.(payload.memberAssignment);
+      this.generation++;
+      this.assigned = (assignments ?? []).flatMap(({ topic, partitions }) =>
+        partitions.map((partition) => ({ topic, partition, key: keyOf(topic, partition) })),
+      );
+      this.positions.clear();
+      this.seeked.clear();
+      const assignment: Record<string, number[]> = {};
+      for (const { topic, partitions } of assignments ?? []) assignment[topic] = [...partitions];
+      this.logger.info({ member_assignment: assignment, generation_id: generationId }, 'consumer group joined');
+      this.opts.onAssignment?.(assignment);
+      void this.loadPositions(this.generation);
+      this.wakeUp();
     });
-    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
-      this.logger.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+    this.consumer.on('consumer:group:rebalance', () => this.logger.info('consumer group rebalancing'));
+    // The client emits 'error' when it could not rejoin the group after a rebalance: its membership has ended.
+    this.consumer.on('error', (error: Error) => {
+      this.logger.warn({ err: error }, 'consumer group membership lost; joining again');
+      this.joined = false;
+      void this.join();
     });
   }
 
@@ -111,11 +181,13 @@ export class BatchConsumer {
     return Date.now() - this.lastBatchAt;
   }
 
+  /** Joins the group (retrying until it succeeds or the consumer is stopped) and starts fetching. */
   async start(): Promise<void> {
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true });
+    this.consumer.topics.trackAll(...this.opts.topics);
+    await this.join();
+    if (this.stopped) return;
     this.running = true;
-    await this.run();
+    this.fetching = this.fetchLoop().finally(() => (this.running = false));
   }
 
   /**
@@ -128,10 +200,12 @@ export class BatchConsumer {
         if (this.stopped) return;
         this.logger.warn('leaving and rejoining the consumer group');
         this.joined = false;
-        await this.consumer.stop();
-        if (this.stopped) return;
-        await this.consumer.subscribe({ topics: this.opts.topics, fromBeginning: true });
-        await this.run();
+        try {
+          await this.consumer.leaveGroup(false);
+        } catch (error) {
+          this.logger.debug({ err: error }, 'leaving the group failed');
+        }
+        await this.join();
       } finally {
         this.rejoining = null;
       }
@@ -139,72 +213,299 @@ export class BatchConsumer {
     return this.rejoining;
   }
 
-  private async run(): Promise<void> {
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        this.lastBatchAt = Date.now();
-        if (batch.messages.length === 0) return;
-        const { topic, partition } = batch;
-        this.inBatch++;
-        try {
-          await this.opts.onBatch(
-            { topic, partition, highWatermark: batch.highWatermark, records: batch.messages.map(toRecord) },
-            {
-              heartbeat,
-              isRunning,
-              isStale,
-              seek: (offset) => this.consumer.seek({ topic, partition, offset }),
-            },
-          );
-          if (!isStale()) resolveOffset(batch.messages[batch.messages.length - 1].offset);
-        } finally {
-          this.inBatch--;
+  private async join(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.consumer.joinGroup({ ...this.groupOptions });
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error, attempt }, 'joining the consumer group failed; retrying');
+        await this.sleep(backoffMs(attempt, RETRY_INITIAL_MS, RETRY_MAX_MS));
+      }
+    }
+  }
+
+  /** Whether batches fetched in `generation` may still be delivered. */
+  private current(generation: number): boolean {
+    return generation === this.generation && this.joined && !this.stopped && this.consumer.isActive();
+  }
+
+  /**
+   * After a join: each assigned partition from the group's committed offset, or the first offset when none is
+   * committed; a partition the processor seeked meanwhile keeps its seek.
+   */
+  private async loadPositions(generation: number): Promise<void> {
+    for (let attempt = 0; this.current(generation); attempt++) {
+      try {
+        const byTopic = new Map<string, number[]>();
+        for (const { topic, partition } of this.assigned)
+          byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
+        const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+        const committed = topics.length === 0 ? new Map() : await this.consumer.listCommittedOffsets({ topics });
+        const missing = this.assigned.filter(({ topic, partition }) => (committed.get(topic)?.[partition] ?? -1n) < 0n);
+        const earliest =
+          missing.length === 0
+            ? new Map<string, bigint[]>()
+            : await this.consumer.listOffsets({
+                topics: [...new Set(missing.map((p) => p.topic))],
+                timestamp: EARLIEST,
+              });
+        if (!this.current(generation)) return;
+        for (const { topic, partition, key } of this.assigned) {
+          if (this.positions.has(key)) continue; // seeked meanwhile
+          const offset = committed.get(topic)?.[partition] ?? -1n;
+          this.positions.set(key, offset >= 0n ? offset : (earliest.get(topic)?.[partition] ?? 0n));
         }
-      },
+        this.wakeUp();
+        return;
+      } catch (error) {
+        this.logger.warn({ err: error, attempt }, 'reading the committed offsets failed; retrying');
+        await this.sleep(backoffMs(attempt, RETRY_INITIAL_MS, RETRY_MAX_MS));
+      }
+    }
+  }
+
+  private async fetchLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      const generation = this.generation;
+      const wanted = this.paused || !this.current(generation) ? [] : this.fetchable();
+      if (wanted.length === 0) {
+        await this.sleep(IDLE_MS);
+        continue;
+      }
+      try {
+        await this.fetchOnce(generation, wanted);
+        failures = 0;
+      } catch (error) {
+        this.consumer.clearMetadata();
+        this.logger.warn({ err: error, attempt: failures }, 'fetching from Kafka failed; retrying');
+        await this.sleep(backoffMs(failures++, RETRY_INITIAL_MS, RETRY_MAX_MS));
+      }
+    }
+  }
+
+  private fetchable(): Requested[] {
+    const out: Requested[] = [];
+    for (const assigned of this.assigned) {
+      const offset = this.positions.get(assigned.key);
+      if (offset !== undefined) out.push({ ...assigned, offset });
+    }
+    return out;
+  }
+
+  /** One fetch per leader of the wanted partitions, in parallel; then each answer's batches, one at a time. */
+  private async fetchOnce(generation: number, wanted: Requested[]): Promise<void> {
+    const metadata = await this.consumer.metadata({ topics: this.opts.topics });
+    if (this.partitionsAdded(metadata.topics)) {
+      void this.rejoin();
+      return;
+    }
+    const byLeader = new Map<number, Map<string, Requested[]>>();
+    for (const request of wanted) {
+      const leader = metadata.topics.get(request.topic)?.partitions[request.partition]?.leader ?? -1;
+      if (leader < 0) continue; // no leader elected yet: the next round reads the metadata again
+      const topics = byLeader.get(leader) ?? new Map<string, Requested[]>();
+      byLeader.set(leader, topics);
+      topics.set(request.topic, [...(topics.get(request.topic) ?? []), request]);
+    }
+    if (byLeader.size === 0) {
+      this.consumer.clearMetadata();
+      await this.sleep(IDLE_MS);
+      return;
+    }
+    const answers = await Promise.all(
+      [...byLeader].map(([node, topics]) => this.fetchFrom(node, topics, metadata.topics)),
+    );
+    for (const answer of answers) {
+      if (answer instanceof Error) throw answer;
+      for (const batch of answer) {
+        if (!this.current(generation) || this.paused) return;
+        await this.deliver(generation, batch);
+      }
+    }
+  }
+
+  private partitionsAdded(topics: Map<string, { partitionsCount: number }>): boolean {
+    let added = false;
+    for (const topic of this.opts.topics) {
+      const count = topics.get(topic)?.partitionsCount ?? 0;
+      const known = this.partitionCounts.get(topic);
+      if (known !== undefined && count > known) added = true;
+      this.partitionCounts.set(topic, Math.max(count, known ?? 0));
+    }
+    if (added) this.logger.info('partitions were added to a consumed topic; rejoining for a new assignment');
+    return added;
+  }
+
+  /** A leader's answer as batches to deliver, or the error that failed the whole request. */
+  private async fetchFrom(
+    node: number,
+    topics: Map<string, Requested[]>,
+    metadata: Map<string, { id: string }>,
+  ): Promise<FetchedBatch[] | Error> {
+    const requests = [...topics];
+    let response: FetchResponse;
+    try {
+      response = await this.consumer.fetch({
+        node,
+        topics: requests.map(([topic, partitions]) => ({
+          topicId: metadata.get(topic)!.id,
+          partitions: partitions.map(({ partition, offset }) => ({
+            partition,
+            fetchOffset: offset,
+            currentLeaderEpoch: -1,
+            lastFetchedEpoch: -1,
+            partitionMaxBytes: this.opts.maxBytesPerPartition,
+          })),
+        })),
+      });
+    } catch (error) {
+      // A partition's error fails the request; the other partitions' answers come with the error.
+      const partial = (error as { response?: FetchResponse }).response;
+      if (partial?.responses === undefined) return error as Error;
+      response = partial;
+    }
+    const out: FetchedBatch[] = [];
+    response.responses.forEach((answer, i) => {
+      const asked = new Map(requests[i][1].map((r) => [r.partition, r]));
+      for (const partition of answer.partitions) {
+        const request = asked.get(partition.partitionIndex);
+        if (request === undefined) continue;
+        if (partition.errorCode !== 0) {
+          this.partitionFailed(request, partition.errorCode);
+          continue;
+        }
+        out.push({ request, highWatermark: partition.highWatermark, batches: partition.records ?? [] });
+      }
     });
+    return out;
+  }
+
+  private partitionFailed(request: Requested, errorCode: number): void {
+    if (errorCode === OFFSET_OUT_OF_RANGE) {
+      // Retention removed what was asked for (or the offset is beyond the log): start again from the first offset.
+      this.logger.warn({ topic: request.topic, partition: request.partition }, 'fetch offset out of range');
+      if (this.positions.get(request.key) === request.offset) this.positions.delete(request.key);
+      void this.loadPositions(this.generation);
+      return;
+    }
+    this.logger.debug({ topic: request.topic, partition: request.partition, error_code: errorCode }, 'fetch failed');
+    this.consumer.clearMetadata(); // a leader moved or is being elected
+  }
+
+  private async deliver(generation: number, fetched: FetchedBatch): Promise<void> {
+    const { request, batches } = fetched;
+    const { topic, partition, key, offset: from } = request;
+    if (this.positions.get(key) !== from) return; // seeked since the fetch was sent
+    const records: ConsumedRecord[] = [];
+    let next = from;
+    for (const batch of batches) {
+      next = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
+      if (batch.attributes & IS_CONTROL) continue;
+      for (const record of batch.records) {
+        const offset = batch.firstOffset + BigInt(record.offsetDelta);
+        if (offset < from) continue; // a batch may start before the offset asked for
+        records.push({
+          offset: offset.toString(),
+          key: record.key,
+          value: record.value,
+          headers: headersOf(record.headers),
+          timestamp: (batch.firstTimestamp + record.timestampDelta).toString(),
+        });
+      }
+    }
+    this.lastBatchAt = Date.now();
+    if (records.length === 0) {
+      if (next > from) this.positions.set(key, next);
+      return;
+    }
+    this.seeked.delete(key);
+    this.inBatch++;
+    try {
+      await this.opts.onBatch(
+        { topic, partition, highWatermark: fetched.highWatermark.toString(), records },
+        {
+          heartbeat: async () => {},
+          isRunning: () => !this.stopped && !this.paused,
+          isStale: () => !this.current(generation),
+          seek: (offset) => this.seek(topic, partition, offset),
+        },
+      );
+      if (this.current(generation) && !this.seeked.has(key) && this.positions.get(key) === from) {
+        this.positions.set(key, next);
+      }
+    } finally {
+      this.inBatch--;
+    }
   }
 
   /** Records `next` as the group's committed offset in Kafka (monitoring only; failures are ignored). */
   async commit(topic: string, partition: number, next: string): Promise<void> {
     try {
-      await this.consumer.commitOffsets([{ topic, partition, offset: next }]);
+      await this.consumer.commit({ offsets: [{ topic, partition, offset: BigInt(next), leaderEpoch: -1 }] });
     } catch (error) {
       this.logger.debug({ err: error, topic, partition }, 'kafka offset commit skipped');
     }
   }
 
-  /** Re-reads the partition from `offset` (if it is still assigned to this member). */
+  /** Re-reads the partition from `offset` (if it is assigned to this member in the current generation). */
   seek(topic: string, partition: number, offset: string): void {
-    this.consumer.seek({ topic, partition, offset });
+    const key = keyOf(topic, partition);
+    if (!this.assigned.some((a) => a.key === key)) return;
+    this.positions.set(key, BigInt(offset));
+    this.seeked.add(key);
+    this.wakeUp();
   }
 
   /** Stops fetching new batches and waits for the batch being handed to onBatch, if any. */
   async pause(): Promise<void> {
-    try {
-      this.consumer.pause(this.opts.topics.map((topic) => ({ topic })));
-    } catch {
-      return; // never ran (stopped while starting): nothing is being fetched
-    }
+    this.paused = true;
     while (this.inBatch > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.stopped = true;
+    this.wakeUp();
     await this.rejoining?.catch(() => {});
-    await this.consumer.disconnect();
+    await this.fetching;
+    try {
+      await this.consumer.close(true);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'leaving the consumer group failed; the group expires the member');
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+    });
+  }
+
+  private wakeUp(): void {
+    for (const wake of [...this.sleepers]) wake();
   }
 }
 
-function toRecord(message: KafkaMessage): ConsumedRecord {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (value === undefined) continue;
-    const first = Array.isArray(value) ? value[0] : value;
-    headers[name.toLowerCase()] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+interface FetchedBatch {
+  request: Requested;
+  highWatermark: bigint;
+  batches: RecordsBatch[];
+}
+
+function headersOf(headers: [Buffer | null, Buffer | null][]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of headers) {
+    if (name === null || value === null) continue;
+    const lower = name.toString('utf8').toLowerCase();
+    if (!(lower in out)) out[lower] = value.toString('utf8');
   }
-  return { offset: message.offset, key: message.key, value: message.value, headers, timestamp: message.timestamp };
+  return out;
 }

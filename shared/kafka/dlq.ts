@@ -14,7 +14,7 @@
  * fails and is retried, a letter may be written twice, never zero times. topic/partition/offset identify it.
  */
 import { Counter, type Registry } from 'prom-client';
-import { type Kafka, producerSettingsOf } from './client.ts';
+import type { Kafka } from './client.ts';
 import type { ConsumedRecord } from './consumer.ts';
 import { headerMap, RecordProducer } from './record-producer.ts';
 
@@ -63,7 +63,7 @@ export class DeadLetterWriter {
     private readonly dlqTopic: string,
     registry: Registry,
   ) {
-    this.producer = new RecordProducer(producerSettingsOf(kafka));
+    this.producer = new RecordProducer(kafka.settings);
     this.counter =
       (registry.getSingleMetric(COUNTER_NAME) as Counter<'topic' | 'reason'> | undefined) ??
       new Counter({

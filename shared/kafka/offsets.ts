@@ -4,7 +4,8 @@
  * (the next offset to be written). A partition with nothing that recent answers its high watermark for both.
  * And the cluster id, which the writer's stored offsets are bound to.
  */
-import type { Kafka } from 'kafkajs';
+import { type Kafka, withAdmin } from './client.ts';
+import { partitionOffsets } from './topics.ts';
 
 export interface PartitionRange {
   /** First offset at or after the timestamp. */
@@ -18,33 +19,21 @@ export async function offsetsSince(
   topic: string,
   timestamp: number,
 ): Promise<Map<number, PartitionRange>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const [byTime, latest] = await Promise.all([
-      admin.fetchTopicOffsetsByTimestamp(topic, timestamp),
-      admin.fetchTopicOffsets(topic),
+  return withAdmin(kafka, async (admin) => {
+    const [byTime, high] = await Promise.all([
+      partitionOffsets(admin, topic, BigInt(timestamp)),
+      partitionOffsets(admin, topic, -1n),
     ]);
-    const high = new Map(latest.map((p) => [p.partition, BigInt(p.high)]));
     const out = new Map<number, PartitionRange>();
-    for (const p of byTime) {
-      const h = high.get(p.partition) ?? 0n;
-      const from = BigInt(p.offset);
-      out.set(p.partition, { from: from < 0n || from > h ? h : from, high: h });
+    for (const [partition, from] of byTime) {
+      const h = high.get(partition) ?? 0n;
+      out.set(partition, { from: from < 0n || from > h ? h : from, high: h });
     }
     return out;
-  } finally {
-    await admin.disconnect();
-  }
+  });
 }
 
 /** The id of the Kafka cluster `kafka` talks to: offsets are only meaningful within one cluster. */
 export async function clusterIdOf(kafka: Kafka): Promise<string> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    return (await admin.describeCluster()).clusterId;
-  } finally {
-    await admin.disconnect();
-  }
+  return withAdmin(kafka, async (admin) => (await admin.metadata({ topics: [] })).id);
 }

@@ -1,5 +1,5 @@
 /**
- * A cheap reachability probe for /readyz: a TCP connect to any bootstrap broker. KafkaJS clients reconnect lazily
+ * A cheap reachability probe for /readyz: a TCP connect to any bootstrap broker. Kafka clients reconnect lazily
  * and do not report a dead broker until they send, so readiness asks the network directly.
  */
 import net from 'node:net';

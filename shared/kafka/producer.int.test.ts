@@ -60,7 +60,7 @@ describe('BatchingProducer', () => {
       producer.publish(topic, headers, items('small', 5, 10)),
       producer.publish(topic, headers, items('small', 5, 10, 5)),
     ]);
-    const records = await readTopic(ctx.kafka, topic);
+    const records = await readTopic(ctx.kafkajs, topic);
     const travelled = unbundle(records, bundle);
     expect(travelled).toHaveLength(3010);
     const order = (key: string) => travelled.filter((t) => t.key === key).map((t) => sequence(t.item.message));
@@ -89,7 +89,7 @@ describe('BatchingProducer', () => {
     } finally {
       await one.close();
     }
-    const records = await readTopic(ctx.kafka, topic);
+    const records = await readTopic(ctx.kafkajs, topic);
     const summary = records
       .map((r) => ({
         partition: r.partition,

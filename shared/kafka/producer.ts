@@ -27,7 +27,7 @@
  */
 import { VigilError } from '../errors.ts';
 import { frameBundle } from '../schemas/avro.ts';
-import { type Kafka, producerSettingsOf } from './client.ts';
+import type { Kafka } from './client.ts';
 import { headerMap, RecordProducer, type OutgoingRecord } from './record-producer.ts';
 import type { RecordSeal, SealContext } from './seal.ts';
 import { HEADER_PRODUCER, HEADER_SCHEMA, HEADER_SEAL } from './topics.ts';
@@ -130,7 +130,7 @@ export class BatchingProducer {
       seal: null,
       ...opts,
     };
-    this.producer = new RecordProducer(producerSettingsOf(kafka));
+    this.producer = new RecordProducer(kafka.settings);
   }
 
   get queuedByteCount(): number {

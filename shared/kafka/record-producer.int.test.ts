@@ -9,7 +9,6 @@ import { ProduceAcks, Producer } from '@platformatic/kafka';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestContext, type TestContext } from '../../test/helpers/context.ts';
 import { readTopic } from '../../test/helpers/read-topic.ts';
-import { producerSettingsOf } from './client.ts';
 import { BatchingProducer } from './producer.ts';
 import { RecordProducer } from './record-producer.ts';
 
@@ -47,7 +46,7 @@ describe('RecordProducer', () => {
       .send({ messages: [{ topic, key: Buffer.from('bare'), value: Buffer.from('bare') }] })
       .finally(() => bare.close());
 
-    const producer = new RecordProducer(producerSettingsOf(ctx.kafka));
+    const producer = new RecordProducer(ctx.kafka.settings);
     await producer.connect();
     await producer
       .send([{ topic, key: Buffer.from('record'), value: Buffer.from('record') }])
@@ -58,20 +57,20 @@ describe('RecordProducer', () => {
       .publish(topic, { h: 'v' }, [{ into: 'batching', value: Buffer.from('x') }])
       .finally(() => batching.close());
 
-    const clientId = producerSettingsOf(ctx.kafka).clientId;
+    const clientId = ctx.kafka.settings.clientId;
     expect(asked.filter(([id]) => id === `${ctx.id}-bare`)).toEqual([[`${ctx.id}-bare`, ProduceAcks.LEADER]]);
     expect(asked.filter(([id]) => id === clientId)).toEqual([
       [clientId, ProduceAcks.ALL],
       [clientId, ProduceAcks.ALL],
     ]);
-    const stored = await readTopic(ctx.kafka, topic);
+    const stored = await readTopic(ctx.kafkajs, topic);
     expect(stored.map((r) => r.key).sort()).toEqual(['bare', 'batching', 'record']);
   });
 
   it("reads a topic's partition count from its own metadata, and follows partitions added", async () => {
     // Its own topic: partitions are added to it.
     const topic = `${ctx.config.kafka.topics.events}.grown`;
-    const admin = ctx.kafka.admin();
+    const admin = ctx.kafkajs.admin();
     await admin.connect();
     try {
       await admin.createTopics({ topics: [{ topic, numPartitions: 2 }], waitForLeaders: true });
@@ -93,7 +92,7 @@ describe('RecordProducer', () => {
           }
           if (count !== 4) await new Promise((resolve) => setTimeout(resolve, 250));
         }
-        const stored = await readTopic(ctx.kafka, topic);
+        const stored = await readTopic(ctx.kafkajs, topic);
         // A bundle is its items framed as an Avro array: the item's bytes are inside the value.
         const landed = stored.map((r) => [r.partition, /top-of-\d/.exec(String(r.value))?.[0]]);
         expect(landed.sort()).toEqual(seen.map((count) => [count - 1, `top-of-${count}`]).sort());

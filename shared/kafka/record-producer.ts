@@ -1,7 +1,6 @@
 /**
  * The one producer every vigil component uses: `@platformatic/kafka`'s, which costs several times less CPU per
- * produced record than KafkaJS 2.2.4 (bench/README.md, "Kafka clients"). Consumers and the admin client are still
- * KafkaJS's (docs/architecture.md, "Kafka client": the migration is staged).
+ * produced record than KafkaJS 2.2.4 (bench/README.md, "Kafka clients").
  *
  * Every record is sent with acks=all and lands where KafkaJS's DefaultPartitioner (Java's) would put it: a keyed
  * record in murmur2(key) & 0x7fffffff modulo the partition count (`compatibilityPartitioner`; the library's default
@@ -14,14 +13,8 @@
  * so an acknowledged send is a written one; infra/kafka/cluster.fault.test.ts proves it on a 3-broker cluster.
  */
 import { compatibilityPartitioner, ProduceAcks, Producer, type MessageToProduce } from '@platformatic/kafka';
+import { baseOptions, type ClientSettings } from './client.ts';
 import { sendWhole, type WholeSendRetry } from './whole-send.ts';
-
-export interface ProducerSettings {
-  clientId: string;
-  brokers: readonly string[];
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
-}
 
 /** A record as produced: key and value bytes (strings are UTF-8), headers as a name → value map. */
 export type OutgoingRecord = MessageToProduce<Buffer, Buffer, Buffer, Buffer>;
@@ -42,12 +35,9 @@ export function refusedWith(error: unknown, code: string): boolean {
 export class RecordProducer {
   private readonly producer: Producer<Buffer, Buffer, Buffer, Buffer>;
 
-  constructor(settings: ProducerSettings) {
+  constructor(settings: ClientSettings) {
     this.producer = new Producer({
-      clientId: settings.clientId,
-      bootstrapBrokers: [...settings.brokers],
-      connectTimeout: settings.connectTimeoutMs,
-      timeout: settings.requestTimeoutMs,
+      ...baseOptions(settings),
       retries: 0, // retried whole in send()
       acks: ProduceAcks.ALL,
       idempotent: false,

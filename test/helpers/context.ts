@@ -3,24 +3,29 @@
  * a Config pointing at them, so files run in parallel against one broker and one server without interfering.
  */
 import crypto from 'node:crypto';
-import { type Kafka, Partitioners, type Producer } from 'kafkajs';
+import type { Kafka as KafkaJS, Producer } from 'kafkajs';
+import { Partitioners } from 'kafkajs';
 import { loadConfig, type Config } from '../../shared/config.ts';
 import { ensureDatabase, dropDatabase } from '../../shared/db/ensure-database.ts';
 import { migrate } from '../../shared/db/migrate.ts';
 import { createPool, type Pool } from '../../shared/db/pool.ts';
-import { createKafka } from '../../shared/kafka/client.ts';
+import { createKafka, type Kafka } from '../../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../../shared/kafka/topics.ts';
 import { createLogger, type Logger } from '../../shared/logger.ts';
 import { signToken } from '../../shared/auth/tokens.ts';
 import type { UserRole } from '../../shared/auth/policy.ts';
 import { startRuntime, type Runtime } from '../../bin/runtime.ts';
+import { kafkajsClient } from './kafkajs.ts';
 
 export interface TestContext {
   id: string;
   env: Record<string, string>;
   config: Config;
   logger: Logger;
+  /** vigil's handle (as the roles build theirs). */
   kafka: Kafka;
+  /** A KafkaJS client: tests playing a producer, reader or admin outside vigil. */
+  kafkajs: KafkaJS;
   /** A pool on the test's database for assertions. */
   db: Pool;
   token(role: UserRole, sub?: string): string;
@@ -59,6 +64,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   await migrate(config.database.url);
   const kafka = createKafka(config.kafka, logger, 'test');
   await ensureTopics(kafka, config.kafka);
+  const kafkajs = kafkajsClient(config.kafka.brokers, `test-${id}`);
   const db = createPool(config.database.url, 2, 'vigil-test');
   const runtimes: Runtime[] = [];
   const producers: Producer[] = [];
@@ -69,10 +75,11 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     config,
     logger,
     kafka,
+    kafkajs,
     db,
     token: (role, sub = crypto.randomUUID()) => signToken(config.auth, { role, sub, ttlSeconds: 600 }),
     async producer() {
-      const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+      const producer = kafkajs.producer({ createPartitioner: Partitioners.DefaultPartitioner });
       await producer.connect();
       producers.push(producer);
       return producer;
@@ -149,7 +156,7 @@ export async function totalsAndOffsets(
  * final and a duplicate would already show. Use it instead of sleeping "long enough" before counting.
  */
 export async function waitForWriterAtEnd(ctx: TestContext, topic: string, timeoutMs = 30_000): Promise<void> {
-  const admin = ctx.kafka.admin();
+  const admin = ctx.kafkajs.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   await waitFor(

@@ -103,7 +103,7 @@ describe('OTLP/HTTP edge', () => {
       },
     });
     const items = unbundle(
-      await readTopic(ctx.kafka, ctx.config.kafka.topics.events),
+      await readTopic(ctx.kafkajs, ctx.config.kafka.topics.events),
       codecs.get('EventBundle')!,
     ).filter((i) => i.item.source === 'edge');
     expect(items).toHaveLength(1);
@@ -161,7 +161,7 @@ describe('OTLP/HTTP edge', () => {
       },
     });
     const items = unbundle(
-      await readTopic(ctx.kafka, ctx.config.kafka.topics.events),
+      await readTopic(ctx.kafkajs, ctx.config.kafka.topics.events),
       codecs.get('EventBundle')!,
     ).filter((i) => i.item.source === 'json-svc');
     expect(items.map((i) => [i.item.event_type, i.item.message, i.item.level])).toEqual([
@@ -229,7 +229,7 @@ describe('OTLP/HTTP edge', () => {
           'latency: exponential histograms are not supported; use explicit bucket histograms',
       },
     });
-    const items = unbundle(await readTopic(ctx.kafka, ctx.config.kafka.topics.metrics), codecs.get('MetricBundle')!);
+    const items = unbundle(await readTopic(ctx.kafkajs, ctx.config.kafka.topics.metrics), codecs.get('MetricBundle')!);
     const job = { job: 'shop/edge' };
     expect(items.map((i) => [i.item.name, i.item.metric_type, i.item.value, i.item.labels]).sort()).toEqual([
       ['mem_usage_ratio', 'gauge', 0.5, { http_method: 'GET', ...job }],

@@ -55,7 +55,7 @@ describe('remote_write receiver', () => {
 
   /** Waits until the writer committed every record of the metrics topic. */
   const writerCaughtUp = async () => {
-    const admin = ctx.kafka.admin();
+    const admin = ctx.kafkajs.admin();
     await admin.connect();
     const ends = await admin.fetchTopicOffsets(ctx.config.kafka.topics.metrics).finally(() => admin.disconnect());
     const end = ends.reduce((sum, p) => sum + Number(p.high), 0);
