@@ -13,8 +13,8 @@
  *   });
  *   // on shutdown: await app.close(); await vigil.close();
  *
- * Imports nothing server-side: only the pure validation and redaction modules of shared/ (and the Kafka producer, lazily,
- * in Kafka mode).
+ * Imports nothing server-side: only the pure validation and redaction modules of shared/ (and the Kafka producer,
+ * lazily, in Kafka mode).
  */
 export {
   createClient,
