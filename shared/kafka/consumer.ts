@@ -109,6 +109,8 @@ export class BatchConsumer {
   private joined = false;
   private lastBatchAt = Date.now();
   private inBatch = 0;
+  /** The delivery of the latest answer: the next waits for it. */
+  private deliveries: Promise<void> = Promise.resolve();
   private fetching: Promise<void> | null = null;
   /** Wakes the loops' sleeps early (a join, a seek, stop). */
   private readonly sleepers = new Set<() => void>();
@@ -265,65 +267,87 @@ export class BatchConsumer {
     }
   }
 
+  /**
+   * One fetch in flight per partition leader, each answered as soon as its leader has data (a quiet leader's fetch
+   * waiting out maxWaitMs does not hold back another's); the answers are delivered in turn, so onBatch never runs
+   * for two batches at once.
+   */
   private async fetchLoop(): Promise<void> {
+    const inFlight = new Map<number, Promise<void>>();
+    /** Partitions of the fetches in flight: a partition whose leader moved is not fetched twice. */
+    const busy = new Set<string>();
     let failures = 0;
+    let retryAt = 0;
+    const failed = (error: unknown) => {
+      this.consumer.clearMetadata(); // a leader moved or died
+      this.logger.warn({ err: error, attempt: failures }, 'fetching from Kafka failed; retrying');
+      retryAt = Date.now() + backoffMs(failures++, RETRY_INITIAL_MS, RETRY_MAX_MS);
+    };
     while (!this.stopped) {
       const generation = this.generation;
-      const wanted = this.paused || !this.current(generation) ? [] : this.fetchable();
-      if (wanted.length === 0) {
-        await this.sleep(IDLE_MS);
-        continue;
+      if (!this.paused && this.current(generation) && Date.now() >= retryAt) {
+        try {
+          const metadata = await this.consumer.metadata({ topics: this.opts.topics });
+          if (this.partitionsAdded(metadata.topics)) void this.rejoin();
+          else {
+            for (const [node, topics] of this.byLeader(metadata.topics, busy)) {
+              if (inFlight.has(node)) continue;
+              const keys = [...topics.values()].flat().map((r) => r.key);
+              for (const key of keys) busy.add(key);
+              const task = this.fetchFrom(node, topics, metadata.topics)
+                .then((answer) => this.deliverInTurn(generation, answer))
+                .then(() => {
+                  failures = 0;
+                }, failed)
+                .finally(() => {
+                  inFlight.delete(node);
+                  for (const key of keys) busy.delete(key);
+                  this.wakeUp();
+                });
+              inFlight.set(node, task);
+            }
+          }
+        } catch (error) {
+          failed(error);
+        }
       }
-      try {
-        await this.fetchOnce(generation, wanted);
-        failures = 0;
-      } catch (error) {
-        this.consumer.clearMetadata();
-        this.logger.warn({ err: error, attempt: failures }, 'fetching from Kafka failed; retrying');
-        await this.sleep(backoffMs(failures++, RETRY_INITIAL_MS, RETRY_MAX_MS));
-      }
+      await this.sleep(IDLE_MS); // woken early by an answer, a join, a seek
     }
+    await Promise.allSettled(inFlight.values());
   }
 
-  private fetchable(): Requested[] {
-    const out: Requested[] = [];
+  /** The assigned partitions with a known position and no fetch in flight, by leader and topic. */
+  private byLeader(
+    metadata: Map<string, { partitions: { leader: number }[] }>,
+    busy: Set<string>,
+  ): Map<number, Map<string, Requested[]>> {
+    const out = new Map<number, Map<string, Requested[]>>();
     for (const assigned of this.assigned) {
       const offset = this.positions.get(assigned.key);
-      if (offset !== undefined) out.push({ ...assigned, offset });
+      if (offset === undefined || busy.has(assigned.key)) continue;
+      const leader = metadata.get(assigned.topic)?.partitions[assigned.partition]?.leader ?? -1;
+      if (leader < 0) {
+        this.consumer.clearMetadata(); // no leader elected yet: read the metadata again next round
+        continue;
+      }
+      const topics = out.get(leader) ?? new Map<string, Requested[]>();
+      out.set(leader, topics);
+      topics.set(assigned.topic, [...(topics.get(assigned.topic) ?? []), { ...assigned, offset }]);
     }
     return out;
   }
 
-  /** One fetch per leader of the wanted partitions, in parallel; then each answer's batches, one at a time. */
-  private async fetchOnce(generation: number, wanted: Requested[]): Promise<void> {
-    const metadata = await this.consumer.metadata({ topics: this.opts.topics });
-    if (this.partitionsAdded(metadata.topics)) {
-      void this.rejoin();
-      return;
-    }
-    const byLeader = new Map<number, Map<string, Requested[]>>();
-    for (const request of wanted) {
-      const leader = metadata.topics.get(request.topic)?.partitions[request.partition]?.leader ?? -1;
-      if (leader < 0) continue; // no leader elected yet: the next round reads the metadata again
-      const topics = byLeader.get(leader) ?? new Map<string, Requested[]>();
-      byLeader.set(leader, topics);
-      topics.set(request.topic, [...(topics.get(request.topic) ?? []), request]);
-    }
-    if (byLeader.size === 0) {
-      this.consumer.clearMetadata();
-      await this.sleep(IDLE_MS);
-      return;
-    }
-    const answers = await Promise.all(
-      [...byLeader].map(([node, topics]) => this.fetchFrom(node, topics, metadata.topics)),
-    );
-    for (const answer of answers) {
-      if (answer instanceof Error) throw answer;
+  /** Delivers a leader's answer after the answers before it; rejects with the error that failed the fetch. */
+  private deliverInTurn(generation: number, answer: FetchedBatch[] | Error): Promise<void> {
+    if (answer instanceof Error) return Promise.reject(answer);
+    const turn = this.deliveries.then(async () => {
       for (const batch of answer) {
         if (!this.current(generation) || this.paused) return;
         await this.deliver(generation, batch);
       }
-    }
+    });
+    this.deliveries = turn.catch(() => {});
+    return turn;
   }
 
   private partitionsAdded(topics: Map<string, { partitionsCount: number }>): boolean {
