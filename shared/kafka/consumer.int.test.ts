@@ -64,7 +64,7 @@ describe('BatchConsumer', () => {
   const offsetsOf = (deliveries: Delivery[], partition: number) =>
     deliveries.filter((d) => d.partition === partition).flatMap((d) => d.offsets);
 
-  it('delivers every record once, in order per partition, from the first offset; commit() is visible to others', async () => {
+  it('delivers every record once, in order per partition, from the first offset; commits are visible', async () => {
     const topic = ctx.config.kafka.topics.events;
     await produce(topic, 3, 20);
     const deliveries: Delivery[] = [];
