@@ -3,7 +3,7 @@
  * offset, a seek inside onBatch re-reads from where it says (the rest of the batch is not taken as read), commit()
  * moves the group's committed offset (read back with another client), onAssignment at every join, a second member
  * sharing the partitions and taking them all back when the first leaves, partitions added under a running member
- * assigned and read, and pause() stopping delivery.
+ * assigned and read, an out-of-range position restarting from the first offset, and pause() stopping delivery.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../logger.ts';
@@ -117,6 +117,25 @@ describe('BatchConsumer', () => {
       (counts) => counts[0] === 10 && counts[1] === 10 && counts[2] >= 13,
     );
     expect(offsetsOf(deliveries, 2)).toEqual([...Array(10).keys(), 7, 8, 9]);
+  });
+
+  it('restarts a partition from its first offset when its position is out of range', async () => {
+    const topic = ctx.config.kafka.topics.metrics;
+    const deliveries: Delivery[] = [];
+    let seeked = false;
+    const member = consumer(`${ctx.id}-range`, topic, async (batch, control) => {
+      deliveries.push({ partition: batch.partition, offsets: batch.records.map((r) => Number(r.offset)) });
+      if (batch.partition === 1 && !seeked) {
+        seeked = true;
+        control.seek('1000'); // beyond the log end: the broker answers OFFSET_OUT_OF_RANGE
+      }
+    });
+    await member.start();
+    await waitFor(
+      async () => offsetsOf(deliveries, 1).length,
+      (n) => n >= 20,
+    );
+    expect(offsetsOf(deliveries, 1)).toEqual([...Array(10).keys(), ...Array(10).keys()]);
   });
 
   it('shares the partitions with a second member, which takes them all when the first leaves', async () => {

@@ -151,7 +151,11 @@ export class BatchConsumer {
       const assignment: Record<string, number[]> = {};
       for (const { topic, partitions } of assignments ?? []) assignment[topic] = [...partitions];
       this.logger.info({ member_assignment: assignment, generation_id: generationId }, 'consumer group joined');
-      this.opts.onAssignment?.(assignment);
+      try {
+        this.opts.onAssignment?.(assignment);
+      } catch (error) {
+        this.logger.error({ err: error }, 'the processor failed to take the assignment');
+      }
       void this.loadPositions(this.generation);
       this.wakeUp();
     });
@@ -408,14 +412,27 @@ export class BatchConsumer {
 
   private partitionFailed(request: Requested, errorCode: number): void {
     if (errorCode === OFFSET_OUT_OF_RANGE) {
-      // Retention removed what was asked for (or the offset is beyond the log): start again from the first offset.
+      // Retention removed what was asked for, or the offset is beyond the log (a topic made again): from the first.
       this.logger.warn({ topic: request.topic, partition: request.partition }, 'fetch offset out of range');
-      if (this.positions.get(request.key) === request.offset) this.positions.delete(request.key);
-      void this.loadPositions(this.generation);
+      void this.restartFromFirst(request);
       return;
     }
     this.logger.debug({ topic: request.topic, partition: request.partition, error_code: errorCode }, 'fetch failed');
     this.consumer.clearMetadata(); // a leader moved or is being elected
+  }
+
+  private async restartFromFirst({ topic, partition, key, offset }: Requested): Promise<void> {
+    try {
+      const first = await this.consumer.listOffsets({
+        topics: [topic],
+        partitions: { [topic]: [partition] },
+        timestamp: EARLIEST,
+      });
+      const to = first.get(topic)?.[partition];
+      if (to !== undefined && this.positions.get(key) === offset) this.positions.set(key, to);
+    } catch (error) {
+      this.logger.warn({ err: error, topic, partition }, 'reading the first offset failed; the next fetch retries');
+    }
   }
 
   private async deliver(generation: number, fetched: FetchedBatch): Promise<void> {
@@ -424,18 +441,23 @@ export class BatchConsumer {
     if (this.positions.get(key) !== from) return; // seeked since the fetch was sent
     const records: ConsumedRecord[] = [];
     let next = from;
+    // Offsets and timestamps as numbers (exact below 2^53) on the per-record path: BigInt arithmetic per record
+    // costs more than the rest of the conversion.
+    const skipBelow = Number(from);
     for (const batch of batches) {
       next = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
       if (batch.attributes & IS_CONTROL) continue;
+      const firstOffset = Number(batch.firstOffset);
+      const firstTimestamp = Number(batch.firstTimestamp);
       for (const record of batch.records) {
-        const offset = batch.firstOffset + BigInt(record.offsetDelta);
-        if (offset < from) continue; // a batch may start before the offset asked for
+        const offset = firstOffset + record.offsetDelta;
+        if (offset < skipBelow) continue; // a batch may start before the offset asked for
         records.push({
-          offset: offset.toString(),
+          offset: String(offset),
           key: record.key,
           value: record.value,
           headers: headersOf(record.headers),
-          timestamp: (batch.firstTimestamp + record.timestampDelta).toString(),
+          timestamp: String(firstTimestamp + Number(record.timestampDelta)),
         });
       }
     }
