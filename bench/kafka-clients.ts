@@ -1,7 +1,7 @@
 /**
- * KafkaJS (shared/kafka's consumers and admin) against @platformatic/kafka (its producers) on the local broker, side
- * by side in one run, each measurement in a fresh child process with vigil's Node flags (so its CPU, RSS and heap are
- * its own), in alternating rounds:
+ * KafkaJS (vigil's client before; now only the tests' outside client) against @platformatic/kafka (all of
+ * shared/kafka's clients) on the local broker, side by side in one run, each measurement in a fresh child process
+ * with vigil's Node flags (so its CPU, RSS and heap are its own), in alternating rounds:
  *   produce   acks=all, no compression; records as the gateway sends them: Avro EventBundle records of
  *             BENCH_BUNDLE events (~250 bytes each) keyed by source (10 sources) with vigil's two headers,
  *             BENCH_SEND records per send (≈ the gateway's 900 KB batch), 4 sends in flight as the gateway's
@@ -16,8 +16,8 @@
  * Contenders: kafkajs, kafkajs with its CRC-32C replaced by @node-rs/crc32's (produce only: KafkaJS does not check
  * the CRC of what it fetches), and @platformatic/kafka (which uses @node-rs/crc32 when it is installed); for
  * consuming also `platformatic-fetch`: no group and no stream, the client's `fetch()` sent to each partition's
- * leader at offsets the bench keeps, record batches read as the client parses them — the shape of a consumer
- * that keeps its own fetch loop (docs/architecture.md, "Kafka client").
+ * leader at offsets the bench keeps, record batches read as the client parses them — the shape of vigil's
+ * BatchConsumer, which keeps its own fetch loop (docs/architecture.md, "Kafka client").
  *
  *   node --import tsx bench/kafka-clients.ts [--records 20000] [--rounds 3]   # single-event records; bundles: a tenth
  */
