@@ -14,10 +14,16 @@
  * onAssignment is called at EVERY join of the group (a new generation), also when the assignment did not change:
  * a member that was stalled past its session and rejoined with the same partitions may have lost them meanwhile.
  * A batch is stale once its generation is over or the member is rejoining; stale batches are not delivered.
+ *
+ * The client finds the group's coordinator once and keeps it for its lifetime: when that broker dies, every group
+ * request of the client fails from then on (and, once the broker left the cluster metadata, threw from inside the
+ * client). So a group request is refused cleanly for a broker the metadata no longer names (`CoordinatorSafeConsumer`),
+ * and the member moves to a NEW client — which looks the coordinator up again — when a join fails or when no
+ * heartbeat succeeded for a session timeout (by then the group has expelled the member anyway).
  */
-import { Consumer, IS_CONTROL, type RecordsBatch } from '@platformatic/kafka';
+import { Consumer, IS_CONTROL, kGetConnection, UserError, type RecordsBatch } from '@platformatic/kafka';
 import type { Logger } from 'pino';
-import { backoffMs } from '../wait.ts';
+import { backoffMs, withTimeout } from '../wait.ts';
 import { baseOptions, type Kafka } from './client.ts';
 
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
@@ -34,6 +40,8 @@ const CLIENT_RETRIES = 3;
 const IDLE_MS = 100;
 const RETRY_INITIAL_MS = 200;
 const RETRY_MAX_MS = 5000;
+/** How long closing a client (leaving the group) may take before it is abandoned. */
+const CLOSE_TIMEOUT_MS = 10_000;
 
 /** Kafka error codes the fetch loop acts on. */
 const OFFSET_OUT_OF_RANGE = 1;
@@ -92,7 +100,9 @@ type FetchResponse = Awaited<ReturnType<Consumer['fetch']>>;
 const keyOf = (topic: string, partition: number) => `${topic}:${partition}`;
 
 export class BatchConsumer {
-  private readonly consumer: Consumer;
+  /** The current client; replaced when its coordinator is gone (see above). */
+  private consumer: Consumer;
+  private readonly settings: Kafka['settings'];
   private readonly groupOptions: { sessionTimeout: number; heartbeatInterval: number; rebalanceTimeout: number };
   /** Counts joins of the group: a batch fetched in an earlier generation is stale. */
   private generation = 0;
@@ -115,6 +125,10 @@ export class BatchConsumer {
   /** Wakes the loops' sleeps early (a join, a seek, stop). */
   private readonly sleepers = new Set<() => void>();
   private rejoining: Promise<void> | null = null;
+  private joining: Promise<void> | null = null;
+  /** When the current client last heard from the coordinator (a heartbeat answered, a join). */
+  private lastHeartbeatAt = Date.now();
+  private watchdog: NodeJS.Timeout | null = null;
 
   constructor(
     kafka: Kafka,
@@ -130,42 +144,80 @@ export class BatchConsumer {
       ),
       rebalanceTimeout: Math.max(sessionTimeout, REBALANCE_TIMEOUT_MS),
     };
-    this.consumer = new Consumer({
-      ...baseOptions(kafka.settings),
+    this.settings = kafka.settings;
+    this.consumer = this.createClient();
+  }
+
+  private createClient(): Consumer {
+    const client = new CoordinatorSafeConsumer({
+      ...baseOptions(this.settings),
       ...this.groupOptions,
-      groupId: opts.groupId,
+      groupId: this.opts.groupId,
       retries: CLIENT_RETRIES,
       minBytes: 1,
-      maxWaitTime: opts.maxWaitMs,
-      maxBytes: opts.maxBytesPerPartition * FETCH_PARTITIONS_PER_REQUEST,
+      maxWaitTime: this.opts.maxWaitMs,
+      maxBytes: this.opts.maxBytesPerPartition * FETCH_PARTITIONS_PER_REQUEST,
       autocommit: false,
     });
-    this.consumer.on('consumer:group:join', ({ generationId, assignments }) => {
-      this.joined = true;
-      this.generation++;
-      this.assigned = (assignments ?? []).flatMap(({ topic, partitions }) =>
-        partitions.map((partition) => ({ topic, partition, key: keyOf(topic, partition) })),
-      );
-      this.positions.clear();
-      this.seeked.clear();
-      const assignment: Record<string, number[]> = {};
-      for (const { topic, partitions } of assignments ?? []) assignment[topic] = [...partitions];
-      this.logger.info({ member_assignment: assignment, generation_id: generationId }, 'consumer group joined');
-      try {
-        this.opts.onAssignment?.(assignment);
-      } catch (error) {
-        this.logger.error({ err: error }, 'the processor failed to take the assignment');
-      }
-      void this.loadPositions(this.generation);
-      this.wakeUp();
+    client.topics.trackAll(...this.opts.topics);
+    client.on('consumer:group:join', ({ generationId, assignments }) => {
+      if (client === this.consumer) this.joinedGroup(generationId, assignments ?? []);
     });
-    this.consumer.on('consumer:group:rebalance', () => this.logger.info('consumer group rebalancing'));
+    client.on('consumer:heartbeat:end', () => {
+      if (client === this.consumer) this.lastHeartbeatAt = Date.now();
+    });
+    client.on('consumer:group:rebalance', () => this.logger.info('consumer group rebalancing'));
     // The client emits 'error' when it could not rejoin the group after a rebalance: its membership has ended.
-    this.consumer.on('error', (error: Error) => {
+    client.on('error', (error: Error) => {
+      if (client !== this.consumer) return;
       this.logger.warn({ err: error }, 'consumer group membership lost; joining again');
       this.joined = false;
       void this.join();
     });
+    return client;
+  }
+
+  private joinedGroup(generationId: number | undefined, assignments: { topic: string; partitions: number[] }[]): void {
+    this.joined = true;
+    this.generation++;
+    this.lastHeartbeatAt = Date.now();
+    this.assigned = assignments.flatMap(({ topic, partitions }) =>
+      partitions.map((partition) => ({ topic, partition, key: keyOf(topic, partition) })),
+    );
+    this.positions.clear();
+    this.seeked.clear();
+    const assignment: Record<string, number[]> = {};
+    for (const { topic, partitions } of assignments) assignment[topic] = [...partitions];
+    this.logger.info({ member_assignment: assignment, generation_id: generationId }, 'consumer group joined');
+    try {
+      this.opts.onAssignment?.(assignment);
+    } catch (error) {
+      this.logger.error({ err: error }, 'the processor failed to take the assignment');
+    }
+    void this.loadPositions(this.generation);
+    this.wakeUp();
+  }
+
+  /**
+   * Moves the member to a new client, which looks the group coordinator up again; the old one leaves (or tries to)
+   * in the background. Batches of the old client's generation are stale from here on.
+   */
+  private replaceClient(reason: string): void {
+    this.logger.warn({ reason }, 'moving the consumer to a new client (the group coordinator may have moved)');
+    this.joined = false;
+    this.generation++;
+    const old = this.consumer;
+    this.consumer = this.createClient();
+    this.lastHeartbeatAt = Date.now();
+    void closeClient(old, this.logger);
+  }
+
+  /** The member's heartbeats have all failed for a session timeout: its coordinator is gone or unreachable. */
+  private checkHeartbeats(): void {
+    if (this.stopped || !this.joined || this.rejoining !== null || this.joining !== null) return;
+    if (Date.now() - this.lastHeartbeatAt <= this.groupOptions.sessionTimeout) return;
+    this.replaceClient('no heartbeat reached the group coordinator for a session timeout');
+    void this.join();
   }
 
   /** True while the fetch loop is alive; a consumer that has not fetched for long is reported by health checks. */
@@ -189,7 +241,8 @@ export class BatchConsumer {
 
   /** Joins the group (retrying until it succeeds or the consumer is stopped) and starts fetching. */
   async start(): Promise<void> {
-    this.consumer.topics.trackAll(...this.opts.topics);
+    this.watchdog = setInterval(() => this.checkHeartbeats(), this.groupOptions.heartbeatInterval);
+    this.watchdog.unref();
     await this.join();
     if (this.stopped) return;
     this.running = true;
@@ -219,13 +272,21 @@ export class BatchConsumer {
     return this.rejoining;
   }
 
-  private async join(): Promise<void> {
+  /** Joins the group; one attempt loop at a time, whoever asks (start, a lost membership, the watchdog, rejoin). */
+  private join(): Promise<void> {
+    this.joining ??= this.joinUntilJoined().finally(() => (this.joining = null));
+    return this.joining;
+  }
+
+  private async joinUntilJoined(): Promise<void> {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await this.consumer.joinGroup({ ...this.groupOptions });
         return;
       } catch (error) {
-        this.logger.warn({ err: error, attempt }, 'joining the consumer group failed; retrying');
+        this.logger.warn({ err: error, attempt }, 'joining the consumer group failed; retrying with a new client');
+        if (this.stopped) return;
+        this.replaceClient('joining the group failed');
         await this.sleep(backoffMs(attempt, RETRY_INITIAL_MS, RETRY_MAX_MS));
       }
     }
@@ -513,14 +574,11 @@ export class BatchConsumer {
   async stop(): Promise<void> {
     this.running = false;
     this.stopped = true;
+    if (this.watchdog !== null) clearInterval(this.watchdog);
     this.wakeUp();
     await this.rejoining?.catch(() => {});
     await this.fetching;
-    try {
-      await this.consumer.close(true);
-    } catch (error) {
-      this.logger.warn({ err: error }, 'leaving the consumer group failed; the group expires the member');
-    }
+    await closeClient(this.consumer, this.logger);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -554,4 +612,33 @@ function headersOf(headers: [Buffer | null, Buffer | null][]): Record<string, st
     if (!(lower in out)) out[lower] = value.toString('utf8');
   }
   return out;
+}
+
+/**
+ * The library's consumer, refusing a request to a broker the cluster metadata no longer names (a dead group
+ * coordinator the client still keeps) with an error, where the library would throw from inside its callback.
+ */
+class CoordinatorSafeConsumer extends Consumer {
+  override [kGetConnection](...args: Parameters<Consumer[typeof kGetConnection]>): void {
+    const [broker, callback] = args;
+    if (broker === undefined) {
+      callback(new UserError('the broker is no longer in the cluster metadata'), undefined as never);
+      return;
+    }
+    super[kGetConnection](broker, callback);
+  }
+}
+
+/** Leaves the group and closes the client; a failure (its coordinator gone) or a hang is logged, not thrown. */
+async function closeClient(client: Consumer, logger: Logger): Promise<void> {
+  try {
+    const closed = (async () => {
+      await client.close(true);
+      return 'closed' as const;
+    })();
+    const outcome = await withTimeout(closed, CLOSE_TIMEOUT_MS, () => 'timeout' as const);
+    if (outcome === 'timeout') logger.warn('closing the consumer client timed out; the group expires the member');
+  } catch (error) {
+    logger.warn({ err: error }, 'leaving the consumer group failed; the group expires the member');
+  }
 }
