@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kafka } from 'kafkajs';
+import { replicatedConfig } from '../../test/helpers/cluster.ts';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
@@ -70,15 +71,7 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
       expect(new Set(cluster.brokers).size).toBe(3);
 
       const topic = `cluster-${Date.now()}`;
-      const config = loadConfig({
-        KAFKA_BROKERS: cluster.brokers.join(','),
-        KAFKA_TOPIC_EVENTS: topic,
-        KAFKA_TOPIC_METRICS: `${topic}.m`,
-        KAFKA_TOPIC_DLQ: `${topic}.dlq`,
-        KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
-        KAFKA_REPLICATION_FACTOR: '3',
-        KAFKA_MIN_INSYNC_REPLICAS: '2',
-      });
+      const config = replicatedConfig(cluster.brokers, topic, PARTITIONS);
       const kafka = createKafka(config.kafka, createLogger('silent'), 'cluster-test');
       expect((await ensureTopics(kafka, config.kafka)).sort()).toEqual([topic, `${topic}.dlq`, `${topic}.m`]);
 

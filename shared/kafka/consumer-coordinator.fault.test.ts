@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { replicatedConfig } from '../../test/helpers/cluster.ts';
 import { describe, expect, it } from 'vitest';
 import { ensureKafkaJars, startKafkaCluster, type KafkaCluster } from '../../infra/kafka/broker.ts';
 import { waitFor } from '../../test/helpers/context.ts';
@@ -31,15 +32,7 @@ describe('BatchConsumer when its group coordinator dies', () => {
       const libDir = await ensureKafkaJars({ dir: loadConfig().kafka.local.dir });
       cluster = await startKafkaCluster({ dir, libDir, nodes: 3, heapMb: 384, log: () => {} });
       const topic = `coordinator-${Date.now()}`;
-      const config = loadConfig({
-        KAFKA_BROKERS: cluster.brokers.join(','),
-        KAFKA_TOPIC_EVENTS: topic,
-        KAFKA_TOPIC_METRICS: `${topic}.m`,
-        KAFKA_TOPIC_DLQ: `${topic}.dlq`,
-        KAFKA_TOPIC_PARTITIONS: String(PARTITIONS),
-        KAFKA_REPLICATION_FACTOR: '3',
-        KAFKA_MIN_INSYNC_REPLICAS: '2',
-      });
+      const config = replicatedConfig(cluster.brokers, topic, PARTITIONS);
       const kafka = createKafka(config.kafka, createLogger('silent'), 'coordinator-test');
       await ensureTopics(kafka, config.kafka);
       const groupId = `${topic}-group`;
