@@ -122,7 +122,8 @@ function startLoad(runId: string, gatewayPorts: number[], token: string, phaseAt
   const sender = async (senderId: number) => {
     for (let seq = 0; running; seq++) {
       const port = gatewayPorts[(senderId + seq) % gatewayPorts.length];
-      const markers = Array.from({ length: BATCH }, (_, i) => `${runId} ${senderId}-${seq}-${i}`);
+      // Letters between the numbers: digits alone could form a Luhn-valid "card number", which ingest redacts.
+      const markers = Array.from({ length: BATCH }, (_, i) => `run ${runId} s${senderId} n${seq} i${i}`);
       const body = JSON.stringify(
         markers.map((message, i) => ({
           event_type: 'log',
@@ -210,6 +211,28 @@ async function check(db: pg.Pool, acknowledged: Map<string, string>) {
   return { rows: rows.length, lost, wrongId, duplicated, unacknowledgedStored };
 }
 
+/** Set when the check fails: the database is kept, and what the roles printed is written next to it. */
+let keepForInspection = false;
+
+/** What a failed check leaves to look at: lost markers, repeated messages, each role's last output. */
+async function keepEvidence(db: pg.Pool, acknowledged: Map<string, string>, roles: Role[], tempDir: string) {
+  keepForInspection = true;
+  const stored = new Set(
+    (await db.query<{ message: string }>('SELECT message FROM events')).rows.map((r) => r.message),
+  );
+  const lost = [...acknowledged].filter(([marker]) => !stored.has(marker)).slice(0, 10);
+  console.log('first lost markers (marker, id):', JSON.stringify(lost));
+  const repeated = await db.query(
+    'SELECT source, left(message, 80) AS message, count(*) AS n FROM events GROUP BY 1, 2 HAVING count(*) > 1 ' +
+      'ORDER BY 3 DESC LIMIT 10',
+  );
+  console.log('most repeated (source, message):', JSON.stringify(repeated.rows));
+  const logs = `${tempDir}-logs`;
+  fs.mkdirSync(logs, { recursive: true });
+  for (const role of roles) fs.writeFileSync(path.join(logs, `${role.name.replace(' ', '-')}.log`), role.proc.output());
+  console.log(`each role's last output: ${logs}`);
+}
+
 function phaseRow(name: Phase, stats: PhaseStats, seconds: number): string {
   const sorted = [...stats.latenciesMs].sort((a, b) => a - b);
   const answers = [...stats.statuses]
@@ -245,7 +268,10 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   const dbName = `vigil_bench_scaleout_${runId}`;
   const url = await freshDatabase(dbName);
-  cleanup.add('database', () => dropDatabase(url, dbName));
+  cleanup.add('database', async () => {
+    if (keepForInspection) log(`kept the database for inspection: ${url}`);
+    else await dropDatabase(url, dbName);
+  });
   const env: Record<string, string> = {
     DATABASE_URL: url,
     HOST: '127.0.0.1',
@@ -383,6 +409,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   }
   const ok = result.lost === 0 && result.duplicated === 0 && result.wrongId === 0 && total > 0;
   console.log(ok ? '\nPASS: every acknowledged event stored exactly once' : '\nFAIL: see the counts above');
+  if (!ok) await keepEvidence(db, load.acknowledged, roles, tempDir);
   return ok ? 0 : 1;
 }
 
