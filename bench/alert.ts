@@ -195,7 +195,7 @@ async function setup() {
   };
   const logger = createLogger('warn');
   const config = loadConfig({ ...env, VIGIL_ROLES: 'alerter' });
-  const kafka = createKafka(config.kafka, logger, 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   await ensureTopics(kafka, config.kafka);
   const db = new pg.Client({ connectionString: url });
   await db.connect();

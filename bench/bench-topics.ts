@@ -3,7 +3,6 @@ import crypto from 'node:crypto';
 import { loadConfig, type Config } from '../shared/config.ts';
 import { createKafka, type Kafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 
 export async function benchTopics(name: string): Promise<{ config: Config; kafka: Kafka; cleanup(): Promise<void> }> {
   const id = crypto.randomBytes(4).toString('hex');
@@ -14,7 +13,7 @@ export async function benchTopics(name: string): Promise<{ config: Config; kafka
     KAFKA_TOPIC_METRICS: `bench.${id}.metrics`,
     KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
   });
-  const kafka = createKafka(config.kafka, createLogger('warn', name), 'bench');
+  const kafka = createKafka(config.kafka, name);
   await ensureTopics(kafka, config.kafka);
   const { events, metrics, dlq } = config.kafka.topics;
   return { config, kafka, cleanup: () => deleteTopics(kafka, [events, metrics, dlq]) };

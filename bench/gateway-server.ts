@@ -40,7 +40,7 @@ if (mode === 'bare') {
     KAFKA_TOPIC_DLQ: `bench.${id}.dlq`,
   });
   const logger = createLogger(config.logLevel, 'bench-gateway');
-  const kafka = createKafka(config.kafka, logger, 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   // A freshly created topic's leaders may still be moving on a busy machine: try again rather than give up.
   for (let attempt = 1; ; attempt++) {
     try {

@@ -39,7 +39,6 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { kafkajsClient } from '../test/helpers/kafkajs.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 import { freePort, spawnVigil, stopVigil, type VigilProcess, waitVigilReady } from '../test/helpers/process.ts';
 import { loadAverage, numberSetting as setting } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
@@ -366,7 +365,7 @@ async function main(cleanup: (() => Promise<unknown>)[]): Promise<number> {
     KAFKA_SEAL_SECRET: crypto.randomBytes(SEAL_SECRET_BYTES).toString('base64'),
   };
   const config = loadConfig(env);
-  const kafka = createKafka(config.kafka, createLogger('error', 'overload'), 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   await ensureTopics(kafka, config.kafka);
   const { events: eventsTopic, metrics: metricsTopic, dlq } = config.kafka.topics;
   cleanup.push(() => deleteTopics(kafka, [eventsTopic, metricsTopic, dlq]));

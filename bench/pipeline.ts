@@ -20,7 +20,6 @@ import { signToken } from '../shared/auth/tokens.ts';
 import { loadConfig } from '../shared/config.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 import { freePort, spawnVigil, type VigilProcess, waitVigilReady } from '../test/helpers/process.ts';
 import { makeEvents } from './writer-lib.ts';
 
@@ -82,7 +81,7 @@ export async function runPipeline(url: string, rows: number, hooks: PipelineHook
   };
   if (process.env.BENCH_SEAL !== '0') env.KAFKA_SEAL_SECRET = crypto.randomBytes(SEAL_SECRET_BYTES).toString('base64');
   const config = loadConfig(env);
-  const kafka = createKafka(config.kafka, createLogger('warn'), 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   await ensureTopics(kafka, config.kafka);
   const gateway = spawnVigil(
     ONE_PROCESS ? 'gateway,writer' : 'gateway',

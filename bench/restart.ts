@@ -28,7 +28,6 @@ import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { kafkajsClient } from '../test/helpers/kafkajs.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { deleteTopics, ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 import { cpuTimeMs, freePort } from '../test/helpers/process.ts';
 import { loadAverage } from './env.ts';
 import { freshDatabase } from './writer-lib.ts';
@@ -96,7 +95,7 @@ async function scenario(role: Scenario): Promise<Round[]> {
     ALERTER_SESSION_TIMEOUT_MS: SESSION_TIMEOUT_MS,
   };
   const config: Config = loadConfig(env);
-  const kafka = createKafka(config.kafka, createLogger('warn', 'bench'), 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   await ensureTopics(kafka, config.kafka);
   const producer = kafkajsClient(config.kafka.brokers, 'bench').producer({
     createPartitioner: Partitioners.DefaultPartitioner,

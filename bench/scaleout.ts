@@ -32,7 +32,6 @@ import { loadConfig } from '../shared/config.ts';
 import { dropDatabase } from '../shared/db/ensure-database.ts';
 import { createKafka } from '../shared/kafka/client.ts';
 import { ensureTopics } from '../shared/kafka/topics.ts';
-import { createLogger } from '../shared/logger.ts';
 import {
   cpuTimeMs as cpuMs,
   spawnVigil,
@@ -289,7 +288,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     ALERTER_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS),
   };
   const config = loadConfig(env);
-  const kafka = createKafka(config.kafka, createLogger('error', 'scaleout'), 'scaleout');
+  const kafka = createKafka(config.kafka, 'scaleout');
   await ensureTopics(kafka, config.kafka);
   log(
     `topics ${config.kafka.topics.events} (+metrics, dlq): ${PARTITIONS} partitions, replication factor ${BROKERS}, ` +

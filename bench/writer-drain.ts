@@ -74,7 +74,7 @@ async function prefill(topic: string, count: number, form: Form): Promise<void> 
     KAFKA_TOPIC_METRICS: `${topic}.m`,
     KAFKA_TOPIC_DLQ: `${topic}.dlq`,
   });
-  const kafka = createKafka(config.kafka, logger, 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   await ensureTopics(kafka, config.kafka);
   const events = makeEvents(count, Date.now() - 600_000);
   if (form === 'single') return prefillSingle(kafkajsClient(config.kafka.brokers, 'bench'), topic, events);
@@ -164,7 +164,7 @@ async function writerRound(form: Form): Promise<{ rate: number; cpu: number }> {
   const cpu = (used.user + used.system) / (ROWS - first);
   await runtime.stop();
   await db.end();
-  await deleteTopics(createKafka(config.kafka, logger, 'bench'), [topic, `${topic}.m`, `${topic}.dlq`]).catch(() => {});
+  await deleteTopics(createKafka(config.kafka, 'bench'), [topic, `${topic}.m`, `${topic}.dlq`]).catch(() => {});
   return { rate, cpu };
 }
 

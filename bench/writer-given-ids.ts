@@ -38,7 +38,7 @@ const baseEnv = writerBenchEnv(url);
 
 async function prefill(env: Record<string, string>, topic: string, share: number): Promise<void> {
   const config = loadConfig(env);
-  const kafka = createKafka(config.kafka, logger, 'bench');
+  const kafka = createKafka(config.kafka, 'bench');
   await ensureTopics(kafka, config.kafka);
   const events = makeEvents(ROWS, Date.now() - 600_000);
   for (const e of events) e.id_given = Math.random() < share;
@@ -76,7 +76,7 @@ async function round(share: number): Promise<number> {
   const rate = (ROWS - first) / ((performance.now() - firstAt) / 1000);
   await runtime.stop();
   await db.end();
-  await deleteTopics(createKafka(config.kafka, logger, 'bench'), [topic, `${topic}.m`, `${topic}.dlq`]).catch(() => {});
+  await deleteTopics(createKafka(config.kafka, 'bench'), [topic, `${topic}.m`, `${topic}.dlq`]).catch(() => {});
   return rate;
 }
 

@@ -92,7 +92,7 @@ const stillStarting = () =>
 
 export async function startRuntime(config: Config, logger: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
   const registry = createRegistry(config.roles);
-  const kafka = createKafka(config.kafka, logger, config.roles.join('-'));
+  const kafka = createKafka(config.kafka, config.roles.join('-'));
   const pool = createPool(config.database.url, config.database.poolMax, `vigil-${config.roles.join('-')}`);
   const codecs = loadCodecs();
   const audit = new AuditLog(pool, logger.child({ module: 'audit' }), registry, config.audit.flushIntervalMs);

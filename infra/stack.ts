@@ -46,7 +46,7 @@ export async function ensureStack(config: Config, logger: Logger): Promise<void>
   const log: Log = (line) => logger.info(line);
   await ensureKafka(config, log);
   await ensurePostgres(config, log);
-  const kafka = createKafka(config.kafka, logger, 'setup');
+  const kafka = createKafka(config.kafka, 'setup');
   const created = await ensureTopics(kafka, config.kafka);
   if (created.length) log(`created topics ${created.join(', ')}`);
 }

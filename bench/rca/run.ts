@@ -227,7 +227,7 @@ async function main(): Promise<void> {
   await dropDatabase(config.database.url, DATABASE).catch(() => {});
   await ensureDatabase(config.database.url);
   await migrate(config.database.url);
-  const kafka = createKafka(config.kafka, logger, 'bench-rca');
+  const kafka = createKafka(config.kafka, 'bench-rca');
   await ensureTopics(kafka, config.kafka);
   let runtime: Runtime | undefined;
   try {

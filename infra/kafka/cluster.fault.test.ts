@@ -14,7 +14,6 @@ import { loadConfig } from '../../shared/config.ts';
 import { createKafka } from '../../shared/kafka/client.ts';
 import { RecordProducer } from '../../shared/kafka/record-producer.ts';
 import { ensureTopics } from '../../shared/kafka/topics.ts';
-import { createLogger } from '../../shared/logger.ts';
 import { kafkajsClient } from '../../test/helpers/kafkajs.ts';
 import { ensureKafkaJars, startKafkaCluster, type KafkaCluster } from './broker.ts';
 
@@ -72,7 +71,7 @@ describe('3-broker KRaft cluster (startKafkaCluster)', () => {
 
       const topic = `cluster-${Date.now()}`;
       const config = replicatedConfig(cluster.brokers, topic, PARTITIONS);
-      const kafka = createKafka(config.kafka, createLogger('silent'), 'cluster-test');
+      const kafka = createKafka(config.kafka, 'cluster-test');
       expect((await ensureTopics(kafka, config.kafka)).sort()).toEqual([topic, `${topic}.dlq`, `${topic}.m`]);
 
       const kafkajs = kafkajsClient(config.kafka.brokers);

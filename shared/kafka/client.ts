@@ -1,11 +1,10 @@
 /**
  * The handle through which the roles reach Kafka: the brokers, timeouts and client id every client of a process
- * uses, and its logger. All of vigil's Kafka clients are `@platformatic/kafka`'s — producers
+ * uses. All of vigil's Kafka clients are `@platformatic/kafka`'s — producers
  * (record-producer.ts), the consumers (consumer.ts) and the admin client (`withAdmin`, used by topics.ts and
  * offsets.ts) — each built from these settings. Retries are short: callers have their own deadlines and backoff.
  */
 import { Admin } from '@platformatic/kafka';
-import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 
 export interface ClientSettings {
@@ -17,7 +16,6 @@ export interface ClientSettings {
 
 export interface Kafka {
   readonly settings: ClientSettings;
-  readonly logger: Logger;
 }
 
 const CONNECT_TIMEOUT_MS = 3000;
@@ -25,7 +23,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
 const ADMIN_RETRIES = 3;
 const RETRY_DELAY_MS = 250;
 
-export function createKafka(config: Config['kafka'], logger: Logger, role: string): Kafka {
+export function createKafka(config: Config['kafka'], role: string): Kafka {
   return {
     settings: {
       clientId: `${config.clientId}-${role}`,
@@ -33,7 +31,6 @@ export function createKafka(config: Config['kafka'], logger: Logger, role: strin
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
     },
-    logger: logger.child({ component: 'kafka' }),
   };
 }
 

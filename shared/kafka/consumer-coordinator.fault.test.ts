@@ -33,7 +33,7 @@ describe('BatchConsumer when its group coordinator dies', () => {
       cluster = await startKafkaCluster({ dir, libDir, nodes: 3, heapMb: 384, log: () => {} });
       const topic = `coordinator-${Date.now()}`;
       const config = replicatedConfig(cluster.brokers, topic, PARTITIONS);
-      const kafka = createKafka(config.kafka, createLogger('silent'), 'coordinator-test');
+      const kafka = createKafka(config.kafka, 'coordinator-test');
       await ensureTopics(kafka, config.kafka);
       const groupId = `${topic}-group`;
 

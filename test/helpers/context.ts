@@ -62,7 +62,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
   const logger = createLogger(config.logLevel, `test-${id}`);
   await ensureDatabase(config.database.url);
   await migrate(config.database.url);
-  const kafka = createKafka(config.kafka, logger, 'test');
+  const kafka = createKafka(config.kafka, 'test');
   await ensureTopics(kafka, config.kafka);
   const kafkajs = kafkajsClient(config.kafka.brokers, `test-${id}`);
   const db = createPool(config.database.url, 2, 'vigil-test');
