@@ -107,6 +107,8 @@ export class BatchConsumer {
   /** Counts joins of the group: a batch fetched in an earlier generation is stale. */
   private generation = 0;
   private assigned: Assigned[] = [];
+  /** The same partitions as the join answered them, by topic. */
+  private assignment: { topic: string; partitions: number[] }[] = [];
   /** Each assigned partition's next offset to fetch; absent while it is being looked up after a join. */
   private readonly positions = new Map<string, bigint>();
   /** Partitions whose position was set by seek() since the mark was cleared (during their onBatch). */
@@ -181,6 +183,7 @@ export class BatchConsumer {
     this.joined = true;
     this.generation++;
     this.lastHeartbeatAt = Date.now();
+    this.assignment = assignments;
     this.assigned = assignments.flatMap(({ topic, partitions }) =>
       partitions.map((partition) => ({ topic, partition, key: keyOf(topic, partition) })),
     );
@@ -304,19 +307,12 @@ export class BatchConsumer {
   private async loadPositions(generation: number): Promise<void> {
     for (let attempt = 0; this.current(generation); attempt++) {
       try {
-        const byTopic = new Map<string, number[]>();
-        for (const { topic, partition } of this.assigned)
-          byTopic.set(topic, [...(byTopic.get(topic) ?? []), partition]);
-        const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
-        const committed = topics.length === 0 ? new Map() : await this.consumer.listCommittedOffsets({ topics });
-        const missing = this.assigned.filter(({ topic, partition }) => (committed.get(topic)?.[partition] ?? -1n) < 0n);
-        const earliest =
-          missing.length === 0
+        const committed =
+          this.assignment.length === 0
             ? new Map<string, bigint[]>()
-            : await this.consumer.listOffsets({
-                topics: [...new Set(missing.map((p) => p.topic))],
-                timestamp: EARLIEST,
-              });
+            : await this.consumer.listCommittedOffsets({ topics: this.assignment });
+        const missing = this.assigned.filter(({ topic, partition }) => (committed.get(topic)?.[partition] ?? -1n) < 0n);
+        const earliest = await this.firstOffsets(missing);
         if (!this.current(generation)) return;
         for (const { topic, partition, key } of this.assigned) {
           if (this.positions.has(key)) continue; // seeked meanwhile
@@ -397,7 +393,9 @@ export class BatchConsumer {
       }
       const topics = out.get(leader) ?? new Map<string, Requested[]>();
       out.set(leader, topics);
-      topics.set(assigned.topic, [...(topics.get(assigned.topic) ?? []), { ...assigned, offset }]);
+      const requests = topics.get(assigned.topic) ?? [];
+      topics.set(assigned.topic, requests);
+      requests.push({ ...assigned, offset });
     }
     return out;
   }
@@ -482,18 +480,22 @@ export class BatchConsumer {
     this.consumer.clearMetadata(); // a leader moved or is being elected
   }
 
-  private async restartFromFirst({ topic, partition, key, offset }: Requested): Promise<void> {
+  private async restartFromFirst(request: Requested): Promise<void> {
+    const { topic, partition, key, offset } = request;
     try {
-      const first = await this.consumer.listOffsets({
-        topics: [topic],
-        partitions: { [topic]: [partition] },
-        timestamp: EARLIEST,
-      });
-      const to = first.get(topic)?.[partition];
+      const to = (await this.firstOffsets([request])).get(topic)?.[partition];
       if (to !== undefined && this.positions.get(key) === offset) this.positions.set(key, to);
     } catch (error) {
       this.logger.warn({ err: error, topic, partition }, 'reading the first offset failed; the next fetch retries');
     }
+  }
+
+  /** The first offset Kafka still holds of each of `partitions`, by topic (indexed by partition). */
+  private async firstOffsets(partitions: Assigned[]): Promise<Map<string, bigint[]>> {
+    if (partitions.length === 0) return new Map();
+    const byTopic: Record<string, number[]> = {};
+    for (const { topic, partition } of partitions) (byTopic[topic] ??= []).push(partition);
+    return this.consumer.listOffsets({ topics: Object.keys(byTopic), partitions: byTopic, timestamp: EARLIEST });
   }
 
   private async deliver(generation: number, fetched: FetchedBatch): Promise<void> {
